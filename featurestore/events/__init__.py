@@ -1,0 +1,40 @@
+"""The event model of the store: domain events, their Avro schemas and the wire serde.
+
+Domain events are frozen dataclasses (:class:`Trade`, :class:`Anomaly`,
+:class:`PredictionLog`); the Avro wire dicts exist only inside the serde.
+"""
+
+from __future__ import annotations
+
+from featurestore.events.codec import from_micros, to_micros
+from featurestore.events.model import Anomaly, Event, PredictionLog, Trade
+from featurestore.events.registry import (
+    ConfluentSchemaStore,
+    InMemorySchemaStore,
+    SchemaStore,
+    value_subject,
+)
+from featurestore.events.schemas import AvroSchema, bundled_schema, parse_schema_text
+from featurestore.events.serde import AvroDeserializer, AvroSerializer
+from featurestore.events.wire import SerializationError, frame_header, parse_header
+
+__all__ = [
+    "Anomaly",
+    "AvroDeserializer",
+    "AvroSchema",
+    "AvroSerializer",
+    "ConfluentSchemaStore",
+    "Event",
+    "InMemorySchemaStore",
+    "PredictionLog",
+    "SchemaStore",
+    "SerializationError",
+    "Trade",
+    "bundled_schema",
+    "frame_header",
+    "from_micros",
+    "parse_header",
+    "parse_schema_text",
+    "to_micros",
+    "value_subject",
+]

@@ -1,0 +1,128 @@
+"""Where schemas are registered and looked up by id: the interface and its two implementations.
+
+:class:`ConfluentSchemaStore` talks to any Confluent-compatible registry (the store's own in
+``featurestore.schema_registry``, or Confluent's) through confluent-kafka's
+``SchemaRegistryClient``. :class:`InMemorySchemaStore` implements the same interface for unit
+tests and offline tools. Both cache: a schema id never changes meaning, so a lookup by id is
+done once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+import httpx2
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from featurestore.errors import BackendUnavailableError, NotFoundError, SchemaError
+
+__all__ = ["ConfluentSchemaStore", "InMemorySchemaStore", "SchemaStore", "value_subject"]
+
+
+def value_subject(topic: str) -> str:
+    """Return the registry subject of a topic's values (Confluent's TopicNameStrategy)."""
+    return f"{topic}-value"
+
+
+class SchemaStore(Protocol):
+    """Registers schemas under subjects and resolves schema ids."""
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """Register (or find) ``schema_text`` under ``subject``; return its global id.
+
+        Raises:
+            SchemaError: the registry rejects the schema (invalid or incompatible).
+            BackendUnavailableError: the registry cannot be reached.
+
+        """
+        ...
+
+    def schema_text(self, schema_id: int) -> str:
+        """Return the schema text of a global id.
+
+        Raises:
+            NotFoundError: no schema has this id.
+            BackendUnavailableError: the registry cannot be reached.
+
+        """
+        ...
+
+
+class InMemorySchemaStore:
+    """A registry in a dict: ids count up from 1, identical text gets the same id."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._texts: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """Register a schema; every subject accepts everything (no compatibility checks)."""
+        with self._lock:
+            if schema_text not in self._ids:
+                new_id = len(self._ids) + 1
+                self._ids[schema_text] = new_id
+                self._texts[new_id] = schema_text
+            return self._ids[schema_text]
+
+    def schema_text(self, schema_id: int) -> str:
+        """Return the schema text of an id."""
+        try:
+            return self._texts[schema_id]
+        except KeyError:
+            raise NotFoundError(f"no schema with id {schema_id}") from None
+
+
+class ConfluentSchemaStore:
+    """A Confluent-compatible registry reached over REST."""
+
+    def __init__(self, url: str, *, client: SchemaRegistryClient | None = None) -> None:
+        self.url = url
+        self._client = client or SchemaRegistryClient({"url": url})
+        self._registered: dict[tuple[str, str], int] = {}
+        self._texts: dict[int, str] = {}
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """Register a schema under a subject (the registry checks compatibility)."""
+        key = (subject, schema_text)
+        cached = self._registered.get(key)
+        if cached is not None:
+            return cached
+        try:
+            schema_id = int(self._client.register_schema(subject, Schema(schema_text, "AVRO")))
+        except SchemaRegistryError as exc:
+            raise self._translate(exc, f"registering a schema under {subject!r}") from exc
+        except (httpx2.HTTPError, OSError) as exc:
+            raise BackendUnavailableError(
+                f"schema registry at {self.url} is unreachable: {exc}"
+            ) from exc
+        self._registered[key] = schema_id
+        self._texts[schema_id] = schema_text
+        return schema_id
+
+    def schema_text(self, schema_id: int) -> str:
+        """Fetch the schema of an id (once per process)."""
+        cached = self._texts.get(schema_id)
+        if cached is not None:
+            return cached
+        try:
+            text = str(self._client.get_schema(schema_id).schema_str)
+        except SchemaRegistryError as exc:
+            raise self._translate(exc, f"looking up schema id {schema_id}") from exc
+        except (httpx2.HTTPError, OSError) as exc:
+            raise BackendUnavailableError(
+                f"schema registry at {self.url} is unreachable: {exc}"
+            ) from exc
+        self._texts[schema_id] = text
+        return text
+
+    def _translate(self, exc: SchemaRegistryError, doing: str) -> Exception:
+        status = exc.http_status_code
+        message = f"{doing} at {self.url}: {exc.error_message} (HTTP {status})"
+        if status == 404:
+            return NotFoundError(message)
+        if status in (409, 422):
+            return SchemaError(message)
+        return BackendUnavailableError(message)
