@@ -1,0 +1,38 @@
+# The two commands of the quick start are `make run` and `make test`; the rest are for developers.
+.PHONY: setup run test test-unit down status bench lint format proto clean
+
+VENV := .venv/bin
+
+setup:            ## install Debian packages, the Python environment and the JVM jars (idempotent)
+	deploy/bootstrap.sh
+
+run: setup        ## start the whole local stack and the service, fed with market data
+	$(VENV)/featurestore run $(ARGS)
+
+test:             ## install what is missing, start the stack, run every test, stop what it started
+	deploy/test.sh $(ARGS)
+
+test-unit: setup  ## the unit tests only (no servers)
+	$(VENV)/pytest tests/unit $(ARGS)
+
+down:             ## stop every server of the local stack
+	$(VENV)/featurestore stack down
+
+status:
+	$(VENV)/featurestore stack status
+
+bench: setup      ## run every benchmark and write bench/RESULTS.md
+	$(VENV)/python -m bench $(ARGS)
+
+lint: setup       ## ruff and mypy
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+	$(VENV)/mypy featurestore processors models bench tests
+
+format:
+	$(VENV)/ruff format .
+	$(VENV)/ruff check --fix .
+
+clean:            ## stop the stack and delete its data (keeps the resolved jars)
+	$(VENV)/featurestore stack down
+	rm -rf .stack/kafka .stack/postgres .stack/redis .stack/mlflow .stack/schema-registry .stack/run

@@ -1,0 +1,22 @@
+"""The ``featurestore`` command.
+
+Each area of the store adds its own command group from its own module; heavy imports stay inside
+the commands so that ``featurestore --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import click
+
+from featurestore.cli.stack import stack
+
+__all__ = ["main"]
+
+
+@click.group()
+@click.version_option(package_name="featurestore")
+def main() -> None:
+    """An event-sourced feature store for real-time ML on market data."""
+
+
+main.add_command(stack)

@@ -1,0 +1,93 @@
+"""``featurestore stack up|down|status``: the local servers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from featurestore.config import load_settings
+
+__all__ = ["stack"]
+
+
+def _names(only: str | None) -> list[str] | None:
+    return [n.strip() for n in only.split(",") if n.strip()] if only else None
+
+
+@click.group()
+def stack() -> None:
+    """Start, stop and inspect the local Kafka, PostgreSQL, Redis, registry and MLflow."""
+
+
+@stack.command()
+@click.option("--only", help="Comma-separated components to start (default: all).")
+@click.option(
+    "--record",
+    type=click.Path(dir_okay=False),
+    help="Append the names of the components this call started to this file.",
+)
+def up(only: str | None, record: str | None) -> None:
+    """Start every server that is not running and wait until all are healthy."""
+    from featurestore.errors import FeatureStoreError
+    from featurestore.stack import Stack
+
+    def remember(name: str) -> None:
+        if record:
+            with Path(record).open("a") as fh:
+                fh.write(f"{name}\n")
+
+    settings = load_settings()
+    try:
+        result = Stack(settings).up(_names(only), on_launch=remember)
+    except FeatureStoreError as exc:
+        click.echo(f"stack up failed: {exc}", err=True)
+        sys.exit(1)
+    if result.started:
+        click.echo(f"started: {', '.join(result.started)} ({result.seconds:.1f} s)")
+    if result.already_running:
+        click.echo(f"already running: {', '.join(result.already_running)}")
+    _print_status(settings)
+
+
+@stack.command()
+@click.option("--only", help="Comma-separated components to stop (default: all).")
+@click.option(
+    "--recorded",
+    type=click.Path(dir_okay=False),
+    help="Stop only the components named in this file (written by `up --record`), then delete it.",
+)
+def down(only: str | None, recorded: str | None) -> None:
+    """Stop the servers this project started (by PID)."""
+    from featurestore.stack import Stack
+
+    names = _names(only)
+    if recorded:
+        path = Path(recorded)
+        names = path.read_text().split() if path.exists() else []
+        path.unlink(missing_ok=True)
+    stopped = Stack(load_settings()).down(names)
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing to stop")
+
+
+@stack.command()
+def status() -> None:
+    """Show each server, its PID, its address and whether it is healthy."""
+    statuses = _print_status(load_settings())
+    if not all(s.healthy for s in statuses):
+        sys.exit(3)
+
+
+def _print_status(settings: object) -> list:  # type: ignore[type-arg]
+    from featurestore.config import Settings
+    from featurestore.stack import Stack
+
+    assert isinstance(settings, Settings)
+    statuses = Stack(settings).status()
+    for s in statuses:
+        state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
+        pid = f"pid {s.pid}" if s.pid else ""
+        click.echo(f"  {s.name:<16} {state:<22} {pid:<11} {s.address}")
+    click.echo(f"  data and logs under {settings.data_dir.resolve()}")
+    return statuses

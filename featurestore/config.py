@@ -1,0 +1,213 @@
+"""One typed settings object for every process of the store.
+
+Values come from ``FEATURESTORE_*`` environment variables (nested with ``__``, for example
+``FEATURESTORE_KAFKA__PORT=19092``) and an optional TOML/env file named by
+``FEATURESTORE_CONFIG``. Load it once at the entry point with :func:`load_settings` and pass it
+down; tests pass their own mapping instead of touching ``os.environ``.
+
+Every address is configuration: the defaults point at the local stack on loopback, with ports
+chosen away from the usual ones so that the project's own servers never disturb others on the
+machine.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "GrpcSettings",
+    "KafkaSettings",
+    "MlflowSettings",
+    "PostgresSettings",
+    "RedisSettings",
+    "SchemaRegistrySettings",
+    "Settings",
+    "TopicSettings",
+    "load_settings",
+    "settings_env",
+]
+
+LOOPBACK = "127.0.0.1"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Where the Kafka brokers are, and how the local single-node broker listens."""
+
+    host: str = LOOPBACK
+    """Host of the broker listener (the local stack binds it)."""
+    port: int = 19092
+    """Port of the broker listener."""
+    controller_port: int = 19093
+    """Port of the KRaft controller listener of the local node."""
+    bootstrap_servers: str | None = None
+    """Overrides ``host:port`` to reach an external cluster (comma-separated list)."""
+    default_partitions: int = 4
+    """Partitions of the event topics the store creates."""
+    heap: str = "512m"
+    """JVM heap of the local broker."""
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap servers clients connect to."""
+        return self.bootstrap_servers or f"{self.host}:{self.port}"
+
+
+class TopicSettings(_Section):
+    """Names of the topics of the event log."""
+
+    trades: str = "trades"
+    """Trade events, the system of record for market data."""
+    anomalies: str = "anomalies"
+    """Anomaly events emitted by the online scorer."""
+    predictions: str = "predictions"
+    """PredictionLog events emitted by Predict."""
+    dead_letter: str = "dead-letter"
+    """Events that failed validation or decoding, with the reason in a header."""
+    schemas: str = "_schemas"
+    """The schema registry's compacted log."""
+
+
+class PostgresSettings(_Section):
+    """The offline store."""
+
+    host: str = LOOPBACK
+    port: int = 15432
+    user: str = "featurestore"
+    password: SecretStr = SecretStr("featurestore")
+    database: str = "featurestore"
+
+    @property
+    def dsn(self) -> str:
+        """A libpq connection string."""
+        return (
+            f"host={self.host} port={self.port} user={self.user} "
+            f"password={self.password.get_secret_value()} dbname={self.database}"
+        )
+
+
+class RedisSettings(_Section):
+    """The online store."""
+
+    host: str = LOOPBACK
+    port: int = 16379
+    db: int = 0
+
+    @property
+    def url(self) -> str:
+        """A redis:// URL."""
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+class SchemaRegistrySettings(_Section):
+    """The Confluent-compatible schema registry."""
+
+    host: str = LOOPBACK
+    port: int = 18081
+    url_override: str | None = Field(default=None, alias="url")
+    """Overrides ``http://host:port`` to reach an external registry."""
+
+    @property
+    def url(self) -> str:
+        """The registry's base URL."""
+        return self.url_override or f"http://{self.host}:{self.port}"
+
+
+class MlflowSettings(_Section):
+    """The MLflow tracking server and model registry."""
+
+    host: str = LOOPBACK
+    port: int = 15000
+    tracking_uri_override: str | None = Field(default=None, alias="tracking_uri")
+
+    @property
+    def tracking_uri(self) -> str:
+        """The tracking URI clients use."""
+        return self.tracking_uri_override or f"http://{self.host}:{self.port}"
+
+
+class GrpcSettings(_Section):
+    """The gRPC service."""
+
+    host: str = LOOPBACK
+    port: int = 50151
+
+
+class Settings(BaseSettings):
+    """All settings of the store, one object per process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FEATURESTORE_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    data_dir: Path = Path(".stack")
+    """The one folder where the local stack keeps data, logs and PID files."""
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    redis: RedisSettings = RedisSettings()
+    schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
+    mlflow: MlflowSettings = MlflowSettings()
+    grpc: GrpcSettings = GrpcSettings()
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build the settings from an environment mapping (``os.environ`` by default).
+
+    ``FEATURESTORE_CONFIG`` may name a dotenv-style file whose ``FEATURESTORE_*`` lines are read
+    first; variables in the mapping win over the file.
+    """
+    env = dict(os.environ if environ is None else environ)
+    config_file = env.get("FEATURESTORE_CONFIG")
+    values: dict[str, str] = {}
+    if config_file:
+        for raw in Path(config_file).read_text().splitlines():
+            line = raw.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip().strip('"')
+    values.update({k: v for k, v in env.items() if k.startswith("FEATURESTORE_")})
+    return _settings_from(values)
+
+
+def _settings_from(values: Mapping[str, str]) -> Settings:
+    nested: dict[str, object] = {}
+    prefix = "FEATURESTORE_"
+    for key, value in values.items():
+        if not key.startswith(prefix) or key == "FEATURESTORE_CONFIG":
+            continue
+        path = key[len(prefix) :].lower().split("__")
+        node = nested
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{key}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    # Validate from the mapping alone, never from the process environment.
+    return Settings.model_validate(nested)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``FEATURESTORE_*`` variables that rebuild ``settings`` in a child process."""
+    env: dict[str, str] = {"FEATURESTORE_DATA_DIR": str(settings.data_dir.resolve())}
+    dumped = settings.model_dump(by_alias=True, exclude={"data_dir"})
+    for section, fields in dumped.items():
+        for key, value in fields.items():
+            if value is None:
+                continue
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            env[f"FEATURESTORE_{section.upper()}__{key.upper()}"] = str(value)
+    return env

@@ -1,0 +1,71 @@
+"""The errors of the store, one tree under :class:`FeatureStoreError`.
+
+::
+
+    FeatureStoreError
+    ├── ConfigurationError          settings or definitions are wrong; fix and restart
+    ├── ValidationError             an input (event, request, file row) is malformed; never retried
+    │   └── SchemaError             a schema is invalid or incompatible
+    ├── NotFoundError               a named thing (feature, model, subject) does not exist
+    └── BackendUnavailableError     Kafka, PostgreSQL, Redis, MLflow or the registry is away;
+                                    a retry may help
+
+Every error says whether retrying can help (``retryable``), so that a processor knows whether to
+retry or to dead-letter, and carries the gRPC status it maps to, so that the service translates
+it in one place. Errors of libraries (confluent-kafka, fastavro, psycopg, redis) are translated
+into these at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailableError",
+    "ConfigurationError",
+    "FeatureStoreError",
+    "NotFoundError",
+    "SchemaError",
+    "ValidationError",
+]
+
+
+class FeatureStoreError(Exception):
+    """Root of every error the store raises on purpose."""
+
+    retryable: bool = False
+    """Whether the same call may succeed later."""
+    grpc_code_name: str = "INTERNAL"
+    """Name of the ``grpc.StatusCode`` this error maps to."""
+
+
+class ConfigurationError(FeatureStoreError):
+    """Settings or definitions are wrong."""
+
+    grpc_code_name = "FAILED_PRECONDITION"
+
+
+class ValidationError(FeatureStoreError):
+    """An input is malformed: a field is missing, of the wrong type or out of range."""
+
+    grpc_code_name = "INVALID_ARGUMENT"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        """The name of the offending field, when one is to blame."""
+
+
+class SchemaError(ValidationError):
+    """A schema is invalid, or incompatible with what is registered."""
+
+
+class NotFoundError(FeatureStoreError):
+    """A named feature, view, model or subject does not exist."""
+
+    grpc_code_name = "NOT_FOUND"
+
+
+class BackendUnavailableError(FeatureStoreError):
+    """A backend server cannot be reached; retrying later may help."""
+
+    retryable = True
+    grpc_code_name = "UNAVAILABLE"

@@ -1,0 +1,101 @@
+"""The interface of one server of the local stack."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from featurestore.config import Settings
+from featurestore.errors import ConfigurationError
+from featurestore.stack.process import ManagedProcess
+
+__all__ = ["Component", "ComponentStatus", "port_open", "require_binary"]
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """What ``featurestore stack status`` shows for one server."""
+
+    name: str
+    running: bool
+    healthy: bool
+    pid: int | None
+    address: str
+
+
+class Component(ABC):
+    """A server the stack starts on loopback, with a PID file and a health check.
+
+    Subclasses say how to prepare the server's data (once), how to launch it and how to tell
+    that it serves. Starting is idempotent: a running, healthy server is left as it is.
+    """
+
+    name: str
+    """Short name: kafka, postgres, redis, schema-registry, mlflow."""
+    start_timeout: float = 60.0
+    """Seconds a start may take before it counts as failed."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve() / self.name
+        self.process = ManagedProcess(self.name, settings.data_dir.resolve() / "run", self.marker())
+
+    @abstractmethod
+    def marker(self) -> str:
+        """A string in the server's command line that identifies our process."""
+
+    @abstractmethod
+    def address(self) -> str:
+        """Where clients reach the server."""
+
+    @abstractmethod
+    def prepare(self) -> None:
+        """Create the data folder and whatever the first start needs; safe to call again."""
+
+    @abstractmethod
+    def launch(self) -> int:
+        """Start the server process in the background and return its PID."""
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """Whether the server answers a real request."""
+
+    def after_healthy(self) -> None:  # noqa: B027 - optional hook
+        """Run once the server is up (create databases, topics ...)."""
+
+    def status(self) -> ComponentStatus:
+        """The current state, read from the PID file and a health check."""
+        pid = self.process.pid()
+        return ComponentStatus(
+            name=self.name,
+            running=pid is not None,
+            healthy=pid is not None and self.healthy(),
+            pid=pid,
+            address=self.address(),
+        )
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_binary(name: str, *candidates: Path) -> str:
+    """The path of an executable, from the candidates first and then $PATH."""
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise ConfigurationError(
+            f"{name} is not installed; run `make setup` (deploy/bootstrap.sh) to install it"
+        )
+    return found

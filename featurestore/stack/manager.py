@@ -1,0 +1,148 @@
+"""Start, stop and inspect the whole local stack, in dependency order."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from featurestore.config import Settings
+from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.stack.base import Component, ComponentStatus, port_open
+from featurestore.stack.kafka import KafkaServer
+from featurestore.stack.mlflow import MlflowServer
+from featurestore.stack.postgres import PostgresServer
+from featurestore.stack.redis import RedisServer
+from featurestore.stack.schema_registry import SchemaRegistryServer
+
+__all__ = ["Stack", "UpResult"]
+
+
+@dataclass
+class UpResult:
+    """What ``Stack.up`` did."""
+
+    started: list[str] = field(default_factory=list)
+    already_running: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Stack:
+    """The local servers: Kafka, PostgreSQL, Redis, the schema registry and MLflow.
+
+    Servers start in waves: those that need nothing else first, in parallel, then those that
+    need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.kafka = KafkaServer(settings)
+        self.postgres = PostgresServer(settings)
+        self.redis = RedisServer(settings)
+        self.mlflow = MlflowServer(settings)
+        self.schema_registry = SchemaRegistryServer(settings)
+        self.waves: list[list[Component]] = [
+            [self.postgres, self.redis, self.kafka, self.mlflow],
+            [self.schema_registry],
+        ]
+
+    @property
+    def components(self) -> list[Component]:
+        """Every server, in start order."""
+        return [c for wave in self.waves for c in wave]
+
+    def component(self, name: str) -> Component:
+        """The server named ``name``."""
+        for component in self.components:
+            if component.name == name:
+                return component
+        known = ", ".join(c.name for c in self.components)
+        raise ConfigurationError(f"unknown stack component {name!r}; known: {known}")
+
+    def up(
+        self,
+        only: Iterable[str] | None = None,
+        on_launch: Callable[[str], None] | None = None,
+    ) -> UpResult:
+        """Start every server that is not running, and wait until each is healthy.
+
+        Args:
+            only: names of the servers to start (default: all).
+            on_launch: called with a server's name as soon as it is launched, so a caller can
+                record what to stop even when a later server fails to start.
+        """
+        wanted = set(only) if only is not None else {c.name for c in self.components}
+        result = UpResult()
+        began = time.monotonic()
+        for wave in self.waves:
+            launched: list[Component] = []
+            for component in wave:
+                if component.name not in wanted:
+                    continue
+                if component.process.pid() is not None:
+                    result.already_running.append(component.name)
+                    launched.append(component)
+                    continue
+                self._check_port_free(component)
+                component.prepare()
+                component.launch()
+                result.started.append(component.name)
+                if on_launch is not None:
+                    on_launch(component.name)
+                launched.append(component)
+            for component in launched:
+                self._wait_healthy(component)
+                component.after_healthy()
+        result.seconds = time.monotonic() - began
+        return result
+
+    def down(self, only: Iterable[str] | None = None) -> list[str]:
+        """Stop the servers (all, or those named), in reverse start order.
+
+        Returns:
+            The names of the servers that were running and have been stopped.
+        """
+        wanted = set(only) if only is not None else {c.name for c in self.components}
+        stopped = []
+        for component in reversed(self.components):
+            if component.name in wanted and component.process.stop():
+                stopped.append(component.name)
+        return stopped
+
+    def status(self) -> list[ComponentStatus]:
+        """The state of every server."""
+        return [c.status() for c in self.components]
+
+    def _check_port_free(self, component: Component) -> None:
+        host, port = _host_port(component)
+        if port and port_open(host, port):
+            raise ConfigurationError(
+                f"{component.name}: {host}:{port} is already in use by a process this stack did "
+                f"not start; stop it or set another port (FEATURESTORE_{_env_section(component)}"
+                "__PORT)"
+            )
+
+    def _wait_healthy(self, component: Component) -> None:
+        deadline = time.monotonic() + component.start_timeout
+        while time.monotonic() < deadline:
+            if component.healthy():
+                return
+            if component.process.exited_early():
+                raise BackendUnavailableError(
+                    f"{component.name} exited during start; last lines of "
+                    f"{component.process.log_file}:\n{component.process.log_tail()}"
+                )
+            time.sleep(0.25)
+        raise BackendUnavailableError(
+            f"{component.name} did not become healthy within {component.start_timeout:.0f} s; "
+            f"see {component.process.log_file}:\n{component.process.log_tail()}"
+        )
+
+
+def _env_section(component: Component) -> str:
+    return component.name.upper().replace("-", "_")
+
+
+def _host_port(component: Component) -> tuple[str, int]:
+    section = getattr(component.settings, component.name.replace("-", "_"))
+    return str(section.host), int(section.port)

@@ -1,0 +1,54 @@
+"""MLflow tracking server with a sqlite backend and a local artifact folder."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import requests
+
+from featurestore.stack.base import Component
+
+__all__ = ["MlflowServer"]
+
+
+class MlflowServer(Component):
+    """The model registry and experiment tracking server."""
+
+    name = "mlflow"
+    start_timeout = 120.0
+
+    def marker(self) -> str:
+        return str(self.data_dir / "mlflow.db")
+
+    def address(self) -> str:
+        return self.settings.mlflow.tracking_uri
+
+    def prepare(self) -> None:
+        (self.data_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+
+    def launch(self) -> int:
+        cfg = self.settings.mlflow
+        mlflow = Path(sys.executable).with_name("mlflow")
+        return self.process.start(
+            [
+                str(mlflow),
+                "server",
+                "--host",
+                cfg.host,
+                "--port",
+                str(cfg.port),
+                "--backend-store-uri",
+                f"sqlite:///{self.data_dir / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(self.data_dir / "artifacts"),
+                "--workers",
+                "1",
+            ]
+        )
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.address()}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False

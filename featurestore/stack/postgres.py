@@ -1,0 +1,133 @@
+"""PostgreSQL 15 from the Debian package, as the project's own cluster on its own port."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+
+from featurestore.stack.base import Component, require_binary
+
+__all__ = ["PostgresServer"]
+
+_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PostgresServer(Component):
+    """The offline store's server: ``initdb`` once, then ``postgres`` bound to loopback.
+
+    PostgreSQL refuses to run as root; when the stack runs as root the cluster belongs to the
+    ``postgres`` system user that the Debian package creates.
+    """
+
+    name = "postgres"
+
+    def marker(self) -> str:
+        return str(self.data_dir / "data")
+
+    def address(self) -> str:
+        pg = self.settings.postgres
+        return f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.database}"
+
+    @property
+    def _run_as(self) -> str | None:
+        return "postgres" if os.geteuid() == 0 else None
+
+    def _chown(self, path: Path) -> None:
+        if self._run_as is not None:
+            entry = pwd.getpwnam(self._run_as)
+            shutil.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def prepare(self) -> None:
+        data = self.data_dir / "data"
+        if (data / "PG_VERSION").exists():
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._chown(self.data_dir)
+        pg = self.settings.postgres
+        pwfile = self.data_dir / "initdb.pw"
+        pwfile.write_text(pg.password.get_secret_value() + "\n")
+        self._chown(pwfile)
+        initdb = require_binary("initdb", _PG_BIN / "initdb")
+        command = [
+            initdb,
+            "-D",
+            str(data),
+            "-U",
+            pg.user,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+        ]
+        if self._run_as is not None:
+            command = [
+                "setpriv",
+                f"--reuid={self._run_as}",
+                f"--regid={self._run_as}",
+                "--init-groups",
+                *command,
+            ]
+        try:
+            subprocess.run(command, check=True, capture_output=True, text=True)
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def launch(self) -> int:
+        pg = self.settings.postgres
+        postgres = require_binary("postgres", _PG_BIN / "postgres")
+        return self.process.start(
+            [
+                postgres,
+                "-D",
+                str(self.data_dir / "data"),
+                "-c",
+                f"listen_addresses={pg.host}",
+                "-c",
+                f"port={pg.port}",
+                "-c",
+                f"unix_socket_directories={self.data_dir}",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=256MB",
+                "-c",
+                "fsync=on",
+                "-c",
+                "synchronous_commit=on",
+            ],
+            user=self._run_as,
+        )
+
+    def _connect(self, dbname: str) -> psycopg.Connection[tuple[object, ...]]:
+        pg = self.settings.postgres
+        return psycopg.connect(
+            host=pg.host,
+            port=pg.port,
+            user=pg.user,
+            password=pg.password.get_secret_value(),
+            dbname=dbname,
+            connect_timeout=2,
+        )
+
+    def healthy(self) -> bool:
+        try:
+            with self._connect("postgres") as conn:
+                conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            return False
+
+    def after_healthy(self) -> None:
+        database = self.settings.postgres.database
+        with self._connect("postgres") as conn:
+            conn.autocommit = True
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+            ).fetchone()
+            if exists is None:
+                conn.execute(f'CREATE DATABASE "{database}"')

@@ -1,0 +1,136 @@
+"""Background server processes with PID files, started and stopped by PID only.
+
+A process is ours when its PID file names a live process whose command line still holds the
+marker we started it with; anything else on the machine is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+__all__ = ["ManagedProcess", "wait_until"]
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """One server process of the local stack."""
+
+    name: str
+    """Short name, used for the PID and log files."""
+    run_dir: Path
+    """Where the PID file and the log live."""
+    marker: str
+    """A string that must appear in the process's command line for it to count as ours."""
+
+    @property
+    def pid_file(self) -> Path:
+        """The PID file."""
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """Where the process's stdout and stderr go."""
+        return self.run_dir / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The PID of our live process, or None (a stale PID file is removed)."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            proc = psutil.Process(pid)
+            alive = proc.status() != psutil.STATUS_ZOMBIE
+            ours = alive and self.marker in " ".join(proc.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            ours = False
+        if not ours:
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+    ) -> int:
+        """Start the process detached from this one, and record its PID.
+
+        Args:
+            argv: the command line.
+            env: the environment (this process's by default).
+            cwd: the working directory.
+            user: run as this user (needs root), for servers that refuse to run as root.
+        """
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        command = list(argv)
+        if user is not None:
+            command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *command]
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(f"{proc.pid}\n")
+        return proc.pid
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop our process: SIGTERM, then SIGKILL after ``timeout`` seconds.
+
+        Returns:
+            True if a process was running and has been stopped.
+        """
+        pid = self.pid()
+        if pid is None:
+            return False
+        try:
+            proc = psutil.Process(pid)
+            os.kill(pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except psutil.TimeoutExpired:
+                os.kill(pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def exited_early(self) -> bool:
+        """Whether the process we started has already died (its PID file is gone or stale)."""
+        return self.pid() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the log, to explain a failed start."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll ``predicate()`` until it is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)

@@ -1,0 +1,76 @@
+"""Fixtures shared by the whole suite.
+
+Integration and end-to-end tests talk to the real servers of the local stack. The ``stack``
+fixture starts whatever is not running (through the project's own stack code) and stops, at the
+end of the session, exactly what it started; under ``make test`` the stack is already up and it
+starts nothing. ``--external-stack`` points the suite at servers someone else runs (addresses
+from ``FEATURESTORE_*`` variables) and starts nothing at all.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from featurestore.config import Settings, load_settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--external-stack",
+        action="store_true",
+        help="use servers that are already running elsewhere; start and stop nothing",
+    )
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The settings of the stack under test, from FEATURESTORE_* variables."""
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The project's shared folder (real market data, conformance vectors)."""
+    path = Path(os.environ.get("FEATURESTORE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+    if not (path / "testdata").is_dir():
+        pytest.fail(f"shared folder not found at {path}; set FEATURESTORE_SHARED_DIR")
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
+    """Ensure every server of the local stack is up and healthy; yields the settings."""
+    from featurestore.stack import Stack
+
+    local = Stack(settings)
+    if request.config.getoption("--external-stack"):
+        unhealthy = [s.name for s in local.status() if not s.healthy]
+        # External servers have no PID files here: check the servers themselves.
+        unhealthy = [name for name in unhealthy if not local.component(name).healthy()]
+        if unhealthy:
+            pytest.fail(f"--external-stack: not reachable: {', '.join(unhealthy)}")
+        yield settings
+        return
+    result = local.up()
+    try:
+        yield settings
+    finally:
+        local.down(result.started)
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Makes names (topics, subjects, tables) unique to this test run."""
+    run = uuid.uuid4().hex[:8]
+
+    def make(prefix: str) -> str:
+        return f"{prefix}-{run}"
+
+    return make

@@ -1,0 +1,83 @@
+"""A Kafka broker killed with SIGKILL comes back with its data on the next start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from featurestore.config import load_settings
+from featurestore.stack import Stack
+from featurestore.topics import TopicSpec, ensure_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
+    # An isolated broker of its own (own data folder and ports), so the shared stack is untouched.
+    settings = load_settings(
+        {
+            "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
+            "FEATURESTORE_KAFKA__PORT": str(_free_port()),
+            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(_free_port()),
+            "FEATURESTORE_KAFKA__HEAP": "256m",
+        }
+    )
+    # The jars are resolved once for the whole machine's checkout: reuse them.
+    shared_jars = load_settings().data_dir.resolve() / "jars"
+    (tmp_path / "stack").mkdir()
+    (tmp_path / "stack" / "jars").symlink_to(shared_jars)
+
+    stack = Stack(settings)
+    try:
+        assert stack.up(["kafka"]).started == ["kafka"]
+        topic = f"recovery-{uuid.uuid4().hex[:8]}"
+        ensure_topics(settings, [TopicSpec(topic, 1)])
+        producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "acks": "all"})
+        for i in range(100):
+            producer.produce(topic, key=b"k", value=str(i).encode())
+        assert producer.flush(20) == 0
+
+        pid = stack.kafka.process.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        psutil.Process(pid).wait(10)
+        assert stack.kafka.process.pid() is None
+
+        began = time.monotonic()
+        result = stack.up(["kafka"])
+        assert result.started == ["kafka"], "a killed broker must be started again"
+        assert time.monotonic() - began < 120
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka.bootstrap,
+                "group.id": "recovery",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        values = []
+        deadline = time.monotonic() + 30
+        while len(values) < 100 and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                values.append(int(msg.value()))
+        consumer.close()
+        assert values == list(range(100))
+    finally:
+        stack.down(["kafka"])
+    assert stack.kafka.process.pid() is None
