@@ -1,0 +1,99 @@
+"""Run every benchmark (or those named) against the local stack and write ``bench/RESULTS.md``.
+
+Each ``bench/bench_<area>.py`` exposes ``run(settings) -> str``, which measures its area and
+compares it, in the same run, with the floor or the alternative it is judged against; the
+harness adds the date, the machine and the command. Servers this run had to start are stopped
+at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from featurestore.config import load_settings
+from featurestore.stack import Stack
+
+HERE = Path(__file__).resolve().parent
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def available() -> list[str]:
+    """Names of the benchmarks there are (``bench_<name>.py``)."""
+    return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmarks and write the results file."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "names", nargs="*", help=f"benchmarks to run (default: all of {available()})"
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    args = parser.parse_args(argv)
+    names = args.names or available()
+    unknown = sorted(set(names) - set(available()))
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(available())}")
+
+    settings = load_settings()
+    stack = Stack(settings)
+    started = stack.up().started
+    sections: list[str] = []
+    failed: list[str] = []
+    try:
+        for name in names:
+            print(f"[bench] {name} ...", flush=True)
+            began = time.monotonic()
+            try:
+                module = importlib.import_module(f"bench.bench_{name}")
+                body = module.run(settings)
+            except Exception:  # a failed benchmark is reported, the others still run
+                failed.append(name)
+                body = f"FAILED:\n\n```\n{traceback.format_exc()}```\n"
+            took = time.monotonic() - began
+            sections.append(f"## {name}\n\n_{took:.1f} s_\n\n{body.strip()}\n")
+            print(f"[bench] {name} done in {took:.1f} s", flush=True)
+    finally:
+        stack.down(started)
+
+    header = (
+        "# Benchmark results\n\n"
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+        f"- machine: {_machine()}\n"
+        f"- command: `make bench` (`python -m bench {' '.join(argv or sys.argv[1:])}`)\n"
+        "- servers: the local stack (`featurestore stack up`), all on loopback\n\n"
+        "Every figure below was measured in this one run; each section compares the store with "
+        "its floor or its alternative side by side.\n"
+    )
+    args.out.write_text(header + "\n" + "\n".join(sections))
+    print(f"[bench] wrote {args.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
