@@ -1,0 +1,36 @@
+"""A Confluent-compatible schema registry whose state lives in a compacted Kafka topic.
+
+Confluent's clients (``SchemaRegistryClient``, ``AvroSerializer``, ``AvroDeserializer``) work
+against it unchanged. Run it with ``python -m featurestore.schema_registry`` or
+``featurestore schema-registry serve``.
+
+Layout, one job per module: ``avro_schema`` (parse, validate, normal form), ``compatibility``
+(levels and checks), ``records`` (the log's records), ``state`` (the in-memory model, changed
+only by applying records), ``log``/``kafka_log`` (persistence), ``registry`` (commands),
+``app`` (REST routes and error bodies), ``server`` (application factory and ``serve``).
+"""
+
+from __future__ import annotations
+
+from featurestore.schema_registry.avro_schema import ParsedSchema, parse_schema
+from featurestore.schema_registry.compatibility import (
+    CompatibilityLevel,
+    check_compatibility,
+    reader_can_read,
+)
+from featurestore.schema_registry.log import MemoryRecordLog, RecordLog
+from featurestore.schema_registry.registry import SchemaRegistry
+from featurestore.schema_registry.server import create_app, serve
+
+__all__ = [
+    "CompatibilityLevel",
+    "MemoryRecordLog",
+    "ParsedSchema",
+    "RecordLog",
+    "SchemaRegistry",
+    "check_compatibility",
+    "create_app",
+    "parse_schema",
+    "reader_can_read",
+    "serve",
+]

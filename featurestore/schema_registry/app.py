@@ -1,0 +1,345 @@
+"""The Confluent Schema Registry REST API over a :class:`SchemaRegistry`.
+
+Routes only translate: query strings and JSON bodies in, the registry's answers out. Registry
+errors become Confluent's ``{"error_code": N, "message": "..."}`` bodies in :func:`_handle`, the
+one place that catches them. Booleans in query strings are read case-insensitively, since the
+official Python client sends both ``true`` and ``True``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from featurestore.schema_registry.avro_schema import AVRO
+from featurestore.schema_registry.compatibility import CompatibilityLevel
+from featurestore.schema_registry.errors import (
+    InvalidModeError,
+    InvalidSchemaError,
+    MalformedRequestError,
+    RegistryError,
+    SubjectConfigNotFoundError,
+)
+from featurestore.schema_registry.records import SchemaEntry
+from featurestore.schema_registry.registry import SchemaRegistry, parse_request_schema
+from featurestore.schema_registry.state import parse_version
+
+__all__ = ["CONTENT_TYPE", "build_app"]
+
+CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
+_READWRITE = "READWRITE"
+_log = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
+
+
+class RegistryResponse(JSONResponse):
+    """JSON with the registry's content type."""
+
+    media_type = CONTENT_TYPE
+
+
+def _error(status: int, code: int, message: str) -> Response:
+    return RegistryResponse({"error_code": code, "message": message}, status_code=status)
+
+
+def _handle(endpoint: Endpoint) -> Endpoint:
+    """Turn what an endpoint raises into a Confluent error body."""
+
+    @functools.wraps(endpoint)
+    async def wrapper(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except RegistryError as exc:
+            return _error(exc.http_status, exc.error_code, str(exc))
+        except Exception:
+            _log.exception("%s %s failed", request.method, request.url.path)
+            return _error(500, 50001, "Error in the backend data store")
+
+    return wrapper
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    detail = exc.detail if isinstance(exc, HTTPException) else "Internal Server Error"
+    return _error(status, status, f"HTTP {status} {detail}")
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() == "true"
+
+
+def _int(request: Request, name: str, default: int) -> int:
+    try:
+        return int(request.query_params.get(name, default))
+    except ValueError:
+        return default
+
+
+def _page(request: Request, items: Sequence[T]) -> list[T]:
+    offset = max(_int(request, "offset", 0), 0)
+    limit = _int(request, "limit", -1)
+    return list(items[offset:] if limit < 0 else items[offset : offset + limit])
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedRequestError(f"Malformed JSON body: {exc}") from exc
+    if not isinstance(body, dict):
+        raise MalformedRequestError("The body must be a JSON object")
+    return body
+
+
+def _entry_json(entry: SchemaEntry) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "subject": entry.subject,
+        "version": entry.version,
+        "id": entry.schema_id,
+        "schema": entry.schema,
+    }
+    if entry.schema_type != AVRO:
+        body["schemaType"] = entry.schema_type
+    return body
+
+
+def build_app(
+    registry: SchemaRegistry,
+    lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+) -> Starlette:
+    """The Starlette application serving ``registry``."""
+    # -- subjects and versions ---------------------------------------------------------------
+
+    async def list_subjects(request: Request) -> Response:
+        names = registry.state.subjects(
+            deleted=_flag(request, "deleted"), deleted_only=_flag(request, "deleted_only")
+        )
+        prefix = request.query_params.get("subjectPrefix", "")
+        return RegistryResponse(_page(request, [n for n in names if n.startswith(prefix)]))
+
+    async def list_versions(request: Request) -> Response:
+        subject = request.path_params["subject"]
+        deleted_only = _flag(request, "deleted_only")
+        entries = registry.state.entries(
+            subject, deleted=_flag(request, "deleted") or deleted_only
+        )
+        versions = [e.version for e in entries if e.deleted or not deleted_only]
+        return RegistryResponse(_page(request, versions))
+
+    async def get_version(request: Request) -> Response:
+        entry = registry.state.entry(
+            request.path_params["subject"],
+            parse_version(request.path_params["version"]),
+            deleted=_flag(request, "deleted"),
+        )
+        return RegistryResponse(_entry_json(entry))
+
+    async def get_version_schema(request: Request) -> Response:
+        entry = registry.state.entry(
+            request.path_params["subject"],
+            parse_version(request.path_params["version"]),
+            deleted=_flag(request, "deleted"),
+        )
+        return Response(entry.schema, media_type=CONTENT_TYPE)
+
+    async def referenced_by(request: Request) -> Response:
+        registry.state.entry(
+            request.path_params["subject"], parse_version(request.path_params["version"])
+        )
+        return RegistryResponse([])
+
+    async def register(request: Request) -> Response:
+        body = await _body(request)
+        for unsupported in ("metadata", "ruleSet"):
+            if body.get(unsupported):
+                raise _unsupported(unsupported)
+        schema = parse_request_schema(
+            body.get("schema"), body.get("schemaType"), body.get("references")
+        )
+        schema_id = await registry.register(request.path_params["subject"], schema)
+        return RegistryResponse({"id": schema_id})
+
+    async def lookup(request: Request) -> Response:
+        body = await _body(request)
+        schema = parse_request_schema(
+            body.get("schema"), body.get("schemaType"), body.get("references")
+        )
+        entry = registry.state.find(
+            request.path_params["subject"], schema, deleted=_flag(request, "deleted")
+        )
+        return RegistryResponse(_entry_json(entry))
+
+    async def delete_subject(request: Request) -> Response:
+        versions = await registry.delete_subject(
+            request.path_params["subject"], permanent=_flag(request, "permanent")
+        )
+        return RegistryResponse(versions)
+
+    async def delete_version(request: Request) -> Response:
+        version = await registry.delete_version(
+            request.path_params["subject"],
+            parse_version(request.path_params["version"]),
+            permanent=_flag(request, "permanent"),
+        )
+        return RegistryResponse(version)
+
+    # -- schemas by id -----------------------------------------------------------------------
+
+    async def get_schema(request: Request) -> Response:
+        schema_id: int = request.path_params["schema_id"]
+        body: dict[str, Any] = {"schema": registry.state.schema(schema_id).text}
+        if _flag(request, "fetchMaxId"):
+            body["maxId"] = registry.state.max_id
+        return RegistryResponse(body)
+
+    async def get_schema_text(request: Request) -> Response:
+        schema = registry.state.schema(request.path_params["schema_id"])
+        return Response(schema.text, media_type=CONTENT_TYPE)
+
+    def usages(request: Request) -> list[SchemaEntry]:
+        found = registry.state.usages(
+            request.path_params["schema_id"], deleted=_flag(request, "deleted")
+        )
+        subject = request.query_params.get("subject")
+        return [e for e in found if subject is None or e.subject == subject]
+
+    async def schema_subjects(request: Request) -> Response:
+        subjects = sorted({e.subject for e in usages(request)})
+        return RegistryResponse(_page(request, subjects))
+
+    async def schema_versions(request: Request) -> Response:
+        pairs = [{"subject": e.subject, "version": e.version} for e in usages(request)]
+        return RegistryResponse(_page(request, pairs))
+
+    async def list_schemas(request: Request) -> Response:
+        state = registry.state
+        prefix = request.query_params.get("subjectPrefix", "")
+        deleted = _flag(request, "deleted")
+        found: list[dict[str, Any]] = []
+        for subject in state.subjects(deleted=deleted):
+            if subject.startswith(prefix):
+                entries = state.entries(subject, deleted=deleted)
+                if _flag(request, "latestOnly"):
+                    entries = entries[-1:]
+                found += [_entry_json(e) for e in entries]
+        return RegistryResponse(_page(request, found))
+
+    async def schema_types(_request: Request) -> Response:
+        return RegistryResponse([AVRO])
+
+    # -- compatibility -----------------------------------------------------------------------
+
+    async def test_compatibility(request: Request) -> Response:
+        body = await _body(request)
+        schema = parse_request_schema(
+            body.get("schema"), body.get("schemaType"), body.get("references")
+        )
+        raw_version = request.path_params.get("version")
+        version = None if raw_version is None else parse_version(raw_version)
+        problems = registry.test_compatibility(request.path_params["subject"], schema, version)
+        answer: dict[str, Any] = {"is_compatible": not problems}
+        if _flag(request, "verbose"):
+            answer["messages"] = problems
+        return RegistryResponse(answer)
+
+    async def get_config(request: Request) -> Response:
+        subject = request.path_params.get("subject")
+        level = registry.state.own_level(subject)
+        if level is None:
+            if subject is not None and not _flag(request, "defaultToGlobal"):
+                raise SubjectConfigNotFoundError(subject)
+            level = registry.state.level(subject)
+        return RegistryResponse({"compatibilityLevel": level.value})
+
+    async def put_config(request: Request) -> Response:
+        body = await _body(request)
+        level = CompatibilityLevel.parse(body.get("compatibility", body.get("compatibilityLevel")))
+        await registry.set_level(request.path_params.get("subject"), level)
+        return RegistryResponse({"compatibility": level.value})
+
+    async def delete_config(request: Request) -> Response:
+        previous = await registry.delete_level(request.path_params.get("subject"))
+        return RegistryResponse({"compatibilityLevel": previous.value})
+
+    # -- the rest of the surface clients touch -----------------------------------------------
+
+    async def get_mode(_request: Request) -> Response:
+        return RegistryResponse({"mode": _READWRITE})
+
+    async def put_mode(request: Request) -> Response:
+        mode = (await _body(request)).get("mode")
+        if mode != _READWRITE:
+            raise InvalidModeError(f"Invalid mode {mode!r}: this registry only runs READWRITE")
+        return RegistryResponse({"mode": _READWRITE})
+
+    async def root(_request: Request) -> Response:
+        return RegistryResponse({})
+
+    async def contexts(request: Request) -> Response:
+        return RegistryResponse(_page(request, ["."]))
+
+    async def associations(_request: Request) -> Response:
+        # No associations exist here: the official serializers then fall back to the
+        # topic name strategy.
+        return RegistryResponse([])
+
+    routes = [
+        _route("/", root, "GET"),
+        _route("/subjects", list_subjects, "GET"),
+        _route("/subjects/{subject}", lookup, "POST"),
+        _route("/subjects/{subject}", delete_subject, "DELETE"),
+        _route("/subjects/{subject}/versions", list_versions, "GET"),
+        _route("/subjects/{subject}/versions", register, "POST"),
+        _route("/subjects/{subject}/versions/{version}", get_version, "GET"),
+        _route("/subjects/{subject}/versions/{version}", delete_version, "DELETE"),
+        _route("/subjects/{subject}/versions/{version}/schema", get_version_schema, "GET"),
+        _route("/subjects/{subject}/versions/{version}/referencedby", referenced_by, "GET"),
+        _route("/schemas", list_schemas, "GET"),
+        _route("/schemas/types", schema_types, "GET"),
+        _route("/schemas/ids/{schema_id:int}", get_schema, "GET"),
+        _route("/schemas/ids/{schema_id:int}/schema", get_schema_text, "GET"),
+        _route("/schemas/ids/{schema_id:int}/subjects", schema_subjects, "GET"),
+        _route("/schemas/ids/{schema_id:int}/versions", schema_versions, "GET"),
+        _route("/config", get_config, "GET"),
+        _route("/config", put_config, "PUT"),
+        _route("/config", delete_config, "DELETE"),
+        _route("/config/{subject}", get_config, "GET"),
+        _route("/config/{subject}", put_config, "PUT"),
+        _route("/config/{subject}", delete_config, "DELETE"),
+        _route("/compatibility/subjects/{subject}/versions", test_compatibility, "POST"),
+        _route("/compatibility/subjects/{subject}/versions/{version}", test_compatibility, "POST"),
+        _route("/mode", get_mode, "GET"),
+        _route("/mode", put_mode, "PUT"),
+        _route("/mode/{subject}", get_mode, "GET", "DELETE"),
+        _route("/mode/{subject}", put_mode, "PUT"),
+        _route("/contexts", contexts, "GET"),
+        _route("/associations/resources/{namespace}/{name}", associations, "GET"),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+
+
+def _route(path: str, endpoint: Endpoint, *methods: str) -> Route:
+    return Route(path, _handle(endpoint), methods=list(methods))
+
+
+def _unsupported(what: str) -> RegistryError:
+    return InvalidSchemaError(f"{what} (data contracts) are not supported by this registry")

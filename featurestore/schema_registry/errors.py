@@ -1,0 +1,204 @@
+"""Errors of the schema registry, each with its Confluent error code and HTTP status.
+
+Every class also sits in the store's own tree (:mod:`featurestore.errors`), so that code calling
+the registry in-process can catch ``NotFoundError`` or ``SchemaError`` without knowing the REST
+codes. The HTTP layer turns them into ``{"error_code": N, "message": "..."}`` in one place.
+"""
+
+from __future__ import annotations
+
+from featurestore.errors import (
+    BackendUnavailableError,
+    FeatureStoreError,
+    NotFoundError,
+    SchemaError,
+    ValidationError,
+)
+
+__all__ = [
+    "IncompatibleSchemaError",
+    "InvalidCompatibilityLevelError",
+    "InvalidModeError",
+    "InvalidSchemaError",
+    "InvalidVersionError",
+    "MalformedRequestError",
+    "RegistryError",
+    "SchemaNotFoundError",
+    "StoreError",
+    "StoreTimeoutError",
+    "SubjectConfigNotFoundError",
+    "SubjectNotFoundError",
+    "SubjectNotSoftDeletedError",
+    "SubjectSoftDeletedError",
+    "VersionNotFoundError",
+    "VersionNotSoftDeletedError",
+    "VersionSoftDeletedError",
+]
+
+
+class RegistryError(FeatureStoreError):
+    """Root of the registry's errors; carries the Confluent REST error code and HTTP status."""
+
+    http_status: int = 500
+    error_code: int = 50001
+
+
+class SubjectNotFoundError(RegistryError, NotFoundError):
+    """The subject has no (visible) version."""
+
+    http_status = 404
+    error_code = 40401
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(f"Subject '{subject}' not found.")
+
+
+class VersionNotFoundError(RegistryError, NotFoundError):
+    """The subject exists but not this version."""
+
+    http_status = 404
+    error_code = 40402
+
+    def __init__(self, subject: str, version: object) -> None:
+        super().__init__(f"Version {version} not found for subject '{subject}'.")
+
+
+class SchemaNotFoundError(RegistryError, NotFoundError):
+    """No such schema id, or the schema is not registered under the subject."""
+
+    http_status = 404
+    error_code = 40403
+
+    def __init__(self, message: str = "Schema not found") -> None:
+        super().__init__(message)
+
+
+class SubjectSoftDeletedError(RegistryError, NotFoundError):
+    """A soft delete of a subject that is already soft-deleted."""
+
+    http_status = 404
+    error_code = 40404
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(
+            f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
+        )
+
+
+class SubjectNotSoftDeletedError(RegistryError, NotFoundError):
+    """A permanent delete of a subject that was not soft-deleted first."""
+
+    http_status = 404
+    error_code = 40405
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(
+            f"Subject '{subject}' was not deleted first before being permanently deleted"
+        )
+
+
+class VersionSoftDeletedError(RegistryError, NotFoundError):
+    """A soft delete of a version that is already soft-deleted."""
+
+    http_status = 404
+    error_code = 40406
+
+    def __init__(self, subject: str, version: int) -> None:
+        super().__init__(
+            f"Subject '{subject}' Version {version} was soft deleted. "
+            "Set permanent=true to delete permanently"
+        )
+
+
+class VersionNotSoftDeletedError(RegistryError, NotFoundError):
+    """A permanent delete of a version that was not soft-deleted first."""
+
+    http_status = 404
+    error_code = 40407
+
+    def __init__(self, subject: str, version: int) -> None:
+        super().__init__(
+            f"Subject '{subject}' Version {version} was not deleted first "
+            "before being permanently deleted"
+        )
+
+
+class SubjectConfigNotFoundError(RegistryError, NotFoundError):
+    """The subject has no compatibility level of its own (and the global one was not asked for)."""
+
+    http_status = 404
+    error_code = 40408
+
+    def __init__(self, subject: str) -> None:
+        super().__init__(
+            f"Subject '{subject}' does not have subject-level compatibility configured"
+        )
+
+
+class IncompatibleSchemaError(RegistryError, SchemaError):
+    """The schema breaks the subject's compatibility level."""
+
+    http_status = 409
+    error_code = 409
+
+
+class InvalidSchemaError(RegistryError, SchemaError):
+    """The schema does not parse, has an invalid default, or uses an unsupported feature."""
+
+    http_status = 422
+    error_code = 42201
+
+
+class InvalidVersionError(RegistryError, ValidationError):
+    """A version that is neither a positive 32-bit integer nor ``latest``."""
+
+    http_status = 422
+    error_code = 42202
+
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            f"The specified version '{version}' is not a valid version id. Allowed values are "
+            'between [1, 2^31-1] and the string "latest"',
+            field="version",
+        )
+
+
+class InvalidCompatibilityLevelError(RegistryError, ValidationError):
+    """An unknown compatibility level."""
+
+    http_status = 422
+    error_code = 42203
+
+    def __init__(self, level: object) -> None:
+        super().__init__(
+            f"Invalid compatibility level {level!r}. Valid values are none, backward, forward, "
+            "full, backward_transitive, forward_transitive, and full_transitive",
+            field="compatibility",
+        )
+
+
+class InvalidModeError(RegistryError, ValidationError):
+    """A mode other than READWRITE: this registry only runs read-write."""
+
+    http_status = 422
+    error_code = 42204
+
+
+class MalformedRequestError(RegistryError, ValidationError):
+    """The request body is not the JSON object the endpoint expects."""
+
+    http_status = 400
+    error_code = 400
+
+
+class StoreError(RegistryError, BackendUnavailableError):
+    """The Kafka log could not be written or read."""
+
+    http_status = 500
+    error_code = 50001
+
+
+class StoreTimeoutError(StoreError):
+    """A write to the Kafka log was not acknowledged in time; it may still land."""
+
+    error_code = 50002

@@ -1,0 +1,230 @@
+"""What the registry does: every command, decided against the state, logged, then applied.
+
+Each write runs under one lock: decide from the current state which records to write, append
+them to the log (Kafka, in a worker thread), then apply them to the state. Reads need no lock:
+the state only changes on the event loop's thread, between two awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from featurestore.schema_registry.avro_schema import AVRO, ParsedSchema, parse_schema
+from featurestore.schema_registry.compatibility import CompatibilityLevel, check_compatibility
+from featurestore.schema_registry.errors import (
+    IncompatibleSchemaError,
+    InvalidSchemaError,
+    SchemaNotFoundError,
+    SubjectNotFoundError,
+    SubjectNotSoftDeletedError,
+    SubjectSoftDeletedError,
+    VersionNotFoundError,
+    VersionNotSoftDeletedError,
+    VersionSoftDeletedError,
+)
+from featurestore.schema_registry.log import RecordLog
+from featurestore.schema_registry.records import (
+    ConfigEntry,
+    ConfigKey,
+    IdWatermark,
+    IdWatermarkKey,
+    LogRecord,
+    SchemaEntry,
+    SchemaKey,
+)
+from featurestore.schema_registry.state import LATEST, RegistryState, VersionSpec
+
+__all__ = ["SchemaRegistry", "parse_request_schema"]
+
+
+def parse_request_schema(
+    schema: object, schema_type: object = None, references: object = None
+) -> ParsedSchema:
+    """The schema of a request body, checked for what this registry supports.
+
+    Raises:
+        InvalidSchemaError: Not a string, not Avro, with references, or invalid.
+    """
+    if schema_type not in (None, AVRO):
+        raise InvalidSchemaError(f"Unsupported schema type {schema_type}; only AVRO is served")
+    if references:
+        raise InvalidSchemaError("Schema references are not supported by this registry")
+    if not isinstance(schema, str):
+        raise InvalidSchemaError("Empty schema" if schema is None else "Schema must be a string")
+    return parse_schema(schema)
+
+
+class SchemaRegistry:
+    """Commands and checks over a :class:`RegistryState` persisted in a :class:`RecordLog`."""
+
+    def __init__(self, log: RecordLog) -> None:
+        self._log = log
+        self._lock = asyncio.Lock()
+        self.state = RegistryState()
+        """What is registered; read it freely, change it only through this class."""
+
+    def load(self) -> int:
+        """Replay the whole log into a fresh state (blocking); returns the records read."""
+        state = RegistryState()
+        count = 0
+        for record in self._log.read_all():
+            state.apply(record)
+            count += 1
+        self.state = state
+        return count
+
+    async def _write(self, records: Sequence[LogRecord]) -> None:
+        await asyncio.to_thread(self._log.append, records)
+        for record in records:
+            self.state.apply(record)
+
+    # -- schemas -----------------------------------------------------------------------------
+
+    async def register(self, subject: str, schema: ParsedSchema) -> int:
+        """Register ``schema`` under ``subject``; returns its global id.
+
+        A schema already live in the subject keeps its version and id; one registered under
+        another subject reuses that id.
+
+        Raises:
+            IncompatibleSchemaError: It breaks the subject's compatibility level.
+        """
+        async with self._lock:
+            state = self.state
+            try:
+                return state.find(subject, schema).schema_id
+            except (SubjectNotFoundError, SchemaNotFoundError):
+                pass
+            level = state.level(subject)
+            problems = check_compatibility(schema, state.live_schemas(subject), level)
+            if problems:
+                raise IncompatibleSchemaError(
+                    f"Schema being registered is incompatible with an earlier schema for "
+                    f"subject \"{subject}\" ({level.value}), details: {problems}"
+                )
+            schema_id = state.id_of(schema) or state.max_id + 1
+            version = state.next_version(subject)
+            entry = SchemaEntry(subject, version, schema_id, schema.text)
+            await self._write([LogRecord(SchemaKey(subject, version), entry)])
+            return schema_id
+
+    def test_compatibility(
+        self, subject: str, schema: ParsedSchema, version: VersionSpec | None
+    ) -> list[str]:
+        """Why ``schema`` could not be registered; empty when it could.
+
+        Args:
+            subject: The subject to test against.
+            schema: The candidate.
+            version: One version to test against, or None for the ones the level names.
+
+        Raises:
+            SubjectNotFoundError: ``version`` given and the subject has no live version.
+            VersionNotFoundError: No such live version.
+        """
+        level = self.state.level(subject)
+        if version is None:
+            return check_compatibility(schema, self.state.live_schemas(subject), level)
+        entry = self.state.entry(subject, version)
+        old = self.state.schema(entry.schema_id)
+        return check_compatibility(schema, [old], level)
+
+    # -- deletes -----------------------------------------------------------------------------
+
+    async def delete_subject(self, subject: str, *, permanent: bool) -> list[int]:
+        """Soft-delete every live version, or permanently delete a soft-deleted subject.
+
+        A soft delete also drops the subject's own compatibility level, as Confluent's does.
+
+        Raises:
+            SubjectNotFoundError: No version at all.
+            SubjectSoftDeletedError: Soft delete of a subject already soft-deleted.
+            SubjectNotSoftDeletedError: Permanent delete of a subject with live versions.
+        """
+        async with self._lock:
+            entries = self.state.entries(subject, deleted=True)
+            live = [e for e in entries if not e.deleted]
+            records: list[LogRecord]
+            if permanent:
+                if live:
+                    raise SubjectNotSoftDeletedError(subject)
+                records = [self._watermark()]
+                records += [LogRecord(SchemaKey(subject, e.version), None) for e in entries]
+                await self._write(records)
+                return [e.version for e in entries]
+            if not live:
+                raise SubjectSoftDeletedError(subject)
+            records = [_soft_deleted(e) for e in live]
+            if self.state.own_level(subject) is not None:
+                records.append(LogRecord(ConfigKey(subject), None))
+            await self._write(records)
+            return [e.version for e in live]
+
+    async def delete_version(self, subject: str, version: VersionSpec, *, permanent: bool) -> int:
+        """Soft-delete a live version, or permanently delete a soft-deleted one.
+
+        Raises:
+            SubjectNotFoundError: No visible version.
+            VersionNotFoundError: Not this one.
+            VersionSoftDeletedError: Soft delete of a soft-deleted version.
+            VersionNotSoftDeletedError: Permanent delete of a live version.
+        """
+        async with self._lock:
+            entries = self.state.entries(subject, deleted=permanent)
+            if version == LATEST:
+                entry = entries[-1]
+            else:
+                all_versions = {e.version: e for e in self.state.entries(subject, deleted=True)}
+                if version not in all_versions:
+                    raise VersionNotFoundError(subject, version)
+                entry = all_versions[int(version)]
+            if permanent:
+                if not entry.deleted:
+                    raise VersionNotSoftDeletedError(subject, entry.version)
+                await self._write(
+                    [self._watermark(), LogRecord(SchemaKey(subject, entry.version), None)]
+                )
+            else:
+                if entry.deleted:
+                    raise VersionSoftDeletedError(subject, entry.version)
+                await self._write([_soft_deleted(entry)])
+            return entry.version
+
+    def _watermark(self) -> LogRecord:
+        return LogRecord(IdWatermarkKey(), IdWatermark(self.state.max_id))
+
+    # -- compatibility levels ----------------------------------------------------------------
+
+    async def set_level(self, subject: str | None, level: CompatibilityLevel) -> None:
+        """Set the level of ``subject``, or the global one when None."""
+        async with self._lock:
+            await self._write([LogRecord(ConfigKey(subject), ConfigEntry(level))])
+
+    async def delete_level(self, subject: str | None) -> CompatibilityLevel:
+        """Remove the subject's own level (or reset the global one); returns what applied.
+
+        Raises:
+            SubjectNotFoundError: The subject has neither versions nor a level of its own.
+        """
+        async with self._lock:
+            state = self.state
+            if (
+                subject is not None
+                and state.own_level(subject) is None
+                and not state.has_subject(subject, deleted=True)
+            ):
+                raise SubjectNotFoundError(subject)
+            previous = state.level(subject)
+            if state.own_level(subject) is not None:
+                await self._write([LogRecord(ConfigKey(subject), None)])
+            return previous
+
+
+def _soft_deleted(entry: SchemaEntry) -> LogRecord:
+    return LogRecord(
+        SchemaKey(entry.subject, entry.version),
+        SchemaEntry(
+            entry.subject, entry.version, entry.schema_id, entry.schema, True, entry.schema_type
+        ),
+    )
