@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from featurestore.cli.run import run
 from featurestore.cli.stack import stack
 
 __all__ = ["main"]
@@ -20,3 +21,4 @@ def main() -> None:
 
 
 main.add_command(stack)
+main.add_command(run)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from featurestore.config import load_settings
+from featurestore.config import Settings, load_settings
 
 __all__ = ["stack"]
 
@@ -74,20 +74,19 @@ def down(only: str | None, recorded: str | None) -> None:
 @stack.command()
 def status() -> None:
     """Show each server, its PID, its address and whether it is healthy."""
-    statuses = _print_status(load_settings())
-    if not all(s.healthy for s in statuses):
+    from featurestore.stack import Stack
+
+    settings = load_settings()
+    _print_status(settings)
+    if not all(c.status().healthy for c in Stack(settings).servers):
         sys.exit(3)
 
 
-def _print_status(settings: object) -> list:  # type: ignore[type-arg]
-    from featurestore.config import Settings
+def _print_status(settings: Settings) -> None:
     from featurestore.stack import Stack
 
-    assert isinstance(settings, Settings)
-    statuses = Stack(settings).status()
-    for s in statuses:
+    for s in Stack(settings).status():
         state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
         pid = f"pid {s.pid}" if s.pid else ""
         click.echo(f"  {s.name:<16} {state:<22} {pid:<11} {s.address}")
     click.echo(f"  data and logs under {settings.data_dir.resolve()}")
-    return statuses

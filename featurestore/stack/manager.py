@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.stack.base import Component, ComponentStatus, port_open
+from featurestore.stack.feed import FeedOptions, MarketFeed
 from featurestore.stack.kafka import KafkaServer
 from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.postgres import PostgresServer
@@ -32,9 +33,11 @@ class Stack:
 
     Servers start in waves: those that need nothing else first, in parallel, then those that
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
+    The services that ``make run`` adds on top (the market feed) start with
+    :meth:`start_services`; ``down`` and ``status`` cover them too.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, feed: FeedOptions | None = None) -> None:
         self.settings = settings
         self.kafka = KafkaServer(settings)
         self.postgres = PostgresServer(settings)
@@ -45,11 +48,18 @@ class Stack:
             [self.postgres, self.redis, self.kafka, self.mlflow],
             [self.schema_registry],
         ]
+        self.feed = MarketFeed(settings, feed)
+        self.services: list[Component] = [self.feed]
+
+    @property
+    def servers(self) -> list[Component]:
+        """The infrastructure servers, in start order."""
+        return [c for wave in self.waves for c in wave]
 
     @property
     def components(self) -> list[Component]:
-        """Every server, in start order."""
-        return [c for wave in self.waves for c in wave]
+        """Every server and service, in start order."""
+        return [*self.servers, *self.services]
 
     def component(self, name: str) -> Component:
         """The server named ``name``."""
@@ -71,7 +81,7 @@ class Stack:
             on_launch: called with a server's name as soon as it is launched, so a caller can
                 record what to stop even when a later server fails to start.
         """
-        wanted = set(only) if only is not None else {c.name for c in self.components}
+        wanted = set(only) if only is not None else {c.name for c in self.servers}
         result = UpResult()
         began = time.monotonic()
         for wave in self.waves:
@@ -96,6 +106,21 @@ class Stack:
         result.seconds = time.monotonic() - began
         return result
 
+    def start_services(self) -> UpResult:
+        """Start the services on top of the servers (the market feed), where not running."""
+        result = UpResult()
+        began = time.monotonic()
+        for service in self.services:
+            if service.process.pid() is not None:
+                result.already_running.append(service.name)
+                continue
+            service.prepare()
+            service.launch()
+            result.started.append(service.name)
+            self._wait_healthy(service)
+        result.seconds = time.monotonic() - began
+        return result
+
     def down(self, only: Iterable[str] | None = None) -> list[str]:
         """Stop the servers (all, or those named), in reverse start order.
 
@@ -114,6 +139,8 @@ class Stack:
         return [c.status() for c in self.components]
 
     def _check_port_free(self, component: Component) -> None:
+        if component.name not in {c.name for c in self.servers}:
+            return
         host, port = _host_port(component)
         if port and port_open(host, port):
             raise ConfigurationError(

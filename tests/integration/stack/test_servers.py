@@ -114,5 +114,6 @@ def test_schema_registry_answers(stack: Settings) -> None:
 def test_second_up_finds_everything_running(stack: Settings) -> None:
     result = Stack(stack).up()
     assert result.started == []
-    assert sorted(result.already_running) == sorted(c.name for c in Stack(stack).components)
-    assert all(status.healthy for status in Stack(stack).status())
+    servers = Stack(stack).servers
+    assert sorted(result.already_running) == sorted(c.name for c in servers)
+    assert all(c.status().healthy for c in servers)

@@ -1,0 +1,60 @@
+"""``featurestore run``: the main job of ``make run``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from featurestore.config import load_settings
+
+__all__ = ["run"]
+
+
+@click.command()
+@click.option(
+    "--trades",
+    "trade_files",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Real trade files (or folders) to replay; the synthetic market when none is given.",
+)
+@click.option("--speed", type=float, default=None, help="Replay speed (x real time) for files.")
+@click.option("--rate", type=float, default=200.0, show_default=True, help="Synthetic trades/s.")
+@click.option("--symbols", type=int, default=20, show_default=True, help="Synthetic symbols.")
+def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols: int) -> None:
+    """Start the local stack and the services, feed them market data, and say where to look."""
+    from featurestore.errors import FeatureStoreError
+    from featurestore.stack import Stack
+    from featurestore.stack.feed import FeedOptions
+
+    settings = load_settings()
+    options = FeedOptions(trade_files=trade_files, speed=speed, rate=rate, symbols=symbols)
+    stack = Stack(settings, feed=options)
+    try:
+        servers = stack.up()
+        services = stack.start_services()
+    except FeatureStoreError as exc:
+        click.echo(f"make run failed: {exc}", err=True)
+        sys.exit(1)
+    started = servers.started + services.started
+    running = servers.already_running + services.already_running
+    if started:
+        click.echo(f"started: {', '.join(started)}")
+    if running:
+        click.echo(f"already up: {', '.join(running)}")
+    for status in stack.status():
+        state = "healthy" if status.healthy else ("running" if status.running else "stopped")
+        click.echo(f"  {status.name:<16} {state:<8} {status.address}")
+    feed = (
+        " ".join(map(str, trade_files)) if trade_files else f"synthetic market, {rate:g} trades/s"
+    )
+    click.echo(
+        f"\nfeed: {feed} -> topic {settings.topics.trades} "
+        f"(invalid trades -> {settings.topics.dead_letter})\n"
+        f"logs: {stack.feed.process.run_dir}/*.log\n"
+        f"look: featurestore stack status | featurestore replay --help | "
+        f"MLflow UI {settings.mlflow.tracking_uri}\n"
+        "stop: make down"
+    )

@@ -1,0 +1,70 @@
+"""The market feed of ``make run``: a background ingest of a trade file or the synthetic market."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from featurestore.config import Settings, settings_env
+from featurestore.stack.base import Component
+
+__all__ = ["FeedOptions", "MarketFeed"]
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What the feed sends."""
+
+    trade_files: tuple[Path, ...] = field(default_factory=tuple)
+    """Real trade files to replay; the synthetic market when empty."""
+    speed: float | None = None
+    """Multiple of real time for file replay (None: as fast as possible)."""
+    rate: float = 200.0
+    """Synthetic trades per second, all symbols together."""
+    symbols: int = 20
+    """Synthetic symbols."""
+    seed: int = 0
+
+
+class MarketFeed(Component):
+    """``featurestore ingest files|synthetic`` as a managed background process.
+
+    Healthy while the process lives: a file replay ends by itself when the file is sent; the
+    synthetic market runs until ``make down``.
+    """
+
+    name = "feed"
+    start_timeout = 10.0
+
+    def __init__(self, settings: Settings, options: FeedOptions | None = None) -> None:
+        super().__init__(settings)
+        self.options = options or FeedOptions()
+
+    def marker(self) -> str:
+        return "featurestore.cli ingest"
+
+    def address(self) -> str:
+        return f"topic {self.settings.topics.trades} on {self.settings.kafka.bootstrap}"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def command(self) -> list[str]:
+        """The ingest command line for the options."""
+        base = [sys.executable, "-m", "featurestore.cli", "ingest"]
+        opts = self.options
+        if opts.trade_files:
+            speed = [] if opts.speed is None else ["--speed", str(opts.speed)]
+            return [*base, "files", *map(str, opts.trade_files), *speed]
+        return [
+            *base, "synthetic", "--rate", str(opts.rate), "--symbols", str(opts.symbols),
+            "--seed", str(opts.seed),
+        ]  # fmt: skip
+
+    def launch(self) -> int:
+        return self.process.start(self.command(), env={**os.environ, **settings_env(self.settings)})
+
+    def healthy(self) -> bool:
+        return self.process.pid() is not None
