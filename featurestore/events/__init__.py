@@ -14,6 +14,7 @@ from featurestore.events.registry import (
     SchemaStore,
     value_subject,
 )
+from featurestore.events.replay import Decoded, LoggedEvent, UndecodableRecord, replay_topic
 from featurestore.events.schemas import AvroSchema, bundled_schema, parse_schema_text
 from featurestore.events.serde import AvroDeserializer, AvroSerializer
 from featurestore.events.wire import SerializationError, frame_header, parse_header
@@ -24,17 +25,21 @@ __all__ = [
     "AvroSchema",
     "AvroSerializer",
     "ConfluentSchemaStore",
+    "Decoded",
     "Event",
     "InMemorySchemaStore",
+    "LoggedEvent",
     "PredictionLog",
     "SchemaStore",
     "SerializationError",
     "Trade",
+    "UndecodableRecord",
     "bundled_schema",
     "frame_header",
     "from_micros",
     "parse_header",
     "parse_schema_text",
+    "replay_topic",
     "to_micros",
     "value_subject",
 ]

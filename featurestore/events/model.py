@@ -16,6 +16,7 @@ from datetime import datetime
 
 __all__ = ["Anomaly", "Event", "PredictionLog", "Trade"]
 
+
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One executed trade of an instrument."""

@@ -1,0 +1,291 @@
+"""``featurestore ingest`` (files, synthetic market) and ``featurestore replay``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from featurestore.config import Settings
+    from featurestore.ingest import IngestSummary, SourceRecord
+
+__all__ = ["ingest", "replay"]
+
+_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+
+
+def _settings() -> Settings:
+    from featurestore.config import load_settings
+
+    return load_settings()
+
+
+def _expand(paths: Iterable[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.iterdir() if p.name.lower().endswith(_FILE_SUFFIXES))
+            )
+        else:
+            files.append(path)
+    if not files:
+        raise click.UsageError("no trade files given")
+    return files
+
+
+def _run(
+    settings: Settings,
+    records: Iterable[SourceRecord],
+    *,
+    topic: str | None,
+    speed: float | None,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    from featurestore.errors import FeatureStoreError
+    from featurestore.events import ConfluentSchemaStore
+    from featurestore.ingest import IngestDeliveryError, IngestOptions, TradeIngestor
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = IngestOptions(
+        bootstrap=settings.kafka.bootstrap,
+        topic=topic or settings.topics.trades,
+        dead_letter_topic=settings.topics.dead_letter,
+        partitions=settings.kafka.default_partitions,
+        speed=speed,
+        connect_timeout_s=connect_timeout,
+        delivery_timeout_s=delivery_timeout,
+        progress_every=100_000,
+    )
+    try:
+        store = ConfluentSchemaStore(settings.schema_registry.url)
+        ingestor = TradeIngestor(options, store, on_wait=lambda m: click.echo(m, err=True))
+        summary = ingestor.run(
+            records, progress=lambda s: click.echo(f"... read {s.read}", err=True)
+        )
+    except IngestDeliveryError as exc:
+        _echo_summary(exc.summary)
+        raise click.ClickException(str(exc)) from exc
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_summary(summary)
+
+
+def _echo_summary(summary: IngestSummary) -> None:
+    rate = summary.read / summary.elapsed_s if summary.elapsed_s else 0.0
+    click.echo(
+        f"read {summary.read}, sent {summary.sent} to {summary.topic}, dead-lettered"
+        f" {summary.dead_lettered} to {summary.dead_letter_topic}, failed {summary.failed}"
+        f" in {summary.elapsed_s:.1f} s ({rate:,.0f} records/s)"
+    )
+    for code, count in sorted(summary.reasons.items()):
+        click.echo(f"  dead-letter reason {code}: {count}")
+
+
+_speed = click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Replay at this multiple of real time (10 = 10x), pacing by event-time deltas.",
+)
+_topic = click.option(
+    "--topic", default=None, help="Event topic (default: settings.topics.trades)."
+)
+_timeouts = [
+    click.option(
+        "--connect-timeout",
+        type=float,
+        default=60.0,
+        show_default=True,
+        help="Seconds to wait for Kafka to answer before failing.",
+    ),
+    click.option(
+        "--delivery-timeout",
+        type=float,
+        default=120.0,
+        show_default=True,
+        help="Seconds a record may stay unacknowledged before it counts as failed.",
+    ),
+]
+
+
+def _with_timeouts(func: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(_timeouts):
+        func = option(func)
+    return func
+
+
+@click.group()
+def ingest() -> None:
+    """Send trades into the event log; invalid ones go to the dead-letter topic."""
+
+
+@ingest.command("files")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["auto", "lean", "csv", "parquet"]),
+    default="auto",
+    show_default=True,
+    help="lean: LEAN/AlgoSeek tick files; csv/parquet: the documented columns.",
+)
+@_topic
+@_speed
+@_with_timeouts
+def ingest_files(
+    paths: tuple[Path, ...],
+    file_format: str,
+    topic: str | None,
+    speed: float | None,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    """Replay trade files (or folders of them) at their own event times, merged by time.
+
+    As fast as possible by default; with --speed, at that multiple of real time.
+    """
+    from featurestore.errors import ValidationError
+    from featurestore.ingest import merge_by_event_time, open_trade_file
+
+    try:
+        sources = [open_trade_file(p, file_format) for p in _expand(paths)]  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    records = sources[0] if len(sources) == 1 else merge_by_event_time(sources)
+    _run(
+        _settings(),
+        records,
+        topic=topic,
+        speed=speed,
+        connect_timeout=connect_timeout,
+        delivery_timeout=delivery_timeout,
+    )
+
+
+@ingest.command("synthetic")
+@click.option("--symbols", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1000.0,
+    show_default=True,
+    help="Trades per second of event time, all symbols together.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N trades.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds of event time.",
+)
+@click.option(
+    "--start",
+    type=click.DateTime(),
+    default=None,
+    help="Event time of the first trade, UTC (default: now). Fix it to reproduce a run.",
+)
+@click.option("--fast", is_flag=True, help="As fast as possible instead of at --speed.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Multiple of real time to emit at.",
+)
+@_topic
+@_with_timeouts
+def ingest_synthetic(
+    symbols: int,
+    rate: float,
+    seed: int,
+    count: int | None,
+    duration: float | None,
+    start: datetime | None,
+    fast: bool,
+    speed: float,
+    topic: str | None,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    """Generate a synthetic market (GBM prices with jumps), deterministic given seed and start."""
+    from featurestore.errors import ConfigurationError
+    from featurestore.ingest import MarketConfig, SyntheticMarket
+
+    first = start.replace(tzinfo=UTC) if start else datetime.now(UTC).replace(microsecond=0)
+    config = MarketConfig(
+        start=first, seed=seed, symbols=symbols, rate=rate, count=count, duration_s=duration
+    )
+    try:
+        market = SyntheticMarket(config)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _run(
+        _settings(),
+        market,
+        topic=topic,
+        speed=None if fast else speed,
+        connect_timeout=connect_timeout,
+        delivery_timeout=delivery_timeout,
+    )
+
+
+@click.command("replay")
+@click.argument("topic")
+@click.option("--follow", is_flag=True, help="Keep reading new records after the end.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after N records.")
+def replay(topic: str, follow: bool, as_json: bool, limit: int | None) -> None:
+    """Re-read TOPIC from offset 0 of every partition, decoding each record with its schema."""
+    from dataclasses import asdict
+
+    from featurestore.errors import FeatureStoreError
+    from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic
+
+    settings = _settings()
+    store = ConfluentSchemaStore(settings.schema_registry.url)
+    decoded = undecodable = 0
+    by_schema: dict[int, int] = {}
+    try:
+        for item in replay_topic(settings.kafka.bootstrap, store, topic, follow=follow):
+            if isinstance(item, LoggedEvent):
+                decoded += 1
+                by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1
+                if as_json:
+                    row = {
+                        "partition": item.partition,
+                        "offset": item.offset,
+                        "schema_id": item.schema_id,
+                        "type": type(item.event).__name__,
+                        "event": asdict(item.event),
+                    }
+                    click.echo(json.dumps(row, default=str))
+            else:
+                undecodable += 1
+                if as_json:
+                    click.echo(
+                        json.dumps(
+                            {
+                                "partition": item.partition,
+                                "offset": item.offset,
+                                "error": item.reason,
+                            }
+                        )
+                    )
+            if limit is not None and decoded + undecodable >= limit:
+                break
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not as_json:
+        schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items()))
+        click.echo(
+            f"{topic}: {decoded} events decoded ({schemas or 'none'}), {undecodable} undecodable"
+        )

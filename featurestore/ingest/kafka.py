@@ -1,0 +1,240 @@
+"""Kafka plumbing for ingest: the idempotent producer, waiting for brokers, creating topics.
+
+Errors of confluent-kafka are translated here: an unreachable broker becomes
+:class:`~featurestore.errors.BackendUnavailableError` (retryable) with a message that names
+the bootstrap servers; a record that could not be delivered is counted and surfaced in
+:class:`DeliveryReport`, never swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from featurestore.errors import BackendUnavailableError, ConfigurationError
+
+__all__ = [
+    "DeliveryReport",
+    "EventProducer",
+    "ensure_topics",
+    "producer_config",
+    "wait_for_brokers",
+]
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+def producer_config(bootstrap: str, *, delivery_timeout_s: float = 120.0) -> dict[str, Any]:
+    """Return the settings of an idempotent producer tuned for throughput.
+
+    ``acks=all`` with idempotence keeps each partition's order across retries, so one symbol's
+    trades stay ordered; batching (``linger.ms``, ``batch.size``, lz4) trades a few ms of latency
+    for throughput. librdkafka retries transient errors (a broker away) by itself until
+    ``delivery.timeout.ms``, after which the record's delivery fails and is reported.
+    """
+    return {
+        "bootstrap.servers": bootstrap,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 20,
+        "batch.size": 1_000_000,
+        "batch.num.messages": 10_000,
+        "compression.type": "lz4",
+        "queue.buffering.max.messages": 500_000,
+        "delivery.timeout.ms": int(delivery_timeout_s * 1000),
+        "retry.backoff.ms": 200,
+        "retry.backoff.max.ms": 5_000,
+        "reconnect.backoff.ms": 200,
+        "reconnect.backoff.max.ms": 5_000,
+        "socket.connection.setup.timeout.ms": 10_000,
+    }
+
+
+def wait_for_brokers(
+    bootstrap: str,
+    *,
+    timeout_s: float = 60.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> AdminClient:
+    """Return an admin client once the cluster answers, retrying with backoff until timeout.
+
+    Args:
+        bootstrap: the bootstrap servers.
+        timeout_s: how long to keep trying.
+        on_wait: called with a human message before each wait (the CLI prints it).
+
+    Raises:
+        BackendUnavailableError: no broker answered within ``timeout_s``.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap, "reconnect.backoff.max.ms": 2_000})
+    deadline = time.monotonic() + timeout_s
+    delay = 0.5
+    attempt = 0
+    while True:
+        attempt += 1
+        remaining = deadline - time.monotonic()
+        try:
+            admin.list_topics(timeout=max(1.0, min(5.0, remaining)))
+            return admin
+        except KafkaException as exc:
+            if time.monotonic() + delay >= deadline:
+                raise BackendUnavailableError(
+                    f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s"
+                    f" ({attempt} attempts): {exc.args[0]}"
+                ) from exc
+            message = f"Kafka at {bootstrap} is not reachable (attempt {attempt}); retrying"
+            log.warning(message)
+            if on_wait is not None:
+                on_wait(message)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def ensure_topics(
+    admin: AdminClient,
+    topics: Iterable[str],
+    *,
+    partitions: int,
+    timeout_s: float = 30.0,
+) -> list[str]:
+    """Create the topics that do not exist yet, keeping everything (``retention.ms=-1``).
+
+    The replication factor is the smaller of 3 and the number of brokers, so the same call
+    fits a single local node and a cluster. Existing topics are left as they are.
+
+    Returns:
+        The names of the topics created by this call.
+
+    Raises:
+        BackendUnavailableError: the cluster cannot be reached.
+        ConfigurationError: the broker refuses a topic (bad name, policy).
+    """
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise BackendUnavailableError(f"cannot list Kafka topics: {exc.args[0]}") from exc
+    missing = sorted({t for t in topics if t not in metadata.topics})
+    if not missing:
+        return []
+    replication = max(1, min(3, len(metadata.brokers)))
+    config = {"retention.ms": "-1", "retention.bytes": "-1"}
+    futures = admin.create_topics(
+        [
+            NewTopic(t, num_partitions=partitions, replication_factor=replication, config=config)
+            for t in missing
+        ],
+        request_timeout=timeout_s,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+            created.append(name)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            if error.retriable():
+                raise BackendUnavailableError(f"creating topic {name}: {error.str()}") from exc
+            raise ConfigurationError(f"creating topic {name}: {error.str()}") from exc
+    return created
+
+
+@dataclass
+class DeliveryReport:
+    """What the broker acknowledged, per topic, and what it did not."""
+
+    delivered: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    """The first delivery errors, verbatim (at most 20 kept)."""
+
+    def count(self, topic: str) -> int:
+        """Return how many records of ``topic`` were acknowledged."""
+        return self.delivered.get(topic, 0)
+
+    @property
+    def total_failed(self) -> int:
+        """Return how many records failed delivery, all topics together."""
+        return sum(self.failed.values())
+
+
+class EventProducer:
+    """An idempotent producer that counts acknowledgements and keeps delivery errors."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        """Create the producer from :func:`producer_config` settings."""
+        self.report = DeliveryReport()
+        self._broker_down = False
+        try:
+            self._producer = Producer({**config, "error_cb": self._on_error})
+        except KafkaException as exc:
+            raise ConfigurationError(f"invalid producer settings: {exc.args[0]}") from exc
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            if not self._broker_down:
+                log.warning("all Kafka brokers are down; records are buffered and retried")
+            self._broker_down = True
+        elif error.fatal():
+            log.error("fatal producer error: %s", error.str())
+            self.report.errors.append(f"fatal: {error.str()}")
+        else:
+            log.debug("producer: %s", error.str())
+
+    def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        topic = message.topic()
+        if error is None:
+            self.report.delivered[topic] = self.report.delivered.get(topic, 0) + 1
+            self._broker_down = False
+            return
+        self.report.failed[topic] = self.report.failed.get(topic, 0) + 1
+        if len(self.report.errors) < 20:
+            self.report.errors.append(f"{topic}: {error.str()}")
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        timestamp_ms: int = 0,
+    ) -> None:
+        """Queue one record; when the local queue is full, serve deliveries and try again."""
+        while True:
+            try:
+                self._producer.produce(
+                    topic,
+                    value,
+                    key,
+                    on_delivery=self._on_delivery,
+                    headers=headers,
+                    timestamp=timestamp_ms,
+                )
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+            except KafkaException as exc:
+                raise BackendUnavailableError(f"producing to {topic}: {exc.args[0]}") from exc
+
+    def poll(self, timeout_s: float = 0.0) -> None:
+        """Serve delivery callbacks, waiting up to ``timeout_s``."""
+        self._producer.poll(timeout_s)
+
+    def flush(self, timeout_s: float) -> int:
+        """Wait until every queued record is delivered or failed; return how many are left."""
+        deadline = time.monotonic() + timeout_s
+        left = len(self._producer)
+        while left and time.monotonic() < deadline:
+            left = self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
+        return int(left)

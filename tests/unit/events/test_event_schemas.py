@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import pytest
+
+import featurestore.events as events
+from featurestore.errors import SchemaError
+from featurestore.events import bundled_schema, parse_schema_text
+
+
+@pytest.mark.parametrize(
+    ("name", "full_name"),
+    [
+        ("trade", "featurestore.v1.Trade"),
+        ("anomaly", "featurestore.v1.Anomaly"),
+        ("prediction_log", "featurestore.v1.PredictionLog"),
+    ],
+)
+def test_bundled_schemas_parse(name: str, full_name: str) -> None:
+    schema = bundled_schema(name)
+    assert schema.full_name == full_name
+    assert parse_schema_text(schema.text).full_name == full_name
+
+
+def test_trade_schema_fields_and_logical_types() -> None:
+    fields = {f["name"]: f for f in bundled_schema("trade").parsed["fields"]}
+    assert set(fields) == {
+        "symbol",
+        "price",
+        "size",
+        "event_time",
+        "exchange",
+        "conditions",
+        "trade_id",
+        "currency",
+        "source",
+    }
+    assert fields["price"]["type"] == "double"
+    assert fields["event_time"]["type"]["logicalType"] == "timestamp-micros"
+    # Fields beyond the first release carry defaults, so that old records still decode.
+    assert fields["source"]["default"] == ""
+    assert fields["currency"]["default"] == "USD"
+
+
+def test_anomaly_features_are_a_map_of_doubles() -> None:
+    fields = {f["name"]: f for f in bundled_schema("anomaly").parsed["fields"]}
+    assert fields["features"]["type"] == {"type": "map", "values": "double"}
+
+
+def test_invalid_schema_text_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError):
+        parse_schema_text("{not json")
+    with pytest.raises(SchemaError):
+        parse_schema_text(
+            '{"type": "record", "name": "X", "fields": [{"name": "a", "type": "nope"}]}'
+        )
+    with pytest.raises(SchemaError):
+        parse_schema_text('"string"')
+    with pytest.raises(SchemaError):
+        bundled_schema("no_such_schema")
+
+
+def test_public_surface() -> None:
+    for name in events.__all__:
+        assert hasattr(events, name), name

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+import featurestore.ingest as ingest
+from featurestore.errors import ConfigurationError
+from featurestore.ingest import Pacer, SourceRecord, merge_by_event_time
+from featurestore.ingest.paths import market_data_dir, shared_dir
+
+T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_pacing_follows_event_time_deltas_at_speed() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10.0, idle=clock.sleep, clock=clock)
+    pacer.wait(T0)
+    pacer.wait(T0 + timedelta(seconds=5))  # due 0.5 s later at 10x
+    assert clock.now == pytest.approx(100.5)
+    pacer.wait(T0 + timedelta(seconds=1))  # out of order: not held back
+    assert clock.now == pytest.approx(100.5)
+
+
+def test_no_speed_means_no_waiting() -> None:
+    clock = FakeClock()
+    pacer = Pacer(None, idle=clock.sleep, clock=clock)
+    pacer.wait(T0)
+    pacer.wait(T0 + timedelta(hours=1))
+    assert clock.slept == []
+    with pytest.raises(ValueError):
+        Pacer(0)
+
+
+def test_merge_interleaves_by_event_time_and_keeps_rejects_in_place() -> None:
+    def rec(src: str, line: int, seconds: float | None) -> SourceRecord:
+        fields = {} if seconds is None else {"event_time": T0 + timedelta(seconds=seconds)}
+        return SourceRecord(src, line, fields)
+
+    a = [rec("a", 1, 1), rec("a", 2, None), rec("a", 3, 5)]
+    b = [rec("b", 1, 0), rec("b", 2, 3), rec("b", 3, 6)]
+    merged = [(r.source, r.line) for r in merge_by_event_time([a, b])]
+    assert merged == [("b", 1), ("a", 1), ("a", 2), ("b", 2), ("a", 3), ("b", 3)]
+
+
+def test_shared_dir_is_overridable_and_fails_loudly(tmp_path) -> None:
+    assert shared_dir({"FEATURESTORE_SHARED_DIR": str(tmp_path)}) == tmp_path
+    with pytest.raises(ConfigurationError):
+        shared_dir({"FEATURESTORE_SHARED_DIR": str(tmp_path / "missing")})
+    with pytest.raises(ConfigurationError):
+        market_data_dir({"FEATURESTORE_SHARED_DIR": str(tmp_path)})
+
+
+def test_public_surface() -> None:
+    for name in ingest.__all__:
+        assert hasattr(ingest, name), name
