@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from featurestore.cli.ingest import ingest, replay
 from featurestore.cli.run import run
 from featurestore.cli.stack import stack
 
@@ -22,3 +23,5 @@ def main() -> None:
 
 main.add_command(stack)
 main.add_command(run)
+main.add_command(ingest)
+main.add_command(replay)
