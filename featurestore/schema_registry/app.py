@@ -135,9 +135,7 @@ def build_app(
     async def list_versions(request: Request) -> Response:
         subject = request.path_params["subject"]
         deleted_only = _flag(request, "deleted_only")
-        entries = registry.state.entries(
-            subject, deleted=_flag(request, "deleted") or deleted_only
-        )
+        entries = registry.state.entries(subject, deleted=_flag(request, "deleted") or deleted_only)
         versions = [e.version for e in entries if e.deleted or not deleted_only]
         return RegistryResponse(_page(request, versions))
 

@@ -101,7 +101,7 @@ class SchemaRegistry:
             if problems:
                 raise IncompatibleSchemaError(
                     f"Schema being registered is incompatible with an earlier schema for "
-                    f"subject \"{subject}\" ({level.value}), details: {problems}"
+                    f'subject "{subject}" ({level.value}), details: {problems}'
                 )
             schema_id = state.id_of(schema) or state.max_id + 1
             version = state.next_version(subject)

@@ -15,7 +15,9 @@ from featurestore.schema_registry.errors import (
 
 
 def record(*fields: dict[str, Any], name: str = "Trade", **extra: Any) -> ParsedSchema:
-    return parse_schema(json.dumps({"type": "record", "name": name, "fields": list(fields), **extra}))
+    return parse_schema(
+        json.dumps({"type": "record", "name": name, "fields": list(fields), **extra})
+    )
 
 
 def field(name: str, kind: Any, **extra: Any) -> dict[str, Any]:
@@ -91,7 +93,10 @@ def test_invalid_defaults_are_refused(kind: Any, default: Any) -> None:
             {
                 "type": "record",
                 "name": "P",
-                "fields": [{"name": "q", "type": "int"}, {"name": "r", "type": "int", "default": 1}],
+                "fields": [
+                    {"name": "q", "type": "int"},
+                    {"name": "r", "type": "int", "default": 1},
+                ],
             },
             {"q": 1},
         ),

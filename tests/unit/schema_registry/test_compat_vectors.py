@@ -1,4 +1,4 @@
-"""The registry agrees with every schema-resolution vector of ``testdata/avro_compat_cases.json``."""
+"""The registry agrees with every vector of ``testdata/avro_compat_cases.json``."""
 
 from __future__ import annotations
 

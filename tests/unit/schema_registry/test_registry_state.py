@@ -65,7 +65,10 @@ def snapshot(registry: SchemaRegistry) -> dict[str, Any]:
     state = registry.state
     return {
         "subjects": {
-            s: [(e.version, e.schema_id, e.schema, e.deleted) for e in state.entries(s, deleted=True)]
+            s: [
+                (e.version, e.schema_id, e.schema, e.deleted)
+                for e in state.entries(s, deleted=True)
+            ]
             for s in state.subjects(deleted=True)
         },
         "max_id": state.max_id,
@@ -195,7 +198,9 @@ def test_levels_inherit_from_global(registry: SchemaRegistry) -> None:
 
 def test_subject_level_governs_registration(registry: SchemaRegistry) -> None:
     run(registry.register("s", schema()))
-    breaking = parse_schema('{"type":"record","name":"Trade","fields":[{"name":"price","type":"string"}]}')
+    breaking = parse_schema(
+        '{"type":"record","name":"Trade","fields":[{"name":"price","type":"string"}]}'
+    )
     with pytest.raises(IncompatibleSchemaError):
         run(registry.register("s", breaking))
     run(registry.set_level("s", CompatibilityLevel.NONE))

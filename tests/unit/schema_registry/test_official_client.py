@@ -1,0 +1,144 @@
+"""Confluent's own Python client, serializers included, against the registry in this process.
+
+The registry serves over a real socket (uvicorn on a free port) with an in-memory log, so every
+URL, header and query string the official client sends goes through the real routes.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from featurestore.config import load_settings
+from featurestore.schema_registry import MemoryRecordLog, create_app
+
+V1 = {
+    "type": "record",
+    "name": "Trade",
+    "namespace": "md",
+    "fields": [{"name": "px", "type": "double"}],
+}
+V2 = {
+    "type": "record",
+    "name": "Trade",
+    "namespace": "md",
+    "fields": [
+        {"name": "px", "type": "double"},
+        {"name": "venue", "type": "string", "default": "?"},
+    ],
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    app = create_app(load_settings({}), log=MemoryRecordLog())
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "registry did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def client(url: str) -> Iterator[SchemaRegistryClient]:
+    with SchemaRegistryClient({"url": url, "max.retries": 0}) as registry_client:
+        yield registry_client
+
+
+def avro(schema: dict[str, object]) -> Schema:
+    return Schema(json.dumps(schema), "AVRO")
+
+
+def test_client_calls(client: SchemaRegistryClient) -> None:
+    one = client.register_schema("calls-value", avro(V1))
+    two = client.register_schema("calls-value", avro(V2))
+    assert two == one + 1
+    assert client.register_schema("calls-value", avro(V1)) == one
+    assert client.register_schema("calls-copy", avro(V2)) == two
+    assert json.loads(client.get_schema(one).schema_str)["name"] == "Trade"
+    assert client.get_schema_types() == ["AVRO"]
+    assert sorted(client.get_subjects_by_schema_id(two)) == ["calls-copy", "calls-value"]
+    assert {(v.subject, v.version) for v in client.get_schema_versions(two)} == {
+        ("calls-copy", 1),
+        ("calls-value", 2),
+    }
+    latest = client.get_latest_version("calls-value")
+    assert (latest.schema_id, latest.version) == (two, 2)
+    assert client.lookup_schema("calls-value", avro(V1)).version == 1
+    assert client.get_versions("calls-value") == [1, 2]
+    assert "calls-value" in client.get_subjects()
+    assert client.test_compatibility("calls-value", avro(V2))
+    assert client.test_compatibility_all_versions("calls-value", avro(V1))
+
+    assert client.set_compatibility("calls-value", "full") == {"compatibility": "FULL"}
+    assert client.get_compatibility("calls-value") == "FULL"
+    assert client.get_config("calls-value").compatibility_level.value == "FULL"
+    client.delete_config("calls-value")
+
+    assert client.delete_version("calls-copy", 1) == 1
+    assert client.get_version("calls-copy", 1, deleted=True).schema_id == two
+    assert client.delete_subject("calls-copy", permanent=True) == [1]
+    assert client.delete_subject("calls-value") == [1, 2]
+    assert "calls-value" in client.get_subjects(deleted=True)
+    assert client.delete_subject("calls-value", permanent=True) == [1, 2]
+
+
+def test_client_errors(client: SchemaRegistryClient) -> None:
+    client.register_schema("errors-value", avro(V1))
+    bad = dict(V2, fields=[{"name": "px", "type": "string"}])
+    with pytest.raises(SchemaRegistryError) as caught:
+        client.register_schema("errors-value", avro(bad))
+    assert (caught.value.http_status_code, caught.value.error_code) == (409, 409)
+    with pytest.raises(SchemaRegistryError) as missing:
+        client.get_latest_version("errors-nope")
+    assert missing.value.error_code == 40401
+    with pytest.raises(SchemaRegistryError) as invalid:
+        client.register_schema("errors-value", Schema("{not json", "AVRO"))
+    assert invalid.value.error_code == 42201
+
+
+def test_serializer_round_trip_across_versions(url: str) -> None:
+    topic = "serde"
+    value = SerializationContext(topic, MessageField.VALUE)
+    with SchemaRegistryClient({"url": url}) as registry_client:
+        old_writer = AvroSerializer(registry_client, json.dumps(V1))
+        old_bytes = old_writer({"px": 1.5}, value)
+        assert old_bytes is not None and old_bytes[0] == 0
+        new_writer = AvroSerializer(registry_client, json.dumps(V2))
+        new_bytes = new_writer({"px": 2.5, "venue": "XNAS"}, value)
+        assert new_bytes is not None
+        assert registry_client.get_versions(f"{topic}-value") == [1, 2]
+        # Each record decodes with its own writer schema; a newer reader fills the default.
+        any_reader = AvroDeserializer(registry_client)
+        assert any_reader(old_bytes, value) == {"px": 1.5}
+        new_reader = AvroDeserializer(registry_client, json.dumps(V2))
+        assert new_reader(old_bytes, value) == {"px": 1.5, "venue": "?"}
+        assert new_reader(new_bytes, value) == {"px": 2.5, "venue": "XNAS"}
+        no_auto = AvroSerializer(
+            registry_client, json.dumps(V1), conf={"auto.register.schemas": False}
+        )
+        assert no_auto({"px": 3.0}, value) is not None  # found by lookup
