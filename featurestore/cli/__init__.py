@@ -10,6 +10,7 @@ import click
 
 from featurestore.cli.ingest import ingest, replay
 from featurestore.cli.run import run
+from featurestore.cli.schema_registry import schema_registry
 from featurestore.cli.stack import stack
 
 __all__ = ["main"]
@@ -25,3 +26,4 @@ main.add_command(stack)
 main.add_command(run)
 main.add_command(ingest)
 main.add_command(replay)
+main.add_command(schema_registry)
