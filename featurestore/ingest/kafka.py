@@ -75,7 +75,10 @@ def wait_for_brokers(
     Raises:
         BackendUnavailableError: no broker answered within ``timeout_s``.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap, "reconnect.backoff.max.ms": 2_000})
+    # librdkafka's own per-connection errors are quietened: this loop reports the wait itself.
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, "reconnect.backoff.max.ms": 2_000, "log_level": 2}
+    )
     deadline = time.monotonic() + timeout_s
     delay = 0.5
     attempt = 0
@@ -83,7 +86,7 @@ def wait_for_brokers(
         attempt += 1
         remaining = deadline - time.monotonic()
         try:
-            admin.list_topics(timeout=max(1.0, min(5.0, remaining)))
+            admin.list_topics(timeout=max(0.5, min(2.0, remaining)))
             return admin
         except KafkaException as exc:
             if time.monotonic() + delay >= deadline:

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from featurestore.cli import main
+from featurestore.errors import BackendUnavailableError
+from featurestore.ingest import wait_for_brokers
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_waiting_for_an_absent_broker_fails_clearly() -> None:
+    port = closed_port()
+    messages: list[str] = []
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}") as caught:
+        wait_for_brokers(f"127.0.0.1:{port}", timeout_s=3, on_wait=messages.append)
+    assert time.monotonic() - started < 15
+    assert caught.value.retryable
+    assert messages and "retrying" in messages[0]
+
+
+def test_cli_exits_non_zero_with_a_message_when_kafka_is_down(tmp_path) -> None:
+    port = closed_port()
+    result = CliRunner().invoke(
+        main,
+        ["ingest", "synthetic", "--count", "10", "--fast", "--connect-timeout", "2"],
+        env={"FEATURESTORE_KAFKA__PORT": str(port)},
+    )
+    assert result.exit_code == 1
+    assert f"Kafka at 127.0.0.1:{port} did not answer" in result.output
