@@ -76,8 +76,13 @@ class RegistryProcess:
     def new_port(self) -> int:
         return free_port()
 
-    def stop(self) -> None:
+    def stop(self, *, graceful: bool = True) -> None:
         if self.process is None:
+            return
+        if not graceful:
+            self.process.kill()
+            self.process.wait(15)
+            self.process = None
             return
         self.process.terminate()
         try:

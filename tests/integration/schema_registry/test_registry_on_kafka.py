@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import requests
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -45,6 +46,8 @@ def test_log_topic_is_compacted(stack: Settings, registry: Any) -> None:
     admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
     topic = admin.list_topics(registry.topic, timeout=10).topics[registry.topic]
     assert len(topic.partitions) == 1
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
     resource = ConfigResource(ConfigResource.Type.TOPIC, registry.topic)
     configs = admin.describe_configs([resource])[resource].result(10)
     assert configs["cleanup.policy"].value == "compact"
@@ -66,7 +69,7 @@ def test_register_lookup_evolve_and_read_old_events(
     old = {"symbol": "AAPL", "price": 189.5}
     producer.produce(topic, key=b"AAPL", value=v1_writer(old, context))
     v1 = client.lookup_schema(subject, avro(V1))
-    assert v1.version == 1
+    assert v1.version == 1 and v1.schema_id is not None
     assert client.get_schema(v1.schema_id).schema_str is not None
 
     v2_writer = AvroSerializer(client, json.dumps(V2))
@@ -88,7 +91,7 @@ def test_register_lookup_evolve_and_read_old_events(
     )
     consumer.subscribe([topic])
     reader = AvroDeserializer(client, json.dumps(V2))  # the newer schema reads both
-    decoded = []
+    decoded: list[Any] = []
     try:
         while len(decoded) < 2:
             message = consumer.poll(10)
@@ -171,7 +174,7 @@ def test_restart_keeps_every_subject_version_and_id(
             client.delete_subject("c-value")
             client.delete_subject("c-value", permanent=True)
         before = _snapshot(process.url)
-        process.stop()
+        process.stop(graceful=False)  # SIGKILL: every acknowledged write must be in Kafka
 
         process.port = process.new_port()  # a new process, even on another port, reads the same log
         process.start()

@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import uvicorn
@@ -22,13 +23,13 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from featurestore.config import load_settings
 from featurestore.schema_registry import MemoryRecordLog, create_app
 
-V1 = {
+V1: dict[str, Any] = {
     "type": "record",
     "name": "Trade",
     "namespace": "md",
     "fields": [{"name": "px", "type": "double"}],
 }
-V2 = {
+V2: dict[str, Any] = {
     "type": "record",
     "name": "Trade",
     "namespace": "md",
@@ -69,7 +70,7 @@ def client(url: str) -> Iterator[SchemaRegistryClient]:
         yield registry_client
 
 
-def avro(schema: dict[str, object]) -> Schema:
+def avro(schema: dict[str, Any]) -> Schema:
     return Schema(json.dumps(schema), "AVRO")
 
 
@@ -79,7 +80,7 @@ def test_client_calls(client: SchemaRegistryClient) -> None:
     assert two == one + 1
     assert client.register_schema("calls-value", avro(V1)) == one
     assert client.register_schema("calls-copy", avro(V2)) == two
-    assert json.loads(client.get_schema(one).schema_str)["name"] == "Trade"
+    assert json.loads(client.get_schema(one).schema_str or "")["name"] == "Trade"
     assert client.get_schema_types() == ["AVRO"]
     assert sorted(client.get_subjects_by_schema_id(two)) == ["calls-copy", "calls-value"]
     assert {(v.subject, v.version) for v in client.get_schema_versions(two)} == {
@@ -94,9 +95,11 @@ def test_client_calls(client: SchemaRegistryClient) -> None:
     assert client.test_compatibility("calls-value", avro(V2))
     assert client.test_compatibility_all_versions("calls-value", avro(V1))
 
-    assert client.set_compatibility("calls-value", "full") == {"compatibility": "FULL"}
+    answer: Any = client.set_compatibility("calls-value", "full")  # the raw PUT body
+    assert answer == {"compatibility": "FULL"}
     assert client.get_compatibility("calls-value") == "FULL"
-    assert client.get_config("calls-value").compatibility_level.value == "FULL"
+    level = client.get_config("calls-value").compatibility_level
+    assert level is not None and level.value == "FULL"
     client.delete_config("calls-value")
 
     assert client.delete_version("calls-copy", 1) == 1
