@@ -1,0 +1,93 @@
+"""Feature catalogs: a plain in-memory one, and one read from a Feast repo's registry.
+
+The typed definitions API (``featurestore/definitions/``) will provide the production catalog;
+until then :func:`catalog_from_feast` snapshots a Feast registry into a :class:`StaticCatalog`.
+Feast is imported only there, since importing it takes seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from featurestore.errors import ConfigurationError, NotFoundError
+from featurestore.online.base import FeatureRef, FeatureSpec, FeatureViewSpec, ValueType
+
+__all__ = ["StaticCatalog", "catalog_from_feast", "catalog_from_feast_repo"]
+
+
+@dataclass(frozen=True)
+class StaticCatalog:
+    """A catalog held in memory: views by name and feature services by name."""
+
+    project: str
+    views: Mapping[str, FeatureViewSpec] = field(default_factory=dict)
+    services: Mapping[str, tuple[FeatureRef, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        project: str,
+        views: Iterable[FeatureViewSpec],
+        services: Mapping[str, Iterable[FeatureRef]] | None = None,
+    ) -> StaticCatalog:
+        """Build a catalog; every service's features must exist in ``views``."""
+        by_name = {view.name: view for view in views}
+        catalog = cls(
+            project,
+            by_name,
+            {name: tuple(refs) for name, refs in (services or {}).items()},
+        )
+        for name, refs in catalog.services.items():
+            for ref in refs:
+                try:
+                    catalog.view(ref.view).feature(ref.feature)
+                except NotFoundError as exc:
+                    raise ConfigurationError(f"feature service {name}: {exc}") from exc
+        return catalog
+
+    def view(self, name: str) -> FeatureViewSpec:
+        """The view called ``name``."""
+        try:
+            return self.views[name]
+        except KeyError:
+            raise NotFoundError(f"feature view {name} does not exist") from None
+
+    def feature_service(self, name: str) -> tuple[FeatureRef, ...]:
+        """The features of the feature service called ``name``."""
+        try:
+            return self.services[name]
+        except KeyError:
+            raise NotFoundError(f"feature service {name} does not exist") from None
+
+
+def catalog_from_feast(store: Any) -> StaticCatalog:
+    """Snapshot the views and feature services of a ``feast.FeatureStore``."""
+    views = []
+    for view in store.list_feature_views():
+        ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+        features = tuple(
+            FeatureSpec(f.name, ValueType(f.dtype.to_value_type().value)) for f in view.features
+        )
+        views.append(FeatureViewSpec(view.name, tuple(view.join_keys), features, ttl))
+    services = {
+        service.name: [
+            FeatureRef(projection.name_to_use(), f.name)
+            for projection in service.feature_view_projections
+            for f in projection.features
+        ]
+        for service in store.list_feature_services()
+    }
+    return StaticCatalog.of(store.project, views, services)
+
+
+def catalog_from_feast_repo(repo_path: Path) -> StaticCatalog:
+    """Snapshot the registry of the Feast repo at ``repo_path`` (its ``feature_store.yaml``)."""
+    if not (repo_path / "feature_store.yaml").is_file():
+        raise ConfigurationError(f"no feature_store.yaml in {repo_path}")
+    from feast import FeatureStore
+
+    return catalog_from_feast(FeatureStore(repo_path=str(repo_path)))

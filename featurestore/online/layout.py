@@ -1,0 +1,137 @@
+"""Feast's Redis layout, byte for byte, without importing Feast.
+
+One Redis hash per entity and project::
+
+    key    = serialize_entity_key(entity, version 3) + project (UTF-8)
+    field  = murmur3_32("view:feature"), 4 little-endian bytes  ->  feast.types.Value bytes
+    field  = "_ts:view"                                         ->  google.protobuf.Timestamp
+
+Every view of the same entity shares the hash. Feast's own ``get_online_features`` reads what is
+written here; the unit tests compare these functions with Feast's.
+"""
+
+from __future__ import annotations
+
+import struct
+from datetime import UTC, datetime
+from functools import lru_cache
+
+import mmh3
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from featurestore._proto.storage.v1.feast_value_pb2 import FeastValue
+from featurestore.errors import ValidationError
+from featurestore.online.base import EntityKey, EntityValue, FeatureScalar, ValueType
+
+__all__ = [
+    "decode_timestamp",
+    "decode_value",
+    "encode_timestamp",
+    "encode_value",
+    "feature_field",
+    "redis_key",
+    "serialize_entity_key",
+    "timestamp_field",
+    "timestamp_nanos",
+]
+
+_STRING = struct.pack("<I", ValueType.STRING.value)
+_INT64 = struct.pack("<I", ValueType.INT64.value)
+_ONEOF_FIELD = {
+    ValueType.BYTES: "bytes_val",
+    ValueType.STRING: "string_val",
+    ValueType.INT32: "int32_val",
+    ValueType.INT64: "int64_val",
+    ValueType.FLOAT64: "double_val",
+    ValueType.FLOAT32: "float_val",
+    ValueType.BOOL: "bool_val",
+    ValueType.UNIX_TIMESTAMP: "unix_timestamp_val",
+}
+
+
+def _entity_value(value: EntityValue) -> tuple[bytes, bytes]:
+    if isinstance(value, bool):
+        raise ValidationError("entity values are strings or integers", field="entities")
+    if isinstance(value, str):
+        return _STRING, value.encode()
+    return _INT64, struct.pack("<q", value)
+
+
+def serialize_entity_key(key: EntityKey) -> bytes:
+    """Feast's ``serialize_entity_key`` (version 3): join keys sorted by name, lengths prefixed."""
+    pairs = (
+        sorted(zip(key.join_keys, key.values, strict=True))
+        if len(key.join_keys) > 1
+        else [(key.join_keys[0], key.values[0])]
+    )
+    out = [struct.pack("<I", len(pairs))]
+    for name, _ in pairs:
+        encoded = name.encode()
+        out += (_STRING, struct.pack("<I", len(encoded)), encoded)
+    for _, value in pairs:
+        type_tag, raw = _entity_value(value)
+        out += (type_tag, struct.pack("<I", len(raw)), raw)
+    return b"".join(out)
+
+
+def redis_key(key: EntityKey, project: str) -> bytes:
+    """The Redis key of an entity's hash."""
+    return serialize_entity_key(key) + project.encode()
+
+
+@lru_cache(maxsize=4096)
+def feature_field(view: str, feature: str) -> bytes:
+    """The hash field of a feature: murmur3_32 of ``view:feature``, little-endian."""
+    return struct.pack("<I", mmh3.hash(f"{view}:{feature}", signed=False))
+
+
+@lru_cache(maxsize=1024)
+def timestamp_field(view: str) -> bytes:
+    """The hash field holding the event time of the view's row."""
+    return f"_ts:{view}".encode()
+
+
+def encode_value(value: FeatureScalar, dtype: ValueType) -> bytes:
+    """Serialize a value as ``feast.types.Value`` bytes; ``None`` is an empty (null) Value."""
+    if value is None:
+        return b""
+    message = FeastValue()
+    try:
+        setattr(message, _ONEOF_FIELD[dtype], value)
+        return message.SerializeToString()
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{value!r} is not a valid {dtype.name} value") from exc
+
+
+def decode_value(raw: bytes) -> FeatureScalar:
+    """Parse ``feast.types.Value`` bytes; an empty or null Value is ``None``."""
+    if not raw:
+        return None
+    message = FeastValue.FromString(raw)
+    kind = message.WhichOneof("val")
+    if kind is None or kind == "null_val":
+        return None
+    value: FeatureScalar = getattr(message, kind)
+    return value
+
+
+def encode_timestamp(when: datetime) -> bytes:
+    """Serialize a timezone-aware time as ``google.protobuf.Timestamp`` bytes."""
+    if when.tzinfo is None:
+        raise ValidationError("event times must be timezone-aware", field="event_time")
+    stamp = Timestamp()
+    stamp.FromDatetime(when.astimezone(UTC))
+    return stamp.SerializeToString()
+
+
+def decode_timestamp(raw: bytes) -> datetime:
+    """Parse ``google.protobuf.Timestamp`` bytes into an aware UTC datetime."""
+    stamp = Timestamp.FromString(raw)
+    return stamp.ToDatetime(tzinfo=UTC)
+
+
+def timestamp_nanos(when: datetime) -> tuple[int, int]:
+    """Seconds and nanoseconds since the epoch, as a Timestamp holds them."""
+    stamp = Timestamp()
+    stamp.FromDatetime(when.astimezone(UTC))
+    return stamp.seconds, stamp.nanos

@@ -1,0 +1,135 @@
+"""Test doubles for the online store: never imported by the service itself.
+
+:func:`market_catalog` mirrors the canonical definitions of the Feast repo (``registry/``) so
+that tests and benchmarks can run without a registry; :class:`InMemoryOnlineStore` implements
+:class:`~featurestore.online.base.OnlineStore` for unit tests of code above the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+
+from featurestore.online.base import (
+    EntityKey,
+    FeatureRef,
+    FeatureRow,
+    FeatureSpec,
+    FeatureStatus,
+    FeatureValue,
+    FeatureViewSpec,
+    OnlineFeatures,
+    ValueType,
+    WriteResult,
+)
+from featurestore.online.catalog import StaticCatalog
+
+__all__ = ["BARS_1M", "ROLLING_1M", "InMemoryOnlineStore", "market_catalog"]
+
+_F64 = ValueType.FLOAT64
+BARS_1M = FeatureViewSpec(
+    "bars_1m",
+    ("symbol",),
+    (
+        *(FeatureSpec(n, _F64) for n in ("open", "high", "low", "close", "volume")),
+        FeatureSpec("trade_count", ValueType.INT64),
+        FeatureSpec("avg_trade_size", _F64),
+        FeatureSpec("vwap", _F64),
+    ),
+    timedelta(hours=1),
+)
+ROLLING_1M = FeatureViewSpec(
+    "rolling_1m",
+    ("symbol",),
+    tuple(
+        FeatureSpec(n, _F64)
+        for n in (
+            "vwap_5m",
+            "vwap_15m",
+            "realized_vol_5m",
+            "realized_vol_15m",
+            "price_momentum_1m",
+            "price_momentum_5m",
+            "volume_5m",
+            "volume_ratio",
+            "sma_5",
+            "sma_20",
+        )
+    ),
+    timedelta(hours=1),
+)
+
+
+def market_catalog(project: str = "featurestore") -> StaticCatalog:
+    """The canonical views and feature services, as the Feast repo defines them."""
+    every = [FeatureRef(v.name, f.name) for v in (BARS_1M, ROLLING_1M) for f in v.features]
+    anomaly = [
+        FeatureRef("bars_1m", n) for n in ("close", "volume", "trade_count", "avg_trade_size")
+    ] + [
+        FeatureRef("rolling_1m", n)
+        for n in ("realized_vol_5m", "volume_ratio", "price_momentum_1m", "price_momentum_5m")
+    ]
+    direction = [FeatureRef("bars_1m", "close"), FeatureRef("bars_1m", "vwap")] + [
+        FeatureRef("rolling_1m", f.name) for f in ROLLING_1M.features
+    ]
+    return StaticCatalog.of(
+        project,
+        [BARS_1M, ROLLING_1M],
+        {
+            "market_features_v1": every,
+            "anomaly_features_v1": anomaly,
+            "direction_features_v1": direction,
+        },
+    )
+
+
+class InMemoryOnlineStore:
+    """The online store's semantics (write-if-newer, TTL statuses) in a dict, for unit tests."""
+
+    def __init__(self, catalog: StaticCatalog) -> None:
+        self.catalog = catalog
+        self._rows: dict[tuple[str, EntityKey], FeatureRow] = {}
+
+    async def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
+        written = stale = 0
+        for row in rows:
+            self.catalog.view(row.view)
+            stored = self._rows.get((row.view, row.entity))
+            if stored is not None and stored.event_time > row.event_time:
+                stale += 1
+                continue
+            self._rows[(row.view, row.entity)] = row
+            written += 1
+        return WriteResult(written, stale)
+
+    async def read(
+        self,
+        entities: Sequence[EntityKey],
+        refs: Sequence[FeatureRef],
+        *,
+        now: datetime | None = None,
+    ) -> OnlineFeatures:
+        now = now or datetime.now(UTC)
+        columns = []
+        for ref in refs:
+            view = self.catalog.view(ref.view)
+            view.feature(ref.feature)
+            column = []
+            for entity in entities:
+                row = self._rows.get((ref.view, entity))
+                if row is None:
+                    column.append(FeatureValue(None, FeatureStatus.NOT_FOUND, None))
+                    continue
+                value = row.values.get(ref.feature)
+                if value is None:
+                    status = FeatureStatus.NULL_VALUE
+                elif view.ttl is not None and now - row.event_time > view.ttl:
+                    status = FeatureStatus.OUTSIDE_MAX_AGE
+                else:
+                    status = FeatureStatus.PRESENT
+                column.append(FeatureValue(value, status, row.event_time))
+            columns.append(tuple(column))
+        return OnlineFeatures(tuple(entities), tuple(refs), tuple(columns))
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,148 @@
+"""Feast's own SDK reads what our writer stored, and we report statuses Feast 0.67 gets wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from featurestore.config import Settings
+from featurestore.online import (
+    EntityKey,
+    FeatureRef,
+    FeatureRow,
+    FeatureStatus,
+    RedisOnlineStore,
+    StaticCatalog,
+    catalog_from_feast,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _feast_store(tmp_path: Path, project: str, stack: Settings) -> Any:
+    """A Feast repo in tmp_path on the stack's Redis, with the canonical views applied."""
+    from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
+    from feast.types import Float64, Int64, String
+    from feast.value_type import ValueType
+
+    (tmp_path / "feature_store.yaml").write_text(
+        f"project: {project}\n"
+        f"registry: {tmp_path / 'registry.db'}\n"
+        "provider: local\n"
+        "online_store:\n"
+        "  type: redis\n"
+        f"  connection_string: {stack.redis.host}:{stack.redis.port},db={stack.redis.db}\n"
+        "offline_store:\n"
+        "  type: file\n"
+        "entity_key_serialization_version: 3\n"
+    )
+    store = FeatureStore(repo_path=str(tmp_path))
+    symbol = Entity(name="symbol", join_keys=["symbol"], value_type=ValueType.STRING)
+    source = FileSource(path=str(tmp_path / "unused.parquet"), timestamp_field="event_timestamp")
+    f64 = ["open", "high", "low", "close", "volume"]
+    bars = FeatureView(
+        name="bars_1m",
+        entities=[symbol],
+        ttl=timedelta(hours=1),
+        schema=[
+            Field(name="symbol", dtype=String),
+            *[Field(name=n, dtype=Float64) for n in f64],
+            Field(name="trade_count", dtype=Int64),
+            Field(name="avg_trade_size", dtype=Float64),
+            Field(name="vwap", dtype=Float64),
+        ],
+        source=source,
+        online=True,
+    )
+    rolling_names = ["vwap_5m", "vwap_15m", "realized_vol_5m", "sma_5", "sma_20"]
+    rolling = FeatureView(
+        name="rolling_1m",
+        entities=[symbol],
+        ttl=timedelta(hours=1),
+        schema=[
+            Field(name="symbol", dtype=String),
+            *[Field(name=n, dtype=Float64) for n in rolling_names],
+        ],
+        source=source,
+        online=True,
+    )
+    service = FeatureService(name="market_features_v1", features=[bars, rolling])
+    store.apply([symbol, bars, rolling, service])
+    return store
+
+
+@pytest.fixture
+def feast_store(tmp_path: Path, project: str, stack: Settings) -> Any:
+    return _feast_store(tmp_path, project, stack)
+
+
+def test_feast_get_online_features_reads_our_rows(
+    feast_store: Any, catalog: StaticCatalog, with_store: Callable[..., Any]
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [
+        FeatureRow(
+            "bars_1m",
+            EntityKey.of(symbol=s),
+            now,
+            {"close": 10.0 + i, "trade_count": 100 + i, "vwap": 9.5 + i, "volume": None},
+        )
+        for i, s in enumerate(["AAPL", "MSFT"])
+    ]
+    rows.append(FeatureRow("rolling_1m", EntityKey.of(symbol="AAPL"), now, {"sma_5": 11.25}))
+
+    async def write(store: RedisOnlineStore) -> None:
+        await store.write(rows)
+
+    with_store(write)
+    response = feast_store.get_online_features(
+        features=["bars_1m:close", "bars_1m:trade_count", "bars_1m:vwap", "rolling_1m:sma_5"],
+        entity_rows=[{"symbol": "AAPL"}, {"symbol": "MSFT"}],
+    ).to_dict()
+    assert response["symbol"] == ["AAPL", "MSFT"]
+    assert response["close"] == [10.0, 11.0]
+    assert response["trade_count"] == [100, 101]
+    assert response["vwap"] == [9.5, 10.5]
+    assert response["sma_5"] == [11.25, None]
+
+
+def test_statuses_where_feast_says_present(
+    feast_store: Any, catalog: StaticCatalog, with_store: Callable[..., Any]
+) -> None:
+    """Feast 0.67 calls a missing entity and a row past its TTL PRESENT; we do not."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = EntityKey.of(symbol="OLD")
+    stale = FeatureRow("bars_1m", old, now - timedelta(hours=3), {"close": 1.0})
+    keep_alive = FeatureRow("rolling_1m", EntityKey.of(symbol="OLD"), now, {"sma_5": 2.0})
+
+    async def scenario(store: RedisOnlineStore) -> Any:
+        await store.write([keep_alive, stale])
+        entities = [EntityKey.of(symbol="OLD"), EntityKey.of(symbol="GHOST")]
+        return await store.read(entities, [FeatureRef("bars_1m", "close")])
+
+    (ours,) = with_store(scenario).columns
+    assert [v.status for v in ours] == [FeatureStatus.OUTSIDE_MAX_AGE, FeatureStatus.NOT_FOUND]
+
+    from feast.protos.feast.serving.ServingService_pb2 import FieldStatus
+
+    proto = feast_store.get_online_features(
+        features=["bars_1m:close"], entity_rows=[{"symbol": "OLD"}, {"symbol": "GHOST"}]
+    ).proto
+    close_index = list(proto.metadata.feature_names.val).index("close")
+    feast_statuses = [FieldStatus.Name(s) for s in proto.results[close_index].statuses]
+    # Recorded so that a Feast upgrade that fixes this shows up here.
+    assert feast_statuses == ["PRESENT", "PRESENT"]
+
+
+def test_catalog_from_a_feast_registry(feast_store: Any, project: str) -> None:
+    catalog = catalog_from_feast(feast_store)
+    assert catalog.project == project
+    bars = catalog.view("bars_1m")
+    assert bars.join_keys == ("symbol",)
+    assert bars.ttl == timedelta(hours=1)
+    assert [f.name for f in bars.features][:2] == ["open", "high"]
+    assert FeatureRef("rolling_1m", "sma_20") in catalog.feature_service("market_features_v1")

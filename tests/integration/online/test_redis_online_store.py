@@ -1,0 +1,169 @@
+"""The Redis online store against the stack's real Redis: write-if-newer, TTL, statuses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import redis
+
+from featurestore.config import RedisSettings, Settings
+from featurestore.errors import BackendUnavailableError
+from featurestore.online import (
+    EntityKey,
+    FeatureRef,
+    FeatureRow,
+    FeatureStatus,
+    RedisOnlineStore,
+    RedisOnlineWriter,
+    StaticCatalog,
+)
+from featurestore.online.layout import redis_key
+
+pytestmark = pytest.mark.integration
+
+CLOSE = FeatureRef("bars_1m", "close")
+COUNT = FeatureRef("bars_1m", "trade_count")
+SMA5 = FeatureRef("rolling_1m", "sma_5")
+
+
+def _bar(symbol: str, when: datetime, close: float, count: int | None = 10) -> FeatureRow:
+    return FeatureRow(
+        "bars_1m", EntityKey.of(symbol=symbol), when, {"close": close, "trade_count": count}
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def test_write_then_read_many_entities_in_one_call(with_store: Callable[..., Any]) -> None:
+    now = _now()
+    rows = [_bar(f"S{i}", now - timedelta(seconds=i), 100.0 + i) for i in range(50)]
+    rows += [FeatureRow("rolling_1m", EntityKey.of(symbol="S0"), now, {"sma_5": 99.5})]
+
+    async def scenario(store: RedisOnlineStore) -> Any:
+        result = await store.write(rows)
+        assert (result.written, result.stale) == (51, 0)
+        entities = [EntityKey.of(symbol=f"S{i}") for i in range(50)]
+        return await store.read(entities, [CLOSE, SMA5, COUNT])
+
+    features = with_store(scenario)
+    close, sma, count = features.columns
+    assert [v.value for v in close] == [100.0 + i for i in range(50)]
+    assert all(v.status is FeatureStatus.PRESENT for v in close)
+    assert close[3].event_time == now - timedelta(seconds=3)
+    assert sma[0].value == 99.5
+    assert sma[1].status is FeatureStatus.NOT_FOUND
+    assert count[7].value == 10
+
+
+def test_an_older_row_never_overwrites_a_newer_one(with_store: Callable[..., Any]) -> None:
+    now = _now()
+
+    async def scenario(store: RedisOnlineStore) -> Any:
+        first = await store.write([_bar("X", now, 2.0)])
+        late = await store.write([_bar("X", now - timedelta(seconds=30), 1.0)])
+        # Several rows of one entity in one batch: the newest wins whatever the order.
+        batch = await store.write(
+            [
+                _bar("Y", now, 5.0),
+                _bar("Y", now + timedelta(seconds=1), 6.0),
+                _bar("Y", now - timedelta(seconds=1), 4.0),
+            ]
+        )
+        same_time = await store.write([_bar("X", now, 2.5)])
+        read = await store.read([EntityKey.of(symbol="X"), EntityKey.of(symbol="Y")], [CLOSE])
+        return first, late, batch, same_time, read
+
+    first, late, batch, same_time, read = with_store(scenario)
+    assert (first.written, late.written, late.stale) == (1, 0, 1)
+    assert (batch.written, batch.stale) == (2, 1)
+    assert same_time.written == 1  # a recomputed row of the same event time replaces it
+    assert [v.value for v in read.columns[0]] == [2.5, 6.0]
+
+
+def test_key_expires_at_event_time_plus_ttl(
+    with_store: Callable[..., Any], stack: Settings, project: str
+) -> None:
+    event_time = _now() - timedelta(minutes=10)
+
+    async def scenario(store: RedisOnlineStore) -> None:
+        await store.write([_bar("E", event_time, 1.0)])
+
+    with_store(scenario)
+    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    with client:
+        expire_ms = client.pexpiretime(redis_key(EntityKey.of(symbol="E"), project))
+    expected = (event_time + timedelta(hours=1)).timestamp() * 1000
+    assert expire_ms == pytest.approx(expected, abs=1)
+
+
+def test_a_stale_view_is_outside_max_age_and_keeps_the_key_alive(
+    with_store: Callable[..., Any],
+) -> None:
+    now = _now()
+    old = now - timedelta(hours=2)
+
+    async def scenario(store: RedisOnlineStore) -> Any:
+        # rolling_1m is fresh, so the key lives on; bars_1m's row is past its 1 h TTL.
+        await store.write([FeatureRow("rolling_1m", EntityKey.of(symbol="T"), now, {"sma_5": 1.0})])
+        await store.write([_bar("T", old, 42.0)])
+        return await store.read([EntityKey.of(symbol="T")], [CLOSE, SMA5])
+
+    close, sma = with_store(scenario).columns
+    assert close[0].status is FeatureStatus.OUTSIDE_MAX_AGE
+    assert close[0].value == 42.0
+    assert close[0].event_time == old
+    assert sma[0].status is FeatureStatus.PRESENT
+
+
+def test_missing_entity_and_null_value(with_store: Callable[..., Any]) -> None:
+    async def scenario(store: RedisOnlineStore) -> Any:
+        await store.write([_bar("N", _now(), 3.0, count=None)])
+        return await store.read([EntityKey.of(symbol="N"), EntityKey.of(symbol="nobody")], [COUNT])
+
+    (count,) = with_store(scenario).columns
+    assert count[0].status is FeatureStatus.NULL_VALUE
+    assert count[1].status is FeatureStatus.NOT_FOUND
+    assert count[1].event_time is None
+
+
+def test_blocking_writer_shares_the_layout(
+    with_store: Callable[..., Any], stack: Settings, catalog: StaticCatalog
+) -> None:
+    writer = RedisOnlineWriter.from_settings(stack.redis, catalog)
+    now = _now()
+    try:
+        assert writer.write([_bar("W", now, 7.0)]).written == 1
+        assert writer.write([_bar("W", now - timedelta(seconds=1), 6.0)]).stale == 1
+    finally:
+        writer.close()
+
+    async def scenario(store: RedisOnlineStore) -> Any:
+        return await store.read([EntityKey.of(symbol="W")], [CLOSE])
+
+    assert with_store(scenario).columns[0][0].value == 7.0
+
+
+def test_redis_down_is_backend_unavailable(catalog: StaticCatalog) -> None:
+    import asyncio
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+
+    async def scenario() -> None:
+        store = RedisOnlineStore.from_settings(
+            RedisSettings(port=closed_port), catalog, timeout_s=0.5
+        )
+        try:
+            await store.read([EntityKey.of(symbol="A")], [CLOSE])
+        finally:
+            await store.close()
+
+    with pytest.raises(BackendUnavailableError):
+        asyncio.run(scenario())

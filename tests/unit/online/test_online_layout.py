@@ -1,0 +1,112 @@
+"""Our Redis layout equals Feast's own serialization, byte for byte."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from feast.infra.key_encoding_utils import serialize_entity_key as feast_serialize_entity_key
+from feast.infra.online_stores.helpers import _mmh3, _redis_key
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from featurestore.errors import ValidationError
+from featurestore.online import EntityKey, ValueType
+from featurestore.online.layout import (
+    decode_timestamp,
+    decode_value,
+    encode_timestamp,
+    encode_value,
+    feature_field,
+    redis_key,
+    serialize_entity_key,
+    timestamp_field,
+)
+
+
+def _feast_key(**keys: str | int) -> EntityKeyProto:
+    values = [
+        ValueProto(string_val=v) if isinstance(v, str) else ValueProto(int64_val=v)
+        for v in keys.values()
+    ]
+    return EntityKeyProto(join_keys=list(keys), entity_values=values)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"symbol": "AAPL"},
+        {"symbol": "BRK.B"},
+        {"symbol": "ÉTÉ"},
+        {"symbol": ""},
+        {"account": 42},
+        {"symbol": "IBM", "exchange": "NYSE"},
+        {"venue_id": -7, "symbol": "MSFT"},
+    ],
+)
+def test_entity_key_serialization_equals_feast(keys: dict[str, str | int]) -> None:
+    ours = EntityKey.of(**keys)
+    assert serialize_entity_key(ours) == feast_serialize_entity_key(
+        _feast_key(**keys), entity_key_serialization_version=3
+    )
+    assert redis_key(ours, "featurestore") == _redis_key(
+        "featurestore", _feast_key(**keys), entity_key_serialization_version=3
+    )
+
+
+@pytest.mark.parametrize(
+    "ref", ["bars_1m:close", "bars_1m:trade_count", "rolling_1m:realized_vol_15m", "v:ü"]
+)
+def test_feature_field_is_feasts_mmh3(ref: str) -> None:
+    view, feature = ref.split(":")
+    assert feature_field(view, feature) == _mmh3(ref)
+
+
+def test_timestamp_field() -> None:
+    assert timestamp_field("bars_1m") == b"_ts:bars_1m"
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype", "proto"),
+    [
+        (101.25, ValueType.FLOAT64, ValueProto(double_val=101.25)),
+        (0.0, ValueType.FLOAT64, ValueProto(double_val=0.0)),
+        (1234, ValueType.INT64, ValueProto(int64_val=1234)),
+        (-1, ValueType.INT32, ValueProto(int32_val=-1)),
+        ("x", ValueType.STRING, ValueProto(string_val="x")),
+        (True, ValueType.BOOL, ValueProto(bool_val=True)),
+        (b"\x00\x01", ValueType.BYTES, ValueProto(bytes_val=b"\x00\x01")),
+        (None, ValueType.FLOAT64, ValueProto()),
+    ],
+)
+def test_values_round_trip_through_feasts_value_proto(
+    value: object, dtype: ValueType, proto: ValueProto
+) -> None:
+    encoded = encode_value(value, dtype)  # type: ignore[arg-type]
+    assert encoded == proto.SerializeToString()
+    assert ValueProto.FromString(encoded) == proto
+    assert decode_value(proto.SerializeToString()) == value
+
+
+def test_feast_null_val_decodes_to_none() -> None:
+    assert decode_value(ValueProto(null_val=0).SerializeToString()) is None
+
+
+def test_wrong_type_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError):
+        encode_value("not a number", ValueType.FLOAT64)
+
+
+def test_timestamps_are_protobuf_timestamps() -> None:
+    when = datetime(2024, 3, 1, 14, 30, 0, 123456, tzinfo=UTC)
+    encoded = encode_timestamp(when)
+    stamp = Timestamp()
+    stamp.FromDatetime(when)
+    assert encoded == stamp.SerializeToString()
+    assert decode_timestamp(encoded) == when
+
+
+def test_naive_event_time_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        encode_timestamp(datetime(2024, 3, 1))
