@@ -96,7 +96,8 @@ def test_key_expires_at_event_time_plus_ttl(
     with_store(scenario)
     client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
     with client:
-        expire_ms = client.pexpiretime(redis_key(EntityKey.of(symbol="E"), project))
+        key = redis_key(EntityKey.of(symbol="E"), project)
+        expire_ms = client.pexpiretime(key)  # type: ignore[arg-type]
     expected = (event_time + timedelta(hours=1)).timestamp() * 1000
     assert expire_ms == pytest.approx(expected, abs=1)
 

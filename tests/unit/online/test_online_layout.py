@@ -8,6 +8,7 @@ import pytest
 from feast.infra.key_encoding_utils import serialize_entity_key as feast_serialize_entity_key
 from feast.infra.online_stores.helpers import _mmh3, _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Null
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -90,7 +91,7 @@ def test_values_round_trip_through_feasts_value_proto(
 
 
 def test_feast_null_val_decodes_to_none() -> None:
-    assert decode_value(ValueProto(null_val=0).SerializeToString()) is None
+    assert decode_value(ValueProto(null_val=Null.NULL).SerializeToString()) is None
 
 
 def test_wrong_type_is_a_validation_error() -> None:

@@ -41,7 +41,7 @@ def test_one_command_per_entity_with_every_view_field() -> None:
 def test_decode_statuses() -> None:
     plan = _plan([EntityKey.of(symbol="A"), EntityKey.of(symbol="B")])
     fresh, stale = NOW - timedelta(minutes=1), NOW - timedelta(hours=2)
-    replies = [
+    replies: list[list[bytes | None]] = [
         [
             encode_timestamp(fresh),
             encode_value(10.5, ValueType.FLOAT64),
