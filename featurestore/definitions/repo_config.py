@@ -1,0 +1,64 @@
+"""Feast's repository configuration, built from :class:`~featurestore.config.Settings`.
+
+Every address comes from the settings; ``registry/feature_store.yaml`` holds the same
+configuration with ``${FEATURESTORE_*}`` placeholders (Feast expands environment variables when
+it reads the file) so that Feast's own CLI works from that folder too.
+
+The registry is Feast's SQL registry in the offline store's PostgreSQL database, in its own
+schema (:data:`REGISTRY_SCHEMA`), so that every process of the store shares it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from featurestore.config import Settings
+
+__all__ = ["REGISTRY_SCHEMA", "registry_url", "repo_config_dict"]
+
+REGISTRY_SCHEMA = "feast_registry"
+"""PostgreSQL schema holding Feast's registry tables, apart from the offline tables."""
+
+
+def registry_url(settings: Settings) -> str:
+    """The SQLAlchemy URL of the SQL registry (psycopg 3 driver)."""
+    pg = settings.postgres
+    password = quote(pg.password.get_secret_value(), safe="")
+    user = quote(pg.user, safe="")
+    return f"postgresql+psycopg://{user}:{password}@{pg.host}:{pg.port}/{pg.database}"
+
+
+def repo_config_dict(settings: Settings, project: str) -> dict[str, Any]:
+    """The keyword arguments of Feast's ``RepoConfig`` (the content of ``feature_store.yaml``)."""
+    pg = settings.postgres
+    redis = settings.redis
+    return {
+        "project": project,
+        "provider": "local",
+        "entity_key_serialization_version": 3,
+        "registry": {
+            "registry_type": "sql",
+            "path": registry_url(settings),
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {
+                "echo": False,
+                "pool_pre_ping": True,
+                "connect_args": {"options": f"-c search_path={REGISTRY_SCHEMA}"},
+            },
+        },
+        "offline_store": {
+            "type": "postgres",
+            "host": pg.host,
+            "port": pg.port,
+            "database": pg.database,
+            "db_schema": "public",
+            "user": pg.user,
+            "password": pg.password.get_secret_value(),
+            "sslmode": "disable",
+        },
+        "online_store": {
+            "type": "redis",
+            "connection_string": f"{redis.host}:{redis.port},db={redis.db}",
+        },
+    }

@@ -1,0 +1,195 @@
+"""The offline tables: one PostgreSQL table per feature view, time-partitioned.
+
+This layout is the contract between the processors that write feature rows and the export
+that reads them::
+
+    <symbol join key>    text         NOT NULL  -- entity key, one column per entity
+    event_timestamp      timestamptz  NOT NULL  -- event time the row describes
+    created_timestamp    timestamptz  NOT NULL  -- when the row was computed (ties go to the latest)
+    <feature>            double precision | bigint | text | boolean, NULL allowed
+    source_topic         text                   -- lineage: Kafka topic,
+    source_partition     integer                --   partition,
+    source_offset_start  bigint                 --   and offset range the row was computed from
+    source_offset_end    bigint
+    PRIMARY KEY (<join keys>, event_timestamp)  -- processors upsert idempotently on it
+
+With TimescaleDB installed the table is a hypertable on ``event_timestamp``; otherwise it is
+natively range-partitioned by ``event_timestamp`` (a partition per day or month, created on demand
+by :func:`ensure_partitions`; there is no default partition, so a write outside every partition
+fails loudly instead of landing somewhere that blocks later partitions). Writers call
+:func:`ensure_partitions` for the time range of a batch before writing it, or use
+:func:`featurestore.offline.write.write_feature_rows`, which does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import sql
+
+from featurestore.definitions.model import Definitions, FeatureView
+from featurestore.errors import ConfigurationError
+
+__all__ = [
+    "LINEAGE_COLUMNS",
+    "create_offline_table",
+    "create_offline_tables",
+    "ensure_partitions",
+    "has_timescaledb",
+    "partition_bounds",
+    "table_identifier",
+]
+
+LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source_topic", "text"),
+    ("source_partition", "integer"),
+    ("source_offset_start", "bigint"),
+    ("source_offset_end", "bigint"),
+)
+"""Lineage columns every feature row carries: where in the event log it came from."""
+
+
+def table_identifier(table: str) -> sql.Identifier:
+    """A quoted, optionally schema-qualified identifier for ``schema.table`` or ``table``."""
+    return sql.Identifier(*table.split(".", 1))
+
+
+def has_timescaledb(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
+    """Whether the TimescaleDB extension can be used on this server."""
+    row = conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
+    return row is not None
+
+
+def _columns(view: FeatureView, join_keys: Sequence[str]) -> sql.Composed:
+    src = view.source
+    parts = [sql.SQL("{} text NOT NULL").format(sql.Identifier(k)) for k in join_keys]
+    parts += [
+        sql.SQL("{} timestamptz NOT NULL").format(sql.Identifier(src.timestamp_field)),
+        sql.SQL("{} timestamptz NOT NULL").format(sql.Identifier(src.created_timestamp_column)),
+    ]
+    parts += [
+        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(f.value_type.postgres_type))
+        for f in view.features
+    ]
+    parts += [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in LINEAGE_COLUMNS]
+    keys = [*join_keys, src.timestamp_field]
+    parts.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, keys))))
+    return sql.SQL(", ").join(parts)
+
+
+def create_offline_table(
+    conn: psycopg.Connection[tuple[object, ...]], view: FeatureView, join_keys: Sequence[str]
+) -> str:
+    """Create the view's table if it does not exist; returns how it is partitioned."""
+    src = view.source
+    if src.partition_interval not in ("day", "month"):
+        raise ConfigurationError(
+            f"{view.name}: partition_interval must be day or month, not {src.partition_interval!r}"
+        )
+    ident = table_identifier(src.table)
+    columns = _columns(view, join_keys)
+    if src.schema != "public":
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(src.schema)))
+    if has_timescaledb(conn):
+        conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(ident, columns))
+        conn.execute(
+            "SELECT create_hypertable(%s::regclass, by_range(%s, %s::interval), "
+            "if_not_exists => true)",
+            (src.table, src.timestamp_field, f"1 {src.partition_interval}"),
+        )
+        return "timescaledb hypertable"
+    conn.execute(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} ({}) PARTITION BY RANGE ({})").format(
+            ident, columns, sql.Identifier(src.timestamp_field)
+        )
+    )
+    return f"range partitions per {src.partition_interval}"
+
+
+def create_offline_tables(
+    conn: psycopg.Connection[tuple[object, ...]], definitions: Definitions
+) -> dict[str, str]:
+    """Create every view's table; returns ``{table: partitioning}``."""
+    created = {}
+    for view in definitions.views:
+        keys = [definitions.entity(name).join_key for name in view.entities]
+        created[view.source.table] = create_offline_table(conn, view, keys)
+    return created
+
+
+def _floor(ts: datetime, interval: str) -> datetime:
+    ts = ts.astimezone(UTC)
+    if interval == "day":
+        return datetime(ts.year, ts.month, ts.day, tzinfo=UTC)
+    return datetime(ts.year, ts.month, 1, tzinfo=UTC)
+
+
+def _next(start: datetime, interval: str) -> datetime:
+    if interval == "day":
+        return datetime.fromordinal(start.toordinal() + 1).replace(tzinfo=UTC)
+    year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+def partition_bounds(
+    start: datetime, end: datetime, interval: str
+) -> list[tuple[datetime, datetime]]:
+    """The ``[lower, upper)`` bounds of the partitions covering ``start..end`` inclusive."""
+    bounds = []
+    lower = _floor(start, interval)
+    while lower <= end:
+        upper = _next(lower, interval)
+        bounds.append((lower, upper))
+        lower = upper
+    return bounds
+
+
+def ensure_partitions(
+    conn: psycopg.Connection[tuple[object, ...]],
+    view: FeatureView,
+    start: datetime,
+    end: datetime,
+) -> list[str]:
+    """Create the partitions that hold ``start..end`` (inclusive); returns those created.
+
+    Safe to call from several writers at once: creation is serialized by an advisory lock per
+    table. A no-op on a TimescaleDB hypertable (it creates chunks itself).
+    """
+    src = view.source
+    is_partitioned = conn.execute(
+        "SELECT 1 FROM pg_partitioned_table WHERE partrelid = %s::regclass", (src.table,)
+    ).fetchone()
+    if is_partitioned is None:
+        return []
+    created = []
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (src.table,))
+        existing = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = %s::regclass",
+                (src.table,),
+            )
+        }
+        fmt = "%Y%m%d" if src.partition_interval == "day" else "%Y%m"
+        for lower, upper in partition_bounds(start, end, src.partition_interval):
+            name = f"{src.name}_p{lower.strftime(fmt)}"
+            if name in existing:
+                continue
+            target = sql.Identifier(src.schema, name)
+            conn.execute(
+                sql.SQL("CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                    target,
+                    table_identifier(src.table),
+                    sql.Literal(lower),
+                    sql.Literal(upper),
+                )
+            )
+            created.append(name)
+    return created
