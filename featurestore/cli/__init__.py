@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import click
 
+from featurestore.cli.export import export
 from featurestore.cli.ingest import ingest, replay
+from featurestore.cli.registry import registry
 from featurestore.cli.run import run
 from featurestore.cli.schema_registry import schema_registry
 from featurestore.cli.stack import stack
@@ -23,6 +25,8 @@ def main() -> None:
 
 
 main.add_command(stack)
+main.add_command(registry)
+main.add_command(export)
 main.add_command(run)
 main.add_command(ingest)
 main.add_command(replay)
