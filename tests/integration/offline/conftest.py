@@ -1,0 +1,57 @@
+"""A Feast project of its own per test run, with small random data that has ties and gaps."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pytest
+from pit_data import OfflineData, view_rows
+from psycopg import sql
+
+from featurestore.config import Settings
+from featurestore.definitions import apply_definitions, market_definitions
+from featurestore.offline._copy import copy_in
+from featurestore.offline.tables import ensure_partitions, table_identifier
+
+
+@pytest.fixture(scope="session")
+def offline_data(stack: Settings) -> Iterator[OfflineData]:
+    """Tables without the primary key (so that ties on event_timestamp can exist), filled."""
+    run = uuid.uuid4().hex[:8]
+    defs = market_definitions(
+        f"test_offline_{run}", table_prefix=f"t{run}_", partition_interval="day"
+    )
+    apply_definitions(stack, defs)
+    rng = np.random.default_rng(7)
+    written: dict[str, pd.DataFrame] = {}
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        for view in defs.views:
+            table = table_identifier(view.source.table)
+            conn.execute(
+                sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+                    table, sql.Identifier(f"{view.source.name}_pkey")
+                )
+            )
+            conn.execute(sql.SQL("CREATE INDEX ON {} (symbol, event_timestamp)").format(table))
+            rows = view_rows(defs, view.name, rng)
+            ensure_partitions(
+                conn,
+                view,
+                rows.event_timestamp.min().to_pydatetime(),
+                rows.event_timestamp.max().to_pydatetime(),
+            )
+            with conn.cursor() as cur:
+                arrow = pa.Table.from_pandas(rows, preserve_index=False)
+                copy_in(cur, table, arrow.column_names, arrow)
+            written[view.name] = rows
+    yield OfflineData(stack, defs, written)
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        for view in defs.views:
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(table_identifier(view.source.table))
+            )
