@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import psycopg
 import pyarrow as pa
 import pytest

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]
 import pyarrow.parquet as pq
 import pytest
 from pit_data import OfflineData, entity_rows

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from featurestore.config import load_settings, settings_env
+from featurestore.definitions import FeatureRef, market_definitions
+from featurestore.definitions.repo_config import repo_config_dict
+from featurestore.errors import NotFoundError, ValidationError
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_catalog_has_the_agreed_names() -> None:
+    defs = market_definitions()
+    assert defs.project == "featurestore"
+    assert [e.join_key for e in defs.entities] == ["symbol"]
+    bars, rolling = defs.view("bars_1m"), defs.view("rolling_1m")
+    assert bars.feature_names == (
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "trade_count",
+        "avg_trade_size",
+        "vwap",
+    )
+    assert bars.feature("trade_count").value_type.value == "Int64"
+    assert len(rolling.features) == 10
+    assert bars.ttl == rolling.ttl == timedelta(hours=1)
+    assert bars.source_topic == "trades" and bars.source.table == "bars_1m"
+    assert {s.name for s in defs.services} == {
+        "market_features_v1",
+        "anomaly_features_v1",
+        "direction_features_v1",
+    }
+    assert len(defs.service("market_features_v1").features) == 18
+    for service in defs.services:  # every reference resolves
+        defs.resolve(service=service.name)
+
+
+def test_resolve_and_lookups() -> None:
+    defs = market_definitions()
+    refs = defs.resolve(["bars_1m:close", "rolling_1m:sma_5", "bars_1m:close"])
+    assert refs == (FeatureRef("bars_1m", "close"), FeatureRef("rolling_1m", "sma_5"))
+    with pytest.raises(NotFoundError, match="unknown feature view 'nope'"):
+        defs.resolve(["nope:close"])
+    with pytest.raises(NotFoundError, match="no feature 'nope'"):
+        defs.resolve(["bars_1m:nope"])
+    with pytest.raises(NotFoundError, match="unknown feature service"):
+        defs.resolve(service="nope")
+    with pytest.raises(ValidationError) as info:
+        defs.resolve(["close"])
+    assert info.value.field == "features"
+    with pytest.raises(ValidationError):
+        defs.resolve()
+    with pytest.raises(ValidationError):
+        defs.resolve(["bars_1m:close"], service="market_features_v1")
+    with pytest.raises(ValidationError, match="no features"):
+        defs.resolve([])
+
+
+def test_feature_store_yaml_matches_the_settings() -> None:
+    settings = load_settings(
+        {"FEATURESTORE_POSTGRES__HOST": "db.example", "FEATURESTORE_REDIS__PORT": "7000"}
+    )
+    text = (REPO / "registry" / "feature_store.yaml").read_text()
+    # Feast expands ${VAR} with os.path.expandvars; do the same from the settings' variables.
+    for key, value in settings_env(settings).items():
+        text = text.replace("${" + key + "}", value)
+    from_yaml = yaml.safe_load(text)
+    assert "${" not in json.dumps(from_yaml)
+    assert from_yaml == repo_config_dict(settings, "featurestore")
