@@ -15,6 +15,7 @@ import statistics
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from fastavro import schemaless_writer
 
@@ -25,17 +26,17 @@ from featurestore.ingest import (
     EventProducer,
     MarketConfig,
     SyntheticMarket,
-    ensure_topics,
     producer_config,
     validate_trade,
     wait_for_brokers,
 )
+from featurestore.topics import TopicSpec, ensure_topics
 
 RECORDS = 100_000
 REPEATS = 3
 
 
-def _floor(parsed: object, wires: list[dict]) -> float:
+def _floor(parsed: Any, wires: list[dict[str, Any]]) -> float:
     started = time.perf_counter()
     for wire in wires:
         buffer = io.BytesIO()
@@ -55,7 +56,7 @@ def _serializer(serializer: AvroSerializer[Trade], trades: list[Trade]) -> float
 def _produce(settings: Settings, store: ConfluentSchemaStore, trades: list[Trade]) -> float:
     topic = f"bench-ingest-{uuid.uuid4().hex[:8]}"
     admin = wait_for_brokers(settings.kafka.bootstrap, timeout_s=20)
-    ensure_topics(admin, [topic], partitions=settings.kafka.default_partitions)
+    ensure_topics(admin, [TopicSpec(topic, settings.kafka.default_partitions)])
     serializer = AvroSerializer.for_topic(store, topic, Trade)
     producer = EventProducer(producer_config(settings.kafka.bootstrap))
     encode = serializer.encode

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "GrpcSettings",
@@ -141,15 +140,14 @@ class GrpcSettings(_Section):
     port: int = 50151
 
 
-class Settings(BaseSettings):
-    """All settings of the store, one object per process."""
+class Settings(BaseModel):
+    """All settings of the store, one object per process.
 
-    model_config = SettingsConfigDict(
-        env_prefix="FEATURESTORE_",
-        env_nested_delimiter="__",
-        frozen=True,
-        extra="ignore",
-    )
+    Built by :func:`load_settings` from a mapping, never by reading ``os.environ`` behind the
+    caller's back, so that tests and tools can hold several settings side by side.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     data_dir: Path = Path(".stack")
     """The one folder where the local stack keeps data, logs and PID files."""

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError
+from featurestore.errors import BackendUnavailableError, ConfigurationError
 
 __all__ = ["TopicSpec", "ensure_event_topics", "ensure_topics", "event_topic_specs"]
 
@@ -43,46 +43,56 @@ def event_topic_specs(settings: Settings) -> list[TopicSpec]:
 
 
 def ensure_topics(
-    settings: Settings, specs: Iterable[TopicSpec], timeout: float = 30.0
+    admin: AdminClient, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0
 ) -> list[str]:
     """Create the topics that do not exist yet; existing ones are left as they are.
+
+    The replication factor is the smaller of 3 and the number of brokers, so the same call fits
+    a single local node and a cluster.
 
     Returns:
         The names of the topics this call created.
 
     Raises:
-        BackendUnavailableError: the brokers could not be reached or refused the creation.
+        BackendUnavailableError: the cluster cannot be reached.
+        ConfigurationError: the broker refuses a topic (bad name, policy).
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     try:
-        existing = set(admin.list_topics(timeout=timeout).topics)
+        metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise BackendUnavailableError(f"Kafka at {settings.kafka.bootstrap}: {exc}") from exc
-    wanted = [
-        NewTopic(
-            spec.name,
-            num_partitions=spec.partitions,
-            replication_factor=1,
-            config=dict(spec.config),
-        )
-        for spec in specs
-        if spec.name not in existing
-    ]
-    if not wanted:
+        raise BackendUnavailableError(f"cannot list Kafka topics: {exc.args[0]}") from exc
+    missing = {spec.name: spec for spec in specs if spec.name not in metadata.topics}
+    if not missing:
         return []
-    created: list[str] = []
-    for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
+    replication = max(1, min(3, len(metadata.brokers)))
+    futures = admin.create_topics(
+        [
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=replication,
+                config=dict(spec.config),
+            )
+            for spec in missing.values()
+        ],
+        request_timeout=timeout_s,
+    )
+    created = []
+    for name, future in futures.items():
         try:
-            future.result(timeout=timeout)
+            future.result(timeout=timeout_s)
             created.append(name)
         except KafkaException as exc:
-            error = exc.args[0]
-            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
-            raise BackendUnavailableError(f"creating topic {name}: {exc}") from exc
-    return created
+            if error.retriable():
+                raise BackendUnavailableError(f"creating topic {name}: {error.str()}") from exc
+            raise ConfigurationError(f"creating topic {name}: {error.str()}") from exc
+    return sorted(created)
 
 
 def ensure_event_topics(settings: Settings) -> list[str]:
     """Create the standard event topics where missing."""
-    return ensure_topics(settings, event_topic_specs(settings))
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    return ensure_topics(admin, event_topic_specs(settings))

@@ -12,7 +12,6 @@ from __future__ import annotations
 from featurestore.ingest.kafka import (
     DeliveryReport,
     EventProducer,
-    ensure_topics,
     producer_config,
     wait_for_brokers,
 )
@@ -56,7 +55,6 @@ __all__ = [
     "TradeIngestor",
     "TradeRejectedError",
     "TradeSource",
-    "ensure_topics",
     "market_data_dir",
     "merge_by_event_time",
     "open_trade_file",

@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 
 __all__ = [
     "DeliveryReport",
     "EventProducer",
-    "ensure_topics",
     "producer_config",
     "wait_for_brokers",
 ]
@@ -100,56 +98,6 @@ def wait_for_brokers(
                 on_wait(message)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def ensure_topics(
-    admin: AdminClient,
-    topics: Iterable[str],
-    *,
-    partitions: int,
-    timeout_s: float = 30.0,
-) -> list[str]:
-    """Create the topics that do not exist yet, keeping everything (``retention.ms=-1``).
-
-    The replication factor is the smaller of 3 and the number of brokers, so the same call
-    fits a single local node and a cluster. Existing topics are left as they are.
-
-    Returns:
-        The names of the topics created by this call.
-
-    Raises:
-        BackendUnavailableError: the cluster cannot be reached.
-        ConfigurationError: the broker refuses a topic (bad name, policy).
-    """
-    try:
-        metadata = admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise BackendUnavailableError(f"cannot list Kafka topics: {exc.args[0]}") from exc
-    missing = sorted({t for t in topics if t not in metadata.topics})
-    if not missing:
-        return []
-    replication = max(1, min(3, len(metadata.brokers)))
-    config = {"retention.ms": "-1", "retention.bytes": "-1"}
-    futures = admin.create_topics(
-        [
-            NewTopic(t, num_partitions=partitions, replication_factor=replication, config=config)
-            for t in missing
-        ],
-        request_timeout=timeout_s,
-    )
-    created = []
-    for name, future in futures.items():
-        try:
-            future.result(timeout=timeout_s)
-            created.append(name)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                continue
-            if error.retriable():
-                raise BackendUnavailableError(f"creating topic {name}: {error.str()}") from exc
-            raise ConfigurationError(f"creating topic {name}: {error.str()}") from exc
-    return created
 
 
 @dataclass

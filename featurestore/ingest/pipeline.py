@@ -23,13 +23,13 @@ from featurestore.events.serde import AvroSerializer
 from featurestore.events.wire import SerializationError
 from featurestore.ingest.kafka import (
     EventProducer,
-    ensure_topics,
     producer_config,
     wait_for_brokers,
 )
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.sources.base import SourceRecord
 from featurestore.ingest.validate import TradeRejectedError, validate_trade
+from featurestore.topics import TopicSpec, ensure_topics
 
 __all__ = [
     "DEAD_LETTER_REASON",
@@ -119,7 +119,11 @@ class TradeIngestor:
             options.bootstrap, timeout_s=options.connect_timeout_s, on_wait=on_wait
         )
         ensure_topics(
-            admin, [options.topic, options.dead_letter_topic], partitions=options.partitions
+            admin,
+            [
+                TopicSpec(options.topic, options.partitions),
+                TopicSpec(options.dead_letter_topic, options.partitions),
+            ],
         )
         self.serializer = AvroSerializer.for_topic(store, options.topic, Trade)
         self.producer = EventProducer(

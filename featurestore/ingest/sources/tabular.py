@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from io import BufferedIOBase
 from pathlib import Path
 
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow.parquet as pq
 
 from featurestore.ingest.sources.base import SourceRecord
 

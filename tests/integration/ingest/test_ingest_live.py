@@ -29,7 +29,8 @@ from featurestore.ingest import (
     open_trade_file,
     producer_config,
 )
-from featurestore.ingest.kafka import EventProducer, ensure_topics, wait_for_brokers
+from featurestore.ingest.kafka import EventProducer, wait_for_brokers
+from featurestore.topics import TopicSpec, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -183,7 +184,7 @@ def test_two_schema_versions_on_the_live_log(
     topic = unique_name("it-evolve")
     store = ConfluentSchemaStore(stack.schema_registry.url)
     admin = wait_for_brokers(stack.kafka.bootstrap, timeout_s=20)
-    ensure_topics(admin, [topic], partitions=2)
+    ensure_topics(admin, [TopicSpec(topic, 2)])
     raw_v2 = json.loads(bundled_schema("trade").text)
     raw_v2["fields"].append({"name": "venue_sequence", "type": ["null", "long"], "default": None})
     v2_schema = parse_schema_text(json.dumps(raw_v2))

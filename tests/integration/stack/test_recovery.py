@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from featurestore.config import load_settings
 from featurestore.stack import Stack
@@ -45,7 +46,9 @@ def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
     try:
         assert stack.up(["kafka"]).started == ["kafka"]
         topic = f"recovery-{uuid.uuid4().hex[:8]}"
-        ensure_topics(settings, [TopicSpec(topic, 1)])
+        ensure_topics(
+            AdminClient({"bootstrap.servers": settings.kafka.bootstrap}), [TopicSpec(topic, 1)]
+        )
         producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "acks": "all"})
         for i in range(100):
             producer.produce(topic, key=b"k", value=str(i).encode())

@@ -1,0 +1,1 @@
+"""Model training, evaluation, MLflow logging, and model loading for Predict."""

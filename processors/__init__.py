@@ -1,0 +1,1 @@
+"""Spark Structured Streaming jobs that turn the event log into feature rows and anomalies."""
