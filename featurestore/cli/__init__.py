@@ -13,6 +13,7 @@ from featurestore.cli.ingest import ingest, replay
 from featurestore.cli.registry import registry
 from featurestore.cli.run import run
 from featurestore.cli.schema_registry import schema_registry
+from featurestore.cli.serve import serve
 from featurestore.cli.stack import stack
 
 __all__ = ["main"]
@@ -31,3 +32,4 @@ main.add_command(run)
 main.add_command(ingest)
 main.add_command(replay)
 main.add_command(schema_registry)
+main.add_command(serve)

@@ -111,6 +111,19 @@ class FeatureViewSpec:
                 return spec
         raise NotFoundError(f"feature {self.name}:{name} does not exist")
 
+    def key_of(self, entity: EntityKey) -> EntityKey:
+        """The part of ``entity`` this view is keyed by; ValidationError if a join key lacks."""
+        if entity.join_keys == self.join_keys:
+            return entity
+        values = dict(zip(entity.join_keys, entity.values, strict=True))
+        missing = [k for k in self.join_keys if k not in values]
+        if missing:
+            raise ValidationError(
+                f"entities: view {self.name} needs join key(s) {', '.join(missing)}",
+                field="entities",
+            )
+        return EntityKey(self.join_keys, tuple(values[k] for k in self.join_keys))
+
 
 @runtime_checkable
 class FeatureCatalog(Protocol):

@@ -61,15 +61,7 @@ def _translated(action: str) -> Iterator[None]:
 
 def view_key(view: FeatureViewSpec, entity: EntityKey, project: str) -> bytes:
     """The Redis key of ``entity`` for ``view``: only the view's join keys count."""
-    if entity.join_keys == view.join_keys:
-        return redis_key(entity, project)
-    values = dict(zip(entity.join_keys, entity.values, strict=True))
-    missing = [k for k in view.join_keys if k not in values]
-    if missing:
-        raise ValidationError(
-            f"entities: view {view.name} needs join key(s) {', '.join(missing)}", field="entities"
-        )
-    return redis_key(EntityKey(view.join_keys, tuple(values[k] for k in view.join_keys)), project)
+    return redis_key(view.key_of(entity), project)
 
 
 def write_args(row: FeatureRow, catalog: FeatureCatalog) -> tuple[bytes, list[bytes | str]]:

@@ -93,12 +93,12 @@ class InMemoryOnlineStore:
     async def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
         written = stale = 0
         for row in rows:
-            self.catalog.view(row.view)
-            stored = self._rows.get((row.view, row.entity))
+            key = (row.view, self.catalog.view(row.view).key_of(row.entity))
+            stored = self._rows.get(key)
             if stored is not None and stored.event_time > row.event_time:
                 stale += 1
                 continue
-            self._rows[(row.view, row.entity)] = row
+            self._rows[key] = row
             written += 1
         return WriteResult(written, stale)
 
@@ -116,7 +116,7 @@ class InMemoryOnlineStore:
             view.feature(ref.feature)
             column = []
             for entity in entities:
-                row = self._rows.get((ref.view, entity))
+                row = self._rows.get((ref.view, view.key_of(entity)))
                 if row is None:
                     column.append(FeatureValue(None, FeatureStatus.NOT_FOUND, None))
                     continue

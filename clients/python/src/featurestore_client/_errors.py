@@ -1,0 +1,71 @@
+"""The SDK's errors: one per gRPC status a caller may want to handle.
+
+::
+
+    FeatureStoreClientError         any failed call (``code``, ``details``)
+    ├── InvalidArgumentError        the request is malformed; the message names the field
+    ├── NotFoundError               a feature, view, feature service or model does not exist
+    ├── UnauthenticatedError        no or a wrong bearer token
+    ├── UnavailableError            the server or its backend is away (retried before raising)
+    └── DeadlineExceededError       the call ran out of time
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "DeadlineExceededError",
+    "FeatureStoreClientError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "UnauthenticatedError",
+    "UnavailableError",
+]
+
+
+class FeatureStoreClientError(Exception):
+    """A call failed with a gRPC status."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        """The gRPC status code."""
+        self.details = details
+        """The server's message."""
+
+
+class InvalidArgumentError(FeatureStoreClientError):
+    """INVALID_ARGUMENT."""
+
+
+class NotFoundError(FeatureStoreClientError):
+    """NOT_FOUND."""
+
+
+class UnauthenticatedError(FeatureStoreClientError):
+    """UNAUTHENTICATED."""
+
+
+class UnavailableError(FeatureStoreClientError):
+    """UNAVAILABLE, after the retries."""
+
+
+class DeadlineExceededError(FeatureStoreClientError):
+    """DEADLINE_EXCEEDED."""
+
+
+_BY_CODE: dict[grpc.StatusCode, type[FeatureStoreClientError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+}
+
+
+def from_rpc_error(error: grpc.RpcError) -> FeatureStoreClientError:
+    """The SDK error for a failed call."""
+    code: grpc.StatusCode = error.code()
+    details: str = error.details() or ""
+    return _BY_CODE.get(code, FeatureStoreClientError)(code, details)

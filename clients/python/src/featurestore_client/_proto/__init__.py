@@ -1,0 +1,1 @@
+"""Generated stubs; regenerate with python -m featurestore._proto.generate."""

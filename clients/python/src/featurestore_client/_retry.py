@@ -1,0 +1,58 @@
+"""Retries with exponential backoff and jitter, on UNAVAILABLE only, within the call's timeout."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import grpc
+
+__all__ = ["RetryPolicy", "call_with_retries"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry a call the server could not take."""
+
+    max_attempts: int = 4
+    """Attempts in all, the first included; 1 disables retries."""
+    initial_backoff_s: float = 0.05
+    max_backoff_s: float = 2.0
+    multiplier: float = 2.0
+    retry_codes: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
+    """Only codes that say the request was not processed; never INVALID_ARGUMENT or NOT_FOUND."""
+
+    def backoff_s(self, attempt: int) -> float:
+        """Full-jitter backoff before attempt ``attempt + 1``."""
+        ceiling = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier**attempt)
+        return random.uniform(0, ceiling)
+
+
+def call_with_retries(
+    policy: RetryPolicy,
+    timeout_s: float | None,
+    attempt: Callable[[float | None], T],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``attempt(remaining_timeout)`` until it succeeds, fails for good or time runs out."""
+    deadline = None if timeout_s is None else clock() + timeout_s
+    for number in range(policy.max_attempts):
+        remaining = None if deadline is None else max(0.0, deadline - clock())
+        try:
+            return attempt(remaining)
+        except grpc.RpcError as error:
+            last = number == policy.max_attempts - 1
+            if error.code() not in policy.retry_codes or last:
+                raise
+            pause = policy.backoff_s(number)
+            if deadline is not None and clock() + pause >= deadline:
+                raise
+            sleep(pause)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,39 @@
+"""``featurestore serve``: the gRPC service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import click
+
+__all__ = ["serve"]
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on (default: settings.grpc.host).")
+@click.option("--port", type=int, default=None, help="Port (default: settings.grpc.port).")
+@click.option(
+    "--registry",
+    "registry_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The Feast repo defining views and feature services (default: registry/).",
+)
+def serve(host: str | None, port: int | None, registry_path: Path | None) -> None:
+    """Serve FeatureService (with health and reflection) until SIGTERM, then drain."""
+    from featurestore.config import load_settings
+    from featurestore.online import catalog_from_feast_repo
+    from featurestore.service import ServiceSettings
+    from featurestore.service import serve as run_server
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    grpc_settings = settings.grpc.model_copy(
+        update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    )
+    settings = settings.model_copy(update={"grpc": grpc_settings})
+    service = ServiceSettings.from_env()
+    catalog = catalog_from_feast_repo(registry_path or service.registry_path)
+    asyncio.run(run_server(settings, service, catalog))

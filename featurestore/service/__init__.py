@@ -1,0 +1,14 @@
+"""The gRPC service: servicers, interceptors, telemetry and the server factory."""
+
+from featurestore.service.server import SERVICE_NAMES, ServiceServer, create_server, serve
+from featurestore.service.settings import ServiceSettings
+from featurestore.service.telemetry import Telemetry
+
+__all__ = [
+    "SERVICE_NAMES",
+    "ServiceServer",
+    "ServiceSettings",
+    "Telemetry",
+    "create_server",
+    "serve",
+]

@@ -1,0 +1,137 @@
+"""Wire types to domain types and back, for FeatureService; nowhere else touches the protos.
+
+Every malformed request raises :class:`ValidationError` naming its field, so that the error
+interceptor can answer INVALID_ARGUMENT with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from featurestore._proto.v1 import feature_service_pb2, types_pb2
+from featurestore.errors import ValidationError
+from featurestore.online import (
+    EntityKey,
+    EntityValue,
+    FeatureCatalog,
+    FeatureRef,
+    FeatureScalar,
+    FeatureStatus,
+    OnlineFeatures,
+)
+
+__all__ = [
+    "entities_from_proto",
+    "features_from_proto",
+    "online_features_to_proto",
+    "value_to_proto",
+]
+
+_STATUS = {
+    FeatureStatus.PRESENT: types_pb2.FEATURE_STATUS_PRESENT,
+    FeatureStatus.NULL_VALUE: types_pb2.FEATURE_STATUS_NULL_VALUE,
+    FeatureStatus.NOT_FOUND: types_pb2.FEATURE_STATUS_NOT_FOUND,
+    FeatureStatus.OUTSIDE_MAX_AGE: types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE,
+}
+_NULL = types_pb2.Value()
+
+
+def features_from_proto(
+    request: feature_service_pb2.GetOnlineFeaturesRequest, catalog: FeatureCatalog
+) -> tuple[FeatureRef, ...]:
+    """The requested features, by reference or by feature service."""
+    selector = request.WhichOneof("feature_selector")
+    if selector == "feature_service":
+        if not request.feature_service:
+            raise ValidationError("feature_service: must not be empty", field="feature_service")
+        return catalog.feature_service(request.feature_service)
+    if selector is None or not request.features.features:
+        raise ValidationError(
+            "features: name at least one feature, or a feature_service", field="features"
+        )
+    return tuple(
+        FeatureRef.parse(text, field_name=f"features.features[{i}]")
+        for i, text in enumerate(request.features.features)
+    )
+
+
+def _entity_value(value: types_pb2.Value, where: str) -> EntityValue:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "int64_value":
+        return value.int64_value
+    if kind == "int32_value":
+        return value.int32_value
+    raise ValidationError(
+        f"{where}: entity values are strings or integers, got {kind}", field=where
+    )
+
+
+def entities_from_proto(
+    entities: Mapping[str, types_pb2.ValueList], *, max_rows: int
+) -> tuple[EntityKey, ...]:
+    """Entity rows from columns of join key values."""
+    if not entities:
+        raise ValidationError("entities: give at least one join key column", field="entities")
+    keys = sorted(entities)
+    lengths = {len(entities[k].values) for k in keys}
+    if len(lengths) != 1:
+        raise ValidationError(
+            "entities: every join key column needs the same number of rows", field="entities"
+        )
+    (rows,) = lengths
+    if rows == 0:
+        raise ValidationError("entities: give at least one row", field="entities")
+    if rows > max_rows:
+        raise ValidationError(f"entities: at most {max_rows} rows per call", field="entities")
+    columns = [
+        [_entity_value(v, f"entities[{k}].values[{i}]") for i, v in enumerate(entities[k].values)]
+        for k in keys
+    ]
+    join_keys = tuple(keys)
+    return tuple(EntityKey(join_keys, tuple(col[r] for col in columns)) for r in range(rows))
+
+
+def value_to_proto(value: FeatureScalar) -> types_pb2.Value:
+    """A domain scalar as a wire Value (``None`` is an empty Value)."""
+    if value is None:
+        return _NULL
+    if isinstance(value, float):
+        return types_pb2.Value(double_value=value)
+    if isinstance(value, bool):
+        return types_pb2.Value(bool_value=value)
+    if isinstance(value, int):
+        return types_pb2.Value(int64_value=value)
+    if isinstance(value, str):
+        return types_pb2.Value(string_value=value)
+    return types_pb2.Value(bytes_value=value)
+
+
+def _timestamp(when: datetime | None, cache: dict[datetime, Timestamp]) -> Timestamp:
+    if when is None:
+        return Timestamp()
+    stamp = cache.get(when)
+    if stamp is None:
+        stamp = cache[when] = Timestamp()
+        stamp.FromDatetime(when)
+    return stamp
+
+
+def online_features_to_proto(
+    features: OnlineFeatures,
+) -> feature_service_pb2.GetOnlineFeaturesResponse:
+    """Columns of values, statuses and event times."""
+    response = feature_service_pb2.GetOnlineFeaturesResponse(
+        feature_names=[str(ref) for ref in features.refs]
+    )
+    stamps: dict[datetime, Timestamp] = {}
+    for column in features.columns:
+        out = response.columns.add()
+        out.values.extend([value_to_proto(v.value) for v in column])
+        out.statuses.extend([_STATUS[v.status] for v in column])
+        out.event_timestamps.extend([_timestamp(v.event_time, stamps) for v in column])
+    return response

@@ -1,0 +1,64 @@
+"""A server on a background thread, for tests and benchmarks that use blocking clients."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from featurestore.config import Settings
+from featurestore.online import FeatureCatalog, OnlineStore
+from featurestore.service.server import ServiceServer, create_server
+from featurestore.service.settings import ServiceSettings
+from featurestore.service.telemetry import Telemetry
+
+__all__ = ["ServerThread"]
+
+T = TypeVar("T")
+
+
+class ServerThread:
+    """Runs :func:`create_server` on an event loop of its own thread; ``target`` is its address."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: ServiceSettings,
+        catalog: FeatureCatalog,
+        *,
+        store_factory: Callable[[], OnlineStore] | None = None,
+        telemetry: Telemetry | None = None,
+    ) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+        async def start() -> tuple[ServiceServer, int]:
+            store = store_factory() if store_factory else None
+            handle, port = await create_server(
+                settings, service, catalog, store=store, telemetry=telemetry
+            )
+            await handle.start()
+            return handle, port
+
+        self.handle, self.port = self.run(start())
+        self.target = f"{settings.grpc.host}:{self.port}"
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float = 30.0) -> T:
+        """Run a coroutine on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout_s)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Run a coroutine on the server's loop without waiting."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def stop(self, grace_s: float | None = 1.0) -> None:
+        """Stop the server gracefully, then the loop and the thread."""
+        try:
+            self.run(self.handle.stop(grace_s), timeout_s=(grace_s or 0) + 30)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
