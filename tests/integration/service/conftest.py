@@ -1,0 +1,61 @@
+"""A live server on port 0 over the stack's real Redis, with a Feast project of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from featurestore.config import GrpcSettings, RedisSettings, Settings
+from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
+from featurestore.online.testing import market_catalog
+from featurestore.service import ServiceSettings
+from featurestore.service.testing import ServerThread
+
+
+@pytest.fixture
+def catalog(stack: Settings) -> Iterator[StaticCatalog]:
+    project = f"fs_svc_{uuid.uuid4().hex[:10]}"
+    yield market_catalog(project)
+    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    with client:
+        keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
+        if keys:
+            client.delete(*keys)
+
+
+@pytest.fixture
+def write_rows(stack: Settings, catalog: StaticCatalog) -> Callable[[list[FeatureRow]], None]:
+    def write(rows: list[FeatureRow]) -> None:
+        async def main() -> None:
+            store = RedisOnlineStore.from_settings(stack.redis, catalog)
+            try:
+                await store.write(rows)
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+
+    return write
+
+
+@pytest.fixture
+def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[..., ServerThread]]:
+    """``start_server(redis=RedisSettings(...), telemetry=..., **service_settings)``."""
+    started: list[ServerThread] = []
+
+    def start(
+        redis: RedisSettings | None = None, telemetry: Any = None, **service: Any
+    ) -> ServerThread:
+        settings = Settings(grpc=GrpcSettings(port=0), redis=redis or stack.redis)
+        server = ServerThread(settings, ServiceSettings(**service), catalog, telemetry=telemetry)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop(grace_s=0)

@@ -1,0 +1,123 @@
+"""The SDK against a live server on the real Redis: each status and each error case."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from featurestore_client import (
+    FeatureStatus,
+    FeatureStoreClient,
+    InvalidArgumentError,
+    NotFoundError,
+    RetryPolicy,
+    UnavailableError,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from featurestore.config import RedisSettings
+from featurestore.online import EntityKey, FeatureRow
+from featurestore.service import Telemetry
+from featurestore.service.testing import ServerThread
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def client(
+    start_server: Callable[..., ServerThread], write_rows: Callable[[list[FeatureRow]], None]
+) -> FeatureStoreClient:
+    write_rows(
+        [
+            FeatureRow(
+                "bars_1m", EntityKey.of(symbol="AAPL"), NOW, {"close": 190.5, "vwap": 190.1}
+            ),
+            FeatureRow("rolling_1m", EntityKey.of(symbol="AAPL"), NOW, {"sma_5": 189.9}),
+            FeatureRow("rolling_1m", EntityKey.of(symbol="OLD"), NOW, {"sma_5": 1.5}),
+            FeatureRow(
+                "bars_1m", EntityKey.of(symbol="OLD"), NOW - timedelta(hours=2), {"close": 1.0}
+            ),
+        ]
+    )
+    server = start_server()
+    return FeatureStoreClient(server.target, retry=RetryPolicy(max_attempts=1))
+
+
+def test_statuses_and_event_times_from_redis(client: FeatureStoreClient) -> None:
+    with client:
+        result = client.get_online_features(
+            ["bars_1m:close", "rolling_1m:sma_5", "bars_1m:volume"],
+            entities={"symbol": ["AAPL", "OLD", "GHOST"]},
+        )
+    close = result.features["bars_1m:close"]
+    assert [v.value for v in close] == [190.5, 1.0, None]
+    assert [v.status for v in close] == [
+        FeatureStatus.PRESENT,
+        FeatureStatus.OUTSIDE_MAX_AGE,
+        FeatureStatus.NOT_FOUND,
+    ]
+    assert [v.event_time for v in close] == [NOW, NOW - timedelta(hours=2), None]
+    assert result.features["bars_1m:volume"][0].status is FeatureStatus.NULL_VALUE
+    assert result.features["rolling_1m:sma_5"][1].value == 1.5
+
+
+def test_feature_service_as_dataframe(client: FeatureStoreClient) -> None:
+    with client:
+        frame = client.get_online_features(
+            feature_service="market_features_v1", entities={"symbol": ["AAPL", "OLD"]}
+        ).to_dataframe()
+    assert list(frame["symbol"]) == ["AAPL", "OLD"]
+    assert frame.loc[0, "bars_1m:vwap"] == 190.1
+    assert frame.shape == (2, 19)
+
+
+def test_unknown_feature_is_not_found_naming_it(client: FeatureStoreClient) -> None:
+    with client:
+        with pytest.raises(NotFoundError, match="bars_1m:no_such_feature"):
+            client.get_online_features(["bars_1m:no_such_feature"], entities={"symbol": ["AAPL"]})
+        with pytest.raises(NotFoundError, match="no_such_service"):
+            client.get_online_features(
+                feature_service="no_such_service", entities={"symbol": ["A"]}
+            )
+
+
+def test_bad_entity_is_invalid_argument_naming_the_field(client: FeatureStoreClient) -> None:
+    with client, pytest.raises(InvalidArgumentError) as info:
+        client.get_online_features(["bars_1m:close"], entities={"symbol": ["AAPL", True]})
+    assert info.value.details.startswith("entities[symbol].values[1]:")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_redis_down_is_unavailable_and_retried(start_server: Callable[..., ServerThread]) -> None:
+    spans = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    server = start_server(
+        redis=RedisSettings(port=_closed_port()),
+        telemetry=Telemetry(tracer_provider, MeterProvider()),
+        backend_timeout_s=0.5,
+    )
+    policy = RetryPolicy(max_attempts=3, initial_backoff_s=0.05)
+    started = time.monotonic()
+    client = FeatureStoreClient(server.target, retry=policy, timeout_s=10)
+    with client, pytest.raises(UnavailableError, match="Redis"):
+        client.get_online_features(["bars_1m:close"], entities={"symbol": ["AAPL"]})
+    assert time.monotonic() - started < 5
+    deadline = time.monotonic() + 2
+    while len(spans.get_finished_spans()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(spans.get_finished_spans()) == 3
+    assert {s.attributes["rpc.grpc.status_code"] for s in spans.get_finished_spans()} == {14}  # type: ignore[index]
