@@ -220,6 +220,9 @@ def ingest_synthetic(
     from featurestore.errors import ConfigurationError
     from featurestore.ingest import MarketConfig, SyntheticMarket
 
+    if fast and count is None and duration is None:
+        # Paced at real time an endless market is a live feed; as fast as possible it is a flood.
+        raise click.UsageError("--fast needs a bound: --count or --duration")
     first = start.replace(tzinfo=UTC) if start else datetime.now(UTC).replace(microsecond=0)
     config = MarketConfig(
         start=first, seed=seed, symbols=symbols, rate=rate, count=count, duration_s=duration

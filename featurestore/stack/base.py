@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class Component(ABC):
     """Short name: kafka, postgres, redis, schema-registry, mlflow."""
     start_timeout: float = 60.0
     """Seconds a start may take before it counts as failed."""
+    stop_signal: signal.Signals = signal.SIGTERM
+    """The signal that asks the server to shut down cleanly."""
+    signal_whole_group: bool = True
+    """Whether the stop signal goes to the server's children too."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -66,6 +71,10 @@ class Component(ABC):
 
     def after_healthy(self) -> None:  # noqa: B027 - optional hook
         """Run once the server is up (create databases, topics ...)."""
+
+    def stop(self) -> bool:
+        """Stop the server if it runs; True if it did."""
+        return self.process.stop(sig=self.stop_signal, whole_group=self.signal_whole_group)
 
     def status(self) -> ComponentStatus:
         """The current state, read from the PID file and a health check."""

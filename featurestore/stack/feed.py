@@ -31,8 +31,8 @@ class FeedOptions:
 class MarketFeed(Component):
     """``featurestore ingest files|synthetic`` as a managed background process.
 
-    Healthy while the process lives: a file replay ends by itself when the file is sent; the
-    synthetic market runs until ``make down``.
+    Healthy while the process lives or once it has ended with success: a file replay ends by
+    itself when the file is sent; the synthetic market runs until ``make down``.
     """
 
     name = "feed"
@@ -64,7 +64,9 @@ class MarketFeed(Component):
         ]  # fmt: skip
 
     def launch(self) -> int:
-        return self.process.start(self.command(), env={**os.environ, **settings_env(self.settings)})
+        env = {**os.environ, **settings_env(self.settings)}
+        return self.process.start(self.command(), env=env, record_exit=True)
 
     def healthy(self) -> bool:
-        return self.process.pid() is not None
+        """Running, or finished with success (a file replay that sent everything)."""
+        return self.process.pid() is not None or self.process.exit_status() == 0

@@ -130,7 +130,7 @@ class Stack:
         wanted = set(only) if only is not None else {c.name for c in self.components}
         stopped = []
         for component in reversed(self.components):
-            if component.name in wanted and component.process.stop():
+            if component.name in wanted and component.stop():
                 stopped.append(component.name)
         return stopped
 

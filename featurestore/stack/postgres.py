@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class PostgresServer(Component):
     """
 
     name = "postgres"
+    # SIGINT is PostgreSQL's "fast shutdown"; the postmaster stops its own backends.
+    stop_signal = signal.SIGINT
+    signal_whole_group = False
 
     def marker(self) -> str:
         return str(self.data_dir / "data")

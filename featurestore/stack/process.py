@@ -6,6 +6,7 @@ marker we started it with; anything else on the machine is never touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -36,6 +37,11 @@ class ManagedProcess:
         return self.run_dir / f"{self.name}.pid"
 
     @property
+    def exit_file(self) -> Path:
+        """Where a process started with ``record_exit`` leaves its exit status."""
+        return self.run_dir / f"{self.name}.exit"
+
+    @property
     def log_file(self) -> Path:
         """Where the process's stdout and stderr go."""
         return self.run_dir / f"{self.name}.log"
@@ -64,6 +70,7 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         user: str | None = None,
+        record_exit: bool = False,
     ) -> int:
         """Start the process detached from this one, and record its PID.
 
@@ -72,9 +79,14 @@ class ManagedProcess:
             env: the environment (this process's by default).
             cwd: the working directory.
             user: run as this user (needs root), for servers that refuse to run as root.
+            record_exit: leave the exit status in :attr:`exit_file`, for jobs that end by
+                themselves (a file replay) and whose success must be told from a crash.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.exit_file.unlink(missing_ok=True)
         command = list(argv)
+        if record_exit:
+            command = ["sh", "-c", '"$@"; echo $? > "$0"', str(self.exit_file), *command]
         if user is not None:
             command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *command]
         with self.log_file.open("ab") as log:
@@ -90,8 +102,26 @@ class ManagedProcess:
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop our process: SIGTERM, then SIGKILL after ``timeout`` seconds.
+    def exit_status(self) -> int | None:
+        """The exit status a ``record_exit`` process left, or None while it runs."""
+        try:
+            return int(self.exit_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def stop(
+        self,
+        timeout: float = 30.0,
+        *,
+        sig: signal.Signals = signal.SIGTERM,
+        whole_group: bool = True,
+    ) -> bool:
+        """Stop our process and its children: ``sig``, then SIGKILL after ``timeout`` seconds.
+
+        The process was started in a session of its own, so its whole process group is ours
+        (servers such as MLflow fork workers). Servers that manage their children themselves
+        (PostgreSQL) are signalled alone with ``whole_group=False``; what is left of the group
+        once the leader has gone is killed either way.
 
         Returns:
             True if a process was running and has been stopped.
@@ -101,12 +131,16 @@ class ManagedProcess:
             return False
         try:
             proc = psutil.Process(pid)
-            os.kill(pid, signal.SIGTERM)
+            if whole_group:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
             try:
                 proc.wait(timeout=timeout)
             except psutil.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+            _kill_group_leftovers(pid)
         except (psutil.NoSuchProcess, ProcessLookupError):
             pass
         self.pid_file.unlink(missing_ok=True)
@@ -123,6 +157,12 @@ class ManagedProcess:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _kill_group_leftovers(pgid: int) -> None:
+    """SIGKILL what is left of a process group whose leader has exited."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:

@@ -57,8 +57,6 @@ class MarketConfig:
             raise ConfigurationError("synthetic market: start must be timezone-aware")
         if self.symbols < 1 or self.rate <= 0:
             raise ConfigurationError("synthetic market: needs >= 1 symbol and a rate > 0")
-        if self.count is None and self.duration_s is None:
-            raise ConfigurationError("synthetic market: bound it by count or duration")
 
 
 class SyntheticMarket:
@@ -92,7 +90,7 @@ class SyntheticMarket:
         return names
 
     def __iter__(self) -> Iterator[SourceRecord]:
-        """Yield trades until the count or the duration is reached."""
+        """Yield trades until the count or the duration is reached (forever without either)."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, 1])
         prices = self._price0.copy()

@@ -47,8 +47,12 @@ def test_looks_like_a_market() -> None:
         assert 0.5 * first[t.symbol] < t.price < 2 * first[t.symbol]
 
 
-def test_unbounded_or_naive_config_is_refused() -> None:
-    with pytest.raises(ConfigurationError):
-        SyntheticMarket(MarketConfig(start=START))
+def test_unbounded_market_is_a_live_feed() -> None:
+    trades = iter(SyntheticMarket(MarketConfig(start=START)))
+    first = [next(trades) for _ in range(5_000)]
+    assert len(first) == 5_000, "without count or duration the market keeps going"
+
+
+def test_naive_config_is_refused() -> None:
     with pytest.raises(ConfigurationError):
         SyntheticMarket(MarketConfig(start=datetime(2024, 1, 2), count=1))

@@ -47,3 +47,40 @@ def test_process_that_dies_is_seen_as_stopped(tmp_path: Path) -> None:
 
 def test_wait_until_gives_up() -> None:
     assert wait_until(lambda: False, timeout=0.3, interval=0.05) is False
+
+
+def test_record_exit_tells_success_from_a_crash(tmp_path: Path) -> None:
+    ok = ManagedProcess("ok", tmp_path, "exit-marker-ok")
+    ok.start([sys.executable, "-c", "print('exit-marker-ok')"], record_exit=True)
+    assert wait_until(lambda: ok.exit_status() is not None, timeout=10)
+    assert ok.exit_status() == 0
+    assert "exit-marker-ok" in ok.log_tail()
+
+    bad = ManagedProcess("bad", tmp_path, "exit-marker-bad")
+    bad.start([sys.executable, "-c", "raise SystemExit(4)  # exit-marker-bad"], record_exit=True)
+    assert wait_until(lambda: bad.exit_status() is not None, timeout=10)
+    assert bad.exit_status() == 4
+
+
+def test_stop_ends_the_children_too(tmp_path: Path) -> None:
+    marker = f"parent-with-child-{tmp_path.name}"
+    script = (
+        "import subprocess, sys, time; "
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+        f"print(c.pid, flush=True); time.sleep(60)  # {marker}"
+    )
+    proc = ManagedProcess("family", tmp_path, marker)
+    proc.start([sys.executable, "-c", script])
+    assert wait_until(lambda: proc.log_tail().strip().isdigit(), timeout=10)
+    child = int(proc.log_tail().strip())
+    assert proc.stop(timeout=5)
+    assert wait_until(lambda: not _alive(child), timeout=5), "the child must not outlive stop"
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

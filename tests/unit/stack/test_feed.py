@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from featurestore.cli import main
+from featurestore.config import load_settings
+from featurestore.stack.feed import FeedOptions, MarketFeed
+
+
+def test_feed_replays_files_when_given(tmp_path: Path) -> None:
+    settings = load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)})
+    trades = tmp_path / "t.csv"
+    feed = MarketFeed(settings, FeedOptions(trade_files=(trades,), speed=10.0))
+    command = feed.command()
+    assert command[-5:] == ["ingest", "files", str(trades), "--speed", "10.0"]
+    assert feed.marker() in " ".join(command)
+
+
+def test_feed_defaults_to_the_synthetic_market(tmp_path: Path) -> None:
+    settings = load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)})
+    command = MarketFeed(settings, FeedOptions(rate=50.0, symbols=3)).command()
+    assert command[command.index("ingest") + 1] == "synthetic"
+    assert command[command.index("--rate") + 1] == "50.0"
+    assert command[command.index("--symbols") + 1] == "3"
+
+
+def test_an_unbounded_flood_is_refused() -> None:
+    result = CliRunner().invoke(main, ["ingest", "synthetic", "--fast"])
+    assert result.exit_code == 2
+    assert "--fast needs a bound" in result.output
