@@ -1,0 +1,287 @@
+"""GetOnlineFeatures against its floor (a bare gRPC echo of the same sizes) and against Feast.
+
+Same Redis, same rows, one run: 100 symbols with both canonical views are written under a project
+of this run's own (deleted afterwards). The feature server and the echo server run as child
+processes (``python -m bench.bench_online serve-features|serve-echo``) so that neither shares the
+client's GIL. Both are called through the same raw-bytes client (pre-serialized request, response
+bytes not parsed), so their difference is the server's own work; the SDK's end-to-end latency
+(parsing included) is reported next to it. Feast's ``get_online_features`` runs in this process on
+the same rows. Feast's HTTP feature server is not measured yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import redis
+
+from bench.stats import markdown_table, percentiles_ms
+from featurestore.config import GrpcSettings, Settings, load_settings, settings_env
+from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore
+from featurestore.online.testing import BARS_1M, ROLLING_1M, market_catalog
+
+FEATURES = [
+    *(f"bars_1m:{n}" for n in ("open", "high", "low", "close", "volume", "vwap")),
+    *(f"rolling_1m:{n}" for n in ("vwap_5m", "sma_5", "sma_20", "volume_ratio")),
+]
+SYMBOLS = [f"SYM{i:03d}" for i in range(100)]
+METHOD = "/featurestore.v1.FeatureService/GetOnlineFeatures"
+ECHO = "/bench.Echo/Call"
+SERIAL_S, CONCURRENT_S, THREADS = 2.0, 3.0, 8
+
+
+def _request(n: int) -> bytes:
+    from featurestore._proto.v1 import feature_service_pb2, types_pb2
+
+    message = feature_service_pb2.GetOnlineFeaturesRequest()
+    message.features.features.extend(FEATURES)
+    message.entities["symbol"].values.extend(types_pb2.Value(string_value=s) for s in SYMBOLS[:n])
+    return message.SerializeToString()
+
+
+async def _write_rows(settings: Settings, project: str) -> None:
+    now = datetime.now(UTC)
+    rows = []
+    for i, symbol in enumerate(SYMBOLS):
+        key = EntityKey.of(symbol=symbol)
+        bars = {f.name: float(i) for f in BARS_1M.features if f.name != "trade_count"}
+        rows.append(FeatureRow("bars_1m", key, now, {**bars, "trade_count": i}))
+        rolling = {f.name: float(i) / 2 for f in ROLLING_1M.features}
+        rows.append(FeatureRow("rolling_1m", key, now - timedelta(seconds=5), rolling))
+    store = RedisOnlineStore.from_settings(settings.redis, market_catalog(project))
+    try:
+        await store.write(rows)
+    finally:
+        await store.close()
+
+
+def _measure(call: Callable[[], object], seconds: float, threads: int) -> tuple[list[float], float]:
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    stop_at = time.perf_counter() + seconds
+
+    def loop(out: list[float]) -> None:
+        while (start := time.perf_counter()) < stop_at:
+            call()
+            out.append(time.perf_counter() - start)
+
+    for _ in range(20):
+        call()
+    started = time.perf_counter()
+    workers = [threading.Thread(target=loop, args=(out,)) for out in latencies]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    flat = [x for out in latencies for x in out]
+    return flat, len(flat) / elapsed
+
+
+def _start_child(mode: str, settings: Settings, *args: str) -> tuple[subprocess.Popen[bytes], int]:
+    env = {**os.environ, **settings_env(settings)}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_online", mode, *args],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.stdout is not None
+    port = int(child.stdout.readline())
+    return child, port
+
+
+def _feast_store(tmp: Path, project: str, settings: Settings) -> Any:
+    """A Feast repo on the same Redis, with the catalog's views (imports Feast: seconds)."""
+    from feast import Entity, FeatureStore, FeatureView, Field, FileSource
+    from feast.types import Float64, Int64, String
+    from feast.value_type import ValueType as FeastValueType
+
+    from featurestore.online import ValueType
+
+    (tmp / "feature_store.yaml").write_text(
+        f"project: {project}\nregistry: {tmp / 'registry.db'}\nprovider: local\n"
+        "online_store:\n  type: redis\n"
+        f"  connection_string: {settings.redis.host}:{settings.redis.port},db={settings.redis.db}\n"
+        "offline_store:\n  type: file\nentity_key_serialization_version: 3\n"
+    )
+    store = FeatureStore(repo_path=str(tmp))
+    symbol = Entity(name="symbol", join_keys=["symbol"], value_type=FeastValueType.STRING)
+    source = FileSource(path=str(tmp / "unused.parquet"), timestamp_field="event_timestamp")
+    dtypes = {ValueType.FLOAT64: Float64, ValueType.INT64: Int64}
+    views = [
+        FeatureView(
+            name=spec.name,
+            entities=[symbol],
+            ttl=spec.ttl,
+            schema=[Field(name="symbol", dtype=String)]
+            + [Field(name=f.name, dtype=dtypes[f.dtype]) for f in spec.features],
+            source=source,
+            online=True,
+        )
+        for spec in (BARS_1M, ROLLING_1M)
+    ]
+    store.apply([symbol, *views])
+    return store
+
+
+def run(settings: Settings) -> str:
+    project = f"bench_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_write_rows(settings, project))
+    rows: list[list[object]] = []
+    results: dict[tuple[str, int, str], tuple[dict[str, float], float]] = {}
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        features, features_port = _start_child("serve-features", settings, project)
+        children.append(features)
+        response_sizes = {}
+        for n in (1, 100):
+            request = _request(n)
+            with grpc.insecure_channel(f"127.0.0.1:{features_port}") as channel:
+                raw = channel.unary_unary(METHOD)
+                response_sizes[n] = len(raw(request, timeout=5))
+        echo, echo_port = _start_child("serve-echo", settings)
+        children.append(echo)
+        for target, port, method in (("echo", echo_port, ECHO), ("ours", features_port, METHOD)):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                raw = channel.unary_unary(method)
+                for n in (1, 100):
+                    payload = _request(n)
+                    metadata = (("x-response-size", str(response_sizes[n])),)
+
+                    def call(p: bytes = payload, m: Any = metadata, r: Any = raw) -> object:
+                        return r(p, timeout=5, metadata=m)
+
+                    loads = (
+                        ("1 in flight", 1, SERIAL_S),
+                        (f"{THREADS} threads", THREADS, CONCURRENT_S),
+                    )
+                    for load, threads, seconds in loads:
+                        lat, qps = _measure(call, seconds, threads)
+                        results[(target, n, load)] = (percentiles_ms(lat), qps)
+        from featurestore_client import FeatureStoreClient
+
+        with FeatureStoreClient(f"127.0.0.1:{features_port}") as client:
+            for n in (1, 100):
+
+                def sdk_call(k: int = n) -> object:
+                    return client.get_online_features(FEATURES, entities={"symbol": SYMBOLS[:k]})
+
+                lat, qps = _measure(sdk_call, SERIAL_S, 1)
+                results[("sdk", n, "1 in flight")] = (percentiles_ms(lat), qps)
+        with tempfile.TemporaryDirectory() as tmp:
+            feast = _feast_store(Path(tmp), project, settings)
+            for n in (1, 100):
+                entity_rows = [{"symbol": s} for s in SYMBOLS[:n]]
+
+                def feast_call(e: list[dict[str, str]] = entity_rows) -> object:
+                    return feast.get_online_features(features=FEATURES, entity_rows=e)
+
+                lat, qps = _measure(feast_call, SERIAL_S, 1)
+                results[("feast", n, "1 in flight")] = (percentiles_ms(lat), qps)
+    finally:
+        for child in children:
+            child.terminate()
+            child.wait(15)
+        client_redis = redis.Redis(host=settings.redis.host, port=settings.redis.port)
+        with client_redis:
+            keys = [k for k in client_redis.scan_iter(count=1000) if k.endswith(project.encode())]
+            if keys:
+                client_redis.delete(*keys)
+
+    labels = {
+        "ours": "GetOnlineFeatures (server, raw client)",
+        "echo": "bare gRPC echo, same sizes (floor)",
+        "sdk": "GetOnlineFeatures via the Python SDK (parsing included)",
+        "feast": "Feast get_online_features (in process, same Redis rows)",
+    }
+    for (target, n, load), (pct, qps) in results.items():
+        ratio = ""
+        floor = results.get(("echo", n, load))
+        if target != "echo" and floor:
+            ratio = f"{pct['p99'] / floor[0]['p99']:.2f}x / {qps / floor[1]:.0%}"
+        rows.append([labels[target], f"{n} x 10", load, pct["p50"], pct["p99"], qps, ratio])
+    ours_vs_feast = [
+        f"{n} x 10: Feast p50 / ours p50 = "
+        f"{results[('feast', n, '1 in flight')][0]['p50'] / results[('ours', n, '1 in flight')][0]['p50']:.1f}x"
+        for n in (1, 100)
+    ]
+    sizes = ", ".join(
+        f"{n} x 10: request {len(_request(n))} B, response {response_sizes[n]} B" for n in (1, 100)
+    )
+    return "\n\n".join(
+        [
+            "## Online features (GetOnlineFeatures)",
+            __doc__.strip().split("\n\n")[1].replace("\n", " "),
+            markdown_table(
+                [
+                    "what",
+                    "entities x features",
+                    "load",
+                    "p50 ms",
+                    "p99 ms",
+                    "QPS",
+                    "p99 / echo, QPS / echo",
+                ],
+                rows,
+            ),
+            f"Messages: {sizes}. Ours vs Feast (one in flight): " + "; ".join(ours_vs_feast) + ".",
+            "Target (issue 6): p99 within 1.3x of the echo's and a one-process QPS of at least "
+            "75% of the echo's.",
+        ]
+    )
+
+
+def _serve_features(project: str) -> None:
+    from featurestore.service import ServiceSettings, create_server
+
+    async def main() -> None:
+        base = load_settings()
+        settings = base.model_copy(update={"grpc": GrpcSettings(port=0)})
+        handle, port = await create_server(settings, ServiceSettings(), market_catalog(project))
+        await handle.start()
+        print(port, flush=True)
+        await handle.wait_for_termination()
+
+    asyncio.run(main())
+
+
+def _serve_echo() -> None:
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        size = int(dict(context.invocation_metadata()).get("x-response-size", "0"))
+        return _PAYLOADS.setdefault(size, b"\x01" * size)
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        handler = grpc.unary_unary_rpc_method_handler(echo)
+        server.add_generic_rpc_handlers(
+            [grpc.method_handlers_generic_handler("bench.Echo", {"Call": handler})]
+        )
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(port, flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(main())
+
+
+_PAYLOADS: dict[int, bytes] = {}
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve-features":
+        _serve_features(sys.argv[2])
+    elif sys.argv[1] == "serve-echo":
+        _serve_echo()
+    else:
+        print(run(load_settings()))
