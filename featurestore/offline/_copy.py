@@ -11,8 +11,8 @@ import io
 from collections.abc import Sequence
 
 import psycopg
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.csv as pacsv  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from psycopg import sql
 
 __all__ = ["copy_in", "copy_out"]

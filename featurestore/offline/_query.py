@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow as pa
 from psycopg import sql
 
 from featurestore.definitions.model import Feature, FeatureView, ValueType

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pyarrow.parquet as pq
 
 from featurestore.offline.base import ExportStats, OfflineStore, TrainingRequest
 from featurestore.offline.entities import EntitySource

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
 
 from featurestore.definitions.model import Definitions

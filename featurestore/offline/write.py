@@ -10,8 +10,8 @@ from datetime import datetime
 
 import pandas as pd  # type: ignore[import-untyped]
 import psycopg
-import pyarrow as pa  # type: ignore[import-untyped]
-import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql
 
 from featurestore.definitions.model import Definitions, FeatureView
