@@ -42,6 +42,24 @@ def _machine() -> str:
     )
 
 
+def _demote(markdown: str) -> str:
+    """Push a section's own headings below the harness's ``## name``."""
+    lines = markdown.splitlines()
+    return "\n".join("##" + line if line.startswith("#") else line for line in lines)
+
+
+def _previous_sections(path: Path) -> dict[str, str]:
+    """The sections of an earlier results file, by benchmark name, to keep those not re-run."""
+    if not path.exists():
+        return {}
+    sections: dict[str, str] = {}
+    for chunk in path.read_text().split("\n## ")[1:]:
+        name = chunk.split("\n", 1)[0].strip()
+        if name in available():
+            sections[name] = f"## {chunk.rstrip()}\n"
+    return sections
+
+
 def available() -> list[str]:
     """Names of the benchmarks there are (``bench_<name>.py``)."""
     return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
@@ -63,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     stack = Stack(settings)
     started = stack.up().started
-    sections: list[str] = []
+    sections = _previous_sections(args.out)
     failed: list[str] = []
     try:
         for name in names:
@@ -76,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(name)
                 body = f"FAILED:\n\n```\n{traceback.format_exc()}```\n"
             took = time.monotonic() - began
-            sections.append(f"## {name}\n\n_{took:.1f} s_\n\n{body.strip()}\n")
+            stamp = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {took:.1f} s"
+            sections[name] = f"## {name}\n\n_measured {stamp}_\n\n{_demote(body.strip())}\n"
             print(f"[bench] {name} done in {took:.1f} s", flush=True)
     finally:
         stack.down(started)
@@ -87,10 +106,12 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {_machine()}\n"
         f"- command: `make bench` (`python -m bench {' '.join(argv or sys.argv[1:])}`)\n"
         "- servers: the local stack (`featurestore stack up`), all on loopback\n\n"
-        "Every figure below was measured in this one run; each section compares the store with "
-        "its floor or its alternative side by side.\n"
+        "Each section was measured in one run (its own date is under its title; `make bench` "
+        "refreshes them all) and compares the store with its floor or its alternative side by "
+        "side, on the same data.\n"
     )
-    args.out.write_text(header + "\n" + "\n".join(sections))
+    ordered = [sections[name] for name in sorted(sections)]
+    args.out.write_text(header + "\n" + "\n".join(ordered))
     print(f"[bench] wrote {args.out}")
     return 1 if failed else 0
 
