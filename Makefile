@@ -33,6 +33,9 @@ format:
 	$(VENV)/ruff format .
 	$(VENV)/ruff check --fix .
 
+proto:            ## regenerate the gRPC/protobuf stubs from proto/
+	$(VENV)/python -m featurestore._proto.generate
+
 clean:            ## stop the stack and delete its data (keeps the resolved jars)
 	$(VENV)/featurestore stack down
 	rm -rf .stack/kafka .stack/postgres .stack/redis .stack/mlflow .stack/schema-registry .stack/run

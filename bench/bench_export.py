@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import duckdb
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -3,6 +3,7 @@
 #   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven (only those missing);
 #   - the Python virtual environment .venv with the project and its pinned dependencies
 #     (re-installed only when pyproject.toml changes);
+#   - grpcurl (a Go client of the API, for the tests) through the Go module proxy;
 #   - the JVM jars (Kafka broker, Spark's Kafka connector) resolved by Maven from deploy/jvm/pom.xml.
 # Safe to run again: each step checks first.
 set -euo pipefail
@@ -31,14 +32,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-stamp=.venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || { log "creating .venv with $PYTHON"; "$PYTHON" -m venv .venv; }
   log "installing Python dependencies into .venv (a few minutes the first time)"
   .venv/bin/pip install -q --upgrade pip setuptools wheel
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -e '.[dev]' -e clients/python
   rm -f .venv/.installed-*
   touch "$stamp"
+fi
+
+# A client in another language for the API tests: grpcurl, built from the Go module proxy.
+GOBIN_DIR=$(go env GOPATH 2>/dev/null)/bin
+if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/grpcurl" ] && ! command -v grpcurl >/dev/null; then
+  log "building grpcurl with go install"
+  go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
 fi
 
 log "resolving JVM jars with Maven (deploy/jvm/pom.xml)"

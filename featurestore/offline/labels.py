@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 
 from featurestore.errors import ValidationError
 

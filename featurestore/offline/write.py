@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc

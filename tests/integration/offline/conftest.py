@@ -6,17 +6,17 @@ import uuid
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import psycopg
 import pyarrow as pa
 import pytest
-from pit_data import OfflineData, view_rows
 from psycopg import sql
 
 from featurestore.config import Settings
 from featurestore.definitions import apply_definitions, market_definitions
 from featurestore.offline._copy import copy_in
 from featurestore.offline.tables import ensure_partitions, table_identifier
+from tests.integration.offline.pit_data import OfflineData, view_rows
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,15 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from pit_data import OfflineData, entity_rows
 
 from featurestore.definitions import load_definitions
 from featurestore.definitions.feast_codec import feature_store
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.offline import PostgresOfflineStore, TrainingRequest, export_parquet
+from tests.integration.offline.pit_data import OfflineData, entity_rows
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,7 @@ def _grpcurl() -> str:
     if found is None and (gopath / "bin" / "grpcurl").is_file():
         found = str(gopath / "bin" / "grpcurl")
     if found is None:
-        pytest.skip(
-            "grpcurl not installed: go install github.com/fullstorydev/grpcurl/cmd/grpcurl@latest"
-        )
+        pytest.fail("grpcurl is not installed: `make setup` builds it with `go install`")
     return found
 
 

@@ -10,7 +10,9 @@ import pytest
 import redis
 import requests
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.cimpl import NewTopic
 
 from featurestore.config import Settings
 from featurestore.stack import Stack
@@ -27,7 +29,7 @@ def test_kafka_produce_and_consume(stack: Settings, unique_name: Callable[[str],
     producer = Producer(
         {"bootstrap.servers": stack.kafka.bootstrap, "enable.idempotence": True, "acks": "all"}
     )
-    delivered: list[tuple[int, int]] = []
+    delivered: list[tuple[int | None, int | None]] = []
     producer.produce(
         topic,
         key=b"AAPL",
@@ -86,7 +88,8 @@ def test_redis_round_trip(stack: Settings, unique_name: Callable[[str], str]) ->
         client.hset(key, mapping={"close": "101.5"})
         client.expire(key, 60)
         assert client.hgetall(key) == {b"close": b"101.5"}
-        assert client.info("server")["redis_version"].startswith("7.")
+        info: dict[str, str] = client.info("server")  # type: ignore[assignment]
+        assert info["redis_version"].startswith("7.")
     finally:
         client.delete(key)
         client.close()

@@ -5,7 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from featurestore.config import load_settings, settings_env
 from featurestore.definitions import FeatureRef, market_definitions

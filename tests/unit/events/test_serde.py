@@ -94,9 +94,10 @@ def test_anomaly_and_prediction_round_trip() -> None:
         feature_time=T0,
     )
     decoder = AvroDeserializer(store)
-    for event in (anomaly, prediction):
-        data = AvroSerializer.for_topic(store, "t", type(event)).encode(event)
-        assert decoder.decode(data) == event
+    anomaly_data = AvroSerializer.for_topic(store, "t", Anomaly).encode(anomaly)
+    prediction_data = AvroSerializer.for_topic(store, "t", PredictionLog).encode(prediction)
+    assert decoder.decode(anomaly_data) == anomaly
+    assert decoder.decode(prediction_data) == prediction
 
 
 def test_same_schema_same_id_and_subject_naming() -> None:

@@ -5,12 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from featurestore.errors import ConfigurationError
+from featurestore.events.model import Trade
 from featurestore.ingest import MarketConfig, SyntheticMarket, validate_trade
 
 START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
 
-def trades(**kwargs: object) -> list:
+def trades(**kwargs: object) -> list[Trade]:
     return [validate_trade(r) for r in SyntheticMarket(MarketConfig(start=START, **kwargs))]  # type: ignore[arg-type]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
+import pandas as pd
 import pytest
 
 from featurestore.errors import ValidationError
