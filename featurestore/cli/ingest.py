@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import signal
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +42,22 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
+def _until_signalled(records: Iterable[SourceRecord]) -> Iterator[SourceRecord]:
+    """Stop reading at SIGTERM or SIGINT, so that what was read is still delivered and counted.
+
+    ``make down`` stops a running feed with SIGTERM; the ingest then flushes its producer and
+    prints its summary instead of dying with records in flight.
+    """
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    for record in records:
+        if stop.is_set():
+            click.echo("stopping: signal received; delivering what was read", err=True)
+            return
+        yield record
+
+
 def _run(
     settings: Settings,
     records: Iterable[SourceRecord],
@@ -68,7 +86,8 @@ def _run(
         store = ConfluentSchemaStore(settings.schema_registry.url)
         ingestor = TradeIngestor(options, store, on_wait=lambda m: click.echo(m, err=True))
         summary = ingestor.run(
-            records, progress=lambda s: click.echo(f"... read {s.read}", err=True)
+            _until_signalled(records),
+            progress=lambda s: click.echo(f"... read {s.read}", err=True),
         )
     except IngestDeliveryError as exc:
         _echo_summary(exc.summary)
