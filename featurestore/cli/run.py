@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from featurestore.cli.stack import echo_progress, echo_status
 from featurestore.config import load_settings
 
 __all__ = ["run"]
@@ -38,15 +39,12 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
     except FeatureStoreError as exc:
         click.echo(f"make run failed: {exc}", err=True)
         sys.exit(1)
-    started = servers.started + services.started
-    running = servers.already_running + services.already_running
-    if started:
-        click.echo(f"started: {', '.join(started)}")
-    if running:
-        click.echo(f"already up: {', '.join(running)}")
-    for status in stack.status():
-        state = "healthy" if status.healthy else ("running" if status.running else "stopped")
-        click.echo(f"  {status.name:<16} {state:<8} {status.address}")
+    echo_progress(
+        servers.started + services.started,
+        servers.already_running + services.already_running,
+        servers.seconds + services.seconds,
+    )
+    echo_status(settings)
     feed = (
         " ".join(map(str, trade_files)) if trade_files else f"synthetic market, {rate:g} trades/s"
     )

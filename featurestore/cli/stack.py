@@ -9,7 +9,7 @@ import click
 
 from featurestore.config import Settings, load_settings
 
-__all__ = ["stack"]
+__all__ = ["echo_progress", "echo_status", "stack"]
 
 
 def _names(only: str | None) -> list[str] | None:
@@ -44,11 +44,8 @@ def up(only: str | None, record: str | None) -> None:
     except FeatureStoreError as exc:
         click.echo(f"stack up failed: {exc}", err=True)
         sys.exit(1)
-    if result.started:
-        click.echo(f"started: {', '.join(result.started)} ({result.seconds:.1f} s)")
-    if result.already_running:
-        click.echo(f"already running: {', '.join(result.already_running)}")
-    _print_status(settings)
+    echo_progress(result.started, result.already_running, result.seconds)
+    echo_status(settings)
 
 
 @stack.command()
@@ -77,12 +74,21 @@ def status() -> None:
     from featurestore.stack import Stack
 
     settings = load_settings()
-    _print_status(settings)
+    echo_status(settings)
     if not all(c.status().healthy for c in Stack(settings).servers):
         sys.exit(3)
 
 
-def _print_status(settings: Settings) -> None:
+def echo_progress(started: list[str], running: list[str], seconds: float) -> None:
+    """Print what a start started and what it found already up."""
+    if started:
+        click.echo(f"started: {', '.join(started)} ({seconds:.1f} s)")
+    if running:
+        click.echo(f"already up: {', '.join(running)}")
+
+
+def echo_status(settings: Settings) -> None:
+    """Print each server and service of the stack: state, PID, address."""
     from featurestore.stack import Stack
 
     for s in Stack(settings).status():
