@@ -16,7 +16,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from featurestore.errors import ConfigurationError
 
 __all__ = [
     "GrpcSettings",
@@ -163,6 +165,10 @@ class Settings(BaseModel):
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from an environment mapping (``os.environ`` by default).
 
+    Raises:
+        ConfigurationError: a value is malformed or a section has an unknown field; the message
+            names the variable.
+
     ``FEATURESTORE_CONFIG`` may name a dotenv-style file whose ``FEATURESTORE_*`` lines are read
     first; variables in the mapping win over the file.
     """
@@ -193,8 +199,14 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
                 raise ValueError(f"{key}: {part} is not a section")
             node = child
         node[path[-1]] = value
-    # Validate from the mapping alone, never from the process environment.
-    return Settings.model_validate(nested)
+    try:
+        return Settings.model_validate(nested)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"FEATURESTORE_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from exc
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -6,6 +6,8 @@ the commands so that ``featurestore --help`` is fast.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from featurestore.cli.export import export
@@ -15,11 +17,22 @@ from featurestore.cli.run import run
 from featurestore.cli.schema_registry import schema_registry
 from featurestore.cli.serve import serve
 from featurestore.cli.stack import stack
+from featurestore.errors import FeatureStoreError
 
 __all__ = ["main"]
 
 
-@click.group()
+class _Group(click.Group):
+    """Turns the store's own errors into a one-line message and exit status 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FeatureStoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group)
 @click.version_option(package_name="featurestore")
 def main() -> None:
     """An event-sourced feature store for real-time ML on market data."""

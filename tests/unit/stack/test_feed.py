@@ -30,3 +30,10 @@ def test_an_unbounded_flood_is_refused() -> None:
     result = CliRunner().invoke(main, ["ingest", "synthetic", "--fast"])
     assert result.exit_code == 2
     assert "--fast needs a bound" in result.output
+
+
+def test_a_bad_setting_is_a_one_line_error_naming_the_variable() -> None:
+    result = CliRunner().invoke(main, ["stack", "status"], env={"FEATURESTORE_KAFKA__PORT": "abc"})
+    assert result.exit_code == 1
+    assert "FEATURESTORE_KAFKA__PORT" in result.output
+    assert "Traceback" not in result.output
