@@ -19,7 +19,7 @@ from featurestore.errors import ConfigurationError
 from featurestore.stack.base import Component, port_open
 from featurestore.stack.jars import resolve_jars
 
-__all__ = ["KafkaServer"]
+__all__ = ["KafkaServer", "new_cluster_id"]
 
 _LOG4J2 = """\
 status = warn
@@ -41,6 +41,18 @@ logger.kafka.level = INFO
 logger.apache.name = org.apache.kafka
 logger.apache.level = WARN
 """
+
+
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: a UUID in URL-safe base64, as ``kafka-storage random-uuid``.
+
+    Like Kafka's own ``Uuid.randomUuid``, it never starts with ``-``: such an id reads as an
+    option on a command line (1 start in 64 would fail to format).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaServer(Component):
@@ -113,17 +125,15 @@ class KafkaServer(Component):
         )
         if (self.data_dir / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
             [
                 *self._java(),
                 "kafka.tools.StorageTool",
                 "format",
                 "--standalone",
-                "-t",
-                cluster_id,
-                "-c",
-                str(self.data_dir / "server.properties"),
+                f"--cluster-id={cluster_id}",
+                f"--config={self.data_dir / 'server.properties'}",
             ],
             capture_output=True,
             text=True,
