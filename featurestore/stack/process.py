@@ -12,7 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -20,7 +20,7 @@ import psutil
 __all__ = ["ManagedProcess", "wait_until"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class ManagedProcess:
     """One server process of the local stack."""
 
@@ -30,6 +30,8 @@ class ManagedProcess:
     """Where the PID file and the log live."""
     marker: str
     """A string that must appear in the process's command line for it to count as ours."""
+    launched: int | None = field(default=None, init=False)
+    """The PID this object started itself: ours by construction, whatever its command line."""
 
     @property
     def pid_file(self) -> Path:
@@ -52,12 +54,19 @@ class ManagedProcess:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        try:
-            proc = psutil.Process(pid)
-            alive = proc.status() != psutil.STATUS_ZOMBIE
-            ours = alive and self.marker in " ".join(proc.cmdline())
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        if not _alive(pid):
             ours = False
+        elif pid == self.launched:
+            ours = True
+        else:
+            try:
+                ours = self.marker in " ".join(psutil.Process(pid).cmdline())
+            except psutil.NoSuchProcess:
+                ours = False
+            except psutil.AccessDenied:
+                # Not readable, so not provably someone else's; never signalled either (stop
+                # needs it to be ours), but the PID file is kept.
+                return None
         if not ours:
             self.pid_file.unlink(missing_ok=True)
             return None
@@ -99,6 +108,7 @@ class ManagedProcess:
                 cwd=cwd,
                 start_new_session=True,
             )
+        self.launched = proc.pid
         self.pid_file.write_text(f"{proc.pid}\n")
         return proc.pid
 
@@ -157,6 +167,13 @@ class ManagedProcess:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _kill_group_leftovers(pgid: int) -> None:

@@ -84,3 +84,16 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_the_process_this_object_started_is_ours_before_its_command_line_says_so(
+    tmp_path: Path,
+) -> None:
+    proc = ManagedProcess("early", tmp_path, "a-marker-the-command-line-never-shows")
+    pid = proc.start([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert proc.pid() == pid, "a start must not be mistaken for a stale PID file"
+        assert not proc.exited_early()
+    finally:
+        assert proc.stop(timeout=5)
+    assert proc.pid() is None
