@@ -51,7 +51,7 @@ def stack(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settin
 
     local = Stack(settings)
     if request.config.getoption("--external-stack"):
-        unhealthy = [s.name for s in local.status() if not s.healthy]
+        unhealthy = [c.name for c in local.servers if not c.status().healthy]
         # External servers have no PID files here: check the servers themselves.
         unhealthy = [name for name in unhealthy if not local.component(name).healthy()]
         if unhealthy:

@@ -15,6 +15,7 @@ from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.postgres import PostgresServer
 from featurestore.stack.redis import RedisServer
 from featurestore.stack.schema_registry import SchemaRegistryServer
+from featurestore.stack.service import GrpcService
 
 __all__ = ["Stack", "UpResult"]
 
@@ -33,7 +34,7 @@ class Stack:
 
     Servers start in waves: those that need nothing else first, in parallel, then those that
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
-    The services that ``make run`` adds on top (the market feed) start with
+    The services that ``make run`` adds on top (the market feed, the gRPC server) start with
     :meth:`start_services`; ``down`` and ``status`` cover them too.
     """
 
@@ -49,7 +50,8 @@ class Stack:
             [self.schema_registry],
         ]
         self.feed = MarketFeed(settings, feed)
-        self.services: list[Component] = [self.feed]
+        self.grpc = GrpcService(settings)
+        self.services: list[Component] = [self.feed, self.grpc]
 
     @property
     def servers(self) -> list[Component]:
@@ -107,7 +109,7 @@ class Stack:
         return result
 
     def start_services(self) -> UpResult:
-        """Start the services on top of the servers (the market feed), where not running."""
+        """Start the services on top of the servers (feed, gRPC server), where not running."""
         result = UpResult()
         began = time.monotonic()
         for service in self.services:

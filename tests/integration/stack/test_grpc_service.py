@@ -1,0 +1,40 @@
+"""``make run``'s gRPC service: started in the background, healthy, stopped by its PID."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from featurestore.config import Settings
+from featurestore.stack.base import port_open
+from featurestore.stack.process import wait_until
+from featurestore.stack.service import GrpcService
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_grpc_service_starts_serves_health_and_stops(stack: Settings, tmp_path: Path) -> None:
+    grpc_settings = stack.grpc.model_copy(update={"port": _free_port()})
+    settings = stack.model_copy(update={"grpc": grpc_settings, "data_dir": tmp_path})
+    service = GrpcService(settings)
+    assert not service.healthy()
+    service.prepare()
+    pid = service.launch()
+    try:
+        healthy = wait_until(service.healthy, timeout=service.start_timeout)
+        assert healthy, service.process.log_tail()
+        assert service.process.pid() == pid
+        assert service.status().healthy
+    finally:
+        assert service.stop()
+    assert service.process.pid() is None
+    assert not port_open(grpc_settings.host, grpc_settings.port)
