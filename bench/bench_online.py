@@ -245,12 +245,12 @@ def run(settings: Settings) -> str:
 
 
 def _serve_features(project: str) -> None:
-    from featurestore.service import ServiceSettings, create_server
+    from featurestore.service import create_server
 
     async def main() -> None:
         base = load_settings()
         settings = base.model_copy(update={"grpc": GrpcSettings(port=0)})
-        handle, port = await create_server(settings, ServiceSettings(), market_catalog(project))
+        handle, port = await create_server(settings, market_catalog(project))
         await handle.start()
         print(port, flush=True)
         await handle.wait_for_termination()

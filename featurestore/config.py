@@ -15,8 +15,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from featurestore.errors import ConfigurationError
 
@@ -27,6 +36,7 @@ __all__ = [
     "PostgresSettings",
     "RedisSettings",
     "SchemaRegistrySettings",
+    "ServiceSettings",
     "Settings",
     "TopicSettings",
     "load_settings",
@@ -142,6 +152,54 @@ class GrpcSettings(_Section):
     port: int = 50151
 
 
+class ServiceSettings(_Section):
+    """How the gRPC server authenticates, encrypts, observes itself, limits and shuts down.
+
+    From ``FEATURESTORE_SERVICE__*``, for example ``FEATURESTORE_SERVICE__AUTH_TOKENS=a,b``.
+    """
+
+    auth_tokens: tuple[SecretStr, ...] = ()
+    """Bearer tokens accepted in the ``authorization`` header (comma-separated); none: no auth."""
+    tls_cert_file: Path | None = None
+    """PEM certificate chain of the server; TLS is on when this and the key are set."""
+    tls_key_file: Path | None = None
+    """PEM private key of the server."""
+    telemetry: Literal["none", "console"] = "none"
+    """Where OpenTelemetry traces and metrics go."""
+    shutdown_grace_s: float = 10.0
+    """How long a stopping server lets in-flight calls finish."""
+    backend_timeout_s: float = 1.0
+    """Socket timeout towards Redis and MLflow; a call never waits past its own deadline either."""
+    registry_path: Path = Path("registry")
+    """The Feast repo whose registry defines views and feature services."""
+    max_entities: int = 10_000
+    """The most entity rows one GetOnlineFeatures or Predict call may ask for."""
+    max_stream_subscriptions: int = 64
+    """Anomaly streams served at once (each holds a Kafka consumer); more: RESOURCE_EXHAUSTED."""
+    model_alias_ttl_s: float = 5.0
+    """How long Predict trusts an alias -> version lookup; a promotion shows within this time."""
+    max_export_rows: int = 10_000_000
+    """The most entity rows one ExportTrainingDataset call may ask for."""
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServiceSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server listens with TLS."""
+        return self.tls_cert_file is not None
+
+
 class Settings(BaseModel):
     """All settings of the store, one object per process.
 
@@ -160,6 +218,7 @@ class Settings(BaseModel):
     schema_registry: SchemaRegistrySettings = SchemaRegistrySettings()
     mlflow: MlflowSettings = MlflowSettings()
     grpc: GrpcSettings = GrpcSettings()
+    service: ServiceSettings = ServiceSettings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -219,5 +278,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
                 continue
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            if isinstance(value, tuple | list):
+                value = ",".join(
+                    v.get_secret_value() if isinstance(v, SecretStr) else str(v) for v in value
+                )
             env[f"FEATURESTORE_{section.upper()}__{key.upper()}"] = str(value)
     return env

@@ -22,10 +22,9 @@ __all__ = ["serve"]
     help="The Feast repo defining views and feature services (default: registry/).",
 )
 def serve(host: str | None, port: int | None, registry_path: Path | None) -> None:
-    """Serve FeatureService (with health and reflection) until SIGTERM, then drain."""
+    """Serve the four services (with health and reflection) until SIGTERM, then drain."""
     from featurestore.config import load_settings
     from featurestore.online import catalog_from_feast_repo
-    from featurestore.service import ServiceSettings
     from featurestore.service import serve as run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -34,6 +33,5 @@ def serve(host: str | None, port: int | None, registry_path: Path | None) -> Non
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"grpc": grpc_settings})
-    service = ServiceSettings.from_env()
-    catalog = catalog_from_feast_repo(registry_path or service.registry_path)
-    asyncio.run(run_server(settings, service, catalog))
+    catalog = catalog_from_feast_repo(registry_path or settings.service.registry_path)
+    asyncio.run(run_server(settings, catalog))

@@ -1,7 +1,7 @@
 """The gRPC service: servicers, interceptors, telemetry and the server factory."""
 
+from featurestore.config import ServiceSettings
 from featurestore.service.server import SERVICE_NAMES, ServiceServer, create_server, serve
-from featurestore.service.settings import ServiceSettings
 from featurestore.service.telemetry import Telemetry
 
 __all__ = [

@@ -24,13 +24,14 @@ from featurestore.online import (
 )
 
 __all__ = [
+    "STATUS_TO_PROTO",
     "entities_from_proto",
     "features_from_proto",
     "online_features_to_proto",
     "value_to_proto",
 ]
 
-_STATUS = {
+STATUS_TO_PROTO = {
     FeatureStatus.PRESENT: types_pb2.FEATURE_STATUS_PRESENT,
     FeatureStatus.NULL_VALUE: types_pb2.FEATURE_STATUS_NULL_VALUE,
     FeatureStatus.NOT_FOUND: types_pb2.FEATURE_STATUS_NOT_FOUND,
@@ -132,6 +133,6 @@ def online_features_to_proto(
     for column in features.columns:
         out = response.columns.add()
         out.values.extend([value_to_proto(v.value) for v in column])
-        out.statuses.extend([_STATUS[v.status] for v in column])
+        out.statuses.extend([STATUS_TO_PROTO[v.status] for v in column])
         out.event_timestamps.extend([_timestamp(v.event_time, stamps) for v in column])
     return response

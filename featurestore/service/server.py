@@ -16,19 +16,39 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc
+from featurestore._proto.v1 import (
+    anomaly_service_pb2,
+    anomaly_service_pb2_grpc,
+    dataset_service_pb2,
+    dataset_service_pb2_grpc,
+    feature_service_pb2,
+    feature_service_pb2_grpc,
+    prediction_service_pb2,
+    prediction_service_pb2_grpc,
+)
 from featurestore.config import Settings
+from featurestore.events import ConfluentSchemaStore
 from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
+from featurestore.service.anomalies import AnomalyServicer
+from featurestore.service.anomaly_stream import AnomalySubscriptions
+from featurestore.service.datasets import DatasetServicer, OfflineAccess
 from featurestore.service.features import FeatureServicer
 from featurestore.service.interceptors import AuthInterceptor, ErrorInterceptor
-from featurestore.service.settings import ServiceSettings
+from featurestore.service.models import ModelRegistry
+from featurestore.service.prediction_log import PredictionLogger
+from featurestore.service.predictions import PredictionServicer
 from featurestore.service.telemetry import Telemetry, TelemetryInterceptor
 
 __all__ = ["SERVICE_NAMES", "ServiceServer", "create_server", "serve"]
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAMES = (feature_service_pb2.DESCRIPTOR.services_by_name["FeatureService"].full_name,)
+SERVICE_NAMES = (
+    feature_service_pb2.DESCRIPTOR.services_by_name["FeatureService"].full_name,
+    prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"].full_name,
+    anomaly_service_pb2.DESCRIPTOR.services_by_name["AnomalyService"].full_name,
+    dataset_service_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name,
+)
 
 
 @dataclass
@@ -39,6 +59,9 @@ class ServiceServer:
     health: health.aio.HealthServicer
     grace_s: float
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Called after the server stopped, to release backends."""
+    drainers: list[Callable[[], None]] = field(default_factory=list)
+    """Called when stopping begins, to end open-ended calls (streams) so that clients resume."""
 
     async def start(self) -> None:
         """Start serving and report SERVING."""
@@ -49,6 +72,8 @@ class ServiceServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish (up to the grace period), then close."""
         await self.health.enter_graceful_shutdown()
+        for drain in self.drainers:
+            drain()
         await self.server.stop(self.grace_s if grace_s is None else grace_s)
         for close in self.closers:
             await close()
@@ -60,17 +85,21 @@ class ServiceServer:
 
 async def create_server(
     settings: Settings,
-    service: ServiceSettings,
     catalog: FeatureCatalog,
     *,
     store: OnlineStore | None = None,
     telemetry: Telemetry | None = None,
+    offline: OfflineAccess | None = None,
 ) -> tuple[ServiceServer, int]:
     """Build the server bound to ``settings.grpc`` (port 0 picks a free one); not started.
 
-    Returns the server and the port it is bound to. Without ``store`` the Redis online store of
-    ``settings.redis`` is used, and closed when the server stops.
+    Returns the server and the port it is bound to. Backends come from ``settings``: the Redis
+    online store (unless ``store`` is given), Kafka and the schema registry (anomalies, the
+    prediction log), MLflow (models) and PostgreSQL (exports, of ``catalog.project``, unless
+    ``offline`` is given). None of them is contacted here: a backend that is down makes only the
+    calls that need it fail, with UNAVAILABLE. What the server opened it closes when it stops.
     """
+    service = settings.service
     interceptors: list[grpc.aio.ServerInterceptor] = [
         TelemetryInterceptor(telemetry or Telemetry.named(service.telemetry))
     ]
@@ -78,14 +107,48 @@ async def create_server(
         interceptors.append(AuthInterceptor(service.auth_tokens))
     interceptors.append(ErrorInterceptor())
     server = grpc.aio.server(interceptors=interceptors)
+    closers: list[Callable[[], Awaitable[None]]] = []
 
-    owned = store is None
-    online = store or RedisOnlineStore.from_settings(
-        settings.redis, catalog, timeout_s=service.backend_timeout_s
+    online = store
+    if online is None:
+        online = RedisOnlineStore.from_settings(
+            settings.redis, catalog, timeout_s=service.backend_timeout_s
+        )
+        closers.append(online.close)
+    schemas = ConfluentSchemaStore(settings.schema_registry.url)
+    models = ModelRegistry(
+        settings.mlflow.tracking_uri,
+        alias_ttl_s=service.model_alias_ttl_s,
+        timeout_s=service.backend_timeout_s,
     )
-    servicer = FeatureServicer(online, catalog, max_entities=service.max_entities)
-    # The generated registration function is unannotated.
-    feature_service_pb2_grpc.add_FeatureServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    prediction_log = PredictionLogger(
+        settings.kafka.bootstrap, settings.topics.predictions, schemas
+    )
+    closers += [prediction_log.close, models.close]
+    subscriptions = AnomalySubscriptions(
+        settings.kafka.bootstrap,
+        settings.topics.anomalies,
+        schemas,
+        max_subscriptions=service.max_stream_subscriptions,
+        timeout_s=max(service.backend_timeout_s, 5.0),
+    )
+    # The generated registration functions are unannotated.
+    feature_service_pb2_grpc.add_FeatureServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        FeatureServicer(online, catalog, max_entities=service.max_entities), server
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        PredictionServicer(online, models, prediction_log, max_entities=service.max_entities),
+        server,
+    )
+    anomaly_service_pb2_grpc.add_AnomalyServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        AnomalyServicer(subscriptions), server
+    )
+    dataset_service_pb2_grpc.add_DatasetServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        DatasetServicer(
+            offline or OfflineAccess(settings, catalog.project), max_rows=service.max_export_rows
+        ),
+        server,
+    )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -100,15 +163,15 @@ async def create_server(
         port = server.add_secure_port(address, credentials)
     else:
         port = server.add_insecure_port(address)
-    handle = ServiceServer(server, health_servicer, service.shutdown_grace_s)
-    if owned:
-        handle.closers.append(online.close)
+    handle = ServiceServer(server, health_servicer, service.shutdown_grace_s, closers)
+    handle.drainers.append(subscriptions.drain)
     return handle, port
 
 
-async def serve(settings: Settings, service: ServiceSettings, catalog: FeatureCatalog) -> None:
+async def serve(settings: Settings, catalog: FeatureCatalog) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    handle, port = await create_server(settings, service, catalog)
+    service = settings.service
+    handle, port = await create_server(settings, catalog)
     await handle.start()
     logger.info("serving on %s:%d (tls=%s)", settings.grpc.host, port, service.tls)
     stopping = asyncio.Event()

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 from featurestore.config import Settings
 from featurestore.online import FeatureCatalog, OnlineStore
+from featurestore.service.datasets import OfflineAccess
 from featurestore.service.server import ServiceServer, create_server
-from featurestore.service.settings import ServiceSettings
 from featurestore.service.telemetry import Telemetry
 
 __all__ = ["ServerThread"]
@@ -25,11 +25,11 @@ class ServerThread:
     def __init__(
         self,
         settings: Settings,
-        service: ServiceSettings,
         catalog: FeatureCatalog,
         *,
         store_factory: Callable[[], OnlineStore] | None = None,
         telemetry: Telemetry | None = None,
+        offline: OfflineAccess | None = None,
     ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -38,7 +38,7 @@ class ServerThread:
         async def start() -> tuple[ServiceServer, int]:
             store = store_factory() if store_factory else None
             handle, port = await create_server(
-                settings, service, catalog, store=store, telemetry=telemetry
+                settings, catalog, store=store, telemetry=telemetry, offline=offline
             )
             await handle.start()
             return handle, port

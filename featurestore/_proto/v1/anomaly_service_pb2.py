@@ -28,7 +28,7 @@ from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%featurestore/v1/anomaly_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n\x16StreamAnomaliesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12\x11\n\tmin_score\x18\x02 \x01(\x01\x12(\n\x06latest\x18\x03 \x01(\x0b\x32\x16.google.protobuf.EmptyH\x00\x12\x30\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x16\n\x0cresume_token\x18\x05 \x01(\tH\x00\x42\x07\n\x05start\"Z\n\x17StreamAnomaliesResponse\x12)\n\x07\x61nomaly\x18\x01 \x01(\x0b\x32\x18.featurestore.v1.Anomaly\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\"\xd9\x02\n\x07\x41nomaly\x12\x12\n\nanomaly_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x16\n\tthreshold\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nmodel_name\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x38\n\x08\x66\x65\x61tures\x18\x08 \x03(\x0b\x32&.featurestore.v1.Anomaly.FeaturesEntry\x12/\n\x0b\x64\x65tected_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x0c\n\n_threshold2x\n\x0e\x41nomalyService\x12\x66\n\x0fStreamAnomalies\x12\'.featurestore.v1.StreamAnomaliesRequest\x1a(.featurestore.v1.StreamAnomaliesResponse0\x01\x42LZJgithub.com/featurestore/featurestore/gen/go/featurestore/v1;featurestorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%featurestore/v1/anomaly_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n\x16StreamAnomaliesRequest\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12\x16\n\tmin_score\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12(\n\x06latest\x18\x03 \x01(\x0b\x32\x16.google.protobuf.EmptyH\x00\x12\x30\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x16\n\x0cresume_token\x18\x05 \x01(\tH\x00\x42\x07\n\x05startB\x0c\n\n_min_score\"Z\n\x17StreamAnomaliesResponse\x12)\n\x07\x61nomaly\x18\x01 \x01(\x0b\x32\x18.featurestore.v1.Anomaly\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\"\xd9\x02\n\x07\x41nomaly\x12\x12\n\nanomaly_id\x18\x01 \x01(\t\x12\x0e\n\x06symbol\x18\x02 \x01(\t\x12.\n\nevent_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05score\x18\x04 \x01(\x01\x12\x16\n\tthreshold\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\nmodel_name\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\x12\x38\n\x08\x66\x65\x61tures\x18\x08 \x03(\x0b\x32&.featurestore.v1.Anomaly.FeaturesEntry\x12/\n\x0b\x64\x65tected_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x0c\n\n_threshold2x\n\x0e\x41nomalyService\x12\x66\n\x0fStreamAnomalies\x12\'.featurestore.v1.StreamAnomaliesRequest\x1a(.featurestore.v1.StreamAnomaliesResponse0\x01\x42LZJgithub.com/featurestore/featurestore/gen/go/featurestore/v1;featurestorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,13 +39,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANOMALY_FEATURESENTRY']._loaded_options = None
   _globals['_ANOMALY_FEATURESENTRY']._serialized_options = b'8\001'
   _globals['_STREAMANOMALIESREQUEST']._serialized_start=121
-  _globals['_STREAMANOMALIESREQUEST']._serialized_end=306
-  _globals['_STREAMANOMALIESRESPONSE']._serialized_start=308
-  _globals['_STREAMANOMALIESRESPONSE']._serialized_end=398
-  _globals['_ANOMALY']._serialized_start=401
-  _globals['_ANOMALY']._serialized_end=746
-  _globals['_ANOMALY_FEATURESENTRY']._serialized_start=685
-  _globals['_ANOMALY_FEATURESENTRY']._serialized_end=732
-  _globals['_ANOMALYSERVICE']._serialized_start=748
-  _globals['_ANOMALYSERVICE']._serialized_end=868
+  _globals['_STREAMANOMALIESREQUEST']._serialized_end=325
+  _globals['_STREAMANOMALIESRESPONSE']._serialized_start=327
+  _globals['_STREAMANOMALIESRESPONSE']._serialized_end=417
+  _globals['_ANOMALY']._serialized_start=420
+  _globals['_ANOMALY']._serialized_end=765
+  _globals['_ANOMALY_FEATURESENTRY']._serialized_start=704
+  _globals['_ANOMALY_FEATURESENTRY']._serialized_end=751
+  _globals['_ANOMALYSERVICE']._serialized_start=767
+  _globals['_ANOMALYSERVICE']._serialized_end=887
 # @@protoc_insertion_point(module_scope)

@@ -14,20 +14,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExportTrainingDatasetRequest(_message.Message):
-    __slots__ = ("features", "feature_service", "entity_rows_arrow", "time_grid", "label_horizon", "batch_rows")
+    __slots__ = ("features", "feature_service", "entity_rows_arrow", "time_grid", "label_horizon", "batch_rows", "full_feature_names")
     FEATURES_FIELD_NUMBER: _ClassVar[int]
     FEATURE_SERVICE_FIELD_NUMBER: _ClassVar[int]
     ENTITY_ROWS_ARROW_FIELD_NUMBER: _ClassVar[int]
     TIME_GRID_FIELD_NUMBER: _ClassVar[int]
     LABEL_HORIZON_FIELD_NUMBER: _ClassVar[int]
     BATCH_ROWS_FIELD_NUMBER: _ClassVar[int]
+    FULL_FEATURE_NAMES_FIELD_NUMBER: _ClassVar[int]
     features: _types_pb2.FeatureList
     feature_service: str
     entity_rows_arrow: bytes
     time_grid: EntityTimeGrid
     label_horizon: _duration_pb2.Duration
     batch_rows: int
-    def __init__(self, features: _Optional[_Union[_types_pb2.FeatureList, _Mapping]] = ..., feature_service: _Optional[str] = ..., entity_rows_arrow: _Optional[bytes] = ..., time_grid: _Optional[_Union[EntityTimeGrid, _Mapping]] = ..., label_horizon: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., batch_rows: _Optional[int] = ...) -> None: ...
+    full_feature_names: bool
+    def __init__(self, features: _Optional[_Union[_types_pb2.FeatureList, _Mapping]] = ..., feature_service: _Optional[str] = ..., entity_rows_arrow: _Optional[bytes] = ..., time_grid: _Optional[_Union[EntityTimeGrid, _Mapping]] = ..., label_horizon: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., batch_rows: _Optional[int] = ..., full_feature_names: _Optional[bool] = ...) -> None: ...
 
 class EntityTimeGrid(_message.Message):
     __slots__ = ("symbols", "start_time", "end_time", "step")

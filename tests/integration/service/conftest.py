@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 import redis
 
-from featurestore.config import GrpcSettings, RedisSettings, Settings
+from featurestore.config import GrpcSettings, RedisSettings, ServiceSettings, Settings
 from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import market_catalog
-from featurestore.service import ServiceSettings
 from featurestore.service.testing import ServerThread
 
 
@@ -51,8 +50,14 @@ def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[.
     def start(
         redis: RedisSettings | None = None, telemetry: Any = None, **service: Any
     ) -> ServerThread:
-        settings = Settings(grpc=GrpcSettings(port=0), redis=redis or stack.redis)
-        server = ServerThread(settings, ServiceSettings(**service), catalog, telemetry=telemetry)
+        settings = stack.model_copy(
+            update={
+                "grpc": GrpcSettings(port=0),
+                "redis": redis or stack.redis,
+                "service": ServiceSettings(**service),
+            }
+        )
+        server = ServerThread(settings, catalog, telemetry=telemetry)
         started.append(server)
         return server
 

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from featurestore.config import GrpcSettings, Settings
+from featurestore.config import GrpcSettings, ServiceSettings, Settings
 from featurestore.online import OnlineStore
 from featurestore.online.testing import InMemoryOnlineStore, market_catalog
-from featurestore.service import ServiceSettings
 from featurestore.service.testing import ServerThread
 
 
@@ -23,11 +22,10 @@ def start_server() -> Iterator[Callable[..., ServerThread]]:
         store: OnlineStore | None = None, telemetry: Any = None, **service: Any
     ) -> ServerThread:
         catalog = market_catalog()
-        settings = Settings(grpc=GrpcSettings(port=0))
+        settings = Settings(grpc=GrpcSettings(port=0), service=ServiceSettings(**service))
         chosen = store or InMemoryOnlineStore(catalog)
         server = ServerThread(
             settings,
-            ServiceSettings(**service),
             catalog,
             store_factory=lambda: chosen,
             telemetry=telemetry,

@@ -24,9 +24,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
+from featurestore.config import load_settings, settings_env
+from featurestore.errors import ConfigurationError
 from featurestore.online import EntityKey, FeatureRef, OnlineFeatures
 from featurestore.online.testing import InMemoryOnlineStore, market_catalog
-from featurestore.service import ServiceSettings, Telemetry
+from featurestore.service import Telemetry
 from featurestore.service.testing import ServerThread
 
 NO_RETRY = RetryPolicy(max_attempts=1)
@@ -158,18 +160,21 @@ def test_every_rpc_gets_a_span_and_a_duration(start_server: Callable[..., Server
     assert sorted(int(p.attributes["rpc.grpc.status_code"]) for p in points) == [0, 5]  # type: ignore[index,arg-type]
 
 
-def test_service_settings_from_env(tmp_path: object) -> None:
-    settings = ServiceSettings.from_env(
+def test_service_settings_from_env() -> None:
+    settings = load_settings(
         {
             "FEATURESTORE_SERVICE__AUTH_TOKENS": "a, b",
             "FEATURESTORE_SERVICE__TELEMETRY": "console",
             "FEATURESTORE_SERVICE__SHUTDOWN_GRACE_S": "3",
             "FEATURESTORE_OTHER": "ignored",
         }
-    )
+    ).service
     assert [t.get_secret_value() for t in settings.auth_tokens] == ["a", "b"]
     assert settings.telemetry == "console"
     assert settings.shutdown_grace_s == 3
     assert not settings.tls
-    with pytest.raises(ValueError, match="go together"):
-        ServiceSettings.from_env({"FEATURESTORE_SERVICE__TLS_CERT_FILE": "/x.pem"})
+    with pytest.raises(ConfigurationError, match="go together"):
+        load_settings({"FEATURESTORE_SERVICE__TLS_CERT_FILE": "/x.pem"})
+    env = settings_env(load_settings({"FEATURESTORE_SERVICE__AUTH_TOKENS": "a,b"}))
+    assert env["FEATURESTORE_SERVICE__AUTH_TOKENS"] == "a,b"
+    assert load_settings(env).service.auth_tokens == settings.auth_tokens

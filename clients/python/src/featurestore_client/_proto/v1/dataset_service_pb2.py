@@ -29,7 +29,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%featurestore/v1/dataset_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1b\x66\x65\x61turestore/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x02\n\x1c\x45xportTrainingDatasetRequest\x12\x30\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32\x1c.featurestore.v1.FeatureListH\x00\x12\x19\n\x0f\x66\x65\x61ture_service\x18\x02 \x01(\tH\x00\x12\x1b\n\x11\x65ntity_rows_arrow\x18\x03 \x01(\x0cH\x01\x12\x34\n\ttime_grid\x18\x04 \x01(\x0b\x32\x1f.featurestore.v1.EntityTimeGridH\x01\x12\x30\n\rlabel_horizon\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nbatch_rows\x18\x06 \x01(\x05\x42\x12\n\x10\x66\x65\x61ture_selectorB\r\n\x0b\x65ntity_rows\"\xa8\x01\n\x0e\x45ntityTimeGrid\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x04step\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"E\n\x1d\x45xportTrainingDatasetResponse\x12\x11\n\tarrow_ipc\x18\x01 \x01(\x0c\x12\x11\n\trow_count\x18\x02 \x01(\x03\x32\x8a\x01\n\x0e\x44\x61tasetService\x12x\n\x15\x45xportTrainingDataset\x12-.featurestore.v1.ExportTrainingDatasetRequest\x1a..featurestore.v1.ExportTrainingDatasetResponse0\x01\x42LZJgithub.com/featurestore/featurestore/gen/go/featurestore/v1;featurestorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n%featurestore/v1/dataset_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1b\x66\x65\x61turestore/v1/types.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc3\x02\n\x1c\x45xportTrainingDatasetRequest\x12\x30\n\x08\x66\x65\x61tures\x18\x01 \x01(\x0b\x32\x1c.featurestore.v1.FeatureListH\x00\x12\x19\n\x0f\x66\x65\x61ture_service\x18\x02 \x01(\tH\x00\x12\x1b\n\x11\x65ntity_rows_arrow\x18\x03 \x01(\x0cH\x01\x12\x34\n\ttime_grid\x18\x04 \x01(\x0b\x32\x1f.featurestore.v1.EntityTimeGridH\x01\x12\x30\n\rlabel_horizon\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nbatch_rows\x18\x06 \x01(\x05\x12\x1a\n\x12\x66ull_feature_names\x18\x07 \x01(\x08\x42\x12\n\x10\x66\x65\x61ture_selectorB\r\n\x0b\x65ntity_rows\"\xa8\x01\n\x0e\x45ntityTimeGrid\x12\x0f\n\x07symbols\x18\x01 \x03(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x04step\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\"E\n\x1d\x45xportTrainingDatasetResponse\x12\x11\n\tarrow_ipc\x18\x01 \x01(\x0c\x12\x11\n\trow_count\x18\x02 \x01(\x03\x32\x8a\x01\n\x0e\x44\x61tasetService\x12x\n\x15\x45xportTrainingDataset\x12-.featurestore.v1.ExportTrainingDatasetRequest\x1a..featurestore.v1.ExportTrainingDatasetResponse0\x01\x42LZJgithub.com/featurestore/featurestore/gen/go/featurestore/v1;featurestorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,11 +38,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'ZJgithub.com/featurestore/featurestore/gen/go/featurestore/v1;featurestorev1'
   _globals['_EXPORTTRAININGDATASETREQUEST']._serialized_start=153
-  _globals['_EXPORTTRAININGDATASETREQUEST']._serialized_end=448
-  _globals['_ENTITYTIMEGRID']._serialized_start=451
-  _globals['_ENTITYTIMEGRID']._serialized_end=619
-  _globals['_EXPORTTRAININGDATASETRESPONSE']._serialized_start=621
-  _globals['_EXPORTTRAININGDATASETRESPONSE']._serialized_end=690
-  _globals['_DATASETSERVICE']._serialized_start=693
-  _globals['_DATASETSERVICE']._serialized_end=831
+  _globals['_EXPORTTRAININGDATASETREQUEST']._serialized_end=476
+  _globals['_ENTITYTIMEGRID']._serialized_start=479
+  _globals['_ENTITYTIMEGRID']._serialized_end=647
+  _globals['_EXPORTTRAININGDATASETRESPONSE']._serialized_start=649
+  _globals['_EXPORTTRAININGDATASETRESPONSE']._serialized_end=718
+  _globals['_DATASETSERVICE']._serialized_start=721
+  _globals['_DATASETSERVICE']._serialized_end=859
 # @@protoc_insertion_point(module_scope)

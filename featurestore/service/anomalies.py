@@ -1,0 +1,81 @@
+"""AnomalyService: StreamAnomalies, a thin servicer over :class:`AnomalySubscriptions`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from datetime import UTC
+
+import grpc
+
+from featurestore._proto.v1 import anomaly_service_pb2, anomaly_service_pb2_grpc
+from featurestore.errors import ValidationError
+from featurestore.events import Anomaly
+from featurestore.service.anomaly_stream import AnomalyFilter, AnomalySubscriptions, StartAt
+
+__all__ = ["AnomalyServicer", "anomaly_to_proto", "filter_from_proto", "start_from_proto"]
+
+
+def start_from_proto(
+    request: anomaly_service_pb2.StreamAnomaliesRequest, subscriptions: AnomalySubscriptions
+) -> StartAt:
+    """Where the request asks to start (now when it does not say)."""
+    which = request.WhichOneof("start")
+    if which == "resume_token":
+        return StartAt(position=subscriptions.position_of(request.resume_token))
+    if which == "start_time":
+        return StartAt(time=request.start_time.ToDatetime(tzinfo=UTC))
+    return StartAt()
+
+
+def filter_from_proto(request: anomaly_service_pb2.StreamAnomaliesRequest) -> AnomalyFilter:
+    """The request's filters; INVALID_ARGUMENT naming the field when one is malformed."""
+    if math.isnan(request.min_score) or math.isinf(request.min_score):
+        raise ValidationError("min_score: must be a finite number", field="min_score")
+    for i, symbol in enumerate(request.symbols):
+        if not symbol.strip():
+            raise ValidationError(f"symbols[{i}]: must not be empty", field=f"symbols[{i}]")
+    not_before = None
+    if request.WhichOneof("start") == "start_time":
+        not_before = request.start_time.ToDatetime(tzinfo=UTC)
+    return AnomalyFilter(
+        symbols=frozenset(request.symbols),
+        min_score=request.min_score if request.HasField("min_score") else float("-inf"),
+        not_before=not_before,
+    )
+
+
+def anomaly_to_proto(anomaly: Anomaly) -> anomaly_service_pb2.Anomaly:
+    """The wire form of a domain anomaly."""
+    message = anomaly_service_pb2.Anomaly(
+        anomaly_id=anomaly.anomaly_id,
+        symbol=anomaly.symbol,
+        score=anomaly.score,
+        model_name=anomaly.model_name,
+        model_version=anomaly.model_version,
+        features=dict(anomaly.features),
+    )
+    message.event_time.FromDatetime(anomaly.event_time)
+    message.detected_at.FromDatetime(anomaly.detected_at)
+    if anomaly.threshold is not None:
+        message.threshold = anomaly.threshold
+    return message
+
+
+class AnomalyServicer(anomaly_service_pb2_grpc.AnomalyServiceServicer):
+    """StreamAnomalies: validate, subscribe, convert (errors: the interceptor)."""
+
+    def __init__(self, subscriptions: AnomalySubscriptions) -> None:
+        self._subscriptions = subscriptions
+
+    async def StreamAnomalies(  # noqa: N802  (the generated base class names it)
+        self,
+        request: anomaly_service_pb2.StreamAnomaliesRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[anomaly_service_pb2.StreamAnomaliesResponse]:
+        wanted = filter_from_proto(request)
+        start = start_from_proto(request, self._subscriptions)
+        async for item in self._subscriptions.subscribe(start, wanted):
+            yield anomaly_service_pb2.StreamAnomaliesResponse(
+                anomaly=anomaly_to_proto(item.anomaly), resume_token=item.resume_token
+            )

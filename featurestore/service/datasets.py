@@ -1,0 +1,267 @@
+"""DatasetService: the point-in-time export of the offline store, streamed as Arrow IPC.
+
+The join is :class:`featurestore.offline.PostgresOfflineStore` (its public API only); labels, when
+asked for, are :func:`featurestore.offline.add_forward_labels` over the ``bars_1m`` rows around each
+batch, read from the same database. The offline store is built on the first call (reading the
+definitions imports Feast, seconds) and kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+from psycopg import sql
+
+from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
+from featurestore.config import Settings
+from featurestore.definitions import Definitions
+from featurestore.errors import BackendUnavailableError, ValidationError
+from featurestore.offline import LabelSpec, OfflineStore, TrainingRequest, add_forward_labels
+from featurestore.offline.tables import table_identifier
+from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
+
+__all__ = ["DatasetServicer", "ExportJob", "OfflineAccess", "job_from_proto"]
+
+DEFAULT_BATCH_ROWS = 10_000
+_TS = "event_timestamp"
+_BARS_VIEW = "bars_1m"
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """One export, validated."""
+
+    request: TrainingRequest
+    entities: pa.Table
+    labels: LabelSpec | None
+    batch_rows: int
+
+
+def _grid(grid: dataset_service_pb2.EntityTimeGrid, max_rows: int) -> pa.Table:
+    if not grid.symbols:
+        raise ValidationError(
+            "time_grid.symbols: give at least one symbol", field="time_grid.symbols"
+        )
+    for i, symbol in enumerate(grid.symbols):
+        if not symbol.strip():
+            where = f"time_grid.symbols[{i}]"
+            raise ValidationError(f"{where}: must not be empty", field=where)
+    for name in ("start_time", "end_time", "step"):
+        if not grid.HasField(name):
+            raise ValidationError(f"time_grid.{name}: required", field=f"time_grid.{name}")
+    start = grid.start_time.ToDatetime(tzinfo=UTC)
+    end = grid.end_time.ToDatetime(tzinfo=UTC)
+    step = grid.step.ToTimedelta()
+    if step <= timedelta(0):
+        raise ValidationError("time_grid.step: must be positive", field="time_grid.step")
+    if end <= start:
+        raise ValidationError(
+            "time_grid.end_time: must be after time_grid.start_time", field="time_grid.end_time"
+        )
+    per_symbol = math.ceil((end - start) / step)
+    if per_symbol * len(grid.symbols) > max_rows:
+        raise ValidationError(
+            f"time_grid: {per_symbol * len(grid.symbols)} entity rows, more than {max_rows}",
+            field="time_grid",
+        )
+    start_us = int(start.timestamp() * 1_000_000)
+    step_us = step // timedelta(microseconds=1)
+    times = start_us + step_us * np.arange(per_symbol, dtype=np.int64)
+    return pa.table(
+        {
+            "symbol": pa.array(np.repeat(np.array(list(grid.symbols), dtype=object), per_symbol)),
+            _TS: pa.array(np.tile(times, len(grid.symbols)), pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def job_from_proto(
+    request: dataset_service_pb2.ExportTrainingDatasetRequest, *, max_rows: int
+) -> ExportJob:
+    """Validate a request; ValidationError naming the field at fault."""
+    selector = request.WhichOneof("feature_selector")
+    if selector == "feature_service":
+        if not request.feature_service:
+            raise ValidationError("feature_service: must not be empty", field="feature_service")
+        training = TrainingRequest(
+            feature_service=request.feature_service, full_feature_names=request.full_feature_names
+        )
+    elif selector == "features" and request.features.features:
+        training = TrainingRequest(
+            features=list(request.features.features), full_feature_names=request.full_feature_names
+        )
+    else:
+        raise ValidationError(
+            "features: name at least one feature, or a feature_service", field="features"
+        )
+    rows = request.WhichOneof("entity_rows")
+    if rows == "entity_rows_arrow":
+        entities = read_ipc_table(request.entity_rows_arrow, "entity_rows_arrow")
+        if entities.num_rows == 0:
+            raise ValidationError("entity_rows_arrow: holds no rows", field="entity_rows_arrow")
+        if entities.num_rows > max_rows:
+            raise ValidationError(
+                f"entity_rows_arrow: {entities.num_rows} rows, more than {max_rows}",
+                field="entity_rows_arrow",
+            )
+    elif rows == "time_grid":
+        entities = _grid(request.time_grid, max_rows)
+    else:
+        raise ValidationError(
+            "entity_rows: give entity_rows_arrow or a time_grid", field="entity_rows"
+        )
+    labels = None
+    if request.HasField("label_horizon"):
+        horizon = request.label_horizon.ToTimedelta()
+        if horizon <= timedelta(0):
+            raise ValidationError("label_horizon: must be positive", field="label_horizon")
+        labels = LabelSpec(horizon=horizon)
+    if request.batch_rows < 0:
+        raise ValidationError("batch_rows: must not be negative", field="batch_rows")
+    return ExportJob(training, entities, labels, request.batch_rows or DEFAULT_BATCH_ROWS)
+
+
+class OfflineAccess:
+    """The offline store of one project, built on first use, and the bars labels are made from."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        project: str,
+        *,
+        load: Callable[[Settings, str], Definitions] | None = None,
+    ) -> None:
+        self._settings = settings
+        self._project = project
+        self._load = load
+        self._definitions: Definitions | None = None
+        self._store: OfflineStore | None = None
+        self._lock = asyncio.Lock()
+
+    async def store(self) -> tuple[OfflineStore, Definitions]:
+        """The offline store and the definitions it joins with."""
+        async with self._lock:
+            if self._store is None or self._definitions is None:
+                self._definitions = await asyncio.to_thread(self._read_definitions)
+                from featurestore.offline import PostgresOfflineStore
+
+                self._store = PostgresOfflineStore(self._settings.postgres.dsn, self._definitions)
+            return self._store, self._definitions
+
+    def _read_definitions(self) -> Definitions:
+        if self._load is not None:
+            return self._load(self._settings, self._project)
+        from featurestore.definitions import load_definitions
+
+        return load_definitions(self._settings, self._project)
+
+    def bars(
+        self, definitions: Definitions, symbols: list[str], lo: datetime, hi: datetime
+    ) -> pd.DataFrame:
+        """The ``bars_1m`` rows of ``symbols`` with ``lo <= event_timestamp <= hi``; blocks."""
+        table = table_identifier(definitions.view(_BARS_VIEW).source.table)
+        query = sql.SQL(
+            "SELECT symbol, event_timestamp, created_timestamp, close FROM {} "
+            "WHERE symbol = ANY(%s) AND event_timestamp BETWEEN %s AND %s"
+        ).format(table)
+        try:
+            with psycopg.connect(self._settings.postgres.dsn, autocommit=True) as conn:
+                rows = conn.execute(query, (symbols, lo, hi)).fetchall()
+        except psycopg.OperationalError as exc:
+            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+        return pd.DataFrame(rows, columns=["symbol", _TS, "created_timestamp", "close"])
+
+
+def _with_labels(
+    batch: pa.RecordBatch,
+    spec: LabelSpec,
+    bars: Callable[[list[str], datetime, datetime], pd.DataFrame],
+) -> pa.RecordBatch:
+    rows = batch.to_pandas()
+    times = pd.to_datetime(rows[_TS], utc=True)
+    symbols = sorted(set(rows["symbol"]))
+    lo = times.min() - spec.max_staleness
+    hi = times.max() + spec.horizon + spec.max_wait
+    found = bars(symbols, lo.to_pydatetime(), hi.to_pydatetime())
+    forward = np.full(len(rows), np.nan)
+    direction = pa.nulls(len(rows), pa.int8())
+    if not found.empty:
+        labelled = add_forward_labels(rows[["symbol", _TS]], found, spec)
+        forward = labelled["forward_return"].to_numpy(dtype="float64", na_value=np.nan)
+        direction = pa.array(labelled["direction"], type=pa.int8())
+    columns = [*batch.columns, pa.array(forward, pa.float64()), direction]
+    names = [*batch.schema.names, "forward_return", "direction"]
+    return pa.RecordBatch.from_arrays(columns, names=names)
+
+
+class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
+    """ExportTrainingDataset: validate, join in worker threads, stream Arrow IPC pieces."""
+
+    def __init__(self, offline: OfflineAccess, *, max_rows: int) -> None:
+        self._offline = offline
+        self._max_rows = max_rows
+
+    async def ExportTrainingDataset(  # noqa: N802  (the generated base class names it)
+        self,
+        request: dataset_service_pb2.ExportTrainingDatasetRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[dataset_service_pb2.ExportTrainingDatasetResponse]:
+        job = job_from_proto(request, max_rows=self._max_rows)
+        if job.labels is not None and "symbol" not in job.entities.column_names:
+            raise ValidationError(
+                "label_horizon: labels need a 'symbol' column in the entity rows",
+                field="label_horizon",
+            )
+        store, definitions = await self._offline.store()
+        loop = asyncio.get_running_loop()
+        # One thread per export: the join generator is advanced and closed on the same thread.
+        thread = ThreadPoolExecutor(1, thread_name_prefix="export")
+        batches: Iterator[pa.RecordBatch] | None = None
+        pieces: IpcPieces | None = None
+
+        def bars(symbols: list[str], lo: datetime, hi: datetime) -> pd.DataFrame:
+            return self._offline.bars(definitions, symbols, lo, hi)
+
+        try:
+            batches = await loop.run_in_executor(
+                thread, store.iter_batches, job.entities, job.request
+            )
+            while True:
+                batch: pa.RecordBatch | None = await loop.run_in_executor(
+                    thread, next, batches, None
+                )
+                if batch is None:
+                    break
+                if job.labels is not None:
+                    batch = await loop.run_in_executor(
+                        thread, _with_labels, batch, job.labels, bars
+                    )
+                assert batch is not None
+                if pieces is None:
+                    pieces = IpcPieces(batch.schema, job.batch_rows)
+                    yield dataset_service_pb2.ExportTrainingDatasetResponse(
+                        arrow_ipc=pieces.schema_piece()
+                    )
+                for data, rows in pieces.batch_pieces(batch):
+                    yield dataset_service_pb2.ExportTrainingDatasetResponse(
+                        arrow_ipc=data, row_count=rows
+                    )
+            if pieces is not None:
+                yield dataset_service_pb2.ExportTrainingDatasetResponse(
+                    arrow_ipc=pieces.end_piece()
+                )
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                thread.submit(close)
+            thread.shutdown(wait=False)

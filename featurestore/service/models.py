@@ -1,0 +1,190 @@
+"""Models from the MLflow model registry, for Predict: alias -> version, version -> loaded model.
+
+The contract with the models (issue 7): a model is registered in MLflow and loadable with
+``mlflow.pyfunc.load_model("models:/NAME/VERSION")``; its signature's input column names are its
+features, written ``view__feature``; ``predict(DataFrame)`` returns one score per row (1-D), or
+class probabilities (2-D; the score is the last column, the positive class).
+
+A promoted model is picked up without a restart: an alias is resolved to a version through the
+registry's REST API and trusted for ``alias_ttl_s`` (5 s by default); loaded models are cached by
+(name, version), so moving an alias back and forth never reloads. Lookups go through httpx with
+the backend timeout and no retries, so that an MLflow that is down answers UNAVAILABLE at once
+rather than after MLflow's own retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import numpy as np
+import pandas as pd
+
+from featurestore.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    FeatureStoreError,
+    NotFoundError,
+)
+from featurestore.online import FeatureRef
+
+__all__ = ["LoadedModel", "ModelRegistry", "feature_ref_of_column"]
+
+_API = "/api/2.0/mlflow"
+_MAX_MODELS = 16
+
+
+def feature_ref_of_column(column: str) -> FeatureRef:
+    """``rolling_1m__vwap_5m`` -> ``rolling_1m:vwap_5m`` (the view is before the first ``__``)."""
+    view, sep, feature = column.partition("__")
+    if not sep or not view or not feature:
+        raise ConfigurationError(
+            f"model input column {column!r} is not a feature named 'view__feature'"
+        )
+    return FeatureRef(view, feature)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model version ready to score, with the features it reads, in its input order."""
+
+    name: str
+    version: str
+    columns: tuple[str, ...]
+    """The signature's input names (``view__feature``)."""
+    refs: tuple[FeatureRef, ...]
+    model: Any
+    """The ``mlflow.pyfunc.PyFuncModel``."""
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """One score per row of ``features`` (rows x columns, NaN where missing); blocks."""
+        frame = pd.DataFrame(features, columns=list(self.columns))
+        try:
+            raw = np.asarray(self.model.predict(frame), dtype=np.float64)
+        except Exception as exc:  # a model is user code: any failure is the model's
+            raise FeatureStoreError(
+                f"model {self.name} version {self.version} failed to predict: {exc}"
+            ) from exc
+        scores = raw[:, -1] if raw.ndim == 2 else raw.reshape(-1)
+        if len(scores) != len(frame):
+            raise FeatureStoreError(
+                f"model {self.name} version {self.version} returned {len(scores)} scores "
+                f"for {len(frame)} rows"
+            )
+        return scores
+
+
+def _load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+    except Exception as exc:  # MLflow raises many types while downloading and unpickling
+        raise FeatureStoreError(f"model {name} version {version} cannot be loaded: {exc}") from exc
+    schema = model.metadata.get_input_schema()
+    if schema is None or not schema.has_input_names():
+        raise ConfigurationError(f"model {name} version {version} has no input signature")
+    columns = tuple(schema.input_names())
+    return LoadedModel(name, version, columns, tuple(map(feature_ref_of_column, columns)), model)
+
+
+Loader = Callable[[str, str, str], LoadedModel]
+
+
+class ModelRegistry:
+    """Resolves (name, alias or version) to a loaded model, with the caches described above."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        *,
+        alias_ttl_s: float = 5.0,
+        timeout_s: float = 1.0,
+        loader: Loader = _load_pyfunc,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._uri = tracking_uri.rstrip("/")
+        self._ttl = alias_ttl_s
+        self._loader = loader
+        self._clock = clock
+        self._http = httpx2.AsyncClient(base_url=self._uri + _API, timeout=timeout_s)
+        self._aliases: dict[tuple[str, str], tuple[str, float]] = {}
+        self._models: OrderedDict[tuple[str, str], asyncio.Task[LoadedModel]] = OrderedDict()
+
+    async def get(
+        self, name: str, *, alias: str | None = None, version: str | None = None
+    ) -> LoadedModel:
+        """The model version named by ``version``, or by ``alias`` (resolved, cached briefly)."""
+        if version is None:
+            version = await self._version_of_alias(name, alias or "champion")
+        key = (name, version)
+        task = self._models.get(key)
+        if task is None or (task.done() and task.exception() is not None):
+            # One load per version, shared by concurrent callers; a failed one is tried again.
+            task = asyncio.ensure_future(self._load(name, version))
+            self._models[key] = task
+            while len(self._models) > _MAX_MODELS:
+                self._models.popitem(last=False)
+        self._models.move_to_end(key)
+        return await asyncio.shield(task)
+
+    async def _load(self, name: str, version: str) -> LoadedModel:
+        await self._check_version(name, version)
+        return await asyncio.to_thread(self._loader, self._uri, name, version)
+
+    async def _version_of_alias(self, name: str, alias: str) -> str:
+        cached = self._aliases.get((name, alias))
+        now = self._clock()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        reply = await self._get("/registered-models/alias", {"name": name, "alias": alias})
+        if reply is None:
+            await self._check_model(name)
+            raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+        version = str(reply["model_version"]["version"])
+        self._aliases[(name, alias)] = (version, now + self._ttl)
+        return version
+
+    async def _check_version(self, name: str, version: str) -> None:
+        reply = await self._get("/model-versions/get", {"name": name, "version": version})
+        if reply is None:
+            await self._check_model(name)
+            raise NotFoundError(f"model {name!r} has no version {version!r}")
+
+    async def _check_model(self, name: str) -> None:
+        if await self._get("/registered-models/get", {"name": name}) is None:
+            raise NotFoundError(f"model {name!r} does not exist in the model registry")
+
+    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
+        """The JSON reply, or None when the registry says the thing does not exist."""
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx2.HTTPError as exc:
+            raise BackendUnavailableError(
+                f"model registry (MLflow) at {self._uri} unavailable: {exc}"
+            ) from exc
+        if response.status_code == 404 or (
+            response.status_code == 400 and b"RESOURCE_DOES_NOT_EXIST" in response.content
+        ):
+            return None
+        if response.status_code >= 500:
+            raise BackendUnavailableError(
+                f"model registry (MLflow) at {self._uri} answered HTTP {response.status_code}"
+            )
+        if response.status_code != 200:
+            raise FeatureStoreError(
+                f"model registry (MLflow) refused {path}: HTTP {response.status_code} "
+                f"{response.text[:200]}"
+            )
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self._http.aclose()

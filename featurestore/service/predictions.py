@@ -1,0 +1,200 @@
+"""PredictionService: fetch a model's features online (or take them inline), score, log.
+
+Missing features: only values that are PRESENT (fresh, non-null) reach the model; a value that is
+NOT_FOUND, NULL_VALUE or OUTSIDE_MAX_AGE is passed as NaN, is unset in the response's feature
+vector and null in the PredictionLog, and its status says which it was. Models must therefore
+accept NaN (XGBoost does natively; others need an imputer in their pipeline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import grpc
+import numpy as np
+
+from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
+from featurestore.errors import ValidationError
+from featurestore.events import PredictionLog
+from featurestore.online import (
+    EntityKey,
+    FeatureRef,
+    FeatureStatus,
+    FeatureValue,
+    OnlineStore,
+)
+from featurestore.service.convert import STATUS_TO_PROTO, entities_from_proto, value_to_proto
+from featurestore.service.models import LoadedModel, ModelRegistry
+from featurestore.service.prediction_log import PredictionLogger
+
+__all__ = ["PredictionServicer", "inline_features_from_proto"]
+
+_DEFAULT_ALIAS = "champion"
+
+
+def inline_features_from_proto(
+    inline: Mapping[str, types_pb2.ValueList], rows: int, model: LoadedModel
+) -> dict[FeatureRef, tuple[FeatureValue, ...]]:
+    """Inline feature columns, checked against the model's features and the number of rows."""
+    columns: dict[FeatureRef, tuple[FeatureValue, ...]] = {}
+    for name in sorted(inline):
+        where = f"inline_features[{name}]"
+        ref = FeatureRef.parse(name, field_name=where)
+        if ref not in model.refs:
+            raise ValidationError(
+                f"{where}: model {model.name} version {model.version} does not use this feature",
+                field=where,
+            )
+        values = inline[name].values
+        if len(values) != rows:
+            raise ValidationError(
+                f"{where}: {len(values)} values for {rows} entity rows", field=where
+            )
+        columns[ref] = tuple(_inline_value(v, f"{where}.values[{i}]") for i, v in enumerate(values))
+    return columns
+
+
+def _inline_value(value: types_pb2.Value, where: str) -> FeatureValue:
+    kind = value.WhichOneof("kind")
+    if kind is None:
+        return FeatureValue(None, FeatureStatus.NULL_VALUE, None)
+    if kind in ("double_value", "float_value", "int64_value", "int32_value", "bool_value"):
+        number = float(getattr(value, kind))
+        if math.isnan(number):
+            return FeatureValue(None, FeatureStatus.NULL_VALUE, None)
+        return FeatureValue(number, FeatureStatus.PRESENT, None)
+    raise ValidationError(f"{where}: features are numbers, got {kind}", field=where)
+
+
+class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """Predict: validate, resolve the model, read features in one round trip, score, log."""
+
+    def __init__(
+        self,
+        store: OnlineStore,
+        registry: ModelRegistry,
+        log: PredictionLogger | None,
+        *,
+        max_entities: int,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._log = log
+        self._max_entities = max_entities
+
+    async def Predict(  # noqa: N802  (the generated base class names it)
+        self, request: prediction_service_pb2.PredictRequest, context: grpc.aio.ServicerContext
+    ) -> prediction_service_pb2.PredictResponse:
+        received = datetime.now(UTC)
+        if not request.model_name:
+            raise ValidationError("model_name: must not be empty", field="model_name")
+        selector = request.WhichOneof("model_selector")
+        alias = request.alias if selector == "alias" else None
+        version = request.version if selector == "version" else None
+        if selector is None:
+            alias = _DEFAULT_ALIAS
+        if (alias is not None and not alias) or (version is not None and not version.isdigit()):
+            field = selector or "alias"
+            raise ValidationError(f"{field}: {getattr(request, field)!r} is not valid", field=field)
+        entities = entities_from_proto(request.entities, max_rows=self._max_entities)
+        async with asyncio.timeout(context.time_remaining()):
+            model = await self._registry.get(request.model_name, alias=alias, version=version)
+            inline = inline_features_from_proto(request.inline_features, len(entities), model)
+            columns = await self._features(entities, model, inline)
+            matrix = _matrix(columns)
+            scores = await asyncio.to_thread(model.score, matrix)
+        response = _response(model, entities, columns, scores)
+        if self._log is not None:
+            self._log.log(_log_events(model, entities, columns, response, received))
+        return response
+
+    async def _features(
+        self,
+        entities: Sequence[EntityKey],
+        model: LoadedModel,
+        inline: Mapping[FeatureRef, tuple[FeatureValue, ...]],
+    ) -> list[tuple[FeatureValue, ...]]:
+        to_read = [ref for ref in model.refs if ref not in inline]
+        read = {}
+        if to_read:
+            online = await self._store.read(entities, to_read)
+            read = dict(zip(online.refs, online.columns, strict=True))
+        return [inline[ref] if ref in inline else read[ref] for ref in model.refs]
+
+
+def _matrix(columns: Sequence[tuple[FeatureValue, ...]]) -> np.ndarray:
+    rows = len(columns[0]) if columns else 0
+    matrix = np.full((rows, len(columns)), np.nan)
+    for j, column in enumerate(columns):
+        for i, value in enumerate(column):
+            if value.status is FeatureStatus.PRESENT and isinstance(value.value, int | float):
+                matrix[i, j] = value.value
+    return matrix
+
+
+def _response(
+    model: LoadedModel,
+    entities: Sequence[EntityKey],
+    columns: Sequence[tuple[FeatureValue, ...]],
+    scores: np.ndarray,
+) -> prediction_service_pb2.PredictResponse:
+    names = [str(ref) for ref in model.refs]
+    response = prediction_service_pb2.PredictResponse(
+        model_name=model.name, model_version=model.version
+    )
+    for row in range(len(entities)):
+        used = [column[row] for column in columns]
+        prediction = response.predictions.add(
+            request_id=uuid.uuid4().hex, score=float(scores[row]), feature_names=names
+        )
+        prediction.feature_values.extend(
+            value_to_proto(v.value if v.status is FeatureStatus.PRESENT else None) for v in used
+        )
+        prediction.feature_statuses.extend(STATUS_TO_PROTO[v.status] for v in used)
+        newest = _newest(used)
+        if newest is not None:
+            prediction.feature_time.FromDatetime(newest)
+    return response
+
+
+def _newest(values: Sequence[FeatureValue]) -> datetime | None:
+    times = [v.event_time for v in values if v.event_time is not None]
+    return max(times) if times else None
+
+
+def _log_events(
+    model: LoadedModel,
+    entities: Sequence[EntityKey],
+    columns: Sequence[tuple[FeatureValue, ...]],
+    response: prediction_service_pb2.PredictResponse,
+    received: datetime,
+) -> list[PredictionLog]:
+    answered = datetime.now(UTC)
+    names = [str(ref) for ref in model.refs]
+    events = []
+    for row, (entity, prediction) in enumerate(zip(entities, response.predictions, strict=True)):
+        used = [column[row] for column in columns]
+        features: dict[str, float | None] = {
+            name: float(v.value)
+            if v.status is FeatureStatus.PRESENT and isinstance(v.value, int | float)
+            else None
+            for name, v in zip(names, used, strict=True)
+        }
+        events.append(
+            PredictionLog(
+                request_id=prediction.request_id,
+                model_name=model.name,
+                model_version=model.version,
+                entity={k: str(v) for k, v in zip(entity.join_keys, entity.values, strict=True)},
+                prediction=prediction.score,
+                request_time=received,
+                response_time=answered,
+                features=features,
+                feature_time=_newest(used),
+            )
+        )
+    return events
