@@ -40,17 +40,25 @@ _BARS = (
 )
 
 _ROLLING = (
-    Feature("vwap_5m", _F64, "VWAP over the last 5 one-minute bars"),
-    Feature("vwap_15m", _F64, "VWAP over the last 15 one-minute bars"),
-    Feature("realized_vol_5m", _F64, "std dev of 1-minute log returns over 5 bars"),
-    Feature("realized_vol_15m", _F64, "std dev of 1-minute log returns over 15 bars"),
-    Feature("price_momentum_1m", _F64, "close / previous close - 1"),
-    Feature("price_momentum_5m", _F64, "close / close 5 bars ago - 1"),
+    Feature("vwap_5m", _F64, "sum(price*size) / sum(size) over the last 5 one-minute bars"),
+    Feature("vwap_15m", _F64, "sum(price*size) / sum(size) over the last 15 one-minute bars"),
+    Feature(
+        "realized_vol_5m", _F64, "sample std of the last 5 one-bar log returns of close (6 bars)"
+    ),
+    Feature(
+        "realized_vol_15m",
+        _F64,
+        "sample std of the last 15 one-bar log returns of close (16 bars)",
+    ),
+    Feature("price_momentum_1m", _F64, "(close - open) / open of the bar"),
+    Feature("price_momentum_5m", _F64, "(close - open 4 bars earlier) / that open, over 5 bars"),
     Feature("volume_5m", _F64, "volume of the last 5 bars"),
-    Feature("volume_ratio", _F64, "bar volume / mean bar volume of the last 15 bars"),
+    Feature("volume_ratio", _F64, "bar volume / mean bar volume of the last 20 bars (it included)"),
     Feature("sma_5", _F64, "simple moving average of close over 5 bars"),
     Feature("sma_20", _F64, "simple moving average of close over 20 bars"),
 )
+"""Windows count bars (minutes with trades; an empty minute is not a bar); a feature whose
+window is not full yet is null."""
 
 
 def _refs(view: str, names: tuple[str, ...]) -> tuple[FeatureRef, ...]:
@@ -63,6 +71,7 @@ def market_definitions(
     table_prefix: str = "",
     source_topic: str = "trades",
     partition_interval: str = "month",
+    ttl: timedelta = timedelta(hours=1),
 ) -> Definitions:
     """The entity, views and services of the store.
 
@@ -72,35 +81,42 @@ def market_definitions(
             one); the views' names never change.
         source_topic: The Kafka topic of trade events the views are computed from.
         partition_interval: ``day`` or ``month`` range partitions of the offline tables.
+        ttl: How long a row stays valid after its event time (0: forever). Online keys expire
+            at event time + TTL by the wall clock, so historical data replayed today needs 0.
     """
     symbol = Entity("symbol", "symbol", ValueType.STRING, "a traded instrument's ticker")
-    # event_time=window_end: a row stamped t was computed only from trades before t.
-    common = {
-        "source_topic": source_topic,
-        "bar_interval": "1m",
-        "entity_key": "symbol",
-        "event_time": "window_end",
-    }
+    # A row stamped t was computed only from trades with event time <= t (see processors/).
+    common = {"source_topic": source_topic, "bar_interval": "1m", "entity_key": "symbol"}
     bars = FeatureView(
         name="bars_1m",
         entities=("symbol",),
         features=_BARS,
-        ttl=timedelta(hours=1),
+        ttl=ttl,
         source=SourceTable(f"{table_prefix}bars_1m", partition_interval=partition_interval),
-        tags={**common, "window": "1m", "kind": "ohlcv"},
+        tags={**common, "window": "1m", "kind": "ohlcv", "event_time": "as_of_trade"},
         description=(
-            "1-minute OHLCV bars per symbol; event_timestamp is the bar END (the moment the bar"
-            " is complete), so a row at t holds only trades before t"
+            "1-minute OHLCV bars per symbol as of each trade: a row at t holds the bar of the"
+            " minute containing t over its trades with event time <= t; the row at a minute's"
+            " last microsecond holds its complete bar"
         ),
     )
     rolling = FeatureView(
         name="rolling_1m",
         entities=("symbol",),
         features=_ROLLING,
-        ttl=timedelta(hours=1),
+        ttl=ttl,
         source=SourceTable(f"{table_prefix}rolling_1m", partition_interval=partition_interval),
-        tags={**common, "window": "1m", "lookback_windows": "1m,5m,15m,20m", "kind": "rolling"},
-        description="rolling features over the 1-minute bars, one row per symbol and minute",
+        tags={
+            **common,
+            "window": "1m",
+            "lookback_windows": "1m,5m,15m,20m",
+            "kind": "rolling",
+            "event_time": "window_end",
+        },
+        description=(
+            "rolling features over closed 1-minute bars, one row per symbol and traded minute at"
+            " the minute's end, once the symbol's event time passes it plus the allowed lateness"
+        ),
     )
     all_bars = tuple(f.name for f in _BARS)
     all_rolling = tuple(f.name for f in _ROLLING)
