@@ -76,6 +76,7 @@ class AnomalyServicer(anomaly_service_pb2_grpc.AnomalyServiceServicer):
         wanted = filter_from_proto(request)
         start = start_from_proto(request, self._subscriptions)
         async for item in self._subscriptions.subscribe(start, wanted):
-            yield anomaly_service_pb2.StreamAnomaliesResponse(
-                anomaly=anomaly_to_proto(item.anomaly), resume_token=item.resume_token
-            )
+            response = anomaly_service_pb2.StreamAnomaliesResponse(resume_token=item.resume_token)
+            if item.anomaly is not None:
+                response.anomaly.CopyFrom(anomaly_to_proto(item.anomaly))
+            yield response

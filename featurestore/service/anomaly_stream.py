@@ -86,9 +86,14 @@ class StartAt:
 
 @dataclass(frozen=True, slots=True)
 class StreamedAnomaly:
-    """An anomaly and the token that resumes just after it."""
+    """An anomaly and the token that resumes just after it; a checkpoint when ``anomaly`` is None.
 
-    anomaly: Anomaly
+    Checkpoints carry the position only: one when the stream starts (so that a client that
+    started "from now" and loses the connection before any anomaly resumes where it started), and
+    one after ``checkpoint_s`` in which records advanced the position but none matched.
+    """
+
+    anomaly: Anomaly | None
     resume_token: str
 
 
@@ -196,11 +201,13 @@ class AnomalySubscriptions:
         *,
         max_subscriptions: int,
         timeout_s: float,
+        checkpoint_s: float = 1.0,
     ) -> None:
         self.topic = topic
         self._bootstrap = bootstrap
         self._store = store
         self._timeout_s = timeout_s
+        self._checkpoint_s = checkpoint_s
         self._max = max_subscriptions
         self._open = 0
         self._draining = False
@@ -237,11 +244,18 @@ class AnomalySubscriptions:
                 thread, _Reader, self._bootstrap, self.topic, self._store, self._timeout_s
             )
             position = await loop.run_in_executor(thread, reader.open, start)
+            yield StreamedAnomaly(None, position.token())
+            last_sent, moved = loop.time(), False
             while not self._draining:
                 for record in await loop.run_in_executor(thread, reader.read):
                     position.advance(record.partition, record.offset)
+                    moved = True
                     if record.anomaly is not None and wanted.accepts(record.anomaly):
                         yield StreamedAnomaly(record.anomaly, position.token())
+                        last_sent, moved = loop.time(), False
+                if moved and loop.time() - last_sent >= self._checkpoint_s:
+                    yield StreamedAnomaly(None, position.token())
+                    last_sent, moved = loop.time(), False
             raise BackendUnavailableError(
                 "the server is shutting down; resume with the last token on another"
             )

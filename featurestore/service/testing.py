@@ -55,7 +55,9 @@ class ServerThread:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     def stop(self, grace_s: float | None = 1.0) -> None:
-        """Stop the server gracefully, then the loop and the thread."""
+        """Stop the server gracefully, then the loop and the thread (only once)."""
+        if self._loop.is_closed():
+            return
         try:
             self.run(self.handle.stop(grace_s), timeout_s=(grace_s or 0) + 30)
         finally:

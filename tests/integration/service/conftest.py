@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 import redis
 
-from featurestore.config import GrpcSettings, RedisSettings, ServiceSettings, Settings
+from featurestore.config import (
+    GrpcSettings,
+    RedisSettings,
+    ServiceSettings,
+    Settings,
+    TopicSettings,
+)
 from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import market_catalog
 from featurestore.service.testing import ServerThread
@@ -44,17 +50,24 @@ def write_rows(stack: Settings, catalog: StaticCatalog) -> Callable[[list[Featur
 
 @pytest.fixture
 def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[..., ServerThread]]:
-    """``start_server(redis=RedisSettings(...), telemetry=..., **service_settings)``."""
+    """``start_server(redis=..., topics=..., port=..., telemetry=..., **service_settings)``."""
     started: list[ServerThread] = []
 
     def start(
-        redis: RedisSettings | None = None, telemetry: Any = None, **service: Any
+        redis: RedisSettings | None = None,
+        telemetry: Any = None,
+        topics: TopicSettings | None = None,
+        port: int = 0,
+        update: dict[str, Any] | None = None,
+        **service: Any,
     ) -> ServerThread:
         settings = stack.model_copy(
             update={
-                "grpc": GrpcSettings(port=0),
+                "grpc": GrpcSettings(port=port),
                 "redis": redis or stack.redis,
+                "topics": topics or stack.topics,
                 "service": ServiceSettings(**service),
+                **(update or {}),
             }
         )
         server = ServerThread(settings, catalog, telemetry=telemetry)

@@ -1,5 +1,6 @@
 """featurestore-client: a typed Python client of the featurestore gRPC API."""
 
+from featurestore_client._anomalies import Anomaly, AnomalyStream
 from featurestore_client._client import FeatureStoreClient
 from featurestore_client._errors import (
     DeadlineExceededError,
@@ -9,10 +10,13 @@ from featurestore_client._errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from featurestore_client._predict import Prediction, Predictions
 from featurestore_client._retry import RetryPolicy
 from featurestore_client._types import FeatureStatus, FeatureValue, OnlineFeatures
 
 __all__ = [
+    "Anomaly",
+    "AnomalyStream",
     "DeadlineExceededError",
     "FeatureStatus",
     "FeatureStoreClient",
@@ -21,6 +25,8 @@ __all__ = [
     "InvalidArgumentError",
     "NotFoundError",
     "OnlineFeatures",
+    "Prediction",
+    "Predictions",
     "RetryPolicy",
     "UnauthenticatedError",
     "UnavailableError",

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from featurestore_client import _convert
+from featurestore_client._anomalies import AnomalyStream, anomaly_request
+from featurestore_client._datasets import export_request, read_pieces
 from featurestore_client._errors import from_rpc_error
-from featurestore_client._proto.v1 import feature_service_pb2, feature_service_pb2_grpc
+from featurestore_client._predict import Predictions, predict_request, predictions
+from featurestore_client._proto.v1 import (
+    anomaly_service_pb2_grpc,
+    dataset_service_pb2_grpc,
+    feature_service_pb2,
+    feature_service_pb2_grpc,
+    prediction_service_pb2,
+    prediction_service_pb2_grpc,
+)
 from featurestore_client._retry import RetryPolicy, call_with_retries
 from featurestore_client._types import EntityValue, OnlineFeatures
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
 __all__ = ["FeatureStoreClient"]
 
@@ -63,7 +77,11 @@ class FeatureStoreClient:
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()
+        # The generated stubs are unannotated.
         self._features = feature_service_pb2_grpc.FeatureServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._anomalies = anomaly_service_pb2_grpc.AnomalyServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._datasets = dataset_service_pb2_grpc.DatasetServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
     def get_online_features(
         self,
@@ -93,6 +111,119 @@ class FeatureStoreClient:
             self._features.GetOnlineFeatures, request, timeout_s
         )
         return _convert.online_features(response, entities)
+
+    def predict(
+        self,
+        model_name: str,
+        *,
+        entities: Mapping[str, Sequence[EntityValue]],
+        alias: str | None = None,
+        version: str | int | None = None,
+        inline_features: Mapping[str, Sequence[float | int | None]] | None = None,
+        timeout_s: float | None = None,
+    ) -> Predictions:
+        """Score entities with a registered model (alias "champion" unless told otherwise).
+
+        The server reads the model's features of each entity from the online store, except
+        those given in ``inline_features`` (``"view:feature"`` to one value per row); a missing
+        feature is passed to the model as NaN and its status says why.
+
+        Raises:
+            InvalidArgumentError: A malformed request; the message names the field.
+            NotFoundError: The model, alias or version does not exist (named in the message).
+            UnavailableError: The server, the online store or MLflow stayed unavailable.
+        """
+        if alias is not None and version is not None:
+            raise ValueError("give alias or version, not both")
+        request = predict_request(model_name, alias, version, entities, inline_features)
+        response: prediction_service_pb2.PredictResponse = self._call(
+            self._predictions.Predict, request, timeout_s
+        )
+        return predictions(response, entities)
+
+    def stream_anomalies(
+        self,
+        *,
+        symbols: Collection[str] | None = None,
+        min_score: float | None = None,
+        start_time: datetime | None = None,
+        resume_token: str | None = None,
+        resume: bool = True,
+    ) -> AnomalyStream:
+        """Live anomalies, from now, from ``start_time`` or just after ``resume_token``.
+
+        Iterate the returned stream; it reconnects by itself after a disconnect (``resume``),
+        continuing after the last message received, so nothing is missed or repeated.
+        ``stream.resume_token`` is where a later call would continue. The stream has no deadline:
+        close it to stop.
+
+        Example::
+
+            with client.stream_anomalies(symbols=["IBM"], min_score=0.8) as stream:
+                for anomaly in stream:
+                    print(anomaly.symbol, anomaly.score, anomaly.event_time)
+        """
+        request = anomaly_request(symbols, min_score, start_time, resume_token)
+        return AnomalyStream(
+            lambda r: self._anomalies.StreamAnomalies(r, metadata=self._metadata),
+            request,
+            self._retry,
+            resume=resume,
+        )
+
+    def export_training_dataset(
+        self,
+        features: Sequence[str] | None = None,
+        *,
+        feature_service: str | None = None,
+        entity_rows: Any = None,
+        symbols: Sequence[str] | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        step: timedelta | None = None,
+        label_horizon: timedelta | None = None,
+        full_feature_names: bool = False,
+        batch_rows: int = 0,
+        timeout_s: float | None = None,
+    ) -> pa.Table:
+        """A point-in-time correct training set as an Arrow table (``.to_pandas()`` for pandas).
+
+        Entity rows are either ``entity_rows`` (a pandas DataFrame or Arrow table with the join
+        key and an ``event_timestamp`` column) or a grid: every ``symbols`` x
+        ``[start_time, end_time)`` every ``step``. ``label_horizon`` adds ``forward_return`` and
+        ``direction`` from strictly after each row's time. Needs the ``arrow`` extra (pyarrow).
+
+        Raises:
+            InvalidArgumentError: A malformed request; the message names the field.
+            NotFoundError: An unknown feature, view or feature service.
+            UnavailableError: The server or the offline store stayed unavailable.
+        """
+        if (features is None) == (feature_service is None):
+            raise ValueError("give either features or feature_service")
+        grid = None
+        if entity_rows is None:
+            if symbols is None or start_time is None or end_time is None or step is None:
+                raise ValueError("give entity_rows, or symbols, start_time, end_time and step")
+            grid = (symbols, start_time, end_time, step)
+        request = export_request(
+            features,
+            feature_service,
+            entity_rows,
+            grid,
+            label_horizon,
+            batch_rows,
+            full_feature_names,
+        )
+        method = self._datasets.ExportTrainingDataset
+
+        def attempt(remaining: float | None) -> pa.Table:
+            return read_pieces(method(request, timeout=remaining, metadata=self._metadata))
+
+        timeout = self._timeout_s if timeout_s is None else timeout_s
+        try:
+            return call_with_retries(self._retry, timeout, attempt)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
 
     def _call(self, method: Any, request: Any, timeout_s: float | None) -> Any:
         timeout = self._timeout_s if timeout_s is None else timeout_s

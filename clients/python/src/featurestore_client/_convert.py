@@ -14,7 +14,7 @@ from featurestore_client._types import (
     Scalar,
 )
 
-_STATUS = {
+STATUS = {
     types_pb2.FEATURE_STATUS_PRESENT: FeatureStatus.PRESENT,
     types_pb2.FEATURE_STATUS_NULL_VALUE: FeatureStatus.NULL_VALUE,
     types_pb2.FEATURE_STATUS_NOT_FOUND: FeatureStatus.NOT_FOUND,
@@ -67,7 +67,7 @@ def online_features(
         columns[name] = [
             FeatureValue(
                 scalar(value),
-                _STATUS.get(status, FeatureStatus.NOT_FOUND),
+                STATUS.get(status, FeatureStatus.NOT_FOUND),
                 stamp.ToDatetime(tzinfo=UTC) if stamp.seconds or stamp.nanos else None,
             )
             for value, status, stamp in zip(

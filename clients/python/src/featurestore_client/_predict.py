@@ -1,0 +1,108 @@
+"""Predict: the request and the typed answer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from featurestore_client._convert import STATUS, entity_value, scalar
+from featurestore_client._proto.v1 import prediction_service_pb2, types_pb2
+from featurestore_client._types import EntityValue, FeatureStatus, FeatureValue
+
+if TYPE_CHECKING:
+    import pandas as pd  # type: ignore[import-untyped,unused-ignore]
+
+__all__ = ["Prediction", "Predictions", "predict_request", "predictions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The score of one entity row, and the features the model saw."""
+
+    request_id: str
+    """Id of the PredictionLog event the server wrote for it."""
+    score: float
+    features: Mapping[str, FeatureValue]
+    """``"view:feature"`` to the value the model saw (None: passed as NaN) and its status."""
+    feature_time: datetime | None
+    """Event time of the newest feature row used."""
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """The answer of ``predict``: one prediction per entity row, in request order."""
+
+    model_name: str
+    model_version: str
+    """The registry version that scored (the alias's version at the time of the call)."""
+    entities: Mapping[str, Sequence[EntityValue]]
+    predictions: Sequence[Prediction]
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def scores(self) -> list[float]:
+        """The scores, in row order."""
+        return [p.score for p in self.predictions]
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Join keys, ``score``, ``model_version`` and the feature values (needs pandas)."""
+        import pandas as pd
+
+        rows: list[dict[str, Any]] = []
+        for i, prediction in enumerate(self.predictions):
+            row: dict[str, Any] = {k: v[i] for k, v in self.entities.items()}
+            row["score"] = prediction.score
+            row["model_version"] = self.model_version
+            row.update({name: value.value for name, value in prediction.features.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _number(value: float | int | None) -> types_pb2.Value:
+    if value is None:
+        return types_pb2.Value()
+    return types_pb2.Value(double_value=float(value))
+
+
+def predict_request(
+    model_name: str,
+    alias: str | None,
+    version: str | int | None,
+    entities: Mapping[str, Sequence[EntityValue]],
+    inline_features: Mapping[str, Sequence[float | int | None]] | None,
+) -> prediction_service_pb2.PredictRequest:
+    """A PredictRequest (the server's default alias is "champion")."""
+    request = prediction_service_pb2.PredictRequest(model_name=model_name)
+    if alias is not None:
+        request.alias = alias
+    if version is not None:
+        request.version = str(version)
+    for key, values in entities.items():
+        request.entities[key].values.extend(entity_value(v) for v in values)
+    for name, numbers in (inline_features or {}).items():
+        request.inline_features[name].values.extend(_number(v) for v in numbers)
+    return request
+
+
+def predictions(
+    response: prediction_service_pb2.PredictResponse,
+    entities: Mapping[str, Sequence[EntityValue]],
+) -> Predictions:
+    """The response as :class:`Predictions`."""
+    out = []
+    for p in response.predictions:
+        features = {
+            name: FeatureValue(scalar(value), STATUS.get(status, FeatureStatus.NOT_FOUND), None)
+            for name, value, status in zip(
+                p.feature_names, p.feature_values, p.feature_statuses, strict=True
+            )
+        }
+        when = p.feature_time.ToDatetime(tzinfo=UTC) if p.HasField("feature_time") else None
+        out.append(Prediction(p.request_id, p.score, features, when))
+    return Predictions(
+        response.model_name, response.model_version, {k: list(v) for k, v in entities.items()}, out
+    )
