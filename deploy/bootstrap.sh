@@ -3,7 +3,8 @@
 #   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven (only those missing);
 #   - the Python virtual environment .venv with the project and its pinned dependencies
 #     (re-installed only when pyproject.toml changes);
-#   - grpcurl (a Go client of the API, for the tests) through the Go module proxy;
+#   - grpcurl (a Go client of the API, for the tests) and buf (lints the proto files) through the
+#     Go module proxy;
 #   - the JVM jars (Kafka broker, Spark's Kafka connector) resolved by Maven from deploy/jvm/pom.xml.
 # Safe to run again: each step checks first.
 set -euo pipefail
@@ -47,6 +48,12 @@ GOBIN_DIR=$(go env GOPATH 2>/dev/null)/bin
 if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/grpcurl" ] && ! command -v grpcurl >/dev/null; then
   log "building grpcurl with go install"
   go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3
+fi
+# buf lint / buf breaking for proto/ (buf.yaml). Pinned: @latest needs a protocompile
+# pseudo-version the module proxy refuses (403); v1.50.0 resolves.
+if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/buf" ] && ! command -v buf >/dev/null; then
+  log "building buf with go install"
+  go install github.com/bufbuild/buf/cmd/buf@v1.50.0
 fi
 
 log "resolving JVM jars with Maven (deploy/jvm/pom.xml)"
