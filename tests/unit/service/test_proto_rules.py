@@ -1,4 +1,4 @@
-"""buf lint and buf breaking over proto/ (buf.yaml), when buf is installed (`make setup` builds it)."""
+"""buf lint and buf breaking over proto/ (buf.yaml), when buf is installed (`make setup`)."""
 
 from __future__ import annotations
 
