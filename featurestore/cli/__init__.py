@@ -12,6 +12,7 @@ import click
 
 from featurestore.cli.export import export
 from featurestore.cli.ingest import ingest, replay
+from featurestore.cli.processors import processors
 from featurestore.cli.registry import registry
 from featurestore.cli.run import run
 from featurestore.cli.schema_registry import schema_registry
@@ -46,3 +47,4 @@ main.add_command(ingest)
 main.add_command(replay)
 main.add_command(schema_registry)
 main.add_command(serve)
+main.add_command(processors)

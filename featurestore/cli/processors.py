@@ -1,0 +1,254 @@
+"""``featurestore processors start|stop|status|backfill``: the Spark feature processors."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import datetime
+from typing import Any
+
+import click
+
+__all__ = ["processors"]
+
+
+def _job_options(func: Any) -> Any:
+    options = [
+        click.option("--project", default=None, help="Feast project (default: featurestore)."),
+        click.option("--topic", default=None, help="Trades topic (default: settings)."),
+        click.option("--master", default="local[*]", show_default=True, help="Spark master."),
+        click.option(
+            "--shuffle-partitions",
+            type=int,
+            default=0,
+            help="Spark shuffle (state) partitions; 0: this machine's cores.",
+        ),
+        click.option(
+            "--lateness",
+            type=float,
+            default=5.0,
+            show_default=True,
+            help="Seconds of event time a minute waits for late trades after its end.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _stream_options(func: Any) -> Any:
+    options = [
+        click.option(
+            "--trigger-ms",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Micro-batch interval (0: next batch as soon as the last ends).",
+        ),
+        click.option(
+            "--max-offsets",
+            type=int,
+            default=200_000,
+            show_default=True,
+            help="Records per micro-batch at most.",
+        ),
+        click.option(
+            "--starting-offsets",
+            default="earliest",
+            show_default=True,
+            help="Where a new checkpoint starts: earliest, latest or Spark's JSON offsets.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+_name = click.option(
+    "--name", default="features", show_default=True, help="Processor name (checkpoint folder)."
+)
+
+
+def _options(name: str, **kwargs: Any) -> Any:
+    from featurestore.definitions import PROJECT
+    from processors.options import ProcessorOptions
+
+    return ProcessorOptions(
+        name=name,
+        project=kwargs.get("project") or PROJECT,
+        topic=kwargs.get("topic"),
+        master=kwargs.get("master") or "local[*]",
+        shuffle_partitions=kwargs.get("shuffle_partitions") or 0,
+        lateness_s=kwargs.get("lateness", 5.0),
+        trigger_ms=kwargs.get("trigger_ms", 0),
+        max_offsets_per_trigger=kwargs.get("max_offsets") or None,
+        starting_offsets=kwargs.get("starting_offsets", "earliest"),
+    )
+
+
+def _argv(kwargs: dict[str, Any]) -> tuple[str, ...]:
+    """The ``run`` options that reproduce ``kwargs`` in a background process."""
+    argv: list[str] = []
+    for key, value in kwargs.items():
+        if value is None or key == "foreground":
+            continue
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    return tuple(argv)
+
+
+@click.group()
+def processors() -> None:
+    """Run the Spark processors that turn trades into features (PostgreSQL + Redis)."""
+
+
+@processors.command("run", hidden=True)
+@_name
+@_job_options
+@_stream_options
+def run_command(name: str, **kwargs: Any) -> None:
+    """Run the streaming processor in this process until SIGTERM/SIGINT."""
+    _run_foreground(name, kwargs)
+
+
+def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
+    from featurestore.config import load_settings
+    from featurestore.stack.processors import ready_file
+    from processors.spark import start_stream
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    settings = load_settings()
+    options = _options(name, **kwargs)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    handle = start_stream(settings, options)
+    ready = ready_file(settings, name)
+    ready.parent.mkdir(parents=True, exist_ok=True)
+    ready.write_text(json.dumps({"pid": os.getpid(), "topic": options.topic_of(settings)}))
+    click.echo(f"processor {name}: reading {options.topic_of(settings)} (stop with SIGTERM)")
+    try:
+        handle.wait(stop)
+    finally:
+        ready.unlink(missing_ok=True)
+    click.echo(f"processor {name}: stopped")
+
+
+@processors.command()
+@_name
+@_job_options
+@_stream_options
+@click.option("--foreground", is_flag=True, help="Run in this terminal instead of the background.")
+def start(name: str, foreground: bool, **kwargs: Any) -> None:
+    """Start the streaming processor (in the background, with a PID file)."""
+    if foreground:
+        _run_foreground(name, kwargs)
+        return
+    from featurestore.config import load_settings
+    from featurestore.stack.processors import ProcessorService
+
+    settings = load_settings()
+    service = ProcessorService(settings, name, _argv(kwargs))
+    pid = service.process.pid()
+    if pid is not None:
+        click.echo(f"processor {name} already runs (pid {pid})")
+        return
+    service.prepare()
+    service.launch()
+    from featurestore.stack.process import wait_until
+
+    if not wait_until(lambda: service.healthy() or service.process.exited_early(), 180.0, 0.5):
+        click.echo(f"processor {name} did not start within 180 s; see {service.process.log_file}")
+        sys.exit(1)
+    if not service.healthy():
+        click.echo(f"processor {name} exited during start:\n{service.process.log_tail()}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"processor {name} started (pid {service.process.pid()}), log {service.process.log_file}"
+    )
+
+
+@processors.command()
+@_name
+def stop(name: str) -> None:
+    """Stop the processor (it finishes its running batch; a later start resumes from there)."""
+    from featurestore.config import load_settings
+    from featurestore.stack.processors import ProcessorService
+
+    service = ProcessorService(load_settings(), name)
+    click.echo(
+        f"processor {name} stopped" if service.stop() else f"processor {name} is not running"
+    )
+
+
+@processors.command()
+@_name
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
+def status(name: str, as_json: bool) -> None:
+    """Show whether the processor runs and its progress (events/s, lag, last batch)."""
+    from featurestore.config import load_settings
+    from featurestore.stack.processors import ProcessorService
+    from processors.options import processor_dir
+    from processors.status import read_status
+
+    settings = load_settings()
+    service = ProcessorService(settings, name)
+    pid = service.process.pid()
+    data = read_status(processor_dir(settings, name) / "status.json")
+    if as_json:
+        click.echo(json.dumps({"running": pid is not None, "pid": pid, "status": data}, indent=1))
+        return
+    click.echo(f"processor {name}: " + (f"running, pid {pid}" if pid else "not running"))
+    if data is None:
+        click.echo("  no batch processed yet")
+        return
+    rate = data.get("events_per_s")
+    click.echo(
+        f"  topic {data.get('topic')} -> project {data.get('project')}\n"
+        f"  last batch {data['batch_id']} at {data['finished_at']}: {data['records']} records,"
+        f" {data['bars_rows']} bars rows, {data['rolling_rows']} rolling rows,"
+        f" {data['dead_letters']} dead letters"
+    )
+    rate_text = f"{rate:,.0f} events/s" if rate is not None else "events/s n/a"
+    click.echo(f"  last completed spark batch: {data.get('batch_ms')} ms, {rate_text}")
+    click.echo(f"  lag: {data.get('lag')} records behind the topic's end")
+    click.echo("  time: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in data["seconds"].items()))
+    click.echo("  totals: " + ", ".join(f"{k} {v}" for k, v in data.get("totals", {}).items()))
+
+
+@processors.command()
+@_name
+@_job_options
+@click.option(
+    "--from", "start", default=None, help="Start: ISO time with offset, or Spark JSON offsets."
+)
+@click.option("--to", "end", default=None, help="End (exclusive): ISO time or JSON offsets.")
+def backfill(name: str, start: str | None, end: str | None, **kwargs: Any) -> None:
+    """Process the whole topic (or a range) in one batch job, through the same sinks."""
+    from featurestore.config import load_settings
+    from processors.spark import BackfillRange, run_backfill
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = load_settings()
+    span = BackfillRange(_bound(start), _bound(end))
+    report = run_backfill(settings, _options(name, **kwargs), span)
+    click.echo(
+        f"backfill: {report.records} records -> {report.bars_rows} bars rows, "
+        f"{report.rolling_rows} rolling rows, {report.dead_letters} dead letters "
+        f"({report.duplicates} duplicates, {report.late} late)"
+    )
+
+
+def _bound(text: str | None) -> datetime | str | None:
+    if text is None or text.lstrip().startswith("{"):
+        return text
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is neither an ISO time nor JSON offsets") from None

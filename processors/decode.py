@@ -1,0 +1,158 @@
+"""Kafka records of one symbol -> the state machine's trade batch, or dead letters with a reason.
+
+Each record is decoded with its own writer schema (by the id in its Confluent header, fetched
+once per id from the registry) into the processor's reader schema: the fields of ``Trade`` the
+features use. So a topic holding several versions of ``Trade`` is read correctly, and a record
+that cannot be decoded, or is not a usable trade, is dead-lettered instead of stopping the job.
+An unreachable registry is not the record's fault: that error propagates and fails the batch,
+which Spark retries from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from featurestore.errors import NotFoundError, ValidationError
+from featurestore.events import AvroDeserializer, ConfluentSchemaStore
+from featurestore.events.schemas import AvroSchema, parse_schema_text
+from processors.core import TradeBatch
+
+__all__ = ["READER_SCHEMA", "DeadLetter", "DecodedRecords", "decode_records", "decoder_for"]
+
+READER_SCHEMA: AvroSchema = parse_schema_text(
+    json.dumps(
+        {
+            "type": "record",
+            "name": "Trade",
+            "namespace": "featurestore.v1",
+            "fields": [
+                {"name": "symbol", "type": "string"},
+                {"name": "price", "type": "double"},
+                {"name": "size", "type": "long"},
+                {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+                {"name": "trade_id", "type": "string"},
+            ],
+        }
+    )
+)
+"""What the processors read of a Trade; writer fields beyond these are skipped by resolution."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record the processors could not use, with why."""
+
+    key: bytes | None
+    value: bytes | None
+    partition: int
+    offset: int
+    timestamp_ms: int
+    reason: str
+
+
+@dataclass
+class DecodedRecords:
+    """The usable trades of a group of records, in log order, and the others."""
+
+    trades: TradeBatch
+    dead: list[DeadLetter] = field(default_factory=list)
+    records: pd.DataFrame | None = None
+    """The records, in log order."""
+    index: np.ndarray | None = None
+    """Position in :attr:`records` of each trade of :attr:`trades`."""
+
+    def dead_letter(self, trade: int, reason: str) -> DeadLetter:
+        """A dead letter for the record behind trade number ``trade``."""
+        assert self.records is not None and self.index is not None
+        row = self.records.iloc[int(self.index[trade])]
+        return DeadLetter(
+            row["key"], row["value"], int(row["partition"]), int(row["offset"]),
+            int(row["timestamp_ms"]), reason,
+        )  # fmt: skip
+
+
+@cache
+def decoder_for(registry_url: str) -> AvroDeserializer:
+    """One decoder per registry and process: writer schemas are cached by id inside it."""
+    return AvroDeserializer(ConfluentSchemaStore(registry_url), READER_SCHEMA)
+
+
+def _micros(value: datetime | int) -> int:
+    if isinstance(value, datetime):
+        return (value - _EPOCH) // _MICRO
+    return int(value)
+
+
+def decode_records(
+    records: pd.DataFrame, decoder: AvroDeserializer, symbol: str | None
+) -> DecodedRecords:
+    """Decode records (columns key, value, partition, offset, timestamp_ms) of one key.
+
+    Records are put in log order, (partition, offset), first. A record is dead-lettered when it
+    is empty, not Confluent Avro, of an unknown schema id, not resolvable into the reader
+    schema, keyed by another symbol than its own, or not a valid trade (price not finite and
+    positive, negative size).
+    """
+    records = records.sort_values(["partition", "offset"], kind="stable")
+    keys: Sequence[bytes | None] = records["key"].tolist()
+    values: Sequence[bytes | None] = records["value"].tolist()
+    partitions = records["partition"].to_numpy(np.int64)
+    offsets = records["offset"].to_numpy(np.int64)
+    stamps = records["timestamp_ms"].to_numpy(np.int64)
+    keep: list[int] = []
+    event_us: list[int] = []
+    price: list[float] = []
+    size: list[float] = []
+    ids: list[str] = []
+    dead: list[DeadLetter] = []
+
+    def reject(i: int, reason: str) -> None:
+        dead.append(
+            DeadLetter(
+                keys[i], values[i], int(partitions[i]), int(offsets[i]), int(stamps[i]), reason
+            )
+        )
+
+    for i, value in enumerate(values):
+        if value is None or len(value) == 0:
+            reject(i, "undecodable: empty value")
+            continue
+        try:
+            _, record = decoder.decode_wire(bytes(value))
+        except (ValidationError, NotFoundError) as exc:
+            reject(i, f"undecodable: {exc}")
+            continue
+        if symbol is None or record["symbol"] != symbol:
+            reject(i, f"key-mismatch: record of {record['symbol']!r} keyed {symbol!r}")
+            continue
+        p, s = record["price"], record["size"]
+        if not (math.isfinite(p) and p > 0) or s < 0:
+            reject(i, f"invalid: price {p!r}, size {s!r}")
+            continue
+        keep.append(i)
+        event_us.append(_micros(record["event_time"]))
+        price.append(p)
+        size.append(float(s))
+        ids.append(record["trade_id"])
+    index = np.asarray(keep, dtype=np.intp)
+    batch = TradeBatch(
+        event_us=np.asarray(event_us, dtype=np.int64),
+        price=np.asarray(price, dtype=np.float64),
+        size=np.asarray(size, dtype=np.float64),
+        kafka_ms=stamps[index],
+        partition=partitions[index],
+        offset=offsets[index],
+        trade_id=ids,
+    )
+    return DecodedRecords(batch, dead, records, index)

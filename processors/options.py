@@ -1,0 +1,68 @@
+"""Options of a processor run: which project and topic, how Spark runs it, where it keeps state."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from featurestore.config import Settings
+from featurestore.definitions import PROJECT
+from featurestore.errors import ConfigurationError
+
+__all__ = ["ProcessorOptions", "processor_dir"]
+
+
+def processor_dir(settings: Settings, name: str) -> Path:
+    """Where a processor keeps its checkpoint, status file and Spark scratch space."""
+    return settings.data_dir.resolve() / "processors" / name
+
+
+@dataclass(frozen=True)
+class ProcessorOptions:
+    """How one processor runs."""
+
+    name: str = "features"
+    """Names the checkpoint folder: two processors with different names never share state."""
+    project: str = PROJECT
+    """Feast project the feature views are read from."""
+    topic: str | None = None
+    """The trades topic (default: ``settings.topics.trades``)."""
+    master: str = "local[*]"
+    """Spark master URL: ``local[*]`` or a cluster (``spark://host:7077``)."""
+    shuffle_partitions: int = 0
+    """Spark shuffle partitions (state store partitions); 0: the machine's cores.
+
+    Fixed by the first run of a checkpoint; on a cluster set it to the total executor cores.
+    """
+    trigger_ms: int = 0
+    """Micro-batch trigger interval; 0: the next batch starts as soon as the last ends and new
+    records are there (Spark then polls the topic every 10 ms)."""
+    max_offsets_per_trigger: int | None = 200_000
+    """Records per micro-batch at most (bounds the first batches of a backlog)."""
+    lateness_s: float = 5.0
+    """Event time a minute stays open after its end, for late trades of the same symbol."""
+    starting_offsets: str = "earliest"
+    """Where a new checkpoint starts reading: ``earliest``, ``latest`` or Spark's JSON form."""
+
+    def __post_init__(self) -> None:
+        if not self.name or "/" in self.name or self.name.startswith("."):
+            raise ConfigurationError(f"processor name {self.name!r} must be a plain folder name")
+        if self.lateness_s < 0:
+            raise ConfigurationError("--lateness must be >= 0 seconds")
+        if self.trigger_ms < 0:
+            raise ConfigurationError("--trigger-ms must be >= 0")
+
+    def topic_of(self, settings: Settings) -> str:
+        """The topic to read."""
+        return self.topic or settings.topics.trades
+
+    @property
+    def lateness_us(self) -> int:
+        """Allowed lateness in microseconds."""
+        return round(self.lateness_s * 1_000_000)
+
+    @property
+    def partitions(self) -> int:
+        """Shuffle partitions to use."""
+        return self.shuffle_partitions or os.cpu_count() or 2

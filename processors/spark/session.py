@@ -1,0 +1,57 @@
+"""A SparkSession set up for this machine: loopback only, few shuffle partitions, our jars."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from featurestore.config import Settings
+from featurestore.stack.jars import resolve_jars
+from processors.options import ProcessorOptions, processor_dir
+
+__all__ = ["build_session"]
+
+
+def build_session(settings: Settings, options: ProcessorOptions) -> Any:
+    """Create (or reuse) the process's SparkSession for ``options``.
+
+    The Kafka connector jars come from Maven through ``deploy/jvm/pom.xml`` (Spark's own Ivy
+    download is not used). Python workers run this interpreter; the driver and the UI bind to
+    loopback only when the master is local.
+    """
+    jars = sorted(str(p) for p in resolve_jars(settings, "spark").glob("*.jar"))
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    local = options.master.startswith("local")
+    if local:
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    scratch = processor_dir(settings, options.name) / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    builder = (
+        SparkSession.builder.master(options.master)
+        .appName(f"featurestore-processor-{options.name}")
+        .config("spark.jars", ",".join(jars))
+        .config("spark.sql.shuffle.partitions", str(options.partitions))
+        .config("spark.default.parallelism", str(options.partitions))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.python.worker.reuse", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # pyspark's own pandas calls warn on every batch; keep the workers' logs readable.
+        .config("spark.executorEnv.PYTHONWARNINGS", "ignore::FutureWarning")
+        .config("spark.local.dir", str(scratch))
+        .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.driver.memory", os.environ.get("FEATURESTORE_SPARK_DRIVER_MEMORY", "2g"))
+    )
+    if local:
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

@@ -1,0 +1,57 @@
+"""The status file a running processor rewrites after each micro-batch.
+
+``featurestore processors status`` reads it: progress (events/s, lag, last batch duration) and
+where the time of the last batch went. Written atomically (temp file + rename), so a reader
+never sees half a file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BatchStatus", "read_status", "write_status"]
+
+
+@dataclass
+class BatchStatus:
+    """One micro-batch, and the totals so far."""
+
+    batch_id: int
+    finished_at: str
+    """ISO time the batch's sinks finished."""
+    records: int
+    bars_rows: int
+    rolling_rows: int
+    dead_letters: int
+    duplicates: int
+    late: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Where the batch's time went: decode and state (summed over tasks), sinks (driver)."""
+    lag: int | None = None
+    """Records in the topic not processed yet (from Spark's last progress)."""
+    batch_ms: int | None = None
+    """Spark's whole duration of the last completed batch."""
+    events_per_s: float | None = None
+    """Spark's processed rows per second of the last completed batch."""
+    totals: dict[str, int] = field(default_factory=dict)
+    """Counts since this process started."""
+
+
+def write_status(path: Path, status: BatchStatus, extra: dict[str, Any] | None = None) -> None:
+    """Replace the status file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**asdict(status), **(extra or {})}, indent=1))
+    tmp.replace(path)
+
+
+def read_status(path: Path) -> dict[str, Any] | None:
+    """The last status written, or None when there is none."""
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    return data
