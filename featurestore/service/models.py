@@ -170,7 +170,9 @@ class ModelRegistry:
                 f"model registry (MLflow) at {self._uri} unavailable: {exc}"
             ) from exc
         if response.status_code == 404 or (
-            response.status_code == 400 and b"RESOURCE_DOES_NOT_EXIST" in response.content
+            # MLflow answers an unknown alias with 400 INVALID_PARAMETER_VALUE "... not found."
+            response.status_code == 400
+            and (b"RESOURCE_DOES_NOT_EXIST" in response.content or b"not found" in response.content)
         ):
             return None
         if response.status_code >= 500:

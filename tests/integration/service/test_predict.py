@@ -1,0 +1,208 @@
+"""Predict on the real Redis, MLflow and Kafka: scores, statuses, promotion, log, errors."""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from featurestore_client import (
+    FeatureStatus,
+    FeatureStoreClient,
+    InvalidArgumentError,
+    NotFoundError,
+    RetryPolicy,
+    UnavailableError,
+)
+
+from featurestore.config import MlflowSettings, Settings, TopicSettings
+from featurestore.events import ConfluentSchemaStore, LoggedEvent, PredictionLog, replay_topic
+from featurestore.online import EntityKey, FeatureRow
+from featurestore.service.testing import ServerThread
+from tests.integration.service.anomaly_data import create_topic, delete_topic
+from tests.integration.service.mlflow_models import (
+    RegisteredModels,
+    delete_model,
+    move_alias,
+    register_models,
+)
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@pytest.fixture(scope="module")
+def models(stack: Settings) -> Iterator[RegisteredModels]:
+    registered = register_models(stack, f"fs-test-{uuid.uuid4().hex[:8]}")
+    yield registered
+    delete_model(stack, registered.name)
+
+
+@pytest.fixture
+def predictions_topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
+    name = unique_name("predictions")
+    create_topic(stack, name, partitions=2)
+    yield name
+    delete_topic(stack, name)
+
+
+@pytest.fixture
+def server(
+    start_server: Callable[..., ServerThread],
+    write_rows: Callable[[list[FeatureRow]], None],
+    predictions_topic: str,
+) -> ServerThread:
+    write_rows(
+        [
+            FeatureRow(
+                "bars_1m", EntityKey.of(symbol="AAPL"), NOW, {"close": 190.0, "volume": 7.0}
+            ),
+            FeatureRow(
+                "rolling_1m",
+                EntityKey.of(symbol="AAPL"),
+                NOW - timedelta(seconds=30),
+                {"vwap_5m": 189.0},
+            ),
+            FeatureRow("bars_1m", EntityKey.of(symbol="IBM"), NOW, {"close": 150.0}),
+        ]
+    )
+    return start_server(topics=TopicSettings(predictions=predictions_topic), model_alias_ttl_s=0.2)
+
+
+def test_scores_features_statuses_and_the_prediction_log(
+    server: ServerThread, models: RegisteredModels, stack: Settings, predictions_topic: str
+) -> None:
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=60) as client:
+        result = client.predict(models.name, entities={"symbol": ["AAPL", "IBM", "GHOST"]})
+    assert result.model_version == "1"
+    nan = float("nan")
+    expected = models.expected_v1([[190.0, 189.0, 7.0], [150.0, nan, nan], [nan, nan, nan]])
+    np.testing.assert_allclose(result.scores, expected, rtol=1e-9)
+    aapl, ibm, ghost = result.predictions
+    assert {k: v.value for k, v in aapl.features.items()} == {
+        "bars_1m:close": 190.0,
+        "rolling_1m:vwap_5m": 189.0,
+        "bars_1m:volume": 7.0,
+    }
+    assert aapl.feature_time == NOW
+    assert ibm.features["bars_1m:volume"].status is FeatureStatus.NULL_VALUE
+    assert ibm.features["rolling_1m:vwap_5m"].status is FeatureStatus.NOT_FOUND
+    assert ibm.features["rolling_1m:vwap_5m"].value is None
+    assert {v.status for v in ghost.features.values()} == {FeatureStatus.NOT_FOUND}
+    assert ghost.feature_time is None
+
+    server.run(_flush_log(server))
+    store = ConfluentSchemaStore(stack.schema_registry.url)
+    logged = [
+        r.event
+        for r in replay_topic(stack.kafka.bootstrap, store, predictions_topic)
+        if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
+    ]
+    by_id = {event.request_id: event for event in logged}
+    assert set(by_id) == {p.request_id for p in result.predictions}
+    event = by_id[aapl.request_id]
+    assert event.model_version == "1" and event.entity == {"symbol": "AAPL"}
+    assert event.prediction == pytest.approx(aapl.score)
+    assert event.features["rolling_1m:vwap_5m"] == 189.0
+    assert by_id[ibm.request_id].features["rolling_1m:vwap_5m"] is None
+    assert event.feature_time == NOW
+
+
+async def _flush_log(server: ServerThread) -> None:
+    from featurestore.service.prediction_log import PredictionLogger
+
+    for closer in server.handle.closers:
+        owner = getattr(closer, "__self__", None)
+        if isinstance(owner, PredictionLogger):
+            assert await owner.flush() == 0
+
+
+def test_promotion_is_picked_up_without_restart_and_versions_pin(
+    server: ServerThread, models: RegisteredModels, stack: Settings
+) -> None:
+    row = [[190.0, 189.0, 7.0]]
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=60) as client:
+        before = client.predict(models.name, alias="champion", entities={"symbol": ["AAPL"]})
+        assert before.model_version == "1"
+        move_alias(stack, models.name, "champion", "2")
+        try:
+            deadline = time.monotonic() + 20
+            after = before
+            while after.model_version == "1" and time.monotonic() < deadline:
+                time.sleep(0.1)
+                after = client.predict(models.name, entities={"symbol": ["AAPL"]})
+            assert after.model_version == "2"
+            np.testing.assert_allclose(after.scores, models.expected_v2(row), rtol=1e-9)
+            pinned = client.predict(models.name, version=1, entities={"symbol": ["AAPL"]})
+            assert pinned.model_version == "1"
+            np.testing.assert_allclose(pinned.scores, models.expected_v1(row), rtol=1e-9)
+        finally:
+            move_alias(stack, models.name, "champion", "1")
+
+
+def test_inline_features_replace_online_ones(
+    server: ServerThread, models: RegisteredModels
+) -> None:
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=60) as client:
+        result = client.predict(
+            models.name,
+            version="1",
+            entities={"symbol": ["AAPL", "NEW"]},
+            inline_features={"rolling_1m:vwap_5m": [180.0, None]},
+        )
+        with pytest.raises(InvalidArgumentError, match=r"inline_features\[bars_1m:open\]"):
+            client.predict(
+                models.name,
+                entities={"symbol": ["AAPL"]},
+                inline_features={"bars_1m:open": [1.0]},
+            )
+        with pytest.raises(InvalidArgumentError, match="inline_features"):
+            client.predict(
+                models.name,
+                entities={"symbol": ["AAPL"]},
+                inline_features={"rolling_1m:vwap_5m": [1.0, 2.0]},
+            )
+    nan = float("nan")
+    expected = models.expected_v1([[190.0, 180.0, 7.0], [nan, nan, nan]])
+    np.testing.assert_allclose(result.scores, expected, rtol=1e-9)
+    assert result.predictions[0].features["rolling_1m:vwap_5m"].status is FeatureStatus.PRESENT
+    assert result.predictions[1].features["rolling_1m:vwap_5m"].status is (FeatureStatus.NULL_VALUE)
+    assert not math.isnan(result.scores[1])
+
+
+def test_unknown_model_alias_version_and_bad_input(
+    server: ServerThread, models: RegisteredModels
+) -> None:
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=60) as client:
+        with pytest.raises(NotFoundError, match="no-such-model-"):
+            client.predict(f"no-such-model-{uuid.uuid4().hex[:6]}", entities={"symbol": ["A"]})
+        with pytest.raises(NotFoundError, match="alias 'nope'"):
+            client.predict(models.name, alias="nope", entities={"symbol": ["A"]})
+        with pytest.raises(NotFoundError, match="version '99'"):
+            client.predict(models.name, version=99, entities={"symbol": ["A"]})
+        with pytest.raises(InvalidArgumentError, match="model_name"):
+            client.predict("", entities={"symbol": ["A"]})
+        with pytest.raises(InvalidArgumentError, match="version"):
+            client.predict(models.name, version="latest", entities={"symbol": ["A"]})
+        with pytest.raises(InvalidArgumentError, match="entities"):
+            client.predict(models.name, entities={})
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_mlflow_down_is_unavailable(start_server: Callable[..., ServerThread]) -> None:
+    server = start_server(update={"mlflow": MlflowSettings(port=_closed_port())})
+    client = FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=10)
+    with client, pytest.raises(UnavailableError, match="MLflow"):
+        client.predict("any", entities={"symbol": ["A"]})
