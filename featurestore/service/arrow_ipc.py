@@ -7,7 +7,6 @@ limit, whatever ``batch_rows`` the caller asked for.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 
 import pyarrow as pa
@@ -17,26 +16,27 @@ from featurestore.errors import ValidationError
 __all__ = ["IpcPieces", "read_ipc_table"]
 
 MAX_PIECE_BYTES = 2 << 20
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""Continuation marker and a zero length: the end of an Arrow IPC stream."""
 
 
 class IpcPieces:
-    """Writes batches of one schema into pieces of an IPC stream."""
+    """Encapsulated IPC messages of one schema: the schema, record batches, the end marker."""
 
     def __init__(self, schema: pa.Schema, batch_rows: int) -> None:
-        self.schema = schema
+        # Dictionary columns would need dictionary messages in the stream: send plain values.
+        self.schema = pa.schema(
+            [
+                f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f
+                for f in schema
+            ],
+            metadata=schema.metadata,
+        )
         self._batch_rows = batch_rows
-        self._sink = io.BytesIO()
-        self._writer = pa.ipc.new_stream(self._sink, schema)
-
-    def _take(self) -> bytes:
-        data = self._sink.getvalue()
-        self._sink.seek(0)
-        self._sink.truncate()
-        return data
 
     def schema_piece(self) -> bytes:
         """The first piece: the schema message."""
-        return self._take()
+        return bytes(self.schema.serialize().to_pybytes())
 
     def batch_pieces(self, batch: pa.RecordBatch) -> Iterator[tuple[bytes, int]]:
         """(piece, rows) for each slice of ``batch``; the batch is cast to the stream's schema."""
@@ -48,13 +48,11 @@ class IpcPieces:
         step = max(1, min(self._batch_rows, MAX_PIECE_BYTES // per_row))
         for start in range(0, batch.num_rows, step):
             part = batch.slice(start, step)
-            self._writer.write_batch(part)
-            yield self._take(), part.num_rows
+            yield bytes(part.serialize().to_pybytes()), part.num_rows
 
     def end_piece(self) -> bytes:
         """The last piece: the end-of-stream marker."""
-        self._writer.close()
-        return self._take()
+        return END_OF_STREAM
 
 
 def read_ipc_table(data: bytes, field: str) -> pa.Table:

@@ -161,9 +161,14 @@ class OfflineAccess:
     def _read_definitions(self) -> Definitions:
         if self._load is not None:
             return self._load(self._settings, self._project)
+        from sqlalchemy.exc import OperationalError  # Feast's SQL registry runs on SQLAlchemy
+
         from featurestore.definitions import load_definitions
 
-        return load_definitions(self._settings, self._project)
+        try:
+            return load_definitions(self._settings, self._project)
+        except OperationalError as exc:
+            raise BackendUnavailableError(f"feature registry unreachable: {exc.orig}") from exc
 
     def bars(
         self, definitions: Definitions, symbols: list[str], lo: datetime, hi: datetime

@@ -19,6 +19,7 @@ from featurestore.config import (
 )
 from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import market_catalog
+from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 
 
@@ -59,6 +60,7 @@ def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[.
         topics: TopicSettings | None = None,
         port: int = 0,
         update: dict[str, Any] | None = None,
+        offline: OfflineAccess | None = None,
         **service: Any,
     ) -> ServerThread:
         settings = stack.model_copy(
@@ -70,7 +72,7 @@ def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[.
                 **(update or {}),
             }
         )
-        server = ServerThread(settings, catalog, telemetry=telemetry)
+        server = ServerThread(settings, catalog, telemetry=telemetry, offline=offline)
         started.append(server)
         return server
 

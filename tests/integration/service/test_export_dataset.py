@@ -1,0 +1,237 @@
+"""ExportTrainingDataset on the real PostgreSQL: Arrow IPC pieces, grid, labels, errors."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import grpc
+import numpy as np
+import pandas as pd
+import psycopg
+import pyarrow as pa
+import pytest
+from featurestore_client import (
+    FeatureStoreClient,
+    InvalidArgumentError,
+    NotFoundError,
+    RetryPolicy,
+    UnavailableError,
+)
+from psycopg import sql
+
+from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
+from featurestore.config import PostgresSettings, Settings
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.offline import (
+    LabelSpec,
+    PostgresOfflineStore,
+    TrainingRequest,
+    add_forward_labels,
+    write_feature_rows,
+)
+from featurestore.offline.tables import table_identifier
+from featurestore.service.datasets import OfflineAccess
+from featurestore.service.testing import ServerThread
+
+pytestmark = pytest.mark.integration
+
+T0 = pd.Timestamp("2024-04-02 14:00", tz="UTC")
+MINUTES = 60
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@dataclass
+class Offline:
+    settings: Settings
+    definitions: Definitions
+    bars: pd.DataFrame
+
+
+def _rows(defs: Definitions, view: str, base: dict[str, float]) -> pd.DataFrame:
+    frames = []
+    for symbol, offset in base.items():
+        ts = T0 + pd.to_timedelta(np.arange(MINUTES), unit="min")
+        frame = pd.DataFrame({"symbol": symbol, "event_timestamp": ts})
+        frame["created_timestamp"] = frame["event_timestamp"] + pd.Timedelta(seconds=1)
+        for feature in defs.view(view).features:
+            if feature.value_type.name == "INT64":
+                frame[feature.name] = np.arange(MINUTES)
+            else:
+                frame[feature.name] = offset + np.arange(MINUTES, dtype=float)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def offline(stack: Settings) -> Iterator[Offline]:
+    run = uuid.uuid4().hex[:8]
+    defs = market_definitions(f"fs_export_{run}", table_prefix=f"x{run}_", partition_interval="day")
+    apply_definitions(stack, defs)
+    bars = _rows(defs, "bars_1m", {"AAA": 100.0, "BBB": 200.0})
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        write_feature_rows(conn, defs, "bars_1m", bars)
+        write_feature_rows(conn, defs, "rolling_1m", _rows(defs, "rolling_1m", {"AAA": 1.0}))
+    yield Offline(stack, defs, bars)
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        for view in defs.views:
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(table_identifier(view.source.table))
+            )
+
+
+@pytest.fixture
+def server(offline: Offline, start_server: Callable[..., ServerThread]) -> ServerThread:
+    # Definitions are read from the Feast registry, as in production (the project is this run's).
+    access = OfflineAccess(offline.settings, offline.definitions.project)
+    return start_server(offline=access)
+
+
+def test_grid_with_labels_streams_the_point_in_time_join(
+    server: ServerThread, offline: Offline
+) -> None:
+    start, end, step = (
+        T0 + pd.Timedelta(minutes=5),
+        T0 + pd.Timedelta(minutes=50),
+        timedelta(seconds=30),
+    )
+    features = ["bars_1m:close", "rolling_1m:vwap_5m"]
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=120) as client:
+        table = client.export_training_dataset(
+            features,
+            symbols=["AAA", "BBB"],
+            start_time=start.to_pydatetime(),
+            end_time=end.to_pydatetime(),
+            step=step,
+            label_horizon=timedelta(minutes=5),
+            batch_rows=50,
+        )
+    assert table.num_rows == 2 * 90
+    assert table.column_names == [
+        "symbol", "event_timestamp", "close", "vwap_5m", "forward_return", "direction"
+    ]  # fmt: skip
+    assert table.schema.field("direction").type == pa.int8()
+    # The same join through the offline store's own API, and the labels' own function.
+    frame = table.to_pandas()
+    store = PostgresOfflineStore(offline.settings.postgres.dsn, offline.definitions)
+    direct = store.to_pandas(
+        frame[["symbol", "event_timestamp"]], TrainingRequest(features=features)
+    )
+    pd.testing.assert_series_equal(frame["close"], direct["close"], check_names=False)
+    pd.testing.assert_series_equal(frame["vwap_5m"], direct["vwap_5m"], check_names=False)
+    labels = add_forward_labels(
+        frame[["symbol", "event_timestamp"]], offline.bars, LabelSpec(horizon=timedelta(minutes=5))
+    )
+    np.testing.assert_allclose(frame["forward_return"], labels["forward_return"], equal_nan=True)
+    # By hand: at T0+10m the last bar is 110 (its end is exactly t), five minutes later 115.
+    row = frame[(frame.symbol == "AAA") & (frame.event_timestamp == T0 + pd.Timedelta(minutes=10))]
+    assert row["close"].item() == 110.0
+    assert row["forward_return"].item() == pytest.approx(115.0 / 110.0 - 1)
+    assert row["direction"].item() == 1
+    assert frame[frame.symbol == "BBB"]["vwap_5m"].isna().all()  # no rolling rows for BBB
+    # Past the data's end the label is null: nothing after the last bar is made up.
+    late = frame[frame.event_timestamp >= T0 + pd.Timedelta(minutes=MINUTES + 1)]
+    assert late["forward_return"].isna().all()
+
+
+def test_inline_entity_rows_feature_service_and_pieces(
+    server: ServerThread, offline: Offline
+) -> None:
+    entity_rows = pd.DataFrame(
+        {
+            "symbol": ["BBB", "AAA", "ZZZ"],
+            "event_timestamp": [T0 + pd.Timedelta(minutes=m) for m in (3.5, 20, 7)],
+            "row_id": [10, 11, 12],
+        }
+    )
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=120) as client:
+        table = client.export_training_dataset(
+            feature_service="market_features_v1",
+            entity_rows=entity_rows,
+            full_feature_names=True,
+        )
+    frame = table.to_pandas()
+    assert list(frame["row_id"]) == [10, 11, 12]  # entity row order and columns kept
+    assert list(frame["bars_1m__close"][:2]) == [203.0, 120.0]
+    assert np.isnan(frame["bars_1m__close"][2])
+    assert "rolling_1m__vwap_5m" in frame.columns
+
+    # Raw: the first message is the schema alone; the pieces concatenate into one IPC stream.
+    request = dataset_service_pb2.ExportTrainingDatasetRequest(batch_rows=1)
+    request.features.features.append("bars_1m:close")
+    sink = pa.BufferOutputStream()
+    rows = pa.Table.from_pandas(entity_rows, preserve_index=False)
+    with pa.ipc.new_stream(sink, rows.schema) as writer:
+        writer.write_table(rows)
+    request.entity_rows_arrow = sink.getvalue().to_pybytes()
+    with grpc.insecure_channel(server.target) as channel:
+        stub = dataset_service_pb2_grpc.DatasetServiceStub(channel)  # type: ignore[no-untyped-call]
+        pieces = list(stub.ExportTrainingDataset(request, timeout=60))
+    assert pieces[0].row_count == 0
+    assert pa.ipc.read_schema(pa.py_buffer(pieces[0].arrow_ipc)).names[-1] == "close"
+    assert [p.row_count for p in pieces[1:]] == [1, 1, 1, 0]
+    with pa.ipc.open_stream(b"".join(p.arrow_ipc for p in pieces)) as reader:
+        assert reader.read_all().num_rows == 3
+
+
+def test_bad_requests_name_the_field(server: ServerThread) -> None:
+    start = T0.to_pydatetime()
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=120) as client:
+        with pytest.raises(NotFoundError, match="no_such_feature"):
+            client.export_training_dataset(
+                ["bars_1m:no_such_feature"], symbols=["AAA"], start_time=start,
+                end_time=start + timedelta(minutes=1), step=timedelta(seconds=30),
+            )  # fmt: skip
+        with pytest.raises(NotFoundError, match="no_such_service"):
+            client.export_training_dataset(
+                feature_service="no_such_service", symbols=["AAA"], start_time=start,
+                end_time=start + timedelta(minutes=1), step=timedelta(seconds=30),
+            )  # fmt: skip
+        with pytest.raises(InvalidArgumentError, match=r"time_grid\.step"):
+            client.export_training_dataset(
+                ["bars_1m:close"], symbols=["AAA"], start_time=start,
+                end_time=start + timedelta(minutes=1), step=timedelta(0),
+            )  # fmt: skip
+        with pytest.raises(InvalidArgumentError, match=r"time_grid\.end_time"):
+            client.export_training_dataset(
+                ["bars_1m:close"], symbols=["AAA"], start_time=start,
+                end_time=start, step=timedelta(seconds=1),
+            )  # fmt: skip
+        with pytest.raises(InvalidArgumentError, match="event_timestamp"):
+            client.export_training_dataset(
+                ["bars_1m:close"], entity_rows=pd.DataFrame({"symbol": ["AAA"], "t": [start]})
+            )
+        with pytest.raises(InvalidArgumentError, match="label_horizon"):
+            client.export_training_dataset(
+                ["bars_1m:close"], symbols=["AAA"], start_time=start,
+                end_time=start + timedelta(minutes=1), step=timedelta(seconds=30),
+                label_horizon=timedelta(minutes=-1),
+            )  # fmt: skip
+    request = dataset_service_pb2.ExportTrainingDatasetRequest(entity_rows_arrow=b"junk")
+    request.features.features.append("bars_1m:close")
+    with grpc.insecure_channel(server.target) as channel:
+        stub = dataset_service_pb2_grpc.DatasetServiceStub(channel)  # type: ignore[no-untyped-call]
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.ExportTrainingDataset(request, timeout=30))
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert (info.value.details() or "").startswith("entity_rows_arrow:")
+
+
+def test_postgres_down_is_unavailable(
+    offline: Offline, start_server: Callable[..., ServerThread]
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    down = offline.settings.model_copy(update={"postgres": PostgresSettings(port=port)})
+    access = OfflineAccess(down, "unused", load=lambda _s, _p: offline.definitions)
+    server = start_server(offline=access)
+    client = FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=30)
+    with client, pytest.raises(UnavailableError, match="offline store"):
+        client.export_training_dataset(
+            ["bars_1m:close"],
+            entity_rows=pd.DataFrame({"symbol": ["AAA"], "event_timestamp": [T0]}),
+        )
