@@ -19,12 +19,18 @@ __all__ = ["serve"]
     "registry_path",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="The Feast repo defining views and feature services (default: registry/).",
+    help="A Feast repo (feature_store.yaml) to read definitions from instead of the registry "
+    "the settings point at.",
 )
-def serve(host: str | None, port: int | None, registry_path: Path | None) -> None:
+@click.option("--project", default=None, help="Feast project (default: featurestore).")
+def serve(
+    host: str | None, port: int | None, registry_path: Path | None, project: str | None
+) -> None:
     """Serve the four services (with health and reflection) until SIGTERM, then drain."""
     from featurestore.config import load_settings
-    from featurestore.online import catalog_from_feast_repo
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions.feast_codec import feature_store
+    from featurestore.online import catalog_from_feast, catalog_from_feast_repo
     from featurestore.service import serve as run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -33,5 +39,9 @@ def serve(host: str | None, port: int | None, registry_path: Path | None) -> Non
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     )
     settings = settings.model_copy(update={"grpc": grpc_settings})
-    catalog = catalog_from_feast_repo(registry_path or settings.service.registry_path)
+    if registry_path is not None:
+        catalog = catalog_from_feast_repo(registry_path)
+    else:
+        # The Feast registry the settings point at (no feature_store.yaml, no env substitution).
+        catalog = catalog_from_feast(feature_store(settings, project or PROJECT))
     asyncio.run(run_server(settings, catalog))

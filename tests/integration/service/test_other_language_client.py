@@ -60,7 +60,8 @@ def test_grpcurl_with_the_proto_files_and_with_reflection(
     listed = subprocess.run(
         [grpcurl, "-plaintext", server.target, "list"], check=True, capture_output=True, timeout=30
     ).stdout.decode()
-    assert "featurestore.v1.FeatureService" in listed.split()
+    for service in ("Feature", "Prediction", "Anomaly", "Dataset"):
+        assert f"featurestore.v1.{service}Service" in listed.split()
     assert "grpc.health.v1.Health" in listed.split()
 
     bad = subprocess.run(
