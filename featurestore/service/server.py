@@ -13,8 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
+import redis.asyncio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from featurestore._proto.v1 import (
     anomaly_service_pb2,
@@ -22,7 +25,6 @@ from featurestore._proto.v1 import (
     dataset_service_pb2,
     dataset_service_pb2_grpc,
     feature_service_pb2,
-    feature_service_pb2_grpc,
     prediction_service_pb2,
     prediction_service_pb2_grpc,
 )
@@ -32,11 +34,12 @@ from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
 from featurestore.service.anomalies import AnomalyServicer
 from featurestore.service.anomaly_stream import AnomalySubscriptions
 from featurestore.service.datasets import DatasetServicer, OfflineAccess
-from featurestore.service.features import FeatureServicer
+from featurestore.service.features import FeatureServicer, add_feature_servicer
 from featurestore.service.interceptors import AuthInterceptor, ErrorInterceptor
 from featurestore.service.models import ModelRegistry
 from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.predictions import PredictionServicer
+from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.telemetry import Telemetry, TelemetryInterceptor
 
 __all__ = ["SERVICE_NAMES", "ServiceServer", "create_server", "serve"]
@@ -110,11 +113,21 @@ async def create_server(
     closers: list[Callable[[], Awaitable[None]]] = []
 
     online = store
+    raw = None
     if online is None:
         online = RedisOnlineStore.from_settings(
             settings.redis, catalog, timeout_s=service.backend_timeout_s
         )
-        closers.append(online.close)
+        redis_client = redis.asyncio.Redis(
+            host=settings.redis.host,
+            port=settings.redis.port,
+            db=settings.redis.db,
+            socket_timeout=service.backend_timeout_s,
+            socket_connect_timeout=service.backend_timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        raw = RawFeatureReader(redis_client, catalog, max_entities=service.max_entities)
+        closers += [online.close, redis_client.aclose]
     schemas = ConfluentSchemaStore(settings.schema_registry.url)
     models = ModelRegistry(
         settings.mlflow.tracking_uri,
@@ -133,8 +146,8 @@ async def create_server(
         timeout_s=max(service.backend_timeout_s, 5.0),
     )
     # The generated registration functions are unannotated.
-    feature_service_pb2_grpc.add_FeatureServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        FeatureServicer(online, catalog, max_entities=service.max_entities), server
+    add_feature_servicer(
+        FeatureServicer(online, catalog, max_entities=service.max_entities, raw=raw), server
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
         PredictionServicer(online, models, prediction_log, max_entities=service.max_entities),
