@@ -155,25 +155,32 @@ def start_stream(
             batch_id, report.records, report.bars_rows, report.rolling_rows,
             report.dead_letters, timing,
         )  # fmt: skip
-        write_status(
-            status_path,
-            BatchStatus(
-                batch_id=batch_id,
-                finished_at=now_iso(),
-                records=report.records,
-                bars_rows=report.bars_rows,
-                rolling_rows=report.rolling_rows,
-                dead_letters=report.dead_letters,
-                duplicates=report.duplicates,
-                late=report.late,
-                seconds={k: round(v, 4) for k, v in report.seconds.items()},
-                lag=progress.lag,
-                batch_ms=progress.batch_ms,
-                events_per_s=progress.events_per_s,
-                totals=dict(totals),
-            ),
-            {"topic": topic, "project": definitions.project, "processor": options.name},
+        last[0] = BatchStatus(
+            batch_id=batch_id,
+            finished_at=now_iso(),
+            records=report.records,
+            bars_rows=report.bars_rows,
+            rolling_rows=report.rolling_rows,
+            dead_letters=report.dead_letters,
+            duplicates=report.duplicates,
+            late=report.late,
+            seconds={k: round(v, 4) for k, v in report.seconds.items()},
+            lag=progress.lag,
+            batch_ms=progress.batch_ms,
+            events_per_s=progress.events_per_s,
+            totals=dict(totals),
         )
+        flush()
+
+    last: list[BatchStatus | None] = [None]
+    extra = {"topic": topic, "project": definitions.project, "processor": options.name}
+
+    def flush() -> None:
+        status = last[0]
+        if status is not None:
+            status.lag, status.batch_ms = progress.lag, progress.batch_ms
+            status.events_per_s = progress.events_per_s
+            write_status(status_path, status, extra)
 
     class Listener(StreamingQueryListener):
         def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's API
@@ -184,6 +191,7 @@ def start_stream(
             progress.lag = _lag(p)
             progress.batch_ms = int(p.batchDuration)
             progress.events_per_s = float(p.processedRowsPerSecond or 0.0)
+            flush()
 
         def onQueryIdle(self, event: Any) -> None:  # noqa: N802
             pass

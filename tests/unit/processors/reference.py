@@ -88,6 +88,10 @@ def closed_bars(trades: pd.DataFrame, lateness_us: int = 5_000_000) -> pd.DataFr
     return bars.reset_index(drop=True)
 
 
+def _std(window: np.ndarray) -> float:
+    return float(np.std(window, ddof=1))
+
+
 def reference_rolling(trades: pd.DataFrame, lateness_us: int = 5_000_000) -> pd.DataFrame:
     """rolling_1m rows at each closed minute's end, windows over bars (empty minutes skipped)."""
     out = []
@@ -102,8 +106,10 @@ def reference_rolling(trades: pd.DataFrame, lateness_us: int = 5_000_000) -> pd.
                 "created_ms": bars["created_ms"],
                 "vwap_5m": bars["notional"].rolling(5).sum() / volume.rolling(5).sum(),
                 "vwap_15m": bars["notional"].rolling(15).sum() / volume.rolling(15).sum(),
-                "realized_vol_5m": returns.rolling(5).std(),
-                "realized_vol_15m": returns.rolling(15).std(),
+                # Two-pass std per window: pandas' running variance loses digits when returns
+                # are near-constant.
+                "realized_vol_5m": returns.rolling(5).apply(_std, raw=True),
+                "realized_vol_15m": returns.rolling(15).apply(_std, raw=True),
                 "price_momentum_1m": (close - bars["open"]) / bars["open"],
                 "price_momentum_5m": (close - bars["open"].shift(4)) / bars["open"].shift(4),
                 "volume_5m": volume.rolling(5).sum(),

@@ -1,0 +1,361 @@
+"""The processors end to end: real trades in Kafka -> Spark -> PostgreSQL and Redis.
+
+One topic holds two real trade files (IBM and AIG, 2013-10-07), trades of a symbol written with
+two schema versions, and undecodable records. Every run below reads that same topic into its own
+Feast project and tables (unique names), sharing one SparkSession in this process; the SIGKILL
+test runs the processor as the background command it is in production.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import redis
+from confluent_kafka import Consumer, TopicPartition
+
+from featurestore.config import Settings, settings_env
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.offline import PostgresOfflineStore, TrainingRequest
+from featurestore.online import RedisOnlineStore
+from featurestore.online.base import EntityKey, FeatureRef
+from processors.options import ProcessorOptions, processor_dir
+from processors.status import read_status
+from tests.e2e.processors_support import (
+    MARKET,
+    checksum,
+    ingest_files,
+    logged_trades,
+    produce_v2_trades_and_junk,
+    read_table,
+    wait_for,
+)
+from tests.unit.processors.reference import reference_bars, reference_rolling
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
+
+BAR_FEATURES = ["open", "high", "low", "close", "volume", "trade_count", "avg_trade_size", "vwap"]
+ROLLING = [
+    "vwap_5m", "vwap_15m", "realized_vol_5m", "realized_vol_15m", "price_momentum_1m",
+    "price_momentum_5m", "volume_5m", "volume_ratio", "sma_5", "sma_20",
+]  # fmt: skip
+
+
+@dataclass
+class World:
+    settings: Settings
+    run: str
+    topic: str
+    records: int
+    junk: int
+    trades: pd.DataFrame
+    dead_letter_start: dict[int, int]
+    projects: dict[str, Definitions] = field(default_factory=dict)
+
+    def definitions(self, label: str) -> Definitions:
+        if label not in self.projects:
+            defs = market_definitions(
+                f"e2e_{label}_{self.run}",
+                table_prefix=f"e2e_{self.run}_{label}_",
+                source_topic=self.topic,
+                ttl=timedelta(0),
+            )
+            apply_definitions(self.settings, defs)
+            self.projects[label] = defs
+        return self.projects[label]
+
+    def table(self, label: str, view: str) -> str:
+        return self.definitions(label).view(view).source.table
+
+    def options(self, label: str, **kw: Any) -> ProcessorOptions:
+        return ProcessorOptions(
+            name=f"e2e-{label}-{self.run}", project=self.definitions(label).project,
+            topic=self.topic, **kw,
+        )  # fmt: skip
+
+
+def _dead_letter_ends(settings: Settings) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": "x"})
+    try:
+        meta = consumer.list_topics(settings.topics.dead_letter, timeout=10)
+        parts = meta.topics[settings.topics.dead_letter].partitions
+        return {
+            p: consumer.get_watermark_offsets(
+                TopicPartition(settings.topics.dead_letter, p), timeout=10
+            )[1]
+            for p in parts
+        }
+    finally:
+        consumer.close()
+
+
+@pytest.fixture(scope="module")
+def world(stack: Settings) -> Iterator[World]:
+    run = uuid.uuid4().hex[:8]
+    topic = f"e2e-proc-trades-{run}"
+    ingest_files(
+        stack,
+        topic,
+        [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"],
+    )
+    start_us = int(datetime(2013, 10, 7, 14, 0, tzinfo=UTC).timestamp() * 1_000_000)
+    dead_start = _dead_letter_ends(stack)
+    junk = produce_v2_trades_and_junk(stack, topic, start_us, 240)
+    trades = logged_trades(stack, topic)
+    w = World(stack, run, topic, len(trades) + junk, junk, trades, dead_start)
+    yield w
+    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn, client:
+        for defs in w.projects.values():
+            for view in defs.views:
+                conn.execute(f'DROP TABLE IF EXISTS "{view.source.table}" CASCADE')
+            keys = [k for k in client.scan_iter(count=1000) if k.endswith(defs.project.encode())]
+            if keys:
+                client.delete(*keys)
+    for path in (stack.data_dir / "processors").glob(f"e2e-*-{run}"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _stream(world: World, label: str, **kw: Any) -> None:
+    """Run the streaming job in this process until it has read every record, then stop it."""
+    from processors.spark import start_stream
+
+    handle = start_stream(
+        world.settings, world.options(label, **kw), definitions=world.definitions(label)
+    )
+    try:
+        wait_for(lambda: handle.totals.get("records", 0) >= world.records, 400, "the stream")
+    finally:
+        handle.stop()
+    assert handle.totals["records"] == world.records
+
+
+@pytest.fixture(scope="module")
+def streamed(world: World) -> World:
+    _stream(world, "a")
+    return world
+
+
+def _online(world: World, label: str, symbols: list[str]) -> dict[str, dict[str, Any]]:
+    """Latest online rows per symbol: {symbol: {"view:feature": value, "_ts:view": time}}."""
+    import asyncio
+
+    from processors.views import MaterializedViews
+
+    catalog = MaterializedViews.resolve(world.definitions(label), world.topic).online_catalog()
+    refs = [FeatureRef("bars_1m", f) for f in BAR_FEATURES]
+    refs += [FeatureRef("rolling_1m", f) for f in ROLLING]
+
+    async def read() -> Any:
+        store = RedisOnlineStore.from_settings(world.settings.redis, catalog)
+        try:
+            return await store.read([EntityKey.of(symbol=s) for s in symbols], refs)
+        finally:
+            await store.close()
+
+    result = asyncio.run(read())
+    out: dict[str, dict[str, Any]] = {s: {} for s in symbols}
+    for ref, column in zip(result.refs, result.columns, strict=True):
+        for symbol, value in zip(symbols, column, strict=True):
+            out[symbol][str(ref)] = value.value
+            out[symbol][f"_ts:{ref.view}"] = value.event_time
+    return out
+
+
+def _us(when: datetime) -> int:
+    return int((when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+
+
+def test_stream_equals_an_independent_pandas_computation(streamed: World) -> None:
+    trades = streamed.trades
+    assert set(trades["symbol"]) == {"IBM", "AIG", "EVOL"}
+    got = read_table(streamed.settings, streamed.table("a", "bars_1m"))
+    want = reference_bars(trades)
+    assert len(got) == len(want) > 30_000
+    got = got.rename(
+        columns={"source_offset_start": "first_offset", "source_offset_end": "last_offset"}
+    )
+    cols = ["symbol", "event_us", "created_ms", *BAR_FEATURES, "first_offset", "last_offset"]
+    pd.testing.assert_frame_equal(
+        got[cols].reset_index(drop=True), want[cols], check_dtype=False, rtol=1e-12
+    )
+    got_r = read_table(streamed.settings, streamed.table("a", "rolling_1m"))
+    want_r = reference_rolling(trades)
+    assert len(got_r) == len(want_r) > 700
+    cols = ["symbol", "event_us", "created_ms", *ROLLING]
+    pd.testing.assert_frame_equal(
+        got_r[cols].reset_index(drop=True), want_r[cols], check_dtype=False, rtol=1e-9, atol=1e-15
+    )
+    # Redis holds each symbol's latest row of each view, equal to the reference's last row.
+    online = _online(streamed, "a", ["IBM", "AIG", "EVOL"])
+    for symbol, row in online.items():
+        last_bar = want[want["symbol"] == symbol].iloc[-1]
+        assert _us(row["_ts:bars_1m"]) == last_bar["event_us"]
+        for name in BAR_FEATURES:
+            assert row[f"bars_1m:{name}"] == pytest.approx(last_bar[name], rel=1e-12)
+        last_rolling = want_r[want_r["symbol"] == symbol].iloc[-1]
+        assert _us(row["_ts:rolling_1m"]) == last_rolling["event_us"]
+        for name in ROLLING:
+            value = last_rolling[name]
+            if np.isnan(value):
+                assert row[f"rolling_1m:{name}"] is None
+            else:
+                assert row[f"rolling_1m:{name}"] == pytest.approx(value, rel=1e-9)
+
+
+def test_undecodable_records_go_to_the_dead_letter_topic(streamed: World) -> None:
+    settings = streamed.settings
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
+         "enable.auto.commit": False}
+    )  # fmt: skip
+    consumer.assign(
+        [
+            TopicPartition(settings.topics.dead_letter, p, o)
+            for p, o in streamed.dead_letter_start.items()
+        ]
+    )
+    reasons = []
+    try:
+        for _ in range(20):
+            for message in consumer.consume(500, timeout=1.0):
+                if message.error():
+                    continue
+                headers = dict(message.headers() or [])
+                if headers.get("x-original-topic") == streamed.topic.encode():
+                    reasons.append(headers["x-dead-letter-reason"].decode())
+            if len(reasons) >= streamed.junk:
+                break
+    finally:
+        consumer.close()
+    # Every run of this module reads the junk; each run dead-letters it (here, at least once).
+    assert len(reasons) >= streamed.junk
+    assert all(r.startswith("undecodable") for r in reasons)
+    assert any("999999" in r for r in reasons)
+
+
+def test_feast_sdk_reads_what_the_processor_wrote(streamed: World) -> None:
+    from featurestore.definitions.feast_codec import feature_store
+
+    store = feature_store(streamed.settings, streamed.definitions("a").project)
+    features = ["bars_1m:close", "bars_1m:vwap", "bars_1m:trade_count", "rolling_1m:sma_5"]
+    symbols = ["IBM", "AIG", "EVOL"]
+    got = store.get_online_features(
+        features=features, entity_rows=[{"symbol": s} for s in symbols]
+    ).to_dict()
+    online = _online(streamed, "a", symbols)
+    assert got["close"] == [online[s]["bars_1m:close"] for s in symbols]
+    assert got["vwap"] == [online[s]["bars_1m:vwap"] for s in symbols]
+    assert got["trade_count"] == [online[s]["bars_1m:trade_count"] for s in symbols]
+    assert got["sma_5"] == [online[s]["rolling_1m:sma_5"] for s in symbols]
+    assert all(v is not None for v in got["close"])
+
+
+def test_online_equals_the_point_in_time_export(streamed: World) -> None:
+    symbols = ["IBM", "AIG", "EVOL"]
+    online = _online(streamed, "a", symbols)
+    store = PostgresOfflineStore(streamed.settings.postgres.dsn, streamed.definitions("a"))
+    now = datetime.now(UTC)
+    for view, names in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
+        # At the online row's own event time, and now: the export returns what is served.
+        times = [online[s][f"_ts:{view}"] for s in symbols] + [now] * len(symbols)
+        entities = pd.DataFrame({"symbol": symbols * 2, "event_timestamp": times})
+        request = TrainingRequest(features=[f"{view}:{n}" for n in names])
+        exported = store.to_pandas(entities, request)
+        for i, symbol in enumerate(symbols * 2):
+            for name in names:
+                want = online[symbol][f"{view}:{name}"]
+                value = exported[name].iloc[i]
+                if want is None:
+                    assert pd.isna(value), (symbol, view, name)
+                else:
+                    assert value == want, (symbol, view, name)
+
+
+def test_backfill_gives_the_same_rows_as_the_stream(streamed: World) -> None:
+    from processors.spark import run_backfill
+
+    report = run_backfill(
+        streamed.settings, streamed.options("b"), definitions=streamed.definitions("b")
+    )
+    assert report.records == streamed.records
+    assert report.dead_letters == streamed.junk
+    for view in ("bars_1m", "rolling_1m"):
+        assert checksum(streamed.settings, streamed.table("b", view)) == checksum(
+            streamed.settings, streamed.table("a", view)
+        )
+
+
+def test_replay_from_offset_zero_in_small_batches_rebuilds_identical_tables(
+    streamed: World,
+) -> None:
+    _stream(streamed, "c", max_offsets_per_trigger=7_000)
+    for view in ("bars_1m", "rolling_1m"):
+        assert checksum(streamed.settings, streamed.table("c", view)) == checksum(
+            streamed.settings, streamed.table("a", view)
+        )
+    assert _online(streamed, "c", ["IBM", "AIG", "EVOL"]) == _online(
+        streamed, "a", ["IBM", "AIG", "EVOL"]
+    )
+
+
+def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None:
+    settings = streamed.settings
+    opts = streamed.options("k")
+    command = [
+        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", opts.name,
+        "--project", opts.project, "--topic", streamed.topic, "--max-offsets", "3000",
+    ]  # fmt: skip
+    env = {**os.environ, **settings_env(settings)}
+    status_path = processor_dir(settings, opts.name) / "status.json"
+    log = processor_dir(settings, opts.name).parent / f"{opts.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def launch() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)  # fmt: skip
+
+    first = launch()
+    try:
+        wait_for(
+            lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 2, 240, "3 batches"
+        )
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # the driver and Spark's JVM, no clean-up at all
+        first.wait(30)
+    killed_at = read_status(status_path)
+    assert killed_at is not None and killed_at["totals"]["records"] < streamed.records
+    second = launch()
+    want = {v: checksum(settings, streamed.table("a", v)) for v in ("bars_1m", "rolling_1m")}
+    try:
+        wait_for(
+            lambda: all(checksum(settings, streamed.table("k", v)) == want[v] for v in want),
+            400,
+            "the restarted processor to rebuild the tables",
+        )
+        symbols = ["IBM", "AIG", "EVOL"]
+        wait_for(
+            lambda: _online(streamed, "k", symbols) == _online(streamed, "a", symbols),
+            60,
+            "Redis to hold the same latest rows",
+        )
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        try:
+            second.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(second.pid, signal.SIGKILL)
+            second.wait(10)
