@@ -14,7 +14,7 @@ import psycopg
 from confluent_kafka import Producer
 
 from featurestore.config import Settings, settings_env
-from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic, to_micros
+from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.registry import value_subject
 from featurestore.events.schemas import bundled_schema, parse_schema_text
@@ -69,7 +69,7 @@ def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
     rows = []
     store = ConfluentSchemaStore(settings.schema_registry.url)
     for item in replay_topic(settings.kafka.bootstrap, store, topic):
-        if not isinstance(item, LoggedEvent):
+        if not isinstance(item, LoggedEvent) or not isinstance(item.event, Trade):
             continue
         trade = item.event
         rows.append(

@@ -235,7 +235,9 @@ def test_undecodable_records_go_to_the_dead_letter_topic(streamed: World) -> Non
                     continue
                 headers = dict(message.headers() or [])
                 if headers.get("x-original-topic") == streamed.topic.encode():
-                    reasons.append(headers["x-dead-letter-reason"].decode())
+                    reason = headers["x-dead-letter-reason"]
+                    assert isinstance(reason, bytes)
+                    reasons.append(reason.decode())
             if len(reasons) >= streamed.junk:
                 break
     finally:
