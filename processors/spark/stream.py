@@ -71,6 +71,8 @@ class StreamHandle:
     listener: Any = None
     status_path: Any = None
     totals: dict[str, int] = field(default_factory=dict)
+    reports: list[SinkReport] = field(default_factory=list)
+    """Every batch's sink report, in order (this process's batches)."""
 
     def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None:
         """Block until the query ends (error, or ``stop`` is set: then stop it)."""
@@ -139,6 +141,7 @@ def start_stream(
     sink = FeatureSink(settings, views, processor=options.name, hooks=hooks)
     progress = _Progress()
     totals: dict[str, int] = {}
+    reports: list[SinkReport] = []
     status_path = home / "status.json"
 
     def on_batch(frame: Any, batch_id: int) -> None:
@@ -147,6 +150,7 @@ def start_stream(
         collected = time.perf_counter() - began
         report: SinkReport = sink.write(rows)
         report.seconds = {"spark job + collect": collected, **report.seconds}
+        reports.append(report)
         for name in ("records", "bars_rows", "rolling_rows", "dead_letters", "duplicates", "late"):
             totals[name] = totals.get(name, 0) + int(getattr(report, name))
         timing = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.seconds.items())
@@ -208,4 +212,4 @@ def start_stream(
         .trigger(processingTime=f"{options.trigger_ms} milliseconds")
         .start()
     )
-    return StreamHandle(query, spark, sink, listener, status_path, totals)
+    return StreamHandle(query, spark, sink, listener, status_path, totals, reports)
