@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -25,7 +26,9 @@ def _serializers() -> tuple[InMemorySchemaStore, AvroSerializer[Trade], AvroSeri
     return store, v1, v2
 
 
-def _frame(values: list[bytes | None], key: bytes = b"IBM", offsets: list[int] | None = None):
+def _frame(
+    values: Sequence[bytes | None], key: bytes = b"IBM", offsets: list[int] | None = None
+) -> pd.DataFrame:
     n = len(values)
     return pd.DataFrame(
         {
