@@ -10,14 +10,17 @@ from typing import Any
 
 import click
 
+from featurestore.cli.drift import drift
 from featurestore.cli.export import export
 from featurestore.cli.ingest import ingest, replay
 from featurestore.cli.processors import processors
 from featurestore.cli.registry import registry
 from featurestore.cli.run import run
 from featurestore.cli.schema_registry import schema_registry
+from featurestore.cli.score import score
 from featurestore.cli.serve import serve
 from featurestore.cli.stack import stack
+from featurestore.cli.train import train
 from featurestore.errors import FeatureStoreError
 
 __all__ = ["main"]
@@ -48,3 +51,6 @@ main.add_command(replay)
 main.add_command(schema_registry)
 main.add_command(serve)
 main.add_command(processors)
+main.add_command(train)
+main.add_command(drift)
+main.add_command(score)

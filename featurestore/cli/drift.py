@@ -1,0 +1,76 @@
+"""``featurestore drift``: PSI of live features against a model's training set."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+
+import click
+
+from featurestore.config import load_settings
+
+__all__ = ["drift"]
+
+
+@click.command()
+@click.option("--model", "model_name", default="featurestore-anomaly", show_default=True)
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@click.option(
+    "--window-minutes", default=60, show_default=True, type=click.IntRange(min=1),
+    help="Live window: the last minutes of the offline table.",
+)  # fmt: skip
+@click.option("--end", help="End of the live window (ISO 8601 with offset; default: newest row).")
+@click.option("--threshold", default=0.2, show_default=True, type=click.FloatRange(min=0))
+@click.option("--fail-on-drift", is_flag=True, help="Exit with status 3 when an input drifted.")
+@click.option(
+    "--log-mlflow/--no-log-mlflow", default=True, show_default=True,
+    help="Record the PSI values as metrics of a run in the featurestore-drift experiment.",
+)  # fmt: skip
+def drift(
+    model_name: str,
+    alias: str,
+    project: str | None,
+    window_minutes: int,
+    end: str | None,
+    threshold: float,
+    fail_on_drift: bool,
+    log_mlflow: bool,
+) -> None:
+    """Print the population stability index of each model input, worst first."""
+    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.offline import PostgresOfflineStore
+    from models.monitoring import log_drift, measure_drift
+    from models.registry import ModelRegistry
+
+    until = datetime.fromisoformat(end) if end else None
+    if until is not None and until.tzinfo is None:
+        raise click.BadParameter("--end needs a UTC offset")
+    settings = load_settings()
+    definitions = load_definitions(settings, project or PROJECT)
+    registry = ModelRegistry(settings.mlflow.tracking_uri)
+    report = measure_drift(
+        PostgresOfflineStore(settings.postgres.dsn, definitions),
+        settings.postgres.dsn,
+        registry,
+        model_name,
+        alias=alias,
+        window=timedelta(minutes=window_minutes),
+        end=until,
+        threshold=threshold,
+    )
+    click.echo(
+        f"{report.ref.name} version {report.ref.version}: {report.start:%Y-%m-%d %H:%M} to "
+        f"{report.end:%Y-%m-%d %H:%M} UTC, {report.features[0].live_rows} live rows, "
+        f"threshold {threshold}"
+    )
+    click.echo(f"{'input':<44} {'psi':>8}  status")
+    for feature in report.features:
+        status = "DRIFT" if feature.drifted else "ok"
+        click.echo(f"{feature.feature:<44} {feature.psi:>8.4f}  {status}")
+    if log_mlflow:
+        run_id = log_drift(registry, report, "featurestore-drift")
+        click.echo(f"logged to MLflow run {run_id}")
+    if report.drifted and fail_on_drift:
+        click.echo(f"{len(report.drifted)} input(s) drifted", err=True)
+        sys.exit(3)

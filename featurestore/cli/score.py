@@ -1,0 +1,70 @@
+"""``featurestore score --follow``: score new rolling_1m rows and publish anomalies."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+import click
+
+from featurestore.config import load_settings
+
+__all__ = ["score"]
+
+
+@click.command()
+@click.option("--follow", is_flag=True, required=True, help="Keep tailing the offline table.")
+@click.option("--model", "model_name", default="featurestore-anomaly", show_default=True)
+@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@click.option("--topic", default=None, help="Anomalies topic (default: settings.topics.anomalies).")
+@click.option(
+    "--since-minutes", default=0, show_default=True, type=click.IntRange(min=0),
+    help="Also score rows created up to this many minutes ago.",
+)  # fmt: skip
+@click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0.1))
+def score(
+    follow: bool,
+    model_name: str,
+    project: str | None,
+    topic: str | None,
+    since_minutes: int,
+    poll_seconds: float,
+) -> None:
+    """Score new rolling_1m rows with MODEL@champion and publish the anomalies.
+
+    Tails the offline table as the processors store rows; a promotion is picked up within 5 s.
+    Stop with Ctrl-C.
+    """
+    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.offline import PostgresOfflineStore
+    from models.follow import follow_table
+    from models.publish import AnomalyPublisher
+    from models.registry import ModelRegistry
+    from models.scoring import AnomalyScorer
+
+    settings = load_settings()
+    definitions = load_definitions(settings, project or PROJECT)
+    store = PostgresOfflineStore(settings.postgres.dsn, definitions)
+    registry = ModelRegistry(settings.mlflow.tracking_uri)
+    publisher = AnomalyPublisher.from_settings(settings, topic)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with AnomalyScorer(registry, model_name, store=store) as scorer:
+        click.echo(f"scoring with {scorer.current.ref.uri} into {publisher.topic}")
+        follow_table(
+            scorer,
+            publisher,
+            settings.postgres.dsn,
+            definitions.view("rolling_1m"),
+            since=datetime.now(UTC) - timedelta(minutes=since_minutes),
+            poll_s=poll_seconds,
+            stop=stop,
+            on_batch=lambda rows, found: click.echo(f"scored {rows} rows, {found} anomalies"),
+        )

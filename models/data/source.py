@@ -1,0 +1,119 @@
+"""What training reads besides the point-in-time export: when to sample, and the label prices.
+
+Features always come from the export (:class:`featurestore.offline.PostgresOfflineStore`). Two
+things are not features and are read here, from the views' own tables:
+
+* the sample times: one training row per ``(symbol, event_timestamp)`` of the ``rolling_1m``
+  view (a closed minute), within the window;
+* the bar closes that :func:`featurestore.offline.add_forward_labels` turns into labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from featurestore.definitions import FeatureView
+from featurestore.errors import BackendUnavailableError, FeatureStoreError, ValidationError
+from featurestore.offline.tables import table_identifier
+
+__all__ = ["DataWindow", "latest_time", "read_closes", "sample_times"]
+
+
+@dataclass(frozen=True)
+class DataWindow:
+    """Which rows to train on: an event-time range and symbols (``None``: all)."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    symbols: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for bound in (self.start, self.end):
+            if bound is not None and bound.tzinfo is None:
+                raise ValidationError("window bounds must be timezone-aware", field="window")
+        if self.start and self.end and self.start >= self.end:
+            raise ValidationError("window start must be before its end", field="window")
+
+
+def _where(
+    view: FeatureView, window: DataWindow, pad: timedelta
+) -> tuple[sql.Composed, list[object]]:
+    ts = sql.Identifier(view.source.timestamp_field)
+    clauses: list[sql.Composable] = [sql.SQL("TRUE")]
+    params: list[object] = []
+    if window.start is not None:
+        clauses.append(sql.SQL("{} >= %s").format(ts))
+        params.append(window.start - pad)
+    if window.end is not None:
+        clauses.append(sql.SQL("{} <= %s").format(ts))
+        params.append(window.end + pad)
+    if window.symbols is not None:
+        clauses.append(sql.SQL("symbol = ANY(%s)"))
+        params.append(list(window.symbols))
+    return sql.SQL(" AND ").join(clauses), params
+
+
+def _read(dsn: str, query: sql.Composed, params: list[object], columns: list[str]) -> pd.DataFrame:
+    try:
+        with psycopg.connect(dsn) as conn:
+            conn.execute("SET TimeZone = 'UTC'")
+            rows = conn.execute(query, params).fetchall()
+    except psycopg.errors.UndefinedTable as exc:
+        raise FeatureStoreError(
+            f"an offline table is missing ({exc.diag.message_primary}); "
+            "run `featurestore registry apply`"
+        ) from exc
+    except psycopg.OperationalError as exc:
+        raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    return frame
+
+
+def sample_times(dsn: str, view: FeatureView, window: DataWindow) -> pd.DataFrame:
+    """The distinct ``symbol, event_timestamp`` of ``view``'s rows in the window, in time order."""
+    where, params = _where(view, window, timedelta(0))
+    ts = sql.Identifier(view.source.timestamp_field)
+    query = sql.SQL(
+        "SELECT DISTINCT symbol, {ts} FROM {table} WHERE {where} ORDER BY {ts}, symbol"
+    ).format(ts=ts, table=table_identifier(view.source.table), where=where)
+    frame = _read(dsn, query, params, ["symbol", "event_timestamp"])
+    if frame.empty:
+        raise ValidationError(
+            f"no rows in {view.source.table} for this window; nothing to train on", field="window"
+        )
+    return frame
+
+
+def read_closes(dsn: str, view: FeatureView, window: DataWindow, pad: timedelta) -> pd.DataFrame:
+    """``symbol, event_timestamp, created_timestamp, close`` of the bars, ``pad`` around the window.
+
+    The padding lets labels look ``horizon + max_wait`` past the window's last row, and find a
+    reference bar up to ``max_staleness`` before its first.
+    """
+    where, params = _where(view, window, pad)
+    src = view.source
+    query = sql.SQL(
+        "SELECT symbol, {ts}, {created}, close FROM {table} WHERE {where} ORDER BY {ts}"
+    ).format(
+        ts=sql.Identifier(src.timestamp_field),
+        created=sql.Identifier(src.created_timestamp_column),
+        table=table_identifier(src.table),
+        where=where,
+    )
+    return _read(dsn, query, params, ["symbol", "event_timestamp", "created_timestamp", "close"])
+
+
+def latest_time(dsn: str, view: FeatureView) -> datetime | None:
+    """The newest ``event_timestamp`` of a view's table (``None`` when it is empty)."""
+    query = sql.SQL("SELECT max({}) AS event_timestamp FROM {}").format(
+        sql.Identifier(view.source.timestamp_field), table_identifier(view.source.table)
+    )
+    frame = _read(dsn, query, [], ["event_timestamp"])
+    value = frame["event_timestamp"].iloc[0]
+    return None if pd.isna(value) else pd.Timestamp(value).to_pydatetime()

@@ -1,0 +1,101 @@
+"""Drift of a registered model's live inputs against its training set, on demand.
+
+The live window is the last ``window`` of the offline table (ending at its newest row, or at
+``end``): its samples get the model's features by the same point-in-time export as training,
+the same input transform, and the PSI of each input against the run's recorded reference
+(:mod:`models.drift`). The result can be logged to MLflow (experiment ``featurestore-drift``:
+metrics ``psi.<input>``, ``max_psi``, ``drifted_inputs``), which is the drift metric to alert on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from featurestore.errors import NotFoundError, ValidationError
+from featurestore.offline import PostgresOfflineStore, TrainingRequest
+from models._mlflow import mlflow, quiet
+from models.data.source import DataWindow, latest_time, sample_times
+from models.drift import DEFAULT_THRESHOLD, FeatureDrift, population_stability
+from models.inputs import model_inputs
+from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.tracking import read_reference
+
+__all__ = ["DriftReport", "log_drift", "measure_drift"]
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """PSI per model input of one model version over one live window."""
+
+    ref: ModelRef
+    start: datetime
+    end: datetime
+    threshold: float
+    features: list[FeatureDrift]
+
+    @property
+    def drifted(self) -> list[FeatureDrift]:
+        """The inputs above the threshold."""
+        return [f for f in self.features if f.drifted]
+
+
+def measure_drift(
+    store: PostgresOfflineStore,
+    dsn: str,
+    registry: ModelRegistry,
+    model_name: str,
+    *,
+    alias: str = CHAMPION,
+    window: timedelta = timedelta(hours=1),
+    end: datetime | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> DriftReport:
+    """PSI of the live window's inputs against the training reference of ``model_name@alias``.
+
+    Raises:
+        NotFoundError: no such model or alias.
+        ValidationError: the window holds no rows.
+    """
+    ref = registry.alias(model_name, alias)
+    if ref is None:
+        raise NotFoundError(f"model {model_name!r} has no {alias!r} version")
+    service = ref.tags.get("feature_service")
+    if not service:
+        raise ValidationError(f"{ref.uri} has no feature_service tag", field="model")
+    reference = read_reference(registry, ref)
+    rows_view = store.definitions.view("rolling_1m")
+    end = end or latest_time(dsn, rows_view)
+    if end is None:
+        raise ValidationError(f"{rows_view.source.table} is empty", field="window")
+    start = end - window
+    samples = sample_times(dsn, rows_view, DataWindow(start, end))
+    request = TrainingRequest(feature_service=service, full_feature_names=True)
+    frame = store.to_pandas(samples, request)
+    columns = [c for c in frame.columns if "__" in c]
+    live = model_inputs(frame.astype({c: "float64" for c in columns}), columns)
+    features = population_stability(reference, pd.DataFrame(live), threshold)
+    return DriftReport(ref, start, end, threshold, features)
+
+
+def log_drift(registry: ModelRegistry, report: DriftReport, experiment: str) -> str:
+    """Record a report as an MLflow run; returns its id."""
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    with quiet():
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run(run_name=f"drift {report.ref.name} v{report.ref.version}") as run:
+            mlflow.set_tags(
+                {
+                    "model_name": report.ref.name,
+                    "model_version": report.ref.version,
+                    "window_start": report.start.isoformat(),
+                    "window_end": report.end.isoformat(),
+                }
+            )
+            metrics = {f"psi.{f.feature}": f.psi for f in report.features}
+            metrics["max_psi"] = max((f.psi for f in report.features), default=0.0)
+            metrics["drifted_inputs"] = float(len(report.drifted))
+            mlflow.log_metrics(metrics)
+    return str(run.info.run_id)

@@ -1,0 +1,106 @@
+"""The MLflow model registry: versions, the ``champion`` alias, loading by alias.
+
+MLflow's exceptions stop here: a missing model or alias is ``None`` or
+:class:`~featurestore.errors.NotFoundError`, a server that cannot be reached is
+:class:`~featurestore.errors.BackendUnavailableError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from featurestore.errors import BackendUnavailableError, FeatureStoreError, NotFoundError
+from models._mlflow import MlflowClient, MlflowException, mlflow
+
+__all__ = ["CHAMPION", "ModelRef", "ModelRegistry"]
+
+CHAMPION = "champion"
+"""The alias Predict and the scorer serve."""
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One registered model version."""
+
+    name: str
+    version: str
+    run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        """``models:/name/version``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+def _translate(exc: Exception, doing: str) -> FeatureStoreError:
+    if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return NotFoundError(f"{doing}: {exc.message}")
+    if isinstance(exc, MlflowException) and "API request" not in str(exc):
+        return FeatureStoreError(f"{doing}: {exc}")
+    return BackendUnavailableError(f"{doing}: MLflow is unreachable: {exc}")
+
+
+_ERRORS = (MlflowException, requests.RequestException, OSError)
+
+
+class ModelRegistry:
+    """The registry of one MLflow tracking server."""
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def alias(self, name: str, alias: str = CHAMPION) -> ModelRef | None:
+        """The version ``alias`` points at, or ``None`` when the model or alias does not exist."""
+        try:
+            mv = self.client.get_model_version_by_alias(name, alias)
+        except _ERRORS as exc:
+            error = _translate(exc, f"reading alias {alias!r} of model {name!r}")
+            if isinstance(error, NotFoundError) or (
+                isinstance(exc, MlflowException) and exc.error_code == "INVALID_PARAMETER_VALUE"
+            ):
+                return None
+            raise error from exc
+        return ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
+
+    def version(self, name: str, version: str) -> ModelRef:
+        """One version, with its tags."""
+        try:
+            mv = self.client.get_model_version(name, version)
+        except _ERRORS as exc:
+            raise _translate(exc, f"reading version {version} of model {name!r}") from exc
+        return ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
+
+    def promote(self, name: str, version: str, alias: str = CHAMPION) -> None:
+        """Point ``alias`` at ``version`` (readers pick it up on their next poll)."""
+        try:
+            self.client.set_registered_model_alias(name, alias, version)
+        except _ERRORS as exc:
+            raise _translate(exc, f"setting alias {alias!r} of model {name!r}") from exc
+
+    def tag(self, ref: ModelRef, tags: dict[str, str]) -> None:
+        """Set tags on a model version."""
+        try:
+            for key, value in tags.items():
+                self.client.set_model_version_tag(ref.name, ref.version, key, value)
+        except _ERRORS as exc:
+            raise _translate(exc, f"tagging version {ref.version} of {ref.name!r}") from exc
+
+    def load(self, ref: ModelRef) -> Any:
+        """The ``mlflow.pyfunc`` model of a version."""
+        try:
+            mlflow.set_registry_uri(self.tracking_uri)
+            return mlflow.pyfunc.load_model(ref.uri)
+        except _ERRORS as exc:
+            raise _translate(exc, f"loading {ref.uri}") from exc
+
+    def delete(self, name: str) -> None:
+        """Delete a registered model and all its versions (tests clean up with it)."""
+        try:
+            self.client.delete_registered_model(name)
+        except _ERRORS as exc:
+            raise _translate(exc, f"deleting model {name!r}") from exc

@@ -1,0 +1,205 @@
+"""Online anomaly scoring: new ``rolling_1m`` rows in, ``Anomaly`` events out.
+
+:class:`AnomalyScorer` scores feature rows with the model the ``champion`` alias points at and
+returns an :class:`~featurestore.events.Anomaly` for each row whose score reaches the model's
+threshold (the version tag ``threshold``). A promotion is picked up without a restart: a
+background thread reads the alias every ``poll_interval_s`` and swaps in the new version once it
+is loaded; scoring never waits for MLflow (when MLflow is away it keeps the model it has).
+
+Rows may carry the rolling_1m columns under their own names (as the processors' hook passes
+them: ``vwap_5m``, ...) or as ``view__feature``; the model's other inputs (the ``bars_1m`` ones)
+are joined point in time from the offline store, at each row's ``event_timestamp`` -- the same
+join training used.
+
+Anomaly ids are deterministic: a hash of model name, version, symbol and event time, so
+re-scoring a replayed log gives the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from featurestore.definitions import FeatureRef
+from featurestore.errors import FeatureStoreError, NotFoundError, ValidationError
+from featurestore.events import Anomaly, to_micros
+from featurestore.offline import OfflineStore, TrainingRequest
+from models.registry import CHAMPION, ModelRef, ModelRegistry
+
+__all__ = ["AnomalyScorer", "ScoredModel", "anomaly_id"]
+
+log = logging.getLogger(__name__)
+
+ROW_VIEW = "rolling_1m"
+
+
+def anomaly_id(model_name: str, model_version: str, symbol: str, event_time: datetime) -> str:
+    """The deterministic id of one scored row."""
+    text = f"{model_name}|{model_version}|{symbol}|{to_micros(event_time)}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class ScoredModel:
+    """The model version in use and what scoring needs from it."""
+
+    ref: ModelRef
+    model: Any
+    columns: tuple[str, ...]
+    """The signature's input columns (``view__feature``)."""
+    threshold: float
+
+
+def _load(registry: ModelRegistry, ref: ModelRef) -> ScoredModel:
+    if "threshold" not in ref.tags:
+        raise ValidationError(f"{ref.uri} has no 'threshold' tag; is it an anomaly model?")
+    model = registry.load(ref)
+    schema = model.metadata.get_input_schema()
+    columns = tuple(schema.input_names()) if schema is not None else ()
+    return ScoredModel(ref, model, columns, float(ref.tags["threshold"]))
+
+
+class AnomalyScorer:
+    """Scores feature rows with the champion anomaly model, following promotions.
+
+    Args:
+        registry: the MLflow registry.
+        model_name: the registered anomaly model.
+        alias: the alias to follow.
+        poll_interval_s: how often the background thread reads the alias (:meth:`start`).
+        store: where features missing from the rows are joined from (point in time); without
+            it, rows must carry every model input.
+    """
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        model_name: str,
+        *,
+        alias: str = CHAMPION,
+        poll_interval_s: float = 5.0,
+        store: OfflineStore | None = None,
+    ) -> None:
+        self.registry = registry
+        self.model_name = model_name
+        self.alias = alias
+        self.poll_interval_s = poll_interval_s
+        self.store = store
+        ref = registry.alias(model_name, alias)
+        if ref is None:
+            raise NotFoundError(f"model {model_name!r} has no {alias!r} version to score with")
+        self._current = _load(registry, ref)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def current(self) -> ScoredModel:
+        """The model version scoring uses now."""
+        return self._current
+
+    def refresh(self) -> bool:
+        """Read the alias; load and switch to its version if it moved. Returns whether it did."""
+        ref = self.registry.alias(self.model_name, self.alias)
+        if ref is None or ref.version == self._current.ref.version:
+            return False
+        self._current = _load(self.registry, ref)
+        log.info("anomaly scorer now uses %s version %s", ref.name, ref.version)
+        return True
+
+    def start(self) -> AnomalyScorer:
+        """Follow the alias in a background thread until :meth:`close`."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._poll, name="scorer-alias", daemon=True)
+            self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_interval_s):
+            try:
+                self.refresh()
+            except FeatureStoreError as exc:
+                log.warning("keeping %s: %s", self._current.ref.uri, exc)
+
+    def close(self) -> None:
+        """Stop following the alias."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> AnomalyScorer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def features(self, rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+        """``symbol``, ``event_timestamp`` and the model's ``columns`` of ``rows``.
+
+        Bare rolling_1m names are renamed ``rolling_1m__name``; columns still missing are joined
+        point in time from the offline store.
+        """
+        for column in ("symbol", "event_timestamp"):
+            if column not in rows.columns:
+                raise ValidationError(f"rows to score lack {column!r}", field=column)
+        frame = rows.rename(
+            columns={c.split("__", 1)[1]: c for c in columns if c.startswith(f"{ROW_VIEW}__")}
+        )
+        frame = frame.assign(event_timestamp=pd.to_datetime(frame["event_timestamp"], utc=True))
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            if self.store is None:
+                raise ValidationError(
+                    f"rows lack features {missing} and no offline store is set to join them",
+                    field=missing[0],
+                )
+            refs = [FeatureRef(*c.split("__", 1)) for c in missing]
+            request = TrainingRequest(features=refs, full_feature_names=True)
+            keys = frame[["symbol", "event_timestamp"]].reset_index(drop=True)
+            joined = self.store.to_pandas(keys, request)
+            frame = frame.reset_index(drop=True)
+            for column in missing:
+                frame[column] = joined[column].to_numpy()
+        frame = frame[["symbol", "event_timestamp", *columns]].reset_index(drop=True)
+        return frame.astype({c: "float64" for c in columns})
+
+    def scores(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Every row's features and ``score``, and whether it is ``flagged``."""
+        used = self._current
+        frame = self.features(rows, used.columns)
+        if frame.empty:
+            return frame.assign(score=np.zeros(0), flagged=np.zeros(0, dtype=bool))
+        score = np.asarray(used.model.predict(frame[list(used.columns)]), dtype="float64")
+        return frame.assign(score=score, flagged=score >= used.threshold)
+
+    def score_rows(self, rows: pd.DataFrame) -> list[Anomaly]:
+        """The anomalies among ``rows``: one event per row scoring at or above the threshold."""
+        used = self._current
+        scored = self.scores(rows)
+        detected = datetime.now(UTC)
+        out = []
+        for values in scored[scored["flagged"]].to_dict("records"):
+            event_time = pd.Timestamp(values["event_timestamp"]).to_pydatetime()
+            symbol = str(values["symbol"])
+            out.append(
+                Anomaly(
+                    anomaly_id=anomaly_id(used.ref.name, used.ref.version, symbol, event_time),
+                    symbol=symbol,
+                    event_time=event_time,
+                    score=float(values["score"]),
+                    model_name=used.ref.name,
+                    model_version=used.ref.version,
+                    detected_at=detected,
+                    features={c: float(values[c]) for c in used.columns},
+                    threshold=used.threshold,
+                )
+            )
+        return out

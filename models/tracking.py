@@ -1,0 +1,142 @@
+"""Recording a trained model in MLflow: the run, its metrics and data, the registered version."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow.models import infer_signature
+
+from models._mlflow import mlflow, quiet
+from models.drift import reference_histograms
+from models.pyfunc import NATIVE_ARTIFACT
+from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.training.base import TrainedModel
+
+__all__ = ["DRIFT_REFERENCE", "LoggedModel", "log_and_register", "read_reference"]
+
+DRIFT_REFERENCE = "drift_reference.json"
+"""Run artifact: the training inputs' histograms that drift is measured against."""
+
+_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "joblib", "xgboost-cpu")
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """Where a trained model ended up."""
+
+    ref: ModelRef
+    run_id: str
+    promoted: bool
+
+
+def _pip_requirements(flavor: str) -> list[str]:
+    pins = []
+    for name in (*_REQUIREMENTS, *(("torch",) if flavor == "torch" else ())):
+        try:
+            pins.append(f"{name}=={metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return pins
+
+
+def log_and_register(
+    trained: TrainedModel,
+    registry: ModelRegistry,
+    *,
+    model_name: str,
+    experiment: str,
+    promote: str = "auto",
+    extra_tags: dict[str, str] | None = None,
+) -> LoggedModel:
+    """Log the run (params, metrics, data range, drift reference) and register the model.
+
+    Args:
+        trained: what a trainer returned.
+        registry: the registry of the tracking server to log to.
+        model_name: registered model name.
+        experiment: MLflow experiment name.
+        promote: ``always`` moves the ``champion`` alias to the new version, ``never`` leaves it,
+            ``auto`` sets it only when the model has no champion yet.
+        extra_tags: more run and version tags (e.g. where the data came from).
+    """
+    dataset = trained.dataset
+    data_tags = {
+        "feature_service": dataset.feature_service,
+        "data_start": dataset.start.isoformat(),
+        "data_end": dataset.end.isoformat(),
+        "model_kind": trained.kind,
+        **trained.tags,
+        **(extra_tags or {}),
+    }
+    if trained.threshold is not None:
+        data_tags["threshold"] = repr(trained.threshold)
+    example = trained.input_example()
+    output = trained.wrapper.predict(None, example)
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    mlflow.set_registry_uri(registry.tracking_uri)
+    with quiet():
+        mlflow.set_experiment(experiment)
+        with (
+            mlflow.start_run(run_name=f"{trained.kind}") as run,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            mlflow.set_tags(data_tags)
+            mlflow.log_params(_params(trained))
+            mlflow.log_metrics({k: v for k, v in trained.metrics.items() if np.isfinite(v)})
+            reference = reference_histograms(trained.reference)
+            mlflow.log_dict(reference, DRIFT_REFERENCE)
+            native = trained.save_native(tmp)
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=trained.unbound(),
+                artifacts={NATIVE_ARTIFACT: native},
+                signature=infer_signature(example, output),
+                input_example=example,
+                pip_requirements=_pip_requirements(trained.config.flavor),
+                registered_model_name=model_name,
+            )
+    ref = ModelRef(model_name, str(info.registered_model_version), run.info.run_id)
+    registry.tag(ref, data_tags | {"run_id": run.info.run_id})
+    promoted = promote == "always" or (
+        promote == "auto" and registry.alias(model_name, CHAMPION) is None
+    )
+    if promoted:
+        registry.promote(model_name, ref.version)
+    return LoggedModel(ref, run.info.run_id, promoted)
+
+
+def _params(trained: TrainedModel) -> dict[str, Any]:
+    split = trained.split
+    params: dict[str, Any] = {
+        **trained.params,
+        "features": json.dumps(list(trained.config.feature_columns)),
+        "rows": len(trained.dataset.frame),
+        "train_rows": int(split.train.sum()),
+        "valid_rows": int(split.valid.sum()),
+        "test_rows": int(split.test.sum()),
+        "valid_start": split.valid_start.isoformat(),
+        "test_start": split.test_start.isoformat(),
+    }
+    return {
+        k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in params.items()
+    }
+
+
+def read_reference(registry: ModelRegistry, ref: ModelRef) -> dict[str, Any]:
+    """The drift reference a version's run recorded."""
+    assert ref.run_id is not None
+    with quiet(), tempfile.TemporaryDirectory() as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=ref.run_id,
+            artifact_path=DRIFT_REFERENCE,
+            dst_path=tmp,
+            tracking_uri=registry.tracking_uri,
+        )
+        data: dict[str, Any] = json.loads(Path(path).read_text())
+    return data

@@ -1,0 +1,121 @@
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from featurestore.errors import ValidationError
+from models.demo.features import bars_1m, rolling_1m
+from models.demo.market import Injection, inject
+from models.drift import population_stability, reference_histograms
+from models.scoring import anomaly_id
+from models.training.lstm import SequenceConfig, sequences, torch_available
+
+
+def test_psi_is_near_zero_on_the_same_distribution_and_flags_a_shift():
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame({"a": rng.normal(0, 1, 5000), "b": rng.exponential(1, 5000)})
+    reference = reference_histograms(train)
+    same = pd.DataFrame({"a": rng.normal(0, 1, 2000), "b": rng.exponential(1, 2000)})
+    assert all(d.psi < 0.05 and not d.drifted for d in population_stability(reference, same))
+    shifted = same.assign(a=same["a"] + 1.0, b=np.where(rng.random(2000) < 0.3, np.nan, same["b"]))
+    drift = {d.feature: d for d in population_stability(reference, shifted)}
+    assert drift["a"].drifted and drift["a"].psi > 0.2
+    assert drift["b"].drifted  # missing values are a bin of their own
+    with pytest.raises(ValidationError, match="lack"):
+        population_stability(reference, same.drop(columns="b"))
+
+
+def test_anomaly_ids_are_deterministic_and_differ_by_version():
+    t = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
+    assert anomaly_id("m", "1", "IBM", t) == anomaly_id("m", "1", "IBM", t)
+    assert anomaly_id("m", "1", "IBM", t) != anomaly_id("m", "2", "IBM", t)
+    assert anomaly_id("m", "1", "IBM", t) != anomaly_id("m", "1", "IBM", t + timedelta(minutes=1))
+
+
+def test_reference_features_follow_the_catalog_definitions():
+    t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
+    rows = []
+    for minute in range(25):
+        for k in range(3):
+            rows.append(
+                (
+                    "AAA",
+                    t0 + pd.Timedelta(minutes=minute, seconds=10 + 20 * k),
+                    100.0 + minute + k,
+                    100 * (k + 1),
+                )
+            )
+    trades = pd.DataFrame(rows, columns=["symbol", "event_time", "price", "size"])
+    bars = bars_1m(trades)
+    assert bars["event_timestamp"].iloc[0] == t0 + pd.Timedelta(minutes=1)  # bar END
+    first = bars.iloc[0]
+    assert (first.open, first.high, first.low, first.close) == (100.0, 102.0, 100.0, 102.0)
+    assert first.vwap == pytest.approx((100 * 100 + 101 * 200 + 102 * 300) / 600)
+    rolling = rolling_1m(bars)
+    closes = bars["close"].to_numpy()
+    last = rolling.iloc[-1]
+    assert last.sma_5 == pytest.approx(closes[-5:].mean())
+    assert last.sma_20 == pytest.approx(closes[-20:].mean())
+    assert last.price_momentum_5m == pytest.approx(closes[-1] / closes[-6] - 1)
+    assert last.realized_vol_5m == pytest.approx(np.std(np.diff(np.log(closes[-6:])), ddof=1))
+    assert np.isnan(rolling["sma_20"].iloc[18]) and not np.isnan(rolling["sma_20"].iloc[19])
+
+
+def test_injections_change_only_their_minute():
+    t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
+    trades = pd.DataFrame(
+        {"symbol": "AAA", "event_time": [t0 + pd.Timedelta(seconds=20 * i) for i in range(12)],
+         "price": 50.0, "size": 100}
+    )  # fmt: skip
+    spike = Injection("AAA", (t0 + pd.Timedelta(minutes=2)).to_pydatetime(), "price_spike", 0.1, 5)
+    burst = Injection(
+        "AAA",
+        (t0 + pd.Timedelta(minutes=3)).to_pydatetime(),
+        "volume_burst",
+        extra_trades=4,
+        burst_size=10_000,
+    )
+    out = bars_1m(inject(trades, [spike, burst])).set_index("event_timestamp")
+    assert out.loc[spike.bar_end, "close"] == pytest.approx(55.0)
+    assert out.loc[spike.bar_end, "trade_count"] == 3 + 5
+    assert out.loc[burst.bar_end, "volume"] == 300 + 40_000
+    assert out.loc[burst.bar_end, "close"] == 50.0
+    assert out.loc[t0 + pd.Timedelta(minutes=2), "close"] == 50.0
+
+
+def test_lstm_sequences_hold_each_symbols_past_rows_only():
+    t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
+    frame = (
+        pd.DataFrame(
+            {
+                "symbol": ["A", "B"] * 4,
+                "event_timestamp": np.repeat(pd.date_range(t0, periods=4, freq="min"), 2),
+                "rolling_1m__volume_ratio": [0.0, 100.0, 1.0, 101.0, 2.0, 102.0, 3.0, 103.0],
+            }
+        )
+        .iloc[::-1]
+        .reset_index(drop=True)
+    )  # any row order
+    config = SequenceConfig(("rolling_1m__volume_ratio",), (0.0,), (1.0,), window=3)
+    x, full = sequences(frame, config)
+    assert full.sum() == 4
+    a_last = frame.index[
+        (frame.symbol == "A") & (frame.event_timestamp == frame.event_timestamp.max())
+    ][0]
+    assert x[a_last, :, 0].tolist() == [1.0, 2.0, 3.0]
+
+
+@pytest.mark.skipif(not torch_available(), reason="PyTorch is not installed (extra .[torch]); "
+                    "no CPU wheel here and PyPI's build pulls several GB of CUDA")  # fmt: skip
+def test_lstm_trains_and_predicts_per_row():
+    from models.data import Dataset, SplitSpec
+    from models.training.lstm import fit_lstm
+    from tests.unit.models.test_training import frame
+
+    data = frame(n=1200, leak=1.0)
+    ds = Dataset(data, tuple(c for c in data.columns if "__" in c), "direction_features_v1")
+    trained = fit_lstm(ds, SplitSpec(gap=timedelta(minutes=6)), seed=0, epochs=3)
+    scores = trained.wrapper.predict(None, data)
+    assert scores.shape == (len(data),)
+    assert np.isfinite(trained.metrics["model.test.auc"])
