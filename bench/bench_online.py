@@ -280,9 +280,9 @@ def _serve_echo() -> None:
 _PAYLOADS: dict[int, bytes] = {}
 
 if __name__ == "__main__":
-    if sys.argv[1] == "serve-features":
+    if sys.argv[1:2] == ["serve-features"]:
         _serve_features(sys.argv[2])
-    elif sys.argv[1] == "serve-echo":
+    elif sys.argv[1:2] == ["serve-echo"]:
         _serve_echo()
     else:
         print(run(load_settings()))

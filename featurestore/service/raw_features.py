@@ -168,50 +168,60 @@ class RawFeatureReader:
         return _encode(plan, flat, len(keys), time.time())
 
 
+_LENGTHS = tuple(bytes((n,)) for n in range(0x80))
+_EMPTY_VALUE = b"\x0a\x00"
+_EMPTY_STAMP = b"\x1a\x00"
+
+
+def _length(n: int) -> bytes:
+    return _LENGTHS[n] if n < 0x80 else _varint(n)
+
+
+def _view_rows(
+    stamps: Sequence[bytes | None], ttl: float | None, now: float
+) -> tuple[list[int], bytes]:
+    """Per entity, the row's status (present, stale, not found), and the encoded event times."""
+    states = []
+    stale_of: dict[bytes, int] = {}  # rows of one minute share their timestamp bytes
+    for raw in stamps:
+        if raw is None:
+            states.append(_NOT_FOUND)
+            continue
+        state = stale_of.get(raw)
+        if state is None:
+            state = _PRESENT
+            if ttl is not None:
+                stamp = Timestamp.FromString(raw)
+                if now - (stamp.seconds + stamp.nanos * 1e-9) > ttl:
+                    state = _STALE
+            stale_of[raw] = state
+        states.append(state)
+    encoded = b"".join(
+        [_EMPTY_STAMP if raw is None else b"\x1a" + _length(len(raw)) + raw for raw in stamps]
+    )
+    return states, encoded
+
+
 def _encode(plan: _Plan, flat: Sequence[bytes | None], rows: int, now: float) -> bytes:
     width = len(plan.fields)
-    views = len(plan.ttl_s)
-    # Freshness of each (entity, view): parse one timestamp per row of a view.
-    fresh: list[list[int]] = [[_NOT_FOUND] * rows for _ in range(views)]
-    seen: set[tuple[int, int]] = set()
-    for _, ts_index, v in plan.columns:
-        if (ts_index, v) in seen:
-            continue
-        seen.add((ts_index, v))
-        ttl = plan.ttl_s[v]
-        states = fresh[v]
-        for e in range(rows):
-            raw = flat[e * width + ts_index]
-            if raw is None:
-                continue
-            if ttl is None:
-                states[e] = _PRESENT
-                continue
-            stamp = Timestamp.FromString(raw)
-            age = now - (stamp.seconds + stamp.nanos * 1e-9)
-            states[e] = _STALE if age > ttl else _PRESENT
+    views: dict[int, tuple[list[int], bytes]] = {}
     out = [plan.names]
     for value_index, ts_index, v in plan.columns:
-        states = fresh[v]
-        values = []
-        statuses = bytearray()
-        stamps = []
-        for e in range(rows):
-            base = e * width
-            state = states[e]
-            if state == _NOT_FOUND:
-                values.append(b"\x0a\x00")
-                statuses.append(_NOT_FOUND)
-                stamps.append(b"\x1a\x00")
-                continue
-            raw = flat[base + value_index]
-            if not raw or raw.startswith(_FEAST_NULL):
-                values.append(b"\x0a\x00")
-                statuses.append(_NULL)
-            else:
-                values.append(_field(b"\x0a", raw))
-                statuses.append(state)
-            stamps.append(_field(b"\x1a", flat[base + ts_index] or b""))
-        column = b"".join(values) + _field(b"\x12", bytes(statuses)) + b"".join(stamps)
-        out.append(_field(b"\x12", column))
+        if v not in views:
+            views[v] = _view_rows(flat[ts_index::width], plan.ttl_s[v], now)
+        states, stamps = views[v]
+        raws = flat[value_index::width]
+        # A value is null when absent, empty, or feast.types.Null (field 19, first byte 0x98).
+        null = [not raw or raw[0] == 0x98 for raw in raws]
+        values = b"".join(
+            [
+                _EMPTY_VALUE if n or s == _NOT_FOUND else b"\x0a" + _length(len(r)) + r  # type: ignore[arg-type]
+                for r, n, s in zip(raws, null, states, strict=True)
+            ]
+        )
+        statuses = bytes(
+            [s if s == _NOT_FOUND or not n else _NULL for n, s in zip(null, states, strict=True)]
+        )
+        column = values + b"\x12" + _length(len(statuses)) + statuses + stamps
+        out.append(b"\x12" + _length(len(column)) + column)
     return b"".join(out)
