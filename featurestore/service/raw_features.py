@@ -41,10 +41,10 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
-_PRESENT = types_pb2.FEATURE_STATUS_PRESENT
-_NULL = types_pb2.FEATURE_STATUS_NULL_VALUE
-_NOT_FOUND = types_pb2.FEATURE_STATUS_NOT_FOUND
-_STALE = types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE
+_PRESENT: int = types_pb2.FEATURE_STATUS_PRESENT
+_NULL: int = types_pb2.FEATURE_STATUS_NULL_VALUE
+_NOT_FOUND: int = types_pb2.FEATURE_STATUS_NOT_FOUND
+_STALE: int = types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE
 _FEAST_NULL = b"\x98\x01"  # field 19 (feast.types.Null), varint: an explicit null
 _MAX_CACHED = 100_000
 
@@ -215,7 +215,7 @@ def _encode(plan: _Plan, flat: Sequence[bytes | None], rows: int, now: float) ->
         null = [not raw or raw[0] == 0x98 for raw in raws]
         values = b"".join(
             [
-                _EMPTY_VALUE if n or s == _NOT_FOUND else b"\x0a" + _length(len(r)) + r  # type: ignore[arg-type]
+                _EMPTY_VALUE if n or s == _NOT_FOUND else b"\x0a" + _length(len(r)) + r  # type: ignore[arg-type,operator]
                 for r, n, s in zip(raws, null, states, strict=True)
             ]
         )
