@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli.stack import echo_progress, echo_status
-from featurestore.config import load_settings
+from featurestore.config import Settings, load_settings
 
 __all__ = ["run"]
 
@@ -35,6 +35,7 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
     stack = Stack(settings, feed=options)
     try:
         servers = stack.up()
+        _apply_definitions(settings)
         services = stack.start_services()
     except FeatureStoreError as exc:
         click.echo(f"make run failed: {exc}", err=True)
@@ -45,14 +46,25 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
         servers.seconds + services.seconds,
     )
     echo_status(settings)
+    processors = stack.processors.process.log_file
     feed = (
         " ".join(map(str, trade_files)) if trade_files else f"synthetic market, {rate:g} trades/s"
     )
     click.echo(
         f"\nfeed: {feed} -> topic {settings.topics.trades} "
         f"(invalid trades -> {settings.topics.dead_letter})\n"
+        f"features: processor {settings.topics.trades} -> PostgreSQL + Redis "
+        f"(featurestore processors status; log {processors})\n"
         f"logs: {stack.feed.process.run_dir}/*.log\n"
         f"look: featurestore stack status | featurestore replay --help | "
         f"MLflow UI {settings.mlflow.tracking_uri}\n"
         "stop: make down"
     )
+
+
+def _apply_definitions(settings: Settings) -> None:
+    """Register the canonical feature views (idempotent): the processor reads them from there."""
+    from featurestore.definitions import apply_definitions, market_definitions
+
+    click.echo("registry: applying the feature definitions (featurestore registry apply) ...")
+    apply_definitions(settings, market_definitions(source_topic=settings.topics.trades))

@@ -13,6 +13,7 @@ from featurestore.stack.feed import FeedOptions, MarketFeed
 from featurestore.stack.kafka import KafkaServer
 from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.postgres import PostgresServer
+from featurestore.stack.processors import ProcessorService
 from featurestore.stack.redis import RedisServer
 from featurestore.stack.schema_registry import SchemaRegistryServer
 from featurestore.stack.service import GrpcService
@@ -34,7 +35,8 @@ class Stack:
 
     Servers start in waves: those that need nothing else first, in parallel, then those that
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
-    The services that ``make run`` adds on top (the market feed, the gRPC server) start with
+    The services that ``make run`` adds on top (the market feed, the gRPC server, the feature
+    processor; it needs the definitions applied to the registry first) start with
     :meth:`start_services`; ``down`` and ``status`` cover them too.
     """
 
@@ -51,7 +53,8 @@ class Stack:
         ]
         self.feed = MarketFeed(settings, feed)
         self.grpc = GrpcService(settings)
-        self.services: list[Component] = [self.feed, self.grpc]
+        self.processors = ProcessorService(settings)
+        self.services: list[Component] = [self.feed, self.grpc, self.processors]
 
     @property
     def servers(self) -> list[Component]:
