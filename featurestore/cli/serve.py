@@ -34,6 +34,7 @@ def serve(
     from featurestore.service import serve as run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per MLflow lookup otherwise
     settings = load_settings()
     grpc_settings = settings.grpc.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}
