@@ -31,6 +31,7 @@ import pandas as pd
 import psycopg
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import Settings, settings_env
@@ -57,7 +58,7 @@ def _definitions(settings: Settings, run: str, label: str, topic: str) -> Defini
     return defs
 
 
-def _cleanup(settings: Settings, defs: list[Definitions], names: list[str]) -> None:
+def _cleanup(settings: Settings, defs: list[Definitions], names: list[str], run: str) -> None:
     client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn, client:
         for d in defs:
@@ -68,6 +69,12 @@ def _cleanup(settings: Settings, defs: list[Definitions], names: list[str]) -> N
                 client.delete(*keys)
     for name in names:
         shutil.rmtree(processor_dir(settings, name), ignore_errors=True)
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    topics = [t for t in admin.list_topics(timeout=10).topics if t.endswith(run)]
+    topics = [t for t in topics if t.startswith("bench-proc-")]
+    if topics:
+        for future in admin.delete_topics(topics).values():
+            future.result()
 
 
 def _ingest_backlog(settings: Settings, topic: str) -> None:
@@ -329,7 +336,7 @@ def run(settings: Settings) -> str:
         defs += d
         names += n
     finally:
-        _cleanup(settings, defs, names)
+        _cleanup(settings, defs, names, run_id)
     return f"{tp_text}\n{fr_text}"
 
 

@@ -25,6 +25,7 @@ import psycopg
 import pytest
 import redis
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
@@ -126,6 +127,9 @@ def world(stack: Settings) -> Iterator[World]:
                 client.delete(*keys)
     for path in (stack.data_dir / "processors").glob(f"e2e-*-{run}"):
         shutil.rmtree(path, ignore_errors=True)
+    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    for future in admin.delete_topics([topic]).values():
+        future.result()
 
 
 def _stream(world: World, label: str, **kw: Any) -> None:
