@@ -10,22 +10,35 @@ which Spark retries from its checkpoint.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
+import fastavro
 import numpy as np
 import pandas as pd
+from fastavro import schemaless_reader
+from fastavro.read import SchemaResolutionError
 
 from featurestore.errors import NotFoundError, ValidationError
-from featurestore.events import AvroDeserializer, ConfluentSchemaStore
+from featurestore.events import AvroDeserializer, ConfluentSchemaStore, SchemaStore
 from featurestore.events.schemas import AvroSchema, parse_schema_text
+from featurestore.events.wire import HEADER_SIZE, SerializationError, parse_header
 from processors.core import TradeBatch
 
-__all__ = ["READER_SCHEMA", "DeadLetter", "DecodedRecords", "decode_records", "decoder_for"]
+__all__ = [
+    "READER_SCHEMA",
+    "DeadLetter",
+    "DecodedRecords",
+    "TradeDecoder",
+    "decode_records",
+    "decoder_for",
+]
 
 READER_SCHEMA: AvroSchema = parse_schema_text(
     json.dumps(
@@ -45,6 +58,7 @@ READER_SCHEMA: AvroSchema = parse_schema_text(
 )
 """What the processors read of a Trade; writer fields beyond these are skipped by resolution."""
 
+_DECODE_ERRORS = (SchemaResolutionError, EOFError, ValueError, TypeError, IndexError, KeyError)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
@@ -82,10 +96,80 @@ class DecodedRecords:
         )  # fmt: skip
 
 
+_PROMOTIONS = {
+    "string": {"string"},
+    "double": {"double", "float", "long", "int"},
+    "long": {"long", "int"},
+}
+
+
+def _strip_logical(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical(v) for v in node]
+    return node
+
+
+class TradeDecoder:
+    """Decodes framed records with their writer schema into :data:`READER_SCHEMA`.
+
+    For a writer whose reader fields are all plain primitives (every Trade version so far),
+    records are read with the writer schema alone, logical types off (event_time stays integer
+    microseconds), and projected onto the reader's fields by name: Avro's record resolution for
+    such fields, without fastavro's generic resolution, which costs ~40 % more per record. Any
+    other writer goes through fastavro's resolution (:class:`AvroDeserializer`).
+    """
+
+    def __init__(self, store: SchemaStore) -> None:
+        self._generic = AvroDeserializer(store, READER_SCHEMA)
+        self._plans: dict[int, Any] = {}
+        self._fields = [(f["name"], f["type"]) for f in json.loads(READER_SCHEMA.text)["fields"]]
+
+    def _plan(self, schema_id: int) -> Any:
+        """The plain writer schema of an id, or None when it needs generic resolution."""
+        if schema_id in self._plans:
+            return self._plans[schema_id]
+        writer = self._generic.writer_schema(schema_id)
+        raw = json.loads(writer.text)
+        types = {f["name"]: f["type"] for f in raw.get("fields", [])}
+        plain = writer.full_name == READER_SCHEMA.full_name
+        for name, reader_type in self._fields:
+            kind = reader_type["type"] if isinstance(reader_type, dict) else reader_type
+            wtype = types.get(name)
+            wkind = wtype.get("type") if isinstance(wtype, dict) else wtype
+            plain = plain and isinstance(wkind, str) and wkind in _PROMOTIONS[kind]
+        plan = fastavro.parse_schema(_strip_logical(raw)) if plain else None
+        self._plans[schema_id] = plan
+        return plan
+
+    def decode_wire(self, data: bytes) -> tuple[int, dict[str, Any]]:
+        """The schema id and the reader-shaped dict of a framed record.
+
+        Raises:
+            SerializationError: bad framing or a body that does not fit its writer schema.
+            NotFoundError: the schema id is unknown to the registry.
+            BackendUnavailableError: the registry cannot be reached.
+        """
+        schema_id = parse_header(data)
+        plan = self._plan(schema_id)
+        if plan is None:
+            return self._generic.decode_wire(data)
+        try:
+            record = schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), plan, None)
+        except _DECODE_ERRORS as exc:
+            raise SerializationError(
+                f"cannot decode a record of schema id {schema_id}: {exc}"
+            ) from exc
+        if not isinstance(record, dict):
+            raise SerializationError(f"schema id {schema_id} does not describe a record")
+        return schema_id, {name: record[name] for name, _ in self._fields}
+
+
 @cache
-def decoder_for(registry_url: str) -> AvroDeserializer:
+def decoder_for(registry_url: str) -> TradeDecoder:
     """One decoder per registry and process: writer schemas are cached by id inside it."""
-    return AvroDeserializer(ConfluentSchemaStore(registry_url), READER_SCHEMA)
+    return TradeDecoder(ConfluentSchemaStore(registry_url))
 
 
 def _micros(value: datetime | int) -> int:
@@ -95,7 +179,7 @@ def _micros(value: datetime | int) -> int:
 
 
 def decode_records(
-    records: pd.DataFrame, decoder: AvroDeserializer, symbol: str | None
+    records: pd.DataFrame, decoder: TradeDecoder | AvroDeserializer, symbol: str | None
 ) -> DecodedRecords:
     """Decode records (columns key, value, partition, offset, timestamp_ms) of one key.
 

@@ -11,7 +11,7 @@ import pandas as pd
 from featurestore.events import AvroDeserializer, AvroSerializer, InMemorySchemaStore, Trade
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.schemas import bundled_schema, parse_schema_text
-from processors.decode import READER_SCHEMA, decode_records
+from processors.decode import READER_SCHEMA, TradeDecoder, decode_records
 
 T = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
 
@@ -51,7 +51,7 @@ def test_mixed_schema_versions_decode_in_log_order() -> None:
     wire = TRADE_CODEC.to_wire(_trade(1))
     values = [v1.encode(_trade(0)), v2.encode_wire({**wire, "venue_seq": 7}), v1.encode(_trade(2))]
     records = _frame(values, offsets=[12, 10, 11])  # arrives shuffled; log order is by offset
-    decoded = decode_records(records, AvroDeserializer(store, READER_SCHEMA), "IBM")
+    decoded = decode_records(records, TradeDecoder(store), "IBM")
     assert decoded.dead == []
     assert list(decoded.trades.offset) == [10, 11, 12]
     assert decoded.trades.trade_id == ["id-1", "id-2", "id-0"]
@@ -70,7 +70,7 @@ def test_unusable_records_are_dead_lettered_with_a_reason() -> None:
         v1.encode(_trade(2, price=-1.0)),
         v1.encode(_trade(3)),
     ]
-    decoded = decode_records(_frame(values), AvroDeserializer(store, READER_SCHEMA), "IBM")
+    decoded = decode_records(_frame(values), TradeDecoder(store), "IBM")
     reasons = [d.reason for d in decoded.dead]
     assert len(decoded.trades) == 1 and decoded.trades.trade_id == ["id-3"]
     assert reasons[0].startswith("undecodable: empty")
@@ -81,3 +81,21 @@ def test_unusable_records_are_dead_lettered_with_a_reason() -> None:
     assert [d.offset for d in decoded.dead] == [10, 11, 12, 13, 14]
     late = decoded.dead_letter(0, "late")
     assert (late.offset, late.partition, late.key, late.reason) == (15, 2, b"IBM", "late")
+
+
+def test_the_fast_path_equals_fastavro_resolution_and_unusual_writers_fall_back() -> None:
+    store, v1, v2 = _serializers()
+    raw = json.loads(bundled_schema("trade").text)
+    for f in raw["fields"]:
+        if f["name"] == "size":
+            f["type"] = ["null", "long"]  # a union: resolved by fastavro, not the fast path
+    union = parse_schema_text(json.dumps(raw))
+    v3 = AvroSerializer(TRADE_CODEC, union, store.register("t-value", union.text))
+    wire = TRADE_CODEC.to_wire(_trade(4))
+    values = [v1.encode(_trade(1)), v2.encode_wire({**wire, "venue_seq": 3}), v3.encode_wire(wire)]
+    fast = decode_records(_frame(values), TradeDecoder(store), "IBM")
+    generic = decode_records(_frame(values), AvroDeserializer(store, READER_SCHEMA), "IBM")
+    assert fast.dead == generic.dead == []
+    for name in ("event_us", "price", "size", "kafka_ms", "offset"):
+        assert list(getattr(fast.trades, name)) == list(getattr(generic.trades, name))
+    assert fast.trades.trade_id == generic.trades.trade_id == ["id-1", "id-4", "id-4"]
