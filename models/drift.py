@@ -1,13 +1,17 @@
 """Population stability index of live model inputs against the training set, per feature.
 
 The reference is recorded at training time (an artifact of the run): per model input, the inner
-edges of ``bins`` quantile bins of the training rows and the share of rows in each bin (plus a
-bin for missing values). Live rows are counted in the same bins, and
+edges of ``bins`` quantile bins of the training rows' present values, the share of those values
+in each bin, and the share of missing values. Live values are counted in the same bins, and
 
     PSI = sum over bins of (live - ref) * ln(live / ref)
 
 with shares floored at 1e-4 so that an empty bin does not give infinity. Usual reading: below 0.1
 stable, 0.1 to 0.2 a moderate shift, above 0.2 (the default threshold) a significant one.
+
+Missing values are reported apart (share in training, share live), not binned into the PSI: the
+rolling windows' warm-up leaves a few percent of training rows without a value, and a missing bin
+that is empty live would alone add ~0.5 to the index.
 """
 
 from __future__ import annotations
@@ -34,31 +38,31 @@ class FeatureDrift:
     psi: float
     live_rows: int
     drifted: bool
+    missing_reference: float = 0.0
+    """Share of training rows without a value."""
+    missing_live: float = 0.0
+    """Share of live rows without a value."""
 
 
-def _shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def _shares(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, float]:
+    """Shares of the present values per bin, and the share of missing values."""
     missing = np.isnan(values)
-    counts = np.bincount(
-        np.searchsorted(edges, values[~missing], side="right"), minlength=len(edges) + 1
-    )
-    return np.append(counts, missing.sum()) / max(len(values), 1)
+    bins = np.searchsorted(edges, values[~missing], side="right")
+    counts = np.bincount(bins, minlength=len(edges) + 1)
+    present = max(int((~missing).sum()), 1)
+    return counts / present, float(missing.mean()) if len(values) else 0.0
 
 
 def reference_histograms(inputs: pd.DataFrame, bins: int = 10) -> dict[str, Any]:
     """The drift reference of training inputs (JSON-ready)."""
     features: dict[str, Any] = {}
+    inner = np.linspace(0, 1, bins + 1)[1:-1]
     for column in inputs.columns:
         values = inputs[column].to_numpy(dtype="float64")
         present = values[~np.isnan(values)]
-        edges = (
-            np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
-            if present.size
-            else np.array([])
-        )
-        features[column] = {
-            "edges": edges.tolist(),
-            "shares": _shares(values, edges).tolist(),
-        }
+        edges = np.unique(np.quantile(present, inner)) if present.size else np.array([])
+        shares, missing = _shares(values, edges)
+        features[column] = {"edges": edges.tolist(), "shares": shares.tolist(), "missing": missing}
     return {"bins": bins, "rows": len(inputs), "features": features}
 
 
@@ -77,8 +81,10 @@ def population_stability(
         if feature not in live.columns:
             raise ValidationError(f"live inputs lack {feature!r}", field=feature)
         expected = np.maximum(np.asarray(ref["shares"], dtype="float64"), _FLOOR)
-        actual = _shares(live[feature].to_numpy(dtype="float64"), np.asarray(ref["edges"]))
+        values = live[feature].to_numpy(dtype="float64")
+        actual, missing = _shares(values, np.asarray(ref["edges"]))
         actual = np.maximum(actual, _FLOOR)
         psi = float(np.sum((actual - expected) * np.log(actual / expected)))
-        out.append(FeatureDrift(feature, psi, len(live), psi > threshold))
+        drift = FeatureDrift(feature, psi, len(live), psi > threshold, ref["missing"], missing)
+        out.append(drift)
     return sorted(out, key=lambda d: -d.psi)

@@ -64,10 +64,13 @@ def drift(
         f"{report.end:%Y-%m-%d %H:%M} UTC, {report.features[0].live_rows} live rows, "
         f"threshold {threshold}"
     )
-    click.echo(f"{'input':<44} {'psi':>8}  status")
-    for feature in report.features:
-        status = "DRIFT" if feature.drifted else "ok"
-        click.echo(f"{feature.feature:<44} {feature.psi:>8.4f}  {status}")
+    click.echo(f"{'input':<44} {'psi':>8} {'missing train':>14} {'missing live':>13}  status")
+    for f in report.features:
+        status = "DRIFT" if f.drifted else "ok"
+        click.echo(
+            f"{f.feature:<44} {f.psi:>8.4f} {f.missing_reference:>14.1%} {f.missing_live:>13.1%}"
+            f"  {status}"
+        )
     if log_mlflow:
         run_id = log_drift(registry, report, "featurestore-drift")
         click.echo(f"logged to MLflow run {run_id}")

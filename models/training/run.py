@@ -89,6 +89,8 @@ class TrainOptions:
     promote: Literal["auto", "always", "never"] = "auto"
     feature_services: dict[str, str] = field(default_factory=dict)
     """Overrides of :data:`FEATURE_SERVICES` per kind."""
+    anomaly_flag_rate: float = 0.02
+    """Share of training rows above the anomaly threshold (its 98th percentile by default)."""
     injections: Sequence[Injection] = ()
     """Known injected anomalies: the anomaly model's precision and recall are measured on them."""
     tags: dict[str, str] = field(default_factory=dict)
@@ -109,7 +111,13 @@ def fit(kind: str, dataset: Dataset, options: TrainOptions) -> TrainedModel:
     """Fit one kind on a loaded dataset (no MLflow)."""
     spec = options.split or SplitSpec()
     if kind == "anomaly":
-        return fit_anomaly(dataset, spec, options.seed, injections=options.injections)
+        return fit_anomaly(
+            dataset,
+            spec,
+            options.seed,
+            flag_rate=options.anomaly_flag_rate,
+            injections=options.injections,
+        )
     if kind == "direction":
         return fit_direction(dataset, spec, options.seed, shuffle_labels=options.shuffle_labels)
     if kind == "regime":

@@ -21,7 +21,9 @@ def test_psi_is_near_zero_on_the_same_distribution_and_flags_a_shift():
     shifted = same.assign(a=same["a"] + 1.0, b=np.where(rng.random(2000) < 0.3, np.nan, same["b"]))
     drift = {d.feature: d for d in population_stability(reference, shifted)}
     assert drift["a"].drifted and drift["a"].psi > 0.2
-    assert drift["b"].drifted  # missing values are a bin of their own
+    assert not drift["b"].drifted  # the values present keep their distribution
+    assert drift["b"].missing_reference == 0.0
+    assert drift["b"].missing_live == pytest.approx(0.3, abs=0.05)
     with pytest.raises(ValidationError, match="lack"):
         population_stability(reference, same.drop(columns="b"))
 

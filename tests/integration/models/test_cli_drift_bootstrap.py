@@ -1,0 +1,128 @@
+"""featurestore train, drift and score paths, drift on shifted data, the first-models bootstrap."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import numpy as np
+import psycopg
+import pytest
+from click.testing import CliRunner
+from psycopg import sql
+
+from featurestore.cli import main
+from featurestore.offline import write_feature_rows
+from featurestore.offline.tables import table_identifier
+from models.bootstrap import ensure_first_models
+from models.demo import bars_1m, rolling_1m
+from models.follow import follow_table
+from models.monitoring import measure_drift
+from models.publish import AnomalyPublisher
+from models.registry import CHAMPION
+from models.scoring import AnomalyScorer
+from tests.integration.models.conftest import ModelsWorld
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_train_command_registers_a_new_version(world: ModelsWorld):
+    result = CliRunner().invoke(
+        main,
+        ["train", "direction", "--project", world.definitions.project, "--seed", "4",
+         "--name-prefix", world.options.name_prefix, "--experiment", world.options.experiment],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    name = f"{world.options.name_prefix}direction"
+    assert f"{name} version 2" in result.output  # version 1 is the fixture's champion
+    assert "model.test.auc" in result.output and "baseline_majority.test.auc" in result.output
+    champion = world.registry.alias(name, CHAMPION)
+    assert champion is not None and champion.version == "1"  # auto: a champion existed
+
+
+def test_drift_is_low_on_the_training_period_and_flags_shifted_live_rows(world: ModelsWorld):
+    name = world.reports["anomaly"].logged.ref.name
+    store, dsn = world.context.store, world.context.dsn
+    stable = measure_drift(store, dsn, world.registry, name, window=timedelta(hours=1))
+    assert not stable.drifted, [(f.feature, f.psi) for f in stable.features]
+
+    # the next hour, where every symbol trades 5x its size: volumes and sizes drift
+    trades = world.demo.trades
+    later = trades[trades["event_time"] >= trades["event_time"].max() - timedelta(hours=1)]
+    later = later.assign(
+        event_time=later["event_time"] + timedelta(hours=1), size=later["size"] * 5
+    )
+    bars = bars_1m(later)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        write_feature_rows(conn, world.definitions, "bars_1m", bars)
+        write_feature_rows(conn, world.definitions, "rolling_1m", rolling_1m(bars))
+    try:
+        result = CliRunner().invoke(
+            main,
+            ["drift", "--model", name, "--project", world.definitions.project,
+             "--window-minutes", "30", "--fail-on-drift"],
+        )  # fmt: skip
+        assert result.exit_code == 3, result.output
+        assert "bars_1m__avg_trade_size_log1p" in result.output and "DRIFT" in result.output
+        assert "logged to MLflow run" in result.output
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for view in world.definitions.views:
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE event_timestamp > %s").format(
+                        table_identifier(view.source.table)
+                    ),
+                    (trades["event_time"].max().ceil("min"),),
+                )
+
+
+def test_follow_mode_scores_rows_as_they_are_stored(world: ModelsWorld, anomalies_topic: str):
+    name = world.reports["anomaly"].logged.ref.name
+    scorer = AnomalyScorer(world.registry, name, store=world.context.store)
+    publisher = AnomalyPublisher.from_settings(world.settings, anomalies_topic)
+    view = world.definitions.view("rolling_1m")
+    stop = threading.Event()
+    seen: list[tuple[int, int]] = []
+
+    def on_batch(rows: int, found: int) -> None:
+        seen.append((rows, found))
+        stop.set()
+
+    start = world.demo.trades["event_time"].min().to_pydatetime() - timedelta(days=1)
+    worker = threading.Thread(
+        target=follow_table,
+        args=(scorer, publisher, world.context.dsn, view),
+        kwargs={"since": start, "poll_s": 0.2, "stop": stop, "on_batch": on_batch},
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive()
+    ((rows, found),) = seen
+    assert rows >= 8 * 200 and found > 0
+    assert publisher.delivered == found
+
+
+def test_bootstrap_trains_missing_first_models_once(stack):
+    run = uuid.uuid4().hex[:8]
+    names = {"name_prefix": f"boot-{run}-", "experiment": f"boot-{run}", "table_prefix": f"b{run}_"}
+    from models.registry import ModelRegistry
+
+    registry = ModelRegistry(stack.mlflow.tracking_uri)
+    try:
+        first = ensure_first_models(stack, kinds=("anomaly", "direction"), **names)
+        assert sorted(r.kind for r in first) == ["anomaly", "direction"]
+        assert all(r.logged.promoted for r in first)
+        assert ensure_first_models(stack, kinds=("anomaly", "direction"), **names) == []
+        champion = registry.alias(f"boot-{run}-anomaly")
+        assert champion is not None and champion.tags["data_source"].startswith("demo")
+        assert np.isfinite(first[0].metrics["model.all.event_recall"])
+    finally:
+        for kind in ("anomaly", "direction"):
+            if registry.alias(f"boot-{run}-{kind}") is not None:
+                registry.delete(f"boot-{run}-{kind}")
+        with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+            for view in ("bars_1m", "rolling_1m"):
+                conn.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(f"b{run}_{view}"))
+                )
