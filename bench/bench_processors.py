@@ -174,7 +174,7 @@ def _throughput(settings: Settings, run: str) -> tuple[str, list[Definitions], l
         [[name, s, f"{100 * s / total_s:.0f} %"] for name, s in parts.items()],
     )
     text = (
-        f"#### Throughput: a backlog of {BACKLOG:,} synthetic trades ({SYMBOLS} symbols)\n\n"
+        f"## Throughput: a backlog of {BACKLOG:,} synthetic trades ({SYMBOLS} symbols)\n\n"
         f"{len(reports)} micro-batches of up to {BATCH:,} records, `local[*]` on this machine, "
         f"{rows_written:,} feature rows written to PostgreSQL. Floors on 200,000 of the same "
         f"records in one Python thread.\n\n{table}\n\n"
@@ -314,7 +314,7 @@ def _freshness(settings: Settings, run: str) -> tuple[str, list[Definitions], li
           1000 * max(latencies), missing]],
     )  # fmt: skip
     text = (
-        f"#### Freshness at a steady {FRESH_RATE:,} trades/s for {FRESH_SECONDS} s "
+        f"## Freshness at a steady {FRESH_RATE:,} trades/s for {FRESH_SECONDS} s "
         f"({SYMBOLS} symbols)\n\n"
         "Produce time -> the trade's bars_1m row (or a later one) readable in Redis; the "
         "processor runs as `featurestore processors run --trigger-ms 0` in its own process, "
