@@ -179,7 +179,9 @@ def _throughput(settings: Settings, run: str) -> tuple[str, list[Definitions], l
         f"{rows_written:,} feature rows written to PostgreSQL. Floors on 200,000 of the same "
         f"records in one Python thread.\n\n{table}\n\n"
         f"Where the stream's time went (decode and state machine are summed over Spark's "
-        f"parallel tasks, so they can exceed their share of wall time):\n\n{breakdown}\n"
+        f"parallel tasks, so they can exceed their share of wall time):\n\n{breakdown}\n\n"
+        f"Target >= 50,000 events/s sustained: {'met' if steady >= 50_000 else 'missed'} "
+        f"({steady:,.0f}).\n"
     )
     return text, [defs], [options.name]
 
@@ -319,7 +321,9 @@ def _freshness(settings: Settings, run: str) -> tuple[str, list[Definitions], li
         "Produce time -> the trade's bars_1m row (or a later one) readable in Redis; the "
         "processor runs as `featurestore processors run --trigger-ms 0` in its own process, "
         "after a 15 s warm-up at the same rate. Includes the producer's linger (2 ms) and the "
-        f"~5 ms Redis poll.\n\n{table}\n"
+        f"~5 ms Redis poll.\n\n{table}\n\n"
+        f"Target p99 <= 500 ms: {'met' if pct['p99'] <= 500 else 'missed'} ({pct['p99']:,.0f} ms)."
+        f" Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n"
     )
     return text, [defs], [name]
 
