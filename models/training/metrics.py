@@ -60,20 +60,22 @@ def conditional_baseline(
 ) -> np.ndarray:
     """Class probabilities given a known state (the last move, the current regime).
 
-    Frequencies of each class after each state on the training split; a state unseen in
-    training gets the overall frequencies. With ``state = last minute went up`` this is the
-    probabilistic form of "the next move repeats the last one"; with ``state = the regime of the
+    Frequencies (Laplace-smoothed: one extra count per class, so no class gets probability 0
+    and the log loss stays finite) of each class after each state on the training split; a
+    state unseen in training gets the overall frequencies. With ``state = last minute went up``
+    this is the probabilistic form of "the next move repeats the last one"; with ``state = the regime of the
     trailing volatility`` it is "the regime persists".
     """
     state_train = np.asarray(state_train, dtype=int)
     y_train = np.asarray(y_train, dtype=int)
-    overall = np.bincount(y_train, minlength=classes) / len(y_train)
+    overall = (np.bincount(y_train, minlength=classes) + 1) / (len(y_train) + classes)
     state = np.asarray(state, dtype=int)
     out = np.tile(overall, (len(state), 1))
     for value in np.unique(state):
         seen = state_train == value
         if seen.any():
-            out[state == value] = np.bincount(y_train[seen], minlength=classes) / seen.sum()
+            counts = np.bincount(y_train[seen], minlength=classes) + 1
+            out[state == value] = counts / (seen.sum() + classes)
     return out
 
 

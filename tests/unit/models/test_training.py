@@ -72,7 +72,7 @@ def test_conditional_baseline_is_the_training_frequency_per_state():
     state_train = np.array([1, 1, 1, 0, 0])
     y_train = np.array([1, 1, 0, 0, 0])
     p = conditional_baseline(state_train, y_train, np.array([1, 0, 5]))
-    assert p[:, 1] == pytest.approx([2 / 3, 0.0, 2 / 5])
+    assert p[:, 1] == pytest.approx([3 / 5, 1 / 4, 3 / 7])  # Laplace-smoothed frequencies
 
 
 def test_event_precision_and_recall():
