@@ -63,8 +63,8 @@ def conditional_baseline(
     Frequencies (Laplace-smoothed: one extra count per class, so no class gets probability 0
     and the log loss stays finite) of each class after each state on the training split; a
     state unseen in training gets the overall frequencies. With ``state = last minute went up``
-    this is the probabilistic form of "the next move repeats the last one"; with ``state = the regime of the
-    trailing volatility`` it is "the regime persists".
+    this is the probabilistic form of "the next move repeats the last one"; with ``state = the
+    regime of the trailing volatility`` it is "the regime persists".
     """
     state_train = np.asarray(state_train, dtype=int)
     y_train = np.asarray(y_train, dtype=int)
