@@ -125,8 +125,11 @@ def world(stack: Settings) -> Iterator[World]:
             keys = [k for k in client.scan_iter(count=1000) if k.endswith(defs.project.encode())]
             if keys:
                 client.delete(*keys)
-    for path in (stack.data_dir / "processors").glob(f"e2e-*-{run}"):
-        shutil.rmtree(path, ignore_errors=True)
+    for path in (stack.data_dir / "processors").glob(f"e2e-*-{run}*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
     for future in admin.delete_topics([topic]).values():
         future.result()
