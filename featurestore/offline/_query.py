@@ -2,25 +2,54 @@
 
 For each entity row and view, PostgreSQL walks the view's primary-key index
 ``(key, event_timestamp)`` backwards from ``t`` and stops at the first row: an index probe per
-entity row and view, whatever the size of the table, and nothing but the answer leaves the
-server. Entity rows are sent sorted by (key, timestamp) so that consecutive probes touch
-neighbouring index pages.
+entity row and view, whatever the size of the table (dense tables with a row per trade cost the
+same per probe as minute bars), and nothing but the answer leaves the server. Entity rows are
+sent sorted by (key, timestamp) so that consecutive probes touch neighbouring index pages.
+
+The primary key carries the view's fixed-width features as ``INCLUDE`` columns
+(:mod:`featurestore.offline.tables`), so a probe is an index-only scan: no visit to the table's
+heap. When ``(key, event_timestamp)`` is unique in the table, ties on ``event_timestamp`` cannot
+exist and the probe orders by ``event_timestamp`` alone (no sort node per probe); otherwise ties
+go to the latest ``created_timestamp``.
+
+Labels (:mod:`featurestore.offline.labels`) are two more probes on the price view per row: the
+first bar strictly after ``t`` and the last bar at or before ``t + horizon``.
+
+Two output forms: :func:`join_query` returns the values as they are (read as CSV, any type), and
+:func:`binary_query` wraps it so that every column is fixed-width and never null (nulls as a
+bit mask), which :mod:`featurestore.offline._binary` reads without per-row work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pyarrow as pa
 from psycopg import sql
 
 from featurestore.definitions.model import Feature, FeatureView, ValueType
+from featurestore.offline._binary import FixedColumn
 from featurestore.offline.tables import table_identifier
 
-__all__ = ["ENTITY_TABLE", "ViewJoin", "arrow_type", "join_query"]
+__all__ = [
+    "ENTITY_TABLE",
+    "LABEL_ENTRY",
+    "LABEL_EXIT",
+    "BinaryQuery",
+    "LabelJoin",
+    "ViewJoin",
+    "arrow_type",
+    "binary_query",
+    "join_query",
+]
 
 ENTITY_TABLE = "_pit_entities"
 """The session's temporary table of entity rows: ``(ord bigint, key text, ts timestamptz)``."""
+
+LABEL_ENTRY = "_label_entry_price"
+LABEL_EXIT = "_label_exit_price"
+"""Output columns of the label probes (prices), turned into labels by the caller."""
 
 _ARROW = {
     ValueType.FLOAT64: pa.float64(),
@@ -28,6 +57,10 @@ _ARROW = {
     ValueType.STRING: pa.string(),
     ValueType.BOOL: pa.bool_(),
 }
+_FIXED = {ValueType.FLOAT64: "float8", ValueType.INT64: "int8", ValueType.BOOL: "bool"}
+_ZERO = {"float8": "0::float8", "int8": "0::int8", "bool": "false"}
+_MASK_BITS = 62
+"""Null flags per ``bigint`` mask column (bit 63 left alone: the sign)."""
 
 
 def arrow_type(value_type: ValueType) -> pa.DataType:
@@ -43,38 +76,115 @@ class ViewJoin:
     join_key: str
     features: tuple[Feature, ...]
     output_names: tuple[str, ...]
+    unique: bool = False
+    """Whether ``(join_key, event_timestamp)`` is unique in the table (no ties possible)."""
 
 
-def join_query(joins: list[ViewJoin]) -> sql.Composed:
-    """``SELECT ord, <features...>`` for every row of :data:`ENTITY_TABLE`."""
+@dataclass(frozen=True)
+class LabelJoin:
+    """The label probes: prices of one view's column around each entity row's time."""
+
+    view: FeatureView
+    join_key: str
+    price: Feature
+    horizon: timedelta
+    max_wait: timedelta
+    max_staleness: timedelta
+    unique: bool = False
+
+
+def _order(
+    alias: str, ts: sql.Identifier, created: str, direction: str, unique: bool
+) -> sql.Composable:
+    """``ORDER BY`` of a probe; ties (impossible when unique) go to the latest created row."""
+    order = sql.SQL("{}.{} " + direction).format(sql.Identifier(alias), ts)
+    if unique:
+        return order
+    return sql.SQL("{}, {}.{} DESC").format(order, sql.Identifier(alias), sql.Identifier(created))
+
+
+def _view_lateral(index: int, join: ViewJoin) -> tuple[list[sql.Composable], sql.Composable]:
+    alias = sql.Identifier(f"v{index}")
+    src = join.view.source
+    ts = sql.Identifier(src.timestamp_field)
+    selects: list[sql.Composable] = [
+        sql.SQL("{}.{} AS {}").format(alias, sql.Identifier(f.name), sql.Identifier(out))
+        for f, out in zip(join.features, join.output_names, strict=True)
+    ]
+    ttl_bound: sql.Composable = sql.SQL("")
+    seconds = join.view.ttl.total_seconds()
+    if seconds > 0:
+        ttl_bound = sql.SQL(" AND f.{ts} >= e.ts - {secs} * interval '1 second'").format(
+            ts=ts, secs=sql.Literal(seconds)
+        )
+    lateral = sql.SQL(
+        " LEFT JOIN LATERAL (SELECT {cols} FROM {table} f"
+        " WHERE f.{key} = e.key AND f.{ts} <= e.ts{ttl}"
+        " ORDER BY {order} LIMIT 1) {alias} ON true"
+    ).format(
+        cols=sql.SQL(", ").join(sql.Identifier(f.name) for f in join.features),
+        table=table_identifier(src.table),
+        key=sql.Identifier(join.join_key),
+        ts=ts,
+        ttl=ttl_bound,
+        order=_order("f", ts, src.created_timestamp_column, "DESC", join.unique),
+        alias=alias,
+    )
+    return selects, lateral
+
+
+def _label_laterals(labels: LabelJoin) -> tuple[list[sql.Composable], list[sql.Composable]]:
+    src = labels.view.source
+    ts = sql.Identifier(src.timestamp_field)
+    probe = sql.SQL(
+        " LEFT JOIN LATERAL (SELECT b.{price}::float8 AS price FROM {table} b"
+        " WHERE b.{key} = e.key AND b.{ts} > e.ts AND {bounds}"
+        " ORDER BY {order} LIMIT 1) {alias} ON true"
+    )
+    common = {
+        "price": sql.Identifier(labels.price.name),
+        "table": table_identifier(src.table),
+        "key": sql.Identifier(labels.join_key),
+        "ts": ts,
+    }
+    created = src.created_timestamp_column
+    # Entry: the first bar strictly after t, no later than t + max_wait.
+    entry = probe.format(
+        bounds=sql.SQL("b.{ts} <= e.ts + {wait}").format(ts=ts, wait=sql.Literal(labels.max_wait)),
+        order=_order("b", ts, created, "ASC", labels.unique),
+        alias=sql.Identifier("l_entry"),
+        **common,
+    )
+    # Exit: the last bar at or before t + horizon, no older than max_staleness then.
+    exit_ = probe.format(
+        bounds=sql.SQL("b.{ts} <= e.ts + {h} AND b.{ts} >= e.ts + {oldest}").format(
+            ts=ts,
+            h=sql.Literal(labels.horizon),
+            oldest=sql.Literal(labels.horizon - labels.max_staleness),
+        ),
+        order=_order("b", ts, created, "DESC", labels.unique),
+        alias=sql.Identifier("l_exit"),
+        **common,
+    )
+    selects: list[sql.Composable] = [
+        sql.SQL("l_entry.price AS {}").format(sql.Identifier(LABEL_ENTRY)),
+        sql.SQL("l_exit.price AS {}").format(sql.Identifier(LABEL_EXIT)),
+    ]
+    return selects, [entry, exit_]
+
+
+def join_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> sql.Composed:
+    """``SELECT ord, <features...>[, label prices]`` for every row of :data:`ENTITY_TABLE`."""
     selects: list[sql.Composable] = [sql.SQL("e.ord")]
     laterals: list[sql.Composable] = []
     for index, join in enumerate(joins):
-        alias = sql.Identifier(f"v{index}")
-        src = join.view.source
-        ts = sql.Identifier(src.timestamp_field)
-        selects += [sql.SQL("{}.{}").format(alias, sql.Identifier(f.name)) for f in join.features]
-        ttl_bound: sql.Composable = sql.SQL("")
-        seconds = join.view.ttl.total_seconds()
-        if seconds > 0:
-            ttl_bound = sql.SQL(" AND f.{ts} >= e.ts - {secs} * interval '1 second'").format(
-                ts=ts, secs=sql.Literal(seconds)
-            )
-        laterals.append(
-            sql.SQL(
-                " LEFT JOIN LATERAL (SELECT {cols} FROM {table} f"
-                " WHERE f.{key} = e.key AND f.{ts} <= e.ts{ttl}"
-                " ORDER BY f.{ts} DESC, f.{created} DESC LIMIT 1) {alias} ON true"
-            ).format(
-                cols=sql.SQL(", ").join(sql.Identifier(f.name) for f in join.features),
-                table=table_identifier(src.table),
-                key=sql.Identifier(join.join_key),
-                ts=ts,
-                ttl=ttl_bound,
-                created=sql.Identifier(src.created_timestamp_column),
-                alias=alias,
-            )
-        )
+        view_selects, lateral = _view_lateral(index, join)
+        selects += view_selects
+        laterals.append(lateral)
+    if labels is not None:
+        label_selects, label_laterals = _label_laterals(labels)
+        selects += label_selects
+        laterals += label_laterals
     return sql.Composed(
         [
             sql.SQL("SELECT "),
@@ -83,3 +193,61 @@ def join_query(joins: list[ViewJoin]) -> sql.Composed:
             *laterals,
         ]
     )
+
+
+@dataclass(frozen=True)
+class BinaryQuery:
+    """A query whose rows are fixed-width and never null, and how to read them back."""
+
+    query: sql.Composed
+    columns: tuple[FixedColumn, ...]
+    """``ord``, the values (nulls as zeros), then the mask columns."""
+    masks: tuple[tuple[str, str, int], ...]
+    """For each nullable value column: ``(column, mask column, bit)``; set bit = null."""
+
+
+def binary_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> BinaryQuery | None:
+    """:func:`join_query` in fixed-width form, or None when a feature is not fixed-width."""
+    values: list[tuple[str, str]] = []
+    for join in joins:
+        for feature, out in zip(join.features, join.output_names, strict=True):
+            pg_type = _FIXED.get(feature.value_type)
+            if pg_type is None:
+                return None
+            values.append((out, pg_type))
+    if labels is not None:
+        values += [(LABEL_ENTRY, "float8"), (LABEL_EXIT, "float8")]
+    selects: list[sql.Composable] = [sql.SQL("j.ord")]
+    columns = [FixedColumn("ord", "int8")]
+    for name, pg_type in values:
+        selects.append(
+            sql.SQL("coalesce(j.{0}, {1}) AS {0}").format(
+                sql.Identifier(name), sql.SQL(_ZERO[pg_type])
+            )
+        )
+        columns.append(FixedColumn(name, pg_type))
+    masks: list[tuple[str, str, int]] = []
+    for start in range(0, len(values), _MASK_BITS):
+        mask_name = f"_null_mask_{start // _MASK_BITS}"
+        group = values[start : start + _MASK_BITS]
+        bits = [
+            sql.SQL("((j.{} IS NULL)::int::int8 << {})").format(
+                sql.Identifier(name), sql.Literal(bit)
+            )
+            for bit, (name, _) in enumerate(group)
+        ]
+        selects.append(
+            sql.SQL("({}) AS {}").format(sql.SQL(" | ").join(bits), sql.Identifier(mask_name))
+        )
+        columns.append(FixedColumn(mask_name, "int8"))
+        masks += [(name, mask_name, bit) for bit, (name, _) in enumerate(group)]
+    query = sql.Composed(
+        [
+            sql.SQL("SELECT "),
+            sql.SQL(", ").join(selects),
+            sql.SQL(" FROM ("),
+            join_query(joins, labels),
+            sql.SQL(") j"),
+        ]
+    )
+    return BinaryQuery(query, tuple(columns), tuple(masks))

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from featurestore.definitions.model import FeatureRef
 from featurestore.offline.entities import EntitySource
+from featurestore.offline.labels import LabelSpec
 
 __all__ = ["ExportStats", "OfflineStore", "TrainingRequest"]
 
@@ -36,6 +37,8 @@ class TrainingRequest:
     """Name output columns ``view__feature`` instead of ``feature``."""
     allow_naive_timestamps: bool = True
     """Take naive entity timestamps as UTC (with a warning) instead of rejecting them."""
+    labels: LabelSpec | None = None
+    """Add forward-looking labels (:mod:`featurestore.offline.labels`) after the features."""
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,30 @@
-"""Labels for market data that cannot see the future of the features.
+"""Labels for market data that cannot see the future of the features, nor use the present.
 
-Definitions (bars are 1-minute bars whose ``event_timestamp`` is the bar's END, the moment the
-bar is complete, so a bar with ``event_timestamp <= t`` holds only trades before ``t``):
+A label at time ``t`` reads only bars with ``t < event_timestamp <= t + horizon``:
 
-* ``ref_close(t)``: the close of the latest bar with ``event_timestamp <= t`` and
-  ``event_timestamp >= t - max_staleness`` -- the last price known at ``t``, the same value a
-  feature at ``t`` sees; null when there is none.
-* ``future_close(t)``: the close of the first bar with ``event_timestamp >= t + horizon`` and
-  ``event_timestamp <= t + horizon + max_wait``; null when there is none (a gap, or the end of
-  the data). With ``horizon > 0`` this bar ends strictly after ``t``: the label's future part
-  comes only from bars strictly after ``t``.
-* ``forward_return = future_close / ref_close - 1``.
-* ``direction``: ``1`` when ``forward_return > threshold``, ``-1`` when it is
-  ``< -threshold``, ``0`` otherwise, null when the return is null.
+* ``entry(t)``: the price (``close``) of the FIRST bar with ``event_timestamp > t`` and
+  ``event_timestamp <= t + max_wait`` -- the first price at which a decision taken at ``t`` could
+  trade; null when no bar comes that soon.
+* ``exit(t)``: the price of the LAST bar with ``event_timestamp <= t + horizon``, no older than
+  ``t + horizon - max_staleness`` and strictly after ``t`` -- the last price known at
+  ``t + horizon``; null when there is none.
+* ``forward_return = exit / entry - 1`` (``0`` when the only bar of the window is both);
+  ``direction``: ``1`` when ``forward_return > threshold``, ``-1`` when it is ``< -threshold``,
+  ``0`` otherwise, null when the return is null.
 
-Nothing after ``t + horizon + max_wait`` and nothing in ``(t, t + horizon)`` is read, and
-features are joined with ``event_timestamp <= t``: features and labels never overlap.
+Of several bars with the same key and ``event_timestamp`` the latest ``created_timestamp`` wins,
+as in the point-in-time join. A bar at exactly ``t`` or before never affects a label (features
+are joined with ``event_timestamp <= t``, so features and labels never share a bar), and neither
+does a bar after ``t + horizon``: training sets are free of lookahead by construction.
+
+With the processors' ``bars_1m`` (a row as of each trade time, see ``processors/README.md``) the
+entry is the first trade after ``t`` and the exit the last trade by ``t + horizon``; with
+minute-end bars they are the closes of the first and last minutes ending in the window.
+
+Two implementations of the same definition: :class:`featurestore.offline.PostgresOfflineStore`
+computes labels in PostgreSQL (two index probes per row, for millions of rows; ask with
+``TrainingRequest(labels=LabelSpec(...))``), and :func:`add_forward_labels` on pandas frames of
+bars already in memory (the reference the store is tested against).
 """
 
 from __future__ import annotations
@@ -25,10 +34,14 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from featurestore.errors import ValidationError
 
-__all__ = ["LabelSpec", "add_forward_labels"]
+__all__ = ["LABEL_KINDS", "LabelSpec", "add_forward_labels", "labels_from_prices"]
+
+LABEL_KINDS = ("both", "return", "direction")
+"""Which label columns to add: both, ``forward_return`` only or ``direction`` only."""
 
 
 @dataclass(frozen=True)
@@ -36,25 +49,78 @@ class LabelSpec:
     """How to compute the labels."""
 
     horizon: timedelta = timedelta(minutes=5)
-    """How far ahead the future price is taken; must be positive."""
+    """The window after ``t`` whose prices make the label; must be positive."""
     max_wait: timedelta = timedelta(minutes=1)
-    """How long after ``t + horizon`` a bar may end and still count."""
+    """How long after ``t`` the entry bar may come (at most ``horizon`` is ever read)."""
     max_staleness: timedelta = timedelta(minutes=5)
-    """How old the reference bar may be."""
+    """How old the exit bar may be at ``t + horizon``."""
     threshold: float = 0.0
     """Returns within ``[-threshold, threshold]`` are direction 0."""
     prefix: str = ""
     """Prepended to the label column names (``forward_return``, ``direction``)."""
+    kind: str = "both"
+    """Which columns to add: ``both``, ``return`` (forward_return) or ``direction``."""
+    view: str = "bars_1m"
+    """The feature view whose rows are the bars (used by the offline store)."""
+    price_column: str = "close"
+    """The bars' price column."""
 
     def __post_init__(self) -> None:
         if self.horizon <= timedelta(0):
             raise ValidationError("label horizon must be positive", field="horizon")
-        if self.max_wait < timedelta(0) or self.max_staleness < timedelta(0):
-            raise ValidationError(
-                "max_wait and max_staleness must not be negative", field="max_wait"
-            )
+        if self.max_wait <= timedelta(0):
+            raise ValidationError("label max_wait must be positive", field="max_wait")
+        if self.max_staleness < timedelta(0):
+            raise ValidationError("label max_staleness must not be negative", field="max_staleness")
         if self.threshold < 0:
-            raise ValidationError("threshold must not be negative", field="threshold")
+            raise ValidationError("label threshold must not be negative", field="threshold")
+        if self.kind not in LABEL_KINDS:
+            raise ValidationError(
+                f"label kind must be one of {', '.join(LABEL_KINDS)}, not {self.kind!r}",
+                field="kind",
+            )
+
+    @property
+    def return_column(self) -> str:
+        """Name of the forward return column."""
+        return f"{self.prefix}forward_return"
+
+    @property
+    def direction_column(self) -> str:
+        """Name of the direction column."""
+        return f"{self.prefix}direction"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The label columns this spec adds, in order."""
+        if self.kind == "return":
+            return (self.return_column,)
+        if self.kind == "direction":
+            return (self.direction_column,)
+        return (self.return_column, self.direction_column)
+
+
+def _returns(
+    entry: np.ndarray, exit_: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Forward returns, directions (int8) and where they are missing."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        forward = exit_ / entry - 1.0
+    missing = np.isnan(forward)
+    direction = np.where(forward > threshold, 1, np.where(forward < -threshold, -1, 0))
+    return forward, direction.astype(np.int8), missing
+
+
+def labels_from_prices(
+    entry: np.ndarray, exit_: np.ndarray, spec: LabelSpec
+) -> dict[str, pa.Array]:
+    """The label columns of ``spec`` as Arrow arrays, from entry and exit prices (NaN: none)."""
+    forward, direction, missing = _returns(entry, exit_, spec.threshold)
+    out = {
+        spec.return_column: pa.array(forward, pa.float64(), mask=missing),
+        spec.direction_column: pa.array(direction, pa.int8(), mask=missing),
+    }
+    return {name: out[name] for name in spec.columns}
 
 
 def add_forward_labels(
@@ -64,76 +130,75 @@ def add_forward_labels(
     *,
     key: str = "symbol",
     timestamp_column: str = "event_timestamp",
-    price_column: str = "close",
+    price_column: str | None = None,
 ) -> pd.DataFrame:
-    """Entity rows (order and columns kept) with ``forward_return`` and ``direction`` added.
+    """Entity rows (order and columns kept) with the label columns of ``spec`` added.
 
     Args:
-        entity_rows: One row per training example: ``key`` and ``timestamp_column`` (UTC).
-        bars: Bars of the same symbols: ``key``, ``event_timestamp`` (bar end), ``price_column``
-            and optionally ``created_timestamp`` (of several bars with the same key and time,
-            the latest created wins).
-        spec: Horizon, tolerances and threshold.
+        entity_rows: One row per training example: ``key`` and ``timestamp_column`` (naive
+            timestamps are UTC).
+        bars: Bars of the same symbols: ``key``, ``event_timestamp``, the price column and
+            optionally ``created_timestamp`` (of several bars with the same key and time, the
+            latest created wins). Only bars in ``(t, t + horizon]`` of some row matter.
+        spec: Horizon, tolerances, threshold and which columns.
         key: Entity key column, in both frames.
         timestamp_column: Entity rows' time column.
-        price_column: Bars' price column.
+        price_column: Bars' price column (default: ``spec.price_column``).
     """
+    price = price_column or spec.price_column
     for frame, name in ((entity_rows, "entity_rows"), (bars, "bars")):
         if frame.empty:
             raise ValidationError(f"{name} is empty", field=name)
     for column in (key, timestamp_column):
         if column not in entity_rows.columns:
             raise ValidationError(f"entity rows have no column {column!r}", field=column)
-    for column in (key, "event_timestamp", price_column):
+    for column in (key, "event_timestamp", price):
         if column not in bars.columns:
             raise ValidationError(f"bars have no column {column!r}", field=column)
 
     t = _utc(entity_rows[timestamp_column], timestamp_column)
     left = pd.DataFrame(
-        {
-            "_row": np.arange(len(entity_rows)),
-            "_key": entity_rows[key].to_numpy(),
-            "_t": t.to_numpy(),
-        }
+        {"_row": np.arange(len(entity_rows)), "_key": entity_rows[key].to_numpy(), "_t": t.array}
     )
-    left["_t_future"] = left["_t"] + spec.horizon
+    left["_t_exit"] = left["_t"] + spec.horizon
     order = ["event_timestamp"] + (["created_timestamp"] if "created_timestamp" in bars else [])
     right = bars.assign(event_timestamp=_utc(bars["event_timestamp"], "event_timestamp"))
     right = right.sort_values(order).drop_duplicates([key, "event_timestamp"], keep="last")
-    right = right.rename(columns={key: "_key"})[["_key", "event_timestamp", price_column]]
+    right = right.rename(columns={key: "_key", price: "_price"})
+    right = right[["_key", "event_timestamp", "_price"]].assign(_bar_ts=right["event_timestamp"])
 
-    ref = pd.merge_asof(
+    entry = pd.merge_asof(
         left.sort_values("_t"),
         right,
         left_on="_t",
+        right_on="event_timestamp",
+        by="_key",
+        direction="forward",
+        tolerance=pd.Timedelta(spec.max_wait),
+        allow_exact_matches=False,  # strictly after t
+    )
+    exit_ = pd.merge_asof(
+        left.sort_values("_t_exit"),
+        right,
+        left_on="_t_exit",
         right_on="event_timestamp",
         by="_key",
         direction="backward",
         tolerance=pd.Timedelta(spec.max_staleness),
         allow_exact_matches=True,
     )
-    fut = pd.merge_asof(
-        left.sort_values("_t_future"),
-        right,
-        left_on="_t_future",
-        right_on="event_timestamp",
-        by="_key",
-        direction="forward",
-        tolerance=pd.Timedelta(spec.max_wait),
-        allow_exact_matches=True,
-    )
-    ref_close = ref.set_index("_row")[price_column].sort_index().to_numpy(dtype="float64")
-    future_close = fut.set_index("_row")[price_column].sort_index().to_numpy(dtype="float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        forward = future_close / ref_close - 1.0
-    direction = pd.array(
-        np.where(forward > spec.threshold, 1, np.where(forward < -spec.threshold, -1, 0)),
-        dtype="Int8",
-    )
-    direction[np.isnan(forward)] = pd.NA
+    exit_.loc[exit_["_bar_ts"] <= exit_["_t"], "_price"] = np.nan  # at or before t: not a label
+    entry_price = entry.set_index("_row")["_price"].sort_index().to_numpy(dtype="float64")
+    exit_price = exit_.set_index("_row")["_price"].sort_index().to_numpy(dtype="float64")
+    forward, direction, missing = _returns(entry_price, exit_price, spec.threshold)
+    labels = {
+        spec.return_column: np.where(missing, np.nan, forward),
+        spec.direction_column: pd.array(direction, dtype="Int8"),
+    }
+    labels[spec.direction_column][missing] = pd.NA
     out = entity_rows.copy()
-    out[f"{spec.prefix}forward_return"] = forward
-    out[f"{spec.prefix}direction"] = direction
+    for name in spec.columns:
+        out[name] = labels[name]
     return out
 
 

@@ -1,34 +1,52 @@
 """The PostgreSQL offline store: point-in-time joins run in the database, streamed in chunks.
 
-Each chunk of entity rows (``chunk_rows``, 100k by default) is copied into a temporary table,
-joined on the server (:mod:`featurestore.offline._query`) and copied back as CSV parsed by Arrow;
-``parallelism`` chunks run at once on their own connections. Memory stays bounded by
+Each chunk of entity rows (``chunk_rows``, 100k by default) is sorted by (key, timestamp),
+copied into a temporary table in PostgreSQL's binary COPY format, joined on the server
+(:mod:`featurestore.offline._query`) and copied back in binary, read by numpy in place
+(:mod:`featurestore.offline._binary`; text features fall back to CSV read by Arrow).
+``parallelism`` chunks run at once on their own connections, which the store keeps for the next
+export (:meth:`PostgresOfflineStore.close` closes them). Memory stays bounded by
 ``parallelism + 1`` chunks whatever the number of entity rows, and results come out in entity
 row order.
 """
 
 from __future__ import annotations
 
+import io
+import math
 import queue
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from types import TracebackType
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
-from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import Definitions, FeatureView, ValueType
 from featurestore.errors import (
     BackendUnavailableError,
     ConfigurationError,
     FeatureStoreError,
     ValidationError,
 )
-from featurestore.offline._copy import copy_in, copy_out
-from featurestore.offline._query import ENTITY_TABLE, ViewJoin, arrow_type, join_query
+from featurestore.offline._binary import decode_fixed, encode_entities
+from featurestore.offline._copy import copy_out
+from featurestore.offline._query import (
+    ENTITY_TABLE,
+    LABEL_ENTRY,
+    LABEL_EXIT,
+    BinaryQuery,
+    LabelJoin,
+    ViewJoin,
+    arrow_type,
+    binary_query,
+    join_query,
+)
 from featurestore.offline.base import OfflineStore, TrainingRequest
 from featurestore.offline.entities import (
     EntityKeys,
@@ -37,19 +55,43 @@ from featurestore.offline.entities import (
     iter_entity_batches,
     warn_naive,
 )
+from featurestore.offline.labels import LabelSpec, labels_from_prices
 
 __all__ = ["PostgresOfflineStore"]
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+_MIN_SPLIT_ROWS = 5_000
+"""Inputs of known size are split across the connections, in chunks of at least this many."""
+
+_UNIQUE_KEYS = sql.SQL(
+    "SELECT array_agg(a.attname::text) FROM pg_index i"
+    " CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
+    " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+    " WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND k.n <= i.indnkeyatts"
+    " GROUP BY i.indexrelid"
+)
 
 
 @dataclass(frozen=True)
 class _Plan:
     joins: list[ViewJoin]
     join_key: str
-    query: sql.Composed
+    labels: LabelJoin | None
+    label_spec: LabelSpec | None
     schema: pa.Schema
-    """``ord`` and the feature columns, as the query returns them."""
+    """``ord``, the feature columns and the label prices, as the join query returns them."""
+
+    @property
+    def query(self) -> sql.Composed:
+        """The join, values as they are (CSV form)."""
+        return join_query(self.joins, self.labels)
+
+    @property
+    def output_names(self) -> list[str]:
+        """Columns added to the entity rows: features, then labels."""
+        names = [name for join in self.joins for name in join.output_names]
+        return names + list(self.label_spec.columns if self.label_spec else ())
 
 
 class PostgresOfflineStore(OfflineStore):
@@ -71,27 +113,49 @@ class PostgresOfflineStore(OfflineStore):
         self.definitions = definitions
         self.chunk_rows = chunk_rows
         self.parallelism = parallelism
+        self._idle: queue.SimpleQueue[Conn] = queue.SimpleQueue()
+
+    def __enter__(self) -> PostgresOfflineStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections kept between exports (the store stays usable)."""
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
 
     def plan(self, request: TrainingRequest) -> _Plan:
-        """Resolve the requested features into the join (raises on unknown names)."""
+        """Resolve the requested features and labels into the join (raises on unknown names)."""
         defs = self.definitions
         refs = defs.resolve(request.features, request.feature_service)
         joins: list[ViewJoin] = []
         keys = set()
         for view, features in defs.group_by_view(refs):
-            if len(view.entities) != 1:
-                raise ConfigurationError(f"view {view.name!r} must have exactly one entity")
-            key = defs.entity(view.entities[0]).join_key
+            key = self._join_key(view.name)
             keys.add(key)
             names = tuple(
                 f"{view.name}__{f.name}" if request.full_feature_names else f.name for f in features
             )
             joins.append(ViewJoin(view, key, tuple(features), names))
+        labels = self._label_join(request.labels)
+        if labels is not None:
+            keys.add(labels.join_key)
         if len(keys) != 1:
             raise ValidationError(
                 f"requested views have different join keys {sorted(keys)}", field="features"
             )
         output = [name for join in joins for name in join.output_names]
+        output += list(request.labels.columns if request.labels else ())
         duplicates = sorted({n for n in output if output.count(n) > 1})
         if duplicates:
             raise ValidationError(
@@ -103,44 +167,79 @@ class PostgresOfflineStore(OfflineStore):
             for join in joins
             for name, f in zip(join.output_names, join.features, strict=True)
         ]
-        return _Plan(joins, keys.pop(), join_query(joins), pa.schema(fields))
+        if labels is not None:
+            fields += [pa.field(LABEL_ENTRY, pa.float64()), pa.field(LABEL_EXIT, pa.float64())]
+        return _Plan(joins, keys.pop(), labels, request.labels, pa.schema(fields))
+
+    def _join_key(self, view_name: str) -> str:
+        view = self.definitions.view(view_name)
+        if len(view.entities) != 1:
+            raise ConfigurationError(f"view {view.name!r} must have exactly one entity")
+        return self.definitions.entity(view.entities[0]).join_key
+
+    def _label_join(self, spec: LabelSpec | None) -> LabelJoin | None:
+        if spec is None:
+            return None
+        view = self.definitions.view(spec.view)
+        price = view.feature(spec.price_column)
+        if price.value_type not in (ValueType.FLOAT64, ValueType.INT64):
+            raise ValidationError(
+                f"label price column {view.name}:{price.name} must be numeric, not "
+                f"{price.value_type.value}",
+                field="labels",
+            )
+        return LabelJoin(
+            view,
+            self._join_key(view.name),
+            price,
+            spec.horizon,
+            spec.max_wait,
+            spec.max_staleness,
+        )
 
     def iter_batches(
         self, entities: EntitySource, request: TrainingRequest
     ) -> Iterator[pa.RecordBatch]:
         plan = self.plan(request)
         batches = _non_empty(
-            iter_entity_batches(entities, self.chunk_rows, request.timestamp_column)
+            iter_entity_batches(entities, self._chunk_size(entities), request.timestamp_column)
         )
         first = next(batches, None)
         if first is None:
             raise ValidationError("no entity rows given", field="entities")
-        clash = [n for n in plan.schema.names[1:] if n in first.schema.names]
+        clash = [n for n in plan.output_names if n in first.schema.names]
         if clash:
             raise ValidationError(
-                f"entity columns {clash} have the names of requested features", field=clash[0]
+                f"entity columns {clash} have the names of requested features or labels",
+                field=clash[0],
             )
         return self._run(plan, request, _chain(first, batches))
+
+    def _chunk_size(self, entities: EntitySource) -> int:
+        """``chunk_rows``, or less for inputs of known size, so that every connection works."""
+        if isinstance(entities, pd.DataFrame | pa.Table):
+            share = math.ceil(len(entities) / self.parallelism)
+            return min(self.chunk_rows, max(_MIN_SPLIT_ROWS, share))
+        return self.chunk_rows
 
     def _run(
         self, plan: _Plan, request: TrainingRequest, batches: Iterator[pa.RecordBatch]
     ) -> Iterator[pa.RecordBatch]:
-        connections: queue.SimpleQueue[Conn] = queue.SimpleQueue()
-        opened: list[Conn] = []
         pending: list[tuple[pa.RecordBatch, Future[pa.Table]]] = []
         warned = False
         offset = 0
+        plan = self._with_uniqueness(plan)
+        binary = binary_query(plan.joins, plan.labels)
 
         def work(keys: EntityKeys) -> pa.Table:
+            conn = self._acquire()
             try:
-                conn = connections.get_nowait()
-            except queue.Empty:
-                conn = self._connect()
-                opened.append(conn)
-            try:
-                return _join_chunk(conn, plan, keys)
-            finally:
-                connections.put(conn)
+                result = _join_chunk(conn, plan, binary, keys)
+            except BaseException:
+                conn.close()
+                raise
+            self._release(conn)
+            return result
 
         pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="pit-join")
         try:
@@ -158,15 +257,40 @@ class PostgresOfflineStore(OfflineStore):
                     warned = True
                 pending.append((batch, pool.submit(work, keys)))
                 if len(pending) > self.parallelism:
-                    yield _attach(*pending.pop(0))
+                    yield _attach(*pending.pop(0), plan.label_spec)
             while pending:
-                yield _attach(*pending.pop(0))
+                yield _attach(*pending.pop(0), plan.label_spec)
         finally:
             for _, future in pending:
                 future.cancel()
             pool.shutdown(wait=True)
-            for conn in opened:
-                conn.close()
+
+    def _with_uniqueness(self, plan: _Plan) -> _Plan:
+        """The plan with each view marked unique when its table forbids ties on (key, ts)."""
+        conn = self._acquire()
+        try:
+            joins = [replace(j, unique=_unique(conn, j.view, j.join_key)) for j in plan.joins]
+            labels = plan.labels
+            if labels is not None:
+                labels = replace(labels, unique=_unique(conn, labels.view, labels.join_key))
+        except psycopg.OperationalError as exc:
+            conn.close()
+            raise BackendUnavailableError(f"offline store failed: {exc}") from exc
+        self._release(conn)
+        return replace(plan, joins=joins, labels=labels)
+
+    def _acquire(self) -> Conn:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return self._connect()
+
+    def _release(self, conn: Conn) -> None:
+        idle_ok = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if conn.closed or not idle_ok or self._idle.qsize() >= self.parallelism:
+            conn.close()
+        else:
+            self._idle.put(conn)
 
     def _connect(self) -> Conn:
         try:
@@ -183,6 +307,13 @@ class PostgresOfflineStore(OfflineStore):
         return conn
 
 
+def _unique(conn: Conn, view: FeatureView, join_key: str) -> bool:
+    """Whether a unique index of the view's table has only the key and timestamp as keys."""
+    allowed = {join_key, view.source.timestamp_field}
+    rows = conn.execute(_UNIQUE_KEYS, (view.source.table,)).fetchall()
+    return any(set(row[0]) <= allowed for row in rows if isinstance(row[0], list))
+
+
 def _non_empty(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     return (b for b in batches if b.num_rows)
 
@@ -192,18 +323,29 @@ def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa
     yield from rest
 
 
-def _join_chunk(conn: Conn, plan: _Plan, keys: EntityKeys) -> pa.Table:
-    """Join one chunk; returns the feature columns in the chunk's row order."""
+def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: EntityKeys) -> pa.Table:
+    """Join one chunk; returns the feature columns (and label prices) in the chunk's row order."""
     n = len(keys.key)
-    rows = pa.table(
-        {"ord": pa.array(np.arange(n, dtype=np.int64)), "key": keys.key, "ts": keys.timestamp}
+    order = pc.sort_indices(
+        pa.table({"key": keys.key, "ts": keys.timestamp}),
+        [("key", "ascending"), ("ts", "ascending")],
     )
-    rows = rows.take(pc.sort_indices(rows, [("key", "ascending"), ("ts", "ascending")]))
+    payload = encode_entities(
+        order.to_numpy().astype(np.int64), keys.key.take(order), keys.timestamp.take(order)
+    )
     try:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(ENTITY_TABLE)))
-            copy_in(cur, sql.Identifier(ENTITY_TABLE), ["ord", "key", "ts"], rows)
-            result = copy_out(cur, plan.query, plan.schema)
+            with cur.copy(
+                sql.SQL("COPY {} (ord, key, ts) FROM STDIN (FORMAT binary)").format(
+                    sql.Identifier(ENTITY_TABLE)
+                )
+            ) as copy:
+                copy.write(payload)
+            if binary is None:
+                result = copy_out(cur, plan.query, plan.schema)
+            else:
+                result = _binary_out(cur, binary, plan.schema)
     except psycopg.errors.UndefinedTable as exc:
         raise ConfigurationError(
             f"an offline table is missing ({exc.diag.message_primary}); "
@@ -215,13 +357,44 @@ def _join_chunk(conn: Conn, plan: _Plan, keys: EntityKeys) -> pa.Table:
         raise FeatureStoreError(f"point-in-time join failed: {exc}") from exc
     if result.num_rows != n:
         raise FeatureStoreError(f"join returned {result.num_rows} rows for {n} entity rows")
-    ordered = result.take(pc.sort_indices(result.column("ord")))
-    return ordered.drop_columns(["ord"])
+    ords = result.column("ord").to_numpy()
+    position = np.empty(n, dtype=np.int64)
+    position[ords] = np.arange(n)
+    return result.drop_columns(["ord"]).take(position)
 
 
-def _attach(batch: pa.RecordBatch, future: Future[pa.Table]) -> pa.RecordBatch:
-    (features,) = future.result().combine_chunks().to_batches()
+def _binary_out(
+    cur: psycopg.Cursor[tuple[object, ...]], binary: BinaryQuery, schema: pa.Schema
+) -> pa.Table:
+    buffer = io.BytesIO()
+    with cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(binary.query)) as copy:
+        for block in copy:
+            buffer.write(block)
+    try:
+        columns = decode_fixed(buffer.getbuffer(), binary.columns)
+    except ValueError as exc:
+        raise FeatureStoreError(f"point-in-time join returned unexpected rows: {exc}") from exc
+    nulls = {name: (columns[mask] >> bit) & 1 == 1 for name, mask, bit in binary.masks}
+    arrays = [
+        pa.array(columns[field.name], field.type, mask=nulls.get(field.name)) for field in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _attach(
+    batch: pa.RecordBatch, future: Future[pa.Table], labels: LabelSpec | None
+) -> pa.RecordBatch:
+    result = future.result()
+    names = list(result.column_names)
+    arrays = [column.combine_chunks() for column in result.columns]
+    if labels is not None:
+        entry = result.column(LABEL_ENTRY).to_numpy(zero_copy_only=False)
+        exit_ = result.column(LABEL_EXIT).to_numpy(zero_copy_only=False)
+        keep = [i for i, n in enumerate(names) if n not in (LABEL_ENTRY, LABEL_EXIT)]
+        names, arrays = [names[i] for i in keep], [arrays[i] for i in keep]
+        for name, values in labels_from_prices(entry, exit_, labels).items():
+            names.append(name)
+            arrays.append(values)
     return pa.RecordBatch.from_arrays(
-        [*batch.columns, *features.columns],
-        names=[*batch.schema.names, *features.schema.names],
+        [*batch.columns, *arrays], names=[*batch.schema.names, *names]
     )

@@ -12,6 +12,7 @@ that reads them::
     source_offset_start  bigint                 --   and offset range the row was computed from
     source_offset_end    bigint
     PRIMARY KEY (<join keys>, event_timestamp)  -- processors upsert idempotently on it
+        INCLUDE (<fixed-width features>)        -- point-in-time probes read only the index
 
 With TimescaleDB installed the table is a hypertable on ``event_timestamp``; otherwise it is
 natively range-partitioned by ``event_timestamp`` (a partition per day or month, created on demand
@@ -29,11 +30,12 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from featurestore.definitions.model import Definitions, FeatureView
+from featurestore.definitions.model import Definitions, FeatureView, ValueType
 from featurestore.errors import ConfigurationError
 
 __all__ = [
     "LINEAGE_COLUMNS",
+    "covered_features",
     "create_offline_table",
     "create_offline_tables",
     "ensure_partitions",
@@ -49,6 +51,11 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("source_offset_end", "bigint"),
 )
 """Lineage columns every feature row carries: where in the event log it came from."""
+
+
+_FIXED_WIDTH = (ValueType.FLOAT64, ValueType.INT64, ValueType.BOOL)
+_MAX_COVERED = 200
+"""At most this many covered features: 200 x 9 bytes stays well under PostgreSQL's 2.7 kB."""
 
 
 def table_identifier(table: str) -> sql.Identifier:
@@ -77,8 +84,23 @@ def _columns(view: FeatureView, join_keys: Sequence[str]) -> sql.Composed:
     ]
     parts += [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in LINEAGE_COLUMNS]
     keys = [*join_keys, src.timestamp_field]
-    parts.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, keys))))
+    primary_key = sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, keys)))
+    covered = covered_features(view)
+    if covered:
+        primary_key = sql.SQL("{} INCLUDE ({})").format(
+            primary_key, sql.SQL(", ").join(map(sql.Identifier, covered))
+        )
+    parts.append(primary_key)
     return sql.SQL(", ").join(parts)
+
+
+def covered_features(view: FeatureView) -> list[str]:
+    """The features the primary key index carries: the fixed-width ones (numbers, booleans).
+
+    With them in the index a point-in-time probe is an index-only scan (no heap visit); text
+    features stay out so that an index entry never outgrows a third of a page.
+    """
+    return [f.name for f in view.features if f.value_type in _FIXED_WIDTH][:_MAX_COVERED]
 
 
 def create_offline_table(

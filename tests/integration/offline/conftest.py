@@ -1,4 +1,10 @@
-"""A Feast project of its own per test run, with small random data that has ties and gaps."""
+"""Feast projects of their own per test run, with small random data that has ties and gaps.
+
+Two layouts of the same data: ``offline_data`` drops the primary key so that ties on
+``event_timestamp`` exist (the join breaks them by ``created_timestamp``), ``pk_offline_data``
+keeps the store's own layout (primary key covering the features; ties resolved on write by the
+upsert, and the join orders by ``event_timestamp`` alone).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,8 @@ import pytest
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions import apply_definitions, market_definitions
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.offline import write_feature_rows
 from featurestore.offline._copy import copy_in
 from featurestore.offline.tables import ensure_partitions, table_identifier
 from tests.integration.offline.pit_data import OfflineData, view_rows
@@ -50,7 +57,30 @@ def offline_data(stack: Settings) -> Iterator[OfflineData]:
                 copy_in(cur, table, arrow.column_names, arrow)
             written[view.name] = rows
     yield OfflineData(stack, defs, written)
+    _drop(stack, defs)
+
+
+@pytest.fixture(scope="session")
+def pk_offline_data(stack: Settings) -> Iterator[OfflineData]:
+    """The same kind of data in tables of the store's own layout, written by the upsert."""
+    run = uuid.uuid4().hex[:8]
+    defs = market_definitions(
+        f"test_offline_pk_{run}", table_prefix=f"k{run}_", partition_interval="day"
+    )
+    apply_definitions(stack, defs)
+    rng = np.random.default_rng(8)
+    written: dict[str, pd.DataFrame] = {}
     with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        for view in defs.views:
+            rows = view_rows(defs, view.name, rng)
+            write_feature_rows(conn, defs, view.name, rows)
+            written[view.name] = rows
+    yield OfflineData(stack, defs, written)
+    _drop(stack, defs)
+
+
+def _drop(settings: Settings, defs: Definitions) -> None:
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
         for view in defs.views:
             conn.execute(
                 sql.SQL("DROP TABLE IF EXISTS {}").format(table_identifier(view.source.table))

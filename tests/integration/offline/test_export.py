@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -31,7 +32,13 @@ def test_definitions_read_back_from_the_registry(offline_data: OfflineData) -> N
     )
 
 
-def test_equals_feast_get_historical_features(offline_data: OfflineData) -> None:
+LAYOUTS = pytest.mark.parametrize("layout", ["offline_data", "pk_offline_data"])
+"""Tables with ties (no primary key) and tables of the store's own layout."""
+
+
+@LAYOUTS
+def test_equals_feast_get_historical_features(request: pytest.FixtureRequest, layout: str) -> None:
+    offline_data: OfflineData = request.getfixturevalue(layout)
     entities = entity_rows(400, seed=1)
     ours = _store(offline_data, chunk_rows=150).to_pandas(
         entities, TrainingRequest(feature_service=ALL)
@@ -87,7 +94,11 @@ def _duckdb_reference(data: OfflineData, entities: pd.DataFrame) -> pd.DataFrame
     return out
 
 
-def test_equals_duckdb_asof_reference_on_random_data(offline_data: OfflineData) -> None:
+@LAYOUTS
+def test_equals_duckdb_asof_reference_on_random_data(
+    request: pytest.FixtureRequest, layout: str
+) -> None:
+    offline_data: OfflineData = request.getfixturevalue(layout)
     entities = entity_rows(3000, seed=2)
     ours = _store(offline_data, chunk_rows=700, parallelism=2).to_pandas(
         entities, TrainingRequest(feature_service=ALL)
@@ -142,19 +153,33 @@ def test_naive_timestamps_are_utc_with_a_warning(offline_data: OfflineData) -> N
 
 
 @pytest.mark.parametrize(
-    ("request_", "error", "field"),
+    ("request_", "error", "field", "message"),
     [
-        (TrainingRequest(features=["bars_1m:nope"]), NotFoundError, None),
-        (TrainingRequest(features=["nope:close"]), NotFoundError, None),
-        (TrainingRequest(feature_service="nope"), NotFoundError, None),
-        (TrainingRequest(features=["close"]), ValidationError, "features"),
-        (TrainingRequest(features=["bars_1m:close"], timestamp_column="ts"), ValidationError, "ts"),
+        (
+            TrainingRequest(features=["bars_1m:nope"]),
+            NotFoundError,
+            None,
+            "feature view 'bars_1m' has no feature 'nope' (it has: open, high",
+        ),
+        (TrainingRequest(features=["nope:close"]), NotFoundError, None, "unknown feature view"),
+        (TrainingRequest(feature_service="nope"), NotFoundError, None, "unknown feature service"),
+        (TrainingRequest(features=["close"]), ValidationError, "features", "view:feature"),
+        (
+            TrainingRequest(features=["bars_1m:close"], timestamp_column="ts"),
+            ValidationError,
+            "ts",
+            "entity rows have no column 'ts' (columns: symbol, event_timestamp, row_id, label)",
+        ),
     ],
 )
 def test_request_errors(
-    offline_data: OfflineData, request_: TrainingRequest, error: type[Exception], field: str | None
+    offline_data: OfflineData,
+    request_: TrainingRequest,
+    error: type[Exception],
+    field: str | None,
+    message: str,
 ) -> None:
-    with pytest.raises(error) as info:
+    with pytest.raises(error, match=re.escape(message)) as info:
         _store(offline_data).to_pandas(entity_rows(5, seed=6), request_)
     if field is not None:
         assert getattr(info.value, "field", None) == field

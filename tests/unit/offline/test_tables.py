@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from featurestore.definitions import market_definitions
-from featurestore.offline._query import ViewJoin, join_query
-from featurestore.offline.tables import partition_bounds
+from featurestore.definitions.model import Feature, ValueType
+from featurestore.offline.tables import _columns, covered_features, partition_bounds
 
 
 def test_partition_bounds_cover_the_range() -> None:
@@ -20,11 +21,10 @@ def test_partition_bounds_cover_the_range() -> None:
     ]
 
 
-def test_join_query_bounds_by_ttl_and_breaks_ties_by_created() -> None:
+def test_primary_key_covers_the_fixed_width_features() -> None:
     view = market_definitions().view("bars_1m")
-    query = join_query([ViewJoin(view, "symbol", view.features[:2], ("open", "high"))])
-    text = query.as_string(None)
-    assert "LEFT JOIN LATERAL" in text
-    assert '"event_timestamp" <= e.ts' in text
-    assert "e.ts - 3600.0 * interval '1 second'" in text
-    assert 'ORDER BY f."event_timestamp" DESC, f."created_timestamp" DESC LIMIT 1' in text
+    assert covered_features(view) == list(view.feature_names)
+    ddl = _columns(view, ["symbol"]).as_string(None)
+    assert 'PRIMARY KEY ("symbol", "event_timestamp") INCLUDE ("open", "high"' in ddl
+    with_text = replace(view, features=(*view.features, Feature("venue", ValueType.STRING)))
+    assert "venue" not in covered_features(with_text)
