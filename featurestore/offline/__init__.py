@@ -3,9 +3,18 @@
 Typical use::
 
     definitions = load_definitions(settings)              # once per process (imports Feast)
-    store = PostgresOfflineStore(settings.postgres.dsn, definitions)
-    request = TrainingRequest(feature_service="market_features_v1")
-    frame = store.to_pandas(entity_rows, request)          # or to_arrow / iter_batches
+    with PostgresOfflineStore(settings.postgres.dsn, definitions) as store:
+        request = TrainingRequest(
+            feature_service="market_features_v1",
+            labels=LabelSpec(horizon=timedelta(minutes=5)),  # optional, computed in PostgreSQL
+        )
+        frame = store.to_pandas(entity_rows, request)      # or to_arrow / iter_batches
+
+Entity rows: a DataFrame, an Arrow table or batches, or a .parquet/.csv path, with the join key
+(``symbol``), a timestamp column (timezone-aware; naive ones are taken as UTC with a
+:class:`NaiveTimestampWarning`, or refused with ``allow_naive_timestamps=False``) and any extra
+columns, which are kept. Labels read only bars strictly after each row's time
+(:mod:`featurestore.offline.labels`).
 """
 
 from __future__ import annotations
