@@ -74,10 +74,15 @@ def _train(settings: Settings, label: str, trades, injections, run: str):
     return defs, context, reports, rows, features_s
 
 
-def _cleanup(settings: Settings, registry: ModelRegistry, all_reports, all_defs) -> None:
+def _cleanup(
+    settings: Settings, registry: ModelRegistry, all_reports, all_defs, experiment: str
+) -> None:
     for reports in all_reports:
         for report in reports.values():
             registry.delete(report.logged.ref.name)
+    found = registry.client.get_experiment_by_name(experiment)
+    if found is not None:
+        registry.client.delete_experiment(found.experiment_id)
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
         for defs in all_defs:
             for view in defs.views:
@@ -175,7 +180,7 @@ def run(settings: Settings) -> str:
         ))  # fmt: skip
         return "\n".join(out)
     finally:
-        _cleanup(settings, registry, reports_all, made)
+        _cleanup(settings, registry, reports_all, made, f"bench-models-{run_id}")
 
 
 def _keys(context: TrainingContext, defs):

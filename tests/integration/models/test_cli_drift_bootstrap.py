@@ -121,6 +121,9 @@ def test_bootstrap_trains_missing_first_models_once(stack):
         for kind in ("anomaly", "direction"):
             if registry.alias(f"boot-{run}-{kind}") is not None:
                 registry.delete(f"boot-{run}-{kind}")
+        experiment = registry.client.get_experiment_by_name(f"boot-{run}")
+        if experiment is not None:
+            registry.client.delete_experiment(experiment.experiment_id)
         with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
             for view in ("bars_1m", "rolling_1m"):
                 conn.execute(
