@@ -94,7 +94,13 @@ class _Duration(click.ParamType[timedelta]):
     is_flag=True,
     help="Refuse timestamps without a timezone instead of taking them as UTC.",
 )
-@click.option("--chunk-rows", default=100_000, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--chunk-rows",
+    default=100_000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Entity rows per round trip to PostgreSQL (memory per chunk in flight).",
+)
 @click.option("--parallelism", default=2, show_default=True, type=click.IntRange(min=1))
 def export(
     entities_path: Path,

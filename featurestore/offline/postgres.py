@@ -1,13 +1,13 @@
 """The PostgreSQL offline store: point-in-time joins run in the database, streamed in chunks.
 
-Each chunk of entity rows (``chunk_rows``, 100k by default) is sorted by (key, timestamp),
-copied into a temporary table in PostgreSQL's binary COPY format, joined on the server
-(:mod:`featurestore.offline._query`) and copied back in binary, read by numpy in place
-(:mod:`featurestore.offline._binary`; text features fall back to CSV read by Arrow).
-``parallelism`` chunks run at once on their own connections, which the store keeps for the next
-export (:meth:`PostgresOfflineStore.close` closes them). Memory stays bounded by
-``parallelism + 1`` chunks whatever the number of entity rows, and results come out in entity
-row order.
+Each chunk of entity rows (``chunk_rows``: 100k rows of a stream, or an even share per
+connection of an in-memory input) is sorted by (key, timestamp), copied into a temporary table
+in PostgreSQL's binary COPY format, joined on the server (:mod:`featurestore.offline._query`) and
+copied back in binary, read by numpy in place (:mod:`featurestore.offline._binary`; views with
+text features fall back to CSV read by Arrow). ``parallelism`` chunks run at once on their own
+connections, which the store keeps for the next export (:meth:`PostgresOfflineStore.close`
+closes them). Memory stays bounded by ``parallelism + 1`` chunks in flight whatever the number of
+entity rows, and results come out in entity row order.
 """
 
 from __future__ import annotations
@@ -61,8 +61,11 @@ __all__ = ["PostgresOfflineStore"]
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
+_STREAM_CHUNK_ROWS = 100_000
+"""Default chunk of a streamed input (file, batch iterator)."""
 _MIN_SPLIT_ROWS = 5_000
-"""Inputs of known size are split across the connections, in chunks of at least this many."""
+_MAX_SPLIT_ROWS = 250_000
+"""Inputs of known size are split across the connections in chunks of this many rows."""
 
 _UNIQUE_KEYS = sql.SQL(
     "SELECT array_agg(a.attname::text) FROM pg_index i"
@@ -100,14 +103,22 @@ class PostgresOfflineStore(OfflineStore):
     Args:
         dsn: libpq connection string (``settings.postgres.dsn``).
         definitions: The registry's definitions (:func:`featurestore.definitions.load_definitions`).
-        chunk_rows: Entity rows per round trip.
+        chunk_rows: Entity rows per round trip. By default 100,000 for streamed inputs (files,
+            batch iterators), and for a DataFrame or Arrow table an even share per connection
+            of up to 250,000 rows: bigger chunks probe the index more densely (neighbouring
+            entity rows land on the same index pages), at the cost of memory per chunk.
         parallelism: Chunks joined at once, each on its own connection.
     """
 
     def __init__(
-        self, dsn: str, definitions: Definitions, *, chunk_rows: int = 100_000, parallelism: int = 2
+        self,
+        dsn: str,
+        definitions: Definitions,
+        *,
+        chunk_rows: int | None = None,
+        parallelism: int = 2,
     ) -> None:
-        if chunk_rows < 1 or parallelism < 1:
+        if (chunk_rows is not None and chunk_rows < 1) or parallelism < 1:
             raise ValueError("chunk_rows and parallelism must be positive")
         self._dsn = dsn
         self.definitions = definitions
@@ -216,11 +227,11 @@ class PostgresOfflineStore(OfflineStore):
         return self._run(plan, request, _chain(first, batches))
 
     def _chunk_size(self, entities: EntitySource) -> int:
-        """``chunk_rows``, or less for inputs of known size, so that every connection works."""
-        if isinstance(entities, pd.DataFrame | pa.Table):
-            share = math.ceil(len(entities) / self.parallelism)
-            return min(self.chunk_rows, max(_MIN_SPLIT_ROWS, share))
-        return self.chunk_rows
+        """Rows per chunk: inputs of known size are shared out so that every connection works."""
+        if not isinstance(entities, pd.DataFrame | pa.Table):
+            return self.chunk_rows or _STREAM_CHUNK_ROWS
+        share = max(_MIN_SPLIT_ROWS, math.ceil(len(entities) / self.parallelism))
+        return min(self.chunk_rows or _MAX_SPLIT_ROWS, share)
 
     def _run(
         self, plan: _Plan, request: TrainingRequest, batches: Iterator[pa.RecordBatch]
