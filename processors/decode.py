@@ -1,4 +1,4 @@
-"""Kafka records of one symbol -> the state machine's trade batch, or dead letters with a reason.
+"""Kafka records -> the state machine's trades (with their symbols), or dead letters with a reason.
 
 Each record is decoded with its own writer schema (by the id in its Confluent header, fetched
 once per id from the registry) into the processor's reader schema: the fields of ``Trade`` the
@@ -21,7 +21,8 @@ from typing import Any
 
 import fastavro
 import numpy as np
-import pandas as pd
+import numpy.typing as npt
+import pyarrow as pa
 from fastavro import schemaless_reader
 from fastavro.read import SchemaResolutionError
 
@@ -35,6 +36,7 @@ __all__ = [
     "READER_SCHEMA",
     "DeadLetter",
     "DecodedRecords",
+    "KafkaRecords",
     "TradeDecoder",
     "decode_records",
     "decoder_for",
@@ -75,25 +77,89 @@ class DeadLetter:
     reason: str
 
 
+@dataclass(frozen=True)
+class KafkaRecords:
+    """Kafka records as columns, in log order: (partition, offset)."""
+
+    keys: Sequence[bytes | None]
+    values: Sequence[bytes | None]
+    partition: npt.NDArray[np.int64]
+    offset: npt.NDArray[np.int64]
+    timestamp_ms: npt.NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    @classmethod
+    def of(
+        cls,
+        keys: Sequence[bytes | None],
+        values: Sequence[bytes | None],
+        partition: Sequence[int] | npt.NDArray[np.int64],
+        offset: Sequence[int] | npt.NDArray[np.int64],
+        timestamp_ms: Sequence[int] | npt.NDArray[np.int64],
+    ) -> KafkaRecords:
+        """Records from columns in any order; they are put in log order."""
+        part = np.asarray(partition, dtype=np.int64)
+        off = np.asarray(offset, dtype=np.int64)
+        stamps = np.asarray(timestamp_ms, dtype=np.int64)
+        if len({len(keys), len(values), len(part), len(off), len(stamps)}) != 1:
+            raise ValueError("record columns have different lengths")
+        order = np.lexsort((off, part))
+        if len(order) and not np.array_equal(order, np.arange(len(order))):
+            keys = [keys[i] for i in order]
+            values = [values[i] for i in order]
+            part, off, stamps = part[order], off[order], stamps[order]
+        return cls(list(keys), list(values), part, off, stamps)
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table | pa.RecordBatch) -> KafkaRecords:
+        """Records from Spark's Kafka columns: key, value, partition, offset, timestamp_ms."""
+        return cls.of(
+            table.column("key").to_pylist(),
+            table.column("value").to_pylist(),
+            table.column("partition").to_numpy(zero_copy_only=False),
+            table.column("offset").to_numpy(zero_copy_only=False),
+            table.column("timestamp_ms").to_numpy(zero_copy_only=False),
+        )
+
+    def slice(self, start: int, stop: int | None = None) -> KafkaRecords:
+        """Records ``start..stop``."""
+        return KafkaRecords(
+            self.keys[start:stop], self.values[start:stop], self.partition[start:stop],
+            self.offset[start:stop], self.timestamp_ms[start:stop],
+        )  # fmt: skip
+
+    def dead_letter(self, i: int, reason: str) -> DeadLetter:
+        """A dead letter for record ``i``."""
+        return DeadLetter(
+            self.keys[i], self.values[i], int(self.partition[i]), int(self.offset[i]),
+            int(self.timestamp_ms[i]), reason,
+        )  # fmt: skip
+
+
 @dataclass
 class DecodedRecords:
-    """The usable trades of a group of records, in log order, and the others."""
+    """The usable trades of some records, in log order, and the others."""
 
     trades: TradeBatch
+    symbols: list[str]
+    """The symbol of each trade of :attr:`trades`."""
+    records: KafkaRecords
     dead: list[DeadLetter] = field(default_factory=list)
-    records: pd.DataFrame | None = None
-    """The records, in log order."""
-    index: np.ndarray | None = None
+    index: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
     """Position in :attr:`records` of each trade of :attr:`trades`."""
 
     def dead_letter(self, trade: int, reason: str) -> DeadLetter:
         """A dead letter for the record behind trade number ``trade``."""
-        assert self.records is not None and self.index is not None
-        row = self.records.iloc[int(self.index[trade])]
-        return DeadLetter(
-            row["key"], row["value"], int(row["partition"]), int(row["offset"]),
-            int(row["timestamp_ms"]), reason,
-        )  # fmt: skip
+        return self.records.dead_letter(int(self.index[trade]), reason)
+
+    def by_symbol(self) -> dict[str, npt.NDArray[np.intp]]:
+        """Positions in :attr:`trades` of each symbol's trades, in log order."""
+        positions: dict[str, list[int]] = {}
+        for i, symbol in enumerate(self.symbols):
+            positions.setdefault(symbol, []).append(i)
+        return {s: np.asarray(p, dtype=np.intp) for s, p in positions.items()}
 
 
 _PROMOTIONS = {
@@ -179,52 +245,47 @@ def _micros(value: datetime | int) -> int:
 
 
 def decode_records(
-    records: pd.DataFrame, decoder: TradeDecoder | AvroDeserializer, symbol: str | None
+    records: KafkaRecords, decoder: TradeDecoder | AvroDeserializer
 ) -> DecodedRecords:
-    """Decode records (columns key, value, partition, offset, timestamp_ms) of one key.
+    """Decode records (in log order) whose key is their trade's symbol.
 
-    Records are put in log order, (partition, offset), first. A record is dead-lettered when it
-    is empty, not Confluent Avro, of an unknown schema id, not resolvable into the reader
-    schema, keyed by another symbol than its own, or not a valid trade (price not finite and
-    positive, negative size).
+    A record is dead-lettered when it is empty, not Confluent Avro, of an unknown schema id,
+    not resolvable into the reader schema, keyed by another symbol than its own (or not keyed),
+    or not a valid trade (price not finite and positive, negative size).
     """
-    records = records.sort_values(["partition", "offset"], kind="stable")
-    keys: Sequence[bytes | None] = records["key"].tolist()
-    values: Sequence[bytes | None] = records["value"].tolist()
-    partitions = records["partition"].to_numpy(np.int64)
-    offsets = records["offset"].to_numpy(np.int64)
-    stamps = records["timestamp_ms"].to_numpy(np.int64)
     keep: list[int] = []
+    symbols: list[str] = []
     event_us: list[int] = []
     price: list[float] = []
     size: list[float] = []
     ids: list[str] = []
     dead: list[DeadLetter] = []
-
-    def reject(i: int, reason: str) -> None:
-        dead.append(
-            DeadLetter(
-                keys[i], values[i], int(partitions[i]), int(offsets[i]), int(stamps[i]), reason
-            )
-        )
-
-    for i, value in enumerate(values):
+    key_text: dict[bytes, str] = {}
+    for i, value in enumerate(records.values):
         if value is None or len(value) == 0:
-            reject(i, "undecodable: empty value")
+            dead.append(records.dead_letter(i, "undecodable: empty value"))
             continue
         try:
             _, record = decoder.decode_wire(bytes(value))
         except (ValidationError, NotFoundError) as exc:
-            reject(i, f"undecodable: {exc}")
+            dead.append(records.dead_letter(i, f"undecodable: {exc}"))
             continue
+        key = records.keys[i]
+        symbol = None
+        if key is not None:
+            symbol = key_text.get(key)
+            if symbol is None:
+                symbol = key_text[key] = bytes(key).decode("utf-8", "replace")
         if symbol is None or record["symbol"] != symbol:
-            reject(i, f"key-mismatch: record of {record['symbol']!r} keyed {symbol!r}")
+            reason = f"key-mismatch: record of {record['symbol']!r} keyed {symbol!r}"
+            dead.append(records.dead_letter(i, reason))
             continue
         p, s = record["price"], record["size"]
         if not (math.isfinite(p) and p > 0) or s < 0:
-            reject(i, f"invalid: price {p!r}, size {s!r}")
+            dead.append(records.dead_letter(i, f"invalid: price {p!r}, size {s!r}"))
             continue
         keep.append(i)
+        symbols.append(symbol)
         event_us.append(_micros(record["event_time"]))
         price.append(p)
         size.append(float(s))
@@ -234,9 +295,9 @@ def decode_records(
         event_us=np.asarray(event_us, dtype=np.int64),
         price=np.asarray(price, dtype=np.float64),
         size=np.asarray(size, dtype=np.float64),
-        kafka_ms=stamps[index],
-        partition=partitions[index],
-        offset=offsets[index],
+        kafka_ms=records.timestamp_ms[index],
+        partition=records.partition[index],
+        offset=records.offset[index],
         trade_id=ids,
     )
-    return DecodedRecords(batch, dead, records, index)
+    return DecodedRecords(batch, symbols, records, dead, index)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,11 +29,6 @@ class ProcessorOptions:
     """The trades topic (default: ``settings.topics.trades``)."""
     master: str = "local[*]"
     """Spark master URL: ``local[*]`` or a cluster (``spark://host:7077``)."""
-    shuffle_partitions: int = 0
-    """Spark shuffle partitions (state store partitions); 0: the machine's cores.
-
-    Fixed by the first run of a checkpoint; on a cluster set it to the total executor cores.
-    """
     trigger_ms: int = 0
     """Micro-batch trigger interval; 0: the next batch starts as soon as the last ends and new
     records are there (Spark then polls the topic every 10 ms)."""
@@ -43,7 +37,7 @@ class ProcessorOptions:
     lateness_s: float = 5.0
     """Event time a minute stays open after its end, for late trades of the same symbol."""
     starting_offsets: str = "earliest"
-    """Where a new checkpoint starts reading: ``earliest``, ``latest`` or Spark's JSON form."""
+    """Where partitions without stored state start: ``earliest``, ``latest`` or Spark's JSON."""
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
@@ -61,8 +55,3 @@ class ProcessorOptions:
     def lateness_us(self) -> int:
         """Allowed lateness in microseconds."""
         return round(self.lateness_s * 1_000_000)
-
-    @property
-    def partitions(self) -> int:
-        """Shuffle partitions to use."""
-        return self.shuffle_partitions or os.cpu_count() or 2

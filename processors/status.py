@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BatchStatus", "read_status", "write_status"]
+__all__ = ["BatchStatus", "now_iso", "read_status", "write_status"]
 
 
 @dataclass
@@ -38,6 +39,11 @@ class BatchStatus:
     """Spark's processed rows per second of the last completed batch."""
     totals: dict[str, int] = field(default_factory=dict)
     """Counts since this process started."""
+
+
+def now_iso() -> str:
+    """The current time for status files."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def write_status(path: Path, status: BatchStatus, extra: dict[str, Any] | None = None) -> None:

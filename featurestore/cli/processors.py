@@ -22,12 +22,6 @@ def _job_options(func: Any) -> Any:
         click.option("--topic", default=None, help="Trades topic (default: settings)."),
         click.option("--master", default="local[*]", show_default=True, help="Spark master."),
         click.option(
-            "--shuffle-partitions",
-            type=int,
-            default=0,
-            help="Spark shuffle (state) partitions; 0: this machine's cores.",
-        ),
-        click.option(
             "--lateness",
             type=float,
             default=5.0,
@@ -60,7 +54,7 @@ def _stream_options(func: Any) -> Any:
             "--starting-offsets",
             default="earliest",
             show_default=True,
-            help="Where a new checkpoint starts: earliest, latest or Spark's JSON offsets.",
+            help="Where partitions without stored state start: earliest, latest or JSON offsets.",
         ),
     ]
     for option in reversed(options):
@@ -82,7 +76,6 @@ def _options(name: str, **kwargs: Any) -> Any:
         project=kwargs.get("project") or PROJECT,
         topic=kwargs.get("topic"),
         master=kwargs.get("master") or "local[*]",
-        shuffle_partitions=kwargs.get("shuffle_partitions") or 0,
         lateness_s=kwargs.get("lateness", 5.0),
         trigger_ms=kwargs.get("trigger_ms", 0),
         max_offsets_per_trigger=kwargs.get("max_offsets") or None,
@@ -177,7 +170,7 @@ def start(name: str, foreground: bool, **kwargs: Any) -> None:
 @processors.command()
 @_name
 def stop(name: str) -> None:
-    """Stop the processor (it finishes its running batch; a later start resumes from there)."""
+    """Stop the processor (it finishes its running batch; a later start resumes after it)."""
     from featurestore.config import load_settings
     from featurestore.stack.processors import ProcessorService
 
@@ -185,6 +178,34 @@ def stop(name: str) -> None:
     click.echo(
         f"processor {name} stopped" if service.stop() else f"processor {name} is not running"
     )
+
+
+@processors.command()
+@_name
+@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@click.option("--topic", default=None, help="Trades topic (default: settings).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def reset(name: str, project: str | None, topic: str | None, yes: bool) -> None:
+    """Forget the processor's state: its next start reads the topic from the beginning.
+
+    The feature tables are not touched; drop or truncate them first to rebuild them.
+    """
+    import psycopg
+
+    from featurestore.config import load_settings
+    from featurestore.stack.processors import ProcessorService
+    from processors.state_table import delete_state, ensure_state_table
+
+    settings = load_settings()
+    options = _options(name, project=project, topic=topic)
+    if ProcessorService(settings, name).process.pid() is not None:
+        raise click.ClickException(f"processor {name} is running; stop it first")
+    if not yes:
+        click.confirm(f"forget the state of processor {name}?", abort=True)
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+        ensure_state_table(conn)
+        count = delete_state(conn, name, options.project, options.topic_of(settings))
+    click.echo(f"processor {name}: {count} partition states deleted")
 
 
 @processors.command()

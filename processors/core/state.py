@@ -1,7 +1,8 @@
 """What the state machine remembers per symbol between calls, and its serialized form.
 
-The state is what Spark checkpoints for each symbol (as bytes, :meth:`SymbolState.to_bytes`), so
-that a restarted job continues exactly where the last committed micro-batch left it.
+The states of a Kafka partition's symbols are stored with the feature rows they led to, in one
+PostgreSQL transaction (:mod:`processors.state_table`), so that a restarted job continues exactly
+where the last committed micro-batch left it.
 """
 
 from __future__ import annotations
@@ -113,8 +114,17 @@ class SymbolState:
     """The last :data:`HISTORY_BARS` closed bars, oldest first."""
 
     def to_bytes(self) -> bytes:
-        """A versioned JSON form (floats round-trip exactly), for Spark's state store."""
-        doc: dict[str, Any] = {
+        """A versioned JSON form (floats round-trip exactly)."""
+        return json.dumps(self.to_doc(), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SymbolState:
+        """Read what :meth:`to_bytes` wrote."""
+        return cls.from_doc(json.loads(data))
+
+    def to_doc(self) -> dict[str, Any]:
+        """The state as JSON-ready values (floats round-trip exactly through JSON)."""
+        return {
             "format": _FORMAT,
             "symbol": self.symbol,
             "max_event_us": self.max_event_us,
@@ -128,12 +138,10 @@ class SymbolState:
             ],
             "history": [[b.end_us, b.open, b.close, b.volume, b.notional] for b in self.history],
         }  # fmt: skip
-        return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SymbolState:
-        """Read what :meth:`to_bytes` wrote."""
-        doc = json.loads(data)
+    def from_doc(cls, doc: dict[str, Any]) -> SymbolState:
+        """Read what :meth:`to_doc` returned."""
         if doc.get("format") != _FORMAT:
             raise ValueError(f"unknown processor state format {doc.get('format')!r}")
         minutes = {}

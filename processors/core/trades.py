@@ -88,6 +88,19 @@ class TradeBatch:
             self.trade_id[start:stop],
         )
 
+    def take(self, index: npt.NDArray[np.intp]) -> TradeBatch:
+        """The trades at ``index`` (in that order)."""
+        ids = self.trade_id
+        return TradeBatch(
+            self.event_us[index],
+            self.price[index],
+            self.size[index],
+            self.kafka_ms[index],
+            self.partition[index],
+            self.offset[index],
+            [ids[i] for i in index.tolist()],
+        )
+
     @staticmethod
     def concat(batches: Sequence[TradeBatch]) -> TradeBatch:
         """One batch of several, in order."""

@@ -1,4 +1,4 @@
-"""The Spark side of the processors: session, the streaming job, the backfill, the sinks.
+"""The Spark side of the processors: session, the streaming job, the backfill.
 
 ``pyspark`` is imported by these modules only, so the state machine and its tests never pay for
 it.
@@ -6,15 +6,14 @@ it.
 
 from __future__ import annotations
 
+from processors.report import BatchReport
 from processors.spark.backfill import BackfillRange, run_backfill
-from processors.spark.sink import FeatureSink, RollingHook, SinkReport
-from processors.spark.stream import StreamHandle, start_stream
+from processors.spark.stream import RollingHook, StreamHandle, start_stream
 
 __all__ = [
     "BackfillRange",
-    "FeatureSink",
+    "BatchReport",
     "RollingHook",
-    "SinkReport",
     "StreamHandle",
     "run_backfill",
     "start_stream",

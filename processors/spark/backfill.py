@@ -1,25 +1,26 @@
-"""Batch mode: the same per-symbol function over a whole topic (or a range of it).
+"""Batch mode: the stream's per-partition function over a whole topic (or a range of it).
 
-Each symbol's records are read with ``spark.read``, sorted by offset and given to the state
-machine in one call from a fresh state, then written through the same sinks as the stream. Over
-the same events this gives the same rows as the stream, which a test checks. A range that does
-not start at the topic's beginning starts from an empty state at its first record, so its
-rolling windows fill up from there.
+The topic is read with ``spark.read`` (one task per Kafka partition) and each partition's records
+go through :class:`processors.partition_job.PartitionJob` from a fresh state, without the state
+table, committing every ``chunk`` records. Over the same events this gives the same rows as the
+stream (upserts keep the newest emission), which a test checks. A range that does not start at
+the topic's beginning starts from an empty state at its first record, so its rolling windows
+fill up from there.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions, load_definitions
 from featurestore.errors import ConfigurationError
-from processors.group import GroupJob
 from processors.options import ProcessorOptions
+from processors.partition_job import SUMMARY_DDL, PartitionJob
+from processors.report import BatchReport
 from processors.spark.session import build_session
-from processors.spark.sink import FeatureSink, SinkReport
-from processors.spark.stateful import OUTPUT_DDL, batch_function
 from processors.spark.stream import kafka_records
 from processors.views import MaterializedViews
 
@@ -60,20 +61,18 @@ def run_backfill(
     span: BackfillRange | None = None,
     *,
     definitions: Definitions | None = None,
-) -> SinkReport:
+) -> BatchReport:
     """Process the topic (or ``span`` of it) in one Spark batch job and store the rows."""
     topic = options.topic_of(settings)
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
     spark = build_session(settings, options)
-    job = GroupJob(settings.schema_registry.url, views.join_key, options.lateness_us)
+    job = PartitionJob(
+        settings, views, f"{options.name}-backfill", options.lateness_us, stateful=False
+    )
     reader, columns = kafka_records(spark.read, settings, topic)
     for key, value in (span or BackfillRange()).options().items():
         reader = reader.option(key, value)
-    results = columns(reader.load()).groupBy("key").applyInPandas(batch_function(job), OUTPUT_DDL)
-    rows = [row.asDict() for row in results.collect()]
-    sink = FeatureSink(settings, views, processor=f"{options.name}-backfill")
-    try:
-        return sink.write(rows)
-    finally:
-        sink.close()
+    began = time.perf_counter()
+    summaries = [r.asDict() for r in columns(reader.load()).mapInArrow(job, SUMMARY_DDL).collect()]
+    return BatchReport.of(summaries, time.perf_counter() - began)

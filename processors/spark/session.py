@@ -1,4 +1,4 @@
-"""A SparkSession set up for this machine: loopback only, few shuffle partitions, our jars."""
+"""A SparkSession set up for this machine: loopback only, our jars, Python workers reused."""
 
 from __future__ import annotations
 
@@ -34,8 +34,6 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         SparkSession.builder.master(options.master)
         .appName(f"featurestore-processor-{options.name}")
         .config("spark.jars", ",".join(jars))
-        .config("spark.sql.shuffle.partitions", str(options.partitions))
-        .config("spark.default.parallelism", str(options.partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.python.worker.reuse", "true")

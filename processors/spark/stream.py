@@ -1,32 +1,44 @@
-"""The streaming job: Kafka -> per-symbol state machine -> PostgreSQL, Redis, dead letters.
+"""The streaming job: Kafka -> per-partition step on Spark's workers -> PostgreSQL, Redis.
 
-Exactly-once effect: Spark checkpoints, per micro-batch, the Kafka offsets it read and every
-symbol's state; a batch interrupted anywhere (even by SIGKILL) is run again on restart with the
-same offsets and the same state, so it emits the same rows, and the sinks are idempotent for a
-replayed batch (see :mod:`processors.spark.sink`).
+Spark reads the topic (one task per Kafka partition per micro-batch: ``minPartitions`` and
+``maxRecordsPerPartition`` are never set, so a partition is never split across tasks) and
+schedules the batches; the work is :class:`processors.partition_job.PartitionJob` in
+``mapInArrow``: no shuffle, no Spark state store, and only a summary row per partition comes
+back to the driver. Exactly-once rests on the state table (:mod:`processors.state_table`), not on
+Spark's checkpoint: every start reads from the state table's next offsets with a fresh
+checkpoint, and a replayed batch's records are skipped by each partition's ``next_offset``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+import psycopg
+from confluent_kafka.admin import AdminClient
+
 from featurestore.config import Settings
 from featurestore.definitions import Definitions, load_definitions
-from processors.group import GroupJob
+from featurestore.errors import BackendUnavailableError, ConfigurationError
 from processors.options import ProcessorOptions, processor_dir
+from processors.partition_job import SUMMARY_DDL, PartitionJob
+from processors.report import COUNTS, BatchReport
 from processors.spark.session import build_session
-from processors.spark.sink import FeatureSink, RollingHook, SinkReport, now_iso
-from processors.spark.stateful import OUTPUT_DDL, STATE_DDL, stateful_function
-from processors.status import BatchStatus, write_status
+from processors.state_table import ensure_state_table, stored_offsets
+from processors.status import BatchStatus, now_iso, write_status
 from processors.views import MaterializedViews
 
-__all__ = ["StreamHandle", "kafka_records", "start_stream"]
+__all__ = ["RollingHook", "StreamHandle", "kafka_records", "start_stream", "starting_offsets"]
+
+RollingHook = Callable[[pd.DataFrame], None]
+"""Called on the driver with a batch's new rolling_1m rows (offline column names) once stored."""
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +53,36 @@ def kafka_records(reader: Any, settings: Settings, topic: str) -> Any:
         .option("subscribe", topic)
     )
     return frame, lambda df: df.select(
-        "topic", "key", "value", "partition", "offset",
+        "key", "value", "partition", "offset",
         functions.unix_millis("timestamp").alias("timestamp_ms"),
     )  # fmt: skip
+
+
+def starting_offsets(settings: Settings, topic: str, stored: dict[int, int], default: str) -> str:
+    """Where a run starts: each partition's stored next offset; ``default`` for the others.
+
+    Raises:
+        BackendUnavailableError: Kafka does not answer.
+        ConfigurationError: the topic does not exist.
+    """
+    if not stored:
+        return default
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    try:
+        meta = admin.list_topics(topic, timeout=10)
+    except Exception as exc:
+        raise BackendUnavailableError(f"Kafka did not list topic {topic!r}: {exc}") from exc
+    info = meta.topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        raise ConfigurationError(f"topic {topic!r} does not exist")
+    fallback: dict[str, int] = {}
+    if default.lstrip().startswith("{"):
+        fallback = {str(k): int(v) for k, v in json.loads(default).get(topic, {}).items()}
+    unknown = -1 if default == "latest" else -2  # Spark's JSON: -1 latest, -2 earliest
+    offsets = {
+        str(p): stored.get(p, fallback.get(str(p), unknown)) for p in sorted(info.partitions)
+    }
+    return json.dumps({topic: offsets})
 
 
 def _lag(progress: Any) -> int | None:
@@ -67,12 +106,11 @@ class StreamHandle:
 
     query: Any
     spark: Any
-    sink: FeatureSink
     listener: Any = None
     status_path: Any = None
     totals: dict[str, int] = field(default_factory=dict)
-    reports: list[SinkReport] = field(default_factory=list)
-    """Every batch's sink report, in order (this process's batches)."""
+    reports: list[BatchReport] = field(default_factory=list)
+    """Every batch's report, in order (this process's batches)."""
 
     def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None:
         """Block until the query ends (error, or ``stop`` is set: then stop it)."""
@@ -85,13 +123,12 @@ class StreamHandle:
             self.stop()
 
     def stop(self) -> None:
-        """Stop the query (after its running batch) and release the sinks."""
+        """Stop the query (after its running batch)."""
         if self.listener is not None:
             self.spark.streams.removeListener(self.listener)
             self.listener = None
         if self.query.isActive:
             self.query.stop()
-        self.sink.close()
         error = self.query.exception()
         if error is not None:
             raise RuntimeError(f"the processor's streaming query failed: {error}")
@@ -122,41 +159,52 @@ def start_stream(
         hooks: called with each batch's new rolling_1m rows after they are stored.
     """
     from pyspark.sql.streaming.listener import StreamingQueryListener
-    from pyspark.sql.streaming.state import GroupStateTimeout
 
     topic = options.topic_of(settings)
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
     home = processor_dir(settings, options.name)
+    try:
+        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+            ensure_state_table(conn)
+            stored = stored_offsets(conn, options.name, definitions.project, topic)
+    except psycopg.OperationalError as exc:
+        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
+    start_at = starting_offsets(settings, topic, stored, options.starting_offsets)
+    # The state table says where to start; Spark's checkpoint only serves this run.
+    shutil.rmtree(home / "checkpoint", ignore_errors=True)
     spark = build_session(settings, options)
-    job = GroupJob(settings.schema_registry.url, views.join_key, options.lateness_us)
+    job = PartitionJob(
+        settings, views, options.name, options.lateness_us, return_rolling=bool(hooks)
+    )
     reader, columns = kafka_records(spark.readStream, settings, topic)
-    reader = reader.option("startingOffsets", options.starting_offsets)
+    reader = reader.option("startingOffsets", start_at)
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
     records = columns(reader.load())
-    results = records.groupBy("key").applyInPandasWithState(
-        stateful_function(job), OUTPUT_DDL, STATE_DDL, "append", GroupStateTimeout.NoTimeout
-    )
-    sink = FeatureSink(settings, views, processor=options.name, hooks=hooks)
     progress = _Progress()
     totals: dict[str, int] = {}
-    reports: list[SinkReport] = []
+    reports: list[BatchReport] = []
     status_path = home / "status.json"
 
     def on_batch(frame: Any, batch_id: int) -> None:
         began = time.perf_counter()
-        rows = [row.asDict() for row in frame.collect()]
-        collected = time.perf_counter() - began
-        report: SinkReport = sink.write(rows)
-        report.seconds = {"spark job + collect": collected, **report.seconds}
+        summaries = [row.asDict() for row in frame.mapInArrow(job, SUMMARY_DDL).collect()]
+        report = BatchReport.of(summaries, time.perf_counter() - began)
+        rolling = report.rolling_frame()
+        hooks_began = time.perf_counter()
+        if rolling is not None:
+            for hook in hooks:
+                hook(rolling)
+        report.seconds["hooks (driver)"] = time.perf_counter() - hooks_began
+        report.rolling = []
         reports.append(report)
-        for name in ("records", "bars_rows", "rolling_rows", "dead_letters", "duplicates", "late"):
+        for name in COUNTS:
             totals[name] = totals.get(name, 0) + int(getattr(report, name))
         timing = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.seconds.items())
         log.info(
-            "batch %d: %d records -> %d bars, %d rolling, %d dead letters (%s)",
-            batch_id, report.records, report.bars_rows, report.rolling_rows,
+            "batch %d: %d records (%d skipped) -> %d bars, %d rolling, %d dead letters (%s)",
+            batch_id, report.records, report.skipped, report.bars_rows, report.rolling_rows,
             report.dead_letters, timing,
         )  # fmt: skip
         last[0] = BatchStatus(
@@ -206,10 +254,10 @@ def start_stream(
     listener = Listener()
     spark.streams.addListener(listener)
     query = (
-        results.writeStream.queryName(f"processor_{options.name}")
+        records.writeStream.queryName(f"processor_{options.name}")
         .foreachBatch(on_batch)
         .option("checkpointLocation", str(home / "checkpoint"))
         .trigger(processingTime=f"{options.trigger_ms} milliseconds")
         .start()
     )
-    return StreamHandle(query, spark, sink, listener, status_path, totals, reports)
+    return StreamHandle(query, spark, listener, status_path, totals, reports)

@@ -1,0 +1,69 @@
+"""What a micro-batch (or a backfill) did, summed over its partitions, for logs and status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from processors.tables import from_ipc
+
+__all__ = ["COUNTS", "BatchReport"]
+
+COUNTS = (
+    "records", "skipped", "bars_rows", "rolling_rows", "dead_letters", "duplicates", "late",
+    "online_rows", "state_bytes",
+)  # fmt: skip
+"""The counters of a partition's summary, summed by :meth:`BatchReport.of`."""
+
+_PARTS = {
+    "decode_s": "decode (tasks)",
+    "machine_s": "state machine (tasks)",
+    "state_s": "state load/save (tasks)",
+    "dead_letters_s": "dead letters (tasks)",
+    "postgres_s": "postgres rows + commit (tasks)",
+    "redis_s": "redis (tasks)",
+}
+
+
+@dataclass
+class BatchReport:
+    """Counts and where the time went; the ``(tasks)`` parts are summed over parallel tasks."""
+
+    records: int = 0
+    """Records applied (a replayed batch's records are skipped, not counted here)."""
+    skipped: int = 0
+    bars_rows: int = 0
+    rolling_rows: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    late: int = 0
+    online_rows: int = 0
+    state_bytes: int = 0
+    """Size of the partition states stored by the batch."""
+    partitions: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    rolling: list[pa.Table] = field(default_factory=list, repr=False)
+    """The batch's new rolling_1m rows (when the job returns them, for the hooks)."""
+
+    @classmethod
+    def of(cls, summaries: Sequence[Mapping[str, Any]], wall_s: float) -> BatchReport:
+        """Sum the partitions' summary rows (:data:`processors.partition_job.SUMMARY_SCHEMA`)."""
+        report = cls(partitions=len(summaries), seconds={"spark job (wall)": wall_s})
+        for summary in summaries:
+            for name in COUNTS:
+                setattr(report, name, getattr(report, name) + int(summary[name]))
+            for key, label in _PARTS.items():
+                report.seconds[label] = report.seconds.get(label, 0.0) + float(summary[key])
+            if summary["rolling"]:
+                report.rolling.append(from_ipc(summary["rolling"]))
+        return report
+
+    def rolling_frame(self) -> pd.DataFrame | None:
+        """The new rolling_1m rows as one pandas frame (offline column names), or None."""
+        if not self.rolling:
+            return None
+        return pa.concat_tables(self.rolling).to_pandas()
