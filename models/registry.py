@@ -93,6 +93,9 @@ class ModelRegistry:
     def load(self, ref: ModelRef) -> Any:
         """The ``mlflow.pyfunc`` model of a version."""
         try:
+            # Artifacts under mlflow-artifacts:/ resolve through the global tracking URI, so a
+            # process that never logged a run (the scorer) must set it, not just the registry's.
+            mlflow.set_tracking_uri(self.tracking_uri)
             mlflow.set_registry_uri(self.tracking_uri)
             return mlflow.pyfunc.load_model(ref.uri)
         except _ERRORS as exc:

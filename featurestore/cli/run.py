@@ -36,6 +36,7 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
     try:
         servers = stack.up()
         _apply_definitions(settings)
+        _ensure_first_models(settings)
         services = stack.start_services()
     except FeatureStoreError as exc:
         click.echo(f"make run failed: {exc}", err=True)
@@ -55,6 +56,8 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
         f"(invalid trades -> {settings.topics.dead_letter})\n"
         f"features: processor {settings.topics.trades} -> PostgreSQL + Redis "
         f"(featurestore processors status; log {processors})\n"
+        f"models: MLflow registry, alias champion; anomalies -> topic {settings.topics.anomalies}\n"
+        f"serve: gRPC on {stack.grpc.address()} (health, reflection; clients/python SDK)\n"
         f"logs: {stack.feed.process.run_dir}/*.log\n"
         f"look: featurestore stack status | featurestore replay --help | "
         f"MLflow UI {settings.mlflow.tracking_uri}\n"
@@ -68,3 +71,13 @@ def _apply_definitions(settings: Settings) -> None:
 
     click.echo("registry: applying the feature definitions (featurestore registry apply) ...")
     apply_definitions(settings, market_definitions(source_topic=settings.topics.trades))
+
+
+def _ensure_first_models(settings: Settings) -> None:
+    """Train first models on demo data where none has a champion, so Predict and the scorer work."""
+    from models.bootstrap import ensure_first_models
+
+    click.echo("models: training first models where none has a champion ...")
+    trained = ensure_first_models(settings)
+    for report in trained:
+        click.echo(f"models: {report.kind} trained in {report.seconds:.1f} s, now champion")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import FrameType
 
 import click
@@ -24,6 +27,10 @@ __all__ = ["score"]
     help="Also score rows created up to this many minutes ago.",
 )  # fmt: skip
 @click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option(
+    "--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write {\"pid\": PID} here once scoring runs (how `make run` knows it is up).",
+)  # fmt: skip
 def score(
     follow: bool,
     model_name: str,
@@ -31,6 +38,7 @@ def score(
     topic: str | None,
     since_minutes: int,
     poll_seconds: float,
+    ready_file: Path | None,
 ) -> None:
     """Score new rolling_1m rows with MODEL@champion and publish the anomalies.
 
@@ -58,6 +66,9 @@ def score(
     signal.signal(signal.SIGINT, on_signal)
     with AnomalyScorer(registry, model_name, store=store) as scorer:
         click.echo(f"scoring with {scorer.current.ref.uri} into {publisher.topic}")
+        if ready_file is not None:
+            ready_file.parent.mkdir(parents=True, exist_ok=True)
+            ready_file.write_text(json.dumps({"pid": os.getpid()}))
         follow_table(
             scorer,
             publisher,

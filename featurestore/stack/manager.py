@@ -16,6 +16,7 @@ from featurestore.stack.postgres import PostgresServer
 from featurestore.stack.processors import ProcessorService
 from featurestore.stack.redis import RedisServer
 from featurestore.stack.schema_registry import SchemaRegistryServer
+from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService
 
 __all__ = ["Stack", "UpResult"]
@@ -36,7 +37,8 @@ class Stack:
     Servers start in waves: those that need nothing else first, in parallel, then those that
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
     The services that ``make run`` adds on top (the market feed, the gRPC server, the feature
-    processor; it needs the definitions applied to the registry first) start with
+    processor, which needs the definitions applied to the registry first, and the anomaly
+    scorer, which needs a champion model) start with
     :meth:`start_services`; ``down`` and ``status`` cover them too.
     """
 
@@ -54,7 +56,8 @@ class Stack:
         self.feed = MarketFeed(settings, feed)
         self.grpc = GrpcService(settings)
         self.processors = ProcessorService(settings)
-        self.services: list[Component] = [self.feed, self.grpc, self.processors]
+        self.scorer = AnomalyScorerService(settings)
+        self.services: list[Component] = [self.feed, self.grpc, self.processors, self.scorer]
 
     @property
     def servers(self) -> list[Component]:
@@ -112,7 +115,7 @@ class Stack:
         return result
 
     def start_services(self) -> UpResult:
-        """Start the services on top of the servers (feed, gRPC server), where not running."""
+        """Start the services on top of the servers (feed, gRPC, processor, scorer) not running."""
         result = UpResult()
         began = time.monotonic()
         for service in self.services:

@@ -1,4 +1,4 @@
-"""``make run``'s gRPC service: started in the background, healthy, stopped by its PID."""
+"""The services of ``make run``: started in the background, healthy, stopped by their PID."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from featurestore.config import Settings
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
+from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService
 
 pytestmark = pytest.mark.integration
@@ -38,3 +39,22 @@ def test_grpc_service_starts_serves_health_and_stops(stack: Settings, tmp_path: 
         assert service.stop()
     assert service.process.pid() is None
     assert not port_open(grpc_settings.host, grpc_settings.port)
+
+
+def test_scorer_service_starts_once_a_champion_exists_and_stops(
+    stack: Settings, tmp_path: Path
+) -> None:
+    from models.bootstrap import ensure_first_models
+
+    ensure_first_models(stack, kinds=("anomaly",))
+    service = AnomalyScorerService(stack.model_copy(update={"data_dir": tmp_path}))
+    service.prepare()
+    pid = service.launch()
+    try:
+        healthy = wait_until(service.healthy, timeout=service.start_timeout)
+        assert healthy, service.process.log_tail()
+        assert service.process.pid() == pid
+        assert "scoring with models:/featurestore-anomaly/" in service.process.log_tail()
+    finally:
+        assert service.stop()
+    assert service.process.pid() is None
