@@ -1,4 +1,4 @@
-"""The gRPC service: servicers, interceptors, telemetry and the server factory."""
+"""The gRPC service: servicers, method wrappers (telemetry, auth, errors) and the server factory."""
 
 from featurestore.config import ServiceSettings
 from featurestore.service.server import SERVICE_NAMES, ServiceServer, create_server, serve

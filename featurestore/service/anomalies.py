@@ -63,7 +63,7 @@ def anomaly_to_proto(anomaly: Anomaly) -> anomaly_service_pb2.Anomaly:
 
 
 class AnomalyServicer(anomaly_service_pb2_grpc.AnomalyServiceServicer):
-    """StreamAnomalies: validate, subscribe, convert (errors: the interceptor)."""
+    """StreamAnomalies: validate, subscribe, convert (errors: the method wrapper)."""
 
     def __init__(self, subscriptions: AnomalySubscriptions) -> None:
         self._subscriptions = subscriptions

@@ -1,7 +1,7 @@
 """Wire types to domain types and back, for FeatureService; nowhere else touches the protos.
 
-Every malformed request raises :class:`ValidationError` naming its field, so that the error
-interceptor can answer INVALID_ARGUMENT with it.
+Every malformed request raises :class:`ValidationError` naming its field, so that the method
+wrapper can answer INVALID_ARGUMENT with it.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
@@ -28,6 +29,7 @@ __all__ = [
     "entities_from_proto",
     "features_from_proto",
     "online_features_to_proto",
+    "parse_request",
     "value_to_proto",
 ]
 
@@ -38,6 +40,16 @@ STATUS_TO_PROTO = {
     FeatureStatus.OUTSIDE_MAX_AGE: types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE,
 }
 _NULL = types_pb2.Value()
+
+
+def parse_request(data: bytes) -> feature_service_pb2.GetOnlineFeaturesRequest:
+    """A GetOnlineFeaturesRequest from its wire bytes."""
+    try:
+        return feature_service_pb2.GetOnlineFeaturesRequest.FromString(data)
+    except DecodeError as exc:
+        raise ValidationError(
+            "request: not a valid GetOnlineFeaturesRequest", field="request"
+        ) from exc
 
 
 def features_from_proto(

@@ -1,4 +1,9 @@
-"""FeatureService: a thin servicer over the online store, with a zero-decode fast path."""
+"""FeatureService: a thin servicer over the online store, with a zero-decode fast path.
+
+The method is registered with neither a request deserializer nor a response serializer: it
+receives the request's wire bytes (the fast path looks them up in its cache of prepared
+requests before parsing anything) and returns wire bytes.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,22 @@ import asyncio
 
 import grpc
 
-from featurestore._proto.v1 import feature_service_pb2
 from featurestore.online import FeatureCatalog, OnlineStore
 from featurestore.service.convert import (
     entities_from_proto,
     features_from_proto,
     online_features_to_proto,
+    parse_request,
 )
 from featurestore.service.raw_features import RawFeatureReader
 
-__all__ = ["FeatureServicer", "add_feature_servicer"]
+__all__ = ["FEATURE_SERVICE", "FeatureServicer", "feature_method_handlers"]
 
-_SERVICE = "featurestore.v1.FeatureService"
-Reply = feature_service_pb2.GetOnlineFeaturesResponse | bytes
+FEATURE_SERVICE = "featurestore.v1.FeatureService"
 
 
 class FeatureServicer:
-    """GetOnlineFeatures: validate, read in one round trip, convert (errors: the interceptor).
+    """GetOnlineFeatures: validate, read in one round trip, convert (errors: the method wrapper).
 
     With a :class:`RawFeatureReader` the answer is built from Redis bytes directly where the
     request has the common shape; otherwise through the store's domain types.
@@ -42,32 +46,22 @@ class FeatureServicer:
         self._raw = raw
 
     async def GetOnlineFeatures(  # noqa: N802  (the RPC's name)
-        self,
-        request: feature_service_pb2.GetOnlineFeaturesRequest,
-        context: grpc.aio.ServicerContext,
-    ) -> Reply:
+        self, request: bytes, context: grpc.aio.ServicerContext
+    ) -> bytes:
+        # The fast path needs no timer of its own: gRPC cancels the call at its deadline, and
+        # the Redis connection fails a batch that gets no reply within the backend timeout.
+        if self._raw is not None:
+            answer = await self._raw.respond(request)
+            if answer is not None:
+                return answer
         async with asyncio.timeout(context.time_remaining()):
-            if self._raw is not None:
-                answer = await self._raw.respond(request)
-                if answer is not None:
-                    return answer
-            refs = features_from_proto(request, self._catalog)
-            entities = entities_from_proto(request.entities, max_rows=self._max_entities)
+            message = parse_request(request)
+            refs = features_from_proto(message, self._catalog)
+            entities = entities_from_proto(message.entities, max_rows=self._max_entities)
             features = await self._store.read(entities, refs)
-        return online_features_to_proto(features)
+        return online_features_to_proto(features).SerializeToString()
 
 
-def _serialize(reply: Reply) -> bytes:
-    return reply if isinstance(reply, bytes) else reply.SerializeToString()
-
-
-def add_feature_servicer(servicer: FeatureServicer, server: grpc.aio.Server) -> None:
-    """Register the servicer; its replies may be pre-serialized bytes."""
-    handler = grpc.unary_unary_rpc_method_handler(
-        servicer.GetOnlineFeatures,
-        request_deserializer=feature_service_pb2.GetOnlineFeaturesRequest.FromString,
-        response_serializer=_serialize,
-    )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(_SERVICE, {"GetOnlineFeatures": handler}),)
-    )
+def feature_method_handlers(servicer: FeatureServicer) -> dict[str, grpc.RpcMethodHandler]:
+    """The service's method handlers: bytes in, bytes out."""
+    return {"GetOnlineFeatures": grpc.unary_unary_rpc_method_handler(servicer.GetOnlineFeatures)}

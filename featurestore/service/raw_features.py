@@ -1,12 +1,19 @@
-"""GetOnlineFeatures from Redis bytes to response bytes, without decoding the values.
+"""GetOnlineFeatures from request bytes to response bytes, without decoding the values.
 
 The online store keeps each value as serialized ``feast.types.Value`` and each row's event time
 as a serialized ``google.protobuf.Timestamp``. The scalar field numbers of ``featurestore.v1.Value``
 are Feast's (see ``types.proto``), so the stored bytes ARE the response's ``Value`` messages and
 ``Timestamp`` messages: this reader copies them into the response as they come from Redis and
-writes the protobuf framing around them itself. Per request it does one Redis round trip (one
-EVALSHA that runs HMGET on every entity's hash), parses one timestamp per (entity, view) for the
-TTL check, and caches the per-feature-list plan and the per-entity key bytes across requests.
+writes the protobuf framing around them itself (a repeated field is a concatenation of
+tag + length + bytes).
+
+Per request: one lookup of the request's bytes in a cache of prepared requests (the plan and the
+prebuilt RESP of one HMGET per entity hash), one pipelined round trip on a shared connection
+(:class:`~featurestore.online.pipelined.PipelinedRedis`), one timestamp parse per distinct
+(view, event time) for the TTL check, and per column a few C-level passes (``map``/``join``) where
+every value is present; the per-value loop runs only for columns with missing, null or stale
+values. A request seen for the first time is parsed and validated (the cache keeps only valid,
+fast-path requests, up to ``max_cached``).
 
 It serves the common shape: every requested view keyed by exactly the request's join keys (the
 views of one entity share one hash in Feast's layout). Anything else returns ``None`` and the
@@ -19,34 +26,27 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import add, itemgetter
+from typing import Any
 
-import redis
-import redis.asyncio
+import hiredis
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.errors import BackendUnavailableError, FeatureStoreError
+from featurestore.errors import FeatureStoreError
 from featurestore.online import EntityKey, FeatureCatalog
 from featurestore.online.layout import feature_field, redis_key, timestamp_field
-from featurestore.service.convert import entities_from_proto, features_from_proto
+from featurestore.online.pipelined import PipelinedRedis, encode_command
+from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
 
 __all__ = ["RawFeatureReader"]
 
-_HMGET_ALL_LUA = """\
-local out, n = {}, #ARGV
-for i, key in ipairs(KEYS) do
-  local values = redis.call('HMGET', key, unpack(ARGV))
-  local base = (i - 1) * n
-  for j = 1, n do out[base + j] = values[j] end
-end
-return out
-"""
 _PRESENT: int = types_pb2.FEATURE_STATUS_PRESENT
 _NULL: int = types_pb2.FEATURE_STATUS_NULL_VALUE
 _NOT_FOUND: int = types_pb2.FEATURE_STATUS_NOT_FOUND
 _STALE: int = types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE
-_FEAST_NULL = b"\x98\x01"  # field 19 (feast.types.Null), varint: an explicit null
-_MAX_CACHED = 100_000
+_MAX_KEYS = 100_000
+_first = itemgetter(0)
 
 
 def _varint(n: int) -> bytes:
@@ -58,6 +58,25 @@ def _varint(n: int) -> bytes:
         n >>= 7
     out.append(n)
     return bytes(out)
+
+
+class _Prefixes(dict[int, bytes]):
+    """Tag + length of a length-delimited field, by payload length (filled on first use)."""
+
+    def __init__(self, tag: int) -> None:
+        super().__init__()
+        self._tag = bytes((tag,))
+
+    def __missing__(self, n: int) -> bytes:
+        prefix = self[n] = self._tag + _varint(n)
+        return prefix
+
+
+_VALUE = _Prefixes(0x0A)  # FeatureColumn.values (1)
+_FIELD_2 = _Prefixes(0x12)  # FeatureColumn.statuses (packed) and GetOnlineFeaturesResponse.columns
+_STAMP = _Prefixes(0x1A)  # FeatureColumn.event_timestamps (3)
+_EMPTY_VALUE = b"\x0a\x00"
+_EMPTY_STAMP = b"\x1a\x00"
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -77,18 +96,39 @@ class _Plan:
     """Per column: index of its value field, of its view's timestamp field, its view's index."""
     ttl_s: tuple[float | None, ...]
     """Per view, the TTL in seconds."""
+    hmget_head: bytes
+    """RESP of ``HMGET`` up to the key."""
+    hmget_tail: bytes
+    """RESP of the fields after the key."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A request ready to send: its plan and the RESP of its pipelined HMGETs."""
+
+    plan: _Plan
+    command: bytes
+    rows: int
 
 
 class RawFeatureReader:
     """Answers GetOnlineFeatures with serialized response bytes (or None: take the general path)."""
 
-    def __init__(self, client: redis.asyncio.Redis, catalog: FeatureCatalog, *, max_entities: int):
-        self._client = client
+    def __init__(
+        self,
+        redis: PipelinedRedis,
+        catalog: FeatureCatalog,
+        *,
+        max_entities: int,
+        max_cached: int = 4096,
+    ) -> None:
+        self._redis = redis
         self._catalog = catalog
         self._max_entities = max_entities
-        self._script = client.register_script(_HMGET_ALL_LUA)
+        self._max_cached = max_cached
         self._plans: dict[tuple[str, ...] | str, _Plan] = {}
         self._keys: dict[tuple[object, ...], bytes] = {}
+        self._prepared: dict[bytes, _Prepared] = {}
 
     def _plan(self, request: feature_service_pb2.GetOnlineFeaturesRequest) -> _Plan | None:
         selector: tuple[str, ...] | str = (
@@ -117,7 +157,10 @@ class RawFeatureReader:
             value = fields.setdefault(feature_field(view.name, ref.feature), len(fields))
             columns.append((value, ts, view_index[view.name]))
         names = b"".join(_field(b"\x0a", str(ref).encode()) for ref in refs)
-        plan = _Plan(join_keys, tuple(fields), names, tuple(columns), tuple(ttl_s))
+        # HMGET key field...: the key's bulk string goes between head and tail.
+        tail = encode_command(*fields).partition(b"\r\n")[2]
+        head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
+        plan = _Plan(join_keys, tuple(fields), names, tuple(columns), tuple(ttl_s), head, tail)
         if len(self._plans) < 1024:
             self._plans[selector] = plan
         return plan
@@ -125,6 +168,7 @@ class RawFeatureReader:
     def _entity_keys(
         self, request: feature_service_pb2.GetOnlineFeaturesRequest, join_keys: tuple[str, ...]
     ) -> list[bytes] | None:
+        """The RESP bulk strings of the entities' hash keys (None: not this reader's shape)."""
         entities = request.entities
         if tuple(sorted(entities)) != tuple(sorted(join_keys)):
             return None
@@ -142,86 +186,117 @@ class RawFeatureReader:
                         break  # not a string key: the general path validates and names it
                     key = cache.get((symbol,))
                     if key is None:
-                        key = redis_key(EntityKey(join_keys, (symbol,)), project)
-                        if len(cache) < _MAX_CACHED:
+                        key = _bulk(redis_key(EntityKey(join_keys, (symbol,)), project))
+                        if len(cache) < _MAX_KEYS:
                             cache[(symbol,)] = key
                     keys.append(key)
                 else:
                     return keys
         rows = entities_from_proto(entities, max_rows=self._max_entities)
-        return [redis_key(EntityKey(join_keys, row.values), project) for row in rows]
+        return [_bulk(redis_key(EntityKey(join_keys, row.values), project)) for row in rows]
 
-    async def respond(self, request: feature_service_pb2.GetOnlineFeaturesRequest) -> bytes | None:
-        """The serialized GetOnlineFeaturesResponse, or None when the general path must answer."""
+    def prepare(self, data: bytes) -> _Prepared | None:
+        """The prepared form of a serialized request (cached), or None for the general path.
+
+        Raises the same validation errors as the general path for a malformed request.
+        """
+        prepared = self._prepared.get(data)
+        if prepared is not None:
+            return prepared
+        request = parse_request(data)
         plan = self._plan(request)
         if plan is None:
             return None
         keys = self._entity_keys(request, plan.join_keys)
         if keys is None:
             return None
-        try:
-            flat = await self._script(keys=keys, args=list(plan.fields))
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise BackendUnavailableError("online store (Redis) unavailable while reading") from exc
-        except redis.RedisError as exc:
-            raise FeatureStoreError(f"online store (Redis) failed while reading: {exc}") from exc
-        return _encode(plan, flat, len(keys), time.time())
+        head, tail = plan.hmget_head, plan.hmget_tail
+        command = b"".join([part for key in keys for part in (head, key, tail)])
+        prepared = _Prepared(plan, command, len(keys))
+        cache = self._prepared
+        if self._max_cached > 0:
+            if len(cache) >= self._max_cached:
+                del cache[next(iter(cache))]  # the oldest entry
+            cache[data] = prepared
+        return prepared
+
+    async def respond(self, data: bytes) -> bytes | None:
+        """The serialized GetOnlineFeaturesResponse, or None when the general path must answer."""
+        prepared = self.prepare(data)
+        if prepared is None:
+            return None
+        replies = await self._redis.execute(prepared.command, prepared.rows)
+        return _encode(prepared.plan, _columns(replies), prepared.rows, time.time())
 
 
-_LENGTHS = tuple(bytes((n,)) for n in range(0x80))
-_EMPTY_VALUE = b"\x0a\x00"
-_EMPTY_STAMP = b"\x1a\x00"
+def _bulk(raw: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(raw), raw)
 
 
-def _length(n: int) -> bytes:
-    return _LENGTHS[n] if n < 0x80 else _varint(n)
+def _columns(replies: list[Any]) -> list[tuple[bytes | None, ...]]:
+    """The HMGET replies (a row per entity) as columns of fields; error replies raise."""
+    if set(map(type, replies)) != {list}:
+        errors = [r for r in replies if isinstance(r, hiredis.ReplyError)]
+        raise FeatureStoreError(f"online store (Redis) failed while reading: {errors[:1]}")
+    return list(zip(*replies, strict=True))
 
 
 def _view_rows(
     stamps: Sequence[bytes | None], ttl: float | None, now: float
-) -> tuple[list[int], bytes]:
-    """Per entity, the row's status (present, stale, not found), and the encoded event times."""
-    states = []
-    stale_of: dict[bytes, int] = {}  # rows of one minute share their timestamp bytes
-    for raw in stamps:
+) -> tuple[bytes, bytes]:
+    """Per entity, the row's status (present, stale, not found) as bytes, and the encoded times."""
+    state_of: dict[bytes | None, int] = {None: _NOT_FOUND}  # rows of a minute share their stamps
+    encoded_of: dict[bytes | None, bytes] = {None: _EMPTY_STAMP}
+    for raw in set(stamps):
         if raw is None:
-            states.append(_NOT_FOUND)
             continue
-        state = stale_of.get(raw)
-        if state is None:
-            state = _PRESENT
-            if ttl is not None:
-                stamp = Timestamp.FromString(raw)
-                if now - (stamp.seconds + stamp.nanos * 1e-9) > ttl:
-                    state = _STALE
-            stale_of[raw] = state
-        states.append(state)
-    encoded = b"".join(
-        [_EMPTY_STAMP if raw is None else b"\x1a" + _length(len(raw)) + raw for raw in stamps]
-    )
-    return states, encoded
+        state = _PRESENT
+        if ttl is not None:
+            stamp = Timestamp.FromString(raw)
+            if now - (stamp.seconds + stamp.nanos * 1e-9) > ttl:
+                state = _STALE
+        state_of[raw] = state
+        encoded_of[raw] = _STAMP[len(raw)] + raw
+    states = bytes(map(state_of.__getitem__, stamps))
+    return states, b"".join(map(encoded_of.__getitem__, stamps))
 
 
-def _encode(plan: _Plan, flat: Sequence[bytes | None], rows: int, now: float) -> bytes:
-    width = len(plan.fields)
-    views: dict[int, tuple[list[int], bytes]] = {}
+def _encode(plan: _Plan, columns: Sequence[Sequence[bytes | None]], rows: int, now: float) -> bytes:
+    views: dict[int, tuple[bytes, bytes]] = {}
+    all_present = bytes((_PRESENT,)) * rows
     out = [plan.names]
     for value_index, ts_index, v in plan.columns:
         if v not in views:
-            views[v] = _view_rows(flat[ts_index::width], plan.ttl_s[v], now)
+            views[v] = _view_rows(columns[ts_index], plan.ttl_s[v], now)
         states, stamps = views[v]
-        raws = flat[value_index::width]
+        raws = columns[value_index]
         # A value is null when absent, empty, or feast.types.Null (field 19, first byte 0x98).
-        null = [not raw or raw[0] == 0x98 for raw in raws]
-        values = b"".join(
-            [
-                _EMPTY_VALUE if n or s == _NOT_FOUND else b"\x0a" + _length(len(r)) + r  # type: ignore[arg-type,operator]
-                for r, n, s in zip(raws, null, states, strict=True)
-            ]
-        )
-        statuses = bytes(
-            [s if s == _NOT_FOUND or not n else _NULL for n, s in zip(null, states, strict=True)]
-        )
-        column = values + b"\x12" + _length(len(statuses)) + statuses + stamps
-        out.append(b"\x12" + _length(len(column)) + column)
+        if (
+            states == all_present
+            and None not in raws
+            and b"" not in raws
+            and 0x98 not in bytes(map(_first, raws))  # type: ignore[arg-type]
+        ):
+            values = b"".join(map(add, map(_VALUE.__getitem__, map(len, raws)), raws))  # type: ignore[arg-type]
+            statuses = states
+        else:
+            values, statuses = _mixed_column(raws, states)
+        status_field = _FIELD_2[len(statuses)]
+        size = len(values) + len(status_field) + len(statuses) + len(stamps)
+        out += (_FIELD_2[size], values, status_field, statuses, stamps)
     return b"".join(out)
+
+
+def _mixed_column(raws: Sequence[bytes | None], states: bytes) -> tuple[bytes, bytes]:
+    """Values and statuses of a column with missing, null or stale values, value by value."""
+    null = [not raw or raw[0] == 0x98 for raw in raws]
+    values = b"".join(
+        [
+            _EMPTY_VALUE if n or s == _NOT_FOUND else _VALUE[len(r)] + r  # type: ignore[arg-type,operator]
+            for r, n, s in zip(raws, null, states, strict=True)
+        ]
+    )
+    statuses = bytes(
+        [s if s == _NOT_FOUND or not n else _NULL for n, s in zip(null, states, strict=True)]
+    )
+    return values, statuses

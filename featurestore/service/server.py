@@ -1,7 +1,8 @@
 """The gRPC server: a testable factory (:func:`create_server`) apart from :func:`serve`.
 
-Health (``grpc.health.v1``) and reflection are served next to the store's services; the
-interceptors run outermost first: telemetry, authentication, error mapping.
+Health (``grpc.health.v1``) and reflection are served next to the store's services. Every method
+handler is wrapped once, at registration, with telemetry, authentication and error mapping
+(:mod:`featurestore.service.wrapping`); the server runs no per-call interceptors.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
-import redis.asyncio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from featurestore._proto.v1 import (
     anomaly_service_pb2,
@@ -31,16 +29,21 @@ from featurestore._proto.v1 import (
 from featurestore.config import Settings
 from featurestore.events import ConfluentSchemaStore
 from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
+from featurestore.online.pipelined import PipelinedRedis
 from featurestore.service.anomalies import AnomalyServicer
 from featurestore.service.anomaly_stream import AnomalySubscriptions
 from featurestore.service.datasets import DatasetServicer, OfflineAccess
-from featurestore.service.features import FeatureServicer, add_feature_servicer
-from featurestore.service.interceptors import AuthInterceptor, ErrorInterceptor
+from featurestore.service.features import (
+    FEATURE_SERVICE,
+    FeatureServicer,
+    feature_method_handlers,
+)
 from featurestore.service.models import ModelRegistry
 from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.predictions import PredictionServicer
 from featurestore.service.raw_features import RawFeatureReader
-from featurestore.service.telemetry import Telemetry, TelemetryInterceptor
+from featurestore.service.telemetry import RpcTelemetry, Telemetry
+from featurestore.service.wrapping import MethodWrapper, TokenCheck, WrappingRegistrar
 
 __all__ = ["SERVICE_NAMES", "ServiceServer", "create_server", "serve"]
 
@@ -103,13 +106,12 @@ async def create_server(
     calls that need it fail, with UNAVAILABLE. What the server opened it closes when it stops.
     """
     service = settings.service
-    interceptors: list[grpc.aio.ServerInterceptor] = [
-        TelemetryInterceptor(telemetry or Telemetry.named(service.telemetry))
-    ]
-    if service.auth_tokens:
-        interceptors.append(AuthInterceptor(service.auth_tokens))
-    interceptors.append(ErrorInterceptor())
-    server = grpc.aio.server(interceptors=interceptors)
+    server = grpc.aio.server()
+    wrapper = MethodWrapper(
+        RpcTelemetry(telemetry or Telemetry.named(service.telemetry)),
+        TokenCheck(service.auth_tokens) if service.auth_tokens else None,
+    )
+    registrar = WrappingRegistrar(server, wrapper)
     closers: list[Callable[[], Awaitable[None]]] = []
 
     online = store
@@ -118,13 +120,11 @@ async def create_server(
         online = RedisOnlineStore.from_settings(
             settings.redis, catalog, timeout_s=service.backend_timeout_s
         )
-        redis_client = redis.asyncio.Redis(
-            host=settings.redis.host,
-            port=settings.redis.port,
-            db=settings.redis.db,
-            socket_timeout=service.backend_timeout_s,
-            socket_connect_timeout=service.backend_timeout_s,
-            retry=Retry(NoBackoff(), 0),
+        redis_client = PipelinedRedis(
+            settings.redis.host,
+            settings.redis.port,
+            settings.redis.db,
+            timeout_s=service.backend_timeout_s,
         )
         raw = RawFeatureReader(redis_client, catalog, max_entities=service.max_entities)
         closers += [online.close, redis_client.aclose]
@@ -145,27 +145,34 @@ async def create_server(
         max_subscriptions=service.max_stream_subscriptions,
         timeout_s=max(service.backend_timeout_s, 5.0),
     )
-    # The generated registration functions are unannotated.
-    add_feature_servicer(
-        FeatureServicer(online, catalog, max_entities=service.max_entities, raw=raw), server
+    registrar.add_service(
+        FEATURE_SERVICE,
+        feature_method_handlers(
+            FeatureServicer(online, catalog, max_entities=service.max_entities, raw=raw)
+        ),
     )
+    # The generated registration functions are unannotated.
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
         PredictionServicer(online, models, prediction_log, max_entities=service.max_entities),
-        server,
+        registrar,
     )
     anomaly_service_pb2_grpc.add_AnomalyServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        AnomalyServicer(subscriptions), server
+        AnomalyServicer(subscriptions), registrar
     )
     dataset_service_pb2_grpc.add_DatasetServiceServicer_to_server(  # type: ignore[no-untyped-call]
         DatasetServicer(
             offline or OfflineAccess(settings, catalog.project), max_rows=service.max_export_rows
         ),
-        server,
+        registrar,
     )
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
+    # enable_server_reflection() picks its aio servicer by the server's type: register it here.
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(
+            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
+        ),
+        registrar,
     )
 
     address = f"{settings.grpc.host}:{settings.grpc.port}"

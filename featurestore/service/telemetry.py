@@ -1,28 +1,22 @@
-"""OpenTelemetry for every RPC: a span and a duration histogram, labelled with the status code.
+"""OpenTelemetry for every RPC: a duration histogram always, a span when tracing is on.
 
 The exporter is configuration (:attr:`ServiceSettings.telemetry`): ``none`` installs no-op
-providers, ``console`` prints spans and metrics. Tests pass their own providers.
+providers, ``console`` prints spans and metrics. Tests pass their own providers. With a no-op
+tracer provider no span is started at all (a no-op span still costs a context switch of
+OpenTelemetry's context per call); the histogram is recorded either way (a no-op record is a
+function call).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from featurestore.service.interceptors import (
-    StreamBehavior,
-    UnaryBehavior,
-    wrap_handler,
-)
-
-__all__ = ["Telemetry", "TelemetryInterceptor"]
+__all__ = ["RpcTelemetry", "Telemetry"]
 
 
 @dataclass(frozen=True)
@@ -58,81 +52,54 @@ class Telemetry:
         """The providers for a configured exporter name."""
         return cls.console() if exporter == "console" else cls.disabled()
 
+    @property
+    def traces(self) -> bool:
+        """Whether spans go anywhere."""
+        return not isinstance(self.tracer_provider, trace.NoOpTracerProvider)
 
-class TelemetryInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc has no stubs
-    """One span per RPC and an ``rpc.server.duration`` histogram (milliseconds)."""
+
+class RpcTelemetry:
+    """One span per RPC (when tracing) and an ``rpc.server.duration`` histogram (milliseconds)."""
 
     def __init__(self, telemetry: Telemetry) -> None:
-        self._tracer = telemetry.tracer_provider.get_tracer("featurestore.service")
+        self.tracer = (
+            telemetry.tracer_provider.get_tracer("featurestore.service")
+            if telemetry.traces
+            else None
+        )
+        """None when spans go nowhere: the method wrappers then start none."""
         meter = telemetry.meter_provider.get_meter("featurestore.service")
         self._duration = meter.create_histogram(
             "rpc.server.duration", unit="ms", description="Duration of RPCs handled"
         )
+        self._attributes: dict[tuple[str, grpc.StatusCode], dict[str, str | int]] = {}
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
-        handler = await continuation(handler_call_details)
-        return wrap_handler(handler, handler_call_details.method, self._unary, self._stream)
+    def attributes(self, method: str, code: grpc.StatusCode) -> dict[str, str | int]:
+        """The attributes of an RPC that ended with ``code`` (built once per method and code)."""
+        attributes = self._attributes.get((method, code))
+        if attributes is None:
+            service, _, name = method.lstrip("/").partition("/")
+            attributes = self._attributes[(method, code)] = {
+                "rpc.system": "grpc",
+                "rpc.service": service,
+                "rpc.method": name,
+                "rpc.grpc.status_code": code.value[0],
+            }
+        return attributes
 
-    def _attributes(self, method: str, code: grpc.StatusCode) -> dict[str, str | int]:
-        service, _, name = method.lstrip("/").partition("/")
-        return {
-            "rpc.system": "grpc",
-            "rpc.service": service,
-            "rpc.method": name,
-            "rpc.grpc.status_code": code.value[0],
-        }
+    def start_span(self, method: str) -> trace.Span:
+        """A server span for ``method``; only called when :attr:`tracer` is set."""
+        assert self.tracer is not None
+        return self.tracer.start_span(method.lstrip("/"), kind=SpanKind.SERVER)
 
-    def _finish(self, span: trace.Span, method: str, code: grpc.StatusCode, start: float) -> None:
-        attributes = self._attributes(method, code)
-        span.set_attributes(attributes)
-        if code is not grpc.StatusCode.OK:
-            span.set_status(Status(StatusCode.ERROR, code.name))
-        self._duration.record((time.perf_counter() - start) * 1000, attributes)
-
-    def _unary(self, behavior: UnaryBehavior, method: str) -> UnaryBehavior:
-        async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            start = time.perf_counter()
-            with self._tracer.start_as_current_span(
-                method.lstrip("/"), kind=SpanKind.SERVER, record_exception=False
-            ) as span:
-                code = grpc.StatusCode.OK
-                try:
-                    return await behavior(request, context)
-                except BaseException as exc:
-                    code = _code_of(context, exc)
-                    raise
-                finally:
-                    self._finish(span, method, code, start)
-
-        return run
-
-    def _stream(self, behavior: StreamBehavior, method: str) -> StreamBehavior:
-        async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            start = time.perf_counter()
-            with self._tracer.start_as_current_span(
-                method.lstrip("/"), kind=SpanKind.SERVER, record_exception=False
-            ) as span:
-                code = grpc.StatusCode.OK
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                except BaseException as exc:
-                    code = _code_of(context, exc)
-                    raise
-                finally:
-                    self._finish(span, method, code, start)
-
-        return run
-
-
-def _code_of(context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.StatusCode:
-    code = context.code()
-    if isinstance(code, grpc.StatusCode):
-        return code
-    if isinstance(exc, asyncio.CancelledError):
-        return grpc.StatusCode.CANCELLED
-    return grpc.StatusCode.UNKNOWN
+    def finish(
+        self, method: str, code: grpc.StatusCode, started: float, span: trace.Span | None
+    ) -> None:
+        """Record the duration since ``started`` (``perf_counter``) and end the span."""
+        attributes = self.attributes(method, code)
+        self._duration.record((time.perf_counter() - started) * 1000, attributes)
+        if span is not None:
+            span.set_attributes(attributes)
+            if code is not grpc.StatusCode.OK:
+                span.set_status(Status(StatusCode.ERROR, code.name))
+            span.end()

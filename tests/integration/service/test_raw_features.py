@@ -7,11 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import redis.asyncio
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.config import Settings
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
+from featurestore.online.pipelined import PipelinedRedis
 from featurestore.service.convert import (
     entities_from_proto,
     features_from_proto,
@@ -60,13 +60,13 @@ def test_raw_and_general_paths_agree(
     ]
 
     async def both() -> list[tuple[bytes | None, feature_service_pb2.GetOnlineFeaturesResponse]]:
-        client = redis.asyncio.Redis(host=stack.redis.host, port=stack.redis.port)
+        client = PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db)
         store = RedisOnlineStore.from_settings(stack.redis, catalog)
         raw = RawFeatureReader(client, catalog, max_entities=1000)
         try:
             out = []
             for request in requests * 2:  # the second round uses the cached plans and keys
-                fast = await raw.respond(request)
+                fast = await raw.respond(request.SerializeToString())
                 refs = features_from_proto(request, catalog)
                 entities = entities_from_proto(request.entities, max_rows=1000)
                 out.append((fast, online_features_to_proto(await store.read(entities, refs))))

@@ -1,0 +1,182 @@
+"""A minimal asyncio Redis client for the read path: prebuilt RESP in, hiredis-parsed replies out.
+
+redis-py's asyncio client costs ~100-200 µs of Python per call (pool checkout, command packing,
+one ``await`` per reply, retry and timeout wrappers). The online read path needs none of that: it
+sends one prebuilt batch of commands per request and waits for that many replies. Here every
+coroutine shares one connection; Redis answers in order, so each batch waits on one future that
+the protocol resolves when its last reply has been parsed (hiredis). Concurrent requests are
+pipelined on the socket for free.
+
+Failures: a lost connection fails every pending batch with :class:`BackendUnavailableError` and
+the next call reconnects; a batch with no answer within ``timeout_s`` closes the connection the
+same way (one watchdog timer per connection, not one per call). A caller that is cancelled (its
+deadline passed) leaves its batch in the queue: its replies are read and dropped, so the others
+stay in step. Error replies are returned as :class:`hiredis.ReplyError` values for the caller to
+judge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+import hiredis
+
+from featurestore.errors import BackendUnavailableError
+
+__all__ = ["PipelinedRedis", "encode_command"]
+
+
+def encode_command(*args: bytes | str) -> bytes:
+    """One command in RESP (an array of bulk strings)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        raw = arg.encode() if isinstance(arg, str) else arg
+        out.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(out)
+
+
+class _Batch:
+    __slots__ = ("future", "remaining", "replies", "sent_at")
+
+    def __init__(self, future: asyncio.Future[list[Any]], count: int, sent_at: float) -> None:
+        self.future = future
+        self.remaining = count
+        self.replies: list[Any] = []
+        self.sent_at = sent_at
+
+
+class _Protocol(asyncio.Protocol):
+    """One connection: writes batches, matches replies to them in order."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._reader = hiredis.Reader()
+        self._pending: deque[_Batch] = deque()
+        self._transport: asyncio.Transport | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def send(self, payload: bytes, count: int) -> asyncio.Future[list[Any]]:
+        loop = asyncio.get_running_loop()
+        batch = _Batch(loop.create_future(), count, loop.time())
+        if self.closed:
+            batch.future.set_exception(BackendUnavailableError("online store (Redis): closed"))
+            return batch.future
+        self._pending.append(batch)
+        assert self._transport is not None
+        self._transport.write(payload)
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(batch.sent_at + self._timeout_s, self._check)
+        return batch.future
+
+    def data_received(self, data: bytes) -> None:
+        reader = self._reader
+        reader.feed(data)
+        pending = self._pending
+        try:
+            while pending:
+                head = pending[0]
+                while head.remaining:
+                    reply = reader.gets()
+                    if reply is False:
+                        return
+                    head.replies.append(reply)
+                    head.remaining -= 1
+                pending.popleft()
+                if not head.future.done():
+                    head.future.set_result(head.replies)
+        except hiredis.ProtocolError as exc:
+            self._fail(f"a malformed reply ({exc})")
+
+    def _check(self) -> None:
+        self._watchdog = None
+        if not self._pending:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._pending[0].sent_at + self._timeout_s
+        if due <= loop.time():
+            self._fail(f"no reply within {self._timeout_s:g} s")
+        else:
+            self._watchdog = loop.call_at(due, self._check)
+
+    def _fail(self, why: str) -> None:
+        self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        while self._pending:
+            batch = self._pending.popleft()
+            if not batch.future.done():
+                batch.future.set_exception(
+                    BackendUnavailableError(f"online store (Redis) unavailable: {why}")
+                )
+        if self._transport is not None:
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail("connection lost" if exc is None else f"connection lost ({exc})")
+
+    def close(self) -> None:
+        self._fail("client closed")
+
+
+class PipelinedRedis:
+    """One shared, lazily (re)connected Redis connection for batches of prebuilt commands."""
+
+    def __init__(self, host: str, port: int, db: int = 0, *, timeout_s: float = 1.0) -> None:
+        self._host = host
+        self._port = port
+        self._db = db
+        self._timeout_s = timeout_s
+        self._protocol: _Protocol | None = None
+        self._connecting: asyncio.Task[_Protocol] | None = None
+
+    async def execute(self, payload: bytes, count: int) -> list[Any]:
+        """Send ``payload`` (``count`` commands in RESP) and return their ``count`` replies."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._connected()
+        return await protocol.send(payload, count)
+
+    async def _connected(self) -> _Protocol:
+        if self._connecting is None:
+            self._connecting = asyncio.ensure_future(self._connect())
+        connecting = self._connecting
+        try:
+            return await asyncio.shield(connecting)
+        finally:
+            if connecting.done():
+                self._connecting = None
+
+    async def _connect(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                _, protocol = await loop.create_connection(
+                    lambda: _Protocol(self._timeout_s), self._host, self._port
+                )
+                if self._db:
+                    (reply,) = await protocol.send(encode_command("SELECT", str(self._db)), 1)
+                    if reply != b"OK":
+                        protocol.close()
+                        raise BackendUnavailableError(f"online store (Redis) refused db: {reply}")
+        except (OSError, TimeoutError) as exc:
+            raise BackendUnavailableError(
+                f"online store (Redis) unavailable at {self._host}:{self._port}: {exc!r}"
+            ) from exc
+        self._protocol = protocol
+        return protocol
+
+    async def aclose(self) -> None:
+        """Close the connection; pending batches fail with BackendUnavailableError."""
+        if self._connecting is not None:
+            self._connecting.cancel()
+            self._connecting = None
+        if self._protocol is not None:
+            self._protocol.close()
+            self._protocol = None

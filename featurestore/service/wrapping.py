@@ -1,0 +1,231 @@
+"""Telemetry, authentication and error mapping, wrapped around each method handler once.
+
+grpc.aio server interceptors run per call: a coroutine per interceptor to find the handler, and a
+new handler object built around the behaviour on every RPC. Here the same three concerns are one
+``async`` wrapper per method, built when the method is registered (:class:`WrappingRegistrar`
+stands in for the server in the generated ``add_*_to_server`` functions). Per call that is one
+extra coroutine frame, a ``perf_counter`` and a histogram record; a span only when tracing is on;
+the token check only when tokens are configured.
+
+Errors become statuses here and nowhere else: a :class:`FeatureStoreError` its own code and
+message, a timeout DEADLINE_EXCEEDED, anything else INTERNAL without details (logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import grpc
+from opentelemetry import trace
+from pydantic import SecretStr
+
+from featurestore.errors import FeatureStoreError, ValidationError
+from featurestore.service.telemetry import RpcTelemetry
+
+__all__ = ["MethodWrapper", "TokenCheck", "WrappingRegistrar"]
+
+logger = logging.getLogger(__name__)
+
+UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+_OK = grpc.StatusCode.OK
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+"""Methods that need no token, so that load balancers can check health."""
+
+
+def _status(exc: FeatureStoreError) -> tuple[grpc.StatusCode, str]:
+    code = getattr(grpc.StatusCode, exc.grpc_code_name, grpc.StatusCode.INTERNAL)
+    message = str(exc) or code.name.lower()
+    if isinstance(exc, ValidationError) and exc.field and exc.field not in message:
+        message = f"{exc.field}: {message}"
+    return code, message
+
+
+async def _abort_for(exc: BaseException, context: grpc.aio.ServicerContext, method: str) -> None:
+    """Abort the call with the status ``exc`` maps to (raises ``grpc.aio.AbortError``)."""
+    if isinstance(exc, FeatureStoreError):
+        code, message = _status(exc)
+        if code is grpc.StatusCode.INTERNAL:
+            logger.error("%s failed", method, exc_info=exc)
+    elif isinstance(exc, TimeoutError):
+        code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"
+    else:
+        logger.error("%s failed unexpectedly", method, exc_info=exc)
+        code, message = grpc.StatusCode.INTERNAL, "internal error"
+    await context.abort(code, message)
+
+
+def _code_of(context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.StatusCode:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(exc, asyncio.CancelledError):
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
+
+
+class TokenCheck:
+    """Accepts ``authorization: Bearer <token>`` with one of the configured tokens."""
+
+    def __init__(self, tokens: Iterable[SecretStr]) -> None:
+        self._tokens = [f"Bearer {t.get_secret_value()}".encode() for t in tokens]
+
+    def allows(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> bool:
+        for key, value in metadata or ():
+            if key == "authorization":
+                given = value if isinstance(value, bytes) else value.encode()
+                return any(hmac.compare_digest(given, token) for token in self._tokens)
+        return False
+
+
+async def _deny(context: grpc.aio.ServicerContext) -> None:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+
+
+class MethodWrapper:
+    """Builds the wrapped handler of one method: telemetry outermost, then auth, then errors."""
+
+    def __init__(self, telemetry: RpcTelemetry, tokens: TokenCheck | None = None) -> None:
+        self._telemetry = telemetry
+        self._tokens = tokens
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The same handler with its unary-unary or unary-stream behaviour wrapped."""
+        if handler.request_streaming:
+            return handler  # no client-streaming methods are served
+        tokens = None if method.startswith(_OPEN_PREFIXES) else self._tokens
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream, method, tokens),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            self._unary(handler.unary_unary, method, tokens),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+    def _unary(
+        self, behavior: UnaryBehavior, method: str, tokens: TokenCheck | None
+    ) -> UnaryBehavior:
+        telemetry = self._telemetry
+        tracer = telemetry.tracer
+        perf_counter = time.perf_counter
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if tokens is not None and not tokens.allows(context.invocation_metadata()):
+                await _deny(context)
+            try:
+                return await behavior(request, context)
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort_for(exc, context, method)
+
+        async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = perf_counter()
+            span = None if tracer is None else telemetry.start_span(method)
+            code = _OK
+            try:
+                if span is None:
+                    return await guarded(request, context)
+                with trace.use_span(span, record_exception=False, set_status_on_exception=False):
+                    return await guarded(request, context)
+            except BaseException as exc:
+                code = _code_of(context, exc)
+                raise
+            finally:
+                telemetry.finish(method, code, started, span)
+
+        return run
+
+    def _stream(
+        self, behavior: StreamBehavior, method: str, tokens: TokenCheck | None
+    ) -> StreamBehavior:
+        telemetry = self._telemetry
+        tracer = telemetry.tracer
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            if tokens is not None and not tokens.allows(context.invocation_metadata()):
+                await _deny(context)
+            try:
+                async for response in behavior(request, context):
+                    yield response
+            except grpc.aio.AbortError:
+                raise
+            except Exception as exc:
+                await _abort_for(exc, context, method)
+
+        async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            span = None if tracer is None else telemetry.start_span(method)
+            code = _OK
+            try:
+                if span is None:
+                    async for response in guarded(request, context):
+                        yield response
+                else:
+                    with trace.use_span(
+                        span, record_exception=False, set_status_on_exception=False
+                    ):
+                        async for response in guarded(request, context):
+                            yield response
+            except BaseException as exc:
+                code = _code_of(context, exc)
+                raise
+            finally:
+                telemetry.finish(method, code, started, span)
+
+        return run
+
+
+class _WrappedGeneric(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc has no stubs
+    """A generic handler whose handlers come out wrapped (each once, then cached)."""
+
+    def __init__(self, inner: grpc.GenericRpcHandler, wrapper: MethodWrapper) -> None:
+        self._inner = inner
+        self._wrapper = wrapper
+        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        method = details.method
+        if method not in self._wrapped:
+            handler = self._inner.service(details)
+            self._wrapped[method] = None if handler is None else self._wrapper.wrap(method, handler)
+        return self._wrapped[method]
+
+
+class WrappingRegistrar:
+    """Stands in for the server where services register: every handler is wrapped on the way.
+
+    The generated ``add_*Servicer_to_server`` functions register each service twice (a generic
+    handler and registered methods, which gRPC prefers); both are wrapped.
+    """
+
+    def __init__(self, server: grpc.aio.Server, wrapper: MethodWrapper) -> None:
+        self.server = server
+        self._wrapper = wrapper
+
+    def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        self.server.add_generic_rpc_handlers(
+            tuple(_WrappedGeneric(handler, self._wrapper) for handler in handlers)
+        )
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self.server.add_registered_method_handlers(
+            service,
+            {name: self._wrapper.wrap(f"/{service}/{name}", h) for name, h in handlers.items()},
+        )
+
+    def add_service(self, service: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        """Register hand-written method handlers the way the generated code does."""
+        self.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        self.add_registered_method_handlers(service, handlers)
