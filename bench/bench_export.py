@@ -7,12 +7,13 @@ Sizes come from environment variables (defaults are the issue's):
 * ``BENCH_EXPORT_FEAST_ROWS`` (20,000): entity rows given to Feast, a subset, because Feast
   uploads entity rows with one INSERT per row and joins every entity row to every feature row of
   its symbol within the TTL; this store runs on the same subset too, for a like-for-like figure.
+* ``BENCH_EXPORT_REPEATS`` (3): rounds; each runs every engine once, medians are reported.
 
 The feature table is built once per size (``bench_v2_<rows>_bars_1m``, in the layout of
 :mod:`featurestore.offline.tables`: primary key covering the features) and reused by later runs;
 it is vacuumed after loading, as autovacuum does to a table the processors write. DuckDB runs in
-memory on the same rows (loading them into DuckDB is not timed). The store also runs once with
-labels (5-minute forward return and direction, two more index probes per row on the same table).
+memory on the same rows (loading them into DuckDB is not timed). The store also runs with labels
+(5-minute forward return and direction: two more index probes per row on the same table).
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import numpy as np
@@ -29,6 +34,7 @@ import pandas as pd
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+from psycopg.conninfo import make_conninfo
 
 from featurestore.config import Settings, load_settings
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
@@ -48,6 +54,13 @@ class Timing:
     name: str
     entity_rows: int
     runs: list[float]
+    cpu: list[float] = field(default_factory=list)
+    """CPU seconds per run: this process plus the store's PostgreSQL backends, when known."""
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """Median CPU seconds, or None when not measured."""
+        return statistics.median(self.cpu) if self.cpu else None
 
     @property
     def seconds(self) -> float:
@@ -61,6 +74,45 @@ class Timing:
 
 def _env(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
+
+
+class _Cpu:
+    """CPU seconds used by this process and by given PostgreSQL backends (a local server).
+
+    Wall time on a machine shared with other work measures the machine's load as much as the
+    engines; CPU time is what each engine itself consumed, so it is reported next to it.
+    """
+
+    def __init__(self, backend_pids: list[int]) -> None:
+        self._stats = [Path(f"/proc/{pid}/stat") for pid in backend_pids]
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def available(self) -> bool:
+        return all(path.exists() for path in self._stats)
+
+    def now(self) -> float:
+        ticks = 0
+        for path in self._stats:
+            fields = path.read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return time.process_time() + ticks / self._tick
+
+
+def _measure(cpu: _Cpu, fn: Callable[[], T]) -> tuple[float, float | None, T]:
+    """Wall seconds, CPU seconds (None when the backends are not on this machine), result."""
+    cpu_started, started = cpu.now() if cpu.available() else None, time.perf_counter()
+    result = fn()
+    wall = time.perf_counter() - started
+    used = cpu.now() - cpu_started if cpu_started is not None and cpu.available() else None
+    return wall, used, result
+
+
+def _backend_pids(settings: Settings, application_name: str) -> list[int]:
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application_name,)
+        ).fetchall()
+    return [int(row[0]) for row in rows]
 
 
 def _features(n: int, defs: Definitions) -> pa.Table:
@@ -121,10 +173,8 @@ def _ours(
     entities: pd.DataFrame,
     refs: list[str],
     labels: LabelSpec | None = None,
-) -> tuple[float, pa.Table]:
-    started = time.perf_counter()
-    table = store.to_arrow(entities, TrainingRequest(features=refs, labels=labels))
-    return time.perf_counter() - started, table
+) -> pa.Table:
+    return store.to_arrow(entities, TrainingRequest(features=refs, labels=labels))
 
 
 class _DuckDB:
@@ -143,18 +193,18 @@ class _DuckDB:
             for n in names
         )
 
-    def join(self, entities: pd.DataFrame) -> tuple[float, pa.Table]:
+    def load(self, entities: pd.DataFrame) -> None:
         self.con.register("e_df", entities)
         self.con.execute(
             "CREATE OR REPLACE TABLE e AS SELECT row_number() OVER () AS ord, * FROM e_df"
         )
         self.con.unregister("e_df")
-        started = time.perf_counter()
-        result = self.con.sql(
+
+    def join(self) -> pa.Table:
+        return self.con.sql(
             f"SELECT e.symbol, e.event_timestamp, e.label, {self.cols} FROM e ASOF LEFT JOIN f "
             "ON e.symbol = f.symbol AND e.event_timestamp >= f.event_timestamp ORDER BY e.ord"
         ).to_arrow_table()
-        return time.perf_counter() - started, result
 
 
 def _feast(settings: Settings, project: str, entities: pd.DataFrame, refs: list[str]) -> float:
@@ -162,6 +212,9 @@ def _feast(settings: Settings, project: str, entities: pd.DataFrame, refs: list[
     started = time.perf_counter()
     fs.get_historical_features(entity_df=entities, features=refs).to_arrow()
     return time.perf_counter() - started
+
+
+T = TypeVar("T")
 
 
 def run(settings: Settings) -> str:
@@ -180,23 +233,37 @@ def run(settings: Settings) -> str:
     refs = [f"{VIEW}:{n}" for n in names]
     labels = LabelSpec(horizon=timedelta(minutes=5))
     duck = _DuckDB(features, names)
-    store = PostgresOfflineStore(settings.postgres.dsn, defs)
+    application_name = f"bench_export_{uuid.uuid4().hex[:8]}"
+    store = PostgresOfflineStore(
+        make_conninfo(settings.postgres.dsn, application_name=application_name), defs
+    )
     _ours(store, entities.iloc[:1000], refs)  # opens the connections the store keeps
+    ours_cpu, duck_cpu = _Cpu(_backend_pids(settings, application_name)), _Cpu([])
 
     rows = [
         Timing("featurestore (PostgreSQL, LATERAL index-only probes)", n_entities, []),
-        Timing("DuckDB ASOF JOIN (in memory)", n_entities, []),
+        Timing("DuckDB ASOF JOIN (in memory, 2 threads)", n_entities, []),
         Timing("featurestore, Feast's subset", n_feast, []),
         Timing("DuckDB, Feast's subset", n_feast, []),
         Timing("Feast get_historical_features", n_feast, []),
         Timing("featurestore + labels (5 min forward return, direction)", n_entities, []),
     ]
+
+    def record(row: Timing, cpu: _Cpu, fn: Callable[[], T]) -> T:
+        wall, used, result = _measure(cpu, fn)
+        row.runs.append(wall)
+        if used is not None:
+            row.cpu.append(used)
+        return result
+
     same = True
+    load_before = os.getloadavg()[0]
     # Interleaved: each round runs every engine once, so that load from elsewhere on the
     # machine falls on all of them alike.
     for _ in range(repeats):
-        ours_s, ours = _ours(store, entities, refs)
-        duck_s, duck_table = duck.join(entities)
+        ours = record(rows[0], ours_cpu, lambda: _ours(store, entities, refs))
+        duck.load(entities)
+        duck_table = record(rows[1], duck_cpu, duck.join)
         same = same and all(
             ours.column(n)
             .combine_chunks()
@@ -204,13 +271,13 @@ def run(settings: Settings) -> str:
             for n in names
         )
         del ours, duck_table
-        rows[0].runs.append(ours_s)
-        rows[1].runs.append(duck_s)
-        rows[2].runs.append(_ours(store, subset, refs)[0])
-        rows[3].runs.append(duck.join(subset)[0])
+        record(rows[2], ours_cpu, lambda: _ours(store, subset, refs))
+        duck.load(subset)
+        record(rows[3], duck_cpu, duck.join)
         rows[4].runs.append(_feast(settings, defs.project, subset, refs))
-        rows[5].runs.append(_ours(store, entities, refs, labels)[0])
+        record(rows[5], ours_cpu, lambda: _ours(store, entities, refs, labels))
     store.close()
+    load_after = os.getloadavg()[0]
 
     ours_full, duck_full, ours_sub, _, feast_sub, _ = rows
     lines = [
@@ -219,20 +286,34 @@ def run(settings: Settings) -> str:
         f"{n_entities:,} entity rows against {n_features:,} feature rows of `{VIEW}` "
         f"({SYMBOLS} symbols, {len(names)} features, TTL 1 h); feature table {how} "
         f"in {load_s:.1f} s. Feast runs on the first {n_feast:,} entity rows only. "
-        f"{repeats} rounds, each running every engine once in this order; seconds are medians.",
+        f"{repeats} rounds, each running every engine once in this order; seconds are medians. "
+        f"Load average (1 min) {load_before:.1f} before and {load_after:.1f} after, on "
+        f"{os.cpu_count()} cores: other work on the machine slows every engine alike.",
         "",
-        "| engine | entity rows | seconds (median) | runs | rows/s |",
-        "| --- | ---: | ---: | --- | ---: |",
+        "| engine | entity rows | seconds (median) | runs | rows/s | CPU s (median) |",
+        "| --- | ---: | ---: | --- | ---: | ---: |",
         *(
             f"| {t.name} | {t.entity_rows:,} | {t.seconds:.2f} | "
-            f"{', '.join(f'{r:.2f}' for r in t.runs)} | {t.rate:,.0f} |"
+            f"{', '.join(f'{r:.2f}' for r in t.runs)} | {t.rate:,.0f} | "
+            f"{'n/a' if t.cpu_seconds is None else f'{t.cpu_seconds:.2f}'} |"
             for t in rows
         ),
+        "",
+        "CPU s: CPU time used by the run, this process's threads plus (for featurestore) its "
+        "PostgreSQL backends; n/a where it was not measured (Feast opens connections of its own). "
+        "It grows far less with the load of the machine than wall time does.",
         "",
         f"- vs Feast (same subset): {ours_sub.rate / feast_sub.rate:,.0f}x its rows/s "
         f"(full run: {ours_full.rate / feast_sub.rate:,.0f}x). Target: at least 20x.",
         f"- vs DuckDB (full run): {ours_full.seconds / duck_full.seconds:.2f}x its time "
-        f"({duck_full.seconds / ours_full.seconds:.2f}x its speed). Target: within 3x.",
+        f"({duck_full.seconds / ours_full.seconds:.2f}x its speed); per round: "
+        + ", ".join(f"{a / b:.2f}x" for a, b in zip(ours_full.runs, duck_full.runs, strict=True))
+        + ". Target: within 3x."
+        + (
+            f" CPU time: {ours_full.cpu_seconds / duck_full.cpu_seconds:.2f}x DuckDB's."
+            if ours_full.cpu_seconds and duck_full.cpu_seconds
+            else ""
+        ),
         f"- Results identical to DuckDB's on all {n_entities:,} rows, every round: "
         f"{'yes' if same else 'NO'}.",
     ]
