@@ -245,9 +245,10 @@ def _view_rows(
     stamps: Sequence[bytes | None], ttl: float | None, now: float
 ) -> tuple[bytes, bytes]:
     """Per entity, the row's status (present, stale, not found) as bytes, and the encoded times."""
-    state_of: dict[bytes | None, int] = {None: _NOT_FOUND}  # rows of a minute share their stamps
+    state_of: dict[bytes | None, int] = {None: _NOT_FOUND}
     encoded_of: dict[bytes | None, bytes] = {None: _EMPTY_STAMP}
-    for raw in set(stamps):
+    distinct = set(stamps)  # rows of one minute share their timestamp bytes
+    for raw in distinct:
         if raw is None:
             continue
         state = _PRESENT
@@ -257,8 +258,32 @@ def _view_rows(
                 state = _STALE
         state_of[raw] = state
         encoded_of[raw] = _STAMP[len(raw)] + raw
+    if len(distinct) == 1:
+        (raw,) = distinct
+        return bytes((state_of[raw],)) * len(stamps), encoded_of[raw] * len(stamps)
     states = bytes(map(state_of.__getitem__, stamps))
     return states, b"".join(map(encoded_of.__getitem__, stamps))
+
+
+def _present_values(raws: Sequence[bytes | None]) -> bytes | None:
+    """The framed values of a column where none is absent or null (else None), in C-level passes.
+
+    A value is null when absent, empty, or ``feast.types.Null`` (field 19, first byte 0x98).
+    Values of one length (every float64) are framed with one ``join`` on their common prefix.
+    """
+    if None in raws:
+        return None
+    present: Sequence[bytes] = raws  # type: ignore[assignment]
+    lengths = set(map(len, present))
+    if len(lengths) == 1:
+        (size,) = lengths
+        if size == 0 or 0x98 in b"".join(present)[::size]:
+            return None
+        prefix = _VALUE[size]
+        return prefix + prefix.join(present)
+    if 0 in lengths or 0x98 in bytes(map(_first, present)):
+        return None
+    return b"".join(map(add, map(_VALUE.__getitem__, map(len, present)), present))
 
 
 def _encode(plan: _Plan, columns: Sequence[Sequence[bytes | None]], rows: int, now: float) -> bytes:
@@ -270,17 +295,11 @@ def _encode(plan: _Plan, columns: Sequence[Sequence[bytes | None]], rows: int, n
             views[v] = _view_rows(columns[ts_index], plan.ttl_s[v], now)
         states, stamps = views[v]
         raws = columns[value_index]
-        # A value is null when absent, empty, or feast.types.Null (field 19, first byte 0x98).
-        if (
-            states == all_present
-            and None not in raws
-            and b"" not in raws
-            and 0x98 not in bytes(map(_first, raws))  # type: ignore[arg-type]
-        ):
-            values = b"".join(map(add, map(_VALUE.__getitem__, map(len, raws)), raws))  # type: ignore[arg-type]
-            statuses = states
-        else:
+        values = _present_values(raws) if states == all_present else None
+        if values is None:
             values, statuses = _mixed_column(raws, states)
+        else:
+            statuses = states
         status_field = _FIELD_2[len(statuses)]
         size = len(values) + len(status_field) + len(statuses) + len(stamps)
         out += (_FIELD_2[size], values, status_field, statuses, stamps)
