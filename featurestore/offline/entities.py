@@ -5,7 +5,9 @@ Parquet file is read a row group at a time and a CSV file a block at a time.
 
 Timestamps: timezone-aware values are converted to UTC; naive values (a ``datetime64`` column
 without a timezone, or strings without an offset) are taken to be in UTC, with a
-:class:`NaiveTimestampWarning`, unless the caller asks for naive timestamps to be rejected.
+:class:`NaiveTimestampWarning`, unless the caller asks for naive timestamps to be rejected. A
+column that mixes both (Python datetimes with and without a timezone, or ISO strings with and
+without an offset) is refused: which instant a naive value means there cannot be guessed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias, cast
 
@@ -61,7 +64,7 @@ def iter_entity_batches(
     if isinstance(source, pd.DataFrame):
         for start in range(0, len(source), batch_size):
             part = source.iloc[start : start + batch_size]
-            yield from pa.Table.from_pandas(part, preserve_index=False).to_batches()
+            yield from _frame_to_arrow(part, timestamp_column, start).to_batches()
     elif isinstance(source, pa.Table):
         yield from source.to_batches(max_chunksize=batch_size)
     elif isinstance(source, str | Path):
@@ -70,6 +73,37 @@ def iter_entity_batches(
         for batch in cast("Iterable[pa.RecordBatch]", source):
             for start in range(0, batch.num_rows, batch_size):
                 yield batch.slice(start, batch_size)
+
+
+def _frame_to_arrow(part: pd.DataFrame, timestamp_column: str, offset: int) -> pa.Table:
+    if timestamp_column in part.columns and part[timestamp_column].dtype == object:
+        _refuse_mixed_timezones(part[timestamp_column], timestamp_column, offset)
+    try:
+        return pa.Table.from_pandas(part, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        for name in part.columns:
+            try:
+                pa.array(part[name], from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as column_exc:
+                raise ValidationError(
+                    f"entity column {name!r} mixes types Arrow cannot hold in one column "
+                    f"({column_exc})",
+                    field=str(name),
+                ) from exc
+        raise ValidationError(f"entity rows cannot be read: {exc}", field="entities") from exc
+
+
+def _refuse_mixed_timezones(values: pd.Series, name: str, offset: int) -> None:
+    """Python datetimes with and without a timezone in one column: which is meant is unknown."""
+    aware = values.map(lambda v: isinstance(v, datetime) and v.tzinfo is not None).to_numpy()
+    naive = values.map(lambda v: isinstance(v, datetime) and v.tzinfo is None).to_numpy()
+    if aware.any() and naive.any():
+        raise ValidationError(
+            f"entity column {name!r} mixes timestamps with a timezone (row "
+            f"{offset + int(aware.argmax())}) and without one (row {offset + int(naive.argmax())});"
+            " give every timestamp a timezone, or none (then they are taken as UTC)",
+            field=name,
+        )
 
 
 def _file_batches(path: Path, batch_size: int, timestamp_column: str) -> Iterator[pa.RecordBatch]:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -81,3 +81,34 @@ def test_batches_from_frames_tables_and_files(tmp_path: Path) -> None:
     (tmp_path / "e.json").write_text("{}")
     with pytest.raises(ValidationError, match=r"\.parquet or \.csv"):
         list(iter_entity_batches(tmp_path / "e.json", 2))
+
+
+def test_frames_mixing_naive_and_aware_datetimes_are_refused() -> None:
+    aware = datetime(2024, 1, 1, 5, tzinfo=timezone(timedelta(hours=2)))
+    frame = pd.DataFrame(
+        {"symbol": ["A", "B", "C"], "event_timestamp": [aware, aware, datetime(2024, 1, 1, 5)]}
+    )
+    with pytest.raises(
+        ValidationError, match=r"with a timezone \(row 0\) and without one \(row 2\)"
+    ):
+        list(iter_entity_batches(frame, 10))
+    strings = frame.assign(event_timestamp=["2024-01-01T00:00Z", aware, aware])
+    with pytest.raises(ValidationError, match="'event_timestamp' mixes types") as info:
+        list(iter_entity_batches(strings, 10))
+    assert info.value.field == "event_timestamp"
+
+
+def test_frames_with_several_utc_offsets_are_converted() -> None:
+    frame = pd.DataFrame(
+        {
+            "symbol": ["A", "B"],
+            "event_timestamp": [
+                pd.Timestamp("2024-01-01T01:00+01:00"),
+                pd.Timestamp("2024-01-01T02:00+02:00"),
+            ],
+        }
+    )
+    (batch,) = iter_entity_batches(frame, 10)
+    keys = entity_keys(batch, "symbol", "event_timestamp")
+    assert not keys.naive
+    assert keys.timestamp.to_pylist() == [datetime(2024, 1, 1, tzinfo=UTC)] * 2
