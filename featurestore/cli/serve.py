@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 
@@ -31,7 +30,7 @@ def serve(
     from featurestore.definitions import PROJECT
     from featurestore.definitions.feast_codec import feature_store
     from featurestore.online import catalog_from_feast, catalog_from_feast_repo
-    from featurestore.service import serve as run_server
+    from featurestore.service import run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per MLflow lookup otherwise
@@ -45,4 +44,4 @@ def serve(
     else:
         # The Feast registry the settings point at (no feature_store.yaml, no env substitution).
         catalog = catalog_from_feast(feature_store(settings, project or PROJECT))
-    asyncio.run(run_server(settings, catalog))
+    run_server(settings, catalog)

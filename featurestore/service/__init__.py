@@ -1,7 +1,14 @@
 """The gRPC service: servicers, method wrappers (telemetry, auth, errors) and the server factory."""
 
 from featurestore.config import ServiceSettings
-from featurestore.service.server import SERVICE_NAMES, ServiceServer, create_server, serve
+from featurestore.service.server import (
+    SERVICE_NAMES,
+    ServiceServer,
+    create_server,
+    new_event_loop,
+    run_server,
+    serve,
+)
 from featurestore.service.telemetry import Telemetry
 
 __all__ = [
@@ -10,5 +17,7 @@ __all__ = [
     "ServiceSettings",
     "Telemetry",
     "create_server",
+    "new_event_loop",
+    "run_server",
     "serve",
 ]

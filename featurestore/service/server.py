@@ -45,7 +45,14 @@ from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.telemetry import RpcTelemetry, Telemetry
 from featurestore.service.wrapping import MethodWrapper, TokenCheck, WrappingRegistrar
 
-__all__ = ["SERVICE_NAMES", "ServiceServer", "create_server", "serve"]
+__all__ = [
+    "SERVICE_NAMES",
+    "ServiceServer",
+    "create_server",
+    "new_event_loop",
+    "run_server",
+    "serve",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -201,3 +208,22 @@ async def serve(settings: Settings, catalog: FeatureCatalog) -> None:
     await stopping.wait()
     logger.info("stopping: finishing in-flight calls (up to %.1f s)", service.shutdown_grace_s)
     await handle.stop()
+
+
+def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
+    """A new event loop of the configured kind (:attr:`ServiceSettings.event_loop`).
+
+    grpc.aio runs on any asyncio loop; on uvloop the server spends ~10-20% less CPU per
+    GetOnlineFeatures call here (see bench/RESULTS.md).
+    """
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def run_server(settings: Settings, catalog: FeatureCatalog) -> None:
+    """:func:`serve` on a new event loop of the configured kind, until it stops."""
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(settings.service.event_loop)) as runner:
+        runner.run(serve(settings, catalog))

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from featurestore.config import Settings
 from featurestore.online import FeatureCatalog, OnlineStore
 from featurestore.service.datasets import OfflineAccess
-from featurestore.service.server import ServiceServer, create_server
+from featurestore.service.server import ServiceServer, create_server, new_event_loop
 from featurestore.service.telemetry import Telemetry
 
 __all__ = ["ServerThread"]
@@ -31,7 +31,7 @@ class ServerThread:
         telemetry: Telemetry | None = None,
         offline: OfflineAccess | None = None,
     ) -> None:
-        self._loop = asyncio.new_event_loop()
+        self._loop = new_event_loop(settings.service.event_loop)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
 
