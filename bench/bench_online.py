@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -314,6 +314,15 @@ def run(settings: Settings) -> str:
     )
 
 
+def _run_on_server_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run on the event loop the service is configured with (the echo too: same floor)."""
+    from featurestore.service import new_event_loop
+
+    kind = load_settings().service.event_loop
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(kind)) as runner:
+        runner.run(main())
+
+
 def _serve_features(project: str) -> None:
     from featurestore.service import create_server
 
@@ -325,7 +334,7 @@ def _serve_features(project: str) -> None:
         print(port, flush=True)
         await handle.wait_for_termination()
 
-    asyncio.run(main())
+    _run_on_server_loop(main)
 
 
 def _serve_echo() -> None:
@@ -344,7 +353,7 @@ def _serve_echo() -> None:
         print(port, flush=True)
         await server.wait_for_termination()
 
-    asyncio.run(main())
+    _run_on_server_loop(main)
 
 
 _PAYLOADS: dict[int, bytes] = {}
