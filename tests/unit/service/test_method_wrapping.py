@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 import grpc
 import pytest
@@ -13,6 +14,7 @@ from featurestore_client import (
     DeadlineExceededError,
     FeatureStoreClient,
     FeatureStoreClientError,
+    NotFoundError,
     RetryPolicy,
     UnauthenticatedError,
 )
@@ -22,6 +24,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracerProvider
 from pydantic import SecretStr
 
 from featurestore.config import load_settings, settings_env
@@ -147,9 +150,14 @@ def test_every_rpc_gets_a_span_and_a_duration(start_server: Callable[..., Server
     finished = spans.get_finished_spans()
     assert [s.name for s in finished] == ["featurestore.v1.FeatureService/GetOnlineFeatures"] * 2
     assert [s.attributes["rpc.grpc.status_code"] for s in finished] == [0, 5]  # type: ignore[index]
+    points = _duration_points(reader)
+    assert sorted(int(p.attributes["rpc.grpc.status_code"]) for p in points) == [0, 5]
+
+
+def _duration_points(reader: InMemoryMetricReader) -> list[Any]:
     data = reader.get_metrics_data()
     assert data is not None
-    points = [
+    return [
         point
         for resource in data.resource_metrics
         for scope in resource.scope_metrics
@@ -157,7 +165,27 @@ def test_every_rpc_gets_a_span_and_a_duration(start_server: Callable[..., Server
         if metric.name == "rpc.server.duration"
         for point in metric.data.data_points
     ]
-    assert sorted(int(p.attributes["rpc.grpc.status_code"]) for p in points) == [0, 5]  # type: ignore[index,arg-type]
+
+
+def test_metrics_are_recorded_without_a_tracer(start_server: Callable[..., ServerThread]) -> None:
+    reader = InMemoryMetricReader()
+    telemetry = Telemetry(NoOpTracerProvider(), MeterProvider(metric_readers=[reader]))
+    assert not telemetry.traces
+    server = start_server(telemetry=telemetry)
+    with FeatureStoreClient(server.target, retry=NO_RETRY) as client:
+        _get(client)
+        _get(client)
+        with pytest.raises(NotFoundError):
+            client.get_online_features(["nope:x"], entities={"symbol": ["A"]})
+    # The status reaches the client as the handler unwinds: give the record a moment.
+    deadline = time.monotonic() + 2
+    while True:
+        points = _duration_points(reader)
+        counts = {int(p.attributes["rpc.grpc.status_code"]): p.count for p in points}
+        if counts == {0: 2, 5: 1} or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert counts == {0: 2, 5: 1}
 
 
 def test_service_settings_from_env() -> None:

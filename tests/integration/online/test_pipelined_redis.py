@@ -1,0 +1,155 @@
+"""The read path's shared Redis connection against the stack's Redis: ordering, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Iterator
+
+import hiredis
+import pytest
+import redis
+
+from featurestore.config import Settings
+from featurestore.errors import BackendUnavailableError
+from featurestore.online.pipelined import PipelinedRedis, encode_command
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def keys(stack: Settings) -> Iterator[list[bytes]]:
+    """Fifty string keys of this test's own, each holding its own index."""
+    prefix = f"fs_pipe_{uuid.uuid4().hex[:10]}:"
+    names = [f"{prefix}{i}".encode() for i in range(50)]
+    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    with client:
+        client.mset({name: str(i) for i, name in enumerate(names)})
+        yield names
+        client.delete(*names)
+
+
+def _client(stack: Settings, **kwargs: float) -> PipelinedRedis:
+    return PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db, **kwargs)
+
+
+def test_concurrent_batches_get_their_own_replies(stack: Settings, keys: list[bytes]) -> None:
+    async def main() -> list[list[object]]:
+        client = _client(stack)
+        try:
+            batches = [
+                b"".join(encode_command("GET", key) for key in keys[i : i + 5])
+                for i in range(0, len(keys), 5)
+            ]
+            return list(await asyncio.gather(*(client.execute(batch, 5) for batch in batches)))
+        finally:
+            await client.aclose()
+
+    replies = asyncio.run(main())
+    assert [int(v) for batch in replies for v in batch] == list(range(50))  # type: ignore[call-overload]
+
+
+def test_a_cancelled_caller_leaves_the_others_in_step(stack: Settings, keys: list[bytes]) -> None:
+    async def main() -> list[object]:
+        client = _client(stack)
+        try:
+            await client.execute(encode_command("PING"), 1)  # connected
+            first = asyncio.ensure_future(client.execute(encode_command("GET", keys[1]), 1))
+            await asyncio.sleep(0)  # sent
+            first.cancel()
+            return await client.execute(encode_command("GET", keys[2]), 1)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == [b"2"]
+
+
+def test_error_replies_come_back_as_values(stack: Settings, keys: list[bytes]) -> None:
+    async def main() -> list[object]:
+        client = _client(stack)
+        try:
+            payload = encode_command("HMGET", keys[0], "f") + encode_command("GET", keys[3])
+            return await client.execute(payload, 2)
+        finally:
+            await client.aclose()
+
+    wrong_type, value = asyncio.run(main())
+    assert isinstance(wrong_type, hiredis.ReplyError)
+    assert "WRONGTYPE" in str(wrong_type)
+    assert value == b"3"
+
+
+def test_nobody_listening_is_unavailable() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+
+    async def main() -> None:
+        client = PipelinedRedis("127.0.0.1", port, timeout_s=1.0)
+        await client.execute(encode_command("PING"), 1)
+
+    with pytest.raises(BackendUnavailableError, match="unavailable"):
+        asyncio.run(main())
+
+
+def test_a_silent_server_times_out_and_fails_every_pending_batch() -> None:
+    async def main() -> list[BaseException | list[object]]:
+        silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = silent.sockets[0].getsockname()[1]
+        client = PipelinedRedis("127.0.0.1", port, timeout_s=0.3)
+        try:
+            calls = [client.execute(encode_command("PING"), 1) for _ in range(3)]
+            return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
+        finally:
+            await client.aclose()
+            silent.close()
+
+    results = asyncio.run(main())
+    assert all(isinstance(r, BackendUnavailableError) for r in results)
+    assert "no reply within 0.3 s" in str(results[0])
+
+
+def test_reconnects_after_the_connection_is_killed(stack: Settings, keys: list[bytes]) -> None:
+    admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+
+    async def main() -> tuple[object, object, list[object]]:
+        client = _client(stack)
+        try:
+            (before,) = await client.execute(encode_command("CLIENT", "ID"), 1)
+            admin.client_kill_filter(_id=before)  # only this connection
+            for _ in range(100):  # the loop notices the closed socket
+                await asyncio.sleep(0.01)
+                try:
+                    (after,) = await client.execute(encode_command("CLIENT", "ID"), 1)
+                    break
+                except BackendUnavailableError:
+                    continue
+            return before, after, await client.execute(encode_command("GET", keys[4]), 1)
+        finally:
+            await client.aclose()
+
+    with admin:
+        before, after, value = asyncio.run(main())
+    assert before != after
+    assert value == [b"4"]
+
+
+def test_selects_its_database(stack: Settings) -> None:
+    db = 7 if stack.redis.db != 7 else 8
+    key = f"fs_pipe_db_{uuid.uuid4().hex[:10]}"
+    admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=db)
+
+    async def main() -> list[object]:
+        client = PipelinedRedis(stack.redis.host, stack.redis.port, db)
+        try:
+            return await client.execute(encode_command("GET", key), 1)
+        finally:
+            await client.aclose()
+
+    with admin:
+        admin.set(key, "in-db")
+        try:
+            assert asyncio.run(main()) == [b"in-db"]
+        finally:
+            admin.delete(key)

@@ -1,0 +1,74 @@
+"""The C-level column framing of the raw GetOnlineFeatures path against value-by-value framing."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from featurestore._proto.v1 import types_pb2
+from featurestore.online import ValueType
+from featurestore.online.layout import encode_value
+from featurestore.service.raw_features import _present_values, _view_rows
+
+NULL = b"\x98\x01\x00"  # feast.types.Value(null_val=NULL)
+
+
+def _framed(raws: list[bytes]) -> bytes:
+    out = b""
+    for raw in raws:
+        out += types_pb2.FeatureColumn(values=[types_pb2.Value.FromString(raw)]).SerializeToString()
+    return out
+
+
+@pytest.mark.parametrize(
+    "raws",
+    [
+        [encode_value(float(i), ValueType.FLOAT64) for i in range(50)],  # one length
+        [encode_value(i * 1000, ValueType.INT64) for i in range(50)],  # varints of many lengths
+        [encode_value("x" * (i * 7), ValueType.STRING) for i in range(1, 40)],  # past 127 bytes
+        [encode_value(1.5, ValueType.FLOAT64)],
+    ],
+)
+def test_present_columns_are_framed_like_the_protobuf_library(raws: list[bytes]) -> None:
+    assert _present_values(raws) == _framed(raws)
+
+
+@pytest.mark.parametrize(
+    "raws",
+    [
+        [encode_value(1.0, ValueType.FLOAT64), None],
+        [encode_value(1.0, ValueType.FLOAT64), b""],
+        [encode_value(1.0, ValueType.FLOAT64), NULL],
+        [NULL, NULL],  # nulls of one length
+        [encode_value(1, ValueType.INT64), encode_value(10**9, ValueType.INT64), NULL],
+    ],
+)
+def test_absent_or_null_values_leave_the_column_to_the_value_by_value_path(
+    raws: list[bytes | None],
+) -> None:
+    assert _present_values(raws) is None
+
+
+def _stamp(seconds: int) -> bytes:
+    return bytes(Timestamp(seconds=seconds, nanos=5).SerializeToString())
+
+
+def test_view_rows_statuses_and_times() -> None:
+    now = 10_000.0
+    fresh, old = _stamp(9_990), _stamp(9_000)
+    states, encoded = _view_rows([fresh, None, old, fresh], ttl=60.0, now=now)
+    assert list(states) == [
+        types_pb2.FEATURE_STATUS_PRESENT,
+        types_pb2.FEATURE_STATUS_NOT_FOUND,
+        types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE,
+        types_pb2.FEATURE_STATUS_PRESENT,
+    ]
+    column = types_pb2.FeatureColumn.FromString(encoded)
+    assert [s.seconds for s in column.event_timestamps] == [9_990, 0, 9_000, 9_990]
+
+
+def test_view_rows_of_one_shared_time() -> None:
+    stamp = _stamp(9_000)
+    states, encoded = _view_rows([stamp] * 3, ttl=None, now=10_000.0)
+    assert states == bytes([types_pb2.FEATURE_STATUS_PRESENT]) * 3
+    assert encoded == _view_rows([stamp, stamp, stamp, None], ttl=None, now=0.0)[1][:-2]
