@@ -176,6 +176,9 @@ class ServiceSettings(_Section):
     """The Feast repo whose registry defines views and feature services."""
     max_entities: int = 10_000
     """The most entity rows one GetOnlineFeatures or Predict call may ask for."""
+    online_cache_rows: int = 100_000
+    """Entity rows GetOnlineFeatures keeps in memory, invalidated by Redis when they change
+    (RESP3 client tracking); 0: read Redis on every call."""
     max_stream_subscriptions: int = 64
     """Anomaly streams served at once (each holds a Kafka consumer); more: RESOURCE_EXHAUSTED."""
     model_alias_ttl_s: float = 5.0

@@ -13,19 +13,36 @@ same way (one watchdog timer per connection, not one per call). A caller that is
 deadline passed) leaves its batch in the queue: its replies are read and dropped, so the others
 stay in step. Error replies are returned as :class:`hiredis.ReplyError` values for the caller to
 judge.
+
+With ``tracking=True`` the connection speaks RESP3 with ``CLIENT TRACKING ON`` (Redis' server-
+assisted client-side caching): Redis remembers the keys this connection read and pushes an
+``invalidate`` message on this same connection when one of them changes (written, deleted,
+expired, evicted). Pushes and replies arrive in the order Redis produced them, and both are
+handled in that order: a batch's ``on_replies`` callback runs as soon as its last reply is parsed,
+before anything that follows it on the socket. So a cache filled from ``on_replies`` and emptied by
+the ``on_invalidate`` callback never keeps a value that Redis has since invalidated. A lost
+connection loses the tracking too: ``on_invalidate(None)`` (forget everything).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
 
 from featurestore.errors import BackendUnavailableError
 
-__all__ = ["PipelinedRedis", "encode_command"]
+__all__ = ["Invalidate", "PipelinedRedis", "encode_command"]
+
+logger = logging.getLogger(__name__)
+
+Invalidate = Callable[[list[bytes] | None], None]
+"""Told the keys Redis invalidated, or None: forget every key."""
+RepliesHook = Callable[[list[Any]], None]
 
 
 def encode_command(*args: bytes | str) -> bytes:
@@ -38,20 +55,28 @@ def encode_command(*args: bytes | str) -> bytes:
 
 
 class _Batch:
-    __slots__ = ("future", "remaining", "replies", "sent_at")
+    __slots__ = ("future", "on_replies", "remaining", "replies", "sent_at")
 
-    def __init__(self, future: asyncio.Future[list[Any]], count: int, sent_at: float) -> None:
+    def __init__(
+        self,
+        future: asyncio.Future[list[Any]],
+        count: int,
+        sent_at: float,
+        on_replies: RepliesHook | None,
+    ) -> None:
         self.future = future
         self.remaining = count
         self.replies: list[Any] = []
         self.sent_at = sent_at
+        self.on_replies = on_replies
 
 
 class _Protocol(asyncio.Protocol):
     """One connection: writes batches, matches replies to them in order."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, on_invalidate: Invalidate | None) -> None:
         self._timeout_s = timeout_s
+        self._on_invalidate = on_invalidate
         self._reader = hiredis.Reader()
         self._pending: deque[_Batch] = deque()
         self._transport: asyncio.Transport | None = None
@@ -61,9 +86,11 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
 
-    def send(self, payload: bytes, count: int) -> asyncio.Future[list[Any]]:
+    def send(
+        self, payload: bytes, count: int, on_replies: RepliesHook | None = None
+    ) -> asyncio.Future[list[Any]]:
         loop = asyncio.get_running_loop()
-        batch = _Batch(loop.create_future(), count, loop.time())
+        batch = _Batch(loop.create_future(), count, loop.time(), on_replies)
         if self.closed:
             batch.future.set_exception(BackendUnavailableError("online store (Redis): closed"))
             return batch.future
@@ -78,20 +105,33 @@ class _Protocol(asyncio.Protocol):
         reader = self._reader
         reader.feed(data)
         pending = self._pending
+        push = hiredis.PushNotification
         try:
-            while pending:
+            while True:
+                reply = reader.gets()
+                if reply is False:
+                    return
+                if type(reply) is push:
+                    self._pushed(reply)
+                    continue
+                if not pending:
+                    raise hiredis.ProtocolError("a reply to no command")
                 head = pending[0]
-                while head.remaining:
-                    reply = reader.gets()
-                    if reply is False:
-                        return
-                    head.replies.append(reply)
-                    head.remaining -= 1
-                pending.popleft()
-                if not head.future.done():
-                    head.future.set_result(head.replies)
+                head.replies.append(reply)
+                head.remaining -= 1
+                if head.remaining == 0:
+                    pending.popleft()
+                    if head.on_replies is not None:
+                        head.on_replies(head.replies)
+                    if not head.future.done():
+                        head.future.set_result(head.replies)
         except hiredis.ProtocolError as exc:
             self._fail(f"a malformed reply ({exc})")
+
+    def _pushed(self, message: list[Any]) -> None:
+        if self._on_invalidate is not None and message and message[0] == b"invalidate":
+            keys = message[1] if len(message) > 1 else None
+            self._on_invalidate(keys if isinstance(keys, list) else None)
 
     def _check(self) -> None:
         self._watchdog = None
@@ -105,6 +145,8 @@ class _Protocol(asyncio.Protocol):
             self._watchdog = loop.call_at(due, self._check)
 
     def _fail(self, why: str) -> None:
+        if not self.closed and self._on_invalidate is not None:
+            self._on_invalidate(None)  # tracking ends with the connection
         self.closed = True
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -124,24 +166,54 @@ class _Protocol(asyncio.Protocol):
     def close(self) -> None:
         self._fail("client closed")
 
+    def stop_tracking(self) -> None:
+        if self._on_invalidate is not None:
+            self._on_invalidate(None)
+        self._on_invalidate = None
+
 
 class PipelinedRedis:
     """One shared, lazily (re)connected Redis connection for batches of prebuilt commands."""
 
-    def __init__(self, host: str, port: int, db: int = 0, *, timeout_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        db: int = 0,
+        *,
+        timeout_s: float = 1.0,
+        tracking: bool = False,
+    ) -> None:
         self._host = host
         self._port = port
         self._db = db
         self._timeout_s = timeout_s
+        self.tracking = tracking
+        """Whether connections track the keys they read (see the module's docstring)."""
+        self._on_invalidate: Invalidate | None = None
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
 
-    async def execute(self, payload: bytes, count: int) -> list[Any]:
-        """Send ``payload`` (``count`` commands in RESP) and return their ``count`` replies."""
+    def on_invalidate(self, callback: Invalidate) -> None:
+        """Call ``callback`` with the keys Redis invalidates (``None``: forget everything)."""
+        self._on_invalidate = callback
+
+    def _invalidated(self, keys: list[bytes] | None) -> None:
+        if self._on_invalidate is not None:
+            self._on_invalidate(keys)
+
+    async def execute(
+        self, payload: bytes, count: int, on_replies: RepliesHook | None = None
+    ) -> list[Any]:
+        """Send ``payload`` (``count`` commands in RESP) and return their ``count`` replies.
+
+        ``on_replies`` runs with the replies in the order of the connection's stream: before any
+        invalidation that Redis sent after them is handled.
+        """
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connected()
-        return await protocol.send(payload, count)
+        return await protocol.send(payload, count, on_replies)
 
     async def _connected(self) -> _Protocol:
         if self._connecting is None:
@@ -158,8 +230,14 @@ class PipelinedRedis:
         try:
             async with asyncio.timeout(self._timeout_s):
                 _, protocol = await loop.create_connection(
-                    lambda: _Protocol(self._timeout_s), self._host, self._port
+                    lambda: _Protocol(
+                        self._timeout_s, self._invalidated if self.tracking else None
+                    ),
+                    self._host,
+                    self._port,
                 )
+                if self.tracking:
+                    await self._track(protocol)
                 if self._db:
                     (reply,) = await protocol.send(encode_command("SELECT", str(self._db)), 1)
                     if reply != b"OK":
@@ -171,6 +249,18 @@ class PipelinedRedis:
             ) from exc
         self._protocol = protocol
         return protocol
+
+    async def _track(self, protocol: _Protocol) -> None:
+        hello, tracking = await protocol.send(
+            encode_command("HELLO", "3") + encode_command("CLIENT", "TRACKING", "ON"), 2
+        )
+        if isinstance(hello, hiredis.ReplyError) or tracking != b"OK":
+            # Before Redis 6 (no RESP3 or tracking): read on every call, never cache.
+            logger.warning(
+                "Redis refused client-side caching (%s, %s): reads uncached", hello, tracking
+            )
+            self.tracking = False
+            protocol.stop_tracking()
 
     async def aclose(self) -> None:
         """Close the connection; pending batches fail with BackendUnavailableError."""

@@ -15,6 +15,11 @@ every value is present; the per-value loop runs only for columns with missing, n
 values. A request seen for the first time is parsed and validated (the cache keeps only valid,
 fast-path requests, up to ``max_cached``).
 
+With a :class:`~featurestore.online.row_cache.RowCache` (and a connection that tracks keys), rows
+that Redis has not invalidated since they were read are served from memory and only the others
+are read, in one batch; a cached row past its view's TTL is read again (its key may have expired
+in Redis without an invalidation yet), so the answers stay those of the general path.
+
 It serves the common shape: every requested view keyed by exactly the request's join keys (the
 views of one entity share one hash in Feast's layout). Anything else returns ``None`` and the
 servicer takes the general path through :class:`~featurestore.online.OnlineStore`; the results
@@ -26,6 +31,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from operator import add, itemgetter
 from typing import Any
 
@@ -37,6 +43,7 @@ from featurestore.errors import FeatureStoreError
 from featurestore.online import EntityKey, FeatureCatalog
 from featurestore.online.layout import feature_field, redis_key, timestamp_field
 from featurestore.online.pipelined import PipelinedRedis, encode_command
+from featurestore.online.row_cache import RowCache
 from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
 
 __all__ = ["RawFeatureReader"]
@@ -96,6 +103,8 @@ class _Plan:
     """Per column: index of its value field, of its view's timestamp field, its view's index."""
     ttl_s: tuple[float | None, ...]
     """Per view, the TTL in seconds."""
+    view_ts: tuple[int, ...]
+    """Per view, the index of its timestamp field."""
     hmget_head: bytes
     """RESP of ``HMGET`` up to the key."""
     hmget_tail: bytes
@@ -109,6 +118,10 @@ class _Prepared:
     plan: _Plan
     command: bytes
     rows: int
+    keys: tuple[bytes, ...]
+    """The entities' hash keys."""
+    bulks: tuple[bytes, ...]
+    """The same keys as RESP bulk strings."""
 
 
 class RawFeatureReader:
@@ -121,6 +134,7 @@ class RawFeatureReader:
         *,
         max_entities: int,
         max_cached: int = 4096,
+        row_cache: RowCache | None = None,
     ) -> None:
         self._redis = redis
         self._catalog = catalog
@@ -129,6 +143,9 @@ class RawFeatureReader:
         self._plans: dict[tuple[str, ...] | str, _Plan] = {}
         self._keys: dict[tuple[object, ...], bytes] = {}
         self._prepared: dict[bytes, _Prepared] = {}
+        self._rows = row_cache
+        if row_cache is not None:
+            redis.on_invalidate(row_cache.invalidate)
 
     def _plan(self, request: feature_service_pb2.GetOnlineFeaturesRequest) -> _Plan | None:
         selector: tuple[str, ...] | str = (
@@ -147,20 +164,31 @@ class RawFeatureReader:
         fields: dict[bytes, int] = {}
         view_index: dict[str, int] = {}
         ttl_s: list[float | None] = []
+        view_ts: list[int] = []
         columns = []
         for ref, view in zip(refs, views, strict=True):
             view.feature(ref.feature)
+            ts = fields.setdefault(timestamp_field(view.name), len(fields))
             if view.name not in view_index:
                 view_index[view.name] = len(ttl_s)
                 ttl_s.append(view.ttl.total_seconds() if view.ttl is not None else None)
-            ts = fields.setdefault(timestamp_field(view.name), len(fields))
+                view_ts.append(ts)
             value = fields.setdefault(feature_field(view.name, ref.feature), len(fields))
             columns.append((value, ts, view_index[view.name]))
         names = b"".join(_field(b"\x0a", str(ref).encode()) for ref in refs)
         # HMGET key field...: the key's bulk string goes between head and tail.
         tail = encode_command(*fields).partition(b"\r\n")[2]
         head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-        plan = _Plan(join_keys, tuple(fields), names, tuple(columns), tuple(ttl_s), head, tail)
+        plan = _Plan(
+            join_keys,
+            tuple(fields),
+            names,
+            tuple(columns),
+            tuple(ttl_s),
+            tuple(view_ts),
+            head,
+            tail,
+        )
         if len(self._plans) < 1024:
             self._plans[selector] = plan
         return plan
@@ -212,7 +240,8 @@ class RawFeatureReader:
             return None
         head, tail = plan.hmget_head, plan.hmget_tail
         command = b"".join([part for key in keys for part in (head, key, tail)])
-        prepared = _Prepared(plan, command, len(keys))
+        raw_keys = tuple(bulk[bulk.index(b"\n") + 1 : -2] for bulk in keys)
+        prepared = _Prepared(plan, command, len(keys), raw_keys, tuple(keys))
         cache = self._prepared
         if self._max_cached > 0:
             if len(cache) >= self._max_cached:
@@ -225,8 +254,52 @@ class RawFeatureReader:
         prepared = self.prepare(data)
         if prepared is None:
             return None
-        replies = await self._redis.execute(prepared.command, prepared.rows)
-        return _encode(prepared.plan, _columns(replies), prepared.rows, time.time())
+        plan = prepared.plan
+        if self._rows is None or not self._redis.tracking:
+            replies = await self._redis.execute(prepared.command, prepared.rows)
+            columns = _columns(replies)
+            return _encode(plan, columns, _views(plan, columns, time.time()))
+        table = self._rows.table(plan.hmget_tail)
+        replies = list(map(table.get, prepared.keys))
+        hits: Sequence[int] = range(prepared.rows)
+        if None in replies:
+            hits = await self._fill(prepared, table, replies)
+        columns = _columns(replies)
+        views = _views(plan, columns, time.time())
+        if any(_STALE in states for states, _ in views):
+            # A cached row past its TTL may be of a key that Redis has expired since.
+            stale = {i for states, _ in views for i, s in enumerate(states) if s == _STALE}
+            if stale.intersection(hits):
+                await self._fill(prepared, table, replies, sorted(stale.intersection(hits)))
+                columns = _columns(replies)
+                views = _views(plan, columns, time.time())
+        return _encode(plan, columns, views)
+
+    async def _fill(
+        self,
+        prepared: _Prepared,
+        table: dict[bytes, list[Any]],
+        replies: list[Any],
+        rows: Sequence[int] | None = None,
+    ) -> list[int]:
+        """Read ``rows`` (default: those not cached) from Redis into ``replies`` and the cache.
+
+        Returns the rows that came from the cache.
+        """
+        assert self._rows is not None
+        plan = prepared.plan
+        if rows is None:
+            rows = [i for i, reply in enumerate(replies) if reply is None]
+        head, tail, bulks = plan.hmget_head, plan.hmget_tail, prepared.bulks
+        payload = b"".join([part for i in rows for part in (head, bulks[i], tail)])
+        keys = [prepared.keys[i] for i in rows]
+        fetched = await self._redis.execute(
+            payload, len(rows), partial(self._rows.store, table, keys)
+        )
+        for i, reply in zip(rows, fetched, strict=True):
+            replies[i] = reply
+        read = set(rows)
+        return [i for i in range(prepared.rows) if i not in read]
 
 
 def _bulk(raw: bytes) -> bytes:
@@ -286,13 +359,21 @@ def _present_values(raws: Sequence[bytes | None]) -> bytes | None:
     return b"".join(map(add, map(_VALUE.__getitem__, map(len, present)), present))
 
 
-def _encode(plan: _Plan, columns: Sequence[Sequence[bytes | None]], rows: int, now: float) -> bytes:
-    views: dict[int, tuple[bytes, bytes]] = {}
-    all_present = bytes((_PRESENT,)) * rows
+def _views(
+    plan: _Plan, columns: Sequence[Sequence[bytes | None]], now: float
+) -> list[tuple[bytes, bytes]]:
+    """Per view, :func:`_view_rows`."""
+    return [
+        _view_rows(columns[ts], ttl, now) for ts, ttl in zip(plan.view_ts, plan.ttl_s, strict=True)
+    ]
+
+
+def _encode(
+    plan: _Plan, columns: Sequence[Sequence[bytes | None]], views: Sequence[tuple[bytes, bytes]]
+) -> bytes:
+    all_present = bytes((_PRESENT,)) * len(columns[0])
     out = [plan.names]
-    for value_index, ts_index, v in plan.columns:
-        if v not in views:
-            views[v] = _view_rows(columns[ts_index], plan.ttl_s[v], now)
+    for value_index, _, v in plan.columns:
         states, stamps = views[v]
         raws = columns[value_index]
         values = _present_values(raws) if states == all_present else None

@@ -30,6 +30,7 @@ from featurestore.config import Settings
 from featurestore.events import ConfluentSchemaStore
 from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
 from featurestore.online.pipelined import PipelinedRedis
+from featurestore.online.row_cache import RowCache
 from featurestore.service.anomalies import AnomalyServicer
 from featurestore.service.anomaly_stream import AnomalySubscriptions
 from featurestore.service.datasets import DatasetServicer, OfflineAccess
@@ -127,13 +128,20 @@ async def create_server(
         online = RedisOnlineStore.from_settings(
             settings.redis, catalog, timeout_s=service.backend_timeout_s
         )
+        cache_rows = service.online_cache_rows
         redis_client = PipelinedRedis(
             settings.redis.host,
             settings.redis.port,
             settings.redis.db,
             timeout_s=service.backend_timeout_s,
+            tracking=cache_rows > 0,
         )
-        raw = RawFeatureReader(redis_client, catalog, max_entities=service.max_entities)
+        raw = RawFeatureReader(
+            redis_client,
+            catalog,
+            max_entities=service.max_entities,
+            row_cache=RowCache(cache_rows) if cache_rows > 0 else None,
+        )
         closers += [online.close, redis_client.aclose]
     schemas = ConfluentSchemaStore(settings.schema_registry.url)
     models = ModelRegistry(

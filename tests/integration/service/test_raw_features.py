@@ -12,6 +12,7 @@ from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.config import Settings
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.pipelined import PipelinedRedis
+from featurestore.online.row_cache import RowCache
 from featurestore.service.convert import (
     entities_from_proto,
     features_from_proto,
@@ -36,8 +37,12 @@ def _request(
     return request
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["uncached", "row-cache"])
 def test_raw_and_general_paths_agree(
-    stack: Settings, catalog: StaticCatalog, write_rows: Callable[[list[FeatureRow]], None]
+    stack: Settings,
+    catalog: StaticCatalog,
+    write_rows: Callable[[list[FeatureRow]], None],
+    cached: bool,
 ) -> None:
     rows = []
     for i in range(30):
@@ -60,12 +65,13 @@ def test_raw_and_general_paths_agree(
     ]
 
     async def both() -> list[tuple[bytes | None, feature_service_pb2.GetOnlineFeaturesResponse]]:
-        client = PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db)
+        client = PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db, tracking=cached)
         store = RedisOnlineStore.from_settings(stack.redis, catalog)
-        raw = RawFeatureReader(client, catalog, max_entities=1000)
+        rows = RowCache(1000) if cached else None
+        raw = RawFeatureReader(client, catalog, max_entities=1000, row_cache=rows)
         try:
             out = []
-            for request in requests * 2:  # the second round uses the cached plans and keys
+            for request in requests * 2:  # the second round uses the cached plans, keys, rows
                 fast = await raw.respond(request.SerializeToString())
                 refs = features_from_proto(request, catalog)
                 entities = entities_from_proto(request.entities, max_rows=1000)

@@ -1,0 +1,188 @@
+"""The fast path's row cache on the stack's Redis: invalidated by writes, deletes, expiry, loss."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from featurestore._proto.v1 import feature_service_pb2, types_pb2
+from featurestore.config import Settings
+from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
+from featurestore.online.layout import redis_key
+from featurestore.online.pipelined import PipelinedRedis, encode_command
+from featurestore.online.row_cache import RowCache
+from featurestore.service.convert import (
+    entities_from_proto,
+    features_from_proto,
+    online_features_to_proto,
+)
+from featurestore.service.raw_features import RawFeatureReader
+
+pytestmark = pytest.mark.integration
+
+Response = feature_service_pb2.GetOnlineFeaturesResponse
+
+
+def _request(*symbols: str) -> feature_service_pb2.GetOnlineFeaturesRequest:
+    request = feature_service_pb2.GetOnlineFeaturesRequest()
+    request.features.features.extend(["bars_1m:close", "rolling_1m:sma_5"])
+    request.entities["symbol"].values.extend(types_pb2.Value(string_value=s) for s in symbols)
+    return request
+
+
+class Readers:
+    """The cached fast path and the general path, side by side."""
+
+    def __init__(self, stack: Settings, catalog: StaticCatalog) -> None:
+        self.client = PipelinedRedis(
+            stack.redis.host, stack.redis.port, stack.redis.db, tracking=True
+        )
+        self.cache = RowCache(1000)
+        self.raw = RawFeatureReader(self.client, catalog, max_entities=100, row_cache=self.cache)
+        self.store = RedisOnlineStore.from_settings(stack.redis, catalog)
+        self.catalog = catalog
+
+    async def both(
+        self, request: feature_service_pb2.GetOnlineFeaturesRequest
+    ) -> tuple[Response, Response]:
+        fast = await self.raw.respond(request.SerializeToString())
+        assert fast is not None
+        refs = features_from_proto(request, self.catalog)
+        entities = entities_from_proto(request.entities, max_rows=100)
+        general = online_features_to_proto(await self.store.read(entities, refs))
+        return Response.FromString(fast), general
+
+    async def settled(
+        self,
+        request: feature_service_pb2.GetOnlineFeaturesRequest,
+        done: Callable[[Response], bool],
+    ) -> tuple[Response, Response]:
+        """Both answers once the fast one satisfies ``done`` (invalidations arrive in the loop)."""
+        deadline = time.monotonic() + 3
+        while True:
+            fast, general = await self.both(request)
+            if done(fast) or time.monotonic() > deadline:
+                return fast, general
+            await asyncio.sleep(0.01)
+
+    async def write(self, rows: list[FeatureRow]) -> None:
+        await self.store.write(rows)
+
+
+@asynccontextmanager
+async def readers(stack: Settings, catalog: StaticCatalog) -> AsyncIterator[Readers]:
+    both = Readers(stack, catalog)
+    try:
+        yield both
+    finally:
+        await both.client.aclose()
+        await both.store.close()
+
+
+def _closes(response: Response) -> list[float]:
+    return [v.double_value for v in response.columns[0].values]
+
+
+def _run(
+    stack: Settings, catalog: StaticCatalog, test: Callable[[Readers], Awaitable[None]]
+) -> None:
+    async def main() -> None:
+        async with readers(stack, catalog) as both:
+            await test(both)
+
+    asyncio.run(main())
+
+
+def test_a_write_replaces_the_cached_row(stack: Settings, catalog: StaticCatalog) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    async def test(both: Readers) -> None:
+        a, b = EntityKey.of(symbol="A"), EntityKey.of(symbol="B")
+        await both.write([FeatureRow("bars_1m", a, now, {"close": 1.0})])
+        request = _request("A", "B")
+        fast, general = await both.both(request)
+        assert fast == general and _closes(fast) == [1.0, 0.0]
+        assert len(both.cache) == 2  # both rows kept, the missing one too
+        await both.write(
+            [
+                FeatureRow("bars_1m", a, now + timedelta(seconds=1), {"close": 2.0}),
+                FeatureRow("bars_1m", b, now, {"close": 3.0}),
+                FeatureRow("rolling_1m", b, now, {"sma_5": 4.0}),
+            ]
+        )
+        fast, general = await both.settled(request, lambda r: _closes(r) == [2.0, 3.0])
+        assert fast == general
+        assert [v.double_value for v in fast.columns[1].values] == [0.0, 4.0]
+
+    _run(stack, catalog, test)
+
+
+def test_a_deleted_key_is_not_found_again(stack: Settings, catalog: StaticCatalog) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    async def test(both: Readers) -> None:
+        key = EntityKey.of(symbol="GONE")
+        await both.write([FeatureRow("bars_1m", key, now, {"close": 5.0})])
+        request = _request("GONE")
+        fast, _ = await both.both(request)
+        assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_PRESENT]
+        admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+        with admin:
+            admin.delete(redis_key(key, catalog.project))
+        not_found = [types_pb2.FEATURE_STATUS_NOT_FOUND]
+        fast, general = await both.settled(request, lambda r: r.columns[0].statuses == not_found)
+        assert fast == general and fast.columns[0].statuses == not_found
+
+    _run(stack, catalog, test)
+
+
+def test_a_cached_row_past_its_ttl_is_read_again(stack: Settings, catalog: StaticCatalog) -> None:
+    """The key expires with its row: the cache must not turn NOT_FOUND into OUTSIDE_MAX_AGE."""
+    ttl = catalog.view("bars_1m").ttl
+    assert ttl is not None
+    margin = 1.5
+    event_time = datetime.now(UTC) - ttl + timedelta(seconds=margin)
+
+    async def test(both: Readers) -> None:
+        # Redis pushes an invalidation once its expiry cycle deletes the key, maybe in time for
+        # the second read: ignore invalidations, so that only the TTL rule can notice.
+        both.client.on_invalidate(lambda keys: None)
+        key = EntityKey.of(symbol="EXP")
+        await both.write([FeatureRow("bars_1m", key, event_time, {"close": 6.0})])
+        request = _request("EXP")
+        fast, _ = await both.both(request)
+        assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_PRESENT]
+        await asyncio.sleep(margin + 0.5)
+        fast, general = await both.both(request)  # no invalidation needed: Redis may not know yet
+        assert fast == general
+        assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_NOT_FOUND]
+
+    _run(stack, catalog, test)
+
+
+def test_a_lost_connection_forgets_every_row(stack: Settings, catalog: StaticCatalog) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    async def test(both: Readers) -> None:
+        await both.write([FeatureRow("bars_1m", EntityKey.of(symbol="K"), now, {"close": 7.0})])
+        request = _request("K")
+        await both.both(request)
+        assert len(both.cache) == 1
+        (connection,) = await both.client.execute(encode_command("CLIENT", "ID"), 1)
+        admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+        with admin:
+            admin.client_kill_filter(_id=connection)  # only this connection
+        deadline = time.monotonic() + 3
+        while len(both.cache) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(both.cache) == 0
+        fast, general = await both.both(request)
+        assert fast == general and _closes(fast) == [7.0]
+
+    _run(stack, catalog, test)
