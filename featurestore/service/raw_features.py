@@ -344,10 +344,11 @@ def _present_values(raws: Sequence[bytes | None]) -> bytes | None:
     A value is null when absent, empty, or ``feast.types.Null`` (field 19, first byte 0x98).
     Values of one length (every float64) are framed with one ``join`` on their common prefix.
     """
-    if None in raws:
-        return None
     present: Sequence[bytes] = raws  # type: ignore[assignment]
-    lengths = set(map(len, present))
+    try:
+        lengths = set(map(len, present))
+    except TypeError:  # len(None): an absent value (cheaper than a ``None in`` pass first)
+        return None
     if len(lengths) == 1:
         (size,) = lengths
         if size == 0 or 0x98 in b"".join(present)[::size]:
