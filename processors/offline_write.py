@@ -42,6 +42,8 @@ class OfflineWriter:
         """Upsert ``rows`` (the offline contract's columns) into the view's table."""
         if rows.num_rows == 0:
             return 0
+        if any(len(chunk) == 0 for col in rows.columns for chunk in col.chunks):
+            rows = rows.combine_chunks()  # pyarrow 25's CSV writer garbles empty chunks
         src = view.source
         keys = [self._definitions.entity(name).join_key for name in view.entities]
         columns = [*keys, src.timestamp_field, src.created_timestamp_column, *view.feature_names]

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +43,13 @@ from processors.step import PartitionState, StepResult, run_step
 from processors.tables import from_ipc, to_ipc
 from processors.views import MaterializedViews
 
-__all__ = ["SUMMARY_DDL", "SUMMARY_SCHEMA", "PartitionJob"]
+__all__ = [
+    "SUMMARY_DDL",
+    "SUMMARY_SCHEMA",
+    "PartitionJob",
+    "PartitionRunner",
+    "split_partitions",
+]
 
 SUMMARY_SCHEMA = pa.schema(
     [
@@ -74,9 +80,6 @@ _SPARK_TYPES = {
 SUMMARY_DDL = ", ".join(f"{f.name} {_SPARK_TYPES[f.type]}" for f in SUMMARY_SCHEMA)
 """:data:`SUMMARY_SCHEMA` in Spark's DDL."""
 
-_MAX_RESOURCES = 8
-"""Jobs whose connections a worker keeps open (tests run several processors in one session)."""
-
 
 @dataclass(frozen=True)
 class PartitionJob:
@@ -94,33 +97,24 @@ class PartitionJob:
     """Backfill: records per committed chunk."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        """``mapInArrow``'s function: Kafka columns in, one summary row per partition out."""
+        """``mapInArrow``'s function: Kafka columns in, one summary row per partition out.
+
+        The task's connections are opened here and closed at its end.
+        """
         table = pa.Table.from_batches(list(batches))
-        if table.num_rows == 0:
-            return
-        records = KafkaRecords.from_arrow(table)
-        cuts = np.flatnonzero(records.partition[1:] != records.partition[:-1]) + 1
-        resources = _resources(self)
-        for a, b in itertools.pairwise([0, *cuts.tolist(), len(records)]):
-            part = records.slice(a, b)
-            try:
-                summary = (
-                    self._stream(resources, part) if self.stateful else self._batch(resources, part)
-                )
-            except psycopg.OperationalError as exc:
-                _drop_resources(self)
-                raise BackendUnavailableError(f"PostgreSQL failed during a batch: {exc}") from exc
-            except Exception:
-                _drop_resources(self)
-                raise
-            yield pa.RecordBatch.from_pylist([summary], schema=SUMMARY_SCHEMA)
+        runner = PartitionRunner(self)
+        try:
+            for part in split_partitions(table):
+                yield pa.RecordBatch.from_pylist([runner.run(part)], schema=SUMMARY_SCHEMA)
+        finally:
+            runner.close()
 
     @property
     def topic(self) -> str:
         """The topic the job reads."""
         return self.views.topic
 
-    def _stream(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
+    def stream_step(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
         key = StateKey(
             self.processor, self.views.definitions.project, self.topic, int(records.partition[0])
         )
@@ -168,7 +162,7 @@ class PartitionJob:
             "rolling": self._rolling_ipc(step.rolling),
         }
 
-    def _batch(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
+    def batch_steps(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
         state = PartitionState(next_offset=int(records.offset[0]))
         timer = _Timer()
         counts = dict.fromkeys(("bars", "rolling", "dead", "online"), 0)
@@ -315,28 +309,53 @@ class _Resources:
         self.conn.close()
 
 
-_RESOURCES: OrderedDict[tuple[str, ...], _Resources] = OrderedDict()
+def split_partitions(table: pa.Table) -> list[KafkaRecords]:
+    """The records of each Kafka partition in ``table``, in log order."""
+    if table.num_rows == 0:
+        return []
+    records = KafkaRecords.from_arrow(table)
+    cuts = np.flatnonzero(records.partition[1:] != records.partition[:-1]) + 1
+    return [records.slice(a, b) for a, b in itertools.pairwise([0, *cuts.tolist(), len(records)])]
 
 
-def _job_key(job: PartitionJob) -> tuple[str, ...]:
-    return (job.processor, job.views.definitions.project, job.topic, job.settings.postgres.dsn)
+class PartitionRunner:
+    """Runs a job's partitions in this process, with one set of connections per partition.
 
+    A partition's connections (and its cached state) are used by one call at a time, so calls
+    for different partitions may run in parallel threads. After a failure a partition's
+    connections and cached state are dropped: the retry reconnects and reloads the state.
+    """
 
-def _resources(job: PartitionJob) -> _Resources:
-    key = _job_key(job)
-    res = _RESOURCES.get(key)
-    if res is None:
-        res = _RESOURCES[key] = _Resources(job)
-        while len(_RESOURCES) > _MAX_RESOURCES:
-            _, old = _RESOURCES.popitem(last=False)
-            old.close()
-    _RESOURCES.move_to_end(key)
-    return res
+    def __init__(self, job: PartitionJob) -> None:
+        self.job = job
+        self._resources: dict[int, _Resources] = {}
+        self._lock = threading.Lock()
 
+    def run(self, records: KafkaRecords) -> dict[str, Any]:
+        """Process one partition's records; returns its :data:`SUMMARY_SCHEMA` row."""
+        partition = int(records.partition[0])
+        with self._lock:
+            res = self._resources.get(partition)
+            if res is None:
+                res = self._resources[partition] = _Resources(self.job)
+        job = self.job
+        try:
+            return job.stream_step(res, records) if job.stateful else job.batch_steps(res, records)
+        except psycopg.OperationalError as exc:
+            self._drop(partition)
+            raise BackendUnavailableError(f"PostgreSQL failed during a batch: {exc}") from exc
+        except Exception:
+            self._drop(partition)
+            raise
 
-def _drop_resources(job: PartitionJob) -> None:
-    """Forget a job's connections and cached states after a failure (the retry starts clean)."""
-    res = _RESOURCES.pop(_job_key(job), None)
-    if res is not None:
-        with contextlib.suppress(Exception):  # already failing: the original error matters
-            res.close()
+    def _drop(self, partition: int) -> None:
+        with self._lock:
+            res = self._resources.pop(partition, None)
+        if res is not None:
+            with contextlib.suppress(Exception):  # already failing: the original error matters
+                res.close()
+
+    def close(self) -> None:
+        """Close every connection."""
+        for partition in list(self._resources):
+            self._drop(partition)

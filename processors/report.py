@@ -52,7 +52,7 @@ class BatchReport:
     @classmethod
     def of(cls, summaries: Sequence[Mapping[str, Any]], wall_s: float) -> BatchReport:
         """Sum the partitions' summary rows (:data:`processors.partition_job.SUMMARY_SCHEMA`)."""
-        report = cls(partitions=len(summaries), seconds={"spark job (wall)": wall_s})
+        report = cls(partitions=len(summaries), seconds={"partitions (wall)": wall_s})
         for summary in summaries:
             for name in COUNTS:
                 setattr(report, name, getattr(report, name) + int(summary[name]))

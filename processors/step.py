@@ -83,9 +83,18 @@ class StepResult:
     machine_s: float
 
 
+def _concat(tables: list[pa.Table]) -> pa.Table | None:
+    """Non-empty tables as one, or None.
+
+    Empty tables are left out: pyarrow 25's CSV writer corrupts a table whose first chunk is
+    empty (NUL bytes instead of the rows), and COPY then fails.
+    """
+    full = [t for t in tables if t.num_rows]
+    return pa.concat_tables(full) if full else None
+
+
 def _last_rows(tables: list[pa.Table]) -> pa.Table | None:
-    lasts = [t.slice(t.num_rows - 1, 1) for t in tables if t.num_rows]
-    return pa.concat_tables(lasts) if lasts else None
+    return _concat([t.slice(t.num_rows - 1, 1) for t in tables if t.num_rows])
 
 
 def run_step(
@@ -133,8 +142,8 @@ def run_step(
         RowBlock.empty(ROLLING_COLUMNS), symbol="", join_key=join_key, topic=topic
     )
     return StepResult(
-        bars=pa.concat_tables(bars) if bars else empty_bars,
-        rolling=pa.concat_tables(rolling) if rolling else empty_rolling,
+        bars=_concat(bars) or empty_bars,
+        rolling=_concat(rolling) or empty_rolling,
         latest_bars=_last_rows(bars) or empty_bars,
         latest_rolling=_last_rows(rolling) or empty_rolling,
         dead=dead,

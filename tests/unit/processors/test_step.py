@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
-from processors.core import SymbolState, process_trades
+from processors.core import MinuteAgg, SymbolState, process_trades
 from processors.decode import KafkaRecords, TradeDecoder
 from processors.step import PartitionState, StepResult, run_step
 from processors.tables import bars_table
@@ -75,10 +75,13 @@ def test_any_split_of_a_partition_stores_the_same_rows_as_one_step(seed: int) ->
         one = _stored([getattr(r, view) for r in whole])
         many = _stored([getattr(r, view) for r in split])
         pd.testing.assert_frame_equal(one, many)
-    assert split_state.to_bytes() == state.to_bytes()
+    assert split_state == state
     assert state.next_offset == len(records)
     assert sum(r.late for r in split) == whole[0].late > 0
     assert sum(r.duplicates for r in split) == whole[0].duplicates > 0
+    for table in (r.bars for r in split):
+        # pyarrow 25's CSV writer (COPY's input) garbles a table whose first chunk is empty.
+        assert all(len(chunk) for chunk in table.column(0).chunks)
     late = sorted(d.offset for r in split for d in r.dead)
     assert late == sorted(d.offset for d in whole[0].dead)
     assert all(d.reason == "late" and d.partition == 3 for d in whole[0].dead)
@@ -95,11 +98,11 @@ def test_any_split_of_a_partition_stores_the_same_rows_as_one_step(seed: int) ->
 def test_a_replayed_batch_is_skipped_and_changes_nothing() -> None:
     _, records, decoder = _partition(np.random.default_rng(7))
     whole, state = _steps(records, decoder, [])
-    before = state.to_bytes()
+    before = PartitionState.from_bytes(state.next_offset, state.to_bytes())
     replay = run_step(records.slice(400, 1200), state, decoder, topic="t")
     assert replay.skipped == 800 and replay.records == 0
     assert replay.bars.num_rows == replay.rolling.num_rows == 0 and replay.dead == []
-    assert state.to_bytes() == before and state.next_offset == len(records)
+    assert state == before and state.next_offset == len(records)
     # A batch that overlaps what was applied: only its new records count.
     first, state = _steps(records.slice(0, 900), decoder, [])
     overlap = run_step(records.slice(400, len(records)), state, decoder, topic="t")
@@ -125,3 +128,16 @@ def test_a_step_takes_one_partition() -> None:
     records = KafkaRecords.of([b"A", b"A"], [b"x", b"y"], [0, 1], [0, 0], [0, 0])
     with pytest.raises(ValueError, match="one Kafka partition"):
         run_step(records, PartitionState(), TradeDecoder(InMemorySchemaStore()), topic="t")
+
+
+@pytest.mark.parametrize(
+    "ids", [set(), {""}, {"a"}, {"a", "b", ""}, {"x\x1fy", "z"}, {f"id-{i}" for i in range(500)}]
+)
+def test_trade_ids_survive_the_stored_form(ids: set[str]) -> None:
+    state = SymbolState("X", 10)
+    agg = MinuteAgg(0)
+    agg.ids = set(ids)
+    state.minutes[0] = agg
+    stored = PartitionState(5, {"X": state})
+    back = PartitionState.from_bytes(5, stored.to_bytes())
+    assert back.symbols["X"].minutes[0].ids == ids
