@@ -30,8 +30,8 @@ def keys(stack: Settings) -> Iterator[list[bytes]]:
         client.delete(*names)
 
 
-def _client(stack: Settings, **kwargs: float) -> PipelinedRedis:
-    return PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db, **kwargs)
+def _client(stack: Settings) -> PipelinedRedis:
+    return PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db)
 
 
 def test_concurrent_batches_get_their_own_replies(stack: Settings, keys: list[bytes]) -> None:
