@@ -141,6 +141,7 @@ def _throughput(settings: Settings, run: str) -> tuple[str, list[Definitions], l
         max_offsets_per_trigger=BATCH,
     )  # fmt: skip
     floors = _floors(settings, _raw_records(settings, topic, 200_000), topic)
+    load_before = os.getloadavg()[0]
     handle = start_stream(settings, options, definitions=defs)
     started = time.perf_counter()
     marks: list[tuple[float, int]] = []
@@ -186,7 +187,8 @@ def _throughput(settings: Settings, run: str) -> tuple[str, list[Definitions], l
         f"threads, which share the GIL and the 2 cores, so they overlap and can exceed their "
         f"share of wall time):\n\n{breakdown}\n\n"
         f"Target >= 50,000 events/s sustained: {'met' if steady >= 50_000 else 'missed'} "
-        f"({steady:,.0f}).\n"
+        f"({steady:,.0f}). Load average (1 min) {load_before:.1f} before the stream, "
+        f"{os.getloadavg()[0]:.1f} after, on {os.cpu_count()} cores.\n"
     )
     return text, [defs], [options.name]
 
@@ -296,6 +298,7 @@ def _freshness(settings: Settings, run: str) -> tuple[str, list[Definitions], li
         warm_thread.join()
         time.sleep(5)
         stop = threading.Event()
+        load_before = os.getloadavg()[0]
         poller = threading.Thread(target=_poll_redis, args=(settings, defs.project, seen, stop))
         poller.start()
         rate = _producer_loop(settings, topic, produced, threading.Event(), "f")
@@ -334,7 +337,8 @@ def _freshness(settings: Settings, run: str) -> tuple[str, list[Definitions], li
         "after a 15 s warm-up at the same rate. Includes the producer's linger (2 ms) and the "
         f"~5 ms Redis poll.\n\n{table}\n\n"
         f"Target p99 <= 500 ms: {'met' if pct['p99'] <= 500 else 'missed'} ({pct['p99']:,.0f} ms)."
-        f" Load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.\n"
+        f" Load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} at the end, on "
+        f"{os.cpu_count()} cores.\n"
     )
     return text, [defs], [name]
 

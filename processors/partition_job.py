@@ -1,6 +1,7 @@
-"""The per-partition function Spark runs on its Python workers (``mapInArrow``), with its I/O.
+"""The per-partition step with its I/O: the stream runs it on the driver, the backfill in tasks.
 
-For each Kafka partition of a micro-batch, in this order:
+For each Kafka partition of a micro-batch (a thread per partition on the driver, see
+:mod:`processors.spark.stream`), in this order:
 
 1. lock the partition's row of the state table and take its state (from this worker's cache
    when the row's ``next_offset`` says the cache is current, else from the row);
@@ -12,9 +13,9 @@ For each Kafka partition of a micro-batch, in this order:
    row; a worker that loads a state from the table writes them again first, so a crash
    between the commit and Redis is repaired by the next batch of that partition.
 
-One summary row per partition goes back to the driver (counts, timings, and the rolling rows
-when the driver has hooks to call). The backfill runs the same function without the state
-table: a fresh state per partition, rows committed every ``chunk`` records.
+Each partition's work ends in a summary row (counts, timings, and the rolling rows when the
+driver has hooks to call). The backfill runs the same function in ``mapInArrow`` without the
+state table: a fresh state per partition, rows committed every ``chunk`` records.
 """
 
 from __future__ import annotations
@@ -286,7 +287,7 @@ def _unpack(blob: bytes) -> tuple[pa.Table, pa.Table]:
 
 
 class _Resources:
-    """A worker's connections for one job, and its cache of partition states."""
+    """One partition's connections, and its state as last committed by this process."""
 
     def __init__(self, job: PartitionJob) -> None:
         settings = job.settings
