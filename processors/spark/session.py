@@ -8,7 +8,7 @@ from typing import Any
 
 from featurestore.config import Settings
 from featurestore.stack.jars import resolve_jars
-from processors.options import ProcessorOptions, processor_dir
+from processors.options import ProcessorOptions
 
 __all__ = ["build_session"]
 
@@ -28,7 +28,9 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
-    scratch = processor_dir(settings, options.name) / "tmp"
+    # One scratch folder per stack, not per processor: getOrCreate hands a later processor of
+    # the same Python process the first one's session, whose block manager keeps this folder.
+    scratch = settings.data_dir.resolve() / "spark" / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     builder = (
         SparkSession.builder.master(options.master)
