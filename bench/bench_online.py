@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 import redis
 
 from bench.stats import markdown_table, percentiles_ms
@@ -53,6 +54,7 @@ METHOD = "/featurestore.v1.FeatureService/GetOnlineFeatures"
 ECHO = "/bench.Echo/Call"
 SERIAL_S, CONCURRENT_S, THREADS, ROUNDS = 1.5, 2.0, 8, 3
 WRITE_EVERY_S = 0.5
+WARMUP_CALLS = 20
 TARGET_P99, TARGET_QPS = 1.3, 0.75
 
 
@@ -94,7 +96,7 @@ def _measure(call: Callable[[], object], seconds: float, threads: int) -> tuple[
             call()
             out.append(time.perf_counter() - start)
 
-    for _ in range(20):
+    for _ in range(WARMUP_CALLS):
         call()
     started = time.perf_counter()
     workers = [threading.Thread(target=loop, args=(out,)) for out in latencies]
@@ -208,11 +210,23 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+def _redis_cpu_s(client: redis.Redis) -> float:
+    info: dict[str, Any] = client.info("cpu")  # type: ignore[assignment]  # sync client
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def run(settings: Settings) -> str:
     project = f"bench_{uuid.uuid4().hex[:8]}"
     asyncio.run(_write_rows(settings, project))
     rows: list[list[object]] = []
     samples: dict[tuple[str, int, str], list[tuple[dict[str, float], float]]] = {}
+    cpu: dict[tuple[str, int, str], list[tuple[float, float]]] = {}
+    load_at_start = os.getloadavg()[0]
     results: dict[tuple[str, int, str], tuple[dict[str, float], float]] = {}
     children: list[subprocess.Popen[bytes]] = []
     loads = (("1 in flight", 1, SERIAL_S), (f"{THREADS} threads", THREADS, CONCURRENT_S))
@@ -243,6 +257,11 @@ def run(settings: Settings) -> str:
         channels = {
             t: grpc.insecure_channel(f"127.0.0.1:{port}") for t, (port, _) in targets.items()
         }
+        servers = {t: psutil.Process(child.pid) for t, child in (
+            ("echo", echo), ("ours", features), ("ours-uncached", uncached),
+            ("ours-writes", features),
+        )}  # fmt: skip
+        redis_cpu = redis.Redis(host=settings.redis.host, port=settings.redis.port)
         try:
             for _ in range(ROUNDS):
                 for n in (1, 100):
@@ -258,13 +277,23 @@ def run(settings: Settings) -> str:
                             if target == "ours-writes":
                                 writer.send_signal(signal.SIGUSR1)
                                 time.sleep(WRITE_EVERY_S)
+                            before = _cpu_s(servers[target]), _redis_cpu_s(redis_cpu)
                             lat, qps = _measure(call, seconds, threads)
+                            after = _cpu_s(servers[target]), _redis_cpu_s(redis_cpu)
                             if target == "ours-writes":
                                 writer.send_signal(signal.SIGUSR2)
                             samples.setdefault((target, n, load), []).append(
                                 (percentiles_ms(lat), qps)
                             )
+                            calls = len(lat) + WARMUP_CALLS
+                            cpu.setdefault((target, n, load), []).append(
+                                (
+                                    (after[0] - before[0]) / calls * 1e6,
+                                    (after[1] - before[1]) / calls * 1e6,
+                                )
+                            )
         finally:
+            redis_cpu.close()
             for channel in channels.values():
                 channel.close()
         for key, runs in samples.items():
@@ -339,6 +368,12 @@ def run(settings: Settings) -> str:
                 p99_ratio, qps_ratio = pct["p99"] / floor[0]["p99"], qps / floor[1]
             ratio = f"{p99_ratio:.2f}x / {qps_ratio:.0%}"
         rows.append([labels[target], f"{n} x 10", load, pct["p50"], pct["p99"], qps, ratio])
+    cpu_rows: list[list[object]] = [
+        [labels[t], f"{n} x 10", load, _median([c[0] for c in v]), _median([c[1] for c in v])]
+        for (t, n, load), v in sorted(
+            cpu.items(), key=lambda item: (order[item[0][0]], item[0][1], item[0][2][0] != "1")
+        )
+    ]
     ours_vs_feast = []
     for n in (1, 100):
         for load, _, _ in loads:
@@ -370,6 +405,15 @@ def run(settings: Settings) -> str:
                 rows,
             ),
             f"Messages: {sizes}.",
+            "CPU per call, from the processes' CPU time over each measurement (medians of the "
+            "rounds; the Redis column includes the writer's writes where rows are rewritten). "
+            "On 2 shared cores this is steadier than latency:\n\n"
+            + markdown_table(
+                ["what", "entities x features", "load", "server µs/call", "Redis µs/call"],
+                cpu_rows,
+            ),
+            f"Load average (1 min) at the start / end of this section: {load_at_start:.2f} / "
+            f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, shared with other work.",
             "Ours vs Feast (same Redis rows, same run):\n\n"
             + "\n".join(f"- {line}" for line in ours_vs_feast),
             "Target (issue 6): p99 within 1.3x of the echo's and a one-process QPS of at least "
