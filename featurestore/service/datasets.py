@@ -1,8 +1,8 @@
 """DatasetService: the point-in-time export of the offline store, streamed as Arrow IPC.
 
 The join is :class:`featurestore.offline.PostgresOfflineStore` (its public API only); labels, when
-asked for, are :func:`featurestore.offline.add_forward_labels` over the ``bars_1m`` rows around each
-batch, read from the same database. The offline store is built on the first call (reading the
+asked for, come from the same query inside PostgreSQL (:class:`featurestore.offline.LabelSpec`:
+only bars strictly after t). The offline store is built on the first call (reading the
 definitions imports Feast, seconds) and kept.
 """
 
@@ -12,29 +12,24 @@ import asyncio
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, timedelta
 
 import grpc
 import numpy as np
-import pandas as pd
-import psycopg
 import pyarrow as pa
-from psycopg import sql
 
 from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
 from featurestore.errors import BackendUnavailableError, ValidationError
-from featurestore.offline import LabelSpec, OfflineStore, TrainingRequest, add_forward_labels
-from featurestore.offline.tables import table_identifier
+from featurestore.offline import LabelSpec, OfflineStore, TrainingRequest
 from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
 
 __all__ = ["DatasetServicer", "ExportJob", "OfflineAccess", "job_from_proto"]
 
 DEFAULT_BATCH_ROWS = 10_000
 _TS = "event_timestamp"
-_BARS_VIEW = "bars_1m"
 
 
 @dataclass(frozen=True)
@@ -126,6 +121,7 @@ def job_from_proto(
         if horizon <= timedelta(0):
             raise ValidationError("label_horizon: must be positive", field="label_horizon")
         labels = LabelSpec(horizon=horizon)
+        training = replace(training, labels=labels)
     if request.batch_rows < 0:
         raise ValidationError("batch_rows: must not be negative", field="batch_rows")
     return ExportJob(training, entities, labels, request.batch_rows or DEFAULT_BATCH_ROWS)
@@ -170,44 +166,6 @@ class OfflineAccess:
         except OperationalError as exc:
             raise BackendUnavailableError(f"feature registry unreachable: {exc.orig}") from exc
 
-    def bars(
-        self, definitions: Definitions, symbols: list[str], lo: datetime, hi: datetime
-    ) -> pd.DataFrame:
-        """The ``bars_1m`` rows of ``symbols`` with ``lo <= event_timestamp <= hi``; blocks."""
-        table = table_identifier(definitions.view(_BARS_VIEW).source.table)
-        query = sql.SQL(
-            "SELECT symbol, event_timestamp, created_timestamp, close FROM {} "
-            "WHERE symbol = ANY(%s) AND event_timestamp BETWEEN %s AND %s"
-        ).format(table)
-        try:
-            with psycopg.connect(self._settings.postgres.dsn, autocommit=True) as conn:
-                rows = conn.execute(query, (symbols, lo, hi)).fetchall()
-        except psycopg.OperationalError as exc:
-            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
-        return pd.DataFrame(rows, columns=["symbol", _TS, "created_timestamp", "close"])
-
-
-def _with_labels(
-    batch: pa.RecordBatch,
-    spec: LabelSpec,
-    bars: Callable[[list[str], datetime, datetime], pd.DataFrame],
-) -> pa.RecordBatch:
-    rows = batch.to_pandas()
-    times = pd.to_datetime(rows[_TS], utc=True)
-    symbols = sorted(set(rows["symbol"]))
-    lo = times.min() - spec.max_staleness
-    hi = times.max() + spec.horizon + spec.max_wait
-    found = bars(symbols, lo.to_pydatetime(), hi.to_pydatetime())
-    forward = np.full(len(rows), np.nan)
-    direction = pa.nulls(len(rows), pa.int8())
-    if not found.empty:
-        labelled = add_forward_labels(rows[["symbol", _TS]], found, spec)
-        forward = labelled["forward_return"].to_numpy(dtype="float64", na_value=np.nan)
-        direction = pa.array(labelled["direction"], type=pa.int8())
-    columns = [*batch.columns, pa.array(forward, pa.float64()), direction]
-    names = [*batch.schema.names, "forward_return", "direction"]
-    return pa.RecordBatch.from_arrays(columns, names=names)
-
 
 class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
     """ExportTrainingDataset: validate, join in worker threads, stream Arrow IPC pieces."""
@@ -227,15 +185,12 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
                 "label_horizon: labels need a 'symbol' column in the entity rows",
                 field="label_horizon",
             )
-        store, definitions = await self._offline.store()
+        store, _ = await self._offline.store()
         loop = asyncio.get_running_loop()
         # One thread per export: the join generator is advanced and closed on the same thread.
         thread = ThreadPoolExecutor(1, thread_name_prefix="export")
         batches: Iterator[pa.RecordBatch] | None = None
         pieces: IpcPieces | None = None
-
-        def bars(symbols: list[str], lo: datetime, hi: datetime) -> pd.DataFrame:
-            return self._offline.bars(definitions, symbols, lo, hi)
 
         try:
             batches = await loop.run_in_executor(
@@ -247,11 +202,6 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
                 )
                 if batch is None:
                     break
-                if job.labels is not None:
-                    batch = await loop.run_in_executor(
-                        thread, _with_labels, batch, job.labels, bars
-                    )
-                assert batch is not None
                 if pieces is None:
                     pieces = IpcPieces(batch.schema, job.batch_rows)
                     yield dataset_service_pb2.ExportTrainingDatasetResponse(
