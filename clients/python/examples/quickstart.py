@@ -25,7 +25,7 @@ def main(target: str = "127.0.0.1:50151") -> None:
 
         # 2. A prediction with the registry's "champion" model (features read online).
         try:
-            scored = client.predict("price_direction", entities={"symbol": ["IBM"]})
+            scored = client.predict("featurestore-direction", entities={"symbol": ["IBM"]})
             print("model version", scored.model_version, "scores", scored.scores)
         except NotFoundError as exc:
             print("no model registered yet:", exc.details)
