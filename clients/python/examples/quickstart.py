@@ -1,4 +1,7 @@
-"""The README's example, runnable: ``python clients/python/examples/quickstart.py [host:port]``.
+"""The README's example: ``python clients/python/examples/quickstart.py [host:port] [SYMBOLS]``.
+
+SYMBOLS (comma-separated, default ``IBM,AIG``: the real trade files) are the entities to read;
+with the synthetic market use its names (``featurestore replay trades --limit 5 --json``).
 
 Needs a running server (``featurestore serve``) on the local stack with data flowing
 (``make run``); each part says what it needs and carries on when that is missing.
@@ -13,19 +16,20 @@ from datetime import UTC, datetime, timedelta
 from featurestore_client import FeatureStoreClient, FeatureStoreClientError, NotFoundError
 
 
-def main(target: str = "127.0.0.1:50151") -> None:
+def main(target: str = "127.0.0.1:50151", symbols: str = "IBM,AIG") -> None:
     """Read features, predict, export a training set and watch anomalies for 10 seconds."""
+    names = symbols.split(",")
     with FeatureStoreClient(target, timeout_s=10.0) as client:
         # 1. Online features: a value, a status and an event time per feature and entity.
         online = client.get_online_features(
-            ["bars_1m:close", "rolling_1m:vwap_5m"], entities={"symbol": ["IBM", "AIG"]}
+            ["bars_1m:close", "rolling_1m:vwap_5m"], entities={"symbol": names}
         )
         for row in online.to_dicts(with_status=True):
             print(row)
 
         # 2. A prediction with the registry's "champion" model (features read online).
         try:
-            scored = client.predict("featurestore-direction", entities={"symbol": ["IBM"]})
+            scored = client.predict("featurestore-direction", entities={"symbol": names[:1]})
             print("model version", scored.model_version, "scores", scored.scores)
         except NotFoundError as exc:
             print("no model registered yet:", exc.details)
@@ -35,7 +39,7 @@ def main(target: str = "127.0.0.1:50151") -> None:
         try:
             table = client.export_training_dataset(
                 feature_service="market_features_v1",
-                symbols=["IBM", "AIG"],
+                symbols=names,
                 start_time=end - timedelta(hours=1),
                 end_time=end,
                 step=timedelta(minutes=1),
@@ -57,4 +61,4 @@ def main(target: str = "127.0.0.1:50151") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:2])
+    main(*sys.argv[1:3])
