@@ -100,13 +100,31 @@ def scratch_checkpoint(home: Path) -> Path:
 
     The checkpoint only has to outlive a batch (a run starts from the state table), and Spark
     writes and renames a few files in it per micro-batch: on tmpfs that took ~90 ms a batch
-    here, on the data disk ~140 ms (``processors/README.md``).
+    here, on the data disk ~140 ms (``processors/README.md``). The folder names the driver's
+    PID; folders of drivers that are gone (killed before they could delete theirs) are deleted.
     """
     shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
-        return shm / f"featurestore-checkpoint-{digest}"
-    return home / "checkpoint"
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return home / "checkpoint"
+    for old in shm.glob(f"{_SCRATCH}-*"):
+        pid = old.name.removeprefix(f"{_SCRATCH}-").split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:16]
+    return shm / f"{_SCRATCH}-{os.getpid()}-{digest}"
+
+
+_SCRATCH = "featurestore-checkpoint"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _lag(progress: Any) -> int | None:
@@ -150,19 +168,21 @@ class StreamHandle:
             self.stop()
 
     def stop(self) -> None:
-        """Stop the query (after its running batch)."""
-        if self.listener is not None:
-            self.spark.streams.removeListener(self.listener)
-            self.listener = None
-        if self.query.isActive:
-            self.query.stop()
-        if self.pool is not None:
-            self.pool.shutdown()
-        if self.runner is not None:
-            self.runner.close()
-        if self.checkpoint is not None:
-            shutil.rmtree(self.checkpoint, ignore_errors=True)
-        error = self.query.exception()
+        """Stop the query (after its running batch) and release what the run held."""
+        try:
+            if self.listener is not None:
+                self.spark.streams.removeListener(self.listener)
+                self.listener = None
+            if self.query.isActive:
+                self.query.stop()
+            error = self.query.exception()
+        finally:  # also when Spark's JVM is already gone (SIGTERM to the process group)
+            if self.pool is not None:
+                self.pool.shutdown()
+            if self.runner is not None:
+                self.runner.close()
+            if self.checkpoint is not None:
+                shutil.rmtree(self.checkpoint, ignore_errors=True)
         if error is not None:
             raise RuntimeError(f"the processor's streaming query failed: {error}")
 
