@@ -27,8 +27,11 @@ def copy_in(
     table: pa.Table | pa.RecordBatch,
 ) -> None:
     """Append ``table`` (columns in the order of ``columns``) to ``target`` with COPY."""
+    selected = table.select(list(columns))
+    if isinstance(selected, pa.Table):
+        selected = _without_empty_chunks(selected)
     buffer = io.BytesIO()
-    pacsv.write_csv(table.select(list(columns)), buffer, pacsv.WriteOptions(include_header=False))
+    pacsv.write_csv(selected, buffer, pacsv.WriteOptions(include_header=False))
     statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
         target, sql.SQL(", ").join(map(sql.Identifier, columns))
     )
@@ -36,6 +39,14 @@ def copy_in(
     with cur.copy(statement) as copy:
         for start in range(0, len(view), _COPY_BLOCK):
             copy.write(view[start : start + _COPY_BLOCK])
+
+
+def _without_empty_chunks(table: pa.Table) -> pa.Table:
+    """Drop empty chunks: after one, the CSV writer of pyarrow 25 writes NUL bytes."""
+    batches = table.to_batches()
+    if all(batch.num_rows for batch in batches):
+        return table
+    return pa.Table.from_batches([b for b in batches if b.num_rows], schema=table.schema)
 
 
 def copy_out(
