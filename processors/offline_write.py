@@ -1,7 +1,8 @@
 """Feature rows into the offline tables, inside the caller's transaction.
 
 The rows of a step are unique per (symbol, event_timestamp) (the state machine's re-emissions are
-collapsed before), so no DISTINCT ON and no sort: COPY into a temporary staging table, then one
+collapsed before), so no DISTINCT ON and no sort. A batch whose keys are all new is COPYed straight
+into the table (under a savepoint); otherwise COPY into a temporary staging table, then one
 ``INSERT ... ON CONFLICT`` that keeps the stored row only when it is newer (``created_timestamp``),
 as :func:`featurestore.offline.write_feature_rows` does. The table contract is
 :mod:`featurestore.offline.tables`.
@@ -49,6 +50,16 @@ class OfflineWriter:
         columns = [*keys, src.timestamp_field, src.created_timestamp_column, *view.feature_names]
         columns += [name for name, _ in LINEAGE_COLUMNS]
         self._ensure_partitions(view, rows.column(src.timestamp_field))
+        target = table_identifier(src.table)
+        try:
+            # In a running stream nearly every key is new: COPY straight into the table, under a
+            # savepoint. A key already stored (a trade time re-emitted across batches, a restart
+            # after `processors reset`) raises, and the batch takes the upsert below instead.
+            with self._conn.transaction():
+                copy_in(cur, target, columns, rows)
+            return int(rows.num_rows)
+        except psycopg.errors.UniqueViolation:
+            pass
         staging = sql.Identifier(f"_stage_{view.name}")
         if view.name not in self._staged:
             cur.execute(
