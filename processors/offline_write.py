@@ -4,7 +4,7 @@ The rows of a step are unique per (symbol, event_timestamp) (the state machine's
 collapsed before), so no DISTINCT ON and no sort. A batch whose keys are all new is COPYed straight
 into the table (under a savepoint); otherwise COPY into a temporary staging table, then one
 ``INSERT ... ON CONFLICT`` that keeps the stored row only when it is newer (``created_timestamp``),
-as :func:`featurestore.offline.write_feature_rows` does. The table contract is
+with the statement :func:`featurestore.offline.write_feature_rows` uses. The table contract is
 :mod:`featurestore.offline.tables`.
 """
 
@@ -20,6 +20,7 @@ from psycopg import sql
 from featurestore.definitions.model import Definitions, FeatureView
 from featurestore.offline._copy import copy_in
 from featurestore.offline.tables import LINEAGE_COLUMNS, ensure_partitions, table_identifier
+from featurestore.offline.write import upsert_from_staging
 
 __all__ = ["OfflineWriter"]
 
@@ -43,8 +44,6 @@ class OfflineWriter:
         """Upsert ``rows`` (the offline contract's columns) into the view's table."""
         if rows.num_rows == 0:
             return 0
-        if any(len(chunk) == 0 for col in rows.columns for chunk in col.chunks):
-            rows = rows.combine_chunks()  # pyarrow 25's CSV writer garbles empty chunks
         src = view.source
         keys = [self._definitions.entity(name).join_key for name in view.entities]
         columns = [*keys, src.timestamp_field, src.created_timestamp_column, *view.feature_names]
@@ -70,7 +69,7 @@ class OfflineWriter:
             )
             self._staged.add(view.name)
         copy_in(cur, staging, columns, rows)
-        cur.execute(_upsert(view, keys, columns, staging))
+        cur.execute(upsert_from_staging(view, keys, columns, staging, unique=True))
         return int(rows.num_rows)
 
     def _ensure_partitions(self, view: FeatureView, times: pa.ChunkedArray) -> None:
@@ -86,26 +85,3 @@ class OfflineWriter:
             return
         ensure_partitions(self._conn, view, start, end)
         self._days |= days
-
-
-def _upsert(
-    view: FeatureView, keys: list[str], columns: list[str], staging: sql.Identifier
-) -> sql.Composed:
-    src = view.source
-    conflict = [*keys, src.timestamp_field]
-    updates = [c for c in columns if c not in conflict]
-    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    return sql.SQL(
-        "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {staging} "
-        "ON CONFLICT ({conflict}) DO UPDATE SET {updates} "
-        "WHERE excluded.{created} >= t.{created}"
-    ).format(
-        target=table_identifier(src.table),
-        cols=cols,
-        staging=staging,
-        conflict=sql.SQL(", ").join(map(sql.Identifier, conflict)),
-        created=sql.Identifier(src.created_timestamp_column),
-        updates=sql.SQL(", ").join(
-            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in updates
-        ),
-    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import sys
 import threading
@@ -109,6 +108,7 @@ def run_command(name: str, **kwargs: Any) -> None:
 
 def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     from featurestore.config import load_settings
+    from featurestore.stack.base import write_ready_file
     from featurestore.stack.processors import ready_file
     from processors.spark import start_stream
 
@@ -123,8 +123,7 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
         signal.signal(sig, lambda *_: stop.set())
     handle = start_stream(settings, options)
     ready = ready_file(settings, name)
-    ready.parent.mkdir(parents=True, exist_ok=True)
-    ready.write_text(json.dumps({"pid": os.getpid(), "topic": options.topic_of(settings)}))
+    write_ready_file(ready, topic=options.topic_of(settings))
     click.echo(f"processor {name}: reading {options.topic_of(settings)} (stop with SIGTERM)")
     try:
         handle.wait(stop)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
@@ -47,6 +45,7 @@ def score(
     """
     from featurestore.definitions import PROJECT, load_definitions
     from featurestore.offline import PostgresOfflineStore
+    from featurestore.stack.base import write_ready_file
     from models.follow import follow_table
     from models.publish import AnomalyPublisher
     from models.registry import ModelRegistry
@@ -67,8 +66,7 @@ def score(
     with AnomalyScorer(registry, model_name, store=store) as scorer:
         click.echo(f"scoring with {scorer.current.ref.uri} into {publisher.topic}")
         if ready_file is not None:
-            ready_file.parent.mkdir(parents=True, exist_ok=True)
-            ready_file.write_text(json.dumps({"pid": os.getpid()}))
+            write_ready_file(ready_file)
         follow_table(
             scorer,
             publisher,

@@ -19,7 +19,7 @@ from featurestore.errors import ValidationError
 from featurestore.offline._copy import copy_in
 from featurestore.offline.tables import LINEAGE_COLUMNS, ensure_partitions, table_identifier
 
-__all__ = ["write_feature_rows"]
+__all__ = ["upsert_from_staging", "write_feature_rows"]
 
 
 def write_feature_rows(
@@ -60,31 +60,47 @@ def write_feature_rows(
             ).format(staging, table_identifier(src.table))
         )
         copy_in(cur, staging, columns, table)
-        cur.execute(_upsert(view, keys, columns, staging))
+        cur.execute(upsert_from_staging(view, keys, columns, staging))
     return int(table.num_rows)
 
 
-def _upsert(
-    view: FeatureView, keys: list[str], columns: list[str], staging: sql.Identifier
+def upsert_from_staging(
+    view: FeatureView,
+    keys: list[str],
+    columns: list[str],
+    staging: sql.Identifier,
+    *,
+    unique: bool = False,
 ) -> sql.Composed:
+    """``INSERT ... ON CONFLICT`` from ``staging`` into the view's table; newer created wins.
+
+    A stored row is replaced only by a row whose ``created_timestamp`` is not older. Without
+    ``unique``, a ``DISTINCT ON`` keeps the latest created row when the staging table holds a key
+    twice; callers whose rows are unique per key (the processors) skip that sort.
+    """
     src = view.source
     conflict = [*keys, src.timestamp_field]
     updates = [c for c in columns if c not in conflict]
-    target = table_identifier(src.table)
-    col_list = sql.SQL(", ").join(map(sql.Identifier, columns))
-    # DISTINCT ON keeps the latest created row when one batch holds the same key twice.
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     order = sql.SQL(", ").join(map(sql.Identifier, conflict))
+    created = sql.Identifier(src.created_timestamp_column)
+    select = (
+        sql.SQL("SELECT {cols} FROM {staging}")
+        if unique
+        else sql.SQL(
+            "SELECT DISTINCT ON ({order}) {cols} FROM {staging} ORDER BY {order}, {created} DESC"
+        )
+    ).format(cols=cols, staging=staging, order=order, created=created)
     return sql.SQL(
-        "INSERT INTO {target} AS t ({cols}) "
-        "SELECT DISTINCT ON ({order}) {cols} FROM {staging} ORDER BY {order}, {created} DESC "
+        "INSERT INTO {target} AS t ({cols}) {select} "
         "ON CONFLICT ({order}) DO UPDATE SET {updates} "
         "WHERE excluded.{created} >= t.{created}"
     ).format(
-        target=target,
-        cols=col_list,
+        target=table_identifier(src.table),
+        cols=cols,
+        select=select,
         order=order,
-        staging=staging,
-        created=sql.Identifier(src.created_timestamp_column),
+        created=created,
         updates=sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in updates
         ),

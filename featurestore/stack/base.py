@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -10,11 +11,18 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
-from featurestore.config import Settings
+from featurestore.config import Settings, settings_env
 from featurestore.errors import ConfigurationError
 from featurestore.stack.process import ManagedProcess
 
-__all__ = ["Component", "ComponentStatus", "port_open", "require_binary"]
+__all__ = [
+    "Component",
+    "ComponentStatus",
+    "port_open",
+    "ready_for",
+    "require_binary",
+    "write_ready_file",
+]
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class Component(ABC):
     def healthy(self) -> bool:
         """Whether the server answers a real request."""
 
+    def child_env(self) -> dict[str, str]:
+        """The environment of a child process of ours: this one plus the stack's settings."""
+        return {**os.environ, **settings_env(self.settings)}
+
     def after_healthy(self) -> None:  # noqa: B027 - optional hook
         """Run once the server is up (create databases, topics ...)."""
 
@@ -108,3 +120,24 @@ def require_binary(name: str, *candidates: Path) -> str:
             f"{name} is not installed; run `make setup` (deploy/bootstrap.sh) to install it"
         )
     return found
+
+
+def write_ready_file(path: Path, **extra: object) -> None:
+    """Say that this process serves: ``{"pid": ..., **extra}`` in ``path``.
+
+    Services whose readiness no request can check (a stream processor, a scorer) write it once
+    they run; :func:`ready_for` reads it back.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"pid": os.getpid(), **extra}))
+
+
+def ready_for(path: Path, pid: int | None) -> bool:
+    """Whether ``path`` says that the process ``pid`` is ready."""
+    if pid is None:
+        return False
+    try:
+        ready = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return False
+    return bool(ready.get("pid") == pid)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
 from featurestore.stack.base import Component
 
 __all__ = ["FeedOptions", "MarketFeed"]
@@ -64,8 +63,7 @@ class MarketFeed(Component):
         ]  # fmt: skip
 
     def launch(self) -> int:
-        env = {**os.environ, **settings_env(self.settings)}
-        return self.process.start(self.command(), env=env, record_exit=True)
+        return self.process.start(self.command(), env=self.child_env(), record_exit=True)
 
     def healthy(self) -> bool:
         """Running, or finished with success (a file replay that sent everything)."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
-from featurestore.config import Settings, settings_env
-from featurestore.stack.base import Component
+from featurestore.config import Settings
+from featurestore.stack.base import Component, ready_for
 
 __all__ = ["ProcessorService", "ready_file"]
 
@@ -55,15 +53,7 @@ class ProcessorService(Component):
         ]  # fmt: skip
 
     def launch(self) -> int:
-        env = {**os.environ, **settings_env(self.settings)}
-        return self.process.start(self.command(), env=env)
+        return self.process.start(self.command(), env=self.child_env())
 
     def healthy(self) -> bool:
-        pid = self.process.pid()
-        if pid is None:
-            return False
-        try:
-            ready = json.loads(ready_file(self.settings, self.processor).read_text())
-        except (FileNotFoundError, ValueError):
-            return False
-        return bool(ready.get("pid") == pid)
+        return ready_for(ready_file(self.settings, self.processor), self.process.pid())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import requests
 
-from featurestore.config import settings_env
 from featurestore.stack.base import Component
 
 __all__ = ["SchemaRegistryServer"]
@@ -30,7 +28,7 @@ class SchemaRegistryServer(Component):
     def launch(self) -> int:
         return self.process.start(
             [sys.executable, "-m", "featurestore.schema_registry"],
-            env={**os.environ, **settings_env(self.settings)},
+            env=self.child_env(),
         )
 
     def healthy(self) -> bool:

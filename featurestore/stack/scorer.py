@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
-from featurestore.config import settings_env
-from featurestore.stack.base import Component
+from featurestore.stack.base import Component, ready_for
 
 __all__ = ["AnomalyScorerService"]
 
@@ -39,19 +36,11 @@ class AnomalyScorerService(Component):
         self.ready_file.unlink(missing_ok=True)
 
     def launch(self) -> int:
-        env = {**os.environ, **settings_env(self.settings)}
         command = [
             sys.executable, "-m", "featurestore.cli", "score", "--follow",
             "--ready-file", str(self.ready_file),
         ]  # fmt: skip
-        return self.process.start(command, env=env)
+        return self.process.start(command, env=self.child_env())
 
     def healthy(self) -> bool:
-        pid = self.process.pid()
-        if pid is None:
-            return False
-        try:
-            ready = json.loads(self.ready_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return False
-        return bool(ready.get("pid") == pid)
+        return ready_for(self.ready_file, self.process.pid())

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from featurestore.config import settings_env
 from featurestore.stack.base import Component
 
 __all__ = ["GrpcService"]
@@ -30,8 +28,9 @@ class GrpcService(Component):
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def launch(self) -> int:
-        env = {**os.environ, **settings_env(self.settings)}
-        return self.process.start([sys.executable, "-m", "featurestore.cli", "serve"], env=env)
+        return self.process.start(
+            [sys.executable, "-m", "featurestore.cli", "serve"], env=self.child_env()
+        )
 
     def healthy(self) -> bool:
         try:
