@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import shutil
 import signal
+import stat
 import subprocess
 from pathlib import Path
 
 import psycopg
 
+from featurestore.errors import BackendUnavailableError
 from featurestore.stack.base import Component, require_binary
 
 __all__ = ["PostgresServer"]
+
+log = logging.getLogger(__name__)
 
 _PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -46,12 +51,29 @@ class PostgresServer(Component):
             entry = pwd.getpwnam(self._run_as)
             shutil.chown(path, entry.pw_uid, entry.pw_gid)
 
+    def _grant_traverse(self) -> None:
+        """Let the ``postgres`` user reach its data folder through every parent folder.
+
+        A checkout under a private folder (``mktemp -d`` makes mode 0700) would stop ``initdb``
+        at the first parent it cannot enter; such parents get the execute bit for others
+        (enter, not list), and the change is logged.
+        """
+        for folder in [self.data_dir, *self.data_dir.parents]:
+            mode = folder.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+                log.warning(
+                    "gave others the right to enter %s, so PostgreSQL reaches its data", folder
+                )
+
     def prepare(self) -> None:
         data = self.data_dir / "data"
         if (data / "PG_VERSION").exists():
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._chown(self.data_dir)
+        if self._run_as is not None:
+            self._grant_traverse()
         pg = self.settings.postgres
         pwfile = self.data_dir / "initdb.pw"
         pwfile.write_text(pg.password.get_secret_value() + "\n")
@@ -77,9 +99,13 @@ class PostgresServer(Component):
                 *command,
             ]
         try:
-            subprocess.run(command, check=True, capture_output=True, text=True)
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
         finally:
             pwfile.unlink(missing_ok=True)
+        if done.returncode != 0:
+            raise BackendUnavailableError(
+                f"initdb {data} failed (exit {done.returncode}): {done.stderr.strip()}"
+            )
 
     def launch(self) -> int:
         pg = self.settings.postgres
