@@ -9,16 +9,19 @@ tag + length + bytes).
 
 Per request: one lookup of the request's bytes in a cache of prepared requests (the plan and the
 prebuilt RESP of one HMGET per entity hash), one pipelined round trip on a shared connection
-(:class:`~featurestore.online.pipelined.PipelinedRedis`), one timestamp parse per distinct
-(view, event time) for the TTL check, and per column a few C-level passes (``map``/``join``) where
-every value is present; the per-value loop runs only for columns with missing, null or stale
-values. A request seen for the first time is parsed and validated (the cache keeps only valid,
-fast-path requests, up to ``max_cached``).
+(:class:`~featurestore.online.pipelined.PipelinedRedis`), one timestamp lookup per distinct
+(view, event time) for the TTL check (parsed once per distinct bytes), and per column a few
+C-level passes (``map``/``join``) where every value is present; the per-value loop runs only for
+columns with missing, null or stale values. A request seen for the first time is parsed and
+validated (the cache keeps only valid, fast-path requests, up to ``max_cached``).
 
 With a :class:`~featurestore.online.row_cache.RowCache` (and a connection that tracks keys), rows
 that Redis has not invalidated since they were read are served from memory and only the others
 are read, in one batch; a cached row past its view's TTL is read again (its key may have expired
-in Redis without an invalidation yet), so the answers stay those of the general path.
+in Redis without an invalidation yet), so the answers stay those of the general path. On top of
+it a :class:`~featurestore.service.response_memo.ResponseMemo` keeps each request's encoded
+response while every row it was built from is the row cache's same object and none can have
+passed its TTL: a repeated request over unchanged rows costs a dict lookup and an identity pass.
 
 It serves the common shape: every requested view keyed by exactly the request's join keys (the
 views of one entity share one hash in Feast's layout). Anything else returns ``None`` and the
@@ -28,12 +31,13 @@ are the same (tested side by side).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from operator import add, itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import hiredis
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -45,6 +49,7 @@ from featurestore.online.layout import feature_field, redis_key, timestamp_field
 from featurestore.online.pipelined import PipelinedRedis, encode_command
 from featurestore.online.row_cache import RowCache
 from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
+from featurestore.service.response_memo import ResponseMemo
 
 __all__ = ["RawFeatureReader"]
 
@@ -135,6 +140,7 @@ class RawFeatureReader:
         max_entities: int,
         max_cached: int = 4096,
         row_cache: RowCache | None = None,
+        memo_bytes: int = 64 * 2**20,
     ) -> None:
         self._redis = redis
         self._catalog = catalog
@@ -144,6 +150,7 @@ class RawFeatureReader:
         self._keys: dict[tuple[object, ...], bytes] = {}
         self._prepared: dict[bytes, _Prepared] = {}
         self._rows = row_cache
+        self._memo = ResponseMemo(memo_bytes) if row_cache is not None and memo_bytes else None
         if row_cache is not None:
             redis.on_invalidate(row_cache.invalidate)
 
@@ -251,6 +258,11 @@ class RawFeatureReader:
 
     async def respond(self, data: bytes) -> bytes | None:
         """The serialized GetOnlineFeaturesResponse, or None when the general path must answer."""
+        memo = self._memo
+        if memo is not None and self._redis.tracking:
+            answer = memo.get(data, time.time())
+            if answer is not None:
+                return answer
         prepared = self.prepare(data)
         if prepared is None:
             return None
@@ -265,15 +277,21 @@ class RawFeatureReader:
         if None in replies:
             hits = await self._fill(prepared, table, replies)
         columns = _columns(replies)
-        views = _views(plan, columns, time.time())
-        if any(_STALE in states for states, _ in views):
+        now = time.time()
+        views = _views(plan, columns, now)
+        if any(_STALE in view.states for view in views):
             # A cached row past its TTL may be of a key that Redis has expired since.
-            stale = {i for states, _ in views for i, s in enumerate(states) if s == _STALE}
+            stale = {i for view in views for i, s in enumerate(view.states) if s == _STALE}
             if stale.intersection(hits):
                 await self._fill(prepared, table, replies, sorted(stale.intersection(hits)))
                 columns = _columns(replies)
-                views = _views(plan, columns, time.time())
-        return _encode(plan, columns, views)
+                now = time.time()
+                views = _views(plan, columns, now)
+        response = _encode(plan, columns, views)
+        valid_until = min(view.fresh_until for view in views)
+        if memo is not None and valid_until > now:  # a stale row: its re-read rule must run
+            memo.put(data, table, prepared.keys, replies, response, valid_until)
+        return response
 
     async def _fill(
         self,
@@ -314,28 +332,57 @@ def _columns(replies: list[Any]) -> list[tuple[bytes | None, ...]]:
     return list(zip(*replies, strict=True))
 
 
-def _view_rows(
-    stamps: Sequence[bytes | None], ttl: float | None, now: float
-) -> tuple[bytes, bytes]:
-    """Per entity, the row's status (present, stale, not found) as bytes, and the encoded times."""
+class _ViewRows(NamedTuple):
+    """One view's rows of a response."""
+
+    states: bytes
+    """Per entity, the row's status (present, stale, not found)."""
+    stamps: bytes
+    """The encoded ``event_timestamps`` fields."""
+    fresh_until: float
+    """When the oldest present row passes the view's TTL (in the past if one has; inf: none)."""
+
+
+_SECONDS: dict[bytes, float] = {}
+_MAX_SECONDS = 65_536
+
+
+def _seconds(raw: bytes) -> float:
+    """A serialized Timestamp as epoch seconds, parsed once per distinct bytes (bounded)."""
+    seconds = _SECONDS.get(raw)
+    if seconds is None:
+        stamp = Timestamp.FromString(raw)
+        seconds = stamp.seconds + stamp.nanos * 1e-9
+        if len(_SECONDS) >= _MAX_SECONDS:
+            _SECONDS.clear()
+        _SECONDS[raw] = seconds
+    return seconds
+
+
+def _view_rows(stamps: Sequence[bytes | None], ttl: float | None, now: float) -> _ViewRows:
+    """Per entity, the row's status and encoded time; when the first present row goes stale."""
     state_of: dict[bytes | None, int] = {None: _NOT_FOUND}
     encoded_of: dict[bytes | None, bytes] = {None: _EMPTY_STAMP}
+    fresh_until = math.inf
     distinct = set(stamps)  # rows of one minute share their timestamp bytes
     for raw in distinct:
         if raw is None:
             continue
         state = _PRESENT
         if ttl is not None:
-            stamp = Timestamp.FromString(raw)
-            if now - (stamp.seconds + stamp.nanos * 1e-9) > ttl:
+            seconds = _seconds(raw)
+            if now - seconds > ttl:
                 state = _STALE
+            fresh_until = min(fresh_until, seconds + ttl)
         state_of[raw] = state
         encoded_of[raw] = _STAMP[len(raw)] + raw
     if len(distinct) == 1:
         (raw,) = distinct
-        return bytes((state_of[raw],)) * len(stamps), encoded_of[raw] * len(stamps)
+        return _ViewRows(
+            bytes((state_of[raw],)) * len(stamps), encoded_of[raw] * len(stamps), fresh_until
+        )
     states = bytes(map(state_of.__getitem__, stamps))
-    return states, b"".join(map(encoded_of.__getitem__, stamps))
+    return _ViewRows(states, b"".join(map(encoded_of.__getitem__, stamps)), fresh_until)
 
 
 def _present_values(raws: Sequence[bytes | None]) -> bytes | None:
@@ -360,9 +407,7 @@ def _present_values(raws: Sequence[bytes | None]) -> bytes | None:
     return b"".join(map(add, map(_VALUE.__getitem__, map(len, present)), present))
 
 
-def _views(
-    plan: _Plan, columns: Sequence[Sequence[bytes | None]], now: float
-) -> list[tuple[bytes, bytes]]:
+def _views(plan: _Plan, columns: Sequence[Sequence[bytes | None]], now: float) -> list[_ViewRows]:
     """Per view, :func:`_view_rows`."""
     return [
         _view_rows(columns[ts], ttl, now) for ts, ttl in zip(plan.view_ts, plan.ttl_s, strict=True)
@@ -370,12 +415,12 @@ def _views(
 
 
 def _encode(
-    plan: _Plan, columns: Sequence[Sequence[bytes | None]], views: Sequence[tuple[bytes, bytes]]
+    plan: _Plan, columns: Sequence[Sequence[bytes | None]], views: Sequence[_ViewRows]
 ) -> bytes:
     all_present = bytes((_PRESENT,)) * len(columns[0])
     out = [plan.names]
     for value_index, _, v in plan.columns:
-        states, stamps = views[v]
+        states, stamps, _ = views[v]
         raws = columns[value_index]
         values = _present_values(raws) if states == all_present else None
         if values is None:

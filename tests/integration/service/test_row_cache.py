@@ -48,11 +48,16 @@ class Readers:
         self.store = RedisOnlineStore.from_settings(stack.redis, catalog)
         self.catalog = catalog
 
+    async def fast(self, request: feature_service_pb2.GetOnlineFeaturesRequest) -> bytes:
+        """The fast path's response bytes (a fresh bytes object for the request each time)."""
+        answer = await self.raw.respond(request.SerializeToString())
+        assert answer is not None
+        return answer
+
     async def both(
         self, request: feature_service_pb2.GetOnlineFeaturesRequest
     ) -> tuple[Response, Response]:
-        fast = await self.raw.respond(request.SerializeToString())
-        assert fast is not None
+        fast = await self.fast(request)
         refs = features_from_proto(request, self.catalog)
         entities = entities_from_proto(request.entities, max_rows=100)
         general = online_features_to_proto(await self.store.read(entities, refs))
@@ -184,5 +189,58 @@ def test_a_lost_connection_forgets_every_row(stack: Settings, catalog: StaticCat
         assert len(both.cache) == 0
         fast, general = await both.both(request)
         assert fast == general and _closes(fast) == [7.0]
+
+    _run(stack, catalog, test)
+
+
+def test_a_memoized_response_sees_a_rewrite_at_once(
+    stack: Settings, catalog: StaticCatalog
+) -> None:
+    """Once Redis' invalidation is handled, the very next call answers the new row."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    async def test(both: Readers) -> None:
+        key = EntityKey.of(symbol="MEMO")
+        await both.write([FeatureRow("bars_1m", key, now, {"close": 1.0})])
+        request = _request("MEMO")
+        first = await both.fast(request)
+        assert await both.fast(request) is first  # served from the memo
+        await both.write([FeatureRow("bars_1m", key, now + timedelta(seconds=1), {"close": 2.0})])
+        deadline = time.monotonic() + 3
+        while len(both.cache) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)  # until the invalidation has been handled, no read
+        assert len(both.cache) == 0
+        fast, general = await both.both(request)
+        assert fast == general and _closes(fast) == [2.0]
+
+    _run(stack, catalog, test)
+
+
+def test_a_memoized_response_sees_a_ttl_crossing_at_once(
+    stack: Settings, catalog: StaticCatalog
+) -> None:
+    """No write, no invalidation: the first call after the crossing says OUTSIDE_MAX_AGE."""
+    ttl = catalog.view("bars_1m").ttl
+    assert ttl is not None
+    margin = 1.0
+    crossing = datetime.now(UTC) + timedelta(seconds=margin)
+
+    async def test(both: Readers) -> None:
+        key = EntityKey.of(symbol="AGING")
+        await both.write(
+            [  # the fresh rolling row keeps the hash alive past the bars row's TTL
+                FeatureRow("rolling_1m", key, datetime.now(UTC), {"sma_5": 1.0}),
+                FeatureRow("bars_1m", key, crossing - ttl, {"close": 3.0}),
+            ]
+        )
+        request = _request("AGING")
+        first = await both.fast(request)
+        assert await both.fast(request) is first  # served from the memo
+        assert Response.FromString(first).columns[0].statuses == [types_pb2.FEATURE_STATUS_PRESENT]
+        await asyncio.sleep(max(0.0, (crossing - datetime.now(UTC)).total_seconds()) + 0.01)
+        fast, general = await both.both(request)
+        assert fast == general
+        assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE]
+        assert fast.columns[1].statuses == [types_pb2.FEATURE_STATUS_PRESENT]
 
     _run(stack, catalog, test)

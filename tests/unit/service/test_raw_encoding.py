@@ -56,7 +56,7 @@ def _stamp(seconds: int) -> bytes:
 def test_view_rows_statuses_and_times() -> None:
     now = 10_000.0
     fresh, old = _stamp(9_990), _stamp(9_000)
-    states, encoded = _view_rows([fresh, None, old, fresh], ttl=60.0, now=now)
+    states, encoded, fresh_until = _view_rows([fresh, None, old, fresh], ttl=60.0, now=now)
     assert list(states) == [
         types_pb2.FEATURE_STATUS_PRESENT,
         types_pb2.FEATURE_STATUS_NOT_FOUND,
@@ -65,10 +65,18 @@ def test_view_rows_statuses_and_times() -> None:
     ]
     column = types_pb2.FeatureColumn.FromString(encoded)
     assert [s.seconds for s in column.event_timestamps] == [9_990, 0, 9_000, 9_990]
+    assert fresh_until == 9_000 + 5e-9 + 60.0  # the oldest row's crossing, here in the past
+
+
+def test_view_rows_fresh_until_of_fresh_rows_and_without_ttl() -> None:
+    stamps = [_stamp(9_990), _stamp(9_970), None]
+    assert _view_rows(stamps, ttl=60.0, now=10_000.0).fresh_until == 9_970 + 5e-9 + 60.0
+    assert _view_rows(stamps, ttl=None, now=10_000.0).fresh_until == float("inf")
+    assert _view_rows([None], ttl=60.0, now=10_000.0).fresh_until == float("inf")
 
 
 def test_view_rows_of_one_shared_time() -> None:
     stamp = _stamp(9_000)
-    states, encoded = _view_rows([stamp] * 3, ttl=None, now=10_000.0)
+    states, encoded, _ = _view_rows([stamp] * 3, ttl=None, now=10_000.0)
     assert states == bytes([types_pb2.FEATURE_STATUS_PRESENT]) * 3
     assert encoded == _view_rows([stamp, stamp, stamp, None], ttl=None, now=0.0)[1][:-2]
