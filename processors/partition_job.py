@@ -6,12 +6,15 @@ For each Kafka partition of a micro-batch (a thread per partition on the driver,
 1. lock the partition's row of the state table and take its state (from this worker's cache
    when the row's ``next_offset`` says the cache is current, else from the row);
 2. run the step (:func:`processors.step.run_step`): records before ``next_offset`` are skipped;
-3. send the dead letters and wait for Kafka's acknowledgement (before the commit: a crash
+3. write each symbol's latest rows to Redis (write-if-newer), before the commit, so that the
+   online store's freshness does not wait for PostgreSQL. A crash before the commit replays
+   the batch from the stored state, which computes the same rows again (the step is
+   deterministic), so what Redis got early is what PostgreSQL gets. The latest rows are also
+   kept in the state row, and a worker that loads a state from the table writes them again
+   first (harmless when Redis has them: write-if-newer);
+4. send the dead letters and wait for Kafka's acknowledgement (before the commit: a crash
    after it replays the batch, so a dead letter is sent at least once, never lost);
-4. upsert the feature rows and store the new state, in the same transaction, and commit;
-5. write each symbol's latest rows to Redis (write-if-newer). The same rows are in the state
-   row; a worker that loads a state from the table writes them again first, so a crash
-   between the commit and Redis is repaired by the next batch of that partition.
+5. upsert the feature rows and store the new state, in the same transaction, and commit.
 
 Each partition's work ends in a summary row (counts, timings, and the rolling rows when the
 driver has hooks to call). The backfill runs the same function in ``mapInArrow`` without the
@@ -132,6 +135,11 @@ class PartitionJob:
             timer.add("decode_s", step.decode_s)
             timer.add("machine_s", step.machine_s)
             timer.lap(None)
+            written = 0
+            if repair:
+                written += self._write_online(res, *_unpack(repair))
+            written += self._write_online(res, step.latest_bars, step.latest_rolling)
+            timer.lap("redis_s")
             dead = self._send_dead_letters(res, step.dead)
             timer.lap("dead_letters_s")
             bars = res.offline.write(cur, self.views.bars, step.bars)
@@ -142,11 +150,6 @@ class PartitionJob:
             key.save(cur, state.next_offset, blob, online)
             timer.lap("state_s")
         timer.lap("postgres_s")  # the commit
-        written = 0
-        if repair:
-            written += self._write_online(res, *_unpack(repair))
-        written += self._write_online(res, step.latest_bars, step.latest_rolling)
-        timer.lap("redis_s")
         res.states[key] = state
         return {
             "partition": key.partition,

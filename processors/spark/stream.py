@@ -3,7 +3,8 @@
 Spark reads the topic and schedules the micro-batches; each batch's records come to the driver
 as Arrow (``toArrow``, one task per Kafka partition: ``minPartitions`` and
 ``maxRecordsPerPartition`` are never set) and each Kafka partition's records go through
-:class:`processors.partition_job.PartitionJob` in a thread of its own. No shuffle, no Spark state
+:class:`processors.partition_job.PartitionJob` in a thread of its own. That work runs while Spark
+reads the next batch (:class:`processors.spark.pipeline.BatchPipeline`). No shuffle, no Spark state
 store, no Python worker per task: on this machine a ``mapInArrow`` task cost ~200-600 ms of
 Python worker set-up per partition and batch, ``toArrow`` ~85 ms per batch in all (see
 ``processors/README.md``). Exactly-once rests on the state table (:mod:`processors.state_table`),
@@ -13,6 +14,7 @@ checkpoint, and a replayed batch's records are skipped by each partition's ``nex
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -36,6 +38,7 @@ from featurestore.errors import BackendUnavailableError, ConfigurationError
 from processors.options import ProcessorOptions, processor_dir
 from processors.partition_job import PartitionJob, PartitionRunner, split_partitions
 from processors.report import COUNTS, BatchReport
+from processors.spark.pipeline import BatchPipeline
 from processors.spark.session import build_session
 from processors.state_table import ensure_state_table, stored_offsets
 from processors.status import BatchStatus, now_iso, write_status
@@ -150,6 +153,7 @@ class StreamHandle:
     spark: Any
     runner: PartitionRunner | None = None
     pool: ThreadPoolExecutor | None = None
+    pipeline: BatchPipeline | None = None
     listener: Any = None
     status_path: Any = None
     checkpoint: Path | None = None
@@ -163,12 +167,15 @@ class StreamHandle:
             while self.query.isActive:
                 if stop is not None and stop.is_set():
                     break
+                if self.pipeline is not None and self.pipeline.failure() is not None:
+                    break  # a batch's work failed: stop() raises its error
                 self.query.awaitTermination(poll_s)
         finally:
             self.stop()
 
     def stop(self) -> None:
-        """Stop the query (after its running batch) and release what the run held."""
+        """Stop the query, finish the batch being processed and release what the run held."""
+        failure: BaseException | None = None
         try:
             if self.listener is not None:
                 self.spark.streams.removeListener(self.listener)
@@ -177,12 +184,19 @@ class StreamHandle:
                 self.query.stop()
             error = self.query.exception()
         finally:  # also when Spark's JVM is already gone (SIGTERM to the process group)
+            if self.pipeline is not None:
+                try:
+                    self.pipeline.close()
+                except Exception as exc:  # raised below, after the connections are closed
+                    failure = exc
             if self.pool is not None:
                 self.pool.shutdown()
             if self.runner is not None:
                 self.runner.close()
             if self.checkpoint is not None:
                 shutil.rmtree(self.checkpoint, ignore_errors=True)
+        if failure is not None:
+            raise RuntimeError(f"the processor failed storing a batch: {failure}") from failure
         if error is not None:
             raise RuntimeError(f"the processor's streaming query failed: {error}")
 
@@ -244,13 +258,26 @@ def start_stream(
     runner = PartitionRunner(job)
     pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="partition")
 
+    pipeline = BatchPipeline()
+
     def on_batch(frame: Any, batch_id: int) -> None:
         began = time.perf_counter()
         table = frame.toArrow()
-        read = time.perf_counter()
+        read_s = time.perf_counter() - began
+        waiting = time.perf_counter()
+        pipeline.drain()  # the previous batch's work; raises its error
+        waited_s = time.perf_counter() - waiting
+        pipeline.submit(functools.partial(process, table, batch_id, read_s, waited_s))
+
+    def process(table: Any, batch_id: int, read_s: float, waited_s: float) -> None:
+        began = time.perf_counter()
         summaries = list(pool.map(runner.run, split_partitions(table)))
-        report = BatchReport.of(summaries, time.perf_counter() - read)
-        report.seconds = {"spark read (toArrow)": read - began, **report.seconds}
+        report = BatchReport.of(summaries, time.perf_counter() - began)
+        report.seconds = {
+            "spark read (toArrow)": read_s,
+            "waiting for the previous batch": waited_s,
+            **report.seconds,
+        }
         rolling = report.rolling_frame()
         hooks_began = time.perf_counter()
         if rolling is not None:
@@ -321,5 +348,5 @@ def start_stream(
         .start()
     )
     return StreamHandle(
-        query, spark, runner, pool, listener, status_path, checkpoint, totals, reports
+        query, spark, runner, pool, pipeline, listener, status_path, checkpoint, totals, reports
     )
