@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from operator import add, itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import hiredis
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -89,6 +89,9 @@ _FIELD_2 = _Prefixes(0x12)  # FeatureColumn.statuses (packed) and GetOnlineFeatu
 _STAMP = _Prefixes(0x1A)  # FeatureColumn.event_timestamps (3)
 _EMPTY_VALUE = b"\x0a\x00"
 _EMPTY_STAMP = b"\x1a\x00"
+_PRESENT_BYTE = bytes((_PRESENT,))
+_FEW_STAMPS = 8
+"""Up to this many distinct event times in a view's rows, they are judged one by one."""
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -343,7 +346,7 @@ class _ViewRows(NamedTuple):
     """When the oldest present row passes the view's TTL (in the past if one has; inf: none)."""
 
 
-_SECONDS: dict[bytes, float] = {}
+_SECONDS: dict[bytes | None, float] = {}
 _MAX_SECONDS = 65_536
 
 
@@ -360,11 +363,44 @@ def _seconds(raw: bytes) -> float:
 
 
 def _view_rows(stamps: Sequence[bytes | None], ttl: float | None, now: float) -> _ViewRows:
-    """Per entity, the row's status and encoded time; when the first present row goes stale."""
+    """Per entity, the row's status and encoded time; when the first present row goes stale.
+
+    Rows of few distinct times (of one minute, say), absent rows or stale ones: per distinct
+    time (:func:`_view_rows_by_stamp`). Rows of many distinct times, every one present and fresh
+    (real data: each entity has its own last event): in C-level passes.
+    """
+    distinct = set(stamps)
+    if len(distinct) <= _FEW_STAMPS or None in distinct:
+        return _view_rows_by_stamp(stamps, distinct, ttl, now)
+    present = cast(Sequence[bytes], stamps)  # None is not among them
+    fresh_until = math.inf
+    if ttl is not None:
+        known = list(map(_SECONDS.get, distinct))
+        if None in known:
+            known = list(map(_seconds, cast(set[bytes], distinct)))
+        oldest = min(cast(list[float], known))
+        if now - oldest > ttl:
+            return _view_rows_by_stamp(stamps, distinct, ttl, now)
+        fresh_until = oldest + ttl
+    lengths = set(map(len, present))
+    if len(lengths) == 1:
+        prefix = _STAMP[lengths.pop()]
+        encoded = prefix + prefix.join(present)
+    else:
+        encoded = b"".join(map(add, map(_STAMP.__getitem__, map(len, present)), present))
+    return _ViewRows(_PRESENT_BYTE * len(stamps), encoded, fresh_until)
+
+
+def _view_rows_by_stamp(
+    stamps: Sequence[bytes | None],
+    distinct: set[bytes | None],
+    ttl: float | None,
+    now: float,
+) -> _ViewRows:
+    """:func:`_view_rows` for any rows, absent or stale ones too: per distinct time."""
     state_of: dict[bytes | None, int] = {None: _NOT_FOUND}
     encoded_of: dict[bytes | None, bytes] = {None: _EMPTY_STAMP}
     fresh_until = math.inf
-    distinct = set(stamps)  # rows of one minute share their timestamp bytes
     for raw in distinct:
         if raw is None:
             continue

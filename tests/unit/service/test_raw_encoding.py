@@ -8,7 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from featurestore._proto.v1 import types_pb2
 from featurestore.online import ValueType
 from featurestore.online.layout import encode_value
-from featurestore.service.raw_features import _present_values, _view_rows
+from featurestore.service.raw_features import _present_values, _view_rows, _view_rows_by_stamp
 
 NULL = b"\x98\x01\x00"  # feast.types.Value(null_val=NULL)
 
@@ -80,3 +80,29 @@ def test_view_rows_of_one_shared_time() -> None:
     states, encoded, _ = _view_rows([stamp] * 3, ttl=None, now=10_000.0)
     assert states == bytes([types_pb2.FEATURE_STATUS_PRESENT]) * 3
     assert encoded == _view_rows([stamp, stamp, stamp, None], ttl=None, now=0.0)[1][:-2]
+
+
+def _nanos_stamp(seconds: int, nanos: int) -> bytes:
+    return bytes(Timestamp(seconds=seconds, nanos=nanos).SerializeToString())
+
+
+@pytest.mark.parametrize(
+    ("stamps", "ttl"),
+    [
+        ([_nanos_stamp(9_990 - i, i * 1_000) for i in range(50)], 60.0),  # distinct, all fresh
+        ([_nanos_stamp(9_990 - i, 0) for i in range(50)], 60.0),  # nanos 0: shorter bytes
+        ([_nanos_stamp(9_950, 7)] * 20, 60.0),  # one shared time
+        ([_nanos_stamp(9_990 - i, 1) for i in range(20)] + [_nanos_stamp(9_939, 1)], 60.0),  # stale
+        ([_nanos_stamp(9_940 + i, 0) for i in range(20)], 60.0),  # one exactly at the TTL
+        ([_nanos_stamp(9_990 - i, 1) for i in range(20)] + [None], 60.0),  # an absent row
+        ([_nanos_stamp(9_990, 1), _nanos_stamp(9_939, 1)], 60.0),  # few times
+        ([_nanos_stamp(9_990 - i, i) for i in range(10)], None),  # no TTL
+        ([None, _nanos_stamp(1, 1)], None),
+    ],
+)
+def test_view_rows_fast_path_agrees_with_the_per_stamp_path(
+    stamps: list[bytes | None], ttl: float | None
+) -> None:
+    expected = _view_rows_by_stamp(stamps, set(stamps), ttl, now=10_000.0)
+    assert _view_rows(stamps, ttl, now=10_000.0) == expected  # timestamps parsed here
+    assert _view_rows(stamps, ttl, now=10_000.0) == expected  # and from the parsed cache
