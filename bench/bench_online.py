@@ -1,15 +1,19 @@
 """GetOnlineFeatures against its floor (a bare gRPC echo of the same sizes) and against Feast.
 
 Same Redis, same rows, one run: 100 symbols with both canonical views are written under a project
-of this run's own (deleted afterwards). The feature servers and the echo server run as child
-processes (``python -m bench.bench_online serve-features|serve-echo``) on the event loop the
-service is configured with, so that none shares the client's GIL. All are called through the
-same raw-bytes client (pre-serialized request, response bytes not parsed), so their difference is
-the server's own work. The echo and our server variants are measured in 3 interleaved rounds
-(echo, then each variant, for every shape and load); the table gives the medians of the rounds and
-the median of the per-round ratios to the echo. Variants: the default (row cache on: rows Redis
-has not invalidated are served from memory), the row cache off (every call reads Redis), and the
-row cache on while a child process rewrites every symbol's two rows every 0.5 s (400 rows/s,
+of this run's own (deleted afterwards), each symbol's rows with event times of their own (as real
+data has). The feature servers and the echo server run as child processes
+(``python -m bench.bench_online serve-features|serve-echo``) on the event loop the service is
+configured with, so that none shares the client's GIL. All are called through the same raw-bytes
+client (pre-serialized request, response bytes not parsed), so their difference is the server's own
+work.
+The echo and our server variants are measured in 3 interleaved rounds (echo, then each variant, for
+every shape and load); the table gives the medians of the rounds and the median of the per-round
+ratios to the echo. Variants: the default (row cache on: rows Redis has not invalidated are served
+from memory; and since the same request comes again, its encoded response is reused while its rows
+are unchanged), the response memo off (each call frames its response from the cached rows: what a
+request not seen before costs, less its parsing), the row cache off (every call reads Redis), and
+the row cache on while a child process rewrites every symbol's two rows every 0.5 s (400 rows/s,
 write-if-newer through the online writer), so that part of the calls reads Redis again. The SDK's
 end-to-end latency (parsing included) is reported next to it. Feast's ``get_online_features`` runs
 in this process on the same rows, and Feast's own feature server (``feast serve``, HTTP/JSON, one
@@ -71,10 +75,11 @@ def _rows(now: datetime) -> list[FeatureRow]:
     rows = []
     for i, symbol in enumerate(SYMBOLS):
         key = EntityKey.of(symbol=symbol)
+        at = now - timedelta(milliseconds=7 * i)  # every symbol its own last event
         bars = {f.name: float(i) for f in BARS_1M.features if f.name != "trade_count"}
-        rows.append(FeatureRow("bars_1m", key, now, {**bars, "trade_count": i}))
+        rows.append(FeatureRow("bars_1m", key, at, {**bars, "trade_count": i}))
         rolling = {f.name: float(i) / 2 for f in ROLLING_1M.features}
-        rows.append(FeatureRow("rolling_1m", key, now - timedelta(seconds=5), rolling))
+        rows.append(FeatureRow("rolling_1m", key, at - timedelta(seconds=5), rolling))
     return rows
 
 
@@ -238,6 +243,13 @@ def run(settings: Settings) -> str:
         )
         uncached, uncached_port = _start_child("serve-features", uncached_settings, project)
         children.append(uncached)
+        unmemoized_settings = settings.model_copy(
+            update={
+                "service": settings.service.model_copy(update={"online_response_memo_bytes": 0})
+            }
+        )
+        unmemoized, unmemoized_port = _start_child("serve-features", unmemoized_settings, project)
+        children.append(unmemoized)
         writer, _ = _start_child("write-rows", settings, project)
         children.append(writer)
         response_sizes = {}
@@ -251,6 +263,7 @@ def run(settings: Settings) -> str:
         targets = {
             "echo": (echo_port, ECHO),
             "ours": (features_port, METHOD),
+            "ours-unmemoized": (unmemoized_port, METHOD),
             "ours-uncached": (uncached_port, METHOD),
             "ours-writes": (features_port, METHOD),
         }
@@ -258,8 +271,8 @@ def run(settings: Settings) -> str:
             t: grpc.insecure_channel(f"127.0.0.1:{port}") for t, (port, _) in targets.items()
         }
         servers = {t: psutil.Process(child.pid) for t, child in (
-            ("echo", echo), ("ours", features), ("ours-uncached", uncached),
-            ("ours-writes", features),
+            ("echo", echo), ("ours", features), ("ours-unmemoized", unmemoized),
+            ("ours-uncached", uncached), ("ours-writes", features),
         )}  # fmt: skip
         redis_cpu = redis.Redis(host=settings.redis.host, port=settings.redis.port)
         try:
@@ -340,6 +353,7 @@ def run(settings: Settings) -> str:
     labels = {
         "echo": "bare gRPC echo, same sizes (floor)",
         "ours": "GetOnlineFeatures (server, raw client; row cache on, the default)",
+        "ours-unmemoized": "GetOnlineFeatures, row cache on, response memo off",
         "ours-uncached": "GetOnlineFeatures, row cache off (every call reads Redis)",
         "ours-writes": "GetOnlineFeatures, row cache on, rows rewritten at 400/s meanwhile",
         "sdk": "GetOnlineFeatures via the Python SDK (parsing included)",

@@ -179,6 +179,10 @@ class ServiceSettings(_Section):
     online_cache_rows: int = 100_000
     """Entity rows GetOnlineFeatures keeps in memory, invalidated by Redis when they change
     (RESP3 client tracking); 0: read Redis on every call."""
+    online_response_memo_bytes: int = 64 * 2**20
+    """Bytes of encoded GetOnlineFeatures responses kept for requests that come again, each
+    valid while its rows are unchanged in the row cache and within their TTL; 0: encode every
+    response (no effect without the row cache)."""
     max_stream_subscriptions: int = 64
     """Anomaly streams served at once (each holds a Kafka consumer); more: RESOURCE_EXHAUSTED."""
     model_alias_ttl_s: float = 5.0

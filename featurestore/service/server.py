@@ -141,6 +141,7 @@ async def create_server(
             catalog,
             max_entities=service.max_entities,
             row_cache=RowCache(cache_rows) if cache_rows > 0 else None,
+            memo_bytes=service.online_response_memo_bytes,
         )
         closers += [online.close, redis_client.aclose]
     schemas = ConfluentSchemaStore(settings.schema_registry.url)

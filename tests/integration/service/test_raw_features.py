@@ -37,12 +37,17 @@ def _request(
     return request
 
 
-@pytest.mark.parametrize("cached", [False, True], ids=["uncached", "row-cache"])
+@pytest.mark.parametrize(
+    ("cached", "memo_bytes"),
+    [(False, 0), (True, 0), (True, 1 << 20)],
+    ids=["uncached", "row-cache", "row-cache-and-memo"],
+)
 def test_raw_and_general_paths_agree(
     stack: Settings,
     catalog: StaticCatalog,
     write_rows: Callable[[list[FeatureRow]], None],
     cached: bool,
+    memo_bytes: int,
 ) -> None:
     rows = []
     for i in range(30):
@@ -68,10 +73,12 @@ def test_raw_and_general_paths_agree(
         client = PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db, tracking=cached)
         store = RedisOnlineStore.from_settings(stack.redis, catalog)
         rows = RowCache(1000) if cached else None
-        raw = RawFeatureReader(client, catalog, max_entities=1000, row_cache=rows)
+        raw = RawFeatureReader(
+            client, catalog, max_entities=1000, row_cache=rows, memo_bytes=memo_bytes
+        )
         try:
             out = []
-            for request in requests * 2:  # the second round uses the cached plans, keys, rows
+            for request in requests * 3:  # later rounds: cached plans, keys, rows, responses
                 fast = await raw.respond(request.SerializeToString())
                 refs = features_from_proto(request, catalog)
                 entities = entities_from_proto(request.entities, max_rows=1000)
