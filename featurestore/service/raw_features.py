@@ -375,10 +375,11 @@ def _view_rows(stamps: Sequence[bytes | None], ttl: float | None, now: float) ->
     present = cast(Sequence[bytes], stamps)  # None is not among them
     fresh_until = math.inf
     if ttl is not None:
-        known = list(map(_SECONDS.get, distinct))
-        if None in known:
-            known = list(map(_seconds, cast(set[bytes], distinct)))
-        oldest = min(cast(list[float], known))
+        times = cast(set[bytes], distinct)
+        try:
+            oldest = min(map(_SECONDS.__getitem__, times))
+        except KeyError:  # a time not parsed yet
+            oldest = min(map(_seconds, times))
         if now - oldest > ttl:
             return _view_rows_by_stamp(stamps, distinct, ttl, now)
         fresh_until = oldest + ttl
@@ -434,10 +435,13 @@ def _present_values(raws: Sequence[bytes | None]) -> bytes | None:
         return None
     if len(lengths) == 1:
         (size,) = lengths
-        if size == 0 or 0x98 in b"".join(present)[::size]:
+        if size == 0:
             return None
         prefix = _VALUE[size]
-        return prefix + prefix.join(present)
+        framed = prefix + prefix.join(present)
+        if 0x98 in framed[len(prefix) :: len(prefix) + size]:  # every value's first byte
+            return None
+        return framed
     if 0 in lengths or 0x98 in bytes(map(_first, present)):
         return None
     return b"".join(map(add, map(_VALUE.__getitem__, map(len, present)), present))
