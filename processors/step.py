@@ -19,15 +19,12 @@ import pyarrow as pa
 
 from featurestore.events import AvroDeserializer
 from processors.core import (
-    BAR_COLUMNS,
-    ROLLING_COLUMNS,
     MachineOptions,
-    RowBlock,
     SymbolState,
     process_trades,
 )
 from processors.decode import DeadLetter, KafkaRecords, TradeDecoder, decode_records
-from processors.tables import bars_table, rolling_table
+from processors.tables import SymbolRows, bars_table, latest_rows, rolling_table
 
 __all__ = ["PartitionState", "StepResult", "run_step"]
 
@@ -83,20 +80,6 @@ class StepResult:
     machine_s: float
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table | None:
-    """Non-empty tables as one, or None.
-
-    Empty tables are left out: pyarrow 25's CSV writer corrupts a table whose first chunk is
-    empty (NUL bytes instead of the rows), and COPY then fails.
-    """
-    full = [t for t in tables if t.num_rows]
-    return pa.concat_tables(full) if full else None
-
-
-def _last_rows(tables: list[pa.Table]) -> pa.Table | None:
-    return _concat([t.slice(t.num_rows - 1, 1) for t in tables if t.num_rows])
-
-
 def run_step(
     records: KafkaRecords,
     state: PartitionState,
@@ -120,8 +103,8 @@ def run_step(
     decoded_at = time.perf_counter()
     options = MachineOptions(lateness_us=lateness_us)
     dead = list(decoded.dead)
-    bars: list[pa.Table] = []
-    rolling: list[pa.Table] = []
+    bars: list[SymbolRows] = []
+    rolling: list[SymbolRows] = []
     late = duplicates = 0
     for symbol, index in decoded.by_symbol().items():
         symbol_state = state.symbols.get(symbol)
@@ -129,23 +112,19 @@ def run_step(
             symbol_state = state.symbols[symbol] = SymbolState(symbol)
         emission = process_trades(symbol_state, decoded.trades.take(index), options)
         bar_rows, rolling_rows = emission.collapsed()
-        bars.append(bars_table(bar_rows, symbol=symbol, join_key=join_key, topic=topic))
-        rolling.append(rolling_table(rolling_rows, symbol=symbol, join_key=join_key, topic=topic))
+        bars.append((symbol, bar_rows))
+        rolling.append((symbol, rolling_rows))
         dead += [decoded.dead_letter(int(index[i]), "late") for i in emission.late]
         late += len(emission.late)
         duplicates += emission.duplicates
     if len(fresh):
         state.next_offset = int(fresh.offset[-1]) + 1
     dead.sort(key=lambda d: d.offset)
-    empty_bars = bars_table(RowBlock.empty(BAR_COLUMNS), symbol="", join_key=join_key, topic=topic)
-    empty_rolling = rolling_table(
-        RowBlock.empty(ROLLING_COLUMNS), symbol="", join_key=join_key, topic=topic
-    )
     return StepResult(
-        bars=_concat(bars) or empty_bars,
-        rolling=_concat(rolling) or empty_rolling,
-        latest_bars=_last_rows(bars) or empty_bars,
-        latest_rolling=_last_rows(rolling) or empty_rolling,
+        bars=bars_table(bars, join_key=join_key, topic=topic),
+        rolling=rolling_table(rolling, join_key=join_key, topic=topic),
+        latest_bars=bars_table(latest_rows(bars), join_key=join_key, topic=topic),
+        latest_rolling=rolling_table(latest_rows(rolling), join_key=join_key, topic=topic),
         dead=dead,
         records=len(fresh),
         skipped=first,

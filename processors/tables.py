@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from processors.core import RowBlock
-from processors.core.output import BAR_FEATURES
+from processors.core.output import BAR_FEATURES, LINEAGE
 from processors.core.rolling import ROLLING_FEATURES
 from processors.decode import DeadLetter
 
@@ -22,6 +22,7 @@ __all__ = [
     "bars_table",
     "dead_letter_table",
     "from_ipc",
+    "latest_rows",
     "rolling_table",
     "rows_table",
     "to_ipc",
@@ -47,14 +48,37 @@ def _column(name: str, values: np.ndarray) -> pa.Array:
     return pa.array(values, pa.float64(), from_pandas=True)  # NaN -> null
 
 
+SymbolRows = tuple[str, RowBlock]
+"""A symbol and its rows."""
+
+
 def rows_table(
-    block: RowBlock, features: Sequence[str], *, symbol: str, join_key: str, topic: str
+    blocks: Sequence[SymbolRows], features: Sequence[str], *, join_key: str, topic: str
 ) -> pa.Table:
-    """Rows of one symbol as a table of the offline contract."""
-    cols = block.columns
-    n = len(block)
+    """The rows of several symbols (each symbol's in its order) as one table of the contract.
+
+    One table for a whole step: building a table per symbol cost ~0.13 ms each, a third of a
+    small step's time.
+    """
+    full = [(symbol, block) for symbol, block in blocks if len(block)]
+    names = [
+        join_key, "event_timestamp", "created_timestamp", *features,
+        "source_topic", "source_partition", "source_offset_start", "source_offset_end",
+    ]  # fmt: skip
+    if not full:
+        block = RowBlock.empty(("event_us", "created_ms", *features, *LINEAGE))
+        full = [("", block)]
+    counts = [len(block) for _, block in full]
+    n = sum(counts)
+    cols = {
+        name: np.concatenate([block.columns[name] for _, block in full])
+        if len(full) > 1
+        else full[0][1].columns[name]
+        for name in ("event_us", "created_ms", *features, *LINEAGE)
+    }
+    symbols = np.repeat(np.array([symbol for symbol, _ in full], dtype=object), counts)
     arrays = [
-        pa.array([symbol] * n, pa.string()),
+        pa.array(symbols, pa.string()),
         pa.array(cols["event_us"], pa.int64()).cast(_TS),
         pa.array(cols["created_ms"] * 1000, pa.int64()).cast(_TS),
         *(_column(name, cols[name]) for name in features),
@@ -63,21 +87,24 @@ def rows_table(
         pa.array(cols["first_offset"], pa.int64()),
         pa.array(cols["last_offset"], pa.int64()),
     ]
-    names = [
-        join_key, "event_timestamp", "created_timestamp", *features,
-        "source_topic", "source_partition", "source_offset_start", "source_offset_end",
-    ]  # fmt: skip
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def bars_table(block: RowBlock, *, symbol: str, join_key: str, topic: str) -> pa.Table:
+def latest_rows(blocks: Sequence[SymbolRows]) -> list[SymbolRows]:
+    """Each symbol's last row (symbols without rows are left out)."""
+    return [
+        (symbol, block.take(np.array([len(block) - 1]))) for symbol, block in blocks if len(block)
+    ]
+
+
+def bars_table(blocks: Sequence[SymbolRows], *, join_key: str, topic: str) -> pa.Table:
     """bars_1m rows."""
-    return rows_table(block, BAR_FEATURES, symbol=symbol, join_key=join_key, topic=topic)
+    return rows_table(blocks, BAR_FEATURES, join_key=join_key, topic=topic)
 
 
-def rolling_table(block: RowBlock, *, symbol: str, join_key: str, topic: str) -> pa.Table:
+def rolling_table(blocks: Sequence[SymbolRows], *, join_key: str, topic: str) -> pa.Table:
     """rolling_1m rows."""
-    return rows_table(block, ROLLING_FEATURES, symbol=symbol, join_key=join_key, topic=topic)
+    return rows_table(blocks, ROLLING_FEATURES, join_key=join_key, topic=topic)
 
 
 def dead_letter_table(letters: Iterable[DeadLetter]) -> pa.Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -22,7 +23,7 @@ def test_work_runs_in_order_and_never_overlaps() -> None:
         running.release()
 
     for i in range(20):
-        pipeline.submit(lambda i=i: work(i))
+        pipeline.submit(functools.partial(work, i))
     pipeline.close()
     assert done == list(range(20))
 
@@ -30,7 +31,11 @@ def test_work_runs_in_order_and_never_overlaps() -> None:
 def test_submit_returns_while_the_work_runs() -> None:
     pipeline = BatchPipeline()
     release = threading.Event()
-    pipeline.submit(release.wait)
+
+    def wait_for_release() -> None:
+        release.wait()
+
+    pipeline.submit(wait_for_release)
     assert pipeline.failure() is None  # still running: the caller was not held
     release.set()
     pipeline.close()

@@ -89,7 +89,7 @@ def test_any_split_of_a_partition_stores_the_same_rows_as_one_step(seed: int) ->
     for symbol, trades in df.groupby("symbol", sort=False):
         emission = process_trades(SymbolState(symbol), batch_of(trades))
         bars, _ = emission.collapsed()
-        want = bars_table(bars, symbol=symbol, join_key="symbol", topic="t").to_pandas()
+        want = bars_table([(symbol, bars)], join_key="symbol", topic="t").to_pandas()
         got = _stored([whole[0].bars])
         got = got[got["symbol"] == symbol].reset_index(drop=True)
         pd.testing.assert_frame_equal(got, want)
