@@ -128,8 +128,9 @@ class PartitionJob:
             state = res.states.pop(key, None)
             repair: bytes | None = None
             if state is None or state.next_offset != next_offset:
-                data, repair = key.load(cur)
-                state = PartitionState.from_bytes(next_offset, data)
+                stored = key.load(cur)
+                repair = stored.online
+                state = PartitionState.from_bytes(next_offset, stored.state, stored.ids)
             timer.lap("state_s")
             step = self._step(records, state)
             timer.add("decode_s", step.decode_s)
@@ -147,7 +148,9 @@ class PartitionJob:
             timer.lap("postgres_s")
             blob = state.to_bytes()
             online = _pack(step.latest_bars, step.latest_rolling)
-            key.save(cur, state.next_offset, blob, online)
+            key.save(
+                cur, state.next_offset, blob, online, state.take_new_ids(), state.id_horizons()
+            )
             timer.lap("state_s")
         timer.lap("postgres_s")  # the commit
         res.states[key] = state

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,11 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from featurestore.events import AvroDeserializer
-from processors.core import (
-    MachineOptions,
-    SymbolState,
-    process_trades,
-)
+from processors.core import IdChunk, MachineOptions, SymbolState, process_trades
 from processors.decode import DeadLetter, KafkaRecords, TradeDecoder, decode_records
 from processors.tables import SymbolRows, bars_table, latest_rows, rolling_table
 
@@ -41,20 +38,45 @@ class PartitionState:
     """The state machine of each symbol seen in the partition."""
 
     def to_bytes(self) -> bytes:
-        """A versioned JSON form of the symbols' states (floats round-trip exactly)."""
-        doc = {"format": _FORMAT, "symbols": [s.to_doc() for s in self.symbols.values()]}
+        """A versioned JSON form of the symbols' states without their trade ids.
+
+        The ids go to the journal: :meth:`take_new_ids` after each step, :meth:`from_bytes`
+        takes them back. Floats round-trip exactly.
+        """
+        doc = {
+            "format": _FORMAT,
+            "symbols": [s.to_doc(ids=False) for s in self.symbols.values()],
+        }
         return json.dumps(doc, separators=(",", ":")).encode()
 
     @classmethod
-    def from_bytes(cls, next_offset: int, data: bytes | None) -> PartitionState:
-        """Read what :meth:`to_bytes` wrote (``None``: no symbol yet)."""
+    def from_bytes(
+        cls, next_offset: int, data: bytes | None, ids: Iterable[IdChunk] = ()
+    ) -> PartitionState:
+        """Read what :meth:`to_bytes` wrote (``None``: no symbol yet) and the stored id chunks.
+
+        Chunks of minutes that are no longer open are ignored.
+        """
         if not data:
             return cls(next_offset)
         doc: dict[str, Any] = json.loads(data)
         if doc.get("format") != _FORMAT:
             raise ValueError(f"unknown partition state format {doc.get('format')!r}")
         states = (SymbolState.from_doc(d) for d in doc["symbols"])
-        return cls(next_offset, {s.symbol: s for s in states})
+        state = cls(next_offset, {s.symbol: s for s in states})
+        for chunk in ids:
+            symbol = state.symbols.get(chunk.symbol)
+            if symbol is not None:
+                symbol.restore_ids(chunk)
+        return state
+
+    def take_new_ids(self) -> list[IdChunk]:
+        """Trade ids added to open minutes since the last call: the journal's new chunks."""
+        return [chunk for s in self.symbols.values() for chunk in s.take_new_ids()]
+
+    def id_horizons(self) -> dict[str, int]:
+        """Per symbol, its oldest open minute: its stored chunks of earlier minutes can go."""
+        return {name: s.oldest_open_minute() for name, s in self.symbols.items()}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from processors.core.machine import MachineOptions, process_trades
 from processors.core.output import BAR_COLUMNS, ROLLING_COLUMNS, Emission, RowBlock
-from processors.core.state import ClosedBar, MinuteAgg, SymbolState
+from processors.core.state import ClosedBar, IdChunk, MinuteAgg, SymbolState
 from processors.core.trades import TradeBatch
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "ROLLING_COLUMNS",
     "ClosedBar",
     "Emission",
+    "IdChunk",
     "MachineOptions",
     "MinuteAgg",
     "RowBlock",

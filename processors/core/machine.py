@@ -224,6 +224,7 @@ def _vectorized(state: SymbolState, trades: TradeBatch, options: MachineOptions)
             agg.first_offset, agg.last_offset = int(first_off[-1]), int(last_off[-1])
             agg.partition = int(trades.partition[b - 1])
             agg.ids.update(trades.trade_id[a:b])
+            agg.unsaved.extend(trades.trade_id[a:b])
         keep = row_at[first:b]
         with np.errstate(divide="ignore", invalid="ignore"):
             vwap = np.where(volume > 0, notional / volume, np.nan)

@@ -8,12 +8,13 @@ where the last committed micro-batch left it.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from processors.core.trades import MINUTE_US
 
-__all__ = ["HISTORY_BARS", "ClosedBar", "MinuteAgg", "SymbolState"]
+__all__ = ["HISTORY_BARS", "NO_OPEN_MINUTE", "ClosedBar", "IdChunk", "MinuteAgg", "SymbolState"]
 
 HISTORY_BARS = 20
 """Closed bars kept per symbol: the longest rolling window (sma_20, volume_ratio)."""
@@ -23,7 +24,24 @@ _SEP = "\x1f"
 """Joins a minute's trade ids: one string encodes and decodes ~10x faster than a JSON list."""
 
 
-def _pack_ids(ids: set[str]) -> str | list[str]:
+NO_OPEN_MINUTE = 2**62
+"""The oldest open minute of a symbol without open minutes: every stored id chunk is older."""
+
+
+class IdChunk(NamedTuple):
+    """Trade ids of one open minute of a symbol, stored apart from the state they dedupe.
+
+    A minute's ids are most of a state's size (~80,000 per partition at 5,000 events/s), so
+    they are journaled: each save adds the ids seen since the last one, and a chunk is deleted
+    once its minute has closed (``processors/state_table.py``).
+    """
+
+    symbol: str
+    minute_us: int
+    ids: list[str]
+
+
+def _pack_ids(ids: Collection[str]) -> str | list[str]:
     joined = _SEP.join(ids)
     if ids and joined.count(_SEP) == len(ids) - 1:
         return joined
@@ -60,6 +78,8 @@ class MinuteAgg:
     last_offset: int = 0
     ids: set[str] = field(default_factory=set)
     """Trade ids seen in this minute, for deduplication until it closes."""
+    unsaved: list[str] = field(default_factory=list, compare=False, repr=False)
+    """Ids added since they were last taken for storage (:meth:`SymbolState.take_new_ids`)."""
 
     @property
     def end_us(self) -> int:
@@ -97,6 +117,7 @@ class MinuteAgg:
         self.count += 1
         self.partition = partition
         self.ids.add(trade_id)
+        self.unsaved.append(trade_id)
 
     def closed(self) -> ClosedBar:
         """The complete bar, as the rolling features need it."""
@@ -135,8 +156,13 @@ class SymbolState:
         """Read what :meth:`to_bytes` wrote."""
         return cls.from_doc(json.loads(data))
 
-    def to_doc(self) -> dict[str, Any]:
-        """The state as JSON-ready values (floats round-trip exactly through JSON)."""
+    def to_doc(self, *, ids: bool = True) -> dict[str, Any]:
+        """The state as JSON-ready values (floats round-trip exactly through JSON).
+
+        Args:
+            ids: include the open minutes' trade ids (False: they are stored as
+                :class:`IdChunk` journal entries, see :meth:`take_new_ids`).
+        """
         return {
             "format": _FORMAT,
             "symbol": self.symbol,
@@ -145,7 +171,7 @@ class SymbolState:
                 [
                     m.start_us, m.open, m.open_us, m.high, m.low, m.close, m.close_us,
                     m.volume, m.notional, m.count, m.kafka_ms, m.partition, m.first_offset,
-                    m.last_offset, _pack_ids(m.ids),
+                    m.last_offset, *([_pack_ids(m.ids)] if ids else []),
                 ]
                 for m in self.minutes.values()
             ],
@@ -160,7 +186,9 @@ class SymbolState:
         minutes = {}
         for row in doc["minutes"]:
             agg = MinuteAgg(*row[:14])
-            agg.ids = _unpack_ids(row[14])
+            if len(row) > 14:  # ids inside the doc: journal them at the next save too
+                agg.ids = _unpack_ids(row[14])
+                agg.unsaved = list(agg.ids)
             minutes[agg.start_us] = agg
         return cls(
             symbol=doc["symbol"],
@@ -168,3 +196,22 @@ class SymbolState:
             minutes=minutes,
             history=[ClosedBar(*row) for row in doc["history"]],
         )
+
+    def take_new_ids(self) -> list[IdChunk]:
+        """The ids added to open minutes since the last call, one chunk per minute."""
+        chunks = []
+        for m in self.minutes.values():
+            if m.unsaved:
+                chunks.append(IdChunk(self.symbol, m.start_us, m.unsaved))
+                m.unsaved = []
+        return chunks
+
+    def restore_ids(self, chunk: IdChunk) -> None:
+        """Add a stored chunk's ids to its minute (a chunk of a closed minute is ignored)."""
+        minute = self.minutes.get(chunk.minute_us)
+        if minute is not None:
+            minute.ids.update(chunk.ids)
+
+    def oldest_open_minute(self) -> int:
+        """Start of the oldest open minute; :data:`NO_OPEN_MINUTE` when none is open."""
+        return min(self.minutes, default=NO_OPEN_MINUTE)

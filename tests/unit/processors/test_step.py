@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
-from processors.core import MinuteAgg, SymbolState, process_trades
+from processors.core import IdChunk, MinuteAgg, SymbolState, process_trades
 from processors.decode import KafkaRecords, TradeDecoder
 from processors.step import PartitionState, StepResult, run_step
 from processors.tables import bars_table
@@ -45,14 +45,33 @@ def _partition(rng: np.random.Generator) -> tuple[pd.DataFrame, KafkaRecords, Tr
     return df, records, TradeDecoder(store)
 
 
+class _Storage:
+    """The stored form of a partition's state, as ``processors.state_table`` keeps it."""
+
+    def __init__(self) -> None:
+        self.journal: list[IdChunk] = []
+        self.saved_chunks = 0
+
+    def round_trip(self, state: PartitionState) -> PartitionState:
+        """Save (the state without ids; new id chunks added, closed minutes' dropped), load."""
+        blob = state.to_bytes()
+        new = state.take_new_ids()
+        self.saved_chunks += len(new)
+        horizons = state.id_horizons()
+        kept = [c for c in self.journal if c.minute_us >= horizons.get(c.symbol, -1)]
+        self.journal = kept + new
+        return PartitionState.from_bytes(state.next_offset, blob, self.journal)
+
+
 def _steps(
     records: KafkaRecords, decoder: TradeDecoder, cuts: list[int]
 ) -> tuple[list[StepResult], PartitionState]:
     state = PartitionState()
+    storage = _Storage()
     results = []
     for a, b in zip([0, *cuts], [*cuts, len(records)], strict=True):
         # The state goes through its stored form between steps, as it does in PostgreSQL.
-        state = PartitionState.from_bytes(state.next_offset, state.to_bytes())
+        state = storage.round_trip(state)
         results.append(run_step(records.slice(a, b), state, decoder, topic="t"))
     return results, state
 
@@ -98,7 +117,9 @@ def test_any_split_of_a_partition_stores_the_same_rows_as_one_step(seed: int) ->
 def test_a_replayed_batch_is_skipped_and_changes_nothing() -> None:
     _, records, decoder = _partition(np.random.default_rng(7))
     whole, state = _steps(records, decoder, [])
-    before = PartitionState.from_bytes(state.next_offset, state.to_bytes())
+    storage = _Storage()  # one step from a fresh state: every id is new in this state
+    state = storage.round_trip(state)
+    before = storage.round_trip(state)
     replay = run_step(records.slice(400, 1200), state, decoder, topic="t")
     assert replay.skipped == 800 and replay.records == 0
     assert replay.bars.num_rows == replay.rolling.num_rows == 0 and replay.dead == []
@@ -136,8 +157,25 @@ def test_a_step_takes_one_partition() -> None:
 def test_trade_ids_survive_the_stored_form(ids: set[str]) -> None:
     state = SymbolState("X", 10)
     agg = MinuteAgg(0)
-    agg.ids = set(ids)
+    for trade_id in ids:
+        agg.add(10, 1.0, 1.0, 0, 0, 0, trade_id)
     state.minutes[0] = agg
     stored = PartitionState(5, {"X": state})
-    back = PartitionState.from_bytes(5, stored.to_bytes())
+    back = _Storage().round_trip(stored)
     assert back.symbols["X"].minutes[0].ids == ids
+
+
+def test_the_journal_holds_only_open_minutes_and_each_id_once() -> None:
+    """Each save stores only the ids seen since the last; closed minutes' chunks are dropped."""
+    _, records, decoder = _partition(np.random.default_rng(5))
+    state, storage = PartitionState(), _Storage()
+    for a in range(0, len(records), 150):
+        state = storage.round_trip(state)
+        run_step(records.slice(a, a + 150), state, decoder, topic="t")
+    state = storage.round_trip(state)
+    stored = [i for chunk in storage.journal for i in chunk.ids]
+    assert len(stored) == len(set(stored))  # no id journaled twice
+    open_ids = {i for s in state.symbols.values() for m in s.minutes.values() for i in m.ids}
+    assert set(stored) == open_ids and open_ids
+    assert all(c.minute_us in state.symbols[c.symbol].minutes for c in storage.journal)
+    assert storage.saved_chunks > len(storage.journal)  # closed minutes' chunks went away
