@@ -8,6 +8,8 @@ never sees half a file.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,6 +39,9 @@ class BatchStatus:
     """Spark's whole duration of the last completed batch."""
     events_per_s: float | None = None
     """Spark's processed rows per second of the last completed batch."""
+    spark_ms: dict[str, int] = field(default_factory=dict)
+    """Spark's own time per part of the last completed batch (its progress ``durationMs``:
+    latestOffset, walCommit, queryPlanning, addBatch = the read and hand-over, commitOffsets)."""
     totals: dict[str, int] = field(default_factory=dict)
     """Counts since this process started."""
 
@@ -47,9 +52,9 @@ def now_iso() -> str:
 
 
 def write_status(path: Path, status: BatchStatus, extra: dict[str, Any] | None = None) -> None:
-    """Replace the status file."""
+    """Replace the status file (atomically: readers see the old or the new one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
     tmp.write_text(json.dumps({**asdict(status), **(extra or {})}, indent=1))
     tmp.replace(path)
 

@@ -237,6 +237,9 @@ def status(name: str, as_json: bool) -> None:
     )
     rate_text = f"{rate:,.0f} events/s" if rate is not None else "events/s n/a"
     click.echo(f"  last completed spark batch: {data.get('batch_ms')} ms, {rate_text}")
+    spark_ms = data.get("spark_ms") or {}
+    if spark_ms:
+        click.echo("  spark: " + ", ".join(f"{k} {v} ms" for k, v in spark_ms.items()))
     click.echo(f"  lag: {data.get('lag')} records behind the topic's end")
     click.echo("  time: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in data["seconds"].items()))
     click.echo("  totals: " + ", ".join(f"{k} {v}" for k, v in data.get("totals", {}).items()))

@@ -46,6 +46,15 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         .config("spark.local.dir", str(scratch))
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
         .config("spark.sql.adaptive.enabled", "false")
+        # The checkpoint is scratch (a run starts from the state table): write its offset and
+        # commit logs through the plain FileSystem API without checksum files. With the defaults
+        # (FileContext, checksummed local FS) each log write took ~30 ms on tmpfs here, ~5 ms
+        # this way: ~50 ms less per micro-batch, which is freshness.
+        .config(
+            "spark.sql.streaming.checkpointFileManagerClass",
+            "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",
+        )
+        .config("spark.hadoop.fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
         .config("spark.driver.memory", os.environ.get("FEATURESTORE_SPARK_DRIVER_MEMORY", "2g"))
     )
     if local:

@@ -208,6 +208,7 @@ class _Progress:
         self.lag: int | None = None
         self.batch_ms: int | None = None
         self.events_per_s: float | None = None
+        self.spark_ms: dict[str, int] = {}
 
 
 def start_stream(
@@ -314,12 +315,17 @@ def start_stream(
     last: list[BatchStatus | None] = [None]
     extra = {"topic": topic, "project": definitions.project, "processor": options.name}
 
+    status_lock = threading.Lock()
+
     def flush() -> None:
-        status = last[0]
-        if status is not None:
-            status.lag, status.batch_ms = progress.lag, progress.batch_ms
-            status.events_per_s = progress.events_per_s
-            write_status(status_path, status, extra)
+        """Write the status file (from the batch thread and Spark's listener thread)."""
+        with status_lock:
+            status = last[0]
+            if status is not None:
+                status.lag, status.batch_ms = progress.lag, progress.batch_ms
+                status.events_per_s = progress.events_per_s
+                status.spark_ms = progress.spark_ms
+                write_status(status_path, status, extra)
 
     class Listener(StreamingQueryListener):
         def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's API
@@ -330,6 +336,8 @@ def start_stream(
             progress.lag = _lag(p)
             progress.batch_ms = int(p.batchDuration)
             progress.events_per_s = float(p.processedRowsPerSecond or 0.0)
+            progress.spark_ms = {k: int(v) for k, v in dict(p.durationMs or {}).items()}
+            log.debug("spark batch %d: %s ms", p.batchId, progress.spark_ms)
             flush()
 
         def onQueryIdle(self, event: Any) -> None:  # noqa: N802
