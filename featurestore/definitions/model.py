@@ -15,6 +15,8 @@ from datetime import timedelta
 from featurestore.errors import NotFoundError, ValidationError
 
 __all__ = [
+    "AggFunction",
+    "Aggregation",
     "Definitions",
     "Entity",
     "Feature",
@@ -22,6 +24,8 @@ __all__ = [
     "FeatureService",
     "FeatureView",
     "SourceTable",
+    "StreamComputation",
+    "StreamSource",
     "ValueType",
 ]
 
@@ -110,6 +114,95 @@ class FeatureRef:
         return f"{self.view}:{self.feature}"
 
 
+class AggFunction(enum.Enum):
+    """What an :class:`Aggregation` computes over the events of its window (nulls skipped).
+
+    Over a window without a non-null value: ``count``, ``sum`` and ``count_distinct`` are 0,
+    the others null; ``std`` and ``var`` (sample, ddof=1) need two values.
+    """
+
+    COUNT = "count"
+    SUM = "sum"
+    MEAN = "mean"
+    MIN = "min"
+    MAX = "max"
+    STD = "std"
+    VAR = "var"
+    FIRST = "first"
+    """The value of the event with the earliest event time (ties: first in the log)."""
+    LAST = "last"
+    """The value of the event with the latest event time (ties: last in the log)."""
+    COUNT_DISTINCT = "count_distinct"
+    """Exact number of distinct non-null values."""
+
+    @classmethod
+    def parse(cls, name: str) -> AggFunction:
+        """The function called ``name`` (``avg`` is ``mean``); ValidationError otherwise."""
+        key = {"avg": "mean", "stddev": "std", "variance": "var"}.get(name.lower(), name.lower())
+        for function in cls:
+            if function.value == key:
+                return function
+        known = ", ".join(f.value for f in cls)
+        raise ValidationError(f"unsupported aggregation function {name!r} (supported: {known})")
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """One declared aggregate: ``function`` of ``column`` over windows of ``window``.
+
+    The value at time t covers the events with event time in ``[b - window, b)``, where b is
+    the latest multiple of ``slide`` (since the epoch) at or before t: windows end at slide
+    boundaries, and ``slide == window`` is a tumbling window. In a running view
+    (:attr:`StreamComputation.running`) the window also takes the current slide up to t:
+    ``[b + slide - window, t]``.
+    """
+
+    column: str
+    """A field of the source's events, or one of its computed columns."""
+    function: AggFunction
+    window: timedelta
+    slide: timedelta
+    name: str
+    """The feature it produces."""
+
+
+@dataclass(frozen=True)
+class StreamSource:
+    """A Kafka topic of Avro events (Confluent framing, schemas in the schema registry)."""
+
+    name: str
+    topic: str
+    timestamp_field: str
+    """The event-time field (Avro ``timestamp-micros`` or ``timestamp-millis``)."""
+    entity_field: str
+    """The field holding the entity key; records are keyed by it in Kafka."""
+    watermark_delay: timedelta
+    """Allowed lateness: an event older than its partition's latest event time minus this,
+    whose window has closed, is dead-lettered with reason ``late``."""
+    id_field: str | None = None
+    """A unique event id: a repeated id within open windows is dropped as a duplicate."""
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """Computed columns: name -> expression over the event's fields (``price * size``,
+    ``ln(price / prev(price))``; ``prev(x)`` is x of the entity's previous event in the log)."""
+
+
+@dataclass(frozen=True)
+class StreamComputation:
+    """How the processors compute a feature view from a stream (a Feast StreamFeatureView)."""
+
+    source: StreamSource
+    aggregations: tuple[Aggregation, ...]
+    derived: Mapping[str, str] = field(default_factory=dict)
+    """Features computed from the view's aggregates at the same time: name -> expression
+    (``sum_notional_5m / sum_size_5m``); a division by zero or the log of a non-positive
+    value gives null."""
+    tile: timedelta = timedelta(minutes=1)
+    """Events are kept as partial aggregates per tile; windows and slides are multiples of it."""
+    running: bool = False
+    """Rows as of every event time as well (the current window so far), not only at slide
+    boundaries; needs every slide equal to the tile."""
+
+
 @dataclass(frozen=True)
 class FeatureView:
     """A feature view: features of one entity, valid for ``ttl`` after their event time."""
@@ -124,6 +217,8 @@ class FeatureView:
     tags: Mapping[str, str] = field(default_factory=dict)
     """Metadata for processors: ``source_topic``, ``window`` and so on."""
     description: str = ""
+    stream: StreamComputation | None = None
+    """How the processors compute it (None: written by something else)."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -143,6 +238,8 @@ class FeatureView:
     @property
     def source_topic(self) -> str | None:
         """The Kafka topic this view is computed from, when recorded."""
+        if self.stream is not None:
+            return self.stream.source.topic
         return self.tags.get("source_topic")
 
 
