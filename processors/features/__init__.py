@@ -1,0 +1,23 @@
+"""The feature engine: declared stream feature views compiled and executed, free of Spark.
+
+:func:`compile_topic` turns the applied definitions of a topic into a :class:`TopicPlan`;
+:func:`process_events` applies a partition's next events to its :class:`PartitionFeatureState`
+and returns every view's rows. The Spark jobs in :mod:`processors.spark` only feed it.
+"""
+
+from __future__ import annotations
+
+from processors.features.engine import EventBatch, FeatureOutput, process_events
+from processors.features.plan import TopicPlan, ViewPlan, compile_topic
+from processors.features.state import EventChunk, PartitionFeatureState
+
+__all__ = [
+    "EventBatch",
+    "EventChunk",
+    "FeatureOutput",
+    "PartitionFeatureState",
+    "TopicPlan",
+    "ViewPlan",
+    "compile_topic",
+    "process_events",
+]

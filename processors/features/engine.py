@@ -1,0 +1,528 @@
+"""The engine: one partition's next events in, the feature rows of every declared view out.
+
+Rules (the why is in ``processors/README.md``; T is the tile, L the source's lateness):
+
+- **Acceptance**, per event in log order, W being the latest accepted event time of the
+  partition so far: *late* when its tile has closed (``floor_T(x) + T + L <= W``), dead-lettered;
+  else a *duplicate* when an accepted event of the same entity with the same id sits in a tile
+  still open, dropped; else accepted (W grows).
+- **Window-end rows** (every view): at each multiple b of the view's hop once ``b + L <= W``,
+  for entities with events in ``[b - hop - longest window, b)``; an aggregation with window w
+  and slide s covers ``[B - w, B)``, ``B = floor_s(b)``.
+- **Running views** also have a row at each accepted event time y, covering
+  ``[floor_T(y) + T - w, y]``, and rows at ``b - 1 us`` and ``b`` of each closed boundary b. An
+  event that lands before rows already emitted (out of order, within the lateness) re-emits
+  them, so every row ends up covering exactly its window.
+- ``created`` and lineage of a row at t: the latest Kafka time and the offset range of the
+  entity's events in ``[floor_T(t) - longest window, t]`` (running rows) or
+  ``[b - hop - longest window, b)`` (window-end rows).
+
+The output depends only on the log: any split of it into consecutive calls gives the same
+rows once re-emissions are collapsed (the last emission of a key wins, as in the stores).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from processors.features.plan import TopicPlan, ViewPlan
+from processors.features.state import EntityState, OpenTile, PartitionFeatureState, TileStats
+from processors.features.stats import ColumnStats, Prefix, Summary, finalize, finalize_many
+
+__all__ = ["EventBatch", "FeatureOutput", "process_events"]
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+Rows = dict[str, npt.NDArray[np.generic]]
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Decoded events of one partition, in log order, as columns."""
+
+    entity: Sequence[str]
+    event_us: I64
+    kafka_ms: I64
+    partition: I64
+    offset: I64
+    event_id: Sequence[str] | None
+    fields: Mapping[str, F64]
+
+    def __len__(self) -> int:
+        return len(self.event_us)
+
+    @classmethod
+    def of(
+        cls,
+        entity: Sequence[str],
+        event_us: Sequence[int] | I64,
+        kafka_ms: Sequence[int] | I64 | None = None,
+        partition: Sequence[int] | I64 | None = None,
+        offset: Sequence[int] | I64 | None = None,
+        event_id: Sequence[str] | None = None,
+        fields: Mapping[str, Sequence[float] | F64] | None = None,
+    ) -> EventBatch:
+        """A batch from sequences; offsets default to 0..n-1, Kafka time to event time."""
+        ev = np.asarray(event_us, dtype=np.int64)
+        n = len(ev)
+        return cls(
+            list(entity),
+            ev,
+            np.asarray(ev // 1000 if kafka_ms is None else kafka_ms, dtype=np.int64),
+            np.asarray(np.zeros(n) if partition is None else partition, dtype=np.int64),
+            np.asarray(np.arange(n) if offset is None else offset, dtype=np.int64),
+            None if event_id is None else list(event_id),
+            {k: np.asarray(v, dtype=np.float64) for k, v in (fields or {}).items()},
+        )
+
+
+@dataclass
+class FeatureOutput:
+    """What one call emitted."""
+
+    rows: dict[str, Rows] = field(default_factory=dict)
+    """Per view: columns ``entity``, ``event_us``, ``created_ms``, the features,
+    ``first_offset``, ``last_offset``; a key may repeat (the last emission wins)."""
+    late: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    duplicates: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+
+
+class _RowSink:
+    """Collects one view's rows as blocks of columns."""
+
+    def __init__(self, view: ViewPlan) -> None:
+        self.view = view
+        self.blocks: list[Rows] = []
+
+    def add(
+        self, entity: str, times: I64, meta: tuple[I64, I64, I64], values: dict[str, F64]
+    ) -> None:
+        if not len(times):
+            return
+        block: Rows = {
+            "entity": np.full(len(times), entity, dtype=object),
+            "event_us": times.astype(np.int64),
+            "created_ms": meta[0],
+            "first_offset": meta[1],
+            "last_offset": meta[2],
+        }
+        agg_values = {a.name: values[a.name] for a in self.view.aggregations}
+        for name, expr in self.view.derived:
+            agg_values[name] = expr.evaluate(agg_values, size=len(times))
+        for name in self.view.features:
+            col = agg_values[name]
+            if name in self.view.int_features:
+                block[name] = np.where(np.isnan(col), 0, col).astype(np.int64)
+            else:
+                block[name] = col
+        self.blocks.append(block)
+
+    def rows(self) -> Rows:
+        names = [
+            "entity",
+            "event_us",
+            "created_ms",
+            *self.view.features,
+            "first_offset",
+            "last_offset",
+        ]
+        if not self.blocks:
+            out: Rows = {n: np.empty(0, np.float64) for n in names}
+            out["entity"] = np.empty(0, object)
+            for n in (
+                "event_us",
+                "created_ms",
+                "first_offset",
+                "last_offset",
+                *self.view.int_features,
+            ):
+                out[n] = np.empty(0, np.int64)
+            return out
+        return {n: np.concatenate([b[n] for b in self.blocks]) for n in names}
+
+
+def _floor(x: int, step: int) -> int:
+    return x - x % step
+
+
+# ---------------------------------------------------------------- acceptance
+
+
+def _accept(
+    plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch
+) -> tuple[I64, I64, I64]:
+    """Indices of accepted, late and duplicate events (log order), updating the watermark."""
+    tile, lateness = plan.tile_us, plan.source.lateness_us
+    x = batch.event_us
+    n = len(x)
+    w0 = state.watermark_us
+    floor0 = np.iinfo(np.int64).min if w0 is None else w0
+    ids = batch.event_id
+    clash = False
+    if ids is not None and n:
+        if len(set(ids)) != n:
+            clash = True
+        else:
+            for name in set(batch.entity):
+                entity = state.entities.get(name)
+                if entity is not None and any(
+                    not set(t.ids).isdisjoint(ids) for t in entity.open.values()
+                ):
+                    clash = True
+                    break
+    if not clash:
+        before = np.maximum.accumulate(np.concatenate(([floor0], x)))[:-1]
+        late_mask = (x - x % tile) + tile + lateness <= before
+        accepted = np.flatnonzero(~late_mask)
+        late = np.flatnonzero(late_mask)
+        if len(accepted):
+            top = int(x[accepted].max())
+            state.watermark_us = top if w0 is None else max(w0, top)
+        return accepted, late, np.empty(0, np.int64)
+    # Slow path: ids repeat; decide event by event.
+    w = w0
+    acc: list[int] = []
+    late_l: list[int] = []
+    dup: list[int] = []
+    batch_ids: dict[tuple[str, str], int] = {}
+    assert ids is not None
+    for i in range(n):
+        xi = int(x[i])
+        start = xi - xi % tile
+        if w is not None and start + tile + lateness <= w:
+            late_l.append(i)
+            continue
+        key = (batch.entity[i], ids[i])
+        earlier = batch_ids.get(key)
+        if earlier is None:
+            entity = state.entities.get(key[0])
+            earlier = entity.id_tile(key[1]) if entity is not None else None
+        if earlier is not None and (w is None or earlier + tile + lateness > w):
+            dup.append(i)
+            continue
+        acc.append(i)
+        batch_ids[key] = start
+        w = xi if w is None else max(w, xi)
+    state.watermark_us = w
+    return (np.asarray(acc, np.int64), np.asarray(late_l, np.int64), np.asarray(dup, np.int64))
+
+
+# ---------------------------------------------------------------- columns
+
+
+def _columns(
+    plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch, acc: I64
+) -> dict[str, F64]:
+    """The aggregated columns of the accepted events (computed columns included)."""
+    cols: dict[str, F64] = {name: batch.fields[name][acc] for name in plan.source.fields}
+    if not plan.source.columns:
+        return cols
+    entities = [batch.entity[i] for i in acc.tolist()]
+    prev: dict[str, F64] = {}
+    if plan.source.prev_fields:
+        # The previous accepted event of the same entity, in log order.
+        last: dict[str, int] = {}
+        prev_index = np.full(len(acc), -1, np.int64)
+        for j, name in enumerate(entities):
+            p = last.get(name)
+            if p is not None:
+                prev_index[j] = p
+            last[name] = j
+        for fname in plan.source.prev_fields:
+            own = cols.get(fname)
+            stored = np.array(
+                [state.entity(e).prev.get(fname, np.nan) for e in entities], np.float64
+            )
+            prev[fname] = (
+                stored
+                if own is None
+                else np.where(prev_index >= 0, own[np.maximum(prev_index, 0)], stored)
+            )
+    for name, expr in plan.source.columns:
+        value = expr.evaluate(cols, {k: v for k, v in prev.items()}, size=len(acc))
+        cols[name] = value
+        if name in plan.source.prev_fields:  # a computed column read through prev()
+            raise AssertionError("prev() of a computed column is refused by the plan")
+    if plan.source.prev_fields:
+        for j, name in enumerate(entities):
+            entity = state.entity(name)
+            for fname in plan.source.prev_fields:
+                entity.prev[fname] = float(cols[fname][j])
+    return cols
+
+
+# ---------------------------------------------------------------- summaries
+
+
+def _window_summary(entity: EntityState, column: str, start: int, stop: int, tile: int) -> Summary:
+    """Merged statistics of the entity's tiles in ``[start, stop)``."""
+    out = Summary()
+    for k in range(start, stop, tile):
+        stats = entity.tiles.get(k)
+        if stats is not None:
+            col = stats.columns.get(column)
+            if col is not None and col.n:
+                out.merge(col.summary())
+    return out
+
+
+def _meta_tiles(entity: EntityState, start: int, stop: int, tile: int) -> tuple[int, int, int, int]:
+    """(events, kafka max, offset min, offset max) of the tiles in ``[start, stop)``."""
+    events, kafka, lo, hi = 0, -1, 2**62, -1
+    for k in range(start, stop, tile):
+        t = entity.tiles.get(k)
+        if t is not None and t.events:
+            events += t.events
+            kafka = max(kafka, t.kafka_max)
+            lo = min(lo, t.offset_min)
+            hi = max(hi, t.offset_max)
+    return events, kafka, lo, hi
+
+
+def _window_end_rows(
+    plan: TopicPlan,
+    view: ViewPlan,
+    name: str,
+    entity: EntityState,
+    bounds: list[int],
+    sink: _RowSink,
+) -> None:
+    tile = plan.tile_us
+    times, created, first, last = [], [], [], []
+    values: dict[str, list[float]] = {a.name: [] for a in view.aggregations}
+    for b in bounds:
+        events, kafka, lo, hi = _meta_tiles(entity, b - view.hop_us - view.max_window_us, b, tile)
+        if not events:
+            continue
+        times.append(b)
+        created.append(kafka)
+        first.append(lo)
+        last.append(hi)
+        cache: dict[tuple[str, int, int], Summary] = {}
+        for agg in view.aggregations:
+            end = _floor(b, agg.slide_us)
+            key = (agg.column, end - agg.window_us, end)
+            summary = cache.get(key)
+            if summary is None:
+                summary = cache[key] = _window_summary(entity, agg.column, key[1], end, tile)
+            values[agg.name].append(finalize(summary, agg.function))
+    if times:
+        sink.add(
+            name,
+            np.asarray(times, np.int64),
+            (
+                np.asarray(created, np.int64),
+                np.asarray(first, np.int64),
+                np.asarray(last, np.int64),
+            ),
+            {k: np.asarray(v, np.float64) for k, v in values.items()},
+        )
+
+
+def _running_rows(
+    plan: TopicPlan, view: ViewPlan, name: str, entity: EntityState, tile_start: int,
+    times: I64, sink: _RowSink,
+) -> None:  # fmt: skip
+    """Rows of a running view at ``times`` (sorted, distinct, all in the tile at tile_start)."""
+    tile = plan.tile_us
+    open_tile = entity.open.get(tile_start)
+    if open_tile is not None and len(open_tile):
+        order = np.lexsort((open_tile.offset, open_tile.event_us))
+        ev = open_tile.event_us[order]
+        at = np.searchsorted(ev, times, side="right") - 1
+    else:
+        order = np.empty(0, np.int64)
+        ev = np.empty(0, np.int64)
+        at = np.full(len(times), -1, np.int64)
+    has = at >= 0
+    safe = np.maximum(at, 0)
+    # Meta over [tile_start - longest window, t].
+    events, kafka, lo, hi = _meta_tiles(entity, tile_start - view.max_window_us, tile_start, tile)
+    if len(ev):
+        k_cum = np.maximum.accumulate(open_tile.kafka_ms[order])  # type: ignore[union-attr]
+        o_sorted = open_tile.offset[order]  # type: ignore[union-attr]
+        o_min = np.minimum.accumulate(o_sorted)
+        o_max = np.maximum.accumulate(o_sorted)
+        created = np.where(has, np.maximum(kafka, k_cum[safe]), kafka)
+        first = np.where(has, np.minimum(lo, o_min[safe]), lo)
+        last = np.where(has, np.maximum(hi, o_max[safe]), hi)
+    else:
+        created = np.full(len(times), kafka)
+        first = np.full(len(times), lo)
+        last = np.full(len(times), hi)
+    keep = has | (events > 0)
+    if not keep.any():
+        return
+    values: dict[str, F64] = {}
+    prefixes: dict[tuple[str, int], tuple[Summary, Prefix]] = {}
+    for agg in view.aggregations:
+        key = (agg.column, agg.window_us)
+        if key not in prefixes:
+            base = _window_summary(
+                entity, agg.column, tile_start + tile - agg.window_us, tile_start, tile
+            )
+            column = open_tile.values[agg.column][order] if len(ev) else np.empty(0)  # type: ignore[union-attr]
+            prefix = Prefix.of(
+                column, base.distinct, distinct=agg.column in plan.distinct
+            ) if len(ev) else None  # fmt: skip
+            prefixes[key] = (base, prefix)  # type: ignore[assignment]
+        base, prefix = prefixes[key]
+        if prefix is None:
+            values[agg.name] = np.full(len(times), finalize(base, agg.function))
+        else:
+            full = finalize_many(base, prefix, safe, agg.function)
+            values[agg.name] = np.where(has, full, finalize(base, agg.function))
+    sink.add(
+        name,
+        times[keep],
+        (created[keep].astype(np.int64), first[keep].astype(np.int64), last[keep].astype(np.int64)),
+        {k: v[keep] for k, v in values.items()},
+    )
+
+
+# ---------------------------------------------------------------- the step
+
+
+def _fold(
+    plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch, acc: I64,
+    cols: dict[str, F64],
+) -> dict[str, int]:  # fmt: skip
+    """Add accepted events to their tiles; returns each entity's earliest new event time."""
+    tile = plan.tile_us
+    keep_events = plan.running or batch.event_id is not None
+    x = batch.event_us[acc]
+    offsets = batch.offset[acc]
+    kafka = batch.kafka_ms[acc]
+    starts = x - x % tile
+    entities = np.array([batch.entity[i] for i in acc.tolist()], dtype=object)
+    earliest: dict[str, int] = {}
+    if not len(acc):
+        return earliest
+    # Group by (entity, tile), keeping log order inside each group.
+    keys = np.array(
+        [f"{e}\x1f{s}" for e, s in zip(entities.tolist(), starts.tolist(), strict=True)],
+        dtype=object,
+    )
+    _, first_index, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    for g in np.argsort(first_index, kind="stable").tolist():
+        idx = np.flatnonzero(inverse == g)
+        name = str(entities[idx[0]])
+        start = int(starts[idx[0]])
+        entity = state.entity(name)
+        stats = entity.tiles.get(start)
+        if stats is None:
+            stats = entity.tiles[start] = TileStats()
+        for column in plan.aggregated:
+            col = stats.columns.get(column)
+            if col is None:
+                col = stats.columns[column] = ColumnStats()
+            col.add(cols[column][idx], x[idx], offsets[idx], distinct=column in plan.distinct)
+        stats.events += len(idx)
+        stats.kafka_max = max(stats.kafka_max, int(kafka[idx].max()))
+        stats.offset_min = min(stats.offset_min, int(offsets[idx].min()))
+        stats.offset_max = max(stats.offset_max, int(offsets[idx].max()))
+        if keep_events:
+            ids = batch.event_id
+            new = OpenTile(
+                x[idx], offsets[idx], kafka[idx],
+                {c: cols[c][idx] for c in plan.aggregated},
+                [ids[i] for i in acc[idx].tolist()] if ids is not None else [""] * len(idx),
+            )  # fmt: skip
+            held = entity.open.get(start)
+            if held is None:
+                held = entity.open[start] = OpenTile.empty(plan.aggregated)
+            held.extend(new)
+        low = int(x[idx].min())
+        earliest[name] = min(earliest.get(name, low), low)
+    return earliest
+
+
+def process_events(
+    plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch
+) -> FeatureOutput:
+    """Apply one partition's next events (log order) to its state, in place; returns the rows."""
+    acc, late, dup = _accept(plan, state, batch)
+    cols = _columns(plan, state, batch, acc)
+    earliest = _fold(plan, state, batch, acc, cols)
+    tile, lateness = plan.tile_us, plan.source.lateness_us
+    sinks = {v.name: _RowSink(v) for v in plan.views}
+    # Running rows as of the new events (and any later event they precede).
+    for view in plan.views:
+        if not view.running:
+            continue
+        for name, low in earliest.items():
+            entity = state.entities[name]
+            for start in sorted(entity.open):
+                if start + tile <= low - low % tile:
+                    continue
+                times = np.unique(entity.open[start].event_us)
+                times = times[times >= low]
+                if len(times):
+                    _running_rows(plan, view, name, entity, start, times, sinks[view.name])
+    # Boundaries the watermark passed.
+    if state.watermark_us is not None:
+        limit = state.watermark_us - lateness
+        since = state.closed_us
+        if since is None or limit > since:
+            for view in plan.views:
+                _close(plan, view, state, since, limit, sinks[view.name])
+            state.closed_us = limit
+            _prune(plan, state, limit)
+    out = FeatureOutput({name: sink.rows() for name, sink in sinks.items()}, late, dup)
+    return out
+
+
+def _bounds_of(
+    entity: EntityState, view: ViewPlan, tile: int, since: int | None, limit: int
+) -> list[int]:
+    """Boundaries in ``(since, limit]`` near the entity's non-empty tiles."""
+    hop = view.hop_us
+    reach = tile + view.max_window_us + (0 if view.running else hop)
+    found: set[int] = set()
+    for k, stats in entity.tiles.items():
+        if not stats.events:
+            continue
+        low = k + 1 if since is None else max(k + 1, since + 1)
+        high = min(k + reach - 1, limit)
+        b = -(-low // hop) * hop
+        while b <= high:
+            found.add(b)
+            b += hop
+    return sorted(found)
+
+
+def _close(
+    plan: TopicPlan, view: ViewPlan, state: PartitionFeatureState, since: int | None,
+    limit: int, sink: _RowSink,
+) -> None:  # fmt: skip
+    tile = plan.tile_us
+    for name, entity in state.entities.items():
+        bounds = _bounds_of(entity, view, tile, since, limit)
+        if not bounds:
+            continue
+        if not view.running:
+            _window_end_rows(plan, view, name, entity, bounds, sink)
+            continue
+        by_tile: dict[int, list[int]] = {}
+        for b in bounds:
+            by_tile.setdefault(b - tile, []).append(b - 1)
+            by_tile.setdefault(b, []).append(b)
+        for start, times in sorted(by_tile.items()):
+            _running_rows(
+                plan, view, name, entity, start, np.asarray(sorted(set(times)), np.int64), sink
+            )
+
+
+def _prune(plan: TopicPlan, state: PartitionFeatureState, limit: int) -> None:
+    """Drop the events of closed tiles, and tiles no window can read any more."""
+    tile = plan.tile_us
+    oldest = limit - plan.horizon_us
+    for entity in state.entities.values():
+        for start in [k for k in entity.open if k + tile <= limit]:
+            del entity.open[start]
+        for start in [k for k in entity.tiles if k + tile <= limit and k < oldest]:
+            del entity.tiles[start]

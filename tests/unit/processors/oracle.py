@@ -1,0 +1,505 @@
+"""An independent oracle for definition-driven stream features.
+
+Computes, from the whole input at once, the feature rows that the streaming engine of
+``processors.features`` must end up with (after collapsing its re-emissions to the last one per
+``(entity, event_us)``), plus which events it must report late or drop as duplicates.
+
+It is written from the written semantics only, never from the engine: no tiles or partial
+aggregates, no incremental state; every row is recomputed from the raw accepted events of its
+window, with exact-ish sums (:func:`math.fsum`) and two-pass variances. It imports nothing from
+``processors`` so that a shared misreading cannot hide a bug in both. Plain Python, because the
+inputs of the tests are small and the rules read more directly as loops than as dataframes.
+
+Times are integer microseconds since the epoch; a null value is ``None`` (a NaN field is null).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeAlias
+
+from featurestore.definitions.model import AggFunction, FeatureView, StreamSource
+
+__all__ = [
+    "OracleResult",
+    "OracleRow",
+    "SourceEvent",
+    "aggregate",
+    "compute_features",
+    "evaluate",
+    "parse_expression",
+]
+
+Value: TypeAlias = float | None
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    """One Kafka record as the engine sees it, decoded."""
+
+    entity: str
+    event_us: int
+    kafka_ms: int
+    partition: int
+    offset: int
+    event_id: str | None
+    fields: Mapping[str, float]
+    """Numeric fields; NaN is null."""
+
+
+@dataclass(frozen=True)
+class OracleRow:
+    """One feature row: the values of a view's aggregations and derived features at a time."""
+
+    entity: str
+    event_us: int
+    created_ms: int
+    first_offset: int
+    last_offset: int
+    values: Mapping[str, Value]
+
+
+@dataclass(frozen=True)
+class OracleResult:
+    """What the engine must produce for an input (indices are positions in the input)."""
+
+    rows: Mapping[str, Mapping[tuple[str, int], OracleRow]]
+    """Per view name, the rows keyed by ``(entity, event_us)``."""
+    late: tuple[int, ...]
+    duplicates: tuple[int, ...]
+
+
+# --- expressions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Num:
+    value: float
+
+
+@dataclass(frozen=True)
+class _Name:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Prev:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Neg:
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class _Binary:
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True)
+class _Call:
+    function: str
+    argument: Expr
+
+
+Expr: TypeAlias = "_Num | _Name | _Prev | _Neg | _Binary | _Call"
+
+_FUNCTIONS = ("ln", "exp", "sqrt", "abs")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>\S))"
+)
+
+
+class _Parser:
+    """Recursive descent: sum := product (+|- product)*, product := unary (*|/ unary)*."""
+
+    def __init__(self, text: str, allow_prev: bool) -> None:
+        self.tokens: list[tuple[str, str]] = []
+        for match in _TOKEN.finditer(text.rstrip()):
+            kind = match.lastgroup
+            assert kind is not None
+            self.tokens.append((kind, match.group(kind)))
+        self.pos = 0
+        self.text = text
+        self.allow_prev = allow_prev
+
+    def parse(self) -> Expr:
+        expr = self.sum()
+        if self.pos != len(self.tokens):
+            raise ValueError(f"unexpected {self.tokens[self.pos][1]!r} in {self.text!r}")
+        return expr
+
+    def peek(self) -> str | None:
+        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        if self.pos >= len(self.tokens):
+            raise ValueError(f"unexpected end of {self.text!r}")
+        token = self.tokens[self.pos]
+        if expected is not None and token[1] != expected:
+            raise ValueError(f"expected {expected!r}, got {token[1]!r} in {self.text!r}")
+        self.pos += 1
+        return token
+
+    def sum(self) -> Expr:
+        expr = self.product()
+        while self.peek() in ("+", "-"):
+            op = self.take()[1]
+            expr = _Binary(op, expr, self.product())
+        return expr
+
+    def product(self) -> Expr:
+        expr = self.unary()
+        while self.peek() in ("*", "/"):
+            op = self.take()[1]
+            expr = _Binary(op, expr, self.unary())
+        return expr
+
+    def unary(self) -> Expr:
+        if self.peek() == "-":
+            self.take()
+            return _Neg(self.unary())
+        return self.atom()
+
+    def atom(self) -> Expr:
+        kind, text = self.take()
+        if kind == "num":
+            return _Num(float(text))
+        if kind == "op":
+            if text != "(":
+                raise ValueError(f"unexpected {text!r} in {self.text!r}")
+            expr = self.sum()
+            self.take(")")
+            return expr
+        if self.peek() != "(":
+            return _Name(text)
+        self.take("(")
+        if text == "prev":
+            if not self.allow_prev:
+                raise ValueError(f"prev() is not allowed in {self.text!r}")
+            kind, name = self.take()
+            if kind != "name":
+                raise ValueError(f"prev() takes a column name in {self.text!r}")
+            self.take(")")
+            return _Prev(name)
+        if text not in _FUNCTIONS:
+            raise ValueError(f"unknown function {text!r} in {self.text!r}")
+        argument = self.sum()
+        self.take(")")
+        return _Call(text, argument)
+
+
+def parse_expression(text: str, *, allow_prev: bool = True) -> Expr:
+    """Parse an expression of the definitions' language; ValueError when malformed."""
+    return _Parser(text, allow_prev).parse()
+
+
+def _names(expr: Expr) -> Iterator[str]:
+    """Every column an expression reads (``prev(x)`` reads x)."""
+    match expr:
+        case _Name(name) | _Prev(name):
+            yield name
+        case _Neg(operand) | _Call(_, operand):
+            yield from _names(operand)
+        case _Binary(_, left, right):
+            yield from _names(left)
+            yield from _names(right)
+        case _:
+            pass
+
+
+def evaluate(
+    expr: Expr, current: Mapping[str, Value], previous: Mapping[str, Value] | None = None
+) -> Value:
+    """The value of ``expr``; ``previous`` is what ``prev()`` reads (None: there is none)."""
+    match expr:
+        case _Num(value):
+            return value
+        case _Name(name):
+            return current[name]
+        case _Prev(name):
+            return None if previous is None else previous[name]
+        case _Neg(operand):
+            negated = evaluate(operand, current, previous)
+            return None if negated is None else -negated
+        case _Binary(op, left, right):
+            a = evaluate(left, current, previous)
+            b = evaluate(right, current, previous)
+            if a is None or b is None:
+                return None
+            if op == "+":
+                return a + b
+            if op == "-":
+                return a - b
+            if op == "*":
+                return a * b
+            return None if b == 0 else a / b
+        case _Call(function, argument):
+            x = evaluate(argument, current, previous)
+            if x is None:
+                return None
+            if function == "ln":
+                return math.log(x) if x > 0 else None
+            if function == "sqrt":
+                return math.sqrt(x) if x >= 0 else None
+            if function == "abs":
+                return abs(x)
+            try:
+                return math.exp(x)
+            except OverflowError:
+                return math.inf
+    raise AssertionError(f"not an expression: {expr!r}")
+
+
+# --- aggregate functions -----------------------------------------------------------------------
+
+
+def _variance(values: Sequence[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = math.fsum(values) / len(values)
+    return math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def aggregate(function: AggFunction, values: Sequence[Value]) -> Value:
+    """``function`` over ``values`` given in (event time, log) order, nulls skipped."""
+    present = [v for v in values if v is not None]
+    if function is AggFunction.COUNT:
+        return float(len(present))
+    if function is AggFunction.SUM:
+        return math.fsum(present)
+    if function is AggFunction.COUNT_DISTINCT:
+        return float(len(set(present)))
+    if not present:
+        return None
+    if function is AggFunction.MEAN:
+        return math.fsum(present) / len(present)
+    if function is AggFunction.MIN:
+        return min(present)
+    if function is AggFunction.MAX:
+        return max(present)
+    if function is AggFunction.FIRST:
+        return present[0]
+    if function is AggFunction.LAST:
+        return present[-1]
+    variance = _variance(present)
+    if function is AggFunction.VAR or variance is None:
+        return variance
+    return math.sqrt(variance)
+
+
+# --- acceptance and computed columns -----------------------------------------------------------
+
+
+def _us(delta: timedelta) -> int:
+    return delta // timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    position: int
+    event: SourceEvent
+    columns: Mapping[str, Value]
+    """Raw fields (NaN as None) and computed columns."""
+
+
+@dataclass
+class _Partition:
+    accepted: list[_Accepted] = field(default_factory=list)
+    late: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    final_watermark: float = -math.inf
+
+
+def _floor(x: int, step: int) -> int:
+    return x - x % step
+
+
+def _accept(
+    events: Sequence[tuple[int, SourceEvent]], source: StreamSource, tile_us: int
+) -> _Partition:
+    """Rules 1-3 of the spec over one partition's events, given in log order."""
+    lateness = _us(source.watermark_delay)
+    computed = [(name, parse_expression(text)) for name, text in source.columns.items()]
+    out = _Partition()
+    watermark: float = -math.inf
+    tiles_of_id: dict[tuple[str, str], list[int]] = {}
+    previous: dict[str, dict[str, Value]] = {}
+    for position, event in events:
+        tile = _floor(event.event_us, tile_us)
+        if tile + tile_us + lateness <= watermark:
+            out.late.append(position)
+            continue
+        key = (event.entity, event.event_id) if event.event_id is not None else None
+        if source.id_field is not None and key is not None:
+            tiles = tiles_of_id.setdefault(key, [])
+            if any(t + tile_us + lateness > watermark for t in tiles):
+                out.duplicates.append(position)
+                continue
+            tiles.append(tile)
+        watermark = max(watermark, event.event_us)
+        columns: dict[str, Value] = {
+            name: None if math.isnan(v) else float(v) for name, v in event.fields.items()
+        }
+        for name, expr in computed:
+            columns[name] = evaluate(expr, columns, previous.get(event.entity))
+        previous[event.entity] = columns
+        out.accepted.append(_Accepted(position, event, columns))
+    out.final_watermark = watermark
+    return out
+
+
+# --- rows --------------------------------------------------------------------------------------
+
+
+class _EntityEvents:
+    """One entity's accepted events sorted by (event time, log position), with range lookups."""
+
+    def __init__(self, accepted: Sequence[_Accepted]) -> None:
+        self.events = sorted(accepted, key=lambda a: (a.event.event_us, a.position))
+        self.times = [a.event.event_us for a in self.events]
+
+    def half_open(self, lo: int, hi: int) -> list[_Accepted]:
+        """Events with event time in ``[lo, hi)``."""
+        return self.events[bisect_left(self.times, lo) : bisect_left(self.times, hi)]
+
+    def closed(self, lo: int, hi: int) -> list[_Accepted]:
+        """Events with event time in ``[lo, hi]``."""
+        return self.events[bisect_left(self.times, lo) : bisect_right(self.times, hi)]
+
+
+def _boundaries(times: Sequence[int], step: int, reach: int) -> set[int]:
+    """Multiples b of ``step`` with some time x in ``[b - reach, b)``, i.e. x < b <= x + reach."""
+    out: set[int] = set()
+    for x in set(times):
+        b = _floor(x, step) + step
+        while b <= x + reach:
+            out.add(b)
+            b += step
+    return out
+
+
+def _view_rows(
+    view: FeatureView, entity: str, events: _EntityEvents, final_watermark: float
+) -> dict[tuple[str, int], OracleRow]:
+    stream = view.stream
+    assert stream is not None
+    tile_us = _us(stream.tile)
+    lateness = _us(stream.source.watermark_delay)
+    windows = {a.name: _us(a.window) for a in stream.aggregations}
+    slides = {a.name: _us(a.slide) for a in stream.aggregations}
+    widest = max(windows.values())
+    derived = [
+        (name, parse_expression(text, allow_prev=False)) for name, text in stream.derived.items()
+    ]
+
+    def window_of(name: str, t: int) -> list[_Accepted]:
+        if stream.running:
+            return events.closed(_floor(t, tile_us) + tile_us - windows[name], t)
+        end = _floor(t, slides[name])
+        return events.half_open(end - windows[name], end)
+
+    if stream.running:
+        if any(s != tile_us for s in slides.values()):
+            raise ValueError(f"running view {view.name!r} needs every slide equal to the tile")
+        step = tile_us
+        times = set(events.times)
+        for b in _boundaries(events.times, step, widest):
+            if b + lateness <= final_watermark:
+                times.update((b - 1, b))
+    else:
+        step = 0
+        for s in slides.values():
+            step = math.gcd(step, s)
+        times = {
+            b
+            for b in _boundaries(events.times, step, step + widest)
+            if b + lateness <= final_watermark
+        }
+
+    rows: dict[tuple[str, int], OracleRow] = {}
+    for t in sorted(times):
+        values: dict[str, Value] = {}
+        for agg in stream.aggregations:
+            column = [a.columns[agg.column] for a in window_of(agg.name, t)]
+            values[agg.name] = aggregate(agg.function, column)
+        for name, expr in derived:
+            values[name] = evaluate(expr, values)
+        # Lineage: [floor_T(t) - widest, t] for running rows, [b - hop - widest, b) otherwise.
+        if stream.running:
+            covered = events.closed(_floor(t, tile_us) - widest, t)
+        else:
+            covered = events.half_open(t - widest - step, t)
+        rows[(entity, t)] = OracleRow(
+            entity=entity,
+            event_us=t,
+            created_ms=max(a.event.kafka_ms for a in covered),
+            first_offset=min(a.event.offset for a in covered),
+            last_offset=max(a.event.offset for a in covered),
+            values=values,
+        )
+    return rows
+
+
+def _check_views(views: Sequence[FeatureView]) -> StreamSource:
+    sources = [v.stream.source for v in views if v.stream is not None]
+    if not sources or len(sources) != len(views) or any(s != sources[0] for s in sources):
+        raise ValueError("the oracle takes stream views of one shared source")
+    source = sources[0]
+    known: set[str] = set()
+    for name, text in source.columns.items():
+        early = [
+            n for n in _names(parse_expression(text)) if n in source.columns and n not in known
+        ]
+        if early:
+            raise ValueError(f"computed column {name!r} reads {early} before they are declared")
+        known.add(name)
+    for view in views:
+        assert view.stream is not None
+        outputs = {a.name for a in view.stream.aggregations}
+        for name, text in view.stream.derived.items():
+            unknown = set(_names(parse_expression(text, allow_prev=False))) - outputs
+            if unknown:
+                raise ValueError(f"derived {name!r} of {view.name!r} reads {sorted(unknown)}")
+    return source
+
+
+def compute_features(views: Sequence[FeatureView], events: Sequence[SourceEvent]) -> OracleResult:
+    """The rows, late and duplicate events for ``events``, given in log order per partition."""
+    source = _check_views(views)
+    tiles = {_us(v.stream.tile) for v in views if v.stream is not None}
+    if len(tiles) != 1:
+        raise ValueError("the views of one source share one tile")
+    tile_us = tiles.pop()
+
+    by_partition: dict[int, list[tuple[int, SourceEvent]]] = {}
+    for position, event in enumerate(events):
+        by_partition.setdefault(event.partition, []).append((position, event))
+    partition_of: dict[str, int] = {}
+    for event in events:
+        if partition_of.setdefault(event.entity, event.partition) != event.partition:
+            raise ValueError(f"entity {event.entity!r} is in two partitions")
+
+    rows: dict[str, dict[tuple[str, int], OracleRow]] = {v.name: {} for v in views}
+    late: list[int] = []
+    duplicates: list[int] = []
+    for partition_events in by_partition.values():
+        part = _accept(partition_events, source, tile_us)
+        late += part.late
+        duplicates += part.duplicates
+        per_entity: dict[str, list[_Accepted]] = {}
+        for accepted in part.accepted:
+            per_entity.setdefault(accepted.event.entity, []).append(accepted)
+        for entity, accepted_events in per_entity.items():
+            indexed = _EntityEvents(accepted_events)
+            for view in views:
+                rows[view.name].update(_view_rows(view, entity, indexed, part.final_watermark))
+    return OracleResult(rows=rows, late=tuple(sorted(late)), duplicates=tuple(sorted(duplicates)))

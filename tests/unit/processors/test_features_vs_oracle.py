@@ -1,0 +1,369 @@
+"""The feature engine against the independent oracle, on random definitions and streams.
+
+Each seed draws one source (tile, lateness, id field, computed columns with ``prev``), a few
+running and non-running views with random functions, windows and slides, and one partition's
+events with ties, disorder within and beyond the lateness, repeated ids, quiet stretches and
+nulls. The events go through :func:`process_events` in random consecutive batches, the state
+sometimes through its bytes between them; the emissions, collapsed to the last one per
+``(entity, event_us)`` as the stores keep them, must be the oracle's rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from featurestore.definitions.model import (
+    AggFunction,
+    Aggregation,
+    Feature,
+    FeatureView,
+    SourceTable,
+    StreamComputation,
+    StreamSource,
+)
+from processors.features import EventBatch, PartitionFeatureState, compile_topic, process_events
+from tests.unit.processors.oracle import OracleResult, SourceEvent, compute_features
+
+T0 = 1_700_000_000_000_000 - 1_700_000_000_000_000 % 3_600_000_000  # an hour boundary, in us
+BEFORE_EPOCH = -5 * 3_600_000_000 + 17  # some streams start here: tiles floor below zero
+KAFKA0_MS = 1_700_000_000_000
+PARTITION = 3
+FIELDS = ("price", "size")
+COLUMNS = {
+    "notional": "price * size",
+    "ret": "ln(price / prev(price))",
+    "dsize": "size - prev(size)",
+    "mix": "sqrt(notional) / (1 + abs(ret) * 100) - exp(-size / 10)",
+}
+DERIVED = (
+    "{a} / {b}",
+    "sqrt(abs({a})) - {b} * 2",
+    "ln({a}) + exp(-abs({b}) / 1000)",
+    "-({a} - {b}) / ({a} + 1)",
+)
+REL_TOL = 1e-9
+ABS_TOL = 1e-12
+SHOWN = 15
+
+Value = float | None
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One seed's definitions, events and batching."""
+
+    views: list[FeatureView]
+    events: list[SourceEvent]
+    cuts: list[int]
+    """Positions where a batch ends (the last is len(events))."""
+    round_trips: set[int]
+    """Batches before which the state goes through its bytes."""
+
+
+# --- drawing ------------------------------------------------------------------------------------
+
+
+def draw_source(rng: np.random.Generator, tile_us: int) -> StreamSource:
+    lateness_us = int(rng.choice([0, tile_us // 4, tile_us, 2 * tile_us + 123]))
+    return StreamSource(
+        name="trades",
+        topic="trades",
+        timestamp_field="ts",
+        entity_field="symbol",
+        watermark_delay=timedelta(microseconds=lateness_us),
+        id_field="trade_id" if rng.random() < 0.7 else None,
+        columns=dict(COLUMNS),
+    )
+
+
+def draw_view(
+    rng: np.random.Generator, name: str, source: StreamSource, tile_us: int
+) -> FeatureView:
+    running = bool(rng.random() < 0.4)
+    aggregations = []
+    for j in range(int(rng.integers(1, 5))):
+        function = AggFunction(rng.choice([f.value for f in AggFunction]))
+        column = str(rng.choice([*FIELDS, *COLUMNS]))
+        if running:
+            slide = tile_us
+            window = tile_us * int(rng.choice([1, 2, 3, 5]))
+        else:
+            slide = tile_us * int(rng.choice([1, 2, 3]))
+            window = slide * int(rng.choice([1, 2, 3])) + tile_us * int(rng.random() < 0.2)
+        aggregations.append(
+            Aggregation(
+                column,
+                function,
+                timedelta(microseconds=window),
+                timedelta(microseconds=slide),
+                f"{function.value}_{column}_{j}",
+            )
+        )
+    derived = {}
+    for k in range(int(rng.integers(0, 3))):
+        a, b = rng.choice([x.name for x in aggregations], size=2)
+        derived[f"derived_{k}"] = str(rng.choice(DERIVED)).format(a=a, b=b)
+    outputs = [a.name for a in aggregations] + list(derived)
+    return FeatureView(
+        name=name,
+        entities=("symbol",),
+        features=tuple(Feature(n) for n in outputs),
+        ttl=timedelta(0),
+        source=SourceTable("t"),
+        stream=StreamComputation(
+            source=source,
+            aggregations=tuple(aggregations),
+            derived=derived,
+            tile=timedelta(microseconds=tile_us),
+            running=running,
+        ),
+    )
+
+
+def draw_events(rng: np.random.Generator, source: StreamSource, tile_us: int) -> list[SourceEvent]:
+    """One partition's log: ties, disorder, repeated ids, quiet tiles, nulls."""
+    lateness_us = source.watermark_delay // timedelta(microseconds=1)
+    entities = [f"S{i:02d}" for i in range(int(rng.integers(1, 13)))]
+    n = int(rng.integers(40, 180))
+    base = T0 if rng.random() < 0.85 else BEFORE_EPOCH
+    frontier = base + int(rng.integers(0, 3 * tile_us))
+    offset = int(rng.integers(0, 10_000))
+    price = {e: 100.0 * float(rng.uniform(0.5, 2)) for e in entities}
+    events: list[SourceEvent] = []
+    for i in range(n):
+        entity = str(rng.choice(entities))
+        gap = rng.choice(
+            [0, int(rng.integers(0, tile_us // 5)), int(rng.integers(0, tile_us)),
+             tile_us * int(rng.integers(1, 5)), tile_us * int(rng.integers(5, 40))],
+            p=[0.15, 0.4, 0.3, 0.12, 0.03],
+        )  # fmt: skip
+        frontier += int(gap)
+        mine = [e for e in events if e.entity == entity]
+        kind = rng.random()
+        if kind < 0.72 or not mine:
+            at = frontier
+        elif kind < 0.9:
+            at = frontier - int(rng.integers(0, lateness_us + tile_us + 1))
+        elif kind < 0.95:
+            at = frontier - int(rng.integers(lateness_us + tile_us, lateness_us + 6 * tile_us))
+        else:
+            at = mine[int(rng.integers(0, len(mine)))].event_us
+        event_id: str | None = f"t{i}"
+        reuse = rng.random()
+        if reuse < 0.08 and mine:
+            earlier = mine[-int(rng.integers(1, min(len(mine), 4) + 1))]
+            event_id = earlier.event_id
+            if rng.random() < 0.5:
+                at = earlier.event_us
+        elif reuse < 0.1 and events:
+            event_id = events[int(rng.integers(0, len(events)))].event_id
+        price[entity] *= math.exp(float(rng.normal(0, 0.003)))
+        p = round(price[entity], 4)
+        u = rng.random()
+        p = math.nan if u < 0.05 else 0.0 if u < 0.07 else p
+        size = float(rng.choice([0, 1, 2, 5, 10, 100])) if rng.random() >= 0.05 else math.nan
+        offset += int(rng.choice([1, 1, 1, 2]))
+        events.append(
+            SourceEvent(
+                entity=entity,
+                event_us=at,
+                kafka_ms=KAFKA0_MS + (at - base) // 1000 + int(rng.integers(-3, 40)),
+                partition=PARTITION,
+                offset=offset,
+                event_id=event_id if source.id_field is not None else None,
+                fields={"price": p, "size": size},
+            )
+        )
+    return events
+
+
+def draw(seed: int) -> Scenario:
+    rng = np.random.default_rng(seed)
+    tile_us = int(rng.choice([1_000_000, 60_000_000]))
+    source = draw_source(rng, tile_us)
+    views = [draw_view(rng, f"v{k}", source, tile_us) for k in range(int(rng.integers(1, 4)))]
+    events = draw_events(rng, source, tile_us)
+    calls = int(rng.choice([1, rng.integers(2, 9), len(events) // int(rng.integers(1, 4))]))
+    inner = rng.choice(
+        np.arange(1, len(events)), size=min(calls - 1, len(events) - 1), replace=False
+    )
+    cuts = [*sorted(int(c) for c in inner), len(events)]
+    round_trips = {k for k in range(len(cuts)) if rng.random() < 0.5}
+    return Scenario(views, events, cuts, round_trips)
+
+
+# --- running the engine --------------------------------------------------------------------------
+
+
+def batch_of(events: Sequence[SourceEvent], with_ids: bool) -> EventBatch:
+    return EventBatch.of(
+        entity=[e.entity for e in events],
+        event_us=[e.event_us for e in events],
+        kafka_ms=[e.kafka_ms for e in events],
+        partition=[e.partition for e in events],
+        offset=[e.offset for e in events],
+        event_id=[str(e.event_id) for e in events] if with_ids else None,
+        fields={f: [e.fields[f] for e in events] for f in FIELDS},
+    )
+
+
+@dataclass
+class EngineResult:
+    rows: dict[str, dict[tuple[str, int], Row]]
+    """Per view, the last emission per (entity, event_us)."""
+    late: list[int]
+    duplicates: list[int]
+
+
+def run_engine(scenario: Scenario) -> EngineResult:
+    plan = compile_topic(scenario.views, join_key="symbol")
+    with_ids = scenario.views[0].stream is not None and scenario.views[0].stream.source.id_field
+    state = PartitionFeatureState()
+    result = EngineResult({v.name: {} for v in scenario.views}, [], [])
+    for k, (start, end) in enumerate(itertools.pairwise([0, *scenario.cuts])):
+        if k in scenario.round_trips:
+            state = PartitionFeatureState.from_bytes(state.to_bytes())
+        out = process_events(plan, state, batch_of(scenario.events[start:end], bool(with_ids)))
+        result.late += [start + int(i) for i in out.late]
+        result.duplicates += [start + int(i) for i in out.duplicates]
+        for view, columns in out.rows.items():
+            collapsed = result.rows.setdefault(view, {})
+            names = list(columns)
+            for r in range(len(columns["event_us"])):
+                row = {c: columns[c][r] for c in names}
+                collapsed[(str(row["entity"]), int(row["event_us"]))] = row
+    return result
+
+
+# --- comparing -----------------------------------------------------------------------------------
+
+
+def as_value(x: Any) -> Value:
+    if x is None:
+        return None
+    f = float(x)
+    return None if math.isnan(f) else f
+
+
+def same(a: Value, b: Value) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def when(us: int, tile_us: int) -> str:
+    """An event time with its tile start, for messages."""
+    return f"{us} (tile {us - us % tile_us} + {(us % tile_us) / 1e6:.6f}s)"
+
+
+def describe(scenario: Scenario) -> str:
+    lines = []
+    first = scenario.views[0].stream
+    assert first is not None
+    src = first.source
+    lines.append(
+        f"tile {first.tile}, lateness {src.watermark_delay}, id field {src.id_field}, "
+        f"{len(scenario.events)} events, batches end at {scenario.cuts}, "
+        f"state round trips before batches {sorted(scenario.round_trips)}"
+    )
+    for view in scenario.views:
+        stream = view.stream
+        assert stream is not None
+        aggs = ", ".join(
+            f"{a.name}={a.function.value}({a.column}) w={a.window} s={a.slide}"
+            for a in stream.aggregations
+        )
+        lines.append(
+            f"  {view.name} running={stream.running}: {aggs}; derived {dict(stream.derived)}"
+        )
+    return "\n".join(lines)
+
+
+def mismatches(scenario: Scenario, engine: EngineResult, oracle: OracleResult) -> list[str]:
+    first = scenario.views[0].stream
+    assert first is not None
+    tile_us = first.tile // timedelta(microseconds=1)
+    out: list[str] = []
+    for what, got, want in (
+        ("late", engine.late, oracle.late),
+        ("duplicates", engine.duplicates, oracle.duplicates),
+    ):
+        if sorted(got) != list(want):
+            for i in sorted(set(got) ^ set(want)):
+                e = scenario.events[i]
+                side = "engine only" if i in got else "oracle only"
+                out.append(
+                    f"{what}: event {i} ({side}): entity {e.entity} at {when(e.event_us, tile_us)} "
+                    f"id {e.event_id}"
+                )
+    for view in scenario.views:
+        got_rows = engine.rows.get(view.name, {})
+        want_rows = oracle.rows[view.name]
+        for key in sorted(set(want_rows) - set(got_rows)):
+            out.append(
+                f"{view.name}: row {key[0]} at {when(key[1], tile_us)} missing from the engine"
+            )
+        for key in sorted(set(got_rows) - set(want_rows)):
+            out.append(f"{view.name}: row {key[0]} at {when(key[1], tile_us)} not in the oracle")
+        for key in sorted(set(got_rows) & set(want_rows)):
+            engine_row, oracle_row = got_rows[key], want_rows[key]
+            expected: dict[str, Value] = {
+                "created_ms": oracle_row.created_ms,
+                "first_offset": oracle_row.first_offset,
+                "last_offset": oracle_row.last_offset,
+                **oracle_row.values,
+            }
+            for column, value in expected.items():
+                if column not in engine_row:
+                    out.append(f"{view.name}: the engine has no column {column}")
+                    continue
+                engine_value = as_value(engine_row[column])
+                if not same(engine_value, value):
+                    out.append(
+                        f"{view.name}: {key[0]} at {when(key[1], tile_us)}: {column}: "
+                        f"engine {engine_value!r}, oracle {value!r}"
+                    )
+    return out
+
+
+SEEDS = range(40)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_engine_matches_the_oracle(seed: int) -> None:
+    scenario = draw(seed)
+    oracle = compute_features(scenario.views, scenario.events)
+    engine = run_engine(scenario)
+    found = mismatches(scenario, engine, oracle)
+    if found:
+        shown = "\n".join(found[:SHOWN])
+        pytest.fail(
+            f"seed {seed}: {len(found)} mismatches; scenario:\n{describe(scenario)}\n"
+            f"first {min(len(found), SHOWN)}:\n{shown}",
+            pytrace=False,
+        )
+    assert sum(len(rows) for rows in oracle.rows.values()) > 0
+
+
+def test_the_draws_cover_what_they_should() -> None:
+    """Across the seeds the streams have late events, duplicates, nulls and both view kinds."""
+    late = duplicates = running = plain = 0
+    for seed in SEEDS:
+        scenario = draw(seed)
+        oracle = compute_features(scenario.views, scenario.events)
+        late += len(oracle.late)
+        duplicates += len(oracle.duplicates)
+        for view in scenario.views:
+            assert view.stream is not None
+            running += view.stream.running
+            plain += not view.stream.running
+    assert min(late, duplicates, running, plain) > 5
