@@ -27,7 +27,7 @@ bench: setup      ## run every benchmark and write bench/RESULTS.md
 lint: setup       ## ruff and mypy
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
-	$(VENV)/mypy featurestore processors models bench tests
+	$(VENV)/mypy featurestore processors models bench tests registry
 
 format:
 	$(VENV)/ruff format .

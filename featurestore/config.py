@@ -77,6 +77,10 @@ class TopicSettings(_Section):
 
     trades: str = "trades"
     """Trade events, the system of record for market data."""
+    quotes: str = "quotes"
+    """Quote events (top of the book), keyed by symbol like trades."""
+    metrics: str = "metrics"
+    """Generic numeric metric events, keyed by entity."""
     anomalies: str = "anomalies"
     """Anomaly events emitted by the online scorer."""
     predictions: str = "predictions"

@@ -31,11 +31,13 @@ class TopicSpec:
 
 
 def event_topic_specs(settings: Settings) -> list[TopicSpec]:
-    """The topics every deployment has: trades, anomalies, predictions and dead letters."""
+    """The topics every deployment has: the event topics and the dead-letter topic."""
     topics = settings.topics
     partitions = settings.kafka.default_partitions
     return [
         TopicSpec(topics.trades, partitions),
+        TopicSpec(topics.quotes, partitions),
+        TopicSpec(topics.metrics, partitions),
         TopicSpec(topics.anomalies, partitions),
         TopicSpec(topics.predictions, partitions),
         TopicSpec(topics.dead_letter, 1),

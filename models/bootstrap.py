@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from featurestore.config import Settings
 from featurestore.offline import PostgresOfflineStore
-from models.demo import demo_definitions, demo_market, write_features
+from models.demo import demo_definitions, demo_market, training_window, write_features
 from models.registry import CHAMPION, ModelRegistry
 from models.training.run import TrainingContext, TrainOptions, TrainReport, model_name, train
 
@@ -52,6 +52,7 @@ def ensure_first_models(
         name_prefix=name_prefix,
         experiment=experiment,
         injections=demo.injections,
+        window=training_window(definitions, demo.trades),
         tags={"data_source": "demo: synthetic market, seed 0, injected anomalies"},
     )
     return train(missing, context, options)

@@ -19,13 +19,22 @@ from featurestore.errors import ValidationError
 
 __all__ = ["CLOSE", "input_names", "model_inputs"]
 
-CLOSE = "bars_1m__close"
-"""The reference price level-features are expressed against."""
+CLOSE = "rolling_1m__close_1m"
+"""The reference price level-features are expressed against: the last price of the minute
+that just ended (the models score at minute ends, the rows of the window-end view)."""
 
 _PRICE_LEVELS = frozenset(
-    {"open", "high", "low", "close", "vwap", "vwap_5m", "vwap_15m", "sma_5", "sma_20"}
-)
-_LOG_SCALED = frozenset({"volume", "volume_5m", "trade_count", "avg_trade_size"})
+    {
+        "open", "high", "low", "close", "vwap", "vwap_1m", "vwap_5m", "vwap_15m", "sma_5",
+        "sma_20", "open_1m", "close_1m", "open_5m", "close_5m",
+    }
+)  # fmt: skip
+_LOG_SCALED = frozenset(
+    {
+        "volume", "volume_1m", "volume_5m", "volume_15m", "volume_20m", "trade_count",
+        "trade_count_1m", "avg_trade_size", "avg_trade_size_1m",
+    }
+)  # fmt: skip
 
 
 def _feature(column: str) -> str:

@@ -1,11 +1,11 @@
-"""Kafka records -> the state machine's trades (with their symbols), or dead letters with a reason.
+"""Kafka records -> the engine's events (entity, time, id, numeric fields), or dead letters.
 
 Each record is decoded with its own writer schema (by the id in its Confluent header, fetched
-once per id from the registry) into the processor's reader schema: the fields of ``Trade`` the
-features use. So a topic holding several versions of ``Trade`` is read correctly, and a record
-that cannot be decoded, or is not a usable trade, is dead-lettered instead of stopping the job.
-An unreachable registry is not the record's fault: that error propagates and fails the batch,
-which Spark retries from its checkpoint.
+once per id from the registry) and projected onto the fields the applied definitions read
+(:class:`processors.features.plan.SourcePlan`). So a topic holding several versions of an event
+is read correctly, and a record that cannot be decoded, lacks a field, or carries a value that
+is not a finite number is dead-lettered instead of stopping the job. An unreachable registry is
+not the record's fault: that error propagates and fails the batch, which is retried.
 """
 
 from __future__ import annotations
@@ -27,42 +27,24 @@ from fastavro import schemaless_reader
 from fastavro.read import SchemaResolutionError
 
 from featurestore.errors import NotFoundError, ValidationError
-from featurestore.events import AvroDeserializer, ConfluentSchemaStore, SchemaStore
-from featurestore.events.schemas import AvroSchema, parse_schema_text
+from featurestore.events import ConfluentSchemaStore, SchemaStore
 from featurestore.events.wire import HEADER_SIZE, SerializationError, parse_header
-from processors.core import TradeBatch
+from processors.features import EventBatch
+from processors.features.plan import SourcePlan
 
 __all__ = [
-    "READER_SCHEMA",
     "DeadLetter",
     "DecodedRecords",
+    "EventDecoder",
     "KafkaRecords",
-    "TradeDecoder",
     "decode_records",
     "decoder_for",
 ]
 
-READER_SCHEMA: AvroSchema = parse_schema_text(
-    json.dumps(
-        {
-            "type": "record",
-            "name": "Trade",
-            "namespace": "featurestore.v1",
-            "fields": [
-                {"name": "symbol", "type": "string"},
-                {"name": "price", "type": "double"},
-                {"name": "size", "type": "long"},
-                {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-micros"}},
-                {"name": "trade_id", "type": "string"},
-            ],
-        }
-    )
-)
-"""What the processors read of a Trade; writer fields beyond these are skipped by resolution."""
-
 _DECODE_ERRORS = (SchemaResolutionError, EOFError, ValueError, TypeError, IndexError, KeyError)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_NUMERIC = {"double", "float", "long", "int"}
 
 
 @dataclass(frozen=True)
@@ -140,33 +122,17 @@ class KafkaRecords:
 
 @dataclass
 class DecodedRecords:
-    """The usable trades of some records, in log order, and the others."""
+    """The usable events of some records, in log order, and the others."""
 
-    trades: TradeBatch
-    symbols: list[str]
-    """The symbol of each trade of :attr:`trades`."""
+    events: EventBatch
     records: KafkaRecords
     dead: list[DeadLetter] = field(default_factory=list)
     index: npt.NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
-    """Position in :attr:`records` of each trade of :attr:`trades`."""
+    """Position in :attr:`records` of each event of :attr:`events`."""
 
-    def dead_letter(self, trade: int, reason: str) -> DeadLetter:
-        """A dead letter for the record behind trade number ``trade``."""
-        return self.records.dead_letter(int(self.index[trade]), reason)
-
-    def by_symbol(self) -> dict[str, npt.NDArray[np.intp]]:
-        """Positions in :attr:`trades` of each symbol's trades, in log order."""
-        positions: dict[str, list[int]] = {}
-        for i, symbol in enumerate(self.symbols):
-            positions.setdefault(symbol, []).append(i)
-        return {s: np.asarray(p, dtype=np.intp) for s, p in positions.items()}
-
-
-_PROMOTIONS = {
-    "string": {"string"},
-    "double": {"double", "float", "long", "int"},
-    "long": {"long", "int"},
-}
+    def dead_letter(self, event: int, reason: str) -> DeadLetter:
+        """A dead letter for the record behind event number ``event``."""
+        return self.records.dead_letter(int(self.index[event]), reason)
 
 
 def _strip_logical(node: Any) -> Any:
@@ -177,65 +143,89 @@ def _strip_logical(node: Any) -> Any:
     return node
 
 
-class TradeDecoder:
-    """Decodes framed records with their writer schema into :data:`READER_SCHEMA`.
+def _kinds(avro_type: Any) -> set[str]:
+    """The primitive kinds a field's type allows (a union gives several)."""
+    if isinstance(avro_type, list):
+        return set().union(*(_kinds(t) for t in avro_type))
+    if isinstance(avro_type, dict):
+        return _kinds(avro_type.get("type"))
+    return {avro_type} if isinstance(avro_type, str) else set()
 
-    For a writer whose reader fields are all plain primitives (every Trade version so far),
-    records are read with the writer schema alone, logical types off (event_time stays integer
-    microseconds), and projected onto the reader's fields by name: Avro's record resolution for
-    such fields, without fastavro's generic resolution, which costs ~40 % more per record. Any
-    other writer goes through fastavro's resolution (:class:`AvroDeserializer`).
+
+@dataclass(frozen=True)
+class _Plan:
+    schema: Any
+    """The writer schema, parsed with logical types off (times stay integers)."""
+    missing: str | None
+    """Why records of this writer cannot give an event (a field missing or of a wrong kind)."""
+
+
+class EventDecoder:
+    """Decodes framed records with their writer schema and projects the source's fields.
+
+    Records are read with the writer schema alone, logical types off (the event time stays an
+    integer), and projected by name: Avro's record resolution for the primitive fields the
+    definitions read, without fastavro's generic resolution (~40 % more per record).
     """
 
-    def __init__(self, store: SchemaStore) -> None:
-        self._generic = AvroDeserializer(store, READER_SCHEMA)
-        self._plans: dict[int, Any] = {}
-        self._fields = [(f["name"], f["type"]) for f in json.loads(READER_SCHEMA.text)["fields"]]
+    def __init__(self, store: SchemaStore, source: SourcePlan) -> None:
+        self._store = store
+        self._source = source
+        self._plans: dict[int, _Plan] = {}
+        wanted = {source.entity_field: {"string"}, source.timestamp_field: {"long", "int"}}
+        if source.id_field:
+            wanted[source.id_field] = {"string"}
+        for name in source.fields:
+            wanted[name] = _NUMERIC
+        self._wanted = wanted
 
-    def _plan(self, schema_id: int) -> Any:
-        """The plain writer schema of an id, or None when it needs generic resolution."""
-        if schema_id in self._plans:
-            return self._plans[schema_id]
-        writer = self._generic.writer_schema(schema_id)
-        raw = json.loads(writer.text)
+    def _plan(self, schema_id: int) -> _Plan:
+        plan = self._plans.get(schema_id)
+        if plan is not None:
+            return plan
+        raw = json.loads(self._store.schema_text(schema_id))
         types = {f["name"]: f["type"] for f in raw.get("fields", [])}
-        plain = writer.full_name == READER_SCHEMA.full_name
-        for name, reader_type in self._fields:
-            kind = reader_type["type"] if isinstance(reader_type, dict) else reader_type
-            wtype = types.get(name)
-            wkind = wtype.get("type") if isinstance(wtype, dict) else wtype
-            plain = plain and isinstance(wkind, str) and wkind in _PROMOTIONS[kind]
-        plan = fastavro.parse_schema(_strip_logical(raw)) if plain else None
-        self._plans[schema_id] = plan
+        missing = None
+        for name, allowed in self._wanted.items():
+            if name not in types:
+                missing = f"schema id {schema_id} has no field {name!r}"
+                break
+            if not (_kinds(types[name]) - {"null"}) <= allowed:
+                missing = (
+                    f"schema id {schema_id}: field {name!r} is not {'/'.join(sorted(allowed))}"
+                )
+                break
+        plan = self._plans[schema_id] = _Plan(fastavro.parse_schema(_strip_logical(raw)), missing)
         return plan
 
-    def decode_wire(self, data: bytes) -> tuple[int, dict[str, Any]]:
-        """The schema id and the reader-shaped dict of a framed record.
+    def decode_wire(self, data: bytes) -> dict[str, Any]:
+        """The record's fields (event time as integer microseconds).
 
         Raises:
-            SerializationError: bad framing or a body that does not fit its writer schema.
+            SerializationError: bad framing, a body that does not fit its writer schema, or a
+                writer without the fields the definitions read.
             NotFoundError: the schema id is unknown to the registry.
             BackendUnavailableError: the registry cannot be reached.
         """
         schema_id = parse_header(data)
         plan = self._plan(schema_id)
-        if plan is None:
-            return self._generic.decode_wire(data)
+        if plan.missing:
+            raise SerializationError(plan.missing)
         try:
-            record = schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), plan, None)
+            record = schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), plan.schema, None)
         except _DECODE_ERRORS as exc:
             raise SerializationError(
                 f"cannot decode a record of schema id {schema_id}: {exc}"
             ) from exc
         if not isinstance(record, dict):
             raise SerializationError(f"schema id {schema_id} does not describe a record")
-        return schema_id, {name: record[name] for name, _ in self._fields}
+        return record
 
 
 @cache
-def decoder_for(registry_url: str) -> TradeDecoder:
-    """One decoder per registry and process: writer schemas are cached by id inside it."""
-    return TradeDecoder(ConfluentSchemaStore(registry_url))
+def decoder_for(registry_url: str, source: SourcePlan) -> EventDecoder:
+    """One decoder per registry, source and process: writer schemas are cached inside it."""
+    return EventDecoder(ConfluentSchemaStore(registry_url), source)
 
 
 def _micros(value: datetime | int) -> int:
@@ -245,59 +235,76 @@ def _micros(value: datetime | int) -> int:
 
 
 def decode_records(
-    records: KafkaRecords, decoder: TradeDecoder | AvroDeserializer
+    records: KafkaRecords, decoder: EventDecoder, source: SourcePlan
 ) -> DecodedRecords:
-    """Decode records (in log order) whose key is their trade's symbol.
+    """Decode records (in log order) keyed by their event's entity.
 
-    A record is dead-lettered when it is empty, not Confluent Avro, of an unknown schema id,
-    not resolvable into the reader schema, keyed by another symbol than its own (or not keyed),
-    or not a valid trade (price not finite and positive, negative size).
+    A record is dead-lettered when it is empty, not Confluent Avro, of an unknown schema id, of
+    a writer without the fields read, keyed by another entity than its own (or not keyed), or
+    carries a numeric field that is not finite (a null is kept: aggregations skip it).
     """
     keep: list[int] = []
-    symbols: list[str] = []
+    entities: list[str] = []
     event_us: list[int] = []
-    price: list[float] = []
-    size: list[float] = []
     ids: list[str] = []
+    values: dict[str, list[float]] = {name: [] for name in source.fields}
     dead: list[DeadLetter] = []
     key_text: dict[bytes, str] = {}
+    entity_field, time_field, id_field = (
+        source.entity_field,
+        source.timestamp_field,
+        source.id_field,
+    )
     for i, value in enumerate(records.values):
         if value is None or len(value) == 0:
             dead.append(records.dead_letter(i, "undecodable: empty value"))
             continue
         try:
-            _, record = decoder.decode_wire(bytes(value))
+            record = decoder.decode_wire(bytes(value))
         except (ValidationError, NotFoundError) as exc:
             dead.append(records.dead_letter(i, f"undecodable: {exc}"))
             continue
         key = records.keys[i]
-        symbol = None
+        entity = None
         if key is not None:
-            symbol = key_text.get(key)
-            if symbol is None:
-                symbol = key_text[key] = bytes(key).decode("utf-8", "replace")
-        if symbol is None or record["symbol"] != symbol:
-            reason = f"key-mismatch: record of {record['symbol']!r} keyed {symbol!r}"
-            dead.append(records.dead_letter(i, reason))
+            entity = key_text.get(key)
+            if entity is None:
+                entity = key_text[key] = bytes(key).decode("utf-8", "replace")
+        own = record.get(entity_field)
+        if entity is None or own != entity:
+            dead.append(records.dead_letter(i, f"key-mismatch: record of {own!r} keyed {entity!r}"))
             continue
-        p, s = record["price"], record["size"]
-        if not (math.isfinite(p) and p > 0) or s < 0:
-            dead.append(records.dead_letter(i, f"invalid: price {p!r}, size {s!r}"))
+        when = record.get(time_field)
+        if when is None:
+            dead.append(records.dead_letter(i, f"invalid: {time_field} is null"))
+            continue
+        row = [record.get(name) for name in source.fields]
+        bad = next(
+            (
+                n
+                for n, v in zip(source.fields, row, strict=True)
+                if v is not None and not math.isfinite(v)
+            ),
+            None,
+        )
+        if bad is not None:
+            dead.append(records.dead_letter(i, f"invalid: {bad} is {record[bad]!r}"))
             continue
         keep.append(i)
-        symbols.append(symbol)
-        event_us.append(_micros(record["event_time"]))
-        price.append(p)
-        size.append(float(s))
-        ids.append(record["trade_id"])
+        entities.append(entity)
+        event_us.append(_micros(when))
+        if id_field:
+            ids.append(str(record.get(id_field)))
+        for name, v in zip(source.fields, row, strict=True):
+            values[name].append(math.nan if v is None else float(v))
     index = np.asarray(keep, dtype=np.intp)
-    batch = TradeBatch(
+    events = EventBatch(
+        entity=entities,
         event_us=np.asarray(event_us, dtype=np.int64),
-        price=np.asarray(price, dtype=np.float64),
-        size=np.asarray(size, dtype=np.float64),
         kafka_ms=records.timestamp_ms[index],
         partition=records.partition[index],
         offset=records.offset[index],
-        trade_id=ids,
+        event_id=ids if id_field else None,
+        fields={name: np.asarray(v, dtype=np.float64) for name, v in values.items()},
     )
-    return DecodedRecords(batch, symbols, records, dead, index)
+    return DecodedRecords(events, records, dead, index)

@@ -34,24 +34,15 @@ class ProcessorOptions:
     records are there (Spark then polls the topic every 10 ms)."""
     max_offsets_per_trigger: int | None = 200_000
     """Records per micro-batch at most (bounds the first batches of a backlog)."""
-    lateness_s: float = 5.0
-    """Event time a minute stays open after its end, for late trades of the same symbol."""
     starting_offsets: str = "earliest"
     """Where partitions without stored state start: ``earliest``, ``latest`` or Spark's JSON."""
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ConfigurationError(f"processor name {self.name!r} must be a plain folder name")
-        if self.lateness_s < 0:
-            raise ConfigurationError("--lateness must be >= 0 seconds")
         if self.trigger_ms < 0:
             raise ConfigurationError("--trigger-ms must be >= 0")
 
     def topic_of(self, settings: Settings) -> str:
         """The topic to read."""
         return self.topic or settings.topics.trades
-
-    @property
-    def lateness_us(self) -> int:
-        """Allowed lateness in microseconds."""
-        return round(self.lateness_s * 1_000_000)

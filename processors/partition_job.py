@@ -16,15 +16,16 @@ For each Kafka partition of a micro-batch (a thread per partition on the driver,
    after it replays the batch, so a dead letter is sent at least once, never lost);
 5. upsert the feature rows and store the new state, in the same transaction, and commit.
 
-Each partition's work ends in a summary row (counts, timings, and the rolling rows when the
-driver has hooks to call). The backfill runs the same function in ``mapInArrow`` without the
-state table: a fresh state per partition, rows committed every ``chunk`` records.
+Each partition's work ends in a summary row (counts, timings, and the rows of the hook view
+when the driver has hooks to call). The backfill runs the same function in ``mapInArrow``
+without the state table: a fresh state per partition, rows committed every ``chunk`` records.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -60,8 +61,8 @@ SUMMARY_SCHEMA = pa.schema(
         ("partition", pa.int32()),
         ("records", pa.int64()),
         ("skipped", pa.int64()),
-        ("bars_rows", pa.int64()),
-        ("rolling_rows", pa.int64()),
+        ("rows", pa.int64()),
+        ("rows_by_view", pa.string()),
         ("dead_letters", pa.int64()),
         ("duplicates", pa.int64()),
         ("late", pa.int64()),
@@ -73,13 +74,15 @@ SUMMARY_SCHEMA = pa.schema(
         ("dead_letters_s", pa.float64()),
         ("postgres_s", pa.float64()),
         ("redis_s", pa.float64()),
-        ("rolling", pa.binary()),
+        ("hook_rows", pa.binary()),
     ]
 )
-"""One row per Kafka partition of a batch; ``rolling`` is Arrow IPC (empty without hooks)."""
+"""One row per Kafka partition of a batch; ``rows_by_view`` is JSON, ``hook_rows`` Arrow IPC
+of the hook view's rows (empty without hooks)."""
 
 _SPARK_TYPES = {
-    pa.int32(): "int", pa.int64(): "long", pa.float64(): "double", pa.binary(): "binary"
+    pa.int32(): "int", pa.int64(): "long", pa.float64(): "double", pa.binary(): "binary",
+    pa.string(): "string",
 }  # fmt: skip
 SUMMARY_DDL = ", ".join(f"{f.name} {_SPARK_TYPES[f.type]}" for f in SUMMARY_SCHEMA)
 """:data:`SUMMARY_SCHEMA` in Spark's DDL."""
@@ -92,11 +95,10 @@ class PartitionJob:
     settings: Settings
     views: MaterializedViews
     processor: str
-    lateness_us: int
     stateful: bool = True
     """Stream: state from and to the state table. Backfill: a fresh state, nothing stored."""
-    return_rolling: bool = False
-    """Send the rolling rows back to the driver (for its hooks)."""
+    hook_view: str | None = None
+    """Send this view's new rows back to the driver (for its hooks)."""
     chunk: int = 200_000
     """Backfill: records per committed chunk."""
 
@@ -119,109 +121,129 @@ class PartitionJob:
         return self.views.topic
 
     def stream_step(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
-        key = StateKey(
-            self.processor, self.views.definitions.project, self.topic, int(records.partition[0])
-        )
+        partition = int(records.partition[0])
+        project = self.views.definitions.project
+        keys = {
+            name: StateKey(self.processor, project, self.topic, partition, name)
+            for name in sorted(self.views.plans)
+        }
         timer = _Timer()
+        states: dict[str, PartitionState] = {}
         with res.conn.transaction(), res.conn.cursor() as cur:
-            next_offset = key.lock(cur)
-            state = res.states.pop(key, None)
-            repair: bytes | None = None
-            if state is None or state.next_offset != next_offset:
-                stored = key.load(cur)
-                repair = stored.online
-                state = PartitionState.from_bytes(next_offset, stored.state, stored.ids)
+            repairs: list[bytes] = []
+            for name, key in keys.items():  # in name order: two processors never deadlock
+                next_offset = key.lock(cur)
+                state = res.states.pop(key, None)
+                if state is None or state.next_offset != next_offset:
+                    stored = key.load(cur)
+                    if stored.online:
+                        repairs.append(stored.online)
+                    state = PartitionState.from_bytes(
+                        next_offset, stored.state, stored.chunks,
+                        fingerprint=self.views.fingerprint(name), view=name,
+                    )  # fmt: skip
+                states[name] = state
             timer.lap("state_s")
-            step = self._step(records, state)
+            step = self._step(records, states)
             timer.add("decode_s", step.decode_s)
             timer.add("machine_s", step.machine_s)
             timer.lap(None)
-            written = 0
-            if repair:
-                written += self._write_online(res, *_unpack(repair))
-            written += self._write_online(res, step.latest_bars, step.latest_rolling)
+            written = sum(self._write_online(res, _unpack(blob)) for blob in repairs)
+            written += self._write_online(res, step.latest)
             timer.lap("redis_s")
             dead = self._send_dead_letters(res, step.dead)
             timer.lap("dead_letters_s")
-            bars = res.offline.write(cur, self.views.bars, step.bars)
-            rolling = res.offline.write(cur, self.views.rolling, step.rolling)
+            counts = self._write_offline(res, cur, step.rows)
             timer.lap("postgres_s")
-            blob = state.to_bytes()
-            online = _pack(step.latest_bars, step.latest_rolling)
-            key.save(
-                cur, state.next_offset, blob, online, state.take_new_ids(), state.id_horizons()
-            )
+            state_bytes = 0
+            for name, key in keys.items():
+                state = states[name]
+                blob = state.to_bytes()
+                state_bytes += len(blob)
+                key.save(
+                    cur, state.next_offset, blob, _pack({name: step.latest[name]}),
+                    state.take_new_events(), state.horizons(),
+                )  # fmt: skip
             timer.lap("state_s")
         timer.lap("postgres_s")  # the commit
-        res.states[key] = state
+        for name, key in keys.items():
+            res.states[key] = states[name]
         return {
-            "partition": key.partition,
+            "partition": partition,
             "records": step.records,
             "skipped": step.skipped,
-            "bars_rows": bars,
-            "rolling_rows": rolling,
+            "rows": sum(counts.values()),
+            "rows_by_view": json.dumps(counts),
             "dead_letters": dead,
             "duplicates": step.duplicates,
             "late": step.late,
             "online_rows": written,
-            "state_bytes": len(blob),
+            "state_bytes": state_bytes,
             **timer.seconds,
-            "rolling": self._rolling_ipc(step.rolling),
+            "hook_rows": self._hook_ipc([step]),
         }
 
     def batch_steps(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
-        state = PartitionState(next_offset=int(records.offset[0]))
+        first = int(records.offset[0])
+        states = {name: PartitionState(next_offset=first) for name in self.views.plans}
         timer = _Timer()
-        counts = dict.fromkeys(("bars", "rolling", "dead", "online"), 0)
+        counts: dict[str, int] = {}
+        dead = online = 0
         steps: list[StepResult] = []
         for start in range(0, len(records), self.chunk):
-            step = self._step(records.slice(start, start + self.chunk), state)
+            step = self._step(records.slice(start, start + self.chunk), states)
             steps.append(step)
             timer.add("decode_s", step.decode_s)
             timer.add("machine_s", step.machine_s)
             timer.lap(None)
-            counts["dead"] += self._send_dead_letters(res, step.dead)
+            dead += self._send_dead_letters(res, step.dead)
             timer.lap("dead_letters_s")
             with res.conn.transaction(), res.conn.cursor() as cur:
-                counts["bars"] += res.offline.write(cur, self.views.bars, step.bars)
-                counts["rolling"] += res.offline.write(cur, self.views.rolling, step.rolling)
+                for name, n in self._write_offline(res, cur, step.rows).items():
+                    counts[name] = counts.get(name, 0) + n
             timer.lap("postgres_s")
-            counts["online"] += self._write_online(res, step.latest_bars, step.latest_rolling)
+            online += self._write_online(res, step.latest)
             timer.lap("redis_s")
         return {
             "partition": int(records.partition[0]),
             "records": sum(s.records for s in steps),
             "skipped": 0,
-            "bars_rows": counts["bars"],
-            "rolling_rows": counts["rolling"],
-            "dead_letters": counts["dead"],
+            "rows": sum(counts.values()),
+            "rows_by_view": json.dumps(counts),
+            "dead_letters": dead,
             "duplicates": sum(s.duplicates for s in steps),
             "late": sum(s.late for s in steps),
-            "online_rows": counts["online"],
+            "online_rows": online,
             "state_bytes": 0,
             **timer.seconds,
-            "rolling": self._rolling_ipc(pa.concat_tables([s.rolling for s in steps])),
+            "hook_rows": self._hook_ipc(steps),
         }
 
-    def _step(self, records: KafkaRecords, state: PartitionState) -> StepResult:
-        return run_step(
-            records,
-            state,
-            decoder_for(self.settings.schema_registry.url),
-            topic=self.topic,
-            join_key=self.views.join_key,
-            lateness_us=self.lateness_us,
-        )
+    def _step(self, records: KafkaRecords, states: dict[str, PartitionState]) -> StepResult:
+        source = self.views.plan.source
+        decoder = decoder_for(self.settings.schema_registry.url, source)
+        return run_step(records, states, decoder, self.views.plans, source)
 
-    def _rolling_ipc(self, rolling: pa.Table) -> bytes:
-        return to_ipc(rolling) if self.return_rolling and rolling.num_rows else b""
+    def _write_offline(
+        self, res: _Resources, cur: Any, rows: dict[str, pa.Table]
+    ) -> dict[str, int]:
+        return {
+            name: res.offline.write(cur, self.views.view(name), table)
+            for name, table in rows.items()
+        }
 
-    def _write_online(self, res: _Resources, bars: pa.Table, rolling: pa.Table) -> int:
-        views = self.views
-        rows = _feature_rows(bars, views.bars.name, views.bars.feature_names, views.join_key)
-        rows += _feature_rows(
-            rolling, views.rolling.name, views.rolling.feature_names, views.join_key
-        )
+    def _hook_ipc(self, steps: list[StepResult]) -> bytes:
+        if self.hook_view is None:
+            return b""
+        table = pa.concat_tables([s.rows[self.hook_view] for s in steps])
+        return to_ipc(table) if table.num_rows else b""
+
+    def _write_online(self, res: _Resources, latest: dict[str, pa.Table]) -> int:
+        join_key = self.views.join_key
+        rows: list[FeatureRow] = []
+        for name, table in latest.items():
+            if table.num_rows:
+                rows += _feature_rows(table, name, self.views.view(name).feature_names, join_key)
         return res.online.write(rows).written if rows else 0
 
     def _send_dead_letters(self, res: _Resources, letters: list[DeadLetter]) -> int:
@@ -281,15 +303,23 @@ def _feature_rows(
     ]
 
 
-def _pack(bars: pa.Table, rolling: pa.Table) -> bytes:
-    """Two tables in one blob: the first's IPC length (8 bytes), its IPC, the second's IPC."""
-    first = to_ipc(bars)
-    return len(first).to_bytes(8, "big") + first + to_ipc(rolling)
+def _pack(tables: dict[str, pa.Table]) -> bytes:
+    """Named tables in one blob: per table, its name and IPC, each preceded by its length."""
+    out = bytearray()
+    for name, table in tables.items():
+        for part in (name.encode(), to_ipc(table)):
+            out += len(part).to_bytes(8, "big") + part
+    return bytes(out)
 
 
-def _unpack(blob: bytes) -> tuple[pa.Table, pa.Table]:
-    size = int.from_bytes(blob[:8], "big")
-    return from_ipc(blob[8 : 8 + size]), from_ipc(blob[8 + size :])
+def _unpack(blob: bytes) -> dict[str, pa.Table]:
+    parts: list[bytes] = []
+    at = 0
+    while at < len(blob):
+        size = int.from_bytes(blob[at : at + 8], "big")
+        parts.append(blob[at + 8 : at + 8 + size])
+        at += 8 + size
+    return {parts[i].decode(): from_ipc(parts[i + 1]) for i in range(0, len(parts), 2)}
 
 
 class _Resources:

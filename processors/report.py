@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,14 +15,14 @@ from processors.tables import from_ipc
 __all__ = ["COUNTS", "BatchReport"]
 
 COUNTS = (
-    "records", "skipped", "bars_rows", "rolling_rows", "dead_letters", "duplicates", "late",
-    "online_rows", "state_bytes",
+    "records", "skipped", "rows", "dead_letters", "duplicates", "late", "online_rows",
+    "state_bytes",
 )  # fmt: skip
 """The counters of a partition's summary, summed by :meth:`BatchReport.of`."""
 
 _PARTS = {
     "decode_s": "decode (tasks)",
-    "machine_s": "state machine (tasks)",
+    "machine_s": "feature engine (tasks)",
     "state_s": "state load/save (tasks)",
     "dead_letters_s": "dead letters (tasks)",
     "postgres_s": "postgres rows + commit (tasks)",
@@ -36,8 +37,8 @@ class BatchReport:
     records: int = 0
     """Records applied (a replayed batch's records are skipped, not counted here)."""
     skipped: int = 0
-    bars_rows: int = 0
-    rolling_rows: int = 0
+    rows: int = 0
+    """Feature rows written, all views."""
     dead_letters: int = 0
     duplicates: int = 0
     late: int = 0
@@ -45,9 +46,10 @@ class BatchReport:
     state_bytes: int = 0
     """Size of the partition states stored by the batch."""
     partitions: int = 0
+    rows_by_view: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
-    rolling: list[pa.Table] = field(default_factory=list, repr=False)
-    """The batch's new rolling_1m rows (when the job returns them, for the hooks)."""
+    hook_rows: list[pa.Table] = field(default_factory=list, repr=False)
+    """The batch's new rows of the hook view (when the job returns them, for the hooks)."""
 
     @classmethod
     def of(cls, summaries: Sequence[Mapping[str, Any]], wall_s: float) -> BatchReport:
@@ -58,12 +60,14 @@ class BatchReport:
                 setattr(report, name, getattr(report, name) + int(summary[name]))
             for key, label in _PARTS.items():
                 report.seconds[label] = report.seconds.get(label, 0.0) + float(summary[key])
-            if summary["rolling"]:
-                report.rolling.append(from_ipc(summary["rolling"]))
+            for view, n in json.loads(summary["rows_by_view"] or "{}").items():
+                report.rows_by_view[view] = report.rows_by_view.get(view, 0) + int(n)
+            if summary["hook_rows"]:
+                report.hook_rows.append(from_ipc(summary["hook_rows"]))
         return report
 
-    def rolling_frame(self) -> pd.DataFrame | None:
-        """The new rolling_1m rows as one pandas frame (offline column names), or None."""
-        if not self.rolling:
+    def hook_frame(self) -> pd.DataFrame | None:
+        """The hook view's new rows as one pandas frame (offline column names), or None."""
+        if not self.hook_rows:
             return None
-        return pa.concat_tables(self.rolling).to_pandas()
+        return pa.concat_tables(self.hook_rows).to_pandas()

@@ -26,8 +26,8 @@ class BatchStatus:
     finished_at: str
     """ISO time the batch's sinks finished."""
     records: int
-    bars_rows: int
-    rolling_rows: int
+    rows: int
+    """Feature rows written, all views."""
     dead_letters: int
     duplicates: int
     late: int
@@ -42,6 +42,7 @@ class BatchStatus:
     spark_ms: dict[str, int] = field(default_factory=dict)
     """Spark's own time per part of the last completed batch (its progress ``durationMs``:
     latestOffset, walCommit, queryPlanning, addBatch = the read and hand-over, commitOffsets)."""
+    rows_by_view: dict[str, int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     """Counts since this process started."""
 

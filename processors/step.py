@@ -1,117 +1,144 @@
-"""One Kafka partition's step: its next records and its state in; rows, dead letters and state out.
+"""One Kafka partition's step: its next records and its views' states in; rows, dead letters out.
 
-Trades are keyed by symbol, so a Kafka partition holds a fixed set of symbols and a symbol's
-trades are in one partition, in log order. The step is the whole of the per-partition work,
-free of I/O: skip what the state has already applied (a replayed batch), decode each record
-with its writer schema, feed each symbol's trades to its state machine in log order, and
-collect the rows the stores must hold. The stream and the backfill both run it.
+Events are keyed by entity, so a Kafka partition holds a fixed set of entities and an entity's
+events are in one partition, in log order. The step is the whole of the per-partition work,
+free of I/O: decode each record with its writer schema once, and for each view skip what its
+state has already applied (a replayed batch, or the part of the log a view added later has not
+reached yet) and apply the rest to its engine (:mod:`processors.features`). Dead letters are
+sent for the records no view had applied before, so a view catching up does not send them
+again. The stream and the backfill both run it.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from featurestore.events import AvroDeserializer
-from processors.core import IdChunk, MachineOptions, SymbolState, process_trades
-from processors.decode import DeadLetter, KafkaRecords, TradeDecoder, decode_records
-from processors.tables import SymbolRows, bars_table, latest_rows, rolling_table
+from featurestore.errors import ConfigurationError
+from processors.decode import DeadLetter, EventDecoder, KafkaRecords, decode_records
+from processors.features import (
+    EventChunk,
+    PartitionFeatureState,
+    TopicPlan,
+    process_events,
+)
+from processors.features.plan import SourcePlan
+from processors.tables import latest_per_entity, rows_table
 
 __all__ = ["PartitionState", "StepResult", "run_step"]
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass
 class PartitionState:
-    """Everything a processor knows about one Kafka partition of its topic."""
+    """Everything a processor knows about one view on one Kafka partition of its topic."""
 
     next_offset: int = 0
     """The first offset not applied yet: records before it are skipped."""
-    symbols: dict[str, SymbolState] = field(default_factory=dict)
-    """The state machine of each symbol seen in the partition."""
+    features: PartitionFeatureState = field(default_factory=PartitionFeatureState)
+    fingerprint: str = ""
+    """What the view computed when this state was stored (:meth:`MaterializedViews.fingerprint`)."""
 
     def to_bytes(self) -> bytes:
-        """A versioned JSON form of the symbols' states without their trade ids.
+        """A versioned form of the engine's state without the open tiles' events.
 
-        The ids go to the journal: :meth:`take_new_ids` after each step, :meth:`from_bytes`
-        takes them back. Floats round-trip exactly.
+        The events go to the journal: :meth:`take_new_events` after each step,
+        :meth:`from_bytes` takes them back.
         """
-        doc = {
-            "format": _FORMAT,
-            "symbols": [s.to_doc(ids=False) for s in self.symbols.values()],
-        }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        head = json.dumps({"format": _FORMAT, "fingerprint": self.fingerprint}).encode()
+        return head + b"\n" + self.features.to_bytes(events=False)
 
     @classmethod
     def from_bytes(
-        cls, next_offset: int, data: bytes | None, ids: Iterable[IdChunk] = ()
+        cls,
+        next_offset: int,
+        data: bytes | None,
+        chunks: Iterable[EventChunk] = (),
+        *,
+        fingerprint: str = "",
+        view: str = "",
     ) -> PartitionState:
-        """Read what :meth:`to_bytes` wrote (``None``: no symbol yet) and the stored id chunks.
+        """Read what :meth:`to_bytes` wrote (``None``: nothing yet) and the journaled events.
 
-        Chunks of minutes that are no longer open are ignored.
+        Raises:
+            ConfigurationError: the state was stored for another definition of the view.
         """
         if not data:
-            return cls(next_offset)
-        doc: dict[str, Any] = json.loads(data)
+            return cls(next_offset, PartitionFeatureState.from_bytes(None, chunks), fingerprint)
+        head, _, body = data.partition(b"\n")
+        try:
+            doc: dict[str, Any] = json.loads(head)
+        except json.JSONDecodeError:
+            doc = {}
         if doc.get("format") != _FORMAT:
-            raise ValueError(f"unknown partition state format {doc.get('format')!r}")
-        states = (SymbolState.from_doc(d) for d in doc["symbols"])
-        state = cls(next_offset, {s.symbol: s for s in states})
-        for chunk in ids:
-            symbol = state.symbols.get(chunk.symbol)
-            if symbol is not None:
-                symbol.restore_ids(chunk)
-        return state
+            raise ValueError(
+                "the stored processor state is of an older format; run "
+                "`featurestore processors reset` (the tables are rebuilt from the log)"
+            )
+        if fingerprint and doc.get("fingerprint") != fingerprint:
+            raise ConfigurationError(
+                f"feature view {view!r} changed since its rows were computed: apply the change"
+                f" as a new view (for example {view}_v2) so that the old one keeps serving"
+                " until the new one has caught up, or drop its table and run"
+                " `featurestore processors reset`"
+            )
+        return cls(next_offset, PartitionFeatureState.from_bytes(body, chunks), fingerprint)
 
-    def take_new_ids(self) -> list[IdChunk]:
-        """Trade ids added to open minutes since the last call: the journal's new chunks."""
-        return [chunk for s in self.symbols.values() for chunk in s.take_new_ids()]
+    def take_new_events(self) -> list[EventChunk]:
+        """Events accepted into open tiles since the last call: the journal's new chunks."""
+        return self.features.take_new_events()
 
-    def id_horizons(self) -> dict[str, int]:
-        """Per symbol, its oldest open minute: its stored chunks of earlier minutes can go."""
-        return {name: s.oldest_open_minute() for name, s in self.symbols.items()}
+    def horizons(self) -> dict[str, int]:
+        """Per entity, its oldest open tile: its journaled chunks of earlier tiles can go."""
+        return self.features.horizons()
 
 
 @dataclass(frozen=True)
 class StepResult:
     """What one step wrote down for the stores."""
 
-    bars: pa.Table
-    """bars_1m rows, one per (symbol, event time): the last emission of each."""
-    rolling: pa.Table
-    """rolling_1m rows, likewise."""
-    latest_bars: pa.Table
-    """Each symbol's latest bars_1m row of this step (what Redis gets)."""
-    latest_rolling: pa.Table
-    """Each symbol's latest rolling_1m row of this step."""
+    rows: dict[str, pa.Table]
+    """Per view: its rows, one per (entity, event time): the last emission of each."""
+    latest: dict[str, pa.Table]
+    """Per view: each entity's latest row of this step (what Redis gets)."""
     dead: list[DeadLetter]
     records: int
-    """Records applied (after the skip)."""
+    """Records no view had applied before."""
     skipped: int
-    """Records before the state's next offset: already applied."""
+    """Records every view had already applied (a replay)."""
     duplicates: int
     late: int
     decode_s: float
     machine_s: float
 
+    @property
+    def row_count(self) -> int:
+        """Rows of every view."""
+        return sum(t.num_rows for t in self.rows.values())
+
 
 def run_step(
     records: KafkaRecords,
-    state: PartitionState,
-    decoder: TradeDecoder | AvroDeserializer,
-    *,
-    topic: str,
-    join_key: str = "symbol",
-    lateness_us: int = 5_000_000,
+    states: Mapping[str, PartitionState],
+    decoder: EventDecoder,
+    plans: Mapping[str, TopicPlan],
+    source: SourcePlan,
 ) -> StepResult:
-    """Apply one partition's next records (in log order) to its state, in place.
+    """Apply one partition's next records (in log order) to each view's state, in place.
+
+    Args:
+        records: the partition's records, in log order.
+        states: per view, its state (updated in place).
+        decoder: decodes the records into ``source``'s fields.
+        plans: per view, its compiled plan.
+        source: the fields of every view together (what records are decoded into).
 
     Raises:
         ValueError: the records span several partitions.
@@ -119,39 +146,46 @@ def run_step(
     began = time.perf_counter()
     if len(records) and records.partition[0] != records.partition[-1]:
         raise ValueError("a step takes the records of one Kafka partition")
-    first = int(np.searchsorted(records.offset, state.next_offset, side="left"))
+    oldest = min(s.next_offset for s in states.values())
+    newest = max(s.next_offset for s in states.values())
+    first = int(np.searchsorted(records.offset, oldest, side="left"))
     fresh = records.slice(first)
-    decoded = decode_records(fresh, decoder)
+    decoded = decode_records(fresh, decoder, source)
     decoded_at = time.perf_counter()
-    options = MachineOptions(lateness_us=lateness_us)
-    dead = list(decoded.dead)
-    bars: list[SymbolRows] = []
-    rolling: list[SymbolRows] = []
-    late = duplicates = 0
-    for symbol, index in decoded.by_symbol().items():
-        symbol_state = state.symbols.get(symbol)
-        if symbol_state is None:
-            symbol_state = state.symbols[symbol] = SymbolState(symbol)
-        emission = process_trades(symbol_state, decoded.trades.take(index), options)
-        bar_rows, rolling_rows = emission.collapsed()
-        bars.append((symbol, bar_rows))
-        rolling.append((symbol, rolling_rows))
-        dead += [decoded.dead_letter(int(index[i]), "late") for i in emission.late]
-        late += len(emission.late)
-        duplicates += emission.duplicates
-    if len(fresh):
-        state.next_offset = int(fresh.offset[-1]) + 1
+    events = decoded.events
+    dead = [d for d in decoded.dead if d.offset >= newest]
+    late: dict[int, int] = {}
+    duplicates: set[int] = set()
+    rows: dict[str, pa.Table] = {}
+    latest: dict[str, pa.Table] = {}
+    partition = int(records.partition[0]) if len(records) else 0
+    for name, plan in plans.items():
+        state = states[name]
+        chosen = np.flatnonzero(events.offset >= state.next_offset)
+        out = process_events(plan, state.features, events.take(chosen))
+        for i in out.late.tolist():
+            at = int(chosen[i])
+            if int(events.offset[at]) >= newest:
+                late[int(events.offset[at])] = at
+        duplicates.update(int(events.offset[chosen[i]]) for i in out.duplicates.tolist())
+        view = plan.view(name)
+        table = rows_table(
+            out.rows[name], view, join_key=plan.join_key, topic=source.topic, partition=partition
+        )
+        rows[name] = table
+        latest[name] = latest_per_entity(table, plan.join_key)
+        if len(fresh):
+            state.next_offset = max(state.next_offset, int(fresh.offset[-1]) + 1)
+    dead += [decoded.dead_letter(at, "late") for at in late.values()]
     dead.sort(key=lambda d: d.offset)
     return StepResult(
-        bars=bars_table(bars, join_key=join_key, topic=topic),
-        rolling=rolling_table(rolling, join_key=join_key, topic=topic),
-        latest_bars=bars_table(latest_rows(bars), join_key=join_key, topic=topic),
-        latest_rolling=rolling_table(latest_rows(rolling), join_key=join_key, topic=topic),
+        rows=rows,
+        latest=latest,
         dead=dead,
-        records=len(fresh),
-        skipped=first,
-        duplicates=duplicates,
-        late=late,
+        records=int(np.sum(fresh.offset >= newest)) if len(fresh) else 0,
+        skipped=len(records) - (int(np.sum(fresh.offset >= newest)) if len(fresh) else 0),
+        duplicates=len([o for o in duplicates if o >= newest]),
+        late=len(late),
         decode_s=decoded_at - began,
         machine_s=time.perf_counter() - decoded_at,
     )

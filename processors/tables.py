@@ -1,29 +1,27 @@
-"""The state machine's rows as Arrow tables in the offline table contract, and back out of IPC.
+"""The engine's rows as Arrow tables in the offline table contract, and back out of IPC.
 
 Column names follow :mod:`featurestore.offline.tables`: the join key, ``event_timestamp``,
-``created_timestamp``, the features, and the lineage columns. NaN (the state machine's null)
-becomes a SQL/Feast null here.
+``created_timestamp``, the features, and the lineage columns. NaN (the engine's null) becomes
+a SQL/Feast null here. Re-emissions of a key within a step are collapsed (the last wins).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from processors.core import RowBlock
-from processors.core.output import BAR_FEATURES, LINEAGE
-from processors.core.rolling import ROLLING_FEATURES
 from processors.decode import DeadLetter
+from processors.features import ViewPlan
 
 __all__ = [
     "DEAD_LETTER_SCHEMA",
-    "bars_table",
     "dead_letter_table",
     "from_ipc",
-    "latest_rows",
-    "rolling_table",
+    "latest_per_entity",
     "rows_table",
     "to_ipc",
 ]
@@ -42,69 +40,70 @@ DEAD_LETTER_SCHEMA = pa.schema(
 )
 
 
-def _column(name: str, values: np.ndarray) -> pa.Array:
-    if name == "trade_count":
-        return pa.array(values, pa.int64())
-    return pa.array(values, pa.float64(), from_pandas=True)  # NaN -> null
-
-
-SymbolRows = tuple[str, RowBlock]
-"""A symbol and its rows."""
+def _last_per_key(
+    entity: npt.NDArray[np.generic], times: npt.NDArray[np.int64]
+) -> npt.NDArray[np.intp]:
+    """Positions of each (entity, time)'s last emission, ordered by entity then time."""
+    n = len(times)
+    if n <= 1:
+        return np.arange(n)
+    codes = np.unique(entity, return_inverse=True)[1]
+    order = np.lexsort((np.arange(n), times, codes))
+    c, t = codes[order], times[order]
+    last = np.ones(n, dtype=bool)
+    last[:-1] = (c[1:] != c[:-1]) | (t[1:] != t[:-1])
+    return order[last]
 
 
 def rows_table(
-    blocks: Sequence[SymbolRows], features: Sequence[str], *, join_key: str, topic: str
+    rows: Mapping[str, npt.NDArray[np.generic]],
+    view: ViewPlan,
+    *,
+    join_key: str,
+    topic: str,
+    partition: int,
 ) -> pa.Table:
-    """The rows of several symbols (each symbol's in its order) as one table of the contract.
+    """A view's rows (a key's last emission only) as a table of the offline contract."""
+    keep = _last_per_key(rows["entity"], rows["event_us"].astype(np.int64))
+    n = len(keep)
 
-    One table for a whole step: building a table per symbol cost ~0.13 ms each, a third of a
-    small step's time.
-    """
-    full = [(symbol, block) for symbol, block in blocks if len(block)]
+    def col(name: str) -> npt.NDArray[np.generic]:
+        return rows[name][keep]
+
+    arrays = [
+        pa.array(col("entity").astype(object), pa.string()),
+        pa.array(col("event_us").astype(np.int64), pa.int64()).cast(_TS),
+        pa.array(col("created_ms").astype(np.int64) * 1000, pa.int64()).cast(_TS),
+    ]
+    for name in view.features:
+        if name in view.int_features:
+            arrays.append(pa.array(col(name).astype(np.int64), pa.int64()))
+        else:
+            arrays.append(pa.array(col(name).astype(np.float64), pa.float64(), from_pandas=True))
+    arrays += [
+        pa.array([topic] * n, pa.string()),
+        pa.array(np.full(n, partition, np.int32), pa.int32()),
+        pa.array(col("first_offset").astype(np.int64), pa.int64()),
+        pa.array(col("last_offset").astype(np.int64), pa.int64()),
+    ]
     names = [
-        join_key, "event_timestamp", "created_timestamp", *features,
+        join_key, "event_timestamp", "created_timestamp", *view.features,
         "source_topic", "source_partition", "source_offset_start", "source_offset_end",
     ]  # fmt: skip
-    if not full:
-        block = RowBlock.empty(("event_us", "created_ms", *features, *LINEAGE))
-        full = [("", block)]
-    counts = [len(block) for _, block in full]
-    n = sum(counts)
-    cols = {
-        name: np.concatenate([block.columns[name] for _, block in full])
-        if len(full) > 1
-        else full[0][1].columns[name]
-        for name in ("event_us", "created_ms", *features, *LINEAGE)
-    }
-    symbols = np.repeat(np.array([symbol for symbol, _ in full], dtype=object), counts)
-    arrays = [
-        pa.array(symbols, pa.string()),
-        pa.array(cols["event_us"], pa.int64()).cast(_TS),
-        pa.array(cols["created_ms"] * 1000, pa.int64()).cast(_TS),
-        *(_column(name, cols[name]) for name in features),
-        pa.array([topic] * n, pa.string()),
-        pa.array(cols["partition"], pa.int64()).cast(pa.int32()),
-        pa.array(cols["first_offset"], pa.int64()),
-        pa.array(cols["last_offset"], pa.int64()),
-    ]
     return pa.Table.from_arrays(arrays, names=names)
 
 
-def latest_rows(blocks: Sequence[SymbolRows]) -> list[SymbolRows]:
-    """Each symbol's last row (symbols without rows are left out)."""
-    return [
-        (symbol, block.take(np.array([len(block) - 1]))) for symbol, block in blocks if len(block)
-    ]
-
-
-def bars_table(blocks: Sequence[SymbolRows], *, join_key: str, topic: str) -> pa.Table:
-    """bars_1m rows."""
-    return rows_table(blocks, BAR_FEATURES, join_key=join_key, topic=topic)
-
-
-def rolling_table(blocks: Sequence[SymbolRows], *, join_key: str, topic: str) -> pa.Table:
-    """rolling_1m rows."""
-    return rows_table(blocks, ROLLING_FEATURES, join_key=join_key, topic=topic)
+def latest_per_entity(table: pa.Table, join_key: str) -> pa.Table:
+    """Each entity's row with the latest event time."""
+    if table.num_rows <= 1:
+        return table
+    keys = table.column(join_key).to_numpy(zero_copy_only=False)
+    times = pc.cast(table.column("event_timestamp"), pa.int64()).to_numpy()
+    order = np.lexsort((times, keys))
+    k = keys[order]
+    last = np.ones(len(k), dtype=bool)
+    last[:-1] = k[1:] != k[:-1]
+    return table.take(pa.array(order[last]))
 
 
 def dead_letter_table(letters: Iterable[DeadLetter]) -> pa.Table:

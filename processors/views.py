@@ -1,12 +1,13 @@
-"""Which feature views the processors materialize, read from the definitions (Feast registry).
+"""Which feature views the processors materialize: the applied stream views of one topic.
 
-The job never hard-codes a view: it takes the views whose ``source_topic`` tag is its topic and
-whose ``kind`` tag says what they hold (``ohlcv`` bars or ``rolling`` features), checks that it
-computes every feature they declare, and writes to their tables and online keys.
+Nothing here names a view: the job takes every view whose stream source reads its topic,
+compiles them (:func:`processors.features.compile_topic`, which refuses what it cannot
+compute, naming the view and field) and writes to their tables and online keys.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,64 +16,80 @@ from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
 from featurestore.online.base import FeatureSpec, FeatureViewSpec
 from featurestore.online.base import ValueType as OnlineType
-from processors.core.output import BAR_FEATURES
-from processors.core.rolling import ROLLING_FEATURES
+from processors.features import TopicPlan, compile_topic
 
 __all__ = ["MaterializedViews"]
-
-_PRODUCED = {"ohlcv": BAR_FEATURES, "rolling": ROLLING_FEATURES}
-
-
-def _pick(definitions: Definitions, topic: str, kind: str) -> FeatureView:
-    found = [
-        v
-        for v in definitions.views
-        if v.tags.get("kind") == kind and (v.source_topic or topic) == topic
-    ]
-    if len(found) != 1:
-        names = ", ".join(v.name for v in found) or "none"
-        raise ConfigurationError(
-            f"project {definitions.project!r}: expected one feature view of kind {kind!r} for "
-            f"topic {topic!r}, found {names}; run `featurestore registry apply`"
-        )
-    view = found[0]
-    unknown = [f for f in view.feature_names if f not in _PRODUCED[kind]]
-    if unknown:
-        raise ConfigurationError(
-            f"feature view {view.name!r} declares {unknown}, which the processors do not compute"
-            f" (they compute {', '.join(_PRODUCED[kind])})"
-        )
-    return view
 
 
 @dataclass(frozen=True)
 class MaterializedViews:
-    """The bars and rolling views of one topic, as the registry defines them."""
+    """The stream views of one topic, as the registry defines them, and their plan."""
 
     definitions: Definitions
     topic: str
-    bars: FeatureView
-    rolling: FeatureView
+    views: tuple[FeatureView, ...]
+    plan: TopicPlan
+    """All the views together: the fields every record is decoded into."""
+    plans: dict[str, TopicPlan]
+    """Each view alone: each has its own state and next offset (a new view starts at 0)."""
 
     @classmethod
     def resolve(cls, definitions: Definitions, topic: str) -> MaterializedViews:
-        """Find the views of ``topic``; ConfigurationError when they are missing or unknown."""
-        bars = _pick(definitions, topic, "ohlcv")
-        rolling = _pick(definitions, topic, "rolling")
-        keys = {v.entities for v in (bars, rolling)}
-        if len(keys) != 1 or len(bars.entities) != 1:
-            raise ConfigurationError("the processors need both views keyed by one entity")
-        return cls(definitions, topic, bars, rolling)
+        """The views computed from ``topic``; ConfigurationError when there are none or bad."""
+        views = tuple(
+            v for v in definitions.views if v.stream is not None and v.stream.source.topic == topic
+        )
+        if not views:
+            raise ConfigurationError(
+                f"project {definitions.project!r}: no stream feature view reads topic {topic!r};"
+                " run `featurestore registry apply`"
+            )
+        entities = {v.entities for v in views}
+        if len(entities) != 1 or len(views[0].entities) != 1:
+            names = ", ".join(v.name for v in views)
+            raise ConfigurationError(
+                f"the views of topic {topic!r} ({names}) must be keyed by the same one entity"
+            )
+        join_key = definitions.entity(views[0].entities[0]).join_key
+        plans = {v.name: compile_topic([v], join_key) for v in views}
+        return cls(definitions, topic, views, compile_topic(views, join_key), plans)
 
     @property
     def join_key(self) -> str:
-        """The entity's join key column (``symbol``)."""
-        return self.definitions.entity(self.bars.entities[0]).join_key
+        """The entity's join key column."""
+        return self.plan.join_key
+
+    def view(self, name: str) -> FeatureView:
+        """The view called ``name``."""
+        for view in self.views:
+            if view.name == name:
+                return view
+        raise ConfigurationError(f"topic {self.topic!r} has no stream view {name!r}")
+
+    def fingerprint(self, name: str) -> str:
+        """What a view's stored rows mean: its computation and features, hashed.
+
+        A view whose fingerprint changed under the same name would mix rows of two meanings
+        in one table; the processor refuses to continue its state (apply a new view instead).
+        """
+        view = self.view(name)
+        assert view.stream is not None
+        stream = view.stream
+        text = repr(
+            (
+                sorted((f.name, f.value_type.value) for f in view.features),
+                stream.source.topic, stream.source.entity_field, stream.source.timestamp_field,
+                stream.source.id_field, stream.source.watermark_delay,
+                sorted(stream.source.columns.items()), stream.aggregations,
+                sorted(stream.derived.items()), stream.tile, stream.running,
+            )
+        )  # fmt: skip
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def online_catalog(self) -> StaticCatalog:
         """The online store's view of the same definitions (TTL 0 means never expires)."""
         specs = []
-        for view in (self.bars, self.rolling):
+        for view in self.views:
             features = tuple(
                 FeatureSpec(f.name, OnlineType[f.value_type.name]) for f in view.features
             )

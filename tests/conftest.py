@@ -47,6 +47,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def stack(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settings]:
     """Ensure every server of the local stack is up and healthy; yields the settings."""
+    from featurestore.ingest.kinds import register_event_schemas
     from featurestore.stack import Stack
 
     local = Stack(settings)
@@ -56,10 +57,12 @@ def stack(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settin
         unhealthy = [name for name in unhealthy if not local.component(name).healthy()]
         if unhealthy:
             pytest.fail(f"--external-stack: not reachable: {', '.join(unhealthy)}")
+        register_event_schemas(settings)  # as `make run` does before applying definitions
         yield settings
         return
     result = local.up()
     try:
+        register_event_schemas(settings)
         yield settings
     finally:
         local.down(result.started)

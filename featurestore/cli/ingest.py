@@ -1,4 +1,4 @@
-"""``featurestore ingest`` (files, synthetic market) and ``featurestore replay``."""
+"""``featurestore ingest`` (files, metrics, synthetic market and metrics) and ``replay``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,11 +15,12 @@ import click
 
 if TYPE_CHECKING:
     from featurestore.config import Settings
-    from featurestore.ingest import IngestSummary, SourceRecord
+    from featurestore.ingest import EventSource, IngestSummary, RecordKind, SourceRecord
 
 __all__ = ["ingest", "replay"]
 
 _FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def _settings() -> Settings:
@@ -38,8 +39,19 @@ def _expand(paths: Iterable[Path]) -> list[Path]:
         else:
             files.append(path)
     if not files:
-        raise click.UsageError("no trade files given")
+        raise click.UsageError("no event files given")
     return files
+
+
+def _start(start: datetime | None) -> datetime:
+    """The first event time of a generator: ``--start`` as UTC, or now to the second."""
+    return start.replace(tzinfo=UTC) if start else datetime.now(UTC).replace(microsecond=0)
+
+
+def _merged(sources: list[EventSource]) -> Iterable[SourceRecord]:
+    from featurestore.ingest import merge_by_event_time
+
+    return sources[0] if len(sources) == 1 else merge_by_event_time(sources)
 
 
 def _until_signalled(records: Iterable[SourceRecord]) -> Iterator[SourceRecord]:
@@ -49,19 +61,23 @@ def _until_signalled(records: Iterable[SourceRecord]) -> Iterator[SourceRecord]:
     prints its summary instead of dying with records in flight.
     """
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    for record in records:
-        if stop.is_set():
-            click.echo("stopping: signal received; delivering what was read", err=True)
-            return
-        yield record
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
+    try:
+        for record in records:
+            if stop.is_set():
+                click.echo("stopping: signal received; delivering what was read", err=True)
+                return
+            yield record
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run(
     settings: Settings,
     records: Iterable[SourceRecord],
     *,
+    kinds: Iterable[RecordKind],
     topic: str | None,
     speed: float | None,
     connect_timeout: float,
@@ -69,12 +85,12 @@ def _run(
 ) -> None:
     from featurestore.errors import FeatureStoreError
     from featurestore.events import ConfluentSchemaStore
-    from featurestore.ingest import IngestDeliveryError, IngestOptions, TradeIngestor
+    from featurestore.ingest import IngestDeliveryError, IngestOptions, Ingestor
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = IngestOptions(
         bootstrap=settings.kafka.bootstrap,
-        topic=topic or settings.topics.trades,
+        topics=_topics(settings, kinds, topic),
         dead_letter_topic=settings.topics.dead_letter,
         partitions=settings.kafka.default_partitions,
         speed=speed,
@@ -84,7 +100,7 @@ def _run(
     )
     try:
         store = ConfluentSchemaStore(settings.schema_registry.url)
-        ingestor = TradeIngestor(options, store, on_wait=lambda m: click.echo(m, err=True))
+        ingestor = Ingestor(options, store, on_wait=lambda m: click.echo(m, err=True))
         summary = ingestor.run(
             _until_signalled(records),
             progress=lambda s: click.echo(f"... read {s.read}", err=True),
@@ -97,10 +113,25 @@ def _run(
     _echo_summary(summary)
 
 
+def _topics(
+    settings: Settings, kinds: Iterable[RecordKind], topic: str | None
+) -> Mapping[RecordKind, str]:
+    """The topic of each kind: the settings' own, or ``--topic`` where there is one kind."""
+    from featurestore.ingest import EVENT_KINDS
+
+    wanted = sorted(set(kinds))
+    if topic is not None and len(wanted) > 1:
+        raise click.UsageError(
+            f"--topic names one topic, but the input holds {' and '.join(wanted)} records"
+        )
+    return {k: topic or EVENT_KINDS[k].default_topic(settings.topics) for k in wanted}
+
+
 def _echo_summary(summary: IngestSummary) -> None:
     rate = summary.read / summary.elapsed_s if summary.elapsed_s else 0.0
+    sent = ", ".join(f"{count} to {topic}" for topic, count in summary.sent_by_topic.items())
     click.echo(
-        f"read {summary.read}, sent {summary.sent} to {summary.topic}, dead-lettered"
+        f"read {summary.read}, sent {sent or 0}, dead-lettered"
         f" {summary.dead_lettered} to {summary.dead_letter_topic}, failed {summary.failed}"
         f" in {summary.elapsed_s:.1f} s ({rate:,.0f} records/s)"
     )
@@ -115,7 +146,9 @@ _speed = click.option(
     help="Replay at this multiple of real time (10 = 10x), pacing by event-time deltas.",
 )
 _topic = click.option(
-    "--topic", default=None, help="Event topic (default: settings.topics.trades)."
+    "--topic",
+    default=None,
+    help="Event topic (default: the settings' topic of the kind: trades, quotes or metrics).",
 )
 _timeouts = [
     click.option(
@@ -141,9 +174,33 @@ def _with_timeouts(func: click.decorators.FC) -> click.decorators.FC:
     return func
 
 
+_start_option = click.option(
+    "--start",
+    type=click.DateTime(),
+    default=None,
+    help="Event time of the first event, UTC (default: now). Fix it to reproduce a run.",
+)
+_pacing = [
+    click.option("--fast", is_flag=True, help="As fast as possible instead of at --speed."),
+    click.option(
+        "--speed",
+        type=click.FloatRange(min=0, min_open=True),
+        default=1.0,
+        show_default=True,
+        help="Multiple of real time to emit at.",
+    ),
+]
+
+
+def _with_pacing(func: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(_pacing):
+        func = option(func)
+    return func
+
+
 @click.group()
 def ingest() -> None:
-    """Send trades into the event log; invalid ones go to the dead-letter topic."""
+    """Send trades, quotes and metrics into the event log; invalid ones are dead-lettered."""
 
 
 @ingest.command("files")
@@ -154,7 +211,7 @@ def ingest() -> None:
     type=click.Choice(["auto", "lean", "csv", "parquet"]),
     default="auto",
     show_default=True,
-    help="lean: LEAN/AlgoSeek tick files; csv/parquet: the documented columns.",
+    help="lean: LEAN/AlgoSeek tick trade/quote files; csv/parquet: the documented columns.",
 )
 @_topic
 @_speed
@@ -167,21 +224,23 @@ def ingest_files(
     connect_timeout: float,
     delivery_timeout: float,
 ) -> None:
-    """Replay trade files (or folders of them) at their own event times, merged by time.
+    """Replay trade and quote files (or folders of them) at their own event times, merged by time.
 
-    As fast as possible by default; with --speed, at that multiple of real time.
+    Trades go to the trades topic, quotes (``*_Quote_Tick.csv.gz``, or CSV/Parquet with
+    bid_price and ask_price columns) to the quotes topic. As fast as possible by default; with
+    --speed, at that multiple of real time.
     """
     from featurestore.errors import ValidationError
-    from featurestore.ingest import merge_by_event_time, open_trade_file
+    from featurestore.ingest import open_event_file
 
     try:
-        sources = [open_trade_file(p, file_format) for p in _expand(paths)]  # type: ignore[arg-type]
+        sources = [open_event_file(p, file_format) for p in _expand(paths)]  # type: ignore[arg-type]
     except ValidationError as exc:
         raise click.ClickException(str(exc)) from exc
-    records = sources[0] if len(sources) == 1 else merge_by_event_time(sources)
     _run(
         _settings(),
-        records,
+        _merged(sources),
+        kinds=[source.kind for source in sources],
         topic=topic,
         speed=speed,
         connect_timeout=connect_timeout,
@@ -206,20 +265,8 @@ def ingest_files(
     default=None,
     help="Stop after this many seconds of event time.",
 )
-@click.option(
-    "--start",
-    type=click.DateTime(),
-    default=None,
-    help="Event time of the first trade, UTC (default: now). Fix it to reproduce a run.",
-)
-@click.option("--fast", is_flag=True, help="As fast as possible instead of at --speed.")
-@click.option(
-    "--speed",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Multiple of real time to emit at.",
-)
+@_start_option
+@_with_pacing
 @_topic
 @_with_timeouts
 def ingest_synthetic(
@@ -242,9 +289,8 @@ def ingest_synthetic(
     if fast and count is None and duration is None:
         # Paced at real time an endless market is a live feed; as fast as possible it is a flood.
         raise click.UsageError("--fast needs a bound: --count or --duration")
-    first = start.replace(tzinfo=UTC) if start else datetime.now(UTC).replace(microsecond=0)
     config = MarketConfig(
-        start=first, seed=seed, symbols=symbols, rate=rate, count=count, duration_s=duration
+        start=_start(start), seed=seed, symbols=symbols, rate=rate, count=count, duration_s=duration
     )
     try:
         market = SyntheticMarket(config)
@@ -253,6 +299,148 @@ def ingest_synthetic(
     _run(
         _settings(),
         market,
+        kinds=[market.kind],
+        topic=topic,
+        speed=None if fast else speed,
+        connect_timeout=connect_timeout,
+        delivery_timeout=delivery_timeout,
+    )
+
+
+@ingest.command("metrics")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--entity-column", required=True, help="Column of the entity (the Kafka key).")
+@click.option(
+    "--time-column",
+    required=True,
+    help="Column of the event time: ISO 8601 with an offset (CSV) or a timestamp (Parquet).",
+)
+@click.option("--value-column", required=True, help="Column of the numeric value.")
+@click.option("--name", default="value", show_default=True, help="The metric's name.")
+@click.option(
+    "--tag-columns",
+    default="",
+    help="Comma-separated columns whose values become tags (column name -> value).",
+)
+@_topic
+@_speed
+@_with_timeouts
+def ingest_metrics(
+    paths: tuple[Path, ...],
+    entity_column: str,
+    time_column: str,
+    value_column: str,
+    name: str,
+    tag_columns: str,
+    topic: str | None,
+    speed: float | None,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    """Send metric observations from CSV (header row) or Parquet files to the metrics topic.
+
+    Each row is one observation of the named columns; the id is <file>:<line>. Rows without a
+    usable entity, time or finite value go to the dead-letter topic with the reason.
+    """
+    from featurestore.errors import ValidationError
+    from featurestore.ingest import metric_layout, open_event_file
+
+    if not name.strip():
+        raise click.UsageError("--name must not be empty")
+    try:
+        layout = metric_layout(
+            entity_column=entity_column,
+            time_column=time_column,
+            value_column=value_column,
+            name=name,
+            tag_columns=[c.strip() for c in tag_columns.split(",") if c.strip()],
+        )
+        sources = [open_event_file(p, layout=layout) for p in paths]
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _run(
+        _settings(),
+        _merged(sources),
+        kinds=["metric"],
+        topic=topic,
+        speed=speed,
+        connect_timeout=connect_timeout,
+        delivery_timeout=delivery_timeout,
+    )
+
+
+@ingest.command("synthetic-metrics")
+@click.option("--entities", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Observations per second of event time, all entities together.",
+)
+@click.option("--name", default="value", show_default=True, help="The metric's name.")
+@click.option(
+    "--spike-probability",
+    type=click.FloatRange(min=0, max=1),
+    default=0.002,
+    show_default=True,
+    help="Chance that an observation is a spike.",
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--count", type=click.IntRange(min=1), default=None, help="Stop after N observations."
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop after this many seconds of event time.",
+)
+@_start_option
+@_with_pacing
+@_topic
+@_with_timeouts
+def ingest_synthetic_metrics(
+    entities: int,
+    rate: float,
+    name: str,
+    spike_probability: float,
+    seed: int,
+    count: int | None,
+    duration: float | None,
+    start: datetime | None,
+    fast: bool,
+    speed: float,
+    topic: str | None,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    """Generate metrics: per entity a random walk with rare spikes; seeded, reproducible."""
+    from featurestore.errors import ConfigurationError
+    from featurestore.ingest import MetricStream, MetricStreamConfig
+
+    if fast and count is None and duration is None:
+        raise click.UsageError("--fast needs a bound: --count or --duration")
+    if not name.strip():
+        raise click.UsageError("--name must not be empty")
+    config = MetricStreamConfig(
+        start=_start(start),
+        seed=seed,
+        entities=entities,
+        rate=rate,
+        count=count,
+        duration_s=duration,
+        name=name,
+        spike_probability=spike_probability,
+    )
+    try:
+        stream = MetricStream(config)
+    except ConfigurationError as exc:
+        raise click.UsageError(str(exc)) from exc
+    _run(
+        _settings(),
+        stream,
+        kinds=[stream.kind],
         topic=topic,
         speed=None if fast else speed,
         connect_timeout=connect_timeout,

@@ -18,15 +18,10 @@ __all__ = ["processors"]
 def _job_options(func: Any) -> Any:
     options = [
         click.option("--project", default=None, help="Feast project (default: featurestore)."),
-        click.option("--topic", default=None, help="Trades topic (default: settings)."),
-        click.option("--master", default="local[*]", show_default=True, help="Spark master."),
         click.option(
-            "--lateness",
-            type=float,
-            default=5.0,
-            show_default=True,
-            help="Seconds of event time a minute waits for late trades after its end.",
+            "--topic", default=None, help="Event topic to read (default: the trades topic)."
         ),
+        click.option("--master", default="local[*]", show_default=True, help="Spark master."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -75,7 +70,6 @@ def _options(name: str, **kwargs: Any) -> Any:
         project=kwargs.get("project") or PROJECT,
         topic=kwargs.get("topic"),
         master=kwargs.get("master") or "local[*]",
-        lateness_s=kwargs.get("lateness", 5.0),
         trigger_ms=kwargs.get("trigger_ms", 0),
         max_offsets_per_trigger=kwargs.get("max_offsets") or None,
         starting_offsets=kwargs.get("starting_offsets", "earliest"),
@@ -94,7 +88,7 @@ def _argv(kwargs: dict[str, Any]) -> tuple[str, ...]:
 
 @click.group()
 def processors() -> None:
-    """Run the Spark processors that turn trades into features (PostgreSQL + Redis)."""
+    """Run the Spark processors that turn events into features (PostgreSQL + Redis)."""
 
 
 @processors.command("run", hidden=True)
@@ -182,7 +176,7 @@ def stop(name: str) -> None:
 @processors.command()
 @_name
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
-@click.option("--topic", default=None, help="Trades topic (default: settings).")
+@click.option("--topic", default=None, help="Event topic to read (default: the trades topic).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset(name: str, project: str | None, topic: str | None, yes: bool) -> None:
     """Forget the processor's state: its next start reads the topic from the beginning.
@@ -232,9 +226,11 @@ def status(name: str, as_json: bool) -> None:
     click.echo(
         f"  topic {data.get('topic')} -> project {data.get('project')}\n"
         f"  last batch {data['batch_id']} at {data['finished_at']}: {data['records']} records,"
-        f" {data['bars_rows']} bars rows, {data['rolling_rows']} rolling rows,"
-        f" {data['dead_letters']} dead letters"
+        f" {data['rows']} feature rows, {data['dead_letters']} dead letters"
     )
+    by_view = data.get("rows_by_view") or {}
+    if by_view:
+        click.echo("  rows: " + ", ".join(f"{k} {v}" for k, v in sorted(by_view.items())))
     rate_text = f"{rate:,.0f} events/s" if rate is not None else "events/s n/a"
     click.echo(f"  last completed spark batch: {data.get('batch_ms')} ms, {rate_text}")
     spark_ms = data.get("spark_ms") or {}
@@ -262,9 +258,9 @@ def backfill(name: str, start: str | None, end: str | None, **kwargs: Any) -> No
     span = BackfillRange(_bound(start), _bound(end))
     report = run_backfill(settings, _options(name, **kwargs), span)
     click.echo(
-        f"backfill: {report.records} records -> {report.bars_rows} bars rows, "
-        f"{report.rolling_rows} rolling rows, {report.dead_letters} dead letters "
-        f"({report.duplicates} duplicates, {report.late} late)"
+        f"backfill: {report.records} records -> {report.rows} feature rows "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(report.rows_by_view.items())) or 'none'}), "
+        f"{report.dead_letters} dead letters ({report.duplicates} duplicates, {report.late} late)"
     )
 
 

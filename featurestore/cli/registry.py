@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from featurestore.config import load_settings
 
-__all__ = ["registry"]
+if TYPE_CHECKING:
+    from featurestore.definitions import Definitions, StreamComputation
+
+__all__ = ["describe", "registry"]
 
 
 @click.group()
@@ -18,27 +24,86 @@ def registry() -> None:
 
 @registry.command()
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
-def apply(project: str | None) -> None:
-    """Apply the store's definitions (Feast SQL registry) and create the offline tables."""
-    from featurestore.definitions import PROJECT, apply_definitions, market_definitions
+@click.option(
+    "--repo",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The Feast repo to apply (default: registry/ of the source tree).",
+)
+def apply(project: str | None, repo: Path | None) -> None:
+    """Apply what the Feast repo defines (validated first) and create the offline tables."""
+    from featurestore.definitions import PROJECT, REPO_PATH, apply_repo
     from featurestore.errors import FeatureStoreError
+    from featurestore.stack import Stack
 
     settings = load_settings()
-    definitions = market_definitions(project or PROJECT, source_topic=settings.topics.trades)
     try:
-        result = apply_definitions(settings, definitions)
+        result = apply_repo(settings, repo or REPO_PATH, project or PROJECT)
     except FeatureStoreError as exc:
         click.echo(f"registry apply failed: {exc}", err=True)
         sys.exit(1)
     click.echo(f"applied {result.objects} objects to Feast project {result.project!r}")
     for table, how in result.tables.items():
         click.echo(f"  offline table {table}: {how}")
+    if (project or PROJECT) == PROJECT:
+        # A processor reads the definitions when it starts: a new view is then backfilled from
+        # the log by the stream while the others go on (`featurestore registry list`).
+        try:
+            restarted = Stack(settings).restart_processors()
+        except FeatureStoreError as exc:
+            click.echo(f"restarting the processors failed: {exc}", err=True)
+            sys.exit(1)
+        if restarted:
+            click.echo(f"restarted {', '.join(restarted)} to compute what was applied")
+
+
+def _stream_lines(stream: StreamComputation) -> list[str]:
+    source = stream.source
+    rows = "running (as of every event)" if stream.running else "window_end"
+    lines = [
+        f"    stream: topic {source.topic} (source {source.name}, entity {source.entity_field},"
+        f" time {source.timestamp_field}, lateness {source.watermark_delay},"
+        f" id {source.id_field or 'none'})  tile={stream.tile}  rows={rows}",
+    ]
+    lines += [f"      column {name} = {text}" for name, text in source.columns.items()]
+    lines += [
+        f"      {a.name} = {a.function.value}({a.column}) window={a.window} slide={a.slide}"
+        for a in stream.aggregations
+    ]
+    lines += [f"      {name} = {text}  (derived)" for name, text in stream.derived.items()]
+    return lines
+
+
+def describe(defs: Definitions) -> list[str]:
+    """The lines ``registry list`` prints: entities, feature views and feature services.
+
+    A stream view also shows how it is computed: its topic, tile and rows, its computed
+    columns, each aggregation (function, column, window, slide) and each derived expression.
+    """
+    lines = [f"project {defs.project}", "entities:"]
+    lines += [f"  {e.name} (join key {e.join_key}, {e.value_type.value})" for e in defs.entities]
+    lines.append("feature views:")
+    for view in defs.views:
+        src = view.source
+        lines.append(
+            f"  {view.name}  ttl={view.ttl}  table={src.table} "
+            f"(ts {src.timestamp_field}, created {src.created_timestamp_column}, "
+            f"partitions per {src.partition_interval})  entities={','.join(view.entities)}"
+        )
+        if view.tags:
+            lines.append("    tags: " + ", ".join(f"{k}={v}" for k, v in sorted(view.tags.items())))
+        if view.stream is not None:
+            lines += _stream_lines(view.stream)
+        lines += [f"    {f.name}: {f.value_type.value}" for f in view.features]
+    lines.append("feature services:")
+    lines += [f"  {s.name}: {', '.join(map(str, s.features))}" for s in defs.services]
+    return lines
 
 
 @registry.command(name="list")
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
 def list_(project: str | None) -> None:
-    """List entities, feature views (fields, TTL, source) and feature services."""
+    """List entities, feature views (fields, TTL, table, computation) and feature services."""
     from featurestore.definitions import PROJECT, load_definitions
     from featurestore.errors import FeatureStoreError
 
@@ -47,22 +112,30 @@ def list_(project: str | None) -> None:
     except FeatureStoreError as exc:
         click.echo(f"registry list failed: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"project {defs.project}")
-    click.echo("entities:")
-    for entity in defs.entities:
-        click.echo(f"  {entity.name} (join key {entity.join_key}, {entity.value_type.value})")
-    click.echo("feature views:")
-    for view in defs.views:
-        src = view.source
-        click.echo(
-            f"  {view.name}  ttl={view.ttl}  source={src.table} "
-            f"(ts {src.timestamp_field}, created {src.created_timestamp_column}, "
-            f"partitions per {src.partition_interval})  entities={','.join(view.entities)}"
-        )
-        tags = ", ".join(f"{k}={v}" for k, v in sorted(view.tags.items()))
-        click.echo(f"    tags: {tags}")
-        for feature in view.features:
-            click.echo(f"    {feature.name}: {feature.value_type.value}")
-    click.echo("feature services:")
-    for service in defs.services:
-        click.echo(f"  {service.name}: {', '.join(map(str, service.features))}")
+    for line in describe(defs):
+        click.echo(line)
+    click.echo("computation (processor state against the log):")
+    for line in _progress_lines(defs):
+        click.echo(line)
+
+
+def _progress_lines(defs: Definitions) -> list[str]:
+    from featurestore.errors import FeatureStoreError
+    from featurestore.stack.processors import event_processors
+    from processors.progress import view_progress
+
+    settings = load_settings()
+    names = {p.topic: p.processor for p in event_processors(settings)}
+    lines = []
+    for topic in sorted({v.stream.source.topic for v in defs.views if v.stream is not None}):
+        processor = names.get(topic, "features")
+        topic_views = replace(defs, views=tuple(
+            v for v in defs.views if v.stream is not None and v.stream.source.topic == topic
+        ))  # fmt: skip
+        try:
+            found = view_progress(settings, topic_views, processor)
+        except FeatureStoreError as exc:
+            lines.append(f"  topic {topic}: unknown ({exc})")
+            continue
+        lines += [f"  {p.view}: {p.describe()} (processor {processor})" for p in found]
+    return lines

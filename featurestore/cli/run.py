@@ -47,15 +47,16 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
         servers.seconds + services.seconds,
     )
     echo_status(settings)
-    processors = stack.processors.process.log_file
+    processors = ", ".join(f"{p.processor} ({p.topic})" for p in stack.event_processors)
     feed = (
         " ".join(map(str, trade_files)) if trade_files else f"synthetic market, {rate:g} trades/s"
     )
     click.echo(
         f"\nfeed: {feed} -> topic {settings.topics.trades} "
         f"(invalid trades -> {settings.topics.dead_letter})\n"
-        f"features: processor {settings.topics.trades} -> PostgreSQL + Redis "
-        f"(featurestore processors status; log {processors})\n"
+        f"features: processors {processors} -> PostgreSQL + Redis "
+        f"(featurestore processors status [--name NAME]; quotes and metrics: featurestore "
+        f"ingest files *_Quote_Tick.csv.gz | ingest synthetic-metrics)\n"
         f"models: MLflow registry, alias champion; anomalies -> topic {settings.topics.anomalies}\n"
         f"serve: gRPC on {stack.grpc.address()} (health, reflection; clients/python SDK)\n"
         f"logs: {stack.feed.process.run_dir}/*.log\n"
@@ -66,11 +67,17 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
 
 
 def _apply_definitions(settings: Settings) -> None:
-    """Register the canonical feature views (idempotent): the processor reads them from there."""
-    from featurestore.definitions import apply_definitions, market_definitions
+    """Apply ``registry/`` (idempotent): the processors read the views from Feast's registry.
+
+    Apply refuses a topic without a schema in the schema registry, and the feeds, whose first
+    writes would register the event schemas, start later: register them first (the same call).
+    """
+    from featurestore.definitions import apply_repo
+    from featurestore.ingest.kinds import register_event_schemas
 
     click.echo("registry: applying the feature definitions (featurestore registry apply) ...")
-    apply_definitions(settings, market_definitions(source_topic=settings.topics.trades))
+    register_event_schemas(settings)
+    apply_repo(settings)
 
 
 def _ensure_first_models(settings: Settings) -> None:

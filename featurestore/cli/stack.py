@@ -91,8 +91,10 @@ def echo_status(settings: Settings) -> None:
     """Print each server and service of the stack: state, PID, address."""
     from featurestore.stack import Stack
 
-    for s in Stack(settings).status():
+    statuses = Stack(settings).status()
+    width = max(len(s.name) for s in statuses)
+    for s in statuses:
         state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
         pid = f"pid {s.pid}" if s.pid else ""
-        click.echo(f"  {s.name:<16} {state:<22} {pid:<11} {s.address}")
+        click.echo(f"  {s.name:<{width}} {state:<22} {pid:<11} {s.address}")
     click.echo(f"  data and logs under {settings.data_dir.resolve()}")

@@ -1,13 +1,17 @@
 """What the store defines (entities, feature views, feature services), read from Feast's registry.
 
 Domain dataclasses at this boundary, never Feast objects; Feast is imported only by the
-functions that talk to the registry (:func:`load_definitions`, :func:`apply_definitions`).
+functions that talk to Feast (:func:`load_repo`, :func:`load_definitions`,
+:func:`apply_definitions`, :func:`apply_repo`). ``registry/`` (Feast's own objects, written by
+hand) is the source of truth.
 """
 
 from __future__ import annotations
 
-from featurestore.definitions.catalog import PROJECT, market_definitions
+from featurestore.definitions.catalog import market_definitions, stream_definitions
 from featurestore.definitions.model import (
+    AggFunction,
+    Aggregation,
     Definitions,
     Entity,
     Feature,
@@ -15,12 +19,24 @@ from featurestore.definitions.model import (
     FeatureService,
     FeatureView,
     SourceTable,
+    StreamComputation,
+    StreamSource,
     ValueType,
 )
-from featurestore.definitions.registry import ApplyResult, apply_definitions, load_definitions
+from featurestore.definitions.registry import (
+    ApplyResult,
+    apply_definitions,
+    apply_repo,
+    load_definitions,
+)
+from featurestore.definitions.repo import PROJECT, REPO_PATH, load_repo
+from featurestore.definitions.validate import validate_definitions
 
 __all__ = [
     "PROJECT",
+    "REPO_PATH",
+    "AggFunction",
+    "Aggregation",
     "ApplyResult",
     "Definitions",
     "Entity",
@@ -29,8 +45,14 @@ __all__ = [
     "FeatureService",
     "FeatureView",
     "SourceTable",
+    "StreamComputation",
+    "StreamSource",
     "ValueType",
     "apply_definitions",
+    "apply_repo",
     "load_definitions",
+    "load_repo",
     "market_definitions",
+    "stream_definitions",
+    "validate_definitions",
 ]

@@ -1,68 +1,96 @@
-"""The canonical definitions of the market-data feature store, as domain objects.
+"""The store's definitions (``registry/``) under another project, tables, topics or TTL.
 
-``registry/`` turns these into Feast objects for ``feast apply``, and ``featurestore registry
-apply`` does the same in-process; readers (service, processors, export) read what was applied
-from the Feast registry, not from this module. Tests build the same catalog under their own
-project and table names so that runs never collide.
+``registry/`` is the source of truth: ``featurestore registry apply`` and ``feast apply``
+register what it defines, and readers (service, processors, export) read what was applied from
+the Feast registry. Tests and benchmarks build the same definitions under their own project,
+table and topic names, so that runs never collide: :func:`stream_definitions` for the views of
+any streams (trades, quotes, metrics), :func:`market_definitions` for those of the trades.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
+from functools import cache
 
-from featurestore.definitions.model import (
-    Definitions,
-    Entity,
-    Feature,
-    FeatureRef,
-    FeatureService,
-    FeatureView,
-    SourceTable,
-    ValueType,
-)
+from featurestore.definitions.model import Definitions, FeatureView
+from featurestore.definitions.repo import PROJECT, load_repo
+from featurestore.errors import ConfigurationError
 
-__all__ = ["PROJECT", "market_definitions"]
-
-PROJECT = "featurestore"
-"""The Feast project every process of the store uses by default."""
-
-_F64 = ValueType.FLOAT64
-
-_BARS = (
-    Feature("open", _F64, "first trade price of the minute"),
-    Feature("high", _F64, "highest trade price of the minute"),
-    Feature("low", _F64, "lowest trade price of the minute"),
-    Feature("close", _F64, "last trade price of the minute"),
-    Feature("volume", _F64, "traded quantity in the minute"),
-    Feature("trade_count", ValueType.INT64, "number of trades in the minute"),
-    Feature("avg_trade_size", _F64, "volume / trade_count"),
-    Feature("vwap", _F64, "volume-weighted average price of the minute"),
-)
-
-_ROLLING = (
-    Feature("vwap_5m", _F64, "sum(price*size) / sum(size) over the last 5 one-minute bars"),
-    Feature("vwap_15m", _F64, "sum(price*size) / sum(size) over the last 15 one-minute bars"),
-    Feature(
-        "realized_vol_5m", _F64, "sample std of the last 5 one-bar log returns of close (6 bars)"
-    ),
-    Feature(
-        "realized_vol_15m",
-        _F64,
-        "sample std of the last 15 one-bar log returns of close (16 bars)",
-    ),
-    Feature("price_momentum_1m", _F64, "(close - open) / open of the bar"),
-    Feature("price_momentum_5m", _F64, "(close - open 4 bars earlier) / that open, over 5 bars"),
-    Feature("volume_5m", _F64, "volume of the last 5 bars"),
-    Feature("volume_ratio", _F64, "bar volume / mean bar volume of the last 20 bars (it included)"),
-    Feature("sma_5", _F64, "simple moving average of close over 5 bars"),
-    Feature("sma_20", _F64, "simple moving average of close over 20 bars"),
-)
-"""Windows count bars (minutes with trades; an empty minute is not a bar); a feature whose
-window is not full yet is null."""
+__all__ = ["PROJECT", "market_definitions", "stream_definitions"]
 
 
-def _refs(view: str, names: tuple[str, ...]) -> tuple[FeatureRef, ...]:
-    return tuple(FeatureRef(view, name) for name in names)
+@cache
+def _registry() -> Definitions:
+    return load_repo()
+
+
+def _adapt(
+    view: FeatureView,
+    table_prefix: str,
+    source_topic: str,
+    partition_interval: str,
+    ttl: timedelta,
+) -> FeatureView:
+    table = replace(
+        view.source,
+        table=f"{table_prefix}{view.source.table}",
+        partition_interval=partition_interval,
+    )
+    stream = view.stream
+    if stream is not None:
+        stream = replace(stream, source=replace(stream.source, topic=source_topic))
+    return replace(view, ttl=ttl, source=table, stream=stream)
+
+
+def stream_definitions(
+    topics: Mapping[str, str],
+    project: str = PROJECT,
+    *,
+    table_prefix: str = "",
+    partition_interval: str = "month",
+    ttl: timedelta = timedelta(hours=1),
+) -> Definitions:
+    """The views of ``registry/`` computed from some of its streams, adapted (imports Feast once).
+
+    Only those views are kept, with the entities they are keyed by and the feature services
+    that read nothing else, so that the result can be applied and computed on its own.
+
+    Args:
+        topics: Stream name (a source's ``featurestore.stream`` tag: ``trades``, ``quotes``,
+            ``metrics``) -> the Kafka topic its views are computed from.
+        project: Feast project to define them in.
+        table_prefix: Prepended to every offline table name (tests and benchmarks use a unique
+            one); the views' names never change.
+        partition_interval: ``day`` or ``month`` range partitions of the offline tables.
+        ttl: How long a row stays valid after its event time (0: forever). Online keys expire
+            at event time + TTL by the wall clock, so historical data replayed today needs 0.
+
+    Raises:
+        ConfigurationError: ``registry/`` has no stream of one of the names.
+    """
+    base = _registry()
+    streams = {v.stream.source.name for v in base.views if v.stream is not None}
+    unknown = sorted(set(topics) - streams)
+    if unknown:
+        raise ConfigurationError(
+            f"registry/ has no stream {unknown[0]!r} (it has: {', '.join(sorted(streams))})"
+        )
+    views = tuple(
+        _adapt(v, table_prefix, topics[v.stream.source.name], partition_interval, ttl)
+        for v in base.views
+        if v.stream is not None and v.stream.source.name in topics
+    )
+    kept = {v.name for v in views}
+    entities = {e for v in views for e in v.entities}
+    return replace(
+        base,
+        project=project,
+        entities=tuple(e for e in base.entities if e.name in entities),
+        views=views,
+        services=tuple(s for s in base.services if all(ref.view in kept for ref in s.features)),
+    )
 
 
 def market_definitions(
@@ -73,89 +101,19 @@ def market_definitions(
     partition_interval: str = "month",
     ttl: timedelta = timedelta(hours=1),
 ) -> Definitions:
-    """The entity, views and services of the store.
+    """The views of ``registry/`` computed from trades (:func:`stream_definitions`), adapted.
 
     Args:
         project: Feast project to define them in.
-        table_prefix: Prepended to every offline table name (tests and benchmarks use a unique
-            one); the views' names never change.
+        table_prefix: Prepended to every offline table name.
         source_topic: The Kafka topic of trade events the views are computed from.
         partition_interval: ``day`` or ``month`` range partitions of the offline tables.
-        ttl: How long a row stays valid after its event time (0: forever). Online keys expire
-            at event time + TTL by the wall clock, so historical data replayed today needs 0.
+        ttl: How long a row stays valid after its event time (0: forever).
     """
-    symbol = Entity("symbol", "symbol", ValueType.STRING, "a traded instrument's ticker")
-    # A row stamped t was computed only from trades with event time <= t (see processors/).
-    common = {"source_topic": source_topic, "bar_interval": "1m", "entity_key": "symbol"}
-    bars = FeatureView(
-        name="bars_1m",
-        entities=("symbol",),
-        features=_BARS,
+    return stream_definitions(
+        {"trades": source_topic},
+        project,
+        table_prefix=table_prefix,
+        partition_interval=partition_interval,
         ttl=ttl,
-        source=SourceTable(f"{table_prefix}bars_1m", partition_interval=partition_interval),
-        tags={**common, "window": "1m", "kind": "ohlcv", "event_time": "as_of_trade"},
-        description=(
-            "1-minute OHLCV bars per symbol as of each trade: a row at t holds the bar of the"
-            " minute containing t over its trades with event time <= t; the row at a minute's"
-            " last microsecond holds its complete bar"
-        ),
     )
-    rolling = FeatureView(
-        name="rolling_1m",
-        entities=("symbol",),
-        features=_ROLLING,
-        ttl=ttl,
-        source=SourceTable(f"{table_prefix}rolling_1m", partition_interval=partition_interval),
-        tags={
-            **common,
-            "window": "1m",
-            "lookback_windows": "1m,5m,15m,20m",
-            "kind": "rolling",
-            "event_time": "window_end",
-        },
-        description=(
-            "rolling features over closed 1-minute bars, one row per symbol and traded minute at"
-            " the minute's end, once the symbol's event time passes it plus the allowed lateness"
-        ),
-    )
-    all_bars = tuple(f.name for f in _BARS)
-    all_rolling = tuple(f.name for f in _ROLLING)
-    services = (
-        FeatureService(
-            "market_features_v1",
-            _refs("bars_1m", all_bars) + _refs("rolling_1m", all_rolling),
-            {"model": "generic"},
-            "every market feature",
-        ),
-        FeatureService(
-            "anomaly_features_v1",
-            _refs(
-                "rolling_1m",
-                ("volume_ratio", "realized_vol_5m", "price_momentum_1m", "price_momentum_5m"),
-            )
-            + _refs("bars_1m", ("trade_count", "avg_trade_size", "vwap", "close")),
-            {"model": "isolation_forest"},
-            "inputs of the anomaly scorer (vwap and close give the vwap/close spread)",
-        ),
-        FeatureService(
-            "direction_features_v1",
-            _refs(
-                "rolling_1m",
-                (
-                    "price_momentum_1m",
-                    "price_momentum_5m",
-                    "realized_vol_5m",
-                    "realized_vol_15m",
-                    "sma_5",
-                    "sma_20",
-                    "vwap_5m",
-                    "vwap_15m",
-                ),
-            )
-            + _refs("bars_1m", ("vwap", "close")),
-            {"model": "direction"},
-            "inputs of the price-direction models",
-        ),
-    )
-    ordered = tuple(sorted(services, key=lambda s: s.name))
-    return Definitions(project, (symbol,), (bars, rolling), ordered)

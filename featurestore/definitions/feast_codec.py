@@ -1,10 +1,13 @@
 """The one edge between domain definitions and Feast objects.
 
-``import feast`` takes seconds, so it happens inside these functions only.
+``import feast`` takes seconds, so it happens inside these functions only. Stream feature views
+(and the ``featurestore.`` tags that carry what Feast has no field for) are converted in
+:mod:`featurestore.definitions.feast_stream`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +15,12 @@ from typing import Any
 import psycopg
 
 from featurestore.config import Settings
+from featurestore.definitions.feast_stream import (
+    order_features,
+    quiet_stream_warnings,
+    stream_from_feast,
+    stream_view_to_feast,
+)
 from featurestore.definitions.model import (
     Definitions,
     Entity,
@@ -49,16 +58,35 @@ def _value_type(feast_dtype: Any) -> ValueType:
     raise ConfigurationError(f"feature type {name} is not supported by this store")
 
 
-def to_feast_objects(definitions: Definitions) -> list[Any]:
-    """Entities, feature views and services as Feast objects, ready for ``FeatureStore.apply``."""
+def _postgres_source(view: FeatureView) -> Any:
+    from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+        PostgreSQLSource,
+    )
+
+    return PostgreSQLSource(
+        name=f"{view.name}_source",
+        table=view.source.table,
+        timestamp_field=view.source.timestamp_field,
+        created_timestamp_column=view.source.created_timestamp_column,
+        tags={_PARTITION_TAG: view.source.partition_interval},
+    )
+
+
+def to_feast_objects(definitions: Definitions, *, kafka_bootstrap: str = "") -> list[Any]:
+    """Entities, feature views and services as Feast objects, ready for ``FeatureStore.apply``.
+
+    A view with a stream computation becomes a ``StreamFeatureView`` with its own
+    ``KafkaSource`` (:mod:`featurestore.definitions.feast_stream`); ``kafka_bootstrap`` is
+    recorded on those sources for Feast's own tools.
+
+    Raises:
+        ConfigurationError: a chained view (not supported yet).
+    """
     from feast import Entity as FeastEntity
     from feast import FeatureService as FeastService
     from feast import FeatureView as FeastView
     from feast import Field
     from feast import ValueType as FeastValueType
-    from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
-        PostgreSQLSource,
-    )
 
     entities = {
         e.name: FeastEntity(
@@ -70,50 +98,100 @@ def to_feast_objects(definitions: Definitions) -> list[Any]:
         for e in definitions.entities
     }
     views: dict[str, Any] = {}
-    for view in definitions.views:
-        keys = [definitions.entity(name) for name in view.entities]
-        source = PostgreSQLSource(
-            name=f"{view.name}_source",
-            table=view.source.table,
-            timestamp_field=view.source.timestamp_field,
-            created_timestamp_column=view.source.created_timestamp_column,
-            tags={_PARTITION_TAG: view.source.partition_interval},
-        )
-        schema = [Field(name=k.join_key, dtype=_feast_type(k.value_type)) for k in keys]
-        schema += [
-            Field(name=f.name, dtype=_feast_type(f.value_type), description=f.description)
-            for f in view.features
-        ]
-        views[view.name] = FeastView(
-            name=view.name,
-            entities=[entities[name] for name in view.entities],
-            ttl=view.ttl,
-            schema=schema,
-            source=source,
-            online=True,
-            tags=dict(view.tags),
-            description=view.description,
-        )
-    services = []
-    for service in definitions.services:
-        by_view: dict[str, list[str]] = {}
-        for ref in service.features:
-            by_view.setdefault(ref.view, []).append(ref.feature)
-        services.append(
-            FeastService(
-                name=service.name,
-                features=[views[name][feats] for name, feats in by_view.items()],
-                tags=dict(service.tags),
-                description=service.description,
+    with quiet_stream_warnings():
+        for view in definitions.views:
+            keys = [definitions.entity(name) for name in view.entities]
+            schema = [Field(name=k.join_key, dtype=_feast_type(k.value_type)) for k in keys]
+            schema += [
+                Field(name=f.name, dtype=_feast_type(f.value_type), description=f.description)
+                for f in view.features
+            ]
+            view_entities = [entities[name] for name in view.entities]
+            if view.stream is not None:
+                views[view.name] = stream_view_to_feast(
+                    view, view_entities, schema, _postgres_source(view), kafka_bootstrap
+                )
+                continue
+            views[view.name] = FeastView(
+                name=view.name,
+                entities=view_entities,
+                ttl=view.ttl,
+                schema=schema,
+                source=_postgres_source(view),
+                online=True,
+                tags=dict(view.tags),
+                description=view.description,
             )
-        )
+        services = []
+        for service in definitions.services:
+            by_view: dict[str, list[str]] = {}
+            for ref in service.features:
+                by_view.setdefault(ref.view, []).append(ref.feature)
+            services.append(
+                FeastService(
+                    name=service.name,
+                    features=[views[name][feats] for name, feats in by_view.items()],
+                    tags=dict(service.tags),
+                    description=service.description,
+                )
+            )
     return [*entities.values(), *views.values(), *services]
 
 
+def _source_table(view: Any) -> SourceTable:
+    source = view.batch_source
+    if type(source).__name__ != "PostgreSQLSource":
+        raise ConfigurationError(
+            f"feature view {view.name!r}: its offline table must be a PostgreSQLSource"
+            f" (found {type(source).__name__})"
+        )
+    return SourceTable(
+        table=source.get_table_query_string(),
+        timestamp_field=source.timestamp_field,
+        created_timestamp_column=source.created_timestamp_column,
+        partition_interval=source.tags.get(_PARTITION_TAG, "month"),
+    )
+
+
+def _view_from_feast(view: Any) -> FeatureView:
+    from feast import StreamFeatureView
+
+    keys = {c.name for c in view.entity_columns}
+    features = tuple(
+        Feature(f.name, _value_type(f.dtype), f.description or "")
+        for f in view.features
+        if f.name not in keys
+    )
+    tags = dict(view.tags)
+    stream = None
+    if isinstance(view, StreamFeatureView):
+        stream, own_tags = stream_from_feast(view)
+        features = order_features(view.name, tags, stream, features)
+        tags = own_tags
+    return FeatureView(
+        name=view.name,
+        entities=tuple(view.entities),
+        features=features,
+        ttl=view.ttl or timedelta(0),
+        source=_source_table(view),
+        tags=tags,
+        description=view.description,
+        stream=stream,
+    )
+
+
 def from_feast(
-    project: str, entities: list[Any], views: list[Any], services: list[Any]
+    project: str, entities: Sequence[Any], views: Sequence[Any], services: Sequence[Any]
 ) -> Definitions:
-    """Domain definitions from Feast registry objects."""
+    """Domain definitions from Feast objects (defined in Python or read from the registry).
+
+    ``views`` holds ``FeatureView`` and ``StreamFeatureView`` objects alike.
+
+    Raises:
+        ConfigurationError: a view Feast accepts but this store cannot use (an unsupported
+            aggregation function, an unknown ``featurestore.`` tag, an offline table that is
+            not PostgreSQL); the message names the view and the field.
+    """
     # Feast 0.67 stores an entity's value type as UNKNOWN; the views' entity columns keep it.
     key_types = {c.name: _value_type(c.dtype) for v in views for c in v.entity_columns}
     domain_entities = tuple(
@@ -126,29 +204,8 @@ def from_feast(
         for e in entities
         if not e.name.startswith("__dummy")
     )
-    domain_views = []
-    for view in views:
-        source = view.batch_source
-        table = source.get_table_query_string()
-        domain_views.append(
-            FeatureView(
-                name=view.name,
-                entities=tuple(view.entities),
-                features=tuple(
-                    Feature(f.name, _value_type(f.dtype), f.description or "")
-                    for f in view.features
-                ),
-                ttl=view.ttl or timedelta(0),
-                source=SourceTable(
-                    table=table,
-                    timestamp_field=source.timestamp_field,
-                    created_timestamp_column=source.created_timestamp_column,
-                    partition_interval=source.tags.get(_PARTITION_TAG, "month"),
-                ),
-                tags=dict(view.tags),
-                description=view.description,
-            )
-        )
+    with quiet_stream_warnings():
+        domain_views = [_view_from_feast(view) for view in views]
     domain_services = tuple(
         FeatureService(
             name=s.name,

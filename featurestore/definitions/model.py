@@ -8,6 +8,7 @@ never pay ``import feast`` nor depend on its classes.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -181,9 +182,29 @@ class StreamSource:
     whose window has closed, is dead-lettered with reason ``late``."""
     id_field: str | None = None
     """A unique event id: a repeated id within open windows is dropped as a duplicate."""
-    columns: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, str] = field(default_factory=dict, hash=False)
     """Computed columns: name -> expression over the event's fields (``price * size``,
-    ``ln(price / prev(price))``; ``prev(x)`` is x of the entity's previous event in the log)."""
+    ``ln(price / prev(price))``; ``prev(x)`` is x of the entity's previous event in the log),
+    in order: a column may read the ones before it (grammar:
+    :mod:`featurestore.definitions.expressions`)."""
+    avro_schema: str = ""
+    """The Avro record schema (JSON) of the fields the features read: the reader schema of the
+    topic's events, Feast's ``AvroFormat(schema_json=...)``."""
+    views: tuple[str, ...] = ()
+    """Set for a chained view: its events are the rows of these feature views, not a topic's
+    (validation refuses them: the processors do not compute chained views yet)."""
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Names of the fields of :attr:`avro_schema`, in its order (empty when it has none)."""
+        try:
+            record = json.loads(self.avro_schema) if self.avro_schema else {}
+        except ValueError:
+            return ()
+        fields = record.get("fields") if isinstance(record, dict) else None
+        if not isinstance(fields, list):
+            return ()
+        return tuple(str(f["name"]) for f in fields if isinstance(f, dict) and "name" in f)
 
 
 @dataclass(frozen=True)
@@ -192,7 +213,7 @@ class StreamComputation:
 
     source: StreamSource
     aggregations: tuple[Aggregation, ...]
-    derived: Mapping[str, str] = field(default_factory=dict)
+    derived: Mapping[str, str] = field(default_factory=dict, hash=False)
     """Features computed from the view's aggregates at the same time: name -> expression
     (``sum_notional_5m / sum_size_5m``); a division by zero or the log of a non-positive
     value gives null."""
@@ -215,7 +236,8 @@ class FeatureView:
     """How long a feature row stays valid after its ``event_timestamp`` (0: forever)."""
     source: SourceTable
     tags: Mapping[str, str] = field(default_factory=dict)
-    """Metadata for processors: ``source_topic``, ``window`` and so on."""
+    """Free-form metadata (Feast tags). The codec's own ``featurestore.*`` tags, which carry
+    :attr:`stream` through Feast, are not among them."""
     description: str = ""
     stream: StreamComputation | None = None
     """How the processors compute it (None: written by something else)."""

@@ -1,13 +1,13 @@
 """The event model of the store: domain events, their Avro schemas and the wire serde.
 
-Domain events are frozen dataclasses (:class:`Trade`, :class:`Anomaly`,
-:class:`PredictionLog`); the Avro wire dicts exist only inside the serde.
+Domain events are frozen dataclasses (:class:`Trade`, :class:`Quote`, :class:`Metric`,
+:class:`Anomaly`, :class:`PredictionLog`); the Avro wire dicts exist only inside the serde.
 """
 
 from __future__ import annotations
 
 from featurestore.events.codec import from_micros, to_micros
-from featurestore.events.model import Anomaly, Event, PredictionLog, Trade
+from featurestore.events.model import Anomaly, Event, Metric, PredictionLog, Quote, Trade
 from featurestore.events.registry import (
     ConfluentSchemaStore,
     InMemorySchemaStore,
@@ -29,7 +29,9 @@ __all__ = [
     "Event",
     "InMemorySchemaStore",
     "LoggedEvent",
+    "Metric",
     "PredictionLog",
+    "Quote",
     "SchemaStore",
     "SerializationError",
     "Trade",

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from featurestore.errors import SchemaError
-from featurestore.events.model import Anomaly, Event, PredictionLog, Trade
+from featurestore.events.model import Anomaly, Event, Metric, PredictionLog, Quote, Trade
 
 __all__ = [
     "Codec",
@@ -25,7 +25,7 @@ __all__ = [
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MICRO = timedelta(microseconds=1)
 
-E = TypeVar("E", Trade, Anomaly, PredictionLog)
+E = TypeVar("E", Trade, Quote, Metric, Anomaly, PredictionLog)
 WireDict = dict[str, Any]
 
 
@@ -71,6 +71,62 @@ def _trade_from_wire(d: Mapping[str, Any]) -> Trade:
         trade_id=d["trade_id"],
         conditions=tuple(d.get("conditions", ())),
         currency=d.get("currency", "USD"),
+        source=d.get("source", ""),
+    )
+
+
+def _quote_to_wire(q: Quote) -> WireDict:
+    return {
+        "symbol": q.symbol,
+        "event_time": to_micros(q.event_time),
+        "bid_price": q.bid_price,
+        "bid_size": q.bid_size,
+        "ask_price": q.ask_price,
+        "ask_size": q.ask_size,
+        "exchange": q.exchange,
+        "quote_id": q.quote_id,
+        "conditions": list(q.conditions),
+        "currency": q.currency,
+        "source": q.source,
+    }
+
+
+def _quote_from_wire(d: Mapping[str, Any]) -> Quote:
+    return Quote(
+        symbol=d["symbol"],
+        event_time=from_micros(d["event_time"]),
+        bid_price=d["bid_price"],
+        bid_size=d["bid_size"],
+        ask_price=d["ask_price"],
+        ask_size=d["ask_size"],
+        quote_id=d["quote_id"],
+        exchange=d.get("exchange"),
+        conditions=tuple(d.get("conditions", ())),
+        currency=d.get("currency", "USD"),
+        source=d.get("source", ""),
+    )
+
+
+def _metric_to_wire(m: Metric) -> WireDict:
+    return {
+        "entity": m.entity,
+        "event_time": to_micros(m.event_time),
+        "value": m.value,
+        "name": m.name,
+        "tags": dict(m.tags),
+        "metric_id": m.metric_id,
+        "source": m.source,
+    }
+
+
+def _metric_from_wire(d: Mapping[str, Any]) -> Metric:
+    return Metric(
+        entity=d["entity"],
+        event_time=from_micros(d["event_time"]),
+        value=d["value"],
+        metric_id=d["metric_id"],
+        name=d.get("name", "value"),
+        tags=dict(d.get("tags", {})),
         source=d.get("source", ""),
     )
 
@@ -145,6 +201,8 @@ class Codec(Generic[E]):
 
 
 TRADE_CODEC = Codec(Trade, "trade", "featurestore.v1.Trade", _trade_to_wire, _trade_from_wire)
+QUOTE_CODEC = Codec(Quote, "quote", "featurestore.v1.Quote", _quote_to_wire, _quote_from_wire)
+METRIC_CODEC = Codec(Metric, "metric", "featurestore.v1.Metric", _metric_to_wire, _metric_from_wire)
 ANOMALY_CODEC = Codec(
     Anomaly, "anomaly", "featurestore.v1.Anomaly", _anomaly_to_wire, _anomaly_from_wire
 )
@@ -155,12 +213,15 @@ PREDICTION_CODEC = Codec(
     _prediction_to_wire,
     _prediction_from_wire,
 )
-_BY_NAME: dict[str, Codec[Any]] = {
-    c.full_name: c for c in (TRADE_CODEC, ANOMALY_CODEC, PREDICTION_CODEC)
-}
-_BY_TYPE: dict[type[Any], Codec[Any]] = {
-    c.event_type: c for c in (TRADE_CODEC, ANOMALY_CODEC, PREDICTION_CODEC)
-}
+_CODECS: tuple[Codec[Any], ...] = (
+    TRADE_CODEC,
+    QUOTE_CODEC,
+    METRIC_CODEC,
+    ANOMALY_CODEC,
+    PREDICTION_CODEC,
+)
+_BY_NAME: dict[str, Codec[Any]] = {c.full_name: c for c in _CODECS}
+_BY_TYPE: dict[type[Any], Codec[Any]] = {c.event_type: c for c in _CODECS}
 
 
 def codec_for(full_name: str) -> Codec[Any]:

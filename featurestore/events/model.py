@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-__all__ = ["Anomaly", "Event", "PredictionLog", "Trade"]
+__all__ = ["Anomaly", "Event", "Metric", "PredictionLog", "Quote", "Trade"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +37,54 @@ class Trade:
     """Sale condition codes as given by the source."""
     currency: str = "USD"
     """ISO 4217 quote currency."""
+    source: str = ""
+    """Lineage: the file, feed or generator the event came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The top of the book of an instrument after one update: best bid and best ask."""
+
+    symbol: str
+    """Upper-case ticker; the Kafka key, so one symbol's quotes stay ordered."""
+    event_time: datetime
+    """When the book took this state (aware, UTC)."""
+    bid_price: float
+    """Best bid per unit in :attr:`currency`."""
+    bid_size: int
+    """Quantity bid at :attr:`bid_price` (shares)."""
+    ask_price: float
+    """Best ask per unit in :attr:`currency`; never below :attr:`bid_price`."""
+    ask_size: int
+    """Quantity offered at :attr:`ask_price` (shares)."""
+    quote_id: str
+    """Unique per source; ``<file>:<line>`` where the source has none."""
+    exchange: str | None = None
+    """Venue code of the update as given by the source, when it names one."""
+    conditions: tuple[str, ...] = ()
+    """Quote condition codes as given by the source."""
+    currency: str = "USD"
+    """ISO 4217 quote currency."""
+    source: str = ""
+    """Lineage: the file, feed or generator the event came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One observation of a named numeric metric of an entity (a host, a user, a sensor)."""
+
+    entity: str
+    """The entity the value belongs to; the Kafka key, so one entity's values stay ordered."""
+    event_time: datetime
+    """When the value was observed (aware, UTC)."""
+    value: float
+    """The observed value."""
+    metric_id: str
+    """Unique per source; ``<file>:<line>`` where the source has none."""
+    name: str = "value"
+    """The metric's name, for example ``cpu_load``."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    """Free-form dimensions of the observation (region, unit, ...)."""
     source: str = ""
     """Lineage: the file, feed or generator the event came from."""
 
@@ -77,5 +125,5 @@ class PredictionLog:
     """Event time of the newest feature row used."""
 
 
-Event = Trade | Anomaly | PredictionLog
+Event = Trade | Quote | Metric | Anomaly | PredictionLog
 """Any event the store writes to its log."""

@@ -49,6 +49,16 @@ class SchemaStore(Protocol):
         """
         ...
 
+    def latest_schema_text(self, subject: str) -> str:
+        """Return the text of the latest schema registered under ``subject``.
+
+        Raises:
+            NotFoundError: nothing is registered under the subject.
+            BackendUnavailableError: the registry cannot be reached.
+
+        """
+        ...
+
 
 class InMemorySchemaStore:
     """A registry in a dict: ids count up from 1, identical text gets the same id."""
@@ -56,6 +66,7 @@ class InMemorySchemaStore:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
         self._texts: dict[int, str] = {}
+        self._latest: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def register(self, subject: str, schema_text: str) -> int:
@@ -65,6 +76,7 @@ class InMemorySchemaStore:
                 new_id = len(self._ids) + 1
                 self._ids[schema_text] = new_id
                 self._texts[new_id] = schema_text
+            self._latest[subject] = self._ids[schema_text]
             return self._ids[schema_text]
 
     def schema_text(self, schema_id: int) -> str:
@@ -73,6 +85,13 @@ class InMemorySchemaStore:
             return self._texts[schema_id]
         except KeyError:
             raise NotFoundError(f"no schema with id {schema_id}") from None
+
+    def latest_schema_text(self, subject: str) -> str:
+        """Return the schema last registered under ``subject``."""
+        try:
+            return self._texts[self._latest[subject]]
+        except KeyError:
+            raise NotFoundError(f"no schema registered under subject {subject!r}") from None
 
 
 class ConfluentSchemaStore:
@@ -116,6 +135,18 @@ class ConfluentSchemaStore:
                 f"schema registry at {self.url} is unreachable: {exc}"
             ) from exc
         self._texts[schema_id] = text
+        return text
+
+    def latest_schema_text(self, subject: str) -> str:
+        """Fetch the latest schema of a subject (confluent-kafka's client may cache it)."""
+        try:
+            text = str(self._client.get_latest_version(subject).schema.schema_str)
+        except SchemaRegistryError as exc:
+            raise self._translate(exc, f"looking up the latest schema of {subject!r}") from exc
+        except (httpx2.HTTPError, OSError) as exc:
+            raise BackendUnavailableError(
+                f"schema registry at {self.url} is unreachable: {exc}"
+            ) from exc
         return text
 
     def _translate(self, exc: SchemaRegistryError, doing: str) -> Exception:

@@ -21,7 +21,7 @@ from featurestore.events.schemas import AvroSchema
 from featurestore.events.serde import AvroDeserializer
 from featurestore.events.wire import parse_header
 
-__all__ = ["Decoded", "LoggedEvent", "UndecodableRecord", "replay_topic"]
+__all__ = ["Decoded", "LoggedEvent", "UndecodableRecord", "end_offsets", "replay_topic"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,39 @@ def replay_topic(
                 yield _decode(decoder, topic, message)
     except KafkaException as exc:
         raise BackendUnavailableError(f"reading {topic}: {exc.args[0]}") from exc
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+    """``{partition: end offset}`` of a topic (the offset its next record will get).
+
+    Raises:
+        NotFoundError: the topic does not exist.
+        BackendUnavailableError: Kafka does not answer.
+    """
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "featurestore-end-offsets",
+         "enable.auto.commit": False}
+    )  # fmt: skip
+    try:
+        try:
+            metadata = consumer.list_topics(topic, timeout=timeout_s)
+        except KafkaException as exc:
+            raise BackendUnavailableError(f"listing {topic}: {exc.args[0]}") from exc
+        info = metadata.topics.get(topic)
+        if info is None or info.error is not None or not info.partitions:
+            raise NotFoundError(f"topic {topic!r} does not exist")
+        ends = {}
+        for partition in sorted(info.partitions):
+            try:
+                _, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=timeout_s
+                )
+            except KafkaException as exc:
+                raise BackendUnavailableError(f"offsets of {topic}: {exc.args[0]}") from exc
+            ends[partition] = high
+        return ends
     finally:
         consumer.close()
 

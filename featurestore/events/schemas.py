@@ -20,7 +20,9 @@ from featurestore.errors import SchemaError
 
 __all__ = [
     "ANOMALY",
+    "METRIC",
     "PREDICTION_LOG",
+    "QUOTE",
     "TRADE",
     "AvroSchema",
     "bundled_schema",
@@ -28,7 +30,9 @@ __all__ = [
 ]
 
 ANOMALY = "anomaly"
+METRIC = "metric"
 PREDICTION_LOG = "prediction_log"
+QUOTE = "quote"
 TRADE = "trade"
 
 

@@ -20,14 +20,14 @@ from fastavro.read import SchemaResolutionError
 
 from featurestore.errors import SchemaError
 from featurestore.events.codec import Codec, codec_for, codec_for_type
-from featurestore.events.model import Anomaly, Event, PredictionLog, Trade
+from featurestore.events.model import Anomaly, Event, Metric, PredictionLog, Quote, Trade
 from featurestore.events.registry import SchemaStore, value_subject
 from featurestore.events.schemas import AvroSchema, bundled_schema, parse_schema_text
 from featurestore.events.wire import HEADER_SIZE, SerializationError, frame_header, parse_header
 
 __all__ = ["AvroDeserializer", "AvroSerializer"]
 
-E = TypeVar("E", Trade, Anomaly, PredictionLog)
+E = TypeVar("E", Trade, Quote, Metric, Anomaly, PredictionLog)
 
 # What fastavro raises on a body that does not fit its schema.
 _DECODE_ERRORS = (SchemaResolutionError, EOFError, ValueError, TypeError, IndexError, KeyError)

@@ -1,10 +1,14 @@
-"""Ingest: trade sources into the event log, every record sent or dead-lettered.
+"""Ingest: trade, quote and metric sources into the event log, every record sent or dead-lettered.
 
 The Python API::
 
     store = ConfluentSchemaStore(settings.schema_registry.url)
-    options = IngestOptions(settings.kafka.bootstrap, "trades", "dead-letter")
-    summary = TradeIngestor(options, store).run(open_trade_file(path))
+    options = IngestOptions(
+        settings.kafka.bootstrap,
+        {"trade": settings.topics.trades, "quote": settings.topics.quotes},
+        settings.topics.dead_letter,
+    )
+    summary = Ingestor(options, store).run(open_event_file(path))
 """
 
 from __future__ import annotations
@@ -15,51 +19,78 @@ from featurestore.ingest.kafka import (
     producer_config,
     wait_for_brokers,
 )
+from featurestore.ingest.kinds import EVENT_KINDS, METRICS, QUOTES, TRADES, EventKind, IngestEvent
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.paths import market_data_dir, shared_dir
 from featurestore.ingest.pipeline import (
     DEAD_LETTER_REASON,
     IngestDeliveryError,
     IngestOptions,
+    Ingestor,
     IngestSummary,
-    TradeIngestor,
 )
 from featurestore.ingest.sources import (
-    CsvTradeFile,
+    CsvFile,
+    EventSource,
+    Layout,
+    LeanQuoteFile,
     LeanTradeFile,
     MarketConfig,
-    ParquetTradeFile,
+    MetricStream,
+    MetricStreamConfig,
+    ParquetFile,
+    RecordKind,
     SourceRecord,
     SyntheticMarket,
-    TradeSource,
     merge_by_event_time,
-    open_trade_file,
+    metric_layout,
+    open_event_file,
 )
-from featurestore.ingest.validate import SYMBOL_PATTERN, TradeRejectedError, validate_trade
+from featurestore.ingest.validate import (
+    SYMBOL_PATTERN,
+    RecordRejectedError,
+    validate_metric,
+    validate_quote,
+    validate_trade,
+)
 
 __all__ = [
     "DEAD_LETTER_REASON",
+    "EVENT_KINDS",
+    "METRICS",
+    "QUOTES",
     "SYMBOL_PATTERN",
-    "CsvTradeFile",
+    "TRADES",
+    "CsvFile",
     "DeliveryReport",
+    "EventKind",
     "EventProducer",
+    "EventSource",
     "IngestDeliveryError",
+    "IngestEvent",
     "IngestOptions",
     "IngestSummary",
+    "Ingestor",
+    "Layout",
+    "LeanQuoteFile",
     "LeanTradeFile",
     "MarketConfig",
+    "MetricStream",
+    "MetricStreamConfig",
     "Pacer",
-    "ParquetTradeFile",
+    "ParquetFile",
+    "RecordKind",
+    "RecordRejectedError",
     "SourceRecord",
     "SyntheticMarket",
-    "TradeIngestor",
-    "TradeRejectedError",
-    "TradeSource",
     "market_data_dir",
     "merge_by_event_time",
-    "open_trade_file",
+    "metric_layout",
+    "open_event_file",
     "producer_config",
     "shared_dir",
+    "validate_metric",
+    "validate_quote",
     "validate_trade",
     "wait_for_brokers",
 ]

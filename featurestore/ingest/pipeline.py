@@ -1,10 +1,14 @@
 """The ingest loop: source records → validation → Avro → Kafka, or → dead-letter topic.
 
-Every record read ends in exactly one of two places: the event topic (as a ``Trade``, keyed by
-symbol, with the event time as the Kafka timestamp) or the dead-letter topic (the original raw
-bytes, with ``x-dead-letter-reason``, ``x-source``, ``x-source-line`` and ``x-original-topic``
-headers). Both are counted only when the broker acknowledges them, so that at the end
-``sent + dead_lettered == read`` holds, or the run fails saying how many were not delivered.
+Every record read ends in exactly one of two places: the event topic of its kind (a ``Trade``
+or a ``Quote`` keyed by symbol, a ``Metric`` keyed by entity, with the event time as the Kafka
+timestamp) or the dead-letter topic (the original raw bytes, with ``x-dead-letter-reason``,
+``x-source``, ``x-source-line`` and ``x-original-topic`` headers). Both are counted only when
+the broker acknowledges them, so that at the end ``sent + dead_lettered == read`` holds, or the
+run fails saying how many were not delivered.
+
+One run may send several kinds (a folder of trade and quote files, merged by event time): one
+producer, one pacer, so that a paced replay keeps trades and quotes interleaved as they were.
 """
 
 from __future__ import annotations
@@ -12,12 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from featurestore.errors import BackendUnavailableError
+from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.events.codec import to_micros
-from featurestore.events.model import Trade
 from featurestore.events.registry import SchemaStore
 from featurestore.events.serde import AvroSerializer
 from featurestore.events.wire import SerializationError
@@ -26,9 +30,10 @@ from featurestore.ingest.kafka import (
     producer_config,
     wait_for_brokers,
 )
+from featurestore.ingest.kinds import EVENT_KINDS, EventKind
 from featurestore.ingest.pacing import Pacer
-from featurestore.ingest.sources.base import SourceRecord
-from featurestore.ingest.validate import TradeRejectedError, validate_trade
+from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.validate import RecordRejectedError
 from featurestore.topics import TopicSpec, ensure_topics
 
 __all__ = [
@@ -36,7 +41,7 @@ __all__ = [
     "IngestDeliveryError",
     "IngestOptions",
     "IngestSummary",
-    "TradeIngestor",
+    "Ingestor",
 ]
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,9 @@ class IngestOptions:
     """Where and how to ingest."""
 
     bootstrap: str
-    topic: str
+    topics: Mapping[RecordKind, str]
+    """The event topic of each kind this run sends, e.g. ``{"trade": "trades"}``; a record of
+    another kind is dead-lettered (reason ``no_topic``)."""
     dead_letter_topic: str
     partitions: int = 4
     """Partitions of topics this run creates."""
@@ -67,11 +74,14 @@ class IngestOptions:
 class IngestSummary:
     """What one ingest run read, sent and dead-lettered."""
 
-    topic: str
+    topics: tuple[str, ...]
+    """The event topics of the run."""
     dead_letter_topic: str
     read: int = 0
     sent: int = 0
-    """Records acknowledged on the event topic."""
+    """Records acknowledged on the event topics, all together."""
+    sent_by_topic: dict[str, int] = field(default_factory=dict)
+    """Records acknowledged per event topic."""
     dead_lettered: int = 0
     """Records acknowledged on the dead-letter topic."""
     failed: int = 0
@@ -99,8 +109,17 @@ class IngestDeliveryError(BackendUnavailableError):
         self.summary = summary
 
 
-class TradeIngestor:
-    """Ingests trade sources into one topic (and its dead-letter topic)."""
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """Where the records of one kind go, and how they are encoded."""
+
+    kind: EventKind[Any]
+    topic: str
+    serializer: AvroSerializer[Any]
+
+
+class Ingestor:
+    """Ingests sources of trades, quotes and metrics into their topics (and the dead letters)."""
 
     def __init__(
         self,
@@ -109,26 +128,33 @@ class TradeIngestor:
         *,
         on_wait: Callable[[str], None] | None = None,
     ) -> None:
-        """Wait for Kafka, create the topics if absent and register the Trade schema.
+        """Wait for Kafka, create the topics if absent and register each kind's schema.
 
         Raises:
+            ConfigurationError: no event topic is given.
             BackendUnavailableError: Kafka or the schema registry cannot be reached.
+            SchemaError: the registry refuses a schema as incompatible with its topic's.
         """
+        if not options.topics:
+            raise ConfigurationError("ingest needs the event topic of at least one kind")
         self.options = options
         admin = wait_for_brokers(
             options.bootstrap, timeout_s=options.connect_timeout_s, on_wait=on_wait
         )
-        ensure_topics(
-            admin,
-            [
-                TopicSpec(options.topic, options.partitions),
-                TopicSpec(options.dead_letter_topic, options.partitions),
-            ],
-        )
-        self.serializer = AvroSerializer.for_topic(store, options.topic, Trade)
+        names = sorted({*options.topics.values(), options.dead_letter_topic})
+        ensure_topics(admin, [TopicSpec(name, options.partitions) for name in names])
+        self._routes: dict[RecordKind, _Route] = {}
+        for name, topic in options.topics.items():
+            kind = EVENT_KINDS[name]
+            serializer = AvroSerializer.for_topic(store, topic, kind.event_type)
+            self._routes[name] = _Route(kind, topic, serializer)
         self.producer = EventProducer(
             producer_config(options.bootstrap, delivery_timeout_s=options.delivery_timeout_s)
         )
+
+    def serializer(self, kind: RecordKind) -> AvroSerializer[Any]:
+        """Return the serializer of a kind's topic (its schema id is the one registered)."""
+        return self._routes[kind].serializer
 
     def run(
         self,
@@ -142,28 +168,34 @@ class TradeIngestor:
             IngestDeliveryError: some records were not acknowledged (the summary is attached).
         """
         opts = self.options
-        summary = IngestSummary(opts.topic, opts.dead_letter_topic)
+        topics = tuple(dict.fromkeys(opts.topics.values()))
+        summary = IngestSummary(topics, opts.dead_letter_topic)
         producer = self.producer
+        routes = self._routes
         pacer = Pacer(opts.speed, idle=producer.poll)
-        encode = self.serializer.encode
         started = time.monotonic()
         for record in records:
             summary.read += 1
+            route = routes.get(record.kind)
             try:
-                trade = validate_trade(record)
-                value = encode(trade)
-            except (TradeRejectedError, SerializationError) as exc:
-                code = exc.code if isinstance(exc, TradeRejectedError) else "unserializable"
-                reason = exc.reason if isinstance(exc, TradeRejectedError) else f"{code}: {exc}"
+                if route is None:
+                    raise RecordRejectedError(
+                        "no_topic", f"this run sends no {record.kind} records"
+                    )
+                event = route.kind.validate(record)
+                value = route.serializer.encode(event)
+            except (RecordRejectedError, SerializationError) as exc:
+                code = exc.code if isinstance(exc, RecordRejectedError) else "unserializable"
+                reason = exc.reason if isinstance(exc, RecordRejectedError) else f"{code}: {exc}"
                 summary.reasons[code] += 1
-                self._dead_letter(record, reason)
+                self._dead_letter(record, reason, route)
             else:
-                pacer.wait(trade.event_time)
+                pacer.wait(event.event_time)
                 producer.produce(
-                    opts.topic,
+                    route.topic,
                     value,
-                    key=trade.symbol.encode(),
-                    timestamp_ms=to_micros(trade.event_time) // 1000,
+                    key=route.kind.key(event).encode(),
+                    timestamp_ms=to_micros(event.event_time) // 1000,
                 )
             if summary.read % 1000 == 0:
                 producer.poll(0)
@@ -185,22 +217,23 @@ class TradeIngestor:
 
     def _tally(self, summary: IngestSummary, started: float) -> None:
         report = self.producer.report
-        summary.sent = report.count(summary.topic)
+        summary.sent_by_topic = {topic: report.count(topic) for topic in summary.topics}
+        summary.sent = sum(summary.sent_by_topic.values())
         summary.dead_lettered = report.count(summary.dead_letter_topic)
         summary.failed = report.total_failed
         summary.errors = list(report.errors)
         summary.elapsed_s = time.monotonic() - started
 
-    def _dead_letter(self, record: SourceRecord, reason: str) -> None:
-        symbol = record.fields.get("symbol")
+    def _dead_letter(self, record: SourceRecord, reason: str, route: _Route | None) -> None:
+        key = record.fields.get(route.kind.key_field) if route is not None else None
         self.producer.produce(
             self.options.dead_letter_topic,
             record.raw_bytes(),
-            key=symbol.encode() if isinstance(symbol, str) else None,
+            key=key.encode() if isinstance(key, str) else None,
             headers=[
                 (DEAD_LETTER_REASON, reason.encode()),
                 ("x-source", record.source.encode()),
                 ("x-source-line", str(record.line).encode()),
-                ("x-original-topic", self.options.topic.encode()),
+                ("x-original-topic", (route.topic if route is not None else "").encode()),
             ],
         )

@@ -138,7 +138,7 @@ def _label_laterals(labels: LabelJoin) -> tuple[list[sql.Composable], list[sql.C
     ts = sql.Identifier(src.timestamp_field)
     probe = sql.SQL(
         " LEFT JOIN LATERAL (SELECT b.{price}::float8 AS price FROM {table} b"
-        " WHERE b.{key} = e.key AND b.{ts} > e.ts AND {bounds}"
+        " WHERE b.{key} = e.key AND b.{ts} > e.ts AND b.{price} IS NOT NULL AND {bounds}"
         " ORDER BY {order} LIMIT 1) {alias} ON true"
     )
     common = {

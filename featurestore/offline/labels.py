@@ -13,9 +13,11 @@ A label at time ``t`` reads only bars with ``t < event_timestamp <= t + horizon`
   ``0`` otherwise, null when the return is null.
 
 Of several bars with the same key and ``event_timestamp`` the latest ``created_timestamp`` wins,
-as in the point-in-time join. A bar at exactly ``t`` or before never affects a label (features
-are joined with ``event_timestamp <= t``, so features and labels never share a bar), and neither
-does a bar after ``t + horizon``: training sets are free of lookahead by construction.
+as in the point-in-time join. A bar without a price (the empty bar a running view holds at a
+minute's end until its first trade) is not a price and is skipped. A bar at exactly ``t`` or
+before never affects a label (features are joined with ``event_timestamp <= t``, so features
+and labels never share a bar), and neither does a bar after ``t + horizon``: training sets are
+free of lookahead by construction.
 
 With the processors' ``bars_1m`` (a row as of each trade time, see ``processors/README.md``) the
 entry is the first trade after ``t`` and the exit the last trade by ``t + horizon``; with
@@ -164,6 +166,7 @@ def add_forward_labels(
     order = ["event_timestamp"] + (["created_timestamp"] if "created_timestamp" in bars else [])
     right = bars.assign(event_timestamp=_utc(bars["event_timestamp"], "event_timestamp"))
     right = right.sort_values(order).drop_duplicates([key, "event_timestamp"], keep="last")
+    right = right[right[price].notna()]  # an empty bar (no trade yet) has no price
     right = right.rename(columns={key: "_key", price: "_price"})
     right = right[["_key", "event_timestamp", "_price"]].assign(_bar_ts=right["event_timestamp"])
 

@@ -65,12 +65,19 @@ class StaticCatalog:
 
 
 def catalog_from_feast(store: Any) -> StaticCatalog:
-    """Snapshot the views and feature services of a ``feast.FeatureStore``."""
+    """Snapshot the views (stream views too) and feature services of a ``feast.FeatureStore``."""
+    from featurestore.definitions.feast_stream import quiet_stream_warnings
+
+    with quiet_stream_warnings():
+        feast_views = [*store.list_feature_views(), *store.list_stream_feature_views()]
     views = []
-    for view in store.list_feature_views():
+    for view in feast_views:
         ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+        keys = {c.name for c in view.entity_columns}  # a stream view lists them as features too
         features = tuple(
-            FeatureSpec(f.name, ValueType(f.dtype.to_value_type().value)) for f in view.features
+            FeatureSpec(f.name, ValueType(f.dtype.to_value_type().value))
+            for f in view.features
+            if f.name not in keys
         )
         views.append(FeatureViewSpec(view.name, tuple(view.join_keys), features, ttl))
     services = {

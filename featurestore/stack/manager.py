@@ -13,7 +13,7 @@ from featurestore.stack.feed import FeedOptions, MarketFeed
 from featurestore.stack.kafka import KafkaServer
 from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.postgres import PostgresServer
-from featurestore.stack.processors import ProcessorService
+from featurestore.stack.processors import ProcessorService, event_processors
 from featurestore.stack.redis import RedisServer
 from featurestore.stack.schema_registry import SchemaRegistryServer
 from featurestore.stack.scorer import AnomalyScorerService
@@ -36,9 +36,9 @@ class Stack:
 
     Servers start in waves: those that need nothing else first, in parallel, then those that
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
-    The services that ``make run`` adds on top (the market feed, the gRPC server, the feature
-    processor, which needs the definitions applied to the registry first, and the anomaly
-    scorer, which needs a champion model) start with
+    The services that ``make run`` adds on top (the market feed, the gRPC server, a feature
+    processor per event topic, which need the definitions applied to the registry first, and
+    the anomaly scorer, which needs a champion model) start with
     :meth:`start_services`; ``down`` and ``status`` cover them too.
     """
 
@@ -55,9 +55,14 @@ class Stack:
         ]
         self.feed = MarketFeed(settings, feed)
         self.grpc = GrpcService(settings)
-        self.processors = ProcessorService(settings)
+        self.event_processors: list[ProcessorService] = event_processors(settings)
+        """One per event topic (trades, quotes, metrics)."""
+        self.processors = self.event_processors[0]
+        """The trades processor (``features``), whose rows the scorer reads."""
         self.scorer = AnomalyScorerService(settings)
-        self.services: list[Component] = [self.feed, self.grpc, self.processors, self.scorer]
+        self.services: list[Component] = [
+            self.feed, self.grpc, *self.event_processors, self.scorer,
+        ]  # fmt: skip
 
     @property
     def servers(self) -> list[Component]:
@@ -114,11 +119,18 @@ class Stack:
         result.seconds = time.monotonic() - began
         return result
 
-    def start_services(self) -> UpResult:
-        """Start the services on top of the servers (feed, gRPC, processor, scorer) not running."""
+    def start_services(self, only: Iterable[str] | None = None) -> UpResult:
+        """Start the services on top of the servers (feed, gRPC, processors, scorer) not running.
+
+        Args:
+            only: names of the services to start (default: all).
+        """
+        wanted = set(only) if only is not None else {s.name for s in self.services}
         result = UpResult()
         began = time.monotonic()
         for service in self.services:
+            if service.name not in wanted:
+                continue
             if service.process.pid() is not None:
                 result.already_running.append(service.name)
                 continue
@@ -128,6 +140,21 @@ class Stack:
             self._wait_healthy(service)
         result.seconds = time.monotonic() - began
         return result
+
+    def restart_processors(self) -> list[str]:
+        """Restart the running feature processors; returns the names restarted.
+
+        A processor reads the definitions when it starts: after ``registry apply`` a restart
+        makes it compute what was applied.
+        """
+        running = [
+            s.name for s in self.services
+            if s.name.startswith("processors") and s.process.pid() is not None
+        ]  # fmt: skip
+        for name in running:
+            self.component(name).stop()
+        self.start_services(running)
+        return running
 
     def down(self, only: Iterable[str] | None = None) -> list[str]:
         """Stop the servers (all, or those named), in reverse start order.

@@ -1,4 +1,9 @@
-"""The feature processor of ``make run``: ``featurestore processors run`` in the background."""
+"""The feature processors of ``make run``: ``featurestore processors run`` in the background.
+
+One processor per event topic (:func:`event_processors`), each a Spark application of its own
+with its own name (PID file, checkpoint folder, rows of the state table): a topic's views are
+computed by the processor of that topic only, and a slow or failed one does not hold the others.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from pathlib import Path
 from featurestore.config import Settings
 from featurestore.stack.base import Component, ready_for
 
-__all__ = ["ProcessorService", "ready_file"]
+__all__ = ["ProcessorService", "event_processors", "ready_file"]
 
 
 def ready_file(settings: Settings, name: str) -> Path:
@@ -20,6 +25,8 @@ class ProcessorService(Component):
     """One streaming processor; healthy once its query has started (it says so in a file).
 
     ``args`` are the ``featurestore processors run`` options (project, topic, Spark settings).
+    The processor called ``features`` is the component ``processors``; another, say
+    ``features-quotes``, is ``processors-features-quotes``.
     """
 
     name = "processors"
@@ -36,11 +43,20 @@ class ProcessorService(Component):
             self.name = f"processors-{processor}"
         super().__init__(settings)
 
+    @property
+    def topic(self) -> str:
+        """The topic it reads: its ``--topic`` argument, or the trades topic (the default)."""
+        args = list(self.args)
+        if "--topic" in args[:-1]:
+            return args[args.index("--topic") + 1]
+        return self.settings.topics.trades
+
     def marker(self) -> str:
         return "featurestore.cli processors run"
 
     def address(self) -> str:
-        return f"processor {self.processor} (status: featurestore processors status)"
+        name = "" if self.processor == "features" else f" --name {self.processor}"
+        return f"topic {self.topic} (featurestore processors status{name})"
 
     def prepare(self) -> None:
         ready_file(self.settings, self.processor).unlink(missing_ok=True)
@@ -57,3 +73,17 @@ class ProcessorService(Component):
 
     def healthy(self) -> bool:
         return ready_for(ready_file(self.settings, self.processor), self.process.pid())
+
+
+def event_processors(settings: Settings) -> list[ProcessorService]:
+    """The processors of ``make run``, one per event topic: trades, quotes, metrics.
+
+    The trades processor keeps the name ``features`` (the default of every ``featurestore
+    processors`` command); the others are ``features-quotes`` and ``features-metrics``.
+    """
+    topics = settings.topics
+    return [
+        ProcessorService(settings, "features", ("--topic", topics.trades)),
+        ProcessorService(settings, "features-quotes", ("--topic", topics.quotes)),
+        ProcessorService(settings, "features-metrics", ("--topic", topics.metrics)),
+    ]

@@ -99,7 +99,8 @@ def read_closes(dsn: str, view: FeatureView, window: DataWindow, pad: timedelta)
     where, params = _where(view, window, pad)
     src = view.source
     query = sql.SQL(
-        "SELECT symbol, {ts}, {created}, close FROM {table} WHERE {where} ORDER BY {ts}"
+        "SELECT symbol, {ts}, {created}, close FROM {table} WHERE {where} AND close IS NOT NULL"
+        " ORDER BY {ts}"
     ).format(
         ts=sql.Identifier(src.timestamp_field),
         created=sql.Identifier(src.created_timestamp_column),

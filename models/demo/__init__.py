@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from models.demo.features import bars_1m, rolling_1m
 from models.demo.market import TRADE_COLUMNS, Injection, inject, plan_injections, trades_frame
-from models.demo.tables import DemoData, demo_definitions, demo_market, write_features
+from models.demo.tables import (
+    DemoData,
+    demo_definitions,
+    demo_market,
+    training_window,
+    write_features,
+)
 
 __all__ = [
     "TRADE_COLUMNS",
     "DemoData",
     "Injection",
-    "bars_1m",
     "demo_definitions",
     "demo_market",
     "inject",
     "plan_injections",
-    "rolling_1m",
     "trades_frame",
+    "training_window",
     "write_features",
 ]

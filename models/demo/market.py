@@ -23,7 +23,7 @@ import pandas as pd
 from featurestore.errors import ValidationError
 from featurestore.events.model import Trade
 from featurestore.ingest.sources.base import SourceRecord
-from featurestore.ingest.validate import TradeRejectedError, validate_trade
+from featurestore.ingest.validate import RecordRejectedError, validate_trade
 
 __all__ = ["TRADE_COLUMNS", "Injection", "inject", "plan_injections", "trades_frame"]
 
@@ -64,7 +64,7 @@ def trades_frame(records: Iterable[SourceRecord | Trade]) -> pd.DataFrame:
         if isinstance(record, SourceRecord):
             try:
                 record = validate_trade(record)
-            except TradeRejectedError:
+            except RecordRejectedError:
                 continue
         rows.append((record.symbol, record.event_time, record.price, record.size))
     frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))

@@ -1,9 +1,14 @@
-"""Filling offline tables with reference feature rows, and the demo data set of first models."""
+"""Filling offline tables with the declared features of a trades frame, and the demo data set.
+
+The features are computed by the processors' engine from the applied definitions
+(:func:`processors.features.frame.compute_frame`): the first models are trained on exactly
+the maths that serves them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import psycopg
@@ -12,10 +17,11 @@ from featurestore.definitions import Definitions, market_definitions
 from featurestore.errors import BackendUnavailableError
 from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
 from featurestore.offline import create_offline_tables, write_feature_rows
-from models.demo.features import bars_1m, rolling_1m
+from models.data.source import DataWindow
 from models.demo.market import Injection, inject, plan_injections, trades_frame
+from processors.features.frame import compute_frame
 
-__all__ = ["DemoData", "demo_definitions", "demo_market", "write_features"]
+__all__ = ["DemoData", "demo_definitions", "demo_market", "training_window", "write_features"]
 
 DEMO_START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -58,21 +64,37 @@ def demo_market(
 def write_features(
     dsn: str, definitions: Definitions, trades: pd.DataFrame, created: datetime | None = None
 ) -> dict[str, int]:
-    """Compute the reference ``bars_1m`` and ``rolling_1m`` rows of ``trades`` and upsert them.
+    """Compute the declared views' rows of ``trades`` and upsert them.
 
     Creates the views' tables when missing. Returns the rows written per view.
     """
-    bars = bars_1m(trades, created)
-    rolling = rolling_1m(bars, created)
+    # As in a stream that goes on: the windows of the last minutes stay open, rather than
+    # closing into rows of a market that went quiet (what a bounded frame's end would give).
+    frames = compute_frame(definitions, trades, created=created, complete=False)
     try:
         with psycopg.connect(dsn, autocommit=True) as conn:
             create_offline_tables(conn, definitions)
             return {
-                "bars_1m": write_feature_rows(conn, definitions, "bars_1m", bars),
-                "rolling_1m": write_feature_rows(conn, definitions, "rolling_1m", rolling),
+                name: write_feature_rows(conn, definitions, name, frame)
+                for name, frame in frames.items()
             }
     except psycopg.OperationalError as exc:
         raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+
+
+def training_window(definitions: Definitions, trades: pd.DataFrame) -> DataWindow:
+    """The demo's rows to train on: from the moment every window is full.
+
+    Windows are clock time, so in the first minutes of a log that starts from nothing a
+    20-minute volume covers fewer minutes than it says (a ratio to it is biased high). A live
+    store sees that once; a 3-hour demo would spend a tenth of its rows on it.
+    """
+    longest = max(
+        (a.window for v in definitions.views if v.stream for a in v.stream.aggregations),
+        default=timedelta(0),
+    )
+    first = pd.Timestamp(trades["event_time"].min()).to_pydatetime()
+    return DataWindow(start=first + longest)
 
 
 def demo_definitions(project: str = "featurestore_demo", prefix: str = "demo_") -> Definitions:

@@ -7,7 +7,12 @@ and returns every view's rows. The Spark jobs in :mod:`processors.spark` only fe
 
 from __future__ import annotations
 
-from processors.features.engine import EventBatch, FeatureOutput, process_events
+from processors.features.engine import (
+    EventBatch,
+    FeatureOutput,
+    advance_watermark,
+    process_events,
+)
 from processors.features.plan import TopicPlan, ViewPlan, compile_topic
 from processors.features.state import EventChunk, PartitionFeatureState
 
@@ -18,6 +23,7 @@ __all__ = [
     "PartitionFeatureState",
     "TopicPlan",
     "ViewPlan",
+    "advance_watermark",
     "compile_topic",
     "process_events",
 ]

@@ -24,7 +24,7 @@ rows once re-emissions are collapsed (the last emission of a key wins, as in the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +33,7 @@ from processors.features.plan import TopicPlan, ViewPlan
 from processors.features.state import EntityState, OpenTile, PartitionFeatureState, TileStats
 from processors.features.stats import ColumnStats, Prefix, Summary, finalize, finalize_many
 
-__all__ = ["EventBatch", "FeatureOutput", "process_events"]
+__all__ = ["EventBatch", "FeatureOutput", "advance_watermark", "process_events"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -54,6 +54,19 @@ class EventBatch:
 
     def __len__(self) -> int:
         return len(self.event_us)
+
+    def take(self, index: npt.NDArray[np.intp]) -> EventBatch:
+        """The events at ``index`` (in that order)."""
+        picks = index.tolist()
+        return EventBatch(
+            [self.entity[i] for i in picks],
+            self.event_us[index],
+            self.kafka_ms[index],
+            self.partition[index],
+            self.offset[index],
+            None if self.event_id is None else [self.event_id[i] for i in picks],
+            {k: v[index] for k, v in self.fields.items()},
+        )
 
     @classmethod
     def of(
@@ -170,7 +183,7 @@ def _accept(
             for name in set(batch.entity):
                 entity = state.entities.get(name)
                 if entity is not None and any(
-                    not set(t.ids).isdisjoint(ids) for t in entity.open.values()
+                    not t.id_set.isdisjoint(ids) for t in entity.open.values()
                 ):
                     clash = True
                     break
@@ -330,10 +343,17 @@ def _running_rows(
     """Rows of a running view at ``times`` (sorted, distinct, all in the tile at tile_start)."""
     tile = plan.tile_us
     open_tile = entity.open.get(tile_start)
+    skip = 0
     if open_tile is not None and len(open_tile):
-        order = np.lexsort((open_tile.offset, open_tile.event_us))
-        ev = open_tile.event_us[order]
+        if open_tile.ordered:
+            order = np.arange(len(open_tile))
+            ev = open_tile.event_us
+        else:
+            order = np.lexsort((open_tile.offset, open_tile.event_us))
+            ev = open_tile.event_us[order]
         at = np.searchsorted(ev, times, side="right") - 1
+        if open_tile.ordered and open_tile.start_n and int(at.min()) >= open_tile.start_n:
+            skip = open_tile.start_n  # rows of the new events only: continue from the start
     else:
         order = np.empty(0, np.int64)
         ev = np.empty(0, np.int64)
@@ -359,22 +379,30 @@ def _running_rows(
         return
     values: dict[str, F64] = {}
     prefixes: dict[tuple[str, int], tuple[Summary, Prefix]] = {}
+    shifts: dict[tuple[str, int], int] = {}
     for agg in view.aggregations:
         key = (agg.column, agg.window_us)
         if key not in prefixes:
             base = _window_summary(
                 entity, agg.column, tile_start + tile - agg.window_us, tile_start, tile
             )
-            column = open_tile.values[agg.column][order] if len(ev) else np.empty(0)  # type: ignore[union-attr]
-            prefix = Prefix.of(
-                column, base.distinct, distinct=agg.column in plan.distinct
-            ) if len(ev) else None  # fmt: skip
+            distinct = agg.column in plan.distinct
+            prefix = None
+            if len(ev):
+                assert open_tile is not None
+                part = skip if not distinct else 0
+                column = open_tile.values[agg.column][order[part:]]
+                start = open_tile.start.get(agg.column) if part else None
+                if part and start is None:
+                    start = ColumnStats()
+                prefix = Prefix.of(column, base.distinct, distinct=distinct, start=start)
+                shifts[key] = part
             prefixes[key] = (base, prefix)  # type: ignore[assignment]
         base, prefix = prefixes[key]
         if prefix is None:
             values[agg.name] = np.full(len(times), finalize(base, agg.function))
         else:
-            full = finalize_many(base, prefix, safe, agg.function)
+            full = finalize_many(base, prefix, safe - shifts[key], agg.function)
             values[agg.name] = np.where(has, full, finalize(base, agg.function))
     sink.add(
         name,
@@ -416,6 +444,11 @@ def _fold(
         stats = entity.tiles.get(start)
         if stats is None:
             stats = entity.tiles[start] = TileStats()
+        held = entity.open.get(start) if keep_events else None
+        if held is not None:
+            # What the tile held before: running rows of the new events continue from it.
+            held.start_n = len(held)
+            held.start = {c: replace(s) for c, s in stats.columns.items()}
         for column in plan.aggregated:
             col = stats.columns.get(column)
             if col is None:
@@ -432,7 +465,6 @@ def _fold(
                 {c: cols[c][idx] for c in plan.aggregated},
                 [ids[i] for i in acc[idx].tolist()] if ids is not None else [""] * len(idx),
             )  # fmt: skip
-            held = entity.open.get(start)
             if held is None:
                 held = entity.open[start] = OpenTile.empty(plan.aggregated)
             held.extend(new)
@@ -448,7 +480,7 @@ def process_events(
     acc, late, dup = _accept(plan, state, batch)
     cols = _columns(plan, state, batch, acc)
     earliest = _fold(plan, state, batch, acc, cols)
-    tile, lateness = plan.tile_us, plan.source.lateness_us
+    tile = plan.tile_us
     sinks = {v.name: _RowSink(v) for v in plan.views}
     # Running rows as of the new events (and any later event they precede).
     for view in plan.views:
@@ -459,21 +491,40 @@ def process_events(
             for start in sorted(entity.open):
                 if start + tile <= low - low % tile:
                     continue
-                times = np.unique(entity.open[start].event_us)
-                times = times[times >= low]
+                held = entity.open[start].event_us
+                times = np.unique(held[held >= low])
                 if len(times):
                     _running_rows(plan, view, name, entity, start, times, sinks[view.name])
-    # Boundaries the watermark passed.
-    if state.watermark_us is not None:
-        limit = state.watermark_us - lateness
-        since = state.closed_us
-        if since is None or limit > since:
-            for view in plan.views:
-                _close(plan, view, state, since, limit, sinks[view.name])
-            state.closed_us = limit
-            _prune(plan, state, limit)
-    out = FeatureOutput({name: sink.rows() for name, sink in sinks.items()}, late, dup)
-    return out
+    _emit_closed(plan, state, sinks)
+    return FeatureOutput({name: sink.rows() for name, sink in sinks.items()}, late, dup)
+
+
+def advance_watermark(
+    plan: TopicPlan, state: PartitionFeatureState, watermark_us: int
+) -> FeatureOutput:
+    """Move the partition's watermark to ``watermark_us`` without an event; returns the rows.
+
+    For a bounded input whose end is known (a frame, a finished file): the windows that the
+    input's last events left open close as if later events had come.
+    """
+    if state.watermark_us is None or watermark_us > state.watermark_us:
+        state.watermark_us = watermark_us
+    sinks = {v.name: _RowSink(v) for v in plan.views}
+    _emit_closed(plan, state, sinks)
+    return FeatureOutput({name: sink.rows() for name, sink in sinks.items()})
+
+
+def _emit_closed(plan: TopicPlan, state: PartitionFeatureState, sinks: dict[str, _RowSink]) -> None:
+    """Rows of the boundaries the watermark passed since the last call."""
+    if state.watermark_us is None:
+        return
+    limit = state.watermark_us - plan.source.lateness_us
+    since = state.closed_us
+    if since is None or limit > since:
+        for view in plan.views:
+            _close(plan, view, state, since, limit, sinks[view.name])
+        state.closed_us = limit
+        _prune(plan, state, limit)
 
 
 def _bounds_of(

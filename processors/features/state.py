@@ -86,6 +86,18 @@ class OpenTile:
     ids: list[str]
     unsaved: int = 0
     """How many of the last events are not journaled yet."""
+    id_set: set[str] = field(default_factory=set, repr=False, compare=False)
+    """:attr:`ids` as a set, for deduplication."""
+    ordered: bool = field(default=True, repr=False, compare=False)
+    """Whether the events came in time order (then log order is (time, offset) order)."""
+    start_n: int = field(default=0, repr=False, compare=False)
+    """Events before the last fold; :attr:`start` holds their statistics (in memory only)."""
+    start: dict[str, ColumnStats] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.id_set = set(self.ids)
+        times = self.event_us
+        self.ordered = bool(len(times) < 2 or (times[1:] >= times[:-1]).all())
 
     @classmethod
     def empty(cls, columns: Iterable[str]) -> OpenTile:
@@ -97,12 +109,19 @@ class OpenTile:
 
     def extend(self, other: OpenTile) -> None:
         """Append events after these."""
+        if len(self) and len(other):
+            self.ordered = (
+                self.ordered and other.ordered and int(other.event_us[0]) >= int(self.event_us[-1])
+            )
+        elif len(other):
+            self.ordered = other.ordered
         self.event_us = np.concatenate((self.event_us, other.event_us))
         self.offset = np.concatenate((self.offset, other.offset))
         self.kafka_ms = np.concatenate((self.kafka_ms, other.kafka_ms))
         for name in self.values:
             self.values[name] = np.concatenate((self.values[name], other.values[name]))
         self.ids.extend(other.ids)
+        self.id_set.update(other.ids)
         self.unsaved += len(other.event_us)
 
     def tail(self, count: int) -> OpenTile:
@@ -151,7 +170,7 @@ class EntityState:
     def id_tile(self, event_id: str) -> int | None:
         """The open tile holding an event with this id, if any."""
         for start, tile in self.open.items():
-            if event_id in tile.ids:
+            if event_id in tile.id_set:
                 return start
         return None
 

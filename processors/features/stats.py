@@ -197,27 +197,52 @@ class Prefix:
     """Distinct values so far that the base summary did not have."""
 
     @classmethod
-    def of(cls, values: F64, base_distinct: set[float] | None, *, distinct: bool) -> Prefix:
-        """Prefixes of ``values`` (already in (time, offset) order)."""
+    def of(
+        cls,
+        values: F64,
+        base_distinct: set[float] | None,
+        *,
+        distinct: bool,
+        start: ColumnStats | None = None,
+    ) -> Prefix:
+        """Prefixes of ``values`` (already in (time, offset) order).
+
+        Args:
+            values: the column, nulls as NaN.
+            base_distinct: distinct values of the window's earlier tiles (count_distinct).
+            distinct: whether count_distinct needs the prefixes of new distinct values.
+            start: the statistics of the events before ``values`` when they came in the same
+                order (a tile whose events arrived in time order): the prefixes continue from
+                them, with the very additions a prefix over all the events would make.
+        """
         mask = ~np.isnan(values)
-        n = np.cumsum(mask, dtype=np.int64)
+        s0 = start if start is not None and start.n else None
+        n = np.cumsum(mask, dtype=np.int64) + (s0.n if s0 else 0)
         filled = np.where(mask, values, 0.0)
-        total = np.cumsum(filled)
-        ref = float(values[int(np.argmax(mask))]) if mask.any() else 0.0
+        total = _cumsum_from(s0.total if s0 else 0.0, filled)
+        if s0 is not None:
+            ref = s0.ref
+        else:
+            ref = float(values[int(np.argmax(mask))]) if mask.any() else 0.0
         d = np.where(mask, values - ref, 0.0)
-        s1 = np.cumsum(d)
-        s2 = np.cumsum(d * d)
+        s1 = _cumsum_from(s0.s1 if s0 else 0.0, d)
+        s2 = _cumsum_from(s0.s2 if s0 else 0.0, d * d)
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(n > 0, ref + s1 / np.maximum(n, 1), 0.0)
             m2 = np.maximum(np.where(n > 0, s2 - s1 * s1 / np.maximum(n, 1), 0.0), 0.0)
-        lo = np.fmin.accumulate(values) if len(values) else values
-        hi = np.fmax.accumulate(values) if len(values) else values
+        lo0, hi0 = (s0.lo, s0.hi) if s0 else (_NAN, _NAN)
+        lo = np.fmin.accumulate(np.concatenate(([lo0], values)))[1:]
+        hi = np.fmax.accumulate(np.concatenate(([hi0], values)))[1:]
         idx = np.maximum.accumulate(np.where(mask, np.arange(len(values)), -1))
-        last = np.where(idx >= 0, values[np.maximum(idx, 0)], _NAN)
-        first_i = int(np.argmax(mask)) if mask.any() else len(values)
-        first = np.full(len(values), _NAN)
-        if first_i < len(values):
-            first[first_i:] = values[first_i]
+        last0 = s0.last[0] if s0 is not None and s0.last is not None else _NAN
+        last = np.where(idx >= 0, values[np.maximum(idx, 0)], last0)
+        if s0 is not None and s0.first is not None:
+            first = np.full(len(values), s0.first[0])
+        else:
+            first_i = int(np.argmax(mask)) if mask.any() else len(values)
+            first = np.full(len(values), _NAN)
+            if first_i < len(values):
+                first[first_i:] = values[first_i]
         new_distinct = np.zeros(len(values), np.int64)
         if distinct and mask.any():
             seen = set(base_distinct or ())
@@ -229,6 +254,12 @@ class Prefix:
                     fresh[i] = 1
             new_distinct = np.cumsum(fresh)
         return cls(n, total, mean, m2, lo, hi, first, last, new_distinct)
+
+
+def _cumsum_from(initial: float, values: F64) -> F64:
+    """Running sums of ``values`` after ``initial`` (sequential: the same additions as a loop)."""
+    out: F64 = np.cumsum(np.concatenate(([initial], values)))[1:]
+    return out
 
 
 def finalize_many(base: Summary, prefix: Prefix, at: I64, function: AggFunction) -> F64:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from processors.report import BatchReport
 from processors.spark.backfill import BackfillRange, run_backfill
-from processors.spark.stream import RollingHook, StreamHandle, start_stream
+from processors.spark.stream import RowsHook, StreamHandle, start_stream
 
 __all__ = [
     "BackfillRange",
     "BatchReport",
-    "RollingHook",
+    "RowsHook",
     "StreamHandle",
     "run_backfill",
     "start_stream",

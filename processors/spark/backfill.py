@@ -67,9 +67,7 @@ def run_backfill(
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
     spark = build_session(settings, options)
-    job = PartitionJob(
-        settings, views, f"{options.name}-backfill", options.lateness_us, stateful=False
-    )
+    job = PartitionJob(settings, views, f"{options.name}-backfill", stateful=False)
     reader, columns = kafka_records(spark.read, settings, topic)
     for key, value in (span or BackfillRange()).options().items():
         reader = reader.option(key, value)

@@ -44,9 +44,10 @@ from processors.state_table import ensure_state_table, stored_offsets
 from processors.status import BatchStatus, now_iso, write_status
 from processors.views import MaterializedViews
 
-__all__ = ["RollingHook", "StreamHandle", "kafka_records", "start_stream", "starting_offsets"]
+__all__ = ["RowsHook", "StreamHandle", "kafka_records", "start_stream", "starting_offsets"]
 
-RollingHook = Callable[[pd.DataFrame], None]
+RowsHook = Callable[[pd.DataFrame], None]
+"""Called with a batch's new rows of the hook view (offline column names) once stored."""
 """Called on the driver with a batch's new rolling_1m rows (offline column names) once stored."""
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,8 @@ def start_stream(
     options: ProcessorOptions,
     *,
     definitions: Definitions | None = None,
-    hooks: Sequence[RollingHook] = (),
+    hooks: Sequence[RowsHook] = (),
+    hook_view: str = "rolling_1m",
 ) -> StreamHandle:
     """Start the streaming job in this process; returns once the query runs.
 
@@ -224,7 +226,9 @@ def start_stream(
         settings: where the servers are.
         options: project, topic, Spark and state machine settings.
         definitions: the feature definitions (read from the Feast registry when not given).
-        hooks: called with each batch's new rolling_1m rows after they are stored.
+        hooks: called with each batch's new rows of ``hook_view`` after they are stored.
+        hook_view: the view whose rows the hooks get (the anomaly scorer reads window-end
+            rows).
     """
     from pyspark.sql.streaming.listener import StreamingQueryListener
 
@@ -235,7 +239,9 @@ def start_stream(
     try:
         with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
             ensure_state_table(conn)
-            stored = stored_offsets(conn, options.name, definitions.project, topic)
+            stored = stored_offsets(
+                conn, options.name, definitions.project, topic, [v.name for v in views.views]
+            )
     except psycopg.OperationalError as exc:
         raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
     start_at = starting_offsets(settings, topic, stored, options.starting_offsets)
@@ -243,9 +249,9 @@ def start_stream(
     checkpoint = scratch_checkpoint(home)
     shutil.rmtree(checkpoint, ignore_errors=True)
     spark = build_session(settings, options)
-    job = PartitionJob(
-        settings, views, options.name, options.lateness_us, return_rolling=bool(hooks)
-    )
+    if hooks:
+        views.view(hook_view)  # refuse an unknown hook view before starting Spark
+    job = PartitionJob(settings, views, options.name, hook_view=hook_view if hooks else None)
     reader, columns = kafka_records(spark.readStream, settings, topic)
     reader = reader.option("startingOffsets", start_at)
     if options.max_offsets_per_trigger:
@@ -279,28 +285,28 @@ def start_stream(
             "waiting for the previous batch": waited_s,
             **report.seconds,
         }
-        rolling = report.rolling_frame()
+        new_rows = report.hook_frame()
         hooks_began = time.perf_counter()
-        if rolling is not None:
+        if new_rows is not None:
             for hook in hooks:
-                hook(rolling)
+                hook(new_rows)
         report.seconds["hooks (driver)"] = time.perf_counter() - hooks_began
-        report.rolling = []
+        report.hook_rows = []
         reports.append(report)
         for name in COUNTS:
             totals[name] = totals.get(name, 0) + int(getattr(report, name))
         timing = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.seconds.items())
         log.info(
-            "batch %d: %d records (%d skipped) -> %d bars, %d rolling, %d dead letters (%s)",
-            batch_id, report.records, report.skipped, report.bars_rows, report.rolling_rows,
+            "batch %d: %d records (%d skipped) -> %d rows %s, %d dead letters (%s)",
+            batch_id, report.records, report.skipped, report.rows, report.rows_by_view,
             report.dead_letters, timing,
         )  # fmt: skip
         last[0] = BatchStatus(
             batch_id=batch_id,
             finished_at=now_iso(),
             records=report.records,
-            bars_rows=report.bars_rows,
-            rolling_rows=report.rolling_rows,
+            rows=report.rows,
+            rows_by_view=dict(report.rows_by_view),
             dead_letters=report.dead_letters,
             duplicates=report.duplicates,
             late=report.late,

@@ -88,25 +88,25 @@ def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
     return frame.sort_values(["symbol", "partition", "offset"]).reset_index(drop=True)
 
 
-def read_table(settings: Settings, table: str) -> pd.DataFrame:
-    """An offline table with times as integer us (event) and ms (created), by key."""
+def read_table(settings: Settings, table: str, key: str = "symbol") -> pd.DataFrame:
+    """An offline table with times as integer us (event) and ms (created), by ``key`` and time."""
     with psycopg.connect(settings.postgres.dsn) as conn:
         cur = conn.execute(
             f"SELECT *, (extract(epoch FROM event_timestamp) * 1000000)::bigint AS event_us, "
             f"(extract(epoch FROM created_timestamp) * 1000)::bigint AS created_ms "
-            f'FROM "{table}" ORDER BY symbol, event_timestamp'
+            f'FROM "{table}" ORDER BY "{key}", event_timestamp'
         )
         names = [d.name for d in cur.description or []]
         frame = pd.DataFrame(cur.fetchall(), columns=names)
     return frame.drop(columns=["event_timestamp", "created_timestamp"])
 
 
-def checksum(settings: Settings, table: str) -> tuple[int, str]:
+def checksum(settings: Settings, table: str, key: str = "symbol") -> tuple[int, str]:
     """(rows, md5 of every row's text in key order), lineage and created time included."""
     with psycopg.connect(settings.postgres.dsn) as conn:
         row = conn.execute(
             f"SELECT count(*), md5(coalesce(string_agg(t::text, '|' "
-            f"ORDER BY t.symbol, t.event_timestamp), '')) FROM \"{table}\" t"
+            f'ORDER BY t."{key}", t.event_timestamp), \'\')) FROM "{table}" t'
         ).fetchone()
     assert row is not None
     return int(row[0]), str(row[1])

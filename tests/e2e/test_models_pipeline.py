@@ -80,7 +80,7 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         options = ProcessorOptions(name=f"e2e-models-a-{run}", project=trained.project, topic=topic)
         written = run_backfill(stack, options, definitions=trained)
-        assert written.records == len(demo.trades) and written.rolling_rows > 0
+        assert written.records == len(demo.trades) and written.rows_by_view["rolling_1m"] > 0
         context = TrainingContext.from_settings(stack, trained)
         train_options = TrainOptions(
             seed=1, name_prefix=f"e2e-{run}-", experiment=f"e2e-models-{run}",

@@ -43,11 +43,13 @@ from tests.e2e.processors_support import (
     read_table,
     wait_for,
 )
-from tests.unit.processors.reference import reference_bars, reference_rolling
+from tests.unit.processors.oracle import SourceEvent, compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
-BAR_FEATURES = ["open", "high", "low", "close", "volume", "trade_count", "avg_trade_size", "vwap"]
+BAR_FEATURES = [
+    "open", "high", "low", "close", "volume", "trade_count", "avg_trade_size", "vwap", "notional",
+]  # fmt: skip
 ROLLING = [
     "vwap_5m", "vwap_15m", "realized_vol_5m", "realized_vol_15m", "price_momentum_1m",
     "price_momentum_5m", "volume_5m", "volume_ratio", "sma_5", "sma_20",
@@ -185,41 +187,62 @@ def _us(when: datetime) -> int:
     return int((when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
 
 
-def test_stream_equals_an_independent_pandas_computation(streamed: World) -> None:
+def _oracle(world: World, label: str) -> dict[str, pd.DataFrame]:
+    """The independent oracle's rows of the logged trades (each partition in log order)."""
+    trades = world.trades.sort_values(["partition", "offset"])
+    views = [world.definitions(label).view(n) for n in ("bars_1m", "rolling_1m")]
+    frames: dict[str, list[dict[str, Any]]] = {"bars_1m": [], "rolling_1m": []}
+    for _, part in trades.groupby("partition"):
+        events = [
+            SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
+                        int(r.offset), str(r.trade_id), {"price": r.price, "size": r.size})
+            for r in part.itertuples()
+        ]  # fmt: skip
+        result = compute_features(views, events)
+        for view, rows in result.rows.items():
+            for (symbol, at), row in rows.items():
+                values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
+                frames[view].append(
+                    {"symbol": symbol, "event_us": at, "created_ms": row.created_ms,
+                     "first_offset": row.first_offset, "last_offset": row.last_offset, **values}
+                )  # fmt: skip
+    return {
+        v: pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
+        for v, rows in frames.items()
+    }
+
+
+def test_stream_equals_the_independent_oracle(streamed: World) -> None:
     trades = streamed.trades
     assert set(trades["symbol"]) == {"IBM", "AIG", "EVOL"}
-    got = read_table(streamed.settings, streamed.table("a", "bars_1m"))
-    want = reference_bars(trades)
-    assert len(got) == len(want) > 30_000
-    got = got.rename(
-        columns={"source_offset_start": "first_offset", "source_offset_end": "last_offset"}
-    )
-    cols = ["symbol", "event_us", "created_ms", *BAR_FEATURES, "first_offset", "last_offset"]
-    pd.testing.assert_frame_equal(
-        got[cols].reset_index(drop=True), want[cols], check_dtype=False, rtol=1e-12
-    )
-    got_r = read_table(streamed.settings, streamed.table("a", "rolling_1m"))
-    want_r = reference_rolling(trades)
-    assert len(got_r) == len(want_r) > 700
-    cols = ["symbol", "event_us", "created_ms", *ROLLING]
-    pd.testing.assert_frame_equal(
-        got_r[cols].reset_index(drop=True), want_r[cols], check_dtype=False, rtol=1e-9, atol=1e-15
-    )
-    # Redis holds each symbol's latest row of each view, equal to the reference's last row.
+    want = _oracle(streamed, "a")
+    for view, features, at_least in (
+        ("bars_1m", BAR_FEATURES, 30_000),
+        ("rolling_1m", ROLLING, 700),
+    ):
+        got = read_table(streamed.settings, streamed.table("a", view))
+        got = got.rename(
+            columns={"source_offset_start": "first_offset", "source_offset_end": "last_offset"}
+        )
+        assert len(got) == len(want[view]) > at_least, view
+        cols = ["symbol", "event_us", "created_ms", *features, "first_offset", "last_offset"]
+        pd.testing.assert_frame_equal(
+            got[cols].reset_index(drop=True), want[view][cols], check_dtype=False,
+            rtol=1e-9, atol=1e-12,
+        )  # fmt: skip
+    # Redis holds each symbol's latest row of each view, equal to the oracle's last row.
     online = _online(streamed, "a", ["IBM", "AIG", "EVOL"])
     for symbol, row in online.items():
-        last_bar = want[want["symbol"] == symbol].iloc[-1]
-        assert _us(row["_ts:bars_1m"]) == last_bar["event_us"]
-        for name in BAR_FEATURES:
-            assert row[f"bars_1m:{name}"] == pytest.approx(last_bar[name], rel=1e-12)
-        last_rolling = want_r[want_r["symbol"] == symbol].iloc[-1]
-        assert _us(row["_ts:rolling_1m"]) == last_rolling["event_us"]
-        for name in ROLLING:
-            value = last_rolling[name]
-            if np.isnan(value):
-                assert row[f"rolling_1m:{name}"] is None
-            else:
-                assert row[f"rolling_1m:{name}"] == pytest.approx(value, rel=1e-9)
+        for view, features in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
+            rows = want[view]
+            last = rows[rows["symbol"] == symbol].iloc[-1]
+            assert _us(row[f"_ts:{view}"]) == last["event_us"], (symbol, view)
+            for name in features:
+                value = last[name]
+                if np.isnan(value):
+                    assert row[f"{view}:{name}"] is None, (symbol, view, name)
+                else:
+                    assert row[f"{view}:{name}"] == pytest.approx(value, rel=1e-9)
 
 
 def test_undecodable_records_go_to_the_dead_letter_topic(streamed: World) -> None:

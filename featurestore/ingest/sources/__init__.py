@@ -1,4 +1,4 @@
-"""Trade sources: vendor files, the store's CSV/Parquet columns, and a synthetic market."""
+"""Event sources: vendor trade and quote files, CSV/Parquet tables, and synthetic generators."""
 
 from __future__ import annotations
 
@@ -6,48 +6,77 @@ from pathlib import Path
 from typing import Literal
 
 from featurestore.errors import ValidationError
-from featurestore.ingest.sources.base import SourceRecord, TradeSource, merge_by_event_time
-from featurestore.ingest.sources.lean import LeanTradeFile, lean_time_to_utc
+from featurestore.ingest.sources.base import (
+    EventSource,
+    RecordKind,
+    SourceRecord,
+    merge_by_event_time,
+)
+from featurestore.ingest.sources.lean import LeanQuoteFile, LeanTradeFile, lean_time_to_utc
+from featurestore.ingest.sources.metrics import MetricStream, MetricStreamConfig
 from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
-from featurestore.ingest.sources.tabular import CsvTradeFile, ParquetTradeFile
+from featurestore.ingest.sources.tabular import (
+    QUOTE_LAYOUT,
+    TRADE_LAYOUT,
+    CsvFile,
+    Layout,
+    ParquetFile,
+    detect_layout,
+    metric_layout,
+)
 
 __all__ = [
-    "CsvTradeFile",
+    "QUOTE_LAYOUT",
+    "TRADE_LAYOUT",
+    "CsvFile",
+    "EventSource",
     "FileFormat",
+    "Layout",
+    "LeanQuoteFile",
     "LeanTradeFile",
     "MarketConfig",
-    "ParquetTradeFile",
+    "MetricStream",
+    "MetricStreamConfig",
+    "ParquetFile",
+    "RecordKind",
     "SourceRecord",
     "SyntheticMarket",
-    "TradeSource",
+    "detect_layout",
     "lean_time_to_utc",
     "merge_by_event_time",
-    "open_trade_file",
+    "metric_layout",
+    "open_event_file",
 ]
 
 FileFormat = Literal["auto", "lean", "csv", "parquet"]
+_PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
-def open_trade_file(path: Path, file_format: FileFormat = "auto") -> TradeSource:
-    """Open a trade file with the adapter for its format.
+def open_event_file(
+    path: Path, file_format: FileFormat = "auto", *, layout: Layout | None = None
+) -> EventSource:
+    """Open a trade, quote or metric file with the adapter for its format.
 
-    ``auto`` picks LEAN for ``<yyyymmdd>_<symbol>_Trade_Tick.csv[.gz]`` names, Parquet for
-    ``.parquet``/``.pq``, and the documented CSV columns otherwise.
+    ``auto`` picks LEAN for ``<yyyymmdd>_<symbol>_Trade_Tick.csv[.gz]`` and
+    ``<yyyymmdd>_<symbol>_Quote_Tick.csv[.gz]`` names, Parquet for ``.parquet``/``.pq``, and CSV
+    otherwise. A CSV or Parquet file is read with ``layout``, by default the trade or quote
+    layout its columns imply (:func:`detect_layout`).
 
     Raises:
-        ValidationError: the file does not exist, or its name does not fit the format.
+        ValidationError: the file does not exist, its name does not fit the format, or it lacks
+            a column the layout requires.
     """
     if not path.is_file():
         raise ValidationError(f"{path}: no such file", field="path")
     if file_format == "auto":
-        if LeanTradeFile.matches(path):
+        if layout is None and (LeanTradeFile.matches(path) or LeanQuoteFile.matches(path)):
             file_format = "lean"
-        elif path.suffix in (".parquet", ".pq"):
+        elif path.suffix in _PARQUET_SUFFIXES:
             file_format = "parquet"
         else:
             file_format = "csv"
     if file_format == "lean":
-        return LeanTradeFile(path)
+        return LeanQuoteFile(path) if LeanQuoteFile.matches(path) else LeanTradeFile(path)
     if file_format == "parquet":
-        return ParquetTradeFile(path)
-    return CsvTradeFile(path)
+        return ParquetFile(path, layout)
+    return CsvFile(path, layout)

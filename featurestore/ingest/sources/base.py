@@ -1,10 +1,10 @@
-"""What every trade source yields: raw records with candidate trade fields, not yet trusted.
+"""What every event source yields: raw records with candidate event fields, not yet trusted.
 
-A source (a vendor file, a CSV, a Parquet file, the synthetic market) turns its rows into
-:class:`SourceRecord` values: the candidate fields of a trade, converted as far as the source
-can, plus the original bytes and where they came from. Validation
-(:mod:`featurestore.ingest.validate`) decides whether a record becomes a ``Trade`` or goes to
-the dead-letter topic, so that nothing is dropped on the way.
+A source (a vendor file, a CSV, a Parquet file, the synthetic market, a metric generator) turns
+its rows into :class:`SourceRecord` values: the candidate fields of one kind of event (a trade,
+a quote, a metric), converted as far as the source can, plus the original bytes and where they
+came from. Validation (:mod:`featurestore.ingest.validate`) decides whether a record becomes an
+event or goes to the dead-letter topic, so that nothing is dropped on the way.
 """
 
 from __future__ import annotations
@@ -14,9 +14,12 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
-__all__ = ["SourceRecord", "TradeSource", "merge_by_event_time"]
+__all__ = ["EventSource", "RecordKind", "SourceRecord", "merge_by_event_time"]
+
+RecordKind = Literal["trade", "quote", "metric"]
+"""The kind of event a record is a candidate for; it decides validation and topic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +31,16 @@ class SourceRecord:
     line: int
     """1-based line (text files) or row (Parquet, generator) number."""
     fields: Mapping[str, object]
-    """Candidate trade fields: ``symbol``, ``price``, ``size``, ``event_time``, ``exchange``,
-    ``conditions``, ``trade_id``, ``currency``; possibly missing or of the wrong type."""
+    """Candidate fields of the event of :attr:`kind` (for a trade ``symbol``, ``price``,
+    ``size``, ``event_time``, ``exchange``, ``conditions``, ``trade_id``, ``currency``);
+    possibly missing or of the wrong type."""
     raw: bytes | None = None
     """The original record bytes; ``None`` where the row has no text form (then :meth:`raw_bytes`
     renders the fields as JSON)."""
     reject: str | None = field(default=None)
     """A reason the source itself already rejects the row for (``code: detail``)."""
+    kind: RecordKind = "trade"
+    """The kind of event the record is a candidate for."""
 
     def raw_bytes(self) -> bytes:
         """Return the record as it was read, for the dead-letter topic."""
@@ -43,11 +49,13 @@ class SourceRecord:
         return json.dumps(dict(self.fields), default=str, sort_keys=True).encode()
 
 
-class TradeSource(Protocol):
+class EventSource(Protocol):
     """An iterable of source records in event-time order (as far as the source is ordered)."""
 
     name: str
     """A short human name for messages (usually the file name)."""
+    kind: RecordKind
+    """The kind of every record it yields."""
 
     def __iter__(self) -> Iterator[SourceRecord]:
         """Yield the records of the source."""

@@ -1,6 +1,9 @@
-"""Adapter for the LEAN / AlgoSeek equity tick trade files (``<date>_<symbol>_Trade_Tick.csv``).
+"""Adapters for the LEAN / AlgoSeek equity tick files: trades and quotes.
 
-The format, one file per symbol and day, no header, sorted by time:
+One file per symbol, day and kind, no header, sorted by time, named
+``<yyyymmdd>_<symbol>_Trade_Tick.csv[.gz]`` or ``<yyyymmdd>_<symbol>_Quote_Tick.csv[.gz]``.
+
+Trade files:
 
 =======  =====================================================================
 column   meaning
@@ -13,7 +16,22 @@ column   meaning
 6        suspicious flag (``1`` = flagged by the vendor)
 =======  =====================================================================
 
-The symbol and the date come from the file name (``20131007_aig_Trade_Tick.csv[.gz]``). The
+Quote files:
+
+=======  =====================================================================
+column   meaning
+=======  =====================================================================
+1        milliseconds since midnight, America/New_York, on the file's date
+2        bid price in 1/10,000 USD (``0`` = no bid in this row)
+3        bid size (shares)
+4        ask price in 1/10,000 USD (``0`` = no ask in this row)
+5        ask size (shares)
+6        exchange code (a letter)
+7        quote condition flags (kept as given)
+8        suspicious flag (``1`` = flagged by the vendor)
+=======  =====================================================================
+
+The symbol and the date come from the file name (``20131007_aig_Trade_Tick.csv.gz``). The
 time is a wall-clock time of day in New York, as LEAN reads it (the date plus the elapsed
 milliseconds, localised), converted to UTC with the offset in force at that moment: EDT
 (UTC-4) in summer, EST (UTC-5) in winter, and per row on the days the clocks change.
@@ -22,7 +40,20 @@ Stated rule for the vendor's flag: a row with the suspicious flag set is a real 
 not trusted; it is rejected with reason ``suspicious: flagged by the vendor`` and goes to the
 dead-letter topic. Rows that cannot be parsed are rejected with ``unparsable: ...``.
 
-The trade id is ``<file name>:<line>``, so replaying the same file twice produces the same ids.
+Quotes, stated rule: a row updates one side of the top of the book (in the shared files every
+row quotes exactly one side), so each row yields the *book after the update*: the side(s) the
+row quotes, and the other side as the file last quoted it. This is how LEAN's own quote bars
+read these files; carried per symbol (not per venue) the books of the shared files are crossed
+on fewer than 0.1 % of rows, where per venue they would be on 3-7 %. The exchange is the venue
+of the row. A side is quoted when its price or size is not 0; a row that quotes neither is
+rejected with ``empty_quote: ...``. Until both sides have been quoted the book is one-sided
+and the row is rejected with ``one_sided: ...`` (its side still enters the book). A row that
+is flagged, unparsable, or quotes a side with a price <= 0 or a negative size is rejected (by
+the source or by validation) and leaves the book as it was. A crossed book (bid > ask) is
+rejected by validation, but its row still updates the book: each side is a valid quote, and
+the next row usually uncrosses it.
+
+The event id is ``<file name>:<line>``, so replaying the same file twice produces the same ids.
 """
 
 from __future__ import annotations
@@ -33,19 +64,20 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from io import BufferedIOBase
 from pathlib import Path
+from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from featurestore.errors import ValidationError
-from featurestore.ingest.sources.base import SourceRecord
+from featurestore.ingest.sources.base import RecordKind, SourceRecord
 
-__all__ = ["LEAN_FILE_PATTERN", "LeanTradeFile", "lean_time_to_utc"]
+__all__ = ["LEAN_FILE_PATTERN", "LeanQuoteFile", "LeanTradeFile", "lean_time_to_utc"]
 
 NEW_YORK = ZoneInfo("America/New_York")
 LEAN_FILE_PATTERN = re.compile(
-    r"^(?P<date>\d{8})_(?P<symbol>[A-Za-z0-9.\-]+)_trade_tick\.csv(?:\.gz)?$", re.IGNORECASE
+    r"^(?P<date>\d{8})_(?P<symbol>[A-Za-z0-9.\-]+)_(?P<kind>trade|quote)_tick\.csv(?:\.gz)?$",
+    re.IGNORECASE,
 )
 PRICE_SCALE = 10_000
-SUSPICIOUS_REASON = "suspicious: flagged by the vendor (column 6 = 1)"
 _DAY = timedelta(days=1)
 
 
@@ -55,21 +87,35 @@ def lean_time_to_utc(day: date, ms_since_midnight: int) -> datetime:
     return local.replace(tzinfo=NEW_YORK).astimezone(UTC)
 
 
-class LeanTradeFile:
-    """The trades of one LEAN tick file, as source records."""
+def _suspicious(flag: str, column: int) -> str | None:
+    """Return the rejection of a vendor flag column, or ``None`` when the row is trusted."""
+    if flag in ("0", ""):
+        return None
+    if flag == "1":
+        return f"suspicious: flagged by the vendor (column {column} = 1)"
+    return f"unparsable: flag {flag!r}"
+
+
+class _LeanFile:
+    """What trade and quote files share: the name, the day's clock and reading lines."""
+
+    kind: RecordKind
+    columns: ClassVar[int]
+    """Columns of a row."""
+    id_field: ClassVar[str]
 
     def __init__(self, path: Path) -> None:
-        """Open a LEAN file by path; the name must follow ``<yyyymmdd>_<symbol>_Trade_Tick``.
+        """Open a LEAN file by path; the name must follow ``<yyyymmdd>_<symbol>_<Kind>_Tick``.
 
         Raises:
-            ValidationError: the file name does not follow the LEAN pattern.
+            ValidationError: the file name does not follow the LEAN pattern of this kind.
 
         """
         match = LEAN_FILE_PATTERN.match(path.name)
-        if match is None:
+        if match is None or match["kind"].lower() != self.kind:
             raise ValidationError(
-                f"{path.name}: not a LEAN tick trade file name"
-                " (<yyyymmdd>_<symbol>_Trade_Tick.csv)",
+                f"{path.name}: not a LEAN tick {self.kind} file name"
+                f" (<yyyymmdd>_<symbol>_{self.kind.title()}_Tick.csv)",
                 field="path",
             )
         self.path = path
@@ -79,8 +125,9 @@ class LeanTradeFile:
 
     @classmethod
     def matches(cls, path: Path) -> bool:
-        """Tell whether a file name follows the LEAN tick trade pattern."""
-        return LEAN_FILE_PATTERN.match(path.name) is not None
+        """Tell whether a file name follows the LEAN tick pattern of this kind."""
+        match = LEAN_FILE_PATTERN.match(path.name)
+        return match is not None and match["kind"].lower() == cls.kind
 
     def _open(self) -> BufferedIOBase:
         if self.path.suffix == ".gz":
@@ -97,43 +144,108 @@ class LeanTradeFile:
             return None
         return start.astimezone(UTC)
 
-    def __iter__(self) -> Iterator[SourceRecord]:
-        """Yield one record per line."""
-        base = self._fixed_offset_base()
+    def _lines(self) -> Iterator[tuple[int, bytes, list[str] | None]]:
+        """Yield (line number, raw bytes, stripped cells or ``None`` on a wrong count)."""
         with self._open() as handle:
             for line_no, line in enumerate(handle, start=1):
                 raw = line.rstrip(b"\r\n")
                 if not raw:
                     continue
-                yield self._record(line_no, raw, base)
+                cols = raw.decode("ascii", errors="replace").split(",")
+                yield line_no, raw, [c.strip() for c in cols] if len(cols) == self.columns else None
 
-    def _record(self, line_no: int, raw: bytes, base: datetime | None) -> SourceRecord:
-        trade_id = f"{self.name}:{line_no}"
-        cols = raw.decode("ascii", errors="replace").split(",")
-        fields: dict[str, object] = {
-            "symbol": self.symbol,
-            "trade_id": trade_id,
-            "currency": "USD",
-        }
-        if len(cols) != 6:
-            return SourceRecord(
-                self.name, line_no, fields, raw, f"unparsable: expected 6 columns, got {len(cols)}"
-            )
-        ms, price, size, exchange, condition, suspicious = (c.strip() for c in cols)
-        try:
-            ms_value = int(ms)
-            fields["event_time"] = (
-                base + timedelta(milliseconds=ms_value)
-                if base is not None
-                else lean_time_to_utc(self.day, ms_value)
-            )
-            fields["price"] = int(price) / PRICE_SCALE
-            fields["size"] = int(size)
-        except ValueError as exc:
-            return SourceRecord(self.name, line_no, fields, raw, f"unparsable: {exc}")
-        fields["exchange"] = exchange
-        fields["conditions"] = (condition,) if condition else ()
-        reject = None
-        if suspicious not in ("0", ""):
-            reject = SUSPICIOUS_REASON if suspicious == "1" else f"unparsable: flag {suspicious!r}"
-        return SourceRecord(self.name, line_no, fields, raw, reject)
+    def _base_fields(self, line_no: int) -> dict[str, object]:
+        return {"symbol": self.symbol, self.id_field: f"{self.name}:{line_no}", "currency": "USD"}
+
+    def _reject(
+        self, line_no: int, fields: dict[str, object], raw: bytes, why: str
+    ) -> SourceRecord:
+        return SourceRecord(self.name, line_no, fields, raw, why, self.kind)
+
+    def _wrong_count(self, line_no: int, raw: bytes) -> SourceRecord:
+        cells = len(raw.split(b","))
+        why = f"unparsable: expected {self.columns} columns, got {cells}"
+        return self._reject(line_no, self._base_fields(line_no), raw, why)
+
+
+class LeanTradeFile(_LeanFile):
+    """The trades of one LEAN tick trade file, as source records."""
+
+    kind: RecordKind = "trade"
+    columns = 6
+    id_field = "trade_id"
+
+    def __iter__(self) -> Iterator[SourceRecord]:
+        """Yield one record per line."""
+        base = self._fixed_offset_base()
+        for line_no, raw, cols in self._lines():
+            if cols is None:
+                yield self._wrong_count(line_no, raw)
+                continue
+            fields = self._base_fields(line_no)
+            ms, price, size, exchange, condition, suspicious = cols
+            try:
+                fields["event_time"] = _event_time(self.day, base, int(ms))
+                fields["price"] = int(price) / PRICE_SCALE
+                fields["size"] = int(size)
+            except ValueError as exc:
+                yield self._reject(line_no, fields, raw, f"unparsable: {exc}")
+                continue
+            fields["exchange"] = exchange
+            fields["conditions"] = (condition,) if condition else ()
+            yield SourceRecord(self.name, line_no, fields, raw, _suspicious(suspicious, 6))
+
+
+class LeanQuoteFile(_LeanFile):
+    """The top-of-book quotes of one LEAN tick quote file, as source records (one per row)."""
+
+    kind: RecordKind = "quote"
+    columns = 8
+    id_field = "quote_id"
+
+    def __iter__(self) -> Iterator[SourceRecord]:
+        """Yield one record per line: the book after the row's update."""
+        base = self._fixed_offset_base()
+        bid: tuple[float, int] | None = None
+        ask: tuple[float, int] | None = None
+        for line_no, raw, cols in self._lines():
+            if cols is None:
+                yield self._wrong_count(line_no, raw)
+                continue
+            fields = self._base_fields(line_no)
+            ms, bid_price, bid_size, ask_price, ask_size, exchange, condition, flag = cols
+            try:
+                fields["event_time"] = _event_time(self.day, base, int(ms))
+                row_bid = (int(bid_price) / PRICE_SCALE, int(bid_size))
+                row_ask = (int(ask_price) / PRICE_SCALE, int(ask_size))
+            except ValueError as exc:
+                yield self._reject(line_no, fields, raw, f"unparsable: {exc}")
+                continue
+            fields["exchange"] = exchange or None
+            fields["conditions"] = (condition,) if condition else ()
+            reject = _suspicious(flag, 8)
+            new_bid = row_bid if row_bid != (0.0, 0) else bid
+            new_ask = row_ask if row_ask != (0.0, 0) else ask
+            if reject is None and row_bid == row_ask == (0.0, 0):
+                reject = "empty_quote: the row quotes neither side"
+            for side, value in (("bid", new_bid), ("ask", new_ask)):
+                if value is not None:
+                    fields[f"{side}_price"], fields[f"{side}_size"] = value
+            if reject is None and (new_bid is None or new_ask is None):
+                missing = "bid" if new_bid is None else "ask"
+                reject = f"one_sided: no {missing} quoted yet in this file"
+            if reject is None or reject.startswith("one_sided"):
+                # Only usable sides enter the book; validation rejects the others with a reason.
+                bid = new_bid if _usable(new_bid) else bid
+                ask = new_ask if _usable(new_ask) else ask
+            yield SourceRecord(self.name, line_no, fields, raw, reject, self.kind)
+
+
+def _usable(side: tuple[float, int] | None) -> bool:
+    return side is not None and side[0] > 0 and side[1] >= 0
+
+
+def _event_time(day: date, base: datetime | None, ms: int) -> datetime:
+    if base is not None:
+        return base + timedelta(milliseconds=ms)
+    return lean_time_to_utc(day, ms)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from featurestore.errors import ConfigurationError
-from featurestore.ingest.sources.base import SourceRecord
+from featurestore.ingest.sources.base import RecordKind, SourceRecord
 
 __all__ = ["MarketConfig", "SyntheticMarket"]
 
@@ -61,6 +61,8 @@ class MarketConfig:
 
 class SyntheticMarket:
     """An iterable of synthetic trades (as source records, validated like any other source)."""
+
+    kind: RecordKind = "trade"
 
     def __init__(self, config: MarketConfig) -> None:
         """Set up the symbols and their parameters from the seed."""

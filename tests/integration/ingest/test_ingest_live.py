@@ -2,14 +2,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from featurestore.config import Settings
 from featurestore.events import (
@@ -25,66 +22,34 @@ from featurestore.events.schemas import bundled_schema
 from featurestore.ingest import (
     DEAD_LETTER_REASON,
     IngestOptions,
-    TradeIngestor,
+    Ingestor,
     market_data_dir,
-    open_trade_file,
+    open_event_file,
     producer_config,
 )
 from featurestore.ingest.kafka import EventProducer, wait_for_brokers
 from featurestore.topics import TopicSpec, ensure_topics
+from tests.integration.ingest.support import read_raw
 
 pytestmark = pytest.mark.integration
 
 REAL_FILE = "20131007_aig_Trade_Tick.csv.gz"
 
 
-def read_raw(
-    settings: Settings, topic: str
-) -> list[tuple[int, bytes | None, bytes, dict[str, bytes]]]:
-    """Every record of a topic (partition, key, value, headers), up to the end offsets now."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap,
-            "group.id": f"t-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics[topic]
-        ends = {}
-        assignment = []
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            assignment.append(TopicPartition(topic, p, low))
-            if high > low:
-                ends[p] = high
-        consumer.assign(assignment)
-        out: list[Any] = []
-        while ends:
-            for m in consumer.consume(1000, timeout=5):
-                assert m.error() is None, m.error()
-                out.append((m.partition(), m.key(), m.value(), dict(m.headers() or [])))
-                if (m.offset() or 0) >= ends.get(m.partition() or 0, 0) - 1:
-                    ends.pop(m.partition(), None)
-        return out
-    finally:
-        consumer.close()
-
-
 @pytest.fixture
 def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
     store = ConfluentSchemaStore(stack.schema_registry.url)
 
-    def make(topic: str | None = None, dlq: str | None = None) -> TradeIngestor:
+    def make(topic: str | None = None, dlq: str | None = None) -> Ingestor:
         options = IngestOptions(
             bootstrap=stack.kafka.bootstrap,
-            topic=topic or unique_name("it-trades"),
+            topics={"trade": topic or unique_name("it-trades")},
             dead_letter_topic=dlq or unique_name("it-dlq"),
             partitions=stack.kafka.default_partitions,
             connect_timeout_s=20,
             delivery_timeout_s=30,
         )
-        return TradeIngestor(options, store)
+        return Ingestor(options, store)
 
     return make
 
@@ -92,11 +57,11 @@ def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
 def test_real_file_every_event_accounted_for(stack: Settings, ingestor_factory) -> None:
     path = market_data_dir() / REAL_FILE
     ingestor = ingestor_factory()
-    summary = ingestor.run(open_trade_file(path))
+    summary = ingestor.run(open_event_file(path))
     assert summary.read == 25351
     assert summary.sent + summary.dead_lettered == summary.read
     store = ConfluentSchemaStore(stack.schema_registry.url)
-    events = [e for e in replay_topic(stack.kafka.bootstrap, store, summary.topic)]
+    events = [e for e in replay_topic(stack.kafka.bootstrap, store, summary.topics[0])]
     assert all(isinstance(e, LoggedEvent) for e in events)
     assert len(events) == summary.sent
     dead = read_raw(stack, summary.dead_letter_topic) if summary.dead_lettered else []
@@ -123,7 +88,7 @@ def test_bad_rows_of_a_real_file_go_to_the_dead_letter_topic(
     with gzip.open(path, "wt") as handle:
         handle.write("\n".join(lines) + "\n")
 
-    summary = ingestor_factory().run(open_trade_file(path))
+    summary = ingestor_factory().run(open_event_file(path))
     assert (summary.read, summary.sent, summary.dead_lettered) == (2000, 1996, 4)
     assert dict(summary.reasons) == {code: 1 for code in bad.values()}
     dead = read_raw(stack, summary.dead_letter_topic)
@@ -135,9 +100,9 @@ def test_bad_rows_of_a_real_file_go_to_the_dead_letter_topic(
         assert value == lines[line - 1].encode()
         assert headers[DEAD_LETTER_REASON].decode().startswith(code)
         assert headers["x-source"] == REAL_FILE.encode()
-        assert headers["x-original-topic"] == summary.topic.encode()
+        assert headers["x-original-topic"] == summary.topics[0].encode()
     store = ConfluentSchemaStore(stack.schema_registry.url)
-    assert sum(1 for _ in replay_topic(stack.kafka.bootstrap, store, summary.topic)) == 1996
+    assert sum(1 for _ in replay_topic(stack.kafka.bootstrap, store, summary.topics[0])) == 1996
 
 
 def test_replaying_a_file_twice_gives_the_same_records_per_key(
@@ -161,7 +126,7 @@ def test_replaying_a_file_twice_gives_the_same_records_per_key(
 
     for _ in range(2):
         summary = ingestor_factory(topic, dlq).run(
-            merge_by_event_time(open_trade_file(p) for p in sources)
+            merge_by_event_time(open_event_file(p) for p in sources)
         )
         assert summary.sent == 9000
     per_key: dict[bytes | None, list[bytes]] = defaultdict(list)

@@ -13,10 +13,9 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from featurestore.cli import main
-from featurestore.offline import write_feature_rows
 from featurestore.offline.tables import table_identifier
 from models.bootstrap import ensure_first_models
-from models.demo import bars_1m, rolling_1m
+from models.demo import write_features
 from models.follow import follow_table
 from models.monitoring import measure_drift
 from models.publish import AnomalyPublisher
@@ -53,10 +52,7 @@ def test_drift_is_low_on_the_training_period_and_flags_shifted_live_rows(world: 
     later = later.assign(
         event_time=later["event_time"] + timedelta(hours=1), size=later["size"] * 5
     )
-    bars = bars_1m(later)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        write_feature_rows(conn, world.definitions, "bars_1m", bars)
-        write_feature_rows(conn, world.definitions, "rolling_1m", rolling_1m(bars))
+    write_features(dsn, world.definitions, later)
     try:
         result = CliRunner().invoke(
             main,
@@ -64,7 +60,7 @@ def test_drift_is_low_on_the_training_period_and_flags_shifted_live_rows(world: 
              "--window-minutes", "30", "--fail-on-drift"],
         )  # fmt: skip
         assert result.exit_code == 3, result.output
-        assert "bars_1m__avg_trade_size_log1p" in result.output and "DRIFT" in result.output
+        assert "rolling_1m__avg_trade_size_1m_log1p" in result.output and "DRIFT" in result.output
         assert "logged to MLflow run" in result.output
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:

@@ -44,12 +44,14 @@ def test_grpc_service_starts_serves_health_and_stops(stack: Settings, tmp_path: 
 def test_scorer_service_starts_once_a_champion_exists_and_stops(
     stack: Settings, tmp_path: Path
 ) -> None:
-    from featurestore.definitions import apply_definitions, market_definitions
+    from featurestore.definitions import apply_definitions, stream_definitions
     from models.bootstrap import ensure_first_models
 
     # What `make run` does before it starts the services: the scorer reads the views from the
-    # registry and needs a champion.
-    apply_definitions(stack, market_definitions(source_topic=stack.topics.trades))
+    # registry and needs a champion. Every stream's views: an apply removes the views it lacks.
+    topics = stack.topics
+    streams = {"trades": topics.trades, "quotes": topics.quotes, "metrics": topics.metrics}
+    apply_definitions(stack, stream_definitions(streams))
     ensure_first_models(stack, kinds=("anomaly",))
     service = AnomalyScorerService(stack.model_copy(update={"data_dir": tmp_path}))
     service.prepare()

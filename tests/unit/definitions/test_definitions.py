@@ -29,17 +29,50 @@ def test_catalog_has_the_agreed_names() -> None:
         "trade_count",
         "avg_trade_size",
         "vwap",
+        "notional",
     )
-    assert bars.feature("trade_count").value_type.value == "Int64"
-    assert len(rolling.features) == 10
+    assert rolling.feature_names == (
+        "vwap_5m",
+        "vwap_15m",
+        "realized_vol_5m",
+        "realized_vol_15m",
+        "price_momentum_1m",
+        "price_momentum_5m",
+        "volume_5m",
+        "volume_ratio",
+        "sma_5",
+        "sma_20",
+        "trade_count_1m",
+        "avg_trade_size_1m",
+        "vwap_1m",
+        "notional_1m",
+        "notional_5m",
+        "notional_15m",
+        "volume_15m",
+        "open_1m",
+        "close_1m",
+        "open_5m",
+        "close_5m",
+        "volume_1m",
+        "volume_20m",
+    )
+    ints = {f.name for v in (bars, rolling) for f in v.features if f.value_type.value == "Int64"}
+    assert ints == {"trade_count", "trade_count_1m"}
+    assert {f.value_type.value for v in (bars, rolling) for f in v.features} == {"Float64", "Int64"}
     assert bars.ttl == rolling.ttl == timedelta(hours=1)
     assert bars.source_topic == "trades" and bars.source.table == "bars_1m"
+    assert rolling.source.table == "rolling_1m"
+    assert {bars.source.partition_interval, rolling.source.partition_interval} == {"month"}
     assert {s.name for s in defs.services} == {
         "market_features_v1",
         "anomaly_features_v1",
         "direction_features_v1",
     }
     assert len(defs.service("market_features_v1").features) == 18
+    assert defs.service("anomaly_features_v1").features[:2] == (
+        FeatureRef("rolling_1m", "volume_ratio"),
+        FeatureRef("rolling_1m", "realized_vol_5m"),
+    )
     for service in defs.services:  # every reference resolves
         defs.resolve(service=service.name)
 

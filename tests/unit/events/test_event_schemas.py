@@ -13,6 +13,8 @@ from featurestore.events import bundled_schema, parse_schema_text
         ("trade", "featurestore.v1.Trade"),
         ("anomaly", "featurestore.v1.Anomaly"),
         ("prediction_log", "featurestore.v1.PredictionLog"),
+        ("quote", "featurestore.v1.Quote"),
+        ("metric", "featurestore.v1.Metric"),
     ],
 )
 def test_bundled_schemas_parse(name: str, full_name: str) -> None:

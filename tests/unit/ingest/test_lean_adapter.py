@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.errors import ValidationError
-from featurestore.ingest import LeanTradeFile, open_trade_file, validate_trade
+from featurestore.ingest import LeanTradeFile, open_event_file, validate_trade
 from featurestore.ingest.sources.lean import lean_time_to_utc
 
 MS_0930 = (9 * 3600 + 30 * 60) * 1000
@@ -100,12 +100,12 @@ def test_file_name_must_follow_the_pattern(tmp_path: Path) -> None:
     path.write_text("symbol,price\n")
     with pytest.raises(ValidationError):
         LeanTradeFile(path)
-    assert not isinstance(open_trade_file(path), LeanTradeFile)
+    assert not isinstance(open_event_file(path), LeanTradeFile)
 
 
 def test_a_real_file_reads_in_utc(market_dir: Path) -> None:
     path = market_dir / "20131007_aig_Trade_Tick.csv.gz"
-    source = open_trade_file(path)
+    source = open_event_file(path)
     assert isinstance(source, LeanTradeFile)
     first = validate_trade(next(iter(source)))
     # 14400688 ms after midnight EDT = 04:00:00.688 New York = 08:00:00.688 UTC.

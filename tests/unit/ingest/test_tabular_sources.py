@@ -8,10 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore.ingest import (
-    CsvTradeFile,
-    ParquetTradeFile,
-    TradeRejectedError,
-    open_trade_file,
+    CsvFile,
+    ParquetFile,
+    RecordRejectedError,
+    open_event_file,
     validate_trade,
 )
 
@@ -26,8 +26,8 @@ BAC,,100,2013-10-07T13:30:03Z,Q,,
 def test_csv_columns_and_reasons(tmp_path: Path) -> None:
     path = tmp_path / "trades.csv"
     path.write_text(CSV)
-    records = list(open_trade_file(path))
-    assert isinstance(open_trade_file(path), CsvTradeFile)
+    records = list(open_event_file(path))
+    assert isinstance(open_event_file(path), CsvFile)
     assert [r.line for r in records] == [2, 3, 4, 5]
     trade = validate_trade(records[0])
     assert trade.symbol == "AIG"
@@ -36,7 +36,7 @@ def test_csv_columns_and_reasons(tmp_path: Path) -> None:
     assert trade.event_time == datetime(2013, 10, 7, 13, 30, 0, 250000, tzinfo=UTC)
     codes = []
     for r in records[1:]:
-        with pytest.raises(TradeRejectedError) as caught:
+        with pytest.raises(RecordRejectedError) as caught:
             validate_trade(r)
         codes.append(caught.value.code)
     assert codes == ["wrong_type", "naive_time", "missing_field"]
@@ -59,13 +59,13 @@ def test_parquet_columns(tmp_path: Path) -> None:
         }
     )
     pq.write_table(table, path)
-    source = open_trade_file(path)
-    assert isinstance(source, ParquetTradeFile)
+    source = open_event_file(path)
+    assert isinstance(source, ParquetFile)
     records = list(source)
     trade = validate_trade(records[0])
     assert trade.trade_id == "trades.parquet:1"
     assert trade.conditions == ("@",)
     assert trade.event_time == datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
-    with pytest.raises(TradeRejectedError, match="non_positive_price"):
+    with pytest.raises(RecordRejectedError, match="non_positive_price"):
         validate_trade(records[1])
     assert b'"price": -1.0' in records[1].raw_bytes()

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from featurestore.ingest import SourceRecord, TradeRejectedError, validate_trade
+from featurestore.ingest import RecordRejectedError, SourceRecord, validate_trade
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 GOOD: dict[str, Any] = {
@@ -55,7 +55,7 @@ def test_a_good_record_becomes_a_trade() -> None:
     ],
 )
 def test_each_rule_has_its_reason(changes: dict[str, Any], code: str, field: str) -> None:
-    with pytest.raises(TradeRejectedError) as caught:
+    with pytest.raises(RecordRejectedError) as caught:
         validate_trade(record(**changes))
     assert caught.value.code == code
     assert caught.value.field == field
@@ -64,7 +64,7 @@ def test_each_rule_has_its_reason(changes: dict[str, Any], code: str, field: str
 
 def test_a_source_rejection_wins() -> None:
     rejected = SourceRecord("f", 1, GOOD, b"raw", "suspicious: flagged by the vendor")
-    with pytest.raises(TradeRejectedError) as caught:
+    with pytest.raises(RecordRejectedError) as caught:
         validate_trade(rejected)
     assert caught.value.code == "suspicious"
     assert caught.value.reason == "suspicious: flagged by the vendor"

@@ -91,9 +91,9 @@ def test_regime_terciles_come_from_the_given_rows_only():
 def test_model_inputs_express_levels_against_close_and_log_volumes():
     frame = pd.DataFrame(
         {
-            "bars_1m__close": [100.0, 50.0],
-            "bars_1m__vwap": [101.0, 49.0],
-            "bars_1m__trade_count": [0, 9],
+            "rolling_1m__close_1m": [100.0, 50.0],
+            "rolling_1m__vwap_1m": [101.0, 49.0],
+            "rolling_1m__trade_count_1m": [0, 9],
             "rolling_1m__volume_ratio": [1.5, np.inf],
         }
     )
@@ -103,15 +103,15 @@ def test_model_inputs_express_levels_against_close_and_log_volumes():
         list(out.columns)
         == input_names(columns)
         == [
-            "bars_1m__vwap_rel_close",
-            "bars_1m__trade_count_log1p",
+            "rolling_1m__vwap_1m_rel_close",
+            "rolling_1m__trade_count_1m_log1p",
             "rolling_1m__volume_ratio",
         ]
     )
-    assert out["bars_1m__vwap_rel_close"].tolist() == pytest.approx([0.01, -0.02])
-    assert out["bars_1m__trade_count_log1p"].tolist() == pytest.approx([0.0, np.log(10)])
+    assert out["rolling_1m__vwap_1m_rel_close"].tolist() == pytest.approx([0.01, -0.02])
+    assert out["rolling_1m__trade_count_1m_log1p"].tolist() == pytest.approx([0.0, np.log(10)])
     assert np.isnan(out["rolling_1m__volume_ratio"][1])  # inf is not a value a model can use
-    with pytest.raises(ValidationError, match="bars_1m__close"):
-        model_inputs(frame.drop(columns="bars_1m__close"), ["bars_1m__vwap"])
+    with pytest.raises(ValidationError, match="rolling_1m__close_1m"):
+        model_inputs(frame.drop(columns="rolling_1m__close_1m"), ["rolling_1m__vwap_1m"])
     with pytest.raises(ValidationError, match="missing"):
         model_inputs(frame, ["rolling_1m__sma_5"])

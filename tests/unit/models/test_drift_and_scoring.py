@@ -4,12 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from featurestore.definitions import market_definitions
 from featurestore.errors import ValidationError
-from models.demo.features import bars_1m, rolling_1m
 from models.demo.market import Injection, inject
 from models.drift import population_stability, reference_histograms
 from models.scoring import anomaly_id
 from models.training.lstm import SequenceConfig, sequences, torch_available
+from processors.features.frame import compute_frame
 
 
 def test_psi_is_near_zero_on_the_same_distribution_and_flags_a_shift():
@@ -35,35 +36,6 @@ def test_anomaly_ids_are_deterministic_and_differ_by_version():
     assert anomaly_id("m", "1", "IBM", t) != anomaly_id("m", "1", "IBM", t + timedelta(minutes=1))
 
 
-def test_reference_features_follow_the_catalog_definitions():
-    t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
-    rows = []
-    for minute in range(25):
-        for k in range(3):
-            rows.append(
-                (
-                    "AAA",
-                    t0 + pd.Timedelta(minutes=minute, seconds=10 + 20 * k),
-                    100.0 + minute + k,
-                    100 * (k + 1),
-                )
-            )
-    trades = pd.DataFrame(rows, columns=["symbol", "event_time", "price", "size"])
-    bars = bars_1m(trades)
-    assert bars["event_timestamp"].iloc[0] == t0 + pd.Timedelta(minutes=1)  # bar END
-    first = bars.iloc[0]
-    assert (first.open, first.high, first.low, first.close) == (100.0, 102.0, 100.0, 102.0)
-    assert first.vwap == pytest.approx((100 * 100 + 101 * 200 + 102 * 300) / 600)
-    rolling = rolling_1m(bars)
-    closes = bars["close"].to_numpy()
-    last = rolling.iloc[-1]
-    assert last.sma_5 == pytest.approx(closes[-5:].mean())
-    assert last.sma_20 == pytest.approx(closes[-20:].mean())
-    assert last.price_momentum_5m == pytest.approx(closes[-1] / closes[-6] - 1)
-    assert last.realized_vol_5m == pytest.approx(np.std(np.diff(np.log(closes[-6:])), ddof=1))
-    assert np.isnan(rolling["sma_20"].iloc[18]) and not np.isnan(rolling["sma_20"].iloc[19])
-
-
 def test_injections_change_only_their_minute():
     t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
     trades = pd.DataFrame(
@@ -78,12 +50,14 @@ def test_injections_change_only_their_minute():
         extra_trades=4,
         burst_size=10_000,
     )
-    out = bars_1m(inject(trades, [spike, burst])).set_index("event_timestamp")
-    assert out.loc[spike.bar_end, "close"] == pytest.approx(55.0)
-    assert out.loc[spike.bar_end, "trade_count"] == 3 + 5
-    assert out.loc[burst.bar_end, "volume"] == 300 + 40_000
-    assert out.loc[burst.bar_end, "close"] == 50.0
-    assert out.loc[t0 + pd.Timedelta(minutes=2), "close"] == 50.0
+    frames = compute_frame(market_definitions(), inject(trades, [spike, burst]))
+    out = frames["bars_1m"].set_index("event_timestamp")
+    complete = pd.Timedelta(microseconds=1)  # a minute's complete bar: its last microsecond
+    assert out.loc[spike.bar_end - complete, "close"] == pytest.approx(55.0)
+    assert out.loc[spike.bar_end - complete, "trade_count"] == 3 + 5
+    assert out.loc[burst.bar_end - complete, "volume"] == 300 + 40_000
+    assert out.loc[burst.bar_end - complete, "close"] == 50.0
+    assert out.loc[t0 + pd.Timedelta(minutes=2) - complete, "close"] == 50.0
 
 
 def test_lstm_sequences_hold_each_symbols_past_rows_only():

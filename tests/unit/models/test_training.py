@@ -28,7 +28,7 @@ def frame(n: int = 3000, leak: float = 0.0, seed: int = 0) -> pd.DataFrame:
         {
             "symbol": np.tile(["AAA", "BBB"], n // 2),
             "event_timestamp": ts,
-            "bars_1m__close": close,
+            "rolling_1m__close_1m": close,
             "rolling_1m__sma_5": close * (1 + rng.normal(0, 0.001, n)),
             "rolling_1m__price_momentum_1m": leak * fwd + rng.normal(0, 0.002, n),
             "rolling_1m__realized_vol_5m": np.abs(rng.normal(0.001, 0.0005, n)),

@@ -6,10 +6,11 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from featurestore.events import AvroDeserializer, AvroSerializer, InMemorySchemaStore, Trade
+from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.schemas import bundled_schema, parse_schema_text
-from processors.decode import READER_SCHEMA, KafkaRecords, TradeDecoder, decode_records
+from processors.decode import DecodedRecords, EventDecoder, KafkaRecords, decode_records
+from processors.features.plan import SourcePlan
 
 T = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
 
@@ -44,18 +45,26 @@ def _trade(i: int, symbol: str = "IBM", price: float = 10.0) -> Trade:
     return Trade(symbol, price, 100 + i, T.replace(second=i), "Q", f"id-{i}")
 
 
+SOURCE = SourcePlan(
+    topic="t", entity_field="symbol", timestamp_field="event_time", id_field="trade_id",
+    lateness_us=0, fields=("price", "size"), columns=(), prev_fields=(),
+)  # fmt: skip
+
+
+def _decode(store: InMemorySchemaStore, records: KafkaRecords) -> DecodedRecords:
+    return decode_records(records, EventDecoder(store, SOURCE), SOURCE)
+
+
 def test_mixed_schema_versions_decode_in_log_order() -> None:
     store, v1, v2 = _serializers()
     wire = TRADE_CODEC.to_wire(_trade(1))
     values = [v1.encode(_trade(0)), v2.encode_wire({**wire, "venue_seq": 7}), v1.encode(_trade(2))]
-    records = _frame(values, offsets=[12, 10, 11])  # arrives shuffled; log order is by offset
-    decoded = decode_records(records, TradeDecoder(store))
+    decoded = _decode(store, _frame(values))
     assert decoded.dead == []
-    assert list(decoded.trades.offset) == [10, 11, 12]
-    assert decoded.trades.trade_id == ["id-1", "id-2", "id-0"]
-    assert list(decoded.trades.size) == [101.0, 102.0, 100.0]
-    assert decoded.trades.event_us[0] == int(T.replace(second=1).timestamp() * 1_000_000)
-    assert list(decoded.trades.kafka_ms) == [1001, 1002, 1000]
+    assert decoded.events.event_id == ["id-0", "id-1", "id-2"]
+    assert list(decoded.events.fields["size"]) == [100.0, 101.0, 102.0]
+    assert list(decoded.events.offset) == [10, 11, 12]
+    assert decoded.events.event_us[0] == int(T.timestamp() * 1_000_000)
 
 
 def test_unusable_records_are_dead_lettered_with_a_reason() -> None:
@@ -65,41 +74,51 @@ def test_unusable_records_are_dead_lettered_with_a_reason() -> None:
         b"garbage",
         b"\x00\x00\x00\x03\xe7abc",  # schema id 999, unknown
         v1.encode(_trade(1, symbol="AAPL")),  # keyed IBM
-        v1.encode(_trade(2, price=-1.0)),
+        v1.encode(_trade(2, price=float("inf"))),
         v1.encode(_trade(3)),
     ]
-    decoded = decode_records(_frame(values), TradeDecoder(store))
+    decoded = _decode(store, _frame(values))
     reasons = [d.reason for d in decoded.dead]
-    assert len(decoded.trades) == 1 and decoded.trades.trade_id == ["id-3"]
+    assert len(decoded.events) == 1 and decoded.events.event_id == ["id-3"]
     assert reasons[0].startswith("undecodable: empty")
     assert reasons[1].startswith("undecodable") and "magic" in reasons[1]
     assert reasons[2].startswith("undecodable") and "999" in reasons[2]
     assert reasons[3].startswith("key-mismatch")
-    assert reasons[4].startswith("invalid")
+    assert reasons[4] == "invalid: price is inf"
     assert [d.offset for d in decoded.dead] == [10, 11, 12, 13, 14]
     late = decoded.dead_letter(0, "late")
     assert (late.offset, late.partition, late.key, late.reason) == (15, 2, b"IBM", "late")
 
 
-def test_the_fast_path_equals_fastavro_resolution_and_unusual_writers_fall_back() -> None:
-    store, v1, v2 = _serializers()
+def test_a_writer_without_a_field_the_definitions_read_is_dead_lettered() -> None:
+    store = InMemorySchemaStore()
+    raw = json.loads(bundled_schema("trade").text)
+    raw["fields"] = [f for f in raw["fields"] if f["name"] != "size"]
+    schema = parse_schema_text(json.dumps(raw))
+    schema_id = store.register("t-value", schema.text)
+    wire = {k: v for k, v in TRADE_CODEC.to_wire(_trade(1)).items() if k != "size"}
+    value = AvroSerializer(TRADE_CODEC, schema, schema_id).encode_wire(wire)
+    decoded = _decode(store, _frame([value]))
+    assert len(decoded.events) == 0
+    assert decoded.dead[0].reason == f"undecodable: schema id {schema_id} has no field 'size'"
+
+
+def test_nullable_fields_decode_and_a_null_stays_null() -> None:
+    store = InMemorySchemaStore()
     raw = json.loads(bundled_schema("trade").text)
     for f in raw["fields"]:
         if f["name"] == "size":
-            f["type"] = ["null", "long"]  # a union: resolved by fastavro, not the fast path
+            f["type"] = ["null", "long"]
     union = parse_schema_text(json.dumps(raw))
     v3 = AvroSerializer(TRADE_CODEC, union, store.register("t-value", union.text))
     wire = TRADE_CODEC.to_wire(_trade(4))
-    values = [v1.encode(_trade(1)), v2.encode_wire({**wire, "venue_seq": 3}), v3.encode_wire(wire)]
-    fast = decode_records(_frame(values), TradeDecoder(store))
-    generic = decode_records(_frame(values), AvroDeserializer(store, READER_SCHEMA))
-    assert fast.dead == generic.dead == []
-    for name in ("event_us", "price", "size", "kafka_ms", "offset"):
-        assert list(getattr(fast.trades, name)) == list(getattr(generic.trades, name))
-    assert fast.trades.trade_id == generic.trades.trade_id == ["id-1", "id-4", "id-4"]
+    decoded = _decode(store, _frame([v3.encode_wire(wire), v3.encode_wire({**wire, "size": None})]))
+    assert decoded.dead == []
+    size = decoded.events.fields["size"]
+    assert size[0] == 104.0 and size[1] != size[1]  # NaN: null
 
 
-def test_records_of_several_symbols_keep_their_keys_and_log_order() -> None:
+def test_records_of_several_entities_keep_their_keys_and_log_order() -> None:
     store, v1, _ = _serializers()
     values = [
         v1.encode(_trade(0, symbol="AIG")),
@@ -109,11 +128,8 @@ def test_records_of_several_symbols_keep_their_keys_and_log_order() -> None:
         v1.encode(_trade(4)),
     ]
     keys = [b"AIG", b"IBM", b"AIG", None, b"IBM"]
-    decoded = decode_records(_frame(values, keys=keys), TradeDecoder(store))
-    assert decoded.symbols == ["AIG", "IBM", "AIG", "IBM"]
+    decoded = _decode(store, _frame(values, keys=keys))
+    assert list(decoded.events.entity) == ["AIG", "IBM", "AIG", "IBM"]
     assert [d.reason.split(":")[0] for d in decoded.dead] == ["key-mismatch"]
     assert decoded.dead[0].offset == 13
-    groups = decoded.by_symbol()
-    assert {s: i.tolist() for s, i in groups.items()} == {"AIG": [0, 2], "IBM": [1, 3]}
-    ibm = decoded.trades.take(groups["IBM"])
-    assert ibm.trade_id == ["id-1", "id-4"] and list(ibm.offset) == [11, 14]
+    assert list(decoded.events.offset) == [10, 11, 12, 14]

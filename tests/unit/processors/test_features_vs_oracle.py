@@ -10,10 +10,11 @@ sometimes through its bytes between them; the emissions, collapsed to the last o
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +36,8 @@ from tests.unit.processors.oracle import OracleResult, SourceEvent, compute_feat
 T0 = 1_700_000_000_000_000 - 1_700_000_000_000_000 % 3_600_000_000  # an hour boundary, in us
 BEFORE_EPOCH = -5 * 3_600_000_000 + 17  # some streams start here: tiles floor below zero
 KAFKA0_MS = 1_700_000_000_000
+S = 1_000_000
+SECOND = timedelta(seconds=1)
 PARTITION = 3
 FIELDS = ("price", "size")
 COLUMNS = {
@@ -133,7 +136,7 @@ def draw_events(rng: np.random.Generator, source: StreamSource, tile_us: int) ->
     """One partition's log: ties, disorder, repeated ids, quiet tiles, nulls."""
     lateness_us = source.watermark_delay // timedelta(microseconds=1)
     entities = [f"S{i:02d}" for i in range(int(rng.integers(1, 13)))]
-    n = int(rng.integers(40, 180))
+    n = int(rng.integers(30, 120))
     base = T0 if rng.random() < 0.85 else BEFORE_EPOCH
     frontier = base + int(rng.integers(0, 3 * tile_us))
     offset = int(rng.integers(0, 10_000))
@@ -149,22 +152,26 @@ def draw_events(rng: np.random.Generator, source: StreamSource, tile_us: int) ->
         frontier += int(gap)
         mine = [e for e in events if e.entity == entity]
         kind = rng.random()
-        if kind < 0.72 or not mine:
+        if kind < 0.7 or not mine:
             at = frontier
-        elif kind < 0.9:
+        elif kind < 0.86:
             at = frontier - int(rng.integers(0, lateness_us + tile_us + 1))
-        elif kind < 0.95:
+        elif kind < 0.91:
             at = frontier - int(rng.integers(lateness_us + tile_us, lateness_us + 6 * tile_us))
-        else:
+        elif kind < 0.94:
             at = mine[int(rng.integers(0, len(mine)))].event_us
+        else:  # on a tile boundary: in one window, not in the one before; W exactly there
+            if rng.random() < 0.5:
+                frontier += -frontier % tile_us
+            at = frontier - frontier % tile_us
         event_id: str | None = f"t{i}"
         reuse = rng.random()
-        if reuse < 0.08 and mine:
+        if reuse < 0.12 and mine:
             earlier = mine[-int(rng.integers(1, min(len(mine), 4) + 1))]
             event_id = earlier.event_id
             if rng.random() < 0.5:
                 at = earlier.event_us
-        elif reuse < 0.1 and events:
+        elif reuse < 0.14 and events:
             event_id = events[int(rng.integers(0, len(events)))].event_id
         price[entity] *= math.exp(float(rng.normal(0, 0.003)))
         p = round(price[entity], 4)
@@ -188,11 +195,12 @@ def draw_events(rng: np.random.Generator, source: StreamSource, tile_us: int) ->
 
 def draw(seed: int) -> Scenario:
     rng = np.random.default_rng(seed)
-    tile_us = int(rng.choice([1_000_000, 60_000_000]))
+    tile_us = int(rng.choice([S, 60 * S]))
     source = draw_source(rng, tile_us)
     views = [draw_view(rng, f"v{k}", source, tile_us) for k in range(int(rng.integers(1, 4)))]
     events = draw_events(rng, source, tile_us)
-    calls = int(rng.choice([1, rng.integers(2, 9), len(events) // int(rng.integers(1, 4))]))
+    styles = [1, int(rng.integers(2, 9)), len(events) // int(rng.integers(2, 5))]
+    calls = styles[int(rng.integers(0, 3))]  # one batch, a few, or batches of 2-4 events
     inner = rng.choice(
         np.arange(1, len(events)), size=min(calls - 1, len(events) - 1), replace=False
     )
@@ -335,31 +343,119 @@ def mismatches(scenario: Scenario, engine: EngineResult, oracle: OracleResult) -
     return out
 
 
-SEEDS = range(40)
+SEEDS = range(24)
+
+
+@functools.cache
+def case(seed: int) -> tuple[Scenario, OracleResult]:
+    """A seed's scenario and the oracle's answer (drawn once per session)."""
+    scenario = draw(seed)
+    return scenario, compute_features(scenario.views, scenario.events)
+
+
+def check(label: str, scenario: Scenario, oracle: OracleResult) -> None:
+    found = mismatches(scenario, run_engine(scenario), oracle)
+    if found:
+        shown = "\n".join(found[:SHOWN])
+        pytest.fail(
+            f"{label}: {len(found)} mismatches; scenario:\n{describe(scenario)}\n"
+            f"first {min(len(found), SHOWN)}:\n{shown}",
+            pytrace=False,
+        )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_engine_matches_the_oracle(seed: int) -> None:
-    scenario = draw(seed)
-    oracle = compute_features(scenario.views, scenario.events)
-    engine = run_engine(scenario)
-    found = mismatches(scenario, engine, oracle)
-    if found:
-        shown = "\n".join(found[:SHOWN])
-        pytest.fail(
-            f"seed {seed}: {len(found)} mismatches; scenario:\n{describe(scenario)}\n"
-            f"first {min(len(found), SHOWN)}:\n{shown}",
-            pytrace=False,
-        )
+    scenario, oracle = case(seed)
+    check(f"seed {seed}", scenario, oracle)
     assert sum(len(rows) for rows in oracle.rows.values()) > 0
+
+
+def edge_case(one_event_batches: bool) -> Scenario:
+    """Late and duplicate events right at their limits, events on tile boundaries."""
+    source = replace(
+        draw_source(np.random.default_rng(0), S),
+        watermark_delay=timedelta(milliseconds=500),
+        id_field="trade_id",
+    )
+    plain = FeatureView(
+        name="plain",
+        entities=("symbol",),
+        features=(Feature("n"), Feature("first"), Feature("ratio")),
+        ttl=timedelta(0),
+        source=SourceTable("t"),
+        stream=StreamComputation(
+            source=source,
+            aggregations=(
+                Aggregation("size", AggFunction.COUNT, 2 * SECOND, SECOND, "n"),
+                Aggregation("price", AggFunction.FIRST, SECOND, SECOND, "first"),
+            ),
+            derived={"ratio": "first / n"},
+            tile=SECOND,
+        ),
+    )
+    running = replace(
+        plain,
+        name="running",
+        features=(Feature("sum"), Feature("last")),
+        stream=StreamComputation(
+            source=source,
+            aggregations=(
+                Aggregation("ret", AggFunction.SUM, 2 * SECOND, SECOND, "sum"),
+                Aggregation("size", AggFunction.LAST, SECOND, SECOND, "last"),
+            ),
+            tile=SECOND,
+            running=True,
+        ),
+    )
+    log = [  # (entity, ms after T0, id): the comments give W before the event
+        ("A", 10_200, "a"),
+        ("A", 12_100, "b"),
+        ("A", 11_500, "c"),  # 12.1: tile 11 open until 12.5
+        ("A", 10_900, "d"),  # 12.1: late
+        ("A", 12_900, "b"),  # 12.1: duplicate
+        ("B", 12_300, "b"),  # another entity's id
+        ("A", 13_600, "e"),
+        ("A", 12_400, "b"),  # 13.6: late before duplicate
+        ("A", 13_700, "a"),  # 13.6: id a's tile closed: accepted
+        ("A", 13_800, "a"),  # 13.7: duplicate
+        ("B", 14_500, "h"),
+        ("A", 13_000, "i"),  # 14.5: tile 13 closes at 14.5 exactly: late
+        ("A", 14_000, "j"),  # on a boundary
+        ("A", 14_000, "j"),  # duplicate at the same time
+        ("A", 14_000, "k"),  # a tie
+        ("B", 16_000, "l"),
+    ]
+    events = [
+        SourceEvent(
+            entity=entity,
+            event_us=T0 + ms * 1000,
+            kafka_ms=KAFKA0_MS + i,
+            partition=PARTITION,
+            offset=100 + i,
+            event_id=event_id,
+            fields={"price": 100.0 + i, "size": math.nan if i % 5 == 3 else float(i)},
+        )
+        for i, (entity, ms, event_id) in enumerate(log)
+    ]
+    cuts = list(range(1, len(events) + 1)) if one_event_batches else [len(events)]
+    return Scenario([plain, running], events, cuts, set(range(0, len(cuts), 2)))
+
+
+@pytest.mark.parametrize("one_event_batches", [False, True])
+def test_engine_matches_the_oracle_at_the_edges(one_event_batches: bool) -> None:
+    scenario = edge_case(one_event_batches)
+    oracle = compute_features(scenario.views, scenario.events)
+    assert oracle.late == (3, 7, 11)
+    assert oracle.duplicates == (4, 9, 13)
+    check("edge case", scenario, oracle)
 
 
 def test_the_draws_cover_what_they_should() -> None:
     """Across the seeds the streams have late events, duplicates, nulls and both view kinds."""
     late = duplicates = running = plain = 0
     for seed in SEEDS:
-        scenario = draw(seed)
-        oracle = compute_features(scenario.views, scenario.events)
+        scenario, oracle = case(seed)
         late += len(oracle.late)
         duplicates += len(oracle.duplicates)
         for view in scenario.views:

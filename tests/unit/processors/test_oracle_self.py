@@ -309,3 +309,42 @@ def test_first_last_and_distinct_follow_event_time_then_the_log() -> None:
     result = compute_features([v], events)
     # W = 2.5 s, lateness 1 s: only b = 1 s is closed (2 s + 1 s > 2.5 s).
     assert table(result, "first", "last", "distinct") == {("A", S): (0, 0, 6, 3.0, 5.0, 5.0)}
+
+
+def test_lineage_of_running_rows_starts_a_widest_window_before_the_tile() -> None:
+    v = view(source(timedelta(0)), [agg("price", AggFunction.COUNT, 2, 1, "n")], running=True)
+    ms = 1000
+    events = [
+        ev("A", 700 * ms, kafka_ms=999, offset=10),
+        ev("A", 1000 * ms, kafka_ms=300, offset=11),  # on a boundary
+        ev("A", 2600 * ms, kafka_ms=200, offset=12),
+        ev("A", 3500 * ms, kafka_ms=50, offset=13),  # W = 3.5 s: boundaries 1, 2, 3 s
+    ]
+    # Counts over [floor(t) - 1 s, t]; lineage over [floor(t) - 2 s, t], so the event at 0.7 s
+    # leaves it at t = 3 s (a window of t - 3 s would still hold it).
+    assert table(compute_features([v], events), "n") == {
+        ("A", 700 * ms): (999, 10, 10, 1.0),
+        ("A", S - 1): (999, 10, 10, 1.0),
+        ("A", S): (999, 10, 11, 2.0),
+        ("A", 2 * S - 1): (999, 10, 11, 2.0),
+        ("A", 2 * S): (999, 10, 11, 1.0),
+        ("A", 2600 * ms): (999, 10, 12, 2.0),
+        ("A", 3 * S - 1): (999, 10, 12, 2.0),
+        ("A", 3 * S): (300, 11, 12, 1.0),
+        ("A", 3500 * ms): (300, 11, 13, 2.0),
+    }
+
+
+def test_lineage_of_window_rows_ends_before_the_boundary() -> None:
+    v = view(source(timedelta(0)), [agg("size", AggFunction.SUM, 1, 1, "s")])
+    ms = 1000
+    events = [
+        ev("A", 500 * ms, size=1, kafka_ms=10, offset=0),
+        ev("A", 1000 * ms, size=2, kafka_ms=50, offset=1),  # on the boundary of row 1 s
+        ev("A", 2500 * ms, size=4, kafka_ms=20, offset=2),  # W = 2.5 s: rows at 1 s and 2 s
+    ]
+    # Sums over [b - 1 s, b); lineage over [b - 2 s, b): the event at 1 s is not in row 1 s.
+    assert table(compute_features([v], events), "s") == {
+        ("A", S): (10, 0, 0, 1.0),
+        ("A", 2 * S): (50, 0, 1, 2.0),
+    }

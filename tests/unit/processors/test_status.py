@@ -15,7 +15,7 @@ def test_concurrent_writers_never_fail_and_leave_a_whole_file(tmp_path: Path) ->
     def writer(batch_id: int) -> None:
         try:
             for i in range(300):
-                status = BatchStatus(batch_id, "now", i, 0, 0, 0, 0, 0)
+                status = BatchStatus(batch_id, "now", i, 0, 0, 0, 0)
                 write_status(path, status, {"writer": batch_id})
         except BaseException as exc:
             errors.append(exc)

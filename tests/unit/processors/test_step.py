@@ -1,4 +1,9 @@
-"""One Kafka partition's step: several symbols, any split into batches, replays skipped."""
+"""One Kafka partition's step: several symbols, any split into batches, replays skipped.
+
+The state goes through its stored form between steps (the state blob plus the journal of
+open tiles' events, as ``processors.state_table`` keeps them), so a restart anywhere gives
+the same rows as one uninterrupted step.
+"""
 
 from __future__ import annotations
 
@@ -9,75 +14,79 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from featurestore.definitions import market_definitions
 from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
-from processors.core import IdChunk, MinuteAgg, SymbolState, process_trades
-from processors.decode import KafkaRecords, TradeDecoder
+from processors.decode import EventDecoder, KafkaRecords
+from processors.features import EventChunk
 from processors.step import PartitionState, StepResult, run_step
-from processors.tables import bars_table
-from tests.unit.processors.streams import batch_of, disordered, in_order_trades
+from processors.views import MaterializedViews
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
+VIEWS = MaterializedViews.resolve(market_definitions("p", source_topic="t"), "t")
 
 
-def _partition(rng: np.random.Generator) -> tuple[pd.DataFrame, KafkaRecords, TradeDecoder]:
-    """Three symbols' trades interleaved in one partition (one disordered, with duplicates)."""
-    frames = [
-        in_order_trades(rng, 700, symbol="AAA"),
-        disordered(rng, in_order_trades(rng, 600, symbol="BBB")),
-        in_order_trades(rng, 500, symbol="CCC"),
-    ]
-    # Interleave the symbols at random, each keeping its own order.
-    keys = [np.sort(rng.random(len(f))) for f in frames]
-    df = pd.concat([f.assign(_key=k) for f, k in zip(frames, keys, strict=True)])
-    df = df.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
-    df["offset"] = np.arange(len(df), dtype=np.int64)
-    df["partition"] = 3
+def _partition(rng: np.random.Generator, n: int = 1500) -> tuple[KafkaRecords, EventDecoder]:
+    """Three symbols interleaved in one partition, with disorder, duplicates and late trades."""
     store = InMemorySchemaStore()
     serializer = AvroSerializer.for_topic(store, "t", Trade)
-    values = []
-    for r in df.itertuples():
-        when = EPOCH + timedelta(microseconds=int(r.event_us))
-        trade = Trade(str(r.symbol), float(r.price), int(r.size), when, "Q", str(r.trade_id))
+    symbols = rng.choice(["AAA", "BBB", "CCC"], n)
+    at = np.cumsum(rng.integers(0, 2_000_000, n))  # ~1 trade a second: ~25 minutes
+    at = at - rng.integers(0, 3_000_000, n) * (rng.random(n) < 0.05)  # some out of order
+    at = at - 90_000_000 * (rng.random(n) < 0.01)  # some late
+    values, keys, ids = [], [], []
+    for i in range(n):
+        trade_id = f"id-{i}" if rng.random() > 0.03 else f"id-{max(i - 1, 0)}"
+        trade = Trade(
+            str(symbols[i]), float(100 + rng.normal()), int(rng.integers(1, 500)),
+            T0 + timedelta(microseconds=int(at[i])), "Q", trade_id,
+        )  # fmt: skip
         values.append(serializer.encode(trade))
-    records = KafkaRecords.of(
-        [s.encode() for s in df["symbol"]], values, df["partition"], df["offset"], df["kafka_ms"]
-    )
-    return df, records, TradeDecoder(store)
+        keys.append(str(symbols[i]).encode())
+        ids.append(trade_id)
+    kafka_ms = (T0.timestamp() * 1000 + np.arange(n) * 500).astype(np.int64)
+    records = KafkaRecords.of(keys, values, [3] * n, np.arange(n), kafka_ms)
+    return records, EventDecoder(store, VIEWS.plan.source)
 
 
 class _Storage:
-    """The stored form of a partition's state, as ``processors.state_table`` keeps it."""
+    """The stored form of a view's state: the blob, and the journal of open tiles."""
 
     def __init__(self) -> None:
-        self.journal: list[IdChunk] = []
-        self.saved_chunks = 0
+        self.journal: list[EventChunk] = []
 
     def round_trip(self, state: PartitionState) -> PartitionState:
-        """Save (the state without ids; new id chunks added, closed minutes' dropped), load."""
         blob = state.to_bytes()
-        new = state.take_new_ids()
-        self.saved_chunks += len(new)
-        horizons = state.id_horizons()
-        kept = [c for c in self.journal if c.minute_us >= horizons.get(c.symbol, -1)]
+        new = state.take_new_events()
+        horizons = state.horizons()
+        kept = [c for c in self.journal if c.tile_us >= horizons.get(c.entity, -1)]
         self.journal = kept + new
         return PartitionState.from_bytes(state.next_offset, blob, self.journal)
 
 
+def _run(
+    records: KafkaRecords, states: dict[str, PartitionState], decoder: EventDecoder
+) -> StepResult:
+    return run_step(records, states, decoder, VIEWS.plans, VIEWS.plan.source)
+
+
 def _steps(
-    records: KafkaRecords, decoder: TradeDecoder, cuts: list[int]
-) -> tuple[list[StepResult], PartitionState]:
-    state = PartitionState()
-    storage = _Storage()
+    records: KafkaRecords, decoder: EventDecoder, cuts: list[int]
+) -> tuple[list[StepResult], dict[str, PartitionState]]:
+    states = {name: PartitionState() for name in VIEWS.plans}
+    storage = {name: _Storage() for name in VIEWS.plans}
     results = []
     for a, b in zip([0, *cuts], [*cuts, len(records)], strict=True):
-        # The state goes through its stored form between steps, as it does in PostgreSQL.
-        state = storage.round_trip(state)
-        results.append(run_step(records.slice(a, b), state, decoder, topic="t"))
-    return results, state
+        states = {name: storage[name].round_trip(s) for name, s in states.items()}
+        results.append(_run(records.slice(a, b), states, decoder))
+    return results, states
 
 
-def _stored(tables: list[pa.Table]) -> pd.DataFrame:
+def _stored(results: list[StepResult], view: str) -> pd.DataFrame:
     """What an upsert keeps: the last row written per (symbol, event time)."""
+    return _stored_tables([r.rows[view] for r in results])
+
+
+def _stored_tables(tables: list[pa.Table]) -> pd.DataFrame:
     frame = pa.concat_tables(tables).to_pandas()
     frame = frame.drop_duplicates(["symbol", "event_timestamp"], keep="last")
     return frame.sort_values(["symbol", "event_timestamp"]).reset_index(drop=True)
@@ -86,96 +95,55 @@ def _stored(tables: list[pa.Table]) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_any_split_of_a_partition_stores_the_same_rows_as_one_step(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    df, records, decoder = _partition(rng)
+    records, decoder = _partition(rng)
     whole, state = _steps(records, decoder, [])
-    cuts = sorted(rng.choice(np.arange(1, len(records)), size=12, replace=False).tolist())
+    cuts = sorted(rng.choice(np.arange(1, len(records)), 12, replace=False).tolist())
     split, split_state = _steps(records, decoder, cuts)
-    for view in ("bars", "rolling"):
-        one = _stored([getattr(r, view) for r in whole])
-        many = _stored([getattr(r, view) for r in split])
-        pd.testing.assert_frame_equal(one, many)
-    assert split_state == state
-    assert state.next_offset == len(records)
-    assert sum(r.late for r in split) == whole[0].late > 0
-    assert sum(r.duplicates for r in split) == whole[0].duplicates > 0
-    for table in (r.bars for r in split):
-        # pyarrow 25's CSV writer (COPY's input) garbles a table whose first chunk is empty.
-        assert all(len(chunk) for chunk in table.column(0).chunks)
-    late = sorted(d.offset for r in split for d in r.dead)
-    assert late == sorted(d.offset for d in whole[0].dead)
-    assert all(d.reason == "late" and d.partition == 3 for d in whole[0].dead)
-    # Each symbol's rows are its own state machine's, as if it were alone in the partition.
-    for symbol, trades in df.groupby("symbol", sort=False):
-        emission = process_trades(SymbolState(symbol), batch_of(trades))
-        bars, _ = emission.collapsed()
-        want = bars_table([(symbol, bars)], join_key="symbol", topic="t").to_pandas()
-        got = _stored([whole[0].bars])
-        got = got[got["symbol"] == symbol].reset_index(drop=True)
-        pd.testing.assert_frame_equal(got, want)
+    assert whole[0].late > 0 and whole[0].duplicates > 0
+    for view in ("bars_1m", "rolling_1m"):
+        expected = _stored(whole, view)
+        assert len(expected) > 50
+        pd.testing.assert_frame_equal(_stored(split, view), expected)  # bit for bit
+    assert sum(r.late for r in split) == whole[0].late
+    assert sum(r.duplicates for r in split) == whole[0].duplicates
+    assert [d.offset for r in split for d in r.dead] == [d.offset for d in whole[0].dead]
+    for name in VIEWS.plans:
+        assert split_state[name].next_offset == state[name].next_offset == len(records)
 
 
-def test_a_replayed_batch_is_skipped_and_changes_nothing() -> None:
-    _, records, decoder = _partition(np.random.default_rng(7))
-    whole, state = _steps(records, decoder, [])
-    storage = _Storage()  # one step from a fresh state: every id is new in this state
-    state = storage.round_trip(state)
-    before = storage.round_trip(state)
-    replay = run_step(records.slice(400, 1200), state, decoder, topic="t")
-    assert replay.skipped == 800 and replay.records == 0
-    assert replay.bars.num_rows == replay.rolling.num_rows == 0 and replay.dead == []
-    assert state == before and state.next_offset == len(records)
-    # A batch that overlaps what was applied: only its new records count.
-    first, state = _steps(records.slice(0, 900), decoder, [])
-    overlap = run_step(records.slice(400, len(records)), state, decoder, topic="t")
-    assert overlap.skipped == 500 and overlap.records == len(records) - 900
-    for view in ("bars", "rolling"):
-        pd.testing.assert_frame_equal(
-            _stored([getattr(r, view) for r in whole]),
-            _stored([getattr(first[0], view), getattr(overlap, view)]),
-        )
+def test_a_replayed_batch_is_skipped() -> None:
+    records, decoder = _partition(np.random.default_rng(7), n=300)
+    states = {name: PartitionState() for name in VIEWS.plans}
+    first = _run(records.slice(0, 200), states, decoder)
+    again = _run(records.slice(100, 300), states, decoder)
+    assert (first.records, first.skipped) == (200, 0)
+    assert (again.records, again.skipped) == (100, 100)
+    assert {s.next_offset for s in states.values()} == {300}
 
 
-def test_latest_rows_are_each_symbols_last_row() -> None:
-    _, records, decoder = _partition(np.random.default_rng(11))
-    (result,), _ = _steps(records, decoder, [])
-    bars = result.bars.to_pandas()
-    latest = result.latest_bars.to_pandas().set_index("symbol")
-    for symbol, rows in bars.groupby("symbol"):
-        assert latest.loc[symbol, "event_timestamp"] == rows["event_timestamp"].max()
-    assert len(latest) == 3
+def test_a_view_added_later_catches_up_and_sends_no_dead_letter_twice() -> None:
+    records, decoder = _partition(np.random.default_rng(5), n=900)
+    whole = _run(records, {name: PartitionState() for name in VIEWS.plans}, decoder)
+    # rolling_1m ran alone up to offset 600; bars_1m is added then and starts from 0.
+    states = {"rolling_1m": PartitionState()}
+    alone = run_step(
+        records.slice(0, 600), states, decoder, {"rolling_1m": VIEWS.plans["rolling_1m"]},
+        VIEWS.plan.source,
+    )  # fmt: skip
+    states["bars_1m"] = PartitionState()
+    later = _run(records, states, decoder)
+    for name in VIEWS.plans:
+        got = [r.rows[name] for r in ([alone, later] if name == "rolling_1m" else [later])]
+        pd.testing.assert_frame_equal(_stored_tables(got), _stored_tables([whole.rows[name]]))
+    resent = [d.offset for d in later.dead]
+    assert all(o >= 600 for o in resent)
+    assert sorted([d.offset for d in alone.dead] + resent) == [d.offset for d in whole.dead]
 
 
-def test_a_step_takes_one_partition() -> None:
-    records = KafkaRecords.of([b"A", b"A"], [b"x", b"y"], [0, 1], [0, 0], [0, 0])
-    with pytest.raises(ValueError, match="one Kafka partition"):
-        run_step(records, PartitionState(), TradeDecoder(InMemorySchemaStore()), topic="t")
-
-
-@pytest.mark.parametrize(
-    "ids", [set(), {""}, {"a"}, {"a", "b", ""}, {"x\x1fy", "z"}, {f"id-{i}" for i in range(500)}]
-)
-def test_trade_ids_survive_the_stored_form(ids: set[str]) -> None:
-    state = SymbolState("X", 10)
-    agg = MinuteAgg(0)
-    for trade_id in ids:
-        agg.add(10, 1.0, 1.0, 0, 0, 0, trade_id)
-    state.minutes[0] = agg
-    stored = PartitionState(5, {"X": state})
-    back = _Storage().round_trip(stored)
-    assert back.symbols["X"].minutes[0].ids == ids
-
-
-def test_the_journal_holds_only_open_minutes_and_each_id_once() -> None:
-    """Each save stores only the ids seen since the last; closed minutes' chunks are dropped."""
-    _, records, decoder = _partition(np.random.default_rng(5))
-    state, storage = PartitionState(), _Storage()
-    for a in range(0, len(records), 150):
-        state = storage.round_trip(state)
-        run_step(records.slice(a, a + 150), state, decoder, topic="t")
-    state = storage.round_trip(state)
-    stored = [i for chunk in storage.journal for i in chunk.ids]
-    assert len(stored) == len(set(stored))  # no id journaled twice
-    open_ids = {i for s in state.symbols.values() for m in s.minutes.values() for i in m.ids}
-    assert set(stored) == open_ids and open_ids
-    assert all(c.minute_us in state.symbols[c.symbol].minutes for c in storage.journal)
-    assert storage.saved_chunks > len(storage.journal)  # closed minutes' chunks went away
+def test_latest_rows_are_each_symbols_newest() -> None:
+    records, decoder = _partition(np.random.default_rng(9), n=400)
+    result = _run(records, {name: PartitionState() for name in VIEWS.plans}, decoder)
+    bars = result.rows["bars_1m"].to_pandas()
+    latest = result.latest["bars_1m"].to_pandas().set_index("symbol")
+    newest = bars.groupby("symbol")["event_timestamp"].max()
+    assert (latest["event_timestamp"] == newest.reindex(latest.index)).all()

@@ -1,0 +1,141 @@
+"""The store's Feast repo (``registry/``), read the way ``feast apply`` reads it.
+
+``feast apply`` imports every Python file of the repo (``.feastignore`` honoured, ``__init__.py``
+skipped) as a top-level module named by its path, with the repo's folder on ``sys.path``, and
+collects the Feast objects bound at module level. :func:`read_repo` does the same, so that
+``feast apply`` in ``registry/`` and ``featurestore registry apply`` register the same objects,
+and then converts them through the codec. Two differences, both to leave the process as it was:
+the repo's modules are removed from ``sys.modules`` afterwards (their names, such as
+``trades``, are too generic to keep), and its folder from ``sys.path``. Not thread-safe (it
+changes ``sys.path``): call it at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from featurestore.definitions.feast_codec import from_feast
+from featurestore.definitions.feast_stream import quiet_stream_warnings
+from featurestore.definitions.model import Definitions
+from featurestore.errors import ConfigurationError
+
+__all__ = ["PROJECT", "REPO_PATH", "FeastRepo", "load_repo", "read_repo"]
+
+PROJECT = "featurestore"
+"""The Feast project every process of the store uses by default."""
+
+REPO_PATH = Path(__file__).resolve().parents[2] / "registry"
+"""The store's Feast repo in the source tree (where ``feature_store.yaml`` is)."""
+
+
+@dataclass(frozen=True)
+class FeastRepo:
+    """The Feast objects a repo defines, and the same as domain definitions."""
+
+    entities: tuple[Any, ...]
+    data_sources: tuple[Any, ...]
+    """Every data source bound at module level or used by a view (stream and batch)."""
+    views: tuple[Any, ...]
+    """Feature views and stream feature views."""
+    services: tuple[Any, ...]
+    definitions: Definitions
+
+    @property
+    def objects(self) -> list[Any]:
+        """Everything, for ``FeatureStore.apply``."""
+        return [*self.entities, *self.data_sources, *self.views, *self.services]
+
+
+@contextmanager
+def _repo_modules(root: Path, names: list[str]) -> Iterator[None]:
+    """The repo's folder first on ``sys.path`` and its modules fresh; both undone after."""
+    saved = {n: sys.modules.pop(n) for n in names if n in sys.modules}
+    sys.path.insert(0, str(root))
+    bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = bytecode
+        sys.path.remove(str(root))
+        for name in names:
+            sys.modules.pop(name, None)
+        sys.modules.update(saved)
+
+
+def _import(root: Path) -> list[ModuleType]:
+    from feast.repo_operations import get_repo_files
+
+    files = get_repo_files(root)
+    names = [".".join(f.relative_to(root).with_suffix("").parts) for f in files]
+    modules = []
+    with _repo_modules(root, names):
+        for name, file in zip(names, files, strict=True):
+            try:
+                modules.append(importlib.import_module(name))
+            except Exception as exc:  # a repo file is user code: any error is a bad definition
+                raise ConfigurationError(f"registry file {file}: {exc}") from exc
+    return modules
+
+
+def _add(found: list[Any], obj: Any, kind: str) -> None:
+    if any(obj is seen for seen in found):
+        return
+    if any(obj.name == seen.name for seen in found):
+        raise ConfigurationError(f"two different {kind}s are called {obj.name!r}")
+    found.append(obj)
+
+
+def read_repo(path: Path = REPO_PATH, project: str = PROJECT) -> FeastRepo:
+    """Import the Feast repo at ``path`` and collect what it defines (imports Feast: slow).
+
+    Raises:
+        ConfigurationError: a file fails to import, two objects of a kind share a name, an
+            object this store does not support (an on-demand view), or a definition the codec
+            refuses; the message names the file or the view.
+    """
+    from feast import Entity, FeatureService, FeatureView, OnDemandFeatureView
+    from feast.data_source import DataSource
+
+    root = path.resolve()
+    if not root.is_dir():
+        raise ConfigurationError(f"no Feast repo at {root}")
+    entities: list[Any] = []
+    sources: list[Any] = []
+    views: list[Any] = []
+    services: list[Any] = []
+    with quiet_stream_warnings():
+        for module in _import(root):
+            for attr in dir(module):
+                obj = getattr(module, attr)
+                if isinstance(obj, Entity):
+                    _add(entities, obj, "entity")
+                elif isinstance(obj, FeatureView):  # StreamFeatureView is one too
+                    _add(views, obj, "feature view")
+                    for source in (obj.stream_source, obj.batch_source):
+                        if source is not None:
+                            _add(sources, source, "data source")
+                elif isinstance(obj, FeatureService):
+                    _add(services, obj, "feature service")
+                elif isinstance(obj, DataSource):
+                    _add(sources, obj, "data source")
+                    batch = getattr(obj, "batch_source", None)
+                    if batch is not None:
+                        _add(sources, batch, "data source")
+                elif isinstance(obj, OnDemandFeatureView):
+                    raise ConfigurationError(
+                        f"on-demand feature view {obj.name!r}: not supported by this store"
+                    )
+    definitions = from_feast(project, entities, views, services)
+    return FeastRepo(tuple(entities), tuple(sources), tuple(views), tuple(services), definitions)
+
+
+def load_repo(path: Path = REPO_PATH, project: str = PROJECT) -> Definitions:
+    """The definitions of the Feast repo at ``path`` (imports Feast and the repo: slow)."""
+    return read_repo(path, project).definitions

@@ -1,0 +1,291 @@
+"""Refusing definitions the store cannot compute, before anything is applied.
+
+:func:`validate_definitions` needs nothing but the definitions; :func:`check_source_schemas`
+asks the schema registry whether each source topic has a schema. ``apply`` runs both before it
+touches Feast, so a bad definition never reaches the registry, and each error names the view
+and the field (``feature view 'bars_1m' aggregation 'open': ...``).
+
+The processors compile the applied definitions and check the same rules again; this is the
+early, complete check, run where a person is waiting for the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from featurestore.definitions.expressions import names, parse
+from featurestore.definitions.feast_stream import TAG_PREFIX
+from featurestore.definitions.model import Definitions, FeatureView, StreamComputation
+from featurestore.errors import ConfigurationError, NotFoundError, SchemaError
+
+if TYPE_CHECKING:
+    from featurestore.events.registry import SchemaStore
+
+__all__ = ["check_changes", "check_source_schemas", "validate_definitions"]
+
+
+def _source_columns(view: FeatureView, stream: StreamComputation) -> set[str]:
+    """Check the source of ``view``; return every column an aggregation may read."""
+    from featurestore.events.schemas import parse_schema_text
+
+    source = stream.source
+    where = f"feature view {view.name!r} source {source.name!r}"
+    if not source.avro_schema:
+        raise ConfigurationError(f"{where}: no Avro schema (AvroFormat schema_json)")
+    try:
+        parse_schema_text(source.avro_schema)
+    except SchemaError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from exc
+    fields = set(source.fields)
+    for role, name in (
+        ("timestamp_field", source.timestamp_field),
+        ("entity_field", source.entity_field),
+        ("id_field", source.id_field),
+    ):
+        if name is not None and name not in fields:
+            raise ConfigurationError(
+                f"{where}: {role} {name!r} is not a field of its Avro schema"
+                f" ({', '.join(source.fields)})"
+            )
+    readable = set(fields)
+    for column, text in source.columns.items():
+        at = f"{where} column {column!r}"
+        if column in fields:
+            raise ConfigurationError(f"{at}: a field of the Avro schema has this name")
+        try:
+            expr = parse(text, allow_prev=True)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{at}: {exc}") from exc
+        for used in sorted(names(expr)):
+            if used not in readable:
+                raise ConfigurationError(
+                    f"{at}: {used!r} is neither a field of the Avro schema nor an earlier column"
+                )
+        readable.add(column)
+    return readable
+
+
+def _positive_multiple(value: timedelta, tile: timedelta) -> bool:
+    return value > timedelta(0) and value % tile == timedelta(0)
+
+
+def _check_stream(view: FeatureView, stream: StreamComputation) -> None:
+    where = f"feature view {view.name!r}"
+    if stream.tile <= timedelta(0):
+        raise ConfigurationError(f"{where}: tile {stream.tile} is not positive")
+    readable = _source_columns(view, stream)
+    aggregates: list[str] = []
+    for agg in stream.aggregations:
+        at = f"{where} aggregation {agg.name!r}"
+        if agg.name in aggregates:
+            raise ConfigurationError(f"{at}: two aggregations have this name")
+        if agg.column not in readable:
+            raise ConfigurationError(
+                f"{at}: column {agg.column!r} is neither a field of the source's Avro schema"
+                " nor a computed column"
+            )
+        for role, value in (("window", agg.window), ("slide", agg.slide)):
+            if not _positive_multiple(value, stream.tile):
+                raise ConfigurationError(
+                    f"{at}: {role} {value} is not a positive multiple of the tile {stream.tile}"
+                )
+        if stream.running and agg.slide != stream.tile:
+            raise ConfigurationError(
+                f"{at}: slide {agg.slide} differs from the tile {stream.tile}"
+                " (a running view slides by its tile)"
+            )
+        aggregates.append(agg.name)
+    if not aggregates:
+        raise ConfigurationError(f"{where}: a stream feature view needs aggregations")
+    for name, text in stream.derived.items():
+        at = f"{where} derived feature {name!r}"
+        if name in aggregates:
+            raise ConfigurationError(f"{at}: an aggregation has this name")
+        try:
+            expr = parse(text)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{at}: {exc}") from exc
+        unknown = sorted(names(expr) - set(aggregates))
+        if unknown:
+            raise ConfigurationError(f"{at}: unknown aggregate {unknown[0]!r} in {text!r}")
+    computed = [*aggregates, *stream.derived]
+    declared = list(view.feature_names)
+    if sorted(declared) != sorted(computed):
+        missing = sorted(set(computed) - set(declared))
+        extra = sorted(set(declared) - set(computed))
+        doubled = sorted({n for n in declared if declared.count(n) > 1})
+        raise ConfigurationError(
+            f"{where}: its schema must list each aggregation and derived feature once"
+            f" (not in the schema: {missing or 'none'}; neither aggregated nor derived:"
+            f" {extra or 'none'}; listed twice: {doubled or 'none'})"
+        )
+    reserved = sorted(k for k in view.tags if k.startswith(TAG_PREFIX))
+    if reserved:
+        raise ConfigurationError(f"{where}: tag {reserved[0]!r} is reserved for the codec")
+
+
+def _check_chains(views: Iterable[FeatureView]) -> None:
+    """Refuse cycles of chained views first (the clearer error), then any chained view."""
+    upstream = {
+        v.name: v.stream.source.views for v in views if v.stream is not None
+    }  # fmt: skip
+    for name, sources in upstream.items():
+        for source in sources:
+            if source not in upstream:
+                raise ConfigurationError(
+                    f"feature view {name!r} source: {source!r} is not a stream feature view"
+                )
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            cycle = " -> ".join([*path[path.index(name) :], name])
+            raise ConfigurationError(f"feature views form a cycle: {cycle}")
+        if name in done:
+            return
+        for source in upstream[name]:
+            visit(source, [*path, name])
+        done.add(name)
+
+    for name in upstream:
+        visit(name, [])
+    for name, sources in upstream.items():
+        if sources:
+            raise ConfigurationError(
+                f"feature view {name!r} source: chained views (computed from"
+                f" {', '.join(sources)}) are not supported yet"
+            )
+
+
+def _check_topics(views: Iterable[FeatureView]) -> None:
+    """The views of one topic share one stream source and one tile (the processors need it)."""
+    first: dict[str, FeatureView] = {}
+    for view in views:
+        if view.stream is None:
+            continue
+        seen = first.setdefault(view.stream.source.topic, view)
+        assert seen.stream is not None
+        if seen.stream.source != view.stream.source:
+            raise ConfigurationError(
+                f"feature view {view.name!r} source: it reads topic"
+                f" {view.stream.source.topic!r} like {seen.name!r}, but declares its source"
+                " differently (the views of one topic share one stream source)"
+            )
+        if seen.stream.tile != view.stream.tile:
+            raise ConfigurationError(
+                f"feature view {view.name!r} tile: {view.stream.tile} differs from the tile of"
+                f" {seen.name!r} ({seen.stream.tile}), which reads the same topic"
+            )
+
+
+def validate_definitions(definitions: Definitions) -> None:
+    """Refuse definitions the store cannot compute or serve.
+
+    Checked: every stream view's source (its Avro schema, the fields it names, its computed
+    columns, each reading only fields and earlier columns), its aggregations (columns the
+    source has, windows and slides positive multiples of the tile, a running view sliding by
+    its tile), its derived features (expressions that parse and read only its aggregates), its
+    schema (exactly its aggregations and derived features); chained views (cycles first, then
+    "not supported yet"); views of one topic sharing one source and tile; feature services
+    naming existing features. Unsupported aggregation functions cannot reach the domain types:
+    the codec refuses them when it reads Feast objects.
+
+    Raises:
+        ConfigurationError: the first problem found; the message names the view and the field.
+    """
+    names_seen: set[str] = set()
+    for view in definitions.views:
+        if view.name in names_seen:
+            raise ConfigurationError(f"two feature views are called {view.name!r}")
+        names_seen.add(view.name)
+    _check_chains(definitions.views)
+    for view in definitions.views:
+        if view.stream is not None:
+            _check_stream(view, view.stream)
+    _check_topics(definitions.views)
+    for service in definitions.services:
+        try:
+            definitions.resolve(service=service.name)
+        except NotFoundError as exc:
+            raise ConfigurationError(f"feature service {service.name!r}: {exc}") from exc
+
+
+def check_source_schemas(definitions: Definitions, store: SchemaStore) -> None:
+    """Refuse a stream source whose topic has no value schema in the schema registry.
+
+    Raises:
+        ConfigurationError: no schema under ``<topic>-value``; names the view and the topic.
+        BackendUnavailableError: the registry cannot be reached.
+    """
+    from featurestore.events.registry import value_subject
+
+    checked: set[str] = set()
+    for view in definitions.views:
+        if view.stream is None or view.stream.source.views:
+            continue
+        topic = view.stream.source.topic
+        if topic in checked:
+            continue
+        subject = value_subject(topic)
+        try:
+            store.latest_schema_text(subject)
+        except NotFoundError as exc:
+            raise ConfigurationError(
+                f"feature view {view.name!r} source {view.stream.source.name!r}: topic"
+                f" {topic!r} has no schema in the schema registry (subject {subject!r})"
+            ) from exc
+        checked.add(topic)
+
+
+def _meaning(view: FeatureView) -> dict[str, object]:
+    """What a stream view's stored rows mean, part by part (for the change check)."""
+    stream = view.stream
+    assert stream is not None
+    source = stream.source
+    parts: dict[str, object] = {
+        "source topic": source.topic,
+        "entity field": source.entity_field,
+        "timestamp field": source.timestamp_field,
+        "id field": source.id_field,
+        "lateness": source.watermark_delay,
+        "tile": stream.tile,
+        "rows": "running" if stream.running else "window_end",
+    }
+    parts.update({f"column {k}": v for k, v in source.columns.items()})
+    for agg in stream.aggregations:
+        parts[f"aggregation {agg.name}"] = (agg.function.value, agg.column, agg.window, agg.slide)
+    parts.update({f"derived feature {k}": v for k, v in stream.derived.items()})
+    parts.update({f"feature {f.name} type": f.value_type.value for f in view.features})
+    return parts
+
+
+def check_changes(before: Definitions | None, after: Definitions) -> None:
+    """Refuse a change to a stream view that would reinterpret the rows it has stored.
+
+    A view whose computation or feature types change under the same name would hold rows of
+    two meanings in one table, and its state would continue from the old one. Such a change
+    is applied as a new view (a new name, for example ``rolling_1m_v2``): it is backfilled from
+    the log while the old one keeps serving, and the old one is removed when no longer used.
+    Descriptions, TTL, tags and feature services may change freely; views may be added or
+    removed (a removed view is no longer written).
+
+    Raises:
+        ConfigurationError: naming the view and the field that changed.
+    """
+    if before is None:
+        return
+    old = {v.name: v for v in before.views if v.stream is not None}
+    for view in after.views:
+        previous = old.get(view.name)
+        if previous is None or view.stream is None:
+            continue
+        was, now = _meaning(previous), _meaning(view)
+        for part in sorted(set(was) | set(now)):
+            if was.get(part) != now.get(part):
+                raise ConfigurationError(
+                    f"feature view {view.name!r}: {part} changes from {was.get(part)!r} to"
+                    f" {now.get(part)!r}, which would reinterpret the rows already computed;"
+                    f" apply it as a new view (for example {view.name}_v2) instead"
+                )

@@ -1,0 +1,125 @@
+"""A synthetic metric stream: many entities, each a random walk with rare spikes; seeded.
+
+Model, per entity: a Gaussian random walk starting at a level drawn from 50-150, with its own
+volatility ``sigma`` (1-5 % of the starting level per square root of a minute), so a value
+moves by about ``sigma * sqrt(dt / 60 s)`` between two observations ``dt`` apart. With
+probability ``spike_probability`` an observation is a spike: it reads ``spike_size * sigma *
+(1 + Exp(1))`` above or below the walk; the walk itself does not move (a spike is a glitch, not
+a level shift). Observations arrive as one Poisson process of ``rate`` per second of event time,
+each for an entity drawn uniformly.
+
+Given the same :class:`MetricStreamConfig` (seed and start included), the stream is identical:
+every random draw comes from one ``numpy`` generator, in fixed-size blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from featurestore.errors import ConfigurationError
+from featurestore.ingest.sources.base import RecordKind, SourceRecord
+
+__all__ = ["MetricStream", "MetricStreamConfig"]
+
+_BLOCK = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class MetricStreamConfig:
+    """Parameters of a synthetic metric stream."""
+
+    start: datetime
+    """Event time of the first observation (aware)."""
+    seed: int = 0
+    entities: int = 10
+    """Number of entities, named ``entity-0001``, ``entity-0002``, ..."""
+    rate: float = 100.0
+    """Mean observations per second of event time, over all entities."""
+    count: int | None = None
+    """Stop after this many observations."""
+    duration_s: float | None = None
+    """Stop when event time passes ``start + duration_s``."""
+    name: str = "value"
+    """The metric's name on every observation."""
+    spike_probability: float = 0.002
+    """Chance that an observation is a spike."""
+    spike_size: float = 10.0
+    """Least size of a spike, in the entity's one-minute standard deviations."""
+
+    def check(self) -> None:
+        """Raise ConfigurationError when the parameters cannot describe a stream."""
+        if self.start.tzinfo is None:
+            raise ConfigurationError("synthetic metrics: start must be timezone-aware")
+        if self.entities < 1 or self.rate <= 0:
+            raise ConfigurationError("synthetic metrics: needs >= 1 entity and a rate > 0")
+        if not 0 <= self.spike_probability <= 1:
+            raise ConfigurationError("synthetic metrics: spike_probability must be in [0, 1]")
+
+
+class MetricStream:
+    """An iterable of synthetic metric observations (source records, validated as any other)."""
+
+    kind: RecordKind = "metric"
+
+    def __init__(self, config: MetricStreamConfig) -> None:
+        """Set up the entities and their parameters from the seed."""
+        config.check()
+        self.config = config
+        self.name = f"synthetic-metrics-seed{config.seed}"
+        rng = np.random.default_rng([config.seed, 2])
+        n = config.entities
+        self.entities = [f"entity-{i:04d}" for i in range(1, n + 1)]
+        self._level0 = rng.uniform(50.0, 150.0, n)
+        self._sigma = self._level0 * rng.uniform(0.01, 0.05, n)
+
+    def __iter__(self) -> Iterator[SourceRecord]:
+        """Yield observations until the count or the duration is reached (forever without)."""
+        cfg = self.config
+        rng = np.random.default_rng([cfg.seed, 3])
+        n = len(self.entities)
+        levels = self._level0.copy()
+        last_t = np.zeros(n)
+        t = 0.0
+        emitted = 0
+        end = math.inf if cfg.duration_s is None else cfg.duration_s
+        limit = math.inf if cfg.count is None else cfg.count
+        while True:
+            gaps = rng.exponential(1.0 / cfg.rate, _BLOCK)
+            who = rng.integers(0, n, _BLOCK)
+            shocks = rng.standard_normal(_BLOCK)
+            spiky = rng.random(_BLOCK) < cfg.spike_probability
+            spikes = (
+                np.where(rng.random(_BLOCK) < 0.5, -1.0, 1.0)
+                * cfg.spike_size
+                * (1.0 + rng.exponential(1.0, _BLOCK))
+            )
+            for i in range(_BLOCK):
+                t += float(gaps[i])
+                if t > end or emitted >= limit:
+                    return
+                e = int(who[i])
+                sigma = float(self._sigma[e])
+                levels[e] += sigma * math.sqrt((t - last_t[e]) / 60.0) * float(shocks[i])
+                last_t[e] = t
+                value = float(levels[e])
+                if spiky[i]:
+                    value += float(spikes[i]) * sigma
+                emitted += 1
+                yield SourceRecord(
+                    self.name,
+                    emitted,
+                    {
+                        "entity": self.entities[e],
+                        "event_time": cfg.start + timedelta(microseconds=round(t * 1e6)),
+                        "value": value,
+                        "name": cfg.name,
+                        "tags": {},
+                        "metric_id": f"{self.name}:{emitted}",
+                    },
+                    kind=self.kind,
+                )

@@ -1,0 +1,153 @@
+"""The metrics topic and the view computed from it: rolling statistics of each entity's values.
+
+Shaped like ``trades.py`` (one ``KafkaSource`` per view, ``featurestore.*`` tags for what Feast
+has no field for; ``README.md`` says why). Metric events are keyed by their entity in Kafka,
+and the view by the ``metric_entity`` entity (join key ``entity``). A Metric also carries a
+``name``; the view does not read it: its values are every observation of the entity, whatever
+the metric's name (one view over all names; ``README.md`` says how to keep names apart).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from entities import metric_entity
+from feast import Field, KafkaSource, StreamFeatureView
+from feast.aggregation import Aggregation
+from feast.data_format import AvroFormat
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+    PostgreSQLSource,
+)
+from feast.types import Float64, Int64, String
+
+from featurestore.config import load_settings
+
+_SETTINGS = load_settings()  # FEATURESTORE_* variables, as every process of the store reads them
+
+METRIC_SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "Metric",
+        "namespace": "featurestore.v1",
+        "fields": [
+            {"name": "entity", "type": "string"},
+            {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            {"name": "value", "type": "double"},
+            {"name": "metric_id", "type": "string"},
+        ],
+    }
+)
+"""What the views read of a Metric (``featurestore/events/schemas/metric.avsc`` has more)."""
+
+
+def metrics_source(view: str) -> KafkaSource:
+    """The metrics topic as the source of ``view``, whose offline table has the view's name."""
+    return KafkaSource(
+        name=f"metrics_{view}",
+        topic=_SETTINGS.topics.metrics,
+        kafka_bootstrap_servers=_SETTINGS.kafka.bootstrap,
+        timestamp_field="event_time",
+        message_format=AvroFormat(schema_json=METRIC_SCHEMA),
+        watermark_delay_threshold=timedelta(seconds=5),
+        batch_source=PostgreSQLSource(
+            name=f"{view}_source",
+            table=view,
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_timestamp",
+            tags={"partition_interval": "month"},
+        ),
+        tags={
+            "featurestore.stream": "metrics",
+            "featurestore.entity_field": "entity",
+            "featurestore.id_field": "metric_id",
+        },
+        description="observations of numeric metrics, Avro, keyed by entity",
+    )
+
+
+def _agg(name: str, function: str, minutes: int) -> Aggregation:
+    """``function`` of ``value`` over windows of ``minutes`` minutes, sliding by one minute."""
+    return Aggregation(
+        column="value",
+        function=function,
+        time_window=timedelta(minutes=minutes),
+        slide_interval=timedelta(minutes=1),
+        name=name,
+    )
+
+
+def _over(minutes: int) -> str:
+    span = f"{minutes} minutes" if minutes > 1 else "minute"
+    return f"of the entity's observed values in the {span} ending at the row's time"
+
+
+_STATS = {
+    "count": "number",
+    "mean": "mean",
+    "min": "least",
+    "max": "greatest",
+    "std": "sample standard deviation (null under two values)",
+}
+"""The statistics over each window: aggregation function -> how the description says it."""
+
+
+def _stats(minutes: int) -> list[Field]:
+    return [
+        Field(
+            name=f"value_{function}_{minutes}m",
+            dtype=Int64 if function == "count" else Float64,
+            description=f"{what} {_over(minutes)}",
+        )
+        for function, what in _STATS.items()
+    ]
+
+
+METRIC_ROLLING_SCHEMA = [
+    Field(name="entity", dtype=String, description="the entity the values are of (join key)"),
+    *_stats(1),
+    *_stats(5),
+    Field(
+        name="value_last",
+        dtype=Float64,
+        description=(
+            "the entity's latest observed value (by event time) in the 5 minutes ending at the"
+            " row's time"
+        ),
+    ),
+    Field(
+        name="value_zscore_5m",
+        dtype=Float64,
+        description=(
+            "(value_last - value_mean_5m) / value_std_5m: how many 5-minute standard deviations"
+            " the latest value lies from the 5-minute mean (null when the std is null or 0)"
+        ),
+    ),
+]
+
+metric_rolling_1m = StreamFeatureView(
+    name="metric_rolling_1m",
+    source=metrics_source("metric_rolling_1m"),
+    entities=[metric_entity],
+    ttl=timedelta(hours=1),
+    schema=METRIC_ROLLING_SCHEMA,
+    aggregations=[
+        *(
+            _agg(f"value_{function}_{minutes}m", function, minutes)
+            for minutes in (1, 5)
+            for function in _STATS
+        ),
+        _agg("value_last", "last", 5),
+    ],
+    timestamp_field="event_time",
+    tiling_hop_size=timedelta(minutes=1),
+    tags={
+        "featurestore.rows": "window_end",
+        "featurestore.derived.value_zscore_5m": "(value_last - value_mean_5m) / value_std_5m",
+        "featurestore.features": ",".join(f.name for f in METRIC_ROLLING_SCHEMA[1:]),
+    },
+    description=(
+        "rolling statistics of each entity's metric values: a row at the end of each minute,"
+        " every window ending at the row's time (observations with event time before it)"
+    ),
+)

@@ -1,0 +1,247 @@
+"""The trades topic and the views computed from it: 1-minute bars and clock-time rolling windows.
+
+Every view reads the topic through its own ``KafkaSource`` (:func:`trades_source`), whose
+``batch_source`` is the view's offline table; the ``featurestore.*`` tags carry what Feast has
+no field for. Both are explained in ``README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from entities import symbol
+from feast import Field, KafkaSource, StreamFeatureView
+from feast.aggregation import Aggregation
+from feast.data_format import AvroFormat
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+    PostgreSQLSource,
+)
+from feast.types import Float64, Int64, String
+
+from featurestore.config import load_settings
+
+_SETTINGS = load_settings()  # FEATURESTORE_* variables, as every process of the store reads them
+
+TRADE_SCHEMA = json.dumps(
+    {
+        "type": "record",
+        "name": "Trade",
+        "namespace": "featurestore.v1",
+        "fields": [
+            {"name": "symbol", "type": "string"},
+            {"name": "price", "type": "double"},
+            {"name": "size", "type": "long"},
+            {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+            {"name": "trade_id", "type": "string"},
+        ],
+    }
+)
+"""What the views read of a Trade (``featurestore/events/schemas/trade.avsc`` has more)."""
+
+
+def trades_source(view: str) -> KafkaSource:
+    """The trades topic as the source of ``view``, whose offline table has the view's name."""
+    return KafkaSource(
+        name=f"trades_{view}",
+        topic=_SETTINGS.topics.trades,
+        kafka_bootstrap_servers=_SETTINGS.kafka.bootstrap,
+        timestamp_field="event_time",
+        message_format=AvroFormat(schema_json=TRADE_SCHEMA),
+        watermark_delay_threshold=timedelta(seconds=5),
+        batch_source=PostgreSQLSource(
+            name=f"{view}_source",
+            table=view,
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_timestamp",
+            tags={"partition_interval": "month"},
+        ),
+        tags={
+            "featurestore.stream": "trades",
+            "featurestore.entity_field": "symbol",
+            "featurestore.id_field": "trade_id",
+            "featurestore.column.notional": "price * size",
+            "featurestore.column.log_return": "ln(price / prev(price))",
+        },
+        description="executed trades, Avro with Confluent framing, keyed by symbol",
+    )
+
+
+def _agg(name: str, function: str, column: str, minutes: int) -> Aggregation:
+    """``function`` of ``column`` over windows of ``minutes`` minutes, sliding by one minute."""
+    return Aggregation(
+        column=column,
+        function=function,
+        time_window=timedelta(minutes=minutes),
+        slide_interval=timedelta(minutes=1),
+        name=name,
+    )
+
+
+_MINUTE = "in the minute containing the row's time, up to that time"
+
+BARS_SCHEMA = [
+    Field(name="symbol", dtype=String),
+    Field(name="open", dtype=Float64, description=f"price of the first trade {_MINUTE}"),
+    Field(name="high", dtype=Float64, description=f"highest trade price {_MINUTE}"),
+    Field(name="low", dtype=Float64, description=f"lowest trade price {_MINUTE}"),
+    Field(name="close", dtype=Float64, description=f"price of the last trade {_MINUTE}"),
+    Field(name="volume", dtype=Float64, description=f"traded quantity (sum of size) {_MINUTE}"),
+    Field(name="trade_count", dtype=Int64, description=f"number of trades {_MINUTE}"),
+    Field(name="avg_trade_size", dtype=Float64, description=f"mean trade size {_MINUTE}"),
+    Field(
+        name="vwap",
+        dtype=Float64,
+        description=f"volume-weighted average price {_MINUTE}: notional / volume",
+    ),
+    Field(
+        name="notional", dtype=Float64, description=f"traded value (sum of price * size) {_MINUTE}"
+    ),
+]
+
+bars_1m = StreamFeatureView(
+    name="bars_1m",
+    source=trades_source("bars_1m"),
+    entities=[symbol],
+    ttl=timedelta(hours=1),
+    schema=BARS_SCHEMA,
+    aggregations=[
+        _agg("open", "first", "price", 1),
+        _agg("high", "max", "price", 1),
+        _agg("low", "min", "price", 1),
+        _agg("close", "last", "price", 1),
+        _agg("volume", "sum", "size", 1),
+        _agg("trade_count", "count", "price", 1),
+        _agg("avg_trade_size", "mean", "size", 1),
+        _agg("notional", "sum", "notional", 1),
+    ],
+    timestamp_field="event_time",
+    tiling_hop_size=timedelta(minutes=1),
+    tags={
+        "featurestore.rows": "running",
+        "featurestore.derived.vwap": "notional / volume",
+        "featurestore.features": ",".join(f.name for f in BARS_SCHEMA[1:]),
+    },
+    description=(
+        "1-minute OHLCV bars per symbol as of every trade: a row at t covers the trades of the"
+        " minute containing t with event time <= t"
+    ),
+)
+
+
+def _over(minutes: int) -> str:
+    return f"over the {minutes} minute{'s' if minutes > 1 else ''} ending at the row's time"
+
+
+ROLLING_SCHEMA = [
+    Field(name="symbol", dtype=String),
+    Field(
+        name="vwap_5m",
+        dtype=Float64,
+        description=f"volume-weighted average price {_over(5)}: notional_5m / volume_5m",
+    ),
+    Field(
+        name="vwap_15m",
+        dtype=Float64,
+        description=f"volume-weighted average price {_over(15)}: notional_15m / volume_15m",
+    ),
+    Field(
+        name="realized_vol_5m",
+        dtype=Float64,
+        description=(
+            "sample standard deviation of the trade-to-trade log returns"
+            f" (ln(price / the symbol's previous trade price)) {_over(5)}"
+        ),
+    ),
+    Field(
+        name="realized_vol_15m",
+        dtype=Float64,
+        description=(
+            "sample standard deviation of the trade-to-trade log returns"
+            f" (ln(price / the symbol's previous trade price)) {_over(15)}"
+        ),
+    ),
+    Field(
+        name="price_momentum_1m",
+        dtype=Float64,
+        description=f"last trade price / first trade price - 1, {_over(1)}",
+    ),
+    Field(
+        name="price_momentum_5m",
+        dtype=Float64,
+        description=f"last trade price / first trade price - 1, {_over(5)}",
+    ),
+    Field(name="volume_5m", dtype=Float64, description=f"traded quantity {_over(5)}"),
+    Field(
+        name="volume_ratio",
+        dtype=Float64,
+        description=(
+            "volume_1m / (volume_20m / 20): the traded quantity of the minute ending at the row's"
+            " time over the mean quantity per minute of the 20 minutes ending then"
+        ),
+    ),
+    Field(name="sma_5", dtype=Float64, description=f"mean trade price (per trade) {_over(5)}"),
+    Field(name="sma_20", dtype=Float64, description=f"mean trade price (per trade) {_over(20)}"),
+    Field(name="trade_count_1m", dtype=Int64, description=f"number of trades {_over(1)}"),
+    Field(name="avg_trade_size_1m", dtype=Float64, description=f"mean trade size {_over(1)}"),
+    Field(
+        name="vwap_1m",
+        dtype=Float64,
+        description=f"volume-weighted average price {_over(1)}: notional_1m / volume_1m",
+    ),
+    Field(name="notional_1m", dtype=Float64, description=f"traded value (price * size) {_over(1)}"),
+    Field(name="notional_5m", dtype=Float64, description=f"traded value (price * size) {_over(5)}"),
+    Field(
+        name="notional_15m", dtype=Float64, description=f"traded value (price * size) {_over(15)}"
+    ),
+    Field(name="volume_15m", dtype=Float64, description=f"traded quantity {_over(15)}"),
+    Field(name="open_1m", dtype=Float64, description=f"price of the first trade {_over(1)}"),
+    Field(name="close_1m", dtype=Float64, description=f"price of the last trade {_over(1)}"),
+    Field(name="open_5m", dtype=Float64, description=f"price of the first trade {_over(5)}"),
+    Field(name="close_5m", dtype=Float64, description=f"price of the last trade {_over(5)}"),
+    Field(name="volume_1m", dtype=Float64, description=f"traded quantity {_over(1)}"),
+    Field(name="volume_20m", dtype=Float64, description=f"traded quantity {_over(20)}"),
+]
+
+rolling_1m = StreamFeatureView(
+    name="rolling_1m",
+    source=trades_source("rolling_1m"),
+    entities=[symbol],
+    ttl=timedelta(hours=1),
+    schema=ROLLING_SCHEMA,
+    aggregations=[
+        _agg("notional_1m", "sum", "notional", 1),
+        _agg("notional_5m", "sum", "notional", 5),
+        _agg("volume_5m", "sum", "size", 5),
+        _agg("notional_15m", "sum", "notional", 15),
+        _agg("volume_15m", "sum", "size", 15),
+        _agg("realized_vol_5m", "std", "log_return", 5),
+        _agg("realized_vol_15m", "std", "log_return", 15),
+        _agg("open_1m", "first", "price", 1),
+        _agg("close_1m", "last", "price", 1),
+        _agg("open_5m", "first", "price", 5),
+        _agg("close_5m", "last", "price", 5),
+        _agg("volume_1m", "sum", "size", 1),
+        _agg("volume_20m", "sum", "size", 20),
+        _agg("trade_count_1m", "count", "price", 1),
+        _agg("avg_trade_size_1m", "mean", "size", 1),
+        _agg("sma_5", "mean", "price", 5),
+        _agg("sma_20", "mean", "price", 20),
+    ],
+    timestamp_field="event_time",
+    tiling_hop_size=timedelta(minutes=1),
+    tags={
+        "featurestore.rows": "window_end",
+        "featurestore.derived.vwap_1m": "notional_1m / volume_1m",
+        "featurestore.derived.vwap_5m": "notional_5m / volume_5m",
+        "featurestore.derived.vwap_15m": "notional_15m / volume_15m",
+        "featurestore.derived.price_momentum_1m": "close_1m / open_1m - 1",
+        "featurestore.derived.price_momentum_5m": "close_5m / open_5m - 1",
+        "featurestore.derived.volume_ratio": "volume_1m / (volume_20m / 20)",
+        "featurestore.features": ",".join(f.name for f in ROLLING_SCHEMA[1:]),
+    },
+    description=(
+        "rolling features per symbol over clock-time windows: a row at the end of each minute,"
+        " every window ending at the row's time (events with event time before it)"
+    ),
+)

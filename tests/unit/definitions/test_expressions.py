@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+
+from featurestore.definitions.expressions import (
+    BinaryOp,
+    Call,
+    Name,
+    Negate,
+    Number,
+    Prev,
+    names,
+    parse,
+    prev_names,
+)
+from featurestore.errors import ConfigurationError
+
+
+def test_precedence_associativity_and_unary_minus() -> None:
+    assert parse("a + b * c") == BinaryOp("+", Name("a"), BinaryOp("*", Name("b"), Name("c")))
+    assert parse("a - b - c") == BinaryOp("-", BinaryOp("-", Name("a"), Name("b")), Name("c"))
+    assert parse("a / b / 2") == BinaryOp("/", BinaryOp("/", Name("a"), Name("b")), Number(2.0))
+    assert parse("(a + b) * c") == BinaryOp("*", BinaryOp("+", Name("a"), Name("b")), Name("c"))
+    assert parse("-a * -2") == BinaryOp("*", Negate(Name("a")), Negate(Number(2.0)))
+    assert parse("--a") == Negate(Negate(Name("a")))
+    assert parse(" close_1m/open_1m - 1 ") == BinaryOp(
+        "-", BinaryOp("/", Name("close_1m"), Name("open_1m")), Number(1.0)
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("5", 5.0), ("0.5", 0.5), (".5", 0.5), ("1e-3", 0.001), ("2.5E2", 250.0)]
+)
+def test_numbers(text: str, value: float) -> None:
+    assert parse(text) == Number(value)
+
+
+def test_functions_and_prev() -> None:
+    expr = parse("ln(price / prev(price))", allow_prev=True)
+    assert expr == Call("ln", BinaryOp("/", Name("price"), Prev("price")))
+    assert names(expr) == {"price"} and prev_names(expr) == {"price"}
+    expr = parse("sqrt(abs(exp(x) - y))")
+    assert names(expr) == {"x", "y"} and prev_names(expr) == frozenset()
+    assert names(parse("1 + 2")) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "expected a number, a name or '\\(', found the end at column 1"),
+        ("a +", "found the end at column 4"),
+        ("a b", "expected an operator, found 'b' at column 3"),
+        ("(a + b", "expected '\\)', found the end"),
+        ("a + )", "found '\\)' at column 5"),
+        ("a % b", "unexpected '%' at column 3"),
+        ("log(a)", "expected an operator, found '\\('"),
+        ("ln a", "expected '\\(', found 'a'"),
+        ("ln + 1", "expected '\\(', found '\\+'"),
+        ("prev(price)", "prev\\(\\) is allowed in source columns only"),
+        ("a ** 2", "found '\\*' at column 4"),
+        ("1e", "expected an operator, found 'e'"),
+    ],
+)
+def test_what_does_not_parse_says_where(text: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        parse(text)
+
+
+def test_prev_takes_a_name_only() -> None:
+    with pytest.raises(ConfigurationError, match="prev\\(\\) takes a name, found '\\('"):
+        parse("prev((price))", allow_prev=True)
+    with pytest.raises(ConfigurationError, match="prev\\(\\) takes a name, found 'ln'"):
+        parse("prev(ln)", allow_prev=True)
+    with pytest.raises(ConfigurationError, match="expected '\\)'"):
+        parse("prev(a + b)", allow_prev=True)

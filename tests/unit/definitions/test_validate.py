@@ -1,0 +1,282 @@
+"""Each refusal of validate_definitions, with a message naming the view and the field."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from featurestore.config import load_settings
+from featurestore.definitions import (
+    Definitions,
+    FeatureRef,
+    FeatureService,
+    FeatureView,
+    StreamComputation,
+    apply_definitions,
+    market_definitions,
+    validate_definitions,
+)
+from featurestore.definitions.validate import check_source_schemas
+from featurestore.errors import ConfigurationError
+from featurestore.events import InMemorySchemaStore
+
+MINUTE = timedelta(minutes=1)
+DEFS = market_definitions()
+
+
+def _stream(view: FeatureView) -> StreamComputation:
+    assert view.stream is not None
+    return view.stream
+
+
+def _with_view(view: FeatureView, defs: Definitions = DEFS) -> Definitions:
+    views = tuple(view if v.name == view.name else v for v in defs.views)
+    if view.name not in {v.name for v in defs.views}:
+        views = (*views, view)
+    return replace(defs, views=views)
+
+
+def _bars(**changes: Any) -> FeatureView:
+    bars = DEFS.view("bars_1m")
+    return replace(bars, stream=replace(_stream(bars), **changes))
+
+
+def _agg0(**changes: Any) -> Definitions:
+    stream = _stream(DEFS.view("bars_1m"))
+    first = replace(stream.aggregations[0], **changes)
+    return _with_view(_bars(aggregations=(first, *stream.aggregations[1:])))
+
+
+def _source(**changes: Any) -> Definitions:
+    """Both views of the trades topic with the same changed source."""
+    defs = DEFS
+    for name in ("bars_1m", "rolling_1m"):
+        view = defs.view(name)
+        stream = _stream(view)
+        new = replace(stream, source=replace(stream.source, **changes))
+        defs = _with_view(replace(view, stream=new), defs)
+    return defs
+
+
+def _refused(defs: Definitions, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        validate_definitions(defs)
+
+
+def test_the_store_s_definitions_pass() -> None:
+    validate_definitions(DEFS)
+    validate_definitions(market_definitions("p", table_prefix="x_", source_topic="tt"))
+
+
+def test_an_aggregation_column_must_be_a_field_or_a_computed_column() -> None:
+    _refused(
+        _agg0(column="prise"),
+        r"feature view 'bars_1m' aggregation 'open': column 'prise' is neither a field of the"
+        r" source's Avro schema nor a computed column",
+    )
+    validate_definitions(_agg0(column="log_return"))  # a computed column
+    validate_definitions(_agg0(column="trade_id"))  # a field
+
+
+@pytest.mark.parametrize(
+    ("window", "slide", "message"),
+    [
+        (timedelta(seconds=90), MINUTE, r"window 0:01:30 is not a positive multiple of the tile"),
+        (MINUTE, timedelta(0), r"slide 0:00:00 is not a positive multiple of the tile"),
+        (-MINUTE, MINUTE, r"window -1 day, 23:59:00 is not a positive multiple"),
+    ],
+)
+def test_windows_and_slides_are_positive_multiples_of_the_tile(
+    window: timedelta, slide: timedelta, message: str
+) -> None:
+    _refused(
+        _agg0(window=window, slide=slide), rf"feature view 'bars_1m' aggregation 'open': {message}"
+    )
+
+
+def test_a_running_view_slides_by_its_tile() -> None:
+    _refused(
+        _agg0(window=2 * MINUTE, slide=2 * MINUTE),
+        r"feature view 'bars_1m' aggregation 'open': slide 0:02:00 differs from the tile",
+    )
+    stream = _stream(DEFS.view("bars_1m"))
+    validate_definitions(_with_view(_bars(running=False, aggregations=stream.aggregations)))
+
+
+def test_derived_features_parse_and_read_only_aggregates() -> None:
+    _refused(
+        _with_view(_bars(derived={"vwap": "notional / volumes"})),
+        r"feature view 'bars_1m' derived feature 'vwap': unknown aggregate 'volumes'",
+    )
+    _refused(
+        _with_view(_bars(derived={"vwap": "notional // volume"})),
+        r"feature view 'bars_1m' derived feature 'vwap': cannot parse 'notional // volume'",
+    )
+    _refused(
+        _with_view(_bars(derived={"vwap": "notional / prev(volume)"})),
+        r"feature view 'bars_1m' derived feature 'vwap': .*prev\(\) is allowed in source columns",
+    )
+    _refused(
+        _with_view(_bars(derived={"vwap": "price / volume"})),  # a field, not an aggregate
+        r"feature view 'bars_1m' derived feature 'vwap': unknown aggregate 'price'",
+    )
+
+
+def test_computed_columns_parse_and_read_fields_or_earlier_columns() -> None:
+    _refused(
+        _source(columns={"notional": "price * size", "log_return": "ln(price / prev(prize))"}),
+        r"feature view 'bars_1m' source 'trades' column 'log_return': 'prize' is neither a"
+        r" field of the Avro schema nor an earlier column",
+    )
+    _refused(
+        _source(columns={"log_return": "ln(price / prev(price))", "notional": "price * * size"}),
+        r"feature view 'bars_1m' source 'trades' column 'notional': cannot parse",
+    )
+    _refused(
+        _source(columns={"notional": "double * 2", "double": "price * size"}),
+        r"column 'notional': 'double' is neither a field of the Avro schema nor an earlier column",
+    )
+    _refused(
+        _source(columns={"notional": "price * size", "log_return": "1", "price": "2"}),
+        r"source 'trades' column 'price': a field of the Avro schema has this name",
+    )
+
+
+def test_the_source_s_schema_and_named_fields() -> None:
+    _refused(_source(avro_schema=""), r"feature view 'bars_1m' source 'trades': no Avro schema")
+    _refused(_source(avro_schema="{"), r"feature view 'bars_1m' source 'trades': invalid Avro")
+    _refused(
+        _source(entity_field="ticker"),
+        r"feature view 'bars_1m' source 'trades': entity_field 'ticker' is not a field",
+    )
+    _refused(_source(timestamp_field="ts"), r"source 'trades': timestamp_field 'ts' is not a field")
+    _refused(_source(id_field="uid"), r"source 'trades': id_field 'uid' is not a field")
+    validate_definitions(_source(id_field=None))
+
+
+def test_the_schema_lists_exactly_the_aggregations_and_derived_features() -> None:
+    bars = DEFS.view("bars_1m")
+    _refused(
+        _with_view(replace(bars, features=bars.features[:-1])),
+        r"feature view 'bars_1m': its schema must list each aggregation and derived feature"
+        r" once \(not in the schema: \['notional'\]; neither aggregated nor derived: none",
+    )
+    extra = replace(bars.features[0], name="spread")
+    _refused(
+        _with_view(replace(bars, features=(*bars.features, extra))),
+        r"neither aggregated nor derived: \['spread'\]",
+    )
+    _refused(
+        _with_view(replace(bars, features=(*bars.features, bars.features[0]))),
+        r"listed twice: \['open'\]",
+    )
+
+
+def _chained(name: str, upstream: tuple[str, ...]) -> FeatureView:
+    bars = DEFS.view("bars_1m")
+    stream = _stream(bars)
+    source = replace(stream.source, name=",".join(upstream), topic="", views=upstream)
+    return replace(bars, name=name, stream=replace(stream, source=source))
+
+
+def test_cycles_of_chained_views_then_any_chained_view_are_refused() -> None:
+    a, b = _chained("a", ("b",)), _chained("b", ("a",))
+    _refused(_with_view(b, _with_view(a)), r"feature views form a cycle: a -> b -> a")
+    _refused(_with_view(_chained("a", ("a",))), r"feature views form a cycle: a -> a")
+    _refused(
+        _with_view(_chained("c", ("bars_1m",))),
+        r"feature view 'c' source: chained views \(computed from bars_1m\) are not supported yet",
+    )
+    _refused(
+        _with_view(_chained("c", ("nope",))),
+        r"feature view 'c' source: 'nope' is not a stream feature view",
+    )
+
+
+def test_the_views_of_one_topic_share_one_source_and_tile() -> None:
+    stream = _stream(DEFS.view("bars_1m"))
+    other = replace(stream.source, watermark_delay=timedelta(seconds=9))
+    _refused(
+        _with_view(_bars(source=other)),
+        r"feature view 'rolling_1m' source: it reads topic 'trades' like 'bars_1m', but declares"
+        r" its source differently",
+    )
+    rolling = DEFS.view("rolling_1m")
+    half = replace(rolling, stream=replace(_stream(rolling), tile=timedelta(seconds=30)))
+    _refused(
+        _with_view(half),
+        r"feature view 'rolling_1m' tile: 0:00:30 differs from the tile of 'bars_1m' \(0:01:00\)",
+    )
+
+
+def test_reserved_tags_duplicate_views_and_services() -> None:
+    bars = DEFS.view("bars_1m")
+    _refused(
+        _with_view(replace(bars, tags={"featurestore.rows": "running"})),
+        r"feature view 'bars_1m': tag 'featurestore.rows' is reserved",
+    )
+    _refused(replace(DEFS, views=(*DEFS.views, bars)), r"two feature views are called 'bars_1m'")
+    bad = FeatureService("svc", (FeatureRef("bars_1m", "nope"),))
+    _refused(
+        replace(DEFS, services=(bad,)),
+        r"feature service 'svc': feature view 'bars_1m' has no feature 'nope'",
+    )
+
+
+def test_a_topic_needs_a_schema_in_the_schema_registry() -> None:
+    store = InMemorySchemaStore()
+    with pytest.raises(
+        ConfigurationError,
+        match=r"feature view 'bars_1m' source 'trades': topic 'trades' has no schema in the"
+        r" schema registry \(subject 'trades-value'\)",
+    ):
+        check_source_schemas(DEFS, store)
+    store.register("trades-value", _stream(DEFS.view("bars_1m")).source.avro_schema)
+    check_source_schemas(DEFS, store)
+
+
+def test_apply_refuses_before_touching_postgres_or_feast() -> None:
+    nowhere = load_settings({"FEATURESTORE_POSTGRES__PORT": "1"})  # would be unreachable
+    with pytest.raises(ConfigurationError, match="has no schema in the schema registry"):
+        apply_definitions(nowhere, DEFS, schema_store=InMemorySchemaStore())
+    with pytest.raises(ConfigurationError, match="column 'prise'"):
+        apply_definitions(nowhere, _agg0(column="prise"), schema_store=InMemorySchemaStore())
+
+
+def test_a_change_that_reinterprets_stored_rows_is_refused_naming_view_and_field() -> None:
+    from dataclasses import replace as _replace
+    from datetime import timedelta as _td
+
+    from featurestore.definitions import market_definitions
+    from featurestore.definitions.model import Feature, ValueType
+    from featurestore.definitions.validate import check_changes
+
+    before = market_definitions()
+    check_changes(None, before)
+    check_changes(before, before)
+    rolling = before.view("rolling_1m")
+    assert rolling.stream is not None
+    longer = tuple(
+        _replace(a, window=_td(minutes=10)) if a.name == "sma_5" else a
+        for a in rolling.stream.aggregations
+    )
+    changed = _replace(rolling, stream=_replace(rolling.stream, aggregations=longer))
+    after = _replace(before, views=(before.view("bars_1m"), changed))
+    with pytest.raises(ConfigurationError, match="'rolling_1m': aggregation sma_5 changes"):
+        check_changes(before, after)
+    bars = before.view("bars_1m")
+    retyped = _replace(
+        bars,
+        features=tuple(
+            Feature(f.name, ValueType.FLOAT64) if f.name == "trade_count" else f
+            for f in bars.features
+        ),
+    )
+    with pytest.raises(ConfigurationError, match="'bars_1m': feature trade_count type"):
+        check_changes(before, _replace(before, views=(retyped, rolling)))
+    # A new view, a removed view and a new TTL are fine.
+    check_changes(before, _replace(before, views=(_replace(bars, ttl=_td(0)),)))
+    check_changes(before, _replace(before, views=(bars, rolling, _replace(rolling, name="r_v2"))))
