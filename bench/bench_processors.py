@@ -23,6 +23,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,10 +52,33 @@ FRESH_RATE = 5_000
 FRESH_SECONDS = 60
 
 
-def _definitions(settings: Settings, run: str, label: str, topic: str) -> Definitions:
+def _definitions(
+    settings: Settings, run: str, label: str, topic: str, views: int = 2
+) -> Definitions:
+    """The market views (bars_1m, rolling_1m) and ``views - 2`` more like rolling_1m.
+
+    The extra views are rolling_1m with every window k + 1 times longer (k = 1, 2, ...): as
+    much maths per view as the real one, so that ten views cost what ten declared views do.
+    """
     defs = market_definitions(
         f"bench_{label}_{run}", table_prefix=f"bench_{run}_{label}_", source_topic=topic
     )
+    rolling = defs.view("rolling_1m")
+    assert rolling.stream is not None
+    extra = []
+    for k in range(1, views - 1):
+        aggregations = tuple(
+            replace(a, window=a.window * (k + 1)) for a in rolling.stream.aggregations
+        )
+        extra.append(
+            replace(
+                rolling,
+                name=f"rolling_1m_x{k + 1}",
+                source=replace(rolling.source, table=f"{rolling.source.table}_x{k + 1}"),
+                stream=replace(rolling.stream, aggregations=aggregations),
+            )
+        )
+    defs = replace(defs, views=(*defs.views, *extra))
     apply_definitions(settings, defs)
     return defs
 
@@ -135,14 +159,17 @@ def _floors(
     ]
 
 
-def _throughput(settings: Settings, run: str) -> tuple[str, list[Definitions], list[str]]:
+def _throughput(
+    settings: Settings, run: str, views: int = 2
+) -> tuple[str, list[Definitions], list[str]]:
     from processors.spark import start_stream
 
     topic = f"bench-proc-backlog-{run}"
-    _ingest_backlog(settings, topic)
-    defs = _definitions(settings, run, "tp", topic)
+    if views == 2:
+        _ingest_backlog(settings, topic)
+    defs = _definitions(settings, run, f"tp{views}", topic, views)
     options = ProcessorOptions(
-        name=f"bench-tp-{run}", project=defs.project, topic=topic,
+        name=f"bench-tp{views}-{run}", project=defs.project, topic=topic,
         max_offsets_per_trigger=BATCH,
     )  # fmt: skip
     floors = _floors(settings, _raw_records(settings, topic, 200_000), defs, topic)
@@ -184,7 +211,8 @@ def _throughput(settings: Settings, run: str) -> tuple[str, list[Definitions], l
         [[name, s, f"{100 * s / total_s:.0f} %"] for name, s in parts.items()],
     )
     text = (
-        f"## Throughput: a backlog of {BACKLOG:,} synthetic trades ({SYMBOLS} symbols)\n\n"
+        f"## Throughput, {len(defs.views)} views: a backlog of {BACKLOG:,} synthetic trades"
+        f" ({SYMBOLS} symbols)\n\n"
         f"{len(reports)} micro-batches of up to {BATCH:,} records, `local[*]` on this machine, "
         f"{rows_written:,} feature rows written to PostgreSQL. Floors on 200,000 of the same "
         f"records in one Python thread.\n\n{table}\n\n"
@@ -358,12 +386,15 @@ def run(settings: Settings) -> str:
         tp_text, d, n = _throughput(settings, run_id)
         defs += d
         names += n
+        tp10_text, d, n = _throughput(settings, run_id, views=10)
+        defs += d
+        names += n
         fr_text, d, n = _freshness(settings, run_id)
         defs += d
         names += n
     finally:
         _cleanup(settings, defs, names, run_id)
-    return f"{tp_text}\n{fr_text}"
+    return f"{tp_text}\n{tp10_text}\n{fr_text}"
 
 
 if __name__ == "__main__":

@@ -78,7 +78,8 @@ class AnomalyPublisher:
 class ScoringHook:
     """The processors' rolling-row hook: score each batch's new rows and publish the anomalies.
 
-    ``start_stream(settings, options, hooks=[ScoringHook(scorer, publisher)])``.
+    ``start_stream(settings, options, hooks=[ScoringHook(scorer, publisher)],
+    hook_view=models.scoring.ROW_VIEW)``.
     """
 
     def __init__(self, scorer: AnomalyScorer, publisher: AnomalyPublisher) -> None:

@@ -1,6 +1,6 @@
 """Feature rows into the offline tables, inside the caller's transaction.
 
-The rows of a step are unique per (symbol, event_timestamp) (the state machine's re-emissions are
+The rows of a step are unique per (entity, event_timestamp) (the engine's re-emissions are
 collapsed before), so no DISTINCT ON and no sort. A batch whose keys are all new is COPYed straight
 into the table (under a savepoint); otherwise COPY into a temporary staging table, then one
 ``INSERT ... ON CONFLICT`` that keeps the stored row only when it is newer (``created_timestamp``),

@@ -26,7 +26,7 @@ class ProcessorOptions:
     project: str = PROJECT
     """Feast project the feature views are read from."""
     topic: str | None = None
-    """The trades topic (default: ``settings.topics.trades``)."""
+    """The event topic whose views it computes (default: ``settings.topics.trades``)."""
     master: str = "local[*]"
     """Spark master URL: ``local[*]`` or a cluster (``spark://host:7077``)."""
     trigger_ms: int = 0

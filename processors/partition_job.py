@@ -3,10 +3,12 @@
 For each Kafka partition of a micro-batch (a thread per partition on the driver, see
 :mod:`processors.spark.stream`), in this order:
 
-1. lock the partition's row of the state table and take its state (from this worker's cache
-   when the row's ``next_offset`` says the cache is current, else from the row);
-2. run the step (:func:`processors.step.run_step`): records before ``next_offset`` are skipped;
-3. write each symbol's latest rows to Redis (write-if-newer), before the commit, so that the
+1. lock the partition's rows of the state table, one per view (in name order), and take each
+   view's state (from this worker's cache when the row's ``next_offset`` says the cache is
+   current, else from the row);
+2. run the step (:func:`processors.step.run_step`): each view skips the records before its
+   ``next_offset`` (a view added later starts at 0 and catches up);
+3. write each entity's latest rows to Redis (write-if-newer), before the commit, so that the
    online store's freshness does not wait for PostgreSQL. A crash before the commit replays
    the batch from the stored state, which computes the same rows again (the step is
    deterministic), so what Redis got early is what PostgreSQL gets. The latest rows are also
@@ -107,7 +109,10 @@ class PartitionJob:
 
         The task's connections are opened here and closed at its end.
         """
-        table = pa.Table.from_batches(list(batches))
+        received = list(batches)
+        if not received:  # a Kafka partition without records in the range: nothing to do
+            return
+        table = pa.Table.from_batches(received)
         runner = PartitionRunner(self)
         try:
             for part in split_partitions(table):

@@ -19,7 +19,7 @@ all, which is what makes the effect exactly-once (``processors/README.md``).
 
 The events of open tiles (their ids deduplicate; running views recompute rows from their
 values) are most of a state's size, so they are kept apart, as a journal in
-``processor_open_events``: each save adds the events accepted since the last one (one row per
+``processor_view_events``: each save adds the events accepted since the last one (one row per
 entity and tile touched) and deletes the rows of tiles that have closed, in the same
 transaction. A save writes a few KB instead of the whole set (~80,000 events per partition at
 5,000 events/s)::
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 STATE_TABLE = "processor_view_state"
-IDS_TABLE = "processor_open_events"
+IDS_TABLE = "processor_view_events"
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
@@ -124,7 +124,7 @@ class StateKey:
         return row[0]
 
     def load(self, cur: Cursor) -> StoredState:
-        """The stored state, its trade id chunks and online rows (the row must be locked)."""
+        """The stored state, its journaled open-tile events and online rows (row locked)."""
         cur.execute(
             f"SELECT state, online FROM {STATE_TABLE} WHERE processor = %s AND project = %s "
             "AND topic = %s AND partition = %s AND view = %s",

@@ -25,6 +25,7 @@ market_features_v1 = FeatureService(
                 "volume_ratio",
                 "sma_5",
                 "sma_20",
+                "close_1m",
             ]
         ],
     ],

@@ -136,12 +136,26 @@ def _view_lateral(index: int, join: ViewJoin) -> tuple[list[sql.Composable], sql
 def _label_laterals(labels: LabelJoin) -> tuple[list[sql.Composable], list[sql.Composable]]:
     src = labels.view.source
     ts = sql.Identifier(src.timestamp_field)
+    # A bar without a price (an empty bar) is skipped; on a table with several rows per key
+    # and time, a time whose latest row has no price is skipped too (the latest row wins).
+    newest: sql.Composable = sql.SQL("")
+    if not labels.unique:
+        newest = sql.SQL(
+            " AND NOT EXISTS (SELECT 1 FROM {table} c WHERE c.{key} = b.{key}"
+            " AND c.{ts} = b.{ts} AND c.{created} > b.{created})"
+        ).format(
+            table=table_identifier(src.table),
+            key=sql.Identifier(labels.join_key),
+            ts=ts,
+            created=sql.Identifier(src.created_timestamp_column),
+        )
     probe = sql.SQL(
         " LEFT JOIN LATERAL (SELECT b.{price}::float8 AS price FROM {table} b"
-        " WHERE b.{key} = e.key AND b.{ts} > e.ts AND b.{price} IS NOT NULL AND {bounds}"
+        " WHERE b.{key} = e.key AND b.{ts} > e.ts AND b.{price} IS NOT NULL{newest} AND {bounds}"
         " ORDER BY {order} LIMIT 1) {alias} ON true"
     )
     common = {
+        "newest": newest,
         "price": sql.Identifier(labels.price.name),
         "table": table_identifier(src.table),
         "key": sql.Identifier(labels.join_key),

@@ -31,7 +31,7 @@ __all__ = ["BackfillRange", "run_backfill"]
 class BackfillRange:
     """Which records to read: all by default; a time range or Spark's JSON offsets otherwise.
 
-    Times are Kafka record times (the ingest sets them to the trade's event time).
+    Times are Kafka record times (the ingest sets them to the event's time).
     """
 
     start: datetime | str | None = None

@@ -47,8 +47,7 @@ from processors.views import MaterializedViews
 __all__ = ["RowsHook", "StreamHandle", "kafka_records", "start_stream", "starting_offsets"]
 
 RowsHook = Callable[[pd.DataFrame], None]
-"""Called with a batch's new rows of the hook view (offline column names) once stored."""
-"""Called on the driver with a batch's new rolling_1m rows (offline column names) once stored."""
+"""Called on the driver with a batch's new rows of the hook view (offline column names)."""
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +217,7 @@ def start_stream(
     *,
     definitions: Definitions | None = None,
     hooks: Sequence[RowsHook] = (),
-    hook_view: str = "rolling_1m",
+    hook_view: str | None = None,
 ) -> StreamHandle:
     """Start the streaming job in this process; returns once the query runs.
 
@@ -250,6 +249,8 @@ def start_stream(
     shutil.rmtree(checkpoint, ignore_errors=True)
     spark = build_session(settings, options)
     if hooks:
+        if hook_view is None:
+            raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
         views.view(hook_view)  # refuse an unknown hook view before starting Spark
     job = PartitionJob(settings, views, options.name, hook_view=hook_view if hooks else None)
     reader, columns = kafka_records(spark.readStream, settings, topic)

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,10 +135,16 @@ def _stream_until_live(place: Place) -> None:
     definitions = load_definitions(place.settings, place.project)
     options = ProcessorOptions(name=f"e2e-view-{place.run}", project=place.project)
     handle = start_stream(place.settings, options, definitions=definitions)
+    ours = replace(
+        definitions,
+        views=tuple(
+            v for v in definitions.views if v.stream and v.stream.source.topic == place.topic
+        ),
+    )  # the repo's quote and metric views read other topics, computed by other processors
     try:
 
         def live() -> bool:
-            found = view_progress(place.settings, definitions, options.name)
+            found = view_progress(place.settings, ours, options.name)
             return all(p.end and p.applied == p.end for p in found)
 
         wait_for(live, 400, "every view to catch up")

@@ -40,7 +40,7 @@ def test_export_with_labels_equals_the_python_api(
     assert result.exit_code == 0, result.output
     assert "wrote 500 rows" in result.output
     written = pq.read_table(out).to_pandas()
-    assert list(written.columns[-2:]) == ["close", "direction"]
+    assert list(written.columns[-2:]) == ["close_1m", "direction"]
     spec = LabelSpec(horizon=pd.Timedelta(minutes=5).to_pytimedelta(), kind="direction")
     with PostgresOfflineStore(
         pk_offline_data.settings.postgres.dsn, pk_offline_data.definitions

@@ -68,7 +68,7 @@ def test_catalog_has_the_agreed_names() -> None:
         "anomaly_features_v1",
         "direction_features_v1",
     }
-    assert len(defs.service("market_features_v1").features) == 18
+    assert len(defs.service("market_features_v1").features) == 19
     assert defs.service("anomaly_features_v1").features[:2] == (
         FeatureRef("rolling_1m", "volume_ratio"),
         FeatureRef("rolling_1m", "realized_vol_5m"),
