@@ -79,6 +79,8 @@ def _definitions(
             )
         )
     defs = replace(defs, views=(*defs.views, *extra))
+    # Apply refuses a topic without a schema: register the trade schema, as a producer would.
+    AvroSerializer.for_topic(ConfluentSchemaStore(settings.schema_registry.url), topic, Trade)
     apply_definitions(settings, defs)
     return defs
 

@@ -234,38 +234,49 @@ def _columns(
     cols: dict[str, F64] = {name: batch.fields[name][acc] for name in plan.source.fields}
     if not plan.source.columns:
         return cols
-    entities = [batch.entity[i] for i in acc.tolist()]
     prev: dict[str, F64] = {}
     if plan.source.prev_fields:
-        # The previous accepted event of the same entity, in log order.
-        last: dict[str, int] = {}
+        # The previous accepted event of the same entity, in log order: within each entity's
+        # events (a stable sort keeps log order), the one before; the first takes the stored.
+        names, codes = _entity_codes(batch, acc)
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        starts_group = np.ones(len(order), dtype=bool)
+        starts_group[1:] = sorted_codes[1:] != sorted_codes[:-1]
         prev_index = np.full(len(acc), -1, np.int64)
-        for j, name in enumerate(entities):
-            p = last.get(name)
-            if p is not None:
-                prev_index[j] = p
-            last[name] = j
+        prev_index[order[~starts_group]] = order[np.flatnonzero(~starts_group) - 1]
+        firsts = order[starts_group]
         for fname in plan.source.prev_fields:
             own = cols.get(fname)
-            stored = np.array(
-                [state.entity(e).prev.get(fname, np.nan) for e in entities], np.float64
-            )
-            prev[fname] = (
-                stored
-                if own is None
-                else np.where(prev_index >= 0, own[np.maximum(prev_index, 0)], stored)
-            )
+            value = np.full(len(acc), np.nan)
+            if own is not None:
+                has = prev_index >= 0
+                value[has] = own[prev_index[has]]
+            value[firsts] = [
+                state.entity(names[c]).prev.get(fname, np.nan) for c in codes[firsts].tolist()
+            ]
+            prev[fname] = value
     for name, expr in plan.source.columns:
         value = expr.evaluate(cols, {k: v for k, v in prev.items()}, size=len(acc))
         cols[name] = value
-        if name in plan.source.prev_fields:  # a computed column read through prev()
-            raise AssertionError("prev() of a computed column is refused by the plan")
     if plan.source.prev_fields:
-        for j, name in enumerate(entities):
-            entity = state.entity(name)
+        names, codes = _entity_codes(batch, acc)
+        last = np.full(len(names), -1, np.int64)
+        last[codes] = np.arange(len(acc))  # the last write wins: each entity's last event
+        for code, j in enumerate(last.tolist()):
+            entity = state.entity(names[code])
             for fname in plan.source.prev_fields:
                 entity.prev[fname] = float(cols[fname][j])
     return cols
+
+
+def _entity_codes(batch: EventBatch, acc: I64) -> tuple[list[str], I64]:
+    """The distinct entities of the accepted events, and each event's index into them."""
+    values = np.asarray(batch.entity, dtype=object)[acc]
+    if not len(values):
+        return [], np.empty(0, np.int64)
+    names, codes = np.unique(values, return_inverse=True)
+    return [str(n) for n in names.tolist()], codes.astype(np.int64)
 
 
 # ---------------------------------------------------------------- summaries
@@ -426,19 +437,18 @@ def _fold(
     offsets = batch.offset[acc]
     kafka = batch.kafka_ms[acc]
     starts = x - x % tile
-    entities = np.array([batch.entity[i] for i in acc.tolist()], dtype=object)
     earliest: dict[str, int] = {}
     if not len(acc):
         return earliest
-    # Group by (entity, tile), keeping log order inside each group.
-    keys = np.array(
-        [f"{e}\x1f{s}" for e, s in zip(entities.tolist(), starts.tolist(), strict=True)],
-        dtype=object,
-    )
-    _, first_index, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    for g in np.argsort(first_index, kind="stable").tolist():
-        idx = np.flatnonzero(inverse == g)
-        name = str(entities[idx[0]])
+    # Group by (entity, tile), keeping log order inside each group (a stable sort).
+    names, codes = _entity_codes(batch, acc)
+    order = np.lexsort((starts, codes))
+    key_codes, key_starts = codes[order], starts[order]
+    cut = np.flatnonzero((key_codes[1:] != key_codes[:-1]) | (key_starts[1:] != key_starts[:-1]))
+    groups = np.split(order, cut + 1)
+    groups.sort(key=lambda g: int(g[0]))  # in the order their first events came
+    for idx in groups:
+        name = names[int(codes[idx[0]])]
         start = int(starts[idx[0]])
         entity = state.entity(name)
         stats = entity.tiles.get(start)
