@@ -34,10 +34,14 @@ def apply(project: str | None, repo: Path | None) -> None:
     """Apply what the Feast repo defines (validated first) and create the offline tables."""
     from featurestore.definitions import PROJECT, REPO_PATH, apply_repo
     from featurestore.errors import FeatureStoreError
+    from featurestore.ingest.kinds import register_event_schemas
     from featurestore.stack import Stack
 
     settings = load_settings()
     try:
+        # The store's own event topics get their bundled schemas (as `make run` does); a
+        # topic of the user's own still needs its producer to have registered one.
+        register_event_schemas(settings)
         result = apply_repo(settings, repo or REPO_PATH, project or PROJECT)
     except FeatureStoreError as exc:
         click.echo(f"registry apply failed: {exc}", err=True)
