@@ -14,16 +14,8 @@ from datetime import timedelta
 
 from entities import metric_entity
 from feast import Field, KafkaSource, StreamFeatureView
-from feast.aggregation import Aggregation
-from feast.data_format import AvroFormat
-from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
-    PostgreSQLSource,
-)
 from feast.types import Float64, Int64, String
-
-from featurestore.config import load_settings
-
-_SETTINGS = load_settings()  # FEATURESTORE_* variables, as every process of the store reads them
+from streams import SETTINGS, per_minute, stream_source
 
 METRIC_SCHEMA = json.dumps(
     {
@@ -43,37 +35,14 @@ METRIC_SCHEMA = json.dumps(
 
 def metrics_source(view: str) -> KafkaSource:
     """The metrics topic as the source of ``view``, whose offline table has the view's name."""
-    return KafkaSource(
-        name=f"metrics_{view}",
-        topic=_SETTINGS.topics.metrics,
-        kafka_bootstrap_servers=_SETTINGS.kafka.bootstrap,
-        timestamp_field="event_time",
-        message_format=AvroFormat(schema_json=METRIC_SCHEMA),
-        watermark_delay_threshold=timedelta(seconds=5),
-        batch_source=PostgreSQLSource(
-            name=f"{view}_source",
-            table=view,
-            timestamp_field="event_timestamp",
-            created_timestamp_column="created_timestamp",
-            tags={"partition_interval": "month"},
-        ),
-        tags={
-            "featurestore.stream": "metrics",
-            "featurestore.entity_field": "entity",
-            "featurestore.id_field": "metric_id",
-        },
+    return stream_source(
+        "metrics",
+        SETTINGS.topics.metrics,
+        view,
+        METRIC_SCHEMA,
+        entity_field="entity",
+        id_field="metric_id",
         description="observations of numeric metrics, Avro, keyed by entity",
-    )
-
-
-def _agg(name: str, function: str, minutes: int) -> Aggregation:
-    """``function`` of ``value`` over windows of ``minutes`` minutes, sliding by one minute."""
-    return Aggregation(
-        column="value",
-        function=function,
-        time_window=timedelta(minutes=minutes),
-        slide_interval=timedelta(minutes=1),
-        name=name,
     )
 
 
@@ -133,11 +102,11 @@ metric_rolling_1m = StreamFeatureView(
     schema=METRIC_ROLLING_SCHEMA,
     aggregations=[
         *(
-            _agg(f"value_{function}_{minutes}m", function, minutes)
+            per_minute(f"value_{function}_{minutes}m", function, "value", minutes)
             for minutes in (1, 5)
             for function in _STATS
         ),
-        _agg("value_last", "last", 5),
+        per_minute("value_last", "last", "value", 5),
     ],
     timestamp_field="event_time",
     tiling_hop_size=timedelta(minutes=1),

@@ -13,16 +13,8 @@ from datetime import timedelta
 
 from entities import symbol
 from feast import Field, KafkaSource, StreamFeatureView
-from feast.aggregation import Aggregation
-from feast.data_format import AvroFormat
-from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
-    PostgreSQLSource,
-)
 from feast.types import Float64, Int64, String
-
-from featurestore.config import load_settings
-
-_SETTINGS = load_settings()  # FEATURESTORE_* variables, as every process of the store reads them
+from streams import SETTINGS, per_minute, stream_source
 
 QUOTE_SCHEMA = json.dumps(
     {
@@ -45,40 +37,19 @@ QUOTE_SCHEMA = json.dumps(
 
 def quotes_source(view: str) -> KafkaSource:
     """The quotes topic as the source of ``view``, whose offline table has the view's name."""
-    return KafkaSource(
-        name=f"quotes_{view}",
-        topic=_SETTINGS.topics.quotes,
-        kafka_bootstrap_servers=_SETTINGS.kafka.bootstrap,
-        timestamp_field="event_time",
-        message_format=AvroFormat(schema_json=QUOTE_SCHEMA),
-        watermark_delay_threshold=timedelta(seconds=5),
-        batch_source=PostgreSQLSource(
-            name=f"{view}_source",
-            table=view,
-            timestamp_field="event_timestamp",
-            created_timestamp_column="created_timestamp",
-            tags={"partition_interval": "month"},
-        ),
-        tags={
-            "featurestore.stream": "quotes",
-            "featurestore.entity_field": "symbol",
-            "featurestore.id_field": "quote_id",
-            "featurestore.column.mid": "(bid_price + ask_price) / 2",
-            "featurestore.column.spread_bps": "(ask_price - bid_price) / mid * 10000",
-            "featurestore.column.imbalance": "(bid_size - ask_size) / (bid_size + ask_size)",
-        },
+    return stream_source(
+        "quotes",
+        SETTINGS.topics.quotes,
+        view,
+        QUOTE_SCHEMA,
+        entity_field="symbol",
+        id_field="quote_id",
         description="top-of-book quotes (the book after each update), Avro, keyed by symbol",
-    )
-
-
-def _agg(name: str, function: str, column: str, minutes: int) -> Aggregation:
-    """``function`` of ``column`` over windows of ``minutes`` minutes, sliding by one minute."""
-    return Aggregation(
-        column=column,
-        function=function,
-        time_window=timedelta(minutes=minutes),
-        slide_interval=timedelta(minutes=1),
-        name=name,
+        columns={
+            "mid": "(bid_price + ask_price) / 2",
+            "spread_bps": "(ask_price - bid_price) / mid * 10000",
+            "imbalance": "(bid_size - ask_size) / (bid_size + ask_size)",
+        },
     )
 
 
@@ -122,13 +93,13 @@ quotes_1m = StreamFeatureView(
     ttl=timedelta(hours=1),
     schema=QUOTES_SCHEMA,
     aggregations=[
-        _agg("mid_1m", "mean", "mid", 1),
-        _agg("mid_last", "last", "mid", 1),
-        _agg("spread_bps_1m", "mean", "spread_bps", 1),
-        _agg("spread_bps_max_1m", "max", "spread_bps", 1),
-        _agg("spread_bps_5m", "mean", "spread_bps", 5),
-        _agg("imbalance_1m", "mean", "imbalance", 1),
-        _agg("quote_count_1m", "count", "mid", 1),
+        per_minute("mid_1m", "mean", "mid", 1),
+        per_minute("mid_last", "last", "mid", 1),
+        per_minute("spread_bps_1m", "mean", "spread_bps", 1),
+        per_minute("spread_bps_max_1m", "max", "spread_bps", 1),
+        per_minute("spread_bps_5m", "mean", "spread_bps", 5),
+        per_minute("imbalance_1m", "mean", "imbalance", 1),
+        per_minute("quote_count_1m", "count", "mid", 1),
     ],
     timestamp_field="event_time",
     tiling_hop_size=timedelta(minutes=1),

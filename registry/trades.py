@@ -12,16 +12,8 @@ from datetime import timedelta
 
 from entities import symbol
 from feast import Field, KafkaSource, StreamFeatureView
-from feast.aggregation import Aggregation
-from feast.data_format import AvroFormat
-from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
-    PostgreSQLSource,
-)
 from feast.types import Float64, Int64, String
-
-from featurestore.config import load_settings
-
-_SETTINGS = load_settings()  # FEATURESTORE_* variables, as every process of the store reads them
+from streams import SETTINGS, per_minute, stream_source
 
 TRADE_SCHEMA = json.dumps(
     {
@@ -42,39 +34,18 @@ TRADE_SCHEMA = json.dumps(
 
 def trades_source(view: str) -> KafkaSource:
     """The trades topic as the source of ``view``, whose offline table has the view's name."""
-    return KafkaSource(
-        name=f"trades_{view}",
-        topic=_SETTINGS.topics.trades,
-        kafka_bootstrap_servers=_SETTINGS.kafka.bootstrap,
-        timestamp_field="event_time",
-        message_format=AvroFormat(schema_json=TRADE_SCHEMA),
-        watermark_delay_threshold=timedelta(seconds=5),
-        batch_source=PostgreSQLSource(
-            name=f"{view}_source",
-            table=view,
-            timestamp_field="event_timestamp",
-            created_timestamp_column="created_timestamp",
-            tags={"partition_interval": "month"},
-        ),
-        tags={
-            "featurestore.stream": "trades",
-            "featurestore.entity_field": "symbol",
-            "featurestore.id_field": "trade_id",
-            "featurestore.column.notional": "price * size",
-            "featurestore.column.log_return": "ln(price / prev(price))",
-        },
+    return stream_source(
+        "trades",
+        SETTINGS.topics.trades,
+        view,
+        TRADE_SCHEMA,
+        entity_field="symbol",
+        id_field="trade_id",
         description="executed trades, Avro with Confluent framing, keyed by symbol",
-    )
-
-
-def _agg(name: str, function: str, column: str, minutes: int) -> Aggregation:
-    """``function`` of ``column`` over windows of ``minutes`` minutes, sliding by one minute."""
-    return Aggregation(
-        column=column,
-        function=function,
-        time_window=timedelta(minutes=minutes),
-        slide_interval=timedelta(minutes=1),
-        name=name,
+        columns={
+            "notional": "price * size",
+            "log_return": "ln(price / prev(price))",
+        },
     )
 
 
@@ -106,14 +77,14 @@ bars_1m = StreamFeatureView(
     ttl=timedelta(hours=1),
     schema=BARS_SCHEMA,
     aggregations=[
-        _agg("open", "first", "price", 1),
-        _agg("high", "max", "price", 1),
-        _agg("low", "min", "price", 1),
-        _agg("close", "last", "price", 1),
-        _agg("volume", "sum", "size", 1),
-        _agg("trade_count", "count", "price", 1),
-        _agg("avg_trade_size", "mean", "size", 1),
-        _agg("notional", "sum", "notional", 1),
+        per_minute("open", "first", "price", 1),
+        per_minute("high", "max", "price", 1),
+        per_minute("low", "min", "price", 1),
+        per_minute("close", "last", "price", 1),
+        per_minute("volume", "sum", "size", 1),
+        per_minute("trade_count", "count", "price", 1),
+        per_minute("avg_trade_size", "mean", "size", 1),
+        per_minute("notional", "sum", "notional", 1),
     ],
     timestamp_field="event_time",
     tiling_hop_size=timedelta(minutes=1),
@@ -210,23 +181,23 @@ rolling_1m = StreamFeatureView(
     ttl=timedelta(hours=1),
     schema=ROLLING_SCHEMA,
     aggregations=[
-        _agg("notional_1m", "sum", "notional", 1),
-        _agg("notional_5m", "sum", "notional", 5),
-        _agg("volume_5m", "sum", "size", 5),
-        _agg("notional_15m", "sum", "notional", 15),
-        _agg("volume_15m", "sum", "size", 15),
-        _agg("realized_vol_5m", "std", "log_return", 5),
-        _agg("realized_vol_15m", "std", "log_return", 15),
-        _agg("open_1m", "first", "price", 1),
-        _agg("close_1m", "last", "price", 1),
-        _agg("open_5m", "first", "price", 5),
-        _agg("close_5m", "last", "price", 5),
-        _agg("volume_1m", "sum", "size", 1),
-        _agg("volume_20m", "sum", "size", 20),
-        _agg("trade_count_1m", "count", "price", 1),
-        _agg("avg_trade_size_1m", "mean", "size", 1),
-        _agg("sma_5", "mean", "price", 5),
-        _agg("sma_20", "mean", "price", 20),
+        per_minute("notional_1m", "sum", "notional", 1),
+        per_minute("notional_5m", "sum", "notional", 5),
+        per_minute("volume_5m", "sum", "size", 5),
+        per_minute("notional_15m", "sum", "notional", 15),
+        per_minute("volume_15m", "sum", "size", 15),
+        per_minute("realized_vol_5m", "std", "log_return", 5),
+        per_minute("realized_vol_15m", "std", "log_return", 15),
+        per_minute("open_1m", "first", "price", 1),
+        per_minute("close_1m", "last", "price", 1),
+        per_minute("open_5m", "first", "price", 5),
+        per_minute("close_5m", "last", "price", 5),
+        per_minute("volume_1m", "sum", "size", 1),
+        per_minute("volume_20m", "sum", "size", 20),
+        per_minute("trade_count_1m", "count", "price", 1),
+        per_minute("avg_trade_size_1m", "mean", "size", 1),
+        per_minute("sma_5", "mean", "price", 5),
+        per_minute("sma_20", "mean", "price", 20),
     ],
     timestamp_field="event_time",
     tiling_hop_size=timedelta(minutes=1),

@@ -1,0 +1,80 @@
+"""How a view of this repo reads its event topic: one ``KafkaSource`` per view.
+
+Each view reads its topic through a source of its own whose ``batch_source`` is the view's
+offline table (see ``README.md`` for why); the ``featurestore.*`` tags carry what Feast has no
+field for. ``trades.py``, ``quotes.py`` and ``metrics.py`` build their sources here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from feast import KafkaSource
+from feast.aggregation import Aggregation
+from feast.data_format import AvroFormat
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+    PostgreSQLSource,
+)
+
+from featurestore.config import load_settings
+
+SETTINGS = load_settings()  # FEATURESTORE_* variables, as every process of the store reads them
+
+
+def stream_source(
+    stream: str,
+    topic: str,
+    view: str,
+    schema_json: str,
+    *,
+    entity_field: str,
+    id_field: str,
+    description: str,
+    columns: Mapping[str, str] | None = None,
+) -> KafkaSource:
+    """``topic`` as the source of ``view``, whose offline table has the view's name.
+
+    Args:
+        stream: The name the views of one topic share (tag ``featurestore.stream``).
+        topic: The Kafka topic.
+        view: The view this source is for (its table).
+        schema_json: The Avro record of the fields the views read.
+        entity_field: The field holding the entity key (the Kafka key).
+        id_field: The event id (repeats are dropped as duplicates).
+        description: What the topic holds.
+        columns: Computed columns, name -> expression, in the order they may read each other.
+    """
+    return KafkaSource(
+        name=f"{stream}_{view}",
+        topic=topic,
+        kafka_bootstrap_servers=SETTINGS.kafka.bootstrap,
+        timestamp_field="event_time",
+        message_format=AvroFormat(schema_json=schema_json),
+        watermark_delay_threshold=timedelta(seconds=5),
+        batch_source=PostgreSQLSource(
+            name=f"{view}_source",
+            table=view,
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_timestamp",
+            tags={"partition_interval": "month"},
+        ),
+        tags={
+            "featurestore.stream": stream,
+            "featurestore.entity_field": entity_field,
+            "featurestore.id_field": id_field,
+            **{f"featurestore.column.{name}": text for name, text in (columns or {}).items()},
+        },
+        description=description,
+    )
+
+
+def per_minute(name: str, function: str, column: str, minutes: int) -> Aggregation:
+    """``function`` of ``column`` over windows of ``minutes`` minutes, sliding by one minute."""
+    return Aggregation(
+        column=column,
+        function=function,
+        time_window=timedelta(minutes=minutes),
+        slide_interval=timedelta(minutes=1),
+        name=name,
+    )
