@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
 import psycopg
+import redis
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings, settings_env
+from featurestore.definitions import Definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.registry import value_subject
@@ -118,3 +122,29 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
         time.sleep(0.5)
+
+
+def clean_up(
+    settings: Settings,
+    projects: Iterable[Definitions],
+    processors: str,
+    topics: Iterable[str],
+) -> None:
+    """Drop what a test's projects wrote (tables, Redis keys), its processors' folders
+    (``processors`` is a glob under the processors' data folder) and its topics."""
+    client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn, client:
+        for defs in projects:
+            for view in defs.views:
+                conn.execute(f'DROP TABLE IF EXISTS "{view.source.table}" CASCADE')
+            keys = [k for k in client.scan_iter(count=1000) if k.endswith(defs.project.encode())]
+            if keys:
+                client.delete(*keys)
+    for path in (settings.data_dir / "processors").glob(processors):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    for future in admin.delete_topics(list(topics)).values():
+        future.result()

@@ -9,7 +9,6 @@ test runs the processor as the background command it is in production.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,11 +20,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
-import redis
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
@@ -37,6 +33,7 @@ from processors.status import read_status
 from tests.e2e.processors_support import (
     MARKET,
     checksum,
+    clean_up,
     ingest_files,
     logged_trades,
     produce_v2_trades_and_junk,
@@ -119,22 +116,7 @@ def world(stack: Settings) -> Iterator[World]:
     trades = logged_trades(stack, topic)
     w = World(stack, run, topic, len(trades) + junk, junk, trades, dead_start)
     yield w
-    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn, client:
-        for defs in w.projects.values():
-            for view in defs.views:
-                conn.execute(f'DROP TABLE IF EXISTS "{view.source.table}" CASCADE')
-            keys = [k for k in client.scan_iter(count=1000) if k.endswith(defs.project.encode())]
-            if keys:
-                client.delete(*keys)
-    for path in (stack.data_dir / "processors").glob(f"e2e-*-{run}*"):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
-    for future in admin.delete_topics([topic]).values():
-        future.result()
+    clean_up(stack, w.projects.values(), f"e2e-*-{run}*", [topic])
 
 
 def _stream(world: World, label: str, **kw: Any) -> None:

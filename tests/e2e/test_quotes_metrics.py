@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import shutil
 import subprocess
 import sys
 import uuid
@@ -27,10 +26,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
-import redis
-from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import (
@@ -44,7 +40,14 @@ from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from featurestore.online import RedisOnlineStore
 from featurestore.online.base import EntityKey, FeatureRef
 from processors.options import ProcessorOptions
-from tests.e2e.processors_support import MARKET, checksum, ingest_files, read_table, wait_for
+from tests.e2e.processors_support import (
+    MARKET,
+    checksum,
+    clean_up,
+    ingest_files,
+    read_table,
+    wait_for,
+)
 from tests.unit.processors.oracle import SourceEvent, compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -164,22 +167,7 @@ def world(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     for topic in topics.values():  # apply after ingest: apply needs each topic's schema
         topic.events = _logged(stack, topic.name, w.view(topic))
     yield w
-    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn, client:
-        for defs in w.projects.values():
-            for view in defs.views:
-                conn.execute(f'DROP TABLE IF EXISTS "{view.source.table}" CASCADE')
-            keys = [k for k in client.scan_iter(count=1000) if k.endswith(defs.project.encode())]
-            if keys:
-                client.delete(*keys)
-    for path in (stack.data_dir / "processors").glob(f"e2e-qm-*-{run}*"):
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
-    for future in admin.delete_topics([t.name for t in topics.values()]).values():
-        future.result()
+    clean_up(stack, w.projects.values(), f"e2e-qm-*-{run}*", [t.name for t in topics.values()])
 
 
 def _stream(world: World, topic: Topic, label: str) -> dict[str, int]:
