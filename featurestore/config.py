@@ -38,6 +38,7 @@ __all__ = [
     "SchemaRegistrySettings",
     "ServiceSettings",
     "Settings",
+    "SupervisorSettings",
     "TopicSettings",
     "load_settings",
     "settings_env",
@@ -213,6 +214,24 @@ class ServiceSettings(_Section):
         return self.tls_cert_file is not None
 
 
+class SupervisorSettings(_Section):
+    """How the local stack's supervisor starts again a process that died.
+
+    From ``FEATURESTORE_SUPERVISOR__*``; see ``featurestore/stack/restart.py`` for the rules.
+    """
+
+    initial_backoff_s: float = 1.0
+    """The wait before starting a process again after the first quick death of a run."""
+    max_backoff_s: float = 60.0
+    """The longest wait between two starts of a process that keeps dying."""
+    stable_after_s: float = 60.0
+    """A process that lived this long is well again: its next death waits the initial backoff."""
+    crash_loop_after: int = 5
+    """Quick deaths in a row after which ``stack status`` reports a crash loop."""
+    poll_interval_s: float = 0.5
+    """How often the supervisor looks at the PID files."""
+
+
 class Settings(BaseModel):
     """All settings of the store, one object per process.
 
@@ -232,6 +251,7 @@ class Settings(BaseModel):
     mlflow: MlflowSettings = MlflowSettings()
     grpc: GrpcSettings = GrpcSettings()
     service: ServiceSettings = ServiceSettings()
+    supervisor: SupervisorSettings = SupervisorSettings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
