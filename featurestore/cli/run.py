@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from featurestore.cli.stack import echo_progress, echo_status
-from featurestore.config import Settings, load_settings
+from featurestore.cli.stack import bring_up, echo_progress, echo_status
+from featurestore.config import load_settings
 
 __all__ = ["run"]
 
@@ -34,18 +34,11 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
     options = FeedOptions(trade_files=trade_files, speed=speed, rate=rate, symbols=symbols)
     stack = Stack(settings, feed=options)
     try:
-        servers = stack.up()
-        _apply_definitions(settings)
-        _ensure_first_models(settings)
-        services = stack.start_services()
+        result = bring_up(stack)
     except FeatureStoreError as exc:
         click.echo(f"make run failed: {exc}", err=True)
         sys.exit(1)
-    echo_progress(
-        servers.started + services.started,
-        servers.already_running + services.already_running,
-        servers.seconds + services.seconds,
-    )
+    echo_progress(result.started, result.already_running, result.seconds)
     echo_status(settings)
     processors = ", ".join(f"{p.processor} ({p.topic})" for p in stack.event_processors)
     feed = (
@@ -60,31 +53,8 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
         f"models: MLflow registry, alias champion; anomalies -> topic {settings.topics.anomalies}\n"
         f"serve: gRPC on {stack.grpc.address()} (health, reflection; clients/python SDK)\n"
         f"logs: {stack.feed.process.run_dir}/*.log\n"
+        f"supervisor: starts again whatever dies, with backoff (restarts in stack status)\n"
         f"look: featurestore stack status | featurestore replay --help | "
         f"MLflow UI {settings.mlflow.tracking_uri}\n"
         "stop: make down"
     )
-
-
-def _apply_definitions(settings: Settings) -> None:
-    """Apply ``registry/`` (idempotent): the processors read the views from Feast's registry.
-
-    Apply refuses a topic without a schema in the schema registry, and the feeds, whose first
-    writes would register the event schemas, start later: register them first (the same call).
-    """
-    from featurestore.definitions import apply_repo
-    from featurestore.ingest.kinds import register_event_schemas
-
-    click.echo("registry: applying the feature definitions (featurestore registry apply) ...")
-    register_event_schemas(settings)
-    apply_repo(settings)
-
-
-def _ensure_first_models(settings: Settings) -> None:
-    """Train first models on demo data where none has a champion, so Predict and the scorer work."""
-    from models.bootstrap import ensure_first_models
-
-    click.echo("models: training first models where none has a champion ...")
-    trained = ensure_first_models(settings)
-    for report in trained:
-        click.echo(f"models: {report.kind} trained in {report.seconds:.1f} s, now champion")

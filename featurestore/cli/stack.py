@@ -1,15 +1,22 @@
-"""``featurestore stack up|down|status``: the local servers."""
+"""``featurestore stack up|down|status``: the local servers, the services and their supervisor."""
 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from featurestore.config import Settings, load_settings
 
-__all__ = ["echo_progress", "echo_status", "stack"]
+if TYPE_CHECKING:
+    from featurestore.stack import ComponentStatus, Stack, UpResult
+
+__all__ = ["bring_up", "echo_progress", "echo_status", "stack"]
 
 
 def _names(only: str | None) -> list[str] | None:
@@ -18,18 +25,28 @@ def _names(only: str | None) -> list[str] | None:
 
 @click.group()
 def stack() -> None:
-    """Start, stop and inspect the local Kafka, PostgreSQL, Redis, registry and MLflow."""
+    """Start, stop and inspect the local stack: servers, services and the supervisor."""
 
 
 @stack.command()
 @click.option("--only", help="Comma-separated components to start (default: all).")
 @click.option(
+    "--servers-only",
+    is_flag=True,
+    help="Start the servers (and the supervisor) but not the feed, gRPC, processors, scorer.",
+)
+@click.option(
     "--record",
     type=click.Path(dir_okay=False),
     help="Append the names of the components this call started to this file.",
 )
-def up(only: str | None, record: str | None) -> None:
-    """Start every server that is not running and wait until all are healthy."""
+def up(only: str | None, servers_only: bool, record: str | None) -> None:
+    """Start what is not running, wait until it is healthy, and supervise it.
+
+    By default: the servers, then the definitions and first models the services need, then the
+    services (market feed, gRPC, processors, scorer), then the supervisor, which starts again
+    whatever dies. ``--only`` starts the components named (and the supervisor).
+    """
     from featurestore.errors import FeatureStoreError
     from featurestore.stack import Stack
 
@@ -39,13 +56,71 @@ def up(only: str | None, record: str | None) -> None:
                 fh.write(f"{name}\n")
 
     settings = load_settings()
+    local = Stack(settings)
+    names = _names(only)
     try:
-        result = Stack(settings).up(_names(only), on_launch=remember)
+        if names is not None:
+            for name in names:
+                local.component(name)  # an unknown name is an error, not a silent no-op
+            servers = local.up([n for n in names if n in {c.name for c in local.servers}], remember)
+            services = local.start_services(names, remember)
+            result = _merged(servers, services, local.supervise(remember))
+        elif servers_only:
+            result = _merged(local.up(on_launch=remember), local.supervise(remember))
+        else:
+            result = bring_up(local, remember)
     except FeatureStoreError as exc:
         click.echo(f"stack up failed: {exc}", err=True)
         sys.exit(1)
     echo_progress(result.started, result.already_running, result.seconds)
     echo_status(settings)
+
+
+def bring_up(local: Stack, on_launch: Callable[[str], None] | None = None) -> UpResult:
+    """Start everything ``stack up`` and ``make run`` start, in order.
+
+    The servers, then the definitions and first models the services need, then the services,
+    then the supervisor.
+    """
+    servers = local.up(on_launch=on_launch)
+    _apply_definitions(local.settings)
+    _ensure_first_models(local.settings)
+    services = local.start_services(on_launch=on_launch)
+    return _merged(servers, services, local.supervise(on_launch))
+
+
+def _merged(*results: UpResult) -> UpResult:
+    from featurestore.stack import UpResult
+
+    return UpResult(
+        started=[name for r in results for name in r.started],
+        already_running=[name for r in results for name in r.already_running],
+        seconds=sum(r.seconds for r in results),
+    )
+
+
+def _apply_definitions(settings: Settings) -> None:
+    """Apply ``registry/`` (idempotent): the processors read the views from Feast's registry.
+
+    Apply refuses a topic without a schema in the schema registry, and the feeds, whose first
+    writes would register the event schemas, start later: register them first (the same call).
+    """
+    from featurestore.definitions import apply_repo
+    from featurestore.ingest.kinds import register_event_schemas
+
+    click.echo("registry: applying the feature definitions (featurestore registry apply) ...")
+    register_event_schemas(settings)
+    apply_repo(settings)
+
+
+def _ensure_first_models(settings: Settings) -> None:
+    """Train first models on demo data where none has a champion, so Predict and the scorer work."""
+    from models.bootstrap import ensure_first_models
+
+    click.echo("models: training first models where none has a champion ...")
+    trained = ensure_first_models(settings)
+    for report in trained:
+        click.echo(f"models: {report.kind} trained in {report.seconds:.1f} s, now champion")
 
 
 @stack.command()
@@ -56,7 +131,7 @@ def up(only: str | None, record: str | None) -> None:
     help="Stop only the components named in this file (written by `up --record`), then delete it.",
 )
 def down(only: str | None, recorded: str | None) -> None:
-    """Stop the servers this project started (by PID)."""
+    """Stop the supervisor, then the servers and services this project started (by PID)."""
     from featurestore.stack import Stack
 
     names = _names(only)
@@ -70,13 +145,40 @@ def down(only: str | None, recorded: str | None) -> None:
 
 @stack.command()
 def status() -> None:
-    """Show each server, its PID, its address and whether it is healthy."""
+    """Show each component: state, PID, address, and its restarts by the supervisor."""
     from featurestore.stack import Stack
 
     settings = load_settings()
     echo_status(settings)
     if not all(c.status().healthy for c in Stack(settings).servers):
         sys.exit(3)
+
+
+@stack.command(hidden=True)
+def supervise() -> None:
+    """Run the supervisor in the foreground until SIGTERM (``stack up`` runs it detached)."""
+    import logging
+    import signal
+    import threading
+    from types import FrameType
+
+    from featurestore.stack import Stack
+    from featurestore.stack.restart import RestartPolicy
+    from featurestore.stack.supervisor import Supervisor
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    local = Stack(settings)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    policy = RestartPolicy.from_settings(settings.supervisor)
+    supervisor = Supervisor(local.components, policy, local.supervisor.state_file)
+    supervisor.run(stop, settings.supervisor.poll_interval_s)
 
 
 def echo_progress(started: list[str], running: list[str], seconds: float) -> None:
@@ -88,7 +190,7 @@ def echo_progress(started: list[str], running: list[str], seconds: float) -> Non
 
 
 def echo_status(settings: Settings) -> None:
-    """Print each server and service of the stack: state, PID, address."""
+    """Print each server and service of the stack: state, PID, address, restarts."""
     from featurestore.stack import Stack
 
     statuses = Stack(settings).status()
@@ -97,4 +199,21 @@ def echo_status(settings: Settings) -> None:
         state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
         pid = f"pid {s.pid}" if s.pid else ""
         click.echo(f"  {s.name:<{width}} {state:<22} {pid:<11} {s.address}")
+        restarts = restart_line(s, time.time())
+        if restarts:
+            click.echo(f"  {'':<{width}} {restarts}")
     click.echo(f"  data and logs under {settings.data_dir.resolve()}")
+
+
+def restart_line(status: ComponentStatus, now: float) -> str | None:
+    """What the supervisor did with a component, or None while it never died."""
+    record = status.restart
+    if record is None or record.last_exit is None:
+        return None
+    at = datetime.fromtimestamp(record.last_exit_at or now).strftime("%H:%M:%S")
+    line = f"restarts {record.restarts}; last exit {at}: {record.last_exit}"
+    if record.next_start_at is not None:
+        line += f"; next start in {max(record.next_start_at - now, 0):.0f} s"
+    if record.crash_loop:
+        line = f"CRASH LOOP ({record.quick_deaths} quick deaths in a row); {line}"
+    return line

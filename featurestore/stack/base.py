@@ -14,6 +14,7 @@ from pathlib import Path
 from featurestore.config import Settings, settings_env
 from featurestore.errors import ConfigurationError
 from featurestore.stack.process import ManagedProcess
+from featurestore.stack.restart import RestartRecord
 
 __all__ = [
     "Component",
@@ -34,6 +35,8 @@ class ComponentStatus:
     healthy: bool
     pid: int | None
     address: str
+    restart: RestartRecord | None = None
+    """What the running supervisor knows of it (restarts, last exit); None without one."""
 
 
 class Component(ABC):

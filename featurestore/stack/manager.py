@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
@@ -18,6 +18,7 @@ from featurestore.stack.redis import RedisServer
 from featurestore.stack.schema_registry import SchemaRegistryServer
 from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService
+from featurestore.stack.supervisor import SupervisorService, read_records
 
 __all__ = ["Stack", "UpResult"]
 
@@ -39,7 +40,8 @@ class Stack:
     The services that ``make run`` adds on top (the market feed, the gRPC server, a feature
     processor per event topic, which need the definitions applied to the registry first, and
     the anomaly scorer, which needs a champion model) start with
-    :meth:`start_services`; ``down`` and ``status`` cover them too.
+    :meth:`start_services`; ``down`` and ``status`` cover them too. :meth:`supervise` starts the
+    supervisor, which starts again whatever of these dies; ``down`` stops it first.
     """
 
     def __init__(self, settings: Settings, feed: FeedOptions | None = None) -> None:
@@ -63,6 +65,8 @@ class Stack:
         self.services: list[Component] = [
             self.feed, self.grpc, *self.event_processors, self.scorer,
         ]  # fmt: skip
+        self.supervisor = SupervisorService(settings)
+        """Not one of :attr:`components`: those are what it watches."""
 
     @property
     def servers(self) -> list[Component]:
@@ -75,11 +79,11 @@ class Stack:
         return [*self.servers, *self.services]
 
     def component(self, name: str) -> Component:
-        """The server named ``name``."""
-        for component in self.components:
+        """The server, service or supervisor named ``name``."""
+        for component in [*self.components, self.supervisor]:
             if component.name == name:
                 return component
-        known = ", ".join(c.name for c in self.components)
+        known = ", ".join(c.name for c in [*self.components, self.supervisor])
         raise ConfigurationError(f"unknown stack component {name!r}; known: {known}")
 
     def up(
@@ -98,48 +102,63 @@ class Stack:
         result = UpResult()
         began = time.monotonic()
         for wave in self.waves:
-            launched: list[Component] = []
-            for component in wave:
-                if component.name not in wanted:
-                    continue
-                if component.process.pid() is not None:
-                    result.already_running.append(component.name)
-                    launched.append(component)
-                    continue
-                self._check_port_free(component)
-                component.prepare()
-                component.launch()
-                result.started.append(component.name)
-                if on_launch is not None:
-                    on_launch(component.name)
-                launched.append(component)
+            launched = [c for c in wave if c.name in wanted]
+            for component in launched:
+                self._start(component, result, on_launch)
             for component in launched:
                 self._wait_healthy(component)
                 component.after_healthy()
         result.seconds = time.monotonic() - began
         return result
 
-    def start_services(self, only: Iterable[str] | None = None) -> UpResult:
+    def start_services(
+        self,
+        only: Iterable[str] | None = None,
+        on_launch: Callable[[str], None] | None = None,
+    ) -> UpResult:
         """Start the services on top of the servers (feed, gRPC, processors, scorer) not running.
 
         Args:
             only: names of the services to start (default: all).
+            on_launch: as for :meth:`up`.
         """
         wanted = set(only) if only is not None else {s.name for s in self.services}
         result = UpResult()
         began = time.monotonic()
         for service in self.services:
-            if service.name not in wanted:
-                continue
-            if service.process.pid() is not None:
-                result.already_running.append(service.name)
-                continue
-            service.prepare()
-            service.launch()
-            result.started.append(service.name)
-            self._wait_healthy(service)
+            if service.name in wanted and self._start(service, result, on_launch):
+                self._wait_healthy(service)
         result.seconds = time.monotonic() - began
         return result
+
+    def supervise(self, on_launch: Callable[[str], None] | None = None) -> UpResult:
+        """Start the supervisor unless it runs, and wait until it supervises."""
+        result = UpResult()
+        began = time.monotonic()
+        self._start(self.supervisor, result, on_launch)
+        self._wait_healthy(self.supervisor)
+        result.seconds = time.monotonic() - began
+        return result
+
+    def _start(
+        self, component: Component, result: UpResult, on_launch: Callable[[str], None] | None
+    ) -> bool:
+        """Launch ``component`` unless it runs; True if launched.
+
+        Under the component's lock, so that the supervisor never starts it at the same time.
+        """
+        with component.process.exclusive():
+            if component.process.pid() is not None:
+                component.process.mark_wanted()  # started before the supervisor knew of it
+                result.already_running.append(component.name)
+                return False
+            self._check_port_free(component)
+            component.prepare()
+            component.launch()
+        result.started.append(component.name)
+        if on_launch is not None:
+            on_launch(component.name)
+        return True
 
     def restart_processors(self) -> list[str]:
         """Restart the running feature processors; returns the names restarted.
@@ -157,21 +176,24 @@ class Stack:
         return running
 
     def down(self, only: Iterable[str] | None = None) -> list[str]:
-        """Stop the servers (all, or those named), in reverse start order.
+        """Stop the supervisor, then the servers and services (all, or those named).
+
+        The supervisor goes first, so that it starts nothing again meanwhile; the others go in
+        reverse start order.
 
         Returns:
-            The names of the servers that were running and have been stopped.
+            The names of the components that were running and have been stopped.
         """
-        wanted = set(only) if only is not None else {c.name for c in self.components}
-        stopped = []
-        for component in reversed(self.components):
-            if component.name in wanted and component.stop():
-                stopped.append(component.name)
-        return stopped
+        everything = [self.supervisor, *reversed(self.components)]
+        wanted = set(only) if only is not None else {c.name for c in everything}
+        return [c.name for c in everything if c.name in wanted and c.stop()]
 
     def status(self) -> list[ComponentStatus]:
-        """The state of every server."""
-        return [c.status() for c in self.components]
+        """The state of every server and service, with the supervisor's records, and its own."""
+        supervisor = self.supervisor.status()
+        records = read_records(self.supervisor.state_file) if supervisor.healthy else {}
+        statuses = [replace(c.status(), restart=records.get(c.name)) for c in self.components]
+        return [*statuses, supervisor]
 
     def _check_port_free(self, component: Component) -> None:
         if component.name not in {c.name for c in self.servers}:

@@ -2,16 +2,25 @@
 
 A process is ours when its PID file names a live process whose command line still holds the
 marker we started it with; anything else on the machine is never touched.
+
+Beside the PID file each process has a *wanted* mark, set by every start and removed before
+every stop, and the record of the command it was started with: the supervisor
+(``supervisor.py``) starts again, with that same command, a process that is wanted and dead,
+and never one that was stopped on purpose. :meth:`ManagedProcess.exclusive` is held around
+"is it running? then start it", so that the supervisor and a ``stack up`` never start one
+server twice.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +41,9 @@ class ManagedProcess:
     """A string that must appear in the process's command line for it to count as ours."""
     launched: int | None = field(default=None, init=False)
     """The PID this object started itself: ours by construction, whatever its command line."""
+    child: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    """That process, as our child: reaped by :meth:`pid`, its exit status told by
+    :meth:`exit_reason`."""
 
     @property
     def pid_file(self) -> Path:
@@ -48,8 +60,40 @@ class ManagedProcess:
         """Where the process's stdout and stderr go."""
         return self.run_dir / f"{self.name}.log"
 
+    @property
+    def wanted_file(self) -> Path:
+        """Present from a start until a stop on purpose: the supervisor keeps the process up."""
+        return self.run_dir / f"{self.name}.wanted"
+
+    @property
+    def command_file(self) -> Path:
+        """The command of the last start, which the supervisor runs again (no environment)."""
+        return self.run_dir / f"{self.name}.command.json"
+
+    def wanted(self) -> bool:
+        """Whether the process was started and not stopped on purpose since."""
+        return self.wanted_file.exists()
+
+    def mark_wanted(self) -> None:
+        """Ask the supervisor to keep a process up that was found running (started earlier)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.wanted_file.touch()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the process's lock (a ``flock`` between processes; not re-entrant)."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with (self.run_dir / f"{self.name}.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     def pid(self) -> int | None:
         """The PID of our live process, or None (a stale PID file is removed)."""
+        if self.child is not None:
+            self.child.poll()  # reap our own dead child, or it lingers as a zombie
         try:
             pid = int(self.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
@@ -109,8 +153,55 @@ class ManagedProcess:
                 start_new_session=True,
             )
         self.launched = proc.pid
+        self.child = proc
         self.pid_file.write_text(f"{proc.pid}\n")
+        record = {
+            "argv": list(argv),
+            "cwd": None if cwd is None else str(cwd),
+            "user": user,
+            "record_exit": record_exit,
+        }
+        self.command_file.write_text(json.dumps(record))
+        self.wanted_file.touch()
         return proc.pid
+
+    def restart(self, env: Mapping[str, str] | None) -> int | None:
+        """Start again the command of the last :meth:`start`; None if none was recorded.
+
+        The environment is not recorded (it may hold secrets): the caller passes it.
+        """
+        try:
+            record = json.loads(self.command_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        cwd = record.get("cwd")
+        return self.start(
+            record["argv"],
+            env=env,
+            cwd=None if cwd is None else Path(cwd),
+            user=record.get("user"),
+            record_exit=bool(record.get("record_exit")),
+        )
+
+    def exit_reason(self) -> str:
+        """Why the process is gone, as far as this process can tell, with its last log line.
+
+        Only a parent learns how its child ended: the status is known for a process this object
+        started (or one started with ``record_exit``), not for one another command started.
+        """
+        code = self.exit_status()  # a record_exit wrapper's child; the wrapper exits 0
+        if code is None and self.child is not None:
+            code = self.child.poll()
+        if code is None:
+            reason = "exited (status unknown: started by another command)"
+        elif code < 0:
+            reason = f"killed by {_signal_name(-code)}"
+        elif code > 128 and self.exit_file.exists():  # how sh reports a child killed by a signal
+            reason = f"killed by {_signal_name(code - 128)}"
+        else:
+            reason = f"exit status {code}"
+        last = next((line for line in reversed(self.log_tail(5).splitlines()) if line), "")
+        return f"{reason}; last log line: {last[:200]}" if last else reason
 
     def exit_status(self) -> int | None:
         """The exit status a ``record_exit`` process left, or None while it runs."""
@@ -136,6 +227,8 @@ class ManagedProcess:
         Returns:
             True if a process was running and has been stopped.
         """
+        with self.exclusive():
+            self.wanted_file.unlink(missing_ok=True)  # before the signal: never restarted
         pid = self.pid()
         if pid is None:
             return False
@@ -174,6 +267,13 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _kill_group_leftovers(pgid: int) -> None:
