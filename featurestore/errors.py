@@ -11,12 +11,16 @@
                                     a retry may help
 
 Every error says whether retrying can help (``retryable``), so that a processor knows whether to
-retry or to dead-letter, and carries the gRPC status it maps to, so that the service translates
-it in one place. Errors of libraries (confluent-kafka, fastavro, psycopg, redis) are translated
-into these at the boundary with ``raise ... from exc``.
+retry or to dead-letter, and carries the gRPC status it maps to (``grpc_code``), so that the
+service translates it in one place. Errors of libraries (confluent-kafka, fastavro, psycopg,
+redis) are translated into these at the boundary with ``raise ... from exc``.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+from grpc import StatusCode
 
 __all__ = [
     "BackendUnavailableError",
@@ -33,20 +37,20 @@ class FeatureStoreError(Exception):
 
     retryable: bool = False
     """Whether the same call may succeed later."""
-    grpc_code_name: str = "INTERNAL"
-    """Name of the ``grpc.StatusCode`` this error maps to."""
+    grpc_code: ClassVar[StatusCode] = StatusCode.INTERNAL
+    """The gRPC status this error maps to."""
 
 
 class ConfigurationError(FeatureStoreError):
     """Settings or definitions are wrong."""
 
-    grpc_code_name = "FAILED_PRECONDITION"
+    grpc_code = StatusCode.FAILED_PRECONDITION
 
 
 class ValidationError(FeatureStoreError):
     """An input is malformed: a field is missing, of the wrong type or out of range."""
 
-    grpc_code_name = "INVALID_ARGUMENT"
+    grpc_code = StatusCode.INVALID_ARGUMENT
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
@@ -61,11 +65,11 @@ class SchemaError(ValidationError):
 class NotFoundError(FeatureStoreError):
     """A named feature, view, model or subject does not exist."""
 
-    grpc_code_name = "NOT_FOUND"
+    grpc_code = StatusCode.NOT_FOUND
 
 
 class BackendUnavailableError(FeatureStoreError):
     """A backend server cannot be reached; retrying later may help."""
 
     retryable = True
-    grpc_code_name = "UNAVAILABLE"
+    grpc_code = StatusCode.UNAVAILABLE

@@ -245,7 +245,8 @@ class PipelinedRedis:
                         raise BackendUnavailableError(f"online store (Redis) refused db: {reply}")
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailableError(
-                f"online store (Redis) unavailable at {self._host}:{self._port}: {exc!r}"
+                f"online store (Redis) unavailable at {self._host}:{self._port}:"
+                f" {str(exc) or 'no answer in time'}"
             ) from exc
         self._protocol = protocol
         return protocol

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
-from datetime import UTC
 
 import grpc
 
@@ -12,6 +11,7 @@ from featurestore._proto.v1 import anomaly_service_pb2, anomaly_service_pb2_grpc
 from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
 from featurestore.service.anomaly_stream import AnomalyFilter, AnomalySubscriptions, StartAt
+from featurestore.service.convert import timestamp_from_proto
 
 __all__ = ["AnomalyServicer", "anomaly_to_proto", "filter_from_proto", "start_from_proto"]
 
@@ -24,7 +24,7 @@ def start_from_proto(
     if which == "resume_token":
         return StartAt(position=subscriptions.position_of(request.resume_token))
     if which == "start_time":
-        return StartAt(time=request.start_time.ToDatetime(tzinfo=UTC))
+        return StartAt(time=timestamp_from_proto(request.start_time, "start_time"))
     return StartAt()
 
 
@@ -37,7 +37,7 @@ def filter_from_proto(request: anomaly_service_pb2.StreamAnomaliesRequest) -> An
             raise ValidationError(f"symbols[{i}]: must not be empty", field=f"symbols[{i}]")
     not_before = None
     if request.WhichOneof("start") == "start_time":
-        not_before = request.start_time.ToDatetime(tzinfo=UTC)
+        not_before = timestamp_from_proto(request.start_time, "start_time")
     return AnomalyFilter(
         symbols=frozenset(request.symbols),
         min_score=request.min_score if request.HasField("min_score") else float("-inf"),

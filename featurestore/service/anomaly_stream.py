@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
+import grpc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from featurestore.errors import (
@@ -52,7 +53,7 @@ class TooManySubscriptionsError(FeatureStoreError):
     """The server holds as many subscriptions as it is configured for; retry later."""
 
     retryable = True
-    grpc_code_name = "RESOURCE_EXHAUSTED"
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ class _Reader:
             partitions = sorted(info.partitions)
             offsets = self._start_offsets(partitions, start)
         except KafkaException as exc:
-            raise BackendUnavailableError(f"Kafka unavailable: {exc.args[0]}") from exc
+            raise BackendUnavailableError(f"Kafka unavailable: {exc.args[0].str()}") from exc
         self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in offsets.items()])
         return StreamPosition(self.topic, offsets)
 
@@ -147,7 +148,9 @@ class _Reader:
             known = start.position.next_offsets
             return {p: max(known.get(p, low), low) for p, (low, _) in marks.items()}
         if start.time is not None:
-            ms = int(start.time.timestamp() * 1000)
+            # Kafka reads a negative time as "latest"/"earliest": a time before 1970 precedes
+            # every record, so it starts at the beginning as 0 does.
+            ms = max(int(start.time.timestamp() * 1000), 0)
             found = self._consumer.offsets_for_times(
                 [TopicPartition(self.topic, p, ms) for p in partitions], timeout=self._timeout_s
             )

@@ -1,14 +1,17 @@
 """Wire types to domain types and back, for FeatureService; nowhere else touches the protos.
 
+Request bytes of every method are decoded by :func:`decode_request` (the method wrapper calls it).
 Every malformed request raises :class:`ValidationError` naming its field, so that the method
 wrapper can answer INVALID_ARGUMENT with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -26,10 +29,13 @@ from featurestore.online import (
 
 __all__ = [
     "STATUS_TO_PROTO",
+    "decode_request",
+    "duration_from_proto",
     "entities_from_proto",
     "features_from_proto",
     "online_features_to_proto",
     "parse_request",
+    "timestamp_from_proto",
     "value_to_proto",
 ]
 
@@ -40,16 +46,27 @@ STATUS_TO_PROTO = {
     FeatureStatus.OUTSIDE_MAX_AGE: types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE,
 }
 _NULL = types_pb2.Value()
+T = TypeVar("T")
+
+
+def decode_request(deserializer: Callable[[bytes], T], data: bytes) -> T:
+    """A request message from its wire bytes, by a method's ``request_deserializer``.
+
+    Raises:
+        ValidationError: the bytes are not a message of that type (field ``request``), so that
+            malformed bytes get INVALID_ARGUMENT, whichever method they were sent to.
+    """
+    try:
+        return deserializer(data)
+    except DecodeError as exc:
+        message_type = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
+        name = getattr(message_type, "full_name", "request message")
+        raise ValidationError(f"request: not a valid {name}", field="request") from exc
 
 
 def parse_request(data: bytes) -> feature_service_pb2.GetOnlineFeaturesRequest:
-    """A GetOnlineFeaturesRequest from its wire bytes."""
-    try:
-        return feature_service_pb2.GetOnlineFeaturesRequest.FromString(data)
-    except DecodeError as exc:
-        raise ValidationError(
-            "request: not a valid GetOnlineFeaturesRequest", field="request"
-        ) from exc
+    """A GetOnlineFeaturesRequest from its wire bytes (the method takes bytes: its fast path)."""
+    return decode_request(feature_service_pb2.GetOnlineFeaturesRequest.FromString, data)
 
 
 def features_from_proto(
@@ -107,6 +124,38 @@ def entities_from_proto(
     ]
     join_keys = tuple(keys)
     return tuple(EntityKey(join_keys, tuple(col[r] for col in columns)) for r in range(rows))
+
+
+def timestamp_from_proto(stamp: Timestamp, field: str) -> datetime:
+    """An aware UTC time from a request's Timestamp.
+
+    Raises:
+        ValidationError: naming ``field``, when the Timestamp is outside what one may hold
+            (years 1 to 9999, nanos within a second).
+    """
+    try:
+        return stamp.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(
+            f"{field}: not a valid timestamp (seconds {stamp.seconds}, nanos {stamp.nanos})",
+            field=field,
+        ) from exc
+
+
+def duration_from_proto(duration: Duration, field: str) -> timedelta:
+    """A timedelta from a request's Duration.
+
+    Raises:
+        ValidationError: naming ``field``, when the Duration does not fit a timedelta (more than
+            999,999,999 days).
+    """
+    try:
+        return duration.ToTimedelta()
+    except (ValueError, OverflowError) as exc:
+        raise ValidationError(
+            f"{field}: not a valid duration (seconds {duration.seconds}, nanos {duration.nanos})",
+            field=field,
+        ) from exc
 
 
 def value_to_proto(value: FeatureScalar) -> types_pb2.Value:

@@ -13,7 +13,7 @@ import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import grpc
 import numpy as np
@@ -25,6 +25,7 @@ from featurestore.definitions import Definitions
 from featurestore.errors import BackendUnavailableError, ValidationError
 from featurestore.offline import LabelSpec, OfflineStore, TrainingRequest
 from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
+from featurestore.service.convert import duration_from_proto, timestamp_from_proto
 
 __all__ = ["DatasetServicer", "ExportJob", "OfflineAccess", "job_from_proto"]
 
@@ -54,9 +55,9 @@ def _grid(grid: dataset_service_pb2.EntityTimeGrid, max_rows: int) -> pa.Table:
     for name in ("start_time", "end_time", "step"):
         if not grid.HasField(name):
             raise ValidationError(f"time_grid.{name}: required", field=f"time_grid.{name}")
-    start = grid.start_time.ToDatetime(tzinfo=UTC)
-    end = grid.end_time.ToDatetime(tzinfo=UTC)
-    step = grid.step.ToTimedelta()
+    start = timestamp_from_proto(grid.start_time, "time_grid.start_time")
+    end = timestamp_from_proto(grid.end_time, "time_grid.end_time")
+    step = duration_from_proto(grid.step, "time_grid.step")
     if step <= timedelta(0):
         raise ValidationError("time_grid.step: must be positive", field="time_grid.step")
     if end <= start:
@@ -117,7 +118,7 @@ def job_from_proto(
         )
     labels = None
     if request.HasField("label_horizon"):
-        horizon = request.label_horizon.ToTimedelta()
+        horizon = duration_from_proto(request.label_horizon, "label_horizon")
         if horizon <= timedelta(0):
             raise ValidationError("label_horizon: must be positive", field="label_horizon")
         labels = LabelSpec(horizon=horizon)

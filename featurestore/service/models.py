@@ -30,6 +30,7 @@ from featurestore.errors import (
     ConfigurationError,
     FeatureStoreError,
     NotFoundError,
+    ValidationError,
 )
 from featurestore.online import FeatureRef
 
@@ -179,10 +180,14 @@ class ModelRegistry:
             raise BackendUnavailableError(
                 f"model registry (MLflow) at {self._uri} answered HTTP {response.status_code}"
             )
+        if response.status_code == 400:
+            # A name or alias MLflow does not accept ("Names cannot contain '/' or ':'"): the
+            # caller's to fix. Its own message says which; the rest of its body is internals.
+            raise ValidationError(f"model registry (MLflow) refuses it: {_message_of(response)}")
         if response.status_code != 200:
             raise FeatureStoreError(
                 f"model registry (MLflow) refused {path}: HTTP {response.status_code} "
-                f"{response.text[:200]}"
+                f"{_message_of(response)}"
             )
         body: dict[str, Any] = response.json()
         return body
@@ -190,3 +195,13 @@ class ModelRegistry:
     async def close(self) -> None:
         """Close the HTTP client."""
         await self._http.aclose()
+
+
+def _message_of(response: httpx2.Response) -> str:
+    """The ``message`` of an MLflow error body (at most 200 characters), else its status."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = body.get("message") if isinstance(body, dict) else None
+    return str(message)[:200] if message else f"HTTP {response.status_code}"

@@ -114,7 +114,9 @@ async def create_server(
     calls that need it fail, with UNAVAILABLE. What the server opened it closes when it stops.
     """
     service = settings.service
-    server = grpc.aio.server()
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", service.max_request_bytes)]
+    )
     wrapper = MethodWrapper(
         RpcTelemetry(telemetry or Telemetry.named(service.telemetry)),
         TokenCheck(service.auth_tokens) if service.auth_tokens else None,

@@ -7,17 +7,28 @@ stands in for the server in the generated ``add_*_to_server`` functions). Per ca
 extra coroutine frame, a ``perf_counter`` and a histogram record; a span only when tracing is on;
 the token check only when tokens are configured.
 
+Requests are decoded here too, inside the wrapper (the handler gRPC sees has no request
+deserializer): bytes that are not the method's request message are INVALID_ARGUMENT like any other
+malformed request, where gRPC itself would answer UNKNOWN with the decoder's exception class. A
+request larger than the server's ``grpc.max_receive_message_length``
+(:attr:`~featurestore.config.ServiceSettings.max_request_bytes`) is refused by gRPC before it gets
+here, with RESOURCE_EXHAUSTED naming both sizes.
+
 Errors become statuses here and nowhere else: a :class:`FeatureStoreError` its own code and
-message, a timeout DEADLINE_EXCEEDED, anything else INTERNAL without details (logged).
+message, a timeout DEADLINE_EXCEEDED, a method a servicer leaves out (``NotImplementedError``, as
+the generated base classes raise) UNIMPLEMENTED, anything else INTERNAL without details (logged).
+No status carries an exception's class name or a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import grpc
@@ -25,6 +36,7 @@ from opentelemetry import trace
 from pydantic import SecretStr
 
 from featurestore.errors import FeatureStoreError, ValidationError
+from featurestore.service.convert import decode_request
 from featurestore.service.telemetry import RpcTelemetry
 
 __all__ = ["MethodWrapper", "TokenCheck", "WrappingRegistrar"]
@@ -32,14 +44,16 @@ __all__ = ["MethodWrapper", "TokenCheck", "WrappingRegistrar"]
 logger = logging.getLogger(__name__)
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any] | Awaitable[None]]
+Decode = Callable[[Any], Any]
+"""Turns what gRPC hands the behaviour (request bytes, or an iterator of them) into messages."""
 _OK = grpc.StatusCode.OK
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 """Methods that need no token, so that load balancers can check health."""
 
 
 def _status(exc: FeatureStoreError) -> tuple[grpc.StatusCode, str]:
-    code = getattr(grpc.StatusCode, exc.grpc_code_name, grpc.StatusCode.INTERNAL)
+    code = exc.grpc_code
     message = str(exc) or code.name.lower()
     if isinstance(exc, ValidationError) and exc.field and exc.field not in message:
         message = f"{exc.field}: {message}"
@@ -54,10 +68,32 @@ async def _abort_for(exc: BaseException, context: grpc.aio.ServicerContext, meth
             logger.error("%s failed", method, exc_info=exc)
     elif isinstance(exc, TimeoutError):
         code, message = grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"
+    elif isinstance(exc, NotImplementedError):
+        # What a generated servicer base class raises for a method its subclass leaves out.
+        code, message = grpc.StatusCode.UNIMPLEMENTED, "method not implemented"
     else:
         logger.error("%s failed unexpectedly", method, exc_info=exc)
         code, message = grpc.StatusCode.INTERNAL, "internal error"
     await context.abort(code, message)
+
+
+def _decoder(handler: grpc.RpcMethodHandler) -> Decode:
+    """How the wrapper decodes the requests of ``handler`` (bytes pass through without one)."""
+    deserializer = handler.request_deserializer
+    if deserializer is None:
+        return _as_is
+    if not handler.request_streaming:
+        return partial(decode_request, deserializer)
+
+    async def each(requests: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        async for data in requests:
+            yield decode_request(deserializer, data)
+
+    return each
+
+
+def _as_is(request: Any) -> Any:
+    return request
 
 
 def _code_of(context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.StatusCode:
@@ -95,24 +131,23 @@ class MethodWrapper:
         self._tokens = tokens
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """The same handler with its unary-unary or unary-stream behaviour wrapped."""
-        if handler.request_streaming:
-            return handler  # no client-streaming methods are served
+        """The same handler with its behaviour wrapped and its requests decoded in the wrapper."""
         tokens = None if method.startswith(_OPEN_PREFIXES) else self._tokens
+        decode = _decoder(handler)
+        streaming = (handler.request_streaming, handler.response_streaming)
+        name, make_handler = _HANDLER_KINDS[streaming]
+        behavior = getattr(handler, name)
         if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(
-                self._stream(handler.unary_stream, method, tokens),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return grpc.unary_unary_rpc_method_handler(
-            self._unary(handler.unary_unary, method, tokens),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
+            wrapped: Callable[..., Any] = self._stream(behavior, method, tokens, decode)
+        else:
+            wrapped = self._unary(behavior, method, tokens, decode)
+        # The request stays bytes on gRPC's side: decoding fails inside the wrapper, with a status.
+        return make_handler(
+            wrapped, request_deserializer=None, response_serializer=handler.response_serializer
         )
 
     def _unary(
-        self, behavior: UnaryBehavior, method: str, tokens: TokenCheck | None
+        self, behavior: UnaryBehavior, method: str, tokens: TokenCheck | None, decode: Decode
     ) -> UnaryBehavior:
         telemetry = self._telemetry
         tracer = telemetry.tracer
@@ -122,7 +157,7 @@ class MethodWrapper:
             if tokens is not None and not tokens.allows(context.invocation_metadata()):
                 await _deny(context)
             try:
-                return await behavior(request, context)
+                return await behavior(decode(request), context)
             except grpc.aio.AbortError:
                 raise
             except Exception as exc:
@@ -146,7 +181,7 @@ class MethodWrapper:
         return run
 
     def _stream(
-        self, behavior: StreamBehavior, method: str, tokens: TokenCheck | None
+        self, behavior: StreamBehavior, method: str, tokens: TokenCheck | None, decode: Decode
     ) -> StreamBehavior:
         telemetry = self._telemetry
         tracer = telemetry.tracer
@@ -155,7 +190,13 @@ class MethodWrapper:
             if tokens is not None and not tokens.allows(context.invocation_metadata()):
                 await _deny(context)
             try:
-                async for response in behavior(request, context):
+                responses = behavior(decode(request), context)
+                if inspect.isawaitable(responses):
+                    # A behaviour that writes its responses itself (``context.write``), as the
+                    # health service's Watch does, instead of yielding them.
+                    await responses
+                    return
+                async for response in responses:
                     yield response
             except grpc.aio.AbortError:
                 raise
@@ -183,6 +224,15 @@ class MethodWrapper:
                 telemetry.finish(method, code, started, span)
 
         return run
+
+
+_HANDLER_KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler]]] = {
+    (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    (True, True): ("stream_stream", grpc.stream_stream_rpc_method_handler),
+}
+"""By (request streaming, response streaming): the handler's behaviour and how one is made."""
 
 
 class _WrappedGeneric(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc has no stubs
