@@ -21,6 +21,7 @@ from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
+from tests.integration.service.mlflow_models import RegisteredModels, delete_model, register_models
 
 
 @pytest.fixture
@@ -79,3 +80,11 @@ def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[.
     yield start
     for server in started:
         server.stop(grace_s=0)
+
+
+@pytest.fixture(scope="module")
+def models(stack: Settings) -> Iterator[RegisteredModels]:
+    """Two versions of a model registered in the stack's MLflow (alias champion -> 1)."""
+    registered = register_models(stack, f"fs-test-{uuid.uuid4().hex[:8]}")
+    yield registered
+    delete_model(stack, registered.name)

@@ -25,24 +25,12 @@ from featurestore.events import ConfluentSchemaStore, LoggedEvent, PredictionLog
 from featurestore.online import EntityKey, FeatureRow
 from featurestore.service.testing import ServerThread
 from tests.integration.service.anomaly_data import create_topic, delete_topic
-from tests.integration.service.mlflow_models import (
-    RegisteredModels,
-    delete_model,
-    move_alias,
-    register_models,
-)
+from tests.integration.service.mlflow_models import RegisteredModels, move_alias
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 NO_RETRY = RetryPolicy(max_attempts=1)
-
-
-@pytest.fixture(scope="module")
-def models(stack: Settings) -> Iterator[RegisteredModels]:
-    registered = register_models(stack, f"fs-test-{uuid.uuid4().hex[:8]}")
-    yield registered
-    delete_model(stack, registered.name)
 
 
 @pytest.fixture
