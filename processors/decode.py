@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import io
 import json
-import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 from fastavro import schemaless_reader
 from fastavro.read import SchemaResolutionError
@@ -29,6 +29,7 @@ from fastavro.read import SchemaResolutionError
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events import ConfluentSchemaStore, SchemaStore
 from featurestore.events.wire import HEADER_SIZE, SerializationError, parse_header
+from processors.avro_columns import Column, ColumnarReader, UnsupportedSchemaError, pack
 from processors.features import EventBatch
 from processors.features.plan import SourcePlan
 
@@ -42,8 +43,6 @@ __all__ = [
 ]
 
 _DECODE_ERRORS = (SchemaResolutionError, EOFError, ValueError, TypeError, IndexError, KeyError)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _NUMERIC = {"double", "float", "long", "int"}
 
 
@@ -158,6 +157,8 @@ class _Plan:
     """The writer schema, parsed with logical types off (times stay integers)."""
     missing: str | None
     """Why records of this writer cannot give an event (a field missing or of a wrong kind)."""
+    columns: ColumnarReader | None
+    """Reads many records of this writer at once (None: one by one, through fastavro)."""
 
 
 class EventDecoder:
@@ -172,6 +173,8 @@ class EventDecoder:
         self._store = store
         self._source = source
         self._plans: dict[int, _Plan] = {}
+        self._by_header: dict[bytes, _Plan] = {}
+        """Plans by the records' 5-byte Confluent header: one dict lookup per record."""
         wanted = {source.entity_field: {"string"}, source.timestamp_field: {"long", "int"}}
         if source.id_field:
             wanted[source.id_field] = {"string"}
@@ -195,8 +198,24 @@ class EventDecoder:
                     f"schema id {schema_id}: field {name!r} is not {'/'.join(sorted(allowed))}"
                 )
                 break
-        plan = self._plans[schema_id] = _Plan(fastavro.parse_schema(_strip_logical(raw)), missing)
+        plain = _strip_logical(raw)
+        columns = None
+        if missing is None:
+            try:
+                columns = ColumnarReader(plain, self._wanted)
+            except UnsupportedSchemaError:
+                columns = None
+        plan = self._plans[schema_id] = _Plan(fastavro.parse_schema(plain), missing, columns)
         return plan
+
+    def columnar(self, schema_id: int) -> ColumnarReader | None:
+        """The columnar reader of a writer (None: read its records one by one).
+
+        Raises:
+            NotFoundError: the schema id is unknown to the registry.
+            BackendUnavailableError: the registry cannot be reached.
+        """
+        return self._plan(schema_id).columns
 
     def decode_wire(self, data: bytes) -> dict[str, Any]:
         """The record's fields (event time as integer microseconds).
@@ -207,18 +226,20 @@ class EventDecoder:
             NotFoundError: the schema id is unknown to the registry.
             BackendUnavailableError: the registry cannot be reached.
         """
-        schema_id = parse_header(data)
-        plan = self._plan(schema_id)
+        header = data[:HEADER_SIZE]
+        plan = self._by_header.get(header)
+        if plan is None:
+            plan = self._by_header[header] = self._plan(parse_header(data))
         if plan.missing:
             raise SerializationError(plan.missing)
         try:
             record = schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), plan.schema, None)
         except _DECODE_ERRORS as exc:
             raise SerializationError(
-                f"cannot decode a record of schema id {schema_id}: {exc}"
+                f"cannot decode a record of schema id {parse_header(data)}: {exc}"
             ) from exc
         if not isinstance(record, dict):
-            raise SerializationError(f"schema id {schema_id} does not describe a record")
+            raise SerializationError(f"schema id {parse_header(data)} does not describe a record")
         return record
 
 
@@ -228,10 +249,48 @@ def decoder_for(registry_url: str, source: SourcePlan) -> EventDecoder:
     return EventDecoder(ConfluentSchemaStore(registry_url), source)
 
 
-def _micros(value: datetime | int) -> int:
-    if isinstance(value, datetime):
-        return (value - _EPOCH) // _MICRO
-    return int(value)
+@dataclass
+class _Fields:
+    """What the step reads of each record, whichever way it was decoded."""
+
+    n: int
+    fields: tuple[str, ...]
+    buf: npt.NDArray[np.uint8]
+    """The records' bytes, one after the other (entity spans point into them)."""
+    decoded: npt.NDArray[np.bool_] = field(init=False)
+    entity_span: npt.NDArray[np.int64] = field(init=False)
+    """(start, end) in :attr:`buf` of the entity of records read many at a time."""
+    entity_text_of: dict[int, str | None] = field(init=False)
+    """The entity of records read one by one."""
+    entity_null: npt.NDArray[np.bool_] = field(init=False)
+    event_us: npt.NDArray[np.int64] = field(init=False)
+    time_null: npt.NDArray[np.bool_] = field(init=False)
+    values: dict[str, npt.NDArray[np.float64]] = field(init=False)
+    null: dict[str, npt.NDArray[np.bool_]] = field(init=False)
+    ids: npt.NDArray[np.object_] = field(init=False)
+    """Event ids (str, or None where null)."""
+
+    def __post_init__(self) -> None:
+        n = self.n
+        self.decoded = np.zeros(n, dtype=bool)
+        self.entity_span = np.zeros((n, 2), dtype=np.int64)
+        self.entity_text_of = {}
+        self.entity_null = np.zeros(n, dtype=bool)
+        self.event_us = np.zeros(n, dtype=np.int64)
+        self.time_null = np.zeros(n, dtype=bool)
+        self.values = {name: np.zeros(n, dtype=np.float64) for name in self.fields}
+        self.null = {name: np.zeros(n, dtype=bool) for name in self.fields}
+        self.ids = np.full(n, None, dtype=object)
+
+    def entity_text(self, i: int) -> str | None:
+        """The entity of record ``i`` (None: null)."""
+        if i in self.entity_text_of:
+            return self.entity_text_of[i]
+        text = None
+        if not self.entity_null[i]:
+            a, b = self.entity_span[i].tolist()
+            text = self.buf[a:b].tobytes().decode("ascii")  # the reader checked: ASCII
+        return text
 
 
 def decode_records(
@@ -242,69 +301,183 @@ def decode_records(
     A record is dead-lettered when it is empty, not Confluent Avro, of an unknown schema id, of
     a writer without the fields read, keyed by another entity than its own (or not keyed), or
     carries a numeric field that is not finite (a null is kept: aggregations skip it).
+
+    Records are read many at a time (:mod:`processors.avro_columns`); those that reader leaves
+    (a corrupt body, text outside ASCII, a writer it does not take) are read one by one.
     """
-    keep: list[int] = []
-    entities: list[str] = []
-    event_us: list[int] = []
-    ids: list[str] = []
-    values: dict[str, list[float]] = {name: [] for name in source.fields}
-    dead: list[DeadLetter] = []
-    key_text: dict[bytes, str] = {}
-    entity_field, time_field, id_field = (
-        source.entity_field,
-        source.timestamp_field,
-        source.id_field,
-    )
-    for i, value in enumerate(records.values):
-        if value is None or len(value) == 0:
-            dead.append(records.dead_letter(i, "undecodable: empty value"))
-            continue
-        try:
-            record = decoder.decode_wire(bytes(value))
-        except (ValidationError, NotFoundError) as exc:
-            dead.append(records.dead_letter(i, f"undecodable: {exc}"))
-            continue
-        key = records.keys[i]
-        entity = None
-        if key is not None:
-            entity = key_text.get(key)
-            if entity is None:
-                entity = key_text[key] = bytes(key).decode("utf-8", "replace")
-        own = record.get(entity_field)
-        if entity is None or own != entity:
-            dead.append(records.dead_letter(i, f"key-mismatch: record of {own!r} keyed {entity!r}"))
-            continue
-        when = record.get(time_field)
-        if when is None:
-            dead.append(records.dead_letter(i, f"invalid: {time_field} is null"))
-            continue
-        row = [record.get(name) for name in source.fields]
-        bad = next(
-            (
-                n
-                for n, v in zip(source.fields, row, strict=True)
-                if v is not None and not math.isfinite(v)
-            ),
-            None,
-        )
-        if bad is not None:
-            dead.append(records.dead_letter(i, f"invalid: {bad} is {record[bad]!r}"))
-            continue
-        keep.append(i)
-        entities.append(entity)
-        event_us.append(_micros(when))
-        if id_field:
-            ids.append(str(record.get(id_field)))
-        for name, v in zip(source.fields, row, strict=True):
-            values[name].append(math.nan if v is None else float(v))
-    index = np.asarray(keep, dtype=np.intp)
+    reasons: dict[int, str] = {}
+    values = records.values
+    present = cast("Sequence[bytes]", values) if None not in values else [v or b"" for v in values]
+    buf, starts, ends = pack(present)
+    got = _Fields(len(records), source.fields, buf)
+    one_by_one = _read_columnar(decoder, source, buf, starts, ends, got, reasons)
+    _read_one_by_one(records, decoder, source, one_by_one, got, reasons)
+    key_code, distinct_keys = pd.factorize(np.asarray(records.keys, dtype=object))
+    texts = [bytes(k).decode("utf-8", "replace") for k in distinct_keys]
+    _check_keys(got, key_code, list(distinct_keys), texts, reasons)
+    for i in np.flatnonzero(got.decoded & got.time_null).tolist():
+        reasons.setdefault(i, f"invalid: {source.timestamp_field} is null")
+    for name in source.fields:  # a record's first reason is the one given
+        bad = ~np.isfinite(got.values[name]) & ~got.null[name] & got.decoded
+        for i in np.flatnonzero(bad).tolist():
+            reasons.setdefault(i, f"invalid: {name} is {float(got.values[name][i])!r}")
+    ok = got.decoded.copy()
+    if reasons:
+        ok[list(reasons)] = False
+    index = np.flatnonzero(ok)
+    used, code = np.unique(key_code[index], return_inverse=True)
     events = EventBatch(
-        entity=entities,
-        event_us=np.asarray(event_us, dtype=np.int64),
+        names=[str(texts[c]) for c in used.tolist()],
+        code=code.astype(np.int64).reshape(-1),
+        event_us=got.event_us[index],
         kafka_ms=records.timestamp_ms[index],
         partition=records.partition[index],
         offset=records.offset[index],
-        event_id=ids if id_field else None,
-        fields={name: np.asarray(v, dtype=np.float64) for name, v in values.items()},
+        event_id=_texts(got.ids[index]) if source.id_field else None,
+        fields={
+            name: np.where(got.null[name][index], np.nan, got.values[name][index])
+            for name in source.fields
+        },
     )
-    return DecodedRecords(events, records, dead, index)
+    dead = [records.dead_letter(i, reasons[i]) for i in sorted(reasons)]
+    return DecodedRecords(events, records, dead, index.astype(np.intp))
+
+
+def _check_keys(
+    got: _Fields,
+    key_code: npt.NDArray[np.int64],
+    distinct_keys: Sequence[bytes],
+    texts: list[str],
+    reasons: dict[int, str],
+) -> None:
+    """A decoded record whose key is not its entity (or that has no key) is refused.
+
+    A key is compared as bytes with the entity's UTF-8 text, all records at once: one
+    vectorized comparison per byte position of the longest entity.
+    """
+    kbuf, kstart, kend = pack(distinct_keys or [b""])
+    rows = np.flatnonzero(got.decoded)
+    code = key_code[rows]
+    spans = got.entity_span[rows]
+    length = spans[:, 1] - spans[:, 0]
+    keyed = code >= 0
+    ks = np.where(keyed, kstart[np.maximum(code, 0)], 0)
+    same = (
+        keyed
+        & ~got.entity_null[rows]
+        & (length == np.where(keyed, kend[np.maximum(code, 0)] - ks, -1))
+    )
+    for k in range(int(length[same].max(initial=0))):
+        at = np.flatnonzero(same & (length > k))
+        same[at] = got.buf[spans[at, 0] + k] == kbuf[ks[at] + k]
+    for i, text in got.entity_text_of.items():  # read one by one: compared as text
+        j = int(np.searchsorted(rows, i))
+        same[j] = key_code[i] >= 0 and text == texts[key_code[i]]
+    for j in np.flatnonzero(~same).tolist():
+        i = int(rows[j])
+        key = texts[key_code[i]] if key_code[i] >= 0 else None
+        reasons[i] = f"key-mismatch: record of {got.entity_text(i)!r} keyed {key!r}"
+
+
+def _read_columnar(
+    decoder: EventDecoder,
+    source: SourcePlan,
+    buf: npt.NDArray[np.uint8],
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    got: _Fields,
+    reasons: dict[int, str],
+) -> npt.NDArray[np.bool_]:
+    """Read the records of writers the columnar reader takes; returns those left to read."""
+    length = ends - starts
+    empty = length == 0
+    for i in np.flatnonzero(empty).tolist():
+        reasons[i] = "undecodable: empty value"
+    head = buf[np.minimum(starts[:, None] + np.arange(HEADER_SIZE), len(buf) - 1)]
+    schema_ids = head[:, 1:].astype(np.int64) @ np.array([1 << 24, 1 << 16, 1 << 8, 1])
+    framed = (length >= HEADER_SIZE) & (head[:, 0] == 0)
+    one_by_one: npt.NDArray[np.bool_] = ~empty & ~framed
+    raw = buf.tobytes()
+    for schema_id in np.unique(schema_ids[framed]).tolist():
+        rows = np.flatnonzero(framed & (schema_ids == schema_id))
+        try:
+            reader = decoder.columnar(schema_id)
+        except NotFoundError:
+            reader = None  # read one by one: the dead letter says why
+        if reader is None:
+            one_by_one[rows] = True
+            continue
+        out = reader.read(buf, starts[rows] + HEADER_SIZE, ends[rows])
+        one_by_one[rows[out.flagged]] = True
+        good = ~out.flagged
+        rows = rows[good]
+        got.decoded[rows] = True
+        entity = out.columns[source.entity_field]
+        assert entity.ends is not None
+        got.entity_span[rows, 0] = entity.values[good]
+        got.entity_span[rows, 1] = entity.ends[good]
+        got.entity_null[rows] = entity.null[good]
+        when = out.columns[source.timestamp_field]
+        got.event_us[rows] = when.values[good]
+        got.time_null[rows] |= when.null[good]
+        for name in source.fields:
+            column = out.columns[name]
+            got.values[name][rows] = column.values[good]
+            got.null[name][rows] = column.null[good]
+        if source.id_field:
+            _spans(raw, out.columns[source.id_field], good, rows, got.ids)
+    return one_by_one
+
+
+def _spans(
+    raw: bytes, column: Column, good: npt.NDArray[np.bool_], rows: npt.NDArray[np.int64],
+    into: npt.NDArray[np.object_],
+) -> None:  # fmt: skip
+    """Text of a string column (ASCII: the reader checked) at ``rows``; None where null."""
+    assert column.ends is not None
+    starts, ends = column.values[good].tolist(), column.ends[good].tolist()
+    into[rows] = [raw[a:b].decode("ascii") for a, b in zip(starts, ends, strict=True)]
+    null = column.null[good]
+    if null.any():
+        into[rows[null]] = None
+
+
+def _texts(ids: npt.NDArray[np.object_]) -> list[str]:
+    """Ids as text (a null id reads "None", as ``str`` gives it)."""
+    out: list[str] = ids.tolist()
+    if None in out:
+        out = [str(x) for x in out]
+    return out
+
+
+def _read_one_by_one(
+    records: KafkaRecords,
+    decoder: EventDecoder,
+    source: SourcePlan,
+    which: npt.NDArray[np.bool_],
+    got: _Fields,
+    reasons: dict[int, str],
+) -> None:
+    """Read records through fastavro, one at a time (the exact error of a bad one)."""
+    picked = (source.entity_field, source.timestamp_field, *source.fields)
+    if source.id_field:
+        picked += (source.id_field,)
+    pick = operator.itemgetter(*picked)
+    for i in np.flatnonzero(which).tolist():
+        value = records.values[i]
+        assert value is not None
+        try:
+            row = pick(decoder.decode_wire(bytes(value)))
+        except (ValidationError, NotFoundError) as exc:
+            reasons[i] = f"undecodable: {exc}"
+            continue
+        got.decoded[i] = True
+        got.entity_text_of[i] = row[0]
+        got.time_null[i] = row[1] is None
+        got.event_us[i] = 0 if row[1] is None else int(row[1])
+        for j, name in enumerate(source.fields):
+            v = row[2 + j]
+            got.null[name][i] = v is None
+            got.values[name][i] = 0.0 if v is None else float(v)
+        if source.id_field:
+            got.ids[i] = row[-1]

@@ -42,9 +42,14 @@ Rows = dict[str, npt.NDArray[np.generic]]
 
 @dataclass(frozen=True)
 class EventBatch:
-    """Decoded events of one partition, in log order, as columns."""
+    """Decoded events of one partition, in log order, as columns.
 
-    entity: Sequence[str]
+    Entities are dictionary-encoded: :attr:`names` holds each distinct entity once and
+    :attr:`code` each event's index into it, so that grouping by entity is integer work.
+    """
+
+    names: Sequence[str]
+    code: I64
     event_us: I64
     kafka_ms: I64
     partition: I64
@@ -55,16 +60,22 @@ class EventBatch:
     def __len__(self) -> int:
         return len(self.event_us)
 
+    @property
+    def entity(self) -> list[str]:
+        """Each event's entity."""
+        names = self.names
+        return [names[c] for c in self.code.tolist()]
+
     def take(self, index: npt.NDArray[np.intp]) -> EventBatch:
         """The events at ``index`` (in that order)."""
-        picks = index.tolist()
         return EventBatch(
-            [self.entity[i] for i in picks],
+            self.names,
+            self.code[index],
             self.event_us[index],
             self.kafka_ms[index],
             self.partition[index],
             self.offset[index],
-            None if self.event_id is None else [self.event_id[i] for i in picks],
+            None if self.event_id is None else [self.event_id[i] for i in index.tolist()],
             {k: v[index] for k, v in self.fields.items()},
         )
 
@@ -82,8 +93,13 @@ class EventBatch:
         """A batch from sequences; offsets default to 0..n-1, Kafka time to event time."""
         ev = np.asarray(event_us, dtype=np.int64)
         n = len(ev)
+        codes: dict[str, int] = {}
+        code = np.fromiter(
+            (codes.setdefault(e, len(codes)) for e in entity), dtype=np.int64, count=len(entity)
+        )
         return cls(
-            list(entity),
+            list(codes),
+            code,
             ev,
             np.asarray(ev // 1000 if kafka_ms is None else kafka_ms, dtype=np.int64),
             np.asarray(np.zeros(n) if partition is None else partition, dtype=np.int64),
@@ -180,7 +196,7 @@ def _accept(
         if len(set(ids)) != n:
             clash = True
         else:
-            for name in set(batch.entity):
+            for name in {batch.names[c] for c in np.unique(batch.code).tolist()}:
                 entity = state.entities.get(name)
                 if entity is not None and any(
                     not t.id_set.isdisjoint(ids) for t in entity.open.values()
@@ -203,13 +219,14 @@ def _accept(
     dup: list[int] = []
     batch_ids: dict[tuple[str, str], int] = {}
     assert ids is not None
+    entities = batch.entity
     for i in range(n):
         xi = int(x[i])
         start = xi - xi % tile
         if w is not None and start + tile + lateness <= w:
             late_l.append(i)
             continue
-        key = (batch.entity[i], ids[i])
+        key = (entities[i], ids[i])
         earlier = batch_ids.get(key)
         if earlier is None:
             entity = state.entities.get(key[0])
@@ -228,8 +245,9 @@ def _accept(
 
 
 def _columns(
-    plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch, acc: I64
-) -> dict[str, F64]:
+    plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch, acc: I64,
+    entities: tuple[list[str], I64],
+) -> dict[str, F64]:  # fmt: skip
     """The aggregated columns of the accepted events (computed columns included)."""
     cols: dict[str, F64] = {name: batch.fields[name][acc] for name in plan.source.fields}
     if not plan.source.columns:
@@ -238,7 +256,7 @@ def _columns(
     if plan.source.prev_fields:
         # The previous accepted event of the same entity, in log order: within each entity's
         # events (a stable sort keeps log order), the one before; the first takes the stored.
-        names, codes = _entity_codes(batch, acc)
+        names, codes = entities
         order = np.argsort(codes, kind="stable")
         sorted_codes = codes[order]
         starts_group = np.ones(len(order), dtype=bool)
@@ -260,7 +278,7 @@ def _columns(
         value = expr.evaluate(cols, {k: v for k, v in prev.items()}, size=len(acc))
         cols[name] = value
     if plan.source.prev_fields:
-        names, codes = _entity_codes(batch, acc)
+        names, codes = entities
         last = np.full(len(names), -1, np.int64)
         last[codes] = np.arange(len(acc))  # the last write wins: each entity's last event
         for code, j in enumerate(last.tolist()):
@@ -271,12 +289,15 @@ def _columns(
 
 
 def _entity_codes(batch: EventBatch, acc: I64) -> tuple[list[str], I64]:
-    """The distinct entities of the accepted events, and each event's index into them."""
-    values = np.asarray(batch.entity, dtype=object)[acc]
-    if not len(values):
+    """The distinct entities of the accepted events (sorted), and each event's index into them."""
+    if not len(acc):
         return [], np.empty(0, np.int64)
-    names, codes = np.unique(values, return_inverse=True)
-    return [str(n) for n in names.tolist()], codes.astype(np.int64)
+    codes = batch.code[acc]
+    present = np.flatnonzero(np.bincount(codes, minlength=len(batch.names))).tolist()
+    present.sort(key=lambda c: batch.names[c])
+    remap = np.zeros(len(batch.names), np.int64)
+    remap[present] = np.arange(len(present))
+    return [batch.names[c] for c in present], remap[codes]
 
 
 # ---------------------------------------------------------------- summaries
@@ -428,7 +449,7 @@ def _running_rows(
 
 def _fold(
     plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch, acc: I64,
-    cols: dict[str, F64],
+    cols: dict[str, F64], entities: tuple[list[str], I64],
 ) -> dict[str, int]:  # fmt: skip
     """Add accepted events to their tiles; returns each entity's earliest new event time."""
     tile = plan.tile_us
@@ -441,7 +462,7 @@ def _fold(
     if not len(acc):
         return earliest
     # Group by (entity, tile), keeping log order inside each group (a stable sort).
-    names, codes = _entity_codes(batch, acc)
+    names, codes = entities
     order = np.lexsort((starts, codes))
     key_codes, key_starts = codes[order], starts[order]
     cut = np.flatnonzero((key_codes[1:] != key_codes[:-1]) | (key_starts[1:] != key_starts[:-1]))
@@ -488,8 +509,9 @@ def process_events(
 ) -> FeatureOutput:
     """Apply one partition's next events (log order) to its state, in place; returns the rows."""
     acc, late, dup = _accept(plan, state, batch)
-    cols = _columns(plan, state, batch, acc)
-    earliest = _fold(plan, state, batch, acc, cols)
+    entities = _entity_codes(batch, acc)
+    cols = _columns(plan, state, batch, acc, entities)
+    earliest = _fold(plan, state, batch, acc, cols, entities)
     tile = plan.tile_us
     sinks = {v.name: _RowSink(v) for v in plan.views}
     # Running rows as of the new events (and any later event they precede).

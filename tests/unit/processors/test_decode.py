@@ -133,3 +133,44 @@ def test_records_of_several_entities_keep_their_keys_and_log_order() -> None:
     assert [d.reason.split(":")[0] for d in decoded.dead] == ["key-mismatch"]
     assert decoded.dead[0].offset == 13
     assert list(decoded.events.offset) == [10, 11, 12, 14]
+
+
+def test_both_ways_of_reading_give_the_same_events_and_dead_letters() -> None:
+    """Records read many at a time and those read one by one (text outside ASCII, a body cut
+    short, a writer with a union the columnar reader leaves to fastavro) decode alike."""
+    store, v1, v2 = _serializers()
+    wire = TRADE_CODEC.to_wire(_trade(1))
+    cut = v1.encode(_trade(5))
+    values = [
+        v1.encode(_trade(0)),
+        v2.encode_wire({**wire, "venue_seq": 3}),
+        v1.encode(Trade("IBM", 11.0, 7, T, "Q", "id-é")),  # non-ASCII id: one by one
+        v1.encode(_trade(3, symbol="IB")),  # keyed IBM: a prefix is not the entity
+        v1.encode(_trade(4, symbol="IBMX")),  # nor is a longer one
+        cut[: len(cut) - 3],  # cut short
+        v1.encode(Trade("ÉTÉ", 12.0, 8, T, "Q", "id-8")),  # keyed by its own non-ASCII text
+        v1.encode(_trade(9)),
+    ]
+    keys = [b"IBM"] * 6 + ["ÉTÉ".encode(), b"IBM"]
+    decoded = _decode(store, _frame(values, keys=keys))
+    assert decoded.events.event_id == ["id-0", "id-1", "id-é", "id-8", "id-9"]
+    assert decoded.events.entity == ["IBM", "IBM", "IBM", "ÉTÉ", "IBM"]
+    assert list(decoded.events.fields["price"]) == [10.0, 10.0, 11.0, 12.0, 10.0]
+    reasons = {d.offset: d.reason for d in decoded.dead}
+    assert reasons[13] == "key-mismatch: record of 'IB' keyed 'IBM'"
+    assert reasons[14] == "key-mismatch: record of 'IBMX' keyed 'IBM'"
+    assert reasons[15].startswith("undecodable: cannot decode a record of schema id")
+    assert sorted(reasons) == [13, 14, 15]
+
+
+def test_a_null_entity_is_a_key_mismatch() -> None:
+    store = InMemorySchemaStore()
+    raw = json.loads(bundled_schema("trade").text)
+    for f in raw["fields"]:
+        if f["name"] == "symbol":
+            f["type"] = ["null", "string"]
+    union = parse_schema_text(json.dumps(raw))
+    writer = AvroSerializer(TRADE_CODEC, union, store.register("t-value", union.text))
+    wire = TRADE_CODEC.to_wire(_trade(1))
+    decoded = _decode(store, _frame([writer.encode_wire({**wire, "symbol": None})]))
+    assert [d.reason for d in decoded.dead] == ["key-mismatch: record of None keyed 'IBM'"]
