@@ -23,12 +23,12 @@ from featurestore.ingest.kinds import EVENT_KINDS, METRICS, QUOTES, TRADES, Even
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.paths import market_data_dir, shared_dir
 from featurestore.ingest.pipeline import (
-    DEAD_LETTER_REASON,
     IngestDeliveryError,
     IngestOptions,
     Ingestor,
     IngestSummary,
 )
+from featurestore.ingest.routing import DEAD_LETTER_REASON, Outgoing, RecordRouter
 from featurestore.ingest.sources import (
     CsvFile,
     EventSource,
@@ -77,10 +77,12 @@ __all__ = [
     "MarketConfig",
     "MetricStream",
     "MetricStreamConfig",
+    "Outgoing",
     "Pacer",
     "ParquetFile",
     "RecordKind",
     "RecordRejectedError",
+    "RecordRouter",
     "SourceRecord",
     "SyntheticMarket",
     "market_data_dir",

@@ -1,6 +1,7 @@
 """The ingest loop: source records → validation → Avro → Kafka, or → dead-letter topic.
 
-Every record read ends in exactly one of two places: the event topic of its kind (a ``Trade``
+Every record read ends in exactly one of two places (decided by
+:class:`~featurestore.ingest.routing.RecordRouter`): the event topic of its kind (a ``Trade``
 or a ``Quote`` keyed by symbol, a ``Metric`` keyed by entity, with the event time as the Kafka
 timestamp) or the dead-letter topic (the original raw bytes, with ``x-dead-letter-reason``,
 ``x-source``, ``x-source-line`` and ``x-original-topic`` headers). Both are counted only when
@@ -21,19 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from featurestore.errors import BackendUnavailableError, ConfigurationError
-from featurestore.events.codec import to_micros
 from featurestore.events.registry import SchemaStore
 from featurestore.events.serde import AvroSerializer
-from featurestore.events.wire import SerializationError
 from featurestore.ingest.kafka import (
     EventProducer,
     producer_config,
     wait_for_brokers,
 )
-from featurestore.ingest.kinds import EVENT_KINDS, EventKind
 from featurestore.ingest.pacing import Pacer
+from featurestore.ingest.routing import DEAD_LETTER_REASON, RecordRouter
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
-from featurestore.ingest.validate import RecordRejectedError
 from featurestore.topics import TopicSpec, ensure_topics
 
 __all__ = [
@@ -45,8 +43,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEAD_LETTER_REASON = "x-dead-letter-reason"
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +105,6 @@ class IngestDeliveryError(BackendUnavailableError):
         self.summary = summary
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    """Where the records of one kind go, and how they are encoded."""
-
-    kind: EventKind[Any]
-    topic: str
-    serializer: AvroSerializer[Any]
-
-
 class Ingestor:
     """Ingests sources of trades, quotes and metrics into their topics (and the dead letters)."""
 
@@ -143,18 +130,14 @@ class Ingestor:
         )
         names = sorted({*options.topics.values(), options.dead_letter_topic})
         ensure_topics(admin, [TopicSpec(name, options.partitions) for name in names])
-        self._routes: dict[RecordKind, _Route] = {}
-        for name, topic in options.topics.items():
-            kind = EVENT_KINDS[name]
-            serializer = AvroSerializer.for_topic(store, topic, kind.event_type)
-            self._routes[name] = _Route(kind, topic, serializer)
+        self.router = RecordRouter(options.topics, options.dead_letter_topic, store)
         self.producer = EventProducer(
             producer_config(options.bootstrap, delivery_timeout_s=options.delivery_timeout_s)
         )
 
     def serializer(self, kind: RecordKind) -> AvroSerializer[Any]:
         """Return the serializer of a kind's topic (its schema id is the one registered)."""
-        return self._routes[kind].serializer
+        return self.router.serializer(kind)
 
     def run(
         self,
@@ -171,32 +154,23 @@ class Ingestor:
         topics = tuple(dict.fromkeys(opts.topics.values()))
         summary = IngestSummary(topics, opts.dead_letter_topic)
         producer = self.producer
-        routes = self._routes
+        route = self.router.route
         pacer = Pacer(opts.speed, idle=producer.poll)
         started = time.monotonic()
         for record in records:
             summary.read += 1
-            route = routes.get(record.kind)
-            try:
-                if route is None:
-                    raise RecordRejectedError(
-                        "no_topic", f"this run sends no {record.kind} records"
-                    )
-                event = route.kind.validate(record)
-                value = route.serializer.encode(event)
-            except (RecordRejectedError, SerializationError) as exc:
-                code = exc.code if isinstance(exc, RecordRejectedError) else "unserializable"
-                reason = exc.reason if isinstance(exc, RecordRejectedError) else f"{code}: {exc}"
-                summary.reasons[code] += 1
-                self._dead_letter(record, reason, route)
-            else:
-                pacer.wait(event.event_time)
-                producer.produce(
-                    route.topic,
-                    value,
-                    key=route.kind.key(event).encode(),
-                    timestamp_ms=to_micros(event.event_time) // 1000,
-                )
+            out = route(record)
+            if out.reason_code is not None:
+                summary.reasons[out.reason_code] += 1
+            if out.event_time is not None:
+                pacer.wait(out.event_time)
+            producer.produce(
+                out.topic,
+                out.value,
+                key=out.key,
+                timestamp_ms=out.timestamp_ms,
+                headers=list(out.headers) or None,
+            )
             if summary.read % 1000 == 0:
                 producer.poll(0)
             if (
@@ -223,17 +197,3 @@ class Ingestor:
         summary.failed = report.total_failed
         summary.errors = list(report.errors)
         summary.elapsed_s = time.monotonic() - started
-
-    def _dead_letter(self, record: SourceRecord, reason: str, route: _Route | None) -> None:
-        key = record.fields.get(route.kind.key_field) if route is not None else None
-        self.producer.produce(
-            self.options.dead_letter_topic,
-            record.raw_bytes(),
-            key=key.encode() if isinstance(key, str) else None,
-            headers=[
-                (DEAD_LETTER_REASON, reason.encode()),
-                ("x-source", record.source.encode()),
-                ("x-source-line", str(record.line).encode()),
-                ("x-original-topic", (route.topic if route is not None else "").encode()),
-            ],
-        )

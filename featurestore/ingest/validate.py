@@ -18,6 +18,7 @@ reason code                 rule
 ``negative_size``           a size < 0
 ``crossed``                 (quotes) bid price > ask price; a locked book (equal) is valid
 ``naive_time``              event time without a time zone
+``out_of_range``            event time outside years 1-9999 once in UTC
 ==========================  ==================================================================
 
 Metrics (:func:`validate_metric`; required ``entity``, ``event_time``, ``value``,
@@ -27,6 +28,7 @@ Metrics (:func:`validate_metric`; required ``entity``, ``event_time``, ``value``
 ``bad_entity``              after stripping, empty or longer than 256 characters
 ``not_finite``              the value is NaN or infinite
 ``naive_time``              event time without a time zone
+``out_of_range``            event time outside years 1-9999 once in UTC
 ``bad_name``                the metric's name is empty
 ==========================  ==================================================================
 
@@ -139,7 +141,14 @@ def _event_time(fields: Fields) -> datetime:
         )
     if value.tzinfo is None:
         raise RecordRejectedError("naive_time", "event_time has no time zone", field="event_time")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # year 1 east of UTC, year 9999 west of it
+        raise RecordRejectedError(
+            "out_of_range",
+            f"event_time {value.isoformat()} is outside years 1-9999 in UTC",
+            field="event_time",
+        ) from exc
 
 
 def _codes(fields: Fields, name: str) -> tuple[str, ...]:

@@ -58,17 +58,16 @@ The event id is ``<file name>:<line>``, so replaying the same file twice produce
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
-from io import BufferedIOBase
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from featurestore.errors import ValidationError
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.sources.lines import read_lines
 
 __all__ = ["LEAN_FILE_PATTERN", "LeanQuoteFile", "LeanTradeFile", "lean_time_to_utc"]
 
@@ -79,6 +78,7 @@ LEAN_FILE_PATTERN = re.compile(
 )
 PRICE_SCALE = 10_000
 _DAY = timedelta(days=1)
+_DAY_MS = 86_400_000
 
 
 def lean_time_to_utc(day: date, ms_since_midnight: int) -> datetime:
@@ -129,11 +129,6 @@ class _LeanFile:
         match = LEAN_FILE_PATTERN.match(path.name)
         return match is not None and match["kind"].lower() == cls.kind
 
-    def _open(self) -> BufferedIOBase:
-        if self.path.suffix == ".gz":
-            return gzip.open(self.path, "rb")
-        return self.path.open("rb")
-
     def _fixed_offset_base(self) -> datetime | None:
         """Return UTC midnight-of-day when one UTC offset holds all day, else ``None`` (DST day)."""
         start = datetime.combine(self.day, time()).replace(tzinfo=NEW_YORK)
@@ -144,15 +139,27 @@ class _LeanFile:
             return None
         return start.astimezone(UTC)
 
-    def _lines(self) -> Iterator[tuple[int, bytes, list[str] | None]]:
-        """Yield (line number, raw bytes, stripped cells or ``None`` on a wrong count)."""
-        with self._open() as handle:
-            for line_no, line in enumerate(handle, start=1):
-                raw = line.rstrip(b"\r\n")
-                if not raw:
-                    continue
-                cols = raw.decode("ascii", errors="replace").split(",")
-                yield line_no, raw, [c.strip() for c in cols] if len(cols) == self.columns else None
+    def _lines(self) -> Iterator[tuple[int, bytes, list[str] | str]]:
+        """Yield (line number, raw bytes, stripped cells or why the line has none).
+
+        A line that is not ASCII text or has the wrong number of columns is ``unparsable``; a
+        file that fails part way ends with an ``unreadable`` line
+        (:func:`~featurestore.ingest.sources.lines.read_lines`).
+        """
+        for line in read_lines(self.path, "ascii"):
+            raw = line.raw
+            if line.text is None:
+                yield line.number, raw, line.problem or "unparsable"
+            elif raw:
+                cols = line.text.split(",")
+                if len(cols) == self.columns:
+                    yield line.number, raw, [c.strip() for c in cols]
+                else:
+                    yield (
+                        line.number,
+                        raw,
+                        (f"unparsable: expected {self.columns} columns, got {len(cols)}"),
+                    )
 
     def _base_fields(self, line_no: int) -> dict[str, object]:
         return {"symbol": self.symbol, self.id_field: f"{self.name}:{line_no}", "currency": "USD"}
@@ -161,11 +168,6 @@ class _LeanFile:
         self, line_no: int, fields: dict[str, object], raw: bytes, why: str
     ) -> SourceRecord:
         return SourceRecord(self.name, line_no, fields, raw, why, self.kind)
-
-    def _wrong_count(self, line_no: int, raw: bytes) -> SourceRecord:
-        cells = len(raw.split(b","))
-        why = f"unparsable: expected {self.columns} columns, got {cells}"
-        return self._reject(line_no, self._base_fields(line_no), raw, why)
 
 
 class LeanTradeFile(_LeanFile):
@@ -179,8 +181,8 @@ class LeanTradeFile(_LeanFile):
         """Yield one record per line."""
         base = self._fixed_offset_base()
         for line_no, raw, cols in self._lines():
-            if cols is None:
-                yield self._wrong_count(line_no, raw)
+            if isinstance(cols, str):
+                yield self._reject(line_no, self._base_fields(line_no), raw, cols)
                 continue
             fields = self._base_fields(line_no)
             ms, price, size, exchange, condition, suspicious = cols
@@ -209,8 +211,8 @@ class LeanQuoteFile(_LeanFile):
         bid: tuple[float, int] | None = None
         ask: tuple[float, int] | None = None
         for line_no, raw, cols in self._lines():
-            if cols is None:
-                yield self._wrong_count(line_no, raw)
+            if isinstance(cols, str):
+                yield self._reject(line_no, self._base_fields(line_no), raw, cols)
                 continue
             fields = self._base_fields(line_no)
             ms, bid_price, bid_size, ask_price, ask_size, exchange, condition, flag = cols
@@ -246,6 +248,8 @@ def _usable(side: tuple[float, int] | None) -> bool:
 
 
 def _event_time(day: date, base: datetime | None, ms: int) -> datetime:
+    if not 0 <= ms < _DAY_MS:
+        raise ValueError(f"time of day {ms} ms is not within a day")
     if base is not None:
         return base + timedelta(milliseconds=ms)
     return lean_time_to_utc(day, ms)

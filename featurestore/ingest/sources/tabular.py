@@ -40,12 +40,10 @@ dead-letter value is that line).
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from io import BufferedIOBase
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,6 +51,7 @@ import pyarrow.parquet as pq
 
 from featurestore.errors import ValidationError
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.sources.lines import READ_ERRORS, Line, read_lines
 
 __all__ = [
     "QUOTE_LAYOUT",
@@ -241,12 +240,18 @@ def detect_layout(columns: Sequence[str]) -> Layout:
     return QUOTE_LAYOUT if {"bid_price", "ask_price"} <= set(columns) else TRADE_LAYOUT
 
 
-def _open(path: Path) -> BufferedIOBase:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+_ENCODING = "utf-8-sig"
+"""CSV files are UTF-8 text; a byte order mark at the start is allowed."""
 
 
-def _csv_cells(line: bytes) -> list[str]:
-    return next(csv.reader([line.decode("utf-8-sig", errors="replace")]), [])
+def _csv_cells(line: Line) -> list[str]:
+    """The cells of one line; ValueError with the reason when it is not one CSV record."""
+    if line.text is None:
+        raise ValueError(line.problem)
+    try:
+        return next(csv.reader([line.text]), [])
+    except csv.Error as exc:
+        raise ValueError(f"unparsable: not one CSV record ({exc})") from exc
 
 
 class CsvFile:
@@ -256,41 +261,53 @@ class CsvFile:
         """Read ``path`` (``.gz``: gzip) with ``layout``, by default the one its header implies.
 
         Raises:
-            ValidationError: the file lacks a column the layout requires.
+            ValidationError: the file cannot be read, its header line is not a row of UTF-8 CSV
+                text (a binary file, another encoding), or it lacks a column the layout requires.
 
         """
         self.path = path
         self.name = path.name
         try:
-            with _open(path) as handle:
-                first = handle.readline().rstrip(b"\r\n")
-        except (OSError, EOFError) as exc:
+            first = next(read_lines(path, _ENCODING), None)
+        except OSError as exc:
             raise ValidationError(f"{self.name}: cannot read: {exc}", field="path") from exc
-        self.header = [h.strip() for h in _csv_cells(first)]
+        try:
+            header = _csv_cells(first) if first is not None else []
+        except ValueError as exc:
+            raise ValidationError(
+                f"{self.name}: not a CSV file of UTF-8 text (header line: {exc})",
+                field="path",
+            ) from exc
+        self.header = [h.strip() for h in header]
         self.layout = layout or detect_layout(self.header)
         self.layout.check_columns(self.name, self.header)
         self.kind: RecordKind = self.layout.kind
 
     def __iter__(self) -> Iterator[SourceRecord]:
-        """Yield one record per data line (line numbers count the header as line 1)."""
+        """Yield one record per data line (line numbers count the header as line 1).
+
+        A line that is not UTF-8 CSV text, and the rest of a file that fails part way, are
+        yielded as rejected records (:mod:`featurestore.ingest.sources.lines`).
+        """
         header, layout, kind = self.header, self.layout, self.kind
-        with _open(self.path) as handle:
-            handle.readline()
-            for line_no, line in enumerate(handle, start=2):
-                raw = line.rstrip(b"\r\n")
-                if not raw.strip():
+        for line in read_lines(self.path, _ENCODING):
+            line_no, raw = line.number, line.raw
+            if line_no == 1 or (line.text is not None and not line.text.strip()):
+                continue
+            default_id = f"{self.name}:{line_no}"
+            try:
+                cells = _csv_cells(line)
+            except ValueError as exc:
+                reason = str(exc)
+            else:
+                if len(cells) == len(header):
+                    row = {h: c.strip() for h, c in zip(header, cells, strict=True)}
+                    fields = layout.fields(row, default_id)
+                    yield SourceRecord(self.name, line_no, fields, raw, kind=kind)
                     continue
-                cells = _csv_cells(raw)
-                default_id = f"{self.name}:{line_no}"
-                if len(cells) != len(header):
-                    reason = f"unparsable: {len(cells)} cells for {len(header)} columns"
-                    fields = {layout.id_field: default_id}
-                    yield SourceRecord(self.name, line_no, fields, raw, reason, kind)
-                    continue
-                row = {h: c.strip() for h, c in zip(header, cells, strict=True)}
-                yield SourceRecord(
-                    self.name, line_no, layout.fields(row, default_id), raw, kind=kind
-                )
+                reason = f"unparsable: {len(cells)} cells for {len(header)} columns"
+            fields = {layout.id_field: default_id}
+            yield SourceRecord(self.name, line_no, fields, raw, reason, kind)
 
 
 class ParquetFile:
@@ -318,12 +335,22 @@ class ParquetFile:
         self._columns = [c for c in self.layout.source_columns() if c in names]
 
     def __iter__(self) -> Iterator[SourceRecord]:
-        """Yield one record per row (rows are numbered from 1)."""
-        parquet = pq.ParquetFile(self.path)
+        """Yield one record per row (rows are numbered from 1).
+
+        A file that fails part way (a corrupt page) ends with one rejected record, ``unreadable``
+        with what failed; the rows before it stand.
+        """
         row_no = 0
-        for batch in parquet.iter_batches(batch_size=self.batch_size, columns=self._columns):
-            for row in batch.to_pylist():
-                row_no += 1
-                raw = json.dumps(row, default=str, sort_keys=True).encode()
-                fields = self.layout.fields(row, f"{self.name}:{row_no}")
-                yield SourceRecord(self.name, row_no, fields, raw, kind=self.kind)
+        try:
+            parquet = pq.ParquetFile(self.path)
+            for batch in parquet.iter_batches(batch_size=self.batch_size, columns=self._columns):
+                for row in batch.to_pylist():
+                    row_no += 1
+                    raw = json.dumps(row, default=str, sort_keys=True).encode()
+                    fields = self.layout.fields(row, f"{self.name}:{row_no}")
+                    yield SourceRecord(self.name, row_no, fields, raw, kind=self.kind)
+        except (pa.ArrowException, *READ_ERRORS) as exc:
+            row_no += 1
+            reason = f"unreadable: {self.name} fails after row {row_no - 1}: {exc}"
+            fields = {self.layout.id_field: f"{self.name}:{row_no}"}
+            yield SourceRecord(self.name, row_no, fields, b"", reason, self.kind)
