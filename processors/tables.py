@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -47,7 +48,7 @@ def _last_per_key(
     n = len(times)
     if n <= 1:
         return np.arange(n)
-    codes = np.unique(entity, return_inverse=True)[1]
+    codes = pd.factorize(entity)[0]  # (hashing: no sort of the strings)
     order = np.lexsort((np.arange(n), times, codes))
     c, t = codes[order], times[order]
     last = np.ones(n, dtype=bool)
@@ -97,7 +98,7 @@ def latest_per_entity(table: pa.Table, join_key: str) -> pa.Table:
     """Each entity's row with the latest event time."""
     if table.num_rows <= 1:
         return table
-    keys = table.column(join_key).to_numpy(zero_copy_only=False)
+    keys = pd.factorize(table.column(join_key).to_numpy(zero_copy_only=False))[0]
     times = pc.cast(table.column("event_timestamp"), pa.int64()).to_numpy()
     order = np.lexsort((times, keys))
     k = keys[order]

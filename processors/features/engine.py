@@ -193,13 +193,14 @@ def _accept(
     ids = batch.event_id
     clash = False
     if ids is not None and n:
-        if len(set(ids)) != n:
+        id_set = set(ids)
+        if len(id_set) != n:
             clash = True
         else:
             for name in {batch.names[c] for c in np.unique(batch.code).tolist()}:
                 entity = state.entities.get(name)
                 if entity is not None and any(
-                    not t.id_set.isdisjoint(ids) for t in entity.open.values()
+                    not t.id_set.isdisjoint(id_set) for t in entity.open.values()
                 ):
                     clash = True
                     break

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -181,30 +182,21 @@ def finalize(summary: Summary, function: AggFunction) -> float:
     return var if function is AggFunction.VAR else math.sqrt(var)
 
 
-@dataclass
 class Prefix:
-    """Running statistics of one column over events sorted by (time, offset)."""
+    """Running statistics of one column over events sorted by (time, offset).
 
-    n: I64
-    total: F64
-    mean: F64
-    m2: F64
-    lo: F64
-    hi: F64
-    first: F64
-    last: F64
-    new_distinct: I64
-    """Distinct values so far that the base summary did not have."""
+    Each statistic is computed the first time a function asks for it: a view asking for
+    ``max`` and ``last`` of a column does not pay for its running sums and moments.
+    """
 
-    @classmethod
-    def of(
-        cls,
+    def __init__(
+        self,
         values: F64,
         base_distinct: set[float] | None,
         *,
         distinct: bool,
         start: ColumnStats | None = None,
-    ) -> Prefix:
+    ) -> None:
         """Prefixes of ``values`` (already in (time, offset) order).
 
         Args:
@@ -215,11 +207,38 @@ class Prefix:
                 order (a tile whose events arrived in time order): the prefixes continue from
                 them, with the very additions a prefix over all the events would make.
         """
-        mask = ~np.isnan(values)
-        s0 = start if start is not None and start.n else None
-        n = np.cumsum(mask, dtype=np.int64) + (s0.n if s0 else 0)
-        filled = np.where(mask, values, 0.0)
-        total = _cumsum_from(s0.total if s0 else 0.0, filled)
+        self._values = values
+        self._base_distinct = base_distinct
+        self._distinct = distinct
+        self._start = start if start is not None and start.n else None
+        self._mask = ~np.isnan(values)
+
+    @classmethod
+    def of(
+        cls,
+        values: F64,
+        base_distinct: set[float] | None,
+        *,
+        distinct: bool,
+        start: ColumnStats | None = None,
+    ) -> Prefix:
+        """See :meth:`__init__`."""
+        return cls(values, base_distinct, distinct=distinct, start=start)
+
+    @cached_property
+    def n(self) -> I64:
+        s0 = self._start
+        out: I64 = np.cumsum(self._mask, dtype=np.int64) + (s0.n if s0 else 0)
+        return out
+
+    @cached_property
+    def total(self) -> F64:
+        s0 = self._start
+        return _cumsum_from(s0.total if s0 else 0.0, np.where(self._mask, self._values, 0.0))
+
+    @cached_property
+    def _moments(self) -> tuple[F64, F64]:
+        values, mask, s0 = self._values, self._mask, self._start
         if s0 is not None:
             ref = s0.ref
         else:
@@ -227,33 +246,66 @@ class Prefix:
         d = np.where(mask, values - ref, 0.0)
         s1 = _cumsum_from(s0.s1 if s0 else 0.0, d)
         s2 = _cumsum_from(s0.s2 if s0 else 0.0, d * d)
+        n = self.n
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(n > 0, ref + s1 / np.maximum(n, 1), 0.0)
             m2 = np.maximum(np.where(n > 0, s2 - s1 * s1 / np.maximum(n, 1), 0.0), 0.0)
-        lo0, hi0 = (s0.lo, s0.hi) if s0 else (_NAN, _NAN)
-        lo = np.fmin.accumulate(np.concatenate(([lo0], values)))[1:]
-        hi = np.fmax.accumulate(np.concatenate(([hi0], values)))[1:]
+        return mean, m2
+
+    @property
+    def mean(self) -> F64:
+        return self._moments[0]
+
+    @property
+    def m2(self) -> F64:
+        return self._moments[1]
+
+    @cached_property
+    def lo(self) -> F64:
+        lo0 = self._start.lo if self._start else _NAN
+        out: F64 = np.fmin.accumulate(np.concatenate(([lo0], self._values)))[1:]
+        return out
+
+    @cached_property
+    def hi(self) -> F64:
+        hi0 = self._start.hi if self._start else _NAN
+        out: F64 = np.fmax.accumulate(np.concatenate(([hi0], self._values)))[1:]
+        return out
+
+    @cached_property
+    def first(self) -> F64:
+        values, mask, s0 = self._values, self._mask, self._start
+        if s0 is not None and s0.first is not None:
+            return np.full(len(values), s0.first[0])
+        first_i = int(np.argmax(mask)) if mask.any() else len(values)
+        first = np.full(len(values), _NAN)
+        if first_i < len(values):
+            first[first_i:] = values[first_i]
+        return first
+
+    @cached_property
+    def last(self) -> F64:
+        values, mask, s0 = self._values, self._mask, self._start
         idx = np.maximum.accumulate(np.where(mask, np.arange(len(values)), -1))
         last0 = s0.last[0] if s0 is not None and s0.last is not None else _NAN
-        last = np.where(idx >= 0, values[np.maximum(idx, 0)], last0)
-        if s0 is not None and s0.first is not None:
-            first = np.full(len(values), s0.first[0])
-        else:
-            first_i = int(np.argmax(mask)) if mask.any() else len(values)
-            first = np.full(len(values), _NAN)
-            if first_i < len(values):
-                first[first_i:] = values[first_i]
-        new_distinct = np.zeros(len(values), np.int64)
-        if distinct and mask.any():
-            seen = set(base_distinct or ())
-            fresh = np.zeros(len(values), np.int64)
-            for i in np.flatnonzero(mask).tolist():
-                v = float(values[i])
-                if v not in seen:
-                    seen.add(v)
-                    fresh[i] = 1
-            new_distinct = np.cumsum(fresh)
-        return cls(n, total, mean, m2, lo, hi, first, last, new_distinct)
+        out: F64 = np.where(idx >= 0, values[np.maximum(idx, 0)], last0)
+        return out
+
+    @cached_property
+    def new_distinct(self) -> I64:
+        """Distinct values so far that the base summary did not have."""
+        values, mask = self._values, self._mask
+        if not self._distinct or not mask.any():
+            return np.zeros(len(values), np.int64)
+        seen = set(self._base_distinct or ())
+        fresh = np.zeros(len(values), np.int64)
+        for i in np.flatnonzero(mask).tolist():
+            v = float(values[i])
+            if v not in seen:
+                seen.add(v)
+                fresh[i] = 1
+        out: I64 = np.cumsum(fresh)
+        return out
 
 
 def _cumsum_from(initial: float, values: F64) -> F64:
@@ -264,28 +316,29 @@ def _cumsum_from(initial: float, values: F64) -> F64:
 
 def finalize_many(base: Summary, prefix: Prefix, at: I64, function: AggFunction) -> F64:
     """``function`` over the base summary followed by the prefixes at positions ``at``."""
-    n_p = prefix.n[at]
-    n = base.n + n_p
     f = AggFunction
-    if function is f.COUNT:
-        return n.astype(np.float64)
     if function is f.COUNT_DISTINCT:
         return (len(base.distinct or ()) + prefix.new_distinct[at]).astype(np.float64)
-    total = base.total + prefix.total[at] if base.n else prefix.total[at]
-    if function is f.SUM:
-        return np.where(n > 0, total, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if function is f.MEAN:
+    if function is f.MIN:
+        return np.fmin(base.lo, prefix.lo[at])
+    if function is f.MAX:
+        return np.fmax(base.hi, prefix.hi[at])
+    if function is f.FIRST:
+        return np.full(len(at), base.first[0]) if base.first else prefix.first[at]
+    n_p = prefix.n[at]
+    n = base.n + n_p
+    if function is f.COUNT:
+        return n.astype(np.float64)
+    if function in (f.SUM, f.MEAN):
+        total = base.total + prefix.total[at] if base.n else prefix.total[at]
+        if function is f.SUM:
+            return np.where(n > 0, total, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(n > 0, total / np.maximum(n, 1), _NAN)
-        if function is f.MIN:
-            return np.fmin(base.lo, prefix.lo[at])
-        if function is f.MAX:
-            return np.fmax(base.hi, prefix.hi[at])
-        if function is f.FIRST:
-            return np.full(len(at), base.first[0]) if base.first else prefix.first[at]
-        if function is f.LAST:
-            fallback = base.last[0] if base.last else _NAN
-            return np.where(n_p > 0, prefix.last[at], fallback)
+    if function is f.LAST:
+        fallback = base.last[0] if base.last else _NAN
+        return np.where(n_p > 0, prefix.last[at], fallback)
+    with np.errstate(divide="ignore", invalid="ignore"):
         mean_p, m2_p = prefix.mean[at], prefix.m2[at]
         if base.n:
             delta = mean_p - base.mean
