@@ -32,8 +32,10 @@ from featurestore.errors import ConfigurationError
 __all__ = [
     "GrpcSettings",
     "KafkaSettings",
+    "MetricsSettings",
     "MlflowSettings",
     "PostgresSettings",
+    "PrometheusSettings",
     "RedisSettings",
     "SchemaRegistrySettings",
     "ServiceSettings",
@@ -157,6 +159,83 @@ class GrpcSettings(_Section):
     port: int = 50151
 
 
+class MetricsSettings(_Section):
+    """The Prometheus endpoint (``/metrics``) of each process of the store.
+
+    From ``FEATURESTORE_METRICS__*``. Each process of the stack listens on its own port of
+    ``host``; a port of 0, or a configured port another process already holds (a second gRPC
+    server, an ad-hoc ``featurestore ingest``), takes a free one and registers it in
+    :attr:`targets_dir`, where Prometheus finds it (file-based service discovery).
+    """
+
+    enabled: bool = True
+    """Whether processes serve ``/metrics`` at all."""
+    host: str = LOOPBACK
+    """Address every endpoint listens on."""
+    grpc_port: int = 19464
+    """``featurestore serve``."""
+    processors_port: int = 19465
+    """The first processor of the stack (trades); the stack's others take the next ports."""
+    ingest_port: int = 19470
+    """``featurestore ingest`` (the stack's market feed)."""
+    scorer_port: int = 19471
+    """``featurestore score --follow``."""
+    schema_registry_port: int = 19472
+    """The schema registry."""
+    monitor_port: int = 19473
+    """``featurestore monitor``: drift PSI and consumer lag, measured from outside."""
+    targets_dir: Path | None = None
+    """Where processes on ports of their own choosing register (default: the data dir's
+    ``prometheus/targets``)."""
+    drift_interval_s: float = Field(default=300.0, gt=0)
+    """How often the monitor recomputes the PSI of each model input."""
+    drift_window_minutes: int = Field(default=60, ge=1)
+    """The live window the monitor compares with each model's training set."""
+    drift_models: tuple[str, ...] = ("featurestore-anomaly",)
+    """The registered models (alias ``champion``) whose inputs the monitor watches."""
+    lag_interval_s: float = Field(default=5.0, gt=0)
+    """How often the monitor measures each processor's lag against its topic."""
+
+    @field_validator("drift_models", mode="before")
+    @classmethod
+    def _split_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(m.strip() for m in value.split(",") if m.strip())
+        return value
+
+
+class PrometheusSettings(_Section):
+    """The local stack's Prometheus, its scrape configuration and its alert rules.
+
+    From ``FEATURESTORE_PROMETHEUS__*``; the configuration and rule files are generated from these
+    at each start (``featurestore/stack/prometheus_config.py``).
+    """
+
+    host: str = LOOPBACK
+    port: int = 19090
+    scrape_interval_s: float = Field(default=5.0, gt=0)
+    """How often every endpoint is scraped (and rules evaluated)."""
+    retention: str = "7d"
+    """How long samples are kept (``--storage.tsdb.retention.time``)."""
+    lag_alert_s: float = Field(default=60.0, gt=0)
+    """ConsumerLagHigh: a processor more than this many seconds of event time behind its topic."""
+    freshness_p99_alert_s: float = Field(default=1.0, gt=0)
+    """FreshnessSlow: p99 of Redis write time - Kafka timestamp above this."""
+    rpc_error_ratio_alert: float = Field(default=0.05, gt=0, le=1)
+    """RpcErrorsHigh: share of RPCs ending in a server-side error status above this."""
+    drift_psi_alert: float = Field(default=0.2, gt=0)
+    """DriftHigh: the PSI of a model input above this."""
+    alert_for_s: float = Field(default=60.0, ge=0)
+    """How long a condition must hold before its alert fires (the rules' ``for``)."""
+    rate_window_s: float = Field(default=120.0, gt=0)
+    """The window of the rates and quantiles in the rules (at least 2 scrape intervals)."""
+
+    @property
+    def url(self) -> str:
+        """The HTTP API's base URL."""
+        return f"http://{self.host}:{self.port}"
+
+
 class ServiceSettings(_Section):
     """How the gRPC server authenticates, encrypts, observes itself, limits and shuts down.
 
@@ -256,6 +335,8 @@ class Settings(BaseModel):
     grpc: GrpcSettings = GrpcSettings()
     service: ServiceSettings = ServiceSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import grpc
 import numpy as np
+from prometheus_client import CollectorRegistry, Histogram
 
 from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
 from featurestore.errors import ValidationError
@@ -30,6 +31,7 @@ from featurestore.online import (
 from featurestore.service.convert import STATUS_TO_PROTO, entities_from_proto, value_to_proto
 from featurestore.service.models import LoadedModel, ModelRegistry
 from featurestore.service.prediction_log import PredictionLogger
+from featurestore.service.telemetry import LATENCY_BUCKETS
 
 __all__ = ["PredictionServicer", "inline_features_from_proto"]
 
@@ -80,11 +82,24 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         log: PredictionLogger | None,
         *,
         max_entities: int,
+        metrics: CollectorRegistry | None = None,
     ) -> None:
+        """``metrics``: where the Predict latency histogram goes (None: not recorded)."""
         self._store = store
         self._registry = registry
         self._log = log
         self._max_entities = max_entities
+        self._latency = (
+            None
+            if metrics is None
+            else Histogram(
+                "featurestore_predict_duration_seconds",
+                "Time of a successful Predict, from its request to its response, by model",
+                ["model", "version"],
+                buckets=LATENCY_BUCKETS,
+                registry=metrics,
+            )
+        )
 
     async def Predict(  # noqa: N802  (the generated base class names it)
         self, request: prediction_service_pb2.PredictRequest, context: grpc.aio.ServicerContext
@@ -110,6 +125,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = _response(model, entities, columns, scores)
         if self._log is not None:
             self._log.log(_log_events(model, entities, columns, response, received))
+        if self._latency is not None:
+            elapsed = (datetime.now(UTC) - received).total_seconds()
+            self._latency.labels(model.name, str(model.version)).observe(elapsed)
         return response
 
     async def _features(

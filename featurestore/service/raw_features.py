@@ -50,6 +50,7 @@ from featurestore.online.pipelined import PipelinedRedis, encode_command
 from featurestore.online.row_cache import RowCache
 from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
 from featurestore.service.response_memo import ResponseMemo
+from featurestore.service.telemetry import ServerCounters
 
 __all__ = ["RawFeatureReader"]
 
@@ -144,6 +145,7 @@ class RawFeatureReader:
         max_cached: int = 4096,
         row_cache: RowCache | None = None,
         memo_bytes: int = 64 * 2**20,
+        counters: ServerCounters | None = None,
     ) -> None:
         self._redis = redis
         self._catalog = catalog
@@ -154,6 +156,8 @@ class RawFeatureReader:
         self._prepared: dict[bytes, _Prepared] = {}
         self._rows = row_cache
         self._memo = ResponseMemo(memo_bytes) if row_cache is not None and memo_bytes else None
+        self.counters = counters or ServerCounters()
+        """Row cache and response memo hits, for the server's metrics."""
         if row_cache is not None:
             redis.on_invalidate(row_cache.invalidate)
 
@@ -265,7 +269,9 @@ class RawFeatureReader:
         if memo is not None and self._redis.tracking:
             answer = memo.get(data, time.time())
             if answer is not None:
+                self.counters.response_memo["hit"] += 1
                 return answer
+            self.counters.response_memo["miss"] += 1
         prepared = self.prepare(data)
         if prepared is None:
             return None
@@ -277,7 +283,11 @@ class RawFeatureReader:
         table = self._rows.table(plan.hmget_tail)
         replies = list(map(table.get, prepared.keys))
         hits: Sequence[int] = range(prepared.rows)
-        if None in replies:
+        missing = replies.count(None)
+        row_counts = self.counters.row_cache
+        row_counts["hit"] += prepared.rows - missing
+        if missing:
+            row_counts["miss"] += missing
             hits = await self._fill(prepared, table, replies)
         columns = _columns(replies)
         now = time.time()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from featurestore._proto.v1 import (
     anomaly_service_pb2,
@@ -43,8 +42,10 @@ from featurestore.service.models import ModelRegistry
 from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.predictions import PredictionServicer
 from featurestore.service.raw_features import RawFeatureReader
+from featurestore.service.reflection import add_reflection
 from featurestore.service.telemetry import RpcTelemetry, Telemetry
 from featurestore.service.wrapping import MethodWrapper, TokenCheck, WrappingRegistrar
+from featurestore.telemetry import process_telemetry
 
 __all__ = [
     "SERVICE_NAMES",
@@ -117,9 +118,10 @@ async def create_server(
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", service.max_request_bytes)]
     )
+    telemetry = telemetry or Telemetry.named(service.telemetry)
+    rpc_telemetry = RpcTelemetry(telemetry)
     wrapper = MethodWrapper(
-        RpcTelemetry(telemetry or Telemetry.named(service.telemetry)),
-        TokenCheck(service.auth_tokens) if service.auth_tokens else None,
+        rpc_telemetry, TokenCheck(service.auth_tokens) if service.auth_tokens else None
     )
     registrar = WrappingRegistrar(server, wrapper)
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -144,6 +146,7 @@ async def create_server(
             max_entities=service.max_entities,
             row_cache=RowCache(cache_rows) if cache_rows > 0 else None,
             memo_bytes=service.online_response_memo_bytes,
+            counters=rpc_telemetry.counters,
         )
         closers += [online.close, redis_client.aclose]
     schemas = ConfluentSchemaStore(settings.schema_registry.url)
@@ -171,7 +174,13 @@ async def create_server(
     )
     # The generated registration functions are unannotated.
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        PredictionServicer(online, models, prediction_log, max_entities=service.max_entities),
+        PredictionServicer(
+            online,
+            models,
+            prediction_log,
+            max_entities=service.max_entities,
+            metrics=telemetry.registry,
+        ),
         registrar,
     )
     anomaly_service_pb2_grpc.add_AnomalyServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -185,13 +194,7 @@ async def create_server(
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
-    # enable_server_reflection() picks its aio servicer by the server's type: register it here.
-    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-        reflection.aio.ReflectionServicer(
-            (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME)
-        ),
-        registrar,
-    )
+    add_reflection(registrar, (*SERVICE_NAMES, health.SERVICE_NAME))
 
     address = f"{settings.grpc.host}:{settings.grpc.port}"
     if service.tls_cert_file is not None and service.tls_key_file is not None:
@@ -207,9 +210,10 @@ async def create_server(
 
 
 async def serve(settings: Settings, catalog: FeatureCatalog) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully (metrics on their own port)."""
     service = settings.service
-    handle, port = await create_server(settings, catalog)
+    telemetry = process_telemetry(settings, "grpc", settings.metrics.grpc_port)
+    handle, port = await create_server(settings, catalog, telemetry=telemetry)
     await handle.start()
     logger.info("serving on %s:%d (tls=%s)", settings.grpc.host, port, service.tls)
     stopping = asyncio.Event()
@@ -219,6 +223,7 @@ async def serve(settings: Settings, catalog: FeatureCatalog) -> None:
     await stopping.wait()
     logger.info("stopping: finishing in-flight calls (up to %.1f s)", service.shutdown_grace_s)
     await handle.stop()
+    telemetry.close()
 
 
 def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:

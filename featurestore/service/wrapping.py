@@ -4,8 +4,8 @@ grpc.aio server interceptors run per call: a coroutine per interceptor to find t
 new handler object built around the behaviour on every RPC. Here the same three concerns are one
 ``async`` wrapper per method, built when the method is registered (:class:`WrappingRegistrar`
 stands in for the server in the generated ``add_*_to_server`` functions). Per call that is one
-extra coroutine frame, a ``perf_counter`` and a histogram record; a span only when tracing is on;
-the token check only when tokens are configured.
+extra coroutine frame, a ``perf_counter``, the in-flight count and a histogram record; a span
+only when tracing is on; the token check only when tokens are configured.
 
 Requests are decoded here too, inside the wrapper (the handler gRPC sees has no request
 deserializer): bytes that are not the method's request message are INVALID_ARGUMENT like any other
@@ -151,6 +151,7 @@ class MethodWrapper:
     ) -> UnaryBehavior:
         telemetry = self._telemetry
         tracer = telemetry.tracer
+        counters = telemetry.counters
         perf_counter = time.perf_counter
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -167,6 +168,7 @@ class MethodWrapper:
             started = perf_counter()
             span = None if tracer is None else telemetry.start_span(method)
             code = _OK
+            counters.in_flight += 1
             try:
                 if span is None:
                     return await guarded(request, context)
@@ -176,6 +178,7 @@ class MethodWrapper:
                 code = _code_of(context, exc)
                 raise
             finally:
+                counters.in_flight -= 1
                 telemetry.finish(method, code, started, span)
 
         return run
@@ -185,6 +188,7 @@ class MethodWrapper:
     ) -> StreamBehavior:
         telemetry = self._telemetry
         tracer = telemetry.tracer
+        counters = telemetry.counters
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if tokens is not None and not tokens.allows(context.invocation_metadata()):
@@ -207,6 +211,7 @@ class MethodWrapper:
             started = time.perf_counter()
             span = None if tracer is None else telemetry.start_span(method)
             code = _OK
+            counters.in_flight += 1
             try:
                 if span is None:
                     async for response in guarded(request, context):
@@ -221,6 +226,7 @@ class MethodWrapper:
                 code = _code_of(context, exc)
                 raise
             finally:
+                counters.in_flight -= 1
                 telemetry.finish(method, code, started, span)
 
         return run

@@ -1,0 +1,27 @@
+"""Telemetry of every process: OpenTelemetry providers and the Prometheus ``/metrics`` endpoint.
+
+One setup for all: :class:`Telemetry` holds the tracer and meter providers and, when metrics are
+on, the Prometheus registry that OpenTelemetry's Prometheus exporter writes into.
+:func:`process_telemetry` is what an entry point calls (``featurestore serve``, ``processors
+run``, ``ingest``, ``score``, the schema registry, ``monitor``): it builds the providers from the
+settings and serves the registry on the process's loopback port (:mod:`._endpoint`).
+"""
+
+from __future__ import annotations
+
+from featurestore.telemetry._endpoint import (
+    MetricsEndpoint,
+    prune_targets,
+    serve_metrics,
+    targets_dir,
+)
+from featurestore.telemetry._providers import Telemetry, process_telemetry
+
+__all__ = [
+    "MetricsEndpoint",
+    "Telemetry",
+    "process_telemetry",
+    "prune_targets",
+    "serve_metrics",
+    "targets_dir",
+]
