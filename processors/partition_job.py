@@ -44,6 +44,7 @@ from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.online import RedisOnlineWriter
 from featurestore.online.base import EntityKey, FeatureRow
 from processors.decode import DeadLetter, KafkaRecords, decoder_for
+from processors.metrics import observations
 from processors.offline_write import OfflineWriter
 from processors.state_table import StateKey
 from processors.step import PartitionState, StepResult, run_step
@@ -77,10 +78,12 @@ SUMMARY_SCHEMA = pa.schema(
         ("postgres_s", pa.float64()),
         ("redis_s", pa.float64()),
         ("hook_rows", pa.binary()),
+        ("observed", pa.string()),
     ]
 )
 """One row per Kafka partition of a batch; ``rows_by_view`` is JSON, ``hook_rows`` Arrow IPC
-of the hook view's rows (empty without hooks)."""
+of the hook view's rows (empty without hooks), ``observed`` JSON for the metrics
+(:func:`processors.metrics.observations`; empty in a backfill)."""
 
 _SPARK_TYPES = {
     pa.int32(): "int", pa.int64(): "long", pa.float64(): "double", pa.binary(): "binary",
@@ -156,6 +159,7 @@ class PartitionJob:
             written = sum(self._write_online(res, _unpack(blob)) for blob in repairs)
             written += self._write_online(res, step.latest)
             timer.lap("redis_s")
+            observed = observations(records, step.dead, step.latest, time.time())
             dead = self._send_dead_letters(res, step.dead)
             timer.lap("dead_letters_s")
             counts = self._write_offline(res, cur, step.rows)
@@ -186,6 +190,7 @@ class PartitionJob:
             "state_bytes": state_bytes,
             **timer.seconds,
             "hook_rows": self._hook_ipc([step]),
+            "observed": observed,
         }
 
     def batch_steps(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
@@ -222,6 +227,7 @@ class PartitionJob:
             "state_bytes": 0,
             **timer.seconds,
             "hook_rows": self._hook_ipc(steps),
+            "observed": "",
         }
 
     def _step(self, records: KafkaRecords, states: dict[str, PartitionState]) -> StepResult:

@@ -50,6 +50,11 @@ class BatchReport:
     seconds: dict[str, float] = field(default_factory=dict)
     hook_rows: list[pa.Table] = field(default_factory=list, repr=False)
     """The batch's new rows of the hook view (when the job returns them, for the hooks)."""
+    dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    freshness_s: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    """Per view: Redis write time - event time of each entity row written."""
+    kafka_freshness_s: list[float] = field(default_factory=list, repr=False)
+    """Per partition: Redis write time - Kafka timestamp of its oldest record."""
 
     @classmethod
     def of(cls, summaries: Sequence[Mapping[str, Any]], wall_s: float) -> BatchReport:
@@ -64,7 +69,21 @@ class BatchReport:
                 report.rows_by_view[view] = report.rows_by_view.get(view, 0) + int(n)
             if summary["hook_rows"]:
                 report.hook_rows.append(from_ipc(summary["hook_rows"]))
+            report._observe(json.loads(summary.get("observed") or "{}"))
         return report
+
+    def _observe(self, observed: Mapping[str, Any]) -> None:
+        """Gather a partition's :func:`processors.metrics.observations`."""
+        for reason, n in observed.get("dead_letters_by_reason", {}).items():
+            self.dead_letters_by_reason[reason] = self.dead_letters_by_reason.get(reason, 0) + n
+        written_at = observed.get("written_at")
+        if written_at is None:
+            return
+        for view, times in observed.get("event_s", {}).items():
+            self.freshness_s.setdefault(view, []).extend(written_at - t for t in times)
+        oldest = observed.get("oldest_kafka_s")
+        if oldest is not None:
+            self.kafka_freshness_s.append(written_at - oldest)
 
     def hook_frame(self) -> pd.DataFrame | None:
         """The hook view's new rows as one pandas frame (offline column names), or None."""

@@ -91,10 +91,20 @@ def processors() -> None:
     """Run the Spark processors that turn events into features (PostgreSQL + Redis)."""
 
 
+_metrics_port = click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Port of /metrics (default: FEATURESTORE_METRICS__PROCESSORS_PORT for the processor "
+    "named features, a free one registered for Prometheus for others).",
+)
+
+
 @processors.command("run", hidden=True)
 @_name
 @_job_options
 @_stream_options
+@_metrics_port
 def run_command(name: str, **kwargs: Any) -> None:
     """Run the streaming processor in this process until SIGTERM/SIGINT."""
     _run_foreground(name, kwargs)
@@ -104,6 +114,8 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     from featurestore.config import load_settings
     from featurestore.stack.base import write_ready_file
     from featurestore.stack.processors import ready_file
+    from featurestore.telemetry import process_telemetry
+    from processors.metrics import ProcessorMetrics
     from processors.spark import start_stream
 
     logging.basicConfig(
@@ -115,7 +127,13 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    handle = start_stream(settings, options)
+    port = kwargs.get("metrics_port")
+    if port is None:
+        port = settings.metrics.processors_port if name == "features" else 0
+    topic = options.topic_of(settings)
+    telemetry = process_telemetry(settings, "processors", port, {"processor": name})
+    metrics = ProcessorMetrics(telemetry.meter_provider, name, topic)
+    handle = start_stream(settings, options, metrics=metrics)
     ready = ready_file(settings, name)
     write_ready_file(ready, topic=options.topic_of(settings))
     click.echo(f"processor {name}: reading {options.topic_of(settings)} (stop with SIGTERM)")
@@ -123,6 +141,7 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
         handle.wait(stop)
     finally:
         ready.unlink(missing_ok=True)
+        telemetry.close()
     click.echo(f"processor {name}: stopped")
 
 
@@ -130,6 +149,7 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
 @_name
 @_job_options
 @_stream_options
+@_metrics_port
 @click.option("--foreground", is_flag=True, help="Run in this terminal instead of the background.")
 def start(name: str, foreground: bool, **kwargs: Any) -> None:
     """Start the streaming processor (in the background, with a PID file)."""

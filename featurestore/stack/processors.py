@@ -79,11 +79,18 @@ def event_processors(settings: Settings) -> list[ProcessorService]:
     """The processors of ``make run``, one per event topic: trades, quotes, metrics.
 
     The trades processor keeps the name ``features`` (the default of every ``featurestore
-    processors`` command); the others are ``features-quotes`` and ``features-metrics``.
+    processors`` command); the others are ``features-quotes`` and ``features-metrics``. Each
+    serves ``/metrics`` on the next port from ``metrics.processors_port``.
     """
     topics = settings.topics
+    port = settings.metrics.processors_port
     return [
-        ProcessorService(settings, "features", ("--topic", topics.trades)),
-        ProcessorService(settings, "features-quotes", ("--topic", topics.quotes)),
-        ProcessorService(settings, "features-metrics", ("--topic", topics.metrics)),
+        ProcessorService(settings, name, ("--topic", topic, "--metrics-port", str(port + i)))
+        for i, (name, topic) in enumerate(
+            [
+                ("features", topics.trades),
+                ("features-quotes", topics.quotes),
+                ("features-metrics", topics.metrics),
+            ]
+        )
     ]

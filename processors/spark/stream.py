@@ -35,6 +35,7 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import Settings
 from featurestore.definitions import Definitions, load_definitions
 from featurestore.errors import BackendUnavailableError, ConfigurationError
+from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions, processor_dir
 from processors.partition_job import PartitionJob, PartitionRunner, split_partitions
 from processors.report import COUNTS, BatchReport
@@ -218,6 +219,7 @@ def start_stream(
     definitions: Definitions | None = None,
     hooks: Sequence[RowsHook] = (),
     hook_view: str | None = None,
+    metrics: ProcessorMetrics | None = None,
 ) -> StreamHandle:
     """Start the streaming job in this process; returns once the query runs.
 
@@ -228,6 +230,7 @@ def start_stream(
         hooks: called with each batch's new rows of ``hook_view`` after they are stored.
         hook_view: the view whose rows the hooks get (the anomaly scorer reads window-end
             rows).
+        metrics: records each batch's report and Spark's lag (Prometheus).
     """
     from pyspark.sql.streaming.listener import StreamingQueryListener
 
@@ -294,6 +297,8 @@ def start_stream(
         report.seconds["hooks (driver)"] = time.perf_counter() - hooks_began
         report.hook_rows = []
         reports.append(report)
+        if metrics is not None:
+            metrics.record(report)
         for name in COUNTS:
             totals[name] = totals.get(name, 0) + int(getattr(report, name))
         timing = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.seconds.items())
@@ -341,6 +346,8 @@ def start_stream(
         def onQueryProgress(self, event: Any) -> None:  # noqa: N802
             p = event.progress
             progress.lag = _lag(p)
+            if metrics is not None:
+                metrics.lag(progress.lag)
             progress.batch_ms = int(p.batchDuration)
             progress.events_per_s = float(p.processedRowsPerSecond or 0.0)
             progress.spark_ms = {k: int(v) for k, v in dict(p.durationMs or {}).items()}
