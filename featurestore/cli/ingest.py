@@ -86,6 +86,8 @@ def _run(
     from featurestore.errors import FeatureStoreError
     from featurestore.events import ConfluentSchemaStore
     from featurestore.ingest import IngestDeliveryError, IngestOptions, Ingestor
+    from featurestore.ingest.metrics import IngestMetrics
+    from featurestore.telemetry import process_telemetry
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = IngestOptions(
@@ -98,9 +100,15 @@ def _run(
         delivery_timeout_s=delivery_timeout,
         progress_every=100_000,
     )
+    telemetry = process_telemetry(settings, "ingest", settings.metrics.ingest_port)
     try:
         store = ConfluentSchemaStore(settings.schema_registry.url)
-        ingestor = Ingestor(options, store, on_wait=lambda m: click.echo(m, err=True))
+        ingestor = Ingestor(
+            options,
+            store,
+            on_wait=lambda m: click.echo(m, err=True),
+            metrics=IngestMetrics(telemetry.meter_provider),
+        )
         summary = ingestor.run(
             _until_signalled(records),
             progress=lambda s: click.echo(f"... read {s.read}", err=True),
@@ -110,6 +118,8 @@ def _run(
         raise click.ClickException(str(exc)) from exc
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        telemetry.close()
     _echo_summary(summary)
 
 

@@ -46,7 +46,9 @@ def score(
     from featurestore.definitions import PROJECT, load_definitions
     from featurestore.offline import PostgresOfflineStore
     from featurestore.stack.base import write_ready_file
+    from featurestore.telemetry import process_telemetry
     from models.follow import follow_table
+    from models.metrics import ScorerMetrics
     from models.publish import AnomalyPublisher
     from models.registry import ModelRegistry
     from models.scoring import AnomalyScorer
@@ -63,17 +65,29 @@ def score(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    telemetry = process_telemetry(settings, "scorer", settings.metrics.scorer_port)
     with AnomalyScorer(registry, model_name, store=store) as scorer:
+        metrics = ScorerMetrics(
+            telemetry.meter_provider, model_name, lambda: scorer.current.ref.version
+        )
         click.echo(f"scoring with {scorer.current.ref.uri} into {publisher.topic}")
         if ready_file is not None:
             write_ready_file(ready_file)
-        follow_table(
-            scorer,
-            publisher,
-            settings.postgres.dsn,
-            definitions.view("rolling_1m"),
-            since=datetime.now(UTC) - timedelta(minutes=since_minutes),
-            poll_s=poll_seconds,
-            stop=stop,
-            on_batch=lambda rows, found: click.echo(f"scored {rows} rows, {found} anomalies"),
-        )
+
+        def on_batch(rows: int, found: int) -> None:
+            metrics.batch(rows, found)
+            click.echo(f"scored {rows} rows, {found} anomalies")
+
+        try:
+            follow_table(
+                scorer,
+                publisher,
+                settings.postgres.dsn,
+                definitions.view("rolling_1m"),
+                since=datetime.now(UTC) - timedelta(minutes=since_minutes),
+                poll_s=poll_seconds,
+                stop=stop,
+                on_batch=on_batch,
+            )
+        finally:
+            telemetry.close()

@@ -18,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.ingest.metrics import LATENCY_SAMPLE
 
 __all__ = [
     "DeliveryReport",
@@ -126,6 +127,9 @@ class EventProducer:
         """Create the producer from :func:`producer_config` settings."""
         self.report = DeliveryReport()
         self._broker_down = False
+        self.on_latency: Callable[[float], None] | None = None
+        """Called with the produce latency of one acknowledged record in :data:`LATENCY_SAMPLE`."""
+        self._acknowledged = 0
         try:
             self._producer = Producer({**config, "error_cb": self._on_error})
         except KafkaException as exc:
@@ -147,6 +151,11 @@ class EventProducer:
         if error is None:
             self.report.delivered[topic] = self.report.delivered.get(topic, 0) + 1
             self._broker_down = False
+            self._acknowledged += 1
+            if self.on_latency is not None and self._acknowledged % LATENCY_SAMPLE == 1:
+                latency = message.latency()
+                if latency is not None:
+                    self.on_latency(latency)
             return
         self.report.failed[topic] = self.report.failed.get(topic, 0) + 1
         if len(self.report.errors) < 20:

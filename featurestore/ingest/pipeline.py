@@ -29,6 +29,7 @@ from featurestore.ingest.kafka import (
     producer_config,
     wait_for_brokers,
 )
+from featurestore.ingest.metrics import IngestMetrics
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.routing import DEAD_LETTER_REASON, RecordRouter
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
@@ -114,8 +115,11 @@ class Ingestor:
         store: SchemaStore,
         *,
         on_wait: Callable[[str], None] | None = None,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         """Wait for Kafka, create the topics if absent and register each kind's schema.
+
+        ``metrics``: updated every thousand records and at the end (Prometheus).
 
         Raises:
             ConfigurationError: no event topic is given.
@@ -134,6 +138,9 @@ class Ingestor:
         self.producer = EventProducer(
             producer_config(options.bootstrap, delivery_timeout_s=options.delivery_timeout_s)
         )
+        self.metrics = metrics
+        if metrics is not None:
+            self.producer.on_latency = metrics.latency
 
     def serializer(self, kind: RecordKind) -> AvroSerializer[Any]:
         """Return the serializer of a kind's topic (its schema id is the one registered)."""
@@ -173,6 +180,9 @@ class Ingestor:
             )
             if summary.read % 1000 == 0:
                 producer.poll(0)
+                if self.metrics is not None:
+                    self._tally(summary, started)
+                    self.metrics.update(summary)
             if (
                 progress is not None
                 and opts.progress_every
@@ -182,6 +192,8 @@ class Ingestor:
                 progress(summary)
         left = producer.flush(opts.delivery_timeout_s + 5)
         self._tally(summary, started)
+        if self.metrics is not None:
+            self.metrics.update(summary)
         if left or not summary.balanced:
             summary.failed = max(
                 summary.failed, summary.read - summary.sent - summary.dead_lettered

@@ -57,12 +57,21 @@ def create_app(settings: Settings, *, log: RecordLog | None = None) -> Starlette
 
 
 def serve(settings: Settings) -> None:
-    """Serve the registry on ``settings.schema_registry.host:port`` until interrupted."""
+    """Serve the registry on ``settings.schema_registry.host:port`` until interrupted.
+
+    Its metrics are served on ``settings.metrics.schema_registry_port``.
+    """
     import uvicorn
 
+    from featurestore.schema_registry.metrics import MetricsMiddleware
+    from featurestore.telemetry import process_telemetry
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    telemetry = process_telemetry(
+        settings, "schema-registry", settings.metrics.schema_registry_port
+    )
     uvicorn.run(
-        create_app(settings),
+        MetricsMiddleware(create_app(settings), telemetry.meter_provider),
         host=settings.schema_registry.host,
         port=settings.schema_registry.port,
         log_level="info",
