@@ -195,10 +195,12 @@ class MetricsSettings(_Section):
     """The registered models (alias ``champion``) whose inputs the monitor watches."""
     lag_interval_s: float = Field(default=5.0, gt=0)
     """How often the monitor measures each processor's lag against its topic."""
+    lag_processors: tuple[str, ...] = ("features", "features-quotes", "features-metrics")
+    """The processors whose lag the monitor measures (comma-separated)."""
 
-    @field_validator("drift_models", mode="before")
+    @field_validator("drift_models", "lag_processors", mode="before")
     @classmethod
-    def _split_models(cls, value: object) -> object:
+    def _split_names(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(m.strip() for m in value.split(",") if m.strip())
         return value

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from opentelemetry import metrics
+
+from featurestore.config import Settings
+from featurestore.errors import BackendUnavailableError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -33,7 +37,14 @@ if TYPE_CHECKING:
     from processors.decode import DeadLetter, KafkaRecords
     from processors.report import BatchReport
 
-__all__ = ["FRESHNESS_BUCKETS", "ProcessorMetrics", "observations", "stage_label"]
+__all__ = [
+    "FRESHNESS_BUCKETS",
+    "ConsumerLag",
+    "ProcessorMetrics",
+    "consumer_lag",
+    "observations",
+    "stage_label",
+]
 
 FRESHNESS_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 86400.0,
@@ -175,3 +186,81 @@ class ProcessorMetrics:
 def _batch_parts(seconds: Mapping[str, float]) -> list[float]:
     """The parts of a batch that follow each other (the ``(tasks)`` ones overlap the wall)."""
     return [v for k, v in seconds.items() if not k.endswith("(tasks)")]
+
+
+@dataclass(frozen=True)
+class ConsumerLag:
+    """How far one processor is behind one topic, read from outside it."""
+
+    processor: str
+    topic: str
+    records: int
+    """Records after each partition's stored next offset (of its slowest view), summed."""
+    seconds: float
+    """The largest, over partitions, of newest record's timestamp - first unapplied record's
+    (0 when caught up): seconds of event time, as ``featurestore ingest`` sets the Kafka
+    timestamp to the event time."""
+
+
+def consumer_lag(settings: Settings, processors: Sequence[str]) -> list[ConsumerLag]:
+    """The lag of each named processor on each topic it has state for.
+
+    Measured from the state table and the topic, so it goes on growing while the processor is
+    down (which is what the lag alert is for); a processor without state yet is left out.
+
+    Raises:
+        BackendUnavailableError: PostgreSQL or Kafka cannot be reached.
+    """
+    import psycopg
+    from confluent_kafka import Consumer, TopicPartition
+
+    from featurestore.events.replay import end_offsets
+    from processors.state_table import STATE_TABLE, ensure_state_table
+
+    try:
+        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+            ensure_state_table(conn)
+            rows = conn.execute(
+                f"SELECT processor, topic, partition, min(next_offset) FROM {STATE_TABLE} "
+                "WHERE processor = ANY(%s) GROUP BY processor, topic, partition",
+                (list(processors),),
+            ).fetchall()
+    except psycopg.OperationalError as exc:
+        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
+    applied: dict[tuple[str, str], dict[int, int]] = {}
+    for processor, topic, partition, offset in rows:
+        applied.setdefault((str(processor), str(topic)), {})[int(partition)] = int(offset)
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap, "group.id": "featurestore-lag",
+         "enable.auto.commit": False}
+    )  # fmt: skip
+    out = []
+    try:
+        ends_by_topic: dict[str, dict[int, int]] = {}
+        for (processor, topic), offsets in sorted(applied.items()):
+            if topic not in ends_by_topic:
+                ends_by_topic[topic] = end_offsets(settings.kafka.bootstrap, topic)
+            ends = ends_by_topic[topic]
+            records, seconds = 0, 0.0
+            for partition, end in ends.items():
+                next_offset = min(offsets.get(partition, 0), end)
+                if next_offset >= end:
+                    continue
+                records += end - next_offset
+                first = _timestamp_at(consumer, TopicPartition(topic, partition, next_offset))
+                last = _timestamp_at(consumer, TopicPartition(topic, partition, end - 1))
+                if first is not None and last is not None:
+                    seconds = max(seconds, (last - first) / 1000.0)
+            out.append(ConsumerLag(processor, topic, records, seconds))
+    finally:
+        consumer.close()
+    return out
+
+
+def _timestamp_at(consumer: Any, partition: Any) -> int | None:
+    """The Kafka timestamp (ms) of the record at ``partition``'s offset, None if none came."""
+    consumer.assign([partition])
+    message = consumer.poll(5.0)
+    if message is None or message.error() is not None:
+        return None
+    return int(message.timestamp()[1])

@@ -14,6 +14,7 @@ import click
 from featurestore.cli.drift import drift
 from featurestore.cli.export import export
 from featurestore.cli.ingest import ingest, replay
+from featurestore.cli.monitor import monitor
 from featurestore.cli.processors import processors
 from featurestore.cli.registry import registry
 from featurestore.cli.run import run
@@ -59,3 +60,4 @@ main.add_command(processors)
 main.add_command(train)
 main.add_command(drift)
 main.add_command(score)
+main.add_command(monitor)

@@ -1,0 +1,119 @@
+"""``featurestore monitor``: what no process can report about itself, measured on a schedule.
+
+- Consumer lag of each processor (``metrics.lag_processors``), from the state table and the
+  topic (:func:`processors.metrics.consumer_lag`), every ``metrics.lag_interval_s``: it goes on
+  growing while a processor is down, which is when the lag alert matters;
+- PSI of each input of each watched model (``metrics.drift_models``, alias ``champion``) over the
+  last ``metrics.drift_window_minutes`` against its training set
+  (:func:`models.monitoring.measure_drift`, what ``featurestore drift`` prints), every
+  ``metrics.drift_interval_s``.
+
+Both are exported as gauges (``featurestore_consumer_lag_records``,
+``featurestore_consumer_lag_seconds``, ``featurestore_drift_psi``); a measurement that fails is
+logged and the last values stay exported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
+
+from featurestore.config import Settings
+
+__all__ = ["Monitor"]
+
+log = logging.getLogger(__name__)
+
+
+class Monitor:
+    """Measures lag and drift and exports the last values as gauges."""
+
+    def __init__(self, settings: Settings, provider: metrics.MeterProvider) -> None:
+        self.settings = settings
+        self.lag_records: dict[tuple[str, str], int] = {}
+        self.lag_seconds: dict[tuple[str, str], float] = {}
+        self.psi: dict[tuple[str, str, str], float] = {}
+        """By (model, version, input)."""
+        meter = provider.get_meter("featurestore.monitor")
+        meter.create_observable_gauge(
+            "featurestore.consumer.lag_records",
+            callbacks=[self._observe(self.lag_records, ("processor", "topic"))],
+            description="Records of the topic a processor has not applied yet",
+        )
+        meter.create_observable_gauge(
+            "featurestore.consumer.lag",
+            unit="s",
+            callbacks=[self._observe(self.lag_seconds, ("processor", "topic"))],
+            description="Event time between the newest record and the first one not applied",
+        )
+        meter.create_observable_gauge(
+            "featurestore.drift.psi",
+            callbacks=[self._observe(self.psi, ("model", "version", "input"))],
+            description="Population stability index of a model input, live window vs training",
+        )
+
+    @staticmethod
+    def _observe(
+        values: Mapping[Any, float], names: tuple[str, ...]
+    ) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def callback(options: CallbackOptions) -> Iterable[Observation]:
+            for key, value in list(values.items()):
+                yield Observation(value, dict(zip(names, key, strict=True)))
+
+        return callback
+
+    def measure_lag(self) -> None:
+        """Measure every watched processor's lag once."""
+        from processors.metrics import consumer_lag
+
+        for lag in consumer_lag(self.settings, self.settings.metrics.lag_processors):
+            self.lag_records[(lag.processor, lag.topic)] = lag.records
+            self.lag_seconds[(lag.processor, lag.topic)] = lag.seconds
+
+    def measure_drift(self) -> None:
+        """Recompute the PSI of every watched model's inputs once."""
+        from featurestore.definitions import PROJECT, load_definitions
+        from featurestore.offline import PostgresOfflineStore
+        from models.monitoring import measure_drift
+        from models.registry import ModelRegistry
+
+        settings = self.settings
+        definitions = load_definitions(settings, PROJECT)
+        store = PostgresOfflineStore(settings.postgres.dsn, definitions)
+        registry = ModelRegistry(settings.mlflow.tracking_uri)
+        window = timedelta(minutes=settings.metrics.drift_window_minutes)
+        for model in settings.metrics.drift_models:
+            report = measure_drift(store, settings.postgres.dsn, registry, model, window=window)
+            for feature in report.features:
+                self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi
+
+    def run(self, stop: threading.Event) -> None:
+        """Measure on schedule until ``stop`` is set."""
+        cfg = self.settings.metrics
+        next_lag = next_drift = time.monotonic()
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_lag:
+                _logged("consumer lag", self.measure_lag)
+                next_lag = now + cfg.lag_interval_s
+            if now >= next_drift:
+                _logged("drift", self.measure_drift)
+                next_drift = time.monotonic() + cfg.drift_interval_s
+            stop.wait(max(0.0, min(next_lag, next_drift) - time.monotonic()))
+
+
+def _logged(what: str, measure: Callable[[], None]) -> None:
+    began = time.monotonic()
+    try:
+        measure()
+    except Exception as exc:  # one failed measurement must not end the monitor
+        log.warning("%s: not measured this time: %s", what, exc)
+        return
+    log.debug("%s measured in %.2f s", what, time.monotonic() - began)
