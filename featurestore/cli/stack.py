@@ -16,7 +16,7 @@ from featurestore.config import Settings, load_settings
 if TYPE_CHECKING:
     from featurestore.stack import ComponentStatus, Stack, UpResult
 
-__all__ = ["bring_up", "echo_progress", "echo_status", "stack"]
+__all__ = ["alert_lines", "bring_up", "echo_progress", "echo_status", "stack"]
 
 
 def _names(only: str | None) -> list[str] | None:
@@ -203,6 +203,25 @@ def echo_status(settings: Settings) -> None:
         if restarts:
             click.echo(f"  {'':<{width}} {restarts}")
     click.echo(f"  data and logs under {settings.data_dir.resolve()}")
+    for line in alert_lines(settings):
+        click.echo(line)
+
+
+def alert_lines(settings: Settings) -> list[str]:
+    """What ``stack status`` says about the alerts Prometheus has firing."""
+    from featurestore.stack.prometheus import firing_alerts
+
+    alerts = firing_alerts(settings)
+    if alerts is None:
+        return [f"  alerts: Prometheus does not answer at {settings.prometheus.url}"]
+    if not alerts:
+        return ["  alerts: none firing"]
+    lines = [f"  alerts firing ({len(alerts)}):"]
+    for alert in alerts:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()) if k != "severity")
+        severity = alert.labels.get("severity", "")
+        lines.append(f"    {alert.name} [{severity}] {alert.summary or labels}")
+    return lines
 
 
 def restart_line(status: ComponentStatus, now: float) -> str | None:

@@ -12,8 +12,10 @@ from featurestore.stack.base import Component, ComponentStatus, port_open
 from featurestore.stack.feed import FeedOptions, MarketFeed
 from featurestore.stack.kafka import KafkaServer
 from featurestore.stack.mlflow import MlflowServer
+from featurestore.stack.monitor import MonitorService
 from featurestore.stack.postgres import PostgresServer
 from featurestore.stack.processors import ProcessorService, event_processors
+from featurestore.stack.prometheus import PrometheusServer
 from featurestore.stack.redis import RedisServer
 from featurestore.stack.schema_registry import SchemaRegistryServer
 from featurestore.stack.scorer import AnomalyScorerService
@@ -33,13 +35,13 @@ class UpResult:
 
 
 class Stack:
-    """The local servers: Kafka, PostgreSQL, Redis, the schema registry and MLflow.
+    """The local servers: Kafka, PostgreSQL, Redis, the schema registry, MLflow and Prometheus.
 
     Servers start in waves: those that need nothing else first, in parallel, then those that
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
     The services that ``make run`` adds on top (the market feed, the gRPC server, a feature
-    processor per event topic, which need the definitions applied to the registry first, and
-    the anomaly scorer, which needs a champion model) start with
+    processor per event topic, which need the definitions applied to the registry first, the
+    anomaly scorer, which needs a champion model, and the lag and drift monitor) start with
     :meth:`start_services`; ``down`` and ``status`` cover them too. :meth:`supervise` starts the
     supervisor, which starts again whatever of these dies; ``down`` stops it first.
     """
@@ -51,8 +53,9 @@ class Stack:
         self.redis = RedisServer(settings)
         self.mlflow = MlflowServer(settings)
         self.schema_registry = SchemaRegistryServer(settings)
+        self.prometheus = PrometheusServer(settings)
         self.waves: list[list[Component]] = [
-            [self.postgres, self.redis, self.kafka, self.mlflow],
+            [self.postgres, self.redis, self.kafka, self.mlflow, self.prometheus],
             [self.schema_registry],
         ]
         self.feed = MarketFeed(settings, feed)
@@ -62,8 +65,9 @@ class Stack:
         self.processors = self.event_processors[0]
         """The trades processor (``features``), whose rows the scorer reads."""
         self.scorer = AnomalyScorerService(settings)
+        self.monitor = MonitorService(settings)
         self.services: list[Component] = [
-            self.feed, self.grpc, *self.event_processors, self.scorer,
+            self.feed, self.grpc, *self.event_processors, self.scorer, self.monitor,
         ]  # fmt: skip
         self.supervisor = SupervisorService(settings)
         """Not one of :attr:`components`: those are what it watches."""

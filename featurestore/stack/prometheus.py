@@ -1,0 +1,108 @@
+"""Prometheus from the Debian package, as the stack's own instance on its own port.
+
+Its configuration and rule files are generated from the settings at every start
+(:mod:`.prometheus_config`), its samples kept under ``.stack/prometheus/data``. ``featurestore
+stack status`` shows the alerts that fire (:func:`firing_alerts`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from featurestore.config import Settings
+from featurestore.stack.base import Component, require_binary
+from featurestore.stack.prometheus_config import alert_rules, scrape_config
+from featurestore.telemetry import prune_targets, targets_dir
+
+__all__ = ["Alert", "PrometheusServer", "firing_alerts"]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert Prometheus reports as firing."""
+
+    name: str
+    labels: dict[str, str]
+    summary: str
+
+
+class PrometheusServer(Component):
+    """Scrapes every process of the stack and evaluates the alert rules.
+
+    ``instance`` names a second Prometheus of its own (its data, PID file and log apart), for
+    tests that need other rule windows than the stack's.
+    """
+
+    name = "prometheus"
+
+    def __init__(self, settings: Settings, instance: str | None = None) -> None:
+        if instance is not None:
+            self.name = f"prometheus-{instance}"
+        super().__init__(settings)
+
+    @property
+    def config_file(self) -> Path:
+        """The generated ``prometheus.yml``."""
+        return self.data_dir / "prometheus.yml"
+
+    @property
+    def rules_file(self) -> Path:
+        """The generated alert rules."""
+        return self.data_dir / "rules.yml"
+
+    def marker(self) -> str:
+        return (
+            f"--web.listen-address={self.settings.prometheus.host}:{self.settings.prometheus.port}"
+        )
+
+    def address(self) -> str:
+        return self.settings.prometheus.url
+
+    def prepare(self) -> None:
+        targets = targets_dir(self.settings)
+        targets.mkdir(parents=True, exist_ok=True)
+        prune_targets(targets)
+        (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
+        self.rules_file.write_text(alert_rules(self.settings))
+        self.config_file.write_text(scrape_config(self.settings, self.rules_file, targets))
+
+    def launch(self) -> int:
+        cfg = self.settings.prometheus
+        return self.process.start(
+            [
+                require_binary("prometheus"),
+                f"--config.file={self.config_file}",
+                f"--storage.tsdb.path={self.data_dir / 'data'}",
+                f"--storage.tsdb.retention.time={cfg.retention}",
+                self.marker(),
+                "--log.level=warn",
+            ]
+        )
+
+    def healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.address()}/-/ready", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+
+def firing_alerts(settings: Settings, timeout_s: float = 2.0) -> list[Alert] | None:
+    """The alerts firing now, or None when Prometheus does not answer."""
+    try:
+        reply = requests.get(f"{settings.prometheus.url}/api/v1/alerts", timeout=timeout_s)
+        reply.raise_for_status()
+        alerts = reply.json()["data"]["alerts"]
+    except (requests.RequestException, ValueError, KeyError):
+        return None
+    return [
+        Alert(
+            name=str(a["labels"].get("alertname", "")),
+            labels={k: str(v) for k, v in a["labels"].items() if k != "alertname"},
+            summary=str(a.get("annotations", {}).get("summary", "")),
+        )
+        for a in alerts
+        if a.get("state") == "firing"
+    ]
