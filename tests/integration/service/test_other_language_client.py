@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,26 +12,17 @@ import pytest
 
 from featurestore.online import EntityKey, FeatureRow
 from featurestore.service.testing import ServerThread
+from tests.go_tools import go_tool
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _grpcurl() -> str:
-    found = shutil.which("grpcurl")
-    gopath = Path(os.environ.get("GOPATH", Path.home() / "go"))
-    if found is None and (gopath / "bin" / "grpcurl").is_file():
-        found = str(gopath / "bin" / "grpcurl")
-    if found is None:
-        pytest.fail("grpcurl is not installed: `make setup` builds it with `go install`")
-    return found
-
-
 def test_grpcurl_with_the_proto_files_and_with_reflection(
     start_server: Callable[..., ServerThread], write_rows: Callable[[list[FeatureRow]], None]
 ) -> None:
-    grpcurl = _grpcurl()
+    grpcurl = go_tool("grpcurl")
     now = datetime.now(UTC).replace(microsecond=0)
     write_rows([FeatureRow("bars_1m", EntityKey.of(symbol="IBM"), now, {"close": 151.25})])
     server = start_server()

@@ -1,29 +1,22 @@
-"""buf lint and buf breaking over proto/ (buf.yaml), when buf is installed (`make setup`)."""
+"""buf lint and buf breaking over proto/ (buf.yaml); buf is installed by `make setup`."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests.go_tools import go_tool
+
 REPO = Path(__file__).resolve().parents[3]
 
 
-def _buf() -> str:
-    found = shutil.which("buf")
-    gopath = Path(os.environ.get("GOPATH", Path.home() / "go"))
-    if found is None and (gopath / "bin" / "buf").is_file():
-        found = str(gopath / "bin" / "buf")
-    if found is None:
-        pytest.skip("buf is not installed (make setup builds it with go install)")
-    return found
-
-
 def _run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([_buf(), *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [go_tool("buf"), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_buf_lint_passes() -> None:
@@ -35,6 +28,28 @@ def test_no_breaking_change_against_the_committed_main() -> None:
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
     result = _run("breaking", "--against", ".git#branch=main")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_breaking_change_since_the_proto_before_its_last_change() -> None:
+    """The working tree against proto/ as it was before the last commit that changed it.
+
+    Against main alone, a change is checked only while it is uncommitted; this also checks the
+    latest committed change, so that a breaking one fails every later run until it is undone.
+    """
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    last = subprocess.run(
+        ["git", "log", "-n", "1", "--format=%H", "--", "proto", "buf.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.strip()  # fmt: skip
+    parent = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{last}~1"],
+        cwd=REPO, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    if not last or parent.returncode != 0:
+        pytest.skip("no earlier proto/ in this clone's history (a shallow clone?)")
+    result = _run("breaking", "--against", f".git#ref={parent.stdout.strip()}")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
