@@ -19,6 +19,7 @@ from featurestore.stack.restart import RestartRecord
 __all__ = [
     "Component",
     "ComponentStatus",
+    "ReadyFileComponent",
     "port_open",
     "ready_for",
     "require_binary",
@@ -144,3 +145,19 @@ def ready_for(path: Path, pid: int | None) -> bool:
     except (FileNotFoundError, ValueError):
         return False
     return bool(ready.get("pid") == pid)
+
+
+class ReadyFileComponent(Component):
+    """A service no request can check: healthy once it writes its PID to :attr:`ready_file`."""
+
+    @property
+    def ready_file(self) -> Path:
+        """Where the process writes ``{"pid": ...}`` once it serves (``--ready-file``)."""
+        return self.data_dir / "ready.json"
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.ready_file.unlink(missing_ok=True)
+
+    def healthy(self) -> bool:
+        return ready_for(self.ready_file, self.process.pid())

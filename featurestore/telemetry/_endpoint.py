@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
 from prometheus_client import CollectorRegistry, start_http_server
 
 from featurestore.config import Settings
@@ -112,18 +113,8 @@ def prune_targets(folder: Path) -> list[Path]:
             pid = int(json.loads(path.read_text())[0]["labels"]["pid"])
         except (OSError, ValueError, KeyError, IndexError, TypeError):
             continue
-        if not _alive(pid):
+        if not psutil.pid_exists(pid):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
             removed.append(path)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
