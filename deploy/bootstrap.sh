@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, and nothing twice:
-#   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven (only those missing);
+#   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven, Prometheus (only those missing);
 #   - the Python virtual environment .venv with the project and its pinned dependencies
 #     (re-installed only when pyproject.toml changes);
 #   - grpcurl (a Go client of the API, for the tests) and buf (lints the proto files) through the
@@ -23,6 +23,7 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v setpriv >/dev/null || missing+=(util-linux)
+command -v prometheus >/dev/null || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq
@@ -30,6 +31,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   # The Debian packages start their own servers; the project runs its own instances instead.
   if [[ " ${missing[*]} " == *" redis-server "* ]] && [ -f /run/redis/redis-server.pid ]; then
     $SUDO kill "$(cat /run/redis/redis-server.pid)" 2>/dev/null || true
+  fi
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null; then
+    $SUDO systemctl disable --now prometheus 2>/dev/null || true
   fi
 fi
 
