@@ -24,17 +24,21 @@ status:
 bench: setup      ## run every benchmark and write bench/RESULTS.md
 	$(VENV)/python -m bench $(ARGS)
 
-lint: setup       ## ruff and mypy
+lint: setup       ## ruff and mypy; buf lint, go vet and tsc for proto/ and the Go and TypeScript clients
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy featurestore processors models bench tests registry
+	PATH="$$(go env GOPATH)/bin:$$PATH" buf lint
+	cd clients/go && go vet ./...
+	clients/typescript/node_modules/.bin/tsc --noEmit -p clients/typescript
 
 format:
 	$(VENV)/ruff format .
 	$(VENV)/ruff check --fix .
 
-proto:            ## regenerate the gRPC/protobuf stubs from proto/
+proto:            ## regenerate the stubs from proto/: Python's, then Go's and TypeScript's (buf.gen.yaml)
 	$(VENV)/python -m featurestore._proto.generate
+	PATH="$$(go env GOPATH)/bin:$$PATH" buf generate
 
 clean:            ## stop the stack and delete its data (keeps the resolved jars)
 	$(VENV)/featurestore stack down

@@ -3,8 +3,10 @@
 #   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven, Prometheus (only those missing);
 #   - the Python virtual environment .venv with the project and its pinned dependencies
 #     (re-installed only when pyproject.toml changes);
-#   - grpcurl (a Go client of the API, for the tests) and buf (lints the proto files) through the
-#     Go module proxy;
+#   - grpcurl (a Go client of the API, for the tests), ghz (load by reflection), buf (lints proto/,
+#     checks breaking changes, generates the clients) and its Go plugins through the Go module proxy;
+#   - the Go client's modules (warming the build cache with its example) and the TypeScript
+#     client's npm packages (clients/go, clients/typescript);
 #   - the JVM jars (Kafka broker, Spark's Kafka connector) resolved by Maven from deploy/jvm/pom.xml.
 # Safe to run again: each step checks first.
 set -euo pipefail
@@ -58,6 +60,37 @@ fi
 if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/buf" ] && ! command -v buf >/dev/null; then
   log "building buf with go install"
   go install github.com/bufbuild/buf/cmd/buf@v1.50.0
+fi
+
+# ghz: a load generator that finds methods by server reflection (tests/integration/service).
+if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/ghz" ] && ! command -v ghz >/dev/null; then
+  log "building ghz with go install"
+  go install github.com/bojand/ghz/cmd/ghz@v0.120.0
+fi
+# buf generate's Go plugins (buf.gen.yaml), at the versions the committed clients/go/gen names.
+if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/protoc-gen-go" ]; then
+  log "building protoc-gen-go with go install"
+  go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+fi
+if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/protoc-gen-go-grpc" ]; then
+  log "building protoc-gen-go-grpc with go install"
+  go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.0
+fi
+# The Go client: its modules, and its example built once so that the tests' build is quick.
+go_stamp=build/clients/.go-$(cat clients/go/go.sum | sha256sum | cut -c1-16)
+if command -v go >/dev/null && [ ! -f "$go_stamp" ]; then
+  log "downloading the Go client's modules and building its example"
+  mkdir -p build/clients
+  (cd clients/go && go mod download && go build -o ../../build/clients/quickstart-go ./examples/quickstart)
+  rm -f build/clients/.go-*
+  touch "$go_stamp"
+fi
+# The TypeScript client: npm packages from package-lock.json (re-installed when it changes).
+npm_stamp=clients/typescript/node_modules/.installed-$(sha256sum < clients/typescript/package-lock.json | cut -c1-16)
+if command -v npm >/dev/null && [ ! -f "$npm_stamp" ]; then
+  log "installing the TypeScript client's npm packages (npm ci)"
+  (cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$npm_stamp"
 fi
 
 log "resolving JVM jars with Maven (deploy/jvm/pom.xml)"

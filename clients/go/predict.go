@@ -1,0 +1,81 @@
+package featurestore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
+)
+
+// Prediction is the score of one entity row and the features the model saw.
+type Prediction struct {
+	RequestID   string                  // id of the PredictionLog event the server wrote
+	Score       float64                 // the model's output
+	Names       []string                // the feature references, in the model's order
+	Features    map[string]FeatureValue // only PRESENT values reached the model; others as NaN
+	FeatureTime *time.Time              // event time of the newest feature row used
+}
+
+// Predictions is the answer of Predict: one prediction per entity row, in request order.
+type Predictions struct {
+	ModelName    string
+	ModelVersion string // the registry version that scored (the alias's at the time of the call)
+	Predictions  []Prediction
+}
+
+// Scores are the scores in row order.
+func (p *Predictions) Scores() []float64 {
+	scores := make([]float64, len(p.Predictions))
+	for i, prediction := range p.Predictions {
+		scores[i] = prediction.Score
+	}
+	return scores
+}
+
+// ModelSelector picks the model version: an Alias, a Version, or (both empty) "champion".
+type ModelSelector struct {
+	Alias   string
+	Version string
+}
+
+// Predict scores the entities with a registered model, its features read online.
+func (c *Client) Predict(ctx context.Context, model string, which ModelSelector, entities map[string][]any) (*Predictions, error) {
+	columns, err := valueLists(entities)
+	if err != nil {
+		return nil, err
+	}
+	req := &featurestorev1.PredictRequest{ModelName: model, Entities: columns}
+	switch {
+	case which.Version != "":
+		req.ModelSelector = &featurestorev1.PredictRequest_Version{Version: which.Version}
+	case which.Alias != "":
+		req.ModelSelector = &featurestorev1.PredictRequest_Alias{Alias: which.Alias}
+	}
+	resp, err := c.Predictions.Predict(ctx, req)
+	if err != nil {
+		return nil, fromRPC(err)
+	}
+	result := &Predictions{ModelName: resp.GetModelName(), ModelVersion: resp.GetModelVersion()}
+	for _, p := range resp.GetPredictions() {
+		prediction := Prediction{
+			RequestID: p.GetRequestId(),
+			Score:     p.GetScore(),
+			Names:     p.GetFeatureNames(),
+			Features:  make(map[string]FeatureValue, len(p.GetFeatureNames())),
+		}
+		for i, name := range p.GetFeatureNames() {
+			status, err := StatusFromProto(p.GetFeatureStatuses()[i])
+			if err != nil {
+				return nil, fmt.Errorf("prediction %s: %w", p.GetRequestId(), err)
+			}
+			prediction.Features[name] = FeatureValue{Value: Scalar(p.GetFeatureValues()[i]), Status: status}
+		}
+		if p.GetFeatureTime() != nil {
+			t := p.GetFeatureTime().AsTime()
+			prediction.FeatureTime = &t
+		}
+		result.Predictions = append(result.Predictions, prediction)
+	}
+	return result, nil
+}

@@ -1,0 +1,131 @@
+/** StreamAnomalies as an async iterable that resumes by itself after a disconnect. */
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, type Client } from "@connectrpc/connect";
+
+import { fromCallError } from "./errors.js";
+import {
+  AnomalyService,
+  type Anomaly as WireAnomaly,
+} from "./gen/featurestore/v1/anomaly_service_pb.js";
+
+/**
+ * An opaque stream position: a stream started from it continues exactly after the message that
+ * carried it, neither repeating nor skipping an anomaly. Store it as a string.
+ */
+export type ResumeToken = string & { readonly __brand: "ResumeToken" };
+
+/** Makes a ResumeToken of a stored string. */
+export function resumeToken(stored: string): ResumeToken {
+  return stored as ResumeToken;
+}
+
+/** Where a stream begins. */
+export type Start = { from: "now" } | { from: "time"; time: Date } | { from: "token"; token: ResumeToken };
+
+/** Only anomalies of these symbols (all when empty), scoring at least minScore (when set). */
+export interface AnomalyFilter {
+  symbols?: readonly string[];
+  minScore?: number;
+}
+
+/** An anomaly scored by a model, with the token that resumes just after it. */
+export interface Anomaly {
+  readonly id: string;
+  readonly symbol: string;
+  readonly eventTime: Date;
+  readonly score: number;
+  readonly threshold?: number;
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly features: Readonly<Record<string, number>>;
+  readonly detectedAt: Date;
+  readonly resumeToken: ResumeToken;
+}
+
+/** The codes after which the stream reconnects (as the Python SDK's stream does). */
+const resumable = new Set([Code.Unavailable, Code.ResourceExhausted, Code.Internal]);
+
+function anomaly(a: WireAnomaly, token: ResumeToken): Anomaly {
+  return {
+    id: a.anomalyId,
+    symbol: a.symbol,
+    eventTime: a.eventTime ? timestampDate(a.eventTime) : new Date(0),
+    score: a.score,
+    threshold: a.threshold,
+    modelName: a.modelName,
+    modelVersion: a.modelVersion,
+    features: a.features,
+    detectedAt: a.detectedAt ? timestampDate(a.detectedAt) : new Date(0),
+    resumeToken: token,
+  };
+}
+
+/**
+ * Iterates anomalies (`for await`); after a disconnect, reconnects with the latest token it holds.
+ * Checkpoints (a token without an anomaly) move the token without being yielded. Reconnects back
+ * off (full jitter from 50 ms, doubling, at most 2 s); the stream throws once `maxAttempts`
+ * connections in a row fail. `close()` cancels the call and ends the iteration.
+ */
+export class AnomalyStream implements AsyncIterable<Anomaly> {
+  /** The latest token received (or started from): where a new stream would continue. */
+  resumeToken: ResumeToken | undefined;
+  /** How many times the stream reconnected. */
+  reconnects = 0;
+  maxAttempts = 4;
+  private readonly abort = new AbortController();
+
+  constructor(
+    private readonly client: Client<typeof AnomalyService>,
+    private readonly filter: AnomalyFilter,
+    private readonly start: Start,
+  ) {
+    this.resumeToken = start.from === "token" ? start.token : undefined;
+  }
+
+  close(): void {
+    this.abort.abort();
+  }
+
+  private request() {
+    const start =
+      this.resumeToken !== undefined
+        ? { case: "resumeToken" as const, value: this.resumeToken }
+        : this.start.from === "time"
+          ? { case: "startTime" as const, value: timestampFromDate(this.start.time) }
+          : { case: "latest" as const, value: {} };
+    return { symbols: [...(this.filter.symbols ?? [])], minScore: this.filter.minScore, start };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Anomaly> {
+    let failures = 0;
+    while (!this.abort.signal.aborted) {
+      try {
+        for await (const message of this.client.streamAnomalies(this.request(), {
+          signal: this.abort.signal,
+        })) {
+          failures = 0;
+          this.resumeToken = message.resumeToken as ResumeToken;
+          if (message.anomaly !== undefined) {
+            yield anomaly(message.anomaly, this.resumeToken);
+          }
+        }
+        return;
+      } catch (error) {
+        if (this.abort.signal.aborted) {
+          return;
+        }
+        failures++;
+        const retry =
+          error instanceof ConnectError &&
+          resumable.has(error.code) &&
+          failures < this.maxAttempts;
+        if (!retry) {
+          throw fromCallError(error);
+        }
+        const ceiling = Math.min(2000, 50 * 2 ** (failures - 1));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+        this.reconnects++;
+      }
+    }
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * The client: one HTTP/2 connection speaking the gRPC protocol (Connect-ES's Node transport), the
+ * four services' generated clients, and typed helpers over them.
+ */
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+
+import { AnomalyStream, type AnomalyFilter, type Start } from "./anomalies.js";
+import { fromCallError } from "./errors.js";
+import { AnomalyService } from "./gen/featurestore/v1/anomaly_service_pb.js";
+import { DatasetService } from "./gen/featurestore/v1/dataset_service_pb.js";
+import { FeatureService } from "./gen/featurestore/v1/feature_service_pb.js";
+import { PredictionService } from "./gen/featurestore/v1/prediction_service_pb.js";
+import {
+  eventTime,
+  scalar,
+  statusFromProto,
+  valueLists,
+  type EntityValue,
+  type FeatureValue,
+} from "./values.js";
+
+export interface ClientOptions {
+  /** Use TLS (https) instead of plaintext HTTP/2. */
+  tls?: boolean;
+  /** Sent as `authorization: Bearer <token>`. */
+  token?: string;
+  /** Default timeout of unary calls and exports, in milliseconds (10 s). */
+  timeoutMs?: number;
+  /** Attempts of a unary call that gets UNAVAILABLE, the first included (4); 1 disables retries. */
+  maxAttempts?: number;
+}
+
+/** Features named one by one ("view:feature") or by a feature service. */
+export type FeatureSelector = { refs: readonly string[] } | { service: string };
+
+/** The answer of getOnlineFeatures: one row per entity, in request order. */
+export interface OnlineFeatures {
+  readonly entities: Record<string, readonly EntityValue[]>;
+  /** "view:feature", in the server's order. */
+  readonly names: readonly string[];
+  /** Name to one value per entity row. */
+  readonly features: ReadonlyMap<string, readonly FeatureValue[]>;
+}
+
+/** The score of one entity row and the features the model saw (only PRESENT ones as values). */
+export interface Prediction {
+  readonly requestId: string;
+  readonly score: number;
+  readonly features: ReadonlyMap<string, FeatureValue>;
+  /** Event time of the newest feature row used. */
+  readonly featureTime?: Date;
+}
+
+export interface Predictions {
+  readonly modelName: string;
+  /** The registry version that scored (the alias's at the time of the call). */
+  readonly modelVersion: string;
+  readonly predictions: readonly Prediction[];
+}
+
+/** A point-in-time training set: features for every symbol at every step in [start, end). */
+export interface ExportRequest {
+  features: FeatureSelector;
+  symbols: readonly string[];
+  start: Date;
+  end: Date;
+  stepMs: number;
+  /** Label columns this far ahead; none when unset. */
+  labelHorizonMs?: number;
+  /** "view__feature" column names. */
+  fullFeatureNames?: boolean;
+}
+
+/** The export: one Arrow IPC stream (read it with apache-arrow's tableFromIPC). */
+export interface Export {
+  readonly arrowIpc: Uint8Array;
+  readonly rows: number;
+}
+
+function selector(features: FeatureSelector) {
+  return "service" in features
+    ? { case: "featureService" as const, value: features.service }
+    : { case: "features" as const, value: { features: [...features.refs] } };
+}
+
+export class FeatureStoreClient {
+  /** The generated clients, for what the helpers do not cover. */
+  readonly features: Client<typeof FeatureService>;
+  readonly predictions: Client<typeof PredictionService>;
+  readonly anomalies: Client<typeof AnomalyService>;
+  readonly datasets: Client<typeof DatasetService>;
+  private readonly timeoutMs: number;
+  private readonly maxAttempts: number;
+
+  /** A client of the server at `target` ("host:port"). */
+  constructor(target: string, options: ClientOptions = {}) {
+    const interceptors: Interceptor[] = [];
+    const token = options.token;
+    if (token !== undefined) {
+      interceptors.push((next) => (request) => {
+        request.header.set("authorization", `Bearer ${token}`);
+        return next(request);
+      });
+    }
+    const transport = createGrpcTransport({
+      baseUrl: `${options.tls ? "https" : "http"}://${target}`,
+      interceptors,
+    });
+    this.features = createClient(FeatureService, transport);
+    this.predictions = createClient(PredictionService, transport);
+    this.anomalies = createClient(AnomalyService, transport);
+    this.datasets = createClient(DatasetService, transport);
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxAttempts = options.maxAttempts ?? 4;
+  }
+
+  /** Latest values of the selected features for the entities (join key to one value per row). */
+  async getOnlineFeatures(
+    features: FeatureSelector,
+    entities: Record<string, readonly EntityValue[]>,
+  ): Promise<OnlineFeatures> {
+    const response = await this.unary(() =>
+      this.features.getOnlineFeatures(
+        { featureSelector: selector(features), entities: valueLists(entities) },
+        { timeoutMs: this.timeoutMs },
+      ),
+    );
+    const columns = new Map<string, FeatureValue[]>();
+    response.columns.forEach((column, i) => {
+      const values = column.statuses.map((status, row) => ({
+        value: scalar(column.values[row]),
+        status: statusFromProto(status),
+        eventTime: eventTime(column.eventTimestamps[row]),
+      }));
+      columns.set(response.featureNames[i] ?? `column ${i}`, values);
+    });
+    return { entities, names: response.featureNames, features: columns };
+  }
+
+  /** Scores the entities with a model (alias "champion" unless `alias` or `version` is given). */
+  async predict(
+    model: string,
+    entities: Record<string, readonly EntityValue[]>,
+    which: { alias?: string; version?: string } = {},
+  ): Promise<Predictions> {
+    const modelSelector =
+      which.version !== undefined
+        ? { case: "version" as const, value: which.version }
+        : which.alias !== undefined
+          ? { case: "alias" as const, value: which.alias }
+          : { case: undefined };
+    const response = await this.unary(() =>
+      this.predictions.predict(
+        { modelName: model, modelSelector, entities: valueLists(entities) },
+        { timeoutMs: this.timeoutMs },
+      ),
+    );
+    return {
+      modelName: response.modelName,
+      modelVersion: response.modelVersion,
+      predictions: response.predictions.map((p) => ({
+        requestId: p.requestId,
+        score: p.score,
+        features: new Map(
+          p.featureNames.map((name, i) => [
+            name,
+            {
+              value: scalar(p.featureValues[i]),
+              status: statusFromProto(p.featureStatuses[i] ?? 0),
+            },
+          ]),
+        ),
+        featureTime: eventTime(p.featureTime),
+      })),
+    };
+  }
+
+  /** A point-in-time training set, its Arrow IPC pieces put back together. */
+  async exportTrainingDataset(request: ExportRequest): Promise<Export> {
+    const pieces: Uint8Array[] = [];
+    let rows = 0;
+    try {
+      const stream = this.datasets.exportTrainingDataset(
+        {
+          featureSelector: selector(request.features),
+          entityRows: {
+            case: "timeGrid",
+            value: {
+              symbols: [...request.symbols],
+              startTime: timestampFromDate(request.start),
+              endTime: timestampFromDate(request.end),
+              step: durationFromMs(request.stepMs),
+            },
+          },
+          labelHorizon:
+            request.labelHorizonMs === undefined ? undefined : durationFromMs(request.labelHorizonMs),
+          fullFeatureNames: request.fullFeatureNames ?? false,
+        },
+        { timeoutMs: this.timeoutMs * 6 },
+      );
+      for await (const piece of stream) {
+        pieces.push(piece.arrowIpc);
+        rows += Number(piece.rowCount);
+      }
+    } catch (error) {
+      throw fromCallError(error);
+    }
+    return { arrowIpc: Buffer.concat(pieces), rows };
+  }
+
+  /** Anomalies that pass `filter`, from `start`; resumes by itself with its latest token. */
+  streamAnomalies(filter: AnomalyFilter = {}, start: Start = { from: "now" }): AnomalyStream {
+    return new AnomalyStream(this.anomalies, filter, start);
+  }
+
+  /** Runs a unary call, again after UNAVAILABLE with full-jitter backoff (0.05 s doubling). */
+  private async unary<T>(call: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        const retry =
+          error instanceof ConnectError &&
+          error.code === Code.Unavailable &&
+          attempt < this.maxAttempts;
+        if (!retry) {
+          throw fromCallError(error);
+        }
+        const ceiling = Math.min(2000, 50 * 2 ** (attempt - 1));
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+      }
+    }
+  }
+}

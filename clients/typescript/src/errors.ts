@@ -1,0 +1,45 @@
+/**
+ * The client's errors: one per gRPC status a caller may want to handle (as in the Python SDK).
+ *
+ *     FeatureStoreClientError        any failed call (`code`, `details`)
+ *     ├── InvalidArgumentError       the request is malformed; the message names the field
+ *     ├── NotFoundError              a feature, view, feature service or model does not exist
+ *     ├── UnauthenticatedError       no or a wrong bearer token
+ *     ├── UnavailableError           the server or its backend is away (retried before raising)
+ *     └── DeadlineExceededError      the call ran out of time
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+
+export class FeatureStoreClientError extends Error {
+  constructor(
+    /** The gRPC status code. */
+    readonly code: Code,
+    /** The server's message. */
+    readonly details: string,
+  ) {
+    super(`${Code[code]}: ${details}`);
+    this.name = new.target.name;
+  }
+}
+export class InvalidArgumentError extends FeatureStoreClientError {}
+export class NotFoundError extends FeatureStoreClientError {}
+export class UnauthenticatedError extends FeatureStoreClientError {}
+export class UnavailableError extends FeatureStoreClientError {}
+export class DeadlineExceededError extends FeatureStoreClientError {}
+
+const byCode = new Map<Code, typeof FeatureStoreClientError>([
+  [Code.InvalidArgument, InvalidArgumentError],
+  [Code.NotFound, NotFoundError],
+  [Code.Unauthenticated, UnauthenticatedError],
+  [Code.Unavailable, UnavailableError],
+  [Code.DeadlineExceeded, DeadlineExceededError],
+]);
+
+/** The client error for a failed call; anything that is not a call's error is returned as is. */
+export function fromCallError(error: unknown): unknown {
+  if (!(error instanceof ConnectError)) {
+    return error;
+  }
+  const Kind = byCode.get(error.code) ?? FeatureStoreClientError;
+  return new Kind(error.code, error.rawMessage);
+}

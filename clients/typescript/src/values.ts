@@ -1,0 +1,85 @@
+/** Feature statuses and values: plain TypeScript values, apart from the wire types. */
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+
+import {
+  FeatureStatus as WireStatus,
+  ValueListSchema,
+  ValueSchema,
+  type Value,
+  type ValueList,
+} from "./gen/featurestore/v1/types_pb.js";
+
+/** Whether a value was found and is fresh (the Python SDK's FeatureStatus). */
+export type FeatureStatus = "present" | "null_value" | "not_found" | "outside_max_age";
+
+const statuses: Partial<Record<WireStatus, FeatureStatus>> = {
+  [WireStatus.PRESENT]: "present",
+  [WireStatus.NULL_VALUE]: "null_value",
+  [WireStatus.NOT_FOUND]: "not_found",
+  [WireStatus.OUTSIDE_MAX_AGE]: "outside_max_age",
+};
+
+/** The status of a wire enum value; UNSPECIFIED (never sent) throws. */
+export function statusFromProto(status: WireStatus): FeatureStatus {
+  const found = statuses[status];
+  if (found === undefined) {
+    throw new Error(`unexpected feature status ${status}`);
+  }
+  return found;
+}
+
+/** A feature value; int64 values are bigints, unix timestamps Dates, null when unset. */
+export type Scalar = number | bigint | string | boolean | Uint8Array | Date | null;
+
+/** An entity key or inline feature value. */
+export type EntityValue = string | number | bigint;
+
+/** One value, its status and the event time of the row it comes from. */
+export interface FeatureValue {
+  readonly value: Scalar;
+  readonly status: FeatureStatus;
+  /** Undefined where not found. */
+  readonly eventTime?: Date;
+}
+
+/** The TypeScript value of a wire Value. */
+export function scalar(value: Value | undefined): Scalar {
+  const kind = value?.kind;
+  if (kind === undefined || kind.case === undefined) {
+    return null;
+  }
+  if (kind.case === "unixTimestampValue") {
+    return new Date(Number(kind.value) * 1000);
+  }
+  return kind.value;
+}
+
+/** The event time of a row, or undefined for the empty timestamp of a value not found. */
+export function eventTime(timestamp: Timestamp | undefined): Date | undefined {
+  if (timestamp === undefined || (timestamp.seconds === 0n && timestamp.nanos === 0)) {
+    return undefined;
+  }
+  return timestampDate(timestamp);
+}
+
+function toValue(x: EntityValue): Value {
+  if (typeof x === "string") {
+    return create(ValueSchema, { kind: { case: "stringValue", value: x } });
+  }
+  if (typeof x === "bigint" || Number.isInteger(x)) {
+    return create(ValueSchema, { kind: { case: "int64Value", value: BigInt(x) } });
+  }
+  return create(ValueSchema, { kind: { case: "doubleValue", value: x } });
+}
+
+/** Wire columns (join key to one value per row). */
+export function valueLists(
+  columns: Record<string, readonly EntityValue[]>,
+): Record<string, ValueList> {
+  const lists: Record<string, ValueList> = {};
+  for (const [name, column] of Object.entries(columns)) {
+    lists[name] = create(ValueListSchema, { values: column.map(toValue) });
+  }
+  return lists;
+}
