@@ -70,9 +70,11 @@ class Monitor:
         return callback
 
     def measure_lag(self) -> None:
-        """Measure every watched processor's lag once."""
+        """Measure every watched processor's lag once (and drop dead processes' target files)."""
+        from featurestore.telemetry import prune_targets, targets_dir
         from processors.metrics import consumer_lag
 
+        prune_targets(targets_dir(self.settings))
         for lag in consumer_lag(self.settings, self.settings.metrics.lag_processors):
             self.lag_records[(lag.processor, lag.topic)] = lag.records
             self.lag_seconds[(lag.processor, lag.topic)] = lag.seconds

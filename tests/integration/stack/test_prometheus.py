@@ -1,0 +1,268 @@
+"""Prometheus of the stack against live processes of this run.
+
+The module starts its own Prometheus through the stack's code (a second instance beside the
+stack's, on a free port, with rule windows of seconds) and, as child processes with their
+metrics on free ports (found through the target files), a synthetic feed, a processor, the
+monitor, a gRPC server and a schema registry, all on names unique to the run. Then it asks
+Prometheus' HTTP API for every metric family, from those processes (``pid`` target label), and
+stops the processor to see the lag alert fire, then starts it again to see it clear.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from confluent_kafka import Producer
+
+from featurestore.config import Settings, settings_env
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.stack.base import port_open
+from featurestore.stack.process import wait_until
+from featurestore.stack.prometheus import PrometheusServer
+from tests.e2e.processors_support import clean_up
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Run:
+    settings: Settings
+    """The stack's settings with this module's Prometheus."""
+    run: str
+    topic: str
+    processor: str
+    definitions: Definitions
+    logs: Path
+    env: dict[str, str]
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    registry_url: str = ""
+    grpc_target: str = ""
+
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", *args], env={**self.env, **(env or {})},
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def stop(self, name: str) -> None:
+        child = self.children.pop(name, None)
+        if child is not None and child.poll() is None:
+            os.killpg(child.pid, signal.SIGTERM)
+            try:
+                child.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait(10)
+
+    def start_processor(self) -> None:
+        self.start(
+            "processor", "featurestore.cli", "processors", "run", "--name", self.processor,
+            "--project", self.definitions.project, "--topic", self.topic, "--metrics-port", "0",
+        )  # fmt: skip
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        reply = requests.get(
+            f"{self.settings.prometheus.url}/api/v1/query", params={"query": expr}, timeout=10
+        )
+        reply.raise_for_status()
+        result: list[dict[str, Any]] = reply.json()["data"]["result"]
+        return result
+
+    def firing(self, alert: str, **labels: str) -> bool:
+        reply = requests.get(f"{self.settings.prometheus.url}/api/v1/alerts", timeout=10)
+        return any(
+            a["labels"].get("alertname") == alert
+            and a["state"] == "firing"
+            and all(a["labels"].get(k) == v for k, v in labels.items())
+            for a in reply.json()["data"]["alerts"]
+        )
+
+    def pid(self, name: str) -> str:
+        return str(self.children[name].pid)
+
+    def log_tail(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-15:])
+            for p in sorted(self.logs.glob("*.log"))
+        )
+
+
+@pytest.fixture(scope="module")
+def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    run = uuid.uuid4().hex[:8]
+    settings = stack.model_copy(
+        update={
+            "prometheus": stack.prometheus.model_copy(
+                update={
+                    "port": _free_port(), "scrape_interval_s": 1.0, "alert_for_s": 3.0,
+                    "rate_window_s": 10.0, "lag_alert_s": 5.0,
+                }
+            )
+        }
+    )  # fmt: skip
+    topic = f"prom-trades-{run}"
+    processor = f"prom-{run}"
+    definitions = market_definitions(
+        f"prom_{run}", table_prefix=f"prom_{run}_", source_topic=topic, ttl=timedelta(0)
+    )
+    logs = tmp_path_factory.mktemp("prometheus-run")
+    env = {
+        **os.environ, **settings_env(settings),
+        "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
+        "FEATURESTORE_METRICS__SCHEMA_REGISTRY_PORT": "0",
+        "FEATURESTORE_METRICS__LAG_PROCESSORS": processor,
+        "FEATURESTORE_METRICS__LAG_INTERVAL_S": "1",
+        "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
+    }  # fmt: skip
+    server = PrometheusServer(settings, instance=run)
+    r = Run(settings, run, topic, processor, definitions, logs, env)
+    try:
+        server.prepare()
+        server.launch()
+        assert wait_until(server.healthy, 60), server.process.log_tail()
+        r.start(
+            "feed", "featurestore.cli", "ingest", "synthetic", "--topic", topic,
+            "--symbols", "5", "--rate", "50",
+        )  # fmt: skip
+        wait_until(lambda: _topic_exists(settings, topic), 60)
+        apply_definitions(settings, definitions)
+        r.start_processor()
+        r.start("monitor", "featurestore.cli", "monitor", "--metrics-port", "0")
+        r.start("registry", "featurestore.schema_registry", env={
+            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(registry_port := _free_port())
+        })  # fmt: skip
+        grpc_port = _free_port()
+        r.start(
+            "grpc", "featurestore.cli", "serve", "--port", str(grpc_port),
+            "--project", definitions.project,
+        )  # fmt: skip
+        r.registry_url = f"http://127.0.0.1:{registry_port}"
+        r.grpc_target = f"127.0.0.1:{grpc_port}"
+        serving = wait_until(
+            lambda: port_open("127.0.0.1", grpc_port) and port_open("127.0.0.1", registry_port),
+            120,
+        )
+        assert serving, r.log_tail()
+        yield r
+    finally:
+        for name in list(r.children):
+            r.stop(name)
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
+        with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM processor_view_state WHERE processor = %s", (processor,))
+        clean_up(stack, [definitions], f"prom-{run}*", [topic])
+
+
+def _topic_exists(settings: Settings, topic: str) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    meta = AdminClient({"bootstrap.servers": settings.kafka.bootstrap}).list_topics(timeout=5)
+    return topic in meta.topics
+
+
+def _traffic(r: Run) -> None:
+    """Calls that make the families appear: RPCs, registry requests, a refusal, junk events."""
+    from featurestore_client import FeatureStoreClient
+
+    with FeatureStoreClient(r.grpc_target) as client:
+        for _ in range(20):
+            client.get_online_features(["bars_1m:close"], entities={"symbol": ["SYM0"]})
+    url = r.registry_url
+    subject = f"prom-{r.run}-value"
+    record = {"type": "record", "name": "T", "fields": [{"name": "a", "type": "int"}]}
+    requests.post(f"{url}/subjects/{subject}/versions", json={"schema": json.dumps(record)},
+                  timeout=10).raise_for_status()  # fmt: skip
+    record["fields"] = [{"name": "b", "type": "string"}]
+    refused = requests.post(
+        f"{url}/subjects/{subject}/versions", json={"schema": json.dumps(record)}, timeout=10
+    )
+    assert refused.status_code == 409, refused.text
+    producer = Producer({"bootstrap.servers": r.settings.kafka.bootstrap})
+    producer.produce(r.topic, b"not avro", key=b"SYM0")
+    producer.flush(10)
+
+
+FAMILIES: dict[str, tuple[str, str]] = {
+    # family (a sample's name) -> (child whose pid labels it, extra selector)
+    "featurestore_grpc_server_handling_seconds_count": ("grpc", ""),
+    "featurestore_grpc_server_in_flight_requests": ("grpc", ""),
+    "featurestore_online_row_cache_hit_ratio": ("grpc", ""),
+    "featurestore_online_response_memo_hit_ratio": ("grpc", ""),
+    "featurestore_processor_events_total": ("processor", ""),
+    "featurestore_processor_rows_total": ("processor", ""),
+    "featurestore_processor_lag_records": ("processor", ""),
+    "featurestore_processor_freshness_seconds_count": ("processor", ""),
+    "featurestore_processor_kafka_freshness_seconds_count": ("processor", ""),
+    "featurestore_processor_stage_duration_seconds_count": ("processor", ""),
+    "featurestore_processor_dead_letters_total": ("processor", ""),
+    "featurestore_processor_state_bytes": ("processor", ""),
+    "featurestore_consumer_lag_records": ("monitor", ""),
+    "featurestore_consumer_lag_seconds": ("monitor", ""),
+    "featurestore_ingest_records_read_total": ("feed", ""),
+    "featurestore_ingest_records_sent_total": ("feed", ""),
+    "featurestore_ingest_produce_latency_seconds_count": ("feed", ""),
+    "featurestore_schema_registry_requests_total": ("registry", ""),
+    "featurestore_schema_registry_compatibility_refusals_total": ("registry", ""),
+}
+
+
+def test_prometheus_has_every_metric_family_from_this_run(live: Run) -> None:
+    missing: list[str] = list(FAMILIES)
+
+    def all_found() -> bool:
+        _traffic(live)
+        for name in list(missing):
+            child, extra = FAMILIES[name]
+            if live.query(f'{name}{{pid="{live.pid(child)}"{extra}}}'):
+                missing.remove(name)
+        return not missing
+
+    assert wait_until(all_found, 240, 3.0), f"no samples of {missing}\n{live.log_tail()}"
+    # The processor's own samples carry its name, and its events are this run's feed.
+    events = live.query(f'featurestore_processor_events_total{{processor="{live.processor}"}}')
+    assert events and float(events[0]["value"][1]) > 0
+    reasons = live.query(
+        f'featurestore_processor_dead_letters_total{{pid="{live.pid("processor")}"}}'
+    )
+    assert {r["metric"]["reason"] for r in reasons}
+
+
+def test_a_stopped_processor_fires_the_lag_alert_and_a_restart_clears_it(live: Run) -> None:
+    labels = {"processor": live.processor, "topic": live.topic}
+    caught_up = f'featurestore_consumer_lag_seconds{{processor="{live.processor}"}} < 5'
+    assert wait_until(lambda: bool(live.query(caught_up)), 120, 1.0), live.log_tail()
+    assert not live.firing("ConsumerLagHigh", **labels)
+    stopped = time.monotonic()
+    live.stop("processor")
+    # lag passes 5 s after ~5 s of feed, then the rule holds 3 s: firing well within 40 s.
+    assert wait_until(lambda: live.firing("ConsumerLagHigh", **labels), 40, 1.0), live.log_tail()
+    fired_after = time.monotonic() - stopped
+    live.start_processor()
+    assert wait_until(lambda: not live.firing("ConsumerLagHigh", **labels), 150, 1.0), (
+        live.log_tail()
+    )
+    assert fired_after >= 5.0  # never before the lag could pass the threshold
