@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import socket
-import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 
 import grpc
 import numpy as np
 import pandas as pd
-import psycopg
 import pyarrow as pa
 import pytest
 from featurestore_client import (
@@ -21,66 +18,28 @@ from featurestore_client import (
     RetryPolicy,
     UnavailableError,
 )
-from psycopg import sql
 
 from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
 from featurestore.config import PostgresSettings, Settings
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.offline import (
     LabelSpec,
     PostgresOfflineStore,
     TrainingRequest,
     add_forward_labels,
-    write_feature_rows,
 )
-from featurestore.offline.tables import table_identifier
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
+from tests.integration.service.offline_data import MINUTES, T0, Offline, offline_tables
 
 pytestmark = pytest.mark.integration
 
-T0 = pd.Timestamp("2024-04-02 14:00", tz="UTC")
-MINUTES = 60
 NO_RETRY = RetryPolicy(max_attempts=1)
-
-
-@dataclass
-class Offline:
-    settings: Settings
-    definitions: Definitions
-    bars: pd.DataFrame
-
-
-def _rows(defs: Definitions, view: str, base: dict[str, float]) -> pd.DataFrame:
-    frames = []
-    for symbol, offset in base.items():
-        ts = T0 + pd.to_timedelta(np.arange(MINUTES), unit="min")
-        frame = pd.DataFrame({"symbol": symbol, "event_timestamp": ts})
-        frame["created_timestamp"] = frame["event_timestamp"] + pd.Timedelta(seconds=1)
-        for feature in defs.view(view).features:
-            if feature.value_type.name == "INT64":
-                frame[feature.name] = np.arange(MINUTES)
-            else:
-                frame[feature.name] = offset + np.arange(MINUTES, dtype=float)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
 
 
 @pytest.fixture(scope="module")
 def offline(stack: Settings) -> Iterator[Offline]:
-    run = uuid.uuid4().hex[:8]
-    defs = market_definitions(f"fs_export_{run}", table_prefix=f"x{run}_", partition_interval="day")
-    apply_definitions(stack, defs)
-    bars = _rows(defs, "bars_1m", {"AAA": 100.0, "BBB": 200.0})
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
-        write_feature_rows(conn, defs, "bars_1m", bars)
-        write_feature_rows(conn, defs, "rolling_1m", _rows(defs, "rolling_1m", {"AAA": 1.0}))
-    yield Offline(stack, defs, bars)
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
-        for view in defs.views:
-            conn.execute(
-                sql.SQL("DROP TABLE IF EXISTS {}").format(table_identifier(view.source.table))
-            )
+    with offline_tables(stack) as tables:
+        yield tables
 
 
 @pytest.fixture
