@@ -42,6 +42,7 @@ __all__ = [
     "Settings",
     "SupervisorSettings",
     "TopicSettings",
+    "TracingSettings",
     "load_settings",
     "settings_env",
 ]
@@ -238,8 +239,54 @@ class PrometheusSettings(_Section):
         return f"http://{self.host}:{self.port}"
 
 
+class TracingSettings(_Section):
+    """Where every process of the store sends its OpenTelemetry spans.
+
+    From ``FEATURESTORE_TRACING__*``, for example ``FEATURESTORE_TRACING__EXPORTER=otlp`` and
+    ``FEATURESTORE_TRACING__ENDPOINT=http://collector:4317``. The Python SDK sends the caller's
+    trace context with each call (W3C ``traceparent``); the server continues it, with child spans
+    for its Redis reads and Kafka writes (``featurestore/telemetry/_tracing.py``).
+    """
+
+    exporter: Literal["none", "console", "otlp"] = "none"
+    """``none``: no spans; ``console``: spans (and metrics every 60 s) printed, for debugging;
+    ``otlp``: spans sent to :attr:`endpoint` by OTLP over gRPC."""
+    endpoint: str = "http://127.0.0.1:4317"
+    """The OTLP/gRPC receiver (a collector, or a backend that speaks OTLP)."""
+    headers: SecretStr = SecretStr("")
+    """Headers of every export, ``key=value`` pairs separated by commas (an API key, a tenant),
+    as ``OTEL_EXPORTER_OTLP_HEADERS`` spells them."""
+    insecure: bool = True
+    """Plain text towards :attr:`endpoint`; False: TLS with the system's roots."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """How long one export may take before its spans are dropped."""
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    """Share of new traces recorded; a call that arrives with a sampled parent is recorded."""
+
+    @field_validator("headers")
+    @classmethod
+    def _pairs(cls, value: SecretStr) -> SecretStr:
+        _header_pairs(value.get_secret_value())
+        return value
+
+    @property
+    def header_pairs(self) -> dict[str, str]:
+        """:attr:`headers` as a mapping (keys lower-cased, as gRPC metadata needs)."""
+        return _header_pairs(self.headers.get_secret_value())
+
+
+def _header_pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError("headers are key=value pairs separated by commas")
+        pairs[key.strip().lower()] = value.strip()
+    return pairs
+
+
 class ServiceSettings(_Section):
-    """How the gRPC server authenticates, encrypts, observes itself, limits and shuts down.
+    """How the gRPC server authenticates, encrypts, limits and shuts down.
 
     From ``FEATURESTORE_SERVICE__*``, for example ``FEATURESTORE_SERVICE__AUTH_TOKENS=a,b``.
     """
@@ -250,8 +297,6 @@ class ServiceSettings(_Section):
     """PEM certificate chain of the server; TLS is on when this and the key are set."""
     tls_key_file: Path | None = None
     """PEM private key of the server."""
-    telemetry: Literal["none", "console"] = "none"
-    """Where OpenTelemetry traces and metrics go."""
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     """The server's event loop; uvloop spends less CPU per RPC."""
     shutdown_grace_s: float = 10.0
@@ -339,6 +384,7 @@ class Settings(BaseModel):
     supervisor: SupervisorSettings = SupervisorSettings()
     metrics: MetricsSettings = MetricsSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
+    tracing: TracingSettings = TracingSettings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

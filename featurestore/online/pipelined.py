@@ -22,6 +22,9 @@ handled in that order: a batch's ``on_replies`` callback runs as soon as its las
 before anything that follows it on the socket. So a cache filled from ``on_replies`` and emptied by
 the ``on_invalidate`` callback never keeps a value that Redis has since invalidated. A lost
 connection loses the tracking too: ``on_invalidate(None)`` (forget everything).
+
+With a ``tracer`` each batch is a client span, a child of the caller's current span (the RPC's);
+without one, ``execute`` starts none and costs nothing more.
 """
 
 from __future__ import annotations
@@ -30,19 +33,48 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import hiredis
+from opentelemetry import trace
 
 from featurestore.errors import BackendUnavailableError
 
-__all__ = ["Invalidate", "PipelinedRedis", "encode_command"]
+__all__ = ["Invalidate", "PipelinedRedis", "command_name", "encode_command", "redis_span"]
 
 logger = logging.getLogger(__name__)
 
 Invalidate = Callable[[list[bytes] | None], None]
 """Told the keys Redis invalidated, or None: forget every key."""
 RepliesHook = Callable[[list[Any]], None]
+
+
+def command_name(payload: bytes) -> str:
+    """The name of the first command of a RESP ``payload`` (``HMGET``), for its span."""
+    # *<argc>\r\n$<len>\r\n<name>\r\n...
+    header_end = payload.find(b"\r\n", payload.find(b"\r\n") + 2)
+    name_end = payload.find(b"\r\n", header_end + 2)
+    if header_end < 0 or name_end < 0:
+        return "UNKNOWN"
+    return payload[header_end + 2 : name_end].decode("ascii", "replace").upper()
+
+
+def redis_span(
+    tracer: trace.Tracer, operation: str, count: int, host: str, port: int, db: int
+) -> AbstractContextManager[trace.Span]:
+    """The client span of ``count`` Redis commands (``operation`` the first's name)."""
+    attributes: dict[str, str | int] = {
+        "db.system.name": "redis",
+        "db.operation.name": operation if count == 1 else f"PIPELINE {operation}",
+        "db.operation.batch.size": count,
+        "db.namespace": str(db),
+        "server.address": host,
+        "server.port": port,
+    }
+    return tracer.start_as_current_span(
+        f"redis {operation}", kind=trace.SpanKind.CLIENT, attributes=attributes
+    )
 
 
 def encode_command(*args: bytes | str) -> bytes:
@@ -183,6 +215,7 @@ class PipelinedRedis:
         *,
         timeout_s: float = 1.0,
         tracking: bool = False,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._host = host
         self._port = port
@@ -193,6 +226,8 @@ class PipelinedRedis:
         self._on_invalidate: Invalidate | None = None
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
+        self._tracer = tracer
+        """A client span per batch when set (a child of the RPC's span); None: no span."""
 
     def on_invalidate(self, callback: Invalidate) -> None:
         """Call ``callback`` with the keys Redis invalidates (``None``: forget everything)."""
@@ -210,10 +245,21 @@ class PipelinedRedis:
         ``on_replies`` runs with the replies in the order of the connection's stream: before any
         invalidation that Redis sent after them is handled.
         """
+        if self._tracer is not None:
+            return await self._traced(self._tracer, payload, count, on_replies)
         protocol = self._protocol
         if protocol is None or protocol.closed:
             protocol = await self._connected()
         return await protocol.send(payload, count, on_replies)
+
+    async def _traced(
+        self, tracer: trace.Tracer, payload: bytes, count: int, on_replies: RepliesHook | None
+    ) -> list[Any]:
+        with redis_span(tracer, command_name(payload), count, self._host, self._port, self._db):
+            protocol = self._protocol
+            if protocol is None or protocol.closed:
+                protocol = await self._connected()
+            return await protocol.send(payload, count, on_replies)
 
     async def _connected(self) -> _Protocol:
         if self._connecting is None:

@@ -13,12 +13,13 @@ Errors of redis-py are translated at this boundary: connection errors and timeou
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import redis.asyncio
+from opentelemetry import trace
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -42,6 +43,7 @@ from featurestore.online.layout import (
     timestamp_field,
     timestamp_nanos,
 )
+from featurestore.online.pipelined import redis_span
 from featurestore.online.reading import ReadPlan
 
 __all__ = ["WRITE_IF_NEWER_LUA", "RedisOnlineStore", "RedisOnlineWriter"]
@@ -111,19 +113,32 @@ def _client_kwargs(settings: RedisSettings, timeout_s: float) -> dict[str, Any]:
 class RedisOnlineStore:
     """The asyncio online store the gRPC service reads (and tests write) through."""
 
-    def __init__(self, client: redis.asyncio.Redis, catalog: FeatureCatalog) -> None:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        catalog: FeatureCatalog,
+        *,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self._client = client
         self._catalog = catalog
         self._script = client.register_script(WRITE_IF_NEWER_LUA)
+        self._tracer = tracer
+        """A client span per read when set (a child of the caller's span)."""
 
     @classmethod
     def from_settings(
-        cls, settings: RedisSettings, catalog: FeatureCatalog, *, timeout_s: float = 2.0
+        cls,
+        settings: RedisSettings,
+        catalog: FeatureCatalog,
+        *,
+        timeout_s: float = 2.0,
+        tracer: trace.Tracer | None = None,
     ) -> RedisOnlineStore:
         """A store with its own connection pool; connection failures are not retried here."""
         no_retry = Retry(NoBackoff(), 0)
         client = redis.asyncio.Redis(**_client_kwargs(settings, timeout_s), retry=no_retry)
-        return cls(client, catalog)
+        return cls(client, catalog, tracer=tracer)
 
     @property
     def catalog(self) -> FeatureCatalog:
@@ -154,7 +169,14 @@ class RedisOnlineStore:
     ) -> OnlineFeatures:
         """Read ``refs`` of every entity with one pipeline of HMGET (one per entity key)."""
         plan = ReadPlan.build(self._catalog, entities, refs, view_key)
-        with _translated("reading"):
+        span: AbstractContextManager[object] = nullcontext()
+        if self._tracer is not None:
+            kwargs = self._client.connection_pool.connection_kwargs
+            span = redis_span(
+                self._tracer, "HMGET", len(plan.commands),
+                str(kwargs.get("host")), int(kwargs.get("port", 0)), int(kwargs.get("db", 0)),
+            )  # fmt: skip
+        with span, _translated("reading"):
             async with self._client.pipeline(transaction=False) as pipe:
                 for key, fields in plan.commands:
                     # redis-py's annotations say str; bytes keys and fields are what it sends.

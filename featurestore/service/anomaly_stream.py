@@ -19,11 +19,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
 import grpc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from opentelemetry import trace
 
 from featurestore.errors import (
     BackendUnavailableError,
@@ -205,8 +207,11 @@ class AnomalySubscriptions:
         max_subscriptions: int,
         timeout_s: float,
         checkpoint_s: float = 1.0,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.topic = topic
+        self._tracer = tracer
+        """When set, opening a subscription (consumer, partitions, start offsets) is a span."""
         self._bootstrap = bootstrap
         self._store = store
         self._timeout_s = timeout_s
@@ -228,6 +233,18 @@ class AnomalySubscriptions:
         """Parse a client's resume token for this topic."""
         return StreamPosition.from_token(token, self.topic)
 
+    def _span(self) -> AbstractContextManager[object]:
+        if self._tracer is None:
+            return nullcontext()
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "receive",
+            "messaging.destination.name": self.topic,
+        }
+        return self._tracer.start_as_current_span(
+            f"subscribe {self.topic}", kind=trace.SpanKind.CONSUMER, attributes=attributes
+        )
+
     async def subscribe(
         self, start: StartAt, wanted: AnomalyFilter
     ) -> AsyncIterator[StreamedAnomaly]:
@@ -243,10 +260,11 @@ class AnomalySubscriptions:
         thread = ThreadPoolExecutor(1, thread_name_prefix="anomaly-stream")
         reader: _Reader | None = None
         try:
-            reader = await loop.run_in_executor(
-                thread, _Reader, self._bootstrap, self.topic, self._store, self._timeout_s
-            )
-            position = await loop.run_in_executor(thread, reader.open, start)
+            with self._span():
+                reader = await loop.run_in_executor(
+                    thread, _Reader, self._bootstrap, self.topic, self._store, self._timeout_s
+                )
+                position = await loop.run_in_executor(thread, reader.open, start)
             yield StreamedAnomaly(None, position.token())
             last_sent, moved = loop.time(), False
             while not self._draining:

@@ -6,6 +6,10 @@ confluent-kafka's producer on a worker thread. When Kafka is slow or away the qu
 further events are dropped and counted (``dropped``) rather than slowing Predict down: the
 prediction has been served already, and the log is best effort by design. Delivery failures are
 counted in ``failed``. On close the queue is drained and the producer flushed (bounded).
+
+With a ``tracer`` each batch is sent in a producer span, a child of the span of the call that
+logged it (its context travels with the batch through the queue), and every record carries that
+context in its Kafka headers.
 """
 
 from __future__ import annotations
@@ -14,14 +18,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry import trace
+from opentelemetry.context import Context, get_current
 
 from featurestore.events import AvroSerializer, PredictionLog, SchemaStore
+from featurestore.telemetry import kafka_headers
 
 __all__ = ["PredictionLogger"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    events: Sequence[PredictionLog]
+    context: Context | None
+    """The trace context of the call that logged the events, when tracing."""
+
 
 _QUEUE_BATCHES = 1000
 _FLUSH_S = 5.0
@@ -30,8 +46,16 @@ _FLUSH_S = 5.0
 class PredictionLogger:
     """Logs predictions to ``topic`` without ever making a caller wait."""
 
-    def __init__(self, bootstrap: str, topic: str, store: SchemaStore) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        store: SchemaStore,
+        *,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
         self.topic = topic
+        self._tracer = tracer
         self._store = store
         self._config = {
             "bootstrap.servers": bootstrap,
@@ -41,7 +65,7 @@ class PredictionLogger:
         }
         self._producer: Producer | None = None
         self._serializer: AvroSerializer[PredictionLog] | None = None
-        self._queue: asyncio.Queue[Sequence[PredictionLog]] = asyncio.Queue(_QUEUE_BATCHES)
+        self._queue: asyncio.Queue[_Batch] = asyncio.Queue(_QUEUE_BATCHES)
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
         """Events acknowledged by Kafka."""
@@ -55,23 +79,43 @@ class PredictionLogger:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
-            self._queue.put_nowait(events)
+            self._queue.put_nowait(_Batch(events, None if self._tracer is None else get_current()))
         except asyncio.QueueFull:
             self.dropped += len(events)
             logger.warning("prediction log queue full: dropped %d events", len(events))
 
     async def _run(self) -> None:
         while True:
-            events = await self._queue.get()
+            batch = await self._queue.get()
             try:
-                await asyncio.to_thread(self._produce, events)
+                if self._tracer is None or batch.context is None:
+                    await asyncio.to_thread(self._produce, batch.events, [])
+                else:
+                    await asyncio.to_thread(self._produce_traced, self._tracer, batch)
             except Exception:  # the log never takes the server down; say why it lost events
-                self.failed += len(events)
-                logger.exception("could not log %d predictions", len(events))
+                self.failed += len(batch.events)
+                logger.exception("could not log %d predictions", len(batch.events))
             finally:
                 self._queue.task_done()
 
-    def _produce(self, events: Sequence[PredictionLog]) -> None:
+    def _produce_traced(self, tracer: trace.Tracer, batch: _Batch) -> None:
+        attributes: dict[str, str | int] = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": self.topic,
+            "messaging.batch.message_count": len(batch.events),
+        }
+        with tracer.start_as_current_span(
+            f"send {self.topic}",
+            context=batch.context,
+            kind=trace.SpanKind.PRODUCER,
+            attributes=attributes,
+        ):
+            self._produce(batch.events, kafka_headers())
+
+    def _produce(
+        self, events: Sequence[PredictionLog], headers: list[tuple[str, str | bytes | None]]
+    ) -> None:
         if self._producer is None:
             self._producer = Producer(self._config)
         producer = self._producer
@@ -82,7 +126,9 @@ class PredictionLogger:
             key = ",".join(f"{k}={v}" for k, v in sorted(event.entity.items())).encode()
             while True:
                 try:
-                    producer.produce(self.topic, value, key, on_delivery=self._delivered)
+                    producer.produce(
+                        self.topic, value, key, headers=headers, on_delivery=self._delivered
+                    )
                     break
                 except BufferError:
                     producer.poll(0.05)

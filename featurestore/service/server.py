@@ -12,6 +12,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -118,19 +119,23 @@ async def create_server(
     server = grpc.aio.server(
         options=[("grpc.max_receive_message_length", service.max_request_bytes)]
     )
-    telemetry = telemetry or Telemetry.named(service.telemetry)
+    closers: list[Callable[[], Awaitable[None]]] = []
+    if telemetry is None:
+        # Spans only (``serve`` passes the process's telemetry, with its metrics endpoint).
+        telemetry = Telemetry.build(settings.tracing, prometheus=False, service="featurestore-grpc")
+        closers.append(partial(asyncio.to_thread, telemetry.close))
     rpc_telemetry = RpcTelemetry(telemetry)
+    tracer = rpc_telemetry.tracer
     wrapper = MethodWrapper(
         rpc_telemetry, TokenCheck(service.auth_tokens) if service.auth_tokens else None
     )
     registrar = WrappingRegistrar(server, wrapper)
-    closers: list[Callable[[], Awaitable[None]]] = []
 
     online = store
     raw = None
     if online is None:
         online = RedisOnlineStore.from_settings(
-            settings.redis, catalog, timeout_s=service.backend_timeout_s
+            settings.redis, catalog, timeout_s=service.backend_timeout_s, tracer=tracer
         )
         cache_rows = service.online_cache_rows
         redis_client = PipelinedRedis(
@@ -139,6 +144,7 @@ async def create_server(
             settings.redis.db,
             timeout_s=service.backend_timeout_s,
             tracking=cache_rows > 0,
+            tracer=tracer,
         )
         raw = RawFeatureReader(
             redis_client,
@@ -156,7 +162,7 @@ async def create_server(
         timeout_s=service.backend_timeout_s,
     )
     prediction_log = PredictionLogger(
-        settings.kafka.bootstrap, settings.topics.predictions, schemas
+        settings.kafka.bootstrap, settings.topics.predictions, schemas, tracer=tracer
     )
     closers += [prediction_log.close, models.close]
     subscriptions = AnomalySubscriptions(
@@ -165,6 +171,7 @@ async def create_server(
         schemas,
         max_subscriptions=service.max_stream_subscriptions,
         timeout_s=max(service.backend_timeout_s, 5.0),
+        tracer=tracer,
     )
     registrar.add_service(
         FEATURE_SERVICE,

@@ -1,7 +1,8 @@
 """Telemetry of every RPC: a duration histogram always, a span when tracing is on.
 
-The providers come from :mod:`featurestore.telemetry` (:attr:`ServiceSettings.telemetry` picks
-the console exporters; ``featurestore serve`` adds the Prometheus registry). With a no-op tracer
+The providers come from :mod:`featurestore.telemetry` (:class:`TracingSettings` picks the span
+exporter; ``featurestore serve`` adds the Prometheus registry). A span continues the trace the
+caller sent in its metadata. With a no-op tracer
 provider no span is started at all (a no-op span still costs a context switch of OpenTelemetry's
 context per call).
 
@@ -17,7 +18,7 @@ integers, read at scrape time (:class:`ServerCounters`).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import grpc
 from opentelemetry import trace
@@ -26,7 +27,7 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from featurestore.telemetry import Telemetry
+from featurestore.telemetry import Telemetry, remote_context
 
 __all__ = ["LATENCY_BUCKETS", "RpcTelemetry", "ServerCounters", "Telemetry"]
 
@@ -116,10 +117,17 @@ class RpcTelemetry:
             }
         return attributes
 
-    def start_span(self, method: str) -> trace.Span:
-        """A server span for ``method``; only called when :attr:`tracer` is set."""
+    def start_span(
+        self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None
+    ) -> trace.Span:
+        """A server span for ``method``, in the caller's trace when its ``metadata`` names one.
+
+        Only called when :attr:`tracer` is set.
+        """
         assert self.tracer is not None
-        return self.tracer.start_span(method.lstrip("/"), kind=SpanKind.SERVER)
+        return self.tracer.start_span(
+            method.lstrip("/"), context=remote_context(metadata), kind=SpanKind.SERVER
+        )
 
     def finish(
         self, method: str, code: grpc.StatusCode, started: float, span: trace.Span | None

@@ -166,7 +166,11 @@ class MethodWrapper:
 
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = perf_counter()
-            span = None if tracer is None else telemetry.start_span(method)
+            span = (
+                None
+                if tracer is None
+                else telemetry.start_span(method, context.invocation_metadata())
+            )
             code = _OK
             counters.in_flight += 1
             try:
@@ -209,7 +213,11 @@ class MethodWrapper:
 
         async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             started = time.perf_counter()
-            span = None if tracer is None else telemetry.start_span(method)
+            span = (
+                None
+                if tracer is None
+                else telemetry.start_span(method, context.invocation_metadata())
+            )
             code = _OK
             counters.in_flight += 1
             try:

@@ -4,7 +4,8 @@ One setup for all: :class:`Telemetry` holds the tracer and meter providers and, 
 on, the Prometheus registry that OpenTelemetry's Prometheus exporter writes into.
 :func:`process_telemetry` is what an entry point calls (``featurestore serve``, ``processors
 run``, ``ingest``, ``score``, the schema registry, ``monitor``): it builds the providers from the
-settings and serves the registry on the process's loopback port (:mod:`._endpoint`).
+settings and serves the registry on the process's loopback port (:mod:`._endpoint`). Spans go
+where ``FEATURESTORE_TRACING__*`` says, continuing the caller's trace (:mod:`._tracing`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from featurestore.telemetry._endpoint import (
     targets_dir,
 )
 from featurestore.telemetry._providers import Telemetry, process_telemetry
+from featurestore.telemetry._tracing import kafka_headers, remote_context, tracer_provider
 
 __all__ = [
     "MetricsEndpoint",
     "Telemetry",
+    "kafka_headers",
     "process_telemetry",
     "prune_targets",
+    "remote_context",
     "serve_metrics",
     "targets_dir",
+    "tracer_provider",
 ]

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from opentelemetry import metrics, trace
 from prometheus_client import CollectorRegistry
 
-from featurestore.config import Settings
+from featurestore.config import Settings, TracingSettings
 from featurestore.telemetry._endpoint import MetricsEndpoint, serve_metrics
+from featurestore.telemetry._tracing import tracer_provider
 
 __all__ = ["Telemetry", "process_telemetry"]
 
@@ -40,36 +41,32 @@ class Telemetry:
         return cls(trace.NoOpTracerProvider(), metrics.NoOpMeterProvider())
 
     @classmethod
-    def console(cls) -> Telemetry:
-        """Spans and metrics printed to stdout (metrics every 60 s)."""
-        return cls.build(console=True, prometheus=False)
-
-    @classmethod
     def prometheus(cls) -> Telemetry:
         """Metrics into a new Prometheus registry (not served: see :func:`process_telemetry`)."""
-        return cls.build(console=False, prometheus=True)
+        return cls.build(TracingSettings(), prometheus=True)
 
     @classmethod
-    def build(cls, *, console: bool, prometheus: bool) -> Telemetry:
-        """Providers with the console exporters, a Prometheus registry, both or neither."""
-        if not (console or prometheus):
+    def build(
+        cls, tracing: TracingSettings, *, prometheus: bool, service: str = "featurestore"
+    ) -> Telemetry:
+        """Providers for the configured tracing exporter, with a Prometheus registry or not.
+
+        ``console`` prints spans and, every 60 s, metrics; ``otlp`` sends spans to the
+        configured receiver (:mod:`._tracing`); ``service`` names the process in its spans.
+        """
+        console = tracing.exporter == "console"
+        if not (tracing.exporter != "none" or prometheus):
             return cls.disabled()
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import MetricReader
 
         readers: list[MetricReader] = []
-        tracer_provider: trace.TracerProvider = trace.NoOpTracerProvider()
         if console:
             from opentelemetry.sdk.metrics.export import (
                 ConsoleMetricExporter,
                 PeriodicExportingMetricReader,
             )
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
-            sdk_tracer = TracerProvider()
-            sdk_tracer.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-            tracer_provider = sdk_tracer
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
         registry = None
         if prometheus:
@@ -77,12 +74,9 @@ class Telemetry:
 
             registry = CollectorRegistry()
             readers.append(PrometheusMetricReader(disable_target_info=True, registry=registry))
-        return cls(tracer_provider, MeterProvider(metric_readers=readers), registry)
-
-    @classmethod
-    def named(cls, exporter: str) -> Telemetry:
-        """The providers for a configured exporter name."""
-        return cls.console() if exporter == "console" else cls.disabled()
+        return cls(
+            tracer_provider(tracing, service), MeterProvider(metric_readers=readers), registry
+        )
 
     @property
     def traces(self) -> bool:
@@ -90,7 +84,10 @@ class Telemetry:
         return not isinstance(self.tracer_provider, trace.NoOpTracerProvider)
 
     def close(self) -> None:
-        """Stop serving ``/metrics`` (and unregister from Prometheus' discovery)."""
+        """Send the spans still queued, stop serving ``/metrics`` (and unregister)."""
+        shutdown = getattr(self.tracer_provider, "shutdown", None)
+        if shutdown is not None:
+            shutdown()
         if self.endpoint is not None:
             self.endpoint.close()
 
@@ -104,15 +101,15 @@ def process_telemetry(
     """The telemetry of a process of the store, its ``/metrics`` served on ``port``.
 
     Args:
-        settings: ``metrics.enabled`` and ``service.telemetry`` decide what is built.
+        settings: ``metrics.enabled`` and ``tracing`` decide what is built.
         job: the Prometheus job (``grpc``, ``processors``, ``ingest`` ...).
         port: the configured port (0: a free one, registered for discovery).
         labels: target labels Prometheus adds to every sample (``processor="features"``).
     """
-    console = settings.service.telemetry == "console"
+    service = f"featurestore-{job}"
     if not settings.metrics.enabled:
-        return Telemetry.build(console=console, prometheus=False)
-    telemetry = Telemetry.build(console=console, prometheus=True)
+        return Telemetry.build(settings.tracing, prometheus=False, service=service)
+    telemetry = Telemetry.build(settings.tracing, prometheus=True, service=service)
     assert telemetry.registry is not None
     endpoint = serve_metrics(telemetry.registry, settings, job, port, labels or {})
     log.info("metrics on http://%s:%d/metrics", endpoint.host, endpoint.port)

@@ -192,13 +192,11 @@ def test_service_settings_from_env() -> None:
     settings = load_settings(
         {
             "FEATURESTORE_SERVICE__AUTH_TOKENS": "a, b",
-            "FEATURESTORE_SERVICE__TELEMETRY": "console",
             "FEATURESTORE_SERVICE__SHUTDOWN_GRACE_S": "3",
             "FEATURESTORE_OTHER": "ignored",
         }
     ).service
     assert [t.get_secret_value() for t in settings.auth_tokens] == ["a", "b"]
-    assert settings.telemetry == "console"
     assert settings.shutdown_grace_s == 3
     assert not settings.tls
     with pytest.raises(ConfigurationError, match="go together"):

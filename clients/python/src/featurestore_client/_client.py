@@ -23,12 +23,15 @@ from featurestore_client._proto.v1 import (
     prediction_service_pb2_grpc,
 )
 from featurestore_client._retry import RetryPolicy, call_with_retries
+from featurestore_client._tracing import CallTracing, Metadata
 from featurestore_client._types import EntityValue, OnlineFeatures
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
 
 __all__ = ["FeatureStoreClient"]
+
+_SERVICE = "featurestore.v1."
 
 
 class FeatureStoreClient:
@@ -57,6 +60,7 @@ class FeatureStoreClient:
         timeout_s: float | None = 5.0,
         retry: RetryPolicy | None = None,
         options: Sequence[tuple[str, int | str]] = (),
+        tracer_provider: Any = None,
     ) -> None:
         """Open a channel to ``target`` (``host:port``).
 
@@ -68,13 +72,17 @@ class FeatureStoreClient:
             timeout_s: Default timeout of each call, retries included; None waits forever.
             retry: When and how to retry; the default retries UNAVAILABLE up to 4 attempts.
             options: Extra gRPC channel options.
+            tracer_provider: The OpenTelemetry tracer provider of the calls' client spans
+                (default: the global one); their context is sent to the server, which
+                continues the trace. Needs the ``otel`` extra.
         """
         if tls or root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
             self._channel = grpc.secure_channel(target, credentials, options=list(options))
         else:
             self._channel = grpc.insecure_channel(target, options=list(options))
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._tracing = CallTracing(tracer_provider)
         self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()
         # The generated stubs are unannotated.
@@ -108,7 +116,7 @@ class FeatureStoreClient:
             raise ValueError("give either features or feature_service")
         request = _convert.request(features, feature_service, entities)
         response: feature_service_pb2.GetOnlineFeaturesResponse = self._call(
-            self._features.GetOnlineFeatures, request, timeout_s
+            "FeatureService/GetOnlineFeatures", self._features.GetOnlineFeatures, request, timeout_s
         )
         return _convert.online_features(response, entities)
 
@@ -137,7 +145,7 @@ class FeatureStoreClient:
             raise ValueError("give alias or version, not both")
         request = predict_request(model_name, alias, version, entities, inline_features)
         response: prediction_service_pb2.PredictResponse = self._call(
-            self._predictions.Predict, request, timeout_s
+            "PredictionService/Predict", self._predictions.Predict, request, timeout_s
         )
         return predictions(response, entities)
 
@@ -164,8 +172,10 @@ class FeatureStoreClient:
                     print(anomaly.symbol, anomaly.score, anomaly.event_time)
         """
         request = anomaly_request(symbols, min_score, start_time, resume_token)
+        # Every reconnection continues the trace of the caller that opened the stream.
+        metadata = (*self._metadata, *self._tracing.context())
         return AnomalyStream(
-            lambda r: self._anomalies.StreamAnomalies(r, metadata=self._metadata),
+            lambda r: self._anomalies.StreamAnomalies(r, metadata=metadata),
             request,
             self._retry,
             resume=resume,
@@ -215,24 +225,22 @@ class FeatureStoreClient:
             full_feature_names,
         )
         method = self._datasets.ExportTrainingDataset
+        return self._call(
+            "DatasetService/ExportTrainingDataset",
+            lambda r, **call: read_pieces(method(r, **call)),
+            request,
+            timeout_s,
+        )
 
-        def attempt(remaining: float | None) -> pa.Table:
-            return read_pieces(method(request, timeout=remaining, metadata=self._metadata))
-
+    def _call(self, name: str, method: Any, request: Any, timeout_s: float | None) -> Any:
         timeout = self._timeout_s if timeout_s is None else timeout_s
         try:
-            return call_with_retries(self._retry, timeout, attempt)
-        except grpc.RpcError as error:
-            raise from_rpc_error(error) from None
-
-    def _call(self, method: Any, request: Any, timeout_s: float | None) -> Any:
-        timeout = self._timeout_s if timeout_s is None else timeout_s
-        try:
-            return call_with_retries(
-                self._retry,
-                timeout,
-                lambda remaining: method(request, timeout=remaining, metadata=self._metadata),
-            )
+            with self._tracing.call(_SERVICE + name, self._metadata) as metadata:
+                return call_with_retries(
+                    self._retry,
+                    timeout,
+                    lambda remaining: method(request, timeout=remaining, metadata=metadata),
+                )
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
