@@ -40,6 +40,7 @@ __all__ = [
     "SchemaRegistrySettings",
     "ServiceSettings",
     "Settings",
+    "SparkClusterSettings",
     "SupervisorSettings",
     "TopicSettings",
     "TracingSettings",
@@ -362,6 +363,34 @@ class SupervisorSettings(_Section):
     """How often the supervisor looks at the PID files."""
 
 
+class SparkClusterSettings(_Section):
+    """The standalone Spark cluster that ``featurestore cluster up`` starts on loopback.
+
+    A master and ``workers`` workers from the pyspark package's own jars; a processor runs on
+    it with ``--master spark://HOST:MASTER_PORT``.
+    """
+
+    host: str = LOOPBACK
+    master_port: int = 17077
+    master_ui_port: int = 18180
+    workers: int = Field(default=2, ge=1, le=16)
+    worker_cores: int = Field(default=1, ge=1)
+    """Cores each worker offers (executors take them)."""
+    worker_memory: str = "1g"
+    """Memory each worker offers its executors (Spark's size syntax)."""
+    worker_ui_port: int = 18181
+    """The first worker's UI port; worker k (from 0) listens on this + k."""
+    executor_memory: str = "512m"
+    """Memory of each executor of a processor on the cluster."""
+    driver_host: str = LOOPBACK
+    """The address executors reach a processor's driver at (its host on the cluster's network)."""
+
+    @property
+    def master_url(self) -> str:
+        """The ``--master`` of an application on this cluster."""
+        return f"spark://{self.host}:{self.master_port}"
+
+
 class Settings(BaseModel):
     """All settings of the store, one object per process.
 
@@ -385,6 +414,7 @@ class Settings(BaseModel):
     metrics: MetricsSettings = MetricsSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     tracing: TracingSettings = TracingSettings()
+    spark_cluster: SparkClusterSettings = SparkClusterSettings()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

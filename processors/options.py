@@ -36,6 +36,17 @@ class ProcessorOptions:
     """Records per micro-batch at most (bounds the first batches of a backlog)."""
     starting_offsets: str = "earliest"
     """Where partitions without stored state start: ``earliest``, ``latest`` or Spark's JSON."""
+    on_executors: bool | None = None
+    """Run the per-partition step in Spark's executor tasks (True) or on the driver (False);
+    None: on the executors when the master is a cluster, on the driver in local mode (where it
+    measures faster: no Python worker per task)."""
+
+    @property
+    def runs_on_executors(self) -> bool:
+        """Where the step runs (see :attr:`on_executors`)."""
+        if self.on_executors is not None:
+            return self.on_executors
+        return not self.master.startswith("local")
 
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ import psycopg
 import pyarrow as pa
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError
+from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.online import RedisOnlineWriter
 from featurestore.online.base import EntityKey, FeatureRow
@@ -106,20 +107,32 @@ class PartitionJob:
     """Send this view's new rows back to the driver (for its hooks)."""
     chunk: int = 200_000
     """Backfill: records per committed chunk."""
+    python: tuple[int, int] = (sys.version_info.major, sys.version_info.minor)
+    """The driver's Python (major, minor): an executor with another refuses the task."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """``mapInArrow``'s function: Kafka columns in, one summary row per partition out.
 
-        The task's connections are opened here and closed at its end.
+        In a stream (``stateful``) the task's runner is this Python worker's: Spark reuses the
+        worker for the next batches' tasks, so its connections and the states it committed
+        last stay warm (a state is used only when the locked row's ``next_offset`` matches).
+        A backfill's runner lives for the task and reads the partition in chunks of
+        :attr:`chunk` records, so its memory does not grow with the log.
         """
-        received = list(batches)
-        if not received:  # a Kafka partition without records in the range: nothing to do
+        _check_python(self.python)
+        if self.stateful:
+            received = list(batches)
+            if not received:  # a Kafka partition without records in the range: nothing to do
+                return
+            runner = _worker_runner(self)
+            for part in split_partitions(pa.Table.from_batches(received)):
+                yield pa.RecordBatch.from_pylist([runner.run(part)], schema=SUMMARY_SCHEMA)
             return
-        table = pa.Table.from_batches(received)
         runner = PartitionRunner(self)
         try:
-            for part in split_partitions(table):
-                yield pa.RecordBatch.from_pylist([runner.run(part)], schema=SUMMARY_SCHEMA)
+            for chunk in _chunks(batches, self.chunk):
+                for part in split_partitions(chunk):
+                    yield pa.RecordBatch.from_pylist([runner.run(part)], schema=SUMMARY_SCHEMA)
         finally:
             runner.close()
 
@@ -194,8 +207,10 @@ class PartitionJob:
         }
 
     def batch_steps(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
-        first = int(records.offset[0])
-        states = {name: PartitionState(next_offset=first) for name in self.views.plans}
+        states = res.backfill_states  # the partition's earlier chunks of this task left them
+        if not states:
+            first = int(records.offset[0])
+            states.update({name: PartitionState(next_offset=first) for name in self.views.plans})
         timer = _Timer()
         counts: dict[str, int] = {}
         dead = online = 0
@@ -342,6 +357,8 @@ class _Resources:
         self.offline = OfflineWriter(self.conn, job.views.definitions)
         self.online = RedisOnlineWriter.from_settings(settings.redis, job.views.online_catalog())
         self.states: dict[StateKey, PartitionState] = {}
+        self.backfill_states: dict[str, PartitionState] = {}
+        """A backfill's states of this partition's views, carried from chunk to chunk."""
         self._bootstrap = settings.kafka.bootstrap
         self._producer: EventProducer | None = None
 
@@ -355,6 +372,52 @@ class _Resources:
             self._producer.flush(10.0)
         self.online.close()
         self.conn.close()
+
+
+def _check_python(driver: tuple[int, int]) -> None:
+    here = (sys.version_info.major, sys.version_info.minor)
+    if here != driver:
+        raise ConfigurationError(
+            f"the executor runs Python {here[0]}.{here[1]} and the driver Python "
+            f"{driver[0]}.{driver[1]}: pickled steps need the same minor version on every node "
+            "(set PYSPARK_PYTHON, or ship the environment with spark.archives)"
+        )
+
+
+_WORKER_RUNNERS: dict[tuple[str, str, str, str], PartitionRunner] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_runner(job: PartitionJob) -> PartitionRunner:
+    """This Python worker's runner of a stream's job (made on its first task)."""
+    views = job.views
+    key = (
+        job.processor,
+        job.topic,
+        job.settings.postgres.dsn,
+        ",".join(f"{name}={views.fingerprint(name)}" for name in sorted(views.plans)),
+    )
+    with _WORKER_LOCK:
+        runner = _WORKER_RUNNERS.get(key)
+        if runner is None:
+            runner = _WORKER_RUNNERS[key] = PartitionRunner(job)
+        return runner
+
+
+def _chunks(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.Table]:
+    """Arrow batches regrouped into tables of about ``size`` rows (the last one smaller)."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        held.append(batch)
+        count += batch.num_rows
+        if count >= size:
+            yield pa.Table.from_batches(held)
+            held, count = [], 0
+    if held:
+        yield pa.Table.from_batches(held)
 
 
 def split_partitions(table: pa.Table) -> list[KafkaRecords]:

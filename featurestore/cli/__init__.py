@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from featurestore.cli.cluster import cluster
 from featurestore.cli.drift import drift
 from featurestore.cli.export import export
 from featurestore.cli.ingest import ingest, replay
@@ -49,6 +50,7 @@ def main() -> None:
 
 
 main.add_command(stack)
+main.add_command(cluster)
 main.add_command(registry)
 main.add_command(export)
 main.add_command(run)

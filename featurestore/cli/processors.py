@@ -22,6 +22,14 @@ def _job_options(func: Any) -> Any:
             "--topic", default=None, help="Event topic to read (default: the trades topic)."
         ),
         click.option("--master", default="local[*]", show_default=True, help="Spark master."),
+        click.option(
+            "--step-on",
+            type=click.Choice(["auto", "driver", "executors"]),
+            default="auto",
+            show_default=True,
+            help="Where each partition's step runs: Spark's executor tasks, or the driver's "
+            "threads (auto: executors on a cluster, the driver in local mode).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -70,6 +78,7 @@ def _options(name: str, **kwargs: Any) -> Any:
         project=kwargs.get("project") or PROJECT,
         topic=kwargs.get("topic"),
         master=kwargs.get("master") or "local[*]",
+        on_executors={"driver": False, "executors": True}.get(kwargs.get("step_on") or "auto"),
         trigger_ms=kwargs.get("trigger_ms", 0),
         max_offsets_per_trigger=kwargs.get("max_offsets") or None,
         starting_offsets=kwargs.get("starting_offsets", "earliest"),

@@ -7,12 +7,13 @@ import os
 import shutil
 import signal
 import socket
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
 from featurestore.config import Settings, settings_env
-from featurestore.errors import ConfigurationError
+from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.stack.process import ManagedProcess
 from featurestore.stack.restart import RestartRecord
 
@@ -23,6 +24,7 @@ __all__ = [
     "port_open",
     "ready_for",
     "require_binary",
+    "wait_healthy",
     "write_ready_file",
 ]
 
@@ -102,6 +104,29 @@ class Component(ABC):
             pid=pid,
             address=self.address(),
         )
+
+
+def wait_healthy(component: Component) -> None:
+    """Wait until a just launched component serves.
+
+    Raises:
+        BackendUnavailableError: it exited, or did not serve within its start timeout; the
+            message carries the last lines of its log.
+    """
+    deadline = time.monotonic() + component.start_timeout
+    while time.monotonic() < deadline:
+        if component.healthy():
+            return
+        if component.process.exited_early():
+            raise BackendUnavailableError(
+                f"{component.name} exited during start; last lines of "
+                f"{component.process.log_file}:\n{component.process.log_tail()}"
+            )
+        time.sleep(0.25)
+    raise BackendUnavailableError(
+        f"{component.name} did not become healthy within {component.start_timeout:.0f} s; "
+        f"see {component.process.log_file}:\n{component.process.log_tail()}"
+    )
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError, ConfigurationError
-from featurestore.stack.base import Component, ComponentStatus, port_open
+from featurestore.errors import ConfigurationError
+from featurestore.stack.base import Component, ComponentStatus, port_open, wait_healthy
 from featurestore.stack.feed import FeedOptions, MarketFeed
 from featurestore.stack.kafka import KafkaServer
 from featurestore.stack.mlflow import MlflowServer
@@ -211,20 +211,7 @@ class Stack:
             )
 
     def _wait_healthy(self, component: Component) -> None:
-        deadline = time.monotonic() + component.start_timeout
-        while time.monotonic() < deadline:
-            if component.healthy():
-                return
-            if component.process.exited_early():
-                raise BackendUnavailableError(
-                    f"{component.name} exited during start; last lines of "
-                    f"{component.process.log_file}:\n{component.process.log_tail()}"
-                )
-            time.sleep(0.25)
-        raise BackendUnavailableError(
-            f"{component.name} did not become healthy within {component.start_timeout:.0f} s; "
-            f"see {component.process.log_file}:\n{component.process.log_tail()}"
-        )
+        wait_healthy(component)
 
 
 def _env_section(component: Component) -> str:

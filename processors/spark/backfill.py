@@ -61,13 +61,19 @@ def run_backfill(
     span: BackfillRange | None = None,
     *,
     definitions: Definitions | None = None,
+    chunk: int = 200_000,
 ) -> BatchReport:
-    """Process the topic (or ``span`` of it) in one Spark batch job and store the rows."""
+    """Process the topic (or ``span`` of it) in one Spark batch job and store the rows.
+
+    Each task streams its Kafka partition through in chunks of ``chunk`` records (committed
+    one by one, the state carried from one to the next), so its memory does not grow with the
+    log.
+    """
     topic = options.topic_of(settings)
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
     spark = build_session(settings, options)
-    job = PartitionJob(settings, views, f"{options.name}-backfill", stateful=False)
+    job = PartitionJob(settings, views, f"{options.name}-backfill", stateful=False, chunk=chunk)
     reader, columns = kafka_records(spark.read, settings, topic)
     for key, value in (span or BackfillRange()).options().items():
         reader = reader.option(key, value)

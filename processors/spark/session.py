@@ -61,6 +61,13 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
+    else:  # executors elsewhere call the driver back: its address is configuration
+        cluster = settings.spark_cluster
+        builder = (
+            builder.config("spark.driver.host", cluster.driver_host)
+            .config("spark.driver.bindAddress", cluster.driver_host)
+            .config("spark.executor.memory", cluster.executor_memory)
+        )
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

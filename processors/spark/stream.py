@@ -37,7 +37,12 @@ from featurestore.definitions import Definitions, load_definitions
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions, processor_dir
-from processors.partition_job import PartitionJob, PartitionRunner, split_partitions
+from processors.partition_job import (
+    SUMMARY_DDL,
+    PartitionJob,
+    PartitionRunner,
+    split_partitions,
+)
 from processors.report import COUNTS, BatchReport
 from processors.spark.pipeline import BatchPipeline
 from processors.spark.session import build_session
@@ -283,12 +288,21 @@ def start_stream(
     def process(table: Any, batch_id: int, read_s: float, waited_s: float) -> None:
         began = time.perf_counter()
         summaries = list(pool.map(runner.run, split_partitions(table)))
-        report = BatchReport.of(summaries, time.perf_counter() - began)
-        report.seconds = {
-            "spark read (toArrow)": read_s,
-            "waiting for the previous batch": waited_s,
-            **report.seconds,
-        }
+        seconds = {"spark read (toArrow)": read_s, "waiting for the previous batch": waited_s}
+        finish(summaries, batch_id, time.perf_counter() - began, seconds)
+
+    def on_executors(frame: Any, batch_id: int) -> None:
+        """The step in the executors' tasks: only the partitions' summaries reach the driver."""
+        began = time.perf_counter()
+        summaries = [row.asDict() for row in frame.mapInArrow(job, SUMMARY_DDL).collect()]
+        finish(summaries, batch_id, time.perf_counter() - began, {})
+
+    def finish(
+        summaries: list[dict[str, Any]], batch_id: int, wall_s: float, seconds: dict[str, float]
+    ) -> None:
+        """Report a stored batch, call the hooks, keep the totals and write the status."""
+        report = BatchReport.of(summaries, wall_s)
+        report.seconds = {**seconds, **report.seconds}
         new_rows = report.hook_frame()
         hooks_began = time.perf_counter()
         if new_rows is not None:
@@ -364,7 +378,7 @@ def start_stream(
     spark.streams.addListener(listener)
     query = (
         records.writeStream.queryName(f"processor_{options.name}")
-        .foreachBatch(on_batch)
+        .foreachBatch(on_executors if options.runs_on_executors else on_batch)
         .option("checkpointLocation", str(checkpoint))
         .trigger(processingTime=f"{options.trigger_ms} milliseconds")
         .start()

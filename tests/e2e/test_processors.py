@@ -373,3 +373,31 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
         except subprocess.TimeoutExpired:
             os.killpg(second.pid, signal.SIGKILL)
             second.wait(10)
+
+
+def test_the_step_on_executors_gives_the_tables_of_the_step_on_the_driver(
+    streamed: World,
+) -> None:
+    """The same code in Spark's tasks (``mapInArrow``, a Python worker per task) and in the
+    driver's threads: identical tables and online rows."""
+    _stream(streamed, "x", on_executors=True, max_offsets_per_trigger=20_000)
+    for view in ("bars_1m", "rolling_1m"):
+        assert checksum(streamed.settings, streamed.table("x", view)) == checksum(
+            streamed.settings, streamed.table("a", view)
+        )
+    symbols = ["IBM", "AIG", "EVOL"]
+    assert _online(streamed, "x", symbols) == _online(streamed, "a", symbols)
+
+
+def test_a_backfill_in_chunks_carries_each_partitions_state_across_them(streamed: World) -> None:
+    from processors.spark import run_backfill
+
+    report = run_backfill(
+        streamed.settings, streamed.options("ch"), definitions=streamed.definitions("ch"),
+        chunk=3_000,
+    )  # fmt: skip
+    assert report.records == streamed.records
+    for view in ("bars_1m", "rolling_1m"):
+        assert checksum(streamed.settings, streamed.table("ch", view)) == checksum(
+            streamed.settings, streamed.table("a", view)
+        )

@@ -1,0 +1,55 @@
+"""``featurestore cluster``: the standalone Spark cluster on loopback (a master and workers)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from featurestore.config import load_settings
+
+__all__ = ["cluster"]
+
+
+@click.group()
+def cluster() -> None:
+    """Start, stop and show the local Spark cluster the processors can run on."""
+
+
+@cluster.command()
+def up() -> None:
+    """Start the master and the workers (FEATURESTORE_SPARK_CLUSTER__*) not running."""
+    from featurestore.stack.spark_cluster import SparkCluster
+
+    settings = load_settings()
+    started = SparkCluster(settings).up()
+    click.echo(f"started: {', '.join(started)}" if started else "already up")
+    click.echo(f"  master: {settings.spark_cluster.master_url}")
+    click.echo(
+        "  run a processor on it: featurestore processors run --master "
+        f"{settings.spark_cluster.master_url}"
+    )
+
+
+@cluster.command()
+def down() -> None:
+    """Stop the workers, then the master."""
+    from featurestore.stack.spark_cluster import SparkCluster
+
+    stopped = SparkCluster(load_settings()).down()
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing to stop")
+
+
+@cluster.command()
+def status() -> None:
+    """Each daemon: state, PID, address; exit status 3 when one is down."""
+    from featurestore.stack.spark_cluster import SparkCluster
+
+    statuses = SparkCluster(load_settings()).status()
+    width = max(len(s.name) for s in statuses)
+    for s in statuses:
+        state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
+        pid = f"pid {s.pid}" if s.pid else ""
+        click.echo(f"  {s.name:<{width}} {state:<22} {pid:<11} {s.address}")
+    if not all(s.healthy for s in statuses):
+        sys.exit(3)

@@ -1,0 +1,197 @@
+"""A standalone Spark cluster on loopback: a master and workers from the pyspark package's jars.
+
+``featurestore cluster up`` starts it for tests and for users who want the processors' work on
+executors (``featurestore processors run --master spark://127.0.0.1:17077``). The pip package of
+pyspark has ``bin/spark-class`` but no ``sbin`` start scripts, so each daemon is started with
+``spark-class <main class>`` in the foreground of its own process group, with a PID file and a
+health check like every server of the stack (it is a :class:`Component`). The master's JSON
+status page (``/json/``) tells whether the master is alive and which workers registered.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from featurestore.config import Settings
+from featurestore.errors import BackendUnavailableError
+from featurestore.stack.base import Component, ComponentStatus, wait_healthy
+
+__all__ = ["SparkCluster", "SparkMaster", "SparkWorker", "spark_home"]
+
+
+def spark_home() -> Path:
+    """The pyspark package's folder: its ``bin/spark-class`` and ``jars``."""
+    import pyspark
+
+    return Path(pyspark.__file__).resolve().parent
+
+
+def _master_state(settings: Settings) -> dict[str, Any] | None:
+    cfg = settings.spark_cluster
+    try:
+        response = requests.get(f"http://{cfg.host}:{cfg.master_ui_port}/json/", timeout=2)
+        doc = response.json()
+    except (requests.RequestException, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class _SparkDaemon(Component):
+    """One Spark daemon started with ``spark-class``; its settings file names it."""
+
+    main_class: str
+    start_timeout = 90.0
+
+    @property
+    def properties_file(self) -> Path:
+        return self.data_dir / "spark-defaults.conf"
+
+    def marker(self) -> str:
+        return str(self.properties_file)
+
+    def prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        # REST submission stays off: applications connect with --master spark://...
+        self.properties_file.write_text("spark.master.rest.enabled false\n")
+
+    def _env(self) -> dict[str, str]:
+        cfg = self.settings.spark_cluster
+        return {
+            **self.child_env(),
+            "SPARK_HOME": str(spark_home()),
+            "SPARK_LOCAL_IP": cfg.host,
+            "SPARK_LOG_DIR": str(self.data_dir / "logs"),
+            "SPARK_NO_DAEMONIZE": "1",
+            # Executors run Python tasks with the interpreter of the project's environment.
+            "PYSPARK_PYTHON": sys.executable,
+        }
+
+    def _spark_class(self, *args: str) -> int:
+        command = [str(spark_home() / "bin" / "spark-class"), self.main_class, *args]
+        return self.process.start(command, env=self._env())
+
+
+class SparkMaster(_SparkDaemon):
+    """The cluster's master: workers register with it, applications ask it for executors."""
+
+    name = "spark-master"
+    main_class = "org.apache.spark.deploy.master.Master"
+
+    def address(self) -> str:
+        return self.settings.spark_cluster.master_url
+
+    def launch(self) -> int:
+        cfg = self.settings.spark_cluster
+        return self._spark_class(
+            "--host", cfg.host, "--port", str(cfg.master_port),
+            "--webui-port", str(cfg.master_ui_port),
+            "--properties-file", str(self.properties_file),
+        )  # fmt: skip
+
+    def healthy(self) -> bool:
+        state = _master_state(self.settings)
+        return state is not None and state.get("status") == "ALIVE"
+
+
+class SparkWorker(_SparkDaemon):
+    """Worker ``index`` (from 0): offers its cores and memory to the master's applications."""
+
+    main_class = "org.apache.spark.deploy.worker.Worker"
+
+    def __init__(self, settings: Settings, index: int) -> None:
+        self.index = index
+        self.name = f"spark-worker-{index}"
+        super().__init__(settings)
+
+    @property
+    def ui_port(self) -> int:
+        return self.settings.spark_cluster.worker_ui_port + self.index
+
+    def address(self) -> str:
+        return f"http://{self.settings.spark_cluster.host}:{self.ui_port}"
+
+    def launch(self) -> int:
+        cfg = self.settings.spark_cluster
+        return self._spark_class(
+            "--host", cfg.host, "--cores", str(cfg.worker_cores),
+            "--memory", cfg.worker_memory, "--webui-port", str(self.ui_port),
+            "--work-dir", str(self.data_dir / "work"),
+            "--properties-file", str(self.properties_file),
+            cfg.master_url,
+        )  # fmt: skip
+
+    def healthy(self) -> bool:
+        """Registered with the master and alive there."""
+        state = _master_state(self.settings)
+        if state is None:
+            return False
+        suffix = f":{self.ui_port}"
+        return any(
+            w.get("state") == "ALIVE" and str(w.get("webuiaddress", "")).endswith(suffix)
+            for w in state.get("workers", [])
+        )
+
+
+class SparkCluster:
+    """The master and the workers, started and stopped together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.master = SparkMaster(settings)
+        workers = settings.spark_cluster.workers
+        self.workers = [SparkWorker(settings, k) for k in range(workers)]
+
+    @property
+    def components(self) -> list[Component]:
+        """In start order."""
+        return [self.master, *self.workers]
+
+    def up(self) -> list[str]:
+        """Start what is not running and wait until every worker has registered.
+
+        Returns:
+            The names of the daemons started.
+
+        Raises:
+            BackendUnavailableError: a daemon did not come up (its log's last lines say why).
+        """
+        started: list[str] = []
+        for group in ([self.master], self.workers):
+            launched = []
+            for daemon in group:
+                with daemon.process.exclusive():
+                    if daemon.process.pid() is not None:
+                        continue
+                    daemon.prepare()
+                    daemon.launch()
+                launched.append(daemon)
+                started.append(daemon.name)
+            for daemon in launched:
+                wait_healthy(daemon)
+        return started
+
+    def down(self) -> list[str]:
+        """Stop the workers, then the master; returns those that were running."""
+        return [d.name for d in reversed(self.components) if d.stop()]
+
+    def status(self) -> list[ComponentStatus]:
+        """Each daemon's state."""
+        return [d.status() for d in self.components]
+
+    def require_up(self) -> None:
+        """Raise unless the master and every worker serve."""
+        down = [d.name for d in self.components if not d.healthy()]
+        if down:
+            raise BackendUnavailableError(
+                f"the Spark cluster is not up ({', '.join(down)}); run `featurestore cluster up`"
+            )
+
+
+def worker_pids(settings: Settings) -> dict[str, int | None]:
+    """Each worker's PID (for tests and the benchmark, which kill or measure one)."""
+    return {w.name: w.process.pid() for w in SparkCluster(settings).workers}
