@@ -39,9 +39,15 @@ def producer_config(bootstrap: str, *, delivery_timeout_s: float = 120.0) -> dic
     trades stay ordered; batching (``linger.ms``, ``batch.size``, lz4) trades a few ms of latency
     for throughput. librdkafka retries transient errors (a broker away) by itself until
     ``delivery.timeout.ms``, after which the record's delivery fails and is reported.
+
+    A keyed record goes to the partition Java's producer would choose (``murmur2_random``:
+    murmur2 of the key, as Java's default partitioner; librdkafka's own default hashes with
+    CRC32), so one entity's events share a partition whichever client wrote them. Unkeyed
+    records go to a random partition.
     """
     return {
         "bootstrap.servers": bootstrap,
+        "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
