@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine, and nothing twice:
-#   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven, Prometheus (only those missing);
+#   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven, Prometheus, Chromium (only those
+#     missing);
 #   - the Python virtual environment .venv with the project and its pinned dependencies
 #     (re-installed only when pyproject.toml changes);
 #   - grpcurl (a Go client of the API, for the tests), ghz (load by reflection), buf (lints proto/,
@@ -26,6 +27,8 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v prometheus >/dev/null || missing+=(prometheus)
+# Headless Chromium for the dashboard's browser test (tests/integration/dashboard).
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   $SUDO apt-get update -qq

@@ -30,6 +30,7 @@ from pydantic import (
 from featurestore.errors import ConfigurationError
 
 __all__ = [
+    "DashboardSettings",
     "GrpcSettings",
     "KafkaSettings",
     "MetricsSettings",
@@ -51,30 +52,79 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 
 
+def _comma_separated(value: object) -> object:
+    """A comma-separated string (as an environment variable holds it) as a tuple of names."""
+    if isinstance(value, str):
+        return tuple(m.strip() for m in value.split(",") if m.strip())
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class KafkaSettings(_Section):
-    """Where the Kafka brokers are, and how the local single-node broker listens."""
+    """Where the Kafka brokers are, and how the store's topics and the local nodes are set up.
+
+    The local stack runs ``brokers`` KRaft nodes; the topics the store creates are replicated
+    across as many brokers as ``replication_factor`` says, checked against the brokers there are.
+    """
 
     host: str = LOOPBACK
-    """Host of the broker listener (the local stack binds it)."""
+    """Host of the broker listeners (the local stack binds it)."""
     port: int = 19092
-    """Port of the broker listener."""
+    """Port of the broker listener of the first local node; node n listens on ``port + 2(n-1)``."""
     controller_port: int = 19093
-    """Port of the KRaft controller listener of the local node."""
+    """Port of the KRaft controller listener of the first local node; node n: ``+ 2(n-1)``."""
+    brokers: int = Field(default=1, ge=1, le=9)
+    """KRaft nodes of the local stack, each broker and controller (the quorum is all of them):
+    1, or 3 for a cluster that survives the loss of one."""
     bootstrap_servers: str | None = None
-    """Overrides ``host:port`` to reach an external cluster (comma-separated list)."""
+    """Overrides the local nodes' addresses to reach an external cluster (comma-separated)."""
     default_partitions: int = 4
     """Partitions of the event topics the store creates."""
+    replication_factor: int | None = Field(default=None, ge=1)
+    """Replicas of each topic the store creates (event topics, dead letters, ``_schemas``);
+    None: the smaller of 3 and the brokers the cluster has."""
+    min_insync_replicas: int | None = Field(default=None, ge=1)
+    """``min.insync.replicas`` of those topics: the replicas an ``acks=all`` write needs;
+    None: the replication factor less one, at least 1 (2 of 3)."""
     heap: str = "512m"
-    """JVM heap of the local broker."""
+    """JVM heap of each local node."""
+
+    @model_validator(mode="after")
+    def _replication_fits(self) -> KafkaSettings:
+        rf, isr = self.replication_factor, self.min_insync_replicas
+        if rf is not None and isr is not None and isr > rf:
+            raise ValueError(
+                f"FEATURESTORE_KAFKA__MIN_INSYNC_REPLICAS={isr} is more than "
+                f"FEATURESTORE_KAFKA__REPLICATION_FACTOR={rf}: no acks=all write could succeed"
+            )
+        if self.bootstrap_servers is None and rf is not None and rf > self.brokers:
+            raise ValueError(
+                f"FEATURESTORE_KAFKA__REPLICATION_FACTOR={rf} needs at least {rf} brokers; the "
+                f"local stack runs FEATURESTORE_KAFKA__BROKERS={self.brokers}"
+            )
+        ports = [p for node in range(1, self.brokers + 1) for p in self.node_ports(node)]
+        if len(set(ports)) != len(ports):
+            raise ValueError(
+                f"the {self.brokers} local nodes' ports overlap: node n listens on port + 2(n-1) "
+                f"and controller_port + 2(n-1) (port={self.port}, "
+                f"controller_port={self.controller_port})"
+            )
+        return self
+
+    def node_ports(self, node: int) -> tuple[int, int]:
+        """The broker and controller ports of local node ``node`` (from 1)."""
+        return self.port + 2 * (node - 1), self.controller_port + 2 * (node - 1)
 
     @property
     def bootstrap(self) -> str:
-        """The bootstrap servers clients connect to."""
-        return self.bootstrap_servers or f"{self.host}:{self.port}"
+        """The bootstrap servers clients connect to: every local node, or the override."""
+        if self.bootstrap_servers:
+            return self.bootstrap_servers
+        nodes = range(1, self.brokers + 1)
+        return ",".join(f"{self.host}:{self.node_ports(n)[0]}" for n in nodes)
 
 
 class TopicSettings(_Section):
@@ -200,12 +250,9 @@ class MetricsSettings(_Section):
     lag_processors: tuple[str, ...] = ("features", "features-quotes", "features-metrics")
     """The processors whose lag the monitor measures (comma-separated)."""
 
-    @field_validator("drift_models", "lag_processors", mode="before")
-    @classmethod
-    def _split_names(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(m.strip() for m in value.split(",") if m.strip())
-        return value
+    _split_names = field_validator("drift_models", "lag_processors", mode="before")(
+        _comma_separated
+    )
 
 
 class PrometheusSettings(_Section):
@@ -284,6 +331,39 @@ def _header_pairs(text: str) -> dict[str, str]:
             raise ValueError("headers are key=value pairs separated by commas")
         pairs[key.strip().lower()] = value.strip()
     return pairs
+
+
+class DashboardSettings(_Section):
+    """The live dashboard (``featurestore dashboard``, a service of ``make run``).
+
+    From ``FEATURESTORE_DASHBOARD__*``. It reads the gRPC API (:class:`GrpcSettings`), the
+    offline store and Prometheus (:class:`PrometheusSettings`) of the same settings.
+    """
+
+    host: str = LOOPBACK
+    port: int = 18050
+    """The page is ``http://host:port/``."""
+    refresh_s: float = Field(default=2.0, gt=0, le=5)
+    """How often the page asks for new data, and the server gathers it (at most 5 s)."""
+    project: str = "featurestore"
+    """The Feast project whose symbols (from the offline store) the market panel shows."""
+    history_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    """Minutes of 1-minute candles, anomalies, predictions and metrics shown."""
+    max_symbols: int = Field(default=20, ge=1, le=200)
+    """The most symbols shown (the most active in the history window)."""
+    models: tuple[str, ...] = (
+        "featurestore-anomaly", "featurestore-direction", "featurestore-regime",
+    )  # fmt: skip
+    """The registered models whose champion, predictions and drift the models panel shows."""
+    outcome_horizon_s: float = Field(default=60.0, gt=0)
+    """A prediction's outcome is the change of the symbol's close over this many seconds."""
+
+    _split_models = field_validator("models", mode="before")(_comma_separated)
+
+    @property
+    def url(self) -> str:
+        """The page's URL."""
+        return f"http://{self.host}:{self.port}/"
 
 
 class ServiceSettings(_Section):
@@ -414,6 +494,7 @@ class Settings(BaseModel):
     metrics: MetricsSettings = MetricsSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     tracing: TracingSettings = TracingSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     spark_cluster: SparkClusterSettings = SparkClusterSettings()
 
 

@@ -1,7 +1,11 @@
 """Kafka topics of the event log, created with the settings the design asks for.
 
 Event topics keep everything (``retention.ms=-1``): they are the system of record, and every
-store is rebuilt by replaying them.
+store is rebuilt by replaying them. Every topic the store creates is replicated as
+:class:`Replication` says: by default 3 times with 2 in sync on a cluster (a write acknowledged
+with ``acks=all`` is on 2 brokers; one broker may die without loss or refusal), once on a
+single node; or as ``FEATURESTORE_KAFKA__REPLICATION_FACTOR`` and ``..._MIN_INSYNC_REPLICAS`` say,
+checked against the brokers the cluster has.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ from confluent_kafka.cimpl import NewTopic
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 
-__all__ = ["TopicSpec", "ensure_event_topics", "ensure_topics", "event_topic_specs"]
+__all__ = [
+    "Replication",
+    "TopicSpec",
+    "ensure_event_topics",
+    "ensure_topics",
+    "event_topic_specs",
+]
 
 KEEP_FOREVER: Mapping[str, str] = {"retention.ms": "-1", "retention.bytes": "-1"}
 
@@ -28,6 +38,44 @@ class TopicSpec:
     name: str
     partitions: int
     config: Mapping[str, str] = field(default_factory=lambda: dict(KEEP_FOREVER))
+
+
+@dataclass(frozen=True)
+class Replication:
+    """How many brokers hold each partition of a topic, and how many must have a write."""
+
+    factor: int
+    """The replication factor."""
+    min_insync: int
+    """``min.insync.replicas``: below this many replicas in sync, ``acks=all`` writes fail."""
+
+    @classmethod
+    def for_cluster(
+        cls, brokers: int, factor: int | None = None, min_insync: int | None = None
+    ) -> Replication:
+        """The replication of new topics on a cluster of ``brokers`` brokers.
+
+        Args:
+            brokers: the brokers the cluster has.
+            factor: the configured factor; None: the smaller of 3 and ``brokers``.
+            min_insync: the configured minimum in sync; None: ``factor - 1``, at least 1.
+
+        Raises:
+            ConfigurationError: the factor is above ``brokers``, or the minimum above the factor.
+        """
+        chosen = factor if factor is not None else max(1, min(3, brokers))
+        if chosen > brokers:
+            raise ConfigurationError(
+                f"replication factor {chosen} (FEATURESTORE_KAFKA__REPLICATION_FACTOR) needs at "
+                f"least {chosen} brokers; the cluster has {brokers} available"
+            )
+        in_sync = min_insync if min_insync is not None else max(1, chosen - 1)
+        if in_sync > chosen:
+            raise ConfigurationError(
+                f"min.insync.replicas {in_sync} (FEATURESTORE_KAFKA__MIN_INSYNC_REPLICAS) is more "
+                f"than the replication factor {chosen}: no acks=all write could succeed"
+            )
+        return cls(chosen, in_sync)
 
 
 def event_topic_specs(settings: Settings) -> list[TopicSpec]:
@@ -45,19 +93,26 @@ def event_topic_specs(settings: Settings) -> list[TopicSpec]:
 
 
 def ensure_topics(
-    admin: AdminClient, specs: Iterable[TopicSpec], *, timeout_s: float = 30.0
+    admin: AdminClient,
+    specs: Iterable[TopicSpec],
+    *,
+    replication_factor: int | None = None,
+    min_insync_replicas: int | None = None,
+    timeout_s: float = 30.0,
 ) -> list[str]:
     """Create the topics that do not exist yet; existing ones are left as they are.
 
-    The replication factor is the smaller of 3 and the number of brokers, so the same call fits
-    a single local node and a cluster.
+    Replicated as :meth:`Replication.for_cluster` says for the brokers the cluster has (by
+    default 3 times with 2 in sync, or once on one node), so the same call fits a single local
+    node and a cluster; a spec's own ``min.insync.replicas`` wins.
 
     Returns:
         The names of the topics this call created.
 
     Raises:
         BackendUnavailableError: the cluster cannot be reached.
-        ConfigurationError: the broker refuses a topic (bad name, policy).
+        ConfigurationError: the broker refuses a topic (bad name, policy), or the replication
+            asked for does not fit the cluster.
     """
     try:
         metadata = admin.list_topics(timeout=timeout_s)
@@ -66,14 +121,16 @@ def ensure_topics(
     missing = {spec.name: spec for spec in specs if spec.name not in metadata.topics}
     if not missing:
         return []
-    replication = max(1, min(3, len(metadata.brokers)))
+    replication = Replication.for_cluster(
+        len(metadata.brokers), replication_factor, min_insync_replicas
+    )
     futures = admin.create_topics(
         [
             NewTopic(
                 spec.name,
                 num_partitions=spec.partitions,
-                replication_factor=replication,
-                config=dict(spec.config),
+                replication_factor=replication.factor,
+                config={"min.insync.replicas": str(replication.min_insync), **spec.config},
             )
             for spec in missing.values()
         ],
@@ -97,4 +154,9 @@ def ensure_topics(
 def ensure_event_topics(settings: Settings) -> list[str]:
     """Create the standard event topics where missing."""
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
-    return ensure_topics(admin, event_topic_specs(settings))
+    return ensure_topics(
+        admin,
+        event_topic_specs(settings),
+        replication_factor=settings.kafka.replication_factor,
+        min_insync_replicas=settings.kafka.min_insync_replicas,
+    )

@@ -8,6 +8,7 @@ MLflow's exceptions stop here: a missing model or alias is ``None`` or
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -19,6 +20,8 @@ __all__ = ["CHAMPION", "ModelRef", "ModelRegistry"]
 
 CHAMPION = "champion"
 """The alias Predict and the scorer serve."""
+PROMOTED_AT = "promoted_at"
+"""Tag prefix of the time an alias was set on a version (``promoted_at.champion``)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,17 @@ class ModelRef:
     version: str
     run_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    registered_at: datetime | None = None
+    """When the version was registered."""
+
+    def since(self, alias: str = CHAMPION) -> datetime | None:
+        """Since when ``alias`` points at this version, else when the version was registered.
+
+        From the ``promoted_at.<alias>`` tag :meth:`ModelRegistry.promote` sets: MLflow keeps no
+        time for aliases.
+        """
+        promoted = self.tags.get(f"{PROMOTED_AT}.{alias}")
+        return datetime.fromisoformat(promoted) if promoted else self.registered_at
 
     @property
     def uri(self) -> str:
@@ -45,6 +59,12 @@ def _translate(exc: Exception, doing: str) -> FeatureStoreError:
 
 
 _ERRORS = (MlflowException, requests.RequestException, OSError)
+
+
+def _ref(mv: Any) -> ModelRef:
+    created = mv.creation_timestamp
+    registered = None if created is None else datetime.fromtimestamp(created / 1000, UTC)
+    return ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags), registered)
 
 
 class ModelRegistry:
@@ -65,7 +85,7 @@ class ModelRegistry:
             ):
                 return None
             raise error from exc
-        return ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
+        return _ref(mv)
 
     def version(self, name: str, version: str) -> ModelRef:
         """One version, with its tags."""
@@ -73,12 +93,14 @@ class ModelRegistry:
             mv = self.client.get_model_version(name, version)
         except _ERRORS as exc:
             raise _translate(exc, f"reading version {version} of model {name!r}") from exc
-        return ModelRef(mv.name, str(mv.version), mv.run_id, dict(mv.tags))
+        return _ref(mv)
 
     def promote(self, name: str, version: str, alias: str = CHAMPION) -> None:
-        """Point ``alias`` at ``version`` (readers pick it up on their next poll)."""
+        """Point ``alias`` at ``version`` (readers pick it up on their next poll), and say when."""
         try:
             self.client.set_registered_model_alias(name, alias, version)
+            now = datetime.now(UTC).isoformat()
+            self.client.set_model_version_tag(name, version, f"{PROMOTED_AT}.{alias}", now)
         except _ERRORS as exc:
             raise _translate(exc, f"setting alias {alias!r} of model {name!r}") from exc
 

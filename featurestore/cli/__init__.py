@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from featurestore.cli.cluster import cluster
+from featurestore.cli.dashboard import dashboard
 from featurestore.cli.drift import drift
 from featurestore.cli.export import export
 from featurestore.cli.ingest import ingest, replay
@@ -58,6 +59,7 @@ main.add_command(ingest)
 main.add_command(replay)
 main.add_command(schema_registry)
 main.add_command(serve)
+main.add_command(dashboard)
 main.add_command(processors)
 main.add_command(train)
 main.add_command(drift)

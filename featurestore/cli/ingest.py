@@ -95,6 +95,8 @@ def _run(
         topics=_topics(settings, kinds, topic),
         dead_letter_topic=settings.topics.dead_letter,
         partitions=settings.kafka.default_partitions,
+        replication_factor=settings.kafka.replication_factor,
+        min_insync_replicas=settings.kafka.min_insync_replicas,
         speed=speed,
         connect_timeout_s=connect_timeout,
         delivery_timeout_s=delivery_timeout,

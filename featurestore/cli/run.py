@@ -52,6 +52,8 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
         f"ingest files *_Quote_Tick.csv.gz | ingest synthetic-metrics)\n"
         f"models: MLflow registry, alias champion; anomalies -> topic {settings.topics.anomalies}\n"
         f"serve: gRPC on {stack.grpc.address()} (health, reflection; clients/python SDK)\n"
+        f"dashboard: {settings.dashboard.url} (market, models, pipeline; refreshes every "
+        f"{settings.dashboard.refresh_s:g} s)\n"
         f"logs: {stack.feed.process.run_dir}/*.log\n"
         f"supervisor: starts again whatever dies, with backoff (restarts in stack status)\n"
         f"look: featurestore stack status | featurestore replay --help | "

@@ -57,6 +57,10 @@ class IngestOptions:
     dead_letter_topic: str
     partitions: int = 4
     """Partitions of topics this run creates."""
+    replication_factor: int | None = None
+    """Replicas of topics this run creates (None: the smaller of 3 and the brokers)."""
+    min_insync_replicas: int | None = None
+    """``min.insync.replicas`` of topics this run creates (None: the factor less 1, at least 1)."""
     speed: float | None = None
     """Multiple of real time to replay at; ``None`` is as fast as possible."""
     connect_timeout_s: float = 60.0
@@ -133,7 +137,12 @@ class Ingestor:
             options.bootstrap, timeout_s=options.connect_timeout_s, on_wait=on_wait
         )
         names = sorted({*options.topics.values(), options.dead_letter_topic})
-        ensure_topics(admin, [TopicSpec(name, options.partitions) for name in names])
+        ensure_topics(
+            admin,
+            [TopicSpec(name, options.partitions) for name in names],
+            replication_factor=options.replication_factor,
+            min_insync_replicas=options.min_insync_replicas,
+        )
         self.router = RecordRouter(options.topics, options.dead_letter_topic, store)
         self.producer = EventProducer(
             producer_config(options.bootstrap, delivery_timeout_s=options.delivery_timeout_s)

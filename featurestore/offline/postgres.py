@@ -18,6 +18,7 @@ import queue
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import datetime
 from types import TracebackType
 
 import numpy as np
@@ -56,6 +57,7 @@ from featurestore.offline.entities import (
     warn_naive,
 )
 from featurestore.offline.labels import LabelSpec, labels_from_prices
+from featurestore.offline.tables import table_identifier
 
 __all__ = ["PostgresOfflineStore"]
 
@@ -181,6 +183,33 @@ class PostgresOfflineStore(OfflineStore):
         if labels is not None:
             fields += [pa.field(LABEL_ENTRY, pa.float64()), pa.field(LABEL_EXIT, pa.float64())]
         return _Plan(joins, keys.pop(), labels, request.labels, pa.schema(fields))
+
+    def active_entities(self, view_name: str, since: datetime, limit: int = 100) -> list[str]:
+        """The entity keys with rows of ``view_name`` at or after ``since``, the most rows first.
+
+        What a dashboard lists (the symbols trading now) without reading the tables itself.
+
+        Raises:
+            NotFoundError: no such view.
+            BackendUnavailableError: PostgreSQL cannot be reached.
+        """
+        view = self.definitions.view(view_name)
+        query = sql.SQL(
+            "SELECT {key}::text FROM {table} WHERE {ts} >= %s"
+            " GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT %s"
+        ).format(
+            key=sql.Identifier(self._join_key(view_name)),
+            table=table_identifier(view.source.table),
+            ts=sql.Identifier(view.source.timestamp_field),
+        )
+        conn = self._acquire()
+        try:
+            rows = conn.execute(query, (since, limit)).fetchall()
+        except psycopg.OperationalError as exc:
+            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+        finally:
+            self._release(conn)
+        return [str(row[0]) for row in rows]
 
     def _join_key(self, view_name: str) -> str:
         view = self.definitions.view(view_name)

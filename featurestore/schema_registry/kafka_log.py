@@ -26,11 +26,10 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 
-# NewTopic is defined (and typed) in cimpl; confluent_kafka.admin re-exports it untyped.
-from confluent_kafka.cimpl import NewTopic
-
+from featurestore.errors import FeatureStoreError
 from featurestore.schema_registry.errors import StoreError, StoreTimeoutError
 from featurestore.schema_registry.records import LogRecord, decode_record, encode_record
+from featurestore.topics import TopicSpec, ensure_topics
 
 __all__ = ["KafkaRecordLog"]
 
@@ -40,16 +39,30 @@ _log = logging.getLogger(__name__)
 class KafkaRecordLog:
     """A :class:`~featurestore.schema_registry.log.RecordLog` in one compacted Kafka topic."""
 
-    def __init__(self, bootstrap: str, topic: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        replication_factor: int | None = None,
+        min_insync_replicas: int | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
         """Prepare clients; nothing connects until the first call.
 
         Args:
             bootstrap: Kafka bootstrap servers.
             topic: The registry's topic (``settings.topics.schemas``).
+            replication_factor: Replicas of the topic when this log creates it
+                (``settings.kafka.replication_factor``; None: the smaller of 3 and the brokers).
+            min_insync_replicas: Its ``min.insync.replicas`` (None: the factor less one, at
+                least 1), so that an acknowledged write survives the loss of a broker.
             timeout_s: How long a write, a read or the topic creation may take.
         """
         self._bootstrap = bootstrap
         self._topic = topic
+        self._replication_factor = replication_factor
+        self._min_insync_replicas = min_insync_replicas
         self._timeout_s = timeout_s
         self._producer: Producer | None = None
 
@@ -59,29 +72,27 @@ class KafkaRecordLog:
         return self._topic
 
     def ensure_topic(self) -> None:
-        """Create the topic (1 partition, replication 1, compacted) unless it exists.
+        """Create the topic (1 partition, compacted, replicated as configured) unless it exists.
 
         Raises:
-            StoreError: Kafka is unreachable or refused.
+            StoreError: Kafka is unreachable or refused, or the replication does not fit it.
         """
         admin = AdminClient({"bootstrap.servers": self._bootstrap})
-        new = NewTopic(
-            self._topic,
-            num_partitions=1,
-            replication_factor=1,
-            config={"cleanup.policy": "compact"},
-        )
-        future = admin.create_topics([new], request_timeout=self._timeout_s)[self._topic]
+        spec = TopicSpec(self._topic, 1, {"cleanup.policy": "compact"})
         try:
-            future.result(timeout=self._timeout_s)
-            _log.info("created schema log topic %s", self._topic)
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-                return
+            created = ensure_topics(
+                admin,
+                [spec],
+                replication_factor=self._replication_factor,
+                min_insync_replicas=self._min_insync_replicas,
+                timeout_s=self._timeout_s,
+            )
+        except FeatureStoreError as exc:
             raise StoreError(f"Cannot create topic {self._topic}: {exc}") from exc
         except Exception as exc:  # a concurrent.futures timeout
             raise StoreError(f"Cannot create topic {self._topic}: {exc!r}") from exc
+        if created:
+            _log.info("created schema log topic %s", self._topic)
 
     def read_all(self) -> Iterator[LogRecord]:
         """Every record from offset 0 up to the end offset observed when reading starts.

@@ -33,7 +33,12 @@ def create_app(settings: Settings, *, log: RecordLog | None = None) -> Starlette
         log: Another log than the Kafka topic (an in-memory one in unit tests).
     """
     if log is None:
-        log = KafkaRecordLog(settings.kafka.bootstrap, settings.topics.schemas)
+        log = KafkaRecordLog(
+            settings.kafka.bootstrap,
+            settings.topics.schemas,
+            replication_factor=settings.kafka.replication_factor,
+            min_insync_replicas=settings.kafka.min_insync_replicas,
+        )
     registry = SchemaRegistry(log)
     record_log = log
 

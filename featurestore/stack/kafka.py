@@ -1,25 +1,39 @@
-"""Apache Kafka 4 in KRaft mode, single node, on the machine's Java 17.
+"""Apache Kafka 4 in KRaft mode on the machine's Java 17: one node, or a cluster of several.
 
-The broker's jars come from Maven (``deploy/jvm/pom.xml``, profile ``kafka``); the log folder is
-formatted once with a fresh cluster id, then the node runs as broker and controller at once.
-A node killed with SIGKILL recovers its log on the next start.
+The jars come from Maven (``deploy/jvm/pom.xml``, profile ``kafka``). Each node is broker and
+controller at once, with its own component (``kafka``, ``kafka-2``, ``kafka-3``: data folder,
+ports, PID file, health check, supervised like any server). Its log folder is formatted once:
+
+- one node (the default) with ``--standalone``, a quorum of itself;
+- ``FEATURESTORE_KAFKA__BROKERS=3``: all nodes with one cluster id and a static quorum of every
+  node (``controller.quorum.voters``), so the cluster keeps a controller and every partition
+  keeps a leader when any one node dies. Internal topics are then replicated 3 times, with
+  2 in sync.
+
+The cluster's id and size are kept in ``kafka/cluster.json``: a data folder formatted for one
+size is refused for another, rather than started half-formed. A node killed with SIGKILL
+recovers its log on the next start and catches up from the others.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
+import time
 import uuid
+from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from featurestore.errors import ConfigurationError
+from featurestore.config import Settings
+from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.stack.base import Component, port_open
 from featurestore.stack.jars import resolve_jars
 
-__all__ = ["KafkaServer", "new_cluster_id"]
+__all__ = ["KafkaServer", "kafka_nodes", "new_cluster_id"]
 
 _LOG4J2 = """\
 status = warn
@@ -55,40 +69,73 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
+def kafka_nodes(settings: Settings) -> list[KafkaServer]:
+    """One component per KRaft node of the local stack (``FEATURESTORE_KAFKA__BROKERS``)."""
+    return [KafkaServer(settings, node) for node in range(1, settings.kafka.brokers + 1)]
+
+
 class KafkaServer(Component):
-    """A single KRaft node listening on loopback."""
+    """One KRaft node (broker and controller) listening on loopback."""
 
     name = "kafka"
     start_timeout = 90.0
+
+    def __init__(self, settings: Settings, node: int = 1) -> None:
+        """Node ``node`` (from 1) of the ``settings.kafka.brokers`` local nodes."""
+        if not 1 <= node <= settings.kafka.brokers:
+            raise ConfigurationError(
+                f"Kafka node {node} does not exist: FEATURESTORE_KAFKA__BROKERS="
+                f"{settings.kafka.brokers}"
+            )
+        self.node = node
+        if node > 1:
+            self.name = f"kafka-{node}"
+        super().__init__(settings)
+        self.port, self.controller_port = settings.kafka.node_ports(node)
+
+    @property
+    def cluster_file(self) -> Path:
+        """The cluster's id and size, in the first node's folder."""
+        return self.settings.data_dir.resolve() / "kafka" / "cluster.json"
 
     def marker(self) -> str:
         return str(self.data_dir / "server.properties")
 
     def address(self) -> str:
-        return self.settings.kafka.bootstrap
+        if self.settings.kafka.brokers == 1:
+            return self.settings.kafka.bootstrap
+        return f"{self.settings.kafka.host}:{self.port}"
 
     def _properties(self) -> str:
         k = self.settings.kafka
+        host = k.host
+        if k.brokers == 1:
+            quorum = f"controller.quorum.bootstrap.servers={host}:{self.controller_port}"
+        else:
+            voters = ",".join(f"{n}@{host}:{k.node_ports(n)[1]}" for n in range(1, k.brokers + 1))
+            quorum = f"controller.quorum.voters={voters}"
+        replicas = min(3, k.brokers)
+        in_sync = max(1, replicas - 1)
         return "\n".join(
             [
                 "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.bootstrap.servers={k.host}:{k.controller_port}",
-                f"listeners=PLAINTEXT://{k.host}:{k.port},CONTROLLER://{k.host}:{k.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{k.host}:{k.port}",
+                f"node.id={self.node}",
+                quorum,
+                f"listeners=PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://{host}:{self.port}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
                 f"log.dirs={self.data_dir / 'data'}",
                 f"num.partitions={k.default_partitions}",
                 "auto.create.topics.enable=false",
-                "offsets.topic.replication.factor=1",
+                f"offsets.topic.replication.factor={replicas}",
                 "offsets.topic.num.partitions=4",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
+                f"transaction.state.log.replication.factor={replicas}",
+                f"transaction.state.log.min.isr={in_sync}",
                 "transaction.state.log.num.partitions=4",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
+                f"share.coordinator.state.topic.replication.factor={replicas}",
+                f"share.coordinator.state.topic.min.isr={in_sync}",
                 "group.initial.rebalance.delay.ms=0",
                 "log.retention.hours=-1",
                 "log.retention.bytes=-1",
@@ -123,15 +170,17 @@ class KafkaServer(Component):
         (self.data_dir / "log4j2.properties").write_text(
             _LOG4J2.format(log_dir=self.data_dir / "logs")
         )
-        if (self.data_dir / "data" / "meta.properties").exists():
+        formatted = (self.data_dir / "data" / "meta.properties").exists()
+        cluster_id = self._cluster_id(formatted)
+        if formatted:
             return
-        cluster_id = new_cluster_id()
+        quorum = ["--standalone"] if self.settings.kafka.brokers == 1 else []
         result = subprocess.run(
             [
                 *self._java(),
                 "kafka.tools.StorageTool",
                 "format",
-                "--standalone",
+                *quorum,
                 f"--cluster-id={cluster_id}",
                 f"--config={self.data_dir / 'server.properties'}",
             ],
@@ -143,26 +192,87 @@ class KafkaServer(Component):
                 f"kafka-storage format failed:\n{result.stdout}{result.stderr}"
             )
 
+    def _cluster_id(self, formatted: bool) -> str:
+        """The id every node is formatted with; refuses data formatted for another size."""
+        brokers = self.settings.kafka.brokers
+        try:
+            cluster = json.loads(self.cluster_file.read_text())
+        except FileNotFoundError:
+            # Data formatted before the file existed is a lone node's: the only layout then.
+            first_formatted = (self.cluster_file.parent / "data" / "meta.properties").exists()
+            cluster = {"brokers": 1} if formatted or first_formatted else None
+        if cluster is None:
+            cluster = {"cluster_id": new_cluster_id(), "brokers": brokers}
+            self.cluster_file.parent.mkdir(parents=True, exist_ok=True)
+            self.cluster_file.write_text(json.dumps(cluster))
+        if cluster["brokers"] != brokers:
+            raise ConfigurationError(
+                f"the Kafka data under {self.settings.data_dir.resolve()} was formatted for "
+                f"{cluster['brokers']} broker(s), not FEATURESTORE_KAFKA__BROKERS={brokers}: "
+                "set it back, or stop the stack and use a fresh FEATURESTORE_DATA_DIR"
+            )
+        return str(cluster.get("cluster_id", ""))
+
     def launch(self) -> int:
         return self.process.start(
             [*self._java(), "kafka.Kafka", str(self.data_dir / "server.properties")]
         )
 
     def healthy(self) -> bool:
+        """The node answers metadata requests on its own listener and is a registered broker."""
+        brokers = self._brokers_seen()
+        if self.settings.kafka.brokers == 1:
+            return bool(brokers)
+        return self.node in brokers
+
+    def _brokers_seen(self) -> set[int]:
+        """The brokers this node's metadata lists; none when it does not answer."""
         k = self.settings.kafka
-        if k.bootstrap_servers is None and not port_open(k.host, k.port):
-            return False
+        if k.bootstrap_servers is None and not port_open(k.host, self.port):
+            return set()
         admin = AdminClient(
             {"bootstrap.servers": self.address(), "socket.timeout.ms": 2000, "log_level": 0}
         )
         try:
-            metadata = admin.list_topics(timeout=2)
+            return set(admin.list_topics(timeout=2).brokers)
         except KafkaException:
-            return False
-        return bool(metadata.brokers)
+            return set()
 
     def after_healthy(self) -> None:
+        """Once the last node serves (the others were waited for first), create the topics.
+
+        In a cluster, first wait until every node lists every broker: a node that has not yet
+        seen the last one register would count fewer brokers, and the topics' replication
+        would be checked against that count.
+        """
+        brokers = self.settings.kafka.brokers
+        if self.node != brokers:
+            return
+        nodes = kafka_nodes(self.settings)
+        deadline = time.monotonic() + self.start_timeout
+        while not all(len(node._brokers_seen()) == brokers for node in nodes):
+            if time.monotonic() > deadline:
+                raise BackendUnavailableError(
+                    f"the {brokers} Kafka nodes did not all see each other within "
+                    f"{self.start_timeout:.0f} s; see the logs under {self.settings.data_dir}"
+                )
+            time.sleep(0.25)
         # Imported here: the topic helpers belong to the event log, not to the stack.
         from featurestore.topics import ensure_event_topics
 
         ensure_event_topics(self.settings)
+
+    def stop(self) -> bool:
+        """Stop the node; the last live node of a cluster is given 10 s, not 30.
+
+        Alone, a node's broker cannot finish its controlled shutdown: that needs an active
+        controller, a majority of the quorum. It is killed instead, and recovers its log on
+        the next start.
+        """
+        peers_alive = any(
+            node.process.pid() is not None
+            for node in kafka_nodes(self.settings)
+            if node.node != self.node
+        )
+        timeout = 30.0 if self.settings.kafka.brokers == 1 or peers_alive else 10.0
+        return self.process.stop(timeout, sig=self.stop_signal, whole_group=self.signal_whole_group)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
 from featurestore.stack.base import Component, ComponentStatus, port_open, wait_healthy
+from featurestore.stack.dashboard import DashboardService
 from featurestore.stack.feed import FeedOptions, MarketFeed
-from featurestore.stack.kafka import KafkaServer
+from featurestore.stack.kafka import KafkaServer, kafka_nodes
 from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.monitor import MonitorService
 from featurestore.stack.postgres import PostgresServer
@@ -41,21 +42,23 @@ class Stack:
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
     The services that ``make run`` adds on top (the market feed, the gRPC server, a feature
     processor per event topic, which need the definitions applied to the registry first, the
-    anomaly scorer, which needs a champion model, and the lag and drift monitor) start with
-    :meth:`start_services`; ``down`` and ``status`` cover them too. :meth:`supervise` starts the
-    supervisor, which starts again whatever of these dies; ``down`` stops it first.
+    anomaly scorer, which needs a champion model, the lag and drift monitor, and the dashboard)
+    start with :meth:`start_services`; ``down`` and ``status`` cover them too. :meth:`supervise`
+    starts the supervisor, which starts again whatever of these dies; ``down`` stops it first.
     """
 
     def __init__(self, settings: Settings, feed: FeedOptions | None = None) -> None:
         self.settings = settings
-        self.kafka = KafkaServer(settings)
+        self.kafka_nodes = kafka_nodes(settings)
+        """The KRaft nodes: ``kafka``, and ``kafka-2`` ... with ``FEATURESTORE_KAFKA__BROKERS``."""
+        self.kafka = self.kafka_nodes[0]
         self.postgres = PostgresServer(settings)
         self.redis = RedisServer(settings)
         self.mlflow = MlflowServer(settings)
         self.schema_registry = SchemaRegistryServer(settings)
         self.prometheus = PrometheusServer(settings)
         self.waves: list[list[Component]] = [
-            [self.postgres, self.redis, self.kafka, self.mlflow, self.prometheus],
+            [self.postgres, self.redis, *self.kafka_nodes, self.mlflow, self.prometheus],
             [self.schema_registry],
         ]
         self.feed = MarketFeed(settings, feed)
@@ -66,8 +69,11 @@ class Stack:
         """The trades processor (``features``), whose rows the scorer reads."""
         self.scorer = AnomalyScorerService(settings)
         self.monitor = MonitorService(settings)
+        self.dashboard = DashboardService(settings)
+        """The live page; after the others, which it reads."""
         self.services: list[Component] = [
             self.feed, self.grpc, *self.event_processors, self.scorer, self.monitor,
+            self.dashboard,
         ]  # fmt: skip
         self.supervisor = SupervisorService(settings)
         """Not one of :attr:`components`: those are what it watches."""
@@ -215,9 +221,13 @@ class Stack:
 
 
 def _env_section(component: Component) -> str:
+    if isinstance(component, KafkaServer):
+        return "KAFKA"
     return component.name.upper().replace("-", "_")
 
 
 def _host_port(component: Component) -> tuple[str, int]:
+    if isinstance(component, KafkaServer):
+        return component.settings.kafka.host, component.port
     section = getattr(component.settings, component.name.replace("-", "_"))
     return str(section.host), int(section.port)

@@ -64,3 +64,46 @@ def test_settings_env_round_trips(tmp_path: Path) -> None:
     rebuilt = load_settings(settings_env(original))
     assert rebuilt == original
     assert rebuilt.postgres.password.get_secret_value() == "s3cret"
+
+
+def test_a_three_broker_stack_lists_every_node_for_bootstrap() -> None:
+    kafka = load_settings({"FEATURESTORE_KAFKA__BROKERS": "3"}).kafka
+    assert kafka.bootstrap == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+    assert [kafka.node_ports(n) for n in (1, 2, 3)] == [
+        (19092, 19093),
+        (19094, 19095),
+        (19096, 19097),
+    ]
+    settings = load_settings({"FEATURESTORE_KAFKA__BROKERS": "3"})
+    assert load_settings(settings_env(settings)).kafka.bootstrap == kafka.bootstrap
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"FEATURESTORE_KAFKA__REPLICATION_FACTOR": "3"}, "FEATURESTORE_KAFKA__BROKERS=1"),
+        (
+            {"FEATURESTORE_KAFKA__BROKERS": "3", "FEATURESTORE_KAFKA__REPLICATION_FACTOR": "2",
+             "FEATURESTORE_KAFKA__MIN_INSYNC_REPLICAS": "3"},
+            "FEATURESTORE_KAFKA__MIN_INSYNC_REPLICAS=3",
+        ),
+        (
+            {"FEATURESTORE_KAFKA__BROKERS": "3", "FEATURESTORE_KAFKA__CONTROLLER_PORT": "19094"},
+            "ports overlap",
+        ),
+        ({"FEATURESTORE_KAFKA__BROKERS": "0"}, "FEATURESTORE_KAFKA__BROKERS"),
+    ],
+)  # fmt: skip
+def test_replication_and_broker_settings_are_checked(env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigurationError, match=names):
+        load_settings(env)
+
+
+def test_an_external_cluster_is_not_checked_against_the_local_broker_count() -> None:
+    kafka = load_settings(
+        {
+            "FEATURESTORE_KAFKA__BOOTSTRAP_SERVERS": "a:9092,b:9092,c:9092",
+            "FEATURESTORE_KAFKA__REPLICATION_FACTOR": "3",
+        }
+    ).kafka
+    assert (kafka.brokers, kafka.replication_factor) == (1, 3)

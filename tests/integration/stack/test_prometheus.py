@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,14 +35,9 @@ from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.e2e.processors_support import clean_up
+from tests.live import free_port, topic_exists
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -117,7 +111,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         update={
             "prometheus": stack.prometheus.model_copy(
                 update={
-                    "port": _free_port(), "scrape_interval_s": 1.0, "alert_for_s": 3.0,
+                    "port": free_port(), "scrape_interval_s": 1.0, "alert_for_s": 3.0,
                     "rate_window_s": 10.0, "lag_alert_s": 5.0,
                 }
             )
@@ -147,14 +141,14 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "feed", "featurestore.cli", "ingest", "synthetic", "--topic", topic,
             "--symbols", "5", "--rate", "50",
         )  # fmt: skip
-        wait_until(lambda: _topic_exists(settings, topic), 60)
+        wait_until(lambda: topic_exists(settings, topic), 60)
         apply_definitions(settings, definitions)
         r.start_processor()
         r.start("monitor", "featurestore.cli", "monitor", "--metrics-port", "0")
         r.start("registry", "featurestore.schema_registry", env={
-            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(registry_port := _free_port())
+            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(registry_port := free_port())
         })  # fmt: skip
-        grpc_port = _free_port()
+        grpc_port = free_port()
         r.start(
             "grpc", "featurestore.cli", "serve", "--port", str(grpc_port),
             "--project", definitions.project,
@@ -175,13 +169,6 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
             conn.execute("DELETE FROM processor_view_state WHERE processor = %s", (processor,))
         clean_up(stack, [definitions], f"prom-{run}*", [topic])
-
-
-def _topic_exists(settings: Settings, topic: str) -> bool:
-    from confluent_kafka.admin import AdminClient
-
-    meta = AdminClient({"bootstrap.servers": settings.kafka.bootstrap}).list_topics(timeout=5)
-    return topic in meta.topics
 
 
 def _traffic(r: Run) -> None:

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
-from featurestore.stack.kafka import new_cluster_id
+import pytest
+
+from featurestore.config import load_settings
+from featurestore.errors import ConfigurationError
+from featurestore.stack import Stack
+from featurestore.stack.kafka import KafkaServer, new_cluster_id
 
 
 def test_cluster_ids_are_uuids_that_never_read_as_options() -> None:
@@ -10,3 +16,54 @@ def test_cluster_ids_are_uuids_that_never_read_as_options() -> None:
     assert not any(i.startswith("-") for i in ids)
     assert len(set(ids)) == len(ids)
     assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
+
+
+def _cluster(tmp_path: Path, brokers: int) -> Stack:
+    return Stack(
+        load_settings(
+            {"FEATURESTORE_DATA_DIR": str(tmp_path), "FEATURESTORE_KAFKA__BROKERS": str(brokers)}
+        )
+    )
+
+
+def _properties(node: KafkaServer) -> dict[str, str]:
+    lines = node._properties().splitlines()
+    return dict(line.split("=", 1) for line in lines if line)
+
+
+def test_three_brokers_are_three_supervised_servers_of_their_own(tmp_path: Path) -> None:
+    stack = _cluster(tmp_path, 3)
+    nodes = stack.kafka_nodes
+    assert [n.name for n in nodes] == ["kafka", "kafka-2", "kafka-3"]
+    assert stack.kafka is nodes[0]
+    assert all(n in stack.servers for n in nodes)  # started, stopped, supervised with the rest
+    assert len({n.data_dir for n in nodes}) == len({n.process.pid_file for n in nodes}) == 3
+    assert len({n.marker() for n in nodes}) == 3
+    props = [_properties(n) for n in nodes]
+    assert [p["node.id"] for p in props] == ["1", "2", "3"]
+    assert [n.address() for n in nodes] == stack.settings.kafka.bootstrap.split(",")
+    voters = "1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097"
+    assert all(p["controller.quorum.voters"] == voters for p in props)
+    assert props[2]["listeners"] == "PLAINTEXT://127.0.0.1:19096,CONTROLLER://127.0.0.1:19097"
+    assert props[0]["offsets.topic.replication.factor"] == "3"
+    assert props[0]["transaction.state.log.min.isr"] == "2"
+
+
+def test_one_broker_keeps_the_standalone_quorum(tmp_path: Path) -> None:
+    stack = _cluster(tmp_path, 1)
+    assert [n.name for n in stack.kafka_nodes] == ["kafka"]
+    props = _properties(stack.kafka)
+    assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:19093"
+    assert "controller.quorum.voters" not in props
+    assert props["offsets.topic.replication.factor"] == "1"
+    assert stack.kafka.address() == "127.0.0.1:19092"
+
+
+def test_data_formatted_for_one_broker_is_refused_for_three(tmp_path: Path) -> None:
+    single = _cluster(tmp_path, 1).kafka
+    (single.data_dir / "data").mkdir(parents=True)
+    (single.data_dir / "data" / "meta.properties").write_text("node.id=1\n")
+    with pytest.raises(ConfigurationError, match=r"formatted for 1 broker.*BROKERS=3"):
+        _cluster(tmp_path, 3).kafka_nodes[1].prepare()
+    with pytest.raises(ConfigurationError, match="FEATURESTORE_KAFKA__BROKERS=1"):
+        KafkaServer(single.settings, node=2)

@@ -1,0 +1,144 @@
+"""The market panel: 1-minute candles with volume, anomalies on them, the latest features.
+
+Read through the store's own interfaces only: the symbols trading now from the offline store
+(:meth:`PostgresOfflineStore.active_entities`), candle history from a point-in-time export of
+``bars_1m`` through the gRPC API (one grid row per symbol and minute, at the minute's last
+millisecond, so each row is that minute's bar as of its last trade), the latest values from
+GetOnlineFeatures, and anomalies from StreamAnomalies (one stream, kept open on a thread, started
+``history`` back and resumed by its token after a disconnect).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from featurestore_client import Anomaly, FeatureStoreClient
+
+from featurestore.offline import PostgresOfflineStore
+
+__all__ = ["CANDLE_FEATURES", "LATEST_FEATURES", "AnomalyFeed", "MarketPanel"]
+
+CANDLE_FEATURES = ("open", "high", "low", "close", "volume")
+LATEST_FEATURES = (
+    "bars_1m:close",
+    "bars_1m:volume",
+    "bars_1m:trade_count",
+    "bars_1m:vwap",
+    "rolling_1m:vwap_5m",
+    "rolling_1m:realized_vol_5m",
+    "rolling_1m:price_momentum_1m",
+    "rolling_1m:volume_ratio",
+)
+_MINUTE = timedelta(minutes=1)
+_LAST_MS = timedelta(minutes=1) - timedelta(milliseconds=1)
+
+
+class AnomalyFeed:
+    """Anomalies from StreamAnomalies, kept in memory on a daemon thread."""
+
+    def __init__(self, client: FeatureStoreClient, history: timedelta, keep: int = 5000) -> None:
+        self._anomalies: deque[Anomaly] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self._stream = client.stream_anomalies(start_time=datetime.now(UTC) - history)
+        self.error: str | None = None
+        """Why the stream ended, when it did (the panel shows it)."""
+        self._thread = threading.Thread(target=self._run, name="anomaly-feed", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for anomaly in self._stream:
+                with self._lock:
+                    self._anomalies.append(anomaly)
+        except Exception as exc:  # a dashboard shows why, it does not stop
+            self.error = f"anomaly stream ended: {exc}"
+
+    def since(self, start: datetime) -> list[Anomaly]:
+        """The anomalies with an event time at or after ``start``."""
+        with self._lock:
+            return [a for a in self._anomalies if a.event_time >= start]
+
+    def close(self) -> None:
+        """Cancel the stream."""
+        self._stream.close()
+
+
+def _floor_minute(when: datetime) -> datetime:
+    return when.replace(second=0, microsecond=0)
+
+
+class MarketPanel:
+    """Gathers the market panel's data."""
+
+    def __init__(
+        self,
+        client: FeatureStoreClient,
+        offline: PostgresOfflineStore,
+        *,
+        history: timedelta,
+        max_symbols: int,
+    ) -> None:
+        self._client = client
+        self._offline = offline
+        self._history = history
+        self._max_symbols = max_symbols
+        self.anomalies = AnomalyFeed(client, history)
+
+    def symbols(self, now: datetime) -> list[str]:
+        """The most active symbols of the history window, by name."""
+        found = self._offline.active_entities("bars_1m", now - self._history, self._max_symbols)
+        return sorted(found)
+
+    def gather(self, now: datetime) -> dict[str, Any]:
+        """The symbols, their candles and anomalies, and a table of their latest features."""
+        symbols = self.symbols(now)
+        if not symbols:
+            return {"symbols": [], "candles": {}, "anomalies": {}, "latest": []}
+        start = _floor_minute(now - self._history)
+        return {
+            "symbols": symbols,
+            "candles": self._candles(symbols, start, now),
+            "anomalies": self._anomalies(set(symbols), start),
+            "latest_features": list(LATEST_FEATURES),
+            "latest": self._client.get_online_features(
+                list(LATEST_FEATURES), entities={"symbol": symbols}
+            ).to_dicts(),
+            "anomaly_stream_error": self.anomalies.error,
+        }
+
+    def _candles(
+        self, symbols: list[str], start: datetime, now: datetime
+    ) -> dict[str, list[dict[str, Any]]]:
+        table = self._client.export_training_dataset(
+            [f"bars_1m:{f}" for f in CANDLE_FEATURES],
+            symbols=symbols,
+            start_time=start + _LAST_MS,
+            end_time=_floor_minute(now) + _MINUTE,
+            step=_MINUTE,
+        )
+        candles: dict[str, list[dict[str, Any]]] = {s: [] for s in symbols}
+        for row in table.to_pylist():
+            if row["close"] is None:
+                continue
+            minute = _floor_minute(row["event_timestamp"])
+            bars = candles[row["symbol"]]
+            if bars and all(bars[-1][f] == row[f] for f in CANDLE_FEATURES):
+                continue  # no trade in this minute: the export repeats the previous bar
+            bars.append({"t": minute.isoformat(), **{f: row[f] for f in CANDLE_FEATURES}})
+        return candles
+
+    def _anomalies(self, symbols: set[str], start: datetime) -> dict[str, list[dict[str, Any]]]:
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for a in self.anomalies.since(start):
+            if a.symbol in symbols:
+                by_symbol.setdefault(a.symbol, []).append(
+                    {"t": a.event_time.isoformat(), "score": a.score, "model": a.model_name}
+                )
+        return by_symbol
+
+    def close(self) -> None:
+        """Stop the anomaly stream."""
+        self.anomalies.close()

@@ -1,0 +1,216 @@
+"""The dashboard in a real browser (headless Chromium) against live processes of this run.
+
+As child processes on free ports and names unique to the run: a synthetic feed, a processor of
+its own project, the lag monitor, a gRPC server (its own anomalies topic) and the dashboard,
+which reads them through the gRPC API, the offline store, the stack's MLflow and the stack's
+Prometheus (which finds the children's metrics through their target files). The test registers a
+champion model and produces two anomalies for a symbol of the run; the page must show all of it
+without being reloaded. Screenshots go to ``build/test-artifacts/dashboard/``
+(``FEATURESTORE_TEST_ARTIFACTS``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+
+from featurestore.config import Settings, settings_env
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.stack.process import wait_until
+from tests.browser import Page, chromium_page
+from tests.conftest import REPO_ROOT
+from tests.e2e.processors_support import clean_up
+from tests.integration.service.anomaly_data import (
+    AnomalyProducer,
+    anomaly_record,
+    create_topic,
+)
+from tests.integration.service.mlflow_models import delete_model, register_models
+from tests.live import free_port, topic_exists
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
+
+ARTIFACTS = Path(
+    os.environ.get("FEATURESTORE_TEST_ARTIFACTS", REPO_ROOT / "build" / "test-artifacts")
+)
+
+
+@dataclass
+class Run:
+    run: str
+    processor: str
+    model: str
+    url: str
+    logs: Path
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, name: str, env: dict[str, str], *args: str) -> None:
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.children[name] = subprocess.Popen(
+                [sys.executable, "-m", "featurestore.cli", *args], env=env,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+
+    def stop_all(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                os.killpg(child.pid, 15)
+        for child in self.children.values():
+            try:
+                child.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, 9)
+                child.wait(10)
+
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            reply = requests.get(self.url + "api/snapshot", timeout=5)
+        except requests.RequestException:
+            return {}
+        return dict(reply.json()) if reply.ok else {}
+
+    def log_tail(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-12:])
+            for p in sorted(self.logs.glob("*.log"))
+        )
+
+
+@pytest.fixture(scope="module")
+def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    run = uuid.uuid4().hex[:8]
+    topic, anomalies = f"dash-trades-{run}", f"dash-anomalies-{run}"
+    definitions: Definitions = market_definitions(
+        f"dash_{run}", table_prefix=f"dash_{run}_", source_topic=topic, ttl=timedelta(0)
+    )
+    dashboard_port, grpc_port = free_port(), free_port()
+    r = Run(run, f"dash-{run}", f"fs-dash-{run}", f"http://127.0.0.1:{dashboard_port}/",
+            tmp_path_factory.mktemp("dashboard-run"))  # fmt: skip
+    env = {
+        **os.environ, **settings_env(stack),
+        "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
+        "FEATURESTORE_METRICS__LAG_PROCESSORS": r.processor,
+        "FEATURESTORE_METRICS__LAG_INTERVAL_S": "1",
+        "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
+        "FEATURESTORE_TOPICS__ANOMALIES": anomalies,
+        "FEATURESTORE_DASHBOARD__MODELS": r.model,
+        "FEATURESTORE_DASHBOARD__OUTCOME_HORIZON_S": "6",
+        "FEATURESTORE_DASHBOARD__HISTORY_MINUTES": "10",
+        "FEATURESTORE_DASHBOARD__REFRESH_S": "1",
+    }  # fmt: skip
+    registered = threading.Thread(target=register_models, args=(stack, r.model))
+    try:
+        registered.start()
+        create_topic(stack, anomalies)
+        r.start("feed", env, "ingest", "synthetic", "--topic", topic, "--symbols", "4",
+                "--rate", "40")  # fmt: skip
+        assert wait_until(lambda: topic_exists(stack, topic), 60), r.log_tail()
+        apply_definitions(stack, definitions)
+        r.start("processor", env, "processors", "run", "--name", r.processor, "--project",
+                definitions.project, "--topic", topic, "--metrics-port", "0")  # fmt: skip
+        r.start("monitor", env, "monitor", "--metrics-port", "0")
+        r.start("grpc", env, "serve", "--port", str(grpc_port), "--project", definitions.project)
+        registered.join(120)
+        r.start("dashboard", env, "dashboard", "--port", str(dashboard_port), "--grpc-target",
+                f"127.0.0.1:{grpc_port}", "--project", definitions.project)  # fmt: skip
+        symbols: list[str] = []
+
+        def trading() -> bool:
+            symbols[:] = r.snapshot().get("market", {}).get("symbols", [])
+            return bool(symbols)
+
+        assert wait_until(trading, 240, 1.0), f"{r.snapshot()}\n{r.log_tail()}"
+        producer = AnomalyProducer(stack, anomalies)
+        now = datetime.now(UTC)
+        for i in (1, 2):
+            record = anomaly_record(i, symbols[0], 0.9)
+            record["event_time"] = now - timedelta(seconds=10 * i)
+            record["detected_at"] = now
+            producer.send(record)
+        producer.flush()
+        yield r
+    finally:
+        r.stop_all()
+        registered.join(120)
+        with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM processor_view_state WHERE processor = %s", (r.processor,))
+        clean_up(stack, [definitions], f"dash-{run}*", [topic, anomalies])
+        delete_model(stack, r.model)
+
+
+def _text(page: Page, selector: str) -> str:
+    return str(page.evaluate(f"document.querySelector({selector!r}).innerText"))
+
+
+def _count(page: Page, selector: str) -> int:
+    return int(page.evaluate(f"document.querySelectorAll({selector!r}).length"))
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")  # the page's placeholder for no value
+
+
+def _row_value(page: Page, table: str, name: str) -> float:
+    """The last cell of the row of ``table`` whose first cell is ``name`` (NaN if none)."""
+    value = page.evaluate(
+        f"""(() => {{
+            const row = [...document.querySelectorAll('#{table} tr')]
+                .find(r => r.cells[0] && r.cells[0].innerText === {name!r});
+            return row ? row.cells[row.cells.length - 1].innerText : 'nan';
+        }})()"""
+    )
+    return _number(str(value))
+
+
+def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_path: Path) -> None:
+    ARTIFACTS.joinpath("dashboard").mkdir(parents=True, exist_ok=True)
+    symbols = live.snapshot()["market"]["symbols"]
+    checks: dict[str, bool] = {}
+    with chromium_page(live.url, tmp_path / "profile") as page:
+        drawn = "!!(document.body && document.body.dataset.generatedAt)"
+        assert wait_until(lambda: page.evaluate(drawn), 30)
+        page.evaluate("window.__sameDocument = true")
+        first = page.evaluate("document.body.dataset.generatedAt")
+        page.screenshot(ARTIFACTS / "dashboard" / "first-data.png")
+
+        def filled() -> bool:
+            checks.update(
+                {
+                    "symbols": all(s in _text(page, "#symbols") for s in symbols),
+                    "candles": _count(page, "#candles .candle") > 0,
+                    "anomalies": _count(page, "#candles .anomaly") >= 2,
+                    "latest": all(s in _text(page, "#latest") for s in symbols),
+                    "champion": f"{live.model}\tv1" in _text(page, "#champions"),
+                    "predictions": any(s in _text(page, "#predictions") for s in symbols)
+                    and "%" in _text(page, "#predictions"),
+                    "processed": _row_value(page, "processed", live.processor) > 0,
+                    "ingested": _number(_text(page, "#ingested-now")) > 0,
+                    "lag": live.processor in _text(page, "#lag"),
+                    "freshness": _row_value(page, "freshness", live.processor) >= 0,
+                    "rpcs": "GetOnlineFeatures" in _text(page, "#rpcs"),
+                }
+            )  # fmt: skip
+            return all(checks.values())
+
+        ok = wait_until(filled, 120, 1.0)
+        page.screenshot(ARTIFACTS / "dashboard" / "dashboard.png")
+        assert ok, f"not shown: {[k for k, v in checks.items() if not v]}\n{live.log_tail()}"
+        # Refreshed in place: newer data, same document (no reload).
+        assert page.evaluate("document.body.dataset.generatedAt") != first
+        assert page.evaluate("window.__sameDocument === true")
+        assert page.evaluate("document.querySelector('#models .error').innerText") == ""

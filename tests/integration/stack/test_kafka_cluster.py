@@ -1,0 +1,315 @@
+"""A 3-broker KRaft cluster of the stack's own: replication, Java's partitioning, a lost broker.
+
+The cluster is this module's own (a data folder under pytest's tmp, free loopback ports, small
+heaps), started and stopped through :class:`~featurestore.stack.Stack`; the shared stack is
+never touched. Only the jars are shared, as ``test_recovery`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import psutil
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._config import ConfigResource
+
+from featurestore.config import Settings, load_settings
+from featurestore.ingest.kafka import EventProducer, producer_config
+from featurestore.schema_registry.errors import StoreError
+from featurestore.schema_registry.kafka_log import KafkaRecordLog
+from featurestore.stack import Stack
+from featurestore.stack.jars import jar_dir
+from featurestore.topics import TopicSpec, ensure_topics
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive loopback ports that are all free now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = int(probe.getsockname()[1])
+        if base + size > 65535:
+            continue
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {size} consecutive free ports")
+
+
+@dataclass
+class Cluster:
+    settings: Settings
+    stack: Stack
+    admin: AdminClient = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap})
+
+    def topic(self, prefix: str, partitions: int) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        ensure_topics(self.admin, [TopicSpec(name, partitions)])
+        return name
+
+    def partitions(self, topic: str) -> dict[int, tuple[int, list[int]]]:
+        """partition -> (leader, in-sync replicas), once the broker asked knows the topic.
+
+        A broker learns of a new topic from the controller a moment after its creation.
+        """
+        deadline = time.monotonic() + 10
+        while True:
+            metadata = self.admin.list_topics(topic, timeout=10).topics[topic]
+            if metadata.partitions or time.monotonic() > deadline:
+                return {p.id: (p.leader, sorted(p.isrs)) for p in metadata.partitions.values()}
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterator[Cluster]:
+    data_dir = tmp_path_factory.mktemp("kafka-cluster")
+    base = _free_port_block(6)  # node n: broker base + 2(n-1), controller base + 1 + 2(n-1)
+    own = load_settings(
+        {
+            "FEATURESTORE_DATA_DIR": str(data_dir),
+            "FEATURESTORE_KAFKA__BROKERS": "3",
+            "FEATURESTORE_KAFKA__PORT": str(base),
+            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
+            "FEATURESTORE_KAFKA__HEAP": "256m",
+        }
+    )
+    # The jars are resolved once for the checkout: reuse them.
+    (data_dir / "jars").symlink_to(settings.data_dir.resolve() / "jars")
+    stack = Stack(own)
+    names = [node.name for node in stack.kafka_nodes]
+    assert names == ["kafka", "kafka-2", "kafka-3"]
+    try:
+        result = stack.up(names)
+        assert result.started == names
+        yield Cluster(own, stack)
+    finally:
+        stack.down(names)
+    assert all(node.process.pid() is None for node in stack.kafka_nodes)
+
+
+def test_event_topics_are_replicated_three_times_two_in_sync(cluster: Cluster) -> None:
+    topics = cluster.settings.topics
+    names = [topics.trades, topics.quotes, topics.metrics, topics.dead_letter]
+    metadata = cluster.admin.list_topics(timeout=10)
+    assert sorted(metadata.brokers) == [1, 2, 3]
+    for name in names:
+        partitions = metadata.topics[name].partitions.values()
+        assert partitions and all(len(p.replicas) == 3 for p in partitions), name
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
+    for resource, future in cluster.admin.describe_configs(resources).items():
+        entries = future.result(timeout=10)
+        assert entries["min.insync.replicas"].value == "2", resource
+        assert entries["retention.ms"].value == "-1", resource
+
+
+def test_the_schema_log_is_replicated_as_configured(cluster: Cluster) -> None:
+    bootstrap = cluster.settings.kafka.bootstrap
+    default = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}")
+    two = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}", replication_factor=2)
+    for log in (default, two):
+        log.ensure_topic()
+    for log, replicas, in_sync in ((default, 3, "2"), (two, 2, "1")):
+        partitions = cluster.partitions(log.topic)
+        assert list(partitions) == [0]
+        assert len(partitions[0][1]) == replicas
+        resource = ConfigResource(ConfigResource.Type.TOPIC, log.topic)
+        entries = cluster.admin.describe_configs([resource])[resource].result(timeout=10)
+        assert entries["min.insync.replicas"].value == in_sync
+        assert entries["cleanup.policy"].value == "compact"
+    too_many = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}", replication_factor=4)
+    with pytest.raises(StoreError, match=r"REPLICATION_FACTOR.*needs at least 4"):
+        too_many.ensure_topic()
+
+
+def test_java_console_producer_and_ours_put_each_key_in_the_same_partition(
+    cluster: Cluster,
+) -> None:
+    java = shutil.which("java")
+    assert java is not None, "Java 17 is needed by the stack's Kafka"
+    partitions = 16
+    topic = cluster.topic("partitioner", partitions)
+    keys = [f"SYM{i}" for i in range(1500)] + [f"entity/{i}/ü€" for i in range(500)]
+    bootstrap = cluster.settings.kafka.bootstrap
+
+    lines = "".join(f"{key}\tjava\n" for key in keys).encode()
+    jars = jar_dir(cluster.settings, "kafka")
+    console = subprocess.run(
+        [
+            java, "-Xmx128m", "-cp", f"{jars}/*", "org.apache.kafka.tools.ConsoleProducer",
+            "--bootstrap-server", bootstrap, "--topic", topic,
+            "--property", "parse.key=true", "--property", "key.separator=\t",
+            "--producer-property", "acks=all",
+        ],
+        input=lines,
+        capture_output=True,
+        timeout=90,
+    )  # fmt: skip
+    assert console.returncode == 0, console.stderr.decode()[-3000:]
+
+    ours = EventProducer(producer_config(bootstrap))
+    # Control: librdkafka's default partitioner (CRC32), which this comparison must tell apart.
+    crc = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    for key in keys:
+        ours.produce(topic, b"ours", key=key.encode())
+        crc.produce(topic, b"crc32", key=key.encode())
+    assert ours.flush(30) == 0 and ours.report.total_failed == 0
+    assert crc.flush(30) == 0
+
+    placed: dict[bytes, dict[str, int]] = {b"java": {}, b"ours": {}, b"crc32": {}}
+    for message in _read_all(bootstrap, topic, partitions, expected=3 * len(keys)):
+        placed[message[0]][message[1]] = message[2]
+    assert len(placed[b"java"]) == len(placed[b"ours"]) == len(keys)
+    differing = [key for key in keys if placed[b"ours"][key] != placed[b"java"][key]]
+    assert differing == []
+    assert len(set(placed[b"java"].values())) == partitions
+    crc_differing = sum(placed[b"crc32"][key] != placed[b"java"][key] for key in keys)
+    assert crc_differing > len(keys) // 2, "the comparison cannot tell partitioners apart"
+
+
+def _read_all(
+    bootstrap: str, topic: str, partitions: int, expected: int
+) -> list[tuple[bytes, str, int]]:
+    """(value, key, partition) of the first ``expected`` records of ``topic``."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "cluster-test", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    records: list[tuple[bytes, str, int]] = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None:
+                continue
+            key = (message.key() or b"").decode()
+            records.append((message.value() or b"", key, message.partition() or 0))
+    finally:
+        consumer.close()
+    assert len(records) == expected
+    return records
+
+
+@dataclass
+class _Consumed:
+    """What a consumer thread read so far, in order."""
+
+    values: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _consume(
+    bootstrap: str, topic: str, partitions: int, into: _Consumed, stop: threading.Event
+) -> None:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"cluster-test-{uuid.uuid4().hex[:6]}",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    try:
+        while not stop.is_set():
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            error = message.error()
+            if error is None:
+                into.values.append((message.value() or b"").decode())
+            elif error.code() != KafkaError._PARTITION_EOF:
+                into.errors.append(error.str())
+    finally:
+        consumer.close()
+
+
+def test_a_broker_killed_under_load_loses_nothing_and_rejoins(cluster: Cluster) -> None:
+    partitions = 6
+    topic = cluster.topic("failover", partitions)
+    bootstrap = cluster.settings.kafka.bootstrap
+    assert all(len(isr) == 3 for _, isr in cluster.partitions(topic).values())
+
+    consumed = _Consumed()
+    stop = threading.Event()
+    reader = threading.Thread(target=_consume, args=(bootstrap, topic, partitions, consumed, stop))
+    reader.start()
+    producer = EventProducer(producer_config(bootstrap, delivery_timeout_s=60.0))
+    keys = [f"E{i:03d}" for i in range(60)]
+    sent: list[str] = []
+
+    def produce_for(seconds: float, per_second: int = 2000) -> None:
+        began = time.monotonic()
+        while time.monotonic() - began < seconds:
+            for _ in range(per_second // 50):
+                key = keys[len(sent) % len(keys)]
+                value = f"{key}:{len(sent)}"
+                producer.produce(topic, value.encode(), key=key.encode())
+                sent.append(value)
+            producer.poll(0.02)
+
+    try:
+        produce_for(4.0)
+        # The broker leading the most partitions: its leaderships must move under load.
+        leaders = Counter(leader for leader, _ in cluster.partitions(topic).values())
+        victim = cluster.stack.kafka_nodes[leaders.most_common(1)[0][0] - 1]
+        pid = victim.process.pid()
+        assert pid is not None
+        sent_before_kill = len(sent)
+        os.kill(pid, signal.SIGKILL)
+        psutil.Process(pid).wait(10)
+        produce_for(10.0)
+        assert producer.flush(60) == 0
+        assert producer.report.total_failed == 0, producer.report.errors
+        assert producer.report.count(topic) == len(sent)
+        assert len(sent) - sent_before_kill > 10_000, "producing must go on with a broker down"
+        assert all(leader != victim.node for leader, _ in cluster.partitions(topic).values())
+
+        # Every acknowledged record is read once, each key's in the order it was sent.
+        deadline = time.monotonic() + 60
+        while len(consumed.values) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1.0)  # anything beyond what was sent would show up now
+    finally:
+        stop.set()
+        reader.join(30)
+    assert Counter(consumed.values) == Counter(sent)
+    last: dict[str, int] = {}
+    for value in consumed.values:
+        key, n = value.split(":")
+        assert int(n) > last.get(key, -1), f"{key} read out of order"
+        last[key] = int(n)
+
+    # The broker comes back and catches up: every partition in sync on 3 brokers again.
+    assert cluster.stack.up([victim.name]).started == [victim.name]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if all(len(isr) == 3 for _, isr in cluster.partitions(topic).values()):
+            break
+        time.sleep(1.0)
+    assert all(isr == [1, 2, 3] for _, isr in cluster.partitions(topic).values())
