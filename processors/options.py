@@ -36,6 +36,10 @@ class ProcessorOptions:
     """Records per micro-batch at most (bounds the first batches of a backlog)."""
     starting_offsets: str = "earliest"
     """Where partitions without stored state start: ``earliest``, ``latest`` or Spark's JSON."""
+    partitions: tuple[int, ...] | None = None
+    """The topic's partitions this application processes (None: all). Several applications of
+    one processor split a topic with disjoint sets; starting one claims its partitions
+    (:func:`processors.state_table.claim_partitions`), fencing off whoever held them."""
     on_executors: bool | None = None
     """Run the per-partition step in Spark's executor tasks (True) or on the driver (False);
     None: on the executors when the master is a cluster, on the driver in local mode (where it
@@ -53,6 +57,20 @@ class ProcessorOptions:
             raise ConfigurationError(f"processor name {self.name!r} must be a plain folder name")
         if self.trigger_ms < 0:
             raise ConfigurationError("--trigger-ms must be >= 0")
+        if self.partitions is not None and (
+            not self.partitions or min(self.partitions) < 0
+            or len(set(self.partitions)) != len(self.partitions)
+        ):  # fmt: skip
+            raise ConfigurationError(
+                f"--partitions {self.partitions}: give distinct partition numbers >= 0"
+            )
+
+    @property
+    def instance(self) -> str:
+        """This application among the processor's: its name, and its partitions if it has some."""
+        if self.partitions is None:
+            return self.name
+        return f"{self.name}-p{'-'.join(map(str, sorted(self.partitions)))}"
 
     def topic_of(self, settings: Settings) -> str:
         """The topic to read."""

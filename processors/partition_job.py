@@ -31,7 +31,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +47,7 @@ from featurestore.online.base import EntityKey, FeatureRow
 from processors.decode import DeadLetter, KafkaRecords, decoder_for
 from processors.metrics import observations
 from processors.offline_write import OfflineWriter
-from processors.state_table import StateKey
+from processors.state_table import StateKey, check_owner
 from processors.step import PartitionState, StepResult, run_step
 from processors.tables import from_ipc, to_ipc
 from processors.views import MaterializedViews
@@ -109,6 +109,10 @@ class PartitionJob:
     """Backfill: records per committed chunk."""
     python: tuple[int, int] = (sys.version_info.major, sys.version_info.minor)
     """The driver's Python (major, minor): an executor with another refuses the task."""
+    epochs: Mapping[int, int] | None = None
+    """Stream: the partitions this application claimed, with their epochs (a step commits
+    only while the partition's epoch is this one, :func:`processors.state_table.check_owner`);
+    None: no ownership check."""
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         """``mapInArrow``'s function: Kafka columns in, one summary row per partition out.
@@ -151,6 +155,10 @@ class PartitionJob:
         timer = _Timer()
         states: dict[str, PartitionState] = {}
         with res.conn.transaction(), res.conn.cursor() as cur:
+            if self.epochs is not None:
+                check_owner(
+                    cur, self.processor, project, self.topic, partition, self.epochs.get(partition)
+                )
             repairs: list[bytes] = []
             for name, key in keys.items():  # in name order: two processors never deadlock
                 next_offset = key.lock(cur)

@@ -40,13 +40,18 @@ from dataclasses import dataclass
 
 import psycopg
 
+from featurestore.errors import FeatureStoreError
 from processors.features import EventChunk
 
 __all__ = [
     "IDS_TABLE",
+    "OWNER_TABLE",
     "STATE_TABLE",
+    "PartitionFencedError",
     "StateKey",
     "StoredState",
+    "check_owner",
+    "claim_partitions",
     "delete_state",
     "ensure_state_table",
     "stored_offsets",
@@ -55,6 +60,7 @@ __all__ = [
 
 STATE_TABLE = "processor_view_state"
 IDS_TABLE = "processor_view_events"
+OWNER_TABLE = "processor_partition_owner"
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
@@ -82,11 +88,76 @@ CREATE TABLE IF NOT EXISTS {IDS_TABLE} (
     seq bigserial
 );
 CREATE INDEX IF NOT EXISTS {IDS_TABLE}_key
-    ON {IDS_TABLE} (processor, project, topic, partition, view, entity, tile_us)
+    ON {IDS_TABLE} (processor, project, topic, partition, view, entity, tile_us);
+CREATE TABLE IF NOT EXISTS {OWNER_TABLE} (
+    processor text NOT NULL,
+    project text NOT NULL,
+    topic text NOT NULL,
+    partition integer NOT NULL,
+    epoch bigint NOT NULL,
+    owner text NOT NULL,
+    claimed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (processor, project, topic, partition)
+)
 """
 
 Conn = psycopg.Connection[tuple[object, ...]]
 Cursor = psycopg.Cursor[tuple[object, ...]]
+
+
+class PartitionFencedError(FeatureStoreError):
+    """Another application of the processor claimed the partition: this one must stop.
+
+    Not transient: retrying cannot help, the partition is someone else's now.
+    """
+
+
+def claim_partitions(
+    conn: Conn, processor: str, project: str, topic: str, partitions: Sequence[int], owner: str
+) -> dict[int, int]:
+    """Take ``partitions`` of a processor's topic over; returns each one's new epoch.
+
+    Each claim raises the partition's epoch by one. A step commits only while its
+    application's epoch is the partition's (:func:`check_owner`, in the step's transaction),
+    so an application that lost a partition (paused, partitioned away, a zombie) cannot
+    commit for it any more, and the claim waits for a step in flight to end first.
+    """
+    epochs: dict[int, int] = {}
+    with conn.transaction():
+        for partition in sorted(partitions):
+            row = conn.execute(
+                f"INSERT INTO {OWNER_TABLE} AS t (processor, project, topic, partition, epoch, "
+                "owner) VALUES (%s, %s, %s, %s, 1, %s) ON CONFLICT (processor, project, topic, "
+                "partition) DO UPDATE SET epoch = t.epoch + 1, owner = EXCLUDED.owner, "
+                "claimed_at = now() RETURNING epoch",
+                (processor, project, topic, partition, owner),
+            ).fetchone()
+            assert row is not None and isinstance(row[0], int)
+            epochs[partition] = row[0]
+    return epochs
+
+
+def check_owner(
+    cur: Cursor, processor: str, project: str, topic: str, partition: int, epoch: int | None
+) -> None:
+    """Hold the partition's ownership for this transaction, or refuse to go on.
+
+    Raises:
+        PartitionFencedError: the partition's epoch is not ``epoch`` (it was claimed since).
+    """
+    cur.execute(
+        f"SELECT epoch, owner FROM {OWNER_TABLE} WHERE processor = %s AND project = %s "
+        "AND topic = %s AND partition = %s FOR SHARE",
+        (processor, project, topic, partition),
+    )
+    row = cur.fetchone()
+    if row is None or epoch is None or row[0] != epoch:
+        held = "no one" if row is None else f"{row[1]} (epoch {row[0]})"
+        raise PartitionFencedError(
+            f"partition {partition} of topic {topic!r} of processor {processor!r} is held by "
+            f"{held}, not by this application (epoch {epoch}): it was claimed by another; "
+            "this one stops without committing"
+        )
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,12 @@ def _stream_options(func: Any) -> Any:
             help="Records per micro-batch at most.",
         ),
         click.option(
+            "--partitions",
+            default=None,
+            help="Comma-separated partitions of the topic this application processes (default: "
+            "all); split a topic across applications with disjoint sets.",
+        ),
+        click.option(
             "--starting-offsets",
             default="earliest",
             show_default=True,
@@ -82,7 +88,19 @@ def _options(name: str, **kwargs: Any) -> Any:
         trigger_ms=kwargs.get("trigger_ms", 0),
         max_offsets_per_trigger=kwargs.get("max_offsets") or None,
         starting_offsets=kwargs.get("starting_offsets", "earliest"),
+        partitions=_partitions(kwargs.get("partitions")),
     )
+
+
+def _partitions(text: str | None) -> tuple[int, ...] | None:
+    from featurestore.errors import ConfigurationError
+
+    if not text:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigurationError(f"--partitions {text!r}: give numbers such as 0,1") from None
 
 
 def _argv(kwargs: dict[str, Any]) -> tuple[str, ...]:

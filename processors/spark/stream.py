@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -46,11 +47,18 @@ from processors.partition_job import (
 from processors.report import COUNTS, BatchReport
 from processors.spark.pipeline import BatchPipeline
 from processors.spark.session import build_session
-from processors.state_table import ensure_state_table, stored_offsets
+from processors.state_table import claim_partitions, ensure_state_table, stored_offsets
 from processors.status import BatchStatus, now_iso, write_status
 from processors.views import MaterializedViews
 
-__all__ = ["RowsHook", "StreamHandle", "kafka_records", "start_stream", "starting_offsets"]
+__all__ = [
+    "RowsHook",
+    "StreamHandle",
+    "kafka_records",
+    "start_stream",
+    "starting_offsets",
+    "topic_partitions",
+]
 
 RowsHook = Callable[[pd.DataFrame], None]
 """Called on the driver with a batch's new rows of the hook view (offline column names)."""
@@ -62,30 +70,33 @@ _THREADS = 8
 and Redis round trips overlap another's Python work."""
 
 
-def kafka_records(reader: Any, settings: Settings, topic: str) -> Any:
-    """The Kafka source's columns the processors use (``reader``: readStream or read)."""
+def kafka_records(
+    reader: Any, settings: Settings, topic: str, partitions: Sequence[int] | None = None
+) -> Any:
+    """The Kafka source's columns the processors use (``reader``: readStream or read).
+
+    ``partitions``: read only these partitions of the topic (Kafka's ``assign``).
+    """
     from pyspark.sql import functions
 
-    frame = (
-        reader.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka.bootstrap)
-        .option("subscribe", topic)
-    )
+    frame = reader.format("kafka").option("kafka.bootstrap.servers", settings.kafka.bootstrap)
+    if partitions is None:
+        frame = frame.option("subscribe", topic)
+    else:
+        frame = frame.option("assign", json.dumps({topic: sorted(partitions)}))
     return frame, lambda df: df.select(
         "key", "value", "partition", "offset",
         functions.unix_millis("timestamp").alias("timestamp_ms"),
     )  # fmt: skip
 
 
-def starting_offsets(settings: Settings, topic: str, stored: dict[int, int], default: str) -> str:
-    """Where a run starts: each partition's stored next offset; ``default`` for the others.
+def topic_partitions(settings: Settings, topic: str) -> list[int]:
+    """The partitions of ``topic``.
 
     Raises:
         BackendUnavailableError: Kafka does not answer.
         ConfigurationError: the topic does not exist.
     """
-    if not stored:
-        return default
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     try:
         meta = admin.list_topics(topic, timeout=10)
@@ -94,13 +105,32 @@ def starting_offsets(settings: Settings, topic: str, stored: dict[int, int], def
     info = meta.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
         raise ConfigurationError(f"topic {topic!r} does not exist")
+    return sorted(info.partitions)
+
+
+def starting_offsets(
+    settings: Settings,
+    topic: str,
+    stored: dict[int, int],
+    default: str,
+    partitions: Sequence[int] | None = None,
+) -> str:
+    """Where a run starts: each partition's stored next offset; ``default`` for the others.
+
+    ``partitions``: the run reads only these (the JSON names exactly them).
+
+    Raises:
+        BackendUnavailableError: Kafka does not answer.
+        ConfigurationError: the topic does not exist.
+    """
+    if not stored and (partitions is None or not default.lstrip().startswith("{")):
+        return default
+    chosen = topic_partitions(settings, topic) if partitions is None else sorted(partitions)
     fallback: dict[str, int] = {}
     if default.lstrip().startswith("{"):
         fallback = {str(k): int(v) for k, v in json.loads(default).get(topic, {}).items()}
     unknown = -1 if default == "latest" else -2  # Spark's JSON: -1 latest, -2 earliest
-    offsets = {
-        str(p): stored.get(p, fallback.get(str(p), unknown)) for p in sorted(info.partitions)
-    }
+    offsets = {str(p): stored.get(p, fallback.get(str(p), unknown)) for p in chosen}
     return json.dumps({topic: offsets})
 
 
@@ -243,25 +273,37 @@ def start_stream(
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
     home = processor_dir(settings, options.name)
+    partitions = options.partitions or tuple(topic_partitions(settings, topic))
+    owner = f"{socket.gethostname()}:{os.getpid()}:{options.instance}"
     try:
         with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
             ensure_state_table(conn)
+            # This application's partitions are its own from now on: whoever held them is
+            # fenced off (its next commit for them is refused).
+            epochs = claim_partitions(
+                conn, options.name, definitions.project, topic, partitions, owner
+            )
             stored = stored_offsets(
                 conn, options.name, definitions.project, topic, [v.name for v in views.views]
             )
     except psycopg.OperationalError as exc:
         raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
-    start_at = starting_offsets(settings, topic, stored, options.starting_offsets)
+    stored = {p: offset for p, offset in stored.items() if p in epochs}
+    start_at = starting_offsets(
+        settings, topic, stored, options.starting_offsets, options.partitions
+    )
     # The state table says where to start; Spark's checkpoint only serves this run.
-    checkpoint = scratch_checkpoint(home)
+    checkpoint = scratch_checkpoint(home / options.instance)
     shutil.rmtree(checkpoint, ignore_errors=True)
     spark = build_session(settings, options)
     if hooks:
         if hook_view is None:
             raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
         views.view(hook_view)  # refuse an unknown hook view before starting Spark
-    job = PartitionJob(settings, views, options.name, hook_view=hook_view if hooks else None)
-    reader, columns = kafka_records(spark.readStream, settings, topic)
+    job = PartitionJob(
+        settings, views, options.name, hook_view=hook_view if hooks else None, epochs=epochs
+    )
+    reader, columns = kafka_records(spark.readStream, settings, topic, options.partitions)
     reader = reader.option("startingOffsets", start_at)
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
@@ -269,7 +311,9 @@ def start_stream(
     progress = _Progress()
     totals: dict[str, int] = {}
     reports: list[BatchReport] = []
-    status_path = home / "status.json"
+    status_path = home / (
+        "status.json" if options.partitions is None else f"status-{options.instance}.json"
+    )
 
     runner = PartitionRunner(job)
     pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="partition")
@@ -377,7 +421,7 @@ def start_stream(
     listener = Listener()
     spark.streams.addListener(listener)
     query = (
-        records.writeStream.queryName(f"processor_{options.name}")
+        records.writeStream.queryName(f"processor_{options.instance}")
         .foreachBatch(on_executors if options.runs_on_executors else on_batch)
         .option("checkpointLocation", str(checkpoint))
         .trigger(processingTime=f"{options.trigger_ms} milliseconds")

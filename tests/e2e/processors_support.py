@@ -37,8 +37,13 @@ def ingest_files(settings: Settings, topic: str, files: list[Path]) -> None:
     )  # fmt: skip
 
 
-def produce_v2_trades_and_junk(settings: Settings, topic: str, start_us: int, n: int) -> int:
+def produce_v2_trades_and_junk(
+    settings: Settings, topic: str, start_us: int, n: int, partition: int
+) -> int:
     """Trades of symbol EVOL alternating schema v1 and v2, then two undecodable records.
+
+    All go to ``partition``, which the caller chooses without other symbols: EVOL's trades are
+    older than the files' and would be late in a partition that holds later ones.
 
     Returns how many undecodable records were sent.
     """
@@ -60,10 +65,10 @@ def produce_v2_trades_and_junk(settings: Settings, topic: str, start_us: int, n:
             "currency": "USD", "source": "test",
         }  # fmt: skip
         value = v2.encode_wire({**record, "venue_seq": i}) if i % 2 else v1.encode_wire(record)
-        producer.produce(topic, value, b"EVOL", timestamp=event_us // 1000)
+        producer.produce(topic, value, b"EVOL", partition=partition, timestamp=event_us // 1000)
     junk = [b"not avro at all", b"\x00\x00\x0f\x42\x3f" + b"\x02AB"]  # unknown schema id 999999
     for value in junk:
-        producer.produce(topic, value, b"JUNK")
+        producer.produce(topic, value, b"JUNK", partition=partition)
     assert producer.flush(30) == 0
     return len(junk)
 

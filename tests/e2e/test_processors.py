@@ -112,7 +112,9 @@ def world(stack: Settings) -> Iterator[World]:
     )
     start_us = int(datetime(2013, 10, 7, 14, 0, tzinfo=UTC).timestamp() * 1_000_000)
     dead_start = _dead_letter_ends(stack)
-    junk = produce_v2_trades_and_junk(stack, topic, start_us, 240)
+    taken = set(logged_trades(stack, topic)["partition"])
+    free = min(set(range(stack.kafka.default_partitions)) - taken)
+    junk = produce_v2_trades_and_junk(stack, topic, start_us, 240, partition=free)
     trades = logged_trades(stack, topic)
     w = World(stack, run, topic, len(trades) + junk, junk, trades, dead_start)
     yield w
@@ -217,7 +219,9 @@ def test_stream_equals_the_independent_oracle(streamed: World) -> None:
     for symbol, row in online.items():
         for view, features in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
             rows = want[view]
-            last = rows[rows["symbol"] == symbol].iloc[-1]
+            mine = rows[rows["symbol"] == symbol]
+            assert len(mine), f"no {view} row of {symbol}: {rows['symbol'].value_counts()}"
+            last = mine.iloc[-1]
             assert _us(row[f"_ts:{view}"]) == last["event_us"], (symbol, view)
             for name in features:
                 value = last[name]
@@ -401,3 +405,83 @@ def test_a_backfill_in_chunks_carries_each_partitions_state_across_them(streamed
         assert checksum(streamed.settings, streamed.table("ch", view)) == checksum(
             streamed.settings, streamed.table("a", view)
         )
+
+
+def test_two_applications_splitting_the_partitions_give_the_same_tables(streamed: World) -> None:
+    """One processor, two applications: partitions {0, 1} and {2, 3}, no gap, no overlap."""
+    from processors.spark import start_stream
+
+    halves = [(0, 1), (2, 3)]
+    defs = streamed.definitions("split")
+    handles = []
+    try:
+        for half in halves:
+            options = streamed.options("split", partitions=half)
+            handles.append(start_stream(streamed.settings, options, definitions=defs))
+        wait_for(
+            lambda: sum(h.totals.get("records", 0) for h in handles) >= streamed.records,
+            400,
+            "both applications",
+        )
+    finally:
+        for handle in handles:
+            handle.stop()
+    assert sum(h.totals["records"] for h in handles) == streamed.records
+    for view in ("bars_1m", "rolling_1m"):
+        assert checksum(streamed.settings, streamed.table("split", view)) == checksum(
+            streamed.settings, streamed.table("a", view)
+        )
+
+
+def _partition_records(settings: Settings, topic: str, partition: int, n: int) -> Any:
+    from processors.decode import KafkaRecords
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": "fence"})
+    consumer.assign([TopicPartition(topic, partition, 0)])
+    got: list[Any] = []
+    try:
+        while len(got) < n:
+            batch = consumer.consume(1000, timeout=5.0)
+            if not batch:
+                break
+            got += [m for m in batch if m.error() is None]
+    finally:
+        consumer.close()
+    got = got[:n]
+    return KafkaRecords.of(
+        [m.key() for m in got], [m.value() for m in got], [m.partition() for m in got],
+        [m.offset() for m in got], [m.timestamp()[1] for m in got],
+    )  # fmt: skip
+
+
+def test_a_fenced_application_cannot_commit_for_a_partition_claimed_since(
+    streamed: World,
+) -> None:
+    import psycopg
+
+    from processors.partition_job import PartitionJob, PartitionRunner
+    from processors.state_table import PartitionFencedError, claim_partitions, view_offsets
+    from processors.views import MaterializedViews
+
+    settings, opts = streamed.settings, streamed.options("fence")
+    defs = streamed.definitions("fence")
+    records = _partition_records(settings, streamed.topic, 0, 2_000)
+    assert len(records) == 2_000
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+
+        def claim(owner: str) -> dict[int, int]:
+            return claim_partitions(conn, opts.name, defs.project, streamed.topic, [0], owner)
+
+        epochs = claim("zombie")
+        views = MaterializedViews.resolve(defs, streamed.topic)
+        runner = PartitionRunner(PartitionJob(settings, views, opts.name, epochs=epochs))
+        try:
+            runner.run(records.slice(0, 1_000))
+            before = view_offsets(conn, opts.name, defs.project, streamed.topic)
+            assert {v[0] for v in before.values()} == {int(records.offset[999]) + 1}
+            claim("successor")
+            with pytest.raises(PartitionFencedError, match="successor"):
+                runner.run(records.slice(1_000))
+            assert view_offsets(conn, opts.name, defs.project, streamed.topic) == before
+        finally:
+            runner.close()

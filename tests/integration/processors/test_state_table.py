@@ -65,3 +65,25 @@ def test_saves_add_event_chunks_and_drop_those_of_closed_tiles(
             f"SELECT count(*) FROM {IDS_TABLE} WHERE processor = %s", (key.processor,)
         ).fetchone()
         assert left == (0,)
+
+
+def test_a_claim_fences_off_the_previous_owner_of_a_partition(
+    stack: Settings, unique_name: Callable[[str], str]
+) -> None:
+    from processors.state_table import PartitionFencedError, check_owner, claim_partitions
+
+    processor, project = unique_name("proc"), unique_name("project")
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        ensure_state_table(conn)
+        first = claim_partitions(conn, processor, project, "trades", [0, 1], "app-a")
+        with conn.transaction(), conn.cursor() as cur:
+            check_owner(cur, processor, project, "trades", 1, first[1])  # holds: no error
+        second = claim_partitions(conn, processor, project, "trades", [1], "app-b")
+        assert second == {1: first[1] + 1}
+        with pytest.raises(PartitionFencedError, match="app-b"), conn.cursor() as cur:
+            check_owner(cur, processor, project, "trades", 1, first[1])
+        with conn.cursor() as cur:
+            check_owner(cur, processor, project, "trades", 0, first[0])  # not claimed again
+            check_owner(cur, processor, project, "trades", 1, second[1])
+            with pytest.raises(PartitionFencedError, match="no one"):
+                check_owner(cur, processor, project, "trades", 2, 1)  # never claimed
