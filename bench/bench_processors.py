@@ -506,8 +506,8 @@ def _cluster(settings: Settings, run: str) -> tuple[str, list[Definitions], list
         f"after the first batch.\n\n{table}\n\n"
         "On this machine's 2 cores the cluster cannot be faster: its executors share the cores "
         "with the driver, PostgreSQL and Kafka. What the figures show is where the work goes: "
-        "on the cluster the driver's CPU per event falls to Spark's scheduling and the Kafka "
-        "offsets, and the executors carry the step; with more workers (cores) the step's "
+        "on the cluster the executors carry the step and the driver keeps Spark's scheduling, "
+        "the Kafka offsets and each batch's bookkeeping; with more workers (cores) the step's "
         "throughput grows with them, one task per Kafka partition and batch. "
         f"Load average (1 min) {os.getloadavg()[0]:.1f} at the end.\n"
     )
