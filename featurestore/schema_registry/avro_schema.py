@@ -12,6 +12,7 @@ id, although readers resolve it differently.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,24 @@ class ParsedSchema:
     """The parsed schema used for compatibility checks (aliases fully qualified)."""
 
 
+_JSON_KINDS = {
+    "NoneType": "null", "str": "a string", "int": "a number", "float": "a number",
+    "bool": "a boolean", "dict": "an object", "list": "an array",
+}  # fmt: skip
+
+
+def _reason(exc: Exception) -> str:
+    """The parser's message, its Python type reprs said in JSON's terms.
+
+    A client sent JSON, and no answer names a Python class (``<class 'NoneType'>`` -> null).
+    """
+    return re.sub(
+        r"<class '(?:builtins\.)?([\w.]+)'>",
+        lambda m: _JSON_KINDS.get(m.group(1), m.group(1).rsplit(".", 1)[-1]),
+        str(exc),
+    )
+
+
 def parse_schema(text: str, *, validate_defaults: bool = True) -> ParsedSchema:
     """Parse and validate an Avro schema given as JSON text.
 
@@ -58,7 +77,7 @@ def parse_schema(text: str, *, validate_defaults: bool = True) -> ParsedSchema:
         parsed = avro.schema.parse(text)
         as_json = parsed.to_json()
     except Exception as exc:  # avro raises many types (SchemaParseException, TypeError, ...)
-        raise InvalidSchemaError(f"Invalid schema {text}: {exc}") from exc
+        raise InvalidSchemaError(f"Invalid schema {text}: {_reason(exc)}") from exc
     if validate_defaults:
         _check_defaults(parsed, set())
     compact = json.dumps(as_json, separators=(",", ":"))

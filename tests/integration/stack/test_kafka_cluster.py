@@ -18,10 +18,11 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
@@ -128,6 +129,21 @@ def test_event_topics_are_replicated_three_times_two_in_sync(cluster: Cluster) -
         assert entries["retention.ms"].value == "-1", resource
 
 
+def _topic_configs(admin: AdminClient, topic: str, timeout_s: float = 30.0) -> Any:
+    """A new topic's configuration, once the broker asked knows the topic (metadata of a topic
+    just created reaches the brokers one after the other)."""
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return admin.describe_configs([resource])[resource].result(timeout=10)
+        except KafkaException as exc:
+            unknown = exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            if not unknown or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def test_the_schema_log_is_replicated_as_configured(cluster: Cluster) -> None:
     bootstrap = cluster.settings.kafka.bootstrap
     default = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}")
@@ -138,8 +154,7 @@ def test_the_schema_log_is_replicated_as_configured(cluster: Cluster) -> None:
         partitions = cluster.partitions(log.topic)
         assert list(partitions) == [0]
         assert len(partitions[0][1]) == replicas
-        resource = ConfigResource(ConfigResource.Type.TOPIC, log.topic)
-        entries = cluster.admin.describe_configs([resource])[resource].result(timeout=10)
+        entries = _topic_configs(cluster.admin, log.topic)
         assert entries["min.insync.replicas"].value == in_sync
         assert entries["cleanup.policy"].value == "compact"
     too_many = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}", replication_factor=4)

@@ -45,13 +45,17 @@ def test_normal_form_keeps_defaults_and_aliases() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "   ", "not json", '{"type":"nope"}', '{"type":"record","name":"R"}', '{"type":"enum"}'],
+    [
+        "", "   ", "not json", '{"type":"nope"}', '{"type":"record","name":"R"}', '{"type":"enum"}',
+        '{"type":"record"}', '{"type":"record","name":1,"fields":[]}',
+    ],
 )
 def test_invalid_schemas_are_refused(text: str) -> None:
     with pytest.raises(InvalidSchemaError) as caught:
         parse_schema(text)
     assert isinstance(caught.value, SchemaError)
     assert caught.value.error_code == 42201
+    assert "<class" not in str(caught.value)  # the parser's type reprs said in JSON's terms
 
 
 @pytest.mark.parametrize(
