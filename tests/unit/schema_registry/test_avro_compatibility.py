@@ -46,8 +46,14 @@ def test_normal_form_keeps_defaults_and_aliases() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "", "   ", "not json", '{"type":"nope"}', '{"type":"record","name":"R"}', '{"type":"enum"}',
-        '{"type":"record"}', '{"type":"record","name":1,"fields":[]}',
+        "",
+        "   ",
+        "not json",
+        '{"type":"nope"}',
+        '{"type":"record","name":"R"}',
+        '{"type":"enum"}',
+        '{"type":"record"}',
+        '{"type":"record","name":1,"fields":[]}',
     ],
 )
 def test_invalid_schemas_are_refused(text: str) -> None:
