@@ -299,6 +299,15 @@ def _poll_redis(
     client.close()
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a processor started in its own session: SIGTERM to its group, SIGKILL after 60 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _freshness(settings: Settings, run: str) -> tuple[str, list[Definitions], list[str]]:
     topic = f"bench-proc-fresh-{run}"
     defs = _definitions(settings, run, "fr", topic)
@@ -345,11 +354,7 @@ def _freshness(settings: Settings, run: str) -> tuple[str, list[Definitions], li
         stop.set()
         poller.join()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _stop(proc)
     latencies: list[float] = []
     missing = 0
     for symbol, events in produced.items():
@@ -452,11 +457,7 @@ def _on_master(
         driver_s = _cpu_s(_tree(proc.pid))
         executors_s = _cpu_s([p for w in workers for p in _tree(w)])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        _stop(proc)
     assert first is not None
     n = records - first[1]
     row: list[object] = [

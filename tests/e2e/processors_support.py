@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -153,3 +155,13 @@ def clean_up(
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     for future in admin.delete_topics(list(topics)).values():
         future.result()
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a processor started in its own session: SIGTERM to its group, SIGKILL after 60 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)

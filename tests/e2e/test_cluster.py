@@ -31,6 +31,7 @@ from tests.e2e.processors_support import (
     clean_up,
     ingest_files,
     logged_trades,
+    stop_group,
     wait_for,
 )
 
@@ -123,15 +124,6 @@ def _processor_on_cluster(world: World, label: str, max_offsets: int) -> subproc
         )  # fmt: skip
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-
 def test_on_the_cluster_with_a_worker_sigkilled_mid_stream_the_tables_equal_local_modes(
     world: World, local_tables: dict[str, tuple[int, str]]
 ) -> None:
@@ -156,6 +148,6 @@ def test_on_the_cluster_with_a_worker_sigkilled_mid_stream_the_tables_equal_loca
         # The step ran in the executors' tasks: the driver never read a record.
         assert "spark read (toArrow)" not in status["seconds"]
     finally:
-        _stop(process)
+        stop_group(process)
         victim.process.pid_file.unlink(missing_ok=True)
         world.cluster.up()  # the worker again, for what follows

@@ -38,6 +38,7 @@ from tests.e2e.processors_support import (
     logged_trades,
     produce_v2_trades_and_junk,
     read_table,
+    stop_group,
     wait_for,
 )
 from tests.unit.processors.oracle import SourceEvent, compute_features
@@ -371,12 +372,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
             "Redis to hold the same latest rows",
         )
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        try:
-            second.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(second.pid, signal.SIGKILL)
-            second.wait(10)
+        stop_group(second)
 
 
 def test_the_step_on_executors_gives_the_tables_of_the_step_on_the_driver(
