@@ -17,7 +17,6 @@ from typing import Any
 import requests
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError
 from featurestore.stack.base import Component, ComponentStatus, wait_healthy
 
 __all__ = ["SparkCluster", "SparkMaster", "SparkWorker", "spark_home"]
@@ -182,16 +181,3 @@ class SparkCluster:
     def status(self) -> list[ComponentStatus]:
         """Each daemon's state."""
         return [d.status() for d in self.components]
-
-    def require_up(self) -> None:
-        """Raise unless the master and every worker serve."""
-        down = [d.name for d in self.components if not d.healthy()]
-        if down:
-            raise BackendUnavailableError(
-                f"the Spark cluster is not up ({', '.join(down)}); run `featurestore cluster up`"
-            )
-
-
-def worker_pids(settings: Settings) -> dict[str, int | None]:
-    """Each worker's PID (for tests and the benchmark, which kill or measure one)."""
-    return {w.name: w.process.pid() for w in SparkCluster(settings).workers}
