@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import socket
-
 from featurestore.config import Settings
-
-
-def free_port() -> int:
-    """A TCP port free on loopback now (a child process binds it next)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def topic_exists(settings: Settings, topic: str) -> bool:

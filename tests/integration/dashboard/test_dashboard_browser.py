@@ -38,7 +38,8 @@ from tests.integration.service.anomaly_data import (
     create_topic,
 )
 from tests.integration.service.mlflow_models import delete_model, register_models
-from tests.live import free_port, topic_exists
+from tests.live import topic_exists
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
 
@@ -210,7 +211,9 @@ def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_
         ok = wait_until(filled, 120, 1.0)
         page.screenshot(ARTIFACTS / "dashboard" / "dashboard.png")
         assert ok, f"not shown: {[k for k, v in checks.items() if not v]}\n{live.log_tail()}"
-        # Refreshed in place: newer data, same document (no reload).
-        assert page.evaluate("document.body.dataset.generatedAt") != first
+        # Refreshed in place: newer data, same document (no reload). The panels may all fill from
+        # the first snapshot, so wait for the next one rather than expect it already drawn.
+        newer = f"document.body.dataset.generatedAt !== {first!r}"
+        assert wait_until(lambda: page.evaluate(newer), 30), "the page was not redrawn in 30 s"
         assert page.evaluate("window.__sameDocument === true")
         assert page.evaluate("document.querySelector('#models .error').innerText") == ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import Iterator
 
@@ -14,6 +13,7 @@ import redis
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
 from featurestore.online.pipelined import PipelinedRedis, encode_command
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -81,9 +81,7 @@ def test_error_replies_come_back_as_values(stack: Settings, keys: list[bytes]) -
 
 
 def test_nobody_listening_is_unavailable() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
 
     async def main() -> None:
         client = PipelinedRedis("127.0.0.1", port, timeout_s=1.0)

@@ -21,6 +21,7 @@ from featurestore.online import (
     StaticCatalog,
 )
 from featurestore.online.layout import redis_key
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -151,11 +152,8 @@ def test_blocking_writer_shares_the_layout(
 
 def test_redis_down_is_backend_unavailable(catalog: StaticCatalog) -> None:
     import asyncio
-    import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
+    closed_port = free_port()
 
     async def scenario() -> None:
         store = RedisOnlineStore.from_settings(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -30,6 +29,7 @@ from featurestore.offline import (
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from tests.integration.service.offline_data import MINUTES, T0, Offline, offline_tables
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -184,9 +184,7 @@ def test_bad_requests_name_the_field(server: ServerThread) -> None:
 def test_postgres_down_is_unavailable(
     offline: Offline, start_server: Callable[..., ServerThread]
 ) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     down = offline.settings.model_copy(update={"postgres": PostgresSettings(port=port)})
     access = OfflineAccess(down, "unused", load=lambda _s, _p: offline.definitions)
     server = start_server(offline=access)

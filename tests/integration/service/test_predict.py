@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from featurestore.online import EntityKey, FeatureRow
 from featurestore.service.testing import ServerThread
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, move_alias
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -183,14 +183,8 @@ def test_unknown_model_alias_version_and_bad_input(
             client.predict(models.name, entities={})
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_mlflow_down_is_unavailable(start_server: Callable[..., ServerThread]) -> None:
-    server = start_server(update={"mlflow": MlflowSettings(port=_closed_port())})
+    server = start_server(update={"mlflow": MlflowSettings(port=free_port())})
     client = FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=10)
     with client, pytest.raises(UnavailableError, match="MLflow"):
         client.predict("any", entities={"symbol": ["A"]})

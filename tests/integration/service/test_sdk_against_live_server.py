@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from featurestore.config import RedisSettings
 from featurestore.online import EntityKey, FeatureRow
 from featurestore.service import Telemetry
 from featurestore.service.testing import ServerThread
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -96,18 +96,12 @@ def test_bad_entity_is_invalid_argument_naming_the_field(client: FeatureStoreCli
     assert info.value.details.startswith("entities[symbol].values[1]:")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_redis_down_is_unavailable_and_retried(start_server: Callable[..., ServerThread]) -> None:
     spans = InMemorySpanExporter()
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
     server = start_server(
-        redis=RedisSettings(port=_closed_port()),
+        redis=RedisSettings(port=free_port()),
         telemetry=Telemetry(tracer_provider, MeterProvider()),
         backend_timeout_s=0.5,
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -33,31 +32,9 @@ from featurestore.schema_registry.kafka_log import KafkaRecordLog
 from featurestore.stack import Stack
 from featurestore.stack.jars import jar_dir
 from featurestore.topics import TopicSpec, ensure_topics
+from tests.ports import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive loopback ports that are all free now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + size > 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no {size} consecutive free ports")
 
 
 @dataclass
@@ -90,7 +67,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterator[Cluster]:
     data_dir = tmp_path_factory.mktemp("kafka-cluster")
-    base = _free_port_block(6)  # node n: broker base + 2(n-1), controller base + 1 + 2(n-1)
+    base = free_port_block(6)  # node n: broker base + 2(n-1), controller base + 1 + 2(n-1)
     own = load_settings(
         {
             "FEATURESTORE_DATA_DIR": str(data_dir),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -17,14 +16,9 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import load_settings
 from featurestore.stack import Stack
 from featurestore.topics import TopicSpec, ensure_topics
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
@@ -32,8 +26,8 @@ def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
     settings = load_settings(
         {
             "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
-            "FEATURESTORE_KAFKA__PORT": str(_free_port()),
-            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(_free_port()),
+            "FEATURESTORE_KAFKA__PORT": str(free_port()),
+            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(free_port()),
             "FEATURESTORE_KAFKA__HEAP": "256m",
         }
     )

@@ -11,20 +11,13 @@ from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService
+from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_grpc_service_starts_serves_health_and_stops(stack: Settings, tmp_path: Path) -> None:
-    grpc_settings = stack.grpc.model_copy(update={"port": _free_port()})
+    grpc_settings = stack.grpc.model_copy(update={"port": free_port()})
     settings = stack.model_copy(update={"grpc": grpc_settings, "data_dir": tmp_path})
     service = GrpcService(settings)
     assert not service.healthy()

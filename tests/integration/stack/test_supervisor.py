@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,14 +20,9 @@ from featurestore.config import Settings, load_settings, settings_env
 from featurestore.stack import Stack
 from featurestore.stack.process import wait_until
 from featurestore.stack.supervisor import read_records
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -36,7 +30,7 @@ def own_stack(tmp_path: Path) -> Iterator[Stack]:
     settings = load_settings(
         {
             "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
-            "FEATURESTORE_REDIS__PORT": str(_free_port()),
+            "FEATURESTORE_REDIS__PORT": str(free_port()),
             "FEATURESTORE_SUPERVISOR__INITIAL_BACKOFF_S": "0.5",
             "FEATURESTORE_SUPERVISOR__POLL_INTERVAL_S": "0.2",
         }

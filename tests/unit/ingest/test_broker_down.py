@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -9,16 +8,11 @@ from click.testing import CliRunner
 from featurestore.cli import main
 from featurestore.errors import BackendUnavailableError
 from featurestore.ingest import wait_for_brokers
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port
 
 
 def test_waiting_for_an_absent_broker_fails_clearly() -> None:
-    port = closed_port()
+    port = free_port()
     messages: list[str] = []
     started = time.monotonic()
     with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}") as caught:
@@ -29,7 +23,7 @@ def test_waiting_for_an_absent_broker_fails_clearly() -> None:
 
 
 def test_cli_exits_non_zero_with_a_message_when_kafka_is_down(tmp_path) -> None:
-    port = closed_port()
+    port = free_port()
     result = CliRunner().invoke(
         main,
         ["ingest", "synthetic", "--count", "10", "--fast", "--connect-timeout", "2"],

@@ -7,7 +7,6 @@ URL, header and query string the official client sends goes through the real rou
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from featurestore.config import load_settings
 from featurestore.schema_registry import MemoryRecordLog, create_app
+from tests.ports import free_port
 
 V1: dict[str, Any] = {
     "type": "record",
@@ -40,17 +40,10 @@ V2: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
     app = create_app(load_settings({}), log=MemoryRecordLog())
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
