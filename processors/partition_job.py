@@ -44,6 +44,7 @@ from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.online import RedisOnlineWriter
 from featurestore.online.base import EntityKey, FeatureRow
+from featurestore.resilience import Retrier
 from processors.decode import DeadLetter, KafkaRecords, decoder_for
 from processors.metrics import observations
 from processors.offline_write import OfflineWriter
@@ -408,7 +409,8 @@ def _worker_runner(job: PartitionJob) -> PartitionRunner:
     with _WORKER_LOCK:
         runner = _WORKER_RUNNERS.get(key)
         if runner is None:
-            runner = _WORKER_RUNNERS[key] = PartitionRunner(job)
+            # No health file in an executor: its outages are in its log, the step waits them out.
+            runner = _WORKER_RUNNERS[key] = PartitionRunner(job, Retrier())
         return runner
 
 
@@ -445,20 +447,35 @@ class PartitionRunner:
     connections and cached state are dropped: the retry reconnects and reloads the state.
     """
 
-    def __init__(self, job: PartitionJob) -> None:
+    def __init__(self, job: PartitionJob, retrier: Retrier | None = None) -> None:
         self.job = job
+        self.retrier = retrier
+        """A stream's steps wait out outages with it (None: a failure is raised at once). A
+        backfill never retries: its chunks carry state from one to the next."""
         self._resources: dict[int, _Resources] = {}
         self._lock = threading.Lock()
 
     def run(self, records: KafkaRecords) -> dict[str, Any]:
-        """Process one partition's records; returns its :data:`SUMMARY_SCHEMA` row."""
+        """Process one partition's records; returns its :data:`SUMMARY_SCHEMA` row.
+
+        In a stream with a :attr:`retrier`, a transient failure (a backend away) is retried
+        until it succeeds: each attempt reconnects and reloads the partition's state from the
+        locked state rows, so the records it committed before are skipped and the rolled back
+        ones are done again. Anything else is raised.
+        """
+        if self.retrier is None or not self.job.stateful:
+            return self._run_once(records)
         partition = int(records.partition[0])
-        with self._lock:
-            res = self._resources.get(partition)
-            if res is None:
-                res = self._resources[partition] = _Resources(self.job)
+        return self.retrier.call(lambda: self._run_once(records), f"partition {partition}")
+
+    def _run_once(self, records: KafkaRecords) -> dict[str, Any]:
+        partition = int(records.partition[0])
         job = self.job
         try:
+            with self._lock:
+                res = self._resources.get(partition)
+                if res is None:
+                    res = self._resources[partition] = _Resources(self.job)
             return job.stream_step(res, records) if job.stateful else job.batch_steps(res, records)
         except psycopg.OperationalError as exc:
             self._drop(partition)

@@ -139,11 +139,12 @@ def run_command(name: str, **kwargs: Any) -> None:
 
 def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     from featurestore.config import load_settings
-    from featurestore.stack.base import write_ready_file
+    from featurestore.resilience import Health
+    from featurestore.stack.base import health_to_ready_file
     from featurestore.stack.processors import ready_file
     from featurestore.telemetry import process_telemetry
     from processors.metrics import ProcessorMetrics
-    from processors.spark import start_stream
+    from processors.spark.resilient import run_resilient_stream
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -160,12 +161,20 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     topic = options.topic_of(settings)
     telemetry = process_telemetry(settings, "processors", port, {"processor": name})
     metrics = ProcessorMetrics(telemetry.meter_provider, name, topic)
-    handle = start_stream(settings, options, metrics=metrics)
     ready = ready_file(settings, name)
-    write_ready_file(ready, topic=options.topic_of(settings))
-    click.echo(f"processor {name}: reading {options.topic_of(settings)} (stop with SIGTERM)")
+    ready.unlink(missing_ok=True)
+    # NOT_SERVING with the reasons while a backend is away, in the ready file.
+    health = Health(health_to_ready_file(ready, topic=topic))
+
+    def started() -> None:
+        health.up()
+        health_to_ready_file(ready, topic=topic)(health.reasons())
+        click.echo(f"processor {name}: reading {topic} (stop with SIGTERM)")
+
     try:
-        handle.wait(stop)
+        run_resilient_stream(
+            settings, options, stop, health=health, metrics=metrics, on_started=started
+        )
     finally:
         ready.unlink(missing_ok=True)
         telemetry.close()

@@ -199,6 +199,8 @@ def echo_status(settings: Settings) -> None:
         state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
         pid = f"pid {s.pid}" if s.pid else ""
         click.echo(f"  {s.name:<{width}} {state:<22} {pid:<11} {s.address}")
+        for backend, reason in (s.not_serving or {}).items():
+            click.echo(f"  {'':<{width}} NOT_SERVING: {backend} away: {reason}")
         restarts = restart_line(s, time.time())
         if restarts:
             click.echo(f"  {'':<{width}} {restarts}")

@@ -9,6 +9,7 @@ import signal
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ __all__ = [
     "Component",
     "ComponentStatus",
     "ReadyFileComponent",
+    "health_to_ready_file",
+    "not_serving_of",
     "port_open",
     "ready_for",
     "require_binary",
@@ -40,6 +43,8 @@ class ComponentStatus:
     address: str
     restart: RestartRecord | None = None
     """What the running supervisor knows of it (restarts, last exit); None without one."""
+    not_serving: dict[str, str] | None = None
+    """While it runs but waits for a backend: each backend away, with what it saw."""
 
 
 class Component(ABC):
@@ -94,15 +99,21 @@ class Component(ABC):
         """Stop the server if it runs; True if it did."""
         return self.process.stop(sig=self.stop_signal, whole_group=self.signal_whole_group)
 
+    def not_serving(self) -> dict[str, str] | None:
+        """The backends a running service waits for, with reasons (None: it says nothing)."""
+        return None
+
     def status(self) -> ComponentStatus:
         """The current state, read from the PID file and a health check."""
         pid = self.process.pid()
+        healthy = pid is not None and self.healthy()
         return ComponentStatus(
             name=self.name,
             running=pid is not None,
-            healthy=pid is not None and self.healthy(),
+            healthy=healthy,
             pid=pid,
             address=self.address(),
+            not_serving=None if healthy or pid is None else self.not_serving(),
         )
 
 
@@ -155,21 +166,49 @@ def write_ready_file(path: Path, **extra: object) -> None:
     """Say that this process serves: ``{"pid": ..., **extra}`` in ``path``.
 
     Services whose readiness no request can check (a stream processor, a scorer) write it once
-    they run; :func:`ready_for` reads it back.
+    they run; :func:`ready_for` reads it back. One that waits for a backend writes it again
+    with ``not_serving={backend: reason}``, and once more without when the backend is back
+    (:func:`health_to_ready_file`). Written atomically: a reader sees the old or the new file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"pid": os.getpid(), **extra}))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"pid": os.getpid(), **extra}))
+    tmp.replace(path)
+
+
+def health_to_ready_file(path: Path, **extra: object) -> Callable[[dict[str, str]], None]:
+    """A :class:`featurestore.resilience.Health` listener that keeps ``path`` up to date."""
+
+    def write(reasons: dict[str, str]) -> None:
+        if reasons:
+            write_ready_file(path, **extra, not_serving=reasons)
+        else:
+            write_ready_file(path, **extra)
+
+    return write
 
 
 def ready_for(path: Path, pid: int | None) -> bool:
-    """Whether ``path`` says that the process ``pid`` is ready."""
+    """Whether ``path`` says that the process ``pid`` is ready and waits for no backend."""
+    ready = _ready(path, pid)
+    return ready is not None and not ready.get("not_serving")
+
+
+def not_serving_of(path: Path, pid: int | None) -> dict[str, str] | None:
+    """The backends the process ``pid`` says (in ``path``) it waits for, with reasons."""
+    ready = _ready(path, pid)
+    reasons = None if ready is None else ready.get("not_serving")
+    return {str(k): str(v) for k, v in reasons.items()} if isinstance(reasons, dict) else None
+
+
+def _ready(path: Path, pid: int | None) -> dict[str, object] | None:
     if pid is None:
-        return False
+        return None
     try:
         ready = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
-        return False
-    return bool(ready.get("pid") == pid)
+        return None
+    return ready if isinstance(ready, dict) and ready.get("pid") == pid else None
 
 
 class ReadyFileComponent(Component):
@@ -186,3 +225,6 @@ class ReadyFileComponent(Component):
 
     def healthy(self) -> bool:
         return ready_for(self.ready_file, self.process.pid())
+
+    def not_serving(self) -> dict[str, str] | None:
+        return not_serving_of(self.ready_file, self.process.pid())

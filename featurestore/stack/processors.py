@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from featurestore.config import Settings
-from featurestore.stack.base import Component, ready_for
+from featurestore.stack.base import Component, not_serving_of, ready_for
 
 __all__ = ["ProcessorService", "event_processors", "ready_file"]
 
@@ -73,6 +73,9 @@ class ProcessorService(Component):
 
     def healthy(self) -> bool:
         return ready_for(ready_file(self.settings, self.processor), self.process.pid())
+
+    def not_serving(self) -> dict[str, str] | None:
+        return not_serving_of(ready_file(self.settings, self.processor), self.process.pid())
 
 
 def event_processors(settings: Settings) -> list[ProcessorService]:

@@ -36,6 +36,7 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import Settings
 from featurestore.definitions import Definitions, load_definitions
 from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.resilience import Retrier
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions, processor_dir
 from processors.partition_job import (
@@ -234,7 +235,7 @@ class StreamHandle:
         if failure is not None:
             raise RuntimeError(f"the processor failed storing a batch: {failure}") from failure
         if error is not None:
-            raise RuntimeError(f"the processor's streaming query failed: {error}")
+            raise RuntimeError(f"the processor's streaming query failed: {error}") from error
 
 
 class _Progress:
@@ -255,6 +256,7 @@ def start_stream(
     hooks: Sequence[RowsHook] = (),
     hook_view: str | None = None,
     metrics: ProcessorMetrics | None = None,
+    retrier: Retrier | None = None,
 ) -> StreamHandle:
     """Start the streaming job in this process; returns once the query runs.
 
@@ -266,6 +268,9 @@ def start_stream(
         hook_view: the view whose rows the hooks get (the anomaly scorer reads window-end
             rows).
         metrics: records each batch's report and Spark's lag (Prometheus).
+        retrier: each partition's step waits out outages of PostgreSQL, Redis, Kafka and the
+            registry with it (:mod:`featurestore.resilience`); None: the first failure stops
+            the query.
     """
     from pyspark.sql.streaming.listener import StreamingQueryListener
 
@@ -315,7 +320,7 @@ def start_stream(
         "status.json" if options.partitions is None else f"status-{options.instance}.json"
     )
 
-    runner = PartitionRunner(job)
+    runner = PartitionRunner(job, retrier)
     pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="partition")
 
     pipeline = BatchPipeline()

@@ -1,0 +1,103 @@
+"""A streaming processor that rides through outages: what ``featurestore processors run`` runs.
+
+Two levels of waiting, both with the capped, jittered backoff of :mod:`featurestore.resilience`:
+
+- inside a batch, each partition's step retries while PostgreSQL, Redis, Kafka (dead letters)
+  or the registry is away (:class:`processors.partition_job.PartitionRunner`). The query keeps
+  running; Spark's next batch waits for this one. Each attempt starts from the state table's
+  committed rows, so the batch ends as if nothing had happened.
+- around the query: when it cannot start (PostgreSQL or Kafka away at start) or Spark ends it
+  with a transient failure (its Kafka consumer timed out while the broker was away), the query
+  is started again. Every start reads from the state table's next offsets, so nothing is lost
+  and nothing applied twice.
+
+A failure retrying cannot fix (bad configuration, a schema that cannot be read, a partition
+fenced by another application, a bug) ends :func:`run_resilient_stream` with that error; the
+command prints it and exits non-zero. While it waits the health listener gets the reasons
+(the ready file says NOT_SERVING; ``featurestore stack status`` shows them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from featurestore.config import Settings
+from featurestore.resilience import Backoff, Health, Retrier, Stopped, outage_of
+from processors.metrics import ProcessorMetrics
+from processors.options import ProcessorOptions
+
+__all__ = ["run_resilient_stream"]
+
+log = logging.getLogger(__name__)
+
+
+def run_resilient_stream(
+    settings: Settings,
+    options: ProcessorOptions,
+    stop: threading.Event,
+    *,
+    health: Health,
+    backoff: Backoff | None = None,
+    metrics: ProcessorMetrics | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> int:
+    """Run the streaming processor until ``stop`` is set; returns how many times it started.
+
+    ``on_started`` is called each time the query runs (the CLI writes its ready file).
+
+    Raises:
+        FeatureStoreError: a failure that is not transient (configuration, schema, fencing).
+        RuntimeError: the query failed for a reason that is not transient.
+    """
+    from processors.spark.stream import start_stream
+
+    backoff = backoff or Backoff()
+    retrier = Retrier(backoff, health, stop)
+    starts = failures = 0
+    while not stop.is_set():
+        try:
+            handle = start_stream(settings, options, metrics=metrics, retrier=retrier)
+        except Exception as exc:
+            failures = _wait_out(exc, health, backoff, stop, failures, "starting the query")
+            continue
+        starts += 1
+        failures = 0
+        health.up()
+        if on_started is not None:
+            on_started()
+        try:
+            handle.wait(stop)
+        except Exception as exc:
+            if stop.is_set() and _stopped(exc):
+                break
+            failures = _wait_out(exc, health, backoff, stop, failures, "the query")
+    return starts
+
+
+def _wait_out(
+    exc: Exception, health: Health, backoff: Backoff, stop: threading.Event, failures: int,
+    what: str,
+) -> int:  # fmt: skip
+    """Report a transient failure and wait its backoff; raise any other."""
+    outage = outage_of(exc)
+    if outage is None:
+        raise exc
+    failures += 1
+    health.down(outage)
+    wait = backoff.delay(failures)
+    log.warning("%s: %s away (%s); starting the query again in %.1f s", what,
+                outage.dependency, outage.reason, wait)  # fmt: skip
+    stop.wait(wait)
+    return failures
+
+
+def _stopped(exc: BaseException) -> bool:
+    """Whether ``exc`` only says that a step gave up waiting because the process stops."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, Stopped):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
