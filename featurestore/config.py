@@ -183,12 +183,23 @@ class SchemaRegistrySettings(_Section):
     host: str = LOOPBACK
     port: int = 18081
     url_override: str | None = Field(default=None, alias="url")
-    """Overrides ``http://host:port`` to reach an external registry."""
+    """Overrides ``http://host:port`` to reach an external registry; several instances as a
+    comma-separated list (Confluent's clients try them in turn)."""
+    advertised_url: str | None = None
+    """Where the other instances reach this one to forward writes when it leads (in Kubernetes,
+    the pod's stable name); None: ``http://host:port``."""
+    leader_eligible: bool = True
+    """Whether this instance may lead (write); one that may not only serves reads and forwards."""
 
     @property
     def url(self) -> str:
         """The registry's base URL."""
         return self.url_override or f"http://{self.host}:{self.port}"
+
+    @property
+    def own_url(self) -> str:
+        """This instance's URL as the others should use it."""
+        return self.advertised_url or f"http://{self.host}:{self.port}"
 
 
 class MlflowSettings(_Section):
