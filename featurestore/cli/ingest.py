@@ -173,9 +173,11 @@ _timeouts = [
     click.option(
         "--delivery-timeout",
         type=float,
-        default=120.0,
+        default=600.0,
         show_default=True,
-        help="Seconds a record may stay unacknowledged before it counts as failed.",
+        help="Seconds a record may stay unacknowledged before it counts as failed: a broker "
+        "away for less is ridden through (the producer retries, and reading pauses while its "
+        "queue is full).",
     ),
 ]
 

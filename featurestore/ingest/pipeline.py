@@ -33,6 +33,7 @@ from featurestore.ingest.metrics import IngestMetrics
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.routing import DEAD_LETTER_REASON, RecordRouter
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.resilience import Health, Retrier
 from featurestore.topics import TopicSpec, ensure_topics
 
 __all__ = [
@@ -65,8 +66,9 @@ class IngestOptions:
     """Multiple of real time to replay at; ``None`` is as fast as possible."""
     connect_timeout_s: float = 60.0
     """How long to wait for a broker to answer before giving up."""
-    delivery_timeout_s: float = 120.0
-    """How long one record may stay undelivered (broker away) before it counts as failed."""
+    delivery_timeout_s: float = 600.0
+    """How long one record may stay undelivered (broker away) before it counts as failed; the
+    producer retries until then, so an outage shorter than this loses nothing."""
     progress_every: int = 0
     """Call the progress callback every this many records read (0: never)."""
 
@@ -143,7 +145,17 @@ class Ingestor:
             replication_factor=options.replication_factor,
             min_insync_replicas=options.min_insync_replicas,
         )
-        self.router = RecordRouter(options.topics, options.dead_letter_topic, store)
+
+        # A registry away (or electing its leader) is waited for, reported through on_wait.
+        def report(away: dict[str, str]) -> None:
+            if on_wait is not None and away:
+                on_wait("waiting: " + "; ".join(f"{k} away: {why}" for k, why in away.items()))
+
+        waiting = Health(report)
+        self.router = Retrier(health=waiting).call(
+            lambda: RecordRouter(options.topics, options.dead_letter_topic, store),
+            "registering the schemas",
+        )
         self.producer = EventProducer(
             producer_config(options.bootstrap, delivery_timeout_s=options.delivery_timeout_s)
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -38,6 +38,12 @@ from featurestore.service.features import (
     FEATURE_SERVICE,
     FeatureServicer,
     feature_method_handlers,
+)
+from featurestore.service.health import (
+    DependencyWatch,
+    Probe,
+    ReasonedHealthServicer,
+    backend_probes,
 )
 from featurestore.service.models import ModelRegistry
 from featurestore.service.prediction_log import PredictionLogger
@@ -74,6 +80,8 @@ class ServiceServer:
     server: grpc.aio.Server
     health: health.aio.HealthServicer
     grace_s: float
+    watch: DependencyWatch | None = None
+    """Keeps the health statuses NOT_SERVING while a backend is away (:mod:`.health`)."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Called after the server stopped, to release backends."""
     drainers: list[Callable[[], None]] = field(default_factory=list)
@@ -84,9 +92,14 @@ class ServiceServer:
         await self.server.start()
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.watch is not None:
+            await self.watch.check_once()  # a backend away at start: NOT_SERVING from the start
+            self.watch.start()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish (up to the grace period), then close."""
+        if self.watch is not None:
+            await self.watch.stop()
         await self.health.enter_graceful_shutdown()
         for drain in self.drainers:
             drain()
@@ -106,6 +119,7 @@ async def create_server(
     store: OnlineStore | None = None,
     telemetry: Telemetry | None = None,
     offline: OfflineAccess | None = None,
+    probes: Mapping[str, Probe] | None = None,
 ) -> tuple[ServiceServer, int]:
     """Build the server bound to ``settings.grpc`` (port 0 picks a free one); not started.
 
@@ -113,7 +127,9 @@ async def create_server(
     online store (unless ``store`` is given), Kafka and the schema registry (anomalies, the
     prediction log), MLflow (models) and PostgreSQL (exports, of ``catalog.project``, unless
     ``offline`` is given). None of them is contacted here: a backend that is down makes only the
-    calls that need it fail, with UNAVAILABLE. What the server opened it closes when it stops.
+    calls that need it fail, with UNAVAILABLE, and health says NOT_SERVING with the reason
+    (probing the backends of ``settings``, or ``probes``: an empty mapping probes nothing).
+    What the server opened it closes when it stops.
     """
     service = settings.service
     server = grpc.aio.server(
@@ -199,7 +215,7 @@ async def create_server(
         ),
         registrar,
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = ReasonedHealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
     add_reflection(registrar, (*SERVICE_NAMES, health.SERVICE_NAME))
 
@@ -211,7 +227,8 @@ async def create_server(
         port = server.add_secure_port(address, credentials)
     else:
         port = server.add_insecure_port(address)
-    handle = ServiceServer(server, health_servicer, service.shutdown_grace_s, closers)
+    watch = DependencyWatch(health_servicer, backend_probes(settings) if probes is None else probes)
+    handle = ServiceServer(server, health_servicer, service.shutdown_grace_s, watch, closers)
     handle.drainers.append(subscriptions.drain)
     return handle, port
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from featurestore.config import Settings
 from featurestore.online import FeatureCatalog, OnlineStore
 from featurestore.service.datasets import OfflineAccess
+from featurestore.service.health import Probe
 from featurestore.service.server import ServiceServer, create_server, new_event_loop
 from featurestore.service.telemetry import Telemetry
 
@@ -30,6 +31,7 @@ class ServerThread:
         store_factory: Callable[[], OnlineStore] | None = None,
         telemetry: Telemetry | None = None,
         offline: OfflineAccess | None = None,
+        probes: Mapping[str, Probe] | None = None,
     ) -> None:
         self._loop = new_event_loop(settings.service.event_loop)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -38,8 +40,9 @@ class ServerThread:
         async def start() -> tuple[ServiceServer, int]:
             store = store_factory() if store_factory else None
             handle, port = await create_server(
-                settings, catalog, store=store, telemetry=telemetry, offline=offline
-            )
+                settings, catalog, store=store, telemetry=telemetry, offline=offline,
+                probes=probes,
+            )  # fmt: skip
             await handle.start()
             return handle, port
 

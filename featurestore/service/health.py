@@ -1,0 +1,189 @@
+"""The server's health: NOT_SERVING, with the reason, while a backend it needs is away.
+
+The server itself never stops for a backend: a call that needs one that is away fails with
+UNAVAILABLE, and works again as soon as it is back (each client reconnects by itself). What
+changes is what ``grpc.health.v1`` says, so that a load balancer or an operator knows:
+
+- each service's own name is NOT_SERVING while one of *its* backends (:data:`NEEDS`) is away:
+  ``FeatureService`` needs Redis; ``PredictionService`` Redis and MLflow; ``AnomalyService``
+  Kafka and the registry; ``DatasetService`` PostgreSQL;
+- the server as a whole (the empty name) is NOT_SERVING while any of them is away.
+
+A Check answered NOT_SERVING carries the reasons in its trailing metadata
+(``featurestore-not-serving``: ``redis: <what was seen>; ...``), since the health protocol's
+reply has no field for them; the log says when each backend goes and comes back.
+
+:class:`DependencyWatch` probes every backend each ``interval_s`` (each probe bounded by
+``timeout_s``) in a task of the server's event loop. Probes are plain async callables that
+raise when their backend does not answer, so tests may give their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import urllib.request
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2
+
+from featurestore.config import Settings
+from featurestore.resilience import Health, Outage
+
+__all__ = ["NEEDS", "DependencyWatch", "Probe", "ReasonedHealthServicer", "backend_probes"]
+
+log = logging.getLogger(__name__)
+
+Probe = Callable[[], Awaitable[None]]
+"""Returns when its backend answers; raises (anything) when it does not."""
+
+NEEDS: Mapping[str, tuple[str, ...]] = {
+    "featurestore.v1.FeatureService": ("redis",),
+    "featurestore.v1.PredictionService": ("redis", "mlflow"),
+    "featurestore.v1.AnomalyService": ("kafka", "schema-registry"),
+    "featurestore.v1.DatasetService": ("postgres",),
+}
+"""The backends each service's calls need."""
+
+REASON_KEY = "featurestore-not-serving"
+"""Trailing metadata of a NOT_SERVING Check: the backends away, with what was seen."""
+
+_SERVING = health_pb2.HealthCheckResponse.SERVING
+_NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+class ReasonedHealthServicer(health.aio.HealthServicer):  # type: ignore[misc]  # untyped
+    """grpc's health servicer, whose NOT_SERVING answers say why (trailing metadata)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.health = Health()
+        """The backends away now, kept by :class:`DependencyWatch`."""
+
+    async def Check(  # noqa: N802 - gRPC's method name
+        self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> health_pb2.HealthCheckResponse:
+        reply: health_pb2.HealthCheckResponse = await super().Check(request, context)
+        if reply.status == _NOT_SERVING:
+            reasons = self.health.reasons()
+            wanted = NEEDS.get(request.service, tuple(reasons))
+            text = "; ".join(f"{name}: {reasons[name]}" for name in wanted if name in reasons)
+            if text:
+                context.set_trailing_metadata(((REASON_KEY, text.encode("ascii", "replace")),))
+        return reply
+
+
+class DependencyWatch:
+    """Probes the backends and keeps the health service's statuses in step with them."""
+
+    def __init__(
+        self,
+        servicer: ReasonedHealthServicer,
+        probes: Mapping[str, Probe],
+        *,
+        interval_s: float = 2.0,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self.servicer = servicer
+        self.probes = dict(probes)
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def check_once(self) -> None:
+        """Probe every backend once and set the statuses."""
+        names = list(self.probes)
+        results = await asyncio.gather(*(self._probe(name) for name in names))
+        health = self.servicer.health
+        for name, failure in zip(names, results, strict=True):
+            if failure is None:
+                health.up(name)
+            else:
+                health.down(Outage(name, failure))
+        if self._stopping:
+            return  # graceful shutdown has set NOT_SERVING everywhere: leave it so
+        away = health.reasons()
+        for service, needs in NEEDS.items():
+            down = any(name in away for name in needs)
+            await self.servicer.set(service, _NOT_SERVING if down else _SERVING)
+        await self.servicer.set("", _NOT_SERVING if away else _SERVING)
+
+    async def _probe(self, name: str) -> str | None:
+        try:
+            await asyncio.wait_for(self.probes[name](), self.timeout_s)
+        except TimeoutError:
+            return f"no answer within {self.timeout_s:g} s"
+        except Exception as exc:
+            return " ".join(str(exc).split())[:300] or type(exc).__name__
+        return None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.check_once()
+            except Exception:  # a bug in a probe must not end the watch
+                log.exception("health probes failed")
+            await asyncio.sleep(self.interval_s)
+
+    def start(self) -> None:
+        """Probe in the background from now on (call on the server's loop)."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="health-watch")
+
+    async def stop(self) -> None:
+        """Stop probing."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Probe]:
+    """A probe per backend the server's calls use, from ``settings``."""
+    import psycopg
+    import redis.asyncio as aioredis
+    from confluent_kafka.admin import AdminClient
+
+    redis_client = aioredis.Redis(
+        host=settings.redis.host,
+        port=settings.redis.port,
+        db=settings.redis.db,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+    )
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    dsn = settings.postgres.dsn
+
+    async def redis_probe() -> None:
+        await redis_client.ping()  # type: ignore[misc]  # redis-py types ping for both clients
+
+    async def postgres_probe() -> None:
+        conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=max(1, int(timeout_s)))
+        await conn.close()
+
+    async def kafka_probe() -> None:
+        # One broker's answer is not enough: a topic listing needs the cluster's metadata.
+        await asyncio.to_thread(admin.list_topics, timeout=timeout_s)
+
+    def http(url: str) -> Probe:
+        async def probe() -> None:
+            await asyncio.to_thread(_get, url, timeout_s)
+
+        return probe
+
+    return {
+        "redis": redis_probe,
+        "postgres": postgres_probe,
+        "kafka": kafka_probe,
+        "schema-registry": http(f"{settings.schema_registry.url}/subjects"),
+        "mlflow": http(f"{settings.mlflow.tracking_uri}/health"),
+    }
+
+
+def _get(url: str, timeout_s: float) -> None:
+    with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+        reply.read()

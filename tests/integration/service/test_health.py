@@ -1,0 +1,104 @@
+"""Health says NOT_SERVING, with the reason, while Redis is away; calls get UNAVAILABLE; both
+recover by themselves when Redis is back.
+
+A Redis of its own (own data folder, free port), SIGKILLed and started again: the shared
+stack's Redis is not touched. Only the Redis probe runs, so the other backends' state does not
+matter here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc, types_pb2
+from featurestore.config import Settings, load_settings
+from featurestore.online.testing import market_catalog
+from featurestore.service.health import REASON_KEY, backend_probes
+from featurestore.service.testing import ServerThread
+from featurestore.stack import Stack
+from featurestore.stack.process import wait_until
+from tests.ports import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FEATURES = "featurestore.v1.FeatureService"
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[Stack]:
+    settings = load_settings(
+        {
+            "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
+            "FEATURESTORE_REDIS__PORT": str(free_port()),
+            "FEATURESTORE_GRPC__PORT": "0",
+            "FEATURESTORE_METRICS__ENABLED": "false",
+        }
+    )
+    stack = Stack(settings)
+    try:
+        stack.up(["redis"])
+        yield stack
+    finally:
+        stack.down(["redis"])
+
+
+def _check(channel: grpc.Channel, service: str) -> tuple[int, str]:
+    stub = health_pb2_grpc.HealthStub(channel)
+    reply, call = stub.Check.with_call(health_pb2.HealthCheckRequest(service=service), timeout=5)
+    reasons = dict(call.trailing_metadata() or ()).get(REASON_KEY, "")
+    return reply.status, reasons.decode() if isinstance(reasons, bytes) else str(reasons)
+
+
+def _read(channel: grpc.Channel) -> grpc.StatusCode:
+    request = feature_service_pb2.GetOnlineFeaturesRequest()
+    request.features.features.append("bars_1m:close")
+    request.entities["symbol"].values.append(types_pb2.Value(string_value="IBM"))
+    stub = feature_service_pb2_grpc.FeatureServiceStub(channel)  # type: ignore[no-untyped-call]
+    try:
+        stub.GetOnlineFeatures(request, timeout=5)
+    except grpc.RpcError as exc:
+        details = exc.details() or ""
+        assert "Error" not in details and "<class" not in details, details
+        return exc.code()
+    return grpc.StatusCode.OK
+
+
+def test_health_follows_redis_and_calls_recover_by_themselves(own_redis: Stack) -> None:
+    settings: Settings = own_redis.settings
+    catalog = market_catalog(f"fs_health_{uuid.uuid4().hex[:8]}")
+    server = ServerThread(
+        settings, catalog, probes={"redis": backend_probes(settings, timeout_s=1)["redis"]}
+    )
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            assert _check(channel, "") == (SERVING, "")
+            assert _check(channel, FEATURES) == (SERVING, "")
+            assert _read(channel) == grpc.StatusCode.OK
+
+            pid = own_redis.redis.process.pid()
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            assert wait_until(lambda: _check(channel, FEATURES)[0] == NOT_SERVING, 15)
+            _, reason = _check(channel, FEATURES)
+            assert reason.startswith("redis: "), reason
+            assert _check(channel, "")[0] == NOT_SERVING
+            # The services that do not read Redis still serve.
+            assert _check(channel, "featurestore.v1.DatasetService") == (SERVING, "")
+            assert _read(channel) == grpc.StatusCode.UNAVAILABLE
+
+            assert own_redis.up(["redis"]).started == ["redis"]
+            assert wait_until(lambda: _check(channel, FEATURES) == (SERVING, ""), 15)
+            assert _check(channel, "") == (SERVING, "")
+            assert wait_until(lambda: _read(channel) == grpc.StatusCode.OK, 15)
+    finally:
+        server.stop()
