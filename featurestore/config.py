@@ -165,15 +165,94 @@ class PostgresSettings(_Section):
 
 
 class RedisSettings(_Section):
-    """The online store."""
+    """The online store: one Redis server, or a Redis Cluster.
+
+    With ``cluster`` the local stack runs ``cluster_masters`` masters, each with
+    ``cluster_replicas`` replicas, node n (from 1) on ``port + n - 1`` with its cluster bus on
+    ``bus_port + n - 1``; the first ``cluster_masters`` nodes start as the masters. Clients learn
+    the slots from any node they are given (every local node, or ``cluster_nodes``).
+    """
 
     host: str = LOOPBACK
+    """Host of the server (of the local nodes, with ``cluster``)."""
     port: int = 16379
+    """Port of the server (of the first local node, with ``cluster``)."""
     db: int = 0
+    """Logical database of a single server; a cluster has only 0."""
+    cluster: bool = False
+    """A Redis Cluster instead of one server."""
+    cluster_nodes: tuple[str, ...] = ()
+    """``host:port`` of nodes of an external cluster (comma-separated); empty: the local nodes."""
+    cluster_masters: int = Field(default=3, ge=3, le=16)
+    """Masters of the local cluster (Redis needs 3 for a majority to fail one over)."""
+    cluster_replicas: int = Field(default=1, ge=0, le=3)
+    """Replicas of each master of the local cluster."""
+    bus_port: int | None = None
+    """Cluster bus port of the first local node; node n: ``bus_port + n - 1``;
+    None: ``port + 10000``, Redis' own default."""
+    node_timeout_ms: int = Field(default=5000, ge=100)
+    """``cluster-node-timeout`` of the local nodes: how long a master may not answer before its
+    replica is promoted."""
+
+    _nodes = field_validator("cluster_nodes", mode="before")(_comma_separated)
+
+    @model_validator(mode="after")
+    def _cluster_fits(self) -> RedisSettings:
+        if self.cluster and self.db != 0:
+            raise ValueError(
+                f"FEATURESTORE_REDIS__DB={self.db}: a Redis Cluster has only database 0 "
+                "(SELECT is refused); unset it with FEATURESTORE_REDIS__CLUSTER"
+            )
+        if self.cluster_nodes and not self.cluster:
+            raise ValueError(
+                "FEATURESTORE_REDIS__CLUSTER_NODES is set but FEATURESTORE_REDIS__CLUSTER is not"
+            )
+        for node in self.cluster_nodes:
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(
+                    f"FEATURESTORE_REDIS__CLUSTER_NODES: {node!r} is not of the form host:port"
+                )
+        if self.cluster and not self.cluster_nodes:
+            ports = [self.node_port(n) for n in range(1, self.local_nodes + 1)]
+            buses = [self.node_bus_port(n) for n in range(1, self.local_nodes + 1)]
+            if set(ports) & set(buses) or max(buses) > 65535:
+                raise ValueError(
+                    f"the {self.local_nodes} local Redis nodes' ports {ports[0]}-{ports[-1]} and "
+                    f"cluster bus ports {buses[0]}-{buses[-1]} overlap or pass 65535: set "
+                    "FEATURESTORE_REDIS__BUS_PORT"
+                )
+        return self
+
+    @property
+    def local_nodes(self) -> int:
+        """Servers the local stack runs: 1, or every master and replica of the cluster."""
+        return self.cluster_masters * (1 + self.cluster_replicas) if self.cluster else 1
+
+    def node_port(self, node: int) -> int:
+        """The client port of local node ``node`` (from 1)."""
+        return self.port + node - 1
+
+    def node_bus_port(self, node: int) -> int:
+        """The cluster bus port of local node ``node`` (from 1)."""
+        return (self.bus_port if self.bus_port is not None else self.port + 10000) + node - 1
+
+    @property
+    def startup_nodes(self) -> tuple[tuple[str, int], ...]:
+        """Where clients find a cluster's slots: ``cluster_nodes``, or every local node."""
+        if self.cluster_nodes:
+            return tuple(
+                (host, int(port))
+                for host, _, port in (n.rpartition(":") for n in self.cluster_nodes)
+            )
+        return tuple((self.host, self.node_port(n)) for n in range(1, self.local_nodes + 1))
 
     @property
     def url(self) -> str:
-        """A redis:// URL."""
+        """A redis:// URL (of the first node, for a cluster)."""
+        if self.cluster:
+            host, port = self.startup_nodes[0]
+            return f"redis://{host}:{port}/0"
         return f"redis://{self.host}:{self.port}/{self.db}"
 
 

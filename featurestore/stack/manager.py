@@ -17,7 +17,7 @@ from featurestore.stack.monitor import MonitorService
 from featurestore.stack.postgres import PostgresServer
 from featurestore.stack.processors import ProcessorService, event_processors
 from featurestore.stack.prometheus import PrometheusServer
-from featurestore.stack.redis import RedisServer
+from featurestore.stack.redis import RedisServer, redis_nodes
 from featurestore.stack.schema_registry import SchemaRegistryServer
 from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService
@@ -53,12 +53,14 @@ class Stack:
         """The KRaft nodes: ``kafka``, and ``kafka-2`` ... with ``FEATURESTORE_KAFKA__BROKERS``."""
         self.kafka = self.kafka_nodes[0]
         self.postgres = PostgresServer(settings)
-        self.redis = RedisServer(settings)
+        self.redis_nodes = redis_nodes(settings)
+        """The Redis servers: ``redis``, and ``redis-2`` ... for a cluster."""
+        self.redis = self.redis_nodes[0]
         self.mlflow = MlflowServer(settings)
         self.schema_registry = SchemaRegistryServer(settings)
         self.prometheus = PrometheusServer(settings)
         self.waves: list[list[Component]] = [
-            [self.postgres, self.redis, *self.kafka_nodes, self.mlflow, self.prometheus],
+            [self.postgres, *self.redis_nodes, *self.kafka_nodes, self.mlflow, self.prometheus],
             [self.schema_registry],
         ]
         self.feed = MarketFeed(settings, feed)
@@ -223,11 +225,15 @@ class Stack:
 def _env_section(component: Component) -> str:
     if isinstance(component, KafkaServer):
         return "KAFKA"
+    if isinstance(component, RedisServer):
+        return "REDIS"
     return component.name.upper().replace("-", "_")
 
 
 def _host_port(component: Component) -> tuple[str, int]:
     if isinstance(component, KafkaServer):
         return component.settings.kafka.host, component.port
+    if isinstance(component, RedisServer):
+        return component.settings.redis.host, component.port
     section = getattr(component.settings, component.name.replace("-", "_"))
     return str(section.host), int(section.port)

@@ -1,57 +1,102 @@
-"""Redis 7 from the Debian package, as the project's own instance on its own port."""
+"""Redis 7 from the Debian package: one server, or the nodes of a Redis Cluster.
+
+By default one server (component ``redis``) on its own port, with an append-only file so a
+restart keeps its data. With ``FEATURESTORE_REDIS__CLUSTER=true`` the stack runs every node of a
+Redis Cluster (``redis``, ``redis-2`` ... ``redis-6`` for 3 masters with a replica each), each
+with its own data folder (append-only file and ``nodes.conf``), ports (client ``port + n - 1``,
+cluster bus ``bus_port + n - 1``), PID file, health check and supervision. Once the last node
+serves, the cluster is formed if it is not yet (:mod:`featurestore.stack.redis_cluster`); a node
+that dies and starts again rejoins from its ``nodes.conf`` (a master that was failed over comes
+back as its successor's replica).
+"""
 
 from __future__ import annotations
 
 import redis
 
+from featurestore.config import Settings
+from featurestore.errors import ConfigurationError
 from featurestore.stack.base import Component, require_binary
 
-__all__ = ["RedisServer"]
+__all__ = ["RedisServer", "redis_nodes"]
+
+
+def redis_nodes(settings: Settings) -> list[RedisServer]:
+    """One component per Redis server of the local stack (every node of a cluster)."""
+    return [RedisServer(settings, node) for node in range(1, settings.redis.local_nodes + 1)]
 
 
 class RedisServer(Component):
-    """The online store's server, with an append-only file so a restart keeps its data."""
+    """The online store's server, or one node of its cluster."""
 
     name = "redis"
 
+    def __init__(self, settings: Settings, node: int = 1) -> None:
+        """Node ``node`` (from 1) of the ``settings.redis.local_nodes`` local servers."""
+        if not 1 <= node <= settings.redis.local_nodes:
+            raise ConfigurationError(
+                f"Redis node {node} does not exist: the local stack runs "
+                f"{settings.redis.local_nodes}"
+            )
+        self.node = node
+        if node > 1:
+            self.name = f"redis-{node}"
+        self.port = settings.redis.node_port(node)
+        super().__init__(settings)
+
     def marker(self) -> str:
-        return f"{self.settings.redis.host}:{self.settings.redis.port}"
+        return f"{self.settings.redis.host}:{self.port}"
 
     def address(self) -> str:
-        return self.settings.redis.url
+        cfg = self.settings.redis
+        if cfg.cluster:
+            return f"redis://{cfg.host}:{self.port}/0 (cluster node {self.node})"
+        return cfg.url
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def launch(self) -> int:
         cfg = self.settings.redis
+        cluster: list[str] = []
+        if cfg.cluster:
+            cluster = [
+                "--cluster-enabled", "yes",
+                "--cluster-config-file", "nodes.conf",
+                "--cluster-port", str(cfg.node_bus_port(self.node)),
+                "--cluster-node-timeout", str(cfg.node_timeout_ms),
+                # A master may lose its last replica: a node without replicas keeps its slots.
+                "--cluster-allow-replica-migration", "no",
+            ]  # fmt: skip
         return self.process.start(
             [
                 require_binary("redis-server"),
-                "--bind",
-                cfg.host,
-                "--port",
-                str(cfg.port),
-                "--dir",
-                str(self.data_dir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--save",
-                "",
-                "--protected-mode",
-                "yes",
-                "--daemonize",
-                "no",
+                "--bind", cfg.host,
+                "--port", str(self.port),
+                "--dir", str(self.data_dir),
+                "--appendonly", "yes",
+                "--appendfsync", "everysec",
+                "--save", "",
+                "--protected-mode", "yes",
+                "--daemonize", "no",
+                *cluster,
             ]
-        )
+        )  # fmt: skip
 
     def healthy(self) -> bool:
-        cfg = self.settings.redis
         try:
-            client = redis.Redis(host=cfg.host, port=cfg.port, socket_timeout=1)
+            client = redis.Redis(host=self.settings.redis.host, port=self.port, socket_timeout=1)
             with client:
                 return bool(client.ping())
         except redis.RedisError:
             return False
+
+    def after_healthy(self) -> None:
+        """Once the last node of a cluster serves (the others were waited for first), form it."""
+        cfg = self.settings.redis
+        if not cfg.cluster or self.node != cfg.local_nodes:
+            return
+        # Imported here: forming a cluster is the cluster module's, and only clusters need it.
+        from featurestore.stack.redis_cluster import ensure_cluster
+
+        ensure_cluster(cfg, timeout_s=self.start_timeout)
