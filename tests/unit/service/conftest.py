@@ -29,6 +29,7 @@ def start_server() -> Iterator[Callable[..., ServerThread]]:
             catalog,
             store_factory=lambda: chosen,
             telemetry=telemetry,
+            probes={},  # no backends here: health follows none
         )
         started.append(server)
         return server
