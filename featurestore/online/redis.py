@@ -1,24 +1,39 @@
 """The Redis online store, in Feast's layout (see :mod:`featurestore.online.layout`).
 
+One Redis server, or a Redis Cluster (``FEATURESTORE_REDIS__CLUSTER``): the keys are Feast's
+(no hash tag, so that Feast's SDK reads the same rows), spread over the masters by their slots.
+
 Writes are write-if-newer per (entity, view), atomically on the server (a Lua script compares the
 stored ``_ts:view``), so a late or replayed row never regresses a value; a row with the same event
 time replaces the stored one (a recomputed row wins). The key expires at the newest row's event
-time + its view's TTL. Reads fetch many entities x features with one pipeline of HMGET, one command
-per entity key, in one round trip.
+time + its view's TTL. Writes go through redis-py in pipelined batches: on a cluster, redis-py's
+cluster pipeline sends each master its part and follows MOVED/ASK; the script is called by its SHA
+and loaded again where a node lacks it (a promoted replica has an empty script cache).
 
-Errors of redis-py are translated at this boundary: connection errors and timeouts become
-:class:`BackendUnavailableError`, anything else :class:`FeatureStoreError`.
+Reads go through the store's :class:`~featurestore.online.rows.RowReader` (one HMGET per entity
+key, one pipelined round trip per node, the client-side cache in front when configured): the same
+path serves GetOnlineFeatures' raw encoder (:attr:`RedisOnlineStore.rows`) and :meth:`read`,
+which Predict and the general path use.
+
+Errors of redis-py are translated at this boundary: connection errors, timeouts and a cluster
+without a serving master become :class:`BackendUnavailableError`, anything else
+:class:`FeatureStoreError`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+import redis.exceptions
 from opentelemetry import trace
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -31,10 +46,12 @@ from featurestore.online.base import (
     FeatureCatalog,
     FeatureRef,
     FeatureRow,
+    FeatureStatus,
     FeatureViewSpec,
     OnlineFeatures,
     WriteResult,
 )
+from featurestore.online.cluster import ClusterRedis
 from featurestore.online.layout import (
     encode_timestamp,
     encode_value,
@@ -43,20 +60,37 @@ from featurestore.online.layout import (
     timestamp_field,
     timestamp_nanos,
 )
-from featurestore.online.pipelined import redis_span
+from featurestore.online.pipelined import PipelinedRedis
 from featurestore.online.reading import ReadPlan
+from featurestore.online.row_cache import RowCache
+from featurestore.online.rows import RowBatch, RowClient, RowReader, SingleRedis
 
-__all__ = ["WRITE_IF_NEWER_LUA", "RedisOnlineStore", "RedisOnlineWriter"]
+__all__ = [
+    "WRITE_IF_NEWER_LUA",
+    "RedisOnlineStore",
+    "RedisOnlineWriter",
+    "row_client",
+]
 
 _BATCH_ROWS = 500
+_SHA = hashlib.sha1(WRITE_IF_NEWER_LUA.encode()).hexdigest()
+_UNAVAILABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.RedisClusterException,
+)
 
 
 @contextmanager
 def _translated(action: str) -> Iterator[None]:
     try:
         yield
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise BackendUnavailableError(f"online store (Redis) unavailable while {action}") from exc
+    except _UNAVAILABLE as exc:
+        raise BackendUnavailableError(
+            f"online store (Redis) unavailable while {action}: {exc}"
+        ) from exc
     except redis.RedisError as exc:
         raise FeatureStoreError(f"online store (Redis) failed while {action}: {exc}") from exc
 
@@ -110,21 +144,66 @@ def _client_kwargs(settings: RedisSettings, timeout_s: float) -> dict[str, Any]:
     }
 
 
+def _counted(results: Sequence[Any]) -> WriteResult:
+    accepted = sum(int(r) for r in results)
+    return WriteResult(written=accepted, stale=len(results) - accepted)
+
+
+def _no_script(results: Sequence[Any]) -> list[int]:
+    """The rows whose node did not know the script (NOSCRIPT); other errors raise."""
+    missing = []
+    for i, result in enumerate(results):
+        if isinstance(result, redis.exceptions.NoScriptError):
+            missing.append(i)
+        elif isinstance(result, Exception):
+            raise result
+    return missing
+
+
+def row_client(
+    settings: RedisSettings,
+    *,
+    timeout_s: float,
+    tracking: bool,
+    tracer: trace.Tracer | None = None,
+) -> RowClient:
+    """The read path's client: one shared connection, or one per master of a cluster."""
+    if settings.cluster:
+        return ClusterRedis(
+            settings.startup_nodes, timeout_s=timeout_s, tracking=tracking, tracer=tracer
+        )
+    return SingleRedis(
+        PipelinedRedis(
+            settings.host,
+            settings.port,
+            settings.db,
+            timeout_s=timeout_s,
+            tracking=tracking,
+            tracer=tracer,
+        )
+    )
+
+
 class RedisOnlineStore:
     """The asyncio online store the gRPC service reads (and tests write) through."""
 
     def __init__(
         self,
-        client: redis.asyncio.Redis,
+        client: redis.asyncio.Redis | redis.asyncio.RedisCluster,
         catalog: FeatureCatalog,
-        *,
-        tracer: trace.Tracer | None = None,
+        rows: RowReader,
     ) -> None:
+        """``client`` writes (redis-py), ``rows`` reads."""
         self._client = client
         self._catalog = catalog
-        self._script = client.register_script(WRITE_IF_NEWER_LUA)
-        self._tracer = tracer
-        """A client span per read when set (a child of the caller's span)."""
+        self._rows = rows
+        self._script = (
+            client.register_script(WRITE_IF_NEWER_LUA)
+            if isinstance(client, redis.asyncio.Redis)
+            else None
+        )
+        self._loaded = False
+        """Whether the script was loaded on the cluster's masters (SCRIPT LOAD)."""
 
     @classmethod
     def from_settings(
@@ -134,16 +213,40 @@ class RedisOnlineStore:
         *,
         timeout_s: float = 2.0,
         tracer: trace.Tracer | None = None,
+        cache_rows: int = 0,
+        counts: dict[str, int] | None = None,
     ) -> RedisOnlineStore:
-        """A store with its own connection pool; connection failures are not retried here."""
-        no_retry = Retry(NoBackoff(), 0)
-        client = redis.asyncio.Redis(**_client_kwargs(settings, timeout_s), retry=no_retry)
-        return cls(client, catalog, tracer=tracer)
+        """A store with its own connections; connection failures are not retried here.
+
+        ``cache_rows`` entity rows are kept in memory while Redis says they are unchanged (client
+        tracking; 0: every read goes to Redis), counting hits and misses in ``counts``.
+        """
+        client: redis.asyncio.Redis | redis.asyncio.RedisCluster
+        if settings.cluster:
+            client = redis.asyncio.RedisCluster(
+                startup_nodes=[
+                    redis.asyncio.cluster.ClusterNode(host, port)
+                    for host, port in settings.startup_nodes
+                ],
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+            )
+        else:
+            no_retry = Retry(NoBackoff(), 0)
+            client = redis.asyncio.Redis(**_client_kwargs(settings, timeout_s), retry=no_retry)
+        reads = row_client(settings, timeout_s=timeout_s, tracking=cache_rows > 0, tracer=tracer)
+        cache = RowCache(cache_rows) if cache_rows > 0 else None
+        return cls(client, catalog, RowReader(reads, cache, counts=counts))
 
     @property
     def catalog(self) -> FeatureCatalog:
         """The catalog this store resolves views with."""
         return self._catalog
+
+    @property
+    def rows(self) -> RowReader:
+        """The raw read path: HMGET replies of prepared batches, through the row cache."""
+        return self._rows
 
     async def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
         """Write rows in pipelined batches; each is kept only if not older than the stored one."""
@@ -151,14 +254,43 @@ class RedisOnlineStore:
         for batch in _chunks(rows):
             prepared = [write_args(row, self._catalog) for row in batch]
             with _translated("writing"):
-                async with self._client.pipeline(transaction=False) as pipe:
-                    for key, args in prepared:
-                        await self._script(keys=[key], args=args, client=pipe)
-                    results = await pipe.execute()
-            accepted = sum(int(r) for r in results)
-            written += accepted
-            stale += len(results) - accepted
+                if self._script is not None:
+                    assert isinstance(self._client, redis.asyncio.Redis)
+                    async with self._client.pipeline(transaction=False) as pipe:
+                        for key, args in prepared:
+                            await self._script(keys=[key], args=args, client=pipe)
+                        results = await pipe.execute()
+                else:
+                    results = await self._cluster_write(prepared)
+            counted = _counted(results)
+            written += counted.written
+            stale += counted.stale
         return WriteResult(written=written, stale=stale)
+
+    async def _cluster_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
+        client = self._client
+        assert isinstance(client, redis.asyncio.RedisCluster)
+        if not self._loaded:
+            await client.script_load(WRITE_IF_NEWER_LUA)
+            self._loaded = True
+        todo = list(range(len(prepared)))
+        results: list[Any] = [None] * len(prepared)
+        for attempt in range(2):
+            pipe = client.pipeline(transaction=False)
+            for i in todo:
+                key, args = prepared[i]
+                pipe.execute_command("EVALSHA", _SHA, 1, key, *args)
+            done = await pipe.execute(raise_on_error=False)
+            for i, result in zip(todo, done, strict=True):
+                results[i] = result
+            todo = [todo[j] for j in _no_script(done)]
+            if not todo:
+                break
+            if attempt == 0:  # a node without the script (a promoted replica): load it again
+                await client.script_load(WRITE_IF_NEWER_LUA)
+        else:
+            raise BackendUnavailableError("online store (Redis) lost the write script twice")
+        return results
 
     async def read(
         self,
@@ -167,41 +299,98 @@ class RedisOnlineStore:
         *,
         now: datetime | None = None,
     ) -> OnlineFeatures:
-        """Read ``refs`` of every entity with one pipeline of HMGET (one per entity key)."""
+        """Read ``refs`` of every entity: one HMGET per entity key, one round trip per node."""
         plan = ReadPlan.build(self._catalog, entities, refs, view_key)
-        span: AbstractContextManager[object] = nullcontext()
-        if self._tracer is not None:
-            kwargs = self._client.connection_pool.connection_kwargs
-            span = redis_span(
-                self._tracer, "HMGET", len(plan.commands),
-                str(kwargs.get("host")), int(kwargs.get("port", 0)), int(kwargs.get("db", 0)),
-            )  # fmt: skip
-        with span, _translated("reading"):
-            async with self._client.pipeline(transaction=False) as pipe:
-                for key, fields in plan.commands:
-                    # redis-py's annotations say str; bytes keys and fields are what it sends.
-                    pipe.hmget(key, fields)  # type: ignore[arg-type]
-                replies = await pipe.execute()
-        return plan.decode(replies, now or datetime.now(UTC))
+        groups: dict[tuple[bytes, ...], list[int]] = {}
+        for c, (_, fields) in enumerate(plan.commands):
+            groups.setdefault(tuple(fields), []).append(c)
+        batches = [
+            (RowBatch.of(fields, [plan.commands[c][0] for c in commands]), commands)
+            for fields, commands in groups.items()
+        ]
+        with _translated("reading"):
+            results = await asyncio.gather(*(self._rows.read(batch) for batch, _ in batches))
+        replies: list[Any] = [None] * len(plan.commands)
+        for (_, commands), (got, _) in zip(batches, results, strict=True):
+            for c, reply in zip(commands, got, strict=True):
+                replies[c] = reply
+        _check(replies)
+        features = plan.decode(replies, now or datetime.now(UTC))
+        again = _stale_cached(plan, features, batches, results)
+        if again:
+            # A cached row past its TTL may be of a key that Redis has expired since.
+            for (batch, commands), rows in again:
+                got = [replies[c] for c in commands]
+                with _translated("reading"):
+                    await self._rows.reread(batch, got, rows)
+                for c, reply in zip(commands, got, strict=True):
+                    replies[c] = reply
+            _check(replies)
+            features = plan.decode(replies, now or datetime.now(UTC))
+        return features
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connections."""
         await self._client.aclose()
+        await self._rows.aclose()
+
+
+def _check(replies: Sequence[Any]) -> None:
+    for reply in replies:
+        if not isinstance(reply, list):
+            raise FeatureStoreError(f"online store (Redis) failed while reading: {reply}")
+
+
+def _stale_cached(
+    plan: ReadPlan,
+    features: OnlineFeatures,
+    batches: list[tuple[RowBatch, list[int]]],
+    results: list[tuple[list[Any], Sequence[int]]],
+) -> list[tuple[tuple[RowBatch, list[int]], list[int]]]:
+    """Per batch, the rows that came from the cache and hold a value past its TTL."""
+    stale_commands: set[int] = set()
+    for (v, _), column in zip(plan.view_of_ref, features.columns, strict=True):
+        for e, value in enumerate(column):
+            if value.status is FeatureStatus.OUTSIDE_MAX_AGE:
+                stale_commands.add(plan.slots[v][e].command)
+    if not stale_commands:
+        return []
+    again = []
+    for (batch, commands), (_, hits) in zip(batches, results, strict=True):
+        cached = set(hits)
+        rows = [i for i, c in enumerate(commands) if c in stale_commands and i in cached]
+        if rows:
+            again.append(((batch, commands), rows))
+    return again
 
 
 class RedisOnlineWriter:
     """A blocking writer for processes without an event loop (Spark's ``foreachBatch``)."""
 
-    def __init__(self, client: redis.Redis, catalog: FeatureCatalog) -> None:
+    def __init__(self, client: redis.Redis | redis.cluster.RedisCluster, catalog: FeatureCatalog):
         self._client = client
         self._catalog = catalog
-        self._script = client.register_script(WRITE_IF_NEWER_LUA)
+        self._script = (
+            client.register_script(WRITE_IF_NEWER_LUA) if isinstance(client, redis.Redis) else None
+        )
+        self._loaded = False
+        """Whether the script was loaded on the cluster's masters (SCRIPT LOAD)."""
 
     @classmethod
     def from_settings(
         cls, settings: RedisSettings, catalog: FeatureCatalog, *, timeout_s: float = 5.0
     ) -> RedisOnlineWriter:
-        """A writer with its own connection pool."""
+        """A writer with its own connection pool (one per master of a cluster)."""
+        if settings.cluster:
+            client = redis.cluster.RedisCluster(
+                startup_nodes=[
+                    redis.cluster.ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                    for host, port in settings.startup_nodes
+                ],
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+            )
+            return cls(client, catalog)
         return cls(redis.Redis(**_client_kwargs(settings, timeout_s)), catalog)
 
     def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
@@ -209,14 +398,43 @@ class RedisOnlineWriter:
         written = stale = 0
         for batch in _chunks(rows):
             prepared = [write_args(row, self._catalog) for row in batch]
-            with _translated("writing"), self._client.pipeline(transaction=False) as pipe:
-                for key, args in prepared:
-                    self._script(keys=[key], args=args, client=pipe)
-                results = pipe.execute()
-            accepted = sum(int(r) for r in results)
-            written += accepted
-            stale += len(results) - accepted
+            with _translated("writing"):
+                if self._script is not None:
+                    with self._client.pipeline(transaction=False) as pipe:
+                        for key, args in prepared:
+                            self._script(keys=[key], args=args, client=pipe)
+                        results = pipe.execute()
+                else:
+                    results = self._cluster_write(prepared)
+            counted = _counted(results)
+            written += counted.written
+            stale += counted.stale
         return WriteResult(written=written, stale=stale)
+
+    def _cluster_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
+        client = self._client
+        assert isinstance(client, redis.cluster.RedisCluster)
+        if not self._loaded:
+            client.script_load(WRITE_IF_NEWER_LUA)
+            self._loaded = True
+        todo = list(range(len(prepared)))
+        results: list[Any] = [None] * len(prepared)
+        for attempt in range(2):
+            with client.pipeline(transaction=False) as pipe:  # type: ignore[no-untyped-call]
+                for i in todo:
+                    key, args = prepared[i]
+                    pipe.execute_command("EVALSHA", _SHA, 1, key, *args)
+                done = pipe.execute(raise_on_error=False)
+            for i, result in zip(todo, done, strict=True):
+                results[i] = result
+            todo = [todo[j] for j in _no_script(done)]
+            if not todo:
+                break
+            if attempt == 0:  # a node without the script (a promoted replica): load it again
+                client.script_load(WRITE_IF_NEWER_LUA)
+        else:
+            raise BackendUnavailableError("online store (Redis) lost the write script twice")
+        return results
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -3,25 +3,27 @@
 The online store keeps each value as serialized ``feast.types.Value`` and each row's event time
 as a serialized ``google.protobuf.Timestamp``. The scalar field numbers of ``featurestore.v1.Value``
 are Feast's (see ``types.proto``), so the stored bytes ARE the response's ``Value`` messages and
-``Timestamp`` messages: this reader copies them into the response as they come from Redis and
+``Timestamp`` messages: this encoder copies them into the response as they come from Redis and
 writes the protobuf framing around them itself (a repeated field is a concatenation of
 tag + length + bytes).
 
-Per request: one lookup of the request's bytes in a cache of prepared requests (the plan and the
-prebuilt RESP of one HMGET per entity hash), one pipelined round trip on a shared connection
-(:class:`~featurestore.online.pipelined.PipelinedRedis`), one timestamp lookup per distinct
-(view, event time) for the TTL check (parsed once per distinct bytes), and per column a few
-C-level passes (``map``/``join``) where every value is present; the per-value loop runs only for
-columns with missing, null or stale values. A request seen for the first time is parsed and
-validated (the cache keeps only valid, fast-path requests, up to ``max_cached``).
+Everything about Redis (keys, RESP, connections, the cluster's slots, the client-side cache) is
+the online store's: this module asks the store's :class:`~featurestore.online.rows.RowReader` for
+the raw HMGET replies of a :class:`~featurestore.online.rows.RowBatch` and only frames them.
 
-With a :class:`~featurestore.online.row_cache.RowCache` (and a connection that tracks keys), rows
-that Redis has not invalidated since they were read are served from memory and only the others
-are read, in one batch; a cached row past its view's TTL is read again (its key may have expired
-in Redis without an invalidation yet), so the answers stay those of the general path. On top of
-it a :class:`~featurestore.service.response_memo.ResponseMemo` keeps each request's encoded
-response while every row it was built from is the row cache's same object and none can have
-passed its TTL: a repeated request over unchanged rows costs a dict lookup and an identity pass.
+Per request: one lookup of the request's bytes in a cache of prepared requests (the plan and the
+store's prepared batch), one read of the rows (from the row cache, or one pipelined round trip
+per Redis node), one timestamp lookup per distinct (view, event time) for the TTL check (parsed
+once per distinct bytes), and per column a few C-level passes (``map``/``join``) where every value
+is present; the per-value loop runs only for columns with missing, null or stale values. A
+request seen for the first time is parsed and validated (the cache keeps only valid, fast-path
+requests, up to ``max_cached``).
+
+A cached row past its view's TTL is read again (its key may have expired in Redis without an
+invalidation yet), so the answers stay those of the general path. On top of the row cache a
+:class:`~featurestore.service.response_memo.ResponseMemo` keeps each request's encoded response
+while every row it was built from is the row cache's same object and none can have passed its
+TTL: a repeated request over unchanged rows costs a dict lookup and an identity pass.
 
 It serves the common shape: every requested view keyed by exactly the request's join keys (the
 views of one entity share one hash in Feast's layout). Anything else returns ``None`` and the
@@ -35,7 +37,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
 from operator import add, itemgetter
 from typing import Any, NamedTuple, cast
 
@@ -46,8 +47,7 @@ from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.errors import FeatureStoreError
 from featurestore.online import EntityKey, FeatureCatalog
 from featurestore.online.layout import feature_field, redis_key, timestamp_field
-from featurestore.online.pipelined import PipelinedRedis, encode_command
-from featurestore.online.row_cache import RowCache
+from featurestore.online.rows import RowBatch, RowReader
 from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
 from featurestore.service.response_memo import ResponseMemo
 from featurestore.service.telemetry import ServerCounters
@@ -114,23 +114,14 @@ class _Plan:
     """Per view, the TTL in seconds."""
     view_ts: tuple[int, ...]
     """Per view, the index of its timestamp field."""
-    hmget_head: bytes
-    """RESP of ``HMGET`` up to the key."""
-    hmget_tail: bytes
-    """RESP of the fields after the key."""
 
 
 @dataclass(frozen=True)
 class _Prepared:
-    """A request ready to send: its plan and the RESP of its pipelined HMGETs."""
+    """A request ready to read: its plan and the store's batch of HMGETs."""
 
     plan: _Plan
-    command: bytes
-    rows: int
-    keys: tuple[bytes, ...]
-    """The entities' hash keys."""
-    bulks: tuple[bytes, ...]
-    """The same keys as RESP bulk strings."""
+    batch: RowBatch
 
 
 class RawFeatureReader:
@@ -138,28 +129,25 @@ class RawFeatureReader:
 
     def __init__(
         self,
-        redis: PipelinedRedis,
+        rows: RowReader,
         catalog: FeatureCatalog,
         *,
         max_entities: int,
         max_cached: int = 4096,
-        row_cache: RowCache | None = None,
         memo_bytes: int = 64 * 2**20,
         counters: ServerCounters | None = None,
     ) -> None:
-        self._redis = redis
+        """``rows``: the online store's row reader (:attr:`RedisOnlineStore.rows`)."""
+        self._rows = rows
         self._catalog = catalog
         self._max_entities = max_entities
         self._max_cached = max_cached
         self._plans: dict[tuple[str, ...] | str, _Plan] = {}
         self._keys: dict[tuple[object, ...], bytes] = {}
         self._prepared: dict[bytes, _Prepared] = {}
-        self._rows = row_cache
-        self._memo = ResponseMemo(memo_bytes) if row_cache is not None and memo_bytes else None
+        self._memo = ResponseMemo(memo_bytes) if rows.has_cache and memo_bytes else None
         self.counters = counters or ServerCounters()
-        """Row cache and response memo hits, for the server's metrics."""
-        if row_cache is not None:
-            redis.on_invalidate(row_cache.invalidate)
+        """Response memo hits, for the server's metrics."""
 
     def _plan(self, request: feature_service_pb2.GetOnlineFeaturesRequest) -> _Plan | None:
         selector: tuple[str, ...] | str = (
@@ -190,19 +178,7 @@ class RawFeatureReader:
             value = fields.setdefault(feature_field(view.name, ref.feature), len(fields))
             columns.append((value, ts, view_index[view.name]))
         names = b"".join(_field(b"\x0a", str(ref).encode()) for ref in refs)
-        # HMGET key field...: the key's bulk string goes between head and tail.
-        tail = encode_command(*fields).partition(b"\r\n")[2]
-        head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
-        plan = _Plan(
-            join_keys,
-            tuple(fields),
-            names,
-            tuple(columns),
-            tuple(ttl_s),
-            tuple(view_ts),
-            head,
-            tail,
-        )
+        plan = _Plan(join_keys, tuple(fields), names, tuple(columns), tuple(ttl_s), tuple(view_ts))
         if len(self._plans) < 1024:
             self._plans[selector] = plan
         return plan
@@ -210,7 +186,7 @@ class RawFeatureReader:
     def _entity_keys(
         self, request: feature_service_pb2.GetOnlineFeaturesRequest, join_keys: tuple[str, ...]
     ) -> list[bytes] | None:
-        """The RESP bulk strings of the entities' hash keys (None: not this reader's shape)."""
+        """The entities' hash keys (None: not this reader's shape)."""
         entities = request.entities
         if tuple(sorted(entities)) != tuple(sorted(join_keys)):
             return None
@@ -228,14 +204,14 @@ class RawFeatureReader:
                         break  # not a string key: the general path validates and names it
                     key = cache.get((symbol,))
                     if key is None:
-                        key = _bulk(redis_key(EntityKey(join_keys, (symbol,)), project))
+                        key = redis_key(EntityKey(join_keys, (symbol,)), project)
                         if len(cache) < _MAX_KEYS:
                             cache[(symbol,)] = key
                     keys.append(key)
                 else:
                     return keys
         rows = entities_from_proto(entities, max_rows=self._max_entities)
-        return [_bulk(redis_key(EntityKey(join_keys, row.values), project)) for row in rows]
+        return [redis_key(EntityKey(join_keys, row.values), project) for row in rows]
 
     def prepare(self, data: bytes) -> _Prepared | None:
         """The prepared form of a serialized request (cached), or None for the general path.
@@ -252,10 +228,7 @@ class RawFeatureReader:
         keys = self._entity_keys(request, plan.join_keys)
         if keys is None:
             return None
-        head, tail = plan.hmget_head, plan.hmget_tail
-        command = b"".join([part for key in keys for part in (head, key, tail)])
-        raw_keys = tuple(bulk[bulk.index(b"\n") + 1 : -2] for bulk in keys)
-        prepared = _Prepared(plan, command, len(keys), raw_keys, tuple(keys))
+        prepared = _Prepared(plan, RowBatch.of(plan.fields, keys))
         cache = self._prepared
         if self._max_cached > 0:
             if len(cache) >= self._max_cached:
@@ -266,7 +239,8 @@ class RawFeatureReader:
     async def respond(self, data: bytes) -> bytes | None:
         """The serialized GetOnlineFeaturesResponse, or None when the general path must answer."""
         memo = self._memo
-        if memo is not None and self._redis.tracking:
+        rows = self._rows
+        if memo is not None and rows.caching:
             answer = memo.get(data, time.time())
             if answer is not None:
                 self.counters.response_memo["hit"] += 1
@@ -275,66 +249,26 @@ class RawFeatureReader:
         prepared = self.prepare(data)
         if prepared is None:
             return None
-        plan = prepared.plan
-        if self._rows is None or not self._redis.tracking:
-            replies = await self._redis.execute(prepared.command, prepared.rows)
-            columns = _columns(replies)
-            return _encode(plan, columns, _views(plan, columns, time.time()))
-        table = self._rows.table(plan.hmget_tail)
-        replies = list(map(table.get, prepared.keys))
-        hits: Sequence[int] = range(prepared.rows)
-        missing = replies.count(None)
-        row_counts = self.counters.row_cache
-        row_counts["hit"] += prepared.rows - missing
-        if missing:
-            row_counts["miss"] += missing
-            hits = await self._fill(prepared, table, replies)
+        plan, batch = prepared.plan, prepared.batch
+        replies, hits = await rows.read(batch)
         columns = _columns(replies)
         now = time.time()
         views = _views(plan, columns, now)
-        if any(_STALE in view.states for view in views):
+        if hits and any(_STALE in view.states for view in views):
             # A cached row past its TTL may be of a key that Redis has expired since.
             stale = {i for view in views for i, s in enumerate(view.states) if s == _STALE}
-            if stale.intersection(hits):
-                await self._fill(prepared, table, replies, sorted(stale.intersection(hits)))
+            again = sorted(stale.intersection(hits))
+            if again:
+                await rows.reread(batch, replies, again)
                 columns = _columns(replies)
                 now = time.time()
                 views = _views(plan, columns, now)
         response = _encode(plan, columns, views)
-        valid_until = min(view.fresh_until for view in views)
-        if memo is not None and valid_until > now:  # a stale row: its re-read rule must run
-            memo.put(data, table, prepared.keys, replies, response, valid_until)
+        if memo is not None and rows.caching:
+            valid_until = min(view.fresh_until for view in views)
+            if valid_until > now:  # a stale row: its re-read rule must run
+                memo.put(data, rows.table(batch), batch.keys, replies, response, valid_until)
         return response
-
-    async def _fill(
-        self,
-        prepared: _Prepared,
-        table: dict[bytes, list[Any]],
-        replies: list[Any],
-        rows: Sequence[int] | None = None,
-    ) -> list[int]:
-        """Read ``rows`` (default: those not cached) from Redis into ``replies`` and the cache.
-
-        Returns the rows that came from the cache.
-        """
-        assert self._rows is not None
-        plan = prepared.plan
-        if rows is None:
-            rows = [i for i, reply in enumerate(replies) if reply is None]
-        head, tail, bulks = plan.hmget_head, plan.hmget_tail, prepared.bulks
-        payload = b"".join([part for i in rows for part in (head, bulks[i], tail)])
-        keys = [prepared.keys[i] for i in rows]
-        fetched = await self._redis.execute(
-            payload, len(rows), partial(self._rows.store, table, keys)
-        )
-        for i, reply in zip(rows, fetched, strict=True):
-            replies[i] = reply
-        read = set(rows)
-        return [i for i in range(prepared.rows) if i not in read]
-
-
-def _bulk(raw: bytes) -> bytes:
-    return b"$%d\r\n%s\r\n" % (len(raw), raw)
 
 
 def _columns(replies: list[Any]) -> list[tuple[bytes | None, ...]]:

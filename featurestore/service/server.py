@@ -29,8 +29,6 @@ from featurestore._proto.v1 import (
 from featurestore.config import Settings
 from featurestore.events import ConfluentSchemaStore
 from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
-from featurestore.online.pipelined import PipelinedRedis
-from featurestore.online.row_cache import RowCache
 from featurestore.service.anomalies import AnomalyServicer
 from featurestore.service.anomaly_stream import AnomalySubscriptions
 from featurestore.service.datasets import DatasetServicer, OfflineAccess
@@ -150,27 +148,23 @@ async def create_server(
     online = store
     raw = None
     if online is None:
-        online = RedisOnlineStore.from_settings(
-            settings.redis, catalog, timeout_s=service.backend_timeout_s, tracer=tracer
-        )
-        cache_rows = service.online_cache_rows
-        redis_client = PipelinedRedis(
-            settings.redis.host,
-            settings.redis.port,
-            settings.redis.db,
+        redis_store = RedisOnlineStore.from_settings(
+            settings.redis,
+            catalog,
             timeout_s=service.backend_timeout_s,
-            tracking=cache_rows > 0,
             tracer=tracer,
+            cache_rows=service.online_cache_rows,
+            counts=rpc_telemetry.counters.row_cache,
         )
         raw = RawFeatureReader(
-            redis_client,
+            redis_store.rows,
             catalog,
             max_entities=service.max_entities,
-            row_cache=RowCache(cache_rows) if cache_rows > 0 else None,
             memo_bytes=service.online_response_memo_bytes,
             counters=rpc_telemetry.counters,
         )
-        closers += [online.close, redis_client.aclose]
+        online = redis_store
+        closers.append(redis_store.close)
     schemas = ConfluentSchemaStore(settings.schema_registry.url)
     models = ModelRegistry(
         settings.mlflow.tracking_uri,

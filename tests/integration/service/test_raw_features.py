@@ -11,8 +11,6 @@ import pytest
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.config import Settings
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
-from featurestore.online.pipelined import PipelinedRedis
-from featurestore.online.row_cache import RowCache
 from featurestore.service.convert import (
     entities_from_proto,
     features_from_proto,
@@ -70,12 +68,11 @@ def test_raw_and_general_paths_agree(
     ]
 
     async def both() -> list[tuple[bytes | None, feature_service_pb2.GetOnlineFeaturesResponse]]:
-        client = PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db, tracking=cached)
-        store = RedisOnlineStore.from_settings(stack.redis, catalog)
-        rows = RowCache(1000) if cached else None
-        raw = RawFeatureReader(
-            client, catalog, max_entities=1000, row_cache=rows, memo_bytes=memo_bytes
+        fast_store = RedisOnlineStore.from_settings(
+            stack.redis, catalog, cache_rows=1000 if cached else 0
         )
+        store = RedisOnlineStore.from_settings(stack.redis, catalog)
+        raw = RawFeatureReader(fast_store.rows, catalog, max_entities=1000, memo_bytes=memo_bytes)
         try:
             out = []
             for request in requests * 3:  # later rounds: cached plans, keys, rows, responses
@@ -85,7 +82,7 @@ def test_raw_and_general_paths_agree(
                 out.append((fast, online_features_to_proto(await store.read(entities, refs))))
             return out
         finally:
-            await client.aclose()
+            await fast_store.close()
             await store.close()
 
     seen: set[int] = set()

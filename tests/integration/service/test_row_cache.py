@@ -15,8 +15,8 @@ from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.config import Settings
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.layout import redis_key
-from featurestore.online.pipelined import PipelinedRedis, encode_command
-from featurestore.online.row_cache import RowCache
+from featurestore.online.pipelined import encode_command
+from featurestore.online.rows import SingleRedis
 from featurestore.service.convert import (
     entities_from_proto,
     features_from_proto,
@@ -40,11 +40,12 @@ class Readers:
     """The cached fast path and the general path, side by side."""
 
     def __init__(self, stack: Settings, catalog: StaticCatalog) -> None:
-        self.client = PipelinedRedis(
-            stack.redis.host, stack.redis.port, stack.redis.db, tracking=True
-        )
-        self.cache = RowCache(1000)
-        self.raw = RawFeatureReader(self.client, catalog, max_entities=100, row_cache=self.cache)
+        self.fast_store = RedisOnlineStore.from_settings(stack.redis, catalog, cache_rows=1000)
+        rows = self.fast_store.rows
+        assert isinstance(rows.client, SingleRedis) and rows.cache is not None
+        self.client = rows.client.connection
+        self.cache = rows.cache
+        self.raw = RawFeatureReader(rows, catalog, max_entities=100)
         self.store = RedisOnlineStore.from_settings(stack.redis, catalog)
         self.catalog = catalog
 
@@ -86,7 +87,7 @@ async def readers(stack: Settings, catalog: StaticCatalog) -> AsyncIterator[Read
     try:
         yield both
     finally:
-        await both.client.aclose()
+        await both.fast_store.close()
         await both.store.close()
 
 
