@@ -6,8 +6,10 @@ against it unchanged. Run it with ``python -m featurestore.schema_registry`` or
 
 Layout, one job per module: ``avro_schema`` (parse, validate, normal form), ``compatibility``
 (levels and checks), ``records`` (the log's records), ``state`` (the in-memory model, changed
-only by applying records), ``log``/``kafka_log`` (persistence), ``registry`` (commands),
-``app`` (REST routes and error bodies), ``server`` (application factory and ``serve``).
+only by applying records), ``log``/``kafka_log`` (persistence: a fenced writer and a tail),
+``registry`` (commands), ``cluster`` (several instances: election, read barrier, health),
+``forwarding`` (a follower's writes to the leader), ``app`` (REST routes and error bodies),
+``server`` (application factory and ``serve``).
 """
 
 from __future__ import annotations

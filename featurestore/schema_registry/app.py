@@ -4,16 +4,22 @@ Routes only translate: query strings and JSON bodies in, the registry's answers 
 errors become Confluent's ``{"error_code": N, "message": "..."}`` bodies in :func:`_handle`, the
 one place that catches them. Booleans in query strings are read case-insensitively, since the
 official Python client sends both ``true`` and ``True``.
+
+Among several instances (:mod:`~featurestore.schema_registry.cluster`) a read first passes the
+instance's read barrier, and a write is forwarded to the leader unless this instance leads.
+``GET /health`` says whether the instance serves and, if not, why (503 then).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,13 +28,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from featurestore.schema_registry.avro_schema import AVRO
+from featurestore.schema_registry.cluster import Health, StandaloneNode
 from featurestore.schema_registry.compatibility import CompatibilityLevel
 from featurestore.schema_registry.errors import (
     InvalidModeError,
     InvalidSchemaError,
     MalformedRequestError,
+    NotLeaderError,
     RegistryError,
     SubjectConfigNotFoundError,
+)
+from featurestore.schema_registry.forwarding import (
+    FORWARDED,
+    POSITION,
+    Forwarder,
+    LeaderUnreachableError,
 )
 from featurestore.schema_registry.records import SchemaEntry
 from featurestore.schema_registry.registry import SchemaRegistry, parse_request_schema
@@ -38,10 +52,25 @@ __all__ = ["CONTENT_TYPE", "build_app"]
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _READWRITE = "READWRITE"
+_WRITE_WAIT_S = 10.0
+"""How long a write waits for a leader (an election takes the group's session timeout, 6 s)."""
 _log = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
+
+
+class Node(Protocol):
+    """This instance's place among the registry's instances (see ``cluster``)."""
+
+    @property
+    def position(self) -> int: ...
+
+    def leader_url(self) -> str | None: ...
+
+    async def before_read(self) -> None: ...
+
+    def health(self) -> Health: ...
 
 
 class RegistryResponse(JSONResponse):
@@ -62,7 +91,10 @@ def _handle(endpoint: Endpoint) -> Endpoint:
         try:
             return await endpoint(request)
         except RegistryError as exc:
-            return _error(exc.http_status, exc.error_code, str(exc))
+            response = _error(exc.http_status, exc.error_code, str(exc))
+            if exc.http_status == 503:
+                response.headers["Retry-After"] = "1"
+            return response
         except Exception:
             _log.exception("%s %s failed", request.method, request.url.path)
             return _error(500, 50001, "Error in the backend data store")
@@ -121,8 +153,57 @@ def _entry_json(entry: SchemaEntry) -> dict[str, Any]:
 def build_app(
     registry: SchemaRegistry,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
+    node: Node | None = None,
 ) -> Starlette:
-    """The Starlette application serving ``registry``."""
+    """The Starlette application serving ``registry``.
+
+    Args:
+        registry: What is served.
+        lifespan: Start-up and shut-down of the application.
+        node: This instance among several (None: it is alone, and leads).
+    """
+    # Routes are built before any request: ``registry`` may be a stand-in until then.
+    member: Node = node if node is not None else StandaloneNode(registry)
+    forwarder = Forwarder()
+
+    def read(endpoint: Endpoint) -> Endpoint:
+        async def reading(request: Request) -> Response:
+            await member.before_read()
+            response = await endpoint(request)
+            response.headers[POSITION] = str(member.position)
+            return response
+
+        return reading
+
+    def write(endpoint: Endpoint) -> Endpoint:
+        """Made here when this instance leads, else forwarded to the leader.
+
+        While a leader is being elected, or the last one does not answer, the write waits (up to
+        ``_WRITE_WAIT_S``) and is tried again: it was not made, so trying again is safe.
+        """
+
+        async def writing(request: Request) -> Response:
+            deadline = time.monotonic() + _WRITE_WAIT_S
+            while True:
+                try:
+                    return await write_once(request)
+                except (NotLeaderError, LeaderUnreachableError):
+                    if request.headers.get(FORWARDED) or time.monotonic() > deadline:
+                        raise
+                await asyncio.sleep(0.1)
+
+        async def write_once(request: Request) -> Response:
+            leader = member.leader_url()
+            if leader is None:
+                response = await endpoint(request)
+                response.headers[POSITION] = str(member.position)
+                return response
+            response, position = await forwarder.forward(leader, request)
+            await registry.wait_applied(position, _WRITE_WAIT_S)
+            return response
+
+        return writing
+
     # -- subjects and versions ---------------------------------------------------------------
 
     async def list_subjects(request: Request) -> Response:
@@ -288,6 +369,17 @@ def build_app(
     async def root(_request: Request) -> Response:
         return RegistryResponse({})
 
+    async def health(_request: Request) -> Response:
+        state = member.health()
+        body = {
+            "status": "SERVING" if state.serving else "NOT_SERVING",
+            "reason": state.reason,
+            "leader": state.leader,
+            "leader_url": state.leader_url,
+            "log_position": state.position,
+        }
+        return RegistryResponse(body, status_code=200 if state.serving else 503)
+
     async def contexts(request: Request) -> Response:
         return RegistryResponse(_page(request, ["."]))
 
@@ -298,35 +390,40 @@ def build_app(
 
     routes = [
         _route("/", root, "GET"),
-        _route("/subjects", list_subjects, "GET"),
-        _route("/subjects/{subject}", lookup, "POST"),
-        _route("/subjects/{subject}", delete_subject, "DELETE"),
-        _route("/subjects/{subject}/versions", list_versions, "GET"),
-        _route("/subjects/{subject}/versions", register, "POST"),
-        _route("/subjects/{subject}/versions/{version}", get_version, "GET"),
-        _route("/subjects/{subject}/versions/{version}", delete_version, "DELETE"),
-        _route("/subjects/{subject}/versions/{version}/schema", get_version_schema, "GET"),
-        _route("/subjects/{subject}/versions/{version}/referencedby", referenced_by, "GET"),
-        _route("/schemas", list_schemas, "GET"),
-        _route("/schemas/types", schema_types, "GET"),
-        _route("/schemas/ids/{schema_id:int}", get_schema, "GET"),
-        _route("/schemas/ids/{schema_id:int}/schema", get_schema_text, "GET"),
-        _route("/schemas/ids/{schema_id:int}/subjects", schema_subjects, "GET"),
-        _route("/schemas/ids/{schema_id:int}/versions", schema_versions, "GET"),
-        _route("/config", get_config, "GET"),
-        _route("/config", put_config, "PUT"),
-        _route("/config", delete_config, "DELETE"),
-        _route("/config/{subject}", get_config, "GET"),
-        _route("/config/{subject}", put_config, "PUT"),
-        _route("/config/{subject}", delete_config, "DELETE"),
-        _route("/compatibility/subjects/{subject}/versions", test_compatibility, "POST"),
-        _route("/compatibility/subjects/{subject}/versions/{version}", test_compatibility, "POST"),
-        _route("/mode", get_mode, "GET"),
-        _route("/mode", put_mode, "PUT"),
-        _route("/mode/{subject}", get_mode, "GET", "DELETE"),
-        _route("/mode/{subject}", put_mode, "PUT"),
-        _route("/contexts", contexts, "GET"),
-        _route("/associations/resources/{namespace}/{name}", associations, "GET"),
+        _route("/health", health, "GET"),
+        _route("/subjects", read(list_subjects), "GET"),
+        _route("/subjects/{subject}", read(lookup), "POST"),
+        _route("/subjects/{subject}", write(delete_subject), "DELETE"),
+        _route("/subjects/{subject}/versions", read(list_versions), "GET"),
+        _route("/subjects/{subject}/versions", write(register), "POST"),
+        _route("/subjects/{subject}/versions/{version}", read(get_version), "GET"),
+        _route("/subjects/{subject}/versions/{version}", write(delete_version), "DELETE"),
+        _route("/subjects/{subject}/versions/{version}/schema", read(get_version_schema), "GET"),
+        _route("/subjects/{subject}/versions/{version}/referencedby", read(referenced_by), "GET"),
+        _route("/schemas", read(list_schemas), "GET"),
+        _route("/schemas/types", read(schema_types), "GET"),
+        _route("/schemas/ids/{schema_id:int}", read(get_schema), "GET"),
+        _route("/schemas/ids/{schema_id:int}/schema", read(get_schema_text), "GET"),
+        _route("/schemas/ids/{schema_id:int}/subjects", read(schema_subjects), "GET"),
+        _route("/schemas/ids/{schema_id:int}/versions", read(schema_versions), "GET"),
+        _route("/config", read(get_config), "GET"),
+        _route("/config", write(put_config), "PUT"),
+        _route("/config", write(delete_config), "DELETE"),
+        _route("/config/{subject}", read(get_config), "GET"),
+        _route("/config/{subject}", write(put_config), "PUT"),
+        _route("/config/{subject}", write(delete_config), "DELETE"),
+        _route("/compatibility/subjects/{subject}/versions", read(test_compatibility), "POST"),
+        _route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            read(test_compatibility),
+            "POST",
+        ),
+        _route("/mode", read(get_mode), "GET"),
+        _route("/mode", write(put_mode), "PUT"),
+        _route("/mode/{subject}", read(get_mode), "GET", "DELETE"),
+        _route("/mode/{subject}", write(put_mode), "PUT"),
+        _route("/contexts", read(contexts), "GET"),
+        _route("/associations/resources/{namespace}/{name}", read(associations), "GET"),
     ]
     return Starlette(
         routes=routes,

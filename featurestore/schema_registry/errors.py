@@ -16,12 +16,14 @@ from featurestore.errors import (
 )
 
 __all__ = [
+    "ForwardingError",
     "IncompatibleSchemaError",
     "InvalidCompatibilityLevelError",
     "InvalidModeError",
     "InvalidSchemaError",
     "InvalidVersionError",
     "MalformedRequestError",
+    "NotLeaderError",
     "RegistryError",
     "SchemaNotFoundError",
     "StoreError",
@@ -192,9 +194,12 @@ class MalformedRequestError(RegistryError, ValidationError):
 
 
 class StoreError(RegistryError, BackendUnavailableError):
-    """The Kafka log could not be written or read."""
+    """The Kafka log could not be written or read (Kafka away, or the log not read yet).
 
-    http_status = 500
+    503: Confluent's clients retry it, on the same or the next URL they were given.
+    """
+
+    http_status = 503
     error_code = 50001
 
 
@@ -202,3 +207,17 @@ class StoreTimeoutError(StoreError):
     """A write to the Kafka log was not acknowledged in time; it may still land."""
 
     error_code = 50002
+
+
+class ForwardingError(RegistryError, BackendUnavailableError):
+    """A write sent to a follower could not be passed on to the leader."""
+
+    http_status = 503
+    error_code = 50003
+
+
+class NotLeaderError(RegistryError, BackendUnavailableError):
+    """A write reached an instance that does not lead, and no leader is known to pass it to."""
+
+    http_status = 503
+    error_code = 50004

@@ -1,20 +1,29 @@
-"""The registry's log in a compacted Kafka topic.
+"""The registry's log in a compacted Kafka topic: a fenced writer, a tail, the committed end.
 
 One partition keeps a total order; ``cleanup.policy=compact`` keeps the latest record per key,
-which is all a replay needs. Writes go through an idempotent producer with ``acks=all`` and are
-flushed before the registry applies them, so nothing is served that is not durable.
+which is all a replay needs.
 
-Single writer: exactly one registry process may write a given topic. It reads the topic once at
-start-up and from then on trusts its own writes; a second writer's records would only be seen
-after a restart.
+Writes are transactions of one producer whose ``transactional.id`` is the same for every
+instance of the registry on this topic. The instance that takes the lead calls
+``init_transactions``, which bumps the producer epoch at the broker: from then on the previous
+leader's producer is fenced (its commits fail), and its open transaction, if any, is aborted.
+Readers use ``read_committed``, so a record that a deposed leader wrote but could not commit is
+never seen by anyone, and compaction never lets such a record replace a committed one. The
+state every instance derives from the log is therefore the same, whatever leader wrote it.
+
+:class:`LogTail` follows the log in a thread of its own and hands each batch of records to a
+callback with the position after it; :meth:`KafkaRecordLog.end_position` asks the broker for
+the committed end (the last stable offset), which is what a reader must have applied to have seen
+every acknowledged write (the read barrier of a follower).
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -27,13 +36,16 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from featurestore.errors import FeatureStoreError
-from featurestore.schema_registry.errors import StoreError, StoreTimeoutError
+from featurestore.schema_registry.errors import NotLeaderError, StoreError, StoreTimeoutError
 from featurestore.schema_registry.records import LogRecord, decode_record, encode_record
 from featurestore.topics import TopicSpec, ensure_topics
 
-__all__ = ["KafkaRecordLog"]
+__all__ = ["KafkaRecordLog", "LogTail"]
 
 _log = logging.getLogger(__name__)
+
+OnBatch = Callable[[list[LogRecord], int], None]
+"""Receives records read from the log, in order, and the log position after them."""
 
 
 class KafkaRecordLog:
@@ -47,6 +59,8 @@ class KafkaRecordLog:
         replication_factor: int | None = None,
         min_insync_replicas: int | None = None,
         timeout_s: float = 30.0,
+        write_timeout_s: float = 10.0,
+        client_config: Mapping[str, str] | None = None,
     ) -> None:
         """Prepare clients; nothing connects until the first call.
 
@@ -57,27 +71,43 @@ class KafkaRecordLog:
                 (``settings.kafka.replication_factor``; None: the smaller of 3 and the brokers).
             min_insync_replicas: Its ``min.insync.replicas`` (None: the factor less one, at
                 least 1), so that an acknowledged write survives the loss of a broker.
-            timeout_s: How long a write, a read or the topic creation may take.
+            timeout_s: How long creating the topic or taking the lead may take.
+            write_timeout_s: How long one write (a transaction) may take.
+            client_config: librdkafka settings added to every client (security, for example).
         """
         self._bootstrap = bootstrap
         self._topic = topic
         self._replication_factor = replication_factor
         self._min_insync_replicas = min_insync_replicas
         self._timeout_s = timeout_s
+        self._write_timeout_s = write_timeout_s
+        self._client_config = dict(client_config or {})
         self._producer: Producer | None = None
+        self._producer_lock = threading.Lock()
+        self._prober: Consumer | None = None
 
     @property
     def topic(self) -> str:
         """The topic this log lives in."""
         return self._topic
 
+    @property
+    def transactional_id(self) -> str:
+        """The writer's id, shared by every instance on this topic, so that each fences the last."""
+        return f"schema-registry-writer-{self._topic}"
+
+    def config(self, **extra: Any) -> dict[str, Any]:
+        """A client configuration for this log's cluster."""
+        return {"bootstrap.servers": self._bootstrap, **self._client_config, **extra}
+
     def ensure_topic(self) -> None:
         """Create the topic (1 partition, compacted, replicated as configured) unless it exists.
 
         Raises:
-            StoreError: Kafka is unreachable or refused, or the replication does not fit it.
+            StoreError: Kafka is unreachable or refused, or the replication does not fit it
+                (then its cause is a :class:`~featurestore.errors.ConfigurationError`).
         """
-        admin = AdminClient({"bootstrap.servers": self._bootstrap})
+        admin = AdminClient(self.config())
         spec = TopicSpec(self._topic, 1, {"cleanup.policy": "compact"})
         try:
             created = ensure_topics(
@@ -94,96 +124,234 @@ class KafkaRecordLog:
         if created:
             _log.info("created schema log topic %s", self._topic)
 
+    # -- reading -------------------------------------------------------------------------------
+
     def read_all(self) -> Iterator[LogRecord]:
-        """Every record from offset 0 up to the end offset observed when reading starts.
+        """Every committed record from offset 0 up to the committed end when reading starts.
 
         Raises:
             StoreError: Kafka is unreachable or the end is not reached in time.
         """
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": f"schema-registry-loader-{uuid.uuid4()}",
-                "enable.auto.commit": False,
-                "enable.partition.eof": True,
-                "isolation.level": "read_committed",
-            }
-        )
-        try:
-            partition = TopicPartition(self._topic, 0)
-            try:
-                low, high = consumer.get_watermark_offsets(partition, timeout=self._timeout_s)
-            except KafkaException as exc:
-                raise StoreError(f"Cannot read topic {self._topic}: {exc}") from exc
-            if high is None or low is None or high <= low:
-                return
-            consumer.assign([TopicPartition(self._topic, 0, OFFSET_BEGINNING)])
-            deadline = time.monotonic() + self._timeout_s
-            while time.monotonic() < deadline:
-                message = consumer.poll(0.5)
-                if message is None:
-                    continue
-                error = message.error()
-                offset = message.offset() or 0
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        if offset >= high:
-                            return
-                        continue
-                    raise StoreError(f"Cannot read topic {self._topic}: {error}")
-                record = decode_record(message.key() or b"", message.value())
-                if record is not None:
-                    yield record
-                if offset >= high - 1:
-                    return
-            raise StoreTimeoutError(
-                f"Did not reach the end ({high}) of topic {self._topic} in {self._timeout_s}s"
-            )
-        finally:
-            consumer.close()
+        end = self.end_position()
+        if end == 0:
+            return
+        records: list[LogRecord] = []
+        done = threading.Event()
 
-    def append(self, records: Sequence[LogRecord]) -> None:
-        """Produce the records in order and wait until all are acknowledged by all replicas.
+        def on_batch(batch: list[LogRecord], position: int) -> None:
+            records.extend(batch)
+            if position >= end:
+                done.set()
+
+        tail = LogTail(self, on_batch)
+        tail.start()
+        try:
+            if not done.wait(self._timeout_s):
+                raise StoreTimeoutError(
+                    f"Did not reach the end ({end}) of topic {self._topic} in {self._timeout_s}s"
+                )
+        finally:
+            tail.stop()
+        yield from records
+
+    def end_position(self, timeout_s: float | None = None) -> int:
+        """The committed end of the log: every acknowledged write lies before it.
 
         Raises:
-            StoreError: A record was refused.
-            StoreTimeoutError: Not all were acknowledged in time; they may still land.
+            StoreError: Kafka did not answer in time.
         """
-        producer = self._get_producer()
-        failures: list[str] = []
-
-        def on_delivery(error: KafkaError | None, _message: object) -> None:
-            if error is not None:
-                failures.append(str(error))
-
-        try:
-            for record in records:
-                key, value = encode_record(record)
-                producer.produce(self._topic, key=key, value=value, on_delivery=on_delivery)
-        except (KafkaException, BufferError) as exc:
-            raise StoreError(f"Cannot write to topic {self._topic}: {exc}") from exc
-        remaining = producer.flush(self._timeout_s)
-        if failures:
-            raise StoreError(f"Cannot write to topic {self._topic}: {'; '.join(failures)}")
-        if remaining:
-            raise StoreTimeoutError(
-                f"{remaining} record(s) not acknowledged by {self._topic} in {self._timeout_s}s"
+        if self._prober is None:
+            self._prober = Consumer(
+                self.config(
+                    **{
+                        "group.id": f"schema-registry-prober-{uuid.uuid4()}",
+                        "isolation.level": "read_committed",
+                        "enable.auto.commit": False,
+                    }
+                )
             )
+        try:
+            _low, high = self._prober.get_watermark_offsets(
+                TopicPartition(self._topic, 0),
+                timeout=self._timeout_s if timeout_s is None else timeout_s,
+                cached=False,
+            )
+        except KafkaException as exc:
+            raise StoreError(f"Cannot read the end of topic {self._topic}: {exc}") from exc
+        return int(high or 0)
 
-    def _get_producer(self) -> Producer:
-        if self._producer is None:
-            self._producer = Producer(
-                {
-                    "bootstrap.servers": self._bootstrap,
-                    "acks": "all",
-                    "enable.idempotence": True,
+    # -- writing (the leader only) -------------------------------------------------------------
+
+    def open_writer(self, first: LogRecord) -> int:
+        """Take the writer's role, fencing any earlier holder, and write ``first``.
+
+        ``first`` (the new leader's own record) goes in the first transaction; returns the
+        position after it.
+
+        Raises:
+            StoreError: Kafka refused or did not answer in time.
+        """
+        self.close_writer()
+        producer = Producer(
+            self.config(
+                **{
+                    "transactional.id": self.transactional_id,
+                    "transaction.timeout.ms": max(int(self._write_timeout_s * 1000) * 2, 10_000),
                     "linger.ms": 0,
                 }
             )
-        return self._producer
+        )
+        try:
+            producer.init_transactions(self._timeout_s)
+        except KafkaException as exc:
+            raise StoreError(f"Cannot take the writer's role on {self._topic}: {exc}") from exc
+        with self._producer_lock:
+            self._producer = producer
+        return self.append([first])
+
+    def close_writer(self) -> None:
+        """Give up the writer's role (a deposed leader); what it had not committed is lost."""
+        with self._producer_lock:
+            self._producer = None
+
+    def append(self, records: Sequence[LogRecord]) -> int:
+        """Write the records in one transaction; return the position after them once committed.
+
+        Raises:
+            NotLeaderError: This instance does not hold the writer's role (any more).
+            StoreError: Kafka refused the transaction; nothing of it is visible.
+            StoreTimeoutError: The commit was not confirmed in time; it may still land.
+        """
+        with self._producer_lock:
+            producer = self._producer
+        if producer is None:
+            raise NotLeaderError("This instance is not the leader (any more)")
+        offsets: list[int] = []
+        failures: list[str] = []
+
+        def on_delivery(error: KafkaError | None, message: object) -> None:
+            if error is not None:
+                failures.append(str(error))
+            else:
+                offsets.append(int(message.offset()))  # type: ignore[attr-defined]
+
+        try:
+            producer.begin_transaction()
+            for record in records:
+                key, value = encode_record(record)
+                producer.produce(self._topic, key=key, value=value, on_delivery=on_delivery)
+            producer.commit_transaction(self._write_timeout_s)
+        except (KafkaException, BufferError) as exc:
+            self._after_failed_transaction(producer, exc)
+        if failures or not offsets:
+            raise StoreError(f"Cannot write to topic {self._topic}: {'; '.join(failures)}")
+        return max(offsets) + 1
+
+    def _after_failed_transaction(self, producer: Producer, exc: Exception) -> None:
+        error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+        fenced = error is not None and (
+            error.fatal() or error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED)
+        )
+        if fenced:
+            self.close_writer()
+            raise NotLeaderError(
+                "Another instance took the lead while this write was made; it was not applied"
+            ) from exc
+        if error is not None and error.txn_requires_abort():
+            try:
+                producer.abort_transaction(self._write_timeout_s)
+            except KafkaException:
+                self.close_writer()  # the next leader's init aborts it for good
+            raise StoreError(f"Cannot write to topic {self._topic}: {error.str()}") from exc
+        if error is not None and error.code() == KafkaError._TIMED_OUT:
+            self.close_writer()
+            raise StoreTimeoutError(
+                f"The write to {self._topic} was not confirmed in {self._write_timeout_s}s; "
+                "it may still land"
+            ) from exc
+        self.close_writer()
+        raise StoreError(f"Cannot write to topic {self._topic}: {exc}") from exc
 
     def close(self) -> None:
-        """Flush and drop the producer."""
-        if self._producer is not None:
-            self._producer.flush(self._timeout_s)
-            self._producer = None
+        """Drop the writer and the prober."""
+        self.close_writer()
+        if self._prober is not None:
+            self._prober.close()
+            self._prober = None
+
+
+class LogTail:
+    """Follows the log from the beginning in a thread of its own.
+
+    Each batch of committed records goes to ``on_batch`` with the position after it; reaching the
+    end also reports the position, which lies past the transactions' commit markers.
+    ``on_error`` hears of broker errors (connections lost: the consumer keeps retrying) and, with
+    ``fatal`` True, of a record it cannot read (then the tail stops: nothing after it can be
+    applied in order).
+    """
+
+    def __init__(
+        self,
+        log: KafkaRecordLog,
+        on_batch: OnBatch,
+        on_error: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        self._log = log
+        self._on_batch = on_batch
+        self._on_error = on_error
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="schema-log-tail", daemon=True)
+
+    def start(self) -> None:
+        """Start reading."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop reading and wait for the thread."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def _run(self) -> None:
+        def error_cb(error: KafkaError) -> None:
+            if self._on_error is not None:
+                self._on_error(error.str(), False)
+
+        consumer = Consumer(
+            self._log.config(
+                **{
+                    "group.id": f"schema-registry-tail-{uuid.uuid4()}",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "isolation.level": "read_committed",
+                    "fetch.wait.max.ms": 50,
+                    "error_cb": error_cb,
+                }
+            )
+        )
+        try:
+            consumer.assign([TopicPartition(self._log.topic, 0, OFFSET_BEGINNING)])
+            position = 0
+            while not self._stopping.is_set():
+                messages = consumer.consume(500, 0.2)
+                records: list[LogRecord] = []
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        if error.code() == KafkaError._PARTITION_EOF:
+                            position = max(position, int(message.offset() or 0))
+                        elif self._on_error is not None:
+                            self._on_error(error.str(), False)
+                        continue
+                    position = max(position, int(message.offset() or 0) + 1)
+                    record = decode_record(message.key() or b"", message.value())
+                    if record is not None:
+                        records.append(record)
+                if messages:
+                    self._on_batch(records, position)
+        except StoreError as exc:  # an unreadable record: nothing after it can be applied
+            _log.error("the schema log tail stopped: %s", exc)
+            if self._on_error is not None:
+                self._on_error(str(exc), True)
+        finally:
+            consumer.close()

@@ -1,7 +1,8 @@
 """Where the registry's records persist: the interface, and an in-memory log.
 
 The registry is event-sourced: :meth:`RecordLog.read_all` replays every record at start-up and
-:meth:`RecordLog.append` makes a write durable before it is applied in memory. The Kafka log
+:meth:`RecordLog.append` makes a write durable before it is applied in memory. Positions count
+the log's offsets: the position after a record is the offset the next one will take. The Kafka log
 (:mod:`featurestore.schema_registry.kafka_log`) is the real one; :class:`MemoryRecordLog` keeps
 the records in a list, for unit tests and for trying the API without Kafka.
 """
@@ -23,8 +24,8 @@ class RecordLog(Protocol):
         """Every record from the beginning to the current end, in order."""
         ...
 
-    def append(self, records: Sequence[LogRecord]) -> None:
-        """Write records durably and in order; return only once all are acknowledged.
+    def append(self, records: Sequence[LogRecord]) -> int:
+        """Write records durably and in order; the position after the last, once acknowledged.
 
         Raises:
             StoreError: They could not all be written.
@@ -50,9 +51,10 @@ class MemoryRecordLog:
             if record is not None:
                 yield record
 
-    def append(self, records: Sequence[LogRecord]) -> None:
+    def append(self, records: Sequence[LogRecord]) -> int:
         """Keep the records."""
         self.messages.extend(encode_record(r) for r in records)
+        return len(self.messages)
 
     def close(self) -> None:
         """Nothing to release."""

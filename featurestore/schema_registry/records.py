@@ -12,6 +12,9 @@ knows that format:
 One record type is this registry's own: ``{"keytype":"ID_WATERMARK","magic":0}`` →
 ``{"maxId":N}``, written before a permanent delete. Compaction may drop the tombstoned schema
 record that held the highest id; the watermark keeps ids from being handed out twice.
+Another is ``{"keytype":"LEADER","magic":0}`` → ``{"url":U,"instance":I,"generation":G}``,
+written by an instance as it takes the lead (see :mod:`featurestore.schema_registry.cluster`):
+followers forward writes to ``url``; a reader of the log also sees when leadership changed.
 Key types this registry does not know (Confluent's ``NOOP``, ``MODE``...) are skipped.
 """
 
@@ -29,6 +32,8 @@ __all__ = [
     "ConfigKey",
     "IdWatermark",
     "IdWatermarkKey",
+    "LeaderEntry",
+    "LeaderKey",
     "LogRecord",
     "RecordKey",
     "RecordValue",
@@ -85,8 +90,22 @@ class IdWatermark:
     max_id: int
 
 
-RecordKey = SchemaKey | ConfigKey | IdWatermarkKey
-RecordValue = SchemaEntry | ConfigEntry | IdWatermark
+@dataclass(frozen=True)
+class LeaderKey:
+    """Names the instance that leads (the only one that writes)."""
+
+
+@dataclass(frozen=True)
+class LeaderEntry:
+    """Who leads since this record: where to send writes, and the how-manyth leader it is."""
+
+    url: str
+    instance: str
+    generation: int
+
+
+RecordKey = SchemaKey | ConfigKey | IdWatermarkKey | LeaderKey
+RecordValue = SchemaEntry | ConfigEntry | IdWatermark | LeaderEntry
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,8 @@ def encode_record(record: LogRecord) -> tuple[bytes, bytes | None]:
         }
     elif isinstance(key, ConfigKey):
         key_json = {"keytype": "CONFIG", "subject": key.subject, "magic": 0}
+    elif isinstance(key, LeaderKey):
+        key_json = {"keytype": "LEADER", "magic": 0}
     else:
         key_json = {"keytype": "ID_WATERMARK", "magic": 0}
     value = record.value
@@ -133,6 +154,8 @@ def encode_record(record: LogRecord) -> tuple[bytes, bytes | None]:
             value_json["schemaType"] = value.schema_type
     elif isinstance(value, ConfigEntry):
         value_json = {"compatibilityLevel": value.compatibility.value}
+    elif isinstance(value, LeaderEntry):
+        value_json = {"url": value.url, "instance": value.instance, "generation": value.generation}
     else:
         value_json = {"maxId": value.max_id}
     return _dumps(key_json), _dumps(value_json)
@@ -172,6 +195,13 @@ def decode_record(key: bytes, value: bytes | None) -> LogRecord | None:
             if value_json is None:
                 return LogRecord(IdWatermarkKey(), None)
             return LogRecord(IdWatermarkKey(), IdWatermark(int(value_json["maxId"])))
+        if keytype == "LEADER":
+            if value_json is None:
+                return LogRecord(LeaderKey(), None)
+            leader = LeaderEntry(
+                str(value_json["url"]), str(value_json["instance"]), int(value_json["generation"])
+            )
+            return LogRecord(LeaderKey(), leader)
     except (ValueError, KeyError, TypeError, InvalidCompatibilityLevelError) as exc:
         raise StoreError(f"Unreadable record in the schema log: key {key!r}") from exc
     return None

@@ -3,6 +3,12 @@
 Each write runs under one lock: decide from the current state which records to write, append
 them to the log (Kafka, in a worker thread), then apply them to the state. Reads need no lock:
 the state only changes on the event loop's thread, between two awaits.
+
+With ``tailed``, the state changes only by what a tail of the log feeds :meth:`apply`, a write
+included: the writer waits until the tail has brought its records back. Every instance then
+derives its state from the same committed records in the same order, the leader as well as the
+followers (see :mod:`featurestore.schema_registry.cluster`). Without it (one process, an
+in-memory log), a write is applied as soon as it is appended.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from featurestore.schema_registry.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,
     SchemaNotFoundError,
+    StoreTimeoutError,
     SubjectNotFoundError,
     SubjectNotSoftDeletedError,
     SubjectSoftDeletedError,
@@ -58,9 +65,23 @@ def parse_request_schema(
 class SchemaRegistry:
     """Commands and checks over a :class:`RegistryState` persisted in a :class:`RecordLog`."""
 
-    def __init__(self, log: RecordLog) -> None:
+    def __init__(
+        self, log: RecordLog, *, tailed: bool = False, apply_timeout_s: float = 10.0
+    ) -> None:
+        """A registry over ``log``.
+
+        Args:
+            log: Where writes go.
+            tailed: Whether a tail of the log feeds :meth:`apply` (then a write waits for it).
+            apply_timeout_s: How long a write waits for the tail to bring it back.
+        """
         self._log = log
+        self._tailed = tailed
+        self._apply_timeout_s = apply_timeout_s
         self._lock = asyncio.Lock()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self.position = 0
+        """The log position the state has applied up to."""
         self.state = RegistryState()
         """What is registered; read it freely, change it only through this class."""
 
@@ -74,10 +95,49 @@ class SchemaRegistry:
         self.state = state
         return count
 
-    async def _write(self, records: Sequence[LogRecord]) -> None:
-        await asyncio.to_thread(self._log.append, records)
+    def apply(self, records: Sequence[LogRecord], position: int) -> None:
+        """Apply records read from the log, which end at ``position``; wake who waits for it.
+
+        Called on the event loop's thread, in log order (a tail posts its batches with
+        ``call_soon_threadsafe``, which keeps their order).
+        """
         for record in records:
             self.state.apply(record)
+        self.position = max(self.position, position)
+        waiting = []
+        for wanted, future in self._waiters:
+            if wanted <= self.position:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((wanted, future))
+        self._waiters = waiting
+
+    async def wait_applied(self, position: int, timeout_s: float) -> bool:
+        """Wait until the state has applied the log up to ``position``; whether it did in time."""
+        if self.position >= position:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (position, future)
+        self._waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout_s)
+        except TimeoutError:
+            return False
+        finally:
+            if entry in self._waiters:
+                self._waiters.remove(entry)
+        return True
+
+    async def _write(self, records: Sequence[LogRecord]) -> None:
+        position = await asyncio.to_thread(self._log.append, records)
+        if not self._tailed:
+            self.apply(records, position)
+        elif not await self.wait_applied(position, self._apply_timeout_s):
+            raise StoreTimeoutError(
+                f"The write is in the log (up to position {position}) but was not read back "
+                f"within {self._apply_timeout_s}s; it will show once the log is read"
+            )
 
     # -- schemas -----------------------------------------------------------------------------
 

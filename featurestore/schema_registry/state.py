@@ -22,6 +22,8 @@ from featurestore.schema_registry.records import (
     ConfigKey,
     IdWatermark,
     IdWatermarkKey,
+    LeaderEntry,
+    LeaderKey,
     LogRecord,
     SchemaEntry,
     SchemaKey,
@@ -70,6 +72,7 @@ class RegistryState:
         self._ids_by_form: dict[str, int] = {}
         self._levels: dict[str | None, CompatibilityLevel] = {}
         self._max_id = 0
+        self._leader: LeaderEntry | None = None
 
     # -- the one way in --------------------------------------------------------------------
 
@@ -85,6 +88,8 @@ class RegistryState:
                 self._levels.pop(key.subject, None)
         elif isinstance(key, IdWatermarkKey) and isinstance(value, IdWatermark):
             self._max_id = max(self._max_id, value.max_id)
+        elif isinstance(key, LeaderKey):
+            self._leader = value if isinstance(value, LeaderEntry) else None
 
     def _apply_schema(self, key: SchemaKey, entry: SchemaEntry | None) -> None:
         versions = self._subjects.setdefault(key.subject, {})
@@ -125,6 +130,11 @@ class RegistryState:
     def max_id(self) -> int:
         """The highest schema id ever handed out (0 before the first)."""
         return self._max_id
+
+    @property
+    def leader(self) -> LeaderEntry | None:
+        """The instance that last took the lead, as the log says (None: never one)."""
+        return self._leader
 
     def subjects(self, *, deleted: bool = False, deleted_only: bool = False) -> list[str]:
         """Subjects with a live version; with ``deleted`` also soft-deleted ones.
