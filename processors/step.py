@@ -25,8 +25,8 @@ from processors.decode import DeadLetter, EventDecoder, KafkaRecords, decode_rec
 from processors.features import (
     EventChunk,
     PartitionFeatureState,
-    TopicPlan,
-    process_events,
+    ViewChain,
+    process_chain,
 )
 from processors.features.plan import SourcePlan
 from processors.tables import latest_per_entity, rows_table
@@ -45,15 +45,28 @@ class PartitionState:
     features: PartitionFeatureState = field(default_factory=PartitionFeatureState)
     fingerprint: str = ""
     """What the view computed when this state was stored (:meth:`MaterializedViews.fingerprint`)."""
+    downstream: list[PartitionFeatureState] = field(default_factory=list)
+    """A chained view's later stages (:class:`ViewChain`), after :attr:`features`, the first."""
+
+    def stages(self, count: int) -> list[PartitionFeatureState]:
+        """The state of each of a chain's ``count`` stages (new ones start empty)."""
+        while len(self.downstream) < count - 1:
+            self.downstream.append(PartitionFeatureState())
+        return [self.features, *self.downstream[: count - 1]]
 
     def to_bytes(self) -> bytes:
         """A versioned form of the engine's state without the open tiles' events.
 
         The events go to the journal: :meth:`take_new_events` after each step,
-        :meth:`from_bytes` takes them back.
+        :meth:`from_bytes` takes them back. A chained view's later stages keep no events
+        (they have no ids and no running rows), so they are stored whole, after the first.
         """
-        head = json.dumps({"format": _FORMAT, "fingerprint": self.fingerprint}).encode()
-        return head + b"\n" + self.features.to_bytes(events=False)
+        first = self.features.to_bytes(events=False)
+        later = [s.to_bytes() for s in self.downstream]
+        doc: dict[str, Any] = {"format": _FORMAT, "fingerprint": self.fingerprint}
+        if later:
+            doc["stages"] = [len(first), *(len(s) for s in later)]
+        return json.dumps(doc).encode() + b"\n" + first + b"".join(later)
 
     @classmethod
     def from_bytes(
@@ -89,7 +102,17 @@ class PartitionState:
                 " until the new one has caught up, or drop its table and run"
                 " `featurestore processors reset`"
             )
-        return cls(next_offset, PartitionFeatureState.from_bytes(body, chunks), fingerprint)
+        sizes = doc.get("stages") or [len(body)]
+        parts, at = [], 0
+        for size in sizes:
+            parts.append(body[at : at + size])
+            at += size
+        return cls(
+            next_offset,
+            PartitionFeatureState.from_bytes(parts[0], chunks),
+            fingerprint,
+            [PartitionFeatureState.from_bytes(p) for p in parts[1:]],
+        )
 
     def take_new_events(self) -> list[EventChunk]:
         """Events accepted into open tiles since the last call: the journal's new chunks."""
@@ -128,7 +151,7 @@ def run_step(
     records: KafkaRecords,
     states: Mapping[str, PartitionState],
     decoder: EventDecoder,
-    plans: Mapping[str, TopicPlan],
+    plans: Mapping[str, ViewChain],
     source: SourcePlan,
 ) -> StepResult:
     """Apply one partition's next records (in log order) to each view's state, in place.
@@ -137,7 +160,7 @@ def run_step(
         records: the partition's records, in log order.
         states: per view, its state (updated in place).
         decoder: decodes the records into ``source``'s fields.
-        plans: per view, its compiled plan.
+        plans: per view, the stages that compute it.
         source: the fields of every view together (what records are decoded into).
 
     Raises:
@@ -164,16 +187,16 @@ def run_step(
         chosen = np.flatnonzero(events.offset >= state.next_offset)
         # In steady state every view is at the same offset: no copy of the events.
         mine = events if len(chosen) == len(events) else events.take(chosen)
-        out = process_events(plan, state.features, mine)
+        out = process_chain(plan, state.stages(len(plan.stages)), mine)
         for i in out.late.tolist():
             at = int(chosen[i])
             if int(events.offset[at]) >= newest:
                 late[int(events.offset[at])] = at
         duplicates.update(int(events.offset[chosen[i]]) for i in out.duplicates.tolist())
-        view = plan.view(name)
         table = rows_table(
-            out.rows[name], view, join_key=plan.join_key, topic=source.topic, partition=partition
-        )
+            out.rows[name], plan.view, join_key=plan.join_key, topic=source.topic,
+            partition=partition,
+        )  # fmt: skip
         rows[name] = table
         latest[name] = latest_per_entity(table, plan.join_key)
         if len(fresh):

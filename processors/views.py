@@ -16,7 +16,7 @@ from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
 from featurestore.online.base import FeatureSpec, FeatureViewSpec
 from featurestore.online.base import ValueType as OnlineType
-from processors.features import TopicPlan, compile_topic
+from processors.features import TopicPlan, ViewChain, compile_chain, compile_topic
 
 __all__ = ["MaterializedViews"]
 
@@ -29,9 +29,11 @@ class MaterializedViews:
     topic: str
     views: tuple[FeatureView, ...]
     plan: TopicPlan
-    """All the views together: the fields every record is decoded into."""
-    plans: dict[str, TopicPlan]
-    """Each view alone: each has its own state and next offset (a new view starts at 0)."""
+    """The views computed from the topic's events together: the fields every record is
+    decoded into (a chained view reads what its upstream view reads)."""
+    plans: dict[str, ViewChain]
+    """Each view alone: each has its own state and next offset (a new view starts at 0), a
+    chained view its own copy of its upstream views' stages."""
 
     @classmethod
     def resolve(cls, definitions: Definitions, topic: str) -> MaterializedViews:
@@ -51,8 +53,10 @@ class MaterializedViews:
                 f"the views of topic {topic!r} ({names}) must be keyed by the same one entity"
             )
         join_key = definitions.entity(views[0].entities[0]).join_key
-        plans = {v.name: compile_topic([v], join_key) for v in views}
-        return cls(definitions, topic, views, compile_topic(views, join_key), plans)
+        by_name = {v.name: v for v in definitions.views}
+        plans = {v.name: compile_chain(v, by_name, join_key) for v in views}
+        direct = [v for v in views if v.stream is not None and v.stream.upstream is None]
+        return cls(definitions, topic, views, compile_topic(direct, join_key), plans)
 
     @property
     def join_key(self) -> str:
@@ -71,20 +75,21 @@ class MaterializedViews:
 
         A view whose fingerprint changed under the same name would mix rows of two meanings
         in one table; the processor refuses to continue its state (apply a new view instead).
+        A chained view's includes its upstream views'.
         """
         view = self.view(name)
         assert view.stream is not None
         stream = view.stream
-        text = repr(
-            (
-                sorted((f.name, f.value_type.value) for f in view.features),
-                stream.source.topic, stream.source.entity_field, stream.source.timestamp_field,
-                stream.source.id_field, stream.source.watermark_delay,
-                sorted(stream.source.columns.items()), stream.aggregations,
-                sorted(stream.derived.items()), stream.tile, stream.running,
-            )
+        parts: tuple[object, ...] = (
+            sorted((f.name, f.value_type.value) for f in view.features),
+            stream.source.topic, stream.source.entity_field, stream.source.timestamp_field,
+            stream.source.id_field, stream.source.watermark_delay,
+            sorted(stream.source.columns.items()), stream.aggregations,
+            sorted(stream.derived.items()), stream.tile, stream.running,
         )  # fmt: skip
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        if stream.upstream is not None:
+            parts = (*parts, stream.upstream, self.fingerprint(stream.upstream))
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def online_catalog(self) -> StaticCatalog:
         """The online store's view of the same definitions (TTL 0 means never expires)."""

@@ -78,9 +78,6 @@ def to_feast_objects(definitions: Definitions, *, kafka_bootstrap: str = "") -> 
     A view with a stream computation becomes a ``StreamFeatureView`` with its own
     ``KafkaSource`` (:mod:`featurestore.definitions.feast_stream`); ``kafka_bootstrap`` is
     recorded on those sources for Feast's own tools.
-
-    Raises:
-        ConfigurationError: a chained view (not supported yet).
     """
     from feast import Entity as FeastEntity
     from feast import FeatureService as FeastService

@@ -21,6 +21,12 @@ On the ``StreamFeatureView``::
     featurestore.rows            ``running`` (rows as of every event) or ``window_end`` (default)
     featurestore.derived.<name>  a derived feature: an expression over the view's aggregates
     featurestore.features        the feature order, comma-separated (optional)
+    featurestore.source_view     a chained view: the window-end view whose rows it aggregates
+
+A chained view names its upstream view in a tag, and keeps the upstream's ``KafkaSource``:
+Feast's own form (``source=other_view``, ``sink_source=...``) loses the link in the registry
+(``StreamFeatureViewSpec`` has no ``source_views``), and every copy Feast makes of such a view
+(``view[[...]]`` in a feature service) fails, since it rebuilds the view from its batch source.
 
 Why the last tag and the stream name: Feast 0.67 writes a StreamFeatureView's fields to its
 registry from a ``set`` (``FeatureView.schema``), so their order is lost in the SQL registry;
@@ -58,6 +64,7 @@ __all__ = [
     "FEATURES_TAG",
     "ID_FIELD_TAG",
     "ROWS_TAG",
+    "SOURCE_VIEW_TAG",
     "STREAM_TAG",
     "TAG_PREFIX",
     "order_features",
@@ -74,9 +81,10 @@ COLUMN_TAG = "featurestore.column."
 ROWS_TAG = "featurestore.rows"
 DERIVED_TAG = "featurestore.derived."
 FEATURES_TAG = "featurestore.features"
+SOURCE_VIEW_TAG = "featurestore.source_view"
 
 _SOURCE_TAGS = (STREAM_TAG, ENTITY_FIELD_TAG, ID_FIELD_TAG)
-_VIEW_TAGS = (ROWS_TAG, FEATURES_TAG)
+_VIEW_TAGS = (ROWS_TAG, FEATURES_TAG, SOURCE_VIEW_TAG)
 _RUNNING, _WINDOW_END = "running", "window_end"
 
 
@@ -183,28 +191,22 @@ def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
     if view.tiling_hop_size is None:
         raise ConfigurationError(f"{where}: tiling_hop_size (the tile of its windows) is not set")
     if view.source_views:
-        upstream = tuple(v.name for v in view.source_views)
-        source = StreamSource(
-            name=",".join(upstream),
-            topic="",
-            timestamp_field=view.timestamp_field,
-            entity_field="",
-            watermark_delay=timedelta(0),
-            views=upstream,
-        )
-    elif view.stream_source is not None:
-        source = _source_from_feast(view, view.stream_source)
-    else:
+        upstream = ", ".join(v.name for v in view.source_views)
         raise ConfigurationError(
-            f"{where}: no KafkaSource (a chained view's link to its source views does not"
-            " survive Feast's registry)"
+            f"{where}: source is the feature view {upstream}, which Feast's registry does not"
+            f" keep; declare the upstream view's KafkaSource as source and tag"
+            f" {SOURCE_VIEW_TAG!r} with the upstream view's name (registry/README.md)"
         )
+    if view.stream_source is None:
+        raise ConfigurationError(f"{where}: no KafkaSource")
+    source = _source_from_feast(view, view.stream_source)
     stream = StreamComputation(
         source=source,
         aggregations=tuple(_aggregation(view.name, a) for a in view.aggregations),
         derived=_prefixed(tags, DERIVED_TAG),
         tile=view.tiling_hop_size,
         running=rows == _RUNNING,
+        upstream=tags.get(SOURCE_VIEW_TAG) or None,
     )
     own = {k: v for k, v in tags.items() if not k.startswith(TAG_PREFIX)}
     return stream, own
@@ -259,11 +261,6 @@ def stream_view_to_feast(
     stream = view.stream
     assert stream is not None
     source = stream.source
-    if source.views:
-        raise ConfigurationError(
-            f"feature view {view.name!r}: chained views (computed from"
-            f" {', '.join(source.views)}) are not supported yet"
-        )
     source_tags = {STREAM_TAG: source.name, ENTITY_FIELD_TAG: source.entity_field}
     if source.id_field is not None:
         source_tags[ID_FIELD_TAG] = source.id_field
@@ -284,6 +281,8 @@ def stream_view_to_feast(
         FEATURES_TAG: ",".join(view.feature_names),
     }
     view_tags.update({f"{DERIVED_TAG}{k}": v for k, v in stream.derived.items()})
+    if stream.upstream is not None:
+        view_tags[SOURCE_VIEW_TAG] = stream.upstream
     return StreamFeatureView(
         name=view.name,
         source=kafka,

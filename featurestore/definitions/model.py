@@ -190,9 +190,6 @@ class StreamSource:
     avro_schema: str = ""
     """The Avro record schema (JSON) of the fields the features read: the reader schema of the
     topic's events, Feast's ``AvroFormat(schema_json=...)``."""
-    views: tuple[str, ...] = ()
-    """Set for a chained view: its events are the rows of these feature views, not a topic's
-    (validation refuses them: the processors do not compute chained views yet)."""
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -222,6 +219,12 @@ class StreamComputation:
     running: bool = False
     """Rows as of every event time as well (the current window so far), not only at slide
     boundaries; needs every slide equal to the tile."""
+    upstream: str | None = None
+    """Set for a chained view: the window-end view of the same source whose rows are this
+    view's events (its aggregations read the upstream view's features). A window-end row at
+    boundary b covers ``[b - w, b)`` and is final once emitted, so it enters the chained view
+    as one event at ``b - 1 us`` (the last instant it covers); a chained view's windows thus
+    cover exactly the source events its upstream rows covered."""
 
 
 @dataclass(frozen=True)

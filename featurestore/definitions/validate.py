@@ -71,16 +71,25 @@ def _positive_multiple(value: timedelta, tile: timedelta) -> bool:
     return value > timedelta(0) and value % tile == timedelta(0)
 
 
-def _check_stream(view: FeatureView, stream: StreamComputation) -> None:
+def _check_stream(
+    view: FeatureView, stream: StreamComputation, upstream: FeatureView | None = None
+) -> None:
     where = f"feature view {view.name!r}"
     if stream.tile <= timedelta(0):
         raise ConfigurationError(f"{where}: tile {stream.tile} is not positive")
     readable = _source_columns(view, stream)
+    if upstream is not None:
+        readable = _chain_columns(upstream)
     aggregates: list[str] = []
     for agg in stream.aggregations:
         at = f"{where} aggregation {agg.name!r}"
         if agg.name in aggregates:
             raise ConfigurationError(f"{at}: two aggregations have this name")
+        if agg.column not in readable and upstream is not None:
+            raise ConfigurationError(
+                f"{at}: column {agg.column!r} is not a numeric feature of its upstream view"
+                f" {upstream.name!r} ({', '.join(sorted(readable))})"
+            )
         if agg.column not in readable:
             raise ConfigurationError(
                 f"{at}: column {agg.column!r} is neither a field of the source's Avro schema"
@@ -127,36 +136,59 @@ def _check_stream(view: FeatureView, stream: StreamComputation) -> None:
 
 
 def _check_chains(views: Iterable[FeatureView]) -> None:
-    """Refuse cycles of chained views first (the clearer error), then any chained view."""
+    """A chained view reads a window-end view of its own source; no cycle.
+
+    Cycles are reported first (the clearer error). A running view's rows are re-emitted as
+    later events land, so they cannot be another view's events; the chained view's own rows
+    are at window ends too (a row at each upstream row's time would add nothing).
+    """
+    streams = {v.name: v for v in views if v.stream is not None}
     upstream = {
-        v.name: v.stream.source.views for v in views if v.stream is not None
+        name: v.stream.upstream for name, v in streams.items() if v.stream is not None
     }  # fmt: skip
-    for name, sources in upstream.items():
-        for source in sources:
-            if source not in upstream:
-                raise ConfigurationError(
-                    f"feature view {name!r} source: {source!r} is not a stream feature view"
-                )
-    done: set[str] = set()
-
-    def visit(name: str, path: list[str]) -> None:
-        if name in path:
-            cycle = " -> ".join([*path[path.index(name) :], name])
-            raise ConfigurationError(f"feature views form a cycle: {cycle}")
-        if name in done:
-            return
-        for source in upstream[name]:
-            visit(source, [*path, name])
-        done.add(name)
-
-    for name in upstream:
-        visit(name, [])
-    for name, sources in upstream.items():
-        if sources:
+    for name, source in upstream.items():
+        if source is not None and source not in streams:
             raise ConfigurationError(
-                f"feature view {name!r} source: chained views (computed from"
-                f" {', '.join(sources)}) are not supported yet"
+                f"feature view {name!r} tag 'featurestore.source_view': {source!r} is not a"
+                " stream feature view"
             )
+    for start in upstream:
+        path = [start]
+        while (following := upstream[path[-1]]) is not None:
+            if following in path:
+                cycle = " -> ".join([*path[path.index(following) :], following])
+                raise ConfigurationError(f"feature views form a cycle: {cycle}")
+            path.append(following)
+    for name, source in upstream.items():
+        if source is None:
+            continue
+        view, feeding = streams[name], streams[source]
+        assert view.stream is not None and feeding.stream is not None
+        where = f"feature view {name!r} tag 'featurestore.source_view'"
+        if feeding.stream.source.topic != view.stream.source.topic:
+            raise ConfigurationError(
+                f"{where}: {source!r} reads topic {feeding.stream.source.topic!r}, not"
+                f" {view.stream.source.topic!r}: a chained view keeps its upstream's source"
+            )
+        if feeding.stream.running:
+            raise ConfigurationError(
+                f"{where}: {source!r} has running rows (re-emitted as events land); a chained"
+                " view reads a window_end view"
+            )
+        if view.stream.running:
+            raise ConfigurationError(
+                f"feature view {name!r}: a chained view has rows at its window ends"
+                " (tag 'featurestore.rows' = 'window_end')"
+            )
+
+
+def _chain_columns(upstream: FeatureView) -> set[str]:
+    """What a chained view's aggregations may read: its upstream's numeric features."""
+    from featurestore.definitions.model import ValueType
+
+    return {
+        f.name for f in upstream.features if f.value_type in (ValueType.FLOAT64, ValueType.INT64)
+    }
 
 
 def _check_topics(views: Iterable[FeatureView]) -> None:
@@ -187,10 +219,11 @@ def validate_definitions(definitions: Definitions) -> None:
     columns, each reading only fields and earlier columns), its aggregations (columns the
     source has, windows and slides positive multiples of the tile, a running view sliding by
     its tile), its derived features (expressions that parse and read only its aggregates), its
-    schema (exactly its aggregations and derived features); chained views (cycles first, then
-    "not supported yet"); views of one topic sharing one source and tile; feature services
-    naming existing features. Unsupported aggregation functions cannot reach the domain types:
-    the codec refuses them when it reads Feast objects.
+    schema (exactly its aggregations and derived features); chained views (no cycle, an
+    upstream window-end view of the same source, columns among its numeric features); views
+    of one topic sharing one source and tile; feature services naming existing features.
+    Unsupported aggregation functions cannot reach the domain types: the codec refuses them
+    when it reads Feast objects.
 
     Raises:
         ConfigurationError: the first problem found; the message names the view and the field.
@@ -203,7 +236,10 @@ def validate_definitions(definitions: Definitions) -> None:
     _check_chains(definitions.views)
     for view in definitions.views:
         if view.stream is not None:
-            _check_stream(view, view.stream)
+            upstream = view.stream.upstream
+            _check_stream(
+                view, view.stream, definitions.view(upstream) if upstream is not None else None
+            )
     _check_topics(definitions.views)
     for service in definitions.services:
         try:
@@ -223,7 +259,7 @@ def check_source_schemas(definitions: Definitions, store: SchemaStore) -> None:
 
     checked: set[str] = set()
     for view in definitions.views:
-        if view.stream is None or view.stream.source.views:
+        if view.stream is None:
             continue
         topic = view.stream.source.topic
         if topic in checked:
@@ -252,6 +288,7 @@ def _meaning(view: FeatureView) -> dict[str, object]:
         "lateness": source.watermark_delay,
         "tile": stream.tile,
         "rows": "running" if stream.running else "window_end",
+        "upstream view": stream.upstream,
     }
     parts.update({f"column {k}": v for k, v in source.columns.items()})
     for agg in stream.aggregations:

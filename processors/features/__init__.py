@@ -10,10 +10,12 @@ from __future__ import annotations
 from processors.features.engine import (
     EventBatch,
     FeatureOutput,
+    advance_chain,
     advance_watermark,
+    process_chain,
     process_events,
 )
-from processors.features.plan import TopicPlan, ViewPlan, compile_topic
+from processors.features.plan import TopicPlan, ViewChain, ViewPlan, compile_chain, compile_topic
 from processors.features.state import EventChunk, PartitionFeatureState
 
 __all__ = [
@@ -22,8 +24,12 @@ __all__ = [
     "FeatureOutput",
     "PartitionFeatureState",
     "TopicPlan",
+    "ViewChain",
     "ViewPlan",
+    "advance_chain",
     "advance_watermark",
+    "compile_chain",
     "compile_topic",
+    "process_chain",
     "process_events",
 ]

@@ -29,11 +29,18 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from processors.features.plan import TopicPlan, ViewPlan
+from processors.features.plan import TopicPlan, ViewChain, ViewPlan
 from processors.features.state import EntityState, OpenTile, PartitionFeatureState, TileStats
 from processors.features.stats import ColumnStats, Prefix, Summary, finalize, finalize_many
 
-__all__ = ["EventBatch", "FeatureOutput", "advance_watermark", "process_events"]
+__all__ = [
+    "EventBatch",
+    "FeatureOutput",
+    "advance_chain",
+    "advance_watermark",
+    "process_chain",
+    "process_events",
+]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -56,6 +63,9 @@ class EventBatch:
     offset: I64
     event_id: Sequence[str] | None
     fields: Mapping[str, F64]
+    first_offset: I64 | None = None
+    """Where an event stands for several records (a row of the view a chained view reads):
+    the first of their offsets, :attr:`offset` being the last (None: one record each)."""
 
     def __len__(self) -> int:
         return len(self.event_us)
@@ -77,6 +87,7 @@ class EventBatch:
             self.offset[index],
             None if self.event_id is None else [self.event_id[i] for i in index.tolist()],
             {k: v[index] for k, v in self.fields.items()},
+            None if self.first_offset is None else self.first_offset[index],
         )
 
     @classmethod
@@ -457,6 +468,7 @@ def _fold(
     keep_events = plan.running or batch.event_id is not None
     x = batch.event_us[acc]
     offsets = batch.offset[acc]
+    first_offsets = offsets if batch.first_offset is None else batch.first_offset[acc]
     kafka = batch.kafka_ms[acc]
     starts = x - x % tile
     earliest: dict[str, int] = {}
@@ -488,7 +500,7 @@ def _fold(
             col.add(cols[column][idx], x[idx], offsets[idx], distinct=column in plan.distinct)
         stats.events += len(idx)
         stats.kafka_max = max(stats.kafka_max, int(kafka[idx].max()))
-        stats.offset_min = min(stats.offset_min, int(offsets[idx].min()))
+        stats.offset_min = min(stats.offset_min, int(first_offsets[idx].min()))
         stats.offset_max = max(stats.offset_max, int(offsets[idx].max()))
         if keep_events:
             ids = batch.event_id
@@ -545,6 +557,70 @@ def advance_watermark(
     sinks = {v.name: _RowSink(v) for v in plan.views}
     _emit_closed(plan, state, sinks)
     return FeatureOutput({name: sink.rows() for name, sink in sinks.items()})
+
+
+def process_chain(
+    chain: ViewChain, states: Sequence[PartitionFeatureState], batch: EventBatch
+) -> FeatureOutput:
+    """:func:`process_events` for one view, through the stages of its chain.
+
+    ``states`` holds one state per stage. The late and duplicate events are the topic's (a
+    later stage has neither: its events come in time order and its watermark follows the
+    rows the stage before has closed).
+    """
+    return _downstream(chain, states, process_events(chain.stages[0], states[0], batch))
+
+
+def advance_chain(
+    chain: ViewChain, states: Sequence[PartitionFeatureState], watermark_us: int
+) -> FeatureOutput:
+    """:func:`advance_watermark` for one view, through the stages of its chain."""
+    return _downstream(chain, states, advance_watermark(chain.stages[0], states[0], watermark_us))
+
+
+def _downstream(
+    chain: ViewChain, states: Sequence[PartitionFeatureState], first: FeatureOutput
+) -> FeatureOutput:
+    """Feed each stage's rows to the next stage, then let it close what the rows closed.
+
+    A window-end row at b is final (an event that could change it is late), so it is one event
+    at ``b - 1 us`` for the next stage. Every row up to the stage's closed time has been
+    emitted, so the next stage's watermark moves there: its row at B reads every row before B
+    as soon as the stage before has emitted them, without waiting for a later event.
+    """
+    out = first
+    for i in range(1, len(chain.stages)):
+        before, stage = chain.stages[i - 1], chain.stages[i]
+        events = rows_as_events(out.rows[before.views[0].name], stage.source.fields)
+        parts = [process_events(stage, states[i], events)]
+        closed = states[i - 1].closed_us
+        if closed is not None:
+            parts.append(advance_watermark(stage, states[i], closed))
+        name = stage.views[0].name
+        rows = [p.rows[name] for p in parts]
+        out = FeatureOutput({name: {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}})
+    return FeatureOutput(out.rows, first.late, first.duplicates)
+
+
+def rows_as_events(rows: Rows, columns: Sequence[str]) -> EventBatch:
+    """Window-end rows as the events of a view chained from them, in time order.
+
+    An event per row at ``event_us - 1`` (the last instant its windows cover), Kafka time its
+    ``created_ms``, offsets its lineage range; ``columns`` are the features the next stage reads.
+    """
+    order = np.argsort(rows["event_us"], kind="stable")
+    names, code = np.unique(rows["entity"][order].astype(str), return_inverse=True)
+    return EventBatch(
+        names.tolist(),
+        np.asarray(code, np.int64).reshape(-1),
+        rows["event_us"][order].astype(np.int64) - 1,
+        rows["created_ms"][order].astype(np.int64),
+        np.zeros(len(order), np.int64),
+        rows["last_offset"][order].astype(np.int64),
+        None,
+        {c: rows[c][order].astype(np.float64) for c in columns},
+        rows["first_offset"][order].astype(np.int64),
+    )
 
 
 def _emit_closed(plan: TopicPlan, state: PartitionFeatureState, sinks: dict[str, _RowSink]) -> None:

@@ -15,8 +15,8 @@ import pandas as pd
 
 from featurestore.definitions.model import Definitions, FeatureView
 from featurestore.errors import ValidationError
-from processors.features.engine import EventBatch, advance_watermark, process_events
-from processors.features.plan import compile_topic
+from processors.features.engine import EventBatch, FeatureOutput, advance_chain, process_chain
+from processors.features.plan import ViewChain, compile_chain, compile_topic
 from processors.features.state import PartitionFeatureState
 
 __all__ = ["compute_frame"]
@@ -51,8 +51,13 @@ def compute_frame(
     if not chosen:
         raise ValidationError("no stream feature views to compute", field="views")
     join_key = definitions.entity(chosen[0].entities[0]).join_key
-    plan = compile_topic(chosen, join_key)
-    source = plan.source
+    by_name = {v.name: v for v in definitions.views}
+    chains = [compile_chain(v, by_name, join_key) for v in chosen]
+    direct = [v for v in chosen if v.stream is not None and v.stream.upstream is None]
+    # Every view computed from the events at once, and a chained one through its own stages.
+    runs = [ViewChain((compile_topic(direct, join_key),))] if direct else []
+    runs += [c for c in chains if len(c.stages) > 1]
+    source = chains[0].stages[0].source
     if events.empty:
         raise ValidationError("no events to compute features from", field="events")
     times = events[source.timestamp_field]
@@ -75,14 +80,16 @@ def compute_frame(
         else None,
         fields={name: events[name].to_numpy(np.float64) for name in source.fields},
     )
-    state = PartitionFeatureState()
-    outputs = [process_events(plan, state, batch)]
-    if complete:
-        drained = int(ev.max()) + plan.horizon_us + source.lateness_us
-        outputs.append(advance_watermark(plan, state, drained))
+    outputs: list[FeatureOutput] = []
+    for run in runs:
+        states = [PartitionFeatureState() for _ in run.stages]
+        outputs.append(process_chain(run, states, batch))
+        if complete:
+            drained = int(ev.max()) + sum(s.horizon_us for s in run.stages) + source.lateness_us
+            outputs.append(advance_chain(run, states, drained))
     frames = {}
-    for view in plan.views:
-        rows = _concat([o.rows[view.name] for o in outputs])
+    for view in (c.view for c in chains):
+        rows = _concat([o.rows[view.name] for o in outputs if view.name in o.rows])
         frame = pd.DataFrame(
             {name: rows[name] for name in ("entity", "event_us", "created_ms", *view.features)}
         )

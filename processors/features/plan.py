@@ -8,7 +8,7 @@ naming the view and the field otherwise; the engine itself assumes a valid plan.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,7 +16,15 @@ from featurestore.definitions.model import AggFunction, FeatureView, StreamSourc
 from featurestore.errors import ConfigurationError
 from processors.features.expressions import Expression, compile_expression
 
-__all__ = ["AggPlan", "SourcePlan", "TopicPlan", "ViewPlan", "compile_topic"]
+__all__ = [
+    "AggPlan",
+    "SourcePlan",
+    "TopicPlan",
+    "ViewChain",
+    "ViewPlan",
+    "compile_chain",
+    "compile_topic",
+]
 
 _US = timedelta(microseconds=1)
 
@@ -225,3 +233,80 @@ def compile_topic(
     needed = set(source_plan.fields) | {c for c in aggregated if c not in dict(source_plan.columns)}
     source_plan = SourcePlan(**{**source_plan.__dict__, "fields": tuple(sorted(needed))})
     return TopicPlan(source_plan, plans, join_key, tile_us, tuple(aggregated), distinct)
+
+
+@dataclass(frozen=True)
+class ViewChain:
+    """How one view is computed: stages from the topic's events to the view's rows.
+
+    ``stages[0]`` reads the topic's events; each later stage has one view, chained from the
+    view of the stage before: its events are that view's window-end rows. A view computed
+    from the topic itself has one stage.
+    """
+
+    stages: tuple[TopicPlan, ...]
+
+    @property
+    def view(self) -> ViewPlan:
+        """The plan of the view this chain computes."""
+        return self.stages[-1].views[0]
+
+    @property
+    def join_key(self) -> str:
+        """The entity's join key column."""
+        return self.stages[0].join_key
+
+
+def _rows_stage(view: FeatureView, upstream: TopicPlan, join_key: str) -> TopicPlan:
+    """The stage of a chained view: the upstream stage's one view's rows are its events."""
+    stream = view.stream
+    assert stream is not None
+    feeding = upstream.views[0]
+    tile_us = _us(stream.tile)
+    plan = _view_plan(view, tile_us, set(feeding.features))
+    aggregated = sorted({a.column for a in plan.aggregations})
+    source = SourcePlan(
+        topic=upstream.source.topic,
+        entity_field=upstream.source.entity_field,
+        timestamp_field=upstream.source.timestamp_field,
+        id_field=None,
+        lateness_us=0,
+        fields=tuple(aggregated),
+        columns=(),
+        prev_fields=(),
+    )
+    distinct = frozenset(
+        a.column for a in plan.aggregations if a.function is AggFunction.COUNT_DISTINCT
+    )
+    return TopicPlan(source, (plan,), join_key, tile_us, tuple(aggregated), distinct)
+
+
+def compile_chain(view: FeatureView, views: Mapping[str, FeatureView], join_key: str) -> ViewChain:
+    """The stages that compute ``view``, following its upstream views in ``views``.
+
+    Raises:
+        ConfigurationError: an upstream view that is unknown, running or part of a cycle, or
+            a column the view reads that its upstream does not produce.
+    """
+    stream = view.stream
+    if stream is None:
+        raise ConfigurationError(f"feature view {view.name!r} has no stream computation")
+    if stream.upstream is None:
+        return ViewChain((compile_topic([view], join_key),))
+    where = f"feature view {view.name!r} tag 'featurestore.source_view'"
+    if stream.running:
+        raise ConfigurationError(f"{where}: a chained view has window-end rows, not running rows")
+    seen = {view.name}
+    name: str | None = stream.upstream
+    while name is not None:
+        if name in seen:
+            raise ConfigurationError(f"{where}: the chain of upstream views has a cycle")
+        seen.add(name)
+        found = views.get(name)
+        if found is None or found.stream is None:
+            raise ConfigurationError(f"{where}: {name!r} is not a stream feature view")
+        if found.stream.running:
+            raise ConfigurationError(f"{where}: {name!r} has running rows, not window-end rows")
+        name = found.stream.upstream
+    head = compile_chain(views[stream.upstream], views, join_key)
+    return ViewChain((*head.stages, _rows_stage(view, head.stages[-1], join_key)))

@@ -48,7 +48,8 @@ SCHEMA = (
 
 
 def _small() -> Definitions:
-    """Definitions unlike the store's: a plain view, chained columns, no id, 0 lateness."""
+    """Definitions unlike the store's: a plain view, chained columns, no id, 0 lateness, a view
+    chained from another."""
     source = StreamSource(
         name="ticks",
         topic="ticks-topic",
@@ -91,10 +92,25 @@ def _small() -> Definitions:
         source=SourceTable("other.labels"),
         tags={"source_topic": "x"},
     )
+    chained = FeatureView(
+        name="ticks_10m",
+        entities=("key",),
+        features=(Feature("max_var_dx_10m"),),
+        ttl=timedelta(0),
+        source=SourceTable("t_ticks_10m"),
+        stream=replace(
+            stream,
+            aggregations=(
+                Aggregation("var_dx", AggFunction.MAX, 10 * minute, 10 * minute, "max_var_dx_10m"),
+            ),
+            derived={},
+            upstream="ticks_w",
+        ),
+    )
     service = FeatureService(
         "svc", (FeatureRef("ticks_w", "var_dx"), FeatureRef("labels", "flag")), {"m": "1"}, "s"
     )
-    return Definitions("small", (key,), (plain, computed), (service,))
+    return Definitions("small", (key,), (plain, chained, computed), (service,))
 
 
 def _through_registry(make_store: Callable[[str], Any], objects: list[Any], project: str) -> Any:
@@ -287,6 +303,33 @@ def test_stream_definitions_rename_each_stream_to_its_topic() -> None:
         stream_definitions({"quote": "q"})
 
 
+FEAST_CHAINED = """
+from feast.aggregation import Aggregation
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+    PostgreSQLSource,
+)
+
+rolling_5m = StreamFeatureView(
+    name="rolling_5m",
+    source=rolling_1m,
+    sink_source=PostgreSQLSource(
+        name="rolling_5m", table="rolling_5m", timestamp_field="event_timestamp"
+    ),
+    entities=[symbol],
+    schema=[Field(name="volume_5m_of_bars", dtype=Float64)],
+    aggregations=[
+        Aggregation(
+            column="volume_1m", function="sum", time_window=timedelta(minutes=5),
+            name="volume_5m_of_bars",
+        )
+    ],
+    timestamp_field="event_time",
+    tiling_hop_size=timedelta(minutes=1),
+)
+"""
+"""Feast's own form of chaining, which its registry does not keep."""
+
+
 def _write_repo(folder: Path, trades: str) -> Path:
     text = (REPO_PATH / "trades.py").read_text()
     folder.mkdir()
@@ -327,9 +370,26 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r"feature view 'bars_1m': tag 'featurestore.features' lists \['open', 'high'\], but",
         ),
         ("{original}\nraise ValueError('broken')\n", r"registry file .*trades.py: broken"),
+        (
+            "{original}\n" + FEAST_CHAINED,
+            r"feature view 'rolling_5m': source is the feature view rolling_1m, which Feast's"
+            r" registry does not keep; declare the upstream view's KafkaSource as source and tag"
+            r" 'featurestore.source_view'",
+        ),
         ("{original}\nother = bars_1m.__copy__()\nother.name = 'x'\n", None),
     ],
-    ids=["function", "tag", "rows", "entity", "time", "tile", "order", "broken", "copy"],
+    ids=[
+        "function",
+        "tag",
+        "rows",
+        "entity",
+        "time",
+        "tile",
+        "order",
+        "broken",
+        "feast-chain",
+        "copy",
+    ],
 )
 def test_the_codec_refuses_what_feast_accepts_but_the_store_cannot_use(
     tmp_path: Path, change: str, message: str | None

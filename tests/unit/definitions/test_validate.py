@@ -10,7 +10,10 @@ import pytest
 
 from featurestore.config import load_settings
 from featurestore.definitions import (
+    AggFunction,
+    Aggregation,
     Definitions,
+    Feature,
     FeatureRef,
     FeatureService,
     FeatureView,
@@ -175,24 +178,58 @@ def test_the_schema_lists_exactly_the_aggregations_and_derived_features() -> Non
     )
 
 
-def _chained(name: str, upstream: tuple[str, ...]) -> FeatureView:
-    bars = DEFS.view("bars_1m")
-    stream = _stream(bars)
-    source = replace(stream.source, name=",".join(upstream), topic="", views=upstream)
-    return replace(bars, name=name, stream=replace(stream, source=source))
+def _chained(
+    name: str, upstream: str, *, column: str = "volume_1m", running: bool = False, topic: str = ""
+) -> FeatureView:
+    """A view summing ``column`` of ``upstream``'s rows over 5 minutes."""
+    rolling = DEFS.view("rolling_1m")
+    stream = _stream(rolling)
+    source = replace(stream.source, topic=topic) if topic else stream.source
+    agg = Aggregation(column, AggFunction.SUM, 5 * MINUTE, 5 * MINUTE, "volume_5m_of_bars")
+    return replace(
+        rolling,
+        name=name,
+        features=(Feature("volume_5m_of_bars"),),
+        stream=replace(
+            stream, source=source, aggregations=(agg,), derived={}, upstream=upstream,
+            running=running,
+        ),
+    )  # fmt: skip
 
 
-def test_cycles_of_chained_views_then_any_chained_view_are_refused() -> None:
-    a, b = _chained("a", ("b",)), _chained("b", ("a",))
+def test_a_view_chained_from_a_window_end_view_of_its_source_is_accepted() -> None:
+    validate_definitions(_with_view(_chained("rolling_5m", "rolling_1m")))
+    five = _with_view(_chained("rolling_5m", "rolling_1m"))
+    validate_definitions(
+        _with_view(_chained("rolling_25m", "rolling_5m", column="volume_5m_of_bars"), five)
+    )
+
+
+def test_bad_chains_are_refused_naming_the_view() -> None:
+    a, b = _chained("a", "b"), _chained("b", "a")
     _refused(_with_view(b, _with_view(a)), r"feature views form a cycle: a -> b -> a")
-    _refused(_with_view(_chained("a", ("a",))), r"feature views form a cycle: a -> a")
+    _refused(_with_view(_chained("a", "a")), r"feature views form a cycle: a -> a")
     _refused(
-        _with_view(_chained("c", ("bars_1m",))),
-        r"feature view 'c' source: chained views \(computed from bars_1m\) are not supported yet",
+        _with_view(_chained("c", "nope")),
+        r"feature view 'c' tag 'featurestore.source_view': 'nope' is not a stream feature view",
     )
     _refused(
-        _with_view(_chained("c", ("nope",))),
-        r"feature view 'c' source: 'nope' is not a stream feature view",
+        _with_view(_chained("c", "bars_1m")),
+        r"feature view 'c' tag 'featurestore.source_view': 'bars_1m' has running rows",
+    )
+    _refused(
+        _with_view(_chained("c", "rolling_1m", running=True)),
+        r"feature view 'c': a chained view has rows at its window ends",
+    )
+    _refused(
+        _with_view(_chained("c", "rolling_1m", column="price")),
+        r"feature view 'c' aggregation 'volume_5m_of_bars': column 'price' is not a numeric"
+        r" feature of its upstream view 'rolling_1m'",
+    )
+    _refused(
+        _with_view(_chained("c", "rolling_1m", topic="other")),
+        r"feature view 'c' tag 'featurestore.source_view': 'rolling_1m' reads topic 'trades',"
+        r" not 'other'",
     )
 
 

@@ -309,6 +309,8 @@ class _Accepted:
     event: SourceEvent
     columns: Mapping[str, Value]
     """Raw fields (NaN as None) and computed columns."""
+    first_offset: int | None = None
+    """For a row of an upstream view taken as an event: the first offset of its lineage."""
 
 
 @dataclass
@@ -442,7 +444,9 @@ def _view_rows(
             entity=entity,
             event_us=t,
             created_ms=max(a.event.kafka_ms for a in covered),
-            first_offset=min(a.event.offset for a in covered),
+            first_offset=min(
+                a.event.offset if a.first_offset is None else a.first_offset for a in covered
+            ),
             last_offset=max(a.event.offset for a in covered),
             values=values,
         )
@@ -472,9 +476,29 @@ def _check_views(views: Sequence[FeatureView]) -> StreamSource:
     return source
 
 
+def _upstream(view: FeatureView) -> str:
+    assert view.stream is not None and view.stream.upstream is not None
+    return view.stream.upstream
+
+
 def compute_features(views: Sequence[FeatureView], events: Sequence[SourceEvent]) -> OracleResult:
-    """The rows, late and duplicate events for ``events``, given in log order per partition."""
+    """The rows, late and duplicate events for ``events``, given in log order per partition.
+
+    A chained view (``stream.upstream``) reads the window-end rows of its upstream view, which
+    must be among ``views``: each row at b is one event at ``b - 1`` whose columns are the
+    row's features; its rows are those of any view over such events, closed by the
+    partition's watermark like its upstream's.
+    """
     source = _check_views(views)
+    direct = [v for v in views if v.stream is not None and v.stream.upstream is None]
+    chained: list[FeatureView] = []
+    waiting = [v for v in views if v not in direct]
+    while waiting:
+        ready = [v for v in waiting if _upstream(v) in {d.name for d in (*direct, *chained)}]
+        if not ready:
+            raise ValueError(f"upstream views missing for {[v.name for v in waiting]}")
+        chained += ready
+        waiting = [v for v in waiting if v not in ready]
     tiles = {_us(v.stream.tile) for v in views if v.stream is not None}
     if len(tiles) != 1:
         raise ValueError("the views of one source share one tile")
@@ -500,6 +524,24 @@ def compute_features(views: Sequence[FeatureView], events: Sequence[SourceEvent]
             per_entity.setdefault(accepted.event.entity, []).append(accepted)
         for entity, accepted_events in per_entity.items():
             indexed = _EntityEvents(accepted_events)
-            for view in views:
+            for view in direct:
                 rows[view.name].update(_view_rows(view, entity, indexed, part.final_watermark))
+            for view in chained:
+                upstream = _upstream(view)
+                as_events = _EntityEvents(
+                    [
+                        _Accepted(
+                            -1,
+                            SourceEvent(entity, t - 1, r.created_ms, 0, r.last_offset, None, {}),
+                            r.values,
+                            r.first_offset,
+                        )
+                        for (e, t), r in rows[upstream].items()
+                        if e == entity
+                    ]
+                )
+                if as_events.events:
+                    rows[view.name].update(
+                        _view_rows(view, entity, as_events, part.final_watermark)
+                    )
     return OracleResult(rows=rows, late=tuple(sorted(late)), duplicates=tuple(sorted(duplicates)))

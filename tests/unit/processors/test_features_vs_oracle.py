@@ -3,7 +3,8 @@
 Each seed draws one source (tile, lateness, id field, computed columns with ``prev``), a few
 running and non-running views with random functions, windows and slides, and one partition's
 events with ties, disorder within and beyond the lateness, repeated ids, quiet stretches and
-nulls. The events go through :func:`process_events` in random consecutive batches, the state
+nulls, and sometimes views chained from a window-end view (and from that one in turn). The
+events go through :func:`process_chain` in random consecutive batches, the state
 sometimes through its bytes between them; the emissions, collapsed to the last one per
 ``(entity, event_us)`` as the stores keep them, must be the oracle's rows.
 """
@@ -30,7 +31,14 @@ from featurestore.definitions.model import (
     StreamComputation,
     StreamSource,
 )
-from processors.features import EventBatch, PartitionFeatureState, compile_topic, process_events
+from processors.features import (
+    EventBatch,
+    PartitionFeatureState,
+    ViewChain,
+    compile_chain,
+    compile_topic,
+    process_chain,
+)
 from tests.unit.processors.oracle import OracleResult, SourceEvent, compute_features
 
 T0 = 1_700_000_000_000_000 - 1_700_000_000_000_000 % 3_600_000_000  # an hour boundary, in us
@@ -193,11 +201,51 @@ def draw_events(rng: np.random.Generator, source: StreamSource, tile_us: int) ->
     return events
 
 
+def draw_chained(rng: np.random.Generator, name: str, upstream: FeatureView) -> FeatureView:
+    """A window-end view over the rows of ``upstream`` (random functions of its features)."""
+    stream = upstream.stream
+    assert stream is not None
+    tile_us = stream.tile // timedelta(microseconds=1)
+    aggregations = []
+    for j in range(int(rng.integers(1, 4))):
+        function = AggFunction(rng.choice([f.value for f in AggFunction]))
+        column = str(rng.choice(upstream.feature_names))
+        slide = tile_us * int(rng.choice([1, 2, 5]))
+        window = slide * int(rng.choice([1, 2, 3])) + tile_us * int(rng.random() < 0.2)
+        aggregations.append(
+            Aggregation(
+                column, function, timedelta(microseconds=window), timedelta(microseconds=slide),
+                f"{function.value}_{column}_{j}",
+            )
+        )  # fmt: skip
+    derived = {}
+    if rng.random() < 0.5:
+        a, b = rng.choice([x.name for x in aggregations], size=2)
+        derived["derived_0"] = str(rng.choice(DERIVED)).format(a=a, b=b)
+    return FeatureView(
+        name=name,
+        entities=("symbol",),
+        features=tuple(Feature(n) for n in [*(a.name for a in aggregations), *derived]),
+        ttl=timedelta(0),
+        source=SourceTable("t"),
+        stream=replace(
+            stream, aggregations=tuple(aggregations), derived=derived, running=False,
+            upstream=upstream.name,
+        ),
+    )  # fmt: skip
+
+
 def draw(seed: int) -> Scenario:
     rng = np.random.default_rng(seed)
     tile_us = int(rng.choice([S, 60 * S]))
     source = draw_source(rng, tile_us)
     views = [draw_view(rng, f"v{k}", source, tile_us) for k in range(int(rng.integers(1, 4)))]
+    # Chained views: over a window-end view, and sometimes over that chained view in turn.
+    window_end = [v for v in views if v.stream is not None and not v.stream.running]
+    if window_end and rng.random() < 0.6:
+        views.append(draw_chained(rng, "c0", window_end[int(rng.integers(len(window_end)))]))
+        if rng.random() < 0.4:
+            views.append(draw_chained(rng, "c1", views[-1]))
     events = draw_events(rng, source, tile_us)
     styles = [1, int(rng.integers(2, 9)), len(events) // int(rng.integers(2, 5))]
     calls = styles[int(rng.integers(0, 3))]  # one batch, a few, or batches of 2-4 events
@@ -233,22 +281,31 @@ class EngineResult:
 
 
 def run_engine(scenario: Scenario) -> EngineResult:
-    plan = compile_topic(scenario.views, join_key="symbol")
+    """The views computed from the events together; each chained one through its own chain."""
+    direct = [v for v in scenario.views if v.stream is not None and v.stream.upstream is None]
+    by_name = {v.name: v for v in scenario.views}
+    runs = [ViewChain((compile_topic(direct, join_key="symbol"),))]
+    runs += [
+        compile_chain(v, by_name, "symbol") for v in scenario.views if v not in direct
+    ]  # fmt: skip
     with_ids = scenario.views[0].stream is not None and scenario.views[0].stream.source.id_field
-    state = PartitionFeatureState()
+    states = [[PartitionFeatureState() for _ in run.stages] for run in runs]
     result = EngineResult({v.name: {} for v in scenario.views}, [], [])
     for k, (start, end) in enumerate(itertools.pairwise([0, *scenario.cuts])):
-        if k in scenario.round_trips:
-            state = PartitionFeatureState.from_bytes(state.to_bytes())
-        out = process_events(plan, state, batch_of(scenario.events[start:end], bool(with_ids)))
-        result.late += [start + int(i) for i in out.late]
-        result.duplicates += [start + int(i) for i in out.duplicates]
-        for view, columns in out.rows.items():
-            collapsed = result.rows.setdefault(view, {})
-            names = list(columns)
-            for r in range(len(columns["event_us"])):
-                row = {c: columns[c][r] for c in names}
-                collapsed[(str(row["entity"]), int(row["event_us"]))] = row
+        batch = batch_of(scenario.events[start:end], bool(with_ids))
+        for i, run in enumerate(runs):
+            if k in scenario.round_trips:
+                states[i] = [PartitionFeatureState.from_bytes(s.to_bytes()) for s in states[i]]
+            out = process_chain(run, states[i], batch)
+            if i == 0:
+                result.late += [start + int(i) for i in out.late]
+                result.duplicates += [start + int(i) for i in out.duplicates]
+            for view, columns in out.rows.items():
+                collapsed = result.rows.setdefault(view, {})
+                names = list(columns)
+                for r in range(len(columns["event_us"])):
+                    row = {c: columns[c][r] for c in names}
+                    collapsed[(str(row["entity"]), int(row["event_us"]))] = row
     return result
 
 
@@ -453,7 +510,7 @@ def test_engine_matches_the_oracle_at_the_edges(one_event_batches: bool) -> None
 
 def test_the_draws_cover_what_they_should() -> None:
     """Across the seeds the streams have late events, duplicates, nulls and both view kinds."""
-    late = duplicates = running = plain = 0
+    late = duplicates = running = plain = chained = chained_rows = twice = 0
     for seed in SEEDS:
         scenario, oracle = case(seed)
         late += len(oracle.late)
@@ -462,4 +519,8 @@ def test_the_draws_cover_what_they_should() -> None:
             assert view.stream is not None
             running += view.stream.running
             plain += not view.stream.running
-    assert min(late, duplicates, running, plain) > 5
+            chained += view.stream.upstream is not None
+            twice += view.stream.upstream == "c0"
+            chained_rows += len(oracle.rows[view.name]) if view.stream.upstream else 0
+    assert min(late, duplicates, running, plain, chained) > 5
+    assert twice >= 2 and chained_rows > 100
