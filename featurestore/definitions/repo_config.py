@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from featurestore.config import Settings
+from featurestore.config import RedisSettings, Settings
 
-__all__ = ["REGISTRY_SCHEMA", "registry_url", "repo_config_dict"]
+__all__ = ["REGISTRY_SCHEMA", "online_store_config", "registry_url", "repo_config_dict"]
 
 REGISTRY_SCHEMA = "feast_registry"
 """PostgreSQL schema holding Feast's registry tables, apart from the offline tables."""
@@ -29,10 +29,17 @@ def registry_url(settings: Settings) -> str:
     return f"postgresql+psycopg://{user}:{password}@{pg.host}:{pg.port}/{pg.database}"
 
 
+def online_store_config(redis: RedisSettings) -> dict[str, Any]:
+    """Feast's ``online_store`` section for the store's Redis: one server, or a Redis Cluster."""
+    if redis.cluster:
+        nodes = ",".join(f"{host}:{port}" for host, port in redis.startup_nodes)
+        return {"type": "redis", "redis_type": "redis_cluster", "connection_string": nodes}
+    return {"type": "redis", "connection_string": f"{redis.host}:{redis.port},db={redis.db}"}
+
+
 def repo_config_dict(settings: Settings, project: str) -> dict[str, Any]:
     """The keyword arguments of Feast's ``RepoConfig`` (the content of ``feature_store.yaml``)."""
     pg = settings.postgres
-    redis = settings.redis
     return {
         "project": project,
         "provider": "local",
@@ -57,8 +64,5 @@ def repo_config_dict(settings: Settings, project: str) -> dict[str, Any]:
             "password": pg.password.get_secret_value(),
             "sslmode": "disable",
         },
-        "online_store": {
-            "type": "redis",
-            "connection_string": f"{redis.host}:{redis.port},db={redis.db}",
-        },
+        "online_store": online_store_config(settings.redis),
     }

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from featurestore.config import Settings
+from featurestore.config import RedisSettings, Settings
+from featurestore.definitions.repo_config import online_store_config
 from featurestore.online import (
     EntityKey,
     FeatureRef,
@@ -23,19 +24,21 @@ from featurestore.online import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _feast_store(tmp_path: Path, project: str, stack: Settings) -> Any:
-    """A Feast repo in tmp_path on the stack's Redis, with the canonical views applied."""
+def feast_store(tmp_path: Path, project: str, redis: RedisSettings) -> Any:
+    """A Feast repo in tmp_path on ``redis`` (a server or a cluster), the canonical views applied.
+
+    Its ``online_store`` section is the one the store gives Feast (``online_store_config``).
+    """
     from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
     from feast.types import Float64, Int64, String
     from feast.value_type import ValueType
 
+    online = "".join(f"  {k}: {v}\n" for k, v in online_store_config(redis).items())
     (tmp_path / "feature_store.yaml").write_text(
         f"project: {project}\n"
         f"registry: {tmp_path / 'registry.db'}\n"
         "provider: local\n"
-        "online_store:\n"
-        "  type: redis\n"
-        f"  connection_string: {stack.redis.host}:{stack.redis.port},db={stack.redis.db}\n"
+        f"online_store:\n{online}"
         "offline_store:\n"
         "  type: file\n"
         "entity_key_serialization_version: 3\n"
@@ -75,9 +78,9 @@ def _feast_store(tmp_path: Path, project: str, stack: Settings) -> Any:
     return store
 
 
-@pytest.fixture
-def feast_store(tmp_path: Path, project: str, stack: Settings) -> Any:
-    return _feast_store(tmp_path, project, stack)
+@pytest.fixture(name="feast_store")
+def feast_store_fixture(tmp_path: Path, project: str, stack: Settings) -> Any:
+    return feast_store(tmp_path, project, stack.redis)
 
 
 def test_feast_get_online_features_reads_our_rows(
