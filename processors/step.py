@@ -24,11 +24,14 @@ from featurestore.errors import ConfigurationError
 from processors.decode import DeadLetter, EventDecoder, KafkaRecords, decode_records
 from processors.features import (
     EventChunk,
+    FeatureOutput,
     PartitionFeatureState,
     ViewChain,
+    feed_chain,
     process_chain,
 )
 from processors.features.plan import SourcePlan
+from processors.features.state import NO_OPEN_TILE
 from processors.tables import latest_per_entity, rows_table
 
 __all__ = ["PartitionState", "StepResult", "run_step"]
@@ -47,6 +50,19 @@ class PartitionState:
     """What the view computed when this state was stored (:meth:`MaterializedViews.fingerprint`)."""
     downstream: list[PartitionFeatureState] = field(default_factory=list)
     """A chained view's later stages (:class:`ViewChain`), after :attr:`features`, the first."""
+    shared: bool = False
+    """A chained view that reads its upstream view's rows of each step: only its last stage's
+    state is its own (it had computed the stages before by itself while catching up)."""
+    _retired: list[str] = field(default_factory=list, repr=False)
+
+    def share_upstream(self) -> None:
+        """From now on the upstream view computes the stages before the last: drop them."""
+        if self.shared:
+            return
+        self._retired = list(self.features.entities)
+        self.features = PartitionFeatureState()
+        self.downstream[:-1] = [PartitionFeatureState() for _ in self.downstream[:-1]]
+        self.shared = True
 
     def stages(self, count: int) -> list[PartitionFeatureState]:
         """The state of each of a chain's ``count`` stages (new ones start empty)."""
@@ -66,6 +82,8 @@ class PartitionState:
         doc: dict[str, Any] = {"format": _FORMAT, "fingerprint": self.fingerprint}
         if later:
             doc["stages"] = [len(first), *(len(s) for s in later)]
+        if self.shared:
+            doc["shared"] = True
         return json.dumps(doc).encode() + b"\n" + first + b"".join(later)
 
     @classmethod
@@ -112,6 +130,7 @@ class PartitionState:
             PartitionFeatureState.from_bytes(parts[0], chunks),
             fingerprint,
             [PartitionFeatureState.from_bytes(p) for p in parts[1:]],
+            bool(doc.get("shared")),
         )
 
     def take_new_events(self) -> list[EventChunk]:
@@ -120,7 +139,9 @@ class PartitionState:
 
     def horizons(self) -> dict[str, int]:
         """Per entity, its oldest open tile: its journaled chunks of earlier tiles can go."""
-        return self.features.horizons()
+        retired = {name: NO_OPEN_TILE for name in self._retired}
+        self._retired = []
+        return {**retired, **self.features.horizons()}
 
 
 @dataclass(frozen=True)
@@ -182,12 +203,26 @@ def run_step(
     rows: dict[str, pa.Table] = {}
     latest: dict[str, pa.Table] = {}
     partition = int(records.partition[0]) if len(records) else 0
-    for name, plan in plans.items():
+    starts = {name: s.next_offset for name, s in states.items()}
+    outputs: dict[str, FeatureOutput] = {}
+    for name, plan in plans.items():  # upstream views first
         state = states[name]
         chosen = np.flatnonzero(events.offset >= state.next_offset)
         # In steady state every view is at the same offset: no copy of the events.
         mine = events if len(chosen) == len(events) else events.take(chosen)
-        out = process_chain(plan, state.stages(len(plan.stages)), mine)
+        upstream = plan.stages[-2].views[0].name if len(plan.stages) > 1 else None
+        if upstream is not None and upstream in outputs and starts[upstream] == starts[name]:
+            state.share_upstream()
+            out = feed_chain(plan, state.stages(len(plan.stages)), outputs[upstream])
+        elif state.shared:
+            raise ConfigurationError(
+                f"feature view {name!r} reads the rows of {upstream!r}, whose state is behind"
+                f" its own (offset {starts.get(upstream or '')} against {starts[name]}); run"
+                " `featurestore processors reset` to compute both again from the log"
+            )
+        else:
+            out = process_chain(plan, state.stages(len(plan.stages)), mine)
+        outputs[name] = out
         for i in out.late.tolist():
             at = int(chosen[i])
             if int(events.offset[at]) >= newest:

@@ -54,7 +54,9 @@ class MaterializedViews:
             )
         join_key = definitions.entity(views[0].entities[0]).join_key
         by_name = {v.name: v for v in definitions.views}
-        plans = {v.name: compile_chain(v, by_name, join_key) for v in views}
+        chains = [compile_chain(v, by_name, join_key) for v in views]
+        # Upstream views first: a step feeds a chained view its upstream's rows.
+        plans = {c.view.name: c for c in sorted(chains, key=lambda c: len(c.stages))}
         direct = [v for v in views if v.stream is not None and v.stream.upstream is None]
         return cls(definitions, topic, views, compile_topic(direct, join_key), plans)
 

@@ -12,6 +12,7 @@ from processors.features.engine import (
     FeatureOutput,
     advance_chain,
     advance_watermark,
+    feed_chain,
     process_chain,
     process_events,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "advance_watermark",
     "compile_chain",
     "compile_topic",
+    "feed_chain",
     "process_chain",
     "process_events",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "FeatureOutput",
     "advance_chain",
     "advance_watermark",
+    "feed_chain",
     "process_chain",
     "process_events",
 ]
@@ -129,6 +130,8 @@ class FeatureOutput:
     ``first_offset``, ``last_offset``; a key may repeat (the last emission wins)."""
     late: I64 = field(default_factory=lambda: np.empty(0, np.int64))
     duplicates: I64 = field(default_factory=lambda: np.empty(0, np.int64))
+    closed_us: int | None = None
+    """Boundaries up to this time have had their rows emitted, now or before."""
 
 
 class _RowSink:
@@ -541,7 +544,8 @@ def process_events(
                 if len(times):
                     _running_rows(plan, view, name, entity, start, times, sinks[view.name])
     _emit_closed(plan, state, sinks)
-    return FeatureOutput({name: sink.rows() for name, sink in sinks.items()}, late, dup)
+    rows = {name: sink.rows() for name, sink in sinks.items()}
+    return FeatureOutput(rows, late, dup, state.closed_us)
 
 
 def advance_watermark(
@@ -556,7 +560,9 @@ def advance_watermark(
         state.watermark_us = watermark_us
     sinks = {v.name: _RowSink(v) for v in plan.views}
     _emit_closed(plan, state, sinks)
-    return FeatureOutput({name: sink.rows() for name, sink in sinks.items()})
+    return FeatureOutput(
+        {name: sink.rows() for name, sink in sinks.items()}, closed_us=state.closed_us
+    )
 
 
 def process_chain(
@@ -578,9 +584,23 @@ def advance_chain(
     return _downstream(chain, states, advance_watermark(chain.stages[0], states[0], watermark_us))
 
 
-def _downstream(
-    chain: ViewChain, states: Sequence[PartitionFeatureState], first: FeatureOutput
+def feed_chain(
+    chain: ViewChain, states: Sequence[PartitionFeatureState], upstream: FeatureOutput
 ) -> FeatureOutput:
+    """A chained view's last stage fed with its upstream view's output of the same events.
+
+    The upstream view's state is a function of the log alone, so once a chained view has
+    reached its upstream's offset, its own copy of the upstream stages would equal the
+    upstream's: it reads the upstream's rows instead of computing them again. Only the last
+    of ``states`` is read and updated.
+    """
+    return _downstream(chain, states, upstream, start=len(chain.stages) - 1)
+
+
+def _downstream(
+    chain: ViewChain, states: Sequence[PartitionFeatureState], first: FeatureOutput,
+    start: int = 1,
+) -> FeatureOutput:  # fmt: skip
     """Feed each stage's rows to the next stage, then let it close what the rows closed.
 
     A window-end row at b is final (an event that could change it is late), so it is one event
@@ -589,17 +609,19 @@ def _downstream(
     as soon as the stage before has emitted them, without waiting for a later event.
     """
     out = first
-    for i in range(1, len(chain.stages)):
+    for i in range(start, len(chain.stages)):
         before, stage = chain.stages[i - 1], chain.stages[i]
         events = rows_as_events(out.rows[before.views[0].name], stage.source.fields)
         parts = [process_events(stage, states[i], events)]
-        closed = states[i - 1].closed_us
-        if closed is not None:
-            parts.append(advance_watermark(stage, states[i], closed))
+        if out.closed_us is not None:
+            parts.append(advance_watermark(stage, states[i], out.closed_us))
         name = stage.views[0].name
         rows = [p.rows[name] for p in parts]
-        out = FeatureOutput({name: {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}})
-    return FeatureOutput(out.rows, first.late, first.duplicates)
+        out = FeatureOutput(
+            {name: {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}},
+            closed_us=states[i].closed_us,
+        )
+    return FeatureOutput(out.rows, first.late, first.duplicates, out.closed_us)
 
 
 def rows_as_events(rows: Rows, columns: Sequence[str]) -> EventBatch:

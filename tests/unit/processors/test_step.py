@@ -7,6 +7,7 @@ the same rows as one uninterrupted step.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,7 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from featurestore.definitions import market_definitions
+from featurestore.definitions import (
+    AggFunction,
+    Aggregation,
+    Feature,
+    FeatureView,
+    market_definitions,
+)
+from featurestore.errors import ConfigurationError
 from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
 from processors.decode import EventDecoder, KafkaRecords
 from processors.features import EventChunk
@@ -147,3 +155,93 @@ def test_latest_rows_are_each_symbols_newest() -> None:
     latest = result.latest["bars_1m"].to_pandas().set_index("symbol")
     newest = bars.groupby("symbol")["event_timestamp"].max()
     assert (latest["event_timestamp"] == newest.reindex(latest.index)).all()
+
+
+def _with_chained_views() -> MaterializedViews:
+    """The market views, 5-minute rows chained from rolling_1m and 15-minute ones from those."""
+    defs = market_definitions("p", source_topic="t")
+    rolling = defs.view("rolling_1m")
+    assert rolling.stream is not None
+    minute = timedelta(minutes=1)
+
+    def chained(name: str, upstream: str, aggs: list[Aggregation]) -> FeatureView:
+        assert rolling.stream is not None
+        return replace(
+            rolling,
+            name=name,
+            features=tuple(Feature(a.name) for a in aggs),
+            stream=replace(rolling.stream, aggregations=tuple(aggs), derived={}, upstream=upstream),
+        )
+
+    five = chained(
+        "rolling_5m_of_1m",
+        "rolling_1m",
+        [
+            Aggregation("volume_1m", AggFunction.SUM, 5 * minute, 5 * minute, "volume_5m"),
+            Aggregation("close_1m", AggFunction.LAST, 5 * minute, 5 * minute, "close_5m"),
+            Aggregation("vwap_1m", AggFunction.MAX, 10 * minute, 5 * minute, "max_vwap_10m"),
+        ],
+    )
+    fifteen = chained(
+        "rolling_15m_of_5m",
+        "rolling_5m_of_1m",
+        [Aggregation("volume_5m", AggFunction.SUM, 15 * minute, 15 * minute, "volume_15m")],
+    )
+    # Listed before their upstream views: the step orders them.
+    return MaterializedViews.resolve(replace(defs, views=(fifteen, five, *defs.views)), "t")
+
+
+CHAINED = _with_chained_views()
+
+
+def _chained_steps(
+    records: KafkaRecords, decoder: EventDecoder, cuts: list[int], plans: list[str]
+) -> tuple[list[StepResult], dict[str, PartitionState]]:
+    """Steps over ``records`` cut at ``cuts``; from step k on the views ``plans[k]`` run.
+
+    Each step reads from the oldest of the views' next offsets, as the processor does: a view
+    added later starts from offset 0 while the others skip what they applied.
+    """
+    states: dict[str, PartitionState] = {}
+    storage = {name: _Storage() for name in CHAINED.plans}
+    results = []
+    for k, b in enumerate([*cuts, len(records)]):
+        for name in plans[k].split(","):
+            states.setdefault(name, PartitionState())
+        states = {name: storage[name].round_trip(s) for name, s in states.items()}
+        a = min(s.next_offset for s in states.values())
+        chosen = {n: c for n, c in CHAINED.plans.items() if n in states}
+        results.append(run_step(records.slice(a, b), states, decoder, chosen, CHAINED.plan.source))
+    return results, states
+
+
+def test_chained_views_catch_up_then_read_their_upstream_s_rows_and_equal_one_step() -> None:
+    rng = np.random.default_rng(11)
+    records, decoder = _partition(rng, n=2400)
+    everything = ",".join(CHAINED.plans)
+    whole, _ = _chained_steps(records, decoder, [], [everything])
+    cuts = sorted(rng.choice(np.arange(1, len(records)), 10, replace=False).tolist())
+    # The 5-minute view starts with the others; the 15-minute one is added after 4 steps and
+    # computes its upstream stages itself until it has caught up.
+    first = "bars_1m,rolling_1m,rolling_5m_of_1m"
+    split, states = _chained_steps(
+        records, decoder, cuts, [first] * 4 + [everything] * (len(cuts) - 3)
+    )
+    for view in CHAINED.plans:
+        expected = _stored(whole, view)
+        assert len(expected) > 5, view
+        got = _stored_tables([r.rows[view] for r in split if view in r.rows])
+        pd.testing.assert_frame_equal(got, expected)  # bit for bit
+    assert states["rolling_5m_of_1m"].shared and states["rolling_15m_of_5m"].shared
+    assert not states["rolling_5m_of_1m"].features.entities  # its upstream's copy is gone
+    five = _stored(whole, "rolling_5m_of_1m")
+    assert (five["event_timestamp"].dt.minute % 5 == 0).all()
+
+
+def test_a_chained_view_whose_upstream_fell_behind_is_refused() -> None:
+    records, decoder = _partition(np.random.default_rng(3), n=300)
+    states = {name: PartitionState() for name in CHAINED.plans}
+    run_step(records.slice(0, 200), states, decoder, CHAINED.plans, CHAINED.plan.source)
+    states["rolling_5m_of_1m"] = PartitionState()  # reset alone
+    with pytest.raises(ConfigurationError, match=r"feature view 'rolling_15m_of_5m' reads the"):
+        run_step(records.slice(200, 300), states, decoder, CHAINED.plans, CHAINED.plan.source)
