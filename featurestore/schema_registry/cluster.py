@@ -121,6 +121,7 @@ class ClusterNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = False
         self._leader = False
+        self._holding = False
         self._term = 0
         self._kafka_problem = ""
         self._tail: LogTail | None = None
@@ -142,6 +143,12 @@ class ClusterNode:
             NotLeaderError: No other instance is known to lead.
         """
         self._require_ready()
+        if self._leader and not self._log.writing:
+            # A write failed and dropped the writer (Kafka away, or fenced): take it again if the
+            # group still gives this instance the lead; until then there is no leader here.
+            self._leader = False
+            if self._holding:
+                self._elected()
         if self._leader:
             return None
         leader = self._registry.state.leader
@@ -295,11 +302,13 @@ class ClusterNode:
     # -- leadership ----------------------------------------------------------------------------
 
     def _elected(self) -> None:
+        self._holding = True
         self._term += 1
         _log.info("schema registry %s was given the lead (term %d)", self.instance, self._term)
         self._spawn(self._take_lead(self._term))
 
     def _deposed(self) -> None:
+        self._holding = False
         self._term += 1
         if self._leader:
             _log.info("schema registry %s no longer leads", self.instance)

@@ -204,10 +204,17 @@ class KafkaRecordLog:
         try:
             producer.init_transactions(self._timeout_s)
         except KafkaException as exc:
-            raise StoreError(f"Cannot take the writer's role on {self._topic}: {exc}") from exc
+            raise StoreError(
+                f"Kafka did not give the writer's role on {self._topic}: {exc}"
+            ) from exc
         with self._producer_lock:
             self._producer = producer
         return self.append([first])
+
+    @property
+    def writing(self) -> bool:
+        """Whether this instance holds the writer's role (it may since have been fenced)."""
+        return self._producer is not None
 
     def close_writer(self) -> None:
         """Give up the writer's role (a deposed leader); what it had not committed is lost."""
@@ -244,7 +251,9 @@ class KafkaRecordLog:
         except (KafkaException, BufferError) as exc:
             self._after_failed_transaction(producer, exc)
         if failures or not offsets:
-            raise StoreError(f"Cannot write to topic {self._topic}: {'; '.join(failures)}")
+            raise StoreError(
+                f"Kafka refused the write to topic {self._topic}: {'; '.join(failures)}"
+            )
         return max(offsets) + 1
 
     def _after_failed_transaction(self, producer: Producer, exc: Exception) -> None:
@@ -262,15 +271,17 @@ class KafkaRecordLog:
                 producer.abort_transaction(self._write_timeout_s)
             except KafkaException:
                 self.close_writer()  # the next leader's init aborts it for good
-            raise StoreError(f"Cannot write to topic {self._topic}: {error.str()}") from exc
+            raise StoreError(
+                f"Kafka refused the write to topic {self._topic}: {error.str()}"
+            ) from exc
         if error is not None and error.code() == KafkaError._TIMED_OUT:
             self.close_writer()
             raise StoreTimeoutError(
-                f"The write to {self._topic} was not confirmed in {self._write_timeout_s}s; "
-                "it may still land"
+                f"Kafka did not confirm the write to {self._topic} in "
+                f"{self._write_timeout_s}s; it may still land"
             ) from exc
         self.close_writer()
-        raise StoreError(f"Cannot write to topic {self._topic}: {exc}") from exc
+        raise StoreError(f"Kafka refused the write to topic {self._topic}: {exc}") from exc
 
     def close(self) -> None:
         """Drop the writer and the prober."""
