@@ -1,0 +1,245 @@
+"""The processor rides through Redis and then PostgreSQL being SIGKILLed under load.
+
+A stack of its own (data folder, Kafka, PostgreSQL, Redis and registry on free ports), so the
+shared stack is neither used nor touched. One trade file is in the topic when the processor
+starts in the background, as in production; a second one is ingested while it runs. Redis is
+killed, then PostgreSQL: the processor stays up (same PID, nobody restarts it), says
+NOT_SERVING with the backend and the reason in its ready file while it waits, and once each
+server is started again it carries on by itself. At the end the offline tables equal the
+independent oracle's rows of everything logged (nothing lost, nothing doubled) and Redis holds
+each symbol's latest row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+from featurestore.config import Settings, load_settings, settings_env
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.stack import Stack
+from featurestore.stack.processors import ready_file
+from processors.options import processor_dir
+from processors.status import read_status
+from tests.e2e.processors_support import (
+    MARKET,
+    logged_trades,
+    read_table,
+    stop_group,
+    wait_for,
+)
+from tests.ports import free_port_block
+from tests.unit.processors.oracle import SourceEvent, compute_features
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+SERVERS = ["postgres", "redis", "kafka", "schema-registry"]
+FEATURES = {
+    "bars_1m": ["open", "high", "low", "close", "volume", "trade_count", "vwap"],
+    "rolling_1m": ["vwap_5m", "realized_vol_5m", "price_momentum_1m", "volume_ratio", "sma_20"],
+}
+
+
+@pytest.fixture
+def own_stack() -> Iterator[Stack]:
+    # Not under pytest's tmp_path: every pytest run on the machine makes /tmp/pytest-of-<user>
+    # private again, and PostgreSQL, which runs as another user, then cannot reach its data.
+    folder = Path(tempfile.mkdtemp(prefix="featurestore-outages-"))
+    base = free_port_block(5)
+    settings = load_settings(
+        {
+            "FEATURESTORE_DATA_DIR": str(folder / "stack"),
+            "FEATURESTORE_KAFKA__PORT": str(base),
+            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
+            "FEATURESTORE_KAFKA__HEAP": "256m",
+            "FEATURESTORE_POSTGRES__PORT": str(base + 2),
+            "FEATURESTORE_REDIS__PORT": str(base + 3),
+            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(base + 4),
+            "FEATURESTORE_METRICS__ENABLED": "false",
+        }
+    )
+    # The jars are resolved once for the machine's checkout: reuse them.
+    (folder / "stack").mkdir()
+    (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
+    stack = Stack(settings)
+    try:
+        stack.up(SERVERS)
+        yield stack
+    finally:
+        stack.down(SERVERS)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _ingest_command(topic: str, file: str) -> list[str]:
+    return [
+        sys.executable, "-m", "featurestore.cli", "ingest", "files", "--topic", topic,
+        str(MARKET / file),
+    ]  # fmt: skip
+
+
+def _ingest(settings: Settings, topic: str, file: str) -> None:
+    env = {**os.environ, **settings_env(settings)}
+    done = subprocess.run(
+        _ingest_command(topic, file), env=env, capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def _kill(stack: Stack, name: str) -> None:
+    component = stack.component(name)
+    pid = component.process.pid()
+    assert pid is not None, name
+    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        psutil.Process(pid).wait(30)
+    wait_for(lambda: not component.healthy(), 30, f"{name} to be down")
+
+
+def _not_serving(settings: Settings, name: str) -> dict[str, str]:
+    try:
+        ready = json.loads(ready_file(settings, name).read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return dict(ready.get("not_serving") or {})
+
+
+def _batches(settings: Settings, name: str) -> int:
+    return int(
+        (read_status(processor_dir(settings, name) / "status.json") or {}).get("batch_id", -1)
+    )
+
+
+def _oracle(trades: pd.DataFrame, defs: Definitions) -> dict[str, pd.DataFrame]:
+    views = [defs.view(name) for name in FEATURES]
+    frames: dict[str, list[dict[str, Any]]] = {name: [] for name in FEATURES}
+    for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
+        events = [
+            SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
+                        int(r.offset), str(r.trade_id), {"price": r.price, "size": r.size})
+            for r in part.itertuples()
+        ]  # fmt: skip
+        for view, rows in compute_features(views, events).rows.items():
+            for (symbol, at), row in rows.items():
+                values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
+                frames[view].append({"symbol": symbol, "event_us": at, **values})
+    return {
+        v: pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
+        for v, rows in frames.items()
+    }
+
+
+def _online_latest(settings: Settings, defs: Definitions, topic: str) -> dict[str, Any]:
+    import asyncio
+
+    from featurestore.online import RedisOnlineStore
+    from featurestore.online.base import EntityKey, FeatureRef
+    from processors.views import MaterializedViews
+
+    catalog = MaterializedViews.resolve(defs, topic).online_catalog()
+    refs = [FeatureRef(view, name) for view, names in FEATURES.items() for name in names]
+
+    async def read() -> Any:
+        store = RedisOnlineStore.from_settings(settings.redis, catalog)
+        try:
+            return await store.read([EntityKey.of(symbol=s) for s in ("IBM", "AIG")], refs)
+        finally:
+            await store.close()
+
+    result = asyncio.run(read())
+    return {
+        f"{symbol}/{ref}": value.value
+        for ref, column in zip(result.refs, result.columns, strict=True)
+        for symbol, value in zip(("IBM", "AIG"), column, strict=True)
+    }
+
+
+def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: Stack) -> None:
+    settings = own_stack.settings
+    run = uuid.uuid4().hex[:8]
+    topic, name = f"outage-trades-{run}", f"outage-{run}"
+    _ingest(settings, topic, "20131007_ibm_Trade_Tick.csv.gz")
+    defs = market_definitions(
+        f"outage_{run}", table_prefix=f"outage_{run}_", source_topic=topic, ttl=timedelta(0)
+    )
+    apply_definitions(settings, defs)
+    log = processor_dir(settings, name).parent / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
+        "--project", defs.project, "--topic", topic, "--max-offsets", "1500",
+    ]  # fmt: skip
+    env = {**os.environ, **settings_env(settings)}
+    with log.open("ab") as out:
+        processor = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    feed: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for(lambda: _batches(settings, name) >= 1, 240, "the processor's first batches")
+        # Under load: the second file goes in while the servers die.
+        feed = subprocess.Popen(
+            _ingest_command(topic, "20131007_aig_Trade_Tick.csv.gz"), env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for server in ("redis", "postgres"):
+            _kill(own_stack, server)
+            wait_for(lambda s=server: s in _not_serving(settings, name), 60,  # type: ignore[misc]
+                     f"the processor to say NOT_SERVING: {server}")  # fmt: skip
+            assert processor.poll() is None, log.read_text()[-3000:]
+            reason = _not_serving(settings, name)[server]
+            assert reason, "the reason says what was seen"
+            before = _batches(settings, name)
+            assert own_stack.up([server]).started == [server]
+            wait_for(lambda: not _not_serving(settings, name), 120, f"SERVING after {server}")
+            wait_for(lambda b=before: _batches(settings, name) > b, 120,  # type: ignore[misc]
+                     f"batches after {server} came back")  # fmt: skip
+        assert feed.wait(180) == 0
+
+        trades = logged_trades(settings, topic)
+        want = _oracle(trades, defs)
+        tables = {view: defs.view(view).source.table for view in FEATURES}
+        wait_for(
+            lambda: all(len(read_table(settings, tables[v])) == len(want[v]) for v in FEATURES),
+            300,
+            "the tables to hold every row",
+        )
+        assert processor.poll() is None, "nobody restarted it: it is the same process"
+        for view, features in FEATURES.items():
+            got = read_table(settings, tables[view])
+            cols = ["symbol", "event_us", *features]
+            assert len(got) > 100, view
+            pd.testing.assert_frame_equal(
+                got[cols].reset_index(drop=True), want[view][cols], check_dtype=False,
+                rtol=1e-9, atol=1e-12,
+            )  # fmt: skip
+        online = _online_latest(settings, defs, topic)
+        for view, features in FEATURES.items():
+            rows = want[view]
+            for symbol in ("IBM", "AIG"):
+                last = rows[rows["symbol"] == symbol].iloc[-1]
+                for feature in features:
+                    value = online[f"{symbol}/{view}:{feature}"]
+                    if np.isnan(last[feature]):
+                        assert value is None
+                    else:
+                        assert value == pytest.approx(last[feature], rel=1e-9), (symbol, feature)
+    finally:
+        if feed is not None and feed.poll() is None:
+            feed.kill()
+        stop_group(processor)
