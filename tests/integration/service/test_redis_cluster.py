@@ -44,6 +44,7 @@ from featurestore.online.layout import redis_key
 from featurestore.online.testing import market_catalog
 from featurestore.service.testing import ServerThread
 from featurestore.stack import Stack
+from featurestore.stack.redis import RedisServer
 from featurestore.stack.redis_cluster import cluster_info
 from tests.integration.online.test_feast_reads_our_writes import feast_store
 from tests.integration.service.anomaly_data import create_topic, delete_topic
@@ -96,6 +97,14 @@ class Cluster:
                 )  # fmt: skip
             return nodes
         raise AssertionError("no live node")
+
+    def node(self, name: str) -> RedisServer:
+        """The node component called ``name``."""
+        return next(n for n in self.stack.redis_nodes if n.name == name)
+
+    def node_at(self, address: str) -> RedisServer:
+        """The node component listening at ``host:port``."""
+        return next(n for n in self.stack.redis_nodes if address.endswith(f":{n.port}"))
 
     def master_of(self, key: bytes) -> str:
         """The component name of the master serving ``key``'s slot now."""
@@ -321,6 +330,95 @@ def test_feast_sdk_reads_the_cluster_rows(
         ("sma_5", "rolling_1m:sma_5"),
     ):
         assert response[name] == [_expected(written, s, feature) for s in SYMBOLS], name
+
+
+def _empty_slot_key(cluster: Cluster, prefix: str) -> tuple[bytes, int]:
+    """A key of this test's own whose slot holds no key yet (so it can move freely)."""
+    from redis.crc import key_slot
+
+    for i in range(1000):
+        key = f"{prefix}-{uuid.uuid4().hex}-{i}".encode()
+        master = cluster.node(cluster.master_of(key))
+        with redis.Redis(host=cluster.redis.host, port=master.port) as client:
+            count = client.execute_command("CLUSTER", "COUNTKEYSINSLOT", key_slot(key))
+        if count == 0:
+            return key, key_slot(key)
+    raise AssertionError("no empty slot found")
+
+
+def test_moved_and_ask_are_followed(cluster: Cluster) -> None:
+    """A slot moved to another master (MOVED) and a slot being migrated (ASK), on real nodes.
+
+    Slots are moved as ``redis-cli --cluster reshard`` moves them: IMPORTING on the new owner,
+    MIGRATING on the old, then SETSLOT NODE on the new owner (which bumps its epoch) and on
+    every other master.
+    """
+    import asyncio
+
+    from featurestore.online.cluster import ClusterRedis
+    from featurestore.online.rows import RowBatch
+
+    nodes = cluster.nodes()
+    ids = {n["address"]: n["id"] for n in nodes}
+    masters = [
+        cluster.node_at(n["address"]) for n in nodes if "master" in n["flags"] and n["slots"]
+    ]
+
+    def command(port: int, *args: Any) -> Any:
+        with redis.Redis(host=cluster.redis.host, port=port) as client:
+            return client.execute_command(*args)
+
+    key, slot = _empty_slot_key(cluster, "moved")
+    source = cluster.node(cluster.master_of(key))
+    target = next(n for n in masters if n.name != source.name)
+    source_id = ids[f"{cluster.redis.host}:{source.port}"]
+    target_id = ids[f"{cluster.redis.host}:{target.port}"]
+
+    def give(slot_owner: Any, owner_id: str, former: Any, former_id: str) -> None:
+        command(slot_owner.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", former_id)
+        command(former.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", owner_id)
+        command(slot_owner.port, "CLUSTER", "SETSLOT", slot, "NODE", owner_id)
+        for master in masters:
+            if master.name != slot_owner.name:
+                command(master.port, "CLUSTER", "SETSLOT", slot, "NODE", owner_id)
+
+    batch = RowBatch.of([b"f"], [key])
+
+    async def scenario() -> tuple[list[Any], tuple[str, int], list[Any]]:
+        reader = ClusterRedis(cluster.redis.startup_nodes, timeout_s=2)
+        try:
+            assert await reader.hmget(batch) == [[None]]  # the slot map is loaded
+            # MOVED: the (empty) slot now belongs to the target; the reader's map says source.
+            give(target, target_id, source, source_id)
+            command(target.port, "HSET", key, "f", "on-target")
+            moved = await reader.hmget(batch)
+            await asyncio.sleep(0.3)  # the map is asked again in the background
+            remapped = (await reader.slot_map())[slot]
+            # ASK: the slot is being migrated back, and its key has moved to the source already.
+            command(source.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", target_id)
+            command(target.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", source_id)
+            command(target.port, "MIGRATE", cluster.redis.host, source.port, key, 0, 5000)
+            with redis.Redis(host=cluster.redis.host, port=source.port) as client:
+                pipe = client.pipeline(transaction=False)  # an importing node takes ASKING first
+                pipe.execute_command("ASKING")
+                pipe.execute_command("HSET", key, "f", "on-source")
+                pipe.execute()
+            asked = await reader.hmget(batch)  # target: ASK -> ASKING + HMGET on the source
+            return moved, remapped, asked
+        finally:
+            await reader.aclose()
+
+    try:
+        moved, remapped, asked = asyncio.run(scenario())
+    finally:
+        command(source.port, "CLUSTER", "SETSLOT", slot, "NODE", source_id)
+        for master in masters:
+            if master.name != source.name:
+                command(master.port, "CLUSTER", "SETSLOT", slot, "NODE", source_id)
+        command(source.port, "DEL", key)
+    assert moved == [[b"on-target"]]
+    assert remapped == (cluster.redis.host, target.port)
+    assert asked == [[b"on-source"]]
 
 
 @dataclass
