@@ -8,7 +8,7 @@ past ``max_rows`` entries nothing new is kept (reads still work, uncached).
 
 What the cache cannot see is time: a key expiring in Redis is invalidated only once Redis deletes
 it (on access or by its expiry cycle). The reader therefore re-reads from Redis any cached row
-that is past its view's TTL (see :mod:`featurestore.service.raw_features`): a key expires only
+that is past its view's TTL (see :mod:`featurestore.online.rows`): a key expires only
 after every row in it has aged past its TTL, so a cached row that is still fresh is still stored.
 """
 
