@@ -11,6 +11,7 @@ import grpc
 
 from featurestore_client import _convert
 from featurestore_client._anomalies import AnomalyStream, anomaly_request
+from featurestore_client._channel import DEFAULT_HEALTH_SERVICE, open_channel
 from featurestore_client._datasets import export_request, read_pieces
 from featurestore_client._errors import from_rpc_error
 from featurestore_client._predict import Predictions, predict_request, predictions
@@ -35,7 +36,7 @@ _SERVICE = "featurestore.v1."
 
 
 class FeatureStoreClient:
-    """A connection to one featurestore server (or a load balancer in front of several).
+    """A connection to one featurestore server, to several, or to a name standing for several.
 
     Example::
 
@@ -48,11 +49,15 @@ class FeatureStoreClient:
     Every call has a timeout (``timeout_s`` here, or per call) and is retried with backoff while
     the server answers UNAVAILABLE; other failures raise at once as
     :class:`~featurestore_client.FeatureStoreClientError` subclasses.
+
+    Given several servers (a list, or a ``dns:///name:port`` that resolves to several), each call
+    goes to the next healthy one (``round_robin`` with gRPC health checking): see
+    ``featurestore_client._channel``.
     """
 
     def __init__(
         self,
-        target: str,
+        target: str | Sequence[str],
         *,
         token: str | None = None,
         tls: bool = False,
@@ -61,11 +66,14 @@ class FeatureStoreClient:
         retry: RetryPolicy | None = None,
         options: Sequence[tuple[str, int | str]] = (),
         tracer_provider: Any = None,
+        load_balancing: str | None = None,
+        health_check_service: str | None = DEFAULT_HEALTH_SERVICE,
     ) -> None:
-        """Open a channel to ``target`` (``host:port``).
+        """Open a channel to ``target``.
 
         Args:
-            target: The server's address.
+            target: The server's address (``host:port``), several (a list, or comma-separated),
+                or ``dns:///name:port`` for every address of a name.
             token: A bearer token, sent as ``authorization: Bearer <token>`` on every call.
             tls: Use TLS (implied by ``root_certificates``).
             root_certificates: PEM roots to trust instead of the system's, for a private CA.
@@ -75,12 +83,24 @@ class FeatureStoreClient:
             tracer_provider: The OpenTelemetry tracer provider of the calls' client spans
                 (default: the global one); their context is sent to the server, which
                 continues the trace. Needs the ``otel`` extra.
+            load_balancing: ``round_robin`` or ``pick_first``; None: ``round_robin`` for
+                several servers or a ``dns:`` name, gRPC's default (``pick_first``) otherwise.
+            health_check_service: The health service name each server is watched under when
+                balancing (default: FeatureService's); None turns health checking off.
+
+        Raises:
+            ValueError: A target without a port, or a name that does not resolve.
         """
+        credentials = None
         if tls or root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(target, credentials, options=list(options))
-        else:
-            self._channel = grpc.insecure_channel(target, options=list(options))
+        self._channel = open_channel(
+            target,
+            credentials=credentials,
+            options=options,
+            load_balancing=load_balancing,
+            health_check_service=health_check_service,
+        )
         self._metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._tracing = CallTracing(tracer_provider)
         self._timeout_s = timeout_s
