@@ -298,6 +298,8 @@ class GrpcSettings(_Section):
     """The gRPC service."""
 
     host: str = LOOPBACK
+    """Address the server binds: loopback by default; ``0.0.0.0`` or ``::`` for every interface
+    (several servers behind a balancer, a pod); clients reach it by its name or address."""
     port: int = 50151
 
 
