@@ -213,7 +213,9 @@ async def create_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registrar)
     add_reflection(registrar, (*SERVICE_NAMES, health.SERVICE_NAME))
 
-    address = f"{settings.grpc.host}:{settings.grpc.port}"
+    host = settings.grpc.host
+    # "::" (every IPv6 and, on Linux, IPv4 address) or an IPv6 address needs brackets.
+    address = f"[{host}]:{settings.grpc.port}" if ":" in host else f"{host}:{settings.grpc.port}"
     if service.tls_cert_file is not None and service.tls_key_file is not None:
         credentials = grpc.ssl_server_credentials(
             [(service.tls_key_file.read_bytes(), service.tls_cert_file.read_bytes())]
