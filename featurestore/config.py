@@ -556,6 +556,25 @@ class SparkClusterSettings(_Section):
     """Memory of each executor of a processor on the cluster."""
     driver_host: str = LOOPBACK
     """The address executors reach a processor's driver at (its host on the cluster's network)."""
+    ship_environment: bool = False
+    """Executors run a packed copy of the driver's Python packages and the project's code,
+    shipped with each application (``spark.archives``), instead of the interpreter at the
+    driver's path on every node. The copy's ``bin/python`` links to the driver's base
+    interpreter (``sys._base_executable``), which must exist at that path on every node, as
+    with venv-pack; the Python minor version is checked when a processor starts."""
+    environment_archive: str | None = None
+    """A packed environment made beforehand (``featurestore cluster pack``), as a path or a URL
+    every node can read (``hdfs://``, ``http://``); unset: packed from the driver's
+    environment under the data folder when ``ship_environment`` is on, and reused while the
+    installed packages stay the same."""
+    checkpoint_dir: str | None = None
+    """Where a processor on a cluster keeps Spark's streaming checkpoint: a folder every node
+    sees (a shared mount; each application uses a subfolder, emptied at its start and stop).
+    Unset: scratch on the driver (``/dev/shm``), which is enough for these queries (no Spark
+    state store, so only the driver writes it, and a run starts from the state table)."""
+    start_timeout_s: float = Field(default=120.0, gt=0)
+    """How long a processor on a cluster waits at start for an executor to run its start-up
+    check (Python version, environment) before it fails with a message saying why."""
 
     @property
     def master_url(self) -> str:

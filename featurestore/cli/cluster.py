@@ -53,3 +53,23 @@ def status() -> None:
         click.echo(f"  {s.name:<{width}} {state:<22} {pid:<11} {s.address}")
     if not all(s.healthy for s in statuses):
         sys.exit(3)
+
+
+@cluster.command()
+@click.option(
+    "--out", type=click.Path(file_okay=False), default=None,
+    help="Folder for the archive (default: the data folder's spark/shipped).",
+)  # fmt: skip
+def pack(out: str | None) -> None:
+    """Pack the executors' Python environment (spark.archives) and print its path.
+
+    Point FEATURESTORE_SPARK_CLUSTER__ENVIRONMENT_ARCHIVE at it (or at a copy every node can
+    read) with FEATURESTORE_SPARK_CLUSTER__SHIP_ENVIRONMENT=true.
+    """
+    from pathlib import Path
+
+    from processors.spark.shipping import pack_environment
+
+    settings = load_settings()
+    folder = Path(out) if out else settings.data_dir.resolve() / "spark" / "shipped"
+    click.echo(str(pack_environment(folder)))

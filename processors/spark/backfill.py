@@ -20,7 +20,7 @@ from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions
 from processors.partition_job import SUMMARY_DDL, PartitionJob
 from processors.report import BatchReport
-from processors.spark.session import build_session
+from processors.spark.executors import start_session
 from processors.spark.stream import kafka_records
 from processors.views import MaterializedViews
 
@@ -72,7 +72,7 @@ def run_backfill(
     topic = options.topic_of(settings)
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
-    spark = build_session(settings, options)
+    spark, _ = start_session(settings, options)
     job = PartitionJob(settings, views, f"{options.name}-backfill", stateful=False, chunk=chunk)
     reader, columns = kafka_records(spark.read, settings, topic)
     for key, value in (span or BackfillRange()).options().items():

@@ -9,6 +9,7 @@ from typing import Any
 from featurestore.config import Settings
 from featurestore.stack.jars import resolve_jars
 from processors.options import ProcessorOptions
+from processors.spark.shipping import shipped_environment
 
 __all__ = ["build_session"]
 
@@ -18,7 +19,9 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
 
     The Kafka connector jars come from Maven through ``deploy/jvm/pom.xml`` (Spark's own Ivy
     download is not used). Python workers run this interpreter; the driver and the UI bind to
-    loopback only when the master is local.
+    loopback only when the master is local. On a cluster with
+    ``FEATURESTORE_SPARK_CLUSTER__SHIP_ENVIRONMENT`` the executors' Python and the project's code
+    travel with the application (:mod:`processors.spark.shipping`).
     """
     jars = sorted(str(p) for p in resolve_jars(settings, "spark").glob("*.jar"))
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -61,13 +64,22 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         builder = builder.config("spark.driver.host", "127.0.0.1").config(
             "spark.driver.bindAddress", "127.0.0.1"
         )
-    else:  # executors elsewhere call the driver back: its address is configuration
+    shipped = None
+    if not local:  # executors elsewhere call the driver back: its address is configuration
         cluster = settings.spark_cluster
         builder = (
             builder.config("spark.driver.host", cluster.driver_host)
             .config("spark.driver.bindAddress", cluster.driver_host)
             .config("spark.executor.memory", cluster.executor_memory)
         )
+        shipped = shipped_environment(settings)
+        if shipped is not None:
+            for key, value in shipped.spark_conf().items():
+                builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if shipped is not None:
+        # The interpreter Python tasks start with: pyspark reads it from PYSPARK_PYTHON once,
+        # when the context is made; set here, it does not leak into later local sessions.
+        spark.sparkContext.pythonExec = shipped.python
     return spark

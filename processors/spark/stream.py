@@ -46,8 +46,8 @@ from processors.partition_job import (
     split_partitions,
 )
 from processors.report import COUNTS, BatchReport
+from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
-from processors.spark.session import build_session
 from processors.state_table import claim_partitions, ensure_state_table, stored_offsets
 from processors.status import BatchStatus, now_iso, write_status
 from processors.views import MaterializedViews
@@ -298,9 +298,15 @@ def start_stream(
         settings, topic, stored, options.starting_offsets, options.partitions
     )
     # The state table says where to start; Spark's checkpoint only serves this run.
-    checkpoint = scratch_checkpoint(home / options.instance)
+    shared = settings.spark_cluster.checkpoint_dir
+    on_cluster = not options.master.startswith("local")
+    checkpoint = (
+        Path(shared) / options.instance
+        if shared and on_cluster
+        else scratch_checkpoint(home / options.instance)
+    )
     shutil.rmtree(checkpoint, ignore_errors=True)
-    spark = build_session(settings, options)
+    spark, executors = start_session(settings, options)
     if hooks:
         if hook_view is None:
             raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
@@ -320,12 +326,16 @@ def start_stream(
         "status.json" if options.partitions is None else f"status-{options.instance}.json"
     )
 
-    runner = PartitionRunner(job, retrier)
-    pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="partition")
-
-    pipeline = BatchPipeline()
+    runner: PartitionRunner | None = None
+    pool: ThreadPoolExecutor | None = None
+    pipeline: BatchPipeline | None = None
+    if not options.runs_on_executors:  # the step in the driver's threads
+        runner = PartitionRunner(job, retrier)
+        pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="partition")
+        pipeline = BatchPipeline()
 
     def on_batch(frame: Any, batch_id: int) -> None:
+        assert pipeline is not None
         began = time.perf_counter()
         table = frame.toArrow()
         read_s = time.perf_counter() - began
@@ -335,6 +345,7 @@ def start_stream(
         pipeline.submit(functools.partial(process, table, batch_id, read_s, waited_s))
 
     def process(table: Any, batch_id: int, read_s: float, waited_s: float) -> None:
+        assert pool is not None and runner is not None
         began = time.perf_counter()
         summaries = list(pool.map(runner.run, split_partitions(table)))
         seconds = {"spark read (toArrow)": read_s, "waiting for the previous batch": waited_s}
@@ -388,7 +399,10 @@ def start_stream(
         flush()
 
     last: list[BatchStatus | None] = [None]
-    extra = {"topic": topic, "project": definitions.project, "processor": options.name}
+    extra = {
+        "topic": topic, "project": definitions.project, "processor": options.name,
+        "executors": [e.describe() for e in executors],
+    }  # fmt: skip
 
     status_lock = threading.Lock()
 

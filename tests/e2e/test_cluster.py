@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,7 +108,9 @@ def local_tables(world: World) -> dict[str, tuple[int, str]]:
     return world.sums("local")
 
 
-def _processor_on_cluster(world: World, label: str, max_offsets: int) -> subprocess.Popen[bytes]:
+def _processor_on_cluster(
+    world: World, label: str, max_offsets: int, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     opts = world.options(label)
     world.definitions(label)
     command = [
@@ -119,7 +122,7 @@ def _processor_on_cluster(world: World, label: str, max_offsets: int) -> subproc
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         return subprocess.Popen(
-            command, env={**os.environ, **settings_env(world.settings)}, stdout=out,
+            command, env={**os.environ, **settings_env(world.settings), **(env or {})}, stdout=out,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
 
@@ -151,3 +154,32 @@ def test_on_the_cluster_with_a_worker_sigkilled_mid_stream_the_tables_equal_loca
         stop_group(process)
         victim.process.pid_file.unlink(missing_ok=True)
         world.cluster.up()  # the worker again, for what follows
+
+
+def test_executors_run_a_shipped_environment_and_the_tables_equal_local_modes(
+    world: World, local_tables: dict[str, tuple[int, str]], tmp_path: Path
+) -> None:
+    """With SHIP_ENVIRONMENT the executors' Python is the packed copy Spark unpacked in their
+    working folder (spark.archives), not the driver's venv the workers were started with; the
+    project's code comes with it; the checkpoint is in the configured folder (shared storage)."""
+    label = "shipped"
+    opts = world.options(label)
+    checkpoints = tmp_path / "checkpoints"
+    process = _processor_on_cluster(
+        world, label, 50_000,
+        {"FEATURESTORE_SPARK_CLUSTER__SHIP_ENVIRONMENT": "true",
+         "FEATURESTORE_SPARK_CLUSTER__CHECKPOINT_DIR": str(checkpoints)},
+    )  # fmt: skip
+    status_path = processor_dir(world.settings, opts.name) / "status.json"
+    try:
+        wait_for(lambda: world.sums(label) == local_tables, 480, "the shipped run's tables")
+        status = read_status(status_path)
+        assert status is not None
+        assert status["executors"], "the start-up check saw no executor"
+        for executor in status["executors"]:
+            assert "/environment/bin/python (prefix " in executor, executor
+            assert sys.prefix not in executor, executor  # not the driver's venv
+        assert (checkpoints / opts.instance / "offsets").is_dir()
+    finally:
+        stop_group(process)
+    assert not (checkpoints / opts.instance).exists()  # scratch: removed at stop
