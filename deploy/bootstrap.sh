@@ -70,6 +70,13 @@ if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/ghz" ] && ! command -v ghz >/d
   log "building ghz with go install"
   go install github.com/bojand/ghz/cmd/ghz@v0.120.0
 fi
+# kustomize renders deploy/k8s for the manifest tests (tests/unit/deploy); kubectl's built-in
+# copy serves as well, so it is built only where neither is installed.
+if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/kustomize" ] && ! command -v kustomize >/dev/null \
+  && ! command -v kubectl >/dev/null; then
+  log "building kustomize with go install"
+  go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0
+fi
 # buf generate's Go plugins (buf.gen.yaml), at the versions the committed clients/go/gen names.
 if command -v go >/dev/null && [ ! -x "$GOBIN_DIR/protoc-gen-go" ]; then
   log "building protoc-gen-go with go install"
