@@ -32,7 +32,24 @@ class SchemaRegistryServer(Component):
         )
 
     def healthy(self) -> bool:
+        """Its ``GET /health`` says SERVING: the log is read and Kafka answers."""
         try:
-            return requests.get(f"{self.address()}/subjects", timeout=2).status_code == 200
+            reply = requests.get(f"{self._own_url()}/health", timeout=2)
+            if reply.status_code == 404:  # an instance started before /health existed
+                reply = requests.get(f"{self._own_url()}/subjects", timeout=2)
         except requests.RequestException:
             return False
+        return reply.status_code == 200
+
+    def not_serving(self) -> dict[str, str] | None:
+        """Why its health says NOT_SERVING (``featurestore stack status`` prints it)."""
+        try:
+            body = requests.get(f"{self._own_url()}/health", timeout=2).json()
+        except (requests.RequestException, ValueError):
+            return None
+        reason = body.get("reason") if isinstance(body, dict) else None
+        return {"kafka": str(reason)} if reason else None
+
+    def _own_url(self) -> str:
+        registry = self.settings.schema_registry
+        return f"http://{registry.host}:{registry.port}"
