@@ -9,6 +9,7 @@ restart; anomaly ids are deterministic, so rows scored twice give the same event
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -20,6 +21,7 @@ from psycopg import sql
 from featurestore.definitions import FeatureView
 from featurestore.errors import BackendUnavailableError
 from featurestore.offline.tables import table_identifier
+from featurestore.resilience import Health, Retrier, Stopped
 from models.publish import AnomalyPublisher
 from models.scoring import AnomalyScorer
 
@@ -58,27 +60,59 @@ def follow_table(
     poll_s: float = 2.0,
     stop: threading.Event | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    health: Health | None = None,
 ) -> datetime:
     """Score new rows until ``stop`` is set; returns the last ``created_timestamp`` seen.
 
     ``on_batch(rows, anomalies)`` is called after each non-empty batch is published.
+
+    PostgreSQL or Kafka going away is waited out (:mod:`featurestore.resilience`; ``health``
+    says NOT_SERVING with the reason meanwhile): the watermark only moves once a batch's
+    anomalies are acknowledged, so a batch is scored again after PostgreSQL comes back, and
+    a batch whose delivery is still pending is only flushed again, never sent twice.
     """
     stop = stop or threading.Event()
-    watermark = since
+    retrier = Retrier(health=health or Health(), stop=stop)
+    tail = _Tail(dsn, view, since)
     try:
-        conn = psycopg.connect(dsn, autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
-    with conn:
         while not stop.is_set():
-            rows = rows_created_after(conn, view, watermark)
+            rows = retrier.call(tail.new_rows, "reading new rows")
             if rows.empty:
                 stop.wait(poll_s)
                 continue
             anomalies = scorer.score_rows(rows)
             if publisher.publish(anomalies):
-                publisher.flush()
-            watermark = rows[view.source.created_timestamp_column].max().to_pydatetime()
+                retrier.call(publisher.flush, "delivering anomalies")
+            tail.watermark = rows[view.source.created_timestamp_column].max().to_pydatetime()
             if on_batch is not None:
                 on_batch(len(rows), len(anomalies))
-    return watermark
+    except Stopped:
+        pass
+    finally:
+        tail.close()
+    return tail.watermark
+
+
+class _Tail:
+    """The rows created after :attr:`watermark`, on a connection made again after a failure."""
+
+    def __init__(self, dsn: str, view: FeatureView, watermark: datetime) -> None:
+        self.dsn = dsn
+        self.view = view
+        self.watermark = watermark
+        self._conn: psycopg.Connection[tuple[object, ...]] | None = None
+
+    def new_rows(self) -> pd.DataFrame:
+        try:
+            if self._conn is None:
+                self._conn = psycopg.connect(self.dsn, autocommit=True)
+            return rows_created_after(self._conn, self.view, self.watermark)
+        except (psycopg.OperationalError, BackendUnavailableError) as exc:
+            self.close()
+            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                conn.close()

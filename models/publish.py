@@ -32,7 +32,8 @@ class AnomalyPublisher:
     def __init__(self, bootstrap: str, store: SchemaStore, topic: str) -> None:
         self.topic = topic
         self._serializer = AvroSerializer.for_topic(store, topic, Anomaly)
-        self._producer = EventProducer(producer_config(bootstrap, delivery_timeout_s=30.0))
+        # A broker away for minutes is waited out: flush() is called again, nothing re-sent.
+        self._producer = EventProducer(producer_config(bootstrap, delivery_timeout_s=600.0))
 
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> AnomalyPublisher:

@@ -45,7 +45,8 @@ def score(
     """
     from featurestore.definitions import PROJECT, load_definitions
     from featurestore.offline import PostgresOfflineStore
-    from featurestore.stack.base import write_ready_file
+    from featurestore.resilience import Health, Retrier
+    from featurestore.stack.base import health_to_ready_file
     from featurestore.telemetry import process_telemetry
     from models.follow import follow_table
     from models.metrics import ScorerMetrics
@@ -54,11 +55,14 @@ def score(
     from models.scoring import AnomalyScorer
 
     settings = load_settings()
-    definitions = load_definitions(settings, project or PROJECT)
+    stop = threading.Event()
+    # NOT_SERVING with the reasons in the ready file while a backend is away.
+    health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
+    retrier = Retrier(health=health, stop=stop)
+    definitions = retrier.call(lambda: load_definitions(settings, project or PROJECT), "start")
     store = PostgresOfflineStore(settings.postgres.dsn, definitions)
     registry = ModelRegistry(settings.mlflow.tracking_uri)
-    publisher = AnomalyPublisher.from_settings(settings, topic)
-    stop = threading.Event()
+    publisher = retrier.call(lambda: AnomalyPublisher.from_settings(settings, topic), "start")
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -66,13 +70,14 @@ def score(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     telemetry = process_telemetry(settings, "scorer", settings.metrics.scorer_port)
-    with AnomalyScorer(registry, model_name, store=store) as scorer:
+    loaded = retrier.call(lambda: AnomalyScorer(registry, model_name, store=store), "start")
+    with loaded as scorer:
         metrics = ScorerMetrics(
             telemetry.meter_provider, model_name, lambda: scorer.current.ref.version
         )
         click.echo(f"scoring with {scorer.current.ref.uri} into {publisher.topic}")
         if ready_file is not None:
-            write_ready_file(ready_file)
+            health_to_ready_file(ready_file)(health.reasons())
 
         def on_batch(rows: int, found: int) -> None:
             metrics.batch(rows, found)
@@ -88,6 +93,7 @@ def score(
                 poll_s=poll_seconds,
                 stop=stop,
                 on_batch=on_batch,
+                health=health,
             )
         finally:
             telemetry.close()
