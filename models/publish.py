@@ -34,6 +34,7 @@ class AnomalyPublisher:
         self._serializer = AvroSerializer.for_topic(store, topic, Anomaly)
         # A broker away for minutes is waited out: flush() is called again, nothing re-sent.
         self._producer = EventProducer(producer_config(bootstrap, delivery_timeout_s=600.0))
+        self._failed_before = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> AnomalyPublisher:
@@ -64,9 +65,11 @@ class AnomalyPublisher:
         """
         left = self._producer.flush(timeout_s)
         report = self._producer.report
-        if left or report.total_failed:
+        failed = report.total_failed - self._failed_before
+        self._failed_before = report.total_failed  # each failure is reported once
+        if left or failed:
             raise BackendUnavailableError(
-                f"{left} anomalies undelivered and {report.total_failed} failed on "
+                f"{left} anomalies undelivered and {failed} failed on "
                 f"{self.topic}: {'; '.join(report.errors[:3])}"
             )
 
