@@ -1,0 +1,200 @@
+"""Soak: GetOnlineFeatures flat out plus 5,000 trades/s of ingest; memory and descriptors over time.
+
+On a stack of its own (:mod:`bench.own_stack`; the shared stack is neither loaded nor touched):
+the synthetic market feeds the trades topic at ``SOAK_RATE`` trades/s (5000) through ingest, the
+processor and the scorer, while ``ghz`` (Go, a process of its own, found by reflection) calls
+GetOnlineFeatures for 10 symbols with ``SOAK_CONCURRENCY`` (16) calls in flight, closed loop:
+the highest rate the server sustains on this machine, in one-minute runs, each reporting its
+rate, p50 and p99. Every ``SOAK_SAMPLE_S`` (10) s the resident memory and open file descriptors
+of each process of the stack (with its children: Spark's JVM, PostgreSQL's backends) are
+sampled. Duration ``SOAK_MINUTES`` (10). The slope is a least-squares line over the samples
+after the first minute (warm-up: Spark, caches and pools fill then).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from bench.chaos import synthetic_symbols
+from bench.own_stack import SERVERS, OwnStack
+from featurestore.config import Settings
+from featurestore.stack.base import Component
+
+__all__ = ["SoakReport", "run", "soak"]
+
+SERVICES = ("feed", "grpc", "processors", "scorer")
+
+
+@dataclass
+class Minute:
+    """One ghz run of about a minute."""
+
+    calls: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: dict[str, int]
+
+
+@dataclass
+class SoakReport:
+    """Samples and per-minute figures of one soak."""
+
+    minutes: list[Minute] = field(default_factory=list)
+    samples: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
+    """Per process: (seconds since start, RSS MiB, open descriptors)."""
+    rate: float = 0.0
+    trades: int = 0
+
+
+def _tree(component: Component) -> tuple[float, int] | None:
+    pid = component.process.pid()
+    if pid is None:
+        return None
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return None
+    rss = fds = 0
+    for proc in procs:
+        try:
+            rss += proc.memory_info().rss
+            fds += proc.num_fds()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return rss / 2**20, fds
+
+
+def _ghz(target: str, symbols: list[str], seconds: int, concurrency: int) -> Minute:
+    ghz = shutil.which("ghz") or str(Path.home() / "go" / "bin" / "ghz")
+    request = {
+        "features": {"features": ["bars_1m:close", "bars_1m:volume", "rolling_1m:vwap_5m"]},
+        "entities": {"symbol": {"values": [{"stringValue": s} for s in symbols]}},
+    }
+    run = subprocess.run(
+        [ghz, "--insecure", "--call", "featurestore.v1.FeatureService.GetOnlineFeatures",
+         "-d", json.dumps(request), "-z", f"{seconds}s", "-c", str(concurrency),
+         "--connections", "2", "--format", "json", target],
+        capture_output=True, text=True, timeout=seconds + 60,
+    )  # fmt: skip
+    if run.returncode != 0:
+        raise RuntimeError(f"ghz failed: {run.stderr[-2000:]}")
+    report = json.loads(run.stdout)
+    latency = {d["percentage"]: d["latency"] / 1e6 for d in report.get("latencyDistribution") or []}
+    codes = dict(report.get("statusCodeDistribution") or {})
+    return Minute(
+        calls=int(report["count"]),
+        rps=float(report["rps"]),
+        p50_ms=latency.get(50, float("nan")),
+        p99_ms=latency.get(99, float("nan")),
+        errors={k: v for k, v in codes.items() if k != "OK"},
+    )
+
+
+def soak(own: OwnStack, minutes: float, concurrency: int, sample_s: float) -> SoakReport:
+    """Bring ``own`` up, soak it for ``minutes``, bring it down."""
+    report = SoakReport(rate=own.rate)
+    stop = threading.Event()
+    try:
+        own.up()
+        own.start_feed()
+        components = [own.stack.component(name) for name in (*SERVERS, *SERVICES)]
+        began = time.monotonic()
+
+        def sample() -> None:
+            while not stop.is_set():
+                at = time.monotonic() - began
+                for component in components:
+                    got = _tree(component)
+                    if got is not None:
+                        report.samples.setdefault(component.name, []).append((at, *got))
+                stop.wait(sample_s)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        target = f"{own.settings.grpc.host}:{own.settings.grpc.port}"
+        symbols = synthetic_symbols(own.symbols)[:10]
+        end = began + minutes * 60
+        while time.monotonic() < end - 5:
+            seconds = int(min(60, end - time.monotonic()))
+            report.minutes.append(_ghz(target, symbols, seconds, concurrency))
+            print(f"[soak] {report.minutes[-1]}", flush=True)
+        stop.set()
+        sampler.join(30)
+    finally:
+        stop.set()
+        own.down()
+    return report
+
+
+def _slope(points: list[tuple[float, float, int]], index: int) -> float:
+    """Least-squares growth per minute of column ``index`` after the first minute."""
+    kept = [(at, float(point[index])) for point in points if (at := point[0]) >= 60]
+    if len(kept) < 3:
+        return float("nan")
+    t, v = np.array(kept).T
+    return float(np.polyfit(t / 60.0, v, 1)[0])
+
+
+def markdown(
+    report: SoakReport, minutes: float, concurrency: int, load: tuple[float, float]
+) -> str:
+    """The section of ``bench/RESULTS.md``."""
+    lines = [
+        "#### Soak",
+        "",
+        f"{minutes:g} minutes on a stack of its own: the synthetic market at {report.rate:,.0f} "
+        f"trades/s through ingest, the processor and the scorer, and ghz calling "
+        f"GetOnlineFeatures (10 symbols, 3 features) with {concurrency} calls in flight, closed "
+        f"loop (the highest rate the server sustains here). {psutil.cpu_count()} cores shared "
+        f"with other sessions' work: load average {load[0]:.1f} before, {load[1]:.1f} after; "
+        "every figure below is of this shared machine.",
+        "",
+        "| minute | calls | calls/s | p50 ms | p99 ms | errors |",
+        "|---:|---:|---:|---:|---:|---|",
+    ]
+    for i, m in enumerate(report.minutes, 1):
+        errors = ", ".join(f"{k}: {v}" for k, v in m.errors.items()) or "none"
+        lines.append(
+            f"| {i} | {m.calls:,} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {errors} |"
+        )
+    lines += [
+        "",
+        "| process (with children) | RSS MiB first -> last | RSS slope MiB/min | fds first -> last "
+        "| fds slope /min |",
+        "|---|---|---:|---|---:|",
+    ]
+    for name, points in report.samples.items():
+        if not points:
+            continue
+        first, last = points[0], points[-1]
+        lines.append(
+            f"| {name} | {first[1]:.0f} -> {last[1]:.0f} | {_slope(points, 1):+.2f} | "
+            f"{first[2]} -> {last[2]} | {_slope(points, 2):+.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(settings: Settings) -> str:
+    """Run the soak (``settings`` is the shared stack's: unused, on purpose)."""
+    minutes = float(os.environ.get("SOAK_MINUTES", "10"))
+    rate = float(os.environ.get("SOAK_RATE", "5000"))
+    concurrency = int(os.environ.get("SOAK_CONCURRENCY", "16"))
+    sample_s = float(os.environ.get("SOAK_SAMPLE_S", "10"))
+    before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="soak-") as folder:
+        own = OwnStack(Path(folder) / "stack", rate=rate)
+        report = soak(own, minutes, concurrency, sample_s)
+    return markdown(report, minutes, concurrency, (before, os.getloadavg()[0]))
