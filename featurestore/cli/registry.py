@@ -69,7 +69,10 @@ def _stream_lines(stream: StreamComputation) -> list[str]:
         f" time {source.timestamp_field}, lateness {source.watermark_delay},"
         f" id {source.id_field or 'none'})  tile={stream.tile}  rows={rows}",
     ]
-    lines += [f"      column {name} = {text}" for name, text in source.columns.items()]
+    if stream.upstream is not None:
+        lines.append(f"      events: the window-end rows of {stream.upstream} (chained)")
+    else:
+        lines += [f"      column {name} = {text}" for name, text in source.columns.items()]
     lines += [
         f"      {a.name} = {a.function.value}({a.column}) window={a.window} slide={a.slide}"
         for a in stream.aggregations

@@ -42,12 +42,13 @@ from tests.unit.processors.oracle import SourceEvent, compute_features
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 NEW_VIEW = '''
-"""A view a user adds: trades per symbol in the 15 minutes ending at each minute."""
+"""Views a user adds: trades per symbol in the 15 minutes ending at each minute, and 5-minute
+bars of the 1-minute rows of rolling_1m (a chained view)."""
 
 from datetime import timedelta
 
 from feast import Aggregation, Field, StreamFeatureView
-from feast.types import Int64, String
+from feast.types import Float64, Int64, String
 
 from entities import symbol
 from trades import trades_source
@@ -70,6 +71,31 @@ trade_count_15m = StreamFeatureView(
     timestamp_field="event_time",
     tiling_hop_size=timedelta(minutes=1),
     tags={"featurestore.rows": "window_end"},
+)
+
+bars_5m_of_1m = StreamFeatureView(
+    name="bars_5m_of_1m",
+    source=trades_source("bars_5m_of_1m"),
+    entities=[symbol],
+    ttl=timedelta(0),
+    schema=[
+        Field(name="symbol", dtype=String),
+        Field(name="volume_5m", dtype=Float64, description="shares traded in 5-minute bars"),
+        Field(name="close_5m", dtype=Float64, description="the bar's last price"),
+    ],
+    aggregations=[
+        Aggregation(
+            column="volume_1m", function="sum", time_window=timedelta(minutes=5),
+            slide_interval=timedelta(minutes=5), name="volume_5m",
+        ),
+        Aggregation(
+            column="close_1m", function="last", time_window=timedelta(minutes=5),
+            slide_interval=timedelta(minutes=5), name="close_5m",
+        ),
+    ],
+    timestamp_field="event_time",
+    tiling_hop_size=timedelta(minutes=1),
+    tags={"featurestore.rows": "window_end", "featurestore.source_view": "rolling_1m"},
 )
 '''
 
@@ -169,6 +195,38 @@ def _oracle(place: Place, trades: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
 
 
+def _check_chained_view(place: Place, trades: pd.DataFrame) -> None:
+    """The chained view: the oracle's (from its own rolling_1m rows), and each bar straight from
+    the trades: the volume of [B - 5 min, B) and its last price."""
+    definitions = load_definitions(place.settings, place.project)
+    views = [definitions.view("rolling_1m"), definitions.view("bars_5m_of_1m")]
+    events = [
+        SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition), int(r.offset),
+                    str(r.trade_id), {"price": r.price, "size": r.size})
+        for r in trades.sort_values(["partition", "offset"]).itertuples()
+    ]  # fmt: skip
+    oracle = compute_features(views, events).rows["bars_5m_of_1m"]
+    got = read_table(place.settings, "bars_5m_of_1m")
+    assert len(got) == len(oracle) > 50
+    for row in got.itertuples():
+        want = oracle[(row.symbol, row.event_us)]
+        close = None if pd.isna(row.close_5m) else row.close_5m  # null: a bar without trades
+        assert (row.volume_5m, close) == (want.values["volume_5m"], want.values["close_5m"]), row
+        assert (row.source_offset_start, row.source_offset_end) == (
+            want.first_offset,
+            want.last_offset,
+        )
+        bar = trades[
+            (trades.symbol == row.symbol)
+            & (trades.event_us >= row.event_us - 300_000_000)
+            & (trades.event_us < row.event_us)
+        ].sort_values(["event_us", "offset"])
+        if len(bar):
+            assert row.volume_5m == bar["size"].sum() and close == bar["price"].iloc[-1], row
+        else:
+            assert row.volume_5m == 0 and close is None, row
+
+
 def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place) -> None:
     settings = place.settings
     ingest_files(settings, place.topic, [MARKET / "20131007_ibm_Trade_Tick.csv.gz"])
@@ -183,6 +241,7 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
     assert "trade_count_15m" in output
     listed = CliRunner().invoke(main, ["registry", "list", "--project", place.project])
     assert "trade_count_15m = count(price) window=0:15:00" in listed.output, listed.output
+    assert "events: the window-end rows of rolling_1m (chained)" in listed.output
     _stream_until_live(place)
 
     # Backfilled from the log: equal to the oracle; the other views were not rewritten.
@@ -196,6 +255,7 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
     )  # fmt: skip
     bars_after = read_table(settings, "bars_1m")
     pd.testing.assert_frame_equal(bars_after, bars_before)
+    _check_chained_view(place, trades)
 
     # Served: `featurestore serve` for the project, read with the Python SDK.
     from featurestore_client import FeatureStoreClient
