@@ -16,10 +16,10 @@ the map asked again, so a failover costs the calls made before the replica is pr
 nothing else.
 
 Cached rows and failovers: a row is cached only while the connection it was read on is open and
-tracks it. A connection that is lost (a master killed) forgets every cached row, and so does any
-change of the slot map, which is asked again every ``refresh_s`` while rows are cached: a master
-replaced while its connection stays open (a manual failover, a network partition) stops serving
-cached rows within that time.
+tracks it. A connection that is lost (a master killed) forgets every cached row, and so do a
+``MOVED`` and any change of the slot map, which is asked again every ``refresh_s`` while rows are
+cached: a master replaced while its connection stays open (a manual failover, a network partition)
+stops serving cached rows within that time.
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ class ClusterRedis:
         self._refresh_s = refresh_s
         self._nodes: dict[Address, PipelinedRedis] = {}
         self._slots: list[Address] | None = None
+        """The slot map calls use; None: ask again before the next call."""
+        self._installed: list[Address] | None = None
+        """The last slot map asked of the cluster, to tell when it changes."""
         self._refreshing: asyncio.Task[list[Address]] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._on_invalidate: Invalidate | None = None
@@ -133,8 +136,8 @@ class ClusterRedis:
         )
 
     def _install(self, slots: list[Address]) -> None:
-        old = self._slots
-        self._slots = slots
+        old = self._installed
+        self._slots = self._installed = slots
         if old is not None and old != slots:
             # A key may now live on a master whose connection never read it: nothing would tell
             # us when it changes there.
@@ -210,9 +213,24 @@ class ClusterRedis:
         self, address: Address, batch: RowBatch, indices: list[int], on_replies: StoreHook | None
     ) -> list[Any]:
         keys = [batch.keys[i] for i in indices]
-        hook = None if on_replies is None else (lambda replies: on_replies(keys, replies))
-        payload = batch.command if len(indices) == len(batch.keys) else batch.payload(indices)
-        return await self.node(address).execute(payload, len(indices), hook)
+        node = self.node(address)
+        hook = None
+        if on_replies is not None:
+
+            def hook(replies: list[Any]) -> None:
+                if node.tracking:  # never cache what no invalidation would cover
+                    on_replies(keys, replies)
+
+        whole = (
+            len(indices) == len(batch.keys) and indices[0] == 0 and indices[-1] == len(indices) - 1
+        )
+        payload = batch.command if whole else batch.payload(indices)
+        try:
+            return await node.execute(payload, len(indices), hook)
+        finally:
+            if not node.tracking and self.tracking:
+                logger.warning("a Redis Cluster node refused client tracking: reads uncached")
+                self.tracking = False
 
     async def _redirect(
         self,
@@ -231,7 +249,11 @@ class ClusterRedis:
                 keys = [batch.keys[i]]
                 if kind == b"MOVED":
                     if self._slots is not None:
+                        self._slots = [*self._slots]
                         self._slots[int(slot)] = address
+                    # The slot has another master: what was cached from the old one may never
+                    # be invalidated.
+                    self._invalidated(None)
                     self._stale(refresh_now=True)
                     hook = None if on_replies is None else (lambda r, k=keys: on_replies(k, r))
                     (reply,) = await self.node(address).execute(command, 1, hook)

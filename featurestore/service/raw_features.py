@@ -250,7 +250,12 @@ class RawFeatureReader:
         if prepared is None:
             return None
         plan, batch = prepared.plan, prepared.batch
-        replies, hits = await rows.read(batch)
+        replies = rows.cached(batch)
+        hits: Sequence[int]
+        if replies is None:
+            replies, hits = await rows.read(batch)
+        else:
+            hits = range(len(replies))
         columns = _columns(replies)
         now = time.time()
         views = _views(plan, columns, now)
