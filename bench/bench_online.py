@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import statistics
@@ -35,7 +36,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,7 +47,7 @@ import psutil
 import redis
 
 from bench.stats import markdown_table, percentiles_ms
-from featurestore.config import GrpcSettings, Settings, load_settings, settings_env
+from featurestore.config import GrpcSettings, RedisSettings, Settings, load_settings, settings_env
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, RedisOnlineWriter
 from featurestore.online.testing import BARS_1M, ROLLING_1M, market_catalog
 
@@ -92,8 +94,66 @@ async def _write_rows(settings: Settings, project: str) -> None:
         await store.close()
 
 
+def _free_port_block(size: int) -> int:
+    """The first of ``size`` consecutive free loopback ports below the ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000 - size)
+        sockets: list[socket.socket] = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {size} consecutive free ports")
+
+
+@contextmanager
+def _redis_cluster(settings: Settings) -> Iterator[Settings]:
+    """A Redis Cluster of this run's own (3 masters x 1 replica), stopped and deleted after."""
+    from featurestore.stack import Stack
+
+    with tempfile.TemporaryDirectory(prefix="bench-redis-cluster-") as tmp:
+        base = _free_port_block(12)
+        own = load_settings(
+            {
+                "FEATURESTORE_DATA_DIR": tmp,
+                "FEATURESTORE_REDIS__CLUSTER": "true",
+                "FEATURESTORE_REDIS__PORT": str(base),
+                "FEATURESTORE_REDIS__BUS_PORT": str(base + 6),
+            }
+        )
+        stack = Stack(own)
+        names = [node.name for node in stack.redis_nodes]
+        try:
+            stack.up(names)
+            yield settings.model_copy(update={"redis": own.redis})
+        finally:
+            stack.down(names)
+
+
+def _masters(cfg: RedisSettings) -> list[redis.Redis]:
+    """Clients of the masters (the only server when not a cluster), for their CPU time."""
+    if not cfg.cluster:
+        return [redis.Redis(host=cfg.host, port=cfg.port)]
+    host, port = cfg.startup_nodes[0]
+    with redis.Redis(host=host, port=port) as client:
+        slots = client.execute_command("CLUSTER", "SLOTS")
+    addresses = sorted({(entry[2][0].decode() or host, int(entry[2][1])) for entry in slots})
+    return [redis.Redis(host=h, port=p) for h, p in addresses]
+
+
 def _measure(call: Callable[[], object], seconds: float, threads: int) -> tuple[list[float], float]:
     latencies: list[list[float]] = [[] for _ in range(threads)]
+    for _ in range(WARMUP_CALLS):
+        call()
+    # After the warm-up: on a loaded machine 20 slow calls (Feast's, 100 entities) can outlast
+    # the whole window, which would leave nothing measured.
     stop_at = time.perf_counter() + seconds
 
     def loop(out: list[float]) -> None:
@@ -101,8 +161,6 @@ def _measure(call: Callable[[], object], seconds: float, threads: int) -> tuple[
             call()
             out.append(time.perf_counter() - start)
 
-    for _ in range(WARMUP_CALLS):
-        call()
     started = time.perf_counter()
     workers = [threading.Thread(target=loop, args=(out,)) for out in latencies]
     for worker in workers:
@@ -220,9 +278,12 @@ def _cpu_s(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-def _redis_cpu_s(client: redis.Redis) -> float:
-    info: dict[str, Any] = client.info("cpu")  # type: ignore[assignment]  # sync client
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+def _redis_cpu_s(clients: list[redis.Redis]) -> float:
+    total = 0.0
+    for client in clients:
+        info: dict[str, Any] = client.info("cpu")  # type: ignore[assignment]  # sync client
+        total += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return total
 
 
 def run(settings: Settings) -> str:
@@ -235,7 +296,20 @@ def run(settings: Settings) -> str:
     results: dict[tuple[str, int, str], tuple[dict[str, float], float]] = {}
     children: list[subprocess.Popen[bytes]] = []
     loads = (("1 in flight", 1, SERIAL_S), (f"{THREADS} threads", THREADS, CONCURRENT_S))
+    resources = ExitStack()
     try:
+        on_cluster = resources.enter_context(_redis_cluster(settings))
+        asyncio.run(_write_rows(on_cluster, project))
+        clustered, clustered_port = _start_child("serve-features", on_cluster, project)
+        children.append(clustered)
+        clustered_uncached, clustered_uncached_port = _start_child(
+            "serve-features",
+            on_cluster.model_copy(
+                update={"service": on_cluster.service.model_copy(update={"online_cache_rows": 0})}
+            ),
+            project,
+        )
+        children.append(clustered_uncached)
         features, features_port = _start_child("serve-features", settings, project)
         children.append(features)
         uncached_settings = settings.model_copy(
@@ -266,15 +340,21 @@ def run(settings: Settings) -> str:
             "ours-unmemoized": (unmemoized_port, METHOD),
             "ours-uncached": (uncached_port, METHOD),
             "ours-writes": (features_port, METHOD),
+            "cluster": (clustered_port, METHOD),
+            "cluster-uncached": (clustered_uncached_port, METHOD),
         }
         channels = {
             t: grpc.insecure_channel(f"127.0.0.1:{port}") for t, (port, _) in targets.items()
         }
         servers = {t: psutil.Process(child.pid) for t, child in (
             ("echo", echo), ("ours", features), ("ours-unmemoized", unmemoized),
-            ("ours-uncached", uncached), ("ours-writes", features),
+            ("ours-uncached", uncached), ("ours-writes", features), ("cluster", clustered),
+            ("cluster-uncached", clustered_uncached),
         )}  # fmt: skip
-        redis_cpu = redis.Redis(host=settings.redis.host, port=settings.redis.port)
+        single_redis, cluster_masters = _masters(settings.redis), _masters(on_cluster.redis)
+        redis_of = {
+            t: cluster_masters if t.startswith("cluster") else single_redis for t in targets
+        }
         try:
             for _ in range(ROUNDS):
                 for n in (1, 100):
@@ -290,9 +370,9 @@ def run(settings: Settings) -> str:
                             if target == "ours-writes":
                                 writer.send_signal(signal.SIGUSR1)
                                 time.sleep(WRITE_EVERY_S)
-                            before = _cpu_s(servers[target]), _redis_cpu_s(redis_cpu)
+                            before = _cpu_s(servers[target]), _redis_cpu_s(redis_of[target])
                             lat, qps = _measure(call, seconds, threads)
-                            after = _cpu_s(servers[target]), _redis_cpu_s(redis_cpu)
+                            after = _cpu_s(servers[target]), _redis_cpu_s(redis_of[target])
                             if target == "ours-writes":
                                 writer.send_signal(signal.SIGUSR2)
                             samples.setdefault((target, n, load), []).append(
@@ -306,7 +386,8 @@ def run(settings: Settings) -> str:
                                 )
                             )
         finally:
-            redis_cpu.close()
+            for master in (*single_redis, *cluster_masters):
+                master.close()
             for channel in channels.values():
                 channel.close()
         for key, runs in samples.items():
@@ -344,6 +425,7 @@ def run(settings: Settings) -> str:
         for child in children:
             child.terminate()
             child.wait(15)
+        resources.close()  # the cluster and its data
         client_redis = redis.Redis(host=settings.redis.host, port=settings.redis.port)
         with client_redis:
             keys = [k for k in client_redis.scan_iter(count=1000) if k.endswith(project.encode())]
@@ -356,6 +438,8 @@ def run(settings: Settings) -> str:
         "ours-unmemoized": "GetOnlineFeatures, row cache on, response memo off",
         "ours-uncached": "GetOnlineFeatures, row cache off (every call reads Redis)",
         "ours-writes": "GetOnlineFeatures, row cache on, rows rewritten at 400/s meanwhile",
+        "cluster": "GetOnlineFeatures on Redis Cluster (3 masters), row cache on",
+        "cluster-uncached": "GetOnlineFeatures on Redis Cluster (3 masters), row cache off",
         "sdk": "GetOnlineFeatures via the Python SDK (parsing included)",
         "feast": "Feast get_online_features (in process, same Redis rows)",
         "feast-server": "Feast feature server (feast serve, HTTP/JSON, same Redis rows)",
@@ -399,6 +483,32 @@ def run(settings: Settings) -> str:
                 f"{ours[0]['p50'] / server[0]['p50']:.2f}x, QPS {ours[1] / server[1]:.1f}x; "
                 f"ours p50 / Feast in-process p50 = {ours[0]['p50'] / local[0]['p50']:.2f}x"
             )
+    cluster_vs_single = []
+    for cluster_target, single_target in (
+        ("cluster", "ours"),
+        ("cluster-uncached", "ours-uncached"),
+    ):
+        for n in (1, 100):
+            for load, _, _ in loads:
+                pairs = list(
+                    zip(
+                        samples[(cluster_target, n, load)],
+                        samples[(single_target, n, load)],
+                        strict=True,
+                    )
+                )
+                p50 = _median([c[0]["p50"] / r[0]["p50"] for c, r in pairs])
+                p99 = _median([c[0]["p99"] / r[0]["p99"] for c, r in pairs])
+                qps = _median([c[1] / r[1] for c, r in pairs])
+                (c50, c99), (s50, s99) = (
+                    (results[(t, n, load)][0]["p50"], results[(t, n, load)][0]["p99"])
+                    for t in (cluster_target, single_target)
+                )
+                cluster_vs_single.append(
+                    f"{labels[cluster_target]} vs single Redis, {n} x 10, {load}: p50 {c50:.3f} / "
+                    f"{s50:.3f} ms ({p50:.2f}x), p99 {c99:.3f} / {s99:.3f} ms ({p99:.2f}x), "
+                    f"QPS {qps:.0%} of single Redis'"
+                )
     sizes = ", ".join(
         f"{n} x 10: request {len(_request(n))} B, response {response_sizes[n]} B" for n in (1, 100)
     )
@@ -428,6 +538,8 @@ def run(settings: Settings) -> str:
             ),
             f"Load average (1 min) at the start / end of this section: {load_at_start:.2f} / "
             f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, shared with other work.",
+            "Redis Cluster vs single Redis (same rows, same rounds; medians of the rounds, ratios "
+            "per round):\n\n" + "\n".join(f"- {line}" for line in cluster_vs_single),
             "Ours vs Feast (same Redis rows, same run):\n\n"
             + "\n".join(f"- {line}" for line in ours_vs_feast),
             "Target (issue 6): p99 within 1.3x of the echo's and a one-process QPS of at least "
