@@ -85,6 +85,7 @@ class KafkaRecordLog:
         self._producer: Producer | None = None
         self._producer_lock = threading.Lock()
         self._prober: Consumer | None = None
+        self._prober_lock = threading.Lock()
 
     @property
     def topic(self) -> str:
@@ -160,18 +161,20 @@ class KafkaRecordLog:
         Raises:
             StoreError: Kafka did not answer in time.
         """
-        if self._prober is None:
-            self._prober = Consumer(
-                self.config(
-                    **{
-                        "group.id": f"schema-registry-prober-{uuid.uuid4()}",
-                        "isolation.level": "read_committed",
-                        "enable.auto.commit": False,
-                    }
+        with self._prober_lock:
+            if self._prober is None:
+                self._prober = Consumer(
+                    self.config(
+                        **{
+                            "group.id": f"schema-registry-prober-{uuid.uuid4()}",
+                            "isolation.level": "read_committed",
+                            "enable.auto.commit": False,
+                        }
+                    )
                 )
-            )
+            prober = self._prober
         try:
-            _low, high = self._prober.get_watermark_offsets(
+            _low, high = prober.get_watermark_offsets(
                 TopicPartition(self._topic, 0),
                 timeout=self._timeout_s if timeout_s is None else timeout_s,
                 cached=False,
@@ -286,9 +289,10 @@ class KafkaRecordLog:
     def close(self) -> None:
         """Drop the writer and the prober."""
         self.close_writer()
-        if self._prober is not None:
-            self._prober.close()
-            self._prober = None
+        with self._prober_lock:
+            prober, self._prober = self._prober, None
+        if prober is not None:
+            prober.close()
 
 
 class LogTail:

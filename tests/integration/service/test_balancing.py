@@ -156,17 +156,17 @@ def test_calls_spread_over_three_servers_and_move_off_one_that_goes(
     first, second, third = servers
     retry = RetryPolicy(max_attempts=4)
     with FeatureStoreClient([s.target for s in servers], retry=retry, timeout_s=10) as client:
-        assert call_many(client, 300) == []
+        assert call_many(client, 150) == []
         shares = [s.calls() for s in servers]
-        assert sum(shares) >= 300 and min(shares) >= 60, shares  # round_robin: ~100 each
-        print(f"300 calls over three servers: {shares}")
+        assert sum(shares) >= 150 and min(shares) >= 30, shares  # round_robin: ~50 each
+        print(f"150 calls over three servers: {shares}")
 
         first.signal(15)  # SIGTERM: health says NOT_SERVING, in-flight calls finish, it exits
-        assert call_many(client, 100) == []
+        assert call_many(client, 50) == []
         second.signal(9)  # SIGKILL: its connection breaks, the retry goes to the third
         before = third.calls()
-        assert call_many(client, 100) == []
-        assert third.calls() - before >= 100
+        assert call_many(client, 50) == []
+        assert third.calls() - before >= 50
 
         first.start()  # back: the channel reconnects to it and sends it calls again
         first.wait_serving()
