@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings, load_settings, settings_env
 from featurestore.stack import Stack
 from tests.integration.schema_registry.conftest import RegistryProcess
 from tests.ports import free_port, free_port_block
@@ -119,3 +121,34 @@ def test_registry_rides_through_kafka_going_away(
         assert registry.process is not None and registry.process.poll() is None, "restarted"
     finally:
         registry.stop()
+
+
+def test_a_configuration_kafka_refuses_stops_the_registry_naming_it(
+    stack: Settings, tmp_path: Path
+) -> None:
+    """Not a passing outage: no wait can fix it, so the process exits and says why."""
+    topic = f"_schemas-refused-{uuid.uuid4().hex[:8]}"
+    registry = RegistryProcess(stack, topic, free_port(), tmp_path / "registry.log")
+    env = {
+        **os.environ,
+        **settings_env(stack),
+        "FEATURESTORE_KAFKA__BOOTSTRAP_SERVERS": stack.kafka.bootstrap,
+        "FEATURESTORE_KAFKA__REPLICATION_FACTOR": "9",  # more than the stack's brokers
+        "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(registry.port),
+        "FEATURESTORE_TOPICS__SCHEMAS": topic,
+        "FEATURESTORE_METRICS__SCHEMA_REGISTRY_PORT": "0",
+    }
+    with registry.log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "featurestore.schema_registry"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        assert process.wait(60) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+    output = registry.log_path.read_text()
+    assert "schema registry stopped" in output and "REPLICATION_FACTOR" in output, output
