@@ -1,5 +1,5 @@
 # The two commands of the quick start are `make run` and `make test`; the rest are for developers.
-.PHONY: setup run test test-unit down status bench lint format proto clean
+.PHONY: setup run test test-unit down status bench chaos soak lint format proto clean
 
 VENV := .venv/bin
 
@@ -23,6 +23,12 @@ status:
 
 bench: setup      ## run every benchmark and write bench/RESULTS.md
 	$(VENV)/python -m bench $(ARGS)
+
+chaos: setup      ## the chaos section of bench/RESULTS.md alone (CHAOS_RATE, CHAOS_COMPONENTS)
+	$(VENV)/python -m bench chaos
+
+soak: setup       ## the soak section of bench/RESULTS.md alone (SOAK_MINUTES, SOAK_RATE)
+	$(VENV)/python -m bench soak
 
 lint: setup       ## ruff and mypy; buf lint, go vet and tsc for proto/ and the Go and TypeScript clients
 	$(VENV)/ruff check .
