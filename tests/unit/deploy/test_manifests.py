@@ -198,3 +198,63 @@ def test_the_registry_runs_three_instances_that_find_each_other() -> None:
     assert url == f"http://$(POD_NAME).{service}:8081"
     headless = next(d for d in rendered("base") if name_of(d) == f"Service/{service}")
     assert headless["spec"]["clusterIP"] == "None"
+
+
+def pod_specs(tree: str) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(workload, pod labels, pod spec) of every workload."""
+    return [
+        (
+            name_of(w),
+            w["spec"]["template"]["metadata"].get("labels", {}),
+            w["spec"]["template"]["spec"],
+        )
+        for w in workloads(tree)
+    ]
+
+
+@pytest.mark.parametrize("tree", TREES)
+def test_every_reference_names_something_of_the_tree(tree: str) -> None:
+    """Selectors select pods, and what pods mount, read or scale exists (but the Secret,
+    which is made by hand: deploy/README.md)."""
+    docs = rendered(tree)
+    names = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    pods = pod_specs(tree)
+    missing = []
+    for doc in docs:
+        selector = None
+        if doc["kind"] == "Service" and doc["spec"].get("type") != "ExternalName":
+            selector = doc["spec"]["selector"]
+        elif doc["kind"] == "PodDisruptionBudget":
+            selector = doc["spec"]["selector"]["matchLabels"]
+        if selector is not None and not any(
+            selector.items() <= labels.items() for _, labels, _ in pods
+        ):
+            missing.append(f"{name_of(doc)} selects no pod")
+        if doc["kind"] == "HorizontalPodAutoscaler":
+            target = doc["spec"]["scaleTargetRef"]
+            if (target["kind"], target["name"]) not in names:
+                missing.append(f"{name_of(doc)} scales {target['name']}, which is not here")
+        if doc["kind"] == "StatefulSet" and ("Service", doc["spec"]["serviceName"]) not in names:
+            missing.append(f"{name_of(doc)}: no Service {doc['spec']['serviceName']}")
+    for workload, _, spec in pods:
+        for volume in spec.get("volumes", []):
+            if "configMap" in volume and ("ConfigMap", volume["configMap"]["name"]) not in names:
+                missing.append(f"{workload}: no ConfigMap {volume['configMap']['name']}")
+            claim = volume.get("persistentVolumeClaim", {}).get("claimName")
+            if claim is not None and ("PersistentVolumeClaim", claim) not in names:
+                missing.append(f"{workload}: no PersistentVolumeClaim {claim}")
+        if (
+            "serviceAccountName" in spec
+            and ("ServiceAccount", spec["serviceAccountName"]) not in names
+        ):
+            missing.append(f"{workload}: no ServiceAccount {spec['serviceAccountName']}")
+        for container in spec["containers"]:
+            for source in container.get("envFrom", []):
+                ref = source["configMapRef"]["name"]
+                if ("ConfigMap", ref) not in names:
+                    missing.append(f"{workload}: no ConfigMap {ref}")
+            for env in container.get("env", []):
+                secret = env.get("valueFrom", {}).get("secretKeyRef", {}).get("name")
+                if secret is not None and secret != "featurestore-secrets":
+                    missing.append(f"{workload}: Secret {secret} is not the documented one")
+    assert missing == []
