@@ -199,6 +199,9 @@ def build_app(
                 response.headers[POSITION] = str(member.position)
                 return response
             response, position = await forwarder.forward(leader, request)
+            if response.status_code == 503 and _error_code(response) == NotLeaderError.error_code:
+                # The instance the log names no longer leads (the lead is changing hands).
+                raise NotLeaderError(f"{leader} no longer leads; retry")
             await registry.wait_applied(position, _WRITE_WAIT_S)
             return response
 
@@ -430,6 +433,15 @@ def build_app(
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+
+
+def _error_code(response: Response) -> int | None:
+    try:
+        body = json.loads(bytes(response.body))
+    except ValueError:
+        return None
+    code = body.get("error_code") if isinstance(body, dict) else None
+    return code if isinstance(code, int) else None
 
 
 def _route(path: str, endpoint: Endpoint, *methods: str) -> Route:

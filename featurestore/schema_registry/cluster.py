@@ -331,7 +331,10 @@ class ClusterNode:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
-            if await self._registry.wait_applied(position, 30.0) and term == self._term:
+            if not await self._registry.wait_applied(position, 30.0):
+                _log.warning("the LEADER record was not read back in 30s; taking the lead again")
+                continue
+            if term == self._term:
                 self._leader = True
                 _log.info(
                     "schema registry %s leads (generation %d) from position %d, max id %d",
