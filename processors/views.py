@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-from featurestore.definitions import Definitions, FeatureView
+from featurestore.definitions import Definitions, FeatureView, StreamComputation
 from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
 from featurestore.online.base import FeatureSpec, FeatureViewSpec
@@ -86,7 +86,7 @@ class MaterializedViews:
             sorted((f.name, f.value_type.value) for f in view.features),
             stream.source.topic, stream.source.entity_field, stream.source.timestamp_field,
             stream.source.id_field, stream.source.watermark_delay,
-            sorted(stream.source.columns.items()), stream.aggregations,
+            sorted(stream.source.columns.items()), _Verbatim(_aggregations(stream)),
             sorted(stream.derived.items()), stream.tile, stream.running,
         )  # fmt: skip
         if stream.upstream is not None:
@@ -103,3 +103,18 @@ class MaterializedViews:
             ttl = view.ttl if view.ttl > timedelta(0) else None
             specs.append(FeatureViewSpec(view.name, (self.join_key,), features, ttl))
         return StaticCatalog.of(self.definitions.project, specs)
+
+
+def _aggregations(stream: StreamComputation) -> str:
+    """The aggregations' text, as fingerprinted before ``last_tiles`` existed.
+
+    Where it is unset the text is unchanged, so the states stored then stay valid.
+    """
+    return repr(stream.aggregations).replace(", last_tiles=None", "")
+
+
+class _Verbatim(str):
+    """Text that stands in a fingerprint as written (its repr is itself)."""
+
+    def __repr__(self) -> str:
+        return str(self)

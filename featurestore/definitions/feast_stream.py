@@ -22,6 +22,8 @@ On the ``StreamFeatureView``::
     featurestore.derived.<name>  a derived feature: an expression over the view's aggregates
     featurestore.features        the feature order, comma-separated (optional)
     featurestore.source_view     a chained view: the window-end view whose rows it aggregates
+    featurestore.last_tiles.<aggregation>   N: the aggregation reads the latest N tiles (bars)
+                                 with a value of its column within its window ("the last N bars")
 
 A chained view names its upstream view in a tag, and keeps the upstream's ``KafkaSource``:
 Feast's own form (``source=other_view``, ``sink_source=...``) loses the link in the registry
@@ -63,6 +65,7 @@ __all__ = [
     "ENTITY_FIELD_TAG",
     "FEATURES_TAG",
     "ID_FIELD_TAG",
+    "LAST_TILES_TAG",
     "ROWS_TAG",
     "SOURCE_VIEW_TAG",
     "STREAM_TAG",
@@ -80,6 +83,7 @@ ID_FIELD_TAG = "featurestore.id_field"
 COLUMN_TAG = "featurestore.column."
 ROWS_TAG = "featurestore.rows"
 DERIVED_TAG = "featurestore.derived."
+LAST_TILES_TAG = "featurestore.last_tiles."
 FEATURES_TAG = "featurestore.features"
 SOURCE_VIEW_TAG = "featurestore.source_view"
 
@@ -102,9 +106,11 @@ def quiet_stream_warnings() -> Iterator[None]:
         yield
 
 
-def _check_tags(tags: Mapping[str, str], exact: Sequence[str], prefix: str, where: str) -> None:
+def _check_tags(
+    tags: Mapping[str, str], exact: Sequence[str], prefixes: tuple[str, ...], where: str
+) -> None:
     for key in tags:
-        if key.startswith(TAG_PREFIX) and key not in exact and not key.startswith(prefix):
+        if key.startswith(TAG_PREFIX) and key not in exact and not key.startswith(prefixes):
             raise ConfigurationError(f"{where}: unknown tag {key!r}")
 
 
@@ -143,7 +149,7 @@ def _source_from_feast(view: Any, kafka: Any) -> StreamSource:
             f" its source's ({kafka.timestamp_field!r}), the event time its windows use"
         )
     tags = dict(kafka.tags)
-    _check_tags(tags, _SOURCE_TAGS, COLUMN_TAG, where)
+    _check_tags(tags, _SOURCE_TAGS, (COLUMN_TAG,), where)
     options = kafka.kafka_options
     if not isinstance(options.message_format, AvroFormat):
         raise ConfigurationError(f"{where}: message_format must be an AvroFormat")
@@ -161,7 +167,7 @@ def _source_from_feast(view: Any, kafka: Any) -> StreamSource:
     )
 
 
-def _aggregation(view_name: str, agg: Any) -> Aggregation:
+def _aggregation(view_name: str, agg: Any, last_tiles: Mapping[str, str]) -> Aggregation:
     name = agg.name or f"{agg.function}_{agg.column}"
     where = f"feature view {view_name!r} aggregation {name!r}"
     try:
@@ -170,7 +176,16 @@ def _aggregation(view_name: str, agg: Any) -> Aggregation:
         raise ConfigurationError(f"{where}: {exc}") from exc
     if agg.time_window is None:
         raise ConfigurationError(f"{where}: time_window is not set")
-    return Aggregation(agg.column, function, agg.time_window, agg.slide_interval, name)
+    count = None
+    if name in last_tiles:
+        text = last_tiles[name].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ConfigurationError(
+                f"{where}: tag {LAST_TILES_TAG + name!r} is {last_tiles[name]!r}, not a positive"
+                " whole number of tiles"
+            )
+        count = int(text)
+    return Aggregation(agg.column, function, agg.time_window, agg.slide_interval, name, count)
 
 
 def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
@@ -182,7 +197,7 @@ def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
     """
     where = f"feature view {view.name!r}"
     tags = dict(view.tags)
-    _check_tags(tags, _VIEW_TAGS, DERIVED_TAG, where)
+    _check_tags(tags, _VIEW_TAGS, (DERIVED_TAG, LAST_TILES_TAG), where)
     rows = tags.get(ROWS_TAG, _WINDOW_END)
     if rows not in (_RUNNING, _WINDOW_END):
         raise ConfigurationError(
@@ -200,9 +215,16 @@ def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
     if view.stream_source is None:
         raise ConfigurationError(f"{where}: no KafkaSource")
     source = _source_from_feast(view, view.stream_source)
+    last_tiles = _prefixed(tags, LAST_TILES_TAG)
+    aggregations = tuple(_aggregation(view.name, a, last_tiles) for a in view.aggregations)
+    unknown = sorted(set(last_tiles) - {a.name for a in aggregations})
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: tag {LAST_TILES_TAG + unknown[0]!r} names no aggregation of the view"
+        )
     stream = StreamComputation(
         source=source,
-        aggregations=tuple(_aggregation(view.name, a) for a in view.aggregations),
+        aggregations=aggregations,
         derived=_prefixed(tags, DERIVED_TAG),
         tile=view.tiling_hop_size,
         running=rows == _RUNNING,
@@ -283,6 +305,13 @@ def stream_view_to_feast(
     view_tags.update({f"{DERIVED_TAG}{k}": v for k, v in stream.derived.items()})
     if stream.upstream is not None:
         view_tags[SOURCE_VIEW_TAG] = stream.upstream
+    view_tags.update(
+        {
+            f"{LAST_TILES_TAG}{a.name}": str(a.last_tiles)
+            for a in stream.aggregations
+            if a.last_tiles
+        }
+    )
     return StreamFeatureView(
         name=view.name,
         source=kafka,

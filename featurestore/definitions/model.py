@@ -165,6 +165,10 @@ class Aggregation:
     slide: timedelta
     name: str
     """The feature it produces."""
+    last_tiles: int | None = None
+    """"The last N bars" instead of a span of time: the events of the latest ``last_tiles``
+    tiles (bars) in which ``column`` has a value, among those of the window ``[B - window,
+    B)``; ``window`` bounds how far back the bars are looked for. Window-end views only."""
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,11 @@ def _check_stream(
                 raise ConfigurationError(
                     f"{at}: {role} {value} is not a positive multiple of the tile {stream.tile}"
                 )
+        if agg.last_tiles is not None and stream.running:
+            raise ConfigurationError(
+                f"{at}: 'the last {agg.last_tiles} tiles' needs window-end rows (a running"
+                " view's windows are spans of time)"
+            )
         if stream.running and agg.slide != stream.tile:
             raise ConfigurationError(
                 f"{at}: slide {agg.slide} differs from the tile {stream.tile}"
@@ -293,6 +298,8 @@ def _meaning(view: FeatureView) -> dict[str, object]:
     parts.update({f"column {k}": v for k, v in source.columns.items()})
     for agg in stream.aggregations:
         parts[f"aggregation {agg.name}"] = (agg.function.value, agg.column, agg.window, agg.slide)
+        if agg.last_tiles is not None:
+            parts[f"aggregation {agg.name} last tiles"] = agg.last_tiles
     parts.update({f"derived feature {k}": v for k, v in stream.derived.items()})
     parts.update({f"feature {f.name} type": f.value_type.value for f in view.features})
     return parts

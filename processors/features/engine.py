@@ -330,6 +330,24 @@ def _window_summary(entity: EntityState, column: str, start: int, stop: int, til
     return out
 
 
+def _last_tiles_summary(
+    entity: EntityState, column: str, start: int, stop: int, tile: int, count: int
+) -> Summary:
+    """Merged statistics of the latest ``count`` tiles in ``[start, stop)`` with a value."""
+    chosen: list[ColumnStats] = []
+    for k in range(stop - tile, start - 1, -tile):
+        stats = entity.tiles.get(k)
+        col = stats.columns.get(column) if stats is not None else None
+        if col is not None and col.n:
+            chosen.append(col)
+            if len(chosen) == count:
+                break
+    out = Summary()
+    for col in reversed(chosen):  # merged in time order, like any window
+        out.merge(col.summary())
+    return out
+
+
 def _meta_tiles(entity: EntityState, start: int, stop: int, tile: int) -> tuple[int, int, int, int]:
     """(events, kafka max, offset min, offset max) of the tiles in ``[start, stop)``."""
     events, kafka, lo, hi = 0, -1, 2**62, -1
@@ -362,12 +380,16 @@ def _window_end_rows(
         created.append(kafka)
         first.append(lo)
         last.append(hi)
-        cache: dict[tuple[str, int, int], Summary] = {}
+        cache: dict[tuple[str, int, int, int | None], Summary] = {}
         for agg in view.aggregations:
             end = _floor(b, agg.slide_us)
-            key = (agg.column, end - agg.window_us, end)
+            key = (agg.column, end - agg.window_us, end, agg.last_tiles)
             summary = cache.get(key)
-            if summary is None:
+            if summary is None and agg.last_tiles is not None:
+                summary = cache[key] = _last_tiles_summary(
+                    entity, agg.column, key[1], end, tile, agg.last_tiles
+                )
+            elif summary is None:
                 summary = cache[key] = _window_summary(entity, agg.column, key[1], end, tile)
             values[agg.name].append(finalize(summary, agg.function))
     if times:

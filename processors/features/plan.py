@@ -42,6 +42,8 @@ class AggPlan:
     function: AggFunction
     window_us: int
     slide_us: int
+    last_tiles: int | None = None
+    """Read only the latest this many tiles with a value of ``column`` in the window."""
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,11 @@ def _view_plan(view: FeatureView, tile_us: int, readable: set[str] | None) -> Vi
             raise ConfigurationError(f"{at}: slide {agg.slide} is not a multiple of the tile")
         if stream.running and slide != tile_us:
             raise ConfigurationError(f"{at}: a running view slides by its tile ({slide} us)")
+        if stream.running and agg.last_tiles is not None:
+            raise ConfigurationError(f"{at}: 'the last N tiles' needs window-end rows")
         if readable is not None and agg.column not in readable:
             raise ConfigurationError(f"{at}: unknown column {agg.column!r}")
-        aggs.append(AggPlan(agg.name, agg.column, agg.function, window, slide))
+        aggs.append(AggPlan(agg.name, agg.column, agg.function, window, slide, agg.last_tiles))
     if not aggs:
         raise ConfigurationError(f"{where}: a stream feature view needs aggregations")
     names = [a.name for a in aggs]

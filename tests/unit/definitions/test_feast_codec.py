@@ -101,7 +101,9 @@ def _small() -> Definitions:
         stream=replace(
             stream,
             aggregations=(
-                Aggregation("var_dx", AggFunction.MAX, 10 * minute, 10 * minute, "max_var_dx_10m"),
+                Aggregation(
+                    "var_dx", AggFunction.MAX, 10 * minute, 10 * minute, "max_var_dx_10m", 3
+                ),
             ),
             derived={},
             upstream="ticks_w",
@@ -371,6 +373,15 @@ def _write_repo(folder: Path, trades: str) -> Path:
         ),
         ("{original}\nraise ValueError('broken')\n", r"registry file .*trades.py: broken"),
         (
+            '{original}\nrolling_1m.tags["featurestore.last_tiles.sma_20"] = "0"\n',
+            r"feature view 'rolling_1m' aggregation 'sma_20': tag 'featurestore.last_tiles.sma_20'"
+            r" is '0', not a positive whole number of tiles",
+        ),
+        (
+            '{original}\nrolling_1m.tags["featurestore.last_tiles.nope"] = "3"\n',
+            r"feature view 'rolling_1m': tag 'featurestore.last_tiles.nope' names no aggregation",
+        ),
+        (
             "{original}\n" + FEAST_CHAINED,
             r"feature view 'rolling_5m': source is the feature view rolling_1m, which Feast's"
             r" registry does not keep; declare the upstream view's KafkaSource as source and tag"
@@ -387,6 +398,8 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "tile",
         "order",
         "broken",
+        "last-0",
+        "last-what",
         "feast-chain",
         "copy",
     ],

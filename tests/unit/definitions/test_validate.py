@@ -205,6 +205,21 @@ def test_a_view_chained_from_a_window_end_view_of_its_source_is_accepted() -> No
     )
 
 
+def test_the_last_n_tiles_need_window_end_rows() -> None:
+    _refused(
+        _agg0(last_tiles=3),
+        r"feature view 'bars_1m' aggregation 'open': 'the last 3 tiles' needs window-end rows",
+    )
+    rolling = DEFS.view("rolling_1m")
+    stream = _stream(rolling)
+    sma = replace(stream.aggregations[-1], last_tiles=20)
+    validate_definitions(
+        _with_view(
+            replace(rolling, stream=replace(stream, aggregations=(*stream.aggregations[:-1], sma)))
+        )
+    )
+
+
 def test_bad_chains_are_refused_naming_the_view() -> None:
     a, b = _chained("a", "b"), _chained("b", "a")
     _refused(_with_view(b, _with_view(a)), r"feature views form a cycle: a -> b -> a")

@@ -403,11 +403,21 @@ def _view_rows(
         (name, parse_expression(text, allow_prev=False)) for name, text in stream.derived.items()
     ]
 
+    last_tiles = {a.name: (a.column, a.last_tiles) for a in stream.aggregations if a.last_tiles}
+
     def window_of(name: str, t: int) -> list[_Accepted]:
         if stream.running:
             return events.closed(_floor(t, tile_us) + tile_us - windows[name], t)
         end = _floor(t, slides[name])
-        return events.half_open(end - windows[name], end)
+        found = events.half_open(end - windows[name], end)
+        if name in last_tiles:  # "the last N bars": the latest N tiles with a value
+            column, count = last_tiles[name]
+            tiles = {
+                _floor(a.event.event_us, tile_us) for a in found if a.columns[column] is not None
+            }
+            kept = set(sorted(tiles)[-count:])
+            found = [a for a in found if _floor(a.event.event_us, tile_us) in kept]
+        return found
 
     if stream.running:
         if any(s != tile_us for s in slides.values()):

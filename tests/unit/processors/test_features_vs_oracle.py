@@ -3,7 +3,8 @@
 Each seed draws one source (tile, lateness, id field, computed columns with ``prev``), a few
 running and non-running views with random functions, windows and slides, and one partition's
 events with ties, disorder within and beyond the lateness, repeated ids, quiet stretches and
-nulls, and sometimes views chained from a window-end view (and from that one in turn). The
+nulls, aggregations over "the last N tiles", and sometimes views chained from a window-end
+view (and from that one in turn). The
 events go through :func:`process_chain` in random consecutive batches, the state
 sometimes through its bytes between them; the emissions, collapsed to the last one per
 ``(entity, event_us)`` as the stores keep them, must be the oracle's rows.
@@ -110,6 +111,7 @@ def draw_view(
         else:
             slide = tile_us * int(rng.choice([1, 2, 3]))
             window = slide * int(rng.choice([1, 2, 3])) + tile_us * int(rng.random() < 0.2)
+        last_tiles = None if running or rng.random() < 0.7 else int(rng.integers(1, 4))
         aggregations.append(
             Aggregation(
                 column,
@@ -117,6 +119,7 @@ def draw_view(
                 timedelta(microseconds=window),
                 timedelta(microseconds=slide),
                 f"{function.value}_{column}_{j}",
+                last_tiles,
             )
         )
     derived = {}
@@ -216,6 +219,7 @@ def draw_chained(rng: np.random.Generator, name: str, upstream: FeatureView) -> 
             Aggregation(
                 column, function, timedelta(microseconds=window), timedelta(microseconds=slide),
                 f"{function.value}_{column}_{j}",
+                None if rng.random() < 0.7 else int(rng.integers(1, 4)),
             )
         )  # fmt: skip
     derived = {}
@@ -510,7 +514,7 @@ def test_engine_matches_the_oracle_at_the_edges(one_event_batches: bool) -> None
 
 def test_the_draws_cover_what_they_should() -> None:
     """Across the seeds the streams have late events, duplicates, nulls and both view kinds."""
-    late = duplicates = running = plain = chained = chained_rows = twice = 0
+    late = duplicates = running = plain = chained = chained_rows = twice = last_tiles = 0
     for seed in SEEDS:
         scenario, oracle = case(seed)
         late += len(oracle.late)
@@ -522,5 +526,6 @@ def test_the_draws_cover_what_they_should() -> None:
             chained += view.stream.upstream is not None
             twice += view.stream.upstream == "c0"
             chained_rows += len(oracle.rows[view.name]) if view.stream.upstream else 0
+            last_tiles += sum(a.last_tiles is not None for a in view.stream.aggregations)
     assert min(late, duplicates, running, plain, chained) > 5
-    assert twice >= 2 and chained_rows > 100
+    assert twice >= 2 and chained_rows > 100 and last_tiles > 5
