@@ -117,11 +117,24 @@ class Stack:
             launched = [c for c in wave if c.name in wanted]
             for component in launched:
                 self._start(component, result, on_launch)
+            self.publish_targets()
             for component in launched:
                 self._wait_healthy(component)
                 component.after_healthy()
         result.seconds = time.monotonic() - began
         return result
+
+    def publish_targets(self) -> None:
+        """Tell Prometheus which of the stack's processes should answer its scrapes.
+
+        The wanted ones (started and not stopped on purpose) on their configured ports; see
+        :func:`featurestore.stack.prometheus_config.write_stack_targets`.
+        """
+        from featurestore.stack.prometheus_config import write_stack_targets
+        from featurestore.telemetry import targets_dir
+
+        wanted = [c.name for c in self.components if c.process.wanted()]
+        write_stack_targets(self.settings, wanted, targets_dir(self.settings))
 
     def start_services(
         self,
@@ -139,7 +152,9 @@ class Stack:
         began = time.monotonic()
         for service in self.services:
             if service.name in wanted and self._start(service, result, on_launch):
+                self.publish_targets()
                 self._wait_healthy(service)
+        self.publish_targets()
         result.seconds = time.monotonic() - began
         return result
 
@@ -198,7 +213,9 @@ class Stack:
         """
         everything = [self.supervisor, *reversed(self.components)]
         wanted = set(only) if only is not None else {c.name for c in everything}
-        return [c.name for c in everything if c.name in wanted and c.stop()]
+        stopped = [c.name for c in everything if c.name in wanted and c.stop()]
+        self.publish_targets()
+        return stopped
 
     def status(self) -> list[ComponentStatus]:
         """The state of every server and service, with the supervisor's records, and its own."""

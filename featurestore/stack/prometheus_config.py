@@ -1,20 +1,31 @@
 """Prometheus' scrape configuration and alert rules, generated from the settings (pure).
 
 Both are written as JSON, which is YAML too: Prometheus and ``promtool`` read them as they are.
-The stack's own processes are static targets on their configured ports (so that one that is
-down is ``up == 0`` and alerts); processes on ports of their own choosing are found through the
-target files of :func:`featurestore.telemetry.targets_dir` (``file_sd``).
+Every process is found through the target files of :func:`featurestore.telemetry.targets_dir`
+(``file_sd``): the stack's wanted processes on their configured ports in one file the stack
+rewrites as it starts and stops them (so that one that is wanted but dead is ``up == 0`` and
+alerts, and one stopped on purpose is not a target), and processes on ports of their own
+choosing in a file each.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from featurestore.config import Settings
 
-__all__ = ["ALERTS", "SERVER_ERROR_CODES", "alert_rules", "scrape_config"]
+__all__ = [
+    "ALERTS",
+    "SERVER_ERROR_CODES",
+    "STACK_TARGETS_FILE",
+    "alert_rules",
+    "scrape_config",
+    "stack_targets",
+    "write_stack_targets",
+]
 
 ALERTS = ("ConsumerLagHigh", "FreshnessSlow", "RpcErrorsHigh", "DriftHigh", "ComponentDown")
 SERVER_ERROR_CODES = ("UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS")
@@ -27,38 +38,66 @@ def _duration(seconds: float) -> str:
     return f"{max(round(seconds * 1000), 0)}ms"
 
 
-def _static_targets(settings: Settings) -> list[tuple[str, int, dict[str, str]]]:
-    """(job, port, labels) of every process of the stack."""
+STACK_TARGETS_FILE = "stack.json"
+"""The target file of the stack's own processes, in the folder Prometheus watches."""
+
+
+def stack_targets(settings: Settings) -> dict[str, tuple[str, int, dict[str, str]]]:
+    """Stack component name -> (job, configured metrics port, labels) of its process."""
     from featurestore.stack.processors import event_processors
 
     m = settings.metrics
-    targets: list[tuple[str, int, dict[str, str]]] = [
-        ("grpc", m.grpc_port, {}),
-        ("ingest", m.ingest_port, {}),
-        ("scorer", m.scorer_port, {}),
-        ("schema-registry", m.schema_registry_port, {}),
-        ("monitor", m.monitor_port, {}),
-    ]
+    targets: dict[str, tuple[str, int, dict[str, str]]] = {
+        "grpc": ("grpc", m.grpc_port, {}),
+        "feed": ("ingest", m.ingest_port, {}),
+        "scorer": ("scorer", m.scorer_port, {}),
+        "schema-registry": ("schema-registry", m.schema_registry_port, {}),
+        "monitor": ("monitor", m.monitor_port, {}),
+    }
     for processor in event_processors(settings):
         port = int(processor.args[processor.args.index("--metrics-port") + 1])
-        targets.append(("processors", port, {"processor": processor.processor}))
+        targets[processor.name] = ("processors", port, {"processor": processor.processor})
     return targets
 
 
-def scrape_config(settings: Settings, rules_file: Path, targets_dir: Path) -> str:
-    """``prometheus.yml``: every process of the stack, the discovered ones, and the rules."""
-    interval = _duration(settings.prometheus.scrape_interval_s)
+def write_stack_targets(settings: Settings, wanted: Iterable[str], folder: Path) -> Path:
+    """List the stack's wanted processes for Prometheus (``file_sd``), and only those.
+
+    A component is wanted from its start until it is stopped on purpose (its *wanted* mark,
+    :mod:`featurestore.stack.process`). A wanted one that does not answer is down, which the
+    ``ComponentDown`` alert reports; one that was never started or was stopped is no target, so
+    a stack started without its services (``stack up --servers-only``) raises no alert.
+    """
     host = settings.metrics.host
-    jobs: dict[str, list[dict[str, Any]]] = {}
-    for job, port, labels in _static_targets(settings):
-        jobs.setdefault(job, []).append({"targets": [f"{host}:{port}"], "labels": labels})
+    chosen = set(wanted)
+    entries = [
+        {"targets": [f"{host}:{port}"], "labels": {"job": job, "component": name, **labels}}
+        for name, (job, port, labels) in stack_targets(settings).items()
+        if name in chosen
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / STACK_TARGETS_FILE
+    text = json.dumps(entries, indent=1)
+    if not path.exists() or path.read_text() != text:
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(text)
+        temporary.replace(path)
+    return path
+
+
+def scrape_config(settings: Settings, rules_file: Path, targets_dir: Path) -> str:
+    """``prometheus.yml``: Prometheus itself, the target files of ``targets_dir`` and the rules.
+
+    The stack's processes are in those files too: the stack's wanted ones on their configured
+    ports (:func:`write_stack_targets`), and any process on a port of its own.
+    """
+    interval = _duration(settings.prometheus.scrape_interval_s)
     prometheus = settings.prometheus
     scrape_configs: list[dict[str, Any]] = [
         {
             "job_name": "prometheus",
             "static_configs": [{"targets": [f"{prometheus.host}:{prometheus.port}"]}],
         },
-        *({"job_name": job, "static_configs": static} for job, static in jobs.items()),
         {
             "job_name": "discovered",
             "file_sd_configs": [

@@ -8,30 +8,48 @@ from pathlib import Path
 import pytest
 
 from featurestore.config import load_settings
-from featurestore.stack.prometheus_config import ALERTS, alert_rules, scrape_config
+from featurestore.stack.prometheus_config import (
+    ALERTS,
+    alert_rules,
+    scrape_config,
+    stack_targets,
+    write_stack_targets,
+)
 
 
 def _settings(**env: str):
     return load_settings({f"FEATURESTORE_{k.upper()}": v for k, v in env.items()})
 
 
-def test_every_process_of_the_stack_is_a_target_on_its_configured_port(tmp_path: Path) -> None:
+def test_the_stack_s_wanted_processes_are_targets_on_their_configured_ports(
+    tmp_path: Path,
+) -> None:
     settings = _settings(metrics__grpc_port="20001", metrics__processors_port="20010")
-    config = json.loads(scrape_config(settings, tmp_path / "rules.yml", tmp_path / "targets"))
-    targets = {
-        (job["job_name"], target, static.get("labels", {}).get("processor"))
-        for job in config["scrape_configs"]
-        for static in job.get("static_configs", [])
-        for target in static["targets"]
-    }
-    assert ("grpc", "127.0.0.1:20001", None) in targets
-    assert {("processors", f"127.0.0.1:{20010 + i}", name) for i, name in
-            enumerate(["features", "features-quotes", "features-metrics"])} <= targets  # fmt: skip
-    assert {job for job, _, _ in targets} == {
-        "prometheus", "grpc", "processors", "ingest", "scorer", "schema-registry", "monitor"
+    everything = stack_targets(settings)
+    assert {job for job, _, _ in everything.values()} == {
+        "grpc", "processors", "ingest", "scorer", "schema-registry", "monitor"
     }  # fmt: skip
-    discovered = [j for j in config["scrape_configs"] if j["job_name"] == "discovered"]
-    assert discovered[0]["file_sd_configs"][0]["files"] == [str(tmp_path / "targets" / "*.json")]
+    folder = tmp_path / "targets"
+    path = write_stack_targets(settings, list(everything), folder)
+    listed = {
+        (e["labels"]["job"], target, e["labels"].get("processor"))
+        for e in json.loads(path.read_text())
+        for target in e["targets"]
+    }
+    assert ("grpc", "127.0.0.1:20001", None) in listed
+    assert {("processors", f"127.0.0.1:{20010 + i}", name) for i, name in
+            enumerate(["features", "features-quotes", "features-metrics"])} <= listed  # fmt: skip
+    # Only what is wanted: a stack up without its services, then the gRPC server stopped.
+    write_stack_targets(settings, ["schema-registry", "grpc", "postgres"], folder)
+    assert [e["labels"]["component"] for e in json.loads(path.read_text())] == [
+        "grpc", "schema-registry"
+    ]  # fmt: skip
+    write_stack_targets(settings, ["schema-registry"], folder)
+    assert [e["labels"]["job"] for e in json.loads(path.read_text())] == ["schema-registry"]
+    config = json.loads(scrape_config(settings, tmp_path / "rules.yml", folder))
+    assert [j["job_name"] for j in config["scrape_configs"]] == ["prometheus", "discovered"]
+    discovered = config["scrape_configs"][1]
+    assert discovered["file_sd_configs"][0]["files"] == [str(folder / "*.json")]
     assert config["rule_files"] == [str(tmp_path / "rules.yml")]
 
 
