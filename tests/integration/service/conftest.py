@@ -82,9 +82,13 @@ def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[.
         server.stop(grace_s=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def models(stack: Settings) -> Iterator[RegisteredModels]:
-    """Two versions of a model registered in the stack's MLflow (alias champion -> 1)."""
+    """Two versions of a model registered in the stack's MLflow (alias champion -> 1).
+
+    Registered once for the session (logging two models costs seconds, and far more on a loaded
+    machine); a test that moves the alias moves it back.
+    """
     registered = register_models(stack, f"fs-test-{uuid.uuid4().hex[:8]}")
     yield registered
     delete_model(stack, registered.name)

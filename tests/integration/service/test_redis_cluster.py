@@ -533,3 +533,14 @@ def test_a_master_killed_under_read_load_fails_over(
                 break
             time.sleep(0.05)
     assert got.value == -1.0 and got.event_time == newer
+
+    # The killed node, started again from its nodes.conf, rejoins as the new master's replica.
+    assert cluster.stack.up([victim]).started == [victim]
+    cluster.killed.remove(victim)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        back = {n["address"]: n for n in cluster.nodes()}[victim_address]
+        if "slave" in back["flags"] and back["master"] == replica["id"]:
+            break
+        time.sleep(0.2)
+    assert "slave" in back["flags"] and back["master"] == replica["id"], back
