@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import psutil
 import psycopg
 import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -39,6 +40,7 @@ from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
+from featurestore.ingest.kafka import producer_config
 from featurestore.online.base import EntityKey
 from featurestore.online.layout import decode_timestamp, redis_key, timestamp_field
 from processors.decode import KafkaRecords, decode_records, decoder_for
@@ -48,6 +50,7 @@ from processors.step import PartitionState, run_step
 from processors.views import MaterializedViews
 
 BACKLOG = 500_000
+BACKFILL_EVENTS = 5_000_000
 SYMBOLS = 50
 BATCH = 100_000
 FRESH_RATE = 5_000
@@ -106,10 +109,10 @@ def _cleanup(settings: Settings, defs: list[Definitions], names: list[str], run:
             future.result()
 
 
-def _ingest_backlog(settings: Settings, topic: str) -> None:
+def _ingest_backlog(settings: Settings, topic: str, count: int = BACKLOG) -> None:
     subprocess.run(
         [sys.executable, "-m", "featurestore.cli", "ingest", "synthetic", "--fast",
-         "--count", str(BACKLOG), "--symbols", str(SYMBOLS), "--rate", "1000",
+         "--count", str(count), "--symbols", str(SYMBOLS), "--rate", "1000",
          "--start", "2024-03-04T14:30:00", "--topic", topic],
         check=True, env={**os.environ, **settings_env(settings)}, capture_output=True,
     )  # fmt: skip
@@ -400,6 +403,43 @@ def _cpu_s(pids: list[int]) -> float:
     return total
 
 
+def _driver_parts(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of a driver's process tree by part, from each thread's ``/proc`` stat.
+
+    JVM threads are told apart by name: the JIT compilers (``C1/C2 CompilerThread``), Spark's
+    listener bus (``spark-listener-group-*``: the status store, the query listener's calls
+    into Python), the query's micro-batch loop (``stream execution thread``); Python is the
+    driver's Python process.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    parts: dict[str, float] = defaultdict(float)
+    for pid in pids:
+        try:
+            java = Path(f"/proc/{pid}/exe").resolve().name.startswith("java")
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                stat = (task / "stat").read_text()
+            except OSError:
+                continue
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / tick
+            if not java:
+                parts["Python"] += seconds
+            elif "CompilerThre" in name:
+                parts["JVM JIT compilers"] += seconds
+            elif name.startswith("spark-listener"):
+                parts["JVM listener bus"] += seconds
+            elif name.startswith("stream executio"):
+                parts["JVM stream execution"] += seconds
+            else:
+                parts["JVM other"] += seconds
+    return parts
+
+
 def _tree(root: int) -> list[int]:
     """``root`` and its descendants."""
     children: dict[int, list[int]] = defaultdict(list)
@@ -440,7 +480,7 @@ def _on_master(
             start_new_session=True,
         )  # fmt: skip
     try:
-        first: tuple[float, int, float, float] | None = None
+        first: tuple[float, int, float, float, dict[str, float]] | None = None
         deadline = time.monotonic() + 900
         records = 0
         while records < BACKLOG:
@@ -451,21 +491,25 @@ def _on_master(
             if first is None and records:
                 driver = _cpu_s(_tree(proc.pid))
                 executors = _cpu_s([p for w in workers for p in _tree(w)])
-                first = (time.perf_counter(), records, driver, executors)
+                parts = _driver_parts(_tree(proc.pid))
+                first = (time.perf_counter(), records, driver, executors, parts)
             time.sleep(0.1)
         end = time.perf_counter()
         driver_s = _cpu_s(_tree(proc.pid))
         executors_s = _cpu_s([p for w in workers for p in _tree(w)])
+        parts_end = _driver_parts(_tree(proc.pid))
     finally:
         _stop(proc)
     assert first is not None
     n = records - first[1]
+    per_event = {k: 1e6 * (v - first[4].get(k, 0.0)) / n for k, v in parts_end.items()}
     row: list[object] = [
         master,
         n,
         n / (end - first[0]),
         1e6 * (driver_s - first[2]) / n,
         1e6 * (executors_s - first[3]) / n,
+        ", ".join(f"{k} {v:.1f}" for k, v in sorted(per_event.items(), key=lambda kv: -kv[1])),
     ]
     return row, defs, name
 
@@ -493,7 +537,7 @@ def _cluster(settings: Settings, run: str) -> tuple[str, list[Definitions], list
                 daemon.stop()
     table = markdown_table(
         ["master", "records (after the first batch)", "events/s", "driver CPU us/event",
-         "executors CPU us/event"],
+         "executors CPU us/event", "driver CPU us/event by part"],
         rows,
     )  # fmt: skip
     text = (
@@ -509,10 +553,188 @@ def _cluster(settings: Settings, run: str) -> tuple[str, list[Definitions], list
         "with the driver, PostgreSQL and Kafka. What the figures show is where the work goes: "
         "on the cluster the executors carry the step and the driver keeps Spark's scheduling, "
         "the Kafka offsets and each batch's bookkeeping; with more workers (cores) the step's "
-        "throughput grows with them, one task per Kafka partition and batch. "
+        "throughput grows with them, one task per Kafka partition and batch. The driver's part "
+        "by thread says what is left on the cluster: the young JVM's JIT compilers (a start-up "
+        "cost, not a cost per event), the listener bus and the micro-batch loop (a cost per "
+        "batch, whatever its size) and the driver's Python (the batch's planning call and the "
+        "summaries). "
         f"Load average (1 min) {os.getloadavg()[0]:.1f} at the end.\n"
     )
     return text, defs, names
+
+
+def _zigzag_varints(values: np.ndarray, width: int) -> np.ndarray:
+    """Avro longs (zigzag varints) of ``values`` that all take ``width`` bytes: (n, width)."""
+    z = (values.astype(np.int64) << 1) ^ (values.astype(np.int64) >> 63)
+    out = np.empty((len(values), width), dtype=np.uint8)
+    for k in range(width):
+        out[:, k] = ((z >> (7 * k)) & 0x7F).astype(np.uint8) | (0x80 if k < width - 1 else 0)
+    if np.any(z >> (7 * width)) or np.any(z >> (7 * (width - 1)) == 0):
+        raise ValueError(f"values do not all take {width} bytes")
+    return out
+
+
+def _produce_trades(settings: Settings, topic: str, count: int) -> None:
+    """``count`` synthetic trades (50 symbols, 1 ms apart) into a new 4-partition topic, fast.
+
+    Every record has the same Avro layout (4-letter symbol, 2-byte size, 8-byte time, fixed-width
+    id), so the values are built as one numpy array and checked against the store's serializer
+    on the first records; the ingest CLI makes ~1,000 events/s on this loaded machine.
+    """
+    from featurestore.ingest import wait_for_brokers
+    from featurestore.topics import TopicSpec, ensure_topics
+
+    ensure_topics(wait_for_brokers(settings.kafka.bootstrap), [TopicSpec(topic, 4)])
+    serializer = AvroSerializer.for_topic(
+        ConfluentSchemaStore(settings.schema_registry.url), topic, Trade
+    )
+    rng = np.random.default_rng(7)
+    start_us = int(datetime(2024, 3, 4, 14, 30, tzinfo=UTC).timestamp() * 1_000_000)
+    chunk = 500_000
+    producer = Producer(producer_config(settings.kafka.bootstrap))
+    prices = np.full(SYMBOLS, 100.0)
+    for first in range(0, count, chunk):
+        n = min(chunk, count - first)
+        index = np.arange(first, first + n)
+        symbol = rng.integers(0, SYMBOLS, n)
+        steps = rng.normal(0, 0.0005, n)
+        price = np.empty(n)
+        for k in range(SYMBOLS):  # each symbol's own random walk
+            mine = symbol == k
+            walk = prices[k] * np.cumprod(1 + steps[mine])
+            price[mine] = np.round(walk, 4)
+            if walk.size:
+                prices[k] = walk[-1]
+        size = rng.integers(64, 8000, n)
+        time_us = start_us + index * 1000
+        names = np.char.add("S", np.char.zfill(symbol.astype(str), 3))
+        ids = np.char.add("b", np.char.zfill(index.astype(str), 9))
+        header = serializer.encode(
+            Trade("S000", 1.0, 64, datetime.fromtimestamp(start_us / 1e6, UTC), "Q", "b0")
+        )[:5]
+        body = np.concatenate(
+            [
+                np.frombuffer(header, dtype=np.uint8)[None, :].repeat(n, 0),
+                np.full((n, 1), 8, dtype=np.uint8),  # symbol: 4 bytes
+                np.frombuffer(names.astype("S4").tobytes(), dtype=np.uint8).reshape(n, 4),
+                price.astype("<f8").view(np.uint8).reshape(n, 8),
+                _zigzag_varints(size, 2),
+                _zigzag_varints(time_us, 8),
+                np.tile(np.frombuffer(b"\x02Q\x00", dtype=np.uint8), (n, 1)),  # "Q", []
+                np.full((n, 1), 20, dtype=np.uint8),  # trade_id: 10 bytes
+                np.frombuffer(ids.astype("S10").tobytes(), dtype=np.uint8).reshape(n, 10),
+                np.tile(np.frombuffer(b"\x06USD\x0abench", dtype=np.uint8), (n, 1)),
+            ],
+            axis=1,
+        )
+        if first == 0:  # the layout is the serializer's
+            for i in range(3):
+                trade = Trade(
+                    str(names[i]), float(price[i]), int(size[i]),
+                    datetime.fromtimestamp(int(time_us[i]) / 1e6, UTC), "Q", str(ids[i]),
+                    source="bench",
+                )  # fmt: skip
+                if body[i].tobytes() != serializer.encode(trade):
+                    raise AssertionError("the fast trade layout differs from the serializer's")
+        values = [row.tobytes() for row in body]
+        keys = [str(name).encode() for name in names]
+        stamps = (time_us // 1000).tolist()
+        for value, key, stamp in zip(values, keys, stamps, strict=True):
+            while True:
+                try:
+                    producer.produce(topic, value, key, timestamp=stamp)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        producer.flush(120)
+
+
+def _rss_mb(pids: list[int]) -> dict[str, float]:
+    """Resident MB of the executors' JVMs and of their Python workers (the largest one)."""
+    jvm = python = 0.0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            rss = proc.memory_info().rss / 2**20
+            name = proc.name()
+        except psutil.Error:
+            continue
+        if name.startswith("java"):
+            jvm = max(jvm, rss)
+        elif name.startswith("python"):
+            python = max(python, rss)
+    return {"jvm": jvm, "python": python}
+
+
+def _backfill(settings: Settings, run: str) -> tuple[str, list[Definitions], list[str]]:
+    """BACKFILL_EVENTS trades backfilled on the 2-worker cluster, executors' memory sampled."""
+    from featurestore.stack.spark_cluster import SparkCluster
+
+    topic = f"bench-proc-bf-{run}"
+    began = time.perf_counter()
+    _produce_trades(settings, topic, BACKFILL_EVENTS)
+    ingest_s = time.perf_counter() - began
+    defs = _definitions(settings, run, "bf", topic)
+    name = f"bench-bf-{run}"
+    cluster = SparkCluster(settings)
+    started = cluster.up()
+    samples: list[tuple[float, float, float]] = []
+    try:
+        workers = [pid for pid in (w.process.pid() for w in cluster.workers) if pid]
+        load_before = os.getloadavg()[0]
+        log = processor_dir(settings, name).parent / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "featurestore.cli", "processors", "backfill", "--name",
+                 name, "--project", defs.project, "--topic", topic,
+                 "--master", settings.spark_cluster.master_url],
+                env={**os.environ, **settings_env(settings)}, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        began = time.perf_counter()
+        try:
+            while proc.poll() is None:
+                pids = [p for w in workers for p in _tree(w) if p != w]
+                rss = _rss_mb(pids)
+                samples.append((time.perf_counter() - began, rss["jvm"], rss["python"]))
+                time.sleep(1.0)
+        finally:
+            if proc.poll() is None:
+                _stop(proc)
+        took = time.perf_counter() - began
+        if proc.returncode != 0:
+            raise RuntimeError(f"the backfill failed; see {log}")
+        summary = log.read_text().strip().splitlines()[-1]
+    finally:
+        for daemon in reversed(cluster.components):
+            if daemon.name in started:
+                daemon.stop()
+    tenths = []
+    for k in range(10):
+        part = [s for s in samples if k * took / 10 <= s[0] < (k + 1) * took / 10]
+        if part:
+            tenths.append([f"{10 * k}-{10 * (k + 1)} %", max(s[1] for s in part),
+                           max(s[2] for s in part)])  # fmt: skip
+    table = markdown_table(
+        ["part of the run (time)", "executor JVM peak RSS MB", "Python worker peak RSS MB"],
+        tenths,
+    )
+    text = (
+        f"## Backfill of {BACKFILL_EVENTS:,} trades on the 2-worker cluster\n\n"
+        "`featurestore processors backfill --master spark://...` on the cluster of "
+        "`featurestore cluster up` (2 workers x 1 core, same machine): one task per Kafka "
+        "partition (4), each streaming its partition through in chunks of 200,000 records with "
+        "the state carried over. Resident memory of the workers' children, sampled every "
+        "second: the largest executor JVM and the largest Python worker, per tenth of the "
+        f"run.\n\n{table}\n\n"
+        f"{summary}. {took:,.0f} s ({BACKFILL_EVENTS / took:,.0f} events/s) after an ingest of "
+        f"{ingest_s:,.0f} s. Peak over the run: executor JVM "
+        f"{max(s[1] for s in samples):,.0f} MB, Python worker {max(s[2] for s in samples):,.0f} "
+        f"MB. Load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after, on "
+        f"{os.cpu_count()} cores.\n"
+    )
+    return text, [defs], [name]
 
 
 def run(settings: Settings) -> str:
@@ -540,4 +762,14 @@ def run(settings: Settings) -> str:
 if __name__ == "__main__":
     from featurestore.config import load_settings
 
-    print(run(load_settings()))
+    sections = {"backfill": _backfill, "cluster": _cluster, "freshness": _freshness}
+    if len(sys.argv) > 1:  # one section alone: python -m bench.bench_processors backfill
+        settings = load_settings()
+        run_id = uuid.uuid4().hex[:8]
+        text, d, n = sections[sys.argv[1]](settings, run_id)
+        try:
+            print(text)
+        finally:
+            _cleanup(settings, d, n, run_id)
+    else:
+        print(run(load_settings()))
