@@ -144,7 +144,6 @@ class RowReader:
         self.client = client
         self.cache = cache
         """The row cache (None: every read goes to Redis)."""
-        self._cache = cache
         self._counts = counts if counts is not None else {"hit": 0, "miss": 0}
         if cache is not None:
             client.on_invalidate(cache.invalidate)
@@ -152,20 +151,20 @@ class RowReader:
     @property
     def has_cache(self) -> bool:
         """Whether a row cache was given (it serves only while :attr:`caching`)."""
-        return self._cache is not None
+        return self.cache is not None
 
     @property
     def caching(self) -> bool:
         """Whether rows are served from memory (a cache, and connections that track keys)."""
-        return self._cache is not None and self.client.tracking
+        return self.cache is not None and self.client.tracking
 
     def table(self, batch: RowBatch) -> dict[bytes, Any]:
         """The cached rows of the batch's field list, by key (read only; empty without cache)."""
-        return self._cache.table(batch.tail) if self._cache is not None else {}
+        return self.cache.table(batch.tail) if self.cache is not None else {}
 
     def cached(self, batch: RowBatch) -> list[Any] | None:
         """Every key's reply when the cache holds them all (no await: the hot path), else None."""
-        cache = self._cache
+        cache = self.cache
         if cache is None or not self.client.tracking:
             return None
         replies = list(map(cache.table(batch.tail).get, batch.keys))
@@ -176,7 +175,7 @@ class RowReader:
 
     async def read(self, batch: RowBatch) -> tuple[list[Any], Sequence[int]]:
         """Every key's HMGET reply, and the rows that came from the cache."""
-        cache = self._cache
+        cache = self.cache
         if cache is None or not self.client.tracking:
             return await self.client.hmget(batch), ()
         table = cache.table(batch.tail)
@@ -194,7 +193,7 @@ class RowReader:
 
     async def reread(self, batch: RowBatch, replies: list[Any], rows: Sequence[int]) -> None:
         """Read ``rows`` from Redis into ``replies`` (and the cache)."""
-        cache = self._cache
+        cache = self.cache
         hook = None
         if cache is not None and self.client.tracking:
             table = cache.table(batch.tail)
