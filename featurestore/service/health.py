@@ -145,21 +145,11 @@ class DependencyWatch:
 def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Probe]:
     """A probe per backend the server's calls use, from ``settings``."""
     import psycopg
-    import redis.asyncio as aioredis
     from confluent_kafka.admin import AdminClient
 
-    redis_client = aioredis.Redis(
-        host=settings.redis.host,
-        port=settings.redis.port,
-        db=settings.redis.db,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-    )
     admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
     dsn = settings.postgres.dsn
-
-    async def redis_probe() -> None:
-        await redis_client.ping()  # type: ignore[misc]  # redis-py types ping for both clients
+    redis_probe = _redis_probe(settings, timeout_s)
 
     async def postgres_probe() -> None:
         conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=max(1, int(timeout_s)))
@@ -182,6 +172,70 @@ def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Prob
         "schema-registry": http(f"{settings.schema_registry.url}/subjects"),
         "mlflow": http(f"{settings.mlflow.tracking_uri}/health"),
     }
+
+
+def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
+    """PING the server; on a cluster, some node must say ``cluster_state:ok``.
+
+    Not only the first node of a cluster: it may be the master that died while its replica
+    serves its slots.
+    """
+    import redis.asyncio as aioredis
+
+    cfg = settings.redis
+    if not cfg.cluster:
+        client = aioredis.Redis(
+            host=cfg.host,
+            port=cfg.port,
+            db=cfg.db,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+
+        async def ping() -> None:
+            await client.ping()  # type: ignore[misc]  # redis-py types ping for both clients
+
+        return ping
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    nodes = [
+        aioredis.Redis(
+            host=host,
+            port=port,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),  # a node away answers at once, not after backoffs
+        )
+        for host, port in cfg.startup_nodes
+    ]
+
+    async def state(node: aioredis.Redis) -> str:
+        info = await node.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+        if isinstance(info, dict):  # parsed by redis-py
+            info = f"cluster_state:{info.get('cluster_state')}"
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        return "ok" if "cluster_state:ok" in text else "cluster_state not ok"
+
+    async def any_node_ok() -> None:
+        """The first node that says ok will do: a dead node must not hold the answer back."""
+        tasks = [asyncio.ensure_future(state(node)) for node in nodes]
+        seen: list[str] = []
+        try:
+            for done in asyncio.as_completed(tasks):
+                try:
+                    if await done == "ok":
+                        return
+                    seen.append("cluster_state not ok")
+                except (OSError, aioredis.RedisError) as exc:
+                    seen.append(str(exc))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        raise ConnectionError(f"no Redis Cluster node says cluster_state:ok ({seen[0]})")
+
+    return any_node_ok
 
 
 def _get(url: str, timeout_s: float) -> None:

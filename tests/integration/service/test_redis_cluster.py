@@ -32,6 +32,7 @@ import psycopg
 import pytest
 import redis
 from featurestore_client import FeatureStatus, FeatureStoreClient, RetryPolicy
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
@@ -59,6 +60,7 @@ BARS = ["close", "volume", "vwap", "trade_count"]
 ROLLING = ["vwap_5m", "sma_5"]
 FEATURES = [*(f"bars_1m:{n}" for n in BARS), *(f"rolling_1m:{n}" for n in ROLLING)]
 NO_RETRY = RetryPolicy(max_attempts=1)
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 @dataclass
@@ -468,10 +470,12 @@ def _read_load(
 def test_a_master_killed_under_read_load_fails_over(
     cluster: Cluster, written: Offline, server: ServerThread
 ) -> None:
-    victim_key = redis_key(EntityKey.of(symbol=SYMBOLS[0]), written.project)
-    victim = cluster.master_of(victim_key)
-    victim_node = cluster.stack.component(victim)
-    victim_address = f"{cluster.redis.host}:{victim_node.port}"  # type: ignore[attr-defined]
+    # The first node: the one settings name first (clients and health probes start from it).
+    victim = "redis"
+    keys = {s: redis_key(EntityKey.of(symbol=s), written.project) for s in SYMBOLS}
+    symbol = next(s for s in SYMBOLS if cluster.master_of(keys[s]) == victim)
+    victim_node = cluster.node(victim)
+    victim_address = f"{cluster.redis.host}:{victim_node.port}"
     before = {n["address"]: n for n in cluster.nodes()}
     replica = next(n for n in before.values() if n["master"] == before[victim_address]["id"])
     stop, promoted, calls = threading.Event(), threading.Event(), Calls()
@@ -509,10 +513,20 @@ def test_a_master_killed_under_read_load_fails_over(
     assert not calls.wrong, calls.wrong[:5]
     assert calls.ok_after >= 20, f"calls did not resume: {calls.ok_after} after the promotion"
     assert calls.unavailable, "no call saw the master go"
-    assert cluster.master_of(victim_key) != victim
+    assert cluster.master_of(keys[symbol]) != victim
+    with grpc.insecure_channel(server.target) as channel:  # health follows the cluster, not node 1
+        health = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest(service="featurestore.v1.FeatureService")
+        deadline = time.monotonic() + 15
+        while True:
+            reply, call = health.Check.with_call(request, timeout=5)
+            if reply.status == SERVING:
+                break
+            why = dict(call.trailing_metadata() or ()).get("featurestore-not-serving")
+            assert time.monotonic() < deadline, f"FeatureService not SERVING: {why}"
+            time.sleep(0.2)
 
     # A row written after the failover (the new master lacks the write script) is served.
-    symbol = SYMBOLS[0]
     newer = written.latest[symbol]["_ts:bars_1m"] + timedelta(seconds=30)
     writer = RedisOnlineWriter.from_settings(cluster.redis, written.catalog)
     try:
