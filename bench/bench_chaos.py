@@ -48,19 +48,24 @@ def markdown(report: ChaosReport, load_before: float, load_after: float) -> str:
         f"synthetic market at {report.rate:,.0f} trades/s, a GetOnlineFeatures caller (all "
         f"symbols, every 20 ms) and a StreamAnomalies subscriber (Python SDK, resuming by token) "
         f"all along. One component at a time gets SIGKILL (its whole process group); the "
-        f"supervisor starts it again, nobody else acts. Recovery: kill -> it and every service "
-        f"healthy -> the processor committed up to the topic's end of that moment. "
+        f"supervisor starts it again, nobody else acts. Healthy: kill -> it and every service "
+        f"healthy. Back where it was: healthy, and the processor no further behind the topic's "
+        f"end than before the kill (+ 5 s of feed). Drained: healthy, and the processor "
+        f"committed up to the topic's end of the moment it was healthy (never, when the "
+        f"processor is slower than the feed). Limit {report.recover_limit_s:.0f} s. "
         f"{psutil.cpu_count()} cores shared with other work: load average {load_before:.1f} "
         f"before, {load_after:.1f} after. Run {report.seconds:.0f} s, {report.trades:,} trades.",
         "",
-        "| killed | healthy s | recovered s | restarts | requests while down | failed (code: n) |",
-        "|---|---:|---:|---:|---:|---|",
+        "| killed | healthy s | back where it was s (lag before) | drained s | restarts | "
+        "requests until back | failed (code: n) |",
+        "|---|---:|---:|---:|---:|---:|---|",
     ]
     for kill in report.kills:
         failed = ", ".join(f"{k}: {v}" for k, v in sorted(kill.failed.items())) or "none"
         lines.append(
-            f"| {kill.component} | {_s(kill.healthy_s)} | {_s(kill.recovered_s)} | "
-            f"{kill.restarts} | {kill.requests} | {failed} |"
+            f"| {kill.component} | {_s(kill.healthy_s)} | {_s(kill.back_s)} "
+            f"({kill.lag_before if kill.lag_before is not None else '?'}) | "
+            f"{_s(kill.recovered_s)} | {kill.restarts} | {kill.requests} | {failed} |"
         )
     codes = ", ".join(f"{k}: {v:,}" for k, v in sorted(report.codes.items()))
     lines += [

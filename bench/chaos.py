@@ -65,6 +65,12 @@ class Kill:
     """Kill -> the component and every service healthy (None: not within the limit)."""
     recovered_s: float | None = None
     """Kill -> healthy and the processor committed up to the topic's end of that moment."""
+    lag_before: int | None = None
+    """Records the processor was behind the topic's end just before the kill."""
+    back_s: float | None = None
+    """Kill -> healthy and the processor no further behind than before the kill (plus 5 s of
+    feed): where it was. A processor slower than the feed never drains the topic's end, but
+    it does get back to where it was."""
     requests: int = 0
     failed: dict[str, int] = field(default_factory=dict)
     """GetOnlineFeatures failures between the kill and the recovery, by status code."""
@@ -78,6 +84,7 @@ class ChaosReport:
 
     rate: float
     seconds: float
+    recover_limit_s: float = 0.0
     trades: int = 0
     kills: list[Kill] = field(default_factory=list)
     bars_rows: int = 0
@@ -145,28 +152,46 @@ class _Reader(threading.Thread):
 
 
 class _Subscriber(threading.Thread):
-    """StreamAnomalies through the SDK from the run's start, resuming by itself."""
+    """StreamAnomalies through the SDK from the run's start.
+
+    The SDK's stream reconnects by itself within its retry budget; when that runs out (the
+    server away for minutes), this opens the stream again just after the last anomaly received
+    (its resume token), as an application would.
+    """
 
     def __init__(self, target: str, since: datetime) -> None:
         super().__init__(daemon=True, name="chaos-subscriber")
         self.target = target
         self.since = since
         self.ids: list[str] = []
+        self.reopened = 0
         self.error: str | None = None
         self.stream: Any = None
+        self.closing = threading.Event()
 
     def run(self) -> None:
         from featurestore_client import FeatureStoreClient
 
-        try:
-            with FeatureStoreClient(self.target) as client:
-                self.stream = client.stream_anomalies(start_time=self.since)
-                for anomaly in self.stream:
-                    self.ids.append(anomaly.anomaly_id)
-        except Exception as exc:  # reported; the run goes on
-            self.error = f"{type(exc).__name__}: {exc}"
+        token: str | None = None
+        while not self.closing.is_set():
+            try:
+                with FeatureStoreClient(self.target) as client:
+                    if token is None:
+                        self.stream = client.stream_anomalies(start_time=self.since)
+                    else:
+                        self.stream = client.stream_anomalies(resume_token=token)
+                    for anomaly in self.stream:
+                        self.ids.append(anomaly.anomaly_id)
+                        token = anomaly.resume_token
+            except Exception as exc:  # counted and reported; opened again
+                if self.closing.is_set():
+                    return
+                self.reopened += 1
+                self.error = f"{type(exc).__name__}: {exc}"
+                self.closing.wait(1.0)
 
     def close(self) -> None:
+        self.closing.set()
         if self.stream is not None:
             with contextlib.suppress(Exception):
                 self.stream.close()
@@ -218,6 +243,14 @@ class ChaosRun:
         with psycopg.connect(self.settings.postgres.dsn, connect_timeout=3) as conn:
             return stored_offsets(conn, "features", self.definitions.project, self.topic, views)
 
+    def lag(self) -> int | None:
+        """Records between the processor's committed offsets and the topic's end now."""
+        try:
+            ends, done = self.end_offsets(), self.committed()
+        except Exception:  # Kafka or PostgreSQL away: no figure now
+            return None
+        return sum(max(0, end - done.get(p, 0)) for p, end in ends.items())
+
     def caught_up_to(self, ends: dict[int, int]) -> bool:
         try:
             done = self.committed()
@@ -241,6 +274,7 @@ class ChaosRun:
             component = self.stack.component(name)
             time.sleep(settle_s)
             kill = Kill(name)
+            kill.lag_before = self.lag()
             began = time.monotonic()
             log.warning("chaos: SIGKILL %s", name)
             _kill_group(component)
@@ -250,11 +284,16 @@ class ChaosRun:
             if self.all_healthy([name, *watched]):
                 kill.healthy_s = time.monotonic() - began
                 ends = self.end_offsets()
-                while time.monotonic() < deadline and not self.caught_up_to(ends):
-                    time.sleep(0.25)
-                if self.caught_up_to(ends):
-                    kill.recovered_s = time.monotonic() - began
-            until = began + (kill.recovered_s or self.recover_limit_s)
+                allowed = (kill.lag_before or 0) + int(5 * self.own.rate)
+                while time.monotonic() < deadline:
+                    if kill.back_s is None and (self.lag() or 0) <= allowed:
+                        kill.back_s = time.monotonic() - began
+                    if self.caught_up_to(ends):
+                        kill.recovered_s = time.monotonic() - began
+                        kill.back_s = kill.back_s or kill.recovered_s
+                        break
+                    time.sleep(0.5)
+            until = began + (kill.back_s or self.recover_limit_s)
             window = [code for at, code in list(reader.calls) if began <= at <= until]
             kill.requests = len(window)
             kill.failed = dict(collections.Counter(c for c in window if c != "OK"))
@@ -307,8 +346,11 @@ class ChaosRun:
         received = collections.Counter(subscriber.ids)
         report.subscriber_missing = len(set(counts) - set(received))
         report.subscriber_repeated = sum(n - 1 for n in received.values() if n > 1)
-        if subscriber.error:
-            report.notes.append(f"the subscriber stopped: {subscriber.error}")
+        if subscriber.reopened:
+            report.notes.append(
+                f"the subscriber's SDK stream gave up {subscriber.reopened} times and was opened "
+                f"again from its last resume token; last error: {subscriber.error}"
+            )
 
     def logged_trades(self) -> pd.DataFrame:
         store = ConfluentSchemaStore(self.settings.schema_registry.url)
@@ -401,7 +443,7 @@ def run_chaos(
 ) -> ChaosReport:
     """Bring ``own`` up, load it, kill ``components`` one at a time, check; always brought down."""
     began = time.monotonic()
-    report = ChaosReport(rate=own.rate, seconds=0.0)
+    report = ChaosReport(rate=own.rate, seconds=0.0, recover_limit_s=recover_limit_s)
     try:
         on_phase("bringing the stack up")
         own.up()

@@ -83,6 +83,10 @@ class OwnStack:
         self.stack = Stack(
             self.settings, feed=FeedOptions(rate=self.rate, symbols=self.symbols, seed=7)
         )
+        for component in self.stack.components:
+            # On a 2-core machine shared at a load average of 15-20, MLflow took over 120 s and
+            # the gRPC server over 60 s (their limits) to start: a benchmark waits longer.
+            component.start_timeout = max(component.start_timeout, 600.0)
 
     def up(self) -> None:
         """Servers, definitions, first anomaly model, the services, then the supervisor."""
