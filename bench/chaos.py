@@ -90,6 +90,10 @@ class ChaosReport:
     bars_rows: int = 0
     bars_missing: int = 0
     bars_extra: int = 0
+    boundary_rows: int = 0
+    """Rows at ``b - 1 us`` of a closed minute boundary b, which a running view also has
+    (``processors/features/engine.py``): each must equal the minute's last bar."""
+    boundary_different: int = 0
     bars_different: int = 0
     lost: int = 0
     duplicated: int = 0
@@ -316,7 +320,9 @@ class ChaosRun:
         merged = want.merge(got, on=["symbol", "event_us"], how="outer", indicator=True,
                             suffixes=("_want", "_got"))  # fmt: skip
         report.bars_missing = int((merged["_merge"] == "left_only").sum())
-        report.bars_extra = int((merged["_merge"] == "right_only").sum())
+        extra = merged[merged["_merge"] == "right_only"]
+        report.boundary_rows, report.boundary_different = _boundary_rows(extra, want)
+        report.bars_extra = len(extra) - report.boundary_rows
         both = merged[merged["_merge"] == "both"]
         different = pd.Series(False, index=both.index)
         for column in ("open", "high", "low", "close", "volume", "trade_count"):
@@ -403,6 +409,25 @@ class ChaosRun:
             )
             if isinstance(item, LoggedEvent) and isinstance(item.event, Anomaly)
         ]
+
+
+def _boundary_rows(extra: pd.DataFrame, want: pd.DataFrame) -> tuple[int, int]:
+    """Of the table's rows the recomputation lacks, those at a minute's last microsecond, and
+    how many of them differ from the recomputed last bar of that minute."""
+    at_end = extra[(extra["event_us"] + 1) % 60_000_000 == 0]
+    if at_end.empty:
+        return 0, 0
+    columns = ("open", "high", "low", "close", "volume", "trade_count")
+    last = want.assign(minute=want["event_us"] // 60_000_000)
+    last = last.sort_values("event_us").groupby(["symbol", "minute"]).tail(1)
+    last = last.rename(columns={c: f"{c}_last" for c in columns}).drop(columns=["event_us"])
+    rows = at_end.assign(minute=at_end["event_us"] // 60_000_000)
+    paired = rows.merge(last, on=["symbol", "minute"], how="left")
+    different = paired["close_last"].isna()
+    for column in columns:
+        a, b = paired[f"{column}_got"].astype(float), paired[f"{column}_last"].astype(float)
+        different |= (a - b).abs() > 1e-9 * b.abs().clip(lower=1.0)
+    return len(rows), int(different.sum())
 
 
 def independent_bars(trades: pd.DataFrame) -> pd.DataFrame:

@@ -41,6 +41,7 @@ def test_redis_then_the_processor_killed_under_load_lose_and_double_nothing(
     assert report.trades > 5_000
     assert (report.lost, report.duplicated) == (0, 0)
     assert (report.bars_missing, report.bars_extra, report.bars_different) == (0, 0, 0)
+    assert report.boundary_different == 0
     assert report.converged
     assert report.answers_checked > 0 and report.answers_wrong == 0
     assert set(report.codes) <= {"OK", "UNAVAILABLE"}, report.codes
