@@ -280,6 +280,13 @@ def start_stream(
     home = processor_dir(settings, options.name)
     partitions = options.partitions or tuple(topic_partitions(settings, topic))
     owner = f"{socket.gethostname()}:{os.getpid()}:{options.instance}"
+    if hooks:
+        if hook_view is None:
+            raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
+        views.view(hook_view)  # refuse an unknown hook view before starting Spark
+    # Spark and the cluster first: a start that gets no executors must not have claimed (and
+    # so fenced off) the partitions of the application that holds them.
+    spark, executors = start_session(settings, options)
     try:
         with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
             ensure_state_table(conn)
@@ -306,11 +313,6 @@ def start_stream(
         else scratch_checkpoint(home / options.instance)
     )
     shutil.rmtree(checkpoint, ignore_errors=True)
-    spark, executors = start_session(settings, options)
-    if hooks:
-        if hook_view is None:
-            raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
-        views.view(hook_view)  # refuse an unknown hook view before starting Spark
     job = PartitionJob(
         settings, views, options.name, hook_view=hook_view if hooks else None, epochs=epochs
     )
