@@ -5,10 +5,11 @@ the synthetic market feeds the trades topic at ``SOAK_RATE`` trades/s (5000) thr
 processor and the scorer, while ``ghz`` (Go, a process of its own, found by reflection) calls
 GetOnlineFeatures for 10 symbols with ``SOAK_CONCURRENCY`` (16) calls in flight, closed loop:
 the highest rate the server sustains on this machine, in one-minute runs, each reporting its
-rate, p50 and p99. Every ``SOAK_SAMPLE_S`` (10) s the resident memory and open file descriptors
-of each process of the stack (with its children: Spark's JVM, PostgreSQL's backends) are
-sampled. Duration ``SOAK_MINUTES`` (10). The slope is a least-squares line over the samples
-after the first minute (warm-up: Spark, caches and pools fill then).
+rate, p50 and p99. Every ``SOAK_SAMPLE_S`` (10) s the memory (proportional set size: a page
+shared by n processes counts 1/n in each) and open file descriptors of each process of the
+stack, with its children (Spark's JVM, PostgreSQL's backends), are sampled. Duration
+``SOAK_MINUTES`` (10). The slope is a least-squares line over the samples after the first
+minute (warm-up: Spark, caches and pools fill then).
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class SoakReport:
 
     minutes: list[Minute] = field(default_factory=list)
     samples: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
-    """Per process: (seconds since start, RSS MiB, open descriptors)."""
+    """Per process: (seconds since start, PSS MiB of it and its children, open descriptors)."""
     rate: float = 0.0
     trades: int = 0
 
@@ -67,14 +68,17 @@ def _tree(component: Component) -> tuple[float, int] | None:
         procs = [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
         return None
-    rss = fds = 0
+    memory = fds = 0
     for proc in procs:
         try:
-            rss += proc.memory_info().rss
+            # PSS: a page shared by n processes counts 1/n in each (PostgreSQL's backends share
+            # its buffers; their RSS summed counted those pages once per backend).
+            info = proc.memory_full_info()
+            memory += getattr(info, "pss", info.rss)
             fds += proc.num_fds()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return rss / 2**20, fds
+    return memory / 2**20, fds
 
 
 def _ghz(target: str, symbols: list[str], seconds: int, concurrency: int) -> Minute:
@@ -172,7 +176,7 @@ def markdown(
         )
     lines += [
         "",
-        "| process (with children) | RSS MiB first -> last | RSS slope MiB/min | fds first -> last "
+        "| process (with children) | PSS MiB first -> last | PSS slope MiB/min | fds first -> last "
         "| fds slope /min |",
         "|---|---|---:|---|---:|",
     ]
