@@ -35,8 +35,12 @@ log = logging.getLogger(__name__)
 class Monitor:
     """Measures lag and drift and exports the last values as gauges."""
 
-    def __init__(self, settings: Settings, provider: metrics.MeterProvider) -> None:
+    def __init__(
+        self, settings: Settings, provider: metrics.MeterProvider, project: str | None = None
+    ) -> None:
         self.settings = settings
+        self.project = project
+        """The Feast project whose definitions drift is measured with (None: the default)."""
         self.lag_records: dict[tuple[str, str], int] = {}
         self.lag_seconds: dict[tuple[str, str], float] = {}
         self.psi: dict[tuple[str, str, str], float] = {}
@@ -87,7 +91,7 @@ class Monitor:
         from models.registry import ModelRegistry
 
         settings = self.settings
-        definitions = load_definitions(settings, PROJECT)
+        definitions = load_definitions(settings, self.project or PROJECT)
         store = PostgresOfflineStore(settings.postgres.dsn, definitions)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         window = timedelta(minutes=settings.metrics.drift_window_minutes)

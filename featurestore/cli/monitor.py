@@ -23,7 +23,10 @@ __all__ = ["monitor"]
     "--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Write {\"pid\": PID} here once it serves (how the stack knows it is up).",
 )  # fmt: skip
-def monitor(metrics_port: int | None, ready_file: Path | None) -> None:
+@click.option(
+    "--project", default=None, help="Feast project of the models' features (default: featurestore)."
+)
+def monitor(metrics_port: int | None, ready_file: Path | None, project: str | None) -> None:
     """Measure each processor's lag and each model's input drift until SIGTERM."""
     from featurestore.config import load_settings
     from featurestore.monitor import Monitor
@@ -40,6 +43,6 @@ def monitor(metrics_port: int | None, ready_file: Path | None) -> None:
     if ready_file is not None:
         write_ready_file(ready_file)
     try:
-        Monitor(settings, telemetry.meter_provider).run(stop)
+        Monitor(settings, telemetry.meter_provider, project).run(stop)
     finally:
         telemetry.close()

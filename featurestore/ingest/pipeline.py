@@ -185,6 +185,7 @@ class Ingestor:
         route = self.router.route
         pacer = Pacer(opts.speed, idle=producer.poll)
         started = time.monotonic()
+        next_metrics = started + 1.0
         for record in records:
             summary.read += 1
             out = route(record)
@@ -201,9 +202,14 @@ class Ingestor:
             )
             if summary.read % 1000 == 0:
                 producer.poll(0)
-                if self.metrics is not None:
-                    self._tally(summary, started)
-                    self.metrics.update(summary)
+            # Metrics every 1,000 records and at least every second: a replay paced in real
+            # time may send a few records a second, and Prometheus scrapes while it runs.
+            if self.metrics is not None and (
+                summary.read % 1000 == 0 or time.monotonic() >= next_metrics
+            ):
+                self._tally(summary, started)
+                self.metrics.update(summary)
+                next_metrics = time.monotonic() + 1.0
             if (
                 progress is not None
                 and opts.progress_every
