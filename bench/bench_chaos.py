@@ -78,9 +78,9 @@ def markdown(report: ChaosReport, load_before: float, load_after: float) -> str:
         f"| bars_1m vs independent recomputation ({report.bars_rows:,} rows) | "
         f"{report.bars_missing} missing, {report.bars_extra} extra, {report.bars_different} "
         f"different |",
-        f"| rows at a closed minute's last microsecond (the engine's boundary rows) equal to "
-        f"the minute's last bar | {report.boundary_rows - report.boundary_different} of "
-        f"{report.boundary_rows} |",
+        f"| the engine's rows at each closed minute boundary b (at b - 1 us: the minute's last "
+        f"bar; at b: an empty bar) as documented | "
+        f"{report.boundary_rows - report.boundary_different} of {report.boundary_rows} |",
         f"| online converged (latest offline row of each of {report.online_checked} symbols) | "
         f"{'yes' if report.converged else f'no: {report.online_different} differ'} |",
         f"| GetOnlineFeatures answers checked against the offline table | "

@@ -91,8 +91,8 @@ class ChaosReport:
     bars_missing: int = 0
     bars_extra: int = 0
     boundary_rows: int = 0
-    """Rows at ``b - 1 us`` of a closed minute boundary b, which a running view also has
-    (``processors/features/engine.py``): each must equal the minute's last bar."""
+    """Rows at ``b - 1 us`` and ``b`` of a closed minute boundary b, which a running view also
+    has (``processors/features/engine.py``): the minute's last bar, and an empty bar."""
     boundary_different: int = 0
     bars_different: int = 0
     lost: int = 0
@@ -412,11 +412,16 @@ class ChaosRun:
 
 
 def _boundary_rows(extra: pd.DataFrame, want: pd.DataFrame) -> tuple[int, int]:
-    """Of the table's rows the recomputation lacks, those at a minute's last microsecond, and
-    how many of them differ from the recomputed last bar of that minute."""
+    """Of the table's rows the recomputation lacks, those at a closed minute boundary b (at
+    ``b - 1 us`` and at ``b``), and how many of them are not what the engine documents: at
+    ``b - 1 us`` the minute's last bar, at ``b`` an empty bar."""
+    # At b itself the running bar covers [b, b]: empty unless a trade is at b (then the
+    # recomputation has the row too).
+    at_start = extra[extra["event_us"] % 60_000_000 == 0]
+    not_empty = int((at_start["trade_count_got"].fillna(0) != 0).sum())
     at_end = extra[(extra["event_us"] + 1) % 60_000_000 == 0]
     if at_end.empty:
-        return 0, 0
+        return len(at_start), not_empty
     columns = ("open", "high", "low", "close", "volume", "trade_count")
     last = want.assign(minute=want["event_us"] // 60_000_000)
     last = last.sort_values("event_us").groupby(["symbol", "minute"]).tail(1)
@@ -427,7 +432,7 @@ def _boundary_rows(extra: pd.DataFrame, want: pd.DataFrame) -> tuple[int, int]:
     for column in columns:
         a, b = paired[f"{column}_got"].astype(float), paired[f"{column}_last"].astype(float)
         different |= (a - b).abs() > 1e-9 * b.abs().clip(lower=1.0)
-    return len(rows), int(different.sum())
+    return len(rows) + len(at_start), int(different.sum()) + not_empty
 
 
 def independent_bars(trades: pd.DataFrame) -> pd.DataFrame:
