@@ -44,7 +44,7 @@ import hiredis
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.errors import FeatureStoreError
+from featurestore.errors import BackendUnavailableError, FeatureStoreError
 from featurestore.online import EntityKey, FeatureCatalog
 from featurestore.online.layout import feature_field, redis_key, timestamp_field
 from featurestore.online.rows import RowBatch, RowReader
@@ -276,11 +276,23 @@ class RawFeatureReader:
         return response
 
 
+_PASSING_STATES = ("LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN")
+"""Error replies of a Redis that is starting, busy or failing over: the call may succeed later."""
+
+
 def _columns(replies: list[Any]) -> list[tuple[bytes | None, ...]]:
-    """The HMGET replies (a row per entity) as columns of fields; error replies raise."""
+    """The HMGET replies (a row per entity) as columns of fields; error replies raise.
+
+    Raises:
+        BackendUnavailableError: Redis is loading its data, busy or failing over (UNAVAILABLE).
+        FeatureStoreError: any other error reply (INTERNAL).
+    """
     if set(map(type, replies)) != {list}:
-        errors = [r for r in replies if isinstance(r, hiredis.ReplyError)]
-        raise FeatureStoreError(f"online store (Redis) failed while reading: {errors[:1]}")
+        errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
+        first = errors[0] if errors else "a reply that is not a row"
+        if first.startswith(_PASSING_STATES):
+            raise BackendUnavailableError(f"online store (Redis) unavailable: {first}")
+        raise FeatureStoreError(f"online store (Redis) failed while reading: {first}")
     return list(zip(*replies, strict=True))
 
 

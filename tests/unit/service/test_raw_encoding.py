@@ -6,6 +6,7 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.v1 import types_pb2
+from featurestore.errors import FeatureStoreError
 from featurestore.online import ValueType
 from featurestore.online.layout import encode_value
 from featurestore.service.raw_features import _present_values, _view_rows, _view_rows_by_stamp
@@ -106,3 +107,33 @@ def test_view_rows_fast_path_agrees_with_the_per_stamp_path(
     expected = _view_rows_by_stamp(stamps, set(stamps), ttl, now=10_000.0)
     assert _view_rows(stamps, ttl, now=10_000.0) == expected  # timestamps parsed here
     assert _view_rows(stamps, ttl, now=10_000.0) == expected  # and from the parsed cache
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "status"),
+    [
+        (
+            "LOADING Redis is loading the dataset in memory",
+            "BackendUnavailableError",
+            "UNAVAILABLE",
+        ),
+        ("CLUSTERDOWN The cluster is down", "BackendUnavailableError", "UNAVAILABLE"),
+        (
+            "WRONGTYPE Operation against a key holding the wrong kind",
+            "FeatureStoreError",
+            "INTERNAL",
+        ),
+    ],
+)
+def test_an_error_reply_is_unavailable_while_redis_is_loading_or_failing_over(
+    reply: str, error: str, status: str
+) -> None:
+    import hiredis
+
+    from featurestore.service.raw_features import _columns
+
+    with pytest.raises(FeatureStoreError) as caught:
+        _columns([[b"1", None], hiredis.ReplyError(reply)])
+    assert type(caught.value).__name__ == error
+    assert caught.value.grpc_code.name == status
+    assert str(caught.value).endswith(reply) and "ReplyError" not in str(caught.value)
