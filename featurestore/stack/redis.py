@@ -79,6 +79,11 @@ class RedisServer(Component):
                 "--save", "",
                 "--protected-mode", "yes",
                 "--daemonize", "no",
+                # The marker in the arguments and in the title Redis sets once started: a PID
+                # check in the moment between (another process's) must recognise it, or that
+                # process drops the PID file of a live server and the supervisor starts a
+                # second one on the same port.
+                "--proc-title-template", f"{{title}} {self.marker()} {{server-mode}}",
                 *cluster,
             ]
         )  # fmt: skip
