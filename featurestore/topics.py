@@ -10,6 +10,7 @@ checked against the brokers the cluster has.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -106,6 +107,10 @@ def ensure_topics(
     default 3 times with 2 in sync, or once on one node), so the same call fits a single local
     node and a cluster; a spec's own ``min.insync.replicas`` wins.
 
+    Returns once every topic created is visible with a leader for each partition: a broker
+    learns of a new topic from the controller a moment after its creation, and a caller that
+    produces or lists right away must find it.
+
     Returns:
         The names of the topics this call created.
 
@@ -148,7 +153,34 @@ def ensure_topics(
             if error.retriable():
                 raise BackendUnavailableError(f"creating topic {name}: {error.str()}") from exc
             raise ConfigurationError(f"creating topic {name}: {error.str()}") from exc
+    _await_leaders(admin, created, timeout_s)
     return sorted(created)
+
+
+def _await_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """Wait until the broker asked lists each topic with a leader for every partition."""
+    deadline = time.monotonic() + timeout_s
+    waiting = set(names)
+    while waiting:
+        try:
+            topics = admin.list_topics(timeout=timeout_s).topics
+        except KafkaException as exc:
+            raise BackendUnavailableError(f"cannot list Kafka topics: {exc.args[0]}") from exc
+        waiting = {
+            name
+            for name in waiting
+            if name not in topics
+            or not topics[name].partitions
+            or any(p.leader < 0 for p in topics[name].partitions.values())
+        }
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise BackendUnavailableError(
+                f"topics {', '.join(sorted(waiting))} were created but have no leader after "
+                f"{timeout_s:.0f} s"
+            )
+        time.sleep(0.1)
 
 
 def ensure_event_topics(settings: Settings) -> list[str]:

@@ -127,21 +127,39 @@ def _processor_on_cluster(
         )  # fmt: skip
 
 
-def test_on_the_cluster_with_a_worker_sigkilled_mid_stream_the_tables_equal_local_modes(
-    world: World, local_tables: dict[str, tuple[int, str]]
+def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_mode(
+    world: World, local_tables: dict[str, tuple[int, str]], tmp_path: Path
 ) -> None:
-    """The step runs in the executors' tasks; one worker (with its executor and Python workers)
-    is SIGKILLed after two batches: its tasks run again on the other, nothing is lost or
-    written twice (the tables' checksums cover every row, lineage included)."""
+    """The step runs in the executors' tasks, whose Python is the packed copy Spark unpacked in
+    their working folder (SHIP_ENVIRONMENT, spark.archives), not the driver's venv the workers
+    were started with; the checkpoint is in the configured folder (shared storage). One worker
+    (with its executor and Python workers) is SIGKILLed after two batches: its tasks run again
+    on the other, nothing is lost or written twice (the tables' checksums cover every row,
+    lineage included).
+
+    One run checks both: each costs a Spark application start and a whole stream on this
+    2-core machine."""
     label = "cluster"
-    name = world.options(label).name
-    process = _processor_on_cluster(world, label, 3_000)
+    opts = world.options(label)
+    checkpoints = tmp_path / "checkpoints"
+    process = _processor_on_cluster(
+        world, label, 3_000,
+        {"FEATURESTORE_SPARK_CLUSTER__SHIP_ENVIRONMENT": "true",
+         "FEATURESTORE_SPARK_CLUSTER__CHECKPOINT_DIR": str(checkpoints)},
+    )  # fmt: skip
     victim = world.cluster.workers[0]
-    status_path = processor_dir(world.settings, name) / "status.json"
+    status_path = processor_dir(world.settings, opts.name) / "status.json"
     try:
         wait_for(
             lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 1, 300, "2 batches"
         )
+        assert (checkpoints / opts.instance / "offsets").is_dir()
+        status = read_status(status_path)
+        assert status is not None
+        assert status["executors"], "the start-up check saw no executor"
+        for executor in status["executors"]:
+            assert "/environment/bin/python (prefix " in executor, executor
+            assert sys.prefix not in executor, executor  # not the driver's venv
         pid = victim.process.pid()
         assert pid is not None
         os.killpg(pid, signal.SIGKILL)  # the worker, its executor and the executor's Python workers
@@ -153,33 +171,5 @@ def test_on_the_cluster_with_a_worker_sigkilled_mid_stream_the_tables_equal_loca
     finally:
         stop_group(process)
         victim.process.pid_file.unlink(missing_ok=True)
-        world.cluster.up()  # the worker again, for what follows
-
-
-def test_executors_run_a_shipped_environment_and_the_tables_equal_local_modes(
-    world: World, local_tables: dict[str, tuple[int, str]], tmp_path: Path
-) -> None:
-    """With SHIP_ENVIRONMENT the executors' Python is the packed copy Spark unpacked in their
-    working folder (spark.archives), not the driver's venv the workers were started with; the
-    project's code comes with it; the checkpoint is in the configured folder (shared storage)."""
-    label = "shipped"
-    opts = world.options(label)
-    checkpoints = tmp_path / "checkpoints"
-    process = _processor_on_cluster(
-        world, label, 50_000,
-        {"FEATURESTORE_SPARK_CLUSTER__SHIP_ENVIRONMENT": "true",
-         "FEATURESTORE_SPARK_CLUSTER__CHECKPOINT_DIR": str(checkpoints)},
-    )  # fmt: skip
-    status_path = processor_dir(world.settings, opts.name) / "status.json"
-    try:
-        wait_for(lambda: world.sums(label) == local_tables, 480, "the shipped run's tables")
-        status = read_status(status_path)
-        assert status is not None
-        assert status["executors"], "the start-up check saw no executor"
-        for executor in status["executors"]:
-            assert "/environment/bin/python (prefix " in executor, executor
-            assert sys.prefix not in executor, executor  # not the driver's venv
-        assert (checkpoints / opts.instance / "offsets").is_dir()
-    finally:
-        stop_group(process)
+        world.cluster.up()  # the worker again, as the cluster was
     assert not (checkpoints / opts.instance).exists()  # scratch: removed at stop

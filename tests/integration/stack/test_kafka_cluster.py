@@ -97,7 +97,9 @@ def test_event_topics_are_replicated_three_times_two_in_sync(cluster: Cluster) -
     metadata = cluster.admin.list_topics(timeout=10)
     assert sorted(metadata.brokers) == [1, 2, 3]
     for name in names:
-        partitions = metadata.topics[name].partitions.values()
+        known = cluster.admin.list_topics(name, timeout=10).topics[name]
+        assert known.error is None, (name, known.error)
+        partitions = known.partitions.values()
         assert partitions and all(len(p.replicas) == 3 for p in partitions), name
     resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in names]
     for resource, future in cluster.admin.describe_configs(resources).items():
