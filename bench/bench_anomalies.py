@@ -59,7 +59,7 @@ def _round(settings: Settings, target: str, topic: str, subscribers: int) -> lis
     serializer = AvroSerializer.for_topic(
         ConfluentSchemaStore(settings.schema_registry.url), topic, Anomaly
     )
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "linger.ms": 0})
+    producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 0}))
     per_subscriber: list[list[float]] = [[] for _ in range(subscribers)]
     with grpc.insecure_channel(target) as channel:
         flags = [(threading.Event(), threading.Event()) for _ in range(subscribers)]
@@ -88,7 +88,7 @@ def run(settings: Settings) -> str:
     from confluent_kafka.admin import AdminClient
 
     topic = f"bench-anomalies-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, 4)])
     child = None
     rows = []

@@ -55,10 +55,10 @@ def _serializer(serializer: AvroSerializer[Trade], trades: list[Trade]) -> float
 
 def _produce(settings: Settings, store: ConfluentSchemaStore, trades: list[Trade]) -> float:
     topic = f"bench-ingest-{uuid.uuid4().hex[:8]}"
-    admin = wait_for_brokers(settings.kafka.bootstrap, timeout_s=20)
+    admin = wait_for_brokers(settings.kafka.connection, timeout_s=20)
     ensure_topics(admin, [TopicSpec(topic, settings.kafka.default_partitions)])
     serializer = AvroSerializer.for_topic(store, topic, Trade)
-    producer = EventProducer(producer_config(settings.kafka.bootstrap))
+    producer = EventProducer(producer_config(settings.kafka.connection))
     encode = serializer.encode
     produce = producer.produce
     started = time.perf_counter()

@@ -81,7 +81,7 @@ def run(settings: Settings) -> str:
         f"bench-model-{run_id}",
         f"bench-predictions-{run_id}",
     )
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, 1)])
     asyncio.run(_write_rows(settings, project))
     _register(settings, model)

@@ -103,7 +103,7 @@ def _cleanup(settings: Settings, defs: list[Definitions], names: list[str], run:
                 client.delete(*keys)
     for name in names:
         shutil.rmtree(processor_dir(settings, name), ignore_errors=True)
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     topics = [t for t in admin.list_topics(timeout=10).topics if t.endswith(run)]
     topics = [t for t in topics if t.startswith("bench-proc-")]
     if topics:
@@ -122,9 +122,8 @@ def _ingest_backlog(settings: Settings, topic: str, count: int = BACKLOG) -> Non
 
 def _raw_records(settings: Settings, topic: str, limit: int) -> pd.DataFrame:
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"b-{uuid.uuid4().hex}",
-         "enable.auto.commit": False}
-    )  # fmt: skip
+        settings.kafka.connection.consumer(f"b-{uuid.uuid4().hex}", **{"enable.auto.commit": False})
+    )
     meta = consumer.list_topics(topic, timeout=10)
     consumer.assign([TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions])
     rows: list[dict[str, Any]] = []
@@ -247,9 +246,10 @@ def _producer_loop(
     store = ConfluentSchemaStore(settings.schema_registry.url)
     serializer = AvroSerializer.for_topic(store, topic, Trade)
     producer = Producer(
-        {"bootstrap.servers": settings.kafka.bootstrap, "linger.ms": 2, "acks": "all",
-         "enable.idempotence": True}
-    )  # fmt: skip
+        settings.kafka.connection.producer(
+            **{"linger.ms": 2, "acks": "all", "enable.idempotence": True}
+        )
+    )
     symbols = [f"F{i:03d}" for i in range(SYMBOLS)]
     rng = np.random.default_rng(1)
     prices = dict.fromkeys(symbols, 100.0)
@@ -332,7 +332,7 @@ def _freshness(
     from featurestore.ingest import wait_for_brokers
     from featurestore.topics import TopicSpec, ensure_topics
 
-    ensure_topics(wait_for_brokers(settings.kafka.bootstrap), [TopicSpec(topic, 4)])
+    ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
     log = processor_dir(settings, name).parent / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
@@ -604,14 +604,14 @@ def _produce_trades(settings: Settings, topic: str, count: int) -> None:
     from featurestore.ingest import wait_for_brokers
     from featurestore.topics import TopicSpec, ensure_topics
 
-    ensure_topics(wait_for_brokers(settings.kafka.bootstrap), [TopicSpec(topic, 4)])
+    ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
     serializer = AvroSerializer.for_topic(
         ConfluentSchemaStore(settings.schema_registry.url), topic, Trade
     )
     rng = np.random.default_rng(7)
     start_us = int(datetime(2024, 3, 4, 14, 30, tzinfo=UTC).timestamp() * 1_000_000)
     chunk = 500_000
-    producer = Producer(producer_config(settings.kafka.bootstrap))
+    producer = Producer(producer_config(settings.kafka.connection))
     prices = np.full(SYMBOLS, 100.0)
     for first in range(0, count, chunk):
         n = min(chunk, count - first)

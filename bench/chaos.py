@@ -230,9 +230,7 @@ class ChaosRun:
     # -- progress ----------------------------------------------------------------------------
 
     def end_offsets(self) -> dict[int, int]:
-        consumer = Consumer(
-            {"bootstrap.servers": self.settings.kafka.bootstrap, "group.id": "chaos-ends"}
-        )
+        consumer = Consumer(self.settings.kafka.connection.consumer("chaos-ends"))
         try:
             meta = consumer.list_topics(self.topic, timeout=10)
             return {
@@ -363,7 +361,7 @@ class ChaosRun:
         rows = [
             (item.event.symbol, to_micros(item.event.event_time), item.event.price,
              float(item.event.size), item.partition, item.offset)
-            for item in replay_topic(self.settings.kafka.bootstrap, store, self.topic)
+            for item in replay_topic(self.settings.kafka.connection, store, self.topic)
             if isinstance(item, LoggedEvent) and isinstance(item.event, Trade)
         ]  # fmt: skip
         return pd.DataFrame(rows, columns=["symbol", "event_us", "price", "size", "partition",
@@ -405,7 +403,7 @@ class ChaosRun:
         return [
             item.event.anomaly_id
             for item in replay_topic(
-                self.settings.kafka.bootstrap, store, self.settings.topics.anomalies
+                self.settings.kafka.connection, store, self.settings.topics.anomalies
             )
             if isinstance(item, LoggedEvent) and isinstance(item.event, Anomaly)
         ]

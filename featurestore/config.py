@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from featurestore.errors import ConfigurationError
+from featurestore.kafka_connection import KafkaConnection
 
 __all__ = [
     "DashboardSettings",
@@ -91,6 +92,22 @@ class KafkaSettings(_Section):
     None: the replication factor less one, at least 1 (2 of 3)."""
     heap: str = "512m"
     """JVM heap of each local node."""
+    security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """How clients reach the brokers: ``PLAINTEXT``, or ``SASL_SSL`` (SCRAM over TLS; with
+    ``FEATURESTORE_SECURITY__ENABLED`` the local stack's broker listens so)."""
+    sasl_mechanism: Literal["SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    """The SASL mechanism with ``SASL_SSL``."""
+    username: str | None = None
+    """The SCRAM user with ``SASL_SSL``."""
+    password: SecretStr | None = None
+    """The SCRAM user's password (or ``FEATURESTORE_KAFKA__PASSWORD_FILE``, a file holding it)."""
+    ca_file: Path | None = None
+    """PEM file of the CA that signed the brokers' certificates; None: the system's CAs."""
+
+    @property
+    def connection(self) -> KafkaConnection:
+        """The one object every Kafka client's configuration comes from."""
+        return KafkaConnection.from_settings(self)
 
     @model_validator(mode="after")
     def _replication_fits(self) -> KafkaSettings:
@@ -617,7 +634,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             names the variable.
 
     ``FEATURESTORE_CONFIG`` may name a dotenv-style file whose ``FEATURESTORE_*`` lines are read
-    first; variables in the mapping win over the file.
+    first; variables in the mapping win over the file. A secret (a ``SecretStr`` field) may be
+    given as a file instead, by the variable's name with ``_FILE`` appended
+    (``FEATURESTORE_KAFKA__PASSWORD_FILE=/run/secrets/kafka``), as orchestrators mount secrets.
     """
     env = dict(os.environ if environ is None else environ)
     config_file = env.get("FEATURESTORE_CONFIG")
@@ -629,7 +648,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                 key, _, value = line.partition("=")
                 values[key.strip()] = value.strip().strip('"')
     values.update({k: v for k, v in env.items() if k.startswith("FEATURESTORE_")})
-    return _settings_from(values)
+    return _settings_from(_secret_files(values))
+
+
+def _secret_files(values: Mapping[str, str]) -> dict[str, str]:
+    """``values`` with each ``<secret>_FILE`` variable replaced by the secret its file holds."""
+    out = dict(values)
+    for key, path in values.items():
+        target = key.removesuffix("_FILE")
+        if target == key or not _is_secret(target):
+            continue
+        if target in values:
+            raise ConfigurationError(f"{key} and {target} are both set: keep one")
+        try:
+            out[target] = Path(path).read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigurationError(f"{key}: cannot read {path}: {exc.strerror}") from exc
+        del out[key]
+    return out
+
+
+def _is_secret(key: str) -> bool:
+    """Whether ``FEATURESTORE_<SECTION>__<FIELD>`` names a ``SecretStr`` field."""
+    section, _, name = key.removeprefix("FEATURESTORE_").lower().partition("__")
+    info = Settings.model_fields.get(section)
+    model = info.annotation if info is not None else None
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return False
+    field = model.model_fields.get(name)
+    return field is not None and "SecretStr" in str(field.annotation)
 
 
 def _settings_from(values: Mapping[str, str]) -> Settings:

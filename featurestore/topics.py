@@ -185,7 +185,7 @@ def _await_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> No
 
 def ensure_event_topics(settings: Settings) -> list[str]:
     """Create the standard event topics where missing."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     return ensure_topics(
         admin,
         event_topic_specs(settings),

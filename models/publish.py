@@ -21,6 +21,7 @@ from featurestore.events import (
     to_micros,
 )
 from featurestore.ingest.kafka import EventProducer, producer_config
+from featurestore.kafka_connection import KafkaConnection
 from models.scoring import AnomalyScorer
 
 __all__ = ["AnomalyPublisher", "ScoringHook"]
@@ -29,18 +30,18 @@ __all__ = ["AnomalyPublisher", "ScoringHook"]
 class AnomalyPublisher:
     """Sends :class:`Anomaly` events to one topic."""
 
-    def __init__(self, bootstrap: str, store: SchemaStore, topic: str) -> None:
+    def __init__(self, kafka: KafkaConnection, store: SchemaStore, topic: str) -> None:
         self.topic = topic
         self._serializer = AvroSerializer.for_topic(store, topic, Anomaly)
         # A broker away for minutes is waited out: flush() is called again, nothing re-sent.
-        self._producer = EventProducer(producer_config(bootstrap, delivery_timeout_s=600.0))
+        self._producer = EventProducer(producer_config(kafka, delivery_timeout_s=600.0))
         self._failed_before = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> AnomalyPublisher:
         """A publisher to ``settings.topics.anomalies`` (or ``topic``)."""
         store = ConfluentSchemaStore(settings.schema_registry.url)
-        return cls(settings.kafka.bootstrap, store, topic or settings.topics.anomalies)
+        return cls(settings.kafka.connection, store, topic or settings.topics.anomalies)
 
     def publish(self, anomalies: Iterable[Anomaly]) -> int:
         """Queue the events (delivery is asynchronous; :meth:`flush` waits). Returns the count."""

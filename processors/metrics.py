@@ -231,15 +231,14 @@ def consumer_lag(settings: Settings, processors: Sequence[str]) -> list[Consumer
     for processor, topic, partition, offset in rows:
         applied.setdefault((str(processor), str(topic)), {})[int(partition)] = int(offset)
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap, "group.id": "featurestore-lag",
-         "enable.auto.commit": False}
-    )  # fmt: skip
+        settings.kafka.connection.consumer("featurestore-lag", **{"enable.auto.commit": False})
+    )
     out = []
     try:
         ends_by_topic: dict[str, dict[int, int]] = {}
         for (processor, topic), offsets in sorted(applied.items()):
             if topic not in ends_by_topic:
-                ends_by_topic[topic] = end_offsets(settings.kafka.bootstrap, topic)
+                ends_by_topic[topic] = end_offsets(settings.kafka.connection, topic)
             ends = ends_by_topic[topic]
             records, seconds = 0, 0.0
             for partition, end in ends.items():

@@ -368,12 +368,12 @@ class _Resources:
         self.states: dict[StateKey, PartitionState] = {}
         self.backfill_states: dict[str, PartitionState] = {}
         """A backfill's states of this partition's views, carried from chunk to chunk."""
-        self._bootstrap = settings.kafka.bootstrap
+        self._kafka = settings.kafka.connection
         self._producer: EventProducer | None = None
 
     def producer(self) -> EventProducer:
         if self._producer is None:
-            self._producer = EventProducer(producer_config(self._bootstrap))
+            self._producer = EventProducer(producer_config(self._kafka))
         return self._producer
 
     def close(self) -> None:

@@ -72,7 +72,7 @@ def view_progress(
     except psycopg.OperationalError as exc:
         raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
     for topic in topics:
-        ends = end_offsets(settings.kafka.bootstrap, topic)
+        ends = end_offsets(settings.kafka.connection, topic)
         end = sum(ends.values())
         names = {
             v.name for v in definitions.views if v.stream and v.stream.source.topic == topic

@@ -91,7 +91,7 @@ def _run(
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = IngestOptions(
-        bootstrap=settings.kafka.bootstrap,
+        kafka=settings.kafka.connection,
         topics=_topics(settings, kinds, topic),
         dead_letter_topic=settings.topics.dead_letter,
         partitions=settings.kafka.default_partitions,
@@ -479,7 +479,7 @@ def replay(topic: str, follow: bool, as_json: bool, limit: int | None) -> None:
     decoded = undecodable = 0
     by_schema: dict[int, int] = {}
     try:
-        for item in replay_topic(settings.kafka.bootstrap, store, topic, follow=follow):
+        for item in replay_topic(settings.kafka.connection, store, topic, follow=follow):
             if isinstance(item, LoggedEvent):
                 decoded += 1
                 by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1

@@ -20,6 +20,7 @@ from featurestore.events.registry import SchemaStore
 from featurestore.events.schemas import AvroSchema
 from featurestore.events.serde import AvroDeserializer
 from featurestore.events.wire import parse_header
+from featurestore.kafka_connection import KafkaConnection
 
 __all__ = ["Decoded", "LoggedEvent", "UndecodableRecord", "end_offsets", "replay_topic"]
 
@@ -54,7 +55,7 @@ Decoded = LoggedEvent | UndecodableRecord
 
 
 def replay_topic(
-    bootstrap: str,
+    kafka: KafkaConnection,
     store: SchemaStore,
     topic: str,
     *,
@@ -66,7 +67,7 @@ def replay_topic(
     """Yield every record of ``topic`` from its first offset, partition by partition in order.
 
     Args:
-        bootstrap: the Kafka bootstrap servers.
+        kafka: the Kafka cluster (``settings.kafka.connection``).
         store: where writer schemas are looked up by id.
         topic: the topic to read.
         follow: keep waiting for new records instead of stopping at the start's end offsets.
@@ -79,13 +80,14 @@ def replay_topic(
         BackendUnavailableError: Kafka cannot be reached.
     """
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"featurestore-replay-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": True,
-        }
+        kafka.consumer(
+            f"featurestore-replay-{uuid.uuid4().hex}",
+            **{
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "enable.partition.eof": True,
+            },
+        )
     )
     decoder = AvroDeserializer(store, reader)
     try:
@@ -109,17 +111,14 @@ def replay_topic(
         consumer.close()
 
 
-def end_offsets(bootstrap: str, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
     """``{partition: end offset}`` of a topic (the offset its next record will get).
 
     Raises:
         NotFoundError: the topic does not exist.
         BackendUnavailableError: Kafka does not answer.
     """
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "featurestore-end-offsets",
-         "enable.auto.commit": False}
-    )  # fmt: skip
+    consumer = Consumer(kafka.consumer("featurestore-end-offsets", **{"enable.auto.commit": False}))
     try:
         try:
             metadata = consumer.list_topics(topic, timeout=timeout_s)

@@ -4,7 +4,7 @@ The Python API::
 
     store = ConfluentSchemaStore(settings.schema_registry.url)
     options = IngestOptions(
-        settings.kafka.bootstrap,
+        settings.kafka.connection,
         {"trade": settings.topics.trades, "quote": settings.topics.quotes},
         settings.topics.dead_letter,
     )

@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.metrics import LATENCY_SAMPLE
+from featurestore.kafka_connection import KafkaConnection
 
 __all__ = [
     "DeliveryReport",
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 Headers = list[tuple[str, str | bytes | None]]
 
 
-def producer_config(bootstrap: str, *, delivery_timeout_s: float = 120.0) -> dict[str, Any]:
+def producer_config(kafka: KafkaConnection, *, delivery_timeout_s: float = 120.0) -> dict[str, Any]:
     """Return the settings of an idempotent producer tuned for throughput.
 
     ``acks=all`` with idempotence keeps each partition's order across retries, so one symbol's
@@ -45,8 +46,7 @@ def producer_config(bootstrap: str, *, delivery_timeout_s: float = 120.0) -> dic
     CRC32), so one entity's events share a partition whichever client wrote them. Unkeyed
     records go to a random partition.
     """
-    return {
-        "bootstrap.servers": bootstrap,
+    return kafka.producer(**{
         "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",
@@ -61,11 +61,11 @@ def producer_config(bootstrap: str, *, delivery_timeout_s: float = 120.0) -> dic
         "reconnect.backoff.ms": 200,
         "reconnect.backoff.max.ms": 5_000,
         "socket.connection.setup.timeout.ms": 10_000,
-    }
+    })  # fmt: skip
 
 
 def wait_for_brokers(
-    bootstrap: str,
+    kafka: KafkaConnection,
     *,
     timeout_s: float = 60.0,
     on_wait: Callable[[str], None] | None = None,
@@ -73,16 +73,24 @@ def wait_for_brokers(
     """Return an admin client once the cluster answers, retrying with backoff until timeout.
 
     Args:
-        bootstrap: the bootstrap servers.
+        kafka: the cluster and how to authenticate.
         timeout_s: how long to keep trying.
         on_wait: called with a human message before each wait (the CLI prints it).
 
     Raises:
         BackendUnavailableError: no broker answered within ``timeout_s``.
+        ConfigurationError: the brokers refused the credentials or the certificate (a retry
+            cannot help).
     """
+    refused: list[str] = []
+
+    def on_error(error: KafkaError) -> None:
+        if kafka.refusal(error.str()) is not None:
+            refused.append(error.str())
+
     # librdkafka's own per-connection errors are quietened: this loop reports the wait itself.
     admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "reconnect.backoff.max.ms": 2_000, "log_level": 2}
+        kafka.admin(**{"reconnect.backoff.max.ms": 2_000, "log_level": 2, "error_cb": on_error})
     )
     deadline = time.monotonic() + timeout_s
     delay = 0.5
@@ -94,12 +102,15 @@ def wait_for_brokers(
             admin.list_topics(timeout=max(0.5, min(2.0, remaining)))
             return admin
         except KafkaException as exc:
+            admin.poll(0)  # serves error_cb
+            if refused:
+                raise kafka.refusal(refused[-1]) or ConfigurationError(refused[-1]) from exc
             if time.monotonic() + delay >= deadline:
                 raise BackendUnavailableError(
-                    f"Kafka at {bootstrap} did not answer within {timeout_s:.0f} s"
+                    f"{kafka.describe()} did not answer within {timeout_s:.0f} s"
                     f" ({attempt} attempts): {exc.args[0]}"
                 ) from exc
-            message = f"Kafka at {bootstrap} is not reachable (attempt {attempt}); retrying"
+            message = f"{kafka.describe()} is not reachable (attempt {attempt}); retrying"
             log.warning(message)
             if on_wait is not None:
                 on_wait(message)

@@ -33,6 +33,7 @@ from featurestore.ingest.metrics import IngestMetrics
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.routing import DEAD_LETTER_REASON, RecordRouter
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.kafka_connection import KafkaConnection
 from featurestore.resilience import Health, Retrier
 from featurestore.topics import TopicSpec, ensure_topics
 
@@ -51,7 +52,8 @@ log = logging.getLogger(__name__)
 class IngestOptions:
     """Where and how to ingest."""
 
-    bootstrap: str
+    kafka: KafkaConnection
+    """The cluster the events go to (``settings.kafka.connection``)."""
     topics: Mapping[RecordKind, str]
     """The event topic of each kind this run sends, e.g. ``{"trade": "trades"}``; a record of
     another kind is dead-lettered (reason ``no_topic``)."""
@@ -136,7 +138,7 @@ class Ingestor:
             raise ConfigurationError("ingest needs the event topic of at least one kind")
         self.options = options
         admin = wait_for_brokers(
-            options.bootstrap, timeout_s=options.connect_timeout_s, on_wait=on_wait
+            options.kafka, timeout_s=options.connect_timeout_s, on_wait=on_wait
         )
         names = sorted({*options.topics.values(), options.dead_letter_topic})
         ensure_topics(
@@ -157,7 +159,7 @@ class Ingestor:
             "registering the schemas",
         )
         self.producer = EventProducer(
-            producer_config(options.bootstrap, delivery_timeout_s=options.delivery_timeout_s)
+            producer_config(options.kafka, delivery_timeout_s=options.delivery_timeout_s)
         )
         self.metrics = metrics
         if metrics is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from confluent_kafka import (
@@ -36,6 +36,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from featurestore.errors import FeatureStoreError
+from featurestore.kafka_connection import KafkaConnection
 from featurestore.schema_registry.errors import NotLeaderError, StoreError, StoreTimeoutError
 from featurestore.schema_registry.records import LogRecord, decode_record, encode_record
 from featurestore.topics import TopicSpec, ensure_topics
@@ -53,19 +54,18 @@ class KafkaRecordLog:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         *,
         replication_factor: int | None = None,
         min_insync_replicas: int | None = None,
         timeout_s: float = 30.0,
         write_timeout_s: float = 10.0,
-        client_config: Mapping[str, str] | None = None,
     ) -> None:
         """Prepare clients; nothing connects until the first call.
 
         Args:
-            bootstrap: Kafka bootstrap servers.
+            kafka: The Kafka cluster and its security (``settings.kafka.connection``).
             topic: The registry's topic (``settings.topics.schemas``).
             replication_factor: Replicas of the topic when this log creates it
                 (``settings.kafka.replication_factor``; None: the smaller of 3 and the brokers).
@@ -73,15 +73,13 @@ class KafkaRecordLog:
                 least 1), so that an acknowledged write survives the loss of a broker.
             timeout_s: How long creating the topic or taking the lead may take.
             write_timeout_s: How long one write (a transaction) may take.
-            client_config: librdkafka settings added to every client (security, for example).
         """
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._topic = topic
         self._replication_factor = replication_factor
         self._min_insync_replicas = min_insync_replicas
         self._timeout_s = timeout_s
         self._write_timeout_s = write_timeout_s
-        self._client_config = dict(client_config or {})
         self._producer: Producer | None = None
         self._producer_lock = threading.Lock()
         self._prober: Consumer | None = None
@@ -99,7 +97,7 @@ class KafkaRecordLog:
 
     def config(self, **extra: Any) -> dict[str, Any]:
         """A client configuration for this log's cluster."""
-        return {"bootstrap.servers": self._bootstrap, **self._client_config, **extra}
+        return self._kafka.client_config(**extra)
 
     def ensure_topic(self) -> None:
         """Create the topic (1 partition, compacted, replicated as configured) unless it exists.

@@ -46,7 +46,7 @@ def create_app(
     if log is not None:
         return _standalone_app(log)
     kafka_log = KafkaRecordLog(
-        settings.kafka.bootstrap,
+        settings.kafka.connection,
         settings.topics.schemas,
         replication_factor=settings.kafka.replication_factor,
         min_insync_replicas=settings.kafka.min_insync_replicas,

@@ -34,6 +34,7 @@ from featurestore.errors import (
     ValidationError,
 )
 from featurestore.events import Anomaly, AvroDeserializer, SchemaStore
+from featurestore.kafka_connection import KafkaConnection
 from featurestore.service.stream_position import StreamPosition
 
 __all__ = [
@@ -110,19 +111,22 @@ class _Record:
 class _Reader:
     """A consumer of one subscription; every method blocks and runs on the subscription's thread."""
 
-    def __init__(self, bootstrap: str, topic: str, store: SchemaStore, timeout_s: float) -> None:
+    def __init__(
+        self, kafka: KafkaConnection, topic: str, store: SchemaStore, timeout_s: float
+    ) -> None:
         self.topic = topic
         self._timeout_s = timeout_s
         self._decoder = AvroDeserializer(store)
         self._consumer = Consumer(
-            {
-                "bootstrap.servers": bootstrap,
-                "group.id": f"featurestore-anomalies-{uuid.uuid4().hex}",
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "queued.max.messages.kbytes": _PREFETCH_KB,
-                "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
-            }
+            kafka.consumer(
+                f"featurestore-anomalies-{uuid.uuid4().hex}",
+                **{
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "queued.max.messages.kbytes": _PREFETCH_KB,
+                    "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
+                },
+            )
         )
 
     def open(self, start: StartAt) -> StreamPosition:
@@ -200,7 +204,7 @@ class AnomalySubscriptions:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         store: SchemaStore,
         *,
@@ -212,7 +216,7 @@ class AnomalySubscriptions:
         self.topic = topic
         self._tracer = tracer
         """When set, opening a subscription (consumer, partitions, start offsets) is a span."""
-        self._bootstrap = bootstrap
+        self._kafka = kafka
         self._store = store
         self._timeout_s = timeout_s
         self._checkpoint_s = checkpoint_s
@@ -262,7 +266,7 @@ class AnomalySubscriptions:
         try:
             with self._span():
                 reader = await loop.run_in_executor(
-                    thread, _Reader, self._bootstrap, self.topic, self._store, self._timeout_s
+                    thread, _Reader, self._kafka, self.topic, self._store, self._timeout_s
                 )
                 position = await loop.run_in_executor(thread, reader.open, start)
             yield StreamedAnomaly(None, position.token())

@@ -147,7 +147,7 @@ def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Prob
     import psycopg
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     dsn = settings.postgres.dsn
     redis_probe = _redis_probe(settings, timeout_s)
 

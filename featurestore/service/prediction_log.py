@@ -25,6 +25,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context, get_current
 
 from featurestore.events import AvroSerializer, PredictionLog, SchemaStore
+from featurestore.kafka_connection import KafkaConnection
 from featurestore.telemetry import kafka_headers
 
 __all__ = ["PredictionLogger"]
@@ -48,7 +49,7 @@ class PredictionLogger:
 
     def __init__(
         self,
-        bootstrap: str,
+        kafka: KafkaConnection,
         topic: str,
         store: SchemaStore,
         *,
@@ -57,12 +58,11 @@ class PredictionLogger:
         self.topic = topic
         self._tracer = tracer
         self._store = store
-        self._config = {
-            "bootstrap.servers": bootstrap,
+        self._config = kafka.producer(**{
             "linger.ms": 5,
             "queue.buffering.max.messages": 100_000,
             "message.timeout.ms": 30_000,
-        }
+        })  # fmt: skip
         self._producer: Producer | None = None
         self._serializer: AvroSerializer[PredictionLog] | None = None
         self._queue: asyncio.Queue[_Batch] = asyncio.Queue(_QUEUE_BATCHES)

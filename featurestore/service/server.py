@@ -172,11 +172,11 @@ async def create_server(
         timeout_s=service.backend_timeout_s,
     )
     prediction_log = PredictionLogger(
-        settings.kafka.bootstrap, settings.topics.predictions, schemas, tracer=tracer
+        settings.kafka.connection, settings.topics.predictions, schemas, tracer=tracer
     )
     closers += [prediction_log.close, models.close]
     subscriptions = AnomalySubscriptions(
-        settings.kafka.bootstrap,
+        settings.kafka.connection,
         settings.topics.anomalies,
         schemas,
         max_subscriptions=service.max_stream_subscriptions,

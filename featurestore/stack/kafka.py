@@ -18,6 +18,7 @@ recovers its log on the next start and catches up from the others.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -230,9 +231,8 @@ class KafkaServer(Component):
         k = self.settings.kafka
         if k.bootstrap_servers is None and not port_open(k.host, self.port):
             return set()
-        admin = AdminClient(
-            {"bootstrap.servers": self.address(), "socket.timeout.ms": 2000, "log_level": 0}
-        )
+        node = dataclasses.replace(k.connection, bootstrap=self.address())
+        admin = AdminClient(node.admin(**{"socket.timeout.ms": 2000, "log_level": 0}))
         try:
             return set(admin.list_topics(timeout=2).brokers)
         except KafkaException:

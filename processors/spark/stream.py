@@ -80,7 +80,7 @@ def kafka_records(
     """
     from pyspark.sql import functions
 
-    frame = reader.format("kafka").option("kafka.bootstrap.servers", settings.kafka.bootstrap)
+    frame = reader.format("kafka").options(**settings.kafka.connection.spark_options())
     if partitions is None:
         frame = frame.option("subscribe", topic)
     else:
@@ -98,7 +98,7 @@ def topic_partitions(settings: Settings, topic: str) -> list[int]:
         BackendUnavailableError: Kafka does not answer.
         ConfigurationError: the topic does not exist.
     """
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     try:
         meta = admin.list_topics(topic, timeout=10)
     except Exception as exc:

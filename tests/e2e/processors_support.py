@@ -79,7 +79,7 @@ def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
     """Every trade of the topic with its log position, read back by the project's replay."""
     rows = []
     store = ConfluentSchemaStore(settings.schema_registry.url)
-    for item in replay_topic(settings.kafka.bootstrap, store, topic):
+    for item in replay_topic(settings.kafka.connection, store, topic):
         if not isinstance(item, LoggedEvent) or not isinstance(item.event, Trade):
             continue
         trade = item.event

@@ -142,7 +142,7 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
     store = ConfluentSchemaStore(settings.schema_registry.url)
     events = [
         item.event
-        for item in replay_topic(settings.kafka.bootstrap, store, anomalies)
+        for item in replay_topic(settings.kafka.connection, store, anomalies)
         if isinstance(item, LoggedEvent) and isinstance(item.event, Anomaly)
     ]
     assert events

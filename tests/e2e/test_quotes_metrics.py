@@ -136,7 +136,7 @@ def _logged(settings: Settings, topic: str, view: FeatureView) -> pd.DataFrame:
     numeric = [f for f in source.fields if f not in roles]
     store = ConfluentSchemaStore(settings.schema_registry.url)
     rows = []
-    for item in replay_topic(settings.kafka.bootstrap, store, topic):
+    for item in replay_topic(settings.kafka.connection, store, topic):
         assert isinstance(item, LoggedEvent), item  # the ingest sends only valid events
         event = item.event
         rows.append(

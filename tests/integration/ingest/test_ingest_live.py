@@ -42,7 +42,7 @@ def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
 
     def make(topic: str | None = None, dlq: str | None = None) -> Ingestor:
         options = IngestOptions(
-            bootstrap=stack.kafka.bootstrap,
+            kafka=stack.kafka.connection,
             topics={"trade": topic or unique_name("it-trades")},
             dead_letter_topic=dlq or unique_name("it-dlq"),
             partitions=stack.kafka.default_partitions,
@@ -61,7 +61,7 @@ def test_real_file_every_event_accounted_for(stack: Settings, ingestor_factory) 
     assert summary.read == 25351
     assert summary.sent + summary.dead_lettered == summary.read
     store = ConfluentSchemaStore(stack.schema_registry.url)
-    events = [e for e in replay_topic(stack.kafka.bootstrap, store, summary.topics[0])]
+    events = [e for e in replay_topic(stack.kafka.connection, store, summary.topics[0])]
     assert all(isinstance(e, LoggedEvent) for e in events)
     assert len(events) == summary.sent
     dead = read_raw(stack, summary.dead_letter_topic) if summary.dead_lettered else []
@@ -102,7 +102,7 @@ def test_bad_rows_of_a_real_file_go_to_the_dead_letter_topic(
         assert headers["x-source"] == REAL_FILE.encode()
         assert headers["x-original-topic"] == summary.topics[0].encode()
     store = ConfluentSchemaStore(stack.schema_registry.url)
-    assert sum(1 for _ in replay_topic(stack.kafka.bootstrap, store, summary.topics[0])) == 1996
+    assert sum(1 for _ in replay_topic(stack.kafka.connection, store, summary.topics[0])) == 1996
 
 
 def test_replaying_a_file_twice_gives_the_same_records_per_key(
@@ -147,7 +147,7 @@ def test_two_schema_versions_on_the_live_log(
 ) -> None:
     topic = unique_name("it-evolve")
     store = ConfluentSchemaStore(stack.schema_registry.url)
-    admin = wait_for_brokers(stack.kafka.bootstrap, timeout_s=20)
+    admin = wait_for_brokers(stack.kafka.connection, timeout_s=20)
     ensure_topics(admin, [TopicSpec(topic, 2)])
     raw_v2 = json.loads(bundled_schema("trade").text)
     raw_v2["fields"].append({"name": "venue_sequence", "type": ["null", "long"], "default": None})
@@ -159,7 +159,7 @@ def test_two_schema_versions_on_the_live_log(
     from datetime import UTC, datetime, timedelta
 
     t0 = datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
-    producer = EventProducer(producer_config(stack.kafka.bootstrap))
+    producer = EventProducer(producer_config(stack.kafka.connection))
     for i in range(200):
         trade = Trade("IBM", 180.0 + i / 100, 100, t0 + timedelta(seconds=i), "N", f"evolve:{i}")
         if i % 2:
@@ -171,9 +171,9 @@ def test_two_schema_versions_on_the_live_log(
     assert producer.report.count(topic) == 200
 
     decoded = list(
-        replay_topic(stack.kafka.bootstrap, ConfluentSchemaStore(stack.schema_registry.url), topic)
+        replay_topic(stack.kafka.connection, ConfluentSchemaStore(stack.schema_registry.url), topic)
     )
     assert [e.event.trade_id for e in decoded] == [f"evolve:{i}" for i in range(200)]  # type: ignore[union-attr]
     assert {e.schema_id for e in decoded} == {v1.schema_id, v2.schema_id}  # type: ignore[union-attr]
-    as_v2 = list(replay_topic(stack.kafka.bootstrap, store, topic, reader=v2_schema))
+    as_v2 = list(replay_topic(stack.kafka.connection, store, topic, reader=v2_schema))
     assert all(isinstance(e, LoggedEvent) for e in as_v2)

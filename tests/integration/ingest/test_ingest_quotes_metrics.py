@@ -82,7 +82,7 @@ def make_ingestor(stack: Settings, unique_name: Callable[[str], str]):
 
     def make(kinds: Iterable[RecordKind]) -> Ingestor:
         options = IngestOptions(
-            bootstrap=stack.kafka.bootstrap,
+            kafka=stack.kafka.connection,
             topics={kind: unique_name(f"it-{kind}s") for kind in kinds},
             dead_letter_topic=unique_name("it-dlq"),
             partitions=stack.kafka.default_partitions,

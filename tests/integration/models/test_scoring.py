@@ -38,7 +38,7 @@ def rolling_rows(world: ModelsWorld) -> pd.DataFrame:
 def consume(world: ModelsWorld, topic: str) -> list[Anomaly]:
     store = ConfluentSchemaStore(world.settings.schema_registry.url)
     events = []
-    for item in replay_topic(world.settings.kafka.bootstrap, store, topic):
+    for item in replay_topic(world.settings.kafka.connection, store, topic):
         assert isinstance(item, LoggedEvent), item
         assert isinstance(item.event, Anomaly)
         events.append(item.event)

@@ -39,8 +39,8 @@ def level(subject: str) -> LogRecord:
 
 def test_a_deposed_writer_is_fenced_and_its_open_transaction_never_read(stack: Settings) -> None:
     topic = f"_schemas-fence-{uuid.uuid4().hex[:8]}"
-    first = KafkaRecordLog(stack.kafka.bootstrap, topic, timeout_s=20)
-    second = KafkaRecordLog(stack.kafka.bootstrap, topic, timeout_s=20)
+    first = KafkaRecordLog(stack.kafka.connection, topic, timeout_s=20)
+    second = KafkaRecordLog(stack.kafka.connection, topic, timeout_s=20)
     first.ensure_topic()
     try:
         first.open_writer(leader("first", 1))
@@ -64,7 +64,7 @@ def test_a_deposed_writer_is_fenced_and_its_open_transaction_never_read(stack: S
 
         subjects = [
             record.key.subject
-            for record in KafkaRecordLog(stack.kafka.bootstrap, topic, timeout_s=20).read_all()
+            for record in KafkaRecordLog(stack.kafka.connection, topic, timeout_s=20).read_all()
             if isinstance(record.key, ConfigKey)
         ]
         assert subjects == ["before", "after"]

@@ -90,7 +90,7 @@ def test_scores_features_statuses_and_the_prediction_log(
     store = ConfluentSchemaStore(stack.schema_registry.url)
     logged = [
         r.event
-        for r in replay_topic(stack.kafka.bootstrap, store, predictions_topic)
+        for r in replay_topic(stack.kafka.connection, store, predictions_topic)
         if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
     ]
     by_id = {event.request_id: event for event in logged}

@@ -124,9 +124,9 @@ def _topic_configs(admin: AdminClient, topic: str, timeout_s: float = 30.0) -> A
 
 
 def test_the_schema_log_is_replicated_as_configured(cluster: Cluster) -> None:
-    bootstrap = cluster.settings.kafka.bootstrap
-    default = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}")
-    two = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}", replication_factor=2)
+    kafka = cluster.settings.kafka.connection
+    default = KafkaRecordLog(kafka, f"_schemas-{uuid.uuid4().hex[:8]}")
+    two = KafkaRecordLog(kafka, f"_schemas-{uuid.uuid4().hex[:8]}", replication_factor=2)
     for log in (default, two):
         log.ensure_topic()
     for log, replicas, in_sync in ((default, 3, "2"), (two, 2, "1")):
@@ -136,7 +136,7 @@ def test_the_schema_log_is_replicated_as_configured(cluster: Cluster) -> None:
         entries = _topic_configs(cluster.admin, log.topic)
         assert entries["min.insync.replicas"].value == in_sync
         assert entries["cleanup.policy"].value == "compact"
-    too_many = KafkaRecordLog(bootstrap, f"_schemas-{uuid.uuid4().hex[:8]}", replication_factor=4)
+    too_many = KafkaRecordLog(kafka, f"_schemas-{uuid.uuid4().hex[:8]}", replication_factor=4)
     with pytest.raises(StoreError, match=r"REPLICATION_FACTOR.*needs at least 4"):
         too_many.ensure_topic()
 
@@ -166,7 +166,7 @@ def test_java_console_producer_and_ours_put_each_key_in_the_same_partition(
     )  # fmt: skip
     assert console.returncode == 0, console.stderr.decode()[-3000:]
 
-    ours = EventProducer(producer_config(bootstrap))
+    ours = EventProducer(producer_config(cluster.settings.kafka.connection))
     # Control: librdkafka's default partitioner (CRC32), which this comparison must tell apart.
     crc = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     for key in keys:
@@ -253,7 +253,9 @@ def test_a_broker_killed_under_load_loses_nothing_and_rejoins(cluster: Cluster) 
     stop = threading.Event()
     reader = threading.Thread(target=_consume, args=(bootstrap, topic, partitions, consumed, stop))
     reader.start()
-    producer = EventProducer(producer_config(bootstrap, delivery_timeout_s=60.0))
+    producer = EventProducer(
+        producer_config(cluster.settings.kafka.connection, delivery_timeout_s=60.0)
+    )
     keys = [f"E{i:03d}" for i in range(60)]
     sent: list[str] = []
 

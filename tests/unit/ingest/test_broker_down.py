@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from featurestore.cli import main
 from featurestore.errors import BackendUnavailableError
 from featurestore.ingest import wait_for_brokers
+from featurestore.kafka_connection import KafkaConnection
 from tests.ports import free_port
 
 
@@ -16,7 +17,7 @@ def test_waiting_for_an_absent_broker_fails_clearly() -> None:
     messages: list[str] = []
     started = time.monotonic()
     with pytest.raises(BackendUnavailableError, match=f"127.0.0.1:{port}") as caught:
-        wait_for_brokers(f"127.0.0.1:{port}", timeout_s=3, on_wait=messages.append)
+        wait_for_brokers(KafkaConnection(f"127.0.0.1:{port}"), timeout_s=3, on_wait=messages.append)
     assert time.monotonic() - started < 15
     assert caught.value.retryable
     assert messages and "retrying" in messages[0]

@@ -1,0 +1,159 @@
+"""One Kafka connection: where the brokers are and how to authenticate, for every client.
+
+Every Kafka client of the store (producers, consumers and admin clients of confluent-kafka, and
+Spark's Kafka source) takes its configuration from a :class:`KafkaConnection`, built once from
+``Settings.kafka`` (:meth:`KafkaConnection.from_settings`). The call site adds only what is its
+own (a group id, batching, timeouts); the bootstrap servers and the security fields (protocol,
+SASL mechanism and credentials, the CA that signs the brokers' certificates) come from here, so
+that a secured cluster is reached by every client or by none.
+
+The password is a :class:`~pydantic.SecretStr`: it is in the dictionaries handed to the
+libraries and nowhere else (``repr``, ``str`` and error messages show the user only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import SecretStr
+
+from featurestore.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from featurestore.config import KafkaSettings
+
+__all__ = ["KafkaConnection", "SecurityProtocol"]
+
+SecurityProtocol = Literal["PLAINTEXT", "SASL_SSL"]
+
+_AUTH_ERRORS = ("authentication", "sasl", "ssl handshake", "certificate")
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """The bootstrap servers and the security of one Kafka cluster."""
+
+    bootstrap: str
+    """Comma-separated ``host:port`` of brokers."""
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    """``PLAINTEXT`` (the local stack's default) or ``SASL_SSL`` (SCRAM over TLS)."""
+    sasl_mechanism: Literal["SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    """The SASL mechanism with ``SASL_SSL``."""
+    username: str | None = None
+    """The SCRAM user with ``SASL_SSL``."""
+    password: SecretStr | None = field(default=None, repr=False)
+    """The SCRAM user's password with ``SASL_SSL``; never shown."""
+    ca_file: Path | None = None
+    """PEM file of the CA that signed the brokers' certificates; None: the system's CAs."""
+
+    def __post_init__(self) -> None:
+        """Refuse a SASL_SSL connection without its credentials, naming the settings."""
+        if self.security_protocol == "SASL_SSL" and (not self.username or self.password is None):
+            raise ConfigurationError(
+                "Kafka: FEATURESTORE_KAFKA__SECURITY_PROTOCOL=SASL_SSL needs "
+                "FEATURESTORE_KAFKA__USERNAME and FEATURESTORE_KAFKA__PASSWORD "
+                "(or FEATURESTORE_KAFKA__PASSWORD_FILE)"
+            )
+
+    @classmethod
+    def from_settings(cls, kafka: KafkaSettings) -> KafkaConnection:
+        """The connection ``Settings.kafka`` describes."""
+        return cls(
+            bootstrap=kafka.bootstrap,
+            security_protocol=kafka.security_protocol,
+            sasl_mechanism=kafka.sasl_mechanism,
+            username=kafka.username,
+            password=kafka.password,
+            ca_file=kafka.ca_file,
+        )
+
+    @property
+    def secured(self) -> bool:
+        """Whether clients authenticate and encrypt."""
+        return self.security_protocol != "PLAINTEXT"
+
+    def describe(self) -> str:
+        """Where and as whom, for messages (never the password)."""
+        if not self.secured:
+            return f"Kafka at {self.bootstrap}"
+        return f"Kafka at {self.bootstrap} (user {self.username!r}, {self.security_protocol})"
+
+    def security_config(self) -> dict[str, Any]:
+        """The security properties of librdkafka alone (empty with PLAINTEXT)."""
+        if not self.secured:
+            return {}
+        assert self.password is not None  # checked in __post_init__
+        config: dict[str, Any] = {
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.username,
+            "sasl.password": self.password.get_secret_value(),
+            # The brokers' certificates name the host clients connect to.
+            "ssl.endpoint.identification.algorithm": "https",
+        }
+        if self.ca_file is not None:
+            config["ssl.ca.location"] = str(self.ca_file)
+        return config
+
+    def client_config(self, **extra: Any) -> dict[str, Any]:
+        """Any confluent-kafka client's configuration: bootstrap, security, then ``extra``.
+
+        ``extra`` takes librdkafka's dotted names as a mapping passed with ``**``.
+        """
+        return {"bootstrap.servers": self.bootstrap, **self.security_config(), **extra}
+
+    def producer(self, **extra: Any) -> dict[str, Any]:
+        """A :class:`confluent_kafka.Producer`'s configuration."""
+        return self.client_config(**extra)
+
+    def consumer(self, group_id: str, **extra: Any) -> dict[str, Any]:
+        """A :class:`confluent_kafka.Consumer`'s configuration in group ``group_id``."""
+        return self.client_config(**{"group.id": group_id, **extra})
+
+    def admin(self, **extra: Any) -> dict[str, Any]:
+        """An :class:`confluent_kafka.admin.AdminClient`'s configuration."""
+        return self.client_config(**extra)
+
+    def spark_options(self) -> dict[str, str]:
+        """The ``kafka.*`` options of Spark's Kafka source (the Java client's property names).
+
+        The CA is given as a PEM trust store (Kafka's Java client reads PEM since 2.7).
+        """
+        options = {"kafka.bootstrap.servers": self.bootstrap}
+        if not self.secured:
+            return options
+        assert self.password is not None
+        user = _jaas_quote(self.username or "")
+        secret = _jaas_quote(self.password.get_secret_value())
+        options |= {
+            "kafka.security.protocol": self.security_protocol,
+            "kafka.sasl.mechanism": self.sasl_mechanism,
+            "kafka.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{user}" password="{secret}";'
+            ),
+        }
+        if self.ca_file is not None:
+            options |= {
+                "kafka.ssl.truststore.type": "PEM",
+                "kafka.ssl.truststore.location": str(self.ca_file),
+            }
+        return options
+
+    def refusal(self, reason: str) -> ConfigurationError | None:
+        """A clear error when ``reason`` (a librdkafka error text) is an authentication refusal.
+
+        A wrong password or an untrusted certificate cannot be fixed by retrying; the error
+        names the backend, the user and the cause, never the password.
+        """
+        lowered = reason.lower()
+        if not any(word in lowered for word in _AUTH_ERRORS):
+            return None
+        return ConfigurationError(f"{self.describe()} refused the connection: {reason}")
+
+
+def _jaas_quote(value: str) -> str:
+    """``value`` inside a JAAS double-quoted string."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
