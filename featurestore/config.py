@@ -13,9 +13,10 @@ machine.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -40,6 +41,7 @@ __all__ = [
     "PrometheusSettings",
     "RedisSettings",
     "SchemaRegistrySettings",
+    "SecuritySettings",
     "ServiceSettings",
     "Settings",
     "SparkClusterSettings",
@@ -170,15 +172,37 @@ class PostgresSettings(_Section):
     port: int = 15432
     user: str = "featurestore"
     password: SecretStr = SecretStr("featurestore")
+    """The user's password (or ``FEATURESTORE_POSTGRES__PASSWORD_FILE``, a file holding it)."""
     database: str = "featurestore"
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    """libpq's ``sslmode`` for every connection (psycopg, SQLAlchemy, Feast's offline store):
+    ``prefer`` uses TLS when the server offers it; ``verify-full`` (with
+    ``FEATURESTORE_SECURITY__ENABLED``) refuses a server whose certificate the CA did not sign
+    for this host."""
+    ssl_root_cert: Path | None = None
+    """PEM file of the CA that signed the server's certificate (``sslrootcert``); None: libpq's
+    default (``~/.postgresql/root.crt``)."""
 
     @property
     def dsn(self) -> str:
-        """A libpq connection string."""
-        return (
-            f"host={self.host} port={self.port} user={self.user} "
-            f"password={self.password.get_secret_value()} dbname={self.database}"
-        )
+        """A libpq connection string (values quoted as libpq wants), TLS settings included."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(**self.connect_kwargs())
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        """The libpq connection parameters, as keywords of ``psycopg.connect``."""
+        kwargs: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password.get_secret_value(),
+            "dbname": self.database,
+            "sslmode": self.sslmode,
+        }
+        if self.ssl_root_cert is not None:
+            kwargs["sslrootcert"] = str(self.ssl_root_cert)
+        return kwargs
 
 
 class RedisSettings(_Section):
@@ -210,6 +234,15 @@ class RedisSettings(_Section):
     node_timeout_ms: int = Field(default=5000, ge=100)
     """``cluster-node-timeout`` of the local nodes: how long a master may not answer before its
     replica is promoted."""
+    username: str | None = None
+    """The ACL user every client authenticates as; None: Redis' ``default`` user."""
+    password: SecretStr | None = None
+    """The ACL user's password (or ``FEATURESTORE_REDIS__PASSWORD_FILE``); None: no AUTH."""
+    tls: bool = False
+    """Clients speak TLS to Redis (``rediss://``); the local stack's secured Redis listens
+    only so."""
+    ca_file: Path | None = None
+    """PEM file of the CA that signed Redis' certificate; None: the system's CAs."""
 
     _nodes = field_validator("cluster_nodes", mode="before")(_comma_separated)
 
@@ -266,11 +299,40 @@ class RedisSettings(_Section):
 
     @property
     def url(self) -> str:
-        """A redis:// URL (of the first node, for a cluster)."""
+        """A redis:// (rediss:// with TLS) URL of the first node, without credentials."""
+        scheme = "rediss" if self.tls else "redis"
         if self.cluster:
             host, port = self.startup_nodes[0]
-            return f"redis://{host}:{port}/0"
-        return f"redis://{self.host}:{self.port}/{self.db}"
+            return f"{scheme}://{host}:{port}/0"
+        return f"{scheme}://{self.host}:{self.port}/{self.db}"
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """redis-py's keywords for the ACL user and TLS, for every client (none when unset)."""
+        kwargs: dict[str, Any] = {}
+        if self.password is not None:
+            kwargs["password"] = self.password.get_secret_value()
+            if self.username:
+                kwargs["username"] = self.username
+        if self.tls:
+            kwargs |= {"ssl": True, "ssl_cert_reqs": "required"}
+            if self.ca_file is not None:
+                kwargs["ssl_ca_certs"] = str(self.ca_file)
+        return kwargs
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of clients that open their own sockets (the read path); None: plain."""
+        if not self.tls:
+            return None
+        return ssl.create_default_context(
+            cafile=str(self.ca_file) if self.ca_file is not None else None
+        )
+
+    def describe(self, host: str | None = None, port: int | None = None) -> str:
+        """The server (the first node by default) and user, for messages; never the password."""
+        if host is None or port is None:
+            host, port = (self.host, self.port) if not self.cluster else self.startup_nodes[0]
+        user = f", user {self.username or 'default'!r}" if self.password is not None else ""
+        return f"online store (Redis) at {host}:{port}{user}{', TLS' if self.tls else ''}"
 
 
 class SchemaRegistrySettings(_Section):
@@ -599,6 +661,51 @@ class SparkClusterSettings(_Section):
         return f"spark://{self.host}:{self.master_port}"
 
 
+class SecuritySettings(_Section):
+    """The secured local stack, and the client settings that reach it.
+
+    With ``enabled`` (``FEATURESTORE_SECURITY__ENABLED=true``, or ``featurestore run --secure``)
+    the local stack makes a CA and server certificates under ``<data_dir>/certs`` and starts
+    Kafka with a SASL_SSL SCRAM-SHA-512 listener, Redis with an ACL user on a TLS port and
+    PostgreSQL with ``ssl=on`` and scram-sha-256 over TLS only. Every client setting that is not
+    given explicitly then defaults to reach it: Kafka ``SASL_SSL`` as ``featurestore``, Redis
+    TLS as ``featurestore``, PostgreSQL ``sslmode=verify-full``, each trusting that CA. The
+    local stack's passwords default to ``featurestore``; anything else sets its own (see the
+    README's Security section).
+    """
+
+    enabled: bool = False
+    """Start the local stack secured, and point the clients at it."""
+
+
+_LOCAL_USER = "featurestore"
+
+
+def _secured_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (raw settings) with the secured local stack's client defaults where unset."""
+    raw = data.get("security", {})
+    security = raw if isinstance(raw, SecuritySettings) else SecuritySettings.model_validate(raw)
+    if not security.enabled:
+        return data
+    ca = str(Path(data.get("data_dir", ".stack")).resolve() / "certs" / "ca.pem")
+    defaults: dict[str, dict[str, Any]] = {
+        "kafka": {
+            "security_protocol": "SASL_SSL",
+            "username": _LOCAL_USER,
+            "password": _LOCAL_USER,
+            "ca_file": ca,
+        },
+        "redis": {"username": _LOCAL_USER, "password": _LOCAL_USER, "tls": True, "ca_file": ca},
+        "postgres": {"sslmode": "verify-full", "ssl_root_cert": ca},
+    }
+    out = dict(data)
+    for section, values in defaults.items():
+        given: Any = out.get(section, {})
+        if isinstance(given, dict):  # an explicit section object is taken as it is
+            out[section] = {**values, **given}
+    return out
+
+
 class Settings(BaseModel):
     """All settings of the store, one object per process.
 
@@ -624,6 +731,12 @@ class Settings(BaseModel):
     tracing: TracingSettings = TracingSettings()
     dashboard: DashboardSettings = DashboardSettings()
     spark_cluster: SparkClusterSettings = SparkClusterSettings()
+    security: SecuritySettings = SecuritySettings()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _security_defaults(cls, data: Any) -> Any:
+        return _secured_defaults(data) if isinstance(data, dict) else data
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -24,14 +24,30 @@ __all__ = ["run"]
 @click.option("--speed", type=float, default=None, help="Replay speed (x real time) for files.")
 @click.option("--rate", type=float, default=200.0, show_default=True, help="Synthetic trades/s.")
 @click.option("--symbols", type=int, default=20, show_default=True, help="Synthetic symbols.")
-def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols: int) -> None:
+@click.option(
+    "--live",
+    "live_symbols",
+    default=None,
+    help="Feed the vendor's live trades and quotes of these symbols (AAPL,MSFT) instead: "
+    "featurestore ingest live, key in FEATURESTORE_VENDOR__API_KEY.",
+)
+def run(
+    trade_files: tuple[Path, ...],
+    speed: float | None,
+    rate: float,
+    symbols: int,
+    live_symbols: str | None,
+) -> None:
     """Start the local stack and the services, feed them market data, and say where to look."""
     from featurestore.errors import FeatureStoreError
     from featurestore.stack import Stack
     from featurestore.stack.feed import FeedOptions
 
     settings = load_settings()
-    options = FeedOptions(trade_files=trade_files, speed=speed, rate=rate, symbols=symbols)
+    live = tuple(s.strip().upper() for s in (live_symbols or "").split(",") if s.strip())
+    options = FeedOptions(
+        trade_files=trade_files, speed=speed, rate=rate, symbols=symbols, live_symbols=live
+    )
     stack = Stack(settings, feed=options)
     try:
         result = bring_up(stack)
@@ -44,6 +60,8 @@ def run(trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols
     feed = (
         " ".join(map(str, trade_files)) if trade_files else f"synthetic market, {rate:g} trades/s"
     )
+    if live:
+        feed = f"vendor live feed of {','.join(live)} ({settings.vendor.ws_url})"
     click.echo(
         f"\nfeed: {feed} -> topic {settings.topics.trades} "
         f"(invalid trades -> {settings.topics.dead_letter})\n"
