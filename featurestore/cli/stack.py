@@ -154,6 +154,23 @@ def status() -> None:
         sys.exit(3)
 
 
+@stack.command()
+def check() -> None:
+    """Connect to Kafka, Redis and PostgreSQL with the configured users, passwords and TLS.
+
+    Says for each whether it let this client in, and if not why (a wrong password, a
+    certificate that does not verify, a server away); exits 1 when one refused.
+    """
+    from featurestore.stack.security import check_access
+
+    refused = False
+    for backend, refusal in check_access(load_settings()).items():
+        click.echo(f"{backend}: {'ok' if refusal is None else refusal}")
+        refused = refused or refusal is not None
+    if refused:
+        sys.exit(1)
+
+
 @stack.command(hidden=True)
 def supervise() -> None:
     """Run the supervisor in the foreground until SIGTERM (``stack up`` runs it detached)."""

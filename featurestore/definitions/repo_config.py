@@ -11,9 +11,10 @@ schema (:data:`REGISTRY_SCHEMA`), so that every process of the store shares it.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from featurestore.config import RedisSettings, Settings
+from featurestore.errors import ConfigurationError
 
 __all__ = ["REGISTRY_SCHEMA", "online_store_config", "registry_url", "repo_config_dict"]
 
@@ -22,19 +23,44 @@ REGISTRY_SCHEMA = "feast_registry"
 
 
 def registry_url(settings: Settings) -> str:
-    """The SQLAlchemy URL of the SQL registry (psycopg 3 driver)."""
+    """The SQLAlchemy URL of the SQL registry (psycopg 3 driver), with libpq's TLS settings."""
     pg = settings.postgres
     password = quote(pg.password.get_secret_value(), safe="")
     user = quote(pg.user, safe="")
-    return f"postgresql+psycopg://{user}:{password}@{pg.host}:{pg.port}/{pg.database}"
+    query: dict[str, str] = {"sslmode": pg.sslmode}
+    if pg.ssl_root_cert is not None:
+        query["sslrootcert"] = str(pg.ssl_root_cert)
+    return (
+        f"postgresql+psycopg://{user}:{password}@{pg.host}:{pg.port}/{pg.database}"
+        f"?{urlencode(query)}"
+    )
 
 
 def online_store_config(redis: RedisSettings) -> dict[str, Any]:
-    """Feast's ``online_store`` section for the store's Redis: one server, or a Redis Cluster."""
+    """Feast's ``online_store`` section for the store's Redis: one server, or a Redis Cluster.
+
+    The ACL user and TLS go in the connection string as Feast passes them to redis-py
+    (``,ssl=true,username=...,password=...``); Feast splits that string at commas, so a password
+    holding a comma cannot be given to Feast.
+    """
+    extras = "".join(f",{key}={value}" for key, value in redis.client_kwargs().items())
+    if "," in str(redis.client_kwargs().get("password", "")):
+        raise ConfigurationError(
+            "FEATURESTORE_REDIS__PASSWORD holds a comma, which Feast's Redis connection string "
+            "cannot carry"
+        )
+    extras = extras.replace(",ssl=True", ",ssl=true")
     if redis.cluster:
         nodes = ",".join(f"{host}:{port}" for host, port in redis.startup_nodes)
-        return {"type": "redis", "redis_type": "redis_cluster", "connection_string": nodes}
-    return {"type": "redis", "connection_string": f"{redis.host}:{redis.port},db={redis.db}"}
+        return {
+            "type": "redis",
+            "redis_type": "redis_cluster",
+            "connection_string": nodes + extras,
+        }
+    return {
+        "type": "redis",
+        "connection_string": f"{redis.host}:{redis.port},db={redis.db}{extras}",
+    }
 
 
 def repo_config_dict(settings: Settings, project: str) -> dict[str, Any]:
@@ -62,7 +88,8 @@ def repo_config_dict(settings: Settings, project: str) -> dict[str, Any]:
             "db_schema": "public",
             "user": pg.user,
             "password": pg.password.get_secret_value(),
-            "sslmode": "disable",
+            "sslmode": pg.sslmode,
+            **({"sslrootcert_path": str(pg.ssl_root_cert)} if pg.ssl_root_cert else {}),
         },
         "online_store": online_store_config(settings.redis),
     }

@@ -33,7 +33,7 @@ import hiredis
 from opentelemetry import trace
 
 from featurestore.errors import BackendUnavailableError
-from featurestore.online.pipelined import Invalidate, PipelinedRedis, encode_command
+from featurestore.online.pipelined import Invalidate, PipelinedRedis, RedisAccess, encode_command
 from featurestore.online.rows import RowBatch, StoreHook
 
 __all__ = ["MAX_REDIRECTS", "ClusterRedis"]
@@ -59,12 +59,18 @@ class ClusterRedis:
         tracking: bool = False,
         tracer: trace.Tracer | None = None,
         refresh_s: float = 1.0,
+        access: RedisAccess | None = None,
     ) -> None:
-        """``startup``: nodes to ask for the slot map first (any node of the cluster will do)."""
+        """A client of the cluster reached through ``startup``.
+
+        ``startup``: nodes to ask for the slot map first (any node of the cluster will do);
+        ``access``: the ACL user and TLS of every node.
+        """
         if not startup:
             raise ValueError("a Redis Cluster client needs at least one node to start from")
         self._startup = list(startup)
         self._timeout_s = timeout_s
+        self._access = access
         self.tracking = tracking
         """Whether connections track the keys they read; False once a node refused it."""
         self._tracer = tracer
@@ -93,7 +99,7 @@ class ClusterRedis:
         if node is None:
             node = self._nodes[address] = PipelinedRedis(
                 address[0], address[1], timeout_s=self._timeout_s,
-                tracking=self.tracking, tracer=self._tracer,
+                tracking=self.tracking, tracer=self._tracer, access=self._access,
             )  # fmt: skip
             node.on_invalidate(self._invalidated)
         return node

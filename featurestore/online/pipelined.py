@@ -31,17 +31,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import hiredis
 from opentelemetry import trace
 
-from featurestore.errors import BackendUnavailableError
+from featurestore.errors import BackendUnavailableError, ConfigurationError
 
-__all__ = ["Invalidate", "PipelinedRedis", "command_name", "encode_command", "redis_span"]
+if TYPE_CHECKING:
+    from featurestore.config import RedisSettings
+
+__all__ = [
+    "Invalidate",
+    "PipelinedRedis",
+    "RedisAccess",
+    "command_name",
+    "encode_command",
+    "redis_span",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +113,24 @@ class _Batch:
         self.replies: list[Any] = []
         self.sent_at = sent_at
         self.on_replies = on_replies
+
+
+@dataclass(frozen=True)
+class RedisAccess:
+    """How a connection authenticates and encrypts: the ACL user and the TLS context."""
+
+    username: str | None = None
+    """The ACL user; None: Redis' ``default`` user."""
+    password: str | None = field(default=None, repr=False)
+    """Sent with AUTH on each new connection; None: no AUTH."""
+    ssl: ssl.SSLContext | None = None
+    """TLS (verifying the server's certificate against the host name); None: plain TCP."""
+
+    @classmethod
+    def from_settings(cls, settings: RedisSettings) -> RedisAccess:
+        """The access ``settings`` describe."""
+        password = settings.password.get_secret_value() if settings.password else None
+        return cls(settings.username, password, settings.ssl_context())
 
 
 class _Protocol(asyncio.Protocol):
@@ -216,10 +246,13 @@ class PipelinedRedis:
         timeout_s: float = 1.0,
         tracking: bool = False,
         tracer: trace.Tracer | None = None,
+        access: RedisAccess | None = None,
     ) -> None:
+        """``access``: the ACL user and TLS of the server (None: plain, no AUTH)."""
         self._host = host
         self._port = port
         self._db = db
+        self._access = access or RedisAccess()
         self._timeout_s = timeout_s
         self.tracking = tracking
         """Whether connections track the keys they read (see the module's docstring)."""
@@ -281,7 +314,11 @@ class PipelinedRedis:
                     ),
                     self._host,
                     self._port,
+                    ssl=self._access.ssl,
+                    server_hostname=self._host if self._access.ssl is not None else None,
                 )
+                if self._access.password is not None:
+                    await self._auth(protocol)
                 if self.tracking:
                     await self._track(protocol)
                 if self._db:
@@ -289,6 +326,12 @@ class PipelinedRedis:
                     if reply != b"OK":
                         protocol.close()
                         raise BackendUnavailableError(f"online store (Redis) refused db: {reply}")
+        except ssl.SSLError as exc:
+            # A certificate the CA did not sign (or TLS against a plain port): not transient.
+            raise ConfigurationError(
+                f"online store (Redis) at {self._host}:{self._port}: TLS failed: "
+                f"{exc.reason or exc}"
+            ) from exc
         except (OSError, TimeoutError) as exc:
             raise BackendUnavailableError(
                 f"online store (Redis) unavailable at {self._host}:{self._port}:"
@@ -296,6 +339,19 @@ class PipelinedRedis:
             ) from exc
         self._protocol = protocol
         return protocol
+
+    async def _auth(self, protocol: _Protocol) -> None:
+        """AUTH as the ACL user; a refusal is a :class:`ConfigurationError` naming the user."""
+        access = self._access
+        assert access.password is not None
+        args = [access.username] if access.username else []
+        (reply,) = await protocol.send(encode_command("AUTH", *args, access.password), 1)
+        if reply != b"OK":
+            protocol.close()
+            user = access.username or "default"
+            raise ConfigurationError(
+                f"online store (Redis) at {self._host}:{self._port} refused user {user!r}: {reply}"
+            )
 
     async def _track(self, protocol: _Protocol) -> None:
         hello, tracking = await protocol.send(

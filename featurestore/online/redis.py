@@ -39,7 +39,12 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from featurestore.config import RedisSettings
-from featurestore.errors import BackendUnavailableError, FeatureStoreError, ValidationError
+from featurestore.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    FeatureStoreError,
+    ValidationError,
+)
 from featurestore.online._lua import WRITE_IF_NEWER_LUA
 from featurestore.online.base import (
     EntityKey,
@@ -60,7 +65,7 @@ from featurestore.online.layout import (
     timestamp_field,
     timestamp_nanos,
 )
-from featurestore.online.pipelined import PipelinedRedis
+from featurestore.online.pipelined import PipelinedRedis, RedisAccess
 from featurestore.online.reading import ReadPlan
 from featurestore.online.row_cache import RowCache
 from featurestore.online.rows import RowBatch, RowClient, RowReader, SingleRedis
@@ -87,6 +92,11 @@ _UNAVAILABLE = (
 def _translated(action: str) -> Iterator[None]:
     try:
         yield
+    except redis.exceptions.AuthenticationError as exc:
+        # A subclass of ConnectionError, but waiting does not fix a wrong password.
+        raise ConfigurationError(
+            f"online store (Redis) refused the credentials while {action}: {exc}"
+        ) from exc
     except _UNAVAILABLE as exc:
         raise BackendUnavailableError(
             f"online store (Redis) unavailable while {action}: {exc}"
@@ -141,6 +151,7 @@ def _client_kwargs(settings: RedisSettings, timeout_s: float) -> dict[str, Any]:
         "db": settings.db,
         "socket_timeout": timeout_s,
         "socket_connect_timeout": timeout_s,
+        **settings.client_kwargs(),
     }
 
 
@@ -170,7 +181,11 @@ def row_client(
     """The read path's client: one shared connection, or one per master of a cluster."""
     if settings.cluster:
         return ClusterRedis(
-            settings.startup_nodes, timeout_s=timeout_s, tracking=tracking, tracer=tracer
+            settings.startup_nodes,
+            timeout_s=timeout_s,
+            tracking=tracking,
+            tracer=tracer,
+            access=RedisAccess.from_settings(settings),
         )
     return SingleRedis(
         PipelinedRedis(
@@ -180,6 +195,7 @@ def row_client(
             timeout_s=timeout_s,
             tracking=tracking,
             tracer=tracer,
+            access=RedisAccess.from_settings(settings),
         )
     )
 
@@ -230,6 +246,7 @@ class RedisOnlineStore:
                 ],
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
+                **settings.client_kwargs(),
             )
         else:
             no_retry = Retry(NoBackoff(), 0)
@@ -389,6 +406,7 @@ class RedisOnlineWriter:
                 ],
                 socket_timeout=timeout_s,
                 socket_connect_timeout=timeout_s,
+                **settings.client_kwargs(),
             )
             return cls(client, catalog)
         return cls(redis.Redis(**_client_kwargs(settings, timeout_s)), catalog)

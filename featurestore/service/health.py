@@ -190,6 +190,7 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
             db=cfg.db,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
+            **cfg.client_kwargs(),
         )
 
         async def ping() -> None:
@@ -206,6 +207,7 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),  # a node away answers at once, not after backoffs
+            **cfg.client_kwargs(),
         )
         for host, port in cfg.startup_nodes
     ]

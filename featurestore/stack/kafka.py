@@ -32,7 +32,9 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.stack.base import Component, port_open
+from featurestore.stack.certs import Certificates
 from featurestore.stack.jars import resolve_jars
+from featurestore.stack.security import local_security
 
 __all__ = ["KafkaServer", "kafka_nodes", "new_cluster_id"]
 
@@ -93,6 +95,8 @@ class KafkaServer(Component):
             self.name = f"kafka-{node}"
         super().__init__(settings)
         self.port, self.controller_port = settings.kafka.node_ports(node)
+        self._certs: Certificates | None = None
+        """The certificates of the secured stack (set by :meth:`prepare`); None: open."""
 
     @property
     def cluster_file(self) -> Path:
@@ -117,16 +121,19 @@ class KafkaServer(Component):
             quorum = f"controller.quorum.voters={voters}"
         replicas = min(3, k.brokers)
         in_sync = max(1, replicas - 1)
+        listener = "SASL_SSL" if self._certs is not None else "PLAINTEXT"
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 f"node.id={self.node}",
                 quorum,
-                f"listeners=PLAINTEXT://{host}:{self.port},CONTROLLER://{host}:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://{host}:{self.port}",
+                f"listeners={listener}://{host}:{self.port},"
+                f"CONTROLLER://{host}:{self.controller_port}",
+                f"advertised.listeners={listener}://{host}:{self.port}",
                 "controller.listener.names=CONTROLLER",
-                "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                f"inter.broker.listener.name={listener}",
+                f"listener.security.protocol.map=CONTROLLER:PLAINTEXT,{listener}:{listener}",
+                *self._security_properties(),
                 f"log.dirs={self.data_dir / 'data'}",
                 f"num.partitions={k.default_partitions}",
                 "auto.create.topics.enable=false",
@@ -145,6 +152,24 @@ class KafkaServer(Component):
                 "",
             ]
         )
+
+    def _security_properties(self) -> list[str]:
+        """The SASL_SSL listener's TLS key store and SCRAM settings (none when open)."""
+        certs = self._certs
+        if certs is None:
+            return []
+        kafka = self.settings.kafka.connection
+        login = kafka.spark_options()["kafka.sasl.jaas.config"]  # the node logs in as the user
+        return [
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={login}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={certs.keystore}",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={certs.ca}",
+            "ssl.client.auth=none",
+        ]
 
     def _java(self) -> list[str]:
         java = shutil.which("java")
@@ -165,23 +190,41 @@ class KafkaServer(Component):
         ]
 
     def prepare(self) -> None:
+        self._certs = local_security(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
-        (self.data_dir / "server.properties").write_text(self._properties())
+        properties = self.data_dir / "server.properties"
+        properties.touch()
+        properties.chmod(0o600)  # it holds the node's SCRAM password when secured
+        properties.write_text(self._properties())
         (self.data_dir / "log4j2.properties").write_text(
             _LOG4J2.format(log_dir=self.data_dir / "logs")
         )
         formatted = (self.data_dir / "data" / "meta.properties").exists()
         cluster_id = self._cluster_id(formatted)
+        scram_users = self.data_dir / "scram-users"
         if formatted:
+            if self._certs is not None and not scram_users.exists():
+                raise ConfigurationError(
+                    f"the Kafka data under {self.data_dir} was formatted without SCRAM users "
+                    "(the stack ran open): start the secured stack with a fresh "
+                    "FEATURESTORE_DATA_DIR"
+                )
             return
         quorum = ["--standalone"] if self.settings.kafka.brokers == 1 else []
+        scram: list[str] = []
+        if self._certs is not None:
+            kafka = self.settings.kafka
+            assert kafka.password is not None  # checked by local_security
+            secret = kafka.password.get_secret_value()
+            scram = ["--add-scram", f"SCRAM-SHA-512=[name={kafka.username},password={secret}]"]
         result = subprocess.run(
             [
                 *self._java(),
                 "kafka.tools.StorageTool",
                 "format",
                 *quorum,
+                *scram,
                 f"--cluster-id={cluster_id}",
                 f"--config={self.data_dir / 'server.properties'}",
             ],
@@ -192,6 +235,8 @@ class KafkaServer(Component):
             raise ConfigurationError(
                 f"kafka-storage format failed:\n{result.stdout}{result.stderr}"
             )
+        if scram:
+            scram_users.write_text(f"{self.settings.kafka.username}\n")
 
     def _cluster_id(self, formatted: bool) -> str:
         """The id every node is formatted with; refuses data formatted for another size."""

@@ -15,6 +15,7 @@ import psycopg
 
 from featurestore.errors import BackendUnavailableError
 from featurestore.stack.base import Component, require_binary
+from featurestore.stack.security import local_security
 
 __all__ = ["PostgresServer"]
 
@@ -66,9 +67,48 @@ class PostgresServer(Component):
                     "gave others the right to enter %s, so PostgreSQL reaches its data", folder
                 )
 
+    @property
+    def _tls_dir(self) -> Path:
+        return self.data_dir / "tls"
+
+    def _prepare_tls(self) -> None:
+        """Secured: the certificate, key and ``pg_hba.conf`` PostgreSQL reads as its user.
+
+        The ``pg_hba.conf`` takes scram-sha-256 over TLS only.
+        """
+        certs = local_security(self.settings)
+        if certs is None:
+            return
+        self._tls_dir.mkdir(mode=0o700, exist_ok=True)
+        self._chown(self._tls_dir)
+        for source, name in ((certs.cert, "server.pem"), (certs.key, "server.key")):
+            target = self._tls_dir / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)  # PostgreSQL refuses a key others can read
+            self._chown(target)
+        hba = self._tls_dir / "pg_hba.conf"
+        hba.write_text(
+            "# the secured local stack: passwords (scram-sha-256) over TLS only\n"
+            "local all all scram-sha-256\n"
+            "hostssl all all all scram-sha-256\n"
+        )
+        self._chown(hba)
+
+    def _tls_options(self) -> list[str]:
+        if not self.settings.security.enabled:
+            return []
+        tls = self._tls_dir
+        return [
+            "-c", "ssl=on",
+            "-c", f"ssl_cert_file={tls / 'server.pem'}",
+            "-c", f"ssl_key_file={tls / 'server.key'}",
+            "-c", f"hba_file={tls / 'pg_hba.conf'}",
+        ]  # fmt: skip
+
     def prepare(self) -> None:
         data = self.data_dir / "data"
         if (data / "PG_VERSION").exists():
+            self._prepare_tls()
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._chown(self.data_dir)
@@ -106,6 +146,7 @@ class PostgresServer(Component):
             raise BackendUnavailableError(
                 f"initdb {data} failed (exit {done.returncode}): {done.stderr.strip()}"
             )
+        self._prepare_tls()
 
     def launch(self) -> int:
         pg = self.settings.postgres
@@ -129,20 +170,13 @@ class PostgresServer(Component):
                 "fsync=on",
                 "-c",
                 "synchronous_commit=on",
+                *self._tls_options(),
             ],
             user=self._run_as,
         )
 
     def _connect(self, dbname: str) -> psycopg.Connection[tuple[object, ...]]:
-        pg = self.settings.postgres
-        return psycopg.connect(
-            host=pg.host,
-            port=pg.port,
-            user=pg.user,
-            password=pg.password.get_secret_value(),
-            dbname=dbname,
-            connect_timeout=2,
-        )
+        return psycopg.connect(self.settings.postgres.dsn, dbname=dbname, connect_timeout=2)
 
     def healthy(self) -> bool:
         try:

@@ -12,11 +12,16 @@ back as its successor's replica).
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import redis
 
 from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
 from featurestore.stack.base import Component, require_binary
+from featurestore.stack.certs import ensure_certificates
+from featurestore.stack.security import local_security
 
 __all__ = ["RedisServer", "redis_nodes"]
 
@@ -53,8 +58,37 @@ class RedisServer(Component):
             return f"redis://{cfg.host}:{self.port}/0 (cluster node {self.node})"
         return cfg.url
 
+    @property
+    def _acl_file(self) -> Path:
+        return self.data_dir / "users.acl"
+
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if local_security(self.settings) is not None:
+            # In a file (mode 0600), not in the arguments, which any local user can read.
+            cfg = self.settings.redis
+            assert cfg.password is not None  # checked by local_security
+            digest = hashlib.sha256(cfg.password.get_secret_value().encode()).hexdigest()
+            self._acl_file.touch()
+            self._acl_file.chmod(0o600)
+            self._acl_file.write_text(
+                f"user default off\nuser {cfg.username or 'default'} on #{digest} ~* &* +@all\n"
+            )
+
+    def _listen(self) -> list[str]:
+        """The port arguments: a plain port, or (secured) a TLS port with the ACL users."""
+        certs = self.settings.security.enabled and ensure_certificates(self.settings)
+        if not certs:
+            return ["--port", str(self.port)]
+        return [
+            "--port", "0",
+            "--tls-port", str(self.port),
+            "--tls-cert-file", str(certs.cert),
+            "--tls-key-file", str(certs.key),
+            "--tls-ca-cert-file", str(certs.ca),
+            "--tls-auth-clients", "no",
+            "--aclfile", str(self._acl_file),
+        ]  # fmt: skip
 
     def launch(self) -> int:
         cfg = self.settings.redis
@@ -72,7 +106,7 @@ class RedisServer(Component):
             [
                 require_binary("redis-server"),
                 "--bind", cfg.host,
-                "--port", str(self.port),
+                *self._listen(),
                 "--dir", str(self.data_dir),
                 "--appendonly", "yes",
                 "--appendfsync", "everysec",
@@ -90,7 +124,12 @@ class RedisServer(Component):
 
     def healthy(self) -> bool:
         try:
-            client = redis.Redis(host=self.settings.redis.host, port=self.port, socket_timeout=1)
+            client = redis.Redis(
+                host=self.settings.redis.host,
+                port=self.port,
+                socket_timeout=1,
+                **self.settings.redis.client_kwargs(),
+            )
             with client:
                 return bool(client.ping())
         except redis.RedisError:

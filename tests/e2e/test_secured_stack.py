@@ -1,0 +1,234 @@
+"""The secured local stack: every connection authenticated and encrypted; wrong passwords refused.
+
+A stack of its own (data folder under ``tempfile.mkdtemp``, free ports) started with
+``FEATURESTORE_SECURITY__ENABLED``: a CA and server certificate made at start, Kafka with a
+SASL_SSL SCRAM-SHA-512 listener only, Redis on a TLS port with the ``default`` user off and one
+ACL user, PostgreSQL with ``ssl=on`` and scram-sha-256 over TLS only, the schema registry on
+that Kafka. One representative path runs through it: a real trade file ingested (the
+``featurestore ingest`` command) -> the processor (Spark's Kafka source over SASL_SSL) -> rows
+in PostgreSQL (``sslmode=verify-full``) and Redis (TLS + AUTH) -> read back, equal to an
+independent recomputation of the log. Then a wrong password for each backend is refused with a
+message naming the backend and the cause, without a traceback.
+
+Only this module runs secured: the rest of the suite runs against the open stack (the CI time
+budget has no room for a second, secured run of everything).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+import redis
+
+from featurestore.config import Settings, load_settings, settings_env
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.stack import Stack
+from processors.options import processor_dir
+from tests.e2e.processors_support import MARKET, logged_trades, read_table, stop_group, wait_for
+from tests.ports import free_port_block
+from tests.unit.processors.oracle import SourceEvent, compute_features
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
+
+SERVERS = ["postgres", "redis", "kafka", "schema-registry"]
+VIEW = "bars_1m"
+FEATURES = ["open", "high", "low", "close", "volume", "trade_count", "vwap"]
+TRADES = "20131007_aig_Trade_Tick.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def secured() -> Iterator[Settings]:
+    # Not under pytest's tmp_path: PostgreSQL runs as another user and must enter the folder.
+    folder = Path(tempfile.mkdtemp(prefix="featurestore-secured-"))
+    base = free_port_block(5)
+    settings = load_settings(
+        {
+            "FEATURESTORE_DATA_DIR": str(folder / "stack"),
+            "FEATURESTORE_SECURITY__ENABLED": "true",
+            "FEATURESTORE_KAFKA__PORT": str(base),
+            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
+            "FEATURESTORE_KAFKA__HEAP": "256m",
+            "FEATURESTORE_KAFKA__PASSWORD": f"kafka-{uuid.uuid4().hex}",
+            "FEATURESTORE_POSTGRES__PORT": str(base + 2),
+            "FEATURESTORE_POSTGRES__PASSWORD": f"pg-{uuid.uuid4().hex}",
+            "FEATURESTORE_REDIS__PORT": str(base + 3),
+            "FEATURESTORE_REDIS__PASSWORD": f"redis-{uuid.uuid4().hex}",
+            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(base + 4),
+            "FEATURESTORE_METRICS__ENABLED": "false",
+        }
+    )
+    (folder / "stack").mkdir()
+    # The jars are resolved once for the machine's checkout: reuse them.
+    (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
+    stack = Stack(settings)
+    try:
+        stack.up(SERVERS)
+        yield settings
+    finally:
+        stack.down(SERVERS)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _cli(settings: Settings, *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """``featurestore <args>`` with the stack's settings, some of them overridden."""
+    env = {**os.environ, **settings_env(settings), **overrides}
+    return subprocess.run(
+        [sys.executable, "-m", "featurestore.cli", *args],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+
+
+def _oracle(trades: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
+        events = [
+            SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
+                        int(r.offset), str(r.trade_id), {"price": r.price, "size": r.size})
+            for r in part.itertuples()
+        ]  # fmt: skip
+        for (symbol, at), row in compute_features([defs.view(VIEW)], events).rows[VIEW].items():
+            values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
+            rows.append({"symbol": symbol, "event_us": at, **values})
+    return pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
+
+
+def _online(settings: Settings, defs: Definitions, topic: str, symbol: str) -> dict[str, Any]:
+    """The online row of ``symbol`` through the store's read path (TLS + AUTH)."""
+    import asyncio
+
+    from featurestore.online import RedisOnlineStore
+    from featurestore.online.base import EntityKey, FeatureRef
+    from processors.views import MaterializedViews
+
+    catalog = MaterializedViews.resolve(defs, topic).online_catalog()
+    refs = [FeatureRef(VIEW, name) for name in FEATURES]
+
+    async def read() -> Any:
+        store = RedisOnlineStore.from_settings(settings.redis, catalog)
+        try:
+            return await store.read([EntityKey.of(symbol=symbol)], refs)
+        finally:
+            await store.close()
+
+    result = asyncio.run(read())
+    return {
+        ref.feature: column[0].value
+        for ref, column in zip(result.refs, result.columns, strict=True)
+    }
+
+
+def test_a_trade_file_goes_through_the_secured_stack(secured: Settings) -> None:
+    settings = secured
+    run = uuid.uuid4().hex[:8]
+    topic, name = f"secured-trades-{run}", f"secured-{run}"
+    ingested = _cli(settings, "ingest", "files", "--topic", topic, str(MARKET / TRADES))
+    assert ingested.returncode == 0, ingested.stdout[-2000:] + ingested.stderr[-3000:]
+    defs = market_definitions(
+        f"secured_{run}", table_prefix=f"secured_{run}_", source_topic=topic, ttl=timedelta(0)
+    )
+    apply_definitions(settings, defs)  # Feast's SQL registry, over TLS
+    want = _oracle(logged_trades(settings, topic), defs)
+    assert len(want) > 100
+
+    log = processor_dir(settings, name).parent / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
+        "--project", defs.project, "--topic", topic,
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        processor = subprocess.Popen(
+            command, env={**os.environ, **settings_env(settings)}, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    table = defs.view(VIEW).source.table
+    try:
+
+        def complete() -> bool:
+            assert processor.poll() is None, log.read_text()[-4000:]
+            return len(read_table(settings, table)) >= len(want)
+
+        wait_for(complete, 240, "the offline table to hold every row")
+        got = read_table(settings, table)
+        cols = ["symbol", "event_us", *FEATURES]
+        pd.testing.assert_frame_equal(
+            got[cols].reset_index(drop=True), want[cols], check_dtype=False, rtol=1e-9,
+            atol=1e-12,
+        )  # fmt: skip
+        last = want.iloc[-1]
+        wait_for(
+            lambda: _online(settings, defs, topic, str(last["symbol"]))["close"] is not None,
+            60,
+            "the online row",
+        )
+        online = _online(settings, defs, topic, str(last["symbol"]))
+        for feature in FEATURES:
+            assert online[feature] == pytest.approx(last[feature], rel=1e-9), feature
+    finally:
+        stop_group(processor)
+
+
+def test_the_servers_refuse_plaintext_and_anonymous_clients(secured: Settings) -> None:
+    pg, cfg = secured.postgres, secured.redis
+    with pytest.raises(psycopg.OperationalError, match=r"no pg_hba\.conf entry|SSL off"):
+        psycopg.connect(pg.dsn, sslmode="disable", connect_timeout=5).close()
+    anonymous = redis.Redis(
+        host=cfg.host, port=cfg.port, ssl=True, ssl_ca_certs=str(cfg.ca_file), socket_timeout=5
+    )
+    with pytest.raises(redis.exceptions.AuthenticationError):
+        anonymous.ping()
+    anonymous.close()
+    plain = redis.Redis(host=cfg.host, port=cfg.port, socket_timeout=5)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        plain.ping()
+    plain.close()
+
+
+REFUSALS = {
+    "kafka": ("FEATURESTORE_KAFKA__PASSWORD", "Authentication failed"),
+    "redis": ("FEATURESTORE_REDIS__PASSWORD", "invalid username-password pair"),
+    "postgres": ("FEATURESTORE_POSTGRES__PASSWORD", "password authentication failed"),
+}
+
+
+def test_stack_check_passes_with_the_right_passwords(secured: Settings) -> None:
+    checked = _cli(secured, "stack", "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.splitlines() == ["kafka: ok", "redis: ok", "postgres: ok"]
+
+
+def test_a_wrong_password_is_refused_clearly(secured: Settings) -> None:
+    """One run with every password wrong (each CLI start costs seconds): a line per backend."""
+    wrong = {variable: f"not-the-{backend}-password" for backend, (variable, _) in REFUSALS.items()}
+    checked = _cli(secured, "stack", "check", **wrong)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    lines = dict(line.split(": ", 1) for line in checked.stdout.splitlines())
+    assert set(lines) == set(REFUSALS), checked.stdout
+    names = {"kafka": "Kafka at", "redis": "online store (Redis)", "postgres": "(PostgreSQL)"}
+    for backend, (_, says) in REFUSALS.items():
+        assert names[backend] in lines[backend] and says in lines[backend], checked.stdout
+    assert "not-the-" not in checked.stdout + checked.stderr
+    assert "Traceback" not in checked.stdout + checked.stderr
+
+
+def test_ingest_with_a_wrong_kafka_password_stops_with_the_reason(secured: Settings) -> None:
+    done = _cli(
+        secured, "ingest", "files", "--topic", "secured-refused", str(MARKET / TRADES),
+        FEATURESTORE_KAFKA__PASSWORD="not-the-password",
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Kafka at" in done.stderr and "Authentication failed" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr
