@@ -182,6 +182,9 @@ class PostgresSettings(_Section):
     ssl_root_cert: Path | None = None
     """PEM file of the CA that signed the server's certificate (``sslrootcert``); None: libpq's
     default (``~/.postgresql/root.crt``)."""
+    retention_interval_s: float = Field(default=3600.0, gt=0)
+    """How often ``featurestore monitor`` drops the offline partitions past each view's
+    retention (:mod:`featurestore.offline.retention`)."""
 
     @property
     def dsn(self) -> str:

@@ -6,9 +6,12 @@
 - PSI of each input of each watched model (``metrics.drift_models``, alias ``champion``) over the
   last ``metrics.drift_window_minutes`` against its training set
   (:func:`models.monitoring.measure_drift`, what ``featurestore drift`` prints), every
-  ``metrics.drift_interval_s``.
+  ``metrics.drift_interval_s``;
+- and, not a measurement but a schedule all the same: the offline partitions past each view's
+  retention are dropped (:mod:`featurestore.offline.retention`) every
+  ``postgres.retention_interval_s``.
 
-Both are exported as gauges (``featurestore_consumer_lag_records``,
+Lag and drift are exported as gauges (``featurestore_consumer_lag_records``,
 ``featurestore_consumer_lag_seconds``, ``featurestore_drift_psi``); a measurement that fails is
 logged and the last values stay exported.
 """
@@ -100,19 +103,34 @@ class Monitor:
             for feature in report.features:
                 self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi
 
+    def apply_retention(self) -> None:
+        """Drop the offline partitions past each view's retention once."""
+        import psycopg
+
+        from featurestore.definitions import PROJECT, load_definitions
+        from featurestore.offline.retention import apply_retention, describe
+
+        definitions = load_definitions(self.settings, self.project or PROJECT)
+        with psycopg.connect(self.settings.postgres.dsn, autocommit=True) as conn:
+            for dropped in apply_retention(conn, definitions.views):
+                log.info("retention: dropped %s", describe(dropped))
+
     def run(self, stop: threading.Event) -> None:
-        """Measure on schedule until ``stop`` is set."""
+        """Measure (and apply retention) on schedule until ``stop`` is set."""
         cfg = self.settings.metrics
-        next_lag = next_drift = time.monotonic()
+        now = time.monotonic()
+        schedule = [
+            ("consumer lag", self.measure_lag, cfg.lag_interval_s, now),
+            ("drift", self.measure_drift, cfg.drift_interval_s, now),
+            ("retention", self.apply_retention, self.settings.postgres.retention_interval_s, now),
+        ]
         while not stop.is_set():
-            now = time.monotonic()
-            if now >= next_lag:
-                _logged("consumer lag", self.measure_lag)
-                next_lag = now + cfg.lag_interval_s
-            if now >= next_drift:
-                _logged("drift", self.measure_drift)
-                next_drift = time.monotonic() + cfg.drift_interval_s
-            stop.wait(max(0.0, min(next_lag, next_drift) - time.monotonic()))
+            for i, (what, task, interval, due) in enumerate(schedule):
+                if time.monotonic() >= due:
+                    _logged(what, task)
+                    schedule[i] = (what, task, interval, time.monotonic() + interval)
+            next_due = min(due for *_, due in schedule)
+            stop.wait(max(0.0, next_due - time.monotonic()))
 
 
 def _logged(what: str, measure: Callable[[], None]) -> None:

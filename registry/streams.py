@@ -32,6 +32,7 @@ def stream_source(
     id_field: str,
     description: str,
     columns: Mapping[str, str] | None = None,
+    retention: str | None = None,
 ) -> KafkaSource:
     """``topic`` as the source of ``view``, whose offline table has the view's name.
 
@@ -44,6 +45,9 @@ def stream_source(
         id_field: The event id (repeats are dropped as duplicates).
         description: What the topic holds.
         columns: Computed columns, name -> expression, in the order they may read each other.
+        retention: How long the view's offline table keeps rows (``30d``, ``12h``, ``90m``;
+            None: forever); older partitions are dropped on a schedule, the log keeps
+            everything.
     """
     return KafkaSource(
         name=f"{stream}_{view}",
@@ -57,7 +61,7 @@ def stream_source(
             table=view,
             timestamp_field="event_timestamp",
             created_timestamp_column="created_timestamp",
-            tags={"partition_interval": "month"},
+            tags={"partition_interval": "month", **({"retention": retention} if retention else {})},
         ),
         tags={
             "featurestore.stream": stream,

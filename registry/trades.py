@@ -32,8 +32,11 @@ TRADE_SCHEMA = json.dumps(
 """What the views read of a Trade (``featurestore/events/schemas/trade.avsc`` has more)."""
 
 
-def trades_source(view: str) -> KafkaSource:
-    """The trades topic as the source of ``view``, whose offline table has the view's name."""
+def trades_source(view: str, retention: str | None = None) -> KafkaSource:
+    """The trades topic as the source of ``view``, whose offline table has the view's name.
+
+    ``retention``: how long that table keeps rows (:func:`streams.stream_source`).
+    """
     return stream_source(
         "trades",
         SETTINGS.topics.trades,
@@ -46,6 +49,7 @@ def trades_source(view: str) -> KafkaSource:
             "notional": "price * size",
             "log_return": "ln(price / prev(price))",
         },
+        retention=retention,
     )
 
 

@@ -19,6 +19,7 @@ from featurestore.cli.ingest import ingest, replay
 from featurestore.cli.monitor import monitor
 from featurestore.cli.processors import processors
 from featurestore.cli.registry import registry
+from featurestore.cli.retention import retention
 from featurestore.cli.run import run
 from featurestore.cli.schema_registry import schema_registry
 from featurestore.cli.score import score
@@ -54,6 +55,7 @@ main.add_command(stack)
 main.add_command(cluster)
 main.add_command(registry)
 main.add_command(export)
+main.add_command(retention)
 main.add_command(run)
 main.add_command(ingest)
 main.add_command(replay)

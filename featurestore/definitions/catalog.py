@@ -31,7 +31,7 @@ def _adapt(
     table_prefix: str,
     source_topic: str,
     partition_interval: str,
-    ttl: timedelta,
+    ttl: timedelta | None,
 ) -> FeatureView:
     table = replace(
         view.source,
@@ -41,7 +41,7 @@ def _adapt(
     stream = view.stream
     if stream is not None:
         stream = replace(stream, source=replace(stream.source, topic=source_topic))
-    return replace(view, ttl=ttl, source=table, stream=stream)
+    return replace(view, ttl=view.ttl if ttl is None else ttl, source=table, stream=stream)
 
 
 def stream_definitions(
@@ -50,7 +50,7 @@ def stream_definitions(
     *,
     table_prefix: str = "",
     partition_interval: str = "month",
-    ttl: timedelta = timedelta(hours=1),
+    ttl: timedelta | None = None,
 ) -> Definitions:
     """The views of ``registry/`` computed from some of its streams, adapted (imports Feast once).
 
@@ -64,8 +64,9 @@ def stream_definitions(
         table_prefix: Prepended to every offline table name (tests and benchmarks use a unique
             one); the views' names never change.
         partition_interval: ``day`` or ``month`` range partitions of the offline tables.
-        ttl: How long a row stays valid after its event time (0: forever). Online keys expire
-            at event time + TTL by the wall clock, so historical data replayed today needs 0.
+        ttl: How long a row stays valid after its event time (0: forever; None: each view's
+            own). Online keys expire at event time + TTL by the wall clock, so historical data
+            replayed today needs 0.
 
     Raises:
         ConfigurationError: ``registry/`` has no stream of one of the names.
@@ -99,7 +100,7 @@ def market_definitions(
     table_prefix: str = "",
     source_topic: str = "trades",
     partition_interval: str = "month",
-    ttl: timedelta = timedelta(hours=1),
+    ttl: timedelta | None = None,
 ) -> Definitions:
     """The views of ``registry/`` computed from trades (:func:`stream_definitions`), adapted.
 
@@ -108,7 +109,8 @@ def market_definitions(
         table_prefix: Prepended to every offline table name.
         source_topic: The Kafka topic of trade events the views are computed from.
         partition_interval: ``day`` or ``month`` range partitions of the offline tables.
-        ttl: How long a row stays valid after its event time (0: forever).
+        ttl: How long a row stays valid after its event time (0: forever; None: each view's
+            own).
     """
     return stream_definitions(
         {"trades": source_topic},

@@ -37,6 +37,30 @@ from featurestore.errors import BackendUnavailableError, ConfigurationError
 __all__ = ["feature_store", "from_feast", "to_feast_objects"]
 
 _PARTITION_TAG = "partition_interval"
+_RETENTION_TAG = "retention"
+_UNITS = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+
+
+def parse_retention(text: str, where: str) -> timedelta:
+    """A retention such as ``30d``, ``12h`` or ``90m`` (a positive whole number and a unit).
+
+    Raises:
+        ConfigurationError: anything else; the message names ``where`` and the value.
+    """
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    if not number.isdigit() or int(number) < 1 or unit not in _UNITS:
+        raise ConfigurationError(
+            f"{where}: tag {_RETENTION_TAG!r} is {text!r}, not a positive whole number of days,"
+            " hours or minutes such as '30d', '12h' or '90m'"
+        )
+    return int(number) * _UNITS[unit]
+
+
+def _retention_text(retention: timedelta) -> str:
+    for unit, size in _UNITS.items():
+        if retention % size == timedelta(0):
+            return f"{retention // size}{unit}"
+    raise ConfigurationError(f"retention {retention} is not a whole number of minutes")
 
 
 def _feast_type(value_type: ValueType) -> Any:
@@ -68,7 +92,14 @@ def _postgres_source(view: FeatureView) -> Any:
         table=view.source.table,
         timestamp_field=view.source.timestamp_field,
         created_timestamp_column=view.source.created_timestamp_column,
-        tags={_PARTITION_TAG: view.source.partition_interval},
+        tags={
+            _PARTITION_TAG: view.source.partition_interval,
+            **(
+                {_RETENTION_TAG: _retention_text(view.source.retention)}
+                if view.source.retention is not None
+                else {}
+            ),
+        },
     )
 
 
@@ -147,6 +178,11 @@ def _source_table(view: Any) -> SourceTable:
         timestamp_field=source.timestamp_field,
         created_timestamp_column=source.created_timestamp_column,
         partition_interval=source.tags.get(_PARTITION_TAG, "month"),
+        retention=(
+            parse_retention(source.tags[_RETENTION_TAG], f"offline table of {view.name!r}")
+            if _RETENTION_TAG in source.tags
+            else None
+        ),
     )
 
 

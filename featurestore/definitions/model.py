@@ -82,6 +82,11 @@ class SourceTable:
     created_timestamp_column: str = "created_timestamp"
     partition_interval: str = "month"
     """Native range partitions per ``day`` or ``month`` of ``event_timestamp``."""
+    retention: timedelta | None = None
+    """How long the table keeps rows: a partition wholly older than ``now - retention`` is
+    dropped by :mod:`featurestore.offline.retention` (None: kept forever). Rows derived from
+    the log; a dropped range is rebuilt by replaying it (``featurestore processors
+    backfill``)."""
 
     @property
     def schema(self) -> str:

@@ -52,6 +52,7 @@ ROLLING = [
     "vwap_5m", "vwap_15m", "realized_vol_5m", "realized_vol_15m", "price_momentum_1m",
     "price_momentum_5m", "volume_5m", "volume_ratio", "sma_5", "sma_20",
 ]  # fmt: skip
+OHLCV = ["open", "high", "low", "close", "volume", "trade_count", "notional", "vwap"]
 
 
 @dataclass
@@ -175,8 +176,8 @@ def _us(when: datetime) -> int:
 def _oracle(world: World, label: str) -> dict[str, pd.DataFrame]:
     """The independent oracle's rows of the logged trades (each partition in log order)."""
     trades = world.trades.sort_values(["partition", "offset"])
-    views = [world.definitions(label).view(n) for n in ("bars_1m", "rolling_1m")]
-    frames: dict[str, list[dict[str, Any]]] = {"bars_1m": [], "rolling_1m": []}
+    views = list(world.definitions(label).views)
+    frames: dict[str, list[dict[str, Any]]] = {v.name: [] for v in views}
     for _, part in trades.groupby("partition"):
         events = [
             SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
@@ -204,6 +205,10 @@ def test_stream_equals_the_independent_oracle(streamed: World) -> None:
     for view, features, at_least in (
         ("bars_1m", BAR_FEATURES, 30_000),
         ("rolling_1m", ROLLING, 700),
+        *(
+            (view, OHLCV, rows)
+            for view, rows in (("ohlcv_1m", 700), ("ohlcv_5m", 150), ("ohlcv_1h", 15))
+        ),
     ):
         got = read_table(streamed.settings, streamed.table("a", view))
         got = got.rename(
@@ -311,10 +316,37 @@ def test_backfill_gives_the_same_rows_as_the_stream(streamed: World) -> None:
     )
     assert report.records == streamed.records
     assert report.dead_letters == streamed.junk
-    for view in ("bars_1m", "rolling_1m"):
+    views = [v.name for v in streamed.definitions("b").views]
+    for view in views:
         assert checksum(streamed.settings, streamed.table("b", view)) == checksum(
             streamed.settings, streamed.table("a", view)
         )
+
+
+def test_retention_drops_old_partitions_and_a_backfill_brings_them_back(streamed: World) -> None:
+    """The rollups keep 30 days to a year, so the 2013 rows are past it: their partitions go,
+    the views without retention keep theirs, and replaying the log rebuilds identical rows."""
+    import psycopg
+
+    from featurestore.offline.retention import apply_retention
+    from processors.spark import run_backfill
+
+    settings, defs = streamed.settings, streamed.definitions("r")
+    run_backfill(settings, streamed.options("r"), definitions=defs)
+    before = {v.name: checksum(settings, v.source.table) for v in defs.views}
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+        dry = apply_retention(conn, defs.views, dry_run=True)
+        assert {d.view for d in dry} == {"ohlcv_1m", "ohlcv_5m", "ohlcv_1h"}
+        assert {v.name: checksum(settings, v.source.table) for v in defs.views} == before
+        dropped = apply_retention(conn, defs.views)
+        assert dropped == dry and all(d.upper.year == 2013 for d in dropped)
+        assert apply_retention(conn, defs.views) == []  # nothing left to drop
+    after = {v.name: checksum(settings, v.source.table) for v in defs.views}
+    for view, (rows, _) in after.items():
+        kept = view in ("bars_1m", "rolling_1m")
+        assert (after[view] == before[view]) if kept else rows == 0, view
+    run_backfill(settings, streamed.options("r"), definitions=defs)
+    assert {v.name: checksum(settings, v.source.table) for v in defs.views} == before
 
 
 def test_replay_from_offset_zero_in_small_batches_rebuilds_identical_tables(

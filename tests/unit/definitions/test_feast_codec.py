@@ -275,7 +275,13 @@ def test_market_definitions_adapt_the_trade_views_of_the_registry_folder() -> No
     defs = market_definitions("p", table_prefix="x_", source_topic="tt", ttl=timedelta(0))
     trades = [v for v in base.views if v.stream is not None and v.stream.source.name == "trades"]
     assert market_definitions().views == tuple(trades)
-    assert [v.name for v in defs.views] == ["bars_1m", "rolling_1m"]
+    assert [v.name for v in defs.views] == [
+        "bars_1m",
+        "ohlcv_1h",
+        "ohlcv_1m",
+        "ohlcv_5m",
+        "rolling_1m",
+    ]
     for view in defs.views:
         original = base.view(view.name)
         assert view.source.table == f"x_{original.source.table}"
@@ -423,3 +429,22 @@ def test_registry_list_shows_how_a_stream_view_is_computed() -> None:
     assert "column log_return = ln(price / prev(price))" in text
     assert "realized_vol_5m = std(log_return) window=0:05:00 slide=0:01:00" in text
     assert "volume_ratio = volume_1m / (volume_20m / 20)  (derived)" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "days"), [("30d", 30), ("12h", 0.5), ("90m", 90 / 1440), (" 2D ", 2)]
+)
+def test_a_retention_is_a_whole_number_of_days_hours_or_minutes(text: str, days: float) -> None:
+    from featurestore.definitions.feast_codec import parse_retention
+
+    assert parse_retention(text, "t") == timedelta(days=days)
+
+
+@pytest.mark.parametrize("text", ["", "30", "d", "0d", "-1d", "1.5h", "2w", "forever"])
+def test_a_malformed_retention_is_refused_naming_the_table_and_value(text: str) -> None:
+    from featurestore.definitions.feast_codec import parse_retention
+
+    with pytest.raises(
+        ConfigurationError, match=rf"offline table of 'v': tag 'retention' is {text!r}"
+    ):
+        parse_retention(text, "offline table of 'v'")

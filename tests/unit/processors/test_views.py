@@ -16,7 +16,13 @@ from processors.views import MaterializedViews
 def test_the_stream_views_of_a_topic_are_found_and_compiled() -> None:
     defs = market_definitions("p", table_prefix="x_", source_topic="tt", ttl=timedelta(0))
     views = MaterializedViews.resolve(defs, "tt")
-    assert [v.name for v in views.views] == ["bars_1m", "rolling_1m"]
+    assert [v.name for v in views.views] == [
+        "bars_1m",
+        "ohlcv_1h",
+        "ohlcv_1m",
+        "ohlcv_5m",
+        "rolling_1m",
+    ]
     assert views.join_key == "symbol"
     assert views.plan.view("bars_1m").running and not views.plan.view("rolling_1m").running
     catalog = views.online_catalog()
