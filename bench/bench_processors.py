@@ -10,6 +10,9 @@ Freshness: the processor runs as its own process (``featurestore processors run`
 this process produces trades at a steady 5,000/s for 60 s with event time = produce time, and
 polls Redis every ~5 ms for each symbol's latest ``bars_1m`` event time. A trade is readable
 once a row at its event time or later is in Redis; freshness = that moment - its produce time.
+
+Engines (``python -m bench.bench_processors engines``): the Spark and the Kafka engine side by
+side in one run, alternating freshness runs and then each one's throughput on the same backlog.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +41,7 @@ import redis
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from bench.stats import markdown_table, percentiles_ms
+from bench.stats import markdown_table
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
@@ -313,22 +316,27 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _freshness(
-    settings: Settings, run: str, on_cluster: bool = False
-) -> tuple[str, list[Definitions], list[str]]:
-    """Freshness in local mode, or (``on_cluster``) on the 2-worker cluster's executors."""
-    label = "frc" if on_cluster else "fr"
+@dataclass
+class _Fresh:
+    """One freshness run: produce -> Redis percentiles and what surrounded them."""
+
+    engine: str
+    trades: int
+    rate: float
+    pct: dict[str, float]
+    max_ms: float
+    missing: int
+    load_before: float
+    load_after: float
+
+
+def _measure_freshness(
+    settings: Settings, run: str, label: str, master: str, engine: str
+) -> tuple[_Fresh, Definitions, str]:
+    """One processor process on a fresh topic: 15 s of warm-up, then FRESH_SECONDS measured."""
     topic = f"bench-proc-fresh-{label}-{run}"
     defs = _definitions(settings, run, label, topic)
     name = f"bench-{label}-{run}"
-    master = settings.spark_cluster.master_url if on_cluster else "local[*]"
-    cluster_started: list[Any] = []
-    if on_cluster:
-        from featurestore.stack.spark_cluster import SparkCluster
-
-        cluster = SparkCluster(settings)
-        started = cluster.up()
-        cluster_started = [d for d in reversed(cluster.components) if d.name in started]
     from featurestore.ingest import wait_for_brokers
     from featurestore.topics import TopicSpec, ensure_topics
 
@@ -339,13 +347,15 @@ def _freshness(
         proc = subprocess.Popen(
             [sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
              "--project", defs.project, "--topic", topic, "--trigger-ms", "0",
-             "--master", master],
+             "--master", master, "--engine", engine],
             env={**os.environ, **settings_env(settings)}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     ready = processor_dir(settings, name) / "ready.json"
+    produced: dict[str, list[int]] = defaultdict(list)
+    seen: dict[str, list[tuple[int, float]]] = defaultdict(list)
     try:
-        deadline = time.monotonic() + (420 if on_cluster else 180)
+        deadline = time.monotonic() + (420 if master != "local[*]" else 180)
         while not ready.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the processor did not start; see {log}")
@@ -353,8 +363,6 @@ def _freshness(
         # Warm up: Python workers start on the first batches.
         warm: dict[str, list[int]] = defaultdict(list)
         stop = threading.Event()
-        produced: dict[str, list[int]] = defaultdict(list)
-        seen: dict[str, list[tuple[int, float]]] = defaultdict(list)
         warm_thread = threading.Thread(
             target=_producer_loop, args=(settings, topic, warm, stop, "warm")
         )
@@ -362,6 +370,14 @@ def _freshness(
         time.sleep(15)
         stop.set()
         warm_thread.join()
+        # The warm-up's records stored (a loaded machine can take minutes for Spark's first
+        # batch), then 5 s for the engine to go back to waiting for records.
+        status = processor_dir(settings, name) / "status.json"
+        deadline = time.monotonic() + 300
+        while (read_status(status) or {}).get("totals", {}).get("records", 0) < 1:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the processor stored nothing of the warm-up; see {log}")
+            time.sleep(0.5)
         time.sleep(5)
         stop = threading.Event()
         load_before = os.getloadavg()[0]
@@ -373,8 +389,6 @@ def _freshness(
         poller.join()
     finally:
         _stop(proc)
-        for daemon in cluster_started:
-            daemon.stop()
     latencies: list[float] = []
     missing = 0
     for symbol, events in produced.items():
@@ -387,27 +401,128 @@ def _freshness(
                 missing += 1
                 continue
             latencies.append(at[i] - event_us / 1e6)
-    pct = percentiles_ms(latencies)
+    # A trade never seen in Redis counts as infinitely late: a run that fell behind shows it.
+    late = np.array([*latencies, *[np.inf] * missing]) * 1000.0
+    pct = {f"p{q}": float(np.percentile(late, q, method="higher")) for q in (50, 90, 99)}
+    fresh = _Fresh(
+        engine, len(late), rate, pct, float(late.max()), missing, load_before,
+        os.getloadavg()[0],
+    )  # fmt: skip
+    return fresh, defs, name
+
+
+def _freshness(
+    settings: Settings, run: str, on_cluster: bool = False
+) -> tuple[str, list[Definitions], list[str]]:
+    """Freshness of the Spark engine in local mode, or on the 2-worker cluster's executors."""
+    label = "frc" if on_cluster else "fr"
+    master = settings.spark_cluster.master_url if on_cluster else "local[*]"
+    cluster_started: list[Any] = []
+    if on_cluster:
+        from featurestore.stack.spark_cluster import SparkCluster
+
+        cluster = SparkCluster(settings)
+        started = cluster.up()
+        cluster_started = [d for d in reversed(cluster.components) if d.name in started]
+    try:
+        fresh, defs, name = _measure_freshness(settings, run, label, master, "spark")
+    finally:
+        for daemon in cluster_started:
+            daemon.stop()
+    pct = fresh.pct
     table = markdown_table(
         ["trades", "produce rate /s", "p50 ms", "p90 ms", "p99 ms", "max ms", "never seen"],
-        [[len(latencies) + missing, rate, pct["p50"], pct["p90"], pct["p99"],
-          1000 * max(latencies), missing]],
+        [[fresh.trades, fresh.rate, pct["p50"], pct["p90"], pct["p99"], fresh.max_ms,
+          fresh.missing]],
     )  # fmt: skip
     where = "in the executors' tasks" if on_cluster else "in the driver's threads"
     text = (
         f"## Freshness at a steady {FRESH_RATE:,} trades/s for {FRESH_SECONDS} s "
         f"({SYMBOLS} symbols), {'the 2-worker cluster' if on_cluster else 'local mode'}\n\n"
         "Produce time -> the trade's bars_1m row (or a later one) readable in Redis; the "
-        "processor runs as `featurestore processors run --trigger-ms 0 --master "
+        "processor runs as `featurestore processors run --engine spark --trigger-ms 0 --master "
         f"{master}` in its own process (the step "
         f"{where}), "
         "after a 15 s warm-up at the same rate. Includes the producer's linger (2 ms) and the "
         f"~5 ms Redis poll.\n\n{table}\n\n"
         f"Target p99 <= 250 ms: {'met' if pct['p99'] <= 250 else 'missed'} ({pct['p99']:,.0f} ms)."
-        f" Load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} at the end, on "
-        f"{os.cpu_count()} cores.\n"
+        f" Load average (1 min) {fresh.load_before:.1f} before, {fresh.load_after:.1f} at the "
+        f"end, on {os.cpu_count()} cores.\n"
     )
     return text, [defs], [name]
+
+
+ENGINE_ROUNDS = 2
+"""Freshness runs of each engine in the engines section (alternating), medians reported."""
+ENGINE_BACKLOG = 200_000
+"""Trades of the engines section's throughput backlog."""
+
+
+def _engines(settings: Settings, run: str) -> tuple[str, list[Definitions], list[str]]:
+    """Both engines side by side in local mode: freshness (alternating runs) and throughput."""
+    runs: list[_Fresh] = []
+    defs: list[Definitions] = []
+    names: list[str] = []
+    for k in range(ENGINE_ROUNDS):
+        for engine in ("spark", "kafka"):
+            fresh, d, name = _measure_freshness(
+                settings, run, f"fe{engine[0]}{k}", "local[*]", engine
+            )
+            runs.append(fresh)
+            defs.append(d)
+            names.append(name)
+    topic = f"bench-proc-engines-{run}"
+    _produce_trades(settings, topic, ENGINE_BACKLOG)
+    throughput: dict[str, list[object]] = {}
+    for engine in ("spark", "kafka"):
+        row, d, name = _on_master(
+            settings, run, topic, f"et{engine[0]}", "local[*]", [], engine=engine,
+            backlog=ENGINE_BACKLOG,
+        )  # fmt: skip
+        throughput[engine] = row
+        defs.append(d)
+        names.append(name)
+    rows = [
+        [f.engine, i // 2 + 1, f.trades, f.rate, f.pct["p50"], f.pct["p90"], f.pct["p99"],
+         f.max_ms, f.missing, f"{f.load_before:.1f} / {f.load_after:.1f}"]
+        for i, f in enumerate(runs)
+    ]  # fmt: skip
+    medians = []
+    for engine in ("spark", "kafka"):
+        mine = [f for f in runs if f.engine == engine]
+        medians.append(
+            [engine, *(float(np.median([f.pct[p] for f in mine])) for p in ("p50", "p90", "p99")),
+             throughput[engine][2],
+             float(np.median([f.load_before for f in mine]))]
+        )  # fmt: skip
+    kafka_p99 = medians[1][3]
+    runs_table = markdown_table(
+        ["engine", "round", "trades", "produce rate /s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+         "never seen", "load avg before / after"],
+        rows,
+    )  # fmt: skip
+    median_table = markdown_table(
+        ["engine", "median p50 ms", "median p90 ms", "median p99 ms",
+         f"events/s on a {ENGINE_BACKLOG:,} backlog", "median load avg"],
+        medians,
+    )  # fmt: skip
+    text = (
+        f"## The two engines side by side, local mode: freshness at {FRESH_RATE:,} trades/s "
+        f"and throughput\n\n"
+        "`featurestore processors run --engine spark|kafka` in its own process, the same "
+        f"definitions ({len(defs[0].views)} views: "
+        f"{', '.join(v.name for v in defs[0].views)}), {ENGINE_ROUNDS} freshness runs of each, "
+        "alternating on the same "
+        f"machine (each: a fresh 4-partition topic, 15 s warm-up, {FRESH_SECONDS} s measured: "
+        "produce time -> the trade's bars_1m row or a later one readable in Redis, polled every "
+        "~5 ms; includes the producer's 2 ms linger). Throughput: the same processor process "
+        f"on a backlog of {ENGINE_BACKLOG:,} trades (50 symbols), events/s after its first "
+        f"batch.\n\n{runs_table}\n\nMedians:\n\n{median_table}\n\n"
+        f"Target p99 <= 250 ms (kafka engine, median): "
+        f"{'met' if kafka_p99 <= 250 else 'missed'} ({kafka_p99:,.0f} ms). Load average (1 min) "
+        f"{os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores.\n"
+    )
+    return text, defs, names
 
 
 def _cpu_s(pids: list[int]) -> float:
@@ -479,7 +594,15 @@ def _tree(root: int) -> list[int]:
 
 
 def _on_master(
-    settings: Settings, run: str, topic: str, label: str, master: str, workers: list[int]
+    settings: Settings,
+    run: str,
+    topic: str,
+    label: str,
+    master: str,
+    workers: list[int],
+    *,
+    engine: str = "spark",
+    backlog: int = BACKLOG,
 ) -> tuple[list[object], Definitions, str]:
     """The backlog through a processor process on ``master``: its events/s and CPU per event.
 
@@ -495,7 +618,7 @@ def _on_master(
         proc = subprocess.Popen(
             [sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
              "--project", defs.project, "--topic", topic, "--master", master,
-             "--max-offsets", str(BATCH)],
+             "--max-offsets", str(BATCH), "--engine", engine],
             env={**os.environ, **settings_env(settings)}, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -503,7 +626,7 @@ def _on_master(
         first: tuple[float, int, float, float, dict[str, float]] | None = None
         deadline = time.monotonic() + 900
         records = 0
-        while records < BACKLOG:
+        while records < backlog:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the processor on {master} stopped or stalled; see {log}")
             doc = read_status(status) or {}
@@ -771,7 +894,7 @@ def run(settings: Settings) -> str:
         cl_text, d, n = _cluster(settings, run_id)
         defs += d
         names += n
-        fr_text, d, n = _freshness(settings, run_id)
+        fr_text, d, n = _engines(settings, run_id)
         defs += d
         names += n
         frc_text, d, n = _freshness(settings, run_id, on_cluster=True)
@@ -787,6 +910,7 @@ if __name__ == "__main__":
 
     sections: dict[str, Callable[[Settings, str], tuple[str, list[Definitions], list[str]]]] = {
         "backfill": _backfill, "cluster": _cluster, "freshness": _freshness,
+        "engines": _engines,
         "freshness-cluster": functools.partial(_freshness, on_cluster=True),
     }  # fmt: skip
     if len(sys.argv) > 1:  # one section alone: python -m bench.bench_processors backfill

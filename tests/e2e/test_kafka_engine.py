@@ -1,0 +1,226 @@
+"""The Kafka engine end to end: the same tables as the Spark engine, from real trade files.
+
+One topic holds two real trade files (IBM and AIG, 2013-10-07), trades of a symbol written with
+two schema versions and undecodable records, as in ``test_processors.py``. The Spark engine
+computes it once (the reference); every other run here is the Kafka engine (``--engine kafka``)
+into its own project and tables, and must store the same rows, lineage and created times
+included, and the same online rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Producer
+
+from featurestore.config import Settings, settings_env
+from featurestore.definitions import apply_definitions, market_definitions
+from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
+from featurestore.ingest import wait_for_brokers
+from featurestore.topics import TopicSpec, ensure_topics
+from processors.kafka_engine import ConsumerHandle, start_consumer
+from processors.options import processor_dir
+from processors.status import read_status
+from tests.e2e.processors_support import (
+    MARKET,
+    checksum,
+    clean_up,
+    ingest_files,
+    logged_trades,
+    produce_v2_trades_and_junk,
+    stop_group,
+    wait_for,
+)
+from tests.e2e.test_processors import World, _online, _stream
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
+
+VIEWS = ("bars_1m", "rolling_1m")
+SYMBOLS = ["IBM", "AIG", "EVOL"]
+
+
+@pytest.fixture(scope="module")
+def world(stack: Settings) -> Iterator[World]:
+    run = uuid.uuid4().hex[:8]
+    topic = f"e2e-kafka-engine-{run}"
+    ingest_files(
+        stack,
+        topic,
+        [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"],
+    )
+    start_us = int(datetime(2013, 10, 7, 14, 0, tzinfo=UTC).timestamp() * 1_000_000)
+    taken = set(logged_trades(stack, topic)["partition"])
+    free = min(set(range(stack.kafka.default_partitions)) - taken)
+    junk = produce_v2_trades_and_junk(stack, topic, start_us, 240, partition=free)
+    trades = logged_trades(stack, topic)
+    w = World(stack, run, topic, len(trades) + junk, junk, trades, {})
+    yield w
+    clean_up(stack, w.projects.values(), f"e2e-*-{run}*", [topic])
+
+
+@pytest.fixture(scope="module")
+def spark(world: World) -> dict[str, tuple[int, str]]:
+    """The Spark engine's tables (its checksums): what every Kafka engine run must equal."""
+    _stream(world, "spark")
+    return {view: checksum(world.settings, world.table("spark", view)) for view in VIEWS}
+
+
+def _consume(world: World, label: str, **kw: Any) -> ConsumerHandle:
+    """Run the Kafka engine in this process until it has read every record, then stop it."""
+    options = world.options(label, engine="kafka", **kw)
+    handle = start_consumer(world.settings, options, definitions=world.definitions(label))
+    try:
+        wait_for(lambda: handle.totals.get("records", 0) >= world.records, 120, "the engine")
+    finally:
+        handle.stop()
+    return handle
+
+
+def _same_tables(world: World, label: str, spark: dict[str, tuple[int, str]]) -> bool:
+    return all(checksum(world.settings, world.table(label, v)) == spark[v] for v in VIEWS)
+
+
+def test_the_kafka_engine_stores_the_spark_engines_tables(
+    world: World, spark: dict[str, tuple[int, str]]
+) -> None:
+    handle = _consume(world, "kafka", max_offsets_per_trigger=4_000)
+    assert handle.totals["records"] == world.records
+    assert handle.totals["dead_letters"] == world.junk
+    assert len(handle.reports) >= world.records // 4_000
+    assert _same_tables(world, "kafka", spark)
+    assert _online(world, "kafka", SYMBOLS) == _online(world, "spark", SYMBOLS)
+    status = read_status(processor_dir(world.settings, world.options("kafka").name) / "status.json")
+    assert status is not None and status["engine"] == "kafka"
+    assert status["totals"]["records"] == world.records and status["lag"] == 0
+
+
+def test_sigkill_mid_stream_then_restart_ends_identical(
+    world: World, spark: dict[str, tuple[int, str]]
+) -> None:
+    settings = world.settings
+    opts = world.options("kill")
+    command = [
+        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", opts.name,
+        "--project", world.definitions("kill").project, "--topic", world.topic,
+        "--engine", "kafka",
+    ]  # fmt: skip
+    env = {**os.environ, **settings_env(settings)}
+    status_path = processor_dir(settings, opts.name) / "status.json"
+    log = processor_dir(settings, opts.name).parent / f"{opts.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def launch(*extra: str) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            return subprocess.Popen([*command, *extra], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+
+    first = launch("--max-offsets", "500")  # small batches: killed well before the end
+    try:
+        deadline = time.monotonic() + 120
+        while (read_status(status_path) or {}).get("batch_id", -1) < 3:
+            assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.01)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # no clean-up at all, mid-batch or between
+        first.wait(30)
+    killed_at = read_status(status_path)
+    assert killed_at is not None and 0 < killed_at["totals"]["records"] < world.records
+    second = launch()
+    try:
+        wait_for(lambda: _same_tables(world, "kill", spark), 120, "the restarted engine")
+        wait_for(
+            lambda: _online(world, "kill", SYMBOLS) == _online(world, "spark", SYMBOLS),
+            30,
+            "Redis to hold the same latest rows",
+        )
+    finally:
+        stop_group(second)  # SIGTERM: it finishes its batch and exits cleanly
+    assert second.returncode == 0, log.read_text()[-3000:]
+    assert f"processor {opts.name}: stopped" in log.read_text()
+
+
+def test_two_applications_splitting_the_partitions_store_the_same_tables(
+    world: World, spark: dict[str, tuple[int, str]]
+) -> None:
+    defs = world.definitions("split")
+    handles = [
+        start_consumer(
+            world.settings,
+            world.options("split", engine="kafka", partitions=half),
+            definitions=defs,
+        )
+        for half in ((0, 1), (2, 3))
+    ]
+    try:
+        wait_for(
+            lambda: sum(h.totals.get("records", 0) for h in handles) >= world.records,
+            120,
+            "both applications",
+        )
+    finally:
+        for handle in handles:
+            handle.stop()
+    assert sum(h.totals["records"] for h in handles) == world.records
+    assert all(h.totals["records"] for h in handles)
+    assert _same_tables(world, "split", spark)
+
+
+def _produce_trades(settings: Settings, topic: str, first: int, n: int) -> None:
+    """Trades of one symbol, a second apart, into ``topic`` (created with 4 partitions)."""
+    ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
+    serializer = AvroSerializer.for_topic(
+        ConfluentSchemaStore(settings.schema_registry.url), topic, Trade
+    )
+    producer = Producer(settings.kafka.connection.producer())
+    start = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
+    for i in range(first, first + n):
+        trade = Trade("FNC", 50.0 + i % 5, 100, start + timedelta(seconds=i), "Q", f"fnc-{i}")
+        producer.produce(topic, serializer.encode(trade), b"FNC")
+    assert producer.flush(30) == 0
+
+
+def test_a_fenced_zombie_cannot_commit(stack: Settings) -> None:
+    """An application whose partitions another claimed since fails its next commit, and stops."""
+    from processors.claims import topic_partitions
+    from processors.state_table import PartitionFencedError, claim_partitions, view_offsets
+
+    run = uuid.uuid4().hex[:8]
+    topic = f"e2e-kafka-fence-{run}"
+    _produce_trades(stack, topic, 0, 100)
+    defs = market_definitions(
+        f"e2e_kfence_{run}", table_prefix=f"e2e_{run}_kfence_", source_topic=topic,
+        ttl=timedelta(0),
+    )  # fmt: skip
+    apply_definitions(stack, defs)
+    world = World(stack, run, topic, 100, 0, logged_trades(stack, topic), {}, {"kfence": defs})
+    options = world.options("kfence", engine="kafka")
+    zombie = start_consumer(stack, options, definitions=defs)
+    try:
+        wait_for(lambda: zombie.totals.get("records", 0) >= 100, 60, "the zombie to catch up")
+        with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+            claim_partitions(
+                conn, options.name, defs.project, topic, topic_partitions(stack, topic), "successor"
+            )
+            before = view_offsets(conn, options.name, defs.project, topic)
+            rows_before = checksum(stack, defs.view("bars_1m").source.table)
+            _produce_trades(stack, topic, 100, 1)
+            wait_for(lambda: not zombie.active, 60, "the zombie to stop")
+            assert view_offsets(conn, options.name, defs.project, topic) == before
+        assert checksum(stack, defs.view("bars_1m").source.table) == rows_before
+        with pytest.raises(RuntimeError) as failed:
+            zombie.stop()
+        assert isinstance(failed.value.__cause__, PartitionFencedError)
+        assert "successor" in str(failed.value)
+    finally:
+        zombie.stop()
+        clean_up(stack, [defs], f"e2e-*-{run}*", [topic])
