@@ -38,6 +38,7 @@ __all__ = [
     "MetricsSettings",
     "MlflowSettings",
     "PostgresSettings",
+    "ProcessorSettings",
     "PrometheusSettings",
     "RedisSettings",
     "SchemaRegistrySettings",
@@ -709,6 +710,22 @@ def _secured_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class ProcessorSettings(_Section):
+    """How ``featurestore processors run`` reads its topic (``FEATURESTORE_PROCESSORS__*``).
+
+    The command's ``--engine`` and ``--poll-ms`` override these; the stack's processors
+    (``make run``) use them as they are.
+    """
+
+    engine: Literal["spark", "kafka"] = "kafka"
+    """``kafka``: a Kafka consumer in the processor's process feeds each partition's step
+    (local only; no micro-batch cost per cycle, so fresher rows: ``bench/RESULTS.md``).
+    ``spark``: Spark Structured Streaming's micro-batches (needed for ``--master spark://``).
+    Both run the same step, state table and fencing (``processors/README.md``)."""
+    poll_ms: float = Field(default=5.0, gt=0)
+    """Kafka engine: how long a poll waits for more records before the batch is processed."""
+
+
 class Settings(BaseModel):
     """All settings of the store, one object per process.
 
@@ -734,6 +751,7 @@ class Settings(BaseModel):
     tracing: TracingSettings = TracingSettings()
     dashboard: DashboardSettings = DashboardSettings()
     spark_cluster: SparkClusterSettings = SparkClusterSettings()
+    processors: ProcessorSettings = ProcessorSettings()
     security: SecuritySettings = SecuritySettings()
 
     @model_validator(mode="before")

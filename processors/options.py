@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from featurestore.config import Settings
 from featurestore.definitions import PROJECT
 from featurestore.errors import ConfigurationError
 
-__all__ = ["ProcessorOptions", "processor_dir"]
+__all__ = ["ENGINES", "Engine", "ProcessorOptions", "processor_dir"]
+
+Engine = Literal["spark", "kafka"]
+ENGINES: tuple[Engine, ...] = ("spark", "kafka")
+"""What reads the topic and schedules the steps: Spark's micro-batches
+(:mod:`processors.spark.stream`) or a Kafka consumer (:mod:`processors.kafka_engine`)."""
 
 
 def processor_dir(settings: Settings, name: str) -> Path:
@@ -29,6 +35,10 @@ class ProcessorOptions:
     """The event topic whose views it computes (default: ``settings.topics.trades``)."""
     master: str = "local[*]"
     """Spark master URL: ``local[*]`` or a cluster (``spark://host:7077``)."""
+    engine: Engine = "spark"
+    """``spark`` or ``kafka`` (local only: a consumer in this process, no Spark)."""
+    poll_ms: float = 5.0
+    """Kafka engine: how long a poll waits for records before the batch is processed."""
     trigger_ms: int = 0
     """Micro-batch trigger interval; 0: the next batch starts as soon as the last ends and new
     records are there (Spark then polls the topic every 10 ms)."""
@@ -55,6 +65,21 @@ class ProcessorOptions:
     def __post_init__(self) -> None:
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ConfigurationError(f"processor name {self.name!r} must be a plain folder name")
+        if self.engine not in ENGINES:
+            raise ConfigurationError(
+                f"--engine {self.engine!r}: choose one of {', '.join(ENGINES)}"
+            )
+        if self.engine == "kafka" and not self.master.startswith("local"):
+            raise ConfigurationError(
+                f"--engine kafka runs in this process and takes no Spark master; --master "
+                f"{self.master} needs --engine spark"
+            )
+        if self.engine == "kafka" and self.on_executors:
+            raise ConfigurationError(
+                "--step-on executors needs --engine spark (the kafka engine has no executors)"
+            )
+        if self.poll_ms <= 0:
+            raise ConfigurationError(f"--poll-ms {self.poll_ms}: give a time > 0")
         if self.trigger_ms < 0:
             raise ConfigurationError("--trigger-ms must be >= 0")
         if self.partitions is not None and (

@@ -1,4 +1,4 @@
-"""``featurestore processors start|stop|status|backfill``: the Spark feature processors."""
+"""``featurestore processors start|stop|status|backfill``: the feature processors."""
 
 from __future__ import annotations
 
@@ -39,6 +39,20 @@ def _job_options(func: Any) -> Any:
 def _stream_options(func: Any) -> Any:
     options = [
         click.option(
+            "--engine",
+            type=click.Choice(["spark", "kafka"]),
+            default=None,
+            help="What reads the topic: Spark's micro-batches, or a Kafka consumer in this "
+            "process (default: FEATURESTORE_PROCESSORS__ENGINE; spark with --master spark://...).",
+        ),
+        click.option(
+            "--poll-ms",
+            type=float,
+            default=None,
+            help="Kafka engine: how long a poll waits for records (default: "
+            "FEATURESTORE_PROCESSORS__POLL_MS).",
+        ),
+        click.option(
             "--trigger-ms",
             type=int,
             default=0,
@@ -75,15 +89,26 @@ _name = click.option(
 )
 
 
-def _options(name: str, **kwargs: Any) -> Any:
+def _options(name: str, settings: Any = None, **kwargs: Any) -> Any:
+    """The run's options; ``settings`` give the engine's defaults (None: Spark's)."""
     from featurestore.definitions import PROJECT
-    from processors.options import ProcessorOptions
+    from processors.options import Engine, ProcessorOptions
 
+    master = kwargs.get("master") or "local[*]"
+    engine: Engine | None = kwargs.get("engine")
+    if engine is None:
+        on_cluster = not master.startswith("local") or kwargs.get("step_on") == "executors"
+        engine = "spark" if settings is None or on_cluster else settings.processors.engine
+    poll_ms = kwargs.get("poll_ms")
+    if poll_ms is None:
+        poll_ms = 5.0 if settings is None else settings.processors.poll_ms
     return ProcessorOptions(
         name=name,
         project=kwargs.get("project") or PROJECT,
         topic=kwargs.get("topic"),
-        master=kwargs.get("master") or "local[*]",
+        master=master,
+        engine=engine,
+        poll_ms=poll_ms,
         on_executors={"driver": False, "executors": True}.get(kwargs.get("step_on") or "auto"),
         trigger_ms=kwargs.get("trigger_ms", 0),
         max_offsets_per_trigger=kwargs.get("max_offsets") or None,
@@ -115,7 +140,7 @@ def _argv(kwargs: dict[str, Any]) -> tuple[str, ...]:
 
 @click.group()
 def processors() -> None:
-    """Run the Spark processors that turn events into features (PostgreSQL + Redis)."""
+    """Run the processors that turn events into features (PostgreSQL + Redis)."""
 
 
 _metrics_port = click.option(
@@ -144,14 +169,14 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     from featurestore.stack.processors import ready_file
     from featurestore.telemetry import process_telemetry
     from processors.metrics import ProcessorMetrics
-    from processors.spark.resilient import run_resilient_stream
+    from processors.resilient import run_resilient_stream
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("py4j").setLevel(logging.WARNING)
     settings = load_settings()
-    options = _options(name, **kwargs)
+    options = _options(name, settings, **kwargs)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -169,7 +194,10 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     def started() -> None:
         health.up()
         health_to_ready_file(ready, topic=topic)(health.reasons())
-        click.echo(f"processor {name}: reading {topic} (stop with SIGTERM)")
+        click.echo(
+            f"processor {name}: reading {topic} with the {options.engine} engine "
+            "(stop with SIGTERM)"
+        )
 
     try:
         run_resilient_stream(
@@ -288,7 +316,9 @@ def status(name: str, as_json: bool) -> None:
     if by_view:
         click.echo("  rows: " + ", ".join(f"{k} {v}" for k, v in sorted(by_view.items())))
     rate_text = f"{rate:,.0f} events/s" if rate is not None else "events/s n/a"
-    click.echo(f"  last completed spark batch: {data.get('batch_ms')} ms, {rate_text}")
+    engine = data.get("engine", "spark")
+    which = "spark batch" if engine == "spark" else "batch (kafka engine)"
+    click.echo(f"  last completed {which}: {data.get('batch_ms')} ms, {rate_text}")
     spark_ms = data.get("spark_ms") or {}
     if spark_ms:
         click.echo("  spark: " + ", ".join(f"{k} {v} ms" for k, v in spark_ms.items()))

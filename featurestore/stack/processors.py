@@ -1,8 +1,9 @@
 """The feature processors of ``make run``: ``featurestore processors run`` in the background.
 
-One processor per event topic (:func:`event_processors`), each a Spark application of its own
-with its own name (PID file, checkpoint folder, rows of the state table): a topic's views are
-computed by the processor of that topic only, and a slow or failed one does not hold the others.
+One processor per event topic (:func:`event_processors`), each a process of its own (a Kafka
+consumer, or a Spark application with ``FEATURESTORE_PROCESSORS__ENGINE=spark``) with its own
+name (PID file, checkpoint folder, rows of the state table): a topic's views are computed by
+the processor of that topic only, and a slow or failed one does not hold the others.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class ProcessorService(Component):
     name = "processors"
     start_timeout = 180.0  # import Feast (~7 s) and start Spark (~10 s) on a busy 2-core box
     signal_whole_group = False
-    """SIGTERM goes to the driver, which stops its query cleanly; Spark's JVM follows it."""
+    """SIGTERM goes to the processor, which finishes its batch; Spark's JVM (if any) follows."""
 
     def __init__(
         self, settings: Settings, processor: str = "features", args: tuple[str, ...] = ()
@@ -81,14 +82,21 @@ class ProcessorService(Component):
 def event_processors(settings: Settings) -> list[ProcessorService]:
     """The processors of ``make run``, one per event topic: trades, quotes, metrics.
 
+    Each runs the engine ``FEATURESTORE_PROCESSORS__ENGINE`` names (``kafka`` by default).
+
     The trades processor keeps the name ``features`` (the default of every ``featurestore
     processors`` command); the others are ``features-quotes`` and ``features-metrics``. Each
     serves ``/metrics`` on the next port from ``metrics.processors_port``.
     """
     topics = settings.topics
     port = settings.metrics.processors_port
+    engine = settings.processors.engine
     return [
-        ProcessorService(settings, name, ("--topic", topic, "--metrics-port", str(port + i)))
+        ProcessorService(
+            settings,
+            name,
+            ("--topic", topic, "--metrics-port", str(port + i), "--engine", engine),
+        )
         for i, (name, topic) in enumerate(
             [
                 ("features", topics.trades),

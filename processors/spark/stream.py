@@ -20,23 +20,19 @@ import json
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-import psycopg
-from confluent_kafka.admin import AdminClient
-
 from featurestore.config import Settings
 from featurestore.definitions import Definitions, load_definitions
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import ConfigurationError
 from featurestore.resilience import Retrier
+from processors.claims import claim_run, topic_partitions
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions, processor_dir
 from processors.partition_job import (
@@ -45,11 +41,10 @@ from processors.partition_job import (
     PartitionRunner,
     split_partitions,
 )
-from processors.report import COUNTS, BatchReport
+from processors.recorder import BatchRecorder, RowsHook
+from processors.report import BatchReport
 from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
-from processors.state_table import claim_partitions, ensure_state_table, stored_offsets
-from processors.status import BatchStatus, now_iso, write_status
 from processors.views import MaterializedViews
 
 __all__ = [
@@ -60,9 +55,6 @@ __all__ = [
     "starting_offsets",
     "topic_partitions",
 ]
-
-RowsHook = Callable[[pd.DataFrame], None]
-"""Called on the driver with a batch's new rows of the hook view (offline column names)."""
 
 log = logging.getLogger(__name__)
 
@@ -89,24 +81,6 @@ def kafka_records(
         "key", "value", "partition", "offset",
         functions.unix_millis("timestamp").alias("timestamp_ms"),
     )  # fmt: skip
-
-
-def topic_partitions(settings: Settings, topic: str) -> list[int]:
-    """The partitions of ``topic``.
-
-    Raises:
-        BackendUnavailableError: Kafka does not answer.
-        ConfigurationError: the topic does not exist.
-    """
-    admin = AdminClient(settings.kafka.connection.admin())
-    try:
-        meta = admin.list_topics(topic, timeout=10)
-    except Exception as exc:
-        raise BackendUnavailableError(f"Kafka did not list topic {topic!r}: {exc}") from exc
-    info = meta.topics.get(topic)
-    if info is None or info.error is not None or not info.partitions:
-        raise ConfigurationError(f"topic {topic!r} does not exist")
-    return sorted(info.partitions)
 
 
 def starting_offsets(
@@ -238,16 +212,6 @@ class StreamHandle:
             raise RuntimeError(f"the processor's streaming query failed: {error}") from error
 
 
-class _Progress:
-    """Spark's last progress, kept for the status file (listener callbacks run on a thread)."""
-
-    def __init__(self) -> None:
-        self.lag: int | None = None
-        self.batch_ms: int | None = None
-        self.events_per_s: float | None = None
-        self.spark_ms: dict[str, int] = {}
-
-
 def start_stream(
     settings: Settings,
     options: ProcessorOptions,
@@ -278,8 +242,6 @@ def start_stream(
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
     home = processor_dir(settings, options.name)
-    partitions = options.partitions or tuple(topic_partitions(settings, topic))
-    owner = f"{socket.gethostname()}:{os.getpid()}:{options.instance}"
     if hooks:
         if hook_view is None:
             raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
@@ -287,20 +249,8 @@ def start_stream(
     # Spark and the cluster first: a start that gets no executors must not have claimed (and
     # so fenced off) the partitions of the application that holds them.
     spark, executors = start_session(settings, options)
-    try:
-        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
-            ensure_state_table(conn)
-            # This application's partitions are its own from now on: whoever held them is
-            # fenced off (its next commit for them is refused).
-            epochs = claim_partitions(
-                conn, options.name, definitions.project, topic, partitions, owner
-            )
-            stored = stored_offsets(
-                conn, options.name, definitions.project, topic, [v.name for v in views.views]
-            )
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
-    stored = {p: offset for p, offset in stored.items() if p in epochs}
+    claim = claim_run(settings, options, views)
+    epochs, stored = claim.epochs, claim.stored
     start_at = starting_offsets(
         settings, topic, stored, options.starting_offsets, options.partitions
     )
@@ -321,12 +271,15 @@ def start_stream(
     if options.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
     records = columns(reader.load())
-    progress = _Progress()
-    totals: dict[str, int] = {}
-    reports: list[BatchReport] = []
     status_path = home / (
         "status.json" if options.partitions is None else f"status-{options.instance}.json"
     )
+    extra = {
+        "topic": topic, "project": definitions.project, "processor": options.name,
+        "engine": "spark", "executors": [e.describe() for e in executors],
+    }  # fmt: skip
+    recorder = BatchRecorder(status_path, extra, metrics=metrics, hooks=hooks)
+    progress = recorder.progress
 
     runner: PartitionRunner | None = None
     pool: ThreadPoolExecutor | None = None
@@ -351,72 +304,13 @@ def start_stream(
         began = time.perf_counter()
         summaries = list(pool.map(runner.run, split_partitions(table)))
         seconds = {"spark read (toArrow)": read_s, "waiting for the previous batch": waited_s}
-        finish(summaries, batch_id, time.perf_counter() - began, seconds)
+        recorder.finish(summaries, batch_id, time.perf_counter() - began, seconds)
 
     def on_executors(frame: Any, batch_id: int) -> None:
         """The step in the executors' tasks: only the partitions' summaries reach the driver."""
         began = time.perf_counter()
         summaries = [row.asDict() for row in frame.mapInArrow(job, SUMMARY_DDL).collect()]
-        finish(summaries, batch_id, time.perf_counter() - began, {})
-
-    def finish(
-        summaries: list[dict[str, Any]], batch_id: int, wall_s: float, seconds: dict[str, float]
-    ) -> None:
-        """Report a stored batch, call the hooks, keep the totals and write the status."""
-        report = BatchReport.of(summaries, wall_s)
-        report.seconds = {**seconds, **report.seconds}
-        new_rows = report.hook_frame()
-        hooks_began = time.perf_counter()
-        if new_rows is not None:
-            for hook in hooks:
-                hook(new_rows)
-        report.seconds["hooks (driver)"] = time.perf_counter() - hooks_began
-        report.hook_rows = []
-        reports.append(report)
-        if metrics is not None:
-            metrics.record(report)
-        for name in COUNTS:
-            totals[name] = totals.get(name, 0) + int(getattr(report, name))
-        timing = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.seconds.items())
-        log.info(
-            "batch %d: %d records (%d skipped) -> %d rows %s, %d dead letters (%s)",
-            batch_id, report.records, report.skipped, report.rows, report.rows_by_view,
-            report.dead_letters, timing,
-        )  # fmt: skip
-        last[0] = BatchStatus(
-            batch_id=batch_id,
-            finished_at=now_iso(),
-            records=report.records,
-            rows=report.rows,
-            rows_by_view=dict(report.rows_by_view),
-            dead_letters=report.dead_letters,
-            duplicates=report.duplicates,
-            late=report.late,
-            seconds={k: round(v, 4) for k, v in report.seconds.items()},
-            lag=progress.lag,
-            batch_ms=progress.batch_ms,
-            events_per_s=progress.events_per_s,
-            totals=dict(totals),
-        )
-        flush()
-
-    last: list[BatchStatus | None] = [None]
-    extra = {
-        "topic": topic, "project": definitions.project, "processor": options.name,
-        "executors": [e.describe() for e in executors],
-    }  # fmt: skip
-
-    status_lock = threading.Lock()
-
-    def flush() -> None:
-        """Write the status file (from the batch thread and Spark's listener thread)."""
-        with status_lock:
-            status = last[0]
-            if status is not None:
-                status.lag, status.batch_ms = progress.lag, progress.batch_ms
-                status.events_per_s = progress.events_per_s
-                status.spark_ms = progress.spark_ms
-                write_status(status_path, status, extra)
+        recorder.finish(summaries, batch_id, time.perf_counter() - began, {})
 
     class Listener(StreamingQueryListener):
         def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's API
@@ -431,7 +325,7 @@ def start_stream(
             progress.events_per_s = float(p.processedRowsPerSecond or 0.0)
             progress.spark_ms = {k: int(v) for k, v in dict(p.durationMs or {}).items()}
             log.debug("spark batch %d: %s ms", p.batchId, progress.spark_ms)
-            flush()
+            recorder.flush()
 
         def onQueryIdle(self, event: Any) -> None:  # noqa: N802
             pass
@@ -449,5 +343,6 @@ def start_stream(
         .start()
     )
     return StreamHandle(
-        query, spark, runner, pool, pipeline, listener, status_path, checkpoint, totals, reports
-    )
+        query, spark, runner, pool, pipeline, listener, status_path, checkpoint,
+        recorder.totals, recorder.reports,
+    )  # fmt: skip

@@ -1,14 +1,17 @@
 """A streaming processor that rides through outages: what ``featurestore processors run`` runs.
 
+Either engine (:attr:`ProcessorOptions.engine`: Spark's micro-batches or the Kafka consumer)
+is started by :func:`start_processor` and waited on the same way.
+
 Two levels of waiting, both with the capped, jittered backoff of :mod:`featurestore.resilience`:
 
 - inside a batch, each partition's step retries while PostgreSQL, Redis, Kafka (dead letters)
   or the registry is away (:class:`processors.partition_job.PartitionRunner`). The query keeps
-  running; Spark's next batch waits for this one. Each attempt starts from the state table's
+  running; the engine's next batch waits for this one. Each attempt starts from the state table's
   committed rows, so the batch ends as if nothing had happened.
-- around the query: when it cannot start (PostgreSQL or Kafka away at start) or Spark ends it
-  with a transient failure (its Kafka consumer timed out while the broker was away), the query
-  is started again. Every start reads from the state table's next offsets, so nothing is lost
+- around the engine: when it cannot start (PostgreSQL or Kafka away at start) or it ends with a
+  transient failure (Spark's Kafka consumer timed out while the broker was away), it is
+  started again. Every start reads from the state table's next offsets, so nothing is lost
   and nothing applied twice.
 
 A failure retrying cannot fix (bad configuration, a schema that cannot be read, a partition
@@ -21,16 +24,60 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from featurestore.config import Settings
+from featurestore.definitions import Definitions
 from featurestore.resilience import Backoff, Health, Retrier, Stopped, outage_of
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions
+from processors.recorder import RowsHook
+from processors.report import BatchReport
 
-__all__ = ["run_resilient_stream"]
+__all__ = ["ProcessorHandle", "run_resilient_stream", "start_processor"]
 
 log = logging.getLogger(__name__)
+
+
+class ProcessorHandle(Protocol):
+    """A running engine (Spark's ``StreamHandle`` or the Kafka engine's ``ConsumerHandle``)."""
+
+    @property
+    def totals(self) -> dict[str, int]: ...
+
+    @property
+    def reports(self) -> list[BatchReport]: ...
+
+    def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def start_processor(
+    settings: Settings,
+    options: ProcessorOptions,
+    *,
+    definitions: Definitions | None = None,
+    hooks: Sequence[RowsHook] = (),
+    hook_view: str | None = None,
+    metrics: ProcessorMetrics | None = None,
+    retrier: Retrier | None = None,
+) -> ProcessorHandle:
+    """Start ``options.engine`` in this process (arguments: ``start_stream``'s)."""
+    if options.engine == "kafka":
+        from processors.kafka_engine import start_consumer
+
+        return start_consumer(
+            settings, options, definitions=definitions, hooks=hooks, hook_view=hook_view,
+            metrics=metrics, retrier=retrier,
+        )  # fmt: skip
+    from processors.spark.stream import start_stream
+
+    return start_stream(
+        settings, options, definitions=definitions, hooks=hooks, hook_view=hook_view,
+        metrics=metrics, retrier=retrier,
+    )  # fmt: skip
 
 
 def run_resilient_stream(
@@ -45,20 +92,18 @@ def run_resilient_stream(
 ) -> int:
     """Run the streaming processor until ``stop`` is set; returns how many times it started.
 
-    ``on_started`` is called each time the query runs (the CLI writes its ready file).
+    ``on_started`` is called each time the engine runs (the CLI writes its ready file).
 
     Raises:
         FeatureStoreError: a failure that is not transient (configuration, schema, fencing).
         RuntimeError: the query failed for a reason that is not transient.
     """
-    from processors.spark.stream import start_stream
-
     backoff = backoff or Backoff()
     retrier = Retrier(backoff, health, stop)
     starts = failures = 0
     while not stop.is_set():
         try:
-            handle = start_stream(settings, options, metrics=metrics, retrier=retrier)
+            handle = start_processor(settings, options, metrics=metrics, retrier=retrier)
         except Exception as exc:
             failures = _wait_out(exc, health, backoff, stop, failures, "starting the query")
             continue
