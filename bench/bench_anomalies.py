@@ -57,7 +57,7 @@ def _round(settings: Settings, target: str, topic: str, subscribers: int) -> lis
     from confluent_kafka import Producer
 
     serializer = AvroSerializer.for_topic(
-        ConfluentSchemaStore(settings.schema_registry.url), topic, Anomaly
+        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Anomaly
     )
     producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 0}))
     per_subscriber: list[list[float]] = [[] for _ in range(subscribers)]

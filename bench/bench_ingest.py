@@ -79,7 +79,7 @@ def run(settings: Settings) -> str:
         MarketConfig(start=datetime(2024, 1, 2, 14, 30, tzinfo=UTC), seed=42, count=RECORDS)
     )
     trades = [validate_trade(r) for r in market]
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     serializer = AvroSerializer.for_topic(store, f"bench-ingest-{uuid.uuid4().hex[:8]}", Trade)
     wires = [serializer.codec.to_wire(t) for t in trades]
     parsed = serializer.schema.parsed

@@ -90,7 +90,9 @@ def _definitions(
         )
     defs = replace(defs, views=(*defs.views, *extra))
     # Apply refuses a topic without a schema: register the trade schema, as a producer would.
-    AvroSerializer.for_topic(ConfluentSchemaStore(settings.schema_registry.url), topic, Trade)
+    AvroSerializer.for_topic(
+        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Trade
+    )
     apply_definitions(settings, defs)
     return defs
 
@@ -246,7 +248,7 @@ def _producer_loop(
     stop: threading.Event,
     prefix: str,
 ) -> float:
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     serializer = AvroSerializer.for_topic(store, topic, Trade)
     producer = Producer(
         settings.kafka.connection.producer(
@@ -729,7 +731,7 @@ def _produce_trades(settings: Settings, topic: str, count: int) -> None:
 
     ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
     serializer = AvroSerializer.for_topic(
-        ConfluentSchemaStore(settings.schema_registry.url), topic, Trade
+        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Trade
     )
     rng = np.random.default_rng(7)
     start_us = int(datetime(2024, 3, 4, 14, 30, tzinfo=UTC).timestamp() * 1_000_000)

@@ -59,6 +59,7 @@ def run(settings: Settings) -> str:
     body = json.dumps({"schema": json.dumps(schema)})
     headers = {"Content-Type": CONTENT_TYPE}
     session = requests.Session()
+    session.headers.update(settings.schema_registry.auth_header)
     try:
         registered = session.post(f"{url}/subjects/{subject}/versions", data=body, headers=headers)
         registered.raise_for_status()

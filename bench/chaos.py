@@ -357,7 +357,7 @@ class ChaosRun:
             )
 
     def logged_trades(self) -> pd.DataFrame:
-        store = ConfluentSchemaStore(self.settings.schema_registry.url)
+        store = ConfluentSchemaStore.from_settings(self.settings.schema_registry)
         rows = [
             (item.event.symbol, to_micros(item.event.event_time), item.event.price,
              float(item.event.size), item.partition, item.offset)
@@ -399,7 +399,7 @@ class ChaosRun:
     def anomaly_ids(self) -> list[str]:
         from featurestore.events import Anomaly
 
-        store = ConfluentSchemaStore(self.settings.schema_registry.url)
+        store = ConfluentSchemaStore.from_settings(self.settings.schema_registry)
         return [
             item.event.anomaly_id
             for item in replay_topic(

@@ -12,9 +12,12 @@ machine.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import ssl
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +35,7 @@ from featurestore.errors import ConfigurationError
 from featurestore.kafka_connection import KafkaConnection
 
 __all__ = [
+    "GRPC_SCOPES",
     "DashboardSettings",
     "GrpcSettings",
     "KafkaSettings",
@@ -47,9 +51,11 @@ __all__ = [
     "Settings",
     "SparkClusterSettings",
     "SupervisorSettings",
+    "TokenGrant",
     "TopicSettings",
     "TracingSettings",
     "load_settings",
+    "parse_token_entry",
     "settings_env",
 ]
 
@@ -61,6 +67,27 @@ def _comma_separated(value: object) -> object:
     if isinstance(value, str):
         return tuple(m.strip() for m in value.split(",") if m.strip())
     return value
+
+
+def _secret_entries(value: object) -> object:
+    """Comma- or newline-separated secrets as a tuple, blank and ``#`` comment lines left out.
+
+    An environment variable holds them comma-separated, a mounted file one a line.
+    """
+    if isinstance(value, str | SecretStr):
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        lines = (line.strip() for line in text.splitlines())
+        kept = ",".join(line for line in lines if line and not line.startswith("#"))
+        return tuple(entry.strip() for entry in kept.split(",") if entry.strip())
+    return value
+
+
+def _user_password(entry: str, which: str) -> tuple[str, str]:
+    """``user:password`` split at its first colon; the message never shows the password."""
+    user, sep, password = entry.partition(":")
+    if not sep or not user.strip() or not password:
+        raise ValueError(f"{which} is not of the form user:password")
+    return user.strip(), password
 
 
 class _Section(BaseModel):
@@ -352,6 +379,45 @@ class SchemaRegistrySettings(_Section):
     the pod's stable name); None: ``http://host:port``."""
     leader_eligible: bool = True
     """Whether this instance may lead (write); one that may not only serves reads and forwards."""
+    basic_auth_users: tuple[SecretStr, ...] = ()
+    """``user:password`` pairs the registry accepts by HTTP basic auth, comma-separated, or one
+    a line in the file ``FEATURESTORE_SCHEMA_REGISTRY__BASIC_AUTH_USERS_FILE`` names (``#``
+    comments); none: no authentication. Every route but ``GET /health`` then needs them."""
+    basic_auth_user_info: SecretStr | None = None
+    """``user:password`` the store's own clients send to the registry (Confluent's
+    ``basic.auth.user.info``); None: no credentials."""
+
+    _split_users = field_validator("basic_auth_users", mode="before")(_secret_entries)
+
+    @field_validator("basic_auth_users")
+    @classmethod
+    def _users_are_pairs(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for number, entry in enumerate(value, 1):
+            _user_password(entry.get_secret_value(), f"entry {number}")
+        return value
+
+    @field_validator("basic_auth_user_info")
+    @classmethod
+    def _user_info_is_a_pair(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _user_password(value.get_secret_value(), "the value")
+        return value
+
+    def users(self) -> dict[str, SecretStr]:
+        """The accepted users and their passwords."""
+        pairs = (_user_password(e.get_secret_value(), "") for e in self.basic_auth_users)
+        return {user: SecretStr(password) for user, password in pairs}
+
+    @property
+    def auth_header(self) -> dict[str, str]:
+        """The ``Authorization`` header of HTTP clients of the registry (empty without credentials).
+
+        The credentials Confluent's clients send from ``basic.auth.user.info``.
+        """
+        if self.basic_auth_user_info is None:
+            return {}
+        raw = self.basic_auth_user_info.get_secret_value().encode()
+        return {"Authorization": f"Basic {base64.b64encode(raw).decode()}"}
 
     @property
     def url(self) -> str:
@@ -375,6 +441,50 @@ class MlflowSettings(_Section):
     def tracking_uri(self) -> str:
         """The tracking URI clients use."""
         return self.tracking_uri_override or f"http://{self.host}:{self.port}"
+
+
+GRPC_SCOPES = ("features:read", "predict", "datasets:export", "anomalies:subscribe")
+"""What a bearer token may be allowed to do, one scope per kind of call (see
+``featurestore/service/auth.py`` for the methods of each)."""
+_DIGEST_PREFIX = "sha256:"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """One accepted bearer token: its SHA-256 digest (never the token) and its scopes."""
+
+    digest: bytes = field(repr=False)
+    scopes: frozenset[str]
+
+
+def parse_token_entry(entry: str, which: str) -> TokenGrant:
+    """``TOKEN SCOPE [SCOPE ...]`` (``TOKEN`` or ``sha256:<hex digest>``) as a grant.
+
+    Raises:
+        ValueError: The entry is malformed; the message names ``which`` entry, never its token.
+    """
+    token, *scopes = entry.split()
+    if not scopes:
+        raise ValueError(
+            f"{which} names no scope: write 'TOKEN SCOPE ...' with scopes among "
+            f"{', '.join(GRPC_SCOPES)}, or '*' for all"
+        )
+    unknown = sorted(set(scopes) - {*GRPC_SCOPES, "*"})
+    if unknown:
+        raise ValueError(
+            f"{which} has unknown scope(s) {', '.join(unknown)}: the scopes are "
+            f"{', '.join(GRPC_SCOPES)}, or '*' for all"
+        )
+    if token.startswith(_DIGEST_PREFIX):
+        try:
+            digest = bytes.fromhex(token[len(_DIGEST_PREFIX) :])
+        except ValueError:
+            digest = b""
+        if len(digest) != hashlib.sha256().digest_size:
+            raise ValueError(f"{which}: sha256: is to be followed by 64 hexadecimal digits")
+    else:
+        digest = hashlib.sha256(token.encode()).digest()
+    return TokenGrant(digest, frozenset(GRPC_SCOPES if "*" in scopes else scopes))
 
 
 class GrpcSettings(_Section):
@@ -532,6 +642,10 @@ class DashboardSettings(_Section):
     """The registered models whose champion, predictions and drift the models panel shows."""
     outcome_horizon_s: float = Field(default=60.0, gt=0)
     """A prediction's outcome is the change of the symbol's close over this many seconds."""
+    grpc_token: SecretStr | None = None
+    """The bearer token the dashboard sends to the gRPC API when the server wants one
+    (``FEATURESTORE_SERVICE__AUTH_TOKENS``): grant it ``features:read``, ``predict``,
+    ``datasets:export`` (the market panel's candles) and ``anomalies:subscribe``."""
 
     _split_models = field_validator("models", mode="before")(_comma_separated)
 
@@ -548,7 +662,12 @@ class ServiceSettings(_Section):
     """
 
     auth_tokens: tuple[SecretStr, ...] = ()
-    """Bearer tokens accepted in the ``authorization`` header (comma-separated); none: no auth."""
+    """Bearer tokens accepted in the ``authorization`` header, each with the scopes it grants:
+    entries ``TOKEN SCOPE [SCOPE ...]``, comma- or newline-separated, a scope one of
+    :data:`GRPC_SCOPES` or ``*`` for all of them; ``TOKEN`` may be ``sha256:<64 hex digits>``,
+    the digest of the token, so that the configuration need not hold the token itself. The file
+    ``FEATURESTORE_SERVICE__AUTH_TOKENS_FILE`` names may hold them instead, one a line (``#``
+    comments). None: no authentication (local development)."""
     tls_cert_file: Path | None = None
     """PEM certificate chain of the server; TLS is on when this and the key are set."""
     tls_key_file: Path | None = None
@@ -581,12 +700,23 @@ class ServiceSettings(_Section):
     a larger one gets RESOURCE_EXHAUSTED naming both sizes. Raise it for exports that send
     many entity rows inline (``entity_rows_arrow``)."""
 
-    @field_validator("auth_tokens", mode="before")
+    _split_tokens = field_validator("auth_tokens", mode="before")(_secret_entries)
+
+    @field_validator("auth_tokens")
     @classmethod
-    def _split_tokens(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(t.strip() for t in value.split(",") if t.strip())
+    def _tokens_have_scopes(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for number, entry in enumerate(value, 1):
+            parse_token_entry(entry.get_secret_value(), f"entry {number}")
         return value
+
+    def token_grants(self) -> tuple[TokenGrant, ...]:
+        """Every configured token as its digest and scopes."""
+        return tuple(parse_token_entry(e.get_secret_value(), "") for e in self.auth_tokens)
+
+    @property
+    def auth(self) -> bool:
+        """Whether calls need a bearer token."""
+        return bool(self.auth_tokens)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ServiceSettings:

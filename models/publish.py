@@ -40,7 +40,7 @@ class AnomalyPublisher:
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> AnomalyPublisher:
         """A publisher to ``settings.topics.anomalies`` (or ``topic``)."""
-        store = ConfluentSchemaStore(settings.schema_registry.url)
+        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
         return cls(settings.kafka.connection, store, topic or settings.topics.anomalies)
 
     def publish(self, anomalies: Iterable[Anomaly]) -> int:

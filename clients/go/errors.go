@@ -14,12 +14,14 @@ import (
 //	├── ErrInvalidArgument   the request is malformed; the details name the field
 //	├── ErrNotFound          a feature, view, feature service or model does not exist
 //	├── ErrUnauthenticated   no or a wrong bearer token
+//	├── ErrPermissionDenied  the token lacks the scope the call needs (named in Details)
 //	├── ErrUnavailable       the server or its backend is away (retried before returning)
 //	└── ErrDeadlineExceeded  the call ran out of time
 var (
 	ErrInvalidArgument  = errors.New("featurestore: invalid argument")
 	ErrNotFound         = errors.New("featurestore: not found")
 	ErrUnauthenticated  = errors.New("featurestore: unauthenticated")
+	ErrPermissionDenied = errors.New("featurestore: permission denied")
 	ErrUnavailable      = errors.New("featurestore: unavailable")
 	ErrDeadlineExceeded = errors.New("featurestore: deadline exceeded")
 )
@@ -28,6 +30,7 @@ var byCode = map[codes.Code]error{
 	codes.InvalidArgument:  ErrInvalidArgument,
 	codes.NotFound:         ErrNotFound,
 	codes.Unauthenticated:  ErrUnauthenticated,
+	codes.PermissionDenied: ErrPermissionDenied,
 	codes.Unavailable:      ErrUnavailable,
 	codes.DeadlineExceeded: ErrDeadlineExceeded,
 }

@@ -104,7 +104,7 @@ def _run(
     )
     telemetry = process_telemetry(settings, "ingest", settings.metrics.ingest_port)
     try:
-        store = ConfluentSchemaStore(settings.schema_registry.url)
+        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
         ingestor = Ingestor(
             options,
             store,
@@ -475,7 +475,7 @@ def replay(topic: str, follow: bool, as_json: bool, limit: int | None) -> None:
     from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic
 
     settings = _settings()
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     decoded = undecodable = 0
     by_schema: dict[int, int] = {}
     try:

@@ -122,7 +122,8 @@ def build_dashboard(settings: Settings, grpc_target: str) -> Dashboard:
     d = settings.dashboard
     history = timedelta(minutes=d.history_minutes)
     step_s = max(d.refresh_s, settings.prometheus.scrape_interval_s)
-    client = FeatureStoreClient(grpc_target, timeout_s=10.0)
+    token = None if d.grpc_token is None else d.grpc_token.get_secret_value()
+    client = FeatureStoreClient(grpc_target, timeout_s=10.0, token=token)
     offline = PostgresOfflineStore(settings.postgres.dsn, load_definitions(settings, d.project))
     prometheus = PrometheusApi(settings.prometheus.url)
     market = MarketPanel(client, offline, history=history, max_symbols=d.max_symbols)

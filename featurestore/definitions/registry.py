@@ -63,7 +63,7 @@ def _apply(
 
     validate_definitions(definitions)
     check_source_schemas(
-        definitions, schema_store or ConfluentSchemaStore(settings.schema_registry.url)
+        definitions, schema_store or ConfluentSchemaStore.from_settings(settings.schema_registry)
     )
     store = feature_store(settings, definitions.project, repo_path)
     try:

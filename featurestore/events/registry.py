@@ -10,13 +10,22 @@ done once per process.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx2
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from pydantic import SecretStr
 
-from featurestore.errors import BackendUnavailableError, NotFoundError, SchemaError
+from featurestore.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    NotFoundError,
+    SchemaError,
+)
+
+if TYPE_CHECKING:
+    from featurestore.config import SchemaRegistrySettings
 
 __all__ = ["ConfluentSchemaStore", "InMemorySchemaStore", "SchemaStore", "value_subject"]
 
@@ -97,11 +106,32 @@ class InMemorySchemaStore:
 class ConfluentSchemaStore:
     """A Confluent-compatible registry reached over REST."""
 
-    def __init__(self, url: str, *, client: SchemaRegistryClient | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: SchemaRegistryClient | None = None,
+        user_info: SecretStr | None = None,
+    ) -> None:
+        """A store of the registry at ``url``.
+
+        Args:
+            url: The registry's base URL (several comma-separated: tried in turn).
+            client: A client of confluent-kafka's to use instead of one made here.
+            user_info: ``user:password`` of HTTP basic auth (``basic.auth.user.info``).
+        """
         self.url = url
-        self._client = client or SchemaRegistryClient({"url": url})
+        config = {"url": url}
+        if user_info is not None:
+            config["basic.auth.user.info"] = user_info.get_secret_value()
+        self._client = client or SchemaRegistryClient(config)
         self._registered: dict[tuple[str, str], int] = {}
         self._texts: dict[int, str] = {}
+
+    @classmethod
+    def from_settings(cls, settings: SchemaRegistrySettings) -> ConfluentSchemaStore:
+        """The store of the configured registry, with its credentials when it has some."""
+        return cls(settings.url, user_info=settings.basic_auth_user_info)
 
     def register(self, subject: str, schema_text: str) -> int:
         """Register a schema under a subject (the registry checks compatibility)."""
@@ -156,4 +186,11 @@ class ConfluentSchemaStore:
             return NotFoundError(message)
         if status in (409, 422):
             return SchemaError(message)
+        if status in (401, 403):
+            # Not retryable: the credentials (FEATURESTORE_SCHEMA_REGISTRY__BASIC_AUTH_USER_INFO)
+            # are missing or wrong, and stay so until the settings change.
+            return ConfigurationError(
+                f"{message}: the registry refused the credentials; set "
+                "FEATURESTORE_SCHEMA_REGISTRY__BASIC_AUTH_USER_INFO=USER:PASSWORD"
+            )
         return BackendUnavailableError(message)

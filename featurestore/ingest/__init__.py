@@ -2,7 +2,7 @@
 
 The Python API::
 
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     options = IngestOptions(
         settings.kafka.connection,
         {"trade": settings.topics.trades, "quote": settings.topics.quotes},

@@ -67,7 +67,7 @@ def register_event_schemas(settings: Settings) -> dict[str, int]:
     """
     from featurestore.events import AvroSerializer, ConfluentSchemaStore
 
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     out = {}
     for kind in EVENT_KINDS.values():
         topic = kind.default_topic(settings.topics)

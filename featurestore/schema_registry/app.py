@@ -17,16 +17,19 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from featurestore.schema_registry.auth import BasicAuth
 from featurestore.schema_registry.avro_schema import AVRO
 from featurestore.schema_registry.cluster import Health, StandaloneNode
 from featurestore.schema_registry.compatibility import CompatibilityLevel
@@ -154,6 +157,7 @@ def build_app(
     registry: SchemaRegistry,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
     node: Node | None = None,
+    users: Mapping[str, SecretStr] | None = None,
 ) -> Starlette:
     """The Starlette application serving ``registry``.
 
@@ -161,6 +165,7 @@ def build_app(
         registry: What is served.
         lifespan: Start-up and shut-down of the application.
         node: This instance among several (None: it is alone, and leads).
+        users: Passwords by user name of HTTP basic auth (:mod:`.auth`); None or empty: open.
     """
     # Routes are built before any request: ``registry`` may be a stand-in until then.
     member: Node = node if node is not None else StandaloneNode(registry)
@@ -432,6 +437,7 @@ def build_app(
         routes=routes,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
+        middleware=[Middleware(BasicAuth, users=users)] if users else None,
     )
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from featurestore.config import Settings
@@ -42,9 +43,13 @@ def create_app(
         log: Another log than the Kafka topic (an in-memory one in unit tests); the instance is
             then alone on it.
         on_fatal: Called with the reason when the instance cannot go on.
+
+    Raises:
+        ConfigurationError: The registry's users (basic auth) cannot be read.
     """
+    users = settings.schema_registry.users()
     if log is not None:
-        return _standalone_app(log)
+        return _standalone_app(log, users)
     kafka_log = KafkaRecordLog(
         settings.kafka.connection,
         settings.topics.schemas,
@@ -68,10 +73,10 @@ def create_app(
         finally:
             await node.stop()
 
-    return build_app(registry, lifespan=lifespan, node=node)
+    return build_app(registry, lifespan=lifespan, node=node, users=users)
 
 
-def _standalone_app(log: RecordLog) -> Starlette:
+def _standalone_app(log: RecordLog, users: Mapping[str, SecretStr]) -> Starlette:
     registry = SchemaRegistry(log)
 
     @asynccontextmanager
@@ -83,7 +88,7 @@ def _standalone_app(log: RecordLog) -> Starlette:
         finally:
             await asyncio.to_thread(log.close)
 
-    return build_app(registry, lifespan=lifespan)
+    return build_app(registry, lifespan=lifespan, users=users)
 
 
 def serve(settings: Settings) -> None:
@@ -110,6 +115,10 @@ def serve(settings: Settings) -> None:
             server.should_exit = True
 
     app = MetricsMiddleware(create_app(settings, on_fatal=on_fatal), telemetry.meter_provider)
+    _log.info(
+        "schema registry on %s:%d (basic auth: %s)", settings.schema_registry.host,
+        settings.schema_registry.port, "on" if settings.schema_registry.users() else "off",
+    )  # fmt: skip
     config = uvicorn.Config(
         app,
         host=settings.schema_registry.host,

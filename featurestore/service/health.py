@@ -159,9 +159,9 @@ def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Prob
         # One broker's answer is not enough: a topic listing needs the cluster's metadata.
         await asyncio.to_thread(admin.list_topics, timeout=timeout_s)
 
-    def http(url: str) -> Probe:
+    def http(url: str, headers: Mapping[str, str] | None = None) -> Probe:
         async def probe() -> None:
-            await asyncio.to_thread(_get, url, timeout_s)
+            await asyncio.to_thread(_get, url, timeout_s, headers or {})
 
         return probe
 
@@ -169,7 +169,10 @@ def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Prob
         "redis": redis_probe,
         "postgres": postgres_probe,
         "kafka": kafka_probe,
-        "schema-registry": http(f"{settings.schema_registry.url}/subjects"),
+        # A route that needs the credentials: a wrong password shows as the reason.
+        "schema-registry": http(
+            f"{settings.schema_registry.url}/subjects", settings.schema_registry.auth_header
+        ),
         "mlflow": http(f"{settings.mlflow.tracking_uri}/health"),
     }
 
@@ -240,6 +243,7 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
     return any_node_ok
 
 
-def _get(url: str, timeout_s: float) -> None:
-    with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+def _get(url: str, timeout_s: float, headers: Mapping[str, str]) -> None:
+    request = urllib.request.Request(url, headers=dict(headers))
+    with urllib.request.urlopen(request, timeout=timeout_s) as reply:
         reply.read()

@@ -31,6 +31,7 @@ from featurestore.events import ConfluentSchemaStore
 from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
 from featurestore.service.anomalies import AnomalyServicer
 from featurestore.service.anomaly_stream import AnomalySubscriptions
+from featurestore.service.auth import TokenCheck
 from featurestore.service.datasets import DatasetServicer, OfflineAccess
 from featurestore.service.features import (
     FEATURE_SERVICE,
@@ -49,7 +50,7 @@ from featurestore.service.predictions import PredictionServicer
 from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.reflection import add_reflection
 from featurestore.service.telemetry import RpcTelemetry, Telemetry
-from featurestore.service.wrapping import MethodWrapper, TokenCheck, WrappingRegistrar
+from featurestore.service.wrapping import MethodWrapper, WrappingRegistrar
 from featurestore.telemetry import process_telemetry
 
 __all__ = [
@@ -141,7 +142,7 @@ async def create_server(
     rpc_telemetry = RpcTelemetry(telemetry)
     tracer = rpc_telemetry.tracer
     wrapper = MethodWrapper(
-        rpc_telemetry, TokenCheck(service.auth_tokens) if service.auth_tokens else None
+        rpc_telemetry, TokenCheck(service.token_grants()) if service.auth else None
     )
     registrar = WrappingRegistrar(server, wrapper)
 
@@ -165,7 +166,7 @@ async def create_server(
         )
         online = redis_store
         closers.append(redis_store.close)
-    schemas = ConfluentSchemaStore(settings.schema_registry.url)
+    schemas = ConfluentSchemaStore.from_settings(settings.schema_registry)
     models = ModelRegistry(
         settings.mlflow.tracking_uri,
         alias_ttl_s=service.model_alias_ttl_s,
@@ -235,7 +236,10 @@ async def serve(settings: Settings, catalog: FeatureCatalog) -> None:
     telemetry = process_telemetry(settings, "grpc", settings.metrics.grpc_port)
     handle, port = await create_server(settings, catalog, telemetry=telemetry)
     await handle.start()
-    logger.info("serving on %s:%d (tls=%s)", settings.grpc.host, port, service.tls)
+    logger.info(
+        "serving on %s:%d (tls=%s, bearer tokens=%s)",
+        settings.grpc.host, port, service.tls, service.auth,
+    )  # fmt: skip
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -5,7 +5,7 @@ new handler object built around the behaviour on every RPC. Here the same three 
 ``async`` wrapper per method, built when the method is registered (:class:`WrappingRegistrar`
 stands in for the server in the generated ``add_*_to_server`` functions). Per call that is one
 extra coroutine frame, a ``perf_counter``, the in-flight count and a histogram record; a span
-only when tracing is on; the token check only when tokens are configured.
+only when tracing is on; the token check (:mod:`.auth`) only when tokens are configured.
 
 Requests are decoded here too, inside the wrapper (the handler gRPC sees has no request
 deserializer): bytes that are not the method's request message are INVALID_ARGUMENT like any other
@@ -23,33 +23,32 @@ No status carries an exception's class name or a traceback.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
 import grpc
 from opentelemetry import trace
-from pydantic import SecretStr
 
 from featurestore.errors import FeatureStoreError, ValidationError
+from featurestore.service.auth import TokenCheck, scope_of
 from featurestore.service.convert import decode_request
 from featurestore.service.telemetry import RpcTelemetry
 
-__all__ = ["MethodWrapper", "TokenCheck", "WrappingRegistrar"]
+__all__ = ["MethodWrapper", "WrappingRegistrar"]
 
 logger = logging.getLogger(__name__)
 
 UnaryBehavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any] | Awaitable[None]]
+_Guard = tuple[TokenCheck, str]
+"""The token check of a method and the scope the method needs."""
 Decode = Callable[[Any], Any]
 """Turns what gRPC hands the behaviour (request bytes, or an iterator of them) into messages."""
 _OK = grpc.StatusCode.OK
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
-"""Methods that need no token, so that load balancers can check health."""
 
 
 def _status(exc: FeatureStoreError) -> tuple[grpc.StatusCode, str]:
@@ -105,22 +104,12 @@ def _code_of(context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.Stat
     return grpc.StatusCode.UNKNOWN
 
 
-class TokenCheck:
-    """Accepts ``authorization: Bearer <token>`` with one of the configured tokens."""
-
-    def __init__(self, tokens: Iterable[SecretStr]) -> None:
-        self._tokens = [f"Bearer {t.get_secret_value()}".encode() for t in tokens]
-
-    def allows(self, metadata: Sequence[tuple[str, str | bytes]] | None) -> bool:
-        for key, value in metadata or ():
-            if key == "authorization":
-                given = value if isinstance(value, bytes) else value.encode()
-                return any(hmac.compare_digest(given, token) for token in self._tokens)
-        return False
-
-
-async def _deny(context: grpc.aio.ServicerContext) -> None:
-    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required")
+async def _refuse(guard: _Guard, context: grpc.aio.ServicerContext, method: str) -> None:
+    """Abort the call unless its bearer token grants the scope the method needs."""
+    tokens, scope = guard
+    refusal = tokens.refusal(context.invocation_metadata(), method, scope)
+    if refusal is not None:
+        await context.abort(refusal.code, refusal.message)
 
 
 class MethodWrapper:
@@ -131,8 +120,14 @@ class MethodWrapper:
         self._tokens = tokens
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """The same handler with its behaviour wrapped and its requests decoded in the wrapper."""
-        tokens = None if method.startswith(_OPEN_PREFIXES) else self._tokens
+        """The same handler with its behaviour wrapped and its requests decoded in the wrapper.
+
+        Raises:
+            ConfigurationError: Tokens are configured and ``method`` has no scope.
+        """
+        tokens: _Guard | None = None
+        if self._tokens is not None and (scope := scope_of(method)) is not None:
+            tokens = (self._tokens, scope)
         decode = _decoder(handler)
         streaming = (handler.request_streaming, handler.response_streaming)
         name, make_handler = _HANDLER_KINDS[streaming]
@@ -147,7 +142,7 @@ class MethodWrapper:
         )
 
     def _unary(
-        self, behavior: UnaryBehavior, method: str, tokens: TokenCheck | None, decode: Decode
+        self, behavior: UnaryBehavior, method: str, tokens: _Guard | None, decode: Decode
     ) -> UnaryBehavior:
         telemetry = self._telemetry
         tracer = telemetry.tracer
@@ -155,8 +150,8 @@ class MethodWrapper:
         perf_counter = time.perf_counter
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            if tokens is not None and not tokens.allows(context.invocation_metadata()):
-                await _deny(context)
+            if tokens is not None:
+                await _refuse(tokens, context, method)
             try:
                 return await behavior(decode(request), context)
             except grpc.aio.AbortError:
@@ -188,15 +183,15 @@ class MethodWrapper:
         return run
 
     def _stream(
-        self, behavior: StreamBehavior, method: str, tokens: TokenCheck | None, decode: Decode
+        self, behavior: StreamBehavior, method: str, tokens: _Guard | None, decode: Decode
     ) -> StreamBehavior:
         telemetry = self._telemetry
         tracer = telemetry.tracer
         counters = telemetry.counters
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            if tokens is not None and not tokens.allows(context.invocation_metadata()):
-                await _deny(context)
+            if tokens is not None:
+                await _refuse(tokens, context, method)
             try:
                 responses = behavior(decode(request), context)
                 if inspect.isawaitable(responses):

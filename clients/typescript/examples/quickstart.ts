@@ -4,6 +4,8 @@
  *
  *     npm run build && node dist/examples/quickstart.js --target 127.0.0.1:50151 --symbols IBM,AIG
  *
+ * `--token` (default: $FEATURESTORE_TOKEN) is the bearer token, when the server wants one.
+ *
  * Each step prints one JSON line. Options name the model, the feature service, the export window
  * and where the anomaly stream starts (--anomaly-start or --resume-token), so the same program
  * runs against `make run` and against the integration tests' data.
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     "min-score": { type: "string", default: "0" },
     "max-anomalies": { type: "string", default: "5" },
     "watch-seconds": { type: "string", default: "10" },
+    token: { type: "string", default: process.env.FEATURESTORE_TOKEN },
   },
 });
 
@@ -41,7 +44,10 @@ function emit(line: Record<string, unknown>): void {
 }
 
 async function main(): Promise<void> {
-  const client = new FeatureStoreClient(args.target, { timeoutMs: 30_000 });
+  const client = new FeatureStoreClient(args.target, {
+    timeoutMs: 30_000,
+    token: args.token || undefined,
+  });
   const symbols = args.symbols.split(",");
 
   // 1. Online features: a value, a status and an event time per feature and entity.

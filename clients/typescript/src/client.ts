@@ -24,7 +24,10 @@ import {
 export interface ClientOptions {
   /** Use TLS (https) instead of plaintext HTTP/2. */
   tls?: boolean;
-  /** Sent as `authorization: Bearer <token>`. */
+  /**
+   * A bearer token, sent as `authorization: Bearer <token>` with every call (plaintext too, for a
+   * loopback server; elsewhere use `tls`, or it travels in clear).
+   */
   token?: string;
   /** Default timeout of unary calls and exports, in milliseconds (10 s). */
   timeoutMs?: number;

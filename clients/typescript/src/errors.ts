@@ -5,6 +5,7 @@
  *     ├── InvalidArgumentError       the request is malformed; the message names the field
  *     ├── NotFoundError              a feature, view, feature service or model does not exist
  *     ├── UnauthenticatedError       no or a wrong bearer token
+ *     ├── PermissionDeniedError      the token lacks the scope the call needs (named in details)
  *     ├── UnavailableError           the server or its backend is away (retried before raising)
  *     └── DeadlineExceededError      the call ran out of time
  */
@@ -24,6 +25,7 @@ export class FeatureStoreClientError extends Error {
 export class InvalidArgumentError extends FeatureStoreClientError {}
 export class NotFoundError extends FeatureStoreClientError {}
 export class UnauthenticatedError extends FeatureStoreClientError {}
+export class PermissionDeniedError extends FeatureStoreClientError {}
 export class UnavailableError extends FeatureStoreClientError {}
 export class DeadlineExceededError extends FeatureStoreClientError {}
 
@@ -31,6 +33,7 @@ const byCode = new Map<Code, typeof FeatureStoreClientError>([
   [Code.InvalidArgument, InvalidArgumentError],
   [Code.NotFound, NotFoundError],
   [Code.Unauthenticated, UnauthenticatedError],
+  [Code.PermissionDenied, PermissionDeniedError],
   [Code.Unavailable, UnavailableError],
   [Code.DeadlineExceeded, DeadlineExceededError],
 ]);

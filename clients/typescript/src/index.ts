@@ -22,6 +22,7 @@ export {
   FeatureStoreClientError,
   InvalidArgumentError,
   NotFoundError,
+  PermissionDeniedError,
   UnauthenticatedError,
   UnavailableError,
 } from "./errors.js";

@@ -58,7 +58,9 @@ class RegistryProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"registry exited: {self.log_path.read_text()[-3000:]}")
             try:
-                if requests.get(f"{self.url}/subjects", timeout=1).status_code == 200:
+                headers = self.settings.schema_registry.auth_header
+                reply = requests.get(f"{self.url}/subjects", headers=headers, timeout=1)
+                if reply.status_code == 200:
                     return
             except requests.RequestException:
                 pass
@@ -87,12 +89,13 @@ class RegistryProcess:
 
 
 @pytest.fixture
-def start_registry(stack: Settings, tmp_path: Path) -> Iterator[Callable[[str], RegistryProcess]]:
-    """Starts a registry on a free port for a topic; stops every one it started."""
+def start_registry(stack: Settings, tmp_path: Path) -> Iterator[Callable[..., RegistryProcess]]:
+    """``start_registry(topic, settings=stack)``: a registry on a free port for a topic, with
+    ``settings`` (the stack's by default); stops every one it started."""
     started: list[RegistryProcess] = []
 
-    def start(topic: str) -> RegistryProcess:
-        process = RegistryProcess(stack, topic, free_port(), tmp_path / f"{topic}.log")
+    def start(topic: str, settings: Settings | None = None) -> RegistryProcess:
+        process = RegistryProcess(settings or stack, topic, free_port(), tmp_path / f"{topic}.log")
         started.append(process)
         process.start()
         return process

@@ -4,8 +4,10 @@ Each example is built the way its README says (``go build``, ``tsc``) and run tw
 server over the stack's Redis, MLflow, PostgreSQL and Kafka: online features with every status,
 Predict, an export (compared with the Python SDK's export of the same request) and StreamAnomalies
 from a time, then resumed by the token the first run ended with, which must deliver exactly the
-rest. The Go build uses Go's build cache (``go env GOCACHE``; deploy/bootstrap.sh warms it), so
-only the first build on a machine compiles the dependencies.
+rest. The server wants a bearer token, which the examples send (``--token``); a short test runs
+them with no token and with one of the wrong scope against a server of its own (no backends), and
+sees each refusal named. The Go build uses Go's build cache (``go env GOCACHE``;
+deploy/bootstrap.sh warms it), so only the first build on a machine compiles the dependencies.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ import pyarrow as pa
 import pytest
 from featurestore_client import FeatureStoreClient
 
-from featurestore.config import Settings, TopicSettings
+from featurestore.config import Settings, TopicSettings, load_settings
 from featurestore.online import EntityKey, FeatureRow
+from featurestore.online.testing import InMemoryOnlineStore, market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from tests.integration.service.anomaly_data import (
@@ -50,6 +53,8 @@ FEATURES = ["bars_1m:close", "rolling_1m:vwap_5m", "bars_1m:volume"]
 EXPORT = (T0 + pd.Timedelta(minutes=5), T0 + pd.Timedelta(minutes=50), timedelta(minutes=1))
 MIN_SCORE = 0.3
 FIRST_RUN = 4
+TOKEN = "example-token"
+"""The bearer token of the live server (every scope)."""
 
 
 def _build_go() -> list[str]:
@@ -127,7 +132,9 @@ def server(
         ]
     )
     return start_server(
-        topics=topics, offline=OfflineAccess(offline.settings, offline.definitions.project)
+        topics=topics,
+        offline=OfflineAccess(offline.settings, offline.definitions.project),
+        auth_tokens=f"{TOKEN} *",
     )
 
 
@@ -137,6 +144,14 @@ def _anomaly(i: int) -> tuple[str, float]:
 
 
 def _run(command: list[str], target: str, out: Path, model: str, *start: str) -> list[Any]:
+    run = _example(command, target, out, model, f"--token={TOKEN}", *start)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+def _example(
+    command: list[str], target: str, out: Path, model: str, *more: str
+) -> subprocess.CompletedProcess[str]:
     start_s, end_s, step = EXPORT
     names = {
         "target": target, "symbols": ",".join(SYMBOLS), "features": ",".join(FEATURES),
@@ -150,11 +165,33 @@ def _run(command: list[str], target: str, out: Path, model: str, *start: str) ->
     else:
         names |= {"step": f"{step.seconds}s", "label-horizon": "5m", "watch": "20s"}
     args = [f"--{key}={value}" for key, value in names.items()]
-    run = subprocess.run(
-        [*command, *args, *start], capture_output=True, text=True, timeout=120, cwd=REPO
+    env = {k: v for k, v in os.environ.items() if k != "FEATURESTORE_TOKEN"}
+    return subprocess.run(
+        [*command, *args, *more], capture_output=True, text=True, timeout=120, cwd=REPO, env=env
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return [json.loads(line) for line in run.stdout.splitlines()]
+
+
+def test_example_is_refused_without_the_right_token(example: list[str], tmp_path: Path) -> None:
+    """No token: refused at the first call; a reader's token: reads, then refused at Predict."""
+    settings = load_settings(
+        {
+            "FEATURESTORE_GRPC__PORT": "0",
+            "FEATURESTORE_SERVICE__AUTH_TOKENS": "reader features:read",
+        }
+    )
+    catalog = market_catalog()
+    store = InMemoryOnlineStore(catalog)
+    server = ServerThread(settings, catalog, store_factory=lambda: store, probes={})
+    try:
+        anonymous = _example(example, server.target, tmp_path / "x.arrow", "m")
+        reader = _example(example, server.target, tmp_path / "y.arrow", "m", "--token=reader")
+    finally:
+        server.stop(grace_s=0)
+    assert anonymous.returncode != 0 and not anonymous.stdout
+    assert "no bearer token" in anonymous.stderr and "'features:read'" in anonymous.stderr
+    assert reader.returncode != 0
+    assert [json.loads(line)["step"] for line in reader.stdout.splitlines()] == ["online"]
+    assert "does not grant scope 'predict'" in reader.stderr, reader.stderr[-2000:]
 
 
 def _by_step(lines: list[Any], step: str) -> list[Any]:
@@ -209,7 +246,7 @@ def test_example_against_the_live_server(
         table = reader.read_all()
     assert export["rows"] == table.num_rows == len(SYMBOLS) * 45
     start_s, end_s, step = EXPORT
-    with FeatureStoreClient(server.target, timeout_s=120) as client:
+    with FeatureStoreClient(server.target, timeout_s=120, token=TOKEN) as client:
         oracle = client.export_training_dataset(
             feature_service="market_features_v1", symbols=SYMBOLS, step=step,
             start_time=start_s.to_pydatetime(), end_time=end_s.to_pydatetime(),

@@ -81,7 +81,9 @@ def test_tls_with_a_private_ca_and_a_bearer_token(
     now = datetime.now(UTC).replace(microsecond=0)
     write_rows([FeatureRow("bars_1m", EntityKey.of(symbol="IBM"), now, {"close": 151.25})])
     cert_file, key_file, ca = _certificates(tmp_path)
-    server = start_server(tls_cert_file=cert_file, tls_key_file=key_file, auth_tokens="s3cret")
+    server = start_server(
+        tls_cert_file=cert_file, tls_key_file=key_file, auth_tokens="s3cret features:read"
+    )
     once = RetryPolicy(max_attempts=1)
 
     with FeatureStoreClient(server.target, root_certificates=ca, token="s3cret", retry=once) as c:

@@ -68,7 +68,9 @@ def _get(client: FeatureStoreClient, **kw: object) -> object:
 
 
 def test_bearer_token_required_when_configured(start_server: Callable[..., ServerThread]) -> None:
-    server = start_server(auth_tokens=(SecretStr("s3cret"), SecretStr("other")))
+    server = start_server(
+        auth_tokens=(SecretStr("s3cret predict"), SecretStr("other features:read"))
+    )
     anonymous = FeatureStoreClient(server.target, retry=NO_RETRY)
     with anonymous, pytest.raises(UnauthenticatedError):
         _get(anonymous)
@@ -191,16 +193,16 @@ def test_metrics_are_recorded_without_a_tracer(start_server: Callable[..., Serve
 def test_service_settings_from_env() -> None:
     settings = load_settings(
         {
-            "FEATURESTORE_SERVICE__AUTH_TOKENS": "a, b",
+            "FEATURESTORE_SERVICE__AUTH_TOKENS": "a features:read, b *",
             "FEATURESTORE_SERVICE__SHUTDOWN_GRACE_S": "3",
             "FEATURESTORE_OTHER": "ignored",
         }
     ).service
-    assert [t.get_secret_value() for t in settings.auth_tokens] == ["a", "b"]
+    assert [t.get_secret_value() for t in settings.auth_tokens] == ["a features:read", "b *"]
     assert settings.shutdown_grace_s == 3
     assert not settings.tls
     with pytest.raises(ConfigurationError, match="go together"):
         load_settings({"FEATURESTORE_SERVICE__TLS_CERT_FILE": "/x.pem"})
-    env = settings_env(load_settings({"FEATURESTORE_SERVICE__AUTH_TOKENS": "a,b"}))
-    assert env["FEATURESTORE_SERVICE__AUTH_TOKENS"] == "a,b"
+    env = settings_env(load_settings({"FEATURESTORE_SERVICE__AUTH_TOKENS": "a features:read,b *"}))
+    assert env["FEATURESTORE_SERVICE__AUTH_TOKENS"] == "a features:read,b *"
     assert load_settings(env).service.auth_tokens == settings.auth_tokens

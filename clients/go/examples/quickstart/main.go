@@ -1,7 +1,7 @@
 // The README's example: online features with their statuses, a prediction, a training set
 // export and live anomalies resumed by token, against a running server.
 //
-//	go run ./examples/quickstart -target 127.0.0.1:50151 -symbols IBM,AIG
+//	go run ./examples/quickstart -target 127.0.0.1:50151 -symbols IBM,AIG -token "$FEATURESTORE_TOKEN"
 //
 // Each step prints one JSON line. Flags name the model, the feature service, the export window
 // and where the anomaly stream starts (-anomaly-start or -resume-token), so the same program runs
@@ -18,6 +18,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc"
 
 	featurestore "github.com/featurestore/featurestore/clients/go"
 )
@@ -39,9 +41,14 @@ func main() {
 	minScore := flag.Float64("min-score", 0, "only anomalies scoring at least this")
 	maxAnomalies := flag.Int("max-anomalies", 5, "stop after this many anomalies")
 	watch := flag.Duration("watch", 10*time.Second, "stop watching anomalies after this long")
+	token := flag.String("token", os.Getenv("FEATURESTORE_TOKEN"), "bearer token (default: $FEATURESTORE_TOKEN); none: send none")
 	flag.Parse()
 
-	client, err := featurestore.NewClient(*target)
+	var options []grpc.DialOption
+	if *token != "" {
+		options = append(options, featurestore.WithBearerToken(*token))
+	}
+	client, err := featurestore.NewClient(*target, options...)
 	if err != nil {
 		log.Fatal(err)
 	}

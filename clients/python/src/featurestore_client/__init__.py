@@ -7,6 +7,7 @@ from featurestore_client._errors import (
     FeatureStoreClientError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     UnauthenticatedError,
     UnavailableError,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidArgumentError",
     "NotFoundError",
     "OnlineFeatures",
+    "PermissionDeniedError",
     "Prediction",
     "Predictions",
     "RetryPolicy",

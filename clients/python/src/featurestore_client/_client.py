@@ -74,7 +74,9 @@ class FeatureStoreClient:
         Args:
             target: The server's address (``host:port``), several (a list, or comma-separated),
                 or ``dns:///name:port`` for every address of a name.
-            token: A bearer token, sent as ``authorization: Bearer <token>`` on every call.
+            token: A bearer token, sent as ``authorization: Bearer <token>`` on every call: as
+                call credentials with TLS, else as each call's metadata (in clear text: use
+                plaintext only on loopback or behind a proxy that ends TLS).
             tls: Use TLS (implied by ``root_certificates``).
             root_certificates: PEM roots to trust instead of the system's, for a private CA.
             timeout_s: Default timeout of each call, retries included; None waits forever.
@@ -92,8 +94,18 @@ class FeatureStoreClient:
             ValueError: A target without a port, or a name that does not resolve.
         """
         credentials = None
+        self._metadata: Metadata = ()
         if tls or root_certificates is not None:
             credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            if token:
+                # Call credentials: gRPC adds the header to every call, over TLS only.
+                credentials = grpc.composite_channel_credentials(
+                    credentials, grpc.access_token_call_credentials(token)
+                )
+        elif token:
+            # gRPC refuses call credentials on a plaintext channel (a loopback server, or one
+            # behind a proxy that ends TLS), so the same header goes as each call's metadata.
+            self._metadata = (("authorization", f"Bearer {token}"),)
         self._channel = open_channel(
             target,
             credentials=credentials,
@@ -101,7 +113,6 @@ class FeatureStoreClient:
             load_balancing=load_balancing,
             health_check_service=health_check_service,
         )
-        self._metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._tracing = CallTracing(tracer_provider)
         self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()

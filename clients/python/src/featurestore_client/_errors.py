@@ -6,6 +6,7 @@
     ├── InvalidArgumentError        the request is malformed; the message names the field
     ├── NotFoundError               a feature, view, feature service or model does not exist
     ├── UnauthenticatedError        no or a wrong bearer token
+    ├── PermissionDeniedError       the token lacks the scope the call needs (named)
     ├── UnavailableError            the server or its backend is away (retried before raising)
     └── DeadlineExceededError       the call ran out of time
 """
@@ -19,6 +20,7 @@ __all__ = [
     "FeatureStoreClientError",
     "InvalidArgumentError",
     "NotFoundError",
+    "PermissionDeniedError",
     "UnauthenticatedError",
     "UnavailableError",
 ]
@@ -47,6 +49,10 @@ class UnauthenticatedError(FeatureStoreClientError):
     """UNAUTHENTICATED."""
 
 
+class PermissionDeniedError(FeatureStoreClientError):
+    """PERMISSION_DENIED: the token is valid but does not grant the call's scope."""
+
+
 class UnavailableError(FeatureStoreClientError):
     """UNAVAILABLE, after the retries."""
 
@@ -59,6 +65,7 @@ _BY_CODE: dict[grpc.StatusCode, type[FeatureStoreClientError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
 }
