@@ -54,6 +54,7 @@ __all__ = [
     "TokenGrant",
     "TopicSettings",
     "TracingSettings",
+    "VendorSettings",
     "load_settings",
     "parse_token_entry",
     "settings_env",
@@ -856,6 +857,78 @@ class ProcessorSettings(_Section):
     """Kafka engine: how long a poll waits for more records before the batch is processed."""
 
 
+class VendorSettings(_Section):
+    """The market-data vendor of ``featurestore ingest live|backfill|heal`` (Polygon.io / Massive).
+
+    From ``FEATURESTORE_VENDOR__*``. The base URLs are configuration so that tests point the
+    adapter at a local simulator; the API key is a secret, never logged nor put in a URL.
+    """
+
+    api_key: SecretStr = SecretStr("")
+    """The vendor's API key (or :attr:`api_key_file`)."""
+    api_key_file: Path | None = None
+    """A file holding the API key (its first line), for a key kept out of the environment."""
+    ws_url: str = "wss://socket.massive.com/stocks"
+    """The WebSocket of the stocks cluster (``wss://socket.polygon.io/stocks`` is the same)."""
+    rest_url: str = "https://api.massive.com"
+    """The REST API's base URL (``https://api.polygon.io`` is the same)."""
+    symbols: tuple[str, ...] = ()
+    """Symbols of the live feed when ``--symbols`` is not given (comma-separated)."""
+    quotes: bool = True
+    """Whether the live feed subscribes to quotes (``Q.<symbol>``) besides trades."""
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    """First wait before reconnecting the WebSocket; doubled per failed attempt, jittered."""
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+    """The cap of the reconnect wait."""
+    gap_overlap_s: float = Field(default=2.0, ge=0)
+    """After a reconnect, the REST backfill of the missed span starts this long before the last
+    record received (and ends as long after the first one received again)."""
+    rest_page_limit: int = Field(default=50_000, ge=1, le=50_000)
+    """Results per REST page (``limit``; the vendor's maximum is 50,000)."""
+    rest_timeout_s: float = Field(default=30.0, gt=0)
+    """Timeout of one REST request."""
+    rest_retries: int = Field(default=8, ge=0)
+    """Attempts after a failed REST request (a connection error, a 5xx) before giving up; a 429
+    is waited out as its ``Retry-After`` says and counts too."""
+    max_retry_after_s: float = Field(default=120.0, gt=0)
+    """The longest ``Retry-After`` honoured; a longer one is waited this long."""
+    heal_interval_s: float = Field(default=3600.0, ge=0)
+    """How often the live feed looks for missing minutes and backfills them (0: never)."""
+    heal_days: int = Field(default=1, ge=1)
+    """Sessions the scheduled heal looks back over (1: today's, or the last one)."""
+    heal_settle_s: float = Field(default=300.0, ge=0)
+    """Minutes younger than this are not gaps yet (the processors are still writing them)."""
+    bars_table: str = "bars_1m"
+    """The offline table whose minutes the gap detector reads (``schema.table`` allowed)."""
+    bars_key: str = "symbol"
+    """Its symbol column."""
+
+    _split_symbols = field_validator("symbols", mode="before")(_comma_separated)
+
+    def key(self) -> SecretStr:
+        """The API key, from :attr:`api_key` or :attr:`api_key_file`.
+
+        Raises:
+            ConfigurationError: neither is set, or the file cannot be read.
+        """
+        if self.api_key.get_secret_value():
+            return self.api_key
+        if self.api_key_file is not None:
+            try:
+                text = self.api_key_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"FEATURESTORE_VENDOR__API_KEY_FILE: cannot read {self.api_key_file}:"
+                    f" {exc.strerror}"
+                ) from exc
+            if text:
+                return SecretStr(text.splitlines()[0].strip())
+        raise ConfigurationError(
+            "the vendor's API key is not set: FEATURESTORE_VENDOR__API_KEY or"
+            " FEATURESTORE_VENDOR__API_KEY_FILE"
+        )
+
+
 class Settings(BaseModel):
     """All settings of the store, one object per process.
 
@@ -882,6 +955,7 @@ class Settings(BaseModel):
     dashboard: DashboardSettings = DashboardSettings()
     spark_cluster: SparkClusterSettings = SparkClusterSettings()
     processors: ProcessorSettings = ProcessorSettings()
+    vendor: VendorSettings = VendorSettings()
     security: SecuritySettings = SecuritySettings()
 
     @model_validator(mode="before")

@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,8 @@ import click
 if TYPE_CHECKING:
     from featurestore.config import Settings
     from featurestore.ingest import EventSource, IngestSummary, RecordKind, SourceRecord
+    from featurestore.ingest.vendor.backfill import LoggedIds
+    from featurestore.ingest.vendor.rest import RestClient
 
 __all__ = ["ingest", "replay"]
 
@@ -54,13 +56,16 @@ def _merged(sources: list[EventSource]) -> Iterable[SourceRecord]:
     return sources[0] if len(sources) == 1 else merge_by_event_time(sources)
 
 
-def _until_signalled(records: Iterable[SourceRecord]) -> Iterator[SourceRecord]:
+def _until_signalled(
+    records: Iterable[SourceRecord], stop: threading.Event | None = None
+) -> Iterator[SourceRecord]:
     """Stop reading at SIGTERM or SIGINT, so that what was read is still delivered and counted.
 
     ``make down`` stops a running feed with SIGTERM; the ingest then flushes its producer and
-    prints its summary instead of dying with records in flight.
+    prints its summary instead of dying with records in flight. ``stop`` is the event the
+    signals set, for a source that waits for records (the live feed) and must see it itself.
     """
-    stop = threading.Event()
+    stop = stop or threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _STOP_SIGNALS}
     try:
         for record in records:
@@ -82,6 +87,7 @@ def _run(
     speed: float | None,
     connect_timeout: float,
     delivery_timeout: float,
+    stop: threading.Event | None = None,
 ) -> None:
     from featurestore.errors import FeatureStoreError
     from featurestore.events import ConfluentSchemaStore
@@ -112,7 +118,7 @@ def _run(
             metrics=IngestMetrics(telemetry.meter_provider),
         )
         summary = ingestor.run(
-            _until_signalled(records),
+            _until_signalled(records, stop),
             progress=lambda s: click.echo(f"... read {s.read}", err=True),
         )
     except IngestDeliveryError as exc:
@@ -459,6 +465,292 @@ def ingest_synthetic_metrics(
         speed=None if fast else speed,
         connect_timeout=connect_timeout,
         delivery_timeout=delivery_timeout,
+    )
+
+
+def _symbols(given: str | None, default: tuple[str, ...]) -> list[str]:
+    symbols = [s.strip().upper() for s in (given or ",".join(default)).split(",") if s.strip()]
+    if not symbols:
+        raise click.UsageError(
+            "no symbols: give --symbols AAPL,MSFT or FEATURESTORE_VENDOR__SYMBOLS"
+        )
+    return symbols
+
+
+def _range(start: str | None, end: str | None) -> tuple[datetime, datetime] | None:
+    """The range of ``--start``/``--end``: New York days (both included) or UTC instants.
+
+    A date is a whole New York day; a date-time is an instant (UTC unless it says otherwise), and
+    ``--end`` as a date-time is excluded.
+    """
+    from datetime import date, time, timedelta
+    from zoneinfo import ZoneInfo
+
+    if start is None and end is None:
+        return None
+    if start is None or end is None:
+        raise click.UsageError("give both --start and --end, or neither")
+    new_york = ZoneInfo("America/New_York")
+
+    def parse(value: str, name: str, is_end: bool) -> datetime:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            day += timedelta(days=1) if is_end else timedelta()
+            return datetime.combine(day, time(), new_york).astimezone(UTC)
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(
+                f"{value!r} is neither a date (2024-03-01) nor a date-time (2024-03-01T14:30)",
+                param_hint=name,
+            ) from None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    first, last = parse(start, "--start", False), parse(end, "--end", True)
+    if last <= first:
+        raise click.BadParameter("--end must be after --start", param_hint="--end")
+    return first, last
+
+
+_vendor_symbols = click.option(
+    "--symbols",
+    default=None,
+    help="Comma-separated tickers (default: FEATURESTORE_VENDOR__SYMBOLS).",
+)
+_vendor_range = [
+    click.option("--start", default=None, help="First day (New York) or UTC date-time."),
+    click.option("--end", default=None, help="Last day (included) or UTC date-time (excluded)."),
+]
+
+
+def _with_range(func: click.decorators.FC) -> click.decorators.FC:
+    for option in reversed(_vendor_range):
+        func = option(func)
+    return func
+
+
+def _vendor_clients(settings: Settings) -> tuple[RestClient, LoggedIds]:
+    """The vendor's REST client, and what the settings' topics already hold (ids by range)."""
+    from featurestore.events import ConfluentSchemaStore
+    from featurestore.ingest.vendor import RestClient, logged_ids
+    from featurestore.resilience import Backoff
+
+    vendor = settings.vendor
+    rest = RestClient(
+        vendor.rest_url,
+        vendor.key(),
+        page_limit=vendor.rest_page_limit,
+        timeout_s=vendor.rest_timeout_s,
+        retries=vendor.rest_retries,
+        max_retry_after_s=vendor.max_retry_after_s,
+        backoff=Backoff(initial_s=vendor.reconnect_initial_s, max_s=vendor.reconnect_max_s),
+    )
+    store = ConfluentSchemaStore(settings.schema_registry.url)
+    topics: dict[RecordKind, str] = {
+        "trade": settings.topics.trades,
+        "quote": settings.topics.quotes,
+    }
+
+    def logged(
+        kind: RecordKind, symbols: Collection[str], start: datetime, end: datetime
+    ) -> set[str]:
+        return logged_ids(settings.kafka.connection, store, topics[kind], symbols, start, end)
+
+    return rest, logged
+
+
+@ingest.command("live")
+@_vendor_symbols
+@click.option("--no-quotes", is_flag=True, help="Trades only (no Q.<symbol> subscription).")
+@click.option(
+    "--heal-interval",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds between gap heals (0: never; default FEATURESTORE_VENDOR__HEAL_INTERVAL_S).",
+)
+@_with_timeouts
+def ingest_live(
+    symbols: str | None,
+    no_quotes: bool,
+    heal_interval: float | None,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    """Stream the vendor's trades and quotes of SYMBOLS into the log until SIGTERM/SIGINT.
+
+    Reconnects with capped, jittered backoff and subscribes again; the span a break missed is
+    backfilled through REST, and the bars table's gaps are healed every --heal-interval. Each
+    vendor trade lands in the log once (ids derived from the vendor's ids).
+    """
+    from datetime import timedelta
+
+    from featurestore.errors import FeatureStoreError
+    from featurestore.ingest.vendor import BarsTable, Healer, LiveFeed, VendorStream
+    from featurestore.resilience import Backoff
+
+    settings = _settings()
+    vendor = settings.vendor
+    wanted = _symbols(symbols, vendor.symbols)
+    quotes = vendor.quotes and not no_quotes
+    interval = vendor.heal_interval_s if heal_interval is None else heal_interval
+    try:
+        rest, logged = _vendor_clients(settings)
+        stream = VendorStream(
+            vendor.ws_url,
+            vendor.key(),
+            wanted,
+            quotes=quotes,
+            backoff=Backoff(initial_s=vendor.reconnect_initial_s, max_s=vendor.reconnect_max_s),
+        )
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    healer = Healer(
+        BarsTable(settings.postgres.dsn, vendor.bars_table, vendor.bars_key),
+        rest,
+        logged,
+        settle=timedelta(seconds=vendor.heal_settle_s),
+    )
+    stop = threading.Event()
+    feed = LiveFeed(
+        stream,
+        rest,
+        wanted,
+        kinds=("trade", "quote") if quotes else ("trade",),
+        overlap=timedelta(seconds=vendor.gap_overlap_s),
+        healer=healer,
+        heal_interval=timedelta(seconds=interval) if interval else None,
+        heal_days=vendor.heal_days,
+        stop=stop,
+    )
+    click.echo(f"live: {', '.join(wanted)} from {vendor.ws_url}", err=True)
+    _run(
+        settings,
+        feed,
+        kinds=feed.kinds,
+        topic=None,
+        speed=None,
+        connect_timeout=connect_timeout,
+        delivery_timeout=delivery_timeout,
+        stop=stop,
+    )
+    click.echo(
+        f"copies dropped: {feed.copies.copies}; reconnect backfills:"
+        f" {feed.stats.gap_backfills}; heals: {feed.stats.heals}"
+    )
+
+
+@ingest.command("backfill")
+@_vendor_symbols
+@_with_range
+@click.option("--no-quotes", is_flag=True, help="Trades only.")
+@_with_timeouts
+def ingest_backfill(
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    no_quotes: bool,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    """Read the vendor's trades (and quotes) of a range through REST into the log.
+
+    Records already in the log (same vendor id) are not sent again.
+    """
+    from featurestore.errors import FeatureStoreError
+    from featurestore.ingest.vendor import CopyFilter, vendor_records
+
+    settings = _settings()
+    wanted = _symbols(symbols, settings.vendor.symbols)
+    span = _range(start, end)
+    if span is None:
+        raise click.UsageError("backfill needs --start and --end")
+    kinds: tuple[RecordKind, ...] = ("trade",) if no_quotes else ("trade", "quote")
+    try:
+        rest, logged = _vendor_clients(settings)
+        copies = CopyFilter()
+        for kind in kinds:
+            copies.logged |= logged(kind, wanted, *span)
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    records = copies.filter(vendor_records(rest, kinds, wanted, *span))
+    _run(
+        settings,
+        records,
+        kinds=kinds,
+        topic=None,
+        speed=None,
+        connect_timeout=connect_timeout,
+        delivery_timeout=delivery_timeout,
+    )
+    click.echo(f"copies dropped (already in the log): {copies.copies}")
+
+
+@ingest.command("heal")
+@_vendor_symbols
+@_with_range
+@click.option("--dry-run", is_flag=True, help="Report the gaps; backfill nothing.")
+@_with_timeouts
+def ingest_heal(
+    symbols: str | None,
+    start: str | None,
+    end: str | None,
+    dry_run: bool,
+    connect_timeout: float,
+    delivery_timeout: float,
+) -> None:
+    """Find session minutes without bars (bars table vs the trading calendar) and backfill them.
+
+    Without --start/--end: the last FEATURESTORE_VENDOR__HEAL_DAYS sessions up to now, less
+    the settle time.
+    """
+    from datetime import timedelta
+
+    from featurestore.errors import FeatureStoreError
+    from featurestore.ingest.vendor import BarsTable, CopyFilter, Healer, HealReport, heal_window
+
+    settings = _settings()
+    vendor = settings.vendor
+    wanted = _symbols(symbols, vendor.symbols)
+    now = datetime.now(UTC)
+    span = _range(start, end) or heal_window(now, vendor.heal_days)
+    try:
+        rest, logged = _vendor_clients(settings)
+        healer = Healer(
+            BarsTable(settings.postgres.dsn, vendor.bars_table, vendor.bars_key),
+            rest,
+            logged,
+            settle=timedelta(seconds=vendor.heal_settle_s),
+        )
+        gaps = healer.gaps(wanted, span[0], span[1], now)
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for symbol in wanted:
+        mine = [g for g in gaps if g.symbol == symbol]
+        shown = ", ".join(f"{g.start:%Y-%m-%d %H:%M}+{g.minutes}m" for g in mine[:5])
+        more = f" and {len(mine) - 5} more" if len(mine) > 5 else ""
+        click.echo(
+            f"{symbol}: {len(mine)} gaps, {sum(g.minutes for g in mine)} minutes"
+            f"{': ' + shown + more if mine else ''}"
+        )
+    if dry_run or not gaps:
+        return
+    report = HealReport()
+    copies = CopyFilter()
+    _run(
+        settings,
+        healer.records(gaps, report, copies),
+        kinds=["trade"],
+        topic=None,
+        speed=None,
+        connect_timeout=connect_timeout,
+        delivery_timeout=delivery_timeout,
+    )
+    click.echo(
+        f"healed: {report.records} trades from the vendor for {len(report.gaps)} gaps"
+        f" ({report.empty} without trades), {copies.copies} already in the log"
     )
 
 

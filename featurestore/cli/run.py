@@ -26,13 +26,25 @@ __all__ = ["run"]
 @click.option("--rate", type=float, default=200.0, show_default=True, help="Synthetic trades/s.")
 @click.option("--symbols", type=int, default=20, show_default=True, help="Synthetic symbols.")
 @click.option(
+    "--live",
+    "live_symbols",
+    default=None,
+    help="Feed the vendor's live trades and quotes of these symbols (AAPL,MSFT) instead: "
+    "featurestore ingest live, key in FEATURESTORE_VENDOR__API_KEY.",
+)
+@click.option(
     "--secure",
     is_flag=True,
     help="Start the stack secured (FEATURESTORE_SECURITY__ENABLED): Kafka SASL_SSL/SCRAM, Redis "
     "ACL + TLS, PostgreSQL TLS; certificates made under the data folder.",
 )
 def run(
-    trade_files: tuple[Path, ...], speed: float | None, rate: float, symbols: int, secure: bool
+    trade_files: tuple[Path, ...],
+    speed: float | None,
+    rate: float,
+    symbols: int,
+    live_symbols: str | None,
+    secure: bool,
 ) -> None:
     """Start the local stack and the services, feed them market data, and say where to look."""
     from featurestore.errors import FeatureStoreError
@@ -43,7 +55,10 @@ def run(
         # Before the settings load: every child process inherits the secured settings.
         os.environ["FEATURESTORE_SECURITY__ENABLED"] = "true"
     settings = load_settings()
-    options = FeedOptions(trade_files=trade_files, speed=speed, rate=rate, symbols=symbols)
+    live = tuple(s.strip().upper() for s in (live_symbols or "").split(",") if s.strip())
+    options = FeedOptions(
+        trade_files=trade_files, speed=speed, rate=rate, symbols=symbols, live_symbols=live
+    )
     stack = Stack(settings, feed=options)
     try:
         result = bring_up(stack)
@@ -56,6 +71,8 @@ def run(
     feed = (
         " ".join(map(str, trade_files)) if trade_files else f"synthetic market, {rate:g} trades/s"
     )
+    if live:
+        feed = f"vendor live feed of {','.join(live)} ({settings.vendor.ws_url})"
     click.echo(
         f"\nfeed: {feed} -> topic {settings.topics.trades} "
         f"(invalid trades -> {settings.topics.dead_letter})\n"

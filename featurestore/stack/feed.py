@@ -1,4 +1,4 @@
-"""The market feed of ``make run``: a background ingest of a trade file or the synthetic market."""
+"""The market feed of ``make run``: trade files, the synthetic market or the vendor's live feed."""
 
 from __future__ import annotations
 
@@ -25,10 +25,12 @@ class FeedOptions:
     symbols: int = 20
     """Synthetic symbols."""
     seed: int = 0
+    live_symbols: tuple[str, ...] = ()
+    """Symbols of the vendor's live feed (``featurestore ingest live``); wins over the others."""
 
 
 class MarketFeed(Component):
-    """``featurestore ingest files|synthetic`` as a managed background process.
+    """``featurestore ingest files|synthetic|live`` as a managed background process.
 
     Healthy while the process lives or once it has ended with success: a file replay ends by
     itself when the file is sent; the synthetic market runs until ``make down``.
@@ -54,6 +56,8 @@ class MarketFeed(Component):
         """The ingest command line for the options."""
         base = [sys.executable, "-m", "featurestore.cli", "ingest"]
         opts = self.options
+        if opts.live_symbols:
+            return [*base, "live", "--symbols", ",".join(opts.live_symbols)]
         if opts.trade_files:
             speed = [] if opts.speed is None else ["--speed", str(opts.speed)]
             return [*base, "files", *map(str, opts.trade_files), *speed]
