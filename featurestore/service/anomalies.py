@@ -75,8 +75,8 @@ class AnomalyServicer(anomaly_service_pb2_grpc.AnomalyServiceServicer):
     ) -> AsyncIterator[anomaly_service_pb2.StreamAnomaliesResponse]:
         wanted = filter_from_proto(request)
         start = start_from_proto(request, self._subscriptions)
-        async for item in self._subscriptions.subscribe(start, wanted):
+        async for item in self._subscriptions.subscribe(start, wanted.accepts):
             response = anomaly_service_pb2.StreamAnomaliesResponse(resume_token=item.resume_token)
-            if item.anomaly is not None:
-                response.anomaly.CopyFrom(anomaly_to_proto(item.anomaly))
+            if item.event is not None:
+                response.anomaly.CopyFrom(anomaly_to_proto(item.event))
             yield response

@@ -152,6 +152,10 @@ class ModelRegistry:
         self._aliases[(name, alias)] = (version, now + self._ttl)
         return version
 
+    async def check_model(self, name: str) -> None:
+        """Raise :class:`NotFoundError` unless ``name`` is a registered model (not cached)."""
+        await self._check_model(name)
+
     async def _check_version(self, name: str, version: str) -> None:
         reply = await self._get("/model-versions/get", {"name": name, "version": version})
         if reply is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 
 import grpc
@@ -31,6 +31,12 @@ from featurestore.online import (
 from featurestore.service.convert import STATUS_TO_PROTO, entities_from_proto, value_to_proto
 from featurestore.service.models import LoadedModel, ModelRegistry
 from featurestore.service.prediction_log import PredictionLogger
+from featurestore.service.prediction_stream import (
+    PredictionSubscriptions,
+    prediction_filter_from_proto,
+    prediction_start_from_proto,
+    prediction_to_proto,
+)
 from featurestore.service.telemetry import LATENCY_BUCKETS
 
 __all__ = ["PredictionServicer", "inline_features_from_proto"]
@@ -73,7 +79,11 @@ def _inline_value(value: types_pb2.Value, where: str) -> FeatureValue:
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """Predict: validate, resolve the model, read features in one round trip, score, log."""
+    """Predict: validate, resolve the model, read features in one round trip, score, log.
+
+    StreamPredictions: validate, check the model exists, subscribe to the prediction log
+    (:mod:`.prediction_stream`), convert.
+    """
 
     def __init__(
         self,
@@ -83,9 +93,15 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         *,
         max_entities: int,
         metrics: CollectorRegistry | None = None,
+        subscriptions: PredictionSubscriptions | None = None,
     ) -> None:
-        """``metrics``: where the Predict latency histogram goes (None: not recorded)."""
+        """Serve Predict (and StreamPredictions when ``subscriptions`` is given).
+
+        ``metrics``: where the Predict latency histogram goes (None: not recorded);
+        ``subscriptions``: the prediction log's, for StreamPredictions (None: UNIMPLEMENTED).
+        """
         self._store = store
+        self._subscriptions = subscriptions
         self._registry = registry
         self._log = log
         self._max_entities = max_entities
@@ -129,6 +145,28 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             elapsed = (datetime.now(UTC) - received).total_seconds()
             self._latency.labels(model.name, str(model.version)).observe(elapsed)
         return response
+
+    async def StreamPredictions(  # noqa: N802  (the generated base class names it)
+        self,
+        request: prediction_service_pb2.StreamPredictionsRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[prediction_service_pb2.StreamPredictionsResponse]:
+        if self._subscriptions is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, "this server does not stream predictions"
+            )
+            return
+        wanted = prediction_filter_from_proto(request, max_entities=self._max_entities)
+        start = prediction_start_from_proto(request, self._subscriptions)
+        # An unknown model is NOT_FOUND at once rather than a stream that never says anything.
+        await self._registry.check_model(wanted.model_name)
+        async for item in self._subscriptions.subscribe(start, wanted.accepts):
+            response = prediction_service_pb2.StreamPredictionsResponse(
+                resume_token=item.resume_token
+            )
+            if item.event is not None:
+                response.prediction.CopyFrom(prediction_to_proto(item.event))
+            yield response
 
     async def _features(
         self,

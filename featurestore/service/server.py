@@ -46,6 +46,7 @@ from featurestore.service.health import (
 )
 from featurestore.service.models import ModelRegistry
 from featurestore.service.prediction_log import PredictionLogger
+from featurestore.service.prediction_stream import PredictionSubscriptions
 from featurestore.service.predictions import PredictionServicer
 from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.reflection import add_reflection
@@ -184,6 +185,15 @@ async def create_server(
         timeout_s=max(service.backend_timeout_s, 5.0),
         tracer=tracer,
     )
+    # Capped apart: each topic serves up to max_stream_subscriptions streams.
+    prediction_subscriptions = PredictionSubscriptions(
+        settings.kafka.connection,
+        settings.topics.predictions,
+        schemas,
+        max_subscriptions=service.max_stream_subscriptions,
+        timeout_s=max(service.backend_timeout_s, 5.0),
+        tracer=tracer,
+    )
     registrar.add_service(
         FEATURE_SERVICE,
         feature_method_handlers(
@@ -198,6 +208,7 @@ async def create_server(
             prediction_log,
             max_entities=service.max_entities,
             metrics=telemetry.registry,
+            subscriptions=prediction_subscriptions,
         ),
         registrar,
     )
@@ -226,7 +237,7 @@ async def create_server(
         port = server.add_insecure_port(address)
     watch = DependencyWatch(health_servicer, backend_probes(settings) if probes is None else probes)
     handle = ServiceServer(server, health_servicer, service.shutdown_grace_s, watch, closers)
-    handle.drainers.append(subscriptions.drain)
+    handle.drainers += [subscriptions.drain, prediction_subscriptions.drain]
     return handle, port
 
 

@@ -1,4 +1,6 @@
-"""Where a StreamAnomalies subscriber is in the anomalies topic, and its resume token.
+"""Where a stream's subscriber is in its topic, and its resume token.
+
+Shared by StreamAnomalies and StreamPredictions (:mod:`.topic_stream`).
 
 The position holds, for EVERY partition of the topic, the next offset to read. A record advances
 its partition whether or not it passes the subscriber's filters, so that a client that reconnects

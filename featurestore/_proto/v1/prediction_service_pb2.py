@@ -25,10 +25,11 @@ _sym_db = _symbol_database.Default()
 
 
 from featurestore._proto.v1 import types_pb2 as featurestore_dot_v1_dot_types__pb2
+from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(featurestore/v1/prediction_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1b\x66\x65\x61turestore/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x03\n\x0ePredictRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x0f\n\x05\x61lias\x18\x02 \x01(\tH\x00\x12\x11\n\x07version\x18\x03 \x01(\tH\x00\x12?\n\x08\x65ntities\x18\x04 \x03(\x0b\x32-.featurestore.v1.PredictRequest.EntitiesEntry\x12L\n\x0finline_features\x18\x05 \x03(\x0b\x32\x33.featurestore.v1.PredictRequest.InlineFeaturesEntry\x1aK\n\rEntitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.featurestore.v1.ValueList:\x02\x38\x01\x1aQ\n\x13InlineFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.featurestore.v1.ValueList:\x02\x38\x01\x42\x10\n\x0emodel_selector\"n\n\x0fPredictResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x30\n\x0bpredictions\x18\x03 \x03(\x0b\x32\x1b.featurestore.v1.Prediction\"\xe2\x01\n\nPrediction\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x15\n\rfeature_names\x18\x03 \x03(\t\x12.\n\x0e\x66\x65\x61ture_values\x18\x04 \x03(\x0b\x32\x16.featurestore.v1.Value\x12\x38\n\x10\x66\x65\x61ture_statuses\x18\x05 \x03(\x0e\x32\x1e.featurestore.v1.FeatureStatus\x12\x30\n\x0c\x66\x65\x61ture_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2a\n\x11PredictionService\x12L\n\x07Predict\x12\x1f.featurestore.v1.PredictRequest\x1a .featurestore.v1.PredictResponseBLZJgithub.com/featurestore/featurestore/gen/go/featurestore/v1;featurestorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(featurestore/v1/prediction_service.proto\x12\x0f\x66\x65\x61turestore.v1\x1a\x1b\x66\x65\x61turestore/v1/types.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x03\n\x0ePredictRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x0f\n\x05\x61lias\x18\x02 \x01(\tH\x00\x12\x11\n\x07version\x18\x03 \x01(\tH\x00\x12?\n\x08\x65ntities\x18\x04 \x03(\x0b\x32-.featurestore.v1.PredictRequest.EntitiesEntry\x12L\n\x0finline_features\x18\x05 \x03(\x0b\x32\x33.featurestore.v1.PredictRequest.InlineFeaturesEntry\x1aK\n\rEntitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.featurestore.v1.ValueList:\x02\x38\x01\x1aQ\n\x13InlineFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.featurestore.v1.ValueList:\x02\x38\x01\x42\x10\n\x0emodel_selector\"n\n\x0fPredictResponse\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x30\n\x0bpredictions\x18\x03 \x03(\x0b\x32\x1b.featurestore.v1.Prediction\"\xe2\x01\n\nPrediction\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x15\n\rfeature_names\x18\x03 \x03(\t\x12.\n\x0e\x66\x65\x61ture_values\x18\x04 \x03(\x0b\x32\x16.featurestore.v1.Value\x12\x38\n\x10\x66\x65\x61ture_statuses\x18\x05 \x03(\x0e\x32\x1e.featurestore.v1.FeatureStatus\x12\x30\n\x0c\x66\x65\x61ture_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x02\n\x18StreamPredictionsRequest\x12\x12\n\nmodel_name\x18\x01 \x01(\t\x12I\n\x08\x65ntities\x18\x02 \x03(\x0b\x32\x37.featurestore.v1.StreamPredictionsRequest.EntitiesEntry\x12(\n\x06latest\x18\x03 \x01(\x0b\x32\x16.google.protobuf.EmptyH\x00\x12\x30\n\nstart_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x16\n\x0cresume_token\x18\x05 \x01(\tH\x00\x1aK\n\rEntitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.featurestore.v1.ValueList:\x02\x38\x01\x42\x07\n\x05start\"h\n\x19StreamPredictionsResponse\x12\x35\n\nprediction\x18\x01 \x01(\x0b\x32!.featurestore.v1.LoggedPrediction\x12\x14\n\x0cresume_token\x18\x02 \x01(\t\"\xdc\x03\n\x10LoggedPrediction\x12\x15\n\rprediction_id\x18\x01 \x01(\t\x12\x12\n\nmodel_name\x18\x02 \x01(\t\x12\x15\n\rmodel_version\x18\x03 \x01(\t\x12=\n\x06\x65ntity\x18\x04 \x03(\x0b\x32-.featurestore.v1.LoggedPrediction.EntityEntry\x12\r\n\x05score\x18\x05 \x01(\x01\x12\x41\n\x08\x66\x65\x61tures\x18\x06 \x03(\x0b\x32/.featurestore.v1.LoggedPrediction.FeaturesEntry\x12\x30\n\x0c\x66\x65\x61ture_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0crequest_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rresponse_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a-\n\x0b\x45ntityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a/\n\rFeaturesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xcf\x01\n\x11PredictionService\x12L\n\x07Predict\x12\x1f.featurestore.v1.PredictRequest\x1a .featurestore.v1.PredictResponse\x12l\n\x11StreamPredictions\x12).featurestore.v1.StreamPredictionsRequest\x1a*.featurestore.v1.StreamPredictionsResponse0\x01\x42LZJgithub.com/featurestore/featurestore/gen/go/featurestore/v1;featurestorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,16 +41,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREDICTREQUEST_ENTITIESENTRY']._serialized_options = b'8\001'
   _globals['_PREDICTREQUEST_INLINEFEATURESENTRY']._loaded_options = None
   _globals['_PREDICTREQUEST_INLINEFEATURESENTRY']._serialized_options = b'8\001'
-  _globals['_PREDICTREQUEST']._serialized_start=124
-  _globals['_PREDICTREQUEST']._serialized_end=517
-  _globals['_PREDICTREQUEST_ENTITIESENTRY']._serialized_start=341
-  _globals['_PREDICTREQUEST_ENTITIESENTRY']._serialized_end=416
-  _globals['_PREDICTREQUEST_INLINEFEATURESENTRY']._serialized_start=418
-  _globals['_PREDICTREQUEST_INLINEFEATURESENTRY']._serialized_end=499
-  _globals['_PREDICTRESPONSE']._serialized_start=519
-  _globals['_PREDICTRESPONSE']._serialized_end=629
-  _globals['_PREDICTION']._serialized_start=632
-  _globals['_PREDICTION']._serialized_end=858
-  _globals['_PREDICTIONSERVICE']._serialized_start=860
-  _globals['_PREDICTIONSERVICE']._serialized_end=957
+  _globals['_STREAMPREDICTIONSREQUEST_ENTITIESENTRY']._loaded_options = None
+  _globals['_STREAMPREDICTIONSREQUEST_ENTITIESENTRY']._serialized_options = b'8\001'
+  _globals['_LOGGEDPREDICTION_ENTITYENTRY']._loaded_options = None
+  _globals['_LOGGEDPREDICTION_ENTITYENTRY']._serialized_options = b'8\001'
+  _globals['_LOGGEDPREDICTION_FEATURESENTRY']._loaded_options = None
+  _globals['_LOGGEDPREDICTION_FEATURESENTRY']._serialized_options = b'8\001'
+  _globals['_PREDICTREQUEST']._serialized_start=153
+  _globals['_PREDICTREQUEST']._serialized_end=546
+  _globals['_PREDICTREQUEST_ENTITIESENTRY']._serialized_start=370
+  _globals['_PREDICTREQUEST_ENTITIESENTRY']._serialized_end=445
+  _globals['_PREDICTREQUEST_INLINEFEATURESENTRY']._serialized_start=447
+  _globals['_PREDICTREQUEST_INLINEFEATURESENTRY']._serialized_end=528
+  _globals['_PREDICTRESPONSE']._serialized_start=548
+  _globals['_PREDICTRESPONSE']._serialized_end=658
+  _globals['_PREDICTION']._serialized_start=661
+  _globals['_PREDICTION']._serialized_end=887
+  _globals['_STREAMPREDICTIONSREQUEST']._serialized_start=890
+  _globals['_STREAMPREDICTIONSREQUEST']._serialized_end=1213
+  _globals['_STREAMPREDICTIONSREQUEST_ENTITIESENTRY']._serialized_start=370
+  _globals['_STREAMPREDICTIONSREQUEST_ENTITIESENTRY']._serialized_end=445
+  _globals['_STREAMPREDICTIONSRESPONSE']._serialized_start=1215
+  _globals['_STREAMPREDICTIONSRESPONSE']._serialized_end=1319
+  _globals['_LOGGEDPREDICTION']._serialized_start=1322
+  _globals['_LOGGEDPREDICTION']._serialized_end=1798
+  _globals['_LOGGEDPREDICTION_ENTITYENTRY']._serialized_start=1704
+  _globals['_LOGGEDPREDICTION_ENTITYENTRY']._serialized_end=1749
+  _globals['_LOGGEDPREDICTION_FEATURESENTRY']._serialized_start=1751
+  _globals['_LOGGEDPREDICTION_FEATURESENTRY']._serialized_end=1798
+  _globals['_PREDICTIONSERVICE']._serialized_start=1801
+  _globals['_PREDICTIONSERVICE']._serialized_end=2008
 # @@protoc_insertion_point(module_scope)

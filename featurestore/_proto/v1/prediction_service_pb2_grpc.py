@@ -42,6 +42,11 @@ class PredictionServiceStub:
                 request_serializer=featurestore_dot_v1_dot_prediction__service__pb2.PredictRequest.SerializeToString,
                 response_deserializer=featurestore_dot_v1_dot_prediction__service__pb2.PredictResponse.FromString,
                 _registered_method=True)
+        self.StreamPredictions = channel.unary_stream(
+                '/featurestore.v1.PredictionService/StreamPredictions',
+                request_serializer=featurestore_dot_v1_dot_prediction__service__pb2.StreamPredictionsRequest.SerializeToString,
+                response_deserializer=featurestore_dot_v1_dot_prediction__service__pb2.StreamPredictionsResponse.FromString,
+                _registered_method=True)
 
 
 class PredictionServiceServicer:
@@ -55,6 +60,15 @@ class PredictionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamPredictions(self, request, context):
+        """Streams the predictions of a model as they are logged, by Predict and by the prediction feed
+        (`featurestore predict --follow`), until the client cancels. Every message carries a resume
+        token; reconnecting with the last one received continues exactly after it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PredictionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -62,6 +76,11 @@ def add_PredictionServiceServicer_to_server(servicer, server):
                     servicer.Predict,
                     request_deserializer=featurestore_dot_v1_dot_prediction__service__pb2.PredictRequest.FromString,
                     response_serializer=featurestore_dot_v1_dot_prediction__service__pb2.PredictResponse.SerializeToString,
+            ),
+            'StreamPredictions': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPredictions,
+                    request_deserializer=featurestore_dot_v1_dot_prediction__service__pb2.StreamPredictionsRequest.FromString,
+                    response_serializer=featurestore_dot_v1_dot_prediction__service__pb2.StreamPredictionsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +111,33 @@ class PredictionService:
             '/featurestore.v1.PredictionService/Predict',
             featurestore_dot_v1_dot_prediction__service__pb2.PredictRequest.SerializeToString,
             featurestore_dot_v1_dot_prediction__service__pb2.PredictResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPredictions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/featurestore.v1.PredictionService/StreamPredictions',
+            featurestore_dot_v1_dot_prediction__service__pb2.StreamPredictionsRequest.SerializeToString,
+            featurestore_dot_v1_dot_prediction__service__pb2.StreamPredictionsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,6 +9,7 @@ package featurestorev1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -292,11 +293,313 @@ func (x *Prediction) GetFeatureTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// A model, the entities of interest and where to start.
+type StreamPredictionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The registered model's name; predictions of every version of it are streamed.
+	ModelName string `protobuf:"bytes,1,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
+	// Only predictions for these entities: join key to one value per row, as in PredictRequest;
+	// every entity when empty.
+	Entities map[string]*ValueList `protobuf:"bytes,2,rep,name=entities,proto3" json:"entities,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Where to start; from now when unset.
+	//
+	// Types that are valid to be assigned to Start:
+	//
+	//	*StreamPredictionsRequest_Latest
+	//	*StreamPredictionsRequest_StartTime
+	//	*StreamPredictionsRequest_ResumeToken
+	Start         isStreamPredictionsRequest_Start `protobuf_oneof:"start"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPredictionsRequest) Reset() {
+	*x = StreamPredictionsRequest{}
+	mi := &file_featurestore_v1_prediction_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPredictionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPredictionsRequest) ProtoMessage() {}
+
+func (x *StreamPredictionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_featurestore_v1_prediction_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPredictionsRequest.ProtoReflect.Descriptor instead.
+func (*StreamPredictionsRequest) Descriptor() ([]byte, []int) {
+	return file_featurestore_v1_prediction_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *StreamPredictionsRequest) GetModelName() string {
+	if x != nil {
+		return x.ModelName
+	}
+	return ""
+}
+
+func (x *StreamPredictionsRequest) GetEntities() map[string]*ValueList {
+	if x != nil {
+		return x.Entities
+	}
+	return nil
+}
+
+func (x *StreamPredictionsRequest) GetStart() isStreamPredictionsRequest_Start {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *StreamPredictionsRequest) GetLatest() *emptypb.Empty {
+	if x != nil {
+		if x, ok := x.Start.(*StreamPredictionsRequest_Latest); ok {
+			return x.Latest
+		}
+	}
+	return nil
+}
+
+func (x *StreamPredictionsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		if x, ok := x.Start.(*StreamPredictionsRequest_StartTime); ok {
+			return x.StartTime
+		}
+	}
+	return nil
+}
+
+func (x *StreamPredictionsRequest) GetResumeToken() string {
+	if x != nil {
+		if x, ok := x.Start.(*StreamPredictionsRequest_ResumeToken); ok {
+			return x.ResumeToken
+		}
+	}
+	return ""
+}
+
+type isStreamPredictionsRequest_Start interface {
+	isStreamPredictionsRequest_Start()
+}
+
+type StreamPredictionsRequest_Latest struct {
+	// From now on.
+	Latest *emptypb.Empty `protobuf:"bytes,3,opt,name=latest,proto3,oneof"`
+}
+
+type StreamPredictionsRequest_StartTime struct {
+	// From this time: in every partition, from the first record whose Kafka timestamp is at or
+	// after it (the time the prediction was logged), keeping only predictions answered at or
+	// after it.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=start_time,json=startTime,proto3,oneof"`
+}
+
+type StreamPredictionsRequest_ResumeToken struct {
+	// Just after the message that carried this token.
+	ResumeToken string `protobuf:"bytes,5,opt,name=resume_token,json=resumeToken,proto3,oneof"`
+}
+
+func (*StreamPredictionsRequest_Latest) isStreamPredictionsRequest_Start() {}
+
+func (*StreamPredictionsRequest_StartTime) isStreamPredictionsRequest_Start() {}
+
+func (*StreamPredictionsRequest_ResumeToken) isStreamPredictionsRequest_Start() {}
+
+// One prediction and the token to resume after it, or a checkpoint: a new token without one.
+//
+// The server sends a checkpoint when the stream starts, and after a while in which records the
+// filters dropped moved the position; a client keeps the latest token either way.
+type StreamPredictionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The prediction; unset in a checkpoint.
+	Prediction *LoggedPrediction `protobuf:"bytes,1,opt,name=prediction,proto3" json:"prediction,omitempty"`
+	// Opaque; pass it back in StreamPredictionsRequest.resume_token to continue after this message.
+	ResumeToken   string `protobuf:"bytes,2,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPredictionsResponse) Reset() {
+	*x = StreamPredictionsResponse{}
+	mi := &file_featurestore_v1_prediction_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPredictionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPredictionsResponse) ProtoMessage() {}
+
+func (x *StreamPredictionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_featurestore_v1_prediction_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPredictionsResponse.ProtoReflect.Descriptor instead.
+func (*StreamPredictionsResponse) Descriptor() ([]byte, []int) {
+	return file_featurestore_v1_prediction_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StreamPredictionsResponse) GetPrediction() *LoggedPrediction {
+	if x != nil {
+		return x.Prediction
+	}
+	return nil
+}
+
+func (x *StreamPredictionsResponse) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+// A prediction as the prediction log holds it.
+type LoggedPrediction struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its id: Predict's request_id, or the feed's deterministic id (model, version, entity,
+	// feature event time).
+	PredictionId string `protobuf:"bytes,1,opt,name=prediction_id,json=predictionId,proto3" json:"prediction_id,omitempty"`
+	// The model that scored.
+	ModelName string `protobuf:"bytes,2,opt,name=model_name,json=modelName,proto3" json:"model_name,omitempty"`
+	// Its registry version.
+	ModelVersion string `protobuf:"bytes,3,opt,name=model_version,json=modelVersion,proto3" json:"model_version,omitempty"`
+	// Entity key columns and values, for example {"symbol": "IBM"}.
+	Entity map[string]string `protobuf:"bytes,4,rep,name=entity,proto3" json:"entity,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The model's output.
+	Score float64 `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	// The feature values the model saw; a feature that was missing is absent.
+	Features map[string]float64 `protobuf:"bytes,6,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// Event time of the newest feature row used; unset when no feature had one.
+	FeatureTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=feature_time,json=featureTime,proto3" json:"feature_time,omitempty"`
+	// When the request arrived (the feed: when the feature row was read).
+	RequestTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=request_time,json=requestTime,proto3" json:"request_time,omitempty"`
+	// When the prediction was returned.
+	ResponseTime  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=response_time,json=responseTime,proto3" json:"response_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoggedPrediction) Reset() {
+	*x = LoggedPrediction{}
+	mi := &file_featurestore_v1_prediction_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoggedPrediction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoggedPrediction) ProtoMessage() {}
+
+func (x *LoggedPrediction) ProtoReflect() protoreflect.Message {
+	mi := &file_featurestore_v1_prediction_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoggedPrediction.ProtoReflect.Descriptor instead.
+func (*LoggedPrediction) Descriptor() ([]byte, []int) {
+	return file_featurestore_v1_prediction_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LoggedPrediction) GetPredictionId() string {
+	if x != nil {
+		return x.PredictionId
+	}
+	return ""
+}
+
+func (x *LoggedPrediction) GetModelName() string {
+	if x != nil {
+		return x.ModelName
+	}
+	return ""
+}
+
+func (x *LoggedPrediction) GetModelVersion() string {
+	if x != nil {
+		return x.ModelVersion
+	}
+	return ""
+}
+
+func (x *LoggedPrediction) GetEntity() map[string]string {
+	if x != nil {
+		return x.Entity
+	}
+	return nil
+}
+
+func (x *LoggedPrediction) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *LoggedPrediction) GetFeatures() map[string]float64 {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
+func (x *LoggedPrediction) GetFeatureTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FeatureTime
+	}
+	return nil
+}
+
+func (x *LoggedPrediction) GetRequestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RequestTime
+	}
+	return nil
+}
+
+func (x *LoggedPrediction) GetResponseTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ResponseTime
+	}
+	return nil
+}
+
 var File_featurestore_v1_prediction_service_proto protoreflect.FileDescriptor
 
 const file_featurestore_v1_prediction_service_proto_rawDesc = "" +
 	"\n" +
-	"(featurestore/v1/prediction_service.proto\x12\x0ffeaturestore.v1\x1a\x1bfeaturestore/v1/types.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x03\n" +
+	"(featurestore/v1/prediction_service.proto\x12\x0ffeaturestore.v1\x1a\x1bfeaturestore/v1/types.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x03\n" +
 	"\x0ePredictRequest\x12\x1d\n" +
 	"\n" +
 	"model_name\x18\x01 \x01(\tR\tmodelName\x12\x16\n" +
@@ -324,9 +627,44 @@ const file_featurestore_v1_prediction_service_proto_rawDesc = "" +
 	"\rfeature_names\x18\x03 \x03(\tR\ffeatureNames\x12=\n" +
 	"\x0efeature_values\x18\x04 \x03(\v2\x16.featurestore.v1.ValueR\rfeatureValues\x12I\n" +
 	"\x10feature_statuses\x18\x05 \x03(\x0e2\x1e.featurestore.v1.FeatureStatusR\x0ffeatureStatuses\x12=\n" +
-	"\ffeature_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vfeatureTime2a\n" +
+	"\ffeature_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vfeatureTime\"\x84\x03\n" +
+	"\x18StreamPredictionsRequest\x12\x1d\n" +
+	"\n" +
+	"model_name\x18\x01 \x01(\tR\tmodelName\x12S\n" +
+	"\bentities\x18\x02 \x03(\v27.featurestore.v1.StreamPredictionsRequest.EntitiesEntryR\bentities\x120\n" +
+	"\x06latest\x18\x03 \x01(\v2\x16.google.protobuf.EmptyH\x00R\x06latest\x12;\n" +
+	"\n" +
+	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampH\x00R\tstartTime\x12#\n" +
+	"\fresume_token\x18\x05 \x01(\tH\x00R\vresumeToken\x1aW\n" +
+	"\rEntitiesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x05value\x18\x02 \x01(\v2\x1a.featurestore.v1.ValueListR\x05value:\x028\x01B\a\n" +
+	"\x05start\"\x81\x01\n" +
+	"\x19StreamPredictionsResponse\x12A\n" +
+	"\n" +
+	"prediction\x18\x01 \x01(\v2!.featurestore.v1.LoggedPredictionR\n" +
+	"prediction\x12!\n" +
+	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\"\xdc\x04\n" +
+	"\x10LoggedPrediction\x12#\n" +
+	"\rprediction_id\x18\x01 \x01(\tR\fpredictionId\x12\x1d\n" +
+	"\n" +
+	"model_name\x18\x02 \x01(\tR\tmodelName\x12#\n" +
+	"\rmodel_version\x18\x03 \x01(\tR\fmodelVersion\x12E\n" +
+	"\x06entity\x18\x04 \x03(\v2-.featurestore.v1.LoggedPrediction.EntityEntryR\x06entity\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\x12K\n" +
+	"\bfeatures\x18\x06 \x03(\v2/.featurestore.v1.LoggedPrediction.FeaturesEntryR\bfeatures\x12=\n" +
+	"\ffeature_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\vfeatureTime\x12=\n" +
+	"\frequest_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vrequestTime\x12?\n" +
+	"\rresponse_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fresponseTime\x1a9\n" +
+	"\vEntityEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a;\n" +
+	"\rFeaturesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x012\xcf\x01\n" +
 	"\x11PredictionService\x12L\n" +
-	"\aPredict\x12\x1f.featurestore.v1.PredictRequest\x1a .featurestore.v1.PredictResponseB\xde\x01\n" +
+	"\aPredict\x12\x1f.featurestore.v1.PredictRequest\x1a .featurestore.v1.PredictResponse\x12l\n" +
+	"\x11StreamPredictions\x12).featurestore.v1.StreamPredictionsRequest\x1a*.featurestore.v1.StreamPredictionsResponse0\x01B\xde\x01\n" +
 	"\x13com.featurestore.v1B\x16PredictionServiceProtoP\x01ZRgithub.com/featurestore/featurestore/clients/go/gen/featurestore/v1;featurestorev1\xa2\x02\x03FXX\xaa\x02\x0fFeaturestore.V1\xca\x02\x0fFeaturestore\\V1\xe2\x02\x1bFeaturestore\\V1\\GPBMetadata\xea\x02\x10Featurestore::V1b\x06proto3"
 
 var (
@@ -341,34 +679,53 @@ func file_featurestore_v1_prediction_service_proto_rawDescGZIP() []byte {
 	return file_featurestore_v1_prediction_service_proto_rawDescData
 }
 
-var file_featurestore_v1_prediction_service_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_featurestore_v1_prediction_service_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_featurestore_v1_prediction_service_proto_goTypes = []any{
-	(*PredictRequest)(nil),        // 0: featurestore.v1.PredictRequest
-	(*PredictResponse)(nil),       // 1: featurestore.v1.PredictResponse
-	(*Prediction)(nil),            // 2: featurestore.v1.Prediction
-	nil,                           // 3: featurestore.v1.PredictRequest.EntitiesEntry
-	nil,                           // 4: featurestore.v1.PredictRequest.InlineFeaturesEntry
-	(*Value)(nil),                 // 5: featurestore.v1.Value
-	(FeatureStatus)(0),            // 6: featurestore.v1.FeatureStatus
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*ValueList)(nil),             // 8: featurestore.v1.ValueList
+	(*PredictRequest)(nil),            // 0: featurestore.v1.PredictRequest
+	(*PredictResponse)(nil),           // 1: featurestore.v1.PredictResponse
+	(*Prediction)(nil),                // 2: featurestore.v1.Prediction
+	(*StreamPredictionsRequest)(nil),  // 3: featurestore.v1.StreamPredictionsRequest
+	(*StreamPredictionsResponse)(nil), // 4: featurestore.v1.StreamPredictionsResponse
+	(*LoggedPrediction)(nil),          // 5: featurestore.v1.LoggedPrediction
+	nil,                               // 6: featurestore.v1.PredictRequest.EntitiesEntry
+	nil,                               // 7: featurestore.v1.PredictRequest.InlineFeaturesEntry
+	nil,                               // 8: featurestore.v1.StreamPredictionsRequest.EntitiesEntry
+	nil,                               // 9: featurestore.v1.LoggedPrediction.EntityEntry
+	nil,                               // 10: featurestore.v1.LoggedPrediction.FeaturesEntry
+	(*Value)(nil),                     // 11: featurestore.v1.Value
+	(FeatureStatus)(0),                // 12: featurestore.v1.FeatureStatus
+	(*timestamppb.Timestamp)(nil),     // 13: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),             // 14: google.protobuf.Empty
+	(*ValueList)(nil),                 // 15: featurestore.v1.ValueList
 }
 var file_featurestore_v1_prediction_service_proto_depIdxs = []int32{
-	3, // 0: featurestore.v1.PredictRequest.entities:type_name -> featurestore.v1.PredictRequest.EntitiesEntry
-	4, // 1: featurestore.v1.PredictRequest.inline_features:type_name -> featurestore.v1.PredictRequest.InlineFeaturesEntry
-	2, // 2: featurestore.v1.PredictResponse.predictions:type_name -> featurestore.v1.Prediction
-	5, // 3: featurestore.v1.Prediction.feature_values:type_name -> featurestore.v1.Value
-	6, // 4: featurestore.v1.Prediction.feature_statuses:type_name -> featurestore.v1.FeatureStatus
-	7, // 5: featurestore.v1.Prediction.feature_time:type_name -> google.protobuf.Timestamp
-	8, // 6: featurestore.v1.PredictRequest.EntitiesEntry.value:type_name -> featurestore.v1.ValueList
-	8, // 7: featurestore.v1.PredictRequest.InlineFeaturesEntry.value:type_name -> featurestore.v1.ValueList
-	0, // 8: featurestore.v1.PredictionService.Predict:input_type -> featurestore.v1.PredictRequest
-	1, // 9: featurestore.v1.PredictionService.Predict:output_type -> featurestore.v1.PredictResponse
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	6,  // 0: featurestore.v1.PredictRequest.entities:type_name -> featurestore.v1.PredictRequest.EntitiesEntry
+	7,  // 1: featurestore.v1.PredictRequest.inline_features:type_name -> featurestore.v1.PredictRequest.InlineFeaturesEntry
+	2,  // 2: featurestore.v1.PredictResponse.predictions:type_name -> featurestore.v1.Prediction
+	11, // 3: featurestore.v1.Prediction.feature_values:type_name -> featurestore.v1.Value
+	12, // 4: featurestore.v1.Prediction.feature_statuses:type_name -> featurestore.v1.FeatureStatus
+	13, // 5: featurestore.v1.Prediction.feature_time:type_name -> google.protobuf.Timestamp
+	8,  // 6: featurestore.v1.StreamPredictionsRequest.entities:type_name -> featurestore.v1.StreamPredictionsRequest.EntitiesEntry
+	14, // 7: featurestore.v1.StreamPredictionsRequest.latest:type_name -> google.protobuf.Empty
+	13, // 8: featurestore.v1.StreamPredictionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	5,  // 9: featurestore.v1.StreamPredictionsResponse.prediction:type_name -> featurestore.v1.LoggedPrediction
+	9,  // 10: featurestore.v1.LoggedPrediction.entity:type_name -> featurestore.v1.LoggedPrediction.EntityEntry
+	10, // 11: featurestore.v1.LoggedPrediction.features:type_name -> featurestore.v1.LoggedPrediction.FeaturesEntry
+	13, // 12: featurestore.v1.LoggedPrediction.feature_time:type_name -> google.protobuf.Timestamp
+	13, // 13: featurestore.v1.LoggedPrediction.request_time:type_name -> google.protobuf.Timestamp
+	13, // 14: featurestore.v1.LoggedPrediction.response_time:type_name -> google.protobuf.Timestamp
+	15, // 15: featurestore.v1.PredictRequest.EntitiesEntry.value:type_name -> featurestore.v1.ValueList
+	15, // 16: featurestore.v1.PredictRequest.InlineFeaturesEntry.value:type_name -> featurestore.v1.ValueList
+	15, // 17: featurestore.v1.StreamPredictionsRequest.EntitiesEntry.value:type_name -> featurestore.v1.ValueList
+	0,  // 18: featurestore.v1.PredictionService.Predict:input_type -> featurestore.v1.PredictRequest
+	3,  // 19: featurestore.v1.PredictionService.StreamPredictions:input_type -> featurestore.v1.StreamPredictionsRequest
+	1,  // 20: featurestore.v1.PredictionService.Predict:output_type -> featurestore.v1.PredictResponse
+	4,  // 21: featurestore.v1.PredictionService.StreamPredictions:output_type -> featurestore.v1.StreamPredictionsResponse
+	20, // [20:22] is the sub-list for method output_type
+	18, // [18:20] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_featurestore_v1_prediction_service_proto_init() }
@@ -381,13 +738,18 @@ func file_featurestore_v1_prediction_service_proto_init() {
 		(*PredictRequest_Alias)(nil),
 		(*PredictRequest_Version)(nil),
 	}
+	file_featurestore_v1_prediction_service_proto_msgTypes[3].OneofWrappers = []any{
+		(*StreamPredictionsRequest_Latest)(nil),
+		(*StreamPredictionsRequest_StartTime)(nil),
+		(*StreamPredictionsRequest_ResumeToken)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_featurestore_v1_prediction_service_proto_rawDesc), len(file_featurestore_v1_prediction_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

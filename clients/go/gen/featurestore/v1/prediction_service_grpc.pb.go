@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	PredictionService_Predict_FullMethodName = "/featurestore.v1.PredictionService/Predict"
+	PredictionService_Predict_FullMethodName           = "/featurestore.v1.PredictionService/Predict"
+	PredictionService_StreamPredictions_FullMethodName = "/featurestore.v1.PredictionService/StreamPredictions"
 )
 
 // PredictionServiceClient is the client API for PredictionService service.
@@ -30,6 +31,10 @@ const (
 type PredictionServiceClient interface {
 	// Fetches the model's features online (or takes them inline), scores and logs the prediction.
 	Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*PredictResponse, error)
+	// Streams the predictions of a model as they are logged, by Predict and by the prediction feed
+	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume
+	// token; reconnecting with the last one received continues exactly after it.
+	StreamPredictions(ctx context.Context, in *StreamPredictionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPredictionsResponse], error)
 }
 
 type predictionServiceClient struct {
@@ -50,6 +55,25 @@ func (c *predictionServiceClient) Predict(ctx context.Context, in *PredictReques
 	return out, nil
 }
 
+func (c *predictionServiceClient) StreamPredictions(ctx context.Context, in *StreamPredictionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPredictionsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &PredictionService_ServiceDesc.Streams[0], PredictionService_StreamPredictions_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamPredictionsRequest, StreamPredictionsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PredictionService_StreamPredictionsClient = grpc.ServerStreamingClient[StreamPredictionsResponse]
+
 // PredictionServiceServer is the server API for PredictionService service.
 // All implementations must embed UnimplementedPredictionServiceServer
 // for forward compatibility.
@@ -58,6 +82,10 @@ func (c *predictionServiceClient) Predict(ctx context.Context, in *PredictReques
 type PredictionServiceServer interface {
 	// Fetches the model's features online (or takes them inline), scores and logs the prediction.
 	Predict(context.Context, *PredictRequest) (*PredictResponse, error)
+	// Streams the predictions of a model as they are logged, by Predict and by the prediction feed
+	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume
+	// token; reconnecting with the last one received continues exactly after it.
+	StreamPredictions(*StreamPredictionsRequest, grpc.ServerStreamingServer[StreamPredictionsResponse]) error
 	mustEmbedUnimplementedPredictionServiceServer()
 }
 
@@ -70,6 +98,9 @@ type UnimplementedPredictionServiceServer struct{}
 
 func (UnimplementedPredictionServiceServer) Predict(context.Context, *PredictRequest) (*PredictResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Predict not implemented")
+}
+func (UnimplementedPredictionServiceServer) StreamPredictions(*StreamPredictionsRequest, grpc.ServerStreamingServer[StreamPredictionsResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamPredictions not implemented")
 }
 func (UnimplementedPredictionServiceServer) mustEmbedUnimplementedPredictionServiceServer() {}
 func (UnimplementedPredictionServiceServer) testEmbeddedByValue()                           {}
@@ -110,6 +141,17 @@ func _PredictionService_Predict_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _PredictionService_StreamPredictions_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamPredictionsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PredictionServiceServer).StreamPredictions(m, &grpc.GenericServerStream[StreamPredictionsRequest, StreamPredictionsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type PredictionService_StreamPredictionsServer = grpc.ServerStreamingServer[StreamPredictionsResponse]
+
 // PredictionService_ServiceDesc is the grpc.ServiceDesc for PredictionService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -122,6 +164,12 @@ var PredictionService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _PredictionService_Predict_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamPredictions",
+			Handler:       _PredictionService_StreamPredictions_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "featurestore/v1/prediction_service.proto",
 }

@@ -3,6 +3,7 @@
 import datetime
 
 from featurestore_client._proto.v1 import types_pb2 as _types_pb2
+from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -65,3 +66,68 @@ class Prediction(_message.Message):
     feature_statuses: _containers.RepeatedScalarFieldContainer[_types_pb2.FeatureStatus]
     feature_time: _timestamp_pb2.Timestamp
     def __init__(self, request_id: _Optional[str] = ..., score: _Optional[float] = ..., feature_names: _Optional[_Iterable[str]] = ..., feature_values: _Optional[_Iterable[_Union[_types_pb2.Value, _Mapping]]] = ..., feature_statuses: _Optional[_Iterable[_Union[_types_pb2.FeatureStatus, str]]] = ..., feature_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class StreamPredictionsRequest(_message.Message):
+    __slots__ = ("model_name", "entities", "latest", "start_time", "resume_token")
+    class EntitiesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _types_pb2.ValueList
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_types_pb2.ValueList, _Mapping]] = ...) -> None: ...
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    ENTITIES_FIELD_NUMBER: _ClassVar[int]
+    LATEST_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    model_name: str
+    entities: _containers.MessageMap[str, _types_pb2.ValueList]
+    latest: _empty_pb2.Empty
+    start_time: _timestamp_pb2.Timestamp
+    resume_token: str
+    def __init__(self, model_name: _Optional[str] = ..., entities: _Optional[_Mapping[str, _types_pb2.ValueList]] = ..., latest: _Optional[_Union[_empty_pb2.Empty, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., resume_token: _Optional[str] = ...) -> None: ...
+
+class StreamPredictionsResponse(_message.Message):
+    __slots__ = ("prediction", "resume_token")
+    PREDICTION_FIELD_NUMBER: _ClassVar[int]
+    RESUME_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    prediction: LoggedPrediction
+    resume_token: str
+    def __init__(self, prediction: _Optional[_Union[LoggedPrediction, _Mapping]] = ..., resume_token: _Optional[str] = ...) -> None: ...
+
+class LoggedPrediction(_message.Message):
+    __slots__ = ("prediction_id", "model_name", "model_version", "entity", "score", "features", "feature_time", "request_time", "response_time")
+    class EntityEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class FeaturesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    PREDICTION_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_NAME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_TIME_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_TIME_FIELD_NUMBER: _ClassVar[int]
+    prediction_id: str
+    model_name: str
+    model_version: str
+    entity: _containers.ScalarMap[str, str]
+    score: float
+    features: _containers.ScalarMap[str, float]
+    feature_time: _timestamp_pb2.Timestamp
+    request_time: _timestamp_pb2.Timestamp
+    response_time: _timestamp_pb2.Timestamp
+    def __init__(self, prediction_id: _Optional[str] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., entity: _Optional[_Mapping[str, str]] = ..., score: _Optional[float] = ..., features: _Optional[_Mapping[str, float]] = ..., feature_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., request_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., response_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

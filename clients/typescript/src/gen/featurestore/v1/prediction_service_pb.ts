@@ -6,15 +6,15 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { FeatureStatus, Value, ValueList } from "./types_pb.js";
 import { file_featurestore_v1_types } from "./types_pb.js";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Empty, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_empty, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file featurestore/v1/prediction_service.proto.
  */
 export const file_featurestore_v1_prediction_service: GenFile = /*@__PURE__*/
-  fileDesc("CihmZWF0dXJlc3RvcmUvdjEvcHJlZGljdGlvbl9zZXJ2aWNlLnByb3RvEg9mZWF0dXJlc3RvcmUudjEiiQMKDlByZWRpY3RSZXF1ZXN0EhIKCm1vZGVsX25hbWUYASABKAkSDwoFYWxpYXMYAiABKAlIABIRCgd2ZXJzaW9uGAMgASgJSAASPwoIZW50aXRpZXMYBCADKAsyLS5mZWF0dXJlc3RvcmUudjEuUHJlZGljdFJlcXVlc3QuRW50aXRpZXNFbnRyeRJMCg9pbmxpbmVfZmVhdHVyZXMYBSADKAsyMy5mZWF0dXJlc3RvcmUudjEuUHJlZGljdFJlcXVlc3QuSW5saW5lRmVhdHVyZXNFbnRyeRpLCg1FbnRpdGllc0VudHJ5EgsKA2tleRgBIAEoCRIpCgV2YWx1ZRgCIAEoCzIaLmZlYXR1cmVzdG9yZS52MS5WYWx1ZUxpc3Q6AjgBGlEKE0lubGluZUZlYXR1cmVzRW50cnkSCwoDa2V5GAEgASgJEikKBXZhbHVlGAIgASgLMhouZmVhdHVyZXN0b3JlLnYxLlZhbHVlTGlzdDoCOAFCEAoObW9kZWxfc2VsZWN0b3IibgoPUHJlZGljdFJlc3BvbnNlEhIKCm1vZGVsX25hbWUYASABKAkSFQoNbW9kZWxfdmVyc2lvbhgCIAEoCRIwCgtwcmVkaWN0aW9ucxgDIAMoCzIbLmZlYXR1cmVzdG9yZS52MS5QcmVkaWN0aW9uIuIBCgpQcmVkaWN0aW9uEhIKCnJlcXVlc3RfaWQYASABKAkSDQoFc2NvcmUYAiABKAESFQoNZmVhdHVyZV9uYW1lcxgDIAMoCRIuCg5mZWF0dXJlX3ZhbHVlcxgEIAMoCzIWLmZlYXR1cmVzdG9yZS52MS5WYWx1ZRI4ChBmZWF0dXJlX3N0YXR1c2VzGAUgAygOMh4uZmVhdHVyZXN0b3JlLnYxLkZlYXR1cmVTdGF0dXMSMAoMZmVhdHVyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcDJhChFQcmVkaWN0aW9uU2VydmljZRJMCgdQcmVkaWN0Eh8uZmVhdHVyZXN0b3JlLnYxLlByZWRpY3RSZXF1ZXN0GiAuZmVhdHVyZXN0b3JlLnYxLlByZWRpY3RSZXNwb25zZULeAQoTY29tLmZlYXR1cmVzdG9yZS52MUIWUHJlZGljdGlvblNlcnZpY2VQcm90b1ABWlJnaXRodWIuY29tL2ZlYXR1cmVzdG9yZS9mZWF0dXJlc3RvcmUvY2xpZW50cy9nby9nZW4vZmVhdHVyZXN0b3JlL3YxO2ZlYXR1cmVzdG9yZXYxogIDRlhYqgIPRmVhdHVyZXN0b3JlLlYxygIPRmVhdHVyZXN0b3JlXFYx4gIbRmVhdHVyZXN0b3JlXFYxXEdQQk1ldGFkYXRh6gIQRmVhdHVyZXN0b3JlOjpWMWIGcHJvdG8z", [file_featurestore_v1_types, file_google_protobuf_timestamp]);
+  fileDesc("CihmZWF0dXJlc3RvcmUvdjEvcHJlZGljdGlvbl9zZXJ2aWNlLnByb3RvEg9mZWF0dXJlc3RvcmUudjEiiQMKDlByZWRpY3RSZXF1ZXN0EhIKCm1vZGVsX25hbWUYASABKAkSDwoFYWxpYXMYAiABKAlIABIRCgd2ZXJzaW9uGAMgASgJSAASPwoIZW50aXRpZXMYBCADKAsyLS5mZWF0dXJlc3RvcmUudjEuUHJlZGljdFJlcXVlc3QuRW50aXRpZXNFbnRyeRJMCg9pbmxpbmVfZmVhdHVyZXMYBSADKAsyMy5mZWF0dXJlc3RvcmUudjEuUHJlZGljdFJlcXVlc3QuSW5saW5lRmVhdHVyZXNFbnRyeRpLCg1FbnRpdGllc0VudHJ5EgsKA2tleRgBIAEoCRIpCgV2YWx1ZRgCIAEoCzIaLmZlYXR1cmVzdG9yZS52MS5WYWx1ZUxpc3Q6AjgBGlEKE0lubGluZUZlYXR1cmVzRW50cnkSCwoDa2V5GAEgASgJEikKBXZhbHVlGAIgASgLMhouZmVhdHVyZXN0b3JlLnYxLlZhbHVlTGlzdDoCOAFCEAoObW9kZWxfc2VsZWN0b3IibgoPUHJlZGljdFJlc3BvbnNlEhIKCm1vZGVsX25hbWUYASABKAkSFQoNbW9kZWxfdmVyc2lvbhgCIAEoCRIwCgtwcmVkaWN0aW9ucxgDIAMoCzIbLmZlYXR1cmVzdG9yZS52MS5QcmVkaWN0aW9uIuIBCgpQcmVkaWN0aW9uEhIKCnJlcXVlc3RfaWQYASABKAkSDQoFc2NvcmUYAiABKAESFQoNZmVhdHVyZV9uYW1lcxgDIAMoCRIuCg5mZWF0dXJlX3ZhbHVlcxgEIAMoCzIWLmZlYXR1cmVzdG9yZS52MS5WYWx1ZRI4ChBmZWF0dXJlX3N0YXR1c2VzGAUgAygOMh4uZmVhdHVyZXN0b3JlLnYxLkZlYXR1cmVTdGF0dXMSMAoMZmVhdHVyZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLDAgoYU3RyZWFtUHJlZGljdGlvbnNSZXF1ZXN0EhIKCm1vZGVsX25hbWUYASABKAkSSQoIZW50aXRpZXMYAiADKAsyNy5mZWF0dXJlc3RvcmUudjEuU3RyZWFtUHJlZGljdGlvbnNSZXF1ZXN0LkVudGl0aWVzRW50cnkSKAoGbGF0ZXN0GAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5SAASMAoKc3RhcnRfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIWCgxyZXN1bWVfdG9rZW4YBSABKAlIABpLCg1FbnRpdGllc0VudHJ5EgsKA2tleRgBIAEoCRIpCgV2YWx1ZRgCIAEoCzIaLmZlYXR1cmVzdG9yZS52MS5WYWx1ZUxpc3Q6AjgBQgcKBXN0YXJ0ImgKGVN0cmVhbVByZWRpY3Rpb25zUmVzcG9uc2USNQoKcHJlZGljdGlvbhgBIAEoCzIhLmZlYXR1cmVzdG9yZS52MS5Mb2dnZWRQcmVkaWN0aW9uEhQKDHJlc3VtZV90b2tlbhgCIAEoCSLcAwoQTG9nZ2VkUHJlZGljdGlvbhIVCg1wcmVkaWN0aW9uX2lkGAEgASgJEhIKCm1vZGVsX25hbWUYAiABKAkSFQoNbW9kZWxfdmVyc2lvbhgDIAEoCRI9CgZlbnRpdHkYBCADKAsyLS5mZWF0dXJlc3RvcmUudjEuTG9nZ2VkUHJlZGljdGlvbi5FbnRpdHlFbnRyeRINCgVzY29yZRgFIAEoARJBCghmZWF0dXJlcxgGIAMoCzIvLmZlYXR1cmVzdG9yZS52MS5Mb2dnZWRQcmVkaWN0aW9uLkZlYXR1cmVzRW50cnkSMAoMZmVhdHVyZV90aW1lGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxyZXF1ZXN0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXJlc3BvbnNlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0VudGl0eUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEaLwoNRmVhdHVyZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAE6AjgBMs8BChFQcmVkaWN0aW9uU2VydmljZRJMCgdQcmVkaWN0Eh8uZmVhdHVyZXN0b3JlLnYxLlByZWRpY3RSZXF1ZXN0GiAuZmVhdHVyZXN0b3JlLnYxLlByZWRpY3RSZXNwb25zZRJsChFTdHJlYW1QcmVkaWN0aW9ucxIpLmZlYXR1cmVzdG9yZS52MS5TdHJlYW1QcmVkaWN0aW9uc1JlcXVlc3QaKi5mZWF0dXJlc3RvcmUudjEuU3RyZWFtUHJlZGljdGlvbnNSZXNwb25zZTABQt4BChNjb20uZmVhdHVyZXN0b3JlLnYxQhZQcmVkaWN0aW9uU2VydmljZVByb3RvUAFaUmdpdGh1Yi5jb20vZmVhdHVyZXN0b3JlL2ZlYXR1cmVzdG9yZS9jbGllbnRzL2dvL2dlbi9mZWF0dXJlc3RvcmUvdjE7ZmVhdHVyZXN0b3JldjGiAgNGWFiqAg9GZWF0dXJlc3RvcmUuVjHKAg9GZWF0dXJlc3RvcmVcVjHiAhtGZWF0dXJlc3RvcmVcVjFcR1BCTWV0YWRhdGHqAhBGZWF0dXJlc3RvcmU6OlYxYgZwcm90bzM", [file_featurestore_v1_types, file_google_protobuf_empty, file_google_protobuf_timestamp]);
 
 /**
  * A model and the entities to score.
@@ -167,6 +167,177 @@ export const PredictionSchema: GenMessage<Prediction> = /*@__PURE__*/
   messageDesc(file_featurestore_v1_prediction_service, 2);
 
 /**
+ * A model, the entities of interest and where to start.
+ *
+ * @generated from message featurestore.v1.StreamPredictionsRequest
+ */
+export type StreamPredictionsRequest = Message<"featurestore.v1.StreamPredictionsRequest"> & {
+  /**
+   * The registered model's name; predictions of every version of it are streamed.
+   *
+   * @generated from field: string model_name = 1;
+   */
+  modelName: string;
+
+  /**
+   * Only predictions for these entities: join key to one value per row, as in PredictRequest;
+   * every entity when empty.
+   *
+   * @generated from field: map<string, featurestore.v1.ValueList> entities = 2;
+   */
+  entities: { [key: string]: ValueList };
+
+  /**
+   * Where to start; from now when unset.
+   *
+   * @generated from oneof featurestore.v1.StreamPredictionsRequest.start
+   */
+  start: {
+    /**
+     * From now on.
+     *
+     * @generated from field: google.protobuf.Empty latest = 3;
+     */
+    value: Empty;
+    case: "latest";
+  } | {
+    /**
+     * From this time: in every partition, from the first record whose Kafka timestamp is at or
+     * after it (the time the prediction was logged), keeping only predictions answered at or
+     * after it.
+     *
+     * @generated from field: google.protobuf.Timestamp start_time = 4;
+     */
+    value: Timestamp;
+    case: "startTime";
+  } | {
+    /**
+     * Just after the message that carried this token.
+     *
+     * @generated from field: string resume_token = 5;
+     */
+    value: string;
+    case: "resumeToken";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message featurestore.v1.StreamPredictionsRequest.
+ * Use `create(StreamPredictionsRequestSchema)` to create a new message.
+ */
+export const StreamPredictionsRequestSchema: GenMessage<StreamPredictionsRequest> = /*@__PURE__*/
+  messageDesc(file_featurestore_v1_prediction_service, 3);
+
+/**
+ * One prediction and the token to resume after it, or a checkpoint: a new token without one.
+ *
+ * The server sends a checkpoint when the stream starts, and after a while in which records the
+ * filters dropped moved the position; a client keeps the latest token either way.
+ *
+ * @generated from message featurestore.v1.StreamPredictionsResponse
+ */
+export type StreamPredictionsResponse = Message<"featurestore.v1.StreamPredictionsResponse"> & {
+  /**
+   * The prediction; unset in a checkpoint.
+   *
+   * @generated from field: featurestore.v1.LoggedPrediction prediction = 1;
+   */
+  prediction?: LoggedPrediction | undefined;
+
+  /**
+   * Opaque; pass it back in StreamPredictionsRequest.resume_token to continue after this message.
+   *
+   * @generated from field: string resume_token = 2;
+   */
+  resumeToken: string;
+};
+
+/**
+ * Describes the message featurestore.v1.StreamPredictionsResponse.
+ * Use `create(StreamPredictionsResponseSchema)` to create a new message.
+ */
+export const StreamPredictionsResponseSchema: GenMessage<StreamPredictionsResponse> = /*@__PURE__*/
+  messageDesc(file_featurestore_v1_prediction_service, 4);
+
+/**
+ * A prediction as the prediction log holds it.
+ *
+ * @generated from message featurestore.v1.LoggedPrediction
+ */
+export type LoggedPrediction = Message<"featurestore.v1.LoggedPrediction"> & {
+  /**
+   * Its id: Predict's request_id, or the feed's deterministic id (model, version, entity,
+   * feature event time).
+   *
+   * @generated from field: string prediction_id = 1;
+   */
+  predictionId: string;
+
+  /**
+   * The model that scored.
+   *
+   * @generated from field: string model_name = 2;
+   */
+  modelName: string;
+
+  /**
+   * Its registry version.
+   *
+   * @generated from field: string model_version = 3;
+   */
+  modelVersion: string;
+
+  /**
+   * Entity key columns and values, for example {"symbol": "IBM"}.
+   *
+   * @generated from field: map<string, string> entity = 4;
+   */
+  entity: { [key: string]: string };
+
+  /**
+   * The model's output.
+   *
+   * @generated from field: double score = 5;
+   */
+  score: number;
+
+  /**
+   * The feature values the model saw; a feature that was missing is absent.
+   *
+   * @generated from field: map<string, double> features = 6;
+   */
+  features: { [key: string]: number };
+
+  /**
+   * Event time of the newest feature row used; unset when no feature had one.
+   *
+   * @generated from field: google.protobuf.Timestamp feature_time = 7;
+   */
+  featureTime?: Timestamp | undefined;
+
+  /**
+   * When the request arrived (the feed: when the feature row was read).
+   *
+   * @generated from field: google.protobuf.Timestamp request_time = 8;
+   */
+  requestTime?: Timestamp | undefined;
+
+  /**
+   * When the prediction was returned.
+   *
+   * @generated from field: google.protobuf.Timestamp response_time = 9;
+   */
+  responseTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message featurestore.v1.LoggedPrediction.
+ * Use `create(LoggedPredictionSchema)` to create a new message.
+ */
+export const LoggedPredictionSchema: GenMessage<LoggedPrediction> = /*@__PURE__*/
+  messageDesc(file_featurestore_v1_prediction_service, 5);
+
+/**
  * Scores entities with a model from the MLflow model registry.
  *
  * @generated from service featurestore.v1.PredictionService
@@ -181,6 +352,18 @@ export const PredictionService: GenService<{
     methodKind: "unary";
     input: typeof PredictRequestSchema;
     output: typeof PredictResponseSchema;
+  },
+  /**
+   * Streams the predictions of a model as they are logged, by Predict and by the prediction feed
+   * (`featurestore predict --follow`), until the client cancels. Every message carries a resume
+   * token; reconnecting with the last one received continues exactly after it.
+   *
+   * @generated from rpc featurestore.v1.PredictionService.StreamPredictions
+   */
+  streamPredictions: {
+    methodKind: "server_streaming";
+    input: typeof StreamPredictionsRequestSchema;
+    output: typeof StreamPredictionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_featurestore_v1_prediction_service, 0);

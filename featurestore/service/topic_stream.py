@@ -1,0 +1,300 @@
+"""Live subscriptions to one Kafka topic of Avro events, each resumable from a token.
+
+The machinery behind every streaming RPC (StreamAnomalies, StreamPredictions): the RPCs differ
+only in the event type they decode and in the filter a subscriber passes.
+
+Fan-out: one Kafka consumer per subscription, explicitly assigned every partition at the
+subscription's own position, polled on a thread of its own. A subscriber that reads slowly only
+stops polling its own consumer: Kafka keeps the records, librdkafka's prefetch per consumer is
+capped (``queued.max.messages.kbytes``), and no other subscriber or RPC waits for it. The cost is a
+consumer (a thread and a broker connection) per subscription, so the number of subscriptions to
+a topic is capped (:attr:`ServiceSettings.max_stream_subscriptions`; beyond it
+RESOURCE_EXHAUSTED, which clients retry later).
+
+Records that are not of the event type or cannot be decoded are skipped (and logged); they still
+advance the position, so the resume token never points before them again. Positions and tokens:
+:mod:`featurestore.service.stream_position`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+import grpc
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from opentelemetry import trace
+
+from featurestore.errors import (
+    BackendUnavailableError,
+    FeatureStoreError,
+    NotFoundError,
+    ValidationError,
+)
+from featurestore.events import AvroDeserializer, SchemaStore
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.service.stream_position import StreamPosition
+
+__all__ = [
+    "StartAt",
+    "Streamed",
+    "TooManySubscriptionsError",
+    "TopicSubscriptions",
+]
+
+logger = logging.getLogger(__name__)
+
+E = TypeVar("E")
+
+_POLL_S = 0.2
+_BATCH = 500
+_PREFETCH_KB = 1024
+
+
+class TooManySubscriptionsError(FeatureStoreError):
+    """The server holds as many subscriptions as it is configured for; retry later."""
+
+    retryable = True
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@dataclass(frozen=True)
+class StartAt:
+    """Where a subscription starts: now (all fields None), at a time, or at a token's position."""
+
+    time: datetime | None = None
+    """The first record whose Kafka timestamp is at or after this time, in every partition."""
+    position: StreamPosition | None = None
+    """Exactly this position; partitions it lacks start at their beginning."""
+
+
+@dataclass(frozen=True, slots=True)
+class Streamed(Generic[E]):
+    """An event and the token that resumes just after it; a checkpoint when ``event`` is None.
+
+    Checkpoints carry the position only: one when the stream starts (so that a client that
+    started "from now" and loses the connection before any event resumes where it started), and
+    one after ``checkpoint_s`` in which records advanced the position but none matched.
+    """
+
+    event: E | None
+    resume_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Record(Generic[E]):
+    partition: int
+    offset: int
+    event: E | None
+
+
+class _Reader(Generic[E]):
+    """A consumer of one subscription; every method blocks and runs on the subscription's thread."""
+
+    def __init__(
+        self,
+        kafka: KafkaConnection,
+        topic: str,
+        store: SchemaStore,
+        event_type: type[E],
+        timeout_s: float,
+    ) -> None:
+        self.topic = topic
+        self._event_type = event_type
+        self._timeout_s = timeout_s
+        self._decoder = AvroDeserializer(store)
+        self._consumer = Consumer(
+            kafka.consumer(
+                f"featurestore-{topic}-stream-{uuid.uuid4().hex}",
+                **{
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "queued.max.messages.kbytes": _PREFETCH_KB,
+                    "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
+                },
+            )
+        )
+
+    def open(self, start: StartAt) -> StreamPosition:
+        """Assign every partition at the start position; return that position."""
+        try:
+            metadata = self._consumer.list_topics(self.topic, timeout=self._timeout_s)
+            info = metadata.topics.get(self.topic)
+            if info is None or info.error is not None or not info.partitions:
+                raise NotFoundError(f"topic {self.topic!r} does not exist")
+            partitions = sorted(info.partitions)
+            offsets = self._start_offsets(partitions, start)
+        except KafkaException as exc:
+            raise BackendUnavailableError(f"Kafka unavailable: {exc.args[0].str()}") from exc
+        self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in offsets.items()])
+        return StreamPosition(self.topic, offsets)
+
+    def _start_offsets(self, partitions: list[int], start: StartAt) -> dict[int, int]:
+        marks = {
+            p: self._consumer.get_watermark_offsets(
+                TopicPartition(self.topic, p), timeout=self._timeout_s
+            )
+            for p in partitions
+        }
+        if start.position is not None:
+            known = start.position.next_offsets
+            return {p: max(known.get(p, low), low) for p, (low, _) in marks.items()}
+        if start.time is not None:
+            # Kafka reads a negative time as "latest"/"earliest": a time before 1970 precedes
+            # every record, so it starts at the beginning as 0 does.
+            ms = max(int(start.time.timestamp() * 1000), 0)
+            found = self._consumer.offsets_for_times(
+                [TopicPartition(self.topic, p, ms) for p in partitions], timeout=self._timeout_s
+            )
+            # -1: no record at or after the time in that partition; start at its end.
+            return {tp.partition: tp.offset if tp.offset >= 0 else marks[tp.partition][1]
+                    for tp in found}  # fmt: skip
+        return {p: high for p, (_, high) in marks.items()}
+
+    def read(self) -> list[_Record[E]]:
+        """The records that arrive within a short wait (none when there are none)."""
+        first = self._consumer.poll(_POLL_S)
+        if first is None:
+            return []
+        messages = [first, *self._consumer.consume(_BATCH, timeout=0)]
+        records = []
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    continue
+                raise BackendUnavailableError(f"reading {self.topic}: {error.str()}")
+            partition, offset = message.partition() or 0, message.offset() or 0
+            records.append(_Record(partition, offset, self._decode(message.value(), offset)))
+        return records
+
+    def _decode(self, value: bytes | None, offset: int) -> E | None:
+        if value is None:
+            return None
+        try:
+            event = self._decoder.decode(value)
+        except (ValidationError, NotFoundError) as exc:
+            logger.warning(
+                "skipping undecodable record at offset %d of %s: %s", offset, self.topic, exc
+            )
+            return None
+        return event if isinstance(event, self._event_type) else None
+
+    def close(self) -> None:
+        """Close the consumer (no offsets are committed: positions live in tokens)."""
+        self._consumer.close()
+
+
+class TopicSubscriptions(Generic[E]):
+    """Opens subscriptions to the ``event_type`` events of one topic, a bounded number at once.
+
+    At most ``max_subscriptions`` are open at a time; ``what`` names the events in messages
+    ("anomaly", "prediction").
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaConnection,
+        topic: str,
+        store: SchemaStore,
+        event_type: type[E],
+        *,
+        what: str,
+        max_subscriptions: int,
+        timeout_s: float,
+        checkpoint_s: float = 1.0,
+        tracer: trace.Tracer | None = None,
+    ) -> None:
+        self.topic = topic
+        self.event_type = event_type
+        self.what = what
+        self._tracer = tracer
+        """When set, opening a subscription (consumer, partitions, start offsets) is a span."""
+        self._kafka = kafka
+        self._store = store
+        self._timeout_s = timeout_s
+        self._checkpoint_s = checkpoint_s
+        self._max = max_subscriptions
+        self._open = 0
+        self._draining = False
+
+    @property
+    def open_subscriptions(self) -> int:
+        """How many subscriptions are being served now."""
+        return self._open
+
+    def drain(self) -> None:
+        """End every stream (UNAVAILABLE: clients resume elsewhere with their last token)."""
+        self._draining = True
+
+    def position_of(self, token: str) -> StreamPosition:
+        """Parse a client's resume token for this topic."""
+        return StreamPosition.from_token(token, self.topic)
+
+    def _span(self) -> AbstractContextManager[object]:
+        if self._tracer is None:
+            return nullcontext()
+        attributes = {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "receive",
+            "messaging.destination.name": self.topic,
+        }
+        return self._tracer.start_as_current_span(
+            f"subscribe {self.topic}", kind=trace.SpanKind.CONSUMER, attributes=attributes
+        )
+
+    async def subscribe(
+        self, start: StartAt, accepts: Callable[[E], bool]
+    ) -> AsyncIterator[Streamed[E]]:
+        """Yield the events ``accepts`` from ``start`` on, until the caller stops iterating."""
+        if self._draining:
+            raise BackendUnavailableError("the server is shutting down; resume on another")
+        if self._open >= self._max:
+            raise TooManySubscriptionsError(
+                f"the server already serves {self._max} {self.what} streams; retry later"
+            )
+        self._open += 1
+        loop = asyncio.get_running_loop()
+        thread = ThreadPoolExecutor(1, thread_name_prefix=f"{self.what}-stream")
+        reader: _Reader[E] | None = None
+        try:
+            with self._span():
+                reader = await loop.run_in_executor(
+                    thread,
+                    _Reader,
+                    self._kafka,
+                    self.topic,
+                    self._store,
+                    self.event_type,
+                    self._timeout_s,
+                )
+                position = await loop.run_in_executor(thread, reader.open, start)
+            yield Streamed(None, position.token())
+            last_sent, moved = loop.time(), False
+            while not self._draining:
+                for record in await loop.run_in_executor(thread, reader.read):
+                    position.advance(record.partition, record.offset)
+                    moved = True
+                    if record.event is not None and accepts(record.event):
+                        yield Streamed(record.event, position.token())
+                        last_sent, moved = loop.time(), False
+                if moved and loop.time() - last_sent >= self._checkpoint_s:
+                    yield Streamed(None, position.token())
+                    last_sent, moved = loop.time(), False
+            raise BackendUnavailableError(
+                "the server is shutting down; resume with the last token on another"
+            )
+        finally:
+            self._open -= 1
+            if reader is not None:
+                # Queued behind a read still running on the thread; never awaited, so that a
+                # cancelled call returns at once.
+                thread.submit(reader.close)
+            thread.shutdown(wait=False)
