@@ -5,7 +5,8 @@ A stack of its own (data folder under ``tempfile.mkdtemp``, free ports) started 
 SASL_SSL SCRAM-SHA-512 listener only, Redis on a TLS port with the ``default`` user off and one
 ACL user, PostgreSQL with ``ssl=on`` and scram-sha-256 over TLS only, the schema registry on
 that Kafka. One representative path runs through it: a real trade file ingested (the
-``featurestore ingest`` command) -> the processor (Spark's Kafka source over SASL_SSL) -> rows
+``featurestore ingest`` command) -> the processor on Spark (its Kafka source over SASL_SSL: the
+riskier path; the Kafka engine's consumer is configured like the replay this test also runs) -> rows
 in PostgreSQL (``sslmode=verify-full``) and Redis (TLS + AUTH) -> read back, equal to an
 independent recomputation of the log. Then a wrong password for each backend is refused with a
 message naming the backend and the cause, without a traceback.
@@ -147,7 +148,7 @@ def test_a_trade_file_goes_through_the_secured_stack(secured: Settings) -> None:
     log.parent.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
-        "--project", defs.project, "--topic", topic,
+        "--project", defs.project, "--topic", topic, "--engine", "spark",
     ]  # fmt: skip
     with log.open("ab") as out:
         processor = subprocess.Popen(
@@ -161,7 +162,13 @@ def test_a_trade_file_goes_through_the_secured_stack(secured: Settings) -> None:
             assert processor.poll() is None, log.read_text()[-4000:]
             return len(read_table(settings, table)) >= len(want)
 
-        wait_for(complete, 240, "the offline table to hold every row")
+        try:
+            wait_for(complete, 420, "the offline table to hold every row")
+        except AssertionError as exc:
+            rows = len(read_table(settings, table))
+            raise AssertionError(
+                f"{exc}: {rows} of {len(want)}; {log.read_text()[-3000:]}"
+            ) from exc
         got = read_table(settings, table)
         cols = ["symbol", "event_us", *FEATURES]
         pd.testing.assert_frame_equal(
