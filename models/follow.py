@@ -1,18 +1,23 @@
-"""Standalone scoring: tail the ``rolling_1m`` offline table and publish anomalies.
+"""Follow a view's offline table and publish what a model makes of each new row.
 
+Two users: the anomaly scorer (``featurestore score --follow``:
+:class:`models.scoring.AnomalyScorer` publishing anomalies) and the prediction feed
+(``featurestore predict --follow``: :class:`models.predictor.Predictor` publishing predictions).
 The processors can score inside their stream (:class:`models.publish.ScoringHook`); this is the
 other deployment: a separate process that needs no Spark. It reads the rows whose
-``created_timestamp`` is newer than the last it saw (the processors stamp each write), so it
-sees every row once they are stored, in any order of symbols, and resumes from ``since`` after a
-restart; anomaly ids are deterministic, so rows scored twice give the same events.
+``created_timestamp`` is newer than the last it saw (the processors stamp each write), so it sees
+every row once they are stored, in any order of symbols, and resumes from ``since`` after a restart;
+event ids are deterministic (model, version, symbol, event time), so rows scored twice give the same
+events.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 import pandas as pd
 import psycopg
@@ -22,10 +27,32 @@ from featurestore.definitions import FeatureView
 from featurestore.errors import BackendUnavailableError
 from featurestore.offline.tables import table_identifier
 from featurestore.resilience import Health, Retrier, Stopped
-from models.publish import AnomalyPublisher
-from models.scoring import AnomalyScorer
 
-__all__ = ["follow_table", "rows_created_after"]
+__all__ = ["EventSink", "RowScorer", "follow_table", "rows_created_after"]
+
+E = TypeVar("E")
+E_co = TypeVar("E_co", covariant=True)
+E_contra = TypeVar("E_contra", contravariant=True)
+
+
+class RowScorer(Protocol[E_co]):
+    """Makes events of new rows (:class:`~models.scoring.AnomalyScorer`, ``Predictor``)."""
+
+    def score_rows(self, rows: pd.DataFrame) -> Sequence[E_co]:
+        """The events of ``rows``."""
+        ...
+
+
+class EventSink(Protocol[E_contra]):
+    """Where the events go (:class:`~models.publish.EventPublisher`)."""
+
+    def publish(self, events: Iterable[E_contra]) -> int:
+        """Queue the events; returns how many."""
+        ...
+
+    def flush(self) -> None:
+        """Wait until they are delivered (raises :class:`BackendUnavailableError` if not)."""
+        ...
 
 
 def rows_created_after(
@@ -51,8 +78,8 @@ def rows_created_after(
 
 
 def follow_table(
-    scorer: AnomalyScorer,
-    publisher: AnomalyPublisher,
+    scorer: RowScorer[E],
+    publisher: EventSink[E],
     dsn: str,
     view: FeatureView,
     *,
@@ -64,11 +91,11 @@ def follow_table(
 ) -> datetime:
     """Score new rows until ``stop`` is set; returns the last ``created_timestamp`` seen.
 
-    ``on_batch(rows, anomalies)`` is called after each non-empty batch is published.
+    ``on_batch(rows, events)`` is called after each non-empty batch is published.
 
     PostgreSQL or Kafka going away is waited out (:mod:`featurestore.resilience`; ``health``
     says NOT_SERVING with the reason meanwhile): the watermark only moves once a batch's
-    anomalies are acknowledged, so a batch is scored again after PostgreSQL comes back, and
+    events are acknowledged, so a batch is scored again after PostgreSQL comes back, and
     a batch whose delivery is still pending is only flushed again, never sent twice.
     """
     stop = stop or threading.Event()
@@ -80,12 +107,12 @@ def follow_table(
             if rows.empty:
                 stop.wait(poll_s)
                 continue
-            anomalies = scorer.score_rows(rows)
-            if publisher.publish(anomalies):
-                retrier.call(publisher.flush, "delivering anomalies")
+            events = scorer.score_rows(rows)
+            if publisher.publish(events):
+                retrier.call(publisher.flush, "delivering events")
             tail.watermark = rows[view.source.created_timestamp_column].max().to_pydatetime()
             if on_batch is not None:
-                on_batch(len(rows), len(anomalies))
+                on_batch(len(rows), len(events))
     except Stopped:
         pass
     finally:

@@ -1,13 +1,15 @@
-"""Publishing anomalies to the anomalies topic, and the processors' rolling-row hook.
+"""Publishing model outputs (anomalies, predictions) to their topics; the processors' row hook.
 
 Events are Avro in the Confluent wire format (the store's serde, schema registered under
-``<topic>-value``), keyed by symbol so that one symbol's anomalies stay ordered, with the Kafka
-timestamp set to the scored row's event time.
+``<topic>-value``). Anomalies are keyed by symbol so that one symbol's anomalies stay ordered,
+with the Kafka timestamp set to the scored row's event time; predictions are keyed by entity as
+Predict's log keys them, stamped when published (the time StreamPredictions' start_time means).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
 
 import pandas as pd
 
@@ -17,41 +19,56 @@ from featurestore.events import (
     Anomaly,
     AvroSerializer,
     ConfluentSchemaStore,
+    PredictionLog,
     SchemaStore,
     to_micros,
 )
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.kafka_connection import KafkaConnection
+from featurestore.service.prediction_log import prediction_key
 from models.scoring import AnomalyScorer
 
-__all__ = ["AnomalyPublisher", "ScoringHook"]
+__all__ = ["AnomalyPublisher", "EventPublisher", "PredictionPublisher", "ScoringHook"]
+
+E = TypeVar("E", Anomaly, PredictionLog)
 
 
-class AnomalyPublisher:
-    """Sends :class:`Anomaly` events to one topic."""
+class EventPublisher(Generic[E]):
+    """Sends events of one type to one topic.
 
-    def __init__(self, kafka: KafkaConnection, store: SchemaStore, topic: str) -> None:
+    Each record's key is ``key(event)``; its Kafka timestamp ``timestamp_ms(event)`` when given,
+    else the time it is produced.
+    """
+
+    what = "events"
+    """What the events are called in error messages."""
+
+    def __init__(
+        self,
+        kafka: KafkaConnection,
+        store: SchemaStore,
+        topic: str,
+        event_type: type[E],
+        key: Callable[[E], bytes],
+        timestamp_ms: Callable[[E], int] | None = None,
+    ) -> None:
         self.topic = topic
-        self._serializer = AvroSerializer.for_topic(store, topic, Anomaly)
+        self._serializer: AvroSerializer[E] = AvroSerializer.for_topic(store, topic, event_type)
+        self._key: Callable[[E], bytes] = key
+        self._timestamp_ms: Callable[[E], int] | None = timestamp_ms
         # A broker away for minutes is waited out: flush() is called again, nothing re-sent.
         self._producer = EventProducer(producer_config(kafka, delivery_timeout_s=600.0))
         self._failed_before = 0
 
-    @classmethod
-    def from_settings(cls, settings: Settings, topic: str | None = None) -> AnomalyPublisher:
-        """A publisher to ``settings.topics.anomalies`` (or ``topic``)."""
-        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-        return cls(settings.kafka.connection, store, topic or settings.topics.anomalies)
-
-    def publish(self, anomalies: Iterable[Anomaly]) -> int:
+    def publish(self, events: Iterable[E]) -> int:
         """Queue the events (delivery is asynchronous; :meth:`flush` waits). Returns the count."""
         count = 0
-        for anomaly in anomalies:
+        for event in events:
             self._producer.produce(
                 self.topic,
-                self._serializer.encode(anomaly),
-                key=anomaly.symbol.encode(),
-                timestamp_ms=to_micros(anomaly.event_time) // 1000,
+                self._serializer.encode(event),
+                key=self._key(event),
+                timestamp_ms=0 if self._timestamp_ms is None else self._timestamp_ms(event),
             )
             count += 1
         self._producer.poll(0)
@@ -70,7 +87,7 @@ class AnomalyPublisher:
         self._failed_before = report.total_failed  # each failure is reported once
         if left or failed:
             raise BackendUnavailableError(
-                f"{left} anomalies undelivered and {failed} failed on "
+                f"{left} {self.what} undelivered and {failed} failed on "
                 f"{self.topic}: {'; '.join(report.errors[:3])}"
             )
 
@@ -78,6 +95,43 @@ class AnomalyPublisher:
     def delivered(self) -> int:
         """Events the broker acknowledged so far."""
         return self._producer.report.count(self.topic)
+
+
+class PredictionPublisher(EventPublisher[PredictionLog]):
+    """Sends :class:`PredictionLog` events (the prediction feed's) to the predictions topic."""
+
+    what = "predictions"
+
+    def __init__(self, kafka: KafkaConnection, store: SchemaStore, topic: str) -> None:
+        super().__init__(kafka, store, topic, PredictionLog, prediction_key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, topic: str | None = None) -> PredictionPublisher:
+        """A publisher to ``settings.topics.predictions`` (or ``topic``)."""
+        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
+        return cls(settings.kafka.connection, store, topic or settings.topics.predictions)
+
+
+class AnomalyPublisher(EventPublisher[Anomaly]):
+    """Sends :class:`Anomaly` events to one topic."""
+
+    what = "anomalies"
+
+    def __init__(self, kafka: KafkaConnection, store: SchemaStore, topic: str) -> None:
+        super().__init__(
+            kafka,
+            store,
+            topic,
+            Anomaly,
+            lambda anomaly: anomaly.symbol.encode(),
+            lambda anomaly: to_micros(anomaly.event_time) // 1000,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, topic: str | None = None) -> AnomalyPublisher:
+        """A publisher to ``settings.topics.anomalies`` (or ``topic``)."""
+        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
+        return cls(settings.kafka.connection, store, topic or settings.topics.anomalies)
 
 
 class ScoringHook:

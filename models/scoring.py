@@ -34,7 +34,7 @@ from featurestore.events import Anomaly, to_micros
 from featurestore.offline import OfflineStore, TrainingRequest
 from models.registry import CHAMPION, ModelRef, ModelRegistry
 
-__all__ = ["AnomalyScorer", "ScoredModel", "anomaly_id"]
+__all__ = ["AnomalyScorer", "ScoredModel", "anomaly_id", "model_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,45 @@ ROW_VIEW = "rolling_1m"
 
 
 def anomaly_id(model_name: str, model_version: str, symbol: str, event_time: datetime) -> str:
-    """The deterministic id of one scored row."""
+    """The deterministic id of one scored row (an anomaly's, a feed prediction's)."""
     text = f"{model_name}|{model_version}|{symbol}|{to_micros(event_time)}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def model_inputs(
+    rows: pd.DataFrame,
+    columns: Sequence[str],
+    store: OfflineStore | None,
+    row_view: str = ROW_VIEW,
+) -> pd.DataFrame:
+    """``symbol``, ``event_timestamp`` and a model's ``columns`` of ``rows`` (float64).
+
+    Bare names of ``row_view``'s features are renamed ``row_view__name``; columns still missing
+    are joined point in time from the offline ``store`` (at each row's ``event_timestamp``).
+    """
+    for column in ("symbol", "event_timestamp"):
+        if column not in rows.columns:
+            raise ValidationError(f"rows to score lack {column!r}", field=column)
+    frame = rows.rename(
+        columns={c.split("__", 1)[1]: c for c in columns if c.startswith(f"{row_view}__")}
+    )
+    frame = frame.assign(event_timestamp=pd.to_datetime(frame["event_timestamp"], utc=True))
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        if store is None:
+            raise ValidationError(
+                f"rows lack features {missing} and no offline store is set to join them",
+                field=missing[0],
+            )
+        refs = [FeatureRef(*c.split("__", 1)) for c in missing]
+        request = TrainingRequest(features=refs, full_feature_names=True)
+        keys = frame[["symbol", "event_timestamp"]].reset_index(drop=True)
+        joined = store.to_pandas(keys, request)
+        frame = frame.reset_index(drop=True)
+        for column in missing:
+            frame[column] = joined[column].to_numpy()
+    frame = frame[["symbol", "event_timestamp", *columns]].reset_index(drop=True)
+    return frame.astype({c: "float64" for c in columns})
 
 
 @dataclass(frozen=True)
@@ -142,34 +178,8 @@ class AnomalyScorer:
         self.close()
 
     def features(self, rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-        """``symbol``, ``event_timestamp`` and the model's ``columns`` of ``rows``.
-
-        Bare rolling_1m names are renamed ``rolling_1m__name``; columns still missing are joined
-        point in time from the offline store.
-        """
-        for column in ("symbol", "event_timestamp"):
-            if column not in rows.columns:
-                raise ValidationError(f"rows to score lack {column!r}", field=column)
-        frame = rows.rename(
-            columns={c.split("__", 1)[1]: c for c in columns if c.startswith(f"{ROW_VIEW}__")}
-        )
-        frame = frame.assign(event_timestamp=pd.to_datetime(frame["event_timestamp"], utc=True))
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            if self.store is None:
-                raise ValidationError(
-                    f"rows lack features {missing} and no offline store is set to join them",
-                    field=missing[0],
-                )
-            refs = [FeatureRef(*c.split("__", 1)) for c in missing]
-            request = TrainingRequest(features=refs, full_feature_names=True)
-            keys = frame[["symbol", "event_timestamp"]].reset_index(drop=True)
-            joined = self.store.to_pandas(keys, request)
-            frame = frame.reset_index(drop=True)
-            for column in missing:
-                frame[column] = joined[column].to_numpy()
-        frame = frame[["symbol", "event_timestamp", *columns]].reset_index(drop=True)
-        return frame.astype({c: "float64" for c in columns})
+        """The model's inputs of ``rows``, joined from the store (:func:`model_inputs`)."""
+        return model_inputs(rows, columns, self.store)
 
     def scores(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Every row's features and ``score``, and whether it is ``flagged``."""

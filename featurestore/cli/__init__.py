@@ -17,6 +17,7 @@ from featurestore.cli.drift import drift
 from featurestore.cli.export import export
 from featurestore.cli.ingest import ingest, replay
 from featurestore.cli.monitor import monitor
+from featurestore.cli.predict import predict
 from featurestore.cli.processors import processors
 from featurestore.cli.registry import registry
 from featurestore.cli.retention import retention
@@ -66,4 +67,5 @@ main.add_command(processors)
 main.add_command(train)
 main.add_command(drift)
 main.add_command(score)
+main.add_command(predict)
 main.add_command(monitor)

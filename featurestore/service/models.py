@@ -34,7 +34,7 @@ from featurestore.errors import (
 )
 from featurestore.online import FeatureRef
 
-__all__ = ["LoadedModel", "ModelRegistry", "feature_ref_of_column"]
+__all__ = ["LoadedModel", "ModelRegistry", "feature_ref_of_column", "load_pyfunc"]
 
 _API = "/api/2.0/mlflow"
 _MAX_MODELS = 16
@@ -80,7 +80,8 @@ class LoadedModel:
         return scores
 
 
-def _load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
+def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
+    """Load ``models:/NAME/VERSION`` as Predict scores with it (blocks; the feed uses it too)."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
@@ -107,7 +108,7 @@ class ModelRegistry:
         *,
         alias_ttl_s: float = 5.0,
         timeout_s: float = 1.0,
-        loader: Loader = _load_pyfunc,
+        loader: Loader = load_pyfunc,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._uri = tracking_uri.rstrip("/")

@@ -28,9 +28,17 @@ from featurestore.events import AvroSerializer, PredictionLog, SchemaStore
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.telemetry import kafka_headers
 
-__all__ = ["PredictionLogger"]
+__all__ = ["PredictionLogger", "prediction_key"]
 
 logger = logging.getLogger(__name__)
+
+
+def prediction_key(event: PredictionLog) -> bytes:
+    """The Kafka key of a prediction: its entity, ``k=v`` pairs sorted by key.
+
+    One entity's predictions share a partition, so a stream of them is in the order logged.
+    """
+    return ",".join(f"{k}={v}" for k, v in sorted(event.entity.items())).encode()
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ class PredictionLogger:
             self._serializer = AvroSerializer.for_topic(self._store, self.topic, PredictionLog)
         for event in events:
             value = self._serializer.encode(event)
-            key = ",".join(f"{k}={v}" for k, v in sorted(event.entity.items())).encode()
+            key = prediction_key(event)
             while True:
                 try:
                     producer.produce(

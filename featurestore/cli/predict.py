@@ -1,0 +1,180 @@
+"""``featurestore predict``: the prediction feed (``--follow``) and its table (``--record``)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from featurestore.config import load_settings
+
+__all__ = ["predict"]
+
+
+def _horizon(value: str) -> tuple[str, timedelta]:
+    name, sep, minutes = value.rpartition("=")
+    if not sep or not name or not minutes.isdigit() or int(minutes) == 0:
+        raise click.BadParameter(f"{value!r}: expected MODEL=MINUTES, for example direction=15")
+    return name, timedelta(minutes=int(minutes))
+
+
+@click.command()
+@click.option("--follow", is_flag=True, help="Predict each new feature row and publish it.")
+@click.option(
+    "--model", "model_names", multiple=True,
+    help="A registered model whose alias version predicts (--follow; repeatable).",
+)  # fmt: skip
+@click.option("--alias", default="champion", show_default=True)
+@click.option("--symbols", default="", help="Only these symbols, comma-separated (default: all).")
+@click.option("--view", "view_name", default="rolling_1m", show_default=True,
+              help="The view whose new rows are predicted.")  # fmt: skip
+@click.option(
+    "--record", is_flag=True,
+    help="Also write every prediction of the predictions topic (Predict's and the feed's) to "
+    "the offline 'predictions' table.",
+)  # fmt: skip
+@click.option(
+    "--horizon", "horizons", multiple=True, metavar="MODEL=MINUTES",
+    help="The horizon a model's outcomes are computed over (--record; default 5 minutes).",
+)  # fmt: skip
+@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@click.option(
+    "--since-minutes", default=0, show_default=True, type=click.IntRange(min=0),
+    help="Also predict rows created up to this many minutes ago.",
+)  # fmt: skip
+@click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0.1))
+@click.option(
+    "--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="Write {\"pid\": PID} here once running (how `make run` knows it is up).",
+)  # fmt: skip
+def predict(
+    follow: bool,
+    model_names: tuple[str, ...],
+    alias: str,
+    symbols: str,
+    view_name: str,
+    record: bool,
+    horizons: tuple[str, ...],
+    project: str | None,
+    since_minutes: int,
+    poll_seconds: float,
+    ready_file: Path | None,
+) -> None:
+    """Publish live predictions of MODEL@ALIAS for new feature rows, and/or record them.
+
+    --follow tails VIEW's offline table as the processors store rows and publishes one
+    PredictionLog per row (id: model, version, symbol, feature event time) to the predictions
+    topic, which StreamPredictions serves; a promotion is picked up within 5 s. --record
+    upserts every prediction of that topic into the offline 'predictions' table (view
+    predictions_with_outcomes: the forward return over each model's horizon). Stop with Ctrl-C.
+    """
+    if not follow and not record:
+        raise click.UsageError("give --follow (with --model) and/or --record")
+    if follow and not model_names:
+        raise click.UsageError("--follow needs --model NAME")
+    parsed_horizons = dict(_horizon(h) for h in horizons)
+
+    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.events import ConfluentSchemaStore
+    from featurestore.offline import PostgresOfflineStore
+    from featurestore.offline.predictions import BarsTable, PredictionTable, record_predictions
+    from featurestore.resilience import Health, Retrier
+    from featurestore.stack.base import health_to_ready_file
+    from models.follow import follow_table
+    from models.predictor import Predictor
+    from models.publish import PredictionPublisher
+    from models.registry import ModelRegistry
+
+    settings = load_settings()
+    stop = threading.Event()
+    health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
+    retrier = Retrier(health=health, stop=stop)
+    definitions = retrier.call(lambda: load_definitions(settings, project or PROJECT), "start")
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    threads: list[threading.Thread] = []
+    errors: list[BaseException] = []
+
+    def run(target: Callable[[], None], name: str) -> None:
+        def body() -> None:
+            try:
+                target()
+            except BaseException as exc:  # ends the command: say why, stop the others
+                errors.append(exc)
+                stop.set()
+
+        thread = threading.Thread(target=body, name=name, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    if record:
+        table = PredictionTable(
+            bars=BarsTable.of_view(definitions.view("bars_1m")), horizons=parsed_horizons
+        )
+        schemas = ConfluentSchemaStore.from_settings(settings.schema_registry)
+
+        def recorder() -> None:
+            record_predictions(
+                settings.kafka.connection,
+                schemas,
+                settings.postgres.dsn,
+                settings.topics.predictions,
+                table,
+                stop=stop,
+                health=health,
+                on_batch=lambda n, new: click.echo(f"recorded {new} new of {n} predictions"),
+            )
+
+        run(recorder, "prediction-recorder")
+        click.echo(f"recording {settings.topics.predictions} into table {table.table}")
+
+    predictors: list[Predictor] = []
+    if follow:
+        store = PostgresOfflineStore(settings.postgres.dsn, definitions)
+        registry = ModelRegistry(settings.mlflow.tracking_uri)
+        publisher = retrier.call(lambda: PredictionPublisher.from_settings(settings), "start")
+        wanted = [s.strip() for s in symbols.split(",") if s.strip()]
+        view = definitions.view(view_name)
+        since = datetime.now(UTC) - timedelta(minutes=since_minutes)
+        for name in model_names:
+            predictor = retrier.call(
+                partial(
+                    Predictor, registry, name,
+                    alias=alias, store=store, symbols=wanted, row_view=view_name,
+                ),
+                "start",
+            ).start()  # fmt: skip
+            predictors.append(predictor)
+            click.echo(f"predicting with {name} version {predictor.current.version} "
+                       f"into {publisher.topic}")  # fmt: skip
+
+            def feed(predictor: Predictor = predictor) -> None:
+                follow_table(
+                    predictor, publisher, settings.postgres.dsn, view,
+                    since=since, poll_s=poll_seconds, stop=stop, health=health,
+                    on_batch=lambda rows, n: click.echo(f"predicted {n} of {rows} rows"),
+                )  # fmt: skip
+
+            run(feed, f"prediction-feed-{name}")
+    if ready_file is not None:
+        health_to_ready_file(ready_file)(health.reasons())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for thread in threads:
+            thread.join(30)
+        for predictor in predictors:
+            predictor.close()
+    if errors:
+        raise errors[0]
