@@ -15,6 +15,7 @@ from featurestore.stack.kafka import KafkaServer, kafka_nodes
 from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.monitor import MonitorService
 from featurestore.stack.postgres import PostgresServer
+from featurestore.stack.predictor import PredictionFeedService
 from featurestore.stack.processors import ProcessorService, event_processors
 from featurestore.stack.prometheus import PrometheusServer
 from featurestore.stack.redis import RedisServer, redis_nodes
@@ -42,7 +43,8 @@ class Stack:
     need Kafka. ``up`` is idempotent and ``down`` stops only processes this project started.
     The services that ``make run`` adds on top (the market feed, the gRPC server, a feature
     processor per event topic, which need the definitions applied to the registry first, the
-    anomaly scorer, which needs a champion model, the lag and drift monitor, and the dashboard)
+    anomaly scorer and the prediction feed, which need champion models, the lag and drift
+    monitor, and the dashboard)
     start with :meth:`start_services`; ``down`` and ``status`` cover them too. :meth:`supervise`
     starts the supervisor, which starts again whatever of these dies; ``down`` stops it first.
     """
@@ -70,12 +72,14 @@ class Stack:
         self.processors = self.event_processors[0]
         """The trades processor (``features``), whose rows the scorer reads."""
         self.scorer = AnomalyScorerService(settings)
+        self.predictor = PredictionFeedService(settings)
+        """The prediction feed and the predictions table's recorder."""
         self.monitor = MonitorService(settings)
         self.dashboard = DashboardService(settings)
         """The live page; after the others, which it reads."""
         self.services: list[Component] = [
-            self.feed, self.grpc, *self.event_processors, self.scorer, self.monitor,
-            self.dashboard,
+            self.feed, self.grpc, *self.event_processors, self.scorer, self.predictor,
+            self.monitor, self.dashboard,
         ]  # fmt: skip
         self.supervisor = SupervisorService(settings)
         """Not one of :attr:`components`: those are what it watches."""
