@@ -140,12 +140,12 @@ def _redis_cluster(settings: Settings) -> Iterator[Settings]:
 def _masters(cfg: RedisSettings) -> list[redis.Redis]:
     """Clients of the masters (the only server when not a cluster), for their CPU time."""
     if not cfg.cluster:
-        return [redis.Redis(host=cfg.host, port=cfg.port)]
+        return [redis.Redis(host=cfg.host, port=cfg.port, **cfg.client_kwargs())]
     host, port = cfg.startup_nodes[0]
-    with redis.Redis(host=host, port=port) as client:
+    with redis.Redis(host=host, port=port, **cfg.client_kwargs()) as client:
         slots = client.execute_command("CLUSTER", "SLOTS")
     addresses = sorted({(entry[2][0].decode() or host, int(entry[2][1])) for entry in slots})
-    return [redis.Redis(host=h, port=p) for h, p in addresses]
+    return [redis.Redis(host=h, port=p, **cfg.client_kwargs()) for h, p in addresses]
 
 
 def _measure(call: Callable[[], object], seconds: float, threads: int) -> tuple[list[float], float]:
@@ -426,7 +426,9 @@ def run(settings: Settings) -> str:
             child.terminate()
             child.wait(15)
         resources.close()  # the cluster and its data
-        client_redis = redis.Redis(host=settings.redis.host, port=settings.redis.port)
+        client_redis = redis.Redis(
+            host=settings.redis.host, port=settings.redis.port, **settings.redis.client_kwargs()
+        )
         with client_redis:
             keys = [k for k in client_redis.scan_iter(count=1000) if k.endswith(project.encode())]
             if keys:

@@ -123,7 +123,9 @@ def run(settings: Settings) -> str:
         mlflow.MlflowClient(settings.mlflow.tracking_uri).delete_registered_model(model)
         for future in admin.delete_topics([topic], operation_timeout=30).values():
             future.result(30)
-        client = redis.Redis(host=settings.redis.host, port=settings.redis.port)
+        client = redis.Redis(
+            host=settings.redis.host, port=settings.redis.port, **settings.redis.client_kwargs()
+        )
         with client:
             keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
             if keys:

@@ -98,7 +98,12 @@ def _definitions(
 
 
 def _cleanup(settings: Settings, defs: list[Definitions], names: list[str], run: str) -> None:
-    client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+    client = redis.Redis(
+        host=settings.redis.host,
+        port=settings.redis.port,
+        db=settings.redis.db,
+        **settings.redis.client_kwargs(),
+    )
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn, client:
         for d in defs:
             for view in d.views:
@@ -286,7 +291,12 @@ def _poll_redis(
     settings: Settings, project: str, seen: dict[str, list[tuple[int, float]]],
     stop: threading.Event,
 ) -> None:  # fmt: skip
-    client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+    client = redis.Redis(
+        host=settings.redis.host,
+        port=settings.redis.port,
+        db=settings.redis.db,
+        **settings.redis.client_kwargs(),
+    )
     symbols = [f"F{i:03d}" for i in range(SYMBOLS)]
     keys = [redis_key(EntityKey.of(symbol=s), project) for s in symbols]
     field = timestamp_field("bars_1m")
