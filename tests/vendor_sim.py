@@ -101,6 +101,8 @@ def load_tape(
                 f = record.fields
                 if record.reject is not None or not isinstance(f["event_time"], datetime):
                     continue
+                if f["bid_price"] > f["ask_price"]:  # type: ignore[operator]
+                    continue  # the files' few crossed books: a clean NBBO tape
                 ns = _ns(f["event_time"])
                 if not lo <= ns < hi:
                     continue

@@ -750,7 +750,9 @@ def ingest_heal(
     )
     click.echo(
         f"healed: {report.records} trades from the vendor for {len(report.gaps)} gaps"
-        f" ({report.empty} without trades), {copies.copies} already in the log"
+        f" ({report.empty} without trades), {copies.copies} already in the log\n"
+        "note: the running processors take trades of closed minutes as late (dead letters);"
+        " the healed trades are in the log, their bars are not rebuilt by this command"
     )
 
 

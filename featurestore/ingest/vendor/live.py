@@ -13,6 +13,14 @@ Three threads feed one queue that the ingest loop reads (:meth:`LiveFeed.__iter_
   (:class:`~featurestore.ingest.vendor.backfill.CopyFilter`): the overlaps above are on purpose,
   and only this one thread decides what is sent, so each vendor record is sent once.
 
+Order across a break. The processors take a record as *late* when its minute closed before
+newer records of its partition in the log (``processors/README.md``), so a break's missed span
+must enter the log before what the WebSocket sends after the break. From the first record after
+a reconnect until that span's REST backfill is in, the stream's records are held; then the held
+records and the backfilled ones are sent together, in event-time order. The log therefore stays
+in event-time order through breaks (a scheduled heal's records, hours old, are late for the
+running processors whatever is done here).
+
 Stopping (``stop`` set by SIGTERM/SIGINT) ends the iteration; what was queued and not yet
 taken is not sent, and the next heal finds it missing.
 """
@@ -74,6 +82,21 @@ class _Span:
     end: datetime
 
 
+@dataclass(frozen=True)
+class _SpanRecords:
+    """The REST records of one break's span (empty when its backfill failed)."""
+
+    records: list[SourceRecord]
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def _event_time(record: SourceRecord) -> datetime:
+    when = record.fields.get("event_time")
+    return when if isinstance(when, datetime) else _EARLIEST
+
+
 def heal_window(now: datetime, days: int) -> tuple[datetime, datetime]:
     """``[open of the session `days` trading days back (today's included), now)``."""
     day = now.astimezone(UTC).date()
@@ -121,6 +144,9 @@ class LiveFeed:
         self._jobs: queue.Queue[_Span] = queue.Queue()
         self._last_ws: datetime | None = None
         self._gap_from: datetime | None = None
+        self._pending = 0
+        """Break spans submitted and not yet backfilled: records are held meanwhile."""
+        self._held: list[SourceRecord] = []
 
     # -- the ingest loop's thread -------------------------------------------------------------
 
@@ -148,10 +174,20 @@ class LiveFeed:
                     if self._last_ws is not None and self._gap_from is None:
                         self._gap_from = self._last_ws - self.overlap
                     continue
+                if isinstance(item, _SpanRecords):
+                    self._pending -= 1
+                    self._held.extend(item.records)
+                    if self._pending == 0:
+                        released = sorted(self._held, key=_event_time)
+                        self._held = []
+                        yield from self.copies.filter(released)
+                    continue
                 assert isinstance(item, SourceRecord)
                 if item.source == WS_SOURCE:
                     self._note_ws(item)
-                if self.copies.fresh(item):
+                if self._pending:
+                    self._held.append(item)
+                elif self.copies.fresh(item):
                     yield item
         finally:
             self.stop.set()
@@ -165,6 +201,7 @@ class LiveFeed:
         when = found[1]
         if self._gap_from is not None:
             self._jobs.put(_Span(self._gap_from, when + self.overlap))
+            self._pending += 1
             self._gap_from = None
         if self._last_ws is None or when > self._last_ws:
             self._last_ws = when
@@ -216,15 +253,18 @@ class LiveFeed:
         return self.healer is not None and bool(self.heal_interval)
 
     def _backfill(self, span: _Span) -> None:
+        """Read a break's span and hand it over whole (the held stream records wait for it)."""
         log.info("vendor: backfilling %s .. %s missed by a break", span.start, span.end)
+        records: list[SourceRecord] = []
         try:
-            for record in vendor_records(self.rest, self.kinds, self.symbols, span.start, span.end):
-                if not self._put(record):
-                    return
+            records = list(
+                vendor_records(self.rest, self.kinds, self.symbols, span.start, span.end)
+            )
             self.stats.gap_backfills += 1
         except FeatureStoreError as exc:
             self.stats.failures += 1
             log.error("vendor: the backfill of %s .. %s failed: %s", span.start, span.end, exc)
+        self._put(_SpanRecords(records))
 
     def _heal(self) -> None:
         assert self.healer is not None

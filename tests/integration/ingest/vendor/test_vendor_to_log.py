@@ -82,7 +82,7 @@ def test_live_through_breaks_and_an_overlapping_backfill_logs_each_vendor_record
 ) -> None:
     tape = load_tape(DAY, ["IBM", "AIG"], clock(9, 30), clock(9, 32), quotes=True)
     expected = _ids(tape)
-    with VendorSimulator(tape, api_key=KEY, drops=[600, 1800], lost=150, page_size=300) as sim:
+    with VendorSimulator(tape, api_key=KEY, drops=[500, 1000], lost=150, page_size=300) as sim:
         stop = threading.Event()
         feed = LiveFeed(
             VendorStream(

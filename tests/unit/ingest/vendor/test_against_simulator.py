@@ -148,7 +148,7 @@ def test_rest_with_a_refused_key_fails_at_once_without_showing_it(tape) -> None:
 
 def test_the_live_feed_yields_every_vendor_record_once_through_breaks(tape) -> None:
     """Breaks lose events on the WebSocket; the REST backfill of each break brings them back,
-    overlapping what the WebSocket delivered, and no record comes out twice."""
+    overlapping what the WebSocket delivered, no record comes out twice, and the order is kept."""
     with VendorSimulator(tape, drops=[700, 2000], lost=150, page_size=200) as sim:
         stop = threading.Event()
         feed = LiveFeed(
@@ -159,6 +159,7 @@ def test_the_live_feed_yields_every_vendor_record_once_through_breaks(tape) -> N
         )
         expected = _tape_ids(tape)
         got: Counter[str] = Counter()
+        times: list[datetime] = []
         deadline = time.monotonic() + 30
 
         def watch() -> None:
@@ -173,8 +174,12 @@ def test_the_live_feed_yields_every_vendor_record_once_through_breaks(tape) -> N
         watcher.start()
         for record in feed:
             got[str(record.fields.get("trade_id") or record.fields.get("quote_id"))] += 1
+            times.append(record.fields["event_time"])  # type: ignore[arg-type]
         watcher.join()
     assert sim.stats.drops == 2
     assert feed.stats.gap_backfills == 2 and feed.stats.failures == 0
     assert feed.copies.copies > 0  # the backfills overlapped what the stream had delivered
     assert got == expected  # every record once
+    # ... and in event-time order through the breaks: what a break missed is sent before what
+    # came after it (the processors would take older records after newer ones as late).
+    assert times == sorted(times)
