@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ import pytest
 from confluent_kafka import Producer
 
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import apply_definitions, market_definitions
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.ingest import wait_for_brokers
 from featurestore.topics import TopicSpec, ensure_topics
@@ -75,10 +76,13 @@ def spark(world: World) -> dict[str, tuple[int, str]]:
     return {view: checksum(world.settings, world.table("spark", view)) for view in VIEWS}
 
 
-def _consume(world: World, label: str, **kw: Any) -> ConsumerHandle:
+def _consume(
+    world: World, label: str, definitions: Definitions | None = None, **kw: Any
+) -> ConsumerHandle:
     """Run the Kafka engine in this process until it has read every record, then stop it."""
     options = world.options(label, engine="kafka", **kw)
-    handle = start_consumer(world.settings, options, definitions=world.definitions(label))
+    defs = definitions or world.definitions(label)
+    handle = start_consumer(world.settings, options, definitions=defs)
     try:
         wait_for(lambda: handle.totals.get("records", 0) >= world.records, 120, "the engine")
     finally:
@@ -173,6 +177,24 @@ def test_two_applications_splitting_the_partitions_store_the_same_tables(
     assert sum(h.totals["records"] for h in handles) == world.records
     assert all(h.totals["records"] for h in handles)
     assert _same_tables(world, "split", spark)
+
+
+def test_a_view_added_later_is_backfilled_by_the_kafka_engine(
+    world: World, spark: dict[str, tuple[int, str]]
+) -> None:
+    """bars_1m alone first; then with rolling_1m, which starts at offset 0 while bars_1m skips."""
+    full = world.definitions("late")
+    bars = replace(full, views=tuple(v for v in full.views if v.name == "bars_1m"))
+    _consume(world, "late", definitions=bars)
+    assert checksum(world.settings, world.table("late", "bars_1m")) == spark["bars_1m"]
+    assert checksum(world.settings, world.table("late", "rolling_1m"))[0] == 0
+    handle = start_consumer(world.settings, world.options("late", engine="kafka"), definitions=full)
+    try:
+        wait_for(lambda: _same_tables(world, "late", spark), 120, "rolling_1m to catch up")
+    finally:
+        handle.stop()
+    assert handle.totals["records"] == 0  # every record had been applied by a view before
+    assert handle.totals["dead_letters"] == 0  # the junk was dead-lettered once, in the first
 
 
 def _produce_trades(settings: Settings, topic: str, first: int, n: int) -> None:
