@@ -882,7 +882,7 @@ class VendorSettings(_Section):
     """The cap of the reconnect wait."""
     gap_overlap_s: float = Field(default=2.0, ge=0)
     """After a reconnect, the REST backfill of the missed span starts this long before the last
-    record received (and ends as long after the first one received again)."""
+    record received (and ends this long after the reconnect)."""
     rest_page_limit: int = Field(default=50_000, ge=1, le=50_000)
     """Results per REST page (``limit``; the vendor's maximum is 50,000)."""
     rest_timeout_s: float = Field(default=30.0, gt=0)

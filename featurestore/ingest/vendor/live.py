@@ -3,20 +3,20 @@
 Three threads feed one queue that the ingest loop reads (:meth:`LiveFeed.__iter__`):
 
 - the stream (:class:`~featurestore.ingest.vendor.stream.VendorStream`) puts trades and quotes
-  as they arrive, and a marker when the connection breaks;
+  as they arrive, and markers when the connection breaks and when it is subscribed again;
 - the backfill worker reads, through REST, (a) the span a break missed: from ``overlap`` before
-  the last record received before the break to ``overlap`` after the first one received after
-  it, for every symbol and kind; (b) every ``heal_interval`` the gaps of the bars table over the
-  last ``heal_days`` sessions (:class:`~featurestore.ingest.vendor.backfill.Healer`), dropping
-  ids the log already holds;
+  the last record received before the break to ``overlap`` after the new connection is
+  subscribed (the clock's time), for every symbol and kind; (b) every ``heal_interval`` the
+  gaps of the bars table over the last ``heal_days`` sessions
+  (:class:`~featurestore.ingest.vendor.backfill.Healer`), dropping ids the log already holds;
 - the ingest loop's own thread takes records off the queue and drops copies by id
   (:class:`~featurestore.ingest.vendor.backfill.CopyFilter`): the overlaps above are on purpose,
   and only this one thread decides what is sent, so each vendor record is sent once.
 
 Order across a break. The processors take a record as *late* when its minute closed before
 newer records of its partition in the log (``processors/README.md``), so a break's missed span
-must enter the log before what the WebSocket sends after the break. From the first record after
-a reconnect until that span's REST backfill is in, the stream's records are held; then the held
+must enter the log before what the WebSocket sends after the break. From the reconnect until
+that span's REST backfill is in, the stream's records are held; then the held
 records and the backfilled ones are sent together, in event-time order. The log therefore stays
 in event-time order through breaks (a scheduled heal's records, hours old, are late for the
 running processors whatever is done here).
@@ -40,7 +40,6 @@ from featurestore.ingest.vendor.backfill import (
     CopyFilter,
     Healer,
     HealReport,
-    record_id,
     vendor_records,
 )
 from featurestore.ingest.vendor.calendar import session, trading_days
@@ -69,6 +68,11 @@ class LiveStats:
 @dataclass(frozen=True)
 class _Disconnected:
     reason: str
+
+
+@dataclass(frozen=True)
+class _Connected:
+    count: int
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,12 @@ class LiveFeed:
                     if self._last_ws is not None and self._gap_from is None:
                         self._gap_from = self._last_ws - self.overlap
                     continue
+                if isinstance(item, _Connected):
+                    if self._gap_from is not None:
+                        self._jobs.put(_Span(self._gap_from, self.clock() + self.overlap))
+                        self._pending += 1
+                        self._gap_from = None
+                    continue
                 if isinstance(item, _SpanRecords):
                     self._pending -= 1
                     self._held.extend(item.records)
@@ -184,7 +194,9 @@ class LiveFeed:
                     continue
                 assert isinstance(item, SourceRecord)
                 if item.source == WS_SOURCE:
-                    self._note_ws(item)
+                    when = _event_time(item)
+                    if self._last_ws is None or when > self._last_ws:
+                        self._last_ws = when
                 if self._pending:
                     self._held.append(item)
                 elif self.copies.fresh(item):
@@ -193,18 +205,6 @@ class LiveFeed:
             self.stop.set()
             for thread in threads:
                 thread.join(timeout=5)
-
-    def _note_ws(self, record: SourceRecord) -> None:
-        found = record_id(record)
-        if found is None:
-            return
-        when = found[1]
-        if self._gap_from is not None:
-            self._jobs.put(_Span(self._gap_from, when + self.overlap))
-            self._pending += 1
-            self._gap_from = None
-        if self._last_ws is None or when > self._last_ws:
-            self._last_ws = when
 
     # -- the other threads --------------------------------------------------------------------
 
@@ -228,7 +228,7 @@ class LiveFeed:
                 feed._put(_Disconnected(reason))
 
             def connected(self, count: int) -> None:
-                pass
+                feed._put(_Connected(count))
 
         try:
             self.stream.run(Listener(), self.stop)

@@ -235,3 +235,49 @@ def _quiet_minutes(
             if start + timedelta(minutes=i) not in traded
         ]
     return out
+
+
+def test_the_live_command_as_the_stack_runs_it_stops_on_sigterm_with_all_delivered(
+    stack: Settings, topics: dict[str, str]
+) -> None:
+    """``featurestore ingest live`` (the command ``make run --live`` supervises) in its own
+    process: through a break, then SIGTERM; it delivers what it read and says so."""
+    import signal
+    import subprocess
+    import sys
+
+    from featurestore.config import settings_env
+
+    tape = load_tape(DAY, ["AIG"], clock(9, 30), clock(9, 33))
+    with VendorSimulator(tape, api_key=KEY, drops=[300], lost=100) as sim:
+        env = {**settings_env(stack), **_env(stack, sim, topics), "PATH": "/usr/bin:/bin"}
+        process = subprocess.Popen(
+            [sys.executable, "-m", "featurestore.cli", "ingest", "live", "--symbols", "AIG",
+             "--no-quotes", "--heal-interval", "0"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and not (sim.finished and sim.stats.drops == 1):
+                time.sleep(0.2)
+            expected = _ids(tape)
+            while time.monotonic() < deadline and _logged_count(stack, topics["trade"]) < len(
+                expected
+            ):
+                time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, output
+    assert f"read {len(expected)}, sent {len(expected)} to {topics['trade']}" in output, output
+    assert "reconnect backfills: 1" in output, output
+    assert KEY not in output
+    assert _logged(stack, topics["trade"]) == expected
+
+
+def _logged_count(settings: Settings, topic: str) -> int:
+    from tests.live import topic_exists
+
+    return len(read_raw(settings, topic)) if topic_exists(settings, topic) else 0
