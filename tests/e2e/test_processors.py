@@ -308,32 +308,25 @@ def test_online_equals_the_point_in_time_export(streamed: World) -> None:
                     assert value == want, (symbol, view, name)
 
 
-def test_backfill_gives_the_same_rows_as_the_stream(streamed: World) -> None:
-    from processors.spark import run_backfill
-
-    report = run_backfill(
-        streamed.settings, streamed.options("b"), definitions=streamed.definitions("b")
-    )
-    assert report.records == streamed.records
-    assert report.dead_letters == streamed.junk
-    views = [v.name for v in streamed.definitions("b").views]
-    for view in views:
-        assert checksum(streamed.settings, streamed.table("b", view)) == checksum(
-            streamed.settings, streamed.table("a", view)
-        )
-
-
-def test_retention_drops_old_partitions_and_a_backfill_brings_them_back(streamed: World) -> None:
-    """The rollups keep 30 days to a year, so the 2013 rows are past it: their partitions go,
-    the views without retention keep theirs, and replaying the log rebuilds identical rows."""
+def test_backfill_gives_the_same_rows_and_rebuilds_what_retention_dropped(
+    streamed: World,
+) -> None:
+    """The backfill's tables are the stream's. Then retention: the rollups keep 30 days to a
+    year, so the 2013 rows are past it: their partitions go, the views without retention keep
+    theirs, and a second backfill (replaying the log) rebuilds identical rows."""
     import psycopg
 
     from featurestore.offline.retention import apply_retention
     from processors.spark import run_backfill
 
-    settings, defs = streamed.settings, streamed.definitions("r")
-    run_backfill(settings, streamed.options("r"), definitions=defs)
+    settings, defs = streamed.settings, streamed.definitions("b")
+    report = run_backfill(settings, streamed.options("b"), definitions=defs)
+    assert report.records == streamed.records
+    assert report.dead_letters == streamed.junk
     before = {v.name: checksum(settings, v.source.table) for v in defs.views}
+    for view in before:
+        assert before[view] == checksum(settings, streamed.table("a", view)), view
+
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
         dry = apply_retention(conn, defs.views, dry_run=True)
         assert {d.view for d in dry} == {"ohlcv_1m", "ohlcv_5m", "ohlcv_1h"}
@@ -345,7 +338,7 @@ def test_retention_drops_old_partitions_and_a_backfill_brings_them_back(streamed
     for view, (rows, _) in after.items():
         kept = view in ("bars_1m", "rolling_1m")
         assert (after[view] == before[view]) if kept else rows == 0, view
-    run_backfill(settings, streamed.options("r"), definitions=defs)
+    run_backfill(settings, streamed.options("b"), definitions=defs)
     assert {v.name: checksum(settings, v.source.table) for v in defs.views} == before
 
 
