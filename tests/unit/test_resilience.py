@@ -61,6 +61,12 @@ def test_connection_failures_are_transient_and_name_their_backend(
         PartitionFencedError("partition 3 was claimed by another application"),
         KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "denied")),
         psycopg.errors.UndefinedTable("relation does not exist"),
+        # A refused login: the password or pg_hba.conf has to change first.
+        psycopg.OperationalError(
+            'connection failed: FATAL:  password authentication failed for user "featurestore"'
+        ),
+        psycopg.OperationalError('FATAL:  no pg_hba.conf entry for host "127.0.0.1"'),
+        psycopg.errors.InvalidPassword("invalid password"),
         redis.ResponseError("WRONGTYPE"),
         ValueError("a bug"),
         # The store's own verdict wins over the library error it was raised from.
