@@ -548,7 +548,7 @@ def _vendor_clients(settings: Settings) -> tuple[RestClient, LoggedIds]:
         max_retry_after_s=vendor.max_retry_after_s,
         backoff=Backoff(initial_s=vendor.reconnect_initial_s, max_s=vendor.reconnect_max_s),
     )
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     topics: dict[RecordKind, str] = {
         "trade": settings.topics.trades,
         "quote": settings.topics.quotes,
