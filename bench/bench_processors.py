@@ -155,7 +155,7 @@ def _floors(
 ) -> list[list[object]]:
     """Decode, and the whole step, per partition: one Python thread, no Spark, no stores."""
     views = MaterializedViews.resolve(defs, topic)
-    decoder = decoder_for(settings.schema_registry.url, views.plan.source)
+    decoder = decoder_for(settings.schema_registry, views.plan.source)
     parts = [
         KafkaRecords.of(list(g["key"]), list(g["value"]), g["partition"], g["offset"],
                         g["timestamp_ms"])

@@ -26,6 +26,7 @@ import pyarrow as pa
 from fastavro import schemaless_reader
 from fastavro.read import SchemaResolutionError
 
+from featurestore.config import SchemaRegistrySettings
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events import ConfluentSchemaStore, SchemaStore
 from featurestore.events.wire import HEADER_SIZE, SerializationError, parse_header
@@ -244,9 +245,12 @@ class EventDecoder:
 
 
 @cache
-def decoder_for(registry_url: str, source: SourcePlan) -> EventDecoder:
-    """One decoder per registry, source and process: writer schemas are cached inside it."""
-    return EventDecoder(ConfluentSchemaStore(registry_url), source)
+def decoder_for(registry: SchemaRegistrySettings, source: SourcePlan) -> EventDecoder:
+    """One decoder per registry, source and process: writer schemas are cached inside it.
+
+    The registry's client sends the configured credentials (basic auth) when there are some.
+    """
+    return EventDecoder(ConfluentSchemaStore.from_settings(registry), source)
 
 
 @dataclass

@@ -256,7 +256,7 @@ class PartitionJob:
 
     def _step(self, records: KafkaRecords, states: dict[str, PartitionState]) -> StepResult:
         source = self.views.plan.source
-        decoder = decoder_for(self.settings.schema_registry.url, source)
+        decoder = decoder_for(self.settings.schema_registry, source)
         return run_step(records, states, decoder, self.views.plans, source)
 
     def _write_offline(
