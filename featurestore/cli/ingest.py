@@ -710,21 +710,17 @@ def ingest_heal(
 
     from featurestore.errors import FeatureStoreError
     from featurestore.ingest.vendor import BarsTable, CopyFilter, Healer, HealReport, heal_window
+    from featurestore.ingest.vendor.backfill import settled_gaps
 
     settings = _settings()
     vendor = settings.vendor
     wanted = _symbols(symbols, vendor.symbols)
     now = datetime.now(UTC)
     span = _range(start, end) or heal_window(now, vendor.heal_days)
+    minutes = BarsTable(settings.postgres.dsn, vendor.bars_table, vendor.bars_key)
+    settle = timedelta(seconds=vendor.heal_settle_s)
     try:
-        rest, logged = _vendor_clients(settings)
-        healer = Healer(
-            BarsTable(settings.postgres.dsn, vendor.bars_table, vendor.bars_key),
-            rest,
-            logged,
-            settle=timedelta(seconds=vendor.heal_settle_s),
-        )
-        gaps = healer.gaps(wanted, span[0], span[1], now)
+        gaps = settled_gaps(minutes, wanted, span[0], span[1], now, settle)
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     for symbol in wanted:
@@ -737,6 +733,11 @@ def ingest_heal(
         )
     if dry_run or not gaps:
         return
+    try:
+        rest, logged = _vendor_clients(settings)
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    healer = Healer(minutes, rest, logged, settle=settle)
     report = HealReport()
     copies = CopyFilter()
     _run(

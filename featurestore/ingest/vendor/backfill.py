@@ -18,7 +18,7 @@ from featurestore.ingest.vendor.dedupe import RecentIds
 from featurestore.ingest.vendor.gaps import Gap, MinuteSource, find_gaps
 from featurestore.ingest.vendor.rest import RestClient
 
-__all__ = ["CopyFilter", "Healer", "record_id", "vendor_records"]
+__all__ = ["CopyFilter", "Healer", "record_id", "settled_gaps", "vendor_records"]
 
 LoggedIds = Callable[[RecordKind, Collection[str], datetime, datetime], set[str]]
 """``(kind, symbols, start, end) -> ids already in the kind's topic`` (:func:`logged_ids`)."""
@@ -76,6 +76,21 @@ def vendor_records(
     return merge_by_event_time(streams)
 
 
+def settled_gaps(
+    minutes: MinuteSource,
+    symbols: Sequence[str],
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    settle: timedelta,
+) -> list[Gap]:
+    """The gaps of ``symbols`` in ``[start, min(end, now - settle))`` (no vendor needed)."""
+    end = min(end, now - settle)
+    if end <= start:
+        return []
+    return find_gaps(minutes.present(symbols, start, end), symbols, start, end)
+
+
 @dataclass
 class HealReport:
     """What one heal found and asked for."""
@@ -107,10 +122,7 @@ class Healer:
         self, symbols: Sequence[str], start: datetime, end: datetime, now: datetime
     ) -> list[Gap]:
         """The gaps of ``symbols`` in ``[start, min(end, now - settle))``."""
-        end = min(end, now - self.settle)
-        if end <= start:
-            return []
-        return find_gaps(self.minutes.present(symbols, start, end), symbols, start, end)
+        return settled_gaps(self.minutes, symbols, start, end, now, self.settle)
 
     def records(
         self, gaps: Sequence[Gap], report: HealReport, copies: CopyFilter

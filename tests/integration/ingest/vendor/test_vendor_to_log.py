@@ -204,6 +204,13 @@ def test_the_healer_finds_a_removed_range_and_fills_it_once(
             )
         heal = ["ingest", "heal", "--symbols", "IBM,AIG", "--start", start.isoformat(),
                 "--end", (start + timedelta(minutes=15)).isoformat()]  # fmt: skip
+        # A dry run needs no key and sends nothing.
+        dry = CliRunner().invoke(
+            main, [*heal, "--dry-run"], env={**env, "FEATURESTORE_VENDOR__API_KEY": ""}
+        )
+        assert dry.exit_code == 0, dry.output
+        assert "IBM: 1 gaps, 5 minutes: 2013-10-07 13:34+5m" in dry.output, dry.output
+        assert _logged(stack, topics["trade"]) == _ids(kept)
         result = CliRunner().invoke(main, heal, env=env)
         assert result.exit_code == 0, result.output
         # Both symbols traded in every minute of the window: the removed minutes are the gaps.
