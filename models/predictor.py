@@ -140,7 +140,11 @@ class Predictor:
         for i, values in enumerate(frame.to_dict("records")):
             feature_time = pd.Timestamp(values["event_timestamp"]).to_pydatetime()
             symbol = str(values["symbol"])
-            features = {c: None if pd.isna(values[c]) else float(values[c]) for c in model.columns}
+            # Named as Predict's log names them ("view:feature").
+            features = {
+                str(ref): None if pd.isna(values[c]) else float(values[c])
+                for ref, c in zip(model.refs, model.columns, strict=True)
+            }
             events.append(
                 PredictionLog(
                     request_id=prediction_id(model.name, model.version, symbol, feature_time),

@@ -68,8 +68,8 @@ def test_one_prediction_per_row_with_its_features_and_a_deterministic_id() -> No
     assert first.entity == {"symbol": "IBM"}
     assert (first.model_name, first.model_version) == ("m", "2")
     assert first.feature_time == T
-    assert first.features == {"rolling_1m__vwap_5m": 10.0, "rolling_1m__trade_count_5m": 1.0}
-    assert third.features["rolling_1m__vwap_5m"] is None
+    assert first.features == {"rolling_1m:vwap_5m": 10.0, "rolling_1m:trade_count_5m": 1.0}
+    assert third.features["rolling_1m:vwap_5m"] is None
     assert first.request_id == prediction_id("m", "2", "IBM", T)
     assert [e.request_id for e in predictor.score_rows(_rows())] == [e.request_id for e in events]
     assert len({e.request_id for e in events}) == 3

@@ -31,7 +31,7 @@ def _log(symbol: str = "IBM", model: str = "m", answered: datetime = T) -> Predi
         prediction=0.25,
         request_time=answered - timedelta(milliseconds=3),
         response_time=answered,
-        features={"bars_1m__close": 101.5, "rolling_1m__vwap_5m": None},
+        features={"bars_1m:close": 101.5, "rolling_1m:vwap_5m": None},
         feature_time=T - timedelta(minutes=1),
     )
 
@@ -101,7 +101,7 @@ def test_wire_form_leaves_missing_features_out() -> None:
     assert (message.model_name, message.model_version) == ("m", "2")
     assert dict(message.entity) == {"symbol": "IBM"}
     assert message.score == 0.25
-    assert dict(message.features) == {"bars_1m__close": 101.5}
+    assert dict(message.features) == {"bars_1m:close": 101.5}
     assert message.feature_time.ToDatetime(tzinfo=UTC) == T - timedelta(minutes=1)
     assert message.response_time.ToDatetime(tzinfo=UTC) == T
     assert message.request_time.ToDatetime(tzinfo=UTC) == T - timedelta(milliseconds=3)

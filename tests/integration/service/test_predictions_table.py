@@ -1,0 +1,176 @@
+"""The predictions table on the real Kafka, PostgreSQL, Redis and MLflow.
+
+Predictions from Predict (through the server's log) and from the feed (the Predictor and its
+publisher, twice over, as a restarted feed would) are recorded once each by the recorder, across
+a restart of the recorder, and joined with their outcome once a bar at or after the horizon is in.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import psycopg
+import pytest
+from featurestore_client import FeatureStoreClient, RetryPolicy
+from psycopg import sql
+
+from featurestore.config import Settings, TopicSettings
+from featurestore.events import ConfluentSchemaStore
+from featurestore.offline.predictions import BarsTable, PredictionTable, record_predictions
+from featurestore.offline.tables import table_identifier
+from featurestore.online import EntityKey, FeatureRow
+from featurestore.service.testing import ServerThread
+from models.predictor import Predictor
+from models.publish import PredictionPublisher
+from models.registry import ModelRegistry
+from tests.integration.service.anomaly_data import create_topic, delete_topic
+from tests.integration.service.mlflow_models import RegisteredModels
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+HORIZON = timedelta(minutes=2)
+
+
+@pytest.fixture
+def topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
+    name = unique_name("predictions")
+    create_topic(stack, name, partitions=2)
+    yield name
+    delete_topic(stack, name)
+
+
+@pytest.fixture
+def schema(stack: Settings) -> Iterator[str]:
+    name = f"pt_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {}.bars (symbol text, event_timestamp timestamptz,"
+                " created_timestamp timestamptz, close double precision)"
+            ).format(sql.Identifier(name))
+        )
+    yield name
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+
+
+def _bars(stack: Settings, schema: str, rows: list[tuple[str, datetime, float]]) -> None:
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn, conn.cursor() as cur:
+        cur.executemany(
+            sql.SQL("INSERT INTO {}.bars VALUES (%s, %s, %s, %s)").format(sql.Identifier(schema)),
+            [(symbol, at, at, close) for symbol, at, close in rows],
+        )
+
+
+def _record(stack: Settings, topic: str, table: PredictionTable, group: str, events: int) -> int:
+    """Run the recorder until it has read ``events`` events (or 40 s); returns rows it added."""
+    stop = threading.Event()
+    seen: list[int] = []
+    added: list[int] = []
+
+    def on_batch(read: int, new: int) -> None:
+        seen.append(read)
+        if sum(seen) >= events:
+            stop.set()
+
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
+    thread = threading.Thread(
+        target=lambda: added.append(
+            record_predictions(
+                stack.kafka.connection, store, stack.postgres.dsn, topic, table,
+                group_id=group, stop=stop, on_batch=on_batch,
+            )
+        )
+    )  # fmt: skip
+    thread.start()
+    thread.join(40)
+    stop.set()
+    thread.join(10)
+    assert sum(seen) == events, f"the recorder read {sum(seen)} events, not {events}"
+    return added[0]
+
+
+def _outcomes(stack: Settings, table: PredictionTable) -> pd.DataFrame:
+    with psycopg.connect(stack.postgres.dsn) as conn:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT prediction_id, model_version, entity ->> 'symbol', feature_time,"
+                " close_at_feature_time, close_at_horizon, forward_return FROM {}"
+                " ORDER BY prediction_id"
+            ).format(table_identifier(table.view))
+        ).fetchall()
+    columns = ["id", "version", "symbol", "feature_time", "at_feature", "at_horizon", "ret"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_every_prediction_once_with_its_outcome(
+    stack: Settings,
+    topic: str,
+    schema: str,
+    models: RegisteredModels,
+    start_server: Callable[..., ServerThread],
+    write_rows: Callable[[list[FeatureRow]], None],
+) -> None:
+    table = PredictionTable(
+        table=f"{schema}.predictions",
+        view=f"{schema}.predictions_with_outcomes",
+        bars=BarsTable(f"{schema}.bars"),
+        horizons={models.name: HORIZON},
+    )
+    _bars(stack, schema, [("AAPL", NOW - timedelta(minutes=1), 180.0), ("AAPL", NOW, 190.0)])
+    # Predict: one AAPL prediction, its features read from Redis (newest at NOW).
+    aapl = EntityKey.of(symbol="AAPL")
+    write_rows([
+        FeatureRow("bars_1m", aapl, NOW, {"close": 190.0, "volume": 7.0}),
+        FeatureRow("rolling_1m", aapl, NOW - timedelta(seconds=30), {"vwap_5m": 189.0}),
+    ])  # fmt: skip
+    server = start_server(topics=TopicSettings(predictions=topic))
+    with FeatureStoreClient(server.target, retry=RetryPolicy(max_attempts=1), timeout_s=60) as c:
+        served = c.predict(models.name, entities={"symbol": ["AAPL"]})
+    # The feed: AAPL and IBM rows at NOW, published twice (a feed restarted over the same rows).
+    predictor = Predictor(ModelRegistry(stack.mlflow.tracking_uri), models.name)
+    rows = pd.DataFrame({
+        "symbol": ["AAPL", "IBM"],
+        "event_timestamp": [NOW, NOW],
+        "bars_1m__close": [190.0, 150.0],
+        "rolling_1m__vwap_5m": [189.0, 149.0],
+        "bars_1m__volume": [7.0, 3.0],
+    })  # fmt: skip
+    publisher = PredictionPublisher.from_settings(stack, topic)
+    feed = predictor.score_rows(rows)
+    publisher.publish(feed)
+    publisher.flush()
+
+    group = f"recorder-{uuid.uuid4().hex[:8]}"
+    assert _record(stack, topic, table, group, events=3) == 3
+    publisher.publish(predictor.score_rows(rows))  # the same ids again
+    publisher.flush()
+    assert _record(stack, topic, table, group, events=2) == 0  # restarted: read, nothing new
+
+    ids = {p.request_id for p in served.predictions} | {e.request_id for e in feed}
+    before = _outcomes(stack, table)
+    assert set(before["id"]) == ids and len(before) == 3
+    aapl_rows = before["symbol"] == "AAPL"
+    assert aapl_rows.sum() == 2  # Predict's and the feed's
+    assert (before.loc[aapl_rows, "at_feature"] == 190.0).all()
+    assert before.loc[~aapl_rows, "at_feature"].isna().all()
+    assert before["ret"].isna().all(), "an outcome before the horizon passed"
+
+    _bars(stack, schema, [
+        ("AAPL", NOW + timedelta(minutes=1), 195.0),
+        ("AAPL", NOW + HORIZON, 209.0),
+        ("AAPL", NOW + HORIZON + timedelta(seconds=1), 500.0),  # after the horizon: not used
+    ])  # fmt: skip
+    after = _outcomes(stack, table).set_index("id")
+    for prediction_id, row in after.iterrows():
+        if row["symbol"] == "AAPL":
+            assert row["at_horizon"] == 209.0, prediction_id
+            assert row["ret"] == pytest.approx(209.0 / 190.0 - 1)
+        else:
+            assert pd.isna(row["ret"]), "IBM has no bars: no outcome"

@@ -1,0 +1,211 @@
+"""StreamPredictions on the real Kafka, schema registry and MLflow: resume, filters, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+import pytest
+
+from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
+from featurestore.config import Settings, TopicSettings
+from featurestore.events import PredictionLog
+from featurestore.service.testing import ServerThread
+from models.publish import PredictionPublisher
+from tests.integration.service.anomaly_data import create_topic, delete_topic
+from tests.integration.service.mlflow_models import RegisteredModels
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+WANTED = ("AAA", "BBB")
+T0 = datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
+    name = unique_name("predictions")
+    create_topic(stack, name)
+    yield name
+    delete_topic(stack, name)
+
+
+_STUB = prediction_service_pb2_grpc.PredictionServiceStub
+
+
+def _event(i: int, model: str) -> PredictionLog:
+    """Every third prediction is of an unwanted symbol, every fifth of another model."""
+    symbol = "ZZZ" if i % 3 == 2 else WANTED[i % 2]
+    now = datetime.now(UTC)
+    return PredictionLog(
+        request_id=f"p{i:05d}",
+        model_name="other-model" if i % 5 == 4 else model,
+        model_version="1",
+        entity={"symbol": symbol},
+        prediction=i / 10,
+        request_time=now,
+        response_time=now,
+        features={"bars_1m:close": 100.0 + i},
+        feature_time=T0 + timedelta(seconds=i),
+    )
+
+
+def _expected(ids: range, model: str) -> list[str]:
+    return [
+        e.request_id
+        for e in map(lambda i: _event(i, model), ids)
+        if e.model_name == model and e.entity["symbol"] in WANTED
+    ]
+
+
+def _produce(publisher: PredictionPublisher, ids: range, model: str, pause_s: float = 0) -> None:
+    for i in ids:
+        publisher.publish([_event(i, model)])
+        if pause_s:
+            time.sleep(pause_s)
+    publisher.flush()
+
+
+def _client(target: str, model: str, start: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.integration.service.prediction_client", target, model,
+         ",".join(WANTED), start],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+
+
+def _read_lines(process: subprocess.Popen[str], count: int) -> list[dict[str, str]]:
+    assert process.stdout is not None
+    lines: list[dict[str, str]] = []
+    while len(lines) < count:
+        line = process.stdout.readline()
+        assert line, f"client exited early (rc={process.poll()}) after {len(lines)} lines"
+        lines.append(json.loads(line))
+    return lines
+
+
+def test_killed_client_resumes_with_its_last_token_exactly_once(
+    stack: Settings,
+    topic: str,
+    models: RegisteredModels,
+    start_server: Callable[..., ServerThread],
+) -> None:
+    server = start_server(topics=TopicSettings(predictions=topic))
+    publisher = PredictionPublisher.from_settings(stack, topic)
+    began = datetime.now(UTC) - timedelta(seconds=1)
+    _produce(publisher, range(0, 30), models.name)
+    first = _client(server.target, models.name, f"time:{began.isoformat()}")
+    # Keep producing while the first client reads, dies and the second one starts.
+    feeding = threading.Thread(target=_produce, args=(publisher, range(30, 120), models.name, 0.01))
+    feeding.start()
+    try:
+        received = _read_lines(first, 12)
+    finally:
+        first.kill()  # SIGKILL mid-stream: no goodbye to the server
+        first.wait(10)
+    feeding.join(30)
+    expected = _expected(range(0, 120), models.name)
+    second = _client(server.target, models.name, f"token:{received[-1]['token']}")
+    try:
+        received += _read_lines(second, len(expected) - len(received))
+    finally:
+        second.kill()
+        second.wait(10)
+    ids = [line["id"] for line in received]
+    assert len(ids) == len(set(ids)), "a prediction was delivered twice"
+    assert sorted(ids) == sorted(expected), "a prediction was missed"
+
+
+def _stream(
+    target: str, request: prediction_service_pb2.StreamPredictionsRequest
+) -> Iterator[prediction_service_pb2.StreamPredictionsResponse]:
+    channel = grpc.insecure_channel(target)
+    stub = _STUB(channel)  # type: ignore[no-untyped-call]
+    call = stub.StreamPredictions(request, timeout=30)
+    try:
+        yield from call
+    finally:
+        call.cancel()
+        channel.close()
+
+
+def test_predict_calls_are_streamed_with_their_features(
+    stack: Settings,
+    topic: str,
+    models: RegisteredModels,
+    start_server: Callable[..., ServerThread],
+) -> None:
+    server = start_server(topics=TopicSettings(predictions=topic))
+    columns = {
+        "bars_1m:close": [101.0, 202.0],
+        "rolling_1m:vwap_5m": [100.5, 201.5],
+        "bars_1m:volume": [1000.0, 2000.0],
+    }
+    request = prediction_service_pb2.PredictRequest(
+        model_name=models.name,
+        version="1",
+        entities={"symbol": types_pb2.ValueList(values=[
+            types_pb2.Value(string_value="AAA"), types_pb2.Value(string_value="BBB")
+        ])},
+        inline_features={
+            name: types_pb2.ValueList(values=[types_pb2.Value(double_value=v) for v in values])
+            for name, values in columns.items()
+        },
+    )  # fmt: skip
+    stream = prediction_service_pb2.StreamPredictionsRequest(model_name=models.name)
+    stream.start_time.FromDatetime(datetime.now(UTC) - timedelta(seconds=1))
+    with grpc.insecure_channel(server.target) as channel:
+        stub = _STUB(channel)  # type: ignore[no-untyped-call]
+        reply = stub.Predict(request, timeout=60)
+    served = {p.request_id: p.score for p in reply.predictions}
+    got: dict[str, prediction_service_pb2.LoggedPrediction] = {}
+    for response in _stream(server.target, stream):
+        if response.HasField("prediction"):
+            got[response.prediction.prediction_id] = response.prediction
+        if len(got) == len(served):
+            break
+    assert {k: v.score for k, v in got.items()} == served
+    aaa = next(p for p in got.values() if p.entity["symbol"] == "AAA")
+    assert aaa.model_version == "1"
+    assert dict(aaa.features) == {
+        "bars_1m:close": 101.0, "rolling_1m:vwap_5m": 100.5, "bars_1m:volume": 1000.0
+    }  # fmt: skip
+
+
+def test_bad_input_has_precise_statuses(
+    stack: Settings,
+    topic: str,
+    models: RegisteredModels,
+    start_server: Callable[..., ServerThread],
+) -> None:
+    server = start_server(topics=TopicSettings(predictions=topic))
+    cases = [
+        (prediction_service_pb2.StreamPredictionsRequest(model_name="no-such-model-x"),
+         grpc.StatusCode.NOT_FOUND, "no-such-model-x"),
+        (prediction_service_pb2.StreamPredictionsRequest(),
+         grpc.StatusCode.INVALID_ARGUMENT, "model_name"),
+        (prediction_service_pb2.StreamPredictionsRequest(
+            model_name=models.name, resume_token="v1.garbage!"),
+         grpc.StatusCode.INVALID_ARGUMENT, "resume_token"),
+        (prediction_service_pb2.StreamPredictionsRequest(
+            model_name=models.name, entities={"symbol": types_pb2.ValueList()}),
+         grpc.StatusCode.INVALID_ARGUMENT, "entities"),
+    ]  # fmt: skip
+    for request, code, named in cases:
+        with pytest.raises(grpc.RpcError) as raised:
+            next(_stream(server.target, request))
+        error = raised.value
+        assert error.code() == code, (request, error.details())
+        assert named in error.details()
+        assert "Traceback" not in error.details()
