@@ -43,6 +43,10 @@ def _horizon(value: str) -> tuple[str, timedelta]:
     "--horizon", "horizons", multiple=True, metavar="MODEL=MINUTES",
     help="The horizon a model's outcomes are computed over (--record; default 5 minutes).",
 )  # fmt: skip
+@click.option(
+    "--schema", default="public", show_default=True,
+    help="The PostgreSQL schema of the predictions table and its view (--record).",
+)  # fmt: skip
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
 @click.option(
     "--since-minutes", default=0, show_default=True, type=click.IntRange(min=0),
@@ -61,6 +65,7 @@ def predict(
     view_name: str,
     record: bool,
     horizons: tuple[str, ...],
+    schema: str,
     project: str | None,
     since_minutes: int,
     poll_seconds: float,
@@ -119,7 +124,10 @@ def predict(
 
     if record:
         table = PredictionTable(
-            bars=BarsTable.of_view(definitions.view("bars_1m")), horizons=parsed_horizons
+            table=f"{schema}.predictions",
+            view=f"{schema}.predictions_with_outcomes",
+            bars=BarsTable.of_view(definitions.view("bars_1m")),
+            horizons=parsed_horizons,
         )
         schemas = ConfluentSchemaStore.from_settings(settings.schema_registry)
 

@@ -93,6 +93,10 @@ class PredictionTable:
         """Create the table (if absent) and (re)create the view; idempotent."""
         table = table_identifier(self.table)
         bars = self.bars
+        for name in (self.table, self.view):
+            if "." in name:
+                schema = sql.Identifier(name.split(".", 1)[0])
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
         conn.execute(
             sql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
