@@ -490,7 +490,7 @@ type LoggedPrediction struct {
 	Entity map[string]string `protobuf:"bytes,4,rep,name=entity,proto3" json:"entity,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// The model's output.
 	Score float64 `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
-	// The feature values the model saw; a feature that was missing is absent.
+	// The feature values the model saw, by "view:feature"; a feature that was missing is absent.
 	Features map[string]float64 `protobuf:"bytes,6,rep,name=features,proto3" json:"features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
 	// Event time of the newest feature row used; unset when no feature had one.
 	FeatureTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=feature_time,json=featureTime,proto3" json:"feature_time,omitempty"`

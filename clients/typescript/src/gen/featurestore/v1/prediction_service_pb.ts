@@ -302,7 +302,7 @@ export type LoggedPrediction = Message<"featurestore.v1.LoggedPrediction"> & {
   score: number;
 
   /**
-   * The feature values the model saw; a feature that was missing is absent.
+   * The feature values the model saw, by "view:feature"; a feature that was missing is absent.
    *
    * @generated from field: map<string, double> features = 6;
    */
