@@ -140,45 +140,38 @@ def _stream(
         channel.close()
 
 
-def test_predict_calls_are_streamed_with_their_features(
+def test_predict_calls_are_streamed_with_their_features_through_the_sdk(
     stack: Settings,
     topic: str,
     models: RegisteredModels,
     start_server: Callable[..., ServerThread],
 ) -> None:
+    from featurestore_client import FeatureStoreClient
+
     server = start_server(topics=TopicSettings(predictions=topic))
     columns = {
         "bars_1m:close": [101.0, 202.0],
         "rolling_1m:vwap_5m": [100.5, 201.5],
         "bars_1m:volume": [1000.0, 2000.0],
     }
-    request = prediction_service_pb2.PredictRequest(
-        model_name=models.name,
-        version="1",
-        entities={"symbol": types_pb2.ValueList(values=[
-            types_pb2.Value(string_value="AAA"), types_pb2.Value(string_value="BBB")
-        ])},
-        inline_features={
-            name: types_pb2.ValueList(values=[types_pb2.Value(double_value=v) for v in values])
-            for name, values in columns.items()
-        },
-    )  # fmt: skip
-    stream = prediction_service_pb2.StreamPredictionsRequest(model_name=models.name)
-    stream.start_time.FromDatetime(datetime.now(UTC) - timedelta(seconds=1))
-    with grpc.insecure_channel(server.target) as channel:
-        stub = _STUB(channel)  # type: ignore[no-untyped-call]
-        reply = stub.Predict(request, timeout=60)
-    served = {p.request_id: p.score for p in reply.predictions}
-    got: dict[str, prediction_service_pb2.LoggedPrediction] = {}
-    for response in _stream(server.target, stream):
-        if response.HasField("prediction"):
-            got[response.prediction.prediction_id] = response.prediction
-        if len(got) == len(served):
-            break
-    assert {k: v.score for k, v in got.items()} == served
-    aaa = next(p for p in got.values() if p.entity["symbol"] == "AAA")
-    assert aaa.model_version == "1"
-    assert dict(aaa.features) == {
+    began = datetime.now(UTC) - timedelta(seconds=1)
+    with FeatureStoreClient(server.target, timeout_s=60) as client:
+        reply = client.predict(
+            models.name, entities={"symbol": ["AAA", "BBB"]}, version=1, inline_features=columns
+        )
+        served = {p.request_id: p.score for p in reply.predictions}
+        got = {}
+        with client.stream_predictions(
+            models.name, entities={"symbol": ["AAA"]}, start_time=began
+        ) as stream:
+            for prediction in stream:
+                got[prediction.prediction_id] = prediction
+                break  # only AAA's is streamed: the filter holds BBB's back
+        token = stream.resume_token
+    (aaa,) = got.values()
+    assert aaa.score == served[aaa.prediction_id] and aaa.entity == {"symbol": "AAA"}
+    assert aaa.model_version == "1" and token == aaa.resume_token
+    assert aaa.features == {
         "bars_1m:close": 101.0, "rolling_1m:vwap_5m": 100.5, "bars_1m:volume": 1000.0
     }  # fmt: skip
 

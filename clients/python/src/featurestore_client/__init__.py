@@ -12,6 +12,7 @@ from featurestore_client._errors import (
     UnavailableError,
 )
 from featurestore_client._predict import Prediction, Predictions
+from featurestore_client._prediction_stream import LoggedPrediction, PredictionStream
 from featurestore_client._retry import RetryPolicy
 from featurestore_client._types import FeatureStatus, FeatureValue, OnlineFeatures
 
@@ -24,10 +25,12 @@ __all__ = [
     "FeatureStoreClientError",
     "FeatureValue",
     "InvalidArgumentError",
+    "LoggedPrediction",
     "NotFoundError",
     "OnlineFeatures",
     "PermissionDeniedError",
     "Prediction",
+    "PredictionStream",
     "Predictions",
     "RetryPolicy",
     "UnauthenticatedError",

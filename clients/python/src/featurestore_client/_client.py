@@ -15,6 +15,7 @@ from featurestore_client._channel import DEFAULT_HEALTH_SERVICE, open_channel
 from featurestore_client._datasets import export_request, read_pieces
 from featurestore_client._errors import from_rpc_error
 from featurestore_client._predict import Predictions, predict_request, predictions
+from featurestore_client._prediction_stream import PredictionStream, prediction_stream_request
 from featurestore_client._proto.v1 import (
     anomaly_service_pb2_grpc,
     dataset_service_pb2_grpc,
@@ -207,6 +208,41 @@ class FeatureStoreClient:
         metadata = (*self._metadata, *self._tracing.context())
         return AnomalyStream(
             lambda r: self._anomalies.StreamAnomalies(r, metadata=metadata),
+            request,
+            self._retry,
+            resume=resume,
+        )
+
+    def stream_predictions(
+        self,
+        model_name: str,
+        *,
+        entities: Mapping[str, Sequence[EntityValue]] | None = None,
+        start_time: datetime | None = None,
+        resume_token: str | None = None,
+        resume: bool = True,
+    ) -> PredictionStream:
+        """A model's predictions as they are made (by Predict and by the prediction feed).
+
+        From now, from ``start_time`` or just after ``resume_token``; only ``entities`` (join
+        key to values, as in :meth:`predict`) when given. Iterate the returned stream; it
+        reconnects by itself after a disconnect (``resume``) without missing or repeating a
+        prediction, and ``stream.resume_token`` is where a later call would continue.
+
+        Example::
+
+            with client.stream_predictions("featurestore-direction") as stream:
+                for p in stream:
+                    print(p.entity, p.score, p.feature_time)
+
+        Raises (when iterated):
+            NotFoundError: No model of that name is registered.
+            InvalidArgumentError: A malformed request or resume token.
+        """
+        request = prediction_stream_request(model_name, entities, start_time, resume_token)
+        metadata = (*self._metadata, *self._tracing.context())
+        return PredictionStream(
+            lambda r: self._predictions.StreamPredictions(r, metadata=metadata),
             request,
             self._retry,
             resume=resume,

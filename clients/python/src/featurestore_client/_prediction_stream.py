@@ -1,0 +1,97 @@
+"""StreamPredictions: a model's live predictions, resumable by token like the anomaly stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from featurestore_client._convert import entity_value
+from featurestore_client._proto.v1 import prediction_service_pb2
+from featurestore_client._retry import RetryPolicy
+from featurestore_client._streams import ResumableStream
+from featurestore_client._types import EntityValue
+
+__all__ = ["LoggedPrediction", "PredictionStream", "prediction_stream_request"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedPrediction:
+    """A prediction as the prediction log holds it, with the token that resumes after it."""
+
+    prediction_id: str
+    """Predict's request id, or the feed's deterministic id (model, version, entity, time)."""
+    model_name: str
+    model_version: str
+    entity: dict[str, str]
+    score: float
+    resume_token: str
+    """Pass to ``stream_predictions(resume_token=...)`` to continue exactly after this one."""
+    features: dict[str, float] = field(default_factory=dict)
+    """The feature values the model saw, by ``view:feature`` (a missing one is absent)."""
+    feature_time: datetime | None = None
+    """Event time of the newest feature row used."""
+    request_time: datetime | None = None
+    response_time: datetime | None = None
+
+
+def prediction_stream_request(
+    model_name: str,
+    entities: Mapping[str, Sequence[EntityValue]] | None,
+    start_time: datetime | None,
+    resume_token: str | None,
+) -> prediction_service_pb2.StreamPredictionsRequest:
+    """A StreamPredictionsRequest (resume_token wins over start_time; neither: from now)."""
+    request = prediction_service_pb2.StreamPredictionsRequest(model_name=model_name)
+    for key, values in (entities or {}).items():
+        request.entities[key].values.extend(entity_value(v) for v in values)
+    if resume_token is not None:
+        request.resume_token = resume_token
+    elif start_time is not None:
+        if start_time.tzinfo is None:
+            raise ValueError("start_time must be timezone-aware")
+        request.start_time.FromDatetime(start_time.astimezone(UTC))
+    else:
+        request.latest.SetInParent()
+    return request
+
+
+def _time(message: Any, name: str) -> datetime | None:
+    return getattr(message, name).ToDatetime(tzinfo=UTC) if message.HasField(name) else None
+
+
+def _prediction(
+    message: prediction_service_pb2.StreamPredictionsResponse,
+) -> LoggedPrediction | None:
+    if not message.HasField("prediction"):
+        return None  # a checkpoint
+    p = message.prediction
+    return LoggedPrediction(
+        prediction_id=p.prediction_id,
+        model_name=p.model_name,
+        model_version=p.model_version,
+        entity=dict(p.entity),
+        score=p.score,
+        resume_token=message.resume_token,
+        features=dict(p.features),
+        feature_time=_time(p, "feature_time"),
+        request_time=_time(p, "request_time"),
+        response_time=_time(p, "response_time"),
+    )
+
+
+class PredictionStream(ResumableStream[LoggedPrediction]):
+    """Iterates a model's predictions; after a disconnect, continues after the last one."""
+
+    def __init__(
+        self,
+        open_call: Callable[[prediction_service_pb2.StreamPredictionsRequest], Any],
+        request: prediction_service_pb2.StreamPredictionsRequest,
+        retry: RetryPolicy,
+        *,
+        resume: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(open_call, request, retry, _prediction, resume=resume, sleep=sleep)
