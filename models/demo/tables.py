@@ -87,10 +87,18 @@ def training_window(definitions: Definitions, trades: pd.DataFrame) -> DataWindo
 
     Windows are clock time, so in the first minutes of a log that starts from nothing a
     20-minute volume covers fewer minutes than it says (a ratio to it is biased high). A live
-    store sees that once; a 3-hour demo would spend a tenth of its rows on it.
+    store sees that once; a 3-hour demo would spend a tenth of its rows on it. Only the views
+    the feature services read count (the hourly rollups fill up after an hour, and no model
+    reads them).
     """
+    read = {ref.view for service in definitions.services for ref in service.features}
     longest = max(
-        (a.window for v in definitions.views if v.stream for a in v.stream.aggregations),
+        (
+            a.window
+            for v in definitions.views
+            if v.stream and v.name in read  # the views the models' feature services read
+            for a in v.stream.aggregations
+        ),
         default=timedelta(0),
     )
     first = pd.Timestamp(trades["event_time"].min()).to_pydatetime()
