@@ -61,7 +61,9 @@ def _tags(upstream: str | None) -> dict[str, str]:
     }
 
 
-def _bars(window: timedelta, column_of: dict[str, str], function_of: dict[str, str]) -> list:
+def _bars(
+    window: timedelta, column_of: dict[str, str], function_of: dict[str, str]
+) -> list[Aggregation]:
     return [
         Aggregation(
             column=column_of[name],
