@@ -361,6 +361,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
     command = [
         sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", opts.name,
         "--project", opts.project, "--topic", streamed.topic, "--max-offsets", "3000",
+        "--engine", "spark",  # this module is the Spark engine's (test_kafka_engine the other's)
     ]  # fmt: skip
     env = {**os.environ, **settings_env(settings)}
     status_path = processor_dir(settings, opts.name) / "status.json"
