@@ -105,6 +105,17 @@ class Run:
         )
 
 
+def _has_schema(settings: Settings, subject: str) -> bool:
+    from featurestore.errors import NotFoundError
+    from featurestore.events import ConfluentSchemaStore
+
+    try:
+        ConfluentSchemaStore.from_settings(settings.schema_registry).latest_schema_text(subject)
+    except NotFoundError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     run = uuid.uuid4().hex[:8]
@@ -143,6 +154,8 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "--symbols", "5", "--rate", "50",
         )  # fmt: skip
         wait_until(lambda: topic_exists(settings, topic), 60)
+        # The feed creates the topic before it registers the trades' schema, which apply checks.
+        wait_until(lambda: _has_schema(settings, f"{topic}-value"), 60)
         apply_definitions(settings, definitions)
         r.start_processor()
         r.start("monitor", "featurestore.cli", "monitor", "--metrics-port", "0")
