@@ -10,22 +10,11 @@ import grpc
 from featurestore._proto.v1 import anomaly_service_pb2, anomaly_service_pb2_grpc
 from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
-from featurestore.service.anomaly_stream import AnomalyFilter, AnomalySubscriptions, StartAt
+from featurestore.service.anomaly_stream import AnomalyFilter, AnomalySubscriptions
 from featurestore.service.convert import timestamp_from_proto
+from featurestore.service.topic_stream import start_from_request
 
-__all__ = ["AnomalyServicer", "anomaly_to_proto", "filter_from_proto", "start_from_proto"]
-
-
-def start_from_proto(
-    request: anomaly_service_pb2.StreamAnomaliesRequest, subscriptions: AnomalySubscriptions
-) -> StartAt:
-    """Where the request asks to start (now when it does not say)."""
-    which = request.WhichOneof("start")
-    if which == "resume_token":
-        return StartAt(position=subscriptions.position_of(request.resume_token))
-    if which == "start_time":
-        return StartAt(time=timestamp_from_proto(request.start_time, "start_time"))
-    return StartAt()
+__all__ = ["AnomalyServicer", "anomaly_to_proto", "filter_from_proto"]
 
 
 def filter_from_proto(request: anomaly_service_pb2.StreamAnomaliesRequest) -> AnomalyFilter:
@@ -74,7 +63,7 @@ class AnomalyServicer(anomaly_service_pb2_grpc.AnomalyServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[anomaly_service_pb2.StreamAnomaliesResponse]:
         wanted = filter_from_proto(request)
-        start = start_from_proto(request, self._subscriptions)
+        start = start_from_request(request, self._subscriptions)
         async for item in self._subscriptions.subscribe(start, wanted.accepts):
             response = anomaly_service_pb2.StreamAnomaliesResponse(resume_token=item.resume_token)
             if item.event is not None:

@@ -20,13 +20,12 @@ from featurestore.errors import ValidationError
 from featurestore.events import PredictionLog, SchemaStore
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.service.convert import entities_from_proto, timestamp_from_proto
-from featurestore.service.topic_stream import StartAt, TopicSubscriptions
+from featurestore.service.topic_stream import TopicSubscriptions
 
 __all__ = [
     "PredictionFilter",
     "PredictionSubscriptions",
     "prediction_filter_from_proto",
-    "prediction_start_from_proto",
     "prediction_to_proto",
 ]
 
@@ -78,19 +77,6 @@ class PredictionSubscriptions(TopicSubscriptions[PredictionLog]):
             checkpoint_s=checkpoint_s,
             tracer=tracer,
         )
-
-
-def prediction_start_from_proto(
-    request: prediction_service_pb2.StreamPredictionsRequest,
-    subscriptions: TopicSubscriptions[PredictionLog],
-) -> StartAt:
-    """Where the request asks to start (now when it does not say)."""
-    which = request.WhichOneof("start")
-    if which == "resume_token":
-        return StartAt(position=subscriptions.position_of(request.resume_token))
-    if which == "start_time":
-        return StartAt(time=timestamp_from_proto(request.start_time, "start_time"))
-    return StartAt()
 
 
 def prediction_filter_from_proto(

@@ -34,10 +34,10 @@ from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.prediction_stream import (
     PredictionSubscriptions,
     prediction_filter_from_proto,
-    prediction_start_from_proto,
     prediction_to_proto,
 )
 from featurestore.service.telemetry import LATENCY_BUCKETS
+from featurestore.service.topic_stream import start_from_request
 
 __all__ = ["PredictionServicer", "inline_features_from_proto"]
 
@@ -157,7 +157,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
             return
         wanted = prediction_filter_from_proto(request, max_entities=self._max_entities)
-        start = prediction_start_from_proto(request, self._subscriptions)
+        start = start_from_request(request, self._subscriptions)
         # An unknown model is NOT_FOUND at once rather than a stream that never says anything.
         await self._registry.check_model(wanted.model_name)
         async for item in self._subscriptions.subscribe(start, wanted.accepts):

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import grpc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -47,6 +47,7 @@ __all__ = [
     "Streamed",
     "TooManySubscriptionsError",
     "TopicSubscriptions",
+    "start_from_request",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,22 @@ class StartAt:
     """The first record whose Kafka timestamp is at or after this time, in every partition."""
     position: StreamPosition | None = None
     """Exactly this position; partitions it lacks start at their beginning."""
+
+
+def start_from_request(request: Any, subscriptions: TopicSubscriptions[Any]) -> StartAt:
+    """Where a stream request asks to start (now when it does not say).
+
+    Reads the ``start`` oneof (``latest``, ``start_time`` or ``resume_token``) that
+    StreamAnomalies and StreamPredictions requests share.
+    """
+    from featurestore.service.convert import timestamp_from_proto
+
+    which = request.WhichOneof("start")
+    if which == "resume_token":
+        return StartAt(position=subscriptions.position_of(request.resume_token))
+    if which == "start_time":
+        return StartAt(time=timestamp_from_proto(request.start_time, "start_time"))
+    return StartAt()
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,10 @@ from featurestore.service.auth import scope_of
 from featurestore.service.prediction_stream import (
     PredictionFilter,
     prediction_filter_from_proto,
-    prediction_start_from_proto,
     prediction_to_proto,
 )
 from featurestore.service.stream_position import StreamPosition
-from featurestore.service.topic_stream import StartAt, TopicSubscriptions
+from featurestore.service.topic_stream import StartAt, TopicSubscriptions, start_from_request
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 
@@ -116,13 +115,13 @@ def test_start_from_a_token_of_the_topic_only() -> None:
     subscriptions.topic = "predictions"
     token = StreamPosition("predictions", {0: 4, 1: 9}).token()
     request = prediction_service_pb2.StreamPredictionsRequest(model_name="m", resume_token=token)
-    start = prediction_start_from_proto(request, subscriptions)
+    start = start_from_request(request, subscriptions)
     assert start == StartAt(position=StreamPosition("predictions", {0: 4, 1: 9}))
     request.resume_token = StreamPosition("anomalies", {0: 1}).token()
     with pytest.raises(ValidationError, match="resume_token"):
-        prediction_start_from_proto(request, subscriptions)
+        start_from_request(request, subscriptions)
     assert (
-        prediction_start_from_proto(
+        start_from_request(
             prediction_service_pb2.StreamPredictionsRequest(model_name="m"), subscriptions
         )
         == StartAt()
