@@ -11,3 +11,18 @@ def topic_exists(settings: Settings, topic: str) -> bool:
 
     meta = AdminClient({"bootstrap.servers": settings.kafka.bootstrap}).list_topics(timeout=5)
     return topic in meta.topics
+
+
+def topic_has_schema(settings: Settings, topic: str) -> bool:
+    """Whether the registry has ``topic``'s value schema: an ingest creates the topic first and
+    registers its schema with the first records, and applying definitions checks it."""
+    from featurestore.errors import NotFoundError
+    from featurestore.events import ConfluentSchemaStore
+
+    try:
+        ConfluentSchemaStore.from_settings(settings.schema_registry).latest_schema_text(
+            f"{topic}-value"
+        )
+    except NotFoundError:
+        return False
+    return topic_exists(settings, topic)

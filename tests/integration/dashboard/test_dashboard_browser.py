@@ -38,7 +38,7 @@ from tests.integration.service.anomaly_data import (
     create_topic,
 )
 from tests.integration.service.mlflow_models import delete_model, register_models
-from tests.live import topic_exists
+from tests.live import topic_has_schema
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(480)]
@@ -117,7 +117,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         create_topic(stack, anomalies)
         r.start("feed", env, "ingest", "synthetic", "--topic", topic, "--symbols", "4",
                 "--rate", "40")  # fmt: skip
-        assert wait_until(lambda: topic_exists(stack, topic), 60), r.log_tail()
+        assert wait_until(lambda: topic_has_schema(stack, topic), 60), r.log_tail()
         apply_definitions(stack, definitions)
         r.start("processor", env, "processors", "run", "--name", r.processor, "--project",
                 definitions.project, "--topic", topic, "--metrics-port", "0")  # fmt: skip

@@ -35,7 +35,7 @@ from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.e2e.processors_support import clean_up
-from tests.live import topic_exists
+from tests.live import topic_has_schema
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -105,17 +105,6 @@ class Run:
         )
 
 
-def _has_schema(settings: Settings, subject: str) -> bool:
-    from featurestore.errors import NotFoundError
-    from featurestore.events import ConfluentSchemaStore
-
-    try:
-        ConfluentSchemaStore.from_settings(settings.schema_registry).latest_schema_text(subject)
-    except NotFoundError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     run = uuid.uuid4().hex[:8]
@@ -153,9 +142,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             "feed", "featurestore.cli", "ingest", "synthetic", "--topic", topic,
             "--symbols", "5", "--rate", "50",
         )  # fmt: skip
-        wait_until(lambda: topic_exists(settings, topic), 60)
-        # The feed creates the topic before it registers the trades' schema, which apply checks.
-        wait_until(lambda: _has_schema(settings, f"{topic}-value"), 60)
+        wait_until(lambda: topic_has_schema(settings, topic), 60)
         apply_definitions(settings, definitions)
         r.start_processor()
         r.start("monitor", "featurestore.cli", "monitor", "--metrics-port", "0")
