@@ -1,7 +1,9 @@
 """The README's example: ``python clients/python/examples/quickstart.py [host:port] [SYMBOLS]``.
 
-SYMBOLS (comma-separated, default ``IBM,AIG``: the real trade files) are the entities to read;
-with the synthetic market use its names (``featurestore replay trades --limit 5 --json``).
+SYMBOLS (comma-separated) are the entities to read. The default, ``QNHI,BA``, names the two most
+traded symbols of the synthetic market that ``make run`` feeds (seed 0; a test keeps them so); for
+real trade files give theirs (``IBM,AIG``), for any feed see ``featurestore replay trades --limit 5
+--json``.
 
 Needs a running server (``featurestore serve``) on the local stack with data flowing
 (``make run``); each part says what it needs and carries on when that is missing.
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from featurestore_client import FeatureStoreClient, FeatureStoreClientError, NotFoundError
 
 
-def main(target: str = "127.0.0.1:50151", symbols: str = "IBM,AIG") -> None:
+def main(target: str = "127.0.0.1:50151", symbols: str = "QNHI,BA") -> None:
     """Read features, predict, export a training set and watch anomalies for 10 seconds."""
     names = symbols.split(",")
     with FeatureStoreClient(target, timeout_s=10.0) as client:

@@ -2,7 +2,7 @@
  * The README's example: online features with their statuses, a prediction, a training set export
  * and live anomalies resumed by token, against a running server.
  *
- *     npm run build && node dist/examples/quickstart.js --target 127.0.0.1:50151 --symbols IBM,AIG
+ *     npm run build && node dist/examples/quickstart.js --target 127.0.0.1:50151 --symbols QNHI,BA
  *
  * `--token` (default: $FEATURESTORE_TOKEN) is the bearer token, when the server wants one.
  *
@@ -19,7 +19,7 @@ const end = new Date(Math.floor(Date.now() / 60_000) * 60_000);
 const { values: args } = parseArgs({
   options: {
     target: { type: "string", default: "127.0.0.1:50151" },
-    symbols: { type: "string", default: "IBM,AIG" },
+    symbols: { type: "string", default: "QNHI,BA" }, // the most traded of make run's synthetic market
     features: { type: "string", default: "bars_1m:close,rolling_1m:vwap_5m" },
     model: { type: "string", default: "featurestore-direction" },
     "feature-service": { type: "string", default: "market_features_v1" },

@@ -1,7 +1,7 @@
 // The README's example: online features with their statuses, a prediction, a training set
 // export and live anomalies resumed by token, against a running server.
 //
-//	go run ./examples/quickstart -target 127.0.0.1:50151 -symbols IBM,AIG -token "$FEATURESTORE_TOKEN"
+//	go run ./examples/quickstart -target 127.0.0.1:50151 -symbols QNHI,BA -token "$FEATURESTORE_TOKEN"
 //
 // Each step prints one JSON line. Flags name the model, the feature service, the export window
 // and where the anomaly stream starts (-anomaly-start or -resume-token), so the same program runs
@@ -26,7 +26,7 @@ import (
 
 func main() {
 	target := flag.String("target", "127.0.0.1:50151", "server host:port")
-	symbols := flag.String("symbols", "IBM,AIG", "comma-separated entities (symbol join key)")
+	symbols := flag.String("symbols", "QNHI,BA", "comma-separated entities (symbol join key; default: the most traded of make run's synthetic market)")
 	features := flag.String("features", "bars_1m:close,rolling_1m:vwap_5m", "online features to read")
 	model := flag.String("model", "featurestore-direction", "registered model to predict with (alias champion)")
 	service := flag.String("feature-service", "market_features_v1", "feature service to export")
