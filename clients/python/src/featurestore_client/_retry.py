@@ -27,6 +27,32 @@ class RetryPolicy:
     retry_codes: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
     """Only codes that say the request was not processed; never INVALID_ARGUMENT or NOT_FOUND."""
 
+    def __post_init__(self) -> None:
+        """Refuse a policy that cannot describe retries, naming the field (as temporalio does)."""
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
+            raise TypeError(f"RetryPolicy.max_attempts must be an int, not {self.max_attempts!r}")
+        if self.max_attempts < 1:
+            raise ValueError(
+                f"RetryPolicy.max_attempts must be at least 1 (1 disables retries),"
+                f" not {self.max_attempts}"
+            )
+        if not self.initial_backoff_s >= 0:  # also refuses NaN
+            raise ValueError(
+                f"RetryPolicy.initial_backoff_s cannot be negative, not {self.initial_backoff_s}"
+            )
+        if not self.max_backoff_s >= self.initial_backoff_s:
+            raise ValueError(
+                f"RetryPolicy.max_backoff_s ({self.max_backoff_s}) cannot be less than"
+                f" initial_backoff_s ({self.initial_backoff_s})"
+            )
+        if not self.multiplier >= 1:
+            raise ValueError(f"RetryPolicy.multiplier cannot be less than 1, not {self.multiplier}")
+        bad = [c for c in self.retry_codes if not isinstance(c, grpc.StatusCode)]
+        if bad:
+            raise TypeError(f"RetryPolicy.retry_codes must be grpc.StatusCode members, not {bad!r}")
+        if grpc.StatusCode.OK in self.retry_codes:
+            raise ValueError("RetryPolicy.retry_codes cannot contain OK")
+
     def backoff_s(self, attempt: int) -> float:
         """Full-jitter backoff before attempt ``attempt + 1``."""
         ceiling = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier**attempt)
