@@ -35,6 +35,7 @@ from pydantic import (
 
 from featurestore.errors import ConfigurationError
 from featurestore.kafka_connection import KafkaConnection
+from featurestore.security import ALL_SCOPES, local_credentials
 
 __all__ = [
     "GRPC_SCOPES",
@@ -808,7 +809,10 @@ class SecuritySettings(_Section):
     given explicitly then defaults to reach it: Kafka ``SASL_SSL`` as ``featurestore``, Redis
     TLS as ``featurestore``, PostgreSQL ``sslmode=verify-full``, each trusting that CA. The
     local stack's passwords default to ``featurestore``; anything else sets its own (see the
-    README's Security section).
+    README's Security section). The schema registry's basic-auth user and the gRPC bearer
+    tokens default to random ones made once per data folder, kept in
+    ``<data_dir>/certs/credentials.json`` (mode 0600, :mod:`featurestore.security`): the
+    registry and the gRPC server accept them and the stack's own clients send them.
     """
 
     enabled: bool = False
@@ -835,6 +839,13 @@ def _secured_defaults(data: dict[str, Any]) -> dict[str, Any]:
         "redis": {"username": _LOCAL_USER, "password": _LOCAL_USER, "tls": True, "ca_file": ca},
         "postgres": {"sslmode": "verify-full", "ssl_root_cert": ca},
     }
+    credentials = local_credentials(Path(data.get("data_dir", ".stack")), GRPC_SCOPES)
+    defaults["schema_registry"] = {
+        "basic_auth_users": credentials.registry_user_info,
+        "basic_auth_user_info": credentials.registry_user_info,
+    }
+    defaults["service"] = {"auth_tokens": ",".join(credentials.token_entries())}
+    defaults["dashboard"] = {"grpc_token": credentials.grpc_tokens[ALL_SCOPES]}
     out = dict(data)
     for section, values in defaults.items():
         given: Any = out.get(section, {})

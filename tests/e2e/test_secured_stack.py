@@ -9,7 +9,10 @@ that Kafka. One representative path runs through it: a real trade file ingested 
 riskier path; the Kafka engine's consumer is configured like the replay this test also runs) -> rows
 in PostgreSQL (``sslmode=verify-full``) and Redis (TLS + AUTH) -> read back, equal to an
 independent recomputation of the log. Then a wrong password for each backend is refused with a
-message naming the backend and the cause, without a traceback.
+message naming the backend and the cause, without a traceback. The schema registry's basic-auth
+user and the gRPC bearer tokens are none of the test's doing: the secured settings made them
+(``featurestore/security.py``), and the registry and a gRPC server built from the same settings
+refuse a caller without them, and a token of another scope.
 
 Only this module runs secured: the rest of the suite runs against the open stack (the CI time
 budget has no room for a second, secured run of everything).
@@ -17,6 +20,7 @@ budget has no room for a second, secured run of everything).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -28,14 +32,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pandas as pd
 import psycopg
 import pytest
 import redis
+import requests
 
+from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.config import Settings, load_settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.online.testing import market_catalog
+from featurestore.security import credentials_file
+from featurestore.service.testing import ServerThread
 from featurestore.stack import Stack
 from processors.options import processor_dir
 from tests.e2e.processors_support import MARKET, logged_trades, read_table, stop_group, wait_for
@@ -239,3 +249,51 @@ def test_ingest_with_a_wrong_kafka_password_stops_with_the_reason(secured: Setti
     assert done.returncode != 0
     assert "Kafka at" in done.stderr and "Authentication failed" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "not-the-password" not in done.stderr
+
+
+def test_the_registry_and_grpc_accept_only_the_credentials_the_stack_made(
+    secured: Settings,
+) -> None:
+    """Nothing set by hand: the file the secured settings made is what both servers accept."""
+    path = credentials_file(secured.data_dir)
+    assert path.stat().st_mode & 0o777 == 0o600
+    made = json.loads(path.read_text())
+    url = f"{secured.schema_registry.url}/subjects"
+    assert requests.get(url, timeout=10).status_code == 401
+    user = made["schema_registry"]["user"]
+    assert requests.get(url, auth=(user, "not-it"), timeout=10).status_code == 401
+    password = made["schema_registry"]["password"]
+    assert requests.get(url, auth=(user, password), timeout=10).status_code == 200
+
+    # A gRPC server built from the same settings (as `featurestore serve` is), reading Redis
+    # over TLS as the ACL user.
+    settings = secured.model_copy(update={"grpc": secured.grpc.model_copy(update={"port": 0})})
+    server = ServerThread(settings, market_catalog(), probes={})
+    request = feature_service_pb2.GetOnlineFeaturesRequest()
+    request.features.features.append("bars_1m:close")
+    request.entities["symbol"].values.append(types_pb2.Value(string_value="NOSUCH"))
+    tokens = made["grpc_tokens"]
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            call = channel.unary_unary(
+                "/featurestore.v1.FeatureService/GetOnlineFeatures",
+                request_serializer=feature_service_pb2.GetOnlineFeaturesRequest.SerializeToString,
+                response_deserializer=feature_service_pb2.GetOnlineFeaturesResponse.FromString,
+            )
+            for token, code in [
+                (None, grpc.StatusCode.UNAUTHENTICATED),
+                ("not-a-token", grpc.StatusCode.UNAUTHENTICATED),
+                (tokens["predict"], grpc.StatusCode.PERMISSION_DENIED),
+            ]:
+                metadata = () if token is None else (("authorization", f"Bearer {token}"),)
+                with pytest.raises(grpc.RpcError) as refused:
+                    call(request, metadata=metadata, timeout=10)
+                assert refused.value.code() == code, refused.value.details()
+                assert "features:read" in str(refused.value.details())
+            for scope in ("features:read", "*"):
+                reply = call(
+                    request, metadata=(("authorization", f"Bearer {tokens[scope]}"),), timeout=10
+                )
+                assert list(reply.columns[0].statuses) == [types_pb2.FEATURE_STATUS_NOT_FOUND]
+    finally:
+        server.stop(grace_s=0)

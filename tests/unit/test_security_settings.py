@@ -45,10 +45,11 @@ def test_security_enabled_points_every_client_at_the_secured_stack(tmp_path: Pat
     assert load_settings(settings_env(settings)) == settings
 
 
-def test_explicit_values_win_over_the_secured_defaults() -> None:
+def test_explicit_values_win_over_the_secured_defaults(tmp_path: Path) -> None:
     settings = load_settings(
         {
             "FEATURESTORE_SECURITY__ENABLED": "true",
+            "FEATURESTORE_DATA_DIR": str(tmp_path),  # its credentials file, not the checkout's
             "FEATURESTORE_KAFKA__USERNAME": "ingest",
             "FEATURESTORE_POSTGRES__SSLMODE": "require",
             "FEATURESTORE_REDIS__CA_FILE": "/etc/ca.pem",
@@ -90,7 +91,13 @@ def test_every_client_carries_the_credentials_and_tls(tmp_path: Path) -> None:
 
 
 def test_secrets_are_not_shown(tmp_path: Path) -> None:
-    settings = load_settings({"FEATURESTORE_SECURITY__ENABLED": "true", **SECRETS})
+    settings = load_settings(
+        {
+            "FEATURESTORE_SECURITY__ENABLED": "true",
+            "FEATURESTORE_DATA_DIR": str(tmp_path),
+            **SECRETS,
+        }
+    )
     shown = repr(settings) + str(settings.kafka.connection) + settings.redis.describe()
     for secret in ("k-secret", "r-secret", "p secret"):
         assert secret not in shown
