@@ -30,10 +30,11 @@ chaos: setup      ## the chaos section of bench/RESULTS.md alone (CHAOS_RATE, CH
 soak: setup       ## the soak section of bench/RESULTS.md alone (SOAK_MINUTES, SOAK_RATE)
 	$(VENV)/python -m bench soak
 
-lint: setup       ## ruff and mypy; buf lint, go vet and tsc for proto/ and the Go and TypeScript clients
+lint: setup       ## ruff and mypy (the SDK too); buf lint, go vet and tsc for proto/ and the Go and TypeScript clients
 	$(VENV)/ruff check .
 	$(VENV)/ruff format --check .
 	$(VENV)/mypy featurestore processors models bench tests registry
+	cd clients/python && ../../$(VENV)/mypy src examples  # the SDK, under its own stricter config
 	PATH="$$(go env GOPATH)/bin:$$PATH" buf lint
 	cd clients/go && go vet ./...
 	clients/typescript/node_modules/.bin/tsc --noEmit -p clients/typescript

@@ -1,8 +1,9 @@
 """Feature catalogs: a plain in-memory one, and one read from a Feast repo's registry.
 
-The typed definitions API (``featurestore/definitions/``) will provide the production catalog;
-until then :func:`catalog_from_feast` snapshots a Feast registry into a :class:`StaticCatalog`.
-Feast is imported only there, since importing it takes seconds.
+:func:`catalog_from_feast` snapshots a Feast registry into a :class:`StaticCatalog` (``featurestore
+serve`` reads its catalog this way; the processors build theirs from the typed definitions,
+:meth:`processors.views.MaterializedViews.online_catalog`). Feast is imported only there, since
+importing it takes seconds.
 """
 
 from __future__ import annotations

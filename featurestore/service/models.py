@@ -1,6 +1,6 @@
 """Models from the MLflow model registry, for Predict: alias -> version, version -> loaded model.
 
-The contract with the models (issue 7): a model is registered in MLflow and loadable with
+The contract with the models: a model is registered in MLflow and loadable with
 ``mlflow.pyfunc.load_model("models:/NAME/VERSION")``; its signature's input column names are its
 features, written ``view__feature``; ``predict(DataFrame)`` returns one score per row (1-D), or
 class probabilities (2-D; the score is the last column, the positive class).

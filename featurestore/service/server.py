@@ -264,8 +264,8 @@ async def serve(settings: Settings, catalog: FeatureCatalog) -> None:
 def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
     """A new event loop of the configured kind (:attr:`ServiceSettings.event_loop`).
 
-    grpc.aio runs on any asyncio loop; on uvloop the server spends ~10-20% less CPU per
-    GetOnlineFeatures call here (see bench/RESULTS.md).
+    grpc.aio runs on any asyncio loop; on uvloop the server spends less CPU per
+    GetOnlineFeatures call (figures in bench/RESULTS.md).
     """
     if kind == "uvloop":
         import uvloop

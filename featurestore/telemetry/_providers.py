@@ -24,8 +24,8 @@ class Telemetry:
 
     ``registry`` is the Prometheus registry of the process (None: no Prometheus metrics). The
     meter provider's Prometheus reader writes into it; instruments on a hot path, where an
-    OpenTelemetry ``record`` costs ~25 us against ~3 us for ``prometheus_client`` (measured here,
-    see ``bench/RESULTS.md``), are ``prometheus_client`` metrics registered in it directly.
+    OpenTelemetry ``record`` costs several times what ``prometheus_client``'s does (figures in
+    ``bench/RESULTS.md``), are ``prometheus_client`` metrics registered in it directly.
     """
 
     tracer_provider: trace.TracerProvider

@@ -50,9 +50,9 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
         .config("spark.sql.adaptive.enabled", "false")
         # The checkpoint is scratch (a run starts from the state table): write its offset and
-        # commit logs through the plain FileSystem API without checksum files. With the defaults
-        # (FileContext, checksummed local FS) each log write took ~30 ms on tmpfs here, ~5 ms
-        # this way: ~50 ms less per micro-batch, which is freshness.
+        # commit logs through the plain FileSystem API without checksum files: the defaults
+        # (FileContext, checksummed local FS) make each log write several times slower, and a
+        # micro-batch writes several (processors/README.md has the figures).
         .config(
             "spark.sql.streaming.checkpointFileManagerClass",
             "org.apache.spark.sql.execution.streaming.FileSystemBasedCheckpointFileManager",

@@ -5,8 +5,8 @@ as Arrow (``toArrow``, one task per Kafka partition: ``minPartitions`` and
 ``maxRecordsPerPartition`` are never set) and each Kafka partition's records go through
 :class:`processors.partition_job.PartitionJob` in a thread of its own. That work runs while Spark
 reads the next batch (:class:`processors.spark.pipeline.BatchPipeline`). No shuffle, no Spark state
-store, no Python worker per task: on this machine a ``mapInArrow`` task cost ~200-600 ms of
-Python worker set-up per partition and batch, ``toArrow`` ~85 ms per batch in all (see
+store, no Python worker per task: a ``mapInArrow`` task pays a Python worker's set-up per
+partition and batch, several times what ``toArrow`` costs per batch in all (figures in
 ``processors/README.md``). Exactly-once rests on the state table (:mod:`processors.state_table`),
 not on Spark's checkpoint: every start reads from the state table's next offsets with a fresh
 checkpoint, and a replayed batch's records are skipped by each partition's ``next_offset``.
@@ -113,8 +113,8 @@ def scratch_checkpoint(home: Path) -> Path:
     """Where this run keeps Spark's checkpoint: memory (``/dev/shm``) when the machine has it.
 
     The checkpoint only has to outlive a batch (a run starts from the state table), and Spark
-    writes and renames a few files in it per micro-batch: on tmpfs that took ~90 ms a batch
-    here, on the data disk ~140 ms (``processors/README.md``). The folder names the driver's
+    writes and renames a few files in it per micro-batch, faster on tmpfs than on the data disk
+    (figures in ``processors/README.md``). The folder names the driver's
     PID; folders of drivers that are gone (killed before they could delete theirs) are deleted.
     """
     shm = Path("/dev/shm")
