@@ -60,6 +60,8 @@ SYMBOLS = 50
 BATCH = 100_000
 FRESH_RATE = 5_000
 FRESH_SECONDS = 60
+MARKET_VIEWS = ("bars_1m", "rolling_1m")
+"""The views of ``views=2``: those the hand-written processor (61103a6) computed."""
 
 
 def _definitions(
@@ -72,6 +74,12 @@ def _definitions(
     """
     defs = market_definitions(
         f"bench_{label}_{run}", table_prefix=f"bench_{run}_{label}_", source_topic=topic
+    )
+    # The two views the hand-written processor computed; the rollup views are not counted.
+    defs = replace(
+        defs,
+        views=tuple(v for v in defs.views if v.name in MARKET_VIEWS),
+        services=tuple(s for s in defs.services if all(r.view in MARKET_VIEWS for r in s.features)),
     )
     rolling = defs.view("rolling_1m")
     assert rolling.stream is not None
@@ -343,11 +351,11 @@ class _Fresh:
 
 
 def _measure_freshness(
-    settings: Settings, run: str, label: str, master: str, engine: str
+    settings: Settings, run: str, label: str, master: str, engine: str, views: int = 2
 ) -> tuple[_Fresh, Definitions, str]:
     """One processor process on a fresh topic: 15 s of warm-up, then FRESH_SECONDS measured."""
     topic = f"bench-proc-fresh-{label}-{run}"
-    defs = _definitions(settings, run, label, topic)
+    defs = _definitions(settings, run, label, topic, views)
     name = f"bench-{label}-{run}"
     from featurestore.ingest import wait_for_brokers
     from featurestore.topics import TopicSpec, ensure_topics
@@ -537,6 +545,73 @@ def _engines(settings: Settings, run: str) -> tuple[str, list[Definitions], list
     return text, defs, names
 
 
+RECORD_FRESHNESS = (("kafka", 2), ("spark", 2), ("kafka", 10), ("kafka", 2), ("spark", 10),
+                    ("kafka", 2))  # fmt: skip
+"""The record section's freshness runs (engine, views), in this order."""
+
+
+def _record(settings: Settings, run: str) -> tuple[str, list[Definitions], list[str]]:
+    """The bench of record: both engines, 2 and 10 views, throughput and freshness, one run.
+
+    Throughput: each engine's processor process on one backlog of BACKLOG trades; freshness:
+    RECORD_FRESHNESS, each a fresh topic at FRESH_RATE. The hand-written processor this one
+    replaced is measured beside it by running 61103a6's own bench in the same window (see
+    ``bench/RESULTS.md``); this section is the definition-driven side.
+    """
+    defs: list[Definitions] = []
+    names: list[str] = []
+    topic = f"bench-proc-backlog-{run}"
+    _ingest_backlog(settings, topic)
+    throughput = []
+    for engine in ("spark", "kafka"):
+        for views in (2, 10):
+            row, d, name = _on_master(
+                settings, run, topic, f"r{engine[0]}{views}", "local[*]", [], engine=engine,
+                views=views,
+            )  # fmt: skip
+            throughput.append([engine, views, row[1], row[2], row[3]])
+            defs.append(d)
+            names.append(name)
+    runs: list[tuple[int, _Fresh]] = []
+    for k, (engine, views) in enumerate(RECORD_FRESHNESS):
+        fresh, d, name = _measure_freshness(
+            settings, run, f"rf{engine[0]}{views}x{k}", "local[*]", engine, views
+        )
+        runs.append((views, fresh))
+        defs.append(d)
+        names.append(name)
+    tp_table = markdown_table(
+        ["engine", "views", "records (after the first batch)", "events/s sustained",
+         "processor CPU us/event"],
+        throughput,
+    )  # fmt: skip
+    fr_table = markdown_table(
+        ["engine", "views", "trades", "produce rate /s", "p50 ms", "p90 ms", "p99 ms", "max ms",
+         "never seen", "load avg before / after"],
+        [[f.engine, v, f.trades, f.rate, f.pct["p50"], f.pct["p90"], f.pct["p99"], f.max_ms,
+          f.missing, f"{f.load_before:.1f} / {f.load_after:.1f}"] for v, f in runs],
+    )  # fmt: skip
+    kafka2 = [f.pct["p99"] for v, f in runs if v == 2 and f.engine == "kafka"]
+    text = (
+        "## Bench of record: both engines, 2 and 10 views\n\n"
+        f"Throughput: `featurestore processors run --engine E --max-offsets {BATCH:,}` in its "
+        f"own process on one backlog of {BACKLOG:,} synthetic trades ({SYMBOLS} symbols), "
+        "events/s and the process tree's CPU after its first batch. 2 views = bars_1m and "
+        "rolling_1m (what the hand-written processor computed); 10 views = those and 8 more "
+        "like rolling_1m with longer windows.\n\n"
+        f"{tp_table}\n\n"
+        f"Freshness at a steady {FRESH_RATE:,} trades/s for {FRESH_SECONDS} s after a 15 s "
+        "warm-up, each run a fresh 4-partition topic, `--trigger-ms 0`: produce time -> the "
+        "trade's bars_1m row (or a later one) readable in Redis, polled every ~5 ms.\n\n"
+        f"{fr_table}\n\n"
+        f"Target p99 <= 250 ms (Kafka engine, 2 views): {len(kafka2)} runs, p99 "
+        f"{', '.join(f'{p:,.0f}' for p in kafka2)} ms, median "
+        f"{float(np.median(kafka2)):,.0f} ms. Load average (1 min) {os.getloadavg()[0]:.1f} at "
+        f"the end, on {os.cpu_count()} cores.\n"
+    )
+    return text, defs, names
+
+
 def _cpu_s(pids: list[int]) -> float:
     """User + system CPU seconds of processes (those gone count 0)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -615,13 +690,14 @@ def _on_master(
     *,
     engine: str = "spark",
     backlog: int = BACKLOG,
+    views: int = 2,
 ) -> tuple[list[object], Definitions, str]:
     """The backlog through a processor process on ``master``: its events/s and CPU per event.
 
     ``workers``: the cluster's worker PIDs; their trees (executors, Python workers) are read
     when the CPU is sampled, while the application runs.
     """
-    defs = _definitions(settings, run, label, topic)
+    defs = _definitions(settings, run, label, topic, views)
     name = f"bench-{label}-{run}"
     log = processor_dir(settings, name).parent / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -922,7 +998,7 @@ if __name__ == "__main__":
 
     sections: dict[str, Callable[[Settings, str], tuple[str, list[Definitions], list[str]]]] = {
         "backfill": _backfill, "cluster": _cluster, "freshness": _freshness,
-        "engines": _engines,
+        "engines": _engines, "record": _record,
         "freshness-cluster": functools.partial(_freshness, on_cluster=True),
     }  # fmt: skip
     if len(sys.argv) > 1:  # one section alone: python -m bench.bench_processors backfill
