@@ -981,8 +981,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from an environment mapping (``os.environ`` by default).
 
     Raises:
-        ConfigurationError: a value is malformed or a section has an unknown field; the message
-            names the variable.
+        ConfigurationError: a value is malformed, a section has an unknown field or the
+            ``FEATURESTORE_CONFIG`` file cannot be read; the message names the variable.
 
     ``FEATURESTORE_CONFIG`` may name a dotenv-style file whose ``FEATURESTORE_*`` lines are read
     first; variables in the mapping win over the file. A secret (a ``SecretStr`` field) may be
@@ -993,7 +993,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     config_file = env.get("FEATURESTORE_CONFIG")
     values: dict[str, str] = {}
     if config_file:
-        for raw in Path(config_file).read_text().splitlines():
+        try:
+            text = Path(config_file).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigurationError(
+                f"FEATURESTORE_CONFIG: cannot read {config_file}: {why}"
+            ) from exc
+        for raw in text.splitlines():
             line = raw.strip()
             if line and not line.startswith("#") and "=" in line:
                 key, _, value = line.partition("=")
@@ -1038,10 +1045,14 @@ def _settings_from(values: Mapping[str, str]) -> Settings:
             continue
         path = key[len(prefix) :].lower().split("__")
         node = nested
-        for part in path[:-1]:
+        for depth, part in enumerate(path[:-1], 1):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ValueError(f"{key}: {part} is not a section")
+                section = prefix + "__".join(path[:depth]).upper()
+                raise ConfigurationError(
+                    f"{key}: {section} is given a value, but it is a section: set its fields"
+                    f" ({section}__NAME) instead"
+                )
             node = child
         node[path[-1]] = value
     try:

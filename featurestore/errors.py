@@ -13,7 +13,8 @@
 Every error says whether retrying can help (``retryable``), so that a processor knows whether to
 retry or to dead-letter, and carries the gRPC status it maps to (``grpc_code``), so that the
 service translates it in one place. Errors of libraries (confluent-kafka, fastavro, psycopg,
-redis) are translated into these at the boundary with ``raise ... from exc``.
+redis, Feast and SQLAlchemy) are translated into these at the boundary with ``raise ... from
+exc``, by one mapping per library where several edges meet it (:mod:`featurestore.error_maps`).
 """
 
 from __future__ import annotations

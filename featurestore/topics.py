@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from featurestore.config import Settings
+from featurestore.error_maps import kafka_error
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 
 __all__ = [
@@ -122,7 +123,7 @@ def ensure_topics(
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise BackendUnavailableError(f"cannot list Kafka topics: {exc.args[0]}") from exc
+        raise kafka_error(exc, "listing topics") from exc
     missing = {spec.name: spec for spec in specs if spec.name not in metadata.topics}
     if not missing:
         return []
@@ -147,12 +148,10 @@ def ensure_topics(
             future.result(timeout=timeout_s)
             created.append(name)
         except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 continue
-            if error.retriable():
-                raise BackendUnavailableError(f"creating topic {name}: {error.str()}") from exc
-            raise ConfigurationError(f"creating topic {name}: {error.str()}") from exc
+            raise kafka_error(exc, f"creating topic {name}") from exc
     _await_leaders(admin, created, timeout_s)
     return sorted(created)
 
@@ -165,7 +164,7 @@ def _await_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> No
         try:
             topics = admin.list_topics(timeout=timeout_s).topics
         except KafkaException as exc:
-            raise BackendUnavailableError(f"cannot list Kafka topics: {exc.args[0]}") from exc
+            raise kafka_error(exc, "listing topics") from exc
         waiting = {
             name
             for name in waiting

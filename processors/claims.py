@@ -14,10 +14,12 @@ import socket
 from dataclasses import dataclass
 
 import psycopg
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.error_maps import kafka_error, postgres_error
+from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions
 from processors.state_table import claim_partitions, ensure_state_table, stored_offsets
 from processors.views import MaterializedViews
@@ -35,8 +37,8 @@ def topic_partitions(settings: Settings, topic: str) -> list[int]:
     admin = AdminClient(settings.kafka.connection.admin())
     try:
         meta = admin.list_topics(topic, timeout=10)
-    except Exception as exc:
-        raise BackendUnavailableError(f"Kafka did not list topic {topic!r}: {exc}") from exc
+    except KafkaException as exc:
+        raise kafka_error(exc, f"listing topic {topic}", settings.kafka.connection) from exc
     info = meta.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
         raise ConfigurationError(f"topic {topic!r} does not exist")
@@ -78,6 +80,6 @@ def claim_run(settings: Settings, options: ProcessorOptions, views: Materialized
                 conn, options.name, project, topic, [v.name for v in views.views]
             )
     except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
+        raise postgres_error(exc, "claiming the partitions") from exc
     stored = {p: offset for p, offset in stored.items() if p in epochs}
     return RunClaim(tuple(sorted(partitions)), epochs, stored)

@@ -29,7 +29,7 @@ import numpy as np
 from opentelemetry import metrics
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError
+from featurestore.error_maps import postgres_error
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -226,7 +226,7 @@ def consumer_lag(settings: Settings, processors: Sequence[str]) -> list[Consumer
                 (list(processors),),
             ).fetchall()
     except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
+        raise postgres_error(exc, "reading the state table") from exc
     applied: dict[tuple[str, str], dict[int, int]] = {}
     for processor, topic, partition, offset in rows:
         applied.setdefault((str(processor), str(topic)), {})[int(partition)] = int(offset)

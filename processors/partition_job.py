@@ -40,6 +40,7 @@ import psycopg
 import pyarrow as pa
 
 from featurestore.config import Settings
+from featurestore.error_maps import postgres_error
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.online import RedisOnlineWriter
@@ -479,7 +480,8 @@ class PartitionRunner:
             return job.stream_step(res, records) if job.stateful else job.batch_steps(res, records)
         except psycopg.OperationalError as exc:
             self._drop(partition)
-            raise BackendUnavailableError(f"PostgreSQL failed during a batch: {exc}") from exc
+            # A lost connection is retried, a refused login is not: postgres_error tells them apart.
+            raise postgres_error(exc, f"partition {partition}'s batch") from exc
         except Exception:
             self._drop(partition)
             raise

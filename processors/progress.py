@@ -14,7 +14,7 @@ import psycopg
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.errors import BackendUnavailableError
+from featurestore.error_maps import postgres_error
 from featurestore.events.replay import end_offsets
 from processors.state_table import ensure_state_table, view_offsets
 
@@ -70,7 +70,7 @@ def view_progress(
                 topic: view_offsets(conn, processor, definitions.project, topic) for topic in topics
             }
     except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
+        raise postgres_error(exc, "reading the state table") from exc
     for topic in topics:
         ends = end_offsets(settings.kafka.connection, topic)
         end = sum(ends.values())

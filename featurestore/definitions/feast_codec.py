@@ -32,7 +32,8 @@ from featurestore.definitions.model import (
     ValueType,
 )
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA, repo_config_dict
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.error_maps import postgres_errors, registry_errors
+from featurestore.errors import ConfigurationError
 
 __all__ = ["feature_store", "from_feast", "to_feast_objects"]
 
@@ -262,11 +263,11 @@ def from_feast(
 
 def ensure_registry_schema(settings: Settings) -> None:
     """Create the registry's schema when missing (Feast creates the tables in it)."""
-    try:
-        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{REGISTRY_SCHEMA}"')
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
+    with (
+        postgres_errors("creating the Feast registry's schema"),
+        psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
+    ):
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{REGISTRY_SCHEMA}"')
 
 
 def feature_store(settings: Settings, project: str, repo_path: Path | None = None) -> Any:
@@ -276,4 +277,5 @@ def feature_store(settings: Settings, project: str, repo_path: Path | None = Non
     ensure_registry_schema(settings)
     config = RepoConfig(**repo_config_dict(settings, project))
     config.repo_path = repo_path or Path.cwd()
-    return FeatureStore(config=config)
+    with registry_errors(f"opening project {project!r}"):
+        return FeatureStore(config=config)

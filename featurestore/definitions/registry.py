@@ -26,7 +26,8 @@ from featurestore.definitions.validate import (
     check_source_schemas,
     validate_definitions,
 )
-from featurestore.errors import BackendUnavailableError, NotFoundError
+from featurestore.error_maps import postgres_errors, registry_errors
+from featurestore.errors import NotFoundError
 
 if TYPE_CHECKING:  # importing the schema store pulls confluent-kafka
     from featurestore.events.registry import SchemaStore
@@ -71,11 +72,11 @@ def _apply(
     except NotFoundError:
         registered = None
     check_changes(registered, definitions)
-    try:
-        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
-            tables = create_offline_tables(conn, definitions)
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"PostgreSQL is unreachable: {exc}") from exc
+    with (
+        postgres_errors("creating the offline tables"),
+        psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
+    ):
+        tables = create_offline_tables(conn, definitions)
     if objects is None:
         objects = to_feast_objects(definitions, kafka_bootstrap=settings.kafka.bootstrap)
     register_objects(store, objects)
@@ -127,7 +128,12 @@ def apply_repo(
 
 
 def register_objects(store: Any, objects: Sequence[Any]) -> None:
-    """Make the registry of ``store``'s project hold exactly ``objects`` (Feast objects)."""
+    """Make the registry of ``store``'s project hold exactly ``objects`` (Feast objects).
+
+    Raises:
+        BackendUnavailableError: the registry's PostgreSQL cannot be reached.
+        ConfigurationError: Feast refuses an object, or PostgreSQL refuses the login.
+    """
     from feast import Entity, FeatureService
 
     project = store.project
@@ -136,7 +142,7 @@ def register_objects(store: Any, objects: Sequence[Any]) -> None:
     wanted_services = {o.name for o in objects if isinstance(o, FeatureService)}
     wanted_entities = {o.name for o in objects if isinstance(o, Entity)}
     wanted_sources = {s.name for s in _data_sources(objects)}
-    with quiet_stream_warnings():
+    with quiet_stream_warnings(), registry_errors(f"registering project {project!r}"):
         for service in registry.list_feature_services(project, allow_cache=False):
             if service.name not in wanted_services:
                 registry.delete_feature_service(service.name, project)
@@ -190,8 +196,9 @@ def read_registry(registry: Any, project: str) -> Definitions:
     Raises:
         NotFoundError: the project has nothing registered.
         ConfigurationError: a registered object this store cannot use (see ``from_feast``).
+        BackendUnavailableError: the registry's PostgreSQL cannot be reached.
     """
-    with quiet_stream_warnings():
+    with quiet_stream_warnings(), registry_errors(f"reading project {project!r}"):
         entities = registry.list_entities(project, allow_cache=False)
         views = _registered_views(registry, project)
         services = registry.list_feature_services(project, allow_cache=False)
@@ -207,5 +214,8 @@ def load_definitions(settings: Settings, project: str = PROJECT) -> Definitions:
 
     Raises:
         NotFoundError: the project has nothing registered.
+        BackendUnavailableError: the registry's PostgreSQL cannot be reached.
+        ConfigurationError: PostgreSQL refuses the login, or the registry holds an object this
+            store cannot use.
     """
     return read_registry(feature_store(settings, project).registry, project)

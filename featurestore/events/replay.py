@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from featurestore.errors import BackendUnavailableError, NotFoundError, ValidationError
+from featurestore.error_maps import kafka_error
+from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events.model import Event
 from featurestore.events.registry import SchemaStore
 from featurestore.events.schemas import AvroSchema
@@ -100,13 +101,13 @@ def replay_topic(
                     if error.code() == KafkaError._PARTITION_EOF:
                         remaining.pop(partition, None)
                         continue
-                    raise BackendUnavailableError(f"reading {topic}: {error.str()}")
+                    raise kafka_error(error, f"reading {topic}", kafka)
                 offset = message.offset() or 0
                 if partition in remaining and offset >= remaining[partition] - 1:
                     del remaining[partition]
                 yield _decode(decoder, topic, message)
     except KafkaException as exc:
-        raise BackendUnavailableError(f"reading {topic}: {exc.args[0]}") from exc
+        raise kafka_error(exc, f"reading {topic}", kafka) from exc
     finally:
         consumer.close()
 
@@ -123,7 +124,7 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
         try:
             metadata = consumer.list_topics(topic, timeout=timeout_s)
         except KafkaException as exc:
-            raise BackendUnavailableError(f"listing {topic}: {exc.args[0]}") from exc
+            raise kafka_error(exc, f"listing {topic}", kafka) from exc
         info = metadata.topics.get(topic)
         if info is None or info.error is not None or not info.partitions:
             raise NotFoundError(f"topic {topic!r} does not exist")
@@ -134,7 +135,7 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
                     TopicPartition(topic, partition), timeout=timeout_s
                 )
             except KafkaException as exc:
-                raise BackendUnavailableError(f"offsets of {topic}: {exc.args[0]}") from exc
+                raise kafka_error(exc, f"offsets of {topic}", kafka) from exc
             ends[partition] = high
         return ends
     finally:
@@ -146,7 +147,7 @@ def _assign_from_start(consumer: Consumer, topic: str, timeout_s: float) -> dict
     try:
         metadata = consumer.list_topics(topic, timeout=timeout_s)
     except KafkaException as exc:
-        raise BackendUnavailableError(f"listing {topic}: {exc.args[0]}") from exc
+        raise kafka_error(exc, f"listing {topic}") from exc
     info = metadata.topics.get(topic)
     if info is None or info.error is not None or not info.partitions:
         raise NotFoundError(f"topic {topic!r} does not exist")

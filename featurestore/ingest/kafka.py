@@ -17,6 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
+from featurestore.error_maps import kafka_error
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.metrics import LATENCY_SAMPLE
 from featurestore.kafka_connection import KafkaConnection
@@ -202,7 +203,7 @@ class EventProducer:
             except BufferError:
                 self._producer.poll(0.05)
             except KafkaException as exc:
-                raise BackendUnavailableError(f"producing to {topic}: {exc.args[0]}") from exc
+                raise kafka_error(exc, f"producing to {topic}") from exc
 
     def poll(self, timeout_s: float = 0.0) -> None:
         """Serve delivery callbacks, waiting up to ``timeout_s``."""

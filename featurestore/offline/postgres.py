@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from featurestore.definitions.model import Definitions, FeatureView, ValueType
+from featurestore.error_maps import postgres_error
 from featurestore.errors import (
-    BackendUnavailableError,
     ConfigurationError,
     FeatureStoreError,
     ValidationError,
@@ -206,7 +206,7 @@ class PostgresOfflineStore(OfflineStore):
         try:
             rows = conn.execute(query, (since, limit)).fetchall()
         except psycopg.OperationalError as exc:
-            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+            raise postgres_error(exc, f"the offline store, active entities of {view_name}") from exc
         finally:
             self._release(conn)
         return [str(row[0]) for row in rows]
@@ -315,7 +315,7 @@ class PostgresOfflineStore(OfflineStore):
                 labels = replace(labels, unique=_unique(conn, labels.view, labels.join_key))
         except psycopg.OperationalError as exc:
             conn.close()
-            raise BackendUnavailableError(f"offline store failed: {exc}") from exc
+            raise postgres_error(exc, "the offline store, reading the tables' keys") from exc
         self._release(conn)
         return replace(plan, joins=joins, labels=labels)
 
@@ -336,7 +336,7 @@ class PostgresOfflineStore(OfflineStore):
         try:
             conn = psycopg.connect(self._dsn, autocommit=True)
         except psycopg.OperationalError as exc:
-            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+            raise postgres_error(exc, "the offline store, connecting") from exc
         conn.execute("SET TimeZone = 'UTC'")
         conn.execute("SET jit = off")
         conn.execute(
@@ -392,7 +392,7 @@ def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: Entit
             "run `featurestore registry apply`"
         ) from exc
     except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"offline store failed: {exc}") from exc
+        raise postgres_error(exc, "the offline store, a point-in-time join") from exc
     except psycopg.Error as exc:
         raise FeatureStoreError(f"point-in-time join failed: {exc}") from exc
     if result.num_rows != n:

@@ -37,7 +37,8 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from psycopg import sql
 
 from featurestore.definitions import FeatureView
-from featurestore.errors import BackendUnavailableError, NotFoundError, ValidationError
+from featurestore.error_maps import kafka_error, postgres_error
+from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events import AvroDeserializer, PredictionLog, SchemaStore
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.offline.tables import table_identifier
@@ -248,7 +249,7 @@ def record_predictions(
     except Stopped:
         pass
     except KafkaException as exc:
-        raise BackendUnavailableError(f"reading {topic}: {exc.args[0].str()}") from exc
+        raise kafka_error(exc, f"reading {topic}") from exc
     finally:
         consumer.close()
         writer.close()
@@ -262,7 +263,7 @@ def _decode(decoder: AvroDeserializer, messages: list[Message], topic: str) -> l
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
                 continue
-            raise BackendUnavailableError(f"reading {topic}: {error.str()}")
+            raise kafka_error(error, f"reading {topic}")
         value = message.value()
         try:
             event = decoder.decode(value) if value is not None else None
@@ -292,14 +293,14 @@ class _Writer:
             self.table.create(self._connection())
         except psycopg.OperationalError as exc:
             self.close()
-            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+            raise postgres_error(exc, "the offline store, the predictions table") from exc
 
     def upsert(self, events: Sequence[PredictionLog]) -> int:
         try:
             return self.table.upsert(self._connection(), events)
         except psycopg.OperationalError as exc:
             self.close()
-            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+            raise postgres_error(exc, "the offline store, the predictions table") from exc
 
     def close(self) -> None:
         if self._conn is not None:

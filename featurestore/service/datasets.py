@@ -22,7 +22,7 @@ import pyarrow as pa
 from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.errors import BackendUnavailableError, ValidationError
+from featurestore.errors import ValidationError
 from featurestore.offline import LabelSpec, OfflineStore, TrainingRequest
 from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
 from featurestore.service.convert import duration_from_proto, timestamp_from_proto
@@ -158,14 +158,10 @@ class OfflineAccess:
     def _read_definitions(self) -> Definitions:
         if self._load is not None:
             return self._load(self._settings, self._project)
-        from sqlalchemy.exc import OperationalError  # Feast's SQL registry runs on SQLAlchemy
-
         from featurestore.definitions import load_definitions
 
-        try:
-            return load_definitions(self._settings, self._project)
-        except OperationalError as exc:
-            raise BackendUnavailableError(f"feature registry unreachable: {exc.orig}") from exc
+        # Translates the registry's SQLAlchemy and Feast errors (featurestore.error_maps).
+        return load_definitions(self._settings, self._project)
 
 
 class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):

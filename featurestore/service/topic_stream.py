@@ -32,6 +32,7 @@ import grpc
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from opentelemetry import trace
 
+from featurestore.error_maps import kafka_error
 from featurestore.errors import (
     BackendUnavailableError,
     FeatureStoreError,
@@ -149,7 +150,7 @@ class _Reader(Generic[E]):
             partitions = sorted(info.partitions)
             offsets = self._start_offsets(partitions, start)
         except KafkaException as exc:
-            raise BackendUnavailableError(f"Kafka unavailable: {exc.args[0].str()}") from exc
+            raise kafka_error(exc, f"opening topic {self.topic}") from exc
         self._consumer.assign([TopicPartition(self.topic, p, o) for p, o in offsets.items()])
         return StreamPosition(self.topic, offsets)
 
@@ -187,7 +188,7 @@ class _Reader(Generic[E]):
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                raise BackendUnavailableError(f"reading {self.topic}: {error.str()}")
+                raise kafka_error(error, f"reading {self.topic}")
             partition, offset = message.partition() or 0, message.offset() or 0
             records.append(_Record(partition, offset, self._decode(message.value(), offset)))
         return records

@@ -21,7 +21,8 @@ from datetime import datetime, timedelta
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from featurestore.errors import BackendUnavailableError, NotFoundError, ValidationError
+from featurestore.error_maps import kafka_error
+from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events.model import Quote, Trade
 from featurestore.events.registry import SchemaStore
 from featurestore.events.serde import AvroDeserializer
@@ -106,7 +107,7 @@ def logged_ids(
         try:
             info = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         except KafkaException as exc:
-            raise BackendUnavailableError(f"listing {topic}: {exc.args[0]}") from exc
+            raise kafka_error(exc, f"listing {topic}", kafka) from exc
         if info is None or info.error is not None or not info.partitions:
             return found
         start_ms = int(start.timestamp() * 1000)
@@ -123,7 +124,7 @@ def logged_ids(
                     assignment.append(TopicPartition(topic, tp.partition, tp.offset))
                     remaining[tp.partition] = high
         except KafkaException as exc:
-            raise BackendUnavailableError(f"offsets of {topic}: {exc.args[0]}") from exc
+            raise kafka_error(exc, f"offsets of {topic}", kafka) from exc
         if not assignment:
             return found
         consumer.assign(assignment)
@@ -135,7 +136,7 @@ def logged_ids(
                     if error.code() == KafkaError._PARTITION_EOF:
                         remaining.pop(partition, None)
                         continue
-                    raise BackendUnavailableError(f"reading {topic}: {error.str()}")
+                    raise kafka_error(error, f"reading {topic}", kafka)
                 offset = message.offset() or 0
                 if partition in remaining and offset >= remaining[partition] - 1:
                     del remaining[partition]

@@ -20,7 +20,8 @@ from typing import Protocol
 import psycopg
 from psycopg import sql
 
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.error_maps import postgres_error
+from featurestore.errors import ConfigurationError
 from featurestore.ingest.vendor.calendar import session_minutes
 from featurestore.offline.tables import table_identifier
 
@@ -112,7 +113,7 @@ class BarsTable:
                 f" (FEATURESTORE_VENDOR__BARS_TABLE): {exc.diag.message_primary}"
             ) from exc
         except psycopg.OperationalError as exc:
-            raise BackendUnavailableError(f"PostgreSQL (offline store): {exc}") from exc
+            raise postgres_error(exc, f"reading {self.table}") from exc
         for symbol, minute in rows:
             out.setdefault(symbol, set()).add(minute)
         return out
