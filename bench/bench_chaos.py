@@ -3,7 +3,8 @@
 The harness is :mod:`bench.chaos`; this runs it on a stack of its own (never the shared one)
 and writes the table. Parameters from the environment (``make bench ARGS=chaos`` with them
 set): ``CHAOS_RATE`` trades/s (5000), ``CHAOS_COMPONENTS`` (comma-separated, default all 8),
-``CHAOS_WARMUP_S`` (30).
+``CHAOS_WARMUP_S`` (30), ``CHAOS_STARTUP`` (1: first time each component's start alone, before
+the load; 0: skip).
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ def run(settings: Settings) -> str:
     rate = float(os.environ.get("CHAOS_RATE", "5000"))
     components = [c for c in os.environ.get("CHAOS_COMPONENTS", ",".join(COMPONENTS)).split(",")]
     warmup = float(os.environ.get("CHAOS_WARMUP_S", "30"))
+    startup = os.environ.get("CHAOS_STARTUP", "1") != "0"
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="chaos-") as folder:
         own = OwnStack(Path(folder) / "stack", rate=rate)
         report = run_chaos(
-            own, components, warmup_s=warmup, on_phase=lambda p: print(f"[chaos] {p}", flush=True)
+            own,
+            components,
+            warmup_s=warmup,
+            startup=startup,
+            on_phase=lambda p: print(f"[chaos] {p}", flush=True),
         )
     return markdown(report, load_before, os.getloadavg()[0])
 
@@ -54,16 +60,21 @@ def markdown(report: ChaosReport, load_before: float, load_after: float) -> str:
         f"committed up to the topic's end of the moment it was healthy (never, when the "
         f"processor is slower than the feed). Limit {report.recover_limit_s:.0f} s. "
         f"{psutil.cpu_count()} cores shared with other work: load average {load_before:.1f} "
-        f"before, {load_after:.1f} after. Run {report.seconds:.0f} s, {report.trades:,} trades.",
+        f"before, {load_after:.1f} after. Run {report.seconds:.0f} s, {report.trades:,} trades. "
+        "Start alone: the component stopped and started by itself before the load, until "
+        "healthy. Itself back: kill -> the component healthy (the supervisor's wait and its "
+        "start-up under load).",
         "",
-        "| killed | healthy s | back where it was s (lag before) | drained s | restarts | "
-        "requests until back | failed (code: n) |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| killed | start alone s | itself back s | healthy s | back where it was s (lag "
+        "before) | drained s | restarts | requests until back | failed (code: n) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for kill in report.kills:
         failed = ", ".join(f"{k}: {v}" for k, v in sorted(kill.failed.items())) or "none"
+        alone = report.startup.get(kill.component)
         lines.append(
-            f"| {kill.component} | {_s(kill.healthy_s)} | {_s(kill.back_s)} "
+            f"| {kill.component} | {'-' if alone is None else f'{alone:.1f}'} | "
+            f"{_s(kill.alone_s)} | {_s(kill.healthy_s)} | {_s(kill.back_s)} "
             f"({kill.lag_before if kill.lag_before is not None else '?'}) | "
             f"{_s(kill.recovered_s)} | {kill.restarts} | {kill.requests} | {failed} |"
         )

@@ -9,18 +9,30 @@ rate, p50 and p99. Every ``SOAK_SAMPLE_S`` (10) s the memory (proportional set s
 shared by n processes counts 1/n in each) and open file descriptors of each process of the
 stack, with its children (Spark's JVM, PostgreSQL's backends), are sampled. Duration
 ``SOAK_MINUTES`` (10). The slope is a least-squares line over the samples after the first
-minute (warm-up: Spark, caches and pools fill then).
+minute (warm-up: caches and pools fill then), and again over the run's second half: a leak
+keeps its slope, a warm-up flattens.
+
+Memory that a process only touches once cannot tell a leak by its size alone, so two more
+figures: the unique set size (USS, the pages no other process shares: PostgreSQL's backends
+without the shared buffers they touch, which PSS still counts while the buffer pool fills up
+to ``shared_buffers``), and for a JVM (Kafka's broker; Spark's driver with the Spark engine)
+its heap after a full GC, every ``SOAK_HEAP_S`` (60) s: ``jcmd GC.run`` then ``GC.heap_info``.
+A JVM's RSS grows until its heap's pages have all been touched once (``-Xms`` = ``-Xmx``), a
+warm-up; what survives a full GC is what it holds, and is flat unless it leaks. Each full GC
+pauses that JVM for a moment (Kafka's: tens of ms here), once a minute.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,32 +65,73 @@ class SoakReport:
     """Samples and per-minute figures of one soak."""
 
     minutes: list[Minute] = field(default_factory=list)
-    samples: dict[str, list[tuple[float, float, int]]] = field(default_factory=dict)
-    """Per process: (seconds since start, PSS MiB of it and its children, open descriptors)."""
+    samples: dict[str, list[tuple[float, float, int, float]]] = field(default_factory=dict)
+    """Per process: (seconds since start, PSS MiB of it and its children, open descriptors,
+    USS MiB)."""
+    heaps: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
+    """Per process with a JVM: (seconds since start, heap MiB after a full GC, metaspace MiB)."""
     rate: float = 0.0
     trades: int = 0
 
 
-def _tree(component: Component) -> tuple[float, int] | None:
-    pid = component.process.pid()
-    if pid is None:
+def _tree(component: Component) -> tuple[float, int, float] | None:
+    """PSS MiB, open descriptors and USS MiB of the component's process and its children."""
+    procs = _procs(component)
+    if not procs:
         return None
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return None
-    memory = fds = 0
+    pss = uss = fds = 0
     for proc in procs:
         try:
             # PSS: a page shared by n processes counts 1/n in each (PostgreSQL's backends share
-            # its buffers; their RSS summed counted those pages once per backend).
+            # its buffers; their RSS summed counted those pages once per backend). USS: pages
+            # of this process alone.
             info = proc.memory_full_info()
-            memory += getattr(info, "pss", info.rss)
+            pss += getattr(info, "pss", info.rss)
+            uss += getattr(info, "uss", info.rss)
             fds += proc.num_fds()
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return memory / 2**20, fds
+    return pss / 2**20, fds, uss / 2**20
+
+
+def _procs(component: Component) -> list[psutil.Process]:
+    pid = component.process.pid()
+    if pid is None:
+        return []
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+_USED = re.compile(r"used (\d+)K")
+
+
+def _jvm_heap(component: Component) -> tuple[float, float] | None:
+    """Heap MiB after a full GC and metaspace MiB of the component's JVM; None without one."""
+    jcmd = shutil.which("jcmd")
+    java = []
+    for proc in _procs(component):
+        try:
+            if Path(proc.exe()).name == "java":
+                java.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    if jcmd is None or not java:
+        return None
+    try:
+        subprocess.run([jcmd, str(java[0]), "GC.run"], capture_output=True, timeout=60, check=True)
+        info = subprocess.run(
+            [jcmd, str(java[0]), "GC.heap_info"], capture_output=True, text=True, timeout=60,
+            check=True,
+        ).stdout  # fmt: skip
+    except (subprocess.SubprocessError, OSError):
+        return None
+    used = [int(k) for k in _USED.findall(info)]
+    if len(used) < 2:  # the heap's line, then Metaspace's
+        return None
+    return used[0] / 1024, used[1] / 1024
 
 
 def _ghz(target: str, symbols: list[str], seconds: int, concurrency: int) -> Minute:
@@ -107,7 +160,9 @@ def _ghz(target: str, symbols: list[str], seconds: int, concurrency: int) -> Min
     )
 
 
-def soak(own: OwnStack, minutes: float, concurrency: int, sample_s: float) -> SoakReport:
+def soak(
+    own: OwnStack, minutes: float, concurrency: int, sample_s: float, heap_s: float = 60.0
+) -> SoakReport:
     """Bring ``own`` up, soak it for ``minutes``, bring it down."""
     report = SoakReport(rate=own.rate)
     stop = threading.Event()
@@ -118,12 +173,19 @@ def soak(own: OwnStack, minutes: float, concurrency: int, sample_s: float) -> So
         began = time.monotonic()
 
         def sample() -> None:
+            heap_due = 0.0
             while not stop.is_set():
                 at = time.monotonic() - began
                 for component in components:
                     got = _tree(component)
                     if got is not None:
                         report.samples.setdefault(component.name, []).append((at, *got))
+                if at >= heap_due:
+                    heap_due = at + heap_s
+                    for component in components:
+                        heap = _jvm_heap(component)
+                        if heap is not None:
+                            report.heaps.setdefault(component.name, []).append((at, *heap))
                 stop.wait(sample_s)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -143,13 +205,18 @@ def soak(own: OwnStack, minutes: float, concurrency: int, sample_s: float) -> So
     return report
 
 
-def _slope(points: list[tuple[float, float, int]], index: int) -> float:
-    """Least-squares growth per minute of column ``index`` after the first minute."""
-    kept = [(at, float(point[index])) for point in points if (at := point[0]) >= 60]
+def _slope(points: Sequence[Sequence[float]], index: int, after_s: float = 60.0) -> float:
+    """Least-squares growth per minute of column ``index`` of the points from ``after_s`` on."""
+    kept = [(at, float(point[index])) for point in points if (at := point[0]) >= after_s]
     if len(kept) < 3:
         return float("nan")
     t, v = np.array(kept).T
     return float(np.polyfit(t / 60.0, v, 1)[0])
+
+
+def _half(points: Sequence[Sequence[float]]) -> float:
+    """When the second half of the run's samples begins."""
+    return points[-1][0] / 2 if points else 0.0
 
 
 def markdown(
@@ -176,18 +243,40 @@ def markdown(
         )
     lines += [
         "",
-        "| process (with children) | PSS MiB first -> last | PSS slope MiB/min | fds first -> last "
-        "| fds slope /min |",
-        "|---|---|---:|---|---:|",
+        "Memory and descriptors of each process with its children; slopes per minute from the "
+        "second minute on, and over the second half of the run:",
+        "",
+        "| process (with children) | PSS MiB first -> last | PSS slope MiB/min (2nd half) | "
+        "USS MiB first -> last | USS slope MiB/min (2nd half) | fds first -> last | "
+        "fds slope /min (2nd half) |",
+        "|---|---|---:|---|---:|---|---:|",
     ]
     for name, points in report.samples.items():
         if not points:
             continue
-        first, last = points[0], points[-1]
+        first, last, half = points[0], points[-1], _half(points)
         lines.append(
-            f"| {name} | {first[1]:.0f} -> {last[1]:.0f} | {_slope(points, 1):+.2f} | "
-            f"{first[2]} -> {last[2]} | {_slope(points, 2):+.2f} |"
+            f"| {name} | {first[1]:.0f} -> {last[1]:.0f} | {_slope(points, 1):+.2f} "
+            f"({_slope(points, 1, half):+.2f}) | {first[3]:.0f} -> {last[3]:.0f} | "
+            f"{_slope(points, 3):+.2f} ({_slope(points, 3, half):+.2f}) | {first[2]} -> "
+            f"{last[2]} | {_slope(points, 2):+.2f} ({_slope(points, 2, half):+.2f}) |"
         )
+    if report.heaps:
+        lines += [
+            "",
+            "JVM heap after a full GC (`jcmd GC.run`, then `GC.heap_info`), once a minute:",
+            "",
+            "| process | heap after GC MiB, each minute | slope MiB/min (2nd half) | "
+            "metaspace MiB first -> last |",
+            "|---|---|---:|---|",
+        ]
+        for name, heaps in report.heaps.items():
+            each = ", ".join(f"{h[1]:.0f}" for h in heaps)
+            late = _slope(heaps, 1, _half(heaps))
+            lines.append(
+                f"| {name} | {each} | {_slope(heaps, 1):+.2f} ({late:+.2f}) | "
+                f"{heaps[0][2]:.0f} -> {heaps[-1][2]:.0f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -197,8 +286,9 @@ def run(settings: Settings) -> str:
     rate = float(os.environ.get("SOAK_RATE", "5000"))
     concurrency = int(os.environ.get("SOAK_CONCURRENCY", "16"))
     sample_s = float(os.environ.get("SOAK_SAMPLE_S", "10"))
+    heap_s = float(os.environ.get("SOAK_HEAP_S", "60"))
     before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="soak-") as folder:
         own = OwnStack(Path(folder) / "stack", rate=rate)
-        report = soak(own, minutes, concurrency, sample_s)
+        report = soak(own, minutes, concurrency, sample_s, heap_s)
     return markdown(report, minutes, concurrency, (before, os.getloadavg()[0]))

@@ -61,6 +61,8 @@ class Kill:
     """One component's SIGKILL and what followed."""
 
     component: str
+    alone_s: float | None = None
+    """Kill -> the component itself healthy again (the supervisor's wait and its start-up)."""
     healthy_s: float | None = None
     """Kill -> the component and every service healthy (None: not within the limit)."""
     recovered_s: float | None = None
@@ -86,6 +88,8 @@ class ChaosReport:
     seconds: float
     recover_limit_s: float = 0.0
     trades: int = 0
+    startup: dict[str, float] = field(default_factory=dict)
+    """Seconds each component took to start alone and be healthy, before the load began."""
     kills: list[Kill] = field(default_factory=list)
     bars_rows: int = 0
     bars_missing: int = 0
@@ -282,9 +286,12 @@ class ChaosRun:
             _kill_group(component)
             deadline = began + self.recover_limit_s
             while time.monotonic() < deadline and not self.all_healthy([name, *watched]):
+                if kill.alone_s is None and component.healthy():
+                    kill.alone_s = time.monotonic() - began
                 time.sleep(0.25)
             if self.all_healthy([name, *watched]):
                 kill.healthy_s = time.monotonic() - began
+                kill.alone_s = kill.alone_s or kill.healthy_s
                 ends = self.end_offsets()
                 allowed = (kill.lag_before or 0) + int(5 * self.own.rate)
                 while time.monotonic() < deadline:
@@ -304,6 +311,29 @@ class ChaosRun:
             log.warning("chaos: %s", kill)
             kills.append(kill)
         return kills
+
+    def startup_times(self, components: Sequence[str]) -> dict[str, float]:
+        """Each component stopped on purpose, started alone and timed until healthy.
+
+        Before the load: what its start-up costs by itself, beside what a kill under load
+        costs. Between two, every service is let become healthy again.
+        """
+        servers = {c.name for c in self.stack.servers}
+        watched = ["grpc", "processors", *([] if "scorer" not in self.own.services else ["scorer"])]
+        times = {}
+        for name in components:
+            self.stack.component(name).stop()
+            began = time.monotonic()
+            if name in servers:
+                self.stack.up([name])
+            else:
+                self.stack.start_services([name])
+            times[name] = time.monotonic() - began
+            log.warning("chaos: %s started alone in %.1f s", name, times[name])
+            deadline = time.monotonic() + self.recover_limit_s
+            while time.monotonic() < deadline and not self.all_healthy(watched):
+                time.sleep(0.25)
+        return times
 
     def check(self, report: ChaosReport, reader: _Reader, subscriber: _Subscriber) -> None:
         """Fill the report's checks; call once the feed stopped and the processor caught up."""
@@ -467,15 +497,22 @@ def run_chaos(
     warmup_s: float = 30.0,
     settle_s: float = 5.0,
     recover_limit_s: float = 300.0,
+    startup: bool = False,
     on_phase: Callable[[str], None] = lambda phase: None,
 ) -> ChaosReport:
-    """Bring ``own`` up, load it, kill ``components`` one at a time, check; always brought down."""
+    """Bring ``own`` up, load it, kill ``components`` one at a time, check; always brought down.
+
+    With ``startup``, first time each component's start alone (:meth:`ChaosRun.startup_times`).
+    """
     began = time.monotonic()
     report = ChaosReport(rate=own.rate, seconds=0.0, recover_limit_s=recover_limit_s)
     try:
         on_phase("bringing the stack up")
         own.up()
         run = ChaosRun(own, recover_limit_s=recover_limit_s)
+        if startup:
+            on_phase("timing each component's start alone")
+            report.startup = run.startup_times(components)
         since = datetime.now(UTC)
         own.start_feed()
         target = f"{own.settings.grpc.host}:{own.settings.grpc.port}"
