@@ -15,7 +15,6 @@ from featurestore.definitions import Definitions, FeatureView, StreamComputation
 from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
 from featurestore.online.base import FeatureSpec, FeatureViewSpec
-from featurestore.online.base import ValueType as OnlineType
 from processors.features import TopicPlan, ViewChain, compile_chain, compile_topic
 
 __all__ = ["MaterializedViews"]
@@ -97,9 +96,7 @@ class MaterializedViews:
         """The online store's view of the same definitions (TTL 0 means never expires)."""
         specs = []
         for view in self.views:
-            features = tuple(
-                FeatureSpec(f.name, OnlineType[f.value_type.name]) for f in view.features
-            )
+            features = tuple(FeatureSpec(f.name, f.value_type) for f in view.features)
             ttl = view.ttl if view.ttl > timedelta(0) else None
             specs.append(FeatureViewSpec(view.name, (self.join_key,), features, ttl))
         return StaticCatalog.of(self.definitions.project, specs)

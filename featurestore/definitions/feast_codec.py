@@ -76,9 +76,10 @@ def _feast_type(value_type: ValueType) -> Any:
 
 
 def _value_type(feast_dtype: Any) -> ValueType:
+    """The type of a Feast field, among those the offline tables can hold."""
     name = str(feast_dtype)
     for value_type in ValueType:
-        if name in (value_type.value, value_type.name):
+        if name in (value_type.value, value_type.name) and value_type.has_offline_column:
             return value_type
     raise ConfigurationError(f"feature type {name} is not supported by this store")
 

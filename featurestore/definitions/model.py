@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
 
 __all__ = [
     "AggFunction",
@@ -32,17 +32,56 @@ __all__ = [
 
 
 class ValueType(enum.Enum):
-    """The value types a feature may have (a subset of Feast's, the ones this store uses)."""
+    """The scalar types a feature may have: Feast's, by the names Feast's types print.
+
+    The one type for the whole store: definitions, the offline tables and the online layout.
+    Its value is Feast's type name (``Float64``), which fingerprints of stored views hold;
+    :attr:`feast_number` is Feast's ``ValueType`` number, which the online layout stores. The
+    offline store has columns for the first four only (:attr:`has_offline_column`); the online
+    store serves every one. ``ValueType(5)`` also finds a type by its Feast number.
+    """
 
     FLOAT64 = "Float64"
     INT64 = "Int64"
     STRING = "String"
     BOOL = "Bool"
+    BYTES = "Bytes"
+    INT32 = "Int32"
+    FLOAT32 = "Float32"
+    UNIX_TIMESTAMP = "UnixTimestamp"
+
+    @classmethod
+    def _missing_(cls, value: object) -> ValueType | None:
+        """``ValueType(number)``: the type whose Feast ``ValueType`` number is ``number``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            for member in cls:
+                if _FEAST_NUMBERS[member] == value:
+                    return member
+        return None
+
+    @property
+    def feast_number(self) -> int:
+        """Feast's ``ValueType`` number (``feast.value_type.ValueType``; the online layout's)."""
+        return _FEAST_NUMBERS[self]
+
+    @property
+    def has_offline_column(self) -> bool:
+        """Whether the offline tables can hold a feature of this type."""
+        return self in _PG_TYPES
 
     @property
     def postgres_type(self) -> str:
-        """The column type of the offline table."""
-        return _PG_TYPES[self]
+        """The column type of the offline table.
+
+        Raises:
+            ConfigurationError: the offline store has no column type for it.
+        """
+        try:
+            return _PG_TYPES[self]
+        except KeyError:
+            raise ConfigurationError(
+                f"feature type {self.value} is not supported by the offline store"
+            ) from None
 
 
 _PG_TYPES = {
@@ -50,6 +89,16 @@ _PG_TYPES = {
     ValueType.INT64: "bigint",
     ValueType.STRING: "text",
     ValueType.BOOL: "boolean",
+}
+_FEAST_NUMBERS = {
+    ValueType.BYTES: 1,
+    ValueType.STRING: 2,
+    ValueType.INT32: 3,
+    ValueType.INT64: 4,
+    ValueType.FLOAT64: 5,
+    ValueType.FLOAT32: 6,
+    ValueType.BOOL: 7,
+    ValueType.UNIX_TIMESTAMP: 8,
 }
 
 
@@ -99,24 +148,26 @@ class SourceTable:
         return self.table.split(".", 1)[-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FeatureRef:
-    """A reference ``view:feature``."""
+    """A feature named by its view: ``bars_1m:close`` (the one reference type of the store)."""
 
     view: str
     feature: str
 
     @classmethod
-    def parse(cls, text: str) -> FeatureRef:
-        """Parse ``view:feature``; raise :class:`ValidationError` on anything else."""
-        view, sep, feature = text.strip().partition(":")
+    def parse(cls, text: str, *, field_name: str = "features") -> FeatureRef:
+        """Parse ``view:feature`` as written; :class:`ValidationError` naming ``field_name``."""
+        view, sep, feature = text.partition(":")
         if not sep or not view or not feature or ":" in feature:
             raise ValidationError(
-                f"feature reference {text!r} is not of the form view:feature", field="features"
+                f"{field_name}: {text!r} is not a feature reference of the form 'view:feature'",
+                field=field_name,
             )
         return cls(view, feature)
 
     def __str__(self) -> str:
+        """``view:feature``."""
         return f"{self.view}:{self.feature}"
 
 
@@ -342,7 +393,9 @@ class Definitions:
             refs: Iterable[FeatureRef] = self.service(service).features
         else:
             assert features is not None
-            refs = [f if isinstance(f, FeatureRef) else FeatureRef.parse(f) for f in features]
+            refs = [
+                f if isinstance(f, FeatureRef) else FeatureRef.parse(f.strip()) for f in features
+            ]
         resolved = tuple(dict.fromkeys(refs))
         if not resolved:
             raise ValidationError("no features requested", field="features")

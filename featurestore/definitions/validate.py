@@ -226,7 +226,8 @@ def validate_definitions(definitions: Definitions) -> None:
     its tile), its derived features (expressions that parse and read only its aggregates), its
     schema (exactly its aggregations and derived features); chained views (no cycle, an
     upstream window-end view of the same source, columns among its numeric features); views
-    of one topic sharing one source and tile; feature services naming existing features.
+    of one topic sharing one source and tile; feature services naming existing features;
+    feature types the offline tables can hold.
     Unsupported aggregation functions cannot reach the domain types: the codec refuses them
     when it reads Feast objects.
 
@@ -238,6 +239,13 @@ def validate_definitions(definitions: Definitions) -> None:
         if view.name in names_seen:
             raise ConfigurationError(f"two feature views are called {view.name!r}")
         names_seen.add(view.name)
+        for feature in view.features:
+            if not feature.value_type.has_offline_column:
+                raise ConfigurationError(
+                    f"feature view {view.name!r}: feature {feature.name!r} has type"
+                    f" {feature.value_type.value}, which the offline tables cannot hold"
+                    " (Float64, Int64, String, Bool)"
+                )
     _check_chains(definitions.views)
     for view in definitions.views:
         if view.stream is not None:

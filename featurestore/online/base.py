@@ -4,6 +4,8 @@ The online store keeps the latest row of every (entity, feature view) and serves
 that says whether it is present, missing, null or older than the view's TTL. What a view holds
 (its features, their types, its TTL) comes from a :class:`FeatureCatalog`, so that the store never
 hard-codes a definition: the Feast registry provides one in production, tests build their own.
+:class:`FeatureRef` and :class:`ValueType` are the store's one reference and type
+(:mod:`featurestore.definitions.model`), re-exported here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
+from featurestore.definitions.model import FeatureRef, ValueType
 from featurestore.errors import NotFoundError, ValidationError
 
 __all__ = [
@@ -39,19 +42,6 @@ FeatureScalar = float | int | str | bool | bytes | None
 """The type of one feature value; ``None`` is null."""
 
 
-class ValueType(enum.Enum):
-    """The scalar types a feature can have (Feast's ``ValueType`` numbers)."""
-
-    BYTES = 1
-    STRING = 2
-    INT32 = 3
-    INT64 = 4
-    FLOAT64 = 5
-    FLOAT32 = 6
-    BOOL = 7
-    UNIX_TIMESTAMP = 8
-
-
 class FeatureStatus(enum.Enum):
     """Whether a served value was found and is fresh."""
 
@@ -62,28 +52,6 @@ class FeatureStatus(enum.Enum):
     """The entity has no row for the feature's view."""
     OUTSIDE_MAX_AGE = "outside_max_age"
     """The row is older than the view's TTL; its value is still returned."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureRef:
-    """A feature named by its view: ``bars_1m:close``."""
-
-    view: str
-    feature: str
-
-    @classmethod
-    def parse(cls, text: str, *, field_name: str = "features") -> FeatureRef:
-        """Parse ``view:feature``; raises :class:`ValidationError` naming ``field_name``."""
-        view, sep, feature = text.partition(":")
-        if not sep or not view or not feature or ":" in feature:
-            raise ValidationError(
-                f"{field_name}: {text!r} is not a feature reference of the form 'view:feature'",
-                field=field_name,
-            )
-        return cls(view, feature)
-
-    def __str__(self) -> str:
-        return f"{self.view}:{self.feature}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,8 @@ __all__ = [
     "timestamp_nanos",
 ]
 
-_STRING = struct.pack("<I", ValueType.STRING.value)
-_INT64 = struct.pack("<I", ValueType.INT64.value)
+_STRING = struct.pack("<I", ValueType.STRING.feast_number)
+_INT64 = struct.pack("<I", ValueType.INT64.feast_number)
 _ONEOF_FIELD = {
     ValueType.BYTES: "bytes_val",
     ValueType.STRING: "string_val",

@@ -109,3 +109,30 @@ def test_feature_store_yaml_matches_the_settings() -> None:
     from_yaml = yaml.safe_load(text)
     assert "${" not in json.dumps(from_yaml)
     assert from_yaml == repo_config_dict(settings, "featurestore")
+
+
+def test_one_feature_ref_and_one_value_type_for_the_whole_store() -> None:
+    """The online store's FeatureRef and ValueType are the definitions' (issue 19, item 1)."""
+    from featurestore import online
+    from featurestore.definitions import ValueType
+
+    assert online.FeatureRef is FeatureRef and online.ValueType is ValueType
+    # Feast's ValueType numbers, as the online layout stores them, and Feast's type names.
+    assert [t.feast_number for t in ValueType] == [5, 4, 2, 7, 1, 3, 6, 8]
+    assert ValueType(5) is ValueType.FLOAT64 and ValueType("Float64") is ValueType.FLOAT64
+    assert [t for t in ValueType if t.has_offline_column] == [
+        ValueType.FLOAT64, ValueType.INT64, ValueType.STRING, ValueType.BOOL,
+    ]  # fmt: skip
+
+
+def test_feature_ref_parse_names_the_field() -> None:
+    import pytest
+
+    from featurestore.errors import ValidationError
+
+    assert FeatureRef.parse("bars_1m:close") == FeatureRef("bars_1m", "close")
+    assert str(FeatureRef("bars_1m", "close")) == "bars_1m:close"
+    for bad in ("close", ":close", "bars_1m:", "a:b:c"):
+        with pytest.raises(ValidationError, match=r"^inline_features: .* 'view:feature'") as info:
+            FeatureRef.parse(bad, field_name="inline_features")
+        assert info.value.field == "inline_features"

@@ -332,3 +332,13 @@ def test_a_change_that_reinterprets_stored_rows_is_refused_naming_view_and_field
     # A new view, a removed view and a new TTL are fine.
     check_changes(before, _replace(before, views=(_replace(bars, ttl=_td(0)),)))
     check_changes(before, _replace(before, views=(bars, rolling, _replace(rolling, name="r_v2"))))
+
+
+def test_a_feature_type_without_an_offline_column_is_refused() -> None:
+    from featurestore.definitions import ValueType
+
+    defs = market_definitions()
+    view = defs.views[0]
+    bad = replace(view, features=(*view.features, Feature("raw", ValueType.BYTES)))
+    with pytest.raises(ConfigurationError, match="type Bytes, which the offline tables cannot"):
+        validate_definitions(replace(defs, views=(bad, *defs.views[1:])))
