@@ -11,15 +11,18 @@ from featurestore_client._errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from featurestore_client._online import EntityRow, OnlineFeatures
 from featurestore_client._predict import Prediction, Predictions
 from featurestore_client._prediction_stream import LoggedPrediction, PredictionStream
 from featurestore_client._retry import RetryPolicy
-from featurestore_client._types import FeatureStatus, FeatureValue, OnlineFeatures
+from featurestore_client._types import FeatureColumn, FeatureStatus, FeatureValue
 
 __all__ = [
     "Anomaly",
     "AnomalyStream",
     "DeadlineExceededError",
+    "EntityRow",
+    "FeatureColumn",
     "FeatureStatus",
     "FeatureStoreClient",
     "FeatureStoreClientError",

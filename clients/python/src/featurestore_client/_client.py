@@ -14,19 +14,18 @@ from featurestore_client._anomalies import AnomalyStream, anomaly_request
 from featurestore_client._channel import DEFAULT_HEALTH_SERVICE, open_channel
 from featurestore_client._datasets import export_request, read_pieces
 from featurestore_client._errors import from_rpc_error
+from featurestore_client._online import OnlineFeatures
 from featurestore_client._predict import Predictions, predict_request, predictions
 from featurestore_client._prediction_stream import PredictionStream, prediction_stream_request
 from featurestore_client._proto.v1 import (
     anomaly_service_pb2_grpc,
     dataset_service_pb2_grpc,
-    feature_service_pb2,
-    feature_service_pb2_grpc,
     prediction_service_pb2,
     prediction_service_pb2_grpc,
 )
 from featurestore_client._retry import RetryPolicy, call_with_retries
 from featurestore_client._tracing import CallTracing, Metadata
-from featurestore_client._types import EntityValue, OnlineFeatures
+from featurestore_client._types import EntityValue
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
@@ -118,10 +117,14 @@ class FeatureStoreClient:
         self._timeout_s = timeout_s
         self._retry = retry or RetryPolicy()
         # The generated stubs are unannotated.
-        self._features = feature_service_pb2_grpc.FeatureServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._anomalies = anomaly_service_pb2_grpc.AnomalyServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._datasets = dataset_service_pb2_grpc.DatasetServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        # Bytes in and out: the SDK writes the request and decodes the response into columns
+        # itself (_convert, _columns), without a protobuf object per value.
+        self._online_features = self._channel.unary_unary(
+            "/featurestore.v1.FeatureService/GetOnlineFeatures"
+        )
 
     def get_online_features(
         self,
@@ -146,9 +149,9 @@ class FeatureStoreClient:
         """
         if (features is None) == (feature_service is None):
             raise ValueError("give either features or feature_service")
-        request = _convert.request(features, feature_service, entities)
-        response: feature_service_pb2.GetOnlineFeaturesResponse = self._call(
-            "FeatureService/GetOnlineFeatures", self._features.GetOnlineFeatures, request, timeout_s
+        request = _convert.online_request(features, feature_service, entities)
+        response: bytes = self._call(
+            "FeatureService/GetOnlineFeatures", self._online_features, request, timeout_s
         )
         return _convert.online_features(response, entities)
 

@@ -1,0 +1,433 @@
+"""GetOnlineFeaturesResponse bytes to NumPy columns, without a Python object per value.
+
+The wire layout (``feature_service.proto``, ``types.proto``)::
+
+    GetOnlineFeaturesResponse  1 feature_names (string)*    2 columns (FeatureColumn)*
+    FeatureColumn              1 values (Value)*    2 statuses (packed varints)
+                               3 event_timestamps (Timestamp)*
+    Value                      one of: 1 bytes, 2 string, 3 int32, 4 int64, 5 double, 6 float,
+                               7 bool, 8 unix_timestamp; empty when unset
+    Timestamp                  1 seconds (varint)    2 nanos (varint); empty at the epoch
+
+The server writes a column's fields in that order with the statuses packed, as protobuf's own
+serializers do. On that layout a response takes a few NumPy passes, and their number, not the
+number of values, is what costs: a column's records (tag, one-byte length, payload) are checked
+with one strided comparison of the bytes when all have one length (every double) and located by
+one walk over their length bytes otherwise (a missing value among doubles; timestamps whose nanos
+differ in width); doubles and floats are strided views of the bytes; the statuses are the packed
+bytes themselves; varints (integers, bools) are gathered into a rows x width matrix whose
+continuation bits are checked and whose 7-bit groups are weighted and summed. The columns of one
+view carry the same event-time bytes; the distinct ones of a response are decoded together, in
+one pass over a rows x 12 matrix of their payloads (5-byte seconds, 1970 to 3058, and nanos).
+
+The checks make this a parse, not a guess: every record's tag and length, every payload consumed
+exactly. Whatever else is valid protobuf (strings or bytes, kinds that differ between rows,
+unpacked statuses, fields out of order, a time before 1978) is parsed by protobuf instead, value
+by value: the same arrays, slower. tests/unit/service/test_sdk_columns.py compares the two on
+random responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+import numpy as np
+from google.protobuf.message import DecodeError
+from numpy.typing import NDArray
+
+from featurestore_client._errors import FeatureStoreClientError
+from featurestore_client._proto.v1 import types_pb2
+from featurestore_client._types import FeatureColumn
+
+__all__ = ["decode_columns"]
+
+Ints = NDArray[np.intp]
+
+_NAMES, _COLUMNS = 0x0A, 0x12  # GetOnlineFeaturesResponse fields 1 and 2 (length-delimited)
+_VALUE, _STATUSES, _STAMP = 0x0A, 0x12, 0x1A  # FeatureColumn fields 1, 2 and 3
+_SECONDS, _NANOS = 0x08, 0x10  # Timestamp fields 1 and 2 (varints)
+_FIXED: dict[tuple[int, int], np.dtype[Any]] = {
+    (0x29, 9): np.dtype("<f8"),
+    (0x35, 5): np.dtype("<f4"),
+}
+"""Value.double_value and float_value by tag and payload size: little-endian fixed widths."""
+_VARINT_KINDS: dict[int, Any] = {0x18: np.int32, 0x20: np.int64, 0x38: np.bool_, 0x40: np.int64}
+"""Value's varint kinds by tag: int32, int64, bool and unix_timestamp (seconds)."""
+_DTYPES: dict[str, Any] = {
+    "double_value": np.float64,
+    "float_value": np.float32,
+    "int64_value": np.int64,
+    "int32_value": np.int32,
+    "bool_value": np.bool_,
+    "unix_timestamp_value": np.int64,
+}
+_PRESENT, _NOT_FOUND, _MAX_STATUS = 1, 3, 4
+_STATUS_CODES = bytes(c if 0 < c <= _MAX_STATUS else _NOT_FOUND for c in range(256))
+"""A translation table of status numbers: unknown ones (0, or newer than this SDK) NOT_FOUND."""
+_NAT = np.iinfo(np.int64).min
+_COLS = np.arange(12)
+
+
+class _IrregularError(Exception):
+    """Not the layout the fast path reads: protobuf parses the column instead."""
+
+
+def _malformed(why: str) -> FeatureStoreClientError:
+    return FeatureStoreClientError(
+        grpc.StatusCode.INTERNAL, f"malformed GetOnlineFeaturesResponse: {why}"
+    )
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it (IndexError past the end)."""
+    result = shift = 0
+    while shift < 70:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+    raise _malformed("a varint longer than 10 bytes")
+
+
+def decode_columns(data: bytes, rows: int) -> list[FeatureColumn]:
+    """The columns of a serialized GetOnlineFeaturesResponse to a request of ``rows`` entities.
+
+    Raises:
+        FeatureStoreClientError: INTERNAL: the bytes are not such a response, or a column has
+            not one value, status and event time per entity row.
+    """
+    names: list[str] = []
+    bodies: list[tuple[int, int]] = []
+    pos, end = 0, len(data)
+    try:
+        while pos < end:
+            key, pos = _varint(data, pos)
+            wire = key & 7
+            if wire == 2:
+                size, pos = _varint(data, pos)
+                if key == _NAMES:
+                    names.append(data[pos : pos + size].decode())
+                elif key == _COLUMNS:
+                    bodies.append((pos, pos + size))
+                pos += size
+            elif wire == 0:
+                _, pos = _varint(data, pos)
+            elif wire in (1, 5):
+                pos += 8 if wire == 1 else 4
+            else:
+                raise _malformed(f"wire type {wire} at byte {pos}")
+    except (IndexError, UnicodeDecodeError) as exc:
+        raise _malformed(str(exc)) from None
+    if pos != end:
+        raise _malformed("the last field runs past the end")
+    if len(names) != len(bodies):
+        raise _malformed(f"{len(names)} feature names for {len(bodies)} columns")
+    return _Response(data, rows).columns(names, bodies)
+
+
+class _Response:
+    """One response's bytes, and what its columns share.
+
+    The columns of one view carry the same event-time bytes (decoded once, together with the
+    other views'), and the columns where every value is set share one mask.
+    """
+
+    def __init__(self, data: bytes, rows: int) -> None:
+        self.data = data
+        self.array = np.frombuffer(data, np.uint8)
+        self.rows = rows
+        self.all_set = _frozen(np.ones(rows, np.bool_))
+        self.repeats: dict[int, bytes] = {}
+
+    def columns(self, names: list[str], bodies: list[tuple[int, int]]) -> list[FeatureColumn]:
+        """The columns of these names whose FeatureColumn messages are ``data[start:stop]``."""
+        decoded: list[FeatureColumn | tuple[str, NDArray[Any], NDArray[np.bool_], Any, bytes]]
+        decoded = []
+        stamps: dict[bytes, tuple[Ints, Ints]] = {}
+        for name, (start, stop) in zip(names, bodies, strict=True):
+            try:
+                decoded.append((name, *self._column(start, stop, stamps)))
+            except (_IrregularError, IndexError):
+                decoded.append(_by_protobuf(name, self.data[start:stop], self.rows))
+        times = self._times(stamps)
+        return [
+            part if isinstance(part, FeatureColumn) else FeatureColumn(*part[:4], times[part[4]])
+            for part in decoded
+        ]
+
+    def _column(
+        self, start: int, stop: int, stamps: dict[bytes, tuple[Ints, Ints]]
+    ) -> tuple[NDArray[Any], NDArray[np.bool_], NDArray[np.uint8], bytes]:
+        """One column's values, whether each is set, statuses, and its event times' bytes.
+
+        The event times are located in ``stamps`` (under their bytes), to be decoded later.
+        """
+        data, rows = self.data, self.rows
+        if rows == 0:
+            raise _IrregularError
+        starts, sizes, pos = self._records(start, stop, _VALUE)
+        values, is_set = self._values(starts, sizes)
+        if data[pos] != _STATUSES:
+            raise _IrregularError
+        size, pos = _varint(data, pos + 1)
+        codes = data[pos : pos + size]
+        pos += size
+        if size != rows or pos > stop or not codes.isascii():
+            raise _IrregularError  # unpacked, a status of two bytes, or not one per row
+        if codes != self._repeat(_PRESENT):
+            codes = codes.translate(_STATUS_CODES)  # unknown numbers read as NOT_FOUND
+        key = data[pos:stop]
+        if key not in stamps:
+            stamp_starts, stamp_sizes, end = self._records(pos, stop, _STAMP)
+            if end != stop:
+                raise _IrregularError
+            stamps[key] = (_array(stamp_starts), np.full(rows, stamp_sizes))
+        return values, is_set, np.frombuffer(codes, np.uint8), key
+
+    def _repeat(self, byte: int) -> bytes:
+        """``byte`` once per row."""
+        repeated = self.repeats.get(byte)
+        if repeated is None:
+            repeated = self.repeats[byte] = bytes((byte,)) * self.rows
+        return repeated
+
+    def _records(self, pos: int, stop: int, tag: int) -> tuple[Ints | range, Ints | int, int]:
+        """Where the payloads of ``rows`` fields ``tag`` from ``pos`` start, their sizes, the end.
+
+        All of one size (one strided comparison): a range of starts and that size. Else one walk
+        over the length bytes. A payload of 128 bytes or more is irregular.
+        """
+        data, rows, array = self.data, self.rows, self.array
+        size = data[pos + 1]
+        if data[pos] != tag or size >= 0x80:
+            raise _IrregularError
+        step = size + 2
+        end = pos + rows * step
+        if (
+            end <= stop
+            and data[pos:end:step] == self._repeat(tag)
+            and data[pos + 1 : end : step] == self._repeat(size)
+        ):
+            return range(pos + 2, end + 2, step), size, end
+        found = [pos]
+        append = found.append
+        for _ in range(rows - 1):
+            pos += data[pos + 1] + 2
+            append(pos)
+        heads = np.array(found, dtype=np.intp)
+        end = pos + data[pos + 1] + 2
+        sizes = array[heads + 1].astype(np.intp)
+        if end > stop or (array[heads] != tag).any() or (sizes >= 0x80).any():
+            raise _IrregularError
+        return heads + 2, sizes, end
+
+    def _values(
+        self, starts: Ints | range, sizes: Ints | int
+    ) -> tuple[NDArray[Any], NDArray[np.bool_]]:
+        """The Values whose payloads are at ``starts``: all of one kind, or not set."""
+        data, rows, array = self.data, self.rows, self.array
+        if isinstance(sizes, int):
+            if sizes == 0:
+                return _frozen(np.full(rows, np.nan)), _frozen(np.zeros(rows, np.bool_))
+            first, step = starts[0], sizes + 2
+            tag = data[first]
+            if data[first : first + rows * step : step] != self._repeat(tag):
+                raise _IrregularError  # kinds that differ between rows
+            if (tag, sizes) in _FIXED:  # a strided view of the bytes, copied
+                dtype = _FIXED[tag, sizes]
+                view: NDArray[Any] = np.ndarray((rows,), dtype, data, first + 1, (step,))
+                return _frozen(view.astype(dtype.newbyteorder("="))), self.all_set
+            is_set = self.all_set
+            set_starts, set_sizes = _array(starts), np.full(rows, sizes)
+        else:
+            is_set = _frozen(sizes > 0)
+            set_starts, set_sizes = _array(starts)[is_set], sizes[is_set]
+            if not len(set_starts):
+                return _frozen(np.full(rows, np.nan)), is_set
+            tags = array[set_starts]
+            tag = int(tags[0])
+            if (tags != tag).any():
+                raise _IrregularError  # kinds that differ between rows
+        fixed = _FIXED.get((tag, int(set_sizes[0])))
+        if fixed is not None:
+            width = fixed.itemsize
+            if (set_sizes != width + 1).any():
+                raise _IrregularError
+            raw = array[set_starts[:, None] + _COLS[1 : width + 1]]  # rows x width, contiguous
+            values: NDArray[Any] = np.full(rows, np.nan, fixed.newbyteorder("="))
+            values[is_set] = raw.view(fixed)[:, 0]
+            return _frozen(values), is_set
+        kind = _VARINT_KINDS.get(tag)
+        if kind is None:
+            raise _IrregularError  # strings and bytes: a Python object each, which protobuf makes
+        numbers = _varints(array, set_starts, set_sizes)
+        values = np.zeros(rows, kind)
+        values[is_set] = numbers != 0 if kind is np.bool_ else numbers.astype(kind)
+        return _frozen(values), is_set
+
+    def _times(self, stamps: dict[bytes, tuple[Ints, Ints]]) -> dict[bytes, NDArray[Any]]:
+        """The event times of each distinct stamps region, all decoded in one pass if they can."""
+        if not stamps:
+            return {}
+        try:
+            micros = _timestamps(
+                self.array,
+                np.concatenate([starts for starts, _ in stamps.values()]),
+                np.concatenate([sizes for _, sizes in stamps.values()]),
+            )
+            regions = micros.reshape(len(stamps), self.rows).view("datetime64[us]")
+            return {key: _frozen(times) for key, times in zip(stamps, regions, strict=True)}
+        except _IrregularError:
+            return {key: _times_by_protobuf(key, self.rows) for key in stamps}
+
+
+def _array(starts: Ints | range) -> Ints:
+    if isinstance(starts, np.ndarray):
+        return starts
+    return np.arange(starts.start, starts.stop, starts.step)
+
+
+def _frozen(array: NDArray[Any]) -> NDArray[Any]:
+    """``array``, read-only (a result is frozen, and columns share arrays)."""
+    array.flags.writeable = False
+    return array
+
+
+def _varint_bytes(first: int, width: int) -> list[tuple[int, int, int]]:
+    """(byte, mask, pattern) of a varint of ``width`` bytes from byte ``first``."""
+    return [(first + i, 0x80, 0x80 if i < width - 1 else 0x00) for i in range(width)]
+
+
+def _tables(
+    layouts: dict[int, list[tuple[int, int, int]]],
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+    """Per payload size (< 128): a mask and pattern for its first 12 bytes, and its varint bits.
+
+    The varint bits are 0x7F on the bytes of its varints.
+    ``layouts`` gives each valid size's (byte, mask, pattern) triples: a tag (0xFF, the tag) or a
+    varint byte (0x80, 0x80 when another follows, 0x00 for its last). A size it does not give
+    matches no bytes; size 0 (an empty message) matches any.
+    """
+    mask = np.zeros((128, 12), np.uint8)
+    pattern = np.zeros((128, 12), np.uint8)
+    bits = np.zeros((128, 12), np.uint8)
+    pattern[1:, 0] = 1  # under a mask of 0: never matches
+    for size, fields in layouts.items():
+        pattern[size, 0] = 0
+        for byte, byte_mask, byte_pattern in fields:
+            mask[size, byte], pattern[size, byte] = byte_mask, byte_pattern
+            if byte_mask == 0x80:
+                bits[size, byte] = 0x7F
+    return mask, pattern, bits
+
+
+_STAMP_TABLES = _tables(
+    {
+        size: [
+            (0, 0xFF, _SECONDS),
+            *_varint_bytes(1, 5),
+            *([(6, 0xFF, _NANOS), *_varint_bytes(7, size - 7)] if size > 6 else []),
+        ]
+        for size in (6, 8, 9, 10, 11, 12)
+    }
+)
+"""Timestamps: seconds in 5 bytes (1978 to 3058), then nanos in 1 to 5 bytes, or none."""
+_STAMP_WEIGHTS = np.zeros((12, 2))
+_STAMP_WEIGHTS[1:6, 0] = _STAMP_WEIGHTS[7:12, 1] = 128.0 ** np.arange(5)
+"""Seconds and nanos from a Timestamp's varint bits (exact in float64: below 2**35)."""
+_VARINT_TABLES = _tables({1 + width: _varint_bytes(1, width) for width in range(1, 11)})
+"""A Value of a varint kind: its tag (checked apart), then a varint of 1 to 10 bytes."""
+_VARINT_WEIGHTS = np.zeros(12, np.uint64)
+_VARINT_WEIGHTS[1:11] = [128**k for k in range(10)]
+"""The weight of each 7-bit group of a varint (wrapping modulo 2**64, as int64 does)."""
+
+
+def _matching(
+    array: NDArray[np.uint8], starts: Ints, sizes: Ints, tables: tuple[NDArray[np.uint8], ...]
+) -> NDArray[np.uint8]:
+    """The varint bits of the payloads at ``starts``, each checked against its size's layout."""
+    mask, pattern, bits = tables
+    payload = array.take(starts[:, None] + _COLS, mode="clip")  # rows x 12
+    if ((payload & mask[sizes]) != pattern[sizes]).any():
+        raise _IrregularError
+    groups: NDArray[np.uint8] = payload & bits[sizes]
+    return groups
+
+
+def _varints(array: NDArray[np.uint8], starts: Ints, sizes: Ints) -> NDArray[np.int64]:
+    """The varints of the Values (tag, varint) of ``sizes`` bytes at ``starts``."""
+    groups = _matching(array, starts, sizes, _VARINT_TABLES)
+    numbers: NDArray[np.uint64] = groups.astype(np.uint64) @ _VARINT_WEIGHTS
+    return numbers.view(np.int64)
+
+
+def _timestamps(array: NDArray[np.uint8], starts: Ints, sizes: Ints) -> NDArray[np.int64]:
+    """The Timestamps whose payloads are at ``starts``: microseconds, NaT's value where empty."""
+    seconds_nanos = (_matching(array, starts, sizes, _STAMP_TABLES) @ _STAMP_WEIGHTS).astype(
+        np.int64
+    )
+    micros = seconds_nanos[:, 0] * 1_000_000 + seconds_nanos[:, 1] // 1000
+    micros[sizes == 0] = _NAT
+    return micros
+
+
+def _micros(stamps: Any, name: str) -> NDArray[Any]:
+    """Timestamps as datetime64[us] (NaT where unset, as at the epoch), value by value."""
+    micros = [
+        t.seconds * 1_000_000 + t.nanos // 1000 if t.seconds or t.nanos else _NAT for t in stamps
+    ]
+    try:
+        return _frozen(np.array(micros, np.int64).view("datetime64[us]"))
+    except OverflowError:
+        raise _malformed(f"{name}: an event time out of range") from None
+
+
+def _times_by_protobuf(region: bytes, rows: int) -> NDArray[Any]:
+    """The event times of a region of ``event_timestamps`` fields, parsed by protobuf."""
+    try:
+        stamps = types_pb2.FeatureColumn.FromString(region).event_timestamps
+    except DecodeError as exc:
+        raise _malformed(f"event times: {exc}") from None
+    if len(stamps) != rows:
+        raise _malformed(f"{len(stamps)} event times for {rows} entity rows")
+    return _micros(stamps, "event times")
+
+
+def _by_protobuf(name: str, body: bytes, rows: int) -> FeatureColumn:
+    """A column parsed by protobuf, value by value (any valid encoding)."""
+    try:
+        column = types_pb2.FeatureColumn.FromString(body)
+    except DecodeError as exc:
+        raise _malformed(f"column {name}: {exc}") from None
+    counts = (len(column.values), len(column.statuses), len(column.event_timestamps))
+    if counts != (rows, rows, rows):
+        raise _malformed(
+            f"column {name} has {counts[0]} values, {counts[1]} statuses and {counts[2]} event "
+            f"times for {rows} entity rows"
+        )
+    kinds = [value.WhichOneof("kind") for value in column.values]
+    present = {kind for kind in kinds if kind is not None}
+    dtype: Any = object
+    if not present:
+        dtype = np.float64
+    elif len(present) == 1:
+        dtype = _DTYPES.get(next(iter(present)), object)
+    fill = np.nan if dtype in (np.float64, np.float32) else None if dtype is object else 0
+    values = np.empty(rows, dtype)
+    values[:] = [
+        fill if k is None else getattr(v, k) for v, k in zip(column.values, kinds, strict=True)
+    ]
+    statuses = np.array(
+        [s if 0 < s <= _MAX_STATUS else _NOT_FOUND for s in column.statuses], np.uint8
+    )
+    is_set = np.array([k is not None for k in kinds], np.bool_)
+    return FeatureColumn(
+        name,
+        _frozen(values),
+        _frozen(is_set),
+        _frozen(statuses),
+        _micros(column.event_timestamps, f"column {name}"),
+    )
