@@ -1,14 +1,15 @@
 """Follow a view's offline table and publish what a model makes of each new row.
 
 Two users: the anomaly scorer (``featurestore score --follow``:
-:class:`models.scoring.AnomalyScorer` publishing anomalies) and the prediction feed
+:class:`models.scoring.AnomalyScorer` on ``rolling_1m``, or
+:class:`models.anomaly.StreamScorer` on any view, publishing anomalies) and the prediction feed
 (``featurestore predict --follow``: :class:`models.predictor.Predictor` publishing predictions).
 The processors can score inside their stream (:class:`models.publish.ScoringHook`); this is the
 other deployment: a separate process that needs no Spark. It reads the rows whose
 ``created_timestamp`` is newer than the last it saw (the processors stamp each write), so it sees
-every row once they are stored, in any order of symbols, and resumes from ``since`` after a restart;
-event ids are deterministic (model, version, symbol, event time), so rows scored twice give the same
-events.
+every row once they are stored, in any order of entities, and resumes from ``since`` after a
+restart; event ids are deterministic (model, version, entity, event time), so rows scored twice
+give the same events.
 """
 
 from __future__ import annotations
@@ -56,11 +57,17 @@ class EventSink(Protocol[E_contra]):
 
 
 def rows_created_after(
-    conn: psycopg.Connection[tuple[object, ...]], view: FeatureView, after: datetime
+    conn: psycopg.Connection[tuple[object, ...]],
+    view: FeatureView,
+    after: datetime,
+    entity_key: str = "symbol",
 ) -> pd.DataFrame:
-    """The view's rows with ``created_timestamp > after``, oldest first."""
+    """The view's rows with ``created_timestamp > after``, oldest first.
+
+    ``entity_key`` is the view's join key column (``symbol`` for the market views).
+    """
     src = view.source
-    names = ["symbol", src.timestamp_field, src.created_timestamp_column, *view.feature_names]
+    names = [entity_key, src.timestamp_field, src.created_timestamp_column, *view.feature_names]
     query = sql.SQL("SELECT {} FROM {} WHERE {} > %s ORDER BY {}").format(
         sql.SQL(", ").join(map(sql.Identifier, names)),
         table_identifier(src.table),
@@ -88,6 +95,7 @@ def follow_table(
     stop: threading.Event | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     health: Health | None = None,
+    entity_key: str = "symbol",
 ) -> datetime:
     """Score new rows until ``stop`` is set; returns the last ``created_timestamp`` seen.
 
@@ -100,7 +108,7 @@ def follow_table(
     """
     stop = stop or threading.Event()
     retrier = Retrier(health=health or Health(), stop=stop)
-    tail = _Tail(dsn, view, since)
+    tail = _Tail(dsn, view, since, entity_key)
     try:
         while not stop.is_set():
             rows = retrier.call(tail.new_rows, "reading new rows")
@@ -123,17 +131,20 @@ def follow_table(
 class _Tail:
     """The rows created after :attr:`watermark`, on a connection made again after a failure."""
 
-    def __init__(self, dsn: str, view: FeatureView, watermark: datetime) -> None:
+    def __init__(
+        self, dsn: str, view: FeatureView, watermark: datetime, entity_key: str = "symbol"
+    ) -> None:
         self.dsn = dsn
         self.view = view
         self.watermark = watermark
+        self.entity_key = entity_key
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
     def new_rows(self) -> pd.DataFrame:
         try:
             if self._conn is None:
                 self._conn = psycopg.connect(self.dsn, autocommit=True)
-            return rows_created_after(self._conn, self.view, self.watermark)
+            return rows_created_after(self._conn, self.view, self.watermark, self.entity_key)
         except (psycopg.OperationalError, BackendUnavailableError) as exc:
             self.close()
             raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc

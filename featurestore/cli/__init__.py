@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from featurestore.cli.anomalies import anomalies
 from featurestore.cli.cluster import cluster
 from featurestore.cli.dashboard import dashboard
 from featurestore.cli.drift import drift
@@ -67,5 +68,6 @@ main.add_command(processors)
 main.add_command(train)
 main.add_command(drift)
 main.add_command(score)
+main.add_command(anomalies)
 main.add_command(predict)
 main.add_command(monitor)

@@ -6,14 +6,22 @@ import sys
 
 from featurestore.stack.base import ReadyFileComponent
 
-__all__ = ["AnomalyScorerService"]
+__all__ = ["SCORED_VIEWS", "AnomalyScorerService"]
+
+SCORED_VIEWS: dict[str, tuple[str, ...]] = {
+    "rolling_1m": (),
+    "metric_rolling_1m": ("value_mean_1m",),
+}
+"""The views ``make run`` scores, each with the features a first detector of it watches
+(``rolling_1m``'s first model is the IsolationForest ``make run`` trains on demo data)."""
 
 
 class AnomalyScorerService(ReadyFileComponent):
-    """Scores new rolling_1m rows with the champion anomaly model into the anomalies topic.
+    """Scores new rows of :data:`SCORED_VIEWS` with each view's champion anomaly model.
 
-    Healthy once the scorer has loaded its model and says so in its ready file; it needs a
-    ``champion`` (``make run`` trains first models before it starts the services).
+    Healthy once the scorer has loaded its models and says so in its ready file. rolling_1m
+    needs a ``champion`` (``make run`` trains first models before it starts the services); a
+    view whose model has none gets a streaming detector fitted on its rows at start.
     """
 
     name = "scorer"
@@ -23,11 +31,13 @@ class AnomalyScorerService(ReadyFileComponent):
         return "featurestore.cli score"
 
     def address(self) -> str:
-        return f"rolling_1m -> topic {self.settings.topics.anomalies}"
+        return f"{', '.join(SCORED_VIEWS)} -> topic {self.settings.topics.anomalies}"
 
     def launch(self) -> int:
-        command = [
-            sys.executable, "-m", "featurestore.cli", "score", "--follow",
-            "--ready-file", str(self.ready_file),
-        ]  # fmt: skip
+        command = [sys.executable, "-m", "featurestore.cli", "score", "--follow"]
+        for view, features in SCORED_VIEWS.items():
+            command += ["--view", view]
+            if features:
+                command += ["--feature", f"{view}={','.join(features)}"]
+        command += ["--register-missing", "--ready-file", str(self.ready_file)]
         return self.process.start(command, env=self.child_env())

@@ -1,4 +1,7 @@
-"""Anomalies: an IsolationForest on the feature vectors of closed minutes.
+"""Anomaly models: the IsolationForest of the market view, and the streaming detector of any view.
+
+**The IsolationForest** (``featurestore-anomaly``, trained by ``featurestore train anomaly`` on
+the market feature service) scores the feature vectors of closed minutes.
 
 Score: ``-score_samples`` (higher = more anomalous). Threshold: the ``1 - flag_rate`` quantile of
 the training rows' scores (98th percentile by default: at 99 % the rows after each price spike,
@@ -7,25 +10,50 @@ extreme in several features at once, fill the top and single-feature volume burs
 Where injected anomalies are known (demo data, tests), each one's window is the injected
 minute's row and the 5 rows after it (the 5-bar windows still hold the injected bar); precision
 is the share of flagged rows inside a window, recall the share of windows with a flagged row.
+
+**The streaming detector** (:mod:`models.anomaly`; ``featurestore anomalies train --view V``)
+watches chosen features of any view, one series per entity, without labels. Fitting it to a view
+(:func:`fit_detector`) chooses from the view's stored rows what the view's series need: the
+step (the view's slide), whether they have a seasonal cycle and its length (the lag of the
+highest autocorrelation peak of the detrended series, averaged over entities, when it stands at
+least 0.3 above the trough before it), and the level smoothing (the one of a small grid with the
+least one-step-ahead error, in each entity's scale). The thresholds stay those the shapes
+evaluation measured (``bench/RESULTS.md``). :func:`register_detector` registers it as the
+view's model (:func:`models.anomaly.model_name_for`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
+from featurestore.definitions import FeatureView
+from models._mlflow import mlflow, quiet
+from models.anomaly.detector import DetectorParams, SeriesState, StreamingDetector
+from models.anomaly.model import KIND, DetectorConfig, DetectorModel, model_name_for, score_frame
 from models.data import Dataset, SplitSpec, chronological_split
 from models.demo.market import Injection
 from models.inputs import model_inputs
 from models.pyfunc import ModelConfig, score
+from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.tracking import LoggedModel
 from models.training.base import TrainedModel, prefixed
 from models.training.metrics import event_precision_recall
 
-__all__ = ["EVENT_WINDOW", "anomaly_windows", "fit_anomaly"]
+__all__ = [
+    "EVENT_WINDOW",
+    "anomaly_windows",
+    "detect_season",
+    "fit_anomaly",
+    "fit_detector",
+    "register_detector",
+    "view_step_s",
+]
 
 EVENT_WINDOW = timedelta(minutes=5)
 
@@ -90,3 +118,175 @@ def fit_anomaly(
     trained = TrainedModel("anomaly", config, model, metrics, params, reference, dataset, split)
     trained.threshold = threshold
     return trained
+
+
+_ALPHAS = (0.05, 0.1, 0.2, 0.4)
+_MIN_SEASON, _SEASON_PEAK = 6, 0.3
+
+
+def view_step_s(view: FeatureView) -> float:
+    """Seconds between an entity's rows: the view's shortest slide (its tile if none)."""
+    if view.stream is None:
+        return 60.0
+    slides = [a.slide for a in view.stream.aggregations] or [view.stream.tile]
+    return min(slides).total_seconds()
+
+
+def _series(rows: pd.DataFrame, key: str, feature: str, step_s: float) -> list[np.ndarray]:
+    """Per entity, the feature's values on the step grid (NaN where no row), gaps filled."""
+    out = []
+    ts = pd.to_datetime(rows["event_timestamp"], utc=True)
+    steps = ((ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds() // step_s).astype("int64")
+    frame = pd.DataFrame({"key": rows[key].astype(str), "step": steps, "value": rows[feature]})
+    for _, group in frame.dropna().groupby("key"):
+        grid = group.set_index("step")["value"].astype("float64")
+        grid = grid[~grid.index.duplicated(keep="last")].sort_index()
+        full = grid.reindex(range(int(grid.index[0]), int(grid.index[-1]) + 1))
+        out.append(full.interpolate(limit_direction="both").to_numpy())
+    return out
+
+
+def detect_season(series: Sequence[np.ndarray], max_season: int = 240) -> int:
+    """The seasonal cycle's length in steps (0: none), from the series' autocorrelation."""
+    usable = [s for s in series if len(s) >= 3 * _MIN_SEASON]
+    if not usable:
+        return 0
+    longest = min(max_season, max(len(s) for s in usable) // 3)
+    if longest < _MIN_SEASON:
+        return 0
+    acf = np.zeros(longest + 1)
+    weight = np.zeros(longest + 1)
+    for values in usable:
+        t = np.arange(len(values))
+        detrended = values - np.polyval(np.polyfit(t, values, 1), t)
+        var = float(detrended.var())
+        if var <= 0:
+            continue
+        for lag in range(1, min(longest, len(values) // 3) + 1):
+            acf[lag] += float(np.mean(detrended[lag:] * detrended[:-lag])) / var
+            weight[lag] += 1
+    acf = np.divide(acf, weight, out=np.zeros_like(acf), where=weight > 0)
+    rises = {}
+    for lag in range(_MIN_SEASON, longest + 1):
+        peak = acf[lag] >= acf[lag - 1] and (lag == longest or acf[lag] >= acf[lag + 1])
+        if weight[lag] and peak:
+            rises[lag] = float(acf[lag] - acf[1 : lag + 1].min())
+    strong = {lag: rise for lag, rise in rises.items() if rise >= _SEASON_PEAK}
+    if not strong:
+        return 0
+    # The cycle's multiples peak about as high: take the first peak near the highest.
+    top = max(strong.values())
+    return min(lag for lag, rise in strong.items() if rise >= 0.8 * top)
+
+
+def _one_step_error(params: DetectorParams, series: Sequence[np.ndarray]) -> float:
+    """Median absolute one-step-ahead error, each series in its own noise scale."""
+    detector = StreamingDetector(params)
+    errors = []
+    for values in series:
+        state = SeriesState()
+        noise = float(np.median(np.abs(np.diff(values)))) or 1.0
+        for i, value in enumerate(values):
+            result = detector.update(state, i, float(value))
+            if result is not None and result.score > 0:
+                errors.append(abs(value - result.expected) / noise)
+    return float(np.median(errors)) if errors else float("inf")
+
+
+def fit_detector(
+    rows: pd.DataFrame,
+    view: FeatureView,
+    entity_key: str,
+    features: Sequence[str],
+    base: DetectorParams | None = None,
+) -> tuple[DetectorConfig, dict[str, float]]:
+    """The detector of ``view``'s ``features`` fitted to its stored ``rows`` (no labels).
+
+    ``rows`` has the entity key, ``event_timestamp`` and the features. With too few rows to
+    tell, the season stays 0 and the level smoothing the default. Returns the configuration
+    and what was measured (``model.train.*``).
+
+    Raises:
+        ValidationError: a feature is not one of the view's.
+    """
+    for feature in features:
+        view.feature(feature)  # NotFoundError naming the view's features
+    step_s = view_step_s(view)
+    params = replace(base or DetectorParams(), step_s=step_s)
+    series = [s for f in features for s in _series(rows, entity_key, f, step_s)]
+    season = detect_season(series)
+    params = replace(params, season=season)
+    long_enough = [s for s in series if len(s) > params.warmup_steps + 10]
+    errors = {a: _one_step_error(replace(params, alpha=a), long_enough) for a in _ALPHAS}
+    if long_enough:
+        params = replace(params, alpha=min(errors, key=lambda a: errors[a]))
+    config = DetectorConfig(view.name, entity_key, tuple(features), params)
+    scored = list(score_frame(config, rows.reset_index(drop=True), {}))
+    metrics = {
+        "model.train.rows": float(len(rows)),
+        "model.train.entities": float(rows[entity_key].nunique()) if len(rows) else 0.0,
+        "model.train.scored_rows": float(len(scored)),
+        "model.train.flagged_share": (
+            float(np.mean([r.flagged for r in scored])) if scored else float("nan")
+        ),
+        "model.train.season": float(season),
+        "model.train.alpha": params.alpha,
+        "model.train.one_step_error": errors.get(params.alpha, float("nan")),
+    }
+    return config, metrics
+
+
+def register_detector(
+    config: DetectorConfig,
+    metrics: Mapping[str, float],
+    registry: ModelRegistry,
+    *,
+    model_name: str | None = None,
+    experiment: str = "featurestore-anomalies",
+    promote: str = "auto",
+    tags: Mapping[str, str] | None = None,
+) -> LoggedModel:
+    """Log the run (parameters, metrics) and register the detector as the view's model.
+
+    Version tags: ``model_kind`` (``stream_anomaly``), ``view``, ``entity_key``, ``features``,
+    ``threshold``. ``promote``: ``always`` moves ``champion`` to it, ``auto`` only when the
+    model has none, ``never`` leaves it.
+    """
+    name = model_name or model_name_for(config.view)
+    version_tags = {
+        "model_kind": KIND,
+        "view": config.view,
+        "entity_key": config.entity_key,
+        "features": ",".join(config.features),
+        "threshold": repr(config.params.threshold),
+        **(tags or {}),
+    }
+    example = pd.DataFrame(
+        {
+            config.entity_key: ["example"] * 3,
+            "event_timestamp": pd.date_range("2024-01-01", periods=3, freq="min", tz="UTC"),
+            **{f: [1.0, 2.0, 3.0] for f in config.features},
+        }
+    )
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    mlflow.set_registry_uri(registry.tracking_uri)
+    with quiet():
+        mlflow.set_experiment(experiment)
+        with mlflow.start_run(run_name=f"detector {config.view}") as run:
+            mlflow.set_tags(version_tags)
+            mlflow.log_params({f"detector.{k}": v for k, v in config.params.to_dict().items()})
+            mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+            mlflow.log_dict(config.params.to_dict(), "detector.json")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=DetectorModel(config),
+                input_example=example,
+                pip_requirements=[f"numpy=={np.__version__}", f"pandas=={pd.__version__}"],
+                registered_model_name=name,
+            )
+    ref = ModelRef(name, str(info.registered_model_version), run.info.run_id)
+    registry.tag(ref, version_tags | {"run_id": run.info.run_id})
+    promoted = promote == "always" or (promote == "auto" and registry.alias(name, CHAMPION) is None)
+    if promoted:
+        registry.promote(name, ref.version)
+    return LoggedModel(ref, run.info.run_id, promoted)
