@@ -54,6 +54,7 @@ class ValidationError(FeatureStoreError):
     grpc_code = StatusCode.INVALID_ARGUMENT
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
+        """Keep the message, and the name of the offending field when one is to blame."""
         super().__init__(message)
         self.field = field
         """The name of the offending field, when one is to blame."""

@@ -41,6 +41,7 @@ class Monitor:
     def __init__(
         self, settings: Settings, provider: metrics.MeterProvider, project: str | None = None
     ) -> None:
+        """Measure the store of ``settings``; export gauges on ``provider``."""
         self.settings = settings
         self.project = project
         """The Feast project whose definitions drift is measured with (None: the default)."""

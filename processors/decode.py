@@ -70,6 +70,7 @@ class KafkaRecords:
     timestamp_ms: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
+        """The number of records."""
         return len(self.offset)
 
     @classmethod
@@ -171,6 +172,7 @@ class EventDecoder:
     """
 
     def __init__(self, store: SchemaStore, source: SourcePlan) -> None:
+        """Decode with writer schemas from ``store`` into the fields ``source`` reads."""
         self._store = store
         self._source = source
         self._plans: dict[int, _Plan] = {}

@@ -166,6 +166,7 @@ class ConsumerHandle:
         retrier: Retrier | None,
         status_path: Path,
     ) -> None:
+        """Run ``runner`` on ``consumer``'s records once :meth:`start` is called."""
         self._consumer = consumer
         self._runner = runner
         self._recorder = recorder
@@ -200,6 +201,7 @@ class ConsumerHandle:
         return self._error if not self._thread.is_alive() else None
 
     def start(self) -> None:
+        """Start the loop on its thread."""
         self._thread.start()
 
     def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None:

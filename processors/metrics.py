@@ -95,6 +95,7 @@ class ProcessorMetrics:
     """The instruments of one processor (labels ``processor`` and ``topic`` on every sample)."""
 
     def __init__(self, provider: metrics.MeterProvider, processor: str, topic: str) -> None:
+        """Create the instruments on ``provider``'s meter, labelled ``processor`` and ``topic``."""
         meter = provider.get_meter("featurestore.processors")
         self._labels = {"processor": processor, "topic": topic}
         self._events = meter.create_counter(

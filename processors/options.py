@@ -63,6 +63,7 @@ class ProcessorOptions:
         return not self.master.startswith("local")
 
     def __post_init__(self) -> None:
+        """Refuse a name, engine or master that cannot run, naming the option."""
         if not self.name or "/" in self.name or self.name.startswith("."):
             raise ConfigurationError(f"processor name {self.name!r} must be a plain folder name")
         if self.engine not in ENGINES:

@@ -449,6 +449,7 @@ class PartitionRunner:
     """
 
     def __init__(self, job: PartitionJob, retrier: Retrier | None = None) -> None:
+        """Run ``job``'s partitions, waiting out outages with ``retrier`` in a stream."""
         self.job = job
         self.retrier = retrier
         """A stream's steps wait out outages with it (None: a failure is raised at once). A

@@ -61,6 +61,7 @@ class BatchRecorder:
         metrics: ProcessorMetrics | None = None,
         hooks: Sequence[RowsHook] = (),
     ) -> None:
+        """Status to ``status_path`` (with ``extra``), reports to ``metrics``, rows to ``hooks``."""
         self.status_path = status_path
         self.extra = dict(extra)
         """Written into the status file beside the batch (topic, project, engine, ...)."""

@@ -44,14 +44,18 @@ class ProcessorHandle(Protocol):
     """A running engine (Spark's ``StreamHandle`` or the Kafka engine's ``ConsumerHandle``)."""
 
     @property
-    def totals(self) -> dict[str, int]: ...
+    def totals(self) -> dict[str, int]:
+        """The counts summed over the batches so far."""
 
     @property
-    def reports(self) -> list[BatchReport]: ...
+    def reports(self) -> list[BatchReport]:
+        """Every batch's report, in order."""
 
-    def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None: ...
+    def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None:
+        """Block until the engine ends (or ``stop`` is set: then stop it)."""
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Stop the engine, finishing the batch in flight."""
 
 
 def start_processor(

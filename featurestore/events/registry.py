@@ -73,6 +73,7 @@ class InMemorySchemaStore:
     """A registry in a dict: ids count up from 1, identical text gets the same id."""
 
     def __init__(self) -> None:
+        """Start empty: the first schema registered gets id 1."""
         self._ids: dict[str, int] = {}
         self._texts: dict[int, str] = {}
         self._latest: dict[str, int] = {}

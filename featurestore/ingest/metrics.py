@@ -25,6 +25,7 @@ class IngestMetrics:
     """Records read, sent (per topic), dead-lettered (per reason), and produce latency."""
 
     def __init__(self, provider: metrics.MeterProvider) -> None:
+        """Create the instruments on ``provider``'s meter."""
         meter = provider.get_meter("featurestore.ingest")
         self._read = meter.create_counter(
             "featurestore.ingest.records_read", description="Source records read"

@@ -106,6 +106,7 @@ class IngestDeliveryError(BackendUnavailableError):
     """Some records were not acknowledged by Kafka; :attr:`summary` says how many."""
 
     def __init__(self, summary: IngestSummary) -> None:
+        """Say how many records of ``summary`` were not acknowledged."""
         first = "; ".join(summary.errors[:3]) or "not acknowledged before the timeout"
         super().__init__(
             f"{summary.read - summary.sent - summary.dead_lettered} of {summary.read} records were"

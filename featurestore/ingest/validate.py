@@ -65,6 +65,7 @@ class RecordRejectedError(ValidationError):
     """A source record that cannot become an event; :attr:`reason` is ``<code>: <detail>``."""
 
     def __init__(self, code: str, detail: str, *, field: str | None = None) -> None:
+        """Reject with a reason ``<code>: <detail>``, naming the field when one is to blame."""
         super().__init__(f"{code}: {detail}", field=field)
         self.code = code
         self.reason = f"{code}: {detail}"

@@ -68,6 +68,7 @@ class LabelSpec:
     """The bars' price column."""
 
     def __post_init__(self) -> None:
+        """Refuse a horizon, wait or staleness that cannot describe labels, naming the field."""
         if self.horizon <= timedelta(0):
             raise ValidationError("label horizon must be positive", field="horizon")
         if self.max_wait <= timedelta(0):

@@ -120,6 +120,7 @@ class PostgresOfflineStore(OfflineStore):
         chunk_rows: int | None = None,
         parallelism: int = 2,
     ) -> None:
+        """Join against ``dsn``'s tables of ``definitions`` (connections opened on first use)."""
         if (chunk_rows is not None and chunk_rows < 1) or parallelism < 1:
             raise ValueError("chunk_rows and parallelism must be positive")
         self._dsn = dsn
@@ -129,6 +130,7 @@ class PostgresOfflineStore(OfflineStore):
         self._idle: queue.SimpleQueue[Conn] = queue.SimpleQueue()
 
     def __enter__(self) -> PostgresOfflineStore:
+        """The store itself; leaving closes its idle connections."""
         return self
 
     def __exit__(
@@ -137,6 +139,7 @@ class PostgresOfflineStore(OfflineStore):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """Close the connections kept between exports."""
         self.close()
 
     def close(self) -> None:
@@ -240,6 +243,7 @@ class PostgresOfflineStore(OfflineStore):
     def iter_batches(
         self, entities: EntitySource, request: TrainingRequest
     ) -> Iterator[pa.RecordBatch]:
+        """The entity rows' batches with their features (and labels) joined, in input order."""
         plan = self.plan(request)
         batches = _non_empty(
             iter_entity_batches(entities, self._chunk_size(entities), request.timestamp_column)

@@ -124,6 +124,7 @@ class EntityKey:
         return cls(tuple(keys), tuple(keys.values()))
 
     def __post_init__(self) -> None:
+        """Refuse a key without one value per join key."""
         if len(self.join_keys) != len(self.values) or not self.join_keys:
             raise ValidationError("an entity key needs one value per join key", field="entities")
 

@@ -385,6 +385,7 @@ class RedisOnlineWriter:
     """A blocking writer for processes without an event loop (Spark's ``foreachBatch``)."""
 
     def __init__(self, client: redis.Redis | redis.cluster.RedisCluster, catalog: FeatureCatalog):
+        """Write through ``client`` the views ``catalog`` defines."""
         self._client = client
         self._catalog = catalog
         self._script = (

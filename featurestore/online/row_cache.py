@@ -26,11 +26,13 @@ class RowCache:
     """HMGET replies by field list and key; see the module's docstring."""
 
     def __init__(self, max_rows: int) -> None:
+        """Keep at most ``max_rows`` rows."""
         self._max_rows = max_rows
         self._tables: dict[bytes, dict[bytes, Row]] = {}
         self._size = 0
 
     def __len__(self) -> int:
+        """The number of rows kept."""
         return self._size
 
     def table(self, fields: bytes) -> dict[bytes, Row]:

@@ -99,6 +99,7 @@ class SingleRedis:
     """:class:`RowClient` of one Redis server: every batch on one shared connection."""
 
     def __init__(self, connection: PipelinedRedis) -> None:
+        """Send every batch on ``connection``."""
         self.connection = connection
 
     @property

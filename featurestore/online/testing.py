@@ -87,10 +87,12 @@ class InMemoryOnlineStore:
     """The online store's semantics (write-if-newer, TTL statuses) in a dict, for unit tests."""
 
     def __init__(self, catalog: StaticCatalog) -> None:
+        """An empty store of the views ``catalog`` defines."""
         self.catalog = catalog
         self._rows: dict[tuple[str, EntityKey], FeatureRow] = {}
 
     async def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
+        """Keep each row unless the stored one of its entity and view is newer."""
         written = stale = 0
         for row in rows:
             key = (row.view, self.catalog.view(row.view).key_of(row.entity))
@@ -109,6 +111,7 @@ class InMemoryOnlineStore:
         *,
         now: datetime | None = None,
     ) -> OnlineFeatures:
+        """The requested features of each entity, with their statuses as of ``now``."""
         now = now or datetime.now(UTC)
         columns = []
         for ref in refs:
@@ -132,4 +135,5 @@ class InMemoryOnlineStore:
         return OnlineFeatures(tuple(entities), tuple(refs), tuple(columns))
 
     async def close(self) -> None:
+        """Nothing to release (the rows stay)."""
         return None

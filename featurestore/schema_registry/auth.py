@@ -41,6 +41,7 @@ class BasicAuth:
     """ASGI middleware: only requests with the credentials of a configured user pass."""
 
     def __init__(self, app: ASGIApp, users: Mapping[str, SecretStr]) -> None:
+        """Guard ``app`` with the passwords of ``users``."""
         self._app = app
         self._digests = tuple(
             _digest(f"{user}:{password.get_secret_value()}".encode())
@@ -48,6 +49,7 @@ class BasicAuth:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass a request with a configured user's credentials to the app; answer others 401."""
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self._app(scope, receive, send)
             return

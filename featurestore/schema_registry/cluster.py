@@ -70,6 +70,7 @@ class StandaloneNode:
     """One process alone on its log (an in-memory one): always the leader, always current."""
 
     def __init__(self, registry: SchemaRegistry) -> None:
+        """Serve ``registry`` alone."""
         self._registry = registry
 
     def leader_url(self) -> str | None:

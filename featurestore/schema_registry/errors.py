@@ -52,6 +52,7 @@ class SubjectNotFoundError(RegistryError, NotFoundError):
     error_code = 40401
 
     def __init__(self, subject: str) -> None:
+        """Name the subject."""
         super().__init__(f"Subject '{subject}' not found.")
 
 
@@ -62,6 +63,7 @@ class VersionNotFoundError(RegistryError, NotFoundError):
     error_code = 40402
 
     def __init__(self, subject: str, version: object) -> None:
+        """Name the subject and the version."""
         super().__init__(f"Version {version} not found for subject '{subject}'.")
 
 
@@ -72,6 +74,7 @@ class SchemaNotFoundError(RegistryError, NotFoundError):
     error_code = 40403
 
     def __init__(self, message: str = "Schema not found") -> None:
+        """Keep the registry's message."""
         super().__init__(message)
 
 
@@ -82,6 +85,7 @@ class SubjectSoftDeletedError(RegistryError, NotFoundError):
     error_code = 40404
 
     def __init__(self, subject: str) -> None:
+        """Name the subject."""
         super().__init__(
             f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
         )
@@ -94,6 +98,7 @@ class SubjectNotSoftDeletedError(RegistryError, NotFoundError):
     error_code = 40405
 
     def __init__(self, subject: str) -> None:
+        """Name the subject."""
         super().__init__(
             f"Subject '{subject}' was not deleted first before being permanently deleted"
         )
@@ -106,6 +111,7 @@ class VersionSoftDeletedError(RegistryError, NotFoundError):
     error_code = 40406
 
     def __init__(self, subject: str, version: int) -> None:
+        """Name the subject and the version."""
         super().__init__(
             f"Subject '{subject}' Version {version} was soft deleted. "
             "Set permanent=true to delete permanently"
@@ -119,6 +125,7 @@ class VersionNotSoftDeletedError(RegistryError, NotFoundError):
     error_code = 40407
 
     def __init__(self, subject: str, version: int) -> None:
+        """Name the subject and the version."""
         super().__init__(
             f"Subject '{subject}' Version {version} was not deleted first "
             "before being permanently deleted"
@@ -132,6 +139,7 @@ class SubjectConfigNotFoundError(RegistryError, NotFoundError):
     error_code = 40408
 
     def __init__(self, subject: str) -> None:
+        """Name the subject."""
         super().__init__(
             f"Subject '{subject}' does not have subject-level compatibility configured"
         )
@@ -158,6 +166,7 @@ class InvalidVersionError(RegistryError, ValidationError):
     error_code = 42202
 
     def __init__(self, version: str) -> None:
+        """Name the version as given."""
         super().__init__(
             f"The specified version '{version}' is not a valid version id. Allowed values are "
             'between [1, 2^31-1] and the string "latest"',
@@ -172,6 +181,7 @@ class InvalidCompatibilityLevelError(RegistryError, ValidationError):
     error_code = 42203
 
     def __init__(self, level: object) -> None:
+        """Name the level as given."""
         super().__init__(
             f"Invalid compatibility level {level!r}. Valid values are none, backward, forward, "
             "full, backward_transitive, forward_transitive, and full_transitive",

@@ -35,6 +35,7 @@ class Forwarder:
     """Sends requests on to another instance over one pool of connections."""
 
     def __init__(self, timeout_s: float = 15.0) -> None:
+        """Forward with a ``timeout_s`` per request."""
         self._session = requests.Session()
         self._timeout_s = timeout_s
 

@@ -309,6 +309,7 @@ class LogTail:
         on_batch: OnBatch,
         on_error: Callable[[str, bool], None] | None = None,
     ) -> None:
+        """Follow ``log``, handing each batch to ``on_batch`` and each failure to ``on_error``."""
         self._log = log
         self._on_batch = on_batch
         self._on_error = on_error

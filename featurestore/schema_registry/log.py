@@ -41,6 +41,7 @@ class MemoryRecordLog:
     """A :class:`RecordLog` in a list; records round-trip through their Kafka encoding."""
 
     def __init__(self) -> None:
+        """Start with an empty log."""
         self.messages: list[tuple[bytes, bytes | None]] = []
         """The encoded (key, value) pairs, as they would be in Kafka."""
 

@@ -25,6 +25,7 @@ class MetricsMiddleware:
     """Counts and times each HTTP request of ``app`` by route, method and status."""
 
     def __init__(self, app: ASGIApp, provider: metrics.MeterProvider) -> None:
+        """Measure ``app``'s requests with instruments on ``provider``'s meter."""
         self.app = app
         meter = provider.get_meter("featurestore.schema_registry")
         self._requests = meter.create_counter(
@@ -43,6 +44,7 @@ class MetricsMiddleware:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, counting and timing it by route, method and status."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

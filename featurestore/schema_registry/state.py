@@ -67,6 +67,7 @@ class RegistryState:
     """Subjects, versions, ids and levels, rebuilt from the log and kept in step with it."""
 
     def __init__(self) -> None:
+        """Start empty, before the log's first record."""
         self._subjects: dict[str, dict[int, SchemaEntry]] = {}
         self._schemas: dict[int, _StoredSchema] = {}
         self._ids_by_form: dict[str, int] = {}

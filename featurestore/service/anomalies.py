@@ -55,6 +55,7 @@ class AnomalyServicer(anomaly_service_pb2_grpc.AnomalyServiceServicer):
     """StreamAnomalies: validate, subscribe, convert (errors: the method wrapper)."""
 
     def __init__(self, subscriptions: AnomalySubscriptions) -> None:
+        """Serve the anomalies of ``subscriptions``."""
         self._subscriptions = subscriptions
 
     async def StreamAnomalies(  # noqa: N802  (the generated base class names it)
@@ -62,6 +63,7 @@ class AnomalyServicer(anomaly_service_pb2_grpc.AnomalyServiceServicer):
         request: anomaly_service_pb2.StreamAnomaliesRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[anomaly_service_pb2.StreamAnomaliesResponse]:
+        """Stream the anomalies the request filters, from its start, with resume tokens."""
         wanted = filter_from_proto(request)
         start = start_from_request(request, self._subscriptions)
         async for item in self._subscriptions.subscribe(start, wanted.accepts):

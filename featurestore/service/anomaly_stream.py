@@ -58,6 +58,7 @@ class AnomalySubscriptions(TopicSubscriptions[Anomaly]):
         checkpoint_s: float = 1.0,
         tracer: trace.Tracer | None = None,
     ) -> None:
+        """Read ``topic`` (schemas from ``store``), a bounded number of readers at once."""
         super().__init__(
             kafka,
             topic,

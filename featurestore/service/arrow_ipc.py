@@ -25,6 +25,7 @@ class IpcPieces:
 
     def __init__(self, schema: pa.Schema, batch_rows: int) -> None:
         # Dictionary columns would need dictionary messages in the stream: send plain values.
+        """Encode batches of ``schema``, ``batch_rows`` rows at most per message."""
         self.schema = pa.schema(
             [
                 f.with_type(f.type.value_type) if pa.types.is_dictionary(f.type) else f

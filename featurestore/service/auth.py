@@ -87,6 +87,7 @@ class TokenCheck:
     """Checks the ``authorization: Bearer <token>`` of a call against the configured grants."""
 
     def __init__(self, grants: Iterable[TokenGrant]) -> None:
+        """Accept the tokens of ``grants``, each with its scopes."""
         self._grants = tuple(grants)
 
     def refusal(

@@ -138,6 +138,7 @@ class OfflineAccess:
         *,
         load: Callable[[Settings, str], Definitions] | None = None,
     ) -> None:
+        """Build the store on first use; ``load`` reads its definitions (default: Feast)."""
         self._settings = settings
         self._project = project
         self._load = load
@@ -168,6 +169,7 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
     """ExportTrainingDataset: validate, join in worker threads, stream Arrow IPC pieces."""
 
     def __init__(self, offline: OfflineAccess, *, max_rows: int) -> None:
+        """Export from ``offline``, refusing requests of more than ``max_rows`` entity rows."""
         self._offline = offline
         self._max_rows = max_rows
 
@@ -176,6 +178,7 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
         request: dataset_service_pb2.ExportTrainingDatasetRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[dataset_service_pb2.ExportTrainingDatasetResponse]:
+        """Stream the point-in-time join of the request's entity rows as Arrow IPC pieces."""
         job = job_from_proto(request, max_rows=self._max_rows)
         if job.labels is not None and "symbol" not in job.entities.column_names:
             raise ValidationError(

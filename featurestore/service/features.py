@@ -40,6 +40,7 @@ class FeatureServicer:
         max_entities: int,
         raw: RawFeatureReader | None = None,
     ) -> None:
+        """Read ``store`` for the views of ``catalog``, at most ``max_entities`` entities a call."""
         self._store = store
         self._catalog = catalog
         self._max_entities = max_entities
@@ -50,6 +51,7 @@ class FeatureServicer:
     ) -> bytes:
         # The fast path needs no timer of its own: gRPC cancels the call at its deadline, and
         # the Redis connection fails a batch that gets no reply within the backend timeout.
+        """The requested features of each entity, with statuses and event times."""
         if self._raw is not None:
             answer = await self._raw.respond(request)
             if answer is not None:

@@ -59,6 +59,7 @@ class ReasonedHealthServicer(health.aio.HealthServicer):  # type: ignore[misc]  
     """grpc's health servicer, whose NOT_SERVING answers say why (trailing metadata)."""
 
     def __init__(self) -> None:
+        """Start with no backend away."""
         super().__init__()
         self.health = Health()
         """The backends away now, kept by :class:`DependencyWatch`."""
@@ -66,6 +67,7 @@ class ReasonedHealthServicer(health.aio.HealthServicer):  # type: ignore[misc]  
     async def Check(  # noqa: N802 - gRPC's method name
         self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> health_pb2.HealthCheckResponse:
+        """The service's status, and why when it is NOT_SERVING (trailing metadata)."""
         reply: health_pb2.HealthCheckResponse = await super().Check(request, context)
         if reply.status == _NOT_SERVING:
             reasons = self.health.reasons()
@@ -87,6 +89,7 @@ class DependencyWatch:
         interval_s: float = 2.0,
         timeout_s: float = 2.0,
     ) -> None:
+        """Probe ``probes`` every ``interval_s`` and set ``servicer``'s statuses."""
         self.servicer = servicer
         self.probes = dict(probes)
         self.interval_s = interval_s

@@ -63,6 +63,7 @@ class PredictionLogger:
         *,
         tracer: trace.Tracer | None = None,
     ) -> None:
+        """Log to ``topic`` of ``kafka`` (schemas registered in ``store``)."""
         self.topic = topic
         self._tracer = tracer
         self._store = store

@@ -41,11 +41,13 @@ class ResponseMemo:
     """Responses by request bytes; see the module's docstring."""
 
     def __init__(self, max_bytes: int) -> None:
+        """Keep at most ``max_bytes`` of responses."""
         self._max_bytes = max_bytes
         self._entries: dict[bytes, _Entry] = {}
         self._bytes = 0
 
     def __len__(self) -> int:
+        """The number of responses kept."""
         return len(self._entries)
 
     def get(self, request: bytes, now: float) -> bytes | None:

@@ -46,6 +46,7 @@ class ServerCounters(Collector):
     """
 
     def __init__(self) -> None:
+        """Start every counter at 0."""
         self.in_flight = 0
         self.row_cache = {"hit": 0, "miss": 0}
         """Entity rows GetOnlineFeatures found in the row cache, or had to read from Redis."""
@@ -53,6 +54,7 @@ class ServerCounters(Collector):
         """GetOnlineFeatures calls answered from the response memo, or encoded."""
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """The counters, as Prometheus samples (called when Prometheus scrapes)."""
         yield GaugeMetricFamily(
             "featurestore_grpc_server_in_flight_requests",
             "RPCs being handled",
@@ -79,6 +81,7 @@ class RpcTelemetry:
     """One span per RPC (when tracing), its duration, and the server's counters."""
 
     def __init__(self, telemetry: Telemetry) -> None:
+        """Report to ``telemetry``'s providers."""
         self.tracer = (
             telemetry.tracer_provider.get_tracer("featurestore.service")
             if telemetry.traces

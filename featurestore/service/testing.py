@@ -33,6 +33,7 @@ class ServerThread:
         offline: OfflineAccess | None = None,
         probes: Mapping[str, Probe] | None = None,
     ) -> None:
+        """Start the server on a thread of its own; returns once it serves."""
         self._loop = new_event_loop(settings.service.event_loop)
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()

@@ -230,6 +230,7 @@ class TopicSubscriptions(Generic[E]):
         checkpoint_s: float = 1.0,
         tracer: trace.Tracer | None = None,
     ) -> None:
+        """Read ``topic``'s ``event_type`` events (schemas from ``store``), some readers at once."""
         self.topic = topic
         self.event_type = event_type
         self.what = what

@@ -116,6 +116,7 @@ class MethodWrapper:
     """Builds the wrapped handler of one method: telemetry outermost, then auth, then errors."""
 
     def __init__(self, telemetry: RpcTelemetry, tokens: TokenCheck | None = None) -> None:
+        """Report to ``telemetry``; check bearer tokens with ``tokens`` (None: no check)."""
         self._telemetry = telemetry
         self._tokens = tokens
 
@@ -268,10 +269,12 @@ class WrappingRegistrar:
     """
 
     def __init__(self, server: grpc.aio.Server, wrapper: MethodWrapper) -> None:
+        """Register on ``server``, wrapping with ``wrapper``."""
         self.server = server
         self._wrapper = wrapper
 
     def add_generic_rpc_handlers(self, handlers: Iterable[grpc.GenericRpcHandler]) -> None:
+        """Register ``handlers``, each method wrapped."""
         self.server.add_generic_rpc_handlers(
             tuple(_WrappedGeneric(handler, self._wrapper) for handler in handlers)
         )
@@ -279,6 +282,7 @@ class WrappingRegistrar:
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
     ) -> None:
+        """Register ``service``'s ``handlers``, each wrapped."""
         self.server.add_registered_method_handlers(
             service,
             {name: self._wrapper.wrap(f"/{service}/{name}", h) for name, h in handlers.items()},

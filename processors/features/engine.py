@@ -69,6 +69,7 @@ class EventBatch:
     the first of their offsets, :attr:`offset` being the last (None: one record each)."""
 
     def __len__(self) -> int:
+        """The number of events."""
         return len(self.event_us)
 
     @property

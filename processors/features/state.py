@@ -61,6 +61,7 @@ class TileStats:
     offset_max: int = -1
 
     def to_doc(self) -> list[Any]:
+        """The tile as a JSON-able document (the state table's)."""
         return [
             self.events, self.kafka_max, self.offset_min, self.offset_max,
             {name: stats.to_doc() for name, stats in self.columns.items()},
@@ -68,6 +69,7 @@ class TileStats:
 
     @classmethod
     def from_doc(cls, doc: list[Any]) -> TileStats:
+        """The tile a :meth:`to_doc` document holds."""
         events, kafka_max, offset_min, offset_max, columns = doc
         return cls(
             {name: ColumnStats.from_doc(d) for name, d in columns.items()},
@@ -95,16 +97,19 @@ class OpenTile:
     start: dict[str, ColumnStats] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Index the ids and note whether the events are in time order."""
         self.id_set = set(self.ids)
         times = self.event_us
         self.ordered = bool(len(times) < 2 or (times[1:] >= times[:-1]).all())
 
     @classmethod
     def empty(cls, columns: Iterable[str]) -> OpenTile:
+        """A tile without events, with the ``columns`` given."""
         e = np.empty(0, np.int64)
         return cls(e, e, e, {c: np.empty(0) for c in columns}, [])
 
     def __len__(self) -> int:
+        """The number of events."""
         return len(self.event_us)
 
     def extend(self, other: OpenTile) -> None:
@@ -186,6 +191,7 @@ class PartitionFeatureState:
     entities: dict[str, EntityState] = field(default_factory=dict)
 
     def entity(self, name: str) -> EntityState:
+        """The state of entity ``name``, created empty on first use."""
         state = self.entities.get(name)
         if state is None:
             state = self.entities[name] = EntityState()

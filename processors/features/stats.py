@@ -227,12 +227,14 @@ class Prefix:
 
     @cached_property
     def n(self) -> I64:
+        """Non-null values up to each event."""
         s0 = self._start
         out: I64 = np.cumsum(self._mask, dtype=np.int64) + (s0.n if s0 else 0)
         return out
 
     @cached_property
     def total(self) -> F64:
+        """Sum of the values up to each event."""
         s0 = self._start
         return _cumsum_from(s0.total if s0 else 0.0, np.where(self._mask, self._values, 0.0))
 
@@ -254,26 +256,31 @@ class Prefix:
 
     @property
     def mean(self) -> F64:
+        """Mean of the values up to each event."""
         return self._moments[0]
 
     @property
     def m2(self) -> F64:
+        """Sum of squared deviations from the mean, up to each event."""
         return self._moments[1]
 
     @cached_property
     def lo(self) -> F64:
+        """Minimum up to each event."""
         lo0 = self._start.lo if self._start else _NAN
         out: F64 = np.fmin.accumulate(np.concatenate(([lo0], self._values)))[1:]
         return out
 
     @cached_property
     def hi(self) -> F64:
+        """Maximum up to each event."""
         hi0 = self._start.hi if self._start else _NAN
         out: F64 = np.fmax.accumulate(np.concatenate(([hi0], self._values)))[1:]
         return out
 
     @cached_property
     def first(self) -> F64:
+        """The first non-null value up to each event."""
         values, mask, s0 = self._values, self._mask, self._start
         if s0 is not None and s0.first is not None:
             return np.full(len(values), s0.first[0])
@@ -285,6 +292,7 @@ class Prefix:
 
     @cached_property
     def last(self) -> F64:
+        """The last non-null value up to each event."""
         values, mask, s0 = self._values, self._mask, self._start
         idx = np.maximum.accumulate(np.where(mask, np.arange(len(values)), -1))
         last0 = s0.last[0] if s0 is not None and s0.last is not None else _NAN

@@ -26,6 +26,7 @@ class BatchPipeline:
     """Runs handed-over work on one thread, in order, with at most one piece in flight."""
 
     def __init__(self) -> None:
+        """One worker thread (started by the first work), nothing in flight."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch")
         self._pending: Future[None] | None = None
         self._lock = threading.Lock()

@@ -113,6 +113,7 @@ class Healer:
         *,
         settle: timedelta = timedelta(minutes=5),
     ) -> None:
+        """Find gaps with ``minutes`` and fill them from ``rest`` (see the class's fields)."""
         self.minutes = minutes
         self.rest = rest
         self.logged = logged

@@ -50,14 +50,17 @@ class RecentIds:
     """
 
     def __init__(self, window: timedelta = timedelta(minutes=10)) -> None:
+        """Remember ids for ``window`` of event time."""
         self.window = window
         self._ids: OrderedDict[str, datetime] = OrderedDict()
         self._newest: datetime | None = None
 
     def __len__(self) -> int:
+        """The number of ids remembered."""
         return len(self._ids)
 
     def __contains__(self, event_id: object) -> bool:
+        """Whether ``event_id`` was sent within the window."""
         return event_id in self._ids
 
     def add(self, event_id: str, event_time: datetime) -> bool:

@@ -85,6 +85,7 @@ class BarsTable:
     """The minutes present in the offline bars table (``bars_1m`` by default)."""
 
     def __init__(self, dsn: str, table: str = "bars_1m", key: str = "symbol") -> None:
+        """Read ``table`` (keyed by ``key`` and ``event_timestamp``) through ``dsn``."""
         self._dsn = dsn
         self.table = table
         self.key = key

@@ -132,6 +132,7 @@ class LiveFeed:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         queue_size: int = 100_000,
     ) -> None:
+        """Read ``stream`` live, backfill each break through ``rest`` and heal with ``healer``."""
         self.stream = stream
         self.rest = rest
         self.symbols = [s.upper() for s in symbols]

@@ -75,6 +75,7 @@ class RestClient:
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """Read ``base_url`` with ``api_key``, retrying 429s and 5xx within the limits given."""
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self.page_limit = page_limit

@@ -75,6 +75,7 @@ class VendorStream:
         quotes: bool = True,
         backoff: Backoff | None = None,
     ) -> None:
+        """Subscribe to ``symbols``' trades (and quotes) at ``url``; reconnect with ``backoff``."""
         if not symbols:
             raise ConfigurationError("the live feed needs at least one symbol")
         self.url = url
