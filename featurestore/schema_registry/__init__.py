@@ -8,8 +8,9 @@ Layout, one job per module: ``avro_schema`` (parse, validate, normal form), ``co
 (levels and checks), ``records`` (the log's records), ``state`` (the in-memory model, changed
 only by applying records), ``log``/``kafka_log`` (persistence: a fenced writer and a tail),
 ``registry`` (commands), ``cluster`` (several instances: election, read barrier, health),
-``forwarding`` (a follower's writes to the leader), ``app`` (REST routes and error bodies),
-``server`` (application factory and ``serve``).
+``forwarding`` (a follower's writes to the leader), ``routes`` (REST routes and error bodies,
+one module per part of the API), ``app`` (the application of the routes), ``server``
+(application factory and ``serve``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,131 @@
+"""``/subjects``: subjects and their versions, registering, looking up and deleting schemas."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from featurestore.schema_registry.errors import InvalidSchemaError
+from featurestore.schema_registry.registry import SchemaRegistry, parse_request_schema
+from featurestore.schema_registry.routes._http import (
+    CONTENT_TYPE,
+    RegistryResponse,
+    body,
+    entry_json,
+    flag,
+    page,
+    route,
+)
+from featurestore.schema_registry.routes.placement import Placement
+from featurestore.schema_registry.state import parse_version
+
+__all__ = ["SubjectRoutes"]
+
+
+class SubjectRoutes:
+    """The subjects' endpoints over one registry."""
+
+    def __init__(self, registry: SchemaRegistry) -> None:
+        """Serve ``registry``'s subjects."""
+        self.registry = registry
+
+    def routes(self, place: Placement) -> list[Route]:
+        """The routes, reads and writes placed by ``place``."""
+        read, write = place.read, place.write
+        version = "/subjects/{subject}/versions/{version}"
+        return [
+            route("/subjects", read(self.list_subjects), "GET"),
+            route("/subjects/{subject}", read(self.lookup), "POST"),
+            route("/subjects/{subject}", write(self.delete_subject), "DELETE"),
+            route("/subjects/{subject}/versions", read(self.list_versions), "GET"),
+            route("/subjects/{subject}/versions", write(self.register), "POST"),
+            route(version, read(self.get_version), "GET"),
+            route(version, write(self.delete_version), "DELETE"),
+            route(f"{version}/schema", read(self.get_version_schema), "GET"),
+            route(f"{version}/referencedby", read(self.referenced_by), "GET"),
+        ]
+
+    async def list_subjects(self, request: Request) -> Response:
+        """``GET /subjects``: the names, by prefix, deleted ones on request."""
+        names = self.registry.state.subjects(
+            deleted=flag(request, "deleted"), deleted_only=flag(request, "deleted_only")
+        )
+        prefix = request.query_params.get("subjectPrefix", "")
+        return RegistryResponse(page(request, [n for n in names if n.startswith(prefix)]))
+
+    async def list_versions(self, request: Request) -> Response:
+        """``GET /subjects/{subject}/versions``."""
+        subject = request.path_params["subject"]
+        deleted_only = flag(request, "deleted_only")
+        entries = self.registry.state.entries(
+            subject, deleted=flag(request, "deleted") or deleted_only
+        )
+        versions = [e.version for e in entries if e.deleted or not deleted_only]
+        return RegistryResponse(page(request, versions))
+
+    async def get_version(self, request: Request) -> Response:
+        """``GET /subjects/{subject}/versions/{version}``."""
+        entry = self.registry.state.entry(
+            request.path_params["subject"],
+            parse_version(request.path_params["version"]),
+            deleted=flag(request, "deleted"),
+        )
+        return RegistryResponse(entry_json(entry))
+
+    async def get_version_schema(self, request: Request) -> Response:
+        """``GET /subjects/{subject}/versions/{version}/schema``: the schema's text alone."""
+        entry = self.registry.state.entry(
+            request.path_params["subject"],
+            parse_version(request.path_params["version"]),
+            deleted=flag(request, "deleted"),
+        )
+        return Response(entry.schema, media_type=CONTENT_TYPE)
+
+    async def referenced_by(self, request: Request) -> Response:
+        """``GET .../referencedby``: always empty (references are not supported)."""
+        self.registry.state.entry(
+            request.path_params["subject"], parse_version(request.path_params["version"])
+        )
+        return RegistryResponse([])
+
+    async def register(self, request: Request) -> Response:
+        """``POST /subjects/{subject}/versions``: register a schema, answer its id."""
+        sent = await body(request)
+        for unsupported in ("metadata", "ruleSet"):
+            if sent.get(unsupported):
+                raise InvalidSchemaError(
+                    f"{unsupported} (data contracts) are not supported by this registry"
+                )
+        schema = parse_request_schema(
+            sent.get("schema"), sent.get("schemaType"), sent.get("references")
+        )
+        schema_id = await self.registry.register(request.path_params["subject"], schema)
+        return RegistryResponse({"id": schema_id})
+
+    async def lookup(self, request: Request) -> Response:
+        """``POST /subjects/{subject}``: the version under which a schema is registered."""
+        sent = await body(request)
+        schema = parse_request_schema(
+            sent.get("schema"), sent.get("schemaType"), sent.get("references")
+        )
+        entry = self.registry.state.find(
+            request.path_params["subject"], schema, deleted=flag(request, "deleted")
+        )
+        return RegistryResponse(entry_json(entry))
+
+    async def delete_subject(self, request: Request) -> Response:
+        """``DELETE /subjects/{subject}`` (soft, or ``permanent`` after a soft delete)."""
+        versions = await self.registry.delete_subject(
+            request.path_params["subject"], permanent=flag(request, "permanent")
+        )
+        return RegistryResponse(versions)
+
+    async def delete_version(self, request: Request) -> Response:
+        """``DELETE /subjects/{subject}/versions/{version}``."""
+        version = await self.registry.delete_version(
+            request.path_params["subject"],
+            parse_version(request.path_params["version"]),
+            permanent=flag(request, "permanent"),
+        )
+        return RegistryResponse(version)
