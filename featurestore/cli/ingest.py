@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from featurestore.config import Settings
     from featurestore.ingest import EventSource, IngestSummary, RecordKind, SourceRecord
     from featurestore.ingest.vendor.backfill import LoggedIds
+    from featurestore.ingest.vendor.gaps import Gap
     from featurestore.ingest.vendor.rest import RestClient
 
 __all__ = ["ingest", "replay"]
@@ -692,19 +693,30 @@ def ingest_backfill(
 @_vendor_symbols
 @_with_range
 @click.option("--dry-run", is_flag=True, help="Report the gaps; backfill nothing.")
+@click.option(
+    "--correct/--no-correct", default=True, show_default=True,
+    help="Then recompute the healed ranges' rows from the log (processors correct).",
+)  # fmt: skip
+@click.option(
+    "--correct-wait", type=float, default=120.0, show_default=True,
+    help="Seconds to wait for the processors to apply the healed trades first.",
+)  # fmt: skip
 @_with_timeouts
 def ingest_heal(
     symbols: str | None,
     start: str | None,
     end: str | None,
     dry_run: bool,
+    correct: bool,
+    correct_wait: float,
     connect_timeout: float,
     delivery_timeout: float,
 ) -> None:
     """Find session minutes without bars (bars table vs the trading calendar) and backfill them.
 
     Without --start/--end: the last FEATURESTORE_VENDOR__HEAL_DAYS sessions up to now, less
-    the settle time.
+    the settle time. The running processors take the healed trades as late; the ranges' rows
+    are then recomputed from the log in event-time order (--no-correct: not).
     """
     from datetime import timedelta
 
@@ -751,9 +763,40 @@ def ingest_heal(
     )
     click.echo(
         f"healed: {report.records} trades from the vendor for {len(report.gaps)} gaps"
-        f" ({report.empty} without trades), {copies.copies} already in the log\n"
-        "note: the running processors take trades of closed minutes as late (dead letters);"
-        " the healed trades are in the log, their bars are not rebuilt by this command"
+        f" ({report.empty} without trades), {copies.copies} already in the log"
+    )
+    if correct:
+        _correct_gaps(settings, report.gaps, correct_wait)
+
+
+def _correct_gaps(settings: Settings, gaps: Sequence[Gap], wait_s: float) -> None:
+    """Recompute the healed ranges' rows from the log (the processors took them as late).
+
+    Copies already in the log count too: after a rebuild from the log, a heal finds the same
+    gaps again and this recomputes them.
+    """
+    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.errors import ConfigurationError, FeatureStoreError, NotFoundError
+    from processors.correction import correct_range
+
+    if not gaps:
+        return
+    symbols = sorted({g.symbol for g in gaps})
+    start, end = min(g.start for g in gaps), max(g.end for g in gaps)
+    try:
+        definitions = load_definitions(settings, PROJECT)
+        done = correct_range(
+            settings, definitions, settings.topics.trades, symbols, start, end, wait_s=wait_s
+        )
+    except (ConfigurationError, NotFoundError) as exc:
+        click.echo(f"bars not recomputed: {exc}")
+        return
+    except FeatureStoreError as exc:
+        raise click.ClickException(f"the healed trades are in the log; {exc}") from exc
+    click.echo(
+        f"recomputed {', '.join(symbols)} {done.start:%Y-%m-%d %H:%M} .. {done.end:%H:%M}"
+        f" from {done.events} events: "
+        + ", ".join(f"{name} {n} rows" for name, n in sorted(done.written.items()))
     )
 
 

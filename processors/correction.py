@@ -1,0 +1,305 @@
+"""Correcting a range: its rows recomputed from the log in event-time order, then replaced.
+
+The stream decides lateness in log order (``processors/README.md``, "The semantics"). Events
+appended long after their time (a vendor's trades healed into a gap of the feed) are late for
+the running processors: they go to the dead-letter topic with reason ``late`` and their minutes
+stay as they were. A correction recomputes every view of the topic, for the given entities, over
+``[start, end + reach)`` from every event of theirs the log holds in
+``[start - reach, end + reach)``, sorted by event time (ties in log order), and replaces the
+stored rows of that range in one transaction: the rows the views would hold had the events
+arrived on time. ``reach`` is the longest a view looks back (its windows, slides and tiles,
+summed over a chained view's stages), so a row of the range sees every event it aggregates, and
+the rows whose windows cover the range are recomputed too.
+
+A correction runs once the processors have applied the whole log as it was when the correction
+began (each view's stored ``next_offset`` at the end of each partition): the late events have
+then been dead-lettered and the stream writes nothing more into the range. Corrected rows carry
+the correction's time as ``created_timestamp``, so a later rewrite of the same key by a replay
+loses to them (the upsert keeps the newer row).
+
+Replay from offset 0 takes the healed events as late again (the log order is what it is); run
+the correction again after a rebuild (``featurestore ingest heal`` does: a heal finds the gap
+again, the vendor's records are copies already in the log, and the correction recomputes).
+Corrected rows carry the topic and partition as lineage, and no offset range (their events are
+not a contiguous range of the log). What this does not do: a ``prev()`` column of an entity's
+first event of the range reads the entity's event before ``start - reach`` only if there is one
+within the read; the online store is not rewritten (a corrected range is in the past: Redis holds
+later rows).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import psycopg
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from psycopg import sql
+
+from featurestore.config import Settings
+from featurestore.definitions import Definitions
+from featurestore.errors import BackendUnavailableError, ConfigurationError, ValidationError
+from featurestore.offline import write_feature_rows
+from featurestore.offline.tables import table_identifier
+from processors.decode import KafkaRecords, decode_records, decoder_for
+from processors.features import EventBatch
+from processors.features.frame import compute_frame
+from processors.features.plan import SourcePlan
+from processors.state_table import STATE_TABLE
+from processors.views import MaterializedViews
+
+__all__ = ["Correction", "correct_range", "reach"]
+
+_CHUNK = 50_000
+"""Records decoded at a time while the log is read."""
+
+
+@dataclass
+class Correction:
+    """What one correction read and wrote."""
+
+    start: datetime
+    end: datetime
+    """The rows replaced: ``[start, end)`` (the range asked for, extended by the reach)."""
+    events: int = 0
+    """Events of the entities read from the log (the reach before the range included)."""
+    deleted: dict[str, int] = field(default_factory=dict)
+    written: dict[str, int] = field(default_factory=dict)
+
+
+def reach(views: MaterializedViews) -> timedelta:
+    """How far before a row's time its view reads events: the longest of the topic's views."""
+    longest = max(sum(stage.horizon_us for stage in chain.stages) for chain in views.plans.values())
+    return timedelta(microseconds=longest + views.plan.source.lateness_us)
+
+
+def correct_range(
+    settings: Settings,
+    definitions: Definitions,
+    topic: str,
+    entities: Collection[str],
+    start: datetime,
+    end: datetime,
+    *,
+    wait_s: float = 60.0,
+) -> Correction:
+    """Recompute the views of ``topic`` for ``entities`` over ``[start, end)`` and beyond.
+
+    Raises:
+        ValidationError: no entity, or ``end`` not after ``start``.
+        ConfigurationError: no view reads ``topic``, or no processor has applied it.
+        BackendUnavailableError: the processors did not reach the end of the log within
+            ``wait_s``, or Kafka or PostgreSQL is unreachable.
+    """
+    if not entities:
+        raise ValidationError("a correction needs at least one entity", field="entities")
+    if end <= start:
+        raise ValidationError(f"the range ends ({end}) before it starts ({start})", field="end")
+    views = MaterializedViews.resolve(definitions, topic)
+    span = reach(views)
+    ends = _log_ends(settings, topic)
+    _await_processors(settings, definitions.project, views, ends, wait_s)
+    events = _read_events(settings, views, ends, set(entities), start - span, end + span)
+    report = Correction(start, end + span, events=len(events))
+    if events.empty:
+        return report
+    now = datetime.now(UTC)
+    frames = compute_frame(definitions, events, views=views.views, created=now, complete=True)
+    entity = views.plan.source.entity_field
+    partition_of = dict(zip(events[entity], events["_partition"], strict=True))
+    try:
+        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn, conn.transaction():
+            for view in views.views:
+                rows = frames[view.name]
+                times = rows["event_timestamp"]
+                rows = rows[(times >= report.start) & (times < report.end)].copy()
+                # Lineage: the topic and partition; no offset range (the row was recomputed
+                # from events out of log order).
+                rows["source_topic"] = topic
+                rows["source_partition"] = rows[views.join_key].map(partition_of).astype("int32")
+                report.deleted[view.name] = _delete(conn, definitions, view.name, report, entities)
+                report.written[view.name] = write_feature_rows(conn, definitions, view.name, rows)
+    except psycopg.OperationalError as exc:
+        raise BackendUnavailableError(f"PostgreSQL failed during the correction: {exc}") from exc
+    return report
+
+
+def _delete(
+    conn: psycopg.Connection[tuple[object, ...]],
+    definitions: Definitions,
+    name: str,
+    report: Correction,
+    entities: Collection[str],
+) -> int:
+    view = definitions.view(name)
+    key = definitions.entity(view.entities[0]).join_key
+    ts = view.source.timestamp_field
+    cur = conn.execute(
+        sql.SQL("DELETE FROM {} WHERE {} = ANY(%s) AND {} >= %s AND {} < %s").format(
+            table_identifier(view.source.table),
+            sql.Identifier(key),
+            sql.Identifier(ts),
+            sql.Identifier(ts),
+        ),
+        (list(entities), report.start, report.end),
+    )
+    return cur.rowcount
+
+
+def _consumer(settings: Settings) -> Consumer:
+    return Consumer(
+        settings.kafka.connection.consumer(
+            f"featurestore-correction-{time.time_ns()}",
+            **{"enable.auto.commit": False, "enable.partition.eof": True},
+        )
+    )
+
+
+def _log_ends(settings: Settings, topic: str) -> dict[int, int]:
+    """Each partition's end offset now: the log the correction reads and waits for."""
+    consumer = _consumer(settings)
+    try:
+        meta = consumer.list_topics(topic, timeout=10)
+        found = meta.topics.get(topic)
+        if found is None or found.error is not None:
+            raise ConfigurationError(f"topic {topic!r} does not exist")
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in sorted(found.partitions)
+        }
+    except Exception as exc:
+        if isinstance(exc, ConfigurationError):
+            raise
+        raise BackendUnavailableError(f"reading the ends of topic {topic!r}: {exc}") from exc
+    finally:
+        consumer.close()
+
+
+def _await_processors(
+    settings: Settings,
+    project: str,
+    views: MaterializedViews,
+    ends: dict[int, int],
+    wait_s: float,
+) -> None:
+    """Wait until, for every view and non-empty partition, a processor applied up to the end."""
+    deadline = time.monotonic() + wait_s
+    names = [v.name for v in views.views]
+    while True:
+        with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+            rows = conn.execute(
+                f"SELECT view, partition, max(next_offset) FROM {STATE_TABLE} "
+                "WHERE project = %s AND topic = %s AND view = ANY(%s) GROUP BY view, partition",
+                (project, views.topic, names),
+            ).fetchall()
+        applied = {(str(v), int(str(p))): int(str(o)) for v, p, o in rows}
+        if not applied:
+            raise ConfigurationError(
+                f"no processor has applied topic {views.topic!r} for project {project!r}: start"
+                " one (featurestore processors start) before correcting its rows"
+            )
+        behind = [
+            f"{name}[{p}] at {applied.get((name, p), 0)} of {end}"
+            for name in names
+            for p, end in ends.items()
+            if end > 0 and applied.get((name, p), 0) < end
+        ]
+        if not behind:
+            return
+        if time.monotonic() > deadline:
+            raise BackendUnavailableError(
+                f"the processors of {views.topic!r} have not applied the log's end within"
+                f" {wait_s:.0f} s ({', '.join(behind[:4])}): correct once they have"
+            )
+        time.sleep(0.5)
+
+
+def _read_events(
+    settings: Settings,
+    views: MaterializedViews,
+    ends: dict[int, int],
+    entities: set[str],
+    lo: datetime,
+    hi: datetime,
+) -> pd.DataFrame:
+    """The entities' events in ``[lo, hi)`` among the records before ``ends``, by event time.
+
+    Each partition is read from the first record whose Kafka time is at or after ``lo`` (an
+    event's Kafka time is never before its event time, so no event of the range is earlier);
+    records appended later with older event times are at higher offsets and are read too.
+    """
+    source = views.plan.source
+    decoder = decoder_for(settings.schema_registry, source)
+    lo_us, hi_us = _us(lo), _us(hi)
+    parts: list[pd.DataFrame] = []
+    consumer = _consumer(settings)
+    try:
+        wanted = [TopicPartition(views.topic, p, lo_us // 1000) for p, e in ends.items() if e > 0]
+        starts = consumer.offsets_for_times(wanted, timeout=10) if wanted else []
+        for tp in starts:
+            end = ends[tp.partition]
+            if tp.offset < 0 or tp.offset >= end:
+                continue  # no record at or after lo
+            consumer.assign([TopicPartition(views.topic, tp.partition, tp.offset)])
+            done = False
+            while not done:
+                got = []
+                for m in consumer.consume(_CHUNK, 5.0):
+                    error = m.error()
+                    if error is not None:
+                        if error.code() != KafkaError._PARTITION_EOF:
+                            raise BackendUnavailableError(f"reading {views.topic!r}: {error}")
+                        done = True  # the partition's end: offsets may skip (markers)
+                        continue
+                    offset = int(m.offset() or 0)
+                    if offset >= end:
+                        done = True
+                        continue
+                    got.append(m)
+                if not got:
+                    continue
+                done = done or int(got[-1].offset() or 0) + 1 >= end
+                records = KafkaRecords.of(
+                    [m.key() for m in got], [m.value() for m in got],
+                    [int(m.partition() or 0) for m in got], [int(m.offset() or 0) for m in got],
+                    [m.timestamp()[1] for m in got],
+                )  # fmt: skip
+                parts.append(_frame(decode_records(records, decoder, source).events, source))
+    except BackendUnavailableError:
+        raise
+    except Exception as exc:
+        raise BackendUnavailableError(f"reading topic {views.topic!r}: {exc}") from exc
+    finally:
+        consumer.close()
+    if not parts:
+        return pd.DataFrame()
+    events = pd.concat(parts, ignore_index=True)
+    entity = events[source.entity_field]
+    times = events["_event_us"]
+    events = events[entity.isin(entities) & (times >= lo_us) & (times < hi_us)]
+    events = events.sort_values(["_event_us", "_partition", "_offset"], kind="stable")
+    events[source.timestamp_field] = events.pop("_event_us")
+    return events.drop(columns=["_offset"]).reset_index(drop=True)
+
+
+def _frame(batch: EventBatch, source: SourcePlan) -> pd.DataFrame:
+    """Decoded events as a frame of the source's fields (what :func:`compute_frame` reads)."""
+    names = np.asarray(batch.names, dtype=object)
+    out: dict[str, object] = {
+        source.entity_field: names[batch.code] if len(batch.code) else np.empty(0, object),
+        "_event_us": batch.event_us,
+        "_partition": batch.partition,
+        "_offset": batch.offset,
+        **batch.fields,
+    }
+    if source.id_field and batch.event_id is not None:
+        out[source.id_field] = list(batch.event_id)
+    return pd.DataFrame(out)
+
+
+def _us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
