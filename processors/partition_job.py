@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import sys
 import threading
 import time
@@ -51,6 +50,7 @@ from processors.metrics import observations
 from processors.offline_write import OfflineWriter
 from processors.state_table import StateKey, check_owner
 from processors.step import PartitionState, StepResult, run_step
+from processors.summary import SECONDS, SUMMARY_DDL, SUMMARY_SCHEMA, PartitionSummary
 from processors.tables import from_ipc, to_ipc
 from processors.views import MaterializedViews
 
@@ -59,41 +59,9 @@ __all__ = [
     "SUMMARY_SCHEMA",
     "PartitionJob",
     "PartitionRunner",
+    "PartitionSummary",
     "split_partitions",
 ]
-
-SUMMARY_SCHEMA = pa.schema(
-    [
-        ("partition", pa.int32()),
-        ("records", pa.int64()),
-        ("skipped", pa.int64()),
-        ("rows", pa.int64()),
-        ("rows_by_view", pa.string()),
-        ("dead_letters", pa.int64()),
-        ("duplicates", pa.int64()),
-        ("late", pa.int64()),
-        ("online_rows", pa.int64()),
-        ("state_bytes", pa.int64()),
-        ("decode_s", pa.float64()),
-        ("machine_s", pa.float64()),
-        ("state_s", pa.float64()),
-        ("dead_letters_s", pa.float64()),
-        ("postgres_s", pa.float64()),
-        ("redis_s", pa.float64()),
-        ("hook_rows", pa.binary()),
-        ("observed", pa.string()),
-    ]
-)
-"""One row per Kafka partition of a batch; ``rows_by_view`` is JSON, ``hook_rows`` Arrow IPC
-of the hook view's rows (empty without hooks), ``observed`` JSON for the metrics
-(:func:`processors.metrics.observations`; empty in a backfill)."""
-
-_SPARK_TYPES = {
-    pa.int32(): "int", pa.int64(): "long", pa.float64(): "double", pa.binary(): "binary",
-    pa.string(): "string",
-}  # fmt: skip
-SUMMARY_DDL = ", ".join(f"{f.name} {_SPARK_TYPES[f.type]}" for f in SUMMARY_SCHEMA)
-""":data:`SUMMARY_SCHEMA` in Spark's DDL."""
 
 
 @dataclass(frozen=True)
@@ -132,13 +100,14 @@ class PartitionJob:
                 return
             runner = _worker_runner(self)
             for part in split_partitions(pa.Table.from_batches(received)):
-                yield pa.RecordBatch.from_pylist([runner.run(part)], schema=SUMMARY_SCHEMA)
+                yield pa.RecordBatch.from_pylist([runner.run(part).row()], schema=SUMMARY_SCHEMA)
             return
         runner = PartitionRunner(self)
         try:
             for chunk in _chunks(batches, self.chunk):
                 for part in split_partitions(chunk):
-                    yield pa.RecordBatch.from_pylist([runner.run(part)], schema=SUMMARY_SCHEMA)
+                    summary = runner.run(part).row()
+                    yield pa.RecordBatch.from_pylist([summary], schema=SUMMARY_SCHEMA)
         finally:
             runner.close()
 
@@ -147,7 +116,8 @@ class PartitionJob:
         """The topic the job reads."""
         return self.views.topic
 
-    def stream_step(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
+    def stream_step(self, res: _Resources, records: KafkaRecords) -> PartitionSummary:
+        """A stream's step for one partition: state locked and stored, rows committed."""
         partition = int(records.partition[0])
         project = self.views.definitions.project
         keys = {
@@ -200,23 +170,24 @@ class PartitionJob:
         timer.lap("postgres_s")  # the commit
         for name, key in keys.items():
             res.states[key] = states[name]
-        return {
-            "partition": partition,
-            "records": step.records,
-            "skipped": step.skipped,
-            "rows": sum(counts.values()),
-            "rows_by_view": json.dumps(counts),
-            "dead_letters": dead,
-            "duplicates": step.duplicates,
-            "late": step.late,
-            "online_rows": written,
-            "state_bytes": state_bytes,
-            **timer.seconds,
-            "hook_rows": self._hook_ipc([step]),
-            "observed": observed,
-        }
+        return PartitionSummary(
+            partition=partition,
+            records=step.records,
+            skipped=step.skipped,
+            rows=sum(counts.values()),
+            rows_by_view=counts,
+            dead_letters=dead,
+            duplicates=step.duplicates,
+            late=step.late,
+            online_rows=written,
+            state_bytes=state_bytes,
+            seconds=timer.seconds,
+            hook_rows=self._hook_ipc([step]),
+            observed=observed,
+        )
 
-    def batch_steps(self, res: _Resources, records: KafkaRecords) -> dict[str, Any]:
+    def batch_steps(self, res: _Resources, records: KafkaRecords) -> PartitionSummary:
+        """A backfill's steps for one partition's records, committed every :attr:`chunk`."""
         states = res.backfill_states  # the partition's earlier chunks of this task left them
         if not states:
             first = int(records.offset[0])
@@ -239,21 +210,18 @@ class PartitionJob:
             timer.lap("postgres_s")
             online += self._write_online(res, step.latest)
             timer.lap("redis_s")
-        return {
-            "partition": int(records.partition[0]),
-            "records": sum(s.records for s in steps),
-            "skipped": 0,
-            "rows": sum(counts.values()),
-            "rows_by_view": json.dumps(counts),
-            "dead_letters": dead,
-            "duplicates": sum(s.duplicates for s in steps),
-            "late": sum(s.late for s in steps),
-            "online_rows": online,
-            "state_bytes": 0,
-            **timer.seconds,
-            "hook_rows": self._hook_ipc(steps),
-            "observed": "",
-        }
+        return PartitionSummary(
+            partition=int(records.partition[0]),
+            records=sum(s.records for s in steps),
+            rows=sum(counts.values()),
+            rows_by_view=counts,
+            dead_letters=dead,
+            duplicates=sum(s.duplicates for s in steps),
+            late=sum(s.late for s in steps),
+            online_rows=online,
+            seconds=timer.seconds,
+            hook_rows=self._hook_ipc(steps),
+        )
 
     def _step(self, records: KafkaRecords, states: dict[str, PartitionState]) -> StepResult:
         source = self.views.plan.source
@@ -311,7 +279,7 @@ class _Timer:
     """Seconds per part of a partition's work."""
 
     def __init__(self) -> None:
-        self.seconds = {name: 0.0 for name in SUMMARY_SCHEMA.names if name.endswith("_s")}
+        self.seconds = dict.fromkeys(SECONDS, 0.0)
         self._clock = time.perf_counter()
 
     def add(self, name: str, seconds: float) -> None:
@@ -457,8 +425,8 @@ class PartitionRunner:
         self._resources: dict[int, _Resources] = {}
         self._lock = threading.Lock()
 
-    def run(self, records: KafkaRecords) -> dict[str, Any]:
-        """Process one partition's records; returns its :data:`SUMMARY_SCHEMA` row.
+    def run(self, records: KafkaRecords) -> PartitionSummary:
+        """Process one partition's records; returns what its step did.
 
         In a stream with a :attr:`retrier`, a transient failure (a backend away) is retried
         until it succeeds: each attempt reconnects and reloads the partition's state from the
@@ -470,7 +438,7 @@ class PartitionRunner:
         partition = int(records.partition[0])
         return self.retrier.call(lambda: self._run_once(records), f"partition {partition}")
 
-    def _run_once(self, records: KafkaRecords) -> dict[str, Any]:
+    def _run_once(self, records: KafkaRecords) -> PartitionSummary:
         partition = int(records.partition[0])
         job = self.job
         try:

@@ -23,6 +23,7 @@ import pandas as pd
 from processors.metrics import ProcessorMetrics
 from processors.report import COUNTS, BatchReport
 from processors.status import BatchStatus, now_iso, write_status
+from processors.summary import PartitionSummary
 
 __all__ = ["BatchRecorder", "EngineProgress", "RowsHook"]
 
@@ -78,7 +79,7 @@ class BatchRecorder:
 
     def finish(
         self,
-        summaries: Sequence[Mapping[str, Any]],
+        summaries: Sequence[PartitionSummary],
         batch_id: int,
         wall_s: float,
         seconds: Mapping[str, float],
@@ -86,7 +87,7 @@ class BatchRecorder:
         """Report a stored batch, call the hooks, keep the totals and write the status.
 
         Args:
-            summaries: the partitions' summary rows (``SUMMARY_SCHEMA``).
+            summaries: what each partition's step did.
             batch_id: the batch's number in this run.
             wall_s: the partitions' work, wall time.
             seconds: the engine's own parts of the batch (its read, its waits), first in the

@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from processors.summary import PartitionSummary
 from processors.tables import from_ipc
 
 __all__ = ["COUNTS", "BatchReport"]
@@ -57,19 +58,19 @@ class BatchReport:
     """Per partition: Redis write time - Kafka timestamp of its oldest record."""
 
     @classmethod
-    def of(cls, summaries: Sequence[Mapping[str, Any]], wall_s: float) -> BatchReport:
-        """Sum the partitions' summary rows (:data:`processors.partition_job.SUMMARY_SCHEMA`)."""
+    def of(cls, summaries: Sequence[PartitionSummary], wall_s: float) -> BatchReport:
+        """Sum the partitions' summaries."""
         report = cls(partitions=len(summaries), seconds={"partitions (wall)": wall_s})
         for summary in summaries:
             for name in COUNTS:
-                setattr(report, name, getattr(report, name) + int(summary[name]))
+                setattr(report, name, getattr(report, name) + int(getattr(summary, name)))
             for key, label in _PARTS.items():
-                report.seconds[label] = report.seconds.get(label, 0.0) + float(summary[key])
-            for view, n in json.loads(summary["rows_by_view"] or "{}").items():
-                report.rows_by_view[view] = report.rows_by_view.get(view, 0) + int(n)
-            if summary["hook_rows"]:
-                report.hook_rows.append(from_ipc(summary["hook_rows"]))
-            report._observe(json.loads(summary.get("observed") or "{}"))
+                report.seconds[label] = report.seconds.get(label, 0.0) + summary.seconds[key]
+            for view, n in summary.rows_by_view.items():
+                report.rows_by_view[view] = report.rows_by_view.get(view, 0) + n
+            if summary.hook_rows:
+                report.hook_rows.append(from_ipc(summary.hook_rows))
+            report._observe(json.loads(summary.observed or "{}"))
         return report
 
     def _observe(self, observed: Mapping[str, Any]) -> None:

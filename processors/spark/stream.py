@@ -39,6 +39,7 @@ from processors.partition_job import (
     SUMMARY_DDL,
     PartitionJob,
     PartitionRunner,
+    PartitionSummary,
     split_partitions,
 )
 from processors.recorder import BatchRecorder, RowsHook
@@ -141,21 +142,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _lag(progress: Any) -> int | None:
-    """Records between what the last batch read and the topic's end, from Spark's progress."""
-    total = 0
-    for source in progress.sources:
-        try:
-            end = json.loads(source.endOffset or "{}")
-            latest = json.loads(source.latestOffset or "{}")
-        except (TypeError, ValueError):
-            return None
-        for topic, partitions in latest.items():
-            for partition, offset in partitions.items():
-                total += max(0, int(offset) - int(end.get(topic, {}).get(partition, 0)))
-    return total
-
-
 @dataclass
 class StreamHandle:
     """A running streaming query and what it needs to be stopped cleanly."""
@@ -236,113 +222,140 @@ def start_stream(
             registry with it (:mod:`featurestore.resilience`); None: the first failure stops
             the query.
     """
-    from pyspark.sql.streaming.listener import StreamingQueryListener
-
     topic = options.topic_of(settings)
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
-    home = processor_dir(settings, options.name)
     if hooks:
         if hook_view is None:
             raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
         views.view(hook_view)  # refuse an unknown hook view before starting Spark
-    # Spark and the cluster first: a start that gets no executors must not have claimed (and
-    # so fenced off) the partitions of the application that holds them.
-    spark, executors = start_session(settings, options)
-    claim = claim_run(settings, options, views)
-    epochs, stored = claim.epochs, claim.stored
-    start_at = starting_offsets(
-        settings, topic, stored, options.starting_offsets, options.partitions
-    )
-    # The state table says where to start; Spark's checkpoint only serves this run.
-    shared = settings.spark_cluster.checkpoint_dir
-    on_cluster = not options.master.startswith("local")
-    checkpoint = (
-        Path(shared) / options.instance
-        if shared and on_cluster
-        else scratch_checkpoint(home / options.instance)
-    )
-    shutil.rmtree(checkpoint, ignore_errors=True)
-    job = PartitionJob(
-        settings, views, options.name, hook_view=hook_view if hooks else None, epochs=epochs
-    )
-    reader, columns = kafka_records(spark.readStream, settings, topic, options.partitions)
-    reader = reader.option("startingOffsets", start_at)
-    if options.max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
-    records = columns(reader.load())
-    status_path = home / (
-        "status.json" if options.partitions is None else f"status-{options.instance}.json"
-    )
-    extra = {
-        "topic": topic, "project": definitions.project, "processor": options.name,
-        "engine": "spark", "executors": [e.describe() for e in executors],
-    }  # fmt: skip
-    recorder = BatchRecorder(status_path, extra, metrics=metrics, hooks=hooks)
-    progress = recorder.progress
+    return _StreamStart(settings, options, views, hooks, hook_view, metrics, retrier).start()
 
-    runner: PartitionRunner | None = None
-    pool: ThreadPoolExecutor | None = None
-    pipeline: BatchPipeline | None = None
-    if not options.runs_on_executors:  # the step in the driver's threads
-        runner = PartitionRunner(job, retrier)
-        pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="partition")
-        pipeline = BatchPipeline()
 
-    def on_batch(frame: Any, batch_id: int) -> None:
-        assert pipeline is not None
+@dataclass(frozen=True)
+class _StreamStart:
+    """One start of the streaming job: what it reads, from where, and where batches go."""
+
+    settings: Settings
+    options: ProcessorOptions
+    views: MaterializedViews
+    hooks: Sequence[RowsHook]
+    hook_view: str | None
+    metrics: ProcessorMetrics | None
+    retrier: Retrier | None
+
+    def start(self) -> StreamHandle:
+        """Start Spark, claim the partitions, start the query; returns its handle."""
+        settings, options = self.settings, self.options
+        home = processor_dir(settings, options.name)
+        # Spark and the cluster first: a start that gets no executors must not have claimed
+        # (and so fenced off) the partitions of the application that holds them.
+        spark, executors = start_session(settings, options)
+        claim = claim_run(settings, options, self.views)
+        start_at = starting_offsets(
+            settings, self.views.topic, claim.stored, options.starting_offsets, options.partitions
+        )
+        checkpoint = self._checkpoint(home)
+        job = PartitionJob(
+            settings, self.views, options.name,
+            hook_view=self.hook_view if self.hooks else None, epochs=claim.epochs,
+        )  # fmt: skip
+        status_path = home / (
+            "status.json" if options.partitions is None else f"status-{options.instance}.json"
+        )
+        extra = {
+            "topic": self.views.topic, "project": self.views.definitions.project,
+            "processor": options.name, "engine": "spark",
+            "executors": [e.describe() for e in executors],
+        }  # fmt: skip
+        recorder = BatchRecorder(status_path, extra, metrics=self.metrics, hooks=self.hooks)
+        batches: _DriverBatches | _ExecutorBatches = (
+            _ExecutorBatches(job, recorder)
+            if options.runs_on_executors
+            else _DriverBatches(PartitionRunner(job, self.retrier), recorder)
+        )
+        from processors.spark.listener import ProgressListener
+
+        listener = ProgressListener(recorder, self.metrics)
+        spark.streams.addListener(listener)
+        query = (
+            self._records(spark, start_at)
+            .writeStream.queryName(f"processor_{options.instance}")
+            .foreachBatch(batches.on_batch)
+            .option("checkpointLocation", str(checkpoint))
+            .trigger(processingTime=f"{options.trigger_ms} milliseconds")
+            .start()
+        )
+        driver = batches if isinstance(batches, _DriverBatches) else None
+        return StreamHandle(
+            query, spark,
+            driver.runner if driver else None, driver.pool if driver else None,
+            driver.pipeline if driver else None, listener, status_path, checkpoint,
+            recorder.totals, recorder.reports,
+        )  # fmt: skip
+
+    def _checkpoint(self, home: Path) -> Path:
+        """Spark's checkpoint for this run, emptied: the state table says where to start."""
+        shared = self.settings.spark_cluster.checkpoint_dir
+        on_cluster = not self.options.master.startswith("local")
+        checkpoint = (
+            Path(shared) / self.options.instance
+            if shared and on_cluster
+            else scratch_checkpoint(home / self.options.instance)
+        )
+        shutil.rmtree(checkpoint, ignore_errors=True)
+        return checkpoint
+
+    def _records(self, spark: Any, start_at: str) -> Any:
+        """The streaming frame of the topic's records, from ``start_at``."""
+        options = self.options
+        reader, columns = kafka_records(
+            spark.readStream, self.settings, self.views.topic, options.partitions
+        )
+        reader = reader.option("startingOffsets", start_at)
+        if options.max_offsets_per_trigger:
+            reader = reader.option("maxOffsetsPerTrigger", str(options.max_offsets_per_trigger))
+        return columns(reader.load())
+
+
+class _DriverBatches:
+    """Each batch's partitions in the driver's threads, while Spark reads the next batch."""
+
+    def __init__(self, runner: PartitionRunner, recorder: BatchRecorder) -> None:
+        """Run partitions with ``runner``; report batches to ``recorder``."""
+        self.runner = runner
+        self.pool = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="partition")
+        self.pipeline = BatchPipeline()
+        self._recorder = recorder
+
+    def on_batch(self, frame: Any, batch_id: int) -> None:
+        """``foreachBatch``: read the batch as Arrow, then hand it over once the last is done."""
         began = time.perf_counter()
         table = frame.toArrow()
         read_s = time.perf_counter() - began
         waiting = time.perf_counter()
-        pipeline.drain()  # the previous batch's work; raises its error
+        self.pipeline.drain()  # the previous batch's work; raises its error
         waited_s = time.perf_counter() - waiting
-        pipeline.submit(functools.partial(process, table, batch_id, read_s, waited_s))
+        self.pipeline.submit(functools.partial(self._process, table, batch_id, read_s, waited_s))
 
-    def process(table: Any, batch_id: int, read_s: float, waited_s: float) -> None:
-        assert pool is not None and runner is not None
+    def _process(self, table: Any, batch_id: int, read_s: float, waited_s: float) -> None:
         began = time.perf_counter()
-        summaries = list(pool.map(runner.run, split_partitions(table)))
+        summaries = list(self.pool.map(self.runner.run, split_partitions(table)))
         seconds = {"spark read (toArrow)": read_s, "waiting for the previous batch": waited_s}
-        recorder.finish(summaries, batch_id, time.perf_counter() - began, seconds)
+        self._recorder.finish(summaries, batch_id, time.perf_counter() - began, seconds)
 
-    def on_executors(frame: Any, batch_id: int) -> None:
-        """The step in the executors' tasks: only the partitions' summaries reach the driver."""
+
+class _ExecutorBatches:
+    """Each batch's step in the executors' tasks: only the summaries reach the driver."""
+
+    def __init__(self, job: PartitionJob, recorder: BatchRecorder) -> None:
+        """Run ``job`` in ``mapInArrow`` tasks; report batches to ``recorder``."""
+        self._job = job
+        self._recorder = recorder
+
+    def on_batch(self, frame: Any, batch_id: int) -> None:
+        """``foreachBatch``: run the tasks, gather their summary rows."""
         began = time.perf_counter()
-        summaries = [row.asDict() for row in frame.mapInArrow(job, SUMMARY_DDL).collect()]
-        recorder.finish(summaries, batch_id, time.perf_counter() - began, {})
-
-    class Listener(StreamingQueryListener):
-        def onQueryStarted(self, event: Any) -> None:  # noqa: N802 - Spark's API
-            pass
-
-        def onQueryProgress(self, event: Any) -> None:  # noqa: N802
-            p = event.progress
-            progress.lag = _lag(p)
-            if metrics is not None:
-                metrics.lag(progress.lag)
-            progress.batch_ms = int(p.batchDuration)
-            progress.events_per_s = float(p.processedRowsPerSecond or 0.0)
-            progress.spark_ms = {k: int(v) for k, v in dict(p.durationMs or {}).items()}
-            log.debug("spark batch %d: %s ms", p.batchId, progress.spark_ms)
-            recorder.flush()
-
-        def onQueryIdle(self, event: Any) -> None:  # noqa: N802
-            pass
-
-        def onQueryTerminated(self, event: Any) -> None:  # noqa: N802
-            pass
-
-    listener = Listener()
-    spark.streams.addListener(listener)
-    query = (
-        records.writeStream.queryName(f"processor_{options.instance}")
-        .foreachBatch(on_executors if options.runs_on_executors else on_batch)
-        .option("checkpointLocation", str(checkpoint))
-        .trigger(processingTime=f"{options.trigger_ms} milliseconds")
-        .start()
-    )
-    return StreamHandle(
-        query, spark, runner, pool, pipeline, listener, status_path, checkpoint,
-        recorder.totals, recorder.reports,
-    )  # fmt: skip
+        rows = frame.mapInArrow(self._job, SUMMARY_DDL).collect()
+        summaries = [PartitionSummary.from_row(row.asDict()) for row in rows]
+        self._recorder.finish(summaries, batch_id, time.perf_counter() - began, {})
