@@ -127,6 +127,12 @@ class PostgresOfflineStore(OfflineStore):
         self.definitions = definitions
         self.chunk_rows = chunk_rows
         self.parallelism = parallelism
+        # Idle connections kept between chunks and exports (at most ``parallelism``). Not
+        # psycopg_pool: its ConnectionPool connects in background workers that retry, so with
+        # PostgreSQL down ``getconn`` waits its whole timeout and then raises PoolTimeout
+        # without the cause, where connecting here fails at once naming it (connection
+        # refused, password refused: :mod:`featurestore.error_maps.postgres`). A connection is
+        # made when none is idle, never waited for, and closed when it failed.
         self._idle: queue.SimpleQueue[Conn] = queue.SimpleQueue()
 
     def __enter__(self) -> PostgresOfflineStore:
