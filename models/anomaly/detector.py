@@ -18,7 +18,9 @@ that shape:
   here. When it reaches ``cusum_limit`` the change is confirmed and the state is re-anchored on
   the residuals of the run that confirmed it (level by their median, trend by their slope when
   it is significant, the seasonal slots they visited by what is left), so the new regime becomes
-  normal instead of being flagged for as long as the smoothing takes to forget the old one.
+  normal instead of being flagged for as long as the smoothing takes to forget the old one;
+* **broken cycle** (seasonal views): a challenger seasonal profile learns fast from every
+  residual; when a tenth of a season's steps have been flagged, it replaces the profile.
 
 The score of a step is ``max(|z|, threshold * cusum / cusum_limit)``: a step is flagged when its
 score reaches ``threshold``, that is when either test fires. Steps are counted in the view's
@@ -44,7 +46,7 @@ _RUN_MAX = 64
 _FAST = 0.7
 """Rate at which the challenger seasonal profile takes each residual."""
 _BROKEN_SHARE = 10
-"""A season with at least 1/4 of its steps flagged has a broken pattern."""
+"""A season with at least 1/10 of its steps flagged (and 3 or more) has a broken pattern."""
 _HINGE_MIN = 10
 """Least values after a change point for a ramp to be fitted (fewer: a step)."""
 _HINGE_T = 4.0
@@ -289,12 +291,12 @@ class StreamingDetector:
         return StepResult(score, z, score >= p.threshold, confirmed, expected)
 
     def _pattern_broke(self, state: SeriesState, step: int) -> bool:
-        """After a season mostly flagged, adopt the challenger profile; returns whether it did.
+        """After many flags within a season, adopt the challenger profile; returns whether it did.
 
-        A broken seasonal pattern makes most steps of the next season anomalous against the
-        old profile (each phase is new when first visited, which no model can foresee), while
-        the challenger, which takes most of each residual, has seen them all by then. A level
-        shift or a spike flags a few steps only, so they never get here.
+        A broken seasonal pattern keeps the old profile failing all through the next season
+        (each phase is new when first visited, which no model can foresee), while the
+        challenger, which takes most of each residual, learns each phase as it is visited. A
+        spike or a level shift flags a few steps only (:data:`_BROKEN_SHARE`).
         """
         p = self.params
         state.flags = [s for s in state.flags if s > step - p.season]

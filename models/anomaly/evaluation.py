@@ -10,7 +10,7 @@ its first flag. ``none`` series measure false alarms per 1,000 scored steps on c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,18 +61,24 @@ def evaluate_shapes(
     steps: int = 720,
     per_series: int = 3,
     seed: int = 0,
+    season: int | None = None,
+    flagger: Callable[[Series], tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[ShapeResult]:
-    """Score ``series`` seeded series per shape and measure precision and recall."""
+    """Score ``series`` seeded series per shape and measure precision and recall.
+
+    ``season``: the seasonal series' cycle (default: the detector's, else 60). ``flagger``
+    replaces the detector (a baseline to compare with): per step, flagged and scored.
+    """
+    cycle = season or params.season or 60
+    flag = flagger or (lambda one: flags_of(params, one))
     results = []
     for k, shape in enumerate(shapes):
         rng = np.random.default_rng([seed, k])
         flags, in_event, ids, scored, delays = [], [], [], 0, []
         offset = 0
         for _ in range(series):
-            one = make_series(
-                rng, shape, steps=steps, season=params.season or 60, per_series=per_series
-            )
-            flagged, warm = flags_of(params, one)
+            one = make_series(rng, shape, steps=steps, season=cycle, per_series=per_series)
+            flagged, warm = flag(one)
             inside, which = one.labels()
             flags.append(flagged)
             in_event.append(inside)
