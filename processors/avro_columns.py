@@ -1,10 +1,10 @@
 """Avro bodies of one writer schema, decoded many at a time into numpy columns.
 
-Why: read record by record, fastavro costs ~7 us a record from Python, the largest part of a
-processor's step. Avro's binary encoding of a record is its fields' encodings one after the
+Why: read record by record from Python, fastavro is the largest part of a processor's step (figures
+in ``bench/RESULTS.md``). Avro's binary encoding of a record is its fields' encodings one after the
 other, so a batch of bodies can be read field by field with every record's read position in one
-array: each field is one vectorized read over all the records (a varint, the 8 bytes of a
-double, a length-prefixed string skipped). Only the top-level fields asked for are kept.
+array: each field is one vectorized read over all the records (a varint, the 8 bytes of a double, a
+length-prefixed string skipped). Only the top-level fields asked for are kept.
 
 A record this reader cannot vouch for is *flagged* instead of read: it runs past its end or
 stops before it, a union branch or an enum index is out of range, a varint runs over 10 bytes,

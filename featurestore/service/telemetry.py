@@ -6,13 +6,13 @@ caller sent in its metadata. With a no-op tracer
 provider no span is started at all (a no-op span still costs a context switch of OpenTelemetry's
 context per call).
 
-Durations go to ``featurestore_grpc_server_handling_seconds`` (per service, method and status
-code) when the process has a Prometheus registry, else to OpenTelemetry's
-``rpc.server.duration`` histogram (milliseconds) of the meter provider. The Prometheus path uses
-``prometheus_client`` directly: an OpenTelemetry SDK ``record`` costs ~25 us here, a
-``prometheus_client`` ``observe`` ~3 us, and the budget for metrics on GetOnlineFeatures is 5 %
-of ~250 us of server CPU. Calls in flight and the online read path's cache hits are plain
-integers, read at scrape time (:class:`ServerCounters`).
+Durations go to ``featurestore_grpc_server_handling_seconds`` (per service, method and status code)
+when the process has a Prometheus registry, else to OpenTelemetry's ``rpc.server.duration``
+histogram (milliseconds) of the meter provider. The Prometheus path uses ``prometheus_client``
+directly: an OpenTelemetry SDK ``record`` costs several times a ``prometheus_client`` ``observe``,
+and metrics may take only a small share of a GetOnlineFeatures call's server CPU (figures in
+``bench/RESULTS.md``). Calls in flight and the online read path's cache hits are plain integers,
+read at scrape time (:class:`ServerCounters`).
 """
 
 from __future__ import annotations
