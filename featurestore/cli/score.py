@@ -144,7 +144,7 @@ def score(
             publisher = retrier.call(connect, "start")
             scoring.scorer.start()
             click.echo(
-                f"scoring view {scoring.view.name} with {scoring.scorer.current.ref.uri} "
+                f"scoring with {scoring.scorer.current.ref.uri} (view {scoring.view.name}) "
                 f"into {publisher.topic}"
             )
 
