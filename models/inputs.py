@@ -11,13 +11,14 @@ features and training and serving cannot disagree.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from featurestore.errors import ValidationError
 
-__all__ = ["CLOSE", "input_names", "model_inputs"]
+__all__ = ["CLOSE", "InputTransform", "input_names", "model_inputs"]
 
 CLOSE = "rolling_1m__close_1m"
 """The reference price level-features are expressed against: the last price of the minute
@@ -57,6 +58,53 @@ def input_names(columns: Sequence[str]) -> list[str]:
     return names
 
 
+@dataclass(frozen=True)
+class InputTransform:
+    """:func:`model_inputs` on a matrix: the positions it reads, prepared once per column list."""
+
+    close: int | None
+    """Column of ``close`` in the raw matrix (None: no price level to express)."""
+    sources: np.ndarray
+    """Per model input, the raw column it comes from."""
+    relative: np.ndarray
+    """Per model input, whether it is a price level (divided by close, minus 1)."""
+    logged: np.ndarray
+    """Per model input, whether it is a count or volume (log1p of its non-negative part)."""
+
+    @classmethod
+    def of(cls, columns: Sequence[str]) -> InputTransform:
+        """The transform of raw features ``columns`` (their order is the matrix's).
+
+        Raises:
+            ValidationError: price levels are given without ``close``.
+        """
+        kept = [i for i, c in enumerate(columns) if c != CLOSE]
+        names = input_names(columns)
+        needs_close = any(_feature(columns[i]) in _PRICE_LEVELS for i in kept)
+        if needs_close and CLOSE not in columns:
+            raise ValidationError(
+                f"price-level features need {CLOSE!r} to be expressed against", field=CLOSE
+            )
+        return cls(
+            list(columns).index(CLOSE) if needs_close else None,
+            np.asarray(kept, dtype=np.intp),
+            np.asarray([n.endswith("_rel_close") for n in names], dtype=bool),
+            np.asarray([n.endswith("_log1p") for n in names], dtype=bool),
+        )
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        """The model inputs (rows x inputs, float64, NaN where missing) of a raw matrix."""
+        out = raw[:, self.sources].astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if self.close is not None and self.relative.any():
+                close = raw[:, self.close : self.close + 1].astype(np.float64)
+                out[:, self.relative] = out[:, self.relative] / close - 1.0
+            if self.logged.any():
+                out[:, self.logged] = np.log1p(np.clip(out[:, self.logged], 0.0, None))
+        out[~np.isfinite(out)] = np.nan
+        return out
+
+
 def model_inputs(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     """The model inputs (float64, NaN where a feature is missing) of the feature ``columns``.
 
@@ -66,22 +114,12 @@ def model_inputs(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValidationError(f"feature columns missing: {missing}", field=missing[0])
-    needs_close = any(_feature(c) in _PRICE_LEVELS for c in columns if c != CLOSE)
-    if needs_close and CLOSE not in frame.columns:
-        raise ValidationError(
-            f"price-level features need {CLOSE!r} to be expressed against", field=CLOSE
+    transform = InputTransform.of(columns)
+    raw = (
+        np.column_stack(
+            [pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype="float64") for c in columns]
         )
-    close = frame[CLOSE].to_numpy(dtype="float64") if needs_close else None
-    out: dict[str, np.ndarray] = {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for column, name in zip(
-            [c for c in columns if c != CLOSE], input_names(columns), strict=True
-        ):
-            values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype="float64")
-            if name.endswith("_rel_close"):
-                assert close is not None
-                values = values / close - 1.0
-            elif name.endswith("_log1p"):
-                values = np.log1p(np.clip(values, 0.0, None))
-            out[name] = np.where(np.isfinite(values), values, np.nan)
-    return pd.DataFrame(out, index=frame.index)
+        if len(columns)
+        else np.zeros((len(frame), 0))
+    )
+    return pd.DataFrame(transform(raw), index=frame.index, columns=input_names(columns))

@@ -7,7 +7,12 @@ Contract (what Predict and the anomaly scorer rely on):
   (send float64; a missing feature is NaN);
 * ``predict(frame)`` returns a 1-D float64 array, one score per row: for a binary classifier the
   probability of the positive class, for a multi-class one the probability of
-  ``positive_class``, for the anomaly model a score where higher is more anomalous.
+  ``positive_class``, for the anomaly model a score where higher is more anomalous, for a
+  regression (``kind="forward_return"``) the predicted value.
+
+Predict does not go through ``predict(frame)``: :meth:`FeatureModel.native_scorer` gives it the
+same computation on a float64 matrix (the transform as NumPy array operations prepared once, the
+native model called on the array), so no DataFrame is built per call.
 
 The feature transform (:func:`models.inputs.model_inputs`) runs inside ``predict``, so a caller
 never prepares inputs differently from training. The native model is an artifact (XGBoost JSON
@@ -16,7 +21,7 @@ or a joblib pickle of the scikit-learn estimator) that can be used on its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,15 +29,16 @@ import joblib  # type: ignore[import-untyped]
 import numpy as np
 import pandas as pd
 
+from featurestore.errors import ConfigurationError
 from models._mlflow import PythonModel
-from models.inputs import model_inputs
+from models.inputs import InputTransform, input_names, model_inputs
 
 __all__ = ["NATIVE_ARTIFACT", "FeatureModel", "ModelConfig"]
 
 NATIVE_ARTIFACT = "native"
 """The artifact key (and file stem) of the native model."""
 
-Flavor = Literal["xgboost", "sklearn", "torch"]
+Flavor = Literal["xgboost", "sklearn", "onnx"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,7 @@ class ModelConfig:
     """What the wrapper needs besides the native model."""
 
     kind: str
-    """``anomaly``, ``direction`` or ``regime``."""
+    """``anomaly``, ``direction``, ``regime`` or ``forward_return`` (a regression)."""
     flavor: Flavor
     feature_columns: tuple[str, ...]
     positive_class: int | None = None
@@ -53,6 +59,7 @@ class FeatureModel(PythonModel):
     """Raw ``view__feature`` columns in, one score per row out."""
 
     def __init__(self, config: ModelConfig) -> None:
+        """Unbound: :meth:`load_context` (MLflow) or :meth:`bind` gives it its native model."""
         self.config = config
         self._model: Any = None
 
@@ -71,17 +78,70 @@ class FeatureModel(PythonModel):
         """One float64 score per row of ``model_input``."""
         return score(self._model, self.config, model_input)
 
+    def native_scorer(
+        self, columns: tuple[str, ...]
+    ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
+        """Scores of a raw feature matrix whose columns are ``columns`` (Predict's hot path)."""
+        if tuple(columns) != tuple(self.config.feature_columns):
+            raise ConfigurationError(
+                f"the model reads {list(self.config.feature_columns)}, not {list(columns)}"
+            )
+        return matrix_scorer(self._model, self.config), self.config.flavor
+
+
+def _fill(config: ModelConfig) -> np.ndarray | None:
+    if config.fill_values is None:
+        return None
+    names = input_names(config.feature_columns)
+    return np.asarray([config.fill_values.get(n, np.nan) for n in names], dtype="float64")
+
+
+def matrix_scorer(native: Any, config: ModelConfig) -> Callable[[np.ndarray], np.ndarray]:
+    """The wrapper's ``predict`` as a function of the raw feature matrix (the config's columns)."""
+    transform = InputTransform.of(config.feature_columns)
+    fill = _fill(config)
+    column = 1 if config.positive_class is None else config.positive_class
+
+    def inputs(raw: np.ndarray) -> np.ndarray:
+        x = transform(raw)
+        if fill is not None:
+            x = np.where(np.isnan(x), fill, x)
+        return x
+
+    if config.kind == "anomaly":
+        return lambda raw: np.asarray(-native.score_samples(inputs(raw)), dtype="float64")
+    if config.kind == "forward_return":
+        return lambda raw: np.asarray(native.predict(inputs(raw)), dtype="float64")
+    if config.flavor == "xgboost":
+        # XGBoost's in-place prediction on the array, over the trees early stopping kept (what
+        # predict_proba uses); a binary model gives P(1) directly.
+        booster = native.get_booster()
+        trees = (0, int(native.best_iteration) + 1) if _has_best(native) else (0, 0)
+
+        def xgb(raw: np.ndarray) -> np.ndarray:
+            out = np.asarray(booster.inplace_predict(inputs(raw), iteration_range=trees))
+            if out.ndim == 1:
+                return out.astype("float64") if column == 1 else 1.0 - out.astype("float64")
+            return out[:, column].astype("float64")
+
+        return xgb
+    return lambda raw: np.asarray(native.predict_proba(inputs(raw))[:, column], dtype="float64")
+
+
+def _has_best(native: Any) -> bool:
+    try:
+        return native.best_iteration is not None
+    except AttributeError:  # trained without early stopping
+        return False
+
 
 def score(native: Any, config: ModelConfig, frame: pd.DataFrame) -> np.ndarray:
     """The wrapper's ``predict`` on a native model, usable without MLflow."""
-    inputs = model_inputs(frame, config.feature_columns)
-    if config.fill_values is not None:
-        inputs = inputs.fillna(dict(config.fill_values))
-    if config.kind == "anomaly":
-        return np.asarray(-native.score_samples(inputs.to_numpy()), dtype="float64")
-    proba = native.predict_proba(inputs)
-    column = 1 if config.positive_class is None else config.positive_class
-    return np.asarray(proba[:, column], dtype="float64")
+    missing = [c for c in config.feature_columns if c not in frame.columns]
+    if missing:
+        model_inputs(frame, config.feature_columns)  # raises, naming the first missing column
+    raw = frame[list(config.feature_columns)].apply(pd.to_numeric, errors="coerce")
+    return matrix_scorer(native, config)(raw.to_numpy(dtype="float64"))
 
 
 def save_native(flavor: Flavor, native: Any, directory: str) -> str:

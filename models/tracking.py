@@ -37,7 +37,7 @@ class LoggedModel:
 
 def _pip_requirements(flavor: str) -> list[str]:
     pins = []
-    for name in (*_REQUIREMENTS, *(("torch",) if flavor == "torch" else ())):
+    for name in (*_REQUIREMENTS, *(("onnxruntime",) if flavor == "onnx" else ())):
         try:
             pins.append(f"{name}=={metadata.version(name)}")
         except metadata.PackageNotFoundError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -10,7 +11,7 @@ from featurestore.config import load_settings
 
 __all__ = ["train"]
 
-_KINDS = ("anomaly", "direction", "regime", "lstm", "all")
+_KINDS = ("anomaly", "direction", "regime", "lstm", "rf", "all")
 
 
 def _time(value: str | None) -> datetime | None:
@@ -40,6 +41,31 @@ def _time(value: str | None) -> datetime | None:
 @click.option("--name-prefix", default="featurestore-", show_default=True)
 @click.option("--experiment", default="featurestore-models", show_default=True)
 @click.option("--shuffle-labels", is_flag=True, help="Leakage canary: labels permuted in time.")
+@click.option(
+    "--model",
+    "models_",
+    multiple=True,
+    type=click.Choice(_KINDS),
+    help="A kind to train (repeatable; the same as naming KINDS).",
+)
+@click.option(
+    "--seq-len", default=30, show_default=True, type=click.IntRange(min=2), help="LSTM rows."
+)
+@click.option(
+    "--epochs", default=20, show_default=True, type=click.IntRange(min=1), help="LSTM epochs."
+)
+@click.option(
+    "--data-source",
+    type=click.Choice(["store", "file"]),
+    default="store",
+    show_default=True,
+    help="The offline store's point-in-time export, or a file of one (--data-file).",
+)
+@click.option(
+    "--data-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Parquet or CSV of an export with labels (featurestore export --labels).",
+)
 def train(
     kinds: tuple[str, ...],
     project: str | None,
@@ -52,8 +78,13 @@ def train(
     name_prefix: str,
     experiment: str,
     shuffle_labels: bool,
+    models_: tuple[str, ...],
+    seq_len: int,
+    epochs: int,
+    data_source: str,
+    data_file: Path | None,
 ) -> None:
-    """Train KINDS (anomaly, direction, regime, lstm; default all) and register them.
+    """Train KINDS (anomaly, direction, regime, lstm, rf; default all) and register them.
 
     Features come from the offline store's point-in-time export of each kind's feature service;
     the split is chronological (60/20/20) with a purge gap of the labels' reach. Prints each
@@ -62,15 +93,14 @@ def train(
     from featurestore.definitions import PROJECT, load_definitions
     from featurestore.offline import LabelSpec
     from models.data import DataWindow
-    from models.training.lstm import torch_available
     from models.training.run import TrainingContext, TrainOptions
     from models.training.run import train as run_training
 
-    chosen = list(kinds) or ["all"]
+    if (data_source == "file") != (data_file is not None):
+        raise click.BadParameter("--data-source file goes with --data-file PATH, and only it")
+    chosen = [*kinds, *models_] or ["all"]
     if "all" in chosen:
-        chosen = ["anomaly", "direction", "regime"] + (["lstm"] if torch_available() else [])
-        if not torch_available():
-            click.echo("lstm skipped: PyTorch is not installed (pip install -e '.[torch]')")
+        chosen = ["anomaly", "direction", "regime", "rf", "lstm"]
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
     window = DataWindow(
@@ -86,6 +116,9 @@ def train(
         name_prefix=name_prefix,
         experiment=experiment,
         promote=promote,  # type: ignore[arg-type]
+        epochs=epochs,
+        seq_len=seq_len,
+        data_file=data_file,
     )
     context = TrainingContext.from_settings(settings, definitions)
     for report in run_training(list(dict.fromkeys(chosen)), context, options):
@@ -97,4 +130,14 @@ def train(
                 click.echo(f"  {name:<48} {report.metrics[name]:.4f}")
 
 
-_SHOWN = {"auc", "accuracy", "log_loss", "precision", "event_recall", "flagged_share"}
+_SHOWN = {
+    "auc",
+    "accuracy",
+    "log_loss",
+    "precision",
+    "event_recall",
+    "flagged_share",
+    "rmse",
+    "mae",
+    "r2",
+}

@@ -5,6 +5,9 @@ The contract with the models: a model is registered in MLflow and loadable with
 features, written ``view__feature``; ``predict(DataFrame)`` returns one score per row (1-D), or
 class probabilities (2-D; the score is the last column, the positive class).
 
+Scoring is the native model's on a NumPy matrix (:mod:`.native`): the input schema is checked once
+when a version is loaded, not on every call.
+
 A promoted model is picked up without a restart: an alias is resolved to a version through the
 registry's REST API and trusted for ``alias_ttl_s`` (5 s by default); loaded models are cached by
 (name, version), so moving an alias back and forth never reloads. Lookups go through httpx with
@@ -33,6 +36,7 @@ from featurestore.errors import (
     ValidationError,
 )
 from featurestore.online import FeatureRef
+from featurestore.service.native import Scorer, SequenceScoring, native_scorer
 
 __all__ = ["LoadedModel", "ModelRegistry", "feature_ref_of_column", "load_pyfunc"]
 
@@ -61,23 +65,47 @@ class LoadedModel:
     refs: tuple[FeatureRef, ...]
     model: Any
     """The ``mlflow.pyfunc.PyFuncModel``."""
+    scorer: Scorer | None = None
+    """The native scorer of a matrix (None: ``model.predict`` on a DataFrame)."""
+    runtime: str = "pyfunc"
+    """What scores: ``xgboost``, ``sklearn``, ``onnxruntime`` or ``pyfunc``."""
+    sequence: SequenceScoring | None = None
+    """Set for a model of sequences of rows (the LSTM): Predict assembles them."""
+
+    def _fail(self, exc: Exception) -> FeatureStoreError:
+        return FeatureStoreError(
+            f"model {self.name} version {self.version} failed to predict: {exc}"
+        )
 
     def score(self, features: np.ndarray) -> np.ndarray:
         """One score per row of ``features`` (rows x columns, NaN where missing); blocks."""
-        frame = pd.DataFrame(features, columns=list(self.columns))
         try:
-            raw = np.asarray(self.model.predict(frame), dtype=np.float64)
+            if self.scorer is not None:
+                raw = np.asarray(self.scorer(features), dtype=np.float64)
+            else:
+                frame = pd.DataFrame(features, columns=list(self.columns))
+                raw = np.asarray(self.model.predict(frame), dtype=np.float64)
         except Exception as exc:  # a model is user code: any failure is the model's
-            raise FeatureStoreError(
-                f"model {self.name} version {self.version} failed to predict: {exc}"
-            ) from exc
+            raise self._fail(exc) from exc
+        return self._checked(raw, len(features))
+
+    def _checked(self, raw: np.ndarray, rows: int) -> np.ndarray:
         scores = raw[:, -1] if raw.ndim == 2 else raw.reshape(-1)
-        if len(scores) != len(frame):
+        if len(scores) != rows:
             raise FeatureStoreError(
                 f"model {self.name} version {self.version} returned {len(scores)} scores "
-                f"for {len(frame)} rows"
+                f"for {rows} rows"
             )
         return scores
+
+    def score_step(self, rows: np.ndarray, state: Any) -> np.ndarray:
+        """A sequence model's scores one step after ``state`` (see :class:`SequenceScoring`)."""
+        assert self.sequence is not None
+        try:
+            raw = np.asarray(self.sequence.sequence_step(rows, state), dtype=np.float64)
+        except Exception as exc:  # a model is user code: any failure is the model's
+            raise self._fail(exc) from exc
+        return self._checked(raw, len(rows))
 
 
 def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
@@ -92,8 +120,21 @@ def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
     schema = model.metadata.get_input_schema()
     if schema is None or not schema.has_input_names():
         raise ConfigurationError(f"model {name} version {version} has no input signature")
+    where = f"model {name} version {version}"
+    python_model = (
+        model.unwrap_python_model()
+        if "python_model" in model.metadata.flavors.get("python_function", {})
+        else None
+    )
+    if isinstance(python_model, SequenceScoring):
+        # Its signature also has the history's symbol and event_timestamp columns.
+        columns = tuple(python_model.feature_columns)
+        refs = tuple(map(feature_ref_of_column, columns))
+        return LoadedModel(name, version, columns, refs, model, None, "onnxruntime", python_model)
     columns = tuple(schema.input_names())
-    return LoadedModel(name, version, columns, tuple(map(feature_ref_of_column, columns)), model)
+    refs = tuple(map(feature_ref_of_column, columns))
+    scorer, runtime = native_scorer(model, columns, where)
+    return LoadedModel(name, version, columns, refs, model, scorer, runtime)
 
 
 Loader = Callable[[str, str, str], LoadedModel]
@@ -111,6 +152,7 @@ class ModelRegistry:
         loader: Loader = load_pyfunc,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """The registry at ``tracking_uri``; ``loader`` loads a version (tests give their own)."""
         self._uri = tracking_uri.rstrip("/")
         self._ttl = alias_ttl_s
         self._loader = loader

@@ -1,5 +1,16 @@
 """PredictionService: fetch a model's features online (or take them inline), score, log.
 
+The hot path (every request without inline features, on the Redis store): the features are read
+through the online store's row path into a NumPy matrix (:mod:`.predict_read`), the model version's
+native scorer is called once for all entities (:mod:`.native`: XGBoost, scikit-learn or ONNX
+Runtime on the array, the input schema checked when the version was loaded), and the response is
+written as bytes around the stored values (:mod:`.predict_response`). A sequence model (the LSTM)
+adds its entities' history from the offline store, kept as recurrent states per newest row
+(:mod:`.sequence_history`). The PredictionLog events are built on a worker thread after the
+response is ready and queued for Kafka there (:mod:`.prediction_log`): the call never waits for
+either. Requests with inline features, and stores other than Redis, take the general path
+(:meth:`OnlineStore.read`, a message built per value); both answer the same (tested).
+
 Missing features: only values that are PRESENT (fresh, non-null) reach the model; a value that is
 NOT_FOUND, NULL_VALUE or OUTSIDE_MAX_AGE is passed as NaN, is unset in the response's feature
 vector and null in the PredictionLog, and its status says which it was. Models must therefore
@@ -9,9 +20,12 @@ accept NaN (XGBoost does natively; others need an imputer in their pipeline).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
-import uuid
+import os
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 
 import grpc
@@ -19,7 +33,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
 from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
-from featurestore.errors import ValidationError
+from featurestore.errors import ConfigurationError, ValidationError
 from featurestore.events import PredictionLog
 from featurestore.online import (
     EntityKey,
@@ -28,20 +42,39 @@ from featurestore.online import (
     FeatureValue,
     OnlineStore,
 )
+from featurestore.online.layout import decode_timestamp
 from featurestore.service.convert import STATUS_TO_PROTO, entities_from_proto, value_to_proto
 from featurestore.service.models import LoadedModel, ModelRegistry
+from featurestore.service.predict_read import PRESENT, ModelPlan, ModelRows, PredictReader
+from featurestore.service.predict_response import encode_names, encode_predict_response
 from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.prediction_stream import (
     PredictionSubscriptions,
     prediction_filter_from_proto,
     prediction_to_proto,
 )
+from featurestore.service.sequence_history import SequenceStates
 from featurestore.service.telemetry import LATENCY_BUCKETS
 from featurestore.service.topic_stream import start_from_request
 
-__all__ = ["PredictionServicer", "inline_features_from_proto"]
+__all__ = [
+    "PREDICTION_SERVICE",
+    "PredictionServicer",
+    "inline_features_from_proto",
+    "prediction_method_handlers",
+]
 
+PREDICTION_SERVICE = "featurestore.v1.PredictionService"
 _DEFAULT_ALIAS = "champion"
+_INLINE_ROWS = 256
+"""Up to this many entities the model is called on the event loop: a thread hop costs more."""
+logger = logging.getLogger(__name__)
+
+
+def _request_ids(count: int) -> list[str]:
+    """``count`` random 32-hex-digit ids (uuid4's randomness, from one system call)."""
+    text = os.urandom(16 * count).hex()
+    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
 
 
 def inline_features_from_proto(
@@ -94,13 +127,20 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         max_entities: int,
         metrics: CollectorRegistry | None = None,
         subscriptions: PredictionSubscriptions | None = None,
+        reader: PredictReader | None = None,
+        histories: SequenceStates | None = None,
     ) -> None:
         """Serve Predict (and StreamPredictions when ``subscriptions`` is given).
 
         ``metrics``: where the Predict latency histogram goes (None: not recorded);
-        ``subscriptions``: the prediction log's, for StreamPredictions (None: UNIMPLEMENTED).
+        ``subscriptions``: the prediction log's, for StreamPredictions (None: UNIMPLEMENTED);
+        ``reader``: the online store's row path (None: every call takes the general path);
+        ``histories``: sequence models' offline history (None: they cannot be served).
         """
         self._store = store
+        self._reader = reader
+        self._histories = histories
+        self._names: dict[tuple[str, str], bytes] = {}
         self._subscriptions = subscriptions
         self._registry = registry
         self._log = log
@@ -119,7 +159,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def Predict(  # noqa: N802  (the generated base class names it)
         self, request: prediction_service_pb2.PredictRequest, context: grpc.aio.ServicerContext
-    ) -> prediction_service_pb2.PredictResponse:
+    ) -> bytes:
+        """Score the entities with the model; the serialized PredictResponse."""
+        began = time.perf_counter()
         received = datetime.now(UTC)
         if not request.model_name:
             raise ValidationError("model_name: must not be empty", field="model_name")
@@ -134,23 +176,137 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         entities = entities_from_proto(request.entities, max_rows=self._max_entities)
         async with asyncio.timeout(context.time_remaining()):
             model = await self._registry.get(request.model_name, alias=alias, version=version)
-            inline = inline_features_from_proto(request.inline_features, len(entities), model)
-            columns = await self._features(entities, model, inline)
-            matrix = _matrix(columns)
-            scores = await asyncio.to_thread(model.score, matrix)
+            plan = self._plan(model, entities, request)
+            if plan is None:
+                answer = await self._general(model, entities, request, received)
+            else:
+                answer = await self._fast(model, plan, entities, received)
+        if self._latency is not None:
+            self._latency.labels(model.name, model.version).observe(time.perf_counter() - began)
+        return answer
+
+    def _plan(
+        self,
+        model: LoadedModel,
+        entities: Sequence[EntityKey],
+        request: prediction_service_pb2.PredictRequest,
+    ) -> ModelPlan | None:
+        """The fast path's plan, or None for the general path."""
+        if model.sequence is not None and request.inline_features:
+            raise ValidationError(
+                f"inline_features: model {model.name} scores sequences of stored rows; "
+                "it takes no inline features",
+                field="inline_features",
+            )
+        if self._reader is None or request.inline_features:
+            return None
+        plan = self._reader.plan(model.refs)
+        if plan is None or plan.join_keys != entities[0].join_keys:
+            return None
+        return plan
+
+    async def _fast(
+        self,
+        model: LoadedModel,
+        plan: ModelPlan,
+        entities: tuple[EntityKey, ...],
+        received: datetime,
+    ) -> bytes:
+        assert self._reader is not None
+        rows = await self._reader.read(plan, entities)
+        if model.sequence is not None:
+            scores = await self._sequence_scores(model, plan, entities, rows)
+        elif len(entities) <= _INLINE_ROWS:
+            scores = model.score(rows.matrix)
+        else:
+            scores = await asyncio.to_thread(model.score, rows.matrix)
+        ids = _request_ids(len(entities))
+        names = self._names.get((model.name, model.version))
+        if names is None:
+            names = self._names[(model.name, model.version)] = encode_names(
+                [str(r) for r in model.refs]
+            )
+        answer = encode_predict_response(model.name, model.version, names, rows, scores, ids)
+        if self._log is not None:
+            self._log_later(model, entities, rows, scores, ids, received)
+        return answer
+
+    async def _sequence_scores(
+        self,
+        model: LoadedModel,
+        plan: ModelPlan,
+        entities: tuple[EntityKey, ...],
+        rows: ModelRows,
+    ) -> np.ndarray:
+        sequence = model.sequence
+        assert sequence is not None
+        if self._histories is None:
+            raise ConfigurationError(
+                f"model {model.name} scores sequences; this server has no offline store for them"
+            )
+        view = plan.view(sequence.sample_view)
+        if view is None:
+            raise ConfigurationError(
+                f"model {model.name} version {model.version} scores sequences of "
+                f"{sequence.sample_view} rows but reads none of its features"
+            )
+        state, full = await self._histories.states(model, entities, rows.stamps[view])
+        scores = np.full(len(entities), np.nan)
+        if full.any():
+            scores = model.score_step(rows.matrix, state)
+            scores[~full] = np.nan
+        return scores
+
+    def _log_later(
+        self,
+        model: LoadedModel,
+        entities: Sequence[EntityKey],
+        rows: ModelRows,
+        scores: np.ndarray,
+        ids: Sequence[str],
+        received: datetime,
+    ) -> None:
+        """Build the PredictionLog events on a worker thread, then queue them (never waits)."""
+        answered = datetime.now(UTC)
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            None, _events_of_rows, model, entities, rows, scores, ids, received, answered
+        )
+        future.add_done_callback(self._queue_log)
+
+    def _queue_log(
+        self, future: asyncio.Future[list[PredictionLog]] | Future[list[PredictionLog]]
+    ) -> None:
+        if future.cancelled():
+            return
+        error = future.exception()
+        if error is not None:
+            logger.warning("prediction log events not built: %s", error)
+        elif self._log is not None:
+            self._log.log(future.result())
+
+    async def _general(
+        self,
+        model: LoadedModel,
+        entities: tuple[EntityKey, ...],
+        request: prediction_service_pb2.PredictRequest,
+        received: datetime,
+    ) -> bytes:
+        inline = inline_features_from_proto(request.inline_features, len(entities), model)
+        columns = await self._features(entities, model, inline)
+        matrix = _matrix(columns)
+        scores = await asyncio.to_thread(model.score, matrix)
         response = _response(model, entities, columns, scores)
         if self._log is not None:
             self._log.log(_log_events(model, entities, columns, response, received))
-        if self._latency is not None:
-            elapsed = (datetime.now(UTC) - received).total_seconds()
-            self._latency.labels(model.name, str(model.version)).observe(elapsed)
-        return response
+        return response.SerializeToString()
 
     async def StreamPredictions(  # noqa: N802  (the generated base class names it)
         self,
         request: prediction_service_pb2.StreamPredictionsRequest,
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[prediction_service_pb2.StreamPredictionsResponse]:
+        """The model's logged predictions of the wanted entities, from where the request says."""
         if self._subscriptions is None:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED, "this server does not stream predictions"
@@ -202,10 +358,10 @@ def _response(
     response = prediction_service_pb2.PredictResponse(
         model_name=model.name, model_version=model.version
     )
-    for row in range(len(entities)):
+    for row, request_id in enumerate(_request_ids(len(entities))):
         used = [column[row] for column in columns]
         prediction = response.predictions.add(
-            request_id=uuid.uuid4().hex, score=float(scores[row]), feature_names=names
+            request_id=request_id, score=float(scores[row]), feature_names=names
         )
         prediction.feature_values.extend(
             value_to_proto(v.value if v.status is FeatureStatus.PRESENT else None) for v in used
@@ -254,3 +410,58 @@ def _log_events(
             )
         )
     return events
+
+
+def _events_of_rows(
+    model: LoadedModel,
+    entities: Sequence[EntityKey],
+    rows: ModelRows,
+    scores: np.ndarray,
+    ids: Sequence[str],
+    received: datetime,
+    answered: datetime,
+) -> list[PredictionLog]:
+    """The fast path's PredictionLog events (run on a worker thread)."""
+    names = [str(ref) for ref in model.refs]
+    present = (rows.statuses == PRESENT).tolist()
+    matrix = rows.matrix.tolist()
+    times: dict[bytes, datetime] = {}
+    events = []
+    for row, (entity, newest) in enumerate(zip(entities, rows.newest(), strict=True)):
+        if newest is not None and newest not in times:
+            times[newest] = decode_timestamp(newest)
+        values = matrix[row]
+        ok = present[row]
+        features: dict[str, float | None] = {
+            name: values[j] if ok[j] and not math.isnan(values[j]) else None
+            for j, name in enumerate(names)
+        }
+        events.append(
+            PredictionLog(
+                request_id=ids[row],
+                model_name=model.name,
+                model_version=model.version,
+                entity={k: str(v) for k, v in zip(entity.join_keys, entity.values, strict=True)},
+                prediction=float(scores[row]),
+                request_time=received,
+                response_time=answered,
+                features=features,
+                feature_time=None if newest is None else times[newest],
+            )
+        )
+    return events
+
+
+def prediction_method_handlers(servicer: PredictionServicer) -> dict[str, grpc.RpcMethodHandler]:
+    """The service's handlers: Predict answers bytes it wrote itself (no response serializer)."""
+    return {
+        "Predict": grpc.unary_unary_rpc_method_handler(
+            servicer.Predict,
+            request_deserializer=prediction_service_pb2.PredictRequest.FromString,
+        ),
+        "StreamPredictions": grpc.unary_stream_rpc_method_handler(
+            servicer.StreamPredictions,
+            request_deserializer=prediction_service_pb2.StreamPredictionsRequest.FromString,
+            response_serializer=prediction_service_pb2.StreamPredictionsResponse.SerializeToString,
+        ),
+    }

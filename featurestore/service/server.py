@@ -24,7 +24,6 @@ from featurestore._proto.v1 import (
     dataset_service_pb2_grpc,
     feature_service_pb2,
     prediction_service_pb2,
-    prediction_service_pb2_grpc,
 )
 from featurestore.config import Settings
 from featurestore.events import ConfluentSchemaStore
@@ -45,11 +44,17 @@ from featurestore.service.health import (
     backend_probes,
 )
 from featurestore.service.models import ModelRegistry
+from featurestore.service.predict_read import PredictReader
 from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.prediction_stream import PredictionSubscriptions
-from featurestore.service.predictions import PredictionServicer
+from featurestore.service.predictions import (
+    PREDICTION_SERVICE,
+    PredictionServicer,
+    prediction_method_handlers,
+)
 from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.reflection import add_reflection
+from featurestore.service.sequence_history import SequenceStates
 from featurestore.service.telemetry import RpcTelemetry, Telemetry
 from featurestore.service.wrapping import MethodWrapper, WrappingRegistrar
 from featurestore.telemetry import process_telemetry
@@ -149,6 +154,7 @@ async def create_server(
 
     online = store
     raw = None
+    predict_reader = None
     if online is None:
         redis_store = RedisOnlineStore.from_settings(
             settings.redis,
@@ -165,6 +171,7 @@ async def create_server(
             memo_bytes=service.online_response_memo_bytes,
             counters=rpc_telemetry.counters,
         )
+        predict_reader = PredictReader(redis_store.rows, catalog)
         online = redis_store
         closers.append(redis_store.close)
     schemas = ConfluentSchemaStore.from_settings(settings.schema_registry)
@@ -200,25 +207,27 @@ async def create_server(
             FeatureServicer(online, catalog, max_entities=service.max_entities, raw=raw)
         ),
     )
-    # The generated registration functions are unannotated.
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        PredictionServicer(
-            online,
-            models,
-            prediction_log,
-            max_entities=service.max_entities,
-            metrics=telemetry.registry,
-            subscriptions=prediction_subscriptions,
+    offline = offline or OfflineAccess(settings, catalog.project)
+    registrar.add_service(
+        PREDICTION_SERVICE,
+        prediction_method_handlers(
+            PredictionServicer(
+                online,
+                models,
+                prediction_log,
+                max_entities=service.max_entities,
+                metrics=telemetry.registry,
+                subscriptions=prediction_subscriptions,
+                reader=predict_reader,
+                histories=SequenceStates(offline, settings.postgres.dsn),
+            )
         ),
-        registrar,
     )
     anomaly_service_pb2_grpc.add_AnomalyServiceServicer_to_server(  # type: ignore[no-untyped-call]
         AnomalyServicer(subscriptions), registrar
     )
     dataset_service_pb2_grpc.add_DatasetServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        DatasetServicer(
-            offline or OfflineAccess(settings, catalog.project), max_rows=service.max_export_rows
-        ),
+        DatasetServicer(offline, max_rows=service.max_export_rows),
         registrar,
     )
     health_servicer = ReasonedHealthServicer()

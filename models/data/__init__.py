@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.data.dataset import Dataset, DatasetSpec, load_dataset, shuffle_in_time
+from models.data.dataset import Dataset, DatasetSpec, load_dataset, read_dataset, shuffle_in_time
 from models.data.source import DataWindow
 from models.data.split import Split, SplitSpec, chronological_split
 from models.data.targets import (
@@ -22,6 +22,7 @@ __all__ = [
     "chronological_split",
     "load_dataset",
     "minute_closes",
+    "read_dataset",
     "regime_classes",
     "regime_edges",
     "shuffle_in_time",

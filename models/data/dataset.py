@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from featurestore.errors import ValidationError
 from featurestore.offline import (
     LabelSpec,
     PostgresOfflineStore,
@@ -22,7 +24,7 @@ from featurestore.offline import (
 from models.data.source import DataWindow, read_closes, sample_times
 from models.data.targets import add_forward_volatility, minute_closes
 
-__all__ = ["Dataset", "DatasetSpec", "load_dataset", "shuffle_in_time"]
+__all__ = ["Dataset", "DatasetSpec", "load_dataset", "read_dataset", "shuffle_in_time"]
 
 SAMPLE_VIEW = "rolling_1m"
 PRICE_VIEW = "bars_1m"
@@ -82,6 +84,41 @@ def load_dataset(store: PostgresOfflineStore, dsn: str, spec: DatasetSpec) -> Da
     frame = add_forward_volatility(frame, closes, spec.vol_horizon)
     frame[list(columns)] = frame[list(columns)].astype("float64")
     return Dataset(frame.reset_index(drop=True), columns, spec.feature_service)
+
+
+def read_dataset(path: Path, feature_service: str, window: DataWindow) -> Dataset:
+    """A training set from an exported file (Parquet, or CSV) instead of the offline store.
+
+    The file holds ``symbol``, ``event_timestamp``, the features named ``view__feature`` and the
+    labels (``forward_return``, ``direction``; ``forward_vol`` for the regime model), as
+    ``featurestore export --labels`` writes them; rows are kept within ``window``.
+
+    Raises:
+        ValidationError: the file cannot be read, or lacks a column, or no row is in the window.
+    """
+    try:
+        frame = pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"data file {path}: {exc}", field="data_file") from exc
+    missing = [c for c in ("symbol", "event_timestamp", "forward_return") if c not in frame]
+    if missing:
+        raise ValidationError(f"data file {path} lacks column(s) {missing}", field="data_file")
+    frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
+    if "direction" not in frame:
+        frame["direction"] = np.sign(frame["forward_return"])
+    keep = pd.Series(True, index=frame.index)
+    if window.start is not None:
+        keep &= frame["event_timestamp"] >= window.start
+    if window.end is not None:
+        keep &= frame["event_timestamp"] <= window.end
+    if window.symbols is not None:
+        keep &= frame["symbol"].isin(window.symbols)
+    frame = frame[keep].sort_values(["event_timestamp", "symbol"], kind="stable")
+    if frame.empty:
+        raise ValidationError(f"data file {path} has no rows in the window", field="window")
+    columns = tuple(c for c in frame.columns if "__" in c)
+    frame[list(columns)] = frame[list(columns)].astype("float64")
+    return Dataset(frame.reset_index(drop=True), columns, feature_service)
 
 
 def shuffle_in_time(frame: pd.DataFrame, columns: list[str], seed: int) -> pd.DataFrame:

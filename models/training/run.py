@@ -4,25 +4,31 @@
 
     context = TrainingContext.from_settings(settings, definitions)
     reports = train(["anomaly", "direction", "regime"], context, TrainOptions(seed=7))
+
+Data comes from the offline store's point-in-time export (``data_source="store"``), or from a
+file of one (``data_source="file"``: Parquet or CSV with ``symbol``, ``event_timestamp``, the
+``view__feature`` columns and the labels, as ``featurestore export --labels`` writes it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
 from featurestore.errors import ValidationError
 from featurestore.offline import LabelSpec, PostgresOfflineStore
-from models.data import Dataset, DatasetSpec, DataWindow, SplitSpec, load_dataset
+from models.data import Dataset, DatasetSpec, DataWindow, SplitSpec, load_dataset, read_dataset
 from models.demo.market import Injection
 from models.registry import ModelRegistry
 from models.tracking import LoggedModel, log_and_register
 from models.training.anomaly import fit_anomaly
 from models.training.base import TrainedModel
 from models.training.direction import fit_direction
+from models.training.forward_return import fit_forward_return
 from models.training.regime import fit_regime
 
 __all__ = [
@@ -36,15 +42,16 @@ __all__ = [
     "train",
 ]
 
-Kind = Literal["anomaly", "direction", "regime", "lstm"]
-KINDS: tuple[Kind, ...] = ("anomaly", "direction", "regime", "lstm")
-TABULAR: tuple[Kind, ...] = ("anomaly", "direction", "regime")
+Kind = Literal["anomaly", "direction", "regime", "lstm", "rf"]
+KINDS: tuple[Kind, ...] = ("anomaly", "direction", "regime", "lstm", "rf")
+TABULAR: tuple[Kind, ...] = ("anomaly", "direction", "regime", "rf")
 
 FEATURE_SERVICES: dict[str, str] = {
     "anomaly": "anomaly_features_v1",
     "direction": "direction_features_v1",
     "regime": "market_features_v1",
     "lstm": "direction_features_v1",
+    "rf": "direction_features_v1",
 }
 """The feature service each kind trains on by default."""
 
@@ -95,6 +102,12 @@ class TrainOptions:
     """Known injected anomalies: the anomaly model's precision and recall are measured on them."""
     tags: dict[str, str] = field(default_factory=dict)
     """Extra run and version tags."""
+    epochs: int = 20
+    """The LSTM's most epochs (it stops earlier when validation loss stops improving)."""
+    seq_len: int = 30
+    """The LSTM's sequence length: rows per sample, the newest included."""
+    data_file: Path | None = None
+    """Train on this exported file instead of the offline store (``--data-source file``)."""
 
 
 @dataclass(frozen=True)
@@ -125,7 +138,18 @@ def fit(kind: str, dataset: Dataset, options: TrainOptions) -> TrainedModel:
     if kind == "lstm":
         from models.training.lstm import fit_lstm
 
-        return fit_lstm(dataset, spec, options.seed, shuffle_labels=options.shuffle_labels)
+        return fit_lstm(
+            dataset,
+            spec,
+            options.seed,
+            shuffle_labels=options.shuffle_labels,
+            epochs=options.epochs,
+            window=options.seq_len,
+        )
+    if kind == "rf":
+        return fit_forward_return(
+            dataset, spec, options.seed, shuffle_labels=options.shuffle_labels
+        )
     raise ValidationError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})", field="kind")
 
 
@@ -149,7 +173,11 @@ def train(
         if options.split is None:
             options = replace(options, split=SplitSpec(gap=spec.label_reach))
         if service not in datasets:
-            datasets[service] = load_dataset(context.store, context.dsn, spec)
+            datasets[service] = (
+                load_dataset(context.store, context.dsn, spec)
+                if options.data_file is None
+                else read_dataset(options.data_file, service, options.window)
+            )
         trained = fit(kind, datasets[service], options)
         tags = {"shuffle_labels": str(options.shuffle_labels).lower(), **options.tags}
         logged = log_and_register(

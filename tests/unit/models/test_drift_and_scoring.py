@@ -9,7 +9,6 @@ from featurestore.errors import ValidationError
 from models.demo.market import Injection, inject
 from models.drift import population_stability, reference_histograms
 from models.scoring import anomaly_id
-from models.training.lstm import SequenceConfig, sequences, torch_available
 from processors.features.frame import compute_frame
 
 
@@ -58,40 +57,3 @@ def test_injections_change_only_their_minute():
     assert out.loc[burst.bar_end - complete, "volume"] == 300 + 40_000
     assert out.loc[burst.bar_end - complete, "close"] == 50.0
     assert out.loc[t0 + pd.Timedelta(minutes=2) - complete, "close"] == 50.0
-
-
-def test_lstm_sequences_hold_each_symbols_past_rows_only():
-    t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
-    frame = (
-        pd.DataFrame(
-            {
-                "symbol": ["A", "B"] * 4,
-                "event_timestamp": np.repeat(pd.date_range(t0, periods=4, freq="min"), 2),
-                "rolling_1m__volume_ratio": [0.0, 100.0, 1.0, 101.0, 2.0, 102.0, 3.0, 103.0],
-            }
-        )
-        .iloc[::-1]
-        .reset_index(drop=True)
-    )  # any row order
-    config = SequenceConfig(("rolling_1m__volume_ratio",), (0.0,), (1.0,), window=3)
-    x, full = sequences(frame, config)
-    assert full.sum() == 4
-    a_last = frame.index[
-        (frame.symbol == "A") & (frame.event_timestamp == frame.event_timestamp.max())
-    ][0]
-    assert x[a_last, :, 0].tolist() == [1.0, 2.0, 3.0]
-
-
-@pytest.mark.skipif(not torch_available(), reason="PyTorch is not installed (extra .[torch]); "
-                    "no CPU wheel here and PyPI's build pulls several GB of CUDA")  # fmt: skip
-def test_lstm_trains_and_predicts_per_row():
-    from models.data import Dataset, SplitSpec
-    from models.training.lstm import fit_lstm
-    from tests.unit.models.test_training import frame
-
-    data = frame(n=1200, leak=1.0)
-    ds = Dataset(data, tuple(c for c in data.columns if "__" in c), "direction_features_v1")
-    trained = fit_lstm(ds, SplitSpec(gap=timedelta(minutes=6)), seed=0, epochs=3)
-    scores = trained.wrapper.predict(None, data)
-    assert scores.shape == (len(data),)
-    assert np.isfinite(trained.metrics["model.test.auc"])

@@ -1,0 +1,100 @@
+"""Predict's fast path (stored bytes -> matrix -> response bytes) against its general path."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore.online import EntityKey, FeatureRef, FeatureRow
+from featurestore.online.layout import redis_key
+from featurestore.online.redis import write_args
+from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.service.models import LoadedModel
+from featurestore.service.predict_read import ModelPlan, decode
+from featurestore.service.predict_response import encode_names, encode_predict_response
+from featurestore.service.predictions import _events_of_rows, _log_events, _matrix, _response
+
+NOW = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
+REFS = (
+    FeatureRef("bars_1m", "close"),
+    FeatureRef("rolling_1m", "vwap_5m"),
+    FeatureRef("bars_1m", "volume"),
+    FeatureRef("bars_1m", "trade_count"),  # an INT64 feature
+)
+ENTITIES = tuple(EntityKey.of(symbol=s) for s in ("AAPL", "IBM", "GHOST", "OLD", "NULLS"))
+ROWS = [
+    FeatureRow("bars_1m", ENTITIES[0], NOW, {"close": 190.5, "volume": 7.0, "trade_count": 3}),
+    FeatureRow("rolling_1m", ENTITIES[0], NOW - timedelta(seconds=30), {"vwap_5m": 189.0}),
+    FeatureRow("bars_1m", ENTITIES[1], NOW, {"close": 150.0}),  # volume, trade_count absent
+    FeatureRow("bars_1m", ENTITIES[3], NOW - timedelta(hours=2), {"close": 1.0, "volume": 2.0}),
+    FeatureRow("rolling_1m", ENTITIES[3], NOW - timedelta(minutes=1), {"vwap_5m": 3.0}),
+    FeatureRow("bars_1m", ENTITIES[4], NOW, {"close": None, "volume": 5.0, "trade_count": None}),
+]
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _replies(plan: ModelPlan) -> list[tuple[bytes | None, ...]]:
+    """The columns of the HMGET replies Redis would give for what write_args stores."""
+    catalog = market_catalog()
+    hashes: dict[bytes, dict[bytes, bytes]] = {}
+    for row in ROWS:
+        key, args = write_args(row, catalog)
+        fields = hashes.setdefault(key, {})
+        fields[_bytes(args[0])] = _bytes(args[1])
+        pairs = args[5:]
+        for name, value in zip(pairs[::2], pairs[1::2], strict=True):
+            fields[_bytes(name)] = _bytes(value)
+    replies = [
+        [hashes.get(redis_key(e, catalog.project), {}).get(f) for f in plan.fields]
+        for e in ENTITIES
+    ]
+    return list(zip(*replies, strict=True))
+
+
+def test_fast_path_response_and_log_equal_the_general_paths():
+    catalog = market_catalog()
+    columns = tuple(f"{r.view}__{r.feature}" for r in REFS)
+    model = LoadedModel("m", "3", columns, REFS, None)
+    plan = ModelPlan.build(catalog, REFS)
+    assert plan is not None
+    rows = decode(plan, _replies(plan), NOW.timestamp())
+
+    store = InMemoryOnlineStore(catalog)
+    asyncio.run(store.write(ROWS))
+    general = asyncio.run(store.read(ENTITIES, REFS, now=NOW)).columns
+    np.testing.assert_array_equal(rows.matrix, _matrix(general))
+
+    scores = np.array([0.1, 0.2, float("nan"), 0.4, 0.5])
+    ids = [f"{i:032x}" for i in range(len(ENTITIES))]
+    fast = prediction_service_pb2.PredictResponse.FromString(
+        encode_predict_response("m", "3", encode_names([str(r) for r in REFS]), rows, scores, ids)
+    )
+    slow = _response(model, ENTITIES, general, scores)
+    assert (fast.model_name, fast.model_version) == ("m", "3")
+    assert len(fast.predictions) == len(slow.predictions) == len(ENTITIES)
+    for got, want, request_id in zip(fast.predictions, slow.predictions, ids, strict=True):
+        assert got.request_id == request_id and len(want.request_id) == 32
+        want.request_id = request_id
+        if np.isnan(want.score):
+            assert np.isnan(got.score)
+            got.score = want.score = 0.0
+        assert got == want
+    statuses = [list(p.feature_statuses) for p in fast.predictions]
+    assert len({tuple(s) for s in statuses}) == len(ENTITIES)  # every kind of status was met
+
+    received = NOW
+    fast_log = _events_of_rows(model, ENTITIES, rows, scores, ids, received, received)
+    slow_log = _log_events(model, ENTITIES, general, fast, received)
+    for event, wanted in zip(fast_log, slow_log, strict=True):
+        assert (event.entity, event.feature_time, event.request_id) == (
+            wanted.entity,
+            wanted.feature_time,
+            wanted.request_id,
+        )
+        assert event.features == wanted.features
