@@ -185,3 +185,23 @@ def test_feature_options_are_parsed_per_view():
     for bad in ("m", "=a", "m="):
         with pytest.raises(click.UsageError, match="VIEW=FEATURE"):
             parse_features((bad,))
+
+
+def test_the_registered_form_saves_and_loads_as_mlflow_does(tmp_path):
+    from models._mlflow import mlflow, quiet
+
+    rng = np.random.default_rng(8)
+    values = 10 + rng.normal(0, 1, 200)
+    values[150] += 9
+    config = DetectorConfig("metric_rolling_1m", "entity", ("value_mean_1m",), DetectorParams())
+    rows = frame_of({"a": values})
+    with quiet():
+        mlflow.pyfunc.save_model(
+            tmp_path / "model",
+            python_model=DetectorModel(config),
+            input_example=rows.head(3),
+            pip_requirements=["numpy"],
+        )
+        loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    assert loaded.unwrap_python_model().config == config
+    np.testing.assert_array_equal(loaded.predict(rows), DetectorModel(config).predict(None, rows))
