@@ -15,7 +15,7 @@ import grpc
 import numpy as np
 import pytest
 from featurestore_client import FeatureStatus, FeatureStoreClientError
-from featurestore_client._columns import _IrregularError, _Response, _timestamps, decode_columns
+from featurestore_client._columns import _IrregularError, _timestamps, decode_columns
 from featurestore_client._proto.v1 import feature_service_pb2, types_pb2
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -158,24 +158,22 @@ def _server_like(rows: int, *, missing: set[int], nanos_ms: bool) -> bytes:
     return message.SerializeToString()
 
 
+def test_numpy_only_refuses_what_needs_protobuf() -> None:
+    column = types_pb2.FeatureColumn(statuses=[types_pb2.FEATURE_STATUS_PRESENT])
+    column.values.add(string_value="IBM")
+    column.event_timestamps.add()
+    with pytest.raises(_IrregularError, match="column v:f"):
+        decode_columns(_one_column(column), 1, numpy_only=True)
+    assert decode_columns(_one_column(column), 1)[0].at(0).value == "IBM"
+
+
 @pytest.mark.parametrize("missing", [set(), {0, 7}])
 @pytest.mark.parametrize("nanos_ms", [False, True])
 def test_the_servers_layout_takes_the_numpy_path(missing: set[int], nanos_ms: bool) -> None:
     rows = 100
     data = _server_like(rows, missing=missing, nanos_ms=nanos_ms)
-    message = feature_service_pb2.GetOnlineFeaturesResponse.FromString(data)
-    response = _Response(data, rows)
-    stamps: dict[bytes, Any] = {}
-    pos = 0
-    for column in message.columns:  # each column's bytes, in order
-        body = column.SerializeToString()
-        start = data.index(body, pos)
-        response._column(start, start + len(body), stamps)  # raises _IrregularError if not
-        pos = start + len(body)
-    assert len(stamps) == 2  # one per view: the columns of a view share their times' bytes
-    for starts, sizes in stamps.values():
-        _timestamps(response.array, starts, sizes)
-    decoded = decode_columns(data, rows)
+    decoded = decode_columns(data, rows, numpy_only=True)  # raises where it is not
+    assert decoded[0].event_times is decoded[1].event_times  # one view: decoded once
     assert decoded[2].values.dtype == np.int64
     assert decoded[2].values[5] == 185 and decoded[0].values[3] == 1.0
     set_rows = [bool(decoded[0].is_set[i]) for i in (0, 1, 7)]

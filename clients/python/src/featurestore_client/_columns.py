@@ -52,6 +52,8 @@ _FIXED: dict[tuple[int, int], np.dtype[Any]] = {
     (0x35, 5): np.dtype("<f4"),
 }
 """Value.double_value and float_value by tag and payload size: little-endian fixed widths."""
+_NATIVE: dict[str, np.dtype[Any]] = {"d": np.dtype(np.float64), "f": np.dtype(np.float32)}
+"""The same, in this machine's byte order."""
 _VARINT_KINDS: dict[int, Any] = {0x18: np.int32, 0x20: np.int64, 0x38: np.bool_, 0x40: np.int64}
 """Value's varint kinds by tag: int32, int64, bool and unix_timestamp (seconds)."""
 _DTYPES: dict[str, Any] = {
@@ -92,8 +94,11 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     raise _malformed("a varint longer than 10 bytes")
 
 
-def decode_columns(data: bytes, rows: int) -> list[FeatureColumn]:
+def decode_columns(data: bytes, rows: int, *, numpy_only: bool = False) -> list[FeatureColumn]:
     """The columns of a serialized GetOnlineFeaturesResponse to a request of ``rows`` entities.
+
+    ``numpy_only`` raises where the NumPy path does not apply instead of parsing with protobuf
+    (the tests check that the server's answers never need protobuf's path).
 
     Raises:
         FeatureStoreClientError: INTERNAL: the bytes are not such a response, or a column has
@@ -125,7 +130,7 @@ def decode_columns(data: bytes, rows: int) -> list[FeatureColumn]:
         raise _malformed("the last field runs past the end")
     if len(names) != len(bodies):
         raise _malformed(f"{len(names)} feature names for {len(bodies)} columns")
-    return _Response(data, rows).columns(names, bodies)
+    return _Response(data, rows, numpy_only).columns(names, bodies)
 
 
 class _Response:
@@ -135,7 +140,8 @@ class _Response:
     other views'), and the columns where every value is set share one mask.
     """
 
-    def __init__(self, data: bytes, rows: int) -> None:
+    def __init__(self, data: bytes, rows: int, numpy_only: bool = False) -> None:
+        self.numpy_only = numpy_only
         self.data = data
         self.array = np.frombuffer(data, np.uint8)
         self.rows = rows
@@ -151,6 +157,9 @@ class _Response:
             try:
                 decoded.append((name, *self._column(start, stop, stamps)))
             except (_IrregularError, IndexError):
+                if self.numpy_only:
+                    why = f"column {name} is not in the NumPy path's layout"
+                    raise _IrregularError(why) from None
                 decoded.append(_by_protobuf(name, self.data[start:stop], self.rows))
         times = self._times(stamps)
         return [
@@ -239,7 +248,7 @@ class _Response:
             if (tag, sizes) in _FIXED:  # a strided view of the bytes, copied
                 dtype = _FIXED[tag, sizes]
                 view: NDArray[Any] = np.ndarray((rows,), dtype, data, first + 1, (step,))
-                return _frozen(view.astype(dtype.newbyteorder("="))), self.all_set
+                return _frozen(view.astype(_NATIVE[dtype.char])), self.all_set
             is_set = self.all_set
             set_starts, set_sizes = _array(starts), np.full(rows, sizes)
         else:
@@ -257,7 +266,7 @@ class _Response:
             if (set_sizes != width + 1).any():
                 raise _IrregularError
             raw = array[set_starts[:, None] + _COLS[1 : width + 1]]  # rows x width, contiguous
-            values: NDArray[Any] = np.full(rows, np.nan, fixed.newbyteorder("="))
+            values: NDArray[Any] = np.full(rows, np.nan, _NATIVE[fixed.char])
             values[is_set] = raw.view(fixed)[:, 0]
             return _frozen(values), is_set
         kind = _VARINT_KINDS.get(tag)
@@ -281,6 +290,8 @@ class _Response:
             regions = micros.reshape(len(stamps), self.rows).view("datetime64[us]")
             return {key: _frozen(times) for key, times in zip(stamps, regions, strict=True)}
         except _IrregularError:
+            if self.numpy_only:
+                raise
             return {key: _times_by_protobuf(key, self.rows) for key in stamps}
 
 
