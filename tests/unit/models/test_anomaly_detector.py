@@ -205,3 +205,15 @@ def test_the_registered_form_saves_and_loads_as_mlflow_does(tmp_path):
         loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     assert loaded.unwrap_python_model().config == config
     np.testing.assert_array_equal(loaded.predict(rows), DetectorModel(config).predict(None, rows))
+
+
+def test_score_refuses_options_that_do_not_fit_its_views():
+    from click.testing import CliRunner
+
+    from featurestore.cli import main
+
+    runner = CliRunner()
+    two = runner.invoke(main, ["score", "--follow", "--view", "a", "--view", "b", "--model", "m"])
+    assert two.exit_code == 2 and "exactly one --view" in two.output
+    other = runner.invoke(main, ["score", "--follow", "--view", "a", "--feature", "b=x"])
+    assert other.exit_code == 2 and "views not scored: b" in other.output
