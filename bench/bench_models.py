@@ -6,6 +6,12 @@ features, in tables of this run) and trained through the point-in-time export:
 * real trades: every LEAN file of ../shared/data/market (AIG, BAC, IBM on 3 days, SPY on 1);
 * the synthetic demo market with injected anomalies (20 symbols x 390 minutes).
 
+Forecasts (``python -m bench.bench_models forecasts``, also part of the full run): the random
+forest regression of the forward return (RMSE, MAE, R² against the zero-return and last-return
+baselines) and the LSTM's direction (AUC, accuracy, log loss against the majority and
+last-direction baselines, beside the tabular XGBoost direction model), on the test split of the
+chronological 60/20/20 split (15-minute purge gaps), both data sets.
+
 Scoring throughput: the champion anomaly model scoring rolling_1m rows, (a) the registered
 pyfunc on rows that carry every input, (b) the hook path, where the bars_1m inputs are joined
 point in time from PostgreSQL, against (c) the floor: the native IsolationForest's score_samples
@@ -17,6 +23,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
+from typing import Any
 
 import psycopg
 
@@ -31,7 +38,8 @@ from models.registry import ModelRegistry
 from models.scoring import AnomalyScorer
 from models.training.run import TrainingContext, TrainOptions, TrainReport, train
 
-KINDS = ["anomaly", "direction", "regime"]
+KINDS = ["anomaly", "direction", "regime", "rf", "lstm"]
+FORECAST_KINDS = ["direction", "rf", "lstm"]
 SHOWN = [
     ("direction", "model", "auc"),
     ("direction", "baseline_majority", "auc"),
@@ -48,6 +56,24 @@ SHOWN = [
     ("regime", "baseline_persistence", "accuracy"),
     ("regime", "model", "log_loss"),
     ("regime", "baseline_persistence", "log_loss"),
+    *((k, "model", m) for k in ("lstm",) for m in ("auc", "accuracy", "log_loss")),
+]
+FORECASTS = [
+    *(
+        ("rf", who, metric)
+        for metric in ("rmse", "mae", "r2")
+        for who in ("model", "baseline_zero", "baseline_last_return")
+    ),
+    *(
+        (kind, who, metric)
+        for metric in ("auc", "accuracy", "log_loss")
+        for kind, who in (
+            ("lstm", "model"),
+            ("direction", "model"),
+            ("lstm", "baseline_majority"),
+            ("lstm", "baseline_last_direction"),
+        )
+    ),
 ]
 
 
@@ -60,7 +86,7 @@ def _median(fn, runs: int = 5) -> float:
     return statistics.median(times)
 
 
-def _train(settings: Settings, label: str, trades, injections, run: str):
+def _train(settings: Settings, label: str, trades, injections, run: str, kinds=KINDS):
     defs = demo_definitions(f"bench_models_{label}_{run}", f"bm{run}_{label}_")
     began = time.perf_counter()
     rows = write_features(settings.postgres.dsn, defs, trades)
@@ -70,7 +96,7 @@ def _train(settings: Settings, label: str, trades, injections, run: str):
         seed=0, name_prefix=f"bench-{run}-{label}-", experiment=f"bench-models-{run}",
         injections=injections,
     )  # fmt: skip
-    reports = {r.kind: r for r in train(KINDS, context, options)}
+    reports = {r.kind: r for r in train(kinds, context, options)}
     return defs, context, reports, rows, features_s
 
 
@@ -92,19 +118,14 @@ def _cleanup(
 def run(settings: Settings) -> str:
     run_id = uuid.uuid4().hex[:6]
     registry = ModelRegistry(settings.mlflow.tracking_uri)
-    files = sorted(market_data_dir().glob("*_Trade_Tick.csv.gz"))
     began = time.perf_counter()
-    real = trades_frame(merge_by_event_time(LeanTradeFile(p) for p in files))
+    data = _data_sets()
     read_s = time.perf_counter() - began
-    demo = demo_market(seed=0, symbols=20, minutes=390, rate=40.0, anomalies=40)
     made: list[Definitions] = []
     reports_all: list[dict[str, TrainReport]] = []
     try:
         sets = {}
-        for label, trades, injections in (
-            ("real", real, ()),
-            ("synthetic", demo.trades, demo.injections),
-        ):
+        for label, (trades, injections) in data.items():
             defs, context, reports, rows, features_s = _train(
                 settings, label, trades, injections, run_id
             )
@@ -183,6 +204,66 @@ def run(settings: Settings) -> str:
         _cleanup(settings, registry, reports_all, made, f"bench-models-{run_id}")
 
 
+def _data_sets() -> dict[str, tuple[Any, Any]]:
+    files = sorted(market_data_dir().glob("*_Trade_Tick.csv.gz"))
+    real = trades_frame(merge_by_event_time(LeanTradeFile(p) for p in files))
+    demo = demo_market(seed=0, symbols=20, minutes=390, rate=40.0, anomalies=40)
+    return {"real": (real, ()), "synthetic": (demo.trades, demo.injections)}
+
+
+def forecasts(settings: Settings) -> str:
+    """The return forest and the LSTM against their baselines (and the XGBoost direction)."""
+    import os
+    from datetime import UTC, datetime
+
+    run_id = uuid.uuid4().hex[:6]
+    registry = ModelRegistry(settings.mlflow.tracking_uri)
+    began = datetime.now(UTC)
+    load = os.getloadavg()
+    made: list[Definitions] = []
+    reports_all: list[dict[str, TrainReport]] = []
+    sets = {}
+    try:
+        for label, (trades, injections) in _data_sets().items():
+            defs, _, reports, rows, _ = _train(
+                settings, label, trades, injections, run_id, FORECAST_KINDS
+            )
+            made.append(defs)
+            reports_all.append(reports)
+            sets[label] = (reports, rows)
+    finally:
+        _cleanup(settings, registry, reports_all, made, f"bench-models-{run_id}")
+    table = []
+    for kind, who, metric in FORECASTS:
+        cells = [kind, who, metric]
+        for reports, _ in sets.values():
+            value = reports[kind].metrics.get(f"{who}.test.{metric}")
+            cells.append(f"{value:.6g}" if value is not None else "-")
+        table.append(cells)
+    timing = [
+        [label, kind, f"{rows['rolling_1m']:,}", f"{r.metrics.get('model.test.rows', 0):,.0f}",
+         f"{r.seconds:.1f}"]
+        for label, (reports, rows) in sets.items()
+        for kind, r in reports.items()
+    ]  # fmt: skip
+    end = os.getloadavg()
+    return "\n\n".join(
+        [
+            "#### Forecasts: the return forest and the LSTM against their baselines",
+            f"_{began:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average {load[0]:.1f} "
+            f"at the start, {end[0]:.1f} at the end; `python -m bench.bench_models forecasts`_",
+            "Test split (the last 20% of the time line, after a 15-minute purge gap). rf: "
+            "scikit-learn RandomForestRegressor of the 5-minute forward return; baselines: zero "
+            "return, and the last 5-minute return (momentum persists). lstm: the direction "
+            "(up/down over 5 minutes) from the last 30 rows, NumPy-trained, ONNX-served; "
+            "baselines: the training majority and the last minute's direction; the tabular "
+            "XGBoost direction model beside it.",
+            markdown_table(["model", "who", "metric", *sets], table),
+            markdown_table(["data", "model", "feature rows", "test rows", "train s"], timing),
+        ]
+    )
+
+
 def _keys(context: TrainingContext, defs):
     from models.data.source import DataWindow, sample_times
 
@@ -196,3 +277,12 @@ def _keys_with_rolling(context: TrainingContext, defs):
 
     with psycopg.connect(context.dsn) as conn:
         return rows_created_after(conn, defs.view("rolling_1m"), datetime(1970, 1, 1, tzinfo=UTC))
+
+
+if __name__ == "__main__":
+    import sys
+
+    from featurestore.config import load_settings
+
+    settings = load_settings()
+    print(forecasts(settings) if sys.argv[1:2] == ["forecasts"] else run(settings))

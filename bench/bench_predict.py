@@ -1,23 +1,39 @@
 """Predict latency next to GetOnlineFeatures of the same entities and features, same server.
 
-A scikit-learn pipeline (imputer + linear regression) over the 10 features of the online bench is
-registered in the running MLflow under a name of this run's own (deleted afterwards); its alias
-"champion" is resolved by the server (5 s TTL) and the model is cached by version, so the figures
-are the steady state: one Redis round trip, scoring, one PredictionLog per row queued for Kafka
-(a topic of this run's own). Both RPCs are called through the same raw-bytes client.
+One model per family served, registered in the running MLflow under names of this run's own
+(deleted afterwards), its alias "champion" resolved by the server (5 s TTL) and the version cached,
+so the figures are the steady state: one Redis round trip, the native model called once for all
+entities, the response written, one PredictionLog per row queued for Kafka (a topic of this run's
+own) off the call. The families: a scikit-learn pipeline (imputer + linear regression) logged with
+MLflow's sklearn flavor over the 10 features of the online bench; and this project's XGBoost
+direction model, random forest return regression and LSTM, trained by the project's trainers on
+synthetic rows of 9 features (the bench catalog's features that are not price levels: the models'
+transform expresses price levels against ``rolling_1m:close_1m``, which that catalog lacks). Each
+Predict is measured beside GetOnlineFeatures of the same features, in the same round. The LSTM's
+earlier rows come from offline tables of this run (35 minutes per symbol), read once per symbol
+and newest row; the figures are those of the steady state after that first read. Both RPCs are
+called through the same raw-bytes client, one call in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import subprocess
+import sys
 import uuid
 import warnings
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 import numpy as np
 import pandas as pd
+import psycopg
 import redis
+from psycopg import sql
 
 from bench.bench_online import (
     FEATURES,
@@ -25,25 +41,46 @@ from bench.bench_online import (
     SERIAL_S,
     SYMBOLS,
     _measure,
-    _request,
-    _start_child,
+    _run_on_server_loop,
     _write_rows,
 )
 from bench.stats import markdown_table, percentiles_ms
-from featurestore.config import Settings, TopicSettings
+from featurestore.config import GrpcSettings, Settings, TopicSettings, load_settings, settings_env
 from featurestore.topics import TopicSpec, ensure_topics
 
 PREDICT = "/featurestore.v1.PredictionService/Predict"
+FEATURES9 = [
+    *(f"bars_1m:{n}" for n in ("volume", "trade_count", "avg_trade_size")),
+    *(
+        f"rolling_1m:{n}"
+        for n in (
+            "realized_vol_5m",
+            "realized_vol_15m",
+            "price_momentum_1m",
+            "price_momentum_5m",
+            "volume_5m",
+            "volume_ratio",
+        )
+    ),
+]
+HISTORY_MINUTES = 35
+ROUNDS = 3
+TARGETS_MS = {1: 0.5, 100: 2.0}
+"""Issue 18: Predict p99 <= GetOnlineFeatures p99 + this, per entity count."""
 
 
-def _register(settings: Settings, name: str) -> None:
+def _column(feature: str) -> str:
+    return feature.replace(":", "__")
+
+
+def _register_pipeline(settings: Settings, name: str) -> None:
     import mlflow
     from mlflow.models import infer_signature
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LinearRegression
     from sklearn.pipeline import make_pipeline
 
-    columns = [f.replace(":", "__") for f in FEATURES]
+    columns = [_column(f) for f in FEATURES]
     rng = np.random.default_rng(1)
     x = pd.DataFrame(rng.normal(0, 1, (500, len(columns))), columns=columns)
     y = x.sum(axis=1)
@@ -64,6 +101,125 @@ def _register(settings: Settings, name: str) -> None:
     mlflow.MlflowClient().set_registered_model_alias(name, "champion", "1")
 
 
+def _synthetic_dataset() -> Any:
+    """Rows of FEATURES9 over 2 days of minutes, with labels a model can partly learn."""
+    from models.data import Dataset
+
+    rng = np.random.default_rng(7)
+    minutes, symbols = 1200, 4
+    ts = np.repeat(pd.date_range("2024-01-02 14:30", periods=minutes, freq="min", tz="UTC"), 4)
+    n = minutes * symbols
+    frame = pd.DataFrame({"symbol": np.tile([f"S{i}" for i in range(symbols)], minutes)})
+    frame["event_timestamp"] = ts
+    for feature in FEATURES9:
+        frame[_column(feature)] = np.abs(rng.normal(1.0, 0.5, n))
+    momentum = frame[_column("rolling_1m:price_momentum_1m")] - 1.0
+    frame["forward_return"] = 0.002 * momentum + rng.normal(0, 0.002, n)
+    frame["direction"] = np.sign(frame["forward_return"]).astype(int)
+    frame["forward_vol"] = np.abs(rng.normal(0.001, 0.0005, n))
+    columns = tuple(_column(f) for f in FEATURES9)
+    return Dataset(frame, columns, "bench")
+
+
+def _register_families(settings: Settings, run_id: str) -> dict[str, str]:
+    """Train and register this project's model families; family -> registered name."""
+    from models.data import SplitSpec
+    from models.registry import ModelRegistry
+    from models.tracking import log_and_register
+    from models.training.direction import fit_direction
+    from models.training.forward_return import fit_forward_return
+    from models.training.lstm import fit_lstm
+
+    dataset = _synthetic_dataset()
+    spec = SplitSpec(gap=timedelta(minutes=20))
+    registry = ModelRegistry(settings.mlflow.tracking_uri)
+    names = {}
+    for family, trained in (
+        ("XGBoost (direction)", fit_direction(dataset, spec, 0)),
+        ("random forest (return)", fit_forward_return(dataset, spec, 0)),
+        ("LSTM (ONNX Runtime)", fit_lstm(dataset, spec, 0, epochs=2)),
+    ):
+        names[family] = f"bench-{trained.kind}-{run_id}"
+        log_and_register(
+            trained,
+            registry,
+            model_name=names[family],
+            experiment=f"bench-models-{run_id}",
+            promote="always",
+        )
+    return names
+
+
+def _offline_history(settings: Settings, project: str, prefix: str) -> None:
+    """HISTORY_MINUTES rows per symbol of bars_1m and rolling_1m, ending a minute ago."""
+    from featurestore.definitions import market_definitions
+    from featurestore.offline import create_offline_tables, write_feature_rows
+
+    definitions = market_definitions(project, table_prefix=prefix)
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    times = [now - timedelta(minutes=k) for k in range(HISTORY_MINUTES, 0, -1)]
+    rng = np.random.default_rng(3)
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+        create_offline_tables(conn, definitions)
+        for view in ("bars_1m", "rolling_1m"):
+            names = definitions.view(view).feature_names
+            frame = pd.DataFrame(
+                {
+                    "symbol": np.repeat(SYMBOLS, len(times)),
+                    "event_timestamp": list(times) * len(SYMBOLS),
+                    "created_timestamp": now,
+                }
+            )
+            for feature in names:
+                frame[feature] = np.abs(rng.normal(1.0, 0.5, len(frame)))
+            if "trade_count" in names:
+                frame["trade_count"] = frame["trade_count"].round().astype("int64")
+            write_feature_rows(conn, definitions, view, frame)
+
+
+def _drop_history(settings: Settings, project: str, prefix: str) -> None:
+    from featurestore.definitions import market_definitions
+    from featurestore.offline.tables import table_identifier
+
+    definitions = market_definitions(project, table_prefix=prefix)
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+        for view in definitions.views:
+            conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(table_identifier(view.source.table))
+            )
+
+
+def _serve(project: str, prefix: str) -> None:
+    """The server of the bench, its offline store over the run's tables (a child process)."""
+    from featurestore.definitions import market_definitions
+    from featurestore.online.testing import market_catalog
+    from featurestore.service import create_server
+    from featurestore.service.datasets import OfflineAccess
+
+    async def main() -> None:
+        base = load_settings()
+        settings = base.model_copy(update={"grpc": GrpcSettings(port=0)})
+        definitions = market_definitions(project, table_prefix=prefix)
+        offline = OfflineAccess(settings, project, load=lambda _s, _p: definitions)
+        handle, port = await create_server(settings, market_catalog(project), offline=offline)
+        await handle.start()
+        print(port, flush=True)
+        await handle.wait_for_termination()
+
+    _run_on_server_loop(main)
+
+
+def _start(settings: Settings, project: str, prefix: str) -> tuple[subprocess.Popen[bytes], int]:
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_predict", "serve", project, prefix],
+        stdout=subprocess.PIPE,
+        env={**os.environ, **settings_env(settings)},
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert child.stdout is not None
+    return child, int(child.stdout.readline())
+
+
 def _predict_request(name: str, n: int) -> bytes:
     from featurestore._proto.v1 import prediction_service_pb2, types_pb2
 
@@ -72,84 +228,159 @@ def _predict_request(name: str, n: int) -> bytes:
     return message.SerializeToString()
 
 
+def _features_request(features: list[str], n: int) -> bytes:
+    from featurestore._proto.v1 import feature_service_pb2, types_pb2
+
+    message = feature_service_pb2.GetOnlineFeaturesRequest()
+    message.features.features.extend(features)
+    message.entities["symbol"].values.extend(types_pb2.Value(string_value=s) for s in SYMBOLS[:n])
+    return message.SerializeToString()
+
+
+def _cleanup(settings: Settings, names: list[str], topic: str, project: str, prefix: str) -> None:
+    import mlflow
+    from confluent_kafka.admin import AdminClient
+
+    client = mlflow.MlflowClient(settings.mlflow.tracking_uri)
+    for name in names:
+        with contextlib.suppress(mlflow.exceptions.MlflowException):
+            client.delete_registered_model(name)
+    admin = AdminClient(settings.kafka.connection.admin())
+    for future in admin.delete_topics([topic], operation_timeout=30).values():
+        future.result(30)
+    _drop_history(settings, project, prefix)
+    store = redis.Redis(
+        host=settings.redis.host, port=settings.redis.port, **settings.redis.client_kwargs()
+    )
+    with store:
+        keys = [k for k in store.scan_iter(count=1000) if k.endswith(project.encode())]
+        if keys:
+            store.delete(*keys)
+
+
+def _round(
+    channel: grpc.Channel, families: dict[str, tuple[str, list[str]]]
+) -> dict[tuple[str, str, int], dict[str, float]]:
+    """One round: per family and entity count, Predict then GetOnlineFeatures of its features."""
+    predict = channel.unary_unary(PREDICT)
+    features = channel.unary_unary(METHOD)
+    out = {}
+    for family, (name, refs) in families.items():
+        for n in (1, 100):
+            requests = {
+                "Predict": (predict, _predict_request(name, n)),
+                "GetOnlineFeatures": (features, _features_request(refs, n)),
+            }
+            for what, (method, payload) in requests.items():
+
+                def call(m: Any = method, p: bytes = payload) -> object:
+                    return m(p, timeout=10)
+
+                latencies, qps = _measure(call, SERIAL_S, 1)
+                out[(family, what, n)] = percentiles_ms(latencies) | {"qps": qps}
+    return out
+
+
 def run(settings: Settings) -> str:
     from confluent_kafka.admin import AdminClient
 
     run_id = uuid.uuid4().hex[:8]
-    project, model, topic = (
-        f"bench_{run_id}",
-        f"bench-model-{run_id}",
-        f"bench-predictions-{run_id}",
-    )
+    project, topic, prefix = f"bench_{run_id}", f"bench-predictions-{run_id}", f"bp{run_id}_"
+    began = datetime.now(UTC)
+    load_start = os.getloadavg()
     admin = AdminClient(settings.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, 1)])
-    asyncio.run(_write_rows(settings, project))
-    _register(settings, model)
+    names: list[str] = []
     child = None
-    rows: list[list[object]] = []
+    results: list[dict[tuple[str, str, int], dict[str, float]]] = []
     try:
-        child, port = _start_child(
-            "serve-features",
+        pipeline = f"bench-model-{run_id}"
+        _register_pipeline(settings, pipeline)
+        names.append(pipeline)
+        ours = _register_families(settings, run_id)
+        names += ours.values()
+        families = {"scikit-learn pipeline (MLflow sklearn flavor)": (pipeline, FEATURES)}
+        families |= {family: (name, FEATURES9) for family, name in ours.items()}
+        _offline_history(settings, project, prefix)
+        asyncio.run(_write_rows(settings, project))
+        child, port = _start(
             settings.model_copy(update={"topics": TopicSettings(predictions=topic)}),
             project,
+            prefix,
         )
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            calls: dict[str, Any] = {
-                "Predict": channel.unary_unary(PREDICT),
-                "GetOnlineFeatures": channel.unary_unary(METHOD),
-            }
-            calls["Predict"](_predict_request(model, 1), timeout=60)  # loads the model
-            results = {}
-            for n in (1, 100):
-                for what, call in calls.items():
-                    payload = _predict_request(model, n) if what == "Predict" else _request(n)
-
-                    def once(c: Any = call, p: bytes = payload) -> object:
-                        return c(p, timeout=10)
-
-                    lat, qps = _measure(once, SERIAL_S, 1)
-                    results[(what, n)] = (percentiles_ms(lat), qps)
-        for (what, n), (pct, qps) in results.items():
-            base = results[("GetOnlineFeatures", n)][0]
-            rows.append(
-                [what, f"{n} x 10", pct["p50"], pct["p99"], qps, f"{pct['p50'] / base['p50']:.2f}x"]
-            )
+            predict = channel.unary_unary(PREDICT)
+            for name, _ in families.values():
+                predict(_predict_request(name, 100), timeout=120)  # loads; LSTM: reads history
+            for _ in range(ROUNDS):
+                results.append(_round(channel, families))
     finally:
         if child is not None:
             child.terminate()
             child.wait(15)
-        import mlflow
+        _cleanup(settings, names, topic, project, prefix)
+    return _report(results, families, began, load_start)
 
-        mlflow.MlflowClient(settings.mlflow.tracking_uri).delete_registered_model(model)
-        for future in admin.delete_topics([topic], operation_timeout=30).values():
-            future.result(30)
-        client = redis.Redis(
-            host=settings.redis.host, port=settings.redis.port, **settings.redis.client_kwargs()
-        )
-        with client:
-            keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
-            if keys:
-                client.delete(*keys)
+
+def _median(results: list[dict[Any, dict[str, float]]], key: Any, stat: str) -> float:
+    return float(np.median([r[key][stat] for r in results]))
+
+
+def _report(
+    results: list[dict[tuple[str, str, int], dict[str, float]]],
+    families: dict[str, tuple[str, list[str]]],
+    began: datetime,
+    load_start: tuple[float, float, float],
+) -> str:
+    rows = []
+    verdicts = []
+    for family, (_, refs) in families.items():
+        for n in (1, 100):
+            for what in ("Predict", "GetOnlineFeatures"):
+                key = (family, what, n)
+                rows.append(
+                    [
+                        family,
+                        what,
+                        f"{n} x {len(refs)}",
+                        _median(results, key, "p50"),
+                        _median(results, key, "p99"),
+                        _median(results, key, "qps"),
+                    ]
+                )
+            margins = [
+                r[(family, "Predict", n)]["p99"] - r[(family, "GetOnlineFeatures", n)]["p99"]
+                for r in results
+            ]
+            met = sum(m <= TARGETS_MS[n] for m in margins)
+            verdicts.append(
+                f"{family}, {n} x {len(refs)}: Predict p99 - GetOnlineFeatures p99 = "
+                + ", ".join(f"{m:+.2f}" for m in margins)
+                + f" ms in the {len(margins)} rounds (target <= +{TARGETS_MS[n]} ms): "
+                + f"met in {met} of {len(margins)}"
+            )
+    load_end = os.getloadavg()
     return "\n\n".join(
         [
             "## Predict",
+            f"_{began:%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores, load average (1/5/15 min) "
+            f"{load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at the start, "
+            f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
+            f"`python -m bench.bench_predict`_",
             __doc__.strip().split("\n\n")[1].replace("\n", " "),
+            f"Medians of {len(results)} rounds ({SERIAL_S} s per measurement):",
             markdown_table(
-                [
-                    "RPC",
-                    "entities x features",
-                    "p50 ms",
-                    "p99 ms",
-                    "QPS (1 in flight)",
-                    "p50 / GetOnlineFeatures p50",
-                ],
+                ["family", "RPC", "entities x features", "p50 ms", "p99 ms", "QPS (1 in flight)"],
                 rows,
             ),
+            "Target (issue 18): Predict p99 <= GetOnlineFeatures p99 + 0.5 ms at 1 entity and "
+            "+ 2 ms at 100, per round:\n\n" + "\n".join(f"- {line}" for line in verdicts),
         ]
     )
 
 
 if __name__ == "__main__":
-    from featurestore.config import load_settings
-
-    print(run(load_settings()))
+    if sys.argv[1:2] == ["serve"]:
+        _serve(sys.argv[2], sys.argv[3])
+    else:
+        print(run(load_settings()))

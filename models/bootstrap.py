@@ -1,11 +1,15 @@
-"""First models for a fresh stack: train on demo data when no champion is registered.
+"""First models for a fresh stack: trained on the data fed so far, or on demo data.
 
 ``make run`` calls :func:`ensure_first_models` so that Predict and StreamAnomalies work out of the
-box. The demo data is the seeded synthetic market with injected anomalies
+box. When the live project's offline tables already hold enough closed minutes
+(:data:`MIN_FED_MINUTES` distinct minutes and :data:`MIN_FED_ROWS` rows of ``rolling_1m``), the
+first champions are trained on them, through the same point-in-time export as ``featurestore
+train``; otherwise on the demo data: the seeded synthetic market with injected anomalies
 (:func:`models.demo.demo_market`), turned into reference feature rows in tables of their own
 (project ``featurestore_demo``, tables ``demo_bars_1m`` and ``demo_rolling_1m``), never mixed
-with the live tables. Idempotent: a model that has a ``champion`` is left alone, and the demo
-rows are upserted with a fixed ``created_timestamp``, so a second run writes nothing new.
+with the live tables. Each version's ``data_source`` tag says which. Idempotent: a model that has
+a ``champion`` is left alone, and the demo rows are upserted with a fixed ``created_timestamp``,
+so a second run writes nothing new.
 """
 
 from __future__ import annotations
@@ -14,18 +18,51 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import pandas as pd
+
 from featurestore.config import Settings
+from featurestore.definitions import PROJECT, Definitions
+from featurestore.errors import FeatureStoreError
 from featurestore.offline import PostgresOfflineStore
+from models.data import DataWindow
+from models.data.source import sample_times
 from models.demo import demo_definitions, demo_market, training_window, write_features
 from models.registry import CHAMPION, ModelRegistry
 from models.training.run import TrainingContext, TrainOptions, TrainReport, model_name, train
 
-__all__ = ["FIRST_KINDS", "ensure_first_models"]
+__all__ = ["FIRST_KINDS", "MIN_FED_MINUTES", "MIN_FED_ROWS", "ensure_first_models"]
 
 log = logging.getLogger(__name__)
 
-FIRST_KINDS = ("anomaly", "direction", "regime")
+FIRST_KINDS = ("anomaly", "direction", "regime", "rf", "lstm")
+MIN_FED_MINUTES = 120
+"""Closed minutes the fed data must span: 60/20/20 splits with 15-minute purge gaps need ~2 h."""
+MIN_FED_ROWS = 1000
 _CREATED = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def _fed(settings: Settings, project: str) -> tuple[Definitions, DataWindow, str] | None:
+    """The live definitions, window and description of the fed data, if there is enough."""
+    from featurestore.definitions import load_definitions
+
+    try:
+        definitions = load_definitions(settings, project)
+        samples = sample_times(settings.postgres.dsn, definitions.view("rolling_1m"), DataWindow())
+    except FeatureStoreError as exc:
+        log.info("no fed data to train the first models on (%s): using the demo market", exc)
+        return None
+    minutes = samples["event_timestamp"].nunique()
+    if minutes < MIN_FED_MINUTES or len(samples) < MIN_FED_ROWS:
+        log.info(
+            "fed data too short for the first models (%d rows over %d minutes; %d and %d needed)",
+            len(samples), minutes, MIN_FED_ROWS, MIN_FED_MINUTES,
+        )  # fmt: skip
+        return None
+    first = samples["event_timestamp"].min()
+    window = training_window(definitions, pd.DataFrame({"event_time": [first]}))
+    symbols = samples["symbol"].nunique()
+    text = f"fed: project {project}, {len(samples)} rows, {symbols} symbols, from {first}"
+    return definitions, window, text
 
 
 def ensure_first_models(
@@ -35,17 +72,34 @@ def ensure_first_models(
     name_prefix: str = "featurestore-",
     experiment: str = "featurestore-models",
     table_prefix: str = "demo_",
+    project: str | None = PROJECT,
 ) -> list[TrainReport]:
-    """Train and promote the kinds that have no champion yet; returns what was trained."""
+    """Train and promote the kinds that have no champion yet; returns what was trained.
+
+    ``project``: the live project whose fed data is used when there is enough (None: always
+    the demo data).
+    """
     registry = ModelRegistry(settings.mlflow.tracking_uri)
     missing = [k for k in kinds if registry.alias(model_name(k, name_prefix), CHAMPION) is None]
     if not missing:
         log.info("every first model has a champion: %s", ", ".join(kinds))
         return []
+    dsn = settings.postgres.dsn
+    fed = None if project is None else _fed(settings, project)
+    if fed is not None:
+        definitions, window, source = fed
+        context = TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry)
+        options = TrainOptions(
+            seed=0,
+            name_prefix=name_prefix,
+            experiment=experiment,
+            window=window,
+            tags={"data_source": source},
+        )
+        return train(missing, context, options)
     definitions = demo_definitions(prefix=table_prefix)
     demo = demo_market(seed=0)
-    write_features(settings.postgres.dsn, definitions, demo.trades, created=_CREATED)
-    dsn = settings.postgres.dsn
+    write_features(dsn, definitions, demo.trades, created=_CREATED)
     context = TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry)
     options = TrainOptions(
         seed=0,

@@ -198,11 +198,16 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 "it takes no inline features",
                 field="inline_features",
             )
-        if self._reader is None or request.inline_features:
-            return None
-        plan = self._reader.plan(model.refs)
-        if plan is None or plan.join_keys != entities[0].join_keys:
-            return None
+        plan = None
+        if self._reader is not None and not request.inline_features:
+            plan = self._reader.plan(model.refs)
+            if plan is not None and plan.join_keys != entities[0].join_keys:
+                plan = None
+        if plan is None and model.sequence is not None:
+            raise ConfigurationError(
+                f"model {model.name} scores sequences of stored rows: it is served from the "
+                "Redis online store, its views keyed by the request's join keys"
+            )
         return plan
 
     async def _fast(

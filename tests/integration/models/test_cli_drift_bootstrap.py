@@ -106,10 +106,12 @@ def test_bootstrap_trains_missing_first_models_once(stack):
 
     registry = ModelRegistry(stack.mlflow.tracking_uri)
     try:
-        first = ensure_first_models(stack, kinds=("anomaly", "direction"), **names)
+        # project=None: the demo data, whatever the shared stack was fed
+        first = ensure_first_models(stack, kinds=("anomaly", "direction"), project=None, **names)
         assert sorted(r.kind for r in first) == ["anomaly", "direction"]
         assert all(r.logged.promoted for r in first)
-        assert ensure_first_models(stack, kinds=("anomaly", "direction"), **names) == []
+        again = ensure_first_models(stack, kinds=("anomaly", "direction"), project=None, **names)
+        assert again == []
         champion = registry.alias(f"boot-{run}-anomaly")
         assert champion is not None and champion.tags["data_source"].startswith("demo")
         assert np.isfinite(first[0].metrics["model.all.event_recall"])
