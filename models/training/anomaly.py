@@ -14,10 +14,11 @@ is the share of flagged rows inside a window, recall the share of windows with a
 **The streaming detector** (:mod:`models.anomaly`; ``featurestore anomalies train --view V``)
 watches chosen features of any view, one series per entity, without labels. Fitting it to a view
 (:func:`fit_detector`) chooses from the view's stored rows what the view's series need: the
-step (the view's slide), whether they have a seasonal cycle and its length (the lag of the
-highest autocorrelation peak of the detrended series, averaged over entities, when it stands at
-least 0.3 above the trough before it), and the level smoothing (the one of a small grid with the
-least one-step-ahead error, in each entity's scale). The thresholds stay those the shapes
+step (the view's slide), whether they have a seasonal cycle and its length (per entity, the
+shortest period whose phase means explain at least 0.3 of the variance left by a moving average
+of that period, beyond what noise would; the view takes the most common one when a fifth of its
+entities have one), and the level smoothing (the smallest of a small grid whose one-step-ahead
+error, in each entity's scale, is within 10 % of the least). The thresholds stay those the shapes
 evaluation measured (``bench/RESULTS.md``). :func:`register_detector` registers it as the
 view's model (:func:`models.anomaly.model_name_for`).
 """
@@ -146,37 +147,53 @@ def _series(rows: pd.DataFrame, key: str, feature: str, step_s: float) -> list[n
     return out
 
 
-def detect_season(series: Sequence[np.ndarray], max_season: int = 240) -> int:
-    """The seasonal cycle's length in steps (0: none), from the series' autocorrelation."""
-    usable = [s for s in series if len(s) >= 3 * _MIN_SEASON]
-    if not usable:
-        return 0
-    longest = min(max_season, max(len(s) for s in usable) // 3)
-    if longest < _MIN_SEASON:
-        return 0
-    acf = np.zeros(longest + 1)
-    weight = np.zeros(longest + 1)
-    for values in usable:
-        t = np.arange(len(values))
-        detrended = values - np.polyval(np.polyfit(t, values, 1), t)
-        var = float(detrended.var())
-        if var <= 0:
-            continue
-        for lag in range(1, min(longest, len(values) // 3) + 1):
-            acf[lag] += float(np.mean(detrended[lag:] * detrended[:-lag])) / var
-            weight[lag] += 1
-    acf = np.divide(acf, weight, out=np.zeros_like(acf), where=weight > 0)
-    rises = {}
-    for lag in range(_MIN_SEASON, longest + 1):
-        peak = acf[lag] >= acf[lag - 1] and (lag == longest or acf[lag] >= acf[lag + 1])
-        if weight[lag] and peak:
-            rises[lag] = float(acf[lag] - acf[1 : lag + 1].min())
-    strong = {lag: rise for lag, rise in rises.items() if rise >= _SEASON_PEAK}
+def _season_strength(values: np.ndarray, period: int) -> float:
+    """How much of the series a cycle of ``period`` steps explains, beyond what noise would.
+
+    The series less its centred moving average over ``period`` (which removes that cycle and
+    keeps trends and shifts) is split into the mean of each phase and the rest; the strength is
+    the phase means' share of the variance, less the share ``period`` means take of pure noise.
+    """
+    n = len(values)
+    kernel = np.ones(period) / period
+    trend = np.convolve(values, kernel, mode="valid")
+    offset = period // 2
+    detrended = values[offset : offset + len(trend)] - trend
+    if detrended.size < 2 * period or detrended.var() <= 0:
+        return 0.0
+    phases = (np.arange(detrended.size) + offset) % period
+    means = np.bincount(phases, detrended) / np.bincount(phases)
+    explained = 1.0 - float((detrended - means[phases]).var()) / float(detrended.var())
+    return explained - period / detrended.size if n else 0.0
+
+
+def _entity_season(values: np.ndarray, max_season: int) -> int:
+    longest = min(max_season, len(values) // 3)
+    strengths = {p: _season_strength(values, p) for p in range(_MIN_SEASON, longest + 1)}
+    strong = {p: v for p, v in strengths.items() if v >= _SEASON_PEAK}
     if not strong:
         return 0
-    # The cycle's multiples peak about as high: take the first peak near the highest.
+    # A cycle's multiples explain about as much: take the shortest near the strongest.
     top = max(strong.values())
-    return min(lag for lag, rise in strong.items() if rise >= 0.8 * top)
+    shortest = min(p for p, v in strong.items() if v >= 0.9 * top)
+    near = [p for p in strong if shortest <= p <= shortest * 1.1]
+    return max(near, key=lambda p: strong[p])
+
+
+def detect_season(series: Sequence[np.ndarray], max_season: int = 240) -> int:
+    """The seasonal cycle's length in steps (0: none).
+
+    Each series long enough (three cycles) gets the shortest period whose cycle explains at
+    least 0.3 of its variance beyond noise (:func:`_season_strength`); the view's season is the
+    most common among them when at least a fifth of the series have one.
+    """
+    usable = [s for s in series if len(s) >= 3 * _MIN_SEASON]
+    found = [_entity_season(np.asarray(s, dtype="float64"), max_season) for s in usable]
+    seasonal = [p for p in found if p]
+    if not usable or len(seasonal) < max(1, len(usable) / 5):
+        return 0
+    counts = np.bincount(seasonal)
+    return int(counts.argmax())
 
 
 def _one_step_error(params: DetectorParams, series: Sequence[np.ndarray]) -> float:
@@ -219,7 +236,10 @@ def fit_detector(
     long_enough = [s for s in series if len(s) > params.warmup_steps + 10]
     errors = {a: _one_step_error(replace(params, alpha=a), long_enough) for a in _ALPHAS}
     if long_enough:
-        params = replace(params, alpha=min(errors, key=lambda a: errors[a]))
+        # The smallest smoothing within 10 % of the best: a slower level sees slow changes
+        # (a faster one absorbs them), unless the series wander (a random walk needs speed).
+        best = min(errors.values())
+        params = replace(params, alpha=min(a for a, e in errors.items() if e <= 1.1 * best))
     config = DetectorConfig(view.name, entity_key, tuple(features), params)
     scored = list(score_frame(config, rows.reset_index(drop=True), {}))
     metrics = {
