@@ -114,6 +114,7 @@ def test_anomaly_model_scores_outliers_higher_and_keeps_the_pyfunc_contract(tmp_
             tmp_path / "model", python_model=FeatureModel(trained.config),
             artifacts={NATIVE_ARTIFACT: native}, input_example=example,
             signature=mlflow.models.infer_signature(example, scores[:5]),
+            pip_requirements=["scikit-learn"],  # not inferred: a subprocess that loads the model
         )  # fmt: skip
         loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     assert loaded.metadata.get_input_schema().input_names() == list(trained.config.feature_columns)
