@@ -37,6 +37,7 @@ lint: setup       ## ruff and mypy (the SDK too); buf lint, go vet and tsc for p
 	cd clients/python && ../../$(VENV)/mypy src examples  # the SDK, under its own stricter config
 	PATH="$$(go env GOPATH)/bin:$$PATH" buf lint
 	cd clients/go && go vet ./...
+	cd bench/loadgen && go vet ./...
 	clients/typescript/node_modules/.bin/tsc --noEmit -p clients/typescript
 
 format:

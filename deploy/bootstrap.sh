@@ -8,6 +8,7 @@
 #     checks breaking changes, generates the clients) and its Go plugins through the Go module proxy;
 #   - the Go client's modules (warming the build cache with its example) and the TypeScript
 #     client's npm packages (clients/go, clients/typescript);
+#   - the benchmarks' Go load generator (bench/loadgen, into build/bench/loadgen);
 #   - the JVM jars (Kafka broker, Spark's Kafka connector) resolved by Maven from deploy/jvm/pom.xml.
 # Safe to run again: each step checks first.
 set -euo pipefail
@@ -96,6 +97,16 @@ if command -v go >/dev/null && [ ! -f "$go_stamp" ]; then
   (cd clients/go && go mod download && go build -o ../../build/clients/quickstart-go ./examples/quickstart)
   rm -f build/clients/.go-*
   touch "$go_stamp"
+fi
+# The benchmarks' load generator outside Python (bench/loadgen, bench/go_load.py), rebuilt when
+# its sources change.
+loadgen_stamp=build/bench/.loadgen-$(cat bench/loadgen/go.mod bench/loadgen/go.sum bench/loadgen/*.go | sha256sum | cut -c1-16)
+if command -v go >/dev/null && [ ! -f "$loadgen_stamp" ]; then
+  log "building the benchmarks' Go load generator (bench/loadgen -> build/bench/loadgen)"
+  mkdir -p build/bench
+  (cd bench/loadgen && go build -o ../../build/bench/loadgen .)
+  rm -f build/bench/.loadgen-*
+  touch "$loadgen_stamp"
 fi
 # The TypeScript client: npm packages from package-lock.json (re-installed when it changes).
 npm_stamp=clients/typescript/node_modules/.installed-$(sha256sum < clients/typescript/package-lock.json | cut -c1-16)

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import grpc
+import numpy as np
 import pytest
 from featurestore_client import (
     FeatureStatus,
@@ -15,6 +17,8 @@ from featurestore_client import (
     RetryPolicy,
     UnavailableError,
 )
+from featurestore_client._columns import decode_columns
+from featurestore_client._convert import online_request
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -68,6 +72,38 @@ def test_statuses_and_event_times_from_redis(client: FeatureStoreClient) -> None
     assert [v.event_time for v in close] == [NOW, NOW - timedelta(hours=2), None]
     assert result.features["bars_1m:volume"][0].status is FeatureStatus.NULL_VALUE
     assert result.features["rolling_1m:sma_5"][1].value == 1.5
+
+
+def test_a_hundred_entities_decode_on_the_numpy_path(
+    start_server: Callable[..., ServerThread], write_rows: Callable[[list[FeatureRow]], None]
+) -> None:
+    """The server copies Redis' bytes into its answer; the SDK decodes those bytes without
+    protobuf's value-by-value path (doubles, an integer, millisecond event times, an entity
+    without rows)."""
+    symbols = [f"NP{i:03d}" for i in range(100)]
+    rows = []
+    for i, symbol in enumerate(symbols[:-1]):  # the last one has no rows
+        at, key = NOW - timedelta(milliseconds=7 * i), EntityKey.of(symbol=symbol)
+        rows.append(FeatureRow("bars_1m", key, at, {"close": i / 4, "trade_count": i}))
+        rows.append(FeatureRow("rolling_1m", key, at - timedelta(seconds=5), {"sma_5": i / 2}))
+    write_rows(rows)
+    server = start_server()
+    features = ["bars_1m:close", "bars_1m:trade_count", "rolling_1m:sma_5"]
+    request = online_request(features, None, {"symbol": symbols})
+    with grpc.insecure_channel(server.target) as channel:
+        call = channel.unary_unary("/featurestore.v1.FeatureService/GetOnlineFeatures")
+        data = call(request, timeout=5)
+    close, trades, sma = decode_columns(data, 100, numpy_only=True)  # raises where it is not
+    assert close.values[:3].tolist() == [0.0, 0.25, 0.5] and trades.values.dtype == np.int64
+    assert trades.values[98] == 98 and not trades.is_set[99] and np.isnan(sma.values[99])
+    assert close.event_times[2] == np.datetime64(
+        NOW.replace(tzinfo=None) - timedelta(milliseconds=14)
+    )
+    assert sma.event_times[0] == np.datetime64(NOW.replace(tzinfo=None) - timedelta(seconds=5))
+    with FeatureStoreClient(server.target) as client:
+        answer = client.get_online_features(features, entities={"symbol": symbols})
+    assert answer.to_numpy()[:99].tolist() == [[i / 4, i, i / 2] for i in range(99)]
+    assert answer.row(99).features["bars_1m:close"].status is FeatureStatus.NOT_FOUND
 
 
 def test_feature_service_as_dataframe(client: FeatureStoreClient) -> None:
