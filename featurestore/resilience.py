@@ -151,13 +151,15 @@ def _one_line(exc: BaseException) -> str:
 class Backoff:
     """Exponential waits between attempts, capped, each drawn from its upper ``jitter`` share.
 
-    With the defaults the waits are about 0.5, 1, 2, 4, 8, 10, 10 ... s: a backend that comes
-    back is used again within ``max_s``, and processes that lost it at the same moment do not
-    all knock at once.
+    With the defaults the waits are about 0.5, 1, 2, 4, 4 ... s (each drawn from its upper
+    half): a backend that comes back is used again within ``max_s``, and processes that lost it
+    at the same moment do not all knock at once. The cap is what a recovery waits at most after
+    the backend is back (it was 10 s: 7.5 s on average added to each recovery of the chaos
+    run), and an attempt every 2-4 s while it is away costs one connection attempt.
     """
 
     initial_s: float = 0.5
-    max_s: float = 10.0
+    max_s: float = 4.0
     multiplier: float = 2.0
     jitter: float = 0.5
     """The random share of each wait: 0.5 waits between half and all of the backoff."""

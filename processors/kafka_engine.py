@@ -37,7 +37,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, load_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions.snapshot import cached_definitions
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.resilience import Outage, Retrier
 from processors.claims import claim_run
@@ -72,6 +73,9 @@ def consumer_config(settings: Settings, options: ProcessorOptions) -> dict[str, 
     No offsets are committed (the state table is the record of what was applied); fetches are
     answered as soon as a record is there (``fetch.wait.max.ms`` bounds the broker's wait when
     none is), and a full local queue is fetched again after 1 ms instead of librdkafka's 1 s.
+    While the brokers are away it tries them again at least every second (librdkafka's
+    backoff grows to 10 s, which a restarted broker would wait out before the processor
+    resumed).
     """
     reset = "latest" if options.starting_offsets == "latest" else "earliest"
     return settings.kafka.connection.consumer(
@@ -83,7 +87,7 @@ def consumer_config(settings: Settings, options: ProcessorOptions) -> dict[str, 
             "auto.offset.reset": reset,
             "fetch.wait.max.ms": 10,
             "fetch.queue.backoff.ms": 1,
-            "reconnect.backoff.max.ms": 5_000,
+            "reconnect.backoff.max.ms": 1_000,
         },
     )
 
@@ -340,7 +344,9 @@ def start_consumer(
         BackendUnavailableError: PostgreSQL or Kafka is unreachable.
     """
     topic = options.topic_of(settings)
-    definitions = definitions or load_definitions(settings, options.project)
+    # Read through Feast only when the registry changed since the last start (kept beside the
+    # stack: a restart after a crash starts in seconds, not after Feast's import).
+    definitions = definitions or cached_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
     if hooks:
         if hook_view is None:

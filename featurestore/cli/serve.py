@@ -28,8 +28,9 @@ def serve(
     """Serve the four services (with health and reflection) until SIGTERM, then drain."""
     from featurestore.config import load_settings
     from featurestore.definitions import PROJECT
-    from featurestore.definitions.feast_codec import feature_store
-    from featurestore.online import catalog_from_feast, catalog_from_feast_repo
+    from featurestore.definitions.snapshot import cached_definitions
+    from featurestore.online import catalog_from_feast_repo
+    from featurestore.online.catalog import catalog_from_definitions
     from featurestore.service import run_server
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -42,6 +43,7 @@ def serve(
     if registry_path is not None:
         catalog = catalog_from_feast_repo(registry_path)
     else:
-        # The Feast registry the settings point at (no feature_store.yaml, no env substitution).
-        catalog = catalog_from_feast(feature_store(settings, project or PROJECT))
+        # The Feast registry the settings point at (no feature_store.yaml, no env substitution),
+        # read through Feast only when it changed since the last start (a restart is seconds).
+        catalog = catalog_from_definitions(cached_definitions(settings, project or PROJECT))
     run_server(settings, catalog)

@@ -1,9 +1,11 @@
 """Feature catalogs: a plain in-memory one, and one read from a Feast repo's registry.
 
-:func:`catalog_from_feast` snapshots a Feast registry into a :class:`StaticCatalog` (``featurestore
-serve`` reads its catalog this way; the processors build theirs from the typed definitions,
-:meth:`processors.views.MaterializedViews.online_catalog`). Feast is imported only there, since
-importing it takes seconds.
+:func:`catalog_from_feast` snapshots a Feast registry into a :class:`StaticCatalog`;
+:func:`catalog_from_definitions` builds the same from the typed definitions (``featurestore
+serve`` reads its catalog this way, from definitions kept beside the stack:
+:mod:`featurestore.definitions.snapshot`; the processors build theirs for one topic,
+:meth:`processors.views.MaterializedViews.online_catalog`). Feast is imported only in
+:func:`catalog_from_feast`, since importing it takes seconds.
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import ConfigurationError, NotFoundError
 from featurestore.online.base import FeatureRef, FeatureSpec, FeatureViewSpec, ValueType
 
-__all__ = ["StaticCatalog", "catalog_from_feast", "catalog_from_feast_repo"]
+if TYPE_CHECKING:
+    from featurestore.definitions.model import Definitions
+
+__all__ = [
+    "StaticCatalog",
+    "catalog_from_definitions",
+    "catalog_from_feast",
+    "catalog_from_feast_repo",
+]
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,25 @@ def catalog_from_feast(store: Any) -> StaticCatalog:
         for service in store.list_feature_services()
     }
     return StaticCatalog.of(store.project, views, services)
+
+
+def catalog_from_definitions(definitions: Definitions) -> StaticCatalog:
+    """Every view (stream views too) and feature service of ``definitions``.
+
+    The same catalog as :func:`catalog_from_feast` reads from a registry they were applied to.
+    """
+    join_keys = {entity.name: entity.join_key for entity in definitions.entities}
+    views = [
+        FeatureViewSpec(
+            view.name,
+            tuple(join_keys[name] for name in view.entities),
+            tuple(FeatureSpec(f.name, f.value_type) for f in view.features),
+            view.ttl if view.ttl > timedelta(0) else None,
+        )
+        for view in definitions.views
+    ]
+    services = {service.name: service.features for service in definitions.services}
+    return StaticCatalog.of(definitions.project, views, services)
 
 
 def catalog_from_feast_repo(repo_path: Path) -> StaticCatalog:

@@ -150,7 +150,9 @@ def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Prob
     import psycopg
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient(settings.kafka.connection.admin())
+    # Tried again at least every second while the brokers are away (librdkafka's backoff grows
+    # to 10 s): health says SERVING soon after they are back.
+    admin = AdminClient(settings.kafka.connection.admin(**{"reconnect.backoff.max.ms": 1000}))
     dsn = settings.postgres.dsn
     redis_probe = _redis_probe(settings, timeout_s)
 

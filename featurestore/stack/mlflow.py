@@ -47,8 +47,14 @@ class MlflowServer(Component):
                 "1",
             ],
             # MLflow 3's server forks seven huey job consumers (GenAI evaluation jobs, which the
-            # store does not use) that poll all the time: ~5 % of a core each, idle.
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            # store does not use) that poll all the time: ~5 % of a core each, idle. And no
+            # usage telemetry from a local stack (MLflow 3 sends it to its makers by default,
+            # each attempt waiting up to a second where nothing outside is reachable).
+            env={
+                **os.environ,
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                "MLFLOW_DISABLE_TELEMETRY": "true",
+            },
         )
 
     def healthy(self) -> bool:

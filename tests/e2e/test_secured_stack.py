@@ -81,7 +81,8 @@ def secured() -> Iterator[Settings]:
             "FEATURESTORE_METRICS__ENABLED": "false",
         }
     )
-    (folder / "stack").mkdir()
+    # Made already when the credentials were (at load_settings, in <data_dir>/certs).
+    (folder / "stack").mkdir(exist_ok=True)
     # The jars are resolved once for the machine's checkout: reuse them.
     (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
     stack = Stack(settings)
