@@ -162,7 +162,7 @@ def _offline_history(settings: Settings, project: str, prefix: str) -> None:
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
         create_offline_tables(conn, definitions)
         for view in ("bars_1m", "rolling_1m"):
-            names = definitions.view(view).feature_names
+            spec = definitions.view(view)
             frame = pd.DataFrame(
                 {
                     "symbol": np.repeat(SYMBOLS, len(times)),
@@ -170,10 +170,10 @@ def _offline_history(settings: Settings, project: str, prefix: str) -> None:
                     "created_timestamp": now,
                 }
             )
-            for feature in names:
-                frame[feature] = np.abs(rng.normal(1.0, 0.5, len(frame)))
-            if "trade_count" in names:
-                frame["trade_count"] = frame["trade_count"].round().astype("int64")
+            for feature in spec.features:
+                values = np.abs(rng.normal(1.0, 0.5, len(frame)))
+                integral = feature.value_type.name in ("INT64", "INT32")
+                frame[feature.name] = (values * 10).round().astype("int64") if integral else values
             write_feature_rows(conn, definitions, view, frame)
 
 

@@ -141,7 +141,8 @@ class PredictReader:
             self._plans[refs] = ModelPlan.build(self._catalog, refs)
         return self._plans[refs]
 
-    def _batch(self, plan: ModelPlan, entities: tuple[EntityKey, ...]) -> RowBatch:
+    def batch(self, plan: ModelPlan, entities: tuple[EntityKey, ...]) -> RowBatch:
+        """The prepared HMGETs of ``plan``'s fields for ``entities`` (kept, bounded)."""
         key = (plan, entities)
         batch = self._batches.get(key)
         if batch is None:
@@ -153,9 +154,8 @@ class PredictReader:
             self._batches[key] = batch
         return batch
 
-    async def read(self, plan: ModelPlan, entities: tuple[EntityKey, ...]) -> ModelRows:
-        """The features of ``entities`` (keyed by ``plan.join_keys``, in that order)."""
-        batch = self._batch(plan, entities)
+    async def read(self, plan: ModelPlan, batch: RowBatch) -> ModelRows:
+        """The features of the entities of ``batch`` (:meth:`batch`)."""
         rows = self._rows
         replies = rows.cached(batch)
         hits: Sequence[int]

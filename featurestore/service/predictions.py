@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import grpc
@@ -43,7 +44,13 @@ from featurestore.online import (
     OnlineStore,
 )
 from featurestore.online.layout import decode_timestamp
-from featurestore.service.convert import STATUS_TO_PROTO, entities_from_proto, value_to_proto
+from featurestore.online.rows import RowBatch
+from featurestore.service.convert import (
+    STATUS_TO_PROTO,
+    decode_request,
+    entities_from_proto,
+    value_to_proto,
+)
 from featurestore.service.models import LoadedModel, ModelRegistry
 from featurestore.service.predict_read import PRESENT, ModelPlan, ModelRows, PredictReader
 from featurestore.service.predict_response import encode_names, encode_predict_response
@@ -66,9 +73,23 @@ __all__ = [
 
 PREDICTION_SERVICE = "featurestore.v1.PredictionService"
 _DEFAULT_ALIAS = "champion"
+_MAX_REQUESTS = 4096
 _INLINE_ROWS = 256
 """Up to this many entities the model is called on the event loop: a thread hop costs more."""
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A checked PredictRequest; kept by its bytes, so a repeated request is not parsed again."""
+
+    model_name: str
+    alias: str | None
+    version: str | None
+    entities: tuple[EntityKey, ...]
+    message: prediction_service_pb2.PredictRequest
+    batches: dict[ModelPlan, RowBatch]
+    """The prepared reads of these entities, per model plan."""
 
 
 def _request_ids(count: int) -> list[str]:
@@ -141,6 +162,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._reader = reader
         self._histories = histories
         self._names: dict[tuple[str, str], bytes] = {}
+        self._requests: dict[bytes, _Request] = {}
         self._subscriptions = subscriptions
         self._registry = registry
         self._log = log
@@ -158,50 +180,59 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         )
 
     async def Predict(  # noqa: N802  (the generated base class names it)
-        self, request: prediction_service_pb2.PredictRequest, context: grpc.aio.ServicerContext
+        self, data: bytes, context: grpc.aio.ServicerContext
     ) -> bytes:
         """Score the entities with the model; the serialized PredictResponse."""
         began = time.perf_counter()
         received = datetime.now(UTC)
-        if not request.model_name:
-            raise ValidationError("model_name: must not be empty", field="model_name")
-        selector = request.WhichOneof("model_selector")
-        alias = request.alias if selector == "alias" else None
-        version = request.version if selector == "version" else None
-        if selector is None:
-            alias = _DEFAULT_ALIAS
-        if (alias is not None and not alias) or (version is not None and not version.isdigit()):
-            field = selector or "alias"
-            raise ValidationError(f"{field}: {getattr(request, field)!r} is not valid", field=field)
-        entities = entities_from_proto(request.entities, max_rows=self._max_entities)
+        request = self._requests.get(data) or self._parse(data)
         async with asyncio.timeout(context.time_remaining()):
-            model = await self._registry.get(request.model_name, alias=alias, version=version)
-            plan = self._plan(model, entities, request)
+            model = await self._registry.get(
+                request.model_name, alias=request.alias, version=request.version
+            )
+            plan = self._plan(model, request)
             if plan is None:
-                answer = await self._general(model, entities, request, received)
+                answer = await self._general(model, request, received)
             else:
-                answer = await self._fast(model, plan, entities, received)
+                answer = await self._fast(model, plan, request, received)
         if self._latency is not None:
             self._latency.labels(model.name, model.version).observe(time.perf_counter() - began)
         return answer
 
-    def _plan(
-        self,
-        model: LoadedModel,
-        entities: Sequence[EntityKey],
-        request: prediction_service_pb2.PredictRequest,
-    ) -> ModelPlan | None:
+    def _parse(self, data: bytes) -> _Request:
+        """The checked request (kept by its bytes when it has no inline features)."""
+        message = decode_request(prediction_service_pb2.PredictRequest.FromString, data)
+        if not message.model_name:
+            raise ValidationError("model_name: must not be empty", field="model_name")
+        selector = message.WhichOneof("model_selector")
+        alias = message.alias if selector == "alias" else None
+        version = message.version if selector == "version" else None
+        if selector is None:
+            alias = _DEFAULT_ALIAS
+        if (alias is not None and not alias) or (version is not None and not version.isdigit()):
+            field = selector or "alias"
+            raise ValidationError(f"{field}: {getattr(message, field)!r} is not valid", field=field)
+        entities = entities_from_proto(message.entities, max_rows=self._max_entities)
+        request = _Request(message.model_name, alias, version, entities, message, {})
+        if not message.inline_features:
+            if len(self._requests) >= _MAX_REQUESTS:
+                del self._requests[next(iter(self._requests))]
+            self._requests[data] = request
+        return request
+
+    def _plan(self, model: LoadedModel, request: _Request) -> ModelPlan | None:
         """The fast path's plan, or None for the general path."""
-        if model.sequence is not None and request.inline_features:
+        inline = request.message.inline_features
+        if model.sequence is not None and inline:
             raise ValidationError(
                 f"inline_features: model {model.name} scores sequences of stored rows; "
                 "it takes no inline features",
                 field="inline_features",
             )
         plan = None
-        if self._reader is not None and not request.inline_features:
+        if self._reader is not None and not inline:
             plan = self._reader.plan(model.refs)
-            if plan is not None and plan.join_keys != entities[0].join_keys:
+            if plan is not None and plan.join_keys != request.entities[0].join_keys:
                 plan = None
         if plan is None and model.sequence is not None:
             raise ConfigurationError(
@@ -211,14 +242,14 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return plan
 
     async def _fast(
-        self,
-        model: LoadedModel,
-        plan: ModelPlan,
-        entities: tuple[EntityKey, ...],
-        received: datetime,
+        self, model: LoadedModel, plan: ModelPlan, request: _Request, received: datetime
     ) -> bytes:
         assert self._reader is not None
-        rows = await self._reader.read(plan, entities)
+        entities = request.entities
+        batch = request.batches.get(plan)
+        if batch is None:
+            batch = request.batches[plan] = self._reader.batch(plan, entities)
+        rows = await self._reader.read(plan, batch)
         if model.sequence is not None:
             scores = await self._sequence_scores(model, plan, entities, rows)
         elif len(entities) <= _INLINE_ROWS:
@@ -290,14 +321,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         elif self._log is not None:
             self._log.log(future.result())
 
-    async def _general(
-        self,
-        model: LoadedModel,
-        entities: tuple[EntityKey, ...],
-        request: prediction_service_pb2.PredictRequest,
-        received: datetime,
-    ) -> bytes:
-        inline = inline_features_from_proto(request.inline_features, len(entities), model)
+    async def _general(self, model: LoadedModel, request: _Request, received: datetime) -> bytes:
+        entities = request.entities
+        inline = inline_features_from_proto(request.message.inline_features, len(entities), model)
         columns = await self._features(entities, model, inline)
         matrix = _matrix(columns)
         scores = await asyncio.to_thread(model.score, matrix)
@@ -458,12 +484,10 @@ def _events_of_rows(
 
 
 def prediction_method_handlers(servicer: PredictionServicer) -> dict[str, grpc.RpcMethodHandler]:
-    """The service's handlers: Predict answers bytes it wrote itself (no response serializer)."""
+    """The service's handlers: Predict takes and answers bytes (it parses and writes them)."""
     return {
-        "Predict": grpc.unary_unary_rpc_method_handler(
-            servicer.Predict,
-            request_deserializer=prediction_service_pb2.PredictRequest.FromString,
-        ),
+        # Bytes in (decoded, and kept by their bytes, in Predict) and bytes out.
+        "Predict": grpc.unary_unary_rpc_method_handler(servicer.Predict),
         "StreamPredictions": grpc.unary_stream_rpc_method_handler(
             servicer.StreamPredictions,
             request_deserializer=prediction_service_pb2.StreamPredictionsRequest.FromString,
