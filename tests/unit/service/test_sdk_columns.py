@@ -8,6 +8,7 @@ path, not the value-by-value one.
 
 from __future__ import annotations
 
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -178,6 +179,21 @@ def test_the_servers_layout_takes_the_numpy_path(missing: set[int], nanos_ms: bo
     assert decoded[2].values[5] == 185 and decoded[0].values[3] == 1.0
     set_rows = [bool(decoded[0].is_set[i]) for i in (0, 1, 7)]
     assert set_rows == [0 not in missing, True, 7 not in missing]
+
+
+def test_a_payload_byte_that_looks_like_a_head_is_walked_past() -> None:
+    """A double whose bytes read 0a 00 (an empty Value's head), among missing values."""
+    (tricky,) = struct.unpack("<d", b"\x0a\x00" + b"\x01" * 6)
+    column = types_pb2.FeatureColumn()
+    for i, value in enumerate([tricky, None, tricky, 2.5, None]):
+        wire = column.values.add()
+        if value is not None:
+            wire.double_value = value
+        column.statuses.append(types_pb2.FEATURE_STATUS_PRESENT)
+        column.event_timestamps.add(seconds=NOW_S, nanos=i * 10**6 * (i % 2))
+    (decoded,) = decode_columns(_one_column(column), 5, numpy_only=True)
+    assert decoded.values[[0, 2, 3]].tolist() == [tricky, tricky, 2.5]
+    assert [bool(s) for s in decoded.is_set] == [True, False, True, True, False]
 
 
 def test_a_time_before_1978_is_not_the_numpy_paths() -> None:

@@ -47,8 +47,9 @@ Ints = NDArray[np.intp]
 _NAMES, _COLUMNS = 0x0A, 0x12  # GetOnlineFeaturesResponse fields 1 and 2 (length-delimited)
 _VALUE, _STATUSES, _STAMP = 0x0A, 0x12, 0x1A  # FeatureColumn fields 1, 2 and 3
 _SECONDS, _NANOS = 0x08, 0x10  # Timestamp fields 1 and 2 (varints)
+_DOUBLE = 0x29
 _FIXED: dict[tuple[int, int], np.dtype[Any]] = {
-    (0x29, 9): np.dtype("<f8"),
+    (_DOUBLE, 9): np.dtype("<f8"),
     (0x35, 5): np.dtype("<f4"),
 }
 """Value.double_value and float_value by tag and payload size: little-endian fixed widths."""
@@ -109,10 +110,16 @@ def decode_columns(data: bytes, rows: int, *, numpy_only: bool = False) -> list[
     pos, end = 0, len(data)
     try:
         while pos < end:
-            key, pos = _varint(data, pos)
+            key = data[pos]
+            pos += 1
+            if key >= 0x80:
+                key, pos = _varint(data, pos - 1)
             wire = key & 7
             if wire == 2:
-                size, pos = _varint(data, pos)
+                size = data[pos]
+                pos += 1
+                if size >= 0x80:
+                    size, pos = _varint(data, pos - 1)
                 if key == _NAMES:
                     names.append(data[pos : pos + size].decode())
                 elif key == _COLUMNS:
@@ -147,6 +154,9 @@ class _Response:
         self.rows = rows
         self.all_set = _frozen(np.ones(rows, np.bool_))
         self.repeats: dict[int, bytes] = {}
+        self.value_tags, self.nines, self.double_tags, self.all_present = (
+            bytes((byte,)) * rows for byte in (_VALUE, 9, _DOUBLE, _PRESENT)
+        )
 
     def columns(self, names: list[str], bodies: list[tuple[int, int]]) -> list[FeatureColumn]:
         """The columns of these names whose FeatureColumn messages are ``data[start:stop]``."""
@@ -177,16 +187,30 @@ class _Response:
         data, rows = self.data, self.rows
         if rows == 0:
             raise _IrregularError
-        starts, sizes, pos = self._records(start, stop, _VALUE)
-        values, is_set = self._values(starts, sizes)
+        end = start + 11 * rows
+        if (
+            end < stop
+            and data[start + 2 : end : 11] == self.double_tags
+            and data[start:end:11] == self.value_tags
+            and data[start + 1 : end : 11] == self.nines
+        ):  # every value a double (the common column): a strided view of the bytes, copied
+            view: NDArray[Any] = np.ndarray((rows,), _FIXED[_DOUBLE, 9], data, start + 3, (11,))
+            values, is_set, pos = view.astype(np.float64), self.all_set, end
+            values.flags.writeable = False
+        else:
+            starts, sizes, pos = self._records(start, stop, _VALUE)
+            values, is_set = self._values(starts, sizes)
         if data[pos] != _STATUSES:
             raise _IrregularError
-        size, pos = _varint(data, pos + 1)
+        size = data[pos + 1]
+        pos += 2
+        if size >= 0x80:
+            size, pos = _varint(data, pos - 1)
         codes = data[pos : pos + size]
         pos += size
         if size != rows or pos > stop or not codes.isascii():
             raise _IrregularError  # unpacked, a status of two bytes, or not one per row
-        if codes != self._repeat(_PRESENT):
+        if codes != self.all_present:
             codes = codes.translate(_STATUS_CODES)  # unknown numbers read as NOT_FOUND
         key = data[pos:stop]
         if key not in stamps:
@@ -206,8 +230,9 @@ class _Response:
     def _records(self, pos: int, stop: int, tag: int) -> tuple[Ints | range, Ints | int, int]:
         """Where the payloads of ``rows`` fields ``tag`` from ``pos`` start, their sizes, the end.
 
-        All of one size (one strided comparison): a range of starts and that size. Else one walk
-        over the length bytes. A payload of 128 bytes or more is irregular.
+        All of one size (one strided comparison): a range of starts and that size. Else the heads
+        found by their bytes (:meth:`_heads`), or one walk over the length bytes where a payload
+        byte looks like a head. A payload of 128 bytes or more is irregular.
         """
         data, rows, array = self.data, self.rows, self.array
         size = data[pos + 1]
@@ -221,6 +246,9 @@ class _Response:
             and data[pos + 1 : end : step] == self._repeat(size)
         ):
             return range(pos + 2, end + 2, step), size, end
+        found_by_bytes = self._heads(pos, stop, tag)
+        if found_by_bytes is not None:
+            return found_by_bytes
         found = [pos]
         append = found.append
         for _ in range(rows - 1):
@@ -232,6 +260,33 @@ class _Response:
         if end > stop or (array[heads] != tag).any() or (sizes >= 0x80).any():
             raise _IrregularError
         return heads + 2, sizes, end
+
+    def _heads(self, pos: int, stop: int, tag: int) -> tuple[Ints, Ints, int] | None:
+        """:meth:`_records` in a few NumPy passes, when the heads can be told by their bytes.
+
+        A head is ``tag`` followed by a length of 0 or by the byte the first non-empty record
+        has after its length (a Value's kind, a Timestamp's seconds tag). The first ``rows``
+        such places must chain, each record ending where the next begins; None where they do not
+        (a payload byte that looks like a head): walk instead.
+        """
+        data, rows = self.data, self.rows
+        first = pos
+        while data[first + 1] == 0 and first + 2 < stop:  # empty records: find the kind byte
+            first += 2
+        second = data[first + 2]
+        span = stop - pos
+        near = self.array[pos : stop + 2]
+        if len(near) < span + 2:
+            near = np.concatenate((near, np.zeros(span + 2 - len(near), np.uint8)))
+        looks = (near[:span] == tag) & ((near[1 : span + 1] == 0) | (near[2:] == second))
+        heads = np.flatnonzero(looks)[:rows]
+        if len(heads) < rows or heads[0] != 0:
+            return None
+        sizes = near[heads + 1].astype(np.intp)
+        ends = heads + sizes + 2
+        if (ends[:-1] != heads[1:]).any() or sizes.max() >= 0x80 or ends[-1] > span:
+            return None
+        return heads + (pos + 2), sizes, pos + int(ends[-1])
 
     def _values(
         self, starts: Ints | range, sizes: Ints | int
