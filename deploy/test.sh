@@ -2,6 +2,10 @@
 # The README's test command (`make test`): installs what is missing, starts the servers the suite
 # needs (and the supervisor; not the feed, processors and scorer, whose traffic the tests do not
 # expect), runs every test, and stops exactly what it started, whatever the outcome.
+#
+# Without arguments the unit tests (no servers) run while the servers start, then the integration
+# and end-to-end tests; with arguments (`make test ARGS="-k export"`) pytest gets them as given,
+# once the servers are up.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 deploy/bootstrap.sh || exit 1
@@ -10,5 +14,23 @@ record=$(mktemp)
 stop_started() { .venv/bin/featurestore stack down --recorded "$record"; }
 trap stop_started EXIT
 
-.venv/bin/featurestore stack up --servers-only --record "$record" || exit 1
-.venv/bin/pytest "$@"
+if [ "$#" -gt 0 ]; then
+  .venv/bin/featurestore stack up --servers-only --record "$record" || exit 1
+  .venv/bin/pytest "$@"
+  exit $?
+fi
+
+up_log=$(mktemp)
+.venv/bin/featurestore stack up --servers-only --record "$record" >"$up_log" 2>&1 &
+up_pid=$!
+.venv/bin/pytest tests/unit
+unit=$?
+if ! wait "$up_pid"; then
+  cat "$up_log"
+  exit 1
+fi
+cat "$up_log"
+.venv/bin/pytest tests/integration tests/e2e
+rest=$?
+echo "unit tests: exit $unit; integration and end-to-end tests: exit $rest"
+[ "$unit" -eq 0 ] && [ "$rest" -eq 0 ]
