@@ -42,12 +42,12 @@ from featurestore.config import Settings
 from featurestore.error_maps import postgres_error
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.kafka import EventProducer, producer_config
+from featurestore.offline.write import OfflineWriter
 from featurestore.online import RedisOnlineWriter
 from featurestore.online.base import EntityKey, FeatureRow
 from featurestore.resilience import Retrier
 from processors.decode import DeadLetter, KafkaRecords, decoder_for
 from processors.metrics import observations
-from processors.offline_write import OfflineWriter
 from processors.state_table import StateKey, check_owner
 from processors.step import PartitionState, StepResult, run_step
 from processors.summary import SECONDS, SUMMARY_DDL, SUMMARY_SCHEMA, PartitionSummary

@@ -1,12 +1,20 @@
-"""Writing feature rows to the offline tables with an idempotent upsert.
+"""Writing feature rows to the offline tables with an idempotent upsert: the one writer.
 
-The processors may write through their own connector, as long as they keep the contract of
-:mod:`featurestore.offline.tables`; this is the reference writer (tests and benchmarks use it).
+A row replaces the stored row of the same key and ``event_timestamp`` only when its
+``created_timestamp`` is not older, so replaying the event log is idempotent and a late
+recomputation wins. The table contract is :mod:`featurestore.offline.tables`.
+
+:class:`OfflineWriter` writes inside the caller's transaction and remembers the staging tables
+and time partitions it has made, so that a processor's micro-batch costs one COPY (and at most
+one INSERT) per view. A batch whose keys are all new is COPYed straight into the table (under a
+savepoint); otherwise it is COPYed into a temporary staging table, then one ``INSERT ... ON
+CONFLICT`` keeps the stored row only when it is newer. :func:`write_feature_rows` is the same
+writer for one table of rows in a transaction of its own (demos, corrections, tests).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pandas as pd
 import psycopg
@@ -19,7 +27,80 @@ from featurestore.errors import ValidationError
 from featurestore.offline._copy import copy_in
 from featurestore.offline.tables import LINEAGE_COLUMNS, ensure_partitions, table_identifier
 
-__all__ = ["upsert_from_staging", "write_feature_rows"]
+__all__ = ["OfflineWriter", "upsert_from_staging", "write_feature_rows"]
+
+
+class OfflineWriter:
+    """Writes rows of the views of one definitions set through one connection."""
+
+    def __init__(
+        self, conn: psycopg.Connection[tuple[object, ...]], definitions: Definitions
+    ) -> None:
+        """Write through ``conn``, inside whatever transaction its caller holds."""
+        self._conn = conn
+        self._definitions = definitions
+        self._staged: set[str] = set()
+        self._days: set[tuple[str, object]] = set()
+
+    def write(
+        self,
+        cur: psycopg.Cursor[tuple[object, ...]],
+        view: FeatureView,
+        rows: pa.Table,
+        *,
+        unique: bool = True,
+    ) -> int:
+        """Upsert ``rows`` (the offline contract's columns) into the view's table.
+
+        Lineage columns absent from ``rows`` are left to their defaults. ``unique``: the rows
+        hold each (key, ``event_timestamp``) once, as a processor's step does; otherwise the
+        latest created row of a repeated key is kept.
+        """
+        if rows.num_rows == 0:
+            return 0
+        src = view.source
+        keys = [self._definitions.entity(name).join_key for name in view.entities]
+        columns = [*keys, src.timestamp_field, src.created_timestamp_column, *view.feature_names]
+        columns += [name for name, _ in LINEAGE_COLUMNS if name in rows.column_names]
+        self.ensure_partitions(view, rows.column(src.timestamp_field))
+        target = table_identifier(src.table)
+        try:
+            # In a running stream nearly every key is new: COPY straight into the table, under a
+            # savepoint. A key already stored (a trade time re-emitted across batches, a restart
+            # after `processors reset`) or repeated in the rows raises, and the batch takes the
+            # upsert below instead.
+            with self._conn.transaction():
+                copy_in(cur, target, columns, rows)
+            return int(rows.num_rows)
+        except psycopg.errors.UniqueViolation:
+            pass
+        staging = sql.Identifier(f"_stage_{view.name}")
+        if view.name not in self._staged:
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
+                    " ON COMMIT DELETE ROWS"
+                ).format(staging, table_identifier(src.table))
+            )
+            self._staged.add(view.name)
+        copy_in(cur, staging, columns, rows)
+        cur.execute(upsert_from_staging(view, keys, columns, staging, unique=unique))
+        return int(rows.num_rows)
+
+    def ensure_partitions(self, view: FeatureView, times: pa.ChunkedArray) -> None:
+        """Create the view's time partitions of ``times`` that this writer has not made yet."""
+        bounds = pc.min_max(times).as_py()
+        start, end = bounds["min"], bounds["max"]
+        assert isinstance(start, datetime) and isinstance(end, datetime)
+        first = start.date()
+        days = {
+            (view.source.table, first + timedelta(days=k))
+            for k in range((end.date() - first).days + 1)
+        }
+        if days <= self._days:
+            return
+        ensure_partitions(self._conn, view, start, end)
+        self._days |= days
 
 
 def write_feature_rows(
@@ -30,9 +111,11 @@ def write_feature_rows(
 ) -> int:
     """Upsert feature rows into a view's offline table; returns the number of rows sent.
 
-    A row replaces the stored row of the same key and ``event_timestamp`` only when its
-    ``created_timestamp`` is not older, so replaying the event log is idempotent and a late
-    recomputation wins. Lineage columns are optional in ``rows``.
+    In a transaction of its own; a key repeated in ``rows`` keeps its latest created row.
+    Lineage columns are optional in ``rows``.
+
+    Raises:
+        ValidationError: ``rows`` lack a column of the view, or have a null event time.
     """
     view = definitions.view(view_name)
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
@@ -44,24 +127,14 @@ def write_feature_rows(
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise ValidationError(f"{view.name}: rows lack columns {missing}", field=missing[0])
-    columns += [name for name, _ in LINEAGE_COLUMNS if name in table.column_names]
-    ts = table.column(src.timestamp_field)
-    bounds = pc.min_max(ts).as_py()
-    start, end = bounds["min"], bounds["max"]
-    if not isinstance(start, datetime) or not isinstance(end, datetime):
+    bounds = pc.min_max(table.column(src.timestamp_field)).as_py()
+    if not isinstance(bounds["min"], datetime) or not isinstance(bounds["max"], datetime):
         raise ValidationError(f"{view.name}: null {src.timestamp_field}", field=src.timestamp_field)
-    ensure_partitions(conn, view, start, end)
+    writer = OfflineWriter(conn, definitions)
+    # Before the write's transaction: partition creation's lock is then not held during it.
+    writer.ensure_partitions(view, table.column(src.timestamp_field))
     with conn.transaction(), conn.cursor() as cur:
-        staging = sql.Identifier(f"_stage_{view.name}")
-        cur.execute(
-            sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)"
-                " ON COMMIT DELETE ROWS"
-            ).format(staging, table_identifier(src.table))
-        )
-        copy_in(cur, staging, columns, table)
-        cur.execute(upsert_from_staging(view, keys, columns, staging))
-    return int(table.num_rows)
+        return writer.write(cur, view, table, unique=False)
 
 
 def upsert_from_staging(

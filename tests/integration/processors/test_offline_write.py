@@ -13,7 +13,7 @@ from psycopg import sql
 from featurestore.config import Settings
 from featurestore.definitions import market_definitions
 from featurestore.offline.tables import create_offline_tables, table_identifier
-from processors.offline_write import OfflineWriter
+from featurestore.offline.write import OfflineWriter
 
 pytestmark = pytest.mark.integration
 
