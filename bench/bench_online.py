@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
@@ -410,20 +411,15 @@ def run(settings: Settings) -> str:
         for key, runs in samples.items():
             pct = {q: _median([r[0][q] for r in runs]) for q in ("p50", "p90", "p99")}
             results[key] = (pct, _median([r[1] for r in runs]))
-        go_section = online_load.measure(
-            [
-                online_load.Target("echo", echo_port, ECHO, echo.pid),
-                online_load.Target("ours", features_port, METHOD, features.pid),
-                online_load.Target("ours-uncached", uncached_port, METHOD, uncached.pid),
-            ],
-            {n: _request(n) for n in (1, 100)},
+        go_section = _go_section(
+            echo_port,
+            echo.pid,
+            features_port,
+            features.pid,
+            uncached_port,
+            uncached.pid,
             response_sizes,
-            ROUNDS,
-            {
-                (t, n): results[(t, n, f"{THREADS} threads")][1]
-                for t in ("echo", "ours")
-                for n in (1, 100)
-            },
+            results,
         )
         with tempfile.TemporaryDirectory() as tmp:
             feast = _feast_store(Path(tmp), project, settings)
@@ -585,6 +581,39 @@ def run(settings: Settings) -> str:
             go_section,
         ]
     )
+
+
+def _go_section(
+    echo_port: int,
+    echo_pid: int,
+    ours_port: int,
+    ours_pid: int,
+    uncached_port: int,
+    uncached_pid: int,
+    response_sizes: dict[int, int],
+    results: dict[tuple[str, int, str], tuple[dict[str, float], float]],
+) -> str:
+    """The Go generator's section (bench/online_load.py); its failure is reported, not raised,
+    so that the rest of the section still comes out."""
+    try:
+        return online_load.measure(
+            [
+                online_load.Target("echo", echo_port, ECHO, echo_pid),
+                online_load.Target("ours", ours_port, METHOD, ours_pid),
+                online_load.Target("ours-uncached", uncached_port, METHOD, uncached_pid),
+            ],
+            {n: _request(n) for n in (1, 100)},
+            response_sizes,
+            ROUNDS,
+            {
+                (t, n): results[(t, n, f"{THREADS} threads")][1]
+                for t in ("echo", "ours")
+                for n in (1, 100)
+            },
+        )
+    except Exception:  # a failed part is reported; the rest of the section stands
+        title = "#### Load from the Go generator (bench/loadgen)"
+        return f"{title}\n\nFAILED:\n\n```\n{traceback.format_exc()}```"
 
 
 def _run_on_server_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
