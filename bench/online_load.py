@@ -161,7 +161,7 @@ def _report(
     return "\n\n".join(
         [
             "#### Load from the Go generator (bench/loadgen)",
-            __doc__.strip().split("\n\n")[0].split("\n", 1)[1].replace("\n", " "),
+            __doc__.strip().split("\n\n")[1].replace("\n", " "),
             markdown_table(
                 [
                     "server",
