@@ -284,7 +284,8 @@ def register_detector(
     example = pd.DataFrame(
         {
             config.entity_key: ["example"] * 3,
-            "event_timestamp": pd.date_range("2024-01-01", periods=3, freq="min", tz="UTC"),
+            # Naive (read as UTC): MLflow's schema enforcement refuses tz-aware datetimes.
+            "event_timestamp": pd.date_range("2024-01-01", periods=3, freq="min"),
             **{f: [1.0, 2.0, 3.0] for f in config.features},
         }
     )
