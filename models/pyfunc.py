@@ -31,6 +31,7 @@ import pandas as pd
 
 from featurestore.errors import ConfigurationError
 from models._mlflow import PythonModel
+from models.forest import StackedForest
 from models.inputs import InputTransform, input_names, model_inputs
 
 __all__ = ["NATIVE_ARTIFACT", "FeatureModel", "ModelConfig"]
@@ -111,11 +112,15 @@ def matrix_scorer(native: Any, config: ModelConfig) -> Callable[[np.ndarray], np
     if config.kind == "anomaly":
         return lambda raw: np.asarray(-native.score_samples(inputs(raw)), dtype="float64")
     if config.kind == "forward_return":
+        if hasattr(native, "estimators_") and hasattr(native.estimators_[0], "tree_"):
+            forest = StackedForest(native)  # every tree walked at once (models/forest.py)
+            return lambda raw: forest.predict(inputs(raw))
         return lambda raw: np.asarray(native.predict(inputs(raw)), dtype="float64")
     if config.flavor == "xgboost":
         # XGBoost's in-place prediction on the array, over the trees early stopping kept (what
         # predict_proba uses); a binary model gives P(1) directly.
         booster = native.get_booster()
+        booster.set_param({"nthread": 1})  # a call scores a few rows: no thread pool to wake
         trees = (0, int(native.best_iteration) + 1) if _has_best(native) else (0, 0)
 
         def xgb(raw: np.ndarray) -> np.ndarray:

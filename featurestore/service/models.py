@@ -108,9 +108,23 @@ class LoadedModel:
         return self._checked(raw, len(rows))
 
 
+def _one_thread_numerics() -> None:
+    """One BLAS / OpenMP thread per call in this process.
+
+    A Predict call scores a few rows: waking a thread pool for them cost milliseconds on the
+    loaded 2-core machine (OpenBLAS under scikit-learn's linear models, OpenMP under XGBoost),
+    more than the arithmetic; calls run concurrently instead.
+    """
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    threadpool_limits(1)
+
+
 def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
     """Load ``models:/NAME/VERSION`` as Predict scores with it (blocks; the feed uses it too)."""
     import mlflow
+
+    _one_thread_numerics()
 
     mlflow.set_tracking_uri(tracking_uri)
     try:

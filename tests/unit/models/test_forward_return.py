@@ -63,3 +63,21 @@ def test_matrix_scorers_equal_the_registered_models_predict():
         expected = scorer(raw)
         np.testing.assert_array_equal(matrix_scorer(trained.native, trained.config)(raw), expected)
         np.testing.assert_array_equal(score(trained.native, trained.config, data), expected)
+
+
+def test_stacked_forest_predicts_what_scikit_learn_does_missing_values_included():
+    from sklearn.ensemble import RandomForestRegressor
+
+    from models.forest import StackedForest
+    from models.training.forward_return import rf_params
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2000, 6))
+    x[rng.random(x.shape) < 0.05] = np.nan  # missing in training: nodes learn where NaN goes
+    y = np.nan_to_num(x[:, 0]) * 0.1 + rng.normal(0, 0.01, 2000)
+    forest = RandomForestRegressor(**rf_params(0)).fit(x, y)
+    test = rng.normal(size=(300, 6))
+    test[rng.random(test.shape) < 0.1] = np.nan
+    stacked = StackedForest(forest)
+    np.testing.assert_array_equal(stacked.predict(test), forest.predict(test))
+    np.testing.assert_array_equal(stacked.predict(test[:1]), forest.predict(test[:1]))
