@@ -86,6 +86,9 @@ def secured() -> Iterator[Settings]:
     # The jars are resolved once for the machine's checkout: reuse them.
     (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
     stack = Stack(settings)
+    for component in stack.servers:
+        # Kafka's JVM took 75 s to start alone on 2 cores at load 18 (90 s is its limit).
+        component.start_timeout = max(component.start_timeout, 300.0)
     try:
         stack.up(SERVERS)
         yield settings
