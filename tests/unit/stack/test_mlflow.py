@@ -1,0 +1,34 @@
+"""MLflow starts with one environment: at first, and when the supervisor starts it again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from featurestore.config import load_settings
+from featurestore.stack.mlflow import MlflowServer
+from featurestore.stack.process import ManagedProcess
+
+
+class _Recording(ManagedProcess):
+    """Records the environment of each start instead of starting anything."""
+
+    envs: list[dict[str, str]]
+
+    def start(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None, **_: Any) -> int:
+        self.envs.append(dict(env or {}))
+        return 1
+
+
+def test_the_supervisor_restarts_mlflow_with_its_launch_environment(tmp_path: Path) -> None:
+    server = MlflowServer(load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)}))
+    recording = _Recording(server.process.name, server.process.run_dir, server.process.marker)
+    recording.envs = []
+    server.process = recording
+    server.launch()
+    launched = recording.envs[0]
+    assert launched["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert launched["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    # What the supervisor hands to ManagedProcess.restart (supervisor.py).
+    assert server.child_env() == launched
