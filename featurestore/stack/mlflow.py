@@ -16,7 +16,7 @@ class MlflowServer(Component):
     """The model registry and experiment tracking server."""
 
     name = "mlflow"
-    start_timeout = 120.0
+    start_timeout = 300.0  # imports and first-start migrations; minutes on a loaded 2-core box
 
     def marker(self) -> str:
         return str(self.data_dir / "mlflow.db")
