@@ -612,7 +612,7 @@ def _go_section(
             },
         )
     except Exception:  # a failed part is reported; the rest of the section stands
-        title = "#### Load from the Go generator (bench/loadgen)"
+        title = "## Load from the Go generator (bench/loadgen)"
         return f"{title}\n\nFAILED:\n\n```\n{traceback.format_exc()}```"
 
 

@@ -160,7 +160,7 @@ def _report(
     ]
     return "\n\n".join(
         [
-            "#### Load from the Go generator (bench/loadgen)",
+            "## Load from the Go generator (bench/loadgen)",
             __doc__.strip().split("\n\n")[1].replace("\n", " "),
             markdown_table(
                 [
