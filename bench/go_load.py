@@ -152,3 +152,5 @@ def go_echo() -> Iterator[GoEcho]:
     finally:
         child.terminate()
         child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
