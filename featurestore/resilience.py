@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from featurestore.error_maps.postgres import refused_login
 from featurestore.errors import FeatureStoreError
 
 __all__ = ["Backoff", "Health", "Outage", "Retrier", "Stopped", "outage_of"]
@@ -93,7 +94,7 @@ def _judge(exc: BaseException) -> bool | None:
     module = type(exc).__module__ or ""
     name = type(exc).__name__
     if module.startswith("psycopg"):
-        if _refused_credentials(exc):
+        if refused_login(exc):
             return False  # a wrong password or a pg_hba.conf refusal: retrying will not fix it
         return name == "OperationalError" or _subclass_named(exc, "OperationalError")
     if module.startswith("redis"):
@@ -110,18 +111,6 @@ def _judge(exc: BaseException) -> bool | None:
     if module.startswith(("requests", "urllib3")) and ("Connection" in name or "Timeout" in name):
         return True
     return None
-
-
-_AUTH_SQLSTATES = frozenset({"28000", "28P01"})  # invalid authorization, invalid password
-_AUTH_TEXTS = ("password authentication failed", "no pg_hba.conf entry")
-
-
-def _refused_credentials(exc: BaseException) -> bool:
-    """Whether PostgreSQL refused the login (libpq's connection errors often lack a SQLSTATE)."""
-    if getattr(exc, "sqlstate", None) in _AUTH_SQLSTATES:
-        return True
-    text = str(exc)
-    return any(marker in text for marker in _AUTH_TEXTS)
 
 
 def _subclass_named(exc: BaseException, name: str) -> bool:
