@@ -27,8 +27,9 @@ def serve(
 ) -> None:
     """Serve the four services (with health and reflection) until SIGTERM, then drain."""
     from featurestore.config import load_settings
-    from featurestore.definitions import PROJECT
+    from featurestore.definitions import PROJECT, Definitions
     from featurestore.definitions.snapshot import cached_definitions
+    from featurestore.errors import NotFoundError
     from featurestore.online import catalog_from_feast_repo
     from featurestore.online.catalog import catalog_from_definitions
     from featurestore.service import run_server
@@ -45,5 +46,17 @@ def serve(
     else:
         # The Feast registry the settings point at (no feature_store.yaml, no env substitution),
         # read through Feast only when it changed since the last start (a restart is seconds).
-        catalog = catalog_from_definitions(cached_definitions(settings, project or PROJECT))
+        name = project or PROJECT
+        try:
+            definitions = cached_definitions(settings, name)
+        except NotFoundError:
+            # Nothing applied yet: serve an empty catalog (every feature NOT_FOUND), as a
+            # server reading an empty registry did; a restart after `registry apply` serves it.
+            logging.getLogger(__name__).warning(
+                "Feast project %r has no definitions yet: serving none (run `featurestore"
+                " registry apply`, then restart the server)",
+                name,
+            )
+            definitions = Definitions(name, (), (), ())
+        catalog = catalog_from_definitions(definitions)
     run_server(settings, catalog)
