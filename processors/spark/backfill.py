@@ -22,6 +22,7 @@ from processors.partition_job import SUMMARY_DDL, PartitionJob
 from processors.report import BatchReport
 from processors.spark.executors import start_session
 from processors.spark.stream import kafka_records
+from processors.summary import PartitionSummary
 from processors.views import MaterializedViews
 
 __all__ = ["BackfillRange", "run_backfill"]
@@ -78,5 +79,6 @@ def run_backfill(
     for key, value in (span or BackfillRange()).options().items():
         reader = reader.option(key, value)
     began = time.perf_counter()
-    summaries = [r.asDict() for r in columns(reader.load()).mapInArrow(job, SUMMARY_DDL).collect()]
+    rows = columns(reader.load()).mapInArrow(job, SUMMARY_DDL).collect()
+    summaries = [PartitionSummary.from_row(r.asDict()) for r in rows]
     return BatchReport.of(summaries, time.perf_counter() - began)
