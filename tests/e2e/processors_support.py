@@ -49,7 +49,7 @@ def produce_v2_trades_and_junk(
 
     Returns how many undecodable records were sent.
     """
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     v1 = AvroSerializer.for_topic(store, topic, TRADE_CODEC.event_type)
     raw = json.loads(bundled_schema("trade").text)
     raw["fields"].append({"name": "venue_seq", "type": "long", "default": 0})
@@ -78,7 +78,7 @@ def produce_v2_trades_and_junk(
 def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
     """Every trade of the topic with its log position, read back by the project's replay."""
     rows = []
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     for item in replay_topic(settings.kafka.connection, store, topic):
         if not isinstance(item, LoggedEvent) or not isinstance(item.event, Trade):
             continue
