@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from operator import add
 
 import numpy as np
+from featurestore_client.wire import FieldPrefixes, field, varint
 
 from featurestore.service.predict_read import PRESENT, ModelRows
 
@@ -25,38 +26,13 @@ _EMPTY_VALUE = b"\x22\x00"
 _pack_double = struct.Struct("<d").pack
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: int, payload: bytes) -> bytes:
-    return bytes((tag,)) + _varint(len(payload)) + payload
-
-
-class _Prefix(dict[int, bytes]):
-    """Tag + length of a length-delimited field, by payload length (filled on first use)."""
-
-    def __init__(self, tag: int) -> None:
-        super().__init__()
-        self._tag = bytes((tag,))
-
-    def __missing__(self, n: int) -> bytes:
-        prefix = self[n] = self._tag + _varint(n)
-        return prefix
-
-
-_VALUE = _Prefix(0x22)  # Prediction.feature_values (4)
-_PREDICTION = _Prefix(0x1A)  # PredictResponse.predictions (3)
+_VALUE = FieldPrefixes(0x22)  # Prediction.feature_values (4)
+_PREDICTION = FieldPrefixes(0x1A)  # PredictResponse.predictions (3)
 
 
 def encode_names(names: Sequence[str]) -> bytes:
     """The encoded ``feature_names`` fields of a Prediction (the same for every entity)."""
-    return b"".join(_field(0x1A, name.encode()) for name in names)
+    return b"".join(field(0x1A, name.encode()) for name in names)
 
 
 def _value_rows(rows: ModelRows) -> list[bytes]:
@@ -85,13 +61,13 @@ def encode_predict_response(
     request_ids: Sequence[str],
 ) -> bytes:
     """The serialized PredictResponse of one prediction per entity of ``rows``."""
-    head = _field(0x0A, model_name.encode()) + _field(0x12, model_version.encode())
+    head = field(0x0A, model_name.encode()) + field(0x12, model_version.encode())
     count = len(request_ids)
     if count == 0:
         return head
     values = _value_rows(rows)
     width = rows.statuses.shape[1]
-    status_prefix = b"\x2a" + _varint(width)
+    status_prefix = b"\x2a" + varint(width)
     statuses = rows.statuses.tobytes()
     newest = rows.newest()
     parts = [head]
@@ -107,7 +83,7 @@ def encode_predict_response(
                 values[i],
                 status_prefix if width else b"",
                 statuses[i * width : (i + 1) * width],
-                b"" if stamp is None else _field(0x32, stamp),
+                b"" if stamp is None else field(0x32, stamp),
             )
         )
         parts.append(_PREDICTION[len(body)])

@@ -41,6 +41,7 @@ from operator import add, itemgetter
 from typing import Any, NamedTuple, cast
 
 import hiredis
+from featurestore_client.wire import FieldPrefixes, field
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
@@ -62,42 +63,14 @@ _MAX_KEYS = 100_000
 _first = itemgetter(0)
 
 
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-class _Prefixes(dict[int, bytes]):
-    """Tag + length of a length-delimited field, by payload length (filled on first use)."""
-
-    def __init__(self, tag: int) -> None:
-        super().__init__()
-        self._tag = bytes((tag,))
-
-    def __missing__(self, n: int) -> bytes:
-        prefix = self[n] = self._tag + _varint(n)
-        return prefix
-
-
-_VALUE = _Prefixes(0x0A)  # FeatureColumn.values (1)
-_FIELD_2 = _Prefixes(0x12)  # FeatureColumn.statuses (packed) and GetOnlineFeaturesResponse.columns
-_STAMP = _Prefixes(0x1A)  # FeatureColumn.event_timestamps (3)
+_VALUE = FieldPrefixes(0x0A)  # FeatureColumn.values (1)
+_FIELD_2 = FieldPrefixes(0x12)  # FeatureColumn.statuses (packed), GetOnlineFeaturesResponse.columns
+_STAMP = FieldPrefixes(0x1A)  # FeatureColumn.event_timestamps (3)
 _EMPTY_VALUE = b"\x0a\x00"
 _EMPTY_STAMP = b"\x1a\x00"
 _PRESENT_BYTE = bytes((_PRESENT,))
 _FEW_STAMPS = 8
 """Up to this many distinct event times in a view's rows, they are judged one by one."""
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    """One length-delimited field: tag, length, payload."""
-    return tag + _varint(len(payload)) + payload
 
 
 @dataclass(frozen=True)
@@ -177,7 +150,7 @@ class RawFeatureReader:
                 view_ts.append(ts)
             value = fields.setdefault(feature_field(view.name, ref.feature), len(fields))
             columns.append((value, ts, view_index[view.name]))
-        names = b"".join(_field(b"\x0a", str(ref).encode()) for ref in refs)
+        names = b"".join(field(0x0A, str(ref).encode()) for ref in refs)
         plan = _Plan(join_keys, tuple(fields), names, tuple(columns), tuple(ttl_s), tuple(view_ts))
         if len(self._plans) < 1024:
             self._plans[selector] = plan

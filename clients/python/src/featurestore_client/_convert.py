@@ -8,6 +8,7 @@ from featurestore_client._columns import decode_columns
 from featurestore_client._online import OnlineFeatures
 from featurestore_client._proto.v1 import types_pb2
 from featurestore_client._types import EntityValue, FeatureStatus, Scalar
+from featurestore_client.wire import field, varint
 
 STATUS = {
     types_pb2.FEATURE_STATUS_PRESENT: FeatureStatus.PRESENT,
@@ -42,30 +43,14 @@ def online_request(
         ValueError: an integer entity value outside int64.
     """
     if feature_service is not None:
-        out = [_field(0x12, feature_service.encode())]
+        out = [field(0x12, feature_service.encode())]
     else:
-        out = [_field(0x0A, b"".join(_field(0x0A, f.encode()) for f in features or ()))]
+        out = [field(0x0A, b"".join(field(0x0A, f.encode()) for f in features or ()))]
     for key, values in entities.items():
         column = _entity_column(key, values)
-        entry = _field(0x0A, key.encode()) + _field(0x12, column)  # map entry: key, ValueList
-        out.append(_field(0x1A, entry))
+        entry = field(0x0A, key.encode()) + field(0x12, column)  # map entry: key, ValueList
+        out.append(field(0x1A, entry))
     return b"".join(out)
-
-
-def _varint(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def _field(tag: int, payload: bytes) -> bytes:
-    """A length-delimited field: tag, length, payload."""
-    return bytes((tag,)) + _varint(len(payload)) + payload
 
 
 _STRING_VALUES = [bytes((0x0A, n + 2, 0x12, n)) for n in range(126)]
@@ -84,11 +69,11 @@ def _entity_column(key: str, values: Sequence[object]) -> bytes:
 def _entity(key: str, index: int, value: object) -> bytes:
     """One entity value as a ValueList.values entry (a framed Value)."""
     if isinstance(value, str):
-        return _field(0x0A, _field(0x12, value.encode()))  # Value.string_value
+        return field(0x0A, field(0x12, value.encode()))  # Value.string_value
     if isinstance(value, int) and not isinstance(value, bool):
         if not -(2**63) <= value < 2**63:
             raise ValueError(f"entities[{key}][{index}]: {value} is outside int64")
-        return _field(0x0A, b"\x20" + _varint(value % 2**64))  # Value.int64_value
+        return field(0x0A, b"\x20" + varint(value % 2**64))  # Value.int64_value
     return b"\x0a\x00"  # an empty Value: the server names the field
 
 
