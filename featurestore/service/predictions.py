@@ -6,9 +6,10 @@ native scorer is called once for all entities (:mod:`.native`: XGBoost, scikit-l
 Runtime on the array, the input schema checked when the version was loaded), and the response is
 written as bytes around the stored values (:mod:`.predict_response`). A sequence model (the LSTM)
 adds its entities' history from the offline store, kept as recurrent states per newest row
-(:mod:`.sequence_history`). The PredictionLog events are built on a worker thread after the
-response is ready and queued for Kafka there (:mod:`.prediction_log`): the call never waits for
-either. Requests with inline features, and stores other than Redis, take the general path
+(:mod:`.sequence_history`). Once the response is written, a callback scheduled on the event loop
+logs one PredictionLog per entity (:mod:`.prediction_log`: the records encoded column-wise and
+handed to librdkafka, ~0.3 ms for 100 entities): the call never waits for Kafka. Requests with
+inline features, and stores other than Redis, take the general path
 (:meth:`OnlineStore.read`, a message built per value); both answer the same (tested).
 
 Missing features: only values that are PRESENT (fresh, non-null) reach the model; a value that is
@@ -25,7 +26,6 @@ import math
 import os
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry, Histogram
 
 from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
 from featurestore.errors import ConfigurationError, ValidationError
-from featurestore.events import PredictionLog
+from featurestore.events import PredictionLog, to_micros
 from featurestore.online import (
     EntityKey,
     FeatureRef,
@@ -54,6 +54,7 @@ from featurestore.service.convert import (
 from featurestore.service.models import LoadedModel, ModelRegistry
 from featurestore.service.predict_read import PRESENT, ModelPlan, ModelRows, PredictReader
 from featurestore.service.predict_response import encode_names, encode_predict_response
+from featurestore.service.prediction_batch import PredictionRows
 from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.prediction_stream import (
     PredictionSubscriptions,
@@ -162,6 +163,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._reader = reader
         self._histories = histories
         self._names: dict[tuple[str, str], bytes] = {}
+        self._features_of: dict[tuple[str, str], tuple[str, ...]] = {}
         self._requests: dict[bytes, _Request] = {}
         self._subscriptions = subscriptions
         self._registry = registry
@@ -263,8 +265,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 [str(r) for r in model.refs]
             )
         answer = encode_predict_response(model.name, model.version, names, rows, scores, ids)
-        if self._log is not None:
-            self._log_later(model, entities, rows, scores, ids, received)
+        if self._log is not None and entities:
+            asyncio.get_running_loop().call_soon(
+                self._log_rows, model, entities, rows, scores, ids, received, time.time_ns() // 1000
+            )
         return answer
 
     async def _sequence_scores(
@@ -293,7 +297,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             scores[~full] = np.nan
         return scores
 
-    def _log_later(
+    def _log_rows(
         self,
         model: LoadedModel,
         entities: Sequence[EntityKey],
@@ -301,25 +305,22 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         scores: np.ndarray,
         ids: Sequence[str],
         received: datetime,
+        answered: int,
     ) -> None:
-        """Build the PredictionLog events on a worker thread, then queue them (never waits)."""
-        answered = datetime.now(UTC)
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(
-            None, _events_of_rows, model, entities, rows, scores, ids, received, answered
-        )
-        future.add_done_callback(self._queue_log)
-
-    def _queue_log(
-        self, future: asyncio.Future[list[PredictionLog]] | Future[list[PredictionLog]]
-    ) -> None:
-        if future.cancelled():
-            return
-        error = future.exception()
-        if error is not None:
-            logger.warning("prediction log events not built: %s", error)
-        elif self._log is not None:
-            self._log.log(future.result())
+        """Log the fast path's predictions (a callback: runs after the response is written)."""
+        assert self._log is not None
+        try:
+            features = self._features_of.get((model.name, model.version))
+            if features is None:
+                features = self._features_of[(model.name, model.version)] = tuple(
+                    map(str, model.refs)
+                )
+            logged = _logged_rows(entities, rows, scores, ids, received, answered)
+            self._log.log_rows(model.name, model.version, features, logged)
+        except Exception:  # the answer is sent; say why its log is missing
+            logger.exception(
+                "prediction log: %d predictions of %s not logged", len(ids), model.name
+            )
 
     async def _general(self, model: LoadedModel, request: _Request, received: datetime) -> bytes:
         entities = request.entities
@@ -443,44 +444,37 @@ def _log_events(
     return events
 
 
-def _events_of_rows(
-    model: LoadedModel,
+def _logged_rows(
     entities: Sequence[EntityKey],
     rows: ModelRows,
     scores: np.ndarray,
     ids: Sequence[str],
     received: datetime,
-    answered: datetime,
-) -> list[PredictionLog]:
-    """The fast path's PredictionLog events (run on a worker thread)."""
-    names = [str(ref) for ref in model.refs]
-    present = (rows.statuses == PRESENT).tolist()
-    matrix = rows.matrix.tolist()
-    times: dict[bytes, datetime] = {}
-    events = []
-    for row, (entity, newest) in enumerate(zip(entities, rows.newest(), strict=True)):
-        if newest is not None and newest not in times:
-            times[newest] = decode_timestamp(newest)
-        values = matrix[row]
-        ok = present[row]
-        features: dict[str, float | None] = {
-            name: values[j] if ok[j] and not math.isnan(values[j]) else None
-            for j, name in enumerate(names)
-        }
-        events.append(
-            PredictionLog(
-                request_id=ids[row],
-                model_name=model.name,
-                model_version=model.version,
-                entity={k: str(v) for k, v in zip(entity.join_keys, entity.values, strict=True)},
-                prediction=float(scores[row]),
-                request_time=received,
-                response_time=answered,
-                features=features,
-                feature_time=None if newest is None else times[newest],
-            )
-        )
-    return events
+    answered: int,
+) -> PredictionRows:
+    """What the fast path logs of a call (``answered``: epoch microseconds)."""
+    return PredictionRows(
+        request_ids=ids,
+        join_keys=entities[0].join_keys,
+        entity_values=[entity.values for entity in entities],
+        values=rows.matrix,
+        valid=(rows.statuses == PRESENT) & ~np.isnan(rows.matrix),
+        scores=scores,
+        feature_times=_micros_of_stamps(rows.newest()),
+        request_time=to_micros(received),
+        response_time=answered,
+    )
+
+
+def _micros_of_stamps(stamps: Sequence[bytes | None]) -> list[int | None]:
+    """Stored ``Timestamp`` bytes as epoch microseconds (each distinct one decoded once)."""
+    micros: dict[bytes | None, int | None] = {None: None}
+    out = []
+    for stamp in stamps:
+        if stamp not in micros:
+            micros[stamp] = to_micros(decode_timestamp(stamp))  # type: ignore[arg-type]
+        out.append(micros[stamp])
+    return out
 
 
 def prediction_method_handlers(servicer: PredictionServicer) -> dict[str, grpc.RpcMethodHandler]:

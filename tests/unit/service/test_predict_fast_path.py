@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from featurestore._proto.v1 import prediction_service_pb2
+from featurestore.events import AvroSerializer, InMemorySchemaStore, PredictionLog, to_micros
 from featurestore.online import EntityKey, FeatureRef, FeatureRow
 from featurestore.online.layout import redis_key
 from featurestore.online.redis import write_args
@@ -15,7 +16,8 @@ from featurestore.online.testing import InMemoryOnlineStore, market_catalog
 from featurestore.service.models import LoadedModel
 from featurestore.service.predict_read import ModelPlan, decode
 from featurestore.service.predict_response import encode_names, encode_predict_response
-from featurestore.service.predictions import _events_of_rows, _log_events, _matrix, _response
+from featurestore.service.prediction_batch import PredictionLogEncoder
+from featurestore.service.predictions import _log_events, _logged_rows, _matrix, _response
 
 NOW = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 REFS = (
@@ -72,9 +74,10 @@ def test_fast_path_response_and_log_equal_the_general_paths():
 
     scores = np.array([0.1, 0.2, float("nan"), 0.4, 0.5])
     ids = [f"{i:032x}" for i in range(len(ENTITIES))]
-    fast = prediction_service_pb2.PredictResponse.FromString(
-        encode_predict_response("m", "3", encode_names([str(r) for r in REFS]), rows, scores, ids)
+    answer = encode_predict_response(
+        "m", "3", encode_names([str(r) for r in REFS]), rows, scores, ids
     )
+    fast = prediction_service_pb2.PredictResponse.FromString(answer)
     slow = _response(model, ENTITIES, general, scores)
     assert (fast.model_name, fast.model_version) == ("m", "3")
     assert len(fast.predictions) == len(slow.predictions) == len(ENTITIES)
@@ -89,12 +92,12 @@ def test_fast_path_response_and_log_equal_the_general_paths():
     assert len({tuple(s) for s in statuses}) == len(ENTITIES)  # every kind of status was met
 
     received = NOW
-    fast_log = _events_of_rows(model, ENTITIES, rows, scores, ids, received, received)
-    slow_log = _log_events(model, ENTITIES, general, fast, received)
-    for event, wanted in zip(fast_log, slow_log, strict=True):
-        assert (event.entity, event.feature_time, event.request_id) == (
-            wanted.entity,
-            wanted.feature_time,
-            wanted.request_id,
-        )
-        assert event.features == wanted.features
+    parsed = prediction_service_pb2.PredictResponse.FromString(answer)  # its NaN score kept
+    slow_log = _log_events(model, ENTITIES, general, parsed, received)
+    answered = to_micros(slow_log[0].response_time)
+    serializer = AvroSerializer.for_topic(InMemorySchemaStore(), "predictions", PredictionLog)
+    encoder = PredictionLogEncoder(serializer.schema_id, "m", "3", tuple(map(str, REFS)))
+    fast_log = encoder.encode(_logged_rows(ENTITIES, rows, scores, ids, received, answered))
+    assert fast_log == [serializer.encode(event) for event in slow_log]
+    assert {e.feature_time for e in slow_log} == {NOW, NOW - timedelta(minutes=1), None}
+    assert [e.features["bars_1m:close"] for e in slow_log] == [190.5, 150.0, None, None, None]
