@@ -15,35 +15,30 @@ them, with a ``created_timestamp`` to resume from; the anomaly scorer proved the
 deterministic id per (model, version, entity, feature event time) makes a row scored twice (a
 restart, an overlap) the same prediction, which the table's upsert keeps once.
 
-A promotion is picked up without a restart: the alias is read every ``poll_interval_s`` on a
-background thread and the new version swapped in once loaded.
+A promotion is picked up without a restart (:class:`~models.alias.AliasFollower`).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from featurestore.errors import FeatureStoreError, NotFoundError
 from featurestore.events import PredictionLog
 from featurestore.offline import OfflineStore
 from featurestore.service.models import LoadedModel, load_pyfunc
-from models.registry import CHAMPION, ModelRegistry
+from models.alias import AliasFollower
+from models.registry import CHAMPION, ModelRef, ModelRegistry
 from models.scoring import ROW_VIEW, anomaly_id, model_inputs
 
 __all__ = ["Predictor", "prediction_id"]
-
-log = logging.getLogger(__name__)
 
 prediction_id = anomaly_id
 """A feed prediction's deterministic id: (model, version, symbol, feature event time)."""
 
 
-class Predictor:
+class Predictor(AliasFollower[LoadedModel]):
     """Predicts each new row of a view with a model's aliased version, following promotions.
 
     Args:
@@ -54,6 +49,7 @@ class Predictor:
             must carry every model input.
         symbols: only rows of these symbols; all when empty.
         row_view: the followed view (its bare feature names are the model's ``row_view__*``).
+        poll_interval_s: how often :meth:`start`'s thread reads the alias.
         loader: loads a model version (Predict's loader by default).
     """
 
@@ -69,61 +65,21 @@ class Predictor:
         poll_interval_s: float = 5.0,
         loader: Callable[[str, str, str], LoadedModel] = load_pyfunc,
     ) -> None:
-        self.registry = registry
-        self.model_name = model_name
-        self.alias = alias
+        """Load the version ``alias`` points at (NotFoundError if none)."""
         self.store = store
         self.symbols = frozenset(symbols)
         self.row_view = row_view
-        self.poll_interval_s = poll_interval_s
         self._loader = loader
-        ref = registry.alias(model_name, alias)
-        if ref is None:
-            raise NotFoundError(f"model {model_name!r} has no {alias!r} version to predict with")
-        self._current = loader(registry.tracking_uri, model_name, ref.version)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(
+            registry,
+            model_name,
+            alias=alias,
+            poll_interval_s=poll_interval_s,
+            purpose="predict with",
+        )
 
-    @property
-    def current(self) -> LoadedModel:
-        """The model version predicting now."""
-        return self._current
-
-    def refresh(self) -> bool:
-        """Read the alias; load and switch to its version if it moved. Returns whether it did."""
-        ref = self.registry.alias(self.model_name, self.alias)
-        if ref is None or ref.version == self._current.version:
-            return False
-        self._current = self._loader(self.registry.tracking_uri, self.model_name, ref.version)
-        log.info("prediction feed now uses %s version %s", ref.name, ref.version)
-        return True
-
-    def start(self) -> Predictor:
-        """Follow the alias in a background thread until :meth:`close`."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._poll, name="predictor-alias", daemon=True)
-            self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.poll_interval_s):
-            try:
-                self.refresh()
-            except FeatureStoreError as exc:
-                log.warning("keeping %s version %s: %s", self.model_name, self.current.version, exc)
-
-    def close(self) -> None:
-        """Stop following the alias."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> Predictor:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _load(self, ref: ModelRef) -> LoadedModel:
+        return self._loader(self.registry.tracking_uri, self.model_name, ref.version)
 
     def score_rows(self, rows: pd.DataFrame) -> list[PredictionLog]:
         """One prediction per row (of the wanted symbols), with the features it used."""

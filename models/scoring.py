@@ -2,9 +2,9 @@
 
 :class:`AnomalyScorer` scores feature rows with the model the ``champion`` alias points at and
 returns an :class:`~featurestore.events.Anomaly` for each row whose score reaches the model's
-threshold (the version tag ``threshold``). A promotion is picked up without a restart: a
-background thread reads the alias every ``poll_interval_s`` and swaps in the new version once it
-is loaded; scoring never waits for MLflow (when MLflow is away it keeps the model it has).
+threshold (the version tag ``threshold``). A promotion is picked up without a restart
+(:class:`~models.alias.AliasFollower`): scoring never waits for MLflow, and when MLflow is away
+it keeps the model it has.
 
 Rows may carry the rolling_1m columns under their own names (as the processors' hook passes
 them: ``vwap_5m``, ...) or as ``view__feature``; the model's other inputs (the ``bars_1m`` ones)
@@ -18,8 +18,6 @@ re-scoring a replayed log gives the same ids.
 from __future__ import annotations
 
 import hashlib
-import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,14 +27,13 @@ import numpy as np
 import pandas as pd
 
 from featurestore.definitions import FeatureRef
-from featurestore.errors import FeatureStoreError, NotFoundError, ValidationError
+from featurestore.errors import ValidationError
 from featurestore.events import Anomaly, to_micros
 from featurestore.offline import OfflineStore, TrainingRequest
+from models.alias import AliasFollower
 from models.registry import CHAMPION, ModelRef, ModelRegistry
 
 __all__ = ["AnomalyScorer", "ScoredModel", "anomaly_id", "model_inputs"]
-
-log = logging.getLogger(__name__)
 
 ROW_VIEW = "rolling_1m"
 
@@ -103,7 +100,7 @@ def _load(registry: ModelRegistry, ref: ModelRef) -> ScoredModel:
     return ScoredModel(ref, model, columns, float(ref.tags["threshold"]))
 
 
-class AnomalyScorer:
+class AnomalyScorer(AliasFollower[ScoredModel]):
     """Scores feature rows with the champion anomaly model, following promotions.
 
     Args:
@@ -124,58 +121,12 @@ class AnomalyScorer:
         poll_interval_s: float = 5.0,
         store: OfflineStore | None = None,
     ) -> None:
-        self.registry = registry
-        self.model_name = model_name
-        self.alias = alias
-        self.poll_interval_s = poll_interval_s
+        """Load the version ``alias`` points at (NotFoundError if none)."""
         self.store = store
-        ref = registry.alias(model_name, alias)
-        if ref is None:
-            raise NotFoundError(f"model {model_name!r} has no {alias!r} version to score with")
-        self._current = _load(registry, ref)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(registry, model_name, alias=alias, poll_interval_s=poll_interval_s)
 
-    @property
-    def current(self) -> ScoredModel:
-        """The model version scoring uses now."""
-        return self._current
-
-    def refresh(self) -> bool:
-        """Read the alias; load and switch to its version if it moved. Returns whether it did."""
-        ref = self.registry.alias(self.model_name, self.alias)
-        if ref is None or ref.version == self._current.ref.version:
-            return False
-        self._current = _load(self.registry, ref)
-        log.info("anomaly scorer now uses %s version %s", ref.name, ref.version)
-        return True
-
-    def start(self) -> AnomalyScorer:
-        """Follow the alias in a background thread until :meth:`close`."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._poll, name="scorer-alias", daemon=True)
-            self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.poll_interval_s):
-            try:
-                self.refresh()
-            except FeatureStoreError as exc:
-                log.warning("keeping %s: %s", self._current.ref.uri, exc)
-
-    def close(self) -> None:
-        """Stop following the alias."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> AnomalyScorer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _load(self, ref: ModelRef) -> ScoredModel:
+        return _load(self.registry, ref)
 
     def features(self, rows: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         """The model's inputs of ``rows``, joined from the store (:func:`model_inputs`)."""

@@ -9,24 +9,23 @@ scores as if it had never stopped, up to the detector's memory. Rows not newer t
 last scored time (a late revision of a minute already scored) are skipped: each (entity, time)
 is scored once, on the first version stored.
 
-The model is the version the alias (``champion``) points at, read again every
-``poll_interval_s`` on a background thread; a promotion swaps it in with fresh states (warmed up
-again), since states of other parameters mean nothing to it. Anomaly ids are deterministic (model,
-version, entity, event time), so re-scoring gives the same ids.
+The model is the version the alias (``champion``) points at (:class:`~models.alias.AliasFollower`);
+a promotion is used from the next batch on, with fresh states (warmed up again), since states of
+other parameters mean nothing to it. Anomaly ids are deterministic (model, version, entity, event
+time), so re-scoring gives the same ids.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
 
 from featurestore.definitions import FeatureView
-from featurestore.errors import FeatureStoreError, NotFoundError, ValidationError
+from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
+from models.alias import AliasFollower
 from models.anomaly.detector import SeriesState
 from models.anomaly.history import recent_rows
 from models.anomaly.model import KIND, DetectorConfig, score_frame
@@ -34,8 +33,6 @@ from models.registry import CHAMPION, ModelRef, ModelRegistry
 from models.scoring import anomaly_id
 
 __all__ = ["LoadedDetector", "StreamScorer", "load_detector"]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ def load_detector(registry: ModelRegistry, ref: ModelRef) -> LoadedDetector:
     return LoadedDetector(ref, config)
 
 
-class StreamScorer:
+class StreamScorer(AliasFollower[LoadedDetector]):
     """Scores a view's new rows with its champion detector, one state per entity.
 
     Args:
@@ -87,39 +84,21 @@ class StreamScorer:
         alias: str = CHAMPION,
         poll_interval_s: float = 5.0,
     ) -> None:
-        self.registry = registry
-        self.model_name = model_name
+        """Load the version ``alias`` points at.
+
+        Raises:
+            NotFoundError: the alias is not set.
+            ValidationError: its version is not a streaming detector of ``view``.
+        """
         self.view = view
         self.dsn = dsn
-        self.alias = alias
-        self.poll_interval_s = poll_interval_s
-        ref = registry.alias(model_name, alias)
-        if ref is None:
-            raise NotFoundError(f"model {model_name!r} has no {alias!r} version to score with")
-        self._current = self._checked(load_detector(registry, ref))
-        self._pending: LoadedDetector | None = None
+        super().__init__(registry, model_name, alias=alias, poll_interval_s=poll_interval_s)
+        self._scoring = self.current
+        """The version the states are of (a promotion starts them afresh)."""
         self._states: dict[tuple[str, str], SeriesState] = {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    @property
-    def current(self) -> LoadedDetector:
-        """The version scoring uses now."""
-        return self._current
-
-    def refresh(self) -> bool:
-        """Read the alias; load its version if it moved (used from the next batch on)."""
-        ref = self.registry.alias(self.model_name, self.alias)
-        if ref is None or ref.version == self._current.ref.version:
-            return False
-        loaded = self._checked(load_detector(self.registry, ref))
-        with self._lock:
-            self._pending = loaded
-        log.info("anomaly scorer of %s now uses version %s", loaded.config.view, ref.version)
-        return True
-
-    def _checked(self, loaded: LoadedDetector) -> LoadedDetector:
+    def _load(self, ref: ModelRef) -> LoadedDetector:
+        loaded = load_detector(self.registry, ref)
         if loaded.config.view != self.view.name:
             raise ValidationError(
                 f"{loaded.ref.uri} scores view {loaded.config.view!r}, not {self.view.name!r}",
@@ -127,39 +106,12 @@ class StreamScorer:
             )
         return loaded
 
-    def start(self) -> StreamScorer:
-        """Follow the alias in a background thread until :meth:`close`."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._poll, name="detector-alias", daemon=True)
-            self._thread.start()
-        return self
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.poll_interval_s):
-            try:
-                self.refresh()
-            except FeatureStoreError as exc:
-                log.warning("keeping %s: %s", self._current.ref.uri, exc)
-
-    def close(self) -> None:
-        """Stop following the alias."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> StreamScorer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _swap(self) -> LoadedDetector:
-        with self._lock:
-            if self._pending is not None:
-                self._current, self._pending = self._pending, None
-                self._states = {}
-        return self._current
+        """The version to score this batch with; states of another version are dropped."""
+        used = self.current
+        if used is not self._scoring:
+            self._scoring, self._states = used, {}
+        return used
 
     def _warm_up(self, used: LoadedDetector, rows: pd.DataFrame) -> None:
         """Warm the entities of ``rows`` that have no state on their rows just before."""
