@@ -31,7 +31,7 @@ import pandas as pd
 
 from featurestore.errors import ConfigurationError
 from models._mlflow import PythonModel
-from models.forest import StackedForest
+from models.forest import StackedForest, stacked_booster
 from models.inputs import InputTransform, input_names, model_inputs
 
 __all__ = ["NATIVE_ARTIFACT", "FeatureModel", "ModelConfig"]
@@ -40,6 +40,8 @@ NATIVE_ARTIFACT = "native"
 """The artifact key (and file stem) of the native model."""
 
 Flavor = Literal["xgboost", "sklearn", "onnx"]
+_STACKED_ROWS = 64
+"""Up to this many rows XGBoost models score through :class:`models.forest.StackedBooster`."""
 
 
 @dataclass(frozen=True)
@@ -122,9 +124,16 @@ def matrix_scorer(native: Any, config: ModelConfig) -> Callable[[np.ndarray], np
         booster = native.get_booster()
         booster.set_param({"nthread": 1})  # a call scores a few rows: no thread pool to wake
         trees = (0, int(native.best_iteration) + 1) if _has_best(native) else (0, 0)
+        # Predict's few rows: the trees walked as arrays (models/forest.py), without XGBoost's
+        # fixed cost per call; a batch as large as the walk's own cost: XGBoost's predict.
+        stacked = stacked_booster(booster, trees)
 
         def xgb(raw: np.ndarray) -> np.ndarray:
-            out = np.asarray(booster.inplace_predict(inputs(raw), iteration_range=trees))
+            x = inputs(raw)
+            if stacked is not None and len(x) <= _STACKED_ROWS:
+                out = stacked.predict(x)
+            else:
+                out = np.asarray(booster.inplace_predict(x, iteration_range=trees))
             if out.ndim == 1:
                 return out.astype("float64") if column == 1 else 1.0 - out.astype("float64")
             return out[:, column].astype("float64")
