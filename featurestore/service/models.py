@@ -124,6 +124,9 @@ def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
     """Load ``models:/NAME/VERSION`` as Predict scores with it (blocks; the feed uses it too)."""
     import mlflow
 
+    from featurestore.mlflow_plugins import skip_feast_header_provider
+
+    skip_feast_header_provider()  # or the first REST call imports all of Feast
     _one_thread_numerics()
 
     mlflow.set_tracking_uri(tracking_uri)
