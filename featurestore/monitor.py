@@ -89,13 +89,14 @@ class Monitor:
 
     def measure_drift(self) -> None:
         """Recompute the PSI of every watched model's inputs once."""
-        from featurestore.definitions import PROJECT, load_definitions
+        from featurestore.definitions import PROJECT
+        from featurestore.definitions.snapshot import cached_definitions
         from featurestore.offline import PostgresOfflineStore
         from models.monitoring import measure_drift
         from models.registry import ModelRegistry
 
         settings = self.settings
-        definitions = load_definitions(settings, self.project or PROJECT)
+        definitions = cached_definitions(settings, self.project or PROJECT)
         store = PostgresOfflineStore(settings.postgres.dsn, definitions)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         window = timedelta(minutes=settings.metrics.drift_window_minutes)
@@ -108,10 +109,11 @@ class Monitor:
         """Drop the offline partitions past each view's retention once."""
         import psycopg
 
-        from featurestore.definitions import PROJECT, load_definitions
+        from featurestore.definitions import PROJECT
+        from featurestore.definitions.snapshot import cached_definitions
         from featurestore.offline.retention import apply_retention, describe
 
-        definitions = load_definitions(self.settings, self.project or PROJECT)
+        definitions = cached_definitions(self.settings, self.project or PROJECT)
         with psycopg.connect(self.settings.postgres.dsn, autocommit=True) as conn:
             for dropped in apply_retention(conn, definitions.views):
                 log.info("retention: dropped %s", describe(dropped))

@@ -85,7 +85,8 @@ def predict(
         raise click.UsageError("--follow needs --model NAME")
     parsed_horizons = dict(_horizon(h) for h in horizons)
 
-    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions.snapshot import cached_definitions
     from featurestore.events import ConfluentSchemaStore
     from featurestore.offline import PostgresOfflineStore
     from featurestore.offline.predictions import BarsTable, PredictionTable, record_predictions
@@ -100,7 +101,7 @@ def predict(
     stop = threading.Event()
     health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
     retrier = Retrier(health=health, stop=stop)
-    definitions = retrier.call(lambda: load_definitions(settings, project or PROJECT), "start")
+    definitions = retrier.call(lambda: cached_definitions(settings, project or PROJECT), "start")
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()

@@ -84,7 +84,8 @@ def score(
     if unknown:
         raise click.UsageError(f"--feature names views not scored: {', '.join(unknown)}")
 
-    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions.snapshot import cached_definitions
     from featurestore.offline import PostgresOfflineStore
     from featurestore.resilience import Health, Retrier
     from featurestore.stack.base import health_to_ready_file
@@ -101,7 +102,8 @@ def score(
     # NOT_SERVING with the reasons in the ready file while a backend is away.
     health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
     retrier = Retrier(health=health, stop=stop)
-    definitions = retrier.call(lambda: load_definitions(settings, project or PROJECT), "start")
+    # Through Feast only when the registry changed since the last start (a restart is seconds).
+    definitions = retrier.call(lambda: cached_definitions(settings, project or PROJECT), "start")
     for view in views:
         definitions.view(view)  # NotFoundError naming the known views
     dsn = settings.postgres.dsn

@@ -115,7 +115,7 @@ def build_dashboard(settings: Settings, grpc_target: str) -> Dashboard:
     from featurestore.dashboard._models import ModelsPanel
     from featurestore.dashboard._pipeline import pipeline_panel
     from featurestore.dashboard._prometheus import PrometheusApi
-    from featurestore.definitions import load_definitions
+    from featurestore.definitions.snapshot import cached_definitions
     from featurestore.offline import PostgresOfflineStore
     from models.registry import ModelRegistry
 
@@ -124,7 +124,7 @@ def build_dashboard(settings: Settings, grpc_target: str) -> Dashboard:
     step_s = max(d.refresh_s, settings.prometheus.scrape_interval_s)
     token = None if d.grpc_token is None else d.grpc_token.get_secret_value()
     client = FeatureStoreClient(grpc_target, timeout_s=10.0, token=token)
-    offline = PostgresOfflineStore(settings.postgres.dsn, load_definitions(settings, d.project))
+    offline = PostgresOfflineStore(settings.postgres.dsn, cached_definitions(settings, d.project))
     prometheus = PrometheusApi(settings.prometheus.url)
     market = MarketPanel(client, offline, history=history, max_symbols=d.max_symbols)
     models = ModelsPanel(

@@ -16,7 +16,8 @@ class DashboardService(Component):
 
     name = "dashboard"
     start_timeout = 90.0
-    """It reads the definitions first (Feast's import takes ~7 s), then every panel once."""
+    """It reads the definitions first (kept beside the stack; Feast only after an apply), then
+    every panel once."""
 
     def marker(self) -> str:
         return "featurestore.cli dashboard"
