@@ -52,11 +52,15 @@ class EventPublisher(Generic[E]):
         key: Callable[[E], bytes],
         timestamp_ms: Callable[[E], int] | None = None,
     ) -> None:
+        """Register ``event_type``'s schema for ``topic`` and open the producer.
+
+        The producer's delivery timeout is 10 minutes: a broker away for minutes is waited out
+        by calling :meth:`flush` again, without sending anything twice.
+        """
         self.topic = topic
         self._serializer: AvroSerializer[E] = AvroSerializer.for_topic(store, topic, event_type)
         self._key: Callable[[E], bytes] = key
         self._timestamp_ms: Callable[[E], int] | None = timestamp_ms
-        # A broker away for minutes is waited out: flush() is called again, nothing re-sent.
         self._producer = EventProducer(producer_config(kafka, delivery_timeout_s=600.0))
         self._failed_before = 0
 
@@ -103,6 +107,11 @@ class PredictionPublisher(EventPublisher[PredictionLog]):
     what = "predictions"
 
     def __init__(self, kafka: KafkaConnection, store: SchemaStore, topic: str) -> None:
+        """Keyed as Predict's own log is (:func:`prediction_key`).
+
+        A reader of the topic (StreamPredictions, the recorder) treats the feed's records and
+        Predict's alike.
+        """
         super().__init__(kafka, store, topic, PredictionLog, prediction_key)
 
     @classmethod
@@ -118,6 +127,11 @@ class AnomalyPublisher(EventPublisher[Anomaly]):
     what = "anomalies"
 
     def __init__(self, kafka: KafkaConnection, store: SchemaStore, topic: str) -> None:
+        """Keyed by symbol, stamped with the anomaly's event time.
+
+        One partition per symbol keeps a symbol's anomalies in order, and the event time as the
+        record's timestamp lets StreamAnomalies start from a time.
+        """
         super().__init__(
             kafka,
             store,
@@ -142,6 +156,7 @@ class ScoringHook:
     """
 
     def __init__(self, scorer: AnomalyScorer, publisher: AnomalyPublisher) -> None:
+        """``scorer`` should be started (:meth:`AnomalyScorer.start`) to follow promotions."""
         self.scorer = scorer
         self.publisher = publisher
 

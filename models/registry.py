@@ -71,6 +71,10 @@ class ModelRegistry:
     """The registry of one MLflow tracking server."""
 
     def __init__(self, tracking_uri: str) -> None:
+        """Use ``tracking_uri`` for runs and the registry alike (one server, as the stack runs it).
+
+        Nothing is contacted until the first call.
+        """
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 

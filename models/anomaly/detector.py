@@ -83,6 +83,11 @@ class DetectorParams:
     """A gap of more steps than this starts the entity's state again."""
 
     def __post_init__(self) -> None:
+        """Refuse a parameter out of range, naming it (ValidationError).
+
+        Checked when the parameters are made, so a bad fit or a bad registered configuration
+        fails when it is built or loaded rather than as NaN scores at the first rows.
+        """
         checks = {
             "step_s": self.step_s > 0,
             "season": self.season >= 0 and self.season != 1,
@@ -182,6 +187,7 @@ class StreamingDetector:
     """Scores each entity's values in time order with one :class:`SeriesState` per entity."""
 
     def __init__(self, params: DetectorParams) -> None:
+        """``params``: checked already (:class:`DetectorParams`), shared by every entity."""
         self.params = params
 
     def step_of(self, epoch_seconds: float) -> int:

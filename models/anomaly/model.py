@@ -57,6 +57,7 @@ class DetectorConfig:
     params: DetectorParams
 
     def __post_init__(self) -> None:
+        """Refuse a configuration with no feature: it would register a model that never flags."""
         if not self.features:
             raise ValidationError(f"no feature to score in view {self.view!r}", field="features")
 
@@ -128,6 +129,7 @@ class DetectorModel(PythonModel):
     """The registered form: ``predict(rows)`` is each row's score (0 where not scored)."""
 
     def __init__(self, config: DetectorConfig) -> None:
+        """``config`` is all the model holds: MLflow pickles it with the model (no weights)."""
         self.config = config
 
     def predict(

@@ -33,6 +33,11 @@ class DataWindow:
     symbols: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        """Refuse naive bounds and an empty range (ValidationError naming ``window``).
+
+        A naive bound would be compared with the tables' UTC times as whatever zone the
+        connection has, silently shifting the training set.
+        """
         for bound in (self.start, self.end):
             if bound is not None and bound.tzinfo is None:
                 raise ValidationError("window bounds must be timezone-aware", field="window")

@@ -28,6 +28,7 @@ class SplitSpec:
     gap: timedelta = timedelta(minutes=6)
 
     def __post_init__(self) -> None:
+        """Refuse shares that leave no test set and a negative gap (ValidationError)."""
         if not (0 < self.train < 1 and 0 < self.valid < 1 and self.train + self.valid < 1):
             raise ValidationError(
                 "train and valid shares must be in (0, 1) and sum below 1", field="split"
