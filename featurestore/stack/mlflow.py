@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import requests
 
@@ -28,25 +27,18 @@ class MlflowServer(Component):
         (self.data_dir / "artifacts").mkdir(parents=True, exist_ok=True)
 
     def launch(self) -> int:
+        """One process (:mod:`featurestore.stack.mlflow_app`), not ``mlflow server``'s two."""
         cfg = self.settings.mlflow
-        mlflow = Path(sys.executable).with_name("mlflow")
         return self.process.start(
             [
-                str(mlflow),
-                "server",
-                "--host",
-                cfg.host,
-                "--port",
-                str(cfg.port),
-                "--backend-store-uri",
-                f"sqlite:///{self.data_dir / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(self.data_dir / "artifacts"),
-                "--workers",
-                "1",
+                sys.executable, "-m", "featurestore.stack.mlflow_app",
+                "--host", cfg.host,
+                "--port", str(cfg.port),
+                "--backend-store-uri", f"sqlite:///{self.data_dir / 'mlflow.db'}",
+                "--artifacts-destination", str(self.data_dir / "artifacts"),
             ],
             env=self.child_env(),
-        )
+        )  # fmt: skip
 
     def child_env(self) -> dict[str, str]:
         """The server's environment, at its first start and at every restart by the supervisor.
