@@ -154,6 +154,7 @@ class Backoff:
     """The random share of each wait: 0.5 waits between half and all of the backoff."""
 
     def __post_init__(self) -> None:
+        """Refuse bounds under which a wait could be zero, negative or shrink (ValueError)."""
         if not 0 < self.initial_s <= self.max_s or self.multiplier < 1 or not 0 <= self.jitter <= 1:
             raise ValueError(
                 "backoff: need 0 < initial_s <= max_s, multiplier >= 1, 0 <= jitter <= 1"
