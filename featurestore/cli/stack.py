@@ -105,12 +105,16 @@ def _apply_definitions(settings: Settings) -> None:
     Apply refuses a topic without a schema in the schema registry, and the feeds, whose first
     writes would register the event schemas, start later: register them first (the same call).
     """
-    from featurestore.definitions import apply_repo
+    from featurestore.definitions import PROJECT, apply_repo
+    from featurestore.definitions.snapshot import cached_definitions
     from featurestore.ingest.kinds import register_event_schemas
 
     click.echo("registry: applying the feature definitions (featurestore registry apply) ...")
     register_event_schemas(settings)
     apply_repo(settings)
+    # Kept beside the stack now, while Feast is imported here: the services started next read
+    # them without importing Feast (17 s of CPU each here).
+    cached_definitions(settings, PROJECT)
 
 
 def _ensure_first_models(settings: Settings) -> None:
