@@ -3,9 +3,10 @@
 One model per family served, registered in the running MLflow under names of this run's own
 (deleted afterwards), its alias "champion" resolved by the server (5 s TTL) and the version cached,
 so the figures are the steady state: one Redis round trip, the native model called once for all
-entities, the response written, one PredictionLog per row queued for Kafka (a topic of this run's
-own) off the call. The families: a scikit-learn pipeline (imputer + linear regression) logged with
-MLflow's sklearn flavor over the 10 features of the online bench; and this project's XGBoost
+entities, the response written, then one PredictionLog per row encoded column-wise and handed to
+librdkafka (a topic of this run's own) once the response is written. The families: a scikit-learn
+pipeline (imputer + linear regression) logged with MLflow's sklearn flavor over the 10 features
+of the online bench; and this project's XGBoost
 direction model, random forest return regression and LSTM, trained by the project's trainers on
 synthetic rows of 9 features (the bench catalog's features that are not price levels: the models'
 transform expresses price levels against ``rolling_1m:close_1m``, which that catalog lacks). Each
