@@ -47,55 +47,52 @@ class _Tree:
 
 
 class _StackedTrees:
-    """Trees' nodes in (trees x nodes) arrays; :meth:`leaves` walks a batch through all."""
+    """Trees' nodes in flat arrays; :meth:`leaves` walks a batch through all trees at once.
+
+    A leaf is its own child on both sides, so a walk of ``depth`` steps needs no test for leaves;
+    the children are interleaved (left at ``2k``, right at ``2k + 1``), so a step is a take of
+    ``2 * node + goes_right``. Missing values are looked at only when the batch has some.
+    """
 
     def __init__(self, trees: Sequence[_Tree], *, strictly_less: bool) -> None:
         width = max(len(tree.feature) for tree in trees)
-        shape = (len(trees), width)
-        self.feature = np.full(shape, -2, dtype=np.intp)
-        self.threshold = np.zeros(shape)
-        self.left = np.zeros(shape, dtype=np.intp)
-        self.right = np.zeros(shape, dtype=np.intp)
-        self.missing_left = np.zeros(shape, dtype=bool)
-        self.value = np.zeros(shape)
-        for t, tree in enumerate(trees):
-            n = len(tree.feature)
-            self.feature[t, :n] = tree.feature
-            self.threshold[t, :n] = tree.threshold
-            self.left[t, :n] = tree.left
-            self.right[t, :n] = tree.right
-            self.missing_left[t, :n] = tree.missing_left
-            self.value[t, :n] = tree.value
-        self.depth = max(tree.depth for tree in trees)
-        self._strictly_less = strictly_less
-        # Flat copies, children as flat positions: one take() per array per level.
+        size = len(trees) * width
         self._offsets = np.arange(len(trees)) * width
-        self._feature = self.feature.reshape(-1)
-        self._threshold = self.threshold.reshape(-1)
-        self._left = (self.left + self._offsets[:, None]).reshape(-1)
-        self._right = (self.right + self._offsets[:, None]).reshape(-1)
-        self._missing_left = self.missing_left.reshape(-1)
-        self._value = self.value.reshape(-1)
+        self._feature = np.zeros(size, dtype=np.intp)
+        self._threshold = np.zeros(size)
+        self._missing_right = np.zeros(size, dtype=bool)
+        self._value = np.zeros(size)
+        self._children = np.repeat(np.arange(size), 2)  # unused slots and leaves: themselves
+        for offset, tree in zip(self._offsets.tolist(), trees, strict=True):
+            n = len(tree.feature)
+            inner = np.asarray(tree.feature) >= 0
+            at = offset + np.arange(n)
+            self._feature[at] = np.where(inner, tree.feature, 0)
+            self._threshold[at] = tree.threshold
+            self._missing_right[at] = ~np.asarray(tree.missing_left, dtype=bool)
+            self._value[at] = tree.value
+            self._children[2 * at[inner]] = offset + np.asarray(tree.left)[inner]
+            self._children[2 * at[inner] + 1] = offset + np.asarray(tree.right)[inner]
+        self.depth = max(tree.depth for tree in trees)
+        # Left when value <= threshold (scikit-learn) or value < threshold (XGBoost).
+        self._goes_right = np.greater_equal if strictly_less else np.greater
 
     def leaves(self, x: np.ndarray) -> np.ndarray:
         """Trees x rows: the value of the leaf each row of ``x`` reaches in each tree."""
         rows = np.asarray(x, dtype=np.float32).astype(np.float64)
         n, width = rows.shape
         flat_rows = rows.reshape(-1)
+        missing = bool(np.isnan(flat_rows).any())
         # Node ids as flat positions in the stacked arrays: tree t's node k is t * nodes + k.
         node = np.repeat(self._offsets, n).reshape(-1, n)
         row_start = (np.arange(n) * width)[None, :]
-        feature, threshold = self._feature, self._threshold
-        left, right, missing_left = self._left, self._right, self._missing_left
-        compare = np.less if self._strictly_less else np.less_equal
+        feature, threshold, children = self._feature, self._threshold, self._children
         for _ in range(self.depth):
-            f = feature.take(node)
-            leaf = f < 0
-            values = flat_rows.take(row_start + np.where(leaf, 0, f))
-            go_left = np.where(
-                np.isnan(values), missing_left.take(node), compare(values, threshold.take(node))
-            )
-            node = np.where(leaf, node, np.where(go_left, left.take(node), right.take(node)))
+            values = flat_rows.take(row_start + feature.take(node))
+            right = self._goes_right(values, threshold.take(node))
+            if missing:
+                right = np.where(np.isnan(values), self._missing_right.take(node), right)
+            node = children.take(2 * node + right)
         leaves: np.ndarray = self._value.take(node)
         return leaves
 

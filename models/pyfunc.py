@@ -40,7 +40,7 @@ NATIVE_ARTIFACT = "native"
 """The artifact key (and file stem) of the native model."""
 
 Flavor = Literal["xgboost", "sklearn", "onnx"]
-_STACKED_ROWS = 64
+_STACKED_ROWS = 128
 """Up to this many rows XGBoost models score through :class:`models.forest.StackedBooster`."""
 
 
