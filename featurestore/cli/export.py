@@ -102,6 +102,27 @@ class _Duration(click.ParamType[timedelta]):
     help="Entity rows per round trip to PostgreSQL (memory per chunk in flight).",
 )
 @click.option("--parallelism", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--engine",
+    type=click.Choice(["postgres", "spark"]),
+    default="postgres",
+    show_default=True,
+    help="Join in PostgreSQL (one file), or on Spark for sets beyond one server (--out is then "
+    "a folder of Parquet files; no labels).",
+)
+@click.option(
+    "--master",
+    default="local[*]",
+    show_default=True,
+    help="Spark master (--engine spark): local[*] or spark://host:port.",
+)
+@click.option(
+    "--read-partitions",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="--engine spark: slices of time each offline table is read in, in parallel over JDBC.",
+)
 def export(
     entities_path: Path,
     feature_service: str | None,
@@ -117,6 +138,9 @@ def export(
     strict_timestamps: bool,
     chunk_rows: int,
     parallelism: int,
+    engine: str,
+    master: str,
+    read_partitions: int,
 ) -> None:
     """Join entity rows with the features valid at their timestamps, into a Parquet file.
 
@@ -155,6 +179,23 @@ def export(
             labels=labels,
         )
         definitions = load_definitions(settings, project or PROJECT)
+        if engine == "spark":
+            from processors.spark.export import export_parquet_spark
+
+            stats = export_parquet_spark(
+                settings,
+                definitions,
+                entities_path,
+                request,
+                out,
+                master=master,
+                read_partitions=read_partitions,
+            )
+            click.echo(
+                f"wrote {stats.rows} rows to {out} ({stats.batches} files) in "
+                f"{stats.seconds:.2f} s ({stats.rows_per_second:,.0f} rows/s)"
+            )
+            return
         with (
             PostgresOfflineStore(
                 settings.postgres.dsn, definitions, chunk_rows=chunk_rows, parallelism=parallelism
