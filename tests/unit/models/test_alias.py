@@ -12,25 +12,14 @@ import pytest
 from featurestore.errors import NotFoundError, ValidationError
 from models.alias import AliasFollower
 from models.registry import ModelRef
-
-
-@dataclass
-class _Registry:
-    """The alias lookups a follower makes, over a dict (no MLflow in a unit test)."""
-
-    versions: dict[str, str]
-    tracking_uri: str = "http://mlflow.invalid"
-
-    def alias(self, name: str, alias: str = "champion") -> ModelRef | None:
-        version = self.versions.get(alias)
-        return None if version is None else ModelRef(name, version)
+from tests.unit.models.fake_registry import DictRegistry
 
 
 @dataclass
 class _Follower(AliasFollower[str]):
     """Loads ``"loaded <version>"``; a version in ``broken`` fails to load."""
 
-    registry_: _Registry
+    registry_: DictRegistry
     broken: set[str] = field(default_factory=set)
     loads: list[str] = field(default_factory=list)
 
@@ -52,7 +41,7 @@ def _wait(condition: object, timeout: float = 5.0) -> None:
 
 
 def test_the_thread_swaps_in_a_promotion() -> None:
-    registry = _Registry({"champion": "1"})
+    registry = DictRegistry({"champion": "1"})
     with _Follower(registry) as follower:
         assert (follower.current, follower.version) == ("loaded 1", "1")
         registry.versions["champion"] = "2"
@@ -63,7 +52,7 @@ def test_the_thread_swaps_in_a_promotion() -> None:
 
 
 def test_a_version_that_fails_to_load_is_not_used(caplog: pytest.LogCaptureFixture) -> None:
-    registry = _Registry({"champion": "1"})
+    registry = DictRegistry({"champion": "1"})
     follower = _Follower(registry, broken={"2"})
     registry.versions["champion"] = "2"
     with caplog.at_level(logging.WARNING, logger="models.alias"), follower:
@@ -76,4 +65,4 @@ def test_a_version_that_fails_to_load_is_not_used(caplog: pytest.LogCaptureFixtu
 
 def test_no_version_under_the_alias_is_not_found() -> None:
     with pytest.raises(NotFoundError, match="model 'm' has no 'champion' version to score with"):
-        _Follower(_Registry({}))
+        _Follower(DictRegistry({}))

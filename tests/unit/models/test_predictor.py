@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 from featurestore.errors import NotFoundError
 from featurestore.service.models import LoadedModel, feature_ref_of_column
 from models.predictor import Predictor, prediction_id
-from models.registry import ModelRef
+from tests.unit.models.fake_registry import DictRegistry
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 COLUMNS = ("rolling_1m__vwap_5m", "rolling_1m__trade_count_5m")
@@ -27,18 +26,6 @@ class _Linear:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         return np.asarray(frame.fillna(0.0).sum(axis=1) * self.k)
-
-
-@dataclass
-class _Registry:
-    """The alias lookups the predictor makes, over a dict (no MLflow in a unit test)."""
-
-    versions: dict[str, str]
-    tracking_uri: str = "http://mlflow.invalid"
-
-    def alias(self, name: str, alias: str = "champion") -> ModelRef | None:
-        version = self.versions.get(alias)
-        return None if version is None else ModelRef(name, version)
 
 
 def _loader(uri: str, name: str, version: str) -> LoadedModel:
@@ -56,12 +43,12 @@ def _rows() -> pd.DataFrame:
     })  # fmt: skip
 
 
-def _predictor(registry: _Registry, **kwargs: Any) -> Predictor:
+def _predictor(registry: DictRegistry, **kwargs: Any) -> Predictor:
     return Predictor(registry, "m", loader=_loader, **kwargs)  # type: ignore[arg-type]
 
 
 def test_one_prediction_per_row_with_its_features_and_a_deterministic_id() -> None:
-    predictor = _predictor(_Registry({"champion": "2"}))
+    predictor = _predictor(DictRegistry({"champion": "2"}))
     events = predictor.score_rows(_rows())
     assert [e.prediction for e in events] == [22.0, 44.0, 6.0]
     first, _, third = events
@@ -77,13 +64,13 @@ def test_one_prediction_per_row_with_its_features_and_a_deterministic_id() -> No
 
 
 def test_only_the_wanted_symbols() -> None:
-    predictor = _predictor(_Registry({"champion": "1"}), symbols=["AAPL"])
+    predictor = _predictor(DictRegistry({"champion": "1"}), symbols=["AAPL"])
     assert [e.entity["symbol"] for e in predictor.score_rows(_rows())] == ["AAPL"]
     assert predictor.score_rows(_rows().iloc[:0]) == []
 
 
 def test_a_promotion_changes_the_version_and_so_the_ids() -> None:
-    registry = _Registry({"champion": "1"})
+    registry = DictRegistry({"champion": "1"})
     predictor = _predictor(registry)
     before = predictor.score_rows(_rows())[0]
     assert not predictor.refresh()
@@ -96,4 +83,4 @@ def test_a_promotion_changes_the_version_and_so_the_ids() -> None:
 
 def test_no_alias_is_not_found() -> None:
     with pytest.raises(NotFoundError, match="no 'champion' version"):
-        _predictor(_Registry({}))
+        _predictor(DictRegistry({}))
