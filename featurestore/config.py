@@ -868,6 +868,9 @@ class ProcessorSettings(_Section):
     Both run the same step, state table and fencing (``processors/README.md``)."""
     poll_ms: float = Field(default=5.0, gt=0)
     """Kafka engine: how long a poll waits for more records before the batch is processed."""
+    commit_ms: int = Field(default=1000, ge=0)
+    """Kafka engine: how often each partition's rows and state are committed to PostgreSQL;
+    Redis is written after every batch (0: commit after every batch)."""
 
 
 class VendorSettings(_Section):

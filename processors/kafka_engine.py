@@ -9,9 +9,12 @@ batch: its records, split by Kafka partition, go through
 engine's driver-side path runs them; then the next poll. librdkafka fetches in the background
 meanwhile, so the next batch is in memory when this one ends.
 
-Exactly-once is the Spark engine's argument unchanged (``processors/README.md``): each
-partition's step locks its state rows, skips the records before their ``next_offset`` and
-commits rows and state in one PostgreSQL transaction, fenced by the partition's epoch. Kafka's
+Exactly-once is the Spark engine's argument (``processors/README.md``): each partition's
+rows and state are committed in one PostgreSQL transaction, fenced by the partition's epoch,
+and a step skips the records before the stored ``next_offset``. By default the commit comes
+at most every ``--commit-ms`` (:class:`processors.interval_runner.IntervalRunner`: Redis is
+written after every batch, PostgreSQL on a thread while the next batches are stepped);
+``--commit-ms 0`` commits after every batch (:class:`PartitionRunner`). Kafka's
 committed offsets are never written nor read (``enable.auto.commit`` is off and nothing commits):
 where a run starts is the state table's, so a SIGKILL at any moment restarts from what was
 committed. A batch is processed before the next poll and a partition's records stay in log
@@ -43,6 +46,7 @@ from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.resilience import Outage, Retrier
 from processors.claims import claim_run
 from processors.decode import KafkaRecords
+from processors.interval_runner import IntervalRunner
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions, processor_dir
 from processors.partition_job import PartitionJob, PartitionRunner
@@ -162,7 +166,7 @@ class ConsumerHandle:
     def __init__(
         self,
         consumer: Any,
-        runner: PartitionRunner,
+        runner: PartitionRunner | IntervalRunner,
         recorder: BatchRecorder,
         options: ProcessorOptions,
         *,
@@ -256,6 +260,8 @@ class ConsumerHandle:
             records, errors = group_records(messages)
             for error in errors:
                 self._on_message_error(error)
+            if isinstance(self._runner, IntervalRunner):
+                self._runner.flush()  # commits due on partitions this poll brought nothing
             if records:
                 self._kafka_up()
             elif self._kafka_down and polled - checked >= 1.0:
@@ -379,9 +385,12 @@ def start_consumer(
     except Exception as exc:
         consumer.close()
         raise BackendUnavailableError(f"assigning {topic} to the consumer: {exc}") from exc
+    runner: PartitionRunner | IntervalRunner = PartitionRunner(job, retrier)
+    if options.commit_ms and not hooks:  # hooks get rows once committed: every batch
+        runner = IntervalRunner(job, retrier, options.commit_ms / 1000.0)
     handle = ConsumerHandle(
         consumer,
-        PartitionRunner(job, retrier),
+        runner,
         recorder,
         options,
         metrics=metrics,

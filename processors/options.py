@@ -39,6 +39,10 @@ class ProcessorOptions:
     """``spark`` or ``kafka`` (local only: a consumer in this process, no Spark)."""
     poll_ms: float = 5.0
     """Kafka engine: how long a poll waits for records before the batch is processed."""
+    commit_ms: int = 1000
+    """Kafka engine: how often each partition's rows and state are committed to PostgreSQL
+    (:class:`processors.interval_runner.IntervalRunner`); Redis is written after every batch.
+    0: after every batch, as the Spark engine does."""
     trigger_ms: int = 0
     """Micro-batch trigger interval; 0: the next batch starts as soon as the last ends and new
     records are there (Spark then polls the topic every 10 ms)."""
@@ -81,6 +85,8 @@ class ProcessorOptions:
             )
         if self.poll_ms <= 0:
             raise ConfigurationError(f"--poll-ms {self.poll_ms}: give a time > 0")
+        if self.commit_ms < 0:
+            raise ConfigurationError(f"--commit-ms {self.commit_ms}: give a time >= 0")
         if self.trigger_ms < 0:
             raise ConfigurationError("--trigger-ms must be >= 0")
         if self.partitions is not None and (

@@ -58,9 +58,13 @@ __all__ = [
     "SUMMARY_DDL",
     "SUMMARY_SCHEMA",
     "PartitionJob",
+    "PartitionResources",
     "PartitionRunner",
     "PartitionSummary",
+    "StageTimer",
+    "pack_tables",
     "split_partitions",
+    "unpack_tables",
 ]
 
 
@@ -116,7 +120,7 @@ class PartitionJob:
         """The topic the job reads."""
         return self.views.topic
 
-    def stream_step(self, res: _Resources, records: KafkaRecords) -> PartitionSummary:
+    def stream_step(self, res: PartitionResources, records: KafkaRecords) -> PartitionSummary:
         """A stream's step for one partition: state locked and stored, rows committed."""
         partition = int(records.partition[0])
         project = self.views.definitions.project
@@ -124,7 +128,7 @@ class PartitionJob:
             name: StateKey(self.processor, project, self.topic, partition, name)
             for name in sorted(self.views.plans)
         }
-        timer = _Timer()
+        timer = StageTimer()
         states: dict[str, PartitionState] = {}
         with res.conn.transaction(), res.conn.cursor() as cur:
             if self.epochs is not None:
@@ -145,17 +149,17 @@ class PartitionJob:
                     )  # fmt: skip
                 states[name] = state
             timer.lap("state_s")
-            step = self._step(records, states)
+            step = self.step(records, states)
             timer.add("decode_s", step.decode_s)
             timer.add("machine_s", step.machine_s)
             timer.lap(None)
-            written = sum(self._write_online(res, _unpack(blob)) for blob in repairs)
-            written += self._write_online(res, step.latest)
+            written = sum(self.write_online(res, unpack_tables(blob)) for blob in repairs)
+            written += self.write_online(res, step.latest)
             timer.lap("redis_s")
             observed = observations(records, step.dead, step.latest, time.time())
-            dead = self._send_dead_letters(res, step.dead)
+            dead = self.send_dead_letters(res, step.dead)
             timer.lap("dead_letters_s")
-            counts = self._write_offline(res, cur, step.rows)
+            counts = self.write_offline(res, cur, step.rows)
             timer.lap("postgres_s")
             state_bytes = 0
             for name, key in keys.items():
@@ -163,7 +167,7 @@ class PartitionJob:
                 blob = state.to_bytes()
                 state_bytes += len(blob)
                 key.save(
-                    cur, state.next_offset, blob, _pack({name: step.latest[name]}),
+                    cur, state.next_offset, blob, pack_tables({name: step.latest[name]}),
                     state.take_new_events(), state.horizons(),
                 )  # fmt: skip
             timer.lap("state_s")
@@ -186,29 +190,29 @@ class PartitionJob:
             observed=observed,
         )
 
-    def batch_steps(self, res: _Resources, records: KafkaRecords) -> PartitionSummary:
+    def batch_steps(self, res: PartitionResources, records: KafkaRecords) -> PartitionSummary:
         """A backfill's steps for one partition's records, committed every :attr:`chunk`."""
         states = res.backfill_states  # the partition's earlier chunks of this task left them
         if not states:
             first = int(records.offset[0])
             states.update({name: PartitionState(next_offset=first) for name in self.views.plans})
-        timer = _Timer()
+        timer = StageTimer()
         counts: dict[str, int] = {}
         dead = online = 0
         steps: list[StepResult] = []
         for start in range(0, len(records), self.chunk):
-            step = self._step(records.slice(start, start + self.chunk), states)
+            step = self.step(records.slice(start, start + self.chunk), states)
             steps.append(step)
             timer.add("decode_s", step.decode_s)
             timer.add("machine_s", step.machine_s)
             timer.lap(None)
-            dead += self._send_dead_letters(res, step.dead)
+            dead += self.send_dead_letters(res, step.dead)
             timer.lap("dead_letters_s")
             with res.conn.transaction(), res.conn.cursor() as cur:
-                for name, n in self._write_offline(res, cur, step.rows).items():
+                for name, n in self.write_offline(res, cur, step.rows).items():
                     counts[name] = counts.get(name, 0) + n
             timer.lap("postgres_s")
-            online += self._write_online(res, step.latest)
+            online += self.write_online(res, step.latest)
             timer.lap("redis_s")
         return PartitionSummary(
             partition=int(records.partition[0]),
@@ -223,14 +227,16 @@ class PartitionJob:
             hook_rows=self._hook_ipc(steps),
         )
 
-    def _step(self, records: KafkaRecords, states: dict[str, PartitionState]) -> StepResult:
+    def step(self, records: KafkaRecords, states: dict[str, PartitionState]) -> StepResult:
+        """The step (:func:`processors.step.run_step`) of one partition's records, no I/O."""
         source = self.views.plan.source
         decoder = decoder_for(self.settings.schema_registry, source)
         return run_step(records, states, decoder, self.views.plans, source)
 
-    def _write_offline(
-        self, res: _Resources, cur: Any, rows: dict[str, pa.Table]
+    def write_offline(
+        self, res: PartitionResources, cur: Any, rows: dict[str, pa.Table]
     ) -> dict[str, int]:
+        """Upsert each view's rows in ``cur``'s transaction; returns the rows per view."""
         return {
             name: res.offline.write(cur, self.views.view(name), table)
             for name, table in rows.items()
@@ -242,7 +248,8 @@ class PartitionJob:
         table = pa.concat_tables([s.rows[self.hook_view] for s in steps])
         return to_ipc(table) if table.num_rows else b""
 
-    def _write_online(self, res: _Resources, latest: dict[str, pa.Table]) -> int:
+    def write_online(self, res: PartitionResources, latest: dict[str, pa.Table]) -> int:
+        """Write each entity's latest rows to Redis (write-if-newer); returns the rows written."""
         join_key = self.views.join_key
         rows: list[FeatureRow] = []
         for name, table in latest.items():
@@ -250,7 +257,8 @@ class PartitionJob:
                 rows += _feature_rows(table, name, self.views.view(name).feature_names, join_key)
         return res.online.write(rows).written if rows else 0
 
-    def _send_dead_letters(self, res: _Resources, letters: list[DeadLetter]) -> int:
+    def send_dead_letters(self, res: PartitionResources, letters: list[DeadLetter]) -> int:
+        """Send dead letters and wait for Kafka's acknowledgement; returns how many."""
         if not letters:
             return 0
         producer = res.producer()
@@ -275,14 +283,16 @@ class PartitionJob:
         return len(letters)
 
 
-class _Timer:
-    """Seconds per part of a partition's work."""
+class StageTimer:
+    """Seconds per part of a partition's work (:data:`processors.summary.SECONDS`)."""
 
     def __init__(self) -> None:
+        """Start the clock, every part at 0."""
         self.seconds = dict.fromkeys(SECONDS, 0.0)
         self._clock = time.perf_counter()
 
     def add(self, name: str, seconds: float) -> None:
+        """Charge ``seconds`` measured elsewhere to ``name``."""
         self.seconds[name] += seconds
 
     def lap(self, name: str | None) -> None:
@@ -307,7 +317,7 @@ def _feature_rows(
     ]
 
 
-def _pack(tables: dict[str, pa.Table]) -> bytes:
+def pack_tables(tables: dict[str, pa.Table]) -> bytes:
     """Named tables in one blob: per table, its name and IPC, each preceded by its length."""
     out = bytearray()
     for name, table in tables.items():
@@ -316,7 +326,8 @@ def _pack(tables: dict[str, pa.Table]) -> bytes:
     return bytes(out)
 
 
-def _unpack(blob: bytes) -> dict[str, pa.Table]:
+def unpack_tables(blob: bytes) -> dict[str, pa.Table]:
+    """The named tables :func:`pack_tables` put in ``blob``."""
     parts: list[bytes] = []
     at = 0
     while at < len(blob):
@@ -326,10 +337,11 @@ def _unpack(blob: bytes) -> dict[str, pa.Table]:
     return {parts[i].decode(): from_ipc(parts[i + 1]) for i in range(0, len(parts), 2)}
 
 
-class _Resources:
+class PartitionResources:
     """One partition's connections, and its state as last committed by this process."""
 
     def __init__(self, job: PartitionJob) -> None:
+        """Connect to PostgreSQL and Redis for ``job`` (Kafka's producer on first use)."""
         settings = job.settings
         self.conn = psycopg.connect(settings.postgres.dsn, autocommit=True)
         self.offline = OfflineWriter(self.conn, job.views.definitions)
@@ -341,11 +353,13 @@ class _Resources:
         self._producer: EventProducer | None = None
 
     def producer(self) -> EventProducer:
+        """The dead letters' producer (made on first use)."""
         if self._producer is None:
             self._producer = EventProducer(producer_config(self._kafka))
         return self._producer
 
     def close(self) -> None:
+        """Flush the producer, close the connections."""
         if self._producer is not None:
             self._producer.flush(10.0)
         self.online.close()
@@ -422,7 +436,7 @@ class PartitionRunner:
         self.retrier = retrier
         """A stream's steps wait out outages with it (None: a failure is raised at once). A
         backfill never retries: its chunks carry state from one to the next."""
-        self._resources: dict[int, _Resources] = {}
+        self._resources: dict[int, PartitionResources] = {}
         self._lock = threading.Lock()
 
     def run(self, records: KafkaRecords) -> PartitionSummary:
@@ -445,7 +459,7 @@ class PartitionRunner:
             with self._lock:
                 res = self._resources.get(partition)
                 if res is None:
-                    res = self._resources[partition] = _Resources(self.job)
+                    res = self._resources[partition] = PartitionResources(self.job)
             return job.stream_step(res, records) if job.stateful else job.batch_steps(res, records)
         except psycopg.OperationalError as exc:
             self._drop(partition)

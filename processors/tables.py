@@ -7,7 +7,7 @@ a SQL/Feast null here. Re-emissions of a key within a step are collapsed (the la
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +22,7 @@ __all__ = [
     "DEAD_LETTER_SCHEMA",
     "dead_letter_table",
     "from_ipc",
+    "last_emissions",
     "latest_per_entity",
     "rows_table",
     "to_ipc",
@@ -92,6 +93,20 @@ def rows_table(
         "source_topic", "source_partition", "source_offset_start", "source_offset_end",
     ]  # fmt: skip
     return pa.Table.from_arrays(arrays, names=names)
+
+
+def last_emissions(tables: Sequence[pa.Table], join_key: str) -> pa.Table:
+    """One view's rows of several steps, in step order, with each key's last emission only.
+
+    A running row re-emitted by a later step (an event within the lateness landed before it)
+    replaces the earlier one, as the stores' upserts would.
+    """
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    if len(tables) == 1:
+        return table
+    entity = table.column(join_key).to_numpy(zero_copy_only=False)
+    times = pc.cast(table.column("event_timestamp"), pa.int64()).to_numpy()
+    return table.take(pa.array(_last_per_key(entity, times)))
 
 
 def latest_per_entity(table: pa.Table, join_key: str) -> pa.Table:

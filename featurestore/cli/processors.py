@@ -53,6 +53,14 @@ def _stream_options(func: Any) -> Any:
             "FEATURESTORE_PROCESSORS__POLL_MS).",
         ),
         click.option(
+            "--commit-ms",
+            type=int,
+            default=None,
+            help="Kafka engine: how often rows and state are committed to PostgreSQL; Redis "
+            "is written after every batch (default: FEATURESTORE_PROCESSORS__COMMIT_MS; 0: "
+            "after every batch).",
+        ),
+        click.option(
             "--trigger-ms",
             type=int,
             default=0,
@@ -102,6 +110,9 @@ def _options(name: str, settings: Any = None, **kwargs: Any) -> Any:
     poll_ms = kwargs.get("poll_ms")
     if poll_ms is None:
         poll_ms = 5.0 if settings is None else settings.processors.poll_ms
+    commit_ms = kwargs.get("commit_ms")
+    if commit_ms is None:
+        commit_ms = 1000 if settings is None else settings.processors.commit_ms
     return ProcessorOptions(
         name=name,
         project=kwargs.get("project") or PROJECT,
@@ -109,6 +120,7 @@ def _options(name: str, settings: Any = None, **kwargs: Any) -> Any:
         master=master,
         engine=engine,
         poll_ms=poll_ms,
+        commit_ms=commit_ms,
         on_executors={"driver": False, "executors": True}.get(kwargs.get("step_on") or "auto"),
         trigger_ms=kwargs.get("trigger_ms", 0),
         max_offsets_per_trigger=kwargs.get("max_offsets") or None,

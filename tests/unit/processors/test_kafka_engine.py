@@ -95,6 +95,8 @@ def test_the_kafka_engine_takes_no_spark_master_nor_executors() -> None:
         ProcessorOptions(engine="kafka", on_executors=True)
     with pytest.raises(ConfigurationError, match="--poll-ms"):
         ProcessorOptions(engine="kafka", poll_ms=0)
+    with pytest.raises(ConfigurationError, match="--commit-ms -1"):
+        ProcessorOptions(engine="kafka", commit_ms=-1)
 
 
 def test_the_engine_comes_from_the_setting_and_a_cluster_master_implies_spark() -> None:
@@ -105,6 +107,10 @@ def test_the_engine_comes_from_the_setting_and_a_cluster_master_implies_spark() 
     )
     assert _options("features", spark).engine == "spark"
     assert _options("features", spark).poll_ms == 2.0
+    assert _options("features", kafka).commit_ms == kafka.processors.commit_ms == 1000
+    every_batch = load_settings({"FEATURESTORE_PROCESSORS__COMMIT_MS": "0"})
+    assert _options("features", every_batch).commit_ms == 0
+    assert _options("features", kafka, commit_ms=250).commit_ms == 250
     assert _options("features", kafka, master="spark://h:7077").engine == "spark"
     assert _options("features", kafka, step_on="executors").engine == "spark"
     assert _options("features", spark, engine="kafka").engine == "kafka"
