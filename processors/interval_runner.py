@@ -26,6 +26,7 @@ Why it stays exactly-once (``processors/README.md``):
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,6 +53,8 @@ from processors.summary import PartitionSummary
 from processors.tables import last_emissions, latest_per_entity
 
 __all__ = ["IntervalRunner"]
+
+log = logging.getLogger(__name__)
 
 _MOST_PENDING = 500_000
 """Records stepped but not yet committed, per partition, before a step waits for its commit."""
@@ -140,31 +143,43 @@ class IntervalRunner:
         partition = int(records.partition[0])
         return self._call(partition, records)
 
-    def flush(self, force: bool = False) -> list[PartitionSummary]:
-        """Commit what is due (every step not committed yet: ``force``) on every partition."""
+    def flush(self, force: bool = False, *, retry: bool = True) -> list[PartitionSummary]:
+        """Commit what is due (every step not committed yet: ``force``) on every partition.
+
+        ``retry``: wait out a transient failure with :attr:`retrier` (False: raise it).
+        """
         with self._lock:
             lanes = list(self._lanes.values())
         return [
-            self._call(lane.partition, None, force=force)
+            self._call(lane.partition, None, force=force, retry=retry)
             for lane in lanes
             if lane.pending or lane.inflight is not None or (lane.states is None and lane.kept)
         ]
 
-    def close(self) -> None:
-        """Commit every partition's steps, wait for the commits, close every connection."""
+    def close(self, commit: bool = True) -> None:
+        """Commit every partition's steps (``commit``), then close every connection.
+
+        A commit that fails here is given up, not retried: what it held is in the log after
+        the stored offsets, and the next start computes it again.
+        """
         try:
-            self.flush(force=True)
-            for lane in list(self._lanes.values()):
-                self._settle(lane)
+            if commit:
+                self.flush(force=True, retry=False)
+        except Exception as exc:  # stopping: the log keeps what was not committed
+            log.warning(
+                "the steps since the last commit were not committed (%s); the next start "
+                "computes them again from the log", exc,
+            )  # fmt: skip
         finally:
             for lane in list(self._lanes.values()):
                 self._drop(lane)
             self._commits.shutdown()
 
     def _call(
-        self, partition: int, records: KafkaRecords | None, force: bool = False
-    ) -> PartitionSummary:
-        if self.retrier is None:
+        self, partition: int, records: KafkaRecords | None, force: bool = False,
+        retry: bool = True,
+    ) -> PartitionSummary:  # fmt: skip
+        if self.retrier is None or not retry:
             return self._run_once(partition, records, force)
         return self.retrier.call(
             lambda: self._run_once(partition, records, force), f"partition {partition}"

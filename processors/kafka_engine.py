@@ -232,7 +232,10 @@ class ConsumerHandle:
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join()
         self._pool.shutdown()
-        self._runner.close()
+        if isinstance(self._runner, IntervalRunner):
+            self._runner.close(commit=self._error is None)  # after a failure: nothing more
+        else:
+            self._runner.close()
         with contextlib.suppress(RuntimeError):  # closed already (a second stop)
             self._consumer.close()
         error, self._error = self._error, None

@@ -360,7 +360,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
     opts = streamed.options("k")
     command = [
         sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", opts.name,
-        "--project", opts.project, "--topic", streamed.topic, "--max-offsets", "3000",
+        "--project", opts.project, "--topic", streamed.topic,
         "--engine", "spark",  # this module is the Spark engine's (test_kafka_engine the other's)
     ]  # fmt: skip
     env = {**os.environ, **settings_env(settings)}
@@ -368,12 +368,12 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
     log = processor_dir(settings, opts.name).parent / f"{opts.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
 
-    def launch() -> subprocess.Popen[bytes]:
+    def launch(*extra: str) -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
-            return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)  # fmt: skip
+            return subprocess.Popen([*command, *extra], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
-    first = launch()
+    first = launch("--max-offsets", "3000")  # small batches: killed well before the end
     try:
         wait_for(
             lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 2, 240, "3 batches"
@@ -383,7 +383,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
         first.wait(30)
     killed_at = read_status(status_path)
     assert killed_at is not None and killed_at["totals"]["records"] < streamed.records
-    second = launch()
+    second = launch()  # the rest in one batch: the restart's start is what is tested
     want = {v: checksum(settings, streamed.table("a", v)) for v in ("bars_1m", "rolling_1m")}
     try:
         wait_for(
