@@ -466,14 +466,24 @@ def _logged_rows(
     )
 
 
+_MICROS: dict[bytes, int] = {}
+"""Stored ``Timestamp`` bytes -> epoch microseconds (bounded: cleared when full)."""
+_MAX_MICROS = 100_000
+
+
 def _micros_of_stamps(stamps: Sequence[bytes | None]) -> list[int | None]:
     """Stored ``Timestamp`` bytes as epoch microseconds (each distinct one decoded once)."""
-    micros: dict[bytes | None, int | None] = {None: None}
-    out = []
+    if len(_MICROS) > _MAX_MICROS:
+        _MICROS.clear()
+    out: list[int | None] = []
     for stamp in stamps:
-        if stamp not in micros:
-            micros[stamp] = to_micros(decode_timestamp(stamp))  # type: ignore[arg-type]
-        out.append(micros[stamp])
+        if stamp is None:
+            out.append(None)
+            continue
+        micros = _MICROS.get(stamp)
+        if micros is None:
+            micros = _MICROS[stamp] = to_micros(decode_timestamp(stamp))
+        out.append(micros)
     return out
 
 
