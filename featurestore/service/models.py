@@ -9,7 +9,8 @@ Scoring is the native model's on a NumPy matrix (:mod:`.native`): the input sche
 when a version is loaded, not on every call.
 
 A promoted model is picked up without a restart: an alias is resolved to a version through the
-registry's REST API and trusted for ``alias_ttl_s`` (5 s by default); loaded models are cached by
+registry's REST API and trusted for ``alias_ttl_s`` (5 s by default), then refreshed in the
+background while the known version keeps answering; loaded models are cached by
 (name, version), so moving an alias back and forth never reloads. Lookups go through httpx with
 the backend timeout and no retries, so that an MLflow that is down answers UNAVAILABLE at once
 rather than after MLflow's own retry loop.
@@ -18,6 +19,7 @@ rather than after MLflow's own retry loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -39,6 +41,8 @@ from featurestore.online import FeatureRef
 from featurestore.service.native import Scorer, SequenceScoring, native_scorer
 
 __all__ = ["LoadedModel", "ModelRegistry", "feature_ref_of_column", "load_pyfunc"]
+
+log = logging.getLogger(__name__)
 
 _API = "/api/2.0/mlflow"
 _MAX_MODELS = 16
@@ -176,6 +180,7 @@ class ModelRegistry:
         self._clock = clock
         self._http = httpx2.AsyncClient(base_url=self._uri + _API, timeout=timeout_s)
         self._aliases: dict[tuple[str, str], tuple[str, float]] = {}
+        self._refreshing: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._models: OrderedDict[tuple[str, str], asyncio.Task[LoadedModel]] = OrderedDict()
 
     async def get(
@@ -200,17 +205,38 @@ class ModelRegistry:
         return await asyncio.to_thread(self._loader, self._uri, name, version)
 
     async def _version_of_alias(self, name: str, alias: str) -> str:
-        cached = self._aliases.get((name, alias))
-        now = self._clock()
-        if cached is not None and cached[1] > now:
-            return cached[0]
+        """The alias's version: resolved on first use, then refreshed off the call's path.
+
+        Once older than the TTL, the cached version is still answered while one lookup per
+        alias runs in the background (an MLflow round trip on the call's path cost ~18 ms in
+        Predict's p99 every 5 s). A refresh that finds the alias gone drops it; one that
+        cannot reach MLflow keeps it: a loaded champion keeps serving through an MLflow outage.
+        """
+        key = (name, alias)
+        cached = self._aliases.get(key)
+        if cached is None:
+            return await self._resolve(name, alias)
+        if cached[1] <= self._clock() and key not in self._refreshing:
+            self._refreshing[key] = asyncio.ensure_future(self._refresh(name, alias))
+        return cached[0]
+
+    async def _resolve(self, name: str, alias: str) -> str:
         reply = await self._get("/registered-models/alias", {"name": name, "alias": alias})
         if reply is None:
+            self._aliases.pop((name, alias), None)
             await self._check_model(name)
             raise NotFoundError(f"model {name!r} has no alias {alias!r}")
         version = str(reply["model_version"]["version"])
-        self._aliases[(name, alias)] = (version, now + self._ttl)
+        self._aliases[(name, alias)] = (version, self._clock() + self._ttl)
         return version
+
+    async def _refresh(self, name: str, alias: str) -> None:
+        try:
+            await self._resolve(name, alias)
+        except FeatureStoreError as exc:  # NotFound dropped it; an outage keeps the version
+            log.info("model %s alias %s not refreshed: %s", name, alias, exc)
+        finally:
+            self._refreshing.pop((name, alias), None)
 
     async def check_model(self, name: str) -> None:
         """Raise :class:`NotFoundError` unless ``name`` is a registered model (not cached)."""
@@ -257,7 +283,9 @@ class ModelRegistry:
         return body
 
     async def close(self) -> None:
-        """Close the HTTP client."""
+        """Stop the alias refreshes in flight, close the HTTP client."""
+        for task in list(self._refreshing.values()):
+            task.cancel()
         await self._http.aclose()
 
 
