@@ -40,7 +40,7 @@ from featurestore.errors import (
 from featurestore.online import FeatureRef
 from featurestore.service.native import Scorer, SequenceScoring, native_scorer
 
-__all__ = ["LoadedModel", "ModelRegistry", "feature_ref_of_column", "load_pyfunc"]
+__all__ = ["LoadedModel", "ServedModels", "feature_ref_of_column", "load_pyfunc"]
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,13 @@ def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
 Loader = Callable[[str, str, str], LoadedModel]
 
 
-class ModelRegistry:
-    """Resolves (name, alias or version) to a loaded model, with the caches described above."""
+class ServedModels:
+    """Resolves (name, alias or version) to a loaded model, with the caches described above.
+
+    Predict's read side of MLflow's registry: asynchronous, over its REST API, with the alias
+    and model caches a server needs. :class:`models.registry.ModelRegistry` is the other side:
+    the synchronous MLflow client that registers, promotes and loads for the offline jobs.
+    """
 
     def __init__(
         self,

@@ -51,7 +51,7 @@ from featurestore.service.convert import (
     entities_from_proto,
     value_to_proto,
 )
-from featurestore.service.models import LoadedModel, ModelRegistry
+from featurestore.service.models import LoadedModel, ServedModels
 from featurestore.service.predict_read import PRESENT, ModelPlan, ModelRows, PredictReader
 from featurestore.service.predict_response import encode_names, encode_predict_response
 from featurestore.service.prediction_batch import PredictionRows
@@ -143,7 +143,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(
         self,
         store: OnlineStore,
-        registry: ModelRegistry,
+        registry: ServedModels,
         log: PredictionLogger | None,
         *,
         max_entities: int,

@@ -43,7 +43,7 @@ from featurestore.service.health import (
     ReasonedHealthServicer,
     backend_probes,
 )
-from featurestore.service.models import ModelRegistry
+from featurestore.service.models import ServedModels
 from featurestore.service.predict_read import PredictReader
 from featurestore.service.prediction_log import PredictionLogger
 from featurestore.service.prediction_stream import PredictionSubscriptions
@@ -175,7 +175,7 @@ async def create_server(
         online = redis_store
         closers.append(redis_store.close)
     schemas = ConfluentSchemaStore.from_settings(settings.schema_registry)
-    models = ModelRegistry(
+    models = ServedModels(
         settings.mlflow.tracking_uri,
         alias_ttl_s=service.model_alias_ttl_s,
         timeout_s=service.backend_timeout_s,
