@@ -42,6 +42,9 @@ def serve(
     )
     settings = settings.model_copy(update={"grpc": grpc_settings})
     if registry_path is not None:
+        # Another Feast repo: its views may read any Feast source, not only the store's own
+        # PostgreSQL tables, so its catalog comes from Feast's objects as they are, not from
+        # the store's definitions (which refuse such sources). The one other way in, on purpose.
         catalog = catalog_from_feast_repo(registry_path)
     else:
         # The Feast registry the settings point at (no feature_store.yaml, no env substitution),
