@@ -18,6 +18,9 @@ from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.stack.process import ManagedProcess
 from featurestore.stack.restart import RestartRecord
 
+_PROMETHEUS_MULTIPROCESS = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR")
+"""prometheus_client's multiprocess-mode variables, which importing Feast sets (see child_env)."""
+
 __all__ = [
     "Component",
     "ComponentStatus",
@@ -89,8 +92,19 @@ class Component(ABC):
         """Whether the server answers a real request."""
 
     def child_env(self) -> dict[str, str]:
-        """The environment of a child process of ours: this one plus the stack's settings."""
-        return {**os.environ, **settings_env(self.settings)}
+        """The environment of a child process of ours: this one plus the stack's settings.
+
+        Without prometheus_client's multiprocess directories: importing Feast sets them to a
+        temporary folder of its own (``feast.metrics``), which it deletes when that process
+        exits. A child that inherited them (``featurestore run`` imports Feast to apply the
+        definitions, starts the services and exits) then failed on the next metric it created,
+        Feast's own included: every ExportTrainingDataset of a server started that way answered
+        INTERNAL. Each of our processes serves its own metrics; none uses that mode.
+        """
+        env = {**os.environ, **settings_env(self.settings)}
+        for name in _PROMETHEUS_MULTIPROCESS:
+            env.pop(name, None)
+        return env
 
     def after_healthy(self) -> None:  # noqa: B027 - optional hook
         """Run once the server is up (create databases, topics ...)."""

@@ -50,3 +50,18 @@ def test_mlflow_is_one_process_of_ours_not_mlflow_servers_two(tmp_path: Path) ->
     assert argv[1:3] == ["-m", "featurestore.stack.mlflow_app"]
     assert server.marker() in " ".join(argv)  # how its PID file is told from another process's
     assert argv[argv.index("--port") + 1] == str(server.settings.mlflow.port)
+
+
+def test_children_do_not_inherit_feasts_prometheus_multiprocess_folder(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    # Importing Feast sets both to a temporary folder it deletes when that process exits; a
+    # service started by `featurestore run` (which imported Feast, then exited) failed on its
+    # next metric. Every component's environment drops them (MLflow's is built on it).
+    for name in ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "feast_metrics_gone"))
+    server, recording = _recorded(tmp_path)
+    server.launch()
+    for env in (recording.envs[0], server.child_env()):
+        assert "PROMETHEUS_MULTIPROCESS_DIR" not in env
+        assert "PROMETHEUS_MULTIPROC_DIR" not in env
