@@ -138,7 +138,7 @@ class OfflineAccess:
         *,
         load: Callable[[Settings, str], Definitions] | None = None,
     ) -> None:
-        """Build the store on first use; ``load`` reads its definitions (default: Feast)."""
+        """Build the store on first use; ``load`` reads its definitions (default: the kept ones)."""
         self._settings = settings
         self._project = project
         self._load = load
@@ -159,10 +159,12 @@ class OfflineAccess:
     def _read_definitions(self) -> Definitions:
         if self._load is not None:
             return self._load(self._settings, self._project)
-        from featurestore.definitions import load_definitions
+        from featurestore.definitions.snapshot import cached_definitions
 
-        # Translates the registry's SQLAlchemy and Feast errors (featurestore.error_maps).
-        return load_definitions(self._settings, self._project)
+        # The kept definitions while the registry is unchanged: reading them through Feast
+        # imports it in the server (~17 s of CPU), longer than a caller's first export waits.
+        # Feast's SQLAlchemy and Feast errors are translated (featurestore.error_maps).
+        return cached_definitions(self._settings, self._project)
 
 
 class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
