@@ -47,7 +47,7 @@ from processors.partition_job import (
     pack_tables,
     unpack_tables,
 )
-from processors.state_table import StateKey, check_owner
+from processors.state_table import StateKey
 from processors.step import PartitionState
 from processors.summary import PartitionSummary
 from processors.tables import last_emissions, latest_per_entity
@@ -278,11 +278,7 @@ class IntervalRunner:
         states: dict[str, PartitionState] = {}
         lane.repairs = []
         with res.conn.transaction(), res.conn.cursor() as cur:
-            if job.epochs is not None:
-                check_owner(
-                    cur, job.processor, job.views.definitions.project, job.topic,
-                    lane.partition, job.epochs.get(lane.partition),
-                )  # fmt: skip
+            job.hold_partition(cur, lane.partition)
             for name, key in lane.keys.items():  # in name order: two processors never deadlock
                 next_offset = key.lock(cur)
                 stored = key.load(cur)
@@ -334,11 +330,7 @@ class IntervalRunner:
         job = self.job
         timer = StageTimer()
         with res.conn.transaction(), res.conn.cursor() as cur:
-            if job.epochs is not None:
-                check_owner(
-                    cur, job.processor, job.views.definitions.project, job.topic,
-                    lane.partition, job.epochs.get(lane.partition),
-                )  # fmt: skip
+            job.hold_partition(cur, lane.partition)
             for name, key in lane.keys.items():
                 stored = key.lock(cur)
                 if stored != commit.base[name]:

@@ -131,10 +131,7 @@ class PartitionJob:
         timer = StageTimer()
         states: dict[str, PartitionState] = {}
         with res.conn.transaction(), res.conn.cursor() as cur:
-            if self.epochs is not None:
-                check_owner(
-                    cur, self.processor, project, self.topic, partition, self.epochs.get(partition)
-                )
+            self.hold_partition(cur, partition)
             repairs: list[bytes] = []
             for name, key in keys.items():  # in name order: two processors never deadlock
                 next_offset = key.lock(cur)
@@ -226,6 +223,18 @@ class PartitionJob:
             seconds=timer.seconds,
             hook_rows=self._hook_ipc(steps),
         )
+
+    def hold_partition(self, cur: Any, partition: int) -> None:
+        """Hold ``partition``'s ownership for ``cur``'s transaction (no check without epochs).
+
+        Raises:
+            PartitionFencedError: another application claimed the partition since.
+        """
+        if self.epochs is not None:
+            check_owner(
+                cur, self.processor, self.views.definitions.project, self.topic, partition,
+                self.epochs.get(partition),
+            )  # fmt: skip
 
     def step(self, records: KafkaRecords, states: dict[str, PartitionState]) -> StepResult:
         """The step (:func:`processors.step.run_step`) of one partition's records, no I/O."""
