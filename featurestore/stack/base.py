@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing_extensions import override
+
 from featurestore.config import Settings, settings_env
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.stack.process import ManagedProcess
@@ -67,6 +69,11 @@ class Component(ABC):
     """Whether the stop signal goes to the server's children too."""
 
     def __init__(self, settings: Settings) -> None:
+        """Set the data folder (``<data_dir>/<name>``) and the process handle; nothing starts.
+
+        A subclass whose :attr:`name` depends on its arguments sets it before calling this, which
+        names the data folder and the PID file after it and reads :meth:`marker`.
+        """
         self.settings = settings
         self.data_dir = settings.data_dir.resolve() / self.name
         self.process = ManagedProcess(self.name, settings.data_dir.resolve() / "run", self.marker())
@@ -233,12 +240,18 @@ class ReadyFileComponent(Component):
         """Where the process writes ``{"pid": ...}`` once it serves (``--ready-file``)."""
         return self.data_dir / "ready.json"
 
+    @override
     def prepare(self) -> None:
+        """Create the data folder; remove the last run's ready file, which could pass for new."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
 
+    @override
     def healthy(self) -> bool:
+        """Whether the ready file names the running process and lists no backend it waits for."""
         return ready_for(self.ready_file, self.process.pid())
 
+    @override
     def not_serving(self) -> dict[str, str] | None:
+        """The backends the running process lists in its ready file, with reasons."""
         return not_serving_of(self.ready_file, self.process.pid())

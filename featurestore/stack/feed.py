@@ -6,6 +6,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing_extensions import override
+
 from featurestore.config import Settings
 from featurestore.stack.base import Component
 
@@ -40,16 +42,23 @@ class MarketFeed(Component):
     start_timeout = 10.0
 
     def __init__(self, settings: Settings, options: FeedOptions | None = None) -> None:
+        """The feed that sends what ``options`` says (default: the synthetic market)."""
         super().__init__(settings)
         self.options = options or FeedOptions()
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by ``featurestore.cli ingest``, whatever its source."""
         return "featurestore.cli ingest"
 
+    @override
     def address(self) -> str:
+        """The trades topic it writes to, and the Kafka it reaches."""
         return f"topic {self.settings.topics.trades} on {self.settings.kafka.bootstrap}"
 
+    @override
     def prepare(self) -> None:
+        """Create the data folder; the feed needs nothing else before it starts."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
     def command(self) -> list[str]:
@@ -66,9 +75,16 @@ class MarketFeed(Component):
             "--seed", str(opts.seed),
         ]  # fmt: skip
 
+    @override
     def launch(self) -> int:
+        """Run :meth:`command` and record its exit status.
+
+        A replay that has sent its files exits with 0: recorded, that exit keeps it healthy and
+        tells the supervisor not to start it again.
+        """
         return self.process.start(self.command(), env=self.child_env(), record_exit=True)
 
+    @override
     def healthy(self) -> bool:
         """Running, or finished with success (a file replay that sent everything)."""
         return self.process.pid() is not None or self.process.exit_status() == 0

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+from typing_extensions import override
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
@@ -103,10 +104,14 @@ class KafkaServer(Component):
         """The cluster's id and size, in the first node's folder."""
         return self.settings.data_dir.resolve() / "kafka" / "cluster.json"
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by the node's ``server.properties``, which tells nodes apart."""
         return str(self.data_dir / "server.properties")
 
+    @override
     def address(self) -> str:
+        """The stack's bootstrap servers for a lone node; this node's own listener in a cluster."""
         if self.settings.kafka.brokers == 1:
             return self.settings.kafka.bootstrap
         return f"{self.settings.kafka.host}:{self.port}"
@@ -189,7 +194,13 @@ class KafkaServer(Component):
             f"{jars}/*",
         ]
 
+    @override
     def prepare(self) -> None:
+        """Write the node's ``server.properties`` and log settings; format its log folder once.
+
+        The log folder is formatted with the cluster's id (:attr:`cluster_file`) and, when secured,
+        the SCRAM user. A secured start refuses a log folder formatted without that user.
+        """
         self._certs = local_security(self.settings)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
@@ -259,11 +270,14 @@ class KafkaServer(Component):
             )
         return str(cluster.get("cluster_id", ""))
 
+    @override
     def launch(self) -> int:
+        """Run ``kafka.Kafka`` on the node's properties, on Java 17 with the configured heap."""
         return self.process.start(
             [*self._java(), "kafka.Kafka", str(self.data_dir / "server.properties")]
         )
 
+    @override
     def healthy(self) -> bool:
         """The node answers metadata requests on its own listener and is a registered broker."""
         brokers = self._brokers_seen()
@@ -283,6 +297,7 @@ class KafkaServer(Component):
         except KafkaException:
             return set()
 
+    @override
     def after_healthy(self) -> None:
         """Once the last node serves (the others were waited for first), create the topics.
 
@@ -307,6 +322,7 @@ class KafkaServer(Component):
 
         ensure_event_topics(self.settings)
 
+    @override
     def stop(self) -> bool:
         """Stop the node; the last live node of a cluster is given 10 s, not 30.
 

@@ -50,6 +50,7 @@ class Stack:
     """
 
     def __init__(self, settings: Settings, feed: FeedOptions | None = None) -> None:
+        """Build every component from ``settings``, starting none; ``feed``: what the feed sends."""
         self.settings = settings
         self.kafka_nodes = kafka_nodes(settings)
         """The KRaft nodes: ``kafka``, and ``kafka-2`` ... with ``FEATURESTORE_KAFKA__BROKERS``."""

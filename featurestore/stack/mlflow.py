@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import requests
+from typing_extensions import override
 
 from featurestore.stack.base import Component
 
@@ -17,15 +18,22 @@ class MlflowServer(Component):
     name = "mlflow"
     start_timeout = 300.0  # imports and first-start migrations; minutes on a loaded 2-core box
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by its sqlite file, which is this stack's own."""
         return str(self.data_dir / "mlflow.db")
 
+    @override
     def address(self) -> str:
+        """The tracking URI clients use."""
         return self.settings.mlflow.tracking_uri
 
+    @override
     def prepare(self) -> None:
+        """Create the artifact folder; the server creates its sqlite database at its first start."""
         (self.data_dir / "artifacts").mkdir(parents=True, exist_ok=True)
 
+    @override
     def launch(self) -> int:
         """One process (:mod:`featurestore.stack.mlflow_app`), not ``mlflow server``'s two."""
         cfg = self.settings.mlflow
@@ -40,6 +48,7 @@ class MlflowServer(Component):
             env=self.child_env(),
         )  # fmt: skip
 
+    @override
     def child_env(self) -> dict[str, str]:
         """The server's environment, at its first start and at every restart by the supervisor.
 
@@ -56,7 +65,9 @@ class MlflowServer(Component):
             "MLFLOW_DISABLE_TELEMETRY": "true",
         }
 
+    @override
     def healthy(self) -> bool:
+        """``GET /health`` answers 200."""
         try:
             return requests.get(f"{self.address()}/health", timeout=2).status_code == 200
         except requests.RequestException:

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import psycopg
+from typing_extensions import override
 
 from featurestore.errors import BackendUnavailableError
 from featurestore.stack.base import Component, require_binary
@@ -36,10 +37,14 @@ class PostgresServer(Component):
     stop_signal = signal.SIGINT
     signal_whole_group = False
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by its data folder, the argument of ``-D``."""
         return str(self.data_dir / "data")
 
+    @override
     def address(self) -> str:
+        """The server's URL, with the user and without the password."""
         pg = self.settings.postgres
         return f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.database}"
 
@@ -105,7 +110,13 @@ class PostgresServer(Component):
             "-c", f"hba_file={tls / 'pg_hba.conf'}",
         ]  # fmt: skip
 
+    @override
     def prepare(self) -> None:
+        """Run ``initdb`` once, then, when secured, lay out the TLS files at every start.
+
+        As root, the cluster is the ``postgres`` user's: ``initdb`` runs as that user, who is given
+        a way into the data folder.
+        """
         data = self.data_dir / "data"
         if (data / "PG_VERSION").exists():
             self._prepare_tls()
@@ -148,7 +159,9 @@ class PostgresServer(Component):
             )
         self._prepare_tls()
 
+    @override
     def launch(self) -> int:
+        """Run ``postgres`` on loopback, durable (fsync, synchronous commits); TLS when secured."""
         pg = self.settings.postgres
         postgres = require_binary("postgres", _PG_BIN / "postgres")
         return self.process.start(
@@ -178,7 +191,9 @@ class PostgresServer(Component):
     def _connect(self, dbname: str) -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(self.settings.postgres.dsn, dbname=dbname, connect_timeout=2)
 
+    @override
     def healthy(self) -> bool:
+        """``SELECT 1`` succeeds in the ``postgres`` database."""
         try:
             with self._connect("postgres") as conn:
                 conn.execute("SELECT 1")
@@ -186,7 +201,9 @@ class PostgresServer(Component):
         except psycopg.Error:
             return False
 
+    @override
     def after_healthy(self) -> None:
+        """Create the store's database (``postgres.database``) unless it exists."""
         database = self.settings.postgres.database
         with self._connect("postgres") as conn:
             conn.autocommit = True

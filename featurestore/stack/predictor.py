@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from typing_extensions import override
+
 from featurestore.stack.base import ReadyFileComponent
 
 __all__ = ["FEED_MODELS", "PredictionFeedService"]
@@ -27,13 +29,19 @@ class PredictionFeedService(ReadyFileComponent):
     name = "predictor"
     start_timeout = 120.0
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by ``featurestore.cli predict``."""
         return "featurestore.cli predict"
 
+    @override
     def address(self) -> str:
+        """What flows through it: rolling_1m rows, the predictions topic, the table."""
         return f"rolling_1m -> topic {self.settings.topics.predictions} -> table predictions"
 
+    @override
     def launch(self) -> int:
+        """Run ``featurestore predict --follow --record`` with the models of :data:`FEED_MODELS`."""
         command = [sys.executable, "-m", "featurestore.cli", "predict", "--follow", "--record"]
         for model in FEED_MODELS:
             command += ["--model", model]

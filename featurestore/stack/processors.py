@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from typing_extensions import override
+
 from featurestore.config import Settings
 from featurestore.stack.base import Component, not_serving_of, ready_for
 
@@ -38,6 +40,10 @@ class ProcessorService(Component):
     def __init__(
         self, settings: Settings, processor: str = "features", args: tuple[str, ...] = ()
     ) -> None:
+        """Processor ``processor``, run with the ``featurestore processors run`` options ``args``.
+
+        Any processor but ``features`` is the component ``processors-<processor>``.
+        """
         self.processor = processor
         self.args = args
         if processor != "features":
@@ -52,14 +58,20 @@ class ProcessorService(Component):
             return args[args.index("--topic") + 1]
         return self.settings.topics.trades
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by ``featurestore.cli processors run``; its PID file says which."""
         return "featurestore.cli processors run"
 
+    @override
     def address(self) -> str:
+        """The topic it reads, and the command that shows its progress."""
         name = "" if self.processor == "features" else f" --name {self.processor}"
         return f"topic {self.topic} (featurestore processors status{name})"
 
+    @override
     def prepare(self) -> None:
+        """Remove the last run's ready file, which could pass for this one."""
         ready_file(self.settings, self.processor).unlink(missing_ok=True)
 
     def command(self) -> list[str]:
@@ -69,13 +81,19 @@ class ProcessorService(Component):
             "--name", self.processor, *self.args,
         ]  # fmt: skip
 
+    @override
     def launch(self) -> int:
+        """Run :meth:`command` with the stack's settings in its environment."""
         return self.process.start(self.command(), env=self.child_env())
 
+    @override
     def healthy(self) -> bool:
+        """Whether its ready file names the running process and lists no backend it waits for."""
         return ready_for(ready_file(self.settings, self.processor), self.process.pid())
 
+    @override
     def not_serving(self) -> dict[str, str] | None:
+        """The backends the running processor lists in its ready file, with reasons."""
         return not_serving_of(ready_file(self.settings, self.processor), self.process.pid())
 
 

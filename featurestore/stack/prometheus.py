@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from typing_extensions import override
 
 from featurestore.config import Settings
 from featurestore.stack.base import Component, require_binary
@@ -39,6 +40,7 @@ class PrometheusServer(Component):
     name = "prometheus"
 
     def __init__(self, settings: Settings, instance: str | None = None) -> None:
+        """The stack's Prometheus, or with ``instance`` a second one: ``prometheus-<instance>``."""
         if instance is not None:
             self.name = f"prometheus-{instance}"
         super().__init__(settings)
@@ -53,15 +55,24 @@ class PrometheusServer(Component):
         """The generated alert rules."""
         return self.data_dir / "rules.yml"
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by its ``--web.listen-address`` argument.
+
+        The binary is shared; the listen address is this instance's own.
+        """
         return (
             f"--web.listen-address={self.settings.prometheus.host}:{self.settings.prometheus.port}"
         )
 
+    @override
     def address(self) -> str:
+        """The HTTP API's base URL."""
         return self.settings.prometheus.url
 
+    @override
     def prepare(self) -> None:
+        """Write the configuration and alert rules from the settings; drop stale scrape targets."""
         targets = targets_dir(self.settings)
         targets.mkdir(parents=True, exist_ok=True)
         prune_targets(targets)
@@ -69,7 +80,9 @@ class PrometheusServer(Component):
         self.rules_file.write_text(alert_rules(self.settings))
         self.config_file.write_text(scrape_config(self.settings, self.rules_file, targets))
 
+    @override
     def launch(self) -> int:
+        """Run ``prometheus`` on the generated configuration; its samples kept for ``retention``."""
         cfg = self.settings.prometheus
         return self.process.start(
             [
@@ -82,7 +95,9 @@ class PrometheusServer(Component):
             ]
         )
 
+    @override
     def healthy(self) -> bool:
+        """``GET /-/ready`` answers 200."""
         try:
             return requests.get(f"{self.address()}/-/ready", timeout=2).status_code == 200
         except requests.RequestException:

@@ -16,6 +16,7 @@ import hashlib
 from pathlib import Path
 
 import redis
+from typing_extensions import override
 
 from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
@@ -49,10 +50,14 @@ class RedisServer(Component):
         self.port = settings.redis.node_port(node)
         super().__init__(settings)
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by ``host:port``, in its arguments and in the title Redis sets."""
         return f"{self.settings.redis.host}:{self.port}"
 
+    @override
     def address(self) -> str:
+        """The store's URL for a lone server; this node's own for a cluster."""
         cfg = self.settings.redis
         if cfg.cluster:
             return f"redis://{cfg.host}:{self.port}/0 (cluster node {self.node})"
@@ -62,7 +67,9 @@ class RedisServer(Component):
     def _acl_file(self) -> Path:
         return self.data_dir / "users.acl"
 
+    @override
     def prepare(self) -> None:
+        """Create the data folder and, when secured, the ACL file with the user's password hash."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if local_security(self.settings) is not None:
             # In a file (mode 0600), not in the arguments, which any local user can read.
@@ -90,7 +97,12 @@ class RedisServer(Component):
             "--aclfile", str(self._acl_file),
         ]  # fmt: skip
 
+    @override
     def launch(self) -> int:
+        """Run ``redis-server`` on loopback, durable by its append-only file (fsync every second).
+
+        No snapshots; a cluster node gets the cluster options (bus port, node timeout).
+        """
         cfg = self.settings.redis
         cluster: list[str] = []
         if cfg.cluster:
@@ -122,7 +134,9 @@ class RedisServer(Component):
             ]
         )  # fmt: skip
 
+    @override
     def healthy(self) -> bool:
+        """A PING on this node's port answers, with the client's TLS and credentials."""
         try:
             client = redis.Redis(
                 host=self.settings.redis.host,
@@ -135,6 +149,7 @@ class RedisServer(Component):
         except redis.RedisError:
             return False
 
+    @override
     def after_healthy(self) -> None:
         """Once the last node of a cluster serves (the others were waited for first), form it."""
         cfg = self.settings.redis

@@ -42,6 +42,7 @@ class RestartPolicy:
     """The random share of each wait: 0.5 draws it from the upper half of the backoff."""
 
     def __post_init__(self) -> None:
+        """Refuse a backoff, multiplier, jitter or crash-loop count out of its range."""
         if not 0 < self.initial_backoff_s <= self.max_backoff_s:
             raise ConfigurationError("restart backoff: need 0 < initial <= max")
         if self.multiplier < 1 or not 0 <= self.jitter <= 1 or self.crash_loop_after < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import requests
+from typing_extensions import override
 
 from featurestore.stack.base import Component
 
@@ -16,21 +17,30 @@ class SchemaRegistryServer(Component):
 
     name = "schema-registry"
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by ``featurestore.schema_registry``."""
         return "featurestore.schema_registry"
 
+    @override
     def address(self) -> str:
+        """The registry's URL, as clients are configured with it."""
         return self.settings.schema_registry.url
 
+    @override
     def prepare(self) -> None:
+        """Create the data folder; the registry's state is in Kafka, not here."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
 
+    @override
     def launch(self) -> int:
+        """Run ``python -m featurestore.schema_registry`` with the stack's settings."""
         return self.process.start(
             [sys.executable, "-m", "featurestore.schema_registry"],
             env=self.child_env(),
         )
 
+    @override
     def healthy(self) -> bool:
         """Its ``GET /health`` says SERVING: the log is read and Kafka answers."""
         try:
@@ -41,6 +51,7 @@ class SchemaRegistryServer(Component):
             return False
         return reply.status_code == 200
 
+    @override
     def not_serving(self) -> dict[str, str] | None:
         """Why its health says NOT_SERVING (``featurestore stack status`` prints it)."""
         try:

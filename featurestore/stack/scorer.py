@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from typing_extensions import override
+
 from featurestore.stack.base import ReadyFileComponent
 
 __all__ = ["SCORED_VIEWS", "AnomalyScorerService"]
@@ -27,13 +29,23 @@ class AnomalyScorerService(ReadyFileComponent):
     name = "scorer"
     start_timeout = 120.0
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by ``featurestore.cli score``."""
         return "featurestore.cli score"
 
+    @override
     def address(self) -> str:
+        """The views it scores and the topic its anomalies go to."""
         return f"{', '.join(SCORED_VIEWS)} -> topic {self.settings.topics.anomalies}"
 
+    @override
     def launch(self) -> int:
+        """Run ``featurestore score --follow`` on :data:`SCORED_VIEWS`.
+
+        With ``--register-missing``: a view whose model has no champion gets a streaming detector
+        fitted and registered at start.
+        """
         command = [sys.executable, "-m", "featurestore.cli", "score", "--follow"]
         for view, features in SCORED_VIEWS.items():
             command += ["--view", view]

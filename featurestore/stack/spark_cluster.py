@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from typing_extensions import override
 
 from featurestore.config import Settings
 from featurestore.stack.base import Component, ComponentStatus, wait_healthy
@@ -47,12 +48,17 @@ class _SparkDaemon(Component):
 
     @property
     def properties_file(self) -> Path:
+        """The daemon's settings file: REST submission off, and the marker of its process."""
         return self.data_dir / "spark-defaults.conf"
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by its :attr:`properties_file`, which is the daemon's own."""
         return str(self.properties_file)
 
+    @override
     def prepare(self) -> None:
+        """Create the data and log folders and write :attr:`properties_file`."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         # REST submission stays off: applications connect with --master spark://...
@@ -81,10 +87,14 @@ class SparkMaster(_SparkDaemon):
     name = "spark-master"
     main_class = "org.apache.spark.deploy.master.Master"
 
+    @override
     def address(self) -> str:
+        """The ``spark://`` URL that workers and applications connect to."""
         return self.settings.spark_cluster.master_url
 
+    @override
     def launch(self) -> int:
+        """Run the master on its RPC and web UI ports."""
         cfg = self.settings.spark_cluster
         return self._spark_class(
             "--host", cfg.host, "--port", str(cfg.master_port),
@@ -92,7 +102,9 @@ class SparkMaster(_SparkDaemon):
             "--properties-file", str(self.properties_file),
         )  # fmt: skip
 
+    @override
     def healthy(self) -> bool:
+        """The master's ``/json/`` status page says ALIVE."""
         state = _master_state(self.settings)
         return state is not None and state.get("status") == "ALIVE"
 
@@ -103,18 +115,27 @@ class SparkWorker(_SparkDaemon):
     main_class = "org.apache.spark.deploy.worker.Worker"
 
     def __init__(self, settings: Settings, index: int) -> None:
+        """Worker ``index``: the component ``spark-worker-<index>``, its web UI on its own port."""
         self.index = index
         self.name = f"spark-worker-{index}"
         super().__init__(settings)
 
     @property
     def ui_port(self) -> int:
+        """Its web UI's port: ``worker_ui_port + index``.
+
+        The master lists each worker by that address: :meth:`healthy` finds this one by it.
+        """
         return self.settings.spark_cluster.worker_ui_port + self.index
 
+    @override
     def address(self) -> str:
+        """Its web UI's URL."""
         return f"http://{self.settings.spark_cluster.host}:{self.ui_port}"
 
+    @override
     def launch(self) -> int:
+        """Run the worker with the configured cores and memory; it registers with the master."""
         cfg = self.settings.spark_cluster
         return self._spark_class(
             "--host", cfg.host, "--cores", str(cfg.worker_cores),
@@ -124,6 +145,7 @@ class SparkWorker(_SparkDaemon):
             cfg.master_url,
         )  # fmt: skip
 
+    @override
     def healthy(self) -> bool:
         """Registered with the master and alive there."""
         state = _master_state(self.settings)
@@ -140,6 +162,7 @@ class SparkCluster:
     """The master and the workers, started and stopped together."""
 
     def __init__(self, settings: Settings) -> None:
+        """The master and the ``spark_cluster.workers`` workers of ``settings``; nothing starts."""
         self.settings = settings
         self.master = SparkMaster(settings)
         workers = settings.spark_cluster.workers

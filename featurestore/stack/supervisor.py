@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psutil
+from typing_extensions import override
 
 from featurestore.stack.base import Component, ready_for
 from featurestore.stack.restart import RestartPolicy, RestartRecord
@@ -51,6 +52,11 @@ class Supervisor:
         clock: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
     ) -> None:
+        """Watch ``components``, start them again by ``policy``, keep the records in ``state_file``.
+
+        ``clock`` and ``draw`` (a random number in ``[0, 1)`` for the jitter) are arguments so that
+        tests set the time and the draw.
+        """
         self.components = list(components)
         self.policy = policy
         self.state_file = state_file
@@ -152,10 +158,14 @@ class SupervisorService(Component):
     name = "supervisor"
     start_timeout = 30.0
 
+    @override
     def marker(self) -> str:
+        """Recognise the process by ``featurestore.cli stack supervise``."""
         return "featurestore.cli stack supervise"
 
+    @override
     def address(self) -> str:
+        """What it does (with its backoff) and the file it keeps its records in."""
         cfg = self.settings.supervisor
         return (
             f"restarts what dies (backoff {cfg.initial_backoff_s:g}-{cfg.max_backoff_s:g} s), "
@@ -167,12 +177,18 @@ class SupervisorService(Component):
         """Where the supervisor keeps its records: ``run/supervisor.json``."""
         return self.process.run_dir / "supervisor.json"
 
+    @override
     def prepare(self) -> None:
+        """Create the run folder, where its state file goes."""
         self.process.run_dir.mkdir(parents=True, exist_ok=True)
 
+    @override
     def launch(self) -> int:
+        """Run ``featurestore stack supervise`` with the stack's settings in its environment."""
         command = [sys.executable, "-m", "featurestore.cli", "stack", "supervise"]
         return self.process.start(command, env=self.child_env())
 
+    @override
     def healthy(self) -> bool:
+        """Its state file names the running process: it has saved its first records."""
         return ready_for(self.state_file, self.process.pid())
