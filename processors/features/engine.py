@@ -24,14 +24,15 @@ rows once re-emissions are collapsed (the last emission of a key wins, as in the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from processors.features.plan import TopicPlan, ViewChain, ViewPlan
+from processors.features.running import RowBlock, RunningItem, running_rows
 from processors.features.state import EntityState, OpenTile, PartitionFeatureState, TileStats
-from processors.features.stats import ColumnStats, Prefix, Summary, finalize, finalize_many
+from processors.features.stats import ColumnStats, Summary, add_grouped, finalize
 
 __all__ = [
     "EventBatch",
@@ -142,13 +143,23 @@ class _RowSink:
         self.view = view
         self.blocks: list[Rows] = []
 
+    def add_block(self, block: RowBlock | None) -> None:
+        """Rows of several entities (nothing for None)."""
+        if block is not None:
+            meta = (block.created_ms, block.first_offset, block.last_offset)
+            self.add(block.entity, block.times, meta, block.values)
+
     def add(
-        self, entity: str, times: I64, meta: tuple[I64, I64, I64], values: dict[str, F64]
-    ) -> None:
+        self, entity: str | npt.NDArray[np.object_], times: I64, meta: tuple[I64, I64, I64],
+        values: dict[str, F64],
+    ) -> None:  # fmt: skip
+        """Rows at ``times`` of one entity (a name) or of each row's entity (an array)."""
         if not len(times):
             return
+        if isinstance(entity, str):
+            entity = np.full(len(times), entity, dtype=object)
         block: Rows = {
-            "entity": np.full(len(times), entity, dtype=object),
+            "entity": entity,
             "event_us": times.astype(np.int64),
             "created_ms": meta[0],
             "first_offset": meta[1],
@@ -208,17 +219,20 @@ def _accept(
     ids = batch.event_id
     clash = False
     if ids is not None and n:
-        id_set = set(ids)
-        if len(id_set) != n:
+        if len(set(ids)) != n:
             clash = True
         else:
-            for name in {batch.names[c] for c in np.unique(batch.code).tolist()}:
-                entity = state.entities.get(name)
-                if entity is not None and any(
-                    not t.id_set.isdisjoint(id_set) for t in entity.open.values()
-                ):
-                    clash = True
-                    break
+            # Each entity's ids against its own open tiles (a tile holds thousands).
+            order = np.argsort(batch.code, kind="stable")
+            codes = batch.code[order]
+            cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+            for part in np.split(order, cuts):
+                entity = state.entities.get(batch.names[int(batch.code[part[0]])])
+                if entity is not None and entity.open:
+                    mine = [ids[i] for i in part.tolist()]
+                    if any(not t.id_set.isdisjoint(mine) for t in entity.open.values()):
+                        clash = True
+                        break
     if not clash:
         before = np.maximum.accumulate(np.concatenate(([floor0], x)))[:-1]
         late_mask = (x - x % tile) + tile + lateness <= before
@@ -319,18 +333,6 @@ def _entity_codes(batch: EventBatch, acc: I64) -> tuple[list[str], I64]:
 # ---------------------------------------------------------------- summaries
 
 
-def _window_summary(entity: EntityState, column: str, start: int, stop: int, tile: int) -> Summary:
-    """Merged statistics of the entity's tiles in ``[start, stop)``."""
-    out = Summary()
-    for k in range(start, stop, tile):
-        stats = entity.tiles.get(k)
-        if stats is not None:
-            col = stats.columns.get(column)
-            if col is not None and col.n:
-                out.merge(col.summary())
-    return out
-
-
 def _last_tiles_summary(
     entity: EntityState, column: str, start: int, stop: int, tile: int, count: int
 ) -> Summary:
@@ -349,19 +351,6 @@ def _last_tiles_summary(
     return out
 
 
-def _meta_tiles(entity: EntityState, start: int, stop: int, tile: int) -> tuple[int, int, int, int]:
-    """(events, kafka max, offset min, offset max) of the tiles in ``[start, stop)``."""
-    events, kafka, lo, hi = 0, -1, 2**62, -1
-    for k in range(start, stop, tile):
-        t = entity.tiles.get(k)
-        if t is not None and t.events:
-            events += t.events
-            kafka = max(kafka, t.kafka_max)
-            lo = min(lo, t.offset_min)
-            hi = max(hi, t.offset_max)
-    return events, kafka, lo, hi
-
-
 def _window_end_rows(
     plan: TopicPlan,
     view: ViewPlan,
@@ -374,7 +363,7 @@ def _window_end_rows(
     times, created, first, last = [], [], [], []
     values: dict[str, list[float]] = {a.name: [] for a in view.aggregations}
     for b in bounds:
-        events, kafka, lo, hi = _meta_tiles(entity, b - view.hop_us - view.max_window_us, b, tile)
+        events, kafka, lo, hi = entity.tiles_meta(b - view.hop_us - view.max_window_us, b, tile)
         if not events:
             continue
         times.append(b)
@@ -391,7 +380,7 @@ def _window_end_rows(
                     entity, agg.column, key[1], end, tile, agg.last_tiles
                 )
             elif summary is None:
-                summary = cache[key] = _window_summary(entity, agg.column, key[1], end, tile)
+                summary = cache[key] = entity.window_summary(agg.column, key[1], end, tile)
             values[agg.name].append(finalize(summary, agg.function))
     if times:
         sink.add(
@@ -406,82 +395,6 @@ def _window_end_rows(
         )
 
 
-def _running_rows(
-    plan: TopicPlan, view: ViewPlan, name: str, entity: EntityState, tile_start: int,
-    times: I64, sink: _RowSink,
-) -> None:  # fmt: skip
-    """Rows of a running view at ``times`` (sorted, distinct, all in the tile at tile_start)."""
-    tile = plan.tile_us
-    open_tile = entity.open.get(tile_start)
-    skip = 0
-    if open_tile is not None and len(open_tile):
-        if open_tile.ordered:
-            order = np.arange(len(open_tile))
-            ev = open_tile.event_us
-        else:
-            order = np.lexsort((open_tile.offset, open_tile.event_us))
-            ev = open_tile.event_us[order]
-        at = np.searchsorted(ev, times, side="right") - 1
-        if open_tile.ordered and open_tile.start_n and int(at.min()) >= open_tile.start_n:
-            skip = open_tile.start_n  # rows of the new events only: continue from the start
-    else:
-        order = np.empty(0, np.int64)
-        ev = np.empty(0, np.int64)
-        at = np.full(len(times), -1, np.int64)
-    has = at >= 0
-    safe = np.maximum(at, 0)
-    # Meta over [tile_start - longest window, t].
-    events, kafka, lo, hi = _meta_tiles(entity, tile_start - view.max_window_us, tile_start, tile)
-    if len(ev):
-        k_cum = np.maximum.accumulate(open_tile.kafka_ms[order])  # type: ignore[union-attr]
-        o_sorted = open_tile.offset[order]  # type: ignore[union-attr]
-        o_min = np.minimum.accumulate(o_sorted)
-        o_max = np.maximum.accumulate(o_sorted)
-        created = np.where(has, np.maximum(kafka, k_cum[safe]), kafka)
-        first = np.where(has, np.minimum(lo, o_min[safe]), lo)
-        last = np.where(has, np.maximum(hi, o_max[safe]), hi)
-    else:
-        created = np.full(len(times), kafka)
-        first = np.full(len(times), lo)
-        last = np.full(len(times), hi)
-    keep = has | (events > 0)
-    if not keep.any():
-        return
-    values: dict[str, F64] = {}
-    prefixes: dict[tuple[str, int], tuple[Summary, Prefix]] = {}
-    shifts: dict[tuple[str, int], int] = {}
-    for agg in view.aggregations:
-        key = (agg.column, agg.window_us)
-        if key not in prefixes:
-            base = _window_summary(
-                entity, agg.column, tile_start + tile - agg.window_us, tile_start, tile
-            )
-            distinct = agg.column in plan.distinct
-            prefix = None
-            if len(ev):
-                assert open_tile is not None
-                part = skip if not distinct else 0
-                column = open_tile.values[agg.column][order[part:]]
-                start = open_tile.start.get(agg.column) if part else None
-                if part and start is None:
-                    start = ColumnStats()
-                prefix = Prefix.of(column, base.distinct, distinct=distinct, start=start)
-                shifts[key] = part
-            prefixes[key] = (base, prefix)  # type: ignore[assignment]
-        base, prefix = prefixes[key]
-        if prefix is None:
-            values[agg.name] = np.full(len(times), finalize(base, agg.function))
-        else:
-            full = finalize_many(base, prefix, safe - shifts[key], agg.function)
-            values[agg.name] = np.where(has, full, finalize(base, agg.function))
-    sink.add(
-        name,
-        times[keep],
-        (created[keep].astype(np.int64), first[keep].astype(np.int64), last[keep].astype(np.int64)),
-        {k: v[keep] for k, v in values.items()},
-    )
-
-
 # ---------------------------------------------------------------- the step
 
 
@@ -489,57 +402,80 @@ def _fold(
     plan: TopicPlan, state: PartitionFeatureState, batch: EventBatch, acc: I64,
     cols: dict[str, F64], entities: tuple[list[str], I64],
 ) -> dict[str, int]:  # fmt: skip
-    """Add accepted events to their tiles; returns each entity's earliest new event time."""
+    """Add accepted events to their tiles; returns each entity's earliest new event time.
+
+    The events are grouped by (entity, tile) once; each column's statistics of every group
+    are folded in one call (:func:`add_grouped`), the rest per group.
+    """
     tile = plan.tile_us
     keep_events = plan.running or batch.event_id is not None
-    x = batch.event_us[acc]
-    offsets = batch.offset[acc]
-    first_offsets = offsets if batch.first_offset is None else batch.first_offset[acc]
-    kafka = batch.kafka_ms[acc]
-    starts = x - x % tile
     earliest: dict[str, int] = {}
     if not len(acc):
         return earliest
+    x = batch.event_us[acc]
+    starts = x - x % tile
     # Group by (entity, tile), keeping log order inside each group (a stable sort).
     names, codes = entities
     order = np.lexsort((starts, codes))
     key_codes, key_starts = codes[order], starts[order]
     cut = np.flatnonzero((key_codes[1:] != key_codes[:-1]) | (key_starts[1:] != key_starts[:-1]))
-    groups = np.split(order, cut + 1)
-    groups.sort(key=lambda g: int(g[0]))  # in the order their first events came
-    for idx in groups:
-        name = names[int(codes[idx[0]])]
-        start = int(starts[idx[0]])
+    bounds = np.concatenate(([0], cut + 1, [len(order)]))
+    # The groups in the order their first events came (the entities' tiles are created so).
+    firsts = order[bounds[:-1]]
+    rank = np.argsort(firsts, kind="stable")
+    group_of = np.empty(len(acc), np.int64)
+    group_of[order] = np.repeat(np.argsort(rank), np.diff(bounds))
+    order = np.argsort(group_of, kind="stable")  # by group in arrival order, log order inside
+    x, g = x[order], group_of[order]
+    begin = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
+    end = np.append(begin[1:], len(g))
+    src = acc[order]
+    offsets = batch.offset[src]
+    first_offsets = offsets if batch.first_offset is None else batch.first_offset[src]
+    kafka = batch.kafka_ms[src]
+    values = {c: cols[c][order] for c in plan.aggregated}
+    events = np.diff(np.append(begin, len(g))).tolist()
+    kafka_max = np.maximum.reduceat(kafka, begin).tolist()
+    offset_min = np.minimum.reduceat(first_offsets, begin).tolist()
+    offset_max = np.maximum.reduceat(offsets, begin).tolist()
+    low = np.minimum.reduceat(x, begin).tolist()
+    group_codes = codes[order[begin]].tolist()
+    group_starts = (x[begin] - x[begin] % tile).tolist()
+    ids = batch.event_id
+    group_stats: list[TileStats] = []
+    for j, (code, start) in enumerate(zip(group_codes, group_starts, strict=True)):
+        name = names[code]
         entity = state.entity(name)
         stats = entity.tiles.get(start)
         if stats is None:
             stats = entity.tiles[start] = TileStats()
+        for column in plan.aggregated:
+            if column not in stats.columns:
+                stats.columns[column] = ColumnStats()
+        group_stats.append(stats)
         held = entity.open.get(start) if keep_events else None
-        if held is not None:
+        if held is not None and plan.running:
             # What the tile held before: running rows of the new events continue from it.
             held.start_n = len(held)
-            held.start = {c: replace(s) for c, s in stats.columns.items()}
-        for column in plan.aggregated:
-            col = stats.columns.get(column)
-            if col is None:
-                col = stats.columns[column] = ColumnStats()
-            col.add(cols[column][idx], x[idx], offsets[idx], distinct=column in plan.distinct)
-        stats.events += len(idx)
-        stats.kafka_max = max(stats.kafka_max, int(kafka[idx].max()))
-        stats.offset_min = min(stats.offset_min, int(first_offsets[idx].min()))
-        stats.offset_max = max(stats.offset_max, int(offsets[idx].max()))
+            held.start = {c: s.copy() for c, s in stats.columns.items()}
+        stats.events += events[j]
+        stats.kafka_max = max(stats.kafka_max, kafka_max[j])
+        stats.offset_min = min(stats.offset_min, offset_min[j])
+        stats.offset_max = max(stats.offset_max, offset_max[j])
         if keep_events:
-            ids = batch.event_id
-            new = OpenTile(
-                x[idx], offsets[idx], kafka[idx],
-                {c: cols[c][idx] for c in plan.aggregated},
-                [ids[i] for i in acc[idx].tolist()] if ids is not None else [""] * len(idx),
-            )  # fmt: skip
+            a, b = int(begin[j]), int(end[j])
             if held is None:
                 held = entity.open[start] = OpenTile.empty(plan.aggregated)
-            held.extend(new)
-        low = int(x[idx].min())
-        earliest[name] = min(earliest.get(name, low), low)
+            held.append(
+                x[a:b], offsets[a:b], kafka[a:b], {c: v[a:b] for c, v in values.items()},
+                [ids[i] for i in src[a:b].tolist()] if ids is not None else [""] * (b - a),
+            )  # fmt: skip
+        earliest[name] = min(earliest.get(name, low[j]), low[j])
+    for column in plan.aggregated:
+        add_grouped(
+            [s.columns[column] for s in group_stats], values[column], x, offsets, g,
+            distinct=column in plan.distinct,
+        )  # fmt: skip
     return earliest
 
 
@@ -557,6 +493,7 @@ def process_events(
     for view in plan.views:
         if not view.running:
             continue
+        items = []
         for name, low in earliest.items():
             entity = state.entities[name]
             for start in sorted(entity.open):
@@ -565,7 +502,8 @@ def process_events(
                 held = entity.open[start].event_us
                 times = np.unique(held[held >= low])
                 if len(times):
-                    _running_rows(plan, view, name, entity, start, times, sinks[view.name])
+                    items.append(RunningItem(name, entity, start, times))
+        sinks[view.name].add_block(running_rows(plan, view, items))
     _emit_closed(plan, state, sinks)
     rows = {name: sink.rows() for name, sink in sinks.items()}
     return FeatureOutput(rows, late, dup, state.closed_us)
@@ -705,6 +643,7 @@ def _close(
     limit: int, sink: _RowSink,
 ) -> None:  # fmt: skip
     tile = plan.tile_us
+    items = []
     for name, entity in state.entities.items():
         bounds = _bounds_of(entity, view, tile, since, limit)
         if not bounds:
@@ -717,9 +656,8 @@ def _close(
             by_tile.setdefault(b - tile, []).append(b - 1)
             by_tile.setdefault(b, []).append(b)
         for start, times in sorted(by_tile.items()):
-            _running_rows(
-                plan, view, name, entity, start, np.asarray(sorted(set(times)), np.int64), sink
-            )
+            items.append(RunningItem(name, entity, start, np.asarray(sorted(set(times)), np.int64)))
+    sink.add_block(running_rows(plan, view, items))
 
 
 def _prune(plan: TopicPlan, state: PartitionFeatureState, limit: int) -> None:

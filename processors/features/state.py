@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from processors.features.stats import ColumnStats
+from processors.features.stats import ColumnStats, Summary
 
 __all__ = [
     "NO_OPEN_TILE",
@@ -95,6 +95,10 @@ class OpenTile:
     start_n: int = field(default=0, repr=False, compare=False)
     """Events before the last fold; :attr:`start` holds their statistics (in memory only)."""
     start: dict[str, ColumnStats] = field(default_factory=dict, repr=False, compare=False)
+    _buffers: dict[str, npt.NDArray[Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """Each column's buffer (the column is a view of its filled part), by column."""
 
     def __post_init__(self) -> None:
         """Index the ids and note whether the events are in time order."""
@@ -113,21 +117,42 @@ class OpenTile:
         return len(self.event_us)
 
     def extend(self, other: OpenTile) -> None:
-        """Append events after these."""
-        if len(self) and len(other):
-            self.ordered = (
-                self.ordered and other.ordered and int(other.event_us[0]) >= int(self.event_us[-1])
-            )
-        elif len(other):
-            self.ordered = other.ordered
-        self.event_us = np.concatenate((self.event_us, other.event_us))
-        self.offset = np.concatenate((self.offset, other.offset))
-        self.kafka_ms = np.concatenate((self.kafka_ms, other.kafka_ms))
+        """Append the events of ``other`` after these."""
+        self.append(other.event_us, other.offset, other.kafka_ms, other.values, other.ids)
+
+    def append(
+        self, event_us: I64, offset: I64, kafka_ms: I64, values: dict[str, F64], ids: list[str]
+    ) -> None:
+        """Append events after these (columns of equal length, in log order).
+
+        The columns grow in buffers of doubling capacity (each is a view of its buffer's
+        filled part), so appending a batch costs the batch, not the whole tile again.
+        """
+        if not len(event_us):
+            return
+        self.ordered = (
+            self.ordered
+            and bool(len(event_us) < 2 or (event_us[1:] >= event_us[:-1]).all())
+            and (not len(self) or int(event_us[0]) >= int(self.event_us[-1]))
+        )
+        self.event_us = self._appended("event_us", self.event_us, event_us)
+        self.offset = self._appended("offset", self.offset, offset)
+        self.kafka_ms = self._appended("kafka_ms", self.kafka_ms, kafka_ms)
         for name in self.values:
-            self.values[name] = np.concatenate((self.values[name], other.values[name]))
-        self.ids.extend(other.ids)
-        self.id_set.update(other.ids)
-        self.unsaved += len(other.event_us)
+            self.values[name] = self._appended(f"value {name}", self.values[name], values[name])
+        self.ids.extend(ids)
+        self.id_set.update(ids)
+        self.unsaved += len(event_us)
+
+    def _appended(self, key: str, column: npt.NDArray[Any], new: npt.NDArray[Any]) -> Any:
+        """``column`` followed by ``new``, written into its buffer while the buffer has room."""
+        n, k = len(column), len(new)
+        buffer = self._buffers.get(key)
+        if buffer is None or column.base is not buffer or len(buffer) < n + k:
+            buffer = self._buffers[key] = np.empty(max(2 * (n + k), 64), dtype=column.dtype)
+            buffer[:n] = column
+        buffer[n : n + k] = new
+        return buffer[: n + k]
 
     def tail(self, count: int) -> OpenTile:
         """The last ``count`` events."""
@@ -171,6 +196,29 @@ class EntityState:
     """Events of open tiles, by tile start."""
     prev: dict[str, float] = field(default_factory=dict)
     """The last accepted value of each field ``prev()`` reads."""
+
+    def window_summary(self, column: str, start: int, stop: int, tile: int) -> Summary:
+        """Merged statistics of ``column`` over the tiles in ``[start, stop)``."""
+        out = Summary()
+        for k in range(start, stop, tile):
+            stats = self.tiles.get(k)
+            if stats is not None:
+                col = stats.columns.get(column)
+                if col is not None and col.n:
+                    out.merge(col.summary())
+        return out
+
+    def tiles_meta(self, start: int, stop: int, tile: int) -> tuple[int, int, int, int]:
+        """(events, Kafka max, offset min, offset max) of the tiles in ``[start, stop)``."""
+        events, kafka, lo, hi = 0, -1, 2**62, -1
+        for k in range(start, stop, tile):
+            t = self.tiles.get(k)
+            if t is not None and t.events:
+                events += t.events
+                kafka = max(kafka, t.kafka_max)
+                lo = min(lo, t.offset_min)
+                hi = max(hi, t.offset_max)
+        return events, kafka, lo, hi
 
     def id_tile(self, event_id: str) -> int | None:
         """The open tile holding an event with this id, if any."""

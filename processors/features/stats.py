@@ -11,8 +11,8 @@ prices far from zero) and merged across tiles with Chan's formula.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -20,12 +20,14 @@ import numpy.typing as npt
 
 from featurestore.definitions.model import AggFunction
 
-__all__ = ["ColumnStats", "Prefix", "Summary", "finalize", "finalize_many"]
+__all__ = ["ColumnStats", "Summary", "add_grouped", "finalize"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 _NAN = math.nan
 _NO_KEY = (2**62, 2**62)
+GROUPED_MAX_EVENTS = 256
+"""Tiles with more new events than this are folded one by one (:func:`add_grouped`)."""
 
 
 def _seq_sum(initial: float, values: F64) -> float:
@@ -79,6 +81,13 @@ class ColumnStats:
                 self.distinct = set()
             self.distinct.update(v.tolist())
 
+    def copy(self) -> ColumnStats:
+        """An independent copy (the distinct values too)."""
+        return ColumnStats(
+            self.n, self.total, self.ref, self.s1, self.s2, self.lo, self.hi, self.first,
+            self.last, None if self.distinct is None else set(self.distinct),
+        )  # fmt: skip
+
     def summary(self) -> Summary:
         """As a mergeable summary."""
         if self.n == 0:
@@ -108,6 +117,80 @@ class ColumnStats:
             (float(last[0]), int(last[1]), int(last[2])) if last else None,
             set(distinct) if distinct is not None else None,
         )  # fmt: skip
+
+
+def add_grouped(
+    stats: Sequence[ColumnStats], values: F64, times: I64, offsets: I64, group: I64,
+    *, distinct: bool,
+) -> None:  # fmt: skip
+    """Fold events into several tiles' statistics at once; the same as :meth:`ColumnStats.add`.
+
+    ``group[i]`` is the index in ``stats`` of event i's tile; the events of each tile are in
+    log order. The sums are the very sequential additions ``add`` makes, one tile per column
+    of a padded matrix accumulated down its rows (a padding 0.0 adds nothing), so a tile's
+    sums stay the same however the log was cut into batches and tiles grouped. A tile with
+    more than :data:`GROUPED_MAX_EVENTS` new events goes through ``add`` alone: the matrix
+    stays within that many rows.
+    """
+    mask = ~np.isnan(values)
+    if not mask.any():
+        return
+    order = np.flatnonzero(mask)
+    order = order[np.argsort(group[order], kind="stable")]  # by tile, log order inside
+    v, t, o, g = values[order], times[order], offsets[order], group[order]
+    counts = np.bincount(g, minlength=len(stats))
+    ends = np.cumsum(counts)
+    begins = ends - counts
+    long = np.flatnonzero(counts > GROUPED_MAX_EVENTS).tolist()
+    for k in long:
+        a, b = int(begins[k]), int(ends[k])
+        stats[k].add(v[a:b], t[a:b], o[a:b], distinct=distinct)
+    short = np.flatnonzero((counts > 0) & (counts <= GROUPED_MAX_EVENTS))
+    if not len(short):
+        return
+    if long:
+        keep = counts[g] <= GROUPED_MAX_EVENTS
+        v, t, o, g = v[keep], t[keep], o[keep], g[keep]
+    size = counts[short]
+    begin = np.cumsum(size) - size
+    column = np.full(len(stats), -1, np.int64)
+    column[short] = np.arange(len(short))
+    col = column[g]
+    rank = np.arange(len(v)) - begin[col]
+    tiles = [stats[k] for k in short.tolist()]
+    n0 = np.fromiter((s.n for s in tiles), np.int64, len(tiles))
+    ref = np.where(n0 > 0, [s.ref for s in tiles], v[begin])
+    d = v - ref[col]
+    sums = np.zeros((int(size.max()) + 1, 3, len(tiles)))
+    sums[0, 0] = [s.total for s in tiles]
+    sums[0, 1] = [s.s1 for s in tiles]
+    sums[0, 2] = [s.s2 for s in tiles]
+    sums[rank + 1, 0, col] = v
+    sums[rank + 1, 1, col] = d
+    sums[rank + 1, 2, col] = d * d
+    total, s1, s2 = np.add.accumulate(sums, axis=0)[-1].tolist()
+    lo = np.minimum.reduceat(v, begin).tolist()
+    hi = np.maximum.reduceat(v, begin).tolist()
+    by_time = np.lexsort((o, t, col))  # per tile: earliest (time, offset) first
+    head, tail = by_time[begin], by_time[begin + size - 1]
+    heads = zip(v[head].tolist(), t[head].tolist(), o[head].tolist(), strict=True)
+    tails = zip(v[tail].tolist(), t[tail].tolist(), o[tail].tolist(), strict=True)
+    refs, added = ref.tolist(), size.tolist()
+    for j, (s, first, last) in enumerate(zip(tiles, heads, tails, strict=True)):
+        s.ref = refs[j]
+        s.n += added[j]
+        s.total, s.s1, s.s2 = total[j], s1[j], s2[j]
+        s.lo = lo[j] if s.lo != s.lo else min(s.lo, lo[j])  # NaN: no value yet
+        s.hi = hi[j] if s.hi != s.hi else max(s.hi, hi[j])
+        if s.first is None or first[1:] < s.first[1:]:
+            s.first = first
+        if s.last is None or last[1:] > s.last[1:]:
+            s.last = last
+        if distinct:
+            a = int(begin[j])
+            if s.distinct is None:
+                s.distinct = set()
+            s.distinct.update(v[a : a + added[j]].tolist())
 
 
 def _f(x: float) -> float | None:
@@ -180,180 +263,3 @@ def finalize(summary: Summary, function: AggFunction) -> float:
         return _NAN
     var = summary.m2 / (n - 1)
     return var if function is AggFunction.VAR else math.sqrt(var)
-
-
-class Prefix:
-    """Running statistics of one column over events sorted by (time, offset).
-
-    Each statistic is computed the first time a function asks for it: a view asking for
-    ``max`` and ``last`` of a column does not pay for its running sums and moments.
-    """
-
-    def __init__(
-        self,
-        values: F64,
-        base_distinct: set[float] | None,
-        *,
-        distinct: bool,
-        start: ColumnStats | None = None,
-    ) -> None:
-        """Prefixes of ``values`` (already in (time, offset) order).
-
-        Args:
-            values: the column, nulls as NaN.
-            base_distinct: distinct values of the window's earlier tiles (count_distinct).
-            distinct: whether count_distinct needs the prefixes of new distinct values.
-            start: the statistics of the events before ``values`` when they came in the same
-                order (a tile whose events arrived in time order): the prefixes continue from
-                them, with the very additions a prefix over all the events would make.
-        """
-        self._values = values
-        self._base_distinct = base_distinct
-        self._distinct = distinct
-        self._start = start if start is not None and start.n else None
-        self._mask = ~np.isnan(values)
-
-    @classmethod
-    def of(
-        cls,
-        values: F64,
-        base_distinct: set[float] | None,
-        *,
-        distinct: bool,
-        start: ColumnStats | None = None,
-    ) -> Prefix:
-        """See :meth:`__init__`."""
-        return cls(values, base_distinct, distinct=distinct, start=start)
-
-    @cached_property
-    def n(self) -> I64:
-        """Non-null values up to each event."""
-        s0 = self._start
-        out: I64 = np.cumsum(self._mask, dtype=np.int64) + (s0.n if s0 else 0)
-        return out
-
-    @cached_property
-    def total(self) -> F64:
-        """Sum of the values up to each event."""
-        s0 = self._start
-        return _cumsum_from(s0.total if s0 else 0.0, np.where(self._mask, self._values, 0.0))
-
-    @cached_property
-    def _moments(self) -> tuple[F64, F64]:
-        values, mask, s0 = self._values, self._mask, self._start
-        if s0 is not None:
-            ref = s0.ref
-        else:
-            ref = float(values[int(np.argmax(mask))]) if mask.any() else 0.0
-        d = np.where(mask, values - ref, 0.0)
-        s1 = _cumsum_from(s0.s1 if s0 else 0.0, d)
-        s2 = _cumsum_from(s0.s2 if s0 else 0.0, d * d)
-        n = self.n
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.where(n > 0, ref + s1 / np.maximum(n, 1), 0.0)
-            m2 = np.maximum(np.where(n > 0, s2 - s1 * s1 / np.maximum(n, 1), 0.0), 0.0)
-        return mean, m2
-
-    @property
-    def mean(self) -> F64:
-        """Mean of the values up to each event."""
-        return self._moments[0]
-
-    @property
-    def m2(self) -> F64:
-        """Sum of squared deviations from the mean, up to each event."""
-        return self._moments[1]
-
-    @cached_property
-    def lo(self) -> F64:
-        """Minimum up to each event."""
-        lo0 = self._start.lo if self._start else _NAN
-        out: F64 = np.fmin.accumulate(np.concatenate(([lo0], self._values)))[1:]
-        return out
-
-    @cached_property
-    def hi(self) -> F64:
-        """Maximum up to each event."""
-        hi0 = self._start.hi if self._start else _NAN
-        out: F64 = np.fmax.accumulate(np.concatenate(([hi0], self._values)))[1:]
-        return out
-
-    @cached_property
-    def first(self) -> F64:
-        """The first non-null value up to each event."""
-        values, mask, s0 = self._values, self._mask, self._start
-        if s0 is not None and s0.first is not None:
-            return np.full(len(values), s0.first[0])
-        first_i = int(np.argmax(mask)) if mask.any() else len(values)
-        first = np.full(len(values), _NAN)
-        if first_i < len(values):
-            first[first_i:] = values[first_i]
-        return first
-
-    @cached_property
-    def last(self) -> F64:
-        """The last non-null value up to each event."""
-        values, mask, s0 = self._values, self._mask, self._start
-        idx = np.maximum.accumulate(np.where(mask, np.arange(len(values)), -1))
-        last0 = s0.last[0] if s0 is not None and s0.last is not None else _NAN
-        out: F64 = np.where(idx >= 0, values[np.maximum(idx, 0)], last0)
-        return out
-
-    @cached_property
-    def new_distinct(self) -> I64:
-        """Distinct values so far that the base summary did not have."""
-        values, mask = self._values, self._mask
-        if not self._distinct or not mask.any():
-            return np.zeros(len(values), np.int64)
-        seen = set(self._base_distinct or ())
-        fresh = np.zeros(len(values), np.int64)
-        for i in np.flatnonzero(mask).tolist():
-            v = float(values[i])
-            if v not in seen:
-                seen.add(v)
-                fresh[i] = 1
-        out: I64 = np.cumsum(fresh)
-        return out
-
-
-def _cumsum_from(initial: float, values: F64) -> F64:
-    """Running sums of ``values`` after ``initial`` (sequential: the same additions as a loop)."""
-    out: F64 = np.cumsum(np.concatenate(([initial], values)))[1:]
-    return out
-
-
-def finalize_many(base: Summary, prefix: Prefix, at: I64, function: AggFunction) -> F64:
-    """``function`` over the base summary followed by the prefixes at positions ``at``."""
-    f = AggFunction
-    if function is f.COUNT_DISTINCT:
-        return (len(base.distinct or ()) + prefix.new_distinct[at]).astype(np.float64)
-    if function is f.MIN:
-        return np.fmin(base.lo, prefix.lo[at])
-    if function is f.MAX:
-        return np.fmax(base.hi, prefix.hi[at])
-    if function is f.FIRST:
-        return np.full(len(at), base.first[0]) if base.first else prefix.first[at]
-    n_p = prefix.n[at]
-    n = base.n + n_p
-    if function is f.COUNT:
-        return n.astype(np.float64)
-    if function in (f.SUM, f.MEAN):
-        total = base.total + prefix.total[at] if base.n else prefix.total[at]
-        if function is f.SUM:
-            return np.where(n > 0, total, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(n > 0, total / np.maximum(n, 1), _NAN)
-    if function is f.LAST:
-        fallback = base.last[0] if base.last else _NAN
-        return np.where(n_p > 0, prefix.last[at], fallback)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean_p, m2_p = prefix.mean[at], prefix.m2[at]
-        if base.n:
-            delta = mean_p - base.mean
-            m2 = np.where(
-                n_p > 0, base.m2 + m2_p + delta * delta * base.n * n_p / np.maximum(n, 1), base.m2
-            )
-        else:
-            m2 = m2_p
-        var = np.where(n >= 2, m2 / np.maximum(n - 1, 1), _NAN)
-        return var if function is f.VAR else np.sqrt(var)

@@ -39,6 +39,8 @@ from processors.features import (
     compile_chain,
     compile_topic,
     process_chain,
+    running,
+    stats,
 )
 from tests.unit.processors.oracle import OracleResult, SourceEvent, compute_features
 
@@ -430,6 +432,18 @@ def test_engine_matches_the_oracle(seed: int) -> None:
     scenario, oracle = case(seed)
     check(f"seed {seed}", scenario, oracle)
     assert sum(len(rows) for rows in oracle.rows.values()) > 0
+
+
+@pytest.mark.parametrize("seed", [0, 5, 11])
+def test_engine_matches_the_oracle_with_its_matrices_cut_small(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entities folded one by one and their running rows computed a few at a time (the
+    paths a batch with a very busy entity takes) give the same rows."""
+    monkeypatch.setattr(stats, "GROUPED_MAX_EVENTS", 2)
+    monkeypatch.setattr(running, "MATRIX_CELLS", 8)
+    scenario, oracle = case(seed)
+    check(f"seed {seed}, small matrices", scenario, oracle)
 
 
 def edge_case(one_event_batches: bool) -> Scenario:
