@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
 from featurestore.definitions import Definitions, FeatureView, StreamComputation
 from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
-from featurestore.online.catalog import catalog_from_definitions
+from featurestore.online.base import FeatureSpec, FeatureViewSpec
 from processors.features import TopicPlan, ViewChain, compile_chain, compile_topic
 
 __all__ = ["MaterializedViews"]
@@ -93,7 +94,12 @@ class MaterializedViews:
 
     def online_catalog(self) -> StaticCatalog:
         """The online store's view of the same definitions (TTL 0 means never expires)."""
-        return catalog_from_definitions(self.definitions)
+        specs = []
+        for view in self.views:
+            features = tuple(FeatureSpec(f.name, f.value_type) for f in view.features)
+            ttl = view.ttl if view.ttl > timedelta(0) else None
+            specs.append(FeatureViewSpec(view.name, (self.join_key,), features, ttl))
+        return StaticCatalog.of(self.definitions.project, specs)
 
 
 def _aggregations(stream: StreamComputation) -> str:

@@ -1,12 +1,11 @@
 """Feature catalogs: a plain in-memory one, and one read from a Feast repo's registry.
 
-:func:`catalog_from_definitions` builds a :class:`StaticCatalog` from the typed definitions,
-the one conversion from definitions to what the online store needs (``featurestore serve``
-reads its catalog this way, from definitions kept beside the stack:
-:mod:`featurestore.definitions.snapshot`; so do the processors,
-:meth:`processors.views.MaterializedViews.online_catalog`). :func:`catalog_from_feast` reads a
-Feast registry's definitions first; Feast is imported only there, since importing it takes
-seconds.
+:func:`catalog_from_feast` snapshots a Feast registry into a :class:`StaticCatalog`;
+:func:`catalog_from_definitions` builds the same from the typed definitions (``featurestore
+serve`` reads its catalog this way, from definitions kept beside the stack:
+:mod:`featurestore.definitions.snapshot`; the processors build theirs for one topic,
+:meth:`processors.views.MaterializedViews.online_catalog`). Feast is imported only in
+:func:`catalog_from_feast`, since importing it takes seconds.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from featurestore.errors import ConfigurationError, NotFoundError
-from featurestore.online.base import FeatureRef, FeatureSpec, FeatureViewSpec
+from featurestore.online.base import FeatureRef, FeatureSpec, FeatureViewSpec, ValueType
 
 if TYPE_CHECKING:
     from featurestore.definitions.model import Definitions
@@ -77,15 +76,30 @@ class StaticCatalog:
 
 
 def catalog_from_feast(store: Any) -> StaticCatalog:
-    """The catalog of what a ``feast.FeatureStore``'s registry holds for its project.
+    """Snapshot the views (stream views too) and feature services of a ``feast.FeatureStore``."""
+    from featurestore.definitions.feast_stream import quiet_stream_warnings
 
-    Read through the definitions' one converter from Feast (:func:`read_registry`), so it is
-    :func:`catalog_from_definitions` of what was applied; a view this store cannot compute or
-    serve is refused there with its name.
-    """
-    from featurestore.definitions.registry import read_registry
-
-    return catalog_from_definitions(read_registry(store.registry, store.project))
+    with quiet_stream_warnings():
+        feast_views = [*store.list_feature_views(), *store.list_stream_feature_views()]
+    views = []
+    for view in feast_views:
+        ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+        keys = {c.name for c in view.entity_columns}  # a stream view lists them as features too
+        features = tuple(
+            FeatureSpec(f.name, ValueType(f.dtype.to_value_type().value))
+            for f in view.features
+            if f.name not in keys
+        )
+        views.append(FeatureViewSpec(view.name, tuple(view.join_keys), features, ttl))
+    services = {
+        service.name: [
+            FeatureRef(projection.name_to_use(), f.name)
+            for projection in service.feature_view_projections
+            for f in projection.features
+        ]
+        for service in store.list_feature_services()
+    }
+    return StaticCatalog.of(store.project, views, services)
 
 
 def catalog_from_definitions(definitions: Definitions) -> StaticCatalog:
