@@ -44,6 +44,7 @@ from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc
 from featurestore.definitions import load_definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
 from featurestore.stack.base import Component
+from featurestore.stack.restart import RestartRecord
 from processors.state_table import stored_offsets
 
 __all__ = ["COMPONENTS", "ChaosReport", "Kill", "run_chaos"]
@@ -78,6 +79,9 @@ class Kill:
     """GetOnlineFeatures failures between the kill and the recovery, by status code."""
     restarts: int = 0
     """Times the supervisor started it again (the record's count after the kill)."""
+    collateral: dict[str, str] = field(default_factory=dict)
+    """Other supervised processes that died between this kill and its recovery, each with
+    the supervisor's account of its last exit: a service that should have ridden through."""
 
 
 @dataclass
@@ -205,6 +209,17 @@ class _Subscriber(threading.Thread):
                 self.stream.close()
 
 
+def _died_meanwhile(
+    before: dict[str, RestartRecord], after: dict[str, RestartRecord], killed: str
+) -> dict[str, str]:
+    """Processes other than ``killed`` that the supervisor restarted between two readings."""
+    return {
+        name: record.last_exit or "unknown"
+        for name, record in after.items()
+        if name != killed and record.restarts > (before[name].restarts if name in before else 0)
+    }
+
+
 def _kill_group(component: Component) -> None:
     pid = component.process.pid()
     if pid is None:
@@ -281,6 +296,7 @@ class ChaosRun:
             time.sleep(settle_s)
             kill = Kill(name)
             kill.lag_before = self.lag()
+            before = read_records(self.stack.supervisor.state_file)
             began = time.monotonic()
             log.warning("chaos: SIGKILL %s", name)
             _kill_group(component)
@@ -306,8 +322,10 @@ class ChaosRun:
             window = [code for at, code in list(reader.calls) if began <= at <= until]
             kill.requests = len(window)
             kill.failed = dict(collections.Counter(c for c in window if c != "OK"))
-            record = read_records(self.stack.supervisor.state_file).get(name)
+            after = read_records(self.stack.supervisor.state_file)
+            record = after.get(name)
             kill.restarts = record.restarts if record is not None else 0
+            kill.collateral = _died_meanwhile(before, after, name)
             log.warning("chaos: %s", kill)
             kills.append(kill)
         return kills

@@ -48,5 +48,8 @@ def test_redis_then_the_processor_killed_under_load_lose_and_double_nothing(
     for kill in report.kills:
         # Spark's start alone took 2-3 min on this 2-core machine under a load average of 20.
         assert kill.recovered_s is not None, kill
+        # Any other service that died meanwhile should have ridden through: named with its
+        # last exit, and its extra restart would count on its own kill next.
+        assert kill.collateral == {}, kill
         assert kill.restarts == 1, kill
         assert set(kill.failed) <= {"UNAVAILABLE"}, kill
