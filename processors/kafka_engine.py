@@ -195,8 +195,8 @@ class ConsumerHandle:
         return self._recorder.totals
 
     @property
-    def reports(self) -> list[BatchReport]:
-        """Every batch's report, in order."""
+    def reports(self) -> Sequence[BatchReport]:
+        """The latest batches' reports, in order (:data:`processors.recorder.REPORTS_KEPT`)."""
         return self._recorder.reports
 
     @property

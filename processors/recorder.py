@@ -10,6 +10,7 @@ duration, events/s, and Spark's time per part) go in :attr:`BatchRecorder.progre
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -33,6 +34,9 @@ RowsHook = Callable[[pd.DataFrame], None]
 log = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 1.0
+REPORTS_KEPT = 10_000
+"""The latest batch reports a recorder keeps: a processor runs for weeks at ~10 batches a
+second, and each report holds its rows' freshness samples; the totals count every batch."""
 """A batch is logged at INFO at most this often (the Kafka engine's batches come every few ms),
 and whenever it sent dead letters; the others at DEBUG."""
 
@@ -71,8 +75,8 @@ class BatchRecorder:
         self.progress = EngineProgress()
         self.totals: dict[str, int] = {}
         """Counts since this process started."""
-        self.reports: list[BatchReport] = []
-        """Every batch's report, in order."""
+        self.reports: collections.deque[BatchReport] = collections.deque(maxlen=REPORTS_KEPT)
+        """The latest :data:`REPORTS_KEPT` batches' reports, in order."""
         self._last: BatchStatus | None = None
         self._logged_at = -_LOG_EVERY_S
         self._lock = threading.Lock()

@@ -48,8 +48,8 @@ class ProcessorHandle(Protocol):
         """The counts summed over the batches so far."""
 
     @property
-    def reports(self) -> list[BatchReport]:
-        """Every batch's report, in order."""
+    def reports(self) -> Sequence[BatchReport]:
+        """The latest batches' reports, in order (:data:`processors.recorder.REPORTS_KEPT`)."""
 
     def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None:
         """Block until the engine ends (or ``stop`` is set: then stop it)."""

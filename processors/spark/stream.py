@@ -155,8 +155,8 @@ class StreamHandle:
     status_path: Any = None
     checkpoint: Path | None = None
     totals: dict[str, int] = field(default_factory=dict)
-    reports: list[BatchReport] = field(default_factory=list)
-    """Every batch's report, in order (this process's batches)."""
+    reports: Sequence[BatchReport] = field(default_factory=list)
+    """The latest batches' reports of this process, in order (the recorder's, bounded)."""
 
     def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None:
         """Block until the query ends (error, or ``stop`` is set: then stop it)."""
