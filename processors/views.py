@@ -8,13 +8,12 @@ compute, naming the view and field) and writes to their tables and online keys.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
 
 from featurestore.definitions import Definitions, FeatureView, StreamComputation
 from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
-from featurestore.online.base import FeatureSpec, FeatureViewSpec
+from featurestore.online.catalog import catalog_from_definitions
 from processors.features import TopicPlan, ViewChain, compile_chain, compile_topic
 
 __all__ = ["MaterializedViews"]
@@ -93,13 +92,13 @@ class MaterializedViews:
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def online_catalog(self) -> StaticCatalog:
-        """The online store's view of the same definitions (TTL 0 means never expires)."""
-        specs = []
-        for view in self.views:
-            features = tuple(FeatureSpec(f.name, f.value_type) for f in view.features)
-            ttl = view.ttl if view.ttl > timedelta(0) else None
-            specs.append(FeatureViewSpec(view.name, (self.join_key,), features, ttl))
-        return StaticCatalog.of(self.definitions.project, specs)
+        """The online store's view of this topic's views, with TTL 0 as never.
+
+        No feature services: a service may name views of other topics.
+        """
+        return catalog_from_definitions(
+            replace(self.definitions, views=tuple(self.views), services=())
+        )
 
 
 def _aggregations(stream: StreamComputation) -> str:
