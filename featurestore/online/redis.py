@@ -213,13 +213,8 @@ class RedisOnlineStore:
         self._client = client
         self._catalog = catalog
         self._rows = rows
-        self._script = (
-            client.register_script(WRITE_IF_NEWER_LUA)
-            if isinstance(client, redis.asyncio.Redis)
-            else None
-        )
         self._loaded = False
-        """Whether the script was loaded on the cluster's masters (SCRIPT LOAD)."""
+        """Whether the write script was loaded (SCRIPT LOAD; on every master of a cluster)."""
 
     @classmethod
     def from_settings(
@@ -271,22 +266,19 @@ class RedisOnlineStore:
         for batch in _chunks(rows):
             prepared = [write_args(row, self._catalog) for row in batch]
             with _translated("writing"):
-                if self._script is not None:
-                    assert isinstance(self._client, redis.asyncio.Redis)
-                    async with self._client.pipeline(transaction=False) as pipe:
-                        for key, args in prepared:
-                            await self._script(keys=[key], args=args, client=pipe)
-                        results = await pipe.execute()
-                else:
-                    results = await self._cluster_write(prepared)
+                results = await self._evalsha_write(prepared)
             counted = _counted(results)
             written += counted.written
             stale += counted.stale
         return WriteResult(written=written, stale=stale)
 
-    async def _cluster_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
+    async def _evalsha_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
+        """One pipelined EVALSHA per row; a node that answers NOSCRIPT gets the script again.
+
+        Not redis-py's ``Script`` in a pipeline: it asks SCRIPT EXISTS before every batch, a
+        round trip more. A restarted Redis or a promoted replica has an empty script cache.
+        """
         client = self._client
-        assert isinstance(client, redis.asyncio.RedisCluster)
         if not self._loaded:
             await client.script_load(WRITE_IF_NEWER_LUA)
             self._loaded = True
@@ -303,7 +295,7 @@ class RedisOnlineStore:
             todo = [todo[j] for j in _no_script(done)]
             if not todo:
                 break
-            if attempt == 0:  # a node without the script (a promoted replica): load it again
+            if attempt == 0:  # a node without the script: load it again
                 await client.script_load(WRITE_IF_NEWER_LUA)
         else:
             raise BackendUnavailableError("online store (Redis) lost the write script twice")
@@ -388,11 +380,8 @@ class RedisOnlineWriter:
         """Write through ``client`` the views ``catalog`` defines."""
         self._client = client
         self._catalog = catalog
-        self._script = (
-            client.register_script(WRITE_IF_NEWER_LUA) if isinstance(client, redis.Redis) else None
-        )
         self._loaded = False
-        """Whether the script was loaded on the cluster's masters (SCRIPT LOAD)."""
+        """Whether the write script was loaded (SCRIPT LOAD; on every master of a cluster)."""
 
     @classmethod
     def from_settings(
@@ -418,28 +407,22 @@ class RedisOnlineWriter:
         for batch in _chunks(rows):
             prepared = [write_args(row, self._catalog) for row in batch]
             with _translated("writing"):
-                if self._script is not None:
-                    with self._client.pipeline(transaction=False) as pipe:
-                        for key, args in prepared:
-                            self._script(keys=[key], args=args, client=pipe)
-                        results = pipe.execute()
-                else:
-                    results = self._cluster_write(prepared)
+                results = self._evalsha_write(prepared)
             counted = _counted(results)
             written += counted.written
             stale += counted.stale
         return WriteResult(written=written, stale=stale)
 
-    def _cluster_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
+    def _evalsha_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
+        """Like :meth:`RedisOnlineStore._evalsha_write`, blocking."""
         client = self._client
-        assert isinstance(client, redis.cluster.RedisCluster)
         if not self._loaded:
             client.script_load(WRITE_IF_NEWER_LUA)
             self._loaded = True
         todo = list(range(len(prepared)))
         results: list[Any] = [None] * len(prepared)
         for attempt in range(2):
-            with client.pipeline(transaction=False) as pipe:  # type: ignore[no-untyped-call]
+            with client.pipeline(transaction=False) as pipe:
                 for i in todo:
                     key, args = prepared[i]
                     pipe.execute_command("EVALSHA", _SHA, 1, key, *args)
@@ -449,7 +432,7 @@ class RedisOnlineWriter:
             todo = [todo[j] for j in _no_script(done)]
             if not todo:
                 break
-            if attempt == 0:  # a node without the script (a promoted replica): load it again
+            if attempt == 0:  # a node without the script: load it again
                 client.script_load(WRITE_IF_NEWER_LUA)
         else:
             raise BackendUnavailableError("online store (Redis) lost the write script twice")

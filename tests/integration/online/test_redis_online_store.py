@@ -150,6 +150,34 @@ def test_blocking_writer_shares_the_layout(
     assert with_store(scenario).columns[0][0].value == 7.0
 
 
+def test_writers_load_the_script_again_after_redis_forgot_it(
+    with_store: Callable[..., Any], stack: Settings, catalog: StaticCatalog
+) -> None:
+    """A restarted Redis has an empty script cache: the next write answers NOSCRIPT once."""
+    admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    writer = RedisOnlineWriter.from_settings(stack.redis, catalog)
+    now = _now()
+    try:
+        assert writer.write([_bar("F", now - timedelta(seconds=2), 1.0)]).written == 1
+        admin.script_flush()
+        assert writer.write([_bar("F", now - timedelta(seconds=1), 2.0)]).written == 1
+
+        async def scenario(store: RedisOnlineStore) -> Any:
+            await store.write([_bar("G", now, 3.0)])
+            admin.script_flush()
+            written = await store.write([_bar("G", now + timedelta(seconds=1), 4.0)])
+            return written, await store.read(
+                [EntityKey.of(symbol="F"), EntityKey.of(symbol="G")], [CLOSE]
+            )
+
+        written, read = with_store(scenario)
+    finally:
+        writer.close()
+        admin.close()
+    assert written.written == 1
+    assert [v.value for v in read.columns[0]] == [2.0, 4.0]
+
+
 def test_redis_down_is_backend_unavailable(catalog: StaticCatalog) -> None:
     import asyncio
 
