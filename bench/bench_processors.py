@@ -351,35 +351,51 @@ class _Fresh:
 
 
 def _measure_freshness(
-    settings: Settings, run: str, label: str, master: str, engine: str, views: int = 2
-) -> tuple[_Fresh, Definitions, str]:
-    """One processor process on a fresh topic: 15 s of warm-up, then FRESH_SECONDS measured."""
+    settings: Settings,
+    run: str,
+    label: str,
+    master: str,
+    engine: str,
+    views: int = 2,
+    processes: int = 1,
+) -> tuple[_Fresh, Definitions, list[str]]:
+    """Processors on a fresh topic: 15 s of warm-up, then FRESH_SECONDS measured.
+
+    ``processes``: applications splitting the topic's 4 partitions between them (disjoint
+    ``--partitions``), each its own process (and its own share of the machine's cores).
+    """
     topic = f"bench-proc-fresh-{label}-{run}"
     defs = _definitions(settings, run, label, topic, views)
-    name = f"bench-{label}-{run}"
+    base = f"bench-{label}-{run}"
+    names = [base] if processes == 1 else [f"{base}-{k}" for k in range(processes)]
     from featurestore.ingest import wait_for_brokers
     from featurestore.topics import TopicSpec, ensure_topics
 
     ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
-    log = processor_dir(settings, name).parent / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
-             "--project", defs.project, "--topic", topic, "--trigger-ms", "0",
-             "--master", master, "--engine", engine],
-            env={**os.environ, **settings_env(settings)}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    ready = processor_dir(settings, name) / "ready.json"
+    procs: list[subprocess.Popen[bytes]] = []
+    shares = ["-".join(str(p) for p in range(4) if p % processes == k) for k in range(processes)]
+    for name, share in zip(names, shares, strict=True):
+        log = processor_dir(settings, name).parent / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
+                 "--project", defs.project, "--topic", topic, "--trigger-ms", "0",
+                 "--master", master, "--engine", engine,
+                 *(["--partitions", share.replace("-", ",")] if processes > 1 else [])],
+                env={**os.environ, **settings_env(settings)}, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            ))  # fmt: skip
     produced: dict[str, list[int]] = defaultdict(list)
     seen: dict[str, list[tuple[int, float]]] = defaultdict(list)
     try:
         deadline = time.monotonic() + (420 if master != "local[*]" else 180)
-        while not ready.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the processor did not start; see {log}")
-            time.sleep(0.5)
+        for name, proc in zip(names, procs, strict=True):
+            while not (processor_dir(settings, name) / "ready.json").exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log = processor_dir(settings, name).parent / f"{name}.log"
+                    raise RuntimeError(f"the processor did not start; see {log}")
+                time.sleep(0.5)
         # Warm up: Python workers start on the first batches.
         warm: dict[str, list[int]] = defaultdict(list)
         stop = threading.Event()
@@ -392,12 +408,15 @@ def _measure_freshness(
         warm_thread.join()
         # The warm-up's records stored (a loaded machine can take minutes for Spark's first
         # batch), then 5 s for the engine to go back to waiting for records.
-        status = processor_dir(settings, name) / "status.json"
         deadline = time.monotonic() + 300
-        while (read_status(status) or {}).get("totals", {}).get("records", 0) < 1:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the processor stored nothing of the warm-up; see {log}")
-            time.sleep(0.5)
+        for name, proc, share in zip(names, procs, shares, strict=True):
+            # The kafka engine's status file: one per application when it has --partitions.
+            file = "status.json" if processes == 1 else f"status-{name}-p{share}.json"
+            status = processor_dir(settings, name) / file
+            while (read_status(status) or {}).get("totals", {}).get("records", 0) < 1:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{name} stored nothing of the warm-up; see its log")
+                time.sleep(0.5)
         time.sleep(5)
         stop = threading.Event()
         load_before = os.getloadavg()[0]
@@ -408,7 +427,8 @@ def _measure_freshness(
         stop.set()
         poller.join()
     finally:
-        _stop(proc)
+        for proc in procs:
+            _stop(proc)
     latencies: list[float] = []
     missing = 0
     for symbol, events in produced.items():
@@ -428,7 +448,7 @@ def _measure_freshness(
         engine, len(late), rate, pct, float(late.max()), missing, load_before,
         os.getloadavg()[0],
     )  # fmt: skip
-    return fresh, defs, name
+    return fresh, defs, names
 
 
 def _freshness(
@@ -445,7 +465,7 @@ def _freshness(
         started = cluster.up()
         cluster_started = [d for d in reversed(cluster.components) if d.name in started]
     try:
-        fresh, defs, name = _measure_freshness(settings, run, label, master, "spark")
+        fresh, defs, names = _measure_freshness(settings, run, label, master, "spark")
     finally:
         for daemon in cluster_started:
             daemon.stop()
@@ -469,7 +489,7 @@ def _freshness(
         f" Load average (1 min) {fresh.load_before:.1f} before, {fresh.load_after:.1f} at the "
         f"end, on {os.cpu_count()} cores.\n"
     )
-    return text, [defs], [name]
+    return text, [defs], names
 
 
 ENGINE_ROUNDS = 2
@@ -485,12 +505,12 @@ def _engines(settings: Settings, run: str) -> tuple[str, list[Definitions], list
     names: list[str] = []
     for k in range(ENGINE_ROUNDS):
         for engine in ("spark", "kafka"):
-            fresh, d, name = _measure_freshness(
+            fresh, d, fresh_names = _measure_freshness(
                 settings, run, f"fe{engine[0]}{k}", "local[*]", engine
             )
             runs.append(fresh)
             defs.append(d)
-            names.append(name)
+            names += fresh_names
     topic = f"bench-proc-engines-{run}"
     _produce_trades(settings, topic, ENGINE_BACKLOG)
     throughput: dict[str, list[object]] = {}
@@ -574,12 +594,12 @@ def _record(settings: Settings, run: str) -> tuple[str, list[Definitions], list[
             names.append(name)
     runs: list[tuple[int, _Fresh]] = []
     for k, (engine, views) in enumerate(RECORD_FRESHNESS):
-        fresh, d, name = _measure_freshness(
+        fresh, d, fresh_names = _measure_freshness(
             settings, run, f"rf{engine[0]}{views}x{k}", "local[*]", engine, views
         )
         runs.append((views, fresh))
         defs.append(d)
-        names.append(name)
+        names += fresh_names
     tp_table = markdown_table(
         ["engine", "views", "records (after the first batch)", "events/s sustained",
          "processor CPU us/event"],
