@@ -256,6 +256,8 @@ class IntervalRunner:
                 summary.rows = sum(summary.rows_by_view.values())
                 summary.online_rows += written
                 summary.observed = observations(batch, step.dead, step.latest, time.time())
+        if force:  # the commit in flight first: the steps since it go in the one below
+            self._settle(lane)
         due = lane.since is not None and (force or time.monotonic() - lane.since >= self.commit_s)
         if due and lane.inflight is None:
             self._submit(lane)
