@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,13 +53,29 @@ from processors.step import PartitionState
 from processors.summary import PartitionSummary
 from processors.tables import last_emissions, latest_per_entity
 
-__all__ = ["IntervalRunner"]
+__all__ = ["IntervalRunner", "commit_due"]
 
 log = logging.getLogger(__name__)
 
 _MOST_PENDING = 500_000
 """Records stepped but not yet committed, per partition, before a step waits for its commit."""
 _COMMIT_THREADS = 8
+_GOLDEN = 0.6180339887498949
+"""Spreads the partitions' commit phases over the interval, however many a runner has."""
+
+
+def commit_due(since: float, now: float, interval: float, phase: float) -> bool:
+    """Whether a partition whose oldest uncommitted step ran at ``since`` commits ``now``.
+
+    Each partition commits at its own ``phase`` of every ``interval`` (the first boundary
+    ``phase + k * interval`` after ``since``), not ``interval`` after its oldest step: the
+    partitions of one batch step together, so with the latter they would all commit in the
+    same cycle, and that cycle would carry every partition's serialisation and COPY under the
+    one GIL (a tail of the freshness: ``bench/RESULTS.md``, processors). No step waits more
+    than ``interval`` for its commit.
+    """
+    boundary = phase + math.ceil((since - phase) / interval) * interval
+    return now >= boundary
 
 
 class _StateMovedError(Exception):
@@ -103,6 +120,8 @@ class _Lane:
     """Records stepped since the last commit was taken."""
     since: float | None = None
     """When the oldest step not yet taken by a commit ran (monotonic seconds)."""
+    phase: float = 0.0
+    """Where in each interval this partition commits (:func:`commit_due`)."""
     repairs: list[bytes] = field(default_factory=list)
     """The online rows the loaded states were stored with, to write to Redis again."""
     inflight: Future[_Commit] | None = None
@@ -196,7 +215,8 @@ class IntervalRunner:
                     )
                     for name in sorted(job.views.plans)
                 }
-                lane = self._lanes[partition] = _Lane(partition, keys)
+                phase = (partition * _GOLDEN) % 1.0 * self.commit_s
+                lane = self._lanes[partition] = _Lane(partition, keys, phase=phase)
             return lane
 
     def _run_once(
@@ -258,7 +278,9 @@ class IntervalRunner:
                 summary.observed = observations(batch, step.dead, step.latest, time.time())
         if force:  # the commit in flight first: the steps since it go in the one below
             self._settle(lane)
-        due = lane.since is not None and (force or time.monotonic() - lane.since >= self.commit_s)
+        due = lane.since is not None and (
+            force or commit_due(lane.since, time.monotonic(), self.commit_s, lane.phase)
+        )
         if due and lane.inflight is None:
             self._submit(lane)
             timer.lap("state_s")

@@ -29,6 +29,7 @@ from typing import Protocol
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
+from featurestore.heap import freeze_startup_heap
 from featurestore.resilience import Backoff, Health, Retrier, Stopped, outage_of
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions
@@ -113,6 +114,8 @@ def run_resilient_stream(
             continue
         starts += 1
         failures = 0
+        if starts == 1:  # imports and definitions: long-lived, out of the full collections
+            freeze_startup_heap()
         health.up()
         if on_started is not None:
             on_started()

@@ -55,6 +55,7 @@ __all__ = [
     "delete_state",
     "ensure_state_table",
     "stored_offsets",
+    "text_array",
     "view_offsets",
 ]
 
@@ -255,10 +256,25 @@ class StateKey:
                 f"COPY {IDS_TABLE} (processor, project, topic, partition, view, entity, "
                 "tile_us, ids, data) FROM STDIN"
             ) as copy:
+                params = self.params()
                 for chunk in new_events:
                     copy.write_row(
-                        (*self.params(), chunk.entity, chunk.tile_us, chunk.ids, chunk.data)
+                        (*params, chunk.entity, chunk.tile_us, text_array(chunk.ids), chunk.data)
                     )
+
+
+def text_array(items: Sequence[str]) -> str:
+    """``items`` as PostgreSQL's literal of a ``text[]`` (for COPY, which parses it).
+
+    Two C-level joins instead of psycopg's per-element list dumper, which was most of the
+    commit thread's time under the GIL (every event's id is journaled once per view).
+    """
+    if not items:
+        return "{}"
+    raw = "".join(items)
+    if "\\" in raw or '"' in raw:
+        items = [item.replace("\\", "\\\\").replace('"', '\\"') for item in items]
+    return '{"' + '","'.join(items) + '"}'
 
 
 @dataclass(frozen=True)

@@ -37,17 +37,19 @@ def test_saves_add_event_chunks_and_drop_those_of_closed_tiles(
         first = [
             EventChunk("AAA", 0, ["a1", "a\x1f2", ""], b"\x00data"),
             EventChunk("BBB", 0, ["b1"], b"b"),
+            # Ids are free text: what the array literal and COPY must both escape.
+            EventChunk("CCC", 0, ['q"uote', "back\\slash", "{,}", "NULL", "t\tn\n", "é"], b""),
         ]
         with conn.transaction(), conn.cursor() as cur:
             assert key.lock(cur) == 0
-            key.save(cur, 10, b"s1", b"o1", first, {"AAA": 0, "BBB": 0})
+            key.save(cur, 10, b"s1", b"o1", first, {"AAA": 0, "BBB": 0, "CCC": 0})
         assert _journal(conn, key) == sorted(first)
         # AAA's minute 0 closed (its oldest open minute is now 1); BBB's is still open.
         second = [EventChunk("AAA", MINUTE, ["a3"], b"a"), EventChunk("BBB", 0, ["b2"], b"")]
         with conn.transaction(), conn.cursor() as cur:
             assert key.lock(cur) == 10
             key.save(cur, 20, b"s2", b"o2", second, {"AAA": MINUTE, "BBB": 0})
-        assert _journal(conn, key) == sorted([first[1], *second])
+        assert _journal(conn, key) == sorted([first[1], first[2], *second])
         with conn.transaction(), conn.cursor() as cur:
             key.lock(cur)
             stored = key.load(cur)
@@ -57,7 +59,7 @@ def test_saves_add_event_chunks_and_drop_those_of_closed_tiles(
             key.lock(cur)
             key.save(cur, 30, b"s3", b"o3", [EventChunk("CCC", 0, ["c"], b"c")], {"BBB": 2**62})
             raise RuntimeError("the batch failed before its commit")
-        assert _journal(conn, key) == sorted([first[1], *second])
+        assert _journal(conn, key) == sorted([first[1], first[2], *second])
         assert stored_offsets(conn, key.processor, key.project, key.topic, ["bars_1m"]) == {2: 20}
         assert stored_offsets(conn, key.processor, key.project, key.topic, ["bars_1m", "x"]) == {}
         assert delete_state(conn, key.processor, key.project, key.topic) == 1
