@@ -17,6 +17,7 @@ import time
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -65,6 +66,19 @@ def available() -> list[str]:
     return sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
 
 
+def _module(name: str) -> Any:
+    """The benchmark's module (``bench_<name>.py``), imported once."""
+    return importlib.import_module(f"bench.bench_{name}")
+
+
+def _own_stack(name: str) -> bool:
+    """Whether the benchmark brings its own stack (``OWN_STACK = True`` in its module)."""
+    try:
+        return bool(getattr(_module(name), "OWN_STACK", False))
+    except ImportError:  # reported when it runs
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks and write the results file."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -80,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = load_settings()
     stack = Stack(settings)
-    started = stack.up().started
+    # Sections on a stack of their own (soak, chaos) would only share the machine with it.
+    shared = [n for n in names if not _own_stack(n)]
+    started = stack.up().started if shared else []
     sections = _previous_sections(args.out)
     failed: list[str] = []
     try:
@@ -88,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[bench] {name} ...", flush=True)
             began = time.monotonic()
             try:
-                module = importlib.import_module(f"bench.bench_{name}")
-                body = module.run(settings)
+                body = _module(name).run(settings)
             except Exception:  # a failed benchmark is reported, the others still run
                 failed.append(name)
                 body = f"FAILED:\n\n```\n{traceback.format_exc()}```\n"

@@ -21,6 +21,9 @@ from featurestore.config import Settings
 
 __all__ = ["markdown", "run"]
 
+OWN_STACK = True
+"""Runs on a stack of its own (:mod:`bench.own_stack`): ``python -m bench`` starts no shared one."""
+
 
 def run(settings: Settings) -> str:
     """Run the chaos suite (``settings`` is the shared stack's: unused, on purpose)."""

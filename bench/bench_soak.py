@@ -46,6 +46,9 @@ from featurestore.stack.base import Component
 
 __all__ = ["SoakReport", "run", "soak"]
 
+OWN_STACK = True
+"""Runs on a stack of its own (:mod:`bench.own_stack`): ``python -m bench`` starts no shared one."""
+
 SERVICES = ("feed", "grpc", "processors", "scorer")
 
 
@@ -58,6 +61,8 @@ class Minute:
     p50_ms: float
     p99_ms: float
     errors: dict[str, int]
+    messages: dict[str, int] = field(default_factory=dict)
+    """ghz's error texts and their counts (what the codes were)."""
 
 
 @dataclass
@@ -157,6 +162,7 @@ def _ghz(target: str, symbols: list[str], seconds: int, concurrency: int) -> Min
         p50_ms=latency.get(50, float("nan")),
         p99_ms=latency.get(99, float("nan")),
         errors={k: v for k, v in codes.items() if k != "OK"},
+        messages=dict(report.get("errorDistribution") or {}),
     )
 
 
@@ -241,6 +247,13 @@ def markdown(
         lines.append(
             f"| {i} | {m.calls:,} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {errors} |"
         )
+    messages: dict[str, int] = {}
+    for m in report.minutes:
+        for text, n in m.messages.items():
+            messages[text] = messages.get(text, 0) + n
+    if messages:
+        lines += ["", "The errors' texts (ghz's), over the run:", ""]
+        lines += [f"- {n}: `{text}`" for text, n in sorted(messages.items(), key=lambda t: -t[1])]
     lines += [
         "",
         "Memory and descriptors of each process with its children; slopes per minute from the "

@@ -21,3 +21,12 @@ def test_a_long_run_keeps_the_latest_reports_and_counts_every_batch(
         recorder.finish([summary], batch_id, 0.001, {"kafka poll": 0.0})
     assert [report.records for report in recorder.reports] == [8, 9, 10, 11, 12]
     assert recorder.totals["records"] == sum(range(1, 13))
+
+
+def test_a_kept_report_holds_no_freshness_samples(tmp_path: Path) -> None:
+    recorder = BatchRecorder(tmp_path / "status.json", {"topic": "trades"})
+    observed = '{"written_at": 10.0, "event_s": {"bars_1m": [9.5, 9.75]}, "oldest_kafka_s": 9.0}'
+    summary = PartitionSummary(partition=0, records=2, observed=observed)
+    report = recorder.finish([summary], 0, 0.001, {})
+    assert (report.freshness_s, report.kafka_freshness_s) == ({}, [])
+    assert recorder.reports[-1] is report
