@@ -111,6 +111,7 @@ def _procs(component: Component) -> list[psutil.Process]:
 
 
 _USED = re.compile(r"used (\d+)K")
+_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+:\d+")
 
 
 def _jvm_heap(component: Component) -> tuple[float, float] | None:
@@ -250,6 +251,7 @@ def markdown(
     messages: dict[str, int] = {}
     for m in report.minutes:
         for text, n in m.messages.items():
+            text = _ADDRESS.sub("<address>", text)  # one line per cause, not per connection
             messages[text] = messages.get(text, 0) + n
     if messages:
         lines += ["", "The errors' texts (ghz's), over the run:", ""]

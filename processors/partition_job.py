@@ -44,7 +44,6 @@ from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.offline.write import OfflineWriter
 from featurestore.online import RedisOnlineWriter
-from featurestore.online.base import EntityKey, FeatureRow
 from featurestore.resilience import Retrier
 from processors.decode import DeadLetter, KafkaRecords, decoder_for
 from processors.metrics import observations
@@ -260,11 +259,13 @@ class PartitionJob:
     def write_online(self, res: PartitionResources, latest: dict[str, pa.Table]) -> int:
         """Write each entity's latest rows to Redis (write-if-newer); returns the rows written."""
         join_key = self.views.join_key
-        rows: list[FeatureRow] = []
-        for name, table in latest.items():
-            if table.num_rows:
-                rows += _feature_rows(table, name, self.views.view(name).feature_names, join_key)
-        return res.online.write(rows).written if rows else 0
+        return sum(
+            res.online.write_table(
+                table, name, self.views.view(name).feature_names, join_key
+            ).written
+            for name, table in latest.items()
+            if table.num_rows
+        )
 
     def send_dead_letters(self, res: PartitionResources, letters: list[DeadLetter]) -> int:
         """Send dead letters and wait for Kafka's acknowledgement; returns how many."""
@@ -310,20 +311,6 @@ class StageTimer:
         if name is not None:
             self.seconds[name] += now - self._clock
         self._clock = now
-
-
-def _feature_rows(
-    table: pa.Table, view: str, features: tuple[str, ...] | list[str], join_key: str
-) -> list[FeatureRow]:
-    return [
-        FeatureRow(
-            view=view,
-            entity=EntityKey((join_key,), (row[join_key],)),
-            event_time=row["event_timestamp"],
-            values={name: row[name] for name in features},
-        )
-        for row in table.to_pylist()
-    ]
 
 
 def pack_tables(tables: dict[str, pa.Table]) -> bytes:

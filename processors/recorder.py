@@ -34,9 +34,10 @@ RowsHook = Callable[[pd.DataFrame], None]
 log = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 1.0
-REPORTS_KEPT = 10_000
-"""The latest batch reports a recorder keeps: a processor runs for weeks at ~10 batches a
-second; the totals count every batch, and a kept report no longer holds its rows' freshness
+REPORTS_KEPT = 1_000
+"""The latest batch reports a recorder keeps (~2 minutes of the Kafka engine's batches at
+5,000 events/s; the Spark engine's benchmark reads its few large ones): a processor runs for
+weeks at ~10 batches a second. The totals count every batch; a kept report holds no freshness
 samples (they went to the metrics)."""
 """A batch is logged at INFO at most this often (the Kafka engine's batches come every few ms),
 and whenever it sent dead letters; the others at DEBUG."""
