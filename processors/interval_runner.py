@@ -146,6 +146,8 @@ class IntervalRunner:
         """Run ``job`` (a stream's: stateful, without hooks), committing every ``commit_s``."""
         if not job.stateful or job.hook_view is not None:
             raise ValueError("the interval runner runs a stream's job without hooks")
+        if commit_s <= 0:
+            raise ValueError(f"commit interval {commit_s} s: give a time > 0")
         self.job = job
         self.retrier = retrier
         self.commit_s = commit_s

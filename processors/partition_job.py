@@ -258,14 +258,12 @@ class PartitionJob:
 
     def write_online(self, res: PartitionResources, latest: dict[str, pa.Table]) -> int:
         """Write each entity's latest rows to Redis (write-if-newer); returns the rows written."""
-        join_key = self.views.join_key
-        return sum(
-            res.online.write_table(
-                table, name, self.views.view(name).feature_names, join_key
-            ).written
+        tables = [
+            (name, table, self.views.view(name).feature_names)
             for name, table in latest.items()
             if table.num_rows
-        )
+        ]
+        return res.online.write_tables(tables, self.views.join_key).written if tables else 0
 
     def send_dead_letters(self, res: PartitionResources, letters: list[DeadLetter]) -> int:
         """Send dead letters and wait for Kafka's acknowledgement; returns how many."""

@@ -452,25 +452,35 @@ class RedisOnlineWriter:
 
     def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
         """Like :meth:`RedisOnlineStore.write`, blocking."""
+        return self._write_prepared(
+            [write_args(row, self._catalog) for row in batch] for batch in _chunks(rows)
+        )
+
+    def write_tables(
+        self, tables: Sequence[tuple[str, pa.Table, Sequence[str]]], join_key: str
+    ) -> WriteResult:
+        """Write views' rows given as tables, ``(view, table, features)`` each, like :meth:`write`.
+
+        Built column by column (:func:`table_write_args`); every view's rows go in the same
+        pipelined batches.
+        """
+        prepared = [
+            args
+            for view, table, features in tables
+            for args in table_write_args(table, view, features, join_key, self._catalog)
+        ]
+        return self._write_prepared(
+            prepared[at : at + _BATCH_ROWS] for at in range(0, len(prepared), _BATCH_ROWS)
+        )
+
+    def _write_prepared(
+        self, batches: Iterable[list[tuple[bytes, list[bytes | str]]]]
+    ) -> WriteResult:
+        """Send each batch of prepared rows in one pipeline; count what was kept."""
         written = stale = 0
-        for batch in _chunks(rows):
-            prepared = [write_args(row, self._catalog) for row in batch]
+        for prepared in batches:
             with _translated("writing"):
                 results = self._evalsha_write(prepared)
-            counted = _counted(results)
-            written += counted.written
-            stale += counted.stale
-        return WriteResult(written=written, stale=stale)
-
-    def write_table(
-        self, table: pa.Table, view: str, features: Sequence[str], join_key: str
-    ) -> WriteResult:
-        """Write a view's rows given as a table (:func:`table_write_args`), like :meth:`write`."""
-        prepared = table_write_args(table, view, features, join_key, self._catalog)
-        written = stale = 0
-        for at in range(0, len(prepared), _BATCH_ROWS):
-            with _translated("writing"):
-                results = self._evalsha_write(prepared[at : at + _BATCH_ROWS])
             counted = _counted(results)
             written += counted.written
             stale += counted.stale
