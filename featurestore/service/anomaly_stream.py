@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
-from opentelemetry import trace
-
-from featurestore.events import Anomaly, SchemaStore
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.events import Anomaly
 from featurestore.service.topic_stream import (
     StartAt,
     Streamed,
@@ -44,29 +42,5 @@ class AnomalyFilter:
         return self.not_before is None or anomaly.event_time >= self.not_before
 
 
-class AnomalySubscriptions(TopicSubscriptions[Anomaly]):
-    """Subscriptions to the :class:`Anomaly` events of the anomalies topic."""
-
-    def __init__(
-        self,
-        kafka: KafkaConnection,
-        topic: str,
-        store: SchemaStore,
-        *,
-        max_subscriptions: int,
-        timeout_s: float,
-        checkpoint_s: float = 1.0,
-        tracer: trace.Tracer | None = None,
-    ) -> None:
-        """Read ``topic`` (schemas from ``store``), a bounded number of readers at once."""
-        super().__init__(
-            kafka,
-            topic,
-            store,
-            Anomaly,
-            what="anomaly",
-            max_subscriptions=max_subscriptions,
-            timeout_s=timeout_s,
-            checkpoint_s=checkpoint_s,
-            tracer=tracer,
-        )
+AnomalySubscriptions: TypeAlias = TopicSubscriptions[Anomaly]
+"""Subscriptions to the :class:`Anomaly` events of the anomalies topic."""

@@ -12,13 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-
-from opentelemetry import trace
+from typing import TypeAlias
 
 from featurestore._proto.v1 import prediction_service_pb2, types_pb2
 from featurestore.errors import ValidationError
-from featurestore.events import PredictionLog, SchemaStore
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.events import PredictionLog
 from featurestore.service.convert import entities_from_proto, timestamp_from_proto
 from featurestore.service.topic_stream import TopicSubscriptions
 
@@ -52,32 +50,8 @@ class PredictionFilter:
         return self.not_before is None or prediction.response_time >= self.not_before
 
 
-class PredictionSubscriptions(TopicSubscriptions[PredictionLog]):
-    """Subscriptions to the :class:`PredictionLog` events of the predictions topic."""
-
-    def __init__(
-        self,
-        kafka: KafkaConnection,
-        topic: str,
-        store: SchemaStore,
-        *,
-        max_subscriptions: int,
-        timeout_s: float,
-        checkpoint_s: float = 1.0,
-        tracer: trace.Tracer | None = None,
-    ) -> None:
-        """Read ``topic`` (schemas from ``store``), a bounded number of readers at once."""
-        super().__init__(
-            kafka,
-            topic,
-            store,
-            PredictionLog,
-            what="prediction",
-            max_subscriptions=max_subscriptions,
-            timeout_s=timeout_s,
-            checkpoint_s=checkpoint_s,
-            tracer=tracer,
-        )
+PredictionSubscriptions: TypeAlias = TopicSubscriptions[PredictionLog]
+"""Subscriptions to the :class:`PredictionLog` events of the predictions topic."""
 
 
 def prediction_filter_from_proto(

@@ -13,6 +13,7 @@ import signal
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,10 +27,9 @@ from featurestore._proto.v1 import (
     prediction_service_pb2,
 )
 from featurestore.config import Settings
-from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Anomaly, ConfluentSchemaStore, PredictionLog
 from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
 from featurestore.service.anomalies import AnomalyServicer
-from featurestore.service.anomaly_stream import AnomalySubscriptions
 from featurestore.service.auth import TokenCheck
 from featurestore.service.datasets import DatasetServicer, OfflineAccess
 from featurestore.service.features import (
@@ -46,7 +46,6 @@ from featurestore.service.health import (
 from featurestore.service.models import ServedModels
 from featurestore.service.predict_read import PredictReader
 from featurestore.service.prediction_log import PredictionLogger
-from featurestore.service.prediction_stream import PredictionSubscriptions
 from featurestore.service.predictions import (
     PREDICTION_SERVICE,
     PredictionServicer,
@@ -56,6 +55,7 @@ from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.reflection import add_reflection
 from featurestore.service.sequence_history import SequenceStates
 from featurestore.service.telemetry import RpcTelemetry, Telemetry
+from featurestore.service.topic_stream import TopicSubscriptions
 from featurestore.service.wrapping import MethodWrapper, WrappingRegistrar
 from featurestore.telemetry import process_telemetry
 
@@ -69,6 +69,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+E = TypeVar("E")
 
 SERVICE_NAMES = (
     feature_service_pb2.DESCRIPTOR.services_by_name["FeatureService"].full_name,
@@ -184,22 +186,23 @@ async def create_server(
         settings.kafka.connection, settings.topics.predictions, schemas, tracer=tracer
     )
     closers += [prediction_log.close, models.close]
-    subscriptions = AnomalySubscriptions(
-        settings.kafka.connection,
-        settings.topics.anomalies,
-        schemas,
-        max_subscriptions=service.max_stream_subscriptions,
-        timeout_s=max(service.backend_timeout_s, 5.0),
-        tracer=tracer,
-    )
-    # Capped apart: each topic serves up to max_stream_subscriptions streams.
-    prediction_subscriptions = PredictionSubscriptions(
-        settings.kafka.connection,
-        settings.topics.predictions,
-        schemas,
-        max_subscriptions=service.max_stream_subscriptions,
-        timeout_s=max(service.backend_timeout_s, 5.0),
-        tracer=tracer,
+
+    def subscriptions_to(topic: str, event_type: type[E], what: str) -> TopicSubscriptions[E]:
+        # Capped apart: each topic serves up to max_stream_subscriptions streams.
+        return TopicSubscriptions(
+            settings.kafka.connection,
+            topic,
+            schemas,
+            event_type,
+            what=what,
+            max_subscriptions=service.max_stream_subscriptions,
+            timeout_s=max(service.backend_timeout_s, 5.0),
+            tracer=tracer,
+        )
+
+    subscriptions = subscriptions_to(settings.topics.anomalies, Anomaly, "anomaly")
+    prediction_subscriptions = subscriptions_to(
+        settings.topics.predictions, PredictionLog, "prediction"
     )
     registrar.add_service(
         FEATURE_SERVICE,
