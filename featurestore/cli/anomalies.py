@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 
+from featurestore.cli._options import aware_time
 from featurestore.config import load_settings
 
 __all__ = ["anomalies"]
-
-
-def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs a UTC offset (e.g. 2024-01-02T15:00+00:00)")
-    return parsed
 
 
 @click.group()
@@ -66,7 +56,12 @@ def train(
     for feature in features:
         feature_view.feature(feature)  # NotFoundError naming the view's features
     rows = view_rows(
-        settings.postgres.dsn, feature_view, key, features, start=_time(start), end=_time(end)
+        settings.postgres.dsn,
+        feature_view,
+        key,
+        features,
+        start=aware_time(start),
+        end=aware_time(end),
     )
     if rows.empty:
         raise click.ClickException(f"no rows in {feature_view.source.table} to fit on")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from featurestore.cli._options import option_group
 
 if TYPE_CHECKING:
     from featurestore.config import Settings
@@ -79,15 +83,24 @@ def _until_signalled(
             signal.signal(sig, handler)
 
 
+@dataclass(frozen=True)
+class _Sending:
+    """How a command sends its records: the options every ``ingest`` command takes."""
+
+    connect_timeout: float
+    delivery_timeout: float
+    topic: str | None = None
+    """``--topic``; None: the settings' topic of each kind."""
+    speed: float | None = None
+    """Multiple of real time; None: as fast as possible."""
+
+
 def _run(
     settings: Settings,
     records: Iterable[SourceRecord],
     *,
     kinds: Iterable[RecordKind],
-    topic: str | None,
-    speed: float | None,
-    connect_timeout: float,
-    delivery_timeout: float,
+    sending: _Sending,
     stop: threading.Event | None = None,
 ) -> None:
     from featurestore.errors import FeatureStoreError
@@ -99,14 +112,14 @@ def _run(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     options = IngestOptions(
         kafka=settings.kafka.connection,
-        topics=_topics(settings, kinds, topic),
+        topics=_topics(settings, kinds, sending.topic),
         dead_letter_topic=settings.topics.dead_letter,
         partitions=settings.kafka.default_partitions,
         replication_factor=settings.kafka.replication_factor,
         min_insync_replicas=settings.kafka.min_insync_replicas,
-        speed=speed,
-        connect_timeout_s=connect_timeout,
-        delivery_timeout_s=delivery_timeout,
+        speed=sending.speed,
+        connect_timeout_s=sending.connect_timeout,
+        delivery_timeout_s=sending.delivery_timeout,
         progress_every=100_000,
     )
     telemetry = process_telemetry(settings, "ingest", settings.metrics.ingest_port)
@@ -169,7 +182,7 @@ _topic = click.option(
     default=None,
     help="Event topic (default: the settings' topic of the kind: trades, quotes or metrics).",
 )
-_timeouts = [
+_with_timeouts = option_group(
     click.option(
         "--connect-timeout",
         type=float,
@@ -186,37 +199,114 @@ _timeouts = [
         "away for less is ridden through (the producer retries, and reading pauses while its "
         "queue is full).",
     ),
-]
-
-
-def _with_timeouts(func: click.decorators.FC) -> click.decorators.FC:
-    for option in reversed(_timeouts):
-        func = option(func)
-    return func
-
-
-_start_option = click.option(
-    "--start",
-    type=click.DateTime(),
-    default=None,
-    help="Event time of the first event, UTC (default: now). Fix it to reproduce a run.",
 )
-_pacing = [
-    click.option("--fast", is_flag=True, help="As fast as possible instead of at --speed."),
-    click.option(
-        "--speed",
-        type=click.FloatRange(min=0, min_open=True),
-        default=1.0,
-        show_default=True,
-        help="Multiple of real time to emit at.",
-    ),
-]
 
 
-def _with_pacing(func: click.decorators.FC) -> click.decorators.FC:
-    for option in reversed(_pacing):
-        func = option(func)
-    return func
+@dataclass(frozen=True)
+class _Generation:
+    """The options every generator command shares: its bounds and seed, pacing and sending."""
+
+    bounds: dict[str, Any]
+    """:class:`~featurestore.ingest.sources.arrivals.GeneratorBounds`' fields, for a config."""
+    fast: bool
+    sending: _Sending
+
+    def run(self, generate: Callable[[], EventSource]) -> None:
+        """Run the source ``generate`` builds (a ConfigurationError is a usage error).
+
+        Paced at real time an endless generator is a live feed; as fast as possible it is a
+        flood, so --fast needs a bound.
+        """
+        from featurestore.errors import ConfigurationError
+
+        if self.fast and self.bounds["count"] is None and self.bounds["duration_s"] is None:
+            raise click.UsageError("--fast needs a bound: --count or --duration")
+        try:
+            source = generate()
+        except ConfigurationError as exc:
+            raise click.UsageError(str(exc)) from exc
+        sending = replace(self.sending, speed=None) if self.fast else self.sending
+        _run(_settings(), source, kinds=[source.kind], sending=sending)
+
+
+def _generator(
+    events: str, *, over: str, rate: float
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options of a generator of ``events`` spread ``over`` its keys, as one ``generation``.
+
+    The command gets its own options, and a :class:`_Generation` for the shared ones: --rate
+    (``rate`` by default), --seed, --count, --duration, --start, --fast, --speed, --topic and
+    the timeouts.
+    """
+    options = option_group(
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0, min_open=True),
+            default=rate,
+            show_default=True,
+            help=f"{events.capitalize()} per second of event time, all {over} together.",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--count", type=click.IntRange(min=1), default=None, help=f"Stop after N {events}."
+        ),
+        click.option(
+            "--duration",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Stop after this many seconds of event time.",
+        ),
+        click.option(
+            "--start",
+            type=click.DateTime(),
+            default=None,
+            help="Event time of the first event, UTC (default: now). Fix it to reproduce a run.",
+        ),
+        click.option("--fast", is_flag=True, help="As fast as possible instead of at --speed."),
+        click.option(
+            "--speed",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1.0,
+            show_default=True,
+            help="Multiple of real time to emit at.",
+        ),
+        _topic,
+        _with_timeouts,
+    )
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def with_generation(
+            *,
+            seed: int,
+            count: int | None,
+            duration: float | None,
+            start: datetime | None,
+            fast: bool,
+            speed: float,
+            topic: str | None,
+            connect_timeout: float,
+            delivery_timeout: float,
+            **own: Any,
+        ) -> None:
+            bounds = {"start": _start(start), "seed": seed, "count": count, "duration_s": duration}
+            sending = _Sending(connect_timeout, delivery_timeout, topic, speed)
+            command(**own, generation=_Generation(bounds, fast, sending))
+
+        return options(with_generation)
+
+    return decorate
+
+
+def _run_files(open_sources: Callable[[], list[EventSource]], sending: _Sending) -> None:
+    """Replay the files ``open_sources`` opens, merged by event time (a ValidationError fails)."""
+    from featurestore.errors import ValidationError
+
+    try:
+        sources = open_sources()
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _run(_settings(), _merged(sources), kinds=[s.kind for s in sources], sending=sending)
 
 
 @click.group()
@@ -251,81 +341,23 @@ def ingest_files(
     bid_price and ask_price columns) to the quotes topic. As fast as possible by default; with
     --speed, at that multiple of real time.
     """
-    from featurestore.errors import ValidationError
     from featurestore.ingest import open_event_file
 
-    try:
-        sources = [open_event_file(p, file_format) for p in _expand(paths)]  # type: ignore[arg-type]
-    except ValidationError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _run(
-        _settings(),
-        _merged(sources),
-        kinds=[source.kind for source in sources],
-        topic=topic,
-        speed=speed,
-        connect_timeout=connect_timeout,
-        delivery_timeout=delivery_timeout,
+    _run_files(
+        lambda: [open_event_file(p, file_format) for p in _expand(paths)],  # type: ignore[arg-type]
+        _Sending(connect_timeout, delivery_timeout, topic, speed),
     )
 
 
 @ingest.command("synthetic")
 @click.option("--symbols", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option(
-    "--rate",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1000.0,
-    show_default=True,
-    help="Trades per second of event time, all symbols together.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N trades.")
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Stop after this many seconds of event time.",
-)
-@_start_option
-@_with_pacing
-@_topic
-@_with_timeouts
-def ingest_synthetic(
-    symbols: int,
-    rate: float,
-    seed: int,
-    count: int | None,
-    duration: float | None,
-    start: datetime | None,
-    fast: bool,
-    speed: float,
-    topic: str | None,
-    connect_timeout: float,
-    delivery_timeout: float,
-) -> None:
+@_generator("trades", over="symbols", rate=1000.0)
+def ingest_synthetic(symbols: int, rate: float, generation: _Generation) -> None:
     """Generate a synthetic market (GBM prices with jumps), deterministic given seed and start."""
-    from featurestore.errors import ConfigurationError
     from featurestore.ingest import MarketConfig, SyntheticMarket
 
-    if fast and count is None and duration is None:
-        # Paced at real time an endless market is a live feed; as fast as possible it is a flood.
-        raise click.UsageError("--fast needs a bound: --count or --duration")
-    config = MarketConfig(
-        start=_start(start), seed=seed, symbols=symbols, rate=rate, count=count, duration_s=duration
-    )
-    try:
-        market = SyntheticMarket(config)
-    except ConfigurationError as exc:
-        raise click.UsageError(str(exc)) from exc
-    _run(
-        _settings(),
-        market,
-        kinds=[market.kind],
-        topic=topic,
-        speed=None if fast else speed,
-        connect_timeout=connect_timeout,
-        delivery_timeout=delivery_timeout,
-    )
+    config = MarketConfig(symbols=symbols, rate=rate, **generation.bounds)
+    generation.run(lambda: SyntheticMarket(config))
 
 
 @ingest.command("metrics")
@@ -363,12 +395,12 @@ def ingest_metrics(
     Each row is one observation of the named columns; the id is <file>:<line>. Rows without a
     usable entity, time or finite value go to the dead-letter topic with the reason.
     """
-    from featurestore.errors import ValidationError
     from featurestore.ingest import metric_layout, open_event_file
 
     if not name.strip():
         raise click.UsageError("--name must not be empty")
-    try:
+
+    def open_sources() -> list[EventSource]:
         layout = metric_layout(
             entity_column=entity_column,
             time_column=time_column,
@@ -376,29 +408,16 @@ def ingest_metrics(
             name=name,
             tag_columns=[c.strip() for c in tag_columns.split(",") if c.strip()],
         )
-        sources = [open_event_file(p, layout=layout) for p in paths]
-    except ValidationError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _run(
-        _settings(),
-        _merged(sources),
-        kinds=["metric"],
-        topic=topic,
-        speed=speed,
-        connect_timeout=connect_timeout,
-        delivery_timeout=delivery_timeout,
+        return [open_event_file(p, layout=layout) for p in paths]
+
+    _run_files(
+        open_sources,
+        _Sending(connect_timeout, delivery_timeout, topic, speed),
     )
 
 
 @ingest.command("synthetic-metrics")
 @click.option("--entities", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--rate",
-    type=click.FloatRange(min=0, min_open=True),
-    default=100.0,
-    show_default=True,
-    help="Observations per second of event time, all entities together.",
-)
 @click.option("--name", default="value", show_default=True, help="The metric's name.")
 @click.option(
     "--spike-probability",
@@ -407,66 +426,26 @@ def ingest_metrics(
     show_default=True,
     help="Chance that an observation is a spike.",
 )
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--count", type=click.IntRange(min=1), default=None, help="Stop after N observations."
-)
-@click.option(
-    "--duration",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Stop after this many seconds of event time.",
-)
-@_start_option
-@_with_pacing
-@_topic
-@_with_timeouts
+@_generator("observations", over="entities", rate=100.0)
 def ingest_synthetic_metrics(
-    entities: int,
-    rate: float,
-    name: str,
-    spike_probability: float,
-    seed: int,
-    count: int | None,
-    duration: float | None,
-    start: datetime | None,
-    fast: bool,
-    speed: float,
-    topic: str | None,
-    connect_timeout: float,
-    delivery_timeout: float,
+    entities: int, name: str, spike_probability: float, rate: float, generation: _Generation
 ) -> None:
     """Generate metrics: per entity a random walk with rare spikes; seeded, reproducible."""
-    from featurestore.errors import ConfigurationError
     from featurestore.ingest import MetricStream, MetricStreamConfig
 
-    if fast and count is None and duration is None:
-        raise click.UsageError("--fast needs a bound: --count or --duration")
-    if not name.strip():
-        raise click.UsageError("--name must not be empty")
-    config = MetricStreamConfig(
-        start=_start(start),
-        seed=seed,
-        entities=entities,
-        rate=rate,
-        count=count,
-        duration_s=duration,
-        name=name,
-        spike_probability=spike_probability,
-    )
-    try:
-        stream = MetricStream(config)
-    except ConfigurationError as exc:
-        raise click.UsageError(str(exc)) from exc
-    _run(
-        _settings(),
-        stream,
-        kinds=[stream.kind],
-        topic=topic,
-        speed=None if fast else speed,
-        connect_timeout=connect_timeout,
-        delivery_timeout=delivery_timeout,
-    )
+    def generate() -> MetricStream:
+        if not name.strip():
+            raise click.UsageError("--name must not be empty")
+        config = MetricStreamConfig(
+            entities=entities,
+            rate=rate,
+            name=name,
+            spike_probability=spike_probability,
+            **generation.bounds,
+        )
+        return MetricStream(config)
+
+    generation.run(generate)
 
 
 def _symbols(given: str | None, default: tuple[str, ...]) -> list[str]:
@@ -521,16 +500,10 @@ _vendor_symbols = click.option(
     default=None,
     help="Comma-separated tickers (default: FEATURESTORE_VENDOR__SYMBOLS).",
 )
-_vendor_range = [
+_with_range = option_group(
     click.option("--start", default=None, help="First day (New York) or UTC date-time."),
     click.option("--end", default=None, help="Last day (included) or UTC date-time (excluded)."),
-]
-
-
-def _with_range(func: click.decorators.FC) -> click.decorators.FC:
-    for option in reversed(_vendor_range):
-        func = option(func)
-    return func
+)
 
 
 def _vendor_clients(settings: Settings) -> tuple[RestClient, LoggedIds]:
@@ -631,10 +604,7 @@ def ingest_live(
         settings,
         feed,
         kinds=feed.kinds,
-        topic=None,
-        speed=None,
-        connect_timeout=connect_timeout,
-        delivery_timeout=delivery_timeout,
+        sending=_Sending(connect_timeout, delivery_timeout),
         stop=stop,
     )
     click.echo(
@@ -681,10 +651,7 @@ def ingest_backfill(
         settings,
         records,
         kinds=kinds,
-        topic=None,
-        speed=None,
-        connect_timeout=connect_timeout,
-        delivery_timeout=delivery_timeout,
+        sending=_Sending(connect_timeout, delivery_timeout),
     )
     click.echo(f"copies dropped (already in the log): {copies.copies}")
 
@@ -756,10 +723,7 @@ def ingest_heal(
         settings,
         healer.records(gaps, report, copies),
         kinds=["trade"],
-        topic=None,
-        speed=None,
-        connect_timeout=connect_timeout,
-        delivery_timeout=delivery_timeout,
+        sending=_Sending(connect_timeout, delivery_timeout),
     )
     click.echo(
         f"healed: {report.records} trades from the vendor for {len(report.gaps)} gaps"

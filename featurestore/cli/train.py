@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
+from featurestore.cli._options import aware_time
 from featurestore.config import load_settings
 
 __all__ = ["train"]
 
 _KINDS = ("anomaly", "direction", "regime", "lstm", "rf", "all")
-
-
-def _time(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs a UTC offset (e.g. 2024-01-02T15:00+00:00)")
-    return parsed
 
 
 @click.command()
@@ -104,8 +96,8 @@ def train(
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
     window = DataWindow(
-        _time(start),
-        _time(end),
+        aware_time(start),
+        aware_time(end),
         tuple(s.strip().upper() for s in symbols.split(",")) if symbols else None,
     )
     options = TrainOptions(

@@ -17,33 +17,24 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import numpy as np
 
 from featurestore.errors import ConfigurationError
+from featurestore.ingest.sources.arrivals import BLOCK, Arrivals, GeneratorBounds
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
 
 __all__ = ["MetricStream", "MetricStreamConfig"]
 
-_BLOCK = 4096
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricStreamConfig(GeneratorBounds):
+    """Parameters of a synthetic metric stream (an event is an observation)."""
 
-@dataclass(frozen=True, slots=True)
-class MetricStreamConfig:
-    """Parameters of a synthetic metric stream."""
-
-    start: datetime
-    """Event time of the first observation (aware)."""
-    seed: int = 0
     entities: int = 10
     """Number of entities, named ``entity-0001``, ``entity-0002``, ..."""
     rate: float = 100.0
     """Mean observations per second of event time, over all entities."""
-    count: int | None = None
-    """Stop after this many observations."""
-    duration_s: float | None = None
-    """Stop when event time passes ``start + duration_s``."""
     name: str = "value"
     """The metric's name on every observation."""
     spike_probability: float = 0.002
@@ -53,8 +44,7 @@ class MetricStreamConfig:
 
     def check(self) -> None:
         """Raise ConfigurationError when the parameters cannot describe a stream."""
-        if self.start.tzinfo is None:
-            raise ConfigurationError("synthetic metrics: start must be timezone-aware")
+        self.check_start("synthetic metrics")
         if self.entities < 1 or self.rate <= 0:
             raise ConfigurationError("synthetic metrics: needs >= 1 entity and a rate > 0")
         if not 0 <= self.spike_probability <= 1:
@@ -84,24 +74,18 @@ class MetricStream:
         n = len(self.entities)
         levels = self._level0.copy()
         last_t = np.zeros(n)
-        t = 0.0
-        emitted = 0
-        end = math.inf if cfg.duration_s is None else cfg.duration_s
-        limit = math.inf if cfg.count is None else cfg.count
-        while True:
-            gaps = rng.exponential(1.0 / cfg.rate, _BLOCK)
-            who = rng.integers(0, n, _BLOCK)
-            shocks = rng.standard_normal(_BLOCK)
-            spiky = rng.random(_BLOCK) < cfg.spike_probability
+        arrivals = Arrivals(rng, cfg.rate, cfg)
+        for block in arrivals.blocks():
+            who = rng.integers(0, n, BLOCK)
+            shocks = rng.standard_normal(BLOCK)
+            spiky = rng.random(BLOCK) < cfg.spike_probability
             spikes = (
-                np.where(rng.random(_BLOCK) < 0.5, -1.0, 1.0)
+                np.where(rng.random(BLOCK) < 0.5, -1.0, 1.0)
                 * cfg.spike_size
-                * (1.0 + rng.exponential(1.0, _BLOCK))
+                * (1.0 + rng.exponential(1.0, BLOCK))
             )
-            for i in range(_BLOCK):
-                t += float(gaps[i])
-                if t > end or emitted >= limit:
-                    return
+            for i in block:
+                t = arrivals.t
                 e = int(who[i])
                 sigma = float(self._sigma[e])
                 levels[e] += sigma * math.sqrt((t - last_t[e]) / 60.0) * float(shocks[i])
@@ -109,17 +93,16 @@ class MetricStream:
                 value = float(levels[e])
                 if spiky[i]:
                     value += float(spikes[i]) * sigma
-                emitted += 1
                 yield SourceRecord(
                     self.name,
-                    emitted,
+                    arrivals.emitted,
                     {
                         "entity": self.entities[e],
-                        "event_time": cfg.start + timedelta(microseconds=round(t * 1e6)),
+                        "event_time": arrivals.event_time(),
                         "value": value,
                         "name": cfg.name,
                         "tags": {},
-                        "metric_id": f"{self.name}:{emitted}",
+                        "metric_id": f"{self.name}:{arrivals.emitted}",
                     },
                     kind=self.kind,
                 )

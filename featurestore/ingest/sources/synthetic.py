@@ -15,37 +15,29 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import numpy as np
 
 from featurestore.errors import ConfigurationError
+from featurestore.ingest.sources.arrivals import BLOCK, Arrivals, GeneratorBounds
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
 
 __all__ = ["MarketConfig", "SyntheticMarket"]
 
 _TRADING_YEAR_S = 252 * 6.5 * 3600
-_BLOCK = 4096
 _EXCHANGES = ("Q", "P", "Z", "K", "N", "D", "J", "Y", "B", "X")
 _EXCHANGE_WEIGHTS = (0.22, 0.2, 0.15, 0.1, 0.08, 0.1, 0.05, 0.05, 0.03, 0.02)
 _LETTERS = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
 
 
-@dataclass(frozen=True, slots=True)
-class MarketConfig:
-    """Parameters of a synthetic market."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketConfig(GeneratorBounds):
+    """Parameters of a synthetic market (an event is a trade)."""
 
-    start: datetime
-    """Event time of the first trade (aware)."""
-    seed: int = 0
     symbols: int = 50
     """Number of instruments."""
     rate: float = 1000.0
     """Mean trades per second of event time, over all symbols."""
-    count: int | None = None
-    """Stop after this many trades."""
-    duration_s: float | None = None
-    """Stop when event time passes ``start + duration_s``."""
     jump_probability: float = 0.0005
     jump_sigma: float = 0.03
     round_lot_share: float = 0.7
@@ -53,8 +45,7 @@ class MarketConfig:
 
     def check(self) -> None:
         """Raise ConfigurationError when the parameters cannot describe a market."""
-        if self.start.tzinfo is None:
-            raise ConfigurationError("synthetic market: start must be timezone-aware")
+        self.check_start("synthetic market")
         if self.symbols < 1 or self.rate <= 0:
             raise ConfigurationError("synthetic market: needs >= 1 symbol and a rate > 0")
 
@@ -97,27 +88,21 @@ class SyntheticMarket:
         rng = np.random.default_rng([cfg.seed, 1])
         prices = self._price0.copy()
         last_t = np.zeros(len(self.symbols))
-        t = 0.0
-        emitted = 0
-        end = math.inf if cfg.duration_s is None else cfg.duration_s
-        limit = math.inf if cfg.count is None else cfg.count
-        while True:
-            gaps = rng.exponential(1.0 / cfg.rate, _BLOCK)
-            who = rng.choice(len(self.symbols), _BLOCK, p=self._weights)
-            shocks = rng.standard_normal(_BLOCK)
+        arrivals = Arrivals(rng, cfg.rate, cfg)
+        for block in arrivals.blocks():
+            who = rng.choice(len(self.symbols), BLOCK, p=self._weights)
+            shocks = rng.standard_normal(BLOCK)
             jumps = np.where(
-                rng.random(_BLOCK) < cfg.jump_probability,
-                rng.normal(0.0, cfg.jump_sigma, _BLOCK),
+                rng.random(BLOCK) < cfg.jump_probability,
+                rng.normal(0.0, cfg.jump_sigma, BLOCK),
                 0.0,
             )
-            sizes = np.maximum(1, np.rint(rng.lognormal(4.6, 1.1, _BLOCK))).astype(np.int64)
-            lots = rng.random(_BLOCK) < cfg.round_lot_share
+            sizes = np.maximum(1, np.rint(rng.lognormal(4.6, 1.1, BLOCK))).astype(np.int64)
+            lots = rng.random(BLOCK) < cfg.round_lot_share
             sizes = np.where(lots, np.maximum(100, np.rint(sizes / 100) * 100), sizes)
-            venues = rng.choice(len(_EXCHANGES), _BLOCK, p=_EXCHANGE_WEIGHTS)
-            for i in range(_BLOCK):
-                t += float(gaps[i])
-                if t > end or emitted >= limit:
-                    return
+            venues = rng.choice(len(_EXCHANGES), BLOCK, p=_EXCHANGE_WEIGHTS)
+            for i in block:
+                t = arrivals.t
                 s = int(who[i])
                 dt = max(t - last_t[s], 1e-6) / _TRADING_YEAR_S
                 vol = self._vol[s]
@@ -127,18 +112,17 @@ class SyntheticMarket:
                     + float(jumps[i])
                 )
                 last_t[s] = t
-                emitted += 1
                 yield SourceRecord(
                     self.name,
-                    emitted,
+                    arrivals.emitted,
                     {
                         "symbol": self.symbols[s],
                         "price": max(0.01, round(float(prices[s]), 2)),
                         "size": int(sizes[i]),
-                        "event_time": cfg.start + timedelta(microseconds=round(t * 1e6)),
+                        "event_time": arrivals.event_time(),
                         "exchange": _EXCHANGES[int(venues[i])],
                         "conditions": (),
-                        "trade_id": f"{self.name}:{emitted}",
+                        "trade_id": f"{self.name}:{arrivals.emitted}",
                         "currency": "USD",
                     },
                 )
