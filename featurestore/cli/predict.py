@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from types import FrameType
 
 import click
 
-from featurestore.config import load_settings
+from featurestore.cli._follow import follow_options, start_follower
 
 __all__ = ["predict"]
 
@@ -47,16 +45,7 @@ def _horizon(value: str) -> tuple[str, timedelta]:
     "--schema", default="public", show_default=True,
     help="The PostgreSQL schema of the predictions table and its view (--record).",
 )  # fmt: skip
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
-@click.option(
-    "--since-minutes", default=0, show_default=True, type=click.IntRange(min=0),
-    help="Also predict rows created up to this many minutes ago.",
-)  # fmt: skip
-@click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0.1))
-@click.option(
-    "--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Write {\"pid\": PID} here once running (how `make run` knows it is up).",
-)  # fmt: skip
+@follow_options("predict")
 def predict(
     follow: bool,
     model_names: tuple[str, ...],
@@ -85,29 +74,17 @@ def predict(
         raise click.UsageError("--follow needs --model NAME")
     parsed_horizons = dict(_horizon(h) for h in horizons)
 
-    from featurestore.definitions import PROJECT
-    from featurestore.definitions.snapshot import cached_definitions
     from featurestore.events import ConfluentSchemaStore
     from featurestore.offline import PostgresOfflineStore
     from featurestore.offline.predictions import BarsTable, PredictionTable, record_predictions
-    from featurestore.resilience import Health, Retrier
-    from featurestore.stack.base import health_to_ready_file
     from models.follow import follow_table
     from models.predictor import Predictor
     from models.publish import PredictionPublisher
     from models.registry import ModelRegistry
 
-    settings = load_settings()
-    stop = threading.Event()
-    health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
-    retrier = Retrier(health=health, stop=stop)
-    definitions = retrier.call(lambda: cached_definitions(settings, project or PROJECT), "start")
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    follower = start_follower(project, ready_file)
+    settings, definitions = follower.settings, follower.definitions
+    stop, health, retrier = follower.stop, follower.health, follower.retrier
     threads: list[threading.Thread] = []
     errors: list[BaseException] = []
 
@@ -175,8 +152,7 @@ def predict(
                 )  # fmt: skip
 
             run(feed, f"prediction-feed-{name}")
-    if ready_file is not None:
-        health_to_ready_file(ready_file)(health.reasons())
+    follower.announce_ready()
     try:
         while not stop.wait(0.5):
             pass

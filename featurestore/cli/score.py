@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from types import FrameType
 
 import click
 
-from featurestore.config import load_settings
+from featurestore.cli._follow import follow_options, start_follower
 
 __all__ = ["parse_features", "score"]
 
@@ -46,17 +44,8 @@ def parse_features(values: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     "--register-missing", is_flag=True,
     help="Fit and register a streaming detector for a view whose model has no champion.",
 )  # fmt: skip
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
 @click.option("--topic", default=None, help="Anomalies topic (default: settings.topics.anomalies).")
-@click.option(
-    "--since-minutes", default=0, show_default=True, type=click.IntRange(min=0),
-    help="Also score rows created up to this many minutes ago.",
-)  # fmt: skip
-@click.option("--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0.1))
-@click.option(
-    "--ready-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-    help="Write {\"pid\": PID} here once scoring runs (how `make run` knows it is up).",
-)  # fmt: skip
+@follow_options("score")
 def score(
     follow: bool,
     views: tuple[str, ...],
@@ -84,11 +73,7 @@ def score(
     if unknown:
         raise click.UsageError(f"--feature names views not scored: {', '.join(unknown)}")
 
-    from featurestore.definitions import PROJECT
-    from featurestore.definitions.snapshot import cached_definitions
     from featurestore.offline import PostgresOfflineStore
-    from featurestore.resilience import Health, Retrier
-    from featurestore.stack.base import health_to_ready_file
     from featurestore.telemetry import process_telemetry
     from models.anomaly.model import LEGACY_VIEW
     from models.anomaly.views import ViewScoring, ensure_detector, scoring_for_view
@@ -97,24 +82,14 @@ def score(
     from models.publish import AnomalyPublisher
     from models.registry import ModelRegistry
 
-    settings = load_settings()
-    stop = threading.Event()
-    # NOT_SERVING with the reasons in the ready file while a backend is away.
-    health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
-    retrier = Retrier(health=health, stop=stop)
-    # Through Feast only when the registry changed since the last start (a restart is seconds).
-    definitions = retrier.call(lambda: cached_definitions(settings, project or PROJECT), "start")
+    follower = start_follower(project, ready_file)
+    settings, definitions = follower.settings, follower.definitions
+    stop, health, retrier = follower.stop, follower.health, follower.retrier
     for view in views:
         definitions.view(view)  # NotFoundError naming the known views
     dsn = settings.postgres.dsn
     store = PostgresOfflineStore(dsn, definitions)
     registry = ModelRegistry(settings.mlflow.tracking_uri)
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     if register_missing:
         for view in views:
             if view == LEGACY_VIEW and view not in wanted:
@@ -170,8 +145,7 @@ def score(
             )
             thread.start()
             threads.append(thread)
-        if ready_file is not None:
-            health_to_ready_file(ready_file)(health.reasons())
+        follower.announce_ready()
         while not stop.wait(1.0):
             if not all(t.is_alive() for t in threads):
                 stop.set()
