@@ -7,12 +7,14 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 from typing_extensions import override
 
 from featurestore.config import Settings, settings_env
@@ -26,7 +28,9 @@ _PROMETHEUS_MULTIPROCESS = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC
 __all__ = [
     "Component",
     "ComponentStatus",
+    "OwnProcess",
     "ReadyFileComponent",
+    "answers_ok",
     "health_to_ready_file",
     "not_serving_of",
     "port_open",
@@ -232,8 +236,54 @@ def _ready(path: Path, pid: int | None) -> dict[str, object] | None:
     return ready if isinstance(ready, dict) and ready.get("pid") == pid else None
 
 
-class ReadyFileComponent(Component):
-    """A service no request can check: healthy once it writes its PID to :attr:`ready_file`."""
+def answers_ok(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether ``GET url`` answers 200 (a server's health endpoint)."""
+    try:
+        return requests.get(url, timeout=timeout_s).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+class OwnProcess(Component):
+    """A process of this project: ``python -m <module> <command words> <arguments>``.
+
+    Recognised by its module and command words in its command line (:meth:`marker`), started
+    with the stack's settings in its environment, with nothing to prepare but its data folder.
+    """
+
+    module: str = "featurestore.cli"
+    command_words: tuple[str, ...] = ()
+    """The command after the module: ``("serve",)``, ``("stack", "supervise")``."""
+
+    @override
+    def marker(self) -> str:
+        """The module and the command words, as they stand in the command line."""
+        return " ".join((self.module, *self.command_words))
+
+    def arguments(self) -> list[str]:
+        """The options after the command words (none unless a subclass says)."""
+        return []
+
+    def command(self) -> list[str]:
+        """The command line of the background process."""
+        return [sys.executable, "-m", self.module, *self.command_words, *self.arguments()]
+
+    @override
+    def prepare(self) -> None:
+        """Create the data folder; the process needs nothing else before it starts."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    @override
+    def launch(self) -> int:
+        """Run :meth:`command` with the stack's settings in its environment."""
+        return self.process.start(self.command(), env=self.child_env())
+
+
+class ReadyFileComponent(OwnProcess):
+    """A process no request can check: healthy once it writes its PID to :attr:`ready_file`.
+
+    It is given the file as ``--ready-file``, after its other arguments.
+    """
 
     @property
     def ready_file(self) -> Path:
@@ -245,6 +295,11 @@ class ReadyFileComponent(Component):
         """Create the data folder; remove the last run's ready file, which could pass for new."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.ready_file.unlink(missing_ok=True)
+
+    @override
+    def command(self) -> list[str]:
+        """The command line, with ``--ready-file`` last."""
+        return [*super().command(), "--ready-file", str(self.ready_file)]
 
     @override
     def healthy(self) -> bool:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.stack.base import Component
+from featurestore.stack.base import OwnProcess
 
 __all__ = ["FeedOptions", "MarketFeed"]
 
@@ -31,7 +30,7 @@ class FeedOptions:
     """Symbols of the vendor's live feed (``featurestore ingest live``); wins over the others."""
 
 
-class MarketFeed(Component):
+class MarketFeed(OwnProcess):
     """``featurestore ingest files|synthetic|live`` as a managed background process.
 
     Healthy while the process lives or once it has ended with success: a file replay ends by
@@ -39,6 +38,7 @@ class MarketFeed(Component):
     """
 
     name = "feed"
+    command_words = ("ingest",)
     start_timeout = 10.0
 
     def __init__(self, settings: Settings, options: FeedOptions | None = None) -> None:
@@ -47,31 +47,21 @@ class MarketFeed(Component):
         self.options = options or FeedOptions()
 
     @override
-    def marker(self) -> str:
-        """Recognise the process by ``featurestore.cli ingest``, whatever its source."""
-        return "featurestore.cli ingest"
-
-    @override
     def address(self) -> str:
         """The trades topic it writes to, and the Kafka it reaches."""
         return f"topic {self.settings.topics.trades} on {self.settings.kafka.bootstrap}"
 
     @override
-    def prepare(self) -> None:
-        """Create the data folder; the feed needs nothing else before it starts."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-
-    def command(self) -> list[str]:
-        """The ingest command line for the options."""
-        base = [sys.executable, "-m", "featurestore.cli", "ingest"]
+    def arguments(self) -> list[str]:
+        """The ingest source and its options, as :attr:`options` say."""
         opts = self.options
         if opts.live_symbols:
-            return [*base, "live", "--symbols", ",".join(opts.live_symbols)]
+            return ["live", "--symbols", ",".join(opts.live_symbols)]
         if opts.trade_files:
             speed = [] if opts.speed is None else ["--speed", str(opts.speed)]
-            return [*base, "files", *map(str, opts.trade_files), *speed]
+            return ["files", *map(str, opts.trade_files), *speed]
         return [
-            *base, "synthetic", "--rate", str(opts.rate), "--symbols", str(opts.symbols),
+            "synthetic", "--rate", str(opts.rate), "--symbols", str(opts.symbols),
             "--seed", str(opts.seed),
         ]  # fmt: skip
 

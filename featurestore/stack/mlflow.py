@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import sys
-
-import requests
 from typing_extensions import override
 
-from featurestore.stack.base import Component
+from featurestore.stack.base import OwnProcess, answers_ok
 
 __all__ = ["MlflowServer"]
 
 
-class MlflowServer(Component):
+class MlflowServer(OwnProcess):
     """The model registry and experiment tracking server."""
 
     name = "mlflow"
+    module = "featurestore.stack.mlflow_app"
+    """One process, not ``mlflow server``'s two."""
     start_timeout = 300.0  # imports and first-start migrations; minutes on a loaded 2-core box
 
     @override
@@ -34,19 +33,15 @@ class MlflowServer(Component):
         (self.data_dir / "artifacts").mkdir(parents=True, exist_ok=True)
 
     @override
-    def launch(self) -> int:
-        """One process (:mod:`featurestore.stack.mlflow_app`), not ``mlflow server``'s two."""
+    def arguments(self) -> list[str]:
+        """Its address, sqlite database and artifact folder."""
         cfg = self.settings.mlflow
-        return self.process.start(
-            [
-                sys.executable, "-m", "featurestore.stack.mlflow_app",
-                "--host", cfg.host,
-                "--port", str(cfg.port),
-                "--backend-store-uri", f"sqlite:///{self.data_dir / 'mlflow.db'}",
-                "--artifacts-destination", str(self.data_dir / "artifacts"),
-            ],
-            env=self.child_env(),
-        )  # fmt: skip
+        return [
+            "--host", cfg.host,
+            "--port", str(cfg.port),
+            "--backend-store-uri", f"sqlite:///{self.data_dir / 'mlflow.db'}",
+            "--artifacts-destination", str(self.data_dir / "artifacts"),
+        ]  # fmt: skip
 
     @override
     def child_env(self) -> dict[str, str]:
@@ -68,7 +63,4 @@ class MlflowServer(Component):
     @override
     def healthy(self) -> bool:
         """``GET /health`` answers 200."""
-        try:
-            return requests.get(f"{self.address()}/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+        return answers_ok(f"{self.address()}/health")

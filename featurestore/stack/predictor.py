@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from typing_extensions import override
 
 from featurestore.stack.base import ReadyFileComponent
@@ -27,12 +25,8 @@ class PredictionFeedService(ReadyFileComponent):
     """
 
     name = "predictor"
+    command_words = ("predict",)
     start_timeout = 120.0
-
-    @override
-    def marker(self) -> str:
-        """Recognise the process by ``featurestore.cli predict``."""
-        return "featurestore.cli predict"
 
     @override
     def address(self) -> str:
@@ -40,10 +34,6 @@ class PredictionFeedService(ReadyFileComponent):
         return f"rolling_1m -> topic {self.settings.topics.predictions} -> table predictions"
 
     @override
-    def launch(self) -> int:
-        """Run ``featurestore predict --follow --record`` with the models of :data:`FEED_MODELS`."""
-        command = [sys.executable, "-m", "featurestore.cli", "predict", "--follow", "--record"]
-        for model in FEED_MODELS:
-            command += ["--model", model]
-        command += ["--ready-file", str(self.ready_file)]
-        return self.process.start(command, env=self.child_env())
+    def arguments(self) -> list[str]:
+        """``--follow --record`` with the models of :data:`FEED_MODELS`."""
+        return ["--follow", "--record", *(a for m in FEED_MODELS for a in ("--model", m))]

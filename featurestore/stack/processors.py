@@ -8,13 +8,12 @@ the processor of that topic only, and a slow or failed one does not hold the oth
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.stack.base import Component, not_serving_of, ready_for
+from featurestore.stack.base import OwnProcess, not_serving_of, ready_for
 
 __all__ = ["ProcessorService", "event_processors", "ready_file"]
 
@@ -24,7 +23,7 @@ def ready_file(settings: Settings, name: str) -> Path:
     return settings.data_dir.resolve() / "processors" / name / "ready.json"
 
 
-class ProcessorService(Component):
+class ProcessorService(OwnProcess):
     """One streaming processor; healthy once its query has started (it says so in a file).
 
     ``args`` are the ``featurestore processors run`` options (project, topic, Spark settings).
@@ -33,6 +32,7 @@ class ProcessorService(Component):
     """
 
     name = "processors"
+    command_words = ("processors", "run")
     start_timeout = 180.0  # import Feast (~7 s) and start Spark (~10 s) on a busy 2-core box
     signal_whole_group = False
     """SIGTERM goes to the processor, which finishes its batch; Spark's JVM (if any) follows."""
@@ -59,11 +59,6 @@ class ProcessorService(Component):
         return self.settings.topics.trades
 
     @override
-    def marker(self) -> str:
-        """Recognise the process by ``featurestore.cli processors run``; its PID file says which."""
-        return "featurestore.cli processors run"
-
-    @override
     def address(self) -> str:
         """The topic it reads, and the command that shows its progress."""
         name = "" if self.processor == "features" else f" --name {self.processor}"
@@ -74,17 +69,10 @@ class ProcessorService(Component):
         """Remove the last run's ready file, which could pass for this one."""
         ready_file(self.settings, self.processor).unlink(missing_ok=True)
 
-    def command(self) -> list[str]:
-        """The command line of the background process."""
-        return [
-            sys.executable, "-m", "featurestore.cli", "processors", "run",
-            "--name", self.processor, *self.args,
-        ]  # fmt: skip
-
     @override
-    def launch(self) -> int:
-        """Run :meth:`command` with the stack's settings in its environment."""
-        return self.process.start(self.command(), env=self.child_env())
+    def arguments(self) -> list[str]:
+        """``--name`` and the ``featurestore processors run`` options it was given."""
+        return ["--name", self.processor, *self.args]
 
     @override
     def healthy(self) -> bool:

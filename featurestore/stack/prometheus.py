@@ -14,7 +14,7 @@ import requests
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.stack.base import Component, require_binary
+from featurestore.stack.base import Component, answers_ok, require_binary
 from featurestore.stack.prometheus_config import alert_rules, scrape_config
 from featurestore.telemetry import prune_targets, targets_dir
 
@@ -98,10 +98,7 @@ class PrometheusServer(Component):
     @override
     def healthy(self) -> bool:
         """``GET /-/ready`` answers 200."""
-        try:
-            return requests.get(f"{self.address()}/-/ready", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
+        return answers_ok(f"{self.address()}/-/ready")
 
 
 def firing_alerts(settings: Settings, timeout_s: float = 2.0) -> list[Alert] | None:

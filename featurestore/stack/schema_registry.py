@@ -2,43 +2,24 @@
 
 from __future__ import annotations
 
-import sys
-
 import requests
 from typing_extensions import override
 
-from featurestore.stack.base import Component
+from featurestore.stack.base import OwnProcess
 
 __all__ = ["SchemaRegistryServer"]
 
 
-class SchemaRegistryServer(Component):
+class SchemaRegistryServer(OwnProcess):
     """Serves the Confluent REST API; its state is the compacted ``_schemas`` topic."""
 
     name = "schema-registry"
-
-    @override
-    def marker(self) -> str:
-        """Recognise the process by ``featurestore.schema_registry``."""
-        return "featurestore.schema_registry"
+    module = "featurestore.schema_registry"
 
     @override
     def address(self) -> str:
         """The registry's URL, as clients are configured with it."""
         return self.settings.schema_registry.url
-
-    @override
-    def prepare(self) -> None:
-        """Create the data folder; the registry's state is in Kafka, not here."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-
-    @override
-    def launch(self) -> int:
-        """Run ``python -m featurestore.schema_registry`` with the stack's settings."""
-        return self.process.start(
-            [sys.executable, "-m", "featurestore.schema_registry"],
-            env=self.child_env(),
-        )
 
     @override
     def healthy(self) -> bool:

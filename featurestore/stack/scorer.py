@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 from typing_extensions import override
 
 from featurestore.stack.base import ReadyFileComponent
@@ -27,12 +25,8 @@ class AnomalyScorerService(ReadyFileComponent):
     """
 
     name = "scorer"
+    command_words = ("score",)
     start_timeout = 120.0
-
-    @override
-    def marker(self) -> str:
-        """Recognise the process by ``featurestore.cli score``."""
-        return "featurestore.cli score"
 
     @override
     def address(self) -> str:
@@ -40,16 +34,15 @@ class AnomalyScorerService(ReadyFileComponent):
         return f"{', '.join(SCORED_VIEWS)} -> topic {self.settings.topics.anomalies}"
 
     @override
-    def launch(self) -> int:
-        """Run ``featurestore score --follow`` on :data:`SCORED_VIEWS`.
+    def arguments(self) -> list[str]:
+        """``--follow`` on :data:`SCORED_VIEWS`.
 
         With ``--register-missing``: a view whose model has no champion gets a streaming detector
         fitted and registered at start.
         """
-        command = [sys.executable, "-m", "featurestore.cli", "score", "--follow"]
+        arguments = ["--follow"]
         for view, features in SCORED_VIEWS.items():
-            command += ["--view", view]
+            arguments += ["--view", view]
             if features:
-                command += ["--feature", f"{view}={','.join(features)}"]
-        command += ["--register-missing", "--ready-file", str(self.ready_file)]
-        return self.process.start(command, env=self.child_env())
+                arguments += ["--feature", f"{view}={','.join(features)}"]
+        return [*arguments, "--register-missing"]

@@ -2,44 +2,26 @@
 
 from __future__ import annotations
 
-import sys
-
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from typing_extensions import override
 
-from featurestore.stack.base import Component
+from featurestore.stack.base import OwnProcess
 
 __all__ = ["GrpcService"]
 
 
-class GrpcService(Component):
+class GrpcService(OwnProcess):
     """The store's gRPC server; healthy once its standard health service answers SERVING."""
 
     name = "grpc"
+    command_words = ("serve",)
     start_timeout = 60.0
-
-    @override
-    def marker(self) -> str:
-        """Recognise the process by ``featurestore.cli serve``."""
-        return "featurestore.cli serve"
 
     @override
     def address(self) -> str:
         """``host:port`` of the gRPC server."""
         return f"{self.settings.grpc.host}:{self.settings.grpc.port}"
-
-    @override
-    def prepare(self) -> None:
-        """Create the data folder; the server needs nothing else before it starts."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-
-    @override
-    def launch(self) -> int:
-        """Run ``featurestore serve`` with the stack's settings in its environment."""
-        return self.process.start(
-            [sys.executable, "-m", "featurestore.cli", "serve"], env=self.child_env()
-        )
 
     @override
     def healthy(self) -> bool:

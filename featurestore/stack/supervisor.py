@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import random
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from pathlib import Path
 import psutil
 from typing_extensions import override
 
-from featurestore.stack.base import Component, ready_for
+from featurestore.stack.base import Component, OwnProcess, ready_for
 from featurestore.stack.restart import RestartPolicy, RestartRecord
 
 __all__ = ["Supervisor", "SupervisorService", "read_records"]
@@ -149,19 +148,15 @@ def _started_at(pid: int) -> float | None:
         return None
 
 
-class SupervisorService(Component):
+class SupervisorService(OwnProcess):
     """The supervisor as a background process: ``featurestore stack supervise``.
 
     Healthy once it has saved its first records (the state file names its PID).
     """
 
     name = "supervisor"
+    command_words = ("stack", "supervise")
     start_timeout = 30.0
-
-    @override
-    def marker(self) -> str:
-        """Recognise the process by ``featurestore.cli stack supervise``."""
-        return "featurestore.cli stack supervise"
 
     @override
     def address(self) -> str:
@@ -181,12 +176,6 @@ class SupervisorService(Component):
     def prepare(self) -> None:
         """Create the run folder, where its state file goes."""
         self.process.run_dir.mkdir(parents=True, exist_ok=True)
-
-    @override
-    def launch(self) -> int:
-        """Run ``featurestore stack supervise`` with the stack's settings in its environment."""
-        command = [sys.executable, "-m", "featurestore.cli", "stack", "supervise"]
-        return self.process.start(command, env=self.child_env())
 
     @override
     def healthy(self) -> bool:
