@@ -7,6 +7,8 @@ codes. The HTTP layer turns them into ``{"error_code": N, "message": "..."}`` in
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from featurestore.errors import (
     BackendUnavailableError,
     FeatureStoreError,
@@ -45,26 +47,42 @@ class RegistryError(FeatureStoreError):
     error_code: int = 50001
 
 
-class SubjectNotFoundError(RegistryError, NotFoundError):
-    """The subject has no (visible) version."""
+class _SubjectError(RegistryError, NotFoundError):
+    """A 404 about a subject: :attr:`message` names it."""
 
     http_status = 404
-    error_code = 40401
+    message: ClassVar[str]
+    """The Confluent registry's text, with ``{subject}``."""
 
     def __init__(self, subject: str) -> None:
         """Name the subject."""
-        super().__init__(f"Subject '{subject}' not found.")
+        super().__init__(self.message.format(subject=subject))
 
 
-class VersionNotFoundError(RegistryError, NotFoundError):
-    """The subject exists but not this version."""
+class _VersionError(RegistryError, NotFoundError):
+    """A 404 about a version of a subject: :attr:`message` names both."""
 
     http_status = 404
-    error_code = 40402
+    message: ClassVar[str]
+    """The Confluent registry's text, with ``{subject}`` and ``{version}``."""
 
     def __init__(self, subject: str, version: object) -> None:
         """Name the subject and the version."""
-        super().__init__(f"Version {version} not found for subject '{subject}'.")
+        super().__init__(self.message.format(subject=subject, version=version))
+
+
+class SubjectNotFoundError(_SubjectError):
+    """The subject has no (visible) version."""
+
+    error_code = 40401
+    message = "Subject '{subject}' not found."
+
+
+class VersionNotFoundError(_VersionError):
+    """The subject exists but not this version."""
+
+    error_code = 40402
+    message = "Version {version} not found for subject '{subject}'."
 
 
 class SchemaNotFoundError(RegistryError, NotFoundError):
@@ -78,71 +96,45 @@ class SchemaNotFoundError(RegistryError, NotFoundError):
         super().__init__(message)
 
 
-class SubjectSoftDeletedError(RegistryError, NotFoundError):
+class SubjectSoftDeletedError(_SubjectError):
     """A soft delete of a subject that is already soft-deleted."""
 
-    http_status = 404
     error_code = 40404
-
-    def __init__(self, subject: str) -> None:
-        """Name the subject."""
-        super().__init__(
-            f"Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
-        )
+    message = "Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"
 
 
-class SubjectNotSoftDeletedError(RegistryError, NotFoundError):
+class SubjectNotSoftDeletedError(_SubjectError):
     """A permanent delete of a subject that was not soft-deleted first."""
 
-    http_status = 404
     error_code = 40405
-
-    def __init__(self, subject: str) -> None:
-        """Name the subject."""
-        super().__init__(
-            f"Subject '{subject}' was not deleted first before being permanently deleted"
-        )
+    message = "Subject '{subject}' was not deleted first before being permanently deleted"
 
 
-class VersionSoftDeletedError(RegistryError, NotFoundError):
+class VersionSoftDeletedError(_VersionError):
     """A soft delete of a version that is already soft-deleted."""
 
-    http_status = 404
     error_code = 40406
-
-    def __init__(self, subject: str, version: int) -> None:
-        """Name the subject and the version."""
-        super().__init__(
-            f"Subject '{subject}' Version {version} was soft deleted. "
-            "Set permanent=true to delete permanently"
-        )
+    message = (
+        "Subject '{subject}' Version {version} was soft deleted. "
+        "Set permanent=true to delete permanently"
+    )
 
 
-class VersionNotSoftDeletedError(RegistryError, NotFoundError):
+class VersionNotSoftDeletedError(_VersionError):
     """A permanent delete of a version that was not soft-deleted first."""
 
-    http_status = 404
     error_code = 40407
-
-    def __init__(self, subject: str, version: int) -> None:
-        """Name the subject and the version."""
-        super().__init__(
-            f"Subject '{subject}' Version {version} was not deleted first "
-            "before being permanently deleted"
-        )
+    message = (
+        "Subject '{subject}' Version {version} was not deleted first "
+        "before being permanently deleted"
+    )
 
 
-class SubjectConfigNotFoundError(RegistryError, NotFoundError):
+class SubjectConfigNotFoundError(_SubjectError):
     """The subject has no compatibility level of its own (and the global one was not asked for)."""
 
-    http_status = 404
     error_code = 40408
-
-    def __init__(self, subject: str) -> None:
-        """Name the subject."""
-        super().__init__(
-            f"Subject '{subject}' does not have subject-level compatibility configured"
-        )
+    message = "Subject '{subject}' does not have subject-level compatibility configured"
 
 
 class IncompatibleSchemaError(RegistryError, SchemaError):
