@@ -10,12 +10,11 @@ the metric's name (one view over all names; ``README.md`` says how to keep names
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from entities import metric_entity
-from feast import Field, KafkaSource, StreamFeatureView
+from feast import Field, KafkaSource
 from feast.types import Float64, Int64, String
-from streams import SETTINGS, per_minute, stream_source
+from streams import SETTINGS, minute_view, per_minute, stream_source
 
 METRIC_SCHEMA = json.dumps(
     {
@@ -94,11 +93,10 @@ METRIC_ROLLING_SCHEMA = [
     ),
 ]
 
-metric_rolling_1m = StreamFeatureView(
-    name="metric_rolling_1m",
+metric_rolling_1m = minute_view(
+    "metric_rolling_1m",
     source=metrics_source("metric_rolling_1m"),
-    entities=[metric_entity],
-    ttl=timedelta(hours=1),
+    entity=metric_entity,
     schema=METRIC_ROLLING_SCHEMA,
     aggregations=[
         *(
@@ -108,12 +106,9 @@ metric_rolling_1m = StreamFeatureView(
         ),
         per_minute("value_last", "last", "value", 5),
     ],
-    timestamp_field="event_time",
-    tiling_hop_size=timedelta(minutes=1),
-    tags={
-        "featurestore.rows": "window_end",
-        "featurestore.derived.value_zscore_5m": "(value_last - value_mean_5m) / value_std_5m",
-        "featurestore.features": ",".join(f.name for f in METRIC_ROLLING_SCHEMA[1:]),
+    rows="window_end",
+    derived={
+        "value_zscore_5m": "(value_last - value_mean_5m) / value_std_5m",
     },
     description=(
         "rolling statistics of each entity's metric values: a row at the end of each minute,"

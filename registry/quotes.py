@@ -9,12 +9,11 @@ computed columns below are the book's state as of that event.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from entities import symbol
-from feast import Field, KafkaSource, StreamFeatureView
+from feast import Field, KafkaSource
 from feast.types import Float64, Int64, String
-from streams import SETTINGS, per_minute, stream_source
+from streams import SETTINGS, minute_view, per_minute, stream_source
 
 QUOTE_SCHEMA = json.dumps(
     {
@@ -86,11 +85,10 @@ QUOTES_SCHEMA = [
     ),
 ]
 
-quotes_1m = StreamFeatureView(
-    name="quotes_1m",
+quotes_1m = minute_view(
+    "quotes_1m",
     source=quotes_source("quotes_1m"),
-    entities=[symbol],
-    ttl=timedelta(hours=1),
+    entity=symbol,
     schema=QUOTES_SCHEMA,
     aggregations=[
         per_minute("mid_1m", "mean", "mid", 1),
@@ -101,12 +99,7 @@ quotes_1m = StreamFeatureView(
         per_minute("imbalance_1m", "mean", "imbalance", 1),
         per_minute("quote_count_1m", "count", "mid", 1),
     ],
-    timestamp_field="event_time",
-    tiling_hop_size=timedelta(minutes=1),
-    tags={
-        "featurestore.rows": "window_end",
-        "featurestore.features": ",".join(f.name for f in QUOTES_SCHEMA[1:]),
-    },
+    rows="window_end",
     description=(
         "top-of-book features per symbol: a row at the end of each minute, every window ending"
         " at the row's time (quotes with event time before it)"

@@ -80,43 +80,14 @@ direction_features_v1 = FeatureService(
 
 quote_features_v1 = FeatureService(
     name="quote_features_v1",
-    features=[
-        quotes_1m[
-            [
-                "mid_1m",
-                "mid_last",
-                "spread_bps_1m",
-                "spread_bps_max_1m",
-                "spread_bps_5m",
-                "imbalance_1m",
-                "quote_count_1m",
-            ]
-        ],
-    ],
+    features=[quotes_1m],  # every feature of the view
     tags={"model": "generic"},
     description="every top-of-book feature of a symbol (quotes_1m)",
 )
 
 metric_features_v1 = FeatureService(
     name="metric_features_v1",
-    features=[
-        metric_rolling_1m[
-            [
-                "value_count_1m",
-                "value_mean_1m",
-                "value_min_1m",
-                "value_max_1m",
-                "value_std_1m",
-                "value_count_5m",
-                "value_mean_5m",
-                "value_min_5m",
-                "value_max_5m",
-                "value_std_5m",
-                "value_last",
-                "value_zscore_5m",
-            ]
-        ],
-    ],
+    features=[metric_rolling_1m],  # every feature of the view
     tags={"model": "generic"},
     description="rolling statistics of an entity's metric values and the latest value's z-score",
 )

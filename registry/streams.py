@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from feast import KafkaSource
+from feast import Entity, Field, KafkaSource, StreamFeatureView
 from feast.aggregation import Aggregation
 from feast.data_format import AvroFormat
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
@@ -81,4 +81,46 @@ def per_minute(name: str, function: str, column: str, minutes: int) -> Aggregati
         time_window=timedelta(minutes=minutes),
         slide_interval=timedelta(minutes=1),
         name=name,
+    )
+
+
+def minute_view(
+    name: str,
+    *,
+    source: KafkaSource,
+    entity: Entity,
+    schema: list[Field],
+    aggregations: list[Aggregation],
+    rows: str,
+    description: str,
+    derived: Mapping[str, str] | None = None,
+) -> StreamFeatureView:
+    """A view of ``source``'s topic, tiled by the minute, whose rows live an hour online.
+
+    Args:
+        name: The view's name (and its offline table's).
+        source: Its topic, through a source of its own (:func:`stream_source`).
+        entity: What its rows are about; ``schema[0]`` is its join key.
+        schema: The join key, then every feature (aggregated or derived) in column order.
+        aggregations: The aggregated features.
+        rows: When a row is written (tag ``featurestore.rows``): ``running`` at every event,
+            ``window_end`` at the end of each minute.
+        description: What the view holds.
+        derived: Features computed from the aggregated ones, name -> expression.
+    """
+    return StreamFeatureView(
+        name=name,
+        source=source,
+        entities=[entity],
+        ttl=timedelta(hours=1),
+        schema=schema,
+        aggregations=aggregations,
+        timestamp_field="event_time",
+        tiling_hop_size=timedelta(minutes=1),
+        tags={
+            "featurestore.rows": rows,
+            **{f"featurestore.derived.{n}": text for n, text in (derived or {}).items()},
+            "featurestore.features": ",".join(f.name for f in schema[1:]),
+        },
+        description=description,
     )

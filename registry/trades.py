@@ -8,12 +8,11 @@ no field for. Both are explained in ``README.md``.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 from entities import symbol
-from feast import Field, KafkaSource, StreamFeatureView
+from feast import Field, KafkaSource
 from feast.types import Float64, Int64, String
-from streams import SETTINGS, per_minute, stream_source
+from streams import SETTINGS, minute_view, per_minute, stream_source
 
 TRADE_SCHEMA = json.dumps(
     {
@@ -74,11 +73,10 @@ BARS_SCHEMA = [
     ),
 ]
 
-bars_1m = StreamFeatureView(
-    name="bars_1m",
+bars_1m = minute_view(
+    "bars_1m",
     source=trades_source("bars_1m"),
-    entities=[symbol],
-    ttl=timedelta(hours=1),
+    entity=symbol,
     schema=BARS_SCHEMA,
     aggregations=[
         per_minute("open", "first", "price", 1),
@@ -90,12 +88,9 @@ bars_1m = StreamFeatureView(
         per_minute("avg_trade_size", "mean", "size", 1),
         per_minute("notional", "sum", "notional", 1),
     ],
-    timestamp_field="event_time",
-    tiling_hop_size=timedelta(minutes=1),
-    tags={
-        "featurestore.rows": "running",
-        "featurestore.derived.vwap": "notional / volume",
-        "featurestore.features": ",".join(f.name for f in BARS_SCHEMA[1:]),
+    rows="running",
+    derived={
+        "vwap": "notional / volume",
     },
     description=(
         "1-minute OHLCV bars per symbol as of every trade: a row at t covers the trades of the"
@@ -178,11 +173,10 @@ ROLLING_SCHEMA = [
     Field(name="volume_20m", dtype=Float64, description=f"traded quantity {_over(20)}"),
 ]
 
-rolling_1m = StreamFeatureView(
-    name="rolling_1m",
+rolling_1m = minute_view(
+    "rolling_1m",
     source=trades_source("rolling_1m"),
-    entities=[symbol],
-    ttl=timedelta(hours=1),
+    entity=symbol,
     schema=ROLLING_SCHEMA,
     aggregations=[
         per_minute("notional_1m", "sum", "notional", 1),
@@ -203,17 +197,14 @@ rolling_1m = StreamFeatureView(
         per_minute("sma_5", "mean", "price", 5),
         per_minute("sma_20", "mean", "price", 20),
     ],
-    timestamp_field="event_time",
-    tiling_hop_size=timedelta(minutes=1),
-    tags={
-        "featurestore.rows": "window_end",
-        "featurestore.derived.vwap_1m": "notional_1m / volume_1m",
-        "featurestore.derived.vwap_5m": "notional_5m / volume_5m",
-        "featurestore.derived.vwap_15m": "notional_15m / volume_15m",
-        "featurestore.derived.price_momentum_1m": "close_1m / open_1m - 1",
-        "featurestore.derived.price_momentum_5m": "close_5m / open_5m - 1",
-        "featurestore.derived.volume_ratio": "volume_1m / (volume_20m / 20)",
-        "featurestore.features": ",".join(f.name for f in ROLLING_SCHEMA[1:]),
+    rows="window_end",
+    derived={
+        "vwap_1m": "notional_1m / volume_1m",
+        "vwap_5m": "notional_5m / volume_5m",
+        "vwap_15m": "notional_15m / volume_15m",
+        "price_momentum_1m": "close_1m / open_1m - 1",
+        "price_momentum_5m": "close_5m / open_5m - 1",
+        "volume_ratio": "volume_1m / (volume_20m / 20)",
     },
     description=(
         "rolling features per symbol over clock-time windows: a row at the end of each minute,"

@@ -312,6 +312,9 @@ def test_stream_definitions_rename_each_stream_to_its_topic() -> None:
 
 
 FEAST_CHAINED = """
+from datetime import timedelta
+
+from feast import StreamFeatureView
 from feast.aggregation import Aggregation
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
     PostgreSQLSource,
