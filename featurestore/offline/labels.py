@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -126,6 +127,37 @@ def labels_from_prices(
     return {name: out[name] for name in spec.columns}
 
 
+def _nearest_bar(
+    rows: pd.DataFrame,
+    bars: pd.DataFrame,
+    time_column: str,
+    direction: Literal["forward", "backward"],
+    tolerance: timedelta,
+    *,
+    exact: bool,
+) -> pd.DataFrame:
+    """Each row with the bar of its key nearest ``time_column`` in ``direction``, if close enough.
+
+    ``exact``: whether a bar at exactly that time counts.
+    """
+    return pd.merge_asof(
+        rows.sort_values(time_column),
+        bars,
+        left_on=time_column,
+        right_on="event_timestamp",
+        by="_key",
+        direction=direction,
+        tolerance=pd.Timedelta(tolerance),
+        allow_exact_matches=exact,
+    )
+
+
+def _price_by_row(matched: pd.DataFrame) -> np.ndarray:
+    """The matched bars' prices in the entity rows' order (NaN where none matched)."""
+    prices: np.ndarray = matched.set_index("_row")["_price"].sort_index().to_numpy(dtype="float64")
+    return prices
+
+
 def add_forward_labels(
     entity_rows: pd.DataFrame,
     bars: pd.DataFrame,
@@ -171,29 +203,11 @@ def add_forward_labels(
     right = right.rename(columns={key: "_key", price: "_price"})
     right = right[["_key", "event_timestamp", "_price"]].assign(_bar_ts=right["event_timestamp"])
 
-    entry = pd.merge_asof(
-        left.sort_values("_t"),
-        right,
-        left_on="_t",
-        right_on="event_timestamp",
-        by="_key",
-        direction="forward",
-        tolerance=pd.Timedelta(spec.max_wait),
-        allow_exact_matches=False,  # strictly after t
-    )
-    exit_ = pd.merge_asof(
-        left.sort_values("_t_exit"),
-        right,
-        left_on="_t_exit",
-        right_on="event_timestamp",
-        by="_key",
-        direction="backward",
-        tolerance=pd.Timedelta(spec.max_staleness),
-        allow_exact_matches=True,
-    )
+    # The entry bar is strictly after t; the exit bar may be at t + horizon.
+    entry = _nearest_bar(left, right, "_t", "forward", spec.max_wait, exact=False)
+    exit_ = _nearest_bar(left, right, "_t_exit", "backward", spec.max_staleness, exact=True)
     exit_.loc[exit_["_bar_ts"] <= exit_["_t"], "_price"] = np.nan  # at or before t: not a label
-    entry_price = entry.set_index("_row")["_price"].sort_index().to_numpy(dtype="float64")
-    exit_price = exit_.set_index("_row")["_price"].sort_index().to_numpy(dtype="float64")
+    entry_price, exit_price = _price_by_row(entry), _price_by_row(exit_)
     forward, direction, missing = _returns(entry_price, exit_price, spec.threshold)
     labels = {
         spec.return_column: np.where(missing, np.nan, forward),
