@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from featurestore_client import (
@@ -30,10 +25,10 @@ from tests.integration.service.anomaly_data import (
     create_topic,
     delete_topic,
 )
+from tests.integration.service.stream_resume import client_process, resumes_exactly_once
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
 WANTED = ("AAA", "BBB")
 
 
@@ -67,53 +62,22 @@ def _produce(producer: AnomalyProducer, ids: range, pause_s: float = 0.0) -> Non
     producer.flush()
 
 
-def _client_process(target: str, start: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.service.anomaly_client", target, start,
-         ",".join(WANTED), "0.3"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-
-
-def _read_lines(process: subprocess.Popen[str], count: int) -> list[dict[str, str]]:
-    assert process.stdout is not None
-    lines: list[dict[str, str]] = []
-    while len(lines) < count:
-        line = process.stdout.readline()
-        assert line, f"client exited early (rc={process.poll()}) after {len(lines)} lines"
-        lines.append(json.loads(line))
-    return lines
-
-
 def test_killed_client_resumes_with_its_last_token_exactly_once(
     stack: Settings, topic: str, start_server: Callable[..., ServerThread]
 ) -> None:
     server = start_server(topics=TopicSettings(anomalies=topic))
     producer = AnomalyProducer(stack, topic)
     _produce(producer, range(0, 30))
-    first = _client_process(server.target, f"time:{BASE_TIME.isoformat()}")
-    # Keep producing while the first client reads, dies and the second one starts.
-    feeding = threading.Thread(target=_produce, args=(producer, range(30, 120), 0.01))
-    feeding.start()
-    try:
-        received = _read_lines(first, 25)
-    finally:
-        first.kill()  # SIGKILL mid-stream: no goodbye to the server
-        first.wait(10)
-    feeding.join(30)
-    expected = _expected(range(0, 120))
-    second = _client_process(server.target, f"token:{received[-1]['token']}")
-    try:
-        received += _read_lines(second, len(expected) - len(received))
-    finally:
-        second.kill()
-        second.wait(10)
-    ids = [line["id"] for line in received]
-    assert len(ids) == len(set(ids)), "an anomaly was delivered twice"
-    assert sorted(ids) == sorted(expected), "an anomaly was missed"
+    resumes_exactly_once(
+        lambda start: client_process(
+            "anomaly_client", server.target, start, ",".join(WANTED), "0.3"
+        ),
+        f"time:{BASE_TIME.isoformat()}",
+        threading.Thread(target=_produce, args=(producer, range(30, 120), 0.01)),
+        read_first=25,
+        expected=_expected(range(0, 120)),
+        what="an anomaly",
+    )
 
 
 def test_sdk_resumes_by_itself_when_the_server_goes_away(

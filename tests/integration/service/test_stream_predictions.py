@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import grpc
 import pytest
@@ -22,10 +17,10 @@ from featurestore.service.testing import ServerThread
 from models.publish import PredictionPublisher
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels
+from tests.integration.service.stream_resume import client_process, resumes_exactly_once
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[3]
 WANTED = ("AAA", "BBB")
 T0 = datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
 
@@ -74,27 +69,6 @@ def _produce(publisher: PredictionPublisher, ids: range, model: str, pause_s: fl
     publisher.flush()
 
 
-def _client(target: str, model: str, start: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.integration.service.prediction_client", target, model,
-         ",".join(WANTED), start],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-
-
-def _read_lines(process: subprocess.Popen[str], count: int) -> list[dict[str, str]]:
-    assert process.stdout is not None
-    lines: list[dict[str, str]] = []
-    while len(lines) < count:
-        line = process.stdout.readline()
-        assert line, f"client exited early (rc={process.poll()}) after {len(lines)} lines"
-        lines.append(json.loads(line))
-    return lines
-
-
 def test_killed_client_resumes_with_its_last_token_exactly_once(
     stack: Settings,
     topic: str,
@@ -105,26 +79,16 @@ def test_killed_client_resumes_with_its_last_token_exactly_once(
     publisher = PredictionPublisher.from_settings(stack, topic)
     began = datetime.now(UTC) - timedelta(seconds=1)
     _produce(publisher, range(0, 30), models.name)
-    first = _client(server.target, models.name, f"time:{began.isoformat()}")
-    # Keep producing while the first client reads, dies and the second one starts.
-    feeding = threading.Thread(target=_produce, args=(publisher, range(30, 120), models.name, 0.01))
-    feeding.start()
-    try:
-        received = _read_lines(first, 12)
-    finally:
-        first.kill()  # SIGKILL mid-stream: no goodbye to the server
-        first.wait(10)
-    feeding.join(30)
-    expected = _expected(range(0, 120), models.name)
-    second = _client(server.target, models.name, f"token:{received[-1]['token']}")
-    try:
-        received += _read_lines(second, len(expected) - len(received))
-    finally:
-        second.kill()
-        second.wait(10)
-    ids = [line["id"] for line in received]
-    assert len(ids) == len(set(ids)), "a prediction was delivered twice"
-    assert sorted(ids) == sorted(expected), "a prediction was missed"
+    resumes_exactly_once(
+        lambda start: client_process(
+            "prediction_client", server.target, models.name, ",".join(WANTED), start
+        ),
+        f"time:{began.isoformat()}",
+        threading.Thread(target=_produce, args=(publisher, range(30, 120), models.name, 0.01)),
+        read_first=12,
+        expected=_expected(range(0, 120), models.name),
+        what="a prediction",
+    )
 
 
 def _stream(

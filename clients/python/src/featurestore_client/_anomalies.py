@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from featurestore_client._proto.v1 import anomaly_service_pb2
-from featurestore_client._retry import RetryPolicy
-from featurestore_client._streams import ResumableStream
+from featurestore_client._streams import ResumableStream, set_start
 
 __all__ = ["Anomaly", "AnomalyStream", "anomaly_request"]
 
@@ -42,33 +39,8 @@ def anomaly_request(
     request = anomaly_service_pb2.StreamAnomaliesRequest(symbols=list(symbols or ()))
     if min_score is not None:
         request.min_score = min_score
-    if resume_token is not None:
-        request.resume_token = resume_token
-    elif start_time is not None:
-        if start_time.tzinfo is None:
-            raise ValueError("start_time must be timezone-aware")
-        request.start_time.FromDatetime(start_time.astimezone(UTC))
-    else:
-        request.latest.SetInParent()
+    set_start(request, start_time, resume_token)
     return request
-
-
-def _anomaly(message: anomaly_service_pb2.StreamAnomaliesResponse) -> Anomaly | None:
-    if not message.HasField("anomaly"):
-        return None  # a checkpoint
-    a = message.anomaly
-    return Anomaly(
-        anomaly_id=a.anomaly_id,
-        symbol=a.symbol,
-        event_time=a.event_time.ToDatetime(tzinfo=UTC),
-        score=a.score,
-        model_name=a.model_name,
-        model_version=a.model_version,
-        detected_at=a.detected_at.ToDatetime(tzinfo=UTC),
-        resume_token=message.resume_token,
-        threshold=a.threshold if a.HasField("threshold") else None,
-        features=dict(a.features),
-    )
 
 
 class AnomalyStream(ResumableStream[Anomaly]):
@@ -78,13 +50,18 @@ class AnomalyStream(ResumableStream[Anomaly]):
     yield), so a reconnect neither repeats nor skips an anomaly (:class:`ResumableStream`).
     """
 
-    def __init__(
-        self,
-        open_call: Callable[[anomaly_service_pb2.StreamAnomaliesRequest], Any],
-        request: anomaly_service_pb2.StreamAnomaliesRequest,
-        retry: RetryPolicy,
-        *,
-        resume: bool = True,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(open_call, request, retry, _anomaly, resume=resume, sleep=sleep)
+    item_field = "anomaly"
+
+    def _convert(self, a: anomaly_service_pb2.Anomaly, resume_token: str) -> Anomaly:
+        return Anomaly(
+            anomaly_id=a.anomaly_id,
+            symbol=a.symbol,
+            event_time=a.event_time.ToDatetime(tzinfo=UTC),
+            score=a.score,
+            model_name=a.model_name,
+            model_version=a.model_version,
+            detected_at=a.detected_at.ToDatetime(tzinfo=UTC),
+            resume_token=resume_token,
+            threshold=a.threshold if a.HasField("threshold") else None,
+            features=dict(a.features),
+        )

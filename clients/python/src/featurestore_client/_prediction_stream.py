@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from featurestore_client._convert import entity_value
 from featurestore_client._proto.v1 import prediction_service_pb2
-from featurestore_client._retry import RetryPolicy
-from featurestore_client._streams import ResumableStream
+from featurestore_client._streams import ResumableStream, set_start
 from featurestore_client._types import EntityValue
 
 __all__ = ["LoggedPrediction", "PredictionStream", "prediction_stream_request"]
@@ -47,14 +45,7 @@ def prediction_stream_request(
     request = prediction_service_pb2.StreamPredictionsRequest(model_name=model_name)
     for key, values in (entities or {}).items():
         request.entities[key].values.extend(entity_value(v) for v in values)
-    if resume_token is not None:
-        request.resume_token = resume_token
-    elif start_time is not None:
-        if start_time.tzinfo is None:
-            raise ValueError("start_time must be timezone-aware")
-        request.start_time.FromDatetime(start_time.astimezone(UTC))
-    else:
-        request.latest.SetInParent()
+    set_start(request, start_time, resume_token)
     return request
 
 
@@ -62,36 +53,23 @@ def _time(message: Any, name: str) -> datetime | None:
     return getattr(message, name).ToDatetime(tzinfo=UTC) if message.HasField(name) else None
 
 
-def _prediction(
-    message: prediction_service_pb2.StreamPredictionsResponse,
-) -> LoggedPrediction | None:
-    if not message.HasField("prediction"):
-        return None  # a checkpoint
-    p = message.prediction
-    return LoggedPrediction(
-        prediction_id=p.prediction_id,
-        model_name=p.model_name,
-        model_version=p.model_version,
-        entity=dict(p.entity),
-        score=p.score,
-        resume_token=message.resume_token,
-        features=dict(p.features),
-        feature_time=_time(p, "feature_time"),
-        request_time=_time(p, "request_time"),
-        response_time=_time(p, "response_time"),
-    )
-
-
 class PredictionStream(ResumableStream[LoggedPrediction]):
     """Iterates a model's predictions; after a disconnect, continues after the last one."""
 
-    def __init__(
-        self,
-        open_call: Callable[[prediction_service_pb2.StreamPredictionsRequest], Any],
-        request: prediction_service_pb2.StreamPredictionsRequest,
-        retry: RetryPolicy,
-        *,
-        resume: bool = True,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(open_call, request, retry, _prediction, resume=resume, sleep=sleep)
+    item_field = "prediction"
+
+    def _convert(
+        self, p: prediction_service_pb2.LoggedPrediction, resume_token: str
+    ) -> LoggedPrediction:
+        return LoggedPrediction(
+            prediction_id=p.prediction_id,
+            model_name=p.model_name,
+            model_version=p.model_version,
+            entity=dict(p.entity),
+            score=p.score,
+            resume_token=resume_token,
+            features=dict(p.features),
+            feature_time=_time(p, "feature_time"),
+            request_time=_time(p, "request_time"),
+            response_time=_time(p, "response_time"),
+        )

@@ -8,16 +8,18 @@ the connection drops, calls again with it, so nothing is missed or repeated.
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import grpc
 
 from featurestore_client._errors import from_rpc_error
 from featurestore_client._retry import RetryPolicy
 
-__all__ = ["ResumableStream"]
+__all__ = ["ResumableStream", "set_start"]
 
 T = TypeVar("T")
 
@@ -26,13 +28,26 @@ _RESUMABLE = frozenset(
 )
 
 
-class ResumableStream(Generic[T]):
+def set_start(request: Any, start_time: datetime | None, resume_token: str | None) -> None:
+    """Fill a stream request's ``start``: resume_token wins over start_time; neither: from now."""
+    if resume_token is not None:
+        request.resume_token = resume_token
+    elif start_time is not None:
+        if start_time.tzinfo is None:
+            raise ValueError("start_time must be timezone-aware")
+        request.start_time.FromDatetime(start_time.astimezone(UTC))
+    else:
+        request.latest.SetInParent()
+
+
+class ResumableStream(ABC, Generic[T]):
     """Iterates a stream's items; after a disconnect, reconnects with the latest token it holds.
 
-    ``convert`` turns a response into an item, or None for a checkpoint (not yielded).
-    Reconnects back off as :class:`RetryPolicy` says; the attempt count resets whenever a
-    message arrives, and the stream raises once ``max_attempts`` connections in a row fail.
-    Close it (or use ``with``) to cancel the call.
+    A subclass names the response field that holds an item (:attr:`item_field`) and
+    converts it (:meth:`_convert`). Reconnects back off as
+    :class:`RetryPolicy` says; the attempt count resets whenever a message arrives, and the
+    stream raises once ``max_attempts`` connections in a row fail. Close it (or use ``with``)
+    to cancel the call.
     """
 
     def __init__(
@@ -40,15 +55,14 @@ class ResumableStream(Generic[T]):
         open_call: Callable[[Any], Any],
         request: Any,
         retry: RetryPolicy,
-        convert: Callable[[Any], T | None],
         *,
         resume: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """Open calls with ``open_call(request)``; reconnect as ``retry`` says, when ``resume``."""
         self._open_call = open_call
         self._request = request
         self._retry = retry
-        self._convert = convert
         self._resume = resume
         self._sleep = sleep
         self._call: Any = None
@@ -72,9 +86,8 @@ class ResumableStream(Generic[T]):
                 for message in self._call:
                     failures = 0
                     self.resume_token = message.resume_token
-                    item = self._convert(message)
-                    if item is not None:
-                        yield item
+                    if message.HasField(self.item_field):
+                        yield self._convert(getattr(message, self.item_field), message.resume_token)
                 return
             except grpc.RpcError as error:
                 if self._closed and error.code() is grpc.StatusCode.CANCELLED:
@@ -90,6 +103,13 @@ class ResumableStream(Generic[T]):
                 self.reconnects += 1
             finally:
                 self._call.cancel()
+
+    item_field: ClassVar[str]
+    """The response field holding an item; a response without it is a checkpoint."""
+
+    @abstractmethod
+    def _convert(self, item: Any, resume_token: str) -> T:
+        """The item of a response's :attr:`item_field`, with the token that resumes after it."""
 
     def close(self) -> None:
         """Cancel the call; iteration ends."""
