@@ -27,6 +27,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any
 
@@ -112,6 +113,48 @@ async def _refuse(guard: _Guard, context: grpc.aio.ServicerContext, method: str)
         await context.abort(refusal.code, refusal.message)
 
 
+class _Observed:
+    """One call's telemetry around its behaviour: in flight, its span current, timed, counted.
+
+    A class, not ``contextlib.contextmanager``: it is entered on every call, unary and stream.
+    """
+
+    __slots__ = ("_context", "_method", "_span", "_started", "_telemetry", "_use")
+
+    def __init__(
+        self, telemetry: RpcTelemetry, method: str, context: grpc.aio.ServicerContext
+    ) -> None:
+        self._telemetry = telemetry
+        self._method = method
+        self._context = context
+
+    def __enter__(self) -> None:
+        telemetry = self._telemetry
+        self._started = time.perf_counter()
+        self._span = (
+            None
+            if telemetry.tracer is None
+            else telemetry.start_span(self._method, self._context.invocation_metadata())
+        )
+        telemetry.counters.in_flight += 1
+        self._use: AbstractContextManager[object] | None = None
+        if self._span is not None:
+            self._use = trace.use_span(
+                self._span, record_exception=False, set_status_on_exception=False
+            )
+            self._use.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        exc: BaseException | None = exc_info[1]
+        try:
+            if self._use is not None:
+                self._use.__exit__(*exc_info)
+        finally:
+            code = _OK if exc is None else _code_of(self._context, exc)
+            self._telemetry.counters.in_flight -= 1
+            self._telemetry.finish(self._method, code, self._started, self._span)
+
+
 class MethodWrapper:
     """Builds the wrapped handler of one method: telemetry outermost, then auth, then errors."""
 
@@ -146,9 +189,6 @@ class MethodWrapper:
         self, behavior: UnaryBehavior, method: str, tokens: _Guard | None, decode: Decode
     ) -> UnaryBehavior:
         telemetry = self._telemetry
-        tracer = telemetry.tracer
-        counters = telemetry.counters
-        perf_counter = time.perf_counter
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             if tokens is not None:
@@ -161,25 +201,8 @@ class MethodWrapper:
                 await _abort_for(exc, context, method)
 
         async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = perf_counter()
-            span = (
-                None
-                if tracer is None
-                else telemetry.start_span(method, context.invocation_metadata())
-            )
-            code = _OK
-            counters.in_flight += 1
-            try:
-                if span is None:
-                    return await guarded(request, context)
-                with trace.use_span(span, record_exception=False, set_status_on_exception=False):
-                    return await guarded(request, context)
-            except BaseException as exc:
-                code = _code_of(context, exc)
-                raise
-            finally:
-                counters.in_flight -= 1
-                telemetry.finish(method, code, started, span)
+            with _Observed(telemetry, method, context):
+                return await guarded(request, context)
 
         return run
 
@@ -187,8 +210,6 @@ class MethodWrapper:
         self, behavior: StreamBehavior, method: str, tokens: _Guard | None, decode: Decode
     ) -> StreamBehavior:
         telemetry = self._telemetry
-        tracer = telemetry.tracer
-        counters = telemetry.counters
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if tokens is not None:
@@ -208,30 +229,9 @@ class MethodWrapper:
                 await _abort_for(exc, context, method)
 
         async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            span = (
-                None
-                if tracer is None
-                else telemetry.start_span(method, context.invocation_metadata())
-            )
-            code = _OK
-            counters.in_flight += 1
-            try:
-                if span is None:
-                    async for response in guarded(request, context):
-                        yield response
-                else:
-                    with trace.use_span(
-                        span, record_exception=False, set_status_on_exception=False
-                    ):
-                        async for response in guarded(request, context):
-                            yield response
-            except BaseException as exc:
-                code = _code_of(context, exc)
-                raise
-            finally:
-                counters.in_flight -= 1
-                telemetry.finish(method, code, started, span)
+            with _Observed(telemetry, method, context):
+                async for response in guarded(request, context):
+                    yield response
 
         return run
 
