@@ -8,21 +8,9 @@ hand) is the source of truth.
 
 from __future__ import annotations
 
+from featurestore.definitions import model
 from featurestore.definitions.catalog import market_definitions, stream_definitions
-from featurestore.definitions.model import (
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    Feature,
-    FeatureRef,
-    FeatureService,
-    FeatureView,
-    SourceTable,
-    StreamComputation,
-    StreamSource,
-    ValueType,
-)
+from featurestore.definitions.model import *  # noqa: F403  (the domain types: model.__all__)
 from featurestore.definitions.registry import (
     ApplyResult,
     apply_definitions,
@@ -35,19 +23,7 @@ from featurestore.definitions.validate import validate_definitions
 __all__ = [
     "PROJECT",
     "REPO_PATH",
-    "AggFunction",
-    "Aggregation",
     "ApplyResult",
-    "Definitions",
-    "Entity",
-    "Feature",
-    "FeatureRef",
-    "FeatureService",
-    "FeatureView",
-    "SourceTable",
-    "StreamComputation",
-    "StreamSource",
-    "ValueType",
     "apply_definitions",
     "apply_repo",
     "load_definitions",
@@ -55,4 +31,5 @@ __all__ = [
     "market_definitions",
     "stream_definitions",
     "validate_definitions",
+    *model.__all__,
 ]
