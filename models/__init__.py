@@ -15,8 +15,7 @@ model kind, metrics and baselines), ``pyfunc`` (the registered form), ``tracking
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from models._lazy import lazy_exports
 
 __all__ = [
     "CHAMPION",
@@ -49,8 +48,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'models' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -13,8 +13,7 @@ four shapes and the detector's precision and recall on each). Fitting and regist
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from models._lazy import lazy_exports
 
 __all__ = [
     "DetectorConfig",
@@ -37,8 +36,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'models.anomaly' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

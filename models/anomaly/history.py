@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 
 from featurestore.definitions import Definitions, FeatureView
-from featurestore.errors import BackendUnavailableError, FeatureStoreError
 from featurestore.offline.tables import table_identifier
+from models.data.source import offline_read_errors
 
 __all__ = ["entity_key_of", "recent_rows", "view_rows"]
 
@@ -35,16 +35,8 @@ def _frame(rows: Sequence[tuple[object, ...]], names: list[str]) -> pd.DataFrame
 
 
 def _execute(dsn: str, query: sql.Composed, params: Sequence[object]) -> list[tuple[object, ...]]:
-    try:
-        with psycopg.connect(dsn) as conn:
-            return conn.execute(query, params).fetchall()
-    except psycopg.errors.UndefinedTable as exc:
-        raise FeatureStoreError(
-            f"an offline table is missing ({exc.diag.message_primary}); "
-            "run `featurestore registry apply`"
-        ) from exc
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+    with offline_read_errors(), psycopg.connect(dsn) as conn:
+        return conn.execute(query, params).fetchall()
 
 
 def view_rows(
