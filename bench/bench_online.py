@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import socket
 import statistics
@@ -52,6 +51,7 @@ import psutil
 import redis
 
 from bench import online_load
+from bench.own_stack import free_ports
 from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, RedisSettings, Settings, load_settings, settings_env
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, RedisOnlineWriter
@@ -101,32 +101,13 @@ async def _write_rows(settings: Settings, project: str) -> None:
         await store.close()
 
 
-def _free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive free loopback ports below the ephemeral range."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000 - size)
-        sockets: list[socket.socket] = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError(f"no {size} consecutive free ports")
-
-
 @contextmanager
 def _redis_cluster(settings: Settings) -> Iterator[Settings]:
     """A Redis Cluster of this run's own (3 masters x 1 replica), stopped and deleted after."""
     from featurestore.stack import Stack
 
     with tempfile.TemporaryDirectory(prefix="bench-redis-cluster-") as tmp:
-        base = _free_port_block(12)
+        base = free_ports(12)
         own = load_settings(
             {
                 "FEATURESTORE_DATA_DIR": tmp,

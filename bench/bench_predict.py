@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import uuid
-import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from bench.bench_online import (
     _run_on_server_loop,
     _write_rows,
 )
+from bench.sklearn_models import register_sklearn_versions
 from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, Settings, TopicSettings, load_settings, settings_env
 from featurestore.topics import TopicSpec, ensure_topics
@@ -75,8 +75,6 @@ def _column(feature: str) -> str:
 
 
 def _register_pipeline(settings: Settings, name: str) -> None:
-    import mlflow
-    from mlflow.models import infer_signature
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LinearRegression
     from sklearn.pipeline import make_pipeline
@@ -87,19 +85,7 @@ def _register_pipeline(settings: Settings, name: str) -> None:
     y = x.sum(axis=1)
     model = make_pipeline(SimpleImputer(strategy="constant", fill_value=0.0), LinearRegression())
     model.fit(x, y)
-    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
-    mlflow.set_experiment(f"bench-{name}")
-    with mlflow.start_run(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        mlflow.sklearn.log_model(
-            model,
-            name="model",
-            signature=infer_signature(x, model.predict(x)),
-            registered_model_name=name,
-            serialization_format="cloudpickle",
-            pip_requirements=["scikit-learn"],
-        )
-    mlflow.MlflowClient().set_registered_model_alias(name, "champion", "1")
+    register_sklearn_versions(settings, name, f"bench-{name}", x, [(model, {})])
 
 
 def _synthetic_dataset() -> Any:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.sklearn_models import register_sklearn_versions
 from featurestore.config import Settings
 
 COLUMNS = ["bars_1m__close", "rolling_1m__vwap_5m", "bars_1m__volume"]
@@ -32,8 +32,6 @@ class RegisteredModels:
 
 def register_models(settings: Settings, name: str) -> RegisteredModels:
     """Register version 1 (a regressor) and 2 (a classifier); alias champion -> 1."""
-    import mlflow
-    from mlflow.models import infer_signature
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -50,22 +48,13 @@ def register_models(settings: Settings, name: str) -> RegisteredModels:
     )
     classifier.fit(x, (y > y.median()).astype(int))
 
-    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
-    mlflow.set_experiment(f"test-{name}")
-    for model, extra in ((regressor, {}), (classifier, {"pyfunc_predict_fn": "predict_proba"})):
-        # MLflow warns about its own type-hint inference and about cloudpickle while logging.
-        with mlflow.start_run(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mlflow.sklearn.log_model(
-                model,
-                name="model",
-                signature=infer_signature(x, model.predict(x)),
-                registered_model_name=name,
-                serialization_format="cloudpickle",
-                pip_requirements=["scikit-learn"],
-                **extra,
-            )
-    mlflow.MlflowClient().set_registered_model_alias(name, "champion", "1")
+    register_sklearn_versions(
+        settings,
+        name,
+        f"test-{name}",
+        x,
+        [(regressor, {}), (classifier, {"pyfunc_predict_fn": "predict_proba"})],
+    )
     return RegisteredModels(name, regressor, classifier)
 
 
