@@ -9,14 +9,11 @@ Confluent's own client (``basic.auth.user.info``) and the store's serializer pat
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import requests
-import uvicorn
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
@@ -25,6 +22,7 @@ from featurestore.errors import ConfigurationError
 from featurestore.events import AvroDeserializer, AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.schema_registry import MemoryRecordLog, create_app
 from tests.ports import free_port
+from tests.unit.schema_registry.threaded_registry import serving
 
 USERS = "FEATURESTORE_SCHEMA_REGISTRY__BASIC_AUTH_USERS"
 USER_INFO = "FEATURESTORE_SCHEMA_REGISTRY__BASIC_AUTH_USER_INFO"
@@ -42,18 +40,8 @@ def registry() -> Iterator[Settings]:
             USER_INFO: "alice:w0nder:land",
         }
     )
-    app = create_app(settings, log=MemoryRecordLog())
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "registry did not start"
-        time.sleep(0.02)
-    yield settings
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(settings, log=MemoryRecordLog()), port):
+        yield settings
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,10 @@ URL, header and query string the official client sends goes through the real rou
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -22,6 +19,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from featurestore.config import load_settings
 from featurestore.schema_registry import MemoryRecordLog, create_app
 from tests.ports import free_port
+from tests.unit.schema_registry.threaded_registry import serving
 
 V1: dict[str, Any] = {
     "type": "record",
@@ -42,19 +40,9 @@ V2: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    app = create_app(load_settings({}), log=MemoryRecordLog())
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "registry did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(load_settings({}), log=MemoryRecordLog()), port):
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture
