@@ -26,14 +26,20 @@ from featurestore.offline.tables import ensure_partitions, table_identifier
 from tests.integration.offline.pit_data import OfflineData, view_rows
 
 
+def _applied(stack: Settings, project: str, table_letter: str) -> Definitions:
+    """The market definitions, applied under a project and table prefix of this run's own."""
+    run = uuid.uuid4().hex[:8]
+    definitions = market_definitions(
+        f"{project}_{run}", table_prefix=f"{table_letter}{run}_", partition_interval="day"
+    )
+    apply_definitions(stack, definitions)
+    return definitions
+
+
 @pytest.fixture(scope="session")
 def offline_data(stack: Settings) -> Iterator[OfflineData]:
     """Tables without the primary key (so that ties on event_timestamp can exist), filled."""
-    run = uuid.uuid4().hex[:8]
-    defs = market_definitions(
-        f"test_offline_{run}", table_prefix=f"t{run}_", partition_interval="day"
-    )
-    apply_definitions(stack, defs)
+    defs = _applied(stack, "test_offline", "t")
     rng = np.random.default_rng(7)
     written: dict[str, pd.DataFrame] = {}
     with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
@@ -63,11 +69,7 @@ def offline_data(stack: Settings) -> Iterator[OfflineData]:
 @pytest.fixture(scope="session")
 def pk_offline_data(stack: Settings) -> Iterator[OfflineData]:
     """The same kind of data in tables of the store's own layout, written by the upsert."""
-    run = uuid.uuid4().hex[:8]
-    defs = market_definitions(
-        f"test_offline_pk_{run}", table_prefix=f"k{run}_", partition_interval="day"
-    )
-    apply_definitions(stack, defs)
+    defs = _applied(stack, "test_offline_pk", "k")
     rng = np.random.default_rng(8)
     written: dict[str, pd.DataFrame] = {}
     with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:

@@ -21,6 +21,7 @@ from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
+from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, delete_model, register_models
 
 
@@ -92,3 +93,22 @@ def models(stack: Settings) -> Iterator[RegisteredModels]:
     registered = register_models(stack, f"fs-test-{uuid.uuid4().hex[:8]}")
     yield registered
     delete_model(stack, registered.name)
+
+
+@pytest.fixture
+def new_topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[Callable[..., str]]:
+    """Creates topics named after the test (``new_topic("anomalies", partitions=3)``).
+
+    Every topic it created is deleted after the test.
+    """
+    created: list[str] = []
+
+    def create(prefix: str, partitions: int = 3) -> str:
+        name = unique_name(prefix)
+        create_topic(stack, name, partitions)
+        created.append(name)
+        return name
+
+    yield create
+    for name in created:
+        delete_topic(stack, name)

@@ -37,8 +37,6 @@ from tests.integration.service.anomaly_data import (
     BASE_TIME,
     AnomalyProducer,
     anomaly_record,
-    create_topic,
-    delete_topic,
 )
 from tests.integration.service.mlflow_models import RegisteredModels
 from tests.integration.service.offline_data import T0, Offline, offline_tables
@@ -102,15 +100,10 @@ def offline(stack: Settings) -> Iterator[Offline]:
 
 
 @pytest.fixture
-def topics(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[TopicSettings]:
-    names = TopicSettings(
-        anomalies=unique_name("anomalies"), predictions=unique_name("predictions")
+def topics(new_topic: Callable[..., str]) -> TopicSettings:
+    return TopicSettings(
+        anomalies=new_topic("anomalies"), predictions=new_topic("predictions", partitions=1)
     )
-    create_topic(stack, names.anomalies)
-    create_topic(stack, names.predictions, partitions=1)
-    yield names
-    delete_topic(stack, names.anomalies)
-    delete_topic(stack, names.predictions)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ order logged, with trace context in their headers when tracing.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import numpy as np
@@ -28,7 +28,6 @@ from featurestore.events import (
 )
 from featurestore.service.prediction_batch import PredictionRows
 from featurestore.service.prediction_log import PredictionLogger
-from tests.integration.service.anomaly_data import create_topic, delete_topic
 
 pytestmark = pytest.mark.integration
 
@@ -52,11 +51,8 @@ class _RegistryAwayAtFirst(InMemorySchemaStore):
 
 
 @pytest.fixture
-def topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
-    name = unique_name("prediction-log")
-    create_topic(stack, name, partitions=3)
-    yield name
-    delete_topic(stack, name)
+def topic(new_topic: Callable[..., str]) -> str:
+    return new_topic("prediction-log", partitions=3)
 
 
 def _rows(call: int) -> PredictionRows:

@@ -27,7 +27,6 @@ from featurestore.service.testing import ServerThread
 from models.predictor import Predictor
 from models.publish import PredictionPublisher
 from models.registry import ModelRegistry
-from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels
 
 pytestmark = pytest.mark.integration
@@ -37,11 +36,8 @@ HORIZON = timedelta(minutes=2)
 
 
 @pytest.fixture
-def topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
-    name = unique_name("predictions")
-    create_topic(stack, name, partitions=2)
-    yield name
-    delete_topic(stack, name)
+def topic(new_topic: Callable[..., str]) -> str:
+    return new_topic("predictions", partitions=2)
 
 
 @pytest.fixture

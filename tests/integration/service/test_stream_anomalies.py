@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from featurestore_client import (
@@ -22,8 +22,6 @@ from tests.integration.service.anomaly_data import (
     BASE_TIME,
     AnomalyProducer,
     anomaly_record,
-    create_topic,
-    delete_topic,
 )
 from tests.integration.service.stream_resume import client_process, resumes_exactly_once
 
@@ -33,11 +31,8 @@ WANTED = ("AAA", "BBB")
 
 
 @pytest.fixture
-def topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
-    name = unique_name("anomalies")
-    create_topic(stack, name)
-    yield name
-    delete_topic(stack, name)
+def topic(new_topic: Callable[..., str]) -> str:
+    return new_topic("anomalies")
 
 
 def _symbol_and_score(i: int) -> tuple[str, float]:

@@ -15,7 +15,6 @@ from featurestore.config import Settings, TopicSettings
 from featurestore.events import PredictionLog
 from featurestore.service.testing import ServerThread
 from models.publish import PredictionPublisher
-from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels
 from tests.integration.service.stream_resume import client_process, resumes_exactly_once
 
@@ -26,11 +25,8 @@ T0 = datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-def topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
-    name = unique_name("predictions")
-    create_topic(stack, name)
-    yield name
-    delete_topic(stack, name)
+def topic(new_topic: Callable[..., str]) -> str:
+    return new_topic("predictions")
 
 
 _STUB = prediction_service_pb2_grpc.PredictionServiceStub
