@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from featurestore.config import Settings
 from featurestore.definitions import PROJECT
 from featurestore.definitions.snapshot import cached_definitions
 from featurestore.errors import NotFoundError
-from featurestore.stack.base import port_open
+from featurestore.stack.base import Component, port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService
@@ -30,21 +31,28 @@ def keep_definitions(settings: Settings) -> None:
         cached_definitions(settings, PROJECT)
 
 
-def test_grpc_service_starts_serves_health_and_stops(stack: Settings, tmp_path: Path) -> None:
-    grpc_settings = stack.grpc.model_copy(update={"port": free_port()})
-    settings = stack.model_copy(update={"grpc": grpc_settings, "data_dir": tmp_path})
-    keep_definitions(settings)
-    service = GrpcService(settings)
-    assert not service.healthy()
+@contextlib.contextmanager
+def _started(service: Component) -> Iterator[None]:
+    """The service launched and healthy (its own PID) for the block, stopped after it."""
     service.prepare()
     pid = service.launch()
     try:
         healthy = wait_until(service.healthy, timeout=service.start_timeout)
         assert healthy, service.process.log_tail()
         assert service.process.pid() == pid
-        assert service.status().healthy
+        yield
     finally:
         assert service.stop()
+
+
+def test_grpc_service_starts_serves_health_and_stops(stack: Settings, tmp_path: Path) -> None:
+    grpc_settings = stack.grpc.model_copy(update={"port": free_port()})
+    settings = stack.model_copy(update={"grpc": grpc_settings, "data_dir": tmp_path})
+    keep_definitions(settings)
+    service = GrpcService(settings)
+    assert not service.healthy()
+    with _started(service):
+        assert service.status().healthy
     assert service.process.pid() is None
     assert not port_open(grpc_settings.host, grpc_settings.port)
 
@@ -64,13 +72,6 @@ def test_scorer_service_starts_once_a_champion_exists_and_stops(
     settings = stack.model_copy(update={"data_dir": tmp_path})
     keep_definitions(settings)
     service = AnomalyScorerService(settings)
-    service.prepare()
-    pid = service.launch()
-    try:
-        healthy = wait_until(service.healthy, timeout=service.start_timeout)
-        assert healthy, service.process.log_tail()
-        assert service.process.pid() == pid
+    with _started(service):
         assert "scoring with models:/featurestore-anomaly/" in service.process.log_tail()
-    finally:
-        assert service.stop()
     assert service.process.pid() is None
