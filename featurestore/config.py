@@ -871,6 +871,11 @@ class ProcessorSettings(_Section):
     commit_ms: int = Field(default=1000, ge=0)
     """Kafka engine: how often each partition's rows and state are committed to PostgreSQL;
     Redis is written after every batch (0: commit after every batch)."""
+    switch_interval_ms: float = Field(default=1.0, gt=0)
+    """The processor process's GIL switch interval (``sys.setswitchinterval``): the longest a
+    thread that wants the GIL (a partition's step back from Redis, the loop back from its
+    poll) waits while another thread computes. CPython's default is 5 ms; at 1 ms the rows
+    reached Redis sooner at 5,000 events/s (``bench/RESULTS.md``, processors)."""
 
 
 class VendorSettings(_Section):

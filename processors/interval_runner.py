@@ -30,6 +30,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -164,13 +165,18 @@ class IntervalRunner:
         partition = int(records.partition[0])
         return self._call(partition, records)
 
-    def flush(self, force: bool = False, *, retry: bool = True) -> list[PartitionSummary]:
+    def flush(
+        self, force: bool = False, *, retry: bool = True, skip: Collection[int] = ()
+    ) -> list[PartitionSummary]:
         """Commit what is due (every step not committed yet: ``force``) on every partition.
 
         ``retry``: wait out a transient failure with :attr:`retrier` (False: raise it).
+        ``skip``: partitions about to be stepped, which commit from their own step once their
+        rows are in Redis (here, the commit's preparation would hold up every partition's
+        batch).
         """
         with self._lock:
-            lanes = list(self._lanes.values())
+            lanes = [lane for p, lane in self._lanes.items() if p not in skip]
         return [
             self._call(lane.partition, None, force=force, retry=retry)
             for lane in lanes

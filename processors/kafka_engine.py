@@ -263,8 +263,8 @@ class ConsumerHandle:
             records, errors = group_records(messages)
             for error in errors:
                 self._on_message_error(error)
-            if isinstance(self._runner, IntervalRunner):
-                self._runner.flush()  # commits due on partitions this poll brought nothing
+            if isinstance(self._runner, IntervalRunner):  # commits due on the other partitions
+                self._runner.flush(skip={int(r.partition[0]) for r in records})
             if records:
                 self._kafka_up()
             elif self._kafka_down and polled - checked >= 1.0:

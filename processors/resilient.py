@@ -23,6 +23,7 @@ command prints it and exits non-zero. While it waits the health listener gets th
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -105,6 +106,7 @@ def run_resilient_stream(
     """
     backoff = backoff or Backoff()
     retrier = Retrier(backoff, health, stop)
+    sys.setswitchinterval(settings.processors.switch_interval_ms / 1000.0)
     starts = failures = 0
     while not stop.is_set():
         try:

@@ -154,20 +154,15 @@ class OpenTile:
         buffer[n : n + k] = new
         return buffer[: n + k]
 
-    def tail(self, count: int) -> OpenTile:
-        """The last ``count`` events."""
-        start = len(self) - count
-        return OpenTile(
-            self.event_us[start:], self.offset[start:], self.kafka_ms[start:],
-            {n: v[start:] for n, v in self.values.items()}, self.ids[start:],
-        )  # fmt: skip
+    def pack(self, start: int = 0) -> bytes:
+        """The numeric columns as bytes: a JSON header line, then the arrays.
 
-    def pack(self) -> bytes:
-        """The numeric columns as bytes: a JSON header line, then the arrays."""
+        ``start``: only the events from that index on (the journal's new events).
+        """
         names = sorted(self.values)
-        header = json.dumps({"n": len(self), "columns": names}).encode() + b"\n"
+        header = json.dumps({"n": len(self) - start, "columns": names}).encode() + b"\n"
         arrays = [self.event_us, self.offset, self.kafka_ms, *(self.values[n] for n in names)]
-        return header + b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)
+        return header + b"".join(np.ascontiguousarray(a[start:]).tobytes() for a in arrays)
 
     @classmethod
     def unpack(cls, data: bytes, ids: list[str]) -> OpenTile:
@@ -308,8 +303,8 @@ class PartitionFeatureState:
         for name, entity in self.entities.items():
             for start, tile in entity.open.items():
                 if tile.unsaved:
-                    new = tile.tail(tile.unsaved)
-                    chunks.append(EventChunk(name, start, new.ids, new.pack()))
+                    first = len(tile) - tile.unsaved
+                    chunks.append(EventChunk(name, start, tile.ids[first:], tile.pack(first)))
                     tile.unsaved = 0
         return chunks
 

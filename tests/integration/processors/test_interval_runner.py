@@ -116,6 +116,8 @@ def test_interval_commits_after_a_lost_connection_store_what_commits_per_batch_s
             runner = IntervalRunner(job, retrier, commit_s=3600.0)
             for i, batch in enumerate(batches):
                 runner.run(batch)
+                if i == 2:  # a partition about to be stepped commits from its own step
+                    assert runner.flush(force=True, skip={0}) == []
                 if i == 4:
                     runner.flush(force=True)  # five batches in one commit
                 if i == 9:
