@@ -31,8 +31,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
-    """The settings of the stack under test, from FEATURESTORE_* variables."""
-    return load_settings()
+    """The settings of the stack under test, from FEATURESTORE_* variables.
+
+    Against a secured stack, the SDK's clients of the tests take the token of every scope
+    (``FEATURESTORE_TOKEN``) unless a test gives its own.
+    """
+    settings = load_settings()
+    if settings.security.enabled:
+        from featurestore.config import GRPC_SCOPES
+        from featurestore.security import ALL_SCOPES, local_credentials
+
+        token = local_credentials(settings.data_dir, GRPC_SCOPES).grpc_tokens[ALL_SCOPES]
+        os.environ.setdefault("FEATURESTORE_TOKEN", token)
+    return settings
 
 
 @pytest.fixture(scope="session")

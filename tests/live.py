@@ -9,7 +9,7 @@ def topic_exists(settings: Settings, topic: str) -> bool:
     """Whether the stack's Kafka has ``topic`` (an ingest creates it as it starts)."""
     from confluent_kafka.admin import AdminClient
 
-    meta = AdminClient({"bootstrap.servers": settings.kafka.bootstrap}).list_topics(timeout=5)
+    meta = AdminClient(settings.kafka.connection.admin()).list_topics(timeout=5)
     return topic in meta.topics
 
 

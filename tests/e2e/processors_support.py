@@ -58,7 +58,7 @@ def produce_v2_trades_and_junk(
         TRADE_CODEC, v2_schema, store.register(value_subject(topic), v2_schema.text)
     )
     assert v2.schema_id != v1.schema_id
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "linger.ms": 5})
+    producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 5}))
     for i in range(n):
         event_us = start_us + i * 4_700_000
         record = {
@@ -139,7 +139,12 @@ def clean_up(
 ) -> None:
     """Drop what a test's projects wrote (tables, Redis keys), its processors' folders
     (``processors`` is a glob under the processors' data folder) and its topics."""
-    client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+    client = redis.Redis(
+        host=settings.redis.host,
+        port=settings.redis.port,
+        db=settings.redis.db,
+        **settings.redis.client_kwargs(),
+    )
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn, client:
         for defs in projects:
             for view in defs.views:
@@ -152,7 +157,7 @@ def clean_up(
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     for future in admin.delete_topics(list(topics)).values():
         future.result()
 

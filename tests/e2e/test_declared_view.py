@@ -134,12 +134,17 @@ def place(stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
-        client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+        client = redis.Redis(
+            host=stack.redis.host,
+            port=stack.redis.port,
+            db=stack.redis.db,
+            **stack.redis.client_kwargs(),
+        )
         with client:
             keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
             if keys:
                 client.delete(*keys)
-        admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+        admin = AdminClient(stack.kafka.connection.admin())
         for future in admin.delete_topics([topic]).values():
             future.result()
         for path in (stack.data_dir / "processors").glob(f"e2e-view-{run}*"):

@@ -201,7 +201,7 @@ def _produce_trades(settings: Settings, topic: str, first: int, n: int) -> None:
     """Trades of one symbol, a second apart, into ``topic`` (created with 4 partitions)."""
     ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
     serializer = AvroSerializer.for_topic(
-        ConfluentSchemaStore(settings.schema_registry.url), topic, Trade
+        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Trade
     )
     producer = Producer(settings.kafka.connection.producer())
     start = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)

@@ -98,7 +98,7 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
                     conn.execute(f'DROP TABLE IF EXISTS "{view.source.table}" CASCADE')
         for folder in (stack.data_dir / "processors").glob(f"e2e-models-*-{run}*"):
             shutil.rmtree(folder, ignore_errors=True)
-        admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+        admin = AdminClient(stack.kafka.connection.admin())
         for future in admin.delete_topics([topic]).values():
             future.result()
 
@@ -120,9 +120,7 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
 
     settings = pipeline.settings
     anomalies = f"e2e-models-anomalies-{pipeline.run}"
-    ensure_topics(
-        AdminClient({"bootstrap.servers": settings.kafka.bootstrap}), [TopicSpec(anomalies, 2)]
-    )
+    ensure_topics(AdminClient(settings.kafka.connection.admin()), [TopicSpec(anomalies, 2)])
     scored = pipeline.definitions("b")
     scorer = AnomalyScorer(
         pipeline.registry, pipeline.reports["anomaly"].logged.ref.name,
@@ -139,7 +137,7 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
     finally:
         handle.stop()
 
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     events = [
         item.event
         for item in replay_topic(settings.kafka.connection, store, anomalies)

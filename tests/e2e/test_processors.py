@@ -89,7 +89,7 @@ class World:
 
 
 def _dead_letter_ends(settings: Settings) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": "x"})
+    consumer = Consumer(settings.kafka.connection.consumer("x"))
     try:
         meta = consumer.list_topics(settings.topics.dead_letter, timeout=10)
         parts = meta.topics[settings.topics.dead_letter].partitions
@@ -240,9 +240,8 @@ def test_stream_equals_the_independent_oracle(streamed: World) -> None:
 def test_undecodable_records_go_to_the_dead_letter_topic(streamed: World) -> None:
     settings = streamed.settings
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap, "group.id": f"t-{uuid.uuid4().hex}",
-         "enable.auto.commit": False}
-    )  # fmt: skip
+        settings.kafka.connection.consumer(f"t-{uuid.uuid4().hex}", **{"enable.auto.commit": False})
+    )
     consumer.assign(
         [
             TopicPartition(settings.topics.dead_letter, p, o)
@@ -458,7 +457,7 @@ def test_two_applications_splitting_the_partitions_give_the_same_tables(streamed
 def _partition_records(settings: Settings, topic: str, partition: int, n: int) -> Any:
     from processors.decode import KafkaRecords
 
-    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap, "group.id": "fence"})
+    consumer = Consumer(settings.kafka.connection.consumer("fence"))
     consumer.assign([TopicPartition(topic, partition, 0)])
     got: list[Any] = []
     try:

@@ -134,7 +134,7 @@ def _logged(settings: Settings, topic: str, view: FeatureView) -> pd.DataFrame:
     source = view.stream.source
     roles = {source.entity_field, source.timestamp_field, source.id_field}
     numeric = [f for f in source.fields if f not in roles]
-    store = ConfluentSchemaStore(settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     rows = []
     for item in replay_topic(settings.kafka.connection, store, topic):
         assert isinstance(item, LoggedEvent), item  # the ingest sends only valid events

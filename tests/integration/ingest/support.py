@@ -17,11 +17,7 @@ def read_raw(
 ) -> list[tuple[int, bytes | None, bytes, dict[str, bytes]]]:
     """Every record of a topic (partition, key, value, headers), up to the end offsets now."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap,
-            "group.id": f"t-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
+        settings.kafka.connection.consumer(f"t-{uuid.uuid4().hex}", **{"enable.auto.commit": False})
     )
     try:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -38,7 +38,7 @@ REAL_FILE = "20131007_aig_Trade_Tick.csv.gz"
 
 @pytest.fixture
 def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
-    store = ConfluentSchemaStore(stack.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
 
     def make(topic: str | None = None, dlq: str | None = None) -> Ingestor:
         options = IngestOptions(
@@ -60,7 +60,7 @@ def test_real_file_every_event_accounted_for(stack: Settings, ingestor_factory) 
     summary = ingestor.run(open_event_file(path))
     assert summary.read == 25351
     assert summary.sent + summary.dead_lettered == summary.read
-    store = ConfluentSchemaStore(stack.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
     events = [e for e in replay_topic(stack.kafka.connection, store, summary.topics[0])]
     assert all(isinstance(e, LoggedEvent) for e in events)
     assert len(events) == summary.sent
@@ -101,7 +101,7 @@ def test_bad_rows_of_a_real_file_go_to_the_dead_letter_topic(
         assert headers[DEAD_LETTER_REASON].decode().startswith(code)
         assert headers["x-source"] == REAL_FILE.encode()
         assert headers["x-original-topic"] == summary.topics[0].encode()
-    store = ConfluentSchemaStore(stack.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
     assert sum(1 for _ in replay_topic(stack.kafka.connection, store, summary.topics[0])) == 1996
 
 
@@ -136,7 +136,7 @@ def test_replaying_a_file_twice_gives_the_same_records_per_key(
     for values in per_key.values():
         assert len(values) == 6000
         assert values[:3000] == values[3000:]
-    decoder = AvroDeserializer(ConfluentSchemaStore(stack.schema_registry.url))
+    decoder = AvroDeserializer(ConfluentSchemaStore.from_settings(stack.schema_registry))
     ids = [decoder.decode(v).trade_id for v in per_key[b"IBM"]]  # type: ignore[union-attr]
     assert ids[:3000] == ids[3000:]
     assert len(set(ids)) == 3000
@@ -146,7 +146,7 @@ def test_two_schema_versions_on_the_live_log(
     stack: Settings, unique_name: Callable[[str], str]
 ) -> None:
     topic = unique_name("it-evolve")
-    store = ConfluentSchemaStore(stack.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
     admin = wait_for_brokers(stack.kafka.connection, timeout_s=20)
     ensure_topics(admin, [TopicSpec(topic, 2)])
     raw_v2 = json.loads(bundled_schema("trade").text)
@@ -171,7 +171,9 @@ def test_two_schema_versions_on_the_live_log(
     assert producer.report.count(topic) == 200
 
     decoded = list(
-        replay_topic(stack.kafka.connection, ConfluentSchemaStore(stack.schema_registry.url), topic)
+        replay_topic(
+            stack.kafka.connection, ConfluentSchemaStore.from_settings(stack.schema_registry), topic
+        )
     )
     assert [e.event.trade_id for e in decoded] == [f"evolve:{i}" for i in range(200)]  # type: ignore[union-attr]
     assert {e.schema_id for e in decoded} == {v1.schema_id, v2.schema_id}  # type: ignore[union-attr]

@@ -61,7 +61,7 @@ def decode_all(
     stack: Settings, topic: str, full_name: str
 ) -> tuple[list[IngestEvent], list[bytes | None], set[int]]:
     """Decode every record of a topic with its writer schema (looked up by the id it carries)."""
-    decoder = AvroDeserializer(ConfluentSchemaStore(stack.schema_registry.url))
+    decoder = AvroDeserializer(ConfluentSchemaStore.from_settings(stack.schema_registry))
     events: list[IngestEvent] = []
     keys: list[bytes | None] = []
     ids: set[int] = set()
@@ -78,7 +78,7 @@ def decode_all(
 
 @pytest.fixture
 def make_ingestor(stack: Settings, unique_name: Callable[[str], str]):
-    store = ConfluentSchemaStore(stack.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
 
     def make(kinds: Iterable[RecordKind]) -> Ingestor:
         options = IngestOptions(
@@ -126,7 +126,7 @@ def test_a_real_quote_file_slice_every_record_accounted_for(
     assert events == want  # one key, one partition: the file's order
     assert set(keys) == {b"IBM"}
     assert schema_ids == {ingestor.serializer("quote").schema_id}
-    store = ConfluentSchemaStore(stack.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
     writer = parse_schema_text(store.schema_text(schema_ids.pop()))
     assert writer.text == bundled_schema("quote").text
     assert len({q.quote_id for q in events if isinstance(q, Quote)}) == len(events)

@@ -72,6 +72,6 @@ def world(stack: Settings) -> Iterator[ModelsWorld]:
 @pytest.fixture
 def anomalies_topic(world: ModelsWorld, unique_name: Callable[[str], str]) -> str:
     topic = unique_name("anomalies")
-    admin = AdminClient({"bootstrap.servers": world.settings.kafka.bootstrap})
+    admin = AdminClient(world.settings.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, 2)])
     return topic

@@ -108,7 +108,7 @@ def scraped(world: ModelsWorld, tmp_path_factory: pytest.TempPathFactory) -> Ite
     stack = world.settings
     run = uuid.uuid4().hex[:8]
     anomalies_topic = f"model-metrics-anomalies-{run}"
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = AdminClient(stack.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(anomalies_topic, 1)])
     settings = stack.model_copy(
         update={
@@ -178,7 +178,7 @@ def test_prometheus_has_the_model_families_from_this_run(scraped: Scraped, tmp_p
 
     settings = scraped.settings
     ensure_topics(
-        AdminClient({"bootstrap.servers": settings.kafka.bootstrap}),
+        AdminClient(settings.kafka.connection.admin()),
         [TopicSpec(scraped.processes.env["FEATURESTORE_TOPICS__TRADES"], 1)],
     )
     scraped.processes.start("ingest", "ingest", "files", str(_bad_trades(tmp_path / "t.csv")),

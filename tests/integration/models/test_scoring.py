@@ -36,7 +36,7 @@ def rolling_rows(world: ModelsWorld) -> pd.DataFrame:
 
 
 def consume(world: ModelsWorld, topic: str) -> list[Anomaly]:
-    store = ConfluentSchemaStore(world.settings.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(world.settings.schema_registry)
     events = []
     for item in replay_topic(world.settings.kafka.connection, store, topic):
         assert isinstance(item, LoggedEvent), item

@@ -128,7 +128,12 @@ def served(world: ModelsWorld) -> Iterator[Served]:
     server.stop(grace_s=0)
     for name in names.values():
         world.registry.delete(name)
-    client = redis.Redis(host=settings.redis.host, port=settings.redis.port, db=settings.redis.db)
+    client = redis.Redis(
+        host=settings.redis.host,
+        port=settings.redis.port,
+        db=settings.redis.db,
+        **settings.redis.client_kwargs(),
+    )
     with client:
         keys = [k for k in client.scan_iter(count=1000) if k.endswith(catalog.project.encode())]
         if keys:

@@ -25,7 +25,12 @@ T = TypeVar("T")
 def project(stack: Settings) -> Iterator[str]:
     name = f"fs_test_{uuid.uuid4().hex[:10]}"
     yield name
-    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    client = redis.Redis(
+        host=stack.redis.host,
+        port=stack.redis.port,
+        db=stack.redis.db,
+        **stack.redis.client_kwargs(),
+    )
     with client:
         keys = [k for k in client.scan_iter(count=1000) if k.endswith(name.encode())]
         if keys:

@@ -12,7 +12,7 @@ import redis
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
-from featurestore.online.pipelined import PipelinedRedis, encode_command
+from featurestore.online.pipelined import PipelinedRedis, RedisAccess, encode_command
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,12 @@ def keys(stack: Settings) -> Iterator[list[bytes]]:
     """Fifty string keys of this test's own, each holding its own index."""
     prefix = f"fs_pipe_{uuid.uuid4().hex[:10]}:"
     names = [f"{prefix}{i}".encode() for i in range(50)]
-    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    client = redis.Redis(
+        host=stack.redis.host,
+        port=stack.redis.port,
+        db=stack.redis.db,
+        **stack.redis.client_kwargs(),
+    )
     with client:
         client.mset({name: str(i) for i, name in enumerate(names)})
         yield names
@@ -31,7 +36,12 @@ def keys(stack: Settings) -> Iterator[list[bytes]]:
 
 
 def _client(stack: Settings) -> PipelinedRedis:
-    return PipelinedRedis(stack.redis.host, stack.redis.port, stack.redis.db)
+    return PipelinedRedis(
+        stack.redis.host,
+        stack.redis.port,
+        stack.redis.db,
+        access=RedisAccess.from_settings(stack.redis),
+    )
 
 
 def test_concurrent_batches_get_their_own_replies(stack: Settings, keys: list[bytes]) -> None:
@@ -109,7 +119,12 @@ def test_a_silent_server_times_out_and_fails_every_pending_batch() -> None:
 
 
 def test_reconnects_after_the_connection_is_killed(stack: Settings, keys: list[bytes]) -> None:
-    admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    admin = redis.Redis(
+        host=stack.redis.host,
+        port=stack.redis.port,
+        db=stack.redis.db,
+        **stack.redis.client_kwargs(),
+    )
 
     async def main() -> tuple[object, object, list[object]]:
         client = _client(stack)
@@ -136,10 +151,14 @@ def test_reconnects_after_the_connection_is_killed(stack: Settings, keys: list[b
 def test_selects_its_database(stack: Settings) -> None:
     db = 7 if stack.redis.db != 7 else 8
     key = f"fs_pipe_db_{uuid.uuid4().hex[:10]}"
-    admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=db)
+    admin = redis.Redis(
+        host=stack.redis.host, port=stack.redis.port, db=db, **stack.redis.client_kwargs()
+    )
 
     async def main() -> list[object]:
-        client = PipelinedRedis(stack.redis.host, stack.redis.port, db)
+        client = PipelinedRedis(
+            stack.redis.host, stack.redis.port, db, access=RedisAccess.from_settings(stack.redis)
+        )
         try:
             return await client.execute(encode_command("GET", key), 1)
         finally:

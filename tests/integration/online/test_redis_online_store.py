@@ -95,7 +95,12 @@ def test_key_expires_at_event_time_plus_ttl(
         await store.write([_bar("E", event_time, 1.0)])
 
     with_store(scenario)
-    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    client = redis.Redis(
+        host=stack.redis.host,
+        port=stack.redis.port,
+        db=stack.redis.db,
+        **stack.redis.client_kwargs(),
+    )
     with client:
         key = redis_key(EntityKey.of(symbol="E"), project)
         expire_ms = client.pexpiretime(key)  # type: ignore[arg-type]
@@ -154,7 +159,12 @@ def test_writers_load_the_script_again_after_redis_forgot_it(
     with_store: Callable[..., Any], stack: Settings, catalog: StaticCatalog
 ) -> None:
     """A restarted Redis has an empty script cache: the next write answers NOSCRIPT once."""
-    admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    admin = redis.Redis(
+        host=stack.redis.host,
+        port=stack.redis.port,
+        db=stack.redis.db,
+        **stack.redis.client_kwargs(),
+    )
     writer = RedisOnlineWriter.from_settings(stack.redis, catalog)
     now = _now()
     try:

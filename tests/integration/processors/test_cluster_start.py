@@ -25,7 +25,7 @@ def test_a_start_against_a_master_that_is_down_claims_no_partition(stack: Settin
     get executors must fail before it, saying which master does not answer."""
     run = uuid.uuid4().hex[:8]
     topic = f"it-cluster-start-{run}"
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = AdminClient(stack.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, 2)])
     name = f"it-down-{run}"
     url = f"spark://127.0.0.1:{free_port()}"

@@ -37,6 +37,19 @@ class RegistryProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers its clients send: basic auth when the stack's registry has users."""
+        return self.settings.schema_registry.auth_header
+
+    def client_config(self, url: str | None = None, **extra: object) -> dict[str, object]:
+        """A Confluent ``SchemaRegistryClient``'s configuration for it (or ``url``)."""
+        config: dict[str, object] = {"url": url or self.url, **extra}
+        user_info = self.settings.schema_registry.basic_auth_user_info
+        if user_info is not None:
+            config["basic.auth.user.info"] = user_info.get_secret_value()
+        return config
+
     def start(self, timeout_s: float = 60.0) -> None:
         env = {
             **os.environ,

@@ -26,7 +26,7 @@ def record(name: str) -> Schema:
 
 
 def health(process: RegistryProcess) -> dict[str, object]:
-    reply = requests.get(f"{process.url}/health", timeout=5)
+    reply = requests.get(f"{process.url}/health", headers=process.headers, timeout=5)
     body: dict[str, object] = reply.json()
     return body
 
@@ -52,7 +52,9 @@ def client(*processes: RegistryProcess) -> SchemaRegistryClient:
     """
     urls = ",".join(p.url for p in processes)
     return SchemaRegistryClient(
-        {"url": urls, "max.retries": 1, "retries.wait.ms": 50, "retries.max.wait.ms": 200}
+        processes[0].client_config(
+            urls, **{"max.retries": 1, "retries.wait.ms": 50, "retries.max.wait.ms": 200}
+        )
     )
 
 
@@ -110,10 +112,13 @@ def test_two_instances_either_takes_writes_and_the_leader_killed_hands_over(
             assert client(writer).get_schema(schema_id).schema_str is not None
 
     compat = requests.put(
-        f"{follower.url}/config/a-value", json={"compatibility": "FULL"}, timeout=15
+        f"{follower.url}/config/a-value",
+        json={"compatibility": "FULL"},
+        headers=follower.headers,
+        timeout=15,
     )
     assert compat.status_code == 200
-    level = requests.get(f"{leader.url}/config/a-value", timeout=5).json()
+    level = requests.get(f"{leader.url}/config/a-value", headers=leader.headers, timeout=5).json()
     assert level == {"compatibilityLevel": "FULL"}
 
     # The leader SIGKILLed under a stream of registrations: the other leads within seconds.
@@ -140,7 +145,7 @@ def test_two_instances_either_takes_writes_and_the_leader_killed_hands_over(
     assert health(survivor)["leader"] is True
     ids = list(stream.ids.values())
     assert len(set(ids)) == len(ids), "an id was given to two schemas"
-    every = requests.get(f"{survivor.url}/schemas", timeout=10).json()
+    every = requests.get(f"{survivor.url}/schemas", headers=survivor.headers, timeout=10).json()
     id_of = {entry["schema"]: entry["id"] for entry in every}
     assert sorted(id_of.values()) == list(range(1, len(id_of) + 1)), "an id skipped or doubled"
 

@@ -48,7 +48,7 @@ def test_a_deposed_writer_is_fenced_and_its_open_transaction_never_read(stack: S
 
         # A transaction left open by the writer's id, as by a leader that died mid-write.
         half = Producer(
-            {"bootstrap.servers": stack.kafka.bootstrap, "transactional.id": first.transactional_id}
+            stack.kafka.connection.producer(**{"transactional.id": first.transactional_id})
         )
         half.init_transactions(20)  # also fences `first`, as a new leader does
         half.begin_transaction()

@@ -38,12 +38,12 @@ def avro(schema: dict[str, Any]) -> Schema:
 
 @pytest.fixture
 def client(registry: Any) -> Iterator[SchemaRegistryClient]:
-    with SchemaRegistryClient({"url": registry.url}) as registry_client:
+    with SchemaRegistryClient(registry.client_config()) as registry_client:
         yield registry_client
 
 
 def test_log_topic_is_compacted(stack: Settings, registry: Any) -> None:
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = AdminClient(stack.kafka.connection.admin())
     topic = admin.list_topics(registry.topic, timeout=10).topics[registry.topic]
     assert len(topic.partitions) == 1
     from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
@@ -61,9 +61,9 @@ def test_register_lookup_evolve_and_read_old_events(
     topic = unique_name("sr-trades")
     subject = f"{topic}-value"
     context = SerializationContext(topic, MessageField.VALUE)
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = AdminClient(stack.kafka.connection.admin())
     admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])[topic].result(10)
-    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap, "acks": "all"})
+    producer = Producer(stack.kafka.connection.producer(**{"acks": "all"}))
 
     v1_writer = AvroSerializer(client, json.dumps(V1))
     old = {"symbol": "AAPL", "price": 189.5}
@@ -82,12 +82,10 @@ def test_register_lookup_evolve_and_read_old_events(
     assert client.register_schema(f"{topic}-copy", avro(V2)) == v2.schema_id  # global id
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka.bootstrap,
-            "group.id": unique_name("sr-reader"),
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+        stack.kafka.connection.consumer(
+            unique_name("sr-reader"),
+            **{"auto.offset.reset": "earliest", "enable.auto.commit": False},
+        )
     )
     consumer.subscribe([topic])
     reader = AvroDeserializer(client, json.dumps(V2))  # the newer schema reads both
@@ -124,9 +122,9 @@ def test_incompatible_change_is_refused(
     assert client.get_versions(subject) == [1]
 
 
-def _snapshot(url: str) -> dict[str, Any]:
+def _snapshot(process: Any) -> dict[str, Any]:
     def get(path: str) -> Any:
-        response = requests.get(f"{url}{path}", timeout=5)
+        response = requests.get(f"{process.url}{path}", headers=process.headers, timeout=5)
         return response.json() if response.ok else response.status_code
 
     subjects = get("/subjects?deleted=true")
@@ -158,7 +156,7 @@ def test_restart_keeps_every_subject_version_and_id(
 ) -> None:
     process = start_registry(unique_name("_schemas-restart"))
     try:
-        with SchemaRegistryClient({"url": process.url}) as client:
+        with SchemaRegistryClient(process.client_config()) as client:
             client.register_schema("a-value", avro(V1))
             client.register_schema("a-value", avro(V2))
             client.register_schema("b-value", avro(V2))
@@ -173,13 +171,13 @@ def test_restart_keeps_every_subject_version_and_id(
             gone = client.register_schema("c-value", avro(quote))
             client.delete_subject("c-value")
             client.delete_subject("c-value", permanent=True)
-        before = _snapshot(process.url)
+        before = _snapshot(process)
         process.stop(graceful=False)  # SIGKILL: every acknowledged write must be in Kafka
 
         process.port = process.new_port()  # a new process, even on another port, reads the same log
         process.start()
-        assert _snapshot(process.url) == before
-        with SchemaRegistryClient({"url": process.url}) as client:
+        assert _snapshot(process) == before
+        with SchemaRegistryClient(process.client_config()) as client:
             fresh = {"type": "record", "name": "Fresh", "fields": []}
             assert client.register_schema("d-value", avro(fresh)) == gone + 1  # never reused
             assert client.get_compatibility("b-value") == "FULL"

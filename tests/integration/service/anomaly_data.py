@@ -19,12 +19,12 @@ BASE_TIME = datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
 
 
 def create_topic(settings: Settings, topic: str, partitions: int = 3) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, partitions)])
 
 
 def delete_topic(settings: Settings, topic: str) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap})
+    admin = AdminClient(settings.kafka.connection.admin())
     for future in admin.delete_topics([topic], operation_timeout=30).values():
         future.result(30)
 
@@ -49,9 +49,13 @@ class AnomalyProducer:
 
     def __init__(self, settings: Settings, topic: str) -> None:
         self.topic = topic
-        registry = SchemaRegistryClient({"url": settings.schema_registry.url})
+        config = {"url": settings.schema_registry.url}
+        user_info = settings.schema_registry.basic_auth_user_info
+        if user_info is not None:  # a secured stack's registry
+            config["basic.auth.user.info"] = user_info.get_secret_value()
+        registry = SchemaRegistryClient(config)
         self._serialize = AvroSerializer(registry, bundled_schema("anomaly").text)
-        self._producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "linger.ms": 0})
+        self._producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 0}))
 
     def send(self, record: dict[str, Any], *, stamp: datetime | None = None) -> None:
         context = SerializationContext(self.topic, MessageField.VALUE)

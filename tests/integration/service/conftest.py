@@ -29,7 +29,12 @@ from tests.integration.service.mlflow_models import RegisteredModels, delete_mod
 def catalog(stack: Settings) -> Iterator[StaticCatalog]:
     project = f"fs_svc_{uuid.uuid4().hex[:10]}"
     yield market_catalog(project)
-    client = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+    client = redis.Redis(
+        host=stack.redis.host,
+        port=stack.redis.port,
+        db=stack.redis.db,
+        **stack.redis.client_kwargs(),
+    )
     with client:
         keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
         if keys:

@@ -191,6 +191,20 @@ def test_the_sdk_sends_its_token_on_a_plaintext_loopback_channel(server: ServerT
         stream = sdk.stream_anomalies(symbols=["IBM"])
         with stream, pytest.raises(PermissionDeniedError, match="'anomalies:subscribe'"):
             next(iter(stream))
-    anonymous = FeatureStoreClient(server.target, retry=NO_RETRY)
+    anonymous = FeatureStoreClient(server.target, token="", retry=NO_RETRY)
     with anonymous, pytest.raises(UnauthenticatedError, match="'features:read'"):
         anonymous.get_online_features(["bars_1m:close"], entities=entities)
+
+
+def test_the_sdk_takes_its_token_from_the_environment_when_given_none(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FEATURESTORE_TOKEN", TOKENS["features:read"])
+    with FeatureStoreClient(server.target, retry=NO_RETRY) as sdk:
+        read = sdk.get_online_features(["bars_1m:close"], entities={"symbol": ["IBM"]})
+        assert read.features["bars_1m:close"][0].value == 1.5
+    with (
+        FeatureStoreClient(server.target, token="", retry=NO_RETRY) as anonymous,
+        pytest.raises(UnauthenticatedError, match="'features:read'"),
+    ):
+        anonymous.get_online_features(["bars_1m:close"], entities={"symbol": ["IBM"]})

@@ -87,7 +87,7 @@ def test_scores_features_statuses_and_the_prediction_log(
     assert ghost.feature_time is None
 
     server.run(_flush_log(server))
-    store = ConfluentSchemaStore(stack.schema_registry.url)
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
     logged = [
         r.event
         for r in replay_topic(stack.kafka.connection, store, predictions_topic)

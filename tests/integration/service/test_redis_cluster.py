@@ -440,13 +440,15 @@ def _read_load(
     request.features.features.extend(FEATURES)
     request.entities["symbol"].values.extend(types_pb2.Value(string_value=s) for s in SYMBOLS)
     payload = request.SerializeToString()
+    token = os.environ.get("FEATURESTORE_TOKEN")  # a secured stack's (tests/conftest.py)
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
     with grpc.insecure_channel(target) as channel:
         call = channel.unary_unary("/featurestore.v1.FeatureService/GetOnlineFeatures")
         while not stop.is_set():
             after = promoted.is_set()
             try:
                 reply = feature_service_pb2.GetOnlineFeaturesResponse.FromString(
-                    call(payload, timeout=5)
+                    call(payload, timeout=5, metadata=metadata)
                 )
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE:

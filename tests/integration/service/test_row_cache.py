@@ -138,7 +138,12 @@ def test_a_deleted_key_is_not_found_again(stack: Settings, catalog: StaticCatalo
         request = _request("GONE")
         fast, _ = await both.both(request)
         assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_PRESENT]
-        admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+        admin = redis.Redis(
+            host=stack.redis.host,
+            port=stack.redis.port,
+            db=stack.redis.db,
+            **stack.redis.client_kwargs(),
+        )
         with admin:
             admin.delete(redis_key(key, catalog.project))
         not_found = [types_pb2.FEATURE_STATUS_NOT_FOUND]
@@ -181,7 +186,12 @@ def test_a_lost_connection_forgets_every_row(stack: Settings, catalog: StaticCat
         await both.both(request)
         assert len(both.cache) == 1
         (connection,) = await both.client.execute(encode_command("CLIENT", "ID"), 1)
-        admin = redis.Redis(host=stack.redis.host, port=stack.redis.port, db=stack.redis.db)
+        admin = redis.Redis(
+            host=stack.redis.host,
+            port=stack.redis.port,
+            db=stack.redis.db,
+            **stack.redis.client_kwargs(),
+        )
         with admin:
             admin.client_kill_filter(_id=connection)  # only this connection
         deadline = time.monotonic() + 3

@@ -182,14 +182,18 @@ def _traffic(r: Run) -> None:
     url = r.registry_url
     subject = f"prom-{r.run}-value"
     record = {"type": "record", "name": "T", "fields": [{"name": "a", "type": "int"}]}
+    auth = r.settings.schema_registry.auth_header
     requests.post(f"{url}/subjects/{subject}/versions", json={"schema": json.dumps(record)},
-                  timeout=10).raise_for_status()  # fmt: skip
+                  headers=auth, timeout=10).raise_for_status()  # fmt: skip
     record["fields"] = [{"name": "b", "type": "string"}]
     refused = requests.post(
-        f"{url}/subjects/{subject}/versions", json={"schema": json.dumps(record)}, timeout=10
+        f"{url}/subjects/{subject}/versions",
+        json={"schema": json.dumps(record)},
+        headers=auth,
+        timeout=10,
     )
     assert refused.status_code == 409, refused.text
-    producer = Producer({"bootstrap.servers": r.settings.kafka.bootstrap})
+    producer = Producer(r.settings.kafka.connection.producer())
     producer.produce(r.topic, b"not avro", key=b"SYM0")
     producer.flush(10)
 

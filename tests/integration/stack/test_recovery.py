@@ -40,10 +40,8 @@ def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
     try:
         assert stack.up(["kafka"]).started == ["kafka"]
         topic = f"recovery-{uuid.uuid4().hex[:8]}"
-        ensure_topics(
-            AdminClient({"bootstrap.servers": settings.kafka.bootstrap}), [TopicSpec(topic, 1)]
-        )
-        producer = Producer({"bootstrap.servers": settings.kafka.bootstrap, "acks": "all"})
+        ensure_topics(AdminClient(settings.kafka.connection.admin()), [TopicSpec(topic, 1)])
+        producer = Producer(settings.kafka.connection.producer(**{"acks": "all"}))
         for i in range(100):
             producer.produce(topic, key=b"k", value=str(i).encode())
         assert producer.flush(20) == 0
@@ -60,11 +58,7 @@ def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
         assert time.monotonic() - began < 120
 
         consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka.bootstrap,
-                "group.id": "recovery",
-                "enable.auto.commit": False,
-            }
+            settings.kafka.connection.consumer("recovery", **{"enable.auto.commit": False})
         )
         consumer.assign([TopicPartition(topic, 0, 0)])
         values: list[int] = []

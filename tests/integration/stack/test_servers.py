@@ -23,11 +23,11 @@ pytestmark = pytest.mark.integration
 
 def test_kafka_produce_and_consume(stack: Settings, unique_name: Callable[[str], str]) -> None:
     topic = unique_name("smoke")
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = AdminClient(stack.kafka.connection.admin())
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(10)
 
     producer = Producer(
-        {"bootstrap.servers": stack.kafka.bootstrap, "enable.idempotence": True, "acks": "all"}
+        stack.kafka.connection.producer(**{"enable.idempotence": True, "acks": "all"})
     )
     delivered: list[tuple[int | None, int | None]] = []
     producer.produce(
@@ -40,11 +40,9 @@ def test_kafka_produce_and_consume(stack: Settings, unique_name: Callable[[str],
     assert len(delivered) == 1
 
     consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka.bootstrap,
-            "group.id": f"smoke-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-        }
+        stack.kafka.connection.consumer(
+            f"smoke-{uuid.uuid4().hex}", **{"auto.offset.reset": "earliest"}
+        )
     )
     consumer.subscribe([topic])
     try:
@@ -61,7 +59,7 @@ def test_kafka_produce_and_consume(stack: Settings, unique_name: Callable[[str],
 
 
 def test_event_topics_keep_everything(stack: Settings) -> None:
-    admin = AdminClient({"bootstrap.servers": stack.kafka.bootstrap})
+    admin = AdminClient(stack.kafka.connection.admin())
     specs = event_topic_specs(stack)
     metadata = admin.list_topics(timeout=10)
     resources = [ConfigResource(ConfigResource.Type.TOPIC, spec.name) for spec in specs]
@@ -83,7 +81,9 @@ def test_postgres_round_trip(stack: Settings, unique_name: Callable[[str], str])
 
 def test_redis_round_trip(stack: Settings, unique_name: Callable[[str], str]) -> None:
     key = unique_name("smoke")
-    client = redis.Redis(host=stack.redis.host, port=stack.redis.port)
+    client = redis.Redis(
+        host=stack.redis.host, port=stack.redis.port, **stack.redis.client_kwargs()
+    )
     try:
         client.hset(key, mapping={"close": "101.5"})
         client.expire(key, 60)
@@ -109,7 +109,11 @@ def test_mlflow_run_is_tracked(stack: Settings, unique_name: Callable[[str], str
 
 
 def test_schema_registry_answers(stack: Settings) -> None:
-    response = requests.get(f"{stack.schema_registry.url}/subjects", timeout=5)
+    response = requests.get(
+        f"{stack.schema_registry.url}/subjects",
+        headers=stack.schema_registry.auth_header,
+        timeout=5,
+    )
     assert response.status_code == 200
     assert isinstance(response.json(), list)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FeatureStoreClient"]
 
+TOKEN_VARIABLE = "FEATURESTORE_TOKEN"
+"""The environment variable a client takes its bearer token from when given none."""
 _SERVICE = "featurestore.v1."
 
 
@@ -76,7 +79,9 @@ class FeatureStoreClient:
                 or ``dns:///name:port`` for every address of a name.
             token: A bearer token, sent as ``authorization: Bearer <token>`` on every call: as
                 call credentials with TLS, else as each call's metadata (in clear text: use
-                plaintext only on loopback or behind a proxy that ends TLS).
+                plaintext only on loopback or behind a proxy that ends TLS). Default: the
+                ``FEATURESTORE_TOKEN`` environment variable, where it is set; ``""`` sends
+                none.
             tls: Use TLS (implied by ``root_certificates``).
             root_certificates: PEM roots to trust instead of the system's, for a private CA.
             timeout_s: Default timeout of each call, retries included; None waits forever.
@@ -93,6 +98,7 @@ class FeatureStoreClient:
         Raises:
             ValueError: A target without a port, or a name that does not resolve.
         """
+        token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
         credentials = None
         self._metadata: Metadata = ()
         if tls or root_certificates is not None:

@@ -47,7 +47,7 @@ def _ids(events: list[TapeEvent]) -> Counter[str]:
 
 def _logged(settings: Settings, topic: str) -> Counter[str]:
     """The event id of every record of ``topic`` (a copy counts twice)."""
-    decoder = AvroDeserializer(ConfluentSchemaStore(settings.schema_registry.url))
+    decoder = AvroDeserializer(ConfluentSchemaStore.from_settings(settings.schema_registry))
     out: Counter[str] = Counter()
     for _, _, value, _ in read_raw(settings, topic):
         found = event_id(decoder.decode(value))
@@ -118,7 +118,7 @@ def test_live_through_breaks_and_an_overlapping_backfill_logs_each_vendor_record
                 dead_letter_topic=topics["dead"],
                 partitions=2,
             ),
-            ConfluentSchemaStore(stack.schema_registry.url),
+            ConfluentSchemaStore.from_settings(stack.schema_registry),
         )
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
