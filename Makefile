@@ -12,6 +12,9 @@ run: setup        ## start the whole local stack and the service, fed with marke
 test:             ## install what is missing, start the stack, run every test, stop what it started
 	deploy/test.sh $(ARGS)
 
+test-secured:     ## the integration tests against a secured stack (TLS, SCRAM, ACL user, tokens) in .stack-secured/
+	FEATURESTORE_SECURITY__ENABLED=true FEATURESTORE_DATA_DIR=$${FEATURESTORE_DATA_DIR:-.stack-secured} deploy/test.sh tests/integration $(ARGS)
+
 test-unit: setup  ## the unit tests only (no servers)
 	$(VENV)/pytest tests/unit $(ARGS)
 
