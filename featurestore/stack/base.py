@@ -90,6 +90,13 @@ class Component(ABC):
     def address(self) -> str:
         """Where clients reach the server."""
 
+    def preflight(self) -> None:  # noqa: B027 - optional hook
+        """Refuse a start that :meth:`prepare` would refuse, before any server is started.
+
+        Raises:
+            ConfigurationError: the data folder cannot serve these settings.
+        """
+
     @abstractmethod
     def prepare(self) -> None:
         """Create the data folder and whatever the first start needs; safe to call again."""

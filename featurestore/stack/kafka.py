@@ -195,6 +195,18 @@ class KafkaServer(Component):
         ]
 
     @override
+    def preflight(self) -> None:
+        """A secured start refuses a log folder formatted open (it has no SCRAM user)."""
+        formatted = (self.data_dir / "data" / "meta.properties").exists()
+        secured = self.settings.security.enabled
+        if secured and formatted and not (self.data_dir / "scram-users").exists():
+            raise ConfigurationError(
+                f"the Kafka data under {self.data_dir} was formatted without SCRAM users "
+                "(the stack ran open): start the secured stack with a fresh "
+                "FEATURESTORE_DATA_DIR"
+            )
+
+    @override
     def prepare(self) -> None:
         """Write the node's ``server.properties`` and log settings; format its log folder once.
 
@@ -215,12 +227,7 @@ class KafkaServer(Component):
         cluster_id = self._cluster_id(formatted)
         scram_users = self.data_dir / "scram-users"
         if formatted:
-            if self._certs is not None and not scram_users.exists():
-                raise ConfigurationError(
-                    f"the Kafka data under {self.data_dir} was formatted without SCRAM users "
-                    "(the stack ran open): start the secured stack with a fresh "
-                    "FEATURESTORE_DATA_DIR"
-                )
+            self.preflight()
             return
         quorum = ["--standalone"] if self.settings.kafka.brokers == 1 else []
         scram: list[str] = []

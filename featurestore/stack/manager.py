@@ -116,6 +116,9 @@ class Stack:
                 record what to stop even when a later server fails to start.
         """
         wanted = set(only) if only is not None else {c.name for c in self.servers}
+        for component in self.components:  # a refusal before anything runs, not after half
+            if component.name in wanted and component.process.pid() is None:
+                component.preflight()
         result = UpResult()
         began = time.monotonic()
         for wave in self.waves:

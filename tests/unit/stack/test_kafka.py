@@ -67,3 +67,20 @@ def test_data_formatted_for_one_broker_is_refused_for_three(tmp_path: Path) -> N
         _cluster(tmp_path, 3).kafka_nodes[1].prepare()
     with pytest.raises(ConfigurationError, match="FEATURESTORE_KAFKA__BROKERS=1"):
         KafkaServer(single.settings, node=2)
+
+
+def test_a_secured_start_on_open_kafka_data_is_refused_before_any_server_starts(
+    tmp_path: Path,
+) -> None:
+    kafka = Stack(load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)})).kafka
+    (kafka.data_dir / "data").mkdir(parents=True)
+    (kafka.data_dir / "data" / "meta.properties").write_text("node.id=1\n")  # ran open
+    secured = Stack(
+        load_settings(
+            {"FEATURESTORE_DATA_DIR": str(tmp_path), "FEATURESTORE_SECURITY__ENABLED": "true"}
+        )
+    )
+    with pytest.raises(ConfigurationError, match="formatted without SCRAM users"):
+        secured.up()  # Redis and PostgreSQL, in the wave before Kafka, were not started
+    assert all(c.process.pid() is None for c in secured.servers)
+    assert not (tmp_path / "redis").exists() and not (tmp_path / "postgres").exists()
