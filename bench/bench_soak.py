@@ -43,6 +43,7 @@ from bench.chaos import synthetic_symbols
 from bench.own_stack import SERVERS, OwnStack
 from featurestore.config import Settings
 from featurestore.stack.base import Component
+from processors.status import read_status
 
 __all__ = ["SoakReport", "run", "soak"]
 
@@ -75,6 +76,8 @@ class SoakReport:
     USS MiB)."""
     heaps: dict[str, list[tuple[float, float, float]]] = field(default_factory=dict)
     """Per process with a JVM: (seconds since start, heap MiB after a full GC, metaspace MiB)."""
+    blocks: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    """Per processor: (seconds since start, its allocated Python blocks, from its status file)."""
     rate: float = 0.0
     trades: int = 0
 
@@ -187,6 +190,10 @@ def soak(
                     got = _tree(component)
                     if got is not None:
                         report.samples.setdefault(component.name, []).append((at, *got))
+                for status in sorted((own.settings.data_dir / "processors").glob("*/status.json")):
+                    count = (read_status(status) or {}).get("python_blocks")
+                    if count is not None:
+                        report.blocks.setdefault(status.parent.name, []).append((at, count))
                 if at >= heap_due:
                     heap_due = at + heap_s
                     for component in components:
@@ -276,6 +283,21 @@ def markdown(
             f"{_slope(points, 3):+.2f} ({_slope(points, 3, half):+.2f}) | {first[2]} -> "
             f"{last[2]} | {_slope(points, 2):+.2f} ({_slope(points, 2, half):+.2f}) |"
         )
+    if report.blocks:
+        lines += [
+            "",
+            "Python memory blocks allocated in each processor (`sys.getallocatedblocks`, from its "
+            "status file): growing with its memory, a Python object leak; flat while the memory "
+            "grows, the allocator's fragmentation:",
+            "",
+            "| processor | blocks first -> last | slope blocks/min (2nd half) |",
+            "|---|---|---:|",
+        ]
+        for name, counts in report.blocks.items():
+            lines.append(
+                f"| {name} | {counts[0][1]:,} -> {counts[-1][1]:,} | {_slope(counts, 1):+,.0f} "
+                f"({_slope(counts, 1, _half(counts)):+,.0f}) |"
+            )
     if report.heaps:
         lines += [
             "",

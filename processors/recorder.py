@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -155,4 +156,5 @@ class BatchRecorder:
             status.lag, status.batch_ms = progress.lag, progress.batch_ms
             status.events_per_s = progress.events_per_s
             status.spark_ms = dict(progress.spark_ms)
+            status.python_blocks = sys.getallocatedblocks()
             write_status(self.status_path, status, self.extra)

@@ -45,6 +45,10 @@ class BatchStatus:
     rows_by_view: dict[str, int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
     """Counts since this process started."""
+    python_blocks: int | None = None
+    """The process's allocated Python memory blocks when the file was written
+    (``sys.getallocatedblocks``): against the resident memory over time, it tells a Python
+    object leak (both grow) from the allocator's fragmentation (only the memory grows)."""
 
 
 def now_iso() -> str:

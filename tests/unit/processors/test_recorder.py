@@ -8,6 +8,7 @@ import pytest
 
 from processors import recorder as recorder_module
 from processors.recorder import BatchRecorder
+from processors.status import read_status
 from processors.summary import PartitionSummary
 
 
@@ -30,3 +31,11 @@ def test_a_kept_report_holds_no_freshness_samples(tmp_path: Path) -> None:
     report = recorder.finish([summary], 0, 0.001, {})
     assert (report.freshness_s, report.kafka_freshness_s) == ({}, [])
     assert recorder.reports[-1] is report
+
+
+def test_the_status_file_holds_the_processs_python_blocks(tmp_path: Path) -> None:
+    recorder = BatchRecorder(tmp_path / "status.json", {"topic": "trades"})
+    recorder.finish([PartitionSummary(partition=0, records=1)], 0, 0.001, {})
+    status = read_status(tmp_path / "status.json")
+    assert status is not None and status["topic"] == "trades"
+    assert isinstance(status["python_blocks"], int) and status["python_blocks"] > 1_000
