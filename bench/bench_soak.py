@@ -78,6 +78,9 @@ class SoakReport:
     """Per process with a JVM: (seconds since start, heap MiB after a full GC, metaspace MiB)."""
     blocks: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
     """Per processor: (seconds since start, its allocated Python blocks, from its status file)."""
+    held: dict[str, list[tuple[float, int, int]]] = field(default_factory=dict)
+    """Per processor: (seconds since start, the tiles and the open tiles' events its feature
+    engine holds, from its status file)."""
     rate: float = 0.0
     trades: int = 0
 
@@ -191,9 +194,13 @@ def soak(
                     if got is not None:
                         report.samples.setdefault(component.name, []).append((at, *got))
                 for status in sorted((own.settings.data_dir / "processors").glob("*/status.json")):
-                    count = (read_status(status) or {}).get("python_blocks")
-                    if count is not None:
-                        report.blocks.setdefault(status.parent.name, []).append((at, count))
+                    data = read_status(status) or {}
+                    name = status.parent.name
+                    if data.get("python_blocks") is not None:
+                        report.blocks.setdefault(name, []).append((at, data["python_blocks"]))
+                    if data.get("state_tiles") is not None:
+                        held = (at, data["state_tiles"], data.get("state_open_events") or 0)
+                        report.held.setdefault(name, []).append(held)
                 if at >= heap_due:
                     heap_due = at + heap_s
                     for component in components:
@@ -288,15 +295,26 @@ def markdown(
             "",
             "Python memory blocks allocated in each processor (`sys.getallocatedblocks`, from its "
             "status file): growing with its memory, a Python object leak; flat while the memory "
-            "grows, the allocator's fragmentation:",
+            "grows, the allocator's fragmentation. Beside them, what its feature engine holds "
+            "(status `state_tiles`, `state_open_events`): tiles grow until the event time has "
+            "run past the longest view's reach (two hours, `ohlcv_1h`), open events with the "
+            "rate; blocks that grow with the tiles are the windows filling, blocks that grow "
+            "alone a leak (`bench/bench_state_memory.py` runs the engine past that reach):",
             "",
-            "| processor | blocks first -> last | slope blocks/min (2nd half) |",
-            "|---|---|---:|",
+            "| processor | blocks first -> last | slope blocks/min (2nd half) | "
+            "tiles first -> last | slope tiles/min (2nd half) | open events first -> last |",
+            "|---|---|---:|---|---:|---|",
         ]
         for name, counts in report.blocks.items():
+            held = report.held.get(name)
+            tiles = events = slope = "n/a"
+            if held:
+                tiles = f"{held[0][1]:,} -> {held[-1][1]:,}"
+                events = f"{held[0][2]:,} -> {held[-1][2]:,}"
+                slope = f"{_slope(held, 1):+,.0f} ({_slope(held, 1, _half(held)):+,.0f})"
             lines.append(
                 f"| {name} | {counts[0][1]:,} -> {counts[-1][1]:,} | {_slope(counts, 1):+,.0f} "
-                f"({_slope(counts, 1, _half(counts)):+,.0f}) |"
+                f"({_slope(counts, 1, _half(counts)):+,.0f}) | {tiles} | {slope} | {events} |"
             )
     if report.heaps:
         lines += [

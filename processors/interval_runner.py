@@ -50,7 +50,7 @@ from processors.partition_job import (
     unpack_tables,
 )
 from processors.state_table import StateKey
-from processors.step import PartitionState
+from processors.step import PartitionState, held_by
 from processors.summary import PartitionSummary
 from processors.tables import last_emissions, latest_per_entity
 
@@ -284,6 +284,8 @@ class IntervalRunner:
                 summary.rows = sum(summary.rows_by_view.values())
                 summary.online_rows += written
                 summary.observed = observations(batch, step.dead, step.latest, time.time())
+                held = held_by(lane.states)
+                summary.state_tiles, summary.state_open_events = held.tiles, held.open_events
         if force:  # the commit in flight first: the steps since it go in the one below
             self._settle(lane)
         due = lane.since is not None and (

@@ -48,7 +48,7 @@ from featurestore.resilience import Retrier
 from processors.decode import DeadLetter, KafkaRecords, decoder_for
 from processors.metrics import observations
 from processors.state_table import StateKey, check_owner
-from processors.step import PartitionState, StepResult, run_step
+from processors.step import PartitionState, StepResult, held_by, run_step
 from processors.summary import SECONDS, SUMMARY_DDL, SUMMARY_SCHEMA, PartitionSummary
 from processors.tables import from_ipc, to_ipc
 from processors.views import MaterializedViews
@@ -170,6 +170,7 @@ class PartitionJob:
         timer.lap("postgres_s")  # the commit
         for name, key in keys.items():
             res.states[key] = states[name]
+        held = held_by(states)
         return PartitionSummary(
             partition=partition,
             records=step.records,
@@ -181,6 +182,8 @@ class PartitionJob:
             late=step.late,
             online_rows=written,
             state_bytes=state_bytes,
+            state_tiles=held.tiles,
+            state_open_events=held.open_events,
             seconds=timer.seconds,
             hook_rows=self._hook_ipc([step]),
             observed=observed,
@@ -210,6 +213,7 @@ class PartitionJob:
             timer.lap("postgres_s")
             online += self.write_online(res, step.latest)
             timer.lap("redis_s")
+        held = held_by(states)
         return PartitionSummary(
             partition=int(records.partition[0]),
             records=sum(s.records for s in steps),
@@ -219,6 +223,8 @@ class PartitionJob:
             duplicates=sum(s.duplicates for s in steps),
             late=sum(s.late for s in steps),
             online_rows=online,
+            state_tiles=held.tiles,
+            state_open_events=held.open_events,
             seconds=timer.seconds,
             hook_rows=self._hook_ipc(steps),
         )

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from processors.features import StateCounts
 from processors.metrics import ProcessorMetrics
 from processors.report import COUNTS, BatchReport
 from processors.status import BatchStatus, now_iso, write_status
@@ -80,6 +81,8 @@ class BatchRecorder:
         """Counts since this process started."""
         self.reports: collections.deque[BatchReport] = collections.deque(maxlen=REPORTS_KEPT)
         """The latest :data:`REPORTS_KEPT` batches' reports, in order."""
+        self._held: dict[int, StateCounts] = {}
+        """What each partition's states held after its last batch (for the status file)."""
         self._last: BatchStatus | None = None
         self._logged_at = -_LOG_EVERY_S
         self._lock = threading.Lock()
@@ -117,6 +120,12 @@ class BatchRecorder:
         self.reports.append(report)
         for name in COUNTS:
             self.totals[name] = self.totals.get(name, 0) + int(getattr(report, name))
+        for summary in summaries:
+            if summary.state_tiles is not None:
+                self._held[summary.partition] = StateCounts(
+                    summary.state_tiles, summary.state_open_events or 0
+                )
+        held = sum(self._held.values(), StateCounts()) if self._held else None
         now = time.monotonic()
         level = logging.DEBUG
         if report.dead_letters or now - self._logged_at >= _LOG_EVERY_S:
@@ -140,6 +149,8 @@ class BatchRecorder:
             late=report.late,
             seconds={k: round(v, 4) for k, v in report.seconds.items()},
             totals=dict(self.totals),
+            state_tiles=held.tiles if held is not None else None,
+            state_open_events=held.open_events if held is not None else None,
         )
         with self._lock:
             self._last = status

@@ -49,6 +49,15 @@ class BatchStatus:
     """The process's allocated Python memory blocks when the file was written
     (``sys.getallocatedblocks``): against the resident memory over time, it tells a Python
     object leak (both grow) from the allocator's fragmentation (only the memory grows)."""
+    state_tiles: int | None = None
+    """Tiles the feature engine holds (one per entity, view and tile some window still reads),
+    over the partitions this process steps, each as of its last batch: beside
+    :attr:`python_blocks` it tells the windows filling (both grow for the longest view's reach,
+    two hours for ``ohlcv_1h``, then level off) from a leak (the blocks grow alone). With the
+    Spark engine the tiles are the executors' and the blocks the driver's."""
+    state_open_events: int | None = None
+    """Events of the open tiles the feature engine holds (deduplication and running rows),
+    likewise: they grow with the rate, not with time."""
 
 
 def now_iso() -> str:

@@ -26,6 +26,7 @@ from processors.features import (
     EventChunk,
     FeatureOutput,
     PartitionFeatureState,
+    StateCounts,
     ViewChain,
     feed_chain,
     process_chain,
@@ -34,7 +35,7 @@ from processors.features.plan import SourcePlan
 from processors.features.state import NO_OPEN_TILE
 from processors.tables import latest_per_entity, rows_table
 
-__all__ = ["PartitionState", "StepResult", "run_step"]
+__all__ = ["PartitionState", "StepResult", "held_by", "run_step"]
 
 _FORMAT = 2
 
@@ -133,6 +134,13 @@ class PartitionState:
             bool(doc.get("shared")),
         )
 
+    def counts(self) -> StateCounts:
+        """What the view's state holds, every stage of its chain together."""
+        total = self.features.counts()
+        for stage in self.downstream:
+            total += stage.counts()
+        return total
+
     def take_new_events(self) -> list[EventChunk]:
         """Events accepted into open tiles since the last call: the journal's new chunks."""
         return self.features.take_new_events()
@@ -142,6 +150,14 @@ class PartitionState:
         retired = {name: NO_OPEN_TILE for name in self._retired}
         self._retired = []
         return {**retired, **self.features.horizons()}
+
+
+def held_by(states: Mapping[str, PartitionState]) -> StateCounts:
+    """What the states of a partition's views hold together (after a step: for its summary)."""
+    total = StateCounts()
+    for state in states.values():
+        total += state.counts()
+    return total
 
 
 @dataclass(frozen=True)

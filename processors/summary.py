@@ -35,6 +35,11 @@ class PartitionSummary:
     late: int = 0
     online_rows: int = 0
     state_bytes: int = 0
+    state_tiles: int | None = None
+    """Tiles the partition's states hold after the step, every view and stage (a level, not a
+    count to sum over batches; None: not counted)."""
+    state_open_events: int | None = None
+    """Events of open tiles the partition's states hold after the step (likewise)."""
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SECONDS, 0.0))
     """Seconds spent in each part of the work (:data:`SECONDS`)."""
     hook_rows: bytes = b""
@@ -74,6 +79,8 @@ SUMMARY_SCHEMA = pa.schema(
         ("late", pa.int64()),
         ("online_rows", pa.int64()),
         ("state_bytes", pa.int64()),
+        ("state_tiles", pa.int64()),
+        ("state_open_events", pa.int64()),
         *((name, pa.float64()) for name in SECONDS),
         ("hook_rows", pa.binary()),
         ("observed", pa.string()),

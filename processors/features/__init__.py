@@ -17,13 +17,14 @@ from processors.features.engine import (
     process_events,
 )
 from processors.features.plan import TopicPlan, ViewChain, ViewPlan, compile_chain, compile_topic
-from processors.features.state import EventChunk, PartitionFeatureState
+from processors.features.state import EventChunk, PartitionFeatureState, StateCounts
 
 __all__ = [
     "EventBatch",
     "EventChunk",
     "FeatureOutput",
     "PartitionFeatureState",
+    "StateCounts",
     "TopicPlan",
     "ViewChain",
     "ViewPlan",

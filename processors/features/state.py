@@ -29,6 +29,7 @@ __all__ = [
     "EventChunk",
     "OpenTile",
     "PartitionFeatureState",
+    "StateCounts",
     "TileStats",
 ]
 
@@ -48,6 +49,26 @@ class EventChunk(NamedTuple):
     ids: list[str]
     data: bytes
     """:meth:`OpenTile.pack` of the same events."""
+
+
+@dataclass(frozen=True)
+class StateCounts:
+    """What a state holds, counted: the two things its memory grows with.
+
+    Both are bounded once the event time has run past the longest reach of the views: tiles
+    by the number of entities times the tiles a window still reads (``TopicPlan.horizon_us``,
+    two hours for a one-hour view sliding by the hour), open events by the events of the
+    last tile and the lateness.
+    """
+
+    tiles: int = 0
+    """Tiles' statistics (:class:`TileStats`), one per entity and tile some window reads."""
+    open_events: int = 0
+    """Events of open tiles (:class:`OpenTile`), kept for deduplication and running rows."""
+
+    def __add__(self, other: StateCounts) -> StateCounts:
+        """Both counts summed."""
+        return StateCounts(self.tiles + other.tiles, self.open_events + other.open_events)
 
 
 @dataclass
@@ -239,6 +260,14 @@ class PartitionFeatureState:
         if state is None:
             state = self.entities[name] = EntityState()
         return state
+
+    def counts(self) -> StateCounts:
+        """The tiles and open tiles' events held, over every entity."""
+        tiles = events = 0
+        for entity in self.entities.values():
+            tiles += len(entity.tiles)
+            events += sum(len(tile) for tile in entity.open.values())
+        return StateCounts(tiles, events)
 
     def to_bytes(self, *, events: bool = True) -> bytes:
         """A versioned JSON form; floats round-trip exactly.

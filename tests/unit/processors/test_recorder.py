@@ -39,3 +39,26 @@ def test_the_status_file_holds_the_processs_python_blocks(tmp_path: Path) -> Non
     status = read_status(tmp_path / "status.json")
     assert status is not None and status["topic"] == "trades"
     assert isinstance(status["python_blocks"], int) and status["python_blocks"] > 1_000
+
+
+def test_the_status_file_holds_what_the_partitions_states_held_after_their_last_batch(
+    tmp_path: Path,
+) -> None:
+    recorder = BatchRecorder(tmp_path / "status.json", {"topic": "trades"})
+    recorder.finish([PartitionSummary(partition=0, records=1)], 0, 0.001, {})
+    status = read_status(tmp_path / "status.json")
+    assert status is not None and status["state_tiles"] is None  # nothing counted yet
+    first = [
+        PartitionSummary(partition=0, records=1, state_tiles=10, state_open_events=100),
+        PartitionSummary(partition=1, records=1, state_tiles=20, state_open_events=200),
+    ]
+    recorder.finish(first, 1, 0.001, {})
+    # Partition 1 had no records in the next batch: its last count stands.
+    recorder.finish(
+        [PartitionSummary(partition=0, records=1, state_tiles=12, state_open_events=90)],
+        2, 0.001, {},
+    )  # fmt: skip
+    status = read_status(tmp_path / "status.json")
+    assert status is not None
+    assert (status["state_tiles"], status["state_open_events"]) == (32, 290)
+    assert "state_tiles" not in recorder.totals  # a level, not a count summed over batches

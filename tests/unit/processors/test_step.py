@@ -27,7 +27,7 @@ from featurestore.errors import ConfigurationError
 from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
 from processors.decode import EventDecoder, KafkaRecords
 from processors.features import EventChunk
-from processors.step import PartitionState, StepResult, run_step
+from processors.step import PartitionState, StepResult, held_by, run_step
 from processors.views import MaterializedViews
 
 T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
@@ -254,3 +254,34 @@ def test_a_chained_view_whose_upstream_fell_behind_is_refused() -> None:
     states["rolling_5m_of_1m"] = PartitionState()  # reset alone
     with pytest.raises(ConfigurationError, match=r"feature view 'rolling_15m_of_5m' reads the"):
         run_step(records.slice(200, 300), states, decoder, CHAINED.plans, CHAINED.plan.source)
+
+
+def _quiet_market(minutes: int) -> tuple[KafkaRecords, EventDecoder, MaterializedViews]:
+    """Two symbols trading every 20 s for ``minutes``, read by every view of the market."""
+    views = MaterializedViews.resolve(market_definitions("p", source_topic="t"), "t")
+    store = InMemorySchemaStore()
+    serializer = AvroSerializer.for_topic(store, "t", Trade)
+    values, keys = [], []
+    n = minutes * 3 * 2
+    for i in range(n):
+        symbol = "AAA" if i % 2 == 0 else "BBB"
+        at = T0 + timedelta(seconds=10 * i)
+        values.append(serializer.encode(Trade(symbol, 100.0 + i % 7, 10, at, "Q", f"id-{i}")))
+        keys.append(symbol.encode())
+    kafka_ms = (T0.timestamp() * 1000 + np.arange(n) * 10_000).astype(np.int64)
+    records = KafkaRecords.of(keys, values, [0] * n, np.arange(n), kafka_ms)
+    return records, EventDecoder(store, views.plan.source), views
+
+
+def test_the_tiles_a_partition_holds_stop_growing_past_the_longest_reach() -> None:
+    records, decoder, views = _quiet_market(minutes=180)
+    reach = max(s.horizon_us + s.source.lateness_us for c in views.plans.values() for s in c.stages)
+    assert reach // 60_000_000 == 121  # ohlcv_1h: its hour, the hour before, a tile (+ 5 s)
+    states = {name: PartitionState() for name in views.plans}
+    held = {}
+    for minute in range(10, 181, 10):  # a batch per 10 minutes: 60 records
+        batch = records.slice((minute - 10) * 6, minute * 6)
+        run_step(batch, states, decoder, views.plans, views.plan.source)
+        held[minute] = held_by(states)
+    assert held[60].tiles < held[120].tiles  # the windows fill up to the reach ...
+    assert held[130] == held[150] == held[180]  # ... then old tiles go as new ones come

@@ -11,7 +11,7 @@ from processors.summary import SECONDS, SUMMARY_DDL, SUMMARY_SCHEMA, PartitionSu
 def test_summary_row_round_trip_through_arrow() -> None:
     summary = PartitionSummary(
         partition=3, records=10, skipped=2, rows=5, rows_by_view={"bars_1m": 4, "rolling_1m": 1},
-        dead_letters=1, online_rows=2, state_bytes=99,
+        dead_letters=1, online_rows=2, state_bytes=99, state_tiles=7, state_open_events=40,
         seconds={**dict.fromkeys(SECONDS, 0.0), "decode_s": 0.25, "redis_s": 0.5},
         hook_rows=b"", observed='{"written_at": 1.0}',
     )  # fmt: skip
