@@ -14,6 +14,14 @@ kept (bounded). Numbers are decoded column-wise: a column of stored doubles (the
 else goes value by value. Freshness is judged per view and distinct event time as in the fast
 path of GetOnlineFeatures, and a cached row found past its TTL is read again from Redis.
 
+Unchanged rows are not decoded again: the row cache hands out the same reply objects until Redis
+invalidates a key (``CLIENT TRACKING``), so a read given the call's previous :class:`ModelRows`
+returns that same object when every reply is the one it was decoded from and no PRESENT value
+has outlived its view's TTL since (:attr:`ModelRows.fresh_until`). Predict keeps what it derives
+from the rows (the scores, the response's bytes) on that object's identity
+(:mod:`.scored_rows`). Features of market data change once per bar, and a model is called on
+every tick in between.
+
 The plan serves models whose features' views are all keyed by the request's join keys (one hash
 per entity in Feast's layout); :meth:`ModelPlan.build` returns None otherwise and Predict takes
 the general path through :meth:`OnlineStore.read`, with the same results (tested side by side).
@@ -21,6 +29,8 @@ the general path through :meth:`OnlineStore.read`, with the same results (tested
 
 from __future__ import annotations
 
+import math
+import operator
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -115,6 +125,11 @@ class ModelRows:
     """Per view, per entity, the stored ``Timestamp`` bytes of its row (None: no row)."""
     seconds: np.ndarray
     """Views x entities: each row's event time in epoch seconds (NaN: no row)."""
+    replies: Sequence[Any] = ()
+    """The HMGET replies these rows were decoded from (the row cache's objects)."""
+    fresh_until: float = -math.inf
+    """Epoch seconds until which every status holds: when the first PRESENT value outlives its
+    view's TTL (inf: none can; -inf: some value is already OUTSIDE_MAX_AGE, read it again)."""
 
     def newest(self) -> list[bytes | None]:
         """Per entity, the stored time of its newest row among the views (None: no row)."""
@@ -154,23 +169,35 @@ class PredictReader:
             self._batches[key] = batch
         return batch
 
-    async def read(self, plan: ModelPlan, batch: RowBatch) -> ModelRows:
-        """The features of the entities of ``batch`` (:meth:`batch`)."""
+    async def read(
+        self, plan: ModelPlan, batch: RowBatch, last: ModelRows | None = None
+    ) -> ModelRows:
+        """The features of the entities of ``batch`` (:meth:`batch`).
+
+        ``last``: what this read gave before; returned itself while nothing in it changed.
+        """
         rows = self._rows
         replies = rows.cached(batch)
         hits: Sequence[int]
+        now = time.time()
         if replies is None:
             replies, hits = await rows.read(batch)
+        elif (
+            last is not None
+            and now < last.fresh_until
+            and all(map(operator.is_, replies, last.replies))
+        ):
+            return last
         else:
             hits = range(len(replies))
-        read = decode(plan, _columns(replies), time.time())
+        read = decode(plan, _columns(replies), now, replies)
         if hits and (read.statuses == STALE).any():
             # A cached row past its TTL may be of a key that Redis has expired since.
             stale = np.flatnonzero((read.statuses == STALE).any(axis=1)).tolist()
             again = sorted(set(stale).intersection(hits))
             if again:
                 await rows.reread(batch, replies, again)
-                read = decode(plan, _columns(replies), time.time())
+                read = decode(plan, _columns(replies), time.time(), replies)
         return read
 
 
@@ -197,13 +224,16 @@ def _numbers(raw: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray | None
     return out, nulls
 
 
-def decode(plan: ModelPlan, columns: list[tuple[Any, ...]], now: float) -> ModelRows:
+def decode(
+    plan: ModelPlan, columns: list[tuple[Any, ...]], now: float, replies: Sequence[Any] = ()
+) -> ModelRows:
     """The replies' columns (one per field of ``plan``) as a :class:`ModelRows`."""
     n = len(columns[0]) if columns else 0
     views = len(plan.ts_field)
     seconds = np.full((views, n), np.nan)
     row_status = np.empty((views, n), dtype=np.uint8)
     stamps: list[tuple[bytes | None, ...]] = []
+    fresh_until = math.inf
     for v in range(views):
         stamp_column = columns[plan.ts_field[v]]
         stamps.append(stamp_column)
@@ -217,7 +247,10 @@ def decode(plan: ModelPlan, columns: list[tuple[Any, ...]], now: float) -> Model
         for raw in distinct:
             if raw is not None:
                 at = _seconds(raw)
-                judged[raw] = (at, STALE if ttl is not None and now - at > ttl else PRESENT)
+                stale = ttl is not None and now - at > ttl
+                judged[raw] = (at, STALE if stale else PRESENT)
+                if ttl is not None:
+                    fresh_until = min(fresh_until, -math.inf if stale else at + ttl)
         pairs = [judged[raw] for raw in stamp_column]
         seconds[v] = [p[0] for p in pairs]
         status[:] = [p[1] for p in pairs]
@@ -235,4 +268,4 @@ def decode(plan: ModelPlan, columns: list[tuple[Any, ...]], now: float) -> Model
         statuses[:, j] = status
         present = status == PRESENT
         matrix[:, j] = numbers if present.all() else np.where(present, numbers, np.nan)
-    return ModelRows(matrix, statuses, values, stamps, seconds)
+    return ModelRows(matrix, statuses, values, stamps, seconds, replies, fresh_until)

@@ -6,7 +6,9 @@ messages (same field numbers), so they are copied in with their protobuf framing
 instead of building a message object per value: per prediction its ``request_id``, ``score``,
 the model's ``feature_names`` (encoded once), ``feature_values`` (a PRESENT value's bytes, else
 an empty ``Value``), the packed ``feature_statuses`` and ``feature_time`` (the entity's newest row
-time). The result parses to the message the general path builds (tested side by side).
+time). Everything but the request id is written once per scored rows (:func:`prediction_tails`,
+kept by :mod:`.scored_rows`); a call joins its ids in. The result parses to the message the
+general path builds (tested side by side).
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from featurestore_client.wire import FieldPrefixes, field, varint
 
 from featurestore.service.predict_read import PRESENT, ModelRows
 
-__all__ = ["encode_names", "encode_predict_response"]
+__all__ = ["encode_names", "encode_predict_response", "prediction_tails"]
 
 _EMPTY_VALUE = b"\x22\x00"
+_ID_LENGTH = 32
+"""A request id's characters (uuid4's 128 bits in hex)."""
+_ID_TAG = b"\x0a\x20"
+"""Prediction.request_id (1), 32 bytes long."""
+_ID_SIZE = len(_ID_TAG) + _ID_LENGTH
 _pack_double = struct.Struct("<d").pack
 
 
@@ -52,40 +59,53 @@ def _value_rows(rows: ModelRows) -> list[bytes]:
     return list(map(b"".join, zip(*framed, strict=True)))
 
 
-def encode_predict_response(
-    model_name: str,
-    model_version: str,
-    names: bytes,
-    rows: ModelRows,
-    scores: np.ndarray,
-    request_ids: Sequence[str],
-) -> bytes:
-    """The serialized PredictResponse of one prediction per entity of ``rows``."""
-    head = field(0x0A, model_name.encode()) + field(0x12, model_version.encode())
-    count = len(request_ids)
+def prediction_tails(
+    names: bytes, rows: ModelRows, scores: np.ndarray
+) -> list[tuple[bytes, bytes]]:
+    """Per entity of ``rows``, its Prediction's framing up to the request id, and its fields after.
+
+    A prediction is ``head + request_id + tail``: everything but the request id depends on the
+    rows and scores alone, so it is written once per scored rows (:mod:`.scored_rows`).
+    """
+    count = len(scores)
     if count == 0:
-        return head
+        return []
     values = _value_rows(rows)
     width = rows.statuses.shape[1]
-    status_prefix = b"\x2a" + varint(width)
+    status_prefix = b"\x2a" + varint(width) if width else b""
     statuses = rows.statuses.tobytes()
     newest = rows.newest()
-    parts = [head]
+    out = []
     for i in range(count):
         stamp = newest[i]
-        body = b"".join(
+        tail = b"".join(
             (
-                b"\x0a\x20",
-                request_ids[i].encode(),
                 b"\x11",
                 _pack_double(float(scores[i])),
                 names,
                 values[i],
-                status_prefix if width else b"",
+                status_prefix,
                 statuses[i * width : (i + 1) * width],
                 b"" if stamp is None else field(0x32, stamp),
             )
         )
-        parts.append(_PREDICTION[len(body)])
-        parts.append(body)
+        out.append((_PREDICTION[_ID_SIZE + len(tail)] + _ID_TAG, tail))
+    return out
+
+
+def encode_predict_response(
+    model_name: str,
+    model_version: str,
+    tails: Sequence[tuple[bytes, bytes]],
+    request_ids: bytes,
+) -> bytes:
+    """The serialized PredictResponse of one prediction per tail (:func:`prediction_tails`).
+
+    ``request_ids``: the predictions' ids, 32 ASCII characters each, joined.
+    """
+    parts = [field(0x0A, model_name.encode()), field(0x12, model_version.encode())]
+    at = 0
+    for head, tail in tails:
+        parts += (head, request_ids[at : at + _ID_LENGTH], tail)
+        at += _ID_LENGTH
     return b"".join(parts)

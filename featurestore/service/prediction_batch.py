@@ -12,6 +12,10 @@ but for a few variable parts, so the records are written here from the call's ar
   out and its union branch set to null);
 - the request id, the entity map and the ``feature_time`` are joined per row as bytes.
 
+Predict hands over the same ``values``, ``valid`` and ``scores`` arrays while an entity batch's
+rows are unchanged (:mod:`.scored_rows`), so the rows' bodies are kept on those arrays' identity
+(a few batches per model version) and only the ids and times are new per call.
+
 The result is, byte for byte, what :class:`~featurestore.events.AvroSerializer` writes for the
 same event (fastavro's encoding: a map as one block with a positive count then ``0``; tested),
 so every reader of the predictions topic is unchanged.
@@ -33,6 +37,8 @@ _NULL_BRANCH = 0x00
 _VALUE_BRANCH = 0x02
 """Union ``["null", X]``: branch index 0 or 1, as a zigzag long."""
 _MAX_ENTITIES = 100_000
+_MAX_KEPT_BODIES = 64
+"""Bodies kept per model version, each for one (values, valid, scores) triple of arrays."""
 
 
 def avro_long(n: int) -> bytes:
@@ -103,6 +109,8 @@ class PredictionLogEncoder:
         self._entity_keys: dict[tuple[str, ...], list[bytes]] = {}
         self._entities_seen: dict[tuple[tuple[str, ...], tuple[object, ...]], bytes] = {}
         """Encoded entity maps (bounded: cleared when full)."""
+        self._kept: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, list[bytes]]] = {}
+        """Bodies by ``id(values)``, with the arrays they were written from (held: ids stay)."""
 
     def encode(self, rows: PredictionRows) -> list[bytes]:
         """The framed records (Confluent header + Avro body), one per row, in row order."""
@@ -137,7 +145,22 @@ class PredictionLogEncoder:
         return out
 
     def _bodies(self, rows: PredictionRows, n: int) -> list[bytes]:
-        """Per row, its ``features`` map and ``prediction``."""
+        """Per row, its ``features`` map and ``prediction`` (kept for the same arrays)."""
+        kept = self._kept.get(id(rows.values))
+        if (
+            kept is not None
+            and kept[0] is rows.values
+            and kept[1] is rows.valid
+            and kept[2] is rows.scores
+        ):
+            return kept[3]
+        bodies = self._write_bodies(rows, n)
+        if len(self._kept) >= _MAX_KEPT_BODIES:
+            del self._kept[next(iter(self._kept))]
+        self._kept[id(rows.values)] = (rows.values, rows.valid, rows.scores, bodies)
+        return bodies
+
+    def _write_bodies(self, rows: PredictionRows, n: int) -> list[bytes]:
         width = len(self._template)
         table = np.empty((n, width), dtype=np.uint8)
         table[:] = self._template

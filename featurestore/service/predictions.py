@@ -21,6 +21,7 @@ accept NaN (XGBoost does natively; others need an imputer in their pipeline).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import os
@@ -43,7 +44,6 @@ from featurestore.online import (
     FeatureValue,
     OnlineStore,
 )
-from featurestore.online.layout import decode_timestamp
 from featurestore.online.rows import RowBatch
 from featurestore.service.convert import (
     STATUS_TO_PROTO,
@@ -52,7 +52,7 @@ from featurestore.service.convert import (
     value_to_proto,
 )
 from featurestore.service.models import LoadedModel, ServedModels
-from featurestore.service.predict_read import PRESENT, ModelPlan, ModelRows, PredictReader
+from featurestore.service.predict_read import ModelPlan, ModelRows, PredictReader
 from featurestore.service.predict_response import encode_names, encode_predict_response
 from featurestore.service.prediction_batch import PredictionRows
 from featurestore.service.prediction_log import PredictionLogger
@@ -61,6 +61,7 @@ from featurestore.service.prediction_stream import (
     prediction_filter_from_proto,
     prediction_to_proto,
 )
+from featurestore.service.scored_rows import ScoredRows
 from featurestore.service.sequence_history import SequenceStates
 from featurestore.service.telemetry import LATENCY_BUCKETS
 from featurestore.service.topic_stream import start_from_request
@@ -91,12 +92,25 @@ class _Request:
     message: prediction_service_pb2.PredictRequest
     batches: dict[ModelPlan, RowBatch]
     """The prepared reads of these entities, per model plan."""
+    rows: dict[ModelPlan, ModelRows]
+    """The last rows read per plan (given back by the next read while unchanged)."""
+    scored: dict[tuple[str, str], ScoredRows]
+    """The last scores per model version (reused while their rows are the read's)."""
 
 
 def _request_ids(count: int) -> list[str]:
     """``count`` random 32-hex-digit ids (uuid4's randomness, from one system call)."""
-    text = os.urandom(16 * count).hex()
-    return [text[i : i + 32] for i in range(0, 32 * count, 32)]
+    return _split_ids(os.urandom(16 * count).hex())
+
+
+def _split_ids(text: str) -> list[str]:
+    """Request ids given joined (32 hex digits each) as a list."""
+    return [text[i : i + 32] for i in range(0, len(text), 32)]
+
+
+def _unkept(rows: ModelRows) -> ModelRows:
+    """A copy of ``rows`` that no later read gives back (scores derived from it are not reused)."""
+    return dataclasses.replace(rows, fresh_until=-math.inf)
 
 
 def inline_features_from_proto(
@@ -215,7 +229,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             field = selector or "alias"
             raise ValidationError(f"{field}: {getattr(message, field)!r} is not valid", field=field)
         entities = entities_from_proto(message.entities, max_rows=self._max_entities)
-        request = _Request(message.model_name, alias, version, entities, message, {})
+        request = _Request(message.model_name, alias, version, entities, message, {}, {}, {})
         if not message.inline_features:
             if len(self._requests) >= _MAX_REQUESTS:
                 del self._requests[next(iter(self._requests))]
@@ -251,25 +265,39 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         batch = request.batches.get(plan)
         if batch is None:
             batch = request.batches[plan] = self._reader.batch(plan, entities)
-        rows = await self._reader.read(plan, batch)
+        rows = await self._reader.read(plan, batch, request.rows.get(plan))
+        request.rows[plan] = rows
+        key = (model.name, model.version)
+        scored = request.scored.get(key)
+        if scored is None or scored.rows is not rows:
+            scored = await self._score(model, plan, entities, rows)
+            request.scored[key] = scored
+        text = os.urandom(16 * len(entities)).hex()
+        answer = encode_predict_response(model.name, model.version, scored.tails, text.encode())
+        if self._log is not None and entities:
+            asyncio.get_running_loop().call_soon(
+                self._log_rows, model, entities, scored, text, received, time.time_ns() // 1000
+            )
+        return answer
+
+    async def _score(
+        self, model: LoadedModel, plan: ModelPlan, entities: tuple[EntityKey, ...], rows: ModelRows
+    ) -> ScoredRows:
+        """The model's scores of ``rows``, kept with them unless a sequence was incomplete."""
+        complete = True
         if model.sequence is not None:
-            scores = await self._sequence_scores(model, plan, entities, rows)
+            scores, complete = await self._sequence_scores(model, plan, entities, rows)
         elif len(entities) <= _INLINE_ROWS:
             scores = model.score(rows.matrix)
         else:
             scores = await asyncio.to_thread(model.score, rows.matrix)
-        ids = _request_ids(len(entities))
         names = self._names.get((model.name, model.version))
         if names is None:
             names = self._names[(model.name, model.version)] = encode_names(
                 [str(r) for r in model.refs]
             )
-        answer = encode_predict_response(model.name, model.version, names, rows, scores, ids)
-        if self._log is not None and entities:
-            asyncio.get_running_loop().call_soon(
-                self._log_rows, model, entities, rows, scores, ids, received, time.time_ns() // 1000
-            )
-        return answer
+        # An entity whose history was incomplete may have it on the next call: not kept.
+        return ScoredRows(rows if complete else _unkept(rows), scores, names)
 
     async def _sequence_scores(
         self,
@@ -277,7 +305,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         plan: ModelPlan,
         entities: tuple[EntityKey, ...],
         rows: ModelRows,
-    ) -> np.ndarray:
+    ) -> tuple[np.ndarray, bool]:
+        """The scores, and whether every entity had its whole history."""
         sequence = model.sequence
         assert sequence is not None
         if self._histories is None:
@@ -295,27 +324,27 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if full.any():
             scores = model.score_step(rows.matrix, state)
             scores[~full] = np.nan
-        return scores
+        return scores, bool(full.all())
 
     def _log_rows(
         self,
         model: LoadedModel,
         entities: Sequence[EntityKey],
-        rows: ModelRows,
-        scores: np.ndarray,
-        ids: Sequence[str],
+        scored: ScoredRows,
+        request_ids: str,
         received: datetime,
         answered: int,
     ) -> None:
         """Log the fast path's predictions (a callback: runs after the response is written)."""
         assert self._log is not None
+        ids = _split_ids(request_ids)
         try:
             features = self._features_of.get((model.name, model.version))
             if features is None:
                 features = self._features_of[(model.name, model.version)] = tuple(
                     map(str, model.refs)
                 )
-            logged = _logged_rows(entities, rows, scores, ids, received, answered)
+            logged = _logged_rows(entities, scored, ids, received, answered)
             self._log.log_rows(model.name, model.version, features, logged)
         except Exception:  # the answer is sent; say why its log is missing
             logger.exception(
@@ -446,8 +475,7 @@ def _log_events(
 
 def _logged_rows(
     entities: Sequence[EntityKey],
-    rows: ModelRows,
-    scores: np.ndarray,
+    scored: ScoredRows,
     ids: Sequence[str],
     received: datetime,
     answered: int,
@@ -457,34 +485,13 @@ def _logged_rows(
         request_ids=ids,
         join_keys=entities[0].join_keys,
         entity_values=[entity.values for entity in entities],
-        values=rows.matrix,
-        valid=(rows.statuses == PRESENT) & ~np.isnan(rows.matrix),
-        scores=scores,
-        feature_times=_micros_of_stamps(rows.newest()),
+        values=scored.rows.matrix,
+        valid=scored.valid,
+        scores=scored.scores,
+        feature_times=scored.feature_times,
         request_time=to_micros(received),
         response_time=answered,
     )
-
-
-_MICROS: dict[bytes, int] = {}
-"""Stored ``Timestamp`` bytes -> epoch microseconds (bounded: cleared when full)."""
-_MAX_MICROS = 100_000
-
-
-def _micros_of_stamps(stamps: Sequence[bytes | None]) -> list[int | None]:
-    """Stored ``Timestamp`` bytes as epoch microseconds (each distinct one decoded once)."""
-    if len(_MICROS) > _MAX_MICROS:
-        _MICROS.clear()
-    out: list[int | None] = []
-    for stamp in stamps:
-        if stamp is None:
-            out.append(None)
-            continue
-        micros = _MICROS.get(stamp)
-        if micros is None:
-            micros = _MICROS[stamp] = to_micros(decode_timestamp(stamp))
-        out.append(micros)
-    return out
 
 
 def prediction_method_handlers(servicer: PredictionServicer) -> dict[str, grpc.RpcMethodHandler]:

@@ -103,6 +103,68 @@ def test_scores_features_statuses_and_the_prediction_log(
     assert event.feature_time == NOW
 
 
+def test_repeated_calls_see_a_changed_row_and_a_value_outliving_its_ttl(
+    server: ServerThread,
+    models: RegisteredModels,
+    stack: Settings,
+    predictions_topic: str,
+    write_rows: Callable[[list[FeatureRow]], None],
+) -> None:
+    """Scores kept for unchanged rows are dropped as soon as a row changes or a value ages out."""
+    msft = EntityKey.of(symbol="MSFT")
+    # rolling_1m's TTL is one hour: this row is PRESENT for 4 more seconds, then OUTSIDE_MAX_AGE.
+    edge = datetime.now(UTC) - timedelta(hours=1) + timedelta(seconds=4)
+    write_rows(
+        [
+            FeatureRow("bars_1m", msft, NOW, {"close": 10.0, "volume": 1.0}),
+            FeatureRow("rolling_1m", msft, edge, {"vwap_5m": 11.0}),
+        ]
+    )
+    entities = {"symbol": ["MSFT"]}
+    nan = float("nan")
+    with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=60) as client:
+        first = client.predict(models.name, entities=entities)
+        again = client.predict(models.name, entities=entities)
+        assert again.scores == first.scores
+        np.testing.assert_allclose(again.scores, models.expected_v1([[10.0, 11.0, 1.0]]))
+        assert again.predictions[0].request_id != first.predictions[0].request_id
+
+        write_rows([FeatureRow("bars_1m", msft, NOW, {"close": 20.0, "volume": 1.0})])
+        # Version 2 reads the same fields: once it sees the new row, the server's row cache holds
+        # it again, and the champion's next call finds a row other than the one it scored.
+        deadline = time.monotonic() + 5  # Redis's invalidation reaches the server's cache
+        pinned = client.predict(models.name, version=2, entities=entities)
+        while pinned.predictions[0].features["bars_1m:close"].value != 20.0:
+            assert time.monotonic() < deadline, "the changed row was never read"
+            time.sleep(0.05)
+            pinned = client.predict(models.name, version=2, entities=entities)
+        changed = client.predict(models.name, entities=entities)
+        assert changed.predictions[0].features["bars_1m:close"].value == 20.0
+        np.testing.assert_allclose(changed.scores, models.expected_v1([[20.0, 11.0, 1.0]]))
+
+        time.sleep(max(0.0, edge.timestamp() + 3600 - time.time()) + 0.2)
+        aged = client.predict(models.name, entities=entities)
+    vwap = aged.predictions[0].features["rolling_1m:vwap_5m"]
+    assert vwap.status is FeatureStatus.OUTSIDE_MAX_AGE and vwap.value is None
+    np.testing.assert_allclose(aged.scores, models.expected_v1([[20.0, nan, 1.0]]))
+
+    server.run(_flush_log(server))
+    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
+    logged = {
+        r.event.request_id: r.event
+        for r in replay_topic(stack.kafka.connection, store, predictions_topic)
+        if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
+    }
+    calls = (first, again, changed, aged)
+    assert all(call.predictions[0].request_id in logged for call in calls)
+    closes = [logged[c.predictions[0].request_id].features["bars_1m:close"] for c in calls]
+    assert closes == [10.0, 10.0, 20.0, 20.0]
+    assert logged[aged.predictions[0].request_id].features["rolling_1m:vwap_5m"] is None
+    assert [logged[c.predictions[0].request_id].prediction for c in calls] == pytest.approx(
+        [c.scores[0] for c in calls], nan_ok=True
+    )
+
+
 async def _flush_log(server: ServerThread) -> None:
     from featurestore.service.prediction_log import PredictionLogger
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -18,6 +20,7 @@ from featurestore.service.predict_read import ModelPlan, decode
 from featurestore.service.predict_response import encode_names, encode_predict_response
 from featurestore.service.prediction_batch import PredictionLogEncoder
 from featurestore.service.predictions import _log_events, _logged_rows, _matrix, _response
+from featurestore.service.scored_rows import ScoredRows
 
 NOW = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
 REFS = (
@@ -74,9 +77,8 @@ def test_fast_path_response_and_log_equal_the_general_paths():
 
     scores = np.array([0.1, 0.2, float("nan"), 0.4, 0.5])
     ids = [f"{i:032x}" for i in range(len(ENTITIES))]
-    answer = encode_predict_response(
-        "m", "3", encode_names([str(r) for r in REFS]), rows, scores, ids
-    )
+    scored = ScoredRows(rows, scores, encode_names([str(r) for r in REFS]))
+    answer = encode_predict_response("m", "3", scored.tails, "".join(ids).encode())
     fast = prediction_service_pb2.PredictResponse.FromString(answer)
     slow = _response(model, ENTITIES, general, scores)
     assert (fast.model_name, fast.model_version) == ("m", "3")
@@ -97,7 +99,26 @@ def test_fast_path_response_and_log_equal_the_general_paths():
     answered = to_micros(slow_log[0].response_time)
     serializer = AvroSerializer.for_topic(InMemorySchemaStore(), "predictions", PredictionLog)
     encoder = PredictionLogEncoder(serializer.schema_id, "m", "3", tuple(map(str, REFS)))
-    fast_log = encoder.encode(_logged_rows(ENTITIES, rows, scores, ids, received, answered))
+    fast_log = encoder.encode(_logged_rows(ENTITIES, scored, ids, received, answered))
     assert fast_log == [serializer.encode(event) for event in slow_log]
+    # The same arrays again (unchanged rows): the kept bodies, the new ids joined in.
+    other = [f"{i + 100:032x}" for i in range(len(ENTITIES))]
+    again = encoder.encode(_logged_rows(ENTITIES, scored, other, received, answered))
+    renamed = [dataclasses.replace(e, request_id=i) for e, i in zip(slow_log, other, strict=True)]
+    assert again == [serializer.encode(event) for event in renamed]
     assert {e.feature_time for e in slow_log} == {NOW, NOW - timedelta(minutes=1), None}
     assert [e.features["bars_1m:close"] for e in slow_log] == [190.5, 150.0, None, None, None]
+
+
+def test_rows_hold_until_the_first_present_value_outlives_its_ttl():
+    plan = ModelPlan.build(market_catalog(), REFS)
+    assert plan is not None
+    columns = _replies(plan)
+    # OLD's bar is two hours old: already OUTSIDE_MAX_AGE, so these rows are read again.
+    assert decode(plan, columns, NOW.timestamp()).fresh_until == -math.inf
+    # AAPL alone: its rolling_1m row (30 s old, TTL 1 h) is the first to age out.
+    aapl = decode(plan, [column[:1] for column in columns], NOW.timestamp())
+    assert aapl.fresh_until == (NOW - timedelta(seconds=30)).timestamp() + 3600
+    # GHOST alone has no row: nothing can age out.
+    ghost = decode(plan, [column[2:3] for column in columns], NOW.timestamp())
+    assert ghost.fresh_until == math.inf
