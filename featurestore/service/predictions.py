@@ -76,6 +76,8 @@ __all__ = [
 PREDICTION_SERVICE = "featurestore.v1.PredictionService"
 _DEFAULT_ALIAS = "champion"
 _MAX_REQUESTS = 4096
+_MAX_REQUEST_ROWS = 65_536
+"""Kept requests hold their last rows, scores and response bytes: bounded by entities too."""
 _INLINE_ROWS = 256
 """Up to this many entities the model is called on the event loop: a thread hop costs more."""
 logger = logging.getLogger(__name__)
@@ -179,6 +181,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self._names: dict[tuple[str, str], bytes] = {}
         self._features_of: dict[tuple[str, str], tuple[str, ...]] = {}
         self._requests: dict[bytes, _Request] = {}
+        self._request_rows = 0
         self._subscriptions = subscriptions
         self._registry = registry
         self._log = log
@@ -231,9 +234,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         entities = entities_from_proto(message.entities, max_rows=self._max_entities)
         request = _Request(message.model_name, alias, version, entities, message, {}, {}, {})
         if not message.inline_features:
-            if len(self._requests) >= _MAX_REQUESTS:
-                del self._requests[next(iter(self._requests))]
-            self._requests[data] = request
+            kept = self._requests
+            self._request_rows += len(entities)
+            while kept and (len(kept) >= _MAX_REQUESTS or self._request_rows > _MAX_REQUEST_ROWS):
+                self._request_rows -= len(kept.pop(next(iter(kept))).entities)
+            kept[data] = request
         return request
 
     def _plan(self, model: LoadedModel, request: _Request) -> ModelPlan | None:
