@@ -100,9 +100,14 @@ class _Request:
     """The last scores per model version (reused while their rows are the read's)."""
 
 
+def _id_text(count: int) -> str:
+    """``count`` random 32-hex-digit ids, joined (uuid4's randomness, from one system call)."""
+    return os.urandom(16 * count).hex()
+
+
 def _request_ids(count: int) -> list[str]:
-    """``count`` random 32-hex-digit ids (uuid4's randomness, from one system call)."""
-    return _split_ids(os.urandom(16 * count).hex())
+    """``count`` random 32-hex-digit ids."""
+    return _split_ids(_id_text(count))
 
 
 def _split_ids(text: str) -> list[str]:
@@ -277,7 +282,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if scored is None or scored.rows is not rows:
             scored = await self._score(model, plan, entities, rows)
             request.scored[key] = scored
-        text = os.urandom(16 * len(entities)).hex()
+        text = _id_text(len(entities))
         answer = encode_predict_response(model.name, model.version, scored.tails, text.encode())
         if self._log is not None and entities:
             asyncio.get_running_loop().call_soon(
