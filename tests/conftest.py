@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from featurestore.config import Settings, load_settings
+from featurestore.errors import ConfigurationError
+from featurestore.ingest import paths
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +51,10 @@ def settings() -> Settings:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The project's shared folder (real market data, conformance vectors)."""
-    path = Path(os.environ.get("FEATURESTORE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+    try:
+        path = paths.shared_dir()
+    except ConfigurationError as exc:
+        pytest.fail(str(exc))
     if not (path / "testdata").is_dir():
         pytest.fail(f"shared folder not found at {path}; set FEATURESTORE_SHARED_DIR")
     return path

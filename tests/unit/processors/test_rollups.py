@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +20,7 @@ import pytest
 
 from featurestore.definitions import Definitions
 from featurestore.definitions.catalog import market_definitions
+from featurestore.ingest.paths import market_data_dir
 from featurestore.ingest.sources.lean import LeanTradeFile
 from featurestore.ingest.validate import validate_trade
 from processors.features import (
@@ -32,7 +32,7 @@ from processors.features import (
     process_chain,
 )
 
-TRADES = Path(__file__).parents[3].parent / "shared/data/market/20131007_ibm_Trade_Tick.csv.gz"
+TRADES = "20131007_ibm_Trade_Tick.csv.gz"
 BARS_US = {"ohlcv_1m": 60_000_000, "ohlcv_5m": 300_000_000, "ohlcv_1h": 3_600_000_000}
 FEATURES = ("open", "high", "low", "close", "volume", "trade_count", "notional", "vwap")
 BATCH = 3_000
@@ -45,9 +45,10 @@ def _definitions() -> Definitions:
 
 @cache
 def _trades() -> pd.DataFrame:
-    if not TRADES.is_file():
-        pytest.fail(f"{TRADES} is missing: the shared market data is part of the checkout's setup")
-    rows = [validate_trade(record) for record in LeanTradeFile(TRADES)]
+    path = market_data_dir() / TRADES
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: the shared market data is part of the checkout's setup")
+    rows = [validate_trade(record) for record in LeanTradeFile(path)]
     return pd.DataFrame(
         {
             "symbol": [t.symbol for t in rows],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from featurestore.config import load_settings
+from featurestore.ingest.paths import shared_dir
 from featurestore.schema_registry import (
     CompatibilityLevel,
     MemoryRecordLog,
@@ -23,10 +23,7 @@ EXPECTED_CASES = 138
 
 
 def _cases_file() -> Path:
-    # /work/main/tests/unit/schema_registry/<this file>: the shared folder is the repo's sibling.
-    shared = os.environ.get("FEATURESTORE_SHARED_DIR")
-    root = Path(shared) if shared else Path(__file__).resolve().parents[3].parent / "shared"
-    return root / "testdata" / "avro_compat_cases.json"
+    return shared_dir() / "testdata" / "avro_compat_cases.json"
 
 
 def _load() -> list[dict[str, Any]]:
