@@ -33,14 +33,29 @@ class CallTracing:
             else trace.get_tracer("featurestore_client", tracer_provider=tracer_provider)
         )
 
+    def recording(self) -> bool:
+        """Whether a call gets a span of its own: False while the tracer is a no-op.
+
+        The global tracer provider is a no-op until the application sets one (the client's
+        tracer follows it from then on), and a no-op tracer's span is the caller's, so the
+        metadata is then the caller's context, which :meth:`context` gives without the span.
+        """
+        tracer = self._tracer
+        if tracer is None or isinstance(tracer, trace.NoOpTracer):
+            return False
+        if isinstance(tracer, trace.ProxyTracer):
+            provider = trace.get_tracer_provider()
+            return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+        return True
+
     @contextmanager
     def call(self, method: str, metadata: Metadata) -> Iterator[Metadata]:
         """Around one call of ``method`` (``featurestore.v1.FeatureService/GetOnlineFeatures``).
 
         Yields the metadata to send: ``metadata`` and the trace context.
         """
-        if self._tracer is None:
-            yield metadata
+        if not self.recording():
+            yield (*metadata, *self.context())
             return
         service, _, name = method.partition("/")
         attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
