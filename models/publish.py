@@ -25,7 +25,7 @@ from featurestore.events import (
 )
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.kafka_connection import KafkaConnection
-from featurestore.service.prediction_log import prediction_key
+from featurestore.prediction_log import prediction_key
 from models.scoring import AnomalyScorer
 
 __all__ = ["AnomalyPublisher", "EventPublisher", "PredictionPublisher", "ScoringHook"]

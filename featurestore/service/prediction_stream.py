@@ -1,6 +1,6 @@
 """StreamPredictions: the predictions of one model from the predictions topic, resumable by token.
 
-Predict logs every prediction it serves (:mod:`.prediction_log`) and the prediction feed
+Predict logs every prediction it serves (:mod:`featurestore.prediction_log`) and the prediction feed
 (:mod:`models.predictor`) publishes one per new feature row, both as ``PredictionLog`` events to
 the predictions topic; a subscription reads that topic with the machinery every stream shares
 (:mod:`.topic_stream`: a consumer per subscription, a token holding the position in every

@@ -7,8 +7,9 @@ Runtime on the array, the input schema checked when the version was loaded), and
 written as bytes around the stored values (:mod:`.predict_response`). A sequence model (the LSTM)
 adds its entities' history from the offline store, kept as recurrent states per newest row
 (:mod:`.sequence_history`). Once the response is written, a callback scheduled on the event loop
-logs one PredictionLog per entity (:mod:`.prediction_log`: the records encoded column-wise and
-handed to librdkafka, ~0.3 ms for 100 entities): the call never waits for Kafka. Requests with
+logs one PredictionLog per entity: it hands the call, in a few bytes, to the log's writer process
+(:mod:`.prediction_log_process`), which encodes the records and produces them to Kafka on the
+other core: the call never waits for Kafka, nor the serving loop for the records. Requests with
 inline features, and stores other than Redis, take the general path
 (:meth:`OnlineStore.read`, a message built per value); both answer the same (tested).
 
@@ -54,8 +55,7 @@ from featurestore.service.convert import (
 from featurestore.service.models import LoadedModel, ServedModels
 from featurestore.service.predict_read import ModelPlan, ModelRows, PredictReader
 from featurestore.service.predict_response import encode_names, encode_predict_response
-from featurestore.service.prediction_batch import PredictionRows
-from featurestore.service.prediction_log import PredictionLogger
+from featurestore.service.prediction_log_process import PredictionLogProcess
 from featurestore.service.prediction_stream import (
     PredictionSubscriptions,
     prediction_filter_from_proto,
@@ -165,7 +165,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self,
         store: OnlineStore,
         registry: ServedModels,
-        log: PredictionLogger | None,
+        log: PredictionLogProcess | None,
         *,
         max_entities: int,
         metrics: CollectorRegistry | None = None,
@@ -339,7 +339,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     def _log_rows(
         self,
         model: LoadedModel,
-        entities: Sequence[EntityKey],
+        entities: tuple[EntityKey, ...],
         scored: ScoredRows,
         request_ids: str,
         received: datetime,
@@ -347,18 +347,25 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> None:
         """Log the fast path's predictions (a callback: runs after the response is written)."""
         assert self._log is not None
-        ids = _split_ids(request_ids)
         try:
             features = self._features_of.get((model.name, model.version))
             if features is None:
                 features = self._features_of[(model.name, model.version)] = tuple(
                     map(str, model.refs)
                 )
-            logged = _logged_rows(entities, scored, ids, received, answered)
-            self._log.log_rows(model.name, model.version, features, logged)
+            self._log.log_call(
+                model.name,
+                model.version,
+                features,
+                entities,
+                scored,
+                request_ids,
+                to_micros(received),
+                answered,
+            )
         except Exception:  # the answer is sent; say why its log is missing
             logger.exception(
-                "prediction log: %d predictions of %s not logged", len(ids), model.name
+                "prediction log: %d predictions of %s not logged", len(entities), model.name
             )
 
     async def _general(self, model: LoadedModel, request: _Request, received: datetime) -> bytes:
@@ -481,27 +488,6 @@ def _log_events(
             )
         )
     return events
-
-
-def _logged_rows(
-    entities: Sequence[EntityKey],
-    scored: ScoredRows,
-    ids: Sequence[str],
-    received: datetime,
-    answered: int,
-) -> PredictionRows:
-    """What the fast path logs of a call (``answered``: epoch microseconds)."""
-    return PredictionRows(
-        request_ids=ids,
-        join_keys=entities[0].join_keys,
-        entity_values=[entity.values for entity in entities],
-        values=scored.rows.matrix,
-        valid=scored.valid,
-        scores=scored.scores,
-        feature_times=scored.feature_times,
-        request_time=to_micros(received),
-        response_time=answered,
-    )
 
 
 def prediction_method_handlers(servicer: PredictionServicer) -> dict[str, grpc.RpcMethodHandler]:

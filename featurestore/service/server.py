@@ -45,7 +45,7 @@ from featurestore.service.health import (
 )
 from featurestore.service.models import ServedModels
 from featurestore.service.predict_read import PredictReader
-from featurestore.service.prediction_log import PredictionLogger
+from featurestore.service.prediction_log_process import PredictionLogProcess
 from featurestore.service.predictions import (
     PREDICTION_SERVICE,
     PredictionServicer,
@@ -182,8 +182,8 @@ async def create_server(
         alias_ttl_s=service.model_alias_ttl_s,
         timeout_s=service.backend_timeout_s,
     )
-    prediction_log = PredictionLogger(
-        settings.kafka.connection, settings.topics.predictions, schemas, tracer=tracer
+    prediction_log = PredictionLogProcess(
+        settings, settings.topics.predictions, traced=tracer is not None
     )
     closers += [prediction_log.close, models.close]
 

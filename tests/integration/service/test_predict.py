@@ -166,11 +166,11 @@ def test_repeated_calls_see_a_changed_row_and_a_value_outliving_its_ttl(
 
 
 async def _flush_log(server: ServerThread) -> None:
-    from featurestore.service.prediction_log import PredictionLogger
+    from featurestore.service.prediction_log_process import PredictionLogProcess
 
     for closer in server.handle.closers:
         owner = getattr(closer, "__self__", None)
-        if isinstance(owner, PredictionLogger):
+        if isinstance(owner, PredictionLogProcess):
             assert await owner.flush() == 0
 
 

@@ -1,6 +1,6 @@
 """The prediction log on the shared Kafka: complete through a registry outage and a full queue.
 
-A fast-path call's rows are written column-wise (:mod:`featurestore.service.prediction_batch`) and
+A fast-path call's rows are written column-wise (:mod:`featurestore.prediction_log.encoding`) and
 general-path events through fastavro; both must arrive once each, one entity's records in the
 order logged, with trace context in their headers when tracing.
 """
@@ -26,8 +26,8 @@ from featurestore.events import (
     replay_topic,
     to_micros,
 )
-from featurestore.service.prediction_batch import PredictionRows
-from featurestore.service.prediction_log import PredictionLogger
+from featurestore.prediction_log import PredictionLogger
+from featurestore.prediction_log.encoding import PredictionRows
 
 pytestmark = pytest.mark.integration
 

@@ -15,11 +15,13 @@ from featurestore.online import EntityKey, FeatureRef, FeatureRow
 from featurestore.online.layout import redis_key
 from featurestore.online.redis import write_args
 from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.prediction_log import writer
+from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows
 from featurestore.service.models import LoadedModel
 from featurestore.service.predict_read import ModelPlan, decode
 from featurestore.service.predict_response import encode_names, encode_predict_response
-from featurestore.service.prediction_batch import PredictionLogEncoder
-from featurestore.service.predictions import _log_events, _logged_rows, _matrix, _response
+from featurestore.service.prediction_log_process import entities_definition, scored_definition
+from featurestore.service.predictions import _log_events, _matrix, _response
 from featurestore.service.scored_rows import ScoredRows
 
 NOW = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)
@@ -99,15 +101,32 @@ def test_fast_path_response_and_log_equal_the_general_paths():
     answered = to_micros(slow_log[0].response_time)
     serializer = AvroSerializer.for_topic(InMemorySchemaStore(), "predictions", PredictionLog)
     encoder = PredictionLogEncoder(serializer.schema_id, "m", "3", tuple(map(str, REFS)))
-    fast_log = encoder.encode(_logged_rows(ENTITIES, scored, ids, received, answered))
+    fast_log = encoder.encode(_logged_rows(ENTITIES, scored, ids, to_micros(received), answered))
     assert fast_log == [serializer.encode(event) for event in slow_log]
     # The same arrays again (unchanged rows): the kept bodies, the new ids joined in.
     other = [f"{i + 100:032x}" for i in range(len(ENTITIES))]
-    again = encoder.encode(_logged_rows(ENTITIES, scored, other, received, answered))
+    again = encoder.encode(_logged_rows(ENTITIES, scored, other, to_micros(received), answered))
     renamed = [dataclasses.replace(e, request_id=i) for e, i in zip(slow_log, other, strict=True)]
     assert again == [serializer.encode(event) for event in renamed]
     assert {e.feature_time for e in slow_log} == {NOW, NOW - timedelta(minutes=1), None}
     assert [e.features["bars_1m:close"] for e in slow_log] == [190.5, 150.0, None, None, None]
+
+
+def _logged_rows(
+    entities: tuple[EntityKey, ...],
+    scored: ScoredRows,
+    ids: list[str],
+    received: int,
+    answered: int,
+) -> PredictionRows:
+    """The rows the log's writer process makes of a call, through the messages the server sends."""
+    calls = writer.LoggedCalls()
+    calls.define((writer.MODEL, 0, "m", "3", tuple(map(str, REFS))))
+    calls.define((writer.ENTITIES, 1, *entities_definition(entities)))
+    calls.define((writer.SCORED, 2, *scored_definition(scored)))
+    model, rows = calls.call((writer.CALL, 0, 1, 2, "".join(ids), received, answered, None))
+    assert model == ("m", "3", tuple(map(str, REFS)))
+    return rows
 
 
 def test_rows_hold_until_the_first_present_value_outlives_its_ttl():

@@ -9,7 +9,7 @@ import pytest
 
 from featurestore.events import AvroDeserializer, AvroSerializer, InMemorySchemaStore, to_micros
 from featurestore.events.model import PredictionLog
-from featurestore.service.prediction_batch import PredictionLogEncoder, PredictionRows, avro_long
+from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows, avro_long
 
 T0 = datetime(2026, 12, 2, 15, 0, 0, 123456, tzinfo=UTC)
 NAMES = ("bars_1m:close", "rolling_1m:vwap_5m", "bars_1m:volume")

@@ -2,7 +2,7 @@
 
 Predict answers first and logs after (its fast path calls :meth:`PredictionLogger.log_rows`
 from a callback scheduled when the response is ready). Logging one call's rows is: encode them
-column-wise (:mod:`featurestore.service.prediction_batch`, ~0.15 ms for 100 rows where building
+column-wise (:mod:`.encoding`, ~0.15 ms for 100 rows where building
 and fastavro-encoding events took ~3-10 ms on this machine, holding the serving process's GIL),
 then hand each record to librdkafka's ``produce``, which only copies it into librdkafka's queue
 (~1 µs a record); batching, sending and retries happen on librdkafka's own C threads. The
@@ -13,7 +13,7 @@ every ``hand_over_s`` (5 ms, librdkafka's own ``linger.ms``; at once past ``hand
 in the order logged. Logging each call as it came cost Predict's p99 0.5-4 ms at one entity on this
 machine (bench/RESULTS.md, predict): a ``produce`` into an idle queue wakes librdkafka's threads,
 ~10-20 µs and a context switch on 2 cores, per call; gathered, one hand-over serves all the calls
-of its 5 ms, and an unchanged batch's rows are encoded once (:mod:`.prediction_batch`).
+of its 5 ms, and an unchanged batch's rows are encoded once (:mod:`.encoding`).
 
 Complete, not best effort: every answered Predict is logged once. The producer is idempotent
 (``enable.idempotence``: a retried batch is not written twice, each partition keeps its order).
@@ -44,7 +44,7 @@ from opentelemetry.context import Context, get_current
 
 from featurestore.events import AvroSerializer, PredictionLog, SchemaStore
 from featurestore.kafka_connection import KafkaConnection
-from featurestore.service.prediction_batch import PredictionLogEncoder, PredictionRows
+from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows
 from featurestore.telemetry import kafka_headers
 
 __all__ = ["PredictionLogger", "entity_key", "prediction_key"]
@@ -169,10 +169,21 @@ class PredictionLogger:
         return self._queued - self._undelivered - in_flight
 
     def log_rows(
-        self, model_name: str, model_version: str, features: tuple[str, ...], rows: PredictionRows
+        self,
+        model_name: str,
+        model_version: str,
+        features: tuple[str, ...],
+        rows: PredictionRows,
+        context: Context | None = None,
     ) -> None:
-        """Log one call's predictions, a row each (Predict's fast path); never blocks."""
-        context = None if self._tracer is None else get_current()
+        """Log one call's predictions, a row each (Predict's fast path); never blocks.
+
+        ``context``: the trace context of the call (default: the current one).
+        """
+        if self._tracer is None:
+            context = None
+        elif context is None:
+            context = get_current()
         model = (model_name, model_version, features)
         item = _Rows(model, rows, context)
         if self._ready is None:
@@ -180,9 +191,15 @@ class PredictionLogger:
             return
         self._gather(item, len(rows.request_ids))
 
-    def log(self, events: Sequence[PredictionLog]) -> None:
-        """Log predictions given as events (Predict's general path); never blocks."""
-        context = None if self._tracer is None else get_current()
+    def log(self, events: Sequence[PredictionLog], context: Context | None = None) -> None:
+        """Log predictions given as events (Predict's general path); never blocks.
+
+        ``context``: the trace context of the call (default: the current one).
+        """
+        if self._tracer is None:
+            context = None
+        elif context is None:
+            context = get_current()
         item = _Events(events, context)
         if self._ready is None:
             self._wait(item, len(events))
