@@ -1,4 +1,4 @@
-"""A trace of one GetOnlineFeatures call, from the SDK to Redis, reaches an OTLP receiver.
+"""Traces of GetOnlineFeatures (SDK to Redis) and Predict (to its log) reach an OTLP receiver.
 
 The server's exporter is chosen by its settings (``FEATURESTORE_TRACING__*``: OTLP, the
 receiver's endpoint, a header); the SDK's client span goes to the same receiver from this
@@ -20,9 +20,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from featurestore.config import Settings, TracingSettings
+from featurestore.config import Settings, TopicSettings, TracingSettings
 from featurestore.online import EntityKey, FeatureRow
 from featurestore.service.testing import ServerThread
+from tests.integration.service.mlflow_models import RegisteredModels
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
 
 pytestmark = pytest.mark.integration
@@ -81,3 +82,41 @@ def test_a_get_online_features_trace_reaches_the_receiver_with_its_redis_span(
     assert redis_span.attributes["server.port"] == stack.redis.port
     # The configured header came with the server's export (gRPC metadata keys are lower case).
     assert any(m.get("x-run") == run for m in spans.metadata)
+
+
+def test_a_predict_trace_continues_in_the_prediction_log_writer(
+    receiver: tuple[OtlpReceiver, str],
+    start_server: Callable[..., ServerThread],
+    write_rows: Callable[[list[FeatureRow]], None],
+    new_topic: Callable[..., str],
+    models: RegisteredModels,
+) -> None:
+    """The writer process's producer span is a child of the Predict call's server span."""
+    spans, endpoint = receiver
+    topic = new_topic("predictions-traced", partitions=1)
+    write_rows([FeatureRow("bars_1m", EntityKey.of(symbol="AAPL"), datetime.now(UTC),
+                           {"close": 190.0, "volume": 7.0})])  # fmt: skip
+    tracing = TracingSettings(exporter="otlp", endpoint=endpoint)
+    server = start_server(topics=TopicSettings(predictions=topic), update={"tracing": tracing})
+    client_provider = TracerProvider(resource=Resource.create({"service.name": "sdk-test"}))
+    client_provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True))
+    )
+    with FeatureStoreClient(server.target, tracer_provider=client_provider, timeout_s=60) as client:
+        client.predict(models.name, entities={"symbol": ["AAPL", "IBM"]})
+    client_provider.shutdown()
+    (client_span,) = [s for s in spans.spans if s.service == "sdk-test"]
+    server.stop(grace_s=5)  # the writer flushes, sends its spans and exits
+
+    def sends() -> list[ReceivedSpan]:
+        return [s for s in spans.trace(client_span.trace_id) if s.name == f"send {topic}"]
+
+    deadline = time.monotonic() + 20
+    while not sends() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    server_span = next(s for s in spans.trace(client_span.trace_id)
+                       if s.kind == Span.SPAN_KIND_SERVER)  # fmt: skip
+    (send,) = sends()
+    assert send.kind == Span.SPAN_KIND_PRODUCER and send.service == "featurestore-grpc"
+    assert send.parent_span_id == server_span.span_id
+    assert send.attributes["messaging.batch.message_count"] == 2
