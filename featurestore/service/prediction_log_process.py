@@ -26,7 +26,9 @@ import fcntl
 import logging
 import os
 import sys
-from collections.abc import Sequence
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import propagate
@@ -55,12 +57,31 @@ _HAND_OVER_S = 0.005
 _MAX_WAITING = 200_000
 _MAX_UNSENT_BYTES = 64 << 20
 _MAX_TOKENS = 4096
-"""Per kind: the objects the child knows by token (the oldest forgotten past it)."""
+_MAX_TOKEN_ROWS = 65_536
+"""Per kind: the things the child knows by token, and their entity rows (the oldest forgotten
+past either; the servicer keeps requests under the same bounds)."""
 _PIPE_BYTES = 1 << 20
 _FLUSH_S = 5.0
 _STOP_S = 10.0
 _RESTART_S = (0.5, 30.0)
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A thing the child knows by ``token``."""
+
+    thing: Callable[[], object]
+    """The thing, or None once gone (a weak reference where it can be one)."""
+    token: int
+    rows: int
+
+
+def _reference(thing: object) -> Callable[[], object]:
+    try:
+        return weakref.ref(thing)
+    except TypeError:  # tuples: held (the servicer holds them too, as long)
+        return lambda: thing
 
 
 class _Child:
@@ -114,11 +135,8 @@ class PredictionLogProcess:
         self._gathered: list[tuple[Any, ...]] = []
         self._gathered_records = 0
         self._hand_over_at: asyncio.TimerHandle | None = None
-        self._tokens: dict[int, dict[int, tuple[object, int]]] = {
-            MODEL: {},
-            ENTITIES: {},
-            SCORED: {},
-        }
+        self._tokens: dict[int, dict[int, _Held]] = {MODEL: {}, ENTITIES: {}, SCORED: {}}
+        self._token_rows = dict.fromkeys(self._tokens, 0)
         self._next_token = 0
         self._models: dict[tuple[str, str, tuple[str, ...]], tuple[str, str, tuple[str, ...]]] = {}
         self._flushes: dict[int, asyncio.Future[int]] = {}
@@ -166,9 +184,10 @@ class PredictionLogProcess:
             self._drop(len(entities))
             return
         model_key = (model_name, model_version, features)
-        model = self._token(MODEL, self._models.setdefault(model_key, model_key), _model)
-        entities_token = self._token(ENTITIES, entities, entities_definition)
-        scored_token = self._token(SCORED, scored, scored_definition)
+        model = self._token(MODEL, self._models.setdefault(model_key, model_key), _model, 0)
+        rows = len(entities)
+        entities_token = self._token(ENTITIES, entities, entities_definition, rows)
+        scored_token = self._token(SCORED, scored, scored_definition, rows)
         self._gather(
             (
                 CALL,
@@ -197,22 +216,37 @@ class PredictionLogProcess:
         propagate.inject(carrier)
         return carrier
 
-    def _token(self, kind: int, thing: Any, message: Any) -> int:
-        """The token of ``thing`` (by identity), defining it for the child the first time."""
+    def _token(self, kind: int, thing: Any, message: Any, rows: int) -> int:
+        """The token of ``thing`` (by identity), defining it for the child the first time.
+
+        ``rows``: what its definition holds, in entity rows; each kind's table keeps at most
+        :data:`_MAX_TOKENS` things and :data:`_MAX_TOKEN_ROWS` rows, the oldest forgotten.
+        A thing that can be weakly referenced is (scored rows): the table does not keep it
+        alive, only its definition's arrays.
+        """
         table = self._tokens[kind]
         held = table.get(id(thing))
-        if held is not None and held[0] is thing:
-            return held[1]
-        if len(table) >= _MAX_TOKENS:
-            forgotten = table.pop(next(iter(table)))[1]
-            del self._definitions[forgotten]
-            self._gathered.append((FORGET, kind, forgotten))
+        if held is not None:
+            if held.thing() is thing:
+                return held.token
+            self._forget(kind, id(thing))  # a thing gone, whose id this one has now
+        while table and (
+            len(table) >= _MAX_TOKENS or self._token_rows[kind] + rows > _MAX_TOKEN_ROWS
+        ):
+            self._forget(kind, next(iter(table)))
         token = self._next_token
         self._next_token += 1
-        table[id(thing)] = (thing, token)
+        table[id(thing)] = _Held(_reference(thing), token, rows)
+        self._token_rows[kind] += rows
         definition = self._definitions[token] = (kind, token, *message(thing))
         self._gathered.append(definition)
         return token
+
+    def _forget(self, kind: int, key: int) -> None:
+        forgotten = self._tokens[kind].pop(key)
+        self._token_rows[kind] -= forgotten.rows
+        del self._definitions[forgotten.token]
+        self._gathered.append((FORGET, kind, forgotten.token))
 
     def _gather(self, message: tuple[Any, ...], records: int) -> None:
         self._gathered.append(message)
