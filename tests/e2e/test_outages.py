@@ -2,12 +2,13 @@
 
 A stack of its own (data folder, Kafka, PostgreSQL, Redis and registry on free ports), so the
 shared stack is neither used nor touched. One trade file is in the topic when the processor
-starts in the background, as in production; a second one is ingested while it runs. Redis is
-killed, then PostgreSQL: the processor stays up (same PID, nobody restarts it), says
-NOT_SERVING with the backend and the reason in its ready file while it waits, and once each
-server is started again it carries on by itself. At the end the offline tables equal the
-independent oracle's rows of everything logged (nothing lost, nothing doubled) and Redis holds
-each symbol's latest row.
+starts in the background, as in production. Redis is killed, then PostgreSQL, and while each
+is away another file is ingested (so the processor has rows to write whatever its speed: a
+processor that had caught up would meet neither outage): the processor stays up (same PID,
+nobody restarts it), says NOT_SERVING with the backend and the reason in its ready file while it
+waits, and once each server is started again it carries on by itself. At the end the offline
+tables equal the independent oracle's rows of everything logged (nothing lost, nothing doubled)
+and Redis holds each symbol's latest row.
 """
 
 from __future__ import annotations
@@ -192,13 +193,15 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
     feed: subprocess.Popen[bytes] | None = None
     try:
         wait_for(lambda: _batches(settings, name) >= 1, 240, "the processor's first batches")
-        # Under load: the second file goes in while the servers die.
-        feed = subprocess.Popen(
-            _ingest_command(topic, "20131007_aig_Trade_Tick.csv.gz"), env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        for server in ("redis", "postgres"):
+        outages = {"redis": "20131007_aig_Trade_Tick.csv.gz",
+                   "postgres": "20131008_ibm_Trade_Tick.csv.gz"}  # fmt: skip
+        for server, file in outages.items():
             _kill(own_stack, server)
+            # Under load: trades arrive while the server is away.
+            feed = subprocess.Popen(
+                _ingest_command(topic, file), env=env,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
             wait_for(lambda s=server: s in _not_serving(settings, name), 60,  # type: ignore[misc]
                      f"the processor to say NOT_SERVING: {server}")  # fmt: skip
             assert processor.poll() is None, log.read_text()[-3000:]
@@ -209,7 +212,7 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
             wait_for(lambda: not _not_serving(settings, name), 120, f"SERVING after {server}")
             wait_for(lambda b=before: _batches(settings, name) > b, 120,  # type: ignore[misc]
                      f"batches after {server} came back")  # fmt: skip
-        assert feed.wait(180) == 0
+            assert feed.wait(180) == 0
 
         trades = logged_trades(settings, topic)
         want = _oracle(trades, defs)
