@@ -64,6 +64,9 @@ _PIPE_BYTES = 1 << 20
 _FLUSH_S = 5.0
 _STOP_S = 10.0
 _RESTART_S = (0.5, 30.0)
+"""Waits before starting a writer again: the first, and the longest."""
+_YOUNG_S = 30.0
+"""A writer that dies younger than this doubles the wait before the next."""
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
@@ -87,8 +90,11 @@ def _reference(thing: object) -> Callable[[], object]:
 class _Child:
     """One writer process and what it was handed."""
 
-    def __init__(self, process: asyncio.subprocess.Process, stdin: asyncio.WriteTransport) -> None:
+    def __init__(
+        self, process: asyncio.subprocess.Process, stdin: asyncio.WriteTransport, started_at: float
+    ) -> None:
         self.process = process
+        self.started_at = started_at
         assert process.stdout is not None
         self.stdin = stdin
         self.stdout = process.stdout
@@ -132,6 +138,8 @@ class PredictionLogProcess:
         self._starting: asyncio.Task[None] | None = None
         self._reading: asyncio.Task[None] | None = None
         self._closing = False
+        self._restart_wait = _RESTART_S[0]
+        self._not_before = 0.0
         self._gathered: list[tuple[Any, ...]] = []
         self._gathered_records = 0
         self._hand_over_at: asyncio.TimerHandle | None = None
@@ -287,6 +295,7 @@ class PredictionLogProcess:
         wait = _RESTART_S[0]
         try:
             loop = asyncio.get_running_loop()
+            await asyncio.sleep(max(0.0, self._not_before - loop.time()))
             while not self._closing:
                 # A pipe of our own (not asyncio's PIPE): its size can be set on every loop.
                 read_end, write_end = os.pipe()
@@ -314,7 +323,7 @@ class PredictionLogProcess:
             stdin, _ = await loop.connect_write_pipe(
                 asyncio.BaseProtocol, os.fdopen(write_end, "wb", buffering=0)
             )
-            child = _Child(process, stdin)
+            child = _Child(process, stdin, loop.time())
             self._child = child
             self._reading = loop.create_task(self._read(child))
             self._hand_over()
@@ -353,10 +362,13 @@ class PredictionLogProcess:
         )
         # What the dead child knew, the next is told first (calls gathered since name it).
         self._gathered[:0] = list(self._definitions.values())
-        await asyncio.sleep(_RESTART_S[0])
-        # A call logged meanwhile may have started one already.
-        if not self._closing and self._child is None and self._starting is None:
-            self._starting = asyncio.get_running_loop().create_task(self._start())
+        # Started again after a wait that doubles while children die young (a crash loop).
+        loop = asyncio.get_running_loop()
+        young = loop.time() - child.started_at < _YOUNG_S
+        self._restart_wait = min(2 * self._restart_wait, _RESTART_S[1]) if young else _RESTART_S[0]
+        self._not_before = loop.time() + self._restart_wait
+        if self._starting is None:
+            self._starting = loop.create_task(self._start())
 
     async def flush(self, timeout_s: float = _FLUSH_S) -> int:
         """Wait until the records logged so far are acknowledged (bounded); returns those left."""
@@ -385,9 +397,12 @@ class PredictionLogProcess:
 
     async def close(self) -> None:
         """End the child's input: it flushes (bounded) and exits; say what was not delivered."""
-        if self._starting is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._starting), _STOP_S)
+        starting = self._starting
+        if starting is not None:
+            if self._not_before > asyncio.get_running_loop().time():
+                starting.cancel()  # waiting to start one again: none is to start now
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(starting), _STOP_S)
         self._hand_over()
         self._closing = True
         if self._hand_over_at is not None:
