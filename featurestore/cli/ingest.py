@@ -93,6 +93,8 @@ class _Sending:
     """``--topic``; None: the settings' topic of each kind."""
     speed: float | None = None
     """Multiple of real time; None: as fast as possible."""
+    live: bool = False
+    """A generator started at now, in real time: each event is sent at its own time."""
 
 
 def _run(
@@ -118,6 +120,7 @@ def _run(
         replication_factor=settings.kafka.replication_factor,
         min_insync_replicas=settings.kafka.min_insync_replicas,
         speed=sending.speed,
+        live=sending.live and sending.speed is not None,
         connect_timeout_s=sending.connect_timeout,
         delivery_timeout_s=sending.delivery_timeout,
         progress_every=100_000,
@@ -290,7 +293,8 @@ def _generator(
             **own: Any,
         ) -> None:
             bounds = {"start": _start(start), "seed": seed, "count": count, "duration_s": duration}
-            sending = _Sending(connect_timeout, delivery_timeout, topic, speed)
+            live = start is None and speed == 1.0
+            sending = _Sending(connect_timeout, delivery_timeout, topic, speed, live)
             command(**own, generation=_Generation(bounds, fast, sending))
 
         return options(with_generation)

@@ -66,6 +66,8 @@ class IngestOptions:
     """``min.insync.replicas`` of topics this run creates (None: the factor less 1, at least 1)."""
     speed: float | None = None
     """Multiple of real time to replay at; ``None`` is as fast as possible."""
+    live: bool = False
+    """The event times are the wall clock's: each event is held until its own time (``Pacer``)."""
     connect_timeout_s: float = 60.0
     """How long to wait for a broker to answer before giving up."""
     delivery_timeout_s: float = 600.0
@@ -186,7 +188,7 @@ class Ingestor:
         summary = IngestSummary(topics, opts.dead_letter_topic)
         producer = self.producer
         route = self.router.route
-        pacer = Pacer(opts.speed, idle=producer.poll)
+        pacer = Pacer(opts.speed, idle=producer.poll, live=opts.live)
         started = time.monotonic()
         next_metrics = started + 1.0
         for record in records:

@@ -67,3 +67,22 @@ def test_shared_dir_is_overridable_and_fails_loudly(tmp_path) -> None:
 def test_public_surface() -> None:
     for name in ingest.__all__:
         assert hasattr(ingest, name), name
+
+
+def test_a_live_stream_is_held_until_each_events_own_time() -> None:
+    clock = FakeClock()
+    wall = 1_000.0  # the wall clock's epoch seconds when the monotonic clock reads 100
+    pacer = Pacer(
+        1.0, idle=clock.sleep, clock=clock, live=True, wall=lambda: wall + clock.now - 100
+    )
+    start = datetime.fromtimestamp(999.4, UTC)  # "now to the second", 0.6 s before the wall
+    pacer.wait(start)  # already past: not held
+    assert clock.slept == []
+    pacer.wait(start + timedelta(seconds=2))  # its own time is 1,001.4: 1.4 s from now
+    assert clock.now == pytest.approx(101.4)
+    # Not live: anchored at the first event, the same stream runs 0.6 s behind its stamps.
+    other = FakeClock()
+    anchored = Pacer(1.0, idle=other.sleep, clock=other)
+    anchored.wait(start)
+    anchored.wait(start + timedelta(seconds=2))
+    assert other.now == pytest.approx(102.0)
