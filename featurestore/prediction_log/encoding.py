@@ -31,7 +31,7 @@ from featurestore_client.wire import varint
 
 from featurestore.events.wire import frame_header
 
-__all__ = ["PredictionLogEncoder", "PredictionRows", "avro_long", "avro_string"]
+__all__ = ["PredictionLogEncoder", "PredictionRows", "avro_long", "avro_string", "split_ids"]
 
 _NULL_BRANCH = 0x00
 _VALUE_BRANCH = 0x02
@@ -55,6 +55,11 @@ def avro_string(text: str) -> bytes:
     data = text.encode()
     n = len(data)
     return (_LENGTHS[n] if n < 4096 else avro_long(n)) + data
+
+
+def split_ids(text: str) -> list[str]:
+    """Request ids given joined (32 hex digits each, as Predict draws them) as a list."""
+    return [text[i : i + 32] for i in range(0, len(text), 32)]
 
 
 @dataclass(frozen=True)

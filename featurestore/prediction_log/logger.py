@@ -1,9 +1,9 @@
 """PredictionLog events to the predictions topic, at almost no cost to the call that logs them.
 
-Predict answers first and logs after (its fast path calls :meth:`PredictionLogger.log_rows`
-from a callback scheduled when the response is ready). Logging one call's rows is: encode them
+It runs in the prediction log's writer process (:mod:`.writer`), which the gRPC server hands
+each Predict call to once its response is written. Logging one call's rows is: encode them
 column-wise (:mod:`.encoding`, ~0.15 ms for 100 rows where building
-and fastavro-encoding events took ~3-10 ms on this machine, holding the serving process's GIL),
+and fastavro-encoding events took ~3-10 ms on this machine),
 then hand each record to librdkafka's ``produce``, which only copies it into librdkafka's queue
 (~1 µs a record); batching, sending and retries happen on librdkafka's own C threads. The
 general path (inline features) logs :class:`PredictionLog` objects with the fastavro serializer.

@@ -46,6 +46,7 @@ from featurestore.online import (
     OnlineStore,
 )
 from featurestore.online.rows import RowBatch
+from featurestore.prediction_log.encoding import split_ids
 from featurestore.service.convert import (
     STATUS_TO_PROTO,
     decode_request,
@@ -107,12 +108,7 @@ def _id_text(count: int) -> str:
 
 def _request_ids(count: int) -> list[str]:
     """``count`` random 32-hex-digit ids."""
-    return _split_ids(_id_text(count))
-
-
-def _split_ids(text: str) -> list[str]:
-    """Request ids given joined (32 hex digits each) as a list."""
-    return [text[i : i + 32] for i in range(0, len(text), 32)]
+    return split_ids(_id_text(count))
 
 
 def _unkept(rows: ModelRows) -> ModelRows:
