@@ -17,7 +17,8 @@ first bar strictly after ``t`` and the last bar at or before ``t + horizon``.
 
 Two output forms: :func:`join_query` returns the values as they are (read as CSV, any type), and
 :func:`binary_query` wraps it so that every column is fixed-width and never null (nulls as a
-bit mask), which :mod:`featurestore.offline._binary` reads without per-row work.
+bit mask), sent as one array per column, which :mod:`featurestore.offline._binary` reads without
+per-row work.
 """
 
 from __future__ import annotations
@@ -218,6 +219,21 @@ class BinaryQuery:
     """``ord``, the values (nulls as zeros), then the mask columns."""
     masks: tuple[tuple[str, str, int], ...]
     """For each nullable value column: ``(column, mask column, bit)``; set bit = null."""
+
+    @property
+    def arrays(self) -> sql.Composed:
+        """The query's columns as one row of arrays in binary form (``array_send``).
+
+        Read by :func:`featurestore.offline._binary.decode_arrays`. The arrays of one aggregate
+        are filled from the same rows in the same order, so element ``i`` of each is row ``i``.
+        """
+        return sql.SQL("SELECT {} FROM ({}) j").format(
+            sql.SQL(", ").join(
+                sql.SQL("array_send(array_agg({}))").format(sql.Identifier(c.name))
+                for c in self.columns
+            ),
+            self.query,
+        )
 
 
 def binary_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> BinaryQuery | None:

@@ -3,8 +3,9 @@
 Each chunk of entity rows (``chunk_rows``: 100k rows of a stream, or an even share per
 connection of an in-memory input) is sorted by (key, timestamp), copied into a temporary table
 in PostgreSQL's binary COPY format, joined on the server (:mod:`featurestore.offline._query`) and
-copied back in binary, read by numpy in place (:mod:`featurestore.offline._binary`; views with
-text features fall back to CSV read by Arrow). ``parallelism`` chunks run at once on their own
+sent back as one binary array per column, read by numpy in place
+(:mod:`featurestore.offline._binary`; views with text features fall back to a CSV COPY read by
+Arrow). ``parallelism`` chunks run at once on their own
 connections, which the store keeps for the next export (:meth:`PostgresOfflineStore.close`
 closes them). Memory stays bounded by ``parallelism + 1`` chunks in flight whatever the number of
 entity rows, and results come out in entity row order.
@@ -12,7 +13,6 @@ entity rows, and results come out in entity row order.
 
 from __future__ import annotations
 
-import io
 import math
 import queue
 from collections.abc import Iterator
@@ -35,7 +35,7 @@ from featurestore.errors import (
     FeatureStoreError,
     ValidationError,
 )
-from featurestore.offline._binary import decode_fixed, encode_entities
+from featurestore.offline._binary import decode_arrays, encode_entities
 from featurestore.offline._copy import copy_out
 from featurestore.offline._query import (
     ENTITY_TABLE,
@@ -416,12 +416,13 @@ def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: Entit
 def _binary_out(
     cur: psycopg.Cursor[tuple[object, ...]], binary: BinaryQuery, schema: pa.Schema
 ) -> pa.Table:
-    buffer = io.BytesIO()
-    with cur.copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT binary)").format(binary.query)) as copy:
-        for block in copy:
-            buffer.write(block)
+    """The join's rows, its columns fetched as one row of binary arrays (no per-row Python)."""
+    cur.execute(binary.arrays, binary=True)
+    row = cur.fetchone()
     try:
-        columns = decode_fixed(buffer.getbuffer(), binary.columns)
+        if row is None:
+            raise ValueError("no row of arrays")
+        columns = decode_arrays([_bytes(field) for field in row], binary.columns)
     except ValueError as exc:
         raise FeatureStoreError(f"point-in-time join returned unexpected rows: {exc}") from exc
     nulls = {name: (columns[mask] >> bit) & 1 == 1 for name, mask, bit in binary.masks}
@@ -429,6 +430,12 @@ def _binary_out(
         pa.array(columns[field.name], field.type, mask=nulls.get(field.name)) for field in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _bytes(field: object) -> bytes | None:
+    if field is None or isinstance(field, bytes):
+        return field
+    raise ValueError(f"an array field of type {type(field).__name__}, not bytes")
 
 
 def _attach(

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from featurestore.offline._binary import FixedColumn, decode_fixed, encode_entities
+from featurestore.offline._binary import FixedColumn, decode_arrays, encode_entities
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 TRAILER = b"\xff\xff"
@@ -50,29 +50,45 @@ def test_entities_round_trip_with_any_keys_and_sliced_arrays() -> None:
     assert _parse_entities(encode_entities(np.array([], np.int64), keys[:0], ts[:0])) == []
 
 
-def _fixed_stream(rows: list[tuple[int, float, bool]]) -> bytes:
-    body = b"".join(struct.pack(">hiqidi?", 3, 8, o, 8, f, 1, b) for o, f, b in rows)
-    return HEADER + body + TRAILER
+_OIDS = {"q": 20, "d": 701, "?": 16}
 
 
-def test_fixed_width_rows_decode_in_place() -> None:
-    columns = [FixedColumn("o", "int8"), FixedColumn("f", "float8"), FixedColumn("b", "bool")]
-    out = decode_fixed(_fixed_stream([(5, 1.5, True), (-1, float("nan"), False)]), columns)
-    assert out["o"].tolist() == [5, -1]
+def _array(kind: str, values: list[object], *, null: bool = False) -> bytes:
+    """PostgreSQL's binary array format (``array_send``) of one dimension, by hand."""
+    if not values:
+        return struct.pack(">iii", 0, 0, _OIDS[kind])
+    width = struct.calcsize(">" + kind)
+    head = struct.pack(">iiiii", 1, int(null), _OIDS[kind], len(values), 1)
+    return head + b"".join(struct.pack(f">i{kind}", width, v) for v in values)
+
+
+COLUMNS = [FixedColumn("o", "int8"), FixedColumn("f", "float8"), FixedColumn("b", "bool")]
+
+
+def test_fixed_width_arrays_decode_in_place() -> None:
+    fields = [_array("q", [5, -1]), _array("d", [1.5, float("nan")]), _array("?", [True, False])]
+    out = decode_arrays(fields, COLUMNS)
+    assert out["o"].tolist() == [5, -1] and out["o"].dtype == np.int64
     assert out["f"][0] == 1.5 and np.isnan(out["f"][1])
     assert out["b"].tolist() == [True, False]
-    assert decode_fixed(_fixed_stream([]), columns)["o"].size == 0
+    empty = decode_arrays([_array("q", []), _array("d", []), _array("?", [])], COLUMNS)
+    assert all(values.size == 0 for values in empty.values())
+    assert decode_arrays([None, None, None], COLUMNS)["o"].size == 0  # no rows: null aggregates
 
 
-def test_unexpected_streams_are_refused() -> None:
-    columns = [FixedColumn("o", "int8"), FixedColumn("f", "float8"), FixedColumn("b", "bool")]
-    good = _fixed_stream([(5, 1.5, True)])
-    with pytest.raises(ValueError, match="not a binary COPY"):
-        decode_fixed(b"5,1.5,t\n", columns)
-    with pytest.raises(ValueError, match="trailer"):
-        decode_fixed(good[:-2] + b"\x00\x00", columns)
-    null_float = HEADER + struct.pack(">hiqi?", 3, 8, 5, -1, True)[:-1] + b"\x00" * 9 + TRAILER
-    with pytest.raises(ValueError):
-        decode_fixed(null_float, columns)
+def test_unexpected_arrays_are_refused() -> None:
+    good = [_array("q", [5]), _array("d", [1.5]), _array("?", [True])]
+    with pytest.raises(ValueError, match="not a binary array"):
+        decode_arrays([b"{5}", *good[1:]], COLUMNS)
+    with pytest.raises(ValueError, match="oid 701, not int8"):
+        decode_arrays([good[1], *good[1:]], COLUMNS)
+    with pytest.raises(ValueError, match="a null element"):
+        decode_arrays([_array("q", [5], null=True), *good[1:]], COLUMNS)
+    with pytest.raises(ValueError, match="not 8 bytes wide"):
+        decode_arrays([good[0][:-1], *good[1:]], COLUMNS)
+    with pytest.raises(ValueError, match="not of one length"):
+        decode_arrays([_array("q", [5, 6]), *good[1:]], COLUMNS)
+    with pytest.raises(ValueError, match="2 arrays for 3 columns"):
+        decode_arrays(good[:2], COLUMNS)
     with pytest.raises(ValueError, match="no fixed-width"):
         FixedColumn("t", "text")
