@@ -28,6 +28,9 @@ import psutil
 
 __all__ = ["ManagedProcess", "wait_until"]
 
+_REAP_WAIT_S = 2.0
+"""How long :meth:`ManagedProcess.exit_reason` waits for a dead child's threads to exit."""
+
 
 @dataclass
 class ManagedProcess:
@@ -192,6 +195,11 @@ class ManagedProcess:
         code = self.exit_status()  # a record_exit wrapper's child; the wrapper exits 0
         if code is None and self.child is not None:
             code = self.child.poll()
+            if code is None and not _alive(self.child.pid):
+                # A killed process with threads shows as a zombie as soon as its main thread
+                # has exited, and cannot be reaped until the others have: wait for them.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    code = self.child.wait(timeout=_REAP_WAIT_S)
         if code is None:
             reason = "exited (status unknown: started by another command)"
         elif code < 0:
