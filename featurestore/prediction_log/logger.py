@@ -9,11 +9,13 @@ then hand each record to librdkafka's ``produce``, which only copies it into lib
 general path (inline features) logs :class:`PredictionLog` objects with the fastavro serializer.
 
 Neither happens in the call's callback: the calls' rows are gathered and handed over together
-every ``hand_over_s`` (5 ms, librdkafka's own ``linger.ms``; at once past ``hand_over_records``),
-in the order logged. Logging each call as it came cost Predict's p99 0.5-4 ms at one entity on this
-machine (bench/RESULTS.md, predict): a ``produce`` into an idle queue wakes librdkafka's threads,
-~10-20 µs and a context switch on 2 cores, per call; gathered, one hand-over serves all the calls
-of its 5 ms, and an unchanged batch's rows are encoded once (:mod:`.encoding`).
+every ``hand_over_s`` (5 ms by default, librdkafka's own ``linger.ms``; at once past
+``hand_over_records``), in the order logged. Logging each call as it came cost Predict's p99
+0.5-4 ms at one entity on this machine (bench/RESULTS.md, predict): a ``produce`` into an idle
+queue wakes librdkafka's threads, ~10-20 µs and a context switch on 2 cores, per call; gathered,
+one hand-over serves all the calls of its 5 ms, and an unchanged batch's rows are encoded once
+(:mod:`.encoding`). The writer process passes 0: the server has already gathered each frame's
+calls for 5 ms, so a frame's calls are handed over as soon as it is read.
 
 Complete, not best effort: every answered Predict is logged once. The producer is idempotent
 (``enable.idempotence``: a retried batch is not written twice, each partition keeps its order).
