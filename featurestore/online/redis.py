@@ -83,6 +83,7 @@ __all__ = [
 
 _BATCH_ROWS = 500
 _SHA = hashlib.sha1(WRITE_IF_NEWER_LUA.encode()).hexdigest()
+_LOST_SCRIPT = "online store (Redis) lost the write script twice"
 _UNAVAILABLE = (
     redis.ConnectionError,
     redis.TimeoutError,
@@ -220,6 +221,38 @@ def _no_script(results: Sequence[Any]) -> list[int]:
     return missing
 
 
+class _ScriptedBatch:
+    """One batch of prepared writes, sent as EVALSHA until every row has its reply.
+
+    What both writers (asyncio and blocking) do between their pipelines: a row whose node answered
+    NOSCRIPT is sent again once the script is loaded again; the caller gives up after a second
+    pipeline (:data:`_LOST_SCRIPT`).
+    """
+
+    def __init__(self, prepared: Sequence[tuple[bytes, list[bytes | str]]]) -> None:
+        """Every row of ``prepared`` still to send."""
+        self._prepared = prepared
+        self._todo = list(range(len(prepared)))
+        self.results: list[Any] = [None] * len(prepared)
+        """Each row's reply (1 kept, 0 stale), in the order of ``prepared``."""
+
+    def queue(self, pipe: Any) -> None:
+        """Queue on ``pipe`` (redis-py's, asyncio or blocking) an EVALSHA per row still to send."""
+        for i in self._todo:
+            key, args = self._prepared[i]
+            pipe.execute_command("EVALSHA", _SHA, 1, key, *args)
+
+    def answered(self, replies: Sequence[Any]) -> bool:
+        """Keep the replies to the rows last queued; whether every row has its reply now.
+
+        Raises the first error other than NOSCRIPT.
+        """
+        for i, reply in zip(self._todo, replies, strict=True):
+            self.results[i] = reply
+        self._todo = [self._todo[j] for j in _no_script(replies)]
+        return not self._todo
+
+
 def row_client(
     settings: RedisSettings,
     *,
@@ -311,15 +344,12 @@ class RedisOnlineStore:
 
     async def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
         """Write rows in pipelined batches; each is kept only if not older than the stored one."""
-        written = stale = 0
+        results: list[Any] = []
         for batch in _chunks(rows):
             prepared = [write_args(row, self._catalog) for row in batch]
             with _translated("writing"):
-                results = await self._evalsha_write(prepared)
-            counted = _counted(results)
-            written += counted.written
-            stale += counted.stale
-        return WriteResult(written=written, stale=stale)
+                results += await self._evalsha_write(prepared)
+        return _counted(results)
 
     async def _evalsha_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
         """One pipelined EVALSHA per row; a node that answers NOSCRIPT gets the script again.
@@ -331,24 +361,15 @@ class RedisOnlineStore:
         if not self._loaded:
             await client.script_load(WRITE_IF_NEWER_LUA)
             self._loaded = True
-        todo = list(range(len(prepared)))
-        results: list[Any] = [None] * len(prepared)
+        batch = _ScriptedBatch(prepared)
         for attempt in range(2):
             pipe = client.pipeline(transaction=False)
-            for i in todo:
-                key, args = prepared[i]
-                pipe.execute_command("EVALSHA", _SHA, 1, key, *args)
-            done = await pipe.execute(raise_on_error=False)
-            for i, result in zip(todo, done, strict=True):
-                results[i] = result
-            todo = [todo[j] for j in _no_script(done)]
-            if not todo:
-                break
+            batch.queue(pipe)
+            if batch.answered(await pipe.execute(raise_on_error=False)):
+                return batch.results
             if attempt == 0:  # a node without the script: load it again
                 await client.script_load(WRITE_IF_NEWER_LUA)
-        else:
-            raise BackendUnavailableError("online store (Redis) lost the write script twice")
-        return results
+        raise BackendUnavailableError(_LOST_SCRIPT)
 
     async def read(
         self,
@@ -477,14 +498,11 @@ class RedisOnlineWriter:
         self, batches: Iterable[list[tuple[bytes, list[bytes | str]]]]
     ) -> WriteResult:
         """Send each batch of prepared rows in one pipeline; count what was kept."""
-        written = stale = 0
+        results: list[Any] = []
         for prepared in batches:
             with _translated("writing"):
-                results = self._evalsha_write(prepared)
-            counted = _counted(results)
-            written += counted.written
-            stale += counted.stale
-        return WriteResult(written=written, stale=stale)
+                results += self._evalsha_write(prepared)
+        return _counted(results)
 
     def _evalsha_write(self, prepared: list[tuple[bytes, list[bytes | str]]]) -> list[Any]:
         """Like :meth:`RedisOnlineStore._evalsha_write`, blocking."""
@@ -492,24 +510,16 @@ class RedisOnlineWriter:
         if not self._loaded:
             client.script_load(WRITE_IF_NEWER_LUA)
             self._loaded = True
-        todo = list(range(len(prepared)))
-        results: list[Any] = [None] * len(prepared)
+        batch = _ScriptedBatch(prepared)
         for attempt in range(2):
             with client.pipeline(transaction=False) as pipe:
-                for i in todo:
-                    key, args = prepared[i]
-                    pipe.execute_command("EVALSHA", _SHA, 1, key, *args)
-                done = pipe.execute(raise_on_error=False)
-            for i, result in zip(todo, done, strict=True):
-                results[i] = result
-            todo = [todo[j] for j in _no_script(done)]
-            if not todo:
-                break
+                batch.queue(pipe)
+                replies = pipe.execute(raise_on_error=False)
+            if batch.answered(replies):
+                return batch.results
             if attempt == 0:  # a node without the script: load it again
                 client.script_load(WRITE_IF_NEWER_LUA)
-        else:
-            raise BackendUnavailableError("online store (Redis) lost the write script twice")
-        return results
+        raise BackendUnavailableError(_LOST_SCRIPT)
 
     def close(self) -> None:
         """Close the connection pool."""
