@@ -291,12 +291,11 @@ class PredictionLogProcess:
         child.handed += records
 
     async def _start(self) -> None:
-        """Start the child (again, after a backoff, while it fails to start)."""
-        wait = _RESTART_S[0]
+        """Start the child, once :attr:`_not_before` has come (again while starts fail)."""
         try:
             loop = asyncio.get_running_loop()
-            await asyncio.sleep(max(0.0, self._not_before - loop.time()))
             while not self._closing:
+                await asyncio.sleep(max(0.0, self._not_before - loop.time()))
                 # A pipe of our own (not asyncio's PIPE): its size can be set on every loop.
                 read_end, write_end = os.pipe()
                 with contextlib.suppress(OSError):  # bigger: fewer wake-ups, no buffering here
@@ -311,11 +310,10 @@ class PredictionLogProcess:
                     break
                 except OSError as exc:
                     os.close(write_end)
+                    wait = self._back_off(quick_failure=True)
                     logger.error(
                         "prediction log: writer not started (%s); again in %.1fs", exc, wait
                     )
-                    await asyncio.sleep(wait)
-                    wait = min(2 * wait, _RESTART_S[1])
                 finally:
                     os.close(read_end)
             else:
@@ -362,13 +360,23 @@ class PredictionLogProcess:
         )
         # What the dead child knew, the next is told first (calls gathered since name it).
         self._gathered[:0] = list(self._definitions.values())
-        # Started again after a wait that doubles while children die young (a crash loop).
         loop = asyncio.get_running_loop()
-        young = loop.time() - child.started_at < _YOUNG_S
-        self._restart_wait = min(2 * self._restart_wait, _RESTART_S[1]) if young else _RESTART_S[0]
-        self._not_before = loop.time() + self._restart_wait
+        self._back_off(quick_failure=loop.time() - child.started_at < _YOUNG_S)
         if self._starting is None:
             self._starting = loop.create_task(self._start())
+
+    def _back_off(self, *, quick_failure: bool) -> float:
+        """Set when the next child may start; returns the wait.
+
+        The wait doubles (up to ``_RESTART_S[1]``) while starts fail or children die young (a
+        crash loop), and is back to ``_RESTART_S[0]`` after a child that lived.
+        """
+        if quick_failure:
+            self._restart_wait = min(2 * self._restart_wait, _RESTART_S[1])
+        else:
+            self._restart_wait = _RESTART_S[0]
+        self._not_before = asyncio.get_running_loop().time() + self._restart_wait
+        return self._restart_wait
 
     async def flush(self, timeout_s: float = _FLUSH_S) -> int:
         """Wait until the records logged so far are acknowledged (bounded); returns those left."""

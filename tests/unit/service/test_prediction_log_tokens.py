@@ -88,3 +88,29 @@ def test_frames_round_trip() -> None:
         return first
 
     assert asyncio.run(read(writer.frame(messages))) == messages
+
+
+def test_starts_that_fail_wait_twice_as_long_each_time_and_a_child_that_lived_resets_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prediction_log_process, "_RESTART_S", (0.01, 0.04))
+
+    async def run() -> list[float]:
+        log = _log()
+        log._command = ["/nonexistent/prediction-log-writer"]  # every start fails
+        waits: list[float] = []
+        back_off = log._back_off
+
+        def recorded(*, quick_failure: bool) -> float:
+            waits.append(back_off(quick_failure=quick_failure))
+            return waits[-1]
+
+        monkeypatch.setattr(log, "_back_off", recorded)
+        log.log([])
+        await asyncio.sleep(0.3)
+        await log.close()
+        assert back_off(quick_failure=False) == 0.01, "after a child that lived: the first wait"
+        return waits
+
+    waits = asyncio.run(run())
+    assert waits[:4] == [0.02, 0.04, 0.04, 0.04], waits
