@@ -48,7 +48,7 @@ from processors.claims import claim_run
 from processors.decode import KafkaRecords
 from processors.interval_runner import IntervalRunner
 from processors.metrics import ProcessorMetrics
-from processors.options import ProcessorOptions, processor_dir
+from processors.options import ProcessorOptions
 from processors.partition_job import PartitionJob, PartitionRunner
 from processors.recorder import BatchRecorder, RowsHook
 from processors.report import BatchReport
@@ -357,20 +357,14 @@ def start_consumer(
     # stack: a restart after a crash starts in seconds, not after Feast's import).
     definitions = definitions or cached_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
-    if hooks:
-        if hook_view is None:
-            raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
-        views.view(hook_view)
+    views.check_hooks(hooks, hook_view)
     start_positions(topic, [], {}, options.starting_offsets)  # refuse bad offsets before claiming
     claim = claim_run(settings, options, views)
     positions = start_positions(topic, claim.partitions, claim.stored, options.starting_offsets)
     job = PartitionJob(
         settings, views, options.name, hook_view=hook_view if hooks else None, epochs=claim.epochs
     )
-    home = processor_dir(settings, options.name)
-    status_path = home / (
-        "status.json" if options.partitions is None else f"status-{options.instance}.json"
-    )
+    status_path = options.status_path(settings)
     extra = {
         "topic": topic, "project": definitions.project, "processor": options.name,
         "engine": "kafka", "partitions": list(claim.partitions), "executors": [],

@@ -107,3 +107,8 @@ class ProcessorOptions:
     def topic_of(self, settings: Settings) -> str:
         """The topic to read."""
         return self.topic or settings.topics.trades
+
+    def status_path(self, settings: Settings) -> Path:
+        """The status file this application writes (one each where several split a topic)."""
+        name = "status.json" if self.partitions is None else f"status-{self.instance}.json"
+        return processor_dir(settings, self.name) / name

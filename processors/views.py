@@ -8,6 +8,7 @@ compute, naming the view and field) and writes to their tables and online keys.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from featurestore.definitions import Definitions, FeatureView, StreamComputation
@@ -69,6 +70,17 @@ class MaterializedViews:
             if view.name == name:
                 return view
         raise ConfigurationError(f"topic {self.topic!r} has no stream view {name!r}")
+
+    def check_hooks(self, hooks: Sequence[object], hook_view: str | None) -> None:
+        """Refuse hooks without ``hook_view``, or a ``hook_view`` that is not one of these views.
+
+        Both engines check this before they claim partitions or start Spark.
+        """
+        if not hooks:
+            return
+        if hook_view is None:
+            raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
+        self.view(hook_view)
 
     def fingerprint(self, name: str) -> str:
         """What a view's stored rows mean: its computation and features, hashed.

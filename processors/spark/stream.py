@@ -30,7 +30,6 @@ from typing import Any
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions, load_definitions
-from featurestore.errors import ConfigurationError
 from featurestore.resilience import Retrier
 from processors.claims import claim_run, topic_partitions
 from processors.metrics import ProcessorMetrics
@@ -225,10 +224,7 @@ def start_stream(
     topic = options.topic_of(settings)
     definitions = definitions or load_definitions(settings, options.project)
     views = MaterializedViews.resolve(definitions, topic)
-    if hooks:
-        if hook_view is None:
-            raise ConfigurationError("hooks need hook_view: the view whose new rows they get")
-        views.view(hook_view)  # refuse an unknown hook view before starting Spark
+    views.check_hooks(hooks, hook_view)  # before starting Spark
     return _StreamStart(settings, options, views, hooks, hook_view, metrics, retrier).start()
 
 
@@ -260,9 +256,7 @@ class _StreamStart:
             settings, self.views, options.name,
             hook_view=self.hook_view if self.hooks else None, epochs=claim.epochs,
         )  # fmt: skip
-        status_path = home / (
-            "status.json" if options.partitions is None else f"status-{options.instance}.json"
-        )
+        status_path = options.status_path(settings)
         extra = {
             "topic": self.views.topic, "project": self.views.definitions.project,
             "processor": options.name, "engine": "spark",

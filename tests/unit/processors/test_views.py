@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
+from featurestore.config import load_settings
 from featurestore.definitions import Definitions, Feature, market_definitions
 from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions
@@ -47,3 +49,21 @@ def test_options_are_checked() -> None:
         ProcessorOptions(name="../x")
     with pytest.raises(ConfigurationError):
         ProcessorOptions(trigger_ms=-1)
+
+
+def test_hooks_need_a_view_of_the_topic() -> None:
+    views = MaterializedViews.resolve(market_definitions("p", source_topic="tt"), "tt")
+    views.check_hooks([], None)
+    views.check_hooks([print], "rolling_1m")
+    with pytest.raises(ConfigurationError, match="hooks need hook_view"):
+        views.check_hooks([print], None)
+    with pytest.raises(ConfigurationError, match="no stream view 'nope'"):
+        views.check_hooks([print], "nope")
+
+
+def test_each_application_of_a_split_topic_has_its_own_status_file(tmp_path: Path) -> None:
+    settings = load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)})
+    home = tmp_path.resolve() / "processors" / "f"
+    assert ProcessorOptions(name="f").status_path(settings) == home / "status.json"
+    split = ProcessorOptions(name="f", partitions=(2, 0))
+    assert split.status_path(settings) == home / "status-f-p0-2.json"
