@@ -12,6 +12,7 @@ from featurestore.ingest import (
     validate_metric,
     validate_quote,
 )
+from tests.unit.ingest.rejections import assert_rejected, changed_record
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 QUOTE: dict[str, Any] = {
@@ -32,14 +33,11 @@ METRIC: dict[str, Any] = {
 
 
 def quote(**changes: Any) -> SourceRecord:
-    fields = {**QUOTE, **changes}
-    return SourceRecord("q.csv", 2, {k: v for k, v in fields.items() if v is not ...}, kind="quote")
+    return changed_record("q.csv", 2, QUOTE, changes, kind="quote")
 
 
 def metric(**changes: Any) -> SourceRecord:
-    fields = {**METRIC, **changes}
-    kept = {k: v for k, v in fields.items() if v is not ...}
-    return SourceRecord("m.csv", 2, kept, kind="metric")
+    return changed_record("m.csv", 2, METRIC, changes, kind="metric")
 
 
 def test_a_good_record_becomes_a_quote() -> None:
@@ -79,11 +77,7 @@ def test_a_good_record_becomes_a_quote() -> None:
     ],
 )
 def test_each_quote_rule_has_its_reason(changes: dict[str, Any], code: str, field: str) -> None:
-    with pytest.raises(RecordRejectedError) as caught:
-        validate_quote(quote(**changes))
-    assert caught.value.code == code
-    assert caught.value.field == field
-    assert caught.value.reason.startswith(f"{code}: ")
+    assert_rejected(validate_quote, quote(**changes), code, field)
 
 
 def test_a_good_record_becomes_a_metric() -> None:
@@ -122,11 +116,7 @@ def test_a_good_record_becomes_a_metric() -> None:
     ],
 )
 def test_each_metric_rule_has_its_reason(changes: dict[str, Any], code: str, field: str) -> None:
-    with pytest.raises(RecordRejectedError) as caught:
-        validate_metric(metric(**changes))
-    assert caught.value.code == code
-    assert caught.value.field == field
-    assert caught.value.reason.startswith(f"{code}: ")
+    assert_rejected(validate_metric, metric(**changes), code, field)
 
 
 def test_a_source_rejection_wins_for_every_kind() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from featurestore.ingest import RecordRejectedError, SourceRecord, validate_trade
+from tests.unit.ingest.rejections import assert_rejected, changed_record
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 GOOD: dict[str, Any] = {
@@ -20,8 +21,7 @@ GOOD: dict[str, Any] = {
 
 
 def record(**changes: Any) -> SourceRecord:
-    fields = {**GOOD, **changes}
-    return SourceRecord("x.csv", 7, {k: v for k, v in fields.items() if v is not ...})
+    return changed_record("x.csv", 7, GOOD, changes)
 
 
 def test_a_good_record_becomes_a_trade() -> None:
@@ -55,11 +55,7 @@ def test_a_good_record_becomes_a_trade() -> None:
     ],
 )
 def test_each_rule_has_its_reason(changes: dict[str, Any], code: str, field: str) -> None:
-    with pytest.raises(RecordRejectedError) as caught:
-        validate_trade(record(**changes))
-    assert caught.value.code == code
-    assert caught.value.field == field
-    assert caught.value.reason.startswith(f"{code}: ")
+    assert_rejected(validate_trade, record(**changes), code, field)
 
 
 def test_a_source_rejection_wins() -> None:
