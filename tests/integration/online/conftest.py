@@ -12,11 +12,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 import pytest
-import redis
 
 from featurestore.config import Settings
 from featurestore.online import RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import market_catalog
+from tests.integration.online.support import delete_project_keys
 
 T = TypeVar("T")
 
@@ -25,16 +25,7 @@ T = TypeVar("T")
 def project(stack: Settings) -> Iterator[str]:
     name = f"fs_test_{uuid.uuid4().hex[:10]}"
     yield name
-    client = redis.Redis(
-        host=stack.redis.host,
-        port=stack.redis.port,
-        db=stack.redis.db,
-        **stack.redis.client_kwargs(),
-    )
-    with client:
-        keys = [k for k in client.scan_iter(count=1000) if k.endswith(name.encode())]
-        if keys:
-            client.delete(*keys)
+    delete_project_keys(stack.redis, name)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import redis
 
 from featurestore.config import (
     GrpcSettings,
@@ -21,6 +20,7 @@ from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
+from tests.integration.online.support import delete_project_keys
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, delete_model, register_models
 
@@ -29,16 +29,7 @@ from tests.integration.service.mlflow_models import RegisteredModels, delete_mod
 def catalog(stack: Settings) -> Iterator[StaticCatalog]:
     project = f"fs_svc_{uuid.uuid4().hex[:10]}"
     yield market_catalog(project)
-    client = redis.Redis(
-        host=stack.redis.host,
-        port=stack.redis.port,
-        db=stack.redis.db,
-        **stack.redis.client_kwargs(),
-    )
-    with client:
-        keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
-        if keys:
-            client.delete(*keys)
+    delete_project_keys(stack.redis, project)
 
 
 @pytest.fixture

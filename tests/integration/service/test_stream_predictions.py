@@ -29,6 +29,12 @@ def topic(new_topic: Callable[..., str]) -> str:
     return new_topic("predictions")
 
 
+@pytest.fixture
+def server(topic: str, start_server: Callable[..., ServerThread]) -> ServerThread:
+    """A live server whose prediction log is ``topic``."""
+    return start_server(topics=TopicSettings(predictions=topic))
+
+
 _STUB = prediction_service_pb2_grpc.PredictionServiceStub
 
 
@@ -66,12 +72,8 @@ def _produce(publisher: PredictionPublisher, ids: range, model: str, pause_s: fl
 
 
 def test_killed_client_resumes_with_its_last_token_exactly_once(
-    stack: Settings,
-    topic: str,
-    models: RegisteredModels,
-    start_server: Callable[..., ServerThread],
+    stack: Settings, topic: str, models: RegisteredModels, server: ServerThread
 ) -> None:
-    server = start_server(topics=TopicSettings(predictions=topic))
     publisher = PredictionPublisher.from_settings(stack, topic)
     began = datetime.now(UTC) - timedelta(seconds=1)
     _produce(publisher, range(0, 30), models.name)
@@ -101,14 +103,10 @@ def _stream(
 
 
 def test_predict_calls_are_streamed_with_their_features_through_the_sdk(
-    stack: Settings,
-    topic: str,
-    models: RegisteredModels,
-    start_server: Callable[..., ServerThread],
+    models: RegisteredModels, server: ServerThread
 ) -> None:
     from featurestore_client import FeatureStoreClient
 
-    server = start_server(topics=TopicSettings(predictions=topic))
     columns = {
         "bars_1m:close": [101.0, 202.0],
         "rolling_1m:vwap_5m": [100.5, 201.5],
@@ -136,13 +134,7 @@ def test_predict_calls_are_streamed_with_their_features_through_the_sdk(
     }  # fmt: skip
 
 
-def test_bad_input_has_precise_statuses(
-    stack: Settings,
-    topic: str,
-    models: RegisteredModels,
-    start_server: Callable[..., ServerThread],
-) -> None:
-    server = start_server(topics=TopicSettings(predictions=topic))
+def test_bad_input_has_precise_statuses(models: RegisteredModels, server: ServerThread) -> None:
     cases = [
         (prediction_service_pb2.StreamPredictionsRequest(model_name="no-such-model-x"),
          grpc.StatusCode.NOT_FOUND, "no-such-model-x"),
