@@ -34,10 +34,8 @@ from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import psycopg
 import pyarrow as pa
 
-from featurestore.error_maps import postgres_error
 from featurestore.resilience import Retrier
 from processors.decode import DeadLetter, KafkaRecords
 from processors.features import EventChunk
@@ -46,6 +44,7 @@ from processors.partition_job import (
     PartitionJob,
     PartitionResources,
     StageTimer,
+    dropped_on_failure,
     pack_tables,
     unpack_tables,
 )
@@ -233,17 +232,11 @@ class IntervalRunner:
         lane = self._lane(partition)
         for attempt in range(2):
             try:
-                return self._step(lane, records, force)
-            except _StateMovedError:
-                self._drop(lane)
+                with dropped_on_failure(partition, lambda: self._drop(lane)):
+                    return self._step(lane, records, force)
+            except _StateMovedError:  # dropped: the second attempt reloads the state
                 if attempt:
                     raise
-            except psycopg.OperationalError as exc:
-                self._drop(lane)
-                raise postgres_error(exc, f"partition {partition}'s batch") from exc
-            except Exception:
-                self._drop(lane)
-                raise
         raise AssertionError("unreachable")
 
     def _step(self, lane: _Lane, records: KafkaRecords | None, force: bool) -> PartitionSummary:

@@ -30,7 +30,7 @@ import itertools
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ __all__ = [
     "PartitionRunner",
     "PartitionSummary",
     "StageTimer",
+    "dropped_on_failure",
     "pack_tables",
     "split_partitions",
     "unpack_tables",
@@ -422,6 +423,24 @@ def split_partitions(table: pa.Table) -> list[KafkaRecords]:
     return [records.slice(a, b) for a, b in itertools.pairwise([0, *cuts.tolist(), len(records)])]
 
 
+@contextlib.contextmanager
+def dropped_on_failure(partition: int, drop: Callable[[], None]) -> Iterator[None]:
+    """Call ``drop`` when a partition's step fails, then raise.
+
+    ``drop`` forgets the partition's connections and state, so the next attempt reconnects and
+    reloads the state from the table. A PostgreSQL error is raised as :func:`postgres_error`
+    translates it: a lost connection is retried, a refused login is not.
+    """
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        drop()
+        raise postgres_error(exc, f"partition {partition}'s batch") from exc
+    except Exception:
+        drop()
+        raise
+
+
 class PartitionRunner:
     """Runs a job's partitions in this process, with one set of connections per partition.
 
@@ -455,19 +474,12 @@ class PartitionRunner:
     def _run_once(self, records: KafkaRecords) -> PartitionSummary:
         partition = int(records.partition[0])
         job = self.job
-        try:
+        with dropped_on_failure(partition, lambda: self._drop(partition)):
             with self._lock:
                 res = self._resources.get(partition)
                 if res is None:
                     res = self._resources[partition] = PartitionResources(self.job)
             return job.stream_step(res, records) if job.stateful else job.batch_steps(res, records)
-        except psycopg.OperationalError as exc:
-            self._drop(partition)
-            # A lost connection is retried, a refused login is not: postgres_error tells them apart.
-            raise postgres_error(exc, f"partition {partition}'s batch") from exc
-        except Exception:
-            self._drop(partition)
-            raise
 
     def _drop(self, partition: int) -> None:
         with self._lock:
