@@ -80,6 +80,14 @@ class Readers:
     async def write(self, rows: list[FeatureRow]) -> None:
         await self.store.write(rows)
 
+    async def emptied(self) -> None:
+        """Waits up to 3 s for the loop to empty the cache (an invalidation, a lost connection),
+        without a read meanwhile; fails if it has not."""
+        deadline = time.monotonic() + 3
+        while len(self.cache) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert len(self.cache) == 0
+
 
 @asynccontextmanager
 async def readers(stack: Settings, catalog: StaticCatalog) -> AsyncIterator[Readers]:
@@ -194,10 +202,7 @@ def test_a_lost_connection_forgets_every_row(stack: Settings, catalog: StaticCat
         )
         with admin:
             admin.client_kill_filter(_id=connection)  # only this connection
-        deadline = time.monotonic() + 3
-        while len(both.cache) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        assert len(both.cache) == 0
+        await both.emptied()
         fast, general = await both.both(request)
         assert fast == general and _closes(fast) == [7.0]
 
@@ -217,10 +222,7 @@ def test_a_memoized_response_sees_a_rewrite_at_once(
         first = await both.fast(request)
         assert await both.fast(request) is first  # served from the memo
         await both.write([FeatureRow("bars_1m", key, now + timedelta(seconds=1), {"close": 2.0})])
-        deadline = time.monotonic() + 3
-        while len(both.cache) and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)  # until the invalidation has been handled, no read
-        assert len(both.cache) == 0
+        await both.emptied()  # until the invalidation has been handled, no read
         fast, general = await both.both(request)
         assert fast == general and _closes(fast) == [2.0]
 
