@@ -25,6 +25,16 @@ def _serializers() -> tuple[InMemorySchemaStore, AvroSerializer[Trade], AvroSeri
     return store, v1, v2
 
 
+def _nullable_writer(store: InMemorySchemaStore, field: str) -> AvroSerializer[Trade]:
+    """A writer of the trade schema with ``field`` made nullable, registered in ``store``."""
+    raw = json.loads(bundled_schema("trade").text)
+    for f in raw["fields"]:
+        if f["name"] == field:
+            f["type"] = ["null", f["type"]]
+    union = parse_schema_text(json.dumps(raw))
+    return AvroSerializer(TRADE_CODEC, union, store.register("t-value", union.text))
+
+
 def _frame(
     values: Sequence[bytes | None],
     key: bytes | None = b"IBM",
@@ -105,12 +115,7 @@ def test_a_writer_without_a_field_the_definitions_read_is_dead_lettered() -> Non
 
 def test_nullable_fields_decode_and_a_null_stays_null() -> None:
     store = InMemorySchemaStore()
-    raw = json.loads(bundled_schema("trade").text)
-    for f in raw["fields"]:
-        if f["name"] == "size":
-            f["type"] = ["null", "long"]
-    union = parse_schema_text(json.dumps(raw))
-    v3 = AvroSerializer(TRADE_CODEC, union, store.register("t-value", union.text))
+    v3 = _nullable_writer(store, "size")
     wire = TRADE_CODEC.to_wire(_trade(4))
     decoded = _decode(store, _frame([v3.encode_wire(wire), v3.encode_wire({**wire, "size": None})]))
     assert decoded.dead == []
@@ -165,12 +170,7 @@ def test_both_ways_of_reading_give_the_same_events_and_dead_letters() -> None:
 
 def test_a_null_entity_is_a_key_mismatch() -> None:
     store = InMemorySchemaStore()
-    raw = json.loads(bundled_schema("trade").text)
-    for f in raw["fields"]:
-        if f["name"] == "symbol":
-            f["type"] = ["null", "string"]
-    union = parse_schema_text(json.dumps(raw))
-    writer = AvroSerializer(TRADE_CODEC, union, store.register("t-value", union.text))
+    writer = _nullable_writer(store, "symbol")
     wire = TRADE_CODEC.to_wire(_trade(1))
     decoded = _decode(store, _frame([writer.encode_wire({**wire, "symbol": None})]))
     assert [d.reason for d in decoded.dead] == ["key-mismatch: record of None keyed 'IBM'"]
