@@ -181,6 +181,26 @@ def test_the_servers_layout_takes_the_numpy_path(missing: set[int], nanos_ms: bo
     assert set_rows == [0 not in missing, True, 7 not in missing]
 
 
+def test_a_column_missing_other_entities_is_not_read_with_the_layout_found_before() -> None:
+    """The layout found for one column's Values is tried on the next, refused where it differs."""
+    message = feature_service_pb2.GetOnlineFeaturesResponse()
+    layouts = {"a": {1}, "b": {1}, "c": {2}, "d": {1, 2}, "e": set(), "f": {3}}
+    for name, missing in layouts.items():
+        message.feature_names.append(f"v:{name}")
+        column = message.columns.add()
+        for i in range(5):
+            value = column.values.add()
+            if i not in missing:
+                value.double_value = i + ord(name) / 1000
+            column.statuses.append(types_pb2.FEATURE_STATUS_PRESENT)
+            column.event_timestamps.add(seconds=NOW_S, nanos=i * 10**6)
+    decoded = decode_columns(message.SerializeToString(), 5, numpy_only=True)
+    for column, (name, missing) in zip(decoded, layouts.items(), strict=True):
+        assert [bool(s) for s in column.is_set] == [i not in missing for i in range(5)], name
+        present = [i for i in range(5) if i not in missing]
+        assert column.values[present].tolist() == [i + ord(name) / 1000 for i in present], name
+
+
 def test_a_payload_byte_that_looks_like_a_head_is_walked_past() -> None:
     """A double whose bytes read 0a 00 (an empty Value's head), among missing values."""
     (tricky,) = struct.unpack("<d", b"\x0a\x00" + b"\x01" * 6)

@@ -154,6 +154,10 @@ class _Response:
         self.rows = rows
         self.all_set = _frozen(np.ones(rows, np.bool_))
         self.repeats: dict[int, bytes] = {}
+        self.layouts: dict[int, tuple[Ints, Ints, int]] = {}
+        self.present: tuple[Ints, NDArray[np.bool_], Ints, int | None] | None = None
+        """Per tag, the last irregular run of records found: payload starts and end relative to
+        its first record, and sizes (the columns of one view miss the same entities)."""
         self.value_tags, self.nines, self.double_tags, self.all_present = (
             bytes((byte,)) * rows for byte in (_VALUE, 9, _DOUBLE, _PRESENT)
         )
@@ -198,7 +202,7 @@ class _Response:
             values, is_set, pos = view.astype(np.float64), self.all_set, end
             values.flags.writeable = False
         else:
-            starts, sizes, pos = self._records(start, stop, _VALUE)
+            starts, sizes, pos = self._records(start, stop, _VALUE, remember=True)
             values, is_set = self._values(starts, sizes)
         if data[pos] != _STATUSES:
             raise _IrregularError
@@ -227,12 +231,16 @@ class _Response:
             repeated = self.repeats[byte] = bytes((byte,)) * self.rows
         return repeated
 
-    def _records(self, pos: int, stop: int, tag: int) -> tuple[Ints | range, Ints | int, int]:
+    def _records(
+        self, pos: int, stop: int, tag: int, *, remember: bool = False
+    ) -> tuple[Ints | range, Ints | int, int]:
         """Where the payloads of ``rows`` fields ``tag`` from ``pos`` start, their sizes, the end.
 
-        All of one size (one strided comparison): a range of starts and that size. Else the heads
-        found by their bytes (:meth:`_heads`), or one walk over the length bytes where a payload
-        byte looks like a head. A payload of 128 bytes or more is irregular.
+        All of one size (one strided comparison): a range of starts and that size. Else the layout
+        found last (``remember``: the Values of a view's columns, which miss the same entities),
+        checked at every head; or the heads found by their bytes (:meth:`_heads`), or one walk
+        over the length bytes where a payload byte looks like a head. A payload of 128 bytes or
+        more is irregular.
         """
         data, rows, array = self.data, self.rows, self.array
         size = data[pos + 1]
@@ -246,12 +254,25 @@ class _Response:
             and data[pos + 1 : end : step] == self._repeat(size)
         ):
             return range(pos + 2, end + 2, step), size, end
+        known = self.layouts.get(tag) if remember else None
+        if known is not None:
+            found_again = _same_layout(array, pos, stop, tag, known)
+            if found_again is not None:
+                return found_again
         found_by_bytes = self._heads(pos, stop, tag)
-        if found_by_bytes is not None:
-            return found_by_bytes
+        if found_by_bytes is None:
+            found_by_bytes = self._walk(pos, stop, tag)
+        if remember:
+            starts, sizes, end = found_by_bytes
+            self.layouts[tag] = (starts - pos, sizes, end - pos)
+        return found_by_bytes
+
+    def _walk(self, pos: int, stop: int, tag: int) -> tuple[Ints, Ints, int]:
+        """:meth:`_records` one length byte at a time (a payload byte looks like a head)."""
+        data, array = self.data, self.array
         found = [pos]
         append = found.append
-        for _ in range(rows - 1):
+        for _ in range(self.rows - 1):
             pos += data[pos + 1] + 2
             append(pos)
         heads = np.array(found, dtype=np.intp)
@@ -293,6 +314,7 @@ class _Response:
     ) -> tuple[NDArray[Any], NDArray[np.bool_]]:
         """The Values whose payloads are at ``starts``: all of one kind, or not set."""
         data, rows, array = self.data, self.rows, self.array
+        set_size: int | None
         if isinstance(sizes, int):
             if sizes == 0:
                 return _frozen(np.full(rows, np.nan)), _frozen(np.zeros(rows, np.bool_))
@@ -304,26 +326,23 @@ class _Response:
                 dtype = _FIXED[tag, sizes]
                 view: NDArray[Any] = np.ndarray((rows,), dtype, data, first + 1, (step,))
                 return _frozen(view.astype(_NATIVE[dtype.char])), self.all_set
-            is_set = self.all_set
-            set_starts, set_sizes = _array(starts), np.full(rows, sizes)
+            is_set, set_starts, set_size = self.all_set, _array(starts), sizes
         else:
-            is_set = _frozen(sizes > 0)
-            set_starts, set_sizes = _array(starts)[is_set], sizes[is_set]
+            is_set, present, set_size = self._present(sizes)
+            set_starts = _array(starts)[present]
             if not len(set_starts):
                 return _frozen(np.full(rows, np.nan)), is_set
             tags = array[set_starts]
             tag = int(tags[0])
             if (tags != tag).any():
                 raise _IrregularError  # kinds that differ between rows
-        fixed = _FIXED.get((tag, int(set_sizes[0])))
+        fixed = _FIXED.get((tag, set_size)) if set_size is not None else None
         if fixed is not None:
-            width = fixed.itemsize
-            if (set_sizes != width + 1).any():
-                raise _IrregularError
-            raw = array[set_starts[:, None] + _COLS[1 : width + 1]]  # rows x width, contiguous
+            raw = array[set_starts[:, None] + _COLS[1 : fixed.itemsize + 1]]  # rows x width
             values: NDArray[Any] = np.full(rows, np.nan, _NATIVE[fixed.char])
             values[is_set] = raw.view(fixed)[:, 0]
             return _frozen(values), is_set
+        set_sizes = np.full(len(set_starts), sizes) if isinstance(sizes, int) else sizes[is_set]
         kind = _VARINT_KINDS.get(tag)
         if kind is None:
             raise _IrregularError  # strings and bytes: a Python object each, which protobuf makes
@@ -331,6 +350,22 @@ class _Response:
         values = np.zeros(rows, kind)
         values[is_set] = numbers != 0 if kind is np.bool_ else numbers.astype(kind)
         return _frozen(values), is_set
+
+    def _present(self, sizes: Ints) -> tuple[NDArray[np.bool_], Ints, int | None]:
+        """Which Values of these sizes are set, their rows, and their one size (None: several).
+
+        Kept for the next column: the columns of one view miss the same entities, and their
+        records are found with the very same sizes array (:meth:`_records`).
+        """
+        if self.present is None or self.present[0] is not sizes:
+            is_set = _frozen(sizes > 0)
+            present = np.flatnonzero(is_set)
+            set_sizes = sizes[present]
+            one = (
+                int(set_sizes[0]) if len(set_sizes) and (set_sizes == set_sizes[0]).all() else None
+            )
+            self.present = (sizes, is_set, present, one)
+        return self.present[1:]
 
     def _times(self, stamps: dict[bytes, tuple[Ints, Ints]]) -> dict[bytes, NDArray[Any]]:
         """The event times of each distinct stamps region, all decoded in one pass if they can."""
@@ -348,6 +383,23 @@ class _Response:
             if self.numpy_only:
                 raise
             return {key: _times_by_protobuf(key, self.rows) for key in stamps}
+
+
+def _same_layout(
+    array: NDArray[np.uint8], pos: int, stop: int, tag: int, known: tuple[Ints, Ints, int]
+) -> tuple[Ints, Ints, int] | None:
+    """The records from ``pos`` if they are laid out as ``known`` (relative starts, sizes, end).
+
+    Each head is two bytes before its payload and the next follows the payload, so a tag and a
+    length byte found at every known head, with the run inside ``stop``, is the whole parse.
+    """
+    relative, sizes, span = known
+    if pos + span > stop:
+        return None
+    heads = relative + (pos - 2)
+    if (array[heads] != tag).any() or (array[heads + 1] != sizes).any():
+        return None
+    return heads + 2, sizes, pos + span
 
 
 def _array(starts: Ints | range) -> Ints:
