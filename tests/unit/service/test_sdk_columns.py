@@ -187,13 +187,13 @@ def test_a_column_missing_other_entities_is_not_read_with_the_layout_found_befor
     layouts = {"a": {1}, "b": {1}, "c": {2}, "d": {1, 2}, "e": set(), "f": {3}}
     for name, missing in layouts.items():
         message.feature_names.append(f"v:{name}")
-        column = message.columns.add()
+        wire = message.columns.add()
         for i in range(5):
-            value = column.values.add()
+            value = wire.values.add()
             if i not in missing:
                 value.double_value = i + ord(name) / 1000
-            column.statuses.append(types_pb2.FEATURE_STATUS_PRESENT)
-            column.event_timestamps.add(seconds=NOW_S, nanos=i * 10**6)
+            wire.statuses.append(types_pb2.FEATURE_STATUS_PRESENT)
+            wire.event_timestamps.add(seconds=NOW_S, nanos=i * 10**6)
     decoded = decode_columns(message.SerializeToString(), 5, numpy_only=True)
     for column, (name, missing) in zip(decoded, layouts.items(), strict=True):
         assert [bool(s) for s in column.is_set] == [i not in missing for i in range(5)], name
