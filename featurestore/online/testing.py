@@ -1,8 +1,12 @@
 """Test doubles for the online store: never imported by the service itself.
 
-:func:`market_catalog` mirrors the canonical definitions of the Feast repo (``registry/``) so
-that tests and benchmarks can run without a registry; :class:`InMemoryOnlineStore` implements
-:class:`~featurestore.online.base.OnlineStore` for unit tests of code above the store.
+:func:`market_catalog` is a fixed catalog of the market's two first views (``bars_1m``,
+``rolling_1m``) and three feature services, so that tests and benchmarks can run without Feast or
+a registry. It is not ``registry/``: the views there have more features (``close_1m``,
+``notional``) and their feature services other members; code that must agree with the declared
+features loads them (:func:`featurestore.definitions.load_definitions`).
+:class:`InMemoryOnlineStore` implements :class:`~featurestore.online.base.OnlineStore` for unit
+tests of code above the store.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ ROLLING_1M = FeatureViewSpec(
 
 
 def market_catalog(project: str = "featurestore") -> StaticCatalog:
-    """The canonical views and feature services, as the Feast repo defines them."""
+    """``bars_1m`` and ``rolling_1m`` with the feature services tests use (see the module doc)."""
     every = [FeatureRef(v.name, f.name) for v in (BARS_1M, ROLLING_1M) for f in v.features]
     anomaly = [
         FeatureRef("bars_1m", n) for n in ("close", "volume", "trade_count", "avg_trade_size")
