@@ -13,18 +13,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings, settings_env
@@ -32,6 +28,7 @@ from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from featurestore.topics import TopicSpec, ensure_topics
+from tests.integration.children import Children, prometheus_query
 from tests.integration.models.conftest import ModelsWorld
 from tests.ports import free_port
 
@@ -39,56 +36,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(120
 
 
 @dataclass
-class Processes:
-    """Child processes of the module, each in its own session, with its log."""
-
-    env: dict[str, str]
-    logs: Path
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str, *args: str) -> None:
-        with (self.logs / f"{name}.log").open("ab") as log:
-            self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "featurestore.cli", *args], env=self.env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def pid(self, name: str) -> str:
-        return str(self.children[name].pid)
-
-    def stop_all(self) -> None:
-        for child in self.children.values():
-            if child.poll() is None:
-                os.killpg(child.pid, signal.SIGTERM)
-        for child in self.children.values():
-            try:
-                child.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait(10)
-
-    def log_tail(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-15:])
-            for p in sorted(self.logs.glob("*.log"))
-        )
-
-
-@dataclass
 class Scraped:
     settings: Settings
-    processes: Processes
+    processes: Children
     grpc_target: str
     direction_model: str
     symbols: list[str]
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        reply = requests.get(
-            f"{self.settings.prometheus.url}/api/v1/query", params={"query": expr}, timeout=10
-        )
-        reply.raise_for_status()
-        result: list[dict[str, Any]] = reply.json()["data"]["result"]
-        return result
+        return prometheus_query(self.settings.prometheus.url, expr)
 
 
 def _bad_trades(path: Path) -> Path:
@@ -129,7 +85,7 @@ def scraped(world: ModelsWorld, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "FEATURESTORE_METRICS__LAG_PROCESSORS": "",
         "FEATURESTORE_TOPICS__TRADES": f"model-metrics-trades-{run}",
     }  # fmt: skip
-    processes = Processes(env, logs)
+    processes = Children(env, logs)
     server = PrometheusServer(settings, instance=f"models-{run}")
     project = world.definitions.project
     grpc_port = free_port()
@@ -140,12 +96,12 @@ def scraped(world: ModelsWorld, tmp_path_factory: pytest.TempPathFactory) -> Ite
         server.prepare()
         server.launch()
         assert wait_until(server.healthy, 60), server.process.log_tail()
-        processes.start("grpc", "serve", "--port", str(grpc_port), "--project", project)
-        processes.start(
+        processes.cli("grpc", "serve", "--port", str(grpc_port), "--project", project)
+        processes.cli(
             "scorer", "score", "--follow", "--model", anomaly, "--project", project,
             "--topic", anomalies_topic, "--since-minutes", str(since), "--poll-seconds", "1",
         )  # fmt: skip
-        processes.start("monitor", "monitor", "--metrics-port", "0", "--project", project)
+        processes.cli("monitor", "monitor", "--metrics-port", "0", "--project", project)
         assert wait_until(lambda: port_open("127.0.0.1", grpc_port), 120), processes.log_tail()
         yield Scraped(
             settings, processes, f"127.0.0.1:{grpc_port}",
@@ -181,7 +137,7 @@ def test_prometheus_has_the_model_families_from_this_run(scraped: Scraped, tmp_p
         AdminClient(settings.kafka.connection.admin()),
         [TopicSpec(scraped.processes.env["FEATURESTORE_TOPICS__TRADES"], 1)],
     )
-    scraped.processes.start("ingest", "ingest", "files", str(_bad_trades(tmp_path / "t.csv")),
+    scraped.processes.cli("ingest", "ingest", "files", str(_bad_trades(tmp_path / "t.csv")),
                             "--format", "csv", "--speed", "1")  # fmt: skip
     missing = list(FAMILIES)
 

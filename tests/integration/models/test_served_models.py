@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 from featurestore_client import FeatureStoreClient, RetryPolicy
 
 from featurestore.config import GrpcSettings, ServiceSettings
@@ -42,6 +41,7 @@ from models.tracking import log_and_register
 from models.training.forward_return import fit_forward_return
 from models.training.lstm import fit_lstm
 from tests.integration.models.conftest import ModelsWorld
+from tests.integration.online.support import delete_project_keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -128,16 +128,7 @@ def served(world: ModelsWorld) -> Iterator[Served]:
     server.stop(grace_s=0)
     for name in names.values():
         world.registry.delete(name)
-    client = redis.Redis(
-        host=settings.redis.host,
-        port=settings.redis.port,
-        db=settings.redis.db,
-        **settings.redis.client_kwargs(),
-    )
-    with client:
-        keys = [k for k in client.scan_iter(count=1000) if k.endswith(catalog.project.encode())]
-        if keys:
-            client.delete(*keys)
+    delete_project_keys(settings.redis, catalog.project)
 
 
 def _offline_scores(served: Served, kind: str) -> np.ndarray:

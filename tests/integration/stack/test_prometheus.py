@@ -13,15 +13,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -35,6 +31,7 @@ from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.e2e.processors_support import clean_up
+from tests.integration.children import Children, prometheus_query
 from tests.live import topic_has_schema
 from tests.ports import free_port
 
@@ -49,42 +46,18 @@ class Run:
     topic: str
     processor: str
     definitions: Definitions
-    logs: Path
-    env: dict[str, str]
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    children: Children
     registry_url: str = ""
     grpc_target: str = ""
 
-    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
-        with (self.logs / f"{name}.log").open("ab") as log:
-            self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", *args], env={**self.env, **(env or {})},
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def stop(self, name: str) -> None:
-        child = self.children.pop(name, None)
-        if child is not None and child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
-            try:
-                child.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-                child.wait(10)
-
     def start_processor(self) -> None:
-        self.start(
-            "processor", "featurestore.cli", "processors", "run", "--name", self.processor,
+        self.children.cli(
+            "processor", "processors", "run", "--name", self.processor,
             "--project", self.definitions.project, "--topic", self.topic, "--metrics-port", "0",
         )  # fmt: skip
 
     def query(self, expr: str) -> list[dict[str, Any]]:
-        reply = requests.get(
-            f"{self.settings.prometheus.url}/api/v1/query", params={"query": expr}, timeout=10
-        )
-        reply.raise_for_status()
-        result: list[dict[str, Any]] = reply.json()["data"]["result"]
-        return result
+        return prometheus_query(self.settings.prometheus.url, expr)
 
     def firing(self, alert: str, **labels: str) -> bool:
         reply = requests.get(f"{self.settings.prometheus.url}/api/v1/alerts", timeout=10)
@@ -93,15 +66,6 @@ class Run:
             and a["state"] == "firing"
             and all(a["labels"].get(k) == v for k, v in labels.items())
             for a in reply.json()["data"]["alerts"]
-        )
-
-    def pid(self, name: str) -> str:
-        return str(self.children[name].pid)
-
-    def log_tail(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-15:])
-            for p in sorted(self.logs.glob("*.log"))
         )
 
 
@@ -133,25 +97,25 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
     }  # fmt: skip
     server = PrometheusServer(settings, instance=run)
-    r = Run(settings, run, topic, processor, definitions, logs, env)
+    r = Run(settings, run, topic, processor, definitions, Children(env, logs))
     try:
         server.prepare()
         server.launch()
         assert wait_until(server.healthy, 60), server.process.log_tail()
-        r.start(
-            "feed", "featurestore.cli", "ingest", "synthetic", "--topic", topic,
+        r.children.cli(
+            "feed", "ingest", "synthetic", "--topic", topic,
             "--symbols", "5", "--rate", "50",
         )  # fmt: skip
         wait_until(lambda: topic_has_schema(settings, topic), 60)
         apply_definitions(settings, definitions)
         r.start_processor()
-        r.start("monitor", "featurestore.cli", "monitor", "--metrics-port", "0")
-        r.start("registry", "featurestore.schema_registry", env={
+        r.children.cli("monitor", "monitor", "--metrics-port", "0")
+        r.children.start("registry", "featurestore.schema_registry", env={
             "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(registry_port := free_port())
         })  # fmt: skip
         grpc_port = free_port()
-        r.start(
-            "grpc", "featurestore.cli", "serve", "--port", str(grpc_port),
+        r.children.cli(
+            "grpc", "serve", "--port", str(grpc_port),
             "--project", definitions.project,
         )  # fmt: skip
         r.registry_url = f"http://127.0.0.1:{registry_port}"
@@ -160,11 +124,10 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             lambda: port_open("127.0.0.1", grpc_port) and port_open("127.0.0.1", registry_port),
             120,
         )
-        assert serving, r.log_tail()
+        assert serving, r.children.log_tail()
         yield r
     finally:
-        for name in list(r.children):
-            r.stop(name)
+        r.children.stop_all()
         server.stop()
         shutil.rmtree(server.data_dir, ignore_errors=True)
         with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
@@ -229,16 +192,16 @@ def test_prometheus_has_every_metric_family_from_this_run(live: Run) -> None:
         _traffic(live)
         for name in list(missing):
             child, extra = FAMILIES[name]
-            if live.query(f'{name}{{pid="{live.pid(child)}"{extra}}}'):
+            if live.query(f'{name}{{pid="{live.children.pid(child)}"{extra}}}'):
                 missing.remove(name)
         return not missing
 
-    assert wait_until(all_found, 240, 3.0), f"no samples of {missing}\n{live.log_tail()}"
+    assert wait_until(all_found, 240, 3.0), f"no samples of {missing}\n{live.children.log_tail()}"
     # The processor's own samples carry its name, and its events are this run's feed.
     events = live.query(f'featurestore_processor_events_total{{processor="{live.processor}"}}')
     assert events and float(events[0]["value"][1]) > 0
     reasons = live.query(
-        f'featurestore_processor_dead_letters_total{{pid="{live.pid("processor")}"}}'
+        f'featurestore_processor_dead_letters_total{{pid="{live.children.pid("processor")}"}}'
     )
     assert {r["metric"]["reason"] for r in reasons}
 
@@ -246,15 +209,17 @@ def test_prometheus_has_every_metric_family_from_this_run(live: Run) -> None:
 def test_a_stopped_processor_fires_the_lag_alert_and_a_restart_clears_it(live: Run) -> None:
     labels = {"processor": live.processor, "topic": live.topic}
     caught_up = f'featurestore_consumer_lag_seconds{{processor="{live.processor}"}} < 5'
-    assert wait_until(lambda: bool(live.query(caught_up)), 120, 1.0), live.log_tail()
+    assert wait_until(lambda: bool(live.query(caught_up)), 120, 1.0), live.children.log_tail()
     assert not live.firing("ConsumerLagHigh", **labels)
     stopped = time.monotonic()
-    live.stop("processor")
+    live.children.stop("processor")
     # lag passes 5 s after ~5 s of feed, then the rule holds 3 s: firing well within 40 s.
-    assert wait_until(lambda: live.firing("ConsumerLagHigh", **labels), 40, 1.0), live.log_tail()
+    assert wait_until(lambda: live.firing("ConsumerLagHigh", **labels), 40, 1.0), (
+        live.children.log_tail()
+    )
     fired_after = time.monotonic() - stopped
     live.start_processor()
     assert wait_until(lambda: not live.firing("ConsumerLagHigh", **labels), 150, 1.0), (
-        live.log_tail()
+        live.children.log_tail()
     )
     assert fired_after >= 5.0  # never before the lag could pass the threshold
