@@ -25,7 +25,8 @@ import psycopg
 from psycopg import sql
 
 from featurestore.definitions import FeatureView
-from featurestore.errors import BackendUnavailableError
+from featurestore.error_maps import postgres_error
+from featurestore.errors import FeatureStoreError
 from featurestore.offline.tables import table_identifier
 from featurestore.resilience import Health, Retrier, Stopped
 
@@ -76,8 +77,8 @@ def rows_created_after(
     )
     try:
         rows = conn.execute(query, (after,)).fetchall()
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+    except psycopg.Error as exc:
+        raise postgres_error(exc, f"the offline store, new rows of {view.name}") from exc
     frame = pd.DataFrame(rows, columns=names)
     for column in (src.timestamp_field, src.created_timestamp_column):
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -145,9 +146,12 @@ class _Tail:
             if self._conn is None:
                 self._conn = psycopg.connect(self.dsn, autocommit=True)
             return rows_created_after(self._conn, self.view, self.watermark, self.entity_key)
-        except (psycopg.OperationalError, BackendUnavailableError) as exc:
+        except psycopg.Error as exc:
             self.close()
-            raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+            raise postgres_error(exc, f"the offline store, new rows of {self.view.name}") from exc
+        except FeatureStoreError:
+            self.close()  # connected again next time
+            raise
 
     def close(self) -> None:
         if self._conn is not None:

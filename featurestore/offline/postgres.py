@@ -396,15 +396,8 @@ def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: Entit
                 result = copy_out(cur, plan.query, plan.schema)
             else:
                 result = _binary_out(cur, binary, plan.schema)
-    except psycopg.errors.UndefinedTable as exc:
-        raise ConfigurationError(
-            f"an offline table is missing ({exc.diag.message_primary}); "
-            "run `featurestore registry apply`"
-        ) from exc
-    except psycopg.OperationalError as exc:
-        raise postgres_error(exc, "the offline store, a point-in-time join") from exc
     except psycopg.Error as exc:
-        raise FeatureStoreError(f"point-in-time join failed: {exc}") from exc
+        raise postgres_error(exc, "the offline store, a point-in-time join") from exc
     if result.num_rows != n:
         raise FeatureStoreError(f"join returned {result.num_rows} rows for {n} entity rows")
     ords = result.column("ord").to_numpy()

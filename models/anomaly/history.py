@@ -16,8 +16,8 @@ import psycopg
 from psycopg import sql
 
 from featurestore.definitions import Definitions, FeatureView
+from featurestore.error_maps import postgres_errors
 from featurestore.offline.tables import table_identifier
-from models.data.source import offline_read_errors
 
 __all__ = ["entity_key_of", "recent_rows", "view_rows"]
 
@@ -35,7 +35,10 @@ def _frame(rows: Sequence[tuple[object, ...]], names: list[str]) -> pd.DataFrame
 
 
 def _execute(dsn: str, query: sql.Composed, params: Sequence[object]) -> list[tuple[object, ...]]:
-    with offline_read_errors(), psycopg.connect(dsn) as conn:
+    with (
+        postgres_errors("the offline store, reading a view's history"),
+        psycopg.connect(dsn) as conn,
+    ):
         return conn.execute(query, params).fetchall()
 
 

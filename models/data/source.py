@@ -10,8 +10,6 @@ things are not features and are read here, from the views' own tables:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,10 +18,11 @@ import psycopg
 from psycopg import sql
 
 from featurestore.definitions import FeatureView
-from featurestore.errors import BackendUnavailableError, FeatureStoreError, ValidationError
+from featurestore.error_maps import postgres_errors
+from featurestore.errors import ValidationError
 from featurestore.offline.tables import table_identifier
 
-__all__ = ["DataWindow", "latest_time", "offline_read_errors", "read_closes", "sample_times"]
+__all__ = ["DataWindow", "latest_time", "read_closes", "sample_times"]
 
 
 @dataclass(frozen=True)
@@ -65,22 +64,8 @@ def _where(
     return sql.SQL(" AND ").join(clauses), params
 
 
-@contextmanager
-def offline_read_errors() -> Iterator[None]:
-    """Psycopg's errors of reading offline tables as the store's: a missing table, unreachable."""
-    try:
-        yield
-    except psycopg.errors.UndefinedTable as exc:
-        raise FeatureStoreError(
-            f"an offline table is missing ({exc.diag.message_primary}); "
-            "run `featurestore registry apply`"
-        ) from exc
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
-
-
 def _read(dsn: str, query: sql.Composed, params: list[object], columns: list[str]) -> pd.DataFrame:
-    with offline_read_errors(), psycopg.connect(dsn) as conn:
+    with postgres_errors("the offline store, reading feature rows"), psycopg.connect(dsn) as conn:
         conn.execute("SET TimeZone = 'UTC'")
         rows = conn.execute(query, params).fetchall()
     frame = pd.DataFrame(rows, columns=columns)

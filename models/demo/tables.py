@@ -14,7 +14,7 @@ import pandas as pd
 import psycopg
 
 from featurestore.definitions import Definitions, market_definitions
-from featurestore.errors import BackendUnavailableError
+from featurestore.error_maps import postgres_error
 from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
 from featurestore.offline import create_offline_tables, write_feature_rows
 from models.data.source import DataWindow
@@ -78,8 +78,8 @@ def write_features(
                 name: write_feature_rows(conn, definitions, name, frame)
                 for name, frame in frames.items()
             }
-    except psycopg.OperationalError as exc:
-        raise BackendUnavailableError(f"offline store unreachable: {exc}") from exc
+    except psycopg.Error as exc:
+        raise postgres_error(exc, "the offline store, writing the demo's feature rows") from exc
 
 
 def training_window(definitions: Definitions, trades: pd.DataFrame) -> DataWindow:

@@ -59,6 +59,20 @@ def test_postgres_refused_connection_is_unavailable(closed_port: int) -> None:
     assert info.value.retryable and isinstance(info.value.__cause__, psycopg.OperationalError)
 
 
+def test_the_models_offline_reads_speak_the_same_mapping(closed_port: int) -> None:
+    """The training data's reads (models/) go through the PostgreSQL mapping, not their own."""
+    from featurestore.definitions import market_definitions
+    from models.data.source import latest_time
+
+    view = market_definitions("p").view("bars_1m")
+    dsn = f"host=127.0.0.1 port={closed_port} dbname=x user=x connect_timeout=2"
+    with pytest.raises(BackendUnavailableError) as info:
+        latest_time(dsn, view)
+    assert str(info.value).startswith(
+        "PostgreSQL is unreachable (the offline store, reading feature rows): "
+    )
+
+
 @pytest.mark.parametrize(
     "text",
     [
