@@ -1,4 +1,5 @@
-"""Helpers of the processors' end-to-end tests: topics with real trades, reading the stores back."""
+"""Helpers of the processors' end-to-end tests: topics with real trades, processors started as
+in production, stacks of their own, reading the stores back."""
 
 from __future__ import annotations
 
@@ -8,25 +9,80 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import psycopg
-import redis
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions
+from featurestore.config import Settings, load_settings, settings_env
+from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.registry import value_subject
 from featurestore.events.schemas import bundled_schema, parse_schema_text
 from featurestore.events.serde import AvroSerializer
+from featurestore.stack import Stack
+from processors.options import ProcessorOptions, processor_dir
+from tests.integration.online.support import delete_project_keys
+from tests.ports import free_port_block
+from tests.unit.processors.oracle import SourceEvent
 
 MARKET = Path("/work/shared/data/market")
+TRADE_FILES = [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"]
+"""Two real trade files (IBM and AIG, 2013-10-07): the topic of most runs here."""
+VIEWS = ("bars_1m", "rolling_1m")
+"""The views whose tables the runs compare (by :func:`checksum`)."""
+STACK_SERVERS = ["postgres", "redis", "kafka", "schema-registry"]
+
+
+@dataclass
+class World:
+    """A topic of real trades, and the runs that read it: each label its own Feast project,
+    tables and processor name (``<prefix>_<label>_<run>``, ``<prefix>-<label>-<run>``)."""
+
+    settings: Settings
+    run: str
+    topic: str
+    records: int
+    junk: int = 0
+    trades: pd.DataFrame = field(default_factory=pd.DataFrame)
+    dead_letter_start: dict[int, int] = field(default_factory=dict)
+    projects: dict[str, Definitions] = field(default_factory=dict)
+    prefix: str = "e2e"
+
+    def definitions(self, label: str) -> Definitions:
+        if label not in self.projects:
+            defs = market_definitions(
+                f"{self.prefix}_{label}_{self.run}",
+                table_prefix=f"{self.prefix}_{self.run}_{label}_",
+                source_topic=self.topic,
+                ttl=timedelta(0),
+            )
+            apply_definitions(self.settings, defs)
+            self.projects[label] = defs
+        return self.projects[label]
+
+    def table(self, label: str, view: str) -> str:
+        return self.definitions(label).view(view).source.table
+
+    def options(self, label: str, **kw: Any) -> ProcessorOptions:
+        return ProcessorOptions(
+            name=f"{self.prefix}-{label}-{self.run}", project=self.definitions(label).project,
+            topic=self.topic, **kw,
+        )  # fmt: skip
+
+    def sums(self, label: str) -> dict[str, tuple[int, str]]:
+        """The :func:`checksum` of each of :data:`VIEWS`' tables of ``label``."""
+        return {v: checksum(self.settings, self.table(label, v)) for v in VIEWS}
 
 
 def ingest_files(settings: Settings, topic: str, files: list[Path]) -> None:
@@ -37,6 +93,20 @@ def ingest_files(settings: Settings, topic: str, files: list[Path]) -> None:
          *map(str, files)],
         check=True, env=env, capture_output=True, timeout=180,
     )  # fmt: skip
+
+
+def ingest_trades_and_junk(settings: Settings, topic: str) -> tuple[pd.DataFrame, int]:
+    """:data:`TRADE_FILES` into ``topic``, then EVOL's trades (schema v1 and v2) and undecodable
+    records into a partition the files left free.
+
+    Returns the logged trades and how many undecodable records were sent.
+    """
+    ingest_files(settings, topic, TRADE_FILES)
+    start_us = int(datetime(2013, 10, 7, 14, 0, tzinfo=UTC).timestamp() * 1_000_000)
+    taken = set(logged_trades(settings, topic)["partition"])
+    free = min(set(range(settings.kafka.default_partitions)) - taken)
+    junk = produce_v2_trades_and_junk(settings, topic, start_us, 240, partition=free)
+    return logged_trades(settings, topic), junk
 
 
 def produce_v2_trades_and_junk(
@@ -99,6 +169,15 @@ def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
     return frame.sort_values(["symbol", "partition", "offset"]).reset_index(drop=True)
 
 
+def source_events(trades: pd.DataFrame) -> list[SourceEvent]:
+    """The oracle's events of logged trades (a :func:`logged_trades` frame), in its order."""
+    return [
+        SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition), int(r.offset),
+                    str(r.trade_id), {"price": r.price, "size": r.size})
+        for r in trades.itertuples()
+    ]  # fmt: skip
+
+
 def read_table(settings: Settings, table: str, key: str = "symbol") -> pd.DataFrame:
     """An offline table with times as integer us (event) and ms (created), by ``key`` and time."""
     with psycopg.connect(settings.postgres.dsn) as conn:
@@ -139,19 +218,12 @@ def clean_up(
 ) -> None:
     """Drop what a test's projects wrote (tables, Redis keys), its processors' folders
     (``processors`` is a glob under the processors' data folder) and its topics."""
-    client = redis.Redis(
-        host=settings.redis.host,
-        port=settings.redis.port,
-        db=settings.redis.db,
-        **settings.redis.client_kwargs(),
-    )
-    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn, client:
+    projects = list(projects)
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
         for defs in projects:
             for view in defs.views:
                 conn.execute(f'DROP TABLE IF EXISTS "{view.source.table}" CASCADE')
-            keys = [k for k in client.scan_iter(count=1000) if k.endswith(defs.project.encode())]
-            if keys:
-                client.delete(*keys)
+    delete_project_keys(settings.redis, *(defs.project for defs in projects))
     for path in (settings.data_dir / "processors").glob(processors):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
@@ -162,6 +234,34 @@ def clean_up(
         future.result()
 
 
+def processor_log(settings: Settings, name: str) -> Path:
+    """Where :func:`start_processor` writes the output of processor ``name``."""
+    return processor_dir(settings, name).parent / f"{name}.log"
+
+
+def start_processor(
+    settings: Settings,
+    name: str,
+    project: str,
+    topic: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``featurestore processors run`` as the background command it is in production: in its own
+    session (stop it with :func:`stop_group`), its output appended to :func:`processor_log`."""
+    command = [
+        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
+        "--project", project, "--topic", topic, *args,
+    ]  # fmt: skip
+    log = processor_log(settings, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, env={**os.environ, **settings_env(settings), **(env or {})}, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
 def stop_group(process: subprocess.Popen[bytes]) -> None:
     """Stop a processor started in its own session: SIGTERM to its group, SIGKILL after 60 s."""
     os.killpg(process.pid, signal.SIGTERM)
@@ -170,3 +270,42 @@ def stop_group(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
+
+
+@contextmanager
+def private_stack(
+    prefix: str, env: Mapping[str, str] | None = None, start_timeout_s: float = 0.0
+) -> Iterator[Stack]:
+    """A stack of its own (PostgreSQL, Redis, Kafka, registry) on free ports, up for the block:
+    the shared stack is neither used nor touched. ``env`` adds settings; each server gets at least
+    ``start_timeout_s`` to start."""
+    # Not under pytest's tmp_path: every pytest run on the machine makes /tmp/pytest-of-<user>
+    # private again, and PostgreSQL, which runs as another user, then cannot reach its data.
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    base = free_port_block(5)
+    settings = load_settings(
+        {
+            "FEATURESTORE_DATA_DIR": str(folder / "stack"),
+            "FEATURESTORE_KAFKA__PORT": str(base),
+            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
+            "FEATURESTORE_KAFKA__HEAP": "256m",
+            "FEATURESTORE_POSTGRES__PORT": str(base + 2),
+            "FEATURESTORE_REDIS__PORT": str(base + 3),
+            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(base + 4),
+            "FEATURESTORE_METRICS__ENABLED": "false",
+            **(env or {}),
+        }
+    )
+    # Made already where the settings made credentials (secured: <data_dir>/certs).
+    (folder / "stack").mkdir(exist_ok=True)
+    # The jars are resolved once for the machine's checkout: reuse them.
+    (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
+    stack = Stack(settings)
+    for component in stack.servers:
+        component.start_timeout = max(component.start_timeout, start_timeout_s)
+    try:
+        stack.up(STACK_SERVERS)
+        yield stack
+    finally:
+        stack.down(STACK_SERVERS)
+        shutil.rmtree(folder, ignore_errors=True)

@@ -10,86 +10,53 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.config import Settings
 from featurestore.stack.spark_cluster import SparkCluster
-from processors.options import ProcessorOptions, processor_dir
+from processors.options import processor_dir
 from processors.status import read_status
 from tests.e2e.processors_support import (
-    MARKET,
-    checksum,
+    TRADE_FILES,
+    World,
     clean_up,
     ingest_files,
     logged_trades,
+    start_processor,
     stop_group,
     wait_for,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
-VIEWS = ("bars_1m", "rolling_1m")
 
-
-@dataclass
-class World:
-    settings: Settings
-    run: str
-    topic: str
-    records: int
-    cluster: SparkCluster
-    projects: dict[str, Definitions] = field(default_factory=dict)
-
-    def definitions(self, label: str) -> Definitions:
-        if label not in self.projects:
-            defs = market_definitions(
-                f"cl_{label}_{self.run}", table_prefix=f"cl_{self.run}_{label}_",
-                source_topic=self.topic, ttl=timedelta(0),
-            )  # fmt: skip
-            apply_definitions(self.settings, defs)
-            self.projects[label] = defs
-        return self.projects[label]
-
-    def options(self, label: str, **kw: Any) -> ProcessorOptions:
-        return ProcessorOptions(
-            name=f"cl-{label}-{self.run}", project=self.definitions(label).project,
-            topic=self.topic, **kw,
-        )  # fmt: skip
-
-    def sums(self, label: str) -> dict[str, tuple[int, str]]:
-        return {
-            v: checksum(self.settings, self.definitions(label).view(v).source.table) for v in VIEWS
-        }
+@pytest.fixture(scope="module")
+def cluster(stack: Settings) -> Iterator[SparkCluster]:
+    cluster = SparkCluster(stack)
+    started = cluster.up()
+    try:
+        yield cluster
+    finally:
+        for daemon in reversed(cluster.components):
+            if daemon.name in started:
+                daemon.stop()
 
 
 @pytest.fixture(scope="module")
-def world(stack: Settings) -> Iterator[World]:
-    cluster = SparkCluster(stack)
-    started = cluster.up()
+def world(stack: Settings, cluster: SparkCluster) -> Iterator[World]:
     run = uuid.uuid4().hex[:8]
     topic = f"e2e-cluster-trades-{run}"
-    ingest_files(
-        stack, topic,
-        [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"],
-    )  # fmt: skip
-    w = World(stack, run, topic, len(logged_trades(stack, topic)), cluster)
+    ingest_files(stack, topic, TRADE_FILES)
+    w = World(stack, run, topic, len(logged_trades(stack, topic)), prefix="cl")
     try:
         yield w
     finally:
         clean_up(stack, w.projects.values(), f"cl-*-{run}*", [topic])
-        for daemon in reversed(cluster.components):
-            if daemon.name in started:
-                daemon.stop()
 
 
 @pytest.fixture(scope="module")
@@ -108,27 +75,8 @@ def local_tables(world: World) -> dict[str, tuple[int, str]]:
     return world.sums("local")
 
 
-def _processor_on_cluster(
-    world: World, label: str, max_offsets: int, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    opts = world.options(label)
-    world.definitions(label)
-    command = [
-        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", opts.name,
-        "--project", opts.project, "--topic", world.topic, "--max-offsets", str(max_offsets),
-        "--master", world.settings.spark_cluster.master_url,
-    ]  # fmt: skip
-    log = processor_dir(world.settings, opts.name).parent / f"{opts.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            command, env={**os.environ, **settings_env(world.settings), **(env or {})}, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-
-
 def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_mode(
-    world: World, local_tables: dict[str, tuple[int, str]], tmp_path: Path
+    world: World, cluster: SparkCluster, local_tables: dict[str, tuple[int, str]], tmp_path: Path
 ) -> None:
     """The step runs in the executors' tasks, whose Python is the packed copy Spark unpacked in
     their working folder (SHIP_ENVIRONMENT, spark.archives), not the driver's venv the workers
@@ -142,12 +90,13 @@ def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_m
     label = "cluster"
     opts = world.options(label)
     checkpoints = tmp_path / "checkpoints"
-    process = _processor_on_cluster(
-        world, label, 3_000,
-        {"FEATURESTORE_SPARK_CLUSTER__SHIP_ENVIRONMENT": "true",
-         "FEATURESTORE_SPARK_CLUSTER__CHECKPOINT_DIR": str(checkpoints)},
+    process = start_processor(
+        world.settings, opts.name, opts.project, world.topic,
+        "--max-offsets", "3000", "--master", world.settings.spark_cluster.master_url,
+        env={"FEATURESTORE_SPARK_CLUSTER__SHIP_ENVIRONMENT": "true",
+             "FEATURESTORE_SPARK_CLUSTER__CHECKPOINT_DIR": str(checkpoints)},
     )  # fmt: skip
-    victim = world.cluster.workers[0]
+    victim = cluster.workers[0]
     status_path = processor_dir(world.settings, opts.name) / "status.json"
     try:
         wait_for(
@@ -171,5 +120,5 @@ def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_m
     finally:
         stop_group(process)
         victim.process.pid_file.unlink(missing_ok=True)
-        world.cluster.up()  # the worker again, as the cluster was
+        cluster.up()  # the worker again, as the cluster was
     assert not (checkpoints / opts.instance).exists()  # scratch: removed at stop

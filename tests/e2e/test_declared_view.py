@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -26,7 +25,6 @@ from pathlib import Path
 import pandas as pd
 import psycopg
 import pytest
-import redis
 from click.testing import CliRunner
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
@@ -36,8 +34,17 @@ from featurestore.config import Settings, load_settings
 from featurestore.definitions import REPO_PATH, load_definitions
 from processors.options import ProcessorOptions
 from processors.progress import view_progress
-from tests.e2e.processors_support import MARKET, ingest_files, logged_trades, read_table, wait_for
-from tests.unit.processors.oracle import SourceEvent, compute_features
+from tests.e2e.processors_support import (
+    MARKET,
+    ingest_files,
+    logged_trades,
+    read_table,
+    source_events,
+    wait_for,
+)
+from tests.integration.online.support import delete_project_keys
+from tests.ports import free_port
+from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -109,12 +116,6 @@ class Place:
     run: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def place(stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Place]:
     run = uuid.uuid4().hex[:8]
@@ -123,7 +124,7 @@ def place(stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
     monkeypatch.setenv("FEATURESTORE_POSTGRES__DATABASE", database)
     monkeypatch.setenv("FEATURESTORE_TOPICS__TRADES", topic)
-    monkeypatch.setenv("FEATURESTORE_GRPC__PORT", str(_free_port()))
+    monkeypatch.setenv("FEATURESTORE_GRPC__PORT", str(free_port()))
     settings = load_settings()
     repo = tmp_path / "registry"
     shutil.copytree(REPO_PATH, repo, ignore=shutil.ignore_patterns("__pycache__"))
@@ -134,16 +135,7 @@ def place(stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> I
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
             )
-        client = redis.Redis(
-            host=stack.redis.host,
-            port=stack.redis.port,
-            db=stack.redis.db,
-            **stack.redis.client_kwargs(),
-        )
-        with client:
-            keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
-            if keys:
-                client.delete(*keys)
+        delete_project_keys(stack.redis, project)
         admin = AdminClient(stack.kafka.connection.admin())
         for future in admin.delete_topics([topic]).values():
             future.result()
@@ -187,12 +179,7 @@ def _oracle(place: Place, trades: pd.DataFrame) -> pd.DataFrame:
     view = load_definitions(place.settings, place.project).view("trade_count_15m")
     rows = []
     for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
-        events = [
-            SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
-                        int(r.offset), str(r.trade_id), {"price": r.price, "size": r.size})
-            for r in part.itertuples()
-        ]  # fmt: skip
-        result = compute_features([view], events)
+        result = compute_features([view], source_events(part))
         rows += [
             {"symbol": s, "event_us": t, "trade_count_15m": row.values["trade_count_15m"]}
             for (s, t), row in result.rows["trade_count_15m"].items()
@@ -205,11 +192,7 @@ def _check_chained_view(place: Place, trades: pd.DataFrame) -> None:
     the trades: the volume of [B - 5 min, B) and its last price."""
     definitions = load_definitions(place.settings, place.project)
     views = [definitions.view("rolling_1m"), definitions.view("bars_5m_of_1m")]
-    events = [
-        SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition), int(r.offset),
-                    str(r.trade_id), {"price": r.price, "size": r.size})
-        for r in trades.sort_values(["partition", "offset"]).itertuples()
-    ]  # fmt: skip
+    events = source_events(trades.sort_values(["partition", "offset"]))
     oracle = compute_features(views, events).rows["bars_5m_of_1m"]
     got = read_table(place.settings, "bars_5m_of_1m")
     assert len(got) == len(oracle) > 50

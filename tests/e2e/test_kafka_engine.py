@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.ingest import wait_for_brokers
@@ -33,20 +32,20 @@ from processors.kafka_engine import ConsumerHandle, start_consumer
 from processors.options import processor_dir
 from processors.status import read_status
 from tests.e2e.processors_support import (
-    MARKET,
+    World,
     checksum,
     clean_up,
-    ingest_files,
+    ingest_trades_and_junk,
     logged_trades,
-    produce_v2_trades_and_junk,
+    processor_log,
+    start_processor,
     stop_group,
     wait_for,
 )
-from tests.e2e.test_processors import World, _online, _stream
+from tests.e2e.test_processors import _online, _stream
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
-VIEWS = ("bars_1m", "rolling_1m")
 SYMBOLS = ["IBM", "AIG", "EVOL"]
 
 
@@ -54,17 +53,8 @@ SYMBOLS = ["IBM", "AIG", "EVOL"]
 def world(stack: Settings) -> Iterator[World]:
     run = uuid.uuid4().hex[:8]
     topic = f"e2e-kafka-engine-{run}"
-    ingest_files(
-        stack,
-        topic,
-        [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"],
-    )
-    start_us = int(datetime(2013, 10, 7, 14, 0, tzinfo=UTC).timestamp() * 1_000_000)
-    taken = set(logged_trades(stack, topic)["partition"])
-    free = min(set(range(stack.kafka.default_partitions)) - taken)
-    junk = produce_v2_trades_and_junk(stack, topic, start_us, 240, partition=free)
-    trades = logged_trades(stack, topic)
-    w = World(stack, run, topic, len(trades) + junk, junk, trades, {})
+    trades, junk = ingest_trades_and_junk(stack, topic)
+    w = World(stack, run, topic, len(trades) + junk, junk, trades)
     yield w
     clean_up(stack, w.projects.values(), f"e2e-*-{run}*", [topic])
 
@@ -73,7 +63,7 @@ def world(stack: Settings) -> Iterator[World]:
 def spark(world: World) -> dict[str, tuple[int, str]]:
     """The Spark engine's tables (its checksums): what every Kafka engine run must equal."""
     _stream(world, "spark")
-    return {view: checksum(world.settings, world.table("spark", view)) for view in VIEWS}
+    return world.sums("spark")
 
 
 def _consume(
@@ -90,10 +80,6 @@ def _consume(
     return handle
 
 
-def _same_tables(world: World, label: str, spark: dict[str, tuple[int, str]]) -> bool:
-    return all(checksum(world.settings, world.table(label, v)) == spark[v] for v in VIEWS)
-
-
 def test_the_kafka_engine_stores_the_spark_engines_tables(
     world: World, spark: dict[str, tuple[int, str]]
 ) -> None:
@@ -101,7 +87,7 @@ def test_the_kafka_engine_stores_the_spark_engines_tables(
     assert handle.totals["records"] == world.records
     assert handle.totals["dead_letters"] == world.junk
     assert len(handle.reports) >= world.records // 4_000
-    assert _same_tables(world, "kafka", spark)
+    assert world.sums("kafka") == spark
     assert _online(world, "kafka", SYMBOLS) == _online(world, "spark", SYMBOLS)
     status = read_status(processor_dir(world.settings, world.options("kafka").name) / "status.json")
     assert status is not None and status["engine"] == "kafka"
@@ -113,20 +99,13 @@ def test_sigkill_mid_stream_then_restart_ends_identical(
 ) -> None:
     settings = world.settings
     opts = world.options("kill")
-    command = [
-        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", opts.name,
-        "--project", world.definitions("kill").project, "--topic", world.topic,
-        "--engine", "kafka",
-    ]  # fmt: skip
-    env = {**os.environ, **settings_env(settings)}
     status_path = processor_dir(settings, opts.name) / "status.json"
-    log = processor_dir(settings, opts.name).parent / f"{opts.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = processor_log(settings, opts.name)
 
     def launch(*extra: str) -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            return subprocess.Popen([*command, *extra], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        return start_processor(
+            settings, opts.name, opts.project, world.topic, "--engine", "kafka", *extra
+        )
 
     first = launch("--max-offsets", "500")  # small batches: killed well before the end
     try:
@@ -141,7 +120,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(
     assert killed_at is not None and 0 < killed_at["totals"]["records"] < world.records
     second = launch()
     try:
-        wait_for(lambda: _same_tables(world, "kill", spark), 120, "the restarted engine")
+        wait_for(lambda: world.sums("kill") == spark, 120, "the restarted engine")
         wait_for(
             lambda: _online(world, "kill", SYMBOLS) == _online(world, "spark", SYMBOLS),
             30,
@@ -176,7 +155,7 @@ def test_two_applications_splitting_the_partitions_store_the_same_tables(
             handle.stop()
     assert sum(h.totals["records"] for h in handles) == world.records
     assert all(h.totals["records"] for h in handles)
-    assert _same_tables(world, "split", spark)
+    assert world.sums("split") == spark
 
 
 def test_a_view_added_later_is_backfilled_by_the_kafka_engine(
@@ -190,7 +169,7 @@ def test_a_view_added_later_is_backfilled_by_the_kafka_engine(
     assert checksum(world.settings, world.table("late", "rolling_1m"))[0] == 0
     handle = start_consumer(world.settings, world.options("late", engine="kafka"), definitions=full)
     try:
-        wait_for(lambda: _same_tables(world, "late", spark), 120, "rolling_1m to catch up")
+        wait_for(lambda: world.sums("late") == spark, 120, "rolling_1m to catch up")
     finally:
         handle.stop()
     assert handle.totals["records"] == 0  # every record had been applied by a view before

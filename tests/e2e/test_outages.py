@@ -16,15 +16,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +29,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from featurestore.config import Settings, load_settings, settings_env
+from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.stack import Stack
 from featurestore.stack.processors import ready_file
@@ -41,16 +38,18 @@ from processors.status import read_status
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
+    private_stack,
+    processor_log,
     read_table,
+    source_events,
+    start_processor,
     stop_group,
     wait_for,
 )
-from tests.ports import free_port_block
-from tests.unit.processors.oracle import SourceEvent, compute_features
+from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
-SERVERS = ["postgres", "redis", "kafka", "schema-registry"]
 FEATURES = {
     "bars_1m": ["open", "high", "low", "close", "volume", "trade_count", "vwap"],
     "rolling_1m": ["vwap_5m", "realized_vol_5m", "price_momentum_1m", "volume_ratio", "sma_20"],
@@ -59,32 +58,8 @@ FEATURES = {
 
 @pytest.fixture
 def own_stack() -> Iterator[Stack]:
-    # Not under pytest's tmp_path: every pytest run on the machine makes /tmp/pytest-of-<user>
-    # private again, and PostgreSQL, which runs as another user, then cannot reach its data.
-    folder = Path(tempfile.mkdtemp(prefix="featurestore-outages-"))
-    base = free_port_block(5)
-    settings = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(folder / "stack"),
-            "FEATURESTORE_KAFKA__PORT": str(base),
-            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
-            "FEATURESTORE_KAFKA__HEAP": "256m",
-            "FEATURESTORE_POSTGRES__PORT": str(base + 2),
-            "FEATURESTORE_REDIS__PORT": str(base + 3),
-            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(base + 4),
-            "FEATURESTORE_METRICS__ENABLED": "false",
-        }
-    )
-    # The jars are resolved once for the machine's checkout: reuse them.
-    (folder / "stack").mkdir()
-    (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
-    stack = Stack(settings)
-    try:
-        stack.up(SERVERS)
+    with private_stack("featurestore-outages-") as stack:
         yield stack
-    finally:
-        stack.down(SERVERS)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _ingest_command(topic: str, file: str) -> list[str]:
@@ -130,12 +105,7 @@ def _oracle(trades: pd.DataFrame, defs: Definitions) -> dict[str, pd.DataFrame]:
     views = [defs.view(name) for name in FEATURES]
     frames: dict[str, list[dict[str, Any]]] = {name: [] for name in FEATURES}
     for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
-        events = [
-            SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
-                        int(r.offset), str(r.trade_id), {"price": r.price, "size": r.size})
-            for r in part.itertuples()
-        ]  # fmt: skip
-        for view, rows in compute_features(views, events).rows.items():
+        for view, rows in compute_features(views, source_events(part)).rows.items():
             for (symbol, at), row in rows.items():
                 values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
                 frames[view].append({"symbol": symbol, "event_us": at, **values})
@@ -179,17 +149,9 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
         f"outage_{run}", table_prefix=f"outage_{run}_", source_topic=topic, ttl=timedelta(0)
     )
     apply_definitions(settings, defs)
-    log = processor_dir(settings, name).parent / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
-        "--project", defs.project, "--topic", topic, "--max-offsets", "1500",
-    ]  # fmt: skip
+    log = processor_log(settings, name)
+    processor = start_processor(settings, name, defs.project, topic, "--max-offsets", "1500")
     env = {**os.environ, **settings_env(settings)}
-    with log.open("ab") as out:
-        processor = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
     feed: subprocess.Popen[bytes] | None = None
     try:
         wait_for(lambda: _batches(settings, name) >= 1, 240, "the processor's first batches")

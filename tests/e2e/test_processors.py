@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,25 +21,24 @@ import pandas as pd
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.config import Settings
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from featurestore.online import RedisOnlineStore
 from featurestore.online.base import EntityKey, FeatureRef
-from processors.options import ProcessorOptions, processor_dir
+from processors.options import processor_dir
 from processors.status import read_status
 from tests.e2e.processors_support import (
-    MARKET,
+    World,
     checksum,
     clean_up,
-    ingest_files,
-    logged_trades,
-    produce_v2_trades_and_junk,
+    ingest_trades_and_junk,
     read_table,
+    source_events,
+    start_processor,
     stop_group,
     wait_for,
 )
-from tests.unit.processors.oracle import SourceEvent, compute_features
+from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -53,39 +50,6 @@ ROLLING = [
     "price_momentum_5m", "volume_5m", "volume_ratio", "sma_5", "sma_20",
 ]  # fmt: skip
 OHLCV = ["open", "high", "low", "close", "volume", "trade_count", "notional", "vwap"]
-
-
-@dataclass
-class World:
-    settings: Settings
-    run: str
-    topic: str
-    records: int
-    junk: int
-    trades: pd.DataFrame
-    dead_letter_start: dict[int, int]
-    projects: dict[str, Definitions] = field(default_factory=dict)
-
-    def definitions(self, label: str) -> Definitions:
-        if label not in self.projects:
-            defs = market_definitions(
-                f"e2e_{label}_{self.run}",
-                table_prefix=f"e2e_{self.run}_{label}_",
-                source_topic=self.topic,
-                ttl=timedelta(0),
-            )
-            apply_definitions(self.settings, defs)
-            self.projects[label] = defs
-        return self.projects[label]
-
-    def table(self, label: str, view: str) -> str:
-        return self.definitions(label).view(view).source.table
-
-    def options(self, label: str, **kw: Any) -> ProcessorOptions:
-        return ProcessorOptions(
-            name=f"e2e-{label}-{self.run}", project=self.definitions(label).project,
-            topic=self.topic, **kw,
-        )  # fmt: skip
 
 
 def _dead_letter_ends(settings: Settings) -> dict[int, int]:
@@ -107,17 +71,8 @@ def _dead_letter_ends(settings: Settings) -> dict[int, int]:
 def world(stack: Settings) -> Iterator[World]:
     run = uuid.uuid4().hex[:8]
     topic = f"e2e-proc-trades-{run}"
-    ingest_files(
-        stack,
-        topic,
-        [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"],
-    )
-    start_us = int(datetime(2013, 10, 7, 14, 0, tzinfo=UTC).timestamp() * 1_000_000)
-    dead_start = _dead_letter_ends(stack)
-    taken = set(logged_trades(stack, topic)["partition"])
-    free = min(set(range(stack.kafka.default_partitions)) - taken)
-    junk = produce_v2_trades_and_junk(stack, topic, start_us, 240, partition=free)
-    trades = logged_trades(stack, topic)
+    trades, junk = ingest_trades_and_junk(stack, topic)
+    dead_start = _dead_letter_ends(stack)  # before any processor has read this topic's junk
     w = World(stack, run, topic, len(trades) + junk, junk, trades, dead_start)
     yield w
     clean_up(stack, w.projects.values(), f"e2e-*-{run}*", [topic])
@@ -179,12 +134,7 @@ def _oracle(world: World, label: str) -> dict[str, pd.DataFrame]:
     views = list(world.definitions(label).views)
     frames: dict[str, list[dict[str, Any]]] = {v.name: [] for v in views}
     for _, part in trades.groupby("partition"):
-        events = [
-            SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
-                        int(r.offset), str(r.trade_id), {"price": r.price, "size": r.size})
-            for r in part.itertuples()
-        ]  # fmt: skip
-        result = compute_features(views, events)
+        result = compute_features(views, source_events(part))
         for view, rows in result.rows.items():
             for (symbol, at), row in rows.items():
                 values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
@@ -357,20 +307,14 @@ def test_replay_from_offset_zero_in_small_batches_rebuilds_identical_tables(
 def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None:
     settings = streamed.settings
     opts = streamed.options("k")
-    command = [
-        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", opts.name,
-        "--project", opts.project, "--topic", streamed.topic,
-        "--engine", "spark",  # this module is the Spark engine's (test_kafka_engine the other's)
-    ]  # fmt: skip
-    env = {**os.environ, **settings_env(settings)}
     status_path = processor_dir(settings, opts.name) / "status.json"
-    log = processor_dir(settings, opts.name).parent / f"{opts.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
 
     def launch(*extra: str) -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            return subprocess.Popen([*command, *extra], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        return start_processor(
+            settings, opts.name, opts.project, streamed.topic,
+            "--engine", "spark",  # this module's engine (test_kafka_engine has the other)
+            *extra,
+        )  # fmt: skip
 
     first = launch("--max-offsets", "3000")  # small batches: killed well before the end
     try:

@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -41,20 +38,26 @@ import redis
 import requests
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.config import Settings, load_settings, settings_env
+from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.online.testing import market_catalog
 from featurestore.security import credentials_file
 from featurestore.service.testing import ServerThread
-from featurestore.stack import Stack
-from processors.options import processor_dir
-from tests.e2e.processors_support import MARKET, logged_trades, read_table, stop_group, wait_for
-from tests.ports import free_port_block
-from tests.unit.processors.oracle import SourceEvent, compute_features
+from tests.e2e.processors_support import (
+    MARKET,
+    logged_trades,
+    private_stack,
+    processor_log,
+    read_table,
+    source_events,
+    start_processor,
+    stop_group,
+    wait_for,
+)
+from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
-SERVERS = ["postgres", "redis", "kafka", "schema-registry"]
 VIEW = "bars_1m"
 FEATURES = ["open", "high", "low", "close", "volume", "trade_count", "vwap"]
 TRADES = "20131007_aig_Trade_Tick.csv.gz"
@@ -62,39 +65,15 @@ TRADES = "20131007_aig_Trade_Tick.csv.gz"
 
 @pytest.fixture(scope="module")
 def secured() -> Iterator[Settings]:
-    # Not under pytest's tmp_path: PostgreSQL runs as another user and must enter the folder.
-    folder = Path(tempfile.mkdtemp(prefix="featurestore-secured-"))
-    base = free_port_block(5)
-    settings = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(folder / "stack"),
-            "FEATURESTORE_SECURITY__ENABLED": "true",
-            "FEATURESTORE_KAFKA__PORT": str(base),
-            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
-            "FEATURESTORE_KAFKA__HEAP": "256m",
-            "FEATURESTORE_KAFKA__PASSWORD": f"kafka-{uuid.uuid4().hex}",
-            "FEATURESTORE_POSTGRES__PORT": str(base + 2),
-            "FEATURESTORE_POSTGRES__PASSWORD": f"pg-{uuid.uuid4().hex}",
-            "FEATURESTORE_REDIS__PORT": str(base + 3),
-            "FEATURESTORE_REDIS__PASSWORD": f"redis-{uuid.uuid4().hex}",
-            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(base + 4),
-            "FEATURESTORE_METRICS__ENABLED": "false",
-        }
-    )
-    # Made already when the credentials were (at load_settings, in <data_dir>/certs).
-    (folder / "stack").mkdir(exist_ok=True)
-    # The jars are resolved once for the machine's checkout: reuse them.
-    (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
-    stack = Stack(settings)
-    for component in stack.servers:
-        # Kafka's JVM took 75 s to start alone on 2 cores at load 18 (90 s is its limit).
-        component.start_timeout = max(component.start_timeout, 300.0)
-    try:
-        stack.up(SERVERS)
-        yield settings
-    finally:
-        stack.down(SERVERS)
-        shutil.rmtree(folder, ignore_errors=True)
+    env = {
+        "FEATURESTORE_SECURITY__ENABLED": "true",
+        "FEATURESTORE_KAFKA__PASSWORD": f"kafka-{uuid.uuid4().hex}",
+        "FEATURESTORE_POSTGRES__PASSWORD": f"pg-{uuid.uuid4().hex}",
+        "FEATURESTORE_REDIS__PASSWORD": f"redis-{uuid.uuid4().hex}",
+    }
+    # Kafka's JVM took 75 s to start alone on 2 cores at load 18 (90 s is its limit).
+    with private_stack("featurestore-secured-", env, start_timeout_s=300.0) as stack:
+        yield stack.settings
 
 
 def _cli(settings: Settings, *args: str, **overrides: str) -> subprocess.CompletedProcess[str]:
@@ -109,12 +88,8 @@ def _cli(settings: Settings, *args: str, **overrides: str) -> subprocess.Complet
 def _oracle(trades: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
-        events = [
-            SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition),
-                        int(r.offset), str(r.trade_id), {"price": r.price, "size": r.size})
-            for r in part.itertuples()
-        ]  # fmt: skip
-        for (symbol, at), row in compute_features([defs.view(VIEW)], events).rows[VIEW].items():
+        result = compute_features([defs.view(VIEW)], source_events(part))
+        for (symbol, at), row in result.rows[VIEW].items():
             values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
             rows.append({"symbol": symbol, "event_us": at, **values})
     return pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
@@ -158,17 +133,8 @@ def test_a_trade_file_goes_through_the_secured_stack(secured: Settings) -> None:
     want = _oracle(logged_trades(settings, topic), defs)
     assert len(want) > 100
 
-    log = processor_dir(settings, name).parent / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
-        "--project", defs.project, "--topic", topic, "--engine", "spark",
-    ]  # fmt: skip
-    with log.open("ab") as out:
-        processor = subprocess.Popen(
-            command, env={**os.environ, **settings_env(settings)}, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
+    log = processor_log(settings, name)
+    processor = start_processor(settings, name, defs.project, topic, "--engine", "spark")
     table = defs.view(VIEW).source.table
     try:
 
