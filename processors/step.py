@@ -149,6 +149,8 @@ class PartitionState:
         """Per entity, its oldest open tile: its journaled chunks of earlier tiles can go."""
         retired = {name: NO_OPEN_TILE for name in self._retired}
         self._retired = []
+        for stage in self.downstream:  # stored whole, never journaled: nothing of theirs to drop
+            stage.forgotten.clear()
         return {**retired, **self.features.horizons()}
 
 

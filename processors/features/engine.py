@@ -661,7 +661,7 @@ def _close(
 
 
 def _prune(plan: TopicPlan, state: PartitionFeatureState, limit: int) -> None:
-    """Drop the events of closed tiles, and tiles no window can read any more."""
+    """Drop the events of closed tiles, tiles no window can read any more, and idle entities."""
     tile = plan.tile_us
     oldest = limit - plan.horizon_us
     for entity in state.entities.values():
@@ -669,3 +669,4 @@ def _prune(plan: TopicPlan, state: PartitionFeatureState, limit: int) -> None:
             del entity.open[start]
         for start in [k for k in entity.tiles if k + tile <= limit and k < oldest]:
             del entity.tiles[start]
+    state.forget_idle()

@@ -253,6 +253,8 @@ class PartitionFeatureState:
     closed_us: int | None = None
     """Boundaries up to this time have had their rows emitted (watermark - lateness)."""
     entities: dict[str, EntityState] = field(default_factory=dict)
+    forgotten: list[str] = field(default_factory=list, repr=False)
+    """Entities dropped by :meth:`forget_idle` since the last :meth:`horizons`."""
 
     def entity(self, name: str) -> EntityState:
         """The state of entity ``name``, created empty on first use."""
@@ -260,6 +262,19 @@ class PartitionFeatureState:
         if state is None:
             state = self.entities[name] = EntityState()
         return state
+
+    def forget_idle(self) -> None:
+        """Drop the entities that hold nothing: no tile, no open tile, no ``prev()`` value.
+
+        Such an entity is what :meth:`entity` would make again on its next event, so dropping
+        it changes no row; without this, every entity a partition ever saw (hosts, containers,
+        symbols delisted) stayed in memory, in every close's loop and in every stored state.
+        Its horizon is still given once (:meth:`horizons`), so that its journaled events go.
+        """
+        idle = [name for name, e in self.entities.items() if not (e.tiles or e.open or e.prev)]
+        for name in idle:
+            del self.entities[name]
+        self.forgotten.extend(idle)
 
     def counts(self) -> StateCounts:
         """The tiles and open tiles' events held, over every entity."""
@@ -338,5 +353,12 @@ class PartitionFeatureState:
         return chunks
 
     def horizons(self) -> dict[str, int]:
-        """Per entity, its oldest open tile: journaled chunks of earlier tiles can go."""
-        return {name: min(e.open, default=NO_OPEN_TILE) for name, e in self.entities.items()}
+        """Per entity, its oldest open tile: journaled chunks of earlier tiles can go.
+
+        Entities forgotten since the last call are given :data:`NO_OPEN_TILE` (all can go).
+        """
+        forgotten = dict.fromkeys(self.forgotten, NO_OPEN_TILE)
+        self.forgotten = []
+        return forgotten | {
+            name: min(e.open, default=NO_OPEN_TILE) for name, e in self.entities.items()
+        }

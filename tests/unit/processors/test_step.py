@@ -22,9 +22,10 @@ from featurestore.definitions import (
     Feature,
     FeatureView,
     market_definitions,
+    stream_definitions,
 )
 from featurestore.errors import ConfigurationError
-from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
+from featurestore.events import AvroSerializer, InMemorySchemaStore, Metric, Trade
 from processors.decode import EventDecoder, KafkaRecords
 from processors.features import EventChunk
 from processors.step import PartitionState, StepResult, held_by, run_step
@@ -70,11 +71,14 @@ class _Storage:
 
     def __init__(self) -> None:
         self.journal: list[EventChunk] = []
+        self.dropped: set[str] = set()
+        """Entities whose horizon was given while the state no longer held them."""
 
     def round_trip(self, state: PartitionState) -> PartitionState:
         blob = state.to_bytes()
         new = state.take_new_events()
         horizons = state.horizons()
+        self.dropped |= set(horizons) - set(state.features.entities)
         kept = [c for c in self.journal if c.tile_us >= horizons.get(c.entity, -1)]
         self.journal = kept + new
         return PartitionState.from_bytes(state.next_offset, blob, self.journal)
@@ -103,10 +107,10 @@ def _stored(results: list[StepResult], view: str) -> pd.DataFrame:
     return _stored_tables([r.rows[view] for r in results])
 
 
-def _stored_tables(tables: list[pa.Table]) -> pd.DataFrame:
+def _stored_tables(tables: list[pa.Table], key: str = "symbol") -> pd.DataFrame:
     frame = pa.concat_tables(tables).to_pandas()
-    frame = frame.drop_duplicates(["symbol", "event_timestamp"], keep="last")
-    return frame.sort_values(["symbol", "event_timestamp"]).reset_index(drop=True)
+    frame = frame.drop_duplicates([key, "event_timestamp"], keep="last")
+    return frame.sort_values([key, "event_timestamp"]).reset_index(drop=True)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -285,3 +289,45 @@ def test_the_tiles_a_partition_holds_stop_growing_past_the_longest_reach() -> No
         held[minute] = held_by(states)
     assert held[60].tiles < held[120].tiles  # the windows fill up to the reach ...
     assert held[130] == held[150] == held[180]  # ... then old tiles go as new ones come
+
+
+def test_an_entity_gone_quiet_is_forgotten_and_the_rows_are_those_of_one_step() -> None:
+    """Host a reports for 10 minutes, host b for three hours: past the longest reach a is gone.
+
+    The metric views read no ``prev()``, so an entity whose tiles have all been pruned holds
+    nothing: it is dropped, its horizon is given once (its journaled events go), and the rows
+    stored over steps with round trips are those of one step over the whole log.
+    """
+    views = MaterializedViews.resolve(stream_definitions({"metrics": "m"}, "p"), "m")
+    assert not any(stage.source.prev_fields for c in views.plans.values() for stage in c.stages)
+    store = InMemorySchemaStore()
+    serializer = AvroSerializer.for_topic(store, "m", Metric)
+    values, keys = [], []
+    for i in range(180 * 3):  # b every 20 s; a too for the first 10 minutes
+        for host in ("a", "b") if i < 30 else ("b",):
+            at = T0 + timedelta(seconds=20 * i)
+            values.append(serializer.encode(Metric(host, at, 0.5 + i % 7, f"{host}-{i}", "cpu")))
+            keys.append(host.encode())
+    n = len(values)
+    kafka_ms = (T0.timestamp() * 1000 + np.arange(n) * 10_000).astype(np.int64)
+    records = KafkaRecords.of(keys, values, [0] * n, np.arange(n), kafka_ms)
+    decoder = EventDecoder(store, views.plan.source)
+
+    whole = {name: PartitionState() for name in views.plans}
+    one = run_step(records, whole, decoder, views.plans, views.plan.source)
+    states = {name: PartitionState() for name in views.plans}
+    storage = {name: _Storage() for name in views.plans}
+    results = []
+    for a in range(0, n, 60):
+        states = {name: storage[name].round_trip(s) for name, s in states.items()}
+        batch = records.slice(a, min(a + 60, n))
+        results.append(run_step(batch, states, decoder, views.plans, views.plan.source))
+    for name, plan in views.plans.items():
+        for state in states[name].stages(len(plan.stages)):
+            assert set(state.entities) <= {"b"}, name
+        assert "a" in storage[name].dropped, name
+        assert not [c for c in storage[name].journal if c.entity == "a"], name
+        pd.testing.assert_frame_equal(  # bit for bit
+            _stored_tables([r.rows[name] for r in results], "entity"),
+            _stored_tables([one.rows[name]], "entity"),
+        )
