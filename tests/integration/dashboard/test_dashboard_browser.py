@@ -12,12 +12,10 @@ without being reloaded. Screenshots go to ``build/test-artifacts/dashboard/``
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from featurestore.stack.process import wait_until
 from tests.browser import Page, chromium_page
 from tests.conftest import REPO_ROOT
 from tests.e2e.processors_support import clean_up
+from tests.integration.children import Children
 from tests.integration.service.anomaly_data import (
     AnomalyProducer,
     anomaly_record,
@@ -54,26 +53,7 @@ class Run:
     processor: str
     model: str
     url: str
-    logs: Path
-    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def start(self, name: str, env: dict[str, str], *args: str) -> None:
-        with (self.logs / f"{name}.log").open("ab") as log:
-            self.children[name] = subprocess.Popen(
-                [sys.executable, "-m", "featurestore.cli", *args], env=env,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-
-    def stop_all(self) -> None:
-        for child in self.children.values():
-            if child.poll() is None:
-                os.killpg(child.pid, 15)
-        for child in self.children.values():
-            try:
-                child.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, 9)
-                child.wait(10)
+    children: Children
 
     def snapshot(self) -> dict[str, Any]:
         try:
@@ -81,12 +61,6 @@ class Run:
         except requests.RequestException:
             return {}
         return dict(reply.json()) if reply.ok else {}
-
-    def log_tail(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-12:])
-            for p in sorted(self.logs.glob("*.log"))
-        )
 
 
 @pytest.fixture(scope="module")
@@ -97,42 +71,43 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         f"dash_{run}", table_prefix=f"dash_{run}_", source_topic=topic, ttl=timedelta(0)
     )
     dashboard_port, grpc_port = free_port(), free_port()
-    r = Run(run, f"dash-{run}", f"fs-dash-{run}", f"http://127.0.0.1:{dashboard_port}/",
-            tmp_path_factory.mktemp("dashboard-run"))  # fmt: skip
+    processor, model = f"dash-{run}", f"fs-dash-{run}"
     env = {
         **os.environ, **settings_env(stack),
         "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
-        "FEATURESTORE_METRICS__LAG_PROCESSORS": r.processor,
+        "FEATURESTORE_METRICS__LAG_PROCESSORS": processor,
         "FEATURESTORE_METRICS__LAG_INTERVAL_S": "1",
         "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
         "FEATURESTORE_TOPICS__ANOMALIES": anomalies,
-        "FEATURESTORE_DASHBOARD__MODELS": r.model,
+        "FEATURESTORE_DASHBOARD__MODELS": model,
         "FEATURESTORE_DASHBOARD__OUTCOME_HORIZON_S": "6",
         "FEATURESTORE_DASHBOARD__HISTORY_MINUTES": "10",
         "FEATURESTORE_DASHBOARD__REFRESH_S": "1",
     }  # fmt: skip
+    children = Children(env, tmp_path_factory.mktemp("dashboard-run"))
+    r = Run(run, processor, model, f"http://127.0.0.1:{dashboard_port}/", children)
     registered = threading.Thread(target=register_models, args=(stack, r.model))
     try:
         registered.start()
         create_topic(stack, anomalies)
-        r.start("feed", env, "ingest", "synthetic", "--topic", topic, "--symbols", "4",
-                "--rate", "40")  # fmt: skip
-        assert wait_until(lambda: topic_has_schema(stack, topic), 60), r.log_tail()
+        children.cli("feed", "ingest", "synthetic", "--topic", topic, "--symbols", "4",
+                     "--rate", "40")  # fmt: skip
+        assert wait_until(lambda: topic_has_schema(stack, topic), 60), children.log_tail()
         apply_definitions(stack, definitions)
-        r.start("processor", env, "processors", "run", "--name", r.processor, "--project",
-                definitions.project, "--topic", topic, "--metrics-port", "0")  # fmt: skip
-        r.start("monitor", env, "monitor", "--metrics-port", "0")
-        r.start("grpc", env, "serve", "--port", str(grpc_port), "--project", definitions.project)
+        children.cli("processor", "processors", "run", "--name", r.processor, "--project",
+                     definitions.project, "--topic", topic, "--metrics-port", "0")  # fmt: skip
+        children.cli("monitor", "monitor", "--metrics-port", "0")
+        children.cli("grpc", "serve", "--port", str(grpc_port), "--project", definitions.project)
         registered.join(120)
-        r.start("dashboard", env, "dashboard", "--port", str(dashboard_port), "--grpc-target",
-                f"127.0.0.1:{grpc_port}", "--project", definitions.project)  # fmt: skip
+        children.cli("dashboard", "dashboard", "--port", str(dashboard_port), "--grpc-target",
+                     f"127.0.0.1:{grpc_port}", "--project", definitions.project)  # fmt: skip
         symbols: list[str] = []
 
         def trading() -> bool:
             symbols[:] = r.snapshot().get("market", {}).get("symbols", [])
             return bool(symbols)
 
-        assert wait_until(trading, 240, 1.0), f"{r.snapshot()}\n{r.log_tail()}"
+        assert wait_until(trading, 240, 1.0), f"{r.snapshot()}\n{children.log_tail()}"
         producer = AnomalyProducer(stack, anomalies)
         now = datetime.now(UTC)
         for i in (1, 2):
@@ -143,7 +118,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         producer.flush()
         yield r
     finally:
-        r.stop_all()
+        children.stop_all()
         registered.join(120)
         with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
             conn.execute("DELETE FROM processor_view_state WHERE processor = %s", (r.processor,))
@@ -210,7 +185,9 @@ def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_
 
         ok = wait_until(filled, 120, 1.0)
         page.screenshot(ARTIFACTS / "dashboard" / "dashboard.png")
-        assert ok, f"not shown: {[k for k, v in checks.items() if not v]}\n{live.log_tail()}"
+        assert ok, (
+            f"not shown: {[k for k, v in checks.items() if not v]}\n{live.children.log_tail()}"
+        )
         # Refreshed in place: newer data, same document (no reload). The panels may all fill from
         # the first snapshot, so wait for the next one rather than expect it already drawn.
         newer = f"document.body.dataset.generatedAt !== {first!r}"
