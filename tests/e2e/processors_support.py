@@ -30,6 +30,8 @@ from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.registry import value_subject
 from featurestore.events.schemas import bundled_schema, parse_schema_text
 from featurestore.events.serde import AvroSerializer
+from featurestore.online import OnlineFeatures, RedisOnlineStore
+from featurestore.online.base import EntityKey, FeatureRef
 from featurestore.stack import Stack
 from processors.options import ProcessorOptions, processor_dir
 from tests.integration.online.support import delete_project_keys
@@ -176,6 +178,31 @@ def source_events(trades: pd.DataFrame) -> list[SourceEvent]:
                     str(r.trade_id), {"price": r.price, "size": r.size})
         for r in trades.itertuples()
     ]  # fmt: skip
+
+
+def read_online(
+    settings: Settings,
+    defs: Definitions,
+    topic: str,
+    entities: list[EntityKey],
+    refs: list[FeatureRef],
+) -> OnlineFeatures:
+    """The online rows the processors wrote for ``defs``' views of ``topic``, read once through
+    the store's read path."""
+    import asyncio
+
+    from processors.views import MaterializedViews
+
+    catalog = MaterializedViews.resolve(defs, topic).online_catalog()
+
+    async def read() -> OnlineFeatures:
+        store = RedisOnlineStore.from_settings(settings.redis, catalog)
+        try:
+            return await store.read(entities, refs)
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
 
 
 def read_table(settings: Settings, table: str, key: str = "symbol") -> pd.DataFrame:

@@ -40,6 +40,7 @@ from tests.e2e.processors_support import (
     logged_trades,
     private_stack,
     processor_log,
+    read_online,
     read_table,
     source_events,
     start_processor,
@@ -116,23 +117,11 @@ def _oracle(trades: pd.DataFrame, defs: Definitions) -> dict[str, pd.DataFrame]:
 
 
 def _online_latest(settings: Settings, defs: Definitions, topic: str) -> dict[str, Any]:
-    import asyncio
-
-    from featurestore.online import RedisOnlineStore
     from featurestore.online.base import EntityKey, FeatureRef
-    from processors.views import MaterializedViews
 
-    catalog = MaterializedViews.resolve(defs, topic).online_catalog()
     refs = [FeatureRef(view, name) for view, names in FEATURES.items() for name in names]
-
-    async def read() -> Any:
-        store = RedisOnlineStore.from_settings(settings.redis, catalog)
-        try:
-            return await store.read([EntityKey.of(symbol=s) for s in ("IBM", "AIG")], refs)
-        finally:
-            await store.close()
-
-    result = asyncio.run(read())
+    entities = [EntityKey.of(symbol=s) for s in ("IBM", "AIG")]
+    result = read_online(settings, defs, topic, entities, refs)
     return {
         f"{symbol}/{ref}": value.value
         for ref, column in zip(result.refs, result.columns, strict=True)

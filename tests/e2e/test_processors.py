@@ -23,7 +23,6 @@ from confluent_kafka import Consumer, TopicPartition
 
 from featurestore.config import Settings
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
-from featurestore.online import RedisOnlineStore
 from featurestore.online.base import EntityKey, FeatureRef
 from processors.options import processor_dir
 from processors.status import read_status
@@ -32,6 +31,7 @@ from tests.e2e.processors_support import (
     checksum,
     clean_up,
     ingest_trades_and_junk,
+    read_online,
     read_table,
     source_events,
     start_processor,
@@ -100,22 +100,10 @@ def streamed(world: World) -> World:
 
 def _online(world: World, label: str, symbols: list[str]) -> dict[str, dict[str, Any]]:
     """Latest online rows per symbol: {symbol: {"view:feature": value, "_ts:view": time}}."""
-    import asyncio
-
-    from processors.views import MaterializedViews
-
-    catalog = MaterializedViews.resolve(world.definitions(label), world.topic).online_catalog()
     refs = [FeatureRef("bars_1m", f) for f in BAR_FEATURES]
     refs += [FeatureRef("rolling_1m", f) for f in ROLLING]
-
-    async def read() -> Any:
-        store = RedisOnlineStore.from_settings(world.settings.redis, catalog)
-        try:
-            return await store.read([EntityKey.of(symbol=s) for s in symbols], refs)
-        finally:
-            await store.close()
-
-    result = asyncio.run(read())
+    entities = [EntityKey.of(symbol=s) for s in symbols]
+    result = read_online(world.settings, world.definitions(label), world.topic, entities, refs)
     out: dict[str, dict[str, Any]] = {s: {} for s in symbols}
     for ref, column in zip(result.refs, result.columns, strict=True):
         for symbol, value in zip(symbols, column, strict=True):

@@ -13,7 +13,6 @@ the stream stored.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import subprocess
 import sys
@@ -37,7 +36,6 @@ from featurestore.definitions import (
 )
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic, to_micros
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
-from featurestore.online import RedisOnlineStore
 from featurestore.online.base import EntityKey, FeatureRef
 from processors.options import ProcessorOptions
 from tests.e2e.processors_support import (
@@ -45,6 +43,7 @@ from tests.e2e.processors_support import (
     checksum,
     clean_up,
     ingest_files,
+    read_online,
     read_table,
     wait_for,
 )
@@ -258,22 +257,12 @@ def test_offline_rows_equal_the_independent_oracle(
 
 def _online(world: World, topic: Topic, entities: list[str]) -> dict[str, dict[str, Any]]:
     """Latest online rows per entity: {entity: {feature: value, "_ts": event time}}."""
-    from processors.views import MaterializedViews
-
     defs = world.definitions("a")
     view = world.view(topic)
     key = defs.entity(view.entities[0]).join_key
-    catalog = MaterializedViews.resolve(defs, topic.name).online_catalog()
     refs = [FeatureRef(view.name, name) for name in view.feature_names]
-
-    async def read() -> Any:
-        store = RedisOnlineStore.from_settings(world.settings.redis, catalog)
-        try:
-            return await store.read([EntityKey.of(**{key: e}) for e in entities], refs)
-        finally:
-            await store.close()
-
-    result = asyncio.run(read())
+    keys = [EntityKey.of(**{key: e}) for e in entities]
+    result = read_online(world.settings, defs, topic.name, keys, refs)
     out: dict[str, dict[str, Any]] = {e: {} for e in entities}
     for ref, column in zip(result.refs, result.columns, strict=True):
         for entity, value in zip(entities, column, strict=True):

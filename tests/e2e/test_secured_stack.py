@@ -48,6 +48,7 @@ from tests.e2e.processors_support import (
     logged_trades,
     private_stack,
     processor_log,
+    read_online,
     read_table,
     source_events,
     start_processor,
@@ -97,23 +98,10 @@ def _oracle(trades: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
 
 def _online(settings: Settings, defs: Definitions, topic: str, symbol: str) -> dict[str, Any]:
     """The online row of ``symbol`` through the store's read path (TLS + AUTH)."""
-    import asyncio
-
-    from featurestore.online import RedisOnlineStore
     from featurestore.online.base import EntityKey, FeatureRef
-    from processors.views import MaterializedViews
 
-    catalog = MaterializedViews.resolve(defs, topic).online_catalog()
     refs = [FeatureRef(VIEW, name) for name in FEATURES]
-
-    async def read() -> Any:
-        store = RedisOnlineStore.from_settings(settings.redis, catalog)
-        try:
-            return await store.read([EntityKey.of(symbol=symbol)], refs)
-        finally:
-            await store.close()
-
-    result = asyncio.run(read())
+    result = read_online(settings, defs, topic, [EntityKey.of(symbol=symbol)], refs)
     return {
         ref.feature: column[0].value
         for ref, column in zip(result.refs, result.columns, strict=True)
