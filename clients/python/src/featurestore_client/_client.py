@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -13,6 +12,7 @@ import grpc
 from featurestore_client import _convert
 from featurestore_client._anomalies import AnomalyStream, anomaly_request
 from featurestore_client._channel import DEFAULT_HEALTH_SERVICE, open_channel
+from featurestore_client._closing import Closing
 from featurestore_client._datasets import export_request, read_pieces
 from featurestore_client._errors import from_rpc_error
 from featurestore_client._online import OnlineFeatures
@@ -38,7 +38,7 @@ TOKEN_VARIABLE = "FEATURESTORE_TOKEN"
 _SERVICE = "featurestore.v1."
 
 
-class FeatureStoreClient:
+class FeatureStoreClient(Closing):
     """A connection to one featurestore server, to several, or to a name standing for several.
 
     Example::
@@ -323,14 +323,3 @@ class FeatureStoreClient:
     def close(self) -> None:
         """Close the channel."""
         self._channel.close()
-
-    def __enter__(self) -> FeatureStoreClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -8,14 +8,14 @@ the connection drops, calls again with it, so nothing is missed or repeated.
 from __future__ import annotations
 
 import time
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, ClassVar, Generic, TypeVar
 
 import grpc
 
+from featurestore_client._closing import Closing
 from featurestore_client._errors import from_rpc_error
 from featurestore_client._retry import RetryPolicy
 
@@ -40,7 +40,7 @@ def set_start(request: Any, start_time: datetime | None, resume_token: str | Non
         request.latest.SetInParent()
 
 
-class ResumableStream(ABC, Generic[T]):
+class ResumableStream(Closing, Generic[T]):
     """Iterates a stream's items; after a disconnect, reconnects with the latest token it holds.
 
     A subclass names the response field that holds an item (:attr:`item_field`) and
@@ -116,14 +116,3 @@ class ResumableStream(ABC, Generic[T]):
         self._closed = True
         if self._call is not None:
             self._call.cancel()
-
-    def __enter__(self) -> ResumableStream[T]:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
