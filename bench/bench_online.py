@@ -56,6 +56,7 @@ from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, RedisSettings, Settings, load_settings, settings_env
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, RedisOnlineWriter
 from featurestore.online.testing import BARS_1M, ROLLING_1M, market_catalog
+from tests.integration.online.support import delete_project_keys
 
 FEATURES = [
     *(f"bars_1m:{n}" for n in ("open", "high", "low", "close", "volume", "vwap")),
@@ -425,13 +426,7 @@ def run(settings: Settings) -> str:
             child.terminate()
             child.wait(15)
         resources.close()  # the cluster and its data
-        client_redis = redis.Redis(
-            host=settings.redis.host, port=settings.redis.port, **settings.redis.client_kwargs()
-        )
-        with client_redis:
-            keys = [k for k in client_redis.scan_iter(count=1000) if k.endswith(project.encode())]
-            if keys:
-                client_redis.delete(*keys)
+        delete_project_keys(settings.redis, project)
 
     labels = {
         "echo": "bare gRPC echo, same sizes (floor)",

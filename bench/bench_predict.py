@@ -33,7 +33,6 @@ import grpc
 import numpy as np
 import pandas as pd
 import psycopg
-import redis
 from psycopg import sql
 
 from bench.bench_online import (
@@ -49,6 +48,7 @@ from bench.sklearn_models import register_sklearn_versions
 from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, Settings, TopicSettings, load_settings, settings_env
 from featurestore.topics import TopicSpec, ensure_topics
+from tests.integration.online.support import delete_project_keys
 
 PREDICT = "/featurestore.v1.PredictionService/Predict"
 FEATURES9 = [
@@ -237,13 +237,7 @@ def _cleanup(settings: Settings, names: list[str], topic: str, project: str, pre
     for future in admin.delete_topics([topic], operation_timeout=30).values():
         future.result(30)
     _drop_history(settings, project, prefix)
-    store = redis.Redis(
-        host=settings.redis.host, port=settings.redis.port, **settings.redis.client_kwargs()
-    )
-    with store:
-        keys = [k for k in store.scan_iter(count=1000) if k.endswith(project.encode())]
-        if keys:
-            store.delete(*keys)
+    delete_project_keys(settings.redis, project)
 
 
 def _round(

@@ -54,6 +54,7 @@ from processors.options import ProcessorOptions, processor_dir
 from processors.status import read_status
 from processors.step import PartitionState, run_step
 from processors.views import MaterializedViews
+from tests.integration.online.support import delete_project_keys
 
 BACKLOG = 500_000
 BACKFILL_EVENTS = 5_000_000
@@ -107,19 +108,11 @@ def _definitions(
 
 
 def _cleanup(settings: Settings, defs: list[Definitions], names: list[str], run: str) -> None:
-    client = redis.Redis(
-        host=settings.redis.host,
-        port=settings.redis.port,
-        db=settings.redis.db,
-        **settings.redis.client_kwargs(),
-    )
-    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn, client:
+    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
         for d in defs:
             for view in d.views:
                 conn.execute(f'DROP TABLE IF EXISTS "{view.source.table}" CASCADE')
-            keys = [k for k in client.scan_iter(count=1000) if k.endswith(d.project.encode())]
-            if keys:
-                client.delete(*keys)
+    delete_project_keys(settings.redis, *(d.project for d in defs))
     for name in names:
         shutil.rmtree(processor_dir(settings, name), ignore_errors=True)
     admin = AdminClient(settings.kafka.connection.admin())
