@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -54,6 +53,7 @@ from processors.options import ProcessorOptions, processor_dir
 from processors.status import read_status
 from processors.step import PartitionState, run_step
 from processors.views import MaterializedViews
+from tests.e2e.processors_support import processor_log, start_processor, stop_group
 from tests.integration.online.support import delete_project_keys
 
 BACKLOG = 500_000
@@ -331,15 +331,6 @@ def _poll_redis(
     client.close()
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a processor started in its own session: SIGTERM to its group, SIGKILL after 60 s."""
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 @dataclass
 class _Fresh:
     """One freshness run: produce -> Redis percentiles and what surrounded them."""
@@ -379,17 +370,11 @@ def _measure_freshness(
     procs: list[subprocess.Popen[bytes]] = []
     shares = ["-".join(str(p) for p in range(4) if p % processes == k) for k in range(processes)]
     for name, share in zip(names, shares, strict=True):
-        log = processor_dir(settings, name).parent / f"{name}.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
-                 "--project", defs.project, "--topic", topic, "--trigger-ms", "0",
-                 "--master", master, "--engine", engine,
-                 *(["--partitions", share.replace("-", ",")] if processes > 1 else [])],
-                env={**os.environ, **settings_env(settings)}, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            ))  # fmt: skip
+        procs.append(start_processor(
+            settings, name, defs.project, topic, "--trigger-ms", "0", "--master", master,
+            "--engine", engine,
+            *(["--partitions", share.replace("-", ",")] if processes > 1 else []),
+        ))  # fmt: skip
     produced: dict[str, list[int]] = defaultdict(list)
     seen: dict[str, list[tuple[int, float]]] = defaultdict(list)
     try:
@@ -397,7 +382,7 @@ def _measure_freshness(
         for name, proc in zip(names, procs, strict=True):
             while not (processor_dir(settings, name) / "ready.json").exists():
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    log = processor_dir(settings, name).parent / f"{name}.log"
+                    log = processor_log(settings, name)
                     raise RuntimeError(f"the processor did not start; see {log}")
                 time.sleep(0.5)
         # Warm up: Python workers start on the first batches.
@@ -433,7 +418,7 @@ def _measure_freshness(
         poller.join()
     finally:
         for proc in procs:
-            _stop(proc)
+            stop_group(proc)
     latencies: list[float] = []
     missing = 0
     for symbol, events in produced.items():
@@ -724,17 +709,12 @@ def _on_master(
     """
     defs = _definitions(settings, run, label, topic, views)
     name = f"bench-{label}-{run}"
-    log = processor_dir(settings, name).parent / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = processor_log(settings, name)
     status = processor_dir(settings, name) / "status.json"
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
-             "--project", defs.project, "--topic", topic, "--master", master,
-             "--max-offsets", str(BATCH), "--engine", engine],
-            env={**os.environ, **settings_env(settings)}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
+    proc = start_processor(
+        settings, name, defs.project, topic, "--master", master, "--max-offsets", str(BATCH),
+        "--engine", engine,
+    )  # fmt: skip
     try:
         first: tuple[float, int, float, float, dict[str, float]] | None = None
         deadline = time.monotonic() + 900
@@ -755,7 +735,7 @@ def _on_master(
         executors_s = _cpu_s([p for w in workers for p in _tree(w)])
         parts_end = _driver_parts(_tree(proc.pid))
     finally:
-        _stop(proc)
+        stop_group(proc)
     assert first is not None
     n = records - first[1]
     per_event = {k: 1e6 * (v - first[4].get(k, 0.0)) / n for k, v in parts_end.items()}
@@ -957,7 +937,7 @@ def _backfill(settings: Settings, run: str) -> tuple[str, list[Definitions], lis
                 time.sleep(1.0)
         finally:
             if proc.poll() is None:
-                _stop(proc)
+                stop_group(proc)
         took = time.perf_counter() - began
         if proc.returncode != 0:
             raise RuntimeError(f"the backfill failed; see {log}")
