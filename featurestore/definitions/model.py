@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TypeVar
 
 from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
 
@@ -338,6 +339,9 @@ class FeatureService:
     description: str = ""
 
 
+_Listed = TypeVar("_Listed", "FeatureView", "FeatureService")
+
+
 @dataclass(frozen=True)
 class Definitions:
     """Everything one Feast project defines, with lookups that raise :class:`NotFoundError`."""
@@ -356,23 +360,19 @@ class Definitions:
 
     def view(self, name: str) -> FeatureView:
         """The feature view called ``name``."""
-        for view in self.views:
-            if view.name == name:
-                return view
-        known = ", ".join(v.name for v in self.views) or "none"
-        raise NotFoundError(
-            f"unknown feature view {name!r} in project {self.project!r} (known: {known})"
-        )
+        return self._named(self.views, name, "feature view")
 
     def service(self, name: str) -> FeatureService:
         """The feature service called ``name``."""
-        for service in self.services:
-            if service.name == name:
-                return service
-        known = ", ".join(s.name for s in self.services) or "none"
-        raise NotFoundError(
-            f"unknown feature service {name!r} in project {self.project!r} (known: {known})"
-        )
+        return self._named(self.services, name, "feature service")
+
+    def _named(self, items: Sequence[_Listed], name: str, what: str) -> _Listed:
+        """The one of ``items`` called ``name``; NotFoundError naming the others."""
+        for item in items:
+            if item.name == name:
+                return item
+        known = ", ".join(i.name for i in items) or "none"
+        raise NotFoundError(f"unknown {what} {name!r} in project {self.project!r} (known: {known})")
 
     def resolve(
         self,

@@ -10,6 +10,8 @@ done once per process.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol
 
 import httpx2
@@ -140,14 +142,8 @@ class ConfluentSchemaStore:
         cached = self._registered.get(key)
         if cached is not None:
             return cached
-        try:
+        with self._translated(f"registering a schema under {subject!r}"):
             schema_id = int(self._client.register_schema(subject, Schema(schema_text, "AVRO")))
-        except SchemaRegistryError as exc:
-            raise self._translate(exc, f"registering a schema under {subject!r}") from exc
-        except (httpx2.HTTPError, OSError) as exc:
-            raise BackendUnavailableError(
-                f"schema registry at {self.url} is unreachable: {exc}"
-            ) from exc
         self._registered[key] = schema_id
         self._texts[schema_id] = schema_text
         return schema_id
@@ -157,28 +153,27 @@ class ConfluentSchemaStore:
         cached = self._texts.get(schema_id)
         if cached is not None:
             return cached
-        try:
+        with self._translated(f"looking up schema id {schema_id}"):
             text = str(self._client.get_schema(schema_id).schema_str)
-        except SchemaRegistryError as exc:
-            raise self._translate(exc, f"looking up schema id {schema_id}") from exc
-        except (httpx2.HTTPError, OSError) as exc:
-            raise BackendUnavailableError(
-                f"schema registry at {self.url} is unreachable: {exc}"
-            ) from exc
         self._texts[schema_id] = text
         return text
 
     def latest_schema_text(self, subject: str) -> str:
         """Fetch the latest schema of a subject (confluent-kafka's client may cache it)."""
+        with self._translated(f"looking up the latest schema of {subject!r}"):
+            return str(self._client.get_latest_version(subject).schema.schema_str)
+
+    @contextmanager
+    def _translated(self, doing: str) -> Iterator[None]:
+        """Raise the client's errors inside the block as the store's, naming ``doing``."""
         try:
-            text = str(self._client.get_latest_version(subject).schema.schema_str)
+            yield
         except SchemaRegistryError as exc:
-            raise self._translate(exc, f"looking up the latest schema of {subject!r}") from exc
+            raise self._translate(exc, doing) from exc
         except (httpx2.HTTPError, OSError) as exc:
             raise BackendUnavailableError(
                 f"schema registry at {self.url} is unreachable: {exc}"
             ) from exc
-        return text
 
     def _translate(self, exc: SchemaRegistryError, doing: str) -> Exception:
         status = exc.http_status_code
