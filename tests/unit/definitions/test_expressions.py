@@ -71,5 +71,7 @@ def test_prev_takes_a_name_only() -> None:
         parse("prev((price))", allow_prev=True)
     with pytest.raises(ConfigurationError, match="prev\\(\\) takes a name, found 'ln'"):
         parse("prev(ln)", allow_prev=True)
+    with pytest.raises(ConfigurationError, match="prev\\(\\) takes a name, found '1'"):
+        parse("prev(1)", allow_prev=True)
     with pytest.raises(ConfigurationError, match="expected '\\)'"):
         parse("prev(a + b)", allow_prev=True)

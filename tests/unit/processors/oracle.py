@@ -7,8 +7,10 @@ Computes, from the whole input at once, the feature rows that the streaming engi
 It is written from the written semantics only, never from the engine: no tiles or partial
 aggregates, no incremental state; every row is recomputed from the raw accepted events of its
 window, with exact-ish sums (:func:`math.fsum`) and two-pass variances. It imports nothing from
-``processors`` so that a shared misreading cannot hide a bug in both. Plain Python, because the
-inputs of the tests are small and the rules read more directly as loops than as dataframes.
+``processors`` so that a shared misreading cannot hide a bug in both; expressions are parsed by
+the definitions' parser (whose trees its own tests pin), their values are the oracle's. Plain
+Python, because the inputs of the tests are small and the rules read more directly as loops than
+as dataframes.
 
 Times are integer microseconds since the epoch; a null value is ``None`` (a NaN field is null).
 """
@@ -16,13 +18,13 @@ Times are integer microseconds since the epoch; a null value is ``None`` (a NaN 
 from __future__ import annotations
 
 import math
-import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TypeAlias
 
+from featurestore.definitions import expressions as ast
 from featurestore.definitions.model import AggFunction, FeatureView, StreamSource
 
 __all__ = [
@@ -32,7 +34,6 @@ __all__ = [
     "aggregate",
     "compute_features",
     "evaluate",
-    "parse_expression",
 ]
 
 Value: TypeAlias = float | None
@@ -77,160 +78,21 @@ class OracleResult:
 # --- expressions -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Num:
-    value: float
-
-
-@dataclass(frozen=True)
-class _Name:
-    name: str
-
-
-@dataclass(frozen=True)
-class _Prev:
-    name: str
-
-
-@dataclass(frozen=True)
-class _Neg:
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class _Binary:
-    op: str
-    left: Expr
-    right: Expr
-
-
-@dataclass(frozen=True)
-class _Call:
-    function: str
-    argument: Expr
-
-
-Expr: TypeAlias = "_Num | _Name | _Prev | _Neg | _Binary | _Call"
-
-_FUNCTIONS = ("ln", "exp", "sqrt", "abs")
-_TOKEN = re.compile(
-    r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[A-Za-z_]\w*)|(?P<op>\S))"
-)
-
-
-class _Parser:
-    """Recursive descent: sum := product (+|- product)*, product := unary (*|/ unary)*."""
-
-    def __init__(self, text: str, allow_prev: bool) -> None:
-        self.tokens: list[tuple[str, str]] = []
-        for match in _TOKEN.finditer(text.rstrip()):
-            kind = match.lastgroup
-            assert kind is not None
-            self.tokens.append((kind, match.group(kind)))
-        self.pos = 0
-        self.text = text
-        self.allow_prev = allow_prev
-
-    def parse(self) -> Expr:
-        expr = self.sum()
-        if self.pos != len(self.tokens):
-            raise ValueError(f"unexpected {self.tokens[self.pos][1]!r} in {self.text!r}")
-        return expr
-
-    def peek(self) -> str | None:
-        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
-
-    def take(self, expected: str | None = None) -> tuple[str, str]:
-        if self.pos >= len(self.tokens):
-            raise ValueError(f"unexpected end of {self.text!r}")
-        token = self.tokens[self.pos]
-        if expected is not None and token[1] != expected:
-            raise ValueError(f"expected {expected!r}, got {token[1]!r} in {self.text!r}")
-        self.pos += 1
-        return token
-
-    def sum(self) -> Expr:
-        expr = self.product()
-        while self.peek() in ("+", "-"):
-            op = self.take()[1]
-            expr = _Binary(op, expr, self.product())
-        return expr
-
-    def product(self) -> Expr:
-        expr = self.unary()
-        while self.peek() in ("*", "/"):
-            op = self.take()[1]
-            expr = _Binary(op, expr, self.unary())
-        return expr
-
-    def unary(self) -> Expr:
-        if self.peek() == "-":
-            self.take()
-            return _Neg(self.unary())
-        return self.atom()
-
-    def atom(self) -> Expr:
-        kind, text = self.take()
-        if kind == "num":
-            return _Num(float(text))
-        if kind == "op":
-            if text != "(":
-                raise ValueError(f"unexpected {text!r} in {self.text!r}")
-            expr = self.sum()
-            self.take(")")
-            return expr
-        if self.peek() != "(":
-            return _Name(text)
-        self.take("(")
-        if text == "prev":
-            if not self.allow_prev:
-                raise ValueError(f"prev() is not allowed in {self.text!r}")
-            kind, name = self.take()
-            if kind != "name":
-                raise ValueError(f"prev() takes a column name in {self.text!r}")
-            self.take(")")
-            return _Prev(name)
-        if text not in _FUNCTIONS:
-            raise ValueError(f"unknown function {text!r} in {self.text!r}")
-        argument = self.sum()
-        self.take(")")
-        return _Call(text, argument)
-
-
-def parse_expression(text: str, *, allow_prev: bool = True) -> Expr:
-    """Parse an expression of the definitions' language; ValueError when malformed."""
-    return _Parser(text, allow_prev).parse()
-
-
-def _names(expr: Expr) -> Iterator[str]:
-    """Every column an expression reads (``prev(x)`` reads x)."""
-    match expr:
-        case _Name(name) | _Prev(name):
-            yield name
-        case _Neg(operand) | _Call(_, operand):
-            yield from _names(operand)
-        case _Binary(_, left, right):
-            yield from _names(left)
-            yield from _names(right)
-        case _:
-            pass
-
-
 def evaluate(
-    expr: Expr, current: Mapping[str, Value], previous: Mapping[str, Value] | None = None
+    expr: ast.Expr, current: Mapping[str, Value], previous: Mapping[str, Value] | None = None
 ) -> Value:
     """The value of ``expr``; ``previous`` is what ``prev()`` reads (None: there is none)."""
     match expr:
-        case _Num(value):
+        case ast.Number(value):
             return value
-        case _Name(name):
+        case ast.Name(name):
             return current[name]
-        case _Prev(name):
+        case ast.Prev(name):
             return None if previous is None else previous[name]
-        case _Neg(operand):
+        case ast.Negate(operand):
             negated = evaluate(operand, current, previous)
             return None if negated is None else -negated
-        case _Binary(op, left, right):
+        case ast.BinaryOp(op, left, right):
             a = evaluate(left, current, previous)
             b = evaluate(right, current, previous)
             if a is None or b is None:
@@ -242,7 +104,7 @@ def evaluate(
             if op == "*":
                 return a * b
             return None if b == 0 else a / b
-        case _Call(function, argument):
+        case ast.Call(function, argument):
             x = evaluate(argument, current, previous)
             if x is None:
                 return None
@@ -330,7 +192,7 @@ def _accept(
 ) -> _Partition:
     """Rules 1-3 of the spec over one partition's events, given in log order."""
     lateness = _us(source.watermark_delay)
-    computed = [(name, parse_expression(text)) for name, text in source.columns.items()]
+    computed = [(name, ast.parse(text, allow_prev=True)) for name, text in source.columns.items()]
     out = _Partition()
     watermark: float = -math.inf
     tiles_of_id: dict[tuple[str, str], list[int]] = {}
@@ -399,9 +261,7 @@ def _view_rows(
     windows = {a.name: _us(a.window) for a in stream.aggregations}
     slides = {a.name: _us(a.slide) for a in stream.aggregations}
     widest = max(windows.values())
-    derived = [
-        (name, parse_expression(text, allow_prev=False)) for name, text in stream.derived.items()
-    ]
+    derived = [(name, ast.parse(text)) for name, text in stream.derived.items()]
 
     last_tiles = {a.name: (a.column, a.last_tiles) for a in stream.aggregations if a.last_tiles}
 
@@ -471,7 +331,9 @@ def _check_views(views: Sequence[FeatureView]) -> StreamSource:
     known: set[str] = set()
     for name, text in source.columns.items():
         early = [
-            n for n in _names(parse_expression(text)) if n in source.columns and n not in known
+            n
+            for n in ast.names(ast.parse(text, allow_prev=True))
+            if n in source.columns and n not in known
         ]
         if early:
             raise ValueError(f"computed column {name!r} reads {early} before they are declared")
@@ -480,7 +342,7 @@ def _check_views(views: Sequence[FeatureView]) -> StreamSource:
         assert view.stream is not None
         outputs = {a.name for a in view.stream.aggregations}
         for name, text in view.stream.derived.items():
-            unknown = set(_names(parse_expression(text, allow_prev=False))) - outputs
+            unknown = ast.names(ast.parse(text)) - outputs
             if unknown:
                 raise ValueError(f"derived {name!r} of {view.name!r} reads {sorted(unknown)}")
     return source
