@@ -23,7 +23,14 @@ from featurestore.events.serde import AvroDeserializer
 from featurestore.events.wire import parse_header
 from featurestore.kafka_connection import KafkaConnection
 
-__all__ = ["Decoded", "LoggedEvent", "UndecodableRecord", "end_offsets", "replay_topic"]
+__all__ = [
+    "Decoded",
+    "LoggedEvent",
+    "UndecodableRecord",
+    "end_offsets",
+    "read_to_ends",
+    "replay_topic",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,24 +99,46 @@ def replay_topic(
     )
     decoder = AvroDeserializer(store, reader)
     try:
-        remaining = _assign_from_start(consumer, topic, timeout_s)
-        while follow or remaining:
-            for message in consumer.consume(batch, timeout=1.0):
-                error = message.error()
-                partition = message.partition() or 0
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        remaining.pop(partition, None)
-                        continue
-                    raise kafka_error(error, f"reading {topic}", kafka)
-                offset = message.offset() or 0
-                if partition in remaining and offset >= remaining[partition] - 1:
-                    del remaining[partition]
-                yield _decode(decoder, topic, message)
+        ends = _assign_from_start(consumer, topic, timeout_s)
+        for message in read_to_ends(consumer, kafka, topic, ends, batch=batch, follow=follow):
+            yield _decode(decoder, topic, message)
     except KafkaException as exc:
         raise kafka_error(exc, f"reading {topic}", kafka) from exc
     finally:
         consumer.close()
+
+
+def read_to_ends(
+    consumer: Consumer,
+    kafka: KafkaConnection,
+    topic: str,
+    ends: dict[int, int],
+    *,
+    batch: int = 1000,
+    follow: bool = False,
+) -> Iterator[Message]:
+    """The records of ``consumer``'s assignment of ``topic``, until every partition is read.
+
+    ``ends`` is ``{partition: end offset}`` of the partitions still to read: a partition leaves
+    it at its last record before the end, or when the consumer (``enable.partition.eof``) says
+    it reached the end. With ``follow`` the records keep coming after that.
+
+    Raises:
+        FeatureStoreError: a record's error, translated (:func:`kafka_error`).
+    """
+    while follow or ends:
+        for message in consumer.consume(batch, timeout=1.0):
+            error = message.error()
+            partition = message.partition() or 0
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    ends.pop(partition, None)
+                    continue
+                raise kafka_error(error, f"reading {topic}", kafka)
+            offset = message.offset() or 0
+            if partition in ends and offset >= ends[partition] - 1:
+                del ends[partition]
+            yield message
 
 
 def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> dict[int, int]:

@@ -19,12 +19,13 @@ from collections import OrderedDict
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from featurestore.error_maps import kafka_error
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events.model import Quote, Trade
 from featurestore.events.registry import SchemaStore
+from featurestore.events.replay import read_to_ends
 from featurestore.events.serde import AvroDeserializer
 from featurestore.kafka_connection import KafkaConnection
 
@@ -131,29 +132,18 @@ def logged_ids(
         if not assignment:
             return found
         consumer.assign(assignment)
-        while remaining:
-            for message in consumer.consume(1000, timeout=1.0):
-                error = message.error()
-                partition = message.partition() or 0
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        remaining.pop(partition, None)
-                        continue
-                    raise kafka_error(error, f"reading {topic}", kafka)
-                offset = message.offset() or 0
-                if partition in remaining and offset >= remaining[partition] - 1:
-                    del remaining[partition]
-                value = message.value()
-                if message.key() not in keys or value is None:
-                    continue
-                try:
-                    event = decoder.decode(value)
-                except (ValidationError, NotFoundError):
-                    continue  # not an event of ours: it cannot hold one of the ids
-                found_id = event_id(event)
-                when = getattr(event, "event_time", None)
-                if found_id is not None and when is not None and start <= when < end:
-                    found.add(found_id)
+        for message in read_to_ends(consumer, kafka, topic, remaining):
+            value = message.value()
+            if message.key() not in keys or value is None:
+                continue
+            try:
+                event = decoder.decode(value)
+            except (ValidationError, NotFoundError):
+                continue  # not an event of ours: it cannot hold one of the ids
+            found_id = event_id(event)
+            when = getattr(event, "event_time", None)
+            if found_id is not None and when is not None and start <= when < end:
+                found.add(found_id)
     finally:
         consumer.close()
     return found
