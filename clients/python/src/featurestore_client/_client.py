@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 
@@ -25,6 +25,7 @@ from featurestore_client._proto.v1 import (
     prediction_service_pb2_grpc,
 )
 from featurestore_client._retry import RetryPolicy, call_with_retries
+from featurestore_client._streams import ResumableStream
 from featurestore_client._tracing import CallTracing, Metadata
 from featurestore_client._types import EntityValue
 
@@ -36,6 +37,7 @@ __all__ = ["FeatureStoreClient"]
 TOKEN_VARIABLE = "FEATURESTORE_TOKEN"
 """The environment variable a client takes its bearer token from when given none."""
 _SERVICE = "featurestore.v1."
+StreamT = TypeVar("StreamT", bound=ResumableStream[Any])
 
 
 class FeatureStoreClient(Closing):
@@ -213,14 +215,7 @@ class FeatureStoreClient(Closing):
                     print(anomaly.symbol, anomaly.score, anomaly.event_time)
         """
         request = anomaly_request(symbols, min_score, start_time, resume_token)
-        # Every reconnection continues the trace of the caller that opened the stream.
-        metadata = (*self._metadata, *self._tracing.context())
-        return AnomalyStream(
-            lambda r: self._anomalies.StreamAnomalies(r, metadata=metadata),
-            request,
-            self._retry,
-            resume=resume,
-        )
+        return self._resumable(AnomalyStream, self._anomalies.StreamAnomalies, request, resume)
 
     def stream_predictions(
         self,
@@ -249,13 +244,8 @@ class FeatureStoreClient(Closing):
             InvalidArgumentError: A malformed request or resume token.
         """
         request = prediction_stream_request(model_name, entities, start_time, resume_token)
-        metadata = (*self._metadata, *self._tracing.context())
-        return PredictionStream(
-            lambda r: self._predictions.StreamPredictions(r, metadata=metadata),
-            request,
-            self._retry,
-            resume=resume,
-        )
+        method = self._predictions.StreamPredictions
+        return self._resumable(PredictionStream, method, request, resume)
 
     def export_training_dataset(
         self,
@@ -307,6 +297,11 @@ class FeatureStoreClient(Closing):
             request,
             timeout_s,
         )
+
+    def _resumable(self, stream: type[StreamT], method: Any, request: Any, resume: bool) -> StreamT:
+        """A resumable stream of ``method``; every reconnection continues the caller's trace."""
+        metadata = (*self._metadata, *self._tracing.context())
+        return stream(lambda r: method(r, metadata=metadata), request, self._retry, resume=resume)
 
     def _call(self, name: str, method: Any, request: Any, timeout_s: float | None) -> Any:
         timeout = self._timeout_s if timeout_s is None else timeout_s
