@@ -4,13 +4,19 @@ This is how everything derived from the log is rebuilt. :func:`replay_topic` rea
 partition from its first offset up to the end offsets taken when it starts (a bounded, finite
 read), or keeps following new records with ``follow=True``. It uses no consumer group offsets:
 an ephemeral group id, no commits, explicit assignment.
+
+The pieces every reader of an event topic shares are here too: :func:`read_to_ends` (records up
+to end offsets), :func:`data_messages` (what a consume call returned, end-of-partition events
+skipped and errors raised) and :func:`event_of` (a record's event of one type, or None).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
@@ -27,10 +33,16 @@ __all__ = [
     "Decoded",
     "LoggedEvent",
     "UndecodableRecord",
+    "data_messages",
     "end_offsets",
+    "event_of",
     "read_to_ends",
     "replay_topic",
 ]
+
+_log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +151,43 @@ def read_to_ends(
             if partition in ends and offset >= ends[partition] - 1:
                 del ends[partition]
             yield message
+
+
+def data_messages(messages: Iterable[Message], topic: str) -> Iterator[Message]:
+    """The messages of ``topic`` that hold records: end-of-partition events skipped.
+
+    Raises:
+        FeatureStoreError: a message's error, translated (:func:`kafka_error`).
+    """
+    for message in messages:
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                continue
+            raise kafka_error(error, f"reading {topic}")
+        yield message
+
+
+def event_of(decoder: AvroDeserializer, message: Message, event_type: type[T]) -> T | None:
+    """The record's event when it is an ``event_type``; None for any other record.
+
+    A record that does not decode (bad framing or body, a schema id the registry does not know)
+    is logged and skipped, as is one without a value.
+    """
+    value = message.value()
+    if value is None:
+        return None
+    try:
+        event = decoder.decode(value)
+    except (ValidationError, NotFoundError) as exc:
+        _log.warning(
+            "skipping undecodable record at offset %s of %s: %s",
+            message.offset(),
+            message.topic(),
+            exc,
+        )
+        return None
+    return event if isinstance(event, event_type) else None
 
 
 def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> dict[int, int]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,13 +32,13 @@ from datetime import timedelta
 from functools import partial
 
 import psycopg
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import Consumer, KafkaException, Message
 from psycopg import sql
 
 from featurestore.definitions import FeatureView
 from featurestore.error_maps import kafka_error, postgres_error
-from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events import AvroDeserializer, PredictionLog, SchemaStore
+from featurestore.events.replay import data_messages, event_of
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.offline.tables import table_identifier
 from featurestore.resilience import Health, Retrier, Stopped
@@ -50,8 +49,6 @@ __all__ = [
     "prediction_rows",
     "record_predictions",
 ]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_HORIZON = timedelta(minutes=5)
 """A model's horizon when none is configured: the default label horizon (:class:`LabelSpec`)."""
@@ -257,22 +254,8 @@ def record_predictions(
 
 
 def _decode(decoder: AvroDeserializer, messages: list[Message], topic: str) -> list[PredictionLog]:
-    events = []
-    for message in messages:
-        error = message.error()
-        if error is not None:
-            if error.code() == KafkaError._PARTITION_EOF:
-                continue
-            raise kafka_error(error, f"reading {topic}")
-        value = message.value()
-        try:
-            event = decoder.decode(value) if value is not None else None
-        except (ValidationError, NotFoundError) as exc:
-            logger.warning("skipping undecodable record at offset %s: %s", message.offset(), exc)
-            continue
-        if isinstance(event, PredictionLog):
-            events.append(event)
-    return events
+    events = (event_of(decoder, m, PredictionLog) for m in data_messages(messages, topic))
+    return [event for event in events if event is not None]
 
 
 class _Writer:

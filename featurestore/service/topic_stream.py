@@ -19,7 +19,6 @@ advance the position, so the resume token never points before them again. Positi
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +28,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import grpc
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from opentelemetry import trace
 
 from featurestore.error_maps import kafka_error
@@ -37,9 +36,9 @@ from featurestore.errors import (
     BackendUnavailableError,
     FeatureStoreError,
     NotFoundError,
-    ValidationError,
 )
 from featurestore.events import AvroDeserializer, SchemaStore
+from featurestore.events.replay import data_messages, event_of
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.service.stream_position import StreamPosition
 
@@ -50,8 +49,6 @@ __all__ = [
     "TopicSubscriptions",
     "start_from_request",
 ]
-
-logger = logging.getLogger(__name__)
 
 E = TypeVar("E")
 
@@ -182,28 +179,14 @@ class _Reader(Generic[E]):
         if first is None:
             return []
         messages = [first, *self._consumer.consume(_BATCH, timeout=0)]
-        records = []
-        for message in messages:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise kafka_error(error, f"reading {self.topic}")
-            partition, offset = message.partition() or 0, message.offset() or 0
-            records.append(_Record(partition, offset, self._decode(message.value(), offset)))
-        return records
-
-    def _decode(self, value: bytes | None, offset: int) -> E | None:
-        if value is None:
-            return None
-        try:
-            event = self._decoder.decode(value)
-        except (ValidationError, NotFoundError) as exc:
-            logger.warning(
-                "skipping undecodable record at offset %d of %s: %s", offset, self.topic, exc
+        return [
+            _Record(
+                message.partition() or 0,
+                message.offset() or 0,
+                event_of(self._decoder, message, self._event_type),
             )
-            return None
-        return event if isinstance(event, self._event_type) else None
+            for message in data_messages(messages, self.topic)
+        ]
 
     def close(self) -> None:
         """Close the consumer (no offsets are committed: positions live in tokens)."""
