@@ -14,13 +14,13 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from featurestore.config import Settings
 from featurestore.error_maps import kafka_error
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import BackendUnavailableError, ConfigurationError, NotFoundError
 
 __all__ = [
     "Replication",
@@ -28,6 +28,7 @@ __all__ = [
     "ensure_event_topics",
     "ensure_topics",
     "event_topic_specs",
+    "partitions_of",
 ]
 
 KEEP_FOREVER: Mapping[str, str] = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -180,6 +181,20 @@ def _await_leaders(admin: AdminClient, names: list[str], timeout_s: float) -> No
                 f"{timeout_s:.0f} s"
             )
         time.sleep(0.1)
+
+
+def partitions_of(client: Consumer | AdminClient, topic: str, timeout_s: float) -> list[int]:
+    """The partitions of ``topic``, in order.
+
+    Raises:
+        NotFoundError: the topic does not exist (or has no partition).
+        KafkaException: Kafka did not answer; callers translate it (:func:`kafka_error`) saying
+            what they were doing.
+    """
+    info = client.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    if info is None or info.error is not None or not info.partitions:
+        raise NotFoundError(f"topic {topic!r} does not exist")
+    return sorted(info.partitions)
 
 
 def ensure_event_topics(settings: Settings) -> list[str]:

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from featurestore.error_maps import kafka_error
+from featurestore.error_maps import kafka_error, kafka_errors
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events.model import Event
 from featurestore.events.registry import SchemaStore
@@ -28,6 +28,7 @@ from featurestore.events.schemas import AvroSchema
 from featurestore.events.serde import AvroDeserializer
 from featurestore.events.wire import parse_header
 from featurestore.kafka_connection import KafkaConnection
+from featurestore.topics import partitions_of
 
 __all__ = [
     "Decoded",
@@ -199,15 +200,10 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
     """
     consumer = Consumer(kafka.consumer("featurestore-end-offsets", **{"enable.auto.commit": False}))
     try:
-        try:
-            metadata = consumer.list_topics(topic, timeout=timeout_s)
-        except KafkaException as exc:
-            raise kafka_error(exc, f"listing {topic}", kafka) from exc
-        info = metadata.topics.get(topic)
-        if info is None or info.error is not None or not info.partitions:
-            raise NotFoundError(f"topic {topic!r} does not exist")
+        with kafka_errors(f"listing {topic}", kafka):
+            partitions = partitions_of(consumer, topic, timeout_s)
         ends = {}
-        for partition in sorted(info.partitions):
+        for partition in partitions:
             try:
                 _, high = consumer.get_watermark_offsets(
                     TopicPartition(topic, partition), timeout=timeout_s
@@ -222,16 +218,11 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
 
 def _assign_from_start(consumer: Consumer, topic: str, timeout_s: float) -> dict[int, int]:
     """Assign every partition at its low watermark; return {partition: end offset} to reach."""
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s)
-    except KafkaException as exc:
-        raise kafka_error(exc, f"listing {topic}") from exc
-    info = metadata.topics.get(topic)
-    if info is None or info.error is not None or not info.partitions:
-        raise NotFoundError(f"topic {topic!r} does not exist")
+    with kafka_errors(f"listing {topic}"):
+        partitions = partitions_of(consumer, topic, timeout_s)
     assignment = []
     ends: dict[int, int] = {}
-    for partition in sorted(info.partitions):
+    for partition in partitions:
         low, high = consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=timeout_s
         )

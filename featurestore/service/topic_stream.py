@@ -32,15 +32,12 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from opentelemetry import trace
 
 from featurestore.error_maps import kafka_error
-from featurestore.errors import (
-    BackendUnavailableError,
-    FeatureStoreError,
-    NotFoundError,
-)
+from featurestore.errors import BackendUnavailableError, FeatureStoreError
 from featurestore.events import AvroDeserializer, SchemaStore
 from featurestore.events.replay import data_messages, event_of
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.service.stream_position import StreamPosition
+from featurestore.topics import partitions_of
 
 __all__ = [
     "StartAt",
@@ -140,11 +137,7 @@ class _Reader(Generic[E]):
     def open(self, start: StartAt) -> StreamPosition:
         """Assign every partition at the start position; return that position."""
         try:
-            metadata = self._consumer.list_topics(self.topic, timeout=self._timeout_s)
-            info = metadata.topics.get(self.topic)
-            if info is None or info.error is not None or not info.partitions:
-                raise NotFoundError(f"topic {self.topic!r} does not exist")
-            partitions = sorted(info.partitions)
+            partitions = partitions_of(self._consumer, self.topic, self._timeout_s)
             offsets = self._start_offsets(partitions, start)
         except KafkaException as exc:
             raise kafka_error(exc, f"opening topic {self.topic}") from exc

@@ -21,13 +21,14 @@ from datetime import datetime, timedelta
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from featurestore.error_maps import kafka_error
+from featurestore.error_maps import kafka_error, kafka_errors
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events.model import Quote, Trade
 from featurestore.events.registry import SchemaStore
 from featurestore.events.replay import read_to_ends
 from featurestore.events.serde import AvroDeserializer
 from featurestore.kafka_connection import KafkaConnection
+from featurestore.topics import partitions_of
 
 __all__ = ["RecentIds", "event_id", "logged_ids"]
 
@@ -108,14 +109,13 @@ def logged_ids(
     decoder = AvroDeserializer(store)
     found: set[str] = set()
     try:
-        try:
-            info = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        except KafkaException as exc:
-            raise kafka_error(exc, f"listing {topic}", kafka) from exc
-        if info is None or info.error is not None or not info.partitions:
-            return found
+        with kafka_errors(f"listing {topic}", kafka):
+            try:
+                partitions = partitions_of(consumer, topic, timeout_s)
+            except NotFoundError:
+                return found
         start_ms = int(start.timestamp() * 1000)
-        wanted = [TopicPartition(topic, p, start_ms) for p in sorted(info.partitions)]
+        wanted = [TopicPartition(topic, p, start_ms) for p in partitions]
         try:
             firsts = consumer.offsets_for_times(wanted, timeout=timeout_s)
             remaining: dict[int, int] = {}
