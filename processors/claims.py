@@ -14,12 +14,12 @@ import socket
 from dataclasses import dataclass
 
 import psycopg
-from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings
-from featurestore.error_maps import kafka_error, postgres_error
-from featurestore.errors import ConfigurationError
+from featurestore.error_maps import kafka_errors, postgres_error
+from featurestore.errors import ConfigurationError, NotFoundError
+from featurestore.topics import partitions_of
 from processors.options import ProcessorOptions
 from processors.state_table import claim_partitions, ensure_state_table, stored_offsets
 from processors.views import MaterializedViews
@@ -36,13 +36,10 @@ def topic_partitions(settings: Settings, topic: str) -> list[int]:
     """
     admin = AdminClient(settings.kafka.connection.admin())
     try:
-        meta = admin.list_topics(topic, timeout=10)
-    except KafkaException as exc:
-        raise kafka_error(exc, f"listing topic {topic}", settings.kafka.connection) from exc
-    info = meta.topics.get(topic)
-    if info is None or info.error is not None or not info.partitions:
-        raise ConfigurationError(f"topic {topic!r} does not exist")
-    return sorted(info.partitions)
+        with kafka_errors(f"listing topic {topic}", settings.kafka.connection):
+            return partitions_of(admin, topic, timeout_s=10)
+    except NotFoundError as exc:  # the topic the processor was told to read: its setting
+        raise ConfigurationError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,13 @@ from psycopg import sql
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.errors import BackendUnavailableError, ConfigurationError, ValidationError
+from featurestore.errors import (
+    BackendUnavailableError,
+    ConfigurationError,
+    NotFoundError,
+    ValidationError,
+)
+from featurestore.events.replay import end_offsets
 from featurestore.offline import write_feature_rows
 from featurestore.offline.tables import table_identifier
 from processors.decode import KafkaRecords, decode_records, decoder_for
@@ -161,22 +167,10 @@ def _consumer(settings: Settings) -> Consumer:
 
 def _log_ends(settings: Settings, topic: str) -> dict[int, int]:
     """Each partition's end offset now: the log the correction reads and waits for."""
-    consumer = _consumer(settings)
     try:
-        meta = consumer.list_topics(topic, timeout=10)
-        found = meta.topics.get(topic)
-        if found is None or found.error is not None:
-            raise ConfigurationError(f"topic {topic!r} does not exist")
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in sorted(found.partitions)
-        }
-    except Exception as exc:
-        if isinstance(exc, ConfigurationError):
-            raise
-        raise BackendUnavailableError(f"reading the ends of topic {topic!r}: {exc}") from exc
-    finally:
-        consumer.close()
+        return end_offsets(settings.kafka.connection, topic)
+    except NotFoundError as exc:  # the topic it was told to correct: the caller's setting
+        raise ConfigurationError(str(exc)) from None
 
 
 def _await_processors(
