@@ -141,7 +141,14 @@ class KafkaSettings(_Section):
     @property
     def connection(self) -> KafkaConnection:
         """The one object every Kafka client's configuration comes from."""
-        return KafkaConnection.from_settings(self)
+        return KafkaConnection(
+            bootstrap=self.bootstrap,
+            security_protocol=self.security_protocol,
+            sasl_mechanism=self.sasl_mechanism,
+            username=self.username,
+            password=self.password,
+            ca_file=self.ca_file,
+        )
 
     @model_validator(mode="after")
     def _replication_fits(self) -> KafkaSettings:

@@ -2,7 +2,7 @@
 
 Every Kafka client of the store (producers, consumers and admin clients of confluent-kafka, and
 Spark's Kafka source) takes its configuration from a :class:`KafkaConnection`, built once from
-``Settings.kafka`` (:meth:`KafkaConnection.from_settings`). The call site adds only what is its
+``Settings.kafka`` (``settings.kafka.connection``). The call site adds only what is its
 own (a group id, batching, timeouts); the bootstrap servers and the security fields (protocol,
 SASL mechanism and credentials, the CA that signs the brokers' certificates) come from here, so
 that a secured cluster is reached by every client or by none.
@@ -15,14 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from featurestore.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from featurestore.config import KafkaSettings
 
 __all__ = ["KafkaConnection", "SecurityProtocol"]
 
@@ -56,18 +53,6 @@ class KafkaConnection:
                 "FEATURESTORE_KAFKA__USERNAME and FEATURESTORE_KAFKA__PASSWORD "
                 "(or FEATURESTORE_KAFKA__PASSWORD_FILE)"
             )
-
-    @classmethod
-    def from_settings(cls, kafka: KafkaSettings) -> KafkaConnection:
-        """The connection ``Settings.kafka`` describes."""
-        return cls(
-            bootstrap=kafka.bootstrap,
-            security_protocol=kafka.security_protocol,
-            sasl_mechanism=kafka.sasl_mechanism,
-            username=kafka.username,
-            password=kafka.password,
-            ca_file=kafka.ca_file,
-        )
 
     @property
     def secured(self) -> bool:

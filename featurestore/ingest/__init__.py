@@ -22,12 +22,7 @@ from featurestore.ingest.kafka import (
 from featurestore.ingest.kinds import EVENT_KINDS, METRICS, QUOTES, TRADES, EventKind, IngestEvent
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.paths import market_data_dir, shared_dir
-from featurestore.ingest.pipeline import (
-    IngestDeliveryError,
-    IngestOptions,
-    Ingestor,
-    IngestSummary,
-)
+from featurestore.ingest.pipeline import IngestDeliveryError, IngestOptions, Ingestor
 from featurestore.ingest.routing import DEAD_LETTER_REASON, Outgoing, RecordRouter
 from featurestore.ingest.sources import (
     CsvFile,
@@ -46,6 +41,7 @@ from featurestore.ingest.sources import (
     metric_layout,
     open_event_file,
 )
+from featurestore.ingest.summary import IngestSummary
 from featurestore.ingest.validate import (
     SYMBOL_PATTERN,
     RecordRejectedError,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from opentelemetry import metrics
 
 if TYPE_CHECKING:
-    from featurestore.ingest.pipeline import IngestSummary
+    from featurestore.ingest.summary import IngestSummary
 
 __all__ = ["LATENCY_SAMPLE", "IngestMetrics"]
 

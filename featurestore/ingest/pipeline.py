@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from featurestore.errors import BackendUnavailableError, ConfigurationError
@@ -33,6 +32,7 @@ from featurestore.ingest.metrics import IngestMetrics
 from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.routing import DEAD_LETTER_REASON, RecordRouter
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.summary import IngestSummary
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.resilience import Health, Retrier
 from featurestore.topics import TopicSpec, ensure_topics
@@ -41,7 +41,6 @@ __all__ = [
     "DEAD_LETTER_REASON",
     "IngestDeliveryError",
     "IngestOptions",
-    "IngestSummary",
     "Ingestor",
 ]
 
@@ -75,33 +74,6 @@ class IngestOptions:
     producer retries until then, so an outage shorter than this loses nothing."""
     progress_every: int = 0
     """Call the progress callback every this many records read (0: never)."""
-
-
-@dataclass
-class IngestSummary:
-    """What one ingest run read, sent and dead-lettered."""
-
-    topics: tuple[str, ...]
-    """The event topics of the run."""
-    dead_letter_topic: str
-    read: int = 0
-    sent: int = 0
-    """Records acknowledged on the event topics, all together."""
-    sent_by_topic: dict[str, int] = field(default_factory=dict)
-    """Records acknowledged per event topic."""
-    dead_lettered: int = 0
-    """Records acknowledged on the dead-letter topic."""
-    failed: int = 0
-    """Records the broker never acknowledged."""
-    reasons: Counter[str] = field(default_factory=Counter)
-    """Dead-letter counts by reason code."""
-    elapsed_s: float = 0.0
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def balanced(self) -> bool:
-        """Tell whether every record read is accounted for by an acknowledgement."""
-        return self.sent + self.dead_lettered == self.read and self.failed == 0
 
 
 class IngestDeliveryError(BackendUnavailableError):
