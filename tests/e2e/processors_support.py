@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from featurestore.config import Settings, load_settings, settings_env
+from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
 from featurestore.events.codec import TRADE_CODEC
@@ -33,8 +32,11 @@ from featurestore.events.serde import AvroSerializer
 from featurestore.online import OnlineFeatures, RedisOnlineStore
 from featurestore.online.base import EntityKey, FeatureRef
 from featurestore.stack import Stack
+from processors import resilient
 from processors.options import ProcessorOptions, processor_dir
+from processors.resilient import ProcessorHandle
 from tests.integration.online.support import delete_project_keys
+from tests.own_stack import own_stack
 from tests.ports import free_port_block
 from tests.unit.processors.oracle import SourceEvent
 
@@ -85,6 +87,42 @@ class World:
     def sums(self, label: str) -> dict[str, tuple[int, str]]:
         """The :func:`checksum` of each of :data:`VIEWS`' tables of ``label``."""
         return {v: checksum(self.settings, self.table(label, v)) for v in VIEWS}
+
+    def process(
+        self,
+        label: str,
+        *,
+        definitions: Definitions | None = None,
+        split: bool = False,
+        **kw: Any,
+    ) -> list[ProcessorHandle]:
+        """Run processor ``label`` in this process until it has read every record, then stop it:
+        one application, or with ``split`` two splitting the partitions ({0, 1} and {2, 3}).
+
+        ``kw`` adds options (``engine="kafka"``, batch sizes); ``definitions`` replaces the
+        label's. Returns the applications' handles (their totals and reports).
+        """
+        definitions = definitions or self.definitions(label)
+        halves: list[dict[str, Any]] = [{"partitions": (0, 1)}, {"partitions": (2, 3)}]
+        applications = [self.options(label, **part, **kw) for part in (halves if split else [{}])]
+        # A Spark application takes longer to start and to read the topic than the Kafka engine.
+        timeout_s = 400.0 if applications[0].engine == "spark" else 120.0
+        handles: list[ProcessorHandle] = []
+        try:
+            for options in applications:
+                handles.append(
+                    resilient.start_processor(self.settings, options, definitions=definitions)
+                )
+            wait_for(
+                lambda: sum(h.totals.get("records", 0) for h in handles) >= self.records,
+                timeout_s,
+                "both applications" if split else "the engine",
+            )
+        finally:
+            for handle in handles:
+                handle.stop()
+        assert sum(h.totals["records"] for h in handles) == self.records
+        return handles
 
 
 def ingest_files(settings: Settings, topic: str, files: list[Path]) -> None:
@@ -275,7 +313,8 @@ def start_processor(
     env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """``featurestore processors run`` as the background command it is in production: in its own
-    session (stop it with :func:`stop_group`), its output appended to :func:`processor_log`."""
+    session (stop it with :func:`tests.integration.children.stop_group`), its output appended
+    to :func:`processor_log`."""
     command = [
         sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
         "--project", project, "--topic", topic, *args,
@@ -289,16 +328,6 @@ def start_processor(
         )  # fmt: skip
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """Stop a processor started in its own session: SIGTERM to its group, SIGKILL after 60 s."""
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(10)
-
-
 @contextmanager
 def private_stack(
     prefix: str, env: Mapping[str, str] | None = None, start_timeout_s: float = 0.0
@@ -310,29 +339,20 @@ def private_stack(
     # private again, and PostgreSQL, which runs as another user, then cannot reach its data.
     folder = Path(tempfile.mkdtemp(prefix=prefix))
     base = free_port_block(5)
-    settings = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(folder / "stack"),
-            "FEATURESTORE_KAFKA__PORT": str(base),
-            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
-            "FEATURESTORE_KAFKA__HEAP": "256m",
-            "FEATURESTORE_POSTGRES__PORT": str(base + 2),
-            "FEATURESTORE_REDIS__PORT": str(base + 3),
-            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(base + 4),
-            "FEATURESTORE_METRICS__ENABLED": "false",
-            **(env or {}),
-        }
-    )
-    # Made already where the settings made credentials (secured: <data_dir>/certs).
-    (folder / "stack").mkdir(exist_ok=True)
-    # The jars are resolved once for the machine's checkout: reuse them.
-    (folder / "stack" / "jars").symlink_to(load_settings().data_dir.resolve() / "jars")
-    stack = Stack(settings)
-    for component in stack.servers:
-        component.start_timeout = max(component.start_timeout, start_timeout_s)
+    ports = {
+        "FEATURESTORE_KAFKA__PORT": str(base),
+        "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
+        "FEATURESTORE_KAFKA__HEAP": "256m",
+        "FEATURESTORE_POSTGRES__PORT": str(base + 2),
+        "FEATURESTORE_REDIS__PORT": str(base + 3),
+        "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(base + 4),
+        "FEATURESTORE_METRICS__ENABLED": "false",
+    }
     try:
-        stack.up(STACK_SERVERS)
-        yield stack
+        with own_stack(
+            folder / "stack", {**ports, **(env or {})}, STACK_SERVERS,
+            start_timeout_s=start_timeout_s,
+        ) as stack:  # fmt: skip
+            yield stack
     finally:
-        stack.down(STACK_SERVERS)
         shutil.rmtree(folder, ignore_errors=True)

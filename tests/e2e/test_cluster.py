@@ -28,9 +28,9 @@ from tests.e2e.processors_support import (
     ingest_files,
     logged_trades,
     start_processor,
-    stop_group,
     wait_for,
 )
+from tests.integration.children import stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -62,16 +62,7 @@ def world(stack: Settings, cluster: SparkCluster) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def local_tables(world: World) -> dict[str, tuple[int, str]]:
     """The tables of a local-mode processor (the step on the driver), read to the end."""
-    from processors.spark import start_stream
-
-    handle = start_stream(
-        world.settings, world.options("local", on_executors=False),
-        definitions=world.definitions("local"),
-    )  # fmt: skip
-    try:
-        wait_for(lambda: handle.totals.get("records", 0) >= world.records, 400, "the stream")
-    finally:
-        handle.stop()
+    world.process("local", on_executors=False)
     return world.sums("local")
 
 

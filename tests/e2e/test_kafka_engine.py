@@ -17,18 +17,17 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 import pytest
 from confluent_kafka import Producer
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import apply_definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.ingest import wait_for_brokers
 from featurestore.topics import TopicSpec, ensure_topics
-from processors.kafka_engine import ConsumerHandle, start_consumer
+from processors.kafka_engine import start_consumer
 from processors.options import processor_dir
 from processors.status import read_status
 from tests.e2e.processors_support import (
@@ -39,10 +38,10 @@ from tests.e2e.processors_support import (
     logged_trades,
     processor_log,
     start_processor,
-    stop_group,
     wait_for,
 )
-from tests.e2e.test_processors import _online, _stream
+from tests.e2e.test_processors import _online
+from tests.integration.children import stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -62,28 +61,14 @@ def world(stack: Settings) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def spark(world: World) -> dict[str, tuple[int, str]]:
     """The Spark engine's tables (its checksums): what every Kafka engine run must equal."""
-    _stream(world, "spark")
+    world.process("spark")
     return world.sums("spark")
-
-
-def _consume(
-    world: World, label: str, definitions: Definitions | None = None, **kw: Any
-) -> ConsumerHandle:
-    """Run the Kafka engine in this process until it has read every record, then stop it."""
-    options = world.options(label, engine="kafka", **kw)
-    defs = definitions or world.definitions(label)
-    handle = start_consumer(world.settings, options, definitions=defs)
-    try:
-        wait_for(lambda: handle.totals.get("records", 0) >= world.records, 120, "the engine")
-    finally:
-        handle.stop()
-    return handle
 
 
 def test_the_kafka_engine_stores_the_spark_engines_tables(
     world: World, spark: dict[str, tuple[int, str]]
 ) -> None:
-    handle = _consume(world, "kafka", max_offsets_per_trigger=4_000)
+    [handle] = world.process("kafka", engine="kafka", max_offsets_per_trigger=4_000)
     assert handle.totals["records"] == world.records
     assert handle.totals["dead_letters"] == world.junk
     assert len(handle.reports) >= world.records // 4_000
@@ -135,25 +120,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(
 def test_two_applications_splitting_the_partitions_store_the_same_tables(
     world: World, spark: dict[str, tuple[int, str]]
 ) -> None:
-    defs = world.definitions("split")
-    handles = [
-        start_consumer(
-            world.settings,
-            world.options("split", engine="kafka", partitions=half),
-            definitions=defs,
-        )
-        for half in ((0, 1), (2, 3))
-    ]
-    try:
-        wait_for(
-            lambda: sum(h.totals.get("records", 0) for h in handles) >= world.records,
-            120,
-            "both applications",
-        )
-    finally:
-        for handle in handles:
-            handle.stop()
-    assert sum(h.totals["records"] for h in handles) == world.records
+    handles = world.process("split", split=True, engine="kafka")
     assert all(h.totals["records"] for h in handles)
     assert world.sums("split") == spark
 
@@ -164,7 +131,7 @@ def test_a_view_added_later_is_backfilled_by_the_kafka_engine(
     """bars_1m alone first; then with rolling_1m, which starts at offset 0 while bars_1m skips."""
     full = world.definitions("late")
     bars = replace(full, views=tuple(v for v in full.views if v.name == "bars_1m"))
-    _consume(world, "late", definitions=bars)
+    world.process("late", definitions=bars, engine="kafka")
     assert checksum(world.settings, world.table("late", "bars_1m")) == spark["bars_1m"]
     assert checksum(world.settings, world.table("late", "rolling_1m"))[0] == 0
     handle = start_consumer(world.settings, world.options("late", engine="kafka"), definitions=full)

@@ -44,9 +44,9 @@ from tests.e2e.processors_support import (
     read_table,
     source_events,
     start_processor,
-    stop_group,
     wait_for,
 )
+from tests.integration.children import stop_group
 from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]

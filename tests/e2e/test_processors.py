@@ -35,9 +35,9 @@ from tests.e2e.processors_support import (
     read_table,
     source_events,
     start_processor,
-    stop_group,
     wait_for,
 )
+from tests.integration.children import stop_group
 from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -78,23 +78,9 @@ def world(stack: Settings) -> Iterator[World]:
     clean_up(stack, w.projects.values(), f"e2e-*-{run}*", [topic])
 
 
-def _stream(world: World, label: str, **kw: Any) -> None:
-    """Run the streaming job in this process until it has read every record, then stop it."""
-    from processors.spark import start_stream
-
-    handle = start_stream(
-        world.settings, world.options(label, **kw), definitions=world.definitions(label)
-    )
-    try:
-        wait_for(lambda: handle.totals.get("records", 0) >= world.records, 400, "the stream")
-    finally:
-        handle.stop()
-    assert handle.totals["records"] == world.records
-
-
 @pytest.fixture(scope="module")
 def streamed(world: World) -> World:
-    _stream(world, "a")
+    world.process("a")
     return world
 
 
@@ -282,7 +268,7 @@ def test_backfill_gives_the_same_rows_and_rebuilds_what_retention_dropped(
 def test_replay_from_offset_zero_in_small_batches_rebuilds_identical_tables(
     streamed: World,
 ) -> None:
-    _stream(streamed, "c", max_offsets_per_trigger=7_000)
+    streamed.process("c", max_offsets_per_trigger=7_000)
     for view in ("bars_1m", "rolling_1m"):
         assert checksum(streamed.settings, streamed.table("c", view)) == checksum(
             streamed.settings, streamed.table("a", view)
@@ -337,7 +323,7 @@ def test_the_step_on_executors_gives_the_tables_of_the_step_on_the_driver(
 ) -> None:
     """The same code in Spark's tasks (``mapInArrow``, a Python worker per task) and in the
     driver's threads: identical tables and online rows."""
-    _stream(streamed, "x", on_executors=True, max_offsets_per_trigger=20_000)
+    streamed.process("x", on_executors=True, max_offsets_per_trigger=20_000)
     for view in ("bars_1m", "rolling_1m"):
         assert checksum(streamed.settings, streamed.table("x", view)) == checksum(
             streamed.settings, streamed.table("a", view)
@@ -362,24 +348,7 @@ def test_a_backfill_in_chunks_carries_each_partitions_state_across_them(streamed
 
 def test_two_applications_splitting_the_partitions_give_the_same_tables(streamed: World) -> None:
     """One processor, two applications: partitions {0, 1} and {2, 3}, no gap, no overlap."""
-    from processors.spark import start_stream
-
-    halves = [(0, 1), (2, 3)]
-    defs = streamed.definitions("split")
-    handles = []
-    try:
-        for half in halves:
-            options = streamed.options("split", partitions=half)
-            handles.append(start_stream(streamed.settings, options, definitions=defs))
-        wait_for(
-            lambda: sum(h.totals.get("records", 0) for h in handles) >= streamed.records,
-            400,
-            "both applications",
-        )
-    finally:
-        for handle in handles:
-            handle.stop()
-    assert sum(h.totals["records"] for h in handles) == streamed.records
+    streamed.process("split", split=True)
     for view in ("bars_1m", "rolling_1m"):
         assert checksum(streamed.settings, streamed.table("split", view)) == checksum(
             streamed.settings, streamed.table("a", view)

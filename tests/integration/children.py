@@ -1,19 +1,28 @@
 """The child processes a test module starts (``python -m ...``), each in its own session with
-its own log, stopped through their own process groups only; and Prometheus' samples of them."""
+its own log, stopped through their own process groups only; and a Prometheus of the module's own
+that scrapes them, with its samples of them."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
-__all__ = ["Children", "prometheus_query"]
+from featurestore.config import Settings
+from featurestore.stack.process import wait_until
+from featurestore.stack.prometheus import PrometheusServer
+from tests.ports import free_port
+
+__all__ = ["Children", "own_prometheus", "prometheus_query", "stop_group"]
 
 
 @dataclass
@@ -44,12 +53,12 @@ class Children:
         """Stop child ``name``: SIGTERM to its group, SIGKILL after 60 s."""
         child = self.running.pop(name, None)
         if child is not None:
-            _stop([child])
+            stop_group(child)
 
     def stop_all(self) -> None:
         """Stop every child (SIGTERM to all first, so that they stop side by side)."""
         children, self.running = list(self.running.values()), {}
-        _stop(children)
+        stop_group(*children)
 
     def log_tail(self) -> str:
         """The last lines of each child's log, for an assertion's message."""
@@ -59,7 +68,9 @@ class Children:
         )
 
 
-def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+def stop_group(*children: subprocess.Popen[bytes]) -> None:
+    """Stop children started in their own sessions: SIGTERM to each one's group (all first, so
+    that they stop side by side), SIGKILL to a group whose leader is not gone after 60 s."""
     for child in children:
         if child.poll() is None:
             os.killpg(child.pid, signal.SIGTERM)
@@ -69,6 +80,27 @@ def _stop(children: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
             child.wait(10)
+
+
+@contextmanager
+def own_prometheus(stack: Settings, instance: str, **prometheus: float) -> Iterator[Settings]:
+    """A second Prometheus beside the stack's, through the stack's code, on a free port with the
+    ``prometheus`` settings given (``scrape_interval_s=1.0``), up for the block: yields the
+    stack's settings with it, whose targets (children's metrics) it scrapes."""
+    settings = stack.model_copy(
+        update={
+            "prometheus": stack.prometheus.model_copy(update={"port": free_port(), **prometheus})
+        }
+    )
+    server = PrometheusServer(settings, instance=instance)
+    try:
+        server.prepare()
+        server.launch()
+        assert wait_until(server.healthy, 60), server.process.log_tail()
+        yield settings
+    finally:
+        server.stop()
+        shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 def prometheus_query(url: str, expr: str) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,9 +25,8 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import Settings, settings_env
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
-from featurestore.stack.prometheus import PrometheusServer
 from featurestore.topics import TopicSpec, ensure_topics
-from tests.integration.children import Children, prometheus_query
+from tests.integration.children import Children, own_prometheus, prometheus_query
 from tests.integration.models.conftest import ModelsWorld
 from tests.ports import free_port
 
@@ -64,56 +62,48 @@ def scraped(world: ModelsWorld, tmp_path_factory: pytest.TempPathFactory) -> Ite
     stack = world.settings
     run = uuid.uuid4().hex[:8]
     anomalies_topic = f"model-metrics-anomalies-{run}"
+    trades_topic = f"model-metrics-trades-{run}"
     admin = AdminClient(stack.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(anomalies_topic, 1)])
-    settings = stack.model_copy(
-        update={
-            "prometheus": stack.prometheus.model_copy(
-                update={"port": free_port(), "scrape_interval_s": 1.0}
-            )
-        }
-    )
     logs = tmp_path_factory.mktemp("model-metrics")
     anomaly = world.reports["anomaly"].logged.ref.name
-    env = {
-        **os.environ, **settings_env(settings),
-        "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
-        "FEATURESTORE_METRICS__SCORER_PORT": "0",
-        "FEATURESTORE_METRICS__DRIFT_MODELS": anomaly,
-        "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "2",
-        "FEATURESTORE_METRICS__DRIFT_WINDOW_MINUTES": "60",
-        "FEATURESTORE_METRICS__LAG_PROCESSORS": "",
-        "FEATURESTORE_TOPICS__TRADES": f"model-metrics-trades-{run}",
-    }  # fmt: skip
-    processes = Children(env, logs)
-    server = PrometheusServer(settings, instance=f"models-{run}")
     project = world.definitions.project
     grpc_port = free_port()
     # The world's rows were created at their event times (a demo market in the past).
     oldest = world.demo.trades["event_time"].min().to_pydatetime()
     since = int((datetime.now(UTC) - oldest).total_seconds() // 60) + 60
     try:
-        server.prepare()
-        server.launch()
-        assert wait_until(server.healthy, 60), server.process.log_tail()
-        processes.cli("grpc", "serve", "--port", str(grpc_port), "--project", project)
-        processes.cli(
-            "scorer", "score", "--follow", "--model", anomaly, "--project", project,
-            "--topic", anomalies_topic, "--since-minutes", str(since), "--poll-seconds", "1",
-        )  # fmt: skip
-        processes.cli("monitor", "monitor", "--metrics-port", "0", "--project", project)
-        assert wait_until(lambda: port_open("127.0.0.1", grpc_port), 120), processes.log_tail()
-        yield Scraped(
-            settings, processes, f"127.0.0.1:{grpc_port}",
-            world.reports["direction"].logged.ref.name,
-            sorted(world.demo.trades["symbol"].unique().tolist())[:3],
-        )  # fmt: skip
+        with own_prometheus(stack, f"models-{run}", scrape_interval_s=1.0) as settings:
+            env = {
+                **os.environ, **settings_env(settings),
+                "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
+                "FEATURESTORE_METRICS__SCORER_PORT": "0",
+                "FEATURESTORE_METRICS__DRIFT_MODELS": anomaly,
+                "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "2",
+                "FEATURESTORE_METRICS__DRIFT_WINDOW_MINUTES": "60",
+                "FEATURESTORE_METRICS__LAG_PROCESSORS": "",
+                "FEATURESTORE_TOPICS__TRADES": trades_topic,
+            }  # fmt: skip
+            processes = Children(env, logs)
+            try:
+                processes.cli("grpc", "serve", "--port", str(grpc_port), "--project", project)
+                processes.cli(
+                    "scorer", "score", "--follow", "--model", anomaly, "--project", project,
+                    "--topic", anomalies_topic, "--since-minutes", str(since),
+                    "--poll-seconds", "1",
+                )  # fmt: skip
+                processes.cli("monitor", "monitor", "--metrics-port", "0", "--project", project)
+                serving = wait_until(lambda: port_open("127.0.0.1", grpc_port), 120)
+                assert serving, processes.log_tail()
+                yield Scraped(
+                    settings, processes, f"127.0.0.1:{grpc_port}",
+                    world.reports["direction"].logged.ref.name,
+                    sorted(world.demo.trades["symbol"].unique().tolist())[:3],
+                )  # fmt: skip
+            finally:
+                processes.stop_all()
     finally:
-        processes.stop_all()
-        server.stop()
-        shutil.rmtree(server.data_dir, ignore_errors=True)
-        topics = [anomalies_topic, env["FEATURESTORE_TOPICS__TRADES"]]
-        for future in admin.delete_topics(topics).values():
+        for future in admin.delete_topics([anomalies_topic, trades_topic]).values():
             with contextlib.suppress(Exception):  # never created if the test failed early
                 future.result()
 

@@ -22,9 +22,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from featurestore.config import Settings, load_settings, settings_env
+from featurestore.config import Settings, settings_env
 from featurestore.stack import Stack
 from tests.integration.schema_registry.conftest import RegistryProcess
+from tests.own_stack import own_stack
 from tests.ports import free_port, free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -33,25 +34,15 @@ SCHEMA = json.dumps({"type": "record", "name": "T", "fields": [{"name": "a", "ty
 
 
 @pytest.fixture
-def own_kafka(tmp_path: Path, settings: Settings) -> Iterator[tuple[Settings, Stack]]:
+def own_kafka(tmp_path: Path) -> Iterator[tuple[Settings, Stack]]:
     base = free_port_block(2)
-    own = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
-            "FEATURESTORE_KAFKA__PORT": str(base),
-            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
-            "FEATURESTORE_KAFKA__HEAP": "256m",
-        }
-    )
-    own.data_dir.mkdir(parents=True)
-    # The jars are resolved once for the checkout: reuse them.
-    (own.data_dir / "jars").symlink_to(settings.data_dir.resolve() / "jars")
-    stack = Stack(own)
-    try:
-        stack.up(["kafka"])
-        yield own, stack
-    finally:
-        stack.down(["kafka"])
+    env = {
+        "FEATURESTORE_KAFKA__PORT": str(base),
+        "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
+        "FEATURESTORE_KAFKA__HEAP": "256m",
+    }
+    with own_stack(tmp_path / "stack", env, ["kafka"]) as stack:
+        yield stack.settings, stack
 
 
 def register(registry: RegistryProcess, subject: str, schema: str = SCHEMA) -> requests.Response:

@@ -19,12 +19,13 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc, types_pb2
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
 from featurestore.online.testing import market_catalog
 from featurestore.service.health import REASON_KEY, backend_probes
 from featurestore.service.testing import ServerThread
 from featurestore.stack import Stack
 from featurestore.stack.process import wait_until
+from tests.own_stack import own_stack
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,20 +37,13 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[Stack]:
-    settings = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
-            "FEATURESTORE_REDIS__PORT": str(free_port()),
-            "FEATURESTORE_GRPC__PORT": "0",
-            "FEATURESTORE_METRICS__ENABLED": "false",
-        }
-    )
-    stack = Stack(settings)
-    try:
-        stack.up(["redis"])
+    env = {
+        "FEATURESTORE_REDIS__PORT": str(free_port()),
+        "FEATURESTORE_GRPC__PORT": "0",
+        "FEATURESTORE_METRICS__ENABLED": "false",
+    }
+    with own_stack(tmp_path / "stack", env, ["redis"]) as stack:
         yield stack
-    finally:
-        stack.down(["redis"])
 
 
 def _check(channel: grpc.Channel, service: str) -> tuple[int, str]:

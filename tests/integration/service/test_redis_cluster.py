@@ -36,7 +36,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from psycopg import sql
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.config import GrpcSettings, RedisSettings, Settings, TopicSettings, load_settings
+from featurestore.config import GrpcSettings, RedisSettings, Settings, TopicSettings
 from featurestore.definitions import market_definitions
 from featurestore.offline import write_feature_rows
 from featurestore.offline.tables import create_offline_tables, table_identifier
@@ -50,6 +50,7 @@ from featurestore.stack.redis_cluster import cluster_info
 from tests.integration.online.test_feast_reads_our_writes import feast_store
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels
+from tests.own_stack import own_stack
 from tests.ports import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -125,25 +126,17 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, stack: Settings) -> Iterator[Cluster]:
-    data_dir = tmp_path_factory.mktemp("redis-cluster")
     base = free_port_block(12)  # node n: port base + n - 1, cluster bus base + 6 + n - 1
-    own = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(data_dir),
-            "FEATURESTORE_REDIS__CLUSTER": "true",
-            "FEATURESTORE_REDIS__PORT": str(base),
-            "FEATURESTORE_REDIS__BUS_PORT": str(base + 6),
-            "FEATURESTORE_REDIS__NODE_TIMEOUT_MS": "1000",
-        }
-    )
-    local = Stack(own)
-    names = [node.name for node in local.redis_nodes]
-    assert names == ["redis", *(f"redis-{n}" for n in range(2, 7))]
-    try:
-        assert local.up(names).started == names
-        yield Cluster(stack.model_copy(update={"redis": own.redis}), local)
-    finally:
-        local.down(names)
+    env = {
+        "FEATURESTORE_REDIS__CLUSTER": "true",
+        "FEATURESTORE_REDIS__PORT": str(base),
+        "FEATURESTORE_REDIS__BUS_PORT": str(base + 6),
+        "FEATURESTORE_REDIS__NODE_TIMEOUT_MS": "1000",
+    }
+    names = ["redis", *(f"redis-{n}" for n in range(2, 7))]
+    with own_stack(tmp_path_factory.mktemp("redis-cluster"), env, names) as local:
+        assert [node.name for node in local.redis_nodes] == names
+        yield Cluster(stack.model_copy(update={"redis": local.settings.redis}), local)
     assert all(node.process.pid() is None for node in local.redis_nodes)
 
 

@@ -25,13 +25,14 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.schema_registry.errors import StoreError
 from featurestore.schema_registry.kafka_log import KafkaRecordLog
 from featurestore.stack import Stack
 from featurestore.stack.jars import jar_dir
 from featurestore.topics import TopicSpec, ensure_topics
+from tests.own_stack import own_stack
 from tests.ports import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -65,29 +66,18 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, settings: Settings) -> Iterator[Cluster]:
-    data_dir = tmp_path_factory.mktemp("kafka-cluster")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base = free_port_block(6)  # node n: broker base + 2(n-1), controller base + 1 + 2(n-1)
-    own = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(data_dir),
-            "FEATURESTORE_KAFKA__BROKERS": "3",
-            "FEATURESTORE_KAFKA__PORT": str(base),
-            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
-            "FEATURESTORE_KAFKA__HEAP": "256m",
-        }
-    )
-    # The jars are resolved once for the checkout: reuse them.
-    (data_dir / "jars").symlink_to(settings.data_dir.resolve() / "jars")
-    stack = Stack(own)
-    names = [node.name for node in stack.kafka_nodes]
-    assert names == ["kafka", "kafka-2", "kafka-3"]
-    try:
-        result = stack.up(names)
-        assert result.started == names
-        yield Cluster(own, stack)
-    finally:
-        stack.down(names)
+    env = {
+        "FEATURESTORE_KAFKA__BROKERS": "3",
+        "FEATURESTORE_KAFKA__PORT": str(base),
+        "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(base + 1),
+        "FEATURESTORE_KAFKA__HEAP": "256m",
+    }
+    names = ["kafka", "kafka-2", "kafka-3"]
+    with own_stack(tmp_path_factory.mktemp("kafka-cluster"), env, names) as stack:
+        assert [node.name for node in stack.kafka_nodes] == names
+        yield Cluster(stack.settings, stack)
     assert all(node.process.pid() is None for node in stack.kafka_nodes)
 
 

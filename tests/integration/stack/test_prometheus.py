@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,9 +28,8 @@ from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
-from featurestore.stack.prometheus import PrometheusServer
 from tests.e2e.processors_support import clean_up
-from tests.integration.children import Children, prometheus_query
+from tests.integration.children import Children, own_prometheus, prometheus_query
 from tests.live import topic_has_schema
 from tests.ports import free_port
 
@@ -72,64 +70,56 @@ class Run:
 @pytest.fixture(scope="module")
 def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     run = uuid.uuid4().hex[:8]
-    settings = stack.model_copy(
-        update={
-            "prometheus": stack.prometheus.model_copy(
-                update={
-                    "port": free_port(), "scrape_interval_s": 1.0, "alert_for_s": 3.0,
-                    "rate_window_s": 10.0, "lag_alert_s": 5.0,
-                }
-            )
-        }
-    )  # fmt: skip
     topic = f"prom-trades-{run}"
     processor = f"prom-{run}"
     definitions = market_definitions(
         f"prom_{run}", table_prefix=f"prom_{run}_", source_topic=topic, ttl=timedelta(0)
     )
     logs = tmp_path_factory.mktemp("prometheus-run")
-    env = {
-        **os.environ, **settings_env(settings),
-        "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
-        "FEATURESTORE_METRICS__SCHEMA_REGISTRY_PORT": "0",
-        "FEATURESTORE_METRICS__LAG_PROCESSORS": processor,
-        "FEATURESTORE_METRICS__LAG_INTERVAL_S": "1",
-        "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
-    }  # fmt: skip
-    server = PrometheusServer(settings, instance=run)
-    r = Run(settings, run, topic, processor, definitions, Children(env, logs))
     try:
-        server.prepare()
-        server.launch()
-        assert wait_until(server.healthy, 60), server.process.log_tail()
-        r.children.cli(
-            "feed", "ingest", "synthetic", "--topic", topic,
-            "--symbols", "5", "--rate", "50",
-        )  # fmt: skip
-        wait_until(lambda: topic_has_schema(settings, topic), 60)
-        apply_definitions(settings, definitions)
-        r.start_processor()
-        r.children.cli("monitor", "monitor", "--metrics-port", "0")
-        r.children.start("registry", "featurestore.schema_registry", env={
-            "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(registry_port := free_port())
-        })  # fmt: skip
-        grpc_port = free_port()
-        r.children.cli(
-            "grpc", "serve", "--port", str(grpc_port),
-            "--project", definitions.project,
-        )  # fmt: skip
-        r.registry_url = f"http://127.0.0.1:{registry_port}"
-        r.grpc_target = f"127.0.0.1:{grpc_port}"
-        serving = wait_until(
-            lambda: port_open("127.0.0.1", grpc_port) and port_open("127.0.0.1", registry_port),
-            120,
-        )
-        assert serving, r.children.log_tail()
-        yield r
+        with own_prometheus(
+            stack, run, scrape_interval_s=1.0, alert_for_s=3.0, rate_window_s=10.0,
+            lag_alert_s=5.0,
+        ) as settings:  # fmt: skip
+            env = {
+                **os.environ, **settings_env(settings),
+                "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
+                "FEATURESTORE_METRICS__SCHEMA_REGISTRY_PORT": "0",
+                "FEATURESTORE_METRICS__LAG_PROCESSORS": processor,
+                "FEATURESTORE_METRICS__LAG_INTERVAL_S": "1",
+                "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
+            }  # fmt: skip
+            r = Run(settings, run, topic, processor, definitions, Children(env, logs))
+            try:
+                r.children.cli(
+                    "feed", "ingest", "synthetic", "--topic", topic,
+                    "--symbols", "5", "--rate", "50",
+                )  # fmt: skip
+                wait_until(lambda: topic_has_schema(settings, topic), 60)
+                apply_definitions(settings, definitions)
+                r.start_processor()
+                r.children.cli("monitor", "monitor", "--metrics-port", "0")
+                r.children.start("registry", "featurestore.schema_registry", env={
+                    "FEATURESTORE_SCHEMA_REGISTRY__PORT": str(registry_port := free_port())
+                })  # fmt: skip
+                grpc_port = free_port()
+                r.children.cli(
+                    "grpc", "serve", "--port", str(grpc_port),
+                    "--project", definitions.project,
+                )  # fmt: skip
+                r.registry_url = f"http://127.0.0.1:{registry_port}"
+                r.grpc_target = f"127.0.0.1:{grpc_port}"
+                serving = wait_until(
+                    lambda: (
+                        port_open("127.0.0.1", grpc_port) and port_open("127.0.0.1", registry_port)
+                    ),
+                    120,
+                )
+                assert serving, r.children.log_tail()
+                yield r
+            finally:
+                r.children.stop_all()
     finally:
-        r.children.stop_all()
-        server.stop()
-        shutil.rmtree(server.data_dir, ignore_errors=True)
         with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
             conn.execute("DELETE FROM processor_view_state WHERE processor = %s", (processor,))
         clean_up(stack, [definitions], f"prom-{run}*", [topic])

@@ -13,9 +13,8 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from featurestore.config import load_settings
-from featurestore.stack import Stack
 from featurestore.topics import TopicSpec, ensure_topics
+from tests.own_stack import own_stack
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -23,22 +22,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
     # An isolated broker of its own (own data folder and ports), so the shared stack is untouched.
-    settings = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
-            "FEATURESTORE_KAFKA__PORT": str(free_port()),
-            "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(free_port()),
-            "FEATURESTORE_KAFKA__HEAP": "256m",
-        }
-    )
-    # The jars are resolved once for the whole machine's checkout: reuse them.
-    shared_jars = load_settings().data_dir.resolve() / "jars"
-    (tmp_path / "stack").mkdir()
-    (tmp_path / "stack" / "jars").symlink_to(shared_jars)
-
-    stack = Stack(settings)
-    try:
-        assert stack.up(["kafka"]).started == ["kafka"]
+    env = {
+        "FEATURESTORE_KAFKA__PORT": str(free_port()),
+        "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(free_port()),
+        "FEATURESTORE_KAFKA__HEAP": "256m",
+    }
+    with own_stack(tmp_path / "stack", env, ["kafka"]) as stack:
+        settings = stack.settings
         topic = f"recovery-{uuid.uuid4().hex[:8]}"
         ensure_topics(AdminClient(settings.kafka.connection.admin()), [TopicSpec(topic, 1)])
         producer = Producer(settings.kafka.connection.producer(**{"acks": "all"}))
@@ -69,6 +59,4 @@ def test_kafka_recovers_after_sigkill(tmp_path: Path) -> None:
                 values.append(int(msg.value() or b"-1"))
         consumer.close()
         assert values == list(range(100))
-    finally:
-        stack.down(["kafka"])
     assert stack.kafka.process.pid() is None

@@ -16,30 +16,26 @@ from pathlib import Path
 import psutil
 import pytest
 
-from featurestore.config import Settings, load_settings, settings_env
+from featurestore.config import Settings, settings_env
 from featurestore.stack import Stack
 from featurestore.stack.process import wait_until
 from featurestore.stack.supervisor import read_records
+from tests.own_stack import own_stack
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def own_stack(tmp_path: Path) -> Iterator[Stack]:
-    settings = load_settings(
-        {
-            "FEATURESTORE_DATA_DIR": str(tmp_path / "stack"),
-            "FEATURESTORE_REDIS__PORT": str(free_port()),
-            "FEATURESTORE_SUPERVISOR__INITIAL_BACKOFF_S": "0.5",
-            "FEATURESTORE_SUPERVISOR__POLL_INTERVAL_S": "0.2",
-        }
-    )
-    stack = Stack(settings)
-    try:
+def supervised(tmp_path: Path) -> Iterator[Stack]:
+    """A stack of its own whose Redis and supervisor the tests start."""
+    env = {
+        "FEATURESTORE_REDIS__PORT": str(free_port()),
+        "FEATURESTORE_SUPERVISOR__INITIAL_BACKOFF_S": "0.5",
+        "FEATURESTORE_SUPERVISOR__POLL_INTERVAL_S": "0.2",
+    }
+    with own_stack(tmp_path / "stack", env, [], stop=["supervisor", "redis"]) as stack:
         yield stack
-    finally:
-        stack.down(["supervisor", "redis"])
 
 
 def _kill(stack: Stack) -> int:
@@ -67,8 +63,8 @@ def _status_output(settings: Settings) -> str:
     return done.stdout
 
 
-def test_a_sigkilled_server_is_started_again_and_counted(own_stack: Stack) -> None:
-    stack = own_stack
+def test_a_sigkilled_server_is_started_again_and_counted(supervised: Stack) -> None:
+    stack = supervised
     assert stack.up(["redis"]).started == ["redis"]
     assert stack.supervise().started == ["supervisor"]
     assert stack.supervise().already_running == ["supervisor"], "one supervisor per stack"
@@ -97,9 +93,9 @@ def test_a_sigkilled_server_is_started_again_and_counted(own_stack: Stack) -> No
 
 
 def test_a_server_stopped_on_purpose_stays_down_and_down_stops_the_supervisor_first(
-    own_stack: Stack,
+    supervised: Stack,
 ) -> None:
-    stack = own_stack
+    stack = supervised
     stack.up(["redis"])
     stack.supervise()
     assert stack.down(["redis"]) == ["redis"]
