@@ -53,7 +53,8 @@ from processors.options import ProcessorOptions, processor_dir
 from processors.status import read_status
 from processors.step import PartitionState, run_step
 from processors.views import MaterializedViews
-from tests.e2e.processors_support import processor_log, start_processor, stop_group
+from tests.e2e.processors_support import processor_log, start_processor
+from tests.integration.children import stop_group
 from tests.integration.online.support import delete_project_keys
 
 BACKLOG = 500_000

@@ -4,6 +4,7 @@ that scrapes them, with its samples of them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -70,9 +71,13 @@ class Children:
 
 def stop_group(*children: subprocess.Popen[bytes]) -> None:
     """Stop children started in their own sessions: SIGTERM to each one's group (all first, so
-    that they stop side by side), SIGKILL to a group whose leader is not gone after 60 s."""
+    that they stop side by side), SIGKILL to a group whose leader is not gone after 60 s.
+
+    A group is signalled even when its leader has exited: what the leader started (a JVM) may
+    still run in it.
+    """
     for child in children:
-        if child.poll() is None:
+        with contextlib.suppress(ProcessLookupError):  # the group is empty: nothing to stop
             os.killpg(child.pid, signal.SIGTERM)
     for child in children:
         try:
