@@ -38,7 +38,6 @@ from psycopg import sql
 from bench.bench_online import (
     FEATURES,
     METHOD,
-    SERIAL_S,
     SYMBOLS,
     _measure,
     _run_on_server_loop,
@@ -67,6 +66,12 @@ FEATURES9 = [
 ]
 HISTORY_MINUTES = 35
 ROUNDS = 3
+MEASURE_S = 5.0
+"""Seconds per measurement (one RPC, family and size, one call in flight): 6,000-7,500 calls, so
+that a p99 is about the 70th-slowest call. At 1.5 s (~2,000 calls, the online bench's length)
+the p99 of one family at 1 entity moved by up to 1.2 ms between the rounds of one run on this
+machine, more than the +0.5 ms target it is judged against (bench/RESULTS.md, predict,
+2026-12-04)."""
 TARGETS_MS = {1: 0.5, 100: 2.0}
 """Issue 18: Predict p99 <= GetOnlineFeatures p99 + this, per entity count."""
 
@@ -258,7 +263,7 @@ def _round(
                 def call(m: Any = method, p: bytes = payload) -> object:
                     return m(p, timeout=10)
 
-                latencies, qps = _measure(call, SERIAL_S, 1)
+                latencies, qps = _measure(call, MEASURE_S, 1)
                 out[(family, what, n)] = percentiles_ms(latencies) | {"qps": qps}
     return out
 
@@ -350,7 +355,7 @@ def _report(
             f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
             f"`python -m bench.bench_predict`_",
             __doc__.strip().split("\n\n")[1].replace("\n", " "),
-            f"Medians of {len(results)} rounds ({SERIAL_S} s per measurement):",
+            f"Medians of {len(results)} rounds ({MEASURE_S} s per measurement):",
             markdown_table(
                 ["family", "RPC", "entities x features", "p50 ms", "p99 ms", "QPS (1 in flight)"],
                 rows,
