@@ -65,7 +65,10 @@ FEATURES = [
 SYMBOLS = [f"SYM{i:03d}" for i in range(100)]
 METHOD = "/featurestore.v1.FeatureService/GetOnlineFeatures"
 ECHO = "/bench.Echo/Call"
-SERIAL_S, CONCURRENT_S, THREADS, ROUNDS = 1.5, 2.0, 8, 3
+SERIAL_S, CONCURRENT_S, THREADS, ROUNDS = 5.0, 2.0, 8, 3
+"""Seconds per measurement with one call in flight (1,000-2,000 calls a second here: a p99 is
+about the 50th-100th slowest call; at 1.5 s it was the ~20th, and a round's p99 moved by up to a
+millisecond: bench/RESULTS.md, predict, 2026-12-04), and with ``THREADS`` threads; rounds."""
 WRITE_EVERY_S = 0.5
 WARMUP_CALLS = 20
 TARGET_P99, TARGET_QPS = 1.3, 0.75
