@@ -213,10 +213,10 @@ class _DuckDB:
 
 
 def _feast(settings: Settings, project: str, entities: pd.DataFrame, refs: list[str]) -> float:
-    fs = feature_store(settings, project)
-    started = time.perf_counter()
-    fs.get_historical_features(entity_df=entities, features=refs).to_arrow()
-    return time.perf_counter() - started
+    with feature_store(settings, project) as fs:
+        started = time.perf_counter()
+        fs.get_historical_features(entity_df=entities, features=refs).to_arrow()
+        return time.perf_counter() - started
 
 
 class _Spark:

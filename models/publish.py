@@ -117,8 +117,8 @@ class PredictionPublisher(EventPublisher[PredictionLog]):
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> PredictionPublisher:
         """A publisher to ``settings.topics.predictions`` (or ``topic``)."""
-        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-        return cls(settings.kafka.connection, store, topic or settings.topics.predictions)
+        with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+            return cls(settings.kafka.connection, store, topic or settings.topics.predictions)
 
 
 class AnomalyPublisher(EventPublisher[Anomaly]):
@@ -144,8 +144,8 @@ class AnomalyPublisher(EventPublisher[Anomaly]):
     @classmethod
     def from_settings(cls, settings: Settings, topic: str | None = None) -> AnomalyPublisher:
         """A publisher to ``settings.topics.anomalies`` (or ``topic``)."""
-        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-        return cls(settings.kafka.connection, store, topic or settings.topics.anomalies)
+        with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+            return cls(settings.kafka.connection, store, topic or settings.topics.anomalies)
 
 
 class ScoringHook:

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -271,12 +272,25 @@ def ensure_registry_schema(settings: Settings) -> None:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{REGISTRY_SCHEMA}"')
 
 
-def feature_store(settings: Settings, project: str, repo_path: Path | None = None) -> Any:
-    """A Feast ``FeatureStore`` configured from ``settings`` (imports Feast: slow)."""
+@contextmanager
+def feature_store(settings: Settings, project: str, repo_path: Path | None = None) -> Iterator[Any]:
+    """A Feast ``FeatureStore`` configured from ``settings``, closed on leaving (imports Feast).
+
+    Feast's SQL registry opens SQLAlchemy engines whose pooled PostgreSQL connections it never
+    closes; left to the garbage collector, each store dropped a connection ("deleted while
+    still open") whenever it happened to be collected. They are disposed here on leaving.
+    """
     from feast import FeatureStore, RepoConfig
 
     ensure_registry_schema(settings)
     config = RepoConfig(**repo_config_dict(settings, project))
     config.repo_path = repo_path or Path.cwd()
     with registry_errors(f"opening project {project!r}"):
-        return FeatureStore(config=config)
+        store = FeatureStore(config=config)
+    try:
+        yield store
+    finally:
+        for name in ("write_engine", "read_engine"):  # Feast's SQL registry; others have none
+            engine = getattr(store.registry, name, None)
+            if engine is not None:
+                engine.dispose()

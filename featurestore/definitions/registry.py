@@ -63,23 +63,25 @@ def _apply(
     from featurestore.offline.tables import create_offline_tables
 
     validate_definitions(definitions)
-    check_source_schemas(
-        definitions, schema_store or ConfluentSchemaStore.from_settings(settings.schema_registry)
-    )
-    store = feature_store(settings, definitions.project, repo_path)
-    try:
-        registered: Definitions | None = read_registry(store.registry, definitions.project)
-    except NotFoundError:
-        registered = None
-    check_changes(registered, definitions)
-    with (
-        postgres_errors("creating the offline tables"),
-        psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
-    ):
-        tables = create_offline_tables(conn, definitions)
-    if objects is None:
-        objects = to_feast_objects(definitions, kafka_bootstrap=settings.kafka.bootstrap)
-    register_objects(store, objects)
+    if schema_store is not None:
+        check_source_schemas(definitions, schema_store)
+    else:
+        with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+            check_source_schemas(definitions, store)
+    with feature_store(settings, definitions.project, repo_path) as store:
+        try:
+            registered: Definitions | None = read_registry(store.registry, definitions.project)
+        except NotFoundError:
+            registered = None
+        check_changes(registered, definitions)
+        with (
+            postgres_errors("creating the offline tables"),
+            psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
+        ):
+            tables = create_offline_tables(conn, definitions)
+        if objects is None:
+            objects = to_feast_objects(definitions, kafka_bootstrap=settings.kafka.bootstrap)
+        register_objects(store, objects)
     return ApplyResult(definitions.project, len(objects), tables)
 
 
@@ -218,4 +220,5 @@ def load_definitions(settings: Settings, project: str = PROJECT) -> Definitions:
         ConfigurationError: PostgreSQL refuses the login, or the registry holds an object this
             store cannot use.
     """
-    return read_registry(feature_store(settings, project).registry, project)
+    with feature_store(settings, project) as store:
+        return read_registry(store.registry, project)

@@ -128,8 +128,26 @@ class ConfluentSchemaStore:
         if user_info is not None:
             config["basic.auth.user.info"] = user_info.get_secret_value()
         self._client = client or SchemaRegistryClient(config)
+        self._owns_client = client is None
         self._registered: dict[tuple[str, str], int] = {}
         self._texts: dict[int, str] = {}
+
+    def __enter__(self) -> ConfluentSchemaStore:
+        """The store itself; leaving closes it."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the registry client's HTTP connections (:meth:`close`)."""
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP connections of the client made here (a given client is its owner's).
+
+        Schemas already registered or looked up stay answered from memory; anything else
+        raises afterwards.
+        """
+        if self._owns_client:
+            self._client.close()
 
     @classmethod
     def from_settings(cls, settings: SchemaRegistrySettings) -> ConfluentSchemaStore:

@@ -67,9 +67,9 @@ def register_event_schemas(settings: Settings) -> dict[str, int]:
     """
     from featurestore.events import AvroSerializer, ConfluentSchemaStore
 
-    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     out = {}
-    for kind in EVENT_KINDS.values():
-        topic = kind.default_topic(settings.topics)
-        out[topic] = AvroSerializer.for_topic(store, topic, kind.event_type).schema_id
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        for kind in EVENT_KINDS.values():
+            topic = kind.default_topic(settings.topics)
+            out[topic] = AvroSerializer.for_topic(store, topic, kind.event_type).schema_id
     return out

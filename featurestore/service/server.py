@@ -185,7 +185,7 @@ async def create_server(
     prediction_log = PredictionLogProcess(
         settings, settings.topics.predictions, traced=tracer is not None
     )
-    closers += [prediction_log.close, models.close]
+    closers += [prediction_log.close, models.close, partial(asyncio.to_thread, schemas.close)]
 
     def subscriptions_to(topic: str, event_type: type[E], what: str) -> TopicSubscriptions[E]:
         # Capped apart: each topic serves up to max_stream_subscriptions streams.

@@ -196,12 +196,12 @@ def test_undecodable_records_go_to_the_dead_letter_topic(streamed: World) -> Non
 def test_feast_sdk_reads_what_the_processor_wrote(streamed: World) -> None:
     from featurestore.definitions.feast_codec import feature_store
 
-    store = feature_store(streamed.settings, streamed.definitions("a").project)
     features = ["bars_1m:close", "bars_1m:vwap", "bars_1m:trade_count", "rolling_1m:sma_5"]
     symbols = ["IBM", "AIG", "EVOL"]
-    got = store.get_online_features(
-        features=features, entity_rows=[{"symbol": s} for s in symbols]
-    ).to_dict()
+    with feature_store(streamed.settings, streamed.definitions("a").project) as store:
+        got = store.get_online_features(
+            features=features, entity_rows=[{"symbol": s} for s in symbols]
+        ).to_dict()
     online = _online(streamed, "a", symbols)
     assert got["close"] == [online[s]["bars_1m:close"] for s in symbols]
     assert got["vwap"] == [online[s]["bars_1m:vwap"] for s in symbols]

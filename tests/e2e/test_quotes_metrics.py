@@ -332,22 +332,22 @@ def test_feast_sdk_reads_both_views_online(
 ) -> None:
     from featurestore.definitions.feast_codec import feature_store
 
-    store = feature_store(world.settings, world.definitions("a").project)
-    for stream, features in (
-        ("quotes", ["mid_last", "spread_bps_5m", "quote_count_1m"]),
-        ("metrics", ["value_last", "value_zscore_5m", "value_count_5m"]),
-    ):
-        topic = world.topics[stream]
-        view = world.view(topic)
-        key = world.definitions("a").entity(view.entities[0]).join_key
-        entities = sorted(set(topic.events["entity"]))
-        got = store.get_online_features(
-            features=[f"{view.name}:{f}" for f in features],
-            entity_rows=[{key: e} for e in entities],
-        ).to_dict()
-        online = _online(world, topic, entities)
-        for name in features:
-            assert got[name] == [online[e][name] for e in entities], (stream, name)
+    with feature_store(world.settings, world.definitions("a").project) as store:
+        for stream, features in (
+            ("quotes", ["mid_last", "spread_bps_5m", "quote_count_1m"]),
+            ("metrics", ["value_last", "value_zscore_5m", "value_count_5m"]),
+        ):
+            topic = world.topics[stream]
+            view = world.view(topic)
+            key = world.definitions("a").entity(view.entities[0]).join_key
+            entities = sorted(set(topic.events["entity"]))
+            got = store.get_online_features(
+                features=[f"{view.name}:{f}" for f in features],
+                entity_rows=[{key: e} for e in entities],
+            ).to_dict()
+            online = _online(world, topic, entities)
+            for name in features:
+                assert got[name] == [online[e][name] for e in entities], (stream, name)
 
 
 @pytest.mark.parametrize("stream", ["quotes", "metrics"])  # quotes: two partitions are empty

@@ -7,7 +7,9 @@ or a damaged file, sends the next read through Feast again.
 
 from __future__ import annotations
 
+import gc
 import uuid
+import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -62,3 +64,15 @@ def test_feast_is_read_again_only_when_the_registry_changed(
     assert cached_definitions(settings, project, load) == changed
     assert cached_definitions(settings, project, load) == changed
     assert len(reads) == 3
+
+
+def test_reading_and_applying_close_feasts_connections(stack: Settings, project: str) -> None:
+    """Feast's SQL registry never closes its pooled connections; the store's reads do."""
+    defs = market_definitions(project, table_prefix=f"{project}_")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        apply_definitions(stack, defs)
+        assert load_definitions(stack, project) == defs
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if "psycopg" in str(w.message)]
+    assert unclosed == []

@@ -46,10 +46,10 @@ def test_equals_feast_get_historical_features(request: pytest.FixtureRequest, la
     assert list(ours["row_id"]) == list(entities["row_id"])  # order kept
     assert list(ours.columns[:4]) == list(entities.columns)  # extra columns kept
 
-    fs = feature_store(offline_data.settings, offline_data.definitions.project)
-    feast_df = fs.get_historical_features(
-        entity_df=entities, features=fs.get_feature_service(ALL)
-    ).to_df()
+    with feature_store(offline_data.settings, offline_data.definitions.project) as fs:
+        feast_df = fs.get_historical_features(
+            entity_df=entities, features=fs.get_feature_service(ALL)
+        ).to_df()
     assert len(feast_df) == len(entities)
     feast_df = feast_df.sort_values("row_id").reset_index(drop=True)
     features = [c for c in ours.columns if c not in entities.columns]

@@ -8,7 +8,9 @@ Confluent's own client (``basic.auth.user.info``) and the store's serializer pat
 
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -91,12 +93,32 @@ def test_confluent_client_and_plain_http_with_credentials(registry: Settings) ->
 
 
 def test_the_stores_serializer_path_with_credentials(registry: Settings) -> None:
-    store = ConfluentSchemaStore.from_settings(registry.schema_registry)
-    serializer = AvroSerializer.for_topic(store, "auth-trades", Trade)
-    trade = Trade("IBM", 151.25, 10, datetime(2026, 1, 2, 15, 30, tzinfo=UTC), "N", "t1")
-    assert AvroDeserializer(store).decode(serializer.encode(trade)) == trade
+    with ConfluentSchemaStore.from_settings(registry.schema_registry) as store:
+        serializer = AvroSerializer.for_topic(store, "auth-trades", Trade)
+        trade = Trade("IBM", 151.25, 10, datetime(2026, 1, 2, 15, 30, tzinfo=UTC), "N", "t1")
+        assert AvroDeserializer(store).decode(serializer.encode(trade)) == trade
     # Without credentials the store says what to set, and it is not worth retrying.
-    anonymous = ConfluentSchemaStore(registry.schema_registry.url)
-    with pytest.raises(ConfigurationError, match="BASIC_AUTH_USER_INFO") as info:
+    with (
+        ConfluentSchemaStore(registry.schema_registry.url) as anonymous,
+        pytest.raises(ConfigurationError, match="BASIC_AUTH_USER_INFO") as info,
+    ):
         anonymous.register("auth-trades-value", SCHEMA)
     assert not info.value.retryable
+
+
+def test_the_store_closes_the_client_it_made_and_not_a_given_one(registry: Settings) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with ConfluentSchemaStore.from_settings(registry.schema_registry) as store:
+            schema_id = store.register("closing-value", SCHEMA)
+        del store
+        gc.collect()
+    assert [str(w.message) for w in caught if "unclosed" in str(w.message)] == []
+
+    info = registry.schema_registry.basic_auth_user_info
+    assert info is not None
+    config = {"url": registry.schema_registry.url, "basic.auth.user.info": info.get_secret_value()}
+    with SchemaRegistryClient(config) as client:
+        with ConfluentSchemaStore(registry.schema_registry.url, client=client) as given:
+            assert json.loads(given.schema_text(schema_id)) == json.loads(SCHEMA)
+        assert "closing-value" in client.get_subjects()  # the given client is still open
