@@ -186,42 +186,38 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
     """PING the server; on a cluster, some node must say ``cluster_state:ok``.
 
     Not only the first node of a cluster: it may be the master that died while its replica
-    serves its slots.
+    serves its slots. Each probe opens its connections and closes them before it returns, as the
+    PostgreSQL probe does: a probe holds nothing open that the server would have to close when
+    it stops (nor a caller that took one probe out of :func:`backend_probes`).
     """
     import redis.asyncio as aioredis
 
     cfg = settings.redis
-    if not cfg.cluster:
-        client = aioredis.Redis(
-            host=cfg.host,
-            port=cfg.port,
-            db=cfg.db,
+
+    def client(host: str, port: int, **kwargs: Any) -> aioredis.Redis:
+        return aioredis.Redis(
+            host=host,
+            port=port,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
+            **kwargs,
             **cfg.client_kwargs(),
         )
 
+    if not cfg.cluster:
+
         async def ping() -> None:
-            await client.ping()  # type: ignore[misc]  # redis-py types ping for both clients
+            async with client(cfg.host, cfg.port, db=cfg.db) as node:
+                await node.ping()  # type: ignore[misc]  # redis-py types ping for both clients
 
         return ping
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
 
-    nodes = [
-        aioredis.Redis(
-            host=host,
-            port=port,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),  # a node away answers at once, not after backoffs
-            **cfg.client_kwargs(),
-        )
-        for host, port in cfg.startup_nodes
-    ]
-
-    async def state(node: aioredis.Redis) -> str:
-        info = await node.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+    async def state(host: str, port: int) -> str:
+        # No retry: a node away answers at once, not after backoffs.
+        async with client(host, port, retry=Retry(NoBackoff(), 0)) as node:
+            info = await node.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
         if isinstance(info, dict):  # parsed by redis-py
             info = f"cluster_state:{info.get('cluster_state')}"
         text = info.decode() if isinstance(info, bytes) else str(info)
@@ -229,7 +225,7 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
 
     async def any_node_ok() -> None:
         """The first node that says ok will do: a dead node must not hold the answer back."""
-        tasks = [asyncio.ensure_future(state(node)) for node in nodes]
+        tasks = [asyncio.ensure_future(state(*node)) for node in cfg.startup_nodes]
         seen: list[str] = []
         try:
             for done in asyncio.as_completed(tasks):

@@ -3,14 +3,17 @@ recover by themselves when Redis is back.
 
 A Redis of its own (own data folder, free port), SIGKILLed and started again: the shared
 stack's Redis is not touched. Only the Redis probe runs, so the other backends' state does not
-matter here.
+matter here. Apart from it, a server over the shared stack, probing every backend, leaves no
+connection open once it has stopped.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +22,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc, types_pb2
-from featurestore.config import Settings
+from featurestore.config import GrpcSettings, Settings
+from featurestore.online import StaticCatalog
 from featurestore.online.testing import market_catalog
 from featurestore.service.health import REASON_KEY, backend_probes
 from featurestore.service.testing import ServerThread
@@ -96,3 +100,27 @@ def test_health_follows_redis_and_calls_recover_by_themselves(own_redis: Stack) 
             assert wait_until(lambda: _read(channel) == grpc.StatusCode.OK, 15)
     finally:
         server.stop()
+
+
+def test_a_stopped_server_leaves_no_connection_open(
+    stack: Settings, catalog: StaticCatalog
+) -> None:
+    """Every probe has run and a read has gone to Redis; stopping closes what they opened.
+
+    An unclosed transport warns when the loop closes (the end of ``stop``) or when the garbage
+    collector takes it, whichever comes first: both are inside the recording.
+    """
+    settings = stack.model_copy(update={"grpc": GrpcSettings(port=0)})
+    server = ServerThread(settings, catalog)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        try:
+            with grpc.insecure_channel(server.target) as channel:
+                assert _check(channel, "")[0] == SERVING
+                assert _read(channel) == grpc.StatusCode.OK
+        finally:
+            server.stop()
+        del server
+        gc.collect()
+    leaks = [str(w.message) for w in seen if issubclass(w.category, ResourceWarning)]
+    assert leaks == []
