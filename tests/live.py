@@ -19,10 +19,9 @@ def topic_has_schema(settings: Settings, topic: str) -> bool:
     from featurestore.errors import NotFoundError
     from featurestore.events import ConfluentSchemaStore
 
-    try:
-        ConfluentSchemaStore.from_settings(settings.schema_registry).latest_schema_text(
-            f"{topic}-value"
-        )
-    except NotFoundError:
-        return False
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        try:
+            store.latest_schema_text(f"{topic}-value")
+        except NotFoundError:
+            return False
     return topic_exists(settings, topic)

@@ -159,14 +159,14 @@ def produce_v2_trades_and_junk(
 
     Returns how many undecodable records were sent.
     """
-    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-    v1 = AvroSerializer.for_topic(store, topic, TRADE_CODEC.event_type)
-    raw = json.loads(bundled_schema("trade").text)
-    raw["fields"].append({"name": "venue_seq", "type": "long", "default": 0})
-    v2_schema = parse_schema_text(json.dumps(raw))
-    v2 = AvroSerializer(
-        TRADE_CODEC, v2_schema, store.register(value_subject(topic), v2_schema.text)
-    )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        v1 = AvroSerializer.for_topic(store, topic, TRADE_CODEC.event_type)
+        raw = json.loads(bundled_schema("trade").text)
+        raw["fields"].append({"name": "venue_seq", "type": "long", "default": 0})
+        v2_schema = parse_schema_text(json.dumps(raw))
+        v2 = AvroSerializer(
+            TRADE_CODEC, v2_schema, store.register(value_subject(topic), v2_schema.text)
+        )
     assert v2.schema_id != v1.schema_id
     producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 5}))
     for i in range(n):
@@ -188,23 +188,23 @@ def produce_v2_trades_and_junk(
 def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
     """Every trade of the topic with its log position, read back by the project's replay."""
     rows = []
-    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-    for item in replay_topic(settings.kafka.connection, store, topic):
-        if not isinstance(item, LoggedEvent) or not isinstance(item.event, Trade):
-            continue
-        trade = item.event
-        rows.append(
-            {
-                "symbol": trade.symbol,
-                "event_us": to_micros(trade.event_time),
-                "price": trade.price,
-                "size": float(trade.size),
-                "kafka_ms": item.timestamp_ms,
-                "partition": item.partition,
-                "offset": item.offset,
-                "trade_id": trade.trade_id,
-            }
-        )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        for item in replay_topic(settings.kafka.connection, store, topic):
+            if not isinstance(item, LoggedEvent) or not isinstance(item.event, Trade):
+                continue
+            trade = item.event
+            rows.append(
+                {
+                    "symbol": trade.symbol,
+                    "event_us": to_micros(trade.event_time),
+                    "price": trade.price,
+                    "size": float(trade.size),
+                    "kafka_ms": item.timestamp_ms,
+                    "partition": item.partition,
+                    "offset": item.offset,
+                    "trade_id": trade.trade_id,
+                }
+            )
     frame = pd.DataFrame(rows)
     return frame.sort_values(["symbol", "partition", "offset"]).reset_index(drop=True)
 

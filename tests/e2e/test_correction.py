@@ -103,8 +103,8 @@ def healed(stack: Settings) -> Iterator[Healed]:
     late = [r for r, g in zip(records, in_gap, strict=True) if g]
     partitions = max(r[0] for r in records) + 1
     ensure_topics(wait_for_brokers(stack.kafka.connection), [TopicSpec(topic, partitions)])
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    AvroSerializer.for_topic(store, topic, Trade)  # apply refuses a topic without a schema
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        AvroSerializer.for_topic(store, topic, Trade)  # apply refuses a topic without a schema
     _produce(stack, topic, kept)
     definitions = market_definitions(
         f"e2e_heal_{run}", table_prefix=f"e2e_{run}_heal_", source_topic=topic

@@ -146,9 +146,8 @@ def test_a_view_added_later_is_backfilled_by_the_kafka_engine(
 def _produce_trades(settings: Settings, topic: str, first: int, n: int) -> None:
     """Trades of one symbol, a second apart, into ``topic`` (created with 4 partitions)."""
     ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
-    serializer = AvroSerializer.for_topic(
-        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Trade
-    )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        serializer = AvroSerializer.for_topic(store, topic, Trade)
     producer = Producer(settings.kafka.connection.producer())
     start = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
     for i in range(first, first + n):

@@ -98,9 +98,8 @@ def world(stack: Settings) -> Iterator[World]:
         stack.kafka.connection, {"metric": topic}, stack.topics.dead_letter,
         partitions=2, replication_factor=stack.kafka.replication_factor,
     )  # fmt: skip
-    summary = Ingestor(options, ConfluentSchemaStore.from_settings(stack.schema_registry)).run(
-        _records(series)
-    )
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        summary = Ingestor(options, store).run(_records(series))
     assert summary.sent == STEPS * len(series)
     ensure_topics(AdminClient(stack.kafka.connection.admin()), [TopicSpec(anomalies_topic, 2)])
     definitions = stream_definitions(
@@ -192,12 +191,12 @@ def found(world: World) -> Found:
     processed = time.monotonic()
     uri = _score(world, rows)
     print(f"processor {processed - began:.0f} s, scorer {time.monotonic() - processed:.0f} s")
-    store = ConfluentSchemaStore.from_settings(world.settings.schema_registry)
     events = []
-    for item in replay_topic(world.settings.kafka.connection, store, world.anomalies_topic):
-        assert isinstance(item, LoggedEvent), item
-        assert isinstance(item.event, Anomaly)
-        events.append(item.event)
+    with ConfluentSchemaStore.from_settings(world.settings.schema_registry) as store:
+        for item in replay_topic(world.settings.kafka.connection, store, world.anomalies_topic):
+            assert isinstance(item, LoggedEvent), item
+            assert isinstance(item.event, Anomaly)
+            events.append(item.event)
     return Found(events, uri)
 
 

@@ -137,12 +137,12 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
     finally:
         handle.stop()
 
-    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-    events = [
-        item.event
-        for item in replay_topic(settings.kafka.connection, store, anomalies)
-        if isinstance(item, LoggedEvent) and isinstance(item.event, Anomaly)
-    ]
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        events = [
+            item.event
+            for item in replay_topic(settings.kafka.connection, store, anomalies)
+            if isinstance(item, LoggedEvent) and isinstance(item.event, Anomaly)
+        ]
     assert events
     published = pd.DataFrame(
         {"symbol": [e.symbol for e in events], "event_timestamp": [e.event_time for e in events]}

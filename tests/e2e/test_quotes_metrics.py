@@ -133,22 +133,22 @@ def _logged(settings: Settings, topic: str, view: FeatureView) -> pd.DataFrame:
     source = view.stream.source
     roles = {source.entity_field, source.timestamp_field, source.id_field}
     numeric = [f for f in source.fields if f not in roles]
-    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     rows = []
-    for item in replay_topic(settings.kafka.connection, store, topic):
-        assert isinstance(item, LoggedEvent), item  # the ingest sends only valid events
-        event = item.event
-        rows.append(
-            {
-                "entity": getattr(event, source.entity_field),
-                "event_us": to_micros(getattr(event, source.timestamp_field)),
-                "kafka_ms": item.timestamp_ms,
-                "partition": item.partition,
-                "offset": item.offset,
-                "event_id": getattr(event, source.id_field or ""),
-                **{name: float(getattr(event, name)) for name in numeric},
-            }
-        )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        for item in replay_topic(settings.kafka.connection, store, topic):
+            assert isinstance(item, LoggedEvent), item  # the ingest sends only valid events
+            event = item.event
+            rows.append(
+                {
+                    "entity": getattr(event, source.entity_field),
+                    "event_us": to_micros(getattr(event, source.timestamp_field)),
+                    "kafka_ms": item.timestamp_ms,
+                    "partition": item.partition,
+                    "offset": item.offset,
+                    "event_id": getattr(event, source.id_field or ""),
+                    **{name: float(getattr(event, name)) for name in numeric},
+                }
+            )
     return pd.DataFrame(rows).sort_values(["partition", "offset"]).reset_index(drop=True)
 
 

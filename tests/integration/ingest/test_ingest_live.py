@@ -38,20 +38,20 @@ REAL_FILE = "20131007_aig_Trade_Tick.csv.gz"
 
 @pytest.fixture
 def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
 
-    def make(topic: str | None = None, dlq: str | None = None) -> Ingestor:
-        options = IngestOptions(
-            kafka=stack.kafka.connection,
-            topics={"trade": topic or unique_name("it-trades")},
-            dead_letter_topic=dlq or unique_name("it-dlq"),
-            partitions=stack.kafka.default_partitions,
-            connect_timeout_s=20,
-            delivery_timeout_s=30,
-        )
-        return Ingestor(options, store)
+        def make(topic: str | None = None, dlq: str | None = None) -> Ingestor:
+            options = IngestOptions(
+                kafka=stack.kafka.connection,
+                topics={"trade": topic or unique_name("it-trades")},
+                dead_letter_topic=dlq or unique_name("it-dlq"),
+                partitions=stack.kafka.default_partitions,
+                connect_timeout_s=20,
+                delivery_timeout_s=30,
+            )
+            return Ingestor(options, store)
 
-    return make
+        yield make
 
 
 def test_real_file_every_event_accounted_for(stack: Settings, ingestor_factory) -> None:
@@ -60,8 +60,8 @@ def test_real_file_every_event_accounted_for(stack: Settings, ingestor_factory) 
     summary = ingestor.run(open_event_file(path))
     assert summary.read == 25351
     assert summary.sent + summary.dead_lettered == summary.read
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    events = [e for e in replay_topic(stack.kafka.connection, store, summary.topics[0])]
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        events = [e for e in replay_topic(stack.kafka.connection, store, summary.topics[0])]
     assert all(isinstance(e, LoggedEvent) for e in events)
     assert len(events) == summary.sent
     dead = read_raw(stack, summary.dead_letter_topic) if summary.dead_lettered else []
@@ -101,8 +101,9 @@ def test_bad_rows_of_a_real_file_go_to_the_dead_letter_topic(
         assert headers[DEAD_LETTER_REASON].decode().startswith(code)
         assert headers["x-source"] == REAL_FILE.encode()
         assert headers["x-original-topic"] == summary.topics[0].encode()
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    assert sum(1 for _ in replay_topic(stack.kafka.connection, store, summary.topics[0])) == 1996
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        replayed = sum(1 for _ in replay_topic(stack.kafka.connection, store, summary.topics[0]))
+    assert replayed == 1996
 
 
 def test_replaying_a_file_twice_gives_the_same_records_per_key(
@@ -136,8 +137,9 @@ def test_replaying_a_file_twice_gives_the_same_records_per_key(
     for values in per_key.values():
         assert len(values) == 6000
         assert values[:3000] == values[3000:]
-    decoder = AvroDeserializer(ConfluentSchemaStore.from_settings(stack.schema_registry))
-    ids = [decoder.decode(v).trade_id for v in per_key[b"IBM"]]  # type: ignore[union-attr]
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        decoder = AvroDeserializer(store)
+        ids = [decoder.decode(v).trade_id for v in per_key[b"IBM"]]  # type: ignore[union-attr]
     assert ids[:3000] == ids[3000:]
     assert len(set(ids)) == 3000
 
@@ -146,36 +148,37 @@ def test_two_schema_versions_on_the_live_log(
     stack: Settings, unique_name: Callable[[str], str]
 ) -> None:
     topic = unique_name("it-evolve")
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    admin = wait_for_brokers(stack.kafka.connection, timeout_s=20)
-    ensure_topics(admin, [TopicSpec(topic, 2)])
-    raw_v2 = json.loads(bundled_schema("trade").text)
-    raw_v2["fields"].append({"name": "venue_sequence", "type": ["null", "long"], "default": None})
-    v2_schema = parse_schema_text(json.dumps(raw_v2))
-    v1 = AvroSerializer.for_topic(store, topic, Trade)
-    v2 = AvroSerializer.for_topic(store, topic, Trade, v2_schema)
-    assert v1.schema_id != v2.schema_id
-
-    from datetime import UTC, datetime, timedelta
-
-    t0 = datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
-    producer = EventProducer(producer_config(stack.kafka.connection))
-    for i in range(200):
-        trade = Trade("IBM", 180.0 + i / 100, 100, t0 + timedelta(seconds=i), "N", f"evolve:{i}")
-        if i % 2:
-            value = v2.encode_wire({**v2.codec.to_wire(trade), "venue_sequence": i})
-        else:
-            value = v1.encode(trade)
-        producer.produce(topic, value, key=b"IBM")
-    assert producer.flush(30) == 0
-    assert producer.report.count(topic) == 200
-
-    decoded = list(
-        replay_topic(
-            stack.kafka.connection, ConfluentSchemaStore.from_settings(stack.schema_registry), topic
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        admin = wait_for_brokers(stack.kafka.connection, timeout_s=20)
+        ensure_topics(admin, [TopicSpec(topic, 2)])
+        raw_v2 = json.loads(bundled_schema("trade").text)
+        raw_v2["fields"].append(
+            {"name": "venue_sequence", "type": ["null", "long"], "default": None}
         )
-    )
-    assert [e.event.trade_id for e in decoded] == [f"evolve:{i}" for i in range(200)]  # type: ignore[union-attr]
-    assert {e.schema_id for e in decoded} == {v1.schema_id, v2.schema_id}  # type: ignore[union-attr]
-    as_v2 = list(replay_topic(stack.kafka.connection, store, topic, reader=v2_schema))
-    assert all(isinstance(e, LoggedEvent) for e in as_v2)
+        v2_schema = parse_schema_text(json.dumps(raw_v2))
+        v1 = AvroSerializer.for_topic(store, topic, Trade)
+        v2 = AvroSerializer.for_topic(store, topic, Trade, v2_schema)
+        assert v1.schema_id != v2.schema_id
+
+        from datetime import UTC, datetime, timedelta
+
+        t0 = datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
+        producer = EventProducer(producer_config(stack.kafka.connection))
+        for i in range(200):
+            trade = Trade(
+                "IBM", 180.0 + i / 100, 100, t0 + timedelta(seconds=i), "N", f"evolve:{i}"
+            )
+            if i % 2:
+                value = v2.encode_wire({**v2.codec.to_wire(trade), "venue_sequence": i})
+            else:
+                value = v1.encode(trade)
+            producer.produce(topic, value, key=b"IBM")
+        assert producer.flush(30) == 0
+        assert producer.report.count(topic) == 200
+
+        with ConfluentSchemaStore.from_settings(stack.schema_registry) as fresh:
+            decoded = list(replay_topic(stack.kafka.connection, fresh, topic))
+        assert [e.event.trade_id for e in decoded] == [f"evolve:{i}" for i in range(200)]  # type: ignore[union-attr]
+        assert {e.schema_id for e in decoded} == {v1.schema_id, v2.schema_id}  # type: ignore[union-attr]
+        as_v2 = list(replay_topic(stack.kafka.connection, store, topic, reader=v2_schema))
+        assert all(isinstance(e, LoggedEvent) for e in as_v2)

@@ -61,37 +61,38 @@ def decode_all(
     stack: Settings, topic: str, full_name: str
 ) -> tuple[list[IngestEvent], list[bytes | None], set[int]]:
     """Decode every record of a topic with its writer schema (looked up by the id it carries)."""
-    decoder = AvroDeserializer(ConfluentSchemaStore.from_settings(stack.schema_registry))
     events: list[IngestEvent] = []
     keys: list[bytes | None] = []
     ids: set[int] = set()
-    for _, key, value, _ in sorted(read_raw(stack, topic), key=lambda r: r[0]):
-        schema_id, _ = decoder.decode_wire(value)
-        assert decoder.writer_schema(schema_id).full_name == full_name
-        ids.add(schema_id)
-        event = decoder.decode(value)
-        assert isinstance(event, Trade | Quote | Metric)
-        events.append(event)
-        keys.append(key)
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        decoder = AvroDeserializer(store)
+        for _, key, value, _ in sorted(read_raw(stack, topic), key=lambda r: r[0]):
+            schema_id, _ = decoder.decode_wire(value)
+            assert decoder.writer_schema(schema_id).full_name == full_name
+            ids.add(schema_id)
+            event = decoder.decode(value)
+            assert isinstance(event, Trade | Quote | Metric)
+            events.append(event)
+            keys.append(key)
     return events, keys, ids
 
 
 @pytest.fixture
 def make_ingestor(stack: Settings, unique_name: Callable[[str], str]):
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
 
-    def make(kinds: Iterable[RecordKind]) -> Ingestor:
-        options = IngestOptions(
-            kafka=stack.kafka.connection,
-            topics={kind: unique_name(f"it-{kind}s") for kind in kinds},
-            dead_letter_topic=unique_name("it-dlq"),
-            partitions=stack.kafka.default_partitions,
-            connect_timeout_s=20,
-            delivery_timeout_s=30,
-        )
-        return Ingestor(options, store)
+        def make(kinds: Iterable[RecordKind]) -> Ingestor:
+            options = IngestOptions(
+                kafka=stack.kafka.connection,
+                topics={kind: unique_name(f"it-{kind}s") for kind in kinds},
+                dead_letter_topic=unique_name("it-dlq"),
+                partitions=stack.kafka.default_partitions,
+                connect_timeout_s=20,
+                delivery_timeout_s=30,
+            )
+            return Ingestor(options, store)
 
-    return make
+        yield make
 
 
 def test_a_real_quote_file_slice_every_record_accounted_for(
@@ -126,8 +127,8 @@ def test_a_real_quote_file_slice_every_record_accounted_for(
     assert events == want  # one key, one partition: the file's order
     assert set(keys) == {b"IBM"}
     assert schema_ids == {ingestor.serializer("quote").schema_id}
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    writer = parse_schema_text(store.schema_text(schema_ids.pop()))
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        writer = parse_schema_text(store.schema_text(schema_ids.pop()))
     assert writer.text == bundled_schema("quote").text
     assert len({q.quote_id for q in events if isinstance(q, Quote)}) == len(events)
     by_line = {int(h["x-source-line"]): (value, h) for _, _, value, h in dead}

@@ -36,12 +36,12 @@ def rolling_rows(world: ModelsWorld) -> pd.DataFrame:
 
 
 def consume(world: ModelsWorld, topic: str) -> list[Anomaly]:
-    store = ConfluentSchemaStore.from_settings(world.settings.schema_registry)
     events = []
-    for item in replay_topic(world.settings.kafka.connection, store, topic):
-        assert isinstance(item, LoggedEvent), item
-        assert isinstance(item.event, Anomaly)
-        events.append(item.event)
+    with ConfluentSchemaStore.from_settings(world.settings.schema_registry) as store:
+        for item in replay_topic(world.settings.kafka.connection, store, topic):
+            assert isinstance(item, LoggedEvent), item
+            assert isinstance(item.event, Anomaly)
+            events.append(item.event)
     return events
 
 

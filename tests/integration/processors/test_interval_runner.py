@@ -42,9 +42,8 @@ T0 = 1_800_000_000_000_000 - 1_800_000_000_000_000 % 60_000_000
 
 
 def _records(settings: Settings, topic: str) -> KafkaRecords:
-    serializer = AvroSerializer.for_topic(
-        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Trade
-    )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        serializer = AvroSerializer.for_topic(store, topic, Trade)
     rng = np.random.default_rng(7)
     keys: list[bytes | None] = []
     values: list[bytes | None] = []

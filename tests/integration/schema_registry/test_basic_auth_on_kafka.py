@@ -78,7 +78,6 @@ def test_two_instances_behind_basic_auth_and_ingest_through_them(
     with gzip.open(source, "rt") as lines:
         small.write_text("".join(line for _, line in zip(range(ROWS), lines, strict=False)))
     through = secured.schema_registry.model_copy(update={"url_override": follower.url})
-    store = ConfluentSchemaStore.from_settings(through)
     options = IngestOptions(
         kafka=stack.kafka.connection,
         topics={"trade": unique_name("auth-trades")},
@@ -87,11 +86,14 @@ def test_two_instances_behind_basic_auth_and_ingest_through_them(
         connect_timeout_s=20,
         delivery_timeout_s=30,
     )
-    summary = Ingestor(options, store).run(open_event_file(small))
-    assert summary.read == ROWS and summary.sent == ROWS, summary
-    replayed = list(replay_topic(stack.kafka.connection, store, summary.topics[0]))
+    with ConfluentSchemaStore.from_settings(through) as store:
+        summary = Ingestor(options, store).run(open_event_file(small))
+        assert summary.read == ROWS and summary.sent == ROWS, summary
+        replayed = list(replay_topic(stack.kafka.connection, store, summary.topics[0]))
     assert len(replayed) == ROWS and all(isinstance(e, LoggedEvent) for e in replayed)
 
-    anonymous = ConfluentSchemaStore(leader.url)
-    with pytest.raises(ConfigurationError, match="BASIC_AUTH_USER_INFO"):
+    with (
+        ConfluentSchemaStore(leader.url) as anonymous,
+        pytest.raises(ConfigurationError, match="BASIC_AUTH_USER_INFO"),
+    ):
         anonymous.latest_schema_text(f"{summary.topics[0]}-value")

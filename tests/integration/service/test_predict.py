@@ -87,12 +87,12 @@ def test_scores_features_statuses_and_the_prediction_log(
     assert ghost.feature_time is None
 
     server.run(_flush_log(server))
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    logged = [
-        r.event
-        for r in replay_topic(stack.kafka.connection, store, predictions_topic)
-        if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
-    ]
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        logged = [
+            r.event
+            for r in replay_topic(stack.kafka.connection, store, predictions_topic)
+            if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
+        ]
     by_id = {event.request_id: event for event in logged}
     assert set(by_id) == {p.request_id for p in result.predictions}
     event = by_id[aapl.request_id]
@@ -149,12 +149,12 @@ def test_repeated_calls_see_a_changed_row_and_a_value_outliving_its_ttl(
     np.testing.assert_allclose(aged.scores, models.expected_v1([[20.0, nan, 1.0]]))
 
     server.run(_flush_log(server))
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    logged = {
-        r.event.request_id: r.event
-        for r in replay_topic(stack.kafka.connection, store, predictions_topic)
-        if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
-    }
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        logged = {
+            r.event.request_id: r.event
+            for r in replay_topic(stack.kafka.connection, store, predictions_topic)
+            if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
+        }
     calls = (first, again, changed, aged)
     assert all(call.predictions[0].request_id in logged for call in calls)
     closes = [logged[c.predictions[0].request_id].features["bars_1m:close"] for c in calls]

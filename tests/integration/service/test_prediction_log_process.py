@@ -77,12 +77,12 @@ def test_calls_logged_once_each_and_after_the_writer_is_killed(stack: Settings, 
     sent, failed, dropped = asyncio.run(main())
     total = 2 * calls * len(ENTITIES)
     assert (sent, failed, dropped) == (total, 0, 0)
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    logged = [
-        r.event
-        for r in replay_topic(stack.kafka.connection, store, topic)
-        if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
-    ]
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        logged = [
+            r.event
+            for r in replay_topic(stack.kafka.connection, store, topic)
+            if isinstance(r, LoggedEvent) and isinstance(r.event, PredictionLog)
+        ]
     assert len(logged) == len({e.request_id for e in logged}) == total
     by_id = {e.request_id: e for e in logged}
     for call in range(2 * calls):

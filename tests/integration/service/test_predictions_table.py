@@ -75,19 +75,19 @@ def _record(stack: Settings, topic: str, table: PredictionTable, group: str, eve
         if sum(seen) >= events:
             stop.set()
 
-    store = ConfluentSchemaStore.from_settings(stack.schema_registry)
-    thread = threading.Thread(
-        target=lambda: added.append(
-            record_predictions(
-                stack.kafka.connection, store, stack.postgres.dsn, topic, table,
-                group_id=group, stop=stop, on_batch=on_batch,
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+        thread = threading.Thread(
+            target=lambda: added.append(
+                record_predictions(
+                    stack.kafka.connection, store, stack.postgres.dsn, topic, table,
+                    group_id=group, stop=stop, on_batch=on_batch,
+                )
             )
-        )
-    )  # fmt: skip
-    thread.start()
-    thread.join(40)
-    stop.set()
-    thread.join(10)
+        )  # fmt: skip
+        thread.start()
+        thread.join(40)
+        stop.set()
+        thread.join(10)
     assert sum(seen) == events, f"the recorder read {sum(seen)} events, not {events}"
     return added[0]
 

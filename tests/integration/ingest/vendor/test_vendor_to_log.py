@@ -47,12 +47,13 @@ def _ids(events: list[TapeEvent]) -> Counter[str]:
 
 def _logged(settings: Settings, topic: str) -> Counter[str]:
     """The event id of every record of ``topic`` (a copy counts twice)."""
-    decoder = AvroDeserializer(ConfluentSchemaStore.from_settings(settings.schema_registry))
     out: Counter[str] = Counter()
-    for _, _, value, _ in read_raw(settings, topic):
-        found = event_id(decoder.decode(value))
-        assert found is not None
-        out[found] += 1
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        decoder = AvroDeserializer(store)
+        for _, _, value, _ in read_raw(settings, topic):
+            found = event_id(decoder.decode(value))
+            assert found is not None
+            out[found] += 1
     return out
 
 
@@ -82,7 +83,10 @@ def test_live_through_breaks_and_an_overlapping_backfill_logs_each_vendor_record
 ) -> None:
     tape = load_tape(DAY, ["IBM", "AIG"], clock(9, 30), clock(9, 32), quotes=True)
     expected = _ids(tape)
-    with VendorSimulator(tape, api_key=KEY, drops=[500, 1000], lost=150, page_size=300) as sim:
+    with (
+        VendorSimulator(tape, api_key=KEY, drops=[500, 1000], lost=150, page_size=300) as sim,
+        ConfluentSchemaStore.from_settings(stack.schema_registry) as store,
+    ):
         stop = threading.Event()
         feed = LiveFeed(
             VendorStream(
@@ -118,7 +122,7 @@ def test_live_through_breaks_and_an_overlapping_backfill_logs_each_vendor_record
                 dead_letter_topic=topics["dead"],
                 partitions=2,
             ),
-            ConfluentSchemaStore.from_settings(stack.schema_registry),
+            store,
         )
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
