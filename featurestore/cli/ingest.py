@@ -127,17 +127,17 @@ def _run(
     )
     telemetry = process_telemetry(settings, "ingest", settings.metrics.ingest_port)
     try:
-        store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-        ingestor = Ingestor(
-            options,
-            store,
-            on_wait=lambda m: click.echo(m, err=True),
-            metrics=IngestMetrics(telemetry.meter_provider),
-        )
-        summary = ingestor.run(
-            _until_signalled(records, stop),
-            progress=lambda s: click.echo(f"... read {s.read}", err=True),
-        )
+        with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+            ingestor = Ingestor(
+                options,
+                store,
+                on_wait=lambda m: click.echo(m, err=True),
+                metrics=IngestMetrics(telemetry.meter_provider),
+            )
+            summary = ingestor.run(
+                _until_signalled(records, stop),
+                progress=lambda s: click.echo(f"... read {s.read}", err=True),
+            )
     except IngestDeliveryError as exc:
         _echo_summary(exc.summary)
         raise click.ClickException(str(exc)) from exc
@@ -814,6 +814,8 @@ def replay(topic: str, follow: bool, as_json: bool, limit: int | None) -> None:
                 break
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
     if not as_json:
         schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items()))
         click.echo(
