@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -44,18 +44,27 @@ def wait_for_leader(processes: list[RegistryProcess], timeout_s: float = 30.0) -
     raise AssertionError(f"no instance of {[p.url for p in processes]} leads")
 
 
-def client(*processes: RegistryProcess) -> SchemaRegistryClient:
-    """A fresh client (no cache) given these instances, in this order.
+Clients = Callable[..., SchemaRegistryClient]
 
-    It tries each instance once with a short pause (the client's default is 3 tries with a
+
+@pytest.fixture
+def client() -> Iterator[Clients]:
+    """Makes fresh clients (no cache) given instances, in that order; closed after the test.
+
+    Each tries every instance once with a short pause (the client's default is 3 tries with a
     backoff of up to 20 s on each URL before the next, seconds spent on a dead instance).
     """
-    urls = ",".join(p.url for p in processes)
-    return SchemaRegistryClient(
-        processes[0].client_config(
-            urls, **{"max.retries": 1, "retries.wait.ms": 50, "retries.max.wait.ms": 200}
-        )
-    )
+    made: list[SchemaRegistryClient] = []
+
+    def make(*processes: RegistryProcess) -> SchemaRegistryClient:
+        urls = ",".join(p.url for p in processes)
+        config = {"max.retries": 1, "retries.wait.ms": 50, "retries.max.wait.ms": 200}
+        made.append(SchemaRegistryClient(processes[0].client_config(urls, **config)))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
 
 
 @dataclass
@@ -63,13 +72,14 @@ class Registrations:
     """Registers a new subject and schema after another, through whichever instance answers."""
 
     processes: list[RegistryProcess]
+    client: Clients
     ids: dict[str, int] = field(default_factory=dict)
     done_at: dict[str, float] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
-        registry = client(*self.processes)
+        registry = self.client(*self.processes)
         n = 0
         while not self.stop.is_set():
             name = f"S{n}"
@@ -85,7 +95,7 @@ class Registrations:
 
 
 def test_two_instances_either_takes_writes_and_the_leader_killed_hands_over(
-    start_registry: Callable[[str], RegistryProcess],
+    start_registry: Callable[[str], RegistryProcess], client: Clients
 ) -> None:
     topic = f"_schemas-ha-{uuid.uuid4().hex[:8]}"
     first, second = start_registry(topic), start_registry(topic)
@@ -123,7 +133,7 @@ def test_two_instances_either_takes_writes_and_the_leader_killed_hands_over(
 
     # The leader SIGKILLed under a stream of registrations: the other leads within seconds.
     survivor = follower
-    stream = Registrations([leader, survivor])
+    stream = Registrations([leader, survivor], client)
     feeder = threading.Thread(target=stream.run, daemon=True)
     feeder.start()
     try:
