@@ -66,8 +66,8 @@ def _apply(
     if schema_store is not None:
         check_source_schemas(definitions, schema_store)
     else:
-        with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
-            check_source_schemas(definitions, store)
+        with ConfluentSchemaStore.from_settings(settings.schema_registry) as schemas:
+            check_source_schemas(definitions, schemas)
     with feature_store(settings, definitions.project, repo_path) as store:
         try:
             registered: Definitions | None = read_registry(store.registry, definitions.project)
