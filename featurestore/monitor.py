@@ -97,13 +97,13 @@ class Monitor:
 
         settings = self.settings
         definitions = cached_definitions(settings, self.project or PROJECT)
-        store = PostgresOfflineStore(settings.postgres.dsn, definitions)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         window = timedelta(minutes=settings.metrics.drift_window_minutes)
-        for model in settings.metrics.drift_models:
-            report = measure_drift(store, settings.postgres.dsn, registry, model, window=window)
-            for feature in report.features:
-                self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi
+        with PostgresOfflineStore(settings.postgres.dsn, definitions) as store:
+            for model in settings.metrics.drift_models:
+                report = measure_drift(store, settings.postgres.dsn, registry, model, window=window)
+                for feature in report.features:
+                    self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi
 
     def apply_retention(self) -> None:
         """Drop the offline partitions past each view's retention once."""

@@ -88,7 +88,6 @@ def ensure_first_models(
     fed = None if project is None else _fed(settings, project)
     if fed is not None:
         definitions, window, source = fed
-        context = TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry)
         options = TrainOptions(
             seed=0,
             name_prefix=name_prefix,
@@ -96,11 +95,11 @@ def ensure_first_models(
             window=window,
             tags={"data_source": source},
         )
-        return train(missing, context, options)
+        with TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry) as context:
+            return train(missing, context, options)
     definitions = demo_definitions(prefix=table_prefix)
     demo = demo_market(seed=0)
     write_features(dsn, definitions, demo.trades, created=_CREATED)
-    context = TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry)
     options = TrainOptions(
         seed=0,
         name_prefix=name_prefix,
@@ -109,4 +108,5 @@ def ensure_first_models(
         window=training_window(definitions, demo.trades),
         tags={"data_source": "demo: synthetic market, seed 0, injected anomalies"},
     )
-    return train(missing, context, options)
+    with TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry) as context:
+        return train(missing, context, options)

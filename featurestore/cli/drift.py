@@ -49,16 +49,17 @@ def drift(
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
     registry = ModelRegistry(settings.mlflow.tracking_uri)
-    report = measure_drift(
-        PostgresOfflineStore(settings.postgres.dsn, definitions),
-        settings.postgres.dsn,
-        registry,
-        model_name,
-        alias=alias,
-        window=timedelta(minutes=window_minutes),
-        end=until,
-        threshold=threshold,
-    )
+    with PostgresOfflineStore(settings.postgres.dsn, definitions) as store:
+        report = measure_drift(
+            store,
+            settings.postgres.dsn,
+            registry,
+            model_name,
+            alias=alias,
+            window=timedelta(minutes=window_minutes),
+            end=until,
+            threshold=threshold,
+        )
     click.echo(
         f"{report.ref.name} version {report.ref.version}: {report.start:%Y-%m-%d %H:%M} to "
         f"{report.end:%Y-%m-%d %H:%M} UTC, {report.features[0].live_rows} live rows, "

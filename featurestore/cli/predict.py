@@ -125,6 +125,7 @@ def predict(
         click.echo(f"recording {settings.topics.predictions} into table {table.table}")
 
     predictors: list[Predictor] = []
+    store: PostgresOfflineStore | None = None
     if follow:
         store = PostgresOfflineStore(settings.postgres.dsn, definitions)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
@@ -161,5 +162,7 @@ def predict(
             thread.join(30)
         for predictor in predictors:
             predictor.close()
+        if store is not None:
+            store.close()
     if errors:
         raise errors[0]

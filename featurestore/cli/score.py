@@ -156,4 +156,5 @@ def score(
             thread.join(timeout=30)
         for scoring in scorings:
             scoring.scorer.close()
+        store.close()
         telemetry.close()

@@ -112,8 +112,9 @@ def train(
         seq_len=seq_len,
         data_file=data_file,
     )
-    context = TrainingContext.from_settings(settings, definitions)
-    for report in run_training(list(dict.fromkeys(chosen)), context, options):
+    with TrainingContext.from_settings(settings, definitions) as context:
+        reports = run_training(list(dict.fromkeys(chosen)), context, options)
+    for report in reports:
         ref = report.logged.ref
         star = " (champion)" if report.logged.promoted else ""
         click.echo(f"{ref.name} version {ref.version}{star} in {report.seconds:.1f} s")

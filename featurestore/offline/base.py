@@ -13,6 +13,8 @@ import abc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import pandas as pd
 import pyarrow as pa
@@ -73,3 +75,23 @@ class OfflineStore(abc.ABC):
     def to_pandas(self, entities: EntitySource, request: TrainingRequest) -> pd.DataFrame:
         """The training rows as a pandas DataFrame."""
         return self.to_arrow(entities, request).to_pandas()
+
+    def close(self) -> None:
+        """Release what the store keeps between joins (connections); it stays usable.
+
+        A store that keeps nothing has nothing to release: this one does nothing.
+        """
+        return None
+
+    def __enter__(self) -> Self:
+        """The store itself; leaving calls :meth:`close`."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close what the store keeps (:meth:`close`)."""
+        self.close()

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import TracebackType
 
 import numpy as np
 import pandas as pd
@@ -134,19 +133,6 @@ class PostgresOfflineStore(OfflineStore):
         # refused, password refused: :mod:`featurestore.error_maps.postgres`). A connection is
         # made when none is idle, never waited for, and closed when it failed.
         self._idle: queue.SimpleQueue[Conn] = queue.SimpleQueue()
-
-    def __enter__(self) -> PostgresOfflineStore:
-        """The store itself; leaving closes its idle connections."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close the connections kept between exports."""
-        self.close()
 
     def close(self) -> None:
         """Close the connections kept between exports (the store stays usable)."""

@@ -156,6 +156,12 @@ class OfflineAccess:
                 self._store = PostgresOfflineStore(self._settings.postgres.dsn, self._definitions)
             return self._store, self._definitions
 
+    async def aclose(self) -> None:
+        """Close the store's kept connections (a later export opens new ones)."""
+        async with self._lock:
+            if self._store is not None:
+                await asyncio.to_thread(self._store.close)
+
     def _read_definitions(self) -> Definitions:
         if self._load is not None:
             return self._load(self._settings, self._project)

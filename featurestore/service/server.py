@@ -210,7 +210,9 @@ async def create_server(
             FeatureServicer(online, catalog, max_entities=service.max_entities, raw=raw)
         ),
     )
-    offline = offline or OfflineAccess(settings, catalog.project)
+    if offline is None:
+        offline = OfflineAccess(settings, catalog.project)
+        closers.append(offline.aclose)
     registrar.add_service(
         PREDICTION_SERVICE,
         prediction_method_handlers(

@@ -173,6 +173,7 @@ def _score(world: World, rows: int) -> str:
     finally:
         stop.set()
         follower.join(30)
+        store.close()
     assert sum(scored) == rows
     return logged.ref.uri
 

@@ -122,10 +122,10 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
     anomalies = f"e2e-models-anomalies-{pipeline.run}"
     ensure_topics(AdminClient(settings.kafka.connection.admin()), [TopicSpec(anomalies, 2)])
     scored = pipeline.definitions("b")
+    offline = PostgresOfflineStore(settings.postgres.dsn, scored)
     scorer = AnomalyScorer(
-        pipeline.registry, pipeline.reports["anomaly"].logged.ref.name,
-        store=PostgresOfflineStore(settings.postgres.dsn, scored),
-    )  # fmt: skip
+        pipeline.registry, pipeline.reports["anomaly"].logged.ref.name, store=offline
+    )
     hook = ScoringHook(scorer, AnomalyPublisher.from_settings(settings, anomalies))
     options = ProcessorOptions(
         name=f"e2e-models-b-{pipeline.run}", project=scored.project, topic=pipeline.topic
@@ -136,6 +136,7 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
         wait_for(lambda: handle.totals.get("records", 0) >= records, 600, "the stream")
     finally:
         handle.stop()
+        offline.close()
 
     with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
         events = [

@@ -213,22 +213,22 @@ def test_feast_sdk_reads_what_the_processor_wrote(streamed: World) -> None:
 def test_online_equals_the_point_in_time_export(streamed: World) -> None:
     symbols = ["IBM", "AIG", "EVOL"]
     online = _online(streamed, "a", symbols)
-    store = PostgresOfflineStore(streamed.settings.postgres.dsn, streamed.definitions("a"))
-    now = datetime.now(UTC)
-    for view, names in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
-        # At the online row's own event time, and now: the export returns what is served.
-        times = [online[s][f"_ts:{view}"] for s in symbols] + [now] * len(symbols)
-        entities = pd.DataFrame({"symbol": symbols * 2, "event_timestamp": times})
-        request = TrainingRequest(features=[f"{view}:{n}" for n in names])
-        exported = store.to_pandas(entities, request)
-        for i, symbol in enumerate(symbols * 2):
-            for name in names:
-                want = online[symbol][f"{view}:{name}"]
-                value = exported[name].iloc[i]
-                if want is None:
-                    assert pd.isna(value), (symbol, view, name)
-                else:
-                    assert value == want, (symbol, view, name)
+    with PostgresOfflineStore(streamed.settings.postgres.dsn, streamed.definitions("a")) as store:
+        now = datetime.now(UTC)
+        for view, names in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
+            # At the online row's own event time, and now: the export returns what is served.
+            times = [online[s][f"_ts:{view}"] for s in symbols] + [now] * len(symbols)
+            entities = pd.DataFrame({"symbol": symbols * 2, "event_timestamp": times})
+            request = TrainingRequest(features=[f"{view}:{n}" for n in names])
+            exported = store.to_pandas(entities, request)
+            for i, symbol in enumerate(symbols * 2):
+                for name in names:
+                    want = online[symbol][f"{view}:{name}"]
+                    value = exported[name].iloc[i]
+                    if want is None:
+                        assert pd.isna(value), (symbol, view, name)
+                    else:
+                        assert value == want, (symbol, view, name)
 
 
 def test_backfill_gives_the_same_rows_and_rebuilds_what_retention_dropped(

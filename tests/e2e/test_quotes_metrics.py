@@ -314,8 +314,8 @@ def test_point_in_time_export_returns_the_latest_row_at_or_before_each_time(
         {key: [e for e, _ in asked],
          "event_timestamp": [pd.Timestamp(t, unit="us", tz="UTC") for _, t in asked]}
     )  # fmt: skip
-    store = PostgresOfflineStore(world.settings.postgres.dsn, defs)
-    exported = store.to_pandas(entity_rows, TrainingRequest(feature_service=topic.service))
+    with PostgresOfflineStore(world.settings.postgres.dsn, defs) as store:
+        exported = store.to_pandas(entity_rows, TrainingRequest(feature_service=topic.service))
     assert len(exported) == len(asked)
     assert exported[key].tolist() == [e for e, _ in asked]  # in the order asked
     names = [r.feature for r in defs.service(topic.service).features]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -22,8 +23,21 @@ pytestmark = pytest.mark.integration
 ALL = "market_features_v1"
 
 
+_MADE: list[PostgresOfflineStore] = []
+
+
 def _store(data: OfflineData, **kwargs: int) -> PostgresOfflineStore:
-    return PostgresOfflineStore(data.settings.postgres.dsn, data.definitions, **kwargs)
+    """A store of ``data``'s tables, closed after the test (:func:`_close_stores`)."""
+    store = PostgresOfflineStore(data.settings.postgres.dsn, data.definitions, **kwargs)
+    _MADE.append(store)
+    return store
+
+
+@pytest.fixture(autouse=True)
+def _close_stores() -> Iterator[None]:
+    yield
+    while _MADE:
+        _MADE.pop().close()
 
 
 def test_definitions_read_back_from_the_registry(offline_data: OfflineData) -> None:

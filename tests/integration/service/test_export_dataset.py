@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
@@ -43,10 +46,11 @@ def offline(stack: Settings) -> Iterator[Offline]:
 
 
 @pytest.fixture
-def server(offline: Offline, start_server: Callable[..., ServerThread]) -> ServerThread:
+def server(offline: Offline, start_server: Callable[..., ServerThread]) -> Iterator[ServerThread]:
     # Definitions are read from the Feast registry, as in production (the project is this run's).
     access = OfflineAccess(offline.settings, offline.definitions.project)
-    return start_server(offline=access)
+    yield start_server(offline=access)
+    asyncio.run(access.aclose())  # given to the server, so not closed by it
 
 
 def test_grid_with_labels_streams_the_point_in_time_join(
@@ -75,10 +79,10 @@ def test_grid_with_labels_streams_the_point_in_time_join(
     assert table.schema.field("direction").type == pa.int8()
     # The same join through the offline store's own API, and the labels' own function.
     frame = table.to_pandas()
-    store = PostgresOfflineStore(offline.settings.postgres.dsn, offline.definitions)
-    direct = store.to_pandas(
-        frame[["symbol", "event_timestamp"]], TrainingRequest(features=features)
-    )
+    with PostgresOfflineStore(offline.settings.postgres.dsn, offline.definitions) as store:
+        direct = store.to_pandas(
+            frame[["symbol", "event_timestamp"]], TrainingRequest(features=features)
+        )
     pd.testing.assert_series_equal(frame["close"], direct["close"], check_names=False)
     pd.testing.assert_series_equal(frame["vwap_5m"], direct["vwap_5m"], check_names=False)
     labels = add_forward_labels(
@@ -194,3 +198,28 @@ def test_postgres_down_is_unavailable(
             ["bars_1m:close"],
             entity_rows=pd.DataFrame({"symbol": ["AAA"], "event_timestamp": [T0]}),
         )
+
+
+def test_closing_the_offline_access_closes_the_connections_it_kept(offline: Offline) -> None:
+    """The server closes its offline store when it stops: the connections kept between exports
+    are closed, not left to the garbage collector ("deleted while still open")."""
+    access = OfflineAccess(
+        offline.settings, offline.definitions.project, load=lambda _s, _p: offline.definitions
+    )
+    entities = pd.DataFrame({"symbol": ["AAA"], "event_timestamp": [T0]})
+
+    async def export_then_close(access: OfflineAccess) -> None:
+        store, _ = await access.store()
+        await asyncio.to_thread(
+            store.to_pandas, entities, TrainingRequest(features=["bars_1m:close"])
+        )
+        await access.aclose()
+
+    gc.collect()  # what earlier tests left to the collector is theirs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        asyncio.run(export_then_close(access))
+        del access
+        gc.collect()
+    left_open = [str(w.message) for w in caught if "still open" in str(w.message)]
+    assert not left_open
