@@ -267,11 +267,16 @@ def checksum(settings: Settings, table: str, key: str = "symbol") -> tuple[int, 
     return int(row[0]), str(row[1])
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout_s: float, what: str, log: Path | None = None
+) -> None:
+    """Poll ``predicate`` until it holds; past ``timeout_s`` fail naming ``what``, with the
+    tail of ``log`` (a processor's output) when given, so that CI's output says why."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            tail = f"\n--- {log} (tail) ---\n{log.read_text()[-6000:]}" if log else ""
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{tail}")
         time.sleep(0.5)
 
 

@@ -34,7 +34,7 @@ from featurestore.definitions import Definitions, apply_definitions, market_defi
 from featurestore.stack import Stack
 from featurestore.stack.processors import ready_file
 from processors.options import processor_dir
-from processors.status import read_status
+from processors.status import now_iso, read_status
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
@@ -102,6 +102,15 @@ def _batches(settings: Settings, name: str) -> int:
     )
 
 
+def _last_batch_at(settings: Settings, name: str) -> str:
+    """When the processor last stored a batch (ISO, UTC): unlike the batch id, which starts
+    again at 0 when the processor starts its streaming query again (as it may while riding
+    through an outage), it only grows."""
+    return str(
+        (read_status(processor_dir(settings, name) / "status.json") or {}).get("finished_at", "")
+    )
+
+
 def _oracle(trades: pd.DataFrame, defs: Definitions) -> dict[str, pd.DataFrame]:
     views = [defs.view(name) for name in FEATURES]
     frames: dict[str, list[dict[str, Any]]] = {name: [] for name in FEATURES}
@@ -143,7 +152,7 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
     env = {**os.environ, **settings_env(settings)}
     feed: subprocess.Popen[bytes] | None = None
     try:
-        wait_for(lambda: _batches(settings, name) >= 1, 240, "the processor's first batches")
+        wait_for(lambda: _batches(settings, name) >= 1, 240, "the processor's first batches", log)
         outages = {"redis": "20131007_aig_Trade_Tick.csv.gz",
                    "postgres": "20131008_ibm_Trade_Tick.csv.gz"}  # fmt: skip
         for server, file in outages.items():
@@ -154,15 +163,15 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             wait_for(lambda s=server: s in _not_serving(settings, name), 60,  # type: ignore[misc]
-                     f"the processor to say NOT_SERVING: {server}")  # fmt: skip
+                     f"the processor to say NOT_SERVING: {server}", log)  # fmt: skip
             assert processor.poll() is None, log.read_text()[-3000:]
             reason = _not_serving(settings, name)[server]
             assert reason, "the reason says what was seen"
-            before = _batches(settings, name)
+            down_since = now_iso()  # no batch is stored while the server is away
             assert own_stack.up([server]).started == [server]
-            wait_for(lambda: not _not_serving(settings, name), 120, f"SERVING after {server}")
-            wait_for(lambda b=before: _batches(settings, name) > b, 120,  # type: ignore[misc]
-                     f"batches after {server} came back")  # fmt: skip
+            wait_for(lambda: not _not_serving(settings, name), 120, f"SERVING after {server}", log)
+            wait_for(lambda t=down_since: _last_batch_at(settings, name) > t, 120,  # type: ignore[misc]
+                     f"batches after {server} came back", log)  # fmt: skip
             assert feed.wait(180) == 0
 
         trades = logged_trades(settings, topic)
@@ -172,6 +181,7 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
             lambda: all(len(read_table(settings, tables[v])) == len(want[v]) for v in FEATURES),
             300,
             "the tables to hold every row",
+            log,
         )
         assert processor.poll() is None, "nobody restarted it: it is the same process"
         for view, features in FEATURES.items():
