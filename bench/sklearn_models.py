@@ -28,8 +28,7 @@ def register_sklearn_versions(
     ``versions``: (model fitted on ``x``, extra options of ``mlflow.sklearn.log_model``), in
     version order.
     """
-    import mlflow
-    from mlflow.models import infer_signature
+    from models._mlflow import mlflow  # first: featurestore.mlflow_plugins turns telemetry off
 
     mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
     mlflow.set_experiment(experiment)
@@ -40,7 +39,7 @@ def register_sklearn_versions(
             mlflow.sklearn.log_model(
                 model,
                 name="model",
-                signature=infer_signature(x, model.predict(x)),
+                signature=mlflow.models.infer_signature(x, model.predict(x)),
                 registered_model_name=name,
                 serialization_format="cloudpickle",
                 pip_requirements=["scikit-learn"],

@@ -13,11 +13,20 @@ MLflow has no setting to skip a plugin: :func:`skip_feast_header_provider` impor
 module while MLflow's entry point lookup leaves Feast's out, then puts the lookup back. Call it
 before the first REST call; once the registry exists it does nothing (it is built once per
 process).
+
+MLflow's client telemetry is off in the store's processes unless ``MLFLOW_DISABLE_TELEMETRY``
+says otherwise: importing this module sets it (to ``true``) where it is unset, so import it
+before MLflow (:mod:`models._mlflow` does). At import MLflow starts a thread that fetches its
+telemetry configuration from its makers; where that fails (nothing outside is reachable) the
+thread deletes an environment variable (``_MLFLOW_TELEMETRY_SESSION_ID``), and a thread that
+reads ``os.environ`` at that moment fails: in the suite an MLflow request failed with
+``KeyError: '_MLFLOW_TELEMETRY_SESSION_ID'`` raised in urllib's proxy lookup.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 from importlib.metadata import EntryPoint
@@ -28,6 +37,8 @@ FEAST_PLUGIN_PREFIX = "feast."
 """Entry points whose object lives in a module under this are Feast's."""
 
 _REGISTRY = "mlflow.tracking.request_header.registry"
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 _lock = threading.Lock()
 
 

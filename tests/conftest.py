@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import featurestore.mlflow_plugins  # noqa: F401  (first: MLflow's client telemetry off, see it)
 from featurestore.config import Settings, load_settings
 from featurestore.errors import ConfigurationError
 from featurestore.ingest import paths

@@ -37,6 +37,7 @@ from featurestore.errors import (
     NotFoundError,
     ValidationError,
 )
+from featurestore.mlflow_plugins import skip_feast_header_provider
 from featurestore.online import FeatureRef
 from featurestore.service.native import Scorer, SequenceScoring, native_scorer
 
@@ -126,9 +127,7 @@ def _one_thread_numerics() -> None:
 
 def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
     """Load ``models:/NAME/VERSION`` as Predict scores with it (blocks; the feed uses it too)."""
-    import mlflow
-
-    from featurestore.mlflow_plugins import skip_feast_header_provider
+    import mlflow  # after featurestore.mlflow_plugins, imported above: telemetry off
 
     skip_feast_header_provider()  # or the first REST call imports all of Feast
     _one_thread_numerics()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 from importlib.metadata import entry_points
 
@@ -52,3 +54,24 @@ def test_models_mlflow_leaves_it_out_at_import(
     importlib.import_module("models._mlflow")
     assert _REGISTRY in sys.modules
     assert not [m for m in _provider_modules() if m.startswith(FEAST_PLUGIN_PREFIX)]
+
+
+def _fresh(code: str, **env: str) -> str:
+    """What ``code`` prints in a new interpreter (MLFLOW_DISABLE_TELEMETRY as given, else unset)."""
+    base = {k: v for k, v in os.environ.items() if k != "MLFLOW_DISABLE_TELEMETRY"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True,
+        timeout=120, check=True,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def test_mlflow_client_telemetry_is_off_unless_a_user_turns_it_on() -> None:
+    # Its thread deletes an environment variable while others may read os.environ (KeyError).
+    code = (
+        "import os; from models._mlflow import mlflow; "
+        "from mlflow.telemetry.client import get_telemetry_client; "
+        "print(os.environ['MLFLOW_DISABLE_TELEMETRY'], get_telemetry_client() is None)"
+    )
+    assert _fresh(code) == "true True"
+    assert _fresh(code, MLFLOW_DISABLE_TELEMETRY="false").split()[0] == "false"

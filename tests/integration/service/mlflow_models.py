@@ -59,7 +59,7 @@ def register_models(settings: Settings, name: str) -> RegisteredModels:
 
 
 def move_alias(settings: Settings, name: str, alias: str, version: str) -> None:
-    import mlflow
+    from models._mlflow import mlflow
 
     mlflow.MlflowClient(settings.mlflow.tracking_uri).set_registered_model_alias(
         name, alias, version
@@ -67,6 +67,6 @@ def move_alias(settings: Settings, name: str, alias: str, version: str) -> None:
 
 
 def delete_model(settings: Settings, name: str) -> None:
-    import mlflow
+    from models._mlflow import mlflow
 
     mlflow.MlflowClient(settings.mlflow.tracking_uri).delete_registered_model(name)
