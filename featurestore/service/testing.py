@@ -65,6 +65,25 @@ class ServerThread:
         try:
             self.run(self.handle.stop(grace_s), timeout_s=(grace_s or 0) + 30)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            try:
+                self.run(_finish_loop(), timeout_s=30)
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
+
+
+async def _finish_loop() -> None:
+    """Leave the loop as ``asyncio.run`` leaves its own before closing it.
+
+    The tasks left are cancelled (and waited for), the async generators closed and the default
+    executor shut down.
+    """
+    loop = asyncio.get_running_loop()
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current]
+    for task in left:
+        task.cancel()
+    await asyncio.gather(*left, return_exceptions=True)
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()

@@ -247,15 +247,30 @@ class ManagedProcess:
             else:
                 os.kill(pid, sig)
             try:
-                proc.wait(timeout=timeout)
+                self._wait(proc, timeout)
             except psutil.TimeoutExpired:
                 os.killpg(pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                self._wait(proc, 10)
             _kill_group_leftovers(pid)
         except (psutil.NoSuchProcess, ProcessLookupError):
             pass
         self.pid_file.unlink(missing_ok=True)
         return True
+
+    def _wait(self, proc: psutil.Process, timeout: float) -> None:
+        """Wait for ``proc`` to end (psutil.TimeoutExpired past ``timeout``).
+
+        Our own child is waited for through its Popen, which so learns its exit status: reaped
+        by psutil, it would still count as running (a ResourceWarning when it is collected).
+        """
+        child = self.child
+        if child is None or child.pid != proc.pid:
+            proc.wait(timeout=timeout)
+            return
+        try:
+            child.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise psutil.TimeoutExpired(timeout, proc.pid) from exc
 
     def exited_early(self) -> bool:
         """Whether the process we started has already died (its PID file is gone or stale)."""

@@ -115,7 +115,7 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             record["event_time"] = now - timedelta(seconds=10 * i)
             record["detected_at"] = now
             producer.send(record)
-        producer.flush()
+        producer.close()
         yield r
     finally:
         children.stop_all()

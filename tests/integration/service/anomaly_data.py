@@ -53,8 +53,8 @@ class AnomalyProducer:
         user_info = settings.schema_registry.basic_auth_user_info
         if user_info is not None:  # a secured stack's registry
             config["basic.auth.user.info"] = user_info.get_secret_value()
-        registry = SchemaRegistryClient(config)
-        self._serialize = AvroSerializer(registry, bundled_schema("anomaly").text)
+        self._registry = SchemaRegistryClient(config)
+        self._serialize = AvroSerializer(self._registry, bundled_schema("anomaly").text)
         self._producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 0}))
 
     def send(self, record: dict[str, Any], *, stamp: datetime | None = None) -> None:
@@ -73,3 +73,10 @@ class AnomalyProducer:
 
     def flush(self) -> None:
         assert self._producer.flush(30) == 0
+
+    def close(self) -> None:
+        """Flush, then close the registry client (its HTTP connections)."""
+        try:
+            self.flush()
+        finally:
+            self._registry.close()

@@ -56,20 +56,20 @@ def resumes_exactly_once(
     first reads ``read_first`` items while ``feeding`` produces the rest, and is killed; the
     second starts from the last token it printed. ``what`` names the items in failures.
     """
-    first = client(start)
-    feeding.start()  # keep producing while the first client reads, dies and the second starts
-    try:
-        received = read_lines(first, read_first)
-    finally:
-        first.kill()  # SIGKILL mid-stream: no goodbye to the server
-        first.wait(10)
+    with client(start) as first:  # leaving closes its output pipe
+        feeding.start()  # keep producing while the first client reads, dies and the second starts
+        try:
+            received = read_lines(first, read_first)
+        finally:
+            first.kill()  # SIGKILL mid-stream: no goodbye to the server
+            first.wait(10)
     feeding.join(30)
-    second = client(f"token:{received[-1]['token']}")
-    try:
-        received += read_lines(second, len(expected) - len(received))
-    finally:
-        second.kill()
-        second.wait(10)
+    with client(f"token:{received[-1]['token']}") as second:
+        try:
+            received += read_lines(second, len(expected) - len(received))
+        finally:
+            second.kill()
+            second.wait(10)
     ids = [line["id"] for line in received]
     assert len(ids) == len(set(ids)), f"{what} was delivered twice"
     assert sorted(ids) == sorted(expected), f"{what} was missed"

@@ -202,7 +202,7 @@ def test_example_against_the_live_server(
     producer = AnomalyProducer(stack, topics.anomalies)
     for i in range(40):
         producer.send(anomaly_record(i, *_anomaly(i)))
-    producer.flush()
+    producer.close()
     wanted = sorted(
         f"a{i:05d}" for i in range(40) if _anomaly(i)[0] in SYMBOLS and _anomaly(i)[1] >= MIN_SCORE
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from featurestore_client import (
@@ -35,6 +35,13 @@ def topic(new_topic: Callable[..., str]) -> str:
     return new_topic("anomalies")
 
 
+@pytest.fixture
+def producer(stack: Settings, topic: str) -> Iterator[AnomalyProducer]:
+    made = AnomalyProducer(stack, topic)
+    yield made
+    made.close()
+
+
 def _symbol_and_score(i: int) -> tuple[str, float]:
     """Every third anomaly is of an unwanted symbol, every fifth scores below the minimum."""
     return ("ZZZ" if i % 3 == 2 else WANTED[i % 2]), (0.1 if i % 5 == 4 else 0.5 + i / 1000)
@@ -58,10 +65,9 @@ def _produce(producer: AnomalyProducer, ids: range, pause_s: float = 0.0) -> Non
 
 
 def test_killed_client_resumes_with_its_last_token_exactly_once(
-    stack: Settings, topic: str, start_server: Callable[..., ServerThread]
+    topic: str, producer: AnomalyProducer, start_server: Callable[..., ServerThread]
 ) -> None:
     server = start_server(topics=TopicSettings(anomalies=topic))
-    producer = AnomalyProducer(stack, topic)
     _produce(producer, range(0, 30))
     resumes_exactly_once(
         lambda start: client_process(
@@ -76,10 +82,9 @@ def test_killed_client_resumes_with_its_last_token_exactly_once(
 
 
 def test_sdk_resumes_by_itself_when_the_server_goes_away(
-    stack: Settings, topic: str, start_server: Callable[..., ServerThread]
+    topic: str, producer: AnomalyProducer, start_server: Callable[..., ServerThread]
 ) -> None:
     server = start_server(topics=TopicSettings(anomalies=topic))
-    producer = AnomalyProducer(stack, topic)
     _produce(producer, range(0, 20))
     client = FeatureStoreClient(
         server.target, retry=RetryPolicy(max_attempts=20, initial_backoff_s=0.05)
@@ -104,10 +109,9 @@ def test_sdk_resumes_by_itself_when_the_server_goes_away(
 
 
 def test_filters_and_fields(
-    stack: Settings, topic: str, start_server: Callable[..., ServerThread]
+    topic: str, producer: AnomalyProducer, start_server: Callable[..., ServerThread]
 ) -> None:
     server = start_server(topics=TopicSettings(anomalies=topic))
-    producer = AnomalyProducer(stack, topic)
     _produce(producer, range(0, 15))
     producer.send_raw(b"not avro at all", b"AAA")  # skipped, and it still advances the position
     _produce(producer, range(15, 30))
@@ -135,10 +139,9 @@ def test_filters_and_fields(
 
 
 def test_slow_subscriber_does_not_stall_others_and_subscriptions_are_capped(
-    stack: Settings, topic: str, start_server: Callable[..., ServerThread]
+    topic: str, producer: AnomalyProducer, start_server: Callable[..., ServerThread]
 ) -> None:
     server = start_server(topics=TopicSettings(anomalies=topic), max_stream_subscriptions=2)
-    producer = AnomalyProducer(stack, topic)
     with FeatureStoreClient(server.target, retry=RetryPolicy(max_attempts=1)) as client:
         slow = client.stream_anomalies(start_time=BASE_TIME, resume=False)
         slow_iter = iter(slow)

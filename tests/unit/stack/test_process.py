@@ -57,11 +57,13 @@ def test_record_exit_tells_success_from_a_crash(tmp_path: Path) -> None:
     assert wait_until(lambda: ok.exit_status() is not None, timeout=10)
     assert ok.exit_status() == 0
     assert "exit-marker-ok" in ok.log_tail()
+    assert wait_until(ok.exited_early, timeout=10)  # and seen gone (reaped, not a zombie)
 
     bad = ManagedProcess("bad", tmp_path, "exit-marker-bad")
     bad.start([sys.executable, "-c", "raise SystemExit(4)  # exit-marker-bad"], record_exit=True)
     assert wait_until(lambda: bad.exit_status() is not None, timeout=10)
     assert bad.exit_status() == 4
+    assert wait_until(bad.exited_early, timeout=10)
 
 
 def test_stop_ends_the_children_too(tmp_path: Path) -> None:
