@@ -126,6 +126,7 @@ def served(world: ModelsWorld) -> Iterator[Served]:
     server = ServerThread(server_settings, catalog, offline=offline)
     yield Served(world, dataset, names, newest, server)
     server.stop(grace_s=0)
+    asyncio.run(offline.aclose())  # given to the server, so not closed by it
     for name in names.values():
         world.registry.delete(name)
     delete_project_keys(settings.redis, catalog.project)

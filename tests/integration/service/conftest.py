@@ -51,6 +51,7 @@ def write_rows(stack: Settings, catalog: StaticCatalog) -> Callable[[list[Featur
 def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[..., ServerThread]]:
     """``start_server(redis=..., topics=..., port=..., telemetry=..., **service_settings)``."""
     started: list[ServerThread] = []
+    given: list[OfflineAccess] = []
 
     def start(
         redis: RedisSettings | None = None,
@@ -72,11 +73,15 @@ def start_server(stack: Settings, catalog: StaticCatalog) -> Iterator[Callable[.
         )
         server = ServerThread(settings, catalog, telemetry=telemetry, offline=offline)
         started.append(server)
+        if offline is not None:
+            given.append(offline)
         return server
 
     yield start
     for server in started:
         server.stop(grace_s=0)
+    for offline in given:  # a server closes only the offline store it built itself
+        asyncio.run(offline.aclose())
 
 
 @pytest.fixture(scope="session")

@@ -46,11 +46,10 @@ def offline(stack: Settings) -> Iterator[Offline]:
 
 
 @pytest.fixture
-def server(offline: Offline, start_server: Callable[..., ServerThread]) -> Iterator[ServerThread]:
+def server(offline: Offline, start_server: Callable[..., ServerThread]) -> ServerThread:
     # Definitions are read from the Feast registry, as in production (the project is this run's).
     access = OfflineAccess(offline.settings, offline.definitions.project)
-    yield start_server(offline=access)
-    asyncio.run(access.aclose())  # given to the server, so not closed by it
+    return start_server(offline=access)
 
 
 def test_grid_with_labels_streams_the_point_in_time_join(
