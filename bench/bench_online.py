@@ -55,8 +55,7 @@ from bench.own_stack import free_ports
 from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, RedisSettings, Settings, load_settings, settings_env
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, RedisOnlineWriter
-from featurestore.online.testing import BARS_1M, ROLLING_1M, market_catalog
-from tests.integration.online.support import delete_project_keys
+from featurestore.online.testing import BARS_1M, ROLLING_1M, delete_project_keys, market_catalog
 
 FEATURES = [
     *(f"bars_1m:{n}" for n in ("open", "high", "low", "close", "volume", "vwap")),

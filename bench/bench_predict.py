@@ -46,8 +46,8 @@ from bench.bench_online import (
 from bench.sklearn_models import register_sklearn_versions
 from bench.stats import markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, Settings, TopicSettings, load_settings, settings_env
+from featurestore.online.testing import delete_project_keys
 from featurestore.topics import TopicSpec, ensure_topics
-from tests.integration.online.support import delete_project_keys
 
 PREDICT = "/featurestore.v1.PredictionService/Predict"
 FEATURES9 = [

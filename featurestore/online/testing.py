@@ -6,7 +6,8 @@ a registry. It is not ``registry/``: the views there have more features (``close
 ``notional``) and their feature services other members; code that must agree with the declared
 features loads them (:func:`featurestore.definitions.load_definitions`).
 :class:`InMemoryOnlineStore` implements :class:`~featurestore.online.base.OnlineStore` for unit
-tests of code above the store.
+tests of code above the store. :func:`delete_project_keys` removes what a test or benchmark
+wrote to a Redis server.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
+import redis
+
+from featurestore.config import RedisSettings
 from featurestore.online.base import (
     EntityKey,
     FeatureRef,
@@ -28,7 +32,7 @@ from featurestore.online.base import (
 )
 from featurestore.online.catalog import StaticCatalog
 
-__all__ = ["BARS_1M", "ROLLING_1M", "InMemoryOnlineStore", "market_catalog"]
+__all__ = ["BARS_1M", "ROLLING_1M", "InMemoryOnlineStore", "delete_project_keys", "market_catalog"]
 
 _F64 = ValueType.FLOAT64
 BARS_1M = FeatureViewSpec(
@@ -141,3 +145,15 @@ class InMemoryOnlineStore:
     async def close(self) -> None:
         """Nothing to release (the rows stay)."""
         return None
+
+
+def delete_project_keys(settings: RedisSettings, *projects: str) -> None:
+    """Delete every key of the Feast ``projects`` (a key ends with its project's name)."""
+    client = redis.Redis(
+        host=settings.host, port=settings.port, db=settings.db, **settings.client_kwargs()
+    )
+    with client:
+        for project in projects:
+            keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
+            if keys:
+                client.delete(*keys)

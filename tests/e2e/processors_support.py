@@ -31,11 +31,11 @@ from featurestore.events.schemas import bundled_schema, parse_schema_text
 from featurestore.events.serde import AvroSerializer
 from featurestore.online import OnlineFeatures, RedisOnlineStore
 from featurestore.online.base import EntityKey, FeatureRef
+from featurestore.online.testing import delete_project_keys
 from featurestore.stack import Stack
 from processors import resilient
 from processors.options import ProcessorOptions, processor_dir
 from processors.resilient import ProcessorHandle
-from tests.integration.online.support import delete_project_keys
 from tests.own_stack import own_stack
 from tests.ports import free_port_block
 from tests.unit.processors.oracle import SourceEvent

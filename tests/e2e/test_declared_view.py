@@ -32,6 +32,7 @@ from psycopg import sql
 from featurestore.cli import main
 from featurestore.config import Settings, load_settings
 from featurestore.definitions import REPO_PATH, load_definitions
+from featurestore.online.testing import delete_project_keys
 from processors.options import ProcessorOptions
 from processors.progress import view_progress
 from tests.e2e.processors_support import (
@@ -42,7 +43,6 @@ from tests.e2e.processors_support import (
     source_events,
     wait_for,
 )
-from tests.integration.online.support import delete_project_keys
 from tests.ports import free_port
 from tests.unit.processors.oracle import compute_features
 

@@ -31,6 +31,7 @@ from featurestore.online import (
     StaticCatalog,
     ValueType,
 )
+from featurestore.online.testing import delete_project_keys
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from models._mlflow import mlflow, quiet
@@ -41,7 +42,6 @@ from models.tracking import log_and_register
 from models.training.forward_return import fit_forward_return
 from models.training.lstm import fit_lstm
 from tests.integration.models.conftest import ModelsWorld
-from tests.integration.online.support import delete_project_keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

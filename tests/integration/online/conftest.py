@@ -15,8 +15,7 @@ import pytest
 
 from featurestore.config import Settings
 from featurestore.online import RedisOnlineStore, StaticCatalog
-from featurestore.online.testing import market_catalog
-from tests.integration.online.support import delete_project_keys
+from featurestore.online.testing import delete_project_keys, market_catalog
 
 T = TypeVar("T")
 

@@ -17,10 +17,9 @@ from featurestore.config import (
     TopicSettings,
 )
 from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
-from featurestore.online.testing import market_catalog
+from featurestore.online.testing import delete_project_keys, market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.integration.online.support import delete_project_keys
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, delete_model, register_models
 
