@@ -527,6 +527,7 @@ def _vendor_clients(settings: Settings) -> tuple[RestClient, LoggedIds]:
         backoff=Backoff(initial_s=vendor.reconnect_initial_s, max_s=vendor.reconnect_max_s),
     )
     store = ConfluentSchemaStore.from_settings(settings.schema_registry)
+    click.get_current_context().call_on_close(store.close)  # when the command ends
     topics: dict[RecordKind, str] = {
         "trade": settings.topics.trades,
         "quote": settings.topics.quotes,
