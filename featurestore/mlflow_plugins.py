@@ -37,9 +37,9 @@ FEAST_PLUGIN_PREFIX = "feast."
 """Entry points whose object lives in a module under this are Feast's."""
 
 _REGISTRY = "mlflow.tracking.request_header.registry"
-
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 _lock = threading.Lock()
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # read by MLflow's import: see above
 
 
 def skip_feast_header_provider() -> None:

@@ -95,8 +95,8 @@ def ensure_first_models(
             window=window,
             tags={"data_source": source},
         )
-        with TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry) as context:
-            return train(missing, context, options)
+        with PostgresOfflineStore(dsn, definitions) as store:
+            return train(missing, TrainingContext(store, dsn, registry), options)
     definitions = demo_definitions(prefix=table_prefix)
     demo = demo_market(seed=0)
     write_features(dsn, definitions, demo.trades, created=_CREATED)
@@ -108,5 +108,5 @@ def ensure_first_models(
         window=training_window(definitions, demo.trades),
         tags={"data_source": "demo: synthetic market, seed 0, injected anomalies"},
     )
-    with TrainingContext(PostgresOfflineStore(dsn, definitions), dsn, registry) as context:
-        return train(missing, context, options)
+    with PostgresOfflineStore(dsn, definitions) as store:
+        return train(missing, TrainingContext(store, dsn, registry), options)

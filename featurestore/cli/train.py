@@ -112,7 +112,8 @@ def train(
         seq_len=seq_len,
         data_file=data_file,
     )
-    with TrainingContext.from_settings(settings, definitions) as context:
+    context = TrainingContext.from_settings(settings, definitions)
+    with context.store:  # leaving closes its connections
         reports = run_training(list(dict.fromkeys(chosen)), context, options)
     for report in reports:
         ref = report.logged.ref

@@ -79,18 +79,6 @@ class TrainingContext:
             ModelRegistry(settings.mlflow.tracking_uri),
         )
 
-    def close(self) -> None:
-        """Close the offline store's kept connections."""
-        self.store.close()
-
-    def __enter__(self) -> TrainingContext:
-        """The context itself; leaving closes it."""
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        """Close it (:meth:`close`)."""
-        self.close()
-
 
 @dataclass(frozen=True)
 class TrainOptions:

@@ -57,7 +57,7 @@ def world(stack: Settings) -> Iterator[ModelsWorld]:
     reports = {r.kind: r for r in train(["anomaly", "direction", "regime"], context, options)}
     world = ModelsWorld(stack, run, definitions, demo, context, options, reports)
     yield world
-    context.close()
+    context.store.close()
     for report in reports.values():
         context.registry.delete(report.logged.ref.name)
     experiment = context.registry.client.get_experiment_by_name(options.experiment)
