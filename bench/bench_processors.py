@@ -54,6 +54,7 @@ from processors.options import ProcessorOptions, processor_dir
 from processors.status import read_status
 from processors.step import PartitionState, run_step
 from processors.views import MaterializedViews
+from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import processor_log, start_processor
 from tests.integration.children import stop_group
 
@@ -195,7 +196,7 @@ def _throughput(
     )  # fmt: skip
     floors = _floors(settings, _raw_records(settings, topic, 200_000), defs, topic)
     load_before = os.getloadavg()[0]
-    handle = start_stream(settings, options, definitions=defs)
+    handle = start_stream(settings, options, ProcessorWiring(defs))
     started = time.perf_counter()
     marks: list[tuple[float, int]] = []
     try:

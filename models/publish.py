@@ -151,8 +151,8 @@ class AnomalyPublisher(EventPublisher[Anomaly]):
 class ScoringHook:
     """The processors' rolling-row hook: score each batch's new rows and publish the anomalies.
 
-    ``start_stream(settings, options, hooks=[ScoringHook(scorer, publisher)],
-    hook_view=models.scoring.ROW_VIEW)``.
+    ``start_processor(settings, options, ProcessorWiring(hooks=[ScoringHook(scorer, publisher)],
+    hook_view=models.scoring.ROW_VIEW))``.
     """
 
     def __init__(self, scorer: AnomalyScorer, publisher: AnomalyPublisher) -> None:

@@ -40,8 +40,6 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions
-from featurestore.definitions.snapshot import cached_definitions
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.resilience import Outage, Retrier
 from processors.claims import claim_run
@@ -50,9 +48,9 @@ from processors.interval_runner import IntervalRunner
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions
 from processors.partition_job import PartitionJob, PartitionRunner
-from processors.recorder import BatchRecorder, RowsHook
+from processors.recorder import BatchRecorder
 from processors.report import BatchReport
-from processors.views import MaterializedViews
+from processors.wiring import ProcessorWiring
 
 __all__ = [
     "ConsumerHandle",
@@ -334,42 +332,30 @@ class ConsumerHandle:
 
 
 def start_consumer(
-    settings: Settings,
-    options: ProcessorOptions,
-    *,
-    definitions: Definitions | None = None,
-    hooks: Sequence[RowsHook] = (),
-    hook_view: str | None = None,
-    metrics: ProcessorMetrics | None = None,
-    retrier: Retrier | None = None,
+    settings: Settings, options: ProcessorOptions, wiring: ProcessorWiring | None = None
 ) -> ConsumerHandle:
     """Start the Kafka engine in this process; returns once its partitions are assigned.
-
-    The arguments are :func:`processors.spark.stream.start_stream`'s.
 
     Raises:
         ConfigurationError: an unknown hook view, a topic that does not exist, bad
             ``--starting-offsets``.
         BackendUnavailableError: PostgreSQL or Kafka is unreachable.
     """
-    topic = options.topic_of(settings)
-    # Read through Feast only when the registry changed since the last start (kept beside the
-    # stack: a restart after a crash starts in seconds, not after Feast's import).
-    definitions = definitions or cached_definitions(settings, options.project)
-    views = MaterializedViews.resolve(definitions, topic)
-    views.check_hooks(hooks, hook_view)
+    wiring = wiring or ProcessorWiring()
+    views = wiring.views(settings, options)
+    topic = views.topic
     start_positions(topic, [], {}, options.starting_offsets)  # refuse bad offsets before claiming
     claim = claim_run(settings, options, views)
     positions = start_positions(topic, claim.partitions, claim.stored, options.starting_offsets)
     job = PartitionJob(
-        settings, views, options.name, hook_view=hook_view if hooks else None, epochs=claim.epochs
+        settings, views, options.name, hook_view=wiring.rows_view, epochs=claim.epochs
     )
     status_path = options.status_path(settings)
     extra = {
-        "topic": topic, "project": definitions.project, "processor": options.name,
+        "topic": topic, "project": views.definitions.project, "processor": options.name,
         "engine": "kafka", "partitions": list(claim.partitions), "executors": [],
     }  # fmt: skip
-    recorder = BatchRecorder(status_path, extra, metrics=metrics, hooks=hooks)
+    recorder = BatchRecorder(status_path, extra, metrics=wiring.metrics, hooks=wiring.hooks)
     handle: ConsumerHandle | None = None
 
     def on_error(error: KafkaError) -> None:
@@ -382,16 +368,16 @@ def start_consumer(
     except Exception as exc:
         consumer.close()
         raise BackendUnavailableError(f"assigning {topic} to the consumer: {exc}") from exc
-    runner: PartitionRunner | IntervalRunner = PartitionRunner(job, retrier)
-    if options.commit_ms and not hooks:  # hooks get rows once committed: every batch
-        runner = IntervalRunner(job, retrier, options.commit_ms / 1000.0)
+    runner: PartitionRunner | IntervalRunner = PartitionRunner(job, wiring.retrier)
+    if options.commit_ms and not wiring.hooks:  # hooks get rows once committed: every batch
+        runner = IntervalRunner(job, wiring.retrier, options.commit_ms / 1000.0)
     handle = ConsumerHandle(
         consumer,
         runner,
         recorder,
         options,
-        metrics=metrics,
-        retrier=retrier,
+        metrics=wiring.metrics,
+        retrier=wiring.retrier,
         status_path=status_path,
     )
     handle.start()

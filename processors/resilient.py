@@ -29,13 +29,12 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions
 from featurestore.heap import freeze_startup_heap
 from featurestore.resilience import Backoff, Health, Retrier, Stopped, outage_of
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions
-from processors.recorder import RowsHook
 from processors.report import BatchReport
+from processors.wiring import ProcessorWiring
 
 __all__ = ["ProcessorHandle", "run_resilient_stream", "start_processor"]
 
@@ -61,29 +60,16 @@ class ProcessorHandle(Protocol):
 
 
 def start_processor(
-    settings: Settings,
-    options: ProcessorOptions,
-    *,
-    definitions: Definitions | None = None,
-    hooks: Sequence[RowsHook] = (),
-    hook_view: str | None = None,
-    metrics: ProcessorMetrics | None = None,
-    retrier: Retrier | None = None,
+    settings: Settings, options: ProcessorOptions, wiring: ProcessorWiring | None = None
 ) -> ProcessorHandle:
-    """Start ``options.engine`` in this process (arguments: ``start_stream``'s)."""
+    """Start ``options.engine`` in this process."""
     if options.engine == "kafka":
         from processors.kafka_engine import start_consumer
 
-        return start_consumer(
-            settings, options, definitions=definitions, hooks=hooks, hook_view=hook_view,
-            metrics=metrics, retrier=retrier,
-        )  # fmt: skip
+        return start_consumer(settings, options, wiring)
     from processors.spark.stream import start_stream
 
-    return start_stream(
-        settings, options, definitions=definitions, hooks=hooks, hook_view=hook_view,
-        metrics=metrics, retrier=retrier,
-    )  # fmt: skip
+    return start_stream(settings, options, wiring)
 
 
 def run_resilient_stream(
@@ -105,12 +91,12 @@ def run_resilient_stream(
         RuntimeError: the query failed for a reason that is not transient.
     """
     backoff = backoff or Backoff()
-    retrier = Retrier(backoff, health, stop)
+    wiring = ProcessorWiring(metrics=metrics, retrier=Retrier(backoff, health, stop))
     sys.setswitchinterval(settings.processors.switch_interval_ms / 1000.0)
     starts = failures = 0
     while not stop.is_set():
         try:
-            handle = start_processor(settings, options, metrics=metrics, retrier=retrier)
+            handle = start_processor(settings, options, wiring)
         except Exception as exc:
             failures = _wait_out(exc, health, backoff, stop, failures, "starting the query")
             continue

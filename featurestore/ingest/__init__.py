@@ -13,6 +13,7 @@ The Python API::
 
 from __future__ import annotations
 
+from featurestore.ingest import sources
 from featurestore.ingest.kafka import (
     DeliveryReport,
     EventProducer,
@@ -24,23 +25,7 @@ from featurestore.ingest.pacing import Pacer
 from featurestore.ingest.paths import market_data_dir, shared_dir
 from featurestore.ingest.pipeline import IngestDeliveryError, IngestOptions, Ingestor
 from featurestore.ingest.routing import DEAD_LETTER_REASON, Outgoing, RecordRouter
-from featurestore.ingest.sources import (
-    CsvFile,
-    EventSource,
-    Layout,
-    LeanQuoteFile,
-    LeanTradeFile,
-    MarketConfig,
-    MetricStream,
-    MetricStreamConfig,
-    ParquetFile,
-    RecordKind,
-    SourceRecord,
-    SyntheticMarket,
-    merge_by_event_time,
-    metric_layout,
-    open_event_file,
-)
+from featurestore.ingest.sources import *  # noqa: F403  (every source: sources.__all__)
 from featurestore.ingest.summary import IngestSummary
 from featurestore.ingest.validate import (
     SYMBOL_PATTERN,
@@ -57,38 +42,24 @@ __all__ = [
     "QUOTES",
     "SYMBOL_PATTERN",
     "TRADES",
-    "CsvFile",
     "DeliveryReport",
     "EventKind",
     "EventProducer",
-    "EventSource",
     "IngestDeliveryError",
     "IngestEvent",
     "IngestOptions",
     "IngestSummary",
     "Ingestor",
-    "Layout",
-    "LeanQuoteFile",
-    "LeanTradeFile",
-    "MarketConfig",
-    "MetricStream",
-    "MetricStreamConfig",
     "Outgoing",
     "Pacer",
-    "ParquetFile",
-    "RecordKind",
     "RecordRejectedError",
     "RecordRouter",
-    "SourceRecord",
-    "SyntheticMarket",
     "market_data_dir",
-    "merge_by_event_time",
-    "metric_layout",
-    "open_event_file",
     "producer_config",
     "shared_dir",
     "validate_metric",
     "validate_quote",
     "validate_trade",
     "wait_for_brokers",
+    *sources.__all__,
 ]

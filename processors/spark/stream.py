@@ -29,10 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, load_definitions
-from featurestore.resilience import Retrier
 from processors.claims import claim_run, topic_partitions
-from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions, processor_dir
 from processors.partition_job import (
     SUMMARY_DDL,
@@ -46,6 +43,7 @@ from processors.report import BatchReport
 from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
 from processors.views import MaterializedViews
+from processors.wiring import ProcessorWiring
 
 __all__ = [
     "RowsHook",
@@ -198,34 +196,16 @@ class StreamHandle:
 
 
 def start_stream(
-    settings: Settings,
-    options: ProcessorOptions,
-    *,
-    definitions: Definitions | None = None,
-    hooks: Sequence[RowsHook] = (),
-    hook_view: str | None = None,
-    metrics: ProcessorMetrics | None = None,
-    retrier: Retrier | None = None,
+    settings: Settings, options: ProcessorOptions, wiring: ProcessorWiring | None = None
 ) -> StreamHandle:
     """Start the streaming job in this process; returns once the query runs.
 
-    Args:
-        settings: where the servers are.
-        options: project, topic, Spark and state machine settings.
-        definitions: the feature definitions (read from the Feast registry when not given).
-        hooks: called with each batch's new rows of ``hook_view`` after they are stored.
-        hook_view: the view whose rows the hooks get (the anomaly scorer reads window-end
-            rows).
-        metrics: records each batch's report and Spark's lag (Prometheus).
-        retrier: each partition's step waits out outages of PostgreSQL, Redis, Kafka and the
-            registry with it (:mod:`featurestore.resilience`); None: the first failure stops
-            the query.
+    ``options``: project, topic, Spark and state machine settings; ``wiring``: the definitions,
+    hooks, metrics and retrier (:class:`~processors.wiring.ProcessorWiring`).
     """
-    topic = options.topic_of(settings)
-    definitions = definitions or load_definitions(settings, options.project)
-    views = MaterializedViews.resolve(definitions, topic)
-    views.check_hooks(hooks, hook_view)  # before starting Spark
-    return _StreamStart(settings, options, views, hooks, hook_view, metrics, retrier).start()
+    wiring = wiring or ProcessorWiring()
+    views = wiring.views(settings, options)  # before starting Spark
+    return _StreamStart(settings, options, views, wiring).start()
 
 
 @dataclass(frozen=True)
@@ -235,10 +215,7 @@ class _StreamStart:
     settings: Settings
     options: ProcessorOptions
     views: MaterializedViews
-    hooks: Sequence[RowsHook]
-    hook_view: str | None
-    metrics: ProcessorMetrics | None
-    retrier: Retrier | None
+    wiring: ProcessorWiring
 
     def start(self) -> StreamHandle:
         """Start Spark, claim the partitions, start the query; returns its handle."""
@@ -254,7 +231,7 @@ class _StreamStart:
         checkpoint = self._checkpoint(home)
         job = PartitionJob(
             settings, self.views, options.name,
-            hook_view=self.hook_view if self.hooks else None, epochs=claim.epochs,
+            hook_view=self.wiring.rows_view, epochs=claim.epochs,
         )  # fmt: skip
         status_path = options.status_path(settings)
         extra = {
@@ -262,15 +239,16 @@ class _StreamStart:
             "processor": options.name, "engine": "spark",
             "executors": [e.describe() for e in executors],
         }  # fmt: skip
-        recorder = BatchRecorder(status_path, extra, metrics=self.metrics, hooks=self.hooks)
+        wiring = self.wiring
+        recorder = BatchRecorder(status_path, extra, metrics=wiring.metrics, hooks=wiring.hooks)
         batches: _DriverBatches | _ExecutorBatches = (
             _ExecutorBatches(job, recorder)
             if options.runs_on_executors
-            else _DriverBatches(PartitionRunner(job, self.retrier), recorder)
+            else _DriverBatches(PartitionRunner(job, wiring.retrier), recorder)
         )
         from processors.spark.listener import ProgressListener
 
-        listener = ProgressListener(recorder, self.metrics)
+        listener = ProgressListener(recorder, wiring.metrics)
         spark.streams.addListener(listener)
         query = (
             self._records(spark, start_at)

@@ -36,6 +36,7 @@ from featurestore.stack import Stack
 from processors import resilient
 from processors.options import ProcessorOptions, processor_dir
 from processors.resilient import ProcessorHandle
+from processors.wiring import ProcessorWiring
 from tests.own_stack import own_stack
 from tests.ports import free_port_block
 from tests.unit.processors.oracle import SourceEvent
@@ -111,7 +112,7 @@ class World:
         try:
             for options in applications:
                 handles.append(
-                    resilient.start_processor(self.settings, options, definitions=definitions)
+                    resilient.start_processor(self.settings, options, ProcessorWiring(definitions))
                 )
             wait_for(
                 lambda: sum(h.totals.get("records", 0) for h in handles) >= self.records,

@@ -28,6 +28,7 @@ from featurestore.ingest import wait_for_brokers
 from featurestore.topics import TopicSpec, ensure_topics
 from processors.kafka_engine import start_consumer
 from processors.options import ProcessorOptions
+from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import (
     MARKET,
     clean_up,
@@ -111,7 +112,7 @@ def healed(stack: Settings) -> Iterator[Healed]:
     )
     apply_definitions(stack, definitions)
     options = ProcessorOptions(name=f"e2e-heal-{run}", project=definitions.project, topic=topic)
-    handle = start_consumer(stack, options, definitions=definitions)
+    handle = start_consumer(stack, options, ProcessorWiring(definitions))
     try:
         wait_for(lambda: handle.totals.get("records", 0) >= len(kept), 120, "the day's trades")
         _produce(stack, topic, late)  # the heal: the gap's trades, hours after their time

@@ -35,6 +35,7 @@ from featurestore.definitions import REPO_PATH, load_definitions
 from featurestore.online.testing import delete_project_keys
 from processors.options import ProcessorOptions
 from processors.progress import view_progress
+from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import (
     MARKET,
     ingest_files,
@@ -157,7 +158,7 @@ def _stream_until_live(place: Place) -> None:
 
     definitions = load_definitions(place.settings, place.project)
     options = ProcessorOptions(name=f"e2e-view-{place.run}", project=place.project)
-    handle = start_stream(place.settings, options, definitions=definitions)
+    handle = start_stream(place.settings, options, ProcessorWiring(definitions))
     ours = replace(
         definitions,
         views=tuple(

@@ -30,6 +30,7 @@ from featurestore.topics import TopicSpec, ensure_topics
 from processors.kafka_engine import start_consumer
 from processors.options import processor_dir
 from processors.status import read_status
+from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import (
     World,
     checksum,
@@ -134,7 +135,9 @@ def test_a_view_added_later_is_backfilled_by_the_kafka_engine(
     world.process("late", definitions=bars, engine="kafka")
     assert checksum(world.settings, world.table("late", "bars_1m")) == spark["bars_1m"]
     assert checksum(world.settings, world.table("late", "rolling_1m"))[0] == 0
-    handle = start_consumer(world.settings, world.options("late", engine="kafka"), definitions=full)
+    handle = start_consumer(
+        world.settings, world.options("late", engine="kafka"), ProcessorWiring(definitions=full)
+    )
     try:
         wait_for(lambda: world.sums("late") == spark, 120, "rolling_1m to catch up")
     finally:
@@ -171,7 +174,7 @@ def test_a_fenced_zombie_cannot_commit(stack: Settings) -> None:
     apply_definitions(stack, defs)
     world = World(stack, run, topic, 100, 0, logged_trades(stack, topic), {}, {"kfence": defs})
     options = world.options("kfence", engine="kafka")
-    zombie = start_consumer(stack, options, definitions=defs)
+    zombie = start_consumer(stack, options, ProcessorWiring(definitions=defs))
     try:
         wait_for(lambda: zombie.totals.get("records", 0) >= 100, 60, "the zombie to catch up")
         with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:

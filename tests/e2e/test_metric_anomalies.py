@@ -46,6 +46,7 @@ from models.anomaly.shapes import SHAPES, Series, Shape, make_series
 from models.registry import ModelRegistry
 from processors.kafka_engine import start_consumer
 from processors.options import ProcessorOptions
+from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import clean_up, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -127,7 +128,7 @@ def _process(world: World) -> int:
         name=f"e2e-anom-{world.run}", project=world.definitions.project, topic=world.topic,
         engine="kafka",
     )  # fmt: skip
-    handle = start_consumer(world.settings, options, definitions=world.definitions)
+    handle = start_consumer(world.settings, options, ProcessorWiring(world.definitions))
     try:
         wait_for(lambda: handle.totals.get("records", 0) >= STEPS * len(world.series), 120, "rows")
     finally:

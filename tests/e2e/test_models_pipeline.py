@@ -35,6 +35,7 @@ from models.registry import CHAMPION, ModelRegistry
 from models.scoring import ROW_VIEW, AnomalyScorer
 from models.training.anomaly import anomaly_windows
 from models.training.run import TrainingContext, TrainOptions, TrainReport, train
+from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import ingest_files, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -130,7 +131,7 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
     options = ProcessorOptions(
         name=f"e2e-models-b-{pipeline.run}", project=scored.project, topic=pipeline.topic
     )
-    handle = start_stream(settings, options, definitions=scored, hooks=[hook], hook_view=ROW_VIEW)
+    handle = start_stream(settings, options, ProcessorWiring(scored, [hook], ROW_VIEW))
     try:
         records = len(pipeline.demo.trades)
         wait_for(lambda: handle.totals.get("records", 0) >= records, 600, "the stream")

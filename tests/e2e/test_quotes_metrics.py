@@ -38,6 +38,7 @@ from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic,
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from featurestore.online.base import EntityKey, FeatureRef
 from processors.options import ProcessorOptions
+from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import (
     MARKET,
     checksum,
@@ -174,7 +175,7 @@ def _stream(world: World, topic: Topic, label: str) -> dict[str, int]:
     from processors.spark import start_stream
 
     handle = start_stream(
-        world.settings, world.options(topic, label), definitions=world.definitions(label)
+        world.settings, world.options(topic, label), ProcessorWiring(world.definitions(label))
     )
     try:
         wait_for(

@@ -15,6 +15,7 @@ from featurestore.topics import TopicSpec, ensure_topics
 from processors.options import ProcessorOptions
 from processors.spark import start_stream
 from processors.state_table import OWNER_TABLE, ensure_state_table
+from processors.wiring import ProcessorWiring
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ def test_a_start_against_a_master_that_is_down_claims_no_partition(stack: Settin
         with pytest.raises(ConfigurationError, match="does not answer"):
             start_stream(
                 stack, ProcessorOptions(name=name, topic=topic, master=url),
-                definitions=market_definitions(f"it_down_{run}", source_topic=topic),
+                ProcessorWiring(market_definitions(f"it_down_{run}", source_topic=topic)),
             )  # fmt: skip
         with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
             ensure_state_table(conn)

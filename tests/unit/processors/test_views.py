@@ -13,6 +13,7 @@ from featurestore.definitions import Definitions, Feature, market_definitions
 from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions
 from processors.views import MaterializedViews
+from processors.wiring import ProcessorWiring
 
 
 def test_the_stream_views_of_a_topic_are_found_and_compiled() -> None:
@@ -67,3 +68,24 @@ def test_each_application_of_a_split_topic_has_its_own_status_file(tmp_path: Pat
     assert ProcessorOptions(name="f").status_path(settings) == home / "status.json"
     split = ProcessorOptions(name="f", partitions=(2, 0))
     assert split.status_path(settings) == home / "status-f-p0-2.json"
+
+
+def test_the_wiring_resolves_the_views_of_the_options_topic_and_checks_its_hooks(
+    tmp_path: Path,
+) -> None:
+    # The registry's port is closed: definitions given are used as they are, never read again.
+    settings = load_settings(
+        {"FEATURESTORE_DATA_DIR": str(tmp_path), "FEATURESTORE_POSTGRES__PORT": "1"}
+    )
+    defs = market_definitions("p", source_topic="tt")
+    options = ProcessorOptions(name="f", topic="tt")
+    views = ProcessorWiring(defs).views(settings, options)
+    assert views.topic == "tt" and views.definitions is defs
+    assert ProcessorWiring(defs, hook_view="rolling_1m").rows_view is None  # no hooks
+    hooked = ProcessorWiring(defs, [print], "rolling_1m")
+    assert hooked.rows_view == "rolling_1m"
+    assert hooked.views(settings, options).view("rolling_1m").name == "rolling_1m"
+    with pytest.raises(ConfigurationError, match="hooks need hook_view"):
+        ProcessorWiring(defs, [print]).views(settings, options)
+    with pytest.raises(ConfigurationError, match="no stream feature view reads topic 'other'"):
+        ProcessorWiring(defs).views(settings, ProcessorOptions(name="f", topic="other"))
