@@ -53,7 +53,7 @@ class _Duration(click.ParamType[timedelta]):
     "--entities",
     "entities_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),  # before any connection
     help="Entity rows (.parquet or .csv): symbol, event_timestamp, any extra columns.",
 )
 @click.option("--feature-service", help="Feature service to export (e.g. market_features_v1).")

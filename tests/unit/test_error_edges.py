@@ -154,6 +154,17 @@ def test_cli_with_the_registry_unreachable_prints_one_line(
     assert "Traceback" not in result.output
 
 
+def test_export_names_a_missing_entity_file_before_reading_the_registry(closed_port: int) -> None:
+    from featurestore.cli import main
+
+    env = {"FEATURESTORE_POSTGRES__PORT": str(closed_port), "FEATURESTORE_CONFIG": ""}
+    args = ["export", "--entities", "no-such-rows.parquet", "--feature-service", "s", "--out", "x"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 2, result.output
+    assert "'no-such-rows.parquet' does not exist" in result.output
+    assert "PostgreSQL" not in result.output and "Traceback" not in result.output
+
+
 # Kafka (confluent-kafka)
 
 
