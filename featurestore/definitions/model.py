@@ -167,6 +167,27 @@ class FeatureRef:
             )
         return cls(view, feature)
 
+    @classmethod
+    def selection(
+        cls, features: Sequence[str | FeatureRef] | None, service: str | None
+    ) -> tuple[FeatureRef, ...]:
+        """Check what a request selects: references (parsed and returned) or a service (``()``).
+
+        Raises :class:`ValidationError` naming ``features`` when both or neither are given, when
+        the list is empty, or when a reference is not ``view:feature``. Whether the views and
+        features exist is for :meth:`Definitions.resolve`.
+        """
+        if (features is None) == (service is None):
+            raise ValidationError(
+                "give either feature references or a feature service, not both or neither",
+                field="features",
+            )
+        if features is None:
+            return ()
+        if not features:
+            raise ValidationError("no features requested", field="features")
+        return tuple(f if isinstance(f, FeatureRef) else cls.parse(f.strip()) for f in features)
+
     def __str__(self) -> str:
         """``view:feature``."""
         return f"{self.view}:{self.feature}"
@@ -384,21 +405,11 @@ class Definitions:
         Exactly one of ``features`` and ``service`` must be given. Every view and feature must
         exist; duplicates are dropped, the first occurrence keeps its place.
         """
-        if (features is None) == (service is None):
-            raise ValidationError(
-                "give either feature references or a feature service, not both or neither",
-                field="features",
-            )
-        if service is not None:
-            refs: Iterable[FeatureRef] = self.service(service).features
-        else:
-            assert features is not None
-            refs = [
-                f if isinstance(f, FeatureRef) else FeatureRef.parse(f.strip()) for f in features
-            ]
+        parsed = FeatureRef.selection(features, service)
+        refs = self.service(service).features if service is not None else parsed
         resolved = tuple(dict.fromkeys(refs))
         if not resolved:
-            raise ValidationError("no features requested", field="features")
+            raise ValidationError(f"feature service {service!r} has no features", field="features")
         for ref in resolved:
             self.view(ref.view).feature(ref.feature)
         return resolved

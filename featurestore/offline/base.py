@@ -42,6 +42,10 @@ class TrainingRequest:
     labels: LabelSpec | None = None
     """Add forward-looking labels (:mod:`featurestore.offline.labels`) after the features."""
 
+    def __post_init__(self) -> None:
+        """Refuse a malformed selection at once, before anything connects (ValidationError)."""
+        FeatureRef.selection(self.features, self.feature_service)
+
 
 @dataclass(frozen=True)
 class ExportStats:

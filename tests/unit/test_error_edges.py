@@ -154,14 +154,33 @@ def test_cli_with_the_registry_unreachable_prints_one_line(
     assert "Traceback" not in result.output
 
 
-def test_export_names_a_missing_entity_file_before_reading_the_registry(closed_port: int) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--entities", "no-such-rows.parquet", "--feature-service", "s"],
+            "'no-such-rows.parquet' does not exist",
+        ),
+        (["--features", "close"], "'close' is not a feature reference of the form 'view:feature'"),
+        ([], "give either feature references or a feature service"),
+        (["--features", "bars_1m:close", "--feature-service", "s"], "not both or neither"),
+    ],
+    ids=["missing entity file", "bad reference", "no selection", "two selections"],
+)
+def test_export_refuses_a_malformed_command_before_reading_the_registry(
+    args: list[str], message: str, closed_port: int, tmp_path: Path
+) -> None:
     from featurestore.cli import main
 
+    entities = tmp_path / "entities.csv"
+    entities.write_text("symbol,event_timestamp\nQNHI,2026-01-01T00:00:00Z\n")
     env = {"FEATURESTORE_POSTGRES__PORT": str(closed_port), "FEATURESTORE_CONFIG": ""}
-    args = ["export", "--entities", "no-such-rows.parquet", "--feature-service", "s", "--out", "x"]
-    result = CliRunner().invoke(main, args, env=env)
+    out = str(tmp_path / "out.parquet")
+    result = CliRunner().invoke(
+        main, ["export", "--entities", str(entities), "--out", out, *args], env=env
+    )
     assert result.exit_code == 2, result.output
-    assert "'no-such-rows.parquet' does not exist" in result.output
+    assert message in result.output
     assert "PostgreSQL" not in result.output and "Traceback" not in result.output
 
 
