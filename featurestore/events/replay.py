@@ -112,7 +112,7 @@ def replay_topic(
     )
     decoder = AvroDeserializer(store, reader)
     try:
-        ends = _assign_from_start(consumer, topic, timeout_s)
+        ends = _assign_from_start(consumer, kafka, topic, timeout_s)
         for message in read_to_ends(consumer, kafka, topic, ends, batch=batch, follow=follow):
             yield _decode(decoder, topic, message)
     except KafkaException as exc:
@@ -216,9 +216,11 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
         consumer.close()
 
 
-def _assign_from_start(consumer: Consumer, topic: str, timeout_s: float) -> dict[int, int]:
+def _assign_from_start(
+    consumer: Consumer, kafka: KafkaConnection, topic: str, timeout_s: float
+) -> dict[int, int]:
     """Assign every partition at its low watermark; return {partition: end offset} to reach."""
-    with kafka_errors(f"listing {topic}"):
+    with kafka_errors(f"listing {topic}", kafka):
         partitions = partitions_of(consumer, topic, timeout_s)
     assignment = []
     ends: dict[int, int] = {}

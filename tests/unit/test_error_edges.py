@@ -30,6 +30,8 @@ from featurestore.errors import (
     FeatureStoreError,
     NotFoundError,
 )
+from featurestore.events.registry import InMemorySchemaStore
+from featurestore.events.replay import replay_topic
 from featurestore.kafka_connection import KafkaConnection
 
 
@@ -199,6 +201,13 @@ def test_kafka_brokers_down_is_unavailable(closed_port: int) -> None:
     assert isinstance(error, BackendUnavailableError) and error.retryable
     assert str(error).startswith(f"Kafka at 127.0.0.1:{closed_port} (listing trades): ")
     assert "KafkaError{" not in str(error)
+
+
+def test_a_replay_with_the_brokers_down_names_the_cluster(closed_port: int) -> None:
+    connection = KafkaConnection(f"127.0.0.1:{closed_port}")
+    with pytest.raises(BackendUnavailableError) as info:
+        next(replay_topic(connection, InMemorySchemaStore(), "trades", timeout_s=0.5))
+    assert str(info.value).startswith(f"Kafka at 127.0.0.1:{closed_port} (listing trades): ")
 
 
 @pytest.mark.parametrize(
