@@ -180,7 +180,6 @@ def test_naive_timestamps_are_utc_with_a_warning(offline_data: OfflineData) -> N
         ),
         (TrainingRequest(features=["nope:close"]), NotFoundError, None, "unknown feature view"),
         (TrainingRequest(feature_service="nope"), NotFoundError, None, "unknown feature service"),
-        (TrainingRequest(features=["close"]), ValidationError, "features", "view:feature"),
         (
             TrainingRequest(features=["bars_1m:close"], timestamp_column="ts"),
             ValidationError,
