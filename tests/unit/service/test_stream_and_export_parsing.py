@@ -79,6 +79,7 @@ def test_grid_rows() -> None:
         (lambda r: r.label_horizon.FromTimedelta(timedelta(0)), "label_horizon"),
         (lambda r: setattr(r, "batch_rows", -1), "batch_rows"),
         (lambda r: r.ClearField("feature_selector"), "features"),
+        (lambda r: r.features.features.extend(["bars_1m:close", "close"]), "features"),
         (lambda r: r.ClearField("entity_rows"), "entity_rows"),
         (lambda r: setattr(r, "entity_rows_arrow", b"nope"), "entity_rows_arrow"),
     ],
