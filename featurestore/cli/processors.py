@@ -301,7 +301,11 @@ def reset(name: str, project: str | None, topic: str | None, yes: bool) -> None:
 @_name
 @click.option("--json", "as_json", is_flag=True, help="Print the raw status as JSON.")
 def status(name: str, as_json: bool) -> None:
-    """Show whether the processor runs and its progress (events/s, lag, last batch)."""
+    """Show whether the processor runs and its progress (events/s, lag, last batch).
+
+    Applications that split a topic (``--partitions``) each write a status file of their own;
+    every one is shown. A name no processor has run under is refused, naming the known ones.
+    """
     from featurestore.config import load_settings
     from featurestore.stack.processors import ProcessorService
     from processors.options import processor_dir
@@ -310,33 +314,56 @@ def status(name: str, as_json: bool) -> None:
     settings = load_settings()
     service = ProcessorService(settings, name)
     pid = service.process.pid()
-    data = read_status(processor_dir(settings, name) / "status.json")
+    home = processor_dir(settings, name)
+    if pid is None and not home.is_dir():
+        parent = home.parent
+        known = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
+        raise click.ClickException(
+            f"no processor named {name!r} has run with the data folder {settings.data_dir}"
+            f" (known: {', '.join(known) or 'none'})"
+        )
+    single = read_status(home / "status.json")
+    split = {
+        f.stem.removeprefix("status-"): read_status(f) for f in sorted(home.glob("status-*.json"))
+    }
     if as_json:
-        click.echo(json.dumps({"running": pid is not None, "pid": pid, "status": data}, indent=1))
+        document = {"running": pid is not None, "pid": pid, "status": single, "applications": split}
+        click.echo(json.dumps(document, indent=1))
         return
     click.echo(f"processor {name}: " + (f"running, pid {pid}" if pid else "not running"))
-    if data is None:
+    shown = [("", single)] if single is not None else []
+    shown += [(f"application {instance}", data) for instance, data in split.items() if data]
+    if not shown:
         click.echo("  no batch processed yet")
-        return
+    for title, data in shown:
+        if title:
+            click.echo(f"  {title}:")
+        _echo_status(data, "    " if title else "  ")
+
+
+def _echo_status(data: dict[str, Any], indent: str) -> None:
+    """One status file's lines: the last batch, its rows and times, the totals."""
     rate = data.get("events_per_s")
-    click.echo(
-        f"  topic {data.get('topic')} -> project {data.get('project')}\n"
-        f"  last batch {data['batch_id']} at {data['finished_at']}: {data['records']} records,"
-        f" {data['rows']} feature rows, {data['dead_letters']} dead letters"
-    )
+    lines = [
+        f"topic {data.get('topic')} -> project {data.get('project')}",
+        f"last batch {data['batch_id']} at {data['finished_at']}: {data['records']} records,"
+        f" {data['rows']} feature rows, {data['dead_letters']} dead letters",
+    ]
     by_view = data.get("rows_by_view") or {}
     if by_view:
-        click.echo("  rows: " + ", ".join(f"{k} {v}" for k, v in sorted(by_view.items())))
+        lines.append("rows: " + ", ".join(f"{k} {v}" for k, v in sorted(by_view.items())))
     rate_text = f"{rate:,.0f} events/s" if rate is not None else "events/s n/a"
     engine = data.get("engine", "spark")
     which = "spark batch" if engine == "spark" else "batch (kafka engine)"
-    click.echo(f"  last completed {which}: {data.get('batch_ms')} ms, {rate_text}")
+    lines.append(f"last completed {which}: {data.get('batch_ms')} ms, {rate_text}")
     spark_ms = data.get("spark_ms") or {}
     if spark_ms:
-        click.echo("  spark: " + ", ".join(f"{k} {v} ms" for k, v in spark_ms.items()))
-    click.echo(f"  lag: {data.get('lag')} records behind the topic's end")
-    click.echo("  time: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in data["seconds"].items()))
-    click.echo("  totals: " + ", ".join(f"{k} {v}" for k, v in data.get("totals", {}).items()))
+        lines.append("spark: " + ", ".join(f"{k} {v} ms" for k, v in spark_ms.items()))
+    lines.append(f"lag: {data.get('lag')} records behind the topic's end")
+    lines.append("time: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in data["seconds"].items()))
+    lines.append("totals: " + ", ".join(f"{k} {v}" for k, v in data.get("totals", {}).items()))
+    for line in lines:
+        click.echo(indent + line)
 
 
 @processors.command()
