@@ -1,4 +1,4 @@
-"""``featurestore processors status``: every application's status file, and unknown names refused."""
+"""``featurestore processors status``: every application's status file; unknown names refused."""
 
 from __future__ import annotations
 
