@@ -51,6 +51,9 @@ if [ ! -f "$stamp" ]; then
   # against 160 s here); pip stays in the environment for users.
   .venv/bin/pip install -q --upgrade pip setuptools wheel uv==0.13.9
   .venv/bin/uv pip install -q --python .venv/bin/python -e '.[dev]' -e clients/python
+  # pyspark is a source distribution; uv keeps a ~1.3 GB build of it per install whenever the
+  # index does not let it reuse the last one. Only what this install uses is kept.
+  .venv/bin/uv cache prune -q || true
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -10,6 +10,7 @@ status page (``/json/``) tells whether the master is alive and which workers reg
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,15 @@ class _SparkDaemon(Component):
         """Create the data and log folders and write :attr:`properties_file`."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
+        # Not running, so no executor of this daemon runs: what a killed one left goes.
+        shutil.rmtree(self.local_dir, ignore_errors=True)
         # REST submission stays off: applications connect with --master spark://...
         self.properties_file.write_text("spark.master.rest.enabled false\n")
+
+    @property
+    def local_dir(self) -> Path:
+        """Scratch space of the daemon and its executors (``SPARK_LOCAL_DIRS``)."""
+        return self.data_dir / "local"
 
     def _env(self) -> dict[str, str]:
         cfg = self.settings.spark_cluster
@@ -72,6 +80,10 @@ class _SparkDaemon(Component):
             "SPARK_LOCAL_IP": cfg.host,
             "SPARK_LOG_DIR": str(self.data_dir / "logs"),
             "SPARK_NO_DAEMONIZE": "1",
+            # Executors' scratch (their unpacked environment, ~200 MB each with
+            # SHIP_ENVIRONMENT) beside the daemon's data, not in /tmp, where a SIGKILLed
+            # worker's executors would leave it for good.
+            "SPARK_LOCAL_DIRS": str(self.local_dir),
             # Executors run Python tasks with the interpreter of the project's environment.
             "PYSPARK_PYTHON": sys.executable,
         }

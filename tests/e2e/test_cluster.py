@@ -27,6 +27,7 @@ from tests.e2e.processors_support import (
     clean_up,
     ingest_files,
     logged_trades,
+    processor_log,
     start_processor,
     wait_for,
 )
@@ -89,9 +90,11 @@ def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_m
     )  # fmt: skip
     victim = cluster.workers[0]
     status_path = processor_dir(world.settings, opts.name) / "status.json"
+    log = processor_log(world.settings, opts.name)
+    killed = False
     try:
         wait_for(
-            lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 1, 300, "2 batches"
+            lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 1, 300, "2 batches", log
         )
         assert (checkpoints / opts.instance / "offsets").is_dir()
         status = read_status(status_path)
@@ -103,13 +106,15 @@ def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_m
         pid = victim.process.pid()
         assert pid is not None
         os.killpg(pid, signal.SIGKILL)  # the worker, its executor and the executor's Python workers
-        wait_for(lambda: world.sums(label) == local_tables, 480, "the tables after the kill")
+        killed = True
+        wait_for(lambda: world.sums(label) == local_tables, 480, "the tables after the kill", log)
         status = read_status(status_path)
         assert status is not None
         # The step ran in the executors' tasks: the driver never read a record.
         assert "spark read (toArrow)" not in status["seconds"]
     finally:
         stop_group(process)
-        victim.process.pid_file.unlink(missing_ok=True)
-        cluster.up()  # the worker again, as the cluster was
+        if killed:  # the worker again, as the cluster was (a live one is the fixture's to stop)
+            victim.process.pid_file.unlink(missing_ok=True)
+            cluster.up()
     assert not (checkpoints / opts.instance).exists()  # scratch: removed at stop

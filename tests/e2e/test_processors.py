@@ -31,6 +31,7 @@ from tests.e2e.processors_support import (
     checksum,
     clean_up,
     ingest_trades_and_junk,
+    processor_log,
     read_online,
     read_table,
     source_events,
@@ -282,6 +283,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
     settings = streamed.settings
     opts = streamed.options("k")
     status_path = processor_dir(settings, opts.name) / "status.json"
+    log = processor_log(settings, opts.name)
 
     def launch(*extra: str) -> subprocess.Popen[bytes]:
         return start_processor(
@@ -293,7 +295,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
     first = launch("--max-offsets", "3000")  # small batches: killed well before the end
     try:
         wait_for(
-            lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 2, 240, "3 batches"
+            lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 2, 240, "3 batches", log
         )
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the driver and Spark's JVM, no clean-up at all
@@ -307,6 +309,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None
             lambda: all(checksum(settings, streamed.table("k", v)) == want[v] for v in want),
             400,
             "the restarted processor to rebuild the tables",
+            log,
         )
         symbols = ["IBM", "AIG", "EVOL"]
         wait_for(
