@@ -14,14 +14,18 @@ transform expresses price levels against ``rolling_1m:close_1m``, which that cat
 Predict is measured beside GetOnlineFeatures of the same features, in the same round. The LSTM's
 earlier rows come from offline tables of this run (35 minutes per symbol), read once per symbol
 and newest row; the figures are those of the steady state after that first read. Both RPCs are
-called through the same raw-bytes client, one call in flight.
+called through the same raw-bytes client, one call in flight. At the end the server is stopped,
+which flushes its log, and the rows Predict answered are set against what the log counted (sent,
+failed, dropped) and what the run's topic holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -39,6 +43,7 @@ from bench.bench_online import (
     FEATURES,
     METHOD,
     SYMBOLS,
+    WARMUP_CALLS,
     _measure,
     _run_on_server_loop,
     _write_rows,
@@ -72,6 +77,7 @@ that a p99 is about the 70th-slowest call. At 1.5 s (~2,000 calls, the online be
 the p99 of one family at 1 entity moved by up to 1.2 ms between the rounds of one run on this
 machine, more than the +0.5 ms target it is judged against (bench/RESULTS.md, predict,
 2026-12-04)."""
+LOG_OUTCOMES = ("sent", "failed", "dropped")
 TARGETS_MS = {1: 0.5, 100: 2.0}
 """Issue 18: Predict p99 <= GetOnlineFeatures p99 + this, per entity count."""
 
@@ -188,16 +194,31 @@ def _serve(project: str, prefix: str) -> None:
     from featurestore.online.testing import market_catalog
     from featurestore.service import create_server
     from featurestore.service.datasets import OfflineAccess
+    from featurestore.telemetry import Telemetry
 
     async def main() -> None:
         base = load_settings()
         settings = base.model_copy(update={"grpc": GrpcSettings(port=0)})
         definitions = market_definitions(project, table_prefix=prefix)
         offline = OfflineAccess(settings, project, load=lambda _s, _p: definitions)
-        handle, port = await create_server(settings, market_catalog(project), offline=offline)
+        telemetry = Telemetry.prometheus()
+        handle, port = await create_server(
+            settings, market_catalog(project), offline=offline, telemetry=telemetry
+        )
         await handle.start()
         print(port, flush=True)
-        await handle.wait_for_termination()
+        stopping = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stopping.set)
+        await stopping.wait()
+        await handle.stop(0)  # flushes the prediction log (bounded), then its counts:
+        assert telemetry.registry is not None
+        counts = {
+            outcome: telemetry.registry.get_sample_value(
+                "featurestore_prediction_log_records_total", {"outcome": outcome}
+            )
+            for outcome in LOG_OUTCOMES
+        }
+        print(json.dumps(counts), flush=True)
 
     _run_on_server_loop(main)
 
@@ -246,9 +267,12 @@ def _cleanup(settings: Settings, names: list[str], topic: str, project: str, pre
 
 
 def _round(
-    channel: grpc.Channel, families: dict[str, tuple[str, list[str]]]
+    channel: grpc.Channel, families: dict[str, tuple[str, list[str]]], predicted: list[int]
 ) -> dict[tuple[str, str, int], dict[str, float]]:
-    """One round: per family and entity count, Predict then GetOnlineFeatures of its features."""
+    """One round: per family and entity count, Predict then GetOnlineFeatures of its features.
+
+    ``predicted[0]`` counts the rows Predict answered (each is a record of the prediction log).
+    """
     predict = channel.unary_unary(PREDICT)
     features = channel.unary_unary(METHOD)
     out = {}
@@ -265,7 +289,27 @@ def _round(
 
                 latencies, qps = _measure(call, MEASURE_S, 1)
                 out[(family, what, n)] = percentiles_ms(latencies) | {"qps": qps}
+                if what == "Predict":
+                    predicted[0] += n * (WARMUP_CALLS + len(latencies))
     return out
+
+
+def _log_completeness(
+    settings: Settings, topic: str, predicted: int, counts: dict[str, Any]
+) -> str:
+    """What the run's prediction log holds against the rows Predict answered."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(settings.kafka.connection.consumer(f"bench-predict-{topic}"))
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+    finally:
+        consumer.close()
+    said = ", ".join(f"{counts.get(o, 0) or 0:,.0f} {o}" for o in LOG_OUTCOMES)
+    return (
+        f"Prediction log: Predict answered {predicted:,} rows; the server's log counted {said}; "
+        f"the topic holds {high - low:,} records."
+    )
 
 
 def run(settings: Settings) -> str:
@@ -280,6 +324,7 @@ def run(settings: Settings) -> str:
     names: list[str] = []
     child = None
     results: list[dict[tuple[str, str, int], dict[str, float]]] = []
+    predicted = [0]
     try:
         pipeline = f"bench-model-{run_id}"
         _register_pipeline(settings, pipeline)
@@ -299,14 +344,19 @@ def run(settings: Settings) -> str:
             predict = channel.unary_unary(PREDICT)
             for name, _ in families.values():
                 predict(_predict_request(name, 100), timeout=120)  # loads; LSTM: reads history
+                predicted[0] += 100
             for _ in range(ROUNDS):
-                results.append(_round(channel, families))
+                results.append(_round(channel, families, predicted))
+        child.terminate()  # the server stops, flushing its log, and says its counts
+        out, _ = child.communicate(timeout=60)
+        counts = json.loads(out.decode().strip().splitlines()[-1])
+        completeness = _log_completeness(settings, topic, predicted[0], counts)
     finally:
-        if child is not None:
+        if child is not None and child.poll() is None:
             child.terminate()
             child.wait(15)
         _cleanup(settings, names, topic, project, prefix)
-    return _report(results, families, began, load_start)
+    return _report(results, families, began, load_start) + "\n\n" + completeness
 
 
 def _median(results: list[dict[Any, dict[str, float]]], key: Any, stat: str) -> float:

@@ -54,7 +54,7 @@ from featurestore.service.predictions import (
 from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.reflection import add_reflection
 from featurestore.service.sequence_history import SequenceStates
-from featurestore.service.telemetry import RpcTelemetry, Telemetry
+from featurestore.service.telemetry import PredictionLogCounters, RpcTelemetry, Telemetry
 from featurestore.service.topic_stream import TopicSubscriptions
 from featurestore.service.wrapping import MethodWrapper, WrappingRegistrar
 from featurestore.telemetry import process_telemetry
@@ -186,6 +186,8 @@ async def create_server(
         settings, settings.topics.predictions, traced=tracer is not None
     )
     closers += [prediction_log.close, models.close, partial(asyncio.to_thread, schemas.close)]
+    if telemetry.registry is not None:
+        telemetry.registry.register(PredictionLogCounters(prediction_log))
 
     def subscriptions_to(topic: str, event_type: type[E], what: str) -> TopicSubscriptions[E]:
         # Capped apart: each topic serves up to max_stream_subscriptions streams.

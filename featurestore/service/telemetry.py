@@ -12,13 +12,15 @@ histogram (milliseconds) of the meter provider. The Prometheus path uses ``prome
 directly: an OpenTelemetry SDK ``record`` costs several times a ``prometheus_client`` ``observe``,
 and metrics may take only a small share of a GetOnlineFeatures call's server CPU (figures in
 ``bench/RESULTS.md``). Calls in flight and the online read path's cache hits are plain integers,
-read at scrape time (:class:`ServerCounters`).
+read at scrape time (:class:`ServerCounters`), as are the prediction log's outcomes
+(:class:`PredictionLogCounters`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 import grpc
 from opentelemetry import trace
@@ -29,7 +31,13 @@ from prometheus_client.registry import Collector
 
 from featurestore.telemetry import Telemetry, remote_context
 
-__all__ = ["LATENCY_BUCKETS", "RpcTelemetry", "ServerCounters", "Telemetry"]
+__all__ = [
+    "LATENCY_BUCKETS",
+    "PredictionLogCounters",
+    "RpcTelemetry",
+    "ServerCounters",
+    "Telemetry",
+]
 
 LATENCY_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -75,6 +83,55 @@ class ServerCounters(Collector):
                 f"Share of {name.replace('_', ' ')} lookups that hit, since the server started",
                 value=hit / (hit + miss) if hit + miss else 0.0,
             )
+
+
+class LoggedRecords(Protocol):
+    """What the prediction log counts (:class:`~.prediction_log_process.PredictionLogProcess`)."""
+
+    @property
+    def sent(self) -> int:
+        """Records Kafka acknowledged."""
+
+    @property
+    def failed(self) -> int:
+        """Records Kafka refused, that could not be encoded, or lost with a writer."""
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because too many were waiting."""
+
+    def __len__(self) -> int:
+        """Records logged and not yet sent, failed or dropped."""
+
+
+class PredictionLogCounters(Collector):
+    """The prediction log's records by outcome, read from the log when Prometheus scrapes.
+
+    Every answered Predict row is logged once or counted as failed or dropped: an operator
+    alerts on the last two (``PredictionLogLoss``), which otherwise only the server's log says.
+    """
+
+    def __init__(self, log: LoggedRecords) -> None:
+        """Report ``log``'s counts."""
+        self._log = log
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """The counts, as Prometheus samples."""
+        log = self._log
+        records = CounterMetricFamily(
+            "featurestore_prediction_log_records",
+            "Predict rows logged to the predictions topic, by outcome",
+            labels=["outcome"],
+        )
+        records.add_metric(["sent"], log.sent)
+        records.add_metric(["failed"], log.failed)
+        records.add_metric(["dropped"], log.dropped)
+        yield records
+        yield GaugeMetricFamily(
+            "featurestore_prediction_log_pending_records",
+            "Predict rows logged and not yet acknowledged by Kafka, failed or dropped",
+            value=len(log),
+        )
 
 
 class RpcTelemetry:

@@ -27,7 +27,14 @@ __all__ = [
     "write_stack_targets",
 ]
 
-ALERTS = ("ConsumerLagHigh", "FreshnessSlow", "RpcErrorsHigh", "DriftHigh", "ComponentDown")
+ALERTS = (
+    "ConsumerLagHigh",
+    "FreshnessSlow",
+    "RpcErrorsHigh",
+    "DriftHigh",
+    "PredictionLogLoss",
+    "ComponentDown",
+)
 SERVER_ERROR_CODES = ("UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS")
 """gRPC codes that count as the server's errors (a client's bad request does not)."""
 _ENDS_BY_ITSELF = "ingest"
@@ -158,6 +165,14 @@ def alert_rules(settings: Settings) -> str:
             p.alert_for_s,
             "warning",
             "input {{ $labels.input }} of {{ $labels.model }} drifted: PSI {{ $value }}",
+        ),
+        _alert(
+            "PredictionLogLoss",
+            "sum by (instance) (increase(featurestore_prediction_log_records_total"
+            f'{{outcome=~"failed|dropped"}}[{window}])) > 0',
+            p.alert_for_s,
+            "critical",
+            "{{ $labels.instance }}: {{ $value }} Predict rows not written to the prediction log",
         ),
         _alert(
             "ComponentDown",

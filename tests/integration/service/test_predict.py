@@ -23,6 +23,7 @@ from featurestore.config import MlflowSettings, Settings, TopicSettings
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, PredictionLog, replay_topic
 from featurestore.online import EntityKey, FeatureRow
 from featurestore.service.testing import ServerThread
+from featurestore.telemetry import Telemetry
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, move_alias
 from tests.ports import free_port
@@ -42,10 +43,18 @@ def predictions_topic(stack: Settings, unique_name: Callable[[str], str]) -> Ite
 
 
 @pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    telemetry = Telemetry.prometheus()
+    yield telemetry
+    telemetry.close()
+
+
+@pytest.fixture
 def server(
     start_server: Callable[..., ServerThread],
     write_rows: Callable[[list[FeatureRow]], None],
     predictions_topic: str,
+    telemetry: Telemetry,
 ) -> ServerThread:
     write_rows(
         [
@@ -61,11 +70,19 @@ def server(
             FeatureRow("bars_1m", EntityKey.of(symbol="IBM"), NOW, {"close": 150.0}),
         ]
     )
-    return start_server(topics=TopicSettings(predictions=predictions_topic), model_alias_ttl_s=0.2)
+    return start_server(
+        topics=TopicSettings(predictions=predictions_topic),
+        telemetry=telemetry,
+        model_alias_ttl_s=0.2,
+    )
 
 
 def test_scores_features_statuses_and_the_prediction_log(
-    server: ServerThread, models: RegisteredModels, stack: Settings, predictions_topic: str
+    server: ServerThread,
+    models: RegisteredModels,
+    stack: Settings,
+    predictions_topic: str,
+    telemetry: Telemetry,
 ) -> None:
     with FeatureStoreClient(server.target, retry=NO_RETRY, timeout_s=60) as client:
         result = client.predict(models.name, entities={"symbol": ["AAPL", "IBM", "GHOST"]})
@@ -101,6 +118,16 @@ def test_scores_features_statuses_and_the_prediction_log(
     assert event.features["rolling_1m:vwap_5m"] == 189.0
     assert by_id[ibm.request_id].features["rolling_1m:vwap_5m"] is None
     assert event.feature_time == NOW
+    # What an operator's PredictionLogLoss alert reads: the 3 rows sent, none failed or dropped.
+    assert telemetry.registry is not None
+    counts = {
+        outcome: telemetry.registry.get_sample_value(
+            "featurestore_prediction_log_records_total", {"outcome": outcome}
+        )
+        for outcome in ("sent", "failed", "dropped")
+    }
+    assert counts == {"sent": 3, "failed": 0, "dropped": 0}
+    assert telemetry.registry.get_sample_value("featurestore_prediction_log_pending_records") == 0
 
 
 def test_repeated_calls_see_a_changed_row_and_a_value_outliving_its_ttl(

@@ -79,3 +79,48 @@ def test_promtool_accepts_the_generated_config_and_rules(tmp_path: Path) -> None
             ["promtool", "check", what, str(path)], capture_output=True, text=True, timeout=60
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_prediction_log_loss_fires_on_dropped_or_failed_rows_only(tmp_path: Path) -> None:
+    """promtool evaluates the generated rule over series: sent rows alone never fire it."""
+    settings = _settings(prometheus__alert_for_s="0", prometheus__rate_window_s="120")
+    rules = tmp_path / "rules.yml"
+    rules.write_text(alert_rules(settings))
+    metric = "featurestore_prediction_log_records_total"
+    series = [
+        {"series": f'{metric}{{instance="a:1", outcome="sent"}}', "values": "0+600x10"},
+        {"series": f'{metric}{{instance="a:1", outcome="dropped"}}', "values": "0x4 0+100x5"},
+        {"series": f'{metric}{{instance="b:1", outcome="sent"}}', "values": "0+600x10"},
+        {"series": f'{metric}{{instance="b:1", outcome="dropped"}}', "values": "0x10"},
+        {"series": f'{metric}{{instance="b:1", outcome="failed"}}', "values": "0x10"},
+    ]
+    firing_a = [
+        {
+            "exp_labels": {"instance": "a:1", "severity": "critical"},
+            # 100 rows a minute over the 2-minute window
+            "exp_annotations": {
+                "summary": "a:1: 200 Predict rows not written to the prediction log"
+            },
+        }
+    ]
+    cases = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {"eval_time": "3m", "alertname": "PredictionLogLoss", "exp_alerts": []},
+                    {"eval_time": "8m", "alertname": "PredictionLogLoss", "exp_alerts": firing_a},
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "cases.yml"
+    path.write_text(json.dumps(cases))
+    done = subprocess.run(
+        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
