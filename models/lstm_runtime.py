@@ -14,13 +14,14 @@ with the NumPy network is a unit test.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from models.training.lstm_net import LSTMWeights
 
-__all__ = ["LSTMSession", "to_onnx"]
+__all__ = ["LSTMSession", "import_onnxruntime", "to_onnx"]
 
 _OPSET = 17
 _TORCH_TO_ONNX_GATES = (0, 3, 1, 2)
@@ -90,13 +91,29 @@ def to_onnx(weights: LSTMWeights) -> bytes:
     return serialized
 
 
+def import_onnxruntime() -> Any:
+    """ONNX Runtime, its usage telemetry off unless ``ORT_DISABLE_TELEMETRY`` says otherwise.
+
+    The Linux wheel (1.30) starts Microsoft's 1DS telemetry when it loads: events for
+    ``mobile.events.data.microsoft.com`` and an empty ``/tmp/mat-debug-<pid>.log`` per process.
+    A feature store's servers send nothing to a vendor unasked, so the variable is set before the
+    first import (the library reads it when it loads) and events are disabled after it (in case
+    something imported the library earlier).
+    """
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime  # type: ignore[import-untyped]
+
+    if os.environ["ORT_DISABLE_TELEMETRY"] == "1":
+        onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
 class LSTMSession:
     """An ONNX Runtime session of :func:`to_onnx`'s graph (one thread: calls are small)."""
 
     def __init__(self, model: bytes) -> None:
         """A session of the serialized graph ``model``."""
-        import onnxruntime  # type: ignore[import-untyped]
-
+        onnxruntime = import_onnxruntime()
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1

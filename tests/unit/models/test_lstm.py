@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -83,3 +87,27 @@ def test_lstm_trains_scores_per_row_and_one_step_equals_the_whole_sequence():
     step = model.sequence_step(last[None, 4], state)
     expected = scores[data[data.symbol == "AAA"].index[-1]]
     np.testing.assert_allclose(step, [expected], atol=1e-7)
+
+
+def test_a_session_starts_no_vendor_telemetry(tmp_path: Path) -> None:
+    """ONNX Runtime's Linux wheel writes /tmp/mat-debug-<pid>.log when its telemetry starts."""
+    script = (
+        "import os, numpy as np\n"
+        "from models.lstm_runtime import LSTMSession, to_onnx\n"
+        "from models.training.lstm_net import init_weights\n"
+        "session = LSTMSession(to_onnx(init_weights(3, 4, np.random.default_rng(0))))\n"
+        "print(session.p_up(np.zeros((1, 2, 3))).shape, os.getpid())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ORT_DISABLE_TELEMETRY"}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    assert done.returncode == 0, done.stderr
+    shape, pid = done.stdout.split(") ")
+    assert shape == "(1,"
+    assert not Path(f"/tmp/mat-debug-{int(pid)}.log").exists()
