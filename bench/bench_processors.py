@@ -49,14 +49,14 @@ from featurestore.ingest.kafka import producer_config
 from featurestore.online.base import EntityKey
 from featurestore.online.layout import decode_timestamp, redis_key, timestamp_field
 from featurestore.online.testing import delete_project_keys
+from featurestore.stack.process import stop_group
+from featurestore.stack.processors import processor_log, start_processor
 from processors.decode import KafkaRecords, decode_records, decoder_for
 from processors.options import ProcessorOptions, processor_dir
 from processors.status import read_status
 from processors.step import PartitionState, run_step
 from processors.views import MaterializedViews
 from processors.wiring import ProcessorWiring
-from tests.e2e.processors_support import processor_log, start_processor
-from tests.integration.children import stop_group
 
 BACKLOG = 500_000
 BACKFILL_EVENTS = 5_000_000

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["ManagedProcess", "wait_until"]
+__all__ = ["ManagedProcess", "stop_group", "wait_until"]
 
 _REAP_WAIT_S = 2.0
 """How long :meth:`ManagedProcess.exit_reason` waits for a dead child's threads to exit."""
@@ -314,3 +314,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def stop_group(*children: subprocess.Popen[bytes]) -> None:
+    """Stop children started in their own sessions (``start_new_session=True``).
+
+    SIGTERM goes to each one's group (all first, so that they stop side by side), SIGKILL to a
+    group whose leader is not gone after 60 s. A group is signalled even when its leader has
+    exited: what the leader started (a JVM) may still run in it. For the one-off children of
+    tests and benchmarks; the stack's own servers stop through :class:`ManagedProcess`.
+    """
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):  # the group is empty: nothing to stop
+            os.killpg(child.pid, signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)

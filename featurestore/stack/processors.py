@@ -8,14 +8,24 @@ the processor of that topic only, and a slow or failed one does not hold the oth
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from typing_extensions import override
 
-from featurestore.config import Settings
+from featurestore.config import Settings, settings_env
 from featurestore.stack.base import OwnProcess, not_serving_of, ready_for
 
-__all__ = ["ProcessorService", "event_processors", "ready_file"]
+__all__ = [
+    "ProcessorService",
+    "event_processors",
+    "processor_log",
+    "ready_file",
+    "start_processor",
+]
 
 
 def ready_file(settings: Settings, name: str) -> Path:
@@ -111,3 +121,35 @@ def event_processors(settings: Settings) -> list[ProcessorService]:
             ]
         )
     ]
+
+
+def processor_log(settings: Settings, name: str) -> Path:
+    """Where :func:`start_processor` writes the output of processor ``name``."""
+    return settings.data_dir.resolve() / "processors" / f"{name}.log"
+
+
+def start_processor(
+    settings: Settings,
+    name: str,
+    project: str,
+    topic: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``featurestore processors run`` as a one-off child, for tests and benchmarks.
+
+    It runs as the background command it is in production: in its own session (stop it with
+    :func:`featurestore.stack.process.stop_group`), its output appended to :func:`processor_log`.
+    Unlike :class:`ProcessorService` it has no PID file and no supervisor: it ends with its parent.
+    """
+    command = [
+        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
+        "--project", project, "--topic", topic, *args,
+    ]  # fmt: skip
+    log = processor_log(settings, name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            command, env={**os.environ, **settings_env(settings), **(env or {})}, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip

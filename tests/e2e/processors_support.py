@@ -4,7 +4,6 @@ in production, stacks of their own, reading the stores back."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from featurestore.online.base import EntityKey, FeatureRef
 from featurestore.online.testing import delete_project_keys
 from featurestore.stack import Stack
 from processors import resilient
-from processors.options import ProcessorOptions, processor_dir
+from processors.options import ProcessorOptions
 from processors.resilient import ProcessorHandle
 from processors.wiring import ProcessorWiring
 from tests.own_stack import own_stack
@@ -303,35 +302,6 @@ def clean_up(
     admin = AdminClient(settings.kafka.connection.admin())
     for future in admin.delete_topics(list(topics)).values():
         future.result()
-
-
-def processor_log(settings: Settings, name: str) -> Path:
-    """Where :func:`start_processor` writes the output of processor ``name``."""
-    return processor_dir(settings, name).parent / f"{name}.log"
-
-
-def start_processor(
-    settings: Settings,
-    name: str,
-    project: str,
-    topic: str,
-    *args: str,
-    env: Mapping[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    """``featurestore processors run`` as the background command it is in production: in its own
-    session (stop it with :func:`tests.integration.children.stop_group`), its output appended
-    to :func:`processor_log`."""
-    command = [
-        sys.executable, "-m", "featurestore.cli", "processors", "run", "--name", name,
-        "--project", project, "--topic", topic, *args,
-    ]  # fmt: skip
-    log = processor_log(settings, name)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            command, env={**os.environ, **settings_env(settings), **(env or {})}, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
 
 
 @contextmanager

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from featurestore.config import Settings
+from featurestore.stack.process import stop_group
+from featurestore.stack.processors import processor_log, start_processor
 from featurestore.stack.spark_cluster import SparkCluster
 from processors.options import processor_dir
 from processors.status import read_status
@@ -27,11 +29,8 @@ from tests.e2e.processors_support import (
     clean_up,
     ingest_files,
     logged_trades,
-    processor_log,
-    start_processor,
     wait_for,
 )
-from tests.integration.children import stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 

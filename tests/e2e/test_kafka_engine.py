@@ -26,6 +26,8 @@ from featurestore.config import Settings
 from featurestore.definitions import apply_definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.ingest import wait_for_brokers
+from featurestore.stack.process import stop_group
+from featurestore.stack.processors import processor_log, start_processor
 from featurestore.topics import TopicSpec, ensure_topics
 from processors.kafka_engine import start_consumer
 from processors.options import processor_dir
@@ -37,12 +39,9 @@ from tests.e2e.processors_support import (
     clean_up,
     ingest_trades_and_junk,
     logged_trades,
-    processor_log,
-    start_processor,
     wait_for,
 )
 from tests.e2e.test_processors import _online
-from tests.integration.children import stop_group
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 

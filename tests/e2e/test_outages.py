@@ -32,21 +32,19 @@ import pytest
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.stack import Stack
-from featurestore.stack.processors import ready_file
+from featurestore.stack.process import stop_group
+from featurestore.stack.processors import processor_log, ready_file, start_processor
 from processors.options import processor_dir
 from processors.status import now_iso, read_status
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
     private_stack,
-    processor_log,
     read_online,
     read_table,
     source_events,
-    start_processor,
     wait_for,
 )
-from tests.integration.children import stop_group
 from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]

@@ -24,6 +24,8 @@ from confluent_kafka import Consumer, TopicPartition
 from featurestore.config import Settings
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from featurestore.online.base import EntityKey, FeatureRef
+from featurestore.stack.process import stop_group
+from featurestore.stack.processors import processor_log, start_processor
 from processors.options import processor_dir
 from processors.status import read_status
 from tests.e2e.processors_support import (
@@ -31,14 +33,11 @@ from tests.e2e.processors_support import (
     checksum,
     clean_up,
     ingest_trades_and_junk,
-    processor_log,
     read_online,
     read_table,
     source_events,
-    start_processor,
     wait_for,
 )
-from tests.integration.children import stop_group
 from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]

@@ -43,18 +43,17 @@ from featurestore.definitions import Definitions, apply_definitions, market_defi
 from featurestore.online.testing import market_catalog
 from featurestore.security import credentials_file
 from featurestore.service.testing import ServerThread
+from featurestore.stack.process import stop_group
+from featurestore.stack.processors import processor_log, start_processor
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
     private_stack,
-    processor_log,
     read_online,
     read_table,
     source_events,
-    start_processor,
     wait_for,
 )
-from tests.integration.children import stop_group
 from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]

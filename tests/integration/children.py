@@ -4,10 +4,7 @@ that scrapes them, with its samples of them."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,11 +16,11 @@ from typing import Any
 import requests
 
 from featurestore.config import Settings
-from featurestore.stack.process import wait_until
+from featurestore.stack.process import stop_group, wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.ports import free_port
 
-__all__ = ["Children", "own_prometheus", "prometheus_query", "stop_group"]
+__all__ = ["Children", "own_prometheus", "prometheus_query"]
 
 
 @dataclass
@@ -67,24 +64,6 @@ class Children:
             f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-15:])
             for p in sorted(self.logs.glob("*.log"))
         )
-
-
-def stop_group(*children: subprocess.Popen[bytes]) -> None:
-    """Stop children started in their own sessions: SIGTERM to each one's group (all first, so
-    that they stop side by side), SIGKILL to a group whose leader is not gone after 60 s.
-
-    A group is signalled even when its leader has exited: what the leader started (a JVM) may
-    still run in it.
-    """
-    for child in children:
-        with contextlib.suppress(ProcessLookupError):  # the group is empty: nothing to stop
-            os.killpg(child.pid, signal.SIGTERM)
-    for child in children:
-        try:
-            child.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(10)
 
 
 @contextmanager
