@@ -1,4 +1,7 @@
-"""The pipeline panel: throughput, lag, freshness, dead letters, RPCs and alerts, from Prometheus.
+"""The pipeline panel: throughput, lag, freshness, dead letters, RPCs, alerts, from Prometheus.
+
+The prediction log's rows by outcome (sent, failed, dropped) stand beside the RPCs: a Predict
+answered but not logged is what ``PredictionLogLoss`` alerts on.
 
 Every number is a PromQL query of the metrics the processes export (``featurestore/telemetry``);
 rates are over :data:`RATE_WINDOW`, which spans several scrapes of the stack's Prometheus.
@@ -76,6 +79,13 @@ def pipeline_panel(prometheus: PrometheusApi, minutes: int, step_s: float) -> di
             ),
             "grpc_method",
             "grpc_code",
+        ),
+        "prediction_log": _by(
+            prometheus.query(
+                "sum by (outcome) (increase(featurestore_prediction_log_records_total"
+                f"[{minutes}m]))"
+            ),
+            "outcome",
         ),
         "alerts": prometheus.firing_alerts(),
     }

@@ -151,6 +151,7 @@ function drawPipeline(p) {
   const rp99 = Object.fromEntries((p.rpc_p99 || []).map(r => [r.grpc_method, r.value]));
   table("rpcs", ["method", "calls/s", "p99 ms"], (p.rpc_qps || []).map(r => [r.grpc_method, r.value, rp99[r.grpc_method] === undefined ? null : rp99[r.grpc_method] * 1000]));
   table("rpc-errors", ["method", "code", "errors/s"], (p.rpc_errors || []).map(r => [r.grpc_method, r.grpc_code, r.value]));
+  table("prediction-log", ["outcome", "rows"], (p.prediction_log || []).map(r => [r.outcome, fmt(r.value, 0)]));
   table("alerts", ["alert", "severity", "summary", "since"], (p.alerts || []).map(a => [a.alert, a.severity, a.summary, time(a.since)]));
 }
 

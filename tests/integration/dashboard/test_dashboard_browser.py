@@ -179,6 +179,8 @@ def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_
                     "lag": live.processor in _text(page, "#lag"),
                     "freshness": _row_value(page, "freshness", live.processor) >= 0,
                     "rpcs": "GetOnlineFeatures" in _text(page, "#rpcs"),
+                    # the dashboard's own Predict calls, each row logged
+                    "prediction log": _row_value(page, "prediction-log", "sent") > 0,
                 }
             )  # fmt: skip
             return all(checks.values())
