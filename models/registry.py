@@ -14,6 +14,7 @@ from typing import Any
 import requests
 
 from featurestore.errors import BackendUnavailableError, FeatureStoreError, NotFoundError
+from featurestore.mlflow_models import load_pyfunc_model
 from models._mlflow import MlflowClient, MlflowException, mlflow
 
 __all__ = ["CHAMPION", "ModelRef", "ModelRegistry"]
@@ -123,7 +124,7 @@ class ModelRegistry:
             # process that never logged a run (the scorer) must set it, not just the registry's.
             mlflow.set_tracking_uri(self.tracking_uri)
             mlflow.set_registry_uri(self.tracking_uri)
-            return mlflow.pyfunc.load_model(ref.uri)
+            return load_pyfunc_model(ref.uri)
         except _ERRORS as exc:
             raise _translate(exc, f"loading {ref.uri}") from exc
 

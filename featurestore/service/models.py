@@ -37,6 +37,7 @@ from featurestore.errors import (
     NotFoundError,
     ValidationError,
 )
+from featurestore.mlflow_models import load_pyfunc_model
 from featurestore.mlflow_plugins import skip_feast_header_provider
 from featurestore.online import FeatureRef
 from featurestore.service.native import Scorer, SequenceScoring, native_scorer
@@ -134,7 +135,7 @@ def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
 
     mlflow.set_tracking_uri(tracking_uri)
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+        model = load_pyfunc_model(f"models:/{name}/{version}")
     except Exception as exc:  # MLflow raises many types while downloading and unpickling
         raise FeatureStoreError(f"model {name} version {version} cannot be loaded: {exc}") from exc
     schema = model.metadata.get_input_schema()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from featurestore.offline import TrainingRequest
-from models._mlflow import mlflow, quiet
+from featurestore.service.models import load_pyfunc
+from models._mlflow import quiet
 from models.data import DatasetSpec, SplitSpec, load_dataset
 from models.registry import CHAMPION
 from models.training.run import FEATURE_SERVICES, TrainOptions, fit
@@ -16,7 +20,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("kind", ["anomaly", "direction", "regime"])
-def test_every_model_is_registered_promoted_and_loads_by_alias(world: ModelsWorld, kind: str):
+def test_every_model_is_registered_promoted_and_loads_by_alias(
+    world: ModelsWorld, kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     report = world.reports[kind]
     ref = world.registry.alias(report.logged.ref.name, CHAMPION)
     assert ref is not None and ref.version == report.logged.ref.version
@@ -29,8 +35,13 @@ def test_every_model_is_registered_promoted_and_loads_by_alias(world: ModelsWorl
         "model.test.precision", "model.all.event_recall"):  # fmt: skip
         assert metric in run.data.metrics
 
+    # Both loaders (the scorer's registry and Predict's) remove the artifacts they downloaded.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     with quiet():
-        model = mlflow.pyfunc.load_model(f"models:/{ref.name}@{CHAMPION}")
+        model = world.registry.load(ref)
+        served = load_pyfunc(world.registry.tracking_uri, ref.name, ref.version)
+    assert list(tmp_path.iterdir()) == []
+    assert served.columns == tuple(model.metadata.get_input_schema().input_names())
     columns = model.metadata.get_input_schema().input_names()
     refs = world.definitions.resolve(service=service)
     assert columns == [f"{r.view}__{r.feature}" for r in refs]
