@@ -127,6 +127,13 @@ class Component(ABC):
     def after_healthy(self) -> None:  # noqa: B027 - optional hook
         """Run once the server is up (create databases, topics ...)."""
 
+    def refresh(self, pid: int) -> None:  # noqa: B027 - optional hook
+        """Bring the running server ``pid`` (found running by a start) up to these settings.
+
+        A start that finds the server running launches nothing: a server whose files are
+        generated from the settings and code (:meth:`prepare`) rewrites them here and reloads.
+        """
+
     def stop(self) -> bool:
         """Stop the server if it runs; True if it did."""
         return self.process.stop(sig=self.stop_signal, whole_group=self.signal_whole_group)

@@ -183,8 +183,10 @@ class Stack:
         Under the component's lock, so that the supervisor never starts it at the same time.
         """
         with component.process.exclusive():
-            if component.process.pid() is not None:
+            pid = component.process.pid()
+            if pid is not None:
                 component.process.mark_wanted()  # started before the supervisor knew of it
+                component.refresh(pid)
                 result.already_running.append(component.name)
                 return False
             self._check_port_free(component)

@@ -1,12 +1,15 @@
 """Prometheus from the Debian package, as the stack's own instance on its own port.
 
 Its configuration and rule files are generated from the settings at every start
-(:mod:`.prometheus_config`), its samples kept under ``.stack/prometheus/data``. ``featurestore
+(:mod:`.prometheus_config`), and by a start that finds it running, which then reloads it; its
+samples are kept under ``.stack/prometheus/data``. ``featurestore
 stack status`` shows the alerts that fire (:func:`firing_alerts`).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +84,19 @@ class PrometheusServer(Component):
         self.config_file.write_text(scrape_config(self.settings, self.rules_file, targets))
 
     @override
+    def refresh(self, pid: int) -> None:
+        """Rewrite the configuration and rules; where they changed, reload them (SIGHUP).
+
+        So that a ``stack up`` after an upgrade (a new alert, a changed threshold) takes effect
+        without stopping Prometheus. Prometheus keeps its old configuration when the new one is
+        invalid, and says so in its log.
+        """
+        before = [_read(self.rules_file), _read(self.config_file)]
+        self.prepare()
+        if [_read(self.rules_file), _read(self.config_file)] != before:
+            os.kill(pid, signal.SIGHUP)
+
+    @override
     def launch(self) -> int:
         """Run ``prometheus`` on the generated configuration; its samples kept for ``retention``."""
         cfg = self.settings.prometheus
@@ -99,6 +115,13 @@ class PrometheusServer(Component):
     def healthy(self) -> bool:
         """``GET /-/ready`` answers 200."""
         return answers_ok(f"{self.address()}/-/ready")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
 
 
 def firing_alerts(settings: Settings, timeout_s: float = 2.0) -> list[Alert] | None:

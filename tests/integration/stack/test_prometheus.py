@@ -28,6 +28,7 @@ from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
+from featurestore.stack.prometheus import PrometheusServer
 from tests.e2e.processors_support import clean_up
 from tests.integration.children import Children, own_prometheus, prometheus_query
 from tests.live import topic_has_schema
@@ -213,3 +214,26 @@ def test_a_stopped_processor_fires_the_lag_alert_and_a_restart_clears_it(live: R
         live.children.log_tail()
     )
     assert fired_after >= 5.0  # never before the lag could pass the threshold
+
+
+def _lag_rule(settings: Settings) -> str:
+    reply = requests.get(f"{settings.prometheus.url}/api/v1/rules", timeout=10)
+    reply.raise_for_status()
+    rules = [r for g in reply.json()["data"]["groups"] for r in g["rules"]]
+    return next(str(r["query"]) for r in rules if r["name"] == "ConsumerLagHigh")
+
+
+def test_a_start_that_finds_prometheus_running_reloads_changed_rules(stack: Settings) -> None:
+    """What ``stack up`` does with a running Prometheus: the rules of this code and settings."""
+    instance = f"reload-{uuid.uuid4().hex[:6]}"
+    with own_prometheus(stack, instance, lag_alert_s=5.0) as settings:
+        assert _lag_rule(settings).endswith("> 5")
+        changed = settings.model_copy(
+            update={"prometheus": settings.prometheus.model_copy(update={"lag_alert_s": 7.0})}
+        )
+        server = PrometheusServer(changed, instance=instance)
+        pid = server.process.pid()
+        assert pid is not None
+        server.refresh(pid)
+        assert wait_until(lambda: _lag_rule(settings).endswith("> 7"), 30), _lag_rule(settings)
+        assert server.process.pid() == pid  # reloaded, not restarted
