@@ -85,6 +85,8 @@ def own_prometheus(stack: Settings, instance: str, **prometheus: float) -> Itera
     finally:
         server.stop()
         shutil.rmtree(server.data_dir, ignore_errors=True)
+        for leftover in server.process.run_dir.glob(f"{server.name}.*"):  # log, lock, command
+            leftover.unlink(missing_ok=True)
 
 
 def prometheus_query(url: str, expr: str) -> list[dict[str, Any]]:

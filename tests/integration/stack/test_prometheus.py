@@ -225,7 +225,7 @@ def _lag_rule(settings: Settings) -> str:
 
 def test_a_start_that_finds_prometheus_running_reloads_changed_rules(stack: Settings) -> None:
     """What ``stack up`` does with a running Prometheus: the rules of this code and settings."""
-    instance = f"reload-{uuid.uuid4().hex[:6]}"
+    instance = "reload"
     with own_prometheus(stack, instance, lag_alert_s=5.0) as settings:
         assert _lag_rule(settings).endswith("> 5")
         changed = settings.model_copy(
