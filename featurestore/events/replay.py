@@ -27,7 +27,7 @@ from featurestore.events.registry import SchemaStore
 from featurestore.events.schemas import AvroSchema
 from featurestore.events.serde import AvroDeserializer
 from featurestore.events.wire import parse_header
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import CLIENT_LOG, KafkaConnection
 from featurestore.topics import partitions_of
 
 __all__ = [
@@ -107,6 +107,7 @@ def replay_topic(
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": True,
+                "logger": CLIENT_LOG,
             },
         )
     )
@@ -198,7 +199,11 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
         NotFoundError: the topic does not exist.
         BackendUnavailableError: Kafka does not answer.
     """
-    consumer = Consumer(kafka.consumer("featurestore-end-offsets", **{"enable.auto.commit": False}))
+    consumer = Consumer(
+        kafka.consumer(
+            "featurestore-end-offsets", **{"enable.auto.commit": False, "logger": CLIENT_LOG}
+        )
+    )
     try:
         with kafka_errors(f"listing {topic}", kafka):
             partitions = partitions_of(consumer, topic, timeout_s)
