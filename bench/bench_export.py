@@ -267,8 +267,14 @@ def run(settings: Settings) -> str:
     store = PostgresOfflineStore(
         make_conninfo(settings.postgres.dsn, application_name=application_name), defs
     )
-    _ours(store, entities.iloc[:1000], refs)  # opens the connections the store keeps
-    ours_cpu, duck_cpu = _Cpu(_backend_pids(settings, application_name)), _Cpu([])
+    # Opens every connection the store keeps, so that the CPU of all its backends is counted:
+    # 1,000 rows made one chunk, so the second backend (half the probes) was left out of the
+    # "CPU s" column until 2026-12-04.
+    _ours(store, entities.iloc[: 2 * store.parallelism * 5_000], refs)
+    backends = _backend_pids(settings, application_name)
+    if len(backends) != store.parallelism:
+        raise RuntimeError(f"{len(backends)} backends open, not {store.parallelism}")
+    ours_cpu, duck_cpu = _Cpu(backends), _Cpu([])
     spark = _Spark(settings, defs, entities) if with_spark else None
     if spark is not None:
         spark.export(refs)  # starts the session and warms its JVM (not timed)
