@@ -22,6 +22,7 @@ import pytest
 from featurestore_client import FeatureStoreClient, RetryPolicy
 
 from featurestore.config import GrpcSettings, ServiceSettings
+from featurestore.mlflow_models import load_pyfunc_model
 from featurestore.online import (
     EntityKey,
     FeatureRow,
@@ -34,7 +35,7 @@ from featurestore.online import (
 from featurestore.online.testing import delete_project_keys
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from models._mlflow import mlflow, quiet
+from models._mlflow import quiet
 from models.bootstrap import ensure_first_models
 from models.data import Dataset, DatasetSpec, SplitSpec, load_dataset
 from models.registry import CHAMPION
@@ -135,7 +136,7 @@ def served(world: ModelsWorld) -> Iterator[Served]:
 def _offline_scores(served: Served, kind: str) -> np.ndarray:
     """The registered model's scores of each symbol's newest row, from the exported rows."""
     with quiet():
-        model = mlflow.pyfunc.load_model(f"models:/{served.names[kind]}@{CHAMPION}")
+        model = load_pyfunc_model(f"models:/{served.names[kind]}@{CHAMPION}")
     frame = served.dataset.frame
     columns = ["symbol", "event_timestamp", *served.dataset.feature_columns]
     if kind == "lstm":
