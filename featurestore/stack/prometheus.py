@@ -8,6 +8,7 @@ stack status`` shows the alerts that fire (:func:`firing_alerts`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from dataclasses import dataclass
@@ -94,7 +95,8 @@ class PrometheusServer(Component):
         before = [_read(self.rules_file), _read(self.config_file)]
         self.prepare()
         if [_read(self.rules_file), _read(self.config_file)] != before:
-            os.kill(pid, signal.SIGHUP)
+            with contextlib.suppress(ProcessLookupError):  # gone since: its next start reads them
+                os.kill(pid, signal.SIGHUP)
 
     @override
     def launch(self) -> int:
