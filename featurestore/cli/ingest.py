@@ -302,6 +302,23 @@ def _generator(
     return decorate
 
 
+def _file_replay(command: Callable[..., None]) -> Callable[..., None]:
+    """--topic, --speed and the timeouts of a file replay, given to the command as ``sending``."""
+
+    @functools.wraps(command)
+    def with_sending(
+        *,
+        topic: str | None,
+        speed: float | None,
+        connect_timeout: float,
+        delivery_timeout: float,
+        **own: Any,
+    ) -> None:
+        command(**own, sending=_Sending(connect_timeout, delivery_timeout, topic, speed))
+
+    return option_group(_topic, _speed, _with_timeouts)(with_sending)
+
+
 def _run_files(open_sources: Callable[[], list[EventSource]], sending: _Sending) -> None:
     """Replay the files ``open_sources`` opens, merged by event time (a ValidationError fails)."""
     from featurestore.errors import ValidationError
@@ -328,17 +345,8 @@ def ingest() -> None:
     show_default=True,
     help="lean: LEAN/AlgoSeek tick trade/quote files; csv/parquet: the documented columns.",
 )
-@_topic
-@_speed
-@_with_timeouts
-def ingest_files(
-    paths: tuple[Path, ...],
-    file_format: str,
-    topic: str | None,
-    speed: float | None,
-    connect_timeout: float,
-    delivery_timeout: float,
-) -> None:
+@_file_replay
+def ingest_files(paths: tuple[Path, ...], file_format: str, sending: _Sending) -> None:
     """Replay trade and quote files (or folders of them) at their own event times, merged by time.
 
     Trades go to the trades topic, quotes (``*_Quote_Tick.csv.gz``, or CSV/Parquet with
@@ -349,7 +357,7 @@ def ingest_files(
 
     _run_files(
         lambda: [open_event_file(p, file_format) for p in _expand(paths)],  # type: ignore[arg-type]
-        _Sending(connect_timeout, delivery_timeout, topic, speed),
+        sending,
     )
 
 
@@ -379,9 +387,7 @@ def ingest_synthetic(symbols: int, rate: float, generation: _Generation) -> None
     default="",
     help="Comma-separated columns whose values become tags (column name -> value).",
 )
-@_topic
-@_speed
-@_with_timeouts
+@_file_replay
 def ingest_metrics(
     paths: tuple[Path, ...],
     entity_column: str,
@@ -389,10 +395,7 @@ def ingest_metrics(
     value_column: str,
     name: str,
     tag_columns: str,
-    topic: str | None,
-    speed: float | None,
-    connect_timeout: float,
-    delivery_timeout: float,
+    sending: _Sending,
 ) -> None:
     """Send metric observations from CSV (header row) or Parquet files to the metrics topic.
 
@@ -414,10 +417,7 @@ def ingest_metrics(
         )
         return [open_event_file(p, layout=layout) for p in paths]
 
-    _run_files(
-        open_sources,
-        _Sending(connect_timeout, delivery_timeout, topic, speed),
-    )
+    _run_files(open_sources, sending)
 
 
 @ingest.command("synthetic-metrics")

@@ -4,7 +4,9 @@
 ``rolling_1m``) and three feature services, so that tests and benchmarks can run without Feast or
 a registry. It is not ``registry/``: the views there have more features (``close_1m``,
 ``notional``) and their feature services other members; code that must agree with the declared
-features loads them (:func:`featurestore.definitions.load_definitions`).
+features loads them (:func:`featurestore.definitions.load_definitions`). What these views do
+have is the declared views' (names, types, order): ``tests/unit/online/test_testing_catalog.py``
+fails when they drift apart.
 :class:`InMemoryOnlineStore` implements :class:`~featurestore.online.base.OnlineStore` for unit
 tests of code above the store. :func:`delete_project_keys` removes what a test or benchmark
 wrote to a Redis server.

@@ -28,6 +28,7 @@ _PROMETHEUS_MULTIPROCESS = ("PROMETHEUS_MULTIPROCESS_DIR", "PROMETHEUS_MULTIPROC
 __all__ = [
     "Component",
     "ComponentStatus",
+    "NodeComponent",
     "OwnProcess",
     "ReadyFileComponent",
     "answers_ok",
@@ -154,6 +155,33 @@ class Component(ABC):
             address=self.address(),
             not_serving=None if healthy or pid is None else self.not_serving(),
         )
+
+
+class NodeComponent(Component):
+    """One of the local nodes of a server the stack can run several of (Kafka, Redis).
+
+    Node 1 keeps the server's :attr:`name`; node n is ``<name>-<n>``, with a data folder, PID
+    file, log and health check of its own.
+    """
+
+    def __init__(self, settings: Settings, node: int, nodes: int, nodes_said: str) -> None:
+        """Node ``node`` (from 1) of the ``nodes`` local ones.
+
+        A subclass whose :meth:`marker` reads more than :attr:`node` (a port) sets that first.
+
+        Raises:
+            ConfigurationError: the stack runs no node ``node``; ``nodes_said`` tells how many
+                it runs, as the user would set it.
+        """
+        if not 1 <= node <= nodes:
+            raise ConfigurationError(
+                f"{self.name.capitalize()} node {node} does not exist: {nodes_said}"
+            )
+        self.node = node
+        """This node's number, from 1."""
+        if node > 1:
+            self.name = f"{self.name}-{node}"
+        super().__init__(settings)
 
 
 def wait_healthy(component: Component) -> None:
@@ -307,7 +335,7 @@ class ReadyFileComponent(OwnProcess):
     @override
     def prepare(self) -> None:
         """Create the data folder; remove the last run's ready file, which could pass for new."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        super().prepare()
         self.ready_file.unlink(missing_ok=True)
 
     @override

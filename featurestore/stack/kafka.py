@@ -32,7 +32,7 @@ from typing_extensions import override
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
-from featurestore.stack.base import Component, port_open
+from featurestore.stack.base import NodeComponent, port_open
 from featurestore.stack.certs import Certificates
 from featurestore.stack.jars import resolve_jars
 from featurestore.stack.security import local_security
@@ -78,7 +78,7 @@ def kafka_nodes(settings: Settings) -> list[KafkaServer]:
     return [KafkaServer(settings, node) for node in range(1, settings.kafka.brokers + 1)]
 
 
-class KafkaServer(Component):
+class KafkaServer(NodeComponent):
     """One KRaft node (broker and controller) listening on loopback."""
 
     name = "kafka"
@@ -86,15 +86,8 @@ class KafkaServer(Component):
 
     def __init__(self, settings: Settings, node: int = 1) -> None:
         """Node ``node`` (from 1) of the ``settings.kafka.brokers`` local nodes."""
-        if not 1 <= node <= settings.kafka.brokers:
-            raise ConfigurationError(
-                f"Kafka node {node} does not exist: FEATURESTORE_KAFKA__BROKERS="
-                f"{settings.kafka.brokers}"
-            )
-        self.node = node
-        if node > 1:
-            self.name = f"kafka-{node}"
-        super().__init__(settings)
+        brokers = settings.kafka.brokers
+        super().__init__(settings, node, brokers, f"FEATURESTORE_KAFKA__BROKERS={brokers}")
         self.port, self.controller_port = settings.kafka.node_ports(node)
         self._certs: Certificates | None = None
         """The certificates of the secured stack (set by :meth:`prepare`); None: open."""

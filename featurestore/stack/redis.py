@@ -19,8 +19,7 @@ import redis
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.errors import ConfigurationError
-from featurestore.stack.base import Component, require_binary
+from featurestore.stack.base import NodeComponent, require_binary
 from featurestore.stack.certs import ensure_certificates
 from featurestore.stack.security import local_security
 
@@ -32,23 +31,16 @@ def redis_nodes(settings: Settings) -> list[RedisServer]:
     return [RedisServer(settings, node) for node in range(1, settings.redis.local_nodes + 1)]
 
 
-class RedisServer(Component):
+class RedisServer(NodeComponent):
     """The online store's server, or one node of its cluster."""
 
     name = "redis"
 
     def __init__(self, settings: Settings, node: int = 1) -> None:
         """Node ``node`` (from 1) of the ``settings.redis.local_nodes`` local servers."""
-        if not 1 <= node <= settings.redis.local_nodes:
-            raise ConfigurationError(
-                f"Redis node {node} does not exist: the local stack runs "
-                f"{settings.redis.local_nodes}"
-            )
-        self.node = node
-        if node > 1:
-            self.name = f"redis-{node}"
-        self.port = settings.redis.node_port(node)
-        super().__init__(settings)
+        self.port = settings.redis.node_port(node)  # first: the base reads marker(), which uses it
+        nodes = settings.redis.local_nodes
+        super().__init__(settings, node, nodes, f"the local stack runs {nodes}")
 
     @override
     def marker(self) -> str:

@@ -4,6 +4,7 @@ that scrapes them, with its samples of them."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -15,12 +16,26 @@ from typing import Any
 
 import requests
 
-from featurestore.config import Settings
+from featurestore.config import MetricsSettings, Settings, settings_env
 from featurestore.stack.process import stop_group, wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.ports import free_port
 
-__all__ = ["Children", "own_prometheus", "prometheus_query"]
+__all__ = ["Children", "child_env", "own_prometheus", "prometheus_query"]
+
+
+def child_env(settings: Settings, **variables: str) -> dict[str, str]:
+    """The environment of a test's children: this process's, ``settings``, then ``variables``.
+
+    Every metrics port is 0 (a free one each): the stack's own processes hold the configured
+    ports, so that a child on one of them would collide with the stack.
+    """
+    free_metrics = {
+        f"FEATURESTORE_METRICS__{name.upper()}": "0"
+        for name in MetricsSettings.model_fields
+        if name.endswith("_port")
+    }
+    return {**os.environ, **settings_env(settings), **free_metrics, **variables}
 
 
 @dataclass

@@ -24,13 +24,13 @@ import psycopg
 import pytest
 import requests
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.stack.process import wait_until
 from tests.browser import Page, chromium_page
 from tests.conftest import REPO_ROOT
 from tests.e2e.processors_support import clean_up
-from tests.integration.children import Children
+from tests.integration.children import Children, child_env
 from tests.integration.service.anomaly_data import (
     AnomalyProducer,
     anomaly_record,
@@ -72,18 +72,17 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     )
     dashboard_port, grpc_port = free_port(), free_port()
     processor, model = f"dash-{run}", f"fs-dash-{run}"
-    env = {
-        **os.environ, **settings_env(stack),
-        "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
-        "FEATURESTORE_METRICS__LAG_PROCESSORS": processor,
-        "FEATURESTORE_METRICS__LAG_INTERVAL_S": "1",
-        "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
-        "FEATURESTORE_TOPICS__ANOMALIES": anomalies,
-        "FEATURESTORE_DASHBOARD__MODELS": model,
-        "FEATURESTORE_DASHBOARD__OUTCOME_HORIZON_S": "6",
-        "FEATURESTORE_DASHBOARD__HISTORY_MINUTES": "10",
-        "FEATURESTORE_DASHBOARD__REFRESH_S": "1",
-    }  # fmt: skip
+    env = child_env(
+        stack,
+        FEATURESTORE_METRICS__LAG_PROCESSORS=processor,
+        FEATURESTORE_METRICS__LAG_INTERVAL_S="1",
+        FEATURESTORE_METRICS__DRIFT_INTERVAL_S="3600",
+        FEATURESTORE_TOPICS__ANOMALIES=anomalies,
+        FEATURESTORE_DASHBOARD__MODELS=model,
+        FEATURESTORE_DASHBOARD__OUTCOME_HORIZON_S="6",
+        FEATURESTORE_DASHBOARD__HISTORY_MINUTES="10",
+        FEATURESTORE_DASHBOARD__REFRESH_S="1",
+    )
     children = Children(env, tmp_path_factory.mktemp("dashboard-run"))
     r = Run(run, processor, model, f"http://127.0.0.1:{dashboard_port}/", children)
     registered = threading.Thread(target=register_models, args=(stack, r.model))

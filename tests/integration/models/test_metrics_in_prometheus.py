@@ -11,7 +11,6 @@ rows are dead-lettered; every family must have samples from those processes (``p
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,11 +21,11 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.topics import TopicSpec, ensure_topics
-from tests.integration.children import Children, own_prometheus, prometheus_query
+from tests.integration.children import Children, child_env, own_prometheus, prometheus_query
 from tests.integration.models.conftest import ModelsWorld
 from tests.ports import free_port
 
@@ -74,16 +73,14 @@ def scraped(world: ModelsWorld, tmp_path_factory: pytest.TempPathFactory) -> Ite
     since = int((datetime.now(UTC) - oldest).total_seconds() // 60) + 60
     try:
         with own_prometheus(stack, f"models-{run}", scrape_interval_s=1.0) as settings:
-            env = {
-                **os.environ, **settings_env(settings),
-                "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
-                "FEATURESTORE_METRICS__SCORER_PORT": "0",
-                "FEATURESTORE_METRICS__DRIFT_MODELS": anomaly,
-                "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "2",
-                "FEATURESTORE_METRICS__DRIFT_WINDOW_MINUTES": "60",
-                "FEATURESTORE_METRICS__LAG_PROCESSORS": "",
-                "FEATURESTORE_TOPICS__TRADES": trades_topic,
-            }  # fmt: skip
+            env = child_env(
+                settings,
+                FEATURESTORE_METRICS__DRIFT_MODELS=anomaly,
+                FEATURESTORE_METRICS__DRIFT_INTERVAL_S="2",
+                FEATURESTORE_METRICS__DRIFT_WINDOW_MINUTES="60",
+                FEATURESTORE_METRICS__LAG_PROCESSORS="",
+                FEATURESTORE_TOPICS__TRADES=trades_topic,
+            )
             processes = Children(env, logs)
             try:
                 processes.cli("grpc", "serve", "--port", str(grpc_port), "--project", project)

@@ -16,10 +16,12 @@ from featurestore.online import (
     FeatureRef,
     FeatureRow,
     FeatureStatus,
+    FeatureViewSpec,
     RedisOnlineStore,
     StaticCatalog,
     catalog_from_feast,
 )
+from featurestore.online.testing import BARS_1M, ROLLING_1M
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,11 +29,13 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def feast_store(tmp_path: Path, project: str, redis: RedisSettings) -> Any:
     """A Feast repo in tmp_path on ``redis`` (a server or a cluster), the canonical views applied.
 
-    Its ``online_store`` section is the one the store gives Feast (``online_store_config``).
+    The views are those of the catalog our writer writes with (``BARS_1M`` and ``ROLLING_1M`` of
+    :func:`~featurestore.online.testing.market_catalog`), declared to Feast. Its ``online_store``
+    section is the one the store gives Feast (``online_store_config``).
     """
     from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
-    from feast.types import Float64, Int64, String
-    from feast.value_type import ValueType
+    from feast.types import String, from_value_type
+    from feast.value_type import ValueType as FeastValueType
 
     online = "".join(f"  {k}: {v}\n" for k, v in online_store_config(redis).items())
     (tmp_path / "feature_store.yaml").write_text(
@@ -44,35 +48,26 @@ def feast_store(tmp_path: Path, project: str, redis: RedisSettings) -> Any:
         "entity_key_serialization_version: 3\n"
     )
     store = FeatureStore(repo_path=str(tmp_path))
-    symbol = Entity(name="symbol", join_keys=["symbol"], value_type=ValueType.STRING)
+    symbol = Entity(name="symbol", join_keys=["symbol"], value_type=FeastValueType.STRING)
     source = FileSource(path=str(tmp_path / "unused.parquet"), timestamp_field="event_timestamp")
-    f64 = ["open", "high", "low", "close", "volume"]
-    bars = FeatureView(
-        name="bars_1m",
-        entities=[symbol],
-        ttl=timedelta(hours=1),
-        schema=[
-            Field(name="symbol", dtype=String),
-            *[Field(name=n, dtype=Float64) for n in f64],
-            Field(name="trade_count", dtype=Int64),
-            Field(name="avg_trade_size", dtype=Float64),
-            Field(name="vwap", dtype=Float64),
-        ],
-        source=source,
-        online=True,
-    )
-    rolling_names = ["vwap_5m", "vwap_15m", "realized_vol_5m", "sma_5", "sma_20"]
-    rolling = FeatureView(
-        name="rolling_1m",
-        entities=[symbol],
-        ttl=timedelta(hours=1),
-        schema=[
-            Field(name="symbol", dtype=String),
-            *[Field(name=n, dtype=Float64) for n in rolling_names],
-        ],
-        source=source,
-        online=True,
-    )
+
+    def view(spec: FeatureViewSpec) -> Any:
+        return FeatureView(
+            name=spec.name,
+            entities=[symbol],
+            ttl=spec.ttl,
+            schema=[
+                Field(name="symbol", dtype=String),
+                *(
+                    Field(name=f.name, dtype=from_value_type(FeastValueType(f.dtype.feast_number)))
+                    for f in spec.features
+                ),
+            ],
+            source=source,
+            online=True,
+        )
+
+    bars, rolling = view(BARS_1M), view(ROLLING_1M)
     service = FeatureService(name="market_features_v1", features=[bars, rolling])
     store.apply([symbol, bars, rolling, service])
     return store

@@ -112,3 +112,9 @@ def new_topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[Ca
     yield create
     for name in created:
         delete_topic(stack, name)
+
+
+@pytest.fixture
+def predictions_topic(new_topic: Callable[..., str]) -> str:
+    """A predictions topic of the test's own, of two partitions (deleted after the test)."""
+    return new_topic("predictions", partitions=2)

@@ -24,7 +24,6 @@ from featurestore.events import ConfluentSchemaStore, LoggedEvent, PredictionLog
 from featurestore.online import EntityKey, FeatureRow
 from featurestore.service.testing import ServerThread
 from featurestore.telemetry import Telemetry
-from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, move_alias
 from tests.ports import free_port
 
@@ -32,14 +31,6 @@ pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 NO_RETRY = RetryPolicy(max_attempts=1)
-
-
-@pytest.fixture
-def predictions_topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[str]:
-    name = unique_name("predictions")
-    create_topic(stack, name, partitions=2)
-    yield name
-    delete_topic(stack, name)
 
 
 @pytest.fixture

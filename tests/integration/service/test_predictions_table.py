@@ -36,11 +36,6 @@ HORIZON = timedelta(minutes=2)
 
 
 @pytest.fixture
-def topic(new_topic: Callable[..., str]) -> str:
-    return new_topic("predictions", partitions=2)
-
-
-@pytest.fixture
 def schema(stack: Settings) -> Iterator[str]:
     name = f"pt_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
@@ -107,7 +102,7 @@ def _outcomes(stack: Settings, table: PredictionTable) -> pd.DataFrame:
 
 def test_every_prediction_once_with_its_outcome(
     stack: Settings,
-    topic: str,
+    predictions_topic: str,
     schema: str,
     models: RegisteredModels,
     start_server: Callable[..., ServerThread],
@@ -126,7 +121,7 @@ def test_every_prediction_once_with_its_outcome(
         FeatureRow("bars_1m", aapl, NOW, {"close": 190.0, "volume": 7.0}),
         FeatureRow("rolling_1m", aapl, NOW - timedelta(seconds=30), {"vwap_5m": 189.0}),
     ])  # fmt: skip
-    server = start_server(topics=TopicSettings(predictions=topic))
+    server = start_server(topics=TopicSettings(predictions=predictions_topic))
     with FeatureStoreClient(server.target, retry=RetryPolicy(max_attempts=1), timeout_s=60) as c:
         served = c.predict(models.name, entities={"symbol": ["AAPL"]})
     # The feed: AAPL and IBM rows at NOW, published twice (a feed restarted over the same rows).
@@ -138,16 +133,17 @@ def test_every_prediction_once_with_its_outcome(
         "rolling_1m__vwap_5m": [189.0, 149.0],
         "bars_1m__volume": [7.0, 3.0],
     })  # fmt: skip
-    publisher = PredictionPublisher.from_settings(stack, topic)
+    publisher = PredictionPublisher.from_settings(stack, predictions_topic)
     feed = predictor.score_rows(rows)
     publisher.publish(feed)
     publisher.flush()
 
     group = f"recorder-{uuid.uuid4().hex[:8]}"
-    assert _record(stack, topic, table, group, events=3) == 3
+    assert _record(stack, predictions_topic, table, group, events=3) == 3
     publisher.publish(predictor.score_rows(rows))  # the same ids again
     publisher.flush()
-    assert _record(stack, topic, table, group, events=2) == 0  # restarted: read, nothing new
+    # Restarted: it reads them and records nothing new.
+    assert _record(stack, predictions_topic, table, group, events=2) == 0
 
     ids = {p.request_id for p in served.predictions} | {e.request_id for e in feed}
     before = _outcomes(stack, table)

@@ -11,7 +11,6 @@ stops the processor to see the lag alert fire, then starts it again to see it cl
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,13 +23,13 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.e2e.processors_support import clean_up
-from tests.integration.children import Children, own_prometheus, prometheus_query
+from tests.integration.children import Children, child_env, own_prometheus, prometheus_query
 from tests.live import topic_has_schema
 from tests.ports import free_port
 
@@ -82,14 +81,12 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             stack, run, scrape_interval_s=1.0, alert_for_s=3.0, rate_window_s=10.0,
             lag_alert_s=5.0,
         ) as settings:  # fmt: skip
-            env = {
-                **os.environ, **settings_env(settings),
-                "FEATURESTORE_METRICS__GRPC_PORT": "0", "FEATURESTORE_METRICS__INGEST_PORT": "0",
-                "FEATURESTORE_METRICS__SCHEMA_REGISTRY_PORT": "0",
-                "FEATURESTORE_METRICS__LAG_PROCESSORS": processor,
-                "FEATURESTORE_METRICS__LAG_INTERVAL_S": "1",
-                "FEATURESTORE_METRICS__DRIFT_INTERVAL_S": "3600",
-            }  # fmt: skip
+            env = child_env(
+                settings,
+                FEATURESTORE_METRICS__LAG_PROCESSORS=processor,
+                FEATURESTORE_METRICS__LAG_INTERVAL_S="1",
+                FEATURESTORE_METRICS__DRIFT_INTERVAL_S="3600",
+            )
             r = Run(settings, run, topic, processor, definitions, Children(env, logs))
             try:
                 r.children.cli(

@@ -26,9 +26,7 @@ import pytest
 from featurestore.definitions.model import (
     AggFunction,
     Aggregation,
-    Feature,
     FeatureView,
-    SourceTable,
     StreamComputation,
     StreamSource,
 )
@@ -43,6 +41,7 @@ from processors.features import (
     stats,
 )
 from tests.unit.processors.oracle import OracleResult, SourceEvent, compute_features
+from tests.unit.processors.stream_views import stream_view, trades_source
 
 T0 = 1_700_000_000_000_000 - 1_700_000_000_000_000 % 3_600_000_000  # an hour boundary, in us
 BEFORE_EPOCH = -5 * 3_600_000_000 + 17  # some streams start here: tiles floor below zero
@@ -88,14 +87,10 @@ class Scenario:
 
 def draw_source(rng: np.random.Generator, tile_us: int) -> StreamSource:
     lateness_us = int(rng.choice([0, tile_us // 4, tile_us, 2 * tile_us + 123]))
-    return StreamSource(
-        name="trades",
-        topic="trades",
-        timestamp_field="ts",
-        entity_field="symbol",
-        watermark_delay=timedelta(microseconds=lateness_us),
-        id_field="trade_id" if rng.random() < 0.7 else None,
-        columns=dict(COLUMNS),
+    return trades_source(
+        timedelta(microseconds=lateness_us),
+        "trade_id" if rng.random() < 0.7 else None,
+        COLUMNS,
     )
 
 
@@ -128,14 +123,9 @@ def draw_view(
     for k in range(int(rng.integers(0, 3))):
         a, b = rng.choice([x.name for x in aggregations], size=2)
         derived[f"derived_{k}"] = str(rng.choice(DERIVED)).format(a=a, b=b)
-    outputs = [a.name for a in aggregations] + list(derived)
-    return FeatureView(
-        name=name,
-        entities=("symbol",),
-        features=tuple(Feature(n) for n in outputs),
-        ttl=timedelta(0),
-        source=SourceTable("t"),
-        stream=StreamComputation(
+    return stream_view(
+        name,
+        StreamComputation(
             source=source,
             aggregations=tuple(aggregations),
             derived=derived,
@@ -228,13 +218,9 @@ def draw_chained(rng: np.random.Generator, name: str, upstream: FeatureView) -> 
     if rng.random() < 0.5:
         a, b = rng.choice([x.name for x in aggregations], size=2)
         derived["derived_0"] = str(rng.choice(DERIVED)).format(a=a, b=b)
-    return FeatureView(
-        name=name,
-        entities=("symbol",),
-        features=tuple(Feature(n) for n in [*(a.name for a in aggregations), *derived]),
-        ttl=timedelta(0),
-        source=SourceTable("t"),
-        stream=replace(
+    return stream_view(
+        name,
+        replace(
             stream, aggregations=tuple(aggregations), derived=derived, running=False,
             upstream=upstream.name,
         ),
@@ -453,13 +439,9 @@ def edge_case(one_event_batches: bool) -> Scenario:
         watermark_delay=timedelta(milliseconds=500),
         id_field="trade_id",
     )
-    plain = FeatureView(
-        name="plain",
-        entities=("symbol",),
-        features=(Feature("n"), Feature("first"), Feature("ratio")),
-        ttl=timedelta(0),
-        source=SourceTable("t"),
-        stream=StreamComputation(
+    plain = stream_view(
+        "plain",
+        StreamComputation(
             source=source,
             aggregations=(
                 Aggregation("size", AggFunction.COUNT, 2 * SECOND, SECOND, "n"),
@@ -469,11 +451,9 @@ def edge_case(one_event_batches: bool) -> Scenario:
             tile=SECOND,
         ),
     )
-    running = replace(
-        plain,
-        name="running",
-        features=(Feature("sum"), Feature("last")),
-        stream=StreamComputation(
+    running = stream_view(
+        "running",
+        StreamComputation(
             source=source,
             aggregations=(
                 Aggregation("ret", AggFunction.SUM, 2 * SECOND, SECOND, "sum"),

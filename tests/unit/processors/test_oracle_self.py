@@ -12,9 +12,7 @@ from featurestore.definitions.expressions import parse
 from featurestore.definitions.model import (
     AggFunction,
     Aggregation,
-    Feature,
     FeatureView,
-    SourceTable,
     StreamComputation,
     StreamSource,
 )
@@ -25,24 +23,11 @@ from tests.unit.processors.oracle import (
     compute_features,
     evaluate,
 )
+from tests.unit.processors.stream_views import stream_view, trades_source
 
 S = 1_000_000  # one second in us
 T0 = 1_700_000_000 * S  # a whole second (and minute) since the epoch
 NAN = math.nan
-
-
-def source(
-    lateness: timedelta, id_field: str | None = None, columns: Mapping[str, str] | None = None
-) -> StreamSource:
-    return StreamSource(
-        name="trades",
-        topic="trades",
-        timestamp_field="ts",
-        entity_field="symbol",
-        watermark_delay=lateness,
-        id_field=id_field,
-        columns=dict(columns or {}),
-    )
 
 
 def agg(column: str, function: AggFunction, window_s: int, slide_s: int, name: str) -> Aggregation:
@@ -57,14 +42,9 @@ def view(
     derived: Mapping[str, str] | None = None,
     running: bool = False,
 ) -> FeatureView:
-    names = [a.name for a in aggregations] + list(derived or {})
-    return FeatureView(
-        name="v",
-        entities=("symbol",),
-        features=tuple(Feature(n) for n in names),
-        ttl=timedelta(0),
-        source=SourceTable("t"),
-        stream=StreamComputation(
+    return stream_view(
+        "v",
+        StreamComputation(
             source=src,
             aggregations=tuple(aggregations),
             derived=dict(derived or {}),
@@ -191,14 +171,16 @@ def _acceptance_events() -> list[SourceEvent]:
 
 
 def test_late_and_duplicate_events() -> None:
-    v = view(source(timedelta(milliseconds=500), "id"), [agg("price", AggFunction.SUM, 1, 1, "s")])
+    v = view(
+        trades_source(timedelta(milliseconds=500), "id"), [agg("price", AggFunction.SUM, 1, 1, "s")]
+    )
     result = compute_features([v], _acceptance_events())
     assert result.late == (3, 7, 10, 11)
     assert result.duplicates == (4, 9)
 
 
 def test_without_an_id_field_nothing_is_a_duplicate() -> None:
-    v = view(source(timedelta(milliseconds=500)), [agg("price", AggFunction.SUM, 1, 1, "s")])
+    v = view(trades_source(timedelta(milliseconds=500)), [agg("price", AggFunction.SUM, 1, 1, "s")])
     result = compute_features([v], _acceptance_events())
     # Events 4 and 9 are accepted (W goes to 12.9, then 13.8); the same events are late.
     assert result.late == (3, 7, 10, 11)
@@ -206,7 +188,7 @@ def test_without_an_id_field_nothing_is_a_duplicate() -> None:
 
 
 def test_a_tile_closes_exactly_at_its_end_plus_the_lateness() -> None:
-    v = view(source(timedelta(milliseconds=500)), [agg("price", AggFunction.SUM, 1, 1, "s")])
+    v = view(trades_source(timedelta(milliseconds=500)), [agg("price", AggFunction.SUM, 1, 1, "s")])
     events = [ev("A", 11_500_000), ev("A", 10_000_000), ev("A", 11_499_999), ev("A", 9_999_999)]
     # W = 11.5 s: tile 10 closes at 11.5 <= 11.5 (late); tile 11 is open; tile 9 closed.
     assert compute_features([v], events).late == (1, 3)
@@ -216,7 +198,7 @@ def test_a_tile_closes_exactly_at_its_end_plus_the_lateness() -> None:
 
 
 def test_running_view_with_prev_in_log_order() -> None:
-    src = source(timedelta(0), columns={"d": "price - prev(price)"})
+    src = trades_source(timedelta(0), columns={"d": "price - prev(price)"})
     v = view(
         src,
         [agg("d", AggFunction.LAST, 1, 1, "last_d"), agg("d", AggFunction.SUM, 1, 1, "sum_d")],
@@ -254,7 +236,7 @@ def test_running_view_with_prev_in_log_order() -> None:
 
 def test_non_running_view_with_two_slides_and_a_derived_feature() -> None:
     v = view(
-        source(timedelta(milliseconds=250)),
+        trades_source(timedelta(milliseconds=250)),
         [
             agg("size", AggFunction.SUM, 2, 1, "sum_2s"),
             agg("size", AggFunction.COUNT, 2, 2, "count_2s"),
@@ -284,7 +266,7 @@ def test_non_running_view_with_two_slides_and_a_derived_feature() -> None:
 
 def test_first_last_and_distinct_follow_event_time_then_the_log() -> None:
     v = view(
-        source(timedelta(seconds=1)),
+        trades_source(timedelta(seconds=1)),
         [
             agg("price", AggFunction.FIRST, 1, 1, "first"),
             agg("price", AggFunction.LAST, 1, 1, "last"),
@@ -301,7 +283,9 @@ def test_first_last_and_distinct_follow_event_time_then_the_log() -> None:
 
 
 def test_lineage_of_running_rows_starts_a_widest_window_before_the_tile() -> None:
-    v = view(source(timedelta(0)), [agg("price", AggFunction.COUNT, 2, 1, "n")], running=True)
+    v = view(
+        trades_source(timedelta(0)), [agg("price", AggFunction.COUNT, 2, 1, "n")], running=True
+    )
     ms = 1000
     events = [
         ev("A", 700 * ms, kafka_ms=999, offset=10),
@@ -325,7 +309,7 @@ def test_lineage_of_running_rows_starts_a_widest_window_before_the_tile() -> Non
 
 
 def test_lineage_of_window_rows_ends_before_the_boundary() -> None:
-    v = view(source(timedelta(0)), [agg("size", AggFunction.SUM, 1, 1, "s")])
+    v = view(trades_source(timedelta(0)), [agg("size", AggFunction.SUM, 1, 1, "s")])
     ms = 1000
     events = [
         ev("A", 500 * ms, size=1, kafka_ms=10, offset=0),
