@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
 import signal
@@ -192,6 +193,8 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    # `kill -USR1 <pid>`: every thread's stack into the log, for a processor that seems stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     port = kwargs.get("metrics_port")
     if port is None:
         port = settings.metrics.processors_port if name == "features" else 0

@@ -4,7 +4,9 @@ in production, stacks of their own, reading the stores back."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -268,16 +270,39 @@ def checksum(settings: Settings, table: str, key: str = "symbol") -> tuple[int, 
 
 
 def wait_for(
-    predicate: Callable[[], bool], timeout_s: float, what: str, log: Path | None = None
+    predicate: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    log: Path | None = None,
+    explain: Callable[[], str] | None = None,
 ) -> None:
     """Poll ``predicate`` until it holds; past ``timeout_s`` fail naming ``what``, with the
     tail of ``log`` (a processor's output) when given, so that CI's output says why."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            tail = f"\n--- {log} (tail) ---\n{log.read_text()[-6000:]}" if log else ""
-            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}{tail}")
+            if log is not None:
+                _dump_stacks(log)
+            tail = f"\n--- {log} (tail) ---\n{log.read_text()[-12000:]}" if log else ""
+            seen = f"\n--- seen ---\n{explain()}" if explain is not None else ""
+            raise AssertionError(
+                f"timed out after {timeout_s:.0f} s waiting for {what}{seen}{tail}"
+            )
         time.sleep(0.5)
+
+
+def _dump_stacks(log: Path) -> None:
+    """Ask the processor writing ``log`` for its threads' stacks (SIGUSR1), into that log.
+
+    Its ready file (``processors/<name>/ready.json`` beside ``processors/<name>.log``) holds its
+    PID while it runs; a processor that is not running has nothing to dump.
+    """
+    try:
+        pid = int(json.loads((log.parent / log.stem / "ready.json").read_text())["pid"])
+        os.kill(pid, signal.SIGUSR1)
+    except (OSError, ValueError, KeyError):
+        return
+    time.sleep(1.0)
 
 
 def clean_up(

@@ -22,6 +22,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,8 @@ from featurestore.stack import Stack
 from featurestore.stack.process import stop_group
 from featurestore.stack.processors import processor_log, ready_file, start_processor
 from processors.options import processor_dir
-from processors.status import now_iso, read_status
+from processors.progress import view_progress
+from processors.status import read_status
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
@@ -100,12 +102,21 @@ def _batches(settings: Settings, name: str) -> int:
     )
 
 
-def _last_batch_at(settings: Settings, name: str) -> str:
-    """When the processor last stored a batch (ISO, UTC): unlike the batch id, which starts
-    again at 0 when the processor starts its streaming query again (as it may while riding
-    through an outage), it only grows."""
-    return str(
-        (read_status(processor_dir(settings, name) / "status.json") or {}).get("finished_at", "")
+def _all_stored(settings: Settings, defs: Definitions, name: str) -> bool:
+    """Whether every record of the topic is applied and committed in PostgreSQL, every view."""
+    return all(p.applied == p.end for p in view_progress(settings, defs, name))
+
+
+def _explain(
+    settings: Settings, defs: Definitions, name: str, feed: subprocess.Popen[bytes], feed_log: Path
+) -> str:
+    """What a stalled wait saw: each view's progress, the processor's status, the feed."""
+    views = "; ".join(f"{p.view}: {p.describe()}" for p in view_progress(settings, defs, name))
+    status = read_status(processor_dir(settings, name) / "status.json") or {}
+    brief = {k: status.get(k) for k in ("batch_id", "finished_at", "lag", "totals")}
+    return (
+        f"views: {views}\nstatus: {json.dumps(brief)}\nfeed exit: {feed.poll()}\n"
+        f"feed output (tail): {feed_log.read_text(errors='replace')[-2000:]}"
     )
 
 
@@ -156,21 +167,26 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
         for server, file in outages.items():
             _kill(own_stack, server)
             # Under load: trades arrive while the server is away.
-            feed = subprocess.Popen(
-                _ingest_command(topic, file), env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
+            feed_log = log.with_name(f"feed-{server}.log")
+            with feed_log.open("wb") as out:
+                feed = subprocess.Popen(
+                    _ingest_command(topic, file), env=env, stdout=out, stderr=subprocess.STDOUT
+                )
             wait_for(lambda s=server: s in _not_serving(settings, name), 60,  # type: ignore[misc]
                      f"the processor to say NOT_SERVING: {server}", log)  # fmt: skip
             assert processor.poll() is None, log.read_text()[-3000:]
             reason = _not_serving(settings, name)[server]
             assert reason, "the reason says what was seen"
-            down_since = now_iso()  # no batch is stored while the server is away
             assert own_stack.up([server]).started == [server]
             wait_for(lambda: not _not_serving(settings, name), 120, f"SERVING after {server}", log)
-            wait_for(lambda t=down_since: _last_batch_at(settings, name) > t, 120,  # type: ignore[misc]
-                     f"batches after {server} came back", log)  # fmt: skip
-            assert feed.wait(180) == 0
+            assert feed.wait(180) == 0, feed_log.read_text(errors="replace")[-2000:]
+            # Not "a batch after it came back": the feed may have been read and stepped before
+            # the processor touched the server and found it away; its rows wait in memory.
+            wait_for(
+                lambda: _all_stored(settings, defs, name), 120,
+                f"every record stored after {server} came back", log,
+                explain=lambda f=feed, fl=feed_log: _explain(settings, defs, name, f, fl),  # type: ignore[misc]
+            )  # fmt: skip
 
         trades = logged_trades(settings, topic)
         want = _oracle(trades, defs)
