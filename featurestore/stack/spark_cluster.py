@@ -64,8 +64,11 @@ class _SparkDaemon(Component):
         (self.data_dir / "logs").mkdir(exist_ok=True)
         # Not running, so no executor of this daemon runs: what a killed one left goes.
         shutil.rmtree(self.local_dir, ignore_errors=True)
-        # REST submission stays off: applications connect with --master spark://...
-        self.properties_file.write_text("spark.master.rest.enabled false\n")
+        self.properties_file.write_text("".join(f"{k} {v}\n" for k, v in self.properties().items()))
+
+    def properties(self) -> dict[str, str]:
+        """What :attr:`properties_file` sets: REST submission off (``--master spark://`` only)."""
+        return {"spark.master.rest.enabled": "false"}
 
     @property
     def local_dir(self) -> Path:
@@ -144,6 +147,20 @@ class SparkWorker(_SparkDaemon):
     def address(self) -> str:
         """Its web UI's URL."""
         return f"http://{self.settings.spark_cluster.host}:{self.ui_port}"
+
+    @override
+    def properties(self) -> dict[str, str]:
+        """And the folders of applications that ended over an hour ago removed, every 10 min.
+
+        Each executor's folder holds its shipped environment unpacked (~250 MB) and its logs:
+        kept for good, every processor start on the cluster added some to the disk.
+        """
+        return {
+            **super().properties(),
+            "spark.worker.cleanup.enabled": "true",
+            "spark.worker.cleanup.interval": "600",
+            "spark.worker.cleanup.appDataTtl": "3600",
+        }
 
     @override
     def launch(self) -> int:

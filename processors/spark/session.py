@@ -47,6 +47,8 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         # pyspark's own pandas calls warn on every batch; keep the workers' logs readable.
         .config("spark.executorEnv.PYTHONWARNINGS", "ignore::FutureWarning")
         .config("spark.local.dir", str(scratch))
+        # The driver's temporary folders too: Spark deletes them at a clean exit only.
+        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}")
         .config("spark.sql.streaming.stopGracefullyOnShutdown", "true")
         .config("spark.sql.adaptive.enabled", "false")
         # The checkpoint is scratch (a run starts from the state table): write its offset and
@@ -71,6 +73,11 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
             builder.config("spark.driver.host", cluster.driver_host)
             .config("spark.driver.bindAddress", cluster.driver_host)
             .config("spark.executor.memory", cluster.executor_memory)
+            # An executor copies each shipped archive into a temporary folder before unpacking
+            # it in its working directory; Spark deletes the copy at a clean exit only, so an
+            # executor killed with its worker left 125 MB in the node's /tmp. In the working
+            # directory (the worker's to clean) it goes with the application's other files.
+            .config("spark.executor.extraJavaOptions", "-Djava.io.tmpdir=.")
         )
         shipped = shipped_environment(settings)
         if shipped is not None:
