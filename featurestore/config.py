@@ -224,27 +224,46 @@ class PostgresSettings(_Section):
     retention_interval_s: float = Field(default=3600.0, gt=0)
     """How often ``featurestore monitor`` drops the offline partitions past each view's
     retention (:mod:`featurestore.offline.retention`)."""
+    connect_timeout_s: int = Field(default=10, ge=2)
+    """libpq's ``connect_timeout``: a connection attempt that gets no answer (a server that
+    accepts and hangs, a dropped SYN) fails after this long, and its caller's retry goes on."""
+    keepalive_idle_s: int = Field(default=30, ge=1)
+    """TCP keepalives on every connection: probes start after this many silent seconds, then
+    3 of them 10 s apart. A connection whose server vanished without a reset (its host down,
+    the network cut) fails within about this + 30 s, instead of blocking the call waiting on it
+    (a processor's commit, an export) for the kernel's two hours."""
+
+    def libpq_options(self) -> dict[str, str]:
+        """Every connection's options beside address and login: TLS, timeout, keepalives."""
+        options = {
+            "sslmode": self.sslmode,
+            "connect_timeout": str(self.connect_timeout_s),
+            "keepalives": "1",
+            "keepalives_idle": str(self.keepalive_idle_s),
+            "keepalives_interval": "10",
+            "keepalives_count": "3",
+        }
+        if self.ssl_root_cert is not None:
+            options["sslrootcert"] = str(self.ssl_root_cert)
+        return options
 
     @property
     def dsn(self) -> str:
-        """A libpq connection string (values quoted as libpq wants), TLS settings included."""
+        """A libpq connection string (values quoted as libpq wants), every option included."""
         from psycopg.conninfo import make_conninfo
 
         return make_conninfo(**self.connect_kwargs())
 
     def connect_kwargs(self) -> dict[str, Any]:
         """The libpq connection parameters, as keywords of ``psycopg.connect``."""
-        kwargs: dict[str, Any] = {
+        return {
             "host": self.host,
             "port": self.port,
             "user": self.user,
             "password": self.password.get_secret_value(),
             "dbname": self.database,
-            "sslmode": self.sslmode,
+            **self.libpq_options(),
         }
-        if self.ssl_root_cert is not None:
-            kwargs["sslrootcert"] = str(self.ssl_root_cert)
-        return kwargs
 
 
 class RedisSettings(_Section):

@@ -23,16 +23,13 @@ REGISTRY_SCHEMA = "feast_registry"
 
 
 def registry_url(settings: Settings) -> str:
-    """The SQLAlchemy URL of the SQL registry (psycopg 3 driver), with libpq's TLS settings."""
+    """The SQLAlchemy URL of the SQL registry (psycopg 3 driver), with libpq's options."""
     pg = settings.postgres
     password = quote(pg.password.get_secret_value(), safe="")
     user = quote(pg.user, safe="")
-    query: dict[str, str] = {"sslmode": pg.sslmode}
-    if pg.ssl_root_cert is not None:
-        query["sslrootcert"] = str(pg.ssl_root_cert)
     return (
         f"postgresql+psycopg://{user}:{password}@{pg.host}:{pg.port}/{pg.database}"
-        f"?{urlencode(query)}"
+        f"?{urlencode(pg.libpq_options())}"
     )
 
 

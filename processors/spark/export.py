@@ -66,6 +66,8 @@ def jdbc_url(settings: Settings) -> tuple[str, dict[str, str]]:
         "password": pg.password.get_secret_value(),
         "driver": "org.postgresql.Driver",
         "sslmode": pg.sslmode,
+        "connectTimeout": str(pg.connect_timeout_s),
+        "tcpKeepAlive": "true",  # pgjdbc has no idle setting: the OS's (two hours by default)
     }
     if pg.ssl_root_cert is not None:
         props["sslrootcert"] = str(pg.ssl_root_cert)
