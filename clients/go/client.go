@@ -11,9 +11,11 @@ package featurestore
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
 )
@@ -24,6 +26,12 @@ const retryConfig = `{"methodConfig": [{
   "name": [{"service": "featurestore.v1.FeatureService"}, {"service": "featurestore.v1.PredictionService"}],
   "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.05s", "maxBackoff": "2s",
                   "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}`
+
+// keepaliveParams: while a call is open (a quiet anomaly stream), ping the server after 30 s
+// without a frame and drop the connection when no answer comes within 10 s, so that a call on a
+// connection that died without a reset fails Unavailable (and a stream resumes) instead of
+// waiting for ever; as the Python SDK does. The server allows pings down to every 10 s.
+var keepaliveParams = keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
 
 // Client holds one connection and the four services' generated clients.
 type Client struct {
@@ -41,6 +49,7 @@ func NewClient(target string, opts ...grpc.DialOption) (*Client, error) {
 	all := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(retryConfig),
+		grpc.WithKeepaliveParams(keepaliveParams),
 	}
 	conn, err := grpc.NewClient(target, append(all, opts...)...)
 	if err != nil {

@@ -140,7 +140,13 @@ async def create_server(
     """
     service = settings.service
     server = grpc.aio.server(
-        options=[("grpc.max_receive_message_length", service.max_request_bytes)]
+        options=[
+            ("grpc.max_receive_message_length", service.max_request_bytes),
+            # Clients ping open calls to find connections that died silently (the SDK after
+            # 30 s without a frame): allow it down to every 10 s. With gRPC's default (5 min)
+            # a few such pings on a quiet stream end it with GOAWAY "too many pings".
+            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ]
     )
     closers: list[Callable[[], Awaitable[None]]] = []
     if telemetry is None:

@@ -110,6 +110,12 @@ export class FeatureStoreClient {
     const transport = createGrpcTransport({
       baseUrl: `${options.tls ? "https" : "http"}://${target}`,
       interceptors,
+      // While a call is open (a quiet anomaly stream), ping after 30 s without a frame and drop
+      // the connection when no answer comes within 10 s: a connection that died without a reset
+      // fails the call instead of holding it for ever (as the Python SDK; the server allows
+      // pings down to every 10 s).
+      pingIntervalMs: 30_000,
+      pingTimeoutMs: 10_000,
     });
     this.features = createClient(FeatureService, transport);
     this.predictions = createClient(PredictionService, transport);

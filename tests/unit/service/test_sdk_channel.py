@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from featurestore_client._channel import channel_options, open_channel, resolve_target
+from featurestore_client._channel import (
+    KEEPALIVE_OPTIONS,
+    channel_options,
+    open_channel,
+    resolve_target,
+)
 
 
 def test_one_target_is_left_to_grpc() -> None:
@@ -41,8 +46,11 @@ def test_several_servers_are_balanced_and_health_checked() -> None:
     assert "grpc.default_authority" not in options
 
 
-def test_one_server_keeps_grpc_defaults_and_given_options_win() -> None:
-    assert channel_options(resolve_target("127.0.0.1:1"), tls=False) == []
+def test_one_server_keeps_grpc_defaults_but_keepalives_and_given_options_win() -> None:
+    assert channel_options(resolve_target("127.0.0.1:1"), tls=False) == list(KEEPALIVE_OPTIONS)
+    off = [("grpc.keepalive_time_ms", 2**31 - 1)]
+    got = dict(channel_options(resolve_target("127.0.0.1:1"), tls=False, options=off))
+    assert got["grpc.keepalive_time_ms"] == 2**31 - 1
     named = resolve_target(["localhost:1", "127.0.0.2:1"])
     options = dict(
         channel_options(

@@ -28,11 +28,28 @@ import grpc
 
 __all__ = [
     "DEFAULT_HEALTH_SERVICE",
+    "KEEPALIVE_OPTIONS",
     "ChannelTarget",
     "channel_options",
     "open_channel",
     "resolve_target",
 ]
+
+KEEPALIVE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.ping_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+)
+"""While a call is open (a quiet stream, a call without deadline), the channel pings the
+server after 30 s without a frame and drops the connection when no answer comes within 10 s:
+the call fails UNAVAILABLE (a stream resumes from its token) instead of waiting for ever on a
+connection that died without a reset (a NAT or load balancer that forgot it, a host gone).
+Idle channels do not ping. Two traps of grpcio (1.85): it stops after 2 pings without data
+unless ``max_pings_without_data`` is 0, which a quiet stream needs, and an unanswered ping ends
+the connection after ``http2.ping_timeout_ms`` (1 min by default), not ``keepalive_timeout_ms``.
+The server allows pings this often (``featurestore.service.server``; gRPC's default answers
+them with GOAWAY "too many pings")."""
 
 DEFAULT_HEALTH_SERVICE = "featurestore.v1.FeatureService"
 """The health status the channel watches by default: the online read path's. The server's own
@@ -126,7 +143,7 @@ def channel_options(
 ) -> list[tuple[str, int | str]]:
     """The channel options for ``resolved`` (see :func:`open_channel`); ``options`` win."""
     policy = load_balancing or ("round_robin" if resolved.balanced else None)
-    own: list[tuple[str, int | str]] = []
+    own: list[tuple[str, int | str]] = list(KEEPALIVE_OPTIONS)
     if policy is not None:
         config: dict[str, object] = {"loadBalancingConfig": [{policy: {}}]}
         if health_check_service is not None:

@@ -1,0 +1,104 @@
+"""A stream whose connection goes silent fails UNAVAILABLE (the SDK's keepalive pings).
+
+A TCP proxy between the SDK and the server is frozen (SIGSTOP) while a quiet StreamAnomalies
+call is open: the connection neither carries frames nor resets, as when a NAT or a load
+balancer forgets it or a host vanishes. The channel's pings go unanswered and the call fails
+instead of waiting for ever. The SDK's defaults ping after 30 s; the test after 10 s.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+from featurestore_client import FeatureStoreClient, FeatureStoreClientError, UnavailableError
+
+from featurestore.config import TopicSettings
+from featurestore.service.testing import ServerThread
+
+pytestmark = pytest.mark.integration
+
+_PROXY = """
+import asyncio, sys
+
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+async def handle(client_reader, client_writer):
+    server_reader, server_writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]))
+    await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+def proxy_to() -> Iterator[Callable[[int], tuple[subprocess.Popen[str], int]]]:
+    """``proxy_to(port)``: a TCP proxy process to ``127.0.0.1:port``, and the port it listens on."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(port: int) -> tuple[subprocess.Popen[str], int]:
+        proxy = subprocess.Popen(
+            [sys.executable, "-c", _PROXY, str(port)], stdout=subprocess.PIPE, text=True
+        )
+        started.append(proxy)
+        assert proxy.stdout is not None
+        return proxy, int(proxy.stdout.readline())
+
+    yield start
+    for proxy in started:
+        os.kill(proxy.pid, signal.SIGCONT)
+        proxy.kill()
+        proxy.wait(10)
+
+
+def test_a_stream_on_a_connection_gone_silent_fails_unavailable(
+    new_topic: Callable[..., str],
+    start_server: Callable[..., ServerThread],
+    proxy_to: Callable[[int], tuple[subprocess.Popen[str], int]],
+) -> None:
+    server = start_server(topics=TopicSettings(anomalies=new_topic("anomalies")))
+    proxy, port = proxy_to(int(server.target.rsplit(":", 1)[1]))
+    # Every 10 s (the server's floor): 4 pings before the freeze, which a server on gRPC's
+    # default policy ends with GOAWAY "too many pings" (checked: the test then fails).
+    fast = [  # the rest of the SDK's keepalive options (KEEPALIVE_OPTIONS) stay
+        ("grpc.keepalive_time_ms", 10_000),
+        ("grpc.keepalive_timeout_ms", 2_000),
+        ("grpc.http2.ping_timeout_ms", 2_000),
+    ]
+    ended: list[BaseException | None] = []
+    with FeatureStoreClient(f"127.0.0.1:{port}", options=fast) as client:
+        stream = client.stream_anomalies(resume=False)  # no anomaly ever comes: a quiet stream
+
+        def read() -> None:
+            try:
+                for _ in stream:
+                    pass
+                ended.append(None)
+            except FeatureStoreClientError as exc:
+                ended.append(exc)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(45.0)
+        assert reader.is_alive(), f"the quiet stream ended while the proxy ran: {ended}"
+        os.kill(proxy.pid, signal.SIGSTOP)
+        reader.join(60.0)  # without keepalives it waits for ever
+        assert not reader.is_alive(), "the stream still waits on the silent connection"
+        stream.close()
+    assert len(ended) == 1 and isinstance(ended[0], UnavailableError), ended
