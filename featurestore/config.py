@@ -706,6 +706,10 @@ class ServiceSettings(_Section):
     """The server's event loop; uvloop spends less CPU per RPC."""
     shutdown_grace_s: float = 10.0
     """How long a stopping server lets in-flight calls finish."""
+    keepalive_s: float = Field(default=60.0, ge=1.0)
+    """The server pings a client whose call has sent no frame for this long (a quiet stream)
+    and drops the connection when no answer comes within 20 s: a subscriber that vanished
+    without a reset stops holding its stream and the stream's Kafka consumer."""
     backend_timeout_s: float = 1.0
     """Socket timeout towards Redis and MLflow; a call never waits past its own deadline either."""
     registry_path: Path = Path("registry")

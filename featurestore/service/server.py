@@ -146,6 +146,12 @@ async def create_server(
             # 30 s without a frame): allow it down to every 10 s. With gRPC's default (5 min)
             # a few such pings on a quiet stream end it with GOAWAY "too many pings".
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            # And it pings them (ServiceSettings.keepalive_s); grpcio times a ping out after
+            # http2.ping_timeout_ms, and stops after 2 pings without data unless told not to.
+            ("grpc.keepalive_time_ms", int(service.keepalive_s * 1000)),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.http2.ping_timeout_ms", 20_000),
+            ("grpc.http2.max_pings_without_data", 0),
         ]
     )
     closers: list[Callable[[], Awaitable[None]]] = []

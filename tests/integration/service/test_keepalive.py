@@ -8,11 +8,13 @@ instead of waiting for ever. The SDK's defaults ping after 30 s; the test after 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,6 +22,8 @@ from featurestore_client import FeatureStoreClient, FeatureStoreClientError, Una
 
 from featurestore.config import TopicSettings
 from featurestore.service.testing import ServerThread
+from featurestore.stack.process import wait_until
+from featurestore.telemetry import Telemetry
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +69,8 @@ def proxy_to() -> Iterator[Callable[[int], tuple[subprocess.Popen[str], int]]]:
         os.kill(proxy.pid, signal.SIGCONT)
         proxy.kill()
         proxy.wait(10)
+        if proxy.stdout is not None:
+            proxy.stdout.close()
 
 
 def test_a_stream_on_a_connection_gone_silent_fails_unavailable(
@@ -102,3 +108,45 @@ def test_a_stream_on_a_connection_gone_silent_fails_unavailable(
         assert not reader.is_alive(), "the stream still waits on the silent connection"
         stream.close()
     assert len(ended) == 1 and isinstance(ended[0], UnavailableError), ended
+
+
+def _in_flight(telemetry: Telemetry) -> float:
+    assert telemetry.registry is not None
+    value = telemetry.registry.get_sample_value("featurestore_grpc_server_in_flight_requests")
+    return -1.0 if value is None else value
+
+
+def test_the_server_drops_a_subscriber_gone_silent(
+    new_topic: Callable[..., str],
+    start_server: Callable[..., ServerThread],
+    proxy_to: Callable[[int], tuple[subprocess.Popen[str], int]],
+) -> None:
+    """The client's own pings (30 s, the SDK's default) come too late to end it first."""
+    telemetry = Telemetry.prometheus()
+    try:
+        server = start_server(
+            topics=TopicSettings(anomalies=new_topic("anomalies")), telemetry=telemetry,
+            keepalive_s=2.0,
+        )  # fmt: skip
+        proxy, port = proxy_to(int(server.target.rsplit(":", 1)[1]))
+        with FeatureStoreClient(f"127.0.0.1:{port}") as client:
+            stream = client.stream_anomalies(resume=False)
+
+            def drain() -> None:  # the client's own pings end it later: UNAVAILABLE then
+                with contextlib.suppress(FeatureStoreClientError):
+                    for _ in stream:
+                        pass
+
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            assert wait_until(lambda: _in_flight(telemetry) == 1, timeout=30), "no open stream"
+            time.sleep(5.0)  # pinged, answered: still open
+            assert _in_flight(telemetry) == 1
+            os.kill(proxy.pid, signal.SIGSTOP)
+            # 2 s without a frame, then 20 s for an answer: without pings it stays open.
+            dropped = wait_until(lambda: _in_flight(telemetry) == 0, timeout=60)
+            os.kill(proxy.pid, signal.SIGCONT)
+            stream.close()
+        assert dropped, "the server still holds the silent subscriber's stream"
+    finally:
+        telemetry.close()
