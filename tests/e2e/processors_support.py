@@ -3,6 +3,7 @@ in production, stacks of their own, reading the stores back."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -12,13 +13,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import psutil
 import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
@@ -295,13 +297,19 @@ def _dump_stacks(log: Path) -> None:
     """Ask the processor writing ``log`` for its threads' stacks (SIGUSR1), into that log.
 
     Its ready file (``processors/<name>/ready.json`` beside ``processors/<name>.log``) holds its
-    PID while it runs; a processor that is not running has nothing to dump.
+    PID while it runs. A SIGKILLed processor leaves the file behind, and its PID may be another
+    process's since (which SIGUSR1 would end): only a ``processors run --name <name>`` is asked.
     """
     try:
         pid = int(json.loads((log.parent / log.stem / "ready.json").read_text())["pid"])
-        os.kill(pid, signal.SIGUSR1)
-    except (OSError, ValueError, KeyError):
+        command = psutil.Process(pid).cmdline()
+    except (OSError, ValueError, KeyError, psutil.Error):
         return
+    named = any(a == "--name" and b == log.stem for a, b in itertools.pairwise(command))
+    if "processors" not in command or "run" not in command or not named:
+        return
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGUSR1)
     time.sleep(1.0)
 
 
