@@ -49,10 +49,11 @@ from featurestore.ingest.kafka import producer_config
 from featurestore.online.base import EntityKey
 from featurestore.online.layout import decode_timestamp, redis_key, timestamp_field
 from featurestore.online.testing import delete_project_keys
+from featurestore.processor_files import processor_dir, processor_log, ready_file, status_file
 from featurestore.stack.process import stop_group
-from featurestore.stack.processors import processor_log, start_processor
+from featurestore.stack.processors import start_processor
 from processors.decode import KafkaRecords, decode_records, decoder_for
-from processors.options import ProcessorOptions, processor_dir
+from processors.options import ProcessorOptions
 from processors.status import read_status
 from processors.step import PartitionState, run_step
 from processors.views import MaterializedViews
@@ -382,7 +383,7 @@ def _measure_freshness(
     try:
         deadline = time.monotonic() + (420 if master != "local[*]" else 180)
         for name, proc in zip(names, procs, strict=True):
-            while not (processor_dir(settings, name) / "ready.json").exists():
+            while not ready_file(settings, name).exists():
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log = processor_log(settings, name)
                     raise RuntimeError(f"the processor did not start; see {log}")
@@ -402,8 +403,7 @@ def _measure_freshness(
         deadline = time.monotonic() + 300
         for name, proc, share in zip(names, procs, shares, strict=True):
             # The kafka engine's status file: one per application when it has --partitions.
-            file = "status.json" if processes == 1 else f"status-{name}-p{share}.json"
-            status = processor_dir(settings, name) / file
+            status = status_file(settings, name, None if processes == 1 else f"{name}-p{share}")
             while (read_status(status) or {}).get("totals", {}).get("records", 0) < 1:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"{name} stored nothing of the warm-up; see its log")
@@ -712,7 +712,7 @@ def _on_master(
     defs = _definitions(settings, run, label, topic, views)
     name = f"bench-{label}-{run}"
     log = processor_log(settings, name)
-    status = processor_dir(settings, name) / "status.json"
+    status = status_file(settings, name)
     proc = start_processor(
         settings, name, defs.project, topic, "--master", master, "--max-offsets", str(BATCH),
         "--engine", engine,
@@ -920,7 +920,7 @@ def _backfill(settings: Settings, run: str) -> tuple[str, list[Definitions], lis
     try:
         workers = [pid for pid in (w.process.pid() for w in cluster.workers) if pid]
         load_before = os.getloadavg()[0]
-        log = processor_dir(settings, name).parent / f"{name}.log"
+        log = processor_log(settings, name)
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("ab") as out:
             proc = subprocess.Popen(

@@ -9,18 +9,14 @@ from typing import Literal
 from featurestore.config import Settings
 from featurestore.definitions import PROJECT
 from featurestore.errors import ConfigurationError
+from featurestore.processor_files import status_file
 
-__all__ = ["ENGINES", "Engine", "ProcessorOptions", "processor_dir"]
+__all__ = ["ENGINES", "Engine", "ProcessorOptions"]
 
 Engine = Literal["spark", "kafka"]
 ENGINES: tuple[Engine, ...] = ("spark", "kafka")
 """What reads the topic and schedules the steps: Spark's micro-batches
 (:mod:`processors.spark.stream`) or a Kafka consumer (:mod:`processors.kafka_engine`)."""
-
-
-def processor_dir(settings: Settings, name: str) -> Path:
-    """Where a processor keeps its checkpoint, status file and Spark scratch space."""
-    return settings.data_dir.resolve() / "processors" / name
 
 
 @dataclass(frozen=True)
@@ -110,5 +106,4 @@ class ProcessorOptions:
 
     def status_path(self, settings: Settings) -> Path:
         """The status file this application writes (one each where several split a topic)."""
-        name = "status.json" if self.partitions is None else f"status-{self.instance}.json"
-        return processor_dir(settings, self.name) / name
+        return status_file(settings, self.name, None if self.partitions is None else self.instance)

@@ -177,9 +177,9 @@ def run_command(name: str, **kwargs: Any) -> None:
 
 def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     from featurestore.config import load_settings
+    from featurestore.processor_files import ready_file
     from featurestore.resilience import Health
     from featurestore.stack.base import health_to_ready_file
-    from featurestore.stack.processors import ready_file
     from featurestore.telemetry import process_telemetry
     from processors.metrics import ProcessorMetrics
     from processors.resilient import run_resilient_stream
@@ -310,8 +310,8 @@ def status(name: str, as_json: bool) -> None:
     every one is shown. A name no processor has run under is refused, naming the known ones.
     """
     from featurestore.config import load_settings
+    from featurestore.processor_files import processor_dir, status_file
     from featurestore.stack.processors import ProcessorService
-    from processors.options import processor_dir
     from processors.status import read_status
 
     settings = load_settings()
@@ -325,7 +325,7 @@ def status(name: str, as_json: bool) -> None:
             f"no processor named {name!r} has run with the data folder {settings.data_dir}"
             f" (known: {', '.join(known) or 'none'})"
         )
-    single = read_status(home / "status.json")
+    single = read_status(status_file(settings, name))
     split = {
         f.stem.removeprefix("status-"): read_status(f) for f in sorted(home.glob("status-*.json"))
     }

@@ -12,25 +12,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
-from pathlib import Path
 
 from typing_extensions import override
 
 from featurestore.config import Settings, settings_env
+from featurestore.processor_files import processor_log, ready_file
 from featurestore.stack.base import OwnProcess, not_serving_of, ready_for
 
-__all__ = [
-    "ProcessorService",
-    "event_processors",
-    "processor_log",
-    "ready_file",
-    "start_processor",
-]
-
-
-def ready_file(settings: Settings, name: str) -> Path:
-    """The file a processor writes once its streaming query runs: ``{"pid": ...}``."""
-    return settings.data_dir.resolve() / "processors" / name / "ready.json"
+__all__ = ["ProcessorService", "event_processors", "start_processor"]
 
 
 class ProcessorService(OwnProcess):
@@ -121,11 +110,6 @@ def event_processors(settings: Settings) -> list[ProcessorService]:
             ]
         )
     ]
-
-
-def processor_log(settings: Settings, name: str) -> Path:
-    """Where :func:`start_processor` writes the output of processor ``name``."""
-    return settings.data_dir.resolve() / "processors" / f"{name}.log"
 
 
 def start_processor(

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from featurestore.config import Settings
+from featurestore.processor_files import processor_dir
 from processors.claims import claim_run, topic_partitions
-from processors.options import ProcessorOptions, processor_dir
+from processors.options import ProcessorOptions
 from processors.partition_job import (
     SUMMARY_DDL,
     PartitionJob,

@@ -35,10 +35,14 @@ from featurestore.events.serde import AvroSerializer
 from featurestore.online import OnlineFeatures, RedisOnlineStore
 from featurestore.online.base import EntityKey, FeatureRef
 from featurestore.online.testing import delete_project_keys
+from featurestore.processor_files import processor_log
 from featurestore.stack import Stack
+from featurestore.stack.process import stop_group
+from featurestore.stack.processors import start_processor
 from processors import resilient
-from processors.options import ProcessorOptions
+from processors.options import Engine, ProcessorOptions
 from processors.resilient import ProcessorHandle
+from processors.status import read_status
 from processors.wiring import ProcessorWiring
 from tests.own_stack import own_stack
 from tests.ports import free_port_block
@@ -50,6 +54,13 @@ TRADE_FILES = [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig
 VIEWS = ("bars_1m", "rolling_1m")
 """The views whose tables the runs compare (by :func:`checksum`)."""
 STACK_SERVERS = ["postgres", "redis", "kafka", "schema-registry"]
+BAR_FEATURES = [
+    "open", "high", "low", "close", "volume", "trade_count", "avg_trade_size", "vwap", "notional",
+]  # fmt: skip
+ROLLING = [
+    "vwap_5m", "vwap_15m", "realized_vol_5m", "realized_vol_15m", "price_momentum_1m",
+    "price_momentum_5m", "volume_5m", "volume_ratio", "sma_5", "sma_20",
+]  # fmt: skip
 
 
 @dataclass
@@ -127,6 +138,75 @@ class World:
                 handle.stop()
         assert sum(h.totals["records"] for h in handles) == self.records
         return handles
+
+    def online(self, label: str, symbols: list[str]) -> dict[str, dict[str, Any]]:
+        """Latest online rows per symbol: {symbol: {"view:feature": value, "_ts:view": time}}."""
+        refs = [FeatureRef("bars_1m", f) for f in BAR_FEATURES]
+        refs += [FeatureRef("rolling_1m", f) for f in ROLLING]
+        entities = [EntityKey.of(symbol=s) for s in symbols]
+        result = read_online(self.settings, self.definitions(label), self.topic, entities, refs)
+        out: dict[str, dict[str, Any]] = {s: {} for s in symbols}
+        for ref, column in zip(result.refs, result.columns, strict=True):
+            for symbol, value in zip(symbols, column, strict=True):
+                out[symbol][str(ref)] = value.value
+                out[symbol][f"_ts:{ref.view}"] = value.event_time
+        return out
+
+    def kill_mid_stream_then_restart(
+        self,
+        label: str,
+        engine: Engine,
+        *,
+        like: str,
+        max_offsets: int,
+        batches: int,
+        timeout_s: float,
+    ) -> None:
+        """SIGKILL processor ``label`` (a child, as in production) after ``batches`` batches of
+        ``max_offsets`` records, start it again, and wait until its tables and Redis rows are
+        those of run ``like``; then stop it with SIGTERM, which it must obey cleanly.
+
+        The kill ends the whole process group (Spark's JVM too) with no clean-up at all, mid-batch
+        or between; the restart reads the rest in one batch, so that its start is what is tested.
+        """
+        opts = self.options(label)
+        status_path = opts.status_path(self.settings)
+        log = processor_log(self.settings, opts.name)
+
+        def launch(*extra: str) -> subprocess.Popen[bytes]:
+            return start_processor(
+                self.settings, opts.name, opts.project, self.topic, "--engine", engine, *extra
+            )
+
+        def batch_id() -> int:
+            return int((read_status(status_path) or {}).get("batch_id", -1))
+
+        first = launch("--max-offsets", str(max_offsets))  # killed well before the end
+        try:
+            wait_for(lambda: batch_id() >= batches - 1, timeout_s, f"{batches} batches", log)
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait(30)
+        killed_at = read_status(status_path)
+        assert killed_at is not None and 0 < killed_at["totals"]["records"] < self.records
+        second = launch()
+        symbols = ["IBM", "AIG", "EVOL"]
+        try:
+            wait_for(
+                lambda: self.sums(label) == self.sums(like),
+                timeout_s,
+                "the restarted processor to rebuild the tables",
+                log,
+            )
+            wait_for(
+                lambda: self.online(label, symbols) == self.online(like, symbols),
+                60,
+                "Redis to hold the same latest rows",
+            )
+        finally:
+            stop_group(second)  # SIGTERM: it finishes its batch and exits cleanly
+        assert second.returncode == 0, log.read_text()[-3000:]
+        assert f"processor {opts.name}: stopped" in log.read_text()
 
 
 def ingest_files(settings: Settings, topic: str, files: list[Path]) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from featurestore.config import Settings
+from featurestore.processor_files import processor_log
 from featurestore.stack.process import stop_group
-from featurestore.stack.processors import processor_log, start_processor
+from featurestore.stack.processors import start_processor
 from featurestore.stack.spark_cluster import SparkCluster
-from processors.options import processor_dir
 from processors.status import read_status
 from tests.e2e.processors_support import (
     TRADE_FILES,
@@ -88,7 +88,7 @@ def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_m
              "FEATURESTORE_SPARK_CLUSTER__CHECKPOINT_DIR": str(checkpoints)},
     )  # fmt: skip
     victim = cluster.workers[0]
-    status_path = processor_dir(world.settings, opts.name) / "status.json"
+    status_path = opts.status_path(world.settings)
     log = processor_log(world.settings, opts.name)
     killed = False
     try:

@@ -9,10 +9,6 @@ included, and the same online rows.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,11 +22,8 @@ from featurestore.config import Settings
 from featurestore.definitions import apply_definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.ingest import wait_for_brokers
-from featurestore.stack.process import stop_group
-from featurestore.stack.processors import processor_log, start_processor
 from featurestore.topics import TopicSpec, ensure_topics
 from processors.kafka_engine import start_consumer
-from processors.options import processor_dir
 from processors.status import read_status
 from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import (
@@ -41,7 +34,6 @@ from tests.e2e.processors_support import (
     logged_trades,
     wait_for,
 )
-from tests.e2e.test_processors import _online
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -73,8 +65,8 @@ def test_the_kafka_engine_stores_the_spark_engines_tables(
     assert handle.totals["dead_letters"] == world.junk
     assert len(handle.reports) >= world.records // 4_000
     assert world.sums("kafka") == spark
-    assert _online(world, "kafka", SYMBOLS) == _online(world, "spark", SYMBOLS)
-    status = read_status(processor_dir(world.settings, world.options("kafka").name) / "status.json")
+    assert world.online("kafka", SYMBOLS) == world.online("spark", SYMBOLS)
+    status = read_status(world.options("kafka").status_path(world.settings))
     assert status is not None and status["engine"] == "kafka"
     assert status["totals"]["records"] == world.records and status["lag"] == 0
 
@@ -82,39 +74,9 @@ def test_the_kafka_engine_stores_the_spark_engines_tables(
 def test_sigkill_mid_stream_then_restart_ends_identical(
     world: World, spark: dict[str, tuple[int, str]]
 ) -> None:
-    settings = world.settings
-    opts = world.options("kill")
-    status_path = processor_dir(settings, opts.name) / "status.json"
-    log = processor_log(settings, opts.name)
-
-    def launch(*extra: str) -> subprocess.Popen[bytes]:
-        return start_processor(
-            settings, opts.name, opts.project, world.topic, "--engine", "kafka", *extra
-        )
-
-    first = launch("--max-offsets", "500")  # small batches: killed well before the end
-    try:
-        deadline = time.monotonic() + 120
-        while (read_status(status_path) or {}).get("batch_id", -1) < 3:
-            assert first.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.01)
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)  # no clean-up at all, mid-batch or between
-        first.wait(30)
-    killed_at = read_status(status_path)
-    assert killed_at is not None and 0 < killed_at["totals"]["records"] < world.records
-    second = launch()
-    try:
-        wait_for(lambda: world.sums("kill") == spark, 120, "the restarted engine")
-        wait_for(
-            lambda: _online(world, "kill", SYMBOLS) == _online(world, "spark", SYMBOLS),
-            30,
-            "Redis to hold the same latest rows",
-        )
-    finally:
-        stop_group(second)  # SIGTERM: it finishes its batch and exits cleanly
-    assert second.returncode == 0, log.read_text()[-3000:]
-    assert f"processor {opts.name}: stopped" in log.read_text()
+    world.kill_mid_stream_then_restart(
+        "kill", "kafka", like="spark", max_offsets=500, batches=4, timeout_s=120
+    )
 
 
 def test_two_applications_splitting_the_partitions_store_the_same_tables(

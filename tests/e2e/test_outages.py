@@ -32,10 +32,10 @@ import pytest
 
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.processor_files import processor_log, ready_file, status_file
 from featurestore.stack import Stack
 from featurestore.stack.process import stop_group
-from featurestore.stack.processors import processor_log, ready_file, start_processor
-from processors.options import processor_dir
+from featurestore.stack.processors import start_processor
 from processors.progress import view_progress
 from processors.status import read_status
 from tests.e2e.processors_support import (
@@ -97,9 +97,7 @@ def _not_serving(settings: Settings, name: str) -> dict[str, str]:
 
 
 def _batches(settings: Settings, name: str) -> int:
-    return int(
-        (read_status(processor_dir(settings, name) / "status.json") or {}).get("batch_id", -1)
-    )
+    return int((read_status(status_file(settings, name)) or {}).get("batch_id", -1))
 
 
 def _all_stored(settings: Settings, defs: Definitions, name: str) -> bool:
@@ -112,7 +110,7 @@ def _explain(
 ) -> str:
     """What a stalled wait saw: each view's progress, the processor's status, the feed."""
     views = "; ".join(f"{p.view}: {p.describe()}" for p in view_progress(settings, defs, name))
-    status = read_status(processor_dir(settings, name) / "status.json") or {}
+    status = read_status(status_file(settings, name)) or {}
     brief = {k: status.get(k) for k in ("batch_id", "finished_at", "lag", "totals")}
     return (
         f"views: {views}\nstatus: {json.dumps(brief)}\nfeed exit: {feed.poll()}\n"

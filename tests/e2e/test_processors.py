@@ -8,9 +8,6 @@ test runs the processor as the background command it is in production.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,32 +20,20 @@ from confluent_kafka import Consumer, TopicPartition
 
 from featurestore.config import Settings
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
-from featurestore.online.base import EntityKey, FeatureRef
-from featurestore.stack.process import stop_group
-from featurestore.stack.processors import processor_log, start_processor
-from processors.options import processor_dir
-from processors.status import read_status
 from tests.e2e.processors_support import (
+    BAR_FEATURES,
+    ROLLING,
     World,
     checksum,
     clean_up,
     ingest_trades_and_junk,
-    read_online,
     read_table,
     source_events,
-    wait_for,
 )
 from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
-BAR_FEATURES = [
-    "open", "high", "low", "close", "volume", "trade_count", "avg_trade_size", "vwap", "notional",
-]  # fmt: skip
-ROLLING = [
-    "vwap_5m", "vwap_15m", "realized_vol_5m", "realized_vol_15m", "price_momentum_1m",
-    "price_momentum_5m", "volume_5m", "volume_ratio", "sma_5", "sma_20",
-]  # fmt: skip
 OHLCV = ["open", "high", "low", "close", "volume", "trade_count", "notional", "vwap"]
 
 
@@ -82,20 +67,6 @@ def world(stack: Settings) -> Iterator[World]:
 def streamed(world: World) -> World:
     world.process("a")
     return world
-
-
-def _online(world: World, label: str, symbols: list[str]) -> dict[str, dict[str, Any]]:
-    """Latest online rows per symbol: {symbol: {"view:feature": value, "_ts:view": time}}."""
-    refs = [FeatureRef("bars_1m", f) for f in BAR_FEATURES]
-    refs += [FeatureRef("rolling_1m", f) for f in ROLLING]
-    entities = [EntityKey.of(symbol=s) for s in symbols]
-    result = read_online(world.settings, world.definitions(label), world.topic, entities, refs)
-    out: dict[str, dict[str, Any]] = {s: {} for s in symbols}
-    for ref, column in zip(result.refs, result.columns, strict=True):
-        for symbol, value in zip(symbols, column, strict=True):
-            out[symbol][str(ref)] = value.value
-            out[symbol][f"_ts:{ref.view}"] = value.event_time
-    return out
 
 
 def _us(when: datetime) -> int:
@@ -145,7 +116,7 @@ def test_stream_equals_the_independent_oracle(streamed: World) -> None:
             rtol=1e-9, atol=1e-12,
         )  # fmt: skip
     # Redis holds each symbol's latest row of each view, equal to the oracle's last row.
-    online = _online(streamed, "a", ["IBM", "AIG", "EVOL"])
+    online = streamed.online("a", ["IBM", "AIG", "EVOL"])
     for symbol, row in online.items():
         for view, features in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
             rows = want[view]
@@ -202,7 +173,7 @@ def test_feast_sdk_reads_what_the_processor_wrote(streamed: World) -> None:
         got = store.get_online_features(
             features=features, entity_rows=[{"symbol": s} for s in symbols]
         ).to_dict()
-    online = _online(streamed, "a", symbols)
+    online = streamed.online("a", symbols)
     assert got["close"] == [online[s]["bars_1m:close"] for s in symbols]
     assert got["vwap"] == [online[s]["bars_1m:vwap"] for s in symbols]
     assert got["trade_count"] == [online[s]["bars_1m:trade_count"] for s in symbols]
@@ -212,7 +183,7 @@ def test_feast_sdk_reads_what_the_processor_wrote(streamed: World) -> None:
 
 def test_online_equals_the_point_in_time_export(streamed: World) -> None:
     symbols = ["IBM", "AIG", "EVOL"]
-    online = _online(streamed, "a", symbols)
+    online = streamed.online("a", symbols)
     with PostgresOfflineStore(streamed.settings.postgres.dsn, streamed.definitions("a")) as store:
         now = datetime.now(UTC)
         for view, names in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
@@ -273,51 +244,14 @@ def test_replay_from_offset_zero_in_small_batches_rebuilds_identical_tables(
         assert checksum(streamed.settings, streamed.table("c", view)) == checksum(
             streamed.settings, streamed.table("a", view)
         )
-    assert _online(streamed, "c", ["IBM", "AIG", "EVOL"]) == _online(
-        streamed, "a", ["IBM", "AIG", "EVOL"]
-    )
+    symbols = ["IBM", "AIG", "EVOL"]
+    assert streamed.online("c", symbols) == streamed.online("a", symbols)
 
 
 def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None:
-    settings = streamed.settings
-    opts = streamed.options("k")
-    status_path = processor_dir(settings, opts.name) / "status.json"
-    log = processor_log(settings, opts.name)
-
-    def launch(*extra: str) -> subprocess.Popen[bytes]:
-        return start_processor(
-            settings, opts.name, opts.project, streamed.topic,
-            "--engine", "spark",  # this module's engine (test_kafka_engine has the other)
-            *extra,
-        )  # fmt: skip
-
-    first = launch("--max-offsets", "3000")  # small batches: killed well before the end
-    try:
-        wait_for(
-            lambda: (read_status(status_path) or {}).get("batch_id", -1) >= 2, 240, "3 batches", log
-        )
-    finally:
-        os.killpg(first.pid, signal.SIGKILL)  # the driver and Spark's JVM, no clean-up at all
-        first.wait(30)
-    killed_at = read_status(status_path)
-    assert killed_at is not None and killed_at["totals"]["records"] < streamed.records
-    second = launch()  # the rest in one batch: the restart's start is what is tested
-    want = {v: checksum(settings, streamed.table("a", v)) for v in ("bars_1m", "rolling_1m")}
-    try:
-        wait_for(
-            lambda: all(checksum(settings, streamed.table("k", v)) == want[v] for v in want),
-            400,
-            "the restarted processor to rebuild the tables",
-            log,
-        )
-        symbols = ["IBM", "AIG", "EVOL"]
-        wait_for(
-            lambda: _online(streamed, "k", symbols) == _online(streamed, "a", symbols),
-            60,
-            "Redis to hold the same latest rows",
-        )
-    finally:
-        stop_group(second)
+    streamed.kill_mid_stream_then_restart(
+        "k", "spark", like="a", max_offsets=3000, batches=3, timeout_s=400
+    )
 
 
 def test_the_step_on_executors_gives_the_tables_of_the_step_on_the_driver(
@@ -331,7 +265,7 @@ def test_the_step_on_executors_gives_the_tables_of_the_step_on_the_driver(
             streamed.settings, streamed.table("a", view)
         )
     symbols = ["IBM", "AIG", "EVOL"]
-    assert _online(streamed, "x", symbols) == _online(streamed, "a", symbols)
+    assert streamed.online("x", symbols) == streamed.online("a", symbols)
 
 
 def test_a_backfill_in_chunks_carries_each_partitions_state_across_them(streamed: World) -> None:

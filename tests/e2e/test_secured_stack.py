@@ -41,10 +41,11 @@ from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.config import Settings, settings_env
 from featurestore.definitions import Definitions, apply_definitions, market_definitions
 from featurestore.online.testing import market_catalog
+from featurestore.processor_files import processor_log
 from featurestore.security import credentials_file
 from featurestore.service.testing import ServerThread
 from featurestore.stack.process import stop_group
-from featurestore.stack.processors import processor_log, start_processor
+from featurestore.stack.processors import start_processor
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
