@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["ManagedProcess", "stop_group", "wait_until"]
+__all__ = ["ManagedProcess", "command_line", "stop_group", "wait_until"]
 
 _REAP_WAIT_S = 2.0
 """How long :meth:`ManagedProcess.exit_reason` waits for a dead child's threads to exit."""
@@ -107,7 +107,7 @@ class ManagedProcess:
             ours = True
         else:
             try:
-                ours = self.marker in " ".join(psutil.Process(pid).cmdline())
+                ours = self.marker in " ".join(command_line(pid))
             except psutil.NoSuchProcess:
                 ours = False
             except psutil.AccessDenied:
@@ -283,6 +283,29 @@ class ManagedProcess:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def command_line(pid: int, exec_wait_s: float = 0.5) -> list[str]:
+    """The command line of process ``pid``, read once its ``execve`` has given it one.
+
+    ``subprocess.Popen`` returns (and the PID file is written) as soon as ``execve`` has replaced
+    the child's memory, a moment before the kernel records where the new program's arguments
+    are: until then ``/proc/<pid>/cmdline`` is empty, and a process started that moment would
+    pass for someone else's (its PID file removed, a second copy started). A live process of
+    ours never has an empty command line otherwise, so an empty one is read again, for at most
+    ``exec_wait_s``.
+
+    Raises:
+        psutil.NoSuchProcess: the process is gone.
+        psutil.AccessDenied: its command line is not readable.
+    """
+    process = psutil.Process(pid)
+    deadline = time.monotonic() + exec_wait_s
+    while True:
+        command = process.cmdline()
+        if command or time.monotonic() >= deadline:
+            return command
+        time.sleep(0.001)
 
 
 def _alive(pid: int) -> bool:

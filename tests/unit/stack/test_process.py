@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from featurestore.stack.process import ManagedProcess, wait_until
+import psutil
+import pytest
+
+from featurestore.stack.process import ManagedProcess, command_line, wait_until
 
 
 def _sleeper(tmp_path: Path, marker: str) -> ManagedProcess:
@@ -129,3 +132,44 @@ def test_a_killed_child_with_threads_is_told_killed_though_it_shows_as_a_zombie_
         assert wait_until(lambda: process.pid() is None, timeout=10, interval=0.0005)
         assert process.exit_reason().startswith("killed by SIGKILL")
         process.log_file.unlink()
+
+
+class _ExecInFlight:
+    """A process caught inside ``execve``: its command line reads empty ``empty`` times first."""
+
+    def __init__(self, command: list[str], empty: int) -> None:
+        self.command, self.empty, self.reads = command, empty, 0
+
+    def __call__(self, pid: int) -> _ExecInFlight:
+        return self
+
+    def status(self) -> str:
+        return psutil.STATUS_RUNNING
+
+    def cmdline(self) -> list[str]:
+        self.reads += 1
+        return [] if self.reads <= self.empty else self.command
+
+
+def test_a_process_caught_in_its_exec_is_not_taken_for_someone_elses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process's object (the supervisor's, `stack status`'s) reads the PID file the
+    # moment after Popen returned, before the kernel shows the new program's arguments.
+    marker = f"sleep-marker-{tmp_path.name}"
+    started = ManagedProcess("exec", tmp_path, marker)
+    pid = started.start([sys.executable, "-c", f"import time; time.sleep(30)  # {marker}"])
+    try:
+        caught = _ExecInFlight([sys.executable, "-c", f"# {marker}"], empty=3)
+        monkeypatch.setattr(psutil, "Process", caught)
+        other = ManagedProcess("exec", tmp_path, marker)
+        assert other.pid() == pid, "an empty command line is an exec in flight, not a stranger"
+        assert caught.reads == 4 and started.pid_file.exists()
+        monkeypatch.undo()
+    finally:
+        assert started.stop(timeout=5)
+
+
+def test_command_line_gives_up_on_one_that_stays_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(psutil, "Process", _ExecInFlight([], empty=10**9))
+    assert command_line(os.getpid(), exec_wait_s=0.05) == []

@@ -12,12 +12,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from featurestore.config import Settings, load_settings
 from featurestore.stack.base import Component
-from featurestore.stack.process import wait_until
+from featurestore.stack.process import command_line, wait_until
 from featurestore.stack.restart import RestartPolicy
 from featurestore.stack.supervisor import Supervisor, read_records
 
@@ -198,7 +197,7 @@ def test_the_process_started_again_runs_the_command_it_last_ran(
     supervisor.tick()
     pid = custom.process.pid()
     assert pid is not None
-    assert psutil.Process(pid).cmdline()[1:] == ["-c", f"import time; time.sleep(120)  # {marker}"]
+    assert command_line(pid)[1:] == ["-c", f"import time; time.sleep(120)  # {marker}"]
 
 
 def test_a_start_that_fails_is_one_more_death_and_the_others_are_still_watched(
