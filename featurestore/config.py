@@ -416,6 +416,14 @@ class SchemaRegistrySettings(_Section):
     basic_auth_user_info: SecretStr | None = None
     """``user:password`` the store's own clients send to the registry (Confluent's
     ``basic.auth.user.info``); None: no credentials."""
+    timeout_s: float = Field(default=10.0, gt=0)
+    """How long one request of the store's clients to the registry may take (Confluent's
+    ``timeout``: connecting, and each read); without it a registry that accepts and never answers
+    holds an ingest, a processor or a server for ever."""
+    max_retries: int = Field(default=3, ge=0)
+    """How many more times the clients send a request that failed on the way (refused, reset,
+    timed out; Confluent's ``max.retries``, 1, 2, 4 ... s apart) before the store reports the
+    registry away: with the defaults a silent registry is reported after about 47 s."""
 
     _split_users = field_validator("basic_auth_users", mode="before")(_secret_entries)
 

@@ -115,6 +115,8 @@ class ConfluentSchemaStore:
         *,
         client: SchemaRegistryClient | None = None,
         user_info: SecretStr | None = None,
+        timeout_s: float = 10.0,
+        max_retries: int = 3,
     ) -> None:
         """A store of the registry at ``url``.
 
@@ -122,9 +124,13 @@ class ConfluentSchemaStore:
             url: The registry's base URL (several comma-separated: tried in turn).
             client: A client of confluent-kafka's to use instead of one made here.
             user_info: ``user:password`` of HTTP basic auth (``basic.auth.user.info``).
+            timeout_s: How long one HTTP request may take (connecting, and each read).
+                Confluent's client has none by default: a registry that accepts and never
+                answers would be waited for without end.
+            max_retries: How many more times a request that failed on the way is sent.
         """
         self.url = url
-        config = {"url": url}
+        config: dict[str, object] = {"url": url, "timeout": timeout_s, "max.retries": max_retries}
         if user_info is not None:
             config["basic.auth.user.info"] = user_info.get_secret_value()
         self._client = client or SchemaRegistryClient(config)
@@ -152,7 +158,12 @@ class ConfluentSchemaStore:
     @classmethod
     def from_settings(cls, settings: SchemaRegistrySettings) -> ConfluentSchemaStore:
         """The store of the configured registry, with its credentials when it has some."""
-        return cls(settings.url, user_info=settings.basic_auth_user_info)
+        return cls(
+            settings.url,
+            user_info=settings.basic_auth_user_info,
+            timeout_s=settings.timeout_s,
+            max_retries=settings.max_retries,
+        )
 
     def register(self, subject: str, schema_text: str) -> int:
         """Register a schema under a subject (the registry checks compatibility)."""
