@@ -76,7 +76,8 @@ def wait_for_brokers(
     Args:
         kafka: the cluster and how to authenticate.
         timeout_s: how long to keep trying.
-        on_wait: called with a human message before each wait (the CLI prints it).
+        on_wait: called with a human message before each wait (the CLI prints it); without
+            it the message is logged as a warning.
 
     Raises:
         BackendUnavailableError: no broker answered within ``timeout_s``.
@@ -112,9 +113,10 @@ def wait_for_brokers(
                     f" ({attempt} attempts): {exc.args[0]}"
                 ) from exc
             message = f"{kafka.describe()} is not reachable (attempt {attempt}); retrying"
-            log.warning(message)
             if on_wait is not None:
-                on_wait(message)
+                on_wait(message)  # the caller reports it (the CLI prints it): once, not twice
+            else:
+                log.warning(message)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
