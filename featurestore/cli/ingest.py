@@ -191,7 +191,7 @@ _with_timeouts = option_group(
         type=float,
         default=60.0,
         show_default=True,
-        help="Seconds to wait for Kafka to answer before failing.",
+        help="Seconds to wait for Kafka, then for the schema registry, before failing.",
     ),
     click.option(
         "--delivery-timeout",

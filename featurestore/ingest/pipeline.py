@@ -15,6 +15,7 @@ producer, one pacer, so that a paced replay keeps trades and quotes interleaved 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from featurestore.ingest.routing import DEAD_LETTER_REASON, RecordRouter
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
 from featurestore.ingest.summary import IngestSummary
 from featurestore.kafka_connection import KafkaConnection
-from featurestore.resilience import Health, Retrier
+from featurestore.resilience import Health, Retrier, Stopped
 from featurestore.topics import TopicSpec, ensure_topics
 
 __all__ = [
@@ -68,7 +69,7 @@ class IngestOptions:
     live: bool = False
     """The event times are the wall clock's: each event is held until its own time (``Pacer``)."""
     connect_timeout_s: float = 60.0
-    """How long to wait for a broker to answer before giving up."""
+    """How long to wait for a broker, and then for the schema registry, before giving up."""
     delivery_timeout_s: float = 600.0
     """How long one record may stay undelivered (broker away) before it counts as failed; the
     producer retries until then, so an outage shorter than this loses nothing."""
@@ -123,16 +124,28 @@ class Ingestor:
             min_insync_replicas=options.min_insync_replicas,
         )
 
-        # A registry away (or electing its leader) is waited for, reported through on_wait.
+        # A registry away (or electing its leader) is waited for, reported through on_wait, as
+        # long as Kafka is: then the last reason is the error.
         def report(away: dict[str, str]) -> None:
             if on_wait is not None and away:
                 on_wait("waiting: " + "; ".join(f"{k} away: {why}" for k, why in away.items()))
 
-        waiting = Health(report)
-        self.router = Retrier(health=waiting).call(
-            lambda: RecordRouter(options.topics, options.dead_letter_topic, store),
-            "registering the schemas",
-        )
+        deadline = time.monotonic() + options.connect_timeout_s
+
+        def wait_within(stop: threading.Event, seconds: float) -> bool:
+            left = deadline - time.monotonic()
+            return left <= 0 or stop.wait(min(seconds, left))
+
+        try:
+            self.router = Retrier(health=Health(report), sleep=wait_within).call(
+                lambda: RecordRouter(options.topics, options.dead_letter_topic, store),
+                "registering the schemas",
+            )
+        except Stopped as exc:
+            raise BackendUnavailableError(
+                f"the schema registry did not answer within {options.connect_timeout_s:.0f} s:"
+                f" {exc.__cause__}"
+            ) from exc
         self.producer = EventProducer(
             producer_config(options.kafka, delivery_timeout_s=options.delivery_timeout_s)
         )

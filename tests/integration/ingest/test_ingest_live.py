@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.config import Settings
+from featurestore.errors import BackendUnavailableError
 from featurestore.events import (
     AvroDeserializer,
     AvroSerializer,
@@ -182,3 +185,31 @@ def test_two_schema_versions_on_the_live_log(
         assert {e.schema_id for e in decoded} == {v1.schema_id, v2.schema_id}  # type: ignore[union-attr]
         as_v2 = list(replay_topic(stack.kafka.connection, store, topic, reader=v2_schema))
         assert all(isinstance(e, LoggedEvent) for e in as_v2)
+
+
+def test_a_silent_registry_ends_the_ingest_after_the_connect_timeout(
+    stack: Settings, unique_name: Callable[[str], str]
+) -> None:
+    """Kafka answers, the registry accepts and never answers: the ingest says so and ends
+    (it waited for ever before: no timeout on the registry's requests, none on the wait)."""
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        options = IngestOptions(
+            kafka=stack.kafka.connection,
+            topics={"trade": unique_name("it-trades")},
+            dead_letter_topic=unique_name("it-dlq"),
+            partitions=stack.kafka.default_partitions,
+            connect_timeout_s=3,
+        )
+        waits: list[str] = []
+        started = time.monotonic()
+        with (
+            ConfluentSchemaStore(url, timeout_s=0.5, max_retries=0) as store,
+            pytest.raises(BackendUnavailableError) as caught,
+        ):
+            Ingestor(options, store, on_wait=waits.append)
+        took = time.monotonic() - started
+    assert took < 30
+    assert str(caught.value).startswith("the schema registry did not answer within 3 s:")
+    assert f"schema registry at {url} is unreachable: timed out" in str(caught.value)
+    assert waits and "schema-registry away" in waits[0]
