@@ -31,7 +31,9 @@ given for the whole file; the id is ``<file name>:<line>``. These columns must a
 the file, or opening it fails naming the missing one.
 
 A file is a trade or a quote file by its columns (:func:`detect_layout`): ``bid_price`` and
-``ask_price`` make a quote file. An empty CSV cell counts as absent. Values are converted as
+``ask_price`` make a quote file. A file without a required column is refused when it is opened,
+naming the column (every row would be dead-lettered otherwise); a row whose required cell is
+empty is dead-lettered with the reason. An empty CSV cell counts as absent. Values are converted as
 far as possible here; whatever does not convert is passed on as it is, for validation to reject
 with a precise reason. CSV fields must not span lines (one record per line, so that the
 dead-letter value is that line).
@@ -183,6 +185,7 @@ TRADE_LAYOUT = Layout(
     },
     id_field="trade_id",
     defaults={"conditions": (), "exchange": "", "currency": "USD"},
+    required=("symbol", "event_time", "price", "size"),
 )
 QUOTE_LAYOUT = Layout(
     kind="quote",
@@ -196,6 +199,7 @@ QUOTE_LAYOUT = Layout(
     },
     id_field="quote_id",
     defaults={"conditions": (), "currency": "USD"},
+    required=("symbol", "event_time", "bid_price", "bid_size", "ask_price", "ask_size"),
 )
 
 

@@ -97,7 +97,7 @@ def test_ids_are_deterministic_across_reads(tmp_path: Path) -> None:
 
 def test_file_name_must_follow_the_pattern(tmp_path: Path) -> None:
     path = tmp_path / "trades.csv"
-    path.write_text("symbol,price\n")
+    path.write_text("symbol,event_time,price,size\n")
     with pytest.raises(ValidationError):
         LeanTradeFile(path)
     assert not isinstance(open_event_file(path), LeanTradeFile)

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from featurestore.errors import ValidationError
 from featurestore.ingest import (
     CsvFile,
     ParquetFile,
@@ -69,3 +70,29 @@ def test_parquet_columns(tmp_path: Path) -> None:
     with pytest.raises(RecordRejectedError, match="non_positive_price"):
         validate_trade(records[1])
     assert b'"price": -1.0' in records[1].raw_bytes()
+
+
+@pytest.mark.parametrize(
+    ("header", "missing"),
+    [
+        ("a,b", "symbol"),
+        ("symbol,event_time,size", "price"),
+        ("symbol,event_time,bid_price,bid_size,ask_price", "ask_size"),
+    ],
+)
+def test_a_csv_without_a_required_column_is_refused_naming_it(
+    tmp_path: Path, header: str, missing: str
+) -> None:
+    """Every row would be dead-lettered: the file is refused before anything is sent."""
+    path = tmp_path / "events.csv"
+    path.write_text(f"{header}\n1,2,3,4,5\n")
+    with pytest.raises(ValidationError, match=rf"events\.csv: no column '{missing}'") as caught:
+        open_event_file(path)
+    assert caught.value.field == missing
+
+
+def test_a_parquet_file_without_a_required_column_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "trades.parquet"
+    pq.write_table(pa.table({"symbol": ["AIG"], "price": [48.5], "size": [100]}), path)
+    with pytest.raises(ValidationError, match=r"trades\.parquet: no column 'event_time'"):
+        open_event_file(path)
