@@ -240,10 +240,7 @@ def test_replay_from_offset_zero_in_small_batches_rebuilds_identical_tables(
     streamed: World,
 ) -> None:
     streamed.process("c", max_offsets_per_trigger=7_000)
-    for view in ("bars_1m", "rolling_1m"):
-        assert checksum(streamed.settings, streamed.table("c", view)) == checksum(
-            streamed.settings, streamed.table("a", view)
-        )
+    assert streamed.sums("c") == streamed.sums("a")
     symbols = ["IBM", "AIG", "EVOL"]
     assert streamed.online("c", symbols) == streamed.online("a", symbols)
 
@@ -260,10 +257,7 @@ def test_the_step_on_executors_gives_the_tables_of_the_step_on_the_driver(
     """The same code in Spark's tasks (``mapInArrow``, a Python worker per task) and in the
     driver's threads: identical tables and online rows."""
     streamed.process("x", on_executors=True, max_offsets_per_trigger=20_000)
-    for view in ("bars_1m", "rolling_1m"):
-        assert checksum(streamed.settings, streamed.table("x", view)) == checksum(
-            streamed.settings, streamed.table("a", view)
-        )
+    assert streamed.sums("x") == streamed.sums("a")
     symbols = ["IBM", "AIG", "EVOL"]
     assert streamed.online("x", symbols) == streamed.online("a", symbols)
 
