@@ -4,8 +4,9 @@
 box. When the live project's offline tables already hold enough closed minutes
 (:data:`MIN_FED_MINUTES` distinct minutes and :data:`MIN_FED_ROWS` rows of ``rolling_1m``), the
 first champions are trained on them, through the same point-in-time export as ``featurestore
-train``; otherwise on the demo data: the seeded synthetic market with injected anomalies
-(:func:`models.demo.demo_market`), turned into reference feature rows in tables of their own
+train``; otherwise on the demo data: three hours of the synthetic market the feed sends (its
+symbols, rate, seed and jumps) with injected anomalies (:func:`models.demo.demo_market`), turned
+into reference feature rows in tables of their own
 (project ``featurestore_demo``, tables ``demo_bars_1m`` and ``demo_rolling_1m``), never mixed
 with the live tables. Each version's ``data_source`` tag says which. Idempotent: a model that has
 a ``champion`` is left alone, and the demo rows are upserted with a fixed ``created_timestamp``,
@@ -23,6 +24,7 @@ import pandas as pd
 from featurestore.config import Settings
 from featurestore.definitions import PROJECT, Definitions
 from featurestore.errors import FeatureStoreError
+from featurestore.ingest.sources.synthetic import MarketConfig
 from featurestore.offline import PostgresOfflineStore
 from models.data import DataWindow
 from models.data.source import sample_times
@@ -73,11 +75,13 @@ def ensure_first_models(
     experiment: str = "featurestore-models",
     table_prefix: str = "demo_",
     project: str | None = PROJECT,
+    market: MarketConfig | None = None,
 ) -> list[TrainReport]:
     """Train and promote the kinds that have no champion yet; returns what was trained.
 
     ``project``: the live project whose fed data is used when there is enough (None: always
-    the demo data).
+    the demo data). ``market``: the synthetic market the feed sends, whose parameters the demo
+    data is drawn with over its own three hours (None: the demo's small market, 8 symbols).
     """
     registry = ModelRegistry(settings.mlflow.tracking_uri)
     missing = [k for k in kinds if registry.alias(model_name(k, name_prefix), CHAMPION) is None]
@@ -98,7 +102,18 @@ def ensure_first_models(
         with PostgresOfflineStore(dsn, definitions) as store:
             return train(missing, TrainingContext(store, dsn, registry), options)
     definitions = demo_definitions(prefix=table_prefix)
-    demo = demo_market(seed=0)
+    if market is None:
+        demo, drawn = demo_market(seed=0), "seed 0"
+    else:
+        demo = demo_market(
+            seed=market.seed,
+            symbols=market.symbols,
+            rate=market.rate,
+            jump_probability=market.jump_probability,
+        )
+        drawn = (
+            f"the feed's, {market.symbols} symbols at {market.rate:g} trades/s, seed {market.seed}"
+        )
     write_features(dsn, definitions, demo.trades, created=_CREATED)
     options = TrainOptions(
         seed=0,
@@ -106,7 +121,7 @@ def ensure_first_models(
         experiment=experiment,
         injections=demo.injections,
         window=training_window(definitions, demo.trades),
-        tags={"data_source": "demo: synthetic market, seed 0, injected anomalies"},
+        tags={"data_source": f"demo: synthetic market ({drawn}), injected anomalies"},
     )
     with PostgresOfflineStore(dsn, definitions) as store:
         return train(missing, TrainingContext(store, dsn, registry), options)

@@ -9,6 +9,9 @@ in each bin, and the share of missing values. Live values are counted in the sam
 with shares floored at 1e-4 so that an empty bin does not give infinity. Usual reading: below 0.1
 stable, 0.1 to 0.2 a moderate shift, above 0.2 (the default threshold) a significant one.
 
+Below :data:`MIN_ROWS_PER_BIN` live rows per bin the index is refused rather than computed: on n
+rows and k bins, sampling alone gives a PSI of about (k - 1) / n, 0.45 on 20 rows of 10 bins.
+
 Missing values are reported apart (share in training, share live), not binned into the PSI: the
 rolling windows' warm-up leaves a few percent of training rows without a value, and a missing bin
 that is empty live would alone add ~0.5 to the index.
@@ -24,9 +27,17 @@ import pandas as pd
 
 from featurestore.errors import ValidationError
 
-__all__ = ["DEFAULT_THRESHOLD", "FeatureDrift", "population_stability", "reference_histograms"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "MIN_ROWS_PER_BIN",
+    "FeatureDrift",
+    "population_stability",
+    "reference_histograms",
+]
 
 DEFAULT_THRESHOLD = 0.2
+MIN_ROWS_PER_BIN = 10
+"""Live rows needed per reference bin: sampling noise then stays near 0.1, half the threshold."""
 _FLOOR = 1e-4
 
 
@@ -72,10 +83,16 @@ def population_stability(
     """PSI of every reference feature on the ``live`` model inputs, worst first.
 
     Raises:
-        ValidationError: ``live`` has no rows or lacks a reference feature.
+        ValidationError: ``live`` has fewer than :data:`MIN_ROWS_PER_BIN` rows per bin, or
+            lacks a reference feature.
     """
-    if live.empty:
-        raise ValidationError("no live rows to measure drift on", field="window")
+    needed = MIN_ROWS_PER_BIN * int(reference["bins"])
+    if len(live) < needed:
+        raise ValidationError(
+            f"{len(live)} live rows to measure drift on; {needed} needed for {reference['bins']}"
+            " bins (fewer give a PSI that is mostly sampling noise)",
+            field="window",
+        )
     out = []
     for feature, ref in reference["features"].items():
         if feature not in live.columns:

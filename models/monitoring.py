@@ -1,8 +1,11 @@
 """Drift of a registered model's live inputs against its training set, on demand.
 
 The live window is the last ``window`` of the offline table (ending at its newest row, or at
-``end``): its samples get the model's features by the same point-in-time export as training,
-the same input transform, and the PSI of each input against the run's recorded reference
+``end``), less the rows whose windows are still filling after the feed (re)started
+(:mod:`models.data.warm`), as training skips them: on a fresh stack, 20-minute volumes over 3
+minutes of trading put every volume ratio in the top bin. Its samples get the model's features
+by the same point-in-time export as training, the same input transform, and the PSI of each
+input against the run's recorded reference
 (:mod:`models.drift`). The result can be logged to MLflow (experiment ``featurestore-drift``:
 metrics ``psi.<input>``, ``max_psi``, ``drifted_inputs``), which is the drift metric to alert on.
 """
@@ -17,7 +20,8 @@ import pandas as pd
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from models._mlflow import mlflow, quiet
-from models.data.source import DataWindow, latest_time, sample_times
+from models.data.source import DataWindow, earliest_time, latest_time, sample_times
+from models.data.warm import warm_from
 from models.drift import DEFAULT_THRESHOLD, FeatureDrift, population_stability
 from models.inputs import model_inputs
 from models.registry import CHAMPION, ModelRef, ModelRegistry
@@ -57,7 +61,7 @@ def measure_drift(
 
     Raises:
         NotFoundError: no such model or alias.
-        ValidationError: the window holds no rows.
+        ValidationError: the window holds no rows with full windows, or too few for a PSI.
     """
     ref = registry.alias(model_name, alias)
     if ref is None:
@@ -68,10 +72,22 @@ def measure_drift(
     reference = read_reference(registry, ref)
     rows_view = store.definitions.view("rolling_1m")
     end = end or latest_time(dsn, rows_view)
-    if end is None:
+    first = earliest_time(dsn, rows_view)
+    if end is None or first is None:
         raise ValidationError(f"{rows_view.source.table} is empty", field="window")
-    start = end - window
-    samples = sample_times(dsn, rows_view, DataWindow(start, end))
+    warm_up = store.definitions.warm_up(service)
+    since = end - window - warm_up
+    times = sample_times(dsn, rows_view, DataWindow(since, end))
+    warm = warm_from(times["event_timestamp"], warm_up, continues=since if first < since else None)
+    start = max(end - window, warm or end)
+    samples = times[times["event_timestamp"] >= start]
+    if samples.empty:
+        raise ValidationError(
+            f"no rows of {rows_view.source.table} with full windows up to {end:%Y-%m-%d %H:%M}"
+            f" UTC: the feed (re)started less than {warm_up.total_seconds() / 60:g} minutes"
+            f" before, and the windows fill at {start:%Y-%m-%d %H:%M} UTC",
+            field="window",
+        )
     request = TrainingRequest(feature_service=service, full_feature_names=True)
     frame = store.to_pandas(samples, request)
     columns = [c for c in frame.columns if "__" in c]

@@ -363,12 +363,22 @@ def ingest_files(paths: tuple[Path, ...], file_format: str, sending: _Sending) -
 
 @ingest.command("synthetic")
 @click.option("--symbols", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--jump-probability",
+    type=click.FloatRange(min=0, max=1),
+    default=None,
+    help="Chance that a trade carries a price jump (default: the market's, 1 in 2,000).",
+)
 @_generator("trades", over="symbols", rate=1000.0)
-def ingest_synthetic(symbols: int, rate: float, generation: _Generation) -> None:
+def ingest_synthetic(
+    symbols: int, jump_probability: float | None, rate: float, generation: _Generation
+) -> None:
     """Generate a synthetic market (GBM prices with jumps), deterministic given seed and start."""
     from featurestore.ingest import MarketConfig, SyntheticMarket
 
     config = MarketConfig(symbols=symbols, rate=rate, **generation.bounds)
+    if jump_probability is not None:
+        config = replace(config, jump_probability=jump_probability)
     generation.run(lambda: SyntheticMarket(config))
 
 

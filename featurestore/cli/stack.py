@@ -15,6 +15,7 @@ from featurestore.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from featurestore.stack import ComponentStatus, Stack, UpResult
+    from featurestore.stack.feed import FeedOptions
 
 __all__ = ["alert_lines", "bring_up", "echo_progress", "echo_status", "stack"]
 
@@ -84,7 +85,7 @@ def bring_up(local: Stack, on_launch: Callable[[str], None] | None = None) -> Up
     """
     servers = local.up(on_launch=on_launch)
     _apply_definitions(local.settings)
-    _ensure_first_models(local.settings)
+    _ensure_first_models(local.settings, local.feed.options)
     services = local.start_services(on_launch=on_launch)
     return _merged(servers, services, local.supervise(on_launch))
 
@@ -117,12 +118,18 @@ def _apply_definitions(settings: Settings) -> None:
     cached_definitions(settings, PROJECT)
 
 
-def _ensure_first_models(settings: Settings) -> None:
-    """Train first models on demo data where none has a champion, so Predict and the scorer work."""
+def _ensure_first_models(settings: Settings, feed: FeedOptions) -> None:
+    """Train first models where none has a champion, so Predict and the scorer work.
+
+    On the data fed so far when there is enough, otherwise on demo data drawn from the
+    synthetic market ``feed`` sends (:mod:`models.bootstrap`).
+    """
+    from datetime import UTC
+
     from models.bootstrap import ensure_first_models
 
     click.echo("models: training first models where none has a champion ...")
-    trained = ensure_first_models(settings)
+    trained = ensure_first_models(settings, market=feed.market(datetime.now(UTC)))
     for report in trained:
         click.echo(f"models: {report.kind} trained in {report.seconds:.1f} s, now champion")
 

@@ -387,6 +387,27 @@ class Definitions:
         """The feature service called ``name``."""
         return self._named(self.services, name, "feature service")
 
+    def warm_up(self, service: str | None = None) -> timedelta:
+        """How long after its stream starts a row has every window ``service`` reads full.
+
+        Windows are clock time: in the first minutes of a log (or after the feed was silent),
+        a 20-minute volume covers fewer minutes than it says, and a ratio to it is biased.
+        Rows that young are skipped where the distribution of features matters (training,
+        drift). ``service``: the views its features read (None: those of every service;
+        the views no service reads, such as hourly rollups, do not count). A chained view
+        adds its upstream view's warm-up.
+        """
+        services = self.services if service is None else (self.service(service),)
+        read = {ref.view for s in services for ref in s.features}
+        return max((self._view_warm_up(self.view(name)) for name in read), default=timedelta(0))
+
+    def _view_warm_up(self, view: FeatureView) -> timedelta:
+        if view.stream is None:
+            return timedelta(0)
+        own = max((a.window for a in view.stream.aggregations), default=timedelta(0))
+        upstream = view.stream.upstream
+        return own + (self._view_warm_up(self.view(upstream)) if upstream else timedelta(0))
+
     def _named(self, items: Sequence[_Listed], name: str, what: str) -> _Listed:
         """The one of ``items`` called ``name``; NotFoundError naming the others."""
         for item in items:

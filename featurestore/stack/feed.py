@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from typing_extensions import override
 
 from featurestore.config import Settings
+from featurestore.ingest.sources.synthetic import MarketConfig
 from featurestore.stack.base import OwnProcess
 
 __all__ = ["FeedOptions", "MarketFeed"]
@@ -26,8 +28,26 @@ class FeedOptions:
     symbols: int = 20
     """Synthetic symbols."""
     seed: int = 0
+    jump_probability: float = 1e-5
+    """Chance that a synthetic trade carries a price jump: rare, as in the first models' demo
+    market, so that what the anomaly model flags stands out (at the generator's own 1 in 2,000,
+    the busiest symbol would jump about once a minute)."""
     live_symbols: tuple[str, ...] = ()
     """Symbols of the vendor's live feed (``featurestore ingest live``); wins over the others."""
+
+    def market(self, start: datetime) -> MarketConfig:
+        """The synthetic market this feed sends, drawn from ``start`` on.
+
+        The first models' demo data is drawn from the same parameters (symbols, rate, seed,
+        jumps), so that what they were trained on is what the feed sends.
+        """
+        return MarketConfig(
+            start=start,
+            symbols=self.symbols,
+            rate=self.rate,
+            seed=self.seed,
+            jump_probability=self.jump_probability,
+        )
 
 
 class MarketFeed(OwnProcess):
@@ -62,7 +82,7 @@ class MarketFeed(OwnProcess):
             return ["files", *map(str, opts.trade_files), *speed]
         return [
             "synthetic", "--rate", str(opts.rate), "--symbols", str(opts.symbols),
-            "--seed", str(opts.seed),
+            "--seed", str(opts.seed), "--jump-probability", str(opts.jump_probability),
         ]  # fmt: skip
 
     @override

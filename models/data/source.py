@@ -22,7 +22,7 @@ from featurestore.error_maps import postgres_errors
 from featurestore.errors import ValidationError
 from featurestore.offline.tables import table_identifier
 
-__all__ = ["DataWindow", "latest_time", "read_closes", "sample_times"]
+__all__ = ["DataWindow", "earliest_time", "latest_time", "read_closes", "sample_times"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,19 @@ def read_closes(dsn: str, view: FeatureView, window: DataWindow, pad: timedelta)
 
 def latest_time(dsn: str, view: FeatureView) -> datetime | None:
     """The newest ``event_timestamp`` of a view's table (``None`` when it is empty)."""
-    query = sql.SQL("SELECT max({}) AS event_timestamp FROM {}").format(
-        sql.Identifier(view.source.timestamp_field), table_identifier(view.source.table)
+    return _time_bound(dsn, view, "max")
+
+
+def earliest_time(dsn: str, view: FeatureView) -> datetime | None:
+    """The oldest ``event_timestamp`` of a view's table (``None`` when it is empty)."""
+    return _time_bound(dsn, view, "min")
+
+
+def _time_bound(dsn: str, view: FeatureView, bound: str) -> datetime | None:
+    query = sql.SQL("SELECT {}({}) AS event_timestamp FROM {}").format(
+        sql.SQL(bound),
+        sql.Identifier(view.source.timestamp_field),
+        table_identifier(view.source.table),
     )
     frame = _read(dsn, query, [], ["event_timestamp"])
     value = frame["event_timestamp"].iloc[0]

@@ -8,7 +8,7 @@ the maths that serves them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 import psycopg
@@ -40,13 +40,14 @@ def demo_market(
     symbols: int = 8,
     minutes: int = 180,
     rate: float = 30.0,
+    jump_probability: float = 1e-5,
     anomalies: int = 12,
     start: datetime = DEMO_START,
 ) -> DemoData:
     """A seeded synthetic market with ``anomalies`` injected price spikes and volume bursts.
 
-    Natural jumps are made rare (1 in 100,000 trades) so that the injected ones are what stands
-    out; the same arguments give the same trades.
+    Natural jumps are rare by default (1 in 100,000 trades) so that the injected ones are what
+    stands out; the same arguments give the same trades.
     """
     config = MarketConfig(
         start=start,
@@ -54,7 +55,7 @@ def demo_market(
         symbols=symbols,
         rate=rate,
         duration_s=minutes * 60.0,
-        jump_probability=1e-5,
+        jump_probability=jump_probability,
     )
     trades = trades_frame(SyntheticMarket(config))
     injections = plan_injections(trades, anomalies, seed=seed) if anomalies else []
@@ -85,24 +86,11 @@ def write_features(
 def training_window(definitions: Definitions, trades: pd.DataFrame) -> DataWindow:
     """The demo's rows to train on: from the moment every window is full.
 
-    Windows are clock time, so in the first minutes of a log that starts from nothing a
-    20-minute volume covers fewer minutes than it says (a ratio to it is biased high). A live
-    store sees that once; a 3-hour demo would spend a tenth of its rows on it. Only the views
-    the feature services read count (the hourly rollups fill up after an hour, and no model
-    reads them).
+    A live store sees its warm-up once; a 3-hour demo would spend a tenth of its rows on it
+    (:meth:`~featurestore.definitions.Definitions.warm_up`).
     """
-    read = {ref.view for service in definitions.services for ref in service.features}
-    longest = max(
-        (
-            a.window
-            for v in definitions.views
-            if v.stream and v.name in read  # the views the models' feature services read
-            for a in v.stream.aggregations
-        ),
-        default=timedelta(0),
-    )
     first = pd.Timestamp(trades["event_time"].min()).to_pydatetime()
-    return DataWindow(start=first + longest)
+    return DataWindow(start=first + definitions.warm_up())
 
 
 def demo_definitions(project: str = "featurestore_demo", prefix: str = "demo_") -> Definitions:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -13,14 +13,18 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from featurestore.cli import main
+from featurestore.errors import ValidationError
 from featurestore.offline.tables import table_identifier
+from featurestore.stack.feed import FeedOptions
 from models.bootstrap import ensure_first_models
+from models.data.source import earliest_time
 from models.demo import write_features
 from models.follow import follow_table
 from models.monitoring import measure_drift
 from models.publish import AnomalyPublisher
 from models.registry import CHAMPION
 from models.scoring import AnomalyScorer
+from models.training.run import TrainReport
 from tests.integration.models.conftest import ModelsWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -73,6 +77,22 @@ def test_drift_is_low_on_the_training_period_and_flags_shifted_live_rows(world: 
                 )
 
 
+def test_drift_leaves_out_the_rows_whose_windows_are_still_filling(world: ModelsWorld):
+    name = world.reports["anomaly"].logged.ref.name
+    store, dsn = world.context.store, world.context.dsn
+    first = earliest_time(dsn, world.definitions.view("rolling_1m"))
+    assert first is not None
+    minute = timedelta(minutes=1)
+    with pytest.raises(ValidationError, match=r"full windows .* fill at"):
+        measure_drift(store, dsn, world.registry, name, end=first + 15 * minute)
+    with pytest.raises(ValidationError, match=r"live rows .* 100 needed for 10 bins"):
+        measure_drift(store, dsn, world.registry, name, end=first + 25 * minute)  # 6 minutes
+    report = measure_drift(store, dsn, world.registry, name, end=first + 50 * minute)
+    assert report.start == first + 20 * minute  # the log's first 20 minutes are left out
+    symbols = world.demo.trades["symbol"].nunique()
+    assert 100 <= report.features[0].live_rows <= 31 * symbols
+
+
 def test_follow_mode_scores_rows_as_they_are_stored(world: ModelsWorld, anomalies_topic: str):
     name = world.reports["anomaly"].logged.ref.name
     scorer = AnomalyScorer(world.registry, name, store=world.context.store)
@@ -101,19 +121,29 @@ def test_follow_mode_scores_rows_as_they_are_stored(world: ModelsWorld, anomalie
 
 def test_bootstrap_trains_missing_first_models_once(stack):
     run = uuid.uuid4().hex[:8]
-    names = {"name_prefix": f"boot-{run}-", "experiment": f"boot-{run}", "table_prefix": f"b{run}_"}
     from models.registry import ModelRegistry
 
     registry = ModelRegistry(stack.mlflow.tracking_uri)
-    try:
+    # what `make run` passes: the feed's synthetic market (a small one here)
+    feed = FeedOptions(rate=40.0, symbols=6, seed=3)
+
+    def bootstrap() -> list[TrainReport]:
         # project=None: the demo data, whatever the shared stack was fed
-        first = ensure_first_models(stack, kinds=("anomaly", "direction"), project=None, **names)
+        return ensure_first_models(
+            stack, kinds=("anomaly", "direction"), name_prefix=f"boot-{run}-",
+            experiment=f"boot-{run}", table_prefix=f"b{run}_", project=None,
+            market=feed.market(datetime.now(UTC)),
+        )  # fmt: skip
+
+    try:
+        first = bootstrap()
         assert sorted(r.kind for r in first) == ["anomaly", "direction"]
         assert all(r.logged.promoted for r in first)
-        again = ensure_first_models(stack, kinds=("anomaly", "direction"), project=None, **names)
-        assert again == []
+        assert bootstrap() == []
         champion = registry.alias(f"boot-{run}-anomaly")
-        assert champion is not None and champion.tags["data_source"].startswith("demo")
+        assert champion is not None
+        source = champion.tags["data_source"]
+        assert source.startswith("demo: synthetic market (the feed's, 6 symbols at 40 trades/s")
         assert np.isfinite(first[0].metrics["model.all.event_recall"])
     finally:
         for kind in ("anomaly", "direction"):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ import yaml
 
 from featurestore.config import load_settings, settings_env
 from featurestore.definitions import FeatureRef, market_definitions
+from featurestore.definitions.model import FeatureService
 from featurestore.definitions.repo_config import repo_config_dict
 from featurestore.errors import NotFoundError, ValidationError
 
@@ -75,6 +77,20 @@ def test_catalog_has_the_agreed_names() -> None:
     )
     for service in defs.services:  # every reference resolves
         defs.resolve(service=service.name)
+
+
+def test_warm_up_is_the_longest_window_a_service_reads_chains_included() -> None:
+    defs = market_definitions()
+    # rolling_1m's 20-minute volume and price mean; bars_1m's 1-minute windows are shorter
+    assert defs.warm_up("market_features_v1") == timedelta(minutes=20)
+    assert defs.warm_up() == timedelta(minutes=20)  # the hourly rollups: read by no service
+    hourly = FeatureService("hourly", (FeatureRef("ohlcv_1h", "close"),))
+    with_hourly = dataclasses.replace(defs, services=(*defs.services, hourly))
+    # 60 minutes of 5-minute bars of 1-minute bars
+    assert with_hourly.warm_up("hourly") == timedelta(minutes=60 + 5 + 1)
+    assert with_hourly.warm_up() == timedelta(minutes=66)
+    with pytest.raises(NotFoundError, match="unknown feature service 'nope'"):
+        defs.warm_up("nope")
 
 
 def test_resolve_and_lookups() -> None:

@@ -28,6 +28,16 @@ def test_psi_is_near_zero_on_the_same_distribution_and_flags_a_shift():
         population_stability(reference, same.drop(columns="b"))
 
 
+def test_psi_is_refused_on_too_few_rows_to_tell_drift_from_noise():
+    rng = np.random.default_rng(1)
+    reference = reference_histograms(pd.DataFrame({"a": rng.normal(0, 1, 5000)}))
+    live = pd.DataFrame({"a": rng.normal(0, 1, 100)})
+    with pytest.raises(ValidationError, match=r"99 live rows .* 100 needed for 10 bins"):
+        population_stability(reference, live.head(99))
+    (drift,) = population_stability(reference, live)
+    assert drift.live_rows == 100
+
+
 def test_anomaly_ids_are_deterministic_and_differ_by_version():
     t = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
     assert anomaly_id("m", "1", "IBM", t) == anomaly_id("m", "1", "IBM", t)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -24,6 +25,15 @@ def test_feed_defaults_to_the_synthetic_market(tmp_path: Path) -> None:
     assert command[command.index("ingest") + 1] == "synthetic"
     assert command[command.index("--rate") + 1] == "50.0"
     assert command[command.index("--symbols") + 1] == "3"
+    assert command[command.index("--jump-probability") + 1] == "1e-05"
+
+
+def test_the_feeds_market_is_what_the_first_models_demo_is_drawn_from() -> None:
+    start = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
+    market = FeedOptions(rate=50.0, symbols=3, seed=7).market(start)
+    assert (market.rate, market.symbols, market.seed) == (50.0, 3, 7)
+    assert market.jump_probability == FeedOptions().jump_probability == 1e-5
+    assert market.start == start and market.duration_s is None
 
 
 def test_an_unbounded_flood_is_refused() -> None:
