@@ -88,11 +88,17 @@ class Monitor:
             self.lag_seconds[(lag.processor, lag.topic)] = lag.seconds
 
     def measure_drift(self) -> None:
-        """Recompute the PSI of every watched model's inputs once."""
+        """Recompute the PSI of every watched model's inputs once.
+
+        Each model on its own: one that cannot be measured (not registered, its reference
+        unreadable) is logged and the others are measured all the same. A live window with too
+        few rows to measure yet (a fresh stack's first minutes) is said at INFO: not a fault.
+        """
         from featurestore.definitions import PROJECT
         from featurestore.definitions.snapshot import cached_definitions
+        from featurestore.errors import FeatureStoreError, ValidationError
         from featurestore.offline import PostgresOfflineStore
-        from models.monitoring import measure_drift
+        from models import monitoring
         from models.registry import ModelRegistry
 
         settings = self.settings
@@ -101,7 +107,18 @@ class Monitor:
         window = timedelta(minutes=settings.metrics.drift_window_minutes)
         with PostgresOfflineStore(settings.postgres.dsn, definitions) as store:
             for model in settings.metrics.drift_models:
-                report = measure_drift(store, settings.postgres.dsn, registry, model, window=window)
+                try:
+                    report = monitoring.measure_drift(
+                        store, settings.postgres.dsn, registry, model, window=window
+                    )
+                except ValidationError as exc:
+                    quiet = exc.field == "window"
+                    log.log(logging.INFO if quiet else logging.WARNING,
+                            "drift of %s: not measured this time: %s", model, exc)  # fmt: skip
+                    continue
+                except FeatureStoreError as exc:
+                    log.warning("drift of %s: not measured this time: %s", model, exc)
+                    continue
                 for feature in report.features:
                     self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi
 

@@ -51,6 +51,9 @@ def main() -> None:
     # say "MLflow unreachable" in seconds. Explicit MLFLOW_* settings still win.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # Its artifact downloads draw progress bars on stderr: noise between a command's own lines,
+    # and in every service's log each time a model or a drift reference is loaded.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 main.add_command(stack)

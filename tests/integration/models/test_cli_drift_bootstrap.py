@@ -66,6 +66,7 @@ def test_drift_is_low_on_the_training_period_and_flags_shifted_live_rows(world: 
         assert result.exit_code == 3, result.output
         assert "rolling_1m__avg_trade_size_1m_log1p" in result.output and "DRIFT" in result.output
         assert "logged to MLflow run" in result.output
+        assert "Downloading artifacts" not in result.output  # MLflow's progress bars are off
     finally:
         with psycopg.connect(dsn, autocommit=True) as conn:
             for view in world.definitions.views:

@@ -1,0 +1,50 @@
+"""The monitor's drift pass: each watched model on its own, a young window said quietly."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+
+from featurestore.config import load_settings
+from featurestore.definitions import market_definitions
+from featurestore.errors import NotFoundError, ValidationError
+from featurestore.monitor import Monitor
+from models.drift import FeatureDrift
+
+
+def test_a_model_that_cannot_be_measured_does_not_stop_the_others(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import featurestore.definitions.snapshot as snapshot
+    import models.monitoring as monitoring
+
+    settings = load_settings(
+        {
+            "FEATURESTORE_DATA_DIR": str(tmp_path),
+            "FEATURESTORE_METRICS__DRIFT_MODELS": "young,gone,measured",
+        }
+    )
+    monkeypatch.setattr(snapshot, "cached_definitions", lambda *_: market_definitions())
+
+    def measure(store: Any, dsn: str, registry: Any, model: str, **_: Any) -> Any:
+        if model == "young":
+            raise ValidationError("no rows with full windows yet", field="window")
+        if model == "gone":
+            raise NotFoundError("model 'gone' has no 'champion' version")
+        drift = FeatureDrift("rolling_1m__volume_ratio", 0.05, 120, False)
+        now = datetime.now(UTC)
+        return SimpleNamespace(ref=SimpleNamespace(version="3"), features=[drift], start=now)
+
+    monkeypatch.setattr(monitoring, "measure_drift", measure)
+    monitor = Monitor(settings, MeterProvider())
+    with caplog.at_level(logging.INFO, logger="featurestore.monitor"):
+        monitor.measure_drift()
+    assert monitor.psi == {("measured", "3", "rolling_1m__volume_ratio"): 0.05}
+    levels = {r.getMessage().split(":")[0]: r.levelno for r in caplog.records}
+    assert levels == {"drift of young": logging.INFO, "drift of gone": logging.WARNING}
