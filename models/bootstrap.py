@@ -19,8 +19,6 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import pandas as pd
-
 from featurestore.config import Settings
 from featurestore.definitions import PROJECT, Definitions
 from featurestore.errors import FeatureStoreError
@@ -28,7 +26,7 @@ from featurestore.ingest.sources.synthetic import MarketConfig
 from featurestore.offline import PostgresOfflineStore
 from models.data import DataWindow
 from models.data.source import sample_times
-from models.demo import demo_definitions, demo_market, training_window, write_features
+from models.demo import demo_definitions, demo_market, write_features
 from models.registry import CHAMPION, ModelRegistry
 from models.training.run import TrainingContext, TrainOptions, TrainReport, model_name, train
 
@@ -43,8 +41,8 @@ MIN_FED_ROWS = 1000
 _CREATED = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def _fed(settings: Settings, project: str) -> tuple[Definitions, DataWindow, str] | None:
-    """The live definitions, window and description of the fed data, if there is enough."""
+def _fed(settings: Settings, project: str) -> tuple[Definitions, str] | None:
+    """The live definitions and a description of the fed data, if there is enough."""
     from featurestore.definitions import load_definitions
 
     try:
@@ -61,10 +59,9 @@ def _fed(settings: Settings, project: str) -> tuple[Definitions, DataWindow, str
         )  # fmt: skip
         return None
     first = samples["event_timestamp"].min()
-    window = training_window(definitions, pd.DataFrame({"event_time": [first]}))
     symbols = samples["symbol"].nunique()
     text = f"fed: project {project}, {len(samples)} rows, {symbols} symbols, from {first}"
-    return definitions, window, text
+    return definitions, text
 
 
 def ensure_first_models(
@@ -91,12 +88,11 @@ def ensure_first_models(
     dsn = settings.postgres.dsn
     fed = None if project is None else _fed(settings, project)
     if fed is not None:
-        definitions, window, source = fed
+        definitions, source = fed
         options = TrainOptions(
             seed=0,
             name_prefix=name_prefix,
             experiment=experiment,
-            window=window,
             tags={"data_source": source},
         )
         with PostgresOfflineStore(dsn, definitions) as store:
@@ -120,7 +116,6 @@ def ensure_first_models(
         name_prefix=name_prefix,
         experiment=experiment,
         injections=demo.injections,
-        window=training_window(definitions, demo.trades),
         tags={"data_source": f"demo: synthetic market ({drawn}), injected anomalies"},
     )
     with PostgresOfflineStore(dsn, definitions) as store:

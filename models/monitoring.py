@@ -21,7 +21,7 @@ from featurestore.errors import NotFoundError, ValidationError
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from models._mlflow import mlflow, quiet
 from models.data.source import DataWindow, earliest_time, latest_time, sample_times
-from models.data.warm import warm_from
+from models.data.warm import warm_from, warm_rows
 from models.drift import DEFAULT_THRESHOLD, FeatureDrift, population_stability
 from models.inputs import model_inputs
 from models.registry import CHAMPION, ModelRef, ModelRegistry
@@ -78,14 +78,15 @@ def measure_drift(
     warm_up = store.definitions.warm_up(service)
     since = end - window - warm_up
     times = sample_times(dsn, rows_view, DataWindow(since, end))
-    warm = warm_from(times["event_timestamp"], warm_up, continues=since if first < since else None)
-    start = max(end - window, warm or end)
-    samples = times[times["event_timestamp"] >= start]
+    continues = since if first < since else None
+    warm = warm_rows(times["event_timestamp"], warm_up, continues=continues)
+    samples = times[warm & (times["event_timestamp"] >= end - window).to_numpy()]
     if samples.empty:
+        fill = warm_from(times["event_timestamp"], warm_up, continues=continues) or end
         raise ValidationError(
             f"no rows of {rows_view.source.table} with full windows up to {end:%Y-%m-%d %H:%M}"
             f" UTC: the feed (re)started less than {warm_up.total_seconds() / 60:g} minutes"
-            f" before, and the windows fill at {start:%Y-%m-%d %H:%M} UTC",
+            f" before, and the windows fill at {fill:%Y-%m-%d %H:%M} UTC",
             field="window",
         )
     request = TrainingRequest(feature_service=service, full_feature_names=True)
@@ -93,6 +94,7 @@ def measure_drift(
     columns = [c for c in frame.columns if "__" in c]
     live = model_inputs(frame.astype({c: "float64" for c in columns}), columns)
     features = population_stability(reference, pd.DataFrame(live), threshold)
+    start = pd.Timestamp(samples["event_timestamp"].min()).to_pydatetime()
     return DriftReport(ref, start, end, threshold, features)
 
 

@@ -7,6 +7,7 @@ closes after ``t`` (:func:`featurestore.offline.add_forward_labels`, :mod:`model
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from featurestore.definitions import Definitions
 from featurestore.errors import ValidationError
 from featurestore.offline import (
     LabelSpec,
@@ -21,10 +23,13 @@ from featurestore.offline import (
     TrainingRequest,
     add_forward_labels,
 )
-from models.data.source import DataWindow, read_closes, sample_times
+from models.data.source import DataWindow, earliest_time, read_closes, sample_times
 from models.data.targets import add_forward_volatility, minute_closes
+from models.data.warm import warm_rows
 
 __all__ = ["Dataset", "DatasetSpec", "load_dataset", "read_dataset", "shuffle_in_time"]
+
+log = logging.getLogger(__name__)
 
 SAMPLE_VIEW = "rolling_1m"
 PRICE_VIEW = "bars_1m"
@@ -72,7 +77,7 @@ def load_dataset(store: PostgresOfflineStore, dsn: str, spec: DatasetSpec) -> Da
     :mod:`models.data.targets`). Rows stay in time order.
     """
     defs = store.definitions
-    samples = sample_times(dsn, defs.view(SAMPLE_VIEW), spec.window)
+    samples = _warm_samples(dsn, defs, spec)
     request = TrainingRequest(feature_service=spec.feature_service, full_feature_names=True)
     frame = store.to_pandas(samples, request)
     frame["event_timestamp"] = pd.to_datetime(frame["event_timestamp"], utc=True)
@@ -84,6 +89,31 @@ def load_dataset(store: PostgresOfflineStore, dsn: str, spec: DatasetSpec) -> Da
     frame = add_forward_volatility(frame, closes, spec.vol_horizon)
     frame[list(columns)] = frame[list(columns)].astype("float64")
     return Dataset(frame.reset_index(drop=True), columns, spec.feature_service)
+
+
+def _warm_samples(dsn: str, definitions: Definitions, spec: DatasetSpec) -> pd.DataFrame:
+    """The sample times of the window whose features have full windows (:mod:`.warm`).
+
+    A log's first minutes, and those after each time the feed was stopped, are left out: a
+    model would learn half-empty 20-minute windows as normal.
+    """
+    view = definitions.view(SAMPLE_VIEW)
+    samples = sample_times(dsn, view, spec.window)
+    start, first = spec.window.start, earliest_time(dsn, view)
+    continues = start if start is not None and first is not None and first < start else None
+    warm_up = definitions.warm_up(spec.feature_service)
+    warm = warm_rows(samples["event_timestamp"], warm_up, continues=continues)
+    if not warm.any():
+        raise ValidationError(
+            f"no rows of {view.source.table} in this window have full windows (the first"
+            f" {warm_up.total_seconds() / 60:g} minutes after the feed (re)starts are left"
+            " out); nothing to train on",
+            field="window",
+        )
+    if not warm.all():
+        log.info("training: %d of %d samples left out, their windows still filling",
+                 int((~warm).sum()), len(samples))  # fmt: skip
+    return samples[warm].reset_index(drop=True)
 
 
 def read_dataset(path: Path, feature_service: str, window: DataWindow) -> Dataset:

@@ -1,53 +1,99 @@
-"""From when a table's rows have full windows: after the stream's start and after any silence.
+"""Which of a table's rows have full windows: not those just after the stream (re)started.
 
 Rolling windows are clock time. In the first minutes of a log, and again after the feed was
 stopped, a 20-minute window covers fewer minutes of trading than it says: a ratio to it (the
 volume ratio) is biased high, a volatility is computed on fewer returns. Those rows are real
-rows, but a distribution measured over them says more about the warm-up than about the market.
+rows, but a distribution learned or measured over them says more about the warm-up than about
+the market: training and drift leave them out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-__all__ = ["SILENCE", "warm_from"]
+__all__ = ["SILENCE", "warm_from", "warm_rows"]
 
 SILENCE = timedelta(minutes=5)
 """A gap longer than this between a table's row times (of any entity) is the feed stopping,
 not a quiet market: the windows are warm again only ``warm_up`` after the next row."""
 
+Times: TypeAlias = "Sequence[datetime] | pd.Series[Any]"
 
-def warm_from(
-    times: Sequence[datetime] | pd.Series,
-    warm_up: timedelta,
-    *,
-    continues: datetime | None = None,
-    silence: timedelta = SILENCE,
-) -> datetime | None:
-    """The first time at which the rows of ``times`` have full windows (None: no times).
 
-    ``times``: a table's row times over a span (any order, repeats allowed). ``continues``:
-    the table also has rows up to this time, before the span (None: the span starts the
-    table, as a fresh log does). The stream (re)starts at its first row and at each row more
-    than ``silence`` after the one before; the windows are full ``warm_up`` after the last
-    (re)start, or already at ``continues`` when the stream has not (re)started in the span.
+def _naive_utc(times: Times) -> npt.NDArray[np.datetime64]:
+    values: npt.NDArray[np.datetime64] = (
+        pd.to_datetime(pd.Series(times), utc=True).dt.tz_convert(None).to_numpy("datetime64[ns]")
+    )
+    return values
+
+
+def _restarts(
+    stamps: npt.NDArray[np.datetime64], continues: datetime | None, silence: timedelta
+) -> npt.NDArray[np.datetime64]:
+    """The (re)starts among sorted distinct ``stamps``.
+
+    The first, unless the table ``continues`` from before it, and each more than ``silence``
+    after the one before.
     """
-    utc = pd.to_datetime(pd.Series(times), utc=True).dt.tz_convert(None)
-    stamps = np.unique(utc.to_numpy(dtype="datetime64[ns]"))
-    if stamps.size == 0:
-        return None
     if continues is None:
         opened = True
     else:
         before = pd.Timestamp(continues).tz_convert("UTC").tz_localize(None).to_datetime64()
         opened = bool(stamps[0] - before > np.timedelta64(silence))
     gaps = np.diff(stamps) > np.timedelta64(silence)
-    restarts = np.flatnonzero(np.concatenate([[opened], gaps]))
+    restarts: npt.NDArray[np.datetime64] = stamps[np.concatenate([[opened], gaps])]
+    return restarts
+
+
+def warm_rows(
+    times: Times,
+    warm_up: timedelta,
+    *,
+    continues: datetime | None = None,
+    silence: timedelta = SILENCE,
+) -> npt.NDArray[np.bool_]:
+    """Per row of ``times`` (in their order): whether its windows are full.
+
+    ``times``: a table's row times over a span (any order, repeats allowed). ``continues``:
+    the table also has rows up to this time, before the span (None: the span starts the
+    table, as a fresh log does). The stream (re)starts at its first row and at each row more
+    than ``silence`` after the one before; a row is warm ``warm_up`` after the latest (re)start
+    at or before it, and always when the stream has not (re)started since ``continues``.
+    """
+    values = _naive_utc(times)
+    if values.size == 0:
+        return np.zeros(0, dtype=bool)
+    restarts = _restarts(np.unique(values), continues, silence)
+    if restarts.size == 0:
+        return np.ones(values.size, dtype=bool)
+    latest = np.searchsorted(restarts, values, side="right") - 1
+    since = restarts[np.maximum(latest, 0)]
+    return (latest < 0) | (values - since >= np.timedelta64(warm_up))
+
+
+def warm_from(
+    times: Times,
+    warm_up: timedelta,
+    *,
+    continues: datetime | None = None,
+    silence: timedelta = SILENCE,
+) -> datetime | None:
+    """When the windows are full after the latest (re)start among ``times``.
+
+    As in :func:`warm_rows`; ``continues`` when there is no (re)start, None when ``times`` is
+    empty.
+    """
+    values = _naive_utc(times)
+    if values.size == 0:
+        return None
+    restarts = _restarts(np.unique(values), continues, silence)
     if restarts.size == 0:
         return continues
-    restart: datetime = pd.Timestamp(stamps[restarts[-1]]).tz_localize("UTC").to_pydatetime()
+    restart: datetime = pd.Timestamp(restarts[-1]).tz_localize("UTC").to_pydatetime()
     return restart + warm_up

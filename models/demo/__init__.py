@@ -7,7 +7,6 @@ from models.demo.tables import (
     DemoData,
     demo_definitions,
     demo_market,
-    training_window,
     write_features,
 )
 
@@ -20,6 +19,5 @@ __all__ = [
     "inject",
     "plan_injections",
     "trades_frame",
-    "training_window",
     "write_features",
 ]

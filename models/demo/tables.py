@@ -17,11 +17,10 @@ from featurestore.definitions import Definitions, market_definitions
 from featurestore.error_maps import postgres_error
 from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
 from featurestore.offline import create_offline_tables, write_feature_rows
-from models.data.source import DataWindow
 from models.demo.market import Injection, inject, plan_injections, trades_frame
 from processors.features.frame import compute_frame
 
-__all__ = ["DemoData", "demo_definitions", "demo_market", "training_window", "write_features"]
+__all__ = ["DemoData", "demo_definitions", "demo_market", "write_features"]
 
 DEMO_START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
@@ -81,16 +80,6 @@ def write_features(
             }
     except psycopg.Error as exc:
         raise postgres_error(exc, "the offline store, writing the demo's feature rows") from exc
-
-
-def training_window(definitions: Definitions, trades: pd.DataFrame) -> DataWindow:
-    """The demo's rows to train on: from the moment every window is full.
-
-    A live store sees its warm-up once; a 3-hour demo would spend a tenth of its rows on it
-    (:meth:`~featurestore.definitions.Definitions.warm_up`).
-    """
-    first = pd.Timestamp(trades["event_time"].min()).to_pydatetime()
-    return DataWindow(start=first + definitions.warm_up())
 
 
 def demo_definitions(project: str = "featurestore_demo", prefix: str = "demo_") -> Definitions:

@@ -19,7 +19,7 @@ from featurestore.config import Settings
 from featurestore.definitions import Definitions, apply_definitions
 from featurestore.offline.tables import table_identifier
 from featurestore.topics import TopicSpec, ensure_topics
-from models.demo import DemoData, demo_definitions, demo_market, training_window, write_features
+from models.demo import DemoData, demo_definitions, demo_market, write_features
 from models.registry import ModelRegistry
 from models.training.run import TrainingContext, TrainOptions, TrainReport, train
 
@@ -52,7 +52,6 @@ def world(stack: Settings) -> Iterator[ModelsWorld]:
         name_prefix=f"test-{run}-",
         experiment=f"test-models-{run}",
         injections=demo.injections,
-        window=training_window(definitions, demo.trades),
     )
     reports = {r.kind: r for r in train(["anomaly", "direction", "regime"], context, options)}
     world = ModelsWorld(stack, run, definitions, demo, context, options, reports)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 
-from models.data.warm import warm_from
+from models.data.warm import warm_from, warm_rows
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -39,3 +40,17 @@ def test_the_windows_fill_again_after_the_feed_was_stopped() -> None:
 
 def test_no_rows_no_warm_time() -> None:
     assert warm_from([], WARM_UP) is None
+
+
+def test_rows_are_warm_from_the_longest_window_after_each_restart() -> None:
+    times = pd.Series(_minutes(0, 40, symbols=1) + _minutes(100, 130, symbols=1))
+    warm = warm_rows(times, WARM_UP)
+    minutes = [int((t - T0) / MINUTE) for t in times[warm]]
+    assert minutes == [*range(20, 40), *range(120, 130)]
+    # in any order, repeats included; and a table that goes on from before the span
+    shuffled = times.sample(frac=1.0, random_state=0)
+    np.testing.assert_array_equal(warm_rows(shuffled, WARM_UP), warm[shuffled.index])
+    continuing = warm_rows(times, WARM_UP, continues=T0 - MINUTE)
+    assert continuing[:40].all() and continuing.sum() == 40 + 10
+    assert warm_rows(_minutes(0, 40), WARM_UP, continues=T0 - MINUTE).all()  # no restart
+    assert warm_rows([], WARM_UP).size == 0
