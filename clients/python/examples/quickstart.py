@@ -36,11 +36,13 @@ def main(target: str = "127.0.0.1:50151", symbols: str = "QNHI,BA") -> None:
         except NotFoundError as exc:
             print("no model registered yet:", exc.details)
 
-        # 3. A training set: every symbol x minute of the last hour, with 5-minute labels.
+        # 3. A training set: every symbol x minute of the last hour, with 5-minute labels, of
+        #    the direction model's features (rolling windows ending at each minute; bars_1m,
+        #    the minute so far, is empty at a whole minute).
         end = datetime.now(UTC).replace(second=0, microsecond=0)
         try:
             table = client.export_training_dataset(
-                feature_service="market_features_v1",
+                feature_service="direction_features_v1",
                 symbols=names,
                 start_time=end - timedelta(hours=1),
                 end_time=end,
