@@ -111,13 +111,10 @@ class Monitor:
                     report = monitoring.measure_drift(
                         store, settings.postgres.dsn, registry, model, window=window
                     )
-                except ValidationError as exc:
-                    quiet = exc.field == "window"
-                    log.log(logging.INFO if quiet else logging.WARNING,
-                            "drift of %s: not measured this time: %s", model, exc)  # fmt: skip
-                    continue
                 except FeatureStoreError as exc:
-                    log.warning("drift of %s: not measured this time: %s", model, exc)
+                    young = isinstance(exc, ValidationError) and exc.field == "window"
+                    log.log(logging.INFO if young else logging.WARNING,
+                            "drift of %s: not measured this time: %s", model, exc)  # fmt: skip
                     continue
                 for feature in report.features:
                     self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi

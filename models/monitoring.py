@@ -20,7 +20,7 @@ import pandas as pd
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from models._mlflow import mlflow, quiet
-from models.data.source import DataWindow, earliest_time, latest_time, sample_times
+from models.data.source import DataWindow, continuation, latest_time, sample_times
 from models.data.warm import warm_from, warm_rows
 from models.drift import DEFAULT_THRESHOLD, FeatureDrift, population_stability
 from models.inputs import model_inputs
@@ -72,13 +72,12 @@ def measure_drift(
     reference = read_reference(registry, ref)
     rows_view = store.definitions.view("rolling_1m")
     end = end or latest_time(dsn, rows_view)
-    first = earliest_time(dsn, rows_view)
-    if end is None or first is None:
+    if end is None:
         raise ValidationError(f"{rows_view.source.table} is empty", field="window")
     warm_up = store.definitions.warm_up(service)
     since = end - window - warm_up
     times = sample_times(dsn, rows_view, DataWindow(since, end))
-    continues = since if first < since else None
+    continues = continuation(dsn, rows_view, since)
     warm = warm_rows(times["event_timestamp"], warm_up, continues=continues)
     samples = times[warm & (times["event_timestamp"] >= end - window).to_numpy()]
     if samples.empty:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.ingest.sources.synthetic import MarketConfig
+from featurestore.ingest.sources.synthetic import RARE_JUMPS, MarketConfig
 from featurestore.stack.base import OwnProcess
 
 __all__ = ["FeedOptions", "MarketFeed"]
@@ -28,7 +28,7 @@ class FeedOptions:
     symbols: int = 20
     """Synthetic symbols."""
     seed: int = 0
-    jump_probability: float = 1e-5
+    jump_probability: float = RARE_JUMPS
     """Chance that a synthetic trade carries a price jump: rare, as in the first models' demo
     market, so that what the anomaly model flags stands out (at the generator's own 1 in 2,000,
     the busiest symbol would jump about once a minute)."""

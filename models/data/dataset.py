@@ -23,7 +23,7 @@ from featurestore.offline import (
     TrainingRequest,
     add_forward_labels,
 )
-from models.data.source import DataWindow, earliest_time, read_closes, sample_times
+from models.data.source import DataWindow, continuation, read_closes, sample_times
 from models.data.targets import add_forward_volatility, minute_closes
 from models.data.warm import warm_rows
 
@@ -99,8 +99,7 @@ def _warm_samples(dsn: str, definitions: Definitions, spec: DatasetSpec) -> pd.D
     """
     view = definitions.view(SAMPLE_VIEW)
     samples = sample_times(dsn, view, spec.window)
-    start, first = spec.window.start, earliest_time(dsn, view)
-    continues = start if start is not None and first is not None and first < start else None
+    continues = continuation(dsn, view, spec.window.start)
     warm_up = definitions.warm_up(spec.feature_service)
     warm = warm_rows(samples["event_timestamp"], warm_up, continues=continues)
     if not warm.any():

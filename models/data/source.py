@@ -22,7 +22,14 @@ from featurestore.error_maps import postgres_errors
 from featurestore.errors import ValidationError
 from featurestore.offline.tables import table_identifier
 
-__all__ = ["DataWindow", "earliest_time", "latest_time", "read_closes", "sample_times"]
+__all__ = [
+    "DataWindow",
+    "continuation",
+    "earliest_time",
+    "latest_time",
+    "read_closes",
+    "sample_times",
+]
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,15 @@ def read_closes(dsn: str, view: FeatureView, window: DataWindow, pad: timedelta)
         where=where,
     )
     return _read(dsn, query, params, ["symbol", "event_timestamp", "created_timestamp", "close"])
+
+
+def continuation(dsn: str, view: FeatureView, start: datetime | None) -> datetime | None:
+    """``start`` when the view's table has rows before it, else None.
+
+    What :func:`models.data.warm.warm_rows` takes as ``continues`` for rows read from ``start``.
+    """
+    first = earliest_time(dsn, view)
+    return start if start is not None and first is not None and first < start else None
 
 
 def latest_time(dsn: str, view: FeatureView) -> datetime | None:

@@ -26,21 +26,20 @@ not a quiet market: the windows are warm again only ``warm_up`` after the next r
 Times: TypeAlias = "Sequence[datetime] | pd.Series[Any]"
 
 
-def _naive_utc(times: Times) -> npt.NDArray[np.datetime64]:
+def _restarts_of(
+    times: Times, continues: datetime | None, silence: timedelta
+) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.datetime64]]:
+    """``times`` as naive UTC, and the sorted (re)starts among them.
+
+    The first time, unless the table ``continues`` from before it, and each time more than
+    ``silence`` after the one before.
+    """
     values: npt.NDArray[np.datetime64] = (
         pd.to_datetime(pd.Series(times), utc=True).dt.tz_convert(None).to_numpy("datetime64[ns]")
     )
-    return values
-
-
-def _restarts(
-    stamps: npt.NDArray[np.datetime64], continues: datetime | None, silence: timedelta
-) -> npt.NDArray[np.datetime64]:
-    """The (re)starts among sorted distinct ``stamps``.
-
-    The first, unless the table ``continues`` from before it, and each more than ``silence``
-    after the one before.
-    """
+    stamps = np.unique(values)
+    if stamps.size == 0:
+        return values, stamps
     if continues is None:
         opened = True
     else:
@@ -48,7 +47,7 @@ def _restarts(
         opened = bool(stamps[0] - before > np.timedelta64(silence))
     gaps = np.diff(stamps) > np.timedelta64(silence)
     restarts: npt.NDArray[np.datetime64] = stamps[np.concatenate([[opened], gaps])]
-    return restarts
+    return values, restarts
 
 
 def warm_rows(
@@ -66,11 +65,8 @@ def warm_rows(
     than ``silence`` after the one before; a row is warm ``warm_up`` after the latest (re)start
     at or before it, and always when the stream has not (re)started since ``continues``.
     """
-    values = _naive_utc(times)
-    if values.size == 0:
-        return np.zeros(0, dtype=bool)
-    restarts = _restarts(np.unique(values), continues, silence)
-    if restarts.size == 0:
+    values, restarts = _restarts_of(times, continues, silence)
+    if restarts.size == 0:  # none in the span, or no rows at all
         return np.ones(values.size, dtype=bool)
     latest = np.searchsorted(restarts, values, side="right") - 1
     since = restarts[np.maximum(latest, 0)]
@@ -89,10 +85,9 @@ def warm_from(
     As in :func:`warm_rows`; ``continues`` when there is no (re)start, None when ``times`` is
     empty.
     """
-    values = _naive_utc(times)
+    values, restarts = _restarts_of(times, continues, silence)
     if values.size == 0:
         return None
-    restarts = _restarts(np.unique(values), continues, silence)
     if restarts.size == 0:
         return continues
     restart: datetime = pd.Timestamp(restarts[-1]).tz_localize("UTC").to_pydatetime()

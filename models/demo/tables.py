@@ -15,7 +15,7 @@ import psycopg
 
 from featurestore.definitions import Definitions, market_definitions
 from featurestore.error_maps import postgres_error
-from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
+from featurestore.ingest.sources.synthetic import RARE_JUMPS, MarketConfig, SyntheticMarket
 from featurestore.offline import create_offline_tables, write_feature_rows
 from models.demo.market import Injection, inject, plan_injections, trades_frame
 from processors.features.frame import compute_frame
@@ -39,7 +39,7 @@ def demo_market(
     symbols: int = 8,
     minutes: int = 180,
     rate: float = 30.0,
-    jump_probability: float = 1e-5,
+    jump_probability: float = RARE_JUMPS,
     anomalies: int = 12,
     start: datetime = DEMO_START,
 ) -> DemoData:

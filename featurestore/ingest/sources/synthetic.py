@@ -22,7 +22,11 @@ from featurestore.errors import ConfigurationError
 from featurestore.ingest.sources.arrivals import BLOCK, Arrivals, GeneratorBounds
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
 
-__all__ = ["MarketConfig", "SyntheticMarket"]
+__all__ = ["RARE_JUMPS", "MarketConfig", "SyntheticMarket"]
+
+RARE_JUMPS = 1e-5
+"""A jump probability at which natural jumps are rare (1 in 100,000 trades): the demo market and
+``make run``'s feed, so that injected anomalies are what stands out."""
 
 _TRADING_YEAR_S = 252 * 6.5 * 3600
 _EXCHANGES = ("Q", "P", "Z", "K", "N", "D", "J", "Y", "B", "X")
