@@ -224,6 +224,17 @@ class PostgresSettings(_Section):
     retention_interval_s: float = Field(default=3600.0, gt=0)
     """How often ``featurestore monitor`` drops the offline partitions past each view's
     retention (:mod:`featurestore.offline.retention`)."""
+    column_copies: bool = True
+    """Keep a columnar copy of each offline table's settled past (rows over an hour old) under
+    ``<data_dir>/offline-columns``, and join entity rows of that past from it by merge instead of
+    one index probe per row (:mod:`featurestore.offline.column_copy`). A copy is used only while
+    exact; PostgreSQL joins the rest."""
+    column_copy_max_rows: int = Field(default=20_000_000, ge=0)
+    """Tables estimated to hold more rows than this get no column copy (a build holds the copy
+    in memory, ~100 bytes a row for 10 features); PostgreSQL joins all their rows."""
+    column_copy_interval_s: float = Field(default=600.0, gt=0)
+    """How often ``featurestore monitor`` rebuilds the copies that are missing, inexact (a write,
+    a correction or retention touched their past) or stale (over 6 hours behind)."""
     connect_timeout_s: int = Field(default=10, ge=2)
     """libpq's ``connect_timeout``: a connection attempt that gets no answer (a server that
     accepts and hangs, a dropped SYN) fails after this long, and its caller's retry goes on."""

@@ -105,7 +105,7 @@ class Monitor:
         definitions = cached_definitions(settings, self.project or PROJECT)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         window = timedelta(minutes=settings.metrics.drift_window_minutes)
-        with PostgresOfflineStore(settings.postgres.dsn, definitions) as store:
+        with PostgresOfflineStore.from_settings(settings, definitions) as store:
             for model in settings.metrics.drift_models:
                 try:
                     report = monitoring.measure_drift(
@@ -132,8 +132,44 @@ class Monitor:
             for dropped in apply_retention(conn, definitions.views):
                 log.info("retention: dropped %s", describe(dropped))
 
+    def refresh_column_copies(self) -> None:
+        """Rebuild the offline tables' column copies that are missing, inexact or stale."""
+        from featurestore.definitions import PROJECT
+        from featurestore.definitions.snapshot import cached_definitions
+        from featurestore.offline.column_copy import column_copy_root, refresh_copies
+
+        root = column_copy_root(self.settings)
+        if root is None:
+            return
+        definitions = cached_definitions(self.settings, self.project or PROJECT)
+        for meta in refresh_copies(
+            self.settings.postgres.dsn,
+            definitions,
+            root,
+            max_rows=self.settings.postgres.column_copy_max_rows,
+        ):
+            log.info("column copy of %s: %d rows before %s", meta.view, meta.rows, meta.until)
+
     def run(self, stop: threading.Event) -> None:
-        """Measure (and apply retention) on schedule until ``stop`` is set."""
+        """Measure (and apply retention) on schedule until ``stop`` is set.
+
+        The column copies are rebuilt on a thread of their own: a rebuild reads a table's whole
+        settled past (seconds to minutes), which must not hold back the lag and drift gauges.
+        """
+        copies = threading.Thread(
+            target=_every,
+            args=(stop, "column copies", self.refresh_column_copies,
+                  self.settings.postgres.column_copy_interval_s),
+            name="column-copies",
+            daemon=True,
+        )  # fmt: skip
+        copies.start()
+        try:
+            self._measure_on_schedule(stop)
+        finally:
+            copies.join(timeout=5)
+
+    def _measure_on_schedule(self, stop: threading.Event) -> None:
         cfg = self.settings.metrics
         now = time.monotonic()
         schedule = [
@@ -148,6 +184,12 @@ class Monitor:
                     schedule[i] = (what, task, interval, time.monotonic() + interval)
             next_due = min(due for *_, due in schedule)
             stop.wait(max(0.0, next_due - time.monotonic()))
+
+
+def _every(stop: threading.Event, what: str, task: Callable[[], None], interval: float) -> None:
+    while not stop.is_set():
+        _logged(what, task)
+        stop.wait(interval)
 
 
 def _logged(what: str, measure: Callable[[], None]) -> None:

@@ -50,6 +50,7 @@ from featurestore.errors import (
 )
 from featurestore.events.replay import end_offsets
 from featurestore.offline import write_feature_rows
+from featurestore.offline.changes import record_change
 from featurestore.offline.tables import table_identifier
 from processors.decode import KafkaRecords, decode_records, decoder_for
 from processors.features import EventBatch
@@ -153,6 +154,8 @@ def _delete(
         ),
         (list(entities), report.start, report.end),
     )
+    with conn.cursor() as log:
+        record_change(log, view.source.table, report.start, report.end)
     return cur.rowcount
 
 

@@ -13,6 +13,7 @@ import click
 
 from featurestore.cli.anomalies import anomalies
 from featurestore.cli.cluster import cluster
+from featurestore.cli.column_copies import column_copies
 from featurestore.cli.dashboard import dashboard
 from featurestore.cli.drift import drift
 from featurestore.cli.export import export
@@ -61,6 +62,7 @@ main.add_command(cluster)
 main.add_command(registry)
 main.add_command(export)
 main.add_command(retention)
+main.add_command(column_copies)
 main.add_command(run)
 main.add_command(ingest)
 main.add_command(replay)

@@ -49,7 +49,7 @@ def drift(
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
     registry = ModelRegistry(settings.mlflow.tracking_uri)
-    with PostgresOfflineStore(settings.postgres.dsn, definitions) as store:
+    with PostgresOfflineStore.from_settings(settings, definitions) as store:
         report = measure_drift(
             store,
             settings.postgres.dsn,

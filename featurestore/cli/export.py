@@ -197,8 +197,8 @@ def export(
             )
             return
         with (
-            PostgresOfflineStore(
-                settings.postgres.dsn, definitions, chunk_rows=chunk_rows, parallelism=parallelism
+            PostgresOfflineStore.from_settings(
+                settings, definitions, chunk_rows=chunk_rows, parallelism=parallelism
             ) as store,
             warnings.catch_warnings(record=True) as caught,
         ):

@@ -127,7 +127,7 @@ def predict(
     predictors: list[Predictor] = []
     store: PostgresOfflineStore | None = None
     if follow:
-        store = PostgresOfflineStore(settings.postgres.dsn, definitions)
+        store = PostgresOfflineStore.from_settings(settings, definitions)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         publisher = retrier.call(lambda: PredictionPublisher.from_settings(settings), "start")
         wanted = [s.strip() for s in symbols.split(",") if s.strip()]

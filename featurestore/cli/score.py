@@ -88,7 +88,7 @@ def score(
     for view in views:
         definitions.view(view)  # NotFoundError naming the known views
     dsn = settings.postgres.dsn
-    store = PostgresOfflineStore(dsn, definitions)
+    store = PostgresOfflineStore.from_settings(settings, definitions)
     registry = ModelRegistry(settings.mlflow.tracking_uri)
     if register_missing:
         for view in views:

@@ -3,7 +3,7 @@
 Typical use::
 
     definitions = load_definitions(settings)              # once per process (imports Feast)
-    with PostgresOfflineStore(settings.postgres.dsn, definitions) as store:
+    with PostgresOfflineStore.from_settings(settings, definitions) as store:
         request = TrainingRequest(
             feature_service="market_features_v1",
             labels=LabelSpec(horizon=timedelta(minutes=5)),  # optional, computed in PostgreSQL
@@ -14,7 +14,8 @@ Entity rows: a DataFrame, an Arrow table or batches, or a .parquet/.csv path, wi
 (``symbol``), a timestamp column (timezone-aware; naive ones are taken as UTC with a
 :class:`NaiveTimestampWarning`, or refused with ``allow_naive_timestamps=False``) and any extra
 columns, which are kept. Labels read only bars strictly after each row's time
-(:mod:`featurestore.offline.labels`).
+(:mod:`featurestore.offline.labels`). Rows over an hour old are joined from the tables' column
+copies while they are exact (:mod:`featurestore.offline.column_copy`), the rest in PostgreSQL.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Two shapes only, the ones the point-in-time join moves:
 * in: entity rows ``(ord bigint, key text, ts timestamptz)``, the key of variable length, as a
   binary ``COPY`` stream;
 * out: columns of fixed-width, never-null values (``bigint``, ``double precision``,
-  ``boolean``), each sent as one array in PostgreSQL's binary array format (``array_send``), which
+  ``boolean``, ``timestamptz`` as microseconds since 1970), each sent as one array in
+  PostgreSQL's binary array format (``array_send``), which
   numpy reads in place as a strided view. Nulls are sent as a bit mask column (see
   :mod:`featurestore.offline._query`), so every element has the same layout.
 
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["FixedColumn", "decode_arrays", "encode_entities"]
+__all__ = ["FixedColumn", "array_field", "decode_arrays", "encode_entities"]
 
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 _HEADER = _SIGNATURE + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
@@ -35,8 +36,8 @@ _PG_EPOCH_US = 946_684_800_000_000
 _PREFIX = np.dtype([("n", ">i2"), ("ord_len", ">i4"), ("ord", ">i8"), ("key_len", ">i4")])
 _SUFFIX = np.dtype([("ts_len", ">i4"), ("ts", ">i8")])
 
-_WIDTHS = {"int8": (">i8", 8), "float8": (">f8", 8), "bool": ("?", 1)}
-_ELEMENT_OIDS = {"int8": 20, "float8": 701, "bool": 16}
+_WIDTHS = {"int8": (">i8", 8), "float8": (">f8", 8), "bool": ("?", 1), "timestamptz": (">i8", 8)}
+_ELEMENT_OIDS = {"int8": 20, "float8": 701, "bool": 16, "timestamptz": 1184}
 """The ``pg_type`` oid an array of each kind names as its element type."""
 _ARRAY_HEADER = np.dtype([("ndim", ">i4"), ("has_null", ">i4"), ("oid", ">i4")])
 _DIMENSION = np.dtype([("size", ">i4"), ("lower", ">i4")])
@@ -104,6 +105,13 @@ class FixedColumn:
         self.pg_type = pg_type
 
 
+def array_field(field: object) -> bytes | None:
+    """A result field that should hold an ``array_send`` (bytes, or None for no rows)."""
+    if field is None or isinstance(field, bytes):
+        return field
+    raise ValueError(f"an array field of type {type(field).__name__}, not bytes")
+
+
 def decode_arrays(
     fields: Sequence[bytes | None], columns: Sequence[FixedColumn]
 ) -> dict[str, np.ndarray]:
@@ -149,4 +157,7 @@ def _decode_array(field: bytes | None, column: FixedColumn) -> np.ndarray:
     elements = np.frombuffer(field, element, offset=start)
     if np.any(elements["len"] != width):
         raise ValueError(f"{column.name}: elements not {width} bytes wide")
-    return elements["value"].astype(native)
+    values = elements["value"].astype(native)
+    if column.pg_type == "timestamptz":
+        values += _PG_EPOCH_US  # microseconds since 2000 -> since 1970
+    return values

@@ -23,6 +23,7 @@ per-row work.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -39,10 +40,13 @@ __all__ = [
     "LABEL_EXIT",
     "BinaryQuery",
     "LabelJoin",
+    "NullMasked",
     "ViewJoin",
     "arrow_type",
     "binary_query",
+    "fixed_pg_type",
     "join_query",
+    "null_masked",
 ]
 
 ENTITY_TABLE = "_pit_entities"
@@ -236,6 +240,47 @@ class BinaryQuery:
         )
 
 
+def fixed_pg_type(value_type: ValueType) -> str | None:
+    """The fixed-width PostgreSQL type of a feature type, or None (text)."""
+    return _FIXED.get(value_type)
+
+
+@dataclass(frozen=True)
+class NullMasked:
+    """Columns as never-null fixed-width expressions, their nulls as bits of ``bigint`` masks."""
+
+    values: list[sql.Composable]
+    """``coalesce(column, 0)`` per column."""
+    masks: list[sql.Composable]
+    """One ``bigint`` expression per mask column: bit ``i`` set when column ``i`` is null."""
+    columns: list[FixedColumn]
+    """The values' columns, then the masks'."""
+    bits: list[tuple[str, str, int]]
+    """``(column, mask column, bit)`` for every column."""
+
+
+def null_masked(
+    values: Sequence[tuple[str, str]], column: Callable[[str], sql.Composable]
+) -> NullMasked:
+    """``values`` (name, fixed-width type) as :class:`NullMasked` expressions over ``column``."""
+    out = NullMasked([], [], [], [])
+    for name, pg_type in values:
+        out.values.append(sql.SQL("coalesce({}, {})").format(column(name), sql.SQL(_ZERO[pg_type])))
+        out.columns.append(FixedColumn(name, pg_type))
+    for start in range(0, len(values), _MASK_BITS):
+        mask_name = f"_null_mask_{start // _MASK_BITS}"
+        group = values[start : start + _MASK_BITS]
+        out.masks.append(
+            sql.SQL(" | ").join(
+                sql.SQL("(({} IS NULL)::int::int8 << {})").format(column(name), sql.Literal(bit))
+                for bit, (name, _) in enumerate(group)
+            )
+        )
+        out.columns.append(FixedColumn(mask_name, "int8"))
+        out.bits.extend((name, mask_name, bit) for bit, (name, _) in enumerate(group))
+    return out
+
+
 def binary_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> BinaryQuery | None:
     """:func:`join_query` in fixed-width form, or None when a feature is not fixed-width."""
     values: list[tuple[str, str]] = []
@@ -247,30 +292,12 @@ def binary_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> Bina
             values.append((out, pg_type))
     if labels is not None:
         values += [(LABEL_ENTRY, "float8"), (LABEL_EXIT, "float8")]
-    selects: list[sql.Composable] = [sql.SQL("j.ord")]
-    columns = [FixedColumn("ord", "int8")]
-    for name, pg_type in values:
-        selects.append(
-            sql.SQL("coalesce(j.{0}, {1}) AS {0}").format(
-                sql.Identifier(name), sql.SQL(_ZERO[pg_type])
-            )
-        )
-        columns.append(FixedColumn(name, pg_type))
-    masks: list[tuple[str, str, int]] = []
-    for start in range(0, len(values), _MASK_BITS):
-        mask_name = f"_null_mask_{start // _MASK_BITS}"
-        group = values[start : start + _MASK_BITS]
-        bits = [
-            sql.SQL("((j.{} IS NULL)::int::int8 << {})").format(
-                sql.Identifier(name), sql.Literal(bit)
-            )
-            for bit, (name, _) in enumerate(group)
-        ]
-        selects.append(
-            sql.SQL("({}) AS {}").format(sql.SQL(" | ").join(bits), sql.Identifier(mask_name))
-        )
-        columns.append(FixedColumn(mask_name, "int8"))
-        masks += [(name, mask_name, bit) for bit, (name, _) in enumerate(group)]
+    masked = null_masked(values, lambda name: sql.SQL("j.{}").format(sql.Identifier(name)))
+    expressions = masked.values + [sql.SQL("({})").format(m) for m in masked.masks]
+    selects: list[sql.Composable] = [sql.SQL("j.ord")] + [
+        sql.SQL("{} AS {}").format(expression, sql.Identifier(c.name))
+        for expression, c in zip(expressions, masked.columns, strict=True)
+    ]
     query = sql.Composed(
         [
             sql.SQL("SELECT "),
@@ -280,4 +307,5 @@ def binary_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> Bina
             sql.SQL(") j"),
         ]
     )
-    return BinaryQuery(query, tuple(columns), tuple(masks))
+    columns = (FixedColumn("ord", "int8"), *masked.columns)
+    return BinaryQuery(query, columns, tuple(masked.bits))

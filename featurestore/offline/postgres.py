@@ -9,16 +9,22 @@ Arrow). ``parallelism`` chunks run at once on their own
 connections, which the store keeps for the next export (:meth:`PostgresOfflineStore.close`
 closes them). Memory stays bounded by ``parallelism + 1`` chunks in flight whatever the number of
 entity rows, and results come out in entity row order.
+
+With ``column_copies`` (:meth:`PostgresOfflineStore.from_settings` sets it), a chunk's entity rows
+older than the copies' ``until`` are joined from the tables' columnar copies by merge
+(:mod:`featurestore.offline.column_copy`), checked exact once per export; the others go to
+PostgreSQL as above.
 """
 
 from __future__ import annotations
 
 import math
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from featurestore.config import Settings
 from featurestore.definitions.model import Definitions, FeatureView, ValueType
 from featurestore.error_maps import postgres_error
 from featurestore.errors import (
@@ -34,7 +41,7 @@ from featurestore.errors import (
     FeatureStoreError,
     ValidationError,
 )
-from featurestore.offline._binary import decode_arrays, encode_entities
+from featurestore.offline._binary import array_field, decode_arrays, encode_entities
 from featurestore.offline._copy import copy_out
 from featurestore.offline._query import (
     ENTITY_TABLE,
@@ -48,6 +55,7 @@ from featurestore.offline._query import (
     join_query,
 )
 from featurestore.offline.base import OfflineStore, TrainingRequest
+from featurestore.offline.column_copy import ColumnCopy, column_copy_root, load_copy
 from featurestore.offline.entities import (
     EntityKeys,
     EntitySource,
@@ -109,6 +117,10 @@ class PostgresOfflineStore(OfflineStore):
             of up to 250,000 rows: bigger chunks probe the index more densely (neighbouring
             entity rows land on the same index pages), at the cost of memory per chunk.
         parallelism: Chunks joined at once, each on its own connection.
+        column_copies: Where the tables' columnar copies are
+            (:mod:`featurestore.offline.column_copy`; ``<data_dir>/offline-columns``). Entity
+            rows before a copy's ``until`` are joined from it, by merge, while it is exact; None
+            joins every row in PostgreSQL.
     """
 
     def __init__(
@@ -118,6 +130,7 @@ class PostgresOfflineStore(OfflineStore):
         *,
         chunk_rows: int | None = None,
         parallelism: int = 2,
+        column_copies: Path | None = None,
     ) -> None:
         """Join against ``dsn``'s tables of ``definitions`` (connections opened on first use)."""
         if (chunk_rows is not None and chunk_rows < 1) or parallelism < 1:
@@ -126,6 +139,7 @@ class PostgresOfflineStore(OfflineStore):
         self.definitions = definitions
         self.chunk_rows = chunk_rows
         self.parallelism = parallelism
+        self.column_copies = column_copies
         # Idle connections kept between chunks and exports (at most ``parallelism``). Not
         # psycopg_pool: its ConnectionPool connects in background workers that retry, so with
         # PostgreSQL down ``getconn`` waits its whole timeout and then raises PoolTimeout
@@ -133,6 +147,24 @@ class PostgresOfflineStore(OfflineStore):
         # refused, password refused: :mod:`featurestore.error_maps.postgres`). A connection is
         # made when none is idle, never waited for, and closed when it failed.
         self._idle: queue.SimpleQueue[Conn] = queue.SimpleQueue()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        definitions: Definitions,
+        *,
+        chunk_rows: int | None = None,
+        parallelism: int = 2,
+    ) -> PostgresOfflineStore:
+        """The store of ``settings``' database, with its column copies where they are on."""
+        return cls(
+            settings.postgres.dsn,
+            definitions,
+            chunk_rows=chunk_rows,
+            parallelism=parallelism,
+            column_copies=column_copy_root(settings),
+        )
 
     def close(self) -> None:
         """Close the connections kept between exports (the store stays usable)."""
@@ -266,8 +298,9 @@ class PostgresOfflineStore(OfflineStore):
         offset = 0
         plan = self._with_uniqueness(plan)
         binary = binary_query(plan.joins, plan.labels)
+        copies = self._copies(plan) if binary is not None else None
 
-        def work(keys: EntityKeys) -> pa.Table:
+        def in_postgres(keys: EntityKeys) -> pa.Table:
             conn = self._acquire()
             try:
                 result = _join_chunk(conn, plan, binary, keys)
@@ -276,6 +309,11 @@ class PostgresOfflineStore(OfflineStore):
                 raise
             self._release(conn)
             return result
+
+        def work(keys: EntityKeys) -> pa.Table:
+            if copies is None:
+                return in_postgres(keys)
+            return copies.join(keys, plan, in_postgres)
 
         pool = ThreadPoolExecutor(self.parallelism, thread_name_prefix="pit-join")
         try:
@@ -315,6 +353,28 @@ class PostgresOfflineStore(OfflineStore):
         self._release(conn)
         return replace(plan, joins=joins, labels=labels)
 
+    def _copies(self, plan: _Plan) -> _Copies | None:
+        """The exact copies of every view of the plan, or None (then PostgreSQL joins all)."""
+        if self.column_copies is None or plan.labels is not None:
+            return None
+        conn = self._acquire()
+        try:
+            loaded = [
+                load_copy(conn, self.definitions, join.view, self.column_copies)
+                for join in plan.joins
+            ]
+        except psycopg.Error as exc:
+            conn.close()
+            raise postgres_error(exc, "the offline store, checking the column copies") from exc
+        self._release(conn)
+        copies = [c for c in loaded if c is not None]
+        if len(copies) != len(plan.joins) or any(
+            not {f.name for f in j.features} <= set(c.meta.features)
+            for j, c in zip(plan.joins, copies, strict=True)
+        ):
+            return None
+        return _Copies(copies)
+
     def _acquire(self) -> Conn:
         try:
             return self._idle.get_nowait()
@@ -341,6 +401,44 @@ class PostgresOfflineStore(OfflineStore):
             ).format(sql.Identifier(ENTITY_TABLE))
         )
         return conn
+
+
+@dataclass(frozen=True)
+class _Copies:
+    """The columnar copies of a plan's views: entity rows before ``until`` are joined here."""
+
+    copies: list[ColumnCopy]
+
+    @property
+    def until(self) -> int:
+        """The earliest ``until`` of the copies, µs since 1970."""
+        return min(int(c.meta.until_time.timestamp() * 1_000_000) for c in self.copies)
+
+    def join(
+        self, keys: EntityKeys, plan: _Plan, in_postgres: Callable[[EntityKeys], pa.Table]
+    ) -> pa.Table:
+        """One chunk: rows before ``until`` from the copies, the others by ``in_postgres``."""
+        micros = keys.timestamp.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
+        settled = micros < self.until
+        schema = pa.schema([f for f in plan.schema if f.name != "ord"])
+        if settled.all():
+            return self._join(keys.key, micros, plan, schema)
+        if not settled.any():
+            return in_postgres(keys)
+        here, there = np.flatnonzero(settled), np.flatnonzero(~settled)
+        fresh = EntityKeys(keys.key.take(there), keys.timestamp.take(there), keys.naive)
+        parts = pa.concat_tables(
+            [self._join(keys.key.take(here), micros[here], plan, schema), in_postgres(fresh)]
+        )
+        position = np.empty(len(micros), dtype=np.int64)
+        position[np.concatenate([here, there])] = np.arange(len(micros))
+        return parts.take(position)
+
+    def _join(self, key: pa.Array, micros: np.ndarray, plan: _Plan, schema: pa.Schema) -> pa.Table:
+        arrays: list[pa.Array] = []
+        for join, copy in zip(plan.joins, self.copies, strict=True):
+            arrays += copy.join(key, micros, [f.name for f in join.features], join.view.ttl)
+        return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _unique(conn: Conn, view: FeatureView, join_key: str) -> bool:
@@ -401,7 +499,7 @@ def _binary_out(
     try:
         if row is None:
             raise ValueError("no row of arrays")
-        columns = decode_arrays([_bytes(field) for field in row], binary.columns)
+        columns = decode_arrays([array_field(field) for field in row], binary.columns)
     except ValueError as exc:
         raise FeatureStoreError(f"point-in-time join returned unexpected rows: {exc}") from exc
     nulls = {name: (columns[mask] >> bit) & 1 == 1 for name, mask, bit in binary.masks}
@@ -409,12 +507,6 @@ def _binary_out(
         pa.array(columns[field.name], field.type, mask=nulls.get(field.name)) for field in schema
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _bytes(field: object) -> bytes | None:
-    if field is None or isinstance(field, bytes):
-        return field
-    raise ValueError(f"an array field of type {type(field).__name__}, not bytes")
 
 
 def _attach(

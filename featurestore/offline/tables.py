@@ -32,6 +32,7 @@ from psycopg import sql
 
 from featurestore.definitions.model import Definitions, FeatureView, ValueType
 from featurestore.errors import ConfigurationError
+from featurestore.offline.changes import create_changes_table
 
 __all__ = [
     "LINEAGE_COLUMNS",
@@ -108,6 +109,7 @@ def create_offline_table(
 ) -> str:
     """Create the view's table if it does not exist; returns how it is partitioned."""
     src = view.source
+    create_changes_table(conn)
     if src.partition_interval not in ("day", "month"):
         raise ConfigurationError(
             f"{view.name}: partition_interval must be day or month, not {src.partition_interval!r}"

@@ -8,8 +8,10 @@ recomputation wins. The table contract is :mod:`featurestore.offline.tables`.
 and time partitions it has made, so that a processor's micro-batch costs one COPY (and at most
 one INSERT) per view. A batch whose keys are all new is COPYed straight into the table (under a
 savepoint); otherwise it is COPYed into a temporary staging table, then one ``INSERT ... ON
-CONFLICT`` keeps the stored row only when it is newer. :func:`write_feature_rows` is the same
-writer for one table of rows in a transaction of its own (demos, corrections, tests).
+CONFLICT`` keeps the stored row only when it is newer. Each write records its table and
+event-time range in the change log (:mod:`featurestore.offline.changes`), in the same
+transaction. :func:`write_feature_rows` is the same writer for one table of rows in a
+transaction of its own (demos, corrections, tests).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from psycopg import sql
 from featurestore.definitions.model import Definitions, FeatureView
 from featurestore.errors import ValidationError
 from featurestore.offline._copy import copy_in
+from featurestore.offline.changes import record_change
 from featurestore.offline.tables import LINEAGE_COLUMNS, ensure_partitions, table_identifier
 
 __all__ = ["OfflineWriter", "upsert_from_staging", "write_feature_rows"]
@@ -62,7 +65,10 @@ class OfflineWriter:
         keys = [self._definitions.entity(name).join_key for name in view.entities]
         columns = [*keys, src.timestamp_field, src.created_timestamp_column, *view.feature_names]
         columns += [name for name, _ in LINEAGE_COLUMNS if name in rows.column_names]
-        self.ensure_partitions(view, rows.column(src.timestamp_field))
+        times = rows.column(src.timestamp_field)
+        self.ensure_partitions(view, times)
+        bounds = pc.min_max(times).as_py()
+        record_change(cur, src.table, bounds["min"], bounds["max"])
         target = table_identifier(src.table)
         try:
             # In a running stream nearly every key is new: COPY straight into the table, under a

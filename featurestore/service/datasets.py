@@ -153,7 +153,7 @@ class OfflineAccess:
                 self._definitions = await asyncio.to_thread(self._read_definitions)
                 from featurestore.offline import PostgresOfflineStore
 
-                self._store = PostgresOfflineStore(self._settings.postgres.dsn, self._definitions)
+                self._store = PostgresOfflineStore.from_settings(self._settings, self._definitions)
             return self._store, self._definitions
 
     async def aclose(self) -> None:

@@ -74,7 +74,7 @@ class TrainingContext:
         """The offline store and registry the settings name."""
         dsn = settings.postgres.dsn
         return cls(
-            PostgresOfflineStore(dsn, definitions),
+            PostgresOfflineStore.from_settings(settings, definitions),
             dsn,
             ModelRegistry(settings.mlflow.tracking_uri),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -48,3 +49,37 @@ def test_a_model_that_cannot_be_measured_does_not_stop_the_others(
     assert monitor.psi == {("measured", "3", "rolling_1m__volume_ratio"): 0.05}
     levels = {r.getMessage().split(":")[0]: r.levelno for r in caplog.records}
     assert levels == {"drift of young": logging.INFO, "drift of gone": logging.WARNING}
+
+
+def test_column_copies_are_rebuilt_beside_a_slow_measurement(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import featurestore.definitions.snapshot as snapshot
+    import featurestore.offline.column_copy as column_copy
+
+    settings = load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)})
+    monkeypatch.setattr(snapshot, "cached_definitions", lambda *_: market_definitions())
+    refreshed = threading.Event()
+    calls: list[tuple[Path, int]] = []
+
+    def refresh(dsn: str, definitions: Any, root: Path, **options: Any) -> list[Any]:
+        calls.append((root, options["max_rows"]))
+        refreshed.set()
+        return []
+
+    monkeypatch.setattr(column_copy, "refresh_copies", refresh)
+    stop = threading.Event()
+    monitor = Monitor(settings, MeterProvider())
+    release = threading.Event()
+    monkeypatch.setattr(monitor, "measure_lag", lambda: release.wait(10))  # a stuck measurement
+    monkeypatch.setattr(monitor, "measure_drift", lambda: None)
+    monkeypatch.setattr(monitor, "apply_retention", lambda: None)
+    running = threading.Thread(target=monitor.run, args=(stop,))
+    running.start()
+    try:
+        assert refreshed.wait(10), "the copies waited for the lag measurement"
+    finally:
+        stop.set()
+        release.set()
+        running.join(10)
+    assert calls == [(tmp_path.resolve() / "offline-columns", 20_000_000)]

@@ -26,9 +26,13 @@ ALL = "market_features_v1"
 _MADE: list[PostgresOfflineStore] = []
 
 
-def _store(data: OfflineData, **kwargs: int) -> PostgresOfflineStore:
+def _store(
+    data: OfflineData, *, chunk_rows: int | None = None, parallelism: int = 2
+) -> PostgresOfflineStore:
     """A store of ``data``'s tables, closed after the test (:func:`_close_stores`)."""
-    store = PostgresOfflineStore(data.settings.postgres.dsn, data.definitions, **kwargs)
+    store = PostgresOfflineStore(
+        data.settings.postgres.dsn, data.definitions, chunk_rows=chunk_rows, parallelism=parallelism
+    )
     _MADE.append(store)
     return store
 
