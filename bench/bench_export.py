@@ -406,7 +406,7 @@ def run(settings: Settings) -> str:
     if spark is not None:
         lines.append(
             f"- Spark export (its CPU not measured: a JVM beside this process): "
-            f"{spark_row.seconds:.2f} s median, {spark_row.seconds / ours_full.seconds:.2f}x the "
+            f"{spark_row.seconds:.2f} s median, {spark_row.seconds / probes_full.seconds:.2f}x the "
             f"PostgreSQL export's time; rows identical to it, every round: "
             f"{'yes' if spark_same else 'NO'}."
         )

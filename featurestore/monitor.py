@@ -7,9 +7,12 @@
   last ``metrics.drift_window_minutes`` against its training set
   (:func:`models.monitoring.measure_drift`, what ``featurestore drift`` prints), every
   ``metrics.drift_interval_s``;
-- and, not a measurement but a schedule all the same: the offline partitions past each view's
+- and, not measurements but schedules all the same: the offline partitions past each view's
   retention are dropped (:mod:`featurestore.offline.retention`) every
-  ``postgres.retention_interval_s``.
+  ``postgres.retention_interval_s``, and the offline tables' column copies that are missing,
+  inexact or stale are rebuilt (:mod:`featurestore.offline.column_copy`) every
+  ``postgres.column_copy_interval_s``, on a thread of their own; each exact copy's ``until``
+  and rows are exported (``featurestore_offline_column_copy_until_seconds``, ``..._rows``).
 
 Lag and drift are exported as gauges (``featurestore_consumer_lag_records``,
 ``featurestore_consumer_lag_seconds``, ``featurestore_drift_psi``); a measurement that fails is
@@ -60,6 +63,20 @@ class Monitor:
             unit="s",
             callbacks=[self._observe(self.lag_seconds, ("processor", "topic"))],
             description="Event time between the newest record and the first one not applied",
+        )
+        self.copy_until: dict[tuple[str], float] = {}
+        self.copy_rows: dict[tuple[str], float] = {}
+        """By view: the exact column copy's ``until`` (Unix time) and rows."""
+        meter.create_observable_gauge(
+            "featurestore.offline.column_copy.until",
+            unit="s",
+            callbacks=[self._observe(self.copy_until, ("view",))],
+            description="End of the past an exact column copy holds (exports merge before it)",
+        )
+        meter.create_observable_gauge(
+            "featurestore.offline.column_copy.rows",
+            callbacks=[self._observe(self.copy_rows, ("view",))],
+            description="Rows an exact column copy holds",
         )
         meter.create_observable_gauge(
             "featurestore.drift.psi",
@@ -136,19 +153,26 @@ class Monitor:
         """Rebuild the offline tables' column copies that are missing, inexact or stale."""
         from featurestore.definitions import PROJECT
         from featurestore.definitions.snapshot import cached_definitions
-        from featurestore.offline.column_copy import column_copy_root, refresh_copies
+        from featurestore.offline.column_copy import (
+            column_copy_root,
+            exact_copies,
+            refresh_copies,
+        )
 
         root = column_copy_root(self.settings)
         if root is None:
             return
         definitions = cached_definitions(self.settings, self.project or PROJECT)
-        for meta in refresh_copies(
-            self.settings.postgres.dsn,
-            definitions,
-            root,
-            max_rows=self.settings.postgres.column_copy_max_rows,
-        ):
+        dsn = self.settings.postgres.dsn
+        max_rows = self.settings.postgres.column_copy_max_rows
+        for meta in refresh_copies(dsn, definitions, root, max_rows=max_rows):
             log.info("column copy of %s: %d rows before %s", meta.view, meta.rows, meta.until)
+        exact = exact_copies(dsn, definitions, root)
+        self.copy_until.clear()
+        self.copy_rows.clear()
+        for meta in exact:
+            self.copy_until[(meta.view,)] = meta.until_time.timestamp()
+            self.copy_rows[(meta.view,)] = meta.rows
 
     def run(self, stop: threading.Event) -> None:
         """Measure (and apply retention) on schedule until ``stop`` is set.

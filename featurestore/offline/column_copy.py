@@ -58,6 +58,7 @@ __all__ = [
     "CopyMeta",
     "build_copy",
     "column_copy_root",
+    "exact_copies",
     "load_copy",
     "refresh_copies",
     "settled_until",
@@ -376,6 +377,21 @@ def _refresh(
             except ValueError as exc:  # rows this copy cannot hold: the others are still built
                 logger.warning("column copy of %s: not built: %s", view.name, exc)
     return built
+
+
+def exact_copies(dsn: str, definitions: Definitions, root: Path) -> list[CopyMeta]:
+    """The copies an export would use now: those of ``definitions``' views that are exact."""
+    exact = []
+    with (
+        postgres_errors("the offline store, checking the column copies"),
+        psycopg.connect(dsn, autocommit=True) as conn,
+    ):
+        for view in definitions.views:
+            current = _current(root, view.source.table)
+            join_key = definitions.entity(view.entities[0]).join_key
+            if current is not None and _exact(conn, current[1], view, join_key):
+                exact.append(current[1])
+    return exact
 
 
 def _estimated_rows(conn: Conn, table: str) -> int | None:

@@ -68,18 +68,25 @@ def test_column_copies_are_rebuilt_beside_a_slow_measurement(
         return []
 
     monkeypatch.setattr(column_copy, "refresh_copies", refresh)
+    until = datetime(2026, 12, 5, 6, tzinfo=UTC)
+    exact = column_copy.CopyMeta(
+        "bars_1m", "bars_1m", "symbol", ["close"], until.isoformat(), "", [], "", 1234
+    )
+    monkeypatch.setattr(column_copy, "exact_copies", lambda *_: [exact])
     stop = threading.Event()
     monitor = Monitor(settings, MeterProvider())
     release = threading.Event()
-    monkeypatch.setattr(monitor, "measure_lag", lambda: release.wait(10))  # a stuck measurement
+    monkeypatch.setattr(monitor, "measure_lag", lambda: release.wait(120))  # a stuck measurement
     monkeypatch.setattr(monitor, "measure_drift", lambda: None)
     monkeypatch.setattr(monitor, "apply_retention", lambda: None)
     running = threading.Thread(target=monitor.run, args=(stop,))
     running.start()
     try:
-        assert refreshed.wait(10), "the copies waited for the lag measurement"
+        assert refreshed.wait(60), "the copies waited for the lag measurement"
     finally:
         stop.set()
         release.set()
         running.join(10)
     assert calls == [(tmp_path.resolve() / "offline-columns", 20_000_000)]
+    assert monitor.copy_until == {("bars_1m",): until.timestamp()}
+    assert monitor.copy_rows == {("bars_1m",): 1234}
