@@ -276,7 +276,7 @@ def run(settings: Settings) -> str:
     )
     copies_root = Path(tempfile.mkdtemp(prefix="bench-export-copies-"))
     copy_started = time.perf_counter()
-    built = refresh_copies(settings.postgres.dsn, defs, copies_root)
+    built = refresh_copies(settings.postgres.dsn, defs, copies_root, quiet=timedelta(0))
     copy_s = time.perf_counter() - copy_started
     copy_rows = sum(meta.rows for meta in built)
     copy_name = f"{application_name}_copy"

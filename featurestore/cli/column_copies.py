@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import click
 
 __all__ = ["column_copies"]
@@ -39,6 +41,7 @@ def column_copies(project: str | None, rebuild: bool) -> None:
         root,
         max_rows=settings.postgres.column_copy_max_rows,
         rebuild=rebuild,
+        quiet=timedelta(0),  # asked for now: built even while a backfill still writes the past
     )
     for meta in built:
         click.echo(f"{meta.view}: {meta.rows:,} rows before {meta.until} copied")

@@ -30,6 +30,7 @@ __all__ = [
     "prune_changes",
     "record_change",
     "storage_of",
+    "written_lately",
 ]
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -84,6 +85,20 @@ def changed_since(conn: Conn, table: str, snapshot: str, until: datetime) -> boo
         " AND xid >= pg_snapshot_xmin(%s::pg_snapshot) AND first_ts < %s"
         " AND NOT pg_visible_in_snapshot(xid, %s::pg_snapshot))",
         (table, snapshot, until, snapshot),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def written_lately(conn: Conn, table: str, until: datetime, quiet: timedelta) -> bool:
+    """Whether a change to ``table`` before ``until`` was recorded less than ``quiet`` ago.
+
+    A table whose past is still being written (a backfill, a processor catching up) would retire
+    a new copy at once: its copy waits until the writes stop.
+    """
+    row = conn.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {CHANGES_TABLE} WHERE table_name = %s AND first_ts < %s"
+        " AND recorded_at > now() - %s)",
+        (table, until, quiet),
     ).fetchone()
     return bool(row and row[0])
 

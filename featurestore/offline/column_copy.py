@@ -50,6 +50,7 @@ from featurestore.offline.changes import (
     changed_since,
     prune_changes,
     storage_of,
+    written_lately,
 )
 from featurestore.offline.tables import covered_features, table_identifier
 
@@ -321,11 +322,13 @@ def refresh_copies(
     *,
     max_rows: int = 20_000_000,
     rebuild: bool = False,
+    quiet: timedelta = timedelta(minutes=10),
 ) -> list[CopyMeta]:
     """Rebuild the copies that are missing, no longer exact or stale; returns those built.
 
     ``rebuild``: every copy, exact or not (after rows were written by hand, bypassing the
-    change log).
+    change log). A table whose past was written less than ``quiet`` ago (a backfill under way)
+    waits for a later refresh, unless ``rebuild``: a copy built now would be retired at once.
 
     A table estimated (``pg_class.reltuples``) to hold more than ``max_rows`` is not copied, with
     a warning: a build holds the whole copy in memory (~100 bytes a row for 10 features).
@@ -334,7 +337,7 @@ def refresh_copies(
         BackendUnavailableError: PostgreSQL cannot be reached (or failed during a read).
     """
     with postgres_errors("the offline store, refreshing the column copies"):
-        return _refresh(dsn, definitions, root, settled_until(now), max_rows, rebuild)
+        return _refresh(dsn, definitions, root, settled_until(now), max_rows, rebuild, quiet)
 
 
 def _refresh(
@@ -344,6 +347,7 @@ def _refresh(
     until: datetime,
     max_rows: int,
     rebuild: bool,
+    quiet: timedelta,
 ) -> list[CopyMeta]:
     built = []
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -364,6 +368,12 @@ def _refresh(
                 and _exact(conn, current[1], view, join_key)
                 and until - current[1].until_time <= STALE_AFTER
             ):
+                continue
+            if not rebuild and written_lately(conn, view.source.table, until, quiet):
+                logger.info(
+                    "column copy of %s: its past is being written (a backfill?); rebuilt once "
+                    "no write has touched it for %s", view.name, quiet,
+                )  # fmt: skip
                 continue
             if rows > max_rows:
                 logger.warning(

@@ -125,11 +125,13 @@ def test_a_write_before_until_retires_the_copy_until_it_is_rebuilt(
     assert _close_at(own_data, at, tmp_path) == 12345.5  # joined in PostgreSQL meanwhile
 
     now = MIDDLE + timedelta(hours=1)  # settled until MIDDLE
-    rebuilt = refresh_copies(own_data.settings.postgres.dsn, own_data.definitions, tmp_path, now)
+    dsn, defs = own_data.settings.postgres.dsn, own_data.definitions
+    assert refresh_copies(dsn, defs, tmp_path, now) == []  # written lately: it waits
+    rebuilt = refresh_copies(dsn, defs, tmp_path, now, quiet=timedelta(0))
     assert [meta.view for meta in rebuilt] == ["bars_1m"]
     assert _exact_copies(own_data, tmp_path) == views
     assert _close_at(own_data, at, tmp_path) == 12345.5  # now from the rebuilt copy
-    assert refresh_copies(own_data.settings.postgres.dsn, own_data.definitions, tmp_path, now) == []
+    assert refresh_copies(dsn, defs, tmp_path, now, quiet=timedelta(0)) == []
 
 
 def test_truncating_a_partition_retires_the_copy(own_data: OfflineData, tmp_path: Path) -> None:
