@@ -115,12 +115,13 @@ def prune_changes(conn: Conn) -> int:
 def storage_of(conn: Conn, table: str) -> list[list[int]]:
     """``[oid, relfilenode]`` of the table and each of its partitions (or chunks), sorted.
 
-    Changes when a partition is added or dropped, and when one is truncated or rewritten.
+    Changes when a partition is added or dropped, and when one is truncated or rewritten; empty
+    when the table does not exist.
     """
     rows = conn.execute(
         "SELECT c.oid::int8, c.relfilenode::int8 FROM pg_class c"
-        " WHERE c.oid = %s::regclass"
-        " OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = %s::regclass)"
+        " WHERE c.oid = to_regclass(%s)"
+        " OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))"
         " ORDER BY 1",
         (table, table),
     ).fetchall()
