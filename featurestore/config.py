@@ -231,7 +231,7 @@ class PostgresSettings(_Section):
     exact; PostgreSQL joins the rest."""
     column_copy_max_rows: int = Field(default=20_000_000, ge=0)
     """Tables estimated to hold more rows than this get no column copy (a build holds the copy
-    in memory, ~100 bytes a row for 10 features); PostgreSQL joins all their rows."""
+    in memory: ~200 bytes a row at its peak with 10 features); PostgreSQL joins all their rows."""
     column_copy_interval_s: float = Field(default=600.0, gt=0)
     """How often ``featurestore monitor`` rebuilds the copies that are missing, inexact (a write,
     a correction or retention touched their past) or stale (over 6 hours behind)."""

@@ -74,6 +74,8 @@ SETTLE = timedelta(hours=1)
 STALE_AFTER = timedelta(hours=6)
 """A valid copy whose ``until`` lags the settled past by more than this is rebuilt."""
 _MAX_AGE = timedelta(days=KEPT_DAYS - 1)
+_KEYS_PER_FETCH = 8
+"""Keys' rows fetched at once while building (each key's rows come as one row of arrays)."""
 _DTYPES = {"float8": np.float64, "int8": np.int64, "bool": np.bool_, "timestamptz": np.int64}
 
 
@@ -141,29 +143,30 @@ def build_copy(
         with conn.transaction():
             row = conn.execute("SELECT pg_current_snapshot()::text").fetchone()
             snapshot = str(row[0]) if row else ""
-            groups = conn.execute(read.query, (until,), binary=True).fetchall()
+            group_keys, parts = _read_groups(conn, read, until)
             storage = storage_of(conn, src.table)
     finally:
         conn.isolation_level = None
-    keys = sorted(str(group[0]) for group in groups)
+    keys = sorted(group_keys)
     code_of = {k: i for i, k in enumerate(keys)}
-    parts = [decode_arrays([array_field(f) for f in group[1:]], read.columns) for group in groups]
     lengths = np.array([len(p["ts"]) for p in parts], dtype=np.int64)
-    codes = np.repeat(np.array([code_of[str(g[0])] for g in groups], dtype=np.int64), lengths)
+    codes = np.repeat(np.array([code_of[k] for k in group_keys], dtype=np.int64), lengths)
 
-    def joined(name: str) -> np.ndarray:
+    def column(name: str) -> np.ndarray:
+        """One column of every group, the groups' own arrays let go (memory stays ~1 copy)."""
         if not parts:
             return np.empty(0, dtype=_DTYPES[read.pg_type(name)])
-        return np.concatenate([p[name] for p in parts])
+        return np.concatenate([p.pop(name) for p in parts])
 
     rows, permutation = sort_rows(
-        codes, pa.array(keys, pa.string()), joined("ts"), joined("created")
+        codes, pa.array(keys, pa.string()), column("ts"), column("created")
     )
-    masks = {name: joined(name)[permutation] for name in read.mask_columns}
+    del codes
+    masks = {name: column(name)[permutation] for name in read.mask_columns}
     values = pa.table(
         {
             name: pa.array(
-                joined(name)[permutation],
+                column(name)[permutation],
                 arrow_type(types[name]),
                 mask=(masks[mask] >> bit) & 1 == 1,
             )
@@ -183,6 +186,21 @@ def build_copy(
     )
     _write(root, meta, rows, values)
     return meta
+
+
+def _read_groups(
+    conn: Conn, read: _Read, until: datetime
+) -> tuple[list[str], list[dict[str, np.ndarray]]]:
+    """Each key's arrays, decoded as they arrive: a server-side cursor holds a few keys' bytes."""
+    keys: list[str] = []
+    parts: list[dict[str, np.ndarray]] = []
+    with conn.cursor(name=f"column_copy_{uuid.uuid4().hex[:8]}") as cursor:
+        cursor.itersize = _KEYS_PER_FETCH
+        cursor.execute(read.query, (until,), binary=True)
+        for group in cursor:
+            keys.append(str(group[0]))
+            parts.append(decode_arrays([array_field(f) for f in group[1:]], read.columns))
+    return keys, parts
 
 
 class _Read:
@@ -331,7 +349,8 @@ def refresh_copies(
     waits for a later refresh, unless ``rebuild``: a copy built now would be retired at once.
 
     A table estimated (``pg_class.reltuples``) to hold more than ``max_rows`` is not copied, with
-    a warning: a build holds the whole copy in memory (~100 bytes a row for 10 features).
+    a warning: a build holds the whole copy in memory (~200 bytes a row at its peak with 10
+    features).
 
     Raises:
         BackendUnavailableError: PostgreSQL cannot be reached (or failed during a read).
