@@ -122,7 +122,7 @@ class ColumnCopy:
 
 def settled_until(now: datetime | None = None) -> datetime:
     """The settled past's end at ``now``: :data:`SETTLE` before it, down to the hour."""
-    end = (now or datetime.now(UTC)) - SETTLE
+    end = (now or datetime.now(UTC)).astimezone(UTC) - SETTLE
     return end.replace(minute=0, second=0, microsecond=0)
 
 
