@@ -18,8 +18,10 @@ PostgreSQL as above.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -67,6 +69,8 @@ from featurestore.offline.labels import LabelSpec, labels_from_prices
 from featurestore.offline.tables import table_identifier
 
 __all__ = ["PostgresOfflineStore"]
+
+logger = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -334,6 +338,12 @@ class PostgresOfflineStore(OfflineStore):
                     yield _attach(*pending.pop(0), plan.label_spec)
             while pending:
                 yield _attach(*pending.pop(0), plan.label_spec)
+            if copies is not None:
+                logger.info(
+                    "export of %d entity rows: %d merged from the column copies (rows before %s), "
+                    "%d joined in PostgreSQL", offset, copies.merged, copies.until_text,
+                    offset - copies.merged,
+                )  # fmt: skip
         finally:
             for _, future in pending:
                 future.cancel()
@@ -367,13 +377,15 @@ class PostgresOfflineStore(OfflineStore):
             conn.close()
             raise postgres_error(exc, "the offline store, checking the column copies") from exc
         self._release(conn)
-        copies = [c for c in loaded if c is not None]
-        if len(copies) != len(plan.joins) or any(
-            not {f.name for f in j.features} <= set(c.meta.features)
-            for j, c in zip(plan.joins, copies, strict=True)
-        ):
+        missing = [
+            join.view.name
+            for join, copy in zip(plan.joins, loaded, strict=True)
+            if copy is None or not {f.name for f in join.features} <= set(copy.meta.features)
+        ]
+        if missing:
+            logger.info("no exact column copy of %s: PostgreSQL joins every row", missing)
             return None
-        return _Copies(copies)
+        return _Copies([c for c in loaded if c is not None])
 
     def _acquire(self) -> Conn:
         try:
@@ -403,16 +415,18 @@ class PostgresOfflineStore(OfflineStore):
         return conn
 
 
-@dataclass(frozen=True)
 class _Copies:
     """The columnar copies of a plan's views: entity rows before ``until`` are joined here."""
 
-    copies: list[ColumnCopy]
-
-    @property
-    def until(self) -> int:
+    def __init__(self, copies: list[ColumnCopy]) -> None:
+        self.copies = copies
+        earliest = min(copies, key=lambda c: c.meta.until_time)
+        self.until = int(earliest.meta.until_time.timestamp() * 1_000_000)
         """The earliest ``until`` of the copies, µs since 1970."""
-        return min(int(c.meta.until_time.timestamp() * 1_000_000) for c in self.copies)
+        self.until_text = earliest.meta.until
+        self.merged = 0
+        """Entity rows merged so far (chunks run on several threads)."""
+        self._lock = threading.Lock()
 
     def join(
         self, keys: EntityKeys, plan: _Plan, in_postgres: Callable[[EntityKeys], pa.Table]
@@ -420,6 +434,8 @@ class _Copies:
         """One chunk: rows before ``until`` from the copies, the others by ``in_postgres``."""
         micros = keys.timestamp.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
         settled = micros < self.until
+        with self._lock:
+            self.merged += int(settled.sum())
         schema = pa.schema([f for f in plan.schema if f.name != "ord"])
         if settled.all():
             return self._join(keys.key, micros, plan, schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,11 @@ def _exact_copies(data: OfflineData, root: Path) -> int:
 @pytest.mark.parametrize("layout", ["offline_data", "pk_offline_data"])
 @pytest.mark.parametrize("until", [MIDDLE, AFTER], ids=["until-inside", "until-after"])
 def test_the_copy_joins_the_rows_postgres_joins(
-    request: pytest.FixtureRequest, layout: str, until: datetime, tmp_path: Path
+    request: pytest.FixtureRequest,
+    layout: str,
+    until: datetime,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     data: OfflineData = request.getfixturevalue(layout)
     _build(data, tmp_path, until)
@@ -61,7 +66,10 @@ def test_the_copy_joins_the_rows_postgres_joins(
     assert (~settled).any() == (until == MIDDLE)
 
     expected = _export(data, entities, None)
-    merged = _export(data, entities, tmp_path)
+    with caplog.at_level(logging.INFO, logger="featurestore.offline.postgres"):
+        merged = _export(data, entities, tmp_path)
+    said = f"export of 3000 entity rows: {settled.sum()} merged from the column copies"
+    assert said in caplog.text
 
     pd.testing.assert_frame_equal(merged, expected, check_exact=True)
     features = [c for c in expected.columns if c not in entities.columns]
@@ -149,11 +157,13 @@ def test_truncating_a_partition_retires_the_copy(own_data: OfflineData, tmp_path
 
 
 def test_no_copy_built_means_postgres_joins_everything(
-    pk_offline_data: OfflineData, tmp_path: Path
+    pk_offline_data: OfflineData, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     entities = entity_rows(200, seed=3)
     expected = _export(pk_offline_data, entities, None)
-    pd.testing.assert_frame_equal(_export(pk_offline_data, entities, tmp_path), expected)
+    with caplog.at_level(logging.INFO, logger="featurestore.offline.postgres"):
+        pd.testing.assert_frame_equal(_export(pk_offline_data, entities, tmp_path), expected)
+    assert "no exact column copy of " in caplog.text and "PostgreSQL joins every row" in caplog.text
 
 
 def test_the_cli_rebuilds_what_needs_it(
