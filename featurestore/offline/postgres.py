@@ -76,6 +76,9 @@ Conn = psycopg.Connection[tuple[object, ...]]
 
 _STREAM_CHUNK_ROWS = 100_000
 """Default chunk of a streamed input (file, batch iterator)."""
+_SAID_ROWS = 10_000
+"""Exports of at least this many entity rows say at INFO how they were joined (smaller ones,
+such as a model's history lookups, at DEBUG)."""
 _MIN_SPLIT_ROWS = 5_000
 _MAX_SPLIT_ROWS = 250_000
 """Inputs of known size are split across the connections in chunks of this many rows."""
@@ -302,7 +305,7 @@ class PostgresOfflineStore(OfflineStore):
         offset = 0
         plan = self._with_uniqueness(plan)
         binary = binary_query(plan.joins, plan.labels)
-        copies = self._copies(plan) if binary is not None else None
+        copies, without = self._copies(plan) if binary is not None else (None, [])
 
         def in_postgres(keys: EntityKeys) -> pa.Table:
             conn = self._acquire()
@@ -338,11 +341,19 @@ class PostgresOfflineStore(OfflineStore):
                     yield _attach(*pending.pop(0), plan.label_spec)
             while pending:
                 yield _attach(*pending.pop(0), plan.label_spec)
+            level = logging.INFO if offset >= _SAID_ROWS else logging.DEBUG
             if copies is not None:
-                logger.info(
+                logger.log(
+                    level,
                     "export of %d entity rows: %d merged from the column copies (rows before %s), "
                     "%d joined in PostgreSQL", offset, copies.merged, copies.until_text,
                     offset - copies.merged,
+                )  # fmt: skip
+            elif without:
+                logger.log(
+                    level,
+                    "export of %d entity rows, all joined in PostgreSQL: no exact column copy "
+                    "of %s", offset, without,
                 )  # fmt: skip
         finally:
             for _, future in pending:
@@ -363,10 +374,13 @@ class PostgresOfflineStore(OfflineStore):
         self._release(conn)
         return replace(plan, joins=joins, labels=labels)
 
-    def _copies(self, plan: _Plan) -> _Copies | None:
-        """The exact copies of every view of the plan, or None (then PostgreSQL joins all)."""
+    def _copies(self, plan: _Plan) -> tuple[_Copies | None, list[str]]:
+        """The exact copies of every view of the plan, or None and the views without one.
+
+        None: PostgreSQL joins every row (also with labels, or with copies off).
+        """
         if self.column_copies is None or plan.labels is not None:
-            return None
+            return None, []
         conn = self._acquire()
         try:
             loaded = [
@@ -383,9 +397,8 @@ class PostgresOfflineStore(OfflineStore):
             if copy is None or not {f.name for f in join.features} <= set(copy.meta.features)
         ]
         if missing:
-            logger.info("no exact column copy of %s: PostgreSQL joins every row", missing)
-            return None
-        return _Copies([c for c in loaded if c is not None])
+            return None, missing
+        return _Copies([c for c in loaded if c is not None]), []
 
     def _acquire(self) -> Conn:
         try:
