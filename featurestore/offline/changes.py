@@ -25,6 +25,7 @@ __all__ = [
     "CHANGES_TABLE",
     "KEPT_DAYS",
     "RECENT",
+    "TABLE_AND_PARTITIONS",
     "changed_since",
     "create_changes_table",
     "prune_changes",
@@ -39,6 +40,11 @@ Cursor = psycopg.Cursor[tuple[object, ...]]
 CHANGES_TABLE = "featurestore_offline_changes"
 KEPT_DAYS = 7
 """Days a change row is kept: copies built longer ago than that are rebuilt, not checked."""
+TABLE_AND_PARTITIONS = (
+    "(c.oid = to_regclass(%s)"
+    " OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s)))"
+)
+"""``pg_class c`` rows of a table and of its partitions (or chunks); two parameters, the table."""
 RECENT = timedelta(minutes=30)
 """Writes starting this close to the present are not recorded (:func:`record_change`)."""
 
@@ -119,9 +125,7 @@ def storage_of(conn: Conn, table: str) -> list[list[int]]:
     when the table does not exist.
     """
     rows = conn.execute(
-        "SELECT c.oid::int8, c.relfilenode::int8 FROM pg_class c"
-        " WHERE c.oid = to_regclass(%s)"
-        " OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))"
+        f"SELECT c.oid::int8, c.relfilenode::int8 FROM pg_class c WHERE {TABLE_AND_PARTITIONS}"
         " ORDER BY 1",
         (table, table),
     ).fetchall()

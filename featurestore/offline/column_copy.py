@@ -47,6 +47,7 @@ from featurestore.offline._query import arrow_type, fixed_pg_type, null_masked
 from featurestore.offline.asof import SortedRows, sort_rows
 from featurestore.offline.changes import (
     KEPT_DAYS,
+    TABLE_AND_PARTITIONS,
     changed_since,
     prune_changes,
     storage_of,
@@ -426,9 +427,7 @@ def exact_copies(dsn: str, definitions: Definitions, root: Path) -> list[CopyMet
 def _estimated_rows(conn: Conn, table: str) -> int | None:
     """The planner's estimate of the table's rows (partitions summed); None: no such table."""
     row = conn.execute(
-        "SELECT sum(greatest(c.reltuples, 0))::int8 FROM pg_class c"
-        " WHERE c.oid = to_regclass(%s)"
-        " OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s))",
+        f"SELECT sum(greatest(c.reltuples, 0))::int8 FROM pg_class c WHERE {TABLE_AND_PARTITIONS}",
         (table, table),
     ).fetchone()
     return None if row is None or row[0] is None else int(str(row[0]))
