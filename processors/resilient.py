@@ -36,9 +36,17 @@ from processors.options import ProcessorOptions
 from processors.report import BatchReport
 from processors.wiring import ProcessorWiring
 
-__all__ = ["ProcessorHandle", "run_resilient_stream", "start_processor"]
+__all__ = ["EngineExitedError", "ProcessorHandle", "run_resilient_stream", "start_processor"]
 
 log = logging.getLogger(__name__)
+
+
+class EngineExitedError(RuntimeError):
+    """The engine's runtime ended under a running handle (Spark's JVM exited).
+
+    While the process stops this is the signal reaching the whole process group, and the stop
+    is clean: every batch's work is finished or left for the next start. Otherwise it is a crash.
+    """
 
 
 class ProcessorHandle(Protocol):
@@ -110,6 +118,9 @@ def run_resilient_stream(
         try:
             handle.wait(stop)
         except Exception as exc:
+            if stop.is_set() and isinstance(exc, EngineExitedError):
+                log.warning("stopping: %s", exc)
+                break
             if stop.is_set() and _stopped(exc):
                 break
             failures = _wait_out(exc, health, backoff, stop, failures, "the query")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -11,7 +12,7 @@ from featurestore.stack.jars import resolve_jars
 from processors.options import ProcessorOptions
 from processors.spark.shipping import shipped_environment
 
-__all__ = ["build_session"]
+__all__ = ["build_session", "jvm_exited"]
 
 
 def build_session(settings: Settings, options: ProcessorOptions) -> Any:
@@ -90,3 +91,20 @@ def build_session(settings: Settings, options: ProcessorOptions) -> Any:
         # when the context is made; set here, it does not leak into later local sessions.
         spark.sparkContext.pythonExec = shipped.python
     return spark
+
+
+def jvm_exited(within_s: float) -> bool:
+    """Whether this driver's JVM (the Py4J gateway pyspark launched) exits within ``within_s`` s.
+
+    False when no JVM was launched by this process.
+    """
+    from pyspark import SparkContext
+
+    process = getattr(SparkContext._gateway, "proc", None)  # set by pyspark's launch_gateway
+    if not isinstance(process, subprocess.Popen):
+        return False
+    try:
+        process.wait(within_s)
+    except subprocess.TimeoutExpired:
+        return False
+    return True

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from py4j.protocol import Py4JError
+
 from featurestore.config import Settings
 from featurestore.processor_files import processor_dir
 from processors.claims import claim_run, topic_partitions
@@ -41,8 +43,10 @@ from processors.partition_job import (
 )
 from processors.recorder import BatchRecorder, RowsHook
 from processors.report import BatchReport
+from processors.resilient import EngineExitedError
 from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
+from processors.spark.session import jvm_exited
 from processors.views import MaterializedViews
 from processors.wiring import ProcessorWiring
 
@@ -60,6 +64,9 @@ log = logging.getLogger(__name__)
 _THREADS = 8
 """Partitions processed at once: the GIL serializes the decoding, but one partition's PostgreSQL
 and Redis round trips overlap another's Python work."""
+
+_JVM_EXIT_WAIT_S = 10.0
+"""How long a failed stop waits to see whether Spark's JVM is ending."""
 
 
 def kafka_records(
@@ -169,8 +176,16 @@ class StreamHandle:
             self.stop()
 
     def stop(self) -> None:
-        """Stop the query, finish the batch being processed and release what the run held."""
+        """Stop the query, finish the batch being processed and release what the run held.
+
+        Raises:
+            EngineExitedError: Spark's JVM ended under the query (a SIGTERM to the whole process
+                group reaches it too, and its shutdown hook stops Spark while the query is being
+                stopped). The Python side of the batch in flight is still finished.
+        """
         failure: BaseException | None = None
+        error: Any = None
+        exited: EngineExitedError | None = None
         try:
             if self.listener is not None:
                 self.spark.streams.removeListener(self.listener)
@@ -178,7 +193,15 @@ class StreamHandle:
             if self.query.isActive:
                 self.query.stop()
             error = self.query.exception()
-        finally:  # also when Spark's JVM is already gone (SIGTERM to the process group)
+        except (Py4JError, OSError) as exc:  # py4j's, or its socket's once the JVM is gone
+            if not jvm_exited(_JVM_EXIT_WAIT_S):
+                raise
+            exited = EngineExitedError(
+                "Spark's JVM ended before the streaming query was stopped; the next start "
+                "reads from the state table's offsets"
+            )
+            exited.__cause__ = exc
+        finally:
             if self.pipeline is not None:
                 try:
                     self.pipeline.close()
@@ -192,6 +215,8 @@ class StreamHandle:
                 shutil.rmtree(self.checkpoint, ignore_errors=True)
         if failure is not None:
             raise RuntimeError(f"the processor failed storing a batch: {failure}") from failure
+        if exited is not None:
+            raise exited
         if error is not None:
             raise RuntimeError(f"the processor's streaming query failed: {error}") from error
 
