@@ -42,10 +42,11 @@ log = logging.getLogger(__name__)
 
 
 class EngineExitedError(RuntimeError):
-    """The engine's runtime ended under a running handle (Spark's JVM exited).
+    """The engine's runtime stopped under a running handle (Spark's context, or its JVM).
 
-    While the process stops this is the signal reaching the whole process group, and the stop
-    is clean: every batch's work is finished or left for the next start. Otherwise it is a crash.
+    While the process stops this is the signal reaching the whole process group (Spark's JVM
+    runs its shutdown hook), and the stop is clean: each batch's work is finished or left to the
+    next start, which reads from the state table's offsets. Otherwise it is a crash.
     """
 
 

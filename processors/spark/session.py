@@ -7,12 +7,14 @@ import subprocess
 import sys
 from typing import Any
 
+from py4j.protocol import Py4JError
+
 from featurestore.config import Settings
 from featurestore.stack.jars import resolve_jars
 from processors.options import ProcessorOptions
 from processors.spark.shipping import shipped_environment
 
-__all__ = ["build_session", "jvm_exited"]
+__all__ = ["build_session", "jvm_exited", "spark_stopped"]
 
 
 def build_session(settings: Settings, options: ProcessorOptions) -> Any:
@@ -108,3 +110,15 @@ def jvm_exited(within_s: float) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
+
+
+def spark_stopped(spark: Any) -> bool:
+    """Whether ``spark``'s SparkContext has stopped, or its JVM no longer answers.
+
+    The JVM's shutdown hook (SIGTERM) stops the context first: a query it was running then
+    fails, or refuses to be stopped.
+    """
+    try:
+        return bool(spark.sparkContext._jsc.sc().isStopped())
+    except (Py4JError, OSError):  # py4j's, or its socket's once the JVM is gone
+        return True

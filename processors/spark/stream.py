@@ -46,7 +46,7 @@ from processors.report import BatchReport
 from processors.resilient import EngineExitedError
 from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
-from processors.spark.session import jvm_exited
+from processors.spark.session import jvm_exited, spark_stopped
 from processors.views import MaterializedViews
 from processors.wiring import ProcessorWiring
 
@@ -179,9 +179,9 @@ class StreamHandle:
         """Stop the query, finish the batch being processed and release what the run held.
 
         Raises:
-            EngineExitedError: Spark's JVM ended under the query (a SIGTERM to the whole process
-                group reaches it too, and its shutdown hook stops Spark while the query is being
-                stopped). The Python side of the batch in flight is still finished.
+            EngineExitedError: Spark stopped under the query: a SIGTERM to the whole process
+                group reaches its JVM too, whose shutdown hook stops Spark while the query runs
+                or is being stopped. The Python side of the batch in flight is still finished.
         """
         failure: BaseException | None = None
         error: Any = None
@@ -193,14 +193,12 @@ class StreamHandle:
             if self.query.isActive:
                 self.query.stop()
             error = self.query.exception()
+            if error is not None and spark_stopped(self.spark):
+                exited, error = _spark_ended(error), None
         except (Py4JError, OSError) as exc:  # py4j's, or its socket's once the JVM is gone
-            if not jvm_exited(_JVM_EXIT_WAIT_S):
+            if not (spark_stopped(self.spark) or jvm_exited(_JVM_EXIT_WAIT_S)):
                 raise
-            exited = EngineExitedError(
-                "Spark's JVM ended before the streaming query was stopped; the next start "
-                "reads from the state table's offsets"
-            )
-            exited.__cause__ = exc
+            exited = _spark_ended(exc)
         finally:
             if self.pipeline is not None:
                 try:
@@ -219,6 +217,15 @@ class StreamHandle:
             raise exited
         if error is not None:
             raise RuntimeError(f"the processor's streaming query failed: {error}") from error
+
+
+def _spark_ended(cause: BaseException) -> EngineExitedError:
+    error = EngineExitedError(
+        "Spark stopped under the streaming query (its JVM was ending); the next start reads "
+        "from the state table's offsets"
+    )
+    error.__cause__ = cause
+    return error
 
 
 def start_stream(

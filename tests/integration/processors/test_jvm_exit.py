@@ -1,8 +1,10 @@
-"""A Spark driver whose JVM ends under a running query (SIGTERM to the whole process group)
-stops with :class:`~processors.resilient.EngineExitedError`, not with py4j's socket errors.
+"""A Spark driver stopped under a running query, as a SIGTERM to the whole process group does
+(Spark's JVM gets it too: its shutdown hook stops the SparkContext, then the JVM exits), stops
+with :class:`~processors.resilient.EngineExitedError`, not with py4j's, the socket's or the
+query's errors.
 
-A child process of its own: ending the JVM of this pytest process would end every later Spark
-test's session.
+Each case in a child process of its own: stopping this pytest process's Spark would end every
+later Spark test's session.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ pytestmark = pytest.mark.integration
 
 _DRIVER = textwrap.dedent(
     """
-    import signal, sys
+    import signal, sys, time
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
     from processors.resilient import EngineExitedError
     from processors.spark.stream import StreamHandle
 
+    checkpoint, case = sys.argv[1:]
     spark = (
         SparkSession.builder.master("local[1]")
         .config("spark.ui.enabled", "false")
@@ -33,13 +36,23 @@ _DRIVER = textwrap.dedent(
         .getOrCreate()
     )
     query = (
-        spark.readStream.format("rate").option("rowsPerSecond", 10).load()
-        .writeStream.format("noop").option("checkpointLocation", sys.argv[1]).start()
+        spark.readStream.format("rate").option("rowsPerSecond", 1000).load()
+        .writeStream.format("noop").option("checkpointLocation", checkpoint).start()
     )
+    while query.lastProgress is None:  # a batch ran
+        time.sleep(0.1)
     handle = StreamHandle(query=query, spark=spark)
-    jvm = SparkContext._gateway.proc
-    jvm.send_signal(signal.SIGTERM)  # what a SIGTERM to the process group does to it
-    jvm.wait(60)
+    if case == "jvm-ended":
+        jvm = SparkContext._gateway.proc
+        jvm.send_signal(signal.SIGTERM)
+        jvm.wait(60)
+    else:  # what the shutdown hook does first; the query then fails, or refuses to stop
+        spark.sparkContext._jsc.sc().stop()
+        if case == "query-ended":
+            deadline = time.monotonic() + 60
+            while query.isActive and time.monotonic() < deadline:
+                time.sleep(0.1)
+            print(f"query ended: {query.exception() is not None}")
     try:
         handle.stop()
     except EngineExitedError as exc:
@@ -48,14 +61,17 @@ _DRIVER = textwrap.dedent(
 )
 
 
-def test_stop_after_the_jvm_ended_raises_engine_exited(tmp_path: Path) -> None:
+@pytest.mark.parametrize("case", ["jvm-ended", "context-stopped", "query-ended"])
+def test_stop_after_spark_stopped_raises_engine_exited(tmp_path: Path, case: str) -> None:
     root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root), "SPARK_LOCAL_IP": "127.0.0.1"}
     done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, str(tmp_path / "checkpoint")],
+        [sys.executable, "-c", _DRIVER, str(tmp_path / "checkpoint"), case],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
-    assert "EngineExitedError: Spark's JVM ended before the streaming query was stopped" in (
-        done.stdout
-    ), done.stderr[-3000:]
+    assert "EngineExitedError: Spark stopped under the streaming query" in done.stdout, (
+        done.stdout + done.stderr[-3000:]
+    )
+    if case == "query-ended":
+        assert "query ended: True" in done.stdout  # the case it names: ended with an error
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,4 +1,5 @@
-"""Stopping the Spark engine when its JVM is gone: a SIGTERM to the process group ends both."""
+"""Stopping the Spark engine when Spark stopped under it: a SIGTERM to the process group reaches
+Spark's JVM too, whose shutdown hook stops the SparkContext and then the JVM."""
 
 from __future__ import annotations
 
@@ -21,22 +22,26 @@ from processors.spark.pipeline import BatchPipeline
 from processors.spark.session import jvm_exited
 
 
-class _QueryOfDeadJvm:
-    """What pyspark's StreamingQuery does once the JVM behind it ends: its calls fail, with
-    py4j's error while the JVM goes, with the socket's once it is gone."""
+class _QueryOfStoppedSpark:
+    """What pyspark's StreamingQuery does once Spark stopped under it: either its calls fail
+    (py4j's error while the JVM goes, the socket's once it is gone), or it has ended with
+    ``ended_with``."""
 
-    def __init__(self, error: Exception) -> None:
-        self.error = error
+    def __init__(self, error: Exception | None, ended_with: Exception | None = None) -> None:
+        self.error, self.ended_with = error, ended_with
 
     @property
     def isActive(self) -> bool:  # noqa: N802 - pyspark's name
-        return True
+        return self.error is not None
 
     def stop(self) -> None:
+        assert self.error is not None
         raise self.error
 
-    def exception(self) -> None:
-        raise self.error
+    def exception(self) -> Exception | None:
+        if self.error is not None:
+            raise self.error
+        return self.ended_with
 
 
 _ERRORS = [Py4JNetworkError("Answer from Java side is empty"), ConnectionRefusedError(111, "")]
@@ -65,7 +70,7 @@ def test_jvm_exited_is_false_without_a_launched_jvm(monkeypatch: pytest.MonkeyPa
     assert not jvm_exited(0.1)
 
 
-def _handle_with_batch_in_flight(done: list[str], error: Exception) -> stream.StreamHandle:
+def _handle_with_batch_in_flight(done: list[str], query: Any) -> stream.StreamHandle:
     pipeline = BatchPipeline()
     release = threading.Event()
 
@@ -75,23 +80,46 @@ def _handle_with_batch_in_flight(done: list[str], error: Exception) -> stream.St
 
     pipeline.submit(batch)
     threading.Timer(0.2, release.set).start()
-    return stream.StreamHandle(query=_QueryOfDeadJvm(error), spark=None, pipeline=pipeline)
+    return stream.StreamHandle(query=query, spark=None, pipeline=pipeline)
 
 
 @pytest.mark.parametrize("error", _ERRORS, ids=["py4j", "socket"])
-@pytest.mark.parametrize("ended", [True, False], ids=["jvm-ended", "jvm-running"])
-def test_a_failed_stop_finishes_the_batch_and_names_an_ended_jvm(
-    monkeypatch: pytest.MonkeyPatch, error: Exception, ended: bool
+@pytest.mark.parametrize(
+    ("context_stopped", "jvm_ended"),
+    [(True, False), (False, True), (False, False)],
+    ids=["context-stopped", "jvm-ended", "spark-running"],
+)
+def test_a_failed_stop_finishes_the_batch_and_names_stopped_spark(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, context_stopped: bool, jvm_ended: bool
 ) -> None:
-    """An ended JVM is said in the store's words; a JVM still running raises its own error."""
-    monkeypatch.setattr(stream, "jvm_exited", lambda within_s: ended)
+    """Stopped Spark is said in the store's words; Spark still running raises its own error."""
+    monkeypatch.setattr(stream, "spark_stopped", lambda spark: context_stopped)
+    monkeypatch.setattr(stream, "jvm_exited", lambda within_s: jvm_ended)
     done: list[str] = []
-    handle = _handle_with_batch_in_flight(done, error)
-    expected = EngineExitedError if ended else type(error)
+    handle = _handle_with_batch_in_flight(done, _QueryOfStoppedSpark(error))
+    expected = EngineExitedError if context_stopped or jvm_ended else type(error)
     with pytest.raises(expected) as raised:
         handle.stop()
-    if ended:
-        assert str(raised.value).startswith("Spark's JVM ended before the streaming query")
+    if expected is EngineExitedError:
+        assert str(raised.value).startswith("Spark stopped under the streaming query")
+        assert raised.value.__cause__ is error
+    assert done == ["batch stored"]
+
+
+@pytest.mark.parametrize("context_stopped", [True, False], ids=["context-stopped", "running"])
+def test_a_query_ended_with_an_error_is_stopped_spark_only_if_spark_stopped(
+    monkeypatch: pytest.MonkeyPatch, context_stopped: bool
+) -> None:
+    monkeypatch.setattr(stream, "spark_stopped", lambda spark: context_stopped)
+    ended_with = RuntimeError('The "collect" action failed')
+    done: list[str] = []
+    handle = _handle_with_batch_in_flight(done, _QueryOfStoppedSpark(None, ended_with))
+    expected = EngineExitedError if context_stopped else RuntimeError
+    with pytest.raises(expected) as raised:
+        handle.stop()
+    assert raised.value.__cause__ is ended_with
+    if not context_stopped:
+        assert "the processor's streaming query failed" in str(raised.value)
     assert done == ["batch stored"]
 
 
