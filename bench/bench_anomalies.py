@@ -67,9 +67,8 @@ def _subscribe(
 def _round(settings: Settings, target: str, topic: str, subscribers: int) -> list[float]:
     from confluent_kafka import Producer
 
-    serializer = AvroSerializer.for_topic(
-        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Anomaly
-    )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        serializer = AvroSerializer.for_topic(store, topic, Anomaly)
     producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 0}))
     per_subscriber: list[list[float]] = [[] for _ in range(subscribers)]
     with grpc.insecure_channel(target) as channel:

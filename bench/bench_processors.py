@@ -103,9 +103,8 @@ def _definitions(
         )
     defs = replace(defs, views=(*defs.views, *extra))
     # Apply refuses a topic without a schema: register the trade schema, as a producer would.
-    AvroSerializer.for_topic(
-        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Trade
-    )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        AvroSerializer.for_topic(store, topic, Trade)
     apply_definitions(settings, defs)
     return defs
 
@@ -823,9 +822,8 @@ def _produce_trades(settings: Settings, topic: str, count: int) -> None:
     from featurestore.topics import TopicSpec, ensure_topics
 
     ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
-    serializer = AvroSerializer.for_topic(
-        ConfluentSchemaStore.from_settings(settings.schema_registry), topic, Trade
-    )
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
+        serializer = AvroSerializer.for_topic(store, topic, Trade)
     rng = np.random.default_rng(7)
     start_us = int(datetime(2024, 3, 4, 14, 30, tzinfo=UTC).timestamp() * 1_000_000)
     chunk = 500_000

@@ -405,13 +405,13 @@ class ChaosRun:
             )
 
     def logged_trades(self) -> pd.DataFrame:
-        store = ConfluentSchemaStore.from_settings(self.settings.schema_registry)
-        rows = [
-            (item.event.symbol, to_micros(item.event.event_time), item.event.price,
-             float(item.event.size), item.partition, item.offset)
-            for item in replay_topic(self.settings.kafka.connection, store, self.topic)
-            if isinstance(item, LoggedEvent) and isinstance(item.event, Trade)
-        ]  # fmt: skip
+        with ConfluentSchemaStore.from_settings(self.settings.schema_registry) as store:
+            rows = [
+                (item.event.symbol, to_micros(item.event.event_time), item.event.price,
+                 float(item.event.size), item.partition, item.offset)
+                for item in replay_topic(self.settings.kafka.connection, store, self.topic)
+                if isinstance(item, LoggedEvent) and isinstance(item.event, Trade)
+            ]  # fmt: skip
         return pd.DataFrame(rows, columns=["symbol", "event_us", "price", "size", "partition",
                                            "offset"])  # fmt: skip
 
@@ -447,14 +447,14 @@ class ChaosRun:
     def anomaly_ids(self) -> list[str]:
         from featurestore.events import Anomaly
 
-        store = ConfluentSchemaStore.from_settings(self.settings.schema_registry)
-        return [
-            item.event.anomaly_id
-            for item in replay_topic(
-                self.settings.kafka.connection, store, self.settings.topics.anomalies
-            )
-            if isinstance(item, LoggedEvent) and isinstance(item.event, Anomaly)
-        ]
+        with ConfluentSchemaStore.from_settings(self.settings.schema_registry) as store:
+            return [
+                item.event.anomaly_id
+                for item in replay_topic(
+                    self.settings.kafka.connection, store, self.settings.topics.anomalies
+                )
+                if isinstance(item, LoggedEvent) and isinstance(item.event, Anomaly)
+            ]
 
 
 def _boundary_rows(extra: pd.DataFrame, want: pd.DataFrame) -> tuple[int, int]:

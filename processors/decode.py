@@ -10,6 +10,7 @@ not the record's fault: that error propagates and fails the batch, which is retr
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import operator
@@ -250,9 +251,12 @@ class EventDecoder:
 def decoder_for(registry: SchemaRegistrySettings, source: SourcePlan) -> EventDecoder:
     """One decoder per registry, source and process: writer schemas are cached inside it.
 
-    The registry's client sends the configured credentials (basic auth) when there are some.
+    The registry's client sends the configured credentials (basic auth) when there are some;
+    its HTTP connections are closed when the process exits.
     """
-    return EventDecoder(ConfluentSchemaStore.from_settings(registry), source)
+    store = ConfluentSchemaStore.from_settings(registry)
+    atexit.register(store.close)
+    return EventDecoder(store, source)
 
 
 @dataclass

@@ -103,7 +103,8 @@ def test_nobody_listening_is_unavailable() -> None:
 
 def test_a_silent_server_times_out_and_fails_every_pending_batch() -> None:
     async def main() -> list[BaseException | list[object]]:
-        silent = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        accepted: list[asyncio.StreamWriter] = []  # kept, never answered; closed at the end
+        silent = await asyncio.start_server(lambda r, w: accepted.append(w), "127.0.0.1", 0)
         port = silent.sockets[0].getsockname()[1]
         client = PipelinedRedis("127.0.0.1", port, timeout_s=0.3)
         try:
@@ -111,7 +112,10 @@ def test_a_silent_server_times_out_and_fails_every_pending_batch() -> None:
             return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 5)
         finally:
             await client.aclose()
+            for writer in accepted:
+                writer.close()
             silent.close()
+            await silent.wait_closed()
 
     results = asyncio.run(main())
     assert all(isinstance(r, BackendUnavailableError) for r in results)
