@@ -4,8 +4,8 @@ One model per family served, registered in the running MLflow under names of thi
 (deleted afterwards), its alias "champion" resolved by the server (5 s TTL) and the version cached,
 so the figures are the steady state: one Redis round trip, the native model called once for all
 entities, the response written, then the call handed to the server's prediction log writer (a
-process of its own, at nice 19), which encodes one PredictionLog per row and produces them to a
-topic of this run's own, on the same 2 cores as everything else. The families: a scikit-learn
+process of its own, under SCHED_IDLE), which encodes one PredictionLog per row and produces them
+to a topic of this run's own, on the same 2 cores as everything else. The families: a scikit-learn
 pipeline (imputer + linear regression) logged with MLflow's sklearn flavor over the 10 features
 of the online bench; and this project's XGBoost
 direction model, random forest return regression and LSTM, trained by the project's trainers on
