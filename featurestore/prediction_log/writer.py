@@ -219,7 +219,8 @@ def run_as_background_work() -> str:
     """
     try:
         for thread in Path("/proc/self/task").iterdir():  # the policy is per thread on Linux
-            os.sched_setscheduler(int(thread.name), os.SCHED_IDLE, os.sched_param(0))
+            with contextlib.suppress(ProcessLookupError):  # the thread ended since the listing
+                os.sched_setscheduler(int(thread.name), os.SCHED_IDLE, os.sched_param(0))
     except (AttributeError, OSError):  # no SCHED_IDLE (not Linux), or refused
         os.nice(_NICENESS)
         return f"nice {_NICENESS}"
