@@ -19,7 +19,13 @@ after = []
 later = threading.Thread(target=lambda: after.append(os.sched_getscheduler(0)))
 later.start()
 later.join(5)
-print(sorted({os.sched_getscheduler(int(t)) for t in os.listdir("/proc/self/task")}), after)
+policies = set()
+for t in os.listdir("/proc/self/task"):
+    try:  # join() returns before the OS thread has exited: its tid may still be listed
+        policies.add(os.sched_getscheduler(int(t)))
+    except ProcessLookupError:
+        pass
+print(sorted(policies), after)
 """
 
 _A_THREAD_ENDS_MEANWHILE = """
