@@ -3,7 +3,7 @@
 #   - Debian packages: PostgreSQL 15, Redis 7, Java 17, Maven, Prometheus, Chromium (only those
 #     missing);
 #   - the Python virtual environment .venv with the project and its pinned dependencies
-#     (re-installed only when pyproject.toml changes);
+#     (re-installed only when pyproject.toml or the SDK's C source changes);
 #   - grpcurl (a Go client of the API, for the tests), ghz (load by reflection), buf (lints proto/,
 #     checks breaking changes, generates the clients) and its Go plugins through the Go module proxy;
 #   - the Go client's modules (warming the build cache with its example) and the TypeScript
@@ -28,6 +28,10 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v setpriv >/dev/null || missing+=(util-linux)
 command -v prometheus >/dev/null || missing+=(prometheus)
+# A C compiler and Python's headers build the SDK's native decoder (clients/python).
+command -v gcc >/dev/null || missing+=(gcc)
+"$PYTHON" -c 'import os, sysconfig; raise SystemExit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' \
+  || missing+=("$(basename "$PYTHON")-dev")
 # Headless Chromium for the dashboard's browser test (tests/integration/dashboard).
 command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
@@ -43,7 +47,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-stamp=.venv/.installed-$(cat pyproject.toml clients/python/pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat pyproject.toml clients/python/pyproject.toml clients/python/src/featurestore_client/_native_columns.c | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || { log "creating .venv with $PYTHON"; "$PYTHON" -m venv .venv; }
   log "installing Python dependencies into .venv (a minute or two the first time)"

@@ -93,7 +93,7 @@ def test_a_hundred_entities_decode_on_the_numpy_path(
     with grpc.insecure_channel(server.target) as channel:
         call = channel.unary_unary("/featurestore.v1.FeatureService/GetOnlineFeatures")
         data = call(request, timeout=5)
-    close, trades, sma = decode_columns(data, 100, numpy_only=True)  # raises where it is not
+    close, trades, sma = decode_columns(data, 100, fast_only=True)  # raises where it is not
     assert close.values[:3].tolist() == [0.0, 0.25, 0.5] and trades.values.dtype == np.int64
     assert trades.values[98] == 98 and not trades.is_set[99] and np.isnan(sma.values[99])
     assert close.event_times[2] == np.datetime64(

@@ -2,12 +2,14 @@
 
 Responses are built and serialized by protobuf; each decoded value, status and event time must
 be what protobuf reads from the same bytes. The layout the server writes (doubles, integers,
-missing entities, event times of millisecond or whole-second precision) must take the NumPy
-path, not the value-by-value one.
+missing entities, event times of millisecond or whole-second precision) must take the fast path
+(the native decoder, and the NumPy one where it is not built), not the value-by-value one. Both
+fast paths are tested.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,13 +118,15 @@ def _event_time(stamp: Stamp) -> datetime | None:
     return EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
 @settings(max_examples=60, deadline=None)
-@given(responses())
+@given(case=responses())
 def test_every_value_status_and_time_is_protobufs(
     case: tuple[bytes, int, list[dict[str, Any]]],
+    native: bool,
 ) -> None:
     data, rows, expected = case
-    columns = decode_columns(data, rows)
+    columns = decode_columns(data, rows, native=native)
     assert [c.name for c in columns] == [f"view:f{j}" for j in range(len(expected))]
     for column, want in zip(columns, expected, strict=True):
         kinds = {value[0] for value in want["values"] if value is not None}
@@ -135,6 +139,7 @@ def test_every_value_status_and_time_is_protobufs(
             assert got.status is STATUSES.get(want["codes"][i], FeatureStatus.NOT_FOUND)
             assert got.event_time == _event_time(want["times"][i])
         assert list(column.is_set) == [v is not None for v in want["values"]]
+        assert column.statuses.tolist() == [c if 0 < c <= 4 else 3 for c in want["codes"]]
         assert not column.values.flags.writeable and not column.event_times.flags.writeable
 
 
@@ -159,21 +164,25 @@ def _server_like(rows: int, *, missing: set[int], nanos_ms: bool) -> bytes:
     return message.SerializeToString()
 
 
-def test_numpy_only_refuses_what_needs_protobuf() -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
+def test_fast_only_refuses_what_needs_protobuf(native: bool) -> None:
     column = types_pb2.FeatureColumn(statuses=[types_pb2.FEATURE_STATUS_PRESENT])
     column.values.add(string_value="IBM")
     column.event_timestamps.add()
     with pytest.raises(_IrregularError, match="column v:f"):
-        decode_columns(_one_column(column), 1, numpy_only=True)
-    assert decode_columns(_one_column(column), 1)[0].at(0).value == "IBM"
+        decode_columns(_one_column(column), 1, fast_only=True, native=native)
+    assert decode_columns(_one_column(column), 1, native=native)[0].at(0).value == "IBM"
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
 @pytest.mark.parametrize("missing", [set(), {0, 7}])
 @pytest.mark.parametrize("nanos_ms", [False, True])
-def test_the_servers_layout_takes_the_numpy_path(missing: set[int], nanos_ms: bool) -> None:
+def test_the_servers_layout_takes_the_fast_path(
+    missing: set[int], nanos_ms: bool, native: bool
+) -> None:
     rows = 100
     data = _server_like(rows, missing=missing, nanos_ms=nanos_ms)
-    decoded = decode_columns(data, rows, numpy_only=True)  # raises where it is not
+    decoded = decode_columns(data, rows, fast_only=True, native=native)  # raises where it is not
     assert decoded[0].event_times is decoded[1].event_times  # one view: decoded once
     assert decoded[2].values.dtype == np.int64
     assert decoded[2].values[5] == 185 and decoded[0].values[3] == 1.0
@@ -181,7 +190,10 @@ def test_the_servers_layout_takes_the_numpy_path(missing: set[int], nanos_ms: bo
     assert set_rows == [0 not in missing, True, 7 not in missing]
 
 
-def test_a_column_missing_other_entities_is_not_read_with_the_layout_found_before() -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
+def test_a_column_missing_other_entities_is_not_read_with_the_layout_found_before(
+    native: bool,
+) -> None:
     """The layout found for one column's Values is tried on the next, refused where it differs."""
     message = feature_service_pb2.GetOnlineFeaturesResponse()
     layouts = {"a": {1}, "b": {1}, "c": {2}, "d": {1, 2}, "e": set(), "f": {3}}
@@ -194,14 +206,15 @@ def test_a_column_missing_other_entities_is_not_read_with_the_layout_found_befor
                 value.double_value = i + ord(name) / 1000
             wire.statuses.append(types_pb2.FEATURE_STATUS_PRESENT)
             wire.event_timestamps.add(seconds=NOW_S, nanos=i * 10**6)
-    decoded = decode_columns(message.SerializeToString(), 5, numpy_only=True)
+    decoded = decode_columns(message.SerializeToString(), 5, fast_only=True, native=native)
     for column, (name, missing) in zip(decoded, layouts.items(), strict=True):
         assert [bool(s) for s in column.is_set] == [i not in missing for i in range(5)], name
         present = [i for i in range(5) if i not in missing]
         assert column.values[present].tolist() == [i + ord(name) / 1000 for i in present], name
 
 
-def test_a_payload_byte_that_looks_like_a_head_is_walked_past() -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
+def test_a_payload_byte_that_looks_like_a_head_is_walked_past(native: bool) -> None:
     """A double whose bytes read 0a 00 (an empty Value's head), among missing values."""
     (tricky,) = struct.unpack("<d", b"\x0a\x00" + b"\x01" * 6)
     column = types_pb2.FeatureColumn()
@@ -211,12 +224,13 @@ def test_a_payload_byte_that_looks_like_a_head_is_walked_past() -> None:
             wire.double_value = value
         column.statuses.append(types_pb2.FEATURE_STATUS_PRESENT)
         column.event_timestamps.add(seconds=NOW_S, nanos=i * 10**6 * (i % 2))
-    (decoded,) = decode_columns(_one_column(column), 5, numpy_only=True)
+    (decoded,) = decode_columns(_one_column(column), 5, fast_only=True, native=native)
     assert decoded.values[[0, 2, 3]].tolist() == [tricky, tricky, 2.5]
     assert [bool(s) for s in decoded.is_set] == [True, False, True, True, False]
 
 
-def test_a_time_before_1978_is_not_the_numpy_paths() -> None:
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
+def test_a_time_before_1978_is_not_the_numpy_paths(native: bool) -> None:
     stamp = types_pb2.FeatureColumn()
     stamp.event_timestamps.add(seconds=86_400)
     region = stamp.SerializeToString()
@@ -225,7 +239,9 @@ def test_a_time_before_1978_is_not_the_numpy_paths() -> None:
     message = types_pb2.FeatureColumn(statuses=[types_pb2.FEATURE_STATUS_PRESENT])
     message.values.add(double_value=1.5)
     message.event_timestamps.add(seconds=86_400)
-    assert decode_columns(_one_column(message), 1)[0].at(0).event_time == EPOCH + timedelta(days=1)
+    assert decode_columns(_one_column(message), 1, native=native)[0].at(
+        0
+    ).event_time == EPOCH + timedelta(days=1)
 
 
 def _one_column(column: types_pb2.FeatureColumn, name: str = "v:f") -> bytes:
@@ -234,6 +250,7 @@ def _one_column(column: types_pb2.FeatureColumn, name: str = "v:f") -> bytes:
     return message.SerializeToString()
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
 @pytest.mark.parametrize(
     ("data", "rows", "says"),
     [
@@ -245,8 +262,53 @@ def _one_column(column: types_pb2.FeatureColumn, name: str = "v:f") -> bytes:
          "1 feature names for 0 columns"),
     ],
 )  # fmt: skip
-def test_bytes_that_are_not_a_response_raise_internal(data: bytes, rows: int, says: str) -> None:
+def test_bytes_that_are_not_a_response_raise_internal(
+    data: bytes, rows: int, says: str, native: bool
+) -> None:
     with pytest.raises(FeatureStoreClientError) as caught:
-        decode_columns(data, rows)
+        decode_columns(data, rows, native=native)
     assert caught.value.code is grpc.StatusCode.INTERNAL
     assert says in caught.value.details
+
+
+def test_the_native_decoder_is_built() -> None:
+    """``make setup`` builds it (a C compiler is one of its packages): the SDK's speed is its."""
+    assert importlib.util.find_spec("featurestore_client._native_columns") is not None
+
+
+def _outcome(data: bytes, rows: int, native: bool) -> object:
+    """What decoding gives: every column's arrays as lists, or that the bytes were refused."""
+    try:
+        columns = decode_columns(data, rows, native=native)
+    except FeatureStoreClientError as error:
+        return error.code
+    return [
+        (
+            c.name,
+            str(c.values.dtype),
+            [None if v != v else v for v in c.values.tolist()],  # NaN compares unequal
+            c.is_set.tolist(),
+            c.statuses.tolist(),
+            c.event_times.astype(np.int64).tolist(),
+        )
+        for c in columns
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(responses(), st.data())
+def test_damaged_bytes_decode_alike_on_both_paths(
+    case: tuple[bytes, int, list[dict[str, Any]]], data: st.DataObject
+) -> None:
+    """Bytes changed, cut or added: the native decoder answers as the NumPy path and protobuf do."""
+    raw, rows, _ = case
+    damaged = bytearray(raw)
+    for _ in range(data.draw(st.integers(0, 2))):
+        at = data.draw(st.integers(0, len(damaged) - 1))
+        damaged[at] = data.draw(st.integers(0, 255))
+    if data.draw(st.integers(0, 2)) == 0:
+        cut = data.draw(st.integers(0, len(damaged)))
+        damaged = damaged[:cut] + data.draw(st.binary(max_size=3))
+    rows += data.draw(st.sampled_from([0, 0, 0, -1, 1]))
+    native = _outcome(bytes(damaged), rows, True)
+    assert native == _outcome(bytes(damaged), rows, False)

@@ -1,5 +1,12 @@
 """GetOnlineFeaturesResponse bytes to NumPy columns, without a Python object per value.
 
+Two fast paths. The native decoder (``_native_columns.c``, built with the SDK where a C compiler
+is present) walks the bytes once, as protobuf's parsers do, and writes each column into buffers
+that become the arrays without a copy: ~40 µs for 100 entities x 10 features here. Where it is
+not built, the NumPy path below reads the same layout in a few NumPy passes per column, ~4x
+slower; a NumPy call costs about as much as the C decoder's whole walk, and right after a call,
+with the core's caches cold, twice that. Both leave to protobuf what they do not read.
+
 The wire layout (``feature_service.proto``, ``types.proto``)::
 
     GetOnlineFeaturesResponse  1 feature_names (string)*    2 columns (FeatureColumn)*
@@ -10,7 +17,7 @@ The wire layout (``feature_service.proto``, ``types.proto``)::
     Timestamp                  1 seconds (varint)    2 nanos (varint); empty at the epoch
 
 The server writes a column's fields in that order with the statuses packed, as protobuf's own
-serializers do. On that layout a response takes a few NumPy passes, and their number, not the
+serializers do. On that layout the NumPy path takes a few passes, and their number, not the
 number of values, is what costs: a column's records (tag, one-byte length, payload) are checked
 with one strided comparison of the bytes when all have one length (every double) and located by
 one walk over their length bytes otherwise (a missing value among doubles; timestamps whose nanos
@@ -23,8 +30,8 @@ one pass over a rows x 12 matrix of their payloads (5-byte seconds, 1970 to 3058
 The checks make this a parse, not a guess: every record's tag and length, every payload consumed
 exactly. Whatever else is valid protobuf (strings or bytes, kinds that differ between rows,
 unpacked statuses, fields out of order, a time before 1978) is parsed by protobuf instead, value
-by value: the same arrays, slower. tests/unit/service/test_sdk_columns.py compares the two on
-random responses.
+by value: the same arrays, slower. tests/unit/service/test_sdk_columns.py compares each fast
+path with protobuf on random responses, and the two with each other on damaged bytes.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ from numpy.typing import NDArray
 from featurestore_client._errors import FeatureStoreClientError
 from featurestore_client._proto.v1 import types_pb2
 from featurestore_client._types import FeatureColumn
+
+try:
+    from featurestore_client import _native_columns
+except ImportError:  # built without a C compiler: the NumPy path
+    _native_columns = None  # type: ignore[assignment]
 
 __all__ = ["decode_columns"]
 
@@ -69,6 +81,16 @@ _PRESENT, _NOT_FOUND, _MAX_STATUS = 1, 3, 4
 _STATUS_CODES = bytes(c if 0 < c <= _MAX_STATUS else _NOT_FOUND for c in range(256))
 """A translation table of status numbers: unknown ones (0, or newer than this SDK) NOT_FOUND."""
 _NAT = np.iinfo(np.int64).min
+_NATIVE_KINDS: dict[int, np.dtype[Any]] = {
+    1: np.dtype(np.float64),
+    2: np.dtype(np.float32),
+    3: np.dtype(np.int32),
+    4: np.dtype(np.int64),
+    5: np.dtype(np.bool_),
+    6: np.dtype(np.int64),
+}
+"""The native decoder's kinds (``enum kind``): double, float, int32, int64, bool, Unix time."""
+_MICROS, _BOOL, _UINT8 = np.dtype("datetime64[us]"), np.dtype(np.bool_), np.dtype(np.uint8)
 _COLS = np.arange(12)
 
 
@@ -95,16 +117,21 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
     raise _malformed("a varint longer than 10 bytes")
 
 
-def decode_columns(data: bytes, rows: int, *, numpy_only: bool = False) -> list[FeatureColumn]:
+def decode_columns(
+    data: bytes, rows: int, *, fast_only: bool = False, native: bool = True
+) -> list[FeatureColumn]:
     """The columns of a serialized GetOnlineFeaturesResponse to a request of ``rows`` entities.
 
-    ``numpy_only`` raises where the NumPy path does not apply instead of parsing with protobuf
-    (the tests check that the server's answers never need protobuf's path).
+    ``fast_only`` raises where the fast path (native, else NumPy) does not apply instead of
+    parsing with protobuf (the tests check that the server's answers never need protobuf's
+    path). ``native=False`` takes the NumPy path where the native decoder is built.
 
     Raises:
         FeatureStoreClientError: INTERNAL: the bytes are not such a response, or a column has
             not one value, status and event time per entity row.
     """
+    if native and _native_columns is not None:
+        return _decode_natively(data, rows, fast_only)
     names: list[str] = []
     bodies: list[tuple[int, int]] = []
     pos, end = 0, len(data)
@@ -137,7 +164,45 @@ def decode_columns(data: bytes, rows: int, *, numpy_only: bool = False) -> list[
         raise _malformed("the last field runs past the end")
     if len(names) != len(bodies):
         raise _malformed(f"{len(names)} feature names for {len(bodies)} columns")
-    return _Response(data, rows, numpy_only).columns(names, bodies)
+    return _Response(data, rows, fast_only).columns(names, bodies)
+
+
+def _decode_natively(data: bytes, rows: int, fast_only: bool) -> list[FeatureColumn]:
+    """:func:`decode_columns` by the native decoder, one pass in C (``_native_columns.c``)."""
+    assert _native_columns is not None
+    try:
+        names, parts = _native_columns.decode(data, rows)
+    except ValueError as exc:
+        raise _malformed(str(exc)) from None
+    if len(names) != len(parts):
+        raise _malformed(f"{len(names)} feature names for {len(parts)} columns")
+    columns = []
+    arrays: dict[tuple[int, np.dtype[Any]], NDArray[Any]] = {}
+
+    def array(buffer: bytes, dtype: np.dtype[Any]) -> NDArray[Any]:
+        """One array per buffer: the decoder gives equal buffers as one object (a view's times)."""
+        made = arrays.get((id(buffer), dtype))
+        if made is None:
+            made = arrays[id(buffer), dtype] = np.frombuffer(buffer, dtype)
+        return made
+
+    for name, part in zip(names, parts, strict=True):
+        match part:
+            case (start, stop):  # not numbers of one kind, or not one of each per row
+                if fast_only:
+                    raise _IrregularError(f"column {name} is not in the native path's layout")
+                columns.append(_by_protobuf(name, data[start:stop], rows))
+            case (kind, values, is_set, statuses, micros):
+                columns.append(
+                    FeatureColumn(
+                        name,
+                        np.frombuffer(values, _NATIVE_KINDS[kind]),
+                        array(is_set, _BOOL),
+                        array(statuses, _UINT8),
+                        array(micros, _MICROS),
+                    )
+                )
+    return columns
 
 
 class _Response:
@@ -147,8 +212,8 @@ class _Response:
     other views'), and the columns where every value is set share one mask.
     """
 
-    def __init__(self, data: bytes, rows: int, numpy_only: bool = False) -> None:
-        self.numpy_only = numpy_only
+    def __init__(self, data: bytes, rows: int, fast_only: bool = False) -> None:
+        self.fast_only = fast_only
         self.data = data
         self.array = np.frombuffer(data, np.uint8)
         self.rows = rows
@@ -171,7 +236,7 @@ class _Response:
             try:
                 decoded.append((name, *self._column(start, stop, stamps)))
             except (_IrregularError, IndexError):
-                if self.numpy_only:
+                if self.fast_only:
                     why = f"column {name} is not in the NumPy path's layout"
                     raise _IrregularError(why) from None
                 decoded.append(_by_protobuf(name, self.data[start:stop], self.rows))
@@ -380,7 +445,7 @@ class _Response:
             regions = micros.reshape(len(stamps), self.rows).view("datetime64[us]")
             return {key: _frozen(times) for key, times in zip(stamps, regions, strict=True)}
         except _IrregularError:
-            if self.numpy_only:
+            if self.fast_only:
                 raise
             return {key: _times_by_protobuf(key, self.rows) for key in stamps}
 
