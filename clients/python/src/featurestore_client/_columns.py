@@ -3,9 +3,9 @@
 Two fast paths. The native decoder (``_native_columns.c``, built with the SDK where a C compiler
 is present) walks the bytes once, as protobuf's parsers do, and writes each column into buffers
 that become the arrays without a copy: ~40 µs for 100 entities x 10 features here. Where it is
-not built, the NumPy path below reads the same layout in a few NumPy passes per column, ~4x
-slower; a NumPy call costs about as much as the C decoder's whole walk, and right after a call,
-with the core's caches cold, twice that. Both leave to protobuf what they do not read.
+not built, the NumPy path below reads the same layout in a few NumPy passes per column, ~3x
+slower warm and more right after a call, when the core's caches are cold: each of its NumPy calls
+has a fixed cost of microseconds. Both leave to protobuf what they do not read.
 
 The wire layout (``feature_service.proto``, ``types.proto``)::
 
