@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from bench.bench_online import _start_child
-from bench.stats import markdown_table, percentiles_ms
+from bench.stats import doc_paragraph, markdown_table, percentiles_ms
 from featurestore.config import Settings, TopicSettings
 from featurestore.events import Anomaly, AvroSerializer, ConfluentSchemaStore
 from featurestore.topics import TopicSpec, ensure_topics
@@ -146,7 +146,7 @@ def detector_section() -> str:
     return "\n\n".join(
         [
             "## Streaming anomaly detector: precision and recall per injected shape",
-            __doc__.strip().split("\n\n")[1].replace("\n", " "),
+            doc_paragraph(__doc__, 1),
             "Command: `python -m bench.bench_anomalies --detector` (or `featurestore anomalies"
             f" evaluate`); load average at the end: {load}.",
             "#### The detector (Holt-Winters + CUSUM, season 60)",
@@ -190,7 +190,7 @@ def run(settings: Settings) -> str:
         [
             detector_section(),
             "## StreamAnomalies delivery latency",
-            __doc__.strip().split("\n\n")[2].replace("\n", " "),
+            doc_paragraph(__doc__, 2),
             markdown_table(
                 ["subscribers", "received", "missing", "p50 ms", "p90 ms", "p99 ms"], rows
             ),

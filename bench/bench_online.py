@@ -52,7 +52,7 @@ import redis
 
 from bench import online_load
 from bench.own_stack import free_ports
-from bench.stats import markdown_table, percentiles_ms
+from bench.stats import doc_paragraph, markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, RedisSettings, Settings, load_settings, settings_env
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, RedisOnlineWriter
 from featurestore.online.testing import BARS_1M, ROLLING_1M, delete_project_keys, market_catalog
@@ -522,7 +522,7 @@ def run(settings: Settings) -> str:
     return "\n\n".join(
         [
             "## Online features (GetOnlineFeatures)",
-            __doc__.strip().split("\n\n")[1].replace("\n", " "),
+            doc_paragraph(__doc__, 1),
             markdown_table(
                 [
                     "what",

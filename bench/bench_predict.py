@@ -49,7 +49,7 @@ from bench.bench_online import (
     _write_rows,
 )
 from bench.sklearn_models import register_sklearn_versions
-from bench.stats import markdown_table, percentiles_ms
+from bench.stats import doc_paragraph, markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, Settings, TopicSettings, load_settings, settings_env
 from featurestore.online.testing import delete_project_keys
 from featurestore.topics import TopicSpec, ensure_topics
@@ -404,7 +404,7 @@ def _report(
             f"{load_start[0]:.2f}/{load_start[1]:.2f}/{load_start[2]:.2f} at the start, "
             f"{load_end[0]:.2f}/{load_end[1]:.2f}/{load_end[2]:.2f} at the end; "
             f"`python -m bench.bench_predict`_",
-            __doc__.strip().split("\n\n")[1].replace("\n", " "),
+            doc_paragraph(__doc__, 1),
             f"Medians of {len(results)} rounds ({MEASURE_S} s per measurement):",
             markdown_table(
                 ["family", "RPC", "entities x features", "p50 ms", "p99 ms", "QPS (1 in flight)"],

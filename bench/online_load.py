@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import psutil
 
 from bench.go_load import Load, LoadResult, drive, go_echo
-from bench.stats import markdown_table
+from bench.stats import doc_paragraph, markdown_table
 
 __all__ = ["Target", "measure"]
 
@@ -161,7 +161,7 @@ def _report(
     return "\n\n".join(
         [
             "## Load from the Go generator (bench/loadgen)",
-            __doc__.strip().split("\n\n")[1].replace("\n", " "),
+            doc_paragraph(__doc__, 1),
             markdown_table(
                 [
                     "server",

@@ -1,4 +1,4 @@
-"""Small helpers the benchmarks share: percentiles and Markdown tables."""
+"""Small helpers the benchmarks share: percentiles, Markdown tables, report text."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["markdown_table", "percentiles_ms"]
+__all__ = ["doc_paragraph", "markdown_table", "percentiles_ms"]
 
 
 def percentiles_ms(seconds: Sequence[float]) -> dict[str, float]:
@@ -27,3 +27,10 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def doc_paragraph(doc: str | None, number: int) -> str:
+    """Paragraph ``number`` (0-based) of a module docstring on one line: a report's prose."""
+    if doc is None:
+        raise ValueError("the benchmark module has no docstring to quote")
+    return doc.strip().split("\n\n")[number].replace("\n", " ")

@@ -18,7 +18,7 @@ import base64
 import hashlib
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -84,6 +84,19 @@ def _secret_entries(value: object) -> object:
         kept = ",".join(line for line in lines if line and not line.startswith("#"))
         return tuple(entry.strip() for entry in kept.split(",") if entry.strip())
     return value
+
+
+def _each_entry(
+    parse: Callable[[str, str], object],
+) -> Callable[[tuple[SecretStr, ...]], tuple[SecretStr, ...]]:
+    """A validator that parses every secret entry with ``parse``, naming a bad one by number."""
+
+    def check(value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for number, entry in enumerate(value, 1):
+            parse(entry.get_secret_value(), f"entry {number}")
+        return value
+
+    return check
 
 
 def _user_password(entry: str, which: str) -> tuple[str, str]:
@@ -438,12 +451,7 @@ class SchemaRegistrySettings(_Section):
 
     _split_users = field_validator("basic_auth_users", mode="before")(_secret_entries)
 
-    @field_validator("basic_auth_users")
-    @classmethod
-    def _users_are_pairs(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
-        for number, entry in enumerate(value, 1):
-            _user_password(entry.get_secret_value(), f"entry {number}")
-        return value
+    _users_are_pairs = field_validator("basic_auth_users")(_each_entry(_user_password))
 
     @field_validator("basic_auth_user_info")
     @classmethod
@@ -755,12 +763,7 @@ class ServiceSettings(_Section):
 
     _split_tokens = field_validator("auth_tokens", mode="before")(_secret_entries)
 
-    @field_validator("auth_tokens")
-    @classmethod
-    def _tokens_have_scopes(cls, value: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
-        for number, entry in enumerate(value, 1):
-            parse_token_entry(entry.get_secret_value(), f"entry {number}")
-        return value
+    _tokens_have_scopes = field_validator("auth_tokens")(_each_entry(parse_token_entry))
 
     def token_grants(self) -> tuple[TokenGrant, ...]:
         """Every configured token as its digest and scopes."""

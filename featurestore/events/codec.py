@@ -1,15 +1,18 @@
 """Conversion between domain events and Avro wire dicts: the only place both shapes meet.
 
-Timestamps travel as integer microseconds since the epoch (``timestamp-micros``); fastavro
-hands them back as aware ``datetime`` values, and both forms are accepted on the way in.
+Each field of an event is the Avro field of the same name (a test holds the bundled schemas to
+it), converted by its type alone: timestamps travel as integer microseconds since the epoch
+(``timestamp-micros``), and fastavro hands them back as aware ``datetime`` values, both accepted on
+the way in; tuples travel as arrays, mappings as maps. A field the record lacks takes the event's
+default; a required one is a :class:`~featurestore.errors.SchemaError` naming it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 from featurestore.errors import SchemaError
 from featurestore.events.model import Anomaly, Event, Metric, PredictionLog, Quote, Trade
@@ -43,148 +46,72 @@ def from_micros(value: int | datetime) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
-def _opt_time(value: int | datetime | None) -> datetime | None:
-    return None if value is None else from_micros(value)
+_Convert = Callable[[Any], Any]
 
 
-def _trade_to_wire(t: Trade) -> WireDict:
-    return {
-        "symbol": t.symbol,
-        "price": t.price,
-        "size": t.size,
-        "event_time": to_micros(t.event_time),
-        "exchange": t.exchange,
-        "conditions": list(t.conditions),
-        "trade_id": t.trade_id,
-        "currency": t.currency,
-        "source": t.source,
-    }
+def _optional(convert: _Convert) -> _Convert:
+    return lambda value: None if value is None else convert(value)
 
 
-def _trade_from_wire(d: Mapping[str, Any]) -> Trade:
-    return Trade(
-        symbol=d["symbol"],
-        price=d["price"],
-        size=d["size"],
-        event_time=from_micros(d["event_time"]),
-        exchange=d["exchange"],
-        trade_id=d["trade_id"],
-        conditions=tuple(d.get("conditions", ())),
-        currency=d.get("currency", "USD"),
-        source=d.get("source", ""),
+def _converters(hint: Any) -> tuple[_Convert | None, _Convert | None]:
+    """How a field of type ``hint`` goes to the wire and back (None: as it is)."""
+    args = set(get_args(hint))
+    if hint is datetime:
+        return to_micros, from_micros
+    if args == {datetime, type(None)}:
+        return _optional(to_micros), _optional(from_micros)
+    origin = get_origin(hint)
+    if origin is tuple:
+        return list, tuple
+    if origin in (Mapping, dict):
+        return dict, dict
+    return None, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    to_wire: _Convert | None
+    from_wire: _Convert | None
+    required: bool
+
+
+def _fields_of(event_type: type[Any]) -> tuple[_Field, ...]:
+    """The event's fields, each the Avro field of the same name (their schemas are checked)."""
+    hints = get_type_hints(event_type)
+    return tuple(
+        _Field(
+            f.name,
+            *_converters(hints[f.name]),
+            required=f.default is MISSING and f.default_factory is MISSING,
+        )
+        for f in fields(event_type)
     )
 
 
-def _quote_to_wire(q: Quote) -> WireDict:
-    return {
-        "symbol": q.symbol,
-        "event_time": to_micros(q.event_time),
-        "bid_price": q.bid_price,
-        "bid_size": q.bid_size,
-        "ask_price": q.ask_price,
-        "ask_size": q.ask_size,
-        "exchange": q.exchange,
-        "quote_id": q.quote_id,
-        "conditions": list(q.conditions),
-        "currency": q.currency,
-        "source": q.source,
-    }
+def _to_wire(plan: tuple[_Field, ...]) -> Callable[[Any], WireDict]:
+    def to_wire(event: Any) -> WireDict:
+        wire: WireDict = {}
+        for f in plan:
+            value = getattr(event, f.name)
+            wire[f.name] = value if f.to_wire is None else f.to_wire(value)
+        return wire
+
+    return to_wire
 
 
-def _quote_from_wire(d: Mapping[str, Any]) -> Quote:
-    return Quote(
-        symbol=d["symbol"],
-        event_time=from_micros(d["event_time"]),
-        bid_price=d["bid_price"],
-        bid_size=d["bid_size"],
-        ask_price=d["ask_price"],
-        ask_size=d["ask_size"],
-        quote_id=d["quote_id"],
-        exchange=d.get("exchange"),
-        conditions=tuple(d.get("conditions", ())),
-        currency=d.get("currency", "USD"),
-        source=d.get("source", ""),
-    )
+def _from_wire(event_type: type[E], plan: tuple[_Field, ...]) -> Callable[[Mapping[str, Any]], E]:
+    def from_wire(wire: Mapping[str, Any]) -> E:
+        given: dict[str, Any] = {}
+        for f in plan:
+            if f.name in wire:
+                value = wire[f.name]
+                given[f.name] = value if f.from_wire is None else f.from_wire(value)
+            elif f.required:
+                raise SchemaError(f"{event_type.__name__} record has no field {f.name!r}")
+        return event_type(**given)
 
-
-def _metric_to_wire(m: Metric) -> WireDict:
-    return {
-        "entity": m.entity,
-        "event_time": to_micros(m.event_time),
-        "value": m.value,
-        "name": m.name,
-        "tags": dict(m.tags),
-        "metric_id": m.metric_id,
-        "source": m.source,
-    }
-
-
-def _metric_from_wire(d: Mapping[str, Any]) -> Metric:
-    return Metric(
-        entity=d["entity"],
-        event_time=from_micros(d["event_time"]),
-        value=d["value"],
-        metric_id=d["metric_id"],
-        name=d.get("name", "value"),
-        tags=dict(d.get("tags", {})),
-        source=d.get("source", ""),
-    )
-
-
-def _anomaly_to_wire(a: Anomaly) -> WireDict:
-    return {
-        "anomaly_id": a.anomaly_id,
-        "symbol": a.symbol,
-        "event_time": to_micros(a.event_time),
-        "score": a.score,
-        "threshold": a.threshold,
-        "model_name": a.model_name,
-        "model_version": a.model_version,
-        "features": dict(a.features),
-        "detected_at": to_micros(a.detected_at),
-    }
-
-
-def _anomaly_from_wire(d: Mapping[str, Any]) -> Anomaly:
-    return Anomaly(
-        anomaly_id=d["anomaly_id"],
-        symbol=d["symbol"],
-        event_time=from_micros(d["event_time"]),
-        score=d["score"],
-        threshold=d.get("threshold"),
-        model_name=d["model_name"],
-        model_version=d["model_version"],
-        features=dict(d.get("features", {})),
-        detected_at=from_micros(d["detected_at"]),
-    )
-
-
-def _prediction_to_wire(p: PredictionLog) -> WireDict:
-    return {
-        "request_id": p.request_id,
-        "model_name": p.model_name,
-        "model_version": p.model_version,
-        "entity": dict(p.entity),
-        "features": dict(p.features),
-        "prediction": p.prediction,
-        "feature_time": None if p.feature_time is None else to_micros(p.feature_time),
-        "request_time": to_micros(p.request_time),
-        "response_time": to_micros(p.response_time),
-    }
-
-
-def _prediction_from_wire(d: Mapping[str, Any]) -> PredictionLog:
-    return PredictionLog(
-        request_id=d["request_id"],
-        model_name=d["model_name"],
-        model_version=d["model_version"],
-        entity=dict(d["entity"]),
-        features=dict(d.get("features", {})),
-        prediction=d["prediction"],
-        feature_time=_opt_time(d.get("feature_time")),
-        request_time=from_micros(d["request_time"]),
-        response_time=from_micros(d["response_time"]),
-    )
+    return from_wire
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,19 +127,18 @@ class Codec(Generic[E]):
     from_wire: Callable[[Mapping[str, Any]], E]
 
 
-TRADE_CODEC = Codec(Trade, "trade", "featurestore.v1.Trade", _trade_to_wire, _trade_from_wire)
-QUOTE_CODEC = Codec(Quote, "quote", "featurestore.v1.Quote", _quote_to_wire, _quote_from_wire)
-METRIC_CODEC = Codec(Metric, "metric", "featurestore.v1.Metric", _metric_to_wire, _metric_from_wire)
-ANOMALY_CODEC = Codec(
-    Anomaly, "anomaly", "featurestore.v1.Anomaly", _anomaly_to_wire, _anomaly_from_wire
-)
-PREDICTION_CODEC = Codec(
-    PredictionLog,
-    "prediction_log",
-    "featurestore.v1.PredictionLog",
-    _prediction_to_wire,
-    _prediction_from_wire,
-)
+def _codec(event_type: type[E], schema_name: str) -> Codec[E]:
+    """The codec of ``event_type``: field for field, by name (bundled schema ``schema_name``)."""
+    plan = _fields_of(event_type)
+    full_name = f"featurestore.v1.{event_type.__name__}"
+    return Codec(event_type, schema_name, full_name, _to_wire(plan), _from_wire(event_type, plan))
+
+
+TRADE_CODEC = _codec(Trade, "trade")
+QUOTE_CODEC = _codec(Quote, "quote")
+METRIC_CODEC = _codec(Metric, "metric")
+ANOMALY_CODEC = _codec(Anomaly, "anomaly")
+PREDICTION_CODEC = _codec(PredictionLog, "prediction_log")
 _CODECS: tuple[Codec[Any], ...] = (
     TRADE_CODEC,
     QUOTE_CODEC,

@@ -33,7 +33,13 @@ import hiredis
 from opentelemetry import trace
 
 from featurestore.errors import BackendUnavailableError
-from featurestore.online.pipelined import Invalidate, PipelinedRedis, RedisAccess, encode_command
+from featurestore.online.pipelined import (
+    Invalidate,
+    InvalidationRelay,
+    PipelinedRedis,
+    RedisAccess,
+    encode_command,
+)
 from featurestore.online.rows import RowBatch, StoreHook
 
 __all__ = ["MAX_REDIRECTS", "ClusterRedis"]
@@ -82,16 +88,12 @@ class ClusterRedis:
         """The last slot map asked of the cluster, to tell when it changes."""
         self._refreshing: asyncio.Task[list[Address]] | None = None
         self._watcher: asyncio.Task[None] | None = None
-        self._on_invalidate: Invalidate | None = None
+        self._invalidated = InvalidationRelay()
         self._closed = False
 
     def on_invalidate(self, callback: Invalidate) -> None:
         """Call ``callback`` with the keys any node invalidates (``None``: forget everything)."""
-        self._on_invalidate = callback
-
-    def _invalidated(self, keys: list[bytes] | None) -> None:
-        if self._on_invalidate is not None:
-            self._on_invalidate(keys)
+        self._invalidated.callback = callback
 
     def node(self, address: Address) -> PipelinedRedis:
         """The shared connection to the node at ``address`` (made on first use)."""

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Invalidate",
+    "InvalidationRelay",
     "PipelinedRedis",
     "RedisAccess",
     "command_name",
@@ -60,6 +61,23 @@ logger = logging.getLogger(__name__)
 Invalidate = Callable[[list[bytes] | None], None]
 """Told the keys Redis invalidated, or None: forget every key."""
 RepliesHook = Callable[[list[Any]], None]
+
+
+class InvalidationRelay:
+    """Hands the keys a client's connections report invalidated to the callback set last.
+
+    Connections are made with the relay before a reader sets its callback, and keep it when the
+    callback changes.
+    """
+
+    def __init__(self) -> None:
+        """No callback yet: invalidations are dropped."""
+        self.callback: Invalidate | None = None
+
+    def __call__(self, keys: list[bytes] | None) -> None:
+        """Pass ``keys`` (``None``: forget everything) to the callback, when one is set."""
+        if self.callback is not None:
+            self.callback(keys)
 
 
 def command_name(payload: bytes) -> str:
@@ -256,7 +274,7 @@ class PipelinedRedis:
         self._timeout_s = timeout_s
         self.tracking = tracking
         """Whether connections track the keys they read (see the module's docstring)."""
-        self._on_invalidate: Invalidate | None = None
+        self._invalidated = InvalidationRelay()
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
         self._tracer = tracer
@@ -264,11 +282,7 @@ class PipelinedRedis:
 
     def on_invalidate(self, callback: Invalidate) -> None:
         """Call ``callback`` with the keys Redis invalidates (``None``: forget everything)."""
-        self._on_invalidate = callback
-
-    def _invalidated(self, keys: list[bytes] | None) -> None:
-        if self._on_invalidate is not None:
-            self._on_invalidate(keys)
+        self._invalidated.callback = callback
 
     async def execute(
         self, payload: bytes, count: int, on_replies: RepliesHook | None = None

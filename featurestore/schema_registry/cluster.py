@@ -31,7 +31,6 @@ import logging
 import os
 import random
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from featurestore.errors import FeatureStoreError
 from featurestore.schema_registry.errors import NotLeaderError, StoreError
-from featurestore.schema_registry.kafka_log import KafkaRecordLog, LogTail
+from featurestore.schema_registry.kafka_log import KafkaRecordLog, LogTail, LogThread
 from featurestore.schema_registry.records import LeaderEntry, LeaderKey, LogRecord
 from featurestore.schema_registry.registry import SchemaRegistry
 
@@ -347,8 +346,10 @@ class ClusterNode:
             return
 
 
-class _Election:
+class _Election(LogThread):
     """Membership of the leaders' consumer group, in a thread: holding the partition is leading."""
+
+    join_s = 15.0
 
     def __init__(
         self,
@@ -361,18 +362,7 @@ class _Election:
         self._instance = instance
         self._on_change = on_change
         self._on_fatal = on_fatal
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="schema-leader-election", daemon=True
-        )
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(15)
+        super().__init__("schema-leader-election")
 
     def _run(self) -> None:
         try:

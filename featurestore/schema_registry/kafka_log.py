@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ from featurestore.schema_registry.errors import NotLeaderError, StoreError, Stor
 from featurestore.schema_registry.records import LogRecord, decode_record, encode_record
 from featurestore.topics import TopicSpec, ensure_topics
 
-__all__ = ["KafkaRecordLog", "LogTail"]
+__all__ = ["KafkaRecordLog", "LogTail", "LogThread"]
 
 _log = logging.getLogger(__name__)
 
@@ -293,7 +294,36 @@ class KafkaRecordLog:
             prober.close()
 
 
-class LogTail:
+class LogThread(ABC):
+    """Work on the log in a daemon thread of its own, from :meth:`start` until :meth:`stop`.
+
+    :meth:`_run` checks ``_stopping`` between its waits on Kafka.
+    """
+
+    join_s = 10.0
+    """How long :meth:`stop` waits for the thread (its longest wait on Kafka, and some)."""
+
+    def __init__(self, name: str) -> None:
+        """A thread called ``name``, not started."""
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to stop and wait for it (at most :attr:`join_s`)."""
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join(self.join_s)
+
+    @abstractmethod
+    def _run(self) -> None:
+        """The thread's work."""
+
+
+class LogTail(LogThread):
     """Follows the log from the beginning in a thread of its own.
 
     Each batch of committed records goes to ``on_batch`` with the position after it; reaching the
@@ -313,18 +343,7 @@ class LogTail:
         self._log = log
         self._on_batch = on_batch
         self._on_error = on_error
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="schema-log-tail", daemon=True)
-
-    def start(self) -> None:
-        """Start reading."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop reading and wait for the thread."""
-        self._stopping.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        super().__init__("schema-log-tail")
 
     def _run(self) -> None:
         def error_cb(error: KafkaError) -> None:

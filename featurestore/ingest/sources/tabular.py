@@ -86,11 +86,7 @@ def _to_int(value: object) -> object:
         try:
             return int(value)
         except ValueError:
-            try:
-                number = float(value)
-            except ValueError:
-                return value
-            return int(number) if number.is_integer() else number
+            value = _to_float(value)  # "100.0" is an int; "100.5" stays a float for the check
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value

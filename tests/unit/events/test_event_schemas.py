@@ -1,10 +1,22 @@
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
 import featurestore.events as events
 from featurestore.errors import SchemaError
-from featurestore.events import bundled_schema, parse_schema_text
+from featurestore.events import (
+    Anomaly,
+    Event,
+    Metric,
+    PredictionLog,
+    Quote,
+    Trade,
+    bundled_schema,
+    parse_schema_text,
+)
+from featurestore.events.codec import codec_for_type
 
 
 @pytest.mark.parametrize(
@@ -64,3 +76,17 @@ def test_invalid_schema_text_is_a_schema_error() -> None:
 def test_public_surface() -> None:
     for name in events.__all__:
         assert hasattr(events, name), name
+
+
+@pytest.mark.parametrize("event_type", [Trade, Quote, Metric, Anomaly, PredictionLog])
+def test_each_event_field_is_the_schema_field_of_its_name(event_type: type[Event]) -> None:
+    """The codec maps fields by name: the event and its bundled record have the same ones."""
+    codec = codec_for_type(event_type)
+    schema = bundled_schema(codec.schema_name)
+    assert schema.full_name == codec.full_name
+    assert {f["name"] for f in schema.parsed["fields"]} == {f.name for f in fields(event_type)}
+
+
+def test_a_record_without_a_required_field_is_named() -> None:
+    with pytest.raises(SchemaError, match="Metric record has no field 'metric_id'"):
+        codec_for_type(Metric).from_wire({"entity": "h1", "event_time": 0, "value": 1.0})
