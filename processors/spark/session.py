@@ -14,7 +14,11 @@ from featurestore.stack.jars import resolve_jars
 from processors.options import ProcessorOptions
 from processors.spark.shipping import shipped_environment
 
-__all__ = ["build_session", "jvm_exited", "spark_stopped"]
+__all__ = ["JVM_GONE_ERRORS", "build_session", "jvm_exited", "spark_stopped"]
+
+JVM_GONE_ERRORS: tuple[type[Exception], ...] = (Py4JError, OSError)
+"""What a call into Spark's JVM raises once the JVM is stopping or gone: py4j's errors, or its
+socket's."""
 
 
 def build_session(settings: Settings, options: ProcessorOptions) -> Any:
@@ -120,5 +124,5 @@ def spark_stopped(spark: Any) -> bool:
     """
     try:
         return bool(spark.sparkContext._jsc.sc().isStopped())
-    except (Py4JError, OSError):  # py4j's, or its socket's once the JVM is gone
+    except JVM_GONE_ERRORS:
         return True

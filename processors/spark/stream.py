@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from py4j.protocol import Py4JError
-
 from featurestore.config import Settings
 from featurestore.processor_files import processor_dir
 from processors.claims import claim_run, topic_partitions
@@ -46,7 +44,7 @@ from processors.report import BatchReport
 from processors.resilient import EngineExitedError
 from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
-from processors.spark.session import jvm_exited, spark_stopped
+from processors.spark.session import JVM_GONE_ERRORS, jvm_exited, spark_stopped
 from processors.views import MaterializedViews
 from processors.wiring import ProcessorWiring
 
@@ -195,7 +193,7 @@ class StreamHandle:
             error = self.query.exception()
             if error is not None and spark_stopped(self.spark):
                 exited, error = _spark_ended(error), None
-        except (Py4JError, OSError) as exc:  # py4j's, or its socket's once the JVM is gone
+        except JVM_GONE_ERRORS as exc:
             if not (spark_stopped(self.spark) or jvm_exited(_JVM_EXIT_WAIT_S)):
                 raise
             exited = _spark_ended(exc)

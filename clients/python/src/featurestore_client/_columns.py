@@ -36,6 +36,7 @@ path with protobuf on random responses, and the two with each other on damaged b
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from typing import Any
 
 import grpc
@@ -104,6 +105,11 @@ def _malformed(why: str) -> FeatureStoreClientError:
     )
 
 
+def _one_name_per_column(names: Sized, columns: Sized) -> None:
+    if len(names) != len(columns):
+        raise _malformed(f"{len(names)} feature names for {len(columns)} columns")
+
+
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
     """The varint at ``pos`` and the position after it (IndexError past the end)."""
     result = shift = 0
@@ -162,8 +168,7 @@ def decode_columns(
         raise _malformed(str(exc)) from None
     if pos != end:
         raise _malformed("the last field runs past the end")
-    if len(names) != len(bodies):
-        raise _malformed(f"{len(names)} feature names for {len(bodies)} columns")
+    _one_name_per_column(names, bodies)
     return _Response(data, rows, fast_only).columns(names, bodies)
 
 
@@ -174,8 +179,7 @@ def _decode_natively(data: bytes, rows: int, fast_only: bool) -> list[FeatureCol
         names, parts = _native_columns.decode(data, rows)
     except ValueError as exc:
         raise _malformed(str(exc)) from None
-    if len(names) != len(parts):
-        raise _malformed(f"{len(names)} feature names for {len(parts)} columns")
+    _one_name_per_column(names, parts)
     columns = []
     arrays: dict[tuple[int, np.dtype[Any]], NDArray[Any]] = {}
 
