@@ -25,47 +25,19 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable
 
 from featurestore.config import Settings
 from featurestore.heap import freeze_startup_heap
 from featurestore.resilience import Backoff, Health, Retrier, Stopped, outage_of
+from processors.handle import EngineExitedError, ProcessorHandle
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions
-from processors.report import BatchReport
 from processors.wiring import ProcessorWiring
 
-__all__ = ["EngineExitedError", "ProcessorHandle", "run_resilient_stream", "start_processor"]
+__all__ = ["run_resilient_stream", "start_processor"]
 
 log = logging.getLogger(__name__)
-
-
-class EngineExitedError(RuntimeError):
-    """The engine's runtime stopped under a running handle (Spark's context, or its JVM).
-
-    While the process stops this is the signal reaching the whole process group (Spark's JVM
-    runs its shutdown hook), and the stop is clean: each batch's work is finished or left to the
-    next start, which reads from the state table's offsets. Otherwise it is a crash.
-    """
-
-
-class ProcessorHandle(Protocol):
-    """A running engine (Spark's ``StreamHandle`` or the Kafka engine's ``ConsumerHandle``)."""
-
-    @property
-    def totals(self) -> dict[str, int]:
-        """The counts summed over the batches so far."""
-
-    @property
-    def reports(self) -> Sequence[BatchReport]:
-        """The latest batches' reports, in order (:data:`processors.recorder.REPORTS_KEPT`)."""
-
-    def wait(self, stop: threading.Event | None = None, poll_s: float = 1.0) -> None:
-        """Block until the engine ends (or ``stop`` is set: then stop it)."""
-
-    def stop(self) -> None:
-        """Stop the engine, finishing the batch in flight."""
 
 
 def start_processor(

@@ -31,6 +31,7 @@ from typing import Any
 from featurestore.config import Settings
 from featurestore.processor_files import processor_dir
 from processors.claims import claim_run, topic_partitions
+from processors.handle import EngineExitedError
 from processors.options import ProcessorOptions
 from processors.partition_job import (
     SUMMARY_DDL,
@@ -41,7 +42,6 @@ from processors.partition_job import (
 )
 from processors.recorder import BatchRecorder, RowsHook
 from processors.report import BatchReport
-from processors.resilient import EngineExitedError
 from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
 from processors.spark.session import JVM_GONE_ERRORS, jvm_exited, spark_stopped

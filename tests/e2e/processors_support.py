@@ -40,8 +40,8 @@ from featurestore.stack import Stack
 from featurestore.stack.process import stop_group
 from featurestore.stack.processors import start_processor
 from processors import resilient
+from processors.handle import ProcessorHandle
 from processors.options import Engine, ProcessorOptions
-from processors.resilient import ProcessorHandle
 from processors.status import read_status
 from processors.wiring import ProcessorWiring
 from tests.own_stack import own_stack

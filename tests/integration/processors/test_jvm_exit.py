@@ -1,6 +1,6 @@
 """A Spark driver stopped under a running query, as a SIGTERM to the whole process group does
 (Spark's JVM gets it too: its shutdown hook stops the SparkContext, then the JVM exits), stops
-with :class:`~processors.resilient.EngineExitedError`, not with py4j's, the socket's or the
+with :class:`~processors.handle.EngineExitedError`, not with py4j's, the socket's or the
 query's errors.
 
 Each case in a child process of its own: stopping this pytest process's Spark would end every
@@ -24,7 +24,7 @@ _DRIVER = textwrap.dedent(
     import signal, sys, time
     from pyspark import SparkContext
     from pyspark.sql import SparkSession
-    from processors.resilient import EngineExitedError
+    from processors.handle import EngineExitedError
     from processors.spark.stream import StreamHandle
 
     checkpoint, case = sys.argv[1:]

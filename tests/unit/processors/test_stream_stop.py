@@ -16,8 +16,9 @@ from pyspark import SparkContext
 import processors.spark.stream as stream
 from featurestore.config import Settings
 from featurestore.resilience import Health
+from processors.handle import EngineExitedError
 from processors.options import ProcessorOptions
-from processors.resilient import EngineExitedError, run_resilient_stream
+from processors.resilient import run_resilient_stream
 from processors.spark.pipeline import BatchPipeline
 from processors.spark.session import jvm_exited
 
