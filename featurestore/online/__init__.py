@@ -11,43 +11,16 @@ Everything about Redis lives here, one Redis server or a Redis Cluster alike:
 - ``reading.py``: decoding replies into statuses and values; ``row_cache.py``: the cache.
 """
 
-from featurestore.online.base import (
-    EntityKey,
-    EntityValue,
-    FeatureCatalog,
-    FeatureRef,
-    FeatureRow,
-    FeatureScalar,
-    FeatureSpec,
-    FeatureStatus,
-    FeatureValue,
-    FeatureViewSpec,
-    OnlineFeatures,
-    OnlineStore,
-    ValueType,
-    WriteResult,
-)
+from featurestore.online import base
+from featurestore.online.base import *  # noqa: F403  (the interface and domain types: base.__all__)
 from featurestore.online.catalog import StaticCatalog, catalog_from_feast, catalog_from_feast_repo
 from featurestore.online.redis import RedisOnlineStore, RedisOnlineWriter
 
 __all__ = [
-    "EntityKey",
-    "EntityValue",
-    "FeatureCatalog",
-    "FeatureRef",
-    "FeatureRow",
-    "FeatureScalar",
-    "FeatureSpec",
-    "FeatureStatus",
-    "FeatureValue",
-    "FeatureViewSpec",
-    "OnlineFeatures",
-    "OnlineStore",
     "RedisOnlineStore",
     "RedisOnlineWriter",
     "StaticCatalog",
-    "ValueType",
-    "WriteResult",
     "catalog_from_feast",
     "catalog_from_feast_repo",
+    *base.__all__,
 ]
