@@ -96,10 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack(settings)
     # Sections on a stack of their own (soak, chaos) would only share the machine with it.
     shared = [n for n in names if not _own_stack(n)]
-    started = stack.up().started if shared else []
+    started: list[str] = []  # filled as each server launches: a later one failing stops them
     sections = _previous_sections(args.out)
     failed: list[str] = []
     try:
+        if shared:
+            stack.up(on_launch=started.append)
         for name in names:
             print(f"[bench] {name} ...", flush=True)
             began = time.monotonic()

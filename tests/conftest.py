@@ -77,12 +77,13 @@ def stack(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Settin
         register_event_schemas(settings)  # as `make run` does before applying definitions
         yield settings
         return
-    result = local.up()
+    started: list[str] = []  # filled as each server launches: a later one failing stops them
     try:
+        local.up(on_launch=started.append)
         register_event_schemas(settings)
         yield settings
     finally:
-        local.down(result.started)
+        local.down(started)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import abc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import pandas as pd
@@ -91,11 +90,6 @@ class OfflineStore(abc.ABC):
         """The store itself; leaving calls :meth:`close`."""
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         """Close what the store keeps (:meth:`close`)."""
         self.close()

@@ -209,22 +209,28 @@ class SparkCluster:
             The names of the daemons started.
 
         Raises:
-            BackendUnavailableError: a daemon did not come up (its log's last lines say why).
+            BackendUnavailableError: a daemon did not come up (its log's last lines say why);
+                the daemons this call started are stopped again, their logs kept.
         """
-        started: list[str] = []
-        for group in ([self.master], self.workers):
-            launched = []
-            for daemon in group:
-                with daemon.process.exclusive():
-                    if daemon.process.pid() is not None:
-                        continue
-                    daemon.prepare()
-                    daemon.launch()
-                launched.append(daemon)
-                started.append(daemon.name)
-            for daemon in launched:
-                wait_healthy(daemon)
-        return started
+        started: list[_SparkDaemon] = []
+        try:
+            for group in ([self.master], self.workers):
+                launched = []
+                for daemon in group:
+                    with daemon.process.exclusive():
+                        if daemon.process.pid() is not None:
+                            continue
+                        daemon.prepare()
+                        daemon.launch()
+                    launched.append(daemon)
+                    started.append(daemon)
+                for daemon in launched:
+                    wait_healthy(daemon)
+        except BaseException:
+            for begun in reversed(started):
+                begun.stop()
+            raise
+        return [d.name for d in started]
 
     def down(self) -> list[str]:
         """Stop the workers, then the master; returns those that were running."""
