@@ -99,6 +99,8 @@ class ClusterRedis:
         """The shared connection to the node at ``address`` (made on first use)."""
         node = self._nodes.get(address)
         if node is None:
+            if self._closed:  # a call still in flight when the client closed: no new socket
+                raise BackendUnavailableError("online store (Redis Cluster): the client is closed")
             node = self._nodes[address] = PipelinedRedis(
                 address[0], address[1], timeout_s=self._timeout_s,
                 tracking=self.tracking, tracer=self._tracer, access=self._access,

@@ -331,15 +331,11 @@ class PipelinedRedis:
                     ssl=self._access.ssl,
                     server_hostname=self._host if self._access.ssl is not None else None,
                 )
-                if self._access.password is not None:
-                    await self._auth(protocol)
-                if self.tracking:
-                    await self._track(protocol)
-                if self._db:
-                    (reply,) = await protocol.send(encode_command("SELECT", str(self._db)), 1)
-                    if reply != b"OK":
-                        protocol.close()
-                        raise BackendUnavailableError(f"online store (Redis) refused db: {reply}")
+                try:
+                    await self._handshake(protocol)
+                except BaseException:  # refused, timed out or cancelled (aclose): no socket left
+                    protocol.close()
+                    raise
         except ssl.SSLError as exc:
             # A certificate the CA did not sign (or TLS against a plain port): not transient.
             raise ConfigurationError(
@@ -354,6 +350,17 @@ class PipelinedRedis:
         self._protocol = protocol
         return protocol
 
+    async def _handshake(self, protocol: _Protocol) -> None:
+        """AUTH, tracking and SELECT, as configured, on a new connection."""
+        if self._access.password is not None:
+            await self._auth(protocol)
+        if self.tracking:
+            await self._track(protocol)
+        if self._db:
+            (reply,) = await protocol.send(encode_command("SELECT", str(self._db)), 1)
+            if reply != b"OK":
+                raise BackendUnavailableError(f"online store (Redis) refused db: {reply}")
+
     async def _auth(self, protocol: _Protocol) -> None:
         """AUTH as the ACL user; a refusal is a :class:`ConfigurationError` naming the user."""
         access = self._access
@@ -361,7 +368,6 @@ class PipelinedRedis:
         args = [access.username] if access.username else []
         (reply,) = await protocol.send(encode_command("AUTH", *args, access.password), 1)
         if reply != b"OK":
-            protocol.close()
             user = access.username or "default"
             raise ConfigurationError(
                 f"online store (Redis) at {self._host}:{self._port} refused user {user!r}: {reply}"

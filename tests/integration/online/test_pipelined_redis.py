@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import hiredis
 import pytest
@@ -120,6 +120,46 @@ def test_a_silent_server_times_out_and_fails_every_pending_batch() -> None:
     results = asyncio.run(main())
     assert all(isinstance(r, BackendUnavailableError) for r in results)
     assert "no reply within 0.3 s" in str(results[0])
+
+
+def test_a_connection_closed_during_its_handshake_leaves_no_socket() -> None:
+    """Closing the client while HELLO/CLIENT TRACKING waits (a server stopping) closes the socket.
+
+    Its own timeout is far away, so only the close can end the connection in time.
+    """
+
+    async def main() -> list[bytes]:
+        accepted = asyncio.Event()
+        ends: list[bytes] = []  # what the accepted connection read before the client closed it
+
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.set()
+            ends.append(await reader.read())  # never answers; read() ends at the client's close
+            writer.close()
+
+        silent = await asyncio.start_server(accept, "127.0.0.1", 0)
+        port = silent.sockets[0].getsockname()[1]
+        client = PipelinedRedis("127.0.0.1", port, timeout_s=30.0, tracking=True)
+        call = asyncio.ensure_future(client.execute(encode_command("PING"), 1))
+        try:
+            await asyncio.wait_for(accepted.wait(), 5)
+            await asyncio.sleep(0.05)  # HELLO sent, its reply awaited
+            await client.aclose()
+            call.cancel()
+            await asyncio.wait_for(_until(lambda: bool(ends)), 5)
+        finally:
+            call.cancel()
+            silent.close()
+            await silent.wait_closed()
+        return ends
+
+    ends = asyncio.run(main())
+    assert len(ends) == 1 and ends[0].startswith(b"*2\r\n$5\r\nHELLO"), ends
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    while not done():
+        await asyncio.sleep(0.02)
 
 
 def test_reconnects_after_the_connection_is_killed(stack: Settings, keys: list[bytes]) -> None:
