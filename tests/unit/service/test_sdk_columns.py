@@ -244,6 +244,29 @@ def test_a_time_before_1978_is_not_the_numpy_paths(native: bool) -> None:
     ).event_time == EPOCH + timedelta(days=1)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "numpy"])
+def test_a_nanos_varint_past_32_bits_is_read_as_protobuf_reads_it(native: bool) -> None:
+    """int32 ``nanos`` keeps the varint's low 32 bits, signed: both fast paths as protobuf.
+
+    The varint c0 ba a2 80 08 is 2,148,048,192; as an int32 it is -2,146,919,104 (a byte of a
+    valid time changed in transit, found by the damaged-bytes test).
+    """
+    message = types_pb2.FeatureColumn()
+    for i in range(4):
+        message.values.add(double_value=float(i))
+        message.statuses.append(types_pb2.FEATURE_STATUS_PRESENT)
+        message.event_timestamps.add(seconds=NOW_S, nanos=269_000_000)
+    data = _one_column(message)
+    valid = message.event_timestamps[0].SerializeToString()  # ... 10 c0 ba a2 80 01
+    damaged = valid[:-1] + b"\x08"  # the nanos varint's last byte, 0x01 -> 0x08
+    data = data[::-1].replace(valid[::-1], damaged[::-1], 1)[::-1]  # the last row's time
+    parsed = feature_service_pb2.GetOnlineFeaturesResponse.FromString(data)
+    nanos = parsed.columns[0].event_timestamps[3].nanos
+    assert nanos == 2_148_048_192 - 2**32
+    (decoded,) = decode_columns(data, 4, native=native)
+    assert decoded.event_times.astype(np.int64).tolist()[3] == NOW_S * 10**6 + nanos // 1000
+
+
 def _one_column(column: types_pb2.FeatureColumn, name: str = "v:f") -> bytes:
     message = feature_service_pb2.GetOnlineFeaturesResponse(feature_names=[name])
     message.columns.append(column)

@@ -556,7 +556,9 @@ def _timestamps(array: NDArray[np.uint8], starts: Ints, sizes: Ints) -> NDArray[
     seconds_nanos = (_matching(array, starts, sizes, _STAMP_TABLES) @ _STAMP_WEIGHTS).astype(
         np.int64
     )
-    micros = seconds_nanos[:, 0] * 1_000_000 + seconds_nanos[:, 1] // 1000
+    # nanos is an int32 field: protobuf keeps a varint's low 32 bits, signed (as the C path does)
+    nanos = (seconds_nanos[:, 1] & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+    micros = seconds_nanos[:, 0] * 1_000_000 + nanos.astype(np.int64) // 1000
     micros[sizes == 0] = _NAT
     return micros
 
