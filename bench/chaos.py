@@ -49,7 +49,7 @@ from processors.state_table import stored_offsets
 
 __all__ = ["COMPONENTS", "ChaosReport", "Kill", "run_chaos"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 COMPONENTS = (
     "kafka", "processors", "grpc", "schema-registry", "redis", "postgres", "mlflow", "scorer",
@@ -298,7 +298,7 @@ class ChaosRun:
             kill.lag_before = self.lag()
             before = read_records(self.stack.supervisor.state_file)
             began = time.monotonic()
-            log.warning("chaos: SIGKILL %s", name)
+            logger.warning("chaos: SIGKILL %s", name)
             _kill_group(component)
             deadline = began + self.recover_limit_s
             while time.monotonic() < deadline and not self.all_healthy([name, *watched]):
@@ -326,7 +326,7 @@ class ChaosRun:
             record = after.get(name)
             kill.restarts = record.restarts if record is not None else 0
             kill.collateral = _died_meanwhile(before, after, name)
-            log.warning("chaos: %s", kill)
+            logger.warning("chaos: %s", kill)
             kills.append(kill)
         return kills
 
@@ -347,7 +347,7 @@ class ChaosRun:
             else:
                 self.stack.start_services([name])
             times[name] = time.monotonic() - began
-            log.warning("chaos: %s started alone in %.1f s", name, times[name])
+            logger.warning("chaos: %s started alone in %.1f s", name, times[name])
             deadline = time.monotonic() + self.recover_limit_s
             while time.monotonic() < deadline and not self.all_healthy(watched):
                 time.sleep(0.25)

@@ -17,7 +17,7 @@ import logging
 
 __all__ = ["freeze_startup_heap"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def freeze_startup_heap() -> int:
@@ -25,5 +25,5 @@ def freeze_startup_heap() -> int:
     gc.collect()
     gc.freeze()
     frozen = gc.get_freeze_count()
-    log.debug("froze %d objects of the start-up heap", frozen)
+    logger.debug("froze %d objects of the start-up heap", frozen)
     return frozen

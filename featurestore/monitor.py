@@ -35,7 +35,7 @@ from featurestore.config import Settings
 
 __all__ = ["Monitor"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class Monitor:
@@ -130,7 +130,7 @@ class Monitor:
                     )
                 except FeatureStoreError as exc:
                     young = isinstance(exc, ValidationError) and exc.field == "window"
-                    log.log(logging.INFO if young else logging.WARNING,
+                    logger.log(logging.INFO if young else logging.WARNING,
                             "drift of %s: not measured this time: %s", model, exc)  # fmt: skip
                     continue
                 for feature in report.features:
@@ -147,7 +147,7 @@ class Monitor:
         definitions = cached_definitions(self.settings, self.project or PROJECT)
         with psycopg.connect(self.settings.postgres.dsn, autocommit=True) as conn:
             for dropped in apply_retention(conn, definitions.views):
-                log.info("retention: dropped %s", describe(dropped))
+                logger.info("retention: dropped %s", describe(dropped))
 
     def refresh_column_copies(self) -> None:
         """Rebuild the offline tables' column copies that are missing, inexact or stale."""
@@ -166,7 +166,7 @@ class Monitor:
         dsn = self.settings.postgres.dsn
         max_rows = self.settings.postgres.column_copy_max_rows
         for meta in refresh_copies(dsn, definitions, root, max_rows=max_rows):
-            log.info("column copy of %s: %d rows before %s", meta.view, meta.rows, meta.until)
+            logger.info("column copy of %s: %d rows before %s", meta.view, meta.rows, meta.until)
         exact = exact_copies(dsn, definitions, root)
         self.copy_until.clear()
         self.copy_rows.clear()
@@ -221,6 +221,6 @@ def _logged(what: str, measure: Callable[[], None]) -> None:
     try:
         measure()
     except Exception as exc:  # one failed measurement must not end the monitor
-        log.warning("%s: not measured this time: %s", what, exc)
+        logger.warning("%s: not measured this time: %s", what, exc)
         return
-    log.debug("%s measured in %.2f s", what, time.monotonic() - began)
+    logger.debug("%s measured in %.2f s", what, time.monotonic() - began)

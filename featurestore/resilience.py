@@ -34,7 +34,7 @@ from featurestore.errors import FeatureStoreError
 
 __all__ = ["Backoff", "Health", "Outage", "Retrier", "Stopped", "outage_of"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -198,7 +198,7 @@ class Health:
             changed = dict(self._reasons) if known != outage.reason else None
         if changed is not None:
             if known is None:
-                log.warning("NOT_SERVING: %s is away: %s", outage.dependency, outage.reason)
+                logger.warning("NOT_SERVING: %s is away: %s", outage.dependency, outage.reason)
             self._notify(changed)
 
     def up(self, dependency: str | None = None) -> None:
@@ -210,7 +210,7 @@ class Health:
                 gone = [dependency] if self._reasons.pop(dependency, None) is not None else []
             now = dict(self._reasons)
         if gone:
-            log.warning("%s back%s", ", ".join(gone), "; SERVING" if not now else "")
+            logger.warning("%s back%s", ", ".join(gone), "; SERVING" if not now else "")
             self._notify(now)
 
     def _notify(self, reasons: dict[str, str]) -> None:
@@ -252,7 +252,7 @@ class Retrier:
                 attempt += 1
                 self.health.down(outage)
                 wait = self.backoff.delay(attempt)
-                log.info("%s: %s away (attempt %d), again in %.1f s", what, outage.dependency,
+                logger.info("%s: %s away (attempt %d), again in %.1f s", what, outage.dependency,
                          attempt, wait)  # fmt: skip
                 if self.sleep(self.stop, wait):
                     raise Stopped(f"{what}: stopped while {outage.dependency} was away") from exc

@@ -25,7 +25,7 @@ from models.registry import CHAMPION, ModelRef, ModelRegistry
 
 __all__ = ["AliasFollower"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 M = TypeVar("M")
 
@@ -91,7 +91,7 @@ class AliasFollower(ABC, Generic[M]):
             return False
         loaded = self._load(ref)
         self._current, self._version = loaded, ref.version
-        log.info("%s now uses %s version %s", type(self).__name__, ref.name, ref.version)
+        logger.info("%s now uses %s version %s", type(self).__name__, ref.name, ref.version)
         return True
 
     def start(self) -> Self:
@@ -109,7 +109,7 @@ class AliasFollower(ABC, Generic[M]):
             try:
                 self.refresh()
             except FeatureStoreError as exc:
-                log.warning("keeping %s version %s: %s", self.model_name, self._version, exc)
+                logger.warning("keeping %s version %s: %s", self.model_name, self._version, exc)
 
     def close(self) -> None:
         """Stop following the alias (the version in use stays usable)."""

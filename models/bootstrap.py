@@ -32,7 +32,7 @@ from models.training.run import TrainingContext, TrainOptions, TrainReport, mode
 
 __all__ = ["FIRST_KINDS", "MIN_FED_MINUTES", "MIN_FED_ROWS", "ensure_first_models"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FIRST_KINDS = ("anomaly", "direction", "regime", "rf", "lstm")
 MIN_FED_MINUTES = 120
@@ -49,11 +49,11 @@ def _fed(settings: Settings, project: str) -> tuple[Definitions, str] | None:
         definitions = load_definitions(settings, project)
         samples = sample_times(settings.postgres.dsn, definitions.view("rolling_1m"), DataWindow())
     except FeatureStoreError as exc:
-        log.info("no fed data to train the first models on (%s): using the demo market", exc)
+        logger.info("no fed data to train the first models on (%s): using the demo market", exc)
         return None
     minutes = samples["event_timestamp"].nunique()
     if minutes < MIN_FED_MINUTES or len(samples) < MIN_FED_ROWS:
-        log.info(
+        logger.info(
             "fed data too short for the first models (%d rows over %d minutes; %d and %d needed)",
             len(samples), minutes, MIN_FED_ROWS, MIN_FED_MINUTES,
         )  # fmt: skip
@@ -83,7 +83,7 @@ def ensure_first_models(
     registry = ModelRegistry(settings.mlflow.tracking_uri)
     missing = [k for k in kinds if registry.alias(model_name(k, name_prefix), CHAMPION) is None]
     if not missing:
-        log.info("every first model has a champion: %s", ", ".join(kinds))
+        logger.info("every first model has a champion: %s", ", ".join(kinds))
         return []
     dsn = settings.postgres.dsn
     fed = None if project is None else _fed(settings, project)

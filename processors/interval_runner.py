@@ -55,7 +55,7 @@ from processors.tables import last_emissions, latest_per_entity
 
 __all__ = ["IntervalRunner", "commit_due"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _MOST_PENDING = 500_000
 """Records stepped but not yet committed, per partition, before a step waits for its commit."""
@@ -192,7 +192,7 @@ class IntervalRunner:
             if commit:
                 self.flush(force=True, retry=False)
         except Exception as exc:  # stopping: the log keeps what was not committed
-            log.warning(
+            logger.warning(
                 "the steps since the last commit were not committed (%s); the next start "
                 "computes them again from the log", exc,
             )  # fmt: skip

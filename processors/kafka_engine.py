@@ -60,7 +60,7 @@ __all__ = [
     "start_positions",
 ]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _THREADS = 8
 """Partitions processed at once, as in the Spark engine's driver-side path."""
@@ -303,7 +303,7 @@ class ConsumerHandle:
             if self._retrier is not None:
                 self._retrier.health.down(Outage("kafka", error.str()))
         else:
-            log.warning("Kafka consumer: %s", error.str())
+            logger.warning("Kafka consumer: %s", error.str())
 
     def _on_message_error(self, error: KafkaError) -> None:
         code = error.code()
@@ -314,7 +314,7 @@ class ConsumerHandle:
             )
         if error.fatal():
             raise BackendUnavailableError(f"the Kafka consumer failed: {error.str()}")
-        log.warning("Kafka consumer: %s", error.str())
+        logger.warning("Kafka consumer: %s", error.str())
 
     def _probe(self) -> None:
         """While Kafka was away and nothing arrives: does the cluster answer again?"""
@@ -381,7 +381,7 @@ def start_consumer(
         status_path=status_path,
     )
     handle.start()
-    log.info(
+    logger.info(
         "kafka engine: %s partitions %s from %s", topic, list(claim.partitions),
         {p.partition: p.offset for p in positions},
     )  # fmt: skip

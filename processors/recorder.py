@@ -33,7 +33,7 @@ __all__ = ["BatchRecorder", "EngineProgress", "RowsHook"]
 RowsHook = Callable[[pd.DataFrame], None]
 """Called with a batch's new rows of the hook view (offline column names) once stored."""
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _LOG_EVERY_S = 1.0
 REPORTS_KEPT = 1_000
@@ -130,9 +130,9 @@ class BatchRecorder:
         level = logging.DEBUG
         if report.dead_letters or now - self._logged_at >= _LOG_EVERY_S:
             level, self._logged_at = logging.INFO, now
-        if log.isEnabledFor(level):
+        if logger.isEnabledFor(level):
             timing = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in report.seconds.items())
-            log.log(
+            logger.log(
                 level,
                 "batch %d: %d records (%d skipped) -> %d rows %s, %d dead letters (%s)",
                 batch_id, report.records, report.skipped, report.rows, report.rows_by_view,

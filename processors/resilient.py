@@ -37,7 +37,7 @@ from processors.wiring import ProcessorWiring
 
 __all__ = ["run_resilient_stream", "start_processor"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def start_processor(
@@ -92,7 +92,7 @@ def run_resilient_stream(
             handle.wait(stop)
         except Exception as exc:
             if stop.is_set() and isinstance(exc, EngineExitedError):
-                log.warning("stopping: %s", exc)
+                logger.warning("stopping: %s", exc)
                 break
             if stop.is_set() and _stopped(exc):
                 break
@@ -111,7 +111,7 @@ def _wait_out(
     failures += 1
     health.down(outage)
     wait = backoff.delay(failures)
-    log.warning("%s: %s away (%s); starting the query again in %.1f s", what,
+    logger.warning("%s: %s away (%s); starting the query again in %.1f s", what,
                 outage.dependency, outage.reason, wait)  # fmt: skip
     stop.wait(wait)
     return failures

@@ -26,7 +26,7 @@ from featurestore.config import Settings
 
 __all__ = ["Dashboard", "build_dashboard", "create_app"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,7 +49,7 @@ class Dashboard:
             try:
                 snapshot[name] = gather(snapshot)
             except Exception as exc:  # shown on the page; the other panels still fill
-                log.warning("%s panel: %s", name, exc)
+                logger.warning("%s panel: %s", name, exc)
                 snapshot[name] = {"error": f"{type(exc).__name__}: {exc}"}
             snapshot[name]["gathered_s"] = round(time.monotonic() - began, 3)
         return snapshot

@@ -50,7 +50,7 @@ __all__ = [
     "snapshot_file",
 ]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _FORMAT = 1
 
@@ -155,7 +155,7 @@ def registry_digest(settings: Settings, project: str) -> str | None:
         with psycopg.connect(settings.postgres.dsn, connect_timeout=5) as conn:
             row = conn.execute(_REGISTRY_ROWS, {"project": project}).fetchone()
     except psycopg.Error as exc:  # Feast's own read says what is wrong, in its words
-        log.debug("no registry digest for %s: %s", project, exc)
+        logger.debug("no registry digest for %s: %s", project, exc)
         return None
     return None if row is None or row[0] is None else str(row[0])
 
@@ -200,7 +200,7 @@ def cached_definitions(
     except FileNotFoundError:
         pass
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.warning("reading Feast again: %s cannot be used (%s)", path, exc)
+        logger.warning("reading Feast again: %s cannot be used (%s)", path, exc)
     definitions = load(settings, project)
     _keep(path, {"registry": digest, "code": code, "definitions": encode_definitions(definitions)})
     return definitions
@@ -214,4 +214,4 @@ def _keep(path: Path, data: Mapping[str, Any]) -> None:
         temporary.write_text(json.dumps(data))
         temporary.replace(path)
     except OSError as exc:
-        log.warning("definitions not kept in %s: %s", path, exc)
+        logger.warning("definitions not kept in %s: %s", path, exc)

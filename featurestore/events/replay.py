@@ -41,7 +41,7 @@ __all__ = [
     "replay_topic",
 ]
 
-_log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -182,7 +182,7 @@ def event_of(decoder: AvroDeserializer, message: Message, event_type: type[T]) -
     try:
         event = decoder.decode(value)
     except (ValidationError, NotFoundError) as exc:
-        _log.warning(
+        logger.warning(
             "skipping undecodable record at offset %s of %s: %s",
             message.offset(),
             message.topic(),

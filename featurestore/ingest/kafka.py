@@ -29,7 +29,7 @@ __all__ = [
     "wait_for_brokers",
 ]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -116,7 +116,7 @@ def wait_for_brokers(
             if on_wait is not None:
                 on_wait(message)  # the caller reports it (the CLI prints it): once, not twice
             else:
-                log.warning(message)
+                logger.warning(message)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
@@ -158,13 +158,13 @@ class EventProducer:
     def _on_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             if not self._broker_down:
-                log.warning("all Kafka brokers are down; records are buffered and retried")
+                logger.warning("all Kafka brokers are down; records are buffered and retried")
             self._broker_down = True
         elif error.fatal():
-            log.error("fatal producer error: %s", error.str())
+            logger.error("fatal producer error: %s", error.str())
             self.report.errors.append(f"fatal: {error.str()}")
         else:
-            log.debug("producer: %s", error.str())
+            logger.debug("producer: %s", error.str())
 
     def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
         topic = message.topic()

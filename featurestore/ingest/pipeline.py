@@ -45,7 +45,7 @@ __all__ = [
     "Ingestor",
 ]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)

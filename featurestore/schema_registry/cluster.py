@@ -46,7 +46,7 @@ from featurestore.schema_registry.registry import SchemaRegistry
 
 __all__ = ["ClusterNode", "Health", "StandaloneNode"]
 
-_log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SESSION_TIMEOUT_MS = 6000
 """The shortest session Kafka allows by default (``group.min.session.timeout.ms``)."""
@@ -224,10 +224,10 @@ class ClusterNode:
         self._tail = LogTail(self._log, self._from_tail, self._tail_error)
         self._tail.start()
         while not await self._registry.wait_applied(end, 5.0):
-            _log.info("reading the schema log: at %d of %d", self.position, end)
+            logger.info("reading the schema log: at %d of %d", self.position, end)
         self._ready = True
         state = self._registry.state
-        _log.info(
+        logger.info(
             "schema registry %s read its log up to %d: %d subjects, max id %d",
             self.instance,
             end,
@@ -252,7 +252,7 @@ class ClusterNode:
                     self._fatal(str(exc))
                     raise
                 self._kafka_problem = str(exc)
-                _log.warning("cannot %s, retrying in %.1fs: %s", what, delay, exc)
+                logger.warning("cannot %s, retrying in %.1fs: %s", what, delay, exc)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, 10.0)
                 continue
@@ -266,16 +266,16 @@ class ClusterNode:
                 await asyncio.to_thread(self._log.end_position, 3.0)
             except StoreError as exc:
                 if not self._kafka_problem:
-                    _log.warning("Kafka unreachable: %s", exc)
+                    logger.warning("Kafka unreachable: %s", exc)
                 self._kafka_problem = str(exc)
             else:
                 if self._kafka_problem:
-                    _log.info("Kafka answers again")
+                    logger.info("Kafka answers again")
                 self._kafka_problem = ""
             await asyncio.sleep(1.0)
 
     def _fatal(self, reason: str) -> None:
-        _log.error("the schema registry cannot go on: %s", reason)
+        logger.error("the schema registry cannot go on: %s", reason)
         if self._on_fatal is not None:
             self._on_fatal(reason)
 
@@ -289,7 +289,7 @@ class ClusterNode:
         if fatal:
             self._fatal_from_thread(message)
         else:
-            _log.warning("schema log: %s", message)
+            logger.warning("schema log: %s", message)
 
     def _fatal_from_thread(self, reason: str) -> None:
         assert self._loop is not None
@@ -304,14 +304,14 @@ class ClusterNode:
     def _elected(self) -> None:
         self._holding = True
         self._term += 1
-        _log.info("schema registry %s was given the lead (term %d)", self.instance, self._term)
+        logger.info("schema registry %s was given the lead (term %d)", self.instance, self._term)
         self._spawn(self._take_lead(self._term))
 
     def _deposed(self) -> None:
         self._holding = False
         self._term += 1
         if self._leader:
-            _log.info("schema registry %s no longer leads", self.instance)
+            logger.info("schema registry %s no longer leads", self.instance)
         self._leader = False
         self._log.close_writer()
 
@@ -327,16 +327,16 @@ class ClusterNode:
                     self._log.open_writer, LogRecord(LeaderKey(), entry)
                 )
             except StoreError as exc:
-                _log.warning("cannot take the lead yet, retrying in %.1fs: %s", delay, exc)
+                logger.warning("cannot take the lead yet, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 continue
             if not await self._registry.wait_applied(position, 30.0):
-                _log.warning("the LEADER record was not read back in 30s; taking the lead again")
+                logger.warning("the LEADER record was not read back in 30s; taking the lead again")
                 continue
             if term == self._term:
                 self._leader = True
-                _log.info(
+                logger.info(
                     "schema registry %s leads (generation %d) from position %d, max id %d",
                     self.instance,
                     entry.generation,
@@ -368,7 +368,7 @@ class _Election(LogThread):
         try:
             self._elect()
         except Exception as exc:  # a configuration librdkafka refuses
-            _log.exception("leader election stopped")
+            logger.exception("leader election stopped")
             self._on_fatal(f"leader election stopped: {exc}")
 
     def _elect(self) -> None:
@@ -405,7 +405,7 @@ class _Election(LogThread):
                 message = consumer.poll(0.2)
                 error = None if message is None else message.error()
                 if error is not None and error.code() != KafkaError._PARTITION_EOF:
-                    _log.debug("leader election: %s", error.str())
+                    logger.debug("leader election: %s", error.str())
         finally:
             consumer.close()  # leaves the group: another member is given the partition now
             if holding:

@@ -44,7 +44,7 @@ from featurestore.topics import TopicSpec, ensure_topics
 
 __all__ = ["KafkaRecordLog", "LogTail", "LogThread"]
 
-_log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 OnBatch = Callable[[list[LogRecord], int], None]
 """Receives records read from the log, in order, and the log position after them."""
@@ -122,7 +122,7 @@ class KafkaRecordLog:
         except Exception as exc:  # a concurrent.futures timeout
             raise StoreError(f"Cannot create topic {self._topic}: {exc!r}") from exc
         if created:
-            _log.info("created schema log topic %s", self._topic)
+            logger.info("created schema log topic %s", self._topic)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -383,7 +383,7 @@ class LogTail(LogThread):
                 if messages:
                     self._on_batch(records, position)
         except StoreError as exc:  # an unreadable record: nothing after it can be applied
-            _log.error("the schema log tail stopped: %s", exc)
+            logger.error("the schema log tail stopped: %s", exc)
             if self._on_error is not None:
                 self._on_error(str(exc), True)
         finally:

@@ -27,7 +27,7 @@ from featurestore.schema_registry.registry import SchemaRegistry
 
 __all__ = ["create_app", "serve"]
 
-_log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def create_app(
@@ -82,7 +82,7 @@ def _standalone_app(log: RecordLog, users: Mapping[str, SecretStr]) -> Starlette
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         count = await asyncio.to_thread(registry.load)
-        _log.info("schema registry loaded %d records", count)
+        logger.info("schema registry loaded %d records", count)
         try:
             yield
         finally:
@@ -115,7 +115,7 @@ def serve(settings: Settings) -> None:
             server.should_exit = True
 
     app = MetricsMiddleware(create_app(settings, on_fatal=on_fatal), telemetry.meter_provider)
-    _log.info(
+    logger.info(
         "schema registry on %s:%d (basic auth: %s)", settings.schema_registry.host,
         settings.schema_registry.port, "on" if settings.schema_registry.users() else "off",
     )  # fmt: skip

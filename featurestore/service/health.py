@@ -35,7 +35,7 @@ from featurestore.resilience import Health, Outage
 
 __all__ = ["NEEDS", "DependencyWatch", "Probe", "ReasonedHealthServicer", "backend_probes"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 Probe = Callable[[], Awaitable[None]]
 """Returns when its backend answers; raises (anything) when it does not."""
@@ -129,7 +129,7 @@ class DependencyWatch:
             try:
                 await self.check_once()
             except Exception:  # a bug in a probe must not end the watch
-                log.exception("health probes failed")
+                logger.exception("health probes failed")
             await asyncio.sleep(self.interval_s)
 
     def start(self) -> None:

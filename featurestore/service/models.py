@@ -44,7 +44,7 @@ from featurestore.service.native import Scorer, SequenceScoring, native_scorer
 
 __all__ = ["LoadedModel", "ServedModels", "feature_ref_of_column", "load_pyfunc"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _API = "/api/2.0/mlflow"
 _MAX_MODELS = 16
@@ -239,7 +239,7 @@ class ServedModels:
         try:
             await self._resolve(name, alias)
         except FeatureStoreError as exc:  # NotFound dropped it; an outage keeps the version
-            log.info("model %s alias %s not refreshed: %s", name, alias, exc)
+            logger.info("model %s alias %s not refreshed: %s", name, alias, exc)
         finally:
             self._refreshing.pop((name, alias), None)
 

@@ -20,7 +20,7 @@ from featurestore.stack.security import local_security
 
 __all__ = ["PostgresServer"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -68,7 +68,7 @@ class PostgresServer(Component):
             mode = folder.stat().st_mode
             if not mode & stat.S_IXOTH:
                 folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
-                log.warning(
+                logger.warning(
                     "gave others the right to enter %s, so PostgreSQL reaches its data", folder
                 )
 

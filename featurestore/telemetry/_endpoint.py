@@ -29,7 +29,7 @@ from featurestore.config import Settings
 
 __all__ = ["MetricsEndpoint", "prune_targets", "serve_metrics", "targets_dir"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def targets_dir(settings: Settings) -> Path:
@@ -83,7 +83,7 @@ def serve_metrics(
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE or port == 0:
             raise
-        log.warning("metrics port %s:%d is taken; serving on a free port instead", host, port)
+        logger.warning("metrics port %s:%d is taken; serving on a free port instead", host, port)
         server, thread = start_http_server(0, addr=host, registry=registry)
     bound = int(server.server_port)
     target = None

@@ -15,7 +15,7 @@ from featurestore.telemetry._tracing import tracer_provider
 
 __all__ = ["Telemetry", "process_telemetry"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def process_telemetry(
     telemetry = Telemetry.build(settings.tracing, prometheus=True, service=service)
     assert telemetry.registry is not None
     endpoint = serve_metrics(telemetry.registry, settings, job, port, labels or {})
-    log.info("metrics on http://%s:%d/metrics", endpoint.host, endpoint.port)
+    logger.info("metrics on http://%s:%d/metrics", endpoint.host, endpoint.port)
     return Telemetry(
         telemetry.tracer_provider, telemetry.meter_provider, telemetry.registry, endpoint
     )

@@ -29,7 +29,7 @@ from models.tracking import LoggedModel
 
 __all__ = ["FIT_SPAN", "ViewScoring", "ensure_detector", "scoring_for_view"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 FIT_SPAN = timedelta(days=1)
 """A first detector is fitted on the view's last day of rows (by event time)."""
@@ -125,5 +125,5 @@ def ensure_detector(
     logged = register_detector(
         config, metrics, registry, model_name=name, tags={"data_source": source}
     )
-    log.info("registered %s version %s for view %s", name, logged.ref.version, view_name)
+    logger.info("registered %s version %s for view %s", name, logged.ref.version, view_name)
     return logged

@@ -29,7 +29,7 @@ from models.data.warm import warm_rows
 
 __all__ = ["Dataset", "DatasetSpec", "load_dataset", "read_dataset", "shuffle_in_time"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 SAMPLE_VIEW = "rolling_1m"
 PRICE_VIEW = "bars_1m"
@@ -110,7 +110,7 @@ def _warm_samples(dsn: str, definitions: Definitions, spec: DatasetSpec) -> pd.D
             field="window",
         )
     if not warm.all():
-        log.info("training: %d of %d samples left out, their windows still filling",
+        logger.info("training: %d of %d samples left out, their windows still filling",
                  int((~warm).sum()), len(samples))  # fmt: skip
     return samples[warm].reset_index(drop=True)
 

@@ -28,7 +28,7 @@ from processors.spark.session import build_session
 
 __all__ = ["ExecutorPython", "check_executors", "check_master", "start_session"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 def check_master(master: str, timeout_s: float = 5.0) -> None:
@@ -140,5 +140,5 @@ def start_session(
         return spark, []
     found = check_executors(spark, options.master, settings.spark_cluster.start_timeout_s)
     for executor in found:
-        log.info("executor %s", executor.describe())
+        logger.info("executor %s", executor.describe())
     return spark, found

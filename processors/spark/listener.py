@@ -13,7 +13,7 @@ from processors.recorder import BatchRecorder
 
 __all__ = ["ProgressListener", "lag"]
 
-log = logging.getLogger("processors.spark.stream")
+logger = logging.getLogger("processors.spark.stream")
 
 
 def lag(progress: Any) -> int | None:
@@ -53,7 +53,7 @@ class ProgressListener(StreamingQueryListener):
         progress.batch_ms = int(p.batchDuration)
         progress.events_per_s = float(p.processedRowsPerSecond or 0.0)
         progress.spark_ms = {k: int(v) for k, v in dict(p.durationMs or {}).items()}
-        log.debug("spark batch %d: %s ms", p.batchId, progress.spark_ms)
+        logger.debug("spark batch %d: %s ms", p.batchId, progress.spark_ms)
         self._recorder.flush()
 
     def onQueryIdle(self, event: Any) -> None:  # noqa: N802

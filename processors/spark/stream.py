@@ -57,7 +57,7 @@ __all__ = [
     "topic_partitions",
 ]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _THREADS = 8
 """Partitions processed at once: the GIL serializes the decoding, but one partition's PostgreSQL

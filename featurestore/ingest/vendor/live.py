@@ -49,7 +49,7 @@ from featurestore.ingest.vendor.stream import VendorStream
 
 __all__ = ["LiveFeed", "LiveStats", "heal_window"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -255,7 +255,7 @@ class LiveFeed:
 
     def _backfill(self, span: _Span) -> None:
         """Read a break's span and hand it over whole (the held stream records wait for it)."""
-        log.info("vendor: backfilling %s .. %s missed by a break", span.start, span.end)
+        logger.info("vendor: backfilling %s .. %s missed by a break", span.start, span.end)
         records: list[SourceRecord] = []
         try:
             records = list(
@@ -264,7 +264,7 @@ class LiveFeed:
             self.stats.gap_backfills += 1
         except FeatureStoreError as exc:
             self.stats.failures += 1
-            log.error("vendor: the backfill of %s .. %s failed: %s", span.start, span.end, exc)
+            logger.error("vendor: the backfill of %s .. %s failed: %s", span.start, span.end, exc)
         self._put(_SpanRecords(records))
 
     def _heal(self) -> None:
@@ -279,10 +279,10 @@ class LiveFeed:
                     return
             self.stats.heals += 1
             self.stats.heal_gaps += len(report.gaps)
-            log.info(
+            logger.info(
                 "vendor heal: %d gaps (%d minutes), %d records from the vendor, %d gaps empty",
                 len(report.gaps), sum(g.minutes for g in report.gaps), report.records, report.empty,
             )  # fmt: skip
         except FeatureStoreError as exc:
             self.stats.failures += 1
-            log.error("vendor heal failed: %s", exc)
+            logger.error("vendor heal failed: %s", exc)

@@ -39,7 +39,7 @@ from featurestore.resilience import Backoff
 
 __all__ = ["RestClient", "RestStats"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 Kind = Literal["trade", "quote"]
 _PATHS: Mapping[Kind, str] = {"trade": "trades", "quote": "quotes"}
@@ -147,7 +147,9 @@ class RestClient:
                     raise BackendUnavailableError(
                         f"vendor REST {_path(url)}: still rate-limited (429) after {attempt} tries"
                     )
-                log.warning("vendor REST %s: rate-limited (429), waiting %.1f s", _path(url), wait)
+                logger.warning(
+                    "vendor REST %s: rate-limited (429), waiting %.1f s", _path(url), wait
+                )
                 self._sleep(wait)
                 continue
             if status >= 500:
@@ -177,7 +179,7 @@ class RestClient:
         with self.stats.lock:
             self.stats.retried += 1
             self.stats.waited_s += delay
-        log.warning("vendor REST %s: %s; retrying in %.1f s", _path(url), why, delay)
+        logger.warning("vendor REST %s: %s; retrying in %.1f s", _path(url), why, delay)
         self._sleep(delay)
 
     def _retry_after(self, response: requests.Response, attempt: int) -> float:

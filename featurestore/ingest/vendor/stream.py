@@ -33,7 +33,7 @@ from featurestore.resilience import Backoff
 
 __all__ = ["StreamListener", "VendorStream", "subscriptions"]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 _AUTH_TIMEOUT_S = 10.0
 
@@ -106,7 +106,7 @@ class VendorStream:
                     self._handshake(ws)
                     self.connections += 1
                     listener.connected(self.connections)
-                    log.info("vendor stream: connection %d subscribed", self.connections)
+                    logger.info("vendor stream: connection %d subscribed", self.connections)
                     self._read(ws, listener, stop)
             except _AuthFailedError as exc:
                 raise ConfigurationError(f"the vendor refused the API key: {exc}") from exc
@@ -121,7 +121,7 @@ class VendorStream:
                 reason = _reason(exc)
                 listener.disconnected(reason)
                 delay = self.backoff.delay(attempt)
-                log.warning(
+                logger.warning(
                     "vendor stream: %s; reconnecting in %.1f s (attempt %d)", reason, delay, attempt
                 )
                 stop.wait(delay)
@@ -154,7 +154,7 @@ class VendorStream:
                     self._delivered = True
                     listener.record(record)
                 elif event.get("ev") == "status":
-                    log.info("vendor stream status: %s %s", event.get("status"),
+                    logger.info("vendor stream status: %s %s", event.get("status"),
                              event.get("message", ""))  # fmt: skip
 
 
@@ -162,7 +162,7 @@ def _events(frame: str | bytes) -> list[dict[str, object]]:
     try:
         data = json.loads(frame)
     except ValueError:
-        log.warning("vendor stream: a frame that is not JSON was skipped (%d bytes)", len(frame))
+        logger.warning("vendor stream: a frame that is not JSON was skipped (%d bytes)", len(frame))
         return []
     if isinstance(data, dict):
         data = [data]

@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
-_log = logging.getLogger("featurestore.schema_registry.app")
+logger = logging.getLogger("featurestore.schema_registry.app")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 T = TypeVar("T")
@@ -68,7 +68,7 @@ def handle(endpoint: Endpoint) -> Endpoint:
                 response.headers["Retry-After"] = "1"
             return response
         except Exception:
-            _log.exception("%s %s failed", request.method, request.url.path)
+            logger.exception("%s %s failed", request.method, request.url.path)
             return error(500, 50001, "Error in the backend data store")
 
     return wrapper
