@@ -249,10 +249,13 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
     # Served: `featurestore serve` for the project, read with the Python SDK.
     from featurestore_client import FeatureStoreClient
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "featurestore.cli", "serve", "--project", place.project],
-        env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    # Its output goes to a file, not a pipe nobody reads: a full pipe would stall the server.
+    serve_log = place.repo.parent / "serve.log"
+    with serve_log.open("wb") as serve_output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "featurestore.cli", "serve", "--project", place.project],
+            env=dict(os.environ), stdout=serve_output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         target = f"{settings.grpc.host}:{settings.grpc.port}"
         with FeatureStoreClient(target, timeout_s=10.0) as client:
@@ -266,7 +269,7 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
                     return False
                 return True
 
-            wait_for(served, 120, "the gRPC server")
+            wait_for(served, 120, "the gRPC server", serve_log)
             online = client.get_online_features(
                 ["trade_count_15m:trade_count_15m"], entities={"symbol": ["IBM"]}
             ).to_dicts()
