@@ -25,13 +25,16 @@ import contextlib
 import logging
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2
 
 from featurestore.config import Settings
 from featurestore.resilience import Health, Outage
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 __all__ = ["NEEDS", "DependencyWatch", "Probe", "ReasonedHealthServicer", "backend_probes"]
 
@@ -189,6 +192,9 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
     serves its slots. Each probe opens its connections and closes them before it returns, as the
     PostgreSQL probe does: a probe holds nothing open that the server would have to close when
     it stops (nor a caller that took one probe out of :func:`backend_probes`).
+
+    The clients are closed by :func:`_closed`, not by ``async with``: a probe cancelled when the
+    server stops must not leave a socket open after the server's loop is closed.
     """
     import redis.asyncio as aioredis
 
@@ -207,8 +213,11 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
     if not cfg.cluster:
 
         async def ping() -> None:
-            async with client(cfg.host, cfg.port, db=cfg.db) as node:
+            node = client(cfg.host, cfg.port, db=cfg.db)
+            try:
                 await node.ping()  # type: ignore[misc]  # redis-py types ping for both clients
+            finally:
+                await _closed(node)
 
         return ping
     from redis.asyncio.retry import Retry
@@ -216,8 +225,11 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
 
     async def state(host: str, port: int) -> str:
         # No retry: a node away answers at once, not after backoffs.
-        async with client(host, port, retry=Retry(NoBackoff(), 0)) as node:
+        node = client(host, port, retry=Retry(NoBackoff(), 0))
+        try:
             info = await node.execute_command("CLUSTER", "INFO")  # type: ignore[no-untyped-call]
+        finally:
+            await _closed(node)
         if isinstance(info, dict):  # parsed by redis-py
             info = f"cluster_state:{info.get('cluster_state')}"
         text = info.decode() if isinstance(info, bytes) else str(info)
@@ -242,6 +254,22 @@ def _redis_probe(settings: Settings, timeout_s: float) -> Probe:
         raise ConnectionError(f"no Redis Cluster node says cluster_state:ok ({seen[0]})")
 
     return any_node_ok
+
+
+async def _closed(node: redis.asyncio.Redis) -> None:
+    """Close a redis-py client's connections, also when the probe is cancelled meanwhile.
+
+    redis-py closes a pool's connections in the tasks of a ``gather``; a cancel that arrives
+    then cancels them before they run, and the socket stays open (``async with`` is no better:
+    its ``__aexit__`` closes under ``asyncio.shield``, in a task that outlives the probe). The
+    close runs to its end in a task of its own, and the cancel goes on after it.
+    """
+    closing = asyncio.ensure_future(node.aclose())
+    try:
+        await asyncio.shield(closing)
+    except asyncio.CancelledError:
+        await closing
+        raise
 
 
 def _get(url: str, timeout_s: float, headers: Mapping[str, str]) -> None:

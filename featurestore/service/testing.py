@@ -15,7 +15,7 @@ from featurestore.service.health import Probe
 from featurestore.service.server import ServiceServer, create_server, new_event_loop
 from featurestore.service.telemetry import Telemetry
 
-__all__ = ["ServerThread"]
+__all__ = ["ServerThread", "finish_loop"]
 
 T = TypeVar("T")
 
@@ -66,14 +66,14 @@ class ServerThread:
             self.run(self.handle.stop(grace_s), timeout_s=(grace_s or 0) + 30)
         finally:
             try:
-                self.run(_finish_loop(), timeout_s=30)
+                self.run(finish_loop(), timeout_s=30)
             finally:
                 self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
 
 
-async def _finish_loop() -> None:
+async def finish_loop() -> None:
     """Leave the loop as ``asyncio.run`` leaves its own before closing it.
 
     The tasks left are cancelled (and waited for), the async generators closed and the default
