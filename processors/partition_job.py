@@ -345,8 +345,15 @@ class PartitionResources:
         """Connect to PostgreSQL and Redis for ``job`` (Kafka's producer on first use)."""
         settings = job.settings
         self.conn = psycopg.connect(settings.postgres.dsn, autocommit=True)
-        self.offline = OfflineWriter(self.conn, job.views.definitions)
-        self.online = RedisOnlineWriter.from_settings(settings.redis, job.views.online_catalog())
+        try:
+            self.offline = OfflineWriter(self.conn, job.views.definitions)
+            # A Redis Cluster client connects here: with Redis away this raises.
+            self.online = RedisOnlineWriter.from_settings(
+                settings.redis, job.views.online_catalog()
+            )
+        except BaseException:
+            self.conn.close()
+            raise
         self.states: dict[StateKey, PartitionState] = {}
         self.backfill_states: dict[str, PartitionState] = {}
         """A backfill's states of this partition's views, carried from chunk to chunk."""
@@ -360,11 +367,16 @@ class PartitionResources:
         return self._producer
 
     def close(self) -> None:
-        """Flush the producer, close the connections."""
-        if self._producer is not None:
-            self._producer.flush(10.0)
-        self.online.close()
-        self.conn.close()
+        """Flush the producer, close the connections: each of them, whatever the others raise.
+
+        A partition's resources are closed after a failure too (a backend away), when flushing
+        or closing one of them may fail in turn; that must not leave the others open.
+        """
+        with contextlib.ExitStack() as closing:
+            closing.callback(self.conn.close)
+            closing.callback(self.online.close)
+            if self._producer is not None:
+                closing.callback(self._producer.flush, 10.0)
 
 
 def _check_python(driver: tuple[int, int]) -> None:
