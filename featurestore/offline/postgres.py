@@ -24,6 +24,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -236,13 +237,11 @@ class PostgresOfflineStore(OfflineStore):
             table=table_identifier(view.source.table),
             ts=sql.Identifier(view.source.timestamp_field),
         )
-        conn = self._acquire()
         try:
-            rows = conn.execute(query, (since, limit)).fetchall()
+            with self._connection() as conn:
+                rows = conn.execute(query, (since, limit)).fetchall()
         except psycopg.OperationalError as exc:
             raise postgres_error(exc, f"the offline store, active entities of {view_name}") from exc
-        finally:
-            self._release(conn)
         return [str(row[0]) for row in rows]
 
     def _join_key(self, view_name: str) -> str:
@@ -308,14 +307,8 @@ class PostgresOfflineStore(OfflineStore):
         copies, without = self._copies(plan) if binary is not None else (None, [])
 
         def in_postgres(keys: EntityKeys) -> pa.Table:
-            conn = self._acquire()
-            try:
-                result = _join_chunk(conn, plan, binary, keys)
-            except BaseException:
-                conn.close()
-                raise
-            self._release(conn)
-            return result
+            with self._connection() as conn:
+                return _join_chunk(conn, plan, binary, keys)
 
         def work(keys: EntityKeys) -> pa.Table:
             if copies is None:
@@ -362,16 +355,14 @@ class PostgresOfflineStore(OfflineStore):
 
     def _with_uniqueness(self, plan: _Plan) -> _Plan:
         """The plan with each view marked unique when its table forbids ties on (key, ts)."""
-        conn = self._acquire()
         try:
-            joins = [replace(j, unique=_unique(conn, j.view, j.join_key)) for j in plan.joins]
-            labels = plan.labels
-            if labels is not None:
-                labels = replace(labels, unique=_unique(conn, labels.view, labels.join_key))
+            with self._connection() as conn:
+                joins = [replace(j, unique=_unique(conn, j.view, j.join_key)) for j in plan.joins]
+                labels = plan.labels
+                if labels is not None:
+                    labels = replace(labels, unique=_unique(conn, labels.view, labels.join_key))
         except psycopg.OperationalError as exc:
-            conn.close()
             raise postgres_error(exc, "the offline store, reading the tables' keys") from exc
-        self._release(conn)
         return replace(plan, joins=joins, labels=labels)
 
     def _copies(self, plan: _Plan) -> tuple[_Copies | None, list[str]]:
@@ -381,16 +372,14 @@ class PostgresOfflineStore(OfflineStore):
         """
         if self.column_copies is None or plan.labels is not None:
             return None, []
-        conn = self._acquire()
         try:
-            loaded = [
-                load_copy(conn, self.definitions, join.view, self.column_copies)
-                for join in plan.joins
-            ]
+            with self._connection() as conn:
+                loaded = [
+                    load_copy(conn, self.definitions, join.view, self.column_copies)
+                    for join in plan.joins
+                ]
         except psycopg.Error as exc:
-            conn.close()
             raise postgres_error(exc, "the offline store, checking the column copies") from exc
-        self._release(conn)
         missing = [
             join.view.name
             for join, copy in zip(plan.joins, loaded, strict=True)
@@ -400,13 +389,22 @@ class PostgresOfflineStore(OfflineStore):
             return None, missing
         return _Copies([c for c in loaded if c is not None]), []
 
-    def _acquire(self) -> Conn:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            return self._connect()
+    @contextmanager
+    def _connection(self) -> Iterator[Conn]:
+        """An idle connection, or a new one; kept for the next use when the block ends well.
 
-    def _release(self, conn: Conn) -> None:
+        Closed when the block raised: whatever it raised (a query refused, a copy unreadable, a
+        cancel), the connection's state is not known, and no failure leaves one open.
+        """
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()
+            raise
         idle_ok = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         if conn.closed or not idle_ok or self._idle.qsize() >= self.parallelism:
             conn.close()
@@ -418,13 +416,17 @@ class PostgresOfflineStore(OfflineStore):
             conn = psycopg.connect(self._dsn, autocommit=True)
         except psycopg.OperationalError as exc:
             raise postgres_error(exc, "the offline store, connecting") from exc
-        conn.execute("SET TimeZone = 'UTC'")
-        conn.execute("SET jit = off")
-        conn.execute(
-            sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {} (ord bigint, key text, ts timestamptz)"
-            ).format(sql.Identifier(ENTITY_TABLE))
-        )
+        try:
+            conn.execute("SET TimeZone = 'UTC'")
+            conn.execute("SET jit = off")
+            conn.execute(
+                sql.SQL(
+                    "CREATE TEMP TABLE IF NOT EXISTS {} (ord bigint, key text, ts timestamptz)"
+                ).format(sql.Identifier(ENTITY_TABLE))
+            )
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
 
