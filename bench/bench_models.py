@@ -32,7 +32,7 @@ from featurestore.config import Settings
 from featurestore.definitions import Definitions
 from featurestore.ingest import LeanTradeFile, market_data_dir
 from featurestore.ingest.sources import merge_by_event_time
-from featurestore.offline import TrainingRequest
+from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from models.demo import demo_definitions, demo_market, trades_frame, write_features
 from models.registry import ModelRegistry
 from models.scoring import AnomalyScorer
@@ -123,12 +123,14 @@ def run(settings: Settings) -> str:
     read_s = time.perf_counter() - began
     made: list[Definitions] = []
     reports_all: list[dict[str, TrainReport]] = []
+    stores: list[PostgresOfflineStore] = []
     try:
         sets = {}
         for label, (trades, injections) in data.items():
             defs, context, reports, rows, features_s = _train(
                 settings, label, trades, injections, run_id
             )
+            stores.append(context.store)
             made.append(defs)
             reports_all.append(reports)
             sets[label] = (defs, context, reports, rows, features_s, len(trades))
@@ -201,6 +203,8 @@ def run(settings: Settings) -> str:
         ))  # fmt: skip
         return "\n".join(out)
     finally:
+        for store in stores:
+            store.close()
         _cleanup(settings, registry, reports_all, made, f"bench-models-{run_id}")
 
 
@@ -225,9 +229,10 @@ def forecasts(settings: Settings) -> str:
     sets = {}
     try:
         for label, (trades, injections) in _data_sets().items():
-            defs, _, reports, rows, _ = _train(
+            defs, context, reports, rows, _ = _train(
                 settings, label, trades, injections, run_id, FORECAST_KINDS
             )
+            context.store.close()
             made.append(defs)
             reports_all.append(reports)
             sets[label] = (reports, rows)

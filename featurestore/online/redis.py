@@ -409,9 +409,11 @@ class RedisOnlineStore:
         return features
 
     async def close(self) -> None:
-        """Close the connections."""
-        await self._client.aclose()
-        await self._rows.aclose()
+        """Close the connections: the reader's too when closing the writer's fails."""
+        try:
+            await self._client.aclose()
+        finally:
+            await self._rows.aclose()
 
 
 def _check(replies: Sequence[Any]) -> None:

@@ -3,7 +3,8 @@
 ::
 
     context = TrainingContext.from_settings(settings, definitions)
-    reports = train(["anomaly", "direction", "regime"], context, TrainOptions(seed=7))
+    with context.store:  # leaving closes the store's connections
+        reports = train(["anomaly", "direction", "regime"], context, TrainOptions(seed=7))
 
 Data comes from the offline store's point-in-time export (``data_source="store"``), or from a
 file of one (``data_source="file"``: Parquet or CSV with ``symbol``, ``event_timestamp``, the

@@ -88,7 +88,8 @@ def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
             injections=demo.injections,
         )  # fmt: skip
         kinds = ["anomaly", "direction", "regime"]
-        placeholder.reports = {r.kind: r for r in train(kinds, context, train_options)}
+        with context.store:  # leaving closes its connections
+            placeholder.reports = {r.kind: r for r in train(kinds, context, train_options)}
         yield placeholder
     finally:
         for report in placeholder.reports.values():
