@@ -5,21 +5,30 @@ Read through the store's own interfaces only: the symbols trading now from the o
 ``bars_1m`` through the gRPC API (one grid row per symbol and minute, at the minute's last
 millisecond, so each row is that minute's bar as of its last trade), the latest values from
 GetOnlineFeatures, and anomalies from StreamAnomalies (one stream, kept open on a thread, started
-``history`` back and resumed by its token after a disconnect).
+``history`` back and resumed by its token after a disconnect, however long).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from featurestore_client import Anomaly, FeatureStoreClient
+from featurestore_client import (
+    Anomaly,
+    AnomalyStream,
+    FeatureStoreClient,
+    FeatureStoreClientError,
+    RetryPolicy,
+)
 
 from featurestore.offline import PostgresOfflineStore
 
 __all__ = ["CANDLE_FEATURES", "LATEST_FEATURES", "AnomalyFeed", "MarketPanel"]
+
+logger = logging.getLogger(__name__)
 
 CANDLE_FEATURES = ("open", "high", "low", "close", "volume")
 LATEST_FEATURES = (
@@ -33,28 +42,73 @@ LATEST_FEATURES = (
     "rolling_1m:volume_ratio",
 )
 _MINUTE = timedelta(minutes=1)
+_KEEP = 5000
+"""The most anomalies a feed holds (the oldest go first)."""
+_RECONNECT = RetryPolicy(initial_backoff_s=0.5, max_backoff_s=15.0)
 _LAST_MS = timedelta(minutes=1) - timedelta(milliseconds=1)
 
 
 class AnomalyFeed:
-    """Anomalies from StreamAnomalies, kept in memory on a daemon thread."""
+    """Anomalies from StreamAnomalies, kept in memory on a daemon thread, for the dashboard's life.
 
-    def __init__(self, client: FeatureStoreClient, history: timedelta, keep: int = 5000) -> None:
-        self._anomalies: deque[Anomaly] = deque(maxlen=keep)
+    The SDK's stream reconnects by itself a few times; a dashboard outlives longer outages (a gRPC
+    server that is not serving yet when the dashboard starts, or one restarted), so when the
+    stream ends on an error the feed opens it again after a pause, from the last resume token it
+    received: no anomaly is missed or repeated. :attr:`error` says why while it is down.
+    """
+
+    def __init__(
+        self, client: FeatureStoreClient, history: timedelta, reconnect: RetryPolicy = _RECONNECT
+    ) -> None:
+        """Stream the anomalies of the last ``history`` and on; pause as ``reconnect`` says.
+
+        Only the policy's backoff counts: the feed reopens the stream until it is closed.
+        """
+        self._client = client
+        self._start = datetime.now(UTC) - history
+        self._reconnect = reconnect
+        self._anomalies: deque[Anomaly] = deque(maxlen=_KEEP)
         self._lock = threading.Lock()
-        self._stream = client.stream_anomalies(start_time=datetime.now(UTC) - history)
-        self.error: str | None = None
-        """Why the stream ended, when it did (the panel shows it)."""
+        self._closed = threading.Event()
+        self._stream: AnomalyStream | None = None
+        self._failure: str | None = None
         self._thread = threading.Thread(target=self._run, name="anomaly-feed", daemon=True)
         self._thread.start()
 
+    @property
+    def error(self) -> str | None:
+        """Why the stream is down, while it is (the panel shows it); None on a live stream."""
+        stream = self._stream
+        if self._failure is None or (stream is not None and stream.connected):
+            return None
+        return self._failure
+
     def _run(self) -> None:
-        try:
-            for anomaly in self._stream:
-                with self._lock:
-                    self._anomalies.append(anomaly)
-        except Exception as exc:  # a dashboard shows why, it does not stop
-            self.error = f"anomaly stream ended: {exc}"
+        token: str | None = None
+        failures = 0
+        while True:
+            with self._lock:
+                if self._closed.is_set():
+                    return
+                stream = self._client.stream_anomalies(
+                    start_time=None if token else self._start, resume_token=token
+                )
+                self._stream = stream
+            try:
+                for anomaly in stream:
+                    failures = 0
+                    with self._lock:
+                        self._anomalies.append(anomaly)
+                if self._closed.is_set():
+                    return
+                self._failure = "anomaly stream ended by the server, reconnecting"
+            except FeatureStoreClientError as exc:
+                self._failure = f"anomaly stream interrupted, reconnecting: {exc}"
+                logger.warning("%s", self._failure)
+            token = stream.resume_token or token
+            if self._closed.wait(self._reconnect.backoff_s(failures)):
+                return
+            failures += 1
 
     def since(self, start: datetime) -> list[Anomaly]:
         """The anomalies with an event time at or after ``start``."""
@@ -62,8 +116,11 @@ class AnomalyFeed:
             return [a for a in self._anomalies if a.event_time >= start]
 
     def close(self) -> None:
-        """Cancel the stream."""
-        self._stream.close()
+        """Cancel the stream; the feed opens no other."""
+        with self._lock:
+            self._closed.set()
+            if self._stream is not None:
+                self._stream.close()
 
 
 def _floor_minute(when: datetime) -> datetime:

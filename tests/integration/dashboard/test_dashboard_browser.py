@@ -186,8 +186,11 @@ def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_
 
         ok = wait_until(filled, 120, 1.0)
         page.screenshot(ARTIFACTS / "dashboard" / "dashboard.png")
+        market = live.snapshot().get("market", {})
+        shown = {k: market.get(k) for k in ("symbols", "anomalies", "anomaly_stream_error")}
         assert ok, (
-            f"not shown: {[k for k, v in checks.items() if not v]}\n{live.children.log_tail()}"
+            f"not shown: {[k for k, v in checks.items() if not v]}\nmarket: {shown}\n"
+            f"{live.children.log_tail()}"
         )
         # Refreshed in place: newer data, same document (no reload). The panels may all fill from
         # the first snapshot, so wait for the next one rather than expect it already drawn.

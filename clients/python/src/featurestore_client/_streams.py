@@ -73,6 +73,10 @@ class ResumableStream(Closing, Generic[T]):
         """The latest token received (or given): where a new stream would continue."""
         self.reconnects = 0
         """How many times the stream reconnected."""
+        self.connected = False
+        """Whether the current call has received a message: the server sends one as soon as it
+        has opened the topic, so this turns true on a live stream, quiet or not, and false while
+        the stream reconnects."""
 
     def __iter__(self) -> Iterator[T]:
         failures = 0
@@ -85,6 +89,7 @@ class ResumableStream(Closing, Generic[T]):
             try:
                 for message in self._call:
                     failures = 0
+                    self.connected = True
                     self.resume_token = message.resume_token
                     if message.HasField(self.item_field):
                         yield self._convert(getattr(message, self.item_field), message.resume_token)
@@ -102,6 +107,7 @@ class ResumableStream(Closing, Generic[T]):
                 self._sleep(self._retry.backoff_s(failures - 1))
                 self.reconnects += 1
             finally:
+                self.connected = False
                 self._call.cancel()
 
     item_field: ClassVar[str]
