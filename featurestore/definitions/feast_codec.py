@@ -66,7 +66,7 @@ def _retention_text(retention: timedelta) -> str:
 
 
 def _feast_type(value_type: ValueType) -> Any:
-    from feast import types
+    from featurestore.definitions.feast_api import types
 
     return {
         ValueType.FLOAT64: types.Float64,
@@ -113,11 +113,11 @@ def to_feast_objects(definitions: Definitions, *, kafka_bootstrap: str = "") -> 
     ``KafkaSource`` (:mod:`featurestore.definitions.feast_stream`); ``kafka_bootstrap`` is
     recorded on those sources for Feast's own tools.
     """
-    from feast import Entity as FeastEntity
-    from feast import FeatureService as FeastService
-    from feast import FeatureView as FeastView
-    from feast import Field
-    from feast import ValueType as FeastValueType
+    from featurestore.definitions.feast_api import Entity as FeastEntity
+    from featurestore.definitions.feast_api import FeatureService as FeastService
+    from featurestore.definitions.feast_api import FeatureView as FeastView
+    from featurestore.definitions.feast_api import Field
+    from featurestore.definitions.feast_api import ValueType as FeastValueType
 
     entities = {
         e.name: FeastEntity(
@@ -190,7 +190,7 @@ def _source_table(view: Any) -> SourceTable:
 
 
 def _view_from_feast(view: Any) -> FeatureView:
-    from feast import StreamFeatureView
+    from featurestore.definitions.feast_api import StreamFeatureView
 
     keys = {c.name for c in view.entity_columns}
     features = tuple(
@@ -280,7 +280,7 @@ def feature_store(settings: Settings, project: str, repo_path: Path | None = Non
     closes; left to the garbage collector, each store dropped a connection ("deleted while
     still open") whenever it happened to be collected. They are disposed here on leaving.
     """
-    from feast import FeatureStore, RepoConfig
+    from featurestore.definitions.feast_api import FeatureStore, RepoConfig
 
     ensure_registry_schema(settings)
     config = RepoConfig(**repo_config_dict(settings, project))

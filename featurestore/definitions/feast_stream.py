@@ -137,8 +137,7 @@ def _dependency_order(columns: Mapping[str, str]) -> dict[str, str]:
 
 
 def _source_from_feast(view: Any, kafka: Any) -> StreamSource:
-    from feast import KafkaSource
-    from feast.data_format import AvroFormat
+    from featurestore.definitions.feast_api import AvroFormat, KafkaSource
 
     where = f"feature view {view.name!r} source {kafka.name!r}"
     if not isinstance(kafka, KafkaSource):
@@ -276,9 +275,8 @@ def stream_view_to_feast(
         kafka_bootstrap: Recorded on the ``KafkaSource`` for Feast's own tools (the store's
             processors take the brokers from the settings).
     """
-    from feast import KafkaSource, StreamFeatureView
-    from feast.aggregation import Aggregation as FeastAggregation
-    from feast.data_format import AvroFormat
+    from featurestore.definitions.feast_api import Aggregation as FeastAggregation
+    from featurestore.definitions.feast_api import AvroFormat, KafkaSource, StreamFeatureView
 
     stream = view.stream
     assert stream is not None

@@ -136,7 +136,7 @@ def register_objects(store: Any, objects: Sequence[Any]) -> None:
         BackendUnavailableError: the registry's PostgreSQL cannot be reached.
         ConfigurationError: Feast refuses an object, or PostgreSQL refuses the login.
     """
-    from feast import Entity, FeatureService
+    from featurestore.definitions.feast_api import Entity, FeatureService
 
     project = store.project
     registry = store.registry
@@ -162,7 +162,7 @@ def register_objects(store: Any, objects: Sequence[Any]) -> None:
 
 def _data_sources(objects: Sequence[Any]) -> list[Any]:
     """The data sources ``FeatureStore.apply`` registers for ``objects``."""
-    from feast.data_source import DataSource
+    from featurestore.definitions.feast_api import DataSource
 
     found = []
     for obj in objects:
@@ -180,7 +180,7 @@ def _data_sources(objects: Sequence[Any]) -> list[Any]:
 
 
 def _is_view(obj: Any) -> bool:
-    from feast import FeatureView
+    from featurestore.definitions.feast_api import FeatureView
 
     return isinstance(obj, FeatureView)
 

@@ -100,8 +100,13 @@ def read_repo(path: Path = REPO_PATH, project: str = PROJECT) -> FeastRepo:
             object this store does not support (an on-demand view), or a definition the codec
             refuses; the message names the file or the view.
     """
-    from feast import Entity, FeatureService, FeatureView, OnDemandFeatureView
-    from feast.data_source import DataSource
+    from featurestore.definitions.feast_api import (
+        DataSource,
+        Entity,
+        FeatureService,
+        FeatureView,
+        OnDemandFeatureView,
+    )
 
     root = path.resolve()
     if not root.is_dir():

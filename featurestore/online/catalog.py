@@ -125,6 +125,6 @@ def catalog_from_feast_repo(repo_path: Path) -> StaticCatalog:
     """Snapshot the registry of the Feast repo at ``repo_path`` (its ``feature_store.yaml``)."""
     if not (repo_path / "feature_store.yaml").is_file():
         raise ConfigurationError(f"no feature_store.yaml in {repo_path}")
-    from feast import FeatureStore
+    from featurestore.definitions.feast_api import FeatureStore
 
     return catalog_from_feast(FeatureStore(repo_path=str(repo_path)))
