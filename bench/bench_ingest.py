@@ -68,6 +68,7 @@ def _produce(settings: Settings, store: ConfluentSchemaStore, trades: list[Trade
             producer.poll(0)
     left = producer.flush(60)
     elapsed = time.perf_counter() - started
+    producer.close(timeout_s=1.0)
     delivered = producer.report.count(topic)
     if left or delivered != len(trades):
         raise RuntimeError(f"bench: {delivered} of {len(trades)} delivered ({left} left)")

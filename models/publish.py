@@ -100,6 +100,10 @@ class EventPublisher(Generic[E]):
         """Events the broker acknowledged so far."""
         return self._producer.report.count(self.topic)
 
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Release the producer, after waiting up to ``timeout_s`` for what it still holds."""
+        self._producer.close(timeout_s)
+
 
 class PredictionPublisher(EventPublisher[PredictionLog]):
     """Sends :class:`PredictionLog` events (the prediction feed's) to the predictions topic."""

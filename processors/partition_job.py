@@ -367,7 +367,7 @@ class PartitionResources:
         return self._producer
 
     def close(self) -> None:
-        """Flush the producer, close the connections: each of them, whatever the others raise.
+        """Close the producer (flushed first) and the connections, whatever any of them raises.
 
         A partition's resources are closed after a failure too (a backend away), when flushing
         or closing one of them may fail in turn; that must not leave the others open.
@@ -376,7 +376,7 @@ class PartitionResources:
             closing.callback(self.conn.close)
             closing.callback(self.online.close)
             if self._producer is not None:
-                closing.callback(self._producer.flush, 10.0)
+                closing.callback(self._producer.close, 10.0)
 
 
 def _check_python(driver: tuple[int, int]) -> None:

@@ -127,13 +127,15 @@ def _run(
     )
     telemetry = process_telemetry(settings, "ingest", settings.metrics.ingest_port)
     try:
-        with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
-            ingestor = Ingestor(
+        with (
+            ConfluentSchemaStore.from_settings(settings.schema_registry) as store,
+            Ingestor(
                 options,
                 store,
                 on_wait=lambda m: click.echo(m, err=True),
                 metrics=IngestMetrics(telemetry.meter_provider),
-            )
+            ) as ingestor,
+        ):
             summary = ingestor.run(
                 _until_signalled(records, stop),
                 progress=lambda s: click.echo(f"... read {s.read}", err=True),

@@ -126,6 +126,7 @@ def predict(
 
     predictors: list[Predictor] = []
     store: PostgresOfflineStore | None = None
+    publisher: PredictionPublisher | None = None
     if follow:
         store = PostgresOfflineStore.from_settings(settings, definitions)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
@@ -162,6 +163,8 @@ def predict(
             thread.join(30)
         for predictor in predictors:
             predictor.close()
+        if publisher is not None:
+            publisher.close()
         if store is not None:
             store.close()
     if errors:

@@ -115,10 +115,12 @@ def score(
         metrics.add_model(scoring.model_name, scoring.version)
     since = datetime.now(UTC) - timedelta(minutes=since_minutes)
     threads = []
+    publishers: list[AnomalyPublisher] = []
     try:
         for scoring in scorings:
             connect = partial(AnomalyPublisher.from_settings, settings, topic)
             publisher = retrier.call(connect, "start")
+            publishers.append(publisher)
             scoring.scorer.start()
             click.echo(
                 f"scoring with {scoring.scorer.current.ref.uri} (view {scoring.view.name}) "
@@ -154,6 +156,8 @@ def score(
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
+        for publisher in publishers:
+            publisher.close()
         for scoring in scorings:
             scoring.scorer.close()
         store.close()

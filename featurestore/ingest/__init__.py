@@ -8,7 +8,8 @@ The Python API::
         {"trade": settings.topics.trades, "quote": settings.topics.quotes},
         settings.topics.dead_letter,
     )
-    summary = Ingestor(options, store).run(open_event_file(path))
+    with Ingestor(options, store) as ingestor:  # closing releases its Kafka producer
+        summary = ingestor.run(open_event_file(path))
 """
 
 from __future__ import annotations

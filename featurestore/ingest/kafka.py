@@ -150,6 +150,7 @@ class EventProducer:
         self.on_latency: Callable[[float], None] | None = None
         """Called with the produce latency of one acknowledged record in :data:`LATENCY_SAMPLE`."""
         self._acknowledged = 0
+        self._closed = False
         try:
             self._producer = Producer({**config, "error_cb": self._on_error})
         except KafkaException as exc:
@@ -218,3 +219,21 @@ class EventProducer:
         while left and time.monotonic() < deadline:
             left = self._producer.flush(min(1.0, max(0.0, deadline - time.monotonic())))
         return int(left)
+
+    def close(self, timeout_s: float) -> int:
+        """Flush for up to ``timeout_s``, then release the client; return how many were left.
+
+        Records still queued then are purged (each counted failed in :attr:`report`), so that
+        closing never waits out the delivery timeout on a broker that is away. Until it is
+        closed, the client's threads and broker connections live on, however long it takes the
+        garbage collector to find it: its callbacks and it refer to each other.
+        """
+        if self._closed:
+            return 0
+        left = self.flush(timeout_s)
+        if left:
+            self._producer.purge()
+            self._producer.flush(0)  # serves the purged records' delivery reports
+        self._closed = True
+        self._producer.close()
+        return left

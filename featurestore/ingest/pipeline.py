@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.events.registry import SchemaStore
@@ -152,6 +152,18 @@ class Ingestor:
         self.metrics = metrics
         if metrics is not None:
             self.producer.on_latency = metrics.latency
+
+    def __enter__(self) -> Self:
+        """The ingestor itself; leaving releases its producer (:meth:`close`)."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Release the producer."""
+        self.close()
+
+    def close(self) -> None:
+        """Release the producer's client (:meth:`run` has waited for its records already)."""
+        self.producer.close(timeout_s=1.0)
 
     def serializer(self, kind: RecordKind) -> AvroSerializer[Any]:
         """Return the serializer of a kind's topic (its schema id is the one registered)."""

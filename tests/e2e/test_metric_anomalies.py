@@ -99,8 +99,11 @@ def world(stack: Settings) -> Iterator[World]:
         stack.kafka.connection, {"metric": topic}, stack.topics.dead_letter,
         partitions=2, replication_factor=stack.kafka.replication_factor,
     )  # fmt: skip
-    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
-        summary = Ingestor(options, store).run(_records(series))
+    with (
+        ConfluentSchemaStore.from_settings(stack.schema_registry) as store,
+        Ingestor(options, store) as ingestor,
+    ):
+        summary = ingestor.run(_records(series))
     assert summary.sent == STEPS * len(series)
     ensure_topics(AdminClient(stack.kafka.connection.admin()), [TopicSpec(anomalies_topic, 2)])
     definitions = stream_definitions(
@@ -174,6 +177,7 @@ def _score(world: World, rows: int) -> str:
     finally:
         stop.set()
         follower.join(30)
+        publisher.close()
         store.close()
     assert sum(scored) == rows
     return logged.ref.uri

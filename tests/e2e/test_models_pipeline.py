@@ -128,7 +128,8 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
     scorer = AnomalyScorer(
         pipeline.registry, pipeline.reports["anomaly"].logged.ref.name, store=offline
     )
-    hook = ScoringHook(scorer, AnomalyPublisher.from_settings(settings, anomalies))
+    publisher = AnomalyPublisher.from_settings(settings, anomalies)
+    hook = ScoringHook(scorer, publisher)
     options = ProcessorOptions(
         name=f"e2e-models-b-{pipeline.run}", project=scored.project, topic=pipeline.topic
     )
@@ -138,6 +139,7 @@ def test_streaming_processor_with_the_scorer_hook_publishes_the_injected_anomali
         wait_for(lambda: handle.totals.get("records", 0) >= records, 600, "the stream")
     finally:
         handle.stop()
+        publisher.close()
         offline.close()
 
     with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:

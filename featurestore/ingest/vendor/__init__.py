@@ -3,7 +3,8 @@
 ::
 
     feed = LiveFeed(VendorStream(ws_url, key, symbols), RestClient(rest_url, key), symbols)
-    Ingestor(options, store).run(feed)          # featurestore ingest live --symbols AAPL,MSFT
+    with Ingestor(options, store) as ingestor:  # featurestore ingest live --symbols AAPL,MSFT
+        ingestor.run(feed)
 
 Records are mapped to the store's ``Trade`` / ``Quote`` with ids derived from the vendor's own
 (:mod:`.records`), so the WebSocket, a backfill and a heal never put one vendor trade in the log

@@ -41,6 +41,7 @@ REAL_FILE = "20131007_aig_Trade_Tick.csv.gz"
 
 @pytest.fixture
 def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
+    made: list[Ingestor] = []
     with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
 
         def make(topic: str | None = None, dlq: str | None = None) -> Ingestor:
@@ -52,9 +53,12 @@ def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
                 connect_timeout_s=20,
                 delivery_timeout_s=30,
             )
-            return Ingestor(options, store)
+            made.append(Ingestor(options, store))
+            return made[-1]
 
         yield make
+        for ingestor in made:
+            ingestor.close()
 
 
 def test_real_file_every_event_accounted_for(stack: Settings, ingestor_factory) -> None:

@@ -79,6 +79,7 @@ def decode_all(
 
 @pytest.fixture
 def make_ingestor(stack: Settings, unique_name: Callable[[str], str]):
+    made: list[Ingestor] = []
     with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
 
         def make(kinds: Iterable[RecordKind]) -> Ingestor:
@@ -90,9 +91,12 @@ def make_ingestor(stack: Settings, unique_name: Callable[[str], str]):
                 connect_timeout_s=20,
                 delivery_timeout_s=30,
             )
-            return Ingestor(options, store)
+            made.append(Ingestor(options, store))
+            return made[-1]
 
         yield make
+        for ingestor in made:
+            ingestor.close()
 
 
 def test_a_real_quote_file_slice_every_record_accounted_for(

@@ -51,8 +51,11 @@ def test_injected_anomalies_come_out_of_the_anomalies_topic(world: ModelsWorld, 
     publisher = AnomalyPublisher.from_settings(world.settings, anomalies_topic)
     hook = ScoringHook(scorer, publisher)
     rows = rolling_rows(world)
-    for start in range(0, len(rows), 200):  # micro-batches, as the stream delivers them
-        hook(rows.iloc[start : start + 200])
+    try:
+        for start in range(0, len(rows), 200):  # micro-batches, as the stream delivers them
+            hook(rows.iloc[start : start + 200])
+    finally:
+        publisher.close()
 
     events = consume(world, anomalies_topic)
     assert events, "no anomaly was published"

@@ -87,7 +87,8 @@ def test_two_instances_behind_basic_auth_and_ingest_through_them(
         delivery_timeout_s=30,
     )
     with ConfluentSchemaStore.from_settings(through) as store:
-        summary = Ingestor(options, store).run(open_event_file(small))
+        with Ingestor(options, store) as ingestor:
+            summary = ingestor.run(open_event_file(small))
         assert summary.read == ROWS and summary.sent == ROWS, summary
         replayed = list(replay_topic(stack.kafka.connection, store, summary.topics[0]))
     assert len(replayed) == ROWS and all(isinstance(e, LoggedEvent) for e in replayed)

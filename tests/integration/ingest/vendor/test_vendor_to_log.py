@@ -126,7 +126,8 @@ def test_live_through_breaks_and_an_overlapping_backfill_logs_each_vendor_record
         )
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
-        summary = ingestor.run(counted())
+        with ingestor:
+            summary = ingestor.run(counted())
         watcher.join()
         assert sim.stats.drops == 2 and sim.stats.connections == 3
         assert feed.stats.gap_backfills == 2 and feed.copies.copies > 0
