@@ -14,17 +14,14 @@ import logging
 import threading
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from featurestore_client import (
-    Anomaly,
-    AnomalyStream,
-    FeatureStoreClient,
-    FeatureStoreClientError,
-    RetryPolicy,
-)
+from featurestore_client import Anomaly, FeatureStoreClient, FeatureStoreClientError, RetryPolicy
 
 from featurestore.offline import PostgresOfflineStore
+
+if TYPE_CHECKING:
+    from featurestore_client import AnomalyStream
 
 __all__ = ["CANDLE_FEATURES", "LATEST_FEATURES", "AnomalyFeed", "MarketPanel"]
 
