@@ -1,15 +1,46 @@
-"""Reading a topic back raw, for tests that count what ingest delivered."""
+"""Ingestors on the stack, and a topic read back raw: for tests that count what ingest sent."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
 from featurestore.config import Settings
+from featurestore.events import ConfluentSchemaStore
+from featurestore.ingest import IngestOptions, Ingestor, RecordKind
 
-__all__ = ["read_raw"]
+__all__ = ["read_raw", "stack_ingestors"]
+
+MakeIngestor = Callable[[Mapping[RecordKind, str], str], Ingestor]
+
+
+@contextmanager
+def stack_ingestors(stack: Settings) -> Iterator[MakeIngestor]:
+    """``make(topics, dead_letter_topic)``: ingestors on the stack, all closed on leaving."""
+    made: list[Ingestor] = []
+    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+
+        def make(topics: Mapping[RecordKind, str], dead_letter_topic: str) -> Ingestor:
+            options = IngestOptions(
+                kafka=stack.kafka.connection,
+                topics=dict(topics),
+                dead_letter_topic=dead_letter_topic,
+                partitions=stack.kafka.default_partitions,
+                connect_timeout_s=20,
+                delivery_timeout_s=30,
+            )
+            made.append(Ingestor(options, store))
+            return made[-1]
+
+        try:
+            yield make
+        finally:
+            for ingestor in made:
+                ingestor.close()
 
 
 def read_raw(

@@ -26,13 +26,14 @@ from featurestore.ingest import (
     DEAD_LETTER_REASON,
     IngestOptions,
     Ingestor,
+    RecordKind,
     market_data_dir,
     open_event_file,
     producer_config,
 )
 from featurestore.ingest.kafka import EventProducer, wait_for_brokers
 from featurestore.topics import TopicSpec, ensure_topics
-from tests.integration.ingest.support import read_raw
+from tests.integration.ingest.support import read_raw, stack_ingestors
 
 pytestmark = pytest.mark.integration
 
@@ -41,24 +42,13 @@ REAL_FILE = "20131007_aig_Trade_Tick.csv.gz"
 
 @pytest.fixture
 def ingestor_factory(stack: Settings, unique_name: Callable[[str], str]):
-    made: list[Ingestor] = []
-    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+    with stack_ingestors(stack) as make_on_stack:
 
         def make(topic: str | None = None, dlq: str | None = None) -> Ingestor:
-            options = IngestOptions(
-                kafka=stack.kafka.connection,
-                topics={"trade": topic or unique_name("it-trades")},
-                dead_letter_topic=dlq or unique_name("it-dlq"),
-                partitions=stack.kafka.default_partitions,
-                connect_timeout_s=20,
-                delivery_timeout_s=30,
-            )
-            made.append(Ingestor(options, store))
-            return made[-1]
+            topics: dict[RecordKind, str] = {"trade": topic or unique_name("it-trades")}
+            return make_on_stack(topics, dlq or unique_name("it-dlq"))
 
         yield make
-        for ingestor in made:
-            ingestor.close()
 
 
 def test_real_file_every_event_accounted_for(stack: Settings, ingestor_factory) -> None:

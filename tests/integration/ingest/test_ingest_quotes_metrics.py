@@ -15,7 +15,6 @@ from featurestore.events.schemas import bundled_schema, parse_schema_text
 from featurestore.ingest import (
     DEAD_LETTER_REASON,
     IngestEvent,
-    IngestOptions,
     Ingestor,
     RecordKind,
     RecordRejectedError,
@@ -26,7 +25,7 @@ from featurestore.ingest import (
     open_event_file,
 )
 from featurestore.ingest.kinds import EVENT_KINDS
-from tests.integration.ingest.support import read_raw
+from tests.integration.ingest.support import read_raw, stack_ingestors
 
 pytestmark = pytest.mark.integration
 
@@ -79,24 +78,13 @@ def decode_all(
 
 @pytest.fixture
 def make_ingestor(stack: Settings, unique_name: Callable[[str], str]):
-    made: list[Ingestor] = []
-    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
+    with stack_ingestors(stack) as make_on_stack:
 
         def make(kinds: Iterable[RecordKind]) -> Ingestor:
-            options = IngestOptions(
-                kafka=stack.kafka.connection,
-                topics={kind: unique_name(f"it-{kind}s") for kind in kinds},
-                dead_letter_topic=unique_name("it-dlq"),
-                partitions=stack.kafka.default_partitions,
-                connect_timeout_s=20,
-                delivery_timeout_s=30,
-            )
-            made.append(Ingestor(options, store))
-            return made[-1]
+            topics = {kind: unique_name(f"it-{kind}s") for kind in kinds}
+            return make_on_stack(topics, unique_name("it-dlq"))
 
         yield make
-        for ingestor in made:
-            ingestor.close()
 
 
 def test_a_real_quote_file_slice_every_record_accounted_for(
