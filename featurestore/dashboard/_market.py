@@ -52,6 +52,8 @@ class AnomalyFeed:
     server that is not serving yet when the dashboard starts, or one restarted), so when the
     stream ends on an error the feed opens it again after a pause, from the last resume token it
     received: no anomaly is missed or repeated. :attr:`error` says why while it is down.
+    Anything but the client's own errors is a fault no reconnection mends: the feed stops and
+    :attr:`error` keeps saying why.
     """
 
     def __init__(
@@ -69,18 +71,28 @@ class AnomalyFeed:
         self._closed = threading.Event()
         self._stream: AnomalyStream | None = None
         self._failure: str | None = None
+        self._ended: str | None = None
         self._thread = threading.Thread(target=self._run, name="anomaly-feed", daemon=True)
         self._thread.start()
 
     @property
     def error(self) -> str | None:
         """Why the stream is down, while it is (the panel shows it); None on a live stream."""
+        if self._ended is not None:
+            return self._ended
         stream = self._stream
         if self._failure is None or (stream is not None and stream.connected):
             return None
         return self._failure
 
     def _run(self) -> None:
+        try:
+            self._follow()
+        except Exception as exc:  # a fault of the feed's own (a bad message, say), not an outage
+            self._ended = f"anomaly stream ended: {exc}"
+            logger.exception("%s", self._ended)
+
+    def _follow(self) -> None:
         token: str | None = None
         failures = 0
         while True:

@@ -1,10 +1,15 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from featurestore_client import Anomaly, FeatureStoreClient, RetryPolicy
 
 from featurestore.config import load_settings
 from featurestore.dashboard import Dashboard
 from featurestore.dashboard._app import _page
+from featurestore.dashboard._market import AnomalyFeed
 
 
 def test_a_failing_panel_shows_its_error_and_the_others_still_fill() -> None:
@@ -39,3 +44,45 @@ def test_dashboard_settings_from_env() -> None:
     assert settings.url == "http://127.0.0.1:18111/"
     assert settings.models == ("a", "b")
     assert load_settings({}).dashboard.refresh_s <= 5
+
+
+class _BrokenStream:
+    """A stream whose second message is one the feed cannot take (a fault, not an outage)."""
+
+    connected = True
+    resume_token = "t1"
+
+    def __init__(self, first: Anomaly) -> None:
+        self._first = first
+
+    def __iter__(self) -> Iterator[Anomaly]:
+        yield self._first
+        raise ValueError("timestamp out of range")
+
+    def close(self) -> None:
+        pass
+
+
+class _OneStreamClient:
+    def __init__(self, stream: _BrokenStream) -> None:
+        self.stream = stream
+        self.opened = 0
+
+    def stream_anomalies(self, **_: Any) -> _BrokenStream:
+        self.opened += 1
+        return self.stream
+
+
+def test_a_fault_in_the_anomaly_feed_stops_it_and_its_error_stays_shown() -> None:
+    now = datetime.now(UTC)
+    first = Anomaly("a1", "AAPL", now, 4.2, "m", "1", now, "t1")
+    client = _OneStreamClient(_BrokenStream(first))
+    feed = AnomalyFeed(cast(FeatureStoreClient, client), timedelta(minutes=5),
+                       RetryPolicy(initial_backoff_s=0.01, max_backoff_s=0.01))  # fmt: skip
+    feed._thread.join(5)
+    assert not feed._thread.is_alive()
+    # Shown although the stream had connected; not reopened (a retry would fail the same way).
+    assert feed.error == "anomaly stream ended: timestamp out of range"
+    assert client.opened == 1
+    assert feed.since(now - timedelta(seconds=1)) == [first]
+    feed.close()
