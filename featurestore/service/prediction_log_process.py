@@ -47,6 +47,7 @@ from featurestore.prediction_log.writer import (
     frame,
     read_frame,
 )
+from featurestore.service.child_process import ChildProcess
 from featurestore.service.scored_rows import ScoredRows
 
 __all__ = ["PredictionLogProcess", "entities_definition", "scored_definition"]
@@ -91,11 +92,10 @@ class _Child:
     """One writer process and what it was handed."""
 
     def __init__(
-        self, process: asyncio.subprocess.Process, stdin: asyncio.WriteTransport, started_at: float
+        self, process: ChildProcess, stdin: asyncio.WriteTransport, started_at: float
     ) -> None:
         self.process = process
         self.started_at = started_at
-        assert process.stdout is not None
         self.stdin = stdin
         self.stdout = process.stdout
         self.handed = 0
@@ -301,12 +301,7 @@ class PredictionLogProcess:
                 with contextlib.suppress(OSError):  # bigger: fewer wake-ups, no buffering here
                     fcntl.fcntl(write_end, _F_SETPIPE_SZ, _PIPE_BYTES)
                 try:
-                    process = await asyncio.create_subprocess_exec(
-                        *self._command,
-                        stdin=read_end,
-                        stdout=asyncio.subprocess.PIPE,
-                        env=self._env,
-                    )
+                    process = await ChildProcess.start(self._command, stdin=read_end, env=self._env)
                     break
                 except OSError as exc:
                     os.close(write_end)
