@@ -161,6 +161,7 @@ class _Protocol(asyncio.Protocol):
         self._pending: deque[_Batch] = deque()
         self._transport: asyncio.Transport | None = None
         self._watchdog: asyncio.TimerHandle | None = None
+        self._lost = asyncio.get_running_loop().create_future()
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -242,9 +243,25 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._fail("connection lost" if exc is None else f"connection lost ({exc})")
+        if not self._lost.done():
+            self._lost.set_result(None)
 
     def close(self) -> None:
         self._fail("client closed")
+
+    async def wait_closed(self, timeout_s: float) -> None:
+        """Wait until the transport has closed; past ``timeout_s``, drop it.
+
+        A TLS close sends close_notify and waits for the server's: a loop that ends before that
+        leaves the socket open (asyncio's) until it is collected.
+        """
+        if self._transport is None:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._lost)
+        except TimeoutError:
+            self._transport.abort()
 
     def stop_tracking(self) -> None:
         if self._on_invalidate is not None:
@@ -390,6 +407,7 @@ class PipelinedRedis:
         if self._connecting is not None:
             self._connecting.cancel()
             self._connecting = None
-        if self._protocol is not None:
-            self._protocol.close()
-            self._protocol = None
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.close()
+            await protocol.wait_closed(self._timeout_s)

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 
 import hiredis
+import psutil
 import pytest
 import redis
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
 from featurestore.online.pipelined import PipelinedRedis, RedisAccess, encode_command
+from featurestore.service.server import new_event_loop
+from featurestore.stack import Stack
+from tests.own_stack import own_stack
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
@@ -214,3 +220,51 @@ def test_selects_its_database(stack: Settings) -> None:
             assert asyncio.run(main()) == [b"in-db"]
         finally:
             admin.delete(key)
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """A Redis of this module's own on a TLS port with the ACL user, as the secured stack's."""
+    env = {
+        "FEATURESTORE_SECURITY__ENABLED": "true",
+        "FEATURESTORE_KAFKA__PASSWORD": f"kafka-{uuid.uuid4().hex}",
+        "FEATURESTORE_POSTGRES__PASSWORD": f"pg-{uuid.uuid4().hex}",
+        "FEATURESTORE_REDIS__PASSWORD": f"redis-{uuid.uuid4().hex}",
+        "FEATURESTORE_REDIS__PORT": str(free_port()),
+    }
+    with own_stack(tmp_path_factory.mktemp("tls-redis"), env, ["redis"]) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_tls_connection_closed_as_its_loop_ends_leaves_no_socket(
+    tls_redis: Stack, loop: str
+) -> None:
+    """A TLS close is an exchange (close_notify both ways) that the loop must still run.
+
+    Closed just before ``asyncio.run`` ends (as a command's or a test's store is), the connection
+    was left half-closed when the loop closed, its socket open until collected. Here Redis is
+    stopped (SIGSTOP, a server too busy to answer in time) once it has answered: aclose waits
+    for the exchange as long as the client's timeout, then drops the connection.
+    """
+    cfg = tls_redis.settings.redis
+    pid = tls_redis.redis.process.pid()
+    assert pid is not None
+
+    async def ping_then_close_with_redis_stopped() -> list[object]:
+        client = PipelinedRedis(
+            cfg.host, cfg.port, cfg.db, timeout_s=0.5, access=RedisAccess.from_settings(cfg)
+        )
+        try:
+            return await client.execute(encode_command("PING"), 1)
+        finally:
+            os.kill(pid, signal.SIGSTOP)
+            await client.aclose()
+
+    try:
+        with asyncio.Runner(loop_factory=lambda: new_event_loop(loop)) as runner:
+            assert runner.run(ping_then_close_with_redis_stopped()) == [b"PONG"]
+        left = psutil.Process().net_connections("tcp")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert [c for c in left if c.raddr and c.raddr.port == cfg.port] == []
