@@ -71,7 +71,8 @@ def _grid(grid: dataset_service_pb2.EntityTimeGrid, max_rows: int) -> pa.Table:
             field="time_grid",
         )
     start_us = int(start.timestamp() * 1_000_000)
-    step_us = step // timedelta(microseconds=1)
+    # A step past the end makes one row a symbol; clamped, it cannot overflow int64 microseconds.
+    step_us = min(step, end - start) // timedelta(microseconds=1)
     times = start_us + step_us * np.arange(per_symbol, dtype=np.int64)
     return pa.table(
         {
@@ -102,14 +103,9 @@ def job_from_proto(
         )
     rows = request.WhichOneof("entity_rows")
     if rows == "entity_rows_arrow":
-        entities = read_ipc_table(request.entity_rows_arrow, "entity_rows_arrow")
+        entities = read_ipc_table(request.entity_rows_arrow, "entity_rows_arrow", max_rows=max_rows)
         if entities.num_rows == 0:
             raise ValidationError("entity_rows_arrow: holds no rows", field="entity_rows_arrow")
-        if entities.num_rows > max_rows:
-            raise ValidationError(
-                f"entity_rows_arrow: {entities.num_rows} rows, more than {max_rows}",
-                field="entity_rows_arrow",
-            )
     elif rows == "time_grid":
         entities = _grid(request.time_grid, max_rows)
     else:

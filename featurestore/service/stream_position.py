@@ -56,7 +56,15 @@ class StreamPosition:
             payload = json.loads(raw)
             offsets = _offsets(payload["p"])
             token_topic = payload["t"]
-        except (binascii.Error, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (
+            binascii.Error,
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+            RecursionError,
+        ) as exc:
+            # RecursionError: JSON nested deeper than the parser's recursion limit.
             raise ValidationError(f"{_FIELD}: malformed resume token", field=_FIELD) from exc
         if token_topic != topic:
             raise ValidationError(

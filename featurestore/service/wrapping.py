@@ -50,6 +50,11 @@ _Guard = tuple[TokenCheck, str]
 Decode = Callable[[Any], Any]
 """Turns what gRPC hands the behaviour (request bytes, or an iterator of them) into messages."""
 _OK = grpc.StatusCode.OK
+MAX_MESSAGE_CHARS = 500
+"""A status message travels in a trailer (``grpc-message``, percent-encoded: up to 12 bytes a
+character), and a client drops a call whose trailers pass its metadata limit (8 KiB by default)
+with RESOURCE_EXHAUSTED instead of the status. A message that quotes a 20,000-character name
+is cut to this length, so that the status the server chose arrives."""
 
 
 def _status(exc: FeatureStoreError) -> tuple[grpc.StatusCode, str]:
@@ -57,6 +62,9 @@ def _status(exc: FeatureStoreError) -> tuple[grpc.StatusCode, str]:
     message = str(exc) or code.name.lower()
     if isinstance(exc, ValidationError) and exc.field and exc.field not in message:
         message = f"{exc.field}: {message}"
+    if len(message) > MAX_MESSAGE_CHARS:
+        cut = len(message) - MAX_MESSAGE_CHARS
+        message = f"{message[:MAX_MESSAGE_CHARS]}… ({cut} more characters)"
     return code, message
 
 

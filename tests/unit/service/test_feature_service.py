@@ -71,6 +71,7 @@ def test_features_by_feature_service_as_a_dataframe(client: FeatureStoreClient) 
     [
         (["close"], {"symbol": ["AAPL"]}, "features.features[0]"),
         (["bars_1m:close", "bad::ref"], {"symbol": ["AAPL"]}, "features.features[1]"),
+        (["bars_1m:close", "bars_1m:close"], {"symbol": ["AAPL"]}, "features.features[1]"),
         ([], {"symbol": ["AAPL"]}, "features"),
         (["bars_1m:close"], {}, "entities"),
         (["bars_1m:close"], {"symbol": []}, "entities"),
@@ -94,13 +95,18 @@ def test_invalid_argument_names_the_field(
         (["bars_1m:nope"], None, "bars_1m:nope"),
         (["nope_view:close"], None, "nope_view"),
         (None, "no_such_service", "no_such_service"),
+        (["v" * 20_000 + ":close"], None, "v" * 400),
+        (["bars_1m:" + "f" * 20_000], None, "f" * 400),
+        (None, "s" * 20_000, "s" * 400),
     ],
 )
 def test_not_found_names_the_thing(
     client: FeatureStoreClient, features: list[str] | None, service: str | None, named: str
 ) -> None:
-    with pytest.raises(NotFoundError, match=named):
+    # A name too long for a status trailer is cut: the status still arrives, not a client error.
+    with pytest.raises(NotFoundError, match=named) as info:
         client.get_online_features(features, feature_service=service, entities={"symbol": ["A"]})
+    assert len(info.value.details) < 600
 
 
 def test_too_many_entities(start_server: Callable[..., ServerThread]) -> None:

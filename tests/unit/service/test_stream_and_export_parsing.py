@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -11,7 +12,7 @@ from featurestore._proto.v1 import dataset_service_pb2
 from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
 from featurestore.service.anomaly_stream import AnomalyFilter
-from featurestore.service.arrow_ipc import IpcPieces
+from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
 from featurestore.service.datasets import job_from_proto
 from featurestore.service.stream_position import StreamPosition
 
@@ -25,8 +26,20 @@ def test_token_round_trip_holds_every_partition() -> None:
     assert again.next_offsets == {0: 5, 1: 42, 2: 17}
 
 
+def _b64_token(payload: bytes) -> str:
+    return "v1." + base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
 @pytest.mark.parametrize(
-    "token", ["", "v1.", "v1.!!!", "v2.eyJ0IjoiYSJ9", StreamPosition("x", {0: -1}).token()]
+    "token",
+    [
+        "",
+        "v1.",
+        "v1.!!!",
+        "v2.eyJ0IjoiYSJ9",
+        StreamPosition("x", {0: -1}).token(),
+        _b64_token(b"[" * 1500 + b"]" * 1500),  # deeper than json's recursion limit
+    ],
 )
 def test_bad_tokens_name_the_field(token: str) -> None:
     with pytest.raises(ValidationError, match="resume_token") as info:
@@ -70,6 +83,30 @@ def test_grid_rows() -> None:
         job_from_proto(_grid_request(), max_rows=7)
 
 
+def test_grid_step_longer_than_int64_microseconds_is_one_row_a_symbol() -> None:
+    request = _grid_request()
+    request.time_grid.step.FromTimedelta(timedelta(seconds=10**13))
+    table = job_from_proto(request, max_rows=100).entities
+    assert table.column("event_timestamp").to_pylist() == [T, T]
+
+
+def _entities(rows: int) -> pa.Table:
+    return pa.table(
+        {
+            "symbol": pa.array(["A"] * rows, pa.string()),
+            "event_timestamp": pa.array([T] * rows, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def _ipc(table: pa.Table, compression: str | None = None) -> bytes:
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression=compression)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table, max_chunksize=40)
+    return bytes(sink.getvalue().to_pybytes())
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"),
     [
@@ -82,6 +119,8 @@ def test_grid_rows() -> None:
         (lambda r: r.features.features.extend(["bars_1m:close", "close"]), "features"),
         (lambda r: r.ClearField("entity_rows"), "entity_rows"),
         (lambda r: setattr(r, "entity_rows_arrow", b"nope"), "entity_rows_arrow"),
+        (lambda r: setattr(r, "entity_rows_arrow", _ipc(_entities(101))), "entity_rows_arrow"),
+        (lambda r: setattr(r, "entity_rows_arrow", _ipc(_entities(0))), "entity_rows_arrow"),
     ],
 )
 def test_bad_export_requests_name_the_field(mutate: object, field: str) -> None:
@@ -108,3 +147,39 @@ def test_ipc_pieces_make_one_stream_and_respect_batch_rows() -> None:
         back = reader.read_all()
     assert back.column("k").to_pylist() == ["x", "y", "z"]
     assert back.schema.field("k").type == pa.string()
+
+
+@pytest.mark.parametrize("compression", [None, "lz4", "zstd"])
+def test_entity_rows_arrow_is_read_whole_and_checked_before_decoding(
+    compression: str | None,
+) -> None:
+    entities = _entities(100)
+    assert read_ipc_table(_ipc(entities, compression), "rows", max_rows=100).equals(entities)
+    with pytest.raises(ValidationError, match=r"^rows: 100 rows, more than 99$"):
+        read_ipc_table(_ipc(entities, compression), "rows", max_rows=99)
+
+
+def test_a_compressed_stream_that_decodes_too_large_is_refused_undecoded() -> None:
+    # 257 MiB of zeros in one cell: about 9 KB compressed. Decoded, it would be 257 MiB.
+    big = pa.table({"symbol": pa.array([b"\0" * (257 << 20)], pa.binary())})
+    data = _ipc(big, "zstd")
+    del big
+    assert len(data) < 100_000
+    with pytest.raises(ValidationError, match=r"^rows: decodes to \d+ bytes, more than 268435456"):
+        read_ipc_table(data, "rows", max_rows=10)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:-40],  # cut short
+        lambda data: data[:200] + b"\xff" * 64 + data[264:],  # metadata overwritten
+        lambda data: data.replace(b"event_timestamp", b"event_timestamq"),  # harmless
+    ],
+)
+def test_damaged_streams_are_a_validation_error_or_read(damage: object) -> None:
+    data = damage(_ipc(_entities(100), "zstd"))  # type: ignore[operator]
+    try:
+        read_ipc_table(data, "rows", max_rows=100)
+    except ValidationError as exc:
+        assert exc.field == "rows"
