@@ -6,6 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from featurestore_client._convert import listed
 from featurestore_client._proto.v1 import anomaly_service_pb2
 from featurestore_client._streams import ResumableStream, set_start
 
@@ -36,7 +37,9 @@ def anomaly_request(
     resume_token: str | None,
 ) -> anomaly_service_pb2.StreamAnomaliesRequest:
     """A StreamAnomaliesRequest (resume_token wins over start_time; neither: from now)."""
-    request = anomaly_service_pb2.StreamAnomaliesRequest(symbols=list(symbols or ()))
+    request = anomaly_service_pb2.StreamAnomaliesRequest(
+        symbols=list(listed("symbols", symbols or ()))
+    )
     if min_score is not None:
         request.min_score = min_score
     set_start(request, start_time, resume_token)

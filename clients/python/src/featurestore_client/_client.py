@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -98,9 +99,17 @@ class FeatureStoreClient(Closing):
                 balancing (default: FeatureService's); None turns health checking off.
 
         Raises:
-            ValueError: A target without a port, or a name that does not resolve.
+            ValueError: A target without a port, or a name that does not resolve; a token gRPC
+                cannot send (not printable ASCII); a timeout that is not positive.
         """
         token = token if token is not None else os.environ.get(TOKEN_VARIABLE) or None
+        if token and not _SENDABLE_TOKEN.fullmatch(token):
+            # Sent as is, every call would fail with INTERNAL "Invalid metadata". Not echoed:
+            # it is a secret.
+            raise ValueError(
+                "token: gRPC sends only printable ASCII in a header (no line break, space at"
+                " either end or non-ASCII character)"
+            )
         credentials = None
         self._metadata: Metadata = ()
         if tls or root_certificates is not None:
@@ -122,7 +131,7 @@ class FeatureStoreClient(Closing):
             health_check_service=health_check_service,
         )
         self._tracing = CallTracing(tracer_provider)
-        self._timeout_s = timeout_s
+        self._timeout_s = _checked_timeout(timeout_s)
         self._retry = retry or RetryPolicy()
         # The generated stubs are unannotated.
         self._predictions = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)  # type: ignore[no-untyped-call]
@@ -304,7 +313,7 @@ class FeatureStoreClient(Closing):
         return stream(lambda r: method(r, metadata=metadata), request, self._retry, resume=resume)
 
     def _call(self, name: str, method: Any, request: Any, timeout_s: float | None) -> Any:
-        timeout = self._timeout_s if timeout_s is None else timeout_s
+        timeout = self._timeout_s if timeout_s is None else _checked_timeout(timeout_s)
         try:
             with self._tracing.call(_SERVICE + name, self._metadata) as metadata:
                 return call_with_retries(
@@ -318,3 +327,14 @@ class FeatureStoreClient(Closing):
     def close(self) -> None:
         """Close the channel."""
         self._channel.close()
+
+
+_SENDABLE_TOKEN = re.compile(r"[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?")
+"""What a gRPC (HTTP/2) header value may hold: printable ASCII, no space at either end."""
+
+
+def _checked_timeout(timeout_s: float | None) -> float | None:
+    """``timeout_s``, or ValueError when it is not a positive number of seconds (or None)."""
+    if timeout_s is not None and not timeout_s > 0:  # also refuses NaN
+        raise ValueError(f"timeout_s must be positive (None waits forever), not {timeout_s}")
+    return timeout_s

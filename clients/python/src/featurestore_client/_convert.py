@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from featurestore_client._columns import decode_columns
 from featurestore_client._online import OnlineFeatures
@@ -16,6 +17,25 @@ STATUS = {
     types_pb2.FEATURE_STATUS_NOT_FOUND: FeatureStatus.NOT_FOUND,
     types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE: FeatureStatus.OUTSIDE_MAX_AGE,
 }
+
+
+ListT = TypeVar("ListT", bound=Iterable[Any])
+
+
+def listed(name: str, values: ListT) -> ListT:
+    """``values`` as given; TypeError when it is one string, which would be sent a letter a value.
+
+    ``entities={"symbol": "AAPL"}`` would ask for four symbols, A, A, P and L.
+    """
+    if isinstance(values, str | bytes):
+        raise TypeError(f"{name} must be a list, not one {type(values).__name__}: wrap it in [ ]")
+    return values
+
+
+def add_entities(columns: Any, entities: Mapping[str, Sequence[EntityValue]]) -> None:
+    """Fill a request's ``entities`` map (join key -> ValueList) from Python columns."""
+    for key, values in entities.items():
+        columns[key].values.extend(entity_value(v) for v in listed(f"entities[{key!r}]", values))
 
 
 def entity_value(value: EntityValue) -> types_pb2.Value:
@@ -45,9 +65,10 @@ def online_request(
     if feature_service is not None:
         out = [field(0x12, feature_service.encode())]
     else:
-        out = [field(0x0A, b"".join(field(0x0A, f.encode()) for f in features or ()))]
+        names = listed("features", features or ())
+        out = [field(0x0A, b"".join(field(0x0A, f.encode()) for f in names))]
     for key, values in entities.items():
-        column = _entity_column(key, values)
+        column = _entity_column(key, listed(f"entities[{key!r}]", values))
         entry = field(0x0A, key.encode()) + field(0x12, column)  # map entry: key, ValueList
         out.append(field(0x1A, entry))
     return b"".join(out)

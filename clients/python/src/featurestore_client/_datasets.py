@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from featurestore_client._convert import listed
 from featurestore_client._proto.v1 import dataset_service_pb2
 
 if TYPE_CHECKING:
@@ -48,12 +49,12 @@ def export_request(
     if feature_service is not None:
         request.feature_service = feature_service
     else:
-        request.features.features.extend(features or ())
+        request.features.features.extend(listed("features", features or ()))
     if entity_rows is not None:
         request.entity_rows_arrow = _entity_ipc(entity_rows)
     elif grid is not None:
         symbols, start, end, step = grid
-        request.time_grid.symbols.extend(symbols)
+        request.time_grid.symbols.extend(listed("symbols", symbols))
         request.time_grid.start_time.FromDatetime(_aware("start_time", start))
         request.time_grid.end_time.FromDatetime(_aware("end_time", end))
         request.time_grid.step.FromTimedelta(step)

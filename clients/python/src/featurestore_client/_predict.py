@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from featurestore_client._convert import STATUS, entity_value, scalar
+from featurestore_client._convert import STATUS, add_entities, listed, scalar
 from featurestore_client._proto.v1 import prediction_service_pb2, types_pb2
 from featurestore_client._types import EntityValue, FeatureStatus, FeatureValue
 
@@ -81,9 +81,9 @@ def predict_request(
         request.alias = alias
     if version is not None:
         request.version = str(version)
-    for key, values in entities.items():
-        request.entities[key].values.extend(entity_value(v) for v in values)
+    add_entities(request.entities, entities)
     for name, numbers in (inline_features or {}).items():
+        numbers = listed(f"inline_features[{name!r}]", numbers)
         request.inline_features[name].values.extend(_number(v) for v in numbers)
     return request
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from featurestore_client._convert import entity_value
+from featurestore_client._convert import add_entities
 from featurestore_client._proto.v1 import prediction_service_pb2
 from featurestore_client._streams import ResumableStream, set_start
 from featurestore_client._types import EntityValue
@@ -43,8 +43,7 @@ def prediction_stream_request(
 ) -> prediction_service_pb2.StreamPredictionsRequest:
     """A StreamPredictionsRequest (resume_token wins over start_time; neither: from now)."""
     request = prediction_service_pb2.StreamPredictionsRequest(model_name=model_name)
-    for key, values in (entities or {}).items():
-        request.entities[key].values.extend(entity_value(v) for v in values)
+    add_entities(request.entities, entities or {})
     set_start(request, start_time, resume_token)
     return request
 

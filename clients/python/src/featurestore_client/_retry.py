@@ -25,7 +25,10 @@ class RetryPolicy:
     max_backoff_s: float = 2.0
     multiplier: float = 2.0
     retry_codes: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
-    """Only codes that say the request was not processed; never INVALID_ARGUMENT or NOT_FOUND."""
+    """The codes unary calls and exports are retried on: only codes that say the request was not
+    processed, never INVALID_ARGUMENT or NOT_FOUND. Streams (anomalies, predictions) resume from
+    their token after UNAVAILABLE, RESOURCE_EXHAUSTED or INTERNAL, whatever this says: a resumed
+    stream neither repeats nor skips a message. ``max_attempts`` and the backoff apply to both."""
 
     def __post_init__(self) -> None:
         """Refuse a policy that cannot describe retries, naming the field (as temporalio does)."""

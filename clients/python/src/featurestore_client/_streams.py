@@ -26,6 +26,8 @@ T = TypeVar("T")
 _RESUMABLE = frozenset(
     {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INTERNAL}
 )
+"""What a stream resumes after (the Go and TypeScript clients too): the connection went, the server
+was too busy, or it failed; not RetryPolicy.retry_codes, which are for calls a retry repeats."""
 
 
 def set_start(request: Any, start_time: datetime | None, resume_token: str | None) -> None:
