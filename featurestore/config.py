@@ -344,7 +344,7 @@ class RedisSettings(_Section):
             )
         for node in self.cluster_nodes:
             host, sep, port = node.rpartition(":")
-            if not sep or not host or not port.isdigit():
+            if not sep or not host or not (port.isascii() and port.isdigit()):
                 raise ValueError(
                     f"FEATURESTORE_REDIS__CLUSTER_NODES: {node!r} is not of the form host:port"
                 )

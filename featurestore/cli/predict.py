@@ -17,7 +17,7 @@ __all__ = ["predict"]
 
 def _horizon(value: str) -> tuple[str, timedelta]:
     name, sep, minutes = value.rpartition("=")
-    if not sep or not name or not minutes.isdigit() or int(minutes) == 0:
+    if not sep or not name or not (minutes.isascii() and minutes.isdigit()) or int(minutes) == 0:
         raise click.BadParameter(f"{value!r}: expected MODEL=MINUTES, for example direction=15")
     return name, timedelta(minutes=int(minutes))
 

@@ -50,7 +50,7 @@ def parse_retention(text: str, where: str) -> timedelta:
         ConfigurationError: anything else; the message names ``where`` and the value.
     """
     number, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    if not number.isdigit() or int(number) < 1 or unit not in _UNITS:
+    if not (number.isascii() and number.isdigit()) or int(number) < 1 or unit not in _UNITS:
         raise ConfigurationError(
             f"{where}: tag {_RETENTION_TAG!r} is {text!r}, not a positive whole number of days,"
             " hours or minutes such as '30d', '12h' or '90m'"

@@ -178,7 +178,7 @@ def _aggregation(view_name: str, agg: Any, last_tiles: Mapping[str, str]) -> Agg
     count = None
     if name in last_tiles:
         text = last_tiles[name].strip()
-        if not text.isdigit() or int(text) < 1:
+        if not (text.isascii() and text.isdigit()) or int(text) < 1:
             raise ConfigurationError(
                 f"{where}: tag {LAST_TILES_TAG + name!r} is {last_tiles[name]!r}, not a positive"
                 " whole number of tiles"

@@ -229,7 +229,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         version = message.version if selector == "version" else None
         if selector is None:
             alias = _DEFAULT_ALIAS
-        if (alias is not None and not alias) or (version is not None and not version.isdigit()):
+        if (alias is not None and not alias) or (
+            version is not None and not (version.isascii() and version.isdigit())
+        ):
             field = selector or "alias"
             raise ValidationError(f"{field}: {getattr(message, field)!r} is not valid", field=field)
         entities = entities_from_proto(message.entities, max_rows=self._max_entities)

@@ -387,6 +387,11 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r" is '0', not a positive whole number of tiles",
         ),
         (
+            '{original}\nrolling_1m.tags["featurestore.last_tiles.sma_20"] = "\u00b2"\n',
+            r"feature view 'rolling_1m' aggregation 'sma_20': tag 'featurestore.last_tiles.sma_20'"
+            r" is '\u00b2', not a positive whole number of tiles",
+        ),
+        (
             '{original}\nrolling_1m.tags["featurestore.last_tiles.nope"] = "3"\n',
             r"feature view 'rolling_1m': tag 'featurestore.last_tiles.nope' names no aggregation",
         ),
@@ -408,6 +413,7 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "order",
         "broken",
         "last-0",
+        "last-superscript",
         "last-what",
         "feast-chain",
         "copy",
@@ -443,7 +449,9 @@ def test_a_retention_is_a_whole_number_of_days_hours_or_minutes(text: str, days:
     assert parse_retention(text, "t") == timedelta(days=days)
 
 
-@pytest.mark.parametrize("text", ["", "30", "d", "0d", "-1d", "1.5h", "2w", "forever"])
+@pytest.mark.parametrize(
+    "text", ["", "30", "d", "0d", "-1d", "1.5h", "2w", "forever", "\u00b2d", "\uff13d"]
+)
 def test_a_malformed_retention_is_refused_naming_the_table_and_value(text: str) -> None:
     from featurestore.definitions.feast_codec import parse_retention
 
