@@ -42,6 +42,7 @@ lint: setup       ## ruff and mypy (the SDK too); buf lint, go vet and tsc for p
 	cd clients/go && go vet ./...
 	cd bench/loadgen && go vet ./...
 	clients/typescript/node_modules/.bin/tsc --noEmit -p clients/typescript
+	clients/typescript/node_modules/.bin/tsc --noEmit -p clients/typescript/tsconfig.test.json  # the client tests
 
 format:
 	$(VENV)/ruff format .

@@ -94,11 +94,12 @@ func (c *Client) StreamAnomalies(ctx context.Context, filter AnomalyFilter, star
 // continue. Empty until the first message.
 func (s *AnomalyStream) ResumeToken() ResumeToken { return s.token }
 
-// Close cancels the call; Next then returns the context's error.
+// Close cancels the call; Next then returns the context's error (context.Canceled).
 func (s *AnomalyStream) Close() { s.cancel() }
 
 // Next blocks until the next anomaly. It returns io.EOF when the server ends the stream, and an
-// *Error once MaxAttempts connections in a row failed or the status is not worth a retry.
+// *Error once MaxAttempts connections in a row failed or the status is not worth a retry. When
+// the context's deadline passes, the error matches [ErrDeadlineExceeded], as a unary call's does.
 func (s *AnomalyStream) Next() (*Anomaly, error) {
 	for {
 		if s.call == nil {
@@ -137,7 +138,7 @@ func (s *AnomalyStream) Next() (*Anomaly, error) {
 // failed decides after a failed connection: nil to reconnect (after a backoff), else the error.
 func (s *AnomalyStream) failed(err error) error {
 	if s.ctx.Err() != nil {
-		return s.ctx.Err()
+		return s.ended()
 	}
 	s.failures++
 	if !resumable[status.Code(err)] || s.failures >= s.MaxAttempts {
@@ -147,10 +148,19 @@ func (s *AnomalyStream) failed(err error) error {
 	select {
 	case <-time.After(rand.N(ceiling) + time.Millisecond):
 	case <-s.ctx.Done():
-		return s.ctx.Err()
+		return s.ended()
 	}
 	s.Reconnects++
 	return nil
+}
+
+// ended is the error of a stream whose context is done: an *Error for a deadline (as grpc-go
+// reports a unary call's), else the context's error.
+func (s *AnomalyStream) ended() error {
+	if errors.Is(s.ctx.Err(), context.DeadlineExceeded) {
+		return fromRPC(status.FromContextError(s.ctx.Err()).Err())
+	}
+	return s.ctx.Err()
 }
 
 func anomaly(a *featurestorev1.Anomaly, token ResumeToken) *Anomaly {

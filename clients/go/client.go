@@ -20,10 +20,14 @@ import (
 	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
 )
 
-// retryConfig makes grpc-go retry unary calls the server could not take (UNAVAILABLE only, as
-// the Python SDK's RetryPolicy does), with exponential backoff, within the call's deadline.
+// retryConfig makes grpc-go retry calls the server could not take (UNAVAILABLE only, as the
+// Python SDK's RetryPolicy does), with exponential backoff, within the call's deadline. Exports
+// (DatasetService) are retried too, as the Python SDK retries them; grpc-go commits a stream to
+// its attempt when the first message arrives, so an export is never retried once a piece has
+// been written to the caller's writer.
 const retryConfig = `{"methodConfig": [{
-  "name": [{"service": "featurestore.v1.FeatureService"}, {"service": "featurestore.v1.PredictionService"}],
+  "name": [{"service": "featurestore.v1.FeatureService"}, {"service": "featurestore.v1.PredictionService"},
+           {"service": "featurestore.v1.DatasetService"}],
   "retryPolicy": {"maxAttempts": 4, "initialBackoff": "0.05s", "maxBackoff": "2s",
                   "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]}`
 

@@ -26,8 +26,12 @@ type ExportRequest struct {
 
 // ExportTrainingDataset streams the training set into w as one Arrow IPC stream (read it with
 // any Arrow library: github.com/apache/arrow-go's ipc.NewReader, pyarrow.ipc.open_stream) and
-// returns the number of rows.
+// returns the number of rows. A failure before the first piece (UNAVAILABLE) is retried, as
+// the Python SDK does; once w has a piece, an error ends the export (w holds a partial stream).
+// Every return cancels the call, so the server stops streaming when w fails.
 func (c *Client) ExportTrainingDataset(ctx context.Context, r ExportRequest, w io.Writer) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req := &featurestorev1.ExportTrainingDatasetRequest{
 		EntityRows: &featurestorev1.ExportTrainingDatasetRequest_TimeGrid{TimeGrid: &featurestorev1.EntityTimeGrid{
 			Symbols:   r.Symbols,

@@ -2,7 +2,6 @@ package featurestore
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -24,19 +23,19 @@ const (
 	StatusOutsideMaxAge FeatureStatus = "outside_max_age"
 )
 
-// StatusFromProto maps the wire enum; FEATURE_STATUS_UNSPECIFIED (never sent) is an error.
-func StatusFromProto(s featurestorev1.FeatureStatus) (FeatureStatus, error) {
+// StatusFromProto maps the wire enum. A number this package does not know (a status added by a
+// newer server) and FEATURE_STATUS_UNSPECIFIED (never sent) read as [StatusNotFound], as in the
+// Python SDK: the value is not one the caller can use, and the rest of the answer still is.
+func StatusFromProto(s featurestorev1.FeatureStatus) FeatureStatus {
 	switch s {
 	case featurestorev1.FeatureStatus_FEATURE_STATUS_PRESENT:
-		return StatusPresent, nil
+		return StatusPresent
 	case featurestorev1.FeatureStatus_FEATURE_STATUS_NULL_VALUE:
-		return StatusNullValue, nil
-	case featurestorev1.FeatureStatus_FEATURE_STATUS_NOT_FOUND:
-		return StatusNotFound, nil
+		return StatusNullValue
 	case featurestorev1.FeatureStatus_FEATURE_STATUS_OUTSIDE_MAX_AGE:
-		return StatusOutsideMaxAge, nil
+		return StatusOutsideMaxAge
 	}
-	return "", fmt.Errorf("featurestore: unexpected feature status %v", s)
+	return StatusNotFound
 }
 
 // FeatureValue is one value, its status and the event time of the row it comes from.
@@ -103,21 +102,15 @@ func (c *Client) GetOnlineFeatures(ctx context.Context, features FeatureSelector
 	for i, column := range resp.GetColumns() {
 		values := make([]FeatureValue, len(column.GetStatuses()))
 		for row := range values {
-			if values[row], err = featureValue(column.GetValues(), column.GetStatuses(), column.GetEventTimestamps(), row); err != nil {
-				return nil, err
-			}
+			values[row] = featureValue(column.GetValues(), column.GetStatuses(), column.GetEventTimestamps(), row)
 		}
 		result.Features[resp.GetFeatureNames()[i]] = values
 	}
 	return result, nil
 }
 
-func featureValue(values []*featurestorev1.Value, statuses []featurestorev1.FeatureStatus, times []*timestamppb.Timestamp, row int) (FeatureValue, error) {
-	s, err := StatusFromProto(statuses[row])
-	if err != nil {
-		return FeatureValue{}, err
-	}
-	v := FeatureValue{Status: s}
+func featureValue(values []*featurestorev1.Value, statuses []featurestorev1.FeatureStatus, times []*timestamppb.Timestamp, row int) FeatureValue {
+	v := FeatureValue{Status: StatusFromProto(statuses[row])}
 	if row < len(values) {
 		v.Value = Scalar(values[row])
 	}
@@ -125,5 +118,5 @@ func featureValue(values []*featurestorev1.Value, statuses []featurestorev1.Feat
 		t := times[row].AsTime()
 		v.EventTime = &t
 	}
-	return v, nil
+	return v
 }

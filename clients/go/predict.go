@@ -64,12 +64,13 @@ func (c *Client) Predict(ctx context.Context, model string, which ModelSelector,
 			Names:     p.GetFeatureNames(),
 			Features:  make(map[string]FeatureValue, len(p.GetFeatureNames())),
 		}
-		for i, name := range p.GetFeatureNames() {
-			status, err := StatusFromProto(p.GetFeatureStatuses()[i])
-			if err != nil {
-				return nil, fmt.Errorf("prediction %s: %w", p.GetRequestId(), err)
-			}
-			prediction.Features[name] = FeatureValue{Value: Scalar(p.GetFeatureValues()[i]), Status: status}
+		names, values, statuses := p.GetFeatureNames(), p.GetFeatureValues(), p.GetFeatureStatuses()
+		if len(values) != len(names) || len(statuses) != len(names) {
+			return nil, fmt.Errorf("featurestore: prediction %s has %d feature names, %d values and %d statuses",
+				p.GetRequestId(), len(names), len(values), len(statuses))
+		}
+		for i, name := range names {
+			prediction.Features[name] = FeatureValue{Value: Scalar(values[i]), Status: StatusFromProto(statuses[i])}
 		}
 		if p.GetFeatureTime() != nil {
 			t := p.GetFeatureTime().AsTime()

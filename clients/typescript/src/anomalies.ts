@@ -45,6 +45,19 @@ export interface Anomaly {
 /** The codes after which the stream reconnects (as the Python SDK's stream does). */
 const resumable = new Set([Code.Unavailable, Code.ResourceExhausted, Code.Internal]);
 
+/**
+ * The codes connect-node gives a call whose connection dropped (the server process died:
+ * Canceled; a reset connection: Aborted). The same codes come of a cancel the caller asked for,
+ * which the stream tells apart by its own signal: only a drop reconnects.
+ */
+const dropped = new Set([Code.Canceled, Code.Aborted]);
+
+/** How a stream can be ended besides `close()`. */
+export interface StreamOptions {
+  /** Aborting it ends the stream (and its call), as `close()` does. */
+  signal?: AbortSignal;
+}
+
 function anomaly(a: WireAnomaly, token: ResumeToken): Anomaly {
   return {
     id: a.anomalyId,
@@ -64,7 +77,10 @@ function anomaly(a: WireAnomaly, token: ResumeToken): Anomaly {
  * Iterates anomalies (`for await`); after a disconnect, reconnects with the latest token it holds.
  * Checkpoints (a token without an anomaly) move the token without being yielded. Reconnects back
  * off (full jitter from 50 ms, doubling, at most 2 s); the stream throws once `maxAttempts`
- * connections in a row fail. `close()` cancels the call and ends the iteration.
+ * connections in a row fail. A dropped connection (the server went away) reconnects too.
+ * `close()` or the `signal` of its options cancels the call and ends the iteration without
+ * reconnecting; so does leaving the `for await` loop (break, return, throw), so that the server
+ * sees the stream end and Node can exit. A stream is iterated once.
  */
 export class AnomalyStream implements AsyncIterable<Anomaly> {
   /** The latest token received (or started from): where a new stream would continue. */
@@ -78,10 +94,20 @@ export class AnomalyStream implements AsyncIterable<Anomaly> {
     private readonly client: Client<typeof AnomalyService>,
     private readonly filter: AnomalyFilter,
     private readonly start: Start,
+    options: StreamOptions = {},
   ) {
     this.resumeToken = start.from === "token" ? start.token : undefined;
+    const signal = options.signal;
+    if (signal?.aborted) {
+      this.abort.abort();
+    }
+    signal?.addEventListener("abort", () => this.abort.abort(), {
+      once: true,
+      signal: this.abort.signal,
+    });
   }
 
+  /** Cancels the call and ends the iteration. */
   close(): void {
     this.abort.abort();
   }
@@ -97,35 +123,52 @@ export class AnomalyStream implements AsyncIterable<Anomaly> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Anomaly> {
+    const signal = this.abort.signal;
     let failures = 0;
-    while (!this.abort.signal.aborted) {
-      try {
-        for await (const message of this.client.streamAnomalies(this.request(), {
-          signal: this.abort.signal,
-        })) {
-          failures = 0;
-          this.resumeToken = message.resumeToken as ResumeToken;
-          if (message.anomaly !== undefined) {
-            yield anomaly(message.anomaly, this.resumeToken);
+    try {
+      while (!signal.aborted) {
+        try {
+          for await (const message of this.client.streamAnomalies(this.request(), { signal })) {
+            failures = 0;
+            this.resumeToken = message.resumeToken as ResumeToken;
+            if (message.anomaly !== undefined) {
+              yield anomaly(message.anomaly, this.resumeToken);
+            }
           }
-        }
-        return;
-      } catch (error) {
-        if (this.abort.signal.aborted) {
           return;
+        } catch (error) {
+          if (signal.aborted) {
+            return;
+          }
+          failures++;
+          const retry =
+            error instanceof ConnectError &&
+            (resumable.has(error.code) || dropped.has(error.code)) &&
+            failures < this.maxAttempts;
+          if (!retry) {
+            throw fromCallError(error);
+          }
+          const ceiling = Math.min(2000, 50 * 2 ** (failures - 1));
+          await pause(Math.random() * ceiling, signal);
+          this.reconnects++;
         }
-        failures++;
-        const retry =
-          error instanceof ConnectError &&
-          resumable.has(error.code) &&
-          failures < this.maxAttempts;
-        if (!retry) {
-          throw fromCallError(error);
-        }
-        const ceiling = Math.min(2000, 50 * 2 ** (failures - 1));
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
-        this.reconnects++;
       }
+    } finally {
+      // Leaving the loop early ends the call: connect-node does not cancel it by itself.
+      this.abort.abort();
     }
   }
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
 }

@@ -6,8 +6,8 @@ import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 
-import { AnomalyStream, type AnomalyFilter, type Start } from "./anomalies.js";
-import { fromCallError } from "./errors.js";
+import { AnomalyStream, type AnomalyFilter, type Start, type StreamOptions } from "./anomalies.js";
+import { DeadlineExceededError, fromCallError } from "./errors.js";
 import { AnomalyService } from "./gen/featurestore/v1/anomaly_service_pb.js";
 import { DatasetService } from "./gen/featurestore/v1/dataset_service_pb.js";
 import { FeatureService } from "./gen/featurestore/v1/feature_service_pb.js";
@@ -22,16 +22,26 @@ import {
 } from "./values.js";
 
 export interface ClientOptions {
-  /** Use TLS (https) instead of plaintext HTTP/2. */
-  tls?: boolean;
+  /**
+   * Use TLS (https) instead of plaintext HTTP/2: `true` trusts Node's default CAs; `{ ca }` trusts
+   * these PEM certificates instead, for a server whose certificate comes from a private CA (the
+   * Python SDK's `root_certificates`).
+   */
+  tls?: boolean | { ca: string | Buffer };
   /**
    * A bearer token, sent as `authorization: Bearer <token>` with every call (plaintext too, for a
    * loopback server; elsewhere use `tls`, or it travels in clear).
    */
   token?: string;
-  /** Default timeout of unary calls and exports, in milliseconds (10 s). */
+  /**
+   * Default timeout of unary calls and exports, in milliseconds, retries included: one deadline
+   * across all attempts (10 s), as the Python SDK's `timeout_s`.
+   */
   timeoutMs?: number;
-  /** Attempts of a unary call that gets UNAVAILABLE, the first included (4); 1 disables retries. */
+  /**
+   * Attempts of a unary call or an export that gets UNAVAILABLE, the first included (4); 1
+   * disables retries.
+   */
   maxAttempts?: number;
 }
 
@@ -107,8 +117,10 @@ export class FeatureStoreClient {
         return next(request);
       });
     }
+    const tls = options.tls ?? false;
     const transport = createGrpcTransport({
-      baseUrl: `${options.tls ? "https" : "http"}://${target}`,
+      baseUrl: `${tls ? "https" : "http"}://${target}`,
+      nodeOptions: typeof tls === "object" ? { ca: tls.ca } : undefined,
       interceptors,
       // While a call is open (a quiet anomaly stream), ping after 30 s without a frame and drop
       // the connection when no answer comes within 10 s: a connection that died without a reset
@@ -130,10 +142,10 @@ export class FeatureStoreClient {
     features: FeatureSelector,
     entities: Record<string, readonly EntityValue[]>,
   ): Promise<OnlineFeatures> {
-    const response = await this.unary(() =>
+    const response = await this.withRetries(this.timeoutMs, (timeoutMs) =>
       this.features.getOnlineFeatures(
         { featureSelector: selector(features), entities: valueLists(entities) },
-        { timeoutMs: this.timeoutMs },
+        { timeoutMs },
       ),
     );
     const columns = new Map<string, FeatureValue[]>();
@@ -160,10 +172,10 @@ export class FeatureStoreClient {
         : which.alias !== undefined
           ? { case: "alias" as const, value: which.alias }
           : { case: undefined };
-    const response = await this.unary(() =>
+    const response = await this.withRetries(this.timeoutMs, (timeoutMs) =>
       this.predictions.predict(
         { modelName: model, modelSelector, entities: valueLists(entities) },
-        { timeoutMs: this.timeoutMs },
+        { timeoutMs },
       ),
     );
     return {
@@ -186,59 +198,81 @@ export class FeatureStoreClient {
     };
   }
 
-  /** A point-in-time training set, its Arrow IPC pieces put back together. */
-  async exportTrainingDataset(request: ExportRequest): Promise<Export> {
-    const pieces: Uint8Array[] = [];
-    let rows = 0;
-    try {
-      const stream = this.datasets.exportTrainingDataset(
-        {
-          featureSelector: selector(request.features),
-          entityRows: {
-            case: "timeGrid",
-            value: {
-              symbols: [...request.symbols],
-              startTime: timestampFromDate(request.start),
-              endTime: timestampFromDate(request.end),
-              step: durationFromMs(request.stepMs),
-            },
-          },
-          labelHorizon:
-            request.labelHorizonMs === undefined ? undefined : durationFromMs(request.labelHorizonMs),
-          fullFeatureNames: request.fullFeatureNames ?? false,
+  /**
+   * A point-in-time training set, its Arrow IPC pieces put back together. The whole export runs
+   * within `timeoutMs` (the client's unless given here), retries included. It is retried on
+   * UNAVAILABLE as a whole, as the Python SDK retries it: the pieces of a failed attempt are
+   * dropped, and nothing reaches the caller before the last piece has arrived.
+   */
+  async exportTrainingDataset(
+    request: ExportRequest,
+    call: { timeoutMs?: number } = {},
+  ): Promise<Export> {
+    const message = {
+      featureSelector: selector(request.features),
+      entityRows: {
+        case: "timeGrid" as const,
+        value: {
+          symbols: [...request.symbols],
+          startTime: timestampFromDate(request.start),
+          endTime: timestampFromDate(request.end),
+          step: durationFromMs(request.stepMs),
         },
-        { timeoutMs: this.timeoutMs * 6 },
-      );
-      for await (const piece of stream) {
+      },
+      labelHorizon:
+        request.labelHorizonMs === undefined ? undefined : durationFromMs(request.labelHorizonMs),
+      fullFeatureNames: request.fullFeatureNames ?? false,
+    };
+    return this.withRetries(call.timeoutMs ?? this.timeoutMs, async (timeoutMs) => {
+      const pieces: Uint8Array[] = [];
+      let rows = 0;
+      for await (const piece of this.datasets.exportTrainingDataset(message, { timeoutMs })) {
         pieces.push(piece.arrowIpc);
         rows += Number(piece.rowCount);
       }
-    } catch (error) {
-      throw fromCallError(error);
-    }
-    return { arrowIpc: Buffer.concat(pieces), rows };
+      return { arrowIpc: Buffer.concat(pieces), rows };
+    });
   }
 
-  /** Anomalies that pass `filter`, from `start`; resumes by itself with its latest token. */
-  streamAnomalies(filter: AnomalyFilter = {}, start: Start = { from: "now" }): AnomalyStream {
-    return new AnomalyStream(this.anomalies, filter, start);
+  /**
+   * Anomalies that pass `filter`, from `start`; resumes by itself with its latest token. The
+   * stream has no deadline: end it with `close()`, `options.signal` or by leaving the loop.
+   */
+  streamAnomalies(
+    filter: AnomalyFilter = {},
+    start: Start = { from: "now" },
+    options: StreamOptions = {},
+  ): AnomalyStream {
+    return new AnomalyStream(this.anomalies, filter, start, options);
   }
 
-  /** Runs a unary call, again after UNAVAILABLE with full-jitter backoff (0.05 s doubling). */
-  private async unary<T>(call: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
+  /**
+   * Runs `attempt(remainingMs)` until it succeeds, fails with a code other than UNAVAILABLE, has
+   * run `maxAttempts` times or the deadline `timeoutMs` from now passes (then it throws
+   * DeadlineExceededError): full-jitter backoff from 50 ms, doubling, at most 2 s, as the Python
+   * SDK's call_with_retries.
+   */
+  private async withRetries<T>(
+    timeoutMs: number,
+    attempt: (remainingMs: number) => Promise<T>,
+  ): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (let number = 1; ; number++) {
       try {
-        return await call();
+        return await attempt(Math.max(1, deadline - Date.now()));
       } catch (error) {
-        const retry =
-          error instanceof ConnectError &&
-          error.code === Code.Unavailable &&
-          attempt < this.maxAttempts;
-        if (!retry) {
+        const unavailable = error instanceof ConnectError && error.code === Code.Unavailable;
+        if (!unavailable || number >= this.maxAttempts) {
           throw fromCallError(error);
         }
-        const ceiling = Math.min(2000, 50 * 2 ** (attempt - 1));
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * ceiling));
+        const pause = Math.random() * Math.min(2000, 50 * 2 ** (number - 1));
+        if (Date.now() + pause >= deadline) {
+          throw new DeadlineExceededError(
+            Code.DeadlineExceeded,
+            `no answer within ${timeoutMs} ms (${number} attempts; the last: ${error.rawMessage})`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, pause));
       }
     }
   }

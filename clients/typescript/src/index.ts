@@ -6,6 +6,7 @@ export {
   type AnomalyFilter,
   type ResumeToken,
   type Start,
+  type StreamOptions,
 } from "./anomalies.js";
 export {
   FeatureStoreClient,

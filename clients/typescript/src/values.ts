@@ -20,13 +20,13 @@ const statuses: Partial<Record<WireStatus, FeatureStatus>> = {
   [WireStatus.OUTSIDE_MAX_AGE]: "outside_max_age",
 };
 
-/** The status of a wire enum value; UNSPECIFIED (never sent) throws. */
+/**
+ * The status of a wire enum value. A number this client does not know (a status added by a newer
+ * server) and UNSPECIFIED (never sent) read as "not_found", as in the Python SDK: that value is
+ * not one the caller can use, and the rest of the answer still is.
+ */
 export function statusFromProto(status: WireStatus): FeatureStatus {
-  const found = statuses[status];
-  if (found === undefined) {
-    throw new Error(`unexpected feature status ${status}`);
-  }
-  return found;
+  return statuses[status] ?? "not_found";
 }
 
 /** A feature value; int64 values are bigints, unix timestamps Dates, null when unset. */

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from featurestore.online import EntityKey, FeatureRow
 from featurestore.online.testing import InMemoryOnlineStore, market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
+from tests.client_toolchains import GO_CLIENT, compile_typescript, go_command, go_environment
 from tests.integration.service.anomaly_data import (
     BASE_TIME,
     AnomalyProducer,
@@ -56,30 +56,17 @@ TOKEN = "example-token"
 
 
 def _build_go() -> list[str]:
-    go = shutil.which("go")
-    if go is None:
-        pytest.fail("go is not installed")
     binary = BUILD / "quickstart-go"
     subprocess.run(
-        [go, "build", "-mod=readonly", "-o", str(binary), "./examples/quickstart"],
-        cwd=REPO / "clients" / "go", check=True, timeout=240,
-        env={**os.environ, "GOFLAGS": "-mod=readonly"},
+        [go_command(), "build", "-mod=readonly", "-o", str(binary), "./examples/quickstart"],
+        cwd=GO_CLIENT, check=True, timeout=240, env=go_environment(),
     )  # fmt: skip
     return [str(binary)]
 
 
 def _build_typescript() -> list[str]:
-    package = REPO / "clients" / "typescript"
-    tsc = package / "node_modules" / ".bin" / "tsc"
-    if not tsc.is_file() or shutil.which("node") is None:
-        pytest.fail("node or clients/typescript/node_modules missing: `make setup` installs them")
     out = BUILD / "typescript"
-    subprocess.run([str(tsc), "-p", str(package), "--outDir", str(out)], check=True, timeout=180)
-    # Node resolves the package's dependencies from the output's parent folders: link them.
-    modules = out / "node_modules"
-    if not modules.exists():
-        modules.symlink_to(package / "node_modules", target_is_directory=True)
-    (out / "package.json").write_text(json.dumps({"type": "module"}))
+    compile_typescript(out)
     return ["node", str(out / "examples" / "quickstart.js")]
 
 

@@ -1,0 +1,239 @@
+package featurestore_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	featurestore "github.com/featurestore/featurestore/clients/go"
+	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
+)
+
+// The tests drive the client against a grpc-go server in this process whose handlers each test
+// scripts: it stands in for the featurestore server only to produce the statuses, answers and
+// failures the client must handle.
+
+type featureServer struct {
+	featurestorev1.UnimplementedFeatureServiceServer
+	get func(*featurestorev1.GetOnlineFeaturesRequest) (*featurestorev1.GetOnlineFeaturesResponse, error)
+}
+
+func (s *featureServer) GetOnlineFeatures(_ context.Context, r *featurestorev1.GetOnlineFeaturesRequest) (*featurestorev1.GetOnlineFeaturesResponse, error) {
+	return s.get(r)
+}
+
+type predictionServer struct {
+	featurestorev1.UnimplementedPredictionServiceServer
+	predict func(*featurestorev1.PredictRequest) (*featurestorev1.PredictResponse, error)
+}
+
+func (s *predictionServer) Predict(_ context.Context, r *featurestorev1.PredictRequest) (*featurestorev1.PredictResponse, error) {
+	return s.predict(r)
+}
+
+type datasetServer struct {
+	featurestorev1.UnimplementedDatasetServiceServer
+	export func(*featurestorev1.ExportTrainingDatasetRequest, grpc.ServerStreamingServer[featurestorev1.ExportTrainingDatasetResponse]) error
+}
+
+func (s *datasetServer) ExportTrainingDataset(r *featurestorev1.ExportTrainingDatasetRequest, stream grpc.ServerStreamingServer[featurestorev1.ExportTrainingDatasetResponse]) error {
+	return s.export(r, stream)
+}
+
+type anomalyServer struct {
+	featurestorev1.UnimplementedAnomalyServiceServer
+	stream func(*featurestorev1.StreamAnomaliesRequest, grpc.ServerStreamingServer[featurestorev1.StreamAnomaliesResponse]) error
+}
+
+func (s *anomalyServer) StreamAnomalies(r *featurestorev1.StreamAnomaliesRequest, stream grpc.ServerStreamingServer[featurestorev1.StreamAnomaliesResponse]) error {
+	return s.stream(r, stream)
+}
+
+// serve starts a server on 127.0.0.1:0 with the given services and returns a client of it.
+func serve(t *testing.T, services ...any) *featurestore.Client {
+	t.Helper()
+	server := grpc.NewServer()
+	for _, service := range services {
+		switch service := service.(type) {
+		case *featureServer:
+			featurestorev1.RegisterFeatureServiceServer(server, service)
+		case *predictionServer:
+			featurestorev1.RegisterPredictionServiceServer(server, service)
+		case *datasetServer:
+			featurestorev1.RegisterDatasetServiceServer(server, service)
+		case *anomalyServer:
+			featurestorev1.RegisterAnomalyServiceServer(server, service)
+		default:
+			t.Fatalf("no service %T", service)
+		}
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go server.Serve(listener) //nolint:errcheck // Stop ends it
+	t.Cleanup(server.Stop)
+	client, err := featurestore.NewClient(listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+func timeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+var symbols = map[string][]any{"symbol": {"A", "B", "C"}}
+
+func double(x float64) *featurestorev1.Value {
+	return &featurestorev1.Value{Kind: &featurestorev1.Value_DoubleValue{DoubleValue: x}}
+}
+
+func TestUnknownStatusReadsNotFound(t *testing.T) {
+	client := serve(t, &featureServer{get: func(*featurestorev1.GetOnlineFeaturesRequest) (*featurestorev1.GetOnlineFeaturesResponse, error) {
+		return &featurestorev1.GetOnlineFeaturesResponse{
+			FeatureNames: []string{"bars_1m:close"},
+			Columns: []*featurestorev1.FeatureColumn{{
+				Values: []*featurestorev1.Value{double(1.5), {}, {}},
+				// 9 is a status a newer server might send; 0 is UNSPECIFIED.
+				Statuses: []featurestorev1.FeatureStatus{featurestorev1.FeatureStatus_FEATURE_STATUS_PRESENT, 9, 0},
+			}},
+		}, nil
+	}}, &predictionServer{predict: func(*featurestorev1.PredictRequest) (*featurestorev1.PredictResponse, error) {
+		return &featurestorev1.PredictResponse{Predictions: []*featurestorev1.Prediction{{
+			FeatureNames:    []string{"a:x", "a:y"},
+			FeatureValues:   []*featurestorev1.Value{double(1), {}},
+			FeatureStatuses: []featurestorev1.FeatureStatus{featurestorev1.FeatureStatus_FEATURE_STATUS_PRESENT, 9},
+		}}}, nil
+	}})
+	online, err := client.GetOnlineFeatures(timeout(t, 5*time.Second), featurestore.FeatureSelector{Refs: []string{"bars_1m:close"}}, symbols)
+	if err != nil {
+		t.Fatalf("one unknown status failed the whole call: %v", err)
+	}
+	want := []featurestore.FeatureStatus{featurestore.StatusPresent, featurestore.StatusNotFound, featurestore.StatusNotFound}
+	for row, status := range want {
+		if got := online.Get("bars_1m:close", row).Status; got != status {
+			t.Errorf("row %d: status %q, want %q", row, got, status)
+		}
+	}
+	scored, err := client.Predict(timeout(t, 5*time.Second), "m", featurestore.ModelSelector{}, symbols)
+	if err != nil {
+		t.Fatalf("Predict: %v", err)
+	}
+	if got := scored.Predictions[0].Features["a:y"].Status; got != featurestore.StatusNotFound {
+		t.Errorf("Predict: status %q, want not_found", got)
+	}
+}
+
+func TestPredictShortAnswerIsAnError(t *testing.T) {
+	client := serve(t, &predictionServer{predict: func(*featurestorev1.PredictRequest) (*featurestorev1.PredictResponse, error) {
+		return &featurestorev1.PredictResponse{Predictions: []*featurestorev1.Prediction{{
+			RequestId:       "r1",
+			FeatureNames:    []string{"a:x", "a:y"},
+			FeatureValues:   []*featurestorev1.Value{double(1)},
+			FeatureStatuses: []featurestorev1.FeatureStatus{featurestorev1.FeatureStatus_FEATURE_STATUS_PRESENT},
+		}}}, nil
+	}})
+	_, err := client.Predict(timeout(t, 5*time.Second), "m", featurestore.ModelSelector{}, symbols)
+	if err == nil {
+		t.Fatal("a prediction with fewer values than names was accepted")
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func piece(rows int64) *featurestorev1.ExportTrainingDatasetResponse {
+	return &featurestorev1.ExportTrainingDatasetResponse{ArrowIpc: []byte("ipc"), RowCount: rows}
+}
+
+func TestExportWriterErrorCancelsTheCall(t *testing.T) {
+	ended := make(chan error, 1)
+	client := serve(t, &datasetServer{export: func(_ *featurestorev1.ExportTrainingDatasetRequest, stream grpc.ServerStreamingServer[featurestorev1.ExportTrainingDatasetResponse]) error {
+		if err := stream.Send(piece(1)); err != nil {
+			return err
+		}
+		<-stream.Context().Done() // a long export: only the client's cancel ends it
+		ended <- stream.Context().Err()
+		return nil
+	}})
+	// No deadline: only the client's own cancel can end the call.
+	_, err := client.ExportTrainingDataset(context.Background(), featurestore.ExportRequest{}, failingWriter{})
+	if err == nil {
+		t.Fatal("the writer's error was not returned")
+	}
+	select {
+	case <-ended:
+	case <-time.After(2 * time.Second):
+		t.Fatal("the server still streams 2 s after ExportTrainingDataset returned")
+	}
+}
+
+func TestExportRetriedBeforeTheFirstPiece(t *testing.T) {
+	var attempts atomic.Int32
+	client := serve(t, &datasetServer{export: func(_ *featurestorev1.ExportTrainingDatasetRequest, stream grpc.ServerStreamingServer[featurestorev1.ExportTrainingDatasetResponse]) error {
+		if attempts.Add(1) == 1 {
+			return status.Error(codes.Unavailable, "offline store away")
+		}
+		return stream.Send(piece(3))
+	}})
+	var out bytes.Buffer
+	rows, err := client.ExportTrainingDataset(timeout(t, 5*time.Second), featurestore.ExportRequest{}, &out)
+	if err != nil || rows != 3 || out.String() != "ipc" {
+		t.Fatalf("rows %d, %q, err %v after %d attempts; want the second attempt's", rows, out.String(), err, attempts.Load())
+	}
+}
+
+func TestExportNotRetriedAfterAPiece(t *testing.T) {
+	var attempts atomic.Int32
+	client := serve(t, &datasetServer{export: func(_ *featurestorev1.ExportTrainingDatasetRequest, stream grpc.ServerStreamingServer[featurestorev1.ExportTrainingDatasetResponse]) error {
+		attempts.Add(1)
+		if err := stream.Send(piece(1)); err != nil {
+			return err
+		}
+		return status.Error(codes.Unavailable, "offline store away")
+	}})
+	var out bytes.Buffer
+	_, err := client.ExportTrainingDataset(timeout(t, 5*time.Second), featurestore.ExportRequest{}, &out)
+	if !errors.Is(err, featurestore.ErrUnavailable) || attempts.Load() != 1 || out.String() != "ipc" {
+		t.Fatalf("err %v, %d attempts, %q written; want UNAVAILABLE after one attempt", err, attempts.Load(), out.String())
+	}
+}
+
+// The deadline passes while the stream reconnects (the server is away): the error matches
+// ErrDeadlineExceeded, as a unary call's does, not only context.DeadlineExceeded.
+func TestAnomalyStreamDeadlineIsErrDeadlineExceeded(t *testing.T) {
+	var starts atomic.Int32
+	client := serve(t, &anomalyServer{stream: func(_ *featurestorev1.StreamAnomaliesRequest, stream grpc.ServerStreamingServer[featurestorev1.StreamAnomaliesResponse]) error {
+		if starts.Add(1) > 1 {
+			return status.Error(codes.Unavailable, "restarting")
+		}
+		if err := stream.Send(&featurestorev1.StreamAnomaliesResponse{Anomaly: &featurestorev1.Anomaly{AnomalyId: "a1"}, ResumeToken: "t1"}); err != nil {
+			return err
+		}
+		return status.Error(codes.Unavailable, "shutting down")
+	}})
+	stream := client.StreamAnomalies(timeout(t, 300*time.Millisecond), featurestore.AnomalyFilter{}, featurestore.FromNow())
+	stream.MaxAttempts = 1 << 20 // reconnect until the deadline
+	defer stream.Close()
+	if a, err := stream.Next(); err != nil || a.ID != "a1" {
+		t.Fatalf("first anomaly: %v %v", a, err)
+	}
+	_, err := stream.Next()
+	if !errors.Is(err, featurestore.ErrDeadlineExceeded) {
+		t.Fatalf("at the deadline Next returned %T %v; want one that matches ErrDeadlineExceeded", err, err)
+	}
+}

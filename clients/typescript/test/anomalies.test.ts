@@ -1,0 +1,93 @@
+/** AnomalyStream against a scripted in-process server: reconnects, user cancels, leaving loops. */
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+
+import { AnomalyService } from "../src/gen/featurestore/v1/anomaly_service_pb.js";
+import { type AnomalyStream, FeatureStoreClient } from "../src/index.js";
+import { aborted, serve, sleep, type TestServer } from "./server.js";
+
+const servers: TestServer[] = [];
+after(() => Promise.all(servers.map((server) => server.close())));
+
+/**
+ * A server whose first call sends a1 and then holds the stream open; a call that resumes from t1
+ * sends a2 and ends. `starts` records where each call started, `ended` when its call ended.
+ */
+async function holdingServer() {
+  const starts: string[] = [];
+  let ended = 0;
+  const server = await serve((router) =>
+    router.service(AnomalyService, {
+      async *streamAnomalies(request, context) {
+        const start = request.start.case === "resumeToken" ? `token:${request.start.value}` : "latest";
+        starts.push(start);
+        try {
+          if (start === "token:t1") {
+            yield { anomaly: { anomalyId: "a2" }, resumeToken: "t2" };
+            return;
+          }
+          yield { anomaly: { anomalyId: "a1" }, resumeToken: "t1" };
+          await aborted(context.signal);
+        } finally {
+          ended++;
+        }
+      },
+    }),
+  );
+  servers.push(server);
+  return { server, starts, ended: () => ended };
+}
+
+for (const how of ["close", "reset"] as const) {
+  test(`a dropped connection (${how}) reconnects with the resume token`, { timeout: 10_000 }, async () => {
+    const { server, starts } = await holdingServer();
+    const stream = new FeatureStoreClient(server.address).streamAnomalies();
+    const ids: string[] = [];
+    for await (const a of stream) {
+      ids.push(a.id);
+      if (a.id === "a1") {
+        server.drop(how); // the server process died: the connection goes, the server comes back
+      }
+    }
+    assert.deepEqual(ids, ["a1", "a2"]);
+    assert.deepEqual(starts, ["latest", "token:t1"]);
+    assert.equal(stream.resumeToken, "t2");
+    assert.equal(stream.reconnects, 1);
+  });
+}
+
+const enders: [string, (stream: AnomalyStream, abort: AbortController) => void][] = [
+  ["close()", (stream) => stream.close()],
+  ["an aborted signal", (_, abort) => abort.abort()],
+];
+for (const [name, end] of enders) {
+  test(`${name} ends the stream without reconnecting`, { timeout: 10_000 }, async () => {
+    const { server, starts, ended } = await holdingServer();
+    const abort = new AbortController();
+    const stream = new FeatureStoreClient(server.address).streamAnomalies({}, { from: "now" }, {
+      signal: abort.signal,
+    });
+    const ids: string[] = [];
+    for await (const a of stream) {
+      ids.push(a.id);
+      setTimeout(() => end(stream, abort), 50);
+    }
+    assert.deepEqual(ids, ["a1"]);
+    await sleep(200);
+    assert.deepEqual(starts, ["latest"]);
+    assert.equal(ended(), 1);
+  });
+}
+
+test("leaving the loop early cancels the call", { timeout: 10_000 }, async () => {
+  const { server, ended } = await holdingServer();
+  const stream = new FeatureStoreClient(server.address).streamAnomalies();
+  for await (const a of stream) {
+    assert.equal(a.id, "a1");
+    break;
+  }
+  for (let waited = 0; ended() === 0 && waited < 2000; waited += 20) {
+    await sleep(20);
+  }
+  assert.equal(ended(), 1, "the server still streams 2 s after the loop was left");
+});
