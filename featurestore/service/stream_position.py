@@ -76,6 +76,7 @@ class StreamPosition:
 
 def _offsets(raw: Mapping[str, object]) -> dict[int, int]:
     offsets = {int(p): int(str(o)) for p, o in raw.items()}
-    if any(p < 0 or o < 0 for p, o in offsets.items()):
-        raise ValueError("negative partition or offset")
+    # Kafka's partitions are int32 and its offsets int64 (librdkafka overflows past them).
+    if any(not (0 <= p < 2**31 and 0 <= o < 2**63) for p, o in offsets.items()):
+        raise ValueError("a partition or offset out of Kafka's range")
     return offsets

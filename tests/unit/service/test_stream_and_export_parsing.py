@@ -38,6 +38,8 @@ def _b64_token(payload: bytes) -> str:
         "v1.!!!",
         "v2.eyJ0IjoiYSJ9",
         StreamPosition("x", {0: -1}).token(),
+        StreamPosition("x", {0: 2**63}).token(),
+        StreamPosition("x", {2**31: 0}).token(),
         _b64_token(b"[" * 1500 + b"]" * 1500),  # deeper than json's recursion limit
     ],
 )
