@@ -266,7 +266,7 @@ def from_feast(
 def ensure_registry_schema(settings: Settings) -> None:
     """Create the registry's schema when missing (Feast creates the tables in it)."""
     with (
-        postgres_errors("creating the Feast registry's schema"),
+        postgres_errors("opening the Feast registry"),
         psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
     ):
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{REGISTRY_SCHEMA}"')
