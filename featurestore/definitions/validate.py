@@ -98,7 +98,8 @@ def _check_stream(
         for role, value in (("window", agg.window), ("slide", agg.slide)):
             if not _positive_multiple(value, stream.tile):
                 raise ConfigurationError(
-                    f"{at}: {role} {value} is not a positive multiple of the tile {stream.tile}"
+                    f"{at}: {role} {_signed(value)} is not a positive multiple of the tile"
+                    f" {stream.tile}"
                 )
         if agg.last_tiles is not None and stream.running:
             raise ConfigurationError(
@@ -341,3 +342,8 @@ def check_changes(before: Definitions | None, after: Definitions) -> None:
                     f" {now.get(part)!r}, which would reinterpret the rows already computed;"
                     f" apply it as a new view (for example {view.name}_v2) instead"
                 )
+
+
+def _signed(span: timedelta) -> str:
+    """``-0:01:00`` for minus a minute, where ``str`` writes ``-1 day, 23:59:00``."""
+    return f"-{-span}" if span < timedelta(0) else str(span)
