@@ -244,6 +244,12 @@ def order_features(
     by_name = {f.name: f for f in features}
     if FEATURES_TAG in tags:
         order = [n.strip() for n in tags[FEATURES_TAG].split(",") if n.strip()]
+        twice = sorted({n for n in order if order.count(n) > 1})
+        if twice:
+            raise ConfigurationError(
+                f"feature view {view_name!r}: {', '.join(map(repr, twice))} listed twice (in its"
+                f" schema, or its tag {FEATURES_TAG!r})"
+            )
         if sorted(order) != sorted(by_name):
             raise ConfigurationError(
                 f"feature view {view_name!r}: tag {FEATURES_TAG!r} lists {order}, but its"

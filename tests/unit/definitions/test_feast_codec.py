@@ -377,6 +377,11 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r"feature view 'bars_1m': tiling_hop_size",
         ),
         (
+            '{original}\nbars_1m.tags["featurestore.features"] = "open,high,open"\n',
+            r"feature view 'bars_1m': 'open' listed twice \(in its schema, or its tag"
+            r" 'featurestore.features'\)",
+        ),
+        (
             '{original}\nbars_1m.tags["featurestore.features"] = "open,high"\n',
             r"feature view 'bars_1m': tag 'featurestore.features' lists \['open', 'high'\], but",
         ),
@@ -410,6 +415,7 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "entity",
         "time",
         "tile",
+        "twice",
         "order",
         "broken",
         "last-0",
