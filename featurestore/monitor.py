@@ -133,6 +133,10 @@ class Monitor:
                     logger.log(logging.INFO if young else logging.WARNING,
                             "drift of %s: not measured this time: %s", model, exc)  # fmt: skip
                     continue
+                # The measured version's values replace the model's: a promoted version's old
+                # values would otherwise stay exported, and max by (model) keep the alert on.
+                for key in [key for key in self.psi if key[0] == model]:
+                    del self.psi[key]
                 for feature in report.features:
                     self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi
 

@@ -29,7 +29,9 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from featurestore.telemetry import Telemetry, remote_context
+from featurestore.telemetry import SERVER_ERROR_CODES, Telemetry, remote_context
+
+_PREPARED_CODES = (grpc.StatusCode.OK, *(grpc.StatusCode[name] for name in SERVER_ERROR_CODES))
 
 __all__ = [
     "LATENCY_BUCKETS",
@@ -177,6 +179,27 @@ class RpcTelemetry:
             }
         return attributes
 
+    def prepare(self, method: str) -> None:
+        """Export ``method``'s durations for OK and each server error code from now, at zero.
+
+        A series that first appears with its first call is never seen to grow: ``rate()`` and
+        ``increase()`` start from its first sample, so a method's first error would not count
+        towards RpcErrorsHigh.
+        """
+        for code in _PREPARED_CODES:
+            self._child(method, code)
+
+    def _child(self, method: str, code: grpc.StatusCode) -> Histogram | None:
+        if self._histogram is None:
+            return None
+        child = self._children.get((method, code))
+        if child is None:
+            service, _, name = method.lstrip("/").partition("/")
+            child = self._children[(method, code)] = self._histogram.labels(
+                service, name, code.name
+            )
+        return child
+
     def start_span(
         self, method: str, metadata: Iterable[tuple[str, str | bytes]] | None
     ) -> trace.Span:
@@ -194,13 +217,8 @@ class RpcTelemetry:
     ) -> None:
         """Record the duration since ``started`` (``perf_counter``) and end the span."""
         elapsed = time.perf_counter() - started
-        if self._histogram is not None:
-            child = self._children.get((method, code))
-            if child is None:
-                service, _, name = method.lstrip("/").partition("/")
-                child = self._children[(method, code)] = self._histogram.labels(
-                    service, name, code.name
-                )
+        child = self._child(method, code)
+        if child is not None:
             child.observe(elapsed)
         else:
             self._duration.record(elapsed * 1000, self.attributes(method, code))

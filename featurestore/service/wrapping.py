@@ -177,6 +177,7 @@ class MethodWrapper:
         Raises:
             ConfigurationError: Tokens are configured and ``method`` has no scope.
         """
+        self._telemetry.prepare(method)
         tokens: _Guard | None = None
         if self._tokens is not None and (scope := scope_of(method)) is not None:
             tokens = (self._tokens, scope)

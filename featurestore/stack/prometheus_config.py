@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from featurestore.config import Settings
+from featurestore.telemetry import SERVER_ERROR_CODES
 
 __all__ = [
     "ALERTS",
-    "SERVER_ERROR_CODES",
     "STACK_TARGETS_FILE",
     "alert_rules",
     "scrape_config",
@@ -35,8 +35,6 @@ ALERTS = (
     "PredictionLogLoss",
     "ComponentDown",
 )
-SERVER_ERROR_CODES = ("UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS")
-"""gRPC codes that count as the server's errors (a client's bad request does not)."""
 _ENDS_BY_ITSELF = "ingest"
 """The job whose processes end by themselves (a file replay): never 'down'."""
 

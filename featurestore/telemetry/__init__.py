@@ -20,6 +20,7 @@ from featurestore.telemetry._providers import Telemetry, process_telemetry
 from featurestore.telemetry._tracing import kafka_headers, remote_context, tracer_provider
 
 __all__ = [
+    "SERVER_ERROR_CODES",
     "MetricsEndpoint",
     "Telemetry",
     "kafka_headers",
@@ -30,3 +31,7 @@ __all__ = [
     "targets_dir",
     "tracer_provider",
 ]
+
+SERVER_ERROR_CODES = ("UNKNOWN", "INTERNAL", "UNAVAILABLE", "DEADLINE_EXCEEDED", "DATA_LOSS")
+"""gRPC codes that count as the server's errors (a client's bad request does not): the
+RpcErrorsHigh alert's, and those whose series the server exports from its start."""

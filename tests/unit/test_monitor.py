@@ -33,22 +33,30 @@ def test_a_model_that_cannot_be_measured_does_not_stop_the_others(
     )
     monkeypatch.setattr(snapshot, "cached_definitions", lambda *_: market_definitions())
 
+    champion = {"measured": "3"}
+
     def measure(store: Any, dsn: str, registry: Any, model: str, **_: Any) -> Any:
         if model == "young":
             raise ValidationError("no rows with full windows yet", field="window")
         if model == "gone":
             raise NotFoundError("model 'gone' has no 'champion' version")
-        drift = FeatureDrift("rolling_1m__volume_ratio", 0.05, 120, False)
+        psi = 0.45 if champion[model] == "3" else 0.05
+        drift = FeatureDrift("rolling_1m__volume_ratio", psi, 120, False)
         now = datetime.now(UTC)
-        return SimpleNamespace(ref=SimpleNamespace(version="3"), features=[drift], start=now)
+        ref = SimpleNamespace(version=champion[model])
+        return SimpleNamespace(ref=ref, features=[drift], start=now)
 
     monkeypatch.setattr(monitoring, "measure_drift", measure)
     monitor = Monitor(settings, MeterProvider())
     with caplog.at_level(logging.INFO, logger="featurestore.monitor"):
         monitor.measure_drift()
-    assert monitor.psi == {("measured", "3", "rolling_1m__volume_ratio"): 0.05}
+    assert monitor.psi == {("measured", "3", "rolling_1m__volume_ratio"): 0.45}
     levels = {r.getMessage().split(":")[0]: r.levelno for r in caplog.records}
     assert levels == {"drift of young": logging.INFO, "drift of gone": logging.WARNING}
+    # Version 4 promoted: version 3's drift is no longer exported (it would keep DriftHigh on).
+    champion["measured"] = "4"
+    monitor.measure_drift()
+    assert monitor.psi == {("measured", "4", "rolling_1m__volume_ratio"): 0.05}
 
 
 def test_column_copies_are_rebuilt_beside_a_slow_measurement(
