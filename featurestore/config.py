@@ -1,11 +1,21 @@
 """One typed settings object for every process of the store.
 
 Values come from ``FEATURESTORE_*`` environment variables (nested with ``__``, for example
-``FEATURESTORE_KAFKA__PORT=19092``) and an optional dotenv-style file (``KEY=value`` lines, ``#``
-comments; not TOML) named by ``FEATURESTORE_CONFIG``, whose values the environment overrides.
-The loader is this module's own, not pydantic-settings: it adds ``<SECRET>_FILE`` variables and
-messages that name the variable. Load it once at the entry point with :func:`load_settings` and
-pass it down; tests pass their own mapping instead of touching ``os.environ``.
+``FEATURESTORE_KAFKA__PORT=19092``) and an optional dotenv-style file named by
+``FEATURESTORE_CONFIG``, whose values the environment overrides: ``KEY=value`` lines, an optional
+``export`` before the key, the value optionally in matching single or double quotes (taken
+literally, no escapes), ``#`` comment lines; not TOML. The loader is this module's own, not
+pydantic-settings: it adds ``<SECRET>_FILE`` variables and messages that name the variable (and
+the file's line). Load it once at the entry point with :func:`load_settings` and pass it down;
+tests pass their own mapping instead of touching ``os.environ``.
+
+What the loader refuses, naming the variable: a ``FEATURESTORE_*`` name that is no setting (with
+the closest one; the few variables of that prefix that other code reads are listed in
+:data:`NOT_SETTINGS`), a group given a value, a value of only whitespace, a port outside
+1-65535, a URL without an http(s) scheme and a host, a blank entry of a comma-separated list.
+An empty value is as if the variable were unset (the default applies), except for a list, where
+it is the empty list, and a secret, which is taken as it is. Values and list entries lose their
+surrounding whitespace; secrets are kept as given.
 
 Every address is configuration: the defaults point at the local stack on loopback, with ports
 chosen away from the usual ones so that the project's own servers never disturb others on the
@@ -15,15 +25,20 @@ machine.
 from __future__ import annotations
 
 import base64
+import difflib
+import functools
 import hashlib
 import os
+import re
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -39,6 +54,7 @@ from featurestore.security import ALL_SCOPES, local_credentials
 
 __all__ = [
     "GRPC_SCOPES",
+    "NOT_SETTINGS",
     "DashboardSettings",
     "GrpcSettings",
     "KafkaSettings",
@@ -66,11 +82,98 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 
 
+def _entries(text: str) -> tuple[str, ...]:
+    """The entries of a comma-separated list, stripped; ``""`` is the empty list.
+
+    Raises:
+        ValueError: an entry is blank (``a,,b``, a trailing comma), naming it by its place.
+    """
+    if not text.strip():
+        return ()
+    entries = tuple(entry.strip() for entry in text.split(","))
+    for number, entry in enumerate(entries, 1):
+        if not entry:
+            raise ValueError(f"entry {number} of the comma-separated list is empty")
+    return entries
+
+
 def _comma_separated(value: object) -> object:
     """A comma-separated string (as an environment variable holds it) as a tuple of names."""
-    if isinstance(value, str):
-        return tuple(m.strip() for m in value.split(",") if m.strip())
+    return _entries(value) if isinstance(value, str) else value
+
+
+def _port_number(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"must be a port number (1-65535), not {value}")
     return value
+
+
+def _port_or_free(value: int) -> int:
+    if value != 0 and not 1 <= value <= 65535:
+        raise ValueError(f"must be a port number (1-65535), or 0 for a free one, not {value}")
+    return value
+
+
+Port = Annotated[int, AfterValidator(_port_number)]
+"""A TCP port a server listens on or a client connects to."""
+PortOrFree = Annotated[int, AfterValidator(_port_or_free)]
+"""A port a server of the store binds, where 0 asks the system for a free one (tests, several
+servers on one host); only where the code reports or registers the port it got."""
+
+
+def _host_port(entry: str, which: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) split, the port checked.
+
+    Raises:
+        ValueError: the entry is not of that form; the message names ``which``.
+    """
+    host, sep, port = entry.rpartition(":")
+    if not sep or not host.strip() or not (port.isascii() and port.isdigit()):
+        raise ValueError(f"{which} {entry!r} is not of the form host:port")
+    if not 1 <= int(port) <= 65535:
+        raise ValueError(f"{which} {entry!r}: the port must be 1-65535")
+    return host, int(port)
+
+
+def _shown(text: str) -> str:
+    """``text`` for a message: a URL with credentials (``user:pass@``) is not shown."""
+    return "(the value, not shown: it holds credentials)" if "@" in text else repr(text)
+
+
+def _url(text: str, schemes: tuple[str, ...] = ("http", "https")) -> str:
+    """``text`` stripped, checked to be a URL of one of ``schemes`` with a host.
+
+    Raises:
+        ValueError: it is not; the message shows the value unless it holds credentials.
+    """
+    text = text.strip()
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not 0-65535
+        port_ok = True
+    except ValueError:
+        port_ok = False
+    if parts.scheme.lower() not in schemes or not parts.hostname or not port_ok:
+        expected = " or ".join(f"{scheme}://" for scheme in schemes)
+        raise ValueError(
+            f"{_shown(text)} is not a URL: it needs a scheme ({expected}) and a host,"
+            f" such as {schemes[0]}://host:port"
+        )
+    return text
+
+
+def _http_url(value: str | None) -> str | None:
+    return None if value is None else _url(value)
+
+
+def _http_urls(value: str | None) -> str | None:
+    """A comma-separated list of http(s) URLs, each checked, joined again without spaces."""
+    if value is None:
+        return None
+    entries = _entries(value)
+    if not entries:
+        raise ValueError("no URL is given")
+    return ",".join(_url(entry) for entry in entries)
 
 
 def _secret_entries(value: object) -> object:
@@ -120,15 +223,16 @@ class KafkaSettings(_Section):
 
     host: str = LOOPBACK
     """Host of the broker listeners (the local stack binds it)."""
-    port: int = 19092
+    port: Port = 19092
     """Port of the broker listener of the first local node; node n listens on ``port + 2(n-1)``."""
-    controller_port: int = 19093
+    controller_port: Port = 19093
     """Port of the KRaft controller listener of the first local node; node n: ``+ 2(n-1)``."""
     brokers: int = Field(default=1, ge=1, le=9)
     """KRaft nodes of the local stack, each broker and controller (the quorum is all of them):
     1, or 3 for a cluster that survives the loss of one."""
     bootstrap_servers: str | None = None
-    """Overrides the local nodes' addresses to reach an external cluster (comma-separated)."""
+    """Overrides the local nodes' addresses to reach an external cluster (comma-separated
+    ``host:port`` entries; empty: the local nodes)."""
     default_partitions: int = 4
     """Partitions of the event topics the store creates."""
     replication_factor: int | None = Field(default=None, ge=1)
@@ -163,6 +267,18 @@ class KafkaSettings(_Section):
             ca_file=self.ca_file,
         )
 
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        entries = _entries(value)
+        if not entries:
+            raise ValueError("no host:port is given")
+        for number, entry in enumerate(entries, 1):
+            _host_port(entry, f"entry {number}")
+        return ",".join(entries)
+
     @model_validator(mode="after")
     def _replication_fits(self) -> KafkaSettings:
         rf, isr = self.replication_factor, self.min_insync_replicas
@@ -177,6 +293,12 @@ class KafkaSettings(_Section):
                 f"local stack runs FEATURESTORE_KAFKA__BROKERS={self.brokers}"
             )
         ports = [p for node in range(1, self.brokers + 1) for p in self.node_ports(node)]
+        if max(ports) > 65535:
+            raise ValueError(
+                f"the {self.brokers} local nodes' ports pass 65535: node n listens on"
+                f" port + 2(n-1) (FEATURESTORE_KAFKA__PORT={self.port}) and controller_port"
+                f" + 2(n-1) (FEATURESTORE_KAFKA__CONTROLLER_PORT={self.controller_port})"
+            )
         if len(set(ports)) != len(ports):
             raise ValueError(
                 f"the {self.brokers} local nodes' ports overlap: node n listens on port + 2(n-1) "
@@ -192,7 +314,7 @@ class KafkaSettings(_Section):
     @property
     def bootstrap(self) -> str:
         """The bootstrap servers clients connect to: every local node, or the override."""
-        if self.bootstrap_servers:
+        if self.bootstrap_servers is not None:
             return self.bootstrap_servers
         nodes = range(1, self.brokers + 1)
         return ",".join(f"{self.host}:{self.node_ports(n)[0]}" for n in nodes)
@@ -221,7 +343,7 @@ class PostgresSettings(_Section):
     """The offline store."""
 
     host: str = LOOPBACK
-    port: int = 15432
+    port: Port = 15432
     user: str = "featurestore"
     password: SecretStr = SecretStr("featurestore")
     """The user's password (or ``FEATURESTORE_POSTGRES__PASSWORD_FILE``, a file holding it)."""
@@ -301,7 +423,7 @@ class RedisSettings(_Section):
 
     host: str = LOOPBACK
     """Host of the server (of the local nodes, with ``cluster``)."""
-    port: int = 16379
+    port: Port = 16379
     """Port of the server (of the first local node, with ``cluster``)."""
     db: int = 0
     """Logical database of a single server; a cluster has only 0."""
@@ -313,7 +435,7 @@ class RedisSettings(_Section):
     """Masters of the local cluster (Redis needs 3 for a majority to fail one over)."""
     cluster_replicas: int = Field(default=1, ge=0, le=3)
     """Replicas of each master of the local cluster."""
-    bus_port: int | None = None
+    bus_port: Port | None = None
     """Cluster bus port of the first local node; node n: ``bus_port + n - 1``;
     None: ``port + 10000``, Redis' own default."""
     node_timeout_ms: int = Field(default=5000, ge=100)
@@ -331,6 +453,13 @@ class RedisSettings(_Section):
 
     _nodes = field_validator("cluster_nodes", mode="before")(_comma_separated)
 
+    @field_validator("cluster_nodes")
+    @classmethod
+    def _nodes_are_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for node in value:
+            _host_port(node, "node")
+        return value
+
     @model_validator(mode="after")
     def _cluster_fits(self) -> RedisSettings:
         if self.cluster and self.db != 0:
@@ -342,16 +471,10 @@ class RedisSettings(_Section):
             raise ValueError(
                 "FEATURESTORE_REDIS__CLUSTER_NODES is set but FEATURESTORE_REDIS__CLUSTER is not"
             )
-        for node in self.cluster_nodes:
-            host, sep, port = node.rpartition(":")
-            if not sep or not host or not (port.isascii() and port.isdigit()):
-                raise ValueError(
-                    f"FEATURESTORE_REDIS__CLUSTER_NODES: {node!r} is not of the form host:port"
-                )
         if self.cluster and not self.cluster_nodes:
             ports = [self.node_port(n) for n in range(1, self.local_nodes + 1)]
             buses = [self.node_bus_port(n) for n in range(1, self.local_nodes + 1)]
-            if set(ports) & set(buses) or max(buses) > 65535:
+            if set(ports) & set(buses) or max(ports + buses) > 65535:
                 raise ValueError(
                     f"the {self.local_nodes} local Redis nodes' ports {ports[0]}-{ports[-1]} and "
                     f"cluster bus ports {buses[0]}-{buses[-1]} overlap or pass 65535: set "
@@ -424,7 +547,7 @@ class SchemaRegistrySettings(_Section):
     """The Confluent-compatible schema registry."""
 
     host: str = LOOPBACK
-    port: int = 18081
+    port: Port = 18081
     url_override: str | None = Field(default=None, alias="url")
     """Overrides ``http://host:port`` to reach an external registry; several instances as a
     comma-separated list (Confluent's clients try them in turn)."""
@@ -448,6 +571,9 @@ class SchemaRegistrySettings(_Section):
     """How many more times the clients send a request that failed on the way (refused, reset,
     timed out; Confluent's ``max.retries``, 1, 2, 4 ... s apart) before the store reports the
     registry away: with the defaults a silent registry is reported after about 47 s."""
+
+    _urls = field_validator("url_override")(_http_urls)
+    _advertised = field_validator("advertised_url")(_http_url)
 
     _split_users = field_validator("basic_auth_users", mode="before")(_secret_entries)
 
@@ -491,8 +617,11 @@ class MlflowSettings(_Section):
     """The MLflow tracking server and model registry."""
 
     host: str = LOOPBACK
-    port: int = 15000
+    port: Port = 15000
     tracking_uri_override: str | None = Field(default=None, alias="tracking_uri")
+    """Overrides ``http://host:port`` to reach an external server (an http(s) URL)."""
+
+    _uri = field_validator("tracking_uri_override")(_http_url)
 
     @property
     def tracking_uri(self) -> str:
@@ -550,7 +679,8 @@ class GrpcSettings(_Section):
     host: str = LOOPBACK
     """Address the server binds: loopback by default; ``0.0.0.0`` or ``::`` for every interface
     (several servers behind a balancer, a pod); clients reach it by its name or address."""
-    port: int = 50151
+    port: PortOrFree = 50151
+    """The port the server binds; 0: a free one, which the server reports (tests, benchmarks)."""
 
 
 class MetricsSettings(_Section):
@@ -566,17 +696,17 @@ class MetricsSettings(_Section):
     """Whether processes serve ``/metrics`` at all."""
     host: str = LOOPBACK
     """Address every endpoint listens on."""
-    grpc_port: int = 19464
+    grpc_port: PortOrFree = 19464
     """``featurestore serve``."""
-    processors_port: int = 19465
+    processors_port: PortOrFree = 19465
     """The first processor of the stack (trades); the stack's others take the next ports."""
-    ingest_port: int = 19470
+    ingest_port: PortOrFree = 19470
     """``featurestore ingest`` (the stack's market feed)."""
-    scorer_port: int = 19471
+    scorer_port: PortOrFree = 19471
     """``featurestore score --follow``."""
-    schema_registry_port: int = 19472
+    schema_registry_port: PortOrFree = 19472
     """The schema registry."""
-    monitor_port: int = 19473
+    monitor_port: PortOrFree = 19473
     """``featurestore monitor``: drift PSI and consumer lag, measured from outside."""
     targets_dir: Path | None = None
     """Where processes on ports of their own choosing register (default: the data dir's
@@ -605,7 +735,7 @@ class PrometheusSettings(_Section):
     """
 
     host: str = LOOPBACK
-    port: int = 19090
+    port: Port = 19090
     scrape_interval_s: float = Field(default=5.0, gt=0)
     """How often every endpoint is scraped (and rules evaluated)."""
     retention: str = "7d"
@@ -653,6 +783,8 @@ class TracingSettings(_Section):
     sample_ratio: float = Field(default=1.0, ge=0, le=1)
     """Share of new traces recorded; a call that arrives with a sampled parent is recorded."""
 
+    _endpoint = field_validator("endpoint")(_http_url)
+
     @field_validator("headers")
     @classmethod
     def _pairs(cls, value: SecretStr) -> SecretStr:
@@ -683,7 +815,7 @@ class DashboardSettings(_Section):
     """
 
     host: str = LOOPBACK
-    port: int = 18050
+    port: Port = 18050
     """The page is ``http://host:port/``."""
     refresh_s: float = Field(default=2.0, gt=0, le=5)
     """How often the page asks for new data, and the server gathers it (at most 5 s)."""
@@ -812,14 +944,14 @@ class SparkClusterSettings(_Section):
     """
 
     host: str = LOOPBACK
-    master_port: int = 17077
-    master_ui_port: int = 18180
+    master_port: Port = 17077
+    master_ui_port: Port = 18180
     workers: int = Field(default=2, ge=1, le=16)
     worker_cores: int = Field(default=1, ge=1)
     """Cores each worker offers (executors take them)."""
     worker_memory: str = "1g"
     """Memory each worker offers its executors (Spark's size syntax)."""
-    worker_ui_port: int = 18181
+    worker_ui_port: Port = 18181
     """The first worker's UI port; worker k (from 0) listens on this + k."""
     executor_memory: str = "512m"
     """Memory of each executor of a processor on the cluster."""
@@ -844,6 +976,16 @@ class SparkClusterSettings(_Section):
     start_timeout_s: float = Field(default=120.0, gt=0)
     """How long a processor on a cluster waits at start for an executor to run its start-up
     check (Python version, environment) before it fails with a message saying why."""
+
+    @model_validator(mode="after")
+    def _worker_ports_fit(self) -> SparkClusterSettings:
+        last = self.worker_ui_port + self.workers - 1
+        if last > 65535:
+            raise ValueError(
+                f"FEATURESTORE_SPARK_CLUSTER__WORKER_UI_PORT={self.worker_ui_port}: worker k"
+                f" listens on it + k, and the last of {self.workers} workers would pass 65535"
+            )
+        return self
 
     @property
     def master_url(self) -> str:
@@ -880,6 +1022,7 @@ def _secured_defaults(data: dict[str, Any]) -> dict[str, Any]:
     security = raw if isinstance(raw, SecuritySettings) else SecuritySettings.model_validate(raw)
     if not security.enabled:
         return data
+    _a_folder(Path(data.get("data_dir", ".stack")))  # before its credentials are made there
     ca = str(Path(data.get("data_dir", ".stack")).resolve() / "certs" / "ca.pem")
     defaults: dict[str, dict[str, Any]] = {
         "kafka": {
@@ -978,6 +1121,13 @@ class VendorSettings(_Section):
 
     _split_symbols = field_validator("symbols", mode="before")(_comma_separated)
 
+    @field_validator("ws_url")
+    @classmethod
+    def _websocket(cls, value: str) -> str:
+        return _url(value, ("wss", "ws"))
+
+    _rest = field_validator("rest_url")(_http_url)
+
     def key(self) -> SecretStr:
         """The API key, from :attr:`api_key` or :attr:`api_key_file`.
 
@@ -1009,10 +1159,11 @@ class Settings(BaseModel):
     caller's back, so that tests and tools can hold several settings side by side.
     """
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     data_dir: Path = Path(".stack")
-    """The one folder where the local stack keeps data, logs and PID files."""
+    """The one folder where the local stack keeps data, logs and PID files (made when first
+    used; a path that is, or lies under, something other than a folder is refused)."""
     kafka: KafkaSettings = KafkaSettings()
     topics: TopicSettings = TopicSettings()
     postgres: PostgresSettings = PostgresSettings()
@@ -1036,40 +1187,202 @@ class Settings(BaseModel):
     def _security_defaults(cls, data: Any) -> Any:
         return _secured_defaults(data) if isinstance(data, dict) else data
 
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_is_a_folder(cls, value: Path) -> Path:
+        return _a_folder(value)
+
+
+def _a_folder(path: Path) -> Path:
+    """``path``, checked to be a folder or a place where one can be made.
+
+    Raises:
+        ValueError: it, or the nearest of its parents that exists, is not a folder.
+    """
+    for place in (path, *path.parents):
+        if place.exists():
+            if not place.is_dir():
+                what = "it is" if place == path else f"{place} is"
+                raise ValueError(
+                    f"FEATURESTORE_DATA_DIR={path}: {what} a file, not a folder; name a folder"
+                    " (made when first used)"
+                )
+            break
+    return path
+
+
+NOT_SETTINGS: Mapping[str, str] = {
+    "FEATURESTORE_CONFIG": "names the settings file (this loader)",
+    "FEATURESTORE_SHARED_DIR": "the shared data folder (featurestore/ingest/paths.py, tests)",
+    "FEATURESTORE_TOKEN": "the bearer token the SDKs, their examples and the tests send",
+    "FEATURESTORE_SPARK_DRIVER_MEMORY": "a processor's spark.driver.memory"
+    " (processors/spark/session.py)",
+    "FEATURESTORE_TEST_ARTIFACTS": "where the browser tests keep screenshots",
+}
+"""The ``FEATURESTORE_*`` environment variables that are no setting, each read from the process's
+environment by its own code: the loader lets them pass (any other name of the prefix that is no
+setting is refused as a typo). A new one is added here, with where it is read."""
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build the settings from an environment mapping (``os.environ`` by default).
 
     Raises:
-        ConfigurationError: a value is malformed, a section has an unknown field or the
-            ``FEATURESTORE_CONFIG`` file cannot be read; the message names the variable.
+        ConfigurationError: a value is malformed, a variable names no setting, a line of the
+            ``FEATURESTORE_CONFIG`` file is malformed or the file cannot be read; the message
+            names the variable (and the file's line).
 
     ``FEATURESTORE_CONFIG`` may name a dotenv-style file whose ``FEATURESTORE_*`` lines are read
-    first; variables in the mapping win over the file. A secret (a ``SecretStr`` field) may be
-    given as a file instead, by the variable's name with ``_FILE`` appended
-    (``FEATURESTORE_KAFKA__PASSWORD_FILE=/run/secrets/kafka``), as orchestrators mount secrets.
+    first (see the module's docstring); variables in the mapping win over the file. A secret (a
+    ``SecretStr`` field) may be given as a file instead, by the variable's name with ``_FILE``
+    appended (``FEATURESTORE_KAFKA__PASSWORD_FILE=/run/secrets/kafka``), as orchestrators mount
+    secrets.
     """
     env = dict(os.environ if environ is None else environ)
     config_file = env.get("FEATURESTORE_CONFIG")
     values: dict[str, str] = {}
+    origins: dict[str, str] = {}
     if config_file:
+        for key, (value, where) in _read_config_file(config_file).items():
+            values[key], origins[key] = value, where
+    for key, value in env.items():
+        if key.startswith("FEATURESTORE_") and key not in NOT_SETTINGS:
+            values[key] = value
+            origins.pop(key, None)
+    _refuse_unknown(values, origins)
+    return _settings_from(_secret_files(values, origins), origins)
+
+
+def _read_config_file(path: str) -> dict[str, tuple[str, str]]:
+    """The ``FEATURESTORE_CONFIG`` file's variables, each with its value and ``FILE:LINE``.
+
+    Raises:
+        ConfigurationError: the file cannot be read, or lines are not ``KEY=value``; every bad
+            line is named.
+    """
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigurationError(f"FEATURESTORE_CONFIG: cannot read {path}: {why}") from exc
+    found: dict[str, tuple[str, str]] = {}
+    problems = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        where = f"{path}:{number}"
         try:
-            text = Path(config_file).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigurationError(
-                f"FEATURESTORE_CONFIG: cannot read {config_file}: {why}"
-            ) from exc
-        for raw in text.splitlines():
-            line = raw.strip()
-            if line and not line.startswith("#") and "=" in line:
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip().strip('"')
-    values.update({k: v for k, v in env.items() if k.startswith("FEATURESTORE_")})
-    return _settings_from(_secret_files(values))
+            parsed = _config_line(raw)
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        if parsed is not None:
+            found[parsed[0]] = (parsed[1], where)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+    return found
 
 
-def _secret_files(values: Mapping[str, str]) -> dict[str, str]:
+def _config_line(raw: str) -> tuple[str, str] | None:
+    """One line of the settings file as its key and value; None for a blank or comment line.
+
+    Raises:
+        ValueError: the line is not ``[export] FEATURESTORE_NAME=value``, saying why.
+    """
+    line = raw.strip()
+    if not line or line.startswith("#"):
+        return None
+    if line.startswith("[") and line.endswith("]"):
+        raise ValueError(
+            f"{line!r} is a TOML table; this file holds KEY=value lines such as"
+            " FEATURESTORE_KAFKA__PORT=19092"
+        )
+    words = line.split(maxsplit=1)
+    if words[0] == "export" and len(words) == 2:
+        line = words[1]
+    key, sep, value = (part.strip() for part in line.partition("="))
+    if not sep:
+        raise ValueError("not of the form FEATURESTORE_NAME=value")
+    if not _VARIABLE.fullmatch(key):
+        raise ValueError(f"{key!r} is not a variable name (FEATURESTORE_NAME=value)")
+    if not key.startswith("FEATURESTORE_"):
+        raise ValueError(
+            f"{key} is not a setting: this file holds FEATURESTORE_* variables such as"
+            " FEATURESTORE_KAFKA__PORT=19092"
+        )
+    if key in NOT_SETTINGS:
+        raise ValueError(f"{key} is read from the environment, not from this file")
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        if len(value) < 2 or not value.endswith(quote) or quote in value[1:-1]:
+            raise ValueError(f"{key}: the value's quote {quote} is not closed at the line's end")
+        value = value[1:-1]
+    return key, value
+
+
+@functools.cache
+def _setting_names() -> dict[str, tuple[str, ...]]:
+    """Every setting's variable, upper-case, mapped to its place in :class:`Settings`."""
+    names: dict[str, tuple[str, ...]] = {}
+    for name, info in Settings.model_fields.items():
+        model = info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            names[f"FEATURESTORE_{name.upper()}"] = (name,)
+            continue
+        for field_name, field_info in model.model_fields.items():
+            key = field_info.alias or field_name
+            names[f"FEATURESTORE_{name.upper()}__{key.upper()}"] = (name, key)
+    return names
+
+
+def _section_models() -> dict[str, type[BaseModel]]:
+    """The groups of settings, by variable (``FEATURESTORE_KAFKA``)."""
+    models = {}
+    for name, info in Settings.model_fields.items():
+        if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel):
+            models[f"FEATURESTORE_{name.upper()}"] = info.annotation
+    return models
+
+
+def _canonical(key: str) -> str:
+    """``key`` with the part after the prefix upper-cased (the loader ignores its case)."""
+    return "FEATURESTORE_" + key.removeprefix("FEATURESTORE_").upper()
+
+
+def _refuse_unknown(values: Mapping[str, str], origins: Mapping[str, str]) -> None:
+    """Refuse a variable that names no setting, a group given a value, with the closest name.
+
+    Raises:
+        ConfigurationError: naming every such variable (and its line, when from the file).
+    """
+    names = _setting_names()
+    secret_files = [f"{name}_FILE" for name in names if _is_secret(name)]
+    known = [*names, *secret_files]
+    sections = _section_models()
+    problems = []
+    for key in sorted(values):
+        canonical = _canonical(key)
+        if canonical in names or canonical in secret_files:
+            continue
+        if canonical in sections:
+            problem = (
+                f"{key} is given a value, but it is a group of settings: set its fields as"
+                f" {canonical}__<FIELD> instead"
+            )
+        else:
+            suffixes = [name.removeprefix("FEATURESTORE_") for name in known]
+            close = difflib.get_close_matches(
+                canonical.removeprefix("FEATURESTORE_"), suffixes, n=1, cutoff=0.75
+            )
+            hint = f" (did you mean FEATURESTORE_{close[0]}?)" if close else ""
+            problem = f"{key} is not a setting{hint}"
+        where = origins.get(key)
+        problems.append(f"{where}: {problem}" if where else problem)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+
+
+def _secret_files(values: Mapping[str, str], origins: dict[str, str]) -> dict[str, str]:
     """``values`` with each ``<secret>_FILE`` variable replaced by the secret its file holds."""
     out = dict(values)
     for key, path in values.items():
@@ -1083,46 +1396,86 @@ def _secret_files(values: Mapping[str, str]) -> dict[str, str]:
         except OSError as exc:
             raise ConfigurationError(f"{key}: cannot read {path}: {exc.strerror}") from exc
         del out[key]
+        if key in origins:
+            origins[target] = origins[key]
     return out
 
 
 def _is_secret(key: str) -> bool:
     """Whether ``FEATURESTORE_<SECTION>__<FIELD>`` names a ``SecretStr`` field."""
-    section, _, name = key.removeprefix("FEATURESTORE_").lower().partition("__")
-    info = Settings.model_fields.get(section)
-    model = info.annotation if info is not None else None
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return False
-    field = model.model_fields.get(name)
-    return field is not None and "SecretStr" in str(field.annotation)
+    info = _field_info(key)
+    return info is not None and "SecretStr" in str(info.annotation)
 
 
-def _settings_from(values: Mapping[str, str]) -> Settings:
-    nested: dict[str, object] = {}
-    prefix = "FEATURESTORE_"
+def _field_info(key: str) -> Any:
+    """The pydantic ``FieldInfo`` of the setting ``key`` names; None where it names none."""
+    place = _setting_names().get(_canonical(key))
+    if place is None:
+        return None
+    if len(place) == 1:
+        return Settings.model_fields[place[0]]
+    model = Settings.model_fields[place[0]].annotation
+    assert isinstance(model, type) and issubclass(model, BaseModel)
+    return next(
+        info for name, info in model.model_fields.items() if (info.alias or name) == place[1]
+    )
+
+
+def _settings_from(values: Mapping[str, str], origins: Mapping[str, str]) -> Settings:
+    """The settings from known ``FEATURESTORE_*`` variables (:func:`_refuse_unknown` has run).
+
+    An empty value leaves a setting at its default (a list: empty; a secret: as given), a value
+    of only whitespace is refused; other values lose their surrounding whitespace (not secrets).
+    """
+    nested: dict[str, Any] = {}
+    names = _setting_names()
+    problems = []
     for key, value in values.items():
-        if not key.startswith(prefix) or key == "FEATURESTORE_CONFIG":
+        info = _field_info(key)
+        if info is None:  # FEATURESTORE_CONFIG, or a name _refuse_unknown has let pass
             continue
-        path = key[len(prefix) :].lower().split("__")
+        if "SecretStr" not in str(info.annotation):
+            if value and not value.strip():
+                why = "the value is blank (only whitespace): give one, or leave it empty"
+                problems.append(_at(origins, key, f"{key}: {why} for the default"))
+                continue
+            value = value.strip()
+            if not value and get_origin(info.annotation) is not tuple:
+                continue
+        *groups, name = names[_canonical(key)]
         node = nested
-        for depth, part in enumerate(path[:-1], 1):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                section = prefix + "__".join(path[:depth]).upper()
-                raise ConfigurationError(
-                    f"{key}: {section} is given a value, but it is a section: set its fields"
-                    f" ({section}__NAME) instead"
-                )
-            node = child
-        node[path[-1]] = value
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[name] = value
+    if problems:
+        raise ConfigurationError("; ".join(problems))
     try:
         return Settings.model_validate(nested)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"FEATURESTORE_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigurationError(f"invalid settings: {problems}") from exc
+        messages = dict.fromkeys(_validation_message(error, origins) for error in exc.errors())
+        raise ConfigurationError(f"invalid settings: {'; '.join(messages)}") from exc
+
+
+def _at(origins: Mapping[str, str], key: str, message: str) -> str:
+    """``message`` after the ``FILE:LINE`` of ``key`` where the settings file gave it."""
+    where = origins.get(key) or origins.get(_canonical(key))
+    return f"{where}: {message}" if where else message
+
+
+def _validation_message(error: Any, origins: Mapping[str, str]) -> str:
+    """One pydantic error as ``FEATURESTORE_<NAME>: what is wrong``.
+
+    A message that names its variables itself (a check across fields) is kept as it is; an
+    entry of a list is named by the list's variable.
+    """
+    message = str(error["msg"]).removeprefix("Value error, ")
+    parts = [str(part) for part in error["loc"] if isinstance(part, str)][:2]
+    variable = "FEATURESTORE_" + "__".join(parts).upper()
+    if message.startswith("FEATURESTORE_") or not parts:
+        return message
+    origin = {_canonical(k): v for k, v in origins.items()}.get(variable)
+    text = f"{variable}: {message}"
+    return f"{origin}: {text}" if origin else text
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

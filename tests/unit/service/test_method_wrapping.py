@@ -195,7 +195,7 @@ def test_service_settings_from_env() -> None:
         {
             "FEATURESTORE_SERVICE__AUTH_TOKENS": "a features:read, b *",
             "FEATURESTORE_SERVICE__SHUTDOWN_GRACE_S": "3",
-            "FEATURESTORE_OTHER": "ignored",
+            "OTHER": "ignored",  # not FEATURESTORE_*: a name of that prefix must be a setting
         }
     ).service
     assert [t.get_secret_value() for t in settings.auth_tokens] == ["a features:read", "b *"]
