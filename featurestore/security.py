@@ -6,7 +6,8 @@ them: the first process that loads secured settings for a data folder makes them
 :mod:`secrets`) and writes them to ``<data_dir>/certs/credentials.json``, readable by its owner
 only; every later process of that folder (the servers and services the stack starts, a command
 an operator runs) reads the same file, so the registry and its clients, the gRPC server and the
-dashboard agree. Settings given explicitly win over these (``config._secured_defaults``).
+dashboard agree. Settings given explicitly win over these
+(``featurestore.config._settings._secured_defaults``).
 
 The file holds one registry user and a token per scope plus one with every scope (``"*"``, the
 dashboard's); an application is handed the token of the scope it needs::

@@ -239,7 +239,7 @@ def test_kafka_sasl_refusal_with_a_transport_code_is_refused() -> None:
     assert isinstance(error, ConfigurationError) and "refused the connection" in str(error)
 
 
-# Settings (config.py)
+# Settings (featurestore.config)
 
 
 def test_settings_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
