@@ -48,6 +48,10 @@ _DECODE_ERRORS = (SchemaResolutionError, EOFError, ValueError, TypeError, IndexE
 _NUMERIC = {"double", "float", "long", "int"}
 
 
+DEAD_LETTER_CODES = ("invalid", "key-mismatch", "undecodable", "late")
+"""The kinds of reason a dead letter has: each reason is ``<code>: <detail>`` (``late`` alone)."""
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     """A record the processors could not use, with why."""
@@ -58,6 +62,12 @@ class DeadLetter:
     offset: int
     timestamp_ms: int
     reason: str
+    """``<code>: <detail>``, the detail naming the entity or the error (see DEAD_LETTER_CODES)."""
+
+    @property
+    def code(self) -> str:
+        """The reason's kind, one of :data:`DEAD_LETTER_CODES`: what the metrics count by."""
+        return self.reason.partition(":")[0]
 
 
 @dataclass(frozen=True)

@@ -67,9 +67,10 @@ def observations(
         latest: per view, the rows written to Redis.
         written_at: when Redis acknowledged them (``time.time()``).
     """
+    # By code: a reason's detail (an entity, an error) would make a series of each dead letter.
     reasons: dict[str, int] = {}
     for letter in dead:
-        reasons[letter.reason] = reasons.get(letter.reason, 0) + 1
+        reasons[letter.code] = reasons.get(letter.code, 0) + 1
     event_s = {}
     for view, table in latest.items():
         if table.num_rows:
@@ -108,7 +109,8 @@ class ProcessorMetrics:
             "featurestore.processor.online_rows", description="Entity rows written to Redis"
         )
         self._dead_letters = meter.create_counter(
-            "featurestore.processor.dead_letters", description="Dead letters sent, by reason"
+            "featurestore.processor.dead_letters",
+            description="Dead letters sent, by reason (invalid, key-mismatch, undecodable, late)",
         )
         self._dropped = meter.create_counter(
             "featurestore.processor.dropped_events",
@@ -149,6 +151,14 @@ class ProcessorMetrics:
             description="Records between the last batch read and the topic's end (Spark's view)",
         )
         self._with: dict[tuple[str, str], dict[str, str]] = {}
+        from processors.decode import DEAD_LETTER_CODES
+
+        # Every series at zero from the start: one born with its first count is invisible to
+        # rate() and increase(), and the first dead letters would not show.
+        for code in DEAD_LETTER_CODES:
+            self._dead_letters.add(0, self._at("reason", code))
+        for reason in ("late", "duplicate"):
+            self._dropped.add(0, self._at("reason", reason))
 
     def _at(self, key: str, value: str) -> dict[str, str]:
         labels = self._with.get((key, value))

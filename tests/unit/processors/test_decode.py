@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.schemas import bundled_schema, parse_schema_text
-from processors.decode import DecodedRecords, EventDecoder, KafkaRecords, decode_records
+from processors.decode import (
+    DEAD_LETTER_CODES,
+    DecodedRecords,
+    EventDecoder,
+    KafkaRecords,
+    decode_records,
+)
 from processors.features.plan import SourcePlan
 
 T = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)
@@ -98,6 +104,10 @@ def test_unusable_records_are_dead_lettered_with_a_reason() -> None:
     assert [d.offset for d in decoded.dead] == [10, 11, 12, 13, 14]
     late = decoded.dead_letter(0, "late")
     assert (late.offset, late.partition, late.key, late.reason) == (15, 2, b"IBM", "late")
+    # The metrics count by code: a reason's detail would make a series of each dead letter.
+    codes = [d.code for d in [*decoded.dead, late]]
+    assert codes == ["undecodable"] * 3 + ["key-mismatch", "invalid", "late"]
+    assert set(codes) == set(DEAD_LETTER_CODES)
 
 
 def test_a_writer_without_a_field_the_definitions_read_is_dead_lettered() -> None:
