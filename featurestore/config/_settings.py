@@ -173,12 +173,26 @@ class PrometheusSettings(_Section):
     """FreshnessSlow: p99 of Redis write time - Kafka timestamp above this."""
     rpc_error_ratio_alert: float = Field(default=0.05, gt=0, le=1)
     """RpcErrorsHigh: share of RPCs ending in a server-side error status above this."""
+    rpc_error_min_calls: int = Field(default=20, ge=1)
+    """RpcErrorsHigh: only for a method called at least this often in the rate window (one failed
+    call of a method seldom called is 100% of its calls, not a service failing)."""
     drift_psi_alert: float = Field(default=0.2, gt=0)
     """DriftHigh: the PSI of a model input above this."""
     alert_for_s: float = Field(default=60.0, ge=0)
     """How long a condition must hold before its alert fires (the rules' ``for``)."""
     rate_window_s: float = Field(default=120.0, gt=0)
     """The window of the rates and quantiles in the rules (at least 2 scrape intervals)."""
+
+    @model_validator(mode="after")
+    def _window_holds_two_scrapes(self) -> PrometheusSettings:
+        # rate() needs two samples in its window: a shorter one makes every rule silent.
+        if self.rate_window_s < 2 * self.scrape_interval_s:
+            raise ValueError(
+                f"FEATURESTORE_PROMETHEUS__RATE_WINDOW_S={self.rate_window_s:g} is shorter than two"
+                f" scrape intervals (FEATURESTORE_PROMETHEUS__SCRAPE_INTERVAL_S="
+                f"{self.scrape_interval_s:g}): rates over it would have no value"
+            )
+        return self
 
     @property
     def url(self) -> str:

@@ -20,6 +20,7 @@ from featurestore.telemetry import SERVER_ERROR_CODES
 
 __all__ = [
     "ALERTS",
+    "DESCRIPTIONS",
     "STACK_TARGETS_FILE",
     "alert_rules",
     "scrape_config",
@@ -150,8 +151,10 @@ def alert_rules(settings: Settings) -> str:
         ),
         _alert(
             "RpcErrorsHigh",
-            f'{by_method} (rate({rpc}{{grpc_code=~"{errors}"}}[{window}])) / '
-            f"{by_method} (rate({rpc}[{window}])) > {p.rpc_error_ratio_alert:g}",
+            f'({by_method} (rate({rpc}{{grpc_code=~"{errors}"}}[{window}])) / '
+            f"{by_method} (rate({rpc}[{window}])) > {p.rpc_error_ratio_alert:g})"
+            f" and on (grpc_service, grpc_method) "
+            f"{by_method} (increase({rpc}[{window}])) >= {p.rpc_error_min_calls}",
             p.alert_for_s,
             "critical",
             "{{ $labels.grpc_method }}: {{ $value | humanizePercentage }} of calls end in a "
@@ -177,7 +180,9 @@ def alert_rules(settings: Settings) -> str:
             f'up{{job!="{_ENDS_BY_ITSELF}"}} == 0',
             p.alert_for_s,
             "critical",
-            "{{ $labels.job }} {{ $labels.processor }} at {{ $labels.instance }} does not "
+            # processor: the local stack's processors; pod: a Kubernetes deployment's.
+            "{{ $labels.job }}{{ with $labels.processor }} {{ . }}{{ end }}"
+            "{{ with $labels.pod }} ({{ . }}){{ end }} at {{ $labels.instance }} does not "
             "answer its scrape",
         ),
     ]
@@ -190,5 +195,25 @@ def _alert(name: str, expr: str, for_s: float, severity: str, summary: str) -> d
         "expr": expr,
         "for": _duration(for_s),
         "labels": {"severity": severity},
-        "annotations": {"summary": summary},
+        "annotations": {"summary": summary, "description": DESCRIPTIONS[name]},
     }
+
+
+DESCRIPTIONS = {
+    "ConsumerLagHigh": "The processor applies events later than they arrive, or has stopped:"
+    " features online and offline are that much behind. Check that it runs (featurestore"
+    " processors status) and its batch durations (featurestore_processor_batch_duration_seconds).",
+    "FreshnessSlow": "Records take longer than the threshold from Kafka to Redis: GetOnlineFeatures"
+    " serves older values. Check the processor's stage durations and Redis' latency.",
+    "RpcErrorsHigh": "Calls of this method end in UNAVAILABLE, INTERNAL, DEADLINE_EXCEEDED, UNKNOWN"
+    " or DATA_LOSS: the server's log names the cause; its health service says which backend"
+    " (Redis, PostgreSQL, Kafka, MLflow) is away.",
+    "DriftHigh": "The live distribution of this input differs from the champion's training set"
+    " (featurestore drift MODEL prints every input): retrain, or check the feed.",
+    "PredictionLogLoss": "Predict answered but these rows were not written to the predictions"
+    " topic (Kafka away longer than the log's bound, or refused them): the server's log says"
+    " which; monitoring and the prediction stream miss them.",
+    "ComponentDown": "Prometheus cannot scrape this process: it stopped, hangs, or its metrics"
+    " port moved. featurestore stack status shows the local stack's processes.",
+}
+"""What each alert means and where to look first (its ``description`` annotation)."""

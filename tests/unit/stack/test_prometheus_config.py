@@ -4,12 +4,15 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from featurestore.config import load_settings
+from featurestore.config import Settings, load_settings
+from featurestore.errors import ConfigurationError
 from featurestore.stack.prometheus_config import (
     ALERTS,
+    DESCRIPTIONS,
     alert_rules,
     scrape_config,
     stack_targets,
@@ -17,7 +20,7 @@ from featurestore.stack.prometheus_config import (
 )
 
 
-def _settings(**env: str):
+def _settings(**env: str) -> Settings:
     return load_settings({f"FEATURESTORE_{k.upper()}": v for k, v in env.items()})
 
 
@@ -100,7 +103,8 @@ def test_prediction_log_loss_fires_on_dropped_or_failed_rows_only(tmp_path: Path
             "exp_labels": {"instance": "a:1", "severity": "critical"},
             # 100 rows a minute over the 2-minute window
             "exp_annotations": {
-                "summary": "a:1: 200 Predict rows not written to the prediction log"
+                "summary": "a:1: 200 Predict rows not written to the prediction log",
+                "description": DESCRIPTIONS["PredictionLogLoss"],
             },
         }
     ]
@@ -124,3 +128,96 @@ def test_prediction_log_loss_fires_on_dropped_or_failed_rows_only(tmp_path: Path
         ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _promtool_test(tmp_path: Path, settings: Settings, series: list[dict[str, str]],
+                   checks: list[dict[str, Any]]) -> None:  # fmt: skip
+    rules = tmp_path / "rules.yml"
+    rules.write_text(alert_rules(settings))
+    cases = {
+        "rule_files": [str(rules)],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}],
+    }
+    path = tmp_path / "cases.yml"
+    path.write_text(json.dumps(cases))
+    done = subprocess.run(
+        ["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_rpc_errors_fire_only_for_a_method_called_often_enough(tmp_path: Path) -> None:
+    """One failed call of a method called once is not a failing service; 20% of 60 calls is."""
+    settings = _settings(prometheus__alert_for_s="0", prometheus__rate_window_s="120")
+    count = "featurestore_grpc_server_handling_seconds_count"
+    labels = 'grpc_service="featurestore.v1.{}", grpc_method="{}", grpc_code="{}"'
+
+    def series(service: str, method: str, code: str, values: str) -> dict[str, str]:
+        return {
+            "series": count + "{" + labels.format(service, method, code) + "}",
+            "values": values,
+        }
+
+    rare, busy = (
+        ("DatasetService", "ExportTrainingDataset"),
+        ("FeatureService", "GetOnlineFeatures"),
+    )
+    input_series = [
+        # The server exports every method's OK and server-error series from its start, at 0.
+        series(*rare, "OK", "0x10"),
+        series(*rare, "UNAVAILABLE", "0x4 1x5"),  # one failed call, its only call
+        series(*busy, "OK", "0+24x10"),
+        series(*busy, "UNAVAILABLE", "0+6x10"),  # 20% of 30 calls a minute
+    ]
+    firing = [
+        {
+            "exp_labels": {"grpc_service": "featurestore.v1.FeatureService",
+                           "grpc_method": "GetOnlineFeatures", "severity": "critical"},
+            "exp_annotations": {"summary": "GetOnlineFeatures: 20% of calls end in a server error",
+                                "description": DESCRIPTIONS["RpcErrorsHigh"]},
+        }
+    ]  # fmt: skip
+    _promtool_test(
+        tmp_path,
+        settings,
+        input_series,
+        [{"eval_time": "6m", "alertname": "RpcErrorsHigh", "exp_alerts": firing}],
+    )
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+def test_component_down_names_a_processor_or_a_pod(tmp_path: Path) -> None:
+    settings = _settings(prometheus__alert_for_s="0")
+    input_series = [
+        {"series": 'up{job="processor", processor="trades", instance="127.0.0.1:19465"}',
+         "values": "0x5"},
+        {"series": 'up{job="grpc", pod="grpc-7d9f", instance="10.1.2.3:9464"}', "values": "0x5"},
+    ]  # fmt: skip
+    description = DESCRIPTIONS["ComponentDown"]
+    firing = [
+        {
+            "exp_labels": {"job": "processor", "processor": "trades",
+                           "instance": "127.0.0.1:19465", "severity": "critical"},
+            "exp_annotations": {"summary": "processor trades at 127.0.0.1:19465 does not answer"
+                                " its scrape", "description": description},
+        },
+        {
+            "exp_labels": {"job": "grpc", "pod": "grpc-7d9f", "instance": "10.1.2.3:9464",
+                           "severity": "critical"},
+            "exp_annotations": {"summary": "grpc (grpc-7d9f) at 10.1.2.3:9464 does not answer its"
+                                " scrape", "description": description},
+        },
+    ]  # fmt: skip
+    _promtool_test(
+        tmp_path,
+        settings,
+        input_series,
+        [{"eval_time": "3m", "alertname": "ComponentDown", "exp_alerts": firing}],
+    )
+
+
+def test_a_rate_window_shorter_than_two_scrapes_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="RATE_WINDOW_S=9 is shorter than two scrape"):
+        _settings(prometheus__rate_window_s="9", prometheus__scrape_interval_s="5")
