@@ -26,6 +26,8 @@ AVRO = "AVRO"
 """The one schema type this registry serves (``GET /schemas/types``)."""
 
 _NAMED = ("record", "error", "enum", "fixed")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+"""An Avro name, by the specification (Java's strict name validator, which Confluent uses)."""
 _INT_RANGE = {"int": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 
 
@@ -59,17 +61,20 @@ def _reason(exc: Exception) -> str:
     )
 
 
-def parse_schema(text: str, *, validate_defaults: bool = True) -> ParsedSchema:
+def parse_schema(text: str, *, as_new: bool = True) -> ParsedSchema:
     """Parse and validate an Avro schema given as JSON text.
 
     Args:
         text: The schema as sent by a client or read back from the log.
-        validate_defaults: Check that every field default is a valid value of the field's type
-            (Apache Avro's Python parser does not); off when replaying the log, whose schemas
-            were validated when they were registered.
+        as_new: Validate it as a schema about to be registered, beyond what Apache Avro's
+            Python parser checks: every field default must be a valid value of the field's
+            type, and every name (of a field, a named type, a namespace's parts, an enum
+            symbol) must follow the specification, as Confluent's registry demands of a new
+            schema. Off when replaying the log, whose schemas were validated when registered.
 
     Raises:
-        InvalidSchemaError: The text is not JSON, not a valid Avro schema, or has a bad default.
+        InvalidSchemaError: The text is not JSON, not a valid Avro schema, has a bad default or
+            a bad name.
     """
     if not text or not text.strip():
         raise InvalidSchemaError("Empty schema")
@@ -78,7 +83,8 @@ def parse_schema(text: str, *, validate_defaults: bool = True) -> ParsedSchema:
         as_json = parsed.to_json()
     except Exception as exc:  # avro raises many types (SchemaParseException, TypeError, ...)
         raise InvalidSchemaError(f"Invalid schema {text}: {_reason(exc)}") from exc
-    if validate_defaults:
+    if as_new:
+        _check_names(parsed, set())
         _check_defaults(parsed, set())
     compact = json.dumps(as_json, separators=(",", ":"))
     normal = json.dumps(as_json, separators=(",", ":"), sort_keys=True)
@@ -123,6 +129,43 @@ def _qualify_aliases(node: Any, namespace: str) -> Any:
     elif isinstance(kind, dict | list):
         out["type"] = _qualify_aliases(kind, namespace)
     return out
+
+
+def _check_names(schema: avro.schema.Schema, seen: set[str]) -> None:
+    """Raise :class:`InvalidSchemaError` for a name the Avro specification does not allow.
+
+    Apache Avro's Python parser checks the names of named types (not every part of their
+    namespaces) and enum symbols, but not field names: a field called ``f-x`` would be
+    accepted here and then refused by every Java reader, Confluent's registry included.
+    """
+    if isinstance(schema, avro.schema.NamedSchema):
+        if schema.fullname in seen:
+            return
+        seen.add(schema.fullname)
+        for part in schema.fullname.split("."):
+            _check_name(part, f"name of {schema.type} {schema.fullname!r}")
+    if isinstance(schema, avro.schema.RecordSchema):
+        for field in schema.fields:
+            _check_name(field.name, f"field name in {schema.fullname!r}")
+            _check_names(field.type, seen)
+    elif isinstance(schema, avro.schema.EnumSchema):
+        for symbol in schema.symbols:
+            _check_name(symbol, f"symbol of enum {schema.fullname!r}")
+    elif isinstance(schema, avro.schema.ArraySchema):
+        _check_names(schema.items, seen)
+    elif isinstance(schema, avro.schema.MapSchema):
+        _check_names(schema.values, seen)
+    elif isinstance(schema, avro.schema.UnionSchema):
+        for branch in schema.schemas:
+            _check_names(branch, seen)
+
+
+def _check_name(name: str, what: str) -> None:
+    if not _NAME.fullmatch(name):
+        raise InvalidSchemaError(
+            f"Invalid {what}: {json.dumps(name, ensure_ascii=False)} is not a valid Avro name "
+            "(a letter or _, then letters, digits or _)"
+        )
 
 
 def _check_defaults(schema: avro.schema.Schema, seen: set[str]) -> None:

@@ -23,9 +23,12 @@ __all__ = [
     "InvalidCompatibilityLevelError",
     "InvalidModeError",
     "InvalidSchemaError",
+    "InvalidSubjectError",
     "InvalidVersionError",
     "MalformedRequestError",
+    "MissingBodyError",
     "NotLeaderError",
+    "OperationNotPermittedError",
     "RegistryError",
     "SchemaNotFoundError",
     "StoreError",
@@ -166,6 +169,17 @@ class InvalidVersionError(RegistryError, ValidationError):
         )
 
 
+class InvalidSubjectError(RegistryError, ValidationError):
+    """A subject name Confluent's registry refuses: with a control character, or reserved."""
+
+    http_status = 422
+    error_code = 42208
+
+    def __init__(self, subject: str) -> None:
+        """Name the subject as given (Confluent's wording)."""
+        super().__init__(f"The specified subject '{subject}' is not a valid.", field="subject")
+
+
 class InvalidCompatibilityLevelError(RegistryError, ValidationError):
     """An unknown compatibility level."""
 
@@ -188,11 +202,25 @@ class InvalidModeError(RegistryError, ValidationError):
     error_code = 42204
 
 
+class OperationNotPermittedError(RegistryError, ValidationError):
+    """What only Confluent's IMPORT mode allows, such as registering under a chosen id."""
+
+    http_status = 422
+    error_code = 42205
+
+
 class MalformedRequestError(RegistryError, ValidationError):
     """The request body is not the JSON object the endpoint expects."""
 
     http_status = 400
     error_code = 400
+
+
+class MissingBodyError(RegistryError, ValidationError):
+    """No body where the endpoint needs one (Confluent's constraint violation: 422, code 422)."""
+
+    http_status = 422
+    error_code = 422
 
 
 class StoreError(RegistryError, BackendUnavailableError):

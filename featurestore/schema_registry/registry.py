@@ -14,6 +14,7 @@ in-memory log), a write is applied as soon as it is appended.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 
 from featurestore.schema_registry.avro_schema import AVRO, ParsedSchema, parse_schema
@@ -21,6 +22,8 @@ from featurestore.schema_registry.compatibility import CompatibilityLevel, check
 from featurestore.schema_registry.errors import (
     IncompatibleSchemaError,
     InvalidSchemaError,
+    InvalidSubjectError,
+    OperationNotPermittedError,
     SchemaNotFoundError,
     StoreTimeoutError,
     SubjectNotFoundError,
@@ -42,7 +45,23 @@ from featurestore.schema_registry.records import (
 )
 from featurestore.schema_registry.state import LATEST, RegistryState, VersionSpec
 
-__all__ = ["SchemaRegistry", "parse_request_schema"]
+__all__ = ["SchemaRegistry", "check_subject", "parse_request_schema"]
+
+_RESERVED_SUBJECT = "__GLOBAL"
+"""Confluent's name for the global scope of configs and modes: no subject may take it."""
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Java's ISO control characters, which Confluent's registry refuses in subject names."""
+
+
+def check_subject(subject: str) -> str:
+    """``subject`` if a subject may take this name (Confluent's ``isValidSubject``).
+
+    Raises:
+        InvalidSubjectError: A control character in it, or the reserved ``__GLOBAL``.
+    """
+    if _CONTROL.search(subject) or subject == _RESERVED_SUBJECT:
+        raise InvalidSubjectError(subject)
+    return subject
 
 
 def parse_request_schema(
@@ -141,21 +160,50 @@ class SchemaRegistry:
 
     # -- schemas -----------------------------------------------------------------------------
 
-    async def register(self, subject: str, schema: ParsedSchema) -> int:
+    async def register(
+        self,
+        subject: str,
+        schema: ParsedSchema,
+        *,
+        version: int | None = None,
+        schema_id: int | None = None,
+    ) -> int:
         """Register ``schema`` under ``subject``; returns its global id.
 
         A schema already live in the subject keeps its version and id; one registered under
-        another subject reuses that id.
+        another subject reuses that id. Versions of the subject that were soft-deleted and hold
+        the same id are permanently deleted (tombstoned) as the new version is written, as
+        Confluent's registry does: the schema lives on under the new version.
+
+        Args:
+            subject: Where to register.
+            schema: What to register.
+            version: The version the registration must get (Confluent's ``version`` field):
+                only the next one is accepted, and it registers a new version even when the
+                schema is live in the subject already. None: the next one, or the existing one.
+            schema_id: The id asked for (Confluent's ``id`` field), which only Confluent's
+                IMPORT mode honours: accepted only when it is already this schema's id in the
+                subject (the answer is then that registration).
 
         Raises:
+            OperationNotPermittedError: ``schema_id`` is not the schema's id in the subject.
             IncompatibleSchemaError: It breaks the subject's compatibility level.
+            InvalidSchemaError: ``version`` is not the next version.
         """
         async with self._lock:
             state = self.state
-            try:
-                return state.find(subject, schema).schema_id
-            except (SubjectNotFoundError, SchemaNotFoundError):
-                pass
+            if version is None:
+                try:
+                    found = state.find(subject, schema).schema_id
+                except (SubjectNotFoundError, SchemaNotFoundError):
+                    pass
+                else:
+                    if schema_id is None or schema_id == found:
+                        return found
+            if schema_id is not None:
+                raise OperationNotPermittedError(
+                    f"Subject {subject} is not in import mode: this registry chooses ids itself"
+                )
             level = state.level(subject)
             problems = check_compatibility(schema, state.live_schemas(subject), level)
             if problems:
@@ -163,32 +211,54 @@ class SchemaRegistry:
                     f"Schema being registered is incompatible with an earlier schema for "
                     f'subject "{subject}" ({level.value}), details: {problems}'
                 )
-            schema_id = state.id_of(schema) or state.max_id + 1
-            version = state.next_version(subject)
-            entry = SchemaEntry(subject, version, schema_id, schema.text)
-            await self._write([LogRecord(SchemaKey(subject, version), entry)])
-            return schema_id
+            next_version = state.next_version(subject)
+            if version is not None and version != next_version:
+                raise InvalidSchemaError("Version is not one more than previous version")
+            new_id = state.id_of(schema) or state.max_id + 1
+            records = [
+                LogRecord(SchemaKey(subject, e.version), None)
+                for e in state.versions(subject)
+                if e.deleted and e.schema_id == new_id
+            ]
+            entry = SchemaEntry(subject, next_version, new_id, schema.text)
+            records.append(LogRecord(SchemaKey(subject, next_version), entry))
+            await self._write(records)
+            return new_id
 
-    def test_compatibility(
-        self, subject: str, schema: ParsedSchema, version: VersionSpec | None
-    ) -> list[str]:
-        """Why ``schema`` could not be registered; empty when it could.
+    def compatibility_targets(
+        self, subject: str, version: VersionSpec | None
+    ) -> list[ParsedSchema]:
+        """The registered schemas a candidate is tested against (``POST /compatibility``).
 
         Args:
             subject: The subject to test against.
-            schema: The candidate.
-            version: One version to test against, or None for the ones the level names.
+            version: One version, :data:`LATEST` (the latest live one, none if there is none:
+                a new subject accepts anything), or None for the live ones the level names.
 
         Raises:
-            SubjectNotFoundError: ``version`` given and the subject has no live version.
-            VersionNotFoundError: No such live version.
+            VersionNotFoundError: A numbered version that is not live (the subject may not
+                exist at all: Confluent answers 40402 then too).
         """
-        level = self.state.level(subject)
+        state = self.state
         if version is None:
-            return check_compatibility(schema, self.state.live_schemas(subject), level)
-        entry = self.state.entry(subject, version)
-        old = self.state.schema(entry.schema_id)
-        return check_compatibility(schema, [old], level)
+            return state.live_schemas(subject)
+        if version == LATEST:
+            live = [e for e in state.versions(subject) if not e.deleted]
+            return [state.schema(live[-1].schema_id)] if live else []
+        try:
+            entry = state.entry(subject, version)
+        except SubjectNotFoundError:
+            raise VersionNotFoundError(subject, version) from None
+        return [state.schema(entry.schema_id)]
+
+    def test_compatibility(
+        self, subject: str, schema: ParsedSchema, targets: Sequence[ParsedSchema]
+    ) -> list[str]:
+        """Why ``schema`` could not follow ``targets`` at the subject's level; empty if it could.
+
+        ``targets`` come from :meth:`compatibility_targets`.
+        """
+        return check_compatibility(schema, targets, self.state.level(subject))
 
     # -- deletes -----------------------------------------------------------------------------
 
@@ -224,21 +294,17 @@ class SchemaRegistry:
     async def delete_version(self, subject: str, version: VersionSpec, *, permanent: bool) -> int:
         """Soft-delete a live version, or permanently delete a soft-deleted one.
 
+        :data:`LATEST` is the latest live version, for a permanent delete too (Confluent's
+        ``validateDeleteSchemaVersion``): it never names a soft-deleted one.
+
         Raises:
-            SubjectNotFoundError: No visible version.
-            VersionNotFoundError: Not this one.
+            SubjectNotFoundError: No version at all, live or soft-deleted.
+            VersionNotFoundError: Not this one (for :data:`LATEST`: no live version).
             VersionSoftDeletedError: Soft delete of a soft-deleted version.
             VersionNotSoftDeletedError: Permanent delete of a live version.
         """
         async with self._lock:
-            entries = self.state.entries(subject, deleted=permanent)
-            if version == LATEST:
-                entry = entries[-1]
-            else:
-                all_versions = {e.version: e for e in self.state.entries(subject, deleted=True)}
-                if version not in all_versions:
-                    raise VersionNotFoundError(subject, version)
-                entry = all_versions[int(version)]
+            entry = self.state.entry(subject, version, deleted=True)
             if permanent:
                 if not entry.deleted:
                     raise VersionNotSoftDeletedError(subject, entry.version)
@@ -265,20 +331,18 @@ class SchemaRegistry:
         """Remove the subject's own level (or reset the global one); returns what applied.
 
         Raises:
-            SubjectNotFoundError: The subject has neither versions nor a level of its own.
+            SubjectNotFoundError: The subject has no level of its own (Confluent: 40401, even
+                when the subject has versions).
         """
         async with self._lock:
             state = self.state
-            if (
-                subject is not None
-                and state.own_level(subject) is None
-                and not state.has_subject(subject, deleted=True)
-            ):
-                raise SubjectNotFoundError(subject)
-            previous = state.level(subject)
-            if state.own_level(subject) is not None:
-                await self._write([LogRecord(ConfigKey(subject), None)])
-            return previous
+            own = state.own_level(subject)
+            if own is None:
+                if subject is not None:
+                    raise SubjectNotFoundError(subject)
+                return state.level(None)
+            await self._write([LogRecord(ConfigKey(subject), None)])
+            return own
 
 
 def _soft_deleted(entry: SchemaEntry) -> LogRecord:

@@ -7,6 +7,7 @@ what was served before. Everything else here answers questions and never changes
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from featurestore.schema_registry.avro_schema import ParsedSchema, parse_schema
@@ -36,6 +37,9 @@ VersionSpec = int | str
 """A version number, or :data:`LATEST`."""
 
 _MAX_VERSION = 2**31 - 1
+_VERSION_NUMBER = re.compile(r"[+-]?\d+")
+"""What Java's ``Integer.parseInt`` reads: decimal digits, any script's (Python's ``int`` also
+takes ``0_3`` or `` 3``, which Confluent refuses)."""
 
 
 def parse_version(raw: str) -> VersionSpec:
@@ -46,10 +50,9 @@ def parse_version(raw: str) -> VersionSpec:
     """
     if raw.lower() == LATEST:
         return LATEST
-    try:
-        number = int(raw)
-    except ValueError:
-        raise InvalidVersionError(raw) from None
+    if not _VERSION_NUMBER.fullmatch(raw):
+        raise InvalidVersionError(raw)
+    number = int(raw)
     if number == -1:
         return LATEST
     if not 1 <= number <= _MAX_VERSION:
@@ -107,7 +110,7 @@ class RegistryState:
         stored = self._schemas.get(entry.schema_id)
         if stored is None:
             # Validated when registered; a replay accepts what the log holds.
-            parsed = parse_schema(entry.schema, validate_defaults=False)
+            parsed = parse_schema(entry.schema, as_new=False)
             stored = self._schemas[entry.schema_id] = _StoredSchema(parsed, set())
             self._ids_by_form.setdefault(parsed.normal_form, entry.schema_id)
         stored.users.add(key)
@@ -149,28 +152,39 @@ class RegistryState:
                 names.append(subject)
         return sorted(names)
 
+    def versions(self, subject: str) -> list[SchemaEntry]:
+        """Every version of the subject, soft-deleted ones included, oldest first (maybe none)."""
+        versions = self._subjects.get(subject, {})
+        return [versions[v] for v in sorted(versions)]
+
     def entries(self, subject: str, *, deleted: bool = False) -> list[SchemaEntry]:
         """The subject's versions, oldest first; with ``deleted`` also soft-deleted ones.
 
         Raises:
             SubjectNotFoundError: No such version at all.
         """
-        versions = self._subjects.get(subject, {})
-        found = [versions[v] for v in sorted(versions) if deleted or not versions[v].deleted]
+        found = [e for e in self.versions(subject) if deleted or not e.deleted]
         if not found:
             raise SubjectNotFoundError(subject)
         return found
 
     def entry(self, subject: str, version: VersionSpec, *, deleted: bool = False) -> SchemaEntry:
-        """One version of a subject; :data:`LATEST` is the highest visible one.
+        """One version of a subject; :data:`LATEST` is the highest live one, even with ``deleted``.
+
+        As in Confluent's registry, ``latest`` never names a soft-deleted version: ``deleted``
+        only decides whether a subject whose versions are all soft-deleted is known (then
+        :class:`VersionNotFoundError`) or not (:class:`SubjectNotFoundError`).
 
         Raises:
             SubjectNotFoundError: The subject has no visible version.
-            VersionNotFoundError: Not this one.
+            VersionNotFoundError: Not this one (or, for :data:`LATEST`, no live one).
         """
         entries = self.entries(subject, deleted=deleted)
         if version == LATEST:
-            return entries[-1]
+            live = [e for e in entries if not e.deleted]
+            if not live:
+                raise VersionNotFoundError(subject, LATEST)
+            return live[-1]
         for entry in entries:
             if entry.version == version:
                 return entry

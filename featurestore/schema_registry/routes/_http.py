@@ -27,6 +27,7 @@ __all__ = [
     "Endpoint",
     "RegistryResponse",
     "body",
+    "deleted_only",
     "entry_json",
     "error",
     "error_code",
@@ -99,6 +100,11 @@ def error_code(response: Response) -> int | None:
 def flag(request: Request, name: str) -> bool:
     """A boolean query parameter (``true`` in any case)."""
     return request.query_params.get(name, "").lower() == "true"
+
+
+def deleted_only(request: Request) -> bool:
+    """The ``deletedOnly`` flag: Confluent's spelling, or ``deleted_only`` (its Python client's)."""
+    return flag(request, "deletedOnly") or flag(request, "deleted_only")
 
 
 def _int(request: Request, name: str, default: int) -> int:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from featurestore.schema_registry.errors import InvalidSchemaError
-from featurestore.schema_registry.registry import SchemaRegistry, parse_request_schema
+from featurestore.schema_registry.errors import InvalidSchemaError, MalformedRequestError
+from featurestore.schema_registry.registry import (
+    SchemaRegistry,
+    check_subject,
+    parse_request_schema,
+)
 from featurestore.schema_registry.routes._http import (
     CONTENT_TYPE,
     RegistryResponse,
     body,
+    deleted_only,
     entry_json,
     flag,
     page,
@@ -49,7 +56,7 @@ class SubjectRoutes:
     async def list_subjects(self, request: Request) -> Response:
         """``GET /subjects``: the names, by prefix, deleted ones on request."""
         names = self.registry.state.subjects(
-            deleted=flag(request, "deleted"), deleted_only=flag(request, "deleted_only")
+            deleted=flag(request, "deleted"), deleted_only=deleted_only(request)
         )
         prefix = request.query_params.get("subjectPrefix", "")
         return RegistryResponse(page(request, [n for n in names if n.startswith(prefix)]))
@@ -57,11 +64,11 @@ class SubjectRoutes:
     async def list_versions(self, request: Request) -> Response:
         """``GET /subjects/{subject}/versions``."""
         subject = request.path_params["subject"]
-        deleted_only = flag(request, "deleted_only")
+        only_deleted = deleted_only(request)
         entries = self.registry.state.entries(
-            subject, deleted=flag(request, "deleted") or deleted_only
+            subject, deleted=flag(request, "deleted") or only_deleted
         )
-        versions = [e.version for e in entries if e.deleted or not deleted_only]
+        versions = [e.version for e in entries if e.deleted or not only_deleted]
         return RegistryResponse(page(request, versions))
 
     async def get_version(self, request: Request) -> Response:
@@ -83,15 +90,26 @@ class SubjectRoutes:
         return Response(entry.schema, media_type=CONTENT_TYPE)
 
     async def referenced_by(self, request: Request) -> Response:
-        """``GET .../referencedby``: always empty (references are not supported)."""
+        """``GET .../referencedby``: always empty (references are not supported).
+
+        The version may be soft-deleted (Confluent looks it up with ``deleted=true``).
+        """
         self.registry.state.entry(
-            request.path_params["subject"], parse_version(request.path_params["version"])
+            request.path_params["subject"],
+            parse_version(request.path_params["version"]),
+            deleted=True,
         )
         return RegistryResponse([])
 
     async def register(self, request: Request) -> Response:
-        """``POST /subjects/{subject}/versions``: register a schema, answer its id."""
+        """``POST /subjects/{subject}/versions``: register a schema, answer its id.
+
+        ``id`` and ``version`` in the body are checked as Confluent's registry checks them
+        outside IMPORT mode (see :meth:`SchemaRegistry.register`); a negative ``id`` or a
+        ``version`` below 1 is the same as leaving it out, as there.
+        """
         sent = await body(request)
+        subject = check_subject(request.path_params["subject"])
         for unsupported in ("metadata", "ruleSet"):
             if sent.get(unsupported):
                 raise InvalidSchemaError(
@@ -100,7 +118,12 @@ class SubjectRoutes:
         schema = parse_request_schema(
             sent.get("schema"), sent.get("schemaType"), sent.get("references")
         )
-        schema_id = await self.registry.register(request.path_params["subject"], schema)
+        schema_id = await self.registry.register(
+            subject,
+            schema,
+            version=_optional_number(sent, "version", none_below=1),
+            schema_id=_optional_number(sent, "id", none_below=0),
+        )
         return RegistryResponse({"id": schema_id})
 
     async def lookup(self, request: Request) -> Response:
@@ -129,3 +152,13 @@ class SubjectRoutes:
             permanent=flag(request, "permanent"),
         )
         return RegistryResponse(version)
+
+
+def _optional_number(sent: dict[str, Any], name: str, *, none_below: int) -> int | None:
+    """The integer field ``name`` of a body; None when absent, null or below ``none_below``."""
+    value = sent.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedRequestError(f"{name} must be an integer, not {value!r}")
+    return value if value >= none_below else None

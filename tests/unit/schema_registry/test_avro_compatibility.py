@@ -118,7 +118,7 @@ def test_valid_defaults_are_accepted(kind: Any, default: Any) -> None:
 
 def test_replayed_schemas_skip_default_validation() -> None:
     text = json.dumps({"type": "record", "name": "R", "fields": [field("x", "int", default="z")]})
-    assert parse_schema(text, validate_defaults=False).text
+    assert parse_schema(text, as_new=False).text
 
 
 # -- levels ----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, ServerConfig
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -103,6 +103,19 @@ def test_client_errors(client: SchemaRegistryClient) -> None:
     with pytest.raises(SchemaRegistryError) as invalid:
         client.register_schema("errors-value", Schema("{not json", "AVRO"))
     assert invalid.value.error_code == 42201
+
+
+def test_client_defaults(client: SchemaRegistryClient) -> None:
+    # test_compatibility() asks for "latest": a subject without versions has nothing to break.
+    assert client.test_compatibility("defaults-new-value", avro(V1)) is True
+    # set_config() sends only the fields set; without a level it is accepted (and ignored).
+    answer: Any = client.set_config(
+        "defaults-value", ServerConfig(compatibility_group="application.major.version")
+    )
+    assert answer == {}
+    with pytest.raises(SchemaRegistryError) as missing:
+        client.delete_config("defaults-value")  # it has no config of its own
+    assert (missing.value.http_status_code, missing.value.error_code) == (404, 40401)
 
 
 def test_serializer_round_trip_across_versions(url: str) -> None:

@@ -154,11 +154,13 @@ def test_soft_then_permanent_subject_delete(registry: SchemaRegistry) -> None:
     with pytest.raises(SubjectSoftDeletedError) as again:
         run(registry.delete_subject("s", permanent=False))
     assert again.value.error_code == 40404
-    # Registering again continues the numbering.
+    # Registering again continues the numbering; the soft-deleted version 1 held the same
+    # schema, so it is permanently deleted (as Confluent's registry does).
     run(registry.register("s", schema()))
     assert [e.version for e in registry.state.entries("s")] == [3]
+    assert [e.version for e in registry.state.entries("s", deleted=True)] == [2, 3]
     run(registry.delete_subject("s", permanent=False))
-    assert run(registry.delete_subject("s", permanent=True)) == [1, 2, 3]
+    assert run(registry.delete_subject("s", permanent=True)) == [2, 3]
     assert registry.state.subjects(deleted=True) == []
     with pytest.raises(SubjectNotFoundError):
         run(registry.delete_subject("s", permanent=False))
@@ -210,12 +212,17 @@ def test_subject_level_governs_registration(registry: SchemaRegistry) -> None:
 def test_compatibility_test_against_a_version(registry: SchemaRegistry) -> None:
     run(registry.register("s", schema()))
     run(registry.register("s", schema("venue")))
-    assert registry.test_compatibility("s", schema("venue", "desk"), None) == []
-    assert registry.test_compatibility("nope", schema(), None) == []
-    with pytest.raises(SubjectNotFoundError):
-        registry.test_compatibility("nope", schema(), LATEST)
+    every = registry.compatibility_targets("s", None)
+    assert registry.test_compatibility("s", schema("venue", "desk"), every) == []
+    assert registry.compatibility_targets("s", LATEST) == [schema("venue")]
+    assert registry.compatibility_targets("s", 1) == [schema()]
+    # No live latest: nothing to break (Confluent answers is_compatible true).
+    assert registry.compatibility_targets("nope", None) == []
+    assert registry.compatibility_targets("nope", LATEST) == []
     with pytest.raises(VersionNotFoundError):
-        registry.test_compatibility("s", schema(), 9)
+        registry.compatibility_targets("s", 9)
+    with pytest.raises(VersionNotFoundError):  # 40402 even when the subject does not exist
+        registry.compatibility_targets("nope", 1)
 
 
 def test_restart_rebuilds_everything(registry: SchemaRegistry, log: MemoryRecordLog) -> None:
@@ -238,7 +245,7 @@ def test_parse_version(raw: str, parsed: object) -> None:
     assert parse_version(raw) == parsed
 
 
-@pytest.mark.parametrize("raw", ["0", "-2", "x", "2147483648", "1.5"])
+@pytest.mark.parametrize("raw", ["0", "-2", "x", "2147483648", "1.5", "0_3", " 3", "3\n"])
 def test_parse_bad_version(raw: str) -> None:
     with pytest.raises(InvalidVersionError) as caught:
         parse_version(raw)
