@@ -22,19 +22,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import SecretStr
 
 from featurestore.errors import ConfigurationError
 
-__all__ = ["CLIENT_LOG", "KafkaConnection", "SecurityProtocol"]
+__all__ = ["CLIENT_LOG", "KafkaConnection", "SecurityProtocol", "create_client"]
 
 SecurityProtocol = Literal["PLAINTEXT", "SASL_SSL"]
 
 _AUTH_ERRORS = ("authentication", "sasl", "ssl handshake", "certificate")
+
+_Client = TypeVar("_Client")
+
+_SETTING_OF = {
+    "bootstrap.servers": "FEATURESTORE_KAFKA__BOOTSTRAP_SERVERS",
+    "security.protocol": "FEATURESTORE_KAFKA__SECURITY_PROTOCOL",
+    "sasl.mechanism": "FEATURESTORE_KAFKA__SASL_MECHANISM",
+    "sasl.username": "FEATURESTORE_KAFKA__USERNAME",
+    "sasl.password": "FEATURESTORE_KAFKA__PASSWORD",
+    "ssl.ca.location": "FEATURESTORE_KAFKA__CA_FILE",
+}
+"""The setting each property of :meth:`KafkaConnection.client_config` comes from."""
+_SECRET = frozenset({"sasl.password"})
 
 
 class _OncePerInterval(logging.Filter):
@@ -174,6 +188,64 @@ class KafkaConnection:
         if not any(word in lowered for word in _AUTH_ERRORS):
             return None
         return ConfigurationError(f"{self.describe()} refused the connection: {reason}")
+
+
+def create_client(
+    client_type: Callable[[dict[str, Any]], _Client], config: Mapping[str, Any]
+) -> _Client:
+    """``client_type(config)`` (a confluent-kafka client), its refusal of ``config`` named.
+
+    librdkafka checks a configuration when a client is created, and refuses one it cannot use
+    (a CA file that is missing or not PEM, an unknown property, a value out of range) with a
+    ``KafkaException``, before any broker is asked. Every client of the store is to be created
+    through here, so that the refusal is a :class:`ConfigurationError` naming the property and
+    the setting it came from (never the password)::
+
+        Kafka client settings refused: ssl.ca.location failed: ... (/nope.pem: No such file
+        or directory): FEATURESTORE_KAFKA__CA_FILE=/nope.pem
+
+    librdkafka's own lines go to :data:`CLIENT_LOG` unless ``config`` names another
+    ``logger``: it writes what it finds wrong to stderr before refusing, and a command's
+    refusal should be one line.
+
+    Raises:
+        ConfigurationError: librdkafka refused the configuration.
+    """
+    from confluent_kafka import KafkaException
+
+    try:
+        return client_type({"logger": CLIENT_LOG, **config})
+    except KafkaException as exc:
+        raise _settings_refused(exc, config) from exc
+
+
+def _settings_refused(exc: Exception, config: Mapping[str, Any]) -> ConfigurationError:
+    """The error for librdkafka refusing ``config`` at a client's creation (create_client)."""
+    error = exc.args[0] if exc.args else exc
+    text = error.str() if hasattr(error, "str") else str(error)
+    reason = " ".join(str(text).split())
+    # "Failed to create consumer: ssl.ca.location failed: ..." -> what failed
+    if reason.startswith("Failed to create ") and ": " in reason:
+        reason = reason.split(": ", 1)[1]
+    refused = [name for name in config if name in reason]
+    named = max(refused, key=len) if refused else None
+    where = ""
+    if named == "ssl.ca.location":
+        reason += _file_problem(Path(str(config[named])))
+    if named in _SETTING_OF:
+        value = "(not shown)" if named in _SECRET else config[named]
+        where = f": {_SETTING_OF[named]}={value}"
+    return ConfigurationError(f"Kafka client settings refused: {reason}{where}")
+
+
+def _file_problem(path: Path) -> str:
+    """What is wrong with a file librdkafka could not load, as " (PATH: reason)"; "" if unseen."""
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        return f" ({path}: {exc.strerror or type(exc).__name__})"
+    return ""
 
 
 def _jaas_quote(value: str) -> str:

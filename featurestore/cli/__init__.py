@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from featurestore.cli._errors import os_error_line
 from featurestore.cli.anomalies import anomalies
 from featurestore.cli.cluster import cluster
 from featurestore.cli.column_copies import column_copies
@@ -35,13 +36,22 @@ __all__ = ["main"]
 
 
 class _Group(click.Group):
-    """Turns the store's own errors into a one-line message and exit status 1, not a traceback."""
+    """Turns expected failures into a one-line message and exit status 1, not a traceback.
+
+    Expected are the store's own errors, and a file or folder the system refused (an
+    :class:`OSError` naming its path: a folder that does not exist, no permission, a full disk).
+    Anything else is a bug and keeps its traceback.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except FeatureStoreError as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"cannot use {os_error_line(exc)}") from exc
 
 
 @click.group(cls=_Group)

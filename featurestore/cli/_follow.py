@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from featurestore.cli._options import option_group
+from featurestore.cli._options import FiniteFloat, option_group
 from featurestore.config import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -38,9 +38,7 @@ def follow_options(what: str) -> Callable[[click.decorators.FC], click.decorator
             type=click.IntRange(min=0),
             help=f"Also {what} rows created up to this many minutes ago.",
         ),
-        click.option(
-            "--poll-seconds", default=2.0, show_default=True, type=click.FloatRange(min=0.1)
-        ),
+        click.option("--poll-seconds", default=2.0, show_default=True, type=FiniteFloat(min=0.1)),
         click.option(
             "--ready-file",
             type=click.Path(dir_okay=False, path_type=Path),

@@ -1,13 +1,15 @@
-"""Option groups and parameter parsing that several commands share."""
+"""Option groups and parameter types that several commands share."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import click
 
-__all__ = ["aware_time", "option_group"]
+__all__ = ["AWARE_TIME", "AwareTime", "FiniteFloat", "option_group", "positive_seconds"]
 
 
 def option_group(
@@ -23,11 +25,53 @@ def option_group(
     return decorate
 
 
-def aware_time(value: str | None) -> datetime | None:
-    """An ISO 8601 time with its UTC offset (BadParameter without one); None stays None."""
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    if parsed.tzinfo is None:
-        raise click.BadParameter(f"{value!r} needs a UTC offset (e.g. 2024-01-02T15:00+00:00)")
-    return parsed
+class AwareTime(click.ParamType):  # type: ignore[type-arg]
+    """An ISO 8601 time with its UTC offset, parsed while click reads the options.
+
+    A bad value is a usage error naming the option, before any connection is made.
+    """
+
+    name = "iso-time"
+    _EXAMPLE = "e.g. 2024-01-02T15:00+00:00"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` as an aware datetime (a datetime given by code passes through)."""
+        if isinstance(value, datetime):
+            parsed = value
+        else:
+            try:
+                parsed = datetime.fromisoformat(str(value))
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not an ISO time with a UTC offset ({self._EXAMPLE})", param, ctx
+                )
+        if parsed.tzinfo is None:
+            self.fail(f"{value!r} needs a UTC offset ({self._EXAMPLE})", param, ctx)
+        return parsed
+
+
+AWARE_TIME = AwareTime()
+"""The shared instance, for ``type=AWARE_TIME``."""
+
+
+class FiniteFloat(click.FloatRange):
+    """A :class:`click.FloatRange` that also refuses ``nan`` and ``inf``.
+
+    ``FloatRange`` lets ``nan`` through (every comparison with it is false): a timeout of
+    ``nan`` waits for ever, and librdkafka takes 0 as no bound at all, so a timeout that bounds
+    something is ``FiniteFloat(min=0, min_open=True)``.
+    """
+
+    name = "number"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """``value`` as a finite float within the range."""
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def positive_seconds() -> FiniteFloat:
+    """Seconds that bound a wait: finite and above 0."""
+    return FiniteFloat(min=0, min_open=True)

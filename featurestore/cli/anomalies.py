@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 
-from featurestore.cli._options import aware_time
+from featurestore.cli._options import AWARE_TIME
 from featurestore.config import load_settings
 
 __all__ = ["anomalies"]
@@ -22,8 +24,12 @@ def anomalies() -> None:
     help="A feature of the view to watch (repeat for several; each its own series).",
 )  # fmt: skip
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
-@click.option("--start", help="First row time to fit on (ISO 8601 with offset).")
-@click.option("--end", help="Last row time to fit on (ISO 8601 with offset).")
+@click.option(
+    "--start", type=AWARE_TIME, help="First row time to fit on (ISO 8601 with a UTC offset)."
+)
+@click.option(
+    "--end", type=AWARE_TIME, help="Last row time to fit on (ISO 8601 with a UTC offset)."
+)
 @click.option("--model", "model_name", default=None, help="Default: featurestore-anomaly-VIEW.")
 @click.option("--experiment", default="featurestore-anomalies", show_default=True)
 @click.option(
@@ -34,8 +40,8 @@ def train(
     view: str,
     features: tuple[str, ...],
     project: str | None,
-    start: str | None,
-    end: str | None,
+    start: datetime | None,
+    end: datetime | None,
     model_name: str | None,
     experiment: str,
     promote: str,
@@ -60,8 +66,8 @@ def train(
         feature_view,
         key,
         features,
-        start=aware_time(start),
-        end=aware_time(end),
+        start=start,
+        end=end,
     )
     if rows.empty:
         raise click.ClickException(f"no rows in {feature_view.source.table} to fit on")

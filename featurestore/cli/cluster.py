@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from featurestore.cli._errors import os_error_line
 from featurestore.config import load_settings
 
 __all__ = ["cluster"]
@@ -72,4 +73,12 @@ def pack(out: str | None) -> None:
 
     settings = load_settings()
     folder = Path(out) if out else settings.data_dir.resolve() / "spark" / "shipped"
-    click.echo(str(pack_environment(folder)))
+    try:
+        archive = pack_environment(folder)
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        raise click.ClickException(
+            f"cannot pack the environment into {folder}: {os_error_line(exc)}"
+        ) from exc
+    click.echo(str(archive))

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import click
 
+from featurestore.cli._options import AWARE_TIME, FiniteFloat
 from featurestore.config import load_settings
 
 __all__ = ["drift"]
@@ -20,8 +21,11 @@ __all__ = ["drift"]
     "--window-minutes", default=60, show_default=True, type=click.IntRange(min=1),
     help="Live window: the last minutes of the offline table.",
 )  # fmt: skip
-@click.option("--end", help="End of the live window (ISO 8601 with offset; default: newest row).")
-@click.option("--threshold", default=0.2, show_default=True, type=click.FloatRange(min=0))
+@click.option(
+    "--end", "until", type=AWARE_TIME,
+    help="End of the live window (ISO 8601 with a UTC offset; default: newest row).",
+)  # fmt: skip
+@click.option("--threshold", default=0.2, show_default=True, type=FiniteFloat(min=0))
 @click.option("--fail-on-drift", is_flag=True, help="Exit with status 3 when an input drifted.")
 @click.option(
     "--log-mlflow/--no-log-mlflow", default=True, show_default=True,
@@ -32,7 +36,7 @@ def drift(
     alias: str,
     project: str | None,
     window_minutes: int,
-    end: str | None,
+    until: datetime | None,
     threshold: float,
     fail_on_drift: bool,
     log_mlflow: bool,
@@ -43,9 +47,6 @@ def drift(
     from models.monitoring import log_drift, measure_drift
     from models.registry import ModelRegistry
 
-    until = datetime.fromisoformat(end) if end else None
-    if until is not None and until.tzinfo is None:
-        raise click.BadParameter("--end needs a UTC offset")
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
     registry = ModelRegistry(settings.mlflow.tracking_uri)

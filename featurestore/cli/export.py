@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from featurestore.cli._options import FiniteFloat
 from featurestore.config import load_settings
 
 __all__ = ["export", "parse_duration"]
@@ -84,7 +85,7 @@ class _Duration(click.ParamType[timedelta]):
 )
 @click.option(
     "--label-threshold",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=0.0,
     show_default=True,
     help="Returns within +-threshold are direction 0.",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from featurestore.cli._options import option_group
+from featurestore.cli._options import FiniteFloat, option_group, positive_seconds
 
 if TYPE_CHECKING:
     from featurestore.config import Settings
@@ -37,14 +37,27 @@ def _settings() -> Settings:
 
 
 def _expand(paths: Iterable[Path]) -> list[Path]:
+    """The files given, and the event files in the folders given (by their suffixes).
+
+    Raises:
+        click.UsageError: nothing to read: no path given, or only folders without event files
+            (the message names them and the suffixes that count).
+    """
     files: list[Path] = []
+    empty: list[str] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.iterdir() if p.name.lower().endswith(_FILE_SUFFIXES))
-            )
+            found = sorted(p for p in path.iterdir() if p.name.lower().endswith(_FILE_SUFFIXES))
+            files.extend(found)
+            if not found:
+                empty.append(str(path))
         else:
             files.append(path)
+    if not files and empty:
+        raise click.UsageError(
+            f"no event files in {', '.join(empty)}: a folder's event files are those named"
+            f" *{', *'.join(_FILE_SUFFIXES)}"
+        )
     if not files:
         raise click.UsageError("no event files given")
     return files
@@ -178,7 +191,7 @@ def _echo_summary(summary: IngestSummary) -> None:
 
 _speed = click.option(
     "--speed",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=None,
     help="Replay at this multiple of real time (10 = 10x), pacing by event-time deltas.",
 )
@@ -190,14 +203,14 @@ _topic = click.option(
 _with_timeouts = option_group(
     click.option(
         "--connect-timeout",
-        type=float,
+        type=positive_seconds(),
         default=60.0,
         show_default=True,
         help="Seconds to wait for Kafka, then for the schema registry, before failing.",
     ),
     click.option(
         "--delivery-timeout",
-        type=float,
+        type=positive_seconds(),
         default=600.0,
         show_default=True,
         help="Seconds a record may stay unacknowledged before it counts as failed: a broker "
@@ -246,7 +259,7 @@ def _generator(
     options = option_group(
         click.option(
             "--rate",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloat(min=0, min_open=True),
             default=rate,
             show_default=True,
             help=f"{events.capitalize()} per second of event time, all {over} together.",
@@ -257,7 +270,7 @@ def _generator(
         ),
         click.option(
             "--duration",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloat(min=0, min_open=True),
             default=None,
             help="Stop after this many seconds of event time.",
         ),
@@ -270,7 +283,7 @@ def _generator(
         click.option("--fast", is_flag=True, help="As fast as possible instead of at --speed."),
         click.option(
             "--speed",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloat(min=0, min_open=True),
             default=1.0,
             show_default=True,
             help="Multiple of real time to emit at.",
@@ -367,7 +380,7 @@ def ingest_files(paths: tuple[Path, ...], file_format: str, sending: _Sending) -
 @click.option("--symbols", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option(
     "--jump-probability",
-    type=click.FloatRange(min=0, max=1),
+    type=FiniteFloat(min=0, max=1),
     default=None,
     help="Chance that a trade carries a price jump (default: the market's, 1 in 2,000).",
 )
@@ -437,7 +450,7 @@ def ingest_metrics(
 @click.option("--name", default="value", show_default=True, help="The metric's name.")
 @click.option(
     "--spike-probability",
-    type=click.FloatRange(min=0, max=1),
+    type=FiniteFloat(min=0, max=1),
     default=0.002,
     show_default=True,
     help="Chance that an observation is a spike.",
@@ -558,7 +571,7 @@ def _vendor_clients(settings: Settings) -> tuple[RestClient, LoggedIds]:
 @click.option("--no-quotes", is_flag=True, help="Trades only (no Q.<symbol> subscription).")
 @click.option(
     "--heal-interval",
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(min=0),
     default=None,
     help="Seconds between gap heals (0: never; default FEATURESTORE_VENDOR__HEAL_INTERVAL_S).",
 )
@@ -682,7 +695,7 @@ def ingest_backfill(
     help="Then recompute the healed ranges' rows from the log (processors correct).",
 )  # fmt: skip
 @click.option(
-    "--correct-wait", type=float, default=120.0, show_default=True,
+    "--correct-wait", type=FiniteFloat(min=0), default=120.0, show_default=True,
     help="Seconds to wait for the processors to apply the healed trades first.",
 )  # fmt: skip
 @_with_timeouts

@@ -9,11 +9,16 @@ import signal
 import sys
 import threading
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-__all__ = ["processors"]
+from featurestore.cli._options import AWARE_TIME, FiniteFloat
+
+if TYPE_CHECKING:
+    from featurestore.stack.processors import ProcessorService
+
+__all__ = ["await_start", "processors"]
 
 
 def _job_options(func: Any) -> Any:
@@ -48,7 +53,7 @@ def _stream_options(func: Any) -> Any:
         ),
         click.option(
             "--poll-ms",
-            type=float,
+            type=FiniteFloat(min=0),
             default=None,
             help="Kafka engine: how long a poll waits for records (default: "
             "FEATURESTORE_PROCESSORS__POLL_MS).",
@@ -246,16 +251,58 @@ def start(name: str, foreground: bool, **kwargs: Any) -> None:
         return
     service.prepare()
     service.launch()
-    from featurestore.stack.process import wait_until
-
-    if not wait_until(lambda: service.healthy() or service.process.exited_early(), 180.0, 0.5):
-        click.echo(f"processor {name} did not start within 180 s; see {service.process.log_file}")
-        sys.exit(1)
-    if not service.healthy():
-        click.echo(f"processor {name} exited during start:\n{service.process.log_tail()}", err=True)
-        sys.exit(1)
+    await_start(service, service.start_timeout)
     click.echo(
         f"processor {name} started (pid {service.process.pid()}), log {service.process.log_file}"
+    )
+
+
+def await_start(service: ProcessorService, timeout_s: float, interval_s: float = 0.5) -> None:
+    """Wait for the processor ``service`` launched to report ready; stop it if it does not.
+
+    Says at once what it waits for and for how long at most. When the processor does not
+    report ready in time, or the wait is interrupted (Ctrl-C), the process this command
+    launched is stopped by its PID (as ``processors stop`` does), so that no processor is left
+    retrying in the background, and the reason is printed on stderr.
+
+    Raises:
+        SystemExit: 1 when the processor did not start, 130 when interrupted.
+    """
+    from featurestore.stack.process import wait_until
+
+    name, process = service.processor, service.process
+    click.echo(
+        f"processor {name} (pid {process.pid()}): waiting up to {timeout_s:.0f} s for it to "
+        f"reach Kafka, PostgreSQL and Redis and report ready; log {process.log_file}"
+    )
+    try:
+        ready = wait_until(
+            lambda: service.healthy() or process.exited_early(), timeout_s, interval_s
+        )
+    except KeyboardInterrupt:
+        _give_up(service, "interrupted")
+        sys.exit(130)
+    if ready and service.healthy():
+        return
+    if ready:  # exited on its own
+        reason = f"exited during start ({process.exit_reason()})"
+    else:
+        waits = service.not_serving() or {}
+        waiting = "; ".join(f"{backend}: {why}" for backend, why in sorted(waits.items()))
+        reason = f"did not report ready within {timeout_s:.0f} s" + (
+            f" (waiting for {waiting})" if waiting else ""
+        )
+    _give_up(service, reason)
+    sys.exit(1)
+
+
+def _give_up(service: ProcessorService, reason: str) -> None:
+    """Stop the processor this command launched, if it still runs, and say why on stderr."""
+    pid = service.process.pid()
+    stopped = pid is not None and service.stop()
+    what = f"; stopped it (pid {pid})" if stopped else ""
+    click.echo(
+        f"processor {service.processor} {reason}{what}; see {service.process.log_file}", err=True
     )
 
 
@@ -285,6 +332,7 @@ def reset(name: str, project: str | None, topic: str | None, yes: bool) -> None:
     import psycopg
 
     from featurestore.config import load_settings
+    from featurestore.error_maps import postgres_errors
     from featurestore.stack.processors import ProcessorService
     from processors.state_table import delete_state, ensure_state_table
 
@@ -294,7 +342,10 @@ def reset(name: str, project: str | None, topic: str | None, yes: bool) -> None:
         raise click.ClickException(f"processor {name} is running; stop it first")
     if not yes:
         click.confirm(f"forget the state of processor {name}?", abort=True)
-    with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
+    with (
+        postgres_errors(f"resetting the state of processor {name}"),
+        psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
+    ):
         ensure_state_table(conn)
         count = delete_state(conn, name, options.project, options.topic_of(settings))
     click.echo(f"processor {name}: {count} partition states deleted")
@@ -396,14 +447,25 @@ def backfill(name: str, start: str | None, end: str | None, **kwargs: Any) -> No
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
 @click.option("--topic", default=None, help="Event topic (default: the trades topic).")
 @click.option("--entities", required=True, help="Comma-separated entity keys (symbols).")
-@click.option("--from", "start", required=True, help="Start of the range: ISO time with offset.")
-@click.option("--to", "end", required=True, help="End of the range (exclusive): ISO time.")
 @click.option(
-    "--wait", "wait_s", type=float, default=60.0, show_default=True,
+    "--from", "start", required=True, type=AWARE_TIME,
+    help="Start of the range: ISO time with a UTC offset (e.g. 2024-01-02T15:00+00:00).",
+)  # fmt: skip
+@click.option(
+    "--to", "end", required=True, type=AWARE_TIME,
+    help="End of the range (exclusive): ISO time with a UTC offset.",
+)  # fmt: skip
+@click.option(
+    "--wait", "wait_s", type=FiniteFloat(min=0), default=60.0, show_default=True,
     help="Seconds to wait for the processors to apply the log's end.",
 )  # fmt: skip
 def correct(
-    project: str | None, topic: str | None, entities: str, start: str, end: str, wait_s: float
+    project: str | None,
+    topic: str | None,
+    entities: str,
+    start: datetime,
+    end: datetime,
+    wait_s: float,
 ) -> None:
     """Recompute a range of the views from the log in event-time order (late events included).
 
@@ -416,12 +478,11 @@ def correct(
     from processors.correction import correct_range
 
     settings = load_settings()
-    begin, stop = _time(start, "--from"), _time(end, "--to")
     try:
         definitions = load_definitions(settings, project or PROJECT)
         report = correct_range(
             settings, definitions, topic or settings.topics.trades,
-            [e.strip() for e in entities.split(",") if e.strip()], begin, stop, wait_s=wait_s,
+            [e.strip() for e in entities.split(",") if e.strip()], start, end, wait_s=wait_s,
         )  # fmt: skip
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -433,16 +494,6 @@ def correct(
             for name in sorted(report.written)
         )
     )
-
-
-def _time(text: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO time", param_hint=option) from None
-    if moment.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no UTC offset", param_hint=option)
-    return moment
 
 
 def _bound(text: str | None) -> datetime | str | None:

@@ -32,13 +32,22 @@ def registry() -> None:
 )
 def apply(project: str | None, repo: Path | None) -> None:
     """Apply what the Feast repo defines (validated first) and create the offline tables."""
-    from featurestore.definitions import PROJECT, REPO_PATH, apply_repo
+    from featurestore.definitions import (
+        PROJECT,
+        REPO_PATH,
+        apply_repo,
+        load_repo,
+        validate_definitions,
+    )
     from featurestore.errors import FeatureStoreError
     from featurestore.ingest.kinds import register_event_schemas
     from featurestore.stack import Stack
 
     settings = load_settings()
     try:
+        # The repo is read and checked before any server is asked: a mistake in the
+        # declarations is found with the schema registry and PostgreSQL down.
+        validate_definitions(load_repo(repo or REPO_PATH, project or PROJECT))
         # The store's own event topics get their bundled schemas (as `make run` does); a
         # topic of the user's own still needs its producer to have registered one.
         register_event_schemas(settings)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from featurestore.cli._options import FiniteFloat
 from featurestore.cli.stack import bring_up, echo_progress, echo_status
 from featurestore.config import load_settings
 
@@ -22,8 +23,19 @@ __all__ = ["run"]
     type=click.Path(exists=True, path_type=Path),
     help="Real trade files (or folders) to replay; the synthetic market when none is given.",
 )
-@click.option("--speed", type=float, default=None, help="Replay speed (x real time) for files.")
-@click.option("--rate", type=float, default=200.0, show_default=True, help="Synthetic trades/s.")
+@click.option(
+    "--speed",
+    type=FiniteFloat(min=0, min_open=True),
+    default=None,
+    help="Replay speed (x real time) for files.",
+)
+@click.option(
+    "--rate",
+    type=FiniteFloat(min=0, min_open=True),
+    default=200.0,
+    show_default=True,
+    help="Synthetic trades/s.",
+)
 @click.option("--symbols", type=int, default=20, show_default=True, help="Synthetic symbols.")
 @click.option(
     "--live",

@@ -145,12 +145,15 @@ def down(only: str | None, recorded: str | None) -> None:
     """Stop the supervisor, then the servers and services this project started (by PID)."""
     from featurestore.stack import Stack
 
+    local = Stack(load_settings())
     names = _names(only)
     if recorded:
         path = Path(recorded)
-        names = path.read_text().split() if path.exists() else []
+        # A name recorded under other settings (a node since removed) is nothing to stop.
+        known = set(local.component_names)
+        names = [n for n in path.read_text().split() if n in known] if path.exists() else []
         path.unlink(missing_ok=True)
-    stopped = Stack(load_settings()).down(names)
+    stopped = local.down(names)  # an unknown --only name is refused (ConfigurationError)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing to stop")
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
 
-from featurestore.cli._options import aware_time
+from featurestore.cli._options import AWARE_TIME
 from featurestore.config import load_settings
 
 __all__ = ["train"]
@@ -18,8 +18,8 @@ _KINDS = ("anomaly", "direction", "regime", "lstm", "rf", "all")
 @click.command()
 @click.argument("kinds", nargs=-1, type=click.Choice(_KINDS))
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
-@click.option("--start", help="First sample time (ISO 8601 with offset).")
-@click.option("--end", help="Last sample time (ISO 8601 with offset).")
+@click.option("--start", type=AWARE_TIME, help="First sample time (ISO 8601 with a UTC offset).")
+@click.option("--end", type=AWARE_TIME, help="Last sample time (ISO 8601 with a UTC offset).")
 @click.option("--symbols", help="Comma-separated symbols (default: all).")
 @click.option("--horizon-minutes", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=42, show_default=True, type=int)
@@ -56,13 +56,13 @@ _KINDS = ("anomaly", "direction", "regime", "lstm", "rf", "all")
 @click.option(
     "--data-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Parquet or CSV of an export with labels (featurestore export --labels).",
+    help="Parquet or CSV of an export with labels (featurestore export --label-horizon 5m ...).",
 )
 def train(
     kinds: tuple[str, ...],
     project: str | None,
-    start: str | None,
-    end: str | None,
+    start: datetime | None,
+    end: datetime | None,
     symbols: str | None,
     horizon_minutes: int,
     seed: int,
@@ -96,8 +96,8 @@ def train(
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
     window = DataWindow(
-        aware_time(start),
-        aware_time(end),
+        start,
+        end,
         tuple(s.strip().upper() for s in symbols.split(",")) if symbols else None,
     )
     options = TrainOptions(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,8 +81,37 @@ def _import(root: Path) -> list[ModuleType]:
             try:
                 modules.append(importlib.import_module(name))
             except Exception as exc:  # a repo file is user code: any error is a bad definition
-                raise ConfigurationError(f"registry file {file}: {exc}") from exc
+                raise ConfigurationError(_import_error(root, file, exc)) from exc
     return modules
+
+
+def _import_error(root: Path, imported: Path, exc: Exception) -> str:
+    """Where the repo's own code failed, and how: "registry file F, line N: NameError: ...".
+
+    The place is the innermost frame of the traceback that is a file of the repo (a module the
+    imported one imports may be the one at fault), or, for a syntax error, the line Python could
+    not read; ``imported`` when neither is in the repo. The exception's type leads, as for a
+    user's own Python it says most ("AssertionError" even without a message).
+    """
+    where: tuple[str, int | None] = (str(imported), None)
+    if isinstance(exc, SyntaxError) and exc.filename and _inside(root, exc.filename):
+        where = (exc.filename, exc.lineno)
+    else:
+        for frame, number in traceback.walk_tb(exc.__traceback__):
+            if _inside(root, frame.f_code.co_filename):
+                where = (frame.f_code.co_filename, number)
+    file, line = where
+    place = f"registry file {file}" + (f", line {line}" if line is not None else "")
+    message = " ".join(str(exc.msg if isinstance(exc, SyntaxError) else exc).split())
+    return f"{place}: {type(exc).__name__}" + (f": {message}" if message else "")
+
+
+def _inside(root: Path, filename: str) -> bool:
+    """Whether ``filename`` is a file under the folder ``root``."""
+    try:
+        return Path(filename).resolve().is_relative_to(root)
+    except (OSError, ValueError):
+        return False
 
 
 def _add(found: list[Any], obj: Any, kind: str) -> None:

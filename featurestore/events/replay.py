@@ -27,7 +27,7 @@ from featurestore.events.registry import SchemaStore
 from featurestore.events.schemas import AvroSchema
 from featurestore.events.serde import AvroDeserializer
 from featurestore.events.wire import parse_header
-from featurestore.kafka_connection import CLIENT_LOG, KafkaConnection
+from featurestore.kafka_connection import CLIENT_LOG, KafkaConnection, create_client
 from featurestore.topics import partitions_of
 
 __all__ = [
@@ -100,7 +100,8 @@ def replay_topic(
         NotFoundError: the topic does not exist.
         BackendUnavailableError: Kafka cannot be reached.
     """
-    consumer = Consumer(
+    consumer = create_client(
+        Consumer,
         kafka.consumer(
             f"featurestore-replay-{uuid.uuid4().hex}",
             **{
@@ -109,7 +110,7 @@ def replay_topic(
                 "enable.partition.eof": True,
                 "logger": CLIENT_LOG,
             },
-        )
+        ),
     )
     decoder = AvroDeserializer(store, reader)
     try:
@@ -199,10 +200,11 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
         NotFoundError: the topic does not exist.
         BackendUnavailableError: Kafka does not answer.
     """
-    consumer = Consumer(
+    consumer = create_client(
+        Consumer,
         kafka.consumer(
             "featurestore-end-offsets", **{"enable.auto.commit": False, "logger": CLIENT_LOG}
-        )
+        ),
     )
     try:
         with kafka_errors(f"listing {topic}", kafka):

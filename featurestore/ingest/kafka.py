@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient
 from featurestore.error_maps import kafka_error
 from featurestore.errors import BackendUnavailableError, ConfigurationError
 from featurestore.ingest.metrics import LATENCY_SAMPLE
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import KafkaConnection, create_client
 
 __all__ = [
     "DeliveryReport",
@@ -91,8 +91,9 @@ def wait_for_brokers(
             refused.append(error.str())
 
     # librdkafka's own per-connection errors are quietened: this loop reports the wait itself.
-    admin = AdminClient(
-        kafka.admin(**{"reconnect.backoff.max.ms": 2_000, "log_level": 2, "error_cb": on_error})
+    admin = create_client(
+        AdminClient,
+        kafka.admin(**{"reconnect.backoff.max.ms": 2_000, "log_level": 2, "error_cb": on_error}),
     )
     deadline = time.monotonic() + timeout_s
     delay = 0.5
@@ -151,10 +152,7 @@ class EventProducer:
         """Called with the produce latency of one acknowledged record in :data:`LATENCY_SAMPLE`."""
         self._acknowledged = 0
         self._closed = False
-        try:
-            self._producer = Producer({**config, "error_cb": self._on_error})
-        except KafkaException as exc:
-            raise ConfigurationError(f"invalid producer settings: {exc.args[0]}") from exc
+        self._producer = create_client(Producer, {**config, "error_cb": self._on_error})
 
     def _on_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:

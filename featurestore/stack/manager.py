@@ -95,6 +95,11 @@ class Stack:
         """Every server and service, in start order."""
         return [*self.servers, *self.services]
 
+    @property
+    def component_names(self) -> list[str]:
+        """The names of every server and service, and of the supervisor."""
+        return [c.name for c in [*self.components, self.supervisor]]
+
     def component(self, name: str) -> Component:
         """The server, service or supervisor named ``name``."""
         for component in [*self.components, self.supervisor]:
@@ -220,8 +225,16 @@ class Stack:
 
         Returns:
             The names of the components that were running and have been stopped.
+
+        Raises:
+            ConfigurationError: a name in ``only`` is no component's (as :meth:`component`);
+                nothing was stopped.
         """
         everything = [self.supervisor, *reversed(self.components)]
+        if only is not None:
+            only = list(only)
+            for name in only:  # an unknown name is an error, as for up, not "nothing to stop"
+                self.component(name)
         wanted = set(only) if only is not None else {c.name for c in everything}
         stopped = [c.name for c in everything if c.name in wanted and c.stop()]
         self.publish_targets()

@@ -27,7 +27,7 @@ from featurestore.events.model import Quote, Trade
 from featurestore.events.registry import SchemaStore
 from featurestore.events.replay import read_to_ends
 from featurestore.events.serde import AvroDeserializer
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import KafkaConnection, create_client
 from featurestore.topics import partitions_of
 
 __all__ = ["RecentIds", "event_id", "logged_ids"]
@@ -100,11 +100,12 @@ def logged_ids(
         BackendUnavailableError: Kafka does not answer.
     """
     keys = {s.upper().encode() for s in symbols}
-    consumer = Consumer(
+    consumer = create_client(
+        Consumer,
         kafka.consumer(
             f"featurestore-vendor-ids-{uuid.uuid4().hex}",
             **{"enable.auto.commit": False, "enable.partition.eof": True},
-        )
+        ),
     )
     decoder = AvroDeserializer(store)
     found: set[str] = set()

@@ -385,7 +385,10 @@ def _write_repo(folder: Path, trades: str) -> Path:
             '{original}\nbars_1m.tags["featurestore.features"] = "open,high"\n',
             r"feature view 'bars_1m': tag 'featurestore.features' lists \['open', 'high'\], but",
         ),
-        ("{original}\nraise ValueError('broken')\n", r"registry file .*trades.py: broken"),
+        (
+            "{original}\nraise ValueError('broken')\n",
+            r"registry file .*trades.py, line \d+: ValueError: broken",
+        ),
         (
             '{original}\nrolling_1m.tags["featurestore.last_tiles.sma_20"] = "0"\n',
             r"feature view 'rolling_1m' aggregation 'sma_20': tag 'featurestore.last_tiles.sma_20'"
