@@ -29,6 +29,7 @@ from bench.bench_online import _start_child
 from bench.stats import doc_paragraph, markdown_table, percentiles_ms
 from featurestore.config import Settings, TopicSettings
 from featurestore.events import Anomaly, AvroSerializer, ConfluentSchemaStore
+from featurestore.kafka_connection import create_client
 from featurestore.topics import TopicSpec, ensure_topics
 from models.anomaly.shapes import Series
 
@@ -69,7 +70,7 @@ def _round(settings: Settings, target: str, topic: str, subscribers: int) -> lis
 
     with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
         serializer = AvroSerializer.for_topic(store, topic, Anomaly)
-    producer = Producer(settings.kafka.connection.producer(**{"linger.ms": 0}))
+    producer = create_client(Producer, settings.kafka.connection.producer(**{"linger.ms": 0}))
     per_subscriber: list[list[float]] = [[] for _ in range(subscribers)]
     with grpc.insecure_channel(target) as channel:
         flags = [(threading.Event(), threading.Event()) for _ in range(subscribers)]
@@ -165,7 +166,7 @@ def run(settings: Settings) -> str:
     from confluent_kafka.admin import AdminClient
 
     topic = f"bench-anomalies-{uuid.uuid4().hex[:8]}"
-    admin = AdminClient(settings.kafka.connection.admin())
+    admin = create_client(AdminClient, settings.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, 4)])
     child = None
     rows = []

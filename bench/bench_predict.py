@@ -51,6 +51,7 @@ from bench.bench_online import (
 from bench.sklearn_models import register_sklearn_versions
 from bench.stats import doc_paragraph, markdown_table, percentiles_ms
 from featurestore.config import GrpcSettings, Settings, TopicSettings, load_settings, settings_env
+from featurestore.kafka_connection import create_client
 from featurestore.online.testing import delete_project_keys
 from featurestore.topics import TopicSpec, ensure_topics
 
@@ -259,7 +260,7 @@ def _cleanup(settings: Settings, names: list[str], topic: str, project: str, pre
     for name in names:
         with contextlib.suppress(mlflow.exceptions.MlflowException):
             client.delete_registered_model(name)
-    admin = AdminClient(settings.kafka.connection.admin())
+    admin = create_client(AdminClient, settings.kafka.connection.admin())
     for future in admin.delete_topics([topic], operation_timeout=30).values():
         future.result(30)
     _drop_history(settings, project, prefix)
@@ -300,7 +301,7 @@ def _log_completeness(
     """What the run's prediction log holds against the rows Predict answered."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer(settings.kafka.connection.consumer(f"bench-predict-{topic}"))
+    consumer = create_client(Consumer, settings.kafka.connection.consumer(f"bench-predict-{topic}"))
     try:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
     finally:
@@ -319,7 +320,7 @@ def run(settings: Settings) -> str:
     project, topic, prefix = f"bench_{run_id}", f"bench-predictions-{run_id}", f"bp{run_id}_"
     began = datetime.now(UTC)
     load_start = os.getloadavg()
-    admin = AdminClient(settings.kafka.connection.admin())
+    admin = create_client(AdminClient, settings.kafka.connection.admin())
     ensure_topics(admin, [TopicSpec(topic, 1)])
     names: list[str] = []
     child = None

@@ -46,6 +46,7 @@ from featurestore.definitions import Definitions, apply_definitions, market_defi
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.heap import freeze_startup_heap
 from featurestore.ingest.kafka import producer_config
+from featurestore.kafka_connection import create_client
 from featurestore.online.base import EntityKey
 from featurestore.online.layout import decode_timestamp, redis_key, timestamp_field
 from featurestore.online.testing import delete_project_keys
@@ -117,7 +118,7 @@ def _cleanup(settings: Settings, defs: list[Definitions], names: list[str], run:
     delete_project_keys(settings.redis, *(d.project for d in defs))
     for name in names:
         shutil.rmtree(processor_dir(settings, name), ignore_errors=True)
-    admin = AdminClient(settings.kafka.connection.admin())
+    admin = create_client(AdminClient, settings.kafka.connection.admin())
     topics = [t for t in admin.list_topics(timeout=10).topics if t.endswith(run)]
     topics = [t for t in topics if t.startswith("bench-proc-")]
     if topics:
@@ -135,8 +136,11 @@ def _ingest_backlog(settings: Settings, topic: str, count: int = BACKLOG) -> Non
 
 
 def _raw_records(settings: Settings, topic: str, limit: int) -> pd.DataFrame:
-    consumer = Consumer(
-        settings.kafka.connection.consumer(f"b-{uuid.uuid4().hex}", **{"enable.auto.commit": False})
+    consumer = create_client(
+        Consumer,
+        settings.kafka.connection.consumer(
+            f"b-{uuid.uuid4().hex}", **{"enable.auto.commit": False}
+        ),
     )
     meta = consumer.list_topics(topic, timeout=10)
     consumer.assign([TopicPartition(topic, p, 0) for p in meta.topics[topic].partitions])
@@ -259,10 +263,11 @@ def _producer_loop(
 ) -> float:
     store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     serializer = AvroSerializer.for_topic(store, topic, Trade)
-    producer = Producer(
+    producer = create_client(
+        Producer,
         settings.kafka.connection.producer(
             **{"linger.ms": 2, "acks": "all", "enable.idempotence": True}
-        )
+        ),
     )
     symbols = [f"F{i:03d}" for i in range(SYMBOLS)]
     rng = np.random.default_rng(1)
@@ -827,7 +832,7 @@ def _produce_trades(settings: Settings, topic: str, count: int) -> None:
     rng = np.random.default_rng(7)
     start_us = int(datetime(2024, 3, 4, 14, 30, tzinfo=UTC).timestamp() * 1_000_000)
     chunk = 500_000
-    producer = Producer(producer_config(settings.kafka.connection))
+    producer = create_client(Producer, producer_config(settings.kafka.connection))
     prices = np.full(SYMBOLS, 100.0)
     for first in range(0, count, chunk):
         n = min(chunk, count - first)

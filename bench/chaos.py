@@ -43,6 +43,7 @@ from bench.own_stack import OwnStack
 from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc, types_pb2
 from featurestore.definitions import load_definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
+from featurestore.kafka_connection import create_client
 from featurestore.stack.base import Component
 from featurestore.stack.restart import RestartRecord
 from processors.state_table import stored_offsets
@@ -249,7 +250,7 @@ class ChaosRun:
     # -- progress ----------------------------------------------------------------------------
 
     def end_offsets(self) -> dict[int, int]:
-        consumer = Consumer(self.settings.kafka.connection.consumer("chaos-ends"))
+        consumer = create_client(Consumer, self.settings.kafka.connection.consumer("chaos-ends"))
         try:
             meta = consumer.list_topics(self.topic, timeout=10)
             return {

@@ -204,9 +204,10 @@ def create_client(
         Kafka client settings refused: ssl.ca.location failed: ... (/nope.pem: No such file
         or directory): FEATURESTORE_KAFKA__CA_FILE=/nope.pem
 
-    librdkafka's own lines go to :data:`CLIENT_LOG` unless ``config`` names another
-    ``logger``: it writes what it finds wrong to stderr before refusing, and a command's
-    refusal should be one line.
+    librdkafka writes what it finds wrong to stderr before refusing, unless ``config`` names a
+    ``logger`` (:data:`CLIENT_LOG`): a command's clients name it, so that its refusal is one
+    line. A long-lived client that is never polled (an admin client kept for probes) must not:
+    its lines would wait in a queue that only polling empties.
 
     Raises:
         ConfigurationError: librdkafka refused the configuration.
@@ -214,7 +215,7 @@ def create_client(
     from confluent_kafka import KafkaException
 
     try:
-        return client_type({"logger": CLIENT_LOG, **config})
+        return client_type(dict(config))
     except KafkaException as exc:
         raise _settings_refused(exc, config) from exc
 

@@ -21,6 +21,7 @@ from confluent_kafka.cimpl import NewTopic
 from featurestore.config import Settings
 from featurestore.error_maps import kafka_error
 from featurestore.errors import BackendUnavailableError, ConfigurationError, NotFoundError
+from featurestore.kafka_connection import create_client
 
 __all__ = [
     "Replication",
@@ -199,7 +200,7 @@ def partitions_of(client: Consumer | AdminClient, topic: str, timeout_s: float) 
 
 def ensure_event_topics(settings: Settings) -> list[str]:
     """Create the standard event topics where missing."""
-    admin = AdminClient(settings.kafka.connection.admin())
+    admin = create_client(AdminClient, settings.kafka.connection.admin())
     return ensure_topics(
         admin,
         event_topic_specs(settings),

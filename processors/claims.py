@@ -19,6 +19,7 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import Settings
 from featurestore.error_maps import kafka_errors, postgres_error
 from featurestore.errors import ConfigurationError, NotFoundError
+from featurestore.kafka_connection import create_client
 from featurestore.topics import partitions_of
 from processors.options import ProcessorOptions
 from processors.state_table import claim_partitions, ensure_state_table, stored_offsets
@@ -34,7 +35,7 @@ def topic_partitions(settings: Settings, topic: str) -> list[int]:
         BackendUnavailableError: Kafka does not answer.
         ConfigurationError: the topic does not exist.
     """
-    admin = AdminClient(settings.kafka.connection.admin())
+    admin = create_client(AdminClient, settings.kafka.connection.admin())
     try:
         with kafka_errors(f"listing topic {topic}", settings.kafka.connection):
             return partitions_of(admin, topic, timeout_s=10)

@@ -49,6 +49,7 @@ from featurestore.errors import (
     ValidationError,
 )
 from featurestore.events.replay import end_offsets
+from featurestore.kafka_connection import create_client
 from featurestore.offline import write_feature_rows
 from featurestore.offline.changes import record_change
 from featurestore.offline.tables import table_identifier
@@ -160,11 +161,12 @@ def _delete(
 
 
 def _consumer(settings: Settings) -> Consumer:
-    return Consumer(
+    return create_client(
+        Consumer,
         settings.kafka.connection.consumer(
             f"featurestore-correction-{time.time_ns()}",
             **{"enable.auto.commit": False, "enable.partition.eof": True},
-        )
+        ),
     )
 
 

@@ -41,6 +41,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.kafka_connection import create_client
 from featurestore.resilience import Outage, Retrier
 from processors.claims import claim_run
 from processors.decode import KafkaRecords
@@ -362,7 +363,7 @@ def start_consumer(
         if handle is not None:
             handle.on_error(error)
 
-    consumer = Consumer({**consumer_config(settings, options), "error_cb": on_error})
+    consumer = create_client(Consumer, {**consumer_config(settings, options), "error_cb": on_error})
     try:
         consumer.assign(positions)
     except Exception as exc:

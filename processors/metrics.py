@@ -30,6 +30,7 @@ from opentelemetry import metrics
 
 from featurestore.config import Settings
 from featurestore.error_maps import postgres_error
+from featurestore.kafka_connection import create_client
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -241,8 +242,9 @@ def consumer_lag(settings: Settings, processors: Sequence[str]) -> list[Consumer
     applied: dict[tuple[str, str], dict[int, int]] = {}
     for processor, topic, partition, offset in rows:
         applied.setdefault((str(processor), str(topic)), {})[int(partition)] = int(offset)
-    consumer = Consumer(
-        settings.kafka.connection.consumer("featurestore-lag", **{"enable.auto.commit": False})
+    consumer = create_client(
+        Consumer,
+        settings.kafka.connection.consumer("featurestore-lag", **{"enable.auto.commit": False}),
     )
     out = []
     try:

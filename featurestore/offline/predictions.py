@@ -39,7 +39,7 @@ from featurestore.definitions import FeatureView
 from featurestore.error_maps import kafka_error, postgres_error
 from featurestore.events import AvroDeserializer, PredictionLog, SchemaStore
 from featurestore.events.replay import data_messages, event_of
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import KafkaConnection, create_client
 from featurestore.offline.tables import table_identifier
 from featurestore.resilience import Health, Retrier, Stopped
 
@@ -218,7 +218,8 @@ def record_predictions(
     stop = stop or threading.Event()
     retrier = Retrier(health=health or Health(), stop=stop)
     decoder = AvroDeserializer(store)
-    consumer = Consumer(
+    consumer = create_client(
+        Consumer,
         kafka.consumer(
             group_id,
             **{
@@ -226,7 +227,7 @@ def record_predictions(
                 "auto.offset.reset": "earliest",
                 "client.id": f"prediction-recorder-{uuid.uuid4().hex[:8]}",
             },
-        )
+        ),
     )
     writer = _Writer(dsn, table)
     added = 0

@@ -45,7 +45,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context, get_current
 
 from featurestore.events import AvroSerializer, PredictionLog, SchemaStore
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import KafkaConnection, create_client
 from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows
 from featurestore.telemetry import kafka_headers
 
@@ -290,7 +290,7 @@ class PredictionLogger:
 
     def _connect(self) -> _Ready:
         serializer = AvroSerializer.for_topic(self._store, self.topic, PredictionLog)
-        return _Ready(Producer(self._config), serializer)
+        return _Ready(create_client(Producer, self._config), serializer)
 
     def _write_rows(
         self,

@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from featurestore.errors import FeatureStoreError
+from featurestore.kafka_connection import create_client
 from featurestore.schema_registry.errors import NotLeaderError, StoreError
 from featurestore.schema_registry.kafka_log import KafkaRecordLog, LogTail, LogThread
 from featurestore.schema_registry.records import LeaderEntry, LeaderKey, LogRecord
@@ -372,7 +373,8 @@ class _Election(LogThread):
             self._on_fatal(f"leader election stopped: {exc}")
 
     def _elect(self) -> None:
-        consumer = Consumer(
+        consumer = create_client(
+            Consumer,
             self._log.config(
                 **{
                     "group.id": f"schema-registry-leader-{self._log.topic}",
@@ -383,7 +385,7 @@ class _Election(LogThread):
                     "enable.auto.commit": False,
                     "auto.offset.reset": "latest",
                 }
-            )
+            ),
         )
         holding = False
 

@@ -37,7 +37,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from featurestore.errors import FeatureStoreError
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import KafkaConnection, create_client
 from featurestore.schema_registry.errors import NotLeaderError, StoreError, StoreTimeoutError
 from featurestore.schema_registry.records import LogRecord, decode_record, encode_record
 from featurestore.topics import TopicSpec, ensure_topics
@@ -107,7 +107,7 @@ class KafkaRecordLog:
             StoreError: Kafka is unreachable or refused, or the replication does not fit it
                 (then its cause is a :class:`~featurestore.errors.ConfigurationError`).
         """
-        admin = AdminClient(self.config())
+        admin = create_client(AdminClient, self.config())
         spec = TopicSpec(self._topic, 1, {"cleanup.policy": "compact"})
         try:
             created = ensure_topics(
@@ -162,14 +162,15 @@ class KafkaRecordLog:
         """
         with self._prober_lock:
             if self._prober is None:
-                self._prober = Consumer(
+                self._prober = create_client(
+                    Consumer,
                     self.config(
                         **{
                             "group.id": f"schema-registry-prober-{uuid.uuid4()}",
                             "isolation.level": "read_committed",
                             "enable.auto.commit": False,
                         }
-                    )
+                    ),
                 )
             prober = self._prober
         try:
@@ -194,14 +195,15 @@ class KafkaRecordLog:
             StoreError: Kafka refused or did not answer in time.
         """
         self.close_writer()
-        producer = Producer(
+        producer = create_client(
+            Producer,
             self.config(
                 **{
                     "transactional.id": self.transactional_id,
                     "transaction.timeout.ms": max(int(self._write_timeout_s * 1000) * 2, 10_000),
                     "linger.ms": 0,
                 }
-            )
+            ),
         )
         try:
             producer.init_transactions(self._timeout_s)
@@ -350,7 +352,8 @@ class LogTail(LogThread):
             if self._on_error is not None:
                 self._on_error(error.str(), False)
 
-        consumer = Consumer(
+        consumer = create_client(
+            Consumer,
             self._log.config(
                 **{
                     "group.id": f"schema-registry-tail-{uuid.uuid4()}",
@@ -360,7 +363,7 @@ class LogTail(LogThread):
                     "fetch.wait.max.ms": 50,
                     "error_cb": error_cb,
                 }
-            )
+            ),
         )
         try:
             consumer.assign([TopicPartition(self._log.topic, 0, OFFSET_BEGINNING)])

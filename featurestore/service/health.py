@@ -31,6 +31,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2
 
 from featurestore.config import Settings
+from featurestore.kafka_connection import create_client
 from featurestore.resilience import Health, Outage
 
 if TYPE_CHECKING:
@@ -155,7 +156,9 @@ def backend_probes(settings: Settings, timeout_s: float = 2.0) -> dict[str, Prob
 
     # Tried again at least every second while the brokers are away (librdkafka's backoff grows
     # to 10 s): health says SERVING soon after they are back.
-    admin = AdminClient(settings.kafka.connection.admin(**{"reconnect.backoff.max.ms": 1000}))
+    admin = create_client(
+        AdminClient, settings.kafka.connection.admin(**{"reconnect.backoff.max.ms": 1000})
+    )
     dsn = settings.postgres.dsn
     redis_probe = _redis_probe(settings, timeout_s)
 

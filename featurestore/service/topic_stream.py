@@ -35,7 +35,7 @@ from featurestore.error_maps import kafka_error
 from featurestore.errors import BackendUnavailableError, FeatureStoreError
 from featurestore.events import AvroDeserializer, SchemaStore
 from featurestore.events.replay import data_messages, event_of
-from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import KafkaConnection, create_client
 from featurestore.service.stream_position import StreamPosition
 from featurestore.topics import partitions_of
 
@@ -122,7 +122,8 @@ class _Reader(Generic[E]):
         self._event_type = event_type
         self._timeout_s = timeout_s
         self._decoder = AvroDeserializer(store)
-        self._consumer = Consumer(
+        self._consumer = create_client(
+            Consumer,
             kafka.consumer(
                 f"featurestore-{topic}-stream-{uuid.uuid4().hex}",
                 **{
@@ -131,7 +132,7 @@ class _Reader(Generic[E]):
                     "queued.max.messages.kbytes": _PREFETCH_KB,
                     "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
                 },
-            )
+            ),
         )
 
     def open(self, start: StartAt) -> StreamPosition:

@@ -32,6 +32,7 @@ from typing_extensions import override
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.kafka_connection import create_client
 from featurestore.stack.base import NodeComponent, port_open
 from featurestore.stack.certs import Certificates
 from featurestore.stack.jars import resolve_jars
@@ -291,7 +292,9 @@ class KafkaServer(NodeComponent):
         if k.bootstrap_servers is None and not port_open(k.host, self.port):
             return set()
         node = dataclasses.replace(k.connection, bootstrap=self.address())
-        admin = AdminClient(node.admin(**{"socket.timeout.ms": 2000, "log_level": 0}))
+        admin = create_client(
+            AdminClient, node.admin(**{"socket.timeout.ms": 2000, "log_level": 0})
+        )
         try:
             return set(admin.list_topics(timeout=2).brokers)
         except KafkaException:
