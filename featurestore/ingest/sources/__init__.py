@@ -59,8 +59,9 @@ def open_event_file(
 
     ``auto`` picks LEAN for ``<yyyymmdd>_<symbol>_Trade_Tick.csv[.gz]`` and
     ``<yyyymmdd>_<symbol>_Quote_Tick.csv[.gz]`` names, Parquet for ``.parquet``/``.pq``, and CSV
-    otherwise. A CSV or Parquet file is read with ``layout``, by default the trade or quote
-    layout its columns imply (:func:`detect_layout`).
+    otherwise; suffixes match in any case, and ``.gz`` (any case) is read through gzip. A CSV or
+    Parquet file is read with ``layout``, by default the trade or quote layout its columns imply
+    (:func:`detect_layout`).
 
     Raises:
         ValidationError: the file does not exist, its name does not fit the format, or it lacks
@@ -71,7 +72,7 @@ def open_event_file(
     if file_format == "auto":
         if layout is None and (LeanTradeFile.matches(path) or LeanQuoteFile.matches(path)):
             file_format = "lean"
-        elif path.suffix in _PARQUET_SUFFIXES:
+        elif path.suffix.lower() in _PARQUET_SUFFIXES:
             file_format = "parquet"
         else:
             file_format = "csv"

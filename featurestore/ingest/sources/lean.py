@@ -38,7 +38,9 @@ milliseconds, localised), converted to UTC with the offset in force at that mome
 
 Stated rule for the vendor's flag: a row with the suspicious flag set is a real record that is
 not trusted; it is rejected with reason ``suspicious: flagged by the vendor`` and goes to the
-dead-letter topic. Rows that cannot be parsed are rejected with ``unparsable: ...``.
+dead-letter topic. Rows that cannot be parsed are rejected with ``unparsable: ...`` naming the
+column and the form it must have (an integer of ASCII digits, optionally signed); a number too
+large to hold (a price beyond a float's range) with ``out_of_range: ...`` naming the column.
 
 Quotes, stated rule: a row updates one side of the top of the book (in the shared files every
 row quotes exactly one side), so each row yields the *book after the update*: the side(s) the
@@ -73,12 +75,65 @@ __all__ = ["LEAN_FILE_PATTERN", "LeanQuoteFile", "LeanTradeFile", "lean_time_to_
 
 NEW_YORK = ZoneInfo("America/New_York")
 LEAN_FILE_PATTERN = re.compile(
-    r"^(?P<date>\d{8})_(?P<symbol>[A-Za-z0-9.\-]+)_(?P<kind>trade|quote)_tick\.csv(?:\.gz)?$",
+    r"^(?P<date>[0-9]{8})_(?P<symbol>[A-Za-z0-9.\-]+)_(?P<kind>trade|quote)_tick\.csv(?:\.gz)?$",
     re.IGNORECASE,
 )
 PRICE_SCALE = 10_000
 _DAY = timedelta(days=1)
 _DAY_MS = 86_400_000
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_SHOWN = 20
+
+
+class _BadCellError(Exception):
+    """A cell of a row that does not convert; :attr:`reason` is its ``<code>: <detail>``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= _SHOWN else f"{text[:_SHOWN]!r}... ({len(text)} characters)"
+
+
+def _integer(cols: list[str], column: int, name: str, form: str) -> int:
+    """The integer of a column (1-based); :class:`_BadCellError` naming the column and form."""
+    text = cols[column - 1]
+    if not _INTEGER.fullmatch(text):
+        raise _BadCellError(f"unparsable: column {column} ({name}) is {_shown(text)}, not {form}")
+    try:
+        return int(text)
+    except ValueError as exc:  # more digits than the interpreter converts
+        raise _BadCellError(
+            f"out_of_range: column {column} ({name}) has {len(text)} characters, too many digits"
+        ) from exc
+
+
+def _price(cols: list[str], column: int, name: str) -> float:
+    """A price column (1/10,000 USD) in USD."""
+    ticks = _integer(cols, column, name, "an integer number of 1/10,000 USD")
+    try:
+        return ticks / PRICE_SCALE
+    except OverflowError as exc:
+        raise _BadCellError(
+            f"out_of_range: column {column} ({name}) {_shown(cols[column - 1])} is beyond the"
+            " range of a price (a float, about 1.8e308)"
+        ) from exc
+
+
+def _size(cols: list[str], column: int, name: str) -> int:
+    return _integer(cols, column, name, "a whole number of shares")
+
+
+def _time_of_day(cols: list[str]) -> int:
+    ms = _integer(cols, 1, "time", "whole milliseconds since midnight")
+    if not 0 <= ms < _DAY_MS:
+        raise _BadCellError(
+            f"unparsable: column 1 (time) {_shown(cols[0])} ms is not within a day"
+            f" (0 to {_DAY_MS - 1})"
+        )
+    return ms
 
 
 def lean_time_to_utc(day: date, ms_since_midnight: int) -> datetime:
@@ -108,7 +163,9 @@ class _LeanFile:
         """Open a LEAN file by path; the name must follow ``<yyyymmdd>_<symbol>_<Kind>_Tick``.
 
         Raises:
-            ValidationError: the file name does not follow the LEAN pattern of this kind.
+            ValidationError: the file name does not follow the LEAN pattern of this kind, or its
+                date is not a calendar date, or is so late that its times fall past year 9999
+                in UTC.
 
         """
         match = LEAN_FILE_PATTERN.match(path.name)
@@ -121,7 +178,20 @@ class _LeanFile:
         self.path = path
         self.name = path.name
         self.symbol = match["symbol"].upper()
-        self.day = datetime.strptime(match["date"], "%Y%m%d").date()
+        try:
+            self.day = datetime.strptime(match["date"], "%Y%m%d").date()
+        except ValueError as exc:
+            raise ValidationError(
+                f"{path.name}: {match['date']} is not a date (yyyymmdd)", field="path"
+            ) from exc
+        try:
+            self._base = self._fixed_offset_base()
+        except OverflowError as exc:  # 9999-12-31: the day ends past year 9999 in UTC
+            raise ValidationError(
+                f"{path.name}: date {match['date']} is out of range: its times fall past year"
+                " 9999 in UTC",
+                field="path",
+            ) from exc
 
     @classmethod
     def matches(cls, path: Path) -> bool:
@@ -161,6 +231,11 @@ class _LeanFile:
                         (f"unparsable: expected {self.columns} columns, got {len(cols)}"),
                     )
 
+    def _event_time(self, ms: int) -> datetime:
+        if self._base is not None:
+            return self._base + timedelta(milliseconds=ms)
+        return lean_time_to_utc(self.day, ms)
+
     def _base_fields(self, line_no: int) -> dict[str, object]:
         return {"symbol": self.symbol, self.id_field: f"{self.name}:{line_no}", "currency": "USD"}
 
@@ -179,19 +254,18 @@ class LeanTradeFile(_LeanFile):
 
     def __iter__(self) -> Iterator[SourceRecord]:
         """Yield one record per line."""
-        base = self._fixed_offset_base()
         for line_no, raw, cols in self._lines():
             if isinstance(cols, str):
                 yield self._reject(line_no, self._base_fields(line_no), raw, cols)
                 continue
             fields = self._base_fields(line_no)
-            ms, price, size, exchange, condition, suspicious = cols
+            exchange, condition, suspicious = cols[3:]
             try:
-                fields["event_time"] = _event_time(self.day, base, int(ms))
-                fields["price"] = int(price) / PRICE_SCALE
-                fields["size"] = int(size)
-            except ValueError as exc:
-                yield self._reject(line_no, fields, raw, f"unparsable: {exc}")
+                fields["event_time"] = self._event_time(_time_of_day(cols))
+                fields["price"] = _price(cols, 2, "price")
+                fields["size"] = _size(cols, 3, "size")
+            except _BadCellError as exc:
+                yield self._reject(line_no, fields, raw, exc.reason)
                 continue
             fields["exchange"] = exchange
             fields["conditions"] = (condition,) if condition else ()
@@ -207,7 +281,6 @@ class LeanQuoteFile(_LeanFile):
 
     def __iter__(self) -> Iterator[SourceRecord]:
         """Yield one record per line: the book after the row's update."""
-        base = self._fixed_offset_base()
         bid: tuple[float, int] | None = None
         ask: tuple[float, int] | None = None
         for line_no, raw, cols in self._lines():
@@ -215,13 +288,13 @@ class LeanQuoteFile(_LeanFile):
                 yield self._reject(line_no, self._base_fields(line_no), raw, cols)
                 continue
             fields = self._base_fields(line_no)
-            ms, bid_price, bid_size, ask_price, ask_size, exchange, condition, flag = cols
+            exchange, condition, flag = cols[5:]
             try:
-                fields["event_time"] = _event_time(self.day, base, int(ms))
-                row_bid = (int(bid_price) / PRICE_SCALE, int(bid_size))
-                row_ask = (int(ask_price) / PRICE_SCALE, int(ask_size))
-            except ValueError as exc:
-                yield self._reject(line_no, fields, raw, f"unparsable: {exc}")
+                fields["event_time"] = self._event_time(_time_of_day(cols))
+                row_bid = (_price(cols, 2, "bid price"), _size(cols, 3, "bid size"))
+                row_ask = (_price(cols, 4, "ask price"), _size(cols, 5, "ask size"))
+            except _BadCellError as exc:
+                yield self._reject(line_no, fields, raw, exc.reason)
                 continue
             fields["exchange"] = exchange or None
             fields["conditions"] = (condition,) if condition else ()
@@ -245,11 +318,3 @@ class LeanQuoteFile(_LeanFile):
 
 def _usable(side: tuple[float, int] | None) -> bool:
     return side is not None and side[0] > 0 and side[1] >= 0
-
-
-def _event_time(day: date, base: datetime | None, ms: int) -> datetime:
-    if not 0 <= ms < _DAY_MS:
-        raise ValueError(f"time of day {ms} ms is not within a day")
-    if base is not None:
-        return base + timedelta(milliseconds=ms)
-    return lean_time_to_utc(day, ms)

@@ -43,8 +43,8 @@ class Line:
 
 
 def _open_binary(path: Path) -> BufferedIOBase:
-    """Open ``path`` for reading bytes, through gzip when its name ends in ``.gz``."""
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+    """Open ``path`` for reading bytes, through gzip when its name ends in ``.gz`` (any case)."""
+    return gzip.open(path, "rb") if path.suffix.lower() == ".gz" else path.open("rb")
 
 
 def read_lines(path: Path, encoding: str) -> Iterator[Line]:

@@ -33,19 +33,27 @@ the file, or opening it fails naming the missing one.
 A file is a trade or a quote file by its columns (:func:`detect_layout`): ``bid_price`` and
 ``ask_price`` make a quote file. A file without a required column is refused when it is opened,
 naming the column (every row would be dead-lettered otherwise); a row whose required cell is
-empty is dead-lettered with the reason. An empty CSV cell counts as absent. Values are converted as
-far as possible here; whatever does not convert is passed on as it is, for validation to reject
-with a precise reason. CSV fields must not span lines (one record per line, so that the
-dead-letter value is that line).
+empty is dead-lettered with the reason. A file that names a column it reads twice is refused,
+naming the column (which of the two is meant cannot be known). An empty CSV cell counts as
+absent. Values are converted as far as possible here; whatever does not convert is passed on as it
+is, for validation to reject with a precise reason. Numbers convert exactly: an integer column
+takes integral text (``100``, ``100.0``) as the exact integer, and a number too large for a float
+(``1e400``) is passed on as an exact ``Decimal`` so that validation says it is out of range as
+given; a Parquet ``decimal128`` price is a ``Decimal`` too. A Parquet value that has no Python
+form (a timestamp past year 9999, a string that is not UTF-8) dead-letters its own row, naming
+the column; the other rows of its batch stand. CSV fields must not span lines (one record per
+line, so that the dead-letter value is that line).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,21 +80,41 @@ def _keep(value: object) -> object:
     return value
 
 
+_INFINITIES = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+_INT_DIGITS = 30
+"""Integral values with more digits than this stay ``Decimal``: out of any range, never built."""
+
+
 def _to_float(value: object) -> object:
+    """Text to a float; text beyond a float's range (1e400, 1e-400) to the exact ``Decimal``."""
     if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return value
+        if (math.isinf(number) and value.strip().lower() not in _INFINITIES) or number == 0:
+            try:
+                exact = Decimal(value)  # "1e400" is finite as written, "1e-400" is not zero
+            except InvalidOperation:
+                return number
+            return exact if exact != 0 else number
+        return number
     return value
 
 
 def _to_int(value: object) -> object:
+    """Text or a float to the exact integer it holds; anything else as it is."""
     if isinstance(value, str):
         try:
             return int(value)
-        except ValueError:
-            value = _to_float(value)  # "100.0" is an int; "100.5" stays a float for the check
+        except ValueError:  # "100.0", "1e3"; or more digits than int() converts
+            try:
+                exact = Decimal(value)
+            except InvalidOperation:
+                return value
+            if not exact.is_finite() or exact != exact.to_integral_value():
+                return value  # "100.5": not an integer, for validation to say so
+            return int(exact) if exact.adjusted() < _INT_DIGITS else exact
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
@@ -113,7 +141,7 @@ def _to_conditions(value: object) -> object:
 
 def _to_tag(value: object) -> object:
     """Tags are text: numbers and flags of a Parquet column are written out, others kept."""
-    if isinstance(value, int | float | bool):
+    if isinstance(value, int | float | bool | Decimal):
         return str(value)
     return value
 
@@ -155,7 +183,21 @@ class Layout:
         return list(dict.fromkeys([*self.columns, *self.tag_columns]))
 
     def check_columns(self, name: str, present: Sequence[str]) -> None:
-        """Raise ValidationError naming the first required column ``present`` lacks."""
+        """Raise ValidationError naming a column read twice, or a required one missing.
+
+        A column this layout reads that ``present`` names twice is refused: a row would hold
+        two values for one field, and which one is meant cannot be known.
+        """
+        read = set(self.source_columns())
+        seen: set[str] = set()
+        for column in present:
+            if column in seen and column in read:
+                raise ValidationError(
+                    f"{name}: column {column!r} appears more than once"
+                    f" (the file has: {', '.join(present)})",
+                    field=column,
+                )
+            seen.add(column)
         for column in self.required:
             if column not in present:
                 raise ValidationError(
@@ -344,13 +386,101 @@ class ParquetFile:
         try:
             parquet = pq.ParquetFile(self.path)
             for batch in parquet.iter_batches(batch_size=self.batch_size, columns=self._columns):
-                for row in batch.to_pylist():
+                for row, problem in _batch_rows(batch):
                     row_no += 1
                     raw = json.dumps(row, default=str, sort_keys=True).encode()
+                    reject = None
+                    if problem is not None:  # the cells without a value are left out
+                        row = {c: v for c, v in row.items() if c not in problem.columns}
+                        reject = problem.reason
                     fields = self.layout.fields(row, f"{self.name}:{row_no}")
-                    yield SourceRecord(self.name, row_no, fields, raw, kind=self.kind)
+                    yield SourceRecord(self.name, row_no, fields, raw, reject, self.kind)
         except (pa.ArrowException, *READ_ERRORS) as exc:
             row_no += 1
             reason = f"unreadable: {self.name} fails after row {row_no - 1}: {exc}"
             fields = {self.layout.id_field: f"{self.name}:{row_no}"}
             yield SourceRecord(self.name, row_no, fields, b"", reason, self.kind)
+
+
+_CONVERT_ERRORS = (OverflowError, ValueError, pa.ArrowException)
+"""What turning an Arrow value into a Python one can raise: a timestamp past year 9999
+(``OverflowError``), a string that is not UTF-8 (``UnicodeDecodeError``), ..."""
+
+
+@dataclass(frozen=True, slots=True)
+class _RowProblem:
+    """Why a Parquet row is rejected: cells of it that have no Python value."""
+
+    columns: frozenset[str]
+    """The columns whose cell in the row did not convert."""
+    reason: str
+    """The row's rejection (``<code>: <detail>``), for the first of them."""
+
+
+def _batch_rows(batch: pa.RecordBatch) -> Iterator[tuple[dict[str, object], _RowProblem | None]]:
+    """Yield the rows of ``batch`` as dicts, each with what of it did not convert (or ``None``).
+
+    The whole batch converts at once; only when that fails are its columns converted one by one,
+    and the cells of a column that fails one by one, so a bad value costs its row alone.
+    """
+    try:
+        rows = batch.to_pylist()
+    except _CONVERT_ERRORS:
+        pass
+    else:
+        for row in rows:
+            yield row, None
+        return
+    names = batch.schema.names
+    columns: list[list[object]] = []
+    bad: list[dict[int, str]] = []  # per column: row -> why its cell has no value
+    for name, array in zip(names, batch.columns, strict=True):
+        try:
+            columns.append(array.to_pylist())
+            bad.append({})
+        except _CONVERT_ERRORS:
+            cells, why = _cells(name, array)
+            columns.append(cells)
+            bad.append(why)
+    for i in range(batch.num_rows):
+        row = {name: column[i] for name, column in zip(names, columns, strict=True)}
+        failed = [(name, why[i]) for name, why in zip(names, bad, strict=True) if i in why]
+        yield row, _RowProblem(frozenset(n for n, _ in failed), failed[0][1]) if failed else None
+
+
+def _cells(name: str, array: pa.Array) -> tuple[list[object], dict[int, str]]:
+    """Convert one column cell by cell: the values (a bad cell as its text), and the reasons."""
+    cells: list[object] = []
+    why: dict[int, str] = {}
+    for i in range(len(array)):
+        try:
+            cells.append(array[i].as_py())
+        except _CONVERT_ERRORS as exc:
+            text = _cell_text(array, i)
+            cells.append(text)
+            why[i] = _cell_reason(name, array.type, text, exc)
+    return cells, why
+
+
+def _cell_text(array: pa.Array, i: int) -> str:
+    """A cell without a Python value, as Arrow writes it (bytes escaped where not UTF-8)."""
+    cell = array.slice(i, 1)
+    try:
+        if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+            binary = pa.binary() if pa.types.is_string(array.type) else pa.large_binary()
+            data = cell.view(binary)[0].as_py()
+            return data.decode("utf-8", "backslashreplace") if data is not None else ""
+        return str(cell.cast(pa.string())[0].as_py())
+    except _CONVERT_ERRORS:
+        return f"<a {array.type} value>"
+
+
+def _cell_reason(name: str, kind: pa.DataType, text: str, exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return (
+            f"unparsable: column {name!r} is not UTF-8 text"
+            f" (byte {exc.object[exc.start]:#04x} at offset {exc.start})"
+        )
+    if pa.types.is_temporal(kind):
+        return f"out_of_range: column {name!r} holds {text}, outside years 1-9999"
+    return f"unparsable: column {name!r} holds a {kind} value with no Python form: {text}"

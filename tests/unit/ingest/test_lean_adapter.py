@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from featurestore.errors import ValidationError
-from featurestore.ingest import LeanTradeFile, open_event_file, validate_trade
+from featurestore.ingest import LeanQuoteFile, LeanTradeFile, open_event_file, validate_trade
 from featurestore.ingest.sources.lean import lean_time_to_utc
 
 MS_0930 = (9 * 3600 + 30 * 60) * 1000
@@ -118,3 +118,99 @@ def market_dir() -> Path:
     from featurestore.ingest import market_data_dir
 
     return market_data_dir()
+
+
+def test_a_price_too_large_for_a_float_is_its_own_dead_letter(tmp_path: Path) -> None:
+    huge = "9" * 400
+    path = write_lean(
+        tmp_path,
+        "20131007_aig_Trade_Tick.csv.gz",
+        [f"{MS_0930},491800,1,P,0,0", f"{MS_0930},{huge},1,P,0,0", f"{MS_0930},491800,2,P,0,0"],
+    )
+    records = list(LeanTradeFile(path))
+    assert [r.line for r in records] == [1, 2, 3]
+    assert records[1].reject is not None
+    assert records[1].reject.startswith("out_of_range: column 2 (price) '99999")
+    assert [validate_trade(r).size for r in (records[0], records[2])] == [1, 2]
+
+
+def test_a_quote_price_too_large_for_a_float_names_its_column(tmp_path: Path) -> None:
+    path = write_lean(
+        tmp_path,
+        "20131007_ibm_Quote_Tick.csv.gz",
+        [f"{MS_0930},1800000,1,1800500,1,N,R,0", f"{MS_0930},1,1,{'9' * 400},1,N,R,0"],
+    )
+    first, second = LeanQuoteFile(path)
+    assert first.reject is None
+    assert second.reject is not None
+    assert second.reject.startswith("out_of_range: column 4 (ask price) ")
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        (
+            f"{MS_0930},190.5,100,Q,0,0",
+            "unparsable: column 2 (price) is '190.5', not an integer number of 1/10,000 USD",
+        ),
+        (
+            f"{MS_0930},1905000,1_00,Q,0,0",
+            "unparsable: column 3 (size) is '1_00', not a whole number of shares",
+        ),
+        (
+            "3.42e7,1905000,100,Q,0,0",
+            "unparsable: column 1 (time) is '3.42e7', not whole milliseconds since midnight",
+        ),
+        (
+            "86400000,1905000,100,Q,0,0",
+            "unparsable: column 1 (time) '86400000' ms is not within a day (0 to 86399999)",
+        ),
+        (
+            f"{MS_0930},1905000,{'9' * 5000},Q,0,0",
+            "out_of_range: column 3 (size) has 5000 characters, too many digits",
+        ),
+    ],
+)
+def test_an_unparsable_cell_names_its_column_and_form(
+    tmp_path: Path, row: str, reason: str
+) -> None:
+    path = write_lean(tmp_path, "20131007_aig_Trade_Tick.csv.gz", [row])
+    (record,) = LeanTradeFile(path)
+    assert record.reject == reason
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("20131345_aig_Trade_Tick.csv", "20131345_aig_Trade_Tick.csv: 20131345 is not a date"),
+        ("00000101_aig_Trade_Tick.csv", "00000101_aig_Trade_Tick.csv: 00000101 is not a date"),
+        (
+            "99991231_aig_Trade_Tick.csv",
+            "99991231_aig_Trade_Tick.csv: date 99991231 is out of range",
+        ),
+    ],
+)
+def test_an_impossible_date_in_the_name_is_refused_naming_the_file(
+    tmp_path: Path, name: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(f"{MS_0930},491800,300,P,0,0\n")
+    with pytest.raises(ValidationError) as caught:
+        open_event_file(path)
+    assert str(caught.value).startswith(message)
+    assert caught.value.field == "path"
+
+
+def test_the_last_day_that_fits_still_reads(tmp_path: Path) -> None:
+    path = write_lean(tmp_path, "99991230_aig_Trade_Tick.csv.gz", ["86399999,491800,300,P,0,0"])
+    trade = validate_trade(next(iter(LeanTradeFile(path))))
+    assert trade.event_time == datetime(9999, 12, 31, 4, 59, 59, 999000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "name", ["20131007_AIG_TRADE_TICK.CSV.GZ", "20131007_aig_Trade_Tick.csv.Gz"]
+)
+def test_an_upper_case_gz_suffix_is_read_through_gzip(tmp_path: Path, name: str) -> None:
+    path = write_lean(tmp_path, name, [f"{MS_0930},491800,300,P,0,0"])
+    (record,) = open_event_file(path)
+    assert validate_trade(record).price == 49.18

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -74,6 +75,12 @@ def test_a_good_record_becomes_a_quote() -> None:
         ({"ask_size": -100}, "negative_size", "ask_size"),
         ({"bid_price": 180.10}, "crossed", "bid_price"),
         ({"event_time": datetime(2024, 1, 2, 14, 30)}, "naive_time", "event_time"),
+        ({"ask_size": 2**63}, "out_of_range", "ask_size"),
+        ({"bid_price": 10**400}, "out_of_range", "bid_price"),
+        # The documented order: types first, not_finite before non_positive_price.
+        ({"bid_price": 0.0, "ask_price": math.nan}, "not_finite", "ask_price"),
+        ({"bid_price": -1.0, "ask_size": "abc"}, "wrong_type", "ask_size"),
+        ({"bid_price": 0.0, "bid_size": 2**64}, "out_of_range", "bid_size"),
     ],
 )
 def test_each_quote_rule_has_its_reason(changes: dict[str, Any], code: str, field: str) -> None:
@@ -93,6 +100,7 @@ def test_a_good_record_becomes_a_metric() -> None:
     plain = validate_metric(metric(value=7))
     assert (plain.name, dict(plain.tags), plain.value) == ("value", {}, 7.0)
     assert isinstance(plain.value, float)
+    assert validate_metric(metric(value=Decimal("0.25"))).value == 0.25
 
 
 @pytest.mark.parametrize(
@@ -113,6 +121,9 @@ def test_a_good_record_becomes_a_metric() -> None:
         ({"value": -math.inf}, "not_finite", "value"),
         ({"event_time": datetime(2024, 1, 2)}, "naive_time", "event_time"),
         ({"name": " "}, "bad_name", "name"),
+        ({"value": 10**400}, "out_of_range", "value"),
+        ({"value": -(10**400)}, "out_of_range", "value"),
+        ({"entity": " ", "value": "high"}, "wrong_type", "value"),
     ],
 )
 def test_each_metric_rule_has_its_reason(changes: dict[str, Any], code: str, field: str) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,9 +13,13 @@ from featurestore.ingest import (
     CsvFile,
     ParquetFile,
     RecordRejectedError,
+    SourceRecord,
     open_event_file,
     validate_trade,
 )
+
+T0 = datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
+T0_TEXT = "2013-10-07T13:30:00Z"
 
 CSV = """symbol,price,size,event_time,exchange,conditions,trade_id
 aig,48.5,100,2013-10-07T13:30:00.250+00:00,P,@|F,
@@ -96,3 +101,118 @@ def test_a_parquet_file_without_a_required_column_is_refused_naming_it(tmp_path:
     pq.write_table(pa.table({"symbol": ["AIG"], "price": [48.5], "size": [100]}), path)
     with pytest.raises(ValidationError, match=r"trades\.parquet: no column 'event_time'"):
         open_event_file(path)
+
+
+def _reason(record: SourceRecord) -> str:
+    with pytest.raises(RecordRejectedError) as caught:
+        validate_trade(record)
+    return caught.value.reason
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_column_named_twice_is_refused_naming_it(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"trades.{suffix}"
+    if suffix == "csv":
+        path.write_text("symbol,price,size,event_time,price\nAIG,48.5,100,2024-01-02T14:30Z,1\n")
+    else:
+        columns = [pa.array(["AIG"]), pa.array([48.5]), pa.array([1]), pa.array([T0]), [1.0]]
+        names = ["symbol", "price", "size", "event_time", "price"]
+        pq.write_table(pa.table(columns, names=names), path)
+    with pytest.raises(ValidationError, match=rf"trades\.{suffix}: column 'price' appears more"):
+        open_event_file(path)
+
+
+def test_a_column_that_is_not_read_may_be_named_twice(tmp_path: Path) -> None:
+    path = tmp_path / "trades.csv"
+    path.write_text("symbol,price,size,event_time,note,note\nAIG,48.5,1,2024-01-02T14:30Z,a,b\n")
+    assert validate_trade(next(iter(open_event_file(path)))).price == 48.5
+
+
+def test_csv_numbers_convert_exactly_or_say_why_not(tmp_path: Path) -> None:
+    path = tmp_path / "trades.csv"
+    rows = [
+        "AIG,48.5,9007199254740993.0",
+        "AIG,48.5,12.0",
+        "AIG,48.5,100.5",
+        "AIG,1e400,1",
+        "AIG,1e-400,1",
+        "AIG,48.5,1e30",
+        "AIG,48.5,9223372036854775808",
+        "AIG,inf,1",
+    ]
+    path.write_text("symbol,price,size,event_time\n" + "".join(f"{r},{T0_TEXT}\n" for r in rows))
+    first, second, *rejected = open_event_file(path)
+    assert validate_trade(first).size == 9007199254740993
+    assert validate_trade(second).size == 12
+    assert [_reason(r) for r in rejected] == [
+        "wrong_type: size must be an integer, got '100.5'",
+        "out_of_range: price is 1E+400, beyond the range of a float (about 1e-308 to 1.8e308)",
+        "out_of_range: price is 1E-400, beyond the range of a float (about 1e-308 to 1.8e308)",
+        "out_of_range: size is 1E+30, above the largest size 9223372036854775807 (64-bit)",
+        "out_of_range: size is 9223372036854775808, above the largest size 9223372036854775807"
+        " (64-bit)",
+        "not_finite: price is inf",
+    ]
+
+
+def test_parquet_decimal_prices_are_exact_and_a_date_is_not_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "trades.parquet"
+    table = pa.table(
+        {
+            "symbol": ["AIG", "AIG"],
+            "price": pa.array([Decimal("190.50"), Decimal("0.0001")], pa.decimal128(10, 4)),
+            "size": pa.array([Decimal("100"), Decimal("7")], pa.decimal128(10, 0)),
+            "event_time": pa.array([T0, T0], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    pq.write_table(table, path)
+    assert [(t.price, t.size) for t in map(validate_trade, open_event_file(path))] == [
+        (190.5, 100),
+        (0.0001, 7),
+    ]
+    pq.write_table(table.set_column(3, "event_time", pa.array([T0.date()] * 2)), path)
+    assert _reason(next(iter(open_event_file(path)))) == (
+        "wrong_type: event_time must be a timestamp with a time zone, got the date 2013-10-07"
+    )
+
+
+def _invalid_utf8(values: list[bytes]) -> pa.Array:
+    data = b"".join(values)
+    offsets = [0]
+    for value in values:
+        offsets.append(offsets[-1] + len(value))
+    buffers = [None, pa.py_buffer(pa.array(offsets, pa.int32()).buffers()[1]), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
+@pytest.mark.parametrize("batch_size", [2, 65_536])
+def test_a_parquet_value_without_a_python_form_costs_its_row_alone(
+    tmp_path: Path, batch_size: int
+) -> None:
+    seconds = [1_381_152_600 + i for i in range(6)]
+    seconds[1] = 300_000_000_000  # year 11476
+    symbols = [b"AIG"] * 6
+    symbols[4] = b"AI\xffG"
+    path = tmp_path / "trades.parquet"
+    table = pa.table(
+        {
+            "symbol": _invalid_utf8(symbols),
+            "price": [48.5] * 6,
+            "size": list(range(6)),
+            "event_time": pa.array(seconds, pa.timestamp("s", tz="UTC")),
+        }
+    )
+    pq.write_table(table, path, row_group_size=2)
+    records = list(ParquetFile(path, batch_size=batch_size))
+    assert [r.line for r in records] == [1, 2, 3, 4, 5, 6]
+    assert [r.reject for r in records] == [
+        None,
+        "out_of_range: column 'event_time' holds 11476-08-15 05:20:00.000Z, outside years 1-9999",
+        None,
+        None,
+        "unparsable: column 'symbol' is not UTF-8 text (byte 0xff at offset 2)",
+        None,
+    ]
+    assert [validate_trade(r).size for r in records if r.reject is None] == [0, 2, 3, 5]
+    assert b'"event_time": "11476-08-15 05:20:00.000Z"' in records[1].raw_bytes()
+    assert records[1].fields["symbol"] == "AIG"
