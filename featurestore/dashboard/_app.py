@@ -133,6 +133,7 @@ def build_dashboard(settings: Settings, grpc_target: str) -> Dashboard:
         prometheus,
         models=d.models,
         horizon_s=d.outcome_horizon_s,
+        drift_alert=settings.prometheus.drift_psi_alert,
     )
 
     def close() -> None:
@@ -148,7 +149,9 @@ def build_dashboard(settings: Settings, grpc_target: str) -> Dashboard:
             "models": lambda s: models.gather(
                 s["market"].get("symbols", []), d.history_minutes, step_s
             ),
-            "pipeline": lambda _: pipeline_panel(prometheus, d.history_minutes, step_s),
+            "pipeline": lambda _: pipeline_panel(
+                prometheus, d.history_minutes, step_s, settings.prometheus.rate_window_s
+            ),
         },
         close,
     )

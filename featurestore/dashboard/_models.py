@@ -48,6 +48,7 @@ class ModelsPanel:
         *,
         models: Sequence[str],
         horizon_s: float,
+        drift_alert: float,
         symbols_predicted: int = 5,
     ) -> None:
         self._client = client
@@ -55,6 +56,8 @@ class ModelsPanel:
         self._prometheus = prometheus
         self._models = list(models)
         self._horizon_s = horizon_s
+        self._drift_alert = drift_alert
+        """DriftHigh's threshold, drawn on the drift chart."""
         self._every_s = horizon_s / 6
         self._symbols_predicted = symbols_predicted
         self._predictions: deque[_Prediction] = deque(maxlen=2000)
@@ -76,6 +79,7 @@ class ModelsPanel:
             "champions": list(champions.values()),
             "predictions": [vars(p) for p in reversed(self._predictions)][:60],
             "horizon_s": self._horizon_s,
+            "drift_alert": self._drift_alert,
             "drift": [
                 {
                     "model": s.labels.get("model", ""),

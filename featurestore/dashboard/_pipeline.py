@@ -4,7 +4,8 @@ The prediction log's rows by outcome (sent, failed, dropped) stand beside the RP
 answered but not logged is what ``PredictionLogLoss`` alerts on.
 
 Every number is a PromQL query of the metrics the processes export (``featurestore/telemetry``);
-rates are over :data:`RATE_WINDOW`, which spans several scrapes of the stack's Prometheus.
+rates are over the alert rules' window (``FEATURESTORE_PROMETHEUS__RATE_WINDOW_S``, at least two
+scrapes): a fixed window would hold no sample where scrapes are further apart.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from typing import Any
 
 from featurestore.dashboard._prometheus import PrometheusApi, Sample
 
-__all__ = ["RATE_WINDOW", "pipeline_panel"]
-
-RATE_WINDOW = "1m"
+__all__ = ["pipeline_panel"]
 
 _RPC = "featurestore_grpc_server_handling_seconds"
 _FRESHNESS = "featurestore_processor_freshness_seconds_bucket"
@@ -26,9 +25,11 @@ def _by(samples: list[Sample], *labels: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: tuple(str(r[k]) for k in labels))
 
 
-def pipeline_panel(prometheus: PrometheusApi, minutes: int, step_s: float) -> dict[str, Any]:
-    """Everything the pipeline panel draws, as JSON-ready values."""
-    w = RATE_WINDOW
+def pipeline_panel(
+    prometheus: PrometheusApi, minutes: int, step_s: float, rate_window_s: float
+) -> dict[str, Any]:
+    """Everything the pipeline panel draws, as JSON-ready values (rates over ``rate_window_s``)."""
+    w = f"{round(rate_window_s * 1000)}ms"
     ingested = f"sum(rate(featurestore_ingest_records_sent_total[{w}]))"
     processed = f"sum(rate(featurestore_processor_events_total[{w}]))"
     series = {

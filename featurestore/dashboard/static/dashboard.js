@@ -129,7 +129,7 @@ function drawModels(models) {
           p.outcome === null ? {text: "pending", cls: "muted"} : {text: `${(p.outcome * 100).toFixed(3)} %`, cls: p.outcome >= 0 ? "pos" : "neg"},
         ]));
   const drift = models.drift || [];
-  lines("drift", drift.map(d => ({name: `${d.model}:${d.input}`, points: d.points})), {threshold: 0.2});
+  lines("drift", drift.map(d => ({name: `${d.model}:${d.input}`, points: d.points})), {threshold: models.drift_alert});
   document.getElementById("drift-legend").replaceChildren(...drift.map((d, i) =>
     el("span", {style: `color:${COLORS[i % COLORS.length]}`}, `${d.input} (${d.model})`)));
 }
