@@ -91,6 +91,7 @@ PROCESSES: dict[str, Callable[[Settings], Component]] = {
 
 _METRICS_PORTS = (
     "grpc_port", "processors_port", "scorer_port", "schema_registry_port", "monitor_port",
+    "predictor_port",
 )  # fmt: skip
 """Each process's /metrics port: 0, a free one (the stack's own processes hold theirs)."""
 

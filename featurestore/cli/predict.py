@@ -77,13 +77,17 @@ def predict(
     from featurestore.events import ConfluentSchemaStore
     from featurestore.offline import PostgresOfflineStore
     from featurestore.offline.predictions import BarsTable, PredictionTable, record_predictions
+    from featurestore.telemetry import process_telemetry
     from models.follow import follow_table
+    from models.metrics import FeedMetrics
     from models.predictor import Predictor
     from models.publish import PredictionPublisher
     from models.registry import ModelRegistry
 
     follower = start_follower(project, ready_file)
     settings, definitions = follower.settings, follower.definitions
+    telemetry = process_telemetry(settings, "predictor", settings.metrics.predictor_port)
+    metrics = FeedMetrics(telemetry.meter_provider, "predictor")
     stop, health, retrier = follower.stop, follower.health, follower.retrier
     threads: list[threading.Thread] = []
     errors: list[BaseException] = []
@@ -146,11 +150,22 @@ def predict(
             click.echo(f"predicting with {name} version {predictor.current.version} "
                        f"into {publisher.topic}")  # fmt: skip
 
-            def feed(predictor: Predictor = predictor) -> None:
+            def version(predictor: Predictor = predictor) -> str:
+                return str(predictor.current.version)
+
+            metrics.add_model(name, version)
+
+            def on_batch(rows: int, n: int, name: str = name) -> None:
+                metrics.batch(rows, n, name)
+                click.echo(f"{name}: predicted {n} of {rows} rows")
+
+            def feed(
+                predictor: Predictor = predictor, on_batch: Callable[..., None] = on_batch
+            ) -> None:
                 follow_table(
                     predictor, publisher, settings.postgres.dsn, view,
                     since=since, poll_s=poll_seconds, stop=stop, health=health,
-                    on_batch=lambda rows, n: click.echo(f"predicted {n} of {rows} rows"),
+                    on_batch=on_batch,
                 )  # fmt: skip
 
             run(feed, f"prediction-feed-{name}")
@@ -167,5 +182,6 @@ def predict(
             publisher.close()
         if store is not None:
             store.close()
+        telemetry.close()
     if errors:
         raise errors[0]

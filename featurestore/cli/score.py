@@ -78,7 +78,7 @@ def score(
     from models.anomaly.model import LEGACY_VIEW
     from models.anomaly.views import ViewScoring, ensure_detector, scoring_for_view
     from models.follow import follow_table
-    from models.metrics import ScorerMetrics
+    from models.metrics import FeedMetrics
     from models.publish import AnomalyPublisher
     from models.registry import ModelRegistry
 
@@ -110,8 +110,8 @@ def score(
         )
         scorings.append(retrier.call(make, "start"))
     telemetry = process_telemetry(settings, "scorer", settings.metrics.scorer_port)
-    metrics = ScorerMetrics(telemetry.meter_provider, scorings[0].model_name, scorings[0].version)
-    for scoring in scorings[1:]:
+    metrics = FeedMetrics(telemetry.meter_provider, "scorer")
+    for scoring in scorings:
         metrics.add_model(scoring.model_name, scoring.version)
     since = datetime.now(UTC) - timedelta(minutes=since_minutes)
     threads = []

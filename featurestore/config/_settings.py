@@ -135,6 +135,8 @@ class MetricsSettings(_Section):
     """The schema registry."""
     monitor_port: PortOrFree = 19473
     """``featurestore monitor``: drift PSI and consumer lag, measured from outside."""
+    predictor_port: PortOrFree = 19474
+    """``featurestore predict --follow``: the prediction feed."""
     targets_dir: Path | None = None
     """Where processes on ports of their own choosing register (default: the data dir's
     ``prometheus/targets``)."""

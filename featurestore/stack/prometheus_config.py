@@ -57,6 +57,7 @@ def stack_targets(settings: Settings) -> dict[str, tuple[str, int, dict[str, str
         "grpc": ("grpc", m.grpc_port, {}),
         "feed": ("ingest", m.ingest_port, {}),
         "scorer": ("scorer", m.scorer_port, {}),
+        "predictor": ("predictor", m.predictor_port, {}),
         "schema-registry": ("schema-registry", m.schema_registry_port, {}),
         "monitor": ("monitor", m.monitor_port, {}),
     }

@@ -30,7 +30,7 @@ def test_the_stack_s_wanted_processes_are_targets_on_their_configured_ports(
     settings = _settings(metrics__grpc_port="20001", metrics__processors_port="20010")
     everything = stack_targets(settings)
     assert {job for job, _, _ in everything.values()} == {
-        "grpc", "processors", "ingest", "scorer", "schema-registry", "monitor"
+        "grpc", "processors", "ingest", "scorer", "schema-registry", "monitor", "predictor"
     }  # fmt: skip
     folder = tmp_path / "targets"
     path = write_stack_targets(settings, list(everything), folder)
