@@ -178,6 +178,16 @@ export class FeatureStoreClient {
         { timeoutMs },
       ),
     );
+    for (const p of response.predictions) {
+      const counts = [p.featureNames.length, p.featureValues.length, p.featureStatuses.length];
+      if (new Set(counts).size > 1) {
+        // A server that breaks the API's contract: as the Python and Go clients, say so.
+        throw new Error(
+          `featurestore: prediction ${p.requestId} has ${counts[0]} feature names, ` +
+            `${counts[1]} values and ${counts[2]} statuses`,
+        );
+      }
+    }
     return {
       modelName: response.modelName,
       modelVersion: response.modelVersion,

@@ -6,6 +6,7 @@ import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect";
 
 import { DatasetService } from "../src/gen/featurestore/v1/dataset_service_pb.js";
 import { FeatureService } from "../src/gen/featurestore/v1/feature_service_pb.js";
+import { PredictionService } from "../src/gen/featurestore/v1/prediction_service_pb.js";
 import { FeatureStatus } from "../src/gen/featurestore/v1/types_pb.js";
 import {
   DeadlineExceededError,
@@ -151,4 +152,28 @@ test("tls: { ca } trusts a private CA", { timeout: 10_000 }, async () => {
   // Node's default CAs do not know this one.
   const system = new FeatureStoreClient(address, { tls: true, maxAttempts: 1 });
   await assert.rejects(system.getOnlineFeatures({ refs: ["bars_1m:close"] }, symbols));
+});
+
+test("a prediction with fewer values than feature names is an error", async () => {
+  const { address } = await server((router) =>
+    router.service(PredictionService, {
+      predict: () => ({
+        modelName: "m",
+        modelVersion: "1",
+        predictions: [
+          {
+            requestId: "r1",
+            score: 0.5,
+            featureNames: ["bars_1m:close", "bars_1m:volume"],
+            featureValues: [{}],
+            featureStatuses: [FeatureStatus.PRESENT, FeatureStatus.PRESENT],
+          },
+        ],
+      }),
+    }),
+  );
+  const client = new FeatureStoreClient(address, { maxAttempts: 1 });
+  await assert.rejects(client.predict("m", symbols), {
+    message: "featurestore: prediction r1 has 2 feature names, 1 values and 2 statuses",
+  });
 });

@@ -92,9 +92,20 @@ def predictions(
     response: prediction_service_pb2.PredictResponse,
     entities: Mapping[str, Sequence[EntityValue]],
 ) -> Predictions:
-    """The response as :class:`Predictions`."""
+    """The response as :class:`Predictions`.
+
+    Raises:
+        ValueError: A prediction whose feature names, values and statuses differ in number
+            (a server that breaks the API's contract), naming the prediction.
+    """
     out = []
     for p in response.predictions:
+        counts = (len(p.feature_names), len(p.feature_values), len(p.feature_statuses))
+        if len(set(counts)) > 1:
+            raise ValueError(
+                f"featurestore: prediction {p.request_id} has {counts[0]} feature names,"
+                f" {counts[1]} values and {counts[2]} statuses"
+            )
         features = {
             name: FeatureValue(scalar(value), STATUS.get(status, FeatureStatus.NOT_FOUND), None)
             for name, value, status in zip(
