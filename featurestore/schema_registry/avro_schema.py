@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +85,8 @@ def parse_schema(text: str, *, as_new: bool = True) -> ParsedSchema:
     except Exception as exc:  # avro raises many types (SchemaParseException, TypeError, ...)
         raise InvalidSchemaError(f"Invalid schema {text}: {_reason(exc)}") from exc
     if as_new:
-        _check_names(parsed, set())
-        _check_defaults(parsed, set())
+        _check_names(parsed)
+        _check_defaults(parsed)
     compact = json.dumps(as_json, separators=(",", ":"))
     normal = json.dumps(as_json, separators=(",", ":"), sort_keys=True)
     qualified = _qualify_aliases(as_json, "")
@@ -131,33 +132,47 @@ def _qualify_aliases(node: Any, namespace: str) -> Any:
     return out
 
 
-def _check_names(schema: avro.schema.Schema, seen: set[str]) -> None:
+def _types(
+    schema: avro.schema.Schema, seen: set[str] | None = None
+) -> Iterator[avro.schema.Schema]:
+    """``schema`` and every type inside it, each named type once (a recursive one too)."""
+    seen = set() if seen is None else seen
+    if isinstance(schema, avro.schema.NamedSchema):
+        if schema.fullname in seen:
+            return
+        seen.add(schema.fullname)
+    yield schema
+    if isinstance(schema, avro.schema.RecordSchema):
+        inner = [field.type for field in schema.fields]
+    elif isinstance(schema, avro.schema.ArraySchema):
+        inner = [schema.items]
+    elif isinstance(schema, avro.schema.MapSchema):
+        inner = [schema.values]
+    elif isinstance(schema, avro.schema.UnionSchema):
+        inner = list(schema.schemas)
+    else:
+        inner = []
+    for each in inner:
+        yield from _types(each, seen)
+
+
+def _check_names(schema: avro.schema.Schema) -> None:
     """Raise :class:`InvalidSchemaError` for a name the Avro specification does not allow.
 
     Apache Avro's Python parser checks the names of named types (not every part of their
     namespaces) and enum symbols, but not field names: a field called ``f-x`` would be
     accepted here and then refused by every Java reader, Confluent's registry included.
     """
-    if isinstance(schema, avro.schema.NamedSchema):
-        if schema.fullname in seen:
-            return
-        seen.add(schema.fullname)
-        for part in schema.fullname.split("."):
-            _check_name(part, f"name of {schema.type} {schema.fullname!r}")
-    if isinstance(schema, avro.schema.RecordSchema):
-        for field in schema.fields:
-            _check_name(field.name, f"field name in {schema.fullname!r}")
-            _check_names(field.type, seen)
-    elif isinstance(schema, avro.schema.EnumSchema):
-        for symbol in schema.symbols:
-            _check_name(symbol, f"symbol of enum {schema.fullname!r}")
-    elif isinstance(schema, avro.schema.ArraySchema):
-        _check_names(schema.items, seen)
-    elif isinstance(schema, avro.schema.MapSchema):
-        _check_names(schema.values, seen)
-    elif isinstance(schema, avro.schema.UnionSchema):
-        for branch in schema.schemas:
-            _check_names(branch, seen)
+    for each in _types(schema):
+        if isinstance(each, avro.schema.NamedSchema):
+            for part in each.fullname.split("."):
+                _check_name(part, f"name of {each.type} {each.fullname!r}")
+        if isinstance(each, avro.schema.RecordSchema):
+            for field in each.fields:
+                _check_name(field.name, f"field name in {each.fullname!r}")
+        elif isinstance(each, avro.schema.EnumSchema):
+            for symbol in each.symbols:
+                _check_name(symbol, f"symbol of enum {each.fullname!r}")
 
 
 def _check_name(name: str, what: str) -> None:
@@ -168,31 +183,20 @@ def _check_name(name: str, what: str) -> None:
         )
 
 
-def _check_defaults(schema: avro.schema.Schema, seen: set[str]) -> None:
+def _check_defaults(schema: avro.schema.Schema) -> None:
     """Raise :class:`InvalidSchemaError` for a field default that its type cannot hold.
 
     A reader uses a default to fill a field the writer lacks; an invalid one makes every such
     read fail at run time, long after the schema was accepted.
     """
-    if isinstance(schema, avro.schema.NamedSchema):
-        if schema.fullname in seen:
-            return
-        seen.add(schema.fullname)
-    if isinstance(schema, avro.schema.RecordSchema):
-        for field in schema.fields:
-            if field.has_default and not _valid_default(field.type, field.default):
-                raise InvalidSchemaError(
-                    f"Invalid default for field {field.name} of {schema.fullname}: "
-                    f"{json.dumps(field.default)} is not a {field.type.type}"
-                )
-            _check_defaults(field.type, seen)
-    elif isinstance(schema, avro.schema.ArraySchema):
-        _check_defaults(schema.items, seen)
-    elif isinstance(schema, avro.schema.MapSchema):
-        _check_defaults(schema.values, seen)
-    elif isinstance(schema, avro.schema.UnionSchema):
-        for branch in schema.schemas:
-            _check_defaults(branch, seen)
+    for each in _types(schema):
+        if isinstance(each, avro.schema.RecordSchema):
+            for field in each.fields:
+                if field.has_default and not _valid_default(field.type, field.default):
+                    raise InvalidSchemaError(
+                        f"Invalid default for field {field.name} of {each.fullname}: "
+                        f"{json.dumps(field.default)} is not a {field.type.type}"
+                    )
 
 
 def _valid_default(schema: avro.schema.Schema, value: Any) -> bool:

@@ -6,22 +6,14 @@ from functools import partial
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from models.metrics import FeedMetrics
+from tests.metric_points import metric_points
 
 
 def _points(reader: InMemoryMetricReader) -> dict[tuple[str, str], float]:
-    data = reader.get_metrics_data()
-    assert data is not None
-    found = {}
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    assert isinstance(point, NumberDataPoint) and point.attributes
-                    found[(metric.name, str(point.attributes["model"]))] = point.value
-    return found
+    return {(name, str(p.attributes["model"])): p.value for name, p in metric_points(reader)}
 
 
 @pytest.mark.parametrize(

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from processors.decode import DEAD_LETTER_CODES
 from processors.metrics import ProcessorMetrics
 from processors.report import BatchReport
+from tests.metric_points import metric_points
 
 
 def _counts(reader: InMemoryMetricReader, name: str) -> dict[str, int]:
-    data = reader.get_metrics_data()
-    assert data is not None
-    counts = {}
-    for resource in data.resource_metrics:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                if metric.name == name:
-                    for point in metric.data.data_points:
-                        assert isinstance(point, NumberDataPoint) and point.attributes
-                        counts[str(point.attributes["reason"])] = int(point.value)
-    return counts
+    return {str(p.attributes["reason"]): int(p.value) for _, p in metric_points(reader, name)}
 
 
 def test_every_reason_is_a_series_at_zero_before_the_first_batch() -> None:

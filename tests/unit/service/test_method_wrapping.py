@@ -33,6 +33,7 @@ from featurestore.online import EntityKey, FeatureRef, OnlineFeatures
 from featurestore.online.testing import InMemoryOnlineStore, market_catalog
 from featurestore.service import Telemetry
 from featurestore.service.testing import ServerThread
+from tests.metric_points import metric_points
 
 NO_RETRY = RetryPolicy(max_attempts=1)
 
@@ -157,16 +158,7 @@ def test_every_rpc_gets_a_span_and_a_duration(start_server: Callable[..., Server
 
 
 def _duration_points(reader: InMemoryMetricReader) -> list[Any]:
-    data = reader.get_metrics_data()
-    assert data is not None
-    return [
-        point
-        for resource in data.resource_metrics
-        for scope in resource.scope_metrics
-        for metric in scope.metrics
-        if metric.name == "rpc.server.duration"
-        for point in metric.data.data_points
-    ]
+    return [point for _, point in metric_points(reader, "rpc.server.duration")]
 
 
 def test_metrics_are_recorded_without_a_tracer(start_server: Callable[..., ServerThread]) -> None:
