@@ -99,8 +99,14 @@ class TopicPlan:
 
     @property
     def horizon_us(self) -> int:
-        """How far back of the closed boundary closed tiles are still read."""
-        return max(v.max_window_us + v.hop_us for v in self.views) + self.tile_us
+        """How far back of the closed boundary closed tiles are still read.
+
+        A row at a later boundary reads each aggregation's window ending at the latest multiple
+        of that aggregation's own slide: up to its window + slide back. The view's hop (the gcd
+        of its slides) is shorter when slides differ, and is not the bound.
+        """
+        reach = max(a.window_us + a.slide_us for v in self.views for a in v.aggregations)
+        return reach + self.tile_us
 
     def view(self, name: str) -> ViewPlan:
         """The plan of the view called ``name``."""
