@@ -28,6 +28,7 @@ from fastavro import schemaless_reader
 from fastavro.read import SchemaResolutionError
 
 from featurestore.config import SchemaRegistrySettings
+from featurestore.definitions.model import NUMERIC_AVRO_TYPES
 from featurestore.errors import NotFoundError, ValidationError
 from featurestore.events import ConfluentSchemaStore, SchemaStore
 from featurestore.events.wire import HEADER_SIZE, SerializationError, parse_header
@@ -45,7 +46,8 @@ __all__ = [
 ]
 
 _DECODE_ERRORS = (SchemaResolutionError, EOFError, ValueError, TypeError, IndexError, KeyError)
-_NUMERIC = {"double", "float", "long", "int"}
+_NUMERIC = set(NUMERIC_AVRO_TYPES)
+"""The fields columns and aggregations read (validation refuses any other)."""
 
 
 DEAD_LETTER_CODES = ("invalid", "key-mismatch", "undecodable", "late")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from featurestore.definitions import Definitions, FeatureView, StreamComputation
+from featurestore.definitions.validate import topic_entity
 from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
 from featurestore.online.catalog import catalog_from_definitions
@@ -45,13 +46,7 @@ class MaterializedViews:
                 f"project {definitions.project!r}: no stream feature view reads topic {topic!r};"
                 " run `featurestore registry apply`"
             )
-        entities = {v.entities for v in views}
-        if len(entities) != 1 or len(views[0].entities) != 1:
-            names = ", ".join(v.name for v in views)
-            raise ConfigurationError(
-                f"the views of topic {topic!r} ({names}) must be keyed by the same one entity"
-            )
-        join_key = definitions.entity(views[0].entities[0]).join_key
+        join_key = definitions.entity(topic_entity(topic, views)).join_key
         by_name = {v.name: v for v in definitions.views}
         chains = [compile_chain(v, by_name, join_key) for v in views]
         # Upstream views first: a step feeds a chained view its upstream's rows.

@@ -12,11 +12,13 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
 
 __all__ = [
+    "INTEGER_AVRO_TYPES",
+    "NUMERIC_AVRO_TYPES",
     "AggFunction",
     "Aggregation",
     "Definitions",
@@ -29,7 +31,27 @@ __all__ = [
     "StreamComputation",
     "StreamSource",
     "ValueType",
+    "avro_kinds",
 ]
+
+
+NUMERIC_AVRO_TYPES = frozenset(("int", "long", "float", "double"))
+"""The Avro types of the fields a computed column or an aggregation may read: the processors
+decode each such field into a float (a record where it is anything else is dead-lettered)."""
+
+INTEGER_AVRO_TYPES = frozenset(("int", "long"))
+"""The numeric Avro types whose values are whole numbers."""
+
+
+def avro_kinds(avro_type: Any) -> frozenset[str]:
+    """The primitive types an Avro field type allows, ``null`` left out (a union gives several)."""
+    if isinstance(avro_type, list):
+        return frozenset().union(*(avro_kinds(t) for t in avro_type))
+    if isinstance(avro_type, dict):
+        return avro_kinds(avro_type.get("type"))
+    if isinstance(avro_type, str) and avro_type != "null":
+        return frozenset((avro_type,))
+    return frozenset()
 
 
 class ValueType(enum.Enum):
@@ -284,6 +306,26 @@ class StreamSource:
         if not isinstance(fields, list):
             return ()
         return tuple(str(f["name"]) for f in fields if isinstance(f, dict) and "name" in f)
+
+    @property
+    def field_types(self) -> dict[str, frozenset[str]]:
+        """Each field of :attr:`avro_schema` and the primitive Avro types it allows.
+
+        ``null`` is left out (``{"price": {"double"}, "symbol": {"string"}}``); a record or array
+        type gives its own name.
+        """
+        try:
+            record = json.loads(self.avro_schema) if self.avro_schema else {}
+        except ValueError:
+            return {}
+        fields = record.get("fields") if isinstance(record, dict) else None
+        if not isinstance(fields, list):
+            return {}
+        return {
+            str(f["name"]): avro_kinds(f.get("type"))
+            for f in fields
+            if isinstance(f, dict) and "name" in f
+        }
 
 
 @dataclass(frozen=True)

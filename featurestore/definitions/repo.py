@@ -12,6 +12,7 @@ changes ``sys.path``): call it at start-up.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import sys
 import traceback
@@ -102,8 +103,56 @@ def _import_error(root: Path, imported: Path, exc: Exception) -> str:
                 where = (frame.f_code.co_filename, number)
     file, line = where
     place = f"registry file {file}" + (f", line {line}" if line is not None else "")
+    missing = _missing_feature(exc)
+    if missing is not None:
+        view, feature, known = missing
+        service = _service_at(file, line) if line is not None else None
+        owner = f"feature service {service!r}" if service else "a projection"
+        return (
+            f"{place}: {owner} names feature {feature!r} of feature view {view!r}, which has no"
+            f" such feature (it has: {', '.join(known)})"
+        )
     message = " ".join(str(exc.msg if isinstance(exc, SyntaxError) else exc).split())
     return f"{place}: {type(exc).__name__}" + (f": {message}" if message else "")
+
+
+def _missing_feature(exc: Exception) -> tuple[str, str, list[str]] | None:
+    """(view, feature, the view's features) when ``exc`` is Feast refusing ``view[[feature]]``.
+
+    That is a feature service's projection of a feature the view does not have.
+    """
+    if not isinstance(exc, ValueError):
+        return None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        code = frame.f_code
+        if code.co_name != "__getitem__" or "feast" not in Path(code.co_filename).parts:
+            continue
+        view, feature = frame.f_locals.get("self"), frame.f_locals.get("feature")
+        name = getattr(view, "name", None)
+        if isinstance(name, str) and isinstance(feature, str):
+            known = [str(getattr(f, "name", f)) for f in getattr(view, "features", ())]
+            return name, feature, known
+    return None
+
+
+def _service_at(file: str, line: int) -> str | None:
+    """The name of the ``FeatureService(name="...")`` called across ``line`` of ``file``."""
+    try:
+        tree = ast.parse(Path(file).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if called != "FeatureService" or not node.lineno <= line <= (node.end_lineno or 0):
+            continue
+        for keyword in node.keywords:
+            value = keyword.value
+            if keyword.arg == "name" and isinstance(value, ast.Constant):
+                return str(value.value)
+    return None
 
 
 def _inside(root: Path, filename: str) -> bool:
@@ -114,11 +163,21 @@ def _inside(root: Path, filename: str) -> bool:
         return False
 
 
-def _add(found: list[Any], obj: Any, kind: str) -> None:
+def _add(found: list[Any], obj: Any, kind: str, bound: dict[int, list[str]]) -> None:
+    """Collect ``obj`` once; refuse another object of its kind with its name.
+
+    The refusal names the files that bind each (``bound``: the repo files binding an object,
+    by its id).
+    """
     if any(obj is seen for seen in found):
         return
-    if any(obj.name == seen.name for seen in found):
-        raise ConfigurationError(f"two different {kind}s are called {obj.name!r}")
+    for seen in found:
+        if obj.name == seen.name:
+            places = [", ".join(bound.get(id(o), [])) or "a file of the repo" for o in (seen, obj)]
+            raise ConfigurationError(
+                f"two different {kind}s are called {obj.name!r}: one bound in {places[0]}, the"
+                f" other in {places[1]}"
+            )
     found.append(obj)
 
 
@@ -146,23 +205,30 @@ def read_repo(path: Path = REPO_PATH, project: str = PROJECT) -> FeastRepo:
     views: list[Any] = []
     services: list[Any] = []
     with quiet_stream_warnings():
-        for module in _import(root):
+        modules = _import(root)
+        bound: dict[int, list[str]] = {}
+        for module in modules:
+            for attr in dir(module):
+                files = bound.setdefault(id(getattr(module, attr)), [])
+                if module.__file__ is not None and module.__file__ not in files:
+                    files.append(module.__file__)
+        for module in modules:
             for attr in dir(module):
                 obj = getattr(module, attr)
                 if isinstance(obj, Entity):
-                    _add(entities, obj, "entity")
+                    _add(entities, obj, "entity", bound)
                 elif isinstance(obj, FeatureView):  # StreamFeatureView is one too
-                    _add(views, obj, "feature view")
+                    _add(views, obj, "feature view", bound)
                     for source in (obj.stream_source, obj.batch_source):
                         if source is not None:
-                            _add(sources, source, "data source")
+                            _add(sources, source, "data source", bound)
                 elif isinstance(obj, FeatureService):
-                    _add(services, obj, "feature service")
+                    _add(services, obj, "feature service", bound)
                 elif isinstance(obj, DataSource):
-                    _add(sources, obj, "data source")
+                    _add(sources, obj, "data source", bound)
                     batch = getattr(obj, "batch_source", None)
                     if batch is not None:
-                        _add(sources, batch, "data source")
+                        _add(sources, batch, "data source", bound)
                 elif isinstance(obj, OnDemandFeatureView):
                     raise ConfigurationError(
                         f"on-demand feature view {obj.name!r}: not supported by this store"

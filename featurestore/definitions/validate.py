@@ -11,19 +11,44 @@ early, complete check, run where a person is waiting for the answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from featurestore.definitions import expressions as ast
 from featurestore.definitions.expressions import names, parse
 from featurestore.definitions.feast_stream import TAG_PREFIX
-from featurestore.definitions.model import Definitions, FeatureView, StreamComputation
+from featurestore.definitions.model import (
+    INTEGER_AVRO_TYPES,
+    NUMERIC_AVRO_TYPES,
+    AggFunction,
+    Aggregation,
+    Definitions,
+    FeatureView,
+    StreamComputation,
+    ValueType,
+)
 from featurestore.errors import ConfigurationError, NotFoundError, SchemaError
 
 if TYPE_CHECKING:
     from featurestore.events.registry import SchemaStore
 
-__all__ = ["check_changes", "check_source_schemas", "validate_definitions"]
+__all__ = [
+    "check_changes",
+    "check_source_schemas",
+    "reserved_feature_names",
+    "topic_entity",
+    "validate_definitions",
+]
+
+_WHOLE = (AggFunction.COUNT, AggFunction.COUNT_DISTINCT)
+"""Functions whose value is a whole number, never null, whatever the column."""
+_WHOLE_OF_WHOLE = (AggFunction.SUM,)
+"""Functions whose value is a whole number, never null, over a column of whole numbers (0
+over a window without a value). ``min``, ``max``, ``first`` and ``last`` of whole numbers are
+whole but null over such a window, which an Int64 row cannot hold."""
+_MAX_EXACT = 2**53
+"""Integer literals up to this size are exact as the floats expressions compute with."""
 
 
 def _source_columns(view: FeatureView, stream: StreamComputation) -> set[str]:
@@ -59,12 +84,111 @@ def _source_columns(view: FeatureView, stream: StreamComputation) -> set[str]:
         except ConfigurationError as exc:
             raise ConfigurationError(f"{at}: {exc}") from exc
         for used in sorted(names(expr)):
+            if used in source.columns and used not in readable:
+                cycle = _column_cycle(source.columns, column)
+                if cycle:
+                    raise ConfigurationError(
+                        f"{at}: the computed columns form a cycle: {' -> '.join(cycle)}"
+                    )
             if used not in readable:
                 raise ConfigurationError(
                     f"{at}: {used!r} is neither a field of the Avro schema nor an earlier column"
                 )
+            _check_numeric(source.field_types, used, at)
         readable.add(column)
     return readable
+
+
+def _column_cycle(columns: Mapping[str, str], start: str) -> list[str]:
+    """A cycle of computed columns through ``start`` (``[a, b, a]``), or ``[]``."""
+
+    def reads(column: str) -> list[str]:
+        try:
+            used = names(parse(columns[column], allow_prev=True))
+        except ConfigurationError:
+            return []
+        return sorted(used & columns.keys())
+
+    stack, seen = [[start]], {start}
+    while stack:
+        path = stack.pop()
+        for following in reads(path[-1]):
+            if following == start:
+                return [*path, start]
+            if following not in seen:
+                seen.add(following)
+                stack.append([*path, following])
+    return []
+
+
+def _check_numeric(types: Mapping[str, frozenset[str]], used: str, at: str) -> None:
+    """Refuse reading a field of the Avro schema that the processors cannot decode as a number."""
+    kinds = types.get(used)
+    if kinds is not None and not kinds <= NUMERIC_AVRO_TYPES:
+        raise ConfigurationError(
+            f"{at}: field {used!r} has Avro type {'/'.join(sorted(kinds)) or 'null'}; computed"
+            f" columns and aggregations read numeric fields only"
+            f" ({', '.join(sorted(NUMERIC_AVRO_TYPES))})"
+        )
+
+
+def _whole_columns(stream: StreamComputation) -> set[str]:
+    """The source's fields and computed columns whose values are whole numbers (or null)."""
+    source = stream.source
+    whole = {
+        name for name, kinds in source.field_types.items() if kinds and kinds <= INTEGER_AVRO_TYPES
+    }
+    for column, text in source.columns.items():
+        if _is_whole(parse(text, allow_prev=True), whole):
+            whole.add(column)
+    return whole
+
+
+def _is_whole(expr: ast.Expr, whole: set[str]) -> bool:
+    """Whether ``expr`` is a whole number (or null) when the names in ``whole`` are."""
+    if isinstance(expr, ast.Number):
+        return expr.value.is_integer() and abs(expr.value) <= _MAX_EXACT
+    if isinstance(expr, ast.Name | ast.Prev):
+        return expr.name in whole
+    if isinstance(expr, ast.Negate):
+        return _is_whole(expr.operand, whole)
+    if isinstance(expr, ast.BinaryOp):
+        return expr.op != "/" and _is_whole(expr.left, whole) and _is_whole(expr.right, whole)
+    return expr.function == "abs" and _is_whole(expr.argument, whole)
+
+
+def _check_int64(
+    view: FeatureView, aggregations: Sequence[Aggregation], whole_columns: set[str]
+) -> None:
+    """Refuse an Int64 feature whose value may be fractional or null (declare it Float64)."""
+    where = f"feature view {view.name!r}"
+    stream = view.stream
+    assert stream is not None
+    whole: set[str] = set()
+    for agg in aggregations:
+        column_whole = agg.column in whole_columns
+        if agg.function in _WHOLE or (agg.function in _WHOLE_OF_WHOLE and column_whole):
+            whole.add(agg.name)
+        elif view.feature(agg.name).value_type is ValueType.INT64:
+            why = (
+                "null over a window without a value"
+                if agg.function in (AggFunction.MIN, AggFunction.MAX, AggFunction.FIRST,
+                                    AggFunction.LAST) and column_whole
+                else f"not always a whole number ({agg.column!r} is"
+                f" {'whole' if column_whole else 'not whole'})"
+            )  # fmt: skip
+            raise ConfigurationError(
+                f"{where} aggregation {agg.name!r}: declared Int64, but {agg.function.value} of"
+                f" {agg.column!r} is {why}; declare it Float64 (Int64 holds count,"
+                " count_distinct, and sum of whole numbers)"
+            )
+    for name, text in stream.derived.items():
+        if view.feature(name).value_type is ValueType.INT64 and not _is_whole(parse(text), whole):
+            raise ConfigurationError(
+                f"{where} derived feature {name!r}: declared Int64, but {text!r} is not always"
+                " a whole number; declare it Float64 (an Int64 derived feature uses +, -, * and"
+                f" abs() of Int64-able aggregates and integers up to 2**53)"
+            )
 
 
 def _positive_multiple(value: timedelta, tile: timedelta) -> bool:
@@ -78,8 +202,12 @@ def _check_stream(
     if stream.tile <= timedelta(0):
         raise ConfigurationError(f"{where}: tile {stream.tile} is not positive")
     readable = _source_columns(view, stream)
+    whole = _whole_columns(stream)
+    types = stream.source.field_types
     if upstream is not None:
         readable = _chain_columns(upstream)
+        whole = {f.name for f in upstream.features if f.value_type is ValueType.INT64}
+        types = {}
     aggregates: list[str] = []
     for agg in stream.aggregations:
         at = f"{where} aggregation {agg.name!r}"
@@ -95,6 +223,7 @@ def _check_stream(
                 f"{at}: column {agg.column!r} is neither a field of the source's Avro schema"
                 " nor a computed column"
             )
+        _check_numeric(types, agg.column, at)
         for role, value in (("window", agg.window), ("slide", agg.slide)):
             if not _positive_multiple(value, stream.tile):
                 raise ConfigurationError(
@@ -136,6 +265,13 @@ def _check_stream(
             f" (not in the schema: {missing or 'none'}; neither aggregated nor derived:"
             f" {extra or 'none'}; listed twice: {doubled or 'none'})"
         )
+    for feature in view.features:
+        if feature.value_type not in (ValueType.FLOAT64, ValueType.INT64):
+            raise ConfigurationError(
+                f"{where}: feature {feature.name!r} has type {feature.value_type.value}; the"
+                " aggregations and derived features of a stream view are Float64 or Int64"
+            )
+    _check_int64(view, stream.aggregations, whole)
     reserved = sorted(k for k in view.tags if k.startswith(TAG_PREFIX))
     if reserved:
         raise ConfigurationError(f"{where}: tag {reserved[0]!r} is reserved for the codec")
@@ -197,12 +333,61 @@ def _chain_columns(upstream: FeatureView) -> set[str]:
     }
 
 
+def topic_entity(topic: str, views: Sequence[FeatureView]) -> str:
+    """The one entity that keys every stream view of ``topic`` (``views``, chained ones too).
+
+    The processors key a topic's rows and state by one entity; the compiler asks this too.
+
+    Raises:
+        ConfigurationError: a view keyed by no entity, by several, or by another than the
+            first view of the topic; the message names the view, its entities and the topic's.
+    """
+    first: FeatureView | None = None
+    for view in views:
+        where = f"feature view {view.name!r} (topic {topic!r})"
+        # Feast keys a view without entities by a placeholder entity, "__dummy".
+        named = [e for e in view.entities if not e.startswith("__dummy")]
+        if len(named) != 1 or len(view.entities) != 1:
+            keyed = ", ".join(repr(e) for e in named) or "none"
+            raise ConfigurationError(
+                f"{where}: a stream feature view is keyed by exactly one entity (it names: {keyed})"
+            )
+        if first is None:
+            first = view
+        elif view.entities != first.entities:
+            raise ConfigurationError(
+                f"{where}: keyed by entity {view.entities[0]!r}, but the topic's views are"
+                f" keyed by {first.entities[0]!r} (as {first.name!r} is); the views of one"
+                " topic share one entity"
+            )
+    if first is None:
+        raise ConfigurationError(f"topic {topic!r}: no stream feature view reads it")
+    return first.entities[0]
+
+
+def reserved_feature_names(view: FeatureView) -> frozenset[str]:
+    """Names no feature of ``view`` may take.
+
+    These are the columns its rows or its offline table have besides the features: the
+    processors' row metadata, the table's times and lineage.
+    """
+    from featurestore.offline.tables import reserved_columns
+    from processors.features.engine import ROW_METADATA
+
+    return frozenset((*ROW_METADATA, *reserved_columns(view)))
+
+
 def _check_topics(views: Iterable[FeatureView]) -> None:
-    """The views of one topic share one stream source and one tile (the processors need it)."""
+    """The views of one topic share one stream source, one tile and one entity.
+
+    The processors need it.
+    """
     first: dict[str, FeatureView] = {}
+    by_topic: dict[str, list[FeatureView]] = {}
     for view in views:
         if view.stream is None:
             continue
+        by_topic.setdefault(view.stream.source.topic, []).append(view)
         seen = first.setdefault(view.stream.source.topic, view)
         assert seen.stream is not None
         if seen.stream.source != view.stream.source:
@@ -216,6 +401,8 @@ def _check_topics(views: Iterable[FeatureView]) -> None:
                 f"feature view {view.name!r} tile: {view.stream.tile} differs from the tile of"
                 f" {seen.name!r} ({seen.stream.tile}), which reads the same topic"
             )
+    for topic, mine in by_topic.items():
+        topic_entity(topic, mine)
 
 
 def validate_definitions(definitions: Definitions) -> None:
@@ -240,7 +427,13 @@ def validate_definitions(definitions: Definitions) -> None:
         if view.name in names_seen:
             raise ConfigurationError(f"two feature views are called {view.name!r}")
         names_seen.add(view.name)
+        reserved = reserved_feature_names(view)
         for feature in view.features:
+            if feature.name in reserved:
+                raise ConfigurationError(
+                    f"feature view {view.name!r}: feature {feature.name!r} has the name of a"
+                    f" column every row has besides its features ({', '.join(sorted(reserved))})"
+                )
             if not feature.value_type.has_offline_column:
                 raise ConfigurationError(
                     f"feature view {view.name!r}: feature {feature.name!r} has type"

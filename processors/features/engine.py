@@ -35,6 +35,7 @@ from processors.features.state import EntityState, OpenTile, PartitionFeatureSta
 from processors.features.stats import ColumnStats, Summary, add_grouped, finalize
 
 __all__ = [
+    "ROW_METADATA",
     "EventBatch",
     "FeatureOutput",
     "advance_chain",
@@ -47,6 +48,9 @@ __all__ = [
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Rows = dict[str, npt.NDArray[np.generic]]
+
+ROW_METADATA = ("entity", "event_us", "created_ms", "first_offset", "last_offset")
+"""The columns of every row besides its features (validation refuses features so named)."""
 
 
 @dataclass(frozen=True)
@@ -294,19 +298,17 @@ def _columns(
         prev_index = np.full(len(acc), -1, np.int64)
         prev_index[order[~starts_group]] = order[np.flatnonzero(~starts_group) - 1]
         firsts = order[starts_group]
-        for fname in plan.source.prev_fields:
-            own = cols.get(fname)
+    for name, expr in plan.source.columns:
+        # A column's previous values once it is computed: a later column may read them.
+        for fname in sorted(expr.prev_names - prev.keys()):
             value = np.full(len(acc), np.nan)
-            if own is not None:
-                has = prev_index >= 0
-                value[has] = own[prev_index[has]]
+            has = prev_index >= 0
+            value[has] = cols[fname][prev_index[has]]
             value[firsts] = [
                 state.entity(names[c]).prev.get(fname, np.nan) for c in codes[firsts].tolist()
             ]
             prev[fname] = value
-    for name, expr in plan.source.columns:
-        value = expr.evaluate(cols, {k: v for k, v in prev.items()}, size=len(acc))
-        cols[name] = value
+        cols[name] = expr.evaluate(cols, prev, size=len(acc))
     if plan.source.prev_fields:
         names, codes = entities
         last = np.full(len(names), -1, np.int64)

@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 
 from featurestore.definitions.expressions import (
+    MAX_DEPTH,
+    MAX_NODES,
     BinaryOp,
     Call,
     Name,
@@ -54,8 +56,8 @@ def test_functions_and_prev() -> None:
         ("a + )", "found '\\)' at column 5"),
         ("a % b", "unexpected '%' at column 3"),
         ("log(a)", "expected an operator, found '\\('"),
-        ("ln a", "expected '\\(', found 'a'"),
-        ("ln + 1", "expected '\\(', found '\\+'"),
+        ("ln a", "'ln' at column 1 is a function .*, not a name: call it as ln"),
+        ("ln + 1", "'ln' at column 1 is a function"),
         ("prev(price)", "prev\\(\\) is allowed in source columns only"),
         ("a ** 2", "found '\\*' at column 4"),
         ("1e", "expected an operator, found 'e'"),
@@ -75,3 +77,46 @@ def test_prev_takes_a_name_only() -> None:
         parse("prev(1)", allow_prev=True)
     with pytest.raises(ConfigurationError, match="expected '\\)'"):
         parse("prev(a + b)", allow_prev=True)
+
+
+def test_a_literal_is_a_finite_number() -> None:
+    with pytest.raises(ConfigurationError, match=r"expected a finite number, found '1e999'"):
+        parse("n * 1e999")
+    assert parse("1e308") == Number(1e308)
+
+
+def test_a_name_that_is_a_function_says_so() -> None:
+    with pytest.raises(ConfigurationError, match=r"'exp' at column 1 is a function .*not a name"):
+        parse("exp * 2")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * (MAX_DEPTH + 1) + "a" + ")" * (MAX_DEPTH + 1),
+        "(" * 250 + "a" + ")" * 250,
+        "-" * (MAX_DEPTH + 1) + "a",
+        "-" * 990 + "a",
+        "abs(" * (MAX_DEPTH + 1) + "a" + ")" * (MAX_DEPTH + 1),
+    ],
+)
+def test_nesting_is_bounded(text: str) -> None:
+    with pytest.raises(ConfigurationError, match=rf"nested deeper than {MAX_DEPTH} levels"):
+        parse(text)
+
+
+@pytest.mark.parametrize("terms", [MAX_NODES // 2 + 1, 510, 1000, 5000])
+def test_size_is_bounded(terms: int) -> None:
+    with pytest.raises(ConfigurationError, match=rf"more than {MAX_NODES} numbers, names"):
+        parse(" + ".join(["price"] * terms))
+
+
+def test_the_largest_expressions_hash_and_walk() -> None:
+    """What parses is small enough for every recursive walk: hashing, names(), evaluation."""
+    deep = "(" * MAX_DEPTH + "a" + ")" * MAX_DEPTH
+    nested = "-" * MAX_DEPTH + "a"
+    long = " + ".join(["a"] * (MAX_NODES // 2 - 1) + ["prev(a)"])  # MAX_NODES - 1 nodes
+    for text in (deep, nested, long):
+        tree = parse(text, allow_prev=True)
+        assert hash(tree) == hash(parse(text, allow_prev=True))
+        assert names(tree) == {"a"}

@@ -344,7 +344,8 @@ rolling_5m = StreamFeatureView(
 def _write_repo(folder: Path, trades: str) -> Path:
     text = (REPO_PATH / "trades.py").read_text()
     folder.mkdir()
-    (folder / "entities.py").write_text((REPO_PATH / "entities.py").read_text())
+    for module in ("entities.py", "streams.py"):  # what trades.py imports
+        (folder / module).write_text((REPO_PATH / module).read_text())
     (folder / "trades.py").write_text(trades.format(original=text))
     return folder
 
@@ -410,6 +411,12 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r" 'featurestore.source_view'",
         ),
         ("{original}\nother = bars_1m.__copy__()\nother.name = 'x'\n", None),
+        (
+            "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
+            "\n    features=[rolling_1m[['vwap_5m', 'nope']]],\n)\n",
+            r"registry file .*trades.py, line \d+: feature service 'svc' names feature 'nope' of"
+            r" feature view 'rolling_1m', which has no such feature \(it has: vwap_5m, ",
+        ),
     ],
     ids=[
         "function",
@@ -426,6 +433,7 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "last-what",
         "feast-chain",
         "copy",
+        "service-feature",
     ],
 )
 def test_the_codec_refuses_what_feast_accepts_but_the_store_cannot_use(
@@ -437,6 +445,19 @@ def test_the_codec_refuses_what_feast_accepts_but_the_store_cannot_use(
         return
     with pytest.raises(ConfigurationError, match=message):
         load_repo(repo)
+
+
+def test_two_views_of_one_name_are_refused_naming_their_files(tmp_path: Path) -> None:
+    repo = _write_repo(tmp_path / "repo", "{original}")
+    (repo / "more.py").write_text(
+        "from trades import bars_1m\nagain = bars_1m.__copy__()\nagain.description = 'x'\n"
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        load_repo(repo)
+    assert str(refused.value) == (
+        f"two different feature views are called 'bars_1m': one bound in {repo / 'more.py'},"
+        f" the other in {repo / 'more.py'}, {repo / 'trades.py'}"
+    )
 
 
 def test_registry_list_shows_how_a_stream_view_is_computed() -> None:

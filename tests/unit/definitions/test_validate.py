@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -13,11 +14,13 @@ from featurestore.definitions import (
     AggFunction,
     Aggregation,
     Definitions,
+    Entity,
     Feature,
     FeatureRef,
     FeatureService,
     FeatureView,
     StreamComputation,
+    ValueType,
     apply_definitions,
     market_definitions,
     validate_definitions,
@@ -25,6 +28,8 @@ from featurestore.definitions import (
 from featurestore.definitions.validate import check_source_schemas
 from featurestore.errors import ConfigurationError
 from featurestore.events import InMemorySchemaStore
+from featurestore.offline.tables import LINEAGE_COLUMNS
+from processors.features.engine import ROW_METADATA
 
 MINUTE = timedelta(minutes=1)
 DEFS = market_definitions()
@@ -81,7 +86,161 @@ def test_an_aggregation_column_must_be_a_field_or_a_computed_column() -> None:
         r" source's Avro schema nor a computed column",
     )
     validate_definitions(_agg0(column="log_return"))  # a computed column
-    validate_definitions(_agg0(column="trade_id"))  # a field
+    validate_definitions(_agg0(column="size"))  # a field
+
+
+@pytest.mark.parametrize(
+    ("function", "column"),
+    [
+        (AggFunction.COUNT, "symbol"),
+        (AggFunction.COUNT_DISTINCT, "trade_id"),
+        (AggFunction.SUM, "trade_id"),
+    ],
+)
+def test_an_aggregation_reads_a_numeric_field(function: AggFunction, column: str) -> None:
+    """The processors decode what aggregations read as numbers: a record with a string there
+    would be dead-lettered, every record of the topic."""
+    _refused(
+        _agg0(function=function, column=column),
+        rf"feature view 'bars_1m' aggregation 'open': field '{column}' has Avro type string;"
+        r" computed columns and aggregations read numeric fields only",
+    )
+
+
+def test_a_computed_column_reads_numeric_fields() -> None:
+    _refused(
+        _source(columns={"odd": "trade_id * 2"}),
+        r"feature view '\w+' source 'trades' column 'odd': field 'trade_id' has Avro type"
+        r" string",
+    )
+
+
+def _typed(view: FeatureView, **types: ValueType) -> FeatureView:
+    features = tuple(
+        replace(f, value_type=types[f.name]) if f.name in types else f for f in view.features
+    )
+    return replace(view, features=features)
+
+
+@pytest.mark.parametrize(
+    ("changes", "feature", "message"),
+    [
+        ({}, "avg_trade_size", "mean of 'size' is not always a whole number"),
+        ({}, "high", "max of 'price' is not always a whole number"),
+        ({"column": "size", "function": AggFunction.MIN}, "open", "min of 'size' is null over"),
+        ({"column": "size", "function": AggFunction.STD}, "open", "std of 'size' is not always"),
+        ({"column": "notional", "function": AggFunction.SUM}, "open", "sum of 'notional'"),
+    ],
+)
+def test_an_int64_aggregation_is_a_whole_number_never_null(
+    changes: dict[str, Any], feature: str, message: str
+) -> None:
+    stream = _stream(DEFS.view("bars_1m"))
+    aggregations = (replace(stream.aggregations[0], **changes), *stream.aggregations[1:])
+    view = _typed(_bars(aggregations=aggregations), **{feature: ValueType.INT64})
+    _refused(
+        _with_view(view),
+        rf"feature view 'bars_1m' aggregation '{feature}': declared Int64, but {message}",
+    )
+
+
+def _with_whole_features(derived: str) -> Definitions:
+    """bars_1m with whole-number aggregations typed Int64, and ``twice = derived`` too."""
+    columns = _stream(DEFS.view("bars_1m")).source.columns
+    defs = _source(columns={**columns, "lots": "size * 2 - 1"})
+    bars = defs.view("bars_1m")
+    stream = _stream(bars)
+    view = replace(
+        bars,
+        stream=replace(
+            stream,
+            aggregations=(
+                *stream.aggregations,
+                Aggregation("price", AggFunction.COUNT_DISTINCT, MINUTE, MINUTE, "prices"),
+                Aggregation("lots", AggFunction.SUM, MINUTE, MINUTE, "lots"),
+            ),
+            derived={**stream.derived, "twice": derived},
+        ),
+    )
+    view = replace(
+        view, features=(*view.features, *(Feature(n) for n in ("prices", "lots", "twice")))
+    )
+    whole = ("volume", "trade_count", "prices", "lots", "twice")
+    return _with_view(_typed(view, **dict.fromkeys(whole, ValueType.INT64)), defs)
+
+
+def test_int64_holds_counts_and_sums_of_whole_numbers() -> None:
+    validate_definitions(_with_whole_features("abs(-prices * 2 + volume) - lots * trade_count"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["prices / 2", "prices * 0.5", "sqrt(prices)", "prices * 1e300", "lots + avg_trade_size"],
+)
+def test_an_int64_derived_feature_is_a_whole_number(text: str) -> None:
+    _refused(
+        _with_whole_features(text),
+        rf"feature view 'bars_1m' derived feature 'twice': declared Int64, but"
+        rf" {re.escape(repr(text))} is not always a whole number",
+    )
+
+
+def test_a_stream_view_s_features_are_numbers() -> None:
+    _refused(
+        _with_view(_typed(DEFS.view("bars_1m"), open=ValueType.STRING)),
+        r"feature view 'bars_1m': feature 'open' has type String; the aggregations and derived"
+        r" features of a stream view are Float64 or Int64",
+    )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        *ROW_METADATA,
+        "event_timestamp",
+        "created_timestamp",
+        *(column for column, _ in LINEAGE_COLUMNS),
+    ],
+)
+def test_a_feature_may_not_take_the_name_of_a_row_column(name: str) -> None:
+    """The processors' rows and the offline tables have these columns besides the features."""
+    stream = _stream(DEFS.view("bars_1m"))
+    first = replace(stream.aggregations[0], name=name)
+    view = _bars(aggregations=(first, *stream.aggregations[1:]))
+    view = replace(view, features=(Feature(name), *view.features[1:]))
+    _refused(
+        _with_view(view),
+        rf"feature view 'bars_1m': feature '{name}' has the name of a column every row has"
+        r" besides its features",
+    )
+
+
+def _keyed(*entities: str, name: str = "bars_1m", defs: Definitions = DEFS) -> Definitions:
+    return _with_view(replace(defs.view(name), entities=entities), defs)
+
+
+def test_the_views_of_one_topic_are_keyed_by_one_same_entity() -> None:
+    other = Entity("ticker", "ticker")
+    defs = replace(DEFS, entities=(*DEFS.entities, other))
+    topic = _stream(DEFS.view("bars_1m")).source.topic
+    _refused(
+        _keyed("ticker", name="rolling_1m", defs=defs),
+        rf"feature view 'rolling_1m' \(topic '{topic}'\): keyed by entity 'ticker', but the"
+        r" topic's views are keyed by 'symbol' \(as 'bars_1m' is\)",
+    )
+    _refused(
+        _keyed("symbol", "ticker", defs=defs),
+        r"feature view 'bars_1m' .*: a stream feature view is keyed by exactly one entity"
+        r" \(it names: 'symbol', 'ticker'\)",
+    )
+    _refused(_keyed(), r"feature view 'bars_1m' .*exactly one entity \(it names: none\)")
+    _refused(_keyed("__dummy"), r"feature view 'bars_1m' .*exactly one entity \(it names: none\)")
+    chained = replace(_chained("rolling_5m", "rolling_1m"), entities=("ticker",))
+    _refused(
+        _with_view(chained, defs),
+        r"feature view 'rolling_5m' .*: keyed by entity 'ticker', but the topic's views are keyed"
+        r" by 'symbol'",
+    )
 
 
 @pytest.mark.parametrize(
@@ -342,3 +501,10 @@ def test_a_feature_type_without_an_offline_column_is_refused() -> None:
     bad = replace(view, features=(*view.features, Feature("raw", ValueType.BYTES)))
     with pytest.raises(ConfigurationError, match="type Bytes, which the offline tables cannot"):
         validate_definitions(replace(defs, views=(bad, *defs.views[1:])))
+
+
+def test_a_cycle_of_computed_columns_is_called_one() -> None:
+    _refused(
+        _source(columns={"ca": "cb + 1", "cb": "ca * 2"}),
+        r"source 'trades' column 'ca': the computed columns form a cycle: ca -> cb -> ca",
+    )

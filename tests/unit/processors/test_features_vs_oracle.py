@@ -48,6 +48,7 @@ BEFORE_EPOCH = -5 * 3_600_000_000 + 17  # some streams start here: tiles floor b
 KAFKA0_MS = 1_700_000_000_000
 S = 1_000_000
 SECOND = timedelta(seconds=1)
+MINUTE = timedelta(minutes=1)
 PARTITION = 3
 FIELDS = ("price", "size")
 COLUMNS = {
@@ -523,3 +524,58 @@ def test_the_draws_cover_what_they_should() -> None:
             last_tiles += sum(a.last_tiles is not None for a in view.stream.aggregations)
     assert min(late, duplicates, running, plain, chained) > 5
     assert twice >= 2 and chained_rows > 100 and last_tiles > 5
+
+
+@pytest.mark.parametrize("one_event_batches", [False, True])
+def test_prev_of_a_computed_column_is_its_value_in_the_previous_event(
+    one_event_batches: bool,
+) -> None:
+    """``prev(notional)`` of a computed column reads it like ``prev`` of a field: within a
+    batch as across batches (it was null within a batch)."""
+    source = trades_source(
+        timedelta(0),
+        None,
+        {
+            "notional": "price * size",
+            "d_notional": "notional - prev(notional)",
+            "d_price": "price - prev(price)",
+        },
+    )
+    aggregations = tuple(
+        Aggregation(column, function, MINUTE, MINUTE, f"{function.value}_{column}")
+        for column in ("d_notional", "d_price")
+        for function in (AggFunction.COUNT, AggFunction.SUM)
+    )
+    view = stream_view(
+        "deltas", StreamComputation(source=source, aggregations=aggregations, tile=MINUTE)
+    )
+    events = [
+        SourceEvent(
+            entity=entity,
+            event_us=T0 + seconds * S,
+            kafka_ms=KAFKA0_MS + i,
+            partition=PARTITION,
+            offset=i,
+            event_id=None,
+            fields={"price": price, "size": 1.0},
+        )
+        for i, (entity, seconds, price) in enumerate(
+            [
+                ("A", 1, 1.0),
+                ("A", 2, 2.0),
+                ("B", 3, 5.0),
+                ("A", 4, 3.0),
+                ("A", 5, 4.0),
+                ("B", 6, 7.0),
+                ("C", 200, 1.0),
+            ]  # C's event closes the first minute
+        )
+    ]
+    cuts = list(range(1, len(events) + 1)) if one_event_batches else [len(events)]
+    scenario = Scenario([view], events, cuts, set())
+    oracle = compute_features(scenario.views, scenario.events)
+    rows = {key: row for key, row in oracle.rows["deltas"].items() if key[1] == T0 + 60 * S}
+    # A: notional 1, 2, 3, 4 -> deltas 1, 1, 1; B: 5, 7 -> 2 (the first of each is null)
+    assert {key[0]: (row.values["count_d_notional"], row.values["sum_d_notional"])
+            for key, row in rows.items()} == {"A": (3.0, 3.0), "B": (1.0, 2.0)}  # fmt: skip
+    check("prev of a computed column", scenario, oracle)

@@ -6,10 +6,18 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from featurestore.config import load_settings
-from featurestore.definitions import Definitions, Feature, market_definitions
+from featurestore.definitions import (
+    Definitions,
+    Entity,
+    Feature,
+    market_definitions,
+    validate_definitions,
+)
+from featurestore.definitions.expressions import MAX_NODES
 from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions
 from processors.views import MaterializedViews
@@ -43,6 +51,39 @@ def test_a_topic_without_views_or_a_view_it_cannot_compute_is_refused() -> None:
     defs = Definitions(defs.project, defs.entities, (odd, defs.view("rolling_1m")), ())
     with pytest.raises(ConfigurationError, match=r"'bars_1m'.*not computed: \['spread'\]"):
         MaterializedViews.resolve(defs, "other")
+
+
+def test_the_views_of_a_topic_are_keyed_by_one_entity_named_in_the_refusal() -> None:
+    defs = market_definitions("p", source_topic="tt")
+    other = replace(defs.view("rolling_1m"), entities=("ticker",))
+    entities = (*defs.entities, Entity("ticker", "ticker"))
+    defs = Definitions(defs.project, entities, (defs.view("bars_1m"), other), ())
+    with pytest.raises(
+        ConfigurationError,
+        match=r"feature view 'rolling_1m' \(topic 'tt'\): keyed by entity 'ticker', but the"
+        r" topic's views are keyed by 'symbol' \(as 'bars_1m' is\)",
+    ):
+        MaterializedViews.resolve(defs, "tt")
+
+
+def test_the_largest_computed_column_compiles_hashes_and_evaluates() -> None:
+    """The source plan is a cache key (the decoder's): an expression at the size limit hashes."""
+    defs = market_definitions("p", source_topic="tt")
+    terms = " + ".join(["price"] * (MAX_NODES // 2 - 1) + ["prev(price)"])
+    views = []
+    for view in defs.views:
+        assert view.stream is not None
+        source = view.stream.source
+        columns = {**source.columns, "many": terms}
+        stream = replace(view.stream, source=replace(source, columns=columns))
+        views.append(replace(view, stream=stream))
+    defs = replace(defs, views=tuple(views))
+    validate_definitions(defs)
+    plan = MaterializedViews.resolve(defs, "tt").plan
+    assert hash(plan.source) == hash(plan.source)
+    many = dict(plan.source.columns)["many"]
+    price = np.array([1.0, 2.0])
+    assert many.evaluate({"price": price}, {"price": np.array([np.nan, 1.0])}).tolist()[1] == 199
 
 
 def test_options_are_checked() -> None:
