@@ -267,7 +267,9 @@ def _settings_from(values: Mapping[str, str], origins: Mapping[str, str]) -> Set
         return Settings.model_validate(nested)
     except ValidationError as exc:
         messages = dict.fromkeys(_validation_message(error, origins) for error in exc.errors())
-        raise ConfigurationError(f"invalid settings: {'; '.join(messages)}") from exc
+        # from None: pydantic's error holds each input value, secrets included, and a chained
+        # traceback (a process outside the CLI's handler) would print them.
+        raise ConfigurationError(f"invalid settings: {'; '.join(messages)}") from None
 
 
 def _at(origins: Mapping[str, str], key: str, message: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +71,18 @@ class TokenGrant:
     scopes: frozenset[str]
 
 
+def _unknown_scope(place: int, scope: str) -> str:
+    """How a refusal names a word that is no scope ("" for a scope).
+
+    Itself when it is close to one (a typo), else only its place: with entries separated by a
+    space instead of a comma, the next entry's token stands there, and no message shows a token.
+    """
+    if scope in GRPC_SCOPES or scope == "*":
+        return ""
+    close = difflib.get_close_matches(scope, GRPC_SCOPES, n=1, cutoff=0.7)
+    return f"{scope!r} (did you mean {close[0]!r}?)" if close else f"word {place} (not shown)"
+
+
 def parse_token_entry(entry: str, which: str) -> TokenGrant:
     """``TOKEN SCOPE [SCOPE ...]`` (``TOKEN`` or ``sha256:<hex digest>``) as a grant.
 
@@ -82,11 +95,11 @@ def parse_token_entry(entry: str, which: str) -> TokenGrant:
             f"{which} names no scope: write 'TOKEN SCOPE ...' with scopes among "
             f"{', '.join(GRPC_SCOPES)}, or '*' for all"
         )
-    unknown = sorted(set(scopes) - {*GRPC_SCOPES, "*"})
-    if unknown:
+    unknown = [_unknown_scope(i, scope) for i, scope in enumerate(scopes, 2)]
+    if any(unknown):
         raise ValueError(
-            f"{which} has unknown scope(s) {', '.join(unknown)}: the scopes are "
-            f"{', '.join(GRPC_SCOPES)}, or '*' for all"
+            f"{which} has unknown scope(s) {', '.join(u for u in unknown if u)}: the scopes are"
+            f" {', '.join(GRPC_SCOPES)}, or '*' for all (entries are separated by commas)"
         )
     if token.startswith(_DIGEST_PREFIX):
         try:

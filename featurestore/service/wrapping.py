@@ -260,14 +260,20 @@ class _WrappedGeneric(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc has
     def __init__(self, inner: grpc.GenericRpcHandler, wrapper: MethodWrapper) -> None:
         self._inner = inner
         self._wrapper = wrapper
-        self._wrapped: dict[str, grpc.RpcMethodHandler | None] = {}
+        self._wrapped: dict[str, grpc.RpcMethodHandler] = {}
+        """The wrapped handler of each method this handler serves (its names are the code's)."""
 
     def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
         method = details.method
-        if method not in self._wrapped:
+        wrapped = self._wrapped.get(method)
+        if wrapped is None:
             handler = self._inner.service(details)
-            self._wrapped[method] = None if handler is None else self._wrapper.wrap(method, handler)
-        return self._wrapped[method]
+            if handler is None:
+                # Not cached: any caller, before its token is checked, could fill the cache with
+                # made-up method names.
+                return None
+            wrapped = self._wrapped[method] = self._wrapper.wrap(method, handler)
+        return wrapped
 
 
 class WrappingRegistrar:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from featurestore.config import Settings
+from featurestore.stack.private_file import write_private
 
 __all__ = ["Certificates", "ensure_certificates"]
 
@@ -118,10 +118,10 @@ def ensure_certificates(settings: Settings) -> Certificates:
         serialization.NoEncryption(),
     )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    _write(certs.key, key_pem, private=True)
-    _write(certs.keystore, key_pem + cert_pem, private=True)
-    _write(certs.cert, cert_pem, private=False)
-    _write(certs.ca, ca.public_bytes(serialization.Encoding.PEM), private=False)
+    write_private(certs.key, key_pem)
+    write_private(certs.keystore, key_pem + cert_pem)
+    _write_public(certs.cert, cert_pem)
+    _write_public(certs.ca, ca.public_bytes(serialization.Encoding.PEM))
     names.write_text("\n".join(hosts) + "\n")
     return certs
 
@@ -141,9 +141,7 @@ def _alt_names(hosts: list[str]) -> list[x509.GeneralName]:
     return names
 
 
-def _write(path: Path, data: bytes, *, private: bool) -> None:
-    """Write ``data`` to ``path``, readable by its owner only when ``private``."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    path.chmod(0o600 if private else 0o644)
+def _write_public(path: Path, data: bytes) -> None:
+    """Write a certificate to ``path``, readable by every user (clients must trust it)."""
+    path.write_bytes(data)
+    path.chmod(0o644)

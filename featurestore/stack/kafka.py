@@ -36,6 +36,7 @@ from featurestore.kafka_connection import create_client
 from featurestore.stack.base import NodeComponent, port_open
 from featurestore.stack.certs import Certificates
 from featurestore.stack.jars import resolve_jars
+from featurestore.stack.private_file import write_private
 from featurestore.stack.security import local_security
 
 __all__ = ["KafkaServer", "kafka_nodes", "new_cluster_id"]
@@ -211,9 +212,7 @@ class KafkaServer(NodeComponent):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
         properties = self.data_dir / "server.properties"
-        properties.touch()
-        properties.chmod(0o600)  # it holds the node's SCRAM password when secured
-        properties.write_text(self._properties())
+        write_private(properties, self._properties())  # the node's SCRAM password when secured
         (self.data_dir / "log4j2.properties").write_text(
             _LOG4J2.format(log_dir=self.data_dir / "logs")
         )

@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from featurestore.errors import BackendUnavailableError
 from featurestore.stack.base import Component, require_binary
+from featurestore.stack.private_file import copy_private, write_private
 from featurestore.stack.security import local_security
 
 __all__ = ["PostgresServer"]
@@ -88,8 +89,7 @@ class PostgresServer(Component):
         self._chown(self._tls_dir)
         for source, name in ((certs.cert, "server.pem"), (certs.key, "server.key")):
             target = self._tls_dir / name
-            shutil.copyfile(source, target)
-            target.chmod(0o600)  # PostgreSQL refuses a key others can read
+            copy_private(source, target)  # PostgreSQL refuses a key others can read
             self._chown(target)
         hba = self._tls_dir / "pg_hba.conf"
         hba.write_text(
@@ -126,10 +126,10 @@ class PostgresServer(Component):
         if self._run_as is not None:
             self._grant_traverse()
         pg = self.settings.postgres
+        initdb = require_binary("initdb", _PG_BIN / "initdb")  # before the password is written
         pwfile = self.data_dir / "initdb.pw"
-        pwfile.write_text(pg.password.get_secret_value() + "\n")
+        write_private(pwfile, pg.password.get_secret_value() + "\n")
         self._chown(pwfile)
-        initdb = require_binary("initdb", _PG_BIN / "initdb")
         command = [
             initdb,
             "-D",

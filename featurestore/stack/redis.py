@@ -21,6 +21,7 @@ from typing_extensions import override
 from featurestore.config import Settings
 from featurestore.stack.base import NodeComponent, require_binary
 from featurestore.stack.certs import ensure_certificates
+from featurestore.stack.private_file import write_private
 from featurestore.stack.security import local_security
 
 __all__ = ["RedisServer", "redis_nodes"]
@@ -68,10 +69,9 @@ class RedisServer(NodeComponent):
             cfg = self.settings.redis
             assert cfg.password is not None  # checked by local_security
             digest = hashlib.sha256(cfg.password.get_secret_value().encode()).hexdigest()
-            self._acl_file.touch()
-            self._acl_file.chmod(0o600)
-            self._acl_file.write_text(
-                f"user default off\nuser {cfg.username or 'default'} on #{digest} ~* &* +@all\n"
+            write_private(
+                self._acl_file,
+                f"user default off\nuser {cfg.username or 'default'} on #{digest} ~* &* +@all\n",
             )
 
     def _listen(self) -> list[str]:

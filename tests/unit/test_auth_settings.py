@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import traceback
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,12 @@ def test_tokens_from_a_file_and_back_through_the_environment(tmp_path: Path) -> 
         ("s3cret-tok", "entry 1 names no scope"),
         (
             "ok-tok predict, s3cret-tok features:write",
-            "entry 2 has unknown scope(s) features:write",
+            "entry 2 has unknown scope(s) 'features:write' (did you mean 'features:read'?)",
+        ),
+        (
+            # Entries separated by a space: the second token reads as a scope of the first.
+            "ok-tok features:read s3cret-tok predict",
+            "entry 1 has unknown scope(s) word 3 (not shown)",
         ),
         ("sha256:abc predict", "sha256: is to be followed by 64 hexadecimal digits"),
     ],
@@ -88,3 +94,12 @@ def test_registry_credentials_without_a_colon_are_refused(variable: str) -> None
     with pytest.raises(ConfigurationError, match="not of the form user:password") as info:
         load_settings({variable: "s3cretnocolon"})
     assert variable in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_a_refused_secret_is_not_in_the_error_s_traceback() -> None:
+    # A process outside the CLI's handler prints the whole chain; pydantic's error holds inputs.
+    secret = "-".join(("hidden", "token", "value"))  # not in this file's source lines either
+    with pytest.raises(ConfigurationError) as info:
+        load_settings({TOKENS: f"{secret} features:write"})
+    chain = "".join(traceback.format_exception(info.value))
+    assert secret not in chain
