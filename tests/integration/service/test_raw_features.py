@@ -10,6 +10,7 @@ import pytest
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.config import Settings
+from featurestore.errors import ValidationError
 from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.service.convert import (
     entities_from_proto,
@@ -63,7 +64,7 @@ def test_raw_and_general_paths_agree(
     symbols = [f"S{i:02d}" for i in range(31)]
     requests = [
         _request(symbols, ["bars_1m:close", "rolling_1m:vwap_5m", "bars_1m:vwap"]),
-        _request(symbols[:1], ["bars_1m:trade_count", "bars_1m:close", "bars_1m:close"]),
+        _request(symbols[:1], ["bars_1m:trade_count", "bars_1m:close"]),
         _request(symbols, service="market_features_v1"),
     ]
 
@@ -74,6 +75,14 @@ def test_raw_and_general_paths_agree(
         store = RedisOnlineStore.from_settings(stack.redis, catalog)
         raw = RawFeatureReader(fast_store.rows, catalog, max_entities=1000, memo_bytes=memo_bytes)
         try:
+            # A feature named twice is refused on both paths, naming the second (as Feast does).
+            twice = _request(symbols[:1], ["bars_1m:close", "bars_1m:trade_count", "bars_1m:close"])
+            for refuse in (
+                lambda: raw.respond(twice.SerializeToString()),
+                lambda: store.read([], features_from_proto(twice, catalog)),
+            ):
+                with pytest.raises(ValidationError, match=r"^features\.features\[2\]: "):
+                    await refuse()
             out = []
             for request in requests * 3:  # later rounds: cached plans, keys, rows, responses
                 fast = await raw.respond(request.SerializeToString())
