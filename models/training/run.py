@@ -67,7 +67,8 @@ class TrainingContext:
     """Where data comes from and where models go."""
 
     store: PostgresOfflineStore
-    dsn: str
+    dsn: str = field(repr=False)
+    """PostgreSQL's connection string: it holds the password, so it is not in the ``repr``."""
     registry: ModelRegistry
 
     @classmethod
