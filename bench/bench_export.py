@@ -46,8 +46,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from psycopg.conninfo import make_conninfo
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings, load_settings
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.definitions.feast_codec import feature_store
 from featurestore.offline import LabelSpec, PostgresOfflineStore, TrainingRequest
 from featurestore.offline._copy import copy_in

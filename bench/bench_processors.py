@@ -41,8 +41,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench.stats import markdown_table
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.heap import freeze_startup_heap
 from featurestore.ingest.kafka import producer_config

@@ -32,13 +32,8 @@ def registry() -> None:
 )
 def apply(project: str | None, repo: Path | None) -> None:
     """Apply what the Feast repo defines (validated first) and create the offline tables."""
-    from featurestore.definitions import (
-        PROJECT,
-        REPO_PATH,
-        apply_repo,
-        load_repo,
-        validate_definitions,
-    )
+    from featurestore.apply import apply_repo
+    from featurestore.definitions import PROJECT, REPO_PATH, load_repo, validate_definitions
     from featurestore.errors import FeatureStoreError
     from featurestore.ingest.kinds import register_event_schemas
     from featurestore.stack import Stack

@@ -106,7 +106,8 @@ def _apply_definitions(settings: Settings) -> None:
     Apply refuses a topic without a schema in the schema registry, and the feeds, whose first
     writes would register the event schemas, start later: register them first (the same call).
     """
-    from featurestore.definitions import PROJECT, apply_repo
+    from featurestore.apply import apply_repo
+    from featurestore.definitions import PROJECT
     from featurestore.definitions.snapshot import cached_definitions
     from featurestore.ingest.kinds import register_event_schemas
 

@@ -1,8 +1,8 @@
 """What the store defines (entities, feature views, feature services), read from Feast's registry.
 
 Domain dataclasses at this boundary, never Feast objects; Feast is imported only by the
-functions that talk to Feast (:func:`load_repo`, :func:`load_definitions`,
-:func:`apply_definitions`, :func:`apply_repo`). ``registry/`` (Feast's own objects, written by
+functions that talk to Feast (:func:`load_repo`, :func:`load_definitions`, and
+:mod:`featurestore.apply` above this package). ``registry/`` (Feast's own objects, written by
 hand) is the source of truth.
 """
 
@@ -11,21 +11,13 @@ from __future__ import annotations
 from featurestore.definitions import model
 from featurestore.definitions.catalog import market_definitions, stream_definitions
 from featurestore.definitions.model import *  # noqa: F403  (the domain types: model.__all__)
-from featurestore.definitions.registry import (
-    ApplyResult,
-    apply_definitions,
-    apply_repo,
-    load_definitions,
-)
+from featurestore.definitions.registry import load_definitions
 from featurestore.definitions.repo import PROJECT, REPO_PATH, load_repo
 from featurestore.definitions.validate import validate_definitions
 
 __all__ = [
     "PROJECT",
     "REPO_PATH",
-    "ApplyResult",
-    "apply_definitions",
-    "apply_repo",
     "load_definitions",
     "load_repo",
     "market_definitions",

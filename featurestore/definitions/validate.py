@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from featurestore.definitions import expressions as ast
+from featurestore.definitions.columns import reserved_feature_names
 from featurestore.definitions.expressions import names, parse
 from featurestore.definitions.feast_stream import TAG_PREFIX
 from featurestore.definitions.model import (
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 __all__ = [
     "check_changes",
     "check_source_schemas",
-    "reserved_feature_names",
     "topic_entity",
     "validate_definitions",
 ]
@@ -363,18 +363,6 @@ def topic_entity(topic: str, views: Sequence[FeatureView]) -> str:
     if first is None:
         raise ConfigurationError(f"topic {topic!r}: no stream feature view reads it")
     return first.entities[0]
-
-
-def reserved_feature_names(view: FeatureView) -> frozenset[str]:
-    """Names no feature of ``view`` may take.
-
-    These are the columns its rows or its offline table have besides the features: the
-    processors' row metadata, the table's times and lineage.
-    """
-    from featurestore.offline.tables import reserved_columns
-    from processors.features.engine import ROW_METADATA
-
-    return frozenset((*ROW_METADATA, *reserved_columns(view)))
 
 
 def _check_topics(views: Iterable[FeatureView]) -> None:

@@ -52,7 +52,12 @@ def _without_empty_chunks(table: pa.Table) -> pa.Table:
 def copy_out(
     cur: psycopg.Cursor[tuple[object, ...]], query: sql.Composable, schema: pa.Schema
 ) -> pa.Table:
-    """Run ``query`` through ``COPY ... TO STDOUT`` and parse the rows as ``schema``."""
+    """Run ``query`` through ``COPY ... TO STDOUT`` and parse the rows as ``schema``.
+
+    PostgreSQL's CSV writes NULL as an unquoted empty field and quotes an empty string, so that
+    is the only null read back: Arrow's default null spellings (``NA``, ``null``, ``NaN``...)
+    would turn text features of those values into nulls, and float NaN into null.
+    """
     statement = sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)
     buffer = io.BytesIO()
     with cur.copy(statement) as copy:
@@ -67,6 +72,7 @@ def copy_out(
         parse_options=pacsv.ParseOptions(newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
             column_types=schema,
+            null_values=[""],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
             true_values=["t"],

@@ -30,46 +30,20 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg import sql
 
-from featurestore.definitions.model import Definitions, FeatureView, SourceTable, ValueType
+from featurestore.definitions.columns import LINEAGE_COLUMNS
+from featurestore.definitions.model import Definitions, FeatureView, ValueType
 from featurestore.errors import ConfigurationError
 from featurestore.offline.changes import create_changes_table
 
 __all__ = [
-    "LINEAGE_COLUMNS",
     "covered_features",
     "create_offline_table",
     "create_offline_tables",
     "ensure_partitions",
     "has_timescaledb",
     "partition_bounds",
-    "reserved_columns",
     "table_identifier",
 ]
-
-LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("source_topic", "text"),
-    ("source_partition", "integer"),
-    ("source_offset_start", "bigint"),
-    ("source_offset_end", "bigint"),
-)
-"""Lineage columns every feature row carries: where in the event log it came from."""
-
-
-def reserved_columns(view: FeatureView) -> tuple[str, ...]:
-    """The columns of the view's table besides its join keys and features.
-
-    No feature may take these names: its event and created times (the view's names and the
-    contract's defaults, which the processors' rows use) and the lineage columns.
-    """
-    src = view.source
-    return (
-        src.timestamp_field,
-        src.created_timestamp_column,
-        SourceTable.timestamp_field,
-        SourceTable.created_timestamp_column,
-        *(name for name, _ in LINEAGE_COLUMNS),
-    )
-
 
 _FIXED_WIDTH = (ValueType.FLOAT64, ValueType.INT64, ValueType.BOOL)
 _MAX_COVERED = 200

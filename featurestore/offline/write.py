@@ -24,11 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg import sql
 
+from featurestore.definitions.columns import LINEAGE_COLUMNS
 from featurestore.definitions.model import Definitions, FeatureView
 from featurestore.errors import ValidationError
 from featurestore.offline._copy import copy_in
 from featurestore.offline.changes import record_change
-from featurestore.offline.tables import LINEAGE_COLUMNS, ensure_partitions, table_identifier
+from featurestore.offline.tables import ensure_partitions, table_identifier
 
 __all__ = ["OfflineWriter", "upsert_from_staging", "write_feature_rows"]
 

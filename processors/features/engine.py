@@ -35,7 +35,6 @@ from processors.features.state import EntityState, OpenTile, PartitionFeatureSta
 from processors.features.stats import ColumnStats, Summary, add_grouped, finalize
 
 __all__ = [
-    "ROW_METADATA",
     "EventBatch",
     "FeatureOutput",
     "advance_chain",
@@ -48,9 +47,8 @@ __all__ = [
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 Rows = dict[str, npt.NDArray[np.generic]]
-
-ROW_METADATA = ("entity", "event_us", "created_ms", "first_offset", "last_offset")
-"""The columns of every row besides its features (validation refuses features so named)."""
+"""A view's rows as columns: its features and the metadata every row has
+(:data:`featurestore.definitions.columns.ROW_METADATA`)."""
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ import psycopg
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.registry import value_subject

@@ -20,9 +20,10 @@ import pytest
 from click.testing import CliRunner
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from featurestore.apply import apply_definitions
 from featurestore.cli import main
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.ingest import wait_for_brokers
 from featurestore.topics import TopicSpec, ensure_topics

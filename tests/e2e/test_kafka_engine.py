@@ -18,8 +18,9 @@ import psycopg
 import pytest
 from confluent_kafka import Producer
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import apply_definitions, market_definitions
+from featurestore.definitions import market_definitions
 from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
 from featurestore.ingest import wait_for_brokers
 from featurestore.topics import TopicSpec, ensure_topics

@@ -33,8 +33,9 @@ from confluent_kafka.admin import AdminClient
 from featurestore_client import FeatureStoreClient
 from psycopg import sql
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings, TopicSettings
-from featurestore.definitions import Definitions, apply_definitions, stream_definitions
+from featurestore.definitions import Definitions, stream_definitions
 from featurestore.errors import NotFoundError
 from featurestore.events import Anomaly, ConfluentSchemaStore, LoggedEvent, replay_topic
 from featurestore.ingest import IngestOptions, Ingestor, SourceRecord

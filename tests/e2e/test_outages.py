@@ -30,8 +30,9 @@ import pandas as pd
 import psutil
 import pytest
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.processor_files import processor_log, ready_file, status_file
 from featurestore.stack import Stack
 from featurestore.stack.process import stop_group

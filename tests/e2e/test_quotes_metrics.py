@@ -27,13 +27,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import (
-    Definitions,
-    FeatureView,
-    apply_definitions,
-    stream_definitions,
-)
+from featurestore.definitions import Definitions, FeatureView, stream_definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic, to_micros
 from featurestore.offline import PostgresOfflineStore, TrainingRequest
 from featurestore.online.base import EntityKey, FeatureRef

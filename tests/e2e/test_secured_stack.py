@@ -38,8 +38,9 @@ import redis
 import requests
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.online.testing import market_catalog
 from featurestore.processor_files import processor_log
 from featurestore.security import credentials_file

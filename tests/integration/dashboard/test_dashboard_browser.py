@@ -24,8 +24,9 @@ import psycopg
 import pytest
 import requests
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.stack.process import wait_until
 from tests.browser import Page, chromium_page
 from tests.conftest import REPO_ROOT

@@ -17,13 +17,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import (
-    Definitions,
-    apply_definitions,
-    load_definitions,
-    market_definitions,
-)
+from featurestore.definitions import Definitions, load_definitions, market_definitions
 from featurestore.definitions.snapshot import cached_definitions, snapshot_file
 
 pytestmark = pytest.mark.integration

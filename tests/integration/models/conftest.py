@@ -15,8 +15,9 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, apply_definitions
+from featurestore.definitions import Definitions
 from featurestore.offline.tables import table_identifier
 from featurestore.topics import TopicSpec, ensure_topics
 from models.demo import DemoData, demo_definitions, demo_market, write_features

@@ -18,13 +18,9 @@ import pyarrow as pa
 import pytest
 from psycopg import sql
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import (
-    Definitions,
-    FeatureView,
-    apply_definitions,
-    market_definitions,
-)
+from featurestore.definitions import Definitions, FeatureView, market_definitions
 from featurestore.offline import write_feature_rows
 from featurestore.offline._copy import copy_in
 from featurestore.offline.tables import ensure_partitions, table_identifier

@@ -12,8 +12,9 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.offline import write_feature_rows
 from featurestore.offline.tables import table_identifier
 

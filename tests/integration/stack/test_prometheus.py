@@ -23,8 +23,9 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
+from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, apply_definitions, market_definitions
+from featurestore.definitions import Definitions, market_definitions
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer

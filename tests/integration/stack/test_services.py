@@ -60,7 +60,8 @@ def test_grpc_service_starts_serves_health_and_stops(stack: Settings, tmp_path: 
 def test_scorer_service_starts_once_a_champion_exists_and_stops(
     stack: Settings, tmp_path: Path
 ) -> None:
-    from featurestore.definitions import apply_definitions, stream_definitions
+    from featurestore.apply import apply_definitions
+    from featurestore.definitions import stream_definitions
     from models.bootstrap import ensure_first_models
 
     # What `make run` does before it starts the services: the scorer reads the views from the

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from featurestore.apply import apply_definitions
 from featurestore.config import load_settings
 from featurestore.definitions import (
     AggFunction,
@@ -21,15 +22,13 @@ from featurestore.definitions import (
     FeatureView,
     StreamComputation,
     ValueType,
-    apply_definitions,
     market_definitions,
     validate_definitions,
 )
+from featurestore.definitions.columns import LINEAGE_COLUMNS, ROW_METADATA
 from featurestore.definitions.validate import check_source_schemas
 from featurestore.errors import ConfigurationError
 from featurestore.events import InMemorySchemaStore
-from featurestore.offline.tables import LINEAGE_COLUMNS
-from processors.features.engine import ROW_METADATA
 
 MINUTE = timedelta(minutes=1)
 DEFS = market_definitions()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from featurestore.definitions.columns import ROW_METADATA
 from featurestore.definitions.model import (
     AggFunction,
     Aggregation,
@@ -294,6 +295,8 @@ def run_engine(scenario: Scenario) -> EngineResult:
                 result.late += [start + int(i) for i in out.late]
                 result.duplicates += [start + int(i) for i in out.duplicates]
             for view, columns in out.rows.items():
+                # The columns validation reserves are exactly those besides the features.
+                assert set(columns) == {*ROW_METADATA, *by_name[view].feature_names}, view
                 collapsed = result.rows.setdefault(view, {})
                 names = list(columns)
                 for r in range(len(columns["event_us"])):
