@@ -196,8 +196,8 @@ class FeatureRef:
         """Check what a request selects: references (parsed and returned) or a service (``()``).
 
         Raises :class:`ValidationError` naming ``features`` when both or neither are given, when
-        the list is empty, or when a reference is not ``view:feature``. Whether the views and
-        features exist is for :meth:`Definitions.resolve`.
+        the list is empty, when a reference is not ``view:feature`` or is named twice. Whether
+        the views and features exist is for :meth:`Definitions.resolve`.
         """
         if (features is None) == (service is None):
             raise ValidationError(
@@ -208,7 +208,28 @@ class FeatureRef:
             return ()
         if not features:
             raise ValidationError("no features requested", field="features")
-        return tuple(f if isinstance(f, FeatureRef) else cls.parse(f.strip()) for f in features)
+        return cls.once_each(
+            [f if isinstance(f, FeatureRef) else cls.parse(f.strip()) for f in features]
+        )
+
+    @staticmethod
+    def once_each(
+        refs: Sequence[FeatureRef], *, field_name: str = "features"
+    ) -> tuple[FeatureRef, ...]:
+        """``refs``, each named once; a repeat is a :class:`ValidationError` naming both places.
+
+        Feast refuses a feature named twice, and the answer has one column a name: taking the
+        repeat silently would hide a mistake in the request.
+        """
+        first_at: dict[FeatureRef, int] = {}
+        for i, ref in enumerate(refs):
+            first = first_at.setdefault(ref, i)
+            if first != i:
+                where = f"{field_name}[{i}]"
+                raise ValidationError(
+                    f"{where}: '{ref}' is named twice (first at [{first}])", field=where
+                )
+        return tuple(refs)
 
     def __str__(self) -> str:
         """``view:feature``."""
@@ -465,8 +486,8 @@ class Definitions:
     ) -> tuple[FeatureRef, ...]:
         """Check a list of references or a service name and return the references.
 
-        Exactly one of ``features`` and ``service`` must be given. Every view and feature must
-        exist; duplicates are dropped, the first occurrence keeps its place.
+        Exactly one of ``features`` and ``service`` must be given, a reference named once. Every
+        view and feature must exist.
         """
         parsed = FeatureRef.selection(features, service)
         refs = self.service(service).features if service is not None else parsed

@@ -116,7 +116,9 @@ class ColumnCopy:
         self, key: pa.Array, micros: np.ndarray, features: list[str], ttl: timedelta
     ) -> list[pa.Array]:
         """``features`` as of each entity row (null where no row is in the TTL)."""
-        ttl_us = int(ttl.total_seconds() * 1_000_000) or None
+        # Whole microseconds, exactly: through float seconds a TTL such as 1.0086 s becomes
+        # 1,008,599 µs, and the row exactly at the TTL bound would be dropped.
+        ttl_us = ttl // timedelta(microseconds=1) or None
         positions = self.rows.positions(key, micros, ttl_us)
         return [self.values.column(name).take(positions).combine_chunks() for name in features]
 

@@ -82,16 +82,11 @@ def features_from_proto(
         raise ValidationError(
             "features: name at least one feature, or a feature_service", field="features"
         )
-    first_at: dict[FeatureRef, int] = {}
-    for i, text in enumerate(request.features.features):
-        where = f"features.features[{i}]"
-        first = first_at.setdefault(FeatureRef.parse(text, field_name=where), i)
-        if first != i:
-            # As Feast refuses a feature named twice: the answer has one column a name.
-            raise ValidationError(
-                f"{where}: {text!r} is named twice (first at [{first}])", field=where
-            )
-    return tuple(first_at)
+    texts = request.features.features
+    return FeatureRef.once_each(
+        [FeatureRef.parse(t, field_name=f"features.features[{i}]") for i, t in enumerate(texts)],
+        field_name="features.features",
+    )
 
 
 def _entity_value(value: types_pb2.Value, where: str) -> EntityValue:

@@ -60,7 +60,11 @@ def quotes(stack: Settings) -> Iterator[tuple[Definitions, pd.DataFrame]]:
         }
     ).drop_duplicates(["symbol", "event_timestamp"])
     rows["created_timestamp"] = rows["event_timestamp"] + pd.Timedelta(seconds=1)
-    venue = rng.choice(["XNAS", 'say "hi", \\ then\nnewline', "", "é"], len(rows)).astype(object)
+    # Spellings CSV readers take for null by default: text here, never a null.
+    null_like = ["NA", "null", "NULL", "NaN", "nan", "N/A", "#N/A", "-nan"]
+    venue = rng.choice(
+        ["XNAS", 'say "hi", \\ then\nnewline', "", "é", *null_like], len(rows)
+    ).astype(object)
     venue[rng.random(len(rows)) < 0.1] = None
     rows["venue"] = venue
     rows["halted"] = pd.array(rng.random(len(rows)) < 0.3, dtype="boolean")
@@ -122,4 +126,5 @@ def test_text_and_boolean_features_equal_merge_asof(
     assert ours["halted"].isna().any() and ours["halted"].notna().any()
     if "venue" in ours:
         assert ours["venue"].isin(['say "hi", \\ then\nnewline']).any()  # quoting survived
+        assert set(ours["venue"].dropna()) >= {"NA", "null", "NULL", "NaN", "N/A", ""}
         assert ours["venue"].isna().any()

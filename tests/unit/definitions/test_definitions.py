@@ -95,8 +95,13 @@ def test_warm_up_is_the_longest_window_a_service_reads_chains_included() -> None
 
 def test_resolve_and_lookups() -> None:
     defs = market_definitions()
-    refs = defs.resolve(["bars_1m:close", "rolling_1m:sma_5", "bars_1m:close"])
-    assert refs == (FeatureRef("bars_1m", "close"), FeatureRef("rolling_1m", "sma_5"))
+    refs = defs.resolve(["rolling_1m:sma_5", " bars_1m:close"])
+    assert refs == (FeatureRef("rolling_1m", "sma_5"), FeatureRef("bars_1m", "close"))
+    # As Feast refuses it, and as GetOnlineFeatures does: the answer has one column a name.
+    with pytest.raises(ValidationError) as info:
+        defs.resolve(["bars_1m:close", "rolling_1m:sma_5", FeatureRef("bars_1m", "close")])
+    assert str(info.value) == "features[2]: 'bars_1m:close' is named twice (first at [0])"
+    assert info.value.field == "features[2]"
     with pytest.raises(NotFoundError, match="unknown feature view 'nope'"):
         defs.resolve(["nope:close"])
     with pytest.raises(NotFoundError, match="no feature 'nope'"):

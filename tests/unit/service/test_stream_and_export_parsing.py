@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -107,6 +108,24 @@ def _ipc(table: pa.Table, compression: str | None = None) -> bytes:
     with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table, max_chunksize=40)
     return bytes(sink.getvalue().to_pybytes())
+
+
+@pytest.mark.parametrize(
+    ("features", "message"),
+    [
+        (
+            ["bars_1m:close", "rolling_1m:sma_5", "bars_1m:close"],
+            "features[2]: 'bars_1m:close' is named twice (first at [0])",
+        ),
+        (["bars_1m:close", " bars_1m:close"], "features[1]: 'bars_1m:close' is named twice"),
+    ],
+)
+def test_an_export_naming_a_feature_twice_is_refused(features: list[str], message: str) -> None:
+    """It was taken silently, one column for the two names; Feast and GetOnlineFeatures refuse."""
+    request = _grid_request()
+    request.features.features.extend(features)
+    with pytest.raises(ValidationError, match=f"^{re.escape(message)}"):
+        job_from_proto(request, max_rows=100)
 
 
 @pytest.mark.parametrize(
