@@ -9,14 +9,23 @@ WRITE_IF_NEWER_LUA = """\
 -- ARGV[5]  expiry in Unix ms (event time + TTL), or "" when the view never expires
 -- ARGV[6], ARGV[7], ...  feature field, value bytes pairs
 -- Returns 1 when written, 0 when the stored row is newer.
+-- A varint as a signed 64-bit integer. A negative one (seconds before 1970) takes ten bytes,
+-- its two's complement: it is counted from its complement, exact while |value| < 2^53.
 local function varint(s, i)
-  local value, mult, b = 0, 1, 0
+  local value, complement, mult, n, b = 0, 0, 1, 0, 0
   repeat
     b = string.byte(s, i)
     i = i + 1
-    value = value + (b % 128) * mult
-    mult = mult * 128
+    n = n + 1
+    if n <= 9 then
+      value = value + (b % 128) * mult
+      complement = complement + (127 - b % 128) * mult
+      mult = mult * 128
+    end
   until b < 128
+  if n == 10 then
+    return -complement - 1, i
+  end
   return value, i
 end
 

@@ -40,7 +40,7 @@ from featurestore.online.pipelined import (
     RedisAccess,
     encode_command,
 )
-from featurestore.online.rows import RowBatch, StoreHook
+from featurestore.online.rows import PASSING_STATES, RowBatch, StoreHook
 
 __all__ = ["MAX_REDIRECTS", "ClusterRedis"]
 
@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 5
 _SLOTS = 16384
-_UNAVAILABLE = (b"CLUSTERDOWN", b"TRYAGAIN", b"MASTERDOWN", b"LOADING")
+_UNAVAILABLE = tuple(state.encode() for state in PASSING_STATES)
 _CLUSTER_SLOTS = encode_command("CLUSTER", "SLOTS")
 
 Address = tuple[str, int]

@@ -52,11 +52,26 @@ _ONEOF_FIELD = {
 }
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _entity_value(value: EntityValue) -> tuple[bytes, bytes]:
-    if isinstance(value, bool):
-        raise ValidationError("entity values are strings or integers", field="entities")
+    """The type tag and bytes of one join key's value; ValidationError naming a bad one."""
     if isinstance(value, str):
-        return _STRING, value.encode()
+        try:
+            return _STRING, value.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 (nor Feast key) exists
+            raise ValidationError(
+                f"entity value {value!r} is not valid Unicode text", field="entities"
+            ) from exc
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(
+            f"entity value {value!r}: entity values are strings or integers", field="entities"
+        )
+    if not _INT64_MIN <= value <= _INT64_MAX:
+        raise ValidationError(
+            f"entity value {value} is outside the 64-bit integer range", field="entities"
+        )
     return _INT64, struct.pack("<q", value)
 
 

@@ -5,10 +5,12 @@ One Redis server, or a Redis Cluster (``FEATURESTORE_REDIS__CLUSTER``): the keys
 
 Writes are write-if-newer per (entity, view), atomically on the server (a Lua script compares the
 stored ``_ts:view``), so a late or replayed row never regresses a value; a row with the same event
-time replaces the stored one (a recomputed row wins). The key expires at the newest row's event
-time + its view's TTL. Writes go through redis-py in pipelined batches: on a cluster, redis-py's
-cluster pipeline sends each master its part and follows MOVED/ASK; the script is called by its SHA
-and loaded again where a node lacks it (a promoted replica has an empty script cache).
+time replaces the stored one (a recomputed row wins). A row replaces its view's whole row: a
+feature it lacks is written null, so no value of an older row outlives it. The key expires at the
+newest row's event time + its view's TTL. Writes go through redis-py in pipelined batches: on a
+cluster, redis-py's cluster pipeline sends each master its part and follows MOVED/ASK; the script
+is called by its SHA and loaded again where a node lacks it (a promoted replica has an empty script
+cache).
 
 Reads go through the store's :class:`~featurestore.online.rows.RowReader` (one HMGET per entity
 key, one pipelined round trip per node, the client-side cache in front when configured): the same
@@ -16,8 +18,9 @@ path serves GetOnlineFeatures' raw encoder (:attr:`RedisOnlineStore.rows`) and :
 which Predict and the general path use.
 
 Errors of redis-py are translated at this boundary: connection errors, timeouts and a cluster
-without a serving master become :class:`BackendUnavailableError`, anything else
-:class:`FeatureStoreError`.
+without a serving master become :class:`BackendUnavailableError`, and so does a read answered
+with a passing state (``LOADING`` while a restarted Redis loads its data, ``BUSY``, ...:
+:data:`~featurestore.online.rows.PASSING_STATES`), anything else :class:`FeatureStoreError`.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ from featurestore.online.layout import (
 from featurestore.online.pipelined import PipelinedRedis, RedisAccess
 from featurestore.online.reading import ReadPlan
 from featurestore.online.row_cache import RowCache
-from featurestore.online.rows import RowBatch, RowClient, RowReader, SingleRedis
+from featurestore.online.rows import PASSING_STATES, RowBatch, RowClient, RowReader, SingleRedis
 
 __all__ = [
     "WRITE_IF_NEWER_LUA",
@@ -135,7 +138,22 @@ def write_args(row: FeatureRow, catalog: FeatureCatalog) -> tuple[bytes, list[by
         except FeatureStoreError as exc:
             raise ValidationError(str(exc), field="values") from exc
         args += (feature_field(view.name, name), encode_value(value, spec.dtype))
+    args += _absent_fields(view, row.values)
     return view_key(view, row.entity, catalog.project), args
+
+
+def _absent_fields(view: FeatureViewSpec, names: Iterable[str]) -> list[bytes]:
+    """Field, null pairs of the view's features not in ``names``.
+
+    A row replaces the whole stored row of its view: a feature it lacks is null in it, never
+    the value an older row left in the hash (served PRESENT with the newer row's event time).
+    """
+    given = set(names)
+    out: list[bytes] = []
+    for spec in view.features:
+        if spec.name not in given:
+            out += (feature_field(view.name, spec.name), b"")
+    return out
 
 
 def table_write_args(
@@ -168,6 +186,7 @@ def table_write_args(
     ttl_us = None if view.ttl is None else view.ttl // timedelta(microseconds=1)
     fields = [feature_field(view.name, name) for name in features]
     values = [encode_values(table.column(spec.name), spec.dtype) for spec in specs]
+    absent = _absent_fields(view, features)
     keys = table.column(join_key).to_pylist()
     out: list[tuple[bytes, list[bytes | str]]] = []
     for i, micros in enumerate(stamps.cast(pa.int64()).to_pylist()):
@@ -179,6 +198,7 @@ def table_write_args(
         ]  # fmt: skip
         for field, column in zip(fields, values, strict=True):
             args += (field, column[i])
+        args += absent
         out.append((view_key(view, EntityKey((join_key,), (keys[i],)), catalog.project), args))
     return out
 
@@ -379,6 +399,8 @@ class RedisOnlineStore:
         now: datetime | None = None,
     ) -> OnlineFeatures:
         """Read ``refs`` of every entity: one HMGET per entity key, one round trip per node."""
+        if now is not None and now.utcoffset() is None:
+            raise ValidationError("now must be timezone-aware", field="now")
         plan = ReadPlan.build(self._catalog, entities, refs, view_key)
         groups: dict[tuple[bytes, ...], list[int]] = {}
         for c, (_, fields) in enumerate(plan.commands):
@@ -395,7 +417,8 @@ class RedisOnlineStore:
                 replies[c] = reply
         _check(replies)
         features = plan.decode(replies, now or datetime.now(UTC))
-        again = _stale_cached(plan, features, batches, results)
+        cached = any(hits for _, hits in results)  # none: no row can be a stale cached one
+        again = _stale_cached(plan, features, batches, results) if cached else []
         if again:
             # A cached row past its TTL may be of a key that Redis has expired since.
             for (batch, commands), rows in again:
@@ -417,8 +440,11 @@ class RedisOnlineStore:
 
 
 def _check(replies: Sequence[Any]) -> None:
+    """Raise for the first reply that is not a row: a passing state is UNAVAILABLE."""
     for reply in replies:
         if not isinstance(reply, list):
+            if str(reply).startswith(PASSING_STATES):
+                raise BackendUnavailableError(f"online store (Redis) unavailable: {reply}")
             raise FeatureStoreError(f"online store (Redis) failed while reading: {reply}")
 
 

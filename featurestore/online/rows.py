@@ -24,7 +24,11 @@ from redis.crc import key_slot
 from featurestore.online.pipelined import Invalidate, PipelinedRedis, encode_command
 from featurestore.online.row_cache import RowCache
 
-__all__ = ["RowBatch", "RowClient", "RowReader", "SingleRedis", "StoreHook"]
+__all__ = ["PASSING_STATES", "RowBatch", "RowClient", "RowReader", "SingleRedis", "StoreHook"]
+
+PASSING_STATES = ("LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN")
+"""Error replies of a Redis that is starting, busy or failing over: a later call may succeed
+(:class:`~featurestore.errors.BackendUnavailableError`, not a failure of the request)."""
 
 StoreHook = Callable[[Sequence[bytes], list[Any]], None]
 """Told the replies of some keys of a batch, in the order of their connection's stream."""

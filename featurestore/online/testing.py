@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import redis
+import redis.cluster
 
 from featurestore.config import RedisSettings
 from featurestore.online.base import (
@@ -150,12 +151,28 @@ class InMemoryOnlineStore:
 
 
 def delete_project_keys(settings: RedisSettings, *projects: str) -> None:
-    """Delete every key of the Feast ``projects`` (a key ends with its project's name)."""
-    client = redis.Redis(
-        host=settings.host, port=settings.port, db=settings.db, **settings.client_kwargs()
-    )
+    """Delete every key of the Feast ``projects`` (a key ends with its project's name).
+
+    On a Redis Cluster every master is scanned, and each key deleted alone: one DEL of keys in
+    several slots is refused (CROSSSLOT).
+    """
+    client: redis.Redis | redis.cluster.RedisCluster
+    if settings.cluster:
+        client = redis.cluster.RedisCluster(
+            startup_nodes=[
+                redis.cluster.ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                for host, port in settings.startup_nodes
+            ],
+            **settings.client_kwargs(),
+        )
+    else:
+        client = redis.Redis(
+            host=settings.host, port=settings.port, db=settings.db, **settings.client_kwargs()
+        )
+    suffixes = tuple(project.encode() for project in projects)
     with client:
-        for project in projects:
-            keys = [k for k in client.scan_iter(count=1000) if k.endswith(project.encode())]
-            if keys:
-                client.delete(*keys)
+        keys = [k for k in client.scan_iter(count=1000) if k.endswith(suffixes)]
+        with client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.delete(key)
+            pipe.execute()

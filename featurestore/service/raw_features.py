@@ -48,7 +48,7 @@ from featurestore._proto.v1 import feature_service_pb2, types_pb2
 from featurestore.errors import BackendUnavailableError, FeatureStoreError
 from featurestore.online import EntityKey, FeatureCatalog
 from featurestore.online.layout import feature_field, redis_key, timestamp_field
-from featurestore.online.rows import RowBatch, RowReader
+from featurestore.online.rows import PASSING_STATES, RowBatch, RowReader
 from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
 from featurestore.service.response_memo import ResponseMemo
 from featurestore.service.telemetry import ServerCounters
@@ -249,10 +249,6 @@ class RawFeatureReader:
         return response
 
 
-_PASSING_STATES = ("LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN")
-"""Error replies of a Redis that is starting, busy or failing over: the call may succeed later."""
-
-
 def _columns(replies: list[Any]) -> list[tuple[bytes | None, ...]]:
     """The HMGET replies (a row per entity) as columns of fields; error replies raise.
 
@@ -263,7 +259,7 @@ def _columns(replies: list[Any]) -> list[tuple[bytes | None, ...]]:
     if set(map(type, replies)) != {list}:
         errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
         first = errors[0] if errors else "a reply that is not a row"
-        if first.startswith(_PASSING_STATES):
+        if first.startswith(PASSING_STATES):
             raise BackendUnavailableError(f"online store (Redis) unavailable: {first}")
         raise FeatureStoreError(f"online store (Redis) failed while reading: {first}")
     return list(zip(*replies, strict=True))
