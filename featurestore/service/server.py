@@ -27,6 +27,7 @@ from featurestore._proto.v1 import (
     prediction_service_pb2,
 )
 from featurestore.config import Settings
+from featurestore.errors import ConfigurationError
 from featurestore.events import Anomaly, ConfluentSchemaStore, PredictionLog
 from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
 from featurestore.service.anomalies import AnomalyServicer
@@ -152,6 +153,9 @@ async def create_server(
             ("grpc.keepalive_timeout_ms", 20_000),
             ("grpc.http2.ping_timeout_ms", 20_000),
             ("grpc.http2.max_pings_without_data", 0),
+            # gRPC shares a port between servers by default (SO_REUSEPORT): a second server
+            # started on a port in use would take half its connections, silently. Refuse it.
+            ("grpc.so_reuseport", 0),
         ]
     )
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -256,13 +260,22 @@ async def create_server(
     host = settings.grpc.host
     # "::" (every IPv6 and, on Linux, IPv4 address) or an IPv6 address needs brackets.
     address = f"[{host}]:{settings.grpc.port}" if ":" in host else f"{host}:{settings.grpc.port}"
-    if service.tls_cert_file is not None and service.tls_key_file is not None:
-        credentials = grpc.ssl_server_credentials(
-            [(service.tls_key_file.read_bytes(), service.tls_cert_file.read_bytes())]
-        )
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if service.tls_cert_file is not None and service.tls_key_file is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(service.tls_key_file.read_bytes(), service.tls_cert_file.read_bytes())]
+            )
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio's only word: "Failed to bind to address ..."
+        for close in reversed(closers):
+            await close()
+        raise ConfigurationError(
+            f"gRPC server: cannot listen on {address} (FEATURESTORE_GRPC__HOST,"
+            " FEATURESTORE_GRPC__PORT): another process holds the port, or the address is not"
+            " one of this host's"
+        ) from None
     watch = DependencyWatch(health_servicer, backend_probes(settings) if probes is None else probes)
     handle = ServiceServer(server, health_servicer, service.shutdown_grace_s, watch, closers)
     handle.drainers += [subscriptions.drain, prediction_subscriptions.drain]

@@ -142,7 +142,8 @@ func main() {
 	for received < *maxAnomalies {
 		a, err := stream.Next()
 		if err != nil {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, io.EOF) {
+			// -watch ran out (Next's error matches ErrDeadlineExceeded) or the server ended it.
+			if !errors.Is(err, featurestore.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) {
 				log.Fatal(err)
 			}
 			break
