@@ -85,6 +85,56 @@ def _value_type(feast_dtype: Any) -> ValueType:
     raise ConfigurationError(f"feature type {name} is not supported by this store")
 
 
+def _key_type(entity: Any, columns: dict[str, str]) -> ValueType:
+    """The type Feast keys ``entity`` by: its views' column of its join key, or its own type.
+
+    ``columns``: the join key's type named by the views' entity columns (where one lists it).
+    A scalar type the store does not key by is returned all the same, for validation to refuse
+    naming it; a type that is no scalar at all is refused here.
+    """
+    text = columns.get(entity.name)
+    if text is None:
+        if entity.value_type.value == 0:  # UNKNOWN: the store's tables hold join keys as text
+            return ValueType.STRING
+        try:
+            return ValueType(entity.value_type.value)
+        except ValueError:
+            text = entity.value_type.name
+    for value_type in ValueType:
+        if text in (value_type.value, value_type.name):
+            return value_type
+    raise ConfigurationError(
+        f"entity {entity.name!r}: join key {entity.join_key!r} has type {text}, which this store"
+        " does not support (String)"
+    )
+
+
+def _key_columns(entities: Sequence[Any], views: Sequence[Any]) -> dict[str, str]:
+    """Each entity's join key type as its views' entity columns name it.
+
+    Feast keys an entity's rows by the type of the reading view's column (its own value type is
+    often UNKNOWN), so views that disagree would key one entity two ways.
+
+    Raises:
+        ConfigurationError: two views give one entity's join key different types.
+    """
+    join_keys = {e.name: e.join_key for e in entities}
+    found: dict[str, tuple[str, str]] = {}
+    for view in views:
+        columns = {c.name: str(c.dtype) for c in view.entity_columns}
+        for name in view.entities:
+            text = columns.get(join_keys.get(name, ""))
+            if text is None:
+                continue
+            first, first_view = found.setdefault(name, (text, view.name))
+            if first != text:
+                raise ConfigurationError(
+                    f"entity {name!r}: join key {join_keys[name]!r} is {first} in feature view"
+                    f" {first_view!r} but {text} in {view.name!r} (an entity has one type)"
+                )
+    return {name: text for name, (text, _) in found.items()}
+
+
 def _postgres_source(view: FeatureView) -> Any:
     from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
         PostgreSQLSource,
@@ -226,19 +276,21 @@ def from_feast(
     Raises:
         ConfigurationError: a view Feast accepts but this store cannot use (an unsupported
             aggregation function, an unknown ``featurestore.`` tag, an offline table that is
-            not PostgreSQL); the message names the view and the field.
+            not PostgreSQL), an entity whose join key is no scalar or is typed differently by
+            two views; the message names the view or entity and the field. A scalar join key
+            type the store does not support is kept, for validation to refuse.
     """
     # Feast 0.67 stores an entity's value type as UNKNOWN; the views' entity columns keep it.
-    key_types = {c.name: _value_type(c.dtype) for v in views for c in v.entity_columns}
+    named = [e for e in entities if not e.name.startswith("__dummy")]
+    columns = _key_columns(named, views)
     domain_entities = tuple(
         Entity(
             name=e.name,
             join_key=e.join_key,
-            value_type=key_types.get(e.join_key, ValueType.STRING),
+            value_type=_key_type(e, columns),
             description=e.description,
         )
-        for e in entities
-        if not e.name.startswith("__dummy")
+        for e in named
     )
     with quiet_stream_warnings():
         domain_views = [_view_from_feast(view) for view in views]

@@ -25,6 +25,7 @@ from featurestore.definitions.model import (
     AggFunction,
     Aggregation,
     Definitions,
+    Entity,
     FeatureView,
     StreamComputation,
     ValueType,
@@ -49,6 +50,13 @@ over a window without a value). ``min``, ``max``, ``first`` and ``last`` of whol
 whole but null over such a window, which an Int64 row cannot hold."""
 _MAX_EXACT = 2**53
 """Integer literals up to this size are exact as the floats expressions compute with."""
+_ROLE_AVRO_TYPES = {
+    "timestamp_field": frozenset(("int", "long")),
+    "entity_field": frozenset(("string",)),
+    "id_field": frozenset(("string",)),
+}
+"""The Avro types the processors decode each named field of a source from (from any other,
+every event is dead-lettered)."""
 
 
 def _source_columns(view: FeatureView, stream: StreamComputation) -> set[str]:
@@ -73,6 +81,12 @@ def _source_columns(view: FeatureView, stream: StreamComputation) -> set[str]:
             raise ConfigurationError(
                 f"{where}: {role} {name!r} is not a field of its Avro schema"
                 f" ({', '.join(source.fields)})"
+            )
+        kinds, allowed = source.field_types.get(name or "", frozenset()), _ROLE_AVRO_TYPES[role]
+        if name is not None and not (kinds and kinds <= allowed):
+            raise ConfigurationError(
+                f"{where}: {role} {name!r} has Avro type {'/'.join(sorted(kinds)) or 'null'};"
+                f" the processors read it from {' or '.join(sorted(allowed))}"
             )
     readable = set(fields)
     for column, text in source.columns.items():
@@ -393,6 +407,24 @@ def _check_topics(views: Iterable[FeatureView]) -> None:
         topic_entity(topic, mine)
 
 
+def _check_entities(entities: Iterable[Entity]) -> None:
+    """Every join key is a String: what the processors key rows by, as Feast keys a String.
+
+    The processors read an entity from a string field of its events and write its rows under
+    that text, and the offline tables hold join keys as text. An entity Feast types otherwise
+    (Int64, Int32, ...) would be keyed by Feast as that type, so Feast (and a request naming the
+    entity by that type) would find none of the rows the store writes.
+    """
+    for entity in entities:
+        if entity.value_type is not ValueType.STRING:
+            raise ConfigurationError(
+                f"entity {entity.name!r}: join key {entity.join_key!r} type"
+                f" {entity.value_type.value} is not supported (String: the processors read an"
+                " entity from a string field of its events, and the offline tables and online"
+                " keys hold it as text)"
+            )
+
+
 def validate_definitions(definitions: Definitions) -> None:
     """Refuse definitions the store cannot compute or serve.
 
@@ -403,13 +435,15 @@ def validate_definitions(definitions: Definitions) -> None:
     schema (exactly its aggregations and derived features); chained views (no cycle, an
     upstream window-end view of the same source, columns among its numeric features); views
     of one topic sharing one source and tile; feature services naming existing features;
-    feature types the offline tables can hold.
+    feature types the offline tables can hold; String join keys; the Avro types of each
+    source's event time, entity and id fields.
     Unsupported aggregation functions cannot reach the domain types: the codec refuses them
     when it reads Feast objects.
 
     Raises:
         ConfigurationError: the first problem found; the message names the view and the field.
     """
+    _check_entities(definitions.entities)
     names_seen: set[str] = set()
     for view in definitions.views:
         if view.name in names_seen:

@@ -30,6 +30,20 @@ __all__ = [
 ]
 
 
+_KEYED_AS_FEAST = frozenset(("String", "Int64"))
+"""The join key types :mod:`featurestore.online.layout` keys as Feast does (a text value as a
+String, a whole number as an Int64): it keys a value by its own type, not the view's."""
+
+
+def _check_join_key(view: str, join_key: str, type_name: str) -> None:
+    """Refuse a join key the layout would key otherwise than Feast (no row would be found)."""
+    if type_name not in _KEYED_AS_FEAST:
+        raise ConfigurationError(
+            f"feature view {view!r}: join key {join_key!r} has type {type_name}, which the"
+            f" online store cannot key as Feast does ({' or '.join(sorted(_KEYED_AS_FEAST))})"
+        )
+
+
 @dataclass(frozen=True)
 class StaticCatalog:
     """A catalog held in memory: views by name and feature services by name."""
@@ -76,7 +90,11 @@ class StaticCatalog:
 
 
 def catalog_from_feast(store: Any) -> StaticCatalog:
-    """Snapshot the views (stream views too) and feature services of a ``feast.FeatureStore``."""
+    """Snapshot the views (stream views too) and feature services of a ``feast.FeatureStore``.
+
+    Raises:
+        ConfigurationError: a view keyed by a type the online store cannot key as Feast does.
+    """
     from featurestore.definitions.feast_stream import quiet_stream_warnings
 
     with quiet_stream_warnings():
@@ -84,6 +102,8 @@ def catalog_from_feast(store: Any) -> StaticCatalog:
     views = []
     for view in feast_views:
         ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+        for column in view.entity_columns:
+            _check_join_key(view.name, column.name, str(column.dtype))
         keys = {c.name for c in view.entity_columns}  # a stream view lists them as features too
         features = tuple(
             FeatureSpec(f.name, ValueType(f.dtype.to_value_type().value))
@@ -106,8 +126,15 @@ def catalog_from_definitions(definitions: Definitions) -> StaticCatalog:
     """Every view (stream views too) and feature service of ``definitions``.
 
     The same catalog as :func:`catalog_from_feast` reads from a registry they were applied to.
+
+    Raises:
+        ConfigurationError: a view keyed by a type the online store cannot key as Feast does.
     """
     join_keys = {entity.name: entity.join_key for entity in definitions.entities}
+    for view in definitions.views:
+        for name in view.entities:
+            entity = definitions.entity(name)
+            _check_join_key(view.name, entity.join_key, entity.value_type.value)
     views = [
         FeatureViewSpec(
             view.name,
