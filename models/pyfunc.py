@@ -84,12 +84,19 @@ class FeatureModel(PythonModel):
     def native_scorer(
         self, columns: tuple[str, ...]
     ) -> tuple[Callable[[np.ndarray], np.ndarray], str]:
-        """Scores of a raw feature matrix whose columns are ``columns`` (Predict's hot path)."""
-        if tuple(columns) != tuple(self.config.feature_columns):
-            raise ConfigurationError(
-                f"the model reads {list(self.config.feature_columns)}, not {list(columns)}"
-            )
-        return matrix_scorer(self._model, self.config), self.config.flavor
+        """Scores of a raw feature matrix whose columns are ``columns`` (Predict's hot path).
+
+        ``columns`` are the signature's, which may list the model's features in another order
+        than it reads them (``predict`` selects them by name): the matrix is then reordered.
+        """
+        own = tuple(self.config.feature_columns)
+        if sorted(columns) != sorted(own) or len(set(columns)) != len(columns):
+            raise ConfigurationError(f"the model reads {list(own)}, not {list(columns)}")
+        scorer = matrix_scorer(self._model, self.config)
+        if tuple(columns) == own:
+            return scorer, self.config.flavor
+        order = np.asarray([list(columns).index(c) for c in own], dtype=np.intp)
+        return (lambda raw: scorer(raw[:, order])), self.config.flavor
 
 
 def _fill(config: ModelConfig) -> np.ndarray | None:

@@ -3,7 +3,11 @@
 The contract with the models: a model is registered in MLflow and loadable with
 ``mlflow.pyfunc.load_model("models:/NAME/VERSION")``; its signature's input column names are its
 features, written ``view__feature``; ``predict(DataFrame)`` returns one score per row (1-D), or
-class probabilities (2-D; the score is the last column, the positive class).
+class probabilities (2-D; the score is the last column, the positive class). A version that breaks
+this contract (no signature, an input that is not a feature, an output of another shape or not of
+numbers) is a :class:`ConfigurationError`, FAILED_PRECONDITION: the registered version has to be
+fixed; an exception raised by the model itself is the server's error, INTERNAL, with its message.
+A version found unservable is not loaded again (a version's files never change in MLflow).
 
 Scoring is the native model's on a NumPy matrix (:mod:`.native`): the input schema is checked once
 when a version is loaded, not on every call.
@@ -42,7 +46,7 @@ from featurestore.mlflow_plugins import skip_feast_header_provider
 from featurestore.online import FeatureRef
 from featurestore.service.native import Scorer, SequenceScoring, native_scorer
 
-__all__ = ["LoadedModel", "ServedModels", "feature_ref_of_column", "load_pyfunc"]
+__all__ = ["LoadedModel", "ServedModels", "feature_ref_of_column", "load_pyfunc", "served_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -87,20 +91,36 @@ class LoadedModel:
         """One score per row of ``features`` (rows x columns, NaN where missing); blocks."""
         try:
             if self.scorer is not None:
-                raw = np.asarray(self.scorer(features), dtype=np.float64)
+                out = self.scorer(features)
             else:
-                frame = pd.DataFrame(features, columns=list(self.columns))
-                raw = np.asarray(self.model.predict(frame), dtype=np.float64)
+                out = self.model.predict(pd.DataFrame(features, columns=list(self.columns)))
         except Exception as exc:  # a model is user code: any failure is the model's
             raise self._fail(exc) from exc
-        return self._checked(raw, len(features))
+        return self._checked(out, len(features))
 
-    def _checked(self, raw: np.ndarray, rows: int) -> np.ndarray:
-        scores = raw[:, -1] if raw.ndim == 2 else raw.reshape(-1)
+    def _checked(self, out: Any, rows: int) -> np.ndarray:
+        """The scores of a model's output: one per row (1-D), or the last column (2-D)."""
+        where = f"model {self.name} version {self.version}"
+        try:
+            raw = np.asarray(out)
+            if out is None or raw.dtype.kind not in "biufO":  # O: numbers as Python objects
+                raise TypeError(raw.dtype)
+            raw = raw.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            what = "no output" if out is None else "values that are not numbers"
+            raise ConfigurationError(
+                f"{where} returned {what}; a model returns one number per row"
+            ) from exc
+        if raw.ndim not in (1, 2) or (raw.ndim == 2 and raw.shape[1] == 0):
+            raise ConfigurationError(
+                f"{where} returned an output of shape {raw.shape} for {rows} rows; a model "
+                "returns one score per row (1-D) or class probabilities (2-D)"
+            )
+        scores = raw[:, -1] if raw.ndim == 2 else raw
         if len(scores) != rows:
-            raise FeatureStoreError(
-                f"model {self.name} version {self.version} returned {len(scores)} scores "
-                f"for {rows} rows"
+            raise ConfigurationError(
+                f"{where} returned {len(scores)} scores for {rows} rows; a model returns one "
+                "score per row"
             )
         return scores
 
@@ -108,10 +128,10 @@ class LoadedModel:
         """A sequence model's scores one step after ``state`` (see :class:`SequenceScoring`)."""
         assert self.sequence is not None
         try:
-            raw = np.asarray(self.sequence.sequence_step(rows, state), dtype=np.float64)
+            out = self.sequence.sequence_step(rows, state)
         except Exception as exc:  # a model is user code: any failure is the model's
             raise self._fail(exc) from exc
-        return self._checked(raw, len(rows))
+        return self._checked(out, len(rows))
 
 
 def _one_thread_numerics() -> None:
@@ -138,10 +158,30 @@ def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
         model = load_pyfunc_model(f"models:/{name}/{version}")
     except Exception as exc:  # MLflow raises many types while downloading and unpickling
         raise FeatureStoreError(f"model {name} version {version} cannot be loaded: {exc}") from exc
+    return served_model(model, name, version)
+
+
+def served_model(model: Any, name: str, version: str) -> LoadedModel:
+    """The loaded ``mlflow.pyfunc`` model as Predict scores with it.
+
+    Raises:
+        ConfigurationError: naming the version, when it cannot be served.
+    """
+    where = f"model {name} version {version}"
+    try:
+        return _servable(model, name, version, where)
+    except ConfigurationError as exc:
+        message = str(exc)
+        raise ConfigurationError(
+            message if message.startswith(where) else f"{where}: {message}"
+        ) from exc
+
+
+def _servable(model: Any, name: str, version: str, where: str) -> LoadedModel:
+    """The loaded ``model`` as Predict scores with it (ConfigurationError: it cannot be)."""
     schema = model.metadata.get_input_schema()
     if schema is None or not schema.has_input_names():
-        raise ConfigurationError(f"model {name} version {version} has no input signature")
-    where = f"model {name} version {version}"
+        raise ConfigurationError(f"{where} has no input signature")
     python_model = (
         model.unwrap_python_model()
         if "python_model" in model.metadata.flavors.get("python_function", {})
@@ -196,8 +236,13 @@ class ServedModels:
             version = await self._version_of_alias(name, alias or "champion")
         key = (name, version)
         task = self._models.get(key)
-        if task is None or (task.done() and task.exception() is not None):
-            # One load per version, shared by concurrent callers; a failed one is tried again.
+        if task is None or (
+            task.done()
+            and task.exception() is not None
+            and not isinstance(task.exception(), ConfigurationError)
+        ):
+            # One load per version, shared by concurrent callers; a failed one is tried again,
+            # unless the version itself cannot be served (its files never change).
             task = asyncio.ensure_future(self._load(name, version))
             self._models[key] = task
             while len(self._models) > _MAX_MODELS:

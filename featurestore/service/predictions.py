@@ -16,7 +16,13 @@ inline features, and stores other than Redis, take the general path
 Missing features: only values that are PRESENT (fresh, non-null) reach the model; a value that is
 NOT_FOUND, NULL_VALUE or OUTSIDE_MAX_AGE is passed as NaN, is unset in the response's feature
 vector and null in the PredictionLog, and its status says which it was. Models must therefore
-accept NaN (XGBoost does natively; others need an imputer in their pipeline).
+accept NaN (XGBoost does natively; others need an imputer in their pipeline). An inline feature
+is a finite number, or NaN / an empty Value for a missing one; infinity is INVALID_ARGUMENT.
+
+Errors: an unknown model, alias or version is NOT_FOUND; MLflow out of reach UNAVAILABLE; a version
+that cannot be served (no signature, a feature this store does not define, an output that is not
+one number per row) FAILED_PRECONDITION naming it; a model that raises INTERNAL, with its message.
+A score is the model's output as it is: NaN or infinity when the model says so.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -36,7 +43,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
 from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
-from featurestore.errors import ConfigurationError, ValidationError
+from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
 from featurestore.events import PredictionLog, to_micros
 from featurestore.online import (
     EntityKey,
@@ -79,6 +86,8 @@ _DEFAULT_ALIAS = "champion"
 _MAX_REQUESTS = 4096
 _MAX_REQUEST_ROWS = 65_536
 """Kept requests hold their last rows, scores and response bytes: bounded by entities too."""
+_MAX_VERSION = 2**31 - 1
+"""MLflow numbers versions from 1 in an INTEGER column; past it, it answers HTTP 500."""
 _INLINE_ROWS = 256
 """Up to this many entities the model is called on the event loop: a thread hop costs more."""
 logger = logging.getLogger(__name__)
@@ -138,6 +147,17 @@ def inline_features_from_proto(
     return columns
 
 
+def _version_number(version: str) -> str:
+    """A registry version number as MLflow writes it ("007" is version "7")."""
+    if not (version.isascii() and version.isdigit()) or not 1 <= int(version) <= _MAX_VERSION:
+        shown = version if len(version) <= 20 else f"{version[:20]}…"
+        raise ValidationError(
+            f"version: {shown!r} is not a registry version number (1 to {_MAX_VERSION})",
+            field="version",
+        )
+    return str(int(version))
+
+
 def _inline_value(value: types_pb2.Value, where: str) -> FeatureValue:
     kind = value.WhichOneof("kind")
     if kind is None:
@@ -146,6 +166,11 @@ def _inline_value(value: types_pb2.Value, where: str) -> FeatureValue:
         number = float(getattr(value, kind))
         if math.isnan(number):
             return FeatureValue(None, FeatureStatus.NULL_VALUE, None)
+        if math.isinf(number):  # as ingestion refuses it: no stored feature is infinite either
+            raise ValidationError(
+                f"{where}: features are finite numbers (or NaN for a missing one), got {number}",
+                field=where,
+            )
         return FeatureValue(number, FeatureStatus.PRESENT, None)
     raise ValidationError(f"{where}: features are numbers, got {kind}", field=where)
 
@@ -229,11 +254,10 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         version = message.version if selector == "version" else None
         if selector is None:
             alias = _DEFAULT_ALIAS
-        if (alias is not None and not alias) or (
-            version is not None and not (version.isascii() and version.isdigit())
-        ):
-            field = selector or "alias"
-            raise ValidationError(f"{field}: {getattr(message, field)!r} is not valid", field=field)
+        if alias is not None and not alias:
+            raise ValidationError("alias: must not be empty", field="alias")
+        if version is not None:
+            version = _version_number(version)
         entities = entities_from_proto(message.entities, max_rows=self._max_entities)
         request = _Request(message.model_name, alias, version, entities, message, {}, {}, {})
         if not message.inline_features:
@@ -255,7 +279,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             )
         plan = None
         if self._reader is not None and not inline:
-            plan = self._reader.plan(model.refs)
+            with _defined_features(model):
+                plan = self._reader.plan(model.refs)
             if plan is not None and plan.join_keys != request.entities[0].join_keys:
                 plan = None
         if plan is None and model.sequence is not None:
@@ -409,9 +434,25 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         to_read = [ref for ref in model.refs if ref not in inline]
         read = {}
         if to_read:
-            online = await self._store.read(entities, to_read)
+            with _defined_features(model):
+                online = await self._store.read(entities, to_read)
             read = dict(zip(online.refs, online.columns, strict=True))
         return [inline[ref] if ref in inline else read[ref] for ref in model.refs]
+
+
+@contextmanager
+def _defined_features(model: LoadedModel) -> Iterator[None]:
+    """A feature of the model that the store does not define: the model cannot be served here.
+
+    FAILED_PRECONDITION naming the model, not NOT_FOUND: the model the caller named exists.
+    """
+    try:
+        yield
+    except NotFoundError as exc:
+        raise ConfigurationError(
+            f"model {model.name} version {model.version} reads features this store does not "
+            f"serve: {exc}"
+        ) from exc
 
 
 def _matrix(columns: Sequence[tuple[FeatureValue, ...]]) -> np.ndarray:
