@@ -41,6 +41,13 @@ import pyarrow as pa
 from featurestore.config import Settings
 from featurestore.error_maps import postgres_error
 from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.events.dead_letters import (
+    ORIGINAL_OFFSET_HEADER,
+    ORIGINAL_PARTITION_HEADER,
+    ORIGINAL_TOPIC_HEADER,
+    PROCESSOR_HEADER,
+    REASON_HEADER,
+)
 from featurestore.ingest.kafka import EventProducer, producer_config
 from featurestore.offline.write import OfflineWriter
 from featurestore.online import RedisOnlineWriter
@@ -280,11 +287,11 @@ class PartitionJob:
         topic = self.settings.topics.dead_letter
         for letter in letters:
             headers: list[tuple[str, str | bytes | None]] = [
-                ("x-dead-letter-reason", letter.reason.encode()),
-                ("x-original-topic", self.topic.encode()),
-                ("x-original-partition", str(letter.partition).encode()),
-                ("x-original-offset", str(letter.offset).encode()),
-                ("x-processor", self.processor.encode()),
+                (REASON_HEADER, letter.reason.encode()),
+                (ORIGINAL_TOPIC_HEADER, self.topic.encode()),
+                (ORIGINAL_PARTITION_HEADER, str(letter.partition).encode()),
+                (ORIGINAL_OFFSET_HEADER, str(letter.offset).encode()),
+                (PROCESSOR_HEADER, self.processor.encode()),
             ]
             producer.produce(
                 topic, letter.value or b"", key=letter.key, headers=headers,

@@ -18,11 +18,12 @@ from featurestore.cli.column_copies import column_copies
 from featurestore.cli.dashboard import dashboard
 from featurestore.cli.drift import drift
 from featurestore.cli.export import export
-from featurestore.cli.ingest import ingest, replay
+from featurestore.cli.ingest import ingest
 from featurestore.cli.monitor import monitor
 from featurestore.cli.predict import predict
 from featurestore.cli.processors import processors
 from featurestore.cli.registry import registry
+from featurestore.cli.replay import replay
 from featurestore.cli.retention import retention
 from featurestore.cli.run import run
 from featurestore.cli.schema_registry import schema_registry

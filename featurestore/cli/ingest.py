@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import signal
 import threading
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from featurestore.ingest.vendor.gaps import Gap
     from featurestore.ingest.vendor.rest import RestClient
 
-__all__ = ["ingest", "replay"]
+__all__ = ["ingest"]
 
 _FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -792,58 +791,3 @@ def _correct_gaps(settings: Settings, gaps: Sequence[Gap], wait_s: float) -> Non
         f" from {done.events} events: "
         + ", ".join(f"{name} {n} rows" for name, n in sorted(done.written.items()))
     )
-
-
-@click.command("replay")
-@click.argument("topic")
-@click.option("--follow", is_flag=True, help="Keep reading new records after the end.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after N records.")
-def replay(topic: str, follow: bool, as_json: bool, limit: int | None) -> None:
-    """Re-read TOPIC from offset 0 of every partition, decoding each record with its schema."""
-    from dataclasses import asdict
-
-    from featurestore.errors import FeatureStoreError
-    from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic
-
-    settings = _settings()
-    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-    decoded = undecodable = 0
-    by_schema: dict[int, int] = {}
-    try:
-        for item in replay_topic(settings.kafka.connection, store, topic, follow=follow):
-            if isinstance(item, LoggedEvent):
-                decoded += 1
-                by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1
-                if as_json:
-                    row = {
-                        "partition": item.partition,
-                        "offset": item.offset,
-                        "schema_id": item.schema_id,
-                        "type": type(item.event).__name__,
-                        "event": asdict(item.event),
-                    }
-                    click.echo(json.dumps(row, default=str))
-            else:
-                undecodable += 1
-                if as_json:
-                    click.echo(
-                        json.dumps(
-                            {
-                                "partition": item.partition,
-                                "offset": item.offset,
-                                "error": item.reason,
-                            }
-                        )
-                    )
-            if limit is not None and decoded + undecodable >= limit:
-                break
-    except FeatureStoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
-    if not as_json:
-        schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items()))
-        click.echo(
-            f"{topic}: {decoded} events decoded ({schemas or 'none'}), {undecodable} undecodable"
-        )

@@ -7,6 +7,13 @@ Domain events are frozen dataclasses (:class:`Trade`, :class:`Quote`, :class:`Me
 from __future__ import annotations
 
 from featurestore.events.codec import from_micros, to_micros
+from featurestore.events.dead_letters import (
+    DeadLetterOrigin,
+    DeadLetterRecord,
+    DeadLetterValue,
+    decode_value,
+    parse_dead_letter,
+)
 from featurestore.events.model import Anomaly, Event, Metric, PredictionLog, Quote, Trade
 from featurestore.events.registry import (
     ConfluentSchemaStore,
@@ -14,7 +21,13 @@ from featurestore.events.registry import (
     SchemaStore,
     value_subject,
 )
-from featurestore.events.replay import Decoded, LoggedEvent, UndecodableRecord, replay_topic
+from featurestore.events.replay import (
+    Decoded,
+    LoggedEvent,
+    UndecodableRecord,
+    replay_messages,
+    replay_topic,
+)
 from featurestore.events.schemas import AvroSchema, bundled_schema, parse_schema_text
 from featurestore.events.serde import AvroDeserializer, AvroSerializer
 from featurestore.events.wire import SerializationError, frame_header, parse_header
@@ -25,6 +38,9 @@ __all__ = [
     "AvroSchema",
     "AvroSerializer",
     "ConfluentSchemaStore",
+    "DeadLetterOrigin",
+    "DeadLetterRecord",
+    "DeadLetterValue",
     "Decoded",
     "Event",
     "InMemorySchemaStore",
@@ -37,10 +53,13 @@ __all__ = [
     "Trade",
     "UndecodableRecord",
     "bundled_schema",
+    "decode_value",
     "frame_header",
     "from_micros",
+    "parse_dead_letter",
     "parse_header",
     "parse_schema_text",
+    "replay_messages",
     "replay_topic",
     "to_micros",
     "value_subject",

@@ -38,6 +38,7 @@ __all__ = [
     "end_offsets",
     "event_of",
     "read_to_ends",
+    "replay_messages",
     "replay_topic",
 ]
 
@@ -100,6 +101,28 @@ def replay_topic(
         NotFoundError: the topic does not exist.
         BackendUnavailableError: Kafka cannot be reached.
     """
+    decoder = AvroDeserializer(store, reader)
+    for message in replay_messages(kafka, topic, follow=follow, timeout_s=timeout_s, batch=batch):
+        yield _decode(decoder, topic, message)
+
+
+def replay_messages(
+    kafka: KafkaConnection,
+    topic: str,
+    *,
+    follow: bool = False,
+    timeout_s: float = 30.0,
+    batch: int = 1000,
+) -> Iterator[Message]:
+    """Yield every record of ``topic`` as Kafka gave it (undecoded), as :func:`replay_topic` reads.
+
+    For readers of records that are not events, such as the dead letters
+    (:mod:`featurestore.events.dead_letters`), whose meaning is in their headers.
+
+    Raises:
+        NotFoundError: the topic does not exist.
+        BackendUnavailableError: Kafka cannot be reached.
+    """
     consumer = create_client(
         Consumer,
         kafka.consumer(
@@ -112,11 +135,9 @@ def replay_topic(
             },
         ),
     )
-    decoder = AvroDeserializer(store, reader)
     try:
         ends = _assign_from_start(consumer, kafka, topic, timeout_s)
-        for message in read_to_ends(consumer, kafka, topic, ends, batch=batch, follow=follow):
-            yield _decode(decoder, topic, message)
+        yield from read_to_ends(consumer, kafka, topic, ends, batch=batch, follow=follow)
     except KafkaException as exc:
         raise kafka_error(exc, f"reading {topic}", kafka) from exc
     finally:

@@ -18,6 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from featurestore.events.codec import to_micros
+from featurestore.events.dead_letters import (
+    ORIGINAL_TOPIC_HEADER,
+    REASON_HEADER,
+    SOURCE_HEADER,
+    SOURCE_LINE_HEADER,
+)
 from featurestore.events.registry import SchemaStore
 from featurestore.events.serde import AvroSerializer
 from featurestore.events.wire import SerializationError
@@ -27,7 +33,8 @@ from featurestore.ingest.validate import RecordRejectedError
 
 __all__ = ["DEAD_LETTER_REASON", "Outgoing", "RecordRouter"]
 
-DEAD_LETTER_REASON = "x-dead-letter-reason"
+DEAD_LETTER_REASON = REASON_HEADER
+"""The header of a dead letter's reason (:mod:`featurestore.events.dead_letters` names them all)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +111,9 @@ class RecordRouter:
         key = record.fields.get(route.kind.key_field) if route is not None else None
         headers = (
             (DEAD_LETTER_REASON, _utf8(reason)),
-            ("x-source", _utf8(record.source)),
-            ("x-source-line", str(record.line).encode()),
-            ("x-original-topic", _utf8(route.topic if route is not None else "")),
+            (SOURCE_HEADER, _utf8(record.source)),
+            (SOURCE_LINE_HEADER, str(record.line).encode()),
+            (ORIGINAL_TOPIC_HEADER, _utf8(route.topic if route is not None else "")),
         )
         return Outgoing(
             self.dead_letter_topic,

@@ -133,14 +133,27 @@ def test_stack_check_reports_a_missing_ca_file_as_a_failed_check(env: dict[str, 
 
 @pytest.mark.parametrize(
     "args",
-    [["ingest", "synthetic", "--count", "1", "--fast", "--connect-timeout", "2"], ["replay", "t"]],
-    ids=["ingest synthetic", "replay"],
+    [
+        ["ingest", "synthetic", "--count", "1", "--fast", "--connect-timeout", "2"],
+        ["replay", "t"],
+        ["replay", "dead-letter", "--reason", "late"],
+    ],
+    ids=["ingest synthetic", "replay", "replay dead letters"],
 )
 def test_kafka_commands_with_a_missing_ca_file_say_so(args: list[str], env: dict[str, str]) -> None:
     result = CliRunner().invoke(main, args, env={**env, **_MISSING_CA})
     output = _one_line_error(result)
     assert "Kafka client settings refused: ssl.ca.location" in output
     assert "FEATURESTORE_KAFKA__CA_FILE=/nope.pem" in output
+
+
+def test_replay_filters_by_reason_only_dead_letters(env: dict[str, str]) -> None:
+    result = CliRunner().invoke(main, ["replay", "trades", "--reason", "late"], env=env)
+    output = _one_line_error(result, code=2)
+    assert (
+        "Error: --reason filters dead letters: trades is not the dead-letter topic (dead-letter);"
+        " add --dead-letters to read it as one" in output
+    )
 
 
 # 1d, 1e: files and folders the system refuses

@@ -1,0 +1,160 @@
+"""``featurestore replay``: a topic read again from its start, its events decoded.
+
+The dead-letter topic is read as dead letters, each with its reason, origin and value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from featurestore.config import Settings
+
+__all__ = ["replay"]
+
+
+@click.command("replay")
+@click.argument("topic")
+@click.option("--follow", is_flag=True, help="Keep reading new records after the end.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after N records.")
+@click.option(
+    "--dead-letters",
+    "dead_letters",
+    is_flag=True,
+    help="Read TOPIC as dead letters: reason, origin and value of each (the default for the"
+    " settings' dead-letter topic).",
+)
+@click.option(
+    "--reason",
+    metavar="TEXT",
+    default=None,
+    help="Dead letters only: those whose reason contains TEXT (case-insensitive), such as a"
+    " reason code (late, invalid, unparsable, ...).",
+)
+def replay(
+    topic: str,
+    follow: bool,
+    as_json: bool,
+    limit: int | None,
+    dead_letters: bool,
+    reason: str | None,
+) -> None:
+    """Re-read TOPIC from offset 0 of every partition, decoding each record with its schema.
+
+    The dead-letter topic is read as dead letters: per record its offset, time, reason, origin
+    (topic, partition and offset, processor or ingest source and line) and value (Avro
+    decoded, else text, else a hex preview and its length).
+    """
+    from dataclasses import asdict
+
+    from featurestore.config import load_settings
+    from featurestore.errors import FeatureStoreError
+    from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic
+
+    settings = load_settings()
+    if dead_letters or topic == settings.topics.dead_letter:
+        _replay_dead_letters(settings, topic, follow, as_json, limit, reason)
+        return
+    if reason is not None:
+        raise click.UsageError(
+            f"--reason filters dead letters: {topic} is not the dead-letter topic"
+            f" ({settings.topics.dead_letter}); add --dead-letters to read it as one"
+        )
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
+    decoded = undecodable = 0
+    by_schema: dict[int, int] = {}
+    try:
+        for item in replay_topic(settings.kafka.connection, store, topic, follow=follow):
+            if isinstance(item, LoggedEvent):
+                decoded += 1
+                by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1
+                if as_json:
+                    row = {
+                        "partition": item.partition,
+                        "offset": item.offset,
+                        "schema_id": item.schema_id,
+                        "type": type(item.event).__name__,
+                        "event": asdict(item.event),
+                    }
+                    click.echo(json.dumps(row, default=str))
+            else:
+                undecodable += 1
+                if as_json:
+                    click.echo(
+                        json.dumps(
+                            {
+                                "partition": item.partition,
+                                "offset": item.offset,
+                                "error": item.reason,
+                            }
+                        )
+                    )
+            if limit is not None and decoded + undecodable >= limit:
+                break
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    if not as_json:
+        schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items()))
+        click.echo(
+            f"{topic}: {decoded} events decoded ({schemas or 'none'}), {undecodable} undecodable"
+        )
+
+
+def _replay_dead_letters(
+    settings: Settings,
+    topic: str,
+    follow: bool,
+    as_json: bool,
+    limit: int | None,
+    reason: str | None,
+) -> None:
+    """Print the dead letters of ``topic`` (those whose reason contains ``reason``)."""
+    from featurestore.errors import FeatureStoreError
+    from featurestore.events import AvroDeserializer, ConfluentSchemaStore
+    from featurestore.events.dead_letters import (
+        dead_letter_json,
+        dead_letter_text,
+        decode_value,
+        parse_dead_letter,
+    )
+    from featurestore.events.replay import replay_messages
+
+    wanted = reason.casefold() if reason is not None else None
+    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
+    decoder = AvroDeserializer(store)
+    read = shown = 0
+    by_code: dict[str, int] = {}
+    try:
+        for message in replay_messages(settings.kafka.connection, topic, follow=follow):
+            letter = parse_dead_letter(message)
+            read += 1
+            code = letter.code or "(none)"
+            by_code[code] = by_code.get(code, 0) + 1
+            if wanted is not None and wanted not in (letter.reason or "").casefold():
+                continue
+            value = decode_value(letter.value, decoder)
+            shown += 1
+            click.echo(
+                dead_letter_json(letter, value) if as_json else dead_letter_text(letter, value)
+            )
+            if limit is not None and shown >= limit:
+                break
+    except FeatureStoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        store.close()
+    if not as_json:
+        most_first = sorted(by_code.items(), key=lambda item: (-item[1], item[0]))
+        codes = ", ".join(f"{code} {n}" for code, n in most_first)
+        matching = f" matching --reason {reason!r}" if reason is not None else ""
+        stopped = ", stopped at --limit" if limit is not None and shown >= limit else ""
+        click.echo(
+            f"{topic}: {read} dead letters read, {shown} shown{matching}{stopped}"
+            f" (by reason code: {codes or 'none'})"
+        )
