@@ -67,7 +67,8 @@ class _Duration(click.ParamType[timedelta]):
     "--label-horizon",
     type=_Duration(),
     default=None,
-    help="Add labels over this horizon (e.g. 5m): from bars strictly after each row's time.",
+    help="Add labels over this horizon (e.g. 5m): from bars strictly after each row's time; "
+    "null until a bar at or after time + horizon is in the store.",
 )
 @click.option(
     "--label-kind",
@@ -148,6 +149,7 @@ def export(
     Timestamps without a timezone (no offset) are taken to be UTC, with a warning, unless
     --strict-timestamps. Labels (--label-horizon) read only bars in (t, t + horizon]: the entry
     price is the first bar after t (within --label-max-wait), the exit price the last bar by
+    t + horizon; both labels stay null until the store holds a bar of the symbol at or after
     t + horizon (see featurestore.offline.labels).
     """
     from featurestore.definitions import PROJECT, load_definitions

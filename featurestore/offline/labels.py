@@ -12,6 +12,15 @@ A label at time ``t`` reads only bars with ``t < event_timestamp <= t + horizon`
   ``direction``: ``1`` when ``forward_return > threshold``, ``-1`` when it is ``< -threshold``,
   ``0`` otherwise, null when the return is null.
 
+A label is made only once its horizon has passed as far as the data goes: when the store holds a
+bar of the symbol (with a price or not) at or after ``t + horizon``. Until then both columns are
+null, since a bar still to come in ``(t, t + horizon]`` would change the exit (an export at 05:55:03
+would otherwise label 05:55 from 3 seconds of a 5-minute horizon, and another label the next
+time it runs). The data decides, not the clock: a replay of old data has its labels. It is the
+rule by which the predictions table knows an outcome (:mod:`featurestore.offline.predictions`),
+written once for SQL (:func:`horizon_passed_sql`); a bar arriving late, after a bar past the
+horizon, can still change a label, as it can an outcome.
+
 Of several bars with the same key and ``event_timestamp`` the latest ``created_timestamp`` wins,
 as in the point-in-time join. A bar without a price (the empty bar a running view holds at a
 minute's end until its first trade) is not a price and is skipped. A bar at exactly ``t`` or
@@ -38,10 +47,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from psycopg import sql
 
 from featurestore.errors import ValidationError
 
-__all__ = ["LABEL_KINDS", "LabelSpec", "add_forward_labels", "labels_from_prices"]
+__all__ = [
+    "LABEL_KINDS",
+    "LabelSpec",
+    "add_forward_labels",
+    "horizon_passed",
+    "horizon_passed_sql",
+    "labels_from_prices",
+]
 
 LABEL_KINDS = ("both", "return", "direction")
 """Which label columns to add: both, ``forward_return`` only or ``direction`` only."""
@@ -115,6 +132,25 @@ def _returns(
     return forward, direction.astype(np.int8), missing
 
 
+def horizon_passed_sql(
+    bars: sql.Composable,
+    entity: sql.Composable,
+    time: sql.Composable,
+    key: sql.Composable,
+    until: sql.Composable,
+) -> sql.Composed:
+    """``EXISTS`` a row of table ``bars`` with ``entity = key`` and ``time >= until``.
+
+    True once the store has seen the market of ``key`` at or past ``until`` (``t + horizon``):
+    the label, or the prediction's outcome, at ``t`` can then be made. ``bars``, ``entity`` and
+    ``time`` name the bars' table and columns; ``key`` and ``until`` are the outer query's
+    expressions.
+    """
+    return sql.SQL(
+        "EXISTS (SELECT 1 FROM {bars} seen WHERE seen.{entity} = {key} AND seen.{time} >= {until})"
+    ).format(bars=bars, entity=entity, time=time, key=key, until=until)
+
+
 def labels_from_prices(
     entry: np.ndarray, exit_: np.ndarray, spec: LabelSpec
 ) -> dict[str, pa.Array]:
@@ -166,8 +202,12 @@ def add_forward_labels(
     key: str = "symbol",
     timestamp_column: str = "event_timestamp",
     price_column: str | None = None,
+    seen: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Entity rows (order and columns kept) with the label columns of ``spec`` added.
+
+    A row's labels are null until ``seen`` (by default ``bars``) holds a row of its symbol at or
+    after ``t + horizon``: pass every bar read, up to the latest, not only those of the windows.
 
     Args:
         entity_rows: One row per training example: ``key`` and ``timestamp_column`` (naive
@@ -179,6 +219,10 @@ def add_forward_labels(
         key: Entity key column, in both frames.
         timestamp_column: Entity rows' time column.
         price_column: Bars' price column (default: ``spec.price_column``).
+        seen: ``key`` and ``event_timestamp`` of the rows that tell how far the market of each
+            symbol has been seen, when ``bars`` do not (bars derived from others, such as
+            minute closes stamped at the end of a minute still running: give the rows they
+            were made from).
     """
     price = price_column or spec.price_column
     for frame, name in ((entity_rows, "entity_rows"), (bars, "bars")):
@@ -190,12 +234,17 @@ def add_forward_labels(
     for column in (key, "event_timestamp", price):
         if column not in bars.columns:
             raise ValidationError(f"bars have no column {column!r}", field=column)
+    seen = bars if seen is None else seen
+    for column in (key, "event_timestamp"):
+        if column not in seen.columns:
+            raise ValidationError(f"seen rows have no column {column!r}", field="seen")
 
     t = _utc(entity_rows[timestamp_column], timestamp_column)
     left = pd.DataFrame(
         {"_row": np.arange(len(entity_rows)), "_key": entity_rows[key].to_numpy(), "_t": t.array}
     )
     left["_t_exit"] = left["_t"] + spec.horizon
+    passed = horizon_passed(left["_key"], left["_t_exit"], seen, key)
     order = ["event_timestamp"] + (["created_timestamp"] if "created_timestamp" in bars else [])
     right = bars.assign(event_timestamp=_utc(bars["event_timestamp"], "event_timestamp"))
     right = right.sort_values(order).drop_duplicates([key, "event_timestamp"], keep="last")
@@ -208,6 +257,7 @@ def add_forward_labels(
     exit_ = _nearest_bar(left, right, "_t_exit", "backward", spec.max_staleness, exact=True)
     exit_.loc[exit_["_bar_ts"] <= exit_["_t"], "_price"] = np.nan  # at or before t: not a label
     entry_price, exit_price = _price_by_row(entry), _price_by_row(exit_)
+    exit_price = np.where(passed, exit_price, np.nan)  # not passed: a bar may still come
     forward, direction, missing = _returns(entry_price, exit_price, spec.threshold)
     labels = {
         spec.return_column: np.where(missing, np.nan, forward),
@@ -218,6 +268,20 @@ def add_forward_labels(
     for name in spec.columns:
         out[name] = labels[name]
     return out
+
+
+def horizon_passed(
+    keys: pd.Series, until: pd.Series, seen: pd.DataFrame, key: str = "symbol"
+) -> np.ndarray:
+    """Whether ``seen`` holds a row of each key at or after its ``until`` (UTC timestamps).
+
+    The pandas form of :func:`horizon_passed_sql`: the latest row of a key is at or after
+    ``until``. False for a key without rows.
+    """
+    latest = _utc(seen["event_timestamp"], "event_timestamp").groupby(seen[key].to_numpy()).max()
+    reached = pd.Series(keys.to_numpy()).map(latest)
+    passed: np.ndarray = (pd.Series(until.to_numpy()) <= reached).to_numpy(dtype=bool)
+    return passed
 
 
 def _utc(values: pd.Series, name: str) -> pd.Series:

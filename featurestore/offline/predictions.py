@@ -13,7 +13,8 @@ from the 1-minute bars (``bars_1m``: a row as of each trade, see :mod:`.labels`)
 * ``close_at_feature_time``: the close of the last bar at or before ``feature_time``;
 * ``close_at_horizon``: the close of the last bar at or before ``feature_time + horizon``, once
   the store holds a bar of the symbol at or after that time (before that the horizon has not
-  passed as far as the data goes, and it is null: a late bar would still change it);
+  passed as far as the data goes, and it is null: a late bar would still change it; the rule of
+  the training labels too, :func:`featurestore.offline.labels.horizon_passed_sql`);
 * ``forward_return = close_at_horizon / close_at_feature_time - 1``, null until then.
 
 The horizon is stored with each row (the model's, :class:`PredictionTable`), so a changed
@@ -40,6 +41,7 @@ from featurestore.error_maps import kafka_error, postgres_error
 from featurestore.events import AvroDeserializer, PredictionLog, SchemaStore
 from featurestore.events.replay import data_messages, event_of
 from featurestore.kafka_connection import KafkaConnection, create_client
+from featurestore.offline.labels import horizon_passed_sql
 from featurestore.offline.tables import table_identifier
 from featurestore.resilience import Health, Retrier, Stopped
 
@@ -137,15 +139,19 @@ class PredictionTable:
                 " b1.close_at_horizon / NULLIF(b0.close_at_feature_time, 0) - 1 AS forward_return"
                 " FROM {table} p"
                 " LEFT JOIN LATERAL ({at_feature}) b0(close_at_feature_time) ON true"
-                " LEFT JOIN LATERAL ({at_horizon}) b1(close_at_horizon) ON EXISTS ("
-                " SELECT 1 FROM {bars} b WHERE b.{entity} = p.entity ->> {key}"
-                " AND b.{time} >= p.feature_time + p.horizon)"
+                " LEFT JOIN LATERAL ({at_horizon}) b1(close_at_horizon) ON {passed}"
             ).format(
                 view=table_identifier(self.view),
                 table=table,
                 at_feature=bar.format(until=sql.SQL("p.feature_time"), **parts),
                 at_horizon=bar.format(until=sql.SQL("p.feature_time + p.horizon"), **parts),
-                **parts,
+                passed=horizon_passed_sql(
+                    parts["bars"],
+                    parts["entity"],
+                    parts["time"],
+                    sql.SQL("p.entity ->> {}").format(parts["key"]),
+                    sql.SQL("p.feature_time + p.horizon"),
+                ),
             )
         )
 

@@ -85,8 +85,10 @@ def load_dataset(store: PostgresOfflineStore, dsn: str, spec: DatasetSpec) -> Da
     pad = max(spec.labels.max_staleness, spec.label_reach)
     bars = read_closes(dsn, defs.view(PRICE_VIEW), spec.window, pad)
     closes = minute_closes(bars)
-    frame = add_forward_labels(frame, closes, spec.labels)
-    frame = add_forward_volatility(frame, closes, spec.vol_horizon)
+    # The last minute's close may be of a minute still running: the bars say how far the
+    # market was seen, and labels whose horizon it has not reached are null (dropped in training).
+    frame = add_forward_labels(frame, closes, spec.labels, seen=bars)
+    frame = add_forward_volatility(frame, closes, spec.vol_horizon, seen=bars)
     frame[list(columns)] = frame[list(columns)].astype("float64")
     return Dataset(frame.reset_index(drop=True), columns, spec.feature_service)
 

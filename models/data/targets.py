@@ -2,9 +2,10 @@
 
 ``forward_vol(t)``: the standard deviation (ddof 1) of the one-minute log returns of the closes
 of the minutes ending in ``(t, t + horizon]``, each against the previous minute's close (the first
-against the last close known at ``t``); null with fewer than ``min_returns`` returns. Only
-minute closes strictly after ``t`` enter it, like the labels of
-:func:`featurestore.offline.add_forward_labels`.
+against the last close known at ``t``); null with fewer than ``min_returns`` returns, and null
+until the horizon has passed (a bar of the symbol at or after ``t + horizon``,
+:func:`featurestore.offline.labels.horizon_passed`). Only minute closes strictly after ``t``
+enter it, like the labels of :func:`featurestore.offline.add_forward_labels`.
 
 ``regime``: 0 (calm), 1 (normal) or 2 (turbulent), by the terciles of ``forward_vol`` on the
 TRAIN split only (:func:`regime_edges`), so validation and test rows never shape the classes.
@@ -16,6 +17,8 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+
+from featurestore.offline.labels import horizon_passed
 
 __all__ = ["add_forward_volatility", "minute_closes", "regime_classes", "regime_edges"]
 
@@ -40,11 +43,18 @@ def add_forward_volatility(
     *,
     min_returns: int = 5,
     column: str = "forward_vol",
+    seen: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """``rows`` (order kept) with ``column`` added, from :func:`minute_closes` output."""
+    """``rows`` (order kept) with ``column`` added, from :func:`minute_closes` output.
+
+    ``seen``: the bars the closes were made from (``symbol``, ``event_timestamp``), which say how
+    far each symbol's market has been seen; by default the closes, whose last minute may still
+    be running.
+    """
     result = np.full(len(rows), np.nan)
     positions = pd.RangeIndex(len(rows))
     ts = pd.to_datetime(rows["event_timestamp"], utc=True)
+    passed = horizon_passed(rows["symbol"], ts + horizon, closes if seen is None else seen)
     for symbol, part in closes.groupby("symbol", sort=False):
         mask = (rows["symbol"] == symbol).to_numpy()
         if not mask.any():
@@ -66,7 +76,7 @@ def add_forward_volatility(
         squares = s2[np.clip(hi, 0, None)] - s2[lo]
         with np.errstate(invalid="ignore", divide="ignore"):
             var = (squares - total * total / n) / (n - 1)
-        vol = np.where(ok, np.sqrt(np.clip(var, 0.0, None)), np.nan)
+        vol = np.where(ok & passed[mask], np.sqrt(np.clip(var, 0.0, None)), np.nan)
         result[positions[mask]] = vol
     return rows.assign(**{column: result})
 

@@ -190,3 +190,61 @@ def test_label_request_errors(tables: _Tables) -> None:
                 rows.assign(direction=1), TrainingRequest(features=["bars_1m:close"], labels=SPEC)
             )
         assert info.value.field == "direction"
+
+
+def _bars_at(defs: Definitions, symbol: str, times: pd.DatetimeIndex) -> pd.DataFrame:
+    """bars_1m rows of ``symbol`` at ``times``, closes rising by 0.01 a row."""
+    rows = pd.DataFrame(
+        {"symbol": symbol, "event_timestamp": times, "close": 100 + 0.01 * np.arange(len(times))}
+    )
+    rows["created_timestamp"] = rows["event_timestamp"] + pd.Timedelta(milliseconds=5)
+    for feature in defs.view("bars_1m").features:
+        if feature.name != "close":
+            rows[feature.name] = 1 if feature.value_type.name == "INT64" else 1.0
+    return rows
+
+
+def test_a_label_is_null_until_the_bars_reach_its_horizon(tables: _Tables) -> None:
+    """An export run at 05:55:03 labels 05:55 only once a bar at or after 06:00 is in the store.
+
+    The data decides, not the clock: these bars are of 2013, and their labels are made.
+    """
+    spec = LabelSpec(horizon=timedelta(minutes=5))
+    start = pd.Timestamp("2013-05-01 05:40", tz="UTC")
+    live = pd.date_range(start, periods=46, freq="20s").append(
+        pd.DatetimeIndex([start + pd.Timedelta(minutes=15, seconds=3)])  # the last: 05:55:03
+    )
+    bars = pd.concat(
+        [
+            _bars_at(tables.defs, "QNHI", live),
+            _bars_at(tables.defs, "BBB", pd.date_range(start, periods=90, freq="20s")),
+        ],
+        ignore_index=True,
+    )
+    tables.write(bars)
+    times = pd.date_range(start + pd.Timedelta(minutes=8), periods=8, freq="1min")  # 05:48-05:55
+    entities = pd.DataFrame(
+        {"symbol": ["QNHI"] * 8 + ["BBB"] * 8, "event_timestamp": times.append(times)}
+    )
+    ours = tables.labels(entities, spec)
+    passed = np.r_[[True] * 3, [False] * 5, [True] * 8]  # QNHI: t + 5 min <= 05:55:03
+    assert ours["forward_return"].notna().to_numpy().tolist() == passed.tolist()
+    assert ours["direction"].notna().to_numpy().tolist() == passed.tolist()
+    expected = add_forward_labels(entities, bars, spec)
+    pd.testing.assert_series_equal(ours["forward_return"], expected["forward_return"])
+
+    # An empty bar (no price: the minute's first trade has not come) at 05:56:01 is the market
+    # seen past 05:56:01: the labels at 05:51 are made, from the bars before; 05:52 on wait.
+    empty = _bars_at(tables.defs, "QNHI", pd.DatetimeIndex([start + pd.Timedelta(seconds=961)]))
+    empty["close"] = np.nan
+    tables.write(empty)
+    later = tables.labels(entities, spec)
+    passed[3] = True
+    assert later["forward_return"].notna().to_numpy().tolist() == passed.tolist()
+    assert later["forward_return"][3] == pytest.approx(100.46 / 100.34 - 1)  # 05:55:03 / 05:51:20
+    both = pd.concat([bars, empty], ignore_index=True)
+    reference = add_forward_labels(entities, both, spec)
+    pd.testing.assert_series_equal(later["forward_return"], reference["forward_return"])
+    pd.testing.assert_series_equal(
+        later["direction"].astype("Int8"), reference["direction"], check_exact=True
+    )

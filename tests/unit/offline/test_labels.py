@@ -52,9 +52,10 @@ def test_forward_return_and_direction_by_definition() -> None:
 
 
 def test_entry_too_late_or_exit_too_stale_gives_null() -> None:
-    bars = _bars({0: 100.0, 2: 120.0, 3: 130.0})
+    bars = _bars({0: 100.0, 2: 120.0, 3: 130.0, 7: 1.0})  # 10:07: the horizon has passed
     assert np.isnan(_one(T0, bars))  # first bar after t comes 2 min later, max_wait is 1 min
-    assert _one(T0, bars, LabelSpec(horizon=timedelta(minutes=5), max_wait=timedelta(minutes=2)))
+    late = LabelSpec(horizon=timedelta(minutes=5), max_wait=timedelta(minutes=2))
+    assert _one(T0, bars, late) == pytest.approx(130.0 / 120.0 - 1)
     stale = LabelSpec(
         horizon=timedelta(minutes=5),
         max_wait=timedelta(minutes=3),
@@ -65,9 +66,51 @@ def test_entry_too_late_or_exit_too_stale_gives_null() -> None:
 
 def test_one_bar_in_the_window_is_a_zero_return() -> None:
     out = add_forward_labels(
-        pd.DataFrame({"symbol": ["A"], "event_timestamp": [T0]}), _bars({0: 50.0, 0.5: 100.0}), SPEC
+        pd.DataFrame({"symbol": ["A"], "event_timestamp": [T0]}),
+        _bars({0: 50.0, 0.5: 100.0, 5: np.nan}),  # an empty bar at t + horizon: it has passed
+        SPEC,
     )
     assert out["forward_return"][0] == 0.0 and out["direction"][0] == 0
+
+
+def test_a_label_is_null_until_a_bar_reaches_its_horizon() -> None:
+    """An export at 05:55:03 does not label 05:51-05:55 from part of their 5 minutes."""
+    start = pd.Timestamp("2013-05-01 05:40", tz="UTC")  # old data: the bars decide, not the clock
+    times = pd.date_range(start, periods=46, freq="20s").append(
+        pd.DatetimeIndex([start + pd.Timedelta(seconds=903)])  # 05:55:03, the latest bar
+    )
+    bars = pd.DataFrame(
+        {"symbol": "QNHI", "event_timestamp": times, "close": 100 + 0.01 * np.arange(47)}
+    )
+    other = bars.assign(symbol="B", event_timestamp=bars["event_timestamp"] + pd.Timedelta("1h"))
+    rows = pd.DataFrame(
+        {
+            "symbol": ["QNHI"] * 8 + ["B"],
+            "event_timestamp": [start + pd.Timedelta(minutes=m) for m in range(8, 16)]
+            + [start + pd.Timedelta(minutes=68)],
+        }
+    )
+    out = add_forward_labels(rows, pd.concat([bars, other]), SPEC)
+    made = [True] * 3 + [False] * 5 + [True]  # 05:48-05:50 (t + 5 min <= 05:55:03), B's
+    assert out["forward_return"].notna().tolist() == made
+    assert out["direction"].notna().tolist() == made
+    assert out["forward_return"][2] == pytest.approx(100.45 / 100.31 - 1)  # 05:50:20 to 05:55:00
+
+    # A bar at or after t + horizon, even one without a price, says the horizon has passed.
+    empty = pd.DataFrame(
+        {"symbol": ["QNHI"], "event_timestamp": [start + pd.Timedelta(minutes=16)]}
+    )
+    out = add_forward_labels(rows, pd.concat([bars, other, empty.assign(close=np.nan)]), SPEC)
+    assert out["forward_return"].notna().tolist() == [True] * 4 + [False] * 4 + [True]
+    assert out["forward_return"][3] == pytest.approx(100.46 / 100.34 - 1)  # 05:51 is made
+
+    # ``seen``: minute closes are stamped at the end of a minute still running (05:56 here); the
+    # bars they come from say how far the market was seen.
+    closes = bars.assign(event_timestamp=bars["event_timestamp"].dt.ceil("min"))
+    closes = closes.drop_duplicates("event_timestamp", keep="last")
+    assert add_forward_labels(rows[:8], closes, SPEC)["forward_return"][3:4].notna().all()
+    out = add_forward_labels(rows[:8], closes, SPEC, seen=bars)
+    assert out["forward_return"].notna().tolist() == [True] * 3 + [False] * 5
 
 
 def test_threshold_kind_and_prefix() -> None:
