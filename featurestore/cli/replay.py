@@ -12,6 +12,7 @@ import click
 
 if TYPE_CHECKING:
     from featurestore.config import Settings
+    from featurestore.events import SchemaStore
 
 __all__ = ["replay"]
 
@@ -49,56 +50,64 @@ def replay(
     (topic, partition and offset, processor or ingest source and line) and value (Avro
     decoded, else text, else a hex preview and its length).
     """
-    from dataclasses import asdict
-
     from featurestore.config import load_settings
     from featurestore.errors import FeatureStoreError
-    from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic
+    from featurestore.events import ConfluentSchemaStore
 
     settings = load_settings()
-    if dead_letters or topic == settings.topics.dead_letter:
-        _replay_dead_letters(settings, topic, follow, as_json, limit, reason)
-        return
-    if reason is not None:
+    as_dead_letters = dead_letters or topic == settings.topics.dead_letter
+    if reason is not None and not as_dead_letters:
         raise click.UsageError(
             f"--reason filters dead letters: {topic} is not the dead-letter topic"
             f" ({settings.topics.dead_letter}); add --dead-letters to read it as one"
         )
     store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-    decoded = undecodable = 0
-    by_schema: dict[int, int] = {}
     try:
-        for item in replay_topic(settings.kafka.connection, store, topic, follow=follow):
-            if isinstance(item, LoggedEvent):
-                decoded += 1
-                by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1
-                if as_json:
-                    row = {
-                        "partition": item.partition,
-                        "offset": item.offset,
-                        "schema_id": item.schema_id,
-                        "type": type(item.event).__name__,
-                        "event": asdict(item.event),
-                    }
-                    click.echo(json.dumps(row, default=str))
-            else:
-                undecodable += 1
-                if as_json:
-                    click.echo(
-                        json.dumps(
-                            {
-                                "partition": item.partition,
-                                "offset": item.offset,
-                                "error": item.reason,
-                            }
-                        )
-                    )
-            if limit is not None and decoded + undecodable >= limit:
-                break
+        if as_dead_letters:
+            _print_dead_letters(settings, store, topic, follow, as_json, limit, reason)
+        else:
+            _print_events(settings, store, topic, follow, as_json, limit)
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
+
+
+def _print_events(
+    settings: Settings,
+    store: SchemaStore,
+    topic: str,
+    follow: bool,
+    as_json: bool,
+    limit: int | None,
+) -> None:
+    """Print the events of ``topic`` (JSON lines), then how many were decoded."""
+    from dataclasses import asdict
+
+    from featurestore.events import LoggedEvent, replay_topic
+
+    decoded = undecodable = 0
+    by_schema: dict[int, int] = {}
+    for item in replay_topic(settings.kafka.connection, store, topic, follow=follow):
+        if isinstance(item, LoggedEvent):
+            decoded += 1
+            by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1
+            if as_json:
+                row = {
+                    "partition": item.partition,
+                    "offset": item.offset,
+                    "schema_id": item.schema_id,
+                    "type": type(item.event).__name__,
+                    "event": asdict(item.event),
+                }
+                click.echo(json.dumps(row, default=str))
+        else:
+            undecodable += 1
+            if as_json:
+                error = {"partition": item.partition, "offset": item.offset, "error": item.reason}
+                click.echo(json.dumps(error))
+        if limit is not None and decoded + undecodable >= limit:
+            break
     if not as_json:
         schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items()))
         click.echo(
@@ -106,8 +115,9 @@ def replay(
         )
 
 
-def _replay_dead_letters(
+def _print_dead_letters(
     settings: Settings,
+    store: SchemaStore,
     topic: str,
     follow: bool,
     as_json: bool,
@@ -115,8 +125,7 @@ def _replay_dead_letters(
     reason: str | None,
 ) -> None:
     """Print the dead letters of ``topic`` (those whose reason contains ``reason``)."""
-    from featurestore.errors import FeatureStoreError
-    from featurestore.events import AvroDeserializer, ConfluentSchemaStore
+    from featurestore.events import AvroDeserializer
     from featurestore.events.dead_letters import (
         dead_letter_json,
         dead_letter_text,
@@ -126,29 +135,21 @@ def _replay_dead_letters(
     from featurestore.events.replay import replay_messages
 
     wanted = reason.casefold() if reason is not None else None
-    store = ConfluentSchemaStore.from_settings(settings.schema_registry)
     decoder = AvroDeserializer(store)
     read = shown = 0
     by_code: dict[str, int] = {}
-    try:
-        for message in replay_messages(settings.kafka.connection, topic, follow=follow):
-            letter = parse_dead_letter(message)
-            read += 1
-            code = letter.code or "(none)"
-            by_code[code] = by_code.get(code, 0) + 1
-            if wanted is not None and wanted not in (letter.reason or "").casefold():
-                continue
-            value = decode_value(letter.value, decoder)
-            shown += 1
-            click.echo(
-                dead_letter_json(letter, value) if as_json else dead_letter_text(letter, value)
-            )
-            if limit is not None and shown >= limit:
-                break
-    except FeatureStoreError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        store.close()
+    for message in replay_messages(settings.kafka.connection, topic, follow=follow):
+        letter = parse_dead_letter(message)
+        read += 1
+        code = letter.code or "(none)"
+        by_code[code] = by_code.get(code, 0) + 1
+        if wanted is not None and wanted not in (letter.reason or "").casefold():
+            continue
+        value = decode_value(letter.value, decoder)
+        shown += 1
+        click.echo(dead_letter_json(letter, value) if as_json else dead_letter_text(letter, value))
+        if limit is not None and shown >= limit:
+            break
     if not as_json:
         most_first = sorted(by_code.items(), key=lambda item: (-item[1], item[0]))
         codes = ", ".join(f"{code} {n}" for code, n in most_first)
