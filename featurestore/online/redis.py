@@ -74,7 +74,7 @@ from featurestore.online.layout import (
 from featurestore.online.pipelined import PipelinedRedis, RedisAccess
 from featurestore.online.reading import ReadPlan
 from featurestore.online.row_cache import RowCache
-from featurestore.online.rows import PASSING_STATES, RowBatch, RowClient, RowReader, SingleRedis
+from featurestore.online.rows import RowBatch, RowClient, RowReader, SingleRedis, read_failure
 
 __all__ = [
     "WRITE_IF_NEWER_LUA",
@@ -443,9 +443,7 @@ def _check(replies: Sequence[Any]) -> None:
     """Raise for the first reply that is not a row: a passing state is UNAVAILABLE."""
     for reply in replies:
         if not isinstance(reply, list):
-            if str(reply).startswith(PASSING_STATES):
-                raise BackendUnavailableError(f"online store (Redis) unavailable: {reply}")
-            raise FeatureStoreError(f"online store (Redis) failed while reading: {reply}")
+            raise read_failure(reply)
 
 
 def _stale_cached(

@@ -21,14 +21,32 @@ from typing import Any, Protocol
 
 from redis.crc import key_slot
 
+from featurestore.errors import BackendUnavailableError, FeatureStoreError
 from featurestore.online.pipelined import Invalidate, PipelinedRedis, encode_command
 from featurestore.online.row_cache import RowCache
 
-__all__ = ["PASSING_STATES", "RowBatch", "RowClient", "RowReader", "SingleRedis", "StoreHook"]
+__all__ = [
+    "PASSING_STATES",
+    "RowBatch",
+    "RowClient",
+    "RowReader",
+    "SingleRedis",
+    "StoreHook",
+    "read_failure",
+]
 
 PASSING_STATES = ("LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN")
 """Error replies of a Redis that is starting, busy or failing over: a later call may succeed
 (:class:`~featurestore.errors.BackendUnavailableError`, not a failure of the request)."""
+
+
+def read_failure(reply: object) -> FeatureStoreError:
+    """The store's error for an error reply to a read: a passing state is UNAVAILABLE."""
+    text = str(reply)
+    if text.startswith(PASSING_STATES):
+        return BackendUnavailableError(f"online store (Redis) unavailable: {text}")
+    return FeatureStoreError(f"online store (Redis) failed while reading: {text}")
+
 
 StoreHook = Callable[[Sequence[bytes], list[Any]], None]
 """Told the replies of some keys of a batch, in the order of their connection's stream."""

@@ -45,10 +45,9 @@ from featurestore_client.wire import FieldPrefixes, field
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.errors import BackendUnavailableError, FeatureStoreError
 from featurestore.online import EntityKey, FeatureCatalog
 from featurestore.online.layout import feature_field, redis_key, timestamp_field
-from featurestore.online.rows import PASSING_STATES, RowBatch, RowReader
+from featurestore.online.rows import RowBatch, RowReader, read_failure
 from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
 from featurestore.service.response_memo import ResponseMemo
 from featurestore.service.telemetry import ServerCounters
@@ -258,10 +257,7 @@ def _columns(replies: list[Any]) -> list[tuple[bytes | None, ...]]:
     """
     if set(map(type, replies)) != {list}:
         errors = [str(r) for r in replies if isinstance(r, hiredis.ReplyError)]
-        first = errors[0] if errors else "a reply that is not a row"
-        if first.startswith(PASSING_STATES):
-            raise BackendUnavailableError(f"online store (Redis) unavailable: {first}")
-        raise FeatureStoreError(f"online store (Redis) failed while reading: {first}")
+        raise read_failure(errors[0] if errors else "a reply that is not a row")
     return list(zip(*replies, strict=True))
 
 
