@@ -37,6 +37,19 @@ class _Prediction:
     """Relative change of the close over the horizon; None until the horizon has passed."""
 
 
+def shown_predictions(predictions: Sequence[_Prediction]) -> list[_Prediction]:
+    """The newest round of predictions, then the settled ones, newest first.
+
+    A round is made every ``horizon / 6`` and settles ``horizon`` later, so the newest rows are
+    always pending: shown newest first alone, a table of a few rows would never show an outcome.
+    Older rounds still pending (their close unknown) are left out.
+    """
+    newest = max((p.at for p in predictions), default=None)
+    latest = [p for p in reversed(predictions) if p.at == newest]
+    settled = [p for p in reversed(predictions) if p.outcome is not None and p.at != newest]
+    return latest + settled
+
+
 class ModelsPanel:
     """Gathers the models panel's data."""
 
@@ -77,7 +90,7 @@ class ModelsPanel:
         )
         return {
             "champions": list(champions.values()),
-            "predictions": [vars(p) for p in reversed(self._predictions)][:60],
+            "predictions": [vars(p) for p in shown_predictions(self._predictions)][:60],
             "horizon_s": self._horizon_s,
             "drift_alert": self._drift_alert,
             "drift": [

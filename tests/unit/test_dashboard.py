@@ -10,6 +10,7 @@ from featurestore.config import load_settings
 from featurestore.dashboard import Dashboard
 from featurestore.dashboard._app import _page
 from featurestore.dashboard._market import AnomalyFeed
+from featurestore.dashboard._models import _Prediction, shown_predictions
 
 
 def test_a_failing_panel_shows_its_error_and_the_others_still_fill() -> None:
@@ -86,3 +87,16 @@ def test_a_fault_in_the_anomaly_feed_stops_it_and_its_error_stays_shown() -> Non
     assert client.opened == 1
     assert feed.since(now - timedelta(seconds=1)) == [first]
     feed.close()
+
+
+def test_the_predictions_shown_are_the_newest_round_then_those_settled() -> None:
+    """Rounds come every horizon / 6: newest first alone, a short table would all be pending."""
+    rounds = [
+        _Prediction(float(at), "m", "1", symbol, 0.5, 100.0, outcome)
+        for at, outcome in ((1, 0.01), (2, None), (3, 0.02), (4, None), (5, None))
+        for symbol in ("A", "B")
+    ]
+    shown = shown_predictions(rounds)
+    newest_first = [(5.0, "B"), (5.0, "A"), (3.0, "B"), (3.0, "A"), (1.0, "B"), (1.0, "A")]
+    assert [(p.at, p.symbol) for p in shown] == newest_first
+    assert shown_predictions([]) == []

@@ -55,6 +55,8 @@ class Run:
     model: str
     url: str
     children: Children
+    anomalous: str = ""
+    """The symbol given two anomalies."""
 
     def snapshot(self) -> dict[str, Any]:
         try:
@@ -110,8 +112,9 @@ def live(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         assert wait_until(trading, 240, 1.0), f"{r.snapshot()}\n{children.log_tail()}"
         producer = AnomalyProducer(stack, anomalies)
         now = datetime.now(UTC)
+        r.anomalous = symbols[0]
         for i in (1, 2):
-            record = anomaly_record(i, symbols[0], 0.9)
+            record = anomaly_record(i, r.anomalous, 0.9)
             record["event_time"] = now - timedelta(seconds=10 * i)
             record["detected_at"] = now
             producer.send(record)
@@ -141,6 +144,17 @@ def _number(text: str) -> float:
         return float("nan")  # the page's placeholder for no value
 
 
+def _select(page: Page, symbol: str) -> None:
+    """Show ``symbol``'s candles: the page shows the first symbol until another is chosen."""
+    page.evaluate(
+        f"""(() => {{
+            const chip = [...document.querySelectorAll('#symbols button')]
+                .find(b => b.innerText === {symbol!r});
+            if (chip && !chip.classList.contains('on')) chip.click();
+        }})()"""
+    )
+
+
 def _row_value(page: Page, table: str, name: str) -> float:
     """The last cell of the row of ``table`` whose first cell is ``name`` (NaN if none)."""
     value = page.evaluate(
@@ -165,6 +179,7 @@ def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_
         page.screenshot(ARTIFACTS / "dashboard" / "first-data.png")
 
         def filled() -> bool:
+            _select(page, live.anomalous)
             checks.update(
                 {
                     "symbols": all(s in _text(page, "#symbols") for s in symbols),
@@ -189,8 +204,12 @@ def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_
         page.screenshot(ARTIFACTS / "dashboard" / "dashboard.png")
         market = live.snapshot().get("market", {})
         shown = {k: market.get(k) for k in ("symbols", "anomalies", "anomaly_stream_error")}
+        models = live.snapshot().get("models", {})
+        predicted = {k: models.get(k) for k in ("error", "champions")}
+        predicted["predictions"] = (models.get("predictions") or [])[:15]
         assert ok, (
             f"not shown: {[k for k, v in checks.items() if not v]}\nmarket: {shown}\n"
+            f"models: {predicted}\n"
             f"{live.children.log_tail()}"
         )
         # Refreshed in place: newer data, same document (no reload). The panels may all fill from
