@@ -6,6 +6,7 @@ The dead-letter topic is read as dead letters, each with its reason, origin and 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import click
@@ -15,6 +16,18 @@ if TYPE_CHECKING:
     from featurestore.events import SchemaStore
 
 __all__ = ["replay"]
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What one ``replay`` reads (``topic`` through ``settings``' Kafka) and how it prints."""
+
+    settings: Settings
+    store: SchemaStore
+    topic: str
+    follow: bool
+    as_json: bool
+    limit: int | None
 
 
 @click.command("replay")
@@ -62,37 +75,32 @@ def replay(
             f" ({settings.topics.dead_letter}); add --dead-letters to read it as one"
         )
     store = ConfluentSchemaStore.from_settings(settings.schema_registry)
+    reading = _Reading(settings, store, topic, follow, as_json, limit)
     try:
         if as_dead_letters:
-            _print_dead_letters(settings, store, topic, follow, as_json, limit, reason)
+            _print_dead_letters(reading, reason)
         else:
-            _print_events(settings, store, topic, follow, as_json, limit)
+            _print_events(reading)
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
 
 
-def _print_events(
-    settings: Settings,
-    store: SchemaStore,
-    topic: str,
-    follow: bool,
-    as_json: bool,
-    limit: int | None,
-) -> None:
-    """Print the events of ``topic`` (JSON lines), then how many were decoded."""
+def _print_events(reading: _Reading) -> None:
+    """Print the events of the topic (JSON lines), then how many were decoded."""
     from dataclasses import asdict
 
     from featurestore.events import LoggedEvent, replay_topic
 
     decoded = undecodable = 0
     by_schema: dict[int, int] = {}
-    for item in replay_topic(settings.kafka.connection, store, topic, follow=follow):
+    kafka = reading.settings.kafka.connection
+    for item in replay_topic(kafka, reading.store, reading.topic, follow=reading.follow):
         if isinstance(item, LoggedEvent):
             decoded += 1
             by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1
-            if as_json:
+            if reading.as_json:
                 row = {
                     "partition": item.partition,
                     "offset": item.offset,
@@ -103,28 +111,19 @@ def _print_events(
                 click.echo(json.dumps(row, default=str))
         else:
             undecodable += 1
-            if as_json:
+            if reading.as_json:
                 error = {"partition": item.partition, "offset": item.offset, "error": item.reason}
                 click.echo(json.dumps(error))
-        if limit is not None and decoded + undecodable >= limit:
+        if reading.limit is not None and decoded + undecodable >= reading.limit:
             break
-    if not as_json:
-        schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items()))
-        click.echo(
-            f"{topic}: {decoded} events decoded ({schemas or 'none'}), {undecodable} undecodable"
-        )
+    if not reading.as_json:
+        schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items())) or "none"
+        counts = f"{decoded} events decoded ({schemas}), {undecodable} undecodable"
+        click.echo(f"{reading.topic}: {counts}")
 
 
-def _print_dead_letters(
-    settings: Settings,
-    store: SchemaStore,
-    topic: str,
-    follow: bool,
-    as_json: bool,
-    limit: int | None,
-    reason: str | None,
-) -> None:
-    """Print the dead letters of ``topic`` (those whose reason contains ``reason``)."""
+def _print_dead_letters(reading: _Reading, reason: str | None) -> None:
+    """Print the topic's dead letters (those whose reason contains ``reason``)."""
     from featurestore.events import AvroDeserializer
     from featurestore.events.dead_letters import (
         dead_letter_json,
@@ -135,10 +134,11 @@ def _print_dead_letters(
     from featurestore.events.replay import replay_messages
 
     wanted = reason.casefold() if reason is not None else None
-    decoder = AvroDeserializer(store)
+    decoder = AvroDeserializer(reading.store)
     read = shown = 0
     by_code: dict[str, int] = {}
-    for message in replay_messages(settings.kafka.connection, topic, follow=follow):
+    kafka = reading.settings.kafka.connection
+    for message in replay_messages(kafka, reading.topic, follow=reading.follow):
         letter = parse_dead_letter(message)
         read += 1
         code = letter.code or "(none)"
@@ -147,15 +147,18 @@ def _print_dead_letters(
             continue
         value = decode_value(letter.value, decoder)
         shown += 1
-        click.echo(dead_letter_json(letter, value) if as_json else dead_letter_text(letter, value))
-        if limit is not None and shown >= limit:
+        as_text = dead_letter_json if reading.as_json else dead_letter_text
+        click.echo(as_text(letter, value))
+        if reading.limit is not None and shown >= reading.limit:
             break
-    if not as_json:
+    if not reading.as_json:
         most_first = sorted(by_code.items(), key=lambda item: (-item[1], item[0]))
         codes = ", ".join(f"{code} {n}" for code, n in most_first)
         matching = f" matching --reason {reason!r}" if reason is not None else ""
-        stopped = ", stopped at --limit" if limit is not None and shown >= limit else ""
+        stopped = (
+            ", stopped at --limit" if reading.limit is not None and shown >= reading.limit else ""
+        )
         click.echo(
-            f"{topic}: {read} dead letters read, {shown} shown{matching}{stopped}"
+            f"{reading.topic}: {read} dead letters read, {shown} shown{matching}{stopped}"
             f" (by reason code: {codes or 'none'})"
         )
