@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["LATENCY_SAMPLE", "IngestMetrics"]
 
 LATENCY_SAMPLE = 64
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """One delivery in this many has its latency recorded."""
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class IngestMetrics:
