@@ -72,18 +72,25 @@ def start_follower(project: str | None, ready_file: Path | None) -> Follower:
     """Load the settings and definitions (waiting for the registry), stop on SIGTERM/SIGINT."""
     from featurestore.definitions import PROJECT
     from featurestore.definitions.snapshot import cached_definitions
-    from featurestore.resilience import Health, Retrier
+    from featurestore.resilience import Health, Retrier, Stopped
     from featurestore.stack.base import health_to_ready_file
 
     settings = load_settings()
     stop = threading.Event()
-    health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
-    retrier = Retrier(health=health, stop=stop)
-    definitions = retrier.call(lambda: cached_definitions(settings, project or PROJECT), "start")
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # Before the wait for the registry: a stop while it is away ends the command cleanly.
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    health = Health(health_to_ready_file(ready_file) if ready_file is not None else None)
+    retrier = Retrier(health=health, stop=stop)
+    try:
+        definitions = retrier.call(
+            lambda: cached_definitions(settings, project or PROJECT), "start"
+        )
+    except Stopped as stopped:
+        click.echo(str(stopped), err=True)
+        raise click.exceptions.Exit(0) from stopped
     return Follower(settings, stop, health, retrier, definitions, ready_file)
