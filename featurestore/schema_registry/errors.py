@@ -154,45 +154,49 @@ class InvalidSchemaError(RegistryError, SchemaError):
     error_code = 42201
 
 
-class InvalidVersionError(RegistryError, ValidationError):
+class _InvalidValueError(RegistryError, ValidationError):
+    """A 422 about one value of the request: :attr:`message` quotes it as given."""
+
+    http_status = 422
+    message: ClassVar[str]
+    """The Confluent registry's text, with ``{value}`` (the value as given)."""
+    field_name: ClassVar[str]
+    """The request field the value came from."""
+
+    def __init__(self, value: object) -> None:
+        """Name the value as given."""
+        super().__init__(self.message.format(value=value), field=self.field_name)
+
+
+class InvalidVersionError(_InvalidValueError):
     """A version that is neither a positive 32-bit integer nor ``latest``."""
 
-    http_status = 422
     error_code = 42202
-
-    def __init__(self, version: str) -> None:
-        """Name the version as given."""
-        super().__init__(
-            f"The specified version '{version}' is not a valid version id. Allowed values are "
-            'between [1, 2^31-1] and the string "latest"',
-            field="version",
-        )
+    field_name = "version"
+    message = (
+        "The specified version '{value}' is not a valid version id. Allowed values are "
+        'between [1, 2^31-1] and the string "latest"'
+    )
 
 
-class InvalidSubjectError(RegistryError, ValidationError):
+class InvalidSubjectError(_InvalidValueError):
     """A subject name Confluent's registry refuses: with a control character, or reserved."""
 
-    http_status = 422
     error_code = 42208
+    field_name = "subject"
+    message = "The specified subject '{value}' is not a valid."
+    """Confluent's wording."""
 
-    def __init__(self, subject: str) -> None:
-        """Name the subject as given (Confluent's wording)."""
-        super().__init__(f"The specified subject '{subject}' is not a valid.", field="subject")
 
-
-class InvalidCompatibilityLevelError(RegistryError, ValidationError):
+class InvalidCompatibilityLevelError(_InvalidValueError):
     """An unknown compatibility level."""
 
-    http_status = 422
     error_code = 42203
-
-    def __init__(self, level: object) -> None:
-        """Name the level as given."""
-        super().__init__(
-            f"Invalid compatibility level {level!r}. Valid values are none, backward, forward, "
-            "full, backward_transitive, forward_transitive, and full_transitive",
-            field="compatibility",
-        )
+    field_name = "compatibility"
+    message = (
+        "Invalid compatibility level {value!r}. Valid values are none, backward, forward, "
+        "full, backward_transitive, forward_transitive, and full_transitive"
+    )
 
 
 class InvalidModeError(RegistryError, ValidationError):

@@ -7,28 +7,18 @@ would find none of the rows the store writes.
 
 from __future__ import annotations
 
-import json
 import warnings
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from featurestore.definitions import (
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    Feature,
-    FeatureView,
-    SourceTable,
-    StreamComputation,
-    StreamSource,
-    ValueType,
-)
+from featurestore.definitions import Definitions, ValueType
 from featurestore.definitions.feast_codec import from_feast
 from featurestore.definitions.validate import validate_definitions
 from featurestore.errors import ConfigurationError
+from tests.unit.tick_views import TIMESTAMP_MICROS as TS
+from tests.unit.tick_views import tick_count_definitions
 
 FEAST_KEY_TYPES = ["Int64", "Int32", "Bytes", "UnixTimestamp", "Float64", "Float32", "Bool"]
 
@@ -123,32 +113,6 @@ def test_a_join_key_that_is_no_scalar_is_refused_naming_the_entity() -> None:
         from_feast("p", [entity], [_feast_view("v", entity, Array(String))], [])
 
 
-def _stream_definitions(fields: dict[str, Any], id_field: str | None = None) -> Definitions:
-    schema = json.dumps(
-        {
-            "type": "record",
-            "name": "Tick",
-            "fields": [{"name": n, "type": t} for n, t in fields.items()],
-        }
-    )
-    minute = timedelta(minutes=1)
-    source = StreamSource("ticks", "ticks", "ts", "key", timedelta(0), id_field, avro_schema=schema)
-    view = FeatureView(
-        "w",
-        ("key",),
-        (Feature("n", ValueType.INT64),),
-        timedelta(0),
-        SourceTable("t_w"),
-        stream=StreamComputation(
-            source, (Aggregation("x", AggFunction.COUNT, minute, minute, "n"),), tile=minute
-        ),
-    )
-    return Definitions("p", (Entity("key", "key"),), (view,), ())
-
-
-TS = {"type": "long", "logicalType": "timestamp-micros"}
-
-
 @pytest.mark.parametrize(
     ("fields", "id_field", "message"),
     [
@@ -180,12 +144,12 @@ def test_a_source_field_the_processors_cannot_decode_is_refused(
 ) -> None:
     """Otherwise every event is dead-lettered ("field 'key' is not string")."""
     with pytest.raises(ConfigurationError, match=rf"feature view 'w' source 'ticks': {message}"):
-        validate_definitions(_stream_definitions(fields, id_field))
+        validate_definitions(tick_count_definitions(fields, id_field=id_field))
 
 
 def test_a_nullable_string_entity_field_is_accepted() -> None:
     validate_definitions(
-        _stream_definitions(
-            {"key": ["null", "string"], "ts": TS, "x": "double", "id": "string"}, "id"
+        tick_count_definitions(
+            {"key": ["null", "string"], "ts": TS, "x": "double", "id": "string"}, id_field="id"
         )
     )

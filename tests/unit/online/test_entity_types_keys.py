@@ -13,45 +13,13 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from featurestore.definitions import (
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    Feature,
-    FeatureView,
-    SourceTable,
-    StreamComputation,
-    StreamSource,
-    ValueType,
-)
+from featurestore.definitions import ValueType
 from featurestore.errors import ConfigurationError
 from featurestore.online.base import EntityKey
 from featurestore.online.catalog import catalog_from_definitions, catalog_from_feast
 from featurestore.online.layout import redis_key
 from featurestore.online.redis import table_write_args
-
-SCHEMA = (
-    '{"type": "record", "name": "Tick", "fields": [{"name": "key", "type": "string"},'
-    ' {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}},'
-    ' {"name": "x", "type": "double"}]}'
-)
-
-
-def _definitions(key_type: ValueType) -> Definitions:
-    minute = timedelta(minutes=1)
-    source = StreamSource("ticks", "ticks", "ts", "key", timedelta(0), avro_schema=SCHEMA)
-    view = FeatureView(
-        "w",
-        ("key",),
-        (Feature("n", ValueType.INT64),),
-        timedelta(0),
-        SourceTable("t_w"),
-        stream=StreamComputation(
-            source, (Aggregation("x", AggFunction.COUNT, minute, minute, "n"),), tile=minute
-        ),
-    )
-    return Definitions("p", (Entity("key", "key", key_type),), (view,), ())
+from tests.unit.tick_views import tick_count_definitions
 
 
 def _feast_key(value: Any, feast_type: str) -> bytes:
@@ -74,7 +42,7 @@ def test_the_processors_rows_are_keyed_as_feast_keys_a_string_join_key() -> None
 
     from processors.features.frame import compute_frame
 
-    definitions = _definitions(ValueType.STRING)
+    definitions = tick_count_definitions(key_type=ValueType.STRING)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     events = pd.DataFrame({"key": ["AAPL", "7"], "ts": [t0, t0], "x": [1.0, 2.0]})
     frame = compute_frame(definitions, events)["w"]
@@ -111,12 +79,13 @@ def test_a_catalog_refuses_a_join_key_it_cannot_key_as_feast_does(key_type: Valu
         match=rf"feature view 'w': join key 'key' has type {key_type.value}, which the online"
         r" store cannot key as Feast does \(Int64 or String\)",
     ):
-        catalog_from_definitions(_definitions(key_type))
+        catalog_from_definitions(tick_count_definitions(key_type=key_type))
 
 
 @pytest.mark.parametrize("key_type", [ValueType.STRING, ValueType.INT64])
 def test_a_catalog_keeps_a_string_or_int64_join_key(key_type: ValueType) -> None:
-    assert catalog_from_definitions(_definitions(key_type)).view("w").join_keys == ("key",)
+    catalog = catalog_from_definitions(tick_count_definitions(key_type=key_type))
+    assert catalog.view("w").join_keys == ("key",)
 
 
 class _FeastRegistry:
