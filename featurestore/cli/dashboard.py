@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 
 __all__ = ["dashboard"]
@@ -24,9 +22,9 @@ def dashboard(port: int | None, grpc_target: str | None, project: str | None) ->
 
     from featurestore.config import load_settings
     from featurestore.dashboard import build_dashboard, create_app
+    from featurestore.telemetry import log_to_stderr
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    log_to_stderr()
     settings = load_settings()
     overrides = {k: v for k, v in {"port": port, "project": project}.items() if v is not None}
     settings = settings.model_copy(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 from pathlib import Path
@@ -31,9 +30,9 @@ def monitor(metrics_port: int | None, ready_file: Path | None, project: str | No
     from featurestore.config import load_settings
     from featurestore.monitor import Monitor
     from featurestore.stack.base import write_ready_file
-    from featurestore.telemetry import process_telemetry
+    from featurestore.telemetry import log_to_stderr, process_telemetry
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_to_stderr()
     settings = load_settings()
     port = settings.metrics.monitor_port if metrics_port is None else metrics_port
     telemetry = process_telemetry(settings, "monitor", port)

@@ -185,13 +185,11 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     from featurestore.processor_files import ready_file
     from featurestore.resilience import Health
     from featurestore.stack.base import health_to_ready_file
-    from featurestore.telemetry import process_telemetry
+    from featurestore.telemetry import log_to_stderr, process_telemetry
     from processors.metrics import ProcessorMetrics
     from processors.resilient import run_resilient_stream
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_to_stderr()
     logging.getLogger("py4j").setLevel(logging.WARNING)
     settings = load_settings()
     options = _options(name, settings, **kwargs)

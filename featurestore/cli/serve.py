@@ -33,9 +33,9 @@ def serve(
     from featurestore.online import catalog_from_feast_repo
     from featurestore.online.catalog import catalog_from_definitions
     from featurestore.service import run_server
+    from featurestore.telemetry import log_to_stderr
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per MLflow lookup otherwise
+    log_to_stderr()
     settings = load_settings()
     grpc_settings = settings.grpc.model_copy(
         update={k: v for k, v in {"host": host, "port": port}.items() if v is not None}

@@ -50,7 +50,7 @@ from featurestore.config import Settings, load_settings
 from featurestore.events import ConfluentSchemaStore
 from featurestore.prediction_log.encoding import PredictionRows, split_ids
 from featurestore.prediction_log.logger import PredictionLogger
-from featurestore.telemetry import tracer_provider
+from featurestore.telemetry import log_to_stderr, tracer_provider
 
 __all__ = [
     "CALL",
@@ -196,9 +196,7 @@ async def serve(settings: Settings, topic: str) -> None:
 
 def main(argv: Sequence[str]) -> None:
     """``python -m featurestore.prediction_log TOPIC``: serve until stdin ends."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s prediction-log-writer %(message)s"
-    )
+    log_to_stderr()
     (topic,) = argv
     policy = run_as_background_work()
     logger.info("writing %s as background work (%s)", topic, policy)

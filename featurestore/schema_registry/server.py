@@ -100,9 +100,9 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from featurestore.schema_registry.metrics import MetricsMiddleware
-    from featurestore.telemetry import process_telemetry
+    from featurestore.telemetry import log_to_stderr, process_telemetry
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_to_stderr()
     telemetry = process_telemetry(
         settings, "schema-registry", settings.metrics.schema_registry_port
     )

@@ -5,7 +5,8 @@ on, the Prometheus registry that OpenTelemetry's Prometheus exporter writes into
 :func:`process_telemetry` is what an entry point calls (``featurestore serve``, ``processors
 run``, ``ingest``, ``score``, the schema registry, ``monitor``): it builds the providers from the
 settings and serves the registry on the process's loopback port (:mod:`._endpoint`). Spans go
-where ``FEATURESTORE_TRACING__*`` says, continuing the caller's trace (:mod:`._tracing`).
+where ``FEATURESTORE_TRACING__*`` says, continuing the caller's trace (:mod:`._tracing`). Their
+log lines share one format (:func:`log_to_stderr`).
 """
 
 from __future__ import annotations
@@ -16,14 +17,17 @@ from featurestore.telemetry._endpoint import (
     serve_metrics,
     targets_dir,
 )
+from featurestore.telemetry._logging import LOG_FORMAT, log_to_stderr
 from featurestore.telemetry._providers import Telemetry, process_telemetry
 from featurestore.telemetry._tracing import kafka_headers, remote_context, tracer_provider
 
 __all__ = [
+    "LOG_FORMAT",
     "SERVER_ERROR_CODES",
     "MetricsEndpoint",
     "Telemetry",
     "kafka_headers",
+    "log_to_stderr",
     "process_telemetry",
     "prune_targets",
     "remote_context",

@@ -6,13 +6,13 @@ The market catalog under PROJECT over the stack's backends; host, port and metri
 
 from __future__ import annotations
 
-import logging
 import sys
 
 from featurestore.config import load_settings
 from featurestore.online.testing import market_catalog
 from featurestore.service.server import run_server
+from featurestore.telemetry import log_to_stderr
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    log_to_stderr()
     run_server(load_settings(), market_catalog(sys.argv[1]))
