@@ -12,13 +12,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psutil
 import psycopg
@@ -27,7 +28,7 @@ from confluent_kafka.admin import AdminClient
 
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, market_definitions
+from featurestore.definitions import Definitions, FeatureView, market_definitions
 from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.registry import value_subject
@@ -47,7 +48,7 @@ from processors.status import read_status
 from processors.wiring import ProcessorWiring
 from tests.own_stack import own_stack
 from tests.ports import free_port_block
-from tests.unit.processors.oracle import SourceEvent
+from tests.unit.processors.oracle import SourceEvent, compute_features
 
 MARKET = Path("/work/shared/data/market")
 TRADE_FILES = [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"]
@@ -301,6 +302,28 @@ def source_events(trades: pd.DataFrame) -> list[SourceEvent]:
                     str(r.trade_id), {"price": r.price, "size": r.size})
         for r in trades.itertuples()
     ]  # fmt: skip
+
+
+def oracle_rows(trades: pd.DataFrame, views: Sequence[FeatureView]) -> dict[str, pd.DataFrame]:
+    """Per view, the independent oracle's rows by symbol and event time, a null feature NaN.
+
+    ``trades`` is a :func:`logged_trades` frame, each partition computed in log order. Besides
+    the features, each row has ``symbol``, ``event_us``, ``created_ms``, ``first_offset`` and
+    ``last_offset``, to compare with :func:`read_table`'s columns.
+    """
+    frames: dict[str, list[dict[str, Any]]] = {v.name: [] for v in views}
+    for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
+        for view, rows in compute_features(views, source_events(part)).rows.items():
+            for (symbol, at), row in rows.items():
+                values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
+                frames[view].append(
+                    {"symbol": symbol, "event_us": at, "created_ms": row.created_ms,
+                     "first_offset": row.first_offset, "last_offset": row.last_offset, **values}
+                )  # fmt: skip
+    return {
+        v: pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
+        for v, rows in frames.items()
+    }
 
 
 def read_online(

@@ -40,6 +40,7 @@ from tests.e2e.processors_support import (
     MARKET,
     ingest_files,
     logged_trades,
+    oracle_rows,
     read_table,
     source_events,
     wait_for,
@@ -178,14 +179,7 @@ def _stream_until_live(place: Place) -> None:
 
 def _oracle(place: Place, trades: pd.DataFrame) -> pd.DataFrame:
     view = load_definitions(place.settings, place.project).view("trade_count_15m")
-    rows = []
-    for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
-        result = compute_features([view], source_events(part))
-        rows += [
-            {"symbol": s, "event_us": t, "trade_count_15m": row.values["trade_count_15m"]}
-            for (s, t), row in result.rows["trade_count_15m"].items()
-        ]
-    return pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
+    return oracle_rows(trades, [view])[view.name][["symbol", "event_us", "trade_count_15m"]]
 
 
 def _check_chained_view(place: Place, trades: pd.DataFrame) -> None:

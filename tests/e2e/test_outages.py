@@ -42,13 +42,12 @@ from processors.status import read_status
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
+    oracle_rows,
     private_stack,
     read_online,
     read_table,
-    source_events,
     wait_for,
 )
-from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -119,20 +118,6 @@ def _explain(
     )
 
 
-def _oracle(trades: pd.DataFrame, defs: Definitions) -> dict[str, pd.DataFrame]:
-    views = [defs.view(name) for name in FEATURES]
-    frames: dict[str, list[dict[str, Any]]] = {name: [] for name in FEATURES}
-    for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
-        for view, rows in compute_features(views, source_events(part)).rows.items():
-            for (symbol, at), row in rows.items():
-                values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
-                frames[view].append({"symbol": symbol, "event_us": at, **values})
-    return {
-        v: pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
-        for v, rows in frames.items()
-    }
-
-
 def _online_latest(settings: Settings, defs: Definitions, topic: str) -> dict[str, Any]:
     from featurestore.online.base import EntityKey, FeatureRef
 
@@ -188,7 +173,7 @@ def test_the_processor_rides_through_redis_then_postgres_going_away(own_stack: S
             )  # fmt: skip
 
         trades = logged_trades(settings, topic)
-        want = _oracle(trades, defs)
+        want = oracle_rows(trades, [defs.view(view) for view in FEATURES])
         tables = {view: defs.view(view).source.table for view in FEATURES}
         wait_for(
             lambda: all(len(read_table(settings, tables[v])) == len(want[v]) for v in FEATURES),

@@ -27,10 +27,9 @@ from tests.e2e.processors_support import (
     checksum,
     clean_up,
     ingest_trades_and_junk,
+    oracle_rows,
     read_table,
-    source_events,
 )
-from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -73,30 +72,10 @@ def _us(when: datetime) -> int:
     return int((when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
 
 
-def _oracle(world: World, label: str) -> dict[str, pd.DataFrame]:
-    """The independent oracle's rows of the logged trades (each partition in log order)."""
-    trades = world.trades.sort_values(["partition", "offset"])
-    views = list(world.definitions(label).views)
-    frames: dict[str, list[dict[str, Any]]] = {v.name: [] for v in views}
-    for _, part in trades.groupby("partition"):
-        result = compute_features(views, source_events(part))
-        for view, rows in result.rows.items():
-            for (symbol, at), row in rows.items():
-                values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
-                frames[view].append(
-                    {"symbol": symbol, "event_us": at, "created_ms": row.created_ms,
-                     "first_offset": row.first_offset, "last_offset": row.last_offset, **values}
-                )  # fmt: skip
-    return {
-        v: pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
-        for v, rows in frames.items()
-    }
-
-
 def test_stream_equals_the_independent_oracle(streamed: World) -> None:
     trades = streamed.trades
     assert set(trades["symbol"]) == {"IBM", "AIG", "EVOL"}
-    want = _oracle(streamed, "a")
+    want = oracle_rows(trades, streamed.definitions("a").views)
     for view, features, at_least in (
         ("bars_1m", BAR_FEATURES, 30_000),
         ("rolling_1m", ROLLING, 700),

@@ -30,7 +30,6 @@ from datetime import timedelta
 from typing import Any
 
 import grpc
-import numpy as np
 import pandas as pd
 import psycopg
 import pytest
@@ -50,13 +49,12 @@ from featurestore.stack.processors import start_processor
 from tests.e2e.processors_support import (
     MARKET,
     logged_trades,
+    oracle_rows,
     private_stack,
     read_online,
     read_table,
-    source_events,
     wait_for,
 )
-from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -87,16 +85,6 @@ def _cli(settings: Settings, *args: str, **overrides: str) -> subprocess.Complet
     )  # fmt: skip
 
 
-def _oracle(trades: pd.DataFrame, defs: Definitions) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
-    for _, part in trades.sort_values(["partition", "offset"]).groupby("partition"):
-        result = compute_features([defs.view(VIEW)], source_events(part))
-        for (symbol, at), row in result.rows[VIEW].items():
-            values = {k: (np.nan if v is None else v) for k, v in row.values.items()}
-            rows.append({"symbol": symbol, "event_us": at, **values})
-    return pd.DataFrame(rows).sort_values(["symbol", "event_us"]).reset_index(drop=True)
-
-
 def _online(settings: Settings, defs: Definitions, topic: str, symbol: str) -> dict[str, Any]:
     """The online row of ``symbol`` through the store's read path (TLS + AUTH)."""
     from featurestore.online.base import EntityKey, FeatureRef
@@ -119,7 +107,7 @@ def test_a_trade_file_goes_through_the_secured_stack(secured: Settings) -> None:
         f"secured_{run}", table_prefix=f"secured_{run}_", source_topic=topic, ttl=timedelta(0)
     )
     apply_definitions(settings, defs)  # Feast's SQL registry, over TLS
-    want = _oracle(logged_trades(settings, topic), defs)
+    want = oracle_rows(logged_trades(settings, topic), [defs.view(VIEW)])[VIEW]
     assert len(want) > 100
 
     log = processor_log(settings, name)
