@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
+
+from featurestore.cli._options import AWARE_TIME
 
 if TYPE_CHECKING:
     from featurestore.config import Settings
@@ -28,6 +31,7 @@ class _Reading:
     follow: bool
     as_json: bool
     limit: int | None
+    since: datetime | None
 
 
 @click.command("replay")
@@ -35,6 +39,14 @@ class _Reading:
 @click.option("--follow", is_flag=True, help="Keep reading new records after the end.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Stop after N records.")
+@click.option(
+    "--since",
+    type=AWARE_TIME,
+    default=None,
+    help="Start each partition at its first record timestamped at or after this time (ISO 8601"
+    " with a UTC offset), not at offset 0. An event's Kafka timestamp is its event time; a dead"
+    " letter's, the time it was dead-lettered.",
+)
 @click.option(
     "--dead-letters",
     "dead_letters",
@@ -54,10 +66,11 @@ def replay(
     follow: bool,
     as_json: bool,
     limit: int | None,
+    since: datetime | None,
     dead_letters: bool,
     reason: str | None,
 ) -> None:
-    """Re-read TOPIC from offset 0 of every partition, decoding each record with its schema.
+    """Re-read TOPIC from offset 0 of every partition (or from --since), decoding each record.
 
     The dead-letter topic is read as dead letters: per record its offset, time, reason, origin
     (topic, partition and offset, processor or ingest source and line) and value (Avro
@@ -75,7 +88,7 @@ def replay(
             f" ({settings.topics.dead_letter}); add --dead-letters to read it as one"
         )
     store = ConfluentSchemaStore.from_settings(settings.schema_registry)
-    reading = _Reading(settings, store, topic, follow, as_json, limit)
+    reading = _Reading(settings, store, topic, follow, as_json, limit, since)
     try:
         if as_dead_letters:
             _print_dead_letters(reading, reason)
@@ -96,7 +109,9 @@ def _print_events(reading: _Reading) -> None:
     decoded = undecodable = 0
     by_schema: dict[int, int] = {}
     kafka = reading.settings.kafka.connection
-    for item in replay_topic(kafka, reading.store, reading.topic, follow=reading.follow):
+    for item in replay_topic(
+        kafka, reading.store, reading.topic, follow=reading.follow, since=reading.since
+    ):
         if isinstance(item, LoggedEvent):
             decoded += 1
             by_schema[item.schema_id] = by_schema.get(item.schema_id, 0) + 1
@@ -138,7 +153,9 @@ def _print_dead_letters(reading: _Reading, reason: str | None) -> None:
     read = shown = 0
     by_code: dict[str, int] = {}
     kafka = reading.settings.kafka.connection
-    for message in replay_messages(kafka, reading.topic, follow=reading.follow):
+    for message in replay_messages(
+        kafka, reading.topic, follow=reading.follow, since=reading.since
+    ):
         letter = parse_dead_letter(message)
         read += 1
         code = letter.code or "(none)"

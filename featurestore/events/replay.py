@@ -16,6 +16,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -82,6 +83,7 @@ def replay_topic(
     topic: str,
     *,
     follow: bool = False,
+    since: datetime | None = None,
     reader: AvroSchema | None = None,
     timeout_s: float = 30.0,
     batch: int = 1000,
@@ -93,6 +95,8 @@ def replay_topic(
         store: where writer schemas are looked up by id.
         topic: the topic to read.
         follow: keep waiting for new records instead of stopping at the start's end offsets.
+        since: start each partition at its first record whose Kafka timestamp is at or after
+            this (aware) time, instead of its first offset.
         reader: the reader schema; by default the bundled schema of each record's name.
         timeout_s: how long metadata and offset requests may take.
         batch: records fetched per consume call.
@@ -102,7 +106,10 @@ def replay_topic(
         BackendUnavailableError: Kafka cannot be reached.
     """
     decoder = AvroDeserializer(store, reader)
-    for message in replay_messages(kafka, topic, follow=follow, timeout_s=timeout_s, batch=batch):
+    messages = replay_messages(
+        kafka, topic, follow=follow, since=since, timeout_s=timeout_s, batch=batch
+    )
+    for message in messages:
         yield _decode(decoder, topic, message)
 
 
@@ -111,6 +118,7 @@ def replay_messages(
     topic: str,
     *,
     follow: bool = False,
+    since: datetime | None = None,
     timeout_s: float = 30.0,
     batch: int = 1000,
 ) -> Iterator[Message]:
@@ -136,7 +144,7 @@ def replay_messages(
         ),
     )
     try:
-        ends = _assign_from_start(consumer, kafka, topic, timeout_s)
+        ends = _assign_from_start(consumer, kafka, topic, timeout_s, since)
         yield from read_to_ends(consumer, kafka, topic, ends, batch=batch, follow=follow)
     except KafkaException as exc:
         raise kafka_error(exc, f"reading {topic}", kafka) from exc
@@ -245,22 +253,41 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
 
 
 def _assign_from_start(
-    consumer: Consumer, kafka: KafkaConnection, topic: str, timeout_s: float
+    consumer: Consumer,
+    kafka: KafkaConnection,
+    topic: str,
+    timeout_s: float,
+    since: datetime | None = None,
 ) -> dict[int, int]:
-    """Assign every partition at its low watermark; return {partition: end offset} to reach."""
+    """Assign every partition at its start; return {partition: end offset} to reach.
+
+    The start is the low watermark, or with ``since`` the first offset whose record timestamp is
+    at or after it (the end offset where there is none).
+    """
     with kafka_errors(f"listing {topic}", kafka):
         partitions = partitions_of(consumer, topic, timeout_s)
-    assignment = []
+    starts: dict[int, int] = {}
     ends: dict[int, int] = {}
     for partition in partitions:
         low, high = consumer.get_watermark_offsets(
             TopicPartition(topic, partition), timeout=timeout_s
         )
-        assignment.append(TopicPartition(topic, partition, low))
-        if high > low:
-            ends[partition] = high
-    consumer.assign(assignment)
-    return ends
+        starts[partition], ends[partition] = low, high
+    if since is not None:
+        at_ms = _epoch_ms(since)
+        asked = [TopicPartition(topic, p, at_ms) for p in partitions]
+        for found in consumer.offsets_for_times(asked, timeout=timeout_s):
+            # -1: no record at or after the time; nothing to read before the end
+            offset = ends[found.partition] if found.offset < 0 else found.offset
+            starts[found.partition] = max(starts[found.partition], offset)
+    consumer.assign([TopicPartition(topic, p, starts[p]) for p in partitions])
+    return {p: end for p, end in ends.items() if end > starts[p]}
+
+
+def _epoch_ms(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValidationError(f"since: {moment.isoformat()} has no UTC offset", field="since")
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
 def _decode(decoder: AvroDeserializer, topic: str, message: Message) -> Decoded:

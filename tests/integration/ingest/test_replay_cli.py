@@ -7,7 +7,9 @@ the one an operator runs, through click, against the stack's Kafka and schema re
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,36 @@ def test_replay_reads_back_events_and_dead_letters_with_their_reasons(
     )
     first = _cli(["replay", dlq, "--limit", "1"], env).splitlines()
     assert first[-1].startswith(f"{dlq}: 1 dead letters read, 1 shown, stopped at --limit")
+
+
+def test_replay_since_starts_at_the_records_appended_from_that_time(
+    unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, dlq = unique_name("it-replay-since"), unique_name("it-replay-since-dlq")
+    env = {"FEATURESTORE_TOPICS__METRICS": topic, "FEATURESTORE_TOPICS__DEAD_LETTER": dlq}
+
+    def ingest(name: str, rows: str) -> None:
+        (tmp_path / name).write_text(rows)
+        _cli(["ingest", "metrics", str(tmp_path / name), "--entity-column", "host",
+              "--time-column", "ts", "--value-column", "cpu"], env)  # fmt: skip
+
+    ingest("early.csv", ROWS)
+    time.sleep(0.05)  # Kafka timestamps are in ms
+    since = datetime.now(UTC).isoformat()
+    time.sleep(0.05)
+    ingest("late.csv", "host,ts,cpu\nweb-9,2024-01-02T15:00:00Z,9.5\nbad\n")
+
+    assert f"{topic}: 4 events decoded" in _cli(["replay", topic], env)
+    # An event's Kafka timestamp is its event time (early.csv's are 14:30:00 to 14:30:02).
+    late = _cli(["replay", topic, "--json", "--since", "2024-01-02T14:30:01.5Z"], env).splitlines()
+    assert sorted((e["event"]["entity"], e["event"]["value"]) for e in map(json.loads, late)) == [
+        ("web-1", 1.25), ("web-9", 9.5)
+    ]  # fmt: skip
+    # A dead letter's is when it was dead-lettered.
+    letters = _cli(["replay", dlq, "--json", "--since", since], env).splitlines()
+    assert [json.loads(x)["origin"]["source"] for x in letters] == ["late.csv"]
+    # After the last record: nothing. A time without an offset is refused by name.
+    after = _cli(["replay", topic, "--since", "2999-01-01T00:00Z"], env)
+    assert f"{topic}: 0 events decoded" in after
+    naive = CliRunner().invoke(main, ["replay", topic, "--since", "2024-01-02T15:00"], env=env)
+    assert naive.exit_code == 2 and "needs a UTC offset" in naive.output
