@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from featurestore.definitions.model import FeatureRef, ValueType
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
 
 __all__ = [
     "EntityKey",
@@ -71,6 +71,19 @@ class FeatureViewSpec:
     features: tuple[FeatureSpec, ...]
     ttl: timedelta | None
     """Rows older than this are served as OUTSIDE_MAX_AGE and expire from the store; None: never."""
+    join_key_types: tuple[ValueType, ...] = ()
+    """The declared type of each join key, in the order of :attr:`join_keys` (String or Int64;
+    the catalogs fill it). A request value of another kind is refused rather than looked up
+    under a key no row has (:func:`featurestore.service.convert.entities_from_proto`). Empty:
+    undeclared (a catalog built by hand), and a request value is keyed by its own type."""
+
+    def __post_init__(self) -> None:
+        """Refuse join key types that are not one per join key."""
+        if self.join_key_types and len(self.join_key_types) != len(self.join_keys):
+            raise ConfigurationError(
+                f"feature view {self.name}: {len(self.join_key_types)} join key types for"
+                f" {len(self.join_keys)} join keys"
+            )
 
     def feature(self, name: str) -> FeatureSpec:
         """The feature called ``name``; raises :class:`NotFoundError` naming it."""

@@ -32,7 +32,8 @@ __all__ = [
 
 _KEYED_AS_FEAST = frozenset(("String", "Int64"))
 """The join key types :mod:`featurestore.online.layout` keys as Feast does (a text value as a
-String, a whole number as an Int64): it keys a value by its own type, not the view's."""
+String, a whole number as an Int64): it keys a value by its own type, so the views declare theirs
+(:attr:`FeatureViewSpec.join_key_types`) and a request value of another kind is refused."""
 
 
 def _check_join_key(view: str, join_key: str, type_name: str) -> None:
@@ -102,15 +103,19 @@ def catalog_from_feast(store: Any) -> StaticCatalog:
     views = []
     for view in feast_views:
         ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
+        key_types: dict[str, ValueType] = {}
         for column in view.entity_columns:
             _check_join_key(view.name, column.name, str(column.dtype))
-        keys = {c.name for c in view.entity_columns}  # a stream view lists them as features too
+            key_types[column.name] = ValueType(str(column.dtype))
+        keys = set(key_types)  # a stream view lists them as features too
         features = tuple(
             FeatureSpec(f.name, ValueType(f.dtype.to_value_type().value))
             for f in view.features
             if f.name not in keys
         )
-        views.append(FeatureViewSpec(view.name, tuple(view.join_keys), features, ttl))
+        join_keys = tuple(view.join_keys)  # the names of its entity columns
+        types = tuple(key_types[key] for key in join_keys)
+        views.append(FeatureViewSpec(view.name, join_keys, features, ttl, types))
     services = {
         service.name: [
             FeatureRef(projection.name_to_use(), f.name)
@@ -130,7 +135,7 @@ def catalog_from_definitions(definitions: Definitions) -> StaticCatalog:
     Raises:
         ConfigurationError: a view keyed by a type the online store cannot key as Feast does.
     """
-    join_keys = {entity.name: entity.join_key for entity in definitions.entities}
+    entities = {entity.name: entity for entity in definitions.entities}
     for view in definitions.views:
         for name in view.entities:
             entity = definitions.entity(name)
@@ -138,9 +143,10 @@ def catalog_from_definitions(definitions: Definitions) -> StaticCatalog:
     views = [
         FeatureViewSpec(
             view.name,
-            tuple(join_keys[name] for name in view.entities),
+            tuple(entities[name].join_key for name in view.entities),
             tuple(FeatureSpec(f.name, f.value_type) for f in view.features),
             view.ttl if view.ttl > timedelta(0) else None,
+            tuple(entities[name].value_type for name in view.entities),
         )
         for view in definitions.views
     ]

@@ -48,6 +48,7 @@ BARS_1M = FeatureViewSpec(
         FeatureSpec("vwap", _F64),
     ),
     timedelta(hours=1),
+    (ValueType.STRING,),
 )
 ROLLING_1M = FeatureViewSpec(
     "rolling_1m",
@@ -68,6 +69,7 @@ ROLLING_1M = FeatureViewSpec(
         )
     ),
     timedelta(hours=1),
+    (ValueType.STRING,),
 )
 
 

@@ -7,7 +7,7 @@ wrapper can answer INVALID_ARGUMENT with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -24,15 +24,19 @@ from featurestore.online import (
     FeatureRef,
     FeatureScalar,
     FeatureStatus,
+    FeatureViewSpec,
     OnlineFeatures,
+    ValueType,
 )
 
 __all__ = [
     "STATUS_TO_PROTO",
+    "check_entity_kinds",
     "decode_request",
     "duration_from_proto",
     "entities_from_proto",
     "features_from_proto",
+    "join_key_types",
     "online_features_to_proto",
     "parse_request",
     "timestamp_from_proto",
@@ -89,23 +93,94 @@ def features_from_proto(
     )
 
 
-def _entity_value(value: types_pb2.Value, where: str) -> EntityValue:
+def join_key_types(views: Iterable[FeatureViewSpec]) -> dict[str, ValueType]:
+    """The declared type of each join key of ``views``, for :func:`entities_from_proto`.
+
+    A key none of them declares is left out; views that declare one join key with two types
+    (which no request can satisfy): the first one's.
+    """
+    types: dict[str, ValueType] = {}
+    for view in views:
+        if view.join_key_types:
+            for key, key_type in zip(view.join_keys, view.join_key_types, strict=True):
+                types.setdefault(key, key_type)
+    return types
+
+
+_ENTITY_KINDS = frozenset(("string_value", "int64_value", "int32_value"))
+_KINDS_OF: dict[ValueType, frozenset[str]] = {
+    ValueType.STRING: frozenset(("string_value",)),
+    ValueType.INT64: frozenset(("int64_value", "int32_value")),
+}
+"""The value kinds a join key of a declared type takes: those the layout keys as that type."""
+
+
+def _shown(value: types_pb2.Value, kind: str | None) -> str:
+    """A refused entity value as a message shows it: its kind and value (a long one shortened)."""
+    if kind is None:
+        return "no value"
+    text = repr(getattr(value, kind))
+    return f"{kind} {text if len(text) <= 80 else f'{text[:60]}...{text[-10:]}'}"
+
+
+def _refused(
+    join_key: str, row: int, value: types_pb2.Value, key_type: ValueType | None
+) -> ValidationError:
+    where = f"entities[{join_key}].values[{row}]"
     kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "int64_value":
-        return value.int64_value
-    if kind == "int32_value":
-        return value.int32_value
-    raise ValidationError(
-        f"{where}: entity values are strings or integers, got {kind}", field=where
-    )
+    if key_type is None or key_type not in _KINDS_OF:
+        message = f"entity values are strings or integers, got {kind}"
+    else:
+        article = "an" if key_type is ValueType.INT64 else "a"
+        message = f"join key {join_key} is {article} {key_type.value}, got {_shown(value, kind)}"
+    return ValidationError(f"{where}: {message}", field=where)
+
+
+def _entity_column(
+    join_key: str, values: Sequence[types_pb2.Value], key_type: ValueType | None
+) -> list[EntityValue]:
+    """The values of one join key; ValidationError naming the first of a kind it does not take."""
+    takes = _ENTITY_KINDS if key_type is None else _KINDS_OF.get(key_type, _ENTITY_KINDS)
+    column: list[EntityValue] = []
+    for value in values:
+        kind = value.WhichOneof("kind")
+        if kind not in takes:
+            raise _refused(join_key, len(column), value, key_type)
+        column.append(getattr(value, kind))
+    return column
+
+
+def check_entity_kinds(
+    entities: Mapping[str, types_pb2.ValueList], key_types: Mapping[str, ValueType]
+) -> None:
+    """Refuse a value of a kind its join key does not take, as :func:`entities_from_proto` does.
+
+    For entities parsed before their views were known (Predict: before the model is).
+    """
+    for key in sorted(entities):
+        key_type = key_types.get(key)
+        if key_type is not None:
+            _entity_column(key, entities[key].values, key_type)
 
 
 def entities_from_proto(
-    entities: Mapping[str, types_pb2.ValueList], *, max_rows: int
+    entities: Mapping[str, types_pb2.ValueList],
+    *,
+    max_rows: int,
+    key_types: Mapping[str, ValueType] | None = None,
 ) -> tuple[EntityKey, ...]:
-    """Entity rows from columns of join key values."""
+    """Entity rows from columns of join key values.
+
+    ``key_types``: the declared type of the join keys the request's views use
+    (:func:`join_key_types`). A String key takes ``string_value``, an Int64 key ``int64_value``
+    or ``int32_value``: a value of another kind would be keyed as no row is, a silent
+    NOT_FOUND. A join key not in it takes any string or integer, keyed by its own type.
+
+    Raises:
+        ValidationError: naming the field, for a malformed column or a value of a kind its join
+            key does not take (``entities[symbol].values[0]: join key symbol is a String, got
+            int64_value 7``).
+    """
     if not entities:
         raise ValidationError("entities: give at least one join key column", field="entities")
     keys = sorted(entities)
@@ -119,10 +194,8 @@ def entities_from_proto(
         raise ValidationError("entities: give at least one row", field="entities")
     if rows > max_rows:
         raise ValidationError(f"entities: at most {max_rows} rows per call", field="entities")
-    columns = [
-        [_entity_value(v, f"entities[{k}].values[{i}]") for i, v in enumerate(entities[k].values)]
-        for k in keys
-    ]
+    types = key_types or {}
+    columns = [_entity_column(k, entities[k].values, types.get(k)) for k in keys]
     join_keys = tuple(keys)
     return tuple(EntityKey(join_keys, tuple(col[r] for col in columns)) for r in range(rows))
 

@@ -15,6 +15,7 @@ from featurestore.online import FeatureCatalog, OnlineStore
 from featurestore.service.convert import (
     entities_from_proto,
     features_from_proto,
+    join_key_types,
     online_features_to_proto,
     parse_request,
 )
@@ -59,7 +60,10 @@ class FeatureServicer:
         async with asyncio.timeout(context.time_remaining()):
             message = parse_request(request)
             refs = features_from_proto(message, self._catalog)
-            entities = entities_from_proto(message.entities, max_rows=self._max_entities)
+            views = map(self._catalog.view, dict.fromkeys(ref.view for ref in refs))
+            entities = entities_from_proto(
+                message.entities, max_rows=self._max_entities, key_types=join_key_types(views)
+            )
             features = await self._store.read(entities, refs)
         return online_features_to_proto(features).SerializeToString()
 

@@ -28,6 +28,7 @@ A score is the model's output as it is: NaN or infinity when the model says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
@@ -47,17 +48,22 @@ from featurestore.errors import ConfigurationError, NotFoundError, ValidationErr
 from featurestore.events import PredictionLog, to_micros
 from featurestore.online import (
     EntityKey,
+    FeatureCatalog,
     FeatureRef,
     FeatureStatus,
     FeatureValue,
+    FeatureViewSpec,
     OnlineStore,
+    ValueType,
 )
 from featurestore.online.rows import RowBatch
 from featurestore.prediction_log.encoding import split_ids
 from featurestore.service.convert import (
     STATUS_TO_PROTO,
+    check_entity_kinds,
     decode_request,
     entities_from_proto,
+    join_key_types,
     value_to_proto,
 )
 from featurestore.service.models import LoadedModel, ServedModels
@@ -108,6 +114,8 @@ class _Request:
     """The last rows read per plan (given back by the next read while unchanged)."""
     scored: dict[tuple[str, str], ScoredRows]
     """The last scores per model version (reused while their rows are the read's)."""
+    kinds_checked: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    """The model versions whose views' join key types the entities were checked against."""
 
 
 def _id_text(count: int) -> str:
@@ -193,16 +201,21 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         subscriptions: PredictionSubscriptions | None = None,
         reader: PredictReader | None = None,
         histories: SequenceStates | None = None,
+        catalog: FeatureCatalog | None = None,
     ) -> None:
         """Serve Predict (and StreamPredictions when ``subscriptions`` is given).
 
         ``metrics``: where the Predict latency histogram goes (None: not recorded);
         ``subscriptions``: the prediction log's, for StreamPredictions (None: UNIMPLEMENTED);
         ``reader``: the online store's row path (None: every call takes the general path);
-        ``histories``: sequence models' offline history (None: they cannot be served).
+        ``histories``: sequence models' offline history (None: they cannot be served);
+        ``catalog``: the views' join key types, which a request's entity values must have, as in
+        GetOnlineFeatures (None: not checked, a value is keyed by its own kind).
         """
         self._store = store
         self._reader = reader
+        self._catalog = catalog
+        self._key_types: dict[tuple[str, str], Mapping[str, ValueType]] = {}
         self._histories = histories
         self._names: dict[tuple[str, str], bytes] = {}
         self._features_of: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -235,6 +248,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             model = await self._registry.get(
                 request.model_name, alias=request.alias, version=request.version
             )
+            self._check_kinds(model, request)
             plan = self._plan(model, request)
             if plan is None:
                 answer = await self._general(model, request, received)
@@ -267,6 +281,23 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 self._request_rows -= len(kept.pop(next(iter(kept))).entities)
             kept[data] = request
         return request
+
+    def _check_kinds(self, model: LoadedModel, request: _Request) -> None:
+        """Refuse entity values of a kind the model's views' join keys do not take (once each)."""
+        if self._catalog is None:
+            return
+        version = (model.name, model.version)
+        if version in request.kinds_checked:
+            return
+        key_types = self._key_types.get(version)
+        if key_types is None:
+            views: list[FeatureViewSpec] = []
+            for name in dict.fromkeys(ref.view for ref in model.refs):
+                with contextlib.suppress(NotFoundError):  # refused when read, naming the model
+                    views.append(self._catalog.view(name))
+            key_types = self._key_types[version] = join_key_types(views)
+        check_entity_kinds(request.message.entities, key_types)
+        request.kinds_checked.add(version)
 
     def _plan(self, model: LoadedModel, request: _Request) -> ModelPlan | None:
         """The fast path's plan, or None for the general path."""

@@ -33,9 +33,10 @@ are the same (tested side by side).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from operator import add, itemgetter
 from typing import Any, NamedTuple, cast
@@ -45,10 +46,15 @@ from featurestore_client.wire import FieldPrefixes, field
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.online import EntityKey, FeatureCatalog
+from featurestore.online import EntityKey, FeatureCatalog, ValueType
 from featurestore.online.layout import feature_field, redis_key, timestamp_field
 from featurestore.online.rows import RowBatch, RowReader, read_failure
-from featurestore.service.convert import entities_from_proto, features_from_proto, parse_request
+from featurestore.service.convert import (
+    entities_from_proto,
+    features_from_proto,
+    join_key_types,
+    parse_request,
+)
 from featurestore.service.response_memo import ResponseMemo
 from featurestore.service.telemetry import ServerCounters
 
@@ -86,6 +92,11 @@ class _Plan:
     """Per view, the TTL in seconds."""
     view_ts: tuple[int, ...]
     """Per view, the index of its timestamp field."""
+    key_types: Mapping[str, ValueType] = dataclasses.field(compare=False)
+    """The declared type of each join key (:func:`.convert.join_key_types`)."""
+    by_text: bool
+    """Whether string values are keyed as they come, without a check: one join key, declared a
+    String or undeclared (any other kind, or an Int64 key, goes through entities_from_proto)."""
 
 
 @dataclass(frozen=True)
@@ -150,21 +161,38 @@ class RawFeatureReader:
             value = fields.setdefault(feature_field(view.name, ref.feature), len(fields))
             columns.append((value, ts, view_index[view.name]))
         names = b"".join(field(0x0A, str(ref).encode()) for ref in refs)
-        plan = _Plan(join_keys, tuple(fields), names, tuple(columns), tuple(ttl_s), tuple(view_ts))
+        key_types = join_key_types(views)
+        by_text = len(join_keys) == 1 and key_types.get(join_keys[0]) in (ValueType.STRING, None)
+        plan = _Plan(
+            join_keys,
+            tuple(fields),
+            names,
+            tuple(columns),
+            tuple(ttl_s),
+            tuple(view_ts),
+            key_types,
+            by_text,
+        )
         if len(self._plans) < 1024:
             self._plans[selector] = plan
         return plan
 
     def _entity_keys(
-        self, request: feature_service_pb2.GetOnlineFeaturesRequest, join_keys: tuple[str, ...]
+        self, request: feature_service_pb2.GetOnlineFeaturesRequest, plan: _Plan
     ) -> list[bytes] | None:
-        """The entities' hash keys (None: not this reader's shape)."""
+        """The entities' hash keys (None: not this reader's shape).
+
+        Values of a kind their join key does not take are refused by
+        :func:`~featurestore.service.convert.entities_from_proto`, as on the general path: the
+        loop over string values breaks on any other kind and leaves the row to it.
+        """
         entities = request.entities
+        join_keys = plan.join_keys
         if tuple(sorted(entities)) != tuple(sorted(join_keys)):
             return None
         project = self._catalog.project
         cache = self._keys
-        if len(join_keys) == 1:
+        if plan.by_text:
             column = entities[join_keys[0]].values
             if 0 < len(column) <= self._max_entities:
                 keys = []
@@ -173,7 +201,7 @@ class RawFeatureReader:
                         value.string_value if value.WhichOneof("kind") == "string_value" else None
                     )
                     if symbol is None:
-                        break  # not a string key: the general path validates and names it
+                        break  # not a string: entities_from_proto validates and names it
                     key = cache.get((symbol,))
                     if key is None:
                         key = redis_key(EntityKey(join_keys, (symbol,)), project)
@@ -182,7 +210,7 @@ class RawFeatureReader:
                     keys.append(key)
                 else:
                     return keys
-        rows = entities_from_proto(entities, max_rows=self._max_entities)
+        rows = entities_from_proto(entities, max_rows=self._max_entities, key_types=plan.key_types)
         return [redis_key(EntityKey(join_keys, row.values), project) for row in rows]
 
     def prepare(self, data: bytes) -> _Prepared | None:
@@ -197,7 +225,7 @@ class RawFeatureReader:
         plan = self._plan(request)
         if plan is None:
             return None
-        keys = self._entity_keys(request, plan.join_keys)
+        keys = self._entity_keys(request, plan)
         if keys is None:
             return None
         prepared = _Prepared(plan, RowBatch.of(plan.fields, keys))

@@ -243,6 +243,7 @@ async def create_server(
                 subscriptions=prediction_subscriptions,
                 reader=predict_reader,
                 histories=SequenceStates(offline, settings.postgres.dsn),
+                catalog=catalog,
             )
         ),
     )

@@ -18,7 +18,11 @@ from featurestore.online.testing import BARS_1M, ROLLING_1M, market_catalog
 @pytest.mark.parametrize("fake", [BARS_1M, ROLLING_1M], ids=lambda v: v.name)
 def test_a_fake_view_is_the_declared_view_cut_down(fake: FeatureViewSpec) -> None:
     declared = catalog_from_definitions(market_definitions()).view(fake.name)
-    assert (fake.join_keys, fake.ttl) == (declared.join_keys, declared.ttl)
+    assert (fake.join_keys, fake.join_key_types, fake.ttl) == (
+        declared.join_keys,
+        declared.join_key_types,
+        declared.ttl,
+    )
     kept = set(fake.features)  # same names and types, in the declared order
     assert [f for f in declared.features if f in kept] == list(fake.features)
 
