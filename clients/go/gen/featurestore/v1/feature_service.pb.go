@@ -32,8 +32,9 @@ type GetOnlineFeaturesRequest struct {
 	//	*GetOnlineFeaturesRequest_FeatureService
 	FeatureSelector isGetOnlineFeaturesRequest_FeatureSelector `protobuf_oneof:"feature_selector"`
 	// Entity key columns: join key (for example "symbol") to one value per row. All columns have
-	// the same length, the number of rows. A value has its join key's type: string_value for a
-	// String key, int64_value or int32_value for an Int64 key; another kind is INVALID_ARGUMENT.
+	// the same length, the number of rows: at most `service.max_entities` (10,000 by default). A
+	// value has its join key's type: string_value for a String key, int64_value or int32_value for
+	// an Int64 key; another kind is INVALID_ARGUMENT.
 	Entities      map[string]*ValueList `protobuf:"bytes,3,rep,name=entities,proto3" json:"entities,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -35,10 +35,12 @@ type PredictRequest struct {
 	//	*PredictRequest_Alias
 	//	*PredictRequest_Version
 	ModelSelector isPredictRequest_ModelSelector `protobuf_oneof:"model_selector"`
-	// Entity key columns: join key to one value per row.
+	// Entity key columns: join key to one value per row, at most `service.max_entities` rows
+	// (10,000 by default). A value has its join key's type, as in GetOnlineFeatures.
 	Entities map[string]*ValueList `protobuf:"bytes,4,rep,name=entities,proto3" json:"entities,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Feature columns given by the caller ("view:feature" to one value per row); these are not read
-	// from the online store.
+	// from the online store. A value is a finite number, or NaN or an unset Value for a missing
+	// one; infinity is INVALID_ARGUMENT.
 	InlineFeatures map[string]*ValueList `protobuf:"bytes,5,rep,name=inline_features,json=inlineFeatures,proto3" json:"inline_features,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
@@ -207,11 +209,12 @@ type Prediction struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id of the PredictionLog event written for this prediction.
 	RequestId string `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	// The model's output.
+	// The model's output, as the model gave it: NaN or infinity when the model says so.
 	Score float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
 	// The feature references, in the order of `feature_values`.
 	FeatureNames []string `protobuf:"bytes,3,rep,name=feature_names,json=featureNames,proto3" json:"feature_names,omitempty"`
-	// The feature vector the model saw.
+	// The feature vector the model saw. Only PRESENT values are set: a value that is NOT_FOUND,
+	// NULL_VALUE or OUTSIDE_MAX_AGE reached the model as NaN and is unset here.
 	FeatureValues []*Value `protobuf:"bytes,4,rep,name=feature_values,json=featureValues,proto3" json:"feature_values,omitempty"`
 	// The status of each feature value.
 	FeatureStatuses []FeatureStatus `protobuf:"varint,5,rep,packed,name=feature_statuses,json=featureStatuses,proto3,enum=featurestore.v1.FeatureStatus" json:"feature_statuses,omitempty"`

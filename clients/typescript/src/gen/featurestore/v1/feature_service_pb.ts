@@ -45,8 +45,9 @@ export type GetOnlineFeaturesRequest = Message<"featurestore.v1.GetOnlineFeature
 
   /**
    * Entity key columns: join key (for example "symbol") to one value per row. All columns have
-   * the same length, the number of rows. A value has its join key's type: string_value for a
-   * String key, int64_value or int32_value for an Int64 key; another kind is INVALID_ARGUMENT.
+   * the same length, the number of rows: at most `service.max_entities` (10,000 by default). A
+   * value has its join key's type: string_value for a String key, int64_value or int32_value for
+   * an Int64 key; another kind is INVALID_ARGUMENT.
    *
    * @generated from field: map<string, featurestore.v1.ValueList> entities = 3;
    */

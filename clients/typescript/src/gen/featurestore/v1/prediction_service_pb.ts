@@ -53,7 +53,8 @@ export type PredictRequest = Message<"featurestore.v1.PredictRequest"> & {
   } | { case: undefined; value?: undefined };
 
   /**
-   * Entity key columns: join key to one value per row.
+   * Entity key columns: join key to one value per row, at most `service.max_entities` rows
+   * (10,000 by default). A value has its join key's type, as in GetOnlineFeatures.
    *
    * @generated from field: map<string, featurestore.v1.ValueList> entities = 4;
    */
@@ -61,7 +62,8 @@ export type PredictRequest = Message<"featurestore.v1.PredictRequest"> & {
 
   /**
    * Feature columns given by the caller ("view:feature" to one value per row); these are not read
-   * from the online store.
+   * from the online store. A value is a finite number, or NaN or an unset Value for a missing
+   * one; infinity is INVALID_ARGUMENT.
    *
    * @generated from field: map<string, featurestore.v1.ValueList> inline_features = 5;
    */
@@ -124,7 +126,7 @@ export type Prediction = Message<"featurestore.v1.Prediction"> & {
   requestId: string;
 
   /**
-   * The model's output.
+   * The model's output, as the model gave it: NaN or infinity when the model says so.
    *
    * @generated from field: double score = 2;
    */
@@ -138,7 +140,8 @@ export type Prediction = Message<"featurestore.v1.Prediction"> & {
   featureNames: string[];
 
   /**
-   * The feature vector the model saw.
+   * The feature vector the model saw. Only PRESENT values are set: a value that is NOT_FOUND,
+   * NULL_VALUE or OUTSIDE_MAX_AGE reached the model as NaN and is unset here.
    *
    * @generated from field: repeated featurestore.v1.Value feature_values = 4;
    */
