@@ -71,8 +71,13 @@ type AnomalyStream struct {
 	call        grpc.ServerStreamingClient[featurestorev1.StreamAnomaliesResponse]
 	token       ResumeToken
 	failures    int
-	MaxAttempts int // connections in a row that may fail before Next returns the error (4)
-	Reconnects  int // how many times the stream reconnected
+	firstFailed time.Time // when the first of the failures in a row happened
+	MaxAttempts int       // connections in a row that must fail before Next returns the error (4)
+	// ReconnectWindow is how long a stream keeps reconnecting after its connection went (30 s):
+	// Next returns the error only once MaxAttempts connections in a row failed and the first of
+	// them failed longer ago than this, so a server that restarts within it loses nothing.
+	ReconnectWindow time.Duration
+	Reconnects      int // how many times the stream reconnected
 }
 
 // StreamAnomalies opens a stream of the anomalies that pass filter, from start.
@@ -87,7 +92,8 @@ func (c *Client) StreamAnomalies(ctx context.Context, filter AnomalyFilter, star
 		req.Start = &featurestorev1.StreamAnomaliesRequest_Latest{Latest: &emptypb.Empty{}}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	return &AnomalyStream{client: c.Anomalies, ctx: ctx, cancel: cancel, request: req, token: start.token, MaxAttempts: 4}
+	return &AnomalyStream{client: c.Anomalies, ctx: ctx, cancel: cancel, request: req, token: start.token,
+		MaxAttempts: 4, ReconnectWindow: 30 * time.Second}
 }
 
 // ResumeToken is the latest token received (or the one started from): where a new stream would
@@ -98,7 +104,8 @@ func (s *AnomalyStream) ResumeToken() ResumeToken { return s.token }
 func (s *AnomalyStream) Close() { s.cancel() }
 
 // Next blocks until the next anomaly. It returns io.EOF when the server ends the stream, and an
-// *Error once MaxAttempts connections in a row failed or the status is not worth a retry. When
+// *Error once MaxAttempts connections in a row failed over more than ReconnectWindow, or the
+// status is not worth a retry. When
 // the context's deadline passes, the error matches [ErrDeadlineExceeded], as a unary call's does.
 func (s *AnomalyStream) Next() (*Anomaly, error) {
 	for {
@@ -141,10 +148,14 @@ func (s *AnomalyStream) failed(err error) error {
 		return s.ended()
 	}
 	s.failures++
-	if !resumable[status.Code(err)] || s.failures >= s.MaxAttempts {
+	if s.failures == 1 {
+		s.firstFailed = time.Now()
+	}
+	gaveUp := s.failures >= s.MaxAttempts && time.Since(s.firstFailed) >= s.ReconnectWindow
+	if !resumable[status.Code(err)] || gaveUp {
 		return fromRPC(err)
 	}
-	ceiling := min(2*time.Second, 50*time.Millisecond<<(s.failures-1))
+	ceiling := min(2*time.Second, 50*time.Millisecond<<min(s.failures-1, 6))
 	select {
 	case <-time.After(rand.N(ceiling) + time.Millisecond):
 	case <-s.ctx.Done():

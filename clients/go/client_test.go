@@ -237,3 +237,62 @@ func TestAnomalyStreamDeadlineIsErrDeadlineExceeded(t *testing.T) {
 		t.Fatalf("at the deadline Next returned %T %v; want one that matches ErrDeadlineExceeded", err, err)
 	}
 }
+
+// A server restart (the process stops, the port is refused for a while, a new process takes it)
+// is resumed with the latest token: the stream keeps reconnecting for ReconnectWindow, not only
+// for the first few attempts, so nothing is lost or repeated.
+func TestAnomalyStreamResumesAcrossAServerRestart(t *testing.T) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	address := listener.Addr().String()
+	starts := make(chan string, 4)
+	first := grpc.NewServer()
+	featurestorev1.RegisterAnomalyServiceServer(first, &anomalyServer{stream: func(r *featurestorev1.StreamAnomaliesRequest, s grpc.ServerStreamingServer[featurestorev1.StreamAnomaliesResponse]) error {
+		starts <- "latest"
+		s.Send(&featurestorev1.StreamAnomaliesResponse{Anomaly: &featurestorev1.Anomaly{AnomalyId: "a1"}, ResumeToken: "t1"}) //nolint:errcheck
+		<-s.Context().Done()
+		return nil
+	}})
+	go first.Serve(listener) //nolint:errcheck // Stop ends it
+	client, err := featurestore.NewClient(address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	stream := client.StreamAnomalies(timeout(t, 20*time.Second), featurestore.AnomalyFilter{}, featurestore.FromNow())
+	defer stream.Close()
+	if a, err := stream.Next(); err != nil || a.ID != "a1" {
+		t.Fatalf("first anomaly: %v %v", a, err)
+	}
+	first.Stop() // the process died; its successor listens 2 s later
+	restarted := make(chan *grpc.Server, 1)
+	go func() {
+		time.Sleep(2 * time.Second)
+		second := grpc.NewServer()
+		featurestorev1.RegisterAnomalyServiceServer(second, &anomalyServer{stream: func(r *featurestorev1.StreamAnomaliesRequest, s grpc.ServerStreamingServer[featurestorev1.StreamAnomaliesResponse]) error {
+			starts <- "token:" + r.GetResumeToken()
+			return s.Send(&featurestorev1.StreamAnomaliesResponse{Anomaly: &featurestorev1.Anomaly{AnomalyId: "a2"}, ResumeToken: "t2"})
+		}})
+		again, err := net.Listen("tcp", address)
+		if err != nil {
+			t.Error(err)
+			restarted <- second
+			return
+		}
+		go second.Serve(again) //nolint:errcheck // Stop ends it
+		restarted <- second
+	}()
+	a, err := stream.Next()
+	defer (<-restarted).Stop()
+	if err != nil || a.ID != "a2" {
+		t.Fatalf("after the restart: %v %v (reconnects %d)", a, err, stream.Reconnects)
+	}
+	if got := []string{<-starts, <-starts}; got[0] != "latest" || got[1] != "token:t1" {
+		t.Fatalf("starts %v", got)
+	}
+	if stream.ResumeToken() != "t2" {
+		t.Fatalf("token %q", stream.ResumeToken())
+	}
+}

@@ -77,7 +77,8 @@ function anomaly(a: WireAnomaly, token: ResumeToken): Anomaly {
  * Iterates anomalies (`for await`); after a disconnect, reconnects with the latest token it holds.
  * Checkpoints (a token without an anomaly) move the token without being yielded. Reconnects back
  * off (full jitter from 50 ms, doubling, at most 2 s); the stream throws once `maxAttempts`
- * connections in a row fail. A dropped connection (the server went away) reconnects too.
+ * connections in a row failed over more than `reconnectWindowMs`. A dropped connection (the
+ * server went away) reconnects too.
  * `close()` or the `signal` of its options cancels the call and ends the iteration without
  * reconnecting; so does leaving the `for await` loop (break, return, throw), so that the server
  * sees the stream end and Node can exit. A stream is iterated once.
@@ -87,7 +88,14 @@ export class AnomalyStream implements AsyncIterable<Anomaly> {
   resumeToken: ResumeToken | undefined;
   /** How many times the stream reconnected. */
   reconnects = 0;
+  /** Connections in a row that must fail before the stream throws (with `reconnectWindowMs`). */
   maxAttempts = 4;
+  /**
+   * How long the stream keeps reconnecting after its connection went (30 s): it throws only once
+   * `maxAttempts` connections in a row failed and the first of them failed longer ago than this,
+   * so a server that restarts within it loses nothing.
+   */
+  reconnectWindowMs = 30_000;
   private readonly abort = new AbortController();
 
   constructor(
@@ -125,6 +133,7 @@ export class AnomalyStream implements AsyncIterable<Anomaly> {
   async *[Symbol.asyncIterator](): AsyncIterator<Anomaly> {
     const signal = this.abort.signal;
     let failures = 0;
+    let firstFailed = 0;
     try {
       while (!signal.aborted) {
         try {
@@ -141,14 +150,19 @@ export class AnomalyStream implements AsyncIterable<Anomaly> {
             return;
           }
           failures++;
+          if (failures === 1) {
+            firstFailed = Date.now();
+          }
+          const gaveUp =
+            failures >= this.maxAttempts && Date.now() - firstFailed >= this.reconnectWindowMs;
           const retry =
             error instanceof ConnectError &&
             (resumable.has(error.code) || dropped.has(error.code)) &&
-            failures < this.maxAttempts;
+            !gaveUp;
           if (!retry) {
             throw fromCallError(error);
           }
-          const ceiling = Math.min(2000, 50 * 2 ** (failures - 1));
+          const ceiling = Math.min(2000, 50 * 2 ** Math.min(failures - 1, 6));
           await pause(Math.random() * ceiling, signal);
           this.reconnects++;
         }

@@ -142,11 +142,9 @@ export class FeatureStoreClient {
     features: FeatureSelector,
     entities: Record<string, readonly EntityValue[]>,
   ): Promise<OnlineFeatures> {
+    const request = { featureSelector: selector(features), entities: valueLists(entities) };
     const response = await this.withRetries(this.timeoutMs, (timeoutMs) =>
-      this.features.getOnlineFeatures(
-        { featureSelector: selector(features), entities: valueLists(entities) },
-        { timeoutMs },
-      ),
+      this.features.getOnlineFeatures(request, { timeoutMs }),
     );
     const columns = new Map<string, FeatureValue[]>();
     response.columns.forEach((column, i) => {
@@ -172,11 +170,9 @@ export class FeatureStoreClient {
         : which.alias !== undefined
           ? { case: "alias" as const, value: which.alias }
           : { case: undefined };
+    const request = { modelName: model, modelSelector, entities: valueLists(entities) };
     const response = await this.withRetries(this.timeoutMs, (timeoutMs) =>
-      this.predictions.predict(
-        { modelName: model, modelSelector, entities: valueLists(entities) },
-        { timeoutMs },
-      ),
+      this.predictions.predict(request, { timeoutMs }),
     );
     for (const p of response.predictions) {
       const counts = [p.featureNames.length, p.featureValues.length, p.featureStatuses.length];

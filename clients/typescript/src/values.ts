@@ -63,23 +63,49 @@ export function eventTime(timestamp: Timestamp | undefined): Date | undefined {
   return timestampDate(timestamp);
 }
 
-function toValue(x: EntityValue): Value {
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/**
+ * The wire Value of an entity value: strings and integers as such; other numbers as doubles, for
+ * the server to refuse naming the field (as the Python SDK lets it).
+ *
+ * @throws RangeError An integer outside int64, or a number past 2^53, where a number may no
+ *   longer be the integer meant (2 ** 53 + 1 reads as 2 ** 53): pass a bigint.
+ */
+function toValue(x: EntityValue, where: string): Value {
   if (typeof x === "string") {
     return create(ValueSchema, { kind: { case: "stringValue", value: x } });
   }
+  if (typeof x === "number" && Number.isInteger(x) && !Number.isSafeInteger(x)) {
+    throw new RangeError(
+      `${where}: ${x} is past Number.MAX_SAFE_INTEGER, so it may not be the integer meant: ` +
+        "pass a bigint",
+    );
+  }
   if (typeof x === "bigint" || Number.isInteger(x)) {
-    return create(ValueSchema, { kind: { case: "int64Value", value: BigInt(x) } });
+    const integer = BigInt(x);
+    if (integer < INT64_MIN || integer > INT64_MAX) {
+      throw new RangeError(`${where}: ${integer} is outside int64`);
+    }
+    return create(ValueSchema, { kind: { case: "int64Value", value: integer } });
   }
   return create(ValueSchema, { kind: { case: "doubleValue", value: x } });
 }
 
-/** Wire columns (join key to one value per row). */
+/**
+ * Wire columns (join key to one value per row).
+ *
+ * @throws RangeError An integer the wire cannot carry, named as `entities[key][row]`.
+ */
 export function valueLists(
   columns: Record<string, readonly EntityValue[]>,
 ): Record<string, ValueList> {
   const lists: Record<string, ValueList> = {};
   for (const [name, column] of Object.entries(columns)) {
-    lists[name] = create(ValueListSchema, { values: column.map(toValue) });
+    lists[name] = create(ValueListSchema, {
+      values: column.map((x, row) => toValue(x, `entities[${name}][${row}]`)),
+    });
   }
   return lists;
 }

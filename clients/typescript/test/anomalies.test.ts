@@ -91,3 +91,36 @@ test("leaving the loop early cancels the call", { timeout: 10_000 }, async () =>
   }
   assert.equal(ended(), 1, "the server still streams 2 s after the loop was left");
 });
+
+test("a server restart is resumed with the resume token", { timeout: 20_000 }, async () => {
+  const { server, starts } = await holdingServer();
+  const stream = new FeatureStoreClient(server.address).streamAnomalies();
+  const ids: string[] = [];
+  let restarted: Promise<TestServer> | undefined;
+  // The successor is closed with the others even when the stream gave up before it started.
+  after(async () => servers.push(await restarted!));
+  for await (const a of stream) {
+    ids.push(a.id);
+    if (a.id === "a1") {
+      // The process stops: the port refuses connections for 2 s, then a new process takes it.
+      await server.close();
+      const port = Number(server.address.split(":")[1]);
+      restarted = sleep(2000).then(() =>
+        serve(
+          (router) =>
+            router.service(AnomalyService, {
+              async *streamAnomalies(request) {
+                starts.push(`token:${request.start.value as string}`);
+                yield { anomaly: { anomalyId: "a2" }, resumeToken: "t2" };
+              },
+            }),
+          undefined,
+          port,
+        ),
+      );
+    }
+  }
+  assert.deepEqual(ids, ["a1", "a2"]);
+  assert.deepEqual(starts, ["latest", "token:t1"]);
+  assert.equal(stream.resumeToken, "t2");
+});

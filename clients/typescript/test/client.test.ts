@@ -177,3 +177,27 @@ test("a prediction with fewer values than feature names is an error", async () =
     message: "featurestore: prediction r1 has 2 feature names, 1 values and 2 statuses",
   });
 });
+
+test("an integer entity the wire cannot carry is refused before the call, named", async () => {
+  const { address } = await server(features([1]));
+  const client = new FeatureStoreClient(address, { maxAttempts: 1 });
+  const refs = { refs: ["bars_1m:close"] };
+  const cases: [bigint | number, RegExp][] = [
+    [2n ** 63n, /^entities\[symbol\]\[1\]: 9223372036854775808 is outside int64$/],
+    [-(2n ** 63n) - 1n, /^entities\[symbol\]\[1\]: -9223372036854775809 is outside int64$/],
+    [2 ** 53 + 1, /^entities\[symbol\]\[1\]: 9007199254740992 is past Number\.MAX_SAFE_INTEGER/],
+  ];
+  for (const [bad, message] of cases) {
+    await assert.rejects(client.getOnlineFeatures(refs, { symbol: ["A", bad] }), (error) => {
+      assert.ok(error instanceof RangeError, String(error));
+      assert.match(error.message, message);
+      return true;
+    });
+    await assert.rejects(client.predict("m", { symbol: ["A", bad] }), RangeError);
+  }
+  // The int64 bounds themselves, and 2^53 - 1, go through.
+  for (const good of [2n ** 63n - 1n, -(2n ** 63n), 2 ** 53 - 1]) {
+    const online = await client.getOnlineFeatures(refs, { symbol: [good] });
+    assert.equal(online.features.get("bars_1m:close")?.[0]?.status, "present");
+  }
+});

@@ -22,10 +22,14 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Serves the routes on 127.0.0.1 (a free port), over TLS when `tls` is given. */
+/**
+ * Serves the routes on 127.0.0.1 (a free port, or `port`: a server restarted on the address of
+ * one closed), over TLS when `tls` is given.
+ */
 export async function serve(
   routes: (router: ConnectRouter) => void,
   tls?: { key: Buffer; cert: Buffer },
+  port = 0,
 ): Promise<TestServer> {
   const handler = connectNodeAdapter({ routes });
   const server = tls ? http2.createSecureServer(tls, handler) : http2.createServer(handler);
@@ -34,8 +38,8 @@ export async function serve(
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const listening = (server.address() as AddressInfo).port;
   const drop = (how: "close" | "reset") => {
     for (const socket of sockets) {
       if (how === "reset") {
@@ -46,7 +50,7 @@ export async function serve(
     }
   };
   return {
-    address: `127.0.0.1:${port}`,
+    address: `127.0.0.1:${listening}`,
     drop,
     close: () =>
       new Promise<void>((resolve) => {
