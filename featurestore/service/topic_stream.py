@@ -14,6 +14,13 @@ RESOURCE_EXHAUSTED, which clients retry later).
 Records that are not of the event type or cannot be decoded are skipped (and logged); they still
 advance the position, so the resume token never points before them again. Positions and tokens:
 :mod:`featurestore.service.stream_position`.
+
+A stream never jumps silently: a token whose offset retention has deleted (records between it and
+the partition's start would be lost), one past a partition's end or naming a partition the topic
+lacks (the topic was recreated, or the token is another cluster's) is refused with OUT_OF_RANGE
+(:class:`PositionOutOfRangeError`), and so is a live stream whose unread records retention deletes
+under it (the consumer's ``auto.offset.reset`` is ``error``, not a jump to the end). Partitions a
+token lacks (added since it was made) start at their beginning.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import grpc
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from opentelemetry import trace
 
 from featurestore.error_maps import kafka_error
@@ -40,6 +47,7 @@ from featurestore.service.stream_position import StreamPosition
 from featurestore.topics import partitions_of
 
 __all__ = [
+    "PositionOutOfRangeError",
     "StartAt",
     "Streamed",
     "TooManySubscriptionsError",
@@ -59,6 +67,18 @@ class TooManySubscriptionsError(FeatureStoreError):
 
     retryable = True
     grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class PositionOutOfRangeError(FeatureStoreError):
+    """A position the topic no longer (or never) holds; resuming from it would skip records.
+
+    Not retryable: the same token fails again. Start from a time or from now instead.
+    """
+
+    grpc_code = grpc.StatusCode.OUT_OF_RANGE
+
+
+_RESTART = "start again from a time or from now"
 
 
 @dataclass(frozen=True)
@@ -129,6 +149,8 @@ class _Reader(Generic[E]):
                 **{
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
+                    # Never a silent jump to the end: an offset retention deleted is an error.
+                    "auto.offset.reset": "error",
                     "queued.max.messages.kbytes": _PREFETCH_KB,
                     "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
                 },
@@ -153,8 +175,7 @@ class _Reader(Generic[E]):
             for p in partitions
         }
         if start.position is not None:
-            known = start.position.next_offsets
-            return {p: max(known.get(p, low), low) for p, (low, _) in marks.items()}
+            return _resumed_offsets(self.topic, start.position.next_offsets, marks)
         if start.time is not None:
             # Kafka reads a negative time as "latest"/"earliest": a time before 1970 precedes
             # every record, so it starts at the beginning as 0 does.
@@ -173,6 +194,8 @@ class _Reader(Generic[E]):
         if first is None:
             return []
         messages = [first, *self._consumer.consume(_BATCH, timeout=0)]
+        for message in messages:
+            _raise_if_records_lost(message, self.topic)
         return [
             _Record(
                 message.partition() or 0,
@@ -185,6 +208,50 @@ class _Reader(Generic[E]):
     def close(self) -> None:
         """Close the consumer (no offsets are committed: positions live in tokens)."""
         self._consumer.close()
+
+
+def _resumed_offsets(
+    topic: str, known: dict[int, int], marks: dict[int, tuple[int, int]]
+) -> dict[int, int]:
+    """Where a token resumes in each partition (``marks``: its low and high watermarks).
+
+    Raises:
+        PositionOutOfRangeError: the token names a partition the topic lacks, an offset retention
+            deleted, or one past a partition's end.
+    """
+    foreign = sorted(set(known) - set(marks))
+    if foreign:
+        held = "partition 0" if len(marks) == 1 else f"partitions 0-{len(marks) - 1}"
+        raise PositionOutOfRangeError(
+            f"resume_token: the token names partition {foreign[0]} but topic {topic!r} has only"
+            f" {held}: the topic was recreated or the token is another cluster's; {_RESTART}"
+        )
+    for p, (low, high) in sorted(marks.items()):
+        offset = known.get(p, low)
+        if offset < low:
+            raise PositionOutOfRangeError(
+                f"resume_token: expired: partition {p} of topic {topic!r} now starts at offset"
+                f" {low} (retention deleted older records), so the {low - offset} records from"
+                f" the token's offset {offset} on are gone; {_RESTART}"
+            )
+        if offset > high:
+            raise PositionOutOfRangeError(
+                f"resume_token: partition {p} of topic {topic!r} ends at offset {high}, before"
+                f" the token's offset {offset}: the topic was recreated or the token is another"
+                f" cluster's; {_RESTART}"
+            )
+    return {p: known.get(p, low) for p, (low, _) in marks.items()}
+
+
+def _raise_if_records_lost(message: Message, topic: str) -> None:
+    """Raise when the consumer could not read on from its offset (``auto.offset.reset=error``)."""
+    error = message.error()
+    if error is None or error.code() != KafkaError._AUTO_OFFSET_RESET:
+        return
+    raise PositionOutOfRangeError(
+        f"partition {message.partition()} of topic {topic!r} no longer holds the offset this"
+        f" stream was to read next (retention deleted records it had not read yet); {_RESTART}"
+    )
 
 
 class TopicSubscriptions(Generic[E]):

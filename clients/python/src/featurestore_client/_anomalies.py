@@ -54,6 +54,7 @@ class AnomalyStream(ResumableStream[Anomaly]):
     """
 
     item_field = "anomaly"
+    time_field = "event_time"
 
     def _convert(self, a: anomaly_service_pb2.Anomaly, resume_token: str) -> Anomaly:
         return Anomaly(

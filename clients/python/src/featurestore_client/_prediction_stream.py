@@ -56,6 +56,7 @@ class PredictionStream(ResumableStream[LoggedPrediction]):
     """Iterates a model's predictions; after a disconnect, continues after the last one."""
 
     item_field = "prediction"
+    time_field = "response_time"
 
     def _convert(
         self, p: prediction_service_pb2.LoggedPrediction, resume_token: str

@@ -3,6 +3,11 @@
 StreamAnomalies and StreamPredictions send a resume token with every message (and with
 checkpoints that carry nothing else): :class:`ResumableStream` keeps the latest one and, when
 the connection drops, calls again with it, so nothing is missed or repeated.
+
+A request's ``start`` is a oneof: the call that resumes carries the token and no longer the
+``start_time``, whose filter (items from that time on) the server then no longer applies. The
+stream applies it itself, so that the items it yields pass the same filters before and after a
+reconnect (a late item, timed before ``start_time`` but written after, is dropped either way).
 """
 
 from __future__ import annotations
@@ -48,8 +53,9 @@ class ResumableStream(Closing, Generic[T]):
     A subclass names the response field that holds an item (:attr:`item_field`) and
     converts it (:meth:`_convert`). Reconnects back off as
     :class:`RetryPolicy` says; the attempt count resets whenever a message arrives, and the
-    stream raises once ``max_attempts`` connections in a row fail. Close it (or use ``with``)
-    to cancel the call.
+    stream raises once ``max_attempts`` connections in a row failed over more than
+    ``stream_reconnect_window_s`` (a server restart within it loses nothing). Close it (or use
+    ``with``) to cancel the call.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class ResumableStream(Closing, Generic[T]):
         *,
         resume: bool = True,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Open calls with ``open_call(request)``; reconnect as ``retry`` says, when ``resume``."""
         self._open_call = open_call
@@ -67,8 +74,14 @@ class ResumableStream(Closing, Generic[T]):
         self._retry = retry
         self._resume = resume
         self._sleep = sleep
+        self._clock = clock
         self._call: Any = None
         self._closed = False
+        self._not_before: tuple[int, int] | None = (
+            (request.start_time.seconds, request.start_time.nanos)
+            if request.WhichOneof("start") == "start_time"
+            else None
+        )
         self.resume_token: str | None = (
             request.resume_token if request.WhichOneof("start") == "resume_token" else None
         )
@@ -82,6 +95,7 @@ class ResumableStream(Closing, Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         failures = 0
+        first_failed = 0.0
         while not self._closed:
             request = type(self._request)()
             request.CopyFrom(self._request)
@@ -94,17 +108,21 @@ class ResumableStream(Closing, Generic[T]):
                     self.connected = True
                     self.resume_token = message.resume_token
                     if message.HasField(self.item_field):
-                        yield self._convert(getattr(message, self.item_field), message.resume_token)
+                        item = getattr(message, self.item_field)
+                        if self._wanted(item):
+                            yield self._convert(item, message.resume_token)
                 return
             except grpc.RpcError as error:
                 if self._closed and error.code() is grpc.StatusCode.CANCELLED:
                     return
                 failures += 1
-                if (
-                    not self._resume
-                    or error.code() not in _RESUMABLE
-                    or failures >= self._retry.max_attempts
-                ):
+                if failures == 1:
+                    first_failed = self._clock()
+                gave_up = (
+                    failures >= self._retry.max_attempts
+                    and self._clock() - first_failed >= self._retry.stream_reconnect_window_s
+                )
+                if not self._resume or error.code() not in _RESUMABLE or gave_up:
                     raise from_rpc_error(error) from None
                 self._sleep(self._retry.backoff_s(failures - 1))
                 self.reconnects += 1
@@ -114,6 +132,15 @@ class ResumableStream(Closing, Generic[T]):
 
     item_field: ClassVar[str]
     """The response field holding an item; a response without it is a checkpoint."""
+    time_field: ClassVar[str]
+    """The item's time that a request's ``start_time`` bounds (the server's filter)."""
+
+    def _wanted(self, item: Any) -> bool:
+        """Whether ``item`` is at or after the ``start_time`` the stream was opened with."""
+        if self._not_before is None:
+            return True
+        stamp = getattr(item, self.time_field)
+        return (stamp.seconds, stamp.nanos) >= self._not_before
 
     @abstractmethod
     def _convert(self, item: Any, resume_token: str) -> T:
