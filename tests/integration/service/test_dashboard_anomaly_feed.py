@@ -36,7 +36,8 @@ def test_the_feed_reconnects_after_the_sdk_gives_up_and_misses_nothing(
     producer = AnomalyProducer(stack, topic)
     port = free_port()
     client = FeatureStoreClient(
-        f"127.0.0.1:{port}", retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01)
+        f"127.0.0.1:{port}",
+        retry=RetryPolicy(max_attempts=2, initial_backoff_s=0.01, stream_reconnect_window_s=0),
     )
     history = datetime.now(UTC) - BASE_TIME + timedelta(days=1)
     feed = AnomalyFeed(client, history, RetryPolicy(initial_backoff_s=0.05, max_backoff_s=0.5))

@@ -180,6 +180,8 @@ def test_bad_token_unknown_topic_and_kafka_down(
         update={"kafka": KafkaSettings(port=1)},
         backend_timeout_s=0.5,
     )
-    c3 = FeatureStoreClient(down.target, retry=RetryPolicy(max_attempts=1))
+    c3 = FeatureStoreClient(
+        down.target, retry=RetryPolicy(max_attempts=1, stream_reconnect_window_s=0)
+    )
     with c3, pytest.raises(UnavailableError, match="Kafka"):
         next(iter(c3.stream_anomalies()))

@@ -29,6 +29,10 @@ class RetryPolicy:
     processed, never INVALID_ARGUMENT or NOT_FOUND. Streams (anomalies, predictions) resume from
     their token after UNAVAILABLE, RESOURCE_EXHAUSTED or INTERNAL, whatever this says: a resumed
     stream neither repeats nor skips a message. ``max_attempts`` and the backoff apply to both."""
+    stream_reconnect_window_s: float = 30.0
+    """How long a stream keeps reconnecting after its connection went: it raises once
+    ``max_attempts`` connections in a row failed and the first of them failed longer ago than
+    this, so a server that restarts within it loses nothing. 0: ``max_attempts`` alone."""
 
     def __post_init__(self) -> None:
         """Refuse a policy that cannot describe retries, naming the field (as temporalio does)."""
@@ -48,6 +52,11 @@ class RetryPolicy:
                 f"RetryPolicy.max_backoff_s ({self.max_backoff_s}) cannot be less than"
                 f" initial_backoff_s ({self.initial_backoff_s})"
             )
+        if not self.stream_reconnect_window_s >= 0:  # also refuses NaN
+            raise ValueError(
+                "RetryPolicy.stream_reconnect_window_s cannot be negative,"
+                f" not {self.stream_reconnect_window_s}"
+            )
         if not self.multiplier >= 1:
             raise ValueError(f"RetryPolicy.multiplier cannot be less than 1, not {self.multiplier}")
         bad = [c for c in self.retry_codes if not isinstance(c, grpc.StatusCode)]
@@ -58,7 +67,10 @@ class RetryPolicy:
 
     def backoff_s(self, attempt: int) -> float:
         """Full-jitter backoff before attempt ``attempt + 1``."""
-        ceiling = min(self.max_backoff_s, self.initial_backoff_s * self.multiplier**attempt)
+        # The exponent is bounded: a stream may reconnect many times within its window.
+        ceiling = min(
+            self.max_backoff_s, self.initial_backoff_s * self.multiplier ** min(attempt, 64)
+        )
         return random.uniform(0, ceiling)
 
 

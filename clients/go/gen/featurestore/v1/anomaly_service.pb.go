@@ -137,7 +137,11 @@ type StreamAnomaliesRequest_StartTime struct {
 }
 
 type StreamAnomaliesRequest_ResumeToken struct {
-	// Just after the message that carried this token.
+	// Just after the message that carried this token. OUT_OF_RANGE when that position is gone
+	// (retention deleted records after it), past a partition's end or in a partition the topic
+	// lacks: start again from a time or from now. Partitions added since the token was made are
+	// read from their beginning. A token does not carry start_time's filter: the SDKs apply it
+	// again to what follows their own reconnects.
 	ResumeToken string `protobuf:"bytes,5,opt,name=resume_token,json=resumeToken,proto3,oneof"`
 }
 

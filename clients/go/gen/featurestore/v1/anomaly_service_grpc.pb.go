@@ -30,6 +30,7 @@ const (
 type AnomalyServiceClient interface {
 	// Streams anomalies that match the filters until the client cancels. Every message carries a
 	// resume token; reconnecting with the last one received continues exactly after it.
+	// A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
 	StreamAnomalies(ctx context.Context, in *StreamAnomaliesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamAnomaliesResponse], error)
 }
 
@@ -68,6 +69,7 @@ type AnomalyService_StreamAnomaliesClient = grpc.ServerStreamingClient[StreamAno
 type AnomalyServiceServer interface {
 	// Streams anomalies that match the filters until the client cancels. Every message carries a
 	// resume token; reconnecting with the last one received continues exactly after it.
+	// A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
 	StreamAnomalies(*StreamAnomaliesRequest, grpc.ServerStreamingServer[StreamAnomaliesResponse]) error
 	mustEmbedUnimplementedAnomalyServiceServer()
 }

@@ -34,6 +34,7 @@ type PredictionServiceClient interface {
 	// Streams the predictions of a model as they are logged, by Predict and by the prediction feed
 	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume
 	// token; reconnecting with the last one received continues exactly after it.
+	// A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
 	StreamPredictions(ctx context.Context, in *StreamPredictionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPredictionsResponse], error)
 }
 
@@ -85,6 +86,7 @@ type PredictionServiceServer interface {
 	// Streams the predictions of a model as they are logged, by Predict and by the prediction feed
 	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume
 	// token; reconnecting with the last one received continues exactly after it.
+	// A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
 	StreamPredictions(*StreamPredictionsRequest, grpc.ServerStreamingServer[StreamPredictionsResponse]) error
 	mustEmbedUnimplementedPredictionServiceServer()
 }

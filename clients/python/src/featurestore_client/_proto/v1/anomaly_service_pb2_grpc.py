@@ -51,6 +51,7 @@ class AnomalyServiceServicer:
     def StreamAnomalies(self, request, context):
         """Streams anomalies that match the filters until the client cancels. Every message carries a
         resume token; reconnecting with the last one received continues exactly after it.
+        A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -64,6 +64,7 @@ class PredictionServiceServicer:
         """Streams the predictions of a model as they are logged, by Predict and by the prediction feed
         (`featurestore predict --follow`), until the client cancels. Every message carries a resume
         token; reconnecting with the last one received continues exactly after it.
+        A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -59,7 +59,11 @@ export type StreamAnomaliesRequest = Message<"featurestore.v1.StreamAnomaliesReq
     case: "startTime";
   } | {
     /**
-     * Just after the message that carried this token.
+     * Just after the message that carried this token. OUT_OF_RANGE when that position is gone
+     * (retention deleted records after it), past a partition's end or in a partition the topic
+     * lacks: start again from a time or from now. Partitions added since the token was made are
+     * read from their beginning. A token does not carry start_time's filter: the SDKs apply it
+     * again to what follows their own reconnects.
      *
      * @generated from field: string resume_token = 5;
      */
@@ -193,6 +197,7 @@ export const AnomalyService: GenService<{
   /**
    * Streams anomalies that match the filters until the client cancels. Every message carries a
    * resume token; reconnecting with the last one received continues exactly after it.
+   * A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
    *
    * @generated from rpc featurestore.v1.AnomalyService.StreamAnomalies
    */

@@ -215,7 +215,11 @@ export type StreamPredictionsRequest = Message<"featurestore.v1.StreamPrediction
     case: "startTime";
   } | {
     /**
-     * Just after the message that carried this token.
+     * Just after the message that carried this token. OUT_OF_RANGE when that position is gone
+     * (retention deleted records after it), past a partition's end or in a partition the topic
+     * lacks: start again from a time or from now. Partitions added since the token was made are
+     * read from their beginning. A token does not carry start_time's filter: the SDKs apply it
+     * again to what follows their own reconnects.
      *
      * @generated from field: string resume_token = 5;
      */
@@ -360,6 +364,7 @@ export const PredictionService: GenService<{
    * Streams the predictions of a model as they are logged, by Predict and by the prediction feed
    * (`featurestore predict --follow`), until the client cancels. Every message carries a resume
    * token; reconnecting with the last one received continues exactly after it.
+   * A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
    *
    * @generated from rpc featurestore.v1.PredictionService.StreamPredictions
    */
