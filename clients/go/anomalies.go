@@ -96,6 +96,18 @@ func (c *Client) StreamAnomalies(ctx context.Context, filter AnomalyFilter, star
 		MaxAttempts: 4, ReconnectWindow: 30 * time.Second}
 }
 
+// wanted applies the request's start_time filter (event time at or after it) again: a reconnect
+// sends the token in its place (start is a oneof), and the server then no longer applies it.
+func (s *AnomalyStream) wanted(a *featurestorev1.Anomaly) bool {
+	since := s.request.GetStartTime()
+	if since == nil {
+		return true
+	}
+	at := a.GetEventTime()
+	return at.GetSeconds() > since.GetSeconds() ||
+		(at.GetSeconds() == since.GetSeconds() && at.GetNanos() >= since.GetNanos())
+}
+
 // ResumeToken is the latest token received (or the one started from): where a new stream would
 // continue. Empty until the first message.
 func (s *AnomalyStream) ResumeToken() ResumeToken { return s.token }
@@ -136,7 +148,7 @@ func (s *AnomalyStream) Next() (*Anomaly, error) {
 		}
 		s.failures = 0
 		s.token = ResumeToken(message.GetResumeToken())
-		if a := message.GetAnomaly(); a != nil {
+		if a := message.GetAnomaly(); a != nil && s.wanted(a) {
 			return anomaly(a, s.token), nil
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestore "github.com/featurestore/featurestore/clients/go"
 	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
@@ -294,5 +295,37 @@ func TestAnomalyStreamResumesAcrossAServerRestart(t *testing.T) {
 	}
 	if stream.ResumeToken() != "t2" {
 		t.Fatalf("token %q", stream.ResumeToken())
+	}
+}
+
+// A reconnect sends the token instead of start_time (a oneof), so the server no longer drops
+// anomalies timed before it: the stream drops them itself, as before the reconnect.
+func TestAnomalyStreamKeepsTheStartTimeFilterAfterAReconnect(t *testing.T) {
+	since := time.Date(2024, 5, 1, 14, 30, 0, 0, time.UTC)
+	at := func(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(since.Add(d)) }
+	var starts atomic.Int32
+	client := serve(t, &anomalyServer{stream: func(r *featurestorev1.StreamAnomaliesRequest, s grpc.ServerStreamingServer[featurestorev1.StreamAnomaliesResponse]) error {
+		if starts.Add(1) == 1 {
+			s.Send(&featurestorev1.StreamAnomaliesResponse{Anomaly: &featurestorev1.Anomaly{AnomalyId: "a1", EventTime: at(time.Second)}, ResumeToken: "t1"}) //nolint:errcheck
+			return status.Error(codes.Unavailable, "connection reset")
+		}
+		if r.GetResumeToken() != "t1" {
+			return status.Error(codes.InvalidArgument, "no token")
+		}
+		s.Send(&featurestorev1.StreamAnomaliesResponse{Anomaly: &featurestorev1.Anomaly{AnomalyId: "late", EventTime: at(-time.Nanosecond)}, ResumeToken: "t2"}) //nolint:errcheck
+		return s.Send(&featurestorev1.StreamAnomaliesResponse{Anomaly: &featurestorev1.Anomaly{AnomalyId: "a2", EventTime: at(0)}, ResumeToken: "t3"})
+	}})
+	stream := client.StreamAnomalies(timeout(t, 10*time.Second), featurestore.AnomalyFilter{}, featurestore.FromTime(since))
+	defer stream.Close()
+	var got []string
+	for range 2 {
+		a, err := stream.Next()
+		if err != nil {
+			t.Fatalf("after %v: %v", got, err)
+		}
+		got = append(got, a.ID)
+	}
+	if got[0] != "a1" || got[1] != "a2" || stream.ResumeToken() != "t3" {
+		t.Fatalf("got %v, token %q; want [a1 a2] and t3", got, stream.ResumeToken())
 	}
 }

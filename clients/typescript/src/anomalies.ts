@@ -130,6 +130,20 @@ export class AnomalyStream implements AsyncIterable<Anomaly> {
     return { symbols: [...(this.filter.symbols ?? [])], minScore: this.filter.minScore, start };
   }
 
+  /**
+   * The start time's filter (event time at or after it), applied again: a reconnect sends the
+   * token in its place (`start` is a oneof), and the server then no longer applies it.
+   */
+  private wanted(a: WireAnomaly): boolean {
+    if (this.start.from !== "time") {
+      return true;
+    }
+    const since = timestampFromDate(this.start.time);
+    const seconds = a.eventTime?.seconds ?? 0n;
+    const nanos = a.eventTime?.nanos ?? 0;
+    return seconds > since.seconds || (seconds === since.seconds && nanos >= since.nanos);
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<Anomaly> {
     const signal = this.abort.signal;
     let failures = 0;
@@ -140,7 +154,7 @@ export class AnomalyStream implements AsyncIterable<Anomaly> {
           for await (const message of this.client.streamAnomalies(this.request(), { signal })) {
             failures = 0;
             this.resumeToken = message.resumeToken as ResumeToken;
-            if (message.anomaly !== undefined) {
+            if (message.anomaly !== undefined && this.wanted(message.anomaly)) {
               yield anomaly(message.anomaly, this.resumeToken);
             }
           }

@@ -2,6 +2,9 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError } from "@connectrpc/connect";
+
 import { AnomalyService } from "../src/gen/featurestore/v1/anomaly_service_pb.js";
 import { type AnomalyStream, FeatureStoreClient } from "../src/index.js";
 import { aborted, serve, sleep, type TestServer } from "./server.js";
@@ -123,4 +126,33 @@ test("a server restart is resumed with the resume token", { timeout: 20_000 }, a
   assert.deepEqual(ids, ["a1", "a2"]);
   assert.deepEqual(starts, ["latest", "token:t1"]);
   assert.equal(stream.resumeToken, "t2");
+});
+
+test("a stream from a time keeps that filter after it reconnects", { timeout: 10_000 }, async () => {
+  const since = new Date("2024-05-01T14:30:00Z");
+  const at = (ms: number) => timestampFromDate(new Date(since.getTime() + ms));
+  const server = await serve((router) =>
+    router.service(AnomalyService, {
+      async *streamAnomalies(request) {
+        if (request.start.case !== "resumeToken") {
+          yield { anomaly: { anomalyId: "a1", eventTime: at(1000) }, resumeToken: "t1" };
+          throw new ConnectError("connection reset", Code.Unavailable);
+        }
+        // A late anomaly, timed before the start: the server filters it only for start_time.
+        yield { anomaly: { anomalyId: "late", eventTime: at(-1) }, resumeToken: "t2" };
+        yield { anomaly: { anomalyId: "a2", eventTime: at(0) }, resumeToken: "t3" };
+      },
+    }),
+  );
+  servers.push(server);
+  const stream = new FeatureStoreClient(server.address).streamAnomalies({}, { from: "time", time: since });
+  const ids: string[] = [];
+  for await (const a of stream) {
+    ids.push(a.id);
+    if (a.id === "a2") {
+      break;
+    }
+  }
+  assert.deepEqual(ids, ["a1", "a2"]);
+  assert.equal(stream.resumeToken, "t3");
 });
