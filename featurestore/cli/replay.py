@@ -133,7 +133,7 @@ def _print_events(reading: _Reading) -> None:
             break
     if not reading.as_json:
         schemas = ", ".join(f"id {k}: {v}" for k, v in sorted(by_schema.items())) or "none"
-        counts = f"{decoded} events decoded ({schemas}), {undecodable} undecodable"
+        counts = f"{_count(decoded, 'event')} decoded ({schemas}), {undecodable} undecodable"
         click.echo(f"{reading.topic}: {counts}")
 
 
@@ -176,6 +176,11 @@ def _print_dead_letters(reading: _Reading, reason: str | None) -> None:
             ", stopped at --limit" if reading.limit is not None and shown >= reading.limit else ""
         )
         click.echo(
-            f"{reading.topic}: {read} dead letters read, {shown} shown{matching}{stopped}"
+            f"{reading.topic}: {_count(read, 'dead letter')} read, {shown} shown{matching}{stopped}"
             f" (by reason code: {codes or 'none'})"
         )
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 event``, ``2 events``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

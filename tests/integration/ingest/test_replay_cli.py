@@ -71,7 +71,7 @@ def test_replay_reads_back_events_and_dead_letters_with_their_reasons(
         " (by reason code: naive_time 1, not_finite 1, unparsable 1)"
     )
     first = _cli(["replay", dlq, "--limit", "1"], env).splitlines()
-    assert first[-1].startswith(f"{dlq}: 1 dead letters read, 1 shown, stopped at --limit")
+    assert first[-1].startswith(f"{dlq}: 1 dead letter read, 1 shown, stopped at --limit")
 
 
 def test_replay_since_starts_at_the_records_appended_from_that_time(
