@@ -1,37 +1,46 @@
-"""Applying definitions, as ``featurestore registry apply`` does.
+"""Applying definitions, as ``featurestore registry apply`` does, and planning it.
 
 Validate them, check each source against its topic's schema, create their offline tables and
 register them in Feast's registry. It stands above the definitions and the offline store, which
 it joins: the definitions know nothing of the tables made for them.
+
+``plan`` (``featurestore registry plan``) runs the same checks and computes the same
+differences (:func:`~featurestore.definitions.changes.diff_definitions`) as ``apply``, and
+writes nothing: no registry row, no table, no schema. It reads PostgreSQL in a read-only session
+and opens Feast's registry only when the project has something registered, because opening it
+writes the project's metadata row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+from psycopg import sql
 
 from featurestore.config import Settings
+from featurestore.definitions.changes import DefinitionChanges, diff_definitions
 from featurestore.definitions.feast_codec import feature_store, to_feast_objects
 from featurestore.definitions.model import Definitions
 from featurestore.definitions.registry import read_registry, register_objects
 from featurestore.definitions.repo import PROJECT, REPO_PATH, read_repo
+from featurestore.definitions.repo_config import REGISTRY_SCHEMA
 from featurestore.definitions.validate import (
     check_changes,
     check_source_schemas,
     validate_definitions,
 )
 from featurestore.error_maps import postgres_errors
-from featurestore.errors import NotFoundError
-from featurestore.offline.tables import create_offline_tables
+from featurestore.errors import ConfigurationError, NotFoundError
+from featurestore.offline.tables import create_offline_tables, table_identifier
 
 if TYPE_CHECKING:  # importing the schema store pulls confluent-kafka
     from featurestore.events.registry import SchemaStore
 
-__all__ = ["ApplyResult", "apply_definitions", "apply_repo"]
+__all__ = ["ApplyResult", "apply_definitions", "apply_repo", "plan_definitions", "plan_repo"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,96 @@ class ApplyResult:
     objects: int
     tables: dict[str, str]
     """Offline table name -> how it is partitioned."""
+    changes: DefinitionChanges | None = None
+    """What it changed, as ``plan`` lists it beforehand."""
+
+
+class _PlannedSchemas:
+    """The schema registry as it will be once ``registered_first``'s topics have a schema.
+
+    ``registry apply`` registers the store's own event schemas before it checks the sources;
+    ``plan`` registers nothing, so it counts those topics as having one.
+    """
+
+    def __init__(self, store: SchemaStore, registered_first: Collection[str]) -> None:
+        from featurestore.events.registry import value_subject
+
+        self._store = store
+        self._subjects = {value_subject(topic) for topic in registered_first}
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """Refused: a plan registers nothing."""
+        raise ConfigurationError(f"a plan registers no schema (subject {subject!r})")
+
+    def schema_text(self, schema_id: int) -> str:
+        """The registry's schema of ``schema_id``."""
+        return self._store.schema_text(schema_id)
+
+    def latest_schema_text(self, subject: str) -> str:
+        """The registry's latest schema of ``subject``; "" for one ``apply`` registers first."""
+        try:
+            return self._store.latest_schema_text(subject)
+        except NotFoundError:
+            if subject in self._subjects:
+                return ""
+            raise
+
+
+def _check(
+    settings: Settings,
+    definitions: Definitions,
+    schema_store: SchemaStore | None,
+    registered_first: Collection[str] = (),
+) -> None:
+    """What ``apply`` refuses before it reads the registry: validation, then source schemas."""
+    from featurestore.events.registry import ConfluentSchemaStore
+
+    validate_definitions(definitions)
+    if schema_store is not None:
+        check_source_schemas(definitions, _PlannedSchemas(schema_store, registered_first))
+    else:
+        with ConfluentSchemaStore.from_settings(settings.schema_registry) as schemas:
+            check_source_schemas(definitions, _PlannedSchemas(schemas, registered_first))
+
+
+def _existing_tables(
+    conn: psycopg.Connection[tuple[object, ...]], definitions: Definitions
+) -> set[str]:
+    """Which of the views' offline tables exist now."""
+    found = set()
+    for view in definitions.views:
+        name = table_identifier(view.source.table).as_string(conn)
+        row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+        if row is not None and row[0] is not None:
+            found.add(view.source.table)
+    return found
+
+
+def _registers_anything(conn: psycopg.Connection[tuple[object, ...]], project: str) -> bool:
+    """Whether Feast's SQL registry holds an entity, view or service of ``project``."""
+    from feast.infra.registry import sql as feast_sql
+
+    for table in (
+        feast_sql.entities,
+        feast_sql.feature_views,
+        feast_sql.stream_feature_views,
+        feast_sql.feature_services,
+    ):
+        ident = sql.Identifier(REGISTRY_SCHEMA, table.name)
+        row = conn.execute("SELECT to_regclass(%s)", (ident.as_string(conn),)).fetchone()
+        if row is None or row[0] is None:
+            continue
+        query = sql.SQL("SELECT 1 FROM {} WHERE project_id = %s LIMIT 1").format(ident)
+        if conn.execute(query, (project,)).fetchone() is not None:
+            return True
+    return False
+
+
+def _registered(store: Any, project: str) -> Definitions | None:
+    try:
+        return read_registry(store.registry, project)
+    except NotFoundError:
+        return None
 
 
 def _apply(
@@ -51,29 +150,62 @@ def _apply(
     repo_path: Path | None,
     schema_store: SchemaStore | None,
 ) -> ApplyResult:
-    from featurestore.events.registry import ConfluentSchemaStore
-
-    validate_definitions(definitions)
-    if schema_store is not None:
-        check_source_schemas(definitions, schema_store)
-    else:
-        with ConfluentSchemaStore.from_settings(settings.schema_registry) as schemas:
-            check_source_schemas(definitions, schemas)
+    _check(settings, definitions, schema_store)
     with feature_store(settings, definitions.project, repo_path) as store:
-        try:
-            registered: Definitions | None = read_registry(store.registry, definitions.project)
-        except NotFoundError:
-            registered = None
+        registered = _registered(store, definitions.project)
         check_changes(registered, definitions)
         with (
             postgres_errors("creating the offline tables"),
             psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
         ):
+            changes = diff_definitions(registered, definitions, _existing_tables(conn, definitions))
             tables = create_offline_tables(conn, definitions)
         if objects is None:
             objects = to_feast_objects(definitions, kafka_bootstrap=settings.kafka.bootstrap)
         register_objects(store, objects)
-    return ApplyResult(definitions.project, len(objects), tables)
+    return ApplyResult(definitions.project, len(objects), tables, changes)
+
+
+def plan_definitions(
+    settings: Settings,
+    definitions: Definitions,
+    repo_path: Path | None = None,
+    *,
+    schema_store: SchemaStore | None = None,
+    registered_first: Collection[str] = (),
+) -> DefinitionChanges:
+    """What :func:`apply_definitions` would change, changing nothing.
+
+    The same checks as ``apply`` (a refusal raises the same error), then the differences
+    between what is registered and ``definitions``; a change ``apply`` refuses
+    (:func:`~featurestore.definitions.validate.check_changes`) is returned marked refused.
+
+    Args:
+        settings: Where PostgreSQL (offline tables, SQL registry) and the schema registry are.
+        definitions: What would be applied.
+        repo_path: Feast's ``repo_path`` (the working directory by default).
+        schema_store: Where to look up each source topic's schema (default: the settings'
+            schema registry).
+        registered_first: Topics whose schema ``registry apply`` registers before it checks
+            (the store's own event topics): counted as having one.
+
+    Raises:
+        ConfigurationError: a definition is refused by validation or the schema check.
+        BackendUnavailableError: PostgreSQL or the schema registry cannot be reached.
+    """
+    _check(settings, definitions, schema_store, registered_first)
+    with (
+        postgres_errors("reading the Feast registry and the offline tables"),
+        psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
+    ):
+        conn.execute("SET default_transaction_read_only = on")
+        existing = _existing_tables(conn, definitions)
+        anything = _registers_anything(conn, definitions.project)
+    registered = None
+    if anything:
+        with feature_store(settings, definitions.project, repo_path) as store:
+            registered = _registered(store, definitions.project)
+    return diff_definitions(registered, definitions, existing)
 
 
 def apply_definitions(
@@ -118,3 +250,29 @@ def apply_repo(
     """
     repo = read_repo(path, project)
     return _apply(settings, repo.definitions, repo.objects, path, schema_store)
+
+
+def plan_repo(
+    settings: Settings,
+    path: Path = REPO_PATH,
+    project: str = PROJECT,
+    *,
+    schema_store: SchemaStore | None = None,
+    registered_first: Collection[str] = (),
+) -> DefinitionChanges:
+    """What :func:`apply_repo` would change for the repo at ``path``, changing nothing.
+
+    See :func:`plan_definitions`.
+
+    Raises:
+        ConfigurationError: a definition is refused (as ``apply`` refuses it).
+        BackendUnavailableError: PostgreSQL or the schema registry cannot be reached.
+    """
+    repo = read_repo(path, project)
+    return plan_definitions(
+        settings,
+        repo.definitions,
+        path,
+        schema_store=schema_store,
+        registered_first=registered_first,
+    )

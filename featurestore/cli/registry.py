@@ -1,14 +1,16 @@
-"""``featurestore registry apply|list``: the Feast registry of the store."""
+"""``featurestore registry apply|plan|list``: the Feast registry of the store."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from featurestore.cli._options import option_group
 from featurestore.config import load_settings
 
 if TYPE_CHECKING:
@@ -17,19 +19,26 @@ if TYPE_CHECKING:
 __all__ = ["describe", "registry"]
 
 
+def _repo_options(verb: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """--project and --repo, as apply and plan take them."""
+    return option_group(
+        click.option("--project", default=None, help="Feast project (default: featurestore)."),
+        click.option(
+            "--repo",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=None,
+            help=f"The Feast repo to {verb} (default: registry/ of the source tree).",
+        ),
+    )
+
+
 @click.group()
 def registry() -> None:
     """Register entities, feature views and services with Feast, and list them."""
 
 
 @registry.command()
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
-@click.option(
-    "--repo",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=None,
-    help="The Feast repo to apply (default: registry/ of the source tree).",
-)
+@_repo_options("apply")
 def apply(project: str | None, repo: Path | None) -> None:
     """Apply what the Feast repo defines (validated first) and create the offline tables."""
     from featurestore.apply import apply_repo
@@ -53,6 +62,9 @@ def apply(project: str | None, repo: Path | None) -> None:
     click.echo(f"applied {result.objects} objects to Feast project {result.project!r}")
     for table, how in result.tables.items():
         click.echo(f"  offline table {table}: {how}")
+    if result.changes is not None:
+        for line in result.changes.lines(applied=True):
+            click.echo(f"  {line}")
     if (project or PROJECT) == PROJECT:
         # A processor reads the definitions when it starts: a new view is then backfilled from
         # the log by the stream while the others go on (`featurestore registry list`).
@@ -63,6 +75,43 @@ def apply(project: str | None, repo: Path | None) -> None:
             sys.exit(1)
         if restarted:
             click.echo(f"restarted {', '.join(restarted)} to compute what was applied")
+
+
+@registry.command()
+@_repo_options("plan")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as one JSON object.")
+def plan(project: str | None, repo: Path | None, as_json: bool) -> None:
+    """Show what `registry apply` would change, writing nothing (a dry run of apply).
+
+    The repo is checked as apply checks it; then each entity, feature view and feature service
+    to add (+), change (~, field by field: old -> new) or remove (-) is listed. Exits 1 when
+    apply would refuse the repo or a change (the reason on stderr), 0 otherwise.
+    """
+    from featurestore.apply import plan_definitions
+    from featurestore.definitions import PROJECT, REPO_PATH, load_repo
+    from featurestore.errors import FeatureStoreError
+    from featurestore.ingest.kinds import EVENT_KINDS
+
+    settings = load_settings()
+    path = repo or REPO_PATH
+    try:
+        # Read and validated before any server is asked, as apply does.
+        definitions = load_repo(path, project or PROJECT)
+        # apply registers the store's own event schemas first; a plan counts them as there.
+        own_topics = [kind.default_topic(settings.topics) for kind in EVENT_KINDS.values()]
+        changes = plan_definitions(settings, definitions, path, registered_first=own_topics)
+    except FeatureStoreError as exc:
+        click.echo(f"registry plan failed: {exc}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(changes.to_json_text())
+    else:
+        for line in changes.lines():
+            click.echo(line)
+    for change in changes.refused:
+        click.echo(f"registry plan: apply would refuse: {change.refused}", err=True)
+    if changes.refused:
+        sys.exit(1)
 
 
 def _stream_lines(stream: StreamComputation) -> list[str]:
@@ -77,10 +126,7 @@ def _stream_lines(stream: StreamComputation) -> list[str]:
         lines.append(f"      events: the window-end rows of {stream.upstream} (chained)")
     else:
         lines += [f"      column {name} = {text}" for name, text in source.columns.items()]
-    lines += [
-        f"      {a.name} = {a.function.value}({a.column}) window={a.window} slide={a.slide}"
-        for a in stream.aggregations
-    ]
+    lines += [f"      {a.name} = {a.describe()}" for a in stream.aggregations]
     lines += [f"      {name} = {text}  (derived)" for name, text in stream.derived.items()]
     return lines
 

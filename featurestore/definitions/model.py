@@ -291,6 +291,12 @@ class Aggregation:
     tiles (bars) in which ``column`` has a value, among those of the window ``[B - window,
     B)``; ``window`` bounds how far back the bars are looked for. Window-end views only."""
 
+    def describe(self) -> str:
+        """``max(price) window 0:05:00 slide 0:01:00`` (``last 20 tiles`` after it when set)."""
+        tiles = f" last {self.last_tiles} tiles" if self.last_tiles is not None else ""
+        text = f"{self.function.value}({self.column}) window {self.window} slide {self.slide}"
+        return text + tiles
+
 
 @dataclass(frozen=True)
 class StreamSource:

@@ -504,27 +504,24 @@ def check_source_schemas(definitions: Definitions, store: SchemaStore) -> None:
         checked.add(topic)
 
 
-def _meaning(view: FeatureView) -> dict[str, object]:
-    """What a stream view's stored rows mean, part by part (for the change check)."""
+def _meaning(view: FeatureView) -> dict[str, str | None]:
+    """What a stream view's stored rows mean, part by part as text (for the change check)."""
     stream = view.stream
     assert stream is not None
     source = stream.source
-    parts: dict[str, object] = {
+    parts: dict[str, str | None] = {
         "source topic": source.topic,
         "entity field": source.entity_field,
         "timestamp field": source.timestamp_field,
         "id field": source.id_field,
-        "lateness": source.watermark_delay,
-        "tile": stream.tile,
+        "lateness": str(source.watermark_delay),
+        "tile": str(stream.tile),
         "rows": "running" if stream.running else "window_end",
         "upstream view": stream.upstream,
     }
-    parts.update({f"column {k}": v for k, v in source.columns.items()})
-    for agg in stream.aggregations:
-        parts[f"aggregation {agg.name}"] = (agg.function.value, agg.column, agg.window, agg.slide)
-        if agg.last_tiles is not None:
-            parts[f"aggregation {agg.name} last tiles"] = agg.last_tiles
-    parts.update({f"derived feature {k}": v for k, v in stream.derived.items()})
+    parts.update({f"column {k}": repr(v) for k, v in source.columns.items()})
+    parts.update({f"aggregation {agg.name}": agg.describe() for agg in stream.aggregations})
+    parts.update({f"derived feature {k}": repr(v) for k, v in stream.derived.items()})
     parts.update({f"feature {f.name} type": f.value_type.value for f in view.features})
     return parts
 
@@ -553,9 +550,9 @@ def check_changes(before: Definitions | None, after: Definitions) -> None:
         for part in sorted(set(was) | set(now)):
             if was.get(part) != now.get(part):
                 raise ConfigurationError(
-                    f"feature view {view.name!r}: {part} changes from {was.get(part)!r} to"
-                    f" {now.get(part)!r}, which would reinterpret the rows already computed;"
-                    f" apply it as a new view (for example {view.name}_v2) instead"
+                    f"feature view {view.name!r}: {part} changes from {was.get(part) or '(none)'}"
+                    f" to {now.get(part) or '(none)'}, which would reinterpret the rows already"
+                    f" computed; apply it as a new view (for example {view.name}_v2) instead"
                 )
 
 

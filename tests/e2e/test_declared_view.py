@@ -223,7 +223,7 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
     output = _apply(place)
     assert "trade_count_15m" in output
     listed = CliRunner().invoke(main, ["registry", "list", "--project", place.project])
-    assert "trade_count_15m = count(price) window=0:15:00" in listed.output, listed.output
+    assert "trade_count_15m = count(price) window 0:15:00" in listed.output, listed.output
     assert "events: the window-end rows of rolling_1m (chained)" in listed.output
     _stream_until_live(place)
 

@@ -466,7 +466,7 @@ def test_registry_list_shows_how_a_stream_view_is_computed() -> None:
     assert "tile=0:01:00  rows=running (as of every event)" in text
     assert "rows=window_end" in text
     assert "column log_return = ln(price / prev(price))" in text
-    assert "realized_vol_5m = std(log_return) window=0:05:00 slide=0:01:00" in text
+    assert "realized_vol_5m = std(log_return) window 0:05:00 slide 0:01:00" in text
     assert "volume_ratio = volume_1m / (volume_20m / 20)  (derived)" in text
 
 
