@@ -25,6 +25,7 @@ from grpc import StatusCode
 
 __all__ = [
     "BackendUnavailableError",
+    "CancelledOperationError",
     "ConfigurationError",
     "FeatureStoreError",
     "NotFoundError",
@@ -75,3 +76,9 @@ class BackendUnavailableError(FeatureStoreError):
 
     retryable = True
     grpc_code = StatusCode.UNAVAILABLE
+
+
+class CancelledOperationError(FeatureStoreError):
+    """The caller cancelled the operation (a client that went away, a server stopping)."""
+
+    grpc_code = StatusCode.CANCELLED

@@ -344,6 +344,9 @@ class ServiceSettings(_Section):
     """How long Predict trusts an alias -> version lookup; a promotion shows within this time."""
     max_export_rows: int = 10_000_000
     """The most entity rows one ExportTrainingDataset call may ask for."""
+    max_concurrent_exports: int = Field(default=4, ge=1)
+    """ExportTrainingDataset calls run at once (each holds the offline store's PostgreSQL
+    connections and up to three chunks of rows); one more: RESOURCE_EXHAUSTED, retry later."""
     max_request_bytes: int = Field(default=4 * 2**20, gt=0)
     """The largest request message the server accepts (gRPC's max receive message length);
     a larger one gets RESOURCE_EXHAUSTED naming both sizes. Raise it for exports that send

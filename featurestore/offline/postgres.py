@@ -10,6 +10,12 @@ connections, which the store keeps for the next export (:meth:`PostgresOfflineSt
 closes them). Memory stays bounded by ``parallelism + 1`` chunks in flight whatever the number of
 entity rows, and results come out in entity row order.
 
+An export left before its end (the iterator closed, a chunk failed, or
+:meth:`JoinedBatches.cancel` from another thread: a gRPC client that cancelled or went away, a
+server stopping) cancels the queries of its chunks in flight in PostgreSQL instead of waiting
+for them: no query outlives its export by more than a cancel's round trip, and a cancelled
+chunk's connection is closed, its temporary table with it.
+
 With ``column_copies`` (:meth:`PostgresOfflineStore.from_settings` sets it), a chunk's entity rows
 older than the copies' ``until`` are joined from the tables' columnar copies by merge
 (:mod:`featurestore.offline.column_copy`), checked exact once per export; the others go to
@@ -23,7 +29,7 @@ import math
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -40,6 +46,7 @@ from featurestore.config import Settings
 from featurestore.definitions.model import Definitions, FeatureView, ValueType
 from featurestore.error_maps import postgres_error
 from featurestore.errors import (
+    CancelledOperationError,
     ConfigurationError,
     FeatureStoreError,
     ValidationError,
@@ -69,7 +76,7 @@ from featurestore.offline.entities import (
 from featurestore.offline.labels import LabelSpec, horizon_passed_sql, labels_from_prices
 from featurestore.offline.tables import table_identifier
 
-__all__ = ["PostgresOfflineStore"]
+__all__ = ["JoinedBatches", "PostgresOfflineStore"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +90,9 @@ such as a model's history lookups, at DEBUG)."""
 _MIN_SPLIT_ROWS = 5_000
 _MAX_SPLIT_ROWS = 250_000
 """Inputs of known size are split across the connections in chunks of this many rows."""
+_CANCEL_EVERY_S = 0.5
+"""An abandoned export sends its running chunks a cancel this often until they have stopped
+(a cancel that lands between two statements of a chunk cancels nothing)."""
 
 _UNIQUE_KEYS = sql.SQL(
     "SELECT array_agg(a.attname::text) FROM pg_index i"
@@ -270,10 +280,12 @@ class PostgresOfflineStore(OfflineStore):
             spec.max_staleness,
         )
 
-    def iter_batches(
-        self, entities: EntitySource, request: TrainingRequest
-    ) -> Iterator[pa.RecordBatch]:
-        """The entity rows' batches with their features (and labels) joined, in input order."""
+    def iter_batches(self, entities: EntitySource, request: TrainingRequest) -> JoinedBatches:
+        """The entity rows' batches with their features (and labels) joined, in input order.
+
+        Closing the iterator before its end, or :meth:`JoinedBatches.cancel`, stops the
+        queries in flight.
+        """
         plan = self.plan(request)
         batches = _non_empty(
             iter_entity_batches(entities, self._chunk_size(entities), request.timestamp_column)
@@ -287,7 +299,8 @@ class PostgresOfflineStore(OfflineStore):
                 f"entity columns {clash} have the names of requested features or labels",
                 field=clash[0],
             )
-        return self._run(plan, request, _chain(first, batches))
+        stop = _Stop()
+        return JoinedBatches(self._run(plan, request, _chain(first, batches), stop), stop)
 
     def _chunk_size(self, entities: EntitySource) -> int:
         """Rows per chunk: inputs of known size are shared out so that every connection works."""
@@ -297,7 +310,11 @@ class PostgresOfflineStore(OfflineStore):
         return min(self.chunk_rows or _MAX_SPLIT_ROWS, share)
 
     def _run(
-        self, plan: _Plan, request: TrainingRequest, batches: Iterator[pa.RecordBatch]
+        self,
+        plan: _Plan,
+        request: TrainingRequest,
+        batches: Iterator[pa.RecordBatch],
+        stop: _Stop,
     ) -> Iterator[pa.RecordBatch]:
         pending: list[tuple[pa.RecordBatch, Future[pa.Table]]] = []
         warned = False
@@ -307,7 +324,7 @@ class PostgresOfflineStore(OfflineStore):
         copies, without = self._copies(plan) if binary is not None else (None, [])
 
         def in_postgres(keys: EntityKeys) -> pa.Table:
-            with self._connection() as conn:
+            with self._connection() as conn, stop.running(conn):
                 return _join_chunk(conn, plan, binary, keys)
 
         def work(keys: EntityKeys) -> pa.Table:
@@ -349,8 +366,12 @@ class PostgresOfflineStore(OfflineStore):
                     "of %s", offset, without,
                 )  # fmt: skip
         finally:
-            for _, future in pending:
-                future.cancel()
+            # Left early (closed, a chunk failed, cancelled): the chunks not started never
+            # start, and those running are cancelled in PostgreSQL rather than waited for.
+            unfinished = [future for _, future in pending if not future.cancel()]
+            while unfinished:
+                stop.cancel()
+                unfinished = list(wait(unfinished, timeout=_CANCEL_EVERY_S).not_done)
             pool.shutdown(wait=True)
 
     def _with_uniqueness(self, plan: _Plan) -> _Plan:
@@ -428,6 +449,74 @@ class PostgresOfflineStore(OfflineStore):
             conn.close()
             raise
         return conn
+
+
+class _Stop:
+    """The connections of one export's chunks running in PostgreSQL, and whether it was stopped.
+
+    Chunks run on the export's worker threads; :meth:`cancel` may come from any thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[Conn] = set()
+        self.stopped = False
+
+    @contextmanager
+    def running(self, conn: Conn) -> Iterator[None]:
+        """The block runs a chunk's statements on ``conn``; refused once the export stopped."""
+        with self._lock:
+            if self.stopped:
+                raise CancelledOperationError(
+                    "the export was cancelled before this chunk was joined"
+                )
+            self._running.add(conn)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.discard(conn)
+
+    def cancel(self) -> None:
+        """Stop the export: chunks not begun are refused, running statements cancelled."""
+        with self._lock:
+            self.stopped = True
+            running = list(self._running)
+        for conn in running:
+            try:
+                conn.cancel_safe(timeout=5.0)
+            except (psycopg.Error, OSError) as exc:
+                # PostgreSQL away or the connection just closed: the chunk fails on its own.
+                logger.debug("cancelling a chunk's query: %s", exc)
+
+
+class JoinedBatches(Iterator[pa.RecordBatch]):
+    """The joined batches of one export (:meth:`PostgresOfflineStore.iter_batches`).
+
+    Iterate on one thread; :meth:`close` there to leave early. :meth:`cancel` may be called from
+    any other thread while that thread waits for a chunk: the chunk's query is cancelled in
+    PostgreSQL and the waiting ``next`` raises (a cancelled export's error, a
+    :class:`~featurestore.errors.FeatureStoreError`); a later :meth:`close` cleans up.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], stop: _Stop) -> None:
+        """The batches ``batches`` makes, stopped through ``stop``."""
+        self._batches = batches
+        self._stop = stop
+
+    def __next__(self) -> pa.RecordBatch:
+        """The next joined batch."""
+        return next(self._batches)
+
+    def close(self) -> None:
+        """Leave the export: chunks not begun never run, running ones are cancelled."""
+        close = getattr(self._batches, "close", None)
+        if close is not None:
+            close()
+
+    def cancel(self) -> None:
+        """From any thread: cancel the export's queries in flight (see the class docstring)."""
+        self._stop.cancel()
 
 
 class _Copies:

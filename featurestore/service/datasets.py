@@ -4,16 +4,26 @@ The join is :class:`featurestore.offline.PostgresOfflineStore` (its public API o
 asked for, come from the same query inside PostgreSQL (:class:`featurestore.offline.LabelSpec`:
 only bars strictly after t). The offline store is built on the first call (reading the
 definitions imports Feast, seconds) and kept.
+
+Each export holds PostgreSQL connections (the store's ``parallelism``), worker threads and up to
+``parallelism + 1`` chunks of rows in memory, so a server runs at most ``max_exports`` at once;
+one more is refused at once with RESOURCE_EXHAUSTED (retry later), before its entity rows are
+read. An export whose client cancels, passes its deadline or goes away, or that a stopping server
+cancels, has its queries cancelled in PostgreSQL at once
+(:meth:`featurestore.offline.postgres.JoinedBatches.cancel`), not when its chunks in flight end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator, Callable, Iterator
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import aclosing
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 import grpc
 import numpy as np
@@ -22,12 +32,18 @@ import pyarrow as pa
 from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.errors import ValidationError
+from featurestore.errors import FeatureStoreError, ValidationError
 from featurestore.offline import LabelSpec, OfflineStore, TrainingRequest
 from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
 from featurestore.service.convert import duration_from_proto, timestamp_from_proto
 
-__all__ = ["DatasetServicer", "ExportJob", "OfflineAccess", "job_from_proto"]
+__all__ = [
+    "DatasetServicer",
+    "ExportJob",
+    "ExportsBusyError",
+    "OfflineAccess",
+    "job_from_proto",
+]
 
 DEFAULT_BATCH_ROWS = 10_000
 _TS = "event_timestamp"
@@ -124,6 +140,18 @@ def job_from_proto(
     return ExportJob(training, entities, labels, request.batch_rows or DEFAULT_BATCH_ROWS)
 
 
+class ExportsBusyError(FeatureStoreError):
+    """The server runs as many exports as it is configured for; retry later."""
+
+    retryable = True
+    grpc_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@runtime_checkable
+class _Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
 class OfflineAccess:
     """The offline store of one project, built on first use, and the bars labels are made from."""
 
@@ -172,10 +200,18 @@ class OfflineAccess:
 class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
     """ExportTrainingDataset: validate, join in worker threads, stream Arrow IPC pieces."""
 
-    def __init__(self, offline: OfflineAccess, *, max_rows: int) -> None:
-        """Export from ``offline``, refusing requests of more than ``max_rows`` entity rows."""
+    def __init__(self, offline: OfflineAccess, *, max_rows: int, max_exports: int) -> None:
+        """Export from ``offline``, refusing requests of more than ``max_rows`` entity rows.
+
+        At most ``max_exports`` run at once (``service.max_concurrent_exports``); one more is
+        refused (RESOURCE_EXHAUSTED).
+        """
+        if max_exports < 1:
+            raise ValueError("max_exports must be positive")
         self._offline = offline
         self._max_rows = max_rows
+        self._max_exports = max_exports
+        self._running = 0
 
     async def ExportTrainingDataset(  # noqa: N802  (the generated base class names it)
         self,
@@ -183,6 +219,23 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[dataset_service_pb2.ExportTrainingDatasetResponse]:
         """Stream the point-in-time join of the request's entity rows as Arrow IPC pieces."""
+        if self._running >= self._max_exports:
+            raise ExportsBusyError(
+                f"the server is running {self._running} exports, the most it runs at once;"
+                " retry later"
+            )
+        self._running += 1
+        try:
+            # Closed here, not left to the collector: the slot is free once its queries are.
+            async with aclosing(self._export(request)) as responses:
+                async for response in responses:
+                    yield response
+        finally:
+            self._running -= 1
+
+    async def _export(
+        self, request: dataset_service_pb2.ExportTrainingDatasetRequest
+    ) -> AsyncGenerator[dataset_service_pb2.ExportTrainingDatasetResponse, None]:
         job = job_from_proto(request, max_rows=self._max_rows)
         if job.labels is not None and "symbol" not in job.entities.column_names:
             raise ValidationError(
@@ -219,6 +272,13 @@ class DatasetServicer(dataset_service_pb2_grpc.DatasetServiceServicer):
                 yield dataset_service_pb2.ExportTrainingDatasetResponse(
                     arrow_ipc=pieces.end_piece()
                 )
+        except BaseException:
+            # Cancelled, past its deadline, the client gone, the server stopping: the export
+            # thread may be waiting for a chunk, so its queries are cancelled from another
+            # thread (a round trip to PostgreSQL), not waited for here.
+            if isinstance(batches, _Cancellable):
+                threading.Thread(target=batches.cancel, name="export-cancel", daemon=True).start()
+            raise
         finally:
             close = getattr(batches, "close", None)
             if close is not None:

@@ -251,7 +251,11 @@ async def create_server(
         AnomalyServicer(subscriptions), registrar
     )
     dataset_service_pb2_grpc.add_DatasetServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        DatasetServicer(offline, max_rows=service.max_export_rows),
+        DatasetServicer(
+            offline,
+            max_rows=service.max_export_rows,
+            max_exports=service.max_concurrent_exports,
+        ),
         registrar,
     )
     health_servicer = ReasonedHealthServicer()

@@ -108,7 +108,11 @@ def _code_of(context: grpc.aio.ServicerContext, exc: BaseException) -> grpc.Stat
     code = context.code()
     if isinstance(code, grpc.StatusCode):
         return code
-    if isinstance(exc, asyncio.CancelledError):
+    if isinstance(exc, (asyncio.CancelledError, GeneratorExit)):
+        # A stream's generator closed by gRPC is a cancel too; past the deadline, the deadline's.
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
     return grpc.StatusCode.UNKNOWN
 

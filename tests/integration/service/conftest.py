@@ -22,6 +22,14 @@ from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, delete_model, register_models
+from tests.integration.service.offline_data import Offline, offline_tables
+
+
+@pytest.fixture(scope="module")
+def offline(stack: Settings) -> Iterator[Offline]:
+    """This module's offline tables (:func:`offline_tables`), dropped after its tests."""
+    with offline_tables(stack) as tables:
+        yield tables
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 
 import grpc
@@ -22,7 +22,7 @@ from featurestore_client import (
 )
 
 from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
-from featurestore.config import PostgresSettings, Settings
+from featurestore.config import PostgresSettings
 from featurestore.offline import (
     LabelSpec,
     PostgresOfflineStore,
@@ -31,18 +31,12 @@ from featurestore.offline import (
 )
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.integration.service.offline_data import MINUTES, T0, Offline, offline_tables
+from tests.integration.service.offline_data import MINUTES, T0, Offline
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration
 
 NO_RETRY = RetryPolicy(max_attempts=1)
-
-
-@pytest.fixture(scope="module")
-def offline(stack: Settings) -> Iterator[Offline]:
-    with offline_tables(stack) as tables:
-        yield tables
 
 
 @pytest.fixture

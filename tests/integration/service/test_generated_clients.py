@@ -16,7 +16,7 @@ import json
 import math
 import os
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,7 @@ from tests.integration.service.anomaly_data import (
     anomaly_record,
 )
 from tests.integration.service.mlflow_models import RegisteredModels
-from tests.integration.service.offline_data import T0, Offline, offline_tables
+from tests.integration.service.offline_data import T0, Offline
 
 pytestmark = pytest.mark.integration
 
@@ -78,12 +78,6 @@ def example(request: pytest.FixtureRequest) -> list[str]:
         request.param
     ]
     return build()
-
-
-@pytest.fixture(scope="module")
-def offline(stack: Settings) -> Iterator[Offline]:
-    with offline_tables(stack) as tables:
-        yield tables
 
 
 @pytest.fixture
