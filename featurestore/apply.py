@@ -40,7 +40,7 @@ from featurestore.offline.tables import create_offline_tables, table_identifier
 if TYPE_CHECKING:  # importing the schema store pulls confluent-kafka
     from featurestore.events.registry import SchemaStore
 
-__all__ = ["ApplyResult", "apply_definitions", "apply_repo", "plan_definitions", "plan_repo"]
+__all__ = ["ApplyResult", "apply_definitions", "apply_repo", "plan_definitions"]
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,9 @@ def _check(
     validate_definitions(definitions)
     if schema_store is not None:
         check_source_schemas(definitions, _PlannedSchemas(schema_store, registered_first))
-    else:
-        with ConfluentSchemaStore.from_settings(settings.schema_registry) as schemas:
-            check_source_schemas(definitions, _PlannedSchemas(schemas, registered_first))
+        return
+    with ConfluentSchemaStore.from_settings(settings.schema_registry) as schemas:
+        check_source_schemas(definitions, _PlannedSchemas(schemas, registered_first))
 
 
 def _existing_tables(
@@ -250,29 +250,3 @@ def apply_repo(
     """
     repo = read_repo(path, project)
     return _apply(settings, repo.definitions, repo.objects, path, schema_store)
-
-
-def plan_repo(
-    settings: Settings,
-    path: Path = REPO_PATH,
-    project: str = PROJECT,
-    *,
-    schema_store: SchemaStore | None = None,
-    registered_first: Collection[str] = (),
-) -> DefinitionChanges:
-    """What :func:`apply_repo` would change for the repo at ``path``, changing nothing.
-
-    See :func:`plan_definitions`.
-
-    Raises:
-        ConfigurationError: a definition is refused (as ``apply`` refuses it).
-        BackendUnavailableError: PostgreSQL or the schema registry cannot be reached.
-    """
-    repo = read_repo(path, project)
-    return plan_definitions(
-        settings,
-        repo.definitions,
-        path,
-        schema_store=schema_store,
-        registered_first=registered_first,
-    )
