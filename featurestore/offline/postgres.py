@@ -5,10 +5,10 @@ connection of an in-memory input) is sorted by (key, timestamp), copied into a t
 in PostgreSQL's binary COPY format, joined on the server (:mod:`featurestore.offline._query`) and
 sent back as one binary array per column, read by numpy in place
 (:mod:`featurestore.offline._binary`; views with text features fall back to a CSV COPY read by
-Arrow). ``parallelism`` chunks run at once on their own
-connections, which the store keeps for the next export (:meth:`PostgresOfflineStore.close`
-closes them). Memory stays bounded by ``parallelism + 1`` chunks in flight whatever the number of
-entity rows, and results come out in entity row order.
+Arrow). ``parallelism`` chunks run at once on their own connections, which the store keeps for the
+next export (:meth:`PostgresOfflineStore.close` closes them), their temporary tables emptied once
+a chunk's rows are read. Memory stays bounded by ``parallelism + 1`` chunks in flight whatever the
+number of entity rows, and results come out in entity row order.
 
 An export left before its end (the iterator closed, a chunk failed, or
 :meth:`JoinedBatches.cancel` from another thread: a gRPC client that cancelled or went away, a
@@ -587,9 +587,9 @@ def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: Entit
     payload = encode_entities(
         order.to_numpy().astype(np.int64), keys.key.take(order), keys.timestamp.take(order)
     )
+    empty = sql.SQL("TRUNCATE {}").format(sql.Identifier(ENTITY_TABLE))
     try:
         with conn.cursor() as cur:
-            cur.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(ENTITY_TABLE)))
             with cur.copy(
                 sql.SQL("COPY {} (ord, key, ts) FROM STDIN (FORMAT binary)").format(
                     sql.Identifier(ENTITY_TABLE)
@@ -602,6 +602,10 @@ def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: Entit
                 result = copy_out(cur, plan.query, plan.schema)
             else:
                 result = _binary_out(cur, binary, plan.schema)
+            # Emptied once its rows are read, not at the connection's next chunk: a connection
+            # kept idle between exports held its last chunk's rows until then.
+            # A chunk that failed before this closes its connection, the table with it.
+            cur.execute(empty)
     except psycopg.Error as exc:
         raise postgres_error(exc, "the offline store, a point-in-time join") from exc
     if result.num_rows != n:

@@ -283,7 +283,7 @@ async def create_server(
         ) from None
     watch = DependencyWatch(health_servicer, backend_probes(settings) if probes is None else probes)
     handle = ServiceServer(server, health_servicer, service.shutdown_grace_s, watch, closers)
-    handle.drainers += [subscriptions.drain, prediction_subscriptions.drain]
+    handle.drainers += [wrapper.drain, subscriptions.drain, prediction_subscriptions.drain]
     return handle, port
 
 

@@ -14,6 +14,14 @@ request larger than the server's ``grpc.max_receive_message_length``
 (:attr:`~featurestore.config.ServiceSettings.max_request_bytes`) is refused by gRPC before it gets
 here, with RESOURCE_EXHAUSTED naming both sizes.
 
+Server streams are written here (``context.write``), not handed to gRPC as a generator. A stream
+its client leaves (cancelled, or the client killed: its connection gone) ends as cancelled,
+counted CANCELLED, with one INFO line naming the method, however gRPC learns of it: by the
+cancel, or by a write that fails. gRPC's own loop logged that failed write as an ERROR with a
+traceback (``ExecuteBatchError raised in core``), which it did whenever the write failed before
+the cancel came (always, when the client had stopped reading first). Any other exception still
+gets its traceback.
+
 Errors become statuses here and nowhere else: a :class:`FeatureStoreError` its own code and
 message, a timeout DEADLINE_EXCEEDED, a method a servicer leaves out (``NotImplementedError``, as
 the generated base classes raise) UNIMPLEMENTED, anything else INTERNAL without details (logged).
@@ -26,12 +34,13 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager, aclosing
 from functools import partial
 from typing import Any
 
 import grpc
+from grpc._cython.cygrpc import ExecuteBatchError
 from opentelemetry import trace
 
 from featurestore.errors import FeatureStoreError, ValidationError
@@ -83,6 +92,17 @@ async def _abort_for(exc: BaseException, context: grpc.aio.ServicerContext, meth
         logger.error("%s failed unexpectedly", method, exc_info=exc)
         code, message = grpc.StatusCode.INTERNAL, "internal error"
     await context.abort(code, message)
+
+
+def _abandoned(method: str, context: grpc.aio.ServicerContext, sent: int) -> None:
+    """Say that the client of a server stream left it (unless its deadline ended it)."""
+    remaining = context.time_remaining()
+    if remaining is not None and remaining <= 0:
+        return
+    logger.info(
+        "%s: call abandoned by the client after %d responses (it cancelled the call or its"
+        " connection closed); ended as cancelled", method, sent,
+    )  # fmt: skip
 
 
 def _decoder(handler: grpc.RpcMethodHandler) -> Decode:
@@ -174,6 +194,12 @@ class MethodWrapper:
         """Report to ``telemetry``; check bearer tokens with ``tokens`` (None: no check)."""
         self._telemetry = telemetry
         self._tokens = tokens
+        self.stopping = False
+        """Set when the server begins to stop (:meth:`drain`): calls cancelled since are its."""
+
+    def drain(self) -> None:
+        """The server begins to stop: streams cancelled from now on were not left by clients."""
+        self.stopping = True
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """The same handler with its behaviour wrapped and its requests decoded in the wrapper.
@@ -224,7 +250,9 @@ class MethodWrapper:
     ) -> StreamBehavior:
         telemetry = self._telemetry
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def guarded(
+            request: Any, context: grpc.aio.ServicerContext
+        ) -> AsyncGenerator[Any, None]:
             if tokens is not None:
                 await _refuse(tokens, context, method)
             try:
@@ -241,10 +269,24 @@ class MethodWrapper:
             except Exception as exc:
                 await _abort_for(exc, context, method)
 
-        async def run(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def run(request: Any, context: grpc.aio.ServicerContext) -> None:
             with _Observed(telemetry, method, context):
-                async for response in guarded(request, context):
-                    yield response
+                sent = 0
+                try:
+                    # Closed here, at once, however the call ends (with the behaviour's resources).
+                    async with aclosing(guarded(request, context)) as responses:
+                        async for response in responses:
+                            try:
+                                await context.write(response)
+                            except ExecuteBatchError:
+                                # The client is gone. Ended as gRPC ends a call its client
+                                # cancelled: a return would send a status on the dead call.
+                                raise asyncio.CancelledError from None
+                            sent += 1
+                except asyncio.CancelledError:
+                    if not self.stopping:  # a stopping server cancels the calls it cut short
+                        _abandoned(method, context, sent)
+                    raise
 
         return run
 

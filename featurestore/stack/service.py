@@ -19,6 +19,17 @@ class GrpcService(OwnProcess):
     start_timeout = 60.0
 
     @override
+    def child_env(self) -> dict[str, str]:
+        """The stack's environment, with glibc's malloc held to two arenas (``MALLOC_ARENA_MAX``).
+
+        By default each thread that allocates may get an arena of its own (up to 8 per core),
+        and memory an export's threads freed stays with their arenas, so the server's RSS grew
+        with every large export; with two arenas it stays flat, and online reads measured as
+        fast. A value the environment already has is kept.
+        """
+        return {"MALLOC_ARENA_MAX": "2", **super().child_env()}
+
+    @override
     def address(self) -> str:
         """``host:port`` of the gRPC server."""
         return f"{self.settings.grpc.host}:{self.settings.grpc.port}"

@@ -20,9 +20,18 @@ from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
 from featurestore.online.testing import delete_project_keys, market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
+from featurestore.telemetry import Telemetry
 from tests.integration.service.anomaly_data import create_topic, delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels, delete_model, register_models
 from tests.integration.service.offline_data import Offline, offline_tables
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """Prometheus metrics of a test's own (its server's RPC counts and latencies)."""
+    telemetry = Telemetry.prometheus()
+    yield telemetry
+    telemetry.close()
 
 
 @pytest.fixture(scope="module")
