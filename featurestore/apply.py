@@ -1,8 +1,10 @@
 """Applying definitions, as ``featurestore registry apply`` does, and planning it.
 
-Validate them, check each source against its topic's schema, create their offline tables and
-register them in Feast's registry. It stands above the definitions and the offline store, which
-it joins: the definitions know nothing of the tables made for them.
+Validate them, check each source against its topic's schema, check each offline table that
+exists against its view (:func:`~featurestore.definitions.validate.check_tables`: a table is
+never altered), create the missing ones and register them in Feast's registry. It stands above
+the definitions and the offline store, which it joins: the definitions know nothing of the
+tables made for them.
 
 ``plan`` (``featurestore registry plan``) runs the same checks and computes the same
 differences (:func:`~featurestore.definitions.changes.diff_definitions`) as ``apply``, and
@@ -31,11 +33,12 @@ from featurestore.definitions.repo_config import REGISTRY_SCHEMA
 from featurestore.definitions.validate import (
     check_changes,
     check_source_schemas,
+    check_tables,
     validate_definitions,
 )
 from featurestore.error_maps import postgres_errors
 from featurestore.errors import ConfigurationError, NotFoundError
-from featurestore.offline.tables import create_offline_tables, table_identifier
+from featurestore.offline.tables import create_offline_tables, table_columns
 
 if TYPE_CHECKING:  # importing the schema store pulls confluent-kafka
     from featurestore.events.registry import SchemaStore
@@ -105,15 +108,9 @@ def _check(
 
 def _existing_tables(
     conn: psycopg.Connection[tuple[object, ...]], definitions: Definitions
-) -> set[str]:
-    """Which of the views' offline tables exist now."""
-    found = set()
-    for view in definitions.views:
-        name = table_identifier(view.source.table).as_string(conn)
-        row = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
-        if row is not None and row[0] is not None:
-            found.add(view.source.table)
-    return found
+) -> dict[str, dict[str, str]]:
+    """The columns of each of the views' offline tables that exists now."""
+    return table_columns(conn, [view.source.table for view in definitions.views])
 
 
 def _registers_anything(conn: psycopg.Connection[tuple[object, ...]], project: str) -> bool:
@@ -158,7 +155,9 @@ def _apply(
             postgres_errors("creating the offline tables"),
             psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
         ):
-            changes = diff_definitions(registered, definitions, _existing_tables(conn, definitions))
+            existing = _existing_tables(conn, definitions)
+            check_tables(definitions, existing)
+            changes = diff_definitions(registered, definitions, existing)
             tables = create_offline_tables(conn, definitions)
         if objects is None:
             objects = to_feast_objects(definitions, kafka_bootstrap=settings.kafka.bootstrap)
@@ -178,7 +177,9 @@ def plan_definitions(
 
     The same checks as ``apply`` (a refusal raises the same error), then the differences
     between what is registered and ``definitions``; a change ``apply`` refuses
-    (:func:`~featurestore.definitions.validate.check_changes`) is returned marked refused.
+    (:func:`~featurestore.definitions.validate.check_changes`, and
+    :func:`~featurestore.definitions.validate.check_tables` on the offline tables that exist)
+    is returned marked refused.
 
     Args:
         settings: Where PostgreSQL (offline tables, SQL registry) and the schema registry are.

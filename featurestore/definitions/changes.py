@@ -4,8 +4,10 @@
 prints the same after applying; both compute them here, from what is registered now and what
 the repo defines, with no server involved. A change that ``apply`` refuses
 (:func:`~featurestore.definitions.validate.check_changes`: a stream view whose computation or
-feature types change under the same name) is marked refused with ``apply``'s own message, found
-by calling that check on the view alone.
+feature types change under the same name; :func:`~featurestore.definitions.validate.check_tables`:
+a view, batch or stream, whose offline table exists with other columns, as after a feature added,
+removed or retyped, a join key changed, or a removed view added again over its old table) is
+marked refused with ``apply``'s own message, found by calling those checks on the view alone.
 
 Objects are compared field by field; each field is rendered as text (``ttl 1:00:00 ->
 2:00:00``), ``None`` where an object has no such field. Changes come ordered by kind
@@ -27,7 +29,7 @@ from featurestore.definitions.model import (
     FeatureView,
     StreamComputation,
 )
-from featurestore.definitions.validate import check_changes
+from featurestore.definitions.validate import check_changes, check_tables
 from featurestore.errors import ConfigurationError
 
 __all__ = ["Action", "Change", "DefinitionChanges", "FieldChange", "diff_definitions"]
@@ -260,10 +262,23 @@ def _field_changes(
     return tuple(changed)
 
 
-def _refusal(before: Definitions, after: Definitions, old: FeatureView, new: FeatureView) -> str:
-    """``apply``'s refusal of changing ``old`` into ``new`` ("" when it applies it)."""
+def _refusal(
+    before: Definitions,
+    after: Definitions,
+    old: FeatureView | None,
+    new: FeatureView,
+    existing: Collection[str] | None,
+) -> str:
+    """``apply``'s refusal of changing ``old`` (None: added) into ``new`` ("" when it applies it).
+
+    The table check is made only where ``existing`` holds the columns of the tables.
+    """
+    alone = replace(after, views=(new,))
     try:
-        check_changes(replace(before, views=(old,)), replace(after, views=(new,)))
+        if old is not None:
+            check_changes(replace(before, views=(old,)), alone)
+        if isinstance(existing, Mapping):
+            check_tables(alone, existing)
     except ConfigurationError as exc:
         return str(exc)
     return ""
@@ -295,14 +310,21 @@ def _view_changes(
                 note=f"{written}its table and online rows are kept",
             )
         elif was is None:
-            yield Change("feature view", name, Action.ADD, note=_table_note(now, existing))
+            refused = _refusal(before, after, None, now, existing) or None
+            yield Change(
+                "feature view", name, Action.ADD, note=_table_note(now, existing), refused=refused
+            )
         else:
             fields = _field_changes(_view_fields(was), _view_fields(now))
-            if not fields:
+            refused = _refusal(before, after, was, now, existing) or None
+            if not fields and refused is None:
                 continue
             moved = was.source.table != now.source.table
             note = _table_note(now, existing) if moved else ""
-            refused = _refusal(before, after, was, now) or None
+            if not fields:
+                # Unchanged itself, but its table no longer fits it: an entity's join key
+                # changed (listed with the entities), or the table was altered by hand.
+                note = f"offline table {now.source.table}: its columns differ from the view's"
             yield Change("feature view", name, Action.CHANGE, fields, note, refused)
 
 
@@ -327,7 +349,7 @@ def _named_changes(
 def diff_definitions(
     before: Definitions | None,
     after: Definitions,
-    existing_tables: Collection[str] | None = None,
+    existing_tables: Collection[str] | Mapping[str, Mapping[str, str]] | None = None,
 ) -> DefinitionChanges:
     """What applying ``after`` changes where ``before`` is registered (None: nothing is).
 
@@ -337,7 +359,9 @@ def diff_definitions(
         existing_tables: The offline tables that exist now, as a view's ``source.table`` names
             them; when given, a view kept whose table is missing is listed (``apply`` creates
             it) and an added view's table that exists is said to be kept. None: not known,
-            every added view's table is to be created.
+            every added view's table is to be created. A mapping gives each table's columns
+            (name -> type, as :func:`~featurestore.offline.tables.table_columns` reads them):
+            a view whose table differs is then marked refused, as ``apply`` refuses it.
 
     Returns:
         The changes, ordered by kind then name; each refused one carries ``apply``'s message.

@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from featurestore.definitions import expressions as ast
-from featurestore.definitions.columns import reserved_feature_names
+from featurestore.definitions.columns import LINEAGE_COLUMNS, reserved_feature_names
 from featurestore.definitions.expressions import names, parse
 from featurestore.definitions.feast_stream import TAG_PREFIX
 from featurestore.definitions.model import (
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "check_changes",
     "check_source_schemas",
+    "check_tables",
+    "offline_columns",
     "topic_entity",
     "validate_definitions",
 ]
@@ -554,6 +556,81 @@ def check_changes(before: Definitions | None, after: Definitions) -> None:
                     f" to {now.get(part) or '(none)'}, which would reinterpret the rows already"
                     f" computed; apply it as a new view (for example {view.name}_v2) instead"
                 )
+
+
+def offline_columns(view: FeatureView, join_keys: Sequence[str]) -> dict[str, str]:
+    """The columns of the view's offline table, in order: name -> PostgreSQL type.
+
+    Types are spelled as PostgreSQL's ``format_type`` writes them, so that a table that exists
+    compares equal column by column (:func:`check_tables`). The layout is that of
+    :mod:`featurestore.offline.tables`, which creates the table from these.
+    """
+    src = view.source
+    columns = dict.fromkeys(join_keys, "text")
+    columns[src.timestamp_field] = "timestamp with time zone"
+    columns[src.created_timestamp_column] = "timestamp with time zone"
+    columns.update((f.name, f.value_type.postgres_type) for f in view.features)
+    columns.update(LINEAGE_COLUMNS)
+    return columns
+
+
+def _table_differences(
+    view: FeatureView, join_keys: Sequence[str], found: Mapping[str, str]
+) -> list[str]:
+    """How the table's columns ``found`` differ from what ``view`` declares, one text each."""
+    wanted = offline_columns(view, join_keys)
+    features = {f.name: f.value_type.value for f in view.features}
+    differences = []
+    for name, kind in wanted.items():
+        what = f"feature {name} ({features[name]})" if name in features else f"column {name}"
+        if name in join_keys:
+            what = f"join key {name}"
+        if name not in found:
+            differences.append(f"{what} has no column")
+        elif found[name] != kind:
+            differences.append(f"{what} needs {kind}, but the column is {found[name]}")
+    differences += [
+        f"column {name} ({kind}) is not declared by the view (a feature or join key removed)"
+        for name, kind in found.items()
+        if name not in wanted
+    ]
+    return differences
+
+
+def check_tables(definitions: Definitions, tables: Mapping[str, Mapping[str, str]]) -> None:
+    """Refuse a view whose offline table exists with other columns than the view declares.
+
+    An offline table is created when its view is first applied and never altered afterwards:
+    its rows keep the meaning they were written with, and the table is what the view's first
+    definition (and, for a stream view, a replay of the log) makes. A feature added, removed
+    or retyped, or a join key changed (its entity, or the entity's join key), under the same
+    name and table, would otherwise be accepted while the writers, the point-in-time reads and
+    the export fail on the missing column or read values of another type. Such a change is
+    applied as a new view with a table of its own, as :func:`check_changes` asks of a stream
+    view; the same holds for a removed view added again over the table it left.
+
+    Args:
+        definitions: What is applied.
+        tables: The columns (name -> type, as ``format_type`` writes it) of each offline table
+            that exists, by the name a view's ``source.table`` gives it.
+
+    Raises:
+        ConfigurationError: naming the view, its table and each column that differs.
+    """
+    for view in definitions.views:
+        found = tables.get(view.source.table)
+        if found is None:
+            continue
+        keys = [definitions.entity(name).join_key for name in view.entities]
+        differences = _table_differences(view, keys, found)
+        if differences:
+            raise ConfigurationError(
+                f"feature view {view.name!r}: its offline table {view.source.table!r} already"
+                f" exists with other columns: {'; '.join(differences)}. The table is never"
+                " altered, so that the rows already written keep their meaning; apply the"
+                f" change as a new view with an offline table of its own (for example"
+                f" {view.name}_v2, table {view.source.table}_v2) instead"
+            )
 
 
 def _signed(span: timedelta) -> str:

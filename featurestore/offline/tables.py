@@ -20,18 +20,22 @@ by :func:`ensure_partitions`; there is no default partition, so a write outside 
 fails loudly instead of landing somewhere that blocks later partitions). Writers call
 :func:`ensure_partitions` for the time range of a batch before writing it, or use
 :func:`featurestore.offline.write.write_feature_rows`, which does.
+
+A table is created once, when its view is first applied, and never altered: ``registry apply``
+refuses a view whose table exists with other columns than it declares
+(:func:`~featurestore.definitions.validate.check_tables` on :func:`table_columns`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
 
-from featurestore.definitions.columns import LINEAGE_COLUMNS
 from featurestore.definitions.model import Definitions, FeatureView, ValueType
+from featurestore.definitions.validate import offline_columns
 from featurestore.errors import ConfigurationError
 from featurestore.offline.changes import create_changes_table
 
@@ -42,6 +46,7 @@ __all__ = [
     "ensure_partitions",
     "has_timescaledb",
     "partition_bounds",
+    "table_columns",
     "table_identifier",
 ]
 
@@ -65,16 +70,15 @@ def has_timescaledb(conn: psycopg.Connection[tuple[object, ...]]) -> bool:
 
 def _columns(view: FeatureView, join_keys: Sequence[str]) -> sql.Composed:
     src = view.source
-    parts = [sql.SQL("{} text NOT NULL").format(sql.Identifier(k)) for k in join_keys]
-    parts += [
-        sql.SQL("{} timestamptz NOT NULL").format(sql.Identifier(src.timestamp_field)),
-        sql.SQL("{} timestamptz NOT NULL").format(sql.Identifier(src.created_timestamp_column)),
+    required = {*join_keys, src.timestamp_field, src.created_timestamp_column}
+    parts = [
+        sql.SQL("{} {}{}").format(
+            sql.Identifier(name),
+            sql.SQL(kind),
+            sql.SQL(" NOT NULL" if name in required else ""),
+        )
+        for name, kind in offline_columns(view, join_keys).items()
     ]
-    parts += [
-        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(f.value_type.postgres_type))
-        for f in view.features
-    ]
-    parts += [sql.SQL("{} {}").format(sql.Identifier(n), sql.SQL(t)) for n, t in LINEAGE_COLUMNS]
     keys = [*join_keys, src.timestamp_field]
     primary_key = sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, keys)))
     covered = covered_features(view)
@@ -84,6 +88,27 @@ def _columns(view: FeatureView, join_keys: Sequence[str]) -> sql.Composed:
         )
     parts.append(primary_key)
     return sql.SQL(", ").join(parts)
+
+
+def table_columns(
+    conn: psycopg.Connection[tuple[object, ...]], tables: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """The columns (name -> type, as ``format_type`` writes it) of each of ``tables`` that exists.
+
+    Tables are named as a view's ``source.table`` names them (``schema.table`` or ``table``).
+    """
+    found = {}
+    for table in tables:
+        name = table_identifier(table).as_string(conn)
+        rows = conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+            " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped"
+            " ORDER BY a.attnum",
+            (name,),
+        ).fetchall()
+        if rows:
+            found[table] = {str(column): str(kind) for column, kind in rows}
+    return found
 
 
 def covered_features(view: FeatureView) -> list[str]:

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from featurestore.cli import main
 from featurestore.config import Settings
 from featurestore.definitions import load_definitions
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
+from tests.integration.definitions.projects import drop_project, registry
 
 pytestmark = pytest.mark.integration
 
@@ -89,17 +89,7 @@ _MAX = [("max_15m", "max", 15)]
 def project(stack: Settings) -> Iterator[str]:
     name = f"fs_plan_{uuid.uuid4().hex[:8]}"
     yield name
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
-        for view in ("a", "b", "c"):
-            conn.execute(f'DROP TABLE IF EXISTS "{name}_{view}" CASCADE')
-        for (table,) in conn.execute(
-            "SELECT table_name FROM information_schema.columns"
-            " WHERE table_schema = %s AND column_name = 'project_id'",
-            (REGISTRY_SCHEMA,),
-        ).fetchall():
-            conn.execute(
-                f'DELETE FROM "{REGISTRY_SCHEMA}"."{table}" WHERE project_id = %s', (name,)
-            )
+    drop_project(stack, name, ("a", "b", "c"))
 
 
 def _repo(folder: Path, stack: Settings, project: str, views: dict[str, object]) -> Path:
@@ -108,10 +98,6 @@ def _repo(folder: Path, stack: Settings, project: str, views: dict[str, object])
     text += "".join(f"{name} = view({name!r}, *{spec!r})\n" for name, spec in views.items())
     (folder / "views.py").write_text(text)
     return folder
-
-
-def _cli(*args: str) -> Result:
-    return CliRunner().invoke(main, ["registry", *args])
 
 
 def _rows_of(stack: Settings, project: str) -> dict[str, int]:
@@ -145,7 +131,7 @@ def test_plan_lists_what_apply_changes_and_writes_nothing(
     repo = _repo(tmp_path / "repo", stack, project, {"a": (1, _MEAN), "b": (1, _MAX)})
     args = ["--repo", str(repo), "--project", project]
 
-    fresh = _cli("plan", *args)
+    fresh = registry("plan", *args)
     assert fresh.exit_code == 0, fresh.output
     assert fresh.stdout.splitlines() == [
         f"Feast project {project!r}: 3 to add, 0 to change, 0 to remove",
@@ -159,14 +145,14 @@ def test_plan_lists_what_apply_changes_and_writes_nothing(
     ]
     assert _rows_of(stack, project) == {}  # no registry row, not even Feast's project metadata
 
-    applied = _cli("apply", *args)
+    applied = registry("apply", *args)
     assert applied.exit_code == 0, applied.output
     assert "Feast project" in applied.stdout
     applied_lines = applied.stdout.splitlines()
     summary_at = next(i for i, line in enumerate(applied_lines) if " added, " in line)
     assert [line.strip() for line in applied_lines[summary_at + 1 :]] == _changes(fresh)
 
-    unchanged = _cli("plan", *args)
+    unchanged = registry("plan", *args)
     assert (unchanged.exit_code, unchanged.stdout) == (
         0,
         f"no changes to Feast project {project!r}\n",
@@ -174,7 +160,7 @@ def test_plan_lists_what_apply_changes_and_writes_nothing(
 
     _repo(repo, stack, project, {"a": (2, _MEAN), "c": (1, _MAX)})
     before = _rows_of(stack, project)
-    edited = _cli("plan", *args)
+    edited = registry("plan", *args)
     assert edited.exit_code == 0, edited.output
     assert edited.stdout.splitlines() == [
         f"Feast project {project!r}: 1 to add, 1 to change, 1 to remove",
@@ -184,7 +170,7 @@ def test_plan_lists_what_apply_changes_and_writes_nothing(
         f"  + feature view c (offline table {project}_c: to be created, backfilled from the log"
         " by the processors)",
     ]
-    as_json = _cli("plan", *args, "--json")
+    as_json = registry("plan", *args, "--json")
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
     assert data["counts"] == {"add": 1, "change": 1, "remove": 1}
@@ -197,10 +183,10 @@ def test_plan_lists_what_apply_changes_and_writes_nothing(
     registered = load_definitions(stack, project)
     assert [v.name for v in registered.views] == ["a", "b"]
 
-    applied = _cli("apply", *args)
+    applied = registry("apply", *args)
     assert applied.exit_code == 0, applied.output
     assert [line.strip() for line in applied.stdout.splitlines()[-4:]][1:] == _changes(edited)[1:]
-    assert _cli("plan", *args).stdout == f"no changes to Feast project {project!r}\n"
+    assert registry("plan", *args).stdout == f"no changes to Feast project {project!r}\n"
 
 
 def test_plan_refuses_what_apply_refuses_with_its_message(
@@ -208,13 +194,13 @@ def test_plan_refuses_what_apply_refuses_with_its_message(
 ) -> None:
     repo = _repo(tmp_path / "repo", stack, project, {"a": (1, _MEAN)})
     args = ["--repo", str(repo), "--project", project]
-    assert _cli("apply", *args).exit_code == 0
+    assert registry("apply", *args).exit_code == 0
 
     _repo(repo, stack, project, {"a": (1, [*_MEAN, ("max_5m", "max", 5)])})
-    planned = _cli("plan", *args)
+    planned = registry("plan", *args)
     assert planned.exit_code == 1
     assert isinstance(planned.exception, SystemExit) and "Traceback" not in planned.output
-    refused = _cli("apply", *args)
+    refused = registry("apply", *args)
     assert refused.exit_code == 1
     message = refused.stderr.strip().removeprefix("registry apply failed: ")
     assert message.startswith("feature view 'a': aggregation max_5m changes from (none) to max(")
@@ -225,8 +211,8 @@ def test_plan_refuses_what_apply_refuses_with_its_message(
     _repo(repo, stack, project, {"a": (1, _MEAN), "b": (1, _MAX)})
     text = (repo / "views.py").read_text().replace(repr(stack.topics.trades), "'fs_plan_none'")
     (repo / "views.py").write_text(text)
-    no_schema = _cli("plan", *args)
-    applying = _cli("apply", *args)
+    no_schema = registry("plan", *args)
+    applying = registry("apply", *args)
     assert (no_schema.exit_code, applying.exit_code) == (1, 1)
     assert "has no schema in the schema registry" in applying.stderr
     assert no_schema.stderr == applying.stderr.replace("registry apply", "registry plan")
