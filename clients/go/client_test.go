@@ -34,10 +34,15 @@ func (s *featureServer) GetOnlineFeatures(_ context.Context, r *featurestorev1.G
 type predictionServer struct {
 	featurestorev1.UnimplementedPredictionServiceServer
 	predict func(*featurestorev1.PredictRequest) (*featurestorev1.PredictResponse, error)
+	stream  func(*featurestorev1.StreamPredictionsRequest, grpc.ServerStreamingServer[featurestorev1.StreamPredictionsResponse]) error
 }
 
 func (s *predictionServer) Predict(_ context.Context, r *featurestorev1.PredictRequest) (*featurestorev1.PredictResponse, error) {
 	return s.predict(r)
+}
+
+func (s *predictionServer) StreamPredictions(r *featurestorev1.StreamPredictionsRequest, stream grpc.ServerStreamingServer[featurestorev1.StreamPredictionsResponse]) error {
+	return s.stream(r, stream)
 }
 
 type datasetServer struct {
@@ -61,12 +66,18 @@ func (s *anomalyServer) StreamAnomalies(r *featurestorev1.StreamAnomaliesRequest
 // serve starts a server on 127.0.0.1:0 with the given services and returns a client of it.
 func serve(t *testing.T, services ...any) *featurestore.Client {
 	t.Helper()
+	return serveWith(t, nil, services...)
+}
+
+// serveWith is serve with the client's options.
+func serveWith(t *testing.T, options []grpc.DialOption, services ...any) *featurestore.Client {
+	t.Helper()
 	server := grpc.NewServer()
 	for _, service := range services {
 		switch service := service.(type) {
 		case *featureServer:
 			featurestorev1.RegisterFeatureServiceServer(server, service)
-		case *predictionServer:
+		case featurestorev1.PredictionServiceServer:
 			featurestorev1.RegisterPredictionServiceServer(server, service)
 		case *datasetServer:
 			featurestorev1.RegisterDatasetServiceServer(server, service)
@@ -82,7 +93,7 @@ func serve(t *testing.T, services ...any) *featurestore.Client {
 	}
 	go server.Serve(listener) //nolint:errcheck // Stop ends it
 	t.Cleanup(server.Stop)
-	client, err := featurestore.NewClient(listener.Addr().String())
+	client, err := featurestore.NewClient(listener.Addr().String(), options...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,12 @@ package featurestore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"time"
+
+	"google.golang.org/grpc/metadata"
 
 	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
 )
@@ -39,8 +43,9 @@ type ModelSelector struct {
 	Version string
 }
 
-// Predict scores the entities with a registered model, its features read online.
-func (c *Client) Predict(ctx context.Context, model string, which ModelSelector, entities map[string][]any) (*Predictions, error) {
+// Predict scores the entities with a registered model, its features read online except those
+// given by [WithInlineFeatures].
+func (c *Client) Predict(ctx context.Context, model string, which ModelSelector, entities map[string][]any, opts ...PredictOption) (*Predictions, error) {
 	columns, err := valueLists(entities)
 	if err != nil {
 		return nil, err
@@ -52,7 +57,10 @@ func (c *Client) Predict(ctx context.Context, model string, which ModelSelector,
 	case which.Alias != "":
 		req.ModelSelector = &featurestorev1.PredictRequest_Alias{Alias: which.Alias}
 	}
-	resp, err := c.Predictions.Predict(ctx, req)
+	if err := applyPredictOptions(req, opts); err != nil {
+		return nil, err
+	}
+	resp, err := c.Predictions.Predict(withIdempotencyKey(ctx), req)
 	if err != nil {
 		return nil, fromRPC(err)
 	}
@@ -79,4 +87,17 @@ func (c *Client) Predict(ctx context.Context, model string, which ModelSelector,
 		result.Predictions = append(result.Predictions, prediction)
 	}
 	return result, nil
+}
+
+// IdempotencyKeyHeader is the metadata key of a Predict call's idempotency key: the server derives
+// the prediction ids from it, so a call repeated with the same key logs the same ids again.
+const IdempotencyKeyHeader = "idempotency-key"
+
+// withIdempotencyKey adds a new key (128 random bits in hex, as a uuid4) to the call's metadata.
+// One key per Predict call: grpc-go sends the context's metadata again on each retry attempt
+// (retryConfig), so a call retried after its answer was lost logs its predictions only once.
+func withIdempotencyKey(ctx context.Context) context.Context {
+	var key [16]byte
+	rand.Read(key[:]) //nolint:errcheck // crypto/rand.Read never returns an error (Go 1.24+)
+	return metadata.AppendToOutgoingContext(ctx, IdempotencyKeyHeader, hex.EncodeToString(key[:]))
 }

@@ -19,6 +19,13 @@ vector and null in the PredictionLog, and its status says which it was. Models m
 accept NaN (XGBoost does natively; others need an imputer in their pipeline). An inline feature
 is a finite number, or NaN / an empty Value for a missing one; infinity is INVALID_ARGUMENT.
 
+Idempotency: a call that carries the metadata ``idempotency-key`` gets prediction ids derived from
+the key, the request's bytes and the row index (SHAKE-128, 16 bytes per row, in hex), so that a
+client that retries a call whose answer it never received logs the same ids again, and the offline
+predictions table (one row per id) keeps one row per prediction. The request's bytes are in the
+hash so that a key reused for another request gets other ids instead of rows the table would drop
+as already there. Without the key the ids are random, as uuid4.
+
 Errors: an unknown model, alias or version is NOT_FOUND; MLflow out of reach UNAVAILABLE; a version
 that cannot be served (no signature, a feature this store does not define, an output that is not
 one number per row) FAILED_PRECONDITION naming it; a model that raises INTERNAL, with its message.
@@ -30,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import math
 import os
@@ -81,6 +89,7 @@ from featurestore.service.telemetry import LATENCY_BUCKETS
 from featurestore.service.topic_stream import start_from_request
 
 __all__ = [
+    "IDEMPOTENCY_KEY",
     "PREDICTION_SERVICE",
     "PredictionServicer",
     "inline_features_from_proto",
@@ -88,6 +97,11 @@ __all__ = [
 ]
 
 PREDICTION_SERVICE = "featurestore.v1.PredictionService"
+IDEMPOTENCY_KEY = "idempotency-key"
+"""The metadata key of a Predict call's idempotency key (gRPC metadata keys are lowercase)."""
+_MAX_KEY_LENGTH = 255
+_KEY_DOMAIN = b"featurestore.v1.Predict\0"
+"""Prefixed to the key before hashing: these ids are not the hash of the key alone."""
 _DEFAULT_ALIAS = "champion"
 _MAX_REQUESTS = 4096
 _MAX_REQUEST_ROWS = 65_536
@@ -118,14 +132,55 @@ class _Request:
     """The model versions whose views' join key types the entities were checked against."""
 
 
-def _id_text(count: int) -> str:
-    """``count`` random 32-hex-digit ids, joined (uuid4's randomness, from one system call)."""
-    return os.urandom(16 * count).hex()
+def _id_seed(key: str | None, request: bytes) -> bytes | None:
+    """What a keyed call's ids are derived from: the key and the request's bytes (None: no key)."""
+    if key is None:
+        return None
+    return _KEY_DOMAIN + key.encode() + b"\0" + request
 
 
-def _request_ids(count: int) -> list[str]:
-    """``count`` random 32-hex-digit ids."""
-    return split_ids(_id_text(count))
+def _id_text(count: int, seed: bytes | None = None) -> str:
+    """``count`` 32-hex-digit ids, joined: random, or the same for every call with ``seed``.
+
+    Random: uuid4's randomness, from one system call. With a seed (:func:`_id_seed`), row ``i``'s
+    id is bytes ``16 i`` to ``16 i + 16`` of the SHAKE-128 stream of the seed (one hash per call).
+    """
+    if seed is None:
+        return os.urandom(16 * count).hex()
+    return hashlib.shake_128(seed).hexdigest(16 * count)
+
+
+def _request_ids(count: int, seed: bytes | None = None) -> list[str]:
+    """``count`` 32-hex-digit ids (see :func:`_id_text`)."""
+    return split_ids(_id_text(count, seed))
+
+
+def idempotency_key(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    """The call's idempotency key (None: not sent); ValidationError naming what is wrong."""
+    for name, value in metadata or ():
+        if name == IDEMPOTENCY_KEY:
+            return _checked_key(value)
+    return None
+
+
+def _checked_key(value: str | bytes) -> str:
+    where = f"metadata {IDEMPOTENCY_KEY}"
+    if isinstance(value, bytes):  # gRPC gives bytes for "-bin" keys only; checked as text anyway
+        value = value.decode("latin-1")
+    if not value:
+        raise ValidationError(f"{where}: must not be empty", field=IDEMPOTENCY_KEY)
+    if len(value) > _MAX_KEY_LENGTH:
+        raise ValidationError(
+            f"{where}: at most {_MAX_KEY_LENGTH} characters, got {len(value)}",
+            field=IDEMPOTENCY_KEY,
+        )
+    if not (value.isascii() and value.isprintable()):
+        at = next(i for i, c in enumerate(value) if not (" " <= c <= "~"))
+        raise ValidationError(
+            f"{where}: printable ASCII only, got {value[at]!r} at character {at}",
+            field=IDEMPOTENCY_KEY,
+        )
+    return value
 
 
 def _unkept(rows: ModelRows) -> ModelRows:
@@ -243,6 +298,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         """Score the entities with the model; the serialized PredictResponse."""
         began = time.perf_counter()
         received = datetime.now(UTC)
+        idempotency = _id_seed(idempotency_key(context.invocation_metadata()), data)
         request = self._requests.get(data) or self._parse(data)
         async with asyncio.timeout(context.time_remaining()):
             model = await self._registry.get(
@@ -251,9 +307,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             self._check_kinds(model, request)
             plan = self._plan(model, request)
             if plan is None:
-                answer = await self._general(model, request, received)
+                answer = await self._general(model, request, received, idempotency)
             else:
-                answer = await self._fast(model, plan, request, received)
+                answer = await self._fast(model, plan, request, received, idempotency)
         if self._latency is not None:
             self._latency.labels(model.name, model.version).observe(time.perf_counter() - began)
         return answer
@@ -322,7 +378,12 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return plan
 
     async def _fast(
-        self, model: LoadedModel, plan: ModelPlan, request: _Request, received: datetime
+        self,
+        model: LoadedModel,
+        plan: ModelPlan,
+        request: _Request,
+        received: datetime,
+        idempotency: bytes | None,
     ) -> bytes:
         assert self._reader is not None
         entities = request.entities
@@ -336,7 +397,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         if scored is None or scored.rows is not rows:
             scored = await self._score(model, plan, entities, rows)
             request.scored[key] = scored
-        text = _id_text(len(entities))
+        text = _id_text(len(entities), idempotency)
         answer = encode_predict_response(model.name, model.version, scored.tails, text.encode())
         if self._log is not None and entities:
             asyncio.get_running_loop().call_soon(
@@ -422,13 +483,17 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 "prediction log: %d predictions of %s not logged", len(entities), model.name
             )
 
-    async def _general(self, model: LoadedModel, request: _Request, received: datetime) -> bytes:
+    async def _general(
+        self, model: LoadedModel, request: _Request, received: datetime, idempotency: bytes | None
+    ) -> bytes:
         entities = request.entities
         inline = inline_features_from_proto(request.message.inline_features, len(entities), model)
         columns = await self._features(entities, model, inline)
         matrix = _matrix(columns)
         scores = await asyncio.to_thread(model.score, matrix)
-        response = _response(model, entities, columns, scores)
+        response = _response(
+            model, entities, columns, scores, _request_ids(len(entities), idempotency)
+        )
         if self._log is not None:
             self._log.log(_log_events(model, entities, columns, response, received))
         return response.SerializeToString()
@@ -501,12 +566,15 @@ def _response(
     entities: Sequence[EntityKey],
     columns: Sequence[tuple[FeatureValue, ...]],
     scores: np.ndarray,
+    request_ids: Sequence[str] | None = None,
 ) -> prediction_service_pb2.PredictResponse:
+    """The PredictResponse; ``request_ids`` one per entity (None: random ones)."""
     names = [str(ref) for ref in model.refs]
     response = prediction_service_pb2.PredictResponse(
         model_name=model.name, model_version=model.version
     )
-    for row, request_id in enumerate(_request_ids(len(entities))):
+    ids = _request_ids(len(entities)) if request_ids is None else request_ids
+    for row, request_id in enumerate(ids):
         used = [column[row] for column in columns]
         prediction = response.predictions.add(
             request_id=request_id, score=float(scores[row]), feature_names=names

@@ -12,8 +12,10 @@ import { AnomalyService } from "./gen/featurestore/v1/anomaly_service_pb.js";
 import { DatasetService } from "./gen/featurestore/v1/dataset_service_pb.js";
 import { FeatureService } from "./gen/featurestore/v1/feature_service_pb.js";
 import { PredictionService } from "./gen/featurestore/v1/prediction_service_pb.js";
+import { inlineFeatureLists, PredictionStream, type PredictOptions } from "./predictions.js";
 import {
   eventTime,
+  eventTimeMicros,
   scalar,
   statusFromProto,
   valueLists,
@@ -35,7 +37,7 @@ export interface ClientOptions {
   token?: string;
   /**
    * Default timeout of unary calls and exports, in milliseconds, retries included: one deadline
-   * across all attempts (10 s), as the Python SDK's `timeout_s`.
+   * across all attempts (5 s), as the Python SDK's `timeout_s` and the Go client's `DefaultTimeout`.
    */
   timeoutMs?: number;
   /**
@@ -62,8 +64,10 @@ export interface Prediction {
   readonly requestId: string;
   readonly score: number;
   readonly features: ReadonlyMap<string, FeatureValue>;
-  /** Event time of the newest feature row used. */
+  /** Event time of the newest feature row used (to the ms; a Date holds no more). */
   readonly featureTime?: Date;
+  /** The same in microseconds since the Unix epoch, exact. */
+  readonly featureTimeMicros?: bigint;
 }
 
 export interface Predictions {
@@ -133,7 +137,7 @@ export class FeatureStoreClient {
     this.predictions = createClient(PredictionService, transport);
     this.anomalies = createClient(AnomalyService, transport);
     this.datasets = createClient(DatasetService, transport);
-    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
     this.maxAttempts = options.maxAttempts ?? 4;
   }
 
@@ -152,17 +156,21 @@ export class FeatureStoreClient {
         value: scalar(column.values[row]),
         status: statusFromProto(status),
         eventTime: eventTime(column.eventTimestamps[row]),
+        eventTimeMicros: eventTimeMicros(column.eventTimestamps[row]),
       }));
       columns.set(response.featureNames[i] ?? `column ${i}`, values);
     });
     return { entities, names: response.featureNames, features: columns };
   }
 
-  /** Scores the entities with a model (alias "champion" unless `alias` or `version` is given). */
+  /**
+   * Scores the entities with a model (alias "champion" unless `alias` or `version` is given), its
+   * features read online except `which.inlineFeatures`.
+   */
   async predict(
     model: string,
     entities: Record<string, readonly EntityValue[]>,
-    which: { alias?: string; version?: string } = {},
+    which: PredictOptions = {},
   ): Promise<Predictions> {
     const modelSelector =
       which.version !== undefined
@@ -170,9 +178,17 @@ export class FeatureStoreClient {
         : which.alias !== undefined
           ? { case: "alias" as const, value: which.alias }
           : { case: undefined };
-    const request = { modelName: model, modelSelector, entities: valueLists(entities) };
+    const request = {
+      modelName: model,
+      modelSelector,
+      entities: valueLists(entities),
+      inlineFeatures: inlineFeatureLists(which.inlineFeatures),
+    };
+    // One idempotency key per call, sent again on each of its retries: the server derives the
+    // prediction ids from it, so a call retried after its answer was lost is logged only once.
+    const headers = { "idempotency-key": crypto.randomUUID().replace(/-/g, "") };
     const response = await this.withRetries(this.timeoutMs, (timeoutMs) =>
-      this.predictions.predict(request, { timeoutMs }),
+      this.predictions.predict(request, { timeoutMs, headers }),
     );
     for (const p of response.predictions) {
       const counts = [p.featureNames.length, p.featureValues.length, p.featureStatuses.length];
@@ -200,6 +216,7 @@ export class FeatureStoreClient {
           ]),
         ),
         featureTime: eventTime(p.featureTime),
+        featureTimeMicros: eventTimeMicros(p.featureTime),
       })),
     };
   }
@@ -250,6 +267,22 @@ export class FeatureStoreClient {
     options: StreamOptions = {},
   ): AnomalyStream {
     return new AnomalyStream(this.anomalies, filter, start, options);
+  }
+
+  /**
+   * The predictions of every version of `model` as they are logged (by predict and by the
+   * prediction feed), from `start`; only those of `entities` (join key to values) when given.
+   * Resumes by itself with its latest token, as streamAnomalies. The stream has no deadline.
+   *
+   * @throws RangeError An entity value the wire cannot carry, named (before any call).
+   */
+  streamPredictions(
+    model: string,
+    entities: Record<string, readonly EntityValue[]> = {},
+    start: Start = { from: "now" },
+    options: StreamOptions = {},
+  ): PredictionStream {
+    return new PredictionStream(this.predictions, model, entities, start, options);
   }
 
   /**

@@ -7,7 +7,12 @@
  *     ├── UnauthenticatedError       no or a wrong bearer token
  *     ├── PermissionDeniedError      the token lacks the scope the call needs (named in details)
  *     ├── UnavailableError           the server or its backend is away (retried before raising)
- *     └── DeadlineExceededError      the call ran out of time
+ *     ├── DeadlineExceededError      the call ran out of time
+ *     ├── OutOfRangeError            a resume token whose position is gone (retention) or foreign
+ *     ├── FailedPreconditionError    the model cannot be served as registered (output, features)
+ *     ├── ResourceExhaustedError     the server runs as many exports or streams as it allows
+ *     ├── UnimplementedError         the server does not offer the call (a stream it has no log for)
+ *     └── InternalError              the server failed; its details say no more than that
  */
 import { Code, ConnectError } from "@connectrpc/connect";
 
@@ -28,6 +33,13 @@ export class UnauthenticatedError extends FeatureStoreClientError {}
 export class PermissionDeniedError extends FeatureStoreClientError {}
 export class UnavailableError extends FeatureStoreClientError {}
 export class DeadlineExceededError extends FeatureStoreClientError {}
+/** Start again from a time or from now: the same token fails again. */
+export class OutOfRangeError extends FeatureStoreClientError {}
+export class FailedPreconditionError extends FeatureStoreClientError {}
+/** The server is at its limit (`service.max_concurrent_exports`, stream subscriptions): retry later. */
+export class ResourceExhaustedError extends FeatureStoreClientError {}
+export class UnimplementedError extends FeatureStoreClientError {}
+export class InternalError extends FeatureStoreClientError {}
 
 const byCode = new Map<Code, typeof FeatureStoreClientError>([
   [Code.InvalidArgument, InvalidArgumentError],
@@ -36,6 +48,11 @@ const byCode = new Map<Code, typeof FeatureStoreClientError>([
   [Code.PermissionDenied, PermissionDeniedError],
   [Code.Unavailable, UnavailableError],
   [Code.DeadlineExceeded, DeadlineExceededError],
+  [Code.OutOfRange, OutOfRangeError],
+  [Code.FailedPrecondition, FailedPreconditionError],
+  [Code.ResourceExhausted, ResourceExhaustedError],
+  [Code.Unimplemented, UnimplementedError],
+  [Code.Internal, InternalError],
 ]);
 
 /** The client error for a failed call; anything that is not a call's error is returned as is. */

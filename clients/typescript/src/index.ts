@@ -1,13 +1,5 @@
 /** featurestore client: a typed TypeScript (Node.js) client of the featurestore gRPC API. */
-export {
-  AnomalyStream,
-  resumeToken,
-  type Anomaly,
-  type AnomalyFilter,
-  type ResumeToken,
-  type Start,
-  type StreamOptions,
-} from "./anomalies.js";
+export { AnomalyStream, type Anomaly, type AnomalyFilter } from "./anomalies.js";
 export {
   FeatureStoreClient,
   type ClientOptions,
@@ -20,13 +12,25 @@ export {
 } from "./client.js";
 export {
   DeadlineExceededError,
+  FailedPreconditionError,
   FeatureStoreClientError,
+  InternalError,
   InvalidArgumentError,
   NotFoundError,
+  OutOfRangeError,
   PermissionDeniedError,
+  ResourceExhaustedError,
   UnauthenticatedError,
   UnavailableError,
+  UnimplementedError,
 } from "./errors.js";
+export {
+  PredictionStream,
+  type InlineFeatures,
+  type LoggedPrediction,
+  type PredictOptions,
+} from "./predictions.js";
+export { resumeToken, type ResumeToken, type Start, type StreamOptions } from "./resumable.js";
 export {
   statusFromProto,
   type EntityValue,

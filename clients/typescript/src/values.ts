@@ -32,15 +32,17 @@ export function statusFromProto(status: WireStatus): FeatureStatus {
 /** A feature value; int64 values are bigints, unix timestamps Dates, null when unset. */
 export type Scalar = number | bigint | string | boolean | Uint8Array | Date | null;
 
-/** An entity key or inline feature value. */
+/** An entity key value. */
 export type EntityValue = string | number | bigint;
 
 /** One value, its status and the event time of the row it comes from. */
 export interface FeatureValue {
   readonly value: Scalar;
   readonly status: FeatureStatus;
-  /** Undefined where not found. */
+  /** Undefined where not found; to the millisecond (a Date holds no more). */
   readonly eventTime?: Date;
+  /** The event time in microseconds since the Unix epoch, exact; undefined where not found. */
+  readonly eventTimeMicros?: bigint;
 }
 
 /** The TypeScript value of a wire Value. */
@@ -61,6 +63,19 @@ export function eventTime(timestamp: Timestamp | undefined): Date | undefined {
     return undefined;
   }
   return timestampDate(timestamp);
+}
+
+/** A timestamp in microseconds since the Unix epoch (the server's times are microseconds). */
+export function timestampMicros(timestamp: Timestamp): bigint {
+  return timestamp.seconds * 1_000_000n + BigInt(Math.floor(timestamp.nanos / 1000));
+}
+
+/** The exact event time of a row (µs), or undefined for the empty timestamp of a value not found. */
+export function eventTimeMicros(timestamp: Timestamp | undefined): bigint | undefined {
+  if (timestamp === undefined || (timestamp.seconds === 0n && timestamp.nanos === 0)) {
+    return undefined;
+  }
+  return timestampMicros(timestamp);
 }
 
 const INT64_MIN = -(2n ** 63n);

@@ -120,6 +120,9 @@ class _Context:
     def time_remaining(self) -> None:
         return None
 
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
 
 def _request(
     values: Sequence[types_pb2.Value],

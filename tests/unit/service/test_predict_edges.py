@@ -109,6 +109,9 @@ class _Context:
     def time_remaining(self) -> None:
         return None
 
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
 
 def _request(inline: dict[str, list[float]] | None = None, version: str | None = None) -> bytes:
     request = prediction_service_pb2.PredictRequest(model_name="m")

@@ -80,3 +80,27 @@ def test_a_timeout_that_is_not_positive_is_refused(timeout_s: float) -> None:
         client.get_online_features(
             ["bars_1m:close"], entities={"symbol": ["A"]}, timeout_s=timeout_s
         )
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [("150", "str"), (True, "bool"), (b"1", "bytes"), ([1.0], "list")]
+)
+def test_an_inline_feature_that_is_not_a_number_is_refused_naming_its_row(
+    value: object, kind: str
+) -> None:
+    # "150" was sent as 150.0 and True as 1.0; "abc" failed without naming the feature.
+    with pytest.raises(
+        TypeError, match="^" + re.escape(f"inline_features['v:f'][1]: a {kind} is not a number")
+    ):
+        predict_request("m", None, None, {"symbol": ["A", "B"]}, {"v:f": [1.0, value]})  # type: ignore[list-item]
+
+
+def test_inline_features_take_python_and_numpy_numbers_and_none() -> None:
+    import numpy as np
+
+    request = predict_request(
+        "m", None, None, {"symbol": ["A"] * 4}, {"v:f": [1, 2.5, np.float32(0.5), None]}
+    )
+    values = request.inline_features["v:f"].values
+    assert [v.double_value for v in values[:3]] == [1.0, 2.5, 0.5]
+    assert values[3].WhichOneof("kind") is None

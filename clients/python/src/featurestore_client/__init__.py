@@ -4,12 +4,17 @@ from featurestore_client._anomalies import Anomaly, AnomalyStream
 from featurestore_client._client import FeatureStoreClient
 from featurestore_client._errors import (
     DeadlineExceededError,
+    FailedPreconditionError,
     FeatureStoreClientError,
+    InternalError,
     InvalidArgumentError,
     NotFoundError,
+    OutOfRangeError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
+    UnimplementedError,
 )
 from featurestore_client._online import EntityRow, OnlineFeatures
 from featurestore_client._predict import Prediction, Predictions
@@ -22,20 +27,25 @@ __all__ = [
     "AnomalyStream",
     "DeadlineExceededError",
     "EntityRow",
+    "FailedPreconditionError",
     "FeatureColumn",
     "FeatureStatus",
     "FeatureStoreClient",
     "FeatureStoreClientError",
     "FeatureValue",
+    "InternalError",
     "InvalidArgumentError",
     "LoggedPrediction",
     "NotFoundError",
     "OnlineFeatures",
+    "OutOfRangeError",
     "PermissionDeniedError",
     "Prediction",
     "PredictionStream",
     "Predictions",
+    "ResourceExhaustedError",
     "RetryPolicy",
     "UnauthenticatedError",
     "UnavailableError",
+    "UnimplementedError",
 ]

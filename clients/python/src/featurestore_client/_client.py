@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, SupportsFloat, TypeVar
 
 import grpc
 
@@ -17,7 +17,12 @@ from featurestore_client._closing import Closing
 from featurestore_client._datasets import export_request, read_pieces
 from featurestore_client._errors import from_rpc_error
 from featurestore_client._online import OnlineFeatures
-from featurestore_client._predict import Predictions, predict_request, predictions
+from featurestore_client._predict import (
+    Predictions,
+    predict_request,
+    predictions,
+    with_idempotency_key,
+)
 from featurestore_client._prediction_stream import PredictionStream, prediction_stream_request
 from featurestore_client._proto.v1 import (
     anomaly_service_pb2_grpc,
@@ -179,7 +184,7 @@ class FeatureStoreClient(Closing):
         entities: Mapping[str, Sequence[EntityValue]],
         alias: str | None = None,
         version: str | int | None = None,
-        inline_features: Mapping[str, Sequence[float | int | None]] | None = None,
+        inline_features: Mapping[str, Sequence[SupportsFloat | None]] | None = None,
         timeout_s: float | None = None,
     ) -> Predictions:
         """Score entities with a registered model (alias "champion" unless told otherwise).
@@ -197,7 +202,10 @@ class FeatureStoreClient(Closing):
             raise ValueError("give alias or version, not both")
         request = predict_request(model_name, alias, version, entities, inline_features)
         response: prediction_service_pb2.PredictResponse = self._call(
-            "PredictionService/Predict", self._predictions.Predict, request, timeout_s
+            "PredictionService/Predict",
+            with_idempotency_key(self._predictions.Predict),
+            request,
+            timeout_s,
         )
         return predictions(response, entities)
 

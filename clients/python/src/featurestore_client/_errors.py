@@ -8,7 +8,12 @@
     ├── UnauthenticatedError        no or a wrong bearer token
     ├── PermissionDeniedError       the token lacks the scope the call needs (named)
     ├── UnavailableError            the server or its backend is away (retried before raising)
-    └── DeadlineExceededError       the call ran out of time
+    ├── DeadlineExceededError       the call ran out of time
+    ├── OutOfRangeError             a resume token whose position is gone (retention) or foreign
+    ├── FailedPreconditionError     the model cannot be served as registered (output, features)
+    ├── ResourceExhaustedError      the server runs as many exports or streams as it allows
+    ├── UnimplementedError          the server does not offer the call (a stream it has no log for)
+    └── InternalError               the server failed; its details say no more than that
 """
 
 from __future__ import annotations
@@ -17,12 +22,17 @@ import grpc
 
 __all__ = [
     "DeadlineExceededError",
+    "FailedPreconditionError",
     "FeatureStoreClientError",
+    "InternalError",
     "InvalidArgumentError",
     "NotFoundError",
+    "OutOfRangeError",
     "PermissionDeniedError",
+    "ResourceExhaustedError",
     "UnauthenticatedError",
     "UnavailableError",
+    "UnimplementedError",
 ]
 
 
@@ -61,6 +71,26 @@ class DeadlineExceededError(FeatureStoreClientError):
     """DEADLINE_EXCEEDED."""
 
 
+class OutOfRangeError(FeatureStoreClientError):
+    """OUT_OF_RANGE: the resume token's position is gone; start again from a time or from now."""
+
+
+class FailedPreconditionError(FeatureStoreClientError):
+    """FAILED_PRECONDITION: the request is well formed but the store cannot serve it as set up."""
+
+
+class ResourceExhaustedError(FeatureStoreClientError):
+    """RESOURCE_EXHAUSTED: the server is at its limit of exports or streams; retry later."""
+
+
+class UnimplementedError(FeatureStoreClientError):
+    """UNIMPLEMENTED: this server does not offer the call."""
+
+
+class InternalError(FeatureStoreClientError):
+    """INTERNAL: the server failed (it logs why)."""
+
+
 _BY_CODE: dict[grpc.StatusCode, type[FeatureStoreClientError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgumentError,
     grpc.StatusCode.NOT_FOUND: NotFoundError,
@@ -68,6 +98,11 @@ _BY_CODE: dict[grpc.StatusCode, type[FeatureStoreClientError]] = {
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
+    grpc.StatusCode.OUT_OF_RANGE: OutOfRangeError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNIMPLEMENTED: UnimplementedError,
+    grpc.StatusCode.INTERNAL: InternalError,
 }
 
 

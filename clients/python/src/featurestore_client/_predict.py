@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import numbers
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from featurestore_client._convert import STATUS, add_entities, listed, scalar
 from featurestore_client._proto.v1 import prediction_service_pb2, types_pb2
@@ -14,7 +16,18 @@ from featurestore_client._types import EntityValue, FeatureStatus, FeatureValue
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["Prediction", "Predictions", "predict_request", "predictions"]
+__all__ = [
+    "IDEMPOTENCY_KEY",
+    "Prediction",
+    "Predictions",
+    "predict_request",
+    "predictions",
+    "with_idempotency_key",
+]
+
+IDEMPOTENCY_KEY = "idempotency-key"
+"""The metadata key of a Predict call's idempotency key: the server derives the prediction ids
+from it, so a call repeated with the same key logs the same ids again (one row per id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +75,15 @@ class Predictions:
         return pd.DataFrame(rows)
 
 
-def _number(value: float | int | None) -> types_pb2.Value:
+def _number(where: str, value: SupportsFloat | None) -> types_pb2.Value:
+    """An inline feature value: a number (NumPy's too), or None for a missing one."""
     if value is None:
         return types_pb2.Value()
+    if isinstance(value, bool | str | bytes) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{where}: a {type(value).__name__} is not a number (give a number, or None for a"
+            " missing value)"
+        )
     return types_pb2.Value(double_value=float(value))
 
 
@@ -73,7 +92,7 @@ def predict_request(
     alias: str | None,
     version: str | int | None,
     entities: Mapping[str, Sequence[EntityValue]],
-    inline_features: Mapping[str, Sequence[float | int | None]] | None,
+    inline_features: Mapping[str, Sequence[SupportsFloat | None]] | None,
 ) -> prediction_service_pb2.PredictRequest:
     """A PredictRequest (the server's default alias is "champion")."""
     request = prediction_service_pb2.PredictRequest(model_name=model_name)
@@ -82,10 +101,28 @@ def predict_request(
     if version is not None:
         request.version = str(version)
     add_entities(request.entities, entities)
-    for name, numbers in (inline_features or {}).items():
-        numbers = listed(f"inline_features[{name!r}]", numbers)
-        request.inline_features[name].values.extend(_number(v) for v in numbers)
+    for name, column in (inline_features or {}).items():
+        where = f"inline_features[{name!r}]"
+        values = listed(where, column)
+        request.inline_features[name].values.extend(
+            _number(f"{where}[{row}]", v) for row, v in enumerate(values)
+        )
     return request
+
+
+def with_idempotency_key(method: Callable[..., Any]) -> Callable[..., Any]:
+    """``method`` (the Predict stub) sending one new key with every attempt of this one call.
+
+    Made once per ``predict`` call and passed to the retry loop, so that each retry of the call
+    carries the key of its first attempt: a call whose answer was lost after the server logged
+    its predictions is logged again under the same ids, which the prediction log keeps once.
+    """
+    key = (IDEMPOTENCY_KEY, uuid.uuid4().hex)
+
+    def attempt(request: Any, *, metadata: Sequence[tuple[str, str]] = (), **call: Any) -> Any:
+        return method(request, metadata=(*metadata, key), **call)
+
+    return attempt
 
 
 def predictions(

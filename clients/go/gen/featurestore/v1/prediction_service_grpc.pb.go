@@ -30,6 +30,13 @@ const (
 // Scores entities with a model from the MLflow model registry.
 type PredictionServiceClient interface {
 	// Fetches the model's features online (or takes them inline), scores and logs the prediction.
+	//
+	// Idempotency: a call may carry the metadata `idempotency-key` (1 to 255 printable ASCII
+	// characters; otherwise INVALID_ARGUMENT). A call repeated with the same key gets the same
+	// prediction ids (request_id), derived from the key, the request and the row index, so the
+	// prediction log keeps one row per id however often the call is retried; a key sent with
+	// another request gets other ids. The SDKs send a new key per call and the same key on each
+	// of its retries. Without a key the ids are random.
 	Predict(ctx context.Context, in *PredictRequest, opts ...grpc.CallOption) (*PredictResponse, error)
 	// Streams the predictions of a model as they are logged, by Predict and by the prediction feed
 	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume
@@ -82,6 +89,13 @@ type PredictionService_StreamPredictionsClient = grpc.ServerStreamingClient[Stre
 // Scores entities with a model from the MLflow model registry.
 type PredictionServiceServer interface {
 	// Fetches the model's features online (or takes them inline), scores and logs the prediction.
+	//
+	// Idempotency: a call may carry the metadata `idempotency-key` (1 to 255 printable ASCII
+	// characters; otherwise INVALID_ARGUMENT). A call repeated with the same key gets the same
+	// prediction ids (request_id), derived from the key, the request and the row index, so the
+	// prediction log keeps one row per id however often the call is retried; a key sent with
+	// another request gets other ids. The SDKs send a new key per call and the same key on each
+	// of its retries. Without a key the ids are random.
 	Predict(context.Context, *PredictRequest) (*PredictResponse, error)
 	// Streams the predictions of a model as they are logged, by Predict and by the prediction feed
 	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume

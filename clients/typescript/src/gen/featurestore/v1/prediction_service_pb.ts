@@ -353,6 +353,13 @@ export const PredictionService: GenService<{
   /**
    * Fetches the model's features online (or takes them inline), scores and logs the prediction.
    *
+   * Idempotency: a call may carry the metadata `idempotency-key` (1 to 255 printable ASCII
+   * characters; otherwise INVALID_ARGUMENT). A call repeated with the same key gets the same
+   * prediction ids (request_id), derived from the key, the request and the row index, so the
+   * prediction log keeps one row per id however often the call is retried; a key sent with
+   * another request gets other ids. The SDKs send a new key per call and the same key on each
+   * of its retries. Without a key the ids are random.
+   *
    * @generated from rpc featurestore.v1.PredictionService.Predict
    */
   predict: {
