@@ -340,3 +340,20 @@ func TestAnomalyStreamKeepsTheStartTimeFilterAfterAReconnect(t *testing.T) {
 		t.Fatalf("got %v, token %q; want [a1 a2] and t3", got, stream.ResumeToken())
 	}
 }
+
+func TestAnEntityWithNoWireValueIsNamedBeforeAnyCall(t *testing.T) {
+	calls := 0
+	client := serve(t, &predictionServer{predict: func(*featurestorev1.PredictRequest) (*featurestorev1.PredictResponse, error) {
+		calls++
+		return &featurestorev1.PredictResponse{}, nil
+	}})
+	entities := map[string][]any{"symbol": {"AAPL", struct{}{}}}
+	_, err := client.Predict(timeout(t, 5*time.Second), "m", featurestore.ModelSelector{}, entities)
+	want := `featurestore: entities["symbol"][1]: a struct {} has no wire Value (give a string, an integer, a float, a bool, []byte or a time.Time)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %s", err, want)
+	}
+	if calls != 0 {
+		t.Fatalf("the server was called %d times", calls)
+	}
+}

@@ -57,6 +57,8 @@ func ToValue(x any) (*featurestorev1.Value, error) {
 	return nil, fmt.Errorf("featurestore: no wire Value for %T", x)
 }
 
+// valueLists is the wire form of a request's entities (join key to one value per row); a value
+// with no wire Value is an error naming it as the Python SDK does: entities["symbol"][2].
 func valueLists(columns map[string][]any) (map[string]*featurestorev1.ValueList, error) {
 	lists := make(map[string]*featurestorev1.ValueList, len(columns))
 	for name, column := range columns {
@@ -64,7 +66,7 @@ func valueLists(columns map[string][]any) (map[string]*featurestorev1.ValueList,
 		for i, x := range column {
 			v, err := ToValue(x)
 			if err != nil {
-				return nil, fmt.Errorf("%s[%d]: %w", name, i, err)
+				return nil, fmt.Errorf("featurestore: entities[%q][%d]: a %T has no wire Value (give a string, an integer, a float, a bool, []byte or a time.Time)", name, i, x)
 			}
 			list.Values[i] = v
 		}

@@ -39,6 +39,11 @@ def postgres_error(exc: psycopg.Error, doing: str) -> FeatureStoreError:
         return ConfigurationError(
             f"PostgreSQL ({doing}): {reason}; run `featurestore registry apply`"
         )
+    if isinstance(exc, psycopg.errors.UndefinedColumn):
+        return ConfigurationError(
+            f"PostgreSQL ({doing}): {reason}; the table lacks a column its feature view declares"
+            " (a table is never altered): `featurestore registry plan` names the difference"
+        )
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return ConfigurationError(f"PostgreSQL refused ({doing}): {reason}")
     return FeatureStoreError(f"PostgreSQL failed ({doing}): {reason}")

@@ -26,6 +26,7 @@ from psycopg import sql
 
 from featurestore.definitions.columns import LINEAGE_COLUMNS
 from featurestore.definitions.model import Definitions, FeatureView
+from featurestore.error_maps import postgres_errors
 from featurestore.errors import ValidationError
 from featurestore.offline._copy import copy_in
 from featurestore.offline.changes import record_change
@@ -123,6 +124,9 @@ def write_feature_rows(
 
     Raises:
         ValidationError: ``rows`` lack a column of the view, or have a null event time.
+        FeatureStoreError: PostgreSQL's errors, as
+            :func:`~featurestore.error_maps.postgres_error` maps them (a table without a column
+            the view declares: ConfigurationError).
     """
     view = definitions.view(view_name)
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_pandas(rows, preserve_index=False)
@@ -138,10 +142,11 @@ def write_feature_rows(
     if not isinstance(bounds["min"], datetime) or not isinstance(bounds["max"], datetime):
         raise ValidationError(f"{view.name}: null {src.timestamp_field}", field=src.timestamp_field)
     writer = OfflineWriter(conn, definitions)
-    # Before the write's transaction: partition creation's lock is then not held during it.
-    writer.ensure_partitions(view, table.column(src.timestamp_field))
-    with conn.transaction(), conn.cursor() as cur:
-        return writer.write(cur, view, table, unique=False)
+    with postgres_errors(f"writing rows of feature view {view.name!r}"):
+        # Before the write's transaction: partition creation's lock is then not held during it.
+        writer.ensure_partitions(view, table.column(src.timestamp_field))
+        with conn.transaction(), conn.cursor() as cur:
+            return writer.write(cur, view, table, unique=False)
 
 
 def upsert_from_staging(

@@ -277,3 +277,14 @@ def test_librdkafka_lines_are_logged_once_a_minute_each() -> None:
         "FAIL [rdkafka#consumer-1] Connect to 127.0.0.1:9 failed",
         "FAIL [rdkafka#consumer-1] Connect to 127.0.0.1:8 failed",
     ]
+
+
+def test_postgres_missing_column_names_the_mismatch_and_the_command_that_shows_it() -> None:
+    exc = psycopg.errors.UndefinedColumn('column "eps" of relation "fundamentals" does not exist')
+    error = postgres_error(exc, "writing rows of feature view 'fundamentals'")
+    assert isinstance(error, ConfigurationError) and not error.retryable
+    assert str(error) == (
+        "PostgreSQL (writing rows of feature view 'fundamentals'): column \"eps\" of relation"
+        ' "fundamentals" does not exist; the table lacks a column its feature view declares (a'
+        " table is never altered): `featurestore registry plan` names the difference"
+    )

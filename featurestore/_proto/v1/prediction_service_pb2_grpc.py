@@ -72,6 +72,8 @@ class PredictionServiceServicer:
         (`featurestore predict --follow`), until the client cancels. Every message carries a resume
         token; reconnecting with the last one received continues exactly after it.
         A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
+        The stream is the log as written: a Predict call retried after its answer was lost appears
+        twice, with the same prediction_id (see Predict); the predictions table keeps it once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -42,6 +42,8 @@ type PredictionServiceClient interface {
 	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume
 	// token; reconnecting with the last one received continues exactly after it.
 	// A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
+	// The stream is the log as written: a Predict call retried after its answer was lost appears
+	// twice, with the same prediction_id (see Predict); the predictions table keeps it once.
 	StreamPredictions(ctx context.Context, in *StreamPredictionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamPredictionsResponse], error)
 }
 
@@ -101,6 +103,8 @@ type PredictionServiceServer interface {
 	// (`featurestore predict --follow`), until the client cancels. Every message carries a resume
 	// token; reconnecting with the last one received continues exactly after it.
 	// A live stream whose unread records retention deletes ends with OUT_OF_RANGE.
+	// The stream is the log as written: a Predict call retried after its answer was lost appears
+	// twice, with the same prediction_id (see Predict); the predictions table keeps it once.
 	StreamPredictions(*StreamPredictionsRequest, grpc.ServerStreamingServer[StreamPredictionsResponse]) error
 	mustEmbedUnimplementedPredictionServiceServer()
 }
