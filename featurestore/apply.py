@@ -10,13 +10,15 @@ tables made for them.
 differences (:func:`~featurestore.definitions.changes.diff_definitions`) as ``apply``, and
 writes nothing: no registry row, no table, no schema. It reads PostgreSQL in a read-only session
 and opens Feast's registry only when the project has something registered, because opening it
-writes the project's metadata row.
+writes the project's metadata row. The store's own event schemas, which ``registry apply``
+registers before anything else, are tested against the schema registry without registering
+them: one the registry would refuse is listed refused, with ``apply``'s message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,12 @@ import psycopg
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions.changes import DefinitionChanges, diff_definitions
+from featurestore.definitions.changes import (
+    Action,
+    Change,
+    DefinitionChanges,
+    diff_definitions,
+)
 from featurestore.definitions.feast_codec import feature_store, to_feast_objects
 from featurestore.definitions.model import Definitions
 from featurestore.definitions.registry import read_registry, register_objects
@@ -37,7 +44,7 @@ from featurestore.definitions.validate import (
     validate_definitions,
 )
 from featurestore.error_maps import postgres_errors
-from featurestore.errors import ConfigurationError, NotFoundError
+from featurestore.errors import ConfigurationError, NotFoundError, SchemaError
 from featurestore.offline.tables import create_offline_tables, table_columns
 
 if TYPE_CHECKING:  # importing the schema store pulls confluent-kafka
@@ -62,10 +69,11 @@ class _PlannedSchemas:
     """The schema registry as it will be once ``registered_first``'s topics have a schema.
 
     ``registry apply`` registers the store's own event schemas before it checks the sources;
-    ``plan`` registers nothing, so it counts those topics as having one.
+    ``plan`` registers nothing, so it counts those topics as having one (whether the registry
+    would accept each is :func:`_schema_refusals`'s question).
     """
 
-    def __init__(self, store: SchemaStore, registered_first: Collection[str]) -> None:
+    def __init__(self, store: SchemaStore, registered_first: Mapping[str, str]) -> None:
         from featurestore.events.registry import value_subject
 
         self._store = store
@@ -74,6 +82,10 @@ class _PlannedSchemas:
     def register(self, subject: str, schema_text: str) -> int:
         """Refused: a plan registers nothing."""
         raise ConfigurationError(f"a plan registers no schema (subject {subject!r})")
+
+    def check_registration(self, subject: str, schema_text: str) -> None:
+        """What the registry would say to registering, which a plan may ask."""
+        self._store.check_registration(subject, schema_text)
 
     def schema_text(self, schema_id: int) -> str:
         """The registry's schema of ``schema_id``."""
@@ -89,21 +101,64 @@ class _PlannedSchemas:
             raise
 
 
+_SCHEMA_KIND = "event schema"
+"""The kind of a plan's change that is a schema ``registry apply`` registers (its subject)."""
+
+
+def _schema_refusals(store: SchemaStore, registered_first: Mapping[str, str]) -> list[Change]:
+    """Each schema of ``registered_first`` (topic -> text) the registry would refuse.
+
+    Marked refused with the error ``apply`` stops at when it registers it; one already held
+    by its subject, or a subject without a version, is accepted and not listed.
+    """
+    from featurestore.events.registry import value_subject
+
+    refused = []
+    for topic, text in registered_first.items():
+        subject = value_subject(topic)
+        try:
+            store.check_registration(subject, text)
+        except SchemaError as exc:
+            refused.append(
+                Change(
+                    _SCHEMA_KIND,
+                    subject,
+                    Action.CHANGE,
+                    note="apply registers the store's own event schema here first",
+                    refused=str(exc),
+                )
+            )
+    return refused
+
+
+def _check_schemas(
+    definitions: Definitions, store: SchemaStore, registered_first: Mapping[str, str]
+) -> list[Change]:
+    refused = _schema_refusals(store, registered_first)
+    check_source_schemas(definitions, _PlannedSchemas(store, registered_first))
+    return refused
+
+
 def _check(
     settings: Settings,
     definitions: Definitions,
     schema_store: SchemaStore | None,
-    registered_first: Collection[str] = (),
-) -> None:
-    """What ``apply`` refuses before it reads the registry: validation, then source schemas."""
+    registered_first: Mapping[str, str] | None = None,
+) -> list[Change]:
+    """What ``apply`` refuses before it reads the registry: validation, then the schemas.
+
+    Returns:
+        The schemas of ``registered_first`` (topic -> text, what ``apply`` registers first)
+        that the registry would refuse, as refused changes.
+    """
     from featurestore.events.registry import ConfluentSchemaStore
 
+    first = registered_first or {}
     validate_definitions(definitions)
     if schema_store is not None:
-        check_source_schemas(definitions, _PlannedSchemas(schema_store, registered_first))
-        return
+        return _check_schemas(definitions, schema_store, first)
     with ConfluentSchemaStore.from_settings(settings.schema_registry) as schemas:
-        check_source_schemas(definitions, _PlannedSchemas(schemas, registered_first))
+        return _check_schemas(definitions, schemas, first)
 
 
 def _existing_tables(
@@ -171,7 +226,7 @@ def plan_definitions(
     repo_path: Path | None = None,
     *,
     schema_store: SchemaStore | None = None,
-    registered_first: Collection[str] = (),
+    registered_first: Mapping[str, str] | None = None,
 ) -> DefinitionChanges:
     """What :func:`apply_definitions` would change, changing nothing.
 
@@ -179,7 +234,9 @@ def plan_definitions(
     between what is registered and ``definitions``; a change ``apply`` refuses
     (:func:`~featurestore.definitions.validate.check_changes`, and
     :func:`~featurestore.definitions.validate.check_tables` on the offline tables that exist)
-    is returned marked refused.
+    is returned marked refused, and so is a schema of ``registered_first`` that the schema
+    registry would refuse (kind ``"event schema"``, listed last, apply's registration error
+    as its message).
 
     Args:
         settings: Where PostgreSQL (offline tables, SQL registry) and the schema registry are.
@@ -187,14 +244,15 @@ def plan_definitions(
         repo_path: Feast's ``repo_path`` (the working directory by default).
         schema_store: Where to look up each source topic's schema (default: the settings'
             schema registry).
-        registered_first: Topics whose schema ``registry apply`` registers before it checks
-            (the store's own event topics): counted as having one.
+        registered_first: The schema ``registry apply`` registers before it checks, by topic
+            (the store's own event topics): each topic is counted as having one, and each
+            schema is tested against the registry (registering nothing).
 
     Raises:
         ConfigurationError: a definition is refused by validation or the schema check.
         BackendUnavailableError: PostgreSQL or the schema registry cannot be reached.
     """
-    _check(settings, definitions, schema_store, registered_first)
+    refused_schemas = _check(settings, definitions, schema_store, registered_first)
     with (
         postgres_errors("reading the Feast registry and the offline tables"),
         psycopg.connect(settings.postgres.dsn, autocommit=True) as conn,
@@ -206,7 +264,8 @@ def plan_definitions(
     if anything:
         with feature_store(settings, definitions.project, repo_path) as store:
             registered = _registered(store, definitions.project)
-    return diff_definitions(registered, definitions, existing)
+    changes = diff_definitions(registered, definitions, existing)
+    return replace(changes, changes=(*changes.changes, *refused_schemas))
 
 
 def apply_definitions(

@@ -84,22 +84,25 @@ def plan(project: str | None, repo: Path | None, as_json: bool) -> None:
     """Show what `registry apply` would change, writing nothing (a dry run of apply).
 
     The repo is checked as apply checks it; then each entity, feature view and feature service
-    to add (+), change (~, field by field: old -> new) or remove (-) is listed. Exits 1 when
-    apply would refuse the repo or a change (the reason on stderr), 0 otherwise.
+    to add (+), change (~, field by field: old -> new) or remove (-) is listed, and each of the
+    store's own event schemas (which apply registers first) that the schema registry would
+    refuse. Exits 1 when apply would refuse the repo, a change or a schema (the reason on
+    stderr), 0 otherwise.
     """
     from featurestore.apply import plan_definitions
     from featurestore.definitions import PROJECT, REPO_PATH, load_repo
     from featurestore.errors import FeatureStoreError
-    from featurestore.ingest.kinds import EVENT_KINDS
+    from featurestore.ingest.kinds import own_event_schemas
 
     settings = load_settings()
     path = repo or REPO_PATH
     try:
         # Read and validated before any server is asked, as apply does.
         definitions = load_repo(path, project or PROJECT)
-        # apply registers the store's own event schemas first; a plan counts them as there.
-        own_topics = [kind.default_topic(settings.topics) for kind in EVENT_KINDS.values()]
-        changes = plan_definitions(settings, definitions, path, registered_first=own_topics)
+        # apply registers the store's own event schemas first (register_event_schemas): a
+        # plan counts them as there and asks the registry whether it would accept each.
+        own_schemas = own_event_schemas(settings)
+        changes = plan_definitions(settings, definitions, path, registered_first=own_schemas)
     except FeatureStoreError as exc:
         click.echo(f"registry plan failed: {exc}", err=True)
         sys.exit(1)

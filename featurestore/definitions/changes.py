@@ -39,6 +39,7 @@ _HEADINGS = {
     "feature view": "feature views",
     "feature service": "feature services",
     "offline table": "offline tables",
+    "event schema": "event schemas",
 }
 """Kinds of object, in the order changes are listed, and the heading of each."""
 

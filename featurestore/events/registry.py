@@ -12,7 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote
 
 import httpx2
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -50,6 +51,19 @@ class SchemaStore(Protocol):
         """
         ...
 
+    def check_registration(self, subject: str, schema_text: str) -> None:
+        """Raise what :meth:`register` would raise about the schema, registering nothing.
+
+        A schema registered in ``subject`` already, or a subject without a version, passes.
+
+        Raises:
+            SchemaError: the registry would reject the schema as incompatible, with the
+                message :meth:`register` would give.
+            BackendUnavailableError: the registry cannot be reached.
+
+        """
+        ...
+
     def schema_text(self, schema_id: int) -> str:
         """Return the schema text of a global id.
 
@@ -72,24 +86,48 @@ class SchemaStore(Protocol):
 
 
 class InMemorySchemaStore:
-    """A registry in a dict: ids count up from 1, identical text gets the same id."""
+    """A registry in a dict: ids count up from 1, identical text gets the same id.
+
+    It checks no compatibility: a subject accepts every schema unless told to refuse
+    (:meth:`refuse`), as a registry refuses one that breaks the subject's level.
+    """
 
     def __init__(self) -> None:
         """Start empty: the first schema registered gets id 1."""
         self._ids: dict[str, int] = {}
         self._texts: dict[int, str] = {}
         self._latest: dict[str, int] = {}
+        self._held: set[tuple[str, int]] = set()
+        self._refusals: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def register(self, subject: str, schema_text: str) -> int:
-        """Register a schema; every subject accepts everything (no compatibility checks)."""
+    def refuse(self, subject: str, reason: str) -> None:
+        """Refuse from now on every schema that ``subject`` does not hold yet, saying ``reason``."""
         with self._lock:
+            self._refusals[subject] = reason
+
+    def register(self, subject: str, schema_text: str) -> int:
+        """Register a schema (refused under a subject told to refuse it, :meth:`refuse`)."""
+        with self._lock:
+            self._check(subject, schema_text)
             if schema_text not in self._ids:
                 new_id = len(self._ids) + 1
                 self._ids[schema_text] = new_id
                 self._texts[new_id] = schema_text
             self._latest[subject] = self._ids[schema_text]
+            self._held.add((subject, self._ids[schema_text]))
             return self._ids[schema_text]
+
+    def check_registration(self, subject: str, schema_text: str) -> None:
+        """Raise what :meth:`register` would, registering nothing."""
+        with self._lock:
+            self._check(subject, schema_text)
+
+    def _check(self, subject: str, schema_text: str) -> None:
+        reason = self._refusals.get(subject)
+        held = (subject, self._ids.get(schema_text)) in self._held
+        if reason is not None and not held:
+            raise SchemaError(f"registering a schema under {subject!r}: {reason}")
 
     def schema_text(self, schema_id: int) -> str:
         """Return the schema text of an id."""
@@ -176,6 +214,46 @@ class ConfluentSchemaStore:
         self._registered[key] = schema_id
         self._texts[schema_id] = schema_text
         return schema_id
+
+    def check_registration(self, subject: str, schema_text: str) -> None:
+        """Ask the registry whether it would register the schema under ``subject``.
+
+        First whether the subject holds it already (``POST /subjects/{subject}``: then
+        ``register`` answers its id, whatever the level), then Confluent's compatibility test
+        against the versions the subject's level names (``POST
+        /compatibility/subjects/{subject}/versions?verbose=true``), which registers nothing. A
+        refusal is worded as this project's registry words a refused registration
+        (``featurestore/schema_registry/registry.py``), with the subject's level, so that it
+        reads as :meth:`register`'s error does; Confluent's own registry words it a little
+        differently.
+        """
+        if (subject, schema_text) in self._registered:
+            return
+        doing = f"registering a schema under {subject!r}"
+        schema = Schema(schema_text, "AVRO")
+        name = quote(subject, safe="")
+        with self._translated(doing):
+            try:
+                self._client.lookup_schema(subject, schema)
+            except SchemaRegistryError as exc:
+                if exc.http_status_code != 404:
+                    raise
+            else:
+                return
+            # confluent-kafka's test_compatibility answers only true or false: the reasons
+            # (verbose) are read through its REST client, with its URLs, auth and retries.
+            rest: Any = self._client._rest_client
+            answer = rest.post(
+                f"compatibility/subjects/{name}/versions?verbose=true", body=schema.to_dict()
+            )
+            if answer.get("is_compatible", True):
+                return
+            level = rest.get(f"config/{name}", {"defaultToGlobal": "true"})["compatibilityLevel"]
+        details = list(answer.get("messages", []))
+        raise SchemaError(
+            f"{doing} at {self.url}: Schema being registered is incompatible with an earlier"
+            f' schema for subject "{subject}" ({level}), details: {details} (HTTP 409)'
+        )
 
     def schema_text(self, schema_id: int) -> str:
         """Fetch the schema of an id (once per process)."""

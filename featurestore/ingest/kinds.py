@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from featurestore.config import Settings, TopicSettings
+from featurestore.events.codec import codec_for_type
 from featurestore.events.model import Metric, Quote, Trade
+from featurestore.events.schemas import AvroSchema, bundled_schema
 from featurestore.ingest.sources.base import RecordKind, SourceRecord
 from featurestore.ingest.validate import validate_metric, validate_quote, validate_trade
 
@@ -23,6 +25,7 @@ __all__ = [
     "TRADES",
     "EventKind",
     "IngestEvent",
+    "own_event_schemas",
     "register_event_schemas",
 ]
 
@@ -59,6 +62,23 @@ METRICS: EventKind[Metric] = EventKind(
 EVENT_KINDS: Mapping[RecordKind, EventKind[Any]] = {k.name: k for k in (TRADES, QUOTES, METRICS)}
 
 
+def _own_schemas(settings: Settings) -> list[tuple[str, EventKind[Any], AvroSchema]]:
+    """Each kind's topic, the kind, and its bundled schema (what its producers register)."""
+    return [
+        (
+            kind.default_topic(settings.topics),
+            kind,
+            bundled_schema(codec_for_type(kind.event_type).schema_name),
+        )
+        for kind in EVENT_KINDS.values()
+    ]
+
+
+def own_event_schemas(settings: Settings) -> dict[str, str]:
+    """The schema text :func:`register_event_schemas` registers, by topic (what a plan tests)."""
+    return {topic: schema.text for topic, _, schema in _own_schemas(settings)}
+
+
 def register_event_schemas(settings: Settings) -> dict[str, int]:
     """Register each kind's bundled schema under its topic's subject; returns topic -> id.
 
@@ -69,7 +89,6 @@ def register_event_schemas(settings: Settings) -> dict[str, int]:
 
     out = {}
     with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:
-        for kind in EVENT_KINDS.values():
-            topic = kind.default_topic(settings.topics)
-            out[topic] = AvroSerializer.for_topic(store, topic, kind.event_type).schema_id
+        for topic, kind, schema in _own_schemas(settings):
+            out[topic] = AvroSerializer.for_topic(store, topic, kind.event_type, schema).schema_id
     return out

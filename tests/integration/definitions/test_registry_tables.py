@@ -21,6 +21,7 @@ import pytest
 
 from featurestore.config import Settings
 from featurestore.definitions import load_definitions
+from featurestore.errors import ConfigurationError
 from featurestore.offline.write import write_feature_rows
 from tests.integration.definitions.projects import drop_project, registry
 
@@ -245,3 +246,23 @@ def test_a_stream_view_whose_join_key_or_topic_changes_is_refused(
         f" {stack.topics.quotes}, which would reinterpret the rows already computed"
     )
     assert [e.join_key for e in load_definitions(stack, project).entities] == ["symbol"]
+
+
+def test_a_table_altered_by_hand_is_named_by_the_write_and_by_plan(
+    stack: Settings, project: str, tmp_path: Path
+) -> None:
+    args = _repo(tmp_path / "repo", stack, project, f"{_PE}, {_EPS}")
+    assert registry("apply", *args).exit_code == 0
+    table = f"{project}_fundamentals"
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(f'ALTER TABLE "{table}" DROP COLUMN eps')
+    # Before, psycopg's UndefinedColumn reached the writer's caller as it was.
+    with pytest.raises(ConfigurationError) as info:
+        _write(stack, project, 1)
+    assert str(info.value).startswith(
+        "PostgreSQL (writing rows of feature view 'fundamentals'): column \"eps\""
+    )
+    assert "`featurestore registry plan` names the difference" in str(info.value)
+    planned = registry("plan", *args)
+    assert planned.exit_code == 1
+    assert "feature eps (Float64) has no column" in planned.stderr
