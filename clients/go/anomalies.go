@@ -90,16 +90,13 @@ func (c *Client) StreamAnomalies(ctx context.Context, filter AnomalyFilter, star
 // status is not worth a retry. When the context's deadline passes, the error matches
 // [ErrDeadlineExceeded], as a unary call's does.
 func (s *AnomalyStream) Next() (*Anomaly, error) {
-	for {
-		message, err := s.next()
-		if err != nil {
-			return nil, err
+	return nextItem(&s.resumable, func(m *featurestorev1.StreamAnomaliesResponse) (*Anomaly, *timestamppb.Timestamp, bool) {
+		a := m.GetAnomaly()
+		if a == nil {
+			return nil, nil, false
 		}
-		// The event time filter of FromTime, kept after a reconnect.
-		if a := message.GetAnomaly(); a != nil && s.atOrAfter(a.GetEventTime()) {
-			return anomaly(a, s.token), nil
-		}
-	}
+		return anomaly(a, s.token), a.GetEventTime(), true
+	})
 }
 
 func anomaly(a *featurestorev1.Anomaly, token ResumeToken) *Anomaly {

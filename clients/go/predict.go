@@ -80,10 +80,7 @@ func (c *Client) Predict(ctx context.Context, model string, which ModelSelector,
 		for i, name := range names {
 			prediction.Features[name] = FeatureValue{Value: Scalar(values[i]), Status: StatusFromProto(statuses[i])}
 		}
-		if p.GetFeatureTime() != nil {
-			t := p.GetFeatureTime().AsTime()
-			prediction.FeatureTime = &t
-		}
+		prediction.FeatureTime = optionalTime(p.GetFeatureTime())
 		result.Predictions = append(result.Predictions, prediction)
 	}
 	return result, nil

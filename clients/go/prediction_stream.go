@@ -70,16 +70,14 @@ func (c *Client) StreamPredictions(ctx context.Context, model string, entities m
 // status is not worth a retry. When the context's deadline passes, the error matches
 // [ErrDeadlineExceeded].
 func (s *PredictionStream) Next() (*LoggedPrediction, error) {
-	for {
-		message, err := s.next()
-		if err != nil {
-			return nil, err
+	// The filter is on the response time, as the server's is.
+	return nextItem(&s.resumable, func(m *featurestorev1.StreamPredictionsResponse) (*LoggedPrediction, *timestamppb.Timestamp, bool) {
+		p := m.GetPrediction()
+		if p == nil {
+			return nil, nil, false
 		}
-		// The response time filter of FromTime (the server's), kept after a reconnect.
-		if p := message.GetPrediction(); p != nil && s.atOrAfter(p.GetResponseTime()) {
-			return loggedPrediction(p, s.token), nil
-		}
-	}
+		return loggedPrediction(p, s.token), p.GetResponseTime(), true
+	})
 }
 
 func loggedPrediction(p *featurestorev1.LoggedPrediction, token ResumeToken) *LoggedPrediction {
@@ -95,12 +93,4 @@ func loggedPrediction(p *featurestorev1.LoggedPrediction, token ResumeToken) *Lo
 		ResponseTime: optionalTime(p.GetResponseTime()),
 		ResumeToken:  token,
 	}
-}
-
-func optionalTime(t *timestamppb.Timestamp) *time.Time {
-	if t == nil {
-		return nil
-	}
-	at := t.AsTime()
-	return &at
 }

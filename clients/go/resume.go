@@ -95,6 +95,22 @@ func (r *resumable[M]) next() (M, error) {
 	}
 }
 
+// nextItem blocks until the next message that carries an item timed at or after the stream's
+// start_time (kept after a reconnect): item gives a message's item and its time, ok false for a
+// checkpoint. Both streams' Next.
+func nextItem[M tokened, I any](r *resumable[M], item func(M) (I, *timestamppb.Timestamp, bool)) (I, error) {
+	for {
+		message, err := r.next()
+		if err != nil {
+			var none I
+			return none, err
+		}
+		if it, at, ok := item(message); ok && r.atOrAfter(at) {
+			return it, nil
+		}
+	}
+}
+
 // atOrAfter applies the stream's start_time filter: whether at is at or after it (true without one).
 func (r *resumable[M]) atOrAfter(at *timestamppb.Timestamp) bool {
 	since := r.since

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
 )
 
@@ -73,4 +75,13 @@ func valueLists(columns map[string][]any) (map[string]*featurestorev1.ValueList,
 		lists[name] = list
 	}
 	return lists, nil
+}
+
+// optionalTime is a wire time as a Go one, nil when unset.
+func optionalTime(t *timestamppb.Timestamp) *time.Time {
+	if t == nil {
+		return nil
+	}
+	at := t.AsTime()
+	return &at
 }

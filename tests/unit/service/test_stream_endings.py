@@ -86,14 +86,24 @@ def telemetry() -> Telemetry:
     return Telemetry.prometheus()
 
 
+@pytest.fixture(autouse=True)
+def _info(caplog: pytest.LogCaptureFixture) -> None:
+    """Every test reads the wrapper's INFO lines."""
+    caplog.set_level(logging.INFO)
+
+
+async def _first_of_wait(channel: grpc.aio.Channel) -> Any:
+    """A call of ``Wait`` once its first response has come."""
+    call = channel.unary_stream(f"/{SERVICE}/Wait")(b"")
+    assert await call.read() == b"first"
+    return call
+
+
 def test_a_stream_the_client_cancels_is_one_info_line_and_counted_cancelled(
     telemetry: Telemetry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def check(channel: grpc.aio.Channel, wrapper: MethodWrapper, server: Any) -> None:
-        call = channel.unary_stream(f"/{SERVICE}/Wait")(b"")
-        assert await call.read() == b"first"
+        call = await _first_of_wait(channel)
         call.cancel()
         await _until(lambda: _counted(telemetry, "Wait", "CANCELLED") == 1)
 
@@ -108,8 +118,6 @@ def test_a_stream_the_client_cancels_is_one_info_line_and_counted_cancelled(
 def test_a_failure_of_the_server_still_logs_its_traceback(
     telemetry: Telemetry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def check(channel: grpc.aio.Channel, wrapper: MethodWrapper, server: Any) -> None:
         call = channel.unary_stream(f"/{SERVICE}/Fail")(b"")
         assert await call.read() == b"first"
@@ -130,8 +138,6 @@ def test_a_failure_of_the_server_still_logs_its_traceback(
 def test_a_stream_that_ends_says_nothing(
     telemetry: Telemetry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def check(channel: grpc.aio.Channel, wrapper: MethodWrapper, server: Any) -> None:
         responses = [r async for r in channel.unary_stream(f"/{SERVICE}/Count")(b"")]
         assert responses == [b"0", b"1", b"2"]
@@ -144,11 +150,8 @@ def test_a_stream_that_ends_says_nothing(
 def test_a_stream_a_stopping_server_cuts_short_is_not_said_to_be_abandoned(
     telemetry: Telemetry, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO)
-
     async def check(channel: grpc.aio.Channel, wrapper: MethodWrapper, server: Any) -> None:
-        call = channel.unary_stream(f"/{SERVICE}/Wait")(b"")
-        assert await call.read() == b"first"
+        _call = await _first_of_wait(channel)  # held open while the server stops
         wrapper.drain()
         await server.stop(0)
         await _until(lambda: _counted(telemetry, "Wait", "CANCELLED") == 1)
