@@ -15,7 +15,8 @@ import platform
 import sys
 import time
 import traceback
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 

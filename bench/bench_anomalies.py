@@ -20,17 +20,24 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import grpc
 
 from bench.bench_online import _start_child
-from bench.stats import doc_paragraph, markdown_table, percentiles_ms
-from featurestore.config import Settings, TopicSettings
-from featurestore.events import Anomaly, AvroSerializer, ConfluentSchemaStore
+from bench.stats import doc_paragraph
+from bench.stats import markdown_table
+from bench.stats import percentiles_ms
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.events import Anomaly
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
 from featurestore.kafka_connection import create_client
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from models.anomaly.shapes import Series
 
 COUNT, RATE = 300, 100.0
@@ -112,7 +119,8 @@ def _throughput() -> tuple[int, float]:
     import pandas as pd
 
     from models.anomaly.detector import DetectorParams
-    from models.anomaly.model import DetectorConfig, score_frame
+    from models.anomaly.model import DetectorConfig
+    from models.anomaly.model import score_frame
 
     rng = np.random.default_rng(0)
     entities, minutes = 100, 1440
@@ -136,7 +144,8 @@ def detector_section() -> str:
     import os
 
     from models.anomaly.detector import DetectorParams
-    from models.anomaly.evaluation import evaluate_shapes, results_markdown
+    from models.anomaly.evaluation import evaluate_shapes
+    from models.anomaly.evaluation import results_markdown
 
     kw: dict[str, Any] = {"series": SERIES, "steps": STEPS, "season": SEASON}
     detector = evaluate_shapes(DetectorParams(season=SEASON), **kw)

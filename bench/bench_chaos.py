@@ -15,7 +15,9 @@ from pathlib import Path
 
 import psutil
 
-from bench.chaos import COMPONENTS, ChaosReport, run_chaos
+from bench.chaos import COMPONENTS
+from bench.chaos import ChaosReport
+from bench.chaos import run_chaos
 from bench.own_stack import OwnStack
 from featurestore.config import Settings
 

@@ -32,7 +32,8 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -47,13 +48,18 @@ import pyarrow.parquet as pq
 from psycopg.conninfo import make_conninfo
 
 from featurestore.apply import apply_definitions
-from featurestore.config import Settings, load_settings
-from featurestore.definitions import Definitions, market_definitions
+from featurestore.config import Settings
+from featurestore.config import load_settings
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
 from featurestore.definitions.feast_codec import feature_store
-from featurestore.offline import LabelSpec, PostgresOfflineStore, TrainingRequest
+from featurestore.offline import LabelSpec
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
 from featurestore.offline._copy import copy_in
 from featurestore.offline.column_copy import refresh_copies
-from featurestore.offline.tables import ensure_partitions, table_identifier
+from featurestore.offline.tables import ensure_partitions
+from featurestore.offline.tables import table_identifier
 from processors.spark.export import export_parquet_spark
 
 START_US = 1_704_067_200_000_000  # 2024-01-01T00:00Z

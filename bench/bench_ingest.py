@@ -14,23 +14,25 @@ import io
 import statistics
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from fastavro import schemaless_writer
 
 from bench.stats import markdown_table
 from featurestore.config import Settings
-from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
-from featurestore.ingest import (
-    EventProducer,
-    MarketConfig,
-    SyntheticMarket,
-    producer_config,
-    validate_trade,
-    wait_for_brokers,
-)
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Trade
+from featurestore.ingest import EventProducer
+from featurestore.ingest import MarketConfig
+from featurestore.ingest import SyntheticMarket
+from featurestore.ingest import producer_config
+from featurestore.ingest import validate_trade
+from featurestore.ingest import wait_for_brokers
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 
 RECORDS = 100_000
 REPEATS = 3

@@ -24,8 +24,16 @@ import grpc
 import psutil
 import requests
 
-from bench.bench_online import METHOD, THREADS, _cpu_s, _measure, _request, _write_rows
-from featurestore.config import GrpcSettings, Settings, load_settings, settings_env
+from bench.bench_online import METHOD
+from bench.bench_online import THREADS
+from bench.bench_online import _cpu_s
+from bench.bench_online import _measure
+from bench.bench_online import _request
+from bench.bench_online import _write_rows
+from featurestore.config import GrpcSettings
+from featurestore.config import Settings
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 
 ROUNDS, SECONDS = 5, 3.0
 LOADS = (("1 in flight", 1), (f"{THREADS} threads", THREADS))
@@ -124,7 +132,8 @@ def _serve(project: str, mode: str) -> None:
     from featurestore.online.testing import market_catalog
     from featurestore.service import create_server
     from featurestore.service.server import new_event_loop
-    from featurestore.telemetry import Telemetry, process_telemetry
+    from featurestore.telemetry import Telemetry
+    from featurestore.telemetry import process_telemetry
 
     async def main() -> None:
         base = load_settings()

@@ -30,13 +30,21 @@ import psycopg
 from bench.stats import markdown_table
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.ingest import LeanTradeFile, market_data_dir
+from featurestore.ingest import LeanTradeFile
+from featurestore.ingest import market_data_dir
 from featurestore.ingest.sources import merge_by_event_time
-from featurestore.offline import PostgresOfflineStore, TrainingRequest
-from models.demo import demo_definitions, demo_market, trades_frame, write_features
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from models.demo import demo_definitions
+from models.demo import demo_market
+from models.demo import trades_frame
+from models.demo import write_features
 from models.registry import ModelRegistry
 from models.scoring import AnomalyScorer
-from models.training.run import TrainingContext, TrainOptions, TrainReport, train
+from models.training.run import TrainingContext
+from models.training.run import TrainOptions
+from models.training.run import TrainReport
+from models.training.run import train
 
 KINDS = ["anomaly", "direction", "regime", "rf", "lstm"]
 FORECAST_KINDS = ["direction", "rf", "lstm"]
@@ -218,7 +226,8 @@ def _data_sets() -> dict[str, tuple[Any, Any]]:
 def forecasts(settings: Settings) -> str:
     """The return forest and the LSTM against their baselines (and the XGBoost direction)."""
     import os
-    from datetime import UTC, datetime
+    from datetime import UTC
+    from datetime import datetime
 
     run_id = uuid.uuid4().hex[:6]
     registry = ModelRegistry(settings.mlflow.tracking_uri)
@@ -270,13 +279,15 @@ def forecasts(settings: Settings) -> str:
 
 
 def _keys(context: TrainingContext, defs):
-    from models.data.source import DataWindow, sample_times
+    from models.data.source import DataWindow
+    from models.data.source import sample_times
 
     return sample_times(context.dsn, defs.view("rolling_1m"), DataWindow())
 
 
 def _keys_with_rolling(context: TrainingContext, defs):
-    from datetime import UTC, datetime
+    from datetime import UTC
+    from datetime import datetime
 
     from models.follow import rows_created_after
 

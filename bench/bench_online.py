@@ -39,9 +39,14 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Coroutine
+from collections.abc import Iterator
+from contextlib import ExitStack
+from contextlib import contextmanager
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -52,10 +57,22 @@ import redis
 
 from bench import online_load
 from bench.own_stack import free_ports
-from bench.stats import doc_paragraph, markdown_table, percentiles_ms
-from featurestore.config import GrpcSettings, RedisSettings, Settings, load_settings, settings_env
-from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, RedisOnlineWriter
-from featurestore.online.testing import BARS_1M, ROLLING_1M, delete_project_keys, market_catalog
+from bench.stats import doc_paragraph
+from bench.stats import markdown_table
+from bench.stats import percentiles_ms
+from featurestore.config import GrpcSettings
+from featurestore.config import RedisSettings
+from featurestore.config import Settings
+from featurestore.config import load_settings
+from featurestore.config import settings_env
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online import RedisOnlineStore
+from featurestore.online import RedisOnlineWriter
+from featurestore.online.testing import BARS_1M
+from featurestore.online.testing import ROLLING_1M
+from featurestore.online.testing import delete_project_keys
+from featurestore.online.testing import market_catalog
 
 FEATURES = [
     *(f"bars_1m:{n}" for n in ("open", "high", "low", "close", "volume", "vwap")),
@@ -75,7 +92,8 @@ TARGET_SDK_P99 = 1.5
 
 
 def _request(n: int) -> bytes:
-    from featurestore._proto.v1 import feature_service_pb2, types_pb2
+    from featurestore._proto.v1 import feature_service_pb2
+    from featurestore._proto.v1 import types_pb2
 
     message = feature_service_pb2.GetOnlineFeaturesRequest()
     message.features.features.extend(FEATURES)
@@ -178,8 +196,14 @@ def _start_child(mode: str, settings: Settings, *args: str) -> tuple[subprocess.
 
 def _feast_store(tmp: Path, project: str, settings: Settings) -> Any:
     """A Feast repo on the same Redis, with the catalog's views (imports Feast: seconds)."""
-    from feast import Entity, FeatureStore, FeatureView, Field, FileSource
-    from feast.types import Float64, Int64, String
+    from feast import Entity
+    from feast import FeatureStore
+    from feast import FeatureView
+    from feast import Field
+    from feast import FileSource
+    from feast.types import Float64
+    from feast.types import Int64
+    from feast.types import String
     from feast.value_type import ValueType as FeastValueType
 
     from featurestore.online import ValueType

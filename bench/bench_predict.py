@@ -29,7 +29,9 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,21 +41,28 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from bench.bench_online import (
-    FEATURES,
-    METHOD,
-    SYMBOLS,
-    WARMUP_CALLS,
-    _measure,
-    _run_on_server_loop,
-    _write_rows,
-)
+from bench.bench_online import FEATURES
+from bench.bench_online import METHOD
+from bench.bench_online import SYMBOLS
+from bench.bench_online import WARMUP_CALLS
+from bench.bench_online import _measure
+from bench.bench_online import _run_on_server_loop
+from bench.bench_online import _write_rows
 from bench.sklearn_models import register_sklearn_versions
-from bench.stats import doc_paragraph, markdown_table, percentiles_ms
-from featurestore.config import GrpcSettings, Settings, TopicSettings, load_settings, settings_env
+from bench.stats import doc_paragraph
+from bench.stats import markdown_table
+from bench.stats import percentiles_ms
+from featurestore.config import GrpcSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.kafka_connection import create_client
-from featurestore.online.testing import BARS_1M, ROLLING_1M, delete_project_keys
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.online.testing import BARS_1M
+from featurestore.online.testing import ROLLING_1M
+from featurestore.online.testing import delete_project_keys
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from models.inputs import input_names
 
 PREDICT = "/featurestore.v1.PredictionService/Predict"
@@ -154,7 +163,8 @@ def _register_families(settings: Settings, run_id: str) -> dict[str, str]:
 def _offline_history(settings: Settings, project: str, prefix: str) -> None:
     """HISTORY_MINUTES rows per symbol of bars_1m and rolling_1m, ending a minute ago."""
     from featurestore.definitions import market_definitions
-    from featurestore.offline import create_offline_tables, write_feature_rows
+    from featurestore.offline import create_offline_tables
+    from featurestore.offline import write_feature_rows
 
     definitions = market_definitions(project, table_prefix=prefix)
     now = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -237,7 +247,8 @@ def _start(settings: Settings, project: str, prefix: str) -> tuple[subprocess.Po
 
 
 def _predict_request(name: str, n: int) -> bytes:
-    from featurestore._proto.v1 import prediction_service_pb2, types_pb2
+    from featurestore._proto.v1 import prediction_service_pb2
+    from featurestore._proto.v1 import types_pb2
 
     message = prediction_service_pb2.PredictRequest(model_name=name, alias="champion")
     message.entities["symbol"].values.extend(types_pb2.Value(string_value=s) for s in SYMBOLS[:n])
@@ -245,7 +256,8 @@ def _predict_request(name: str, n: int) -> bytes:
 
 
 def _features_request(features: list[str], n: int) -> bytes:
-    from featurestore._proto.v1 import feature_service_pb2, types_pb2
+    from featurestore._proto.v1 import feature_service_pb2
+    from featurestore._proto.v1 import types_pb2
 
     message = feature_service_pb2.GetOnlineFeaturesRequest()
     message.features.features.extend(features)
@@ -300,7 +312,8 @@ def _log_completeness(
     settings: Settings, topic: str, predicted: int, counts: dict[str, Any]
 ) -> str:
     """What the run's prediction log holds against the rows Predict answered."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition
 
     consumer = create_client(Consumer, settings.kafka.connection.consumer(f"bench-predict-{topic}"))
     try:

@@ -27,8 +27,10 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,27 +39,41 @@ import pandas as pd
 import psutil
 import psycopg
 import redis
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import Producer
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench.stats import markdown_table
 from featurestore.apply import apply_definitions
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, market_definitions
-from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Trade
 from featurestore.heap import freeze_startup_heap
 from featurestore.ingest.kafka import producer_config
 from featurestore.kafka_connection import create_client
 from featurestore.online.base import EntityKey
-from featurestore.online.layout import decode_timestamp, redis_key, timestamp_field
+from featurestore.online.layout import decode_timestamp
+from featurestore.online.layout import redis_key
+from featurestore.online.layout import timestamp_field
 from featurestore.online.testing import delete_project_keys
-from featurestore.processor_files import processor_dir, processor_log, ready_file, status_file
+from featurestore.processor_files import processor_dir
+from featurestore.processor_files import processor_log
+from featurestore.processor_files import ready_file
+from featurestore.processor_files import status_file
 from featurestore.stack.process import stop_group
 from featurestore.stack.processors import start_processor
-from processors.decode import KafkaRecords, decode_records, decoder_for
+from processors.decode import KafkaRecords
+from processors.decode import decode_records
+from processors.decode import decoder_for
 from processors.options import ProcessorOptions
 from processors.status import read_status
-from processors.step import PartitionState, run_step
+from processors.step import PartitionState
+from processors.step import run_step
 from processors.views import MaterializedViews
 from processors.wiring import ProcessorWiring
 
@@ -372,7 +388,8 @@ def _measure_freshness(
     base = f"bench-{label}-{run}"
     names = [base] if processes == 1 else [f"{base}-{k}" for k in range(processes)]
     from featurestore.ingest import wait_for_brokers
-    from featurestore.topics import TopicSpec, ensure_topics
+    from featurestore.topics import TopicSpec
+    from featurestore.topics import ensure_topics
 
     ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
     procs: list[subprocess.Popen[bytes]] = []
@@ -825,7 +842,8 @@ def _produce_trades(settings: Settings, topic: str, count: int) -> None:
     on the first records; the ingest CLI makes ~1,000 events/s on this loaded machine.
     """
     from featurestore.ingest import wait_for_brokers
-    from featurestore.topics import TopicSpec, ensure_topics
+    from featurestore.topics import TopicSpec
+    from featurestore.topics import ensure_topics
 
     ensure_topics(wait_for_brokers(settings.kafka.connection), [TopicSpec(topic, 4)])
     with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:

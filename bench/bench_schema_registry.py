@@ -17,7 +17,8 @@ from collections.abc import Callable
 
 import requests
 
-from bench.stats import markdown_table, percentiles_ms
+from bench.stats import markdown_table
+from bench.stats import percentiles_ms
 from featurestore.config import Settings
 
 REQUESTS = 500

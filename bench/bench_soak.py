@@ -33,14 +33,16 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import numpy as np
 import psutil
 
 from bench.chaos import synthetic_symbols
-from bench.own_stack import SERVERS, OwnStack
+from bench.own_stack import SERVERS
+from bench.own_stack import OwnStack
 from featurestore.config import Settings
 from featurestore.stack.base import Component
 from processors.status import read_status

@@ -51,8 +51,11 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -60,12 +63,18 @@ import psutil
 
 from featurestore.config import Settings
 from featurestore.definitions import market_definitions
-from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
-from featurestore.ingest import MarketConfig, SyntheticMarket
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import Trade
+from featurestore.ingest import MarketConfig
+from featurestore.ingest import SyntheticMarket
 from featurestore.ingest.validate import validate_trade
-from processors.decode import EventDecoder, KafkaRecords
+from processors.decode import EventDecoder
+from processors.decode import KafkaRecords
 from processors.features import StateCounts
-from processors.step import PartitionState, held_by, run_step
+from processors.step import PartitionState
+from processors.step import held_by
+from processors.step import run_step
 from processors.views import MaterializedViews
 
 __all__ = ["Sample", "StateMemoryReport", "measure", "run"]

@@ -28,21 +28,31 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import grpc
 import pandas as pd
 import psutil
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition
 
 from bench.own_stack import OwnStack
-from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc, types_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import feature_service_pb2_grpc
+from featurestore._proto.v1 import types_pb2
 from featurestore.definitions import load_definitions
-from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import Trade
+from featurestore.events import replay_topic
+from featurestore.events import to_micros
 from featurestore.kafka_connection import create_client
 from featurestore.stack.base import Component
 from featurestore.stack.restart import RestartRecord
@@ -503,7 +513,8 @@ def independent_bars(trades: pd.DataFrame) -> pd.DataFrame:
 
 def synthetic_symbols(count: int, seed: int = 7) -> list[str]:
     """The symbols of the feed's synthetic market (they depend on the seed only)."""
-    from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
+    from featurestore.ingest.sources.synthetic import MarketConfig
+    from featurestore.ingest.sources.synthetic import SyntheticMarket
 
     config = MarketConfig(start=datetime.now(UTC), symbols=count, seed=seed)
     return list(SyntheticMarket(config).symbols)

@@ -17,13 +17,18 @@ generator (and with other work) it is steadier than latency.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psutil
 
-from bench.go_load import Load, LoadResult, drive, go_echo
-from bench.stats import doc_paragraph, markdown_table
+from bench.go_load import Load
+from bench.go_load import LoadResult
+from bench.go_load import drive
+from bench.go_load import go_echo
+from bench.stats import doc_paragraph
+from bench.stats import markdown_table
 
 __all__ = ["Target", "measure"]
 

@@ -17,35 +17,41 @@ them: one the registry would refuse is listed refused, with ``apply``'s message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions.changes import (
-    Action,
-    Change,
-    DefinitionChanges,
-    diff_definitions,
-)
-from featurestore.definitions.feast_codec import feature_store, to_feast_objects
+from featurestore.definitions.changes import Action
+from featurestore.definitions.changes import Change
+from featurestore.definitions.changes import DefinitionChanges
+from featurestore.definitions.changes import diff_definitions
+from featurestore.definitions.feast_codec import feature_store
+from featurestore.definitions.feast_codec import to_feast_objects
 from featurestore.definitions.model import Definitions
-from featurestore.definitions.registry import read_registry, register_objects
-from featurestore.definitions.repo import PROJECT, REPO_PATH, read_repo
+from featurestore.definitions.registry import read_registry
+from featurestore.definitions.registry import register_objects
+from featurestore.definitions.repo import PROJECT
+from featurestore.definitions.repo import REPO_PATH
+from featurestore.definitions.repo import read_repo
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
-from featurestore.definitions.validate import (
-    check_changes,
-    check_source_schemas,
-    check_tables,
-    validate_definitions,
-)
+from featurestore.definitions.validate import check_changes
+from featurestore.definitions.validate import check_source_schemas
+from featurestore.definitions.validate import check_tables
+from featurestore.definitions.validate import validate_definitions
 from featurestore.error_maps import postgres_errors
-from featurestore.errors import ConfigurationError, NotFoundError, SchemaError
-from featurestore.offline.tables import create_offline_tables, table_columns
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import SchemaError
+from featurestore.offline.tables import create_offline_tables
+from featurestore.offline.tables import table_columns
 
 if TYPE_CHECKING:  # importing the schema store pulls confluent-kafka
     from featurestore.events.registry import SchemaStore

@@ -24,12 +24,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions
+from opentelemetry.metrics import Observation
 
 from featurestore.config import Settings
 
@@ -96,7 +99,8 @@ class Monitor:
 
     def measure_lag(self) -> None:
         """Measure every watched processor's lag once (and drop dead processes' target files)."""
-        from featurestore.telemetry import prune_targets, targets_dir
+        from featurestore.telemetry import prune_targets
+        from featurestore.telemetry import targets_dir
         from processors.metrics import consumer_lag
 
         prune_targets(targets_dir(self.settings))
@@ -113,7 +117,8 @@ class Monitor:
         """
         from featurestore.definitions import PROJECT
         from featurestore.definitions.snapshot import cached_definitions
-        from featurestore.errors import FeatureStoreError, ValidationError
+        from featurestore.errors import FeatureStoreError
+        from featurestore.errors import ValidationError
         from featurestore.offline import PostgresOfflineStore
         from models import monitoring
         from models.registry import ModelRegistry
@@ -146,7 +151,8 @@ class Monitor:
 
         from featurestore.definitions import PROJECT
         from featurestore.definitions.snapshot import cached_definitions
-        from featurestore.offline.retention import apply_retention, describe
+        from featurestore.offline.retention import apply_retention
+        from featurestore.offline.retention import describe
 
         definitions = cached_definitions(self.settings, self.project or PROJECT)
         with psycopg.connect(self.settings.postgres.dsn, autocommit=True) as conn:
@@ -157,11 +163,9 @@ class Monitor:
         """Rebuild the offline tables' column copies that are missing, inexact or stale."""
         from featurestore.definitions import PROJECT
         from featurestore.definitions.snapshot import cached_definitions
-        from featurestore.offline.column_copy import (
-            column_copy_root,
-            exact_copies,
-            refresh_copies,
-        )
+        from featurestore.offline.column_copy import column_copy_root
+        from featurestore.offline.column_copy import exact_copies
+        from featurestore.offline.column_copy import refresh_copies
 
         root = column_copy_root(self.settings)
         if root is None:

@@ -26,8 +26,10 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 from featurestore.errors import ConfigurationError

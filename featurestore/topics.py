@@ -11,16 +11,22 @@ checked against the brokers the cluster has.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 
-from confluent_kafka import Consumer, KafkaError, KafkaException
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from featurestore.config import Settings
 from featurestore.error_maps import kafka_error
-from featurestore.errors import BackendUnavailableError, ConfigurationError, NotFoundError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
 from featurestore.kafka_connection import create_client
 
 __all__ = [

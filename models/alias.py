@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from abc import ABC, abstractmethod
-from typing import Generic, Self, TypeVar
+from abc import ABC
+from abc import abstractmethod
+from typing import Generic
+from typing import Self
+from typing import TypeVar
 
-from featurestore.errors import FeatureStoreError, NotFoundError
-from models.registry import CHAMPION, ModelRef, ModelRegistry
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
+from models.registry import CHAMPION
+from models.registry import ModelRef
+from models.registry import ModelRegistry
 
 __all__ = ["AliasFollower"]
 

@@ -17,18 +17,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from featurestore.config import Settings
-from featurestore.definitions import PROJECT, Definitions
+from featurestore.definitions import PROJECT
+from featurestore.definitions import Definitions
 from featurestore.errors import FeatureStoreError
 from featurestore.ingest.sources.synthetic import MarketConfig
 from featurestore.offline import PostgresOfflineStore
 from models.data import DataWindow
 from models.data.source import sample_times
-from models.demo import demo_definitions, demo_market, write_features
-from models.registry import CHAMPION, ModelRegistry
-from models.training.run import TrainingContext, TrainOptions, TrainReport, model_name, train
+from models.demo import demo_definitions
+from models.demo import demo_market
+from models.demo import write_features
+from models.registry import CHAMPION
+from models.registry import ModelRegistry
+from models.training.run import TrainingContext
+from models.training.run import TrainOptions
+from models.training.run import TrainReport
+from models.training.run import model_name
+from models.training.run import train
 
 __all__ = ["FIRST_KINDS", "MIN_FED_MINUTES", "MIN_FED_ROWS", "ensure_first_models"]
 

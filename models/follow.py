@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Protocol
+from typing import TypeVar
 
 import pandas as pd
 import psycopg
@@ -28,7 +31,9 @@ from featurestore.definitions import FeatureView
 from featurestore.error_maps import postgres_error
 from featurestore.errors import FeatureStoreError
 from featurestore.offline.tables import table_identifier
-from featurestore.resilience import Health, Retrier, Stopped
+from featurestore.resilience import Health
+from featurestore.resilience import Retrier
+from featurestore.resilience import Stopped
 
 __all__ = ["EventSink", "RowScorer", "follow_table", "rows_created_after"]
 

@@ -36,7 +36,9 @@ def _gates(matrix: np.ndarray, hidden: int) -> np.ndarray:
 
 def to_onnx(weights: LSTMWeights) -> bytes:
     """The serialized ONNX model of the network (see the module docstring)."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import TensorProto
+    from onnx import helper
+    from onnx import numpy_helper
 
     hidden, inputs = weights.hidden, weights.inputs
     f32 = "float32"

@@ -9,11 +9,13 @@ own ``model`` label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Literal
 
 from opentelemetry import metrics
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions
+from opentelemetry.metrics import Observation
 
 __all__ = ["FeedMetrics"]
 

@@ -13,18 +13,30 @@ metrics ``psi.<input>``, ``max_psi``, ``drifted_inputs``), which is the drift me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 import pandas as pd
 
-from featurestore.errors import NotFoundError, ValidationError
-from featurestore.offline import PostgresOfflineStore, TrainingRequest
-from models._mlflow import mlflow, quiet
-from models.data.source import DataWindow, continuation, latest_time, sample_times
-from models.data.warm import warm_from, warm_rows
-from models.drift import DEFAULT_THRESHOLD, FeatureDrift, population_stability
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from models._mlflow import mlflow
+from models._mlflow import quiet
+from models.data.source import DataWindow
+from models.data.source import continuation
+from models.data.source import latest_time
+from models.data.source import sample_times
+from models.data.warm import warm_from
+from models.data.warm import warm_rows
+from models.drift import DEFAULT_THRESHOLD
+from models.drift import FeatureDrift
+from models.drift import population_stability
 from models.inputs import model_inputs
-from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.registry import CHAMPION
+from models.registry import ModelRef
+from models.registry import ModelRegistry
 from models.tracking import read_reference
 
 __all__ = ["DriftReport", "log_drift", "measure_drift"]

@@ -20,17 +20,24 @@ A promotion is picked up without a restart (:class:`~models.alias.AliasFollower`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Collection
+from datetime import UTC
+from datetime import datetime
 
 import pandas as pd
 
 from featurestore.events import PredictionLog
 from featurestore.offline import OfflineStore
-from featurestore.service.models import LoadedModel, load_pyfunc
+from featurestore.service.models import LoadedModel
+from featurestore.service.models import load_pyfunc
 from models.alias import AliasFollower
-from models.registry import CHAMPION, ModelRef, ModelRegistry
-from models.scoring import ROW_VIEW, anomaly_id, model_inputs
+from models.registry import CHAMPION
+from models.registry import ModelRef
+from models.registry import ModelRegistry
+from models.scoring import ROW_VIEW
+from models.scoring import anomaly_id
+from models.scoring import model_inputs
 
 __all__ = ["Predictor", "prediction_id"]
 

@@ -8,22 +8,23 @@ Predict's log keys them, stamped when published (the time StreamPredictions' sta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from collections.abc import Iterable
+from typing import Generic
+from typing import TypeVar
 
 import pandas as pd
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
-from featurestore.events import (
-    Anomaly,
-    AvroSerializer,
-    ConfluentSchemaStore,
-    PredictionLog,
-    SchemaStore,
-    to_micros,
-)
-from featurestore.ingest.kafka import EventProducer, producer_config
+from featurestore.events import Anomaly
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import PredictionLog
+from featurestore.events import SchemaStore
+from featurestore.events import to_micros
+from featurestore.ingest.kafka import EventProducer
+from featurestore.ingest.kafka import producer_config
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.prediction_log import prediction_key
 from models.scoring import AnomalyScorer

@@ -21,9 +21,11 @@ or a joblib pickle of the scikit-learn estimator) that can be used on its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 import joblib  # type: ignore[import-untyped]
 import numpy as np
@@ -31,8 +33,11 @@ import pandas as pd
 
 from featurestore.errors import ConfigurationError
 from models._mlflow import PythonModel
-from models.forest import StackedForest, stacked_booster
-from models.inputs import InputTransform, input_names, model_inputs
+from models.forest import StackedForest
+from models.forest import stacked_booster
+from models.inputs import InputTransform
+from models.inputs import input_names
+from models.inputs import model_inputs
 
 __all__ = ["NATIVE_ARTIFACT", "FeatureModel", "ModelConfig"]
 

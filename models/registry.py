@@ -7,15 +7,21 @@ MLflow's exceptions stop here: a missing model or alias is ``None`` or
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import requests
 
-from featurestore.errors import BackendUnavailableError, FeatureStoreError, NotFoundError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
 from featurestore.mlflow_models import load_pyfunc_model
-from models._mlflow import MlflowClient, MlflowException, mlflow
+from models._mlflow import MlflowClient
+from models._mlflow import MlflowException
+from models._mlflow import mlflow
 
 __all__ = ["CHAMPION", "ModelRef", "ModelRegistry"]
 

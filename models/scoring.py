@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -28,10 +29,14 @@ import pandas as pd
 
 from featurestore.definitions import FeatureRef
 from featurestore.errors import ValidationError
-from featurestore.events import Anomaly, to_micros
-from featurestore.offline import OfflineStore, TrainingRequest
+from featurestore.events import Anomaly
+from featurestore.events import to_micros
+from featurestore.offline import OfflineStore
+from featurestore.offline import TrainingRequest
 from models.alias import AliasFollower
-from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.registry import CHAMPION
+from models.registry import ModelRef
+from models.registry import ModelRegistry
 
 __all__ = ["AnomalyScorer", "ScoredModel", "anomaly_id", "model_inputs"]
 

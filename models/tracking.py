@@ -12,10 +12,13 @@ from typing import Any
 import numpy as np
 from mlflow.models import infer_signature
 
-from models._mlflow import mlflow, quiet
+from models._mlflow import mlflow
+from models._mlflow import quiet
 from models.drift import reference_histograms
 from models.pyfunc import NATIVE_ARTIFACT
-from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.registry import CHAMPION
+from models.registry import ModelRef
+from models.registry import ModelRegistry
 from models.training.base import TrainedModel
 
 __all__ = ["DRIFT_REFERENCE", "LoggedModel", "log_and_register", "read_reference"]

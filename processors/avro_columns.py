@@ -17,7 +17,8 @@ Schemas this reader does not take (recursive types, items of zero bytes) raise
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

@@ -17,12 +17,16 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings
-from featurestore.error_maps import kafka_errors, postgres_error
-from featurestore.errors import ConfigurationError, NotFoundError
+from featurestore.error_maps import kafka_errors
+from featurestore.error_maps import postgres_error
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
 from featurestore.kafka_connection import create_client
 from featurestore.topics import partitions_of
 from processors.options import ProcessorOptions
-from processors.state_table import claim_partitions, ensure_state_table, stored_offsets
+from processors.state_table import claim_partitions
+from processors.state_table import ensure_state_table
+from processors.state_table import stored_offsets
 from processors.views import MaterializedViews
 
 __all__ = ["RunClaim", "claim_run", "topic_partitions"]

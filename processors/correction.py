@@ -31,29 +31,34 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import psycopg
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import TopicPartition
 from psycopg import sql
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    NotFoundError,
-    ValidationError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 from featurestore.events.replay import end_offsets
 from featurestore.kafka_connection import create_client
 from featurestore.offline import write_feature_rows
 from featurestore.offline.changes import record_change
 from featurestore.offline.tables import table_identifier
-from processors.decode import KafkaRecords, decode_records, decoder_for
+from processors.decode import KafkaRecords
+from processors.decode import decode_records
+from processors.decode import decoder_for
 from processors.features import EventBatch
 from processors.features.frame import compute_frame
 from processors.features.plan import SourcePlan

@@ -15,9 +15,11 @@ import io
 import json
 import operator
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from functools import cache
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
 import fastavro
 import numpy as np
@@ -29,10 +31,17 @@ from fastavro.read import SchemaResolutionError
 
 from featurestore.config import SchemaRegistrySettings
 from featurestore.definitions.model import NUMERIC_AVRO_TYPES
-from featurestore.errors import NotFoundError, ValidationError
-from featurestore.events import ConfluentSchemaStore, SchemaStore
-from featurestore.events.wire import HEADER_SIZE, SerializationError, parse_header
-from processors.avro_columns import Column, ColumnarReader, UnsupportedSchemaError, pack
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import SchemaStore
+from featurestore.events.wire import HEADER_SIZE
+from featurestore.events.wire import SerializationError
+from featurestore.events.wire import parse_header
+from processors.avro_columns import Column
+from processors.avro_columns import ColumnarReader
+from processors.avro_columns import UnsupportedSchemaError
+from processors.avro_columns import pack
 from processors.features import EventBatch
 from processors.features.plan import SourcePlan
 

@@ -31,27 +31,30 @@ import math
 import threading
 import time
 from collections.abc import Collection
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field
 
 import pyarrow as pa
 
 from featurestore.resilience import Retrier
-from processors.decode import DeadLetter, KafkaRecords
+from processors.decode import DeadLetter
+from processors.decode import KafkaRecords
 from processors.features import EventChunk
 from processors.metrics import observations
-from processors.partition_job import (
-    PartitionJob,
-    PartitionResources,
-    StageTimer,
-    dropped_on_failure,
-    pack_tables,
-    unpack_tables,
-)
+from processors.partition_job import PartitionJob
+from processors.partition_job import PartitionResources
+from processors.partition_job import StageTimer
+from processors.partition_job import dropped_on_failure
+from processors.partition_job import pack_tables
+from processors.partition_job import unpack_tables
 from processors.state_table import StateKey
-from processors.step import PartitionState, held_by
+from processors.step import PartitionState
+from processors.step import held_by
 from processors.summary import PartitionSummary
-from processors.tables import last_emissions, latest_per_entity
+from processors.tables import last_emissions
+from processors.tables import latest_per_entity
 
 __all__ = ["IntervalRunner", "commit_due"]
 

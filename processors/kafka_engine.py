@@ -37,18 +37,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING
+from confluent_kafka import OFFSET_END
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import TopicPartition
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 from featurestore.kafka_connection import create_client
-from featurestore.resilience import Outage, Retrier
+from featurestore.resilience import Outage
+from featurestore.resilience import Retrier
 from processors.claims import claim_run
 from processors.decode import KafkaRecords
 from processors.interval_runner import IntervalRunner
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions
-from processors.partition_job import PartitionJob, PartitionRunner
+from processors.partition_job import PartitionJob
+from processors.partition_job import PartitionRunner
 from processors.recorder import BatchRecorder
 from processors.report import BatchReport
 from processors.wiring import ProcessorWiring

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from opentelemetry import metrics
@@ -35,7 +37,8 @@ from featurestore.kafka_connection import create_client
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from processors.decode import DeadLetter, KafkaRecords
+    from processors.decode import DeadLetter
+    from processors.decode import KafkaRecords
     from processors.report import BatchReport
 
 __all__ = [
@@ -224,10 +227,12 @@ def consumer_lag(settings: Settings, processors: Sequence[str]) -> list[Consumer
         BackendUnavailableError: PostgreSQL or Kafka cannot be reached.
     """
     import psycopg
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer
+    from confluent_kafka import TopicPartition
 
     from featurestore.events.replay import end_offsets
-    from processors.state_table import STATE_TABLE, ensure_state_table
+    from processors.state_table import STATE_TABLE
+    from processors.state_table import ensure_state_table
 
     try:
         with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:

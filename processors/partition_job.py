@@ -30,7 +30,9 @@ import itertools
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,24 +42,34 @@ import pyarrow as pa
 
 from featurestore.config import Settings
 from featurestore.error_maps import postgres_error
-from featurestore.errors import BackendUnavailableError, ConfigurationError
-from featurestore.events.dead_letters import (
-    ORIGINAL_OFFSET_HEADER,
-    ORIGINAL_PARTITION_HEADER,
-    ORIGINAL_TOPIC_HEADER,
-    PROCESSOR_HEADER,
-    REASON_HEADER,
-)
-from featurestore.ingest.kafka import EventProducer, producer_config
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.events.dead_letters import ORIGINAL_OFFSET_HEADER
+from featurestore.events.dead_letters import ORIGINAL_PARTITION_HEADER
+from featurestore.events.dead_letters import ORIGINAL_TOPIC_HEADER
+from featurestore.events.dead_letters import PROCESSOR_HEADER
+from featurestore.events.dead_letters import REASON_HEADER
+from featurestore.ingest.kafka import EventProducer
+from featurestore.ingest.kafka import producer_config
 from featurestore.offline.write import OfflineWriter
 from featurestore.online import RedisOnlineWriter
 from featurestore.resilience import Retrier
-from processors.decode import DeadLetter, KafkaRecords, decoder_for
+from processors.decode import DeadLetter
+from processors.decode import KafkaRecords
+from processors.decode import decoder_for
 from processors.metrics import observations
-from processors.state_table import StateKey, check_owner
-from processors.step import PartitionState, StepResult, held_by, run_step
-from processors.summary import SECONDS, SUMMARY_DDL, SUMMARY_SCHEMA, PartitionSummary
-from processors.tables import from_ipc, to_ipc
+from processors.state_table import StateKey
+from processors.state_table import check_owner
+from processors.step import PartitionState
+from processors.step import StepResult
+from processors.step import held_by
+from processors.step import run_step
+from processors.summary import SECONDS
+from processors.summary import SUMMARY_DDL
+from processors.summary import SUMMARY_SCHEMA
+from processors.summary import PartitionSummary
+from processors.tables import from_ipc
+from processors.tables import to_ipc
 from processors.views import MaterializedViews
 
 __all__ = [

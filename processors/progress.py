@@ -16,7 +16,8 @@ from featurestore.config import Settings
 from featurestore.definitions import Definitions
 from featurestore.error_maps import postgres_error
 from featurestore.events.replay import end_offsets
-from processors.state_table import ensure_state_table, view_offsets
+from processors.state_table import ensure_state_table
+from processors.state_table import view_offsets
 
 __all__ = ["ViewProgress", "view_progress"]
 

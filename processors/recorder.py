@@ -15,8 +15,11 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,11 @@ import pandas as pd
 
 from processors.features import StateCounts
 from processors.metrics import ProcessorMetrics
-from processors.report import COUNTS, BatchReport
-from processors.status import BatchStatus, now_iso, write_status
+from processors.report import COUNTS
+from processors.report import BatchReport
+from processors.status import BatchStatus
+from processors.status import now_iso
+from processors.status import write_status
 from processors.summary import PartitionSummary
 
 __all__ = ["BatchRecorder", "EngineProgress", "RowsHook"]

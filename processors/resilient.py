@@ -29,8 +29,13 @@ from collections.abc import Callable
 
 from featurestore.config import Settings
 from featurestore.heap import freeze_startup_heap
-from featurestore.resilience import Backoff, Health, Retrier, Stopped, outage_of
-from processors.handle import EngineExitedError, ProcessorHandle
+from featurestore.resilience import Backoff
+from featurestore.resilience import Health
+from featurestore.resilience import Retrier
+from featurestore.resilience import Stopped
+from featurestore.resilience import outage_of
+from processors.handle import EngineExitedError
+from processors.handle import ProcessorHandle
 from processors.metrics import ProcessorMetrics
 from processors.options import ProcessorOptions
 from processors.wiring import ProcessorWiring

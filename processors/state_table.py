@@ -35,7 +35,8 @@ transaction. A save writes a few KB instead of the whole set (~80,000 events per
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import psycopg

@@ -13,27 +13,31 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from featurestore.errors import ConfigurationError
-from processors.decode import DeadLetter, EventDecoder, KafkaRecords, decode_records
-from processors.features import (
-    EventChunk,
-    FeatureOutput,
-    PartitionFeatureState,
-    StateCounts,
-    ViewChain,
-    feed_chain,
-    process_chain,
-)
+from processors.decode import DeadLetter
+from processors.decode import EventDecoder
+from processors.decode import KafkaRecords
+from processors.decode import decode_records
+from processors.features import EventChunk
+from processors.features import FeatureOutput
+from processors.features import PartitionFeatureState
+from processors.features import StateCounts
+from processors.features import ViewChain
+from processors.features import feed_chain
+from processors.features import process_chain
 from processors.features.plan import SourcePlan
 from processors.features.state import NO_OPEN_TILE
-from processors.tables import latest_per_entity, rows_table
+from processors.tables import latest_per_entity
+from processors.tables import rows_table
 
 __all__ = ["PartitionState", "StepResult", "held_by", "run_step"]
 

@@ -7,7 +7,9 @@ a SQL/Feast null here. Re-emissions of a key within a step are collapsed (the la
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt

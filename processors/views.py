@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 
-from featurestore.definitions import Definitions, FeatureView, StreamComputation
+from featurestore.definitions import Definitions
+from featurestore.definitions import FeatureView
+from featurestore.definitions import StreamComputation
 from featurestore.definitions.validate import topic_entity
 from featurestore.errors import ConfigurationError
 from featurestore.online import StaticCatalog
 from featurestore.online.catalog import catalog_from_definitions
-from processors.features import TopicPlan, ViewChain, compile_chain, compile_topic
+from processors.features import TopicPlan
+from processors.features import ViewChain
+from processors.features import compile_chain
+from processors.features import compile_topic
 
 __all__ = ["MaterializedViews"]
 

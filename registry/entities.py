@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from feast import Entity, ValueType
+from feast import Entity
+from feast import ValueType
 
 symbol = Entity(
     name="symbol",

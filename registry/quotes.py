@@ -11,9 +11,15 @@ from __future__ import annotations
 import json
 
 from entities import symbol
-from feast import Field, KafkaSource
-from feast.types import Float64, Int64, String
-from streams import SETTINGS, minute_view, per_minute, stream_source
+from feast import Field
+from feast import KafkaSource
+from feast.types import Float64
+from feast.types import Int64
+from feast.types import String
+from streams import SETTINGS
+from streams import minute_view
+from streams import per_minute
+from streams import stream_source
 
 QUOTE_SCHEMA = json.dumps(
     {

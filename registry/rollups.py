@@ -19,9 +19,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from entities import symbol
-from feast import Field, StreamFeatureView
+from feast import Field
+from feast import StreamFeatureView
 from feast.aggregation import Aggregation
-from feast.types import Float64, Int64, String
+from feast.types import Float64
+from feast.types import Int64
+from feast.types import String
 from trades import trades_source
 
 _OHLCV = {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from feast import FeatureService
 from metrics import metric_rolling_1m
 from quotes import quotes_1m
-from trades import bars_1m, rolling_1m
+from trades import bars_1m
+from trades import rolling_1m
 
 market_features_v1 = FeatureService(
     name="market_features_v1",

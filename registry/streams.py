@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from feast import Entity, Field, KafkaSource, StreamFeatureView
+from feast import Entity
+from feast import Field
+from feast import KafkaSource
+from feast import StreamFeatureView
 from feast.aggregation import Aggregation
 from feast.data_format import AvroFormat
 from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (

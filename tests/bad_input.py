@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings
 
 __all__ = ["FUZZ", "leaks"]
 

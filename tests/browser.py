@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect
 
 
 class Page:

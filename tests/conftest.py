@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import featurestore.mlflow_plugins  # noqa: F401  (first: MLflow's client telemetry off, see it)
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
+from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
 from featurestore.ingest import paths
 
@@ -42,7 +44,8 @@ def settings() -> Settings:
     settings = load_settings()
     if settings.security.enabled:
         from featurestore.config import GRPC_SCOPES
-        from featurestore.security import ALL_SCOPES, local_credentials
+        from featurestore.security import ALL_SCOPES
+        from featurestore.security import local_credentials
 
         token = local_credentials(settings.data_dir, GRPC_SCOPES).grpc_tokens[ALL_SCOPES]
         os.environ.setdefault("FEATURESTORE_TOKEN", token)

@@ -24,19 +24,28 @@ import base64
 import json
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import Server
+from websockets.sync.server import ServerConnection
+from websockets.sync.server import serve
 
 from featurestore.events.codec import to_micros
-from featurestore.ingest.sources.lean import LeanQuoteFile, LeanTradeFile
+from featurestore.ingest.sources.lean import LeanQuoteFile
+from featurestore.ingest.sources.lean import LeanTradeFile
 
 __all__ = ["VendorSimulator", "load_tape"]
 

@@ -17,12 +17,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from featurestore.cli._options import FiniteFloat, option_group
-from featurestore.config import Settings, load_settings
+from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import option_group
+from featurestore.config import Settings
+from featurestore.config import load_settings
 
 if TYPE_CHECKING:
     from featurestore.definitions import Definitions
-    from featurestore.resilience import Health, Retrier
+    from featurestore.resilience import Health
+    from featurestore.resilience import Retrier
 
 __all__ = ["Follower", "follow_options", "start_follower"]
 
@@ -72,7 +75,9 @@ def start_follower(project: str | None, ready_file: Path | None) -> Follower:
     """Load the settings and definitions (waiting for the registry), stop on SIGTERM/SIGINT."""
     from featurestore.definitions import PROJECT
     from featurestore.definitions.snapshot import cached_definitions
-    from featurestore.resilience import Health, Retrier, Stopped
+    from featurestore.resilience import Health
+    from featurestore.resilience import Retrier
+    from featurestore.resilience import Stopped
     from featurestore.stack.base import health_to_ready_file
 
     settings = load_settings()

@@ -50,10 +50,13 @@ def train(
 
     No labels: the rows decide the step, the seasonal cycle (if any) and the level smoothing.
     """
-    from featurestore.definitions import PROJECT, load_definitions
-    from models.anomaly.history import entity_key_of, view_rows
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
+    from models.anomaly.history import entity_key_of
+    from models.anomaly.history import view_rows
     from models.registry import ModelRegistry
-    from models.training.anomaly import fit_detector, register_detector
+    from models.training.anomaly import fit_detector
+    from models.training.anomaly import register_detector
 
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
@@ -99,7 +102,8 @@ def train(
 def evaluate(series: int, steps: int, season: int, seed: int) -> None:
     """Precision and recall of the detector on injected spikes, shifts, trends, season breaks."""
     from models.anomaly.detector import DetectorParams
-    from models.anomaly.evaluation import evaluate_shapes, results_markdown
+    from models.anomaly.evaluation import evaluate_shapes
+    from models.anomaly.evaluation import results_markdown
 
     results = evaluate_shapes(DetectorParams(season=season), series=series, steps=steps, seed=seed)
     click.echo(results_markdown(results))

@@ -24,9 +24,11 @@ def column_copies(project: str | None, rebuild: bool) -> None:
     monitor`` runs this on a schedule (``FEATURESTORE_POSTGRES__COLUMN_COPY_INTERVAL_S``).
     """
     from featurestore.config import load_settings
-    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
     from featurestore.errors import ConfigurationError
-    from featurestore.offline.column_copy import column_copy_root, refresh_copies
+    from featurestore.offline.column_copy import column_copy_root
+    from featurestore.offline.column_copy import refresh_copies
 
     settings = load_settings()
     root = column_copy_root(settings)

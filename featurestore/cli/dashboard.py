@@ -21,7 +21,8 @@ def dashboard(port: int | None, grpc_target: str | None, project: str | None) ->
     import uvicorn
 
     from featurestore.config import load_settings
-    from featurestore.dashboard import build_dashboard, create_app
+    from featurestore.dashboard import build_dashboard
+    from featurestore.dashboard import create_app
     from featurestore.telemetry import log_to_stderr
 
     log_to_stderr()

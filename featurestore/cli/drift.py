@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 import click
 
-from featurestore.cli._options import AWARE_TIME, FiniteFloat
+from featurestore.cli._options import AWARE_TIME
+from featurestore.cli._options import FiniteFloat
 from featurestore.config import load_settings
 
 __all__ = ["drift"]
@@ -42,9 +44,11 @@ def drift(
     log_mlflow: bool,
 ) -> None:
     """Print the population stability index of each model input, worst first."""
-    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
     from featurestore.offline import PostgresOfflineStore
-    from models.monitoring import log_drift, measure_drift
+    from models.monitoring import log_drift
+    from models.monitoring import measure_drift
     from models.registry import ModelRegistry
 
     settings = load_settings()

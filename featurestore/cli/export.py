@@ -152,15 +152,15 @@ def export(
     t + horizon; both labels stay null until the store holds a bar of the symbol at or after
     t + horizon (see featurestore.offline.labels).
     """
-    from featurestore.definitions import PROJECT, load_definitions
-    from featurestore.errors import FeatureStoreError, ValidationError
-    from featurestore.offline import (
-        LabelSpec,
-        NaiveTimestampWarning,
-        PostgresOfflineStore,
-        TrainingRequest,
-        export_parquet,
-    )
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
+    from featurestore.errors import FeatureStoreError
+    from featurestore.errors import ValidationError
+    from featurestore.offline import LabelSpec
+    from featurestore.offline import NaiveTimestampWarning
+    from featurestore.offline import PostgresOfflineStore
+    from featurestore.offline import TrainingRequest
+    from featurestore.offline import export_parquet
 
     settings = load_settings()
     refs = [f for f in features.split(",") if f.strip()] if features else None

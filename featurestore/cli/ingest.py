@@ -6,19 +6,32 @@ import functools
 import logging
 import signal
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
-from featurestore.cli._options import FiniteFloat, option_group, positive_seconds
+from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import option_group
+from featurestore.cli._options import positive_seconds
 
 if TYPE_CHECKING:
     from featurestore.config import Settings
-    from featurestore.ingest import EventSource, IngestSummary, RecordKind, SourceRecord
+    from featurestore.ingest import EventSource
+    from featurestore.ingest import IngestSummary
+    from featurestore.ingest import RecordKind
+    from featurestore.ingest import SourceRecord
     from featurestore.ingest.vendor.backfill import LoggedIds
     from featurestore.ingest.vendor.gaps import Gap
     from featurestore.ingest.vendor.rest import RestClient
@@ -119,7 +132,9 @@ def _run(
 ) -> None:
     from featurestore.errors import FeatureStoreError
     from featurestore.events import ConfluentSchemaStore
-    from featurestore.ingest import IngestDeliveryError, IngestOptions, Ingestor
+    from featurestore.ingest import IngestDeliveryError
+    from featurestore.ingest import IngestOptions
+    from featurestore.ingest import Ingestor
     from featurestore.ingest.metrics import IngestMetrics
     from featurestore.telemetry import process_telemetry
 
@@ -388,7 +403,8 @@ def ingest_synthetic(
     symbols: int, jump_probability: float | None, rate: float, generation: _Generation
 ) -> None:
     """Generate a synthetic market (GBM prices with jumps), deterministic given seed and start."""
-    from featurestore.ingest import MarketConfig, SyntheticMarket
+    from featurestore.ingest import MarketConfig
+    from featurestore.ingest import SyntheticMarket
 
     config = MarketConfig(symbols=symbols, rate=rate, **generation.bounds)
     if jump_probability is not None:
@@ -426,7 +442,8 @@ def ingest_metrics(
     Each row is one observation of the named columns; the id is <file>:<line>. Rows without a
     usable entity, time or finite value go to the dead-letter topic with the reason.
     """
-    from featurestore.ingest import metric_layout, open_event_file
+    from featurestore.ingest import metric_layout
+    from featurestore.ingest import open_event_file
 
     if not name.strip():
         raise click.UsageError("--name must not be empty")
@@ -459,7 +476,8 @@ def ingest_synthetic_metrics(
     entities: int, name: str, spike_probability: float, rate: float, generation: _Generation
 ) -> None:
     """Generate metrics: per entity a random walk with rare spikes; seeded, reproducible."""
-    from featurestore.ingest import MetricStream, MetricStreamConfig
+    from featurestore.ingest import MetricStream
+    from featurestore.ingest import MetricStreamConfig
 
     def generate() -> MetricStream:
         if not name.strip():
@@ -491,7 +509,9 @@ def _range(start: str | None, end: str | None) -> tuple[datetime, datetime] | No
     A date is a whole New York day; a date-time is an instant (UTC unless it says otherwise), and
     ``--end`` as a date-time is excluded.
     """
-    from datetime import date, time, timedelta
+    from datetime import date
+    from datetime import time
+    from datetime import timedelta
     from zoneinfo import ZoneInfo
 
     if start is None and end is None:
@@ -537,7 +557,8 @@ _with_range = option_group(
 def _vendor_clients(settings: Settings) -> tuple[RestClient, LoggedIds]:
     """The vendor's REST client, and what the settings' topics already hold (ids by range)."""
     from featurestore.events import ConfluentSchemaStore
-    from featurestore.ingest.vendor import RestClient, logged_ids
+    from featurestore.ingest.vendor import RestClient
+    from featurestore.ingest.vendor import logged_ids
     from featurestore.resilience import Backoff
 
     vendor = settings.vendor
@@ -591,7 +612,10 @@ def ingest_live(
     from datetime import timedelta
 
     from featurestore.errors import FeatureStoreError
-    from featurestore.ingest.vendor import BarsTable, Healer, LiveFeed, VendorStream
+    from featurestore.ingest.vendor import BarsTable
+    from featurestore.ingest.vendor import Healer
+    from featurestore.ingest.vendor import LiveFeed
+    from featurestore.ingest.vendor import VendorStream
     from featurestore.resilience import Backoff
 
     settings = _settings()
@@ -660,7 +684,8 @@ def ingest_backfill(
     Records already in the log (same vendor id) are not sent again.
     """
     from featurestore.errors import FeatureStoreError
-    from featurestore.ingest.vendor import CopyFilter, vendor_records
+    from featurestore.ingest.vendor import CopyFilter
+    from featurestore.ingest.vendor import vendor_records
 
     settings = _settings()
     wanted = _symbols(symbols, settings.vendor.symbols)
@@ -717,7 +742,11 @@ def ingest_heal(
     from datetime import timedelta
 
     from featurestore.errors import FeatureStoreError
-    from featurestore.ingest.vendor import BarsTable, CopyFilter, Healer, HealReport, heal_window
+    from featurestore.ingest.vendor import BarsTable
+    from featurestore.ingest.vendor import CopyFilter
+    from featurestore.ingest.vendor import Healer
+    from featurestore.ingest.vendor import HealReport
+    from featurestore.ingest.vendor import heal_window
     from featurestore.ingest.vendor.backfill import settled_gaps
 
     settings = _settings()
@@ -768,8 +797,11 @@ def _correct_gaps(settings: Settings, gaps: Sequence[Gap], wait_s: float) -> Non
     Copies already in the log count too: after a rebuild from the log, a heal finds the same
     gaps again and this recomputes them.
     """
-    from featurestore.definitions import PROJECT, load_definitions
-    from featurestore.errors import ConfigurationError, FeatureStoreError, NotFoundError
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
+    from featurestore.errors import ConfigurationError
+    from featurestore.errors import FeatureStoreError
+    from featurestore.errors import NotFoundError
     from processors.correction import correct_range
 
     if not gaps:

@@ -30,7 +30,8 @@ def monitor(metrics_port: int | None, ready_file: Path | None, project: str | No
     from featurestore.config import load_settings
     from featurestore.monitor import Monitor
     from featurestore.stack.base import write_ready_file
-    from featurestore.telemetry import log_to_stderr, process_telemetry
+    from featurestore.telemetry import log_to_stderr
+    from featurestore.telemetry import process_telemetry
 
     log_to_stderr()
     settings = load_settings()

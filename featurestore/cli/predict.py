@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 import click
 
-from featurestore.cli._follow import follow_options, start_follower
+from featurestore.cli._follow import follow_options
+from featurestore.cli._follow import start_follower
 
 __all__ = ["predict"]
 
@@ -76,7 +79,9 @@ def predict(
 
     from featurestore.events import ConfluentSchemaStore
     from featurestore.offline import PostgresOfflineStore
-    from featurestore.offline.predictions import BarsTable, PredictionTable, record_predictions
+    from featurestore.offline.predictions import BarsTable
+    from featurestore.offline.predictions import PredictionTable
+    from featurestore.offline.predictions import record_predictions
     from featurestore.telemetry import process_telemetry
     from models.follow import follow_table
     from models.metrics import FeedMetrics

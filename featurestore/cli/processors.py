@@ -9,11 +9,13 @@ import signal
 import sys
 import threading
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 
-from featurestore.cli._options import AWARE_TIME, FiniteFloat
+from featurestore.cli._options import AWARE_TIME
+from featurestore.cli._options import FiniteFloat
 
 if TYPE_CHECKING:
     from featurestore.stack.processors import ProcessorService
@@ -106,7 +108,8 @@ _name = click.option(
 def _options(name: str, settings: Any = None, **kwargs: Any) -> Any:
     """The run's options; ``settings`` give the engine's defaults (None: Spark's)."""
     from featurestore.definitions import PROJECT
-    from processors.options import Engine, ProcessorOptions
+    from processors.options import Engine
+    from processors.options import ProcessorOptions
 
     master = kwargs.get("master") or "local[*]"
     engine: Engine | None = kwargs.get("engine")
@@ -185,7 +188,8 @@ def _run_foreground(name: str, kwargs: dict[str, Any]) -> None:
     from featurestore.processor_files import ready_file
     from featurestore.resilience import Health
     from featurestore.stack.base import health_to_ready_file
-    from featurestore.telemetry import log_to_stderr, process_telemetry
+    from featurestore.telemetry import log_to_stderr
+    from featurestore.telemetry import process_telemetry
     from processors.metrics import ProcessorMetrics
     from processors.resilient import run_resilient_stream
 
@@ -332,7 +336,8 @@ def reset(name: str, project: str | None, topic: str | None, yes: bool) -> None:
     from featurestore.config import load_settings
     from featurestore.error_maps import postgres_errors
     from featurestore.stack.processors import ProcessorService
-    from processors.state_table import delete_state, ensure_state_table
+    from processors.state_table import delete_state
+    from processors.state_table import ensure_state_table
 
     settings = load_settings()
     options = _options(name, project=project, topic=topic)
@@ -359,7 +364,8 @@ def status(name: str, as_json: bool) -> None:
     every one is shown. A name no processor has run under is refused, naming the known ones.
     """
     from featurestore.config import load_settings
-    from featurestore.processor_files import processor_dir, status_file
+    from featurestore.processor_files import processor_dir
+    from featurestore.processor_files import status_file
     from featurestore.stack.processors import ProcessorService
     from processors.status import read_status
 
@@ -428,7 +434,8 @@ def _echo_status(data: dict[str, Any], indent: str) -> None:
 def backfill(name: str, start: str | None, end: str | None, **kwargs: Any) -> None:
     """Process the whole topic (or a range) in one batch job, through the same sinks."""
     from featurestore.config import load_settings
-    from processors.spark import BackfillRange, run_backfill
+    from processors.spark import BackfillRange
+    from processors.spark import run_backfill
 
     logging.basicConfig(level=logging.WARNING)
     settings = load_settings()
@@ -471,7 +478,8 @@ def correct(
     late; this rewrites the entities' rows of [--from, --to) and of the windows that cover it.
     """
     from featurestore.config import load_settings
-    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
     from featurestore.errors import FeatureStoreError
     from processors.correction import correct_range
 

@@ -14,7 +14,8 @@ from featurestore.cli._options import option_group
 from featurestore.config import load_settings
 
 if TYPE_CHECKING:
-    from featurestore.definitions import Definitions, StreamComputation
+    from featurestore.definitions import Definitions
+    from featurestore.definitions import StreamComputation
 
 __all__ = ["describe", "registry"]
 
@@ -42,7 +43,10 @@ def registry() -> None:
 def apply(project: str | None, repo: Path | None) -> None:
     """Apply what the Feast repo defines (validated first) and create the offline tables."""
     from featurestore.apply import apply_repo
-    from featurestore.definitions import PROJECT, REPO_PATH, load_repo, validate_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import REPO_PATH
+    from featurestore.definitions import load_repo
+    from featurestore.definitions import validate_definitions
     from featurestore.errors import FeatureStoreError
     from featurestore.ingest.kinds import register_event_schemas
     from featurestore.stack import Stack
@@ -90,7 +94,9 @@ def plan(project: str | None, repo: Path | None, as_json: bool) -> None:
     stderr), 0 otherwise.
     """
     from featurestore.apply import plan_definitions
-    from featurestore.definitions import PROJECT, REPO_PATH, load_repo
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import REPO_PATH
+    from featurestore.definitions import load_repo
     from featurestore.errors import FeatureStoreError
     from featurestore.ingest.kinds import own_event_schemas
 
@@ -164,7 +170,8 @@ def describe(defs: Definitions) -> list[str]:
 @click.option("--project", default=None, help="Feast project (default: featurestore).")
 def list_(project: str | None) -> None:
     """List entities, feature views (fields, TTL, table, computation) and feature services."""
-    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
     from featurestore.errors import FeatureStoreError
 
     try:

@@ -104,7 +104,8 @@ def _print_events(reading: _Reading) -> None:
     """Print the events of the topic (JSON lines), then how many were decoded."""
     from dataclasses import asdict
 
-    from featurestore.events import LoggedEvent, replay_topic
+    from featurestore.events import LoggedEvent
+    from featurestore.events import replay_topic
 
     decoded = undecodable = 0
     by_schema: dict[int, int] = {}
@@ -140,12 +141,10 @@ def _print_events(reading: _Reading) -> None:
 def _print_dead_letters(reading: _Reading, reason: str | None) -> None:
     """Print the topic's dead letters (those whose reason contains ``reason``)."""
     from featurestore.events import AvroDeserializer
-    from featurestore.events.dead_letters import (
-        dead_letter_json,
-        dead_letter_text,
-        decode_value,
-        parse_dead_letter,
-    )
+    from featurestore.events.dead_letters import dead_letter_json
+    from featurestore.events.dead_letters import dead_letter_text
+    from featurestore.events.dead_letters import decode_value
+    from featurestore.events.dead_letters import parse_dead_letter
     from featurestore.events.replay import replay_messages
 
     wanted = reason.casefold() if reason is not None else None

@@ -20,8 +20,10 @@ def retention(project: str | None, dry_run: bool) -> None:
     import psycopg
 
     from featurestore.config import load_settings
-    from featurestore.definitions import PROJECT, load_definitions
-    from featurestore.offline.retention import apply_retention, describe
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
+    from featurestore.offline.retention import apply_retention
+    from featurestore.offline.retention import describe
 
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)

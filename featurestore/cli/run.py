@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from featurestore.cli._options import FiniteFloat
-from featurestore.cli.stack import bring_up, echo_progress, echo_status
+from featurestore.cli.stack import bring_up
+from featurestore.cli.stack import echo_progress
+from featurestore.cli.stack import echo_status
 from featurestore.config import load_settings
 
 __all__ = ["run"]

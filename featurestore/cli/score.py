@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
 import click
 
-from featurestore.cli._follow import follow_options, start_follower
+from featurestore.cli._follow import follow_options
+from featurestore.cli._follow import start_follower
 
 __all__ = ["parse_features", "score"]
 
@@ -76,7 +79,9 @@ def score(
     from featurestore.offline import PostgresOfflineStore
     from featurestore.telemetry import process_telemetry
     from models.anomaly.model import LEGACY_VIEW
-    from models.anomaly.views import ViewScoring, ensure_detector, scoring_for_view
+    from models.anomaly.views import ViewScoring
+    from models.anomaly.views import ensure_detector
+    from models.anomaly.views import scoring_for_view
     from models.follow import follow_table
     from models.metrics import FeedMetrics
     from models.publish import AnomalyPublisher

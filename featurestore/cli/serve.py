@@ -27,7 +27,8 @@ def serve(
 ) -> None:
     """Serve the four services (with health and reflection) until SIGTERM, then drain."""
     from featurestore.config import load_settings
-    from featurestore.definitions import PROJECT, Definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import Definitions
     from featurestore.definitions.snapshot import cached_definitions
     from featurestore.errors import NotFoundError
     from featurestore.online import catalog_from_feast_repo

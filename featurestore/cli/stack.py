@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
+from featurestore.config import load_settings
 
 if TYPE_CHECKING:
-    from featurestore.stack import ComponentStatus, Stack, UpResult
+    from featurestore.stack import ComponentStatus
+    from featurestore.stack import Stack
+    from featurestore.stack import UpResult
     from featurestore.stack.feed import FeedOptions
 
 __all__ = ["alert_lines", "bring_up", "echo_progress", "echo_status", "stack"]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -82,10 +83,12 @@ def train(
     the split is chronological (60/20/20) with a purge gap of the labels' reach. Prints each
     model's test metrics next to its baselines.
     """
-    from featurestore.definitions import PROJECT, load_definitions
+    from featurestore.definitions import PROJECT
+    from featurestore.definitions import load_definitions
     from featurestore.offline import LabelSpec
     from models.data import DataWindow
-    from models.training.run import TrainingContext, TrainOptions
+    from models.training.run import TrainingContext
+    from models.training.run import TrainOptions
     from models.training.run import train as run_training
 
     if (data_source == "file") != (data_file is not None):

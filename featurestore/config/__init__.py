@@ -24,8 +24,11 @@ machine.
 
 from __future__ import annotations
 
-from featurestore.config import _servers, _settings
-from featurestore.config._loader import NOT_SETTINGS, load_settings, settings_env
+from featurestore.config import _servers
+from featurestore.config import _settings
+from featurestore.config._loader import NOT_SETTINGS
+from featurestore.config._loader import load_settings
+from featurestore.config._loader import settings_env
 from featurestore.config._servers import *  # noqa: F403  (_servers.__all__)
 from featurestore.config._settings import *  # noqa: F403  (_settings.__all__)
 

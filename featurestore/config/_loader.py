@@ -8,13 +8,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_origin
+from typing import Any
+from typing import get_origin
 
-from pydantic import (
-    BaseModel,
-    SecretStr,
-    ValidationError,
-)
+from pydantic import BaseModel
+from pydantic import SecretStr
+from pydantic import ValidationError
 
 from featurestore.config._settings import Settings
 from featurestore.errors import ConfigurationError

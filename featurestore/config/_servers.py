@@ -5,28 +5,25 @@ from __future__ import annotations
 import base64
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from pydantic import (
-    Field,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field
+from pydantic import SecretStr
+from pydantic import field_validator
+from pydantic import model_validator
 
-from featurestore.config._values import (
-    LOOPBACK,
-    Port,
-    _comma_separated,
-    _each_entry,
-    _entries,
-    _host_port,
-    _http_url,
-    _http_urls,
-    _secret_entries,
-    _Section,
-    _user_password,
-)
+from featurestore.config._values import LOOPBACK
+from featurestore.config._values import Port
+from featurestore.config._values import _comma_separated
+from featurestore.config._values import _each_entry
+from featurestore.config._values import _entries
+from featurestore.config._values import _host_port
+from featurestore.config._values import _http_url
+from featurestore.config._values import _http_urls
+from featurestore.config._values import _secret_entries
+from featurestore.config._values import _Section
+from featurestore.config._values import _user_password
 from featurestore.kafka_connection import KafkaConnection
 
 __all__ = [

@@ -4,40 +4,37 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import SecretStr
+from pydantic import field_validator
+from pydantic import model_validator
 
-from featurestore.config._servers import (
-    KafkaSettings,
-    MlflowSettings,
-    PostgresSettings,
-    RedisSettings,
-    SchemaRegistrySettings,
-    TopicSettings,
-)
-from featurestore.config._values import (
-    LOOPBACK,
-    Port,
-    PortOrFree,
-    _comma_separated,
-    _each_entry,
-    _http_url,
-    _secret_entries,
-    _Section,
-    _url,
-)
+from featurestore.config._servers import KafkaSettings
+from featurestore.config._servers import MlflowSettings
+from featurestore.config._servers import PostgresSettings
+from featurestore.config._servers import RedisSettings
+from featurestore.config._servers import SchemaRegistrySettings
+from featurestore.config._servers import TopicSettings
+from featurestore.config._values import LOOPBACK
+from featurestore.config._values import Port
+from featurestore.config._values import PortOrFree
+from featurestore.config._values import _comma_separated
+from featurestore.config._values import _each_entry
+from featurestore.config._values import _http_url
+from featurestore.config._values import _secret_entries
+from featurestore.config._values import _Section
+from featurestore.config._values import _url
 from featurestore.errors import ConfigurationError
-from featurestore.security import ALL_SCOPES, local_credentials
+from featurestore.security import ALL_SCOPES
+from featurestore.security import local_credentials
 
 __all__ = [
     "GRPC_SCOPES",

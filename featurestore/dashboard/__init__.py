@@ -9,6 +9,8 @@ the stack (``featurestore/stack/dashboard.py``).
 
 from __future__ import annotations
 
-from featurestore.dashboard._app import Dashboard, build_dashboard, create_app
+from featurestore.dashboard._app import Dashboard
+from featurestore.dashboard._app import build_dashboard
+from featurestore.dashboard._app import create_app
 
 __all__ = ["Dashboard", "build_dashboard", "create_app"]

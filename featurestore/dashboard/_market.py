@@ -13,10 +13,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from typing import Any
 
-from featurestore_client import Anomaly, FeatureStoreClient, FeatureStoreClientError, RetryPolicy
+from featurestore_client import Anomaly
+from featurestore_client import FeatureStoreClient
+from featurestore_client import FeatureStoreClientError
+from featurestore_client import RetryPolicy
 
 from featurestore.offline import PostgresOfflineStore
 

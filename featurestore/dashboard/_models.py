@@ -15,10 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from featurestore_client import FeatureStoreClient, FeatureStoreClientError
+from featurestore_client import FeatureStoreClient
+from featurestore_client import FeatureStoreClientError
 
 from featurestore.dashboard._prometheus import PrometheusApi
-from models.registry import CHAMPION, ModelRegistry
+from models.registry import CHAMPION
+from models.registry import ModelRegistry
 
 __all__ = ["ModelsPanel"]
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from featurestore.dashboard._prometheus import PrometheusApi, Sample
+from featurestore.dashboard._prometheus import PrometheusApi
+from featurestore.dashboard._prometheus import Sample
 
 __all__ = ["pipeline_panel"]
 

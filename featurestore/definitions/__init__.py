@@ -9,10 +9,13 @@ hand) is the source of truth.
 from __future__ import annotations
 
 from featurestore.definitions import model
-from featurestore.definitions.catalog import market_definitions, stream_definitions
+from featurestore.definitions.catalog import market_definitions
+from featurestore.definitions.catalog import stream_definitions
 from featurestore.definitions.model import *  # noqa: F403  (the domain types: model.__all__)
 from featurestore.definitions.registry import load_definitions
-from featurestore.definitions.repo import PROJECT, REPO_PATH, load_repo
+from featurestore.definitions.repo import PROJECT
+from featurestore.definitions.repo import REPO_PATH
+from featurestore.definitions.repo import load_repo
 from featurestore.definitions.validate import validate_definitions
 
 __all__ = [

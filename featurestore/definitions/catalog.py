@@ -14,8 +14,10 @@ from dataclasses import replace
 from datetime import timedelta
 from functools import cache
 
-from featurestore.definitions.model import Definitions, FeatureView
-from featurestore.definitions.repo import PROJECT, load_repo
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.repo import PROJECT
+from featurestore.definitions.repo import load_repo
 from featurestore.errors import ConfigurationError
 
 __all__ = ["PROJECT", "market_definitions", "stream_definitions"]

@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Collection
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
-from featurestore.definitions.model import (
-    Definitions,
-    Entity,
-    FeatureService,
-    FeatureView,
-    StreamComputation,
-)
-from featurestore.definitions.validate import check_changes, check_tables
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import Entity
+from featurestore.definitions.model import FeatureService
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import StreamComputation
+from featurestore.definitions.validate import check_changes
+from featurestore.definitions.validate import check_tables
 from featurestore.errors import ConfigurationError
 
 __all__ = ["Action", "Change", "DefinitionChanges", "FieldChange", "diff_definitions"]

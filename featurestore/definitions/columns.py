@@ -8,7 +8,8 @@ its event and created times and :data:`LINEAGE_COLUMNS` (:mod:`featurestore.offl
 
 from __future__ import annotations
 
-from featurestore.definitions.model import FeatureView, SourceTable
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import SourceTable
 
 __all__ = ["LINEAGE_COLUMNS", "ROW_METADATA", "reserved_columns", "reserved_feature_names"]
 

@@ -31,7 +31,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal
+from typing import TypeAlias
 
 from featurestore.errors import ConfigurationError
 

@@ -13,20 +13,18 @@ the error and its message stay, for Feast's ``get_torch``.
 
 from __future__ import annotations
 
-from feast import (
-    Entity,
-    FeatureService,
-    FeatureStore,
-    FeatureView,
-    Field,
-    KafkaSource,
-    OnDemandFeatureView,
-    RepoConfig,
-    StreamFeatureView,
-    ValueType,
-    torch_wrapper,
-    types,
-)
+from feast import Entity
+from feast import FeatureService
+from feast import FeatureStore
+from feast import FeatureView
+from feast import Field
+from feast import KafkaSource
+from feast import OnDemandFeatureView
+from feast import RepoConfig
+from feast import StreamFeatureView
+from feast import ValueType
+from feast import torch_wrapper
+from feast import types
 from feast.aggregation import Aggregation
 from feast.data_format import AvroFormat
 from feast.data_source import DataSource

@@ -7,7 +7,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -16,24 +17,22 @@ from typing import Any
 import psycopg
 
 from featurestore.config import Settings
-from featurestore.definitions.feast_stream import (
-    order_features,
-    quiet_stream_warnings,
-    stream_from_feast,
-    stream_view_to_feast,
-)
-from featurestore.definitions.model import (
-    Definitions,
-    Entity,
-    Feature,
-    FeatureRef,
-    FeatureService,
-    FeatureView,
-    SourceTable,
-    ValueType,
-)
-from featurestore.definitions.repo_config import REGISTRY_SCHEMA, repo_config_dict
-from featurestore.error_maps import postgres_errors, registry_errors
+from featurestore.definitions.feast_stream import order_features
+from featurestore.definitions.feast_stream import quiet_stream_warnings
+from featurestore.definitions.feast_stream import stream_from_feast
+from featurestore.definitions.feast_stream import stream_view_to_feast
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import Entity
+from featurestore.definitions.model import Feature
+from featurestore.definitions.model import FeatureRef
+from featurestore.definitions.model import FeatureService
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import SourceTable
+from featurestore.definitions.model import ValueType
+from featurestore.definitions.repo_config import REGISTRY_SCHEMA
+from featurestore.definitions.repo_config import repo_config_dict
+from featurestore.error_maps import postgres_errors
+from featurestore.error_maps import registry_errors
 from featurestore.errors import ConfigurationError
 
 __all__ = ["feature_store", "from_feast", "to_feast_objects"]
@@ -332,7 +331,8 @@ def feature_store(settings: Settings, project: str, repo_path: Path | None = Non
     closes; left to the garbage collector, each store dropped a connection ("deleted while
     still open") whenever it happened to be collected. They are disposed here on leaving.
     """
-    from featurestore.definitions.feast_api import FeatureStore, RepoConfig
+    from featurestore.definitions.feast_api import FeatureStore
+    from featurestore.definitions.feast_api import RepoConfig
 
     ensure_registry_schema(settings)
     config = RepoConfig(**repo_config_dict(settings, project))

@@ -44,20 +44,22 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from featurestore.definitions.expressions import names, parse
-from featurestore.definitions.model import (
-    AggFunction,
-    Aggregation,
-    Feature,
-    FeatureView,
-    StreamComputation,
-    StreamSource,
-)
-from featurestore.errors import ConfigurationError, ValidationError
+from featurestore.definitions.expressions import names
+from featurestore.definitions.expressions import parse
+from featurestore.definitions.model import AggFunction
+from featurestore.definitions.model import Aggregation
+from featurestore.definitions.model import Feature
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import StreamComputation
+from featurestore.definitions.model import StreamSource
+from featurestore.errors import ConfigurationError
+from featurestore.errors import ValidationError
 
 __all__ = [
     "COLUMN_TAG",
@@ -137,7 +139,8 @@ def _dependency_order(columns: Mapping[str, str]) -> dict[str, str]:
 
 
 def _source_from_feast(view: Any, kafka: Any) -> StreamSource:
-    from featurestore.definitions.feast_api import AvroFormat, KafkaSource
+    from featurestore.definitions.feast_api import AvroFormat
+    from featurestore.definitions.feast_api import KafkaSource
 
     where = f"feature view {view.name!r} source {kafka.name!r}"
     if not isinstance(kafka, KafkaSource):
@@ -282,7 +285,9 @@ def stream_view_to_feast(
             processors take the brokers from the settings).
     """
     from featurestore.definitions.feast_api import Aggregation as FeastAggregation
-    from featurestore.definitions.feast_api import AvroFormat, KafkaSource, StreamFeatureView
+    from featurestore.definitions.feast_api import AvroFormat
+    from featurestore.definitions.feast_api import KafkaSource
+    from featurestore.definitions.feast_api import StreamFeatureView
 
     stream = view.stream
     assert stream is not None

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
-from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 
 __all__ = [
     "INTEGER_AVRO_TYPES",

@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from featurestore.config import Settings
-from featurestore.definitions.feast_codec import feature_store, from_feast
+from featurestore.definitions.feast_codec import feature_store
+from featurestore.definitions.feast_codec import from_feast
 from featurestore.definitions.feast_stream import quiet_stream_warnings
 from featurestore.definitions.model import Definitions
 from featurestore.definitions.repo import PROJECT
@@ -35,7 +36,8 @@ def register_objects(store: Any, objects: Sequence[Any]) -> None:
         BackendUnavailableError: the registry's PostgreSQL cannot be reached.
         ConfigurationError: Feast refuses an object, or PostgreSQL refuses the login.
     """
-    from featurestore.definitions.feast_api import Entity, FeatureService
+    from featurestore.definitions.feast_api import Entity
+    from featurestore.definitions.feast_api import FeatureService
 
     project = store.project
     registry = store.registry

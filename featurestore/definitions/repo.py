@@ -189,13 +189,11 @@ def read_repo(path: Path = REPO_PATH, project: str = PROJECT) -> FeastRepo:
             object this store does not support (an on-demand view), or a definition the codec
             refuses; the message names the file or the view.
     """
-    from featurestore.definitions.feast_api import (
-        DataSource,
-        Entity,
-        FeatureService,
-        FeatureView,
-        OnDemandFeatureView,
-    )
+    from featurestore.definitions.feast_api import DataSource
+    from featurestore.definitions.feast_api import Entity
+    from featurestore.definitions.feast_api import FeatureService
+    from featurestore.definitions.feast_api import FeatureView
+    from featurestore.definitions.feast_api import OnDemandFeatureView
 
     root = path.resolve()
     if not root.is_dir():

@@ -11,9 +11,11 @@ schema (:data:`REGISTRY_SCHEMA`), so that every process of the store shares it.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
+from urllib.parse import urlencode
 
-from featurestore.config import RedisSettings, Settings
+from featurestore.config import RedisSettings
+from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
 
 __all__ = ["REGISTRY_SCHEMA", "online_store_config", "registry_url", "repo_config_dict"]

@@ -31,7 +31,8 @@ import logging
 import os
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any

@@ -11,26 +11,30 @@ early, complete check, run where a person is waiting for the answer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from featurestore.definitions import expressions as ast
-from featurestore.definitions.columns import LINEAGE_COLUMNS, reserved_feature_names
-from featurestore.definitions.expressions import names, parse
+from featurestore.definitions.columns import LINEAGE_COLUMNS
+from featurestore.definitions.columns import reserved_feature_names
+from featurestore.definitions.expressions import names
+from featurestore.definitions.expressions import parse
 from featurestore.definitions.feast_stream import TAG_PREFIX
-from featurestore.definitions.model import (
-    INTEGER_AVRO_TYPES,
-    NUMERIC_AVRO_TYPES,
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    FeatureView,
-    StreamComputation,
-    ValueType,
-)
-from featurestore.errors import ConfigurationError, NotFoundError, SchemaError
+from featurestore.definitions.model import INTEGER_AVRO_TYPES
+from featurestore.definitions.model import NUMERIC_AVRO_TYPES
+from featurestore.definitions.model import AggFunction
+from featurestore.definitions.model import Aggregation
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import Entity
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import StreamComputation
+from featurestore.definitions.model import ValueType
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import SchemaError
 
 if TYPE_CHECKING:
     from featurestore.events.registry import SchemaStore

@@ -18,9 +18,13 @@ each call site, decides what retrying can fix (``retryable``):
   Feast not finding one a :class:`NotFoundError`.
 """
 
-from featurestore.error_maps.feast import registry_error, registry_errors
-from featurestore.error_maps.kafka import kafka_error, kafka_errors
-from featurestore.error_maps.postgres import postgres_error, postgres_errors, refused_login
+from featurestore.error_maps.feast import registry_error
+from featurestore.error_maps.feast import registry_errors
+from featurestore.error_maps.kafka import kafka_error
+from featurestore.error_maps.kafka import kafka_errors
+from featurestore.error_maps.postgres import postgres_error
+from featurestore.error_maps.postgres import postgres_errors
+from featurestore.error_maps.postgres import refused_login
 
 __all__ = [
     "kafka_error",

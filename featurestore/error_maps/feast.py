@@ -13,12 +13,10 @@ import psycopg
 
 from featurestore.error_maps._text import one_line
 from featurestore.error_maps.postgres import postgres_error
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    FeatureStoreError,
-    NotFoundError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
 
 __all__ = ["registry_error", "registry_errors"]
 
@@ -27,7 +25,8 @@ def registry_error(exc: Exception, doing: str) -> FeatureStoreError | None:
     """The store's error for ``exc`` from Feast or its registry, or None when it is neither's."""
     if isinstance(exc, psycopg.Error):
         return postgres_error(exc, f"the Feast registry, {doing}")
-    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.exc import SQLAlchemyError
 
     if isinstance(exc, DBAPIError):
         if isinstance(exc.orig, psycopg.Error):
@@ -40,7 +39,8 @@ def registry_error(exc: Exception, doing: str) -> FeatureStoreError | None:
         return FeatureStoreError(
             f"the Feast registry (PostgreSQL) failed ({doing}): {one_line(exc)}"
         )
-    from feast.errors import FeastError, FeastObjectNotFoundException
+    from feast.errors import FeastError
+    from feast.errors import FeastObjectNotFoundException
 
     if isinstance(exc, FeastObjectNotFoundException):
         return NotFoundError(f"the Feast registry ({doing}): {one_line(exc)}")

@@ -11,15 +11,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
 
 from featurestore.error_maps._text import one_line
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    FeatureStoreError,
-    NotFoundError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
 
 if TYPE_CHECKING:
     from featurestore.kafka_connection import KafkaConnection

@@ -8,11 +8,9 @@ from contextlib import contextmanager
 import psycopg
 
 from featurestore.error_maps._text import one_line
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    FeatureStoreError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
 
 __all__ = ["postgres_error", "postgres_errors", "refused_login"]
 

@@ -9,13 +9,28 @@ default; a required one is a :class:`~featurestore.errors.SchemaError` naming it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
-from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import MISSING
+from dataclasses import dataclass
+from dataclasses import fields
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import Generic
+from typing import TypeVar
+from typing import get_args
+from typing import get_origin
+from typing import get_type_hints
 
 from featurestore.errors import SchemaError
-from featurestore.events.model import Anomaly, Event, Metric, PredictionLog, Quote, Trade
+from featurestore.events.model import Anomaly
+from featurestore.events.model import Event
+from featurestore.events.model import Metric
+from featurestore.events.model import PredictionLog
+from featurestore.events.model import Quote
+from featurestore.events.model import Trade
 
 __all__ = [
     "Codec",

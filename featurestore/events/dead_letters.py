@@ -24,18 +24,25 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import Literal
 
-from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
+from confluent_kafka import Message
 from fastavro import schemaless_reader
 from fastavro.read import SchemaResolutionError
 
-from featurestore.errors import NotFoundError, SchemaError
+from featurestore.errors import NotFoundError
+from featurestore.errors import SchemaError
 from featurestore.events.serde import AvroDeserializer
-from featurestore.events.wire import HEADER_SIZE, MAGIC_BYTE, parse_header
+from featurestore.events.wire import HEADER_SIZE
+from featurestore.events.wire import MAGIC_BYTE
+from featurestore.events.wire import parse_header
 
 __all__ = [
     "HEX_PREVIEW_BYTES",

@@ -11,7 +11,8 @@ Constructors do not validate: untrusted input is checked once, where it enters
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 
 __all__ = ["Anomaly", "Event", "Metric", "PredictionLog", "Quote", "Trade"]

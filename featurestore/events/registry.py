@@ -12,20 +12,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Protocol
 from urllib.parse import quote
 
 import httpx2
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from pydantic import SecretStr
 
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    NotFoundError,
-    SchemaError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import SchemaError
 
 if TYPE_CHECKING:
     from featurestore.config import SchemaRegistrySettings

@@ -14,21 +14,32 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka import Message
+from confluent_kafka import TopicPartition
 
-from featurestore.error_maps import kafka_error, kafka_errors
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.error_maps import kafka_error
+from featurestore.error_maps import kafka_errors
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 from featurestore.events.model import Event
 from featurestore.events.registry import SchemaStore
 from featurestore.events.schemas import AvroSchema
 from featurestore.events.serde import AvroDeserializer
 from featurestore.events.wire import parse_header
-from featurestore.kafka_connection import CLIENT_LOG, KafkaConnection, create_client
+from featurestore.kafka_connection import CLIENT_LOG
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import create_client
 from featurestore.topics import partitions_of
 
 __all__ = [

@@ -14,7 +14,8 @@ from importlib import resources
 from typing import Any
 
 import fastavro
-from fastavro.schema import SchemaParseException, UnknownType
+from fastavro.schema import SchemaParseException
+from fastavro.schema import UnknownType
 
 from featurestore.errors import SchemaError
 

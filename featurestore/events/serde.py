@@ -13,17 +13,33 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import schemaless_reader
+from fastavro import schemaless_writer
 from fastavro.read import SchemaResolutionError
 
 from featurestore.errors import SchemaError
-from featurestore.events.codec import Codec, codec_for, codec_for_type
-from featurestore.events.model import Anomaly, Event, Metric, PredictionLog, Quote, Trade
-from featurestore.events.registry import SchemaStore, value_subject
-from featurestore.events.schemas import AvroSchema, bundled_schema, parse_schema_text
-from featurestore.events.wire import HEADER_SIZE, SerializationError, frame_header, parse_header
+from featurestore.events.codec import Codec
+from featurestore.events.codec import codec_for
+from featurestore.events.codec import codec_for_type
+from featurestore.events.model import Anomaly
+from featurestore.events.model import Event
+from featurestore.events.model import Metric
+from featurestore.events.model import PredictionLog
+from featurestore.events.model import Quote
+from featurestore.events.model import Trade
+from featurestore.events.registry import SchemaStore
+from featurestore.events.registry import value_subject
+from featurestore.events.schemas import AvroSchema
+from featurestore.events.schemas import bundled_schema
+from featurestore.events.schemas import parse_schema_text
+from featurestore.events.wire import HEADER_SIZE
+from featurestore.events.wire import SerializationError
+from featurestore.events.wire import frame_header
+from featurestore.events.wire import parse_header
 
 __all__ = ["AvroDeserializer", "AvroSerializer"]
 

@@ -11,16 +11,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from featurestore.error_maps import kafka_error
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 from featurestore.ingest.metrics import LATENCY_SAMPLE
-from featurestore.kafka_connection import KafkaConnection, create_client
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import create_client
 
 __all__ = [
     "DeliveryReport",

@@ -7,16 +7,26 @@ symbol's trades and quotes, and one entity's metrics, each stay ordered in their
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
-from featurestore.config import Settings, TopicSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
 from featurestore.events.codec import codec_for_type
-from featurestore.events.model import Metric, Quote, Trade
-from featurestore.events.schemas import AvroSchema, bundled_schema
-from featurestore.ingest.sources.base import RecordKind, SourceRecord
-from featurestore.ingest.validate import validate_metric, validate_quote, validate_trade
+from featurestore.events.model import Metric
+from featurestore.events.model import Quote
+from featurestore.events.model import Trade
+from featurestore.events.schemas import AvroSchema
+from featurestore.events.schemas import bundled_schema
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
+from featurestore.ingest.validate import validate_metric
+from featurestore.ingest.validate import validate_quote
+from featurestore.ingest.validate import validate_trade
 
 __all__ = [
     "EVENT_KINDS",
@@ -85,7 +95,8 @@ def register_event_schemas(settings: Settings) -> dict[str, int]:
     Applying feature definitions refuses a topic without a schema, and a topic's first
     producer registers it: a fresh stack registers them up front (idempotent).
     """
-    from featurestore.events import AvroSerializer, ConfluentSchemaStore
+    from featurestore.events import AvroSerializer
+    from featurestore.events import ConfluentSchemaStore
 
     out = {}
     with ConfluentSchemaStore.from_settings(settings.schema_registry) as store:

@@ -17,26 +17,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
+from typing import Self
 
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 from featurestore.events.registry import SchemaStore
 from featurestore.events.serde import AvroSerializer
-from featurestore.ingest.kafka import (
-    EventProducer,
-    producer_config,
-    wait_for_brokers,
-)
+from featurestore.ingest.kafka import EventProducer
+from featurestore.ingest.kafka import producer_config
+from featurestore.ingest.kafka import wait_for_brokers
 from featurestore.ingest.metrics import IngestMetrics
 from featurestore.ingest.pacing import Pacer
-from featurestore.ingest.routing import DEAD_LETTER_REASON, RecordRouter
-from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.routing import DEAD_LETTER_REASON
+from featurestore.ingest.routing import RecordRouter
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
 from featurestore.ingest.summary import IngestSummary
 from featurestore.kafka_connection import KafkaConnection
-from featurestore.resilience import Health, Retrier, Stopped
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.resilience import Health
+from featurestore.resilience import Retrier
+from featurestore.resilience import Stopped
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 
 __all__ = [
     "DEAD_LETTER_REASON",

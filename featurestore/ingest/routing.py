@@ -18,17 +18,17 @@ from datetime import datetime
 from typing import Any
 
 from featurestore.events.codec import to_micros
-from featurestore.events.dead_letters import (
-    ORIGINAL_TOPIC_HEADER,
-    REASON_HEADER,
-    SOURCE_HEADER,
-    SOURCE_LINE_HEADER,
-)
+from featurestore.events.dead_letters import ORIGINAL_TOPIC_HEADER
+from featurestore.events.dead_letters import REASON_HEADER
+from featurestore.events.dead_letters import SOURCE_HEADER
+from featurestore.events.dead_letters import SOURCE_LINE_HEADER
 from featurestore.events.registry import SchemaStore
 from featurestore.events.serde import AvroSerializer
 from featurestore.events.wire import SerializationError
-from featurestore.ingest.kinds import EVENT_KINDS, EventKind
-from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.kinds import EVENT_KINDS
+from featurestore.ingest.kinds import EventKind
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
 from featurestore.ingest.validate import RecordRejectedError
 
 __all__ = ["DEAD_LETTER_REASON", "Outgoing", "RecordRouter"]

@@ -49,12 +49,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from decimal import Decimal
 
 from featurestore.errors import ValidationError
-from featurestore.events.model import Metric, Quote, Trade
+from featurestore.events.model import Metric
+from featurestore.events.model import Quote
+from featurestore.events.model import Trade
 from featurestore.ingest.sources.base import SourceRecord
 
 __all__ = [

@@ -20,12 +20,17 @@ copies while they are exact (:mod:`featurestore.offline.column_copy`), the rest 
 
 from __future__ import annotations
 
-from featurestore.offline.base import ExportStats, OfflineStore, TrainingRequest
-from featurestore.offline.entities import EntitySource, NaiveTimestampWarning
+from featurestore.offline.base import ExportStats
+from featurestore.offline.base import OfflineStore
+from featurestore.offline.base import TrainingRequest
+from featurestore.offline.entities import EntitySource
+from featurestore.offline.entities import NaiveTimestampWarning
 from featurestore.offline.export import export_parquet
-from featurestore.offline.labels import LabelSpec, add_forward_labels
+from featurestore.offline.labels import LabelSpec
+from featurestore.offline.labels import add_forward_labels
 from featurestore.offline.postgres import PostgresOfflineStore
-from featurestore.offline.tables import create_offline_tables, ensure_partitions
+from featurestore.offline.tables import create_offline_tables
+from featurestore.offline.tables import ensure_partitions
 from featurestore.offline.write import write_feature_rows
 
 __all__ = [

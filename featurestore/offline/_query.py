@@ -23,14 +23,17 @@ per-row work.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pyarrow as pa
 from psycopg import sql
 
-from featurestore.definitions.model import Feature, FeatureView, ValueType
+from featurestore.definitions.model import Feature
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import ValueType
 from featurestore.offline._binary import FixedColumn
 from featurestore.offline.tables import table_identifier
 

@@ -17,7 +17,8 @@ Rows older than :data:`KEPT_DAYS` are pruned; a copy older than that is rebuilt,
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 import psycopg
 

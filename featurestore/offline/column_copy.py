@@ -30,8 +30,11 @@ import json
 import logging
 import shutil
 import uuid
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -40,20 +43,26 @@ import pyarrow as pa
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions.model import Definitions, FeatureView, ValueType
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import ValueType
 from featurestore.error_maps.postgres import postgres_errors
-from featurestore.offline._binary import FixedColumn, array_field, decode_arrays
-from featurestore.offline._query import arrow_type, fixed_pg_type, null_masked
-from featurestore.offline.asof import SortedRows, sort_rows
-from featurestore.offline.changes import (
-    KEPT_DAYS,
-    TABLE_AND_PARTITIONS,
-    changed_since,
-    prune_changes,
-    storage_of,
-    written_lately,
-)
-from featurestore.offline.tables import covered_features, table_identifier
+from featurestore.offline._binary import FixedColumn
+from featurestore.offline._binary import array_field
+from featurestore.offline._binary import decode_arrays
+from featurestore.offline._query import arrow_type
+from featurestore.offline._query import fixed_pg_type
+from featurestore.offline._query import null_masked
+from featurestore.offline.asof import SortedRows
+from featurestore.offline.asof import sort_rows
+from featurestore.offline.changes import KEPT_DAYS
+from featurestore.offline.changes import TABLE_AND_PARTITIONS
+from featurestore.offline.changes import changed_since
+from featurestore.offline.changes import prune_changes
+from featurestore.offline.changes import storage_of
+from featurestore.offline.changes import written_lately
+from featurestore.offline.tables import covered_features
+from featurestore.offline.tables import table_identifier
 
 __all__ = [
     "ColumnCopy",

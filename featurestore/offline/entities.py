@@ -13,11 +13,13 @@ without an offset) is refused: which instant a naive value means there cannot be
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeAlias, cast
+from typing import TypeAlias
+from typing import cast
 
 import pandas as pd
 import pyarrow as pa

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from featurestore.offline.base import ExportStats, OfflineStore, TrainingRequest
+from featurestore.offline.base import ExportStats
+from featurestore.offline.base import OfflineStore
+from featurestore.offline.base import TrainingRequest
 from featurestore.offline.entities import EntitySource
 
 __all__ = ["export_parquet"]

@@ -28,10 +28,14 @@ import logging
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -43,37 +47,40 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions.model import Definitions, FeatureView, ValueType
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import ValueType
 from featurestore.error_maps import postgres_error
-from featurestore.errors import (
-    CancelledOperationError,
-    ConfigurationError,
-    FeatureStoreError,
-    ValidationError,
-)
-from featurestore.offline._binary import array_field, decode_arrays, encode_entities
+from featurestore.errors import CancelledOperationError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import ValidationError
+from featurestore.offline._binary import array_field
+from featurestore.offline._binary import decode_arrays
+from featurestore.offline._binary import encode_entities
 from featurestore.offline._copy import copy_out
-from featurestore.offline._query import (
-    ENTITY_TABLE,
-    LABEL_ENTRY,
-    LABEL_EXIT,
-    BinaryQuery,
-    LabelJoin,
-    ViewJoin,
-    arrow_type,
-    binary_query,
-    join_query,
-)
-from featurestore.offline.base import OfflineStore, TrainingRequest
-from featurestore.offline.column_copy import ColumnCopy, column_copy_root, load_copy
-from featurestore.offline.entities import (
-    EntityKeys,
-    EntitySource,
-    entity_keys,
-    iter_entity_batches,
-    warn_naive,
-)
-from featurestore.offline.labels import LabelSpec, horizon_passed_sql, labels_from_prices
+from featurestore.offline._query import ENTITY_TABLE
+from featurestore.offline._query import LABEL_ENTRY
+from featurestore.offline._query import LABEL_EXIT
+from featurestore.offline._query import BinaryQuery
+from featurestore.offline._query import LabelJoin
+from featurestore.offline._query import ViewJoin
+from featurestore.offline._query import arrow_type
+from featurestore.offline._query import binary_query
+from featurestore.offline._query import join_query
+from featurestore.offline.base import OfflineStore
+from featurestore.offline.base import TrainingRequest
+from featurestore.offline.column_copy import ColumnCopy
+from featurestore.offline.column_copy import column_copy_root
+from featurestore.offline.column_copy import load_copy
+from featurestore.offline.entities import EntityKeys
+from featurestore.offline.entities import EntitySource
+from featurestore.offline.entities import entity_keys
+from featurestore.offline.entities import iter_entity_batches
+from featurestore.offline.entities import warn_naive
+from featurestore.offline.labels import LabelSpec
+from featurestore.offline.labels import horizon_passed_sql
+from featurestore.offline.labels import labels_from_prices
 from featurestore.offline.tables import table_identifier
 
 __all__ = ["JoinedBatches", "PostgresOfflineStore"]

@@ -27,23 +27,36 @@ import contextlib
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 from functools import partial
 
 import psycopg
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaException
+from confluent_kafka import Message
 from psycopg import sql
 
 from featurestore.definitions import FeatureView
-from featurestore.error_maps import kafka_error, postgres_error
-from featurestore.events import AvroDeserializer, PredictionLog, SchemaStore
-from featurestore.events.replay import data_messages, event_of
-from featurestore.kafka_connection import KafkaConnection, create_client
+from featurestore.error_maps import kafka_error
+from featurestore.error_maps import postgres_error
+from featurestore.events import AvroDeserializer
+from featurestore.events import PredictionLog
+from featurestore.events import SchemaStore
+from featurestore.events.replay import data_messages
+from featurestore.events.replay import event_of
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import create_client
 from featurestore.offline.labels import horizon_passed_sql
 from featurestore.offline.tables import table_identifier
-from featurestore.resilience import Health, Retrier, Stopped
+from featurestore.resilience import Health
+from featurestore.resilience import Retrier
+from featurestore.resilience import Stopped
 
 __all__ = [
     "BarsTable",

@@ -28,13 +28,17 @@ refuses a view whose table exists with other columns than it declares
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
 
 import psycopg
 from psycopg import sql
 
-from featurestore.definitions.model import Definitions, FeatureView, ValueType
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import ValueType
 from featurestore.definitions.validate import offline_columns
 from featurestore.errors import ConfigurationError
 from featurestore.offline.changes import create_changes_table

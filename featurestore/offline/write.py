@@ -16,7 +16,8 @@ transaction of its own (demos, corrections, tests).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 import pandas as pd
 import psycopg
@@ -25,12 +26,14 @@ import pyarrow.compute as pc
 from psycopg import sql
 
 from featurestore.definitions.columns import LINEAGE_COLUMNS
-from featurestore.definitions.model import Definitions, FeatureView
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import FeatureView
 from featurestore.error_maps import postgres_errors
 from featurestore.errors import ValidationError
 from featurestore.offline._copy import copy_in
 from featurestore.offline.changes import record_change
-from featurestore.offline.tables import ensure_partitions, table_identifier
+from featurestore.offline.tables import ensure_partitions
+from featurestore.offline.tables import table_identifier
 
 __all__ = ["OfflineWriter", "upsert_from_staging", "write_feature_rows"]
 

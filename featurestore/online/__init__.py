@@ -13,8 +13,11 @@ Everything about Redis lives here, one Redis server or a Redis Cluster alike:
 
 from featurestore.online import base
 from featurestore.online.base import *  # noqa: F403  (the interface and domain types: base.__all__)
-from featurestore.online.catalog import StaticCatalog, catalog_from_feast, catalog_from_feast_repo
-from featurestore.online.redis import RedisOnlineStore, RedisOnlineWriter
+from featurestore.online.catalog import StaticCatalog
+from featurestore.online.catalog import catalog_from_feast
+from featurestore.online.catalog import catalog_from_feast_repo
+from featurestore.online.redis import RedisOnlineStore
+from featurestore.online.redis import RedisOnlineWriter
 
 __all__ = [
     "RedisOnlineStore",

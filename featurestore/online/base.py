@@ -11,13 +11,21 @@ hard-codes a definition: the Feast registry provides one in production, tests bu
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
+from typing import Protocol
+from typing import runtime_checkable
 
-from featurestore.definitions.model import FeatureRef, ValueType
-from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
+from featurestore.definitions.model import FeatureRef
+from featurestore.definitions.model import ValueType
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 
 __all__ = [
     "EntityKey",

@@ -10,14 +10,21 @@ serve`` reads its catalog this way, from definitions kept beside the stack:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
-from featurestore.errors import ConfigurationError, NotFoundError
-from featurestore.online.base import FeatureRef, FeatureSpec, FeatureViewSpec, ValueType
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.online.base import FeatureRef
+from featurestore.online.base import FeatureSpec
+from featurestore.online.base import FeatureViewSpec
+from featurestore.online.base import ValueType
 
 if TYPE_CHECKING:
     from featurestore.definitions.model import Definitions

@@ -33,14 +33,14 @@ import hiredis
 from opentelemetry import trace
 
 from featurestore.errors import BackendUnavailableError
-from featurestore.online.pipelined import (
-    Invalidate,
-    InvalidationRelay,
-    PipelinedRedis,
-    RedisAccess,
-    encode_command,
-)
-from featurestore.online.rows import PASSING_STATES, RowBatch, StoreHook
+from featurestore.online.pipelined import Invalidate
+from featurestore.online.pipelined import InvalidationRelay
+from featurestore.online.pipelined import PipelinedRedis
+from featurestore.online.pipelined import RedisAccess
+from featurestore.online.pipelined import encode_command
+from featurestore.online.rows import PASSING_STATES
+from featurestore.online.rows import RowBatch
+from featurestore.online.rows import StoreHook
 
 __all__ = ["MAX_REDIRECTS", "ClusterRedis"]
 

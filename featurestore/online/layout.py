@@ -13,7 +13,8 @@ written here; the unit tests compare these functions with Feast's.
 from __future__ import annotations
 
 import struct
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from functools import lru_cache
 
 import mmh3
@@ -23,7 +24,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore._proto.storage.v1.feast_value_pb2 import FeastValue
 from featurestore.errors import ValidationError
-from featurestore.online.base import EntityKey, EntityValue, FeatureScalar, ValueType
+from featurestore.online.base import EntityKey
+from featurestore.online.base import EntityValue
+from featurestore.online.base import FeatureScalar
+from featurestore.online.base import ValueType
 
 __all__ = [
     "decode_timestamp",

@@ -5,25 +5,22 @@ Independent of the client library, so that the asyncio store and any other reade
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from featurestore.online.base import (
-    EntityKey,
-    FeatureCatalog,
-    FeatureRef,
-    FeatureStatus,
-    FeatureValue,
-    FeatureViewSpec,
-    OnlineFeatures,
-)
-from featurestore.online.layout import (
-    decode_timestamp,
-    decode_value,
-    feature_field,
-    timestamp_field,
-)
+from featurestore.online.base import EntityKey
+from featurestore.online.base import FeatureCatalog
+from featurestore.online.base import FeatureRef
+from featurestore.online.base import FeatureStatus
+from featurestore.online.base import FeatureValue
+from featurestore.online.base import FeatureViewSpec
+from featurestore.online.base import OnlineFeatures
+from featurestore.online.layout import decode_timestamp
+from featurestore.online.layout import decode_value
+from featurestore.online.layout import feature_field
+from featurestore.online.layout import timestamp_field
 
 __all__ = ["ReadPlan"]
 

@@ -27,9 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -44,37 +48,36 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from featurestore.config import RedisSettings
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    FeatureStoreError,
-    ValidationError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import ValidationError
 from featurestore.online._lua import WRITE_IF_NEWER_LUA
-from featurestore.online.base import (
-    EntityKey,
-    FeatureCatalog,
-    FeatureRef,
-    FeatureRow,
-    FeatureStatus,
-    FeatureViewSpec,
-    OnlineFeatures,
-    WriteResult,
-)
+from featurestore.online.base import EntityKey
+from featurestore.online.base import FeatureCatalog
+from featurestore.online.base import FeatureRef
+from featurestore.online.base import FeatureRow
+from featurestore.online.base import FeatureStatus
+from featurestore.online.base import FeatureViewSpec
+from featurestore.online.base import OnlineFeatures
+from featurestore.online.base import WriteResult
 from featurestore.online.cluster import ClusterRedis
-from featurestore.online.layout import (
-    encode_timestamp,
-    encode_value,
-    encode_values,
-    feature_field,
-    redis_key,
-    timestamp_field,
-    timestamp_nanos,
-)
-from featurestore.online.pipelined import PipelinedRedis, RedisAccess
+from featurestore.online.layout import encode_timestamp
+from featurestore.online.layout import encode_value
+from featurestore.online.layout import encode_values
+from featurestore.online.layout import feature_field
+from featurestore.online.layout import redis_key
+from featurestore.online.layout import timestamp_field
+from featurestore.online.layout import timestamp_nanos
+from featurestore.online.pipelined import PipelinedRedis
+from featurestore.online.pipelined import RedisAccess
 from featurestore.online.reading import ReadPlan
 from featurestore.online.row_cache import RowCache
-from featurestore.online.rows import RowBatch, RowClient, RowReader, SingleRedis, read_failure
+from featurestore.online.rows import RowBatch
+from featurestore.online.rows import RowClient
+from featurestore.online.rows import RowReader
+from featurestore.online.rows import SingleRedis
+from featurestore.online.rows import read_failure
 
 __all__ = [
     "WRITE_IF_NEWER_LUA",

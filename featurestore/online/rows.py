@@ -15,14 +15,20 @@ expiring in Redis is only reported once Redis deletes it. Callers therefore re-r
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable
+from collections.abc import MutableMapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
+from typing import Protocol
 
 from redis.crc import key_slot
 
-from featurestore.errors import BackendUnavailableError, FeatureStoreError
-from featurestore.online.pipelined import Invalidate, PipelinedRedis, encode_command
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import FeatureStoreError
+from featurestore.online.pipelined import Invalidate
+from featurestore.online.pipelined import PipelinedRedis
+from featurestore.online.pipelined import encode_command
 from featurestore.online.row_cache import RowCache
 
 __all__ = [

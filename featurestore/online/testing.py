@@ -14,25 +14,26 @@ wrote to a Redis server.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import redis
 import redis.cluster
 
 from featurestore.config import RedisSettings
-from featurestore.online.base import (
-    EntityKey,
-    FeatureRef,
-    FeatureRow,
-    FeatureSpec,
-    FeatureStatus,
-    FeatureValue,
-    FeatureViewSpec,
-    OnlineFeatures,
-    ValueType,
-    WriteResult,
-)
+from featurestore.online.base import EntityKey
+from featurestore.online.base import FeatureRef
+from featurestore.online.base import FeatureRow
+from featurestore.online.base import FeatureSpec
+from featurestore.online.base import FeatureStatus
+from featurestore.online.base import FeatureValue
+from featurestore.online.base import FeatureViewSpec
+from featurestore.online.base import OnlineFeatures
+from featurestore.online.base import ValueType
+from featurestore.online.base import WriteResult
 from featurestore.online.catalog import StaticCatalog
 
 __all__ = ["BARS_1M", "ROLLING_1M", "InMemoryOnlineStore", "delete_project_keys", "market_catalog"]

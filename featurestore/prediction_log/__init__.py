@@ -6,8 +6,11 @@ in a few bytes (:mod:`featurestore.service.prediction_log_process`), and it enco
 column-wise (:mod:`.encoding`) and produces them (:mod:`.logger`).
 """
 
-from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows
-from featurestore.prediction_log.logger import PredictionLogger, entity_key, prediction_key
+from featurestore.prediction_log.encoding import PredictionLogEncoder
+from featurestore.prediction_log.encoding import PredictionRows
+from featurestore.prediction_log.logger import PredictionLogger
+from featurestore.prediction_log.logger import entity_key
+from featurestore.prediction_log.logger import prediction_key
 
 __all__ = [
     "PredictionLogEncoder",

@@ -37,16 +37,23 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError
+from confluent_kafka import Producer
 from opentelemetry import trace
-from opentelemetry.context import Context, get_current
+from opentelemetry.context import Context
+from opentelemetry.context import get_current
 
-from featurestore.events import AvroSerializer, PredictionLog, SchemaStore
-from featurestore.kafka_connection import KafkaConnection, create_client
-from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows
+from featurestore.events import AvroSerializer
+from featurestore.events import PredictionLog
+from featurestore.events import SchemaStore
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import create_client
+from featurestore.prediction_log.encoding import PredictionLogEncoder
+from featurestore.prediction_log.encoding import PredictionRows
 from featurestore.telemetry import kafka_headers
 
 __all__ = ["PredictionLogger", "entity_key", "prediction_key"]

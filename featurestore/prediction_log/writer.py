@@ -44,13 +44,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
+from opentelemetry import trace
 
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
+from featurestore.config import load_settings
 from featurestore.events import ConfluentSchemaStore
-from featurestore.prediction_log.encoding import PredictionRows, split_ids
+from featurestore.prediction_log.encoding import PredictionRows
+from featurestore.prediction_log.encoding import split_ids
 from featurestore.prediction_log.logger import PredictionLogger
-from featurestore.telemetry import log_to_stderr, tracer_provider
+from featurestore.telemetry import log_to_stderr
+from featurestore.telemetry import tracer_provider
 
 __all__ = [
     "CALL",

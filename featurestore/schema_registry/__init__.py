@@ -15,15 +15,16 @@ one module per part of the API), ``app`` (the application of the routes), ``serv
 
 from __future__ import annotations
 
-from featurestore.schema_registry.avro_schema import ParsedSchema, parse_schema
-from featurestore.schema_registry.compatibility import (
-    CompatibilityLevel,
-    check_compatibility,
-    reader_can_read,
-)
-from featurestore.schema_registry.log import MemoryRecordLog, RecordLog
+from featurestore.schema_registry.avro_schema import ParsedSchema
+from featurestore.schema_registry.avro_schema import parse_schema
+from featurestore.schema_registry.compatibility import CompatibilityLevel
+from featurestore.schema_registry.compatibility import check_compatibility
+from featurestore.schema_registry.compatibility import reader_can_read
+from featurestore.schema_registry.log import MemoryRecordLog
+from featurestore.schema_registry.log import RecordLog
 from featurestore.schema_registry.registry import SchemaRegistry
-from featurestore.schema_registry.server import create_app, serve
+from featurestore.schema_registry.server import create_app
+from featurestore.schema_registry.server import serve
 
 __all__ = [
     "CompatibilityLevel",

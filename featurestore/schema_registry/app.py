@@ -9,7 +9,8 @@ the instance's read barrier, and a write is forwarded to the leader unless this 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 
 from pydantic import SecretStr
@@ -20,16 +21,14 @@ from starlette.middleware import Middleware
 from featurestore.schema_registry.auth import BasicAuth
 from featurestore.schema_registry.cluster import StandaloneNode
 from featurestore.schema_registry.registry import SchemaRegistry
-from featurestore.schema_registry.routes import (
-    CONTENT_TYPE,
-    ConfigRoutes,
-    Node,
-    Placement,
-    SchemaRoutes,
-    ServiceRoutes,
-    SubjectRoutes,
-    http_error,
-)
+from featurestore.schema_registry.routes import CONTENT_TYPE
+from featurestore.schema_registry.routes import ConfigRoutes
+from featurestore.schema_registry.routes import Node
+from featurestore.schema_registry.routes import Placement
+from featurestore.schema_registry.routes import SchemaRoutes
+from featurestore.schema_registry.routes import ServiceRoutes
+from featurestore.schema_registry.routes import SubjectRoutes
+from featurestore.schema_registry.routes import http_error
 
 __all__ = ["CONTENT_TYPE", "Node", "build_app"]
 

@@ -27,7 +27,10 @@ import json
 from collections.abc import Mapping
 
 from pydantic import SecretStr
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 __all__ = ["OPEN_PATHS", "BasicAuth"]
 

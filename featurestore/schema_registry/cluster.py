@@ -32,17 +32,26 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import TopicPartition
 
 from featurestore.errors import FeatureStoreError
 from featurestore.kafka_connection import create_client
-from featurestore.schema_registry.errors import NotLeaderError, StoreError
-from featurestore.schema_registry.kafka_log import KafkaRecordLog, LogTail, LogThread
-from featurestore.schema_registry.records import LeaderEntry, LeaderKey, LogRecord
+from featurestore.schema_registry.errors import NotLeaderError
+from featurestore.schema_registry.errors import StoreError
+from featurestore.schema_registry.kafka_log import KafkaRecordLog
+from featurestore.schema_registry.kafka_log import LogTail
+from featurestore.schema_registry.kafka_log import LogThread
+from featurestore.schema_registry.records import LeaderEntry
+from featurestore.schema_registry.records import LeaderKey
+from featurestore.schema_registry.records import LogRecord
 from featurestore.schema_registry.registry import SchemaRegistry
 
 __all__ = ["ClusterNode", "Health", "StandaloneNode"]

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
+from avro.compatibility import ReaderWriterCompatibilityChecker
+from avro.compatibility import SchemaCompatibilityType
 
 from featurestore.schema_registry.avro_schema import ParsedSchema
 from featurestore.schema_registry.errors import InvalidCompatibilityLevelError

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from featurestore.errors import (
-    BackendUnavailableError,
-    FeatureStoreError,
-    NotFoundError,
-    SchemaError,
-    ValidationError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
+from featurestore.errors import SchemaError
+from featurestore.errors import ValidationError
 
 __all__ = [
     "ForwardingError",

@@ -14,9 +14,11 @@ import asyncio
 import requests
 from starlette.requests import Request
 from starlette.responses import Response
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError
+from urllib3.exceptions import NewConnectionError
 
-from featurestore.schema_registry.errors import ForwardingError, NotLeaderError
+from featurestore.schema_registry.errors import ForwardingError
+from featurestore.schema_registry.errors import NotLeaderError
 
 __all__ = ["FORWARDED", "POSITION", "Forwarder", "LeaderUnreachableError"]
 

@@ -22,25 +22,32 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka import Producer
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from featurestore.errors import FeatureStoreError
-from featurestore.kafka_connection import KafkaConnection, create_client
-from featurestore.schema_registry.errors import NotLeaderError, StoreError, StoreTimeoutError
-from featurestore.schema_registry.records import LogRecord, decode_record, encode_record
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import create_client
+from featurestore.schema_registry.errors import NotLeaderError
+from featurestore.schema_registry.errors import StoreError
+from featurestore.schema_registry.errors import StoreTimeoutError
+from featurestore.schema_registry.records import LogRecord
+from featurestore.schema_registry.records import decode_record
+from featurestore.schema_registry.records import encode_record
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 
 __all__ = ["KafkaRecordLog", "LogTail", "LogThread"]
 

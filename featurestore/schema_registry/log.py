@@ -9,10 +9,13 @@ the records in a list, for unit tests and for trying the API without Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import Protocol
 
-from featurestore.schema_registry.records import LogRecord, decode_record, encode_record
+from featurestore.schema_registry.records import LogRecord
+from featurestore.schema_registry.records import decode_record
+from featurestore.schema_registry.records import encode_record
 
 __all__ = ["MemoryRecordLog", "RecordLog"]
 

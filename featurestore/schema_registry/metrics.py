@@ -12,7 +12,11 @@ from typing import Any
 
 from opentelemetry import metrics
 from starlette.routing import Match
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 __all__ = ["MetricsMiddleware"]
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from featurestore.schema_registry.compatibility import CompatibilityLevel
-from featurestore.schema_registry.errors import InvalidCompatibilityLevelError, StoreError
+from featurestore.schema_registry.errors import InvalidCompatibilityLevelError
+from featurestore.schema_registry.errors import StoreError
 
 __all__ = [
     "ConfigEntry",

@@ -17,33 +17,34 @@ import asyncio
 import re
 from collections.abc import Sequence
 
-from featurestore.schema_registry.avro_schema import AVRO, ParsedSchema, parse_schema
-from featurestore.schema_registry.compatibility import CompatibilityLevel, check_compatibility
-from featurestore.schema_registry.errors import (
-    IncompatibleSchemaError,
-    InvalidSchemaError,
-    InvalidSubjectError,
-    OperationNotPermittedError,
-    SchemaNotFoundError,
-    StoreTimeoutError,
-    SubjectNotFoundError,
-    SubjectNotSoftDeletedError,
-    SubjectSoftDeletedError,
-    VersionNotFoundError,
-    VersionNotSoftDeletedError,
-    VersionSoftDeletedError,
-)
+from featurestore.schema_registry.avro_schema import AVRO
+from featurestore.schema_registry.avro_schema import ParsedSchema
+from featurestore.schema_registry.avro_schema import parse_schema
+from featurestore.schema_registry.compatibility import CompatibilityLevel
+from featurestore.schema_registry.compatibility import check_compatibility
+from featurestore.schema_registry.errors import IncompatibleSchemaError
+from featurestore.schema_registry.errors import InvalidSchemaError
+from featurestore.schema_registry.errors import InvalidSubjectError
+from featurestore.schema_registry.errors import OperationNotPermittedError
+from featurestore.schema_registry.errors import SchemaNotFoundError
+from featurestore.schema_registry.errors import StoreTimeoutError
+from featurestore.schema_registry.errors import SubjectNotFoundError
+from featurestore.schema_registry.errors import SubjectNotSoftDeletedError
+from featurestore.schema_registry.errors import SubjectSoftDeletedError
+from featurestore.schema_registry.errors import VersionNotFoundError
+from featurestore.schema_registry.errors import VersionNotSoftDeletedError
+from featurestore.schema_registry.errors import VersionSoftDeletedError
 from featurestore.schema_registry.log import RecordLog
-from featurestore.schema_registry.records import (
-    ConfigEntry,
-    ConfigKey,
-    IdWatermark,
-    IdWatermarkKey,
-    LogRecord,
-    SchemaEntry,
-    SchemaKey,
-)
-from featurestore.schema_registry.state import LATEST, RegistryState, VersionSpec
+from featurestore.schema_registry.records import ConfigEntry
+from featurestore.schema_registry.records import ConfigKey
+from featurestore.schema_registry.records import IdWatermark
+from featurestore.schema_registry.records import IdWatermarkKey
+from featurestore.schema_registry.records import LogRecord
+from featurestore.schema_registry.records import SchemaEntry
+from featurestore.schema_registry.records import SchemaKey
+from featurestore.schema_registry.state import LATEST
+from featurestore.schema_registry.state import RegistryState
+from featurestore.schema_registry.state import VersionSpec
 
 __all__ = ["SchemaRegistry", "check_subject", "parse_request_schema"]
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 
 from pydantic import SecretStr
@@ -100,7 +102,8 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from featurestore.schema_registry.metrics import MetricsMiddleware
-    from featurestore.telemetry import log_to_stderr, process_telemetry
+    from featurestore.telemetry import log_to_stderr
+    from featurestore.telemetry import process_telemetry
 
     log_to_stderr()
     telemetry = process_telemetry(

@@ -10,25 +10,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from featurestore.schema_registry.avro_schema import ParsedSchema, parse_schema
-from featurestore.schema_registry.compatibility import DEFAULT_LEVEL, CompatibilityLevel
-from featurestore.schema_registry.errors import (
-    InvalidVersionError,
-    SchemaNotFoundError,
-    SubjectNotFoundError,
-    VersionNotFoundError,
-)
-from featurestore.schema_registry.records import (
-    ConfigEntry,
-    ConfigKey,
-    IdWatermark,
-    IdWatermarkKey,
-    LeaderEntry,
-    LeaderKey,
-    LogRecord,
-    SchemaEntry,
-    SchemaKey,
-)
+from featurestore.schema_registry.avro_schema import ParsedSchema
+from featurestore.schema_registry.avro_schema import parse_schema
+from featurestore.schema_registry.compatibility import DEFAULT_LEVEL
+from featurestore.schema_registry.compatibility import CompatibilityLevel
+from featurestore.schema_registry.errors import InvalidVersionError
+from featurestore.schema_registry.errors import SchemaNotFoundError
+from featurestore.schema_registry.errors import SubjectNotFoundError
+from featurestore.schema_registry.errors import VersionNotFoundError
+from featurestore.schema_registry.records import ConfigEntry
+from featurestore.schema_registry.records import ConfigKey
+from featurestore.schema_registry.records import IdWatermark
+from featurestore.schema_registry.records import IdWatermarkKey
+from featurestore.schema_registry.records import LeaderEntry
+from featurestore.schema_registry.records import LeaderKey
+from featurestore.schema_registry.records import LogRecord
+from featurestore.schema_registry.records import SchemaEntry
+from featurestore.schema_registry.records import SchemaKey
 
 __all__ = ["LATEST", "RegistryState", "VersionSpec", "parse_version"]
 

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from featurestore._proto.v1 import anomaly_service_pb2, anomaly_service_pb2_grpc
+from featurestore._proto.v1 import anomaly_service_pb2
+from featurestore._proto.v1 import anomaly_service_pb2_grpc
 from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
-from featurestore.service.anomaly_stream import AnomalyFilter, AnomalySubscriptions
+from featurestore.service.anomaly_stream import AnomalyFilter
+from featurestore.service.anomaly_stream import AnomalySubscriptions
 from featurestore.service.convert import timestamp_from_proto
 from featurestore.service.topic_stream import start_from_request
 

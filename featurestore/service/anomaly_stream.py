@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import TypeAlias
 
 from featurestore.events import Anomaly
-from featurestore.service.topic_stream import (
-    StartAt,
-    Streamed,
-    TooManySubscriptionsError,
-    TopicSubscriptions,
-)
+from featurestore.service.topic_stream import StartAt
+from featurestore.service.topic_stream import Streamed
+from featurestore.service.topic_stream import TooManySubscriptionsError
+from featurestore.service.topic_stream import TopicSubscriptions
 
 __all__ = [
     "AnomalyFilter",

@@ -13,7 +13,8 @@ ZSTD), and a 17 KB request can declare a 512 MiB column: decoding first would al
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa

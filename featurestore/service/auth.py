@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
 
-from featurestore._proto.v1 import (
-    anomaly_service_pb2,
-    dataset_service_pb2,
-    feature_service_pb2,
-    prediction_service_pb2,
-)
+from featurestore._proto.v1 import anomaly_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2
 from featurestore.config import TokenGrant
 from featurestore.errors import ConfigurationError
 

@@ -7,27 +7,31 @@ wrapper can answer INVALID_ARGUMENT with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.message import DecodeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from featurestore._proto.v1 import feature_service_pb2, types_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import types_pb2
 from featurestore.errors import ValidationError
-from featurestore.online import (
-    EntityKey,
-    EntityValue,
-    FeatureCatalog,
-    FeatureRef,
-    FeatureScalar,
-    FeatureStatus,
-    FeatureViewSpec,
-    OnlineFeatures,
-    ValueType,
-)
+from featurestore.online import EntityKey
+from featurestore.online import EntityValue
+from featurestore.online import FeatureCatalog
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureScalar
+from featurestore.online import FeatureStatus
+from featurestore.online import FeatureViewSpec
+from featurestore.online import OnlineFeatures
+from featurestore.online import ValueType
 
 __all__ = [
     "STATUS_TO_PROTO",

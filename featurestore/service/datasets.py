@@ -18,24 +18,35 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from datetime import timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol
+from typing import runtime_checkable
 
 import grpc
 import numpy as np
 import pyarrow as pa
 
-from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2_grpc
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.errors import FeatureStoreError, ValidationError
-from featurestore.offline import LabelSpec, OfflineStore, TrainingRequest
-from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
-from featurestore.service.convert import duration_from_proto, timestamp_from_proto
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import ValidationError
+from featurestore.offline import LabelSpec
+from featurestore.offline import OfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.service.arrow_ipc import IpcPieces
+from featurestore.service.arrow_ipc import read_ipc_table
+from featurestore.service.convert import duration_from_proto
+from featurestore.service.convert import timestamp_from_proto
 
 __all__ = [
     "DatasetServicer",

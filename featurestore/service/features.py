@@ -11,14 +11,13 @@ import asyncio
 
 import grpc
 
-from featurestore.online import FeatureCatalog, OnlineStore
-from featurestore.service.convert import (
-    entities_from_proto,
-    features_from_proto,
-    join_key_types,
-    online_features_to_proto,
-    parse_request,
-)
+from featurestore.online import FeatureCatalog
+from featurestore.online import OnlineStore
+from featurestore.service.convert import entities_from_proto
+from featurestore.service.convert import features_from_proto
+from featurestore.service.convert import join_key_types
+from featurestore.service.convert import online_features_to_proto
+from featurestore.service.convert import parse_request
 from featurestore.service.raw_features import RawFeatureReader
 
 __all__ = ["FEATURE_SERVICE", "FeatureServicer", "feature_method_handlers"]

@@ -24,15 +24,20 @@ import asyncio
 import contextlib
 import logging
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2
+from grpc_health.v1 import health
+from grpc_health.v1 import health_pb2
 
 from featurestore.config import Settings
 from featurestore.kafka_connection import create_client
-from featurestore.resilience import Health, Outage
+from featurestore.resilience import Health
+from featurestore.resilience import Outage
 
 if TYPE_CHECKING:
     import redis.asyncio

@@ -34,17 +34,17 @@ import httpx2
 import numpy as np
 import pandas as pd
 
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    FeatureStoreError,
-    NotFoundError,
-    ValidationError,
-)
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 from featurestore.mlflow_models import load_pyfunc_model
 from featurestore.mlflow_plugins import skip_feast_header_provider
 from featurestore.online import FeatureRef
-from featurestore.service.native import Scorer, SequenceScoring, native_scorer
+from featurestore.service.native import Scorer
+from featurestore.service.native import SequenceScoring
+from featurestore.service.native import native_scorer
 
 __all__ = ["LoadedModel", "ServedModels", "feature_ref_of_column", "load_pyfunc", "served_model"]
 

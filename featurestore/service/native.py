@@ -19,7 +19,9 @@ signature columns, NaN where a feature is missing) straight to the native model:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
+from typing import Protocol
+from typing import runtime_checkable
 
 import numpy as np
 

@@ -39,10 +39,17 @@ from typing import Any
 import numpy as np
 
 from featurestore._proto.v1 import types_pb2
-from featurestore.online import EntityKey, FeatureCatalog, FeatureRef
-from featurestore.online.layout import decode_value, feature_field, redis_key, timestamp_field
-from featurestore.online.rows import RowBatch, RowReader
-from featurestore.service.raw_features import _columns, _seconds
+from featurestore.online import EntityKey
+from featurestore.online import FeatureCatalog
+from featurestore.online import FeatureRef
+from featurestore.online.layout import decode_value
+from featurestore.online.layout import feature_field
+from featurestore.online.layout import redis_key
+from featurestore.online.layout import timestamp_field
+from featurestore.online.rows import RowBatch
+from featurestore.online.rows import RowReader
+from featurestore.service.raw_features import _columns
+from featurestore.service.raw_features import _seconds
 
 __all__ = ["ModelPlan", "ModelRows", "PredictReader"]
 

@@ -18,9 +18,12 @@ from collections.abc import Sequence
 from operator import add
 
 import numpy as np
-from featurestore_client.wire import FieldPrefixes, field, varint
+from featurestore_client.wire import FieldPrefixes
+from featurestore_client.wire import field
+from featurestore_client.wire import varint
 
-from featurestore.service.predict_read import PRESENT, ModelRows
+from featurestore.service.predict_read import PRESENT
+from featurestore.service.predict_read import ModelRows
 
 __all__ = ["encode_names", "encode_predict_response", "prediction_tails"]
 

@@ -27,26 +27,26 @@ import logging
 import os
 import sys
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import propagate
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
+from featurestore.config import settings_env
 from featurestore.events import PredictionLog
 from featurestore.online import EntityKey
-from featurestore.prediction_log.writer import (
-    CALL,
-    ENTITIES,
-    EVENTS,
-    FLUSH,
-    FORGET,
-    MODEL,
-    SCORED,
-    frame,
-    read_frame,
-)
+from featurestore.prediction_log.writer import CALL
+from featurestore.prediction_log.writer import ENTITIES
+from featurestore.prediction_log.writer import EVENTS
+from featurestore.prediction_log.writer import FLUSH
+from featurestore.prediction_log.writer import FORGET
+from featurestore.prediction_log.writer import MODEL
+from featurestore.prediction_log.writer import SCORED
+from featurestore.prediction_log.writer import frame
+from featurestore.prediction_log.writer import read_frame
 from featurestore.service.child_process import ChildProcess
 from featurestore.service.scored_rows import ScoredRows
 

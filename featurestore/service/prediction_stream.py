@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
-from featurestore._proto.v1 import prediction_service_pb2, types_pb2
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import types_pb2
 from featurestore.errors import ValidationError
 from featurestore.events import PredictionLog
-from featurestore.service.convert import entities_from_proto, timestamp_from_proto
+from featurestore.service.convert import entities_from_proto
+from featurestore.service.convert import timestamp_from_proto
 from featurestore.service.topic_stream import TopicSubscriptions
 
 __all__ = [

@@ -42,47 +42,55 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import grpc
 import numpy as np
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client import Histogram
 
-from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
-from featurestore.errors import ConfigurationError, NotFoundError, ValidationError
-from featurestore.events import PredictionLog, to_micros
-from featurestore.online import (
-    EntityKey,
-    FeatureCatalog,
-    FeatureRef,
-    FeatureStatus,
-    FeatureValue,
-    FeatureViewSpec,
-    OnlineStore,
-    ValueType,
-)
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2_grpc
+from featurestore._proto.v1 import types_pb2
+from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.events import PredictionLog
+from featurestore.events import to_micros
+from featurestore.online import EntityKey
+from featurestore.online import FeatureCatalog
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureStatus
+from featurestore.online import FeatureValue
+from featurestore.online import FeatureViewSpec
+from featurestore.online import OnlineStore
+from featurestore.online import ValueType
 from featurestore.online.rows import RowBatch
 from featurestore.prediction_log.encoding import split_ids
-from featurestore.service.convert import (
-    STATUS_TO_PROTO,
-    check_entity_kinds,
-    decode_request,
-    entities_from_proto,
-    join_key_types,
-    value_to_proto,
-)
-from featurestore.service.models import LoadedModel, ServedModels
-from featurestore.service.predict_read import ModelPlan, ModelRows, PredictReader
-from featurestore.service.predict_response import encode_names, encode_predict_response
+from featurestore.service.convert import STATUS_TO_PROTO
+from featurestore.service.convert import check_entity_kinds
+from featurestore.service.convert import decode_request
+from featurestore.service.convert import entities_from_proto
+from featurestore.service.convert import join_key_types
+from featurestore.service.convert import value_to_proto
+from featurestore.service.models import LoadedModel
+from featurestore.service.models import ServedModels
+from featurestore.service.predict_read import ModelPlan
+from featurestore.service.predict_read import ModelRows
+from featurestore.service.predict_read import PredictReader
+from featurestore.service.predict_response import encode_names
+from featurestore.service.predict_response import encode_predict_response
 from featurestore.service.prediction_log_process import PredictionLogProcess
-from featurestore.service.prediction_stream import (
-    PredictionSubscriptions,
-    prediction_filter_from_proto,
-    prediction_to_proto,
-)
+from featurestore.service.prediction_stream import PredictionSubscriptions
+from featurestore.service.prediction_stream import prediction_filter_from_proto
+from featurestore.service.prediction_stream import prediction_to_proto
 from featurestore.service.scored_rows import ScoredRows
 from featurestore.service.sequence_history import SequenceStates
 from featurestore.service.telemetry import LATENCY_BUCKETS

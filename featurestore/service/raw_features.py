@@ -36,25 +36,35 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import add, itemgetter
-from typing import Any, NamedTuple, cast
+from operator import add
+from operator import itemgetter
+from typing import Any
+from typing import NamedTuple
+from typing import cast
 
 import hiredis
-from featurestore_client.wire import FieldPrefixes, field
+from featurestore_client.wire import FieldPrefixes
+from featurestore_client.wire import field
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.online import EntityKey, FeatureCatalog, ValueType
-from featurestore.online.layout import feature_field, redis_key, timestamp_field
-from featurestore.online.rows import RowBatch, RowReader, read_failure
-from featurestore.service.convert import (
-    entities_from_proto,
-    features_from_proto,
-    join_key_types,
-    parse_request,
-)
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import types_pb2
+from featurestore.online import EntityKey
+from featurestore.online import FeatureCatalog
+from featurestore.online import ValueType
+from featurestore.online.layout import feature_field
+from featurestore.online.layout import redis_key
+from featurestore.online.layout import timestamp_field
+from featurestore.online.rows import RowBatch
+from featurestore.online.rows import RowReader
+from featurestore.online.rows import read_failure
+from featurestore.service.convert import entities_from_proto
+from featurestore.service.convert import features_from_proto
+from featurestore.service.convert import join_key_types
+from featurestore.service.convert import parse_request
 from featurestore.service.response_memo import ResponseMemo
 from featurestore.service.telemetry import ServerCounters
 

@@ -11,14 +11,16 @@ ids, joins them in, and hands its log records over.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from functools import cached_property
 
 import numpy as np
 
 from featurestore.events import to_micros
 from featurestore.online.layout import decode_timestamp
-from featurestore.service.predict_read import PRESENT, ModelRows
+from featurestore.service.predict_read import PRESENT
+from featurestore.service.predict_read import ModelRows
 from featurestore.service.predict_response import prediction_tails
 
 __all__ = ["ScoredRows"]

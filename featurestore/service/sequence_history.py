@@ -27,7 +27,8 @@ from psycopg import sql
 
 from featurestore.error_maps import postgres_errors
 from featurestore.errors import ValidationError
-from featurestore.offline import OfflineStore, TrainingRequest
+from featurestore.offline import OfflineStore
+from featurestore.offline import TrainingRequest
 from featurestore.offline.tables import table_identifier
 from featurestore.online import EntityKey
 from featurestore.online.layout import decode_timestamp

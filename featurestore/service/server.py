@@ -10,54 +10,59 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from functools import partial
 from typing import TypeVar
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
 
-from featurestore._proto.v1 import (
-    anomaly_service_pb2,
-    anomaly_service_pb2_grpc,
-    dataset_service_pb2,
-    dataset_service_pb2_grpc,
-    feature_service_pb2,
-    prediction_service_pb2,
-)
+from featurestore._proto.v1 import anomaly_service_pb2
+from featurestore._proto.v1 import anomaly_service_pb2_grpc
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2_grpc
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2
 from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
-from featurestore.events import Anomaly, ConfluentSchemaStore, PredictionLog
-from featurestore.online import FeatureCatalog, OnlineStore, RedisOnlineStore
+from featurestore.events import Anomaly
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import PredictionLog
+from featurestore.online import FeatureCatalog
+from featurestore.online import OnlineStore
+from featurestore.online import RedisOnlineStore
 from featurestore.service.anomalies import AnomalyServicer
 from featurestore.service.auth import TokenCheck
-from featurestore.service.datasets import DatasetServicer, OfflineAccess
-from featurestore.service.features import (
-    FEATURE_SERVICE,
-    FeatureServicer,
-    feature_method_handlers,
-)
-from featurestore.service.health import (
-    DependencyWatch,
-    Probe,
-    ReasonedHealthServicer,
-    backend_probes,
-)
+from featurestore.service.datasets import DatasetServicer
+from featurestore.service.datasets import OfflineAccess
+from featurestore.service.features import FEATURE_SERVICE
+from featurestore.service.features import FeatureServicer
+from featurestore.service.features import feature_method_handlers
+from featurestore.service.health import DependencyWatch
+from featurestore.service.health import Probe
+from featurestore.service.health import ReasonedHealthServicer
+from featurestore.service.health import backend_probes
 from featurestore.service.models import ServedModels
 from featurestore.service.predict_read import PredictReader
 from featurestore.service.prediction_log_process import PredictionLogProcess
-from featurestore.service.predictions import (
-    PREDICTION_SERVICE,
-    PredictionServicer,
-    prediction_method_handlers,
-)
+from featurestore.service.predictions import PREDICTION_SERVICE
+from featurestore.service.predictions import PredictionServicer
+from featurestore.service.predictions import prediction_method_handlers
 from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.reflection import add_reflection
 from featurestore.service.sequence_history import SequenceStates
-from featurestore.service.telemetry import PredictionLogCounters, RpcTelemetry, Telemetry
+from featurestore.service.telemetry import PredictionLogCounters
+from featurestore.service.telemetry import RpcTelemetry
+from featurestore.service.telemetry import Telemetry
 from featurestore.service.topic_stream import TopicSubscriptions
-from featurestore.service.wrapping import MethodWrapper, WrappingRegistrar
+from featurestore.service.wrapping import MethodWrapper
+from featurestore.service.wrapping import WrappingRegistrar
 from featurestore.telemetry import process_telemetry
 
 __all__ = [

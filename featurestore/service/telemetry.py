@@ -19,17 +19,23 @@ read at scrape time (:class:`ServerCounters`), as are the prediction log's outco
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Protocol
 
 import grpc
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace import Status
+from opentelemetry.trace import StatusCode
 from prometheus_client import Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from featurestore.telemetry import SERVER_ERROR_CODES, Telemetry, remote_context
+from featurestore.telemetry import SERVER_ERROR_CODES
+from featurestore.telemetry import Telemetry
+from featurestore.telemetry import remote_context
 
 _PREPARED_CODES = (grpc.StatusCode.OK, *(grpc.StatusCode[name] for name in SERVER_ERROR_CODES))
 

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable
+from collections.abc import Coroutine
+from collections.abc import Mapping
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 from featurestore.config import Settings
-from featurestore.online import FeatureCatalog, OnlineStore
+from featurestore.online import FeatureCatalog
+from featurestore.online import OnlineStore
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.health import Probe
-from featurestore.service.server import ServiceServer, create_server, new_event_loop
+from featurestore.service.server import ServiceServer
+from featurestore.service.server import create_server
+from featurestore.service.server import new_event_loop
 from featurestore.service.telemetry import Telemetry
 
 __all__ = ["ServerThread", "finish_loop"]

@@ -27,22 +27,34 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
 import grpc
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka import Message
+from confluent_kafka import TopicPartition
 from opentelemetry import trace
 
 from featurestore.error_maps import kafka_error
-from featurestore.errors import BackendUnavailableError, FeatureStoreError
-from featurestore.events import AvroDeserializer, SchemaStore
-from featurestore.events.replay import data_messages, event_of
-from featurestore.kafka_connection import KafkaConnection, create_client
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import FeatureStoreError
+from featurestore.events import AvroDeserializer
+from featurestore.events import SchemaStore
+from featurestore.events.replay import data_messages
+from featurestore.events.replay import event_of
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import create_client
 from featurestore.service.stream_position import StreamPosition
 from featurestore.topics import partitions_of
 

@@ -34,8 +34,13 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractContextManager, aclosing
+from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
+from contextlib import aclosing
 from functools import partial
 from typing import Any
 
@@ -43,8 +48,10 @@ import grpc
 from grpc._cython.cygrpc import ExecuteBatchError
 from opentelemetry import trace
 
-from featurestore.errors import FeatureStoreError, ValidationError
-from featurestore.service.auth import TokenCheck, scope_of
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import ValidationError
+from featurestore.service.auth import TokenCheck
+from featurestore.service.auth import scope_of
 from featurestore.service.convert import decode_request
 from featurestore.service.telemetry import RpcTelemetry
 

@@ -6,8 +6,10 @@ data, its log and its PID file under ``run/``, and the JVM jars Maven resolved.
 
 from __future__ import annotations
 
-from featurestore.stack.base import Component, ComponentStatus
+from featurestore.stack.base import Component
+from featurestore.stack.base import ComponentStatus
 from featurestore.stack.jars import resolve_jars
-from featurestore.stack.manager import Stack, UpResult
+from featurestore.stack.manager import Stack
+from featurestore.stack.manager import UpResult
 
 __all__ = ["Component", "ComponentStatus", "Stack", "UpResult", "resolve_jars"]

@@ -9,7 +9,8 @@ import signal
 import socket
 import sys
 import time
-from abc import ABC, abstractmethod
+from abc import ABC
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,10 @@ from pathlib import Path
 import requests
 from typing_extensions import override
 
-from featurestore.config import Settings, settings_env
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 from featurestore.stack.process import ManagedProcess
 from featurestore.stack.restart import RestartRecord
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing_extensions import override
 
-from featurestore.stack.base import OwnProcess, answers_ok
+from featurestore.stack.base import OwnProcess
+from featurestore.stack.base import answers_ok
 
 __all__ = ["DashboardService"]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.ingest.sources.synthetic import RARE_JUMPS, MarketConfig
+from featurestore.ingest.sources.synthetic import RARE_JUMPS
+from featurestore.ingest.sources.synthetic import MarketConfig
 from featurestore.stack.base import OwnProcess
 
 __all__ = ["FeedOptions", "MarketFeed"]

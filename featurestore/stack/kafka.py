@@ -31,9 +31,11 @@ from confluent_kafka.admin import AdminClient
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 from featurestore.kafka_connection import create_client
-from featurestore.stack.base import NodeComponent, port_open
+from featurestore.stack.base import NodeComponent
+from featurestore.stack.base import port_open
 from featurestore.stack.certs import Certificates
 from featurestore.stack.jars import resolve_jars
 from featurestore.stack.private_file import write_private

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 
 from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
-from featurestore.stack.base import Component, ComponentStatus, port_open, wait_healthy
+from featurestore.stack.base import Component
+from featurestore.stack.base import ComponentStatus
+from featurestore.stack.base import port_open
+from featurestore.stack.base import wait_healthy
 from featurestore.stack.dashboard import DashboardService
-from featurestore.stack.feed import FeedOptions, MarketFeed
-from featurestore.stack.kafka import KafkaServer, kafka_nodes
+from featurestore.stack.feed import FeedOptions
+from featurestore.stack.feed import MarketFeed
+from featurestore.stack.kafka import KafkaServer
+from featurestore.stack.kafka import kafka_nodes
 from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.monitor import MonitorService
 from featurestore.stack.postgres import PostgresServer
 from featurestore.stack.predictor import PredictionFeedService
-from featurestore.stack.processors import ProcessorService, event_processors
+from featurestore.stack.processors import ProcessorService
+from featurestore.stack.processors import event_processors
 from featurestore.stack.prometheus import PrometheusServer
-from featurestore.stack.redis import RedisServer, redis_nodes
+from featurestore.stack.redis import RedisServer
+from featurestore.stack.redis import redis_nodes
 from featurestore.stack.schema_registry import SchemaRegistryServer
 from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService
-from featurestore.stack.supervisor import SupervisorService, read_records
+from featurestore.stack.supervisor import SupervisorService
+from featurestore.stack.supervisor import read_records
 
 __all__ = ["Stack", "UpResult"]
 

@@ -15,8 +15,10 @@ import psycopg
 from typing_extensions import override
 
 from featurestore.errors import BackendUnavailableError
-from featurestore.stack.base import Component, require_binary
-from featurestore.stack.private_file import copy_private, write_private
+from featurestore.stack.base import Component
+from featurestore.stack.base import require_binary
+from featurestore.stack.private_file import copy_private
+from featurestore.stack.private_file import write_private
 from featurestore.stack.security import local_security
 
 __all__ = ["PostgresServer"]

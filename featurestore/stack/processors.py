@@ -15,9 +15,13 @@ from collections.abc import Mapping
 
 from typing_extensions import override
 
-from featurestore.config import Settings, settings_env
-from featurestore.processor_files import processor_log, ready_file
-from featurestore.stack.base import OwnProcess, not_serving_of, ready_for
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.processor_files import processor_log
+from featurestore.processor_files import ready_file
+from featurestore.stack.base import OwnProcess
+from featurestore.stack.base import not_serving_of
+from featurestore.stack.base import ready_for
 
 __all__ = ["ProcessorService", "event_processors", "start_processor"]
 

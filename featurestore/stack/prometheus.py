@@ -18,9 +18,13 @@ import requests
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.stack.base import Component, answers_ok, require_binary
-from featurestore.stack.prometheus_config import alert_rules, scrape_config
-from featurestore.telemetry import prune_targets, targets_dir
+from featurestore.stack.base import Component
+from featurestore.stack.base import answers_ok
+from featurestore.stack.base import require_binary
+from featurestore.stack.prometheus_config import alert_rules
+from featurestore.stack.prometheus_config import scrape_config
+from featurestore.telemetry import prune_targets
+from featurestore.telemetry import targets_dir
 
 __all__ = ["Alert", "PrometheusServer", "firing_alerts"]
 

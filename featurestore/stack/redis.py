@@ -19,7 +19,8 @@ import redis
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.stack.base import NodeComponent, require_binary
+from featurestore.stack.base import NodeComponent
+from featurestore.stack.base import require_binary
 from featurestore.stack.certs import ensure_certificates
 from featurestore.stack.private_file import write_private
 from featurestore.stack.security import local_security

@@ -19,7 +19,8 @@ from typing import Any
 import redis
 
 from featurestore.config import RedisSettings
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 
 __all__ = ["cluster_info", "ensure_cluster", "slot_ranges"]
 

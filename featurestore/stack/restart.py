@@ -15,7 +15,9 @@ next death waits the initial backoff again.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
+from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
 from featurestore.config import SupervisorSettings

@@ -16,8 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from featurestore.config import Settings
-from featurestore.errors import BackendUnavailableError, ConfigurationError, FeatureStoreError
-from featurestore.stack.certs import Certificates, ensure_certificates
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.stack.certs import Certificates
+from featurestore.stack.certs import ensure_certificates
 
 __all__ = ["check_access", "local_security"]
 

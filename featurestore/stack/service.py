@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
 from typing_extensions import override
 
 from featurestore.stack.base import OwnProcess

@@ -19,7 +19,9 @@ import requests
 from typing_extensions import override
 
 from featurestore.config import Settings
-from featurestore.stack.base import Component, ComponentStatus, wait_healthy
+from featurestore.stack.base import Component
+from featurestore.stack.base import ComponentStatus
+from featurestore.stack.base import wait_healthy
 
 __all__ = ["SparkCluster", "SparkMaster", "SparkWorker", "spark_home"]
 

@@ -25,14 +25,18 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
 from typing_extensions import override
 
-from featurestore.stack.base import Component, OwnProcess, ready_for
-from featurestore.stack.restart import RestartPolicy, RestartRecord
+from featurestore.stack.base import Component
+from featurestore.stack.base import OwnProcess
+from featurestore.stack.base import ready_for
+from featurestore.stack.restart import RestartPolicy
+from featurestore.stack.restart import RestartRecord
 
 __all__ = ["Supervisor", "SupervisorService", "read_records"]
 

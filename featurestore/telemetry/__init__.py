@@ -11,15 +11,17 @@ log lines share one format (:func:`log_to_stderr`).
 
 from __future__ import annotations
 
-from featurestore.telemetry._endpoint import (
-    MetricsEndpoint,
-    prune_targets,
-    serve_metrics,
-    targets_dir,
-)
-from featurestore.telemetry._logging import LOG_FORMAT, log_to_stderr
-from featurestore.telemetry._providers import Telemetry, process_telemetry
-from featurestore.telemetry._tracing import kafka_headers, remote_context, tracer_provider
+from featurestore.telemetry._endpoint import MetricsEndpoint
+from featurestore.telemetry._endpoint import prune_targets
+from featurestore.telemetry._endpoint import serve_metrics
+from featurestore.telemetry._endpoint import targets_dir
+from featurestore.telemetry._logging import LOG_FORMAT
+from featurestore.telemetry._logging import log_to_stderr
+from featurestore.telemetry._providers import Telemetry
+from featurestore.telemetry._providers import process_telemetry
+from featurestore.telemetry._tracing import kafka_headers
+from featurestore.telemetry._tracing import remote_context
+from featurestore.telemetry._tracing import tracer_provider
 
 __all__ = [
     "LOG_FORMAT",

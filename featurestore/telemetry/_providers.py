@@ -6,11 +6,14 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics
+from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 
-from featurestore.config import Settings, TracingSettings
-from featurestore.telemetry._endpoint import MetricsEndpoint, serve_metrics
+from featurestore.config import Settings
+from featurestore.config import TracingSettings
+from featurestore.telemetry._endpoint import MetricsEndpoint
+from featurestore.telemetry._endpoint import serve_metrics
 from featurestore.telemetry._tracing import tracer_provider
 
 __all__ = ["Telemetry", "process_telemetry"]
@@ -62,10 +65,8 @@ class Telemetry:
 
         readers: list[MetricReader] = []
         if console:
-            from opentelemetry.sdk.metrics.export import (
-                ConsoleMetricExporter,
-                PeriodicExportingMetricReader,
-            )
+            from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
         registry = None

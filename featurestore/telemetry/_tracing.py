@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from opentelemetry import propagate, trace
+from opentelemetry import propagate
+from opentelemetry import trace
 from opentelemetry.context import Context
 
 from featurestore.config import TracingSettings
@@ -28,10 +29,13 @@ def tracer_provider(settings: TracingSettings, service: str) -> trace.TracerProv
     """The tracer provider of a process called ``service`` (a no-op one for ``none``)."""
     if settings.exporter == "none":
         return trace.NoOpTracerProvider()
-    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.resources import SERVICE_NAME
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import ParentBased
+    from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
     exporter: SpanExporter
     if settings.exporter == "console":

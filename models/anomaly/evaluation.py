@@ -10,13 +10,19 @@ its first flag. ``none`` series measure false alarms per 1,000 scored steps on c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from models.anomaly.detector import DetectorParams, SeriesState, StreamingDetector
-from models.anomaly.shapes import SHAPES, Series, Shape, make_series
+from models.anomaly.detector import DetectorParams
+from models.anomaly.detector import SeriesState
+from models.anomaly.detector import StreamingDetector
+from models.anomaly.shapes import SHAPES
+from models.anomaly.shapes import Series
+from models.anomaly.shapes import Shape
+from models.anomaly.shapes import make_series
 from models.training.metrics import event_precision_recall
 
 __all__ = ["ShapeResult", "evaluate_shapes", "flags_of", "results_markdown"]

@@ -8,14 +8,16 @@ before it scores anything new.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
 import psycopg
 from psycopg import sql
 
-from featurestore.definitions import Definitions, FeatureView
+from featurestore.definitions import Definitions
+from featurestore.definitions import FeatureView
 from featurestore.error_maps import postgres_errors
 from featurestore.offline.tables import table_identifier
 

@@ -19,7 +19,10 @@ import pandas as pd
 
 from featurestore.errors import ValidationError
 from models._mlflow import PythonModel
-from models.anomaly.detector import DetectorParams, SeriesState, StepResult, StreamingDetector
+from models.anomaly.detector import DetectorParams
+from models.anomaly.detector import SeriesState
+from models.anomaly.detector import StepResult
+from models.anomaly.detector import StreamingDetector
 
 __all__ = [
     "KIND",

@@ -18,7 +18,8 @@ time), so re-scoring gives the same ids.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pandas as pd
 
@@ -28,8 +29,12 @@ from featurestore.events import Anomaly
 from models.alias import AliasFollower
 from models.anomaly.detector import SeriesState
 from models.anomaly.history import recent_rows
-from models.anomaly.model import KIND, DetectorConfig, score_frame
-from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.anomaly.model import KIND
+from models.anomaly.model import DetectorConfig
+from models.anomaly.model import score_frame
+from models.registry import CHAMPION
+from models.registry import ModelRef
+from models.registry import ModelRegistry
 from models.scoring import anomaly_id
 
 __all__ = ["LoadedDetector", "StreamScorer", "load_detector"]

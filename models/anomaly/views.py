@@ -15,15 +15,21 @@ from datetime import timedelta
 
 import pandas as pd
 
-from featurestore.definitions import Definitions, FeatureView
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.definitions import Definitions
+from featurestore.definitions import FeatureView
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
 from featurestore.offline import OfflineStore
-from models.anomaly.history import entity_key_of, view_rows
-from models.anomaly.model import KIND, LEGACY_VIEW, model_name_for
+from models.anomaly.history import entity_key_of
+from models.anomaly.history import view_rows
+from models.anomaly.model import KIND
+from models.anomaly.model import LEGACY_VIEW
+from models.anomaly.model import model_name_for
 from models.anomaly.scorer import StreamScorer
 from models.data.source import latest_time
-from models.registry import CHAMPION, ModelRegistry
+from models.registry import CHAMPION
+from models.registry import ModelRegistry
 from models.scoring import AnomalyScorer
 from models.tracking import LoggedModel
 
@@ -106,7 +112,8 @@ def ensure_detector(
     default parameters (it needs no labels, and calibrates each entity's scale as it warms up),
     tagged ``data_source`` accordingly.
     """
-    from models.training.anomaly import fit_detector, register_detector
+    from models.training.anomaly import fit_detector
+    from models.training.anomaly import register_detector
 
     name = model_name or model_name_for(view_name)
     if registry.alias(name, CHAMPION) is not None:

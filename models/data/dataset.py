@@ -8,7 +8,8 @@ closes after ``t`` (:func:`featurestore.offline.add_forward_labels`, :mod:`model
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,14 +18,16 @@ import pandas as pd
 
 from featurestore.definitions import Definitions
 from featurestore.errors import ValidationError
-from featurestore.offline import (
-    LabelSpec,
-    PostgresOfflineStore,
-    TrainingRequest,
-    add_forward_labels,
-)
-from models.data.source import DataWindow, continuation, read_closes, sample_times
-from models.data.targets import add_forward_volatility, minute_closes
+from featurestore.offline import LabelSpec
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.offline import add_forward_labels
+from models.data.source import DataWindow
+from models.data.source import continuation
+from models.data.source import read_closes
+from models.data.source import sample_times
+from models.data.targets import add_forward_volatility
+from models.data.targets import minute_closes
 from models.data.warm import warm_rows
 
 __all__ = ["Dataset", "DatasetSpec", "load_dataset", "read_dataset", "shuffle_in_time"]

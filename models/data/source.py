@@ -11,7 +11,8 @@ things are not features and are read here, from the views' own tables:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
 import pandas as pd
 import psycopg

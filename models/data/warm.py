@@ -10,8 +10,10 @@ the market: training and drift leave them out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, TypeAlias
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt

@@ -12,9 +12,11 @@ features, scorer) like real market events:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Literal
 
 import numpy as np
@@ -23,7 +25,8 @@ import pandas as pd
 from featurestore.errors import ValidationError
 from featurestore.events.model import Trade
 from featurestore.ingest.sources.base import SourceRecord
-from featurestore.ingest.validate import RecordRejectedError, validate_trade
+from featurestore.ingest.validate import RecordRejectedError
+from featurestore.ingest.validate import validate_trade
 
 __all__ = ["TRADE_COLUMNS", "Injection", "inject", "plan_injections", "trades_frame"]
 

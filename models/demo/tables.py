@@ -8,16 +8,24 @@ the maths that serves them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pandas as pd
 import psycopg
 
-from featurestore.definitions import Definitions, market_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
 from featurestore.error_maps import postgres_error
-from featurestore.ingest.sources.synthetic import RARE_JUMPS, MarketConfig, SyntheticMarket
-from featurestore.offline import create_offline_tables, write_feature_rows
-from models.demo.market import Injection, inject, plan_injections, trades_frame
+from featurestore.ingest.sources.synthetic import RARE_JUMPS
+from featurestore.ingest.sources.synthetic import MarketConfig
+from featurestore.ingest.sources.synthetic import SyntheticMarket
+from featurestore.offline import create_offline_tables
+from featurestore.offline import write_feature_rows
+from models.demo.market import Injection
+from models.demo.market import inject
+from models.demo.market import plan_injections
+from models.demo.market import trades_frame
 from processors.features.frame import compute_frame
 
 __all__ = ["DemoData", "demo_definitions", "demo_market", "write_features"]

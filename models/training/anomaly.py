@@ -25,7 +25,8 @@ view's model (:func:`models.anomaly.model_name_for`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 
@@ -34,16 +35,29 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from featurestore.definitions import FeatureView
-from models._mlflow import mlflow, quiet
-from models.anomaly.detector import DetectorParams, SeriesState, StreamingDetector
-from models.anomaly.model import KIND, DetectorConfig, DetectorModel, model_name_for, score_frame
-from models.data import Dataset, SplitSpec, chronological_split
+from models._mlflow import mlflow
+from models._mlflow import quiet
+from models.anomaly.detector import DetectorParams
+from models.anomaly.detector import SeriesState
+from models.anomaly.detector import StreamingDetector
+from models.anomaly.model import KIND
+from models.anomaly.model import DetectorConfig
+from models.anomaly.model import DetectorModel
+from models.anomaly.model import model_name_for
+from models.anomaly.model import score_frame
+from models.data import Dataset
+from models.data import SplitSpec
+from models.data import chronological_split
 from models.demo.market import Injection
 from models.inputs import model_inputs
-from models.pyfunc import ModelConfig, score
-from models.registry import CHAMPION, ModelRef, ModelRegistry
+from models.pyfunc import ModelConfig
+from models.pyfunc import score
+from models.registry import CHAMPION
+from models.registry import ModelRef
+from models.registry import ModelRegistry
 from models.tracking import LoggedModel
-from models.training.base import TrainedModel, prefixed
+from models.training.base import TrainedModel
+from models.training.base import prefixed
 from models.training.metrics import event_precision_recall
 
 __all__ = [

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from models._mlflow import PythonModel
-from models.data import Dataset, Split
-from models.pyfunc import FeatureModel, ModelConfig, save_native
+from models.data import Dataset
+from models.data import Split
+from models.pyfunc import FeatureModel
+from models.pyfunc import ModelConfig
+from models.pyfunc import save_native
 
 __all__ = ["TrainedModel", "prefixed", "split_metrics"]
 

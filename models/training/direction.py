@@ -13,11 +13,18 @@ import pandas as pd
 import xgboost
 
 from featurestore.errors import ValidationError
-from models.data import Dataset, Split, SplitSpec, chronological_split, shuffle_in_time
+from models.data import Dataset
+from models.data import Split
+from models.data import SplitSpec
+from models.data import chronological_split
+from models.data import shuffle_in_time
 from models.inputs import model_inputs
 from models.pyfunc import ModelConfig
-from models.training.base import TrainedModel, split_metrics
-from models.training.metrics import binary_metrics, conditional_baseline, majority_baseline
+from models.training.base import TrainedModel
+from models.training.base import split_metrics
+from models.training.metrics import binary_metrics
+from models.training.metrics import conditional_baseline
+from models.training.metrics import majority_baseline
 
 __all__ = [
     "LABEL_COLUMNS",

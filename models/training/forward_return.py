@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import mean_absolute_error
+from sklearn.metrics import mean_squared_error
+from sklearn.metrics import r2_score
 
 from featurestore.errors import ValidationError
-from models.data import Dataset, SplitSpec
+from models.data import Dataset
+from models.data import SplitSpec
 from models.inputs import model_inputs
 from models.pyfunc import ModelConfig
-from models.training.base import TrainedModel, split_metrics
+from models.training.base import TrainedModel
+from models.training.base import split_metrics
 from models.training.direction import prepare
 
 __all__ = ["LAST_RETURN", "fit_forward_return", "regression_metrics", "rf_params"]

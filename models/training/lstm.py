@@ -31,13 +31,22 @@ import pandas as pd
 
 from featurestore.errors import ValidationError
 from models._mlflow import PythonModel
-from models.data import Dataset, SplitSpec
-from models.inputs import InputTransform, model_inputs
-from models.lstm_runtime import LSTMSession, to_onnx
-from models.pyfunc import NATIVE_ARTIFACT, ModelConfig
-from models.training.base import TrainedModel, split_metrics
-from models.training.direction import direction_baselines, prepare
-from models.training.lstm_net import Adam, LSTMWeights, init_weights, loss_and_grads
+from models.data import Dataset
+from models.data import SplitSpec
+from models.inputs import InputTransform
+from models.inputs import model_inputs
+from models.lstm_runtime import LSTMSession
+from models.lstm_runtime import to_onnx
+from models.pyfunc import NATIVE_ARTIFACT
+from models.pyfunc import ModelConfig
+from models.training.base import TrainedModel
+from models.training.base import split_metrics
+from models.training.direction import direction_baselines
+from models.training.direction import prepare
+from models.training.lstm_net import Adam
+from models.training.lstm_net import LSTMWeights
+from models.training.lstm_net import init_weights
+from models.training.lstm_net import loss_and_grads
 from models.training.metrics import binary_metrics
 
 __all__ = ["SequenceConfig", "SequenceModel", "fit_lstm", "sequences"]

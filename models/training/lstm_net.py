@@ -16,7 +16,8 @@ The parameters have ``torch.nn.LSTM``'s layout and gate order (input, forget, ce
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from dataclasses import fields
 from typing import Any
 
 import numpy as np

@@ -14,17 +14,19 @@ import pandas as pd
 import xgboost
 
 from featurestore.errors import ValidationError
-from models.data import (
-    Dataset,
-    SplitSpec,
-    regime_classes,
-    regime_edges,
-)
+from models.data import Dataset
+from models.data import SplitSpec
+from models.data import regime_classes
+from models.data import regime_edges
 from models.inputs import model_inputs
 from models.pyfunc import ModelConfig
-from models.training.base import TrainedModel, split_metrics
-from models.training.direction import prepare, xgb_params
-from models.training.metrics import conditional_baseline, majority_baseline, multiclass_metrics
+from models.training.base import TrainedModel
+from models.training.base import split_metrics
+from models.training.direction import prepare
+from models.training.direction import xgb_params
+from models.training.metrics import conditional_baseline
+from models.training.metrics import majority_baseline
+from models.training.metrics import multiclass_metrics
 
 __all__ = ["TURBULENT", "fit_regime"]
 

@@ -14,18 +14,27 @@ file of one (``data_source="file"``: Parquet or CSV with ``symbol``, ``event_tim
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
 from featurestore.errors import ValidationError
-from featurestore.offline import LabelSpec, PostgresOfflineStore
-from models.data import Dataset, DatasetSpec, DataWindow, SplitSpec, load_dataset, read_dataset
+from featurestore.offline import LabelSpec
+from featurestore.offline import PostgresOfflineStore
+from models.data import Dataset
+from models.data import DatasetSpec
+from models.data import DataWindow
+from models.data import SplitSpec
+from models.data import load_dataset
+from models.data import read_dataset
 from models.demo.market import Injection
 from models.registry import ModelRegistry
-from models.tracking import LoggedModel, log_and_register
+from models.tracking import LoggedModel
+from models.tracking import log_and_register
 from models.training.anomaly import fit_anomaly
 from models.training.base import TrainedModel
 from models.training.direction import fit_direction

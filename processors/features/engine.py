@@ -23,16 +23,28 @@ rows once re-emissions are collapsed (the last emission of a key wins, as in the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 
 import numpy as np
 import numpy.typing as npt
 
-from processors.features.plan import TopicPlan, ViewChain, ViewPlan
-from processors.features.running import RowBlock, RunningItem, running_rows
-from processors.features.state import EntityState, OpenTile, PartitionFeatureState, TileStats
-from processors.features.stats import ColumnStats, Summary, add_grouped, finalize
+from processors.features.plan import TopicPlan
+from processors.features.plan import ViewChain
+from processors.features.plan import ViewPlan
+from processors.features.running import RowBlock
+from processors.features.running import RunningItem
+from processors.features.running import running_rows
+from processors.features.state import EntityState
+from processors.features.state import OpenTile
+from processors.features.state import PartitionFeatureState
+from processors.features.state import TileStats
+from processors.features.stats import ColumnStats
+from processors.features.stats import Summary
+from processors.features.stats import add_grouped
+from processors.features.stats import finalize
 
 __all__ = [
     "EventBatch",

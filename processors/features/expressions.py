@@ -8,7 +8,8 @@ the column of previous values the caller passes (the entity's previous accepted 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np

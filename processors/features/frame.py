@@ -13,10 +13,16 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from featurestore.definitions.model import Definitions, FeatureView
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import FeatureView
 from featurestore.errors import ValidationError
-from processors.features.engine import EventBatch, FeatureOutput, advance_chain, process_chain
-from processors.features.plan import ViewChain, compile_chain, compile_topic
+from processors.features.engine import EventBatch
+from processors.features.engine import FeatureOutput
+from processors.features.engine import advance_chain
+from processors.features.engine import process_chain
+from processors.features.plan import ViewChain
+from processors.features.plan import compile_chain
+from processors.features.plan import compile_topic
 from processors.features.state import PartitionFeatureState
 
 __all__ = ["compute_frame"]

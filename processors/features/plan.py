@@ -8,13 +8,18 @@ naming the view and the field otherwise; the engine itself assumes a valid plan.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from featurestore.definitions.model import AggFunction, FeatureView, StreamSource, ValueType
+from featurestore.definitions.model import AggFunction
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import StreamSource
+from featurestore.definitions.model import ValueType
 from featurestore.errors import ConfigurationError
-from processors.features.expressions import Expression, compile_expression
+from processors.features.expressions import Expression
+from processors.features.expressions import compile_expression
 
 __all__ = [
     "AggPlan",

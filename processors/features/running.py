@@ -25,9 +25,14 @@ import numpy as np
 import numpy.typing as npt
 
 from featurestore.definitions.model import AggFunction
-from processors.features.plan import AggPlan, TopicPlan, ViewPlan
-from processors.features.state import EntityState, OpenTile
-from processors.features.stats import ColumnStats, Summary, finalize
+from processors.features.plan import AggPlan
+from processors.features.plan import TopicPlan
+from processors.features.plan import ViewPlan
+from processors.features.state import EntityState
+from processors.features.state import OpenTile
+from processors.features.stats import ColumnStats
+from processors.features.stats import Summary
+from processors.features.stats import finalize
 
 __all__ = ["RowBlock", "RunningItem", "running_rows"]
 

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from processors.features.stats import ColumnStats, Summary
+from processors.features.stats import ColumnStats
+from processors.features.stats import Summary
 
 __all__ = [
     "NO_OPEN_TILE",

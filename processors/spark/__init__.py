@@ -7,8 +7,11 @@ it.
 from __future__ import annotations
 
 from processors.report import BatchReport
-from processors.spark.backfill import BackfillRange, run_backfill
-from processors.spark.stream import RowsHook, StreamHandle, start_stream
+from processors.spark.backfill import BackfillRange
+from processors.spark.backfill import run_backfill
+from processors.spark.stream import RowsHook
+from processors.spark.stream import StreamHandle
+from processors.spark.stream import start_stream
 
 __all__ = [
     "BackfillRange",

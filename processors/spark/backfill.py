@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, load_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions import load_definitions
 from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions
-from processors.partition_job import SUMMARY_DDL, PartitionJob
+from processors.partition_job import SUMMARY_DDL
+from processors.partition_job import PartitionJob
 from processors.report import BatchReport
 from processors.spark.executors import start_session
 from processors.spark.stream import kafka_records

@@ -28,7 +28,9 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +38,13 @@ from psycopg import sql
 
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    FeatureStoreError,
-    ValidationError,
-)
-from featurestore.offline import ExportStats, PostgresOfflineStore, TrainingRequest
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import ValidationError
+from featurestore.offline import ExportStats
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
 from featurestore.offline._query import ViewJoin
 from processors.options import ProcessorOptions
 from processors.spark.executors import start_session

@@ -24,27 +24,30 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from featurestore.config import Settings
 from featurestore.processor_files import processor_dir
-from processors.claims import claim_run, topic_partitions
+from processors.claims import claim_run
+from processors.claims import topic_partitions
 from processors.handle import EngineExitedError
 from processors.options import ProcessorOptions
-from processors.partition_job import (
-    SUMMARY_DDL,
-    PartitionJob,
-    PartitionRunner,
-    PartitionSummary,
-    split_partitions,
-)
-from processors.recorder import BatchRecorder, RowsHook
+from processors.partition_job import SUMMARY_DDL
+from processors.partition_job import PartitionJob
+from processors.partition_job import PartitionRunner
+from processors.partition_job import PartitionSummary
+from processors.partition_job import split_partitions
+from processors.recorder import BatchRecorder
+from processors.recorder import RowsHook
 from processors.report import BatchReport
 from processors.spark.executors import start_session
 from processors.spark.pipeline import BatchPipeline
-from processors.spark.session import JVM_GONE_ERRORS, jvm_exited, spark_stopped
+from processors.spark.session import JVM_GONE_ERRORS
+from processors.spark.session import jvm_exited
+from processors.spark.session import spark_stopped
 from processors.views import MaterializedViews
 from processors.wiring import ProcessorWiring
 

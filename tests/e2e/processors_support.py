@@ -12,10 +12,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from contextlib import contextmanager
+from contextlib import suppress
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +35,25 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from featurestore.apply import apply_definitions
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, FeatureView, market_definitions
-from featurestore.events import ConfluentSchemaStore, LoggedEvent, Trade, replay_topic, to_micros
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.definitions import Definitions
+from featurestore.definitions import FeatureView
+from featurestore.definitions import market_definitions
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import Trade
+from featurestore.events import replay_topic
+from featurestore.events import to_micros
 from featurestore.events.codec import TRADE_CODEC
 from featurestore.events.registry import value_subject
-from featurestore.events.schemas import bundled_schema, parse_schema_text
+from featurestore.events.schemas import bundled_schema
+from featurestore.events.schemas import parse_schema_text
 from featurestore.events.serde import AvroSerializer
-from featurestore.online import OnlineFeatures, RedisOnlineStore
-from featurestore.online.base import EntityKey, FeatureRef
+from featurestore.online import OnlineFeatures
+from featurestore.online import RedisOnlineStore
+from featurestore.online.base import EntityKey
+from featurestore.online.base import FeatureRef
 from featurestore.online.testing import delete_project_keys
 from featurestore.processor_files import processor_log
 from featurestore.stack import Stack
@@ -43,12 +61,14 @@ from featurestore.stack.process import stop_group
 from featurestore.stack.processors import start_processor
 from processors import resilient
 from processors.handle import ProcessorHandle
-from processors.options import Engine, ProcessorOptions
+from processors.options import Engine
+from processors.options import ProcessorOptions
 from processors.status import read_status
 from processors.wiring import ProcessorWiring
 from tests.own_stack import own_stack
 from tests.ports import free_port_block
-from tests.unit.processors.oracle import SourceEvent, compute_features
+from tests.unit.processors.oracle import SourceEvent
+from tests.unit.processors.oracle import compute_features
 
 MARKET = Path("/work/shared/data/market")
 TRADE_FILES = [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"]

@@ -23,14 +23,12 @@ from featurestore.stack.process import stop_group
 from featurestore.stack.processors import start_processor
 from featurestore.stack.spark_cluster import SparkCluster
 from processors.status import read_status
-from tests.e2e.processors_support import (
-    TRADE_FILES,
-    World,
-    clean_up,
-    ingest_files,
-    logged_trades,
-    wait_for,
-)
+from tests.e2e.processors_support import TRADE_FILES
+from tests.e2e.processors_support import World
+from tests.e2e.processors_support import clean_up
+from tests.e2e.processors_support import ingest_files
+from tests.e2e.processors_support import logged_trades
+from tests.e2e.processors_support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 

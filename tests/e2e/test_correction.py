@@ -13,32 +13,41 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import Producer
+from confluent_kafka import TopicPartition
 
 from featurestore.apply import apply_definitions
 from featurestore.cli import main
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, market_definitions
-from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Trade
 from featurestore.ingest import wait_for_brokers
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from processors.kafka_engine import start_consumer
 from processors.options import ProcessorOptions
 from processors.wiring import ProcessorWiring
-from tests.e2e.processors_support import (
-    MARKET,
-    clean_up,
-    ingest_files,
-    logged_trades,
-    read_table,
-    wait_for,
-)
-from tests.unit.processors.test_rollups import BARS_US, _bar, _same, _values
+from tests.e2e.processors_support import MARKET
+from tests.e2e.processors_support import clean_up
+from tests.e2e.processors_support import ingest_files
+from tests.e2e.processors_support import logged_trades
+from tests.e2e.processors_support import read_table
+from tests.e2e.processors_support import wait_for
+from tests.unit.processors.test_rollups import BARS_US
+from tests.unit.processors.test_rollups import _bar
+from tests.unit.processors.test_rollups import _same
+from tests.unit.processors.test_rollups import _values
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 

@@ -18,8 +18,10 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from dataclasses import replace
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -30,21 +32,21 @@ from confluent_kafka.admin import AdminClient
 from psycopg import sql
 
 from featurestore.cli import main
-from featurestore.config import Settings, load_settings
-from featurestore.definitions import REPO_PATH, load_definitions
+from featurestore.config import Settings
+from featurestore.config import load_settings
+from featurestore.definitions import REPO_PATH
+from featurestore.definitions import load_definitions
 from featurestore.online.testing import delete_project_keys
 from processors.options import ProcessorOptions
 from processors.progress import view_progress
 from processors.wiring import ProcessorWiring
-from tests.e2e.processors_support import (
-    MARKET,
-    ingest_files,
-    logged_trades,
-    oracle_rows,
-    read_table,
-    source_events,
-    wait_for,
-)
+from tests.e2e.processors_support import MARKET
+from tests.e2e.processors_support import ingest_files
+from tests.e2e.processors_support import logged_trades
+from tests.e2e.processors_support import oracle_rows
+from tests.e2e.processors_support import read_table
+from tests.e2e.processors_support import source_events
+from tests.e2e.processors_support import wait_for
 from tests.ports import free_port
 from tests.unit.processors.oracle import compute_features
 

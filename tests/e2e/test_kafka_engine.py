@@ -12,7 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -21,20 +23,21 @@ from confluent_kafka import Producer
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings
 from featurestore.definitions import market_definitions
-from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Trade
 from featurestore.ingest import wait_for_brokers
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from processors.kafka_engine import start_consumer
 from processors.status import read_status
 from processors.wiring import ProcessorWiring
-from tests.e2e.processors_support import (
-    World,
-    checksum,
-    clean_up,
-    ingest_trades_and_junk,
-    logged_trades,
-    wait_for,
-)
+from tests.e2e.processors_support import World
+from tests.e2e.processors_support import checksum
+from tests.e2e.processors_support import clean_up
+from tests.e2e.processors_support import ingest_trades_and_junk
+from tests.e2e.processors_support import logged_trades
+from tests.e2e.processors_support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -124,7 +127,9 @@ def _produce_trades(settings: Settings, topic: str, first: int, n: int) -> None:
 def test_a_fenced_zombie_cannot_commit(stack: Settings) -> None:
     """An application whose partitions another claimed since fails its next commit, and stops."""
     from processors.claims import topic_partitions
-    from processors.state_table import PartitionFencedError, claim_partitions, view_offsets
+    from processors.state_table import PartitionFencedError
+    from processors.state_table import claim_partitions
+    from processors.state_table import view_offsets
 
     run = uuid.uuid4().hex[:8]
     topic = f"e2e-kafka-fence-{run}"

@@ -24,7 +24,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import psycopg
@@ -34,21 +36,33 @@ from featurestore_client import FeatureStoreClient
 from psycopg import sql
 
 from featurestore.apply import apply_definitions
-from featurestore.config import Settings, TopicSettings
-from featurestore.definitions import Definitions, stream_definitions
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.definitions import Definitions
+from featurestore.definitions import stream_definitions
 from featurestore.errors import NotFoundError
-from featurestore.events import Anomaly, ConfluentSchemaStore, LoggedEvent, replay_topic
-from featurestore.ingest import IngestOptions, Ingestor, SourceRecord
+from featurestore.events import Anomaly
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import replay_topic
+from featurestore.ingest import IngestOptions
+from featurestore.ingest import Ingestor
+from featurestore.ingest import SourceRecord
 from featurestore.offline.tables import table_identifier
 from featurestore.online import StaticCatalog
 from featurestore.service.testing import ServerThread
-from featurestore.topics import TopicSpec, ensure_topics
-from models.anomaly.shapes import SHAPES, Series, Shape, make_series
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
+from models.anomaly.shapes import SHAPES
+from models.anomaly.shapes import Series
+from models.anomaly.shapes import Shape
+from models.anomaly.shapes import make_series
 from models.registry import ModelRegistry
 from processors.kafka_engine import start_consumer
 from processors.options import ProcessorOptions
 from processors.wiring import ProcessorWiring
-from tests.e2e.processors_support import clean_up, wait_for
+from tests.e2e.processors_support import clean_up
+from tests.e2e.processors_support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -147,7 +161,8 @@ def _score(world: World, rows: int) -> str:
     its imports would cost more than the scoring.) Returns the registered model's URI.
     """
     from featurestore.offline import PostgresOfflineStore
-    from models.anomaly.views import ensure_detector, scoring_for_view
+    from models.anomaly.views import ensure_detector
+    from models.anomaly.views import scoring_for_view
     from models.follow import follow_table
     from models.publish import AnomalyPublisher
 

@@ -25,18 +25,32 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, market_definitions
-from featurestore.events import Anomaly, ConfluentSchemaStore, LoggedEvent, replay_topic
-from featurestore.offline import PostgresOfflineStore, create_offline_tables
-from featurestore.topics import TopicSpec, ensure_topics
-from models.demo import DemoData, demo_market
-from models.publish import AnomalyPublisher, ScoringHook
-from models.registry import CHAMPION, ModelRegistry
-from models.scoring import ROW_VIEW, AnomalyScorer
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
+from featurestore.events import Anomaly
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import replay_topic
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import create_offline_tables
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
+from models.demo import DemoData
+from models.demo import demo_market
+from models.publish import AnomalyPublisher
+from models.publish import ScoringHook
+from models.registry import CHAMPION
+from models.registry import ModelRegistry
+from models.scoring import ROW_VIEW
+from models.scoring import AnomalyScorer
 from models.training.anomaly import anomaly_windows
-from models.training.run import TrainingContext, TrainOptions, TrainReport, train
+from models.training.run import TrainingContext
+from models.training.run import TrainOptions
+from models.training.run import TrainReport
+from models.training.run import train
 from processors.wiring import ProcessorWiring
-from tests.e2e.processors_support import ingest_files, wait_for
+from tests.e2e.processors_support import ingest_files
+from tests.e2e.processors_support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -31,23 +31,25 @@ import psutil
 import pytest
 
 from featurestore.apply import apply_definitions
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, market_definitions
-from featurestore.processor_files import processor_log, ready_file, status_file
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
+from featurestore.processor_files import processor_log
+from featurestore.processor_files import ready_file
+from featurestore.processor_files import status_file
 from featurestore.stack import Stack
 from featurestore.stack.process import stop_group
 from featurestore.stack.processors import start_processor
 from processors.progress import view_progress
 from processors.status import read_status
-from tests.e2e.processors_support import (
-    MARKET,
-    logged_trades,
-    oracle_rows,
-    private_stack,
-    read_online,
-    read_table,
-    wait_for,
-)
+from tests.e2e.processors_support import MARKET
+from tests.e2e.processors_support import logged_trades
+from tests.e2e.processors_support import oracle_rows
+from tests.e2e.processors_support import private_stack
+from tests.e2e.processors_support import read_online
+from tests.e2e.processors_support import read_table
+from tests.e2e.processors_support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -119,7 +121,8 @@ def _explain(
 
 
 def _online_latest(settings: Settings, defs: Definitions, topic: str) -> dict[str, Any]:
-    from featurestore.online.base import EntityKey, FeatureRef
+    from featurestore.online.base import EntityKey
+    from featurestore.online.base import FeatureRef
 
     refs = [FeatureRef(view, name) for view, names in FEATURES.items() for name in names]
     entities = [EntityKey.of(symbol=s) for s in ("IBM", "AIG")]

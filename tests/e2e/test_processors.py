@@ -10,26 +10,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition
 
 from featurestore.config import Settings
-from featurestore.offline import PostgresOfflineStore, TrainingRequest
-from tests.e2e.processors_support import (
-    BAR_FEATURES,
-    ROLLING,
-    World,
-    checksum,
-    clean_up,
-    ingest_trades_and_junk,
-    oracle_rows,
-    read_table,
-)
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from tests.e2e.processors_support import BAR_FEATURES
+from tests.e2e.processors_support import ROLLING
+from tests.e2e.processors_support import World
+from tests.e2e.processors_support import checksum
+from tests.e2e.processors_support import clean_up
+from tests.e2e.processors_support import ingest_trades_and_junk
+from tests.e2e.processors_support import oracle_rows
+from tests.e2e.processors_support import read_table
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -290,8 +292,11 @@ def test_a_fenced_application_cannot_commit_for_a_partition_claimed_since(
 ) -> None:
     import psycopg
 
-    from processors.partition_job import PartitionJob, PartitionRunner
-    from processors.state_table import PartitionFencedError, claim_partitions, view_offsets
+    from processors.partition_job import PartitionJob
+    from processors.partition_job import PartitionRunner
+    from processors.state_table import PartitionFencedError
+    from processors.state_table import claim_partitions
+    from processors.state_table import view_offsets
     from processors.views import MaterializedViews
 
     settings, opts = streamed.settings, streamed.options("fence")

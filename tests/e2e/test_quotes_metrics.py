@@ -18,8 +18,11 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +31,30 @@ import pandas as pd
 import pytest
 
 from featurestore.apply import apply_definitions
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, FeatureView, stream_definitions
-from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic, to_micros
-from featurestore.offline import PostgresOfflineStore, TrainingRequest
-from featurestore.online.base import EntityKey, FeatureRef
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.definitions import Definitions
+from featurestore.definitions import FeatureView
+from featurestore.definitions import stream_definitions
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import replay_topic
+from featurestore.events import to_micros
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.online.base import EntityKey
+from featurestore.online.base import FeatureRef
 from processors.options import ProcessorOptions
 from processors.wiring import ProcessorWiring
-from tests.e2e.processors_support import (
-    MARKET,
-    checksum,
-    clean_up,
-    ingest_files,
-    read_online,
-    read_table,
-    wait_for,
-)
-from tests.unit.processors.oracle import SourceEvent, compute_features
+from tests.e2e.processors_support import MARKET
+from tests.e2e.processors_support import checksum
+from tests.e2e.processors_support import clean_up
+from tests.e2e.processors_support import ingest_files
+from tests.e2e.processors_support import read_online
+from tests.e2e.processors_support import read_table
+from tests.e2e.processors_support import wait_for
+from tests.unit.processors.oracle import SourceEvent
+from tests.unit.processors.oracle import compute_features
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -36,25 +36,26 @@ import pytest
 import redis
 import requests
 
-from featurestore._proto.v1 import feature_service_pb2, types_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import types_pb2
 from featurestore.apply import apply_definitions
-from featurestore.config import Settings, settings_env
-from featurestore.definitions import Definitions, market_definitions
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
 from featurestore.online.testing import market_catalog
 from featurestore.processor_files import processor_log
 from featurestore.security import credentials_file
 from featurestore.service.testing import ServerThread
 from featurestore.stack.process import stop_group
 from featurestore.stack.processors import start_processor
-from tests.e2e.processors_support import (
-    MARKET,
-    logged_trades,
-    oracle_rows,
-    private_stack,
-    read_online,
-    read_table,
-    wait_for,
-)
+from tests.e2e.processors_support import MARKET
+from tests.e2e.processors_support import logged_trades
+from tests.e2e.processors_support import oracle_rows
+from tests.e2e.processors_support import private_stack
+from tests.e2e.processors_support import read_online
+from tests.e2e.processors_support import read_table
+from tests.e2e.processors_support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -87,7 +88,8 @@ def _cli(settings: Settings, *args: str, **overrides: str) -> subprocess.Complet
 
 def _online(settings: Settings, defs: Definitions, topic: str, symbol: str) -> dict[str, Any]:
     """The online row of ``symbol`` through the store's read path (TLS + AUTH)."""
-    from featurestore.online.base import EntityKey, FeatureRef
+    from featurestore.online.base import EntityKey
+    from featurestore.online.base import FeatureRef
 
     refs = [FeatureRef(VIEW, name) for name in FEATURES]
     result = read_online(settings, defs, topic, [EntityKey.of(symbol=symbol)], refs)

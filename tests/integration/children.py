@@ -10,14 +10,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import requests
 
-from featurestore.config import MetricsSettings, Settings, settings_env
-from featurestore.stack.process import stop_group, wait_until
+from featurestore.config import MetricsSettings
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.stack.process import stop_group
+from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.ports import free_port
 

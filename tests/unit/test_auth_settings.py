@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.config import GRPC_SCOPES, load_settings, settings_env
+from featurestore.config import GRPC_SCOPES
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.errors import ConfigurationError
 
 TOKENS = "FEATURESTORE_SERVICE__AUTH_TOKENS"

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.config import load_settings, settings_env
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.errors import ConfigurationError
 
 

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.config import NOT_SETTINGS, GrpcSettings, load_settings, settings_env
+from featurestore.config import NOT_SETTINGS
+from featurestore.config import GrpcSettings
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.errors import ConfigurationError
 
 

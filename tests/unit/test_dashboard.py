@@ -1,16 +1,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+from typing import cast
 
-from featurestore_client import Anomaly, FeatureStoreClient, RetryPolicy
+from featurestore_client import Anomaly
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
 
 from featurestore.config import load_settings
 from featurestore.dashboard import Dashboard
 from featurestore.dashboard._app import _page
 from featurestore.dashboard._market import AnomalyFeed
-from featurestore.dashboard._models import _Prediction, shown_predictions
+from featurestore.dashboard._models import _Prediction
+from featurestore.dashboard._models import shown_predictions
 
 
 def test_a_failing_panel_shows_its_error_and_the_others_still_fill() -> None:

@@ -16,21 +16,19 @@ import psycopg
 import pytest
 import sqlalchemy
 from click.testing import CliRunner
-from confluent_kafka import Consumer, KafkaError, KafkaException
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
 
 from featurestore.config import load_settings
-from featurestore.error_maps import (
-    kafka_error,
-    postgres_error,
-    postgres_errors,
-    registry_error,
-)
-from featurestore.errors import (
-    BackendUnavailableError,
-    ConfigurationError,
-    FeatureStoreError,
-    NotFoundError,
-)
+from featurestore.error_maps import kafka_error
+from featurestore.error_maps import postgres_error
+from featurestore.error_maps import postgres_errors
+from featurestore.error_maps import registry_error
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
 from featurestore.events.registry import InMemorySchemaStore
 from featurestore.events.replay import replay_topic
 from featurestore.kafka_connection import KafkaConnection
@@ -112,7 +110,8 @@ def test_sqlalchemy_refused_connection_is_unavailable(closed_port: int) -> None:
 
 
 def test_feast_errors_are_not_found_or_refused() -> None:
-    from feast.errors import ConflictingFeatureViewNames, FeatureViewNotFoundException
+    from feast.errors import ConflictingFeatureViewNames
+    from feast.errors import FeatureViewNotFoundException
 
     not_found = FeatureViewNotFoundException("bars_1m", "p")  # type: ignore[no-untyped-call]
     missing = registry_error(not_found, "reading")

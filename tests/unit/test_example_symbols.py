@@ -8,12 +8,14 @@ NOT_FOUND for every feature. The examples default to the two most traded tickers
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
+from featurestore.ingest.sources.synthetic import MarketConfig
+from featurestore.ingest.sources.synthetic import SyntheticMarket
 from featurestore.stack.feed import FeedOptions
 
 CLIENTS = Path(__file__).resolve().parents[2] / "clients"

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.config import GRPC_SCOPES, load_settings, settings_env
+from featurestore.config import GRPC_SCOPES
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.errors import ConfigurationError
-from featurestore.security import ALL_SCOPES, credentials_file, local_credentials
+from featurestore.security import ALL_SCOPES
+from featurestore.security import credentials_file
+from featurestore.security import local_credentials
 from featurestore.service.auth import TokenCheck
 
 

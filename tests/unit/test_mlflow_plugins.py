@@ -10,7 +10,8 @@ from importlib.metadata import entry_points
 
 import pytest
 
-from featurestore.mlflow_plugins import FEAST_PLUGIN_PREFIX, skip_feast_header_provider
+from featurestore.mlflow_plugins import FEAST_PLUGIN_PREFIX
+from featurestore.mlflow_plugins import skip_feast_header_provider
 
 _REGISTRY = "mlflow.tracking.request_header.registry"
 _GROUP = "mlflow.request_header_provider"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +15,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 
 from featurestore.config import load_settings
 from featurestore.definitions import market_definitions
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 from featurestore.monitor import Monitor
 from models.drift import FeatureDrift
 

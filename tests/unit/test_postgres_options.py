@@ -12,7 +12,8 @@ import threading
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from featurestore.config import PostgresSettings, load_settings
+from featurestore.config import PostgresSettings
+from featurestore.config import load_settings
 from featurestore.definitions.repo_config import registry_url
 from featurestore.error_maps import postgres_error
 from featurestore.errors import BackendUnavailableError

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from featurestore.config import load_settings
-from featurestore.processor_files import processor_dir, processor_log, ready_file, status_file
+from featurestore.processor_files import processor_dir
+from featurestore.processor_files import processor_log
+from featurestore.processor_files import ready_file
+from featurestore.processor_files import status_file
 from processors.options import ProcessorOptions
 
 

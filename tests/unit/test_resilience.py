@@ -7,10 +7,18 @@ import threading
 import psycopg
 import pytest
 import redis
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
 
-from featurestore.errors import BackendUnavailableError, ConfigurationError, SchemaError
-from featurestore.resilience import Backoff, Health, Outage, Retrier, Stopped, outage_of
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
+from featurestore.errors import SchemaError
+from featurestore.resilience import Backoff
+from featurestore.resilience import Health
+from featurestore.resilience import Outage
+from featurestore.resilience import Retrier
+from featurestore.resilience import Stopped
+from featurestore.resilience import outage_of
 from processors.state_table import PartitionFencedError
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from featurestore.config import load_settings, settings_env
-from featurestore.definitions.repo_config import online_store_config, repo_config_dict
+from featurestore.config import load_settings
+from featurestore.config import settings_env
+from featurestore.definitions.repo_config import online_store_config
+from featurestore.definitions.repo_config import repo_config_dict
 from featurestore.errors import ConfigurationError
 from featurestore.online.pipelined import RedisAccess
 from featurestore.stack.security import local_security

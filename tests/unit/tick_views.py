@@ -12,18 +12,16 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from featurestore.definitions import (
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    Feature,
-    FeatureView,
-    SourceTable,
-    StreamComputation,
-    StreamSource,
-    ValueType,
-)
+from featurestore.definitions import AggFunction
+from featurestore.definitions import Aggregation
+from featurestore.definitions import Definitions
+from featurestore.definitions import Entity
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureView
+from featurestore.definitions import SourceTable
+from featurestore.definitions import StreamComputation
+from featurestore.definitions import StreamSource
+from featurestore.definitions import ValueType
 
 TIMESTAMP_MICROS = {"type": "long", "logicalType": "timestamp-micros"}
 TICK_FIELDS: Mapping[str, Any] = {"key": "string", "ts": TIMESTAMP_MICROS, "x": "double"}

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import sys
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from featurestore_client import FeatureStoreClient, FeatureStoreClientError, NotFoundError
+from featurestore_client import FeatureStoreClient
+from featurestore_client import FeatureStoreClientError
+from featurestore_client import NotFoundError
 
 
 def main(target: str = "127.0.0.1:50151", symbols: str = "QNHI,BA") -> None:

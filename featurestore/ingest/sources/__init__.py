@@ -6,24 +6,24 @@ from pathlib import Path
 from typing import Literal
 
 from featurestore.errors import ValidationError
-from featurestore.ingest.sources.base import (
-    EventSource,
-    RecordKind,
-    SourceRecord,
-    merge_by_event_time,
-)
-from featurestore.ingest.sources.lean import LeanQuoteFile, LeanTradeFile, lean_time_to_utc
-from featurestore.ingest.sources.metrics import MetricStream, MetricStreamConfig
-from featurestore.ingest.sources.synthetic import MarketConfig, SyntheticMarket
-from featurestore.ingest.sources.tabular import (
-    QUOTE_LAYOUT,
-    TRADE_LAYOUT,
-    CsvFile,
-    Layout,
-    ParquetFile,
-    detect_layout,
-    metric_layout,
-)
+from featurestore.ingest.sources.base import EventSource
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
+from featurestore.ingest.sources.base import merge_by_event_time
+from featurestore.ingest.sources.lean import LeanQuoteFile
+from featurestore.ingest.sources.lean import LeanTradeFile
+from featurestore.ingest.sources.lean import lean_time_to_utc
+from featurestore.ingest.sources.metrics import MetricStream
+from featurestore.ingest.sources.metrics import MetricStreamConfig
+from featurestore.ingest.sources.synthetic import MarketConfig
+from featurestore.ingest.sources.synthetic import SyntheticMarket
+from featurestore.ingest.sources.tabular import QUOTE_LAYOUT
+from featurestore.ingest.sources.tabular import TRADE_LAYOUT
+from featurestore.ingest.sources.tabular import CsvFile
+from featurestore.ingest.sources.tabular import Layout
+from featurestore.ingest.sources.tabular import ParquetFile
+from featurestore.ingest.sources.tabular import detect_layout
+from featurestore.ingest.sources.tabular import metric_layout
 
 __all__ = [
     "QUOTE_LAYOUT",

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal
+from typing import Protocol
 
 __all__ = ["EventSource", "RecordKind", "SourceRecord", "merge_by_event_time"]
 

@@ -62,13 +62,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
 from zoneinfo import ZoneInfo
 
 from featurestore.errors import ValidationError
-from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
 from featurestore.ingest.sources.lines import read_lines
 
 __all__ = ["LEAN_FILE_PATTERN", "LeanQuoteFile", "LeanTradeFile", "lean_time_to_utc"]

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from featurestore.errors import ConfigurationError
-from featurestore.ingest.sources.arrivals import BLOCK, Arrivals, GeneratorBounds
-from featurestore.ingest.sources.base import RecordKind, SourceRecord
+from featurestore.ingest.sources.arrivals import BLOCK
+from featurestore.ingest.sources.arrivals import Arrivals
+from featurestore.ingest.sources.arrivals import GeneratorBounds
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
 
 __all__ = ["RARE_JUMPS", "MarketConfig", "SyntheticMarket"]
 

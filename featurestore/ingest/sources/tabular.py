@@ -50,18 +50,27 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from decimal import Decimal
+from decimal import InvalidOperation
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from featurestore.errors import ValidationError
-from featurestore.ingest.sources.base import RecordKind, SourceRecord
-from featurestore.ingest.sources.lines import READ_ERRORS, Line, read_lines
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
+from featurestore.ingest.sources.lines import READ_ERRORS
+from featurestore.ingest.sources.lines import Line
+from featurestore.ingest.sources.lines import read_lines
 
 __all__ = [
     "QUOTE_LAYOUT",

@@ -22,14 +22,30 @@ backoff, the resubscription, the 429 waits and the key's handling ours and teste
 
 from __future__ import annotations
 
-from featurestore.ingest.vendor.backfill import CopyFilter, Healer, HealReport, vendor_records
-from featurestore.ingest.vendor.calendar import is_trading_day, session, session_minutes
-from featurestore.ingest.vendor.dedupe import RecentIds, logged_ids
-from featurestore.ingest.vendor.gaps import BarsTable, Gap, find_gaps
-from featurestore.ingest.vendor.live import LiveFeed, LiveStats, heal_window
-from featurestore.ingest.vendor.records import quote_id, rest_quote, rest_trade, trade_id, ws_record
-from featurestore.ingest.vendor.rest import RestClient, RestStats
-from featurestore.ingest.vendor.stream import VendorStream, subscriptions
+from featurestore.ingest.vendor.backfill import CopyFilter
+from featurestore.ingest.vendor.backfill import Healer
+from featurestore.ingest.vendor.backfill import HealReport
+from featurestore.ingest.vendor.backfill import vendor_records
+from featurestore.ingest.vendor.calendar import is_trading_day
+from featurestore.ingest.vendor.calendar import session
+from featurestore.ingest.vendor.calendar import session_minutes
+from featurestore.ingest.vendor.dedupe import RecentIds
+from featurestore.ingest.vendor.dedupe import logged_ids
+from featurestore.ingest.vendor.gaps import BarsTable
+from featurestore.ingest.vendor.gaps import Gap
+from featurestore.ingest.vendor.gaps import find_gaps
+from featurestore.ingest.vendor.live import LiveFeed
+from featurestore.ingest.vendor.live import LiveStats
+from featurestore.ingest.vendor.live import heal_window
+from featurestore.ingest.vendor.records import quote_id
+from featurestore.ingest.vendor.records import rest_quote
+from featurestore.ingest.vendor.records import rest_trade
+from featurestore.ingest.vendor.records import trade_id
+from featurestore.ingest.vendor.records import ws_record
+from featurestore.ingest.vendor.rest import RestClient
+from featurestore.ingest.vendor.rest import RestStats
+from featurestore.ingest.vendor.stream import VendorStream
+from featurestore.ingest.vendor.stream import subscriptions
 
 __all__ = [
     "BarsTable",

@@ -9,13 +9,23 @@ before they are sent: the log holds each vendor trade once (see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Collection
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from datetime import timedelta
 
-from featurestore.ingest.sources.base import RecordKind, SourceRecord, merge_by_event_time
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
+from featurestore.ingest.sources.base import merge_by_event_time
 from featurestore.ingest.vendor.dedupe import RecentIds
-from featurestore.ingest.vendor.gaps import Gap, MinuteSource, find_gaps
+from featurestore.ingest.vendor.gaps import Gap
+from featurestore.ingest.vendor.gaps import MinuteSource
+from featurestore.ingest.vendor.gaps import find_gaps
 from featurestore.ingest.vendor.rest import RestClient
 
 __all__ = ["CopyFilter", "Healer", "record_id", "settled_gaps", "vendor_records"]

@@ -17,7 +17,11 @@ closures of :data:`SPECIAL_CLOSURES`, the list to maintain.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 __all__ = [

@@ -17,17 +17,24 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaException
+from confluent_kafka import TopicPartition
 
-from featurestore.error_maps import kafka_error, kafka_errors
-from featurestore.errors import NotFoundError, ValidationError
-from featurestore.events.model import Quote, Trade
+from featurestore.error_maps import kafka_error
+from featurestore.error_maps import kafka_errors
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.events.model import Quote
+from featurestore.events.model import Trade
 from featurestore.events.registry import SchemaStore
 from featurestore.events.replay import read_to_ends
 from featurestore.events.serde import AvroDeserializer
-from featurestore.kafka_connection import KafkaConnection, create_client
+from featurestore.kafka_connection import KafkaConnection
+from featurestore.kafka_connection import create_client
 from featurestore.topics import partitions_of
 
 __all__ = ["RecentIds", "event_id", "logged_ids"]

@@ -30,19 +30,23 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from featurestore.errors import FeatureStoreError
-from featurestore.ingest.sources.base import RecordKind, SourceRecord
-from featurestore.ingest.vendor.backfill import (
-    CopyFilter,
-    Healer,
-    HealReport,
-    vendor_records,
-)
-from featurestore.ingest.vendor.calendar import session, trading_days
+from featurestore.ingest.sources.base import RecordKind
+from featurestore.ingest.sources.base import SourceRecord
+from featurestore.ingest.vendor.backfill import CopyFilter
+from featurestore.ingest.vendor.backfill import Healer
+from featurestore.ingest.vendor.backfill import HealReport
+from featurestore.ingest.vendor.backfill import vendor_records
+from featurestore.ingest.vendor.calendar import session
+from featurestore.ingest.vendor.calendar import trading_days
 from featurestore.ingest.vendor.records import WS_SOURCE
 from featurestore.ingest.vendor.rest import RestClient
 from featurestore.ingest.vendor.stream import VendorStream

@@ -21,20 +21,26 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 from urllib.parse import urlsplit
 
 import requests
 from pydantic import SecretStr
 
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 from featurestore.events.codec import to_micros
 from featurestore.ingest.sources.base import SourceRecord
-from featurestore.ingest.vendor.records import rest_quote, rest_trade
+from featurestore.ingest.vendor.records import rest_quote
+from featurestore.ingest.vendor.records import rest_trade
 from featurestore.resilience import Backoff
 
 __all__ = ["RestClient", "RestStats"]

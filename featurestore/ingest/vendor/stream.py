@@ -23,8 +23,11 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from pydantic import SecretStr
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
-from websockets.sync.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import InvalidHandshake
+from websockets.exceptions import InvalidURI
+from websockets.sync.client import ClientConnection
+from websockets.sync.client import connect
 
 from featurestore.errors import ConfigurationError
 from featurestore.ingest.sources.base import SourceRecord

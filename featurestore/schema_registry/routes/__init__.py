@@ -6,9 +6,11 @@ each is served among several instances: a read behind this instance's read barri
 here when it leads or forwarded to the leader.
 """
 
-from featurestore.schema_registry.routes._http import CONTENT_TYPE, http_error
+from featurestore.schema_registry.routes._http import CONTENT_TYPE
+from featurestore.schema_registry.routes._http import http_error
 from featurestore.schema_registry.routes.config import ConfigRoutes
-from featurestore.schema_registry.routes.placement import Node, Placement
+from featurestore.schema_registry.routes.placement import Node
+from featurestore.schema_registry.routes.placement import Placement
 from featurestore.schema_registry.routes.schemas import SchemaRoutes
 from featurestore.schema_registry.routes.service import ServiceRoutes
 from featurestore.schema_registry.routes.subjects import SubjectRoutes

@@ -10,16 +10,21 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from featurestore.schema_registry.avro_schema import AVRO
-from featurestore.schema_registry.errors import MalformedRequestError, RegistryError
+from featurestore.schema_registry.errors import MalformedRequestError
+from featurestore.schema_registry.errors import RegistryError
 from featurestore.schema_registry.records import SchemaEntry
 
 __all__ = [

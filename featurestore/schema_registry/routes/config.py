@@ -9,17 +9,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from featurestore.schema_registry.compatibility import CompatibilityLevel
-from featurestore.schema_registry.errors import (
-    InvalidSchemaError,
-    MissingBodyError,
-    SubjectConfigNotFoundError,
-)
-from featurestore.schema_registry.registry import (
-    SchemaRegistry,
-    check_subject,
-    parse_request_schema,
-)
-from featurestore.schema_registry.routes._http import RegistryResponse, body, flag, route
+from featurestore.schema_registry.errors import InvalidSchemaError
+from featurestore.schema_registry.errors import MissingBodyError
+from featurestore.schema_registry.errors import SubjectConfigNotFoundError
+from featurestore.schema_registry.registry import SchemaRegistry
+from featurestore.schema_registry.registry import check_subject
+from featurestore.schema_registry.registry import parse_request_schema
+from featurestore.schema_registry.routes._http import RegistryResponse
+from featurestore.schema_registry.routes._http import body
+from featurestore.schema_registry.routes._http import flag
+from featurestore.schema_registry.routes._http import route
 from featurestore.schema_registry.routes.placement import Placement
 from featurestore.schema_registry.state import parse_version
 

@@ -15,14 +15,13 @@ from starlette.responses import Response
 
 from featurestore.schema_registry.cluster import Health
 from featurestore.schema_registry.errors import NotLeaderError
-from featurestore.schema_registry.forwarding import (
-    FORWARDED,
-    POSITION,
-    Forwarder,
-    LeaderUnreachableError,
-)
+from featurestore.schema_registry.forwarding import FORWARDED
+from featurestore.schema_registry.forwarding import POSITION
+from featurestore.schema_registry.forwarding import Forwarder
+from featurestore.schema_registry.forwarding import LeaderUnreachableError
 from featurestore.schema_registry.registry import SchemaRegistry
-from featurestore.schema_registry.routes._http import Endpoint, error_code
+from featurestore.schema_registry.routes._http import Endpoint
+from featurestore.schema_registry.routes._http import error_code
 
 __all__ = ["WRITE_WAIT_S", "Node", "Placement"]
 

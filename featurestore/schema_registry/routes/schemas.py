@@ -11,14 +11,12 @@ from starlette.routing import Route
 from featurestore.schema_registry.avro_schema import AVRO
 from featurestore.schema_registry.records import SchemaEntry
 from featurestore.schema_registry.registry import SchemaRegistry
-from featurestore.schema_registry.routes._http import (
-    CONTENT_TYPE,
-    RegistryResponse,
-    entry_json,
-    flag,
-    page,
-    route,
-)
+from featurestore.schema_registry.routes._http import CONTENT_TYPE
+from featurestore.schema_registry.routes._http import RegistryResponse
+from featurestore.schema_registry.routes._http import entry_json
+from featurestore.schema_registry.routes._http import flag
+from featurestore.schema_registry.routes._http import page
+from featurestore.schema_registry.routes._http import route
 from featurestore.schema_registry.routes.placement import Placement
 
 __all__ = ["SchemaRoutes"]

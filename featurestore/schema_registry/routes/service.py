@@ -7,8 +7,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from featurestore.schema_registry.errors import InvalidModeError
-from featurestore.schema_registry.routes._http import RegistryResponse, body, page, route
-from featurestore.schema_registry.routes.placement import Node, Placement
+from featurestore.schema_registry.routes._http import RegistryResponse
+from featurestore.schema_registry.routes._http import body
+from featurestore.schema_registry.routes._http import page
+from featurestore.schema_registry.routes._http import route
+from featurestore.schema_registry.routes.placement import Node
+from featurestore.schema_registry.routes.placement import Placement
 
 __all__ = ["ServiceRoutes"]
 

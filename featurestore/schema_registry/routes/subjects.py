@@ -8,22 +8,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from featurestore.schema_registry.errors import InvalidSchemaError, MalformedRequestError
-from featurestore.schema_registry.registry import (
-    SchemaRegistry,
-    check_subject,
-    parse_request_schema,
-)
-from featurestore.schema_registry.routes._http import (
-    CONTENT_TYPE,
-    RegistryResponse,
-    body,
-    deleted_only,
-    entry_json,
-    flag,
-    page,
-    route,
-)
+from featurestore.schema_registry.errors import InvalidSchemaError
+from featurestore.schema_registry.errors import MalformedRequestError
+from featurestore.schema_registry.registry import SchemaRegistry
+from featurestore.schema_registry.registry import check_subject
+from featurestore.schema_registry.registry import parse_request_schema
+from featurestore.schema_registry.routes._http import CONTENT_TYPE
+from featurestore.schema_registry.routes._http import RegistryResponse
+from featurestore.schema_registry.routes._http import body
+from featurestore.schema_registry.routes._http import deleted_only
+from featurestore.schema_registry.routes._http import entry_json
+from featurestore.schema_registry.routes._http import flag
+from featurestore.schema_registry.routes._http import page
+from featurestore.schema_registry.routes._http import route
 from featurestore.schema_registry.routes.placement import Placement
 from featurestore.schema_registry.state import parse_version
 

@@ -16,7 +16,9 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +28,20 @@ import requests
 
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, market_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
 from featurestore.stack.process import wait_until
-from tests.browser import Page, chromium_page
+from tests.browser import Page
+from tests.browser import chromium_page
 from tests.conftest import REPO_ROOT
 from tests.e2e.processors_support import clean_up
-from tests.integration.children import Children, child_env
-from tests.integration.service.anomaly_data import (
-    AnomalyProducer,
-    anomaly_record,
-    create_topic,
-)
-from tests.integration.service.mlflow_models import delete_model, register_models
+from tests.integration.children import Children
+from tests.integration.children import child_env
+from tests.integration.service.anomaly_data import AnomalyProducer
+from tests.integration.service.anomaly_data import anomaly_record
+from tests.integration.service.anomaly_data import create_topic
+from tests.integration.service.mlflow_models import delete_model
+from tests.integration.service.mlflow_models import register_models
 from tests.live import topic_has_schema
 from tests.ports import free_port
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import psycopg
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from click.testing import Result
 
 from featurestore.cli import main
 from featurestore.config import Settings

@@ -20,7 +20,8 @@ from click.testing import Result
 from featurestore.config import Settings
 from featurestore.definitions import load_definitions
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
-from tests.integration.definitions.projects import drop_project, registry
+from tests.integration.definitions.projects import drop_project
+from tests.integration.definitions.projects import registry
 
 pytestmark = pytest.mark.integration
 

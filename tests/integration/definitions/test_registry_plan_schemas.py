@@ -15,10 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from featurestore.config import Settings
-from tests.integration.definitions.projects import drop_project, registry
+from tests.integration.definitions.projects import drop_project
+from tests.integration.definitions.projects import registry
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,8 @@ from featurestore.config import Settings
 from featurestore.definitions import load_definitions
 from featurestore.errors import ConfigurationError
 from featurestore.offline.write import write_feature_rows
-from tests.integration.definitions.projects import drop_project, registry
+from tests.integration.definitions.projects import drop_project
+from tests.integration.definitions.projects import registry
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,11 @@ import pytest
 
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, load_definitions, market_definitions
-from featurestore.definitions.snapshot import cached_definitions, snapshot_file
+from featurestore.definitions import Definitions
+from featurestore.definitions import load_definitions
+from featurestore.definitions import market_definitions
+from featurestore.definitions.snapshot import cached_definitions
+from featurestore.definitions.snapshot import snapshot_file
 
 pytestmark = pytest.mark.integration
 

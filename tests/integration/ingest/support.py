@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import TopicPartition
 
 from featurestore.config import Settings
 from featurestore.events import ConfluentSchemaStore
-from featurestore.ingest import IngestOptions, Ingestor, RecordKind
+from featurestore.ingest import IngestOptions
+from featurestore.ingest import Ingestor
+from featurestore.ingest import RecordKind
 
 __all__ = ["read_raw", "stack_ingestors"]
 

@@ -12,28 +12,27 @@ import pytest
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
-from featurestore.events import (
-    AvroDeserializer,
-    AvroSerializer,
-    ConfluentSchemaStore,
-    LoggedEvent,
-    Trade,
-    parse_schema_text,
-    replay_topic,
-)
+from featurestore.events import AvroDeserializer
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import Trade
+from featurestore.events import parse_schema_text
+from featurestore.events import replay_topic
 from featurestore.events.schemas import bundled_schema
-from featurestore.ingest import (
-    DEAD_LETTER_REASON,
-    IngestOptions,
-    Ingestor,
-    RecordKind,
-    market_data_dir,
-    open_event_file,
-    producer_config,
-)
-from featurestore.ingest.kafka import EventProducer, wait_for_brokers
-from featurestore.topics import TopicSpec, ensure_topics
-from tests.integration.ingest.support import read_raw, stack_ingestors
+from featurestore.ingest import DEAD_LETTER_REASON
+from featurestore.ingest import IngestOptions
+from featurestore.ingest import Ingestor
+from featurestore.ingest import RecordKind
+from featurestore.ingest import market_data_dir
+from featurestore.ingest import open_event_file
+from featurestore.ingest import producer_config
+from featurestore.ingest.kafka import EventProducer
+from featurestore.ingest.kafka import wait_for_brokers
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
+from tests.integration.ingest.support import read_raw
+from tests.integration.ingest.support import stack_ingestors
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +156,9 @@ def test_two_schema_versions_on_the_live_log(
         v2 = AvroSerializer.for_topic(store, topic, Trade, v2_schema)
         assert v1.schema_id != v2.schema_id
 
-        from datetime import UTC, datetime, timedelta
+        from datetime import UTC
+        from datetime import datetime
+        from datetime import timedelta
 
         t0 = datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
         producer = EventProducer(producer_config(stack.kafka.connection))

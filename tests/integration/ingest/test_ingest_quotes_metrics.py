@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import gzip
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -10,22 +12,26 @@ from click.testing import CliRunner
 
 from featurestore.cli import main
 from featurestore.config import Settings
-from featurestore.events import AvroDeserializer, ConfluentSchemaStore, Metric, Quote, Trade
-from featurestore.events.schemas import bundled_schema, parse_schema_text
-from featurestore.ingest import (
-    DEAD_LETTER_REASON,
-    IngestEvent,
-    Ingestor,
-    RecordKind,
-    RecordRejectedError,
-    SourceRecord,
-    market_data_dir,
-    merge_by_event_time,
-    metric_layout,
-    open_event_file,
-)
+from featurestore.events import AvroDeserializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Metric
+from featurestore.events import Quote
+from featurestore.events import Trade
+from featurestore.events.schemas import bundled_schema
+from featurestore.events.schemas import parse_schema_text
+from featurestore.ingest import DEAD_LETTER_REASON
+from featurestore.ingest import IngestEvent
+from featurestore.ingest import Ingestor
+from featurestore.ingest import RecordKind
+from featurestore.ingest import RecordRejectedError
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import market_data_dir
+from featurestore.ingest import merge_by_event_time
+from featurestore.ingest import metric_layout
+from featurestore.ingest import open_event_file
 from featurestore.ingest.kinds import EVENT_KINDS
-from tests.integration.ingest.support import read_raw, stack_ingestors
+from tests.integration.ingest.support import read_raw
+from tests.integration.ingest.support import stack_ingestors
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ registered models, the anomalies topic; all are removed at the end.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -19,10 +20,17 @@ from featurestore.apply import apply_definitions
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
 from featurestore.offline.tables import table_identifier
-from featurestore.topics import TopicSpec, ensure_topics
-from models.demo import DemoData, demo_definitions, demo_market, write_features
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
+from models.demo import DemoData
+from models.demo import demo_definitions
+from models.demo import demo_market
+from models.demo import write_features
 from models.registry import ModelRegistry
-from models.training.run import TrainingContext, TrainOptions, TrainReport, train
+from models.training.run import TrainingContext
+from models.training.run import TrainOptions
+from models.training.run import TrainReport
+from models.training.run import train
 
 
 @dataclass

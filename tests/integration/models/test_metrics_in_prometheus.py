@@ -14,7 +14,9 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +26,12 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import Settings
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
-from featurestore.topics import TopicSpec, ensure_topics
-from tests.integration.children import Children, child_env, own_prometheus, prometheus_query
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
+from tests.integration.children import Children
+from tests.integration.children import child_env
+from tests.integration.children import own_prometheus
+from tests.integration.children import prometheus_query
 from tests.integration.models.conftest import ModelsWorld
 from tests.ports import free_port
 
@@ -117,7 +123,9 @@ FAMILIES: dict[str, str] = {
 
 
 def test_prometheus_has_the_model_families_from_this_run(scraped: Scraped, tmp_path: Path) -> None:
-    from featurestore_client import DeadlineExceededError, FeatureStoreClient, UnavailableError
+    from featurestore_client import DeadlineExceededError
+    from featurestore_client import FeatureStoreClient
+    from featurestore_client import UnavailableError
 
     settings = scraped.settings
     ensure_topics(

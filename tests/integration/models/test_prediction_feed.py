@@ -14,8 +14,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -24,7 +26,8 @@ from psycopg import sql
 
 from featurestore.offline.tables import table_identifier
 from tests.integration.models.conftest import ModelsWorld
-from tests.integration.service.anomaly_data import create_topic, delete_topic
+from tests.integration.service.anomaly_data import create_topic
+from tests.integration.service.anomaly_data import delete_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -15,13 +15,20 @@ import pandas as pd
 import psycopg
 import pytest
 
-from featurestore.events import Anomaly, ConfluentSchemaStore, LoggedEvent, replay_topic
+from featurestore.events import Anomaly
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import replay_topic
 from models.follow import rows_created_after
-from models.publish import AnomalyPublisher, ScoringHook
+from models.publish import AnomalyPublisher
+from models.publish import ScoringHook
 from models.registry import CHAMPION
-from models.scoring import AnomalyScorer, anomaly_id
+from models.scoring import AnomalyScorer
+from models.scoring import anomaly_id
 from models.training.anomaly import anomaly_windows
-from models.training.run import FEATURE_SERVICES, TrainOptions, train
+from models.training.run import FEATURE_SERVICES
+from models.training.run import TrainOptions
+from models.training.run import train
 from tests.integration.models.conftest import ModelsWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -19,25 +19,28 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pytest
-from featurestore_client import FeatureStoreClient, RetryPolicy
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
 
-from featurestore.config import GrpcSettings, ServiceSettings
+from featurestore.config import GrpcSettings
+from featurestore.config import ServiceSettings
 from featurestore.mlflow_models import load_pyfunc_model
-from featurestore.online import (
-    EntityKey,
-    FeatureRow,
-    FeatureSpec,
-    FeatureViewSpec,
-    RedisOnlineStore,
-    StaticCatalog,
-    ValueType,
-)
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online import FeatureSpec
+from featurestore.online import FeatureViewSpec
+from featurestore.online import RedisOnlineStore
+from featurestore.online import StaticCatalog
+from featurestore.online import ValueType
 from featurestore.online.testing import delete_project_keys
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from models._mlflow import quiet
 from models.bootstrap import ensure_first_models
-from models.data import Dataset, DatasetSpec, SplitSpec, load_dataset
+from models.data import Dataset
+from models.data import DatasetSpec
+from models.data import SplitSpec
+from models.data import load_dataset
 from models.registry import CHAMPION
 from models.tracking import log_and_register
 from models.training.forward_return import fit_forward_return

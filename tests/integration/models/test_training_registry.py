@@ -11,9 +11,13 @@ import pytest
 from featurestore.offline import TrainingRequest
 from featurestore.service.models import load_pyfunc
 from models._mlflow import quiet
-from models.data import DatasetSpec, SplitSpec, load_dataset
+from models.data import DatasetSpec
+from models.data import SplitSpec
+from models.data import load_dataset
 from models.registry import CHAMPION
-from models.training.run import FEATURE_SERVICES, TrainOptions, fit
+from models.training.run import FEATURE_SERVICES
+from models.training.run import TrainOptions
+from models.training.run import fit
 from tests.integration.models.conftest import ModelsWorld
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,7 +9,8 @@ upsert, and the join orders by ``event_timestamp`` alone).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -20,11 +21,15 @@ from psycopg import sql
 
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, FeatureView, market_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions import FeatureView
+from featurestore.definitions import market_definitions
 from featurestore.offline import write_feature_rows
 from featurestore.offline._copy import copy_in
-from featurestore.offline.tables import ensure_partitions, table_identifier
-from tests.integration.offline.pit_data import OfflineData, view_rows
+from featurestore.offline.tables import ensure_partitions
+from featurestore.offline.tables import table_identifier
+from tests.integration.offline.pit_data import OfflineData
+from tests.integration.offline.pit_data import view_rows
 
 Connection = psycopg.Connection[tuple[object, ...]]
 WriteView = Callable[[Connection, Definitions, FeatureView, pd.DataFrame], None]

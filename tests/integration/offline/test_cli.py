@@ -7,12 +7,16 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from click.testing import Result
 
 from featurestore.cli import main
-from featurestore.offline import LabelSpec, PostgresOfflineStore, TrainingRequest
+from featurestore.offline import LabelSpec
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
 from featurestore.offline.labels import add_forward_labels
-from tests.integration.offline.pit_data import OfflineData, entity_rows
+from tests.integration.offline.pit_data import OfflineData
+from tests.integration.offline.pit_data import entity_rows
 
 pytestmark = pytest.mark.integration
 

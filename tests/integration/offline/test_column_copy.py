@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -14,11 +16,19 @@ from click.testing import CliRunner
 from psycopg import sql
 
 from featurestore.cli import main
-from featurestore.config import Settings, load_settings
-from featurestore.offline import PostgresOfflineStore, TrainingRequest, write_feature_rows
-from featurestore.offline.column_copy import build_copy, load_copy, refresh_copies
-from tests.integration.offline.conftest import _filled, _upsert
-from tests.integration.offline.pit_data import START, OfflineData, entity_rows
+from featurestore.config import Settings
+from featurestore.config import load_settings
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.offline import write_feature_rows
+from featurestore.offline.column_copy import build_copy
+from featurestore.offline.column_copy import load_copy
+from featurestore.offline.column_copy import refresh_copies
+from tests.integration.offline.conftest import _filled
+from tests.integration.offline.conftest import _upsert
+from tests.integration.offline.pit_data import START
+from tests.integration.offline.pit_data import OfflineData
+from tests.integration.offline.pit_data import entity_rows
 
 pytestmark = pytest.mark.integration
 

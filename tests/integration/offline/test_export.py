@@ -14,9 +14,13 @@ import pytest
 
 from featurestore.definitions import load_definitions
 from featurestore.definitions.feast_codec import feature_store
-from featurestore.errors import NotFoundError, ValidationError
-from featurestore.offline import PostgresOfflineStore, TrainingRequest, export_parquet
-from tests.integration.offline.pit_data import OfflineData, entity_rows
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.offline import export_parquet
+from tests.integration.offline.pit_data import OfflineData
+from tests.integration.offline.pit_data import entity_rows
 
 pytestmark = pytest.mark.integration
 

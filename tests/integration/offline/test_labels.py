@@ -13,18 +13,19 @@ import pytest
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, market_definitions
-from featurestore.errors import NotFoundError, ValidationError
-from featurestore.offline import (
-    LabelSpec,
-    PostgresOfflineStore,
-    TrainingRequest,
-    add_forward_labels,
-    create_offline_tables,
-    write_feature_rows,
-)
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.offline import LabelSpec
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.offline import add_forward_labels
+from featurestore.offline import create_offline_tables
+from featurestore.offline import write_feature_rows
 from featurestore.offline.tables import table_identifier
-from tests.integration.offline.pit_data import OfflineData, entity_rows
+from tests.integration.offline.pit_data import OfflineData
+from tests.integration.offline.pit_data import entity_rows
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from featurestore.offline import PostgresOfflineStore, TrainingRequest
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
 from processors.spark.export import export_parquet_spark
-from tests.integration.offline.pit_data import OfflineData, entity_rows
+from tests.integration.offline.pit_data import OfflineData
+from tests.integration.offline.pit_data import entity_rows
 
 pytestmark = pytest.mark.integration
 

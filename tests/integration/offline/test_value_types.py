@@ -13,20 +13,16 @@ import pytest
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions.model import (
-    Definitions,
-    Entity,
-    Feature,
-    FeatureView,
-    SourceTable,
-    ValueType,
-)
-from featurestore.offline import (
-    PostgresOfflineStore,
-    TrainingRequest,
-    create_offline_tables,
-    write_feature_rows,
-)
+from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import Entity
+from featurestore.definitions.model import Feature
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import SourceTable
+from featurestore.definitions.model import ValueType
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.offline import create_offline_tables
+from featurestore.offline import write_feature_rows
 from featurestore.offline.tables import table_identifier
 
 pytestmark = pytest.mark.integration

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable
+from collections.abc import Callable
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
 
 from featurestore.config import Settings
-from featurestore.online import RedisOnlineStore, StaticCatalog
-from featurestore.online.testing import delete_project_keys, market_catalog
+from featurestore.online import RedisOnlineStore
+from featurestore.online import StaticCatalog
+from featurestore.online.testing import delete_project_keys
+from featurestore.online.testing import market_catalog
 
 T = TypeVar("T")
 

@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from featurestore.config import RedisSettings, Settings
+from featurestore.config import RedisSettings
+from featurestore.config import Settings
 from featurestore.definitions.repo_config import online_store_config
-from featurestore.online import (
-    EntityKey,
-    FeatureRef,
-    FeatureRow,
-    FeatureStatus,
-    FeatureViewSpec,
-    RedisOnlineStore,
-    StaticCatalog,
-    catalog_from_feast,
-)
-from featurestore.online.testing import BARS_1M, ROLLING_1M
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureRow
+from featurestore.online import FeatureStatus
+from featurestore.online import FeatureViewSpec
+from featurestore.online import RedisOnlineStore
+from featurestore.online import StaticCatalog
+from featurestore.online import catalog_from_feast
+from featurestore.online.testing import BARS_1M
+from featurestore.online.testing import ROLLING_1M
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,8 +35,14 @@ def feast_store(tmp_path: Path, project: str, redis: RedisSettings) -> Any:
     :func:`~featurestore.online.testing.market_catalog`), declared to Feast. Its ``online_store``
     section is the one the store gives Feast (``online_store_config``).
     """
-    from feast import Entity, FeatureService, FeatureStore, FeatureView, Field, FileSource
-    from feast.types import String, from_value_type
+    from feast import Entity
+    from feast import FeatureService
+    from feast import FeatureStore
+    from feast import FeatureView
+    from feast import Field
+    from feast import FileSource
+    from feast.types import String
+    from feast.types import from_value_type
     from feast.value_type import ValueType as FeastValueType
 
     online = "".join(f"  {k}: {v}\n" for k, v in online_store_config(redis).items())

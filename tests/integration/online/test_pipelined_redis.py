@@ -6,7 +6,8 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 import hiredis
 import psutil
@@ -15,7 +16,9 @@ import redis
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
-from featurestore.online.pipelined import PipelinedRedis, RedisAccess, encode_command
+from featurestore.online.pipelined import PipelinedRedis
+from featurestore.online.pipelined import RedisAccess
+from featurestore.online.pipelined import encode_command
 from featurestore.service.server import new_event_loop
 from featurestore.stack import Stack
 from tests.own_stack import own_stack

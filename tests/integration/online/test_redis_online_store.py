@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import redis
 import redis.cluster
 
-from featurestore.config import RedisSettings, Settings
+from featurestore.config import RedisSettings
+from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
-from featurestore.online import (
-    EntityKey,
-    FeatureRef,
-    FeatureRow,
-    FeatureStatus,
-    RedisOnlineStore,
-    RedisOnlineWriter,
-    StaticCatalog,
-)
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureRow
+from featurestore.online import FeatureStatus
+from featurestore.online import RedisOnlineStore
+from featurestore.online import RedisOnlineWriter
+from featurestore.online import StaticCatalog
 from featurestore.online.layout import redis_key
 from tests.ports import free_port
 

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from featurestore.online import (
-    EntityKey,
-    FeatureRef,
-    FeatureRow,
-    FeatureStatus,
-    RedisOnlineStore,
-    StaticCatalog,
-)
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureRow
+from featurestore.online import FeatureStatus
+from featurestore.online import RedisOnlineStore
+from featurestore.online import StaticCatalog
 from featurestore.online.testing import BARS_1M
 
 pytestmark = pytest.mark.integration

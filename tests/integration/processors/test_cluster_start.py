@@ -11,10 +11,12 @@ from confluent_kafka.admin import AdminClient
 from featurestore.config import Settings
 from featurestore.definitions import market_definitions
 from featurestore.errors import ConfigurationError
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from processors.options import ProcessorOptions
 from processors.spark import start_stream
-from processors.state_table import OWNER_TABLE, ensure_state_table
+from processors.state_table import OWNER_TABLE
+from processors.state_table import ensure_state_table
 from processors.wiring import ProcessorWiring
 from tests.ports import free_port
 

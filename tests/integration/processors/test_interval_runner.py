@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import cast
 
 import numpy as np
@@ -22,16 +23,25 @@ import redis
 from psycopg import sql
 
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, market_definitions
-from featurestore.events import AvroSerializer, ConfluentSchemaStore, Trade
-from featurestore.offline.tables import create_offline_tables, table_identifier
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Trade
+from featurestore.offline.tables import create_offline_tables
+from featurestore.offline.tables import table_identifier
 from featurestore.online.base import EntityKey
-from featurestore.online.layout import decode_timestamp, redis_key, timestamp_field
-from featurestore.resilience import Backoff, Retrier
+from featurestore.online.layout import decode_timestamp
+from featurestore.online.layout import redis_key
+from featurestore.online.layout import timestamp_field
+from featurestore.resilience import Backoff
+from featurestore.resilience import Retrier
 from processors.decode import KafkaRecords
 from processors.interval_runner import IntervalRunner
-from processors.partition_job import PartitionJob, PartitionRunner
-from processors.state_table import STATE_TABLE, ensure_state_table
+from processors.partition_job import PartitionJob
+from processors.partition_job import PartitionRunner
+from processors.state_table import STATE_TABLE
+from processors.state_table import ensure_state_table
 from processors.views import MaterializedViews
 
 pytestmark = pytest.mark.integration

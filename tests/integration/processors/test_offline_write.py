@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import psycopg
 import pyarrow as pa
@@ -12,7 +14,8 @@ from psycopg import sql
 
 from featurestore.config import Settings
 from featurestore.definitions import market_definitions
-from featurestore.offline.tables import create_offline_tables, table_identifier
+from featurestore.offline.tables import create_offline_tables
+from featurestore.offline.tables import table_identifier
 from featurestore.offline.write import OfflineWriter
 
 pytestmark = pytest.mark.integration

@@ -15,9 +15,11 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from featurestore.config import RedisSettings, Settings
+from featurestore.config import RedisSettings
+from featurestore.config import Settings
 from featurestore.definitions import market_definitions
-from processors.partition_job import PartitionJob, PartitionResources
+from processors.partition_job import PartitionJob
+from processors.partition_job import PartitionResources
 from processors.views import MaterializedViews
 from tests.ports import free_port
 

@@ -9,13 +9,11 @@ import pytest
 
 from featurestore.config import Settings
 from processors.features import EventChunk
-from processors.state_table import (
-    IDS_TABLE,
-    StateKey,
-    delete_state,
-    ensure_state_table,
-    stored_offsets,
-)
+from processors.state_table import IDS_TABLE
+from processors.state_table import StateKey
+from processors.state_table import delete_state
+from processors.state_table import ensure_state_table
+from processors.state_table import stored_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -72,7 +70,9 @@ def test_saves_add_event_chunks_and_drop_those_of_closed_tiles(
 def test_a_claim_fences_off_the_previous_owner_of_a_partition(
     stack: Settings, unique_name: Callable[[str], str]
 ) -> None:
-    from processors.state_table import PartitionFencedError, check_owner, claim_partitions
+    from processors.state_table import PartitionFencedError
+    from processors.state_table import check_owner
+    from processors.state_table import claim_partitions
 
     processor, project = unique_name("proc"), unique_name("project")
     with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:

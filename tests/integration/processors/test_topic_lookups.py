@@ -12,7 +12,8 @@ from confluent_kafka.admin import AdminClient
 
 from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from processors.claims import topic_partitions
 from processors.correction import _log_ends
 

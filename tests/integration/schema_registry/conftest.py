@@ -12,14 +12,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
+from featurestore.config import settings_env
 from tests.ports import free_port
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, cast
+from typing import Any
+from typing import cast
 from urllib.parse import quote
 
 import pytest
@@ -16,7 +17,8 @@ from starlette.routing import Route
 
 from featurestore.schema_registry.app import build_app
 from featurestore.schema_registry.registry import SchemaRegistry
-from tests.bad_input import FUZZ, leaks
+from tests.bad_input import FUZZ
+from tests.bad_input import leaks
 from tests.integration.schema_registry.conftest import RegistryProcess
 
 pytestmark = pytest.mark.integration

@@ -17,12 +17,19 @@ from pathlib import Path
 
 import pytest
 import requests
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from featurestore.config import SchemaRegistrySettings, Settings
+from featurestore.config import SchemaRegistrySettings
+from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
-from featurestore.events import ConfluentSchemaStore, LoggedEvent, replay_topic
-from featurestore.ingest import IngestOptions, Ingestor, market_data_dir, open_event_file
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import replay_topic
+from featurestore.ingest import IngestOptions
+from featurestore.ingest import Ingestor
+from featurestore.ingest import market_data_dir
+from featurestore.ingest import open_event_file
 from tests.integration.schema_registry.conftest import RegistryProcess
 from tests.integration.schema_registry.test_cluster import wait_for_leader
 

@@ -17,14 +17,12 @@ from featurestore.config import Settings
 from featurestore.schema_registry.compatibility import CompatibilityLevel
 from featurestore.schema_registry.errors import NotLeaderError
 from featurestore.schema_registry.kafka_log import KafkaRecordLog
-from featurestore.schema_registry.records import (
-    ConfigEntry,
-    ConfigKey,
-    LeaderEntry,
-    LeaderKey,
-    LogRecord,
-    encode_record,
-)
+from featurestore.schema_registry.records import ConfigEntry
+from featurestore.schema_registry.records import ConfigKey
+from featurestore.schema_registry.records import LeaderEntry
+from featurestore.schema_registry.records import LeaderKey
+from featurestore.schema_registry.records import LogRecord
+from featurestore.schema_registry.records import encode_record
 
 pytestmark = pytest.mark.integration
 

@@ -22,11 +22,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
+from featurestore.config import settings_env
 from featurestore.stack import Stack
 from tests.integration.schema_registry.conftest import RegistryProcess
 from tests.own_stack import own_stack
-from tests.ports import free_port, free_port_block
+from tests.ports import free_port
+from tests.ports import free_port_block
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext
+from confluent_kafka.serialization import MessageField
+from confluent_kafka.serialization import SerializationContext
 
 from featurestore.config import Settings
 from featurestore.events import bundled_schema
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 
 BASE_TIME = datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
 

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from featurestore.config import (
-    GrpcSettings,
-    RedisSettings,
-    ServiceSettings,
-    Settings,
-    TopicSettings,
-)
-from featurestore.online import FeatureRow, RedisOnlineStore, StaticCatalog
-from featurestore.online.testing import delete_project_keys, market_catalog
+from featurestore.config import GrpcSettings
+from featurestore.config import RedisSettings
+from featurestore.config import ServiceSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.online import FeatureRow
+from featurestore.online import RedisOnlineStore
+from featurestore.online import StaticCatalog
+from featurestore.online.testing import delete_project_keys
+from featurestore.online.testing import market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from featurestore.telemetry import Telemetry
-from tests.integration.service.anomaly_data import create_topic, delete_topic
-from tests.integration.service.mlflow_models import RegisteredModels, delete_model, register_models
-from tests.integration.service.offline_data import Offline, offline_tables
+from tests.integration.service.anomaly_data import create_topic
+from tests.integration.service.anomaly_data import delete_topic
+from tests.integration.service.mlflow_models import RegisteredModels
+from tests.integration.service.mlflow_models import delete_model
+from tests.integration.service.mlflow_models import register_models
+from tests.integration.service.offline_data import Offline
+from tests.integration.service.offline_data import offline_tables
 
 
 @pytest.fixture

@@ -33,7 +33,8 @@ class RegisteredModels:
 def register_models(settings: Settings, name: str) -> RegisteredModels:
     """Register version 1 (a regressor) and 2 (a classifier); alias champion -> 1."""
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.linear_model import LinearRegression
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     rng = np.random.default_rng(3)

@@ -14,7 +14,8 @@ from psycopg import sql
 
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, market_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
 from featurestore.offline import write_feature_rows
 from featurestore.offline.tables import table_identifier
 

@@ -13,7 +13,9 @@ from datetime import datetime
 
 import grpc
 
-from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2_grpc
+from featurestore._proto.v1 import types_pb2
 
 _STUB = prediction_service_pb2_grpc.PredictionServiceStub
 

@@ -13,19 +13,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
 
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 from hypothesis import strategies as st
 
-from featurestore._proto.v1 import (
-    anomaly_service_pb2,
-    dataset_service_pb2,
-    feature_service_pb2,
-    prediction_service_pb2,
-)
+from featurestore._proto.v1 import anomaly_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2
 
 __all__ = ["RPCS", "Rpc", "request_bytes"]
 

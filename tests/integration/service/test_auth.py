@@ -10,29 +10,31 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import grpc
 import pytest
-from featurestore_client import (
-    FeatureStatus,
-    FeatureStoreClient,
-    PermissionDeniedError,
-    RetryPolicy,
-    UnauthenticatedError,
-)
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureStoreClient
+from featurestore_client import PermissionDeniedError
+from featurestore_client import RetryPolicy
+from featurestore_client import UnauthenticatedError
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha import reflection_pb2_grpc
 
-from featurestore._proto.v1 import (
-    anomaly_service_pb2,
-    dataset_service_pb2,
-    feature_service_pb2,
-    prediction_service_pb2,
-)
-from featurestore.config import GRPC_SCOPES, load_settings
-from featurestore.online import EntityKey, FeatureRow
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore._proto.v1 import anomaly_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore.config import GRPC_SCOPES
+from featurestore.config import load_settings
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.service import SERVICE_NAMES
 from featurestore.service.auth import METHOD_SCOPES
 from featurestore.service.testing import ServerThread

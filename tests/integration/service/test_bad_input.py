@@ -7,8 +7,11 @@ and no details that give away the server's code (an exception class name, a trac
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -17,16 +20,17 @@ from google.protobuf.message import Message
 from hypothesis import given
 from hypothesis import strategies as st
 
-from featurestore._proto.v1 import (
-    anomaly_service_pb2,
-    dataset_service_pb2,
-    feature_service_pb2,
-    prediction_service_pb2,
-)
+from featurestore._proto.v1 import anomaly_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2
 from featurestore.service.testing import ServerThread
-from tests.bad_input import FUZZ, leaks
+from tests.bad_input import FUZZ
+from tests.bad_input import leaks
 from tests.integration.service.mlflow_models import RegisteredModels
-from tests.integration.service.protobuf_strategies import RPCS, Rpc, request_bytes
+from tests.integration.service.protobuf_strategies import RPCS
+from tests.integration.service.protobuf_strategies import Rpc
+from tests.integration.service.protobuf_strategies import request_bytes
 
 pytestmark = pytest.mark.integration
 

@@ -13,19 +13,26 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import grpc
 import pytest
 import requests
-from featurestore_client import FeatureStoreClient, RetryPolicy
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
 
-from featurestore.config import Settings, settings_env
-from featurestore.online import EntityKey, FeatureRow, StaticCatalog
+from featurestore.config import Settings
+from featurestore.config import settings_env
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online import StaticCatalog
 from tests.ports import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -8,16 +8,22 @@ schema registry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
-from featurestore_client import FeatureStoreClient, RetryPolicy
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
 
-from featurestore.config import Settings, TopicSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
 from featurestore.dashboard._market import AnomalyFeed
 from featurestore.service.testing import ServerThread
 from featurestore.stack.process import wait_until
-from tests.integration.service.anomaly_data import BASE_TIME, AnomalyProducer, anomaly_record
+from tests.integration.service.anomaly_data import BASE_TIME
+from tests.integration.service.anomaly_data import AnomalyProducer
+from tests.integration.service.anomaly_data import anomaly_record
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -22,7 +22,8 @@ from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from featurestore.stack.process import wait_until
 from featurestore.telemetry import Telemetry
-from tests.integration.service.offline_data import T0, Offline
+from tests.integration.service.offline_data import T0
+from tests.integration.service.offline_data import Offline
 
 pytestmark = pytest.mark.integration
 

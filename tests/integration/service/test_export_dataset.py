@@ -13,25 +13,24 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from featurestore_client import (
-    FeatureStoreClient,
-    InvalidArgumentError,
-    NotFoundError,
-    RetryPolicy,
-    UnavailableError,
-)
+from featurestore_client import FeatureStoreClient
+from featurestore_client import InvalidArgumentError
+from featurestore_client import NotFoundError
+from featurestore_client import RetryPolicy
+from featurestore_client import UnavailableError
 
-from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2_grpc
 from featurestore.config import PostgresSettings
-from featurestore.offline import (
-    LabelSpec,
-    PostgresOfflineStore,
-    TrainingRequest,
-    add_forward_labels,
-)
+from featurestore.offline import LabelSpec
+from featurestore.offline import PostgresOfflineStore
+from featurestore.offline import TrainingRequest
+from featurestore.offline import add_forward_labels
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.integration.service.offline_data import MINUTES, T0, Offline
+from tests.integration.service.offline_data import MINUTES
+from tests.integration.service.offline_data import T0
+from tests.integration.service.offline_data import Offline
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,8 @@ machine's speed; what is checked is whether they are still there once the export
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -18,15 +19,19 @@ import grpc
 import pandas as pd
 import psycopg
 import pytest
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
+from google.protobuf import timestamp_pb2
 from psycopg import sql
 
-from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc, types_pb2
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2_grpc
+from featurestore._proto.v1 import types_pb2
 from featurestore.config import Settings
 from featurestore.offline.tables import table_identifier
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.integration.service.offline_data import T0, Offline
+from tests.integration.service.offline_data import T0
+from tests.integration.service.offline_data import Offline
 
 pytestmark = pytest.mark.integration
 

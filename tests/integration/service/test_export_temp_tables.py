@@ -10,13 +10,17 @@ import grpc
 import pandas as pd
 import psycopg
 import pytest
-from google.protobuf import duration_pb2, timestamp_pb2
+from google.protobuf import duration_pb2
+from google.protobuf import timestamp_pb2
 
-from featurestore._proto.v1 import dataset_service_pb2, dataset_service_pb2_grpc, types_pb2
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import dataset_service_pb2_grpc
+from featurestore._proto.v1 import types_pb2
 from featurestore.config import Settings
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.integration.service.offline_data import T0, Offline
+from tests.integration.service.offline_data import T0
+from tests.integration.service.offline_data import Offline
 
 pytestmark = pytest.mark.integration
 

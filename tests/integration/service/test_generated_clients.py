@@ -17,7 +17,9 @@ import math
 import os
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +29,25 @@ import pyarrow as pa
 import pytest
 from featurestore_client import FeatureStoreClient
 
-from featurestore.config import Settings, TopicSettings, load_settings
-from featurestore.online import EntityKey, FeatureRow
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.config import load_settings
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.client_toolchains import GO_CLIENT, compile_typescript, go_command, go_environment
-from tests.integration.service.anomaly_data import (
-    BASE_TIME,
-    AnomalyProducer,
-    anomaly_record,
-)
+from tests.client_toolchains import GO_CLIENT
+from tests.client_toolchains import compile_typescript
+from tests.client_toolchains import go_command
+from tests.client_toolchains import go_environment
+from tests.integration.service.anomaly_data import BASE_TIME
+from tests.integration.service.anomaly_data import AnomalyProducer
+from tests.integration.service.anomaly_data import anomaly_record
 from tests.integration.service.mlflow_models import RegisteredModels
-from tests.integration.service.offline_data import T0, Offline
+from tests.integration.service.offline_data import T0
+from tests.integration.service.offline_data import Offline
 
 pytestmark = pytest.mark.integration
 

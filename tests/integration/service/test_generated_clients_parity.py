@@ -16,7 +16,9 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,14 @@ import pytest
 from featurestore_client import FeatureStoreClient
 
 from featurestore.config import TopicSettings
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service.stream_position import StreamPosition
 from featurestore.service.testing import ServerThread
-from tests.client_toolchains import GO_CLIENT, compile_typescript, go_command, go_environment
+from tests.client_toolchains import GO_CLIENT
+from tests.client_toolchains import compile_typescript
+from tests.client_toolchains import go_command
+from tests.client_toolchains import go_environment
 from tests.integration.service.mlflow_models import RegisteredModels
 
 pytestmark = pytest.mark.integration

@@ -20,20 +20,23 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
 
-from featurestore._proto.v1 import feature_service_pb2, feature_service_pb2_grpc, types_pb2
-from featurestore.config import GrpcSettings, Settings
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import feature_service_pb2_grpc
+from featurestore._proto.v1 import types_pb2
+from featurestore.config import GrpcSettings
+from featurestore.config import Settings
 from featurestore.online import StaticCatalog
 from featurestore.online.testing import market_catalog
-from featurestore.service.health import (
-    REASON_KEY,
-    DependencyWatch,
-    ReasonedHealthServicer,
-    backend_probes,
-)
+from featurestore.service.health import REASON_KEY
+from featurestore.service.health import DependencyWatch
+from featurestore.service.health import ReasonedHealthServicer
+from featurestore.service.health import backend_probes
 from featurestore.service.server import new_event_loop
-from featurestore.service.testing import ServerThread, finish_loop
+from featurestore.service.testing import ServerThread
+from featurestore.service.testing import finish_loop
 from featurestore.stack import Stack
 from featurestore.stack.process import wait_until
 from tests.own_stack import own_stack

@@ -15,10 +15,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 import pytest
-from featurestore_client import FeatureStoreClient, FeatureStoreClientError, UnavailableError
+from featurestore_client import FeatureStoreClient
+from featurestore_client import FeatureStoreClientError
+from featurestore_client import UnavailableError
 
 from featurestore.config import TopicSettings
 from featurestore.service.testing import ServerThread

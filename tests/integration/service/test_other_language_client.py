@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service.testing import ServerThread
 from tests.go_tools import go_tool
 

@@ -6,25 +6,32 @@ import math
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import pytest
-from featurestore_client import (
-    FeatureStatus,
-    FeatureStoreClient,
-    InvalidArgumentError,
-    NotFoundError,
-    RetryPolicy,
-    UnavailableError,
-)
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureStoreClient
+from featurestore_client import InvalidArgumentError
+from featurestore_client import NotFoundError
+from featurestore_client import RetryPolicy
+from featurestore_client import UnavailableError
 
-from featurestore.config import MlflowSettings, Settings, TopicSettings
-from featurestore.events import ConfluentSchemaStore, LoggedEvent, PredictionLog, replay_topic
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.config import MlflowSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import PredictionLog
+from featurestore.events import replay_topic
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service.testing import ServerThread
 from featurestore.telemetry import Telemetry
-from tests.integration.service.mlflow_models import RegisteredModels, move_alias
+from tests.integration.service.mlflow_models import RegisteredModels
+from tests.integration.service.mlflow_models import move_alias
 from tests.ports import free_port
 
 pytestmark = pytest.mark.integration

@@ -10,21 +10,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import grpc
 import psycopg
 import pytest
 from psycopg import sql
 
-from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc
-from featurestore.config import Settings, TopicSettings
-from featurestore.offline.predictions import BarsTable, PredictionTable
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2_grpc
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.offline.predictions import BarsTable
+from featurestore.offline.predictions import PredictionTable
 from featurestore.offline.tables import table_identifier
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service.testing import ServerThread
 from tests.integration.service.mlflow_models import RegisteredModels
-from tests.integration.service.test_predictions_table import _record, schema  # noqa: F401
+from tests.integration.service.test_predictions_table import _record
+from tests.integration.service.test_predictions_table import schema  # noqa: F401
 
 pytestmark = pytest.mark.integration
 

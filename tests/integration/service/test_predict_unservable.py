@@ -11,8 +11,10 @@ import asyncio
 import pytest
 
 from featurestore.config import Settings
-from featurestore.errors import ConfigurationError, FeatureStoreError
-from featurestore.service.models import LoadedModel, ServedModels
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.service.models import LoadedModel
+from featurestore.service.models import ServedModels
 from tests.integration.service.mlflow_models import RegisteredModels
 
 pytestmark = pytest.mark.integration

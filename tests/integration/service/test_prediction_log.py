@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -19,13 +20,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from featurestore.config import Settings
 from featurestore.errors import BackendUnavailableError
-from featurestore.events import (
-    InMemorySchemaStore,
-    LoggedEvent,
-    PredictionLog,
-    replay_topic,
-    to_micros,
-)
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import PredictionLog
+from featurestore.events import replay_topic
+from featurestore.events import to_micros
 from featurestore.prediction_log import PredictionLogger
 from featurestore.prediction_log.encoding import PredictionRows
 

@@ -11,15 +11,20 @@ import math
 import os
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import numpy as np
 import pytest
 
 from featurestore.config import Settings
-from featurestore.events import ConfluentSchemaStore, LoggedEvent, PredictionLog, replay_topic
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import LoggedEvent
+from featurestore.events import PredictionLog
+from featurestore.events import replay_topic
 from featurestore.online import EntityKey
-from featurestore.service.predict_read import PRESENT, ModelRows
+from featurestore.service.predict_read import PRESENT
+from featurestore.service.predict_read import ModelRows
 from featurestore.service.prediction_log_process import PredictionLogProcess
 from featurestore.service.scored_rows import ScoredRows
 

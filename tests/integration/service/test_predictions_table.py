@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pandas as pd
 import psycopg
 import pytest
-from featurestore_client import FeatureStoreClient, RetryPolicy
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
 from psycopg import sql
 
-from featurestore.config import Settings, TopicSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
 from featurestore.events import ConfluentSchemaStore
-from featurestore.offline.predictions import BarsTable, PredictionTable, record_predictions
+from featurestore.offline.predictions import BarsTable
+from featurestore.offline.predictions import PredictionTable
+from featurestore.offline.predictions import record_predictions
 from featurestore.offline.tables import table_identifier
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service.testing import ServerThread
 from models.predictor import Predictor
 from models.publish import PredictionPublisher

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
-from featurestore._proto.v1 import feature_service_pb2, types_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import types_pb2
 from featurestore.config import Settings
 from featurestore.errors import ValidationError
-from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
-from featurestore.service.convert import (
-    entities_from_proto,
-    features_from_proto,
-    online_features_to_proto,
-)
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online import RedisOnlineStore
+from featurestore.online import StaticCatalog
+from featurestore.service.convert import entities_from_proto
+from featurestore.service.convert import features_from_proto
+from featurestore.service.convert import online_features_to_proto
 from featurestore.service.raw_features import RawFeatureReader
 
 pytestmark = pytest.mark.integration

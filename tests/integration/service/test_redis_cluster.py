@@ -20,7 +20,8 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,27 @@ import pandas as pd
 import psycopg
 import pytest
 import redis
-from featurestore_client import FeatureStatus, FeatureStoreClient, RetryPolicy
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
 from psycopg import sql
 
-from featurestore._proto.v1 import feature_service_pb2, types_pb2
-from featurestore.config import GrpcSettings, RedisSettings, Settings, TopicSettings
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import types_pb2
+from featurestore.config import GrpcSettings
+from featurestore.config import RedisSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
 from featurestore.definitions import market_definitions
 from featurestore.offline import write_feature_rows
-from featurestore.offline.tables import create_offline_tables, table_identifier
-from featurestore.online import EntityKey, FeatureRow, RedisOnlineWriter, StaticCatalog
+from featurestore.offline.tables import create_offline_tables
+from featurestore.offline.tables import table_identifier
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online import RedisOnlineWriter
+from featurestore.online import StaticCatalog
 from featurestore.online.layout import redis_key
 from featurestore.online.testing import market_catalog
 from featurestore.service.testing import ServerThread
@@ -48,7 +60,8 @@ from featurestore.stack import Stack
 from featurestore.stack.redis import RedisServer
 from featurestore.stack.redis_cluster import cluster_info
 from tests.integration.online.test_feast_reads_our_writes import feast_store
-from tests.integration.service.anomaly_data import create_topic, delete_topic
+from tests.integration.service.anomaly_data import create_topic
+from tests.integration.service.anomaly_data import delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels
 from tests.own_stack import own_stack
 from tests.ports import free_port_block

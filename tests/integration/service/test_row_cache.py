@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 import redis
 
-from featurestore._proto.v1 import feature_service_pb2, types_pb2
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import types_pb2
 from featurestore.config import Settings
-from featurestore.online import EntityKey, FeatureRow, RedisOnlineStore, StaticCatalog
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online import RedisOnlineStore
+from featurestore.online import StaticCatalog
 from featurestore.online.layout import redis_key
 from featurestore.online.pipelined import encode_command
 from featurestore.online.rows import SingleRedis
-from featurestore.service.convert import (
-    entities_from_proto,
-    features_from_proto,
-    online_features_to_proto,
-)
+from featurestore.service.convert import entities_from_proto
+from featurestore.service.convert import features_from_proto
+from featurestore.service.convert import online_features_to_proto
 from featurestore.service.raw_features import RawFeatureReader
 
 pytestmark = pytest.mark.integration

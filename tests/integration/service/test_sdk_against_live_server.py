@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import grpc
 import numpy as np
 import pytest
-from featurestore_client import (
-    FeatureStatus,
-    FeatureStoreClient,
-    InvalidArgumentError,
-    NotFoundError,
-    RetryPolicy,
-    UnavailableError,
-)
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureStoreClient
+from featurestore_client import InvalidArgumentError
+from featurestore_client import NotFoundError
+from featurestore_client import RetryPolicy
+from featurestore_client import UnavailableError
 from featurestore_client._columns import decode_columns
 from featurestore_client._convert import online_request
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from featurestore.config import RedisSettings
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service import Telemetry
 from featurestore.service.testing import ServerThread
 from tests.ports import free_port

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 import pytest
-from featurestore_client import (
-    FeatureStoreClient,
-    InvalidArgumentError,
-    NotFoundError,
-    RetryPolicy,
-    UnavailableError,
-)
+from featurestore_client import FeatureStoreClient
+from featurestore_client import InvalidArgumentError
+from featurestore_client import NotFoundError
+from featurestore_client import RetryPolicy
+from featurestore_client import UnavailableError
 from featurestore_client._errors import FeatureStoreClientError
 
-from featurestore.config import KafkaSettings, Settings, TopicSettings
+from featurestore.config import KafkaSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
 from featurestore.service.testing import ServerThread
-from tests.integration.service.anomaly_data import (
-    BASE_TIME,
-    AnomalyProducer,
-    anomaly_record,
-)
-from tests.integration.service.stream_resume import client_process, resumes_exactly_once
+from tests.integration.service.anomaly_data import BASE_TIME
+from tests.integration.service.anomaly_data import AnomalyProducer
+from tests.integration.service.anomaly_data import anomaly_record
+from tests.integration.service.stream_resume import client_process
+from tests.integration.service.stream_resume import resumes_exactly_once
 
 pytestmark = pytest.mark.integration
 

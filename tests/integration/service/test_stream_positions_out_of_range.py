@@ -10,23 +10,29 @@ partitions from their beginning. Real Kafka, schema registry (and MLflow for pre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
 
 import grpc
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewPartitions
-from featurestore_client import FeatureStoreClient, RetryPolicy
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
 from featurestore_client._errors import FeatureStoreClientError
 
-from featurestore.config import Settings, TopicSettings
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
 from featurestore.events import PredictionLog
 from featurestore.service.stream_position import StreamPosition
 from featurestore.service.testing import ServerThread
 from models.publish import PredictionPublisher
-from tests.integration.service.anomaly_data import BASE_TIME, AnomalyProducer, anomaly_record
+from tests.integration.service.anomaly_data import BASE_TIME
+from tests.integration.service.anomaly_data import AnomalyProducer
+from tests.integration.service.anomaly_data import anomaly_record
 from tests.integration.service.mlflow_models import RegisteredModels
 
 pytestmark = pytest.mark.integration

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import grpc
 import pytest
 
-from featurestore._proto.v1 import prediction_service_pb2, prediction_service_pb2_grpc, types_pb2
-from featurestore.config import Settings, TopicSettings
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2_grpc
+from featurestore._proto.v1 import types_pb2
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
 from featurestore.events import PredictionLog
 from featurestore.service.testing import ServerThread
 from models.publish import PredictionPublisher
 from tests.integration.service.mlflow_models import RegisteredModels
-from tests.integration.service.stream_resume import client_process, resumes_exactly_once
+from tests.integration.service.stream_resume import client_process
+from tests.integration.service.stream_resume import resumes_exactly_once
 
 pytestmark = pytest.mark.integration
 

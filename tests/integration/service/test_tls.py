@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from featurestore_client import (
-    FeatureStatus,
-    FeatureStoreClient,
-    RetryPolicy,
-    UnauthenticatedError,
-    UnavailableError,
-)
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
+from featurestore_client import UnauthenticatedError
+from featurestore_client import UnavailableError
 
 from featurestore.config import Settings
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service.testing import ServerThread
 from featurestore.stack.certs import ensure_certificates
 

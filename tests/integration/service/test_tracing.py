@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from featurestore_client import FeatureStoreClient
@@ -20,11 +22,16 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from featurestore.config import Settings, TopicSettings, TracingSettings
-from featurestore.online import EntityKey, FeatureRow
+from featurestore.config import Settings
+from featurestore.config import TopicSettings
+from featurestore.config import TracingSettings
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
 from featurestore.service.testing import ServerThread
 from tests.integration.service.mlflow_models import RegisteredModels
-from tests.otlp_receiver import OtlpReceiver, ReceivedSpan, otlp_receiver
+from tests.otlp_receiver import OtlpReceiver
+from tests.otlp_receiver import ReceivedSpan
+from tests.otlp_receiver import otlp_receiver
 
 pytestmark = pytest.mark.integration
 

@@ -16,22 +16,29 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import psutil
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import KafkaError
+from confluent_kafka import KafkaException
+from confluent_kafka import Producer
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
 from featurestore.config import Settings
-from featurestore.ingest.kafka import EventProducer, producer_config
+from featurestore.ingest.kafka import EventProducer
+from featurestore.ingest.kafka import producer_config
 from featurestore.schema_registry.errors import StoreError
 from featurestore.schema_registry.kafka_log import KafkaRecordLog
 from featurestore.stack import Stack
 from featurestore.stack.jars import jar_dir
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from tests.own_stack import own_stack
 from tests.ports import free_port_block
 

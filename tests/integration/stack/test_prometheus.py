@@ -25,12 +25,16 @@ from confluent_kafka import Producer
 
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings
-from featurestore.definitions import Definitions, market_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions import market_definitions
 from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.prometheus import PrometheusServer
 from tests.e2e.processors_support import clean_up
-from tests.integration.children import Children, child_env, own_prometheus, prometheus_query
+from tests.integration.children import Children
+from tests.integration.children import child_env
+from tests.integration.children import own_prometheus
+from tests.integration.children import prometheus_query
 from tests.live import topic_has_schema
 from tests.ports import free_port
 

@@ -10,10 +10,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer
+from confluent_kafka import Producer
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from featurestore.topics import TopicSpec, ensure_topics
+from featurestore.topics import TopicSpec
+from featurestore.topics import ensure_topics
 from tests.own_stack import own_stack
 from tests.ports import free_port
 

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 import redis
 import requests
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewTopic

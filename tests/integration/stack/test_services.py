@@ -12,7 +12,8 @@ from featurestore.config import Settings
 from featurestore.definitions import PROJECT
 from featurestore.definitions.snapshot import cached_definitions
 from featurestore.errors import NotFoundError
-from featurestore.stack.base import Component, port_open
+from featurestore.stack.base import Component
+from featurestore.stack.base import port_open
 from featurestore.stack.process import wait_until
 from featurestore.stack.scorer import AnomalyScorerService
 from featurestore.stack.service import GrpcService

@@ -16,7 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from featurestore.config import Settings, settings_env
+from featurestore.config import Settings
+from featurestore.config import settings_env
 from featurestore.stack import Stack
 from featurestore.stack.process import wait_until
 from featurestore.stack.supervisor import read_records

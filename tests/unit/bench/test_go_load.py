@@ -13,7 +13,9 @@ from typing import NoReturn
 import grpc
 import pytest
 
-from bench.go_load import Load, drive, go_echo
+from bench.go_load import Load
+from bench.go_load import drive
+from bench.go_load import go_echo
 
 
 @pytest.fixture

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bench.bench_state_memory import markdown, measure
+from bench.bench_state_memory import markdown
+from bench.bench_state_memory import measure
 
 
 def test_a_short_run_samples_blocks_beside_the_state_then_traces_its_end() -> None:

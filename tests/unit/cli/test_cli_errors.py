@@ -15,14 +15,18 @@ from pathlib import Path
 import click
 import psutil
 import pytest
-from click.testing import CliRunner, Result
-from confluent_kafka import Consumer, Producer
+from click.testing import CliRunner
+from click.testing import Result
+from confluent_kafka import Consumer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from featurestore.cli import _Group, main
+from featurestore.cli import _Group
+from featurestore.cli import main
 from featurestore.cli._options import FiniteFloat
 from featurestore.cli.processors import await_start
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
+from featurestore.config import load_settings
 from featurestore.definitions.repo import read_repo
 from featurestore.errors import ConfigurationError
 from featurestore.kafka_connection import create_client

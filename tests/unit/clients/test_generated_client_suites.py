@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.client_toolchains import (
-    GO_CLIENT,
-    compile_typescript,
-    go_command,
-    go_environment,
-    node_command,
-)
+from tests.client_toolchains import GO_CLIENT
+from tests.client_toolchains import compile_typescript
+from tests.client_toolchains import go_command
+from tests.client_toolchains import go_environment
+from tests.client_toolchains import node_command
 
 pytestmark = pytest.mark.slow
 

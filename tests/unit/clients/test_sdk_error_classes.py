@@ -15,7 +15,8 @@ from concurrent import futures
 import featurestore_client
 import grpc
 import pytest
-from featurestore_client import FeatureStoreClient, FeatureStoreClientError
+from featurestore_client import FeatureStoreClient
+from featurestore_client import FeatureStoreClientError
 from featurestore_client._proto.v1 import prediction_service_pb2
 
 CLASSES = {

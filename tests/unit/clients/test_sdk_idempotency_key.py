@@ -15,8 +15,10 @@ from concurrent import futures
 
 import grpc
 import pytest
-from featurestore_client import FeatureStoreClient, RetryPolicy
-from featurestore_client._proto.v1 import feature_service_pb2, prediction_service_pb2
+from featurestore_client import FeatureStoreClient
+from featurestore_client import RetryPolicy
+from featurestore_client._proto.v1 import feature_service_pb2
+from featurestore_client._proto.v1 import prediction_service_pb2
 
 KEY = "idempotency-key"
 FAILURES = 2

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
-from featurestore_client import RetryPolicy, UnavailableError
+from featurestore_client import RetryPolicy
+from featurestore_client import UnavailableError
 from featurestore_client._anomalies import AnomalyStream
 from featurestore_client._proto.v1 import anomaly_service_pb2
 

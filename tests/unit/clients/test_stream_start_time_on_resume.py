@@ -8,14 +8,19 @@ server no longer drops items timed before it; the SDK's stream must, or a late i
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import grpc
 from featurestore_client import RetryPolicy
-from featurestore_client._anomalies import AnomalyStream, anomaly_request
-from featurestore_client._prediction_stream import PredictionStream, prediction_stream_request
-from featurestore_client._proto.v1 import anomaly_service_pb2, prediction_service_pb2
+from featurestore_client._anomalies import AnomalyStream
+from featurestore_client._anomalies import anomaly_request
+from featurestore_client._prediction_stream import PredictionStream
+from featurestore_client._prediction_stream import prediction_stream_request
+from featurestore_client._proto.v1 import anomaly_service_pb2
+from featurestore_client._proto.v1 import prediction_service_pb2
 
 START = datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
 

@@ -13,7 +13,8 @@ def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], An
 
     The same registry code as production (``registry_type: sql``), without a server.
     """
-    from feast import FeatureStore, RepoConfig
+    from feast import FeatureStore
+    from feast import RepoConfig
 
     folder = tmp_path_factory.mktemp("feast")
 

@@ -8,18 +8,19 @@ from datetime import timedelta
 
 import pytest
 
-from featurestore.definitions import (
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    Feature,
-    FeatureRef,
-    FeatureService,
-    FeatureView,
-    market_definitions,
-)
-from featurestore.definitions.changes import Action, Change, FieldChange, diff_definitions
+from featurestore.definitions import AggFunction
+from featurestore.definitions import Aggregation
+from featurestore.definitions import Definitions
+from featurestore.definitions import Entity
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureRef
+from featurestore.definitions import FeatureService
+from featurestore.definitions import FeatureView
+from featurestore.definitions import market_definitions
+from featurestore.definitions.changes import Action
+from featurestore.definitions.changes import Change
+from featurestore.definitions.changes import FieldChange
+from featurestore.definitions.changes import diff_definitions
 from featurestore.definitions.validate import check_changes
 from featurestore.errors import ConfigurationError
 

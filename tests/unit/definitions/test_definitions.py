@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from featurestore.config import load_settings, settings_env
-from featurestore.definitions import FeatureRef, market_definitions
+from featurestore.config import load_settings
+from featurestore.config import settings_env
+from featurestore.definitions import FeatureRef
+from featurestore.definitions import market_definitions
 from featurestore.definitions.model import FeatureService
 from featurestore.definitions.repo_config import repo_config_dict
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from featurestore.definitions import Definitions, ValueType
+from featurestore.definitions import Definitions
+from featurestore.definitions import ValueType
 from featurestore.definitions.feast_codec import from_feast
 from featurestore.definitions.validate import validate_definitions
 from featurestore.errors import ConfigurationError
@@ -91,7 +92,8 @@ def test_a_declared_type_counts_where_the_view_does_not_list_the_join_key() -> N
 
 
 def test_views_typing_one_join_key_differently_are_refused() -> None:
-    from feast.types import Int64, String
+    from feast.types import Int64
+    from feast.types import String
 
     entity = _feast_entity()
     views = [_feast_view("a", entity, String), _feast_view("b", entity, Int64)]
@@ -104,7 +106,8 @@ def test_views_typing_one_join_key_differently_are_refused() -> None:
 
 def test_a_join_key_that_is_no_scalar_is_refused_naming_the_entity() -> None:
     from feast import ValueType as FeastValueType
-    from feast.types import Array, String
+    from feast.types import Array
+    from feast.types import String
 
     entity = _feast_entity(FeastValueType.STRING_LIST)
     with pytest.raises(

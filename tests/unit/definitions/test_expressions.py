@@ -2,19 +2,17 @@ from __future__ import annotations
 
 import pytest
 
-from featurestore.definitions.expressions import (
-    MAX_DEPTH,
-    MAX_NODES,
-    BinaryOp,
-    Call,
-    Name,
-    Negate,
-    Number,
-    Prev,
-    names,
-    parse,
-    prev_names,
-)
+from featurestore.definitions.expressions import MAX_DEPTH
+from featurestore.definitions.expressions import MAX_NODES
+from featurestore.definitions.expressions import BinaryOp
+from featurestore.definitions.expressions import Call
+from featurestore.definitions.expressions import Name
+from featurestore.definitions.expressions import Negate
+from featurestore.definitions.expressions import Number
+from featurestore.definitions.expressions import Prev
+from featurestore.definitions.expressions import names
+from featurestore.definitions.expressions import parse
+from featurestore.definitions.expressions import prev_names
 from featurestore.errors import ConfigurationError
 
 

@@ -16,27 +16,27 @@ import pytest
 import yaml
 
 from featurestore.cli.registry import describe
-from featurestore.definitions import (
-    PROJECT,
-    REPO_PATH,
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    Feature,
-    FeatureRef,
-    FeatureService,
-    FeatureView,
-    SourceTable,
-    StreamComputation,
-    StreamSource,
-    ValueType,
-    load_repo,
-    market_definitions,
-    stream_definitions,
-)
-from featurestore.definitions.feast_codec import from_feast, to_feast_objects
-from featurestore.definitions.registry import read_registry, register_objects
+from featurestore.definitions import PROJECT
+from featurestore.definitions import REPO_PATH
+from featurestore.definitions import AggFunction
+from featurestore.definitions import Aggregation
+from featurestore.definitions import Definitions
+from featurestore.definitions import Entity
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureRef
+from featurestore.definitions import FeatureService
+from featurestore.definitions import FeatureView
+from featurestore.definitions import SourceTable
+from featurestore.definitions import StreamComputation
+from featurestore.definitions import StreamSource
+from featurestore.definitions import ValueType
+from featurestore.definitions import load_repo
+from featurestore.definitions import market_definitions
+from featurestore.definitions import stream_definitions
+from featurestore.definitions.feast_codec import from_feast
+from featurestore.definitions.feast_codec import to_feast_objects
+from featurestore.definitions.registry import read_registry
+from featurestore.definitions.registry import register_objects
 from featurestore.definitions.repo import read_repo
 from featurestore.errors import ConfigurationError
 

@@ -13,9 +13,13 @@ from featurestore.apply import _check
 from featurestore.config import load_settings
 from featurestore.definitions import Definitions
 from featurestore.definitions.changes import Action
-from featurestore.errors import NotFoundError, SchemaError
-from featurestore.events import AvroSerializer, InMemorySchemaStore, bundled_schema
-from featurestore.events.model import Quote, Trade
+from featurestore.errors import NotFoundError
+from featurestore.errors import SchemaError
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import bundled_schema
+from featurestore.events.model import Quote
+from featurestore.events.model import Trade
 
 _NOTHING = Definitions("fs_plan_schemas", (), (), ())
 _OWN = {"trades": bundled_schema("trade").text, "quotes": bundled_schema("quote").text}

@@ -11,15 +11,16 @@ from typing import Any
 
 import pytest
 
-from featurestore.definitions import Definitions, load_repo, market_definitions
+from featurestore.definitions import Definitions
+from featurestore.definitions import load_repo
+from featurestore.definitions import market_definitions
 from featurestore.definitions.feast_codec import to_feast_objects
 from featurestore.definitions.registry import register_objects
-from featurestore.definitions.snapshot import decode_definitions, encode_definitions
-from featurestore.online.catalog import (
-    StaticCatalog,
-    catalog_from_definitions,
-    catalog_from_feast,
-)
+from featurestore.definitions.snapshot import decode_definitions
+from featurestore.definitions.snapshot import encode_definitions
+from featurestore.online.catalog import StaticCatalog
+from featurestore.online.catalog import catalog_from_definitions
+from featurestore.online.catalog import catalog_from_feast
 
 SAMPLES = {
     "registry": load_repo,

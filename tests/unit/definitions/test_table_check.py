@@ -11,15 +11,15 @@ from datetime import timedelta
 
 import pytest
 
-from featurestore.definitions import (
-    Definitions,
-    Feature,
-    FeatureView,
-    ValueType,
-    market_definitions,
-)
-from featurestore.definitions.changes import Action, diff_definitions
-from featurestore.definitions.validate import check_tables, offline_columns
+from featurestore.definitions import Definitions
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureView
+from featurestore.definitions import ValueType
+from featurestore.definitions import market_definitions
+from featurestore.definitions.changes import Action
+from featurestore.definitions.changes import diff_definitions
+from featurestore.definitions.validate import check_tables
+from featurestore.definitions.validate import offline_columns
 from featurestore.errors import ConfigurationError
 
 DEFS = market_definitions("p")

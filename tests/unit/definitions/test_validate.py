@@ -11,21 +11,20 @@ import pytest
 
 from featurestore.apply import apply_definitions
 from featurestore.config import load_settings
-from featurestore.definitions import (
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Entity,
-    Feature,
-    FeatureRef,
-    FeatureService,
-    FeatureView,
-    StreamComputation,
-    ValueType,
-    market_definitions,
-    validate_definitions,
-)
-from featurestore.definitions.columns import LINEAGE_COLUMNS, ROW_METADATA
+from featurestore.definitions import AggFunction
+from featurestore.definitions import Aggregation
+from featurestore.definitions import Definitions
+from featurestore.definitions import Entity
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureRef
+from featurestore.definitions import FeatureService
+from featurestore.definitions import FeatureView
+from featurestore.definitions import StreamComputation
+from featurestore.definitions import ValueType
+from featurestore.definitions import market_definitions
+from featurestore.definitions import validate_definitions
+from featurestore.definitions.columns import LINEAGE_COLUMNS
+from featurestore.definitions.columns import ROW_METADATA
 from featurestore.definitions.validate import check_source_schemas
 from featurestore.errors import ConfigurationError
 from featurestore.events import InMemorySchemaStore
@@ -461,7 +460,8 @@ def test_a_change_that_reinterprets_stored_rows_is_refused_naming_view_and_field
     from datetime import timedelta as _td
 
     from featurestore.definitions import market_definitions
-    from featurestore.definitions.model import Feature, ValueType
+    from featurestore.definitions.model import Feature
+    from featurestore.definitions.model import ValueType
     from featurestore.definitions.validate import check_changes
 
     before = market_definitions()

@@ -8,34 +8,36 @@ given), so that a producer renaming a header fails here.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, cast
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import cast
 
-from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, Message
+from confluent_kafka import TIMESTAMP_CREATE_TIME
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
+from confluent_kafka import Message
 
 from featurestore import events
 from featurestore.config import load_settings
 from featurestore.definitions import market_definitions
-from featurestore.events import (
-    AvroDeserializer,
-    AvroSerializer,
-    DeadLetterOrigin,
-    InMemorySchemaStore,
-    Trade,
-    decode_value,
-    frame_header,
-    parse_dead_letter,
-)
-from featurestore.events.dead_letters import (
-    HEX_PREVIEW_BYTES,
-    dead_letter_json,
-    dead_letter_text,
-)
+from featurestore.events import AvroDeserializer
+from featurestore.events import AvroSerializer
+from featurestore.events import DeadLetterOrigin
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import Trade
+from featurestore.events import decode_value
+from featurestore.events import frame_header
+from featurestore.events import parse_dead_letter
+from featurestore.events.dead_letters import HEX_PREVIEW_BYTES
+from featurestore.events.dead_letters import dead_letter_json
+from featurestore.events.dead_letters import dead_letter_text
 from featurestore.ingest import RecordRouter
 from featurestore.ingest.sources.base import SourceRecord
 from processors.decode import DeadLetter
-from processors.partition_job import PartitionJob, PartitionResources
+from processors.partition_job import PartitionJob
+from processors.partition_job import PartitionResources
 from processors.views import MaterializedViews
 
 T0 = datetime(2024, 5, 1, 12, 0, 5, tzinfo=UTC)

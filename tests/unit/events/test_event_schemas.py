@@ -6,16 +6,14 @@ import pytest
 
 import featurestore.events as events
 from featurestore.errors import SchemaError
-from featurestore.events import (
-    Anomaly,
-    Event,
-    Metric,
-    PredictionLog,
-    Quote,
-    Trade,
-    bundled_schema,
-    parse_schema_text,
-)
+from featurestore.events import Anomaly
+from featurestore.events import Event
+from featurestore.events import Metric
+from featurestore.events import PredictionLog
+from featurestore.events import Quote
+from featurestore.events import Trade
+from featurestore.events import bundled_schema
+from featurestore.events import parse_schema_text
 from featurestore.events.codec import codec_for_type
 
 

@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 
-from featurestore.events import (
-    AvroDeserializer,
-    AvroSerializer,
-    InMemorySchemaStore,
-    Metric,
-    Quote,
-    bundled_schema,
-)
+from featurestore.events import AvroDeserializer
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import Metric
+from featurestore.events import Quote
+from featurestore.events import bundled_schema
 from featurestore.events.registry import value_subject
 
 T0 = datetime(2013, 10, 7, 13, 30, 0, 123456, tzinfo=UTC)

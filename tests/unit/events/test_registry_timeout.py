@@ -8,8 +8,10 @@ import time
 
 import pytest
 
-from featurestore.config import SchemaRegistrySettings, load_settings
-from featurestore.errors import BackendUnavailableError, ConfigurationError
+from featurestore.config import SchemaRegistrySettings
+from featurestore.config import load_settings
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import ConfigurationError
 from featurestore.events import ConfluentSchemaStore
 
 

@@ -3,23 +3,23 @@ from __future__ import annotations
 import copy
 import json
 import struct
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 
-from featurestore.errors import NotFoundError, SchemaError
-from featurestore.events import (
-    Anomaly,
-    AvroDeserializer,
-    AvroSerializer,
-    InMemorySchemaStore,
-    PredictionLog,
-    SerializationError,
-    Trade,
-    bundled_schema,
-    parse_header,
-    parse_schema_text,
-)
+from featurestore.errors import NotFoundError
+from featurestore.errors import SchemaError
+from featurestore.events import Anomaly
+from featurestore.events import AvroDeserializer
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import PredictionLog
+from featurestore.events import SerializationError
+from featurestore.events import Trade
+from featurestore.events import bundled_schema
+from featurestore.events import parse_header
+from featurestore.events import parse_schema_text
 from featurestore.events.registry import value_subject
 
 T0 = datetime(2013, 10, 7, 13, 30, 0, 123456, tzinfo=UTC)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
-from featurestore.ingest import RecordKind, RecordRejectedError, SourceRecord
+from featurestore.ingest import RecordKind
+from featurestore.ingest import RecordRejectedError
+from featurestore.ingest import SourceRecord
 
 
 def changed_record(

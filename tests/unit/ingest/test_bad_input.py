@@ -18,15 +18,13 @@ from hypothesis import strategies as st
 
 from featurestore.errors import ValidationError
 from featurestore.events.registry import InMemorySchemaStore
-from featurestore.ingest import (
-    DEAD_LETTER_REASON,
-    EventSource,
-    RecordKind,
-    RecordRouter,
-    SourceRecord,
-    metric_layout,
-    open_event_file,
-)
+from featurestore.ingest import DEAD_LETTER_REASON
+from featurestore.ingest import EventSource
+from featurestore.ingest import RecordKind
+from featurestore.ingest import RecordRouter
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import metric_layout
+from featurestore.ingest import open_event_file
 from tests.bad_input import FUZZ
 
 DEAD = "dead-letter"

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from featurestore.errors import ValidationError
-from featurestore.ingest import LeanQuoteFile, LeanTradeFile, open_event_file, validate_trade
+from featurestore.ingest import LeanQuoteFile
+from featurestore.ingest import LeanTradeFile
+from featurestore.ingest import open_event_file
+from featurestore.ingest import validate_trade
 from featurestore.ingest.sources.lean import lean_time_to_utc
 
 MS_0930 = (9 * 3600 + 30 * 60) * 1000

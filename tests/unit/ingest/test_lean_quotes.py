@@ -1,22 +1,21 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from featurestore.errors import ValidationError
 from featurestore.events.model import Quote
-from featurestore.ingest import (
-    LeanQuoteFile,
-    LeanTradeFile,
-    RecordRejectedError,
-    SourceRecord,
-    market_data_dir,
-    open_event_file,
-    validate_quote,
-)
+from featurestore.ingest import LeanQuoteFile
+from featurestore.ingest import LeanTradeFile
+from featurestore.ingest import RecordRejectedError
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import market_data_dir
+from featurestore.ingest import open_event_file
+from featurestore.ingest import validate_quote
 
 MS_0930 = (9 * 3600 + 30 * 60) * 1000
 NAME = "20131007_ibm_Quote_Tick.csv.gz"

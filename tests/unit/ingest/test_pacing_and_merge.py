@@ -1,13 +1,18 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
 import featurestore.ingest as ingest
 from featurestore.errors import ConfigurationError
-from featurestore.ingest import Pacer, SourceRecord, merge_by_event_time
-from featurestore.ingest.paths import market_data_dir, shared_dir
+from featurestore.ingest import Pacer
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import merge_by_event_time
+from featurestore.ingest.paths import market_data_dir
+from featurestore.ingest.paths import shared_dir
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 

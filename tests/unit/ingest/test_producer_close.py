@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from featurestore.ingest import EventProducer, producer_config
+from featurestore.ingest import EventProducer
+from featurestore.ingest import producer_config
 from featurestore.kafka_connection import KafkaConnection
 from featurestore.stack.process import wait_until
 from tests.ports import free_port

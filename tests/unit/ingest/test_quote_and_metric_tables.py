@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,16 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore.errors import ValidationError
-from featurestore.ingest import (
-    CsvFile,
-    ParquetFile,
-    RecordRejectedError,
-    SourceRecord,
-    metric_layout,
-    open_event_file,
-    validate_metric,
-    validate_quote,
-)
+from featurestore.ingest import CsvFile
+from featurestore.ingest import ParquetFile
+from featurestore.ingest import RecordRejectedError
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import metric_layout
+from featurestore.ingest import open_event_file
+from featurestore.ingest import validate_metric
+from featurestore.ingest import validate_quote
 
 QUOTES_CSV = """symbol,event_time,bid_price,bid_size,ask_price,ask_size,exchange
 ibm,2013-10-07T13:30:00.5Z,180.00,100,180.05,300,N

@@ -1,19 +1,21 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from featurestore.ingest import (
-    RecordRejectedError,
-    SourceRecord,
-    validate_metric,
-    validate_quote,
-)
-from tests.unit.ingest.rejections import assert_rejected, changed_record
+from featurestore.ingest import RecordRejectedError
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import validate_metric
+from featurestore.ingest import validate_quote
+from tests.unit.ingest.rejections import assert_rejected
+from tests.unit.ingest.rejections import changed_record
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 QUOTE: dict[str, Any] = {

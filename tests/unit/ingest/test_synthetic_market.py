@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
 from featurestore.errors import ConfigurationError
 from featurestore.events.model import Trade
-from featurestore.ingest import MarketConfig, SyntheticMarket, validate_trade
+from featurestore.ingest import MarketConfig
+from featurestore.ingest import SyntheticMarket
+from featurestore.ingest import validate_trade
 
 START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import itertools
 import statistics
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
 from featurestore.errors import ConfigurationError
 from featurestore.events.model import Metric
-from featurestore.ingest import MetricStream, MetricStreamConfig, validate_metric
+from featurestore.ingest import MetricStream
+from featurestore.ingest import MetricStreamConfig
+from featurestore.ingest import validate_metric
 
 START = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,14 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurestore.errors import ValidationError
-from featurestore.ingest import (
-    CsvFile,
-    ParquetFile,
-    RecordRejectedError,
-    SourceRecord,
-    open_event_file,
-    validate_trade,
-)
+from featurestore.ingest import CsvFile
+from featurestore.ingest import ParquetFile
+from featurestore.ingest import RecordRejectedError
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import open_event_file
+from featurestore.ingest import validate_trade
 
 T0 = datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
 T0_TEXT = "2013-10-07T13:30:00Z"

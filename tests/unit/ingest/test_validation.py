@@ -1,21 +1,22 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from featurestore.events.registry import InMemorySchemaStore
-from featurestore.ingest import (
-    DEAD_LETTER_REASON,
-    RecordRejectedError,
-    RecordRouter,
-    SourceRecord,
-    validate_trade,
-)
-from tests.unit.ingest.rejections import assert_rejected, changed_record
+from featurestore.ingest import DEAD_LETTER_REASON
+from featurestore.ingest import RecordRejectedError
+from featurestore.ingest import RecordRouter
+from featurestore.ingest import SourceRecord
+from featurestore.ingest import validate_trade
+from tests.unit.ingest.rejections import assert_rejected
+from tests.unit.ingest.rejections import changed_record
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 GOOD: dict[str, Any] = {

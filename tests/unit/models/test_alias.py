@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 
 import pytest
 
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 from models.alias import AliasFollower
 from models.registry import ModelRef
 from tests.unit.models.fake_registry import DictRegistry

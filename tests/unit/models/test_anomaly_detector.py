@@ -11,13 +11,23 @@ import pandas as pd
 import pytest
 
 from featurestore.cli.score import parse_features
-from featurestore.definitions import Feature, FeatureView, SourceTable
-from featurestore.errors import NotFoundError, ValidationError
-from models.anomaly.detector import DetectorParams, SeriesState, StreamingDetector
-from models.anomaly.evaluation import ShapeResult, evaluate_shapes
-from models.anomaly.model import DetectorConfig, DetectorModel, model_name_for, score_frame
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureView
+from featurestore.definitions import SourceTable
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from models.anomaly.detector import DetectorParams
+from models.anomaly.detector import SeriesState
+from models.anomaly.detector import StreamingDetector
+from models.anomaly.evaluation import ShapeResult
+from models.anomaly.evaluation import evaluate_shapes
+from models.anomaly.model import DetectorConfig
+from models.anomaly.model import DetectorModel
+from models.anomaly.model import model_name_for
+from models.anomaly.model import score_frame
 from models.anomaly.shapes import make_series
-from models.training.anomaly import detect_season, fit_detector
+from models.training.anomaly import detect_season
+from models.training.anomaly import fit_detector
 
 T0 = pd.Timestamp("2024-03-01", tz="UTC")
 
@@ -188,7 +198,8 @@ def test_feature_options_are_parsed_per_view():
 
 
 def test_the_registered_form_saves_and_loads_as_mlflow_does(tmp_path):
-    from models._mlflow import mlflow, quiet
+    from models._mlflow import mlflow
+    from models._mlflow import quiet
 
     rng = np.random.default_rng(8)
     values = 10 + rng.normal(0, 1, 200)

@@ -5,15 +5,14 @@ import pandas as pd
 import pytest
 
 from featurestore.errors import ValidationError
-from models.data import (
-    SplitSpec,
-    add_forward_volatility,
-    chronological_split,
-    minute_closes,
-    regime_classes,
-    regime_edges,
-)
-from models.inputs import input_names, model_inputs
+from models.data import SplitSpec
+from models.data import add_forward_volatility
+from models.data import chronological_split
+from models.data import minute_closes
+from models.data import regime_classes
+from models.data import regime_edges
+from models.inputs import input_names
+from models.inputs import model_inputs
 
 T0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
 

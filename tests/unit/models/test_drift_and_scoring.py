@@ -1,4 +1,6 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
@@ -6,8 +8,10 @@ import pytest
 
 from featurestore.definitions import market_definitions
 from featurestore.errors import ValidationError
-from models.demo.market import Injection, inject
-from models.drift import population_stability, reference_histograms
+from models.demo.market import Injection
+from models.demo.market import inject
+from models.drift import population_stability
+from models.drift import reference_histograms
 from models.scoring import anomaly_id
 from processors.features.frame import compute_frame
 

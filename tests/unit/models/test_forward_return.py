@@ -5,10 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from models.inputs import model_inputs
-from models.pyfunc import FeatureModel, matrix_scorer, score
+from models.pyfunc import FeatureModel
+from models.pyfunc import matrix_scorer
+from models.pyfunc import score
 from models.training.direction import fit_direction
-from models.training.forward_return import LAST_RETURN, fit_forward_return, regression_metrics
-from tests.unit.models.test_training import SPEC, dataset, frame
+from models.training.forward_return import LAST_RETURN
+from models.training.forward_return import fit_forward_return
+from models.training.forward_return import regression_metrics
+from tests.unit.models.test_training import SPEC
+from tests.unit.models.test_training import dataset
+from tests.unit.models.test_training import frame
 
 
 def test_regression_metrics_against_a_direct_computation():

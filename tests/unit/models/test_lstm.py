@@ -11,10 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.data import Dataset, SplitSpec
-from models.lstm_runtime import LSTMSession, to_onnx
-from models.training.lstm import SequenceConfig, SequenceModel, fit_lstm, sequences
-from models.training.lstm_net import forward, init_weights, loss_and_grads
+from models.data import Dataset
+from models.data import SplitSpec
+from models.lstm_runtime import LSTMSession
+from models.lstm_runtime import to_onnx
+from models.training.lstm import SequenceConfig
+from models.training.lstm import SequenceModel
+from models.training.lstm import fit_lstm
+from models.training.lstm import sequences
+from models.training.lstm_net import forward
+from models.training.lstm_net import init_weights
+from models.training.lstm_net import loss_and_grads
 from tests.unit.models.test_training import frame
 
 

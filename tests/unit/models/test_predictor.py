@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -10,8 +12,10 @@ import pandas as pd
 import pytest
 
 from featurestore.errors import NotFoundError
-from featurestore.service.models import LoadedModel, feature_ref_of_column
-from models.predictor import Predictor, prediction_id
+from featurestore.service.models import LoadedModel
+from featurestore.service.models import feature_ref_of_column
+from models.predictor import Predictor
+from models.predictor import prediction_id
 from tests.unit.models.fake_registry import DictRegistry
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)

@@ -28,13 +28,15 @@ def test_unknown_kind_and_too_short_sequences_are_refused() -> None:
 
 
 def test_a_file_of_an_export_is_a_training_set_and_a_bad_one_is_named(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
+    from datetime import UTC
+    from datetime import datetime
 
     import pandas as pd
     import pytest
 
     from featurestore.errors import ValidationError
-    from models.data import DataWindow, read_dataset
+    from models.data import DataWindow
+    from models.data import read_dataset
 
     t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
     frame = pd.DataFrame(

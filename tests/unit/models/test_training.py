@@ -6,13 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models._mlflow import mlflow, quiet
-from models.data import Dataset, SplitSpec
+from models._mlflow import mlflow
+from models._mlflow import quiet
+from models.data import Dataset
+from models.data import SplitSpec
 from models.demo.market import Injection
-from models.pyfunc import NATIVE_ARTIFACT, FeatureModel
-from models.training.anomaly import anomaly_windows, fit_anomaly
+from models.pyfunc import NATIVE_ARTIFACT
+from models.pyfunc import FeatureModel
+from models.training.anomaly import anomaly_windows
+from models.training.anomaly import fit_anomaly
 from models.training.direction import fit_direction
-from models.training.metrics import conditional_baseline, event_precision_recall
+from models.training.metrics import conditional_baseline
+from models.training.metrics import event_precision_recall
 
 T0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
 SPEC = SplitSpec(gap=timedelta(minutes=6))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 
-from models.data.warm import warm_from, warm_rows
+from models.data.warm import warm_from
+from models.data.warm import warm_rows
 
 T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

@@ -6,7 +6,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from featurestore.offline._binary import FixedColumn, decode_arrays, encode_entities
+from featurestore.offline._binary import FixedColumn
+from featurestore.offline._binary import decode_arrays
+from featurestore.offline._binary import encode_entities
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 TRAILER = b"\xff\xff"

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from featurestore.offline.asof import sort_rows
-from featurestore.offline.column_copy import ColumnCopy, CopyMeta, settled_until
+from featurestore.offline.column_copy import ColumnCopy
+from featurestore.offline.column_copy import CopyMeta
+from featurestore.offline.column_copy import settled_until
 
 
 def test_the_settled_past_ends_an_hour_back_on_a_whole_utc_hour() -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from pathlib import Path
 
 import pandas as pd
@@ -8,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from featurestore.errors import ValidationError
-from featurestore.offline.entities import entity_keys, iter_entity_batches
+from featurestore.offline.entities import entity_keys
+from featurestore.offline.entities import iter_entity_batches
 
 
 def _batch(**columns: object) -> pa.RecordBatch:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from featurestore.errors import ValidationError
-from featurestore.offline.labels import LabelSpec, add_forward_labels
+from featurestore.offline.labels import LabelSpec
+from featurestore.offline.labels import add_forward_labels
 
 T0 = pd.Timestamp("2024-01-01 10:00", tz="UTC")
 SPEC = LabelSpec(horizon=timedelta(minutes=5), max_wait=timedelta(minutes=1))

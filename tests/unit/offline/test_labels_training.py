@@ -7,10 +7,13 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from models.data import add_forward_volatility, chronological_split
+from models.data import add_forward_volatility
+from models.data import chronological_split
 from models.training.direction import fit_direction
 from models.training.forward_return import fit_forward_return
-from tests.unit.models.test_training import SPEC, dataset, frame
+from tests.unit.models.test_training import SPEC
+from tests.unit.models.test_training import dataset
+from tests.unit.models.test_training import frame
 
 T0 = pd.Timestamp("2013-01-02 14:30", tz="UTC")
 

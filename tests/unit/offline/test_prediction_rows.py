@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from featurestore.events import PredictionLog
-from featurestore.offline.predictions import DEFAULT_HORIZON, PredictionTable, prediction_rows
+from featurestore.offline.predictions import DEFAULT_HORIZON
+from featurestore.offline.predictions import PredictionTable
+from featurestore.offline.predictions import prediction_rows
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 

@@ -4,8 +4,12 @@ from dataclasses import replace
 from datetime import timedelta
 
 from featurestore.definitions import market_definitions
-from featurestore.definitions.model import Feature, ValueType
-from featurestore.offline._query import LabelJoin, ViewJoin, binary_query, join_query
+from featurestore.definitions.model import Feature
+from featurestore.definitions.model import ValueType
+from featurestore.offline._query import LabelJoin
+from featurestore.offline._query import ViewJoin
+from featurestore.offline._query import binary_query
+from featurestore.offline._query import join_query
 
 BARS = market_definitions().view("bars_1m")
 

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 from featurestore.definitions import market_definitions
-from featurestore.definitions.model import Feature, ValueType
-from featurestore.offline.tables import _columns, covered_features, partition_bounds
+from featurestore.definitions.model import Feature
+from featurestore.definitions.model import ValueType
+from featurestore.offline.tables import _columns
+from featurestore.offline.tables import covered_features
+from featurestore.offline.tables import partition_bounds
 
 
 def test_partition_bounds_cover_the_range() -> None:

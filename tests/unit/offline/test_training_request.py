@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from featurestore.definitions import FeatureRef, market_definitions
-from featurestore.errors import NotFoundError, ValidationError
+from featurestore.definitions import FeatureRef
+from featurestore.definitions import market_definitions
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 from featurestore.offline import TrainingRequest
 
 

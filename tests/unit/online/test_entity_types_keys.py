@@ -7,7 +7,9 @@ the view's: the catalogs refuse a view keyed by any other type, where no key wou
 from __future__ import annotations
 
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -16,7 +18,8 @@ import pytest
 from featurestore.definitions import ValueType
 from featurestore.errors import ConfigurationError
 from featurestore.online.base import EntityKey
-from featurestore.online.catalog import catalog_from_definitions, catalog_from_feast
+from featurestore.online.catalog import catalog_from_definitions
+from featurestore.online.catalog import catalog_from_feast
 from featurestore.online.layout import redis_key
 from featurestore.online.redis import table_write_args
 from tests.unit.tick_views import tick_count_definitions
@@ -109,7 +112,8 @@ class _FeastRegistry:
 def _feast_view(key_type: str) -> Any:
     from feast import Entity as FeastEntity
     from feast import FeatureView as FeastView
-    from feast import Field, types
+    from feast import Field
+    from feast import types
     from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
         PostgreSQLSource,
     )

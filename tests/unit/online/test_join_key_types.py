@@ -9,8 +9,10 @@ import pytest
 
 from featurestore.definitions import ValueType
 from featurestore.errors import ConfigurationError
-from featurestore.online import FeatureSpec, FeatureViewSpec
-from featurestore.online.catalog import catalog_from_definitions, catalog_from_feast
+from featurestore.online import FeatureSpec
+from featurestore.online import FeatureViewSpec
+from featurestore.online.catalog import catalog_from_definitions
+from featurestore.online.catalog import catalog_from_feast
 from featurestore.service.convert import join_key_types
 from tests.unit.tick_views import tick_count_definitions
 
@@ -48,7 +50,10 @@ def test_a_catalog_from_feast_declares_its_join_key_types(
     feast_type: str, key_type: ValueType
 ) -> None:
     """Two join keys, the Feast schema listing them in another order than the entities."""
-    from feast import Entity, FeatureView, Field, types
+    from feast import Entity
+    from feast import FeatureView
+    from feast import Field
+    from feast import types
     from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
         PostgreSQLSource,
     )

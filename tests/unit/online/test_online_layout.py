@@ -2,28 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 from feast.infra.key_encoding_utils import serialize_entity_key as feast_serialize_entity_key
-from feast.infra.online_stores.helpers import _mmh3, _redis_key
+from feast.infra.online_stores.helpers import _mmh3
+from feast.infra.online_stores.helpers import _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Null
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from featurestore.errors import ValidationError
-from featurestore.online import EntityKey, ValueType
-from featurestore.online.layout import (
-    decode_timestamp,
-    decode_value,
-    encode_timestamp,
-    encode_value,
-    feature_field,
-    redis_key,
-    serialize_entity_key,
-    timestamp_field,
-)
+from featurestore.online import EntityKey
+from featurestore.online import ValueType
+from featurestore.online.layout import decode_timestamp
+from featurestore.online.layout import decode_value
+from featurestore.online.layout import encode_timestamp
+from featurestore.online.layout import encode_value
+from featurestore.online.layout import feature_field
+from featurestore.online.layout import redis_key
+from featurestore.online.layout import serialize_entity_key
+from featurestore.online.layout import timestamp_field
 
 
 def _feast_key(**keys: str | int) -> EntityKeyProto:

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
-from featurestore.errors import NotFoundError, ValidationError
-from featurestore.online import EntityKey, FeatureRef, FeatureStatus, ValueType
-from featurestore.online.layout import encode_timestamp, encode_value, feature_field
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureStatus
+from featurestore.online import ValueType
+from featurestore.online.layout import encode_timestamp
+from featurestore.online.layout import encode_value
+from featurestore.online.layout import feature_field
 from featurestore.online.reading import ReadPlan
 from featurestore.online.redis import view_key
 from featurestore.online.testing import market_catalog

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import hiredis
@@ -19,20 +21,27 @@ from feast.infra.online_stores.helpers import _redis_key
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 
-from featurestore.errors import BackendUnavailableError, FeatureStoreError, ValidationError
-from featurestore.online import (
-    EntityKey,
-    FeatureRef,
-    FeatureRow,
-    FeatureStatus,
-    RedisOnlineStore,
-    ValueType,
-)
-from featurestore.online.layout import encode_timestamp, encode_value, feature_field, redis_key
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import ValidationError
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureRow
+from featurestore.online import FeatureStatus
+from featurestore.online import RedisOnlineStore
+from featurestore.online import ValueType
+from featurestore.online.layout import encode_timestamp
+from featurestore.online.layout import encode_value
+from featurestore.online.layout import feature_field
+from featurestore.online.layout import redis_key
 from featurestore.online.pipelined import Invalidate
-from featurestore.online.redis import table_write_args, write_args
-from featurestore.online.rows import RowBatch, RowReader, StoreHook
-from featurestore.online.testing import BARS_1M, market_catalog
+from featurestore.online.redis import table_write_args
+from featurestore.online.redis import write_args
+from featurestore.online.rows import RowBatch
+from featurestore.online.rows import RowReader
+from featurestore.online.rows import StoreHook
+from featurestore.online.testing import BARS_1M
+from featurestore.online.testing import market_catalog
 
 CLOSE = FeatureRef("bars_1m", "close")
 NOW = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from featurestore.online import EntityKey, FeatureRow
-from featurestore.online.base import FeatureSpec, FeatureViewSpec, ValueType
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online.base import FeatureSpec
+from featurestore.online.base import FeatureViewSpec
+from featurestore.online.base import ValueType
 from featurestore.online.catalog import StaticCatalog
-from featurestore.online.redis import table_write_args, write_args
+from featurestore.online.redis import table_write_args
+from featurestore.online.redis import write_args
 
 FEATURES = (
     FeatureSpec("close", ValueType.FLOAT64),

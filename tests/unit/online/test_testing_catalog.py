@@ -12,7 +12,9 @@ import pytest
 from featurestore.definitions import market_definitions
 from featurestore.online import FeatureViewSpec
 from featurestore.online.catalog import catalog_from_definitions
-from featurestore.online.testing import BARS_1M, ROLLING_1M, market_catalog
+from featurestore.online.testing import BARS_1M
+from featurestore.online.testing import ROLLING_1M
+from featurestore.online.testing import market_catalog
 
 
 @pytest.mark.parametrize("fake", [BARS_1M, ROLLING_1M], ids=lambda v: v.name)

@@ -18,14 +18,19 @@ Times are integer microseconds since the epoch; a null value is ``None`` (a NaN 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from bisect import bisect_right
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from datetime import timedelta
 from typing import TypeAlias
 
 from featurestore.definitions import expressions as ast
-from featurestore.definitions.model import AggFunction, FeatureView, StreamSource
+from featurestore.definitions.model import AggFunction
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import StreamSource
 
 __all__ = [
     "OracleResult",

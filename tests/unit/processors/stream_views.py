@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import timedelta
 
-from featurestore.definitions.model import (
-    Feature,
-    FeatureView,
-    SourceTable,
-    StreamComputation,
-    StreamSource,
-)
+from featurestore.definitions.model import Feature
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import SourceTable
+from featurestore.definitions.model import StreamComputation
+from featurestore.definitions.model import StreamSource
 
 
 def trades_source(

@@ -17,15 +17,15 @@ import fastavro
 import numpy as np
 import pytest
 
-from featurestore.events.schemas import (
-    ANOMALY,
-    METRIC,
-    PREDICTION_LOG,
-    QUOTE,
-    TRADE,
-    bundled_schema,
-)
-from processors.avro_columns import ColumnarReader, UnsupportedSchemaError, pack
+from featurestore.events.schemas import ANOMALY
+from featurestore.events.schemas import METRIC
+from featurestore.events.schemas import PREDICTION_LOG
+from featurestore.events.schemas import QUOTE
+from featurestore.events.schemas import TRADE
+from featurestore.events.schemas import bundled_schema
+from processors.avro_columns import ColumnarReader
+from processors.avro_columns import UnsupportedSchemaError
+from processors.avro_columns import pack
 from processors.decode import _strip_logical  # the decoder's own (logical types off)
 
 KITCHEN_SINK = {

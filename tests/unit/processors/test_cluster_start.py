@@ -10,7 +10,8 @@ import pytest
 from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions
-from processors.spark.executors import check_master, start_session
+from processors.spark.executors import check_master
+from processors.spark.executors import start_session
 from tests.ports import free_port
 
 

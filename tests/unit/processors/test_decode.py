@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
-from featurestore.events import AvroSerializer, InMemorySchemaStore, Trade
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import Trade
 from featurestore.events.codec import TRADE_CODEC
-from featurestore.events.schemas import bundled_schema, parse_schema_text
-from processors.decode import (
-    DEAD_LETTER_CODES,
-    DecodedRecords,
-    EventDecoder,
-    KafkaRecords,
-    decode_records,
-)
+from featurestore.events.schemas import bundled_schema
+from featurestore.events.schemas import parse_schema_text
+from processors.decode import DEAD_LETTER_CODES
+from processors.decode import DecodedRecords
+from processors.decode import EventDecoder
+from processors.decode import KafkaRecords
+from processors.decode import decode_records
 from processors.features.plan import SourcePlan
 
 T = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)

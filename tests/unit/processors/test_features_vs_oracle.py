@@ -16,7 +16,8 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,25 +25,24 @@ import numpy as np
 import pytest
 
 from featurestore.definitions.columns import ROW_METADATA
-from featurestore.definitions.model import (
-    AggFunction,
-    Aggregation,
-    FeatureView,
-    StreamComputation,
-    StreamSource,
-)
-from processors.features import (
-    EventBatch,
-    PartitionFeatureState,
-    ViewChain,
-    compile_chain,
-    compile_topic,
-    process_chain,
-    running,
-    stats,
-)
-from tests.unit.processors.oracle import OracleResult, SourceEvent, compute_features
-from tests.unit.processors.stream_views import stream_view, trades_source
+from featurestore.definitions.model import AggFunction
+from featurestore.definitions.model import Aggregation
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import StreamComputation
+from featurestore.definitions.model import StreamSource
+from processors.features import EventBatch
+from processors.features import PartitionFeatureState
+from processors.features import ViewChain
+from processors.features import compile_chain
+from processors.features import compile_topic
+from processors.features import process_chain
+from processors.features import running
+from processors.features import stats
+from tests.unit.processors.oracle import OracleResult
+from tests.unit.processors.oracle import SourceEvent
+from tests.unit.processors.oracle import compute_features
+from tests.unit.processors.stream_views import stream_view
+from tests.unit.processors.stream_views import trades_source
 
 T0 = 1_700_000_000_000_000 - 1_700_000_000_000_000 % 3_600_000_000  # an hour boundary, in us
 BEFORE_EPOCH = -5 * 3_600_000_000 + 17  # some streams start here: tiles floor below zero

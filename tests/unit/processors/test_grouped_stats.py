@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from processors.features import stats
-from processors.features.stats import ColumnStats, add_grouped
+from processors.features.stats import ColumnStats
+from processors.features.stats import add_grouped
 
 
 def _draw(rng: np.random.Generator, events: int, tiles: int) -> tuple[np.ndarray, ...]:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING
+from confluent_kafka import OFFSET_END
+from confluent_kafka import KafkaError
+from confluent_kafka import TopicPartition
 
 from featurestore.cli.processors import _options
 from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
-from processors.kafka_engine import consumer_config, group_records, start_positions
+from processors.kafka_engine import consumer_config
+from processors.kafka_engine import group_records
+from processors.kafka_engine import start_positions
 from processors.options import ProcessorOptions
 
 

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 
 from featurestore.definitions.expressions import parse
-from featurestore.definitions.model import (
-    AggFunction,
-    Aggregation,
-    FeatureView,
-    StreamComputation,
-    StreamSource,
-)
-from tests.unit.processors.oracle import (
-    OracleResult,
-    SourceEvent,
-    aggregate,
-    compute_features,
-    evaluate,
-)
-from tests.unit.processors.stream_views import stream_view, trades_source
+from featurestore.definitions.model import AggFunction
+from featurestore.definitions.model import Aggregation
+from featurestore.definitions.model import FeatureView
+from featurestore.definitions.model import StreamComputation
+from featurestore.definitions.model import StreamSource
+from tests.unit.processors.oracle import OracleResult
+from tests.unit.processors.oracle import SourceEvent
+from tests.unit.processors.oracle import aggregate
+from tests.unit.processors.oracle import compute_features
+from tests.unit.processors.oracle import evaluate
+from tests.unit.processors.stream_views import stream_view
+from tests.unit.processors.stream_views import trades_source
 
 S = 1_000_000  # one second in us
 T0 = 1_700_000_000 * S  # a whole second (and minute) since the epoch

@@ -23,14 +23,12 @@ from featurestore.definitions.catalog import market_definitions
 from featurestore.ingest.paths import market_data_dir
 from featurestore.ingest.sources.lean import LeanTradeFile
 from featurestore.ingest.validate import validate_trade
-from processors.features import (
-    EventBatch,
-    PartitionFeatureState,
-    ViewChain,
-    compile_chain,
-    compile_topic,
-    process_chain,
-)
+from processors.features import EventBatch
+from processors.features import PartitionFeatureState
+from processors.features import ViewChain
+from processors.features import compile_chain
+from processors.features import compile_topic
+from processors.features import process_chain
 
 TRADES = "20131007_ibm_Trade_Tick.csv.gz"
 BARS_US = {"ohlcv_1m": 60_000_000, "ohlcv_5m": 300_000_000, "ohlcv_1h": 3_600_000_000}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,8 +12,12 @@ import pytest
 from featurestore.config import load_settings
 from featurestore.definitions import market_definitions
 from featurestore.errors import ValidationError
-from featurestore.offline import LabelSpec, TrainingRequest
-from processors.spark.export import _predicates, _slices, export_parquet_spark, jdbc_url
+from featurestore.offline import LabelSpec
+from featurestore.offline import TrainingRequest
+from processors.spark.export import _predicates
+from processors.spark.export import _slices
+from processors.spark.export import export_parquet_spark
+from processors.spark.export import jdbc_url
 
 LO = datetime(2024, 1, 1, tzinfo=UTC)
 HI = LO + timedelta(hours=3)

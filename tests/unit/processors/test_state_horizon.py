@@ -13,11 +13,15 @@ from datetime import timedelta
 
 import pytest
 
-from featurestore.definitions.model import AggFunction, Aggregation, StreamComputation
+from featurestore.definitions.model import AggFunction
+from featurestore.definitions.model import Aggregation
+from featurestore.definitions.model import StreamComputation
 from processors.features.plan import compile_topic
 from tests.unit.processors import test_features_vs_oracle as engine
-from tests.unit.processors.oracle import SourceEvent, compute_features
-from tests.unit.processors.stream_views import stream_view, trades_source
+from tests.unit.processors.oracle import SourceEvent
+from tests.unit.processors.oracle import compute_features
+from tests.unit.processors.stream_views import stream_view
+from tests.unit.processors.stream_views import trades_source
 
 MS = timedelta(milliseconds=1)
 VIEW = stream_view(

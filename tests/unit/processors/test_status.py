@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from processors.status import BatchStatus, read_status, write_status
+from processors.status import BatchStatus
+from processors.status import read_status
+from processors.status import write_status
 
 
 def test_concurrent_writers_never_fail_and_leave_a_whole_file(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from featurestore.cli import main
 from featurestore.config import load_settings
 from processors.options import ProcessorOptions
-from processors.status import BatchStatus, write_status
+from processors.status import BatchStatus
+from processors.status import write_status
 
 
 def _batch(batch_id: int, records: int) -> BatchStatus:

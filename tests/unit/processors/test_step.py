@@ -8,27 +8,34 @@ the same rows as one uninterrupted step.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
 
-from featurestore.definitions import (
-    AggFunction,
-    Aggregation,
-    Definitions,
-    Feature,
-    FeatureView,
-    market_definitions,
-    stream_definitions,
-)
+from featurestore.definitions import AggFunction
+from featurestore.definitions import Aggregation
+from featurestore.definitions import Definitions
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureView
+from featurestore.definitions import market_definitions
+from featurestore.definitions import stream_definitions
 from featurestore.errors import ConfigurationError
-from featurestore.events import AvroSerializer, InMemorySchemaStore, Metric, Trade
-from processors.decode import EventDecoder, KafkaRecords
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import Metric
+from featurestore.events import Trade
+from processors.decode import EventDecoder
+from processors.decode import KafkaRecords
 from processors.features import EventChunk
-from processors.step import PartitionState, StepResult, held_by, run_step
+from processors.step import PartitionState
+from processors.step import StepResult
+from processors.step import held_by
+from processors.step import run_step
 from processors.views import MaterializedViews
 
 T0 = datetime(2024, 3, 4, 14, 30, tzinfo=UTC)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from processors.report import BatchReport
-from processors.summary import SECONDS, SUMMARY_DDL, SUMMARY_SCHEMA, PartitionSummary
+from processors.summary import SECONDS
+from processors.summary import SUMMARY_DDL
+from processors.summary import SUMMARY_SCHEMA
+from processors.summary import PartitionSummary
 
 
 def test_summary_row_round_trip_through_arrow() -> None:

@@ -10,13 +10,11 @@ import numpy as np
 import pytest
 
 from featurestore.config import load_settings
-from featurestore.definitions import (
-    Definitions,
-    Entity,
-    Feature,
-    market_definitions,
-    validate_definitions,
-)
+from featurestore.definitions import Definitions
+from featurestore.definitions import Entity
+from featurestore.definitions import Feature
+from featurestore.definitions import market_definitions
+from featurestore.definitions import validate_definitions
 from featurestore.definitions.expressions import MAX_NODES
 from featurestore.errors import ConfigurationError
 from processors.options import ProcessorOptions

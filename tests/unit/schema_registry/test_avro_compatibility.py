@@ -5,13 +5,14 @@ from typing import Any
 
 import pytest
 
-from featurestore.errors import SchemaError, ValidationError
-from featurestore.schema_registry import CompatibilityLevel, check_compatibility, parse_schema
+from featurestore.errors import SchemaError
+from featurestore.errors import ValidationError
+from featurestore.schema_registry import CompatibilityLevel
+from featurestore.schema_registry import check_compatibility
+from featurestore.schema_registry import parse_schema
 from featurestore.schema_registry.avro_schema import ParsedSchema
-from featurestore.schema_registry.errors import (
-    InvalidCompatibilityLevelError,
-    InvalidSchemaError,
-)
+from featurestore.schema_registry.errors import InvalidCompatibilityLevelError
+from featurestore.schema_registry.errors import InvalidSchemaError
 
 
 def record(*fields: dict[str, Any], name: str = "Trade", **extra: Any) -> ParsedSchema:

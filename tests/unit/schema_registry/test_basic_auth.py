@@ -12,17 +12,24 @@ import gc
 import json
 import warnings
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 import requests
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
+from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
-from featurestore.events import AvroDeserializer, AvroSerializer, ConfluentSchemaStore, Trade
-from featurestore.schema_registry import MemoryRecordLog, create_app
+from featurestore.events import AvroDeserializer
+from featurestore.events import AvroSerializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.events import Trade
+from featurestore.schema_registry import MemoryRecordLog
+from featurestore.schema_registry import create_app
 from tests.ports import free_port
 from tests.unit.schema_registry.threaded_registry import serving
 

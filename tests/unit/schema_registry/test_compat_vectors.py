@@ -11,13 +11,11 @@ from starlette.testclient import TestClient
 
 from featurestore.config import load_settings
 from featurestore.ingest.paths import shared_dir
-from featurestore.schema_registry import (
-    CompatibilityLevel,
-    MemoryRecordLog,
-    check_compatibility,
-    create_app,
-    parse_schema,
-)
+from featurestore.schema_registry import CompatibilityLevel
+from featurestore.schema_registry import MemoryRecordLog
+from featurestore.schema_registry import check_compatibility
+from featurestore.schema_registry import create_app
+from featurestore.schema_registry import parse_schema
 
 EXPECTED_CASES = 138
 

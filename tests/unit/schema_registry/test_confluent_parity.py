@@ -15,7 +15,9 @@ from httpx2 import Response
 from starlette.testclient import TestClient
 
 from featurestore.config import load_settings
-from featurestore.schema_registry import MemoryRecordLog, create_app, parse_schema
+from featurestore.schema_registry import MemoryRecordLog
+from featurestore.schema_registry import create_app
+from featurestore.schema_registry import parse_schema
 from featurestore.schema_registry.errors import InvalidSchemaError
 
 V1 = {"type": "record", "name": "R", "namespace": "ns", "fields": [{"name": "a", "type": "long"}]}

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from featurestore.errors import NotFoundError, ValidationError
-from featurestore.schema_registry.errors import (
-    InvalidCompatibilityLevelError,
-    InvalidSubjectError,
-    InvalidVersionError,
-    RegistryError,
-    SubjectNotFoundError,
-    VersionSoftDeletedError,
-)
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from featurestore.schema_registry.errors import InvalidCompatibilityLevelError
+from featurestore.schema_registry.errors import InvalidSubjectError
+from featurestore.schema_registry.errors import InvalidVersionError
+from featurestore.schema_registry.errors import RegistryError
+from featurestore.schema_registry.errors import SubjectNotFoundError
+from featurestore.schema_registry.errors import VersionSoftDeletedError
 
 
 @pytest.mark.parametrize(

@@ -11,13 +11,18 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient, ServerConfig
-from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.schema_registry import Schema
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry import ServerConfig
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
-from confluent_kafka.serialization import MessageField, SerializationContext
+from confluent_kafka.serialization import MessageField
+from confluent_kafka.serialization import SerializationContext
 
 from featurestore.config import load_settings
-from featurestore.schema_registry import MemoryRecordLog, create_app
+from featurestore.schema_registry import MemoryRecordLog
+from featurestore.schema_registry import create_app
 from tests.ports import free_port
 from tests.unit.schema_registry.threaded_registry import serving
 

@@ -9,7 +9,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from featurestore.config import load_settings
-from featurestore.schema_registry import MemoryRecordLog, create_app
+from featurestore.schema_registry import MemoryRecordLog
+from featurestore.schema_registry import create_app
 
 V1 = {"type": "record", "name": "Trade", "fields": [{"name": "price", "type": "double"}]}
 V2 = {

@@ -5,31 +5,30 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import pytest
 
 from featurestore.errors import NotFoundError
-from featurestore.schema_registry import (
-    CompatibilityLevel,
-    MemoryRecordLog,
-    SchemaRegistry,
-    parse_schema,
-)
+from featurestore.schema_registry import CompatibilityLevel
+from featurestore.schema_registry import MemoryRecordLog
+from featurestore.schema_registry import SchemaRegistry
+from featurestore.schema_registry import parse_schema
 from featurestore.schema_registry.avro_schema import ParsedSchema
-from featurestore.schema_registry.errors import (
-    IncompatibleSchemaError,
-    InvalidVersionError,
-    SchemaNotFoundError,
-    SubjectNotFoundError,
-    SubjectNotSoftDeletedError,
-    SubjectSoftDeletedError,
-    VersionNotFoundError,
-    VersionNotSoftDeletedError,
-    VersionSoftDeletedError,
-)
-from featurestore.schema_registry.records import decode_record, encode_record
-from featurestore.schema_registry.state import LATEST, parse_version
+from featurestore.schema_registry.errors import IncompatibleSchemaError
+from featurestore.schema_registry.errors import InvalidVersionError
+from featurestore.schema_registry.errors import SchemaNotFoundError
+from featurestore.schema_registry.errors import SubjectNotFoundError
+from featurestore.schema_registry.errors import SubjectNotSoftDeletedError
+from featurestore.schema_registry.errors import SubjectSoftDeletedError
+from featurestore.schema_registry.errors import VersionNotFoundError
+from featurestore.schema_registry.errors import VersionNotSoftDeletedError
+from featurestore.schema_registry.errors import VersionSoftDeletedError
+from featurestore.schema_registry.records import decode_record
+from featurestore.schema_registry.records import encode_record
+from featurestore.schema_registry.state import LATEST
+from featurestore.schema_registry.state import parse_version
 
 T = TypeVar("T")
 

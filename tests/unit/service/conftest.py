@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from featurestore.config import GrpcSettings, ServiceSettings, Settings
+from featurestore.config import GrpcSettings
+from featurestore.config import ServiceSettings
+from featurestore.config import Settings
 from featurestore.online import OnlineStore
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.service.testing import ServerThread
 
 

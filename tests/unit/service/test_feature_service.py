@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
-from featurestore_client import (
-    FeatureStatus,
-    FeatureStoreClient,
-    InvalidArgumentError,
-    NotFoundError,
-    RetryPolicy,
-)
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureStoreClient
+from featurestore_client import InvalidArgumentError
+from featurestore_client import NotFoundError
+from featurestore_client import RetryPolicy
 
-from featurestore.online import EntityKey, FeatureRow
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.service.testing import ServerThread
 
 NOW = datetime.now(UTC).replace(microsecond=0)

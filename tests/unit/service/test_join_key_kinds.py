@@ -11,30 +11,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import pytest
-from featurestore_client import FeatureStoreClient, InvalidArgumentError, RetryPolicy
+from featurestore_client import FeatureStoreClient
+from featurestore_client import InvalidArgumentError
+from featurestore_client import RetryPolicy
 
-from featurestore._proto.v1 import feature_service_pb2, prediction_service_pb2, types_pb2
-from featurestore.config import GrpcSettings, ServiceSettings, Settings
-from featurestore.definitions import Definitions, Entity, Feature, FeatureView, SourceTable
+from featurestore._proto.v1 import feature_service_pb2
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import types_pb2
+from featurestore.config import GrpcSettings
+from featurestore.config import ServiceSettings
+from featurestore.config import Settings
+from featurestore.definitions import Definitions
+from featurestore.definitions import Entity
+from featurestore.definitions import Feature
+from featurestore.definitions import FeatureView
+from featurestore.definitions import SourceTable
 from featurestore.errors import ValidationError
-from featurestore.online import (
-    EntityKey,
-    FeatureRef,
-    FeatureRow,
-    FeatureSpec,
-    FeatureViewSpec,
-    StaticCatalog,
-    ValueType,
-)
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureRow
+from featurestore.online import FeatureSpec
+from featurestore.online import FeatureViewSpec
+from featurestore.online import StaticCatalog
+from featurestore.online import ValueType
 from featurestore.online.catalog import catalog_from_definitions
 from featurestore.online.pipelined import Invalidate
 from featurestore.online.redis import write_args
-from featurestore.online.rows import RowBatch, RowReader, StoreHook
+from featurestore.online.rows import RowBatch
+from featurestore.online.rows import RowReader
+from featurestore.online.rows import StoreHook
 from featurestore.online.testing import InMemoryOnlineStore
 from featurestore.service.features import FeatureServicer
 from featurestore.service.models import LoadedModel

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import grpc
 import pytest
-from featurestore_client import (
-    DeadlineExceededError,
-    FeatureStoreClient,
-    FeatureStoreClientError,
-    NotFoundError,
-    RetryPolicy,
-    UnauthenticatedError,
-)
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from featurestore_client import DeadlineExceededError
+from featurestore_client import FeatureStoreClient
+from featurestore_client import FeatureStoreClientError
+from featurestore_client import NotFoundError
+from featurestore_client import RetryPolicy
+from featurestore_client import UnauthenticatedError
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -27,10 +27,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NoOpTracerProvider
 from pydantic import SecretStr
 
-from featurestore.config import load_settings, settings_env
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.errors import ConfigurationError
-from featurestore.online import EntityKey, FeatureRef, OnlineFeatures
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import OnlineFeatures
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.service import Telemetry
 from featurestore.service.testing import ServerThread
 from tests.metric_points import metric_points

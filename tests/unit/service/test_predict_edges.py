@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -11,10 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from featurestore._proto.v1 import prediction_service_pb2, types_pb2
-from featurestore.errors import ConfigurationError, FeatureStoreError, ValidationError
-from featurestore.online import EntityKey, FeatureRef, FeatureRow
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import types_pb2
+from featurestore.errors import ConfigurationError
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import ValidationError
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureRow
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.service.models import LoadedModel
 from featurestore.service.predict_read import PredictReader
 from featurestore.service.predictions import PredictionServicer
@@ -74,7 +81,8 @@ def test_a_model_that_raises_is_internal_with_its_message():
 def test_a_feature_model_signature_in_another_order_scores_as_predict():
     from sklearn.linear_model import LogisticRegression
 
-    from models.pyfunc import FeatureModel, ModelConfig
+    from models.pyfunc import FeatureModel
+    from models.pyfunc import ModelConfig
 
     own = ("rolling_1m__realized_vol_5m", "bars_1m__volume", "rolling_1m__volume_ratio")
     rng = np.random.default_rng(1)
@@ -200,7 +208,8 @@ def test_a_version_that_cannot_be_served_says_which(tmp_path, columns, says):
     import warnings
 
     from featurestore.service.models import served_model
-    from models._mlflow import PythonModel, mlflow
+    from models._mlflow import PythonModel
+    from models._mlflow import mlflow
 
     python_model = type("Sum", (_Sum, PythonModel), {})()
     signature = None

@@ -5,23 +5,37 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 
 from featurestore._proto.v1 import prediction_service_pb2
-from featurestore.events import AvroSerializer, InMemorySchemaStore, PredictionLog, to_micros
-from featurestore.online import EntityKey, FeatureRef, FeatureRow
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import PredictionLog
+from featurestore.events import to_micros
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRef
+from featurestore.online import FeatureRow
 from featurestore.online.layout import redis_key
 from featurestore.online.redis import write_args
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.prediction_log import writer
-from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows
+from featurestore.prediction_log.encoding import PredictionLogEncoder
+from featurestore.prediction_log.encoding import PredictionRows
 from featurestore.service.models import LoadedModel
-from featurestore.service.predict_read import ModelPlan, decode
-from featurestore.service.predict_response import encode_names, encode_predict_response
-from featurestore.service.prediction_log_process import entities_definition, scored_definition
-from featurestore.service.predictions import _log_events, _matrix, _response
+from featurestore.service.predict_read import ModelPlan
+from featurestore.service.predict_read import decode
+from featurestore.service.predict_response import encode_names
+from featurestore.service.predict_response import encode_predict_response
+from featurestore.service.prediction_log_process import entities_definition
+from featurestore.service.prediction_log_process import scored_definition
+from featurestore.service.predictions import _log_events
+from featurestore.service.predictions import _matrix
+from featurestore.service.predictions import _response
 from featurestore.service.scored_rows import ScoredRows
 
 NOW = datetime(2026, 1, 5, 15, 0, tzinfo=UTC)

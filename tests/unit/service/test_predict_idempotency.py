@@ -16,19 +16,22 @@ import pytest
 
 from featurestore._proto.v1 import prediction_service_pb2
 from featurestore.errors import ValidationError
-from featurestore.online import EntityKey, FeatureRow, ValueType
+from featurestore.online import EntityKey
+from featurestore.online import FeatureRow
+from featurestore.online import ValueType
 from featurestore.online.rows import RowReader
 from featurestore.online.testing import InMemoryOnlineStore
 from featurestore.service.predict_read import PredictReader
-from featurestore.service.predictions import (
-    IDEMPOTENCY_KEY,
-    PredictionServicer,
-    _id_seed,
-    _id_text,
-    _request_ids,
-    idempotency_key,
-)
-from tests.unit.service.test_join_key_kinds import NOW, _catalog, _Hashes, _Models
+from featurestore.service.predictions import IDEMPOTENCY_KEY
+from featurestore.service.predictions import PredictionServicer
+from featurestore.service.predictions import _id_seed
+from featurestore.service.predictions import _id_text
+from featurestore.service.predictions import _request_ids
+from featurestore.service.predictions import idempotency_key
+from tests.unit.service.test_join_key_kinds import NOW
+from tests.unit.service.test_join_key_kinds import _catalog
+from tests.unit.service.test_join_key_kinds import _Hashes
+from tests.unit.service.test_join_key_kinds import _Models
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
 KEY = "6f1c2a9e0b7d4e3f8a5b6c7d8e9f0a1b"

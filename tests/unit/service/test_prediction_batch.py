@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import numpy as np
 import pytest
 
-from featurestore.events import AvroDeserializer, AvroSerializer, InMemorySchemaStore, to_micros
+from featurestore.events import AvroDeserializer
+from featurestore.events import AvroSerializer
+from featurestore.events import InMemorySchemaStore
+from featurestore.events import to_micros
 from featurestore.events.model import PredictionLog
-from featurestore.prediction_log.encoding import PredictionLogEncoder, PredictionRows, avro_long
+from featurestore.prediction_log.encoding import PredictionLogEncoder
+from featurestore.prediction_log.encoding import PredictionRows
+from featurestore.prediction_log.encoding import avro_long
 
 T0 = datetime(2026, 12, 2, 15, 0, 0, 123456, tzinfo=UTC)
 NAMES = ("bars_1m:close", "rolling_1m:vwap_5m", "bars_1m:volume")

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
-from featurestore._proto.v1 import prediction_service_pb2, types_pb2
+from featurestore._proto.v1 import prediction_service_pb2
+from featurestore._proto.v1 import types_pb2
 from featurestore.errors import ValidationError
 from featurestore.events import PredictionLog
 from featurestore.service.auth import scope_of
-from featurestore.service.prediction_stream import (
-    PredictionFilter,
-    prediction_filter_from_proto,
-    prediction_to_proto,
-)
+from featurestore.service.prediction_stream import PredictionFilter
+from featurestore.service.prediction_stream import prediction_filter_from_proto
+from featurestore.service.prediction_stream import prediction_to_proto
 from featurestore.service.stream_position import StreamPosition
-from featurestore.service.topic_stream import StartAt, TopicSubscriptions, start_from_request
+from featurestore.service.topic_stream import StartAt
+from featurestore.service.topic_stream import TopicSubscriptions
+from featurestore.service.topic_stream import start_from_request
 
 T = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
 

@@ -9,7 +9,9 @@ from featurestore._proto.v1 import types_pb2
 from featurestore.errors import FeatureStoreError
 from featurestore.online import ValueType
 from featurestore.online.layout import encode_value
-from featurestore.service.raw_features import _present_values, _view_rows, _view_rows_by_stamp
+from featurestore.service.raw_features import _present_values
+from featurestore.service.raw_features import _view_rows
+from featurestore.service.raw_features import _view_rows_by_stamp
 
 NULL = b"\x98\x01\x00"  # feast.types.Value(null_val=NULL)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from featurestore.service.response_memo import TTL_MARGIN_S, ResponseMemo
+from featurestore.service.response_memo import TTL_MARGIN_S
+from featurestore.service.response_memo import ResponseMemo
 
 
 def _memo_of(table: dict[bytes, Any], valid_until: float = 100.0) -> ResponseMemo:

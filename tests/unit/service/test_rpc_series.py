@@ -6,7 +6,9 @@ import time
 from collections.abc import Callable
 
 import pytest
-from featurestore_client import FeatureStoreClient, NotFoundError, RetryPolicy
+from featurestore_client import FeatureStoreClient
+from featurestore_client import NotFoundError
+from featurestore_client import RetryPolicy
 from prometheus_client import CollectorRegistry
 
 from featurestore.service import Telemetry

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from featurestore_client._channel import (
-    KEEPALIVE_OPTIONS,
-    channel_options,
-    open_channel,
-    resolve_target,
-)
+from featurestore_client._channel import KEEPALIVE_OPTIONS
+from featurestore_client._channel import channel_options
+from featurestore_client._channel import open_channel
+from featurestore_client._channel import resolve_target
 
 
 def test_one_target_is_left_to_grpc() -> None:

@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import importlib.util
 import struct
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import grpc
 import numpy as np
 import pytest
-from featurestore_client import FeatureStatus, FeatureStoreClientError
-from featurestore_client._columns import _IrregularError, _timestamps, decode_columns
-from featurestore_client._proto.v1 import feature_service_pb2, types_pb2
-from hypothesis import given, settings
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureStoreClientError
+from featurestore_client._columns import _IrregularError
+from featurestore_client._columns import _timestamps
+from featurestore_client._columns import decode_columns
+from featurestore_client._proto.v1 import feature_service_pb2
+from featurestore_client._proto.v1 import types_pb2
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -6,14 +6,19 @@ views (NumPy, Arrow, pandas, dicts, rows) must agree with each other and keep th
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from featurestore_client import EntityRow, FeatureStatus, FeatureValue, OnlineFeatures
-from featurestore_client._convert import online_features, online_request
+from featurestore_client import EntityRow
+from featurestore_client import FeatureStatus
+from featurestore_client import FeatureValue
+from featurestore_client import OnlineFeatures
+from featurestore_client._convert import online_features
+from featurestore_client._convert import online_request
 from featurestore_client._proto.v1 import feature_service_pb2
 
 T0 = datetime(2026, 12, 2, 12, 0, 0, 250_000, tzinfo=UTC)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from featurestore_client import FeatureStatus
 from featurestore_client._predict import predictions
-from featurestore_client._proto.v1 import prediction_service_pb2, types_pb2
+from featurestore_client._proto.v1 import prediction_service_pb2
+from featurestore_client._proto.v1 import types_pb2
 
 
 def _response(values: int) -> prediction_service_pb2.PredictResponse:

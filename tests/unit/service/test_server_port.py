@@ -7,9 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from featurestore.config import GrpcSettings, Settings
+from featurestore.config import GrpcSettings
+from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
-from featurestore.online.testing import InMemoryOnlineStore, market_catalog
+from featurestore.online.testing import InMemoryOnlineStore
+from featurestore.online.testing import market_catalog
 from featurestore.service.server import create_server
 from featurestore.service.testing import ServerThread
 

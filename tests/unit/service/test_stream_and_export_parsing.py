@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pyarrow as pa
 import pytest
@@ -13,7 +15,8 @@ from featurestore._proto.v1 import dataset_service_pb2
 from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
 from featurestore.service.anomaly_stream import AnomalyFilter
-from featurestore.service.arrow_ipc import IpcPieces, read_ipc_table
+from featurestore.service.arrow_ipc import IpcPieces
+from featurestore.service.arrow_ipc import read_ipc_table
 from featurestore.service.datasets import job_from_proto
 from featurestore.service.stream_position import StreamPosition
 

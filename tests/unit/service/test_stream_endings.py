@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
+from collections.abc import Awaitable
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import pytest
 
 from featurestore.service.telemetry import RpcTelemetry
-from featurestore.service.wrapping import MethodWrapper, WrappingRegistrar
+from featurestore.service.wrapping import MethodWrapper
+from featurestore.service.wrapping import WrappingRegistrar
 from featurestore.telemetry import Telemetry
 
 SERVICE = "pkg.Svc"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from featurestore.service.topic_stream import PositionOutOfRangeError, _resumed_offsets
+from featurestore.service.topic_stream import PositionOutOfRangeError
+from featurestore.service.topic_stream import _resumed_offsets
 
 MARKS = {0: (8, 10), 1: (0, 4)}
 """Partition 0: retention deleted offsets 0-7; 10 is its end. Partition 1: offsets 0-3."""

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import grpc
 
 from featurestore.service.telemetry import RpcTelemetry
-from featurestore.service.wrapping import MethodWrapper, _WrappedGeneric
+from featurestore.service.wrapping import MethodWrapper
+from featurestore.service.wrapping import _WrappedGeneric
 from featurestore.telemetry import Telemetry
 
 

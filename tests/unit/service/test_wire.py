@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from featurestore_client.wire import FieldPrefixes, field, varint
+from featurestore_client.wire import FieldPrefixes
+from featurestore_client.wire import field
+from featurestore_client.wire import varint
 
 from featurestore._proto.v1 import types_pb2
 

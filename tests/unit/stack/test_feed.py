@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner
 
 from featurestore.cli import main
 from featurestore.config import load_settings
-from featurestore.stack.feed import FeedOptions, MarketFeed
+from featurestore.stack.feed import FeedOptions
+from featurestore.stack.feed import MarketFeed
 
 
 def test_feed_replays_files_when_given(tmp_path: Path) -> None:

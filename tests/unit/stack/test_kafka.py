@@ -8,7 +8,8 @@ import pytest
 from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
 from featurestore.stack import Stack
-from featurestore.stack.kafka import KafkaServer, new_cluster_id
+from featurestore.stack.kafka import KafkaServer
+from featurestore.stack.kafka import new_cluster_id
 
 
 def test_cluster_ids_are_uuids_that_never_read_as_options() -> None:

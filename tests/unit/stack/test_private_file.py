@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from featurestore.stack.private_file import copy_private, write_private
+from featurestore.stack.private_file import copy_private
+from featurestore.stack.private_file import write_private
 
 
 def _mode(path: Path) -> int:

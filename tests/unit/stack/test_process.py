@@ -9,7 +9,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from featurestore.stack.process import ManagedProcess, command_line, wait_until
+from featurestore.stack.process import ManagedProcess
+from featurestore.stack.process import command_line
+from featurestore.stack.process import wait_until
 
 
 def _sleeper(tmp_path: Path, marker: str) -> ManagedProcess:

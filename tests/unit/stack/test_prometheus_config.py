@@ -8,16 +8,15 @@ from typing import Any
 
 import pytest
 
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
+from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
-from featurestore.stack.prometheus_config import (
-    ALERTS,
-    DESCRIPTIONS,
-    alert_rules,
-    scrape_config,
-    stack_targets,
-    write_stack_targets,
-)
+from featurestore.stack.prometheus_config import ALERTS
+from featurestore.stack.prometheus_config import DESCRIPTIONS
+from featurestore.stack.prometheus_config import alert_rules
+from featurestore.stack.prometheus_config import scrape_config
+from featurestore.stack.prometheus_config import stack_targets
+from featurestore.stack.prometheus_config import write_stack_targets
 
 
 def _settings(**env: str) -> Settings:

@@ -6,8 +6,11 @@ import json
 import os
 from pathlib import Path
 
-from featurestore.resilience import Health, Outage
-from featurestore.stack.base import health_to_ready_file, not_serving_of, ready_for
+from featurestore.resilience import Health
+from featurestore.resilience import Outage
+from featurestore.stack.base import health_to_ready_file
+from featurestore.stack.base import not_serving_of
+from featurestore.stack.base import ready_for
 
 
 def test_the_ready_file_follows_the_health_of_the_process(tmp_path: Path) -> None:

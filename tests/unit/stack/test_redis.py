@@ -6,11 +6,13 @@ import itertools
 
 import pytest
 
-from featurestore.config import load_settings, settings_env
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.definitions.repo_config import online_store_config
 from featurestore.errors import ConfigurationError
 from featurestore.stack import Stack
-from featurestore.stack.redis_cluster import SLOTS, slot_ranges
+from featurestore.stack.redis_cluster import SLOTS
+from featurestore.stack.redis_cluster import slot_ranges
 
 
 def test_one_server_by_default() -> None:

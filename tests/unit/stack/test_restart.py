@@ -7,7 +7,8 @@ import pytest
 
 from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
-from featurestore.stack.restart import RestartPolicy, RestartRecord
+from featurestore.stack.restart import RestartPolicy
+from featurestore.stack.restart import RestartRecord
 
 POLICY = RestartPolicy(
     initial_backoff_s=1.0, max_backoff_s=60.0, stable_after_s=30.0, crash_loop_after=5

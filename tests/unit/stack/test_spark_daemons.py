@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from featurestore.config import load_settings
-from featurestore.stack.spark_cluster import SparkMaster, SparkWorker
+from featurestore.stack.spark_cluster import SparkMaster
+from featurestore.stack.spark_cluster import SparkWorker
 
 
 def _properties(path: Path) -> dict[str, str]:

@@ -9,16 +9,20 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from featurestore.config import Settings, load_settings
+from featurestore.config import Settings
+from featurestore.config import load_settings
 from featurestore.stack.base import Component
-from featurestore.stack.process import command_line, wait_until
+from featurestore.stack.process import command_line
+from featurestore.stack.process import wait_until
 from featurestore.stack.restart import RestartPolicy
-from featurestore.stack.supervisor import Supervisor, read_records
+from featurestore.stack.supervisor import Supervisor
+from featurestore.stack.supervisor import read_records
 
 POLICY = RestartPolicy(
     initial_backoff_s=1.0, max_backoff_s=8.0, stable_after_s=30.0, crash_loop_after=3

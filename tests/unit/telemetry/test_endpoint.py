@@ -7,7 +7,9 @@ import urllib.request
 from pathlib import Path
 
 from featurestore.config import load_settings
-from featurestore.telemetry import Telemetry, prune_targets, serve_metrics
+from featurestore.telemetry import Telemetry
+from featurestore.telemetry import prune_targets
+from featurestore.telemetry import serve_metrics
 
 
 def _settings(tmp_path: Path):

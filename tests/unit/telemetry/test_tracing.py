@@ -6,10 +6,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from featurestore.config import TracingSettings, load_settings, settings_env
+from featurestore.config import TracingSettings
+from featurestore.config import load_settings
+from featurestore.config import settings_env
 from featurestore.errors import ConfigurationError
-from featurestore.online.pipelined import command_name, encode_command
-from featurestore.telemetry import Telemetry, kafka_headers, remote_context
+from featurestore.online.pipelined import command_name
+from featurestore.online.pipelined import encode_command
+from featurestore.telemetry import Telemetry
+from featurestore.telemetry import kafka_headers
+from featurestore.telemetry import remote_context
 
 
 def test_tracing_settings_from_env_round_trip() -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 
 from featurestore_client._convert import listed
 from featurestore_client._proto.v1 import anomaly_service_pb2
-from featurestore_client._streams import ResumableStream, set_start
+from featurestore_client._streams import ResumableStream
+from featurestore_client._streams import set_start
 
 __all__ = ["Anomaly", "AnomalyStream", "anomaly_request"]
 

@@ -4,35 +4,43 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, SupportsFloat, TypeVar
+from collections.abc import Collection
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import datetime
+from datetime import timedelta
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import SupportsFloat
+from typing import TypeVar
 
 import grpc
 
 from featurestore_client import _convert
-from featurestore_client._anomalies import AnomalyStream, anomaly_request
-from featurestore_client._channel import DEFAULT_HEALTH_SERVICE, open_channel
+from featurestore_client._anomalies import AnomalyStream
+from featurestore_client._anomalies import anomaly_request
+from featurestore_client._channel import DEFAULT_HEALTH_SERVICE
+from featurestore_client._channel import open_channel
 from featurestore_client._closing import Closing
-from featurestore_client._datasets import export_request, read_pieces
+from featurestore_client._datasets import export_request
+from featurestore_client._datasets import read_pieces
 from featurestore_client._errors import from_rpc_error
 from featurestore_client._online import OnlineFeatures
-from featurestore_client._predict import (
-    Predictions,
-    predict_request,
-    predictions,
-    with_idempotency_key,
-)
-from featurestore_client._prediction_stream import PredictionStream, prediction_stream_request
-from featurestore_client._proto.v1 import (
-    anomaly_service_pb2_grpc,
-    dataset_service_pb2_grpc,
-    prediction_service_pb2,
-    prediction_service_pb2_grpc,
-)
-from featurestore_client._retry import RetryPolicy, call_with_retries
+from featurestore_client._predict import Predictions
+from featurestore_client._predict import predict_request
+from featurestore_client._predict import predictions
+from featurestore_client._predict import with_idempotency_key
+from featurestore_client._prediction_stream import PredictionStream
+from featurestore_client._prediction_stream import prediction_stream_request
+from featurestore_client._proto.v1 import anomaly_service_pb2_grpc
+from featurestore_client._proto.v1 import dataset_service_pb2_grpc
+from featurestore_client._proto.v1 import prediction_service_pb2
+from featurestore_client._proto.v1 import prediction_service_pb2_grpc
+from featurestore_client._retry import RetryPolicy
+from featurestore_client._retry import call_with_retries
 from featurestore_client._streams import ResumableStream
-from featurestore_client._tracing import CallTracing, Metadata
+from featurestore_client._tracing import CallTracing
+from featurestore_client._tracing import Metadata
 from featurestore_client._types import EntityValue
 
 if TYPE_CHECKING:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import TypeVar
 
 from featurestore_client._columns import decode_columns
 from featurestore_client._online import OnlineFeatures
 from featurestore_client._proto.v1 import types_pb2
-from featurestore_client._types import EntityValue, FeatureStatus, Scalar
-from featurestore_client.wire import field, varint
+from featurestore_client._types import EntityValue
+from featurestore_client._types import FeatureStatus
+from featurestore_client._types import Scalar
+from featurestore_client.wire import field
+from featurestore_client.wire import varint
 
 STATUS = {
     types_pb2.FEATURE_STATUS_PRESENT: FeatureStatus.PRESENT,

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import overload
 
 import numpy as np
 from numpy.typing import NDArray
 
-from featurestore_client._types import EntityValue, FeatureColumn, FeatureStatus, FeatureValue
+from featurestore_client._types import EntityValue
+from featurestore_client._types import FeatureColumn
+from featurestore_client._types import FeatureStatus
+from featurestore_client._types import FeatureValue
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]

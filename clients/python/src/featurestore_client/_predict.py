@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import numbers
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, SupportsFloat
+from datetime import UTC
+from datetime import datetime
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import SupportsFloat
 
-from featurestore_client._convert import STATUS, add_entities, listed, scalar
-from featurestore_client._proto.v1 import prediction_service_pb2, types_pb2
-from featurestore_client._types import EntityValue, FeatureStatus, FeatureValue
+from featurestore_client._convert import STATUS
+from featurestore_client._convert import add_entities
+from featurestore_client._convert import listed
+from featurestore_client._convert import scalar
+from featurestore_client._proto.v1 import prediction_service_pb2
+from featurestore_client._proto.v1 import types_pb2
+from featurestore_client._types import EntityValue
+from featurestore_client._types import FeatureStatus
+from featurestore_client._types import FeatureValue
 
 if TYPE_CHECKING:
     import pandas as pd  # type: ignore[import-untyped,unused-ignore]

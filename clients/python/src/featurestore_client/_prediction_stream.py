@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from featurestore_client._convert import add_entities
 from featurestore_client._proto.v1 import prediction_service_pb2
-from featurestore_client._streams import ResumableStream, set_start
+from featurestore_client._streams import ResumableStream
+from featurestore_client._streams import set_start
 from featurestore_client._types import EntityValue
 
 __all__ = ["LoggedPrediction", "PredictionStream", "prediction_stream_request"]

@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import ClassVar
+from typing import Generic
+from typing import TypeVar
 
 import grpc
 

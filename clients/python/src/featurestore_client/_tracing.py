@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from typing import Any
 
 try:
-    from opentelemetry import propagate, trace
+    from opentelemetry import propagate
+    from opentelemetry import trace
 except ImportError:  # pragma: no cover - the otel extra is not installed
     propagate = trace = None  # type: ignore[assignment]
 

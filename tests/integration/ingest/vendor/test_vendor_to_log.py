@@ -10,9 +10,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from datetime import time as clock
+from datetime import timedelta
 
 import psycopg
 import pytest
@@ -22,13 +26,20 @@ from pydantic import SecretStr
 
 from featurestore.cli import main
 from featurestore.config import Settings
-from featurestore.events import AvroDeserializer, ConfluentSchemaStore
-from featurestore.ingest import IngestOptions, Ingestor
-from featurestore.ingest.vendor import LiveFeed, RestClient, VendorStream, ws_record
+from featurestore.events import AvroDeserializer
+from featurestore.events import ConfluentSchemaStore
+from featurestore.ingest import IngestOptions
+from featurestore.ingest import Ingestor
+from featurestore.ingest.vendor import LiveFeed
+from featurestore.ingest.vendor import RestClient
+from featurestore.ingest.vendor import VendorStream
+from featurestore.ingest.vendor import ws_record
 from featurestore.ingest.vendor.dedupe import event_id
 from featurestore.resilience import Backoff
 from tests.integration.ingest.support import read_raw
-from tests.vendor_sim import TapeEvent, VendorSimulator, load_tape
+from tests.vendor_sim import TapeEvent
+from tests.vendor_sim import VendorSimulator
+from tests.vendor_sim import load_tape
 
 pytestmark = pytest.mark.integration
 

@@ -9,18 +9,25 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 from datetime import time as clock
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
 
 from featurestore.errors import ConfigurationError
 from featurestore.ingest.sources.base import SourceRecord
-from featurestore.ingest.validate import validate_quote, validate_trade
-from featurestore.ingest.vendor import LiveFeed, RestClient, VendorStream
+from featurestore.ingest.validate import validate_quote
+from featurestore.ingest.validate import validate_trade
+from featurestore.ingest.vendor import LiveFeed
+from featurestore.ingest.vendor import RestClient
+from featurestore.ingest.vendor import VendorStream
 from featurestore.resilience import Backoff
-from tests.vendor_sim import VendorSimulator, load_tape
+from tests.vendor_sim import VendorSimulator
+from tests.vendor_sim import load_tape
 
 DAY = date(2013, 10, 7)
 FAST = Backoff(initial_s=0.05, max_s=0.2)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC
+from datetime import date
+from datetime import datetime
 
 import pytest
 
-from featurestore.ingest.vendor import is_trading_day, session, session_minutes
-from featurestore.ingest.vendor.calendar import early_close, holidays
+from featurestore.ingest.vendor import is_trading_day
+from featurestore.ingest.vendor import session
+from featurestore.ingest.vendor import session_minutes
+from featurestore.ingest.vendor.calendar import early_close
+from featurestore.ingest.vendor.calendar import holidays
 
 # NYSE's published holidays (nyse.com, "Holidays & trading hours").
 NYSE_2024 = {

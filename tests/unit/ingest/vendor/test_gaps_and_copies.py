@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 from featurestore.ingest.sources.base import SourceRecord
-from featurestore.ingest.vendor import CopyFilter, Gap, RecentIds, find_gaps
+from featurestore.ingest.vendor import CopyFilter
+from featurestore.ingest.vendor import Gap
+from featurestore.ingest.vendor import RecentIds
+from featurestore.ingest.vendor import find_gaps
 
 OPEN = datetime(2013, 10, 7, 13, 30, tzinfo=UTC)
 M = timedelta(minutes=1)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 import pytest
 
-from featurestore.events.model import Quote, Trade
-from featurestore.ingest.validate import RecordRejectedError, validate_quote, validate_trade
-from featurestore.ingest.vendor import quote_id, rest_quote, rest_trade, trade_id, ws_record
+from featurestore.events.model import Quote
+from featurestore.events.model import Trade
+from featurestore.ingest.validate import RecordRejectedError
+from featurestore.ingest.validate import validate_quote
+from featurestore.ingest.validate import validate_trade
+from featurestore.ingest.vendor import quote_id
+from featurestore.ingest.vendor import rest_quote
+from featurestore.ingest.vendor import rest_trade
+from featurestore.ingest.vendor import trade_id
+from featurestore.ingest.vendor import ws_record
 
 # 2024-03-01 14:30:00.123456789 UTC = 09:30 in New York
 NS = 1_709_303_400_123_456_789

@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from featurestore.cli import main
 from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
-from featurestore.stack.feed import FeedOptions, MarketFeed
+from featurestore.stack.feed import FeedOptions
+from featurestore.stack.feed import MarketFeed
 
 
 def test_make_run_live_starts_the_live_ingest_as_the_stacks_feed() -> None:
