@@ -4,10 +4,6 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/emptypb"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
 )
 
@@ -66,23 +62,7 @@ type AnomalyStream struct {
 // StreamAnomalies opens a stream of the anomalies that pass filter, from start.
 func (c *Client) StreamAnomalies(ctx context.Context, filter AnomalyFilter, start Start) *AnomalyStream {
 	req := &featurestorev1.StreamAnomaliesRequest{Symbols: filter.Symbols, MinScore: filter.MinScore}
-	switch {
-	case start.token != "":
-		req.Start = &featurestorev1.StreamAnomaliesRequest_ResumeToken{ResumeToken: string(start.token)}
-	case start.time != nil:
-		req.Start = &featurestorev1.StreamAnomaliesRequest_StartTime{StartTime: timestamppb.New(*start.time)}
-	default:
-		req.Start = &featurestorev1.StreamAnomaliesRequest_Latest{Latest: &emptypb.Empty{}}
-	}
-	open := func(ctx context.Context, token ResumeToken) (receiver[*featurestorev1.StreamAnomaliesResponse], error) {
-		this := req
-		if token != "" {
-			this = proto.Clone(req).(*featurestorev1.StreamAnomaliesRequest)
-			this.Start = &featurestorev1.StreamAnomaliesRequest_ResumeToken{ResumeToken: string(token)}
-		}
-		return c.Anomalies.StreamAnomalies(ctx, this)
-	}
-	return &AnomalyStream{newResumable(ctx, start, open)}
+	return &AnomalyStream{newResumable[*featurestorev1.StreamAnomaliesResponse](ctx, req, start, c.Anomalies.StreamAnomalies)}
 }
 
 // Next blocks until the next anomaly. It returns io.EOF when the server ends the stream, and an
@@ -90,13 +70,7 @@ func (c *Client) StreamAnomalies(ctx context.Context, filter AnomalyFilter, star
 // status is not worth a retry. When the context's deadline passes, the error matches
 // [ErrDeadlineExceeded], as a unary call's does.
 func (s *AnomalyStream) Next() (*Anomaly, error) {
-	return nextItem(&s.resumable, func(m *featurestorev1.StreamAnomaliesResponse) (*Anomaly, *timestamppb.Timestamp, bool) {
-		a := m.GetAnomaly()
-		if a == nil {
-			return nil, nil, false
-		}
-		return anomaly(a, s.token), a.GetEventTime(), true
-	})
+	return nextItem(&s.resumable, (*featurestorev1.StreamAnomaliesResponse).GetAnomaly, (*featurestorev1.Anomaly).GetEventTime, anomaly)
 }
 
 func anomaly(a *featurestorev1.Anomaly, token ResumeToken) *Anomaly {

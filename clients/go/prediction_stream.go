@@ -4,10 +4,6 @@ import (
 	"context"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/emptypb"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	featurestorev1 "github.com/featurestore/featurestore/clients/go/gen/featurestore/v1"
 )
 
@@ -46,23 +42,7 @@ func (c *Client) StreamPredictions(ctx context.Context, model string, entities m
 		return nil, err
 	}
 	req := &featurestorev1.StreamPredictionsRequest{ModelName: model, Entities: columns}
-	switch {
-	case start.token != "":
-		req.Start = &featurestorev1.StreamPredictionsRequest_ResumeToken{ResumeToken: string(start.token)}
-	case start.time != nil:
-		req.Start = &featurestorev1.StreamPredictionsRequest_StartTime{StartTime: timestamppb.New(*start.time)}
-	default:
-		req.Start = &featurestorev1.StreamPredictionsRequest_Latest{Latest: &emptypb.Empty{}}
-	}
-	open := func(ctx context.Context, token ResumeToken) (receiver[*featurestorev1.StreamPredictionsResponse], error) {
-		this := req
-		if token != "" {
-			this = proto.Clone(req).(*featurestorev1.StreamPredictionsRequest)
-			this.Start = &featurestorev1.StreamPredictionsRequest_ResumeToken{ResumeToken: string(token)}
-		}
-		return c.Predictions.StreamPredictions(ctx, this)
-	}
-	return &PredictionStream{newResumable(ctx, start, open)}, nil
+	return &PredictionStream{newResumable[*featurestorev1.StreamPredictionsResponse](ctx, req, start, c.Predictions.StreamPredictions)}, nil
 }
 
 // Next blocks until the next prediction. It returns io.EOF when the server ends the stream, and an
@@ -71,13 +51,7 @@ func (c *Client) StreamPredictions(ctx context.Context, model string, entities m
 // [ErrDeadlineExceeded].
 func (s *PredictionStream) Next() (*LoggedPrediction, error) {
 	// The filter is on the response time, as the server's is.
-	return nextItem(&s.resumable, func(m *featurestorev1.StreamPredictionsResponse) (*LoggedPrediction, *timestamppb.Timestamp, bool) {
-		p := m.GetPrediction()
-		if p == nil {
-			return nil, nil, false
-		}
-		return loggedPrediction(p, s.token), p.GetResponseTime(), true
-	})
+	return nextItem(&s.resumable, (*featurestorev1.StreamPredictionsResponse).GetPrediction, (*featurestorev1.LoggedPrediction).GetResponseTime, loggedPrediction)
 }
 
 func loggedPrediction(p *featurestorev1.LoggedPrediction, token ResumeToken) *LoggedPrediction {

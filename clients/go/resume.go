@@ -7,8 +7,12 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -46,15 +50,43 @@ type resumable[M tokened] struct {
 	Reconnects      int // how many times the stream reconnected
 }
 
-// newResumable is the loop of a stream opened by open (which sends token as the start when it is
-// not empty) from start.
-func newResumable[M tokened](ctx context.Context, start Start, open func(context.Context, ResumeToken) (receiver[M], error)) resumable[M] {
+// newResumable is the loop of a stream whose first call sends req from start and whose reconnects
+// send a copy of it from the latest token; call is the generated client's method
+// (c.Anomalies.StreamAnomalies). A caller names M, the response type: Go does not infer it from
+// S's constraint.
+func newResumable[M tokened, R proto.Message, S receiver[M]](ctx context.Context, req R, start Start, call func(context.Context, R, ...grpc.CallOption) (S, error)) resumable[M] {
+	setStart(req, start)
+	open := func(ctx context.Context, token ResumeToken) (receiver[M], error) {
+		this := req
+		if token != "" {
+			this = proto.Clone(req).(R)
+			setStart(this, FromToken(token))
+		}
+		return call(ctx, this)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	r := resumable[M]{ctx: ctx, cancel: cancel, open: open, token: start.token, MaxAttempts: 4, ReconnectWindow: 30 * time.Second}
 	if start.token == "" && start.time != nil {
 		r.since = timestamppb.New(*start.time)
 	}
 	return r
+}
+
+// setStart sets a stream request's start oneof, which StreamAnomaliesRequest and
+// StreamPredictionsRequest declare alike (latest, start_time, resume_token), by its field names (as
+// the Python SDK's set_start does): from the token when there is one, else from the time, else
+// from now. Setting one member of the oneof clears the others.
+func setStart(req proto.Message, start Start) {
+	m := req.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	switch {
+	case start.token != "":
+		m.Set(fields.ByName("resume_token"), protoreflect.ValueOfString(string(start.token)))
+	case start.time != nil:
+		m.Set(fields.ByName("start_time"), protoreflect.ValueOfMessage(timestamppb.New(*start.time).ProtoReflect()))
+	default:
+		m.Set(fields.ByName("latest"), protoreflect.ValueOfMessage((&emptypb.Empty{}).ProtoReflect()))
+	}
 }
 
 // ResumeToken is the latest token received (or the one started from): where a new stream would
@@ -95,18 +127,18 @@ func (r *resumable[M]) next() (M, error) {
 	}
 }
 
-// nextItem blocks until the next message that carries an item timed at or after the stream's
-// start_time (kept after a reconnect): item gives a message's item and its time, ok false for a
-// checkpoint. Both streams' Next.
-func nextItem[M tokened, I any](r *resumable[M], item func(M) (I, *timestamppb.Timestamp, bool)) (I, error) {
+// nextItem blocks until the next message that carries an item (item gives it; nil in a
+// checkpoint) timed (at) at or after the stream's start_time, kept after a reconnect, and returns
+// it converted, with the token that resumes after it. Both streams' Next.
+func nextItem[M tokened, W any, I any](r *resumable[M], item func(M) *W, at func(*W) *timestamppb.Timestamp, convert func(*W, ResumeToken) I) (I, error) {
 	for {
 		message, err := r.next()
 		if err != nil {
 			var none I
 			return none, err
 		}
-		if it, at, ok := item(message); ok && r.atOrAfter(at) {
-			return it, nil
+		if it := item(message); it != nil && r.atOrAfter(at(it)) {
+			return convert(it, r.token), nil
 		}
 	}
 }

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import grpc
 import pytest
 from featurestore_client import RetryPolicy
 from featurestore_client import UnavailableError
 from featurestore_client._anomalies import AnomalyStream
 from featurestore_client._proto.v1 import anomaly_service_pb2
 
+from tests.unit.clients.fake_calls import StreamCall
+from tests.unit.clients.fake_calls import Unavailable
 
-class _Refused(grpc.RpcError):  # type: ignore[misc]
-    """What a call raises while nothing listens on the server's port."""
-
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
-
-    def details(self) -> str:
-        return "failed to connect to all addresses; Connection refused"
-
-
-class _Call:
-    def __init__(self, up: bool) -> None:
-        self._up = up
-
-    def __iter__(self) -> Iterator[anomaly_service_pb2.StreamAnomaliesResponse]:
-        if not self._up:
-            raise _Refused()
-        anomaly = anomaly_service_pb2.Anomaly(anomaly_id="a1")
-        yield anomaly_service_pb2.StreamAnomaliesResponse(anomaly=anomaly, resume_token="t1")
-
-    def cancel(self) -> None:
-        pass
+REFUSED = Unavailable("failed to connect to all addresses; Connection refused")
+"""What a call raises while nothing listens on the server's port."""
 
 
 class _Restart:
@@ -44,9 +23,13 @@ class _Restart:
         self.back_at = back_at
         self.calls = 0
 
-    def open(self, request: anomaly_service_pb2.StreamAnomaliesRequest) -> _Call:
+    def open(self, request: anomaly_service_pb2.StreamAnomaliesRequest) -> StreamCall:
         self.calls += 1
-        return _Call(self.now >= self.back_at)
+        if self.now < self.back_at:
+            return StreamCall([], REFUSED)
+        anomaly = anomaly_service_pb2.Anomaly(anomaly_id="a1")
+        response = anomaly_service_pb2.StreamAnomaliesResponse(anomaly=anomaly, resume_token="t1")
+        return StreamCall([response])
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds

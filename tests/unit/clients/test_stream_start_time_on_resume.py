@@ -7,13 +7,11 @@ server no longer drops items timed before it; the SDK's stream must, or a late i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
-import grpc
 from featurestore_client import RetryPolicy
 from featurestore_client._anomalies import AnomalyStream
 from featurestore_client._anomalies import anomaly_request
@@ -22,46 +20,24 @@ from featurestore_client._prediction_stream import prediction_stream_request
 from featurestore_client._proto.v1 import anomaly_service_pb2
 from featurestore_client._proto.v1 import prediction_service_pb2
 
+from tests.unit.clients.fake_calls import StreamCall
+from tests.unit.clients.fake_calls import Unavailable
+
 START = datetime(2024, 5, 1, 14, 30, tzinfo=UTC)
 
 
-class _Dropped(grpc.RpcError):  # type: ignore[misc]
-    """What a call raises when the server goes away mid-stream."""
-
-    def code(self) -> grpc.StatusCode:
-        return grpc.StatusCode.UNAVAILABLE
-
-    def details(self) -> str:
-        return "connection reset"
-
-
-class _Call:
-    """A server stream: its responses, then (optionally) the connection dropping."""
-
-    def __init__(self, responses: list[Any], drop: bool) -> None:
-        self._responses = responses
-        self._drop = drop
-
-    def __iter__(self) -> Iterator[Any]:
-        yield from self._responses
-        if self._drop:
-            raise _Dropped()
-
-    def cancel(self) -> None:
-        pass
-
-
 class _Server:
-    """Answers each call with the next list of responses; records the requests."""
+    """Answers each call with the next list of responses (a dropped connection after all but the
+    last), and records the requests."""
 
     def __init__(self, *calls: list[Any]) -> None:
         self._calls = list(calls)
         self.requests: list[Any] = []
 
-    def __call__(self, request: Any) -> _Call:
+    def __call__(self, request: Any) -> StreamCall:
         self.requests.append(request)
         responses = self._calls.pop(0)
-        return _Call(responses, drop=bool(self._calls))
+        return StreamCall(responses, Unavailable("connection reset") if self._calls else None)
 
 
 def _anomaly(name: str, at: datetime, token: str) -> anomaly_service_pb2.StreamAnomaliesResponse:
