@@ -10,7 +10,75 @@ from featurestore.cli import main
 from featurestore.config import Settings
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
 
-__all__ = ["drop_project", "registry"]
+__all__ = ["drop_project", "registry", "trade_views_repo"]
+
+_TRADE_VIEWS = """
+import json
+from datetime import timedelta
+
+from feast import Entity, FeatureView, Field, KafkaSource, StreamFeatureView, ValueType
+from feast.aggregation import Aggregation
+from feast.data_format import AvroFormat
+from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
+    PostgreSQLSource,
+)
+from feast.types import Float64, Int64, String
+
+symbol = Entity(name="symbol", join_keys=[{join_key!r}], value_type=ValueType.STRING)
+SCHEMA = json.dumps({{"type": "record", "name": "Trade", "fields": [
+    {{"name": "symbol", "type": "string"}},
+    {{"name": "price", "type": "double"}},
+    {{"name": "event_time", "type": {{"type": "long", "logicalType": "timestamp-micros"}}}},
+    {{"name": "trade_id", "type": "string"}},
+]}})
+
+
+def view(name, hours, aggregations):
+    source = KafkaSource(
+        name=f"trades_{{name}}",
+        topic={topic!r},
+        kafka_bootstrap_servers="127.0.0.1:9",
+        timestamp_field="event_time",
+        message_format=AvroFormat(schema_json=SCHEMA),
+        watermark_delay_threshold=timedelta(seconds=5),
+        batch_source=PostgreSQLSource(
+            name=f"{{name}}_source",
+            table={prefix!r} + name,
+            timestamp_field="event_timestamp",
+            created_timestamp_column="created_timestamp",
+        ),
+        tags={{"featurestore.stream": "trades", "featurestore.entity_field": "symbol",
+               "featurestore.id_field": "trade_id"}},
+    )
+    return StreamFeatureView(
+        name=name,
+        source=source,
+        entities=[symbol],
+        ttl=timedelta(hours=hours),
+        schema=[Field(name={join_key!r}, dtype=String)]
+        + [Field(name=a, dtype=Float64) for a, _, _ in aggregations],
+        aggregations=[
+            Aggregation(column="price", function=f, time_window=timedelta(minutes=m),
+                        slide_interval=timedelta(minutes=1), name=a)
+            for a, f, m in aggregations
+        ],
+        timestamp_field="event_time",
+        tiling_hop_size=timedelta(minutes=1),
+        tags={{"featurestore.rows": "window_end"}},
+    )
+
+"""
+
+
+def trade_views_repo(topic: str, prefix: str, join_key: str = "symbol") -> str:
+    """The opening of a Feast repo file whose views the test adds after it.
+
+    It declares the entity ``symbol`` (join key ``join_key``) and ``view(name, hours,
+    aggregations)``: a stream view of the trades of ``topic`` with a TTL of ``hours``, its
+    offline table ``prefix + name``, and a feature per ``(name, function, minutes)``
+    aggregation of the price, a minute apart.
+    """
+    return _TRADE_VIEWS.format(topic=topic, prefix=prefix, join_key=join_key)
 
 
 def registry(*args: str) -> Result:

@@ -22,65 +22,9 @@ from featurestore.definitions import load_definitions
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
 from tests.integration.definitions.projects import drop_project
 from tests.integration.definitions.projects import registry
+from tests.integration.definitions.projects import trade_views_repo
 
 pytestmark = pytest.mark.integration
-
-_HEAD = """
-import json
-from datetime import timedelta
-
-from feast import Entity, Field, KafkaSource, StreamFeatureView, ValueType
-from feast.aggregation import Aggregation
-from feast.data_format import AvroFormat
-from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
-    PostgreSQLSource,
-)
-from feast.types import Float64, String
-
-symbol = Entity(name="symbol", join_keys=["symbol"], value_type=ValueType.STRING)
-SCHEMA = json.dumps({{"type": "record", "name": "Trade", "fields": [
-    {{"name": "symbol", "type": "string"}},
-    {{"name": "price", "type": "double"}},
-    {{"name": "event_time", "type": {{"type": "long", "logicalType": "timestamp-micros"}}}},
-    {{"name": "trade_id", "type": "string"}},
-]}})
-
-
-def view(name, hours, aggregations):
-    source = KafkaSource(
-        name=f"trades_{{name}}",
-        topic={topic!r},
-        kafka_bootstrap_servers="127.0.0.1:9",
-        timestamp_field="event_time",
-        message_format=AvroFormat(schema_json=SCHEMA),
-        watermark_delay_threshold=timedelta(seconds=5),
-        batch_source=PostgreSQLSource(
-            name=f"{{name}}_source",
-            table={prefix!r} + name,
-            timestamp_field="event_timestamp",
-            created_timestamp_column="created_timestamp",
-        ),
-        tags={{"featurestore.stream": "trades", "featurestore.entity_field": "symbol",
-               "featurestore.id_field": "trade_id"}},
-    )
-    return StreamFeatureView(
-        name=name,
-        source=source,
-        entities=[symbol],
-        ttl=timedelta(hours=hours),
-        schema=[Field(name="symbol", dtype=String)]
-        + [Field(name=a, dtype=Float64) for a, _, _ in aggregations],
-        aggregations=[
-            Aggregation(column="price", function=f, time_window=timedelta(minutes=m),
-                        slide_interval=timedelta(minutes=1), name=a)
-            for a, f, m in aggregations
-        ],
-        timestamp_field="event_time",
-        tiling_hop_size=timedelta(minutes=1),
-        tags={{"featurestore.rows": "window_end"}},
-    )
-
-"""
 
 _MEAN = [("mean_5m", "mean", 5)]
 _MAX = [("max_15m", "max", 15)]
@@ -95,7 +39,7 @@ def project(stack: Settings) -> Iterator[str]:
 
 def _repo(folder: Path, stack: Settings, project: str, views: dict[str, object]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    text = _HEAD.format(topic=stack.topics.trades, prefix=f"{project}_")
+    text = trade_views_repo(stack.topics.trades, f"{project}_")
     text += "".join(f"{name} = view({name!r}, *{spec!r})\n" for name, spec in views.items())
     (folder / "views.py").write_text(text)
     return folder

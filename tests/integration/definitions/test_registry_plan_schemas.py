@@ -19,6 +19,7 @@ from confluent_kafka.schema_registry import Schema
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from featurestore.config import Settings
+from featurestore.events import bundled_schema
 from tests.integration.definitions.projects import drop_project
 from tests.integration.definitions.projects import registry
 
@@ -30,18 +31,10 @@ from feast import Entity, ValueType
 symbol = Entity(name="symbol", join_keys=["symbol"], value_type=ValueType.STRING)
 """
 
-_OTHER_QUOTE = json.dumps(
-    {
-        "type": "record",
-        "name": "Quote",
-        "namespace": "featurestore.v1",
-        "fields": [
-            {"name": "symbol", "type": "string"},
-            {"name": "event_time", "type": {"type": "long", "logicalType": "timestamp-micros"}},
-        ],
-    }
-)
-"""A Quote without the store's required fields: the store's cannot read what it wrote."""
+_STORE_QUOTE = json.loads(bundled_schema("quote").text)
+_OTHER_QUOTE = json.dumps({**_STORE_QUOTE, "fields": _STORE_QUOTE["fields"][:2]})
+"""The store's own Quote cut to its first two fields (symbol, event_time): the store's, whose
+``bid_price`` and others have no default, cannot read what this one wrote."""
 
 
 @pytest.fixture

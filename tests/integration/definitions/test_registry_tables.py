@@ -26,57 +26,12 @@ from featurestore.errors import ConfigurationError
 from featurestore.offline.write import write_feature_rows
 from tests.integration.definitions.projects import drop_project
 from tests.integration.definitions.projects import registry
+from tests.integration.definitions.projects import trade_views_repo
 
 pytestmark = pytest.mark.integration
 
-_REPO = """
-import json
-from datetime import timedelta
-
-from feast import Entity, FeatureView, Field, KafkaSource, StreamFeatureView, ValueType
-from feast.aggregation import Aggregation
-from feast.data_format import AvroFormat
-from feast.infra.offline_stores.contrib.postgres_offline_store.postgres_source import (
-    PostgreSQLSource,
-)
-from feast.types import Float64, Int64, String
-
-symbol = Entity(name="symbol", join_keys=[{join_key!r}], value_type=ValueType.STRING)
-SCHEMA = json.dumps({{"type": "record", "name": "Trade", "fields": [
-    {{"name": "symbol", "type": "string"}},
-    {{"name": "price", "type": "double"}},
-    {{"name": "event_time", "type": {{"type": "long", "logicalType": "timestamp-micros"}}}},
-    {{"name": "trade_id", "type": "string"}},
-]}})
-
-rolling = StreamFeatureView(
-    name="rolling",
-    source=KafkaSource(
-        name="trades_rolling",
-        topic={topic!r},
-        kafka_bootstrap_servers="127.0.0.1:9",
-        timestamp_field="event_time",
-        message_format=AvroFormat(schema_json=SCHEMA),
-        watermark_delay_threshold=timedelta(seconds=5),
-        batch_source=PostgreSQLSource(
-            name="rolling_source",
-            table={prefix!r} + "rolling",
-            timestamp_field="event_timestamp",
-            created_timestamp_column="created_timestamp",
-        ),
-        tags={{"featurestore.stream": "trades", "featurestore.entity_field": "symbol",
-               "featurestore.id_field": "trade_id"}},
-    ),
-    entities=[symbol],
-    ttl=timedelta(hours=1),
-    schema=[Field(name={join_key!r}, dtype=String), Field(name="mean_5m", dtype=Float64)],
-    aggregations=[Aggregation(column="price", function="mean", time_window=timedelta(minutes=5),
-                              slide_interval=timedelta(minutes=1), name="mean_5m")],
-    timestamp_field="event_time",
-    tiling_hop_size=timedelta(minutes=1),
-    tags={{"featurestore.rows": "window_end"}},
-)
-"""
+_ROLLING = 'rolling = view("rolling", 1, [("mean_5m", "mean", 5)])\n'
+"""The stream view: the mean price of 5 minutes."""
 
 _BATCH = """
 fundamentals = FeatureView(
@@ -109,10 +64,10 @@ def _repo(
 ) -> list[str]:
     """The repo's stream view, and its batch view with ``fields`` (None: none); its CLI args."""
     folder.mkdir(parents=True, exist_ok=True)
-    values = {"topic": stack.topics.trades, "prefix": f"{project}_", "join_key": join_key}
-    text = _REPO.format(**values)
+    prefix = f"{project}_"
+    text = trade_views_repo(stack.topics.trades, prefix, join_key) + _ROLLING
     if fields is not None:
-        text += _BATCH.format(fields=fields, **values)
+        text += _BATCH.format(fields=fields, prefix=prefix, join_key=join_key)
     (folder / "views.py").write_text(text)
     return ["--repo", str(folder), "--project", project]
 

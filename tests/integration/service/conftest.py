@@ -6,15 +6,20 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from featurestore.config import GrpcSettings
 from featurestore.config import RedisSettings
 from featurestore.config import ServiceSettings
 from featurestore.config import Settings
 from featurestore.config import TopicSettings
+from featurestore.offline.predictions import BarsTable
+from featurestore.offline.predictions import PredictionTable
 from featurestore.online import FeatureRow
 from featurestore.online import RedisOnlineStore
 from featurestore.online import StaticCatalog
@@ -30,6 +35,9 @@ from tests.integration.service.mlflow_models import delete_model
 from tests.integration.service.mlflow_models import register_models
 from tests.integration.service.offline_data import Offline
 from tests.integration.service.offline_data import offline_tables
+
+PREDICTION_HORIZON = timedelta(minutes=2)
+"""How far ahead the model of ``models`` predicts, in the ``prediction_table`` fixture's table."""
 
 
 @pytest.fixture
@@ -141,3 +149,26 @@ def new_topic(stack: Settings, unique_name: Callable[[str], str]) -> Iterator[Ca
 def predictions_topic(new_topic: Callable[..., str]) -> str:
     """A predictions topic of the test's own, of two partitions (deleted after the test)."""
     return new_topic("predictions", partitions=2)
+
+
+@pytest.fixture
+def prediction_table(stack: Settings, models: RegisteredModels) -> Iterator[PredictionTable]:
+    """A predictions table in a schema of the test's own (dropped after), beside the bars table
+    its outcomes read (empty); ``models``' model predicts :data:`PREDICTION_HORIZON` ahead."""
+    name = f"pt_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE {}.bars (symbol text, event_timestamp timestamptz,"
+                " created_timestamp timestamptz, close double precision)"
+            ).format(sql.Identifier(name))
+        )
+    yield PredictionTable(
+        table=f"{name}.predictions",
+        view=f"{name}.predictions_with_outcomes",
+        bars=BarsTable(f"{name}.bars"),
+        horizons={models.name: PREDICTION_HORIZON},
+    )
+    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))

@@ -1,4 +1,5 @@
-"""Offline tables of a Feast project of the test's own: an hour of bars and rolling rows."""
+"""Offline tables of a Feast project of the test's own: an hour of bars and rolling rows; and an
+export of them."""
 
 from __future__ import annotations
 
@@ -6,12 +7,17 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 import psycopg
+from google.protobuf import duration_pb2
+from google.protobuf import timestamp_pb2
 from psycopg import sql
 
+from featurestore._proto.v1 import dataset_service_pb2
+from featurestore._proto.v1 import types_pb2
 from featurestore.apply import apply_definitions
 from featurestore.config import Settings
 from featurestore.definitions import Definitions
@@ -63,3 +69,18 @@ def offline_tables(settings: Settings) -> Iterator[Offline]:
                 conn.execute(
                     sql.SQL("DROP TABLE IF EXISTS {}").format(table_identifier(view.source.table))
                 )
+
+
+def every_second_export(rows: int) -> dataset_service_pb2.ExportTrainingDatasetRequest:
+    """An export of ``bars_1m:close`` for AAA and BBB every second from T0: ``rows`` rows in all
+    (past the tables' hour, the rows hold the last bar)."""
+    start, end, step = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp(), duration_pb2.Duration()
+    start.FromDatetime(T0.to_pydatetime())
+    end.FromDatetime((T0 + pd.Timedelta(seconds=rows // 2)).to_pydatetime())
+    step.FromTimedelta(timedelta(seconds=1))
+    return dataset_service_pb2.ExportTrainingDatasetRequest(
+        features=types_pb2.FeatureList(features=["bars_1m:close"]),
+        time_grid=dataset_service_pb2.EntityTimeGrid(
+            symbols=["AAA", "BBB"], start_time=start, end_time=end, step=step
+        ),
+    )

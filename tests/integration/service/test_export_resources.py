@@ -12,32 +12,28 @@ import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 import grpc
-import pandas as pd
 import psycopg
 import pytest
-from google.protobuf import duration_pb2
-from google.protobuf import timestamp_pb2
 from psycopg import sql
 
-from featurestore._proto.v1 import dataset_service_pb2
 from featurestore._proto.v1 import dataset_service_pb2_grpc
-from featurestore._proto.v1 import types_pb2
 from featurestore.config import Settings
 from featurestore.offline.tables import table_identifier
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.integration.service.offline_data import T0
 from tests.integration.service.offline_data import Offline
+from tests.integration.service.offline_data import every_second_export
 
 pytestmark = pytest.mark.integration
 
 WAIT_S = 15.0
 """How long an abandoned export's queries may take to go: far more than a cancel needs, far
 less than the held lock lasts (the whole test)."""
+EXPORT = every_second_export(20_000)
+"""An export of two chunks of 10,000 entity rows, its joins waiting on the locked bars."""
 MAX_EXPORTS = 3
 """service.max_concurrent_exports of the server under test (not the default, to see it read)."""
 
@@ -60,18 +56,10 @@ def bars_locked(offline: Offline) -> Iterator[str]:
         conn.rollback()
 
 
-def _request(rows: int = 20_000) -> dataset_service_pb2.ExportTrainingDatasetRequest:
-    start, end = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp()
-    start.FromDatetime(T0.to_pydatetime())
-    end.FromDatetime((T0 + pd.Timedelta(seconds=rows // 2)).to_pydatetime())
-    step = duration_pb2.Duration()
-    step.FromTimedelta(timedelta(seconds=1))
-    return dataset_service_pb2.ExportTrainingDatasetRequest(
-        features=types_pb2.FeatureList(features=["bars_1m:close"]),
-        time_grid=dataset_service_pb2.EntityTimeGrid(
-            symbols=["AAA", "BBB"], start_time=start, end_time=end, step=step
-        ),
-    )
+@contextmanager
+def _dataset_stub(server: ServerThread) -> Iterator[dataset_service_pb2_grpc.DatasetServiceStub]:
+    with grpc.insecure_channel(server.target) as channel:
+        yield dataset_service_pb2_grpc.DatasetServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
 def _joins_of(settings: Settings, table: str) -> list[str]:
@@ -101,9 +89,8 @@ def _running(settings: Settings, table: str, count: int = 1) -> bool:
 @contextmanager
 def _one_export_joining(server: ServerThread, offline: Offline, table: str) -> Iterator[Any]:
     """An export's call, once its join waits on the locked ``table`` in PostgreSQL."""
-    with grpc.insecure_channel(server.target) as channel:
-        stub = dataset_service_pb2_grpc.DatasetServiceStub(channel)  # type: ignore[no-untyped-call]
-        call = stub.ExportTrainingDataset(_request(), timeout=120)
+    with _dataset_stub(server) as stub:
+        call = stub.ExportTrainingDataset(EXPORT, timeout=120)
         assert _wait_for(lambda: _running(offline.settings, table))
         yield call
 
@@ -125,10 +112,8 @@ def test_a_cancelled_export_stops_its_query(
 def test_an_export_past_its_deadline_stops_its_query(
     server: ServerThread, offline: Offline, bars_locked: str
 ) -> None:
-    with grpc.insecure_channel(server.target) as channel:
-        stub = dataset_service_pb2_grpc.DatasetServiceStub(channel)  # type: ignore[no-untyped-call]
-        with pytest.raises(grpc.RpcError) as info:
-            list(stub.ExportTrainingDataset(_request(), timeout=3))
+    with _dataset_stub(server) as stub, pytest.raises(grpc.RpcError) as info:
+        list(stub.ExportTrainingDataset(EXPORT, timeout=3))
     assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
     _assert_no_query_left(offline, bars_locked)
 
@@ -146,12 +131,11 @@ def test_a_stopping_server_leaves_no_query(
 def test_exports_beyond_the_limit_are_refused_at_once_and_the_slots_come_back(
     server: ServerThread, offline: Offline, bars_locked: str
 ) -> None:
-    with grpc.insecure_channel(server.target) as channel:
-        stub = dataset_service_pb2_grpc.DatasetServiceStub(channel)  # type: ignore[no-untyped-call]
-        calls = [stub.ExportTrainingDataset(_request(), timeout=120) for _ in range(MAX_EXPORTS)]
+    with _dataset_stub(server) as stub:
+        calls = [stub.ExportTrainingDataset(EXPORT, timeout=120) for _ in range(MAX_EXPORTS)]
         assert _wait_for(lambda: _running(offline.settings, bars_locked, MAX_EXPORTS))
         with pytest.raises(grpc.RpcError) as info:
-            list(stub.ExportTrainingDataset(_request(), timeout=20))
+            list(stub.ExportTrainingDataset(EXPORT, timeout=20))
         assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
         assert info.value.details() == (
             f"the server is running {MAX_EXPORTS} exports, the most it runs at once; retry later"

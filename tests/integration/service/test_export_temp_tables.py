@@ -4,23 +4,17 @@ export, hold no chunk of entity rows in their temporary tables."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 
 import grpc
-import pandas as pd
 import psycopg
 import pytest
-from google.protobuf import duration_pb2
-from google.protobuf import timestamp_pb2
 
-from featurestore._proto.v1 import dataset_service_pb2
 from featurestore._proto.v1 import dataset_service_pb2_grpc
-from featurestore._proto.v1 import types_pb2
 from featurestore.config import Settings
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
-from tests.integration.service.offline_data import T0
 from tests.integration.service.offline_data import Offline
+from tests.integration.service.offline_data import every_second_export
 
 pytestmark = pytest.mark.integration
 
@@ -39,20 +33,6 @@ def _entity_tables(settings: Settings) -> dict[int, int]:
     return {int(oid): int(size) for oid, size in rows}
 
 
-def _request() -> dataset_service_pb2.ExportTrainingDatasetRequest:
-    """AAA and BBB every second for 10,000 seconds: 20,000 rows, two chunks of 10,000."""
-    start, end, step = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp(), duration_pb2.Duration()
-    start.FromDatetime(T0.to_pydatetime())
-    end.FromDatetime((T0 + pd.Timedelta(seconds=10_000)).to_pydatetime())
-    step.FromTimedelta(timedelta(seconds=1))
-    return dataset_service_pb2.ExportTrainingDatasetRequest(
-        features=types_pb2.FeatureList(features=["bars_1m:close"]),
-        time_grid=dataset_service_pb2.EntityTimeGrid(
-            symbols=["AAA", "BBB"], start_time=start, end_time=end, step=step
-        ),
-    )
-
-
 def test_an_export_leaves_its_connections_temporary_tables_empty(
     offline: Offline, start_server: Callable[..., ServerThread]
 ) -> None:
@@ -61,8 +41,11 @@ def test_an_export_leaves_its_connections_temporary_tables_empty(
     server = start_server(offline=access)
     with grpc.insecure_channel(server.target) as channel:
         stub = dataset_service_pb2_grpc.DatasetServiceStub(channel)  # type: ignore[no-untyped-call]
-        rows = sum(r.row_count for r in stub.ExportTrainingDataset(_request(), timeout=120))
-    assert rows == 20_000
+        rows = sum(
+            r.row_count
+            for r in stub.ExportTrainingDataset(every_second_export(20_000), timeout=120)
+        )
+    assert rows == 20_000  # two chunks of 10,000 entity rows
     # The export's connections (new ones: the store is new) are still open, idle.
     ours = {
         oid: size for oid, size in _entity_tables(offline.settings).items() if oid not in before

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
-from datetime import timedelta
 
 import grpc
 import psycopg
@@ -23,15 +22,13 @@ from featurestore._proto.v1 import prediction_service_pb2
 from featurestore._proto.v1 import prediction_service_pb2_grpc
 from featurestore.config import Settings
 from featurestore.config import TopicSettings
-from featurestore.offline.predictions import BarsTable
 from featurestore.offline.predictions import PredictionTable
 from featurestore.offline.tables import table_identifier
 from featurestore.online import EntityKey
 from featurestore.online import FeatureRow
 from featurestore.service.testing import ServerThread
 from tests.integration.service.mlflow_models import RegisteredModels
-from tests.integration.service.test_predictions_table import _record
-from tests.integration.service.test_predictions_table import schema  # noqa: F401
+from tests.integration.service.predictions_recorder import run_recorder
 
 pytestmark = pytest.mark.integration
 
@@ -70,17 +67,11 @@ def _table_ids(stack: Settings, table: PredictionTable) -> list[str]:
 def test_a_call_repeated_with_its_key_is_one_row_per_prediction(
     stack: Settings,
     predictions_topic: str,
-    schema: str,  # noqa: F811
+    prediction_table: PredictionTable,
     models: RegisteredModels,
     start_server: Callable[..., ServerThread],
     write_rows: Callable[[list[FeatureRow]], None],
 ) -> None:
-    table = PredictionTable(
-        table=f"{schema}.predictions",
-        view=f"{schema}.predictions_with_outcomes",
-        bars=BarsTable(f"{schema}.bars"),
-        horizons={models.name: timedelta(minutes=2)},
-    )
     write_rows([
         FeatureRow("bars_1m", EntityKey.of(symbol=s), NOW, {"close": 190.0, "volume": 7.0})
         for s in ("AAPL", "IBM")
@@ -99,9 +90,9 @@ def test_a_call_repeated_with_its_key_is_one_row_per_prediction(
 
     # Kafka holds every call's records (12); the table one row per id (8).
     group = f"recorder-{uuid.uuid4().hex[:8]}"
-    assert _record(stack, predictions_topic, table, group, events=12) == 8
+    assert run_recorder(stack, predictions_topic, prediction_table, group, events=12) == 8
     expected = {*row_path[0], *general[0], *unkeyed[0], *unkeyed[1]}
-    assert sorted(_table_ids(stack, table)) == sorted(expected)
+    assert sorted(_table_ids(stack, prediction_table)) == sorted(expected)
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,8 @@ a restart of the recorder, and joined with their outcome once a bar at or after 
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
-from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -24,10 +22,7 @@ from psycopg import sql
 
 from featurestore.config import Settings
 from featurestore.config import TopicSettings
-from featurestore.events import ConfluentSchemaStore
-from featurestore.offline.predictions import BarsTable
 from featurestore.offline.predictions import PredictionTable
-from featurestore.offline.predictions import record_predictions
 from featurestore.offline.tables import table_identifier
 from featurestore.online import EntityKey
 from featurestore.online import FeatureRow
@@ -36,63 +31,21 @@ from models.predictor import Predictor
 from models.publish import PredictionPublisher
 from models.registry import ModelRegistry
 from tests.integration.service.mlflow_models import RegisteredModels
+from tests.integration.service.predictions_recorder import run_recorder
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-HORIZON = timedelta(minutes=2)
 
 
-@pytest.fixture
-def schema(stack: Settings) -> Iterator[str]:
-    name = f"pt_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE {}.bars (symbol text, event_timestamp timestamptz,"
-                " created_timestamp timestamptz, close double precision)"
-            ).format(sql.Identifier(name))
-        )
-    yield name
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
-
-
-def _bars(stack: Settings, schema: str, rows: list[tuple[str, datetime, float]]) -> None:
+def _bars(stack: Settings, table: PredictionTable, rows: list[tuple[str, datetime, float]]) -> None:
     with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn, conn.cursor() as cur:
         cur.executemany(
-            sql.SQL("INSERT INTO {}.bars VALUES (%s, %s, %s, %s)").format(sql.Identifier(schema)),
+            sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s)").format(
+                table_identifier(table.bars.table)
+            ),
             [(symbol, at, at, close) for symbol, at, close in rows],
         )
-
-
-def _record(stack: Settings, topic: str, table: PredictionTable, group: str, events: int) -> int:
-    """Run the recorder until it has read ``events`` events (or 40 s); returns rows it added."""
-    stop = threading.Event()
-    seen: list[int] = []
-    added: list[int] = []
-
-    def on_batch(read: int, new: int) -> None:
-        seen.append(read)
-        if sum(seen) >= events:
-            stop.set()
-
-    with ConfluentSchemaStore.from_settings(stack.schema_registry) as store:
-        thread = threading.Thread(
-            target=lambda: added.append(
-                record_predictions(
-                    stack.kafka.connection, store, stack.postgres.dsn, topic, table,
-                    group_id=group, stop=stop, on_batch=on_batch,
-                )
-            )
-        )  # fmt: skip
-        thread.start()
-        thread.join(40)
-        stop.set()
-        thread.join(10)
-    assert sum(seen) == events, f"the recorder read {sum(seen)} events, not {events}"
-    return added[0]
 
 
 def _outcomes(stack: Settings, table: PredictionTable) -> pd.DataFrame:
@@ -111,18 +64,15 @@ def _outcomes(stack: Settings, table: PredictionTable) -> pd.DataFrame:
 def test_every_prediction_once_with_its_outcome(
     stack: Settings,
     predictions_topic: str,
-    schema: str,
+    prediction_table: PredictionTable,
     models: RegisteredModels,
     start_server: Callable[..., ServerThread],
     write_rows: Callable[[list[FeatureRow]], None],
 ) -> None:
-    table = PredictionTable(
-        table=f"{schema}.predictions",
-        view=f"{schema}.predictions_with_outcomes",
-        bars=BarsTable(f"{schema}.bars"),
-        horizons={models.name: HORIZON},
+    horizon = prediction_table.horizons[models.name]
+    _bars(
+        stack, prediction_table, [("AAPL", NOW - timedelta(minutes=1), 180.0), ("AAPL", NOW, 190.0)]
     )
-    _bars(stack, schema, [("AAPL", NOW - timedelta(minutes=1), 180.0), ("AAPL", NOW, 190.0)])
     # Predict: one AAPL prediction, its features read from Redis (newest at NOW).
     aapl = EntityKey.of(symbol="AAPL")
     write_rows([
@@ -147,14 +97,14 @@ def test_every_prediction_once_with_its_outcome(
     publisher.flush()
 
     group = f"recorder-{uuid.uuid4().hex[:8]}"
-    assert _record(stack, predictions_topic, table, group, events=3) == 3
+    assert run_recorder(stack, predictions_topic, prediction_table, group, events=3) == 3
     publisher.publish(predictor.score_rows(rows))  # the same ids again
     publisher.flush()
     # Restarted: it reads them and records nothing new.
-    assert _record(stack, predictions_topic, table, group, events=2) == 0
+    assert run_recorder(stack, predictions_topic, prediction_table, group, events=2) == 0
 
     ids = {p.request_id for p in served.predictions} | {e.request_id for e in feed}
-    before = _outcomes(stack, table)
+    before = _outcomes(stack, prediction_table)
     assert set(before["id"]) == ids and len(before) == 3
     aapl_rows = before["symbol"] == "AAPL"
     assert aapl_rows.sum() == 2  # Predict's and the feed's
@@ -162,12 +112,12 @@ def test_every_prediction_once_with_its_outcome(
     assert before.loc[~aapl_rows, "at_feature"].isna().all()
     assert before["ret"].isna().all(), "an outcome before the horizon passed"
 
-    _bars(stack, schema, [
+    _bars(stack, prediction_table, [
         ("AAPL", NOW + timedelta(minutes=1), 195.0),
-        ("AAPL", NOW + HORIZON, 209.0),
-        ("AAPL", NOW + HORIZON + timedelta(seconds=1), 500.0),  # after the horizon: not used
+        ("AAPL", NOW + horizon, 209.0),
+        ("AAPL", NOW + horizon + timedelta(seconds=1), 500.0),  # after the horizon: not used
     ])  # fmt: skip
-    after = _outcomes(stack, table).set_index("id")
+    after = _outcomes(stack, prediction_table).set_index("id")
     for prediction_id, row in after.iterrows():
         if row["symbol"] == "AAPL":
             assert row["at_horizon"] == 209.0, prediction_id

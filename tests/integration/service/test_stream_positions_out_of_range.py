@@ -78,6 +78,12 @@ def _ids(
     raise AssertionError("the stream ended")
 
 
+def _token_of(client: FeatureStoreClient, anomaly_id: str) -> str:
+    """The resume token of anomaly ``anomaly_id``, streamed from the topic's start."""
+    with client.stream_anomalies(resume=False, start_time=BASE_TIME) as stream:
+        return next(a for a in stream if a.anomaly_id == anomaly_id).resume_token
+
+
 def _refusal(client: FeatureStoreClient, token: str) -> FeatureStoreClientError:
     with pytest.raises(FeatureStoreClientError) as raised:
         _ids(client, 1, resume_token=token)
@@ -94,8 +100,7 @@ def test_tokens_retention_deleted_past_the_end_or_of_other_partitions_are_refuse
     _produce(producer, range(10))
     server = start_server(topics=TopicSettings(anomalies=topic))
     with FeatureStoreClient(server.target, retry=RetryPolicy(max_attempts=1)) as client:
-        with client.stream_anomalies(resume=False, start_time=BASE_TIME) as stream:
-            token = next(a for a in stream if a.anomaly_id == "a00002").resume_token
+        token = _token_of(client, "a00002")
         _delete_before(stack, topic, 0, 8)  # a00003..a00007 are gone
         expired = _refusal(client, token)
         assert "expired" in expired.details and "5 records" in expired.details
@@ -148,8 +153,7 @@ def test_a_token_from_before_partitions_were_added_reads_the_new_ones_from_their
     _produce(producer, range(3))
     server = start_server(topics=TopicSettings(anomalies=topic))
     with FeatureStoreClient(server.target, retry=RetryPolicy(max_attempts=1)) as client:
-        with client.stream_anomalies(resume=False, start_time=BASE_TIME) as stream:
-            token = next(a for a in stream if a.anomaly_id == "a00002").resume_token
+        token = _token_of(client, "a00002")
         admin = AdminClient(stack.kafka.connection.admin())
         for future in admin.create_partitions([NewPartitions(topic, 3)]).values():
             future.result(30)

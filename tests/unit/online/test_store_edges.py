@@ -34,14 +34,12 @@ from featurestore.online.layout import encode_timestamp
 from featurestore.online.layout import encode_value
 from featurestore.online.layout import feature_field
 from featurestore.online.layout import redis_key
-from featurestore.online.pipelined import Invalidate
 from featurestore.online.redis import table_write_args
 from featurestore.online.redis import write_args
-from featurestore.online.rows import RowBatch
 from featurestore.online.rows import RowReader
-from featurestore.online.rows import StoreHook
 from featurestore.online.testing import BARS_1M
 from featurestore.online.testing import market_catalog
+from tests.unit.online.row_clients import FakeRowClient
 
 CLOSE = FeatureRef("bars_1m", "close")
 NOW = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
@@ -114,33 +112,12 @@ def test_table_rows_write_absent_features_null_as_row_by_row() -> None:
     assert _fields(by_table[0][1])[feature_field("bars_1m", "vwap")] == b""
 
 
-class _Answering:
-    """A :class:`~featurestore.online.rows.RowClient` whose Redis answers every HMGET alike."""
-
-    tracking = False
-
-    def __init__(self, reply: Any) -> None:
-        self.reply = reply
-
-    def on_invalidate(self, callback: Invalidate) -> None:
-        """No invalidations: nothing is tracked."""
-
-    async def hmget(
-        self,
-        batch: RowBatch,
-        rows: Sequence[int] | None = None,
-        on_replies: StoreHook | None = None,
-    ) -> list[Any]:
-        return [self.reply] * (len(batch.keys) if rows is None else len(rows))
-
-    async def aclose(self) -> None:
-        """Nothing to close."""
-
-
 def _read(reply: Any, *, now: datetime | None = None) -> Any:
     async def main() -> Any:
         writes = redis.asyncio.Redis(port=1)  # never connected: the test only reads
-        store = RedisOnlineStore(writes, market_catalog("p"), RowReader(_Answering(reply)))
+        store = RedisOnlineStore(
+            writes, market_catalog("p"), RowReader(FakeRowClient(lambda _key, _fields: reply))
+        )
         try:
             return await store.read([EntityKey.of(symbol="A")], [CLOSE], now=now)
         finally:

@@ -42,11 +42,7 @@ from featurestore.online import FeatureViewSpec
 from featurestore.online import StaticCatalog
 from featurestore.online import ValueType
 from featurestore.online.catalog import catalog_from_definitions
-from featurestore.online.pipelined import Invalidate
-from featurestore.online.redis import write_args
-from featurestore.online.rows import RowBatch
 from featurestore.online.rows import RowReader
-from featurestore.online.rows import StoreHook
 from featurestore.online.testing import InMemoryOnlineStore
 from featurestore.service.features import FeatureServicer
 from featurestore.service.models import LoadedModel
@@ -54,6 +50,7 @@ from featurestore.service.predict_read import PredictReader
 from featurestore.service.predictions import PredictionServicer
 from featurestore.service.raw_features import RawFeatureReader
 from featurestore.service.testing import ServerThread
+from tests.unit.online.row_clients import written_hashes
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 STORED: dict[ValueType, str | int] = {ValueType.STRING: "7", ValueType.INT64: 7}
@@ -82,50 +79,6 @@ def _catalog(key_type: ValueType) -> StaticCatalog:
 
 def _rows(key_type: ValueType) -> list[FeatureRow]:
     return [FeatureRow("bars", EntityKey.of(symbol=STORED[key_type]), NOW, {"close": 1.5})]
-
-
-class _Hashes:
-    """A :class:`~featurestore.online.rows.RowClient` whose Redis holds the hashes written."""
-
-    tracking = False
-
-    def __init__(self, rows: Sequence[FeatureRow], catalog: StaticCatalog) -> None:
-        self.hashes: dict[bytes, dict[bytes, bytes]] = {}
-        self.read: list[bytes] = []
-        for row in rows:
-            key, args = write_args(row, catalog)
-            fields = self.hashes.setdefault(key, {})
-            pairs = [a if isinstance(a, bytes) else a.encode() for a in args[:2] + args[5:]]
-            fields.update(zip(pairs[::2], pairs[1::2], strict=True))
-
-    def on_invalidate(self, callback: Invalidate) -> None:
-        """No invalidations: nothing is tracked."""
-
-    async def hmget(
-        self,
-        batch: RowBatch,
-        rows: Sequence[int] | None = None,
-        on_replies: StoreHook | None = None,
-    ) -> list[Any]:
-        fields = _fields(batch.tail)
-        keys = batch.keys if rows is None else [batch.keys[i] for i in rows]
-        self.read += keys
-        return [[self.hashes.get(key, {}).get(f) for f in fields] for key in keys]
-
-    async def aclose(self) -> None:
-        """Nothing to close."""
-
-
-def _fields(tail: bytes) -> list[bytes]:
-    """The field names of an HMGET's RESP tail (``$<length>\\r\\n<bytes>\\r\\n`` each)."""
-    out = []
-    at = 0
-    while at < len(tail):
-        end = tail.index(b"\r\n", at)
-        size = int(tail[at + 1 : end])
-        out.append(tail[end + 2 : end + 2 + size])
-        at = end + 2 + size + 2
-    return out
 
 
 class _Context:
@@ -165,7 +118,7 @@ def _raw(key_type: ValueType, data: bytes) -> feature_service_pb2.GetOnlineFeatu
     """The raw path's answer (None from it fails: the general path must not answer here)."""
     catalog = _catalog(key_type)
     reader = RawFeatureReader(
-        RowReader(_Hashes(_rows(key_type), catalog)), catalog, max_entities=100
+        RowReader(written_hashes(_rows(key_type), catalog)), catalog, max_entities=100
     )
     answer = asyncio.run(reader.respond(data))
     assert answer is not None, "the raw path left this request to the general path"
@@ -258,7 +211,7 @@ def test_a_join_key_some_requested_view_uses_is_checked() -> None:
 def test_a_refused_request_reads_nothing_and_a_repeat_is_refused_again() -> None:
     """The raw path keeps only valid requests: a refused one is checked on every call."""
     catalog = _catalog(ValueType.STRING)
-    client = _Hashes(_rows(ValueType.STRING), catalog)
+    client = written_hashes(_rows(ValueType.STRING), catalog)
     reader = RawFeatureReader(RowReader(client), catalog, max_entities=100)
     data = _request([S, I64])
     for _ in range(2):
@@ -301,7 +254,7 @@ def test_predict_refuses_a_value_of_another_kind_as_get_online_features_does(fas
     catalog = _catalog(ValueType.STRING)
     store = InMemoryOnlineStore(catalog)
     asyncio.run(store.write(_rows(ValueType.STRING)))
-    reader = PredictReader(RowReader(_Hashes(_rows(ValueType.STRING), catalog)), catalog)
+    reader = PredictReader(RowReader(written_hashes(_rows(ValueType.STRING), catalog)), catalog)
     servicer = PredictionServicer(
         store,
         _Models(),  # type: ignore[arg-type]

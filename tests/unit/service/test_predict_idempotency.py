@@ -28,9 +28,9 @@ from featurestore.service.predictions import _id_seed
 from featurestore.service.predictions import _id_text
 from featurestore.service.predictions import _request_ids
 from featurestore.service.predictions import idempotency_key
+from tests.unit.online.row_clients import written_hashes
 from tests.unit.service.test_join_key_kinds import NOW
 from tests.unit.service.test_join_key_kinds import _catalog
-from tests.unit.service.test_join_key_kinds import _Hashes
 from tests.unit.service.test_join_key_kinds import _Models
 
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -114,7 +114,7 @@ def _servicer(fast: bool) -> tuple[PredictionServicer, _Log]:
     store = InMemoryOnlineStore(catalog)
     asyncio.run(store.write(rows))
     log = _Log()
-    reader = PredictReader(RowReader(_Hashes(rows, catalog)), catalog)
+    reader = PredictReader(RowReader(written_hashes(rows, catalog)), catalog)
     servicer = PredictionServicer(
         store,
         _Models(),  # type: ignore[arg-type]
