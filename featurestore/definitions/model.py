@@ -435,7 +435,7 @@ class FeatureService:
     description: str = ""
 
 
-_Listed = TypeVar("_Listed", "FeatureView", "FeatureService")
+_Listed = TypeVar("_Listed", "Entity", "FeatureView", "FeatureService")
 
 
 @dataclass(frozen=True)
@@ -449,10 +449,7 @@ class Definitions:
 
     def entity(self, name: str) -> Entity:
         """The entity called ``name``."""
-        for entity in self.entities:
-            if entity.name == name:
-                return entity
-        raise NotFoundError(f"unknown entity {name!r} in project {self.project!r}")
+        return self._named(self.entities, name, "entity")
 
     def view(self, name: str) -> FeatureView:
         """The feature view called ``name``."""

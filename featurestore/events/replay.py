@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 from typing import TypeVar
 
 from confluent_kafka import Consumer
@@ -142,17 +143,10 @@ def replay_messages(
         NotFoundError: the topic does not exist.
         BackendUnavailableError: Kafka cannot be reached.
     """
-    consumer = create_client(
-        Consumer,
-        kafka.consumer(
-            f"featurestore-replay-{uuid.uuid4().hex}",
-            **{
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": True,
-                "logger": CLIENT_LOG,
-            },
-        ),
+    consumer = _reading_consumer(
+        kafka,
+        f"featurestore-replay-{uuid.uuid4().hex}",
+        **{"auto.offset.reset": "earliest", "enable.partition.eof": True},
     )
     try:
         ends = _assign_from_start(consumer, kafka, topic, timeout_s, since)
@@ -240,12 +234,7 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
         NotFoundError: the topic does not exist.
         BackendUnavailableError: Kafka does not answer.
     """
-    consumer = create_client(
-        Consumer,
-        kafka.consumer(
-            "featurestore-end-offsets", **{"enable.auto.commit": False, "logger": CLIENT_LOG}
-        ),
-    )
+    consumer = _reading_consumer(kafka, "featurestore-end-offsets")
     try:
         with kafka_errors(f"listing {topic}", kafka):
             partitions = partitions_of(consumer, topic, timeout_s)
@@ -261,6 +250,14 @@ def end_offsets(kafka: KafkaConnection, topic: str, timeout_s: float = 10.0) -> 
         return ends
     finally:
         consumer.close()
+
+
+def _reading_consumer(kafka: KafkaConnection, group_id: str, **extra: Any) -> Consumer:
+    """A command's consumer that only reads: it commits nothing, and logs through CLIENT_LOG."""
+    config = kafka.consumer(
+        group_id, **{"enable.auto.commit": False, "logger": CLIENT_LOG, **extra}
+    )
+    return create_client(Consumer, config)
 
 
 def _assign_from_start(

@@ -152,10 +152,24 @@ class InvalidSchemaError(RegistryError, SchemaError):
     error_code = 42201
 
 
-class _InvalidValueError(RegistryError, ValidationError):
-    """A 422 about one value of the request: :attr:`message` quotes it as given."""
+class _UnprocessableError(RegistryError, ValidationError):
+    """A 422: the request is well-formed, but what it asks for is refused."""
 
     http_status = 422
+
+
+class _UnavailableError(RegistryError, BackendUnavailableError):
+    """A 503, sent with ``Retry-After``.
+
+    Confluent's clients retry it, on the same or the next URL they were given.
+    """
+
+    http_status = 503
+
+
+class _InvalidValueError(_UnprocessableError):
+    """A 422 about one value of the request: :attr:`message` quotes it as given."""
+
     message: ClassVar[str]
     """The Confluent registry's text, with ``{value}`` (the value as given)."""
     field_name: ClassVar[str]
@@ -197,17 +211,15 @@ class InvalidCompatibilityLevelError(_InvalidValueError):
     )
 
 
-class InvalidModeError(RegistryError, ValidationError):
+class InvalidModeError(_UnprocessableError):
     """A mode other than READWRITE: this registry only runs read-write."""
 
-    http_status = 422
     error_code = 42204
 
 
-class OperationNotPermittedError(RegistryError, ValidationError):
+class OperationNotPermittedError(_UnprocessableError):
     """What only Confluent's IMPORT mode allows, such as registering under a chosen id."""
 
-    http_status = 422
     error_code = 42205
 
 
@@ -218,20 +230,15 @@ class MalformedRequestError(RegistryError, ValidationError):
     error_code = 400
 
 
-class MissingBodyError(RegistryError, ValidationError):
+class MissingBodyError(_UnprocessableError):
     """No body where the endpoint needs one (Confluent's constraint violation: 422, code 422)."""
 
-    http_status = 422
     error_code = 422
 
 
-class StoreError(RegistryError, BackendUnavailableError):
-    """The Kafka log could not be written or read (Kafka away, or the log not read yet).
+class StoreError(_UnavailableError):
+    """The Kafka log could not be written or read (Kafka away, or the log not read yet)."""
 
-    503: Confluent's clients retry it, on the same or the next URL they were given.
-    """
-
-    http_status = 503
     error_code = 50001
 
 
@@ -241,15 +248,13 @@ class StoreTimeoutError(StoreError):
     error_code = 50002
 
 
-class ForwardingError(RegistryError, BackendUnavailableError):
+class ForwardingError(_UnavailableError):
     """A write sent to a follower could not be passed on to the leader."""
 
-    http_status = 503
     error_code = 50003
 
 
-class NotLeaderError(RegistryError, BackendUnavailableError):
+class NotLeaderError(_UnavailableError):
     """A write reached an instance that does not lead, and no leader is known to pass it to."""
 
-    http_status = 503
     error_code = 50004

@@ -26,6 +26,7 @@ token lacks (added since it was made) start at their beginning.
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from collections.abc import Callable
@@ -292,9 +293,10 @@ class TopicSubscriptions(Generic[E]):
         self.what = what
         self._tracer = tracer
         """When set, opening a subscription (consumer, partitions, start offsets) is a span."""
-        self._kafka = kafka
-        self._store = store
-        self._timeout_s = timeout_s
+        self._new_reader: Callable[[], _Reader[E]] = functools.partial(
+            _Reader, kafka, topic, store, event_type, timeout_s
+        )
+        """A new subscription's consumer (it blocks: called on the subscription's thread)."""
         self._checkpoint_s = checkpoint_s
         self._max = max_subscriptions
         self._open = 0
@@ -341,15 +343,7 @@ class TopicSubscriptions(Generic[E]):
         reader: _Reader[E] | None = None
         try:
             with self._span():
-                reader = await loop.run_in_executor(
-                    thread,
-                    _Reader,
-                    self._kafka,
-                    self.topic,
-                    self._store,
-                    self.event_type,
-                    self._timeout_s,
-                )
+                reader = await loop.run_in_executor(thread, self._new_reader)
                 position = await loop.run_in_executor(thread, reader.open, start)
             yield Streamed(None, position.token())
             last_sent, moved = loop.time(), False

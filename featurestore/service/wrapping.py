@@ -85,7 +85,12 @@ def _status(exc: FeatureStoreError) -> tuple[grpc.StatusCode, str]:
 
 
 async def _abort_for(exc: BaseException, context: grpc.aio.ServicerContext, method: str) -> None:
-    """Abort the call with the status ``exc`` maps to (raises ``grpc.aio.AbortError``)."""
+    """Abort the call with the status ``exc`` maps to (raises ``grpc.aio.AbortError``).
+
+    An ``AbortError`` (the behaviour aborted the call itself) goes on unchanged.
+    """
+    if isinstance(exc, grpc.aio.AbortError):
+        raise exc
     if isinstance(exc, FeatureStoreError):
         code, message = _status(exc)
         if code is grpc.StatusCode.INTERNAL:
@@ -241,8 +246,6 @@ class MethodWrapper:
                 await _refuse(tokens, context, method)
             try:
                 return await behavior(decode(request), context)
-            except grpc.aio.AbortError:
-                raise
             except Exception as exc:
                 await _abort_for(exc, context, method)
 
@@ -271,8 +274,6 @@ class MethodWrapper:
                     return
                 async for response in responses:
                     yield response
-            except grpc.aio.AbortError:
-                raise
             except Exception as exc:
                 await _abort_for(exc, context, method)
 
