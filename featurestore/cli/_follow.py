@@ -19,6 +19,7 @@ import click
 
 from featurestore.cli._options import FiniteFloat
 from featurestore.cli._options import option_group
+from featurestore.cli._options import project_option
 from featurestore.config import Settings
 from featurestore.config import load_settings
 
@@ -33,7 +34,7 @@ __all__ = ["Follower", "follow_options", "start_follower"]
 def follow_options(what: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
     """--project, --since-minutes, --poll-seconds, --ready-file; ``what`` rows: "score"."""
     return option_group(
-        click.option("--project", default=None, help="Feast project (default: featurestore)."),
+        project_option,
         click.option(
             "--since-minutes",
             default=0,

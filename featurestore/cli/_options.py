@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-__all__ = ["AWARE_TIME", "AwareTime", "FiniteFloat", "option_group", "positive_seconds"]
+__all__ = [
+    "AWARE_TIME",
+    "AwareTime",
+    "FiniteFloat",
+    "option_group",
+    "positive_seconds",
+    "project_option",
+]
 
 
 def option_group(
@@ -23,6 +30,12 @@ def option_group(
         return func
 
     return decorate
+
+
+project_option = click.option(
+    "--project", default=None, help="Feast project (default: featurestore)."
+)
+"""``--project``: the Feast project a command works on (None: the store's own, ``featurestore``)."""
 
 
 class AwareTime(click.ParamType):  # type: ignore[type-arg]

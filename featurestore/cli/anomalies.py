@@ -7,6 +7,7 @@ from datetime import datetime
 import click
 
 from featurestore.cli._options import AWARE_TIME
+from featurestore.cli._options import project_option
 from featurestore.config import load_settings
 
 __all__ = ["anomalies"]
@@ -23,7 +24,7 @@ def anomalies() -> None:
     "--feature", "features", multiple=True, required=True,
     help="A feature of the view to watch (repeat for several; each its own series).",
 )  # fmt: skip
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 @click.option(
     "--start", type=AWARE_TIME, help="First row time to fit on (ISO 8601 with a UTC offset)."
 )

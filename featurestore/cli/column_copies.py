@@ -6,11 +6,13 @@ from datetime import timedelta
 
 import click
 
+from featurestore.cli._options import project_option
+
 __all__ = ["column_copies"]
 
 
 @click.command("column-copies")
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 @click.option(
     "--rebuild",
     is_flag=True,

@@ -10,6 +10,7 @@ import click
 
 from featurestore.cli._options import AWARE_TIME
 from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import project_option
 from featurestore.config import load_settings
 
 __all__ = ["drift"]
@@ -18,7 +19,7 @@ __all__ = ["drift"]
 @click.command()
 @click.option("--model", "model_name", default="featurestore-anomaly", show_default=True)
 @click.option("--alias", default="champion", show_default=True)
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 @click.option(
     "--window-minutes", default=60, show_default=True, type=click.IntRange(min=1),
     help="Live window: the last minutes of the offline table.",

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import project_option
 from featurestore.config import load_settings
 
 __all__ = ["export", "parse_duration"]
@@ -60,7 +61,7 @@ class _Duration(click.ParamType[timedelta]):
 @click.option("--feature-service", help="Feature service to export (e.g. market_features_v1).")
 @click.option("--features", help="Comma-separated view:feature references.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 @click.option("--timestamp-column", default="event_timestamp", show_default=True)
 @click.option("--full-feature-names", is_flag=True, help="Name columns view__feature.")
 @click.option(

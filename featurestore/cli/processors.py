@@ -16,6 +16,8 @@ import click
 
 from featurestore.cli._options import AWARE_TIME
 from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import option_group
+from featurestore.cli._options import project_option
 
 if TYPE_CHECKING:
     from featurestore.stack.processors import ProcessorService
@@ -23,81 +25,74 @@ if TYPE_CHECKING:
 __all__ = ["await_start", "processors"]
 
 
-def _job_options(func: Any) -> Any:
-    options = [
-        click.option("--project", default=None, help="Feast project (default: featurestore)."),
-        click.option(
-            "--topic", default=None, help="Event topic to read (default: the trades topic)."
-        ),
-        click.option("--master", default="local[*]", show_default=True, help="Spark master."),
-        click.option(
-            "--step-on",
-            type=click.Choice(["auto", "driver", "executors"]),
-            default="auto",
-            show_default=True,
-            help="Where each partition's step runs: Spark's executor tasks, or the driver's "
-            "threads (auto: executors on a cluster, the driver in local mode).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_topic = click.option(
+    "--topic", default=None, help="Event topic to read (default: the trades topic)."
+)
 
+_job_options = option_group(
+    project_option,
+    _topic,
+    click.option("--master", default="local[*]", show_default=True, help="Spark master."),
+    click.option(
+        "--step-on",
+        type=click.Choice(["auto", "driver", "executors"]),
+        default="auto",
+        show_default=True,
+        help="Where each partition's step runs: Spark's executor tasks, or the driver's "
+        "threads (auto: executors on a cluster, the driver in local mode).",
+    ),
+)
 
-def _stream_options(func: Any) -> Any:
-    options = [
-        click.option(
-            "--engine",
-            type=click.Choice(["spark", "kafka"]),
-            default=None,
-            help="What reads the topic: Spark's micro-batches, or a Kafka consumer in this "
-            "process (default: FEATURESTORE_PROCESSORS__ENGINE; spark with --master spark://...).",
-        ),
-        click.option(
-            "--poll-ms",
-            type=FiniteFloat(min=0),
-            default=None,
-            help="Kafka engine: how long a poll waits for records (default: "
-            "FEATURESTORE_PROCESSORS__POLL_MS).",
-        ),
-        click.option(
-            "--commit-ms",
-            type=int,
-            default=None,
-            help="Kafka engine: how often rows and state are committed to PostgreSQL; Redis "
-            "is written after every batch (default: FEATURESTORE_PROCESSORS__COMMIT_MS; 0: "
-            "after every batch).",
-        ),
-        click.option(
-            "--trigger-ms",
-            type=int,
-            default=0,
-            show_default=True,
-            help="Micro-batch interval (0: next batch as soon as the last ends).",
-        ),
-        click.option(
-            "--max-offsets",
-            type=int,
-            default=200_000,
-            show_default=True,
-            help="Records per micro-batch at most.",
-        ),
-        click.option(
-            "--partitions",
-            default=None,
-            help="Comma-separated partitions of the topic this application processes (default: "
-            "all); split a topic across applications with disjoint sets.",
-        ),
-        click.option(
-            "--starting-offsets",
-            default="earliest",
-            show_default=True,
-            help="Where partitions without stored state start: earliest, latest or JSON offsets.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+_stream_options = option_group(
+    click.option(
+        "--engine",
+        type=click.Choice(["spark", "kafka"]),
+        default=None,
+        help="What reads the topic: Spark's micro-batches, or a Kafka consumer in this "
+        "process (default: FEATURESTORE_PROCESSORS__ENGINE; spark with --master spark://...).",
+    ),
+    click.option(
+        "--poll-ms",
+        type=FiniteFloat(min=0),
+        default=None,
+        help="Kafka engine: how long a poll waits for records (default: "
+        "FEATURESTORE_PROCESSORS__POLL_MS).",
+    ),
+    click.option(
+        "--commit-ms",
+        type=int,
+        default=None,
+        help="Kafka engine: how often rows and state are committed to PostgreSQL; Redis "
+        "is written after every batch (default: FEATURESTORE_PROCESSORS__COMMIT_MS; 0: "
+        "after every batch).",
+    ),
+    click.option(
+        "--trigger-ms",
+        type=int,
+        default=0,
+        show_default=True,
+        help="Micro-batch interval (0: next batch as soon as the last ends).",
+    ),
+    click.option(
+        "--max-offsets",
+        type=int,
+        default=200_000,
+        show_default=True,
+        help="Records per micro-batch at most.",
+    ),
+    click.option(
+        "--partitions",
+        default=None,
+        help="Comma-separated partitions of the topic this application processes (default: "
+        "all); split a topic across applications with disjoint sets.",
+    ),
+    click.option(
+        "--starting-offsets",
+        default="earliest",
+        show_default=True,
+        help="Where partitions without stored state start: earliest, latest or JSON offsets.",
+    ),
+)
 
 
 _name = click.option(
@@ -323,8 +318,8 @@ def stop(name: str) -> None:
 
 @processors.command()
 @_name
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
-@click.option("--topic", default=None, help="Event topic to read (default: the trades topic).")
+@project_option
+@_topic
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def reset(name: str, project: str | None, topic: str | None, yes: bool) -> None:
     """Forget the processor's state: its next start reads the topic from the beginning.
@@ -449,7 +444,7 @@ def backfill(name: str, start: str | None, end: str | None, **kwargs: Any) -> No
 
 
 @processors.command()
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 @click.option("--topic", default=None, help="Event topic (default: the trades topic).")
 @click.option("--entities", required=True, help="Comma-separated entity keys (symbols).")
 @click.option(

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import click
 
 from featurestore.cli._options import option_group
+from featurestore.cli._options import project_option
 from featurestore.config import load_settings
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ __all__ = ["describe", "registry"]
 def _repo_options(verb: str) -> Callable[[click.decorators.FC], click.decorators.FC]:
     """--project and --repo, as apply and plan take them."""
     return option_group(
-        click.option("--project", default=None, help="Feast project (default: featurestore)."),
+        project_option,
         click.option(
             "--repo",
             type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -167,7 +168,7 @@ def describe(defs: Definitions) -> list[str]:
 
 
 @registry.command(name="list")
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 def list_(project: str | None) -> None:
     """List entities, feature views (fields, TTL, table, computation) and feature services."""
     from featurestore.definitions import PROJECT

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import click
 
+from featurestore.cli._options import project_option
+
 __all__ = ["retention"]
 
 
 @click.command()
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 @click.option("--dry-run", is_flag=True, help="Only list what would be dropped.")
 def retention(project: str | None, dry_run: bool) -> None:
     """Drop the partitions of each view's offline table older than its retention.

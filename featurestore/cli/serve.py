@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from featurestore.cli._options import project_option
+
 __all__ = ["serve"]
 
 
@@ -21,7 +23,7 @@ __all__ = ["serve"]
     help="A Feast repo (feature_store.yaml) to read definitions from instead of the registry "
     "the settings point at.",
 )
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 def serve(
     host: str | None, port: int | None, registry_path: Path | None, project: str | None
 ) -> None:

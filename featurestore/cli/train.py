@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli._options import AWARE_TIME
+from featurestore.cli._options import project_option
 from featurestore.config import load_settings
 
 __all__ = ["train"]
@@ -18,7 +19,7 @@ _KINDS = ("anomaly", "direction", "regime", "lstm", "rf", "all")
 
 @click.command()
 @click.argument("kinds", nargs=-1, type=click.Choice(_KINDS))
-@click.option("--project", default=None, help="Feast project (default: featurestore).")
+@project_option
 @click.option("--start", type=AWARE_TIME, help="First sample time (ISO 8601 with a UTC offset).")
 @click.option("--end", type=AWARE_TIME, help="Last sample time (ISO 8601 with a UTC offset).")
 @click.option("--symbols", help="Comma-separated symbols (default: all).")

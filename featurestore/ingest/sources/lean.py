@@ -61,6 +61,9 @@ The event id is ``<file name>:<line>``, so replaying the same file twice produce
 from __future__ import annotations
 
 import re
+from abc import ABC
+from abc import abstractmethod
+from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import UTC
 from datetime import date
@@ -156,7 +159,11 @@ def _suspicious(flag: str, column: int) -> str | None:
     return f"unparsable: flag {flag!r}"
 
 
-class _LeanFile:
+_RowReader = Callable[[int, bytes, list[str], dict[str, object]], SourceRecord]
+"""Makes one row's record from its line number, bytes, cells and fields so far."""
+
+
+class _LeanFile(ABC):
     """What trade and quote files share: the name, the day's clock and reading lines."""
 
     kind: RecordKind
@@ -249,6 +256,30 @@ class _LeanFile:
     ) -> SourceRecord:
         return SourceRecord(self.name, line_no, fields, raw, why, self.kind)
 
+    def __iter__(self) -> Iterator[SourceRecord]:
+        """Yield one record per line; a line without cells or with a bad one is rejected."""
+        record = self._row_reader()
+        for line_no, raw, cols in self._lines():
+            fields = self._base_fields(line_no)
+            if isinstance(cols, str):
+                yield self._reject(line_no, fields, raw, cols)
+                continue
+            try:
+                fields["event_time"] = self._event_time(_time_of_day(cols))
+                row = record(line_no, raw, cols, fields)
+            except _BadCellError as exc:
+                yield self._reject(line_no, fields, raw, exc.reason)
+                continue
+            yield row
+
+    @abstractmethod
+    def _row_reader(self) -> _RowReader:
+        """A new pass's reader of the rows whose cells split and whose time parses.
+
+        It adds its fields to ``fields`` (the base fields and the event time), and raises
+        :class:`_BadCellError` for a bad cell before it changes anything else.
+        """
+
 
 class LeanTradeFile(_LeanFile):
     """The trades of one LEAN tick trade file, as source records."""
@@ -257,24 +288,18 @@ class LeanTradeFile(_LeanFile):
     columns = 6
     id_field = "trade_id"
 
-    def __iter__(self) -> Iterator[SourceRecord]:
-        """Yield one record per line."""
-        for line_no, raw, cols in self._lines():
-            if isinstance(cols, str):
-                yield self._reject(line_no, self._base_fields(line_no), raw, cols)
-                continue
-            fields = self._base_fields(line_no)
-            exchange, condition, suspicious = cols[3:]
-            try:
-                fields["event_time"] = self._event_time(_time_of_day(cols))
-                fields["price"] = _price(cols, 2, "price")
-                fields["size"] = _size(cols, 3, "size")
-            except _BadCellError as exc:
-                yield self._reject(line_no, fields, raw, exc.reason)
-                continue
-            fields["exchange"] = exchange
-            fields["conditions"] = (condition,) if condition else ()
-            yield SourceRecord(self.name, line_no, fields, raw, _suspicious(suspicious, 6))
+    def _row_reader(self) -> _RowReader:
+        return self._trade
+
+    def _trade(
+        self, line_no: int, raw: bytes, cols: list[str], fields: dict[str, object]
+    ) -> SourceRecord:
+        exchange, condition, suspicious = cols[3:]
+        fields["price"] = _price(cols, 2, "price")
+        fields["size"] = _size(cols, 3, "size")
+        fields["exchange"] = exchange
+        fields["conditions"] = (condition,) if condition else ()
+        return SourceRecord(self.name, line_no, fields, raw, _suspicious(suspicious, 6))
 
 
 class LeanQuoteFile(_LeanFile):
@@ -284,23 +309,18 @@ class LeanQuoteFile(_LeanFile):
     columns = 8
     id_field = "quote_id"
 
-    def __iter__(self) -> Iterator[SourceRecord]:
-        """Yield one record per line: the book after the row's update."""
+    def _row_reader(self) -> _RowReader:
+        """Rows read as the book after their update; the book starts empty at every pass."""
         bid: tuple[float, int] | None = None
         ask: tuple[float, int] | None = None
-        for line_no, raw, cols in self._lines():
-            if isinstance(cols, str):
-                yield self._reject(line_no, self._base_fields(line_no), raw, cols)
-                continue
-            fields = self._base_fields(line_no)
+
+        def quote(
+            line_no: int, raw: bytes, cols: list[str], fields: dict[str, object]
+        ) -> SourceRecord:
+            nonlocal bid, ask
             exchange, condition, flag = cols[5:]
-            try:
-                fields["event_time"] = self._event_time(_time_of_day(cols))
-                row_bid = (_price(cols, 2, "bid price"), _size(cols, 3, "bid size"))
-                row_ask = (_price(cols, 4, "ask price"), _size(cols, 5, "ask size"))
-            except _BadCellError as exc:
-                yield self._reject(line_no, fields, raw, exc.reason)
-                continue
+            row_bid = (_price(cols, 2, "bid price"), _size(cols, 3, "bid size"))
+            row_ask = (_price(cols, 4, "ask price"), _size(cols, 5, "ask size"))
             fields["exchange"] = exchange or None
             fields["conditions"] = (condition,) if condition else ()
             reject = _suspicious(flag, 8)
@@ -318,7 +338,9 @@ class LeanQuoteFile(_LeanFile):
                 # Only usable sides enter the book; validation rejects the others with a reason.
                 bid = new_bid if _usable(new_bid) else bid
                 ask = new_ask if _usable(new_ask) else ask
-            yield SourceRecord(self.name, line_no, fields, raw, reject, self.kind)
+            return SourceRecord(self.name, line_no, fields, raw, reject, self.kind)
+
+        return quote
 
 
 def _usable(side: tuple[float, int] | None) -> bool:
