@@ -41,7 +41,7 @@ from featurestore.stack.jars import resolve_jars
 from featurestore.stack.private_file import write_private
 from featurestore.stack.security import local_security
 
-__all__ = ["KafkaServer", "kafka_nodes", "new_cluster_id"]
+__all__ = ["KafkaServer", "java_argument_file", "kafka_nodes", "new_cluster_id"]
 
 _LOG4J2 = """\
 status = warn
@@ -80,6 +80,16 @@ def new_cluster_id() -> str:
 def kafka_nodes(settings: Settings) -> list[KafkaServer]:
     """One component per KRaft node of the local stack (``FEATURESTORE_KAFKA__BROKERS``)."""
     return [KafkaServer(settings, node) for node in range(1, settings.kafka.brokers + 1)]
+
+
+def java_argument_file(arguments: list[str]) -> str:
+    """The text of a ``java @file`` argument file that gives ``arguments`` as they are.
+
+    One argument a line, in double quotes, with the escapes the launcher reads in quotes, so
+    that white space, quotes, backslashes and ``#`` in an argument (a password) stay in it.
+    """
+    escapes = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+    return "".join(f'"{argument.translate(escapes)}"\n' for argument in arguments)
 
 
 class KafkaServer(NodeComponent):
@@ -231,19 +241,29 @@ class KafkaServer(NodeComponent):
             assert kafka.password is not None  # checked by local_security
             secret = kafka.password.get_secret_value()
             scram = ["--add-scram", f"SCRAM-SHA-512=[name={kafka.username},password={secret}]"]
-        result = subprocess.run(
-            [
-                *self._java(),
-                "kafka.tools.StorageTool",
-                "format",
-                *quorum,
-                *scram,
-                f"--cluster-id={cluster_id}",
-                f"--config={self.data_dir / 'server.properties'}",
-            ],
-            capture_output=True,
-            text=True,
+        # The tool's arguments travel in an argument file of the owner's alone, not on the
+        # command line, which any local user may read (ps) while it runs: --add-scram holds
+        # the password.
+        arguments = self.data_dir / "format.args"
+        write_private(
+            arguments,
+            java_argument_file(
+                [
+                    "kafka.tools.StorageTool",
+                    "format",
+                    *quorum,
+                    *scram,
+                    f"--cluster-id={cluster_id}",
+                    f"--config={self.data_dir / 'server.properties'}",
+                ]
+            ),
         )
+        try:
+            result = subprocess.run(
+                [*self._java(), f"@{arguments}"], capture_output=True, text=True
+            )
+        finally:
+            arguments.unlink(missing_ok=True)
         if result.returncode != 0:
             raise ConfigurationError(
                 f"kafka-storage format failed:\n{result.stdout}{result.stderr}"

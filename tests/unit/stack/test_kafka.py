@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,7 @@ from featurestore.config import load_settings
 from featurestore.errors import ConfigurationError
 from featurestore.stack import Stack
 from featurestore.stack.kafka import KafkaServer
+from featurestore.stack.kafka import java_argument_file
 from featurestore.stack.kafka import new_cluster_id
 
 
@@ -85,3 +88,59 @@ def test_a_secured_start_on_open_kafka_data_is_refused_before_any_server_starts(
         secured.up()  # Redis and PostgreSQL, in the wave before Kafka, were not started
     assert all(c.process.pid() is None for c in secured.servers)
     assert not (tmp_path / "redis").exists() and not (tmp_path / "postgres").exists()
+
+
+def test_the_scram_password_is_not_on_the_format_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secured = Stack(
+        load_settings(
+            {"FEATURESTORE_DATA_DIR": str(tmp_path), "FEATURESTORE_SECURITY__ENABLED": "true"}
+        )
+    )
+    kafka = secured.kafka
+    assert secured.settings.kafka.password is not None
+    password = secured.settings.kafka.password.get_secret_value()
+    seen: dict[str, object] = {}
+
+    def run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        argument_file = Path(command[-1].removeprefix("@"))
+        seen["command"] = command
+        seen["mode"] = argument_file.stat().st_mode & 0o777
+        seen["text"] = argument_file.read_text()
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(KafkaServer, "_java", lambda self: ["java", "-cp", "jars/*"])
+    monkeypatch.setattr(subprocess, "run", run)
+    kafka.prepare()
+    command = seen["command"]
+    assert isinstance(command, list)
+    assert not any(password in word for word in command)
+    assert command[-1] == f"@{kafka.data_dir / 'format.args'}"
+    assert seen["mode"] == 0o600
+    assert password in str(seen["text"])
+    assert not (kafka.data_dir / "format.args").exists()
+
+
+def test_an_argument_file_gives_the_java_launcher_each_argument_as_it_is(tmp_path: Path) -> None:
+    java = shutil.which("java")
+    if java is None:
+        pytest.skip("no java on this machine (make setup installs it)")
+    (tmp_path / "Echo.java").write_text(
+        "public class Echo { public static void main(String[] a) {"
+        ' for (String s : a) System.out.print(s + "\\u0000"); } }'
+    )
+    arguments = [
+        "Echo",
+        "format",
+        "SCRAM-SHA-512=[name=u,password=a\"b\\c d'e$f\tg#h]",
+        "#not a comment",
+        "",
+    ]
+    (tmp_path / "args").write_text(
+        java_argument_file([str(tmp_path / "Echo.java"), *arguments[1:]])
+    )
+    out = subprocess.run(
+        [java, f"@{tmp_path / 'args'}"], capture_output=True, text=True, check=True, timeout=120
+    ).stdout
+    assert out.split("\0")[:-1] == arguments[1:]
