@@ -8,6 +8,10 @@ One Redis hash per entity and project::
 
 Every view of the same entity shares the hash. Feast's own ``get_online_features`` reads what is
 written here; the unit tests compare these functions with Feast's.
+
+Values are the API's own ``featurestore.v1.Value``, whose scalar fields have the numbers of
+``feast.types.Value``'s (``types.proto``): the bytes are the same, Feast's explicit null
+(``null_val``, a field ``Value`` lacks) parses as unset, and Feast is not imported.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from featurestore._proto.storage.v1.feast_value_pb2 import FeastValue
+from featurestore._proto.v1.types_pb2 import Value
 from featurestore.errors import ValidationError
 from featurestore.online.base import EntityKey
 from featurestore.online.base import EntityValue
@@ -45,14 +49,14 @@ __all__ = [
 _STRING = struct.pack("<I", ValueType.STRING.feast_number)
 _INT64 = struct.pack("<I", ValueType.INT64.feast_number)
 _ONEOF_FIELD = {
-    ValueType.BYTES: "bytes_val",
-    ValueType.STRING: "string_val",
-    ValueType.INT32: "int32_val",
-    ValueType.INT64: "int64_val",
-    ValueType.FLOAT64: "double_val",
-    ValueType.FLOAT32: "float_val",
-    ValueType.BOOL: "bool_val",
-    ValueType.UNIX_TIMESTAMP: "unix_timestamp_val",
+    ValueType.BYTES: "bytes_value",
+    ValueType.STRING: "string_value",
+    ValueType.INT32: "int32_value",
+    ValueType.INT64: "int64_value",
+    ValueType.FLOAT64: "double_value",
+    ValueType.FLOAT32: "float_value",
+    ValueType.BOOL: "bool_value",
+    ValueType.UNIX_TIMESTAMP: "unix_timestamp_value",
 }
 
 
@@ -117,7 +121,7 @@ def encode_value(value: FeatureScalar, dtype: ValueType) -> bytes:
     """Serialize a value as ``feast.types.Value`` bytes; ``None`` is an empty (null) Value."""
     if value is None:
         return b""
-    message = FeastValue()
+    message = Value()
     try:
         setattr(message, _ONEOF_FIELD[dtype], value)
         return message.SerializeToString()
@@ -125,8 +129,8 @@ def encode_value(value: FeatureScalar, dtype: ValueType) -> bytes:
         raise ValidationError(f"{value!r} is not a valid {dtype.name} value") from exc
 
 
-_DOUBLE_TAG = (FeastValue.DESCRIPTOR.fields_by_name["double_val"].number << 3) | 1
-"""The tag byte of a ``double_val`` (wire type 1: eight little-endian bytes follow)."""
+_DOUBLE_TAG = (Value.DESCRIPTOR.fields_by_name["double_value"].number << 3) | 1
+"""The tag byte of a ``double_value`` (wire type 1: eight little-endian bytes follow)."""
 _DOUBLE = np.dtype([("tag", "u1"), ("value", "<f8")])
 
 
@@ -155,9 +159,9 @@ def decode_value(raw: bytes) -> FeatureScalar:
     """Parse ``feast.types.Value`` bytes; an empty or null Value is ``None``."""
     if not raw:
         return None
-    message = FeastValue.FromString(raw)
-    kind = message.WhichOneof("val")
-    if kind is None or kind == "null_val":
+    message = Value.FromString(raw)
+    kind = message.WhichOneof("kind")
+    if kind is None:  # also Feast's null_val (19), a field Value does not have
         return None
     value: FeatureScalar = getattr(message, kind)
     return value

@@ -14,6 +14,7 @@ from feast.protos.feast.types.Value_pb2 import Null
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from featurestore._proto.v1.types_pb2 import Value
 from featurestore.errors import ValidationError
 from featurestore.online import EntityKey
 from featurestore.online import ValueType
@@ -112,3 +113,12 @@ def test_timestamps_are_protobuf_timestamps() -> None:
 def test_naive_event_time_is_rejected() -> None:
     with pytest.raises(ValidationError, match="timezone"):
         encode_timestamp(datetime(2024, 3, 1))
+
+
+def test_every_field_of_the_api_value_has_feasts_number_for_its_kind() -> None:
+    """The online store writes ``featurestore.v1.Value`` for Feast to read as its own Value."""
+    ours = Value.DESCRIPTOR.fields_by_name
+    feasts = ValueProto.DESCRIPTOR.fields_by_name
+    assert {name: field.number for name, field in ours.items()} == {
+        name: feasts[name.removesuffix("ue")].number for name in ours
+    }

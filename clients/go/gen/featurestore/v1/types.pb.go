@@ -86,7 +86,9 @@ func (FeatureStatus) EnumDescriptor() ([]byte, []int) {
 // A scalar feature or entity value.
 //
 // The field numbers of the scalar kinds are those of feast.types.Value, so a value Feast stored
-// in Redis is also a valid serialized Value here.
+// in Redis is also a valid serialized Value here; the online store writes its values to Redis as
+// this message, for Feast to read. Numbers Feast uses for other kinds (lists, null_val = 19) must
+// not be given to other fields here.
 type Value struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The value; unset means null.
