@@ -13,7 +13,10 @@ exist and the probe orders by ``event_timestamp`` alone (no sort node per probe)
 go to the latest ``created_timestamp``.
 
 Labels (:mod:`featurestore.offline.labels`) are two more probes on the price view per row: the
-first bar strictly after ``t`` and the last bar at or before ``t + horizon``.
+first bar strictly after ``t`` and the last bar at or before ``t + horizon``. The exit price is
+null until the horizon has passed (a bar of the key at or after ``t + horizon``), told by the
+latest bar of each of the chunk's keys: one probe per key, in the same query (one snapshot)
+rather than a second query per chunk.
 
 Two output forms: :func:`join_query` returns the values as they are (read as CSV, any type), and
 :func:`binary_query` wraps it so that every column is fixed-width and never null (nulls as a
@@ -35,6 +38,7 @@ from featurestore.definitions.model import Feature
 from featurestore.definitions.model import FeatureView
 from featurestore.definitions.model import ValueType
 from featurestore.offline._binary import FixedColumn
+from featurestore.offline.labels import latest_seen_sql
 from featurestore.offline.tables import table_identifier
 
 __all__ = [
@@ -141,7 +145,8 @@ def _view_lateral(index: int, join: ViewJoin) -> tuple[list[sql.Composable], sql
     return selects, lateral
 
 
-def _label_laterals(labels: LabelJoin) -> tuple[list[sql.Composable], list[sql.Composable]]:
+def _label_joins(labels: LabelJoin) -> tuple[list[sql.Composable], list[sql.Composable]]:
+    """The label prices' columns, and their joins: the keys' latest bars, then the two probes."""
     src = labels.view.source
     ts = sql.Identifier(src.timestamp_field)
     # A bar without a price (an empty bar) is skipped; on a table with several rows per key
@@ -188,11 +193,24 @@ def _label_laterals(labels: LabelJoin) -> tuple[list[sql.Composable], list[sql.C
         alias=sql.Identifier("l_exit"),
         **common,
     )
+    # The latest bar of each key of the chunk (with a price or not): the horizon has passed
+    # when it is at or after t + horizon; until then a bar may still come, and no exit price.
+    seen = sql.SQL(
+        " LEFT JOIN (SELECT k.key, {latest} AS latest FROM (SELECT DISTINCT key FROM {entities}) k)"
+        " l_seen ON l_seen.key = e.key"
+    ).format(
+        latest=latest_seen_sql(
+            table_identifier(src.table), sql.Identifier(labels.join_key), ts, sql.SQL("k.key")
+        ),
+        entities=sql.Identifier(ENTITY_TABLE),
+    )
     selects: list[sql.Composable] = [
         sql.SQL("l_entry.price AS {}").format(sql.Identifier(LABEL_ENTRY)),
-        sql.SQL("l_exit.price AS {}").format(sql.Identifier(LABEL_EXIT)),
+        sql.SQL("CASE WHEN l_seen.latest >= e.ts + {h} THEN l_exit.price END AS {name}").format(
+            h=sql.Literal(labels.horizon), name=sql.Identifier(LABEL_EXIT)
+        ),
     ]
-    return selects, [entry, exit_]
+    return selects, [seen, entry, exit_]
 
 
 def join_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> sql.Composed:
@@ -204,9 +222,9 @@ def join_query(joins: list[ViewJoin], labels: LabelJoin | None = None) -> sql.Co
         selects += view_selects
         laterals.append(lateral)
     if labels is not None:
-        label_selects, label_laterals = _label_laterals(labels)
+        label_selects, label_joins = _label_joins(labels)
         selects += label_selects
-        laterals += label_laterals
+        laterals += label_joins
     return sql.Composed(
         [
             sql.SQL("SELECT "),

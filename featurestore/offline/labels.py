@@ -18,8 +18,10 @@ null, since a bar still to come in ``(t, t + horizon]`` would change the exit (a
 would otherwise label 05:55 from 3 seconds of a 5-minute horizon, and another label the next
 time it runs). The data decides, not the clock: a replay of old data has its labels. It is the
 rule by which the predictions table knows an outcome (:mod:`featurestore.offline.predictions`),
-written once for SQL (:func:`horizon_passed_sql`); a bar arriving late, after a bar past the
-horizon, can still change a label, as it can an outcome.
+written for SQL in two forms of the same test: :func:`horizon_passed_sql` for one row, and
+:func:`latest_seen_sql` (a key's latest time, to compare with ``t + horizon``) for the many rows
+of an export, which share a few keys; a bar arriving late, after a bar past the horizon, can still
+change a label, as it can an outcome.
 
 Of several bars with the same key and ``event_timestamp`` the latest ``created_timestamp`` wins,
 as in the point-in-time join. A bar without a price (the empty bar a running view holds at a
@@ -58,6 +60,7 @@ __all__ = [
     "horizon_passed",
     "horizon_passed_sql",
     "labels_from_prices",
+    "latest_seen_sql",
 ]
 
 LABEL_KINDS = ("both", "return", "direction")
@@ -149,6 +152,21 @@ def horizon_passed_sql(
     return sql.SQL(
         "EXISTS (SELECT 1 FROM {bars} seen WHERE seen.{entity} = {key} AND seen.{time} >= {until})"
     ).format(bars=bars, entity=entity, time=time, key=key, until=until)
+
+
+def latest_seen_sql(
+    bars: sql.Composable, entity: sql.Composable, time: sql.Composable, key: sql.Composable
+) -> sql.Composed:
+    """The latest ``time`` of table ``bars`` with ``entity = key`` (NULL: no row of ``key``).
+
+    The horizon at ``until`` has passed when this is ``>= until``: the same test as
+    :func:`horizon_passed_sql` (NULL, never passed, where it is false), asked once per key
+    rather than once per row: an index probe per key, where the rows of an export are many and
+    their keys few.
+    """
+    return sql.SQL("(SELECT max(seen.{time}) FROM {bars} seen WHERE seen.{entity} = {key})").format(
+        bars=bars, entity=entity, time=time, key=key
+    )
 
 
 def labels_from_prices(

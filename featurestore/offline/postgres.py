@@ -79,7 +79,6 @@ from featurestore.offline.entities import entity_keys
 from featurestore.offline.entities import iter_entity_batches
 from featurestore.offline.entities import warn_naive
 from featurestore.offline.labels import LabelSpec
-from featurestore.offline.labels import horizon_passed_sql
 from featurestore.offline.labels import labels_from_prices
 from featurestore.offline.tables import table_identifier
 
@@ -603,8 +602,6 @@ def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: Entit
                 )
             ) as copy:
                 copy.write(payload)
-            # Before the join: the bars it reads are then at least those this query saw.
-            pending = _pending_labels(cur, plan.labels) if plan.labels is not None else None
             if binary is None:
                 result = copy_out(cur, plan.query, plan.schema)
             else:
@@ -620,31 +617,7 @@ def _join_chunk(conn: Conn, plan: _Plan, binary: BinaryQuery | None, keys: Entit
     ords = result.column("ord").to_numpy()
     position = np.empty(n, dtype=np.int64)
     position[ords] = np.arange(n)
-    joined = result.drop_columns(["ord"]).take(position)
-    if pending is not None and pending.size:
-        # No exit price: the labels of these rows are null (``ord`` is the row in the chunk).
-        passed = np.ones(n, dtype=bool)
-        passed[pending] = False
-        column = joined.schema.get_field_index(LABEL_EXIT)
-        exits = pc.if_else(passed, joined.column(column), pa.scalar(None, pa.float64()))
-        joined = joined.set_column(column, LABEL_EXIT, exits)
-    return joined
-
-
-def _pending_labels(cur: psycopg.Cursor[tuple[object, ...]], labels: LabelJoin) -> np.ndarray:
-    """The chunk's rows whose label horizon has not passed (:mod:`.labels`), by ``ord``."""
-    src = labels.view.source
-    passed = horizon_passed_sql(
-        table_identifier(src.table),
-        sql.Identifier(labels.join_key),
-        sql.Identifier(src.timestamp_field),
-        sql.SQL("e.key"),
-        sql.SQL("e.ts + {}").format(sql.Literal(labels.horizon)),
-    )
-    query = sql.SQL("SELECT e.ord FROM {} e WHERE NOT {}").format(
-        sql.Identifier(ENTITY_TABLE), passed
-    )
-    return np.asarray([row[0] for row in cur.execute(query).fetchall()], dtype=np.int64)
+    return result.drop_columns(["ord"]).take(position)
 
 
 def _binary_out(

@@ -249,3 +249,35 @@ def test_a_label_is_null_until_the_bars_reach_its_horizon(tables: _Tables) -> No
     pd.testing.assert_series_equal(
         later["direction"].astype("Int8"), reference["direction"], check_exact=True
     )
+
+
+def test_the_horizon_passes_at_a_bar_exactly_at_its_end_and_per_symbol(tables: _Tables) -> None:
+    """A bar at exactly ``t + horizon`` makes the label; one a microsecond too early does not.
+
+    Each row is judged by the latest bar of its own symbol: a symbol whose bars ran on does not
+    make the labels of one whose bars stopped.
+    """
+    spec = LabelSpec(horizon=timedelta(minutes=5))
+    start = pd.Timestamp("2013-05-01 05:40", tz="UTC")
+    bars = pd.concat(
+        [
+            # The last bar of QNHI: 05:55:00, exactly the horizon's end of 05:50:00.
+            _bars_at(tables.defs, "QNHI", pd.date_range(start, periods=46, freq="20s")),
+            _bars_at(tables.defs, "BBB", pd.date_range(start, periods=90, freq="20s")),
+        ],
+        ignore_index=True,
+    )
+    tables.write(bars)
+    at_end = start + pd.Timedelta(minutes=10)
+    just_after = at_end + pd.Timedelta(microseconds=1)
+    entities = pd.DataFrame(
+        {
+            "symbol": ["QNHI", "QNHI", "BBB", "BBB", "ZZZ"],
+            "event_timestamp": [at_end, just_after, at_end, just_after, at_end],
+        }
+    )
+    ours = tables.labels(entities, spec)
+    assert ours["forward_return"].notna().tolist() == [True, False, True, True, False]
+    assert ours["forward_return"][0] == pytest.approx((100 + 0.01 * 45) / (100 + 0.01 * 31) - 1)
+    expected = add_forward_labels(entities, bars, spec)
+    pd.testing.assert_series_equal(ours["forward_return"], expected["forward_return"])

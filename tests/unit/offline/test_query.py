@@ -18,6 +18,19 @@ def _join(unique: bool = False) -> ViewJoin:
     return ViewJoin(BARS, "symbol", BARS.features[:2], ("open", "high"), unique=unique)
 
 
+def _labels(unique: bool = False) -> LabelJoin:
+    """Labels of a 5-minute horizon: entry within 1 minute, exit no staler than 2."""
+    return LabelJoin(
+        BARS,
+        "symbol",
+        BARS.feature("close"),
+        horizon=timedelta(minutes=5),
+        max_wait=timedelta(minutes=1),
+        max_staleness=timedelta(minutes=2),
+        unique=unique,
+    )
+
+
 def test_join_query_bounds_by_ttl_and_breaks_ties_by_created() -> None:
     text = join_query([_join()]).as_string(None)
     assert "LEFT JOIN LATERAL" in text
@@ -33,16 +46,7 @@ def test_unique_tables_order_by_event_time_alone() -> None:
 
 
 def test_label_probes_read_only_bars_strictly_after_t_and_up_to_the_horizon() -> None:
-    labels = LabelJoin(
-        BARS,
-        "symbol",
-        BARS.feature("close"),
-        horizon=timedelta(minutes=5),
-        max_wait=timedelta(minutes=1),
-        max_staleness=timedelta(minutes=2),
-        unique=True,
-    )
-    text = join_query([_join()], labels).as_string(None)
+    text = join_query([_join()], _labels(unique=True)).as_string(None)
     entry, exit_ = text.split("LEFT JOIN LATERAL")[2:]
     for probe in (entry, exit_):
         assert 'b."event_timestamp" > e.ts AND' in probe
@@ -51,6 +55,20 @@ def test_label_probes_read_only_bars_strictly_after_t_and_up_to_the_horizon() ->
     assert "b.\"event_timestamp\" <= e.ts + '0:05:00'::interval" in exit_
     assert "b.\"event_timestamp\" >= e.ts + '0:03:00'::interval" in exit_
     assert 'ORDER BY "b"."event_timestamp" DESC LIMIT 1' in exit_
+
+
+def test_the_exit_price_waits_for_a_bar_of_its_key_at_or_past_the_horizon() -> None:
+    """One query per chunk: the horizon test reads the latest bar of each key, price or none."""
+    text = join_query([_join()], _labels()).as_string(None)
+    assert (
+        "CASE WHEN l_seen.latest >= e.ts + '0:05:00'::interval THEN l_exit.price END"
+        ' AS "_label_exit_price"'
+    ) in text
+    latest = text.split(" l_seen ON l_seen.key = e.key")[0].rsplit(" LEFT JOIN (", 1)[1]
+    assert latest.startswith('SELECT k.key, (SELECT max(seen."event_timestamp")')
+    assert 'WHERE seen."symbol" = k.key) AS latest' in latest
+    assert 'FROM (SELECT DISTINCT key FROM "_pit_entities") k)' in latest
+    assert "close" not in latest  # an empty bar (no price yet) is the market seen too
 
 
 def test_binary_query_sends_nulls_as_a_mask_and_falls_back_for_text() -> None:
