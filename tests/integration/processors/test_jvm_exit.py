@@ -9,13 +9,12 @@ later Spark test's session.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from tests.integration.processors.spark_child import run_driver
 
 pytestmark = pytest.mark.integration
 
@@ -23,18 +22,12 @@ _DRIVER = textwrap.dedent(
     """
     import signal, sys, time
     from pyspark import SparkContext
-    from pyspark.sql import SparkSession
     from processors.handle import EngineExitedError
     from processors.spark.stream import StreamHandle
+    from tests.integration.processors.spark_child import local_session
 
     checkpoint, case = sys.argv[1:]
-    spark = (
-        SparkSession.builder.master("local[1]")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
+    spark = local_session()
     query = (
         spark.readStream.format("rate").option("rowsPerSecond", 1000).load()
         .writeStream.format("noop").option("checkpointLocation", checkpoint).start()
@@ -63,12 +56,7 @@ _DRIVER = textwrap.dedent(
 
 @pytest.mark.parametrize("case", ["jvm-ended", "context-stopped", "query-ended"])
 def test_stop_after_spark_stopped_raises_engine_exited(tmp_path: Path, case: str) -> None:
-    root = Path(__file__).resolve().parents[3]
-    env = {**os.environ, "PYTHONPATH": str(root), "SPARK_LOCAL_IP": "127.0.0.1"}
-    done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, str(tmp_path / "checkpoint"), case],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    done = run_driver(_DRIVER, str(tmp_path / "checkpoint"), case, cwd=tmp_path, timeout_s=180)
     assert "EngineExitedError: Spark stopped under the streaming query" in done.stdout, (
         done.stdout + done.stderr[-3000:]
     )
