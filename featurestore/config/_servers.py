@@ -202,7 +202,10 @@ class PostgresSettings(_Section):
     (a processor's commit, an export) for the kernel's two hours."""
 
     def libpq_options(self) -> dict[str, str]:
-        """Every connection's options beside address and login: TLS, timeout, keepalives."""
+        """Every connection's options beside address and login: TLS, timeout, keepalives.
+
+        Also the SQL registry's (its URL's query); :meth:`connect_kwargs` adds JIT off.
+        """
         options = {
             "sslmode": self.sslmode,
             "connect_timeout": str(self.connect_timeout_s),
@@ -223,7 +226,19 @@ class PostgresSettings(_Section):
         return make_conninfo(**self.connect_kwargs())
 
     def connect_kwargs(self) -> dict[str, Any]:
-        """The libpq connection parameters, as keywords of ``psycopg.connect``."""
+        """The libpq connection parameters, as keywords of ``psycopg.connect``.
+
+        ``options=-c jit=off``: PostgreSQL's JIT compiler off for the session, on the stack's
+        server and on a user's own alike (PostgreSQL's docs advise it for short queries). The
+        store's queries are index probes, one per row, whose estimated cost grows with the rows
+        and the partitions they span until it passes ``jit_above_cost``: compiling then costs
+        more than the query, once per query. On 60 monthly partitions of ``bars_1m``:
+        ``predictions_with_outcomes`` of 5,000 predictions 825 ms with JIT (655 ms compiling)
+        vs 150 ms; an export chunk of 100,000 rows with labels 7.7 s (5.8 s compiling) vs
+        1.9 s. No read of the offline tables measured was faster with JIT (scans included).
+        PgBouncer refuses a startup parameter it does not know: behind one, list ``options`` in
+        its ``ignore_startup_parameters``.
+        """
         return {
             "host": self.host,
             "port": self.port,
@@ -231,6 +246,7 @@ class PostgresSettings(_Section):
             "password": self.password.get_secret_value(),
             "dbname": self.database,
             **self.libpq_options(),
+            "options": "-c jit=off",
         }
 
 

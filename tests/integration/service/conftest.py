@@ -9,16 +9,13 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from featurestore.config import GrpcSettings
 from featurestore.config import RedisSettings
 from featurestore.config import ServiceSettings
 from featurestore.config import Settings
 from featurestore.config import TopicSettings
-from featurestore.offline.predictions import BarsTable
 from featurestore.offline.predictions import PredictionTable
 from featurestore.online import FeatureRow
 from featurestore.online import RedisOnlineStore
@@ -28,6 +25,7 @@ from featurestore.online.testing import market_catalog
 from featurestore.service.datasets import OfflineAccess
 from featurestore.service.testing import ServerThread
 from featurestore.telemetry import Telemetry
+from tests.integration.prediction_schema import prediction_schema
 from tests.integration.service.anomaly_data import create_topic
 from tests.integration.service.anomaly_data import delete_topic
 from tests.integration.service.mlflow_models import RegisteredModels
@@ -155,20 +153,5 @@ def predictions_topic(new_topic: Callable[..., str]) -> str:
 def prediction_table(stack: Settings, models: RegisteredModels) -> Iterator[PredictionTable]:
     """A predictions table in a schema of the test's own (dropped after), beside the bars table
     its outcomes read (empty); ``models``' model predicts :data:`PREDICTION_HORIZON` ahead."""
-    name = f"pt_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
-        conn.execute(
-            sql.SQL(
-                "CREATE TABLE {}.bars (symbol text, event_timestamp timestamptz,"
-                " created_timestamp timestamptz, close double precision)"
-            ).format(sql.Identifier(name))
-        )
-    yield PredictionTable(
-        table=f"{name}.predictions",
-        view=f"{name}.predictions_with_outcomes",
-        bars=BarsTable(f"{name}.bars"),
-        horizons={models.name: PREDICTION_HORIZON},
-    )
-    with psycopg.connect(stack.postgres.dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+    with prediction_schema(stack, "pt", {models.name: PREDICTION_HORIZON}) as table:
+        yield table
