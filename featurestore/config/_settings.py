@@ -320,8 +320,13 @@ class ServiceSettings(_Section):
     """How long a stopping server lets in-flight calls finish."""
     keepalive_s: float = Field(default=60.0, ge=1.0)
     """The server pings a client whose call has sent no frame for this long (a quiet stream)
-    and drops the connection when no answer comes within 20 s: a subscriber that vanished
-    without a reset stops holding its stream and the stream's Kafka consumer."""
+    and drops the connection when no answer comes within :attr:`keepalive_timeout_s`: a
+    subscriber that vanished without a reset stops holding its stream and the stream's Kafka
+    consumer."""
+    keepalive_timeout_s: float = Field(default=20.0, ge=1.0)
+    """How long the server waits for the answer to one of its pings before it drops the
+    connection, and the calls on it. Raise it for clients behind slow links; a dead subscriber
+    is noticed after :attr:`keepalive_s` plus this."""
     backend_timeout_s: float = 1.0
     """Socket timeout towards Redis and MLflow; a call never waits past its own deadline either."""
     registry_path: Path = Path("registry")

@@ -29,6 +29,7 @@ from featurestore._proto.v1 import dataset_service_pb2
 from featurestore._proto.v1 import dataset_service_pb2_grpc
 from featurestore._proto.v1 import feature_service_pb2
 from featurestore._proto.v1 import prediction_service_pb2
+from featurestore.config import ServiceSettings
 from featurestore.config import Settings
 from featurestore.errors import ConfigurationError
 from featurestore.events import Anomaly
@@ -69,6 +70,7 @@ __all__ = [
     "SERVICE_NAMES",
     "ServiceServer",
     "create_server",
+    "keepalive_options",
     "new_event_loop",
     "run_server",
     "serve",
@@ -125,6 +127,24 @@ class ServiceServer:
         await self.server.wait_for_termination()
 
 
+def keepalive_options(service: ServiceSettings) -> list[tuple[str, int]]:
+    """The server's gRPC options for pings: the clients' pings it allows, and its own."""
+    timeout_ms = int(service.keepalive_timeout_s * 1000)
+    return [
+        # Clients ping open calls to find connections that died silently (the SDK after 30 s
+        # without a frame): allow it down to every 10 s. With gRPC's default (5 min) the fourth
+        # such ping on a quiet stream (the first is free, then 2 strikes are allowed) ends it
+        # with GOAWAY "too many pings".
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        # And it pings them (ServiceSettings.keepalive_s); grpcio times a ping out after
+        # http2.ping_timeout_ms, and stops after 2 pings without data unless told not to.
+        ("grpc.keepalive_time_ms", int(service.keepalive_s * 1000)),
+        ("grpc.keepalive_timeout_ms", timeout_ms),
+        ("grpc.http2.ping_timeout_ms", timeout_ms),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
 async def create_server(
     settings: Settings,
     catalog: FeatureCatalog,
@@ -148,16 +168,7 @@ async def create_server(
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", service.max_request_bytes),
-            # Clients ping open calls to find connections that died silently (the SDK after
-            # 30 s without a frame): allow it down to every 10 s. With gRPC's default (5 min)
-            # a few such pings on a quiet stream end it with GOAWAY "too many pings".
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            # And it pings them (ServiceSettings.keepalive_s); grpcio times a ping out after
-            # http2.ping_timeout_ms, and stops after 2 pings without data unless told not to.
-            ("grpc.keepalive_time_ms", int(service.keepalive_s * 1000)),
-            ("grpc.keepalive_timeout_ms", 20_000),
-            ("grpc.http2.ping_timeout_ms", 20_000),
-            ("grpc.http2.max_pings_without_data", 0),
+            *keepalive_options(service),
             # gRPC shares a port between servers by default (SO_REUSEPORT): a second server
             # started on a port in use would take half its connections, silently. Refuse it.
             ("grpc.so_reuseport", 0),

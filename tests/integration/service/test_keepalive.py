@@ -83,8 +83,12 @@ def test_a_stream_on_a_connection_gone_silent_fails_unavailable(
 ) -> None:
     server = start_server(topics=TopicSettings(anomalies=new_topic("anomalies")))
     proxy, port = proxy_to(int(server.target.rsplit(":", 1)[1]))
-    # Every 10 s (the server's floor): 4 pings before the freeze, which a server on gRPC's
-    # default policy ends with GOAWAY "too many pings" (checked: the test then fails).
+    # Every 10 s (the server's floor). A server on gRPC's default policy (5 min between pings
+    # on a call that sends nothing, 2 strikes allowed) ends the stream with GOAWAY "too many
+    # pings" at the third, ~30 s in: the channel's first ping, a BDP probe sent when the health
+    # watch's first answer arrives, is free; each later one is a strike (checked with
+    # GRPC_TRACE=http2_ping: without the server's option the test fails at 30 s). The freeze at
+    # 36 s comes after that, and before the fourth ping (40 s), which times out at 42 s.
     fast = [  # the rest of the SDK's keepalive options (KEEPALIVE_OPTIONS) stay
         ("grpc.keepalive_time_ms", 10_000),
         ("grpc.keepalive_timeout_ms", 2_000),
@@ -104,7 +108,7 @@ def test_a_stream_on_a_connection_gone_silent_fails_unavailable(
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
-        reader.join(45.0)
+        reader.join(36.0)
         assert reader.is_alive(), f"the quiet stream ended while the proxy ran: {ended}"
         os.kill(proxy.pid, signal.SIGSTOP)
         reader.join(60.0)  # without keepalives it waits for ever
@@ -129,7 +133,7 @@ def test_the_server_drops_a_subscriber_gone_silent(
     try:
         server = start_server(
             topics=TopicSettings(anomalies=new_topic("anomalies")), telemetry=telemetry,
-            keepalive_s=2.0,
+            keepalive_s=2.0, keepalive_timeout_s=2.0,
         )  # fmt: skip
         proxy, port = proxy_to(int(server.target.rsplit(":", 1)[1]))
         with FeatureStoreClient(f"127.0.0.1:{port}") as client:
@@ -143,11 +147,12 @@ def test_the_server_drops_a_subscriber_gone_silent(
             reader = threading.Thread(target=drain, daemon=True)
             reader.start()
             assert wait_until(lambda: _in_flight(telemetry) == 1, timeout=30), "no open stream"
-            time.sleep(5.0)  # pinged, answered: still open
+            time.sleep(5.0)  # pinged, answered: still open (unanswered, dropped within 4 s)
             assert _in_flight(telemetry) == 1
             os.kill(proxy.pid, signal.SIGSTOP)
-            # 2 s without a frame, then 20 s for an answer: without pings it stays open.
-            dropped = wait_until(lambda: _in_flight(telemetry) == 0, timeout=60)
+            # 2 s without a frame, then 2 s for an answer: without pings it stays open, and
+            # with gRPC's ping timeout left at 20 s it is dropped too late.
+            dropped = wait_until(lambda: _in_flight(telemetry) == 0, timeout=15)
             os.kill(proxy.pid, signal.SIGCONT)
             stream.close()
         assert dropped, "the server still holds the silent subscriber's stream"
