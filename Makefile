@@ -16,7 +16,7 @@ test-secured:     ## the integration tests against a secured stack (TLS, SCRAM, 
 	FEATURESTORE_SECURITY__ENABLED=true FEATURESTORE_DATA_DIR=$${FEATURESTORE_DATA_DIR:-.stack-secured} deploy/test.sh tests/integration $(ARGS)
 
 test-unit: setup  ## the unit tests only (no servers)
-	$(VENV)/pytest tests/unit $(ARGS)
+	$(VENV)/pytest -n auto tests/unit $(ARGS)
 
 down:             ## stop every server of the local stack
 	$(VENV)/featurestore stack down

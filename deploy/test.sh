@@ -23,7 +23,7 @@ fi
 up_log=$(mktemp)
 .venv/bin/featurestore stack up --servers-only --record "$record" >"$up_log" 2>&1 &
 up_pid=$!
-.venv/bin/pytest tests/unit
+.venv/bin/pytest -n auto tests/unit  # pytest-xdist: one worker per core (no servers to share)
 unit=$?
 if ! wait "$up_pid"; then
   cat "$up_log"
