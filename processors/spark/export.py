@@ -70,6 +70,7 @@ def jdbc_url(settings: Settings) -> tuple[str, dict[str, str]]:
         "sslmode": pg.sslmode,
         "connectTimeout": str(pg.connect_timeout_s),
         "tcpKeepAlive": "true",  # pgjdbc has no idle setting: the OS's (two hours by default)
+        "options": pg.connect_kwargs()["options"],  # JIT off, as on every connection of ours
     }
     if pg.ssl_root_cert is not None:
         props["sslrootcert"] = str(pg.ssl_root_cert)

@@ -48,6 +48,7 @@ def test_jdbc_url_from_the_settings() -> None:
     assert url == f"jdbc:postgresql://{pg.host}:{pg.port}/{pg.database}"
     assert props["user"] == pg.user and props["driver"] == "org.postgresql.Driver"
     assert props["sslmode"] == pg.sslmode
+    assert props["options"] == "-c jit=off"  # as psycopg's connections (PostgresSettings)
 
 
 @pytest.mark.parametrize(
