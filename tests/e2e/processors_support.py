@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from contextlib import contextmanager
 from contextlib import suppress
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -31,7 +33,9 @@ import numpy as np
 import pandas as pd
 import psutil
 import psycopg
+from confluent_kafka import Consumer
 from confluent_kafka import Producer
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from featurestore.apply import apply_definitions
@@ -73,6 +77,9 @@ from tests.unit.processors.oracle import compute_features
 MARKET = Path("/work/shared/data/market")
 TRADE_FILES = [MARKET / "20131007_ibm_Trade_Tick.csv.gz", MARKET / "20131007_aig_Trade_Tick.csv.gz"]
 """Two real trade files (IBM and AIG, 2013-10-07): the topic of most runs here."""
+BASELINE = "baseline"
+"""The label of the session's baseline run (``tests/e2e/conftest.py``'s ``trades_world``): one
+local-mode Spark processor (the step on the driver) read to the end of the session's topic."""
 VIEWS = ("bars_1m", "rolling_1m")
 """The views whose tables the runs compare (by :func:`checksum`)."""
 STACK_SERVERS = ["postgres", "redis", "kafka", "schema-registry"]
@@ -99,8 +106,25 @@ class World:
     dead_letter_start: dict[int, int] = field(default_factory=dict)
     projects: dict[str, Definitions] = field(default_factory=dict)
     prefix: str = "e2e"
+    session: World | None = None
+    """The session's World of the same topic (see :meth:`for_module`), whose run
+    :data:`BASELINE` is this World's too; None in the session's World itself."""
+
+    def for_module(self, prefix: str) -> World:
+        """A World of this topic for one test module: a run id of its own (its runs' names,
+        tables and processors are its own, dropped by its :meth:`clean_up`), and this World's
+        :data:`BASELINE` run under the same label, which stays this World's to drop."""
+        return replace(self, run=uuid.uuid4().hex[:8], projects={}, prefix=prefix, session=self)
+
+    def clean_up(self) -> None:
+        """Drop what this World's runs wrote; the topic too, unless this World is a module's
+        (:meth:`for_module`): the session's World drops it at the end."""
+        topics = [self.topic] if self.session is None else []
+        clean_up(self.settings, self.projects.values(), f"{self.prefix}-*-{self.run}*", topics)
 
     def definitions(self, label: str) -> Definitions:
+        if self.session is not None and label == BASELINE:
+            return self.session.definitions(label)
         if label not in self.projects:
             defs = market_definitions(
                 f"{self.prefix}_{label}_{self.run}",
@@ -116,6 +140,8 @@ class World:
         return self.definitions(label).view(view).source.table
 
     def options(self, label: str, **kw: Any) -> ProcessorOptions:
+        if self.session is not None and label == BASELINE:
+            return self.session.options(label, **kw)
         return ProcessorOptions(
             name=f"{self.prefix}-{label}-{self.run}", project=self.definitions(label).project,
             topic=self.topic, **kw,
@@ -291,6 +317,22 @@ def produce_v2_trades_and_junk(
     return len(junk)
 
 
+def dead_letter_ends(settings: Settings) -> dict[int, int]:
+    """The end offset of each partition of the dead-letter topic: where the next letter goes."""
+    consumer = Consumer(settings.kafka.connection.consumer("x"))
+    try:
+        meta = consumer.list_topics(settings.topics.dead_letter, timeout=10)
+        parts = meta.topics[settings.topics.dead_letter].partitions
+        return {
+            p: consumer.get_watermark_offsets(
+                TopicPartition(settings.topics.dead_letter, p), timeout=10
+            )[1]
+            for p in parts
+        }
+    finally:
+        consumer.close()
+
+
 def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
     """Every trade of the topic with its log position, read back by the project's replay."""
     rows = []
@@ -456,8 +498,11 @@ def clean_up(
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
+    topics = list(topics)
+    if not topics:
+        return
     admin = AdminClient(settings.kafka.connection.admin())
-    for future in admin.delete_topics(list(topics)).values():
+    for future in admin.delete_topics(topics).values():
         future.result()
 
 

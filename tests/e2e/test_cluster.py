@@ -3,7 +3,9 @@
 The cluster is started by the project's own code (``featurestore cluster up``'s
 :class:`SparkCluster`) and stopped at the end if this module started it. Real trades go through
 a processor on the cluster, whose step runs in the executors' tasks, and through one in local
-mode on the driver: the tables must be identical, also when a worker is SIGKILLed mid-stream.
+mode on the driver (the session's baseline run of its topic, ``conftest.py``'s ``trades_world``,
+undecodable records included): the tables must be identical, also when a worker is SIGKILLed
+mid-stream.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,11 +24,8 @@ from featurestore.stack.process import stop_group
 from featurestore.stack.processors import start_processor
 from featurestore.stack.spark_cluster import SparkCluster
 from processors.status import read_status
-from tests.e2e.processors_support import TRADE_FILES
+from tests.e2e.processors_support import BASELINE
 from tests.e2e.processors_support import World
-from tests.e2e.processors_support import clean_up
-from tests.e2e.processors_support import ingest_files
-from tests.e2e.processors_support import logged_trades
 from tests.e2e.processors_support import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -46,22 +44,18 @@ def cluster(stack: Settings) -> Iterator[SparkCluster]:
 
 
 @pytest.fixture(scope="module")
-def world(stack: Settings, cluster: SparkCluster) -> Iterator[World]:
-    run = uuid.uuid4().hex[:8]
-    topic = f"e2e-cluster-trades-{run}"
-    ingest_files(stack, topic, TRADE_FILES)
-    w = World(stack, run, topic, len(logged_trades(stack, topic)), prefix="cl")
-    try:
-        yield w
-    finally:
-        clean_up(stack, w.projects.values(), f"cl-*-{run}*", [topic])
+def world(trades_world: World) -> Iterator[World]:
+    """This module's runs of the session's topic."""
+    world = trades_world.for_module("cl")
+    yield world
+    world.clean_up()
 
 
 @pytest.fixture(scope="module")
 def local_tables(world: World) -> dict[str, tuple[int, str]]:
-    """The tables of a local-mode processor (the step on the driver), read to the end."""
-    world.process("local", on_executors=False)
-    return world.sums("local")
+    """The tables of a local-mode processor (the step on the driver), read to the end: the
+    session's baseline run."""
+    return world.sums(BASELINE)
 
 
 def test_shipped_environment_on_executors_with_a_worker_sigkilled_equals_local_mode(

@@ -1,10 +1,11 @@
 """The Kafka engine end to end: the same tables as the Spark engine, from real trade files.
 
 One topic holds two real trade files (IBM and AIG, 2013-10-07), trades of a symbol written with
-two schema versions and undecodable records, as in ``test_processors.py``. The Spark engine
-computes it once (the reference); every other run here is the Kafka engine (``--engine kafka``)
-into its own project and tables, and must store the same rows, lineage and created times
-included, and the same online rows.
+two schema versions and undecodable records: the session's, which ``test_processors.py`` reads
+too (``conftest.py``'s ``trades_world``). The Spark engine computes it once (the reference: the
+session's baseline run); every run here is the Kafka engine (``--engine kafka``) into its own
+project and tables, and must store the same rows, lineage and created times included, and the
+same online rows.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from featurestore.topics import ensure_topics
 from processors.kafka_engine import start_consumer
 from processors.status import read_status
 from processors.wiring import ProcessorWiring
+from tests.e2e.processors_support import BASELINE
 from tests.e2e.processors_support import World
 from tests.e2e.processors_support import checksum
 from tests.e2e.processors_support import clean_up
-from tests.e2e.processors_support import ingest_trades_and_junk
 from tests.e2e.processors_support import logged_trades
 from tests.e2e.processors_support import wait_for
 
@@ -45,20 +46,18 @@ SYMBOLS = ["IBM", "AIG", "EVOL"]
 
 
 @pytest.fixture(scope="module")
-def world(stack: Settings) -> Iterator[World]:
-    run = uuid.uuid4().hex[:8]
-    topic = f"e2e-kafka-engine-{run}"
-    trades, junk = ingest_trades_and_junk(stack, topic)
-    w = World(stack, run, topic, len(trades) + junk, junk, trades)
-    yield w
-    clean_up(stack, w.projects.values(), f"e2e-*-{run}*", [topic])
+def world(trades_world: World) -> Iterator[World]:
+    """This module's runs of the session's topic."""
+    world = trades_world.for_module("e2e")
+    yield world
+    world.clean_up()
 
 
 @pytest.fixture(scope="module")
 def spark(world: World) -> dict[str, tuple[int, str]]:
-    """The Spark engine's tables (its checksums): what every Kafka engine run must equal."""
-    world.process("spark")
-    return world.sums("spark")
+    """The Spark engine's tables (its checksums): what every Kafka engine run must equal. Its
+    run is the session's baseline (local mode, read to the end of the topic)."""
+    return world.sums(BASELINE)
 
 
 def test_the_kafka_engine_stores_the_spark_engines_tables(
@@ -69,7 +68,7 @@ def test_the_kafka_engine_stores_the_spark_engines_tables(
     assert handle.totals["dead_letters"] == world.junk
     assert len(handle.reports) >= world.records // 4_000
     assert world.sums("kafka") == spark
-    assert world.online("kafka", SYMBOLS) == world.online("spark", SYMBOLS)
+    assert world.online("kafka", SYMBOLS) == world.online(BASELINE, SYMBOLS)
     status = read_status(world.options("kafka").status_path(world.settings))
     assert status is not None and status["engine"] == "kafka"
     assert status["totals"]["records"] == world.records and status["lag"] == 0
@@ -79,7 +78,7 @@ def test_sigkill_mid_stream_then_restart_ends_identical(
     world: World, spark: dict[str, tuple[int, str]]
 ) -> None:
     world.kill_mid_stream_then_restart(
-        "kill", "kafka", like="spark", max_offsets=500, batches=4, timeout_s=120
+        "kill", "kafka", like=BASELINE, max_offsets=500, batches=4, timeout_s=120
     )
 
 

@@ -1,9 +1,11 @@
 """The processors end to end: real trades in Kafka -> Spark -> PostgreSQL and Redis.
 
 One topic holds two real trade files (IBM and AIG, 2013-10-07), trades of a symbol written with
-two schema versions, and undecodable records. Every run below reads that same topic into its own
-Feast project and tables (unique names), sharing one SparkSession in this process; the SIGKILL
-test runs the processor as the background command it is in production.
+two schema versions, and undecodable records: the session's (``conftest.py``'s ``trades_world``),
+with its baseline run, one local-mode Spark processor read to the end, which the first tests
+check against an independent oracle and the others' tables must equal. Every run below reads
+that same topic into its own Feast project and tables (unique names), sharing one SparkSession in
+this process; the SIGKILL test runs the processor as the background command it is in production.
 """
 
 from __future__ import annotations
@@ -25,11 +27,10 @@ from featurestore.config import Settings
 from featurestore.offline import PostgresOfflineStore
 from featurestore.offline import TrainingRequest
 from tests.e2e.processors_support import BAR_FEATURES
+from tests.e2e.processors_support import BASELINE
 from tests.e2e.processors_support import ROLLING
 from tests.e2e.processors_support import World
 from tests.e2e.processors_support import checksum
-from tests.e2e.processors_support import clean_up
-from tests.e2e.processors_support import ingest_trades_and_junk
 from tests.e2e.processors_support import oracle_rows
 from tests.e2e.processors_support import read_table
 
@@ -38,36 +39,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 OHLCV = ["open", "high", "low", "close", "volume", "trade_count", "notional", "vwap"]
 
 
-def _dead_letter_ends(settings: Settings) -> dict[int, int]:
-    consumer = Consumer(settings.kafka.connection.consumer("x"))
-    try:
-        meta = consumer.list_topics(settings.topics.dead_letter, timeout=10)
-        parts = meta.topics[settings.topics.dead_letter].partitions
-        return {
-            p: consumer.get_watermark_offsets(
-                TopicPartition(settings.topics.dead_letter, p), timeout=10
-            )[1]
-            for p in parts
-        }
-    finally:
-        consumer.close()
-
-
 @pytest.fixture(scope="module")
-def world(stack: Settings) -> Iterator[World]:
-    run = uuid.uuid4().hex[:8]
-    topic = f"e2e-proc-trades-{run}"
-    trades, junk = ingest_trades_and_junk(stack, topic)
-    dead_start = _dead_letter_ends(stack)  # before any processor has read this topic's junk
-    w = World(stack, run, topic, len(trades) + junk, junk, trades, dead_start)
-    yield w
-    clean_up(stack, w.projects.values(), f"e2e-*-{run}*", [topic])
-
-
-@pytest.fixture(scope="module")
-def streamed(world: World) -> World:
-    world.process("a")
-    return world
+def streamed(trades_world: World) -> Iterator[World]:
+    """This module's runs of the session's topic, whose run :data:`BASELINE` (one local-mode
+    Spark processor) has read it to the end: what the other runs must equal."""
+    world = trades_world.for_module("e2e")
+    yield world
+    world.clean_up()
 
 
 def _us(when: datetime) -> int:
@@ -77,7 +55,7 @@ def _us(when: datetime) -> int:
 def test_stream_equals_the_independent_oracle(streamed: World) -> None:
     trades = streamed.trades
     assert set(trades["symbol"]) == {"IBM", "AIG", "EVOL"}
-    want = oracle_rows(trades, streamed.definitions("a").views)
+    want = oracle_rows(trades, streamed.definitions(BASELINE).views)
     for view, features, at_least in (
         ("bars_1m", BAR_FEATURES, 30_000),
         ("rolling_1m", ROLLING, 700),
@@ -86,7 +64,7 @@ def test_stream_equals_the_independent_oracle(streamed: World) -> None:
             for view, rows in (("ohlcv_1m", 700), ("ohlcv_5m", 150), ("ohlcv_1h", 15))
         ),
     ):
-        got = read_table(streamed.settings, streamed.table("a", view))
+        got = read_table(streamed.settings, streamed.table(BASELINE, view))
         got = got.rename(
             columns={"source_offset_start": "first_offset", "source_offset_end": "last_offset"}
         )
@@ -97,7 +75,7 @@ def test_stream_equals_the_independent_oracle(streamed: World) -> None:
             rtol=1e-9, atol=1e-12,
         )  # fmt: skip
     # Redis holds each symbol's latest row of each view, equal to the oracle's last row.
-    online = streamed.online("a", ["IBM", "AIG", "EVOL"])
+    online = streamed.online(BASELINE, ["IBM", "AIG", "EVOL"])
     for symbol, row in online.items():
         for view, features in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
             rows = want[view]
@@ -124,23 +102,32 @@ def test_undecodable_records_go_to_the_dead_letter_topic(streamed: World) -> Non
             for p, o in streamed.dead_letter_start.items()
         ]
     )
+    # Every run of the session's topic (other modules' too) dead-letters its junk: the baseline
+    # run's letters are those naming its processor.
+    processor = streamed.options(BASELINE).name.encode()
     reasons = []
+    offsets = set()
     try:
         for _ in range(20):
             for message in consumer.consume(500, timeout=1.0):
                 if message.error():
                     continue
                 headers = dict(message.headers() or [])
-                if headers.get("x-original-topic") == streamed.topic.encode():
+                if (
+                    headers.get("x-original-topic") == streamed.topic.encode()
+                    and headers.get("x-processor") == processor
+                ):
                     reason = headers["x-dead-letter-reason"]
                     assert isinstance(reason, bytes)
                     reasons.append(reason.decode())
+                    offsets.add(headers["x-original-offset"])
             if len(reasons) >= streamed.junk:
                 break
     finally:
         consumer.close()
-    # Every run of this module reads the junk; each run dead-letters it (here, at least once).
+    # Each undecodable record, dead-lettered at least once (sent before the batch's commit).
     assert len(reasons) >= streamed.junk
+    assert len(offsets) == streamed.junk
     assert all(r.startswith("undecodable") for r in reasons)
     assert any("999999" in r for r in reasons)
 
@@ -150,11 +137,11 @@ def test_feast_sdk_reads_what_the_processor_wrote(streamed: World) -> None:
 
     features = ["bars_1m:close", "bars_1m:vwap", "bars_1m:trade_count", "rolling_1m:sma_5"]
     symbols = ["IBM", "AIG", "EVOL"]
-    with feature_store(streamed.settings, streamed.definitions("a").project) as store:
+    with feature_store(streamed.settings, streamed.definitions(BASELINE).project) as store:
         got = store.get_online_features(
             features=features, entity_rows=[{"symbol": s} for s in symbols]
         ).to_dict()
-    online = streamed.online("a", symbols)
+    online = streamed.online(BASELINE, symbols)
     assert got["close"] == [online[s]["bars_1m:close"] for s in symbols]
     assert got["vwap"] == [online[s]["bars_1m:vwap"] for s in symbols]
     assert got["trade_count"] == [online[s]["bars_1m:trade_count"] for s in symbols]
@@ -164,8 +151,10 @@ def test_feast_sdk_reads_what_the_processor_wrote(streamed: World) -> None:
 
 def test_online_equals_the_point_in_time_export(streamed: World) -> None:
     symbols = ["IBM", "AIG", "EVOL"]
-    online = streamed.online("a", symbols)
-    with PostgresOfflineStore(streamed.settings.postgres.dsn, streamed.definitions("a")) as store:
+    online = streamed.online(BASELINE, symbols)
+    with PostgresOfflineStore(
+        streamed.settings.postgres.dsn, streamed.definitions(BASELINE)
+    ) as store:
         now = datetime.now(UTC)
         for view, names in (("bars_1m", BAR_FEATURES), ("rolling_1m", ROLLING)):
             # At the online row's own event time, and now: the export returns what is served.
@@ -200,7 +189,7 @@ def test_backfill_gives_the_same_rows_and_rebuilds_what_retention_dropped(
     assert report.dead_letters == streamed.junk
     before = {v.name: checksum(settings, v.source.table) for v in defs.views}
     for view in before:
-        assert before[view] == checksum(settings, streamed.table("a", view)), view
+        assert before[view] == checksum(settings, streamed.table(BASELINE, view)), view
 
     with psycopg.connect(settings.postgres.dsn, autocommit=True) as conn:
         dry = apply_retention(conn, defs.views, dry_run=True)
@@ -221,14 +210,14 @@ def test_replay_from_offset_zero_in_small_batches_rebuilds_identical_tables(
     streamed: World,
 ) -> None:
     streamed.process("c", max_offsets_per_trigger=7_000)
-    assert streamed.sums("c") == streamed.sums("a")
+    assert streamed.sums("c") == streamed.sums(BASELINE)
     symbols = ["IBM", "AIG", "EVOL"]
-    assert streamed.online("c", symbols) == streamed.online("a", symbols)
+    assert streamed.online("c", symbols) == streamed.online(BASELINE, symbols)
 
 
 def test_sigkill_mid_stream_then_restart_ends_identical(streamed: World) -> None:
     streamed.kill_mid_stream_then_restart(
-        "k", "spark", like="a", max_offsets=3000, batches=3, timeout_s=400
+        "k", "spark", like=BASELINE, max_offsets=3000, batches=3, timeout_s=400
     )
 
 
@@ -238,9 +227,9 @@ def test_the_step_on_executors_gives_the_tables_of_the_step_on_the_driver(
     """The same code in Spark's tasks (``mapInArrow``, a Python worker per task) and in the
     driver's threads: identical tables and online rows."""
     streamed.process("x", on_executors=True, max_offsets_per_trigger=20_000)
-    assert streamed.sums("x") == streamed.sums("a")
+    assert streamed.sums("x") == streamed.sums(BASELINE)
     symbols = ["IBM", "AIG", "EVOL"]
-    assert streamed.online("x", symbols) == streamed.online("a", symbols)
+    assert streamed.online("x", symbols) == streamed.online(BASELINE, symbols)
 
 
 def test_a_backfill_in_chunks_carries_each_partitions_state_across_them(streamed: World) -> None:
@@ -253,7 +242,7 @@ def test_a_backfill_in_chunks_carries_each_partitions_state_across_them(streamed
     assert report.records == streamed.records
     for view in ("bars_1m", "rolling_1m"):
         assert checksum(streamed.settings, streamed.table("ch", view)) == checksum(
-            streamed.settings, streamed.table("a", view)
+            streamed.settings, streamed.table(BASELINE, view)
         )
 
 
@@ -262,7 +251,7 @@ def test_two_applications_splitting_the_partitions_give_the_same_tables(streamed
     streamed.process("split", split=True)
     for view in ("bars_1m", "rolling_1m"):
         assert checksum(streamed.settings, streamed.table("split", view)) == checksum(
-            streamed.settings, streamed.table("a", view)
+            streamed.settings, streamed.table(BASELINE, view)
         )
 
 
