@@ -28,6 +28,8 @@ from feast import types
 from feast.aggregation import Aggregation
 from feast.data_format import AvroFormat
 from feast.data_source import DataSource
+from feast.infra.registry.sql import SqlRegistry
+from feast.project import Project
 
 __all__ = [
     "Aggregation",
@@ -40,7 +42,9 @@ __all__ = [
     "Field",
     "KafkaSource",
     "OnDemandFeatureView",
+    "Project",
     "RepoConfig",
+    "SqlRegistry",
     "StreamFeatureView",
     "ValueType",
     "types",

@@ -330,15 +330,16 @@ def feature_store(settings: Settings, project: str, repo_path: Path | None = Non
     Feast's SQL registry opens SQLAlchemy engines whose pooled PostgreSQL connections it never
     closes; left to the garbage collector, each store dropped a connection ("deleted while
     still open") whenever it happened to be collected. They are disposed here on leaving.
+    Its registry caches ``project`` only (:mod:`featurestore.definitions.feast_project_store`).
     """
-    from featurestore.definitions.feast_api import FeatureStore
     from featurestore.definitions.feast_api import RepoConfig
+    from featurestore.definitions.feast_project_store import ProjectFeatureStore
 
     ensure_registry_schema(settings)
     config = RepoConfig(**repo_config_dict(settings, project))
     config.repo_path = repo_path or Path.cwd()
     with registry_errors(f"opening project {project!r}"):
-        store = FeatureStore(config=config)
+        store = ProjectFeatureStore(config=config)
     try:
         yield store
     finally:
