@@ -165,6 +165,6 @@ def catalog_from_feast_repo(repo_path: Path) -> StaticCatalog:
     """Snapshot the registry of the Feast repo at ``repo_path`` (its ``feature_store.yaml``)."""
     if not (repo_path / "feature_store.yaml").is_file():
         raise ConfigurationError(f"no feature_store.yaml in {repo_path}")
-    from featurestore.definitions.feast_api import FeatureStore
+    from featurestore.definitions.feast_project_store import ProjectFeatureStore
 
-    return catalog_from_feast(FeatureStore(repo_path=str(repo_path)))
+    return catalog_from_feast(ProjectFeatureStore(repo_path=str(repo_path)))
