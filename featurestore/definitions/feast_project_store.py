@@ -29,8 +29,9 @@ __all__ = ["ProjectFeatureStore", "ProjectSqlRegistry"]
 class ProjectSqlRegistry(SqlRegistry):
     """Feast's SQL registry whose cache (``proto()``) holds the project it was opened for.
 
-    Everything else is Feast's: ``list_projects`` still lists every project, and reads with
-    ``allow_cache=False`` go to the database as before.
+    Everything else is Feast's: reads with ``allow_cache=False`` (``list_projects`` included,
+    which lists every project) go to the database as before; a cached read (``allow_cache=True``)
+    knows only this project, as a store opened for it asks about no other.
     """
 
     _building_cache = False
