@@ -20,7 +20,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from tests.integration.schema_registry.conftest import RegistryProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.mostly_waits]
 
 
 def record(name: str) -> Schema:

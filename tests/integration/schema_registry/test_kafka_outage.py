@@ -30,7 +30,7 @@ from tests.own_stack import own_stack
 from tests.ports import free_port
 from tests.ports import free_port_block
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.mostly_waits]
 
 SCHEMA = json.dumps({"type": "record", "name": "T", "fields": [{"name": "a", "type": "long"}]})
 

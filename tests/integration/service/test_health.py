@@ -42,7 +42,7 @@ from featurestore.stack.process import wait_until
 from tests.own_stack import own_stack
 from tests.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.mostly_waits]
 
 FEATURES = "featurestore.v1.FeatureService"
 SERVING = health_pb2.HealthCheckResponse.SERVING

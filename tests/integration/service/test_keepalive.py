@@ -28,7 +28,7 @@ from featurestore.service.testing import ServerThread
 from featurestore.stack.process import wait_until
 from featurestore.telemetry import Telemetry
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.mostly_waits]
 
 _PROXY = """
 import asyncio, sys

@@ -24,7 +24,7 @@ from featurestore.stack.supervisor import read_records
 from tests.own_stack import own_stack
 from tests.ports import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.mostly_waits]
 
 
 @pytest.fixture

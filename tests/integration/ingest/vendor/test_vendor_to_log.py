@@ -41,7 +41,7 @@ from tests.vendor_sim import TapeEvent
 from tests.vendor_sim import VendorSimulator
 from tests.vendor_sim import load_tape
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.mostly_waits]
 
 DAY = date(2013, 10, 7)
 KEY = "sim-key"
