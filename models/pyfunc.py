@@ -23,9 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from collections.abc import Mapping
+from dataclasses import asdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import Generic
 from typing import Literal
+from typing import TypeVar
+from typing import get_args
 
 import joblib  # type: ignore[import-untyped]
 import numpy as np
@@ -39,10 +44,18 @@ from models.inputs import InputTransform
 from models.inputs import input_names
 from models.inputs import model_inputs
 
-__all__ = ["NATIVE_ARTIFACT", "FeatureModel", "ModelConfig"]
+__all__ = ["CLASS_KEY", "NATIVE_ARTIFACT", "ConfiguredModel", "FeatureModel", "ModelConfig"]
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 
 NATIVE_ARTIFACT = "native"
 """The artifact key (and file stem) of the native model."""
+CLASS_KEY = "class"
+"""The key of a logged model's configuration that names its ``PythonModel`` class
+(:mod:`models.registered`)."""
 
 Flavor = Literal["xgboost", "sklearn", "onnx"]
 _STACKED_ROWS = 128
@@ -63,13 +76,47 @@ class ModelConfig:
     """Per model input, the value a NaN becomes (models that cannot take NaN)."""
 
 
-class FeatureModel(PythonModel):
+class ConfiguredModel(PythonModel, Generic[C]):
+    """A ``PythonModel`` that MLflow logs as its configuration, ``config`` (a dataclass).
+
+    Besides its artifacts, the configuration is all a logged version holds of it
+    (:mod:`models.registered`); each subclass reads it back with ``from_model_config``.
+    """
+
+    config: C
+
+    def model_config(self) -> dict[str, Any]:
+        """The configuration as MLflow logs it, naming the class.
+
+        YAML-ready values: tuples as lists, mappings as dicts, NumPy scalars as Python numbers.
+        """
+        return {CLASS_KEY: type(self).__name__, **_plain(asdict(self.config))}
+
+
+class FeatureModel(ConfiguredModel[ModelConfig]):
     """Raw ``view__feature`` columns in, one score per row out."""
 
     def __init__(self, config: ModelConfig) -> None:
         """Unbound: :meth:`load_context` (MLflow) or :meth:`bind` gives it its native model."""
         self.config = config
         self._model: Any = None
+
+    @classmethod
+    def from_model_config(cls, config: Mapping[str, Any]) -> FeatureModel:
+        """The unbound model that :meth:`model_config` describes (KeyError: a key is missing)."""
+        flavor = config["flavor"]
+        if flavor not in get_args(Flavor):
+            raise ValueError(f"flavor {flavor!r} is not one of {list(get_args(Flavor))}")
+        fill = config.get("fill_values")
+        return cls(
+            ModelConfig(
+                kind=str(config["kind"]),
+                flavor=flavor,
+                feature_columns=tuple(config["feature_columns"]),
+                positive_class=config.get("positive_class"),
+                fill_values=None if fill is None else {str(k): float(v) for k, v in fill.items()},
+            )
+        )
 
     def load_context(self, context: Any) -> None:
         """Load the native model from its artifact."""
@@ -102,6 +149,16 @@ class FeatureModel(PythonModel):
             return scorer, self.config.flavor
         order = np.asarray([list(columns).index(c) for c in own], dtype=np.intp)
         return (lambda raw: scorer(raw[:, order])), self.config.flavor
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _fill(config: ModelConfig) -> np.ndarray | None:

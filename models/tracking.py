@@ -16,6 +16,7 @@ from models._mlflow import mlflow
 from models._mlflow import quiet
 from models.drift import reference_histograms
 from models.pyfunc import NATIVE_ARTIFACT
+from models.registered import MODEL_CODE
 from models.registry import CHAMPION
 from models.registry import ModelRef
 from models.registry import ModelRegistry
@@ -97,7 +98,8 @@ def log_and_register(
             native = trained.save_native(tmp)
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=trained.unbound(),
+                python_model=MODEL_CODE,
+                model_config=trained.model_config(),
                 artifacts={NATIVE_ARTIFACT: native},
                 signature=infer_signature(example, output),
                 input_example=example,

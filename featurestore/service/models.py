@@ -40,6 +40,7 @@ from featurestore.errors import FeatureStoreError
 from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
 from featurestore.mlflow_models import load_pyfunc_model
+from featurestore.mlflow_models import python_model_of
 from featurestore.mlflow_plugins import skip_feast_header_provider
 from featurestore.online import FeatureRef
 from featurestore.service.native import Scorer
@@ -156,7 +157,7 @@ def load_pyfunc(tracking_uri: str, name: str, version: str) -> LoadedModel:
     mlflow.set_tracking_uri(tracking_uri)
     try:
         model = load_pyfunc_model(f"models:/{name}/{version}")
-    except Exception as exc:  # MLflow raises many types while downloading and unpickling
+    except Exception as exc:  # MLflow raises many types while downloading and loading
         raise FeatureStoreError(f"model {name} version {version} cannot be loaded: {exc}") from exc
     return served_model(model, name, version)
 
@@ -182,11 +183,7 @@ def _servable(model: Any, name: str, version: str, where: str) -> LoadedModel:
     schema = model.metadata.get_input_schema()
     if schema is None or not schema.has_input_names():
         raise ConfigurationError(f"{where} has no input signature")
-    python_model = (
-        model.unwrap_python_model()
-        if "python_model" in model.metadata.flavors.get("python_function", {})
-        else None
-    )
+    python_model = python_model_of(model)
     if isinstance(python_model, SequenceScoring):
         # Its signature also has the history's symbol and event_timestamp columns.
         columns = tuple(python_model.feature_columns)

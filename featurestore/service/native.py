@@ -26,6 +26,7 @@ from typing import runtime_checkable
 import numpy as np
 
 from featurestore.errors import ConfigurationError
+from featurestore.mlflow_models import python_model_of
 
 __all__ = ["NativeScoring", "Scorer", "SequenceScoring", "native_scorer"]
 
@@ -126,10 +127,9 @@ def native_scorer(model: Any, columns: tuple[str, ...], where: str) -> tuple[Sco
     ``where`` names the model version in errors.
     """
     flavors = model.metadata.flavors
-    if "python_function" in flavors and "python_model" in flavors["python_function"]:
-        python_model = model.unwrap_python_model()
-        if isinstance(python_model, NativeScoring):
-            return python_model.native_scorer(columns)
+    python_model = python_model_of(model)
+    if isinstance(python_model, NativeScoring):
+        return python_model.native_scorer(columns)
     raw = model.get_raw_model() if "sklearn" in flavors else None
     if raw is not None:
         scorer = _sklearn_scorer(raw, model, columns, where)

@@ -11,6 +11,7 @@ scorer (:class:`models.anomaly.scorer.StreamScorer`) keeps the states between ba
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from featurestore.errors import ValidationError
-from models._mlflow import PythonModel
 from models.anomaly.detector import DetectorParams
 from models.anomaly.detector import SeriesState
 from models.anomaly.detector import StepResult
 from models.anomaly.detector import StreamingDetector
+from models.pyfunc import ConfiguredModel
 
 __all__ = [
     "KIND",
@@ -128,12 +129,24 @@ def score_frame(
             yield ScoredRow(int(i), str(entities[i]), best.score, best.flagged, out)
 
 
-class DetectorModel(PythonModel):
+class DetectorModel(ConfiguredModel[DetectorConfig]):
     """The registered form: ``predict(rows)`` is each row's score (0 where not scored)."""
 
     def __init__(self, config: DetectorConfig) -> None:
-        """``config`` is all the model holds: MLflow pickles it with the model (no weights)."""
+        """``config`` is all the model holds (no weights): MLflow logs it (:meth:`model_config`)."""
         self.config = config
+
+    @classmethod
+    def from_model_config(cls, config: Mapping[str, Any]) -> DetectorModel:
+        """The model that :meth:`model_config` describes (KeyError: a key is missing)."""
+        return cls(
+            DetectorConfig(
+                view=str(config["view"]),
+                entity_key=str(config["entity_key"]),
+                features=tuple(config["features"]),
+                params=DetectorParams.from_dict(dict(config["params"])),
+            )
+        )
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None

@@ -52,6 +52,7 @@ from models.demo.market import Injection
 from models.inputs import model_inputs
 from models.pyfunc import ModelConfig
 from models.pyfunc import score
+from models.registered import MODEL_CODE
 from models.registry import CHAMPION
 from models.registry import ModelRef
 from models.registry import ModelRegistry
@@ -314,7 +315,8 @@ def register_detector(
             mlflow.log_dict(config.params.to_dict(), "detector.json")
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=DetectorModel(config),
+                python_model=MODEL_CODE,
+                model_config=DetectorModel(config).model_config(),
                 input_example=example,
                 pip_requirements=[f"numpy=={np.__version__}", f"pandas=={pd.__version__}"],
                 registered_model_name=name,

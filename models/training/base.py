@@ -42,9 +42,9 @@ class TrainedModel:
         """The registered form, bound to the in-memory native model."""
         return FeatureModel(self.config).bind(self.native)
 
-    def unbound(self) -> PythonModel:
-        """The registered form as it is pickled (the native model is an artifact)."""
-        return FeatureModel(self.config)
+    def model_config(self) -> dict[str, Any]:
+        """The registered form's configuration as MLflow logs it (:mod:`models.registered`)."""
+        return FeatureModel(self.config).model_config()
 
     def save_native(self, directory: str) -> str:
         """Write the native model under ``directory``; returns its path."""

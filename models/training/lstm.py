@@ -22,6 +22,7 @@ Serving, two ways, one runtime:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from models.inputs import model_inputs
 from models.lstm_runtime import LSTMSession
 from models.lstm_runtime import to_onnx
 from models.pyfunc import NATIVE_ARTIFACT
+from models.pyfunc import ConfiguredModel
 from models.pyfunc import ModelConfig
 from models.training.base import TrainedModel
 from models.training.base import split_metrics
@@ -106,7 +108,7 @@ def sequences(frame: pd.DataFrame, config: SequenceConfig) -> tuple[np.ndarray, 
     return out, full
 
 
-class SequenceModel(PythonModel):
+class SequenceModel(ConfiguredModel[SequenceConfig]):
     """Inline history in, P(up) per row out; and Predict's one-step scoring (module docstring)."""
 
     def __init__(self, config: SequenceConfig) -> None:
@@ -114,6 +116,20 @@ class SequenceModel(PythonModel):
         self.config = config
         self._session: LSTMSession | None = None
         self._steps: _Steps | None = None
+
+    @classmethod
+    def from_model_config(cls, config: Mapping[str, Any]) -> SequenceModel:
+        """The unbound model that :meth:`model_config` describes (KeyError: a key is missing)."""
+        return cls(
+            SequenceConfig(
+                feature_columns=tuple(config["feature_columns"]),
+                mean=tuple(float(v) for v in config["mean"]),
+                std=tuple(float(v) for v in config["std"]),
+                window=int(config["window"]),
+                hidden=int(config["hidden"]),
+                sample_view=str(config["sample_view"]),
+            )
+        )
 
     def load_context(self, context: Any) -> None:
         """Load the ONNX graph of the network."""
@@ -191,9 +207,9 @@ class TrainedSequenceModel(TrainedModel):
         assert self.sequence is not None
         return SequenceModel(self.sequence).bind(self.onnx_model)
 
-    def unbound(self) -> PythonModel:
+    def model_config(self) -> dict[str, Any]:
         assert self.sequence is not None
-        return SequenceModel(self.sequence)
+        return SequenceModel(self.sequence).model_config()
 
     def save_native(self, directory: str) -> str:
         path = f"{directory}/{NATIVE_ARTIFACT}.onnx"

@@ -41,10 +41,14 @@ def test_every_model_is_registered_promoted_and_loads_by_alias(
 
     # Both loaders (the scorer's registry and Predict's) remove the artifacts they downloaded.
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    # Logged as code and a configuration: they load where MLflow refuses pickled objects.
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
     with quiet():
         model = world.registry.load(ref)
         served = load_pyfunc(world.registry.tracking_uri, ref.name, ref.version)
     assert list(tmp_path.iterdir()) == []
+    logged = model.metadata.flavors["python_function"]
+    assert "python_model" not in logged and logged["config"]["class"] == "FeatureModel"
     assert served.columns == tuple(model.metadata.get_input_schema().input_names())
     columns = model.metadata.get_input_schema().input_names()
     refs = world.definitions.resolve(service=service)

@@ -197,9 +197,11 @@ def test_feature_options_are_parsed_per_view():
             parse_features((bad,))
 
 
-def test_the_registered_form_saves_and_loads_as_mlflow_does(tmp_path):
+def test_the_registered_form_saves_and_loads_as_mlflow_does(tmp_path, monkeypatch):
     from models._mlflow import mlflow
     from models._mlflow import quiet
+    from models.registered import MODEL_CODE
+    from tests.unit.models.logged import load_without_pickles
 
     rng = np.random.default_rng(8)
     values = 10 + rng.normal(0, 1, 200)
@@ -209,11 +211,12 @@ def test_the_registered_form_saves_and_loads_as_mlflow_does(tmp_path):
     with quiet():
         mlflow.pyfunc.save_model(
             tmp_path / "model",
-            python_model=DetectorModel(config),
+            python_model=MODEL_CODE,
+            model_config=DetectorModel(config).model_config(),
             input_example=rows.head(3),
             pip_requirements=["numpy"],
         )
-        loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+        loaded = load_without_pickles(tmp_path / "model", monkeypatch)
     assert loaded.unwrap_python_model().config == config
     np.testing.assert_array_equal(loaded.predict(rows), DetectorModel(config).predict(None, rows))
 

@@ -13,11 +13,13 @@ from models.data import SplitSpec
 from models.demo.market import Injection
 from models.pyfunc import NATIVE_ARTIFACT
 from models.pyfunc import FeatureModel
+from models.registered import MODEL_CODE
 from models.training.anomaly import anomaly_windows
 from models.training.anomaly import fit_anomaly
 from models.training.direction import fit_direction
 from models.training.metrics import conditional_baseline
 from models.training.metrics import event_precision_recall
+from tests.unit.models.logged import load_without_pickles
 
 T0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
 SPEC = SplitSpec(gap=timedelta(minutes=6))
@@ -90,7 +92,7 @@ def test_event_precision_and_recall():
     assert found["row_recall"] == 0.5
 
 
-def test_anomaly_model_scores_outliers_higher_and_keeps_the_pyfunc_contract(tmp_path):
+def test_anomaly_model_scores_outliers_higher_and_keeps_the_pyfunc_contract(tmp_path, monkeypatch):
     data = frame(n=2000)
     data = data.assign(
         **{"rolling_1m__volume_ratio": 1.0 + np.random.default_rng(1).normal(0, 0.1, 2000)}
@@ -111,17 +113,20 @@ def test_anomaly_model_scores_outliers_higher_and_keeps_the_pyfunc_contract(tmp_
     assert trained.metrics["model.all.event_recall"] == 1.0
     assert scores[in_event].max() >= trained.threshold > np.median(scores)
 
-    # saved and loaded the way the registry does it: same scores, 1-D, from raw view__feature
+    # saved and loaded the way the registry does it (as code and a configuration, no pickle of
+    # the wrapper): same scores, 1-D, from raw view__feature
     native = trained.save_native(str(tmp_path))
     example = trained.input_example()
     with quiet():
         mlflow.pyfunc.save_model(
-            tmp_path / "model", python_model=FeatureModel(trained.config),
+            tmp_path / "model", python_model=MODEL_CODE, model_config=trained.model_config(),
             artifacts={NATIVE_ARTIFACT: native}, input_example=example,
             signature=mlflow.models.infer_signature(example, scores[:5]),
             pip_requirements=["scikit-learn"],  # not inferred: a subprocess that loads the model
         )  # fmt: skip
-        loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+        loaded = load_without_pickles(tmp_path / "model", monkeypatch)
+    assert isinstance(loaded.unwrap_python_model(), FeatureModel)
+    assert loaded.unwrap_python_model().config == trained.config
     assert loaded.metadata.get_input_schema().input_names() == list(trained.config.feature_columns)
     again = loaded.predict(data[list(trained.config.feature_columns)])
     assert again.shape == (len(data),)

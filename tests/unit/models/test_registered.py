@@ -1,0 +1,88 @@
+"""The models' logged form: a configuration that reads back as the same model, or a clear error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from featurestore.errors import ConfigurationError
+from featurestore.errors import ValidationError
+from models._mlflow import MlflowException
+from models._mlflow import mlflow
+from models._mlflow import quiet
+from models.anomaly.detector import DetectorParams
+from models.anomaly.model import DetectorConfig
+from models.anomaly.model import DetectorModel
+from models.pyfunc import FeatureModel
+from models.pyfunc import ModelConfig
+from models.registered import python_model_of_config
+from models.training.lstm import SequenceConfig
+from models.training.lstm import SequenceModel
+
+FEATURE = FeatureModel(
+    ModelConfig(
+        kind="direction",
+        flavor="xgboost",
+        feature_columns=("rolling_1m__vwap_5m", "rolling_1m__sma_5"),
+        positive_class=2,
+        fill_values={"rolling_1m__sma_5": 0.5},
+    )
+)
+SEQUENCE = SequenceModel(
+    SequenceConfig(
+        feature_columns=("rolling_1m__vwap_5m",), mean=(0.25,), std=(1.5,), window=4, hidden=3
+    )
+)
+DETECTOR = DetectorModel(
+    DetectorConfig("metric_rolling_1m", "entity", ("value_mean_1m",), DetectorParams(season=60))
+)
+
+
+def _as_logged(model: Any) -> dict[str, Any]:
+    """The configuration as MLflow writes it into ``MLmodel`` (YAML) and reads it back."""
+    logged: dict[str, Any] = yaml.safe_load(yaml.safe_dump(model.model_config()))
+    return logged
+
+
+@pytest.mark.parametrize("model", [FEATURE, SEQUENCE, DETECTOR], ids=type)
+def test_each_model_reads_back_from_its_logged_configuration(model: Any) -> None:
+    again: Any = python_model_of_config(_as_logged(model))
+    assert type(again) is type(model)
+    assert again.config == model.config
+
+
+def test_a_configuration_naming_no_known_class_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="names class 'Pickled', not one of"):
+        python_model_of_config({**_as_logged(DETECTOR), "class": "Pickled"})
+    with pytest.raises(ConfigurationError, match="names class None"):
+        python_model_of_config({"view": "v"})
+
+
+def test_a_configuration_lacking_or_mistyping_a_value_is_refused_naming_it() -> None:
+    lacking = {k: v for k, v in _as_logged(FEATURE).items() if k != "feature_columns"}
+    with pytest.raises(ConfigurationError, match="FeatureModel model's configuration lacks "):
+        python_model_of_config(lacking)
+    with pytest.raises(ConfigurationError, match="flavor 'torch' is not one of"):
+        python_model_of_config({**_as_logged(FEATURE), "flavor": "torch"})
+    with pytest.raises(ConfigurationError, match="SequenceModel model's configuration is not"):
+        python_model_of_config({**_as_logged(SEQUENCE), "window": "four"})
+    params = {**DETECTOR.config.params.to_dict(), "alpha": 5.0}
+    with pytest.raises(ValidationError, match=r"alpha=5\.0 is out of range"):
+        python_model_of_config({**_as_logged(DETECTOR), "params": params})
+
+
+def test_mlflow_refuses_a_pickled_wrapper_where_pickles_are_off(tmp_path, monkeypatch) -> None:
+    """Why the store logs models as code: the pickled form does not load on such a host."""
+    with quiet():
+        mlflow.pyfunc.save_model(
+            tmp_path / "model", python_model=DETECTOR, pip_requirements=["numpy"]
+        )
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+    with pytest.raises(MlflowException, match="Deserializing model using pickle is disallowed"):
+        mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION")
+    with quiet():
+        loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+    assert loaded.unwrap_python_model().config == DETECTOR.config
