@@ -15,8 +15,9 @@ same computation on a float64 matrix (the transform as NumPy array operations pr
 native model called on the array), so no DataFrame is built per call.
 
 The feature transform (:func:`models.inputs.model_inputs`) runs inside ``predict``, so a caller
-never prepares inputs differently from training. The native model is an artifact (XGBoost JSON
-or a joblib pickle of the scikit-learn estimator) that can be used on its own.
+never prepares inputs differently from training. The native model is an artifact that can be
+used on its own: XGBoost's JSON, or the scikit-learn estimator in skops' format, which holds no
+pickle and loads only the types it is told to trust (:data:`SKLEARN_TRUSTED`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from typing import get_args
 import joblib  # type: ignore[import-untyped]
 import numpy as np
 import pandas as pd
+import skops.io  # type: ignore[import-untyped]
+import skops.io.exceptions  # type: ignore[import-untyped]
 
 from featurestore.errors import ConfigurationError
 from models._mlflow import PythonModel
@@ -44,7 +47,14 @@ from models.inputs import InputTransform
 from models.inputs import input_names
 from models.inputs import model_inputs
 
-__all__ = ["CLASS_KEY", "NATIVE_ARTIFACT", "ConfiguredModel", "FeatureModel", "ModelConfig"]
+__all__ = [
+    "CLASS_KEY",
+    "NATIVE_ARTIFACT",
+    "SKLEARN_TRUSTED",
+    "ConfiguredModel",
+    "FeatureModel",
+    "ModelConfig",
+]
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -53,6 +63,10 @@ C = TypeVar("C", bound="DataclassInstance")
 
 NATIVE_ARTIFACT = "native"
 """The artifact key (and file stem) of the native model."""
+SKLEARN_TRUSTED = ("sklearn.tree._tree.Tree",)
+"""The types a scikit-learn artifact may hold beyond skops' own trusted set (estimators, NumPy
+arrays): the trees of the forests the store trains (``RandomForestRegressor``,
+``IsolationForest``)."""
 CLASS_KEY = "class"
 """The key of a logged model's configuration that names its ``PythonModel`` class
 (:mod:`models.registered`)."""
@@ -233,17 +247,27 @@ def save_native(flavor: Flavor, native: Any, directory: str) -> str:
         path = f"{directory}/{NATIVE_ARTIFACT}.json"
         native.save_model(path)
     else:
-        path = f"{directory}/{NATIVE_ARTIFACT}.joblib"
-        joblib.dump(native, path)
+        path = f"{directory}/{NATIVE_ARTIFACT}.skops"
+        skops.io.dump(native, path)
     return path
 
 
 def load_native(flavor: Flavor, path: str) -> Any:
-    """Read a native model written by :func:`save_native`."""
+    """Read a native model written by :func:`save_native`.
+
+    Raises:
+        ConfigurationError: a scikit-learn file holds a type outside :data:`SKLEARN_TRUSTED`
+            and skops' own trusted set (named in the message).
+    """
     if flavor == "xgboost":
         import xgboost
 
         model = xgboost.XGBClassifier()
         model.load_model(path)
         return model
-    return joblib.load(path)
+    if path.endswith(".joblib"):  # a version logged before the skops format: a pickle
+        return joblib.load(path)
+    try:
+        return skops.io.load(path, trusted=list(SKLEARN_TRUSTED))
+    except skops.io.exceptions.UntrustedTypesFoundException as exc:
+        raise ConfigurationError(f"the model's scikit-learn file is refused: {exc}") from exc

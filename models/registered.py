@@ -5,9 +5,9 @@ unpickles it at load, which runs whatever the pickle says; MLflow warns at every
 such a model only while ``MLFLOW_ALLOW_PICKLE_DESERIALIZATION`` allows it. The store logs its
 models as code instead (MLflow's "models from code"): the file :data:`MODEL_CODE` and the model's
 configuration, plain values written as YAML into the version's ``MLmodel`` file beside the native
-model's artifact (XGBoost's JSON, the LSTM's ONNX graph, or a scikit-learn estimator's joblib
-file, which is a pickle: scikit-learn has no other format). Loading runs that file, which builds
-the model from its configuration (:func:`python_model_of_config`).
+model's artifact (XGBoost's JSON, the LSTM's ONNX graph, or a scikit-learn estimator in skops'
+format, which holds no pickle either). Loading runs that file, which builds the model from its
+configuration (:func:`python_model_of_config`).
 
 A configuration names its class (:data:`models.pyfunc.CLASS_KEY`); each class writes its own
 (``model_config()``) and reads it back (``from_model_config``). Versions logged pickled by

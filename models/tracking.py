@@ -27,7 +27,7 @@ __all__ = ["DRIFT_REFERENCE", "LoggedModel", "log_and_register", "read_reference
 DRIFT_REFERENCE = "drift_reference.json"
 """Run artifact: the training inputs' histograms that drift is measured against."""
 
-_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "joblib", "xgboost-cpu")
+_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "skops", "xgboost-cpu")
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,8 @@ def test_every_model_is_registered_promoted_and_loads_by_alias(
     assert list(tmp_path.iterdir()) == []
     logged = model.metadata.flavors["python_function"]
     assert "python_model" not in logged and logged["config"]["class"] == "FeatureModel"
+    native = logged["artifacts"]["native"]["path"]  # XGBoost's JSON, a forest in skops' format
+    assert native.endswith(".skops" if kind == "anomaly" else ".json"), native
     assert served.columns == tuple(model.metadata.get_input_schema().input_names())
     columns = model.metadata.get_input_schema().input_names()
     refs = world.definitions.resolve(service=service)

@@ -1,11 +1,20 @@
-"""The models' logged form: a configuration that reads back as the same model, or a clear error."""
+"""The models' logged form: a configuration and files without pickles that read back as the same
+model, or a clear error."""
 
 from __future__ import annotations
 
+import zipfile
 from typing import Any
 
+import joblib  # type: ignore[import-untyped]
+import numpy as np
 import pytest
+import skops.io  # type: ignore[import-untyped]
 import yaml
+from sklearn.ensemble import IsolationForest
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from featurestore.errors import ConfigurationError
 from featurestore.errors import ValidationError
@@ -17,6 +26,8 @@ from models.anomaly.model import DetectorConfig
 from models.anomaly.model import DetectorModel
 from models.pyfunc import FeatureModel
 from models.pyfunc import ModelConfig
+from models.pyfunc import load_native
+from models.pyfunc import save_native
 from models.registered import python_model_of_config
 from models.training.lstm import SequenceConfig
 from models.training.lstm import SequenceModel
@@ -86,3 +97,42 @@ def test_mlflow_refuses_a_pickled_wrapper_where_pickles_are_off(tmp_path, monkey
     with quiet():
         loaded = mlflow.pyfunc.load_model(str(tmp_path / "model"))
     assert loaded.unwrap_python_model().config == DETECTOR.config
+
+
+def _forests() -> list[Any]:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 4))
+    return [
+        RandomForestRegressor(n_estimators=5, max_depth=3, random_state=0).fit(x, x[:, 0]),
+        IsolationForest(n_estimators=5, random_state=0).fit(x),
+    ]
+
+
+@pytest.mark.parametrize("estimator", _forests(), ids=type)
+def test_a_scikit_learn_model_is_saved_without_a_pickle_and_loads_the_same(
+    estimator: Any, tmp_path
+) -> None:
+    path = save_native("sklearn", estimator, str(tmp_path))
+    assert path.endswith(".skops") and zipfile.is_zipfile(path)  # skops' format: JSON and .npy
+    with zipfile.ZipFile(path) as archive:
+        assert all(name.endswith((".json", ".npy")) for name in archive.namelist())
+    again = load_native("sklearn", path)
+    x = np.random.default_rng(5).normal(size=(50, 4))
+    score = "predict" if isinstance(estimator, RandomForestRegressor) else "score_samples"
+    np.testing.assert_array_equal(getattr(again, score)(x), getattr(estimator, score)(x))
+
+
+def test_a_scikit_learn_file_holding_an_untrusted_type_is_refused_naming_it(tmp_path) -> None:
+    path = str(tmp_path / "native.skops")
+    skops.io.dump(make_pipeline(FunctionTransformer(_forests)), path)
+    with pytest.raises(ConfigurationError, match=r"refused: .*test_registered\._forests"):
+        load_native("sklearn", path)
+
+
+def test_a_scikit_learn_file_of_an_earlier_release_still_loads(tmp_path) -> None:
+    """Versions logged before skops hold a joblib file (a pickle): loaded as before."""
+    forest = _forests()[0]
+    path = str(tmp_path / "native.joblib")
+    joblib.dump(forest, path)
+    x = np.ones((1, 4))
+    np.testing.assert_array_equal(load_native("sklearn", path).predict(x), forest.predict(x))

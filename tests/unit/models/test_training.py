@@ -116,6 +116,7 @@ def test_anomaly_model_scores_outliers_higher_and_keeps_the_pyfunc_contract(tmp_
     # saved and loaded the way the registry does it (as code and a configuration, no pickle of
     # the wrapper): same scores, 1-D, from raw view__feature
     native = trained.save_native(str(tmp_path))
+    assert native.endswith(".skops")  # the IsolationForest without a pickle
     example = trained.input_example()
     with quiet():
         mlflow.pyfunc.save_model(
