@@ -85,12 +85,15 @@ def serve_metrics(
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE or port == 0:
             raise
-        logger.warning("metrics port %s:%d is taken; serving on a free port instead", host, port)
         server, thread = start_http_server(0, addr=host, registry=registry)
     bound = int(server.server_port)
     target = None
     if bound != port:
         target = _register(targets_dir(settings), host, bound, {"job": job, **labels})
+        # Expected beside the stack (a second server, an ad-hoc ingest): Prometheus finds the
+        # port through the target file, so this is no warning.
+        taken = f"port {port} is taken; " if port else ""
+        logger.info("metrics on http://%s:%d/metrics (%sfound via %s)", host, bound, taken, target)
     endpoint = MetricsEndpoint(host, bound, target, server, thread)
     atexit.register(endpoint.close)
     return endpoint

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from featurestore.config import load_settings
 from featurestore.telemetry import Telemetry
@@ -21,7 +24,10 @@ def _scrape(url: str) -> str:
         return str(reply.read().decode())
 
 
-def test_a_taken_port_falls_back_to_a_free_one_registered_for_discovery(tmp_path: Path) -> None:
+def test_a_taken_port_falls_back_to_a_free_one_registered_for_discovery(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="featurestore.telemetry")
     settings = _settings(tmp_path)
     telemetry = Telemetry.prometheus()
     assert telemetry.registry is not None
@@ -43,6 +49,10 @@ def test_a_taken_port_falls_back_to_a_free_one_registered_for_discovery(tmp_path
         entry = json.loads(endpoint.target_file.read_text())[0]
         assert entry["targets"] == [f"127.0.0.1:{endpoint.port}"]
         assert entry["labels"] == {"job": "grpc", "x": "y", "pid": str(os.getpid())}
+        # an expected case beside the stack: said at INFO, with where the metrics are
+        said = [(r.levelno, r.getMessage()) for r in caplog.records]
+        where = f"port {port} is taken; found via {endpoint.target_file}"
+        assert said == [(logging.INFO, f"metrics on {endpoint.url} ({where})")]
         target = endpoint.target_file
     finally:
         endpoint.close()
