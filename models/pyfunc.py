@@ -36,8 +36,6 @@ from typing import get_args
 import joblib  # type: ignore[import-untyped]
 import numpy as np
 import pandas as pd
-import skops.io  # type: ignore[import-untyped]
-import skops.io.exceptions  # type: ignore[import-untyped]
 
 from featurestore.errors import ConfigurationError
 from models._mlflow import PythonModel
@@ -247,6 +245,8 @@ def save_native(flavor: Flavor, native: Any, directory: str) -> str:
         path = f"{directory}/{NATIVE_ARTIFACT}.json"
         native.save_model(path)
     else:
+        import skops.io  # type: ignore[import-untyped]  # ~5 s: it lists every scikit-learn type
+
         path = f"{directory}/{NATIVE_ARTIFACT}.skops"
         skops.io.dump(native, path)
     return path
@@ -267,6 +267,9 @@ def load_native(flavor: Flavor, path: str) -> Any:
         return model
     if path.endswith(".joblib"):  # a version logged before the skops format: a pickle
         return joblib.load(path)
+    import skops.io
+    import skops.io.exceptions  # type: ignore[import-untyped]
+
     try:
         return skops.io.load(path, trusted=list(SKLEARN_TRUSTED))
     except skops.io.exceptions.UntrustedTypesFoundException as exc:

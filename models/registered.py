@@ -16,7 +16,7 @@ earlier releases still load: MLflow unpickles them as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -24,21 +24,20 @@ from typing import Final
 
 from featurestore.errors import ConfigurationError
 from models._mlflow import PythonModel
-from models.anomaly.model import DetectorModel
 from models.pyfunc import CLASS_KEY
-from models.pyfunc import FeatureModel
-from models.training.lstm import SequenceModel
 
 __all__ = ["MODEL_CODE", "python_model_of_config"]
 
 MODEL_CODE: Final = str(Path(__file__).with_name("model_code.py"))
 """The file logged as every model's code (``python_model=`` of ``mlflow.pyfunc.log_model``)."""
 
-_CLASSES: Final[dict[str, Callable[[Mapping[str, Any]], PythonModel]]] = {
-    FeatureModel.__name__: FeatureModel.from_model_config,
-    SequenceModel.__name__: SequenceModel.from_model_config,
-    DetectorModel.__name__: DetectorModel.from_model_config,
+_CLASSES: Final = {
+    "FeatureModel": "models.pyfunc",
+    "SequenceModel": "models.training.lstm",
+    "DetectorModel": "models.anomaly.model",
 }
+"""Each class a configuration may name, and its module: imported only when a model of it loads
+(a scorer loading a detector does not import XGBoost, which the LSTM's trainer does)."""
 
 
 def python_model_of_config(config: Mapping[str, Any]) -> PythonModel:
@@ -49,14 +48,16 @@ def python_model_of_config(config: Mapping[str, Any]) -> PythonModel:
             value; the message says which.
     """
     name = config.get(CLASS_KEY)
-    build = _CLASSES.get(str(name))
-    if build is None:
+    module = _CLASSES.get(str(name))
+    if module is None:
         raise ConfigurationError(
             f"the model's configuration names class {name!r}, not one of {sorted(_CLASSES)}"
         )
+    build = getattr(importlib.import_module(module), str(name)).from_model_config
     try:
-        return build(config)
+        model: PythonModel = build(config)
     except KeyError as exc:
         raise ConfigurationError(f"the {name} model's configuration lacks {exc}") from exc
     except (TypeError, ValueError, AttributeError) as exc:
         raise ConfigurationError(f"the {name} model's configuration is not valid: {exc}") from exc
+    return model
