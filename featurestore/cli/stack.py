@@ -228,8 +228,10 @@ def echo_status(settings: Settings) -> None:
     """Print each server and service of the stack: state, PID, address, restarts."""
     from featurestore.stack import Stack
 
-    statuses = Stack(settings).status()
-    width = max(len(s.name) for s in statuses)
+    local = Stack(settings)
+    statuses = local.status()
+    others = local.others()
+    width = max(len(name) for name in [*(s.name for s in statuses), *(p.name for p in others)])
     for s in statuses:
         state = "healthy" if s.healthy else ("running, not healthy" if s.running else "stopped")
         pid = f"pid {s.pid}" if s.pid else ""
@@ -239,6 +241,11 @@ def echo_status(settings: Settings) -> None:
         restarts = restart_line(s, time.time())
         if restarts:
             click.echo(f"  {'':<{width}} {restarts}")
+    if others:
+        click.echo("  also running from this data folder (stack down stops them too):")
+        for process in others:
+            pid = f"pid {process.pid()}"
+            click.echo(f"  {process.name:<{width}} {'running':<22} {pid:<11} {process.log_file}")
     click.echo(f"  data and logs under {settings.data_dir.resolve()}")
     for line in alert_lines(settings):
         click.echo(line)

@@ -7,7 +7,10 @@ Values come from ``FEATURESTORE_*`` environment variables (nested with ``__``, f
 literally, no escapes), ``#`` comment lines; not TOML. The loader is this module's own, not
 pydantic-settings: it adds ``<SECRET>_FILE`` variables and messages that name the variable (and
 the file's line). Load it once at the entry point with :func:`load_settings` and pass it down;
-tests pass their own mapping instead of touching ``os.environ``.
+tests pass their own mapping instead of touching ``os.environ``. Read from the process's
+environment, the settings also take the shape the local stack's data folder was started with
+(``<data_dir>/stack.env``, written by ``stack up``: :mod:`featurestore.config._stack_shape`)
+where neither the file nor the environment gives it.
 
 What the loader refuses, naming the variable: a ``FEATURESTORE_*`` name that is no setting (with
 the closest one; the few variables of that prefix that other code reads are listed in
@@ -31,11 +34,15 @@ from featurestore.config._loader import load_settings
 from featurestore.config._loader import settings_env
 from featurestore.config._servers import *  # noqa: F403  (_servers.__all__)
 from featurestore.config._settings import *  # noqa: F403  (_settings.__all__)
+from featurestore.config._stack_shape import stack_shape_file
+from featurestore.config._stack_shape import write_stack_shape
 
 __all__ = [
     "NOT_SETTINGS",
     "load_settings",
     "settings_env",
+    "stack_shape_file",
+    "write_stack_shape",
     *_servers.__all__,
     *_settings.__all__,
 ]

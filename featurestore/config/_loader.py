@@ -16,6 +16,8 @@ from pydantic import SecretStr
 from pydantic import ValidationError
 
 from featurestore.config._settings import Settings
+from featurestore.config._stack_shape import STACK_SHAPE
+from featurestore.config._stack_shape import stack_shape_file
 from featurestore.errors import ConfigurationError
 
 __all__ = [
@@ -52,6 +54,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ``SecretStr`` field) may be given as a file instead, by the variable's name with ``_FILE``
     appended (``FEATURESTORE_KAFKA__PASSWORD_FILE=/run/secrets/kafka``), as orchestrators mount
     secrets.
+
+    With the process's environment (``environ`` None), the shape the local stack's data folder
+    was started with (``<data_dir>/stack.env``: its Kafka nodes, Redis Cluster, security; see
+    :mod:`featurestore.config._stack_shape`) comes beneath both, so that a shell which did not
+    export them reaches the stack as it runs. A mapping given is the whole environment.
     """
     env = dict(os.environ if environ is None else environ)
     config_file = env.get("FEATURESTORE_CONFIG")
@@ -64,22 +71,30 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if key.startswith("FEATURESTORE_") and key not in NOT_SETTINGS:
             values[key] = value
             origins.pop(key, None)
+    if environ is None:
+        data_dir = Path(values.get("FEATURESTORE_DATA_DIR", "").strip() or ".stack")
+        shape = stack_shape_file(data_dir)
+        if shape.is_file():
+            given = {_canonical(key) for key in values}
+            for key, (value, where) in _read_config_file(str(shape), str(shape)).items():
+                if key in STACK_SHAPE and key not in given:
+                    values[key], origins[key] = value, where
     _refuse_unknown(values, origins)
     return _settings_from(_secret_files(values, origins), origins)
 
 
-def _read_config_file(path: str) -> dict[str, tuple[str, str]]:
-    """The ``FEATURESTORE_CONFIG`` file's variables, each with its value and ``FILE:LINE``.
+def _read_config_file(path: str, which: str = "FEATURESTORE_CONFIG") -> dict[str, tuple[str, str]]:
+    """A settings file's variables, each with its value and ``FILE:LINE``.
 
     Raises:
-        ConfigurationError: the file cannot be read, or lines are not ``KEY=value``; every bad
-            line is named.
+        ConfigurationError: the file cannot be read (the message begins with ``which``), or
+            lines are not ``KEY=value``; every bad line is named.
     """
     try:
         text = Path(path).read_text()
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigurationError(f"FEATURESTORE_CONFIG: cannot read {path}: {why}") from exc
+        raise ConfigurationError(f"{which}: cannot read {path}: {why}") from exc
     found: dict[str, tuple[str, str]] = {}
     problems = []
     for number, raw in enumerate(text.splitlines(), 1):

@@ -10,6 +10,7 @@ from dataclasses import field
 from dataclasses import replace
 
 from featurestore.config import Settings
+from featurestore.config import write_stack_shape
 from featurestore.errors import ConfigurationError
 from featurestore.stack.base import Component
 from featurestore.stack.base import ComponentStatus
@@ -24,6 +25,8 @@ from featurestore.stack.mlflow import MlflowServer
 from featurestore.stack.monitor import MonitorService
 from featurestore.stack.postgres import PostgresServer
 from featurestore.stack.predictor import PredictionFeedService
+from featurestore.stack.process import ManagedProcess
+from featurestore.stack.process import recorded_processes
 from featurestore.stack.processors import ProcessorService
 from featurestore.stack.processors import event_processors
 from featurestore.stack.prometheus import PrometheusServer
@@ -135,6 +138,7 @@ class Stack:
         for component in self.components:  # a refusal before anything runs, not after half
             if component.name in wanted and component.process.pid() is None:
                 component.preflight()
+        write_stack_shape(self.settings)  # what later shells read: featurestore/config
         result = UpResult()
         began = time.monotonic()
         for wave in self.waves:
@@ -228,10 +232,26 @@ class Stack:
         self.start_services(running)
         return running
 
+    def others(self) -> list[ManagedProcess]:
+        """The live processes of this data folder that are none of these settings' components.
+
+        Processors started with ``processors start --name``, the Spark cluster of ``cluster
+        up``, and nodes of another shape than these settings say (a shell that sets
+        ``FEATURESTORE_KAFKA__BROKERS`` to other than ``stack up`` was given): each has a PID
+        file and the record of its command in ``run/`` (:func:`recorded_processes`).
+        """
+        known = set(self.component_names)
+        return [
+            process
+            for process in recorded_processes(self.supervisor.process.run_dir)
+            if process.name not in known and process.pid() is not None
+        ]
+
     def down(self, only: Iterable[str] | None = None) -> list[str]:
         """Stop the supervisor, then the servers and services (all, or those named).
 
-        The supervisor goes first, so that it starts nothing again meanwhile; the others go in
+        The supervisor goes first, so that it starts nothing again meanwhile; then, when all
+        are stopped, the data folder's :meth:`others`, which use the servers; the rest go in
         reverse start order.
 
         Returns:
@@ -247,7 +267,11 @@ class Stack:
             for name in only:  # an unknown name is an error, as for up, not "nothing to stop"
                 self.component(name)
         wanted = set(only) if only is not None else {c.name for c in everything}
-        stopped = [c.name for c in everything if c.name in wanted and c.stop()]
+        supervisor, *rest = everything
+        stopped = [supervisor.name] if supervisor.name in wanted and supervisor.stop() else []
+        if only is None:
+            stopped += [process.name for process in self.others() if process.stop()]
+        stopped += [c.name for c in rest if c.name in wanted and c.stop()]
         self.publish_targets()
         return stopped
 

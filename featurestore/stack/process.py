@@ -30,7 +30,7 @@ from pathlib import Path
 
 import psutil
 
-__all__ = ["ManagedProcess", "command_line", "stop_group", "wait_until"]
+__all__ = ["ManagedProcess", "command_line", "recorded_processes", "stop_group", "wait_until"]
 
 _REAP_WAIT_S = 2.0
 """How long :meth:`ManagedProcess.exit_reason` waits for a dead child's threads to exit."""
@@ -163,6 +163,7 @@ class ManagedProcess:
         self.child = proc
         self.pid_file.write_text(f"{proc.pid}\n")
         record = {
+            "marker": self.marker,
             "argv": list(argv),
             "cwd": None if cwd is None else str(cwd),
             "user": user,
@@ -287,6 +288,26 @@ class ManagedProcess:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def recorded_processes(run_dir: Path) -> list[ManagedProcess]:
+    """Every process with a PID file in ``run_dir`` and the record of the command it ran.
+
+    Whatever started it (a stack of other settings, ``processors start --name``, ``cluster
+    up``), each is ours only while its command line still holds the marker of that record (or,
+    in a record written before markers were, its whole command): :meth:`ManagedProcess.pid`
+    tells, and forgets a stale PID file.
+    """
+    found = []
+    for pid_file in sorted(run_dir.glob("*.pid")):
+        name = pid_file.stem
+        try:
+            record = json.loads((run_dir / f"{name}.command.json").read_text())
+            marker = record.get("marker") or " ".join(record["argv"])
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            continue  # no record of what it ran: nothing tells that it is ours
+        found.append(ManagedProcess(name, run_dir, str(marker)))
+    return found
 
 
 def command_line(pid: int, exec_wait_s: float = 0.5) -> list[str]:

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -102,6 +103,23 @@ def test_event_topics_are_replicated_three_times_two_in_sync(cluster: Cluster) -
         entries = _topic_configs(cluster.admin, name)
         assert entries["min.insync.replicas"].value == "2", name
         assert entries["retention.ms"].value == "-1", name
+
+
+def test_a_shell_that_did_not_export_the_brokers_sees_all_three(cluster: Cluster) -> None:
+    """``stack up`` kept the shape in the data folder: a new terminal's ``stack status`` (and so
+    ``stack down``) covers every node, where it once saw ``kafka`` alone and left two running."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FEATURESTORE_")}
+    env |= {
+        "FEATURESTORE_DATA_DIR": str(cluster.settings.data_dir),
+        "FEATURESTORE_KAFKA__PORT": str(cluster.settings.kafka.port),
+        "FEATURESTORE_KAFKA__CONTROLLER_PORT": str(cluster.settings.kafka.controller_port),
+    }
+    command = [sys.executable, "-m", "featurestore.cli", "stack", "status"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    rows = [line.split() for line in done.stdout.splitlines()]
+    kafka = {row[0]: row[1] for row in rows if row and row[0].startswith("kafka")}
+    assert kafka == {"kafka": "healthy", "kafka-2": "healthy", "kafka-3": "healthy"}, done.stdout
+    assert "also running" not in done.stdout, done.stdout
 
 
 def _topic_configs(admin: AdminClient, topic: str, timeout_s: float = 30.0) -> Any:
