@@ -54,4 +54,5 @@ proto:            ## regenerate the stubs from proto/: Python's, then Go's and T
 
 clean:            ## stop the stack and delete its data (keeps the resolved jars)
 	$(VENV)/featurestore stack down
-	rm -rf .stack/kafka .stack/postgres .stack/redis .stack/mlflow .stack/schema-registry .stack/run
+	d="$${FEATURESTORE_DATA_DIR:-.stack}"; [ ! -d "$$d" ] || \
+		find "$$d" -mindepth 1 -maxdepth 1 ! -name jars -exec rm -rf {} +

@@ -27,7 +27,7 @@ def up() -> None:
     click.echo(f"started: {', '.join(started)}" if started else "already up")
     click.echo(f"  master: {settings.spark_cluster.master_url}")
     click.echo(
-        "  run a processor on it: featurestore processors run --master "
+        "  start a processor on it: featurestore processors start --name on-cluster --master "
         f"{settings.spark_cluster.master_url}"
     )
 
