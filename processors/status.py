@@ -8,8 +8,6 @@ never sees half a file.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from dataclasses import asdict
 from dataclasses import dataclass
 from dataclasses import field
@@ -17,6 +15,8 @@ from datetime import UTC
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from featurestore.atomic_file import write_atomically
 
 __all__ = ["BatchStatus", "now_iso", "read_status", "write_status"]
 
@@ -70,10 +70,7 @@ def now_iso() -> str:
 
 def write_status(path: Path, status: BatchStatus, extra: dict[str, Any] | None = None) -> None:
     """Replace the status file (atomically: readers see the old or the new one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps({**asdict(status), **(extra or {})}, indent=1))
-    tmp.replace(path)
+    write_atomically(path, json.dumps({**asdict(status), **(extra or {})}, indent=1))
 
 
 def read_status(path: Path) -> dict[str, Any] | None:

@@ -16,9 +16,9 @@ with the data.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from featurestore.atomic_file import write_atomically
 from featurestore.config._settings import Settings
 
 __all__ = ["STACK_SHAPE", "stack_shape_file", "write_stack_shape"]
@@ -46,19 +46,11 @@ def stack_shape_file(data_dir: Path) -> Path:
 def write_stack_shape(settings: Settings) -> None:
     """Record the shape ``settings`` give the local stack in its data folder.
 
-    Written to a temporary file first and renamed over the old one, so that a command reading
-    the settings meanwhile sees one shape or the other, never half a file.
+    Written atomically: a command reading the settings meanwhile sees one shape or the other.
     """
-    values = {
-        "FEATURESTORE_KAFKA__BROKERS": settings.kafka.brokers,
-        "FEATURESTORE_REDIS__CLUSTER": settings.redis.cluster,
-        "FEATURESTORE_REDIS__CLUSTER_MASTERS": settings.redis.cluster_masters,
-        "FEATURESTORE_REDIS__CLUSTER_REPLICAS": settings.redis.cluster_replicas,
-        "FEATURESTORE_SECURITY__ENABLED": settings.security.enabled,
-    }
-    lines = [f"{key}={str(value).lower()}" for key, value in values.items()]
-    path = stack_shape_file(settings.data_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(_HEADER + "\n".join(lines) + "\n")
-    partial.replace(path)
+    lines = []
+    for key in STACK_SHAPE:  # FEATURESTORE_<SECTION>__<FIELD>: a number or a flag
+        section, _, name = key.removeprefix("FEATURESTORE_").lower().partition("__")
+        value = getattr(getattr(settings, section), name)
+        lines.append(f"{key}={str(value).lower()}")
+    write_atomically(stack_shape_file(settings.data_dir), _HEADER + "\n".join(lines) + "\n")

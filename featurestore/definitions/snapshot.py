@@ -28,7 +28,6 @@ import enum
 import hashlib
 import json
 import logging
-import os
 import types
 import typing
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from typing import Any
 
 import psycopg
 
+from featurestore.atomic_file import write_atomically
 from featurestore.config import Settings
 from featurestore.definitions.model import Definitions
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
@@ -210,9 +210,6 @@ def cached_definitions(
 def _keep(path: Path, data: Mapping[str, Any]) -> None:
     """Write ``data`` to ``path`` atomically; a folder that cannot be written is skipped."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data))
-        temporary.replace(path)
+        write_atomically(path, json.dumps(data))
     except OSError as exc:
         logger.warning("definitions not kept in %s: %s", path, exc)

@@ -18,6 +18,7 @@ from pathlib import Path
 import requests
 from typing_extensions import override
 
+from featurestore.atomic_file import write_atomically
 from featurestore.config import Settings
 from featurestore.config import settings_env
 from featurestore.errors import BackendUnavailableError
@@ -240,10 +241,7 @@ def write_ready_file(path: Path, **extra: object) -> None:
     with ``not_serving={backend: reason}``, and once more without when the backend is back
     (:func:`health_to_ready_file`). Written atomically: a reader sees the old or the new file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), **extra}))
-    tmp.replace(path)
+    write_atomically(path, json.dumps({"pid": os.getpid(), **extra}))
 
 
 def health_to_ready_file(path: Path, **extra: object) -> Callable[[dict[str, str]], None]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from featurestore.atomic_file import write_atomically
 from featurestore.config import Settings
 from featurestore.telemetry import SERVER_ERROR_CODES
 
@@ -86,9 +87,7 @@ def write_stack_targets(settings: Settings, wanted: Iterable[str], folder: Path)
     path = folder / STACK_TARGETS_FILE
     text = json.dumps(entries, indent=1)
     if not path.exists() or path.read_text() != text:
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(text)
-        temporary.replace(path)
+        write_atomically(path, text)
     return path
 
 

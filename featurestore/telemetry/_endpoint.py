@@ -27,6 +27,7 @@ import psutil
 from prometheus_client import CollectorRegistry
 from prometheus_client import start_http_server
 
+from featurestore.atomic_file import write_atomically
 from featurestore.config import Settings
 
 __all__ = ["MetricsEndpoint", "prune_targets", "serve_metrics", "targets_dir"]
@@ -104,9 +105,7 @@ def _register(folder: Path, host: str, port: int, labels: Mapping[str, str]) -> 
     pid = os.getpid()
     path = folder / f"{labels['job']}-{pid}-{port}.json"
     entry = [{"targets": [f"{host}:{port}"], "labels": {**labels, "pid": str(pid)}}]
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(entry))
-    temporary.replace(path)
+    write_atomically(path, json.dumps(entry))
     return path
 
 
