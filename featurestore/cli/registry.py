@@ -48,6 +48,7 @@ def apply(project: str | None, repo: Path | None) -> None:
     from featurestore.definitions import REPO_PATH
     from featurestore.definitions import load_repo
     from featurestore.definitions import validate_definitions
+    from featurestore.definitions.snapshot import cached_definitions
     from featurestore.errors import FeatureStoreError
     from featurestore.ingest.kinds import register_event_schemas
     from featurestore.stack import Stack
@@ -61,6 +62,9 @@ def apply(project: str | None, repo: Path | None) -> None:
         # topic of the user's own still needs its producer to have registered one.
         register_event_schemas(settings)
         result = apply_repo(settings, repo or REPO_PATH, project or PROJECT)
+        # Kept beside the stack, where the processors restarted below and the gRPC servers
+        # following the registry read them without importing Feast.
+        cached_definitions(settings, project or PROJECT)
     except FeatureStoreError as exc:
         click.echo(f"registry apply failed: {exc}", err=True)
         sys.exit(1)

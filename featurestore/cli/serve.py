@@ -31,7 +31,8 @@ def serve(
     from featurestore.config import load_settings
     from featurestore.definitions import PROJECT
     from featurestore.definitions import Definitions
-    from featurestore.definitions.snapshot import cached_definitions
+    from featurestore.definitions.snapshot import KeptDefinitions
+    from featurestore.definitions.snapshot import kept_definitions
     from featurestore.errors import NotFoundError
     from featurestore.online import catalog_from_feast_repo
     from featurestore.online.catalog import catalog_from_definitions
@@ -48,21 +49,21 @@ def serve(
         # Another Feast repo: its views may read any Feast source, not only the store's own
         # PostgreSQL tables, so its catalog comes from Feast's objects as they are, not from
         # the store's definitions (which refuse such sources). The one other way in, on purpose.
-        catalog = catalog_from_feast_repo(registry_path)
-    else:
-        # The Feast registry the settings point at (no feature_store.yaml, no env substitution),
-        # read through Feast only when it changed since the last start (a restart is seconds).
-        name = project or PROJECT
-        try:
-            definitions = cached_definitions(settings, name)
-        except NotFoundError:
-            # Nothing applied yet: serve an empty catalog (every feature NOT_FOUND), as a
-            # server reading an empty registry did; a restart after `registry apply` serves it.
-            logging.getLogger(__name__).warning(
-                "Feast project %r has no definitions yet: serving none (run `featurestore"
-                " registry apply`, then restart the server)",
-                name,
-            )
-            definitions = Definitions(name, (), (), ())
-        catalog = catalog_from_definitions(definitions)
-    run_server(settings, catalog)
+        run_server(settings, catalog_from_feast_repo(registry_path))
+        return
+    # The Feast registry the settings point at (no feature_store.yaml, no env substitution),
+    # read through Feast only when it changed since the last start (a restart is seconds); the
+    # server then follows it, serving what `registry apply` changes without a restart.
+    name = project or PROJECT
+    try:
+        kept = kept_definitions(settings, name)
+    except NotFoundError:
+        # Nothing applied yet: serve an empty catalog (every feature NOT_FOUND) until the
+        # first `registry apply`, which the server follows.
+        logging.getLogger(__name__).warning(
+            "Feast project %r has no definitions yet: serving none until `featurestore registry"
+            " apply`",
+            name,
+        )
+        kept = KeptDefinitions(Definitions(name, (), (), ()), None)
+    run_server(settings, catalog_from_definitions(kept.definitions), kept)

@@ -344,6 +344,9 @@ class ServiceSettings(_Section):
     """Anomaly streams served at once (each holds a Kafka consumer); more: RESOURCE_EXHAUSTED."""
     model_alias_ttl_s: float = 5.0
     """How long Predict trusts an alias -> version lookup; a promotion shows within this time."""
+    definitions_refresh_s: float = Field(default=5.0, ge=0)
+    """How often the server asks Feast's registry whether the definitions changed (one SQL
+    query); a ``registry apply`` is served within this time, without a restart. 0: never."""
     max_export_rows: int = 10_000_000
     """The most entity rows one ExportTrainingDataset call may ask for."""
     max_concurrent_exports: int = Field(default=4, ge=1)

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from typing import NamedTuple
 
 import psycopg
 
@@ -44,9 +45,11 @@ from featurestore.definitions.model import Definitions
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
 
 __all__ = [
+    "KeptDefinitions",
     "cached_definitions",
     "decode_definitions",
     "encode_definitions",
+    "kept_definitions",
     "registry_digest",
     "snapshot_file",
 ]
@@ -170,6 +173,14 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
+class KeptDefinitions(NamedTuple):
+    """A project's definitions and the registry's digest they were read at."""
+
+    definitions: Definitions
+    digest: str | None
+    """:func:`registry_digest` taken before they were read (None: it had no answer)."""
+
+
 def cached_definitions(
     settings: Settings,
     project: str,
@@ -185,26 +196,35 @@ def cached_definitions(
     Raises:
         Whatever ``load`` raises when they must be read from Feast.
     """
+    return kept_definitions(settings, project, load).definitions
+
+
+def kept_definitions(
+    settings: Settings,
+    project: str,
+    load: Callable[[Settings, str], Definitions] | None = None,
+) -> KeptDefinitions:
+    """:func:`cached_definitions` with the digest they are filed under, to watch for a change."""
     if load is None:
         from featurestore.definitions.registry import load_definitions
 
         load = load_definitions
     digest = registry_digest(settings, project)
     if digest is None:
-        return load(settings, project)
+        return KeptDefinitions(load(settings, project), None)
     path = snapshot_file(settings, project)
     code = _code_digest()
     try:
         kept = json.loads(path.read_text())
         if kept.get("registry") == digest and kept.get("code") == code:
-            return decode_definitions(kept["definitions"])
+            return KeptDefinitions(decode_definitions(kept["definitions"]), digest)
     except FileNotFoundError:
         pass
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.warning("reading Feast again: %s cannot be used (%s)", path, exc)
     definitions = load(settings, project)
     _keep(path, {"registry": digest, "code": code, "definitions": encode_definitions(definitions)})
-    return definitions
+    return KeptDefinitions(definitions, digest)
 
 
 def _keep(path: Path, data: Mapping[str, Any]) -> None:

@@ -34,6 +34,7 @@ from concurrent.futures import Future
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait
 from contextlib import contextmanager
+from copy import copy as shallow_copy
 from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
@@ -189,6 +190,15 @@ class PostgresOfflineStore(OfflineStore):
             parallelism=parallelism,
             column_copies=column_copy_root(settings),
         )
+
+    def with_definitions(self, definitions: Definitions) -> PostgresOfflineStore:
+        """This store joining with ``definitions`` (applied since); it shares the connections.
+
+        Exports under way on this one finish with the definitions they started with.
+        """
+        store = shallow_copy(self)
+        store.definitions = definitions
+        return store
 
     def close(self) -> None:
         """Close the connections kept between exports (the store stays usable)."""

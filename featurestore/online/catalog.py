@@ -10,6 +10,7 @@ serve`` reads its catalog this way, from definitions kept beside the stack:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 from featurestore.errors import ConfigurationError
 from featurestore.errors import NotFoundError
+from featurestore.online.base import FeatureCatalog
 from featurestore.online.base import FeatureRef
 from featurestore.online.base import FeatureSpec
 from featurestore.online.base import FeatureViewSpec
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from featurestore.definitions.model import Definitions
 
 __all__ = [
+    "LiveCatalog",
     "StaticCatalog",
     "catalog_from_definitions",
     "catalog_from_feast",
@@ -95,6 +98,53 @@ class StaticCatalog:
             return self.services[name]
         except KeyError:
             raise NotFoundError(f"feature service {name} does not exist") from None
+
+
+class LiveCatalog:
+    """A catalog that a newer one of the same project replaces while it is in use.
+
+    The gRPC server serves what is applied without a restart: when the registry changes, its
+    :meth:`replace` swaps the catalog, and the readers that derived plans from the old views
+    (``on_change``) drop them. Lookups go to the current catalog; everything runs on the
+    server's event loop.
+    """
+
+    def __init__(self, current: FeatureCatalog) -> None:
+        """Start with ``current``."""
+        self._current = current
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def project(self) -> str:
+        """The Feast project (never changes)."""
+        return self._current.project
+
+    def view(self, name: str) -> FeatureViewSpec:
+        """The current catalog's view called ``name``."""
+        return self._current.view(name)
+
+    def feature_service(self, name: str) -> tuple[FeatureRef, ...]:
+        """The current catalog's feature service called ``name``."""
+        return self._current.feature_service(name)
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each :meth:`replace`."""
+        self._listeners.append(listener)
+
+    def replace(self, catalog: FeatureCatalog) -> None:
+        """Serve ``catalog`` from now on.
+
+        Raises:
+            ConfigurationError: ``catalog`` is of another project (its keys are other keys).
+        """
+        if catalog.project != self._current.project:
+            raise ConfigurationError(
+                f"catalog of project {catalog.project!r} cannot replace that of"
+                f" {self._current.project!r}"
+            )
+        self._current = catalog
+        for listener in self._listeners:
+            listener()
 
 
 def catalog_from_feast(store: Any) -> StaticCatalog:

@@ -27,6 +27,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from dataclasses import replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 from typing import Protocol
 from typing import runtime_checkable
 
@@ -47,6 +48,9 @@ from featurestore.service.arrow_ipc import IpcPieces
 from featurestore.service.arrow_ipc import read_ipc_table
 from featurestore.service.convert import duration_from_proto
 from featurestore.service.convert import timestamp_from_proto
+
+if TYPE_CHECKING:
+    from featurestore.offline import PostgresOfflineStore
 
 __all__ = [
     "DatasetServicer",
@@ -178,18 +182,26 @@ class OfflineAccess:
         self._project = project
         self._load = load
         self._definitions: Definitions | None = None
-        self._store: OfflineStore | None = None
+        self._store: PostgresOfflineStore | None = None
         self._lock = asyncio.Lock()
 
     async def store(self) -> tuple[OfflineStore, Definitions]:
         """The offline store and the definitions it joins with."""
         async with self._lock:
-            if self._store is None or self._definitions is None:
+            if self._definitions is None:
                 self._definitions = await asyncio.to_thread(self._read_definitions)
+            if self._store is None:
                 from featurestore.offline import PostgresOfflineStore
 
                 self._store = PostgresOfflineStore.from_settings(self._settings, self._definitions)
             return self._store, self._definitions
+
+    async def use(self, definitions: Definitions) -> None:
+        """Join with ``definitions`` from now on (applied since); exports under way keep theirs."""
+        async with self._lock:
+            self._definitions = definitions
+            if self._store is not None:
+                self._store = self._store.with_definitions(definitions)
 
     async def aclose(self) -> None:
         """Close the store's kept connections (a later export opens new ones)."""

@@ -157,6 +157,11 @@ class PredictReader:
         self._plans: dict[tuple[FeatureRef, ...], ModelPlan | None] = {}
         self._batches: dict[tuple[ModelPlan, tuple[EntityKey, ...]], RowBatch] = {}
 
+    def forget_plans(self) -> None:
+        """Drop the plans and batches built from the catalog's views: it changed."""
+        self._plans.clear()
+        self._batches.clear()
+
     def plan(self, refs: tuple[FeatureRef, ...]) -> ModelPlan | None:
         """The plan of a model's features (built once per feature list)."""
         if refs not in self._plans:

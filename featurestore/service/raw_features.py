@@ -139,8 +139,20 @@ class RawFeatureReader:
         self._keys: dict[tuple[object, ...], bytes] = {}
         self._prepared: dict[bytes, _Prepared] = {}
         self._memo = ResponseMemo(memo_bytes) if rows.has_cache and memo_bytes else None
+        self._generation = 0
         self.counters = counters or ServerCounters()
         """Response memo hits, for the server's metrics."""
+
+    def forget_plans(self) -> None:
+        """Drop what was derived from the catalog's views: it changed (``registry apply``).
+
+        A call under way when this runs answers by its old plan and keeps no response.
+        """
+        self._plans.clear()
+        self._prepared.clear()
+        self._generation += 1
+        if self._memo is not None:
+            self._memo.clear()
 
     def _plan(self, request: feature_service_pb2.GetOnlineFeaturesRequest) -> _Plan | None:
         selector: tuple[str, ...] | str = (
@@ -256,6 +268,7 @@ class RawFeatureReader:
                 self.counters.response_memo["hit"] += 1
                 return answer
             self.counters.response_memo["miss"] += 1
+        generation = self._generation
         prepared = self.prepare(data)
         if prepared is None:
             return None
@@ -279,7 +292,7 @@ class RawFeatureReader:
                 now = time.time()
                 views = _views(plan, columns, now)
         response = _encode(plan, columns, views)
-        if memo is not None and rows.caching:
+        if memo is not None and rows.caching and generation == self._generation:
             valid_until = min(view.fresh_until for view in views)
             if valid_until > now:  # a stale row: its re-read rule must run
                 memo.put(data, rows.table(batch), batch.keys, replies, response, valid_until)

@@ -50,6 +50,11 @@ class ResponseMemo:
         """The number of responses kept."""
         return len(self._entries)
 
+    def clear(self) -> None:
+        """Forget every response (the definitions they were built under changed)."""
+        self._entries.clear()
+        self._bytes = 0
+
     def get(self, request: bytes, now: float) -> bytes | None:
         """The response kept for ``request`` if its rows are unchanged and fresh at ``now``."""
         entry = self._entries.get(request)

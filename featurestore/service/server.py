@@ -31,6 +31,8 @@ from featurestore._proto.v1 import feature_service_pb2
 from featurestore._proto.v1 import prediction_service_pb2
 from featurestore.config import ServiceSettings
 from featurestore.config import Settings
+from featurestore.definitions import Definitions
+from featurestore.definitions.snapshot import KeptDefinitions
 from featurestore.errors import ConfigurationError
 from featurestore.events import Anomaly
 from featurestore.events import ConfluentSchemaStore
@@ -38,10 +40,13 @@ from featurestore.events import PredictionLog
 from featurestore.online import FeatureCatalog
 from featurestore.online import OnlineStore
 from featurestore.online import RedisOnlineStore
+from featurestore.online.catalog import LiveCatalog
+from featurestore.online.catalog import catalog_from_definitions
 from featurestore.service.anomalies import AnomalyServicer
 from featurestore.service.auth import TokenCheck
 from featurestore.service.datasets import DatasetServicer
 from featurestore.service.datasets import OfflineAccess
+from featurestore.service.definitions_follow import DefinitionsFollow
 from featurestore.service.features import FEATURE_SERVICE
 from featurestore.service.features import FeatureServicer
 from featurestore.service.features import feature_method_handlers
@@ -97,6 +102,8 @@ class ServiceServer:
     grace_s: float
     watch: DependencyWatch | None = None
     """Keeps the health statuses NOT_SERVING while a backend is away (:mod:`.health`)."""
+    follow: DefinitionsFollow | None = None
+    """Serves the definitions applied since the start (:mod:`.definitions_follow`)."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     """Called after the server stopped, to release backends."""
     drainers: list[Callable[[], None]] = field(default_factory=list)
@@ -110,9 +117,13 @@ class ServiceServer:
         if self.watch is not None:
             await self.watch.check_once()  # a backend away at start: NOT_SERVING from the start
             self.watch.start()
+        if self.follow is not None:
+            self.follow.start()
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish (up to the grace period), then close."""
+        if self.follow is not None:
+            await self.follow.stop()
         if self.watch is not None:
             await self.watch.stop()
         await self.health.enter_graceful_shutdown()
@@ -153,8 +164,14 @@ async def create_server(
     telemetry: Telemetry | None = None,
     offline: OfflineAccess | None = None,
     probes: Mapping[str, Probe] | None = None,
+    definitions: KeptDefinitions | None = None,
 ) -> tuple[ServiceServer, int]:
     """Build the server bound to ``settings.grpc`` (port 0 picks a free one); not started.
+
+    ``definitions``: those ``catalog`` was built from, with the registry digest they were read
+    at (:func:`~featurestore.definitions.snapshot.kept_definitions`). Given, the server follows
+    the registry (``service.definitions_refresh_s``): what ``registry apply`` changes is served,
+    online and in exports, without a restart.
 
     Returns the server and the port it is bound to. Backends come from ``settings``: the Redis
     online store (unless ``store`` is given), Kafka and the schema registry (anomalies, the
@@ -186,6 +203,9 @@ async def create_server(
     )
     registrar = WrappingRegistrar(server, wrapper)
 
+    live = None
+    if definitions is not None and service.definitions_refresh_s > 0:
+        catalog = live = LiveCatalog(catalog)
     online = store
     raw = None
     predict_reader = None
@@ -298,16 +318,48 @@ async def create_server(
             " one of this host's"
         ) from None
     watch = DependencyWatch(health_servicer, backend_probes(settings) if probes is None else probes)
-    handle = ServiceServer(server, health_servicer, service.shutdown_grace_s, watch, closers)
+    follow = None
+    if live is not None and definitions is not None:
+        follow = _follow_registry(settings, definitions, live, offline, (raw, predict_reader))
+    handle = ServiceServer(
+        server, health_servicer, service.shutdown_grace_s, watch, follow, closers
+    )
     handle.drainers += [wrapper.drain, subscriptions.drain, prediction_subscriptions.drain]
     return handle, port
 
 
-async def serve(settings: Settings, catalog: FeatureCatalog) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully (metrics on their own port)."""
+def _follow_registry(
+    settings: Settings,
+    kept: KeptDefinitions,
+    catalog: LiveCatalog,
+    offline: OfflineAccess,
+    readers: tuple[RawFeatureReader | None, PredictReader | None],
+) -> DefinitionsFollow:
+    """Follow the registry: new definitions replace the catalog and the export's definitions."""
+    for reader in readers:
+        if reader is not None:
+            catalog.on_change(reader.forget_plans)
+
+    async def use(definitions: Definitions) -> None:
+        catalog.replace(catalog_from_definitions(definitions))
+        await offline.use(definitions)
+
+    return DefinitionsFollow.of(settings, kept, use)
+
+
+async def serve(
+    settings: Settings, catalog: FeatureCatalog, definitions: KeptDefinitions | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully (metrics on their own port).
+
+    ``definitions``: those ``catalog`` was built from, to follow the registry from
+    (:func:`create_server`).
+    """
     service = settings.service
     telemetry = process_telemetry(settings, "grpc", settings.metrics.grpc_port)
-    handle, port = await create_server(settings, catalog, telemetry=telemetry)
+    handle, port = await create_server(
+        settings, catalog, telemetry=telemetry, definitions=definitions
+    )
     await handle.start()
     logger.info(
         "serving on %s:%d (tls=%s, bearer tokens=%s)",
@@ -336,7 +388,9 @@ def new_event_loop(kind: str = "uvloop") -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def run_server(settings: Settings, catalog: FeatureCatalog) -> None:
+def run_server(
+    settings: Settings, catalog: FeatureCatalog, definitions: KeptDefinitions | None = None
+) -> None:
     """:func:`serve` on a new event loop of the configured kind, until it stops."""
     with asyncio.Runner(loop_factory=lambda: new_event_loop(settings.service.event_loop)) as runner:
-        runner.run(serve(settings, catalog))
+        runner.run(serve(settings, catalog, definitions))

@@ -3,8 +3,9 @@
 No code changes: a copy of ``registry/`` gets one more file (``trade_count_15m``), ``featurestore
 registry apply`` registers it, the processor (started again, as ``registry apply`` restarts the
 stack's processors) backfills it from the log while the views it already computed go on, and
-the feature is then served by ``featurestore serve`` (GetOnlineFeatures, through the Python
-SDK) and exported point in time by ``featurestore export``.
+the feature is then served by the ``featurestore serve`` started before the change, which
+follows the registry (GetOnlineFeatures through the Python SDK, and ExportTrainingDataset), and
+exported point in time by ``featurestore export``.
 
 Everything lives apart from the stack's own data: its own PostgreSQL database (Feast registry,
 offline tables, processor state), Feast project (Redis keys) and topic.
@@ -212,71 +213,92 @@ def _check_chained_view(place: Place, trades: pd.DataFrame) -> None:
             assert row.volume_5m == 0 and close is None, row
 
 
+def _start_server(place: Place) -> subprocess.Popen[bytes]:
+    """`featurestore serve` for the project, before the user's change: it follows the registry."""
+    # Its output goes to a file, not a pipe nobody reads: a full pipe would stall the server.
+    with (place.repo.parent / "serve.log").open("wb") as serve_output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "featurestore.cli", "serve", "--project", place.project],
+            env={**os.environ, "FEATURESTORE_SERVICE__DEFINITIONS_REFRESH_S": "1"},
+            stdout=serve_output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
 def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place) -> None:
+    from featurestore_client import FeatureStoreClient
+    from featurestore_client import NotFoundError
+
     settings = place.settings
     ingest_files(settings, place.topic, [MARKET / "20131007_ibm_Trade_Tick.csv.gz"])
     _apply(place)
     _stream_until_live(place)
     bars_before = read_table(settings, "bars_1m")
     assert len(bars_before) > 10_000
-
-    # The user's change: one more file in the repo, then `featurestore registry apply`.
-    (place.repo / "trade_count.py").write_text(NEW_VIEW)
-    output = _apply(place)
-    assert "trade_count_15m" in output
-    listed = CliRunner().invoke(main, ["registry", "list", "--project", place.project])
-    assert "trade_count_15m = count(price) window 0:15:00" in listed.output, listed.output
-    assert "events: the window-end rows of rolling_1m (chained)" in listed.output
-    _stream_until_live(place)
-
-    # Backfilled from the log: equal to the oracle; the other views were not rewritten.
-    trades = logged_trades(settings, place.topic)
-    want = _oracle(place, trades)
-    got = read_table(settings, "trade_count_15m")
-    assert len(got) == len(want) > 300
-    pd.testing.assert_frame_equal(
-        got[["symbol", "event_us", "trade_count_15m"]].reset_index(drop=True), want,
-        check_dtype=False,
-    )  # fmt: skip
-    bars_after = read_table(settings, "bars_1m")
-    pd.testing.assert_frame_equal(bars_after, bars_before)
-    _check_chained_view(place, trades)
-
-    # Served: `featurestore serve` for the project, read with the Python SDK.
-    from featurestore_client import FeatureStoreClient
-
-    # Its output goes to a file, not a pipe nobody reads: a full pipe would stall the server.
+    server = _start_server(place)
     serve_log = place.repo.parent / "serve.log"
-    with serve_log.open("wb") as serve_output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "featurestore.cli", "serve", "--project", place.project],
-            env=dict(os.environ), stdout=serve_output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    target = f"{settings.grpc.host}:{settings.grpc.port}"
     try:
-        target = f"{settings.grpc.host}:{settings.grpc.port}"
-        with FeatureStoreClient(target, timeout_s=10.0) as client:
+        with FeatureStoreClient(target, timeout_s=30.0) as client:
 
-            def served() -> bool:
+            def serves(feature: str) -> bool:
                 try:
-                    client.get_online_features(
-                        ["trade_count_15m:trade_count_15m"], entities={"symbol": ["IBM"]}
-                    )
+                    client.get_online_features([feature], entities={"symbol": ["IBM"]})
                 except Exception:
                     return False
                 return True
 
-            wait_for(served, 120, "the gRPC server", serve_log)
+            wait_for(lambda: serves("rolling_1m:volume_5m"), 120, "the gRPC server", serve_log)
+            with pytest.raises(NotFoundError, match="trade_count_15m"):
+                client.get_online_features(
+                    ["trade_count_15m:trade_count_15m"], entities={"symbol": ["IBM"]}
+                )
+            times = [datetime(2013, 10, 7, 15, m, 30, tzinfo=UTC) for m in (0, 20, 45)]
+            entities = pd.DataFrame({"symbol": "IBM", "event_timestamp": times})
+            before = client.export_training_dataset(
+                features=["rolling_1m:volume_5m"], entity_rows=entities
+            )  # the server's offline store now holds the definitions of before the change
+            assert before.num_rows == 3
+
+            # The user's change: one more file in the repo, then `featurestore registry apply`.
+            (place.repo / "trade_count.py").write_text(NEW_VIEW)
+            output = _apply(place)
+            assert "trade_count_15m" in output
+            listed = CliRunner().invoke(main, ["registry", "list", "--project", place.project])
+            assert "trade_count_15m = count(price) window 0:15:00" in listed.output, listed.output
+            assert "events: the window-end rows of rolling_1m (chained)" in listed.output
+            _stream_until_live(place)
+
+            # Backfilled from the log: equal to the oracle; the other views were not rewritten.
+            trades = logged_trades(settings, place.topic)
+            want = _oracle(place, trades)
+            got = read_table(settings, "trade_count_15m")
+            assert len(got) == len(want) > 300
+            pd.testing.assert_frame_equal(
+                got[["symbol", "event_us", "trade_count_15m"]].reset_index(drop=True), want,
+                check_dtype=False,
+            )  # fmt: skip
+            bars_after = read_table(settings, "bars_1m")
+            pd.testing.assert_frame_equal(bars_after, bars_before)
+            _check_chained_view(place, trades)
+
+            # Served by the server started before the apply, without a restart: online, read
+            # with the Python SDK, and exported point in time over gRPC.
+            wait_for(
+                lambda: serves("trade_count_15m:trade_count_15m"), 60, "the new view", serve_log
+            )
             online = client.get_online_features(
                 ["trade_count_15m:trade_count_15m"], entities={"symbol": ["IBM"]}
             ).to_dicts()
-        assert online[0]["trade_count_15m:trade_count_15m"] == want["trade_count_15m"].iloc[-1]
+            assert online[0]["trade_count_15m:trade_count_15m"] == want["trade_count_15m"].iloc[-1]
+            served = client.export_training_dataset(
+                features=["trade_count_15m:trade_count_15m"], entity_rows=entities
+            ).to_pandas()
+        assert "serving the definitions applied to project" in serve_log.read_text()
     finally:
         server.terminate()
         server.wait(30)
 
-    # Exported point in time: the latest row at or before each time.
-    times = [datetime(2013, 10, 7, 15, m, 30, tzinfo=UTC) for m in (0, 20, 45)]
-    entities = pd.DataFrame({"symbol": "IBM", "event_timestamp": times})
+    # Exported point in time by the CLI too: the latest row at or before each time.
     path = place.repo.parent / "rows.parquet"
     entities.to_parquet(path)
     out = place.repo.parent / "out.parquet"
@@ -287,7 +309,9 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     exported = pd.read_parquet(out)
-    for t, value in zip(times, exported["trade_count_15m"], strict=True):
+    for t, value, over_grpc in zip(
+        times, exported["trade_count_15m"], served["trade_count_15m"], strict=True
+    ):
         t_us = int(t.timestamp() * 1_000_000)
         expected = want[want["event_us"] <= t_us]["trade_count_15m"].iloc[-1]
-        assert value == expected, t
+        assert value == over_grpc == expected, t

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from collections.abc import Awaitable
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -22,6 +23,7 @@ from featurestore.online import EntityKey
 from featurestore.online import FeatureRow
 from featurestore.online import RedisOnlineStore
 from featurestore.online import StaticCatalog
+from featurestore.online.catalog import LiveCatalog
 from featurestore.online.layout import redis_key
 from featurestore.online.pipelined import encode_command
 from featurestore.online.rows import SingleRedis
@@ -266,5 +268,34 @@ def test_a_memoized_response_sees_a_ttl_crossing_at_once(
         assert fast == general
         assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE]
         assert fast.columns[1].statuses == [types_pb2.FEATURE_STATUS_PRESENT]
+
+    _run(stack, catalog, test)
+
+
+def test_a_replaced_catalog_is_answered_by_its_new_ttl(
+    stack: Settings, catalog: StaticCatalog
+) -> None:
+    """After an apply shortens a view's TTL, the server's fast path answers by it: its plans and
+    memoized responses, made under the old catalog, are dropped when the catalog is replaced."""
+    row_time = datetime.now(UTC) - timedelta(minutes=10)
+
+    async def test(both: Readers) -> None:
+        live = LiveCatalog(catalog)
+        raw = RawFeatureReader(both.fast_store.rows, live, max_entities=100)
+        live.on_change(raw.forget_plans)  # as the server wires it
+        await both.write(
+            [FeatureRow("bars_1m", EntityKey.of(symbol="TTL"), row_time, {"close": 7.0})]
+        )
+        request = _request("TTL").SerializeToString()
+        first = await raw.respond(request)
+        assert first is not None and await raw.respond(request) is first  # memoized
+        statuses = Response.FromString(first).columns[0].statuses
+        assert statuses == [types_pb2.FEATURE_STATUS_PRESENT]  # 10 minutes old, TTL 1 hour
+        shorter = replace(catalog.view("bars_1m"), ttl=timedelta(minutes=5))
+        live.replace(replace(catalog, views={**catalog.views, "bars_1m": shorter}))
+        after = await raw.respond(request)
+        assert after is not None
+        statuses = Response.FromString(after).columns[0].statuses
+        assert statuses == [types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE]
 
     _run(stack, catalog, test)
