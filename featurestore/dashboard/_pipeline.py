@@ -77,7 +77,7 @@ def pipeline_panel(
         "rpc_p99": _by(prometheus.query(rpc_p99), "grpc_method"),
         "rpc_errors": _by(
             prometheus.query(
-                f'sum by (grpc_method, grpc_code) (rate({_RPC}_count{{grpc_code!="OK"}}[{w}]))'
+                f'sum by (grpc_method, grpc_code) (rate({_RPC}_count{{grpc_code!="OK"}}[{w}])) > 0'
             ),
             "grpc_method",
             "grpc_code",

@@ -222,3 +222,10 @@ def test_every_panel_shows_this_runs_data_and_refreshes_in_place(live: Run, tmp_
         assert wait_until(lambda: page.evaluate(newer), 30), "the page was not redrawn in 30 s"
         assert page.evaluate("window.__sameDocument === true")
         assert page.evaluate("document.querySelector('#models .error').innerText") == ""
+        # RPC errors: the codes that occurred, not every (method, code) series the server
+        # exports from its start at 0
+        rates = page.evaluate(
+            "[...document.querySelectorAll('#rpc-errors tr')].slice(1)"
+            ".map(r => r.cells[r.cells.length - 1].innerText)"
+        )
+        assert rates == ["none"] or all(_number(rate) > 0 for rate in rates), rates
