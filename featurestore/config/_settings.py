@@ -344,6 +344,9 @@ class ServiceSettings(_Section):
     """Anomaly streams served at once (each holds a Kafka consumer); more: RESOURCE_EXHAUSTED."""
     model_alias_ttl_s: float = 5.0
     """How long Predict trusts an alias -> version lookup; a promotion shows within this time."""
+    preload_champions: bool = True
+    """Load the champion of each registered model (up to 16) in the background at start, so
+    that the first Predict after a restart does not wait for MLflow and the model's files."""
     definitions_refresh_s: float = Field(default=5.0, ge=0)
     """How often the server asks Feast's registry whether the definitions changed (one SQL
     query); a ``registry apply`` is served within this time, without a restart. 0: never."""

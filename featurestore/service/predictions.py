@@ -80,6 +80,7 @@ from featurestore.service.convert import decode_request
 from featurestore.service.convert import entities_from_proto
 from featurestore.service.convert import join_key_types
 from featurestore.service.convert import value_to_proto
+from featurestore.service.models import CHAMPION
 from featurestore.service.models import LoadedModel
 from featurestore.service.models import ServedModels
 from featurestore.service.predict_read import ModelPlan
@@ -110,7 +111,6 @@ IDEMPOTENCY_KEY = "idempotency-key"
 _MAX_KEY_LENGTH = 255
 _KEY_DOMAIN = b"featurestore.v1.Predict\0"
 """Prefixed to the key before hashing: these ids are not the hash of the key alone."""
-_DEFAULT_ALIAS = "champion"
 _MAX_REQUESTS = 4096
 _MAX_REQUEST_ROWS = 65_536
 """Kept requests hold their last rows, scores and response bytes: bounded by entities too."""
@@ -331,7 +331,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         alias = message.alias if selector == "alias" else None
         version = message.version if selector == "version" else None
         if selector is None:
-            alias = _DEFAULT_ALIAS
+            alias = CHAMPION
         if alias is not None and not alias:
             raise ValidationError("alias: must not be empty", field="alias")
         if version is not None:

@@ -108,6 +108,9 @@ class ServiceServer:
     """Called after the server stopped, to release backends."""
     drainers: list[Callable[[], None]] = field(default_factory=list)
     """Called when stopping begins, to end open-ended calls (streams) so that clients resume."""
+    warmers: list[Callable[[], Awaitable[object]]] = field(default_factory=list)
+    """Run in the background by :meth:`warm_up` (models loaded ahead of the first call)."""
+    _warming: list[asyncio.Task[object]] = field(default_factory=list, init=False)
 
     async def start(self) -> None:
         """Start serving and report SERVING."""
@@ -120,8 +123,19 @@ class ServiceServer:
         if self.follow is not None:
             self.follow.start()
 
+    def warm_up(self) -> None:
+        """Run the :attr:`warmers` in the background.
+
+        ``featurestore serve`` does, once serving; the servers of tests and benchmarks load what
+        their calls need.
+        """
+        loop = asyncio.get_running_loop()
+        self._warming = [loop.create_task(_logged(warm())) for warm in self.warmers]
+
     async def stop(self, grace_s: float | None = None) -> None:
         """Refuse new calls, let in-flight ones finish (up to the grace period), then close."""
+        for task in self._warming:
+            task.cancel()
         if self.follow is not None:
             await self.follow.stop()
         if self.watch is not None:
@@ -136,6 +150,15 @@ class ServiceServer:
     async def wait_for_termination(self) -> None:
         """Wait until the server has stopped."""
         await self.server.wait_for_termination()
+
+
+async def _logged(warm: Awaitable[object]) -> object:
+    """``warm``'s result; a failure is logged, not left in a task nobody awaits."""
+    try:
+        return await warm
+    except Exception:
+        logger.exception("warming up the server failed (calls load what they need)")
+        return None
 
 
 def keepalive_options(service: ServiceSettings) -> list[tuple[str, int]]:
@@ -325,6 +348,8 @@ async def create_server(
         server, health_servicer, service.shutdown_grace_s, watch, follow, closers
     )
     handle.drainers += [wrapper.drain, subscriptions.drain, prediction_subscriptions.drain]
+    if service.preload_champions:
+        handle.warmers.append(models.preload_champions)
     return handle, port
 
 
@@ -361,6 +386,7 @@ async def serve(
         settings, catalog, telemetry=telemetry, definitions=definitions
     )
     await handle.start()
+    handle.warm_up()
     logger.info(
         "serving on %s:%d (tls=%s, bearer tokens=%s)",
         settings.grpc.host, port, service.tls, service.auth,
