@@ -32,6 +32,7 @@ from featurestore.config import Settings
 from featurestore.definitions.changes import Action
 from featurestore.definitions.changes import Change
 from featurestore.definitions.changes import DefinitionChanges
+from featurestore.definitions.changes import changed_topics
 from featurestore.definitions.changes import diff_definitions
 from featurestore.definitions.feast_codec import feature_store
 from featurestore.definitions.feast_codec import to_feast_objects
@@ -69,6 +70,9 @@ class ApplyResult:
     """Offline table name -> how it is partitioned."""
     changes: DefinitionChanges | None = None
     """What it changed, as ``plan`` lists it beforehand."""
+    topics: frozenset[str] | None = None
+    """The event topics whose views it added, changed or removed: their processors compute
+    something else now (None: every processor's, as when an entity changed)."""
 
 
 class _PlannedSchemas:
@@ -223,7 +227,8 @@ def _apply(
         if objects is None:
             objects = to_feast_objects(definitions, kafka_bootstrap=settings.kafka.bootstrap)
         register_objects(store, objects)
-    return ApplyResult(definitions.project, len(objects), tables, changes)
+    topics = changed_topics(registered, definitions, changes)
+    return ApplyResult(definitions.project, len(objects), tables, changes, topics)
 
 
 def plan_definitions(

@@ -74,11 +74,12 @@ def apply(project: str | None, repo: Path | None) -> None:
     if result.changes is not None:
         for line in result.changes.lines(applied=True):
             click.echo(f"  {line}")
-    if (project or PROJECT) == PROJECT:
+    if (project or PROJECT) == PROJECT and result.topics != frozenset():
         # A processor reads the definitions when it starts: a new view is then backfilled from
-        # the log by the stream while the others go on (`featurestore registry list`).
+        # the log by the stream while the others go on (`featurestore registry list`). Only
+        # the processors of the topics whose views changed: the others go on undisturbed.
         try:
-            restarted = Stack(settings).restart_processors()
+            restarted = Stack(settings).restart_processors(result.topics)
         except FeatureStoreError as exc:
             click.echo(f"restarting the processors failed: {exc}", err=True)
             sys.exit(1)

@@ -34,7 +34,14 @@ from featurestore.definitions.validate import check_changes
 from featurestore.definitions.validate import check_tables
 from featurestore.errors import ConfigurationError
 
-__all__ = ["Action", "Change", "DefinitionChanges", "FieldChange", "diff_definitions"]
+__all__ = [
+    "Action",
+    "Change",
+    "DefinitionChanges",
+    "FieldChange",
+    "changed_topics",
+    "diff_definitions",
+]
 
 _HEADINGS = {
     "entity": "entities",
@@ -401,3 +408,23 @@ def diff_definitions(
                     )
                 )
     return DefinitionChanges(after.project, tuple(changes))
+
+
+def changed_topics(
+    before: Definitions | None, after: Definitions, changes: DefinitionChanges
+) -> frozenset[str] | None:
+    """The topics of the stream views ``changes`` adds, changes or removes.
+
+    Their processors compute something else after the apply; the other topics' do not. None:
+    every topic's (an entity changed or removed, which the views of any topic may key by; an
+    added one comes with the views that use it).
+    """
+    if any(c.kind == "entity" and c.action is not Action.ADD for c in changes.changes):
+        return None
+    views = {view.name: view for view in (before.views if before is not None else ())}
+    views.update((view.name, view) for view in after.views)
+    return frozenset(
+        stream.source.topic
+        for change in changes.changes
+        if change.kind == "feature view" and (stream := views[change.name].stream) is not None
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
@@ -217,15 +218,16 @@ class Stack:
             on_launch(component.name)
         return True
 
-    def restart_processors(self) -> list[str]:
-        """Restart the running feature processors; returns the names restarted.
+    def restart_processors(self, topics: Collection[str] | None = None) -> list[str]:
+        """Restart the running feature processors (of ``topics``, or all); returns the names.
 
         A processor reads the definitions when it starts: after ``registry apply`` a restart
         makes it compute what was applied.
         """
         running = [
             s.name for s in self.services
-            if s.name.startswith("processors") and s.process.pid() is not None
+            if isinstance(s, ProcessorService) and s.process.pid() is not None
+            and (topics is None or s.topic in topics)
         ]  # fmt: skip
         for name in running:
             self.component(name).stop()

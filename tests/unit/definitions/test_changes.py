@@ -16,10 +16,12 @@ from featurestore.definitions import Feature
 from featurestore.definitions import FeatureRef
 from featurestore.definitions import FeatureService
 from featurestore.definitions import FeatureView
+from featurestore.definitions import load_repo
 from featurestore.definitions import market_definitions
 from featurestore.definitions.changes import Action
 from featurestore.definitions.changes import Change
 from featurestore.definitions.changes import FieldChange
+from featurestore.definitions.changes import changed_topics
 from featurestore.definitions.changes import diff_definitions
 from featurestore.definitions.validate import check_changes
 from featurestore.errors import ConfigurationError
@@ -295,3 +297,28 @@ def test_applied_summary_speaks_of_what_was_done() -> None:
     assert diff_definitions(DEFS, after).summary(applied=True) == (
         "Feast project 'p': 0 added, 0 changed, 2 removed"
     )
+
+
+def test_the_topics_whose_views_change_are_those_whose_processors_restart() -> None:
+    """`registry apply` restarts the processors of these topics only (repo: trades, quotes and
+    metrics views); a change of services alone restarts none, an entity's every one."""
+    before = load_repo()
+    topic = {v.name: v.stream.source.topic for v in before.views if v.stream is not None}
+    assert len(set(topic.values())) == 3
+
+    def topics(after: Definitions) -> frozenset[str] | None:
+        return changed_topics(before, after, diff_definitions(before, after))
+
+    quotes = before.view("quotes_1m")
+    changed = _with_view(before, replace(quotes, ttl=timedelta(hours=2)))
+    assert topics(changed) == frozenset([topic["quotes_1m"]])
+    removed = _without_view(before, "metric_rolling_1m")
+    assert topics(removed) == frozenset([topic["metric_rolling_1m"]])
+    added = _with_view(before, replace(before.view("rolling_1m"), name="rolling_1m_v2"))
+    assert topics(added) == frozenset([topic["rolling_1m"]])
+    assert topics(replace(before, services=before.services[1:])) == frozenset()
+    assert topics(before) == frozenset()
+    entities = tuple(replace(e, description="changed") for e in before.entities)
+    assert topics(replace(before, entities=entities)) is None
+    first = changed_topics(None, before, diff_definitions(None, before))
+    assert first == frozenset(topic.values())
