@@ -9,9 +9,13 @@ import all of Feast through Feast's header plugin: it is left out here
 
 from __future__ import annotations
 
+import io
+import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextlib import redirect_stderr
+from contextlib import redirect_stdout
 
 from featurestore.mlflow_plugins import skip_feast_header_provider
 
@@ -25,7 +29,7 @@ with warnings.catch_warnings():
 
 skip_feast_header_provider()
 
-__all__ = ["MlflowClient", "MlflowException", "PythonModel", "mlflow", "quiet"]
+__all__ = ["MlflowClient", "MlflowException", "PythonModel", "held_back_output", "mlflow", "quiet"]
 
 
 @contextmanager
@@ -34,3 +38,21 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         yield
+
+
+@contextmanager
+def held_back_output(buffer: io.StringIO) -> Iterator[None]:
+    """Hold back what MLflow prints while models are logged and registered.
+
+    Its run links, "Successfully registered model" and INFO lines (about 10 per model) go to
+    ``buffer`` instead of the terminal, for a caller that reports each model in a line of its
+    own and shows ``buffer`` when something fails. MLflow's warnings and errors still show.
+    """
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with redirect_stdout(buffer), redirect_stderr(buffer):
+            yield
+    finally:
+        logger.setLevel(level)

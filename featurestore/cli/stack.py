@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from collections.abc import Callable
@@ -130,10 +131,17 @@ def _ensure_first_models(settings: Settings, feed: FeedOptions) -> None:
     """
     from datetime import UTC
 
+    from models._mlflow import held_back_output
     from models.bootstrap import ensure_first_models
 
     click.echo("models: training first models where none has a champion ...")
-    trained = ensure_first_models(settings, market=feed.market(datetime.now(UTC)))
+    mlflow_output = io.StringIO()
+    try:
+        with held_back_output(mlflow_output):
+            trained = ensure_first_models(settings, market=feed.market(datetime.now(UTC)))
+    except BaseException:
+        click.echo(mlflow_output.getvalue(), err=True, nl=False)  # what MLflow said meanwhile
+        raise
     for report in trained:
         click.echo(f"models: {report.kind} trained in {report.seconds:.1f} s, now champion")
 
