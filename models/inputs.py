@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from featurestore.definitions.model import FeatureRef
 from featurestore.errors import ValidationError
 
 __all__ = ["CLOSE", "InputTransform", "input_names", "model_inputs"]
@@ -39,7 +40,8 @@ _LOG_SCALED = frozenset(
 
 
 def _feature(column: str) -> str:
-    return column.rsplit("__", 1)[-1]
+    ref = FeatureRef.of_column(column)
+    return column if ref is None else ref.feature
 
 
 def input_names(columns: Sequence[str]) -> list[str]:

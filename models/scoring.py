@@ -63,8 +63,9 @@ def model_inputs(
     for column in ("symbol", "event_timestamp"):
         if column not in rows.columns:
             raise ValidationError(f"rows to score lack {column!r}", field=column)
+    refs = {c: FeatureRef.of_column(c) for c in columns}
     frame = rows.rename(
-        columns={c.split("__", 1)[1]: c for c in columns if c.startswith(f"{row_view}__")}
+        columns={r.feature: c for c, r in refs.items() if r is not None and r.view == row_view}
     )
     frame = frame.assign(event_timestamp=pd.to_datetime(frame["event_timestamp"], utc=True))
     missing = [c for c in columns if c not in frame.columns]
@@ -74,8 +75,15 @@ def model_inputs(
                 f"rows lack features {missing} and no offline store is set to join them",
                 field=missing[0],
             )
-        refs = [FeatureRef(*c.split("__", 1)) for c in missing]
-        request = TrainingRequest(features=refs, full_feature_names=True)
+        unnamed = [c for c in missing if refs[c] is None]
+        if unnamed:
+            raise ValidationError(
+                f"model input {unnamed[0]!r} is not a feature named 'view__feature'",
+                field=unnamed[0],
+            )
+        request = TrainingRequest(
+            features=[r for c in missing if (r := refs[c]) is not None], full_feature_names=True
+        )
         keys = frame[["symbol", "event_timestamp"]].reset_index(drop=True)
         joined = store.to_pandas(keys, request)
         frame = frame.reset_index(drop=True)

@@ -218,6 +218,24 @@ class FeatureRef:
             [f if isinstance(f, FeatureRef) else cls.parse(f.strip()) for f in features]
         )
 
+    @property
+    def column(self) -> str:
+        """The full name ``view__feature``.
+
+        The column of this feature in an export with full feature names, and the name of a
+        model input Predict reads this feature for.
+        """
+        return f"{self.view}__{self.feature}"
+
+    @classmethod
+    def of_column(cls, column: str) -> FeatureRef | None:
+        """``rolling_1m__vwap_5m`` -> ``rolling_1m:vwap_5m``; None if not ``view__feature``.
+
+        The view is before the first ``__``: a feature's name may contain one, a view's not.
+        """
+        view, sep, feature = column.partition("__")
+        return cls(view, feature) if sep and view and feature else None
+
     @staticmethod
     def once_each(
         refs: Sequence[FeatureRef], *, field_name: str = "features"

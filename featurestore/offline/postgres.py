@@ -49,6 +49,7 @@ from psycopg import sql
 
 from featurestore.config import Settings
 from featurestore.definitions.model import Definitions
+from featurestore.definitions.model import FeatureRef
 from featurestore.definitions.model import FeatureView
 from featurestore.definitions.model import ValueType
 from featurestore.error_maps import postgres_error
@@ -218,7 +219,8 @@ class PostgresOfflineStore(OfflineStore):
             key = self._join_key(view.name)
             keys.add(key)
             names = tuple(
-                f"{view.name}__{f.name}" if request.full_feature_names else f.name for f in features
+                FeatureRef(view.name, f.name).column if request.full_feature_names else f.name
+                for f in features
             )
             joins.append(ViewJoin(view, key, tuple(features), names))
         labels = self._label_join(request.labels)

@@ -58,13 +58,13 @@ _MAX_MODELS = 16
 
 
 def feature_ref_of_column(column: str) -> FeatureRef:
-    """``rolling_1m__vwap_5m`` -> ``rolling_1m:vwap_5m`` (the view is before the first ``__``)."""
-    view, sep, feature = column.partition("__")
-    if not sep or not view or not feature:
+    """``rolling_1m__vwap_5m`` -> ``rolling_1m:vwap_5m`` (:meth:`FeatureRef.of_column`)."""
+    ref = FeatureRef.of_column(column)
+    if ref is None:
         raise ConfigurationError(
             f"model input column {column!r} is not a feature named 'view__feature'"
         )
-    return FeatureRef(view, feature)
+    return ref
 
 
 @dataclass(frozen=True)

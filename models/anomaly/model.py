@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from featurestore.definitions.model import FeatureRef
 from featurestore.errors import ValidationError
 from models.anomaly.detector import DetectorParams
 from models.anomaly.detector import SeriesState
@@ -67,7 +68,7 @@ class DetectorConfig:
 
     def column(self, feature: str) -> str:
         """The full name of a feature: ``view__feature``."""
-        return f"{self.view}__{feature}"
+        return FeatureRef(self.view, feature).column
 
     def values(self, rows: pd.DataFrame, feature: str) -> np.ndarray:
         """A feature's values in ``rows`` (bare or full name), float64, NaN where missing."""

@@ -160,3 +160,13 @@ def test_feature_ref_parse_names_the_field() -> None:
         with pytest.raises(ValidationError, match=r"^inline_features: .* 'view:feature'") as info:
             FeatureRef.parse(bad, field_name="inline_features")
         assert info.value.field == "inline_features"
+
+
+def test_a_feature_refs_column_name_is_the_one_exports_write_and_predict_reads() -> None:
+    ref = FeatureRef("rolling_1m", "vwap_5m")
+    assert ref.column == "rolling_1m__vwap_5m"
+    assert FeatureRef.of_column(ref.column) == ref
+    # The view is before the first separator: a feature may contain one, a view may not.
+    assert FeatureRef.of_column("m__cpu__p99") == FeatureRef("m", "cpu__p99")
+    for bare in ("close", "__close", "bars_1m__", "bars_1m:close"):
+        assert FeatureRef.of_column(bare) is None

@@ -71,3 +71,26 @@ def test_injections_change_only_their_minute():
     assert out.loc[burst.bar_end - complete, "volume"] == 300 + 40_000
     assert out.loc[burst.bar_end - complete, "close"] == 50.0
     assert out.loc[t0 + pd.Timedelta(minutes=2) - complete, "close"] == 50.0
+
+
+def test_model_inputs_rename_the_row_views_bare_names_and_name_a_column_they_cannot_join():
+    from models.scoring import model_inputs
+
+    rows = pd.DataFrame(
+        {
+            "symbol": ["A"],
+            "event_timestamp": [datetime(2024, 1, 2, tzinfo=UTC)],
+            "vwap_5m": [10.0],
+            "close": [11.0],
+        }
+    )
+    frame = model_inputs(rows, ("rolling_1m__vwap_5m",), None)
+    assert frame.columns.tolist() == ["symbol", "event_timestamp", "rolling_1m__vwap_5m"]
+    assert frame["rolling_1m__vwap_5m"].tolist() == [10.0]
+
+    class NoJoins:  # model_inputs must refuse before it asks the store anything
+        def to_pandas(self, *_: object) -> pd.DataFrame:
+            raise AssertionError("asked the store")
+
+    with pytest.raises(ValidationError, match=r"^model input 'close' is not a feature named"):
+        model_inputs(rows.drop(columns="close"), ("rolling_1m__vwap_5m", "close"), NoJoins())  # type: ignore[arg-type]
