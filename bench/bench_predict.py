@@ -7,7 +7,8 @@ entities, the response written, then the call handed to the server's prediction 
 process of its own, under SCHED_IDLE), which encodes one PredictionLog per row and produces them
 to a topic of this run's own, on the same 2 cores as everything else. The families: a scikit-learn
 pipeline (imputer + linear regression) logged with MLflow's sklearn flavor over the 10 features
-of the online bench; and this project's XGBoost
+of the online bench; a user's XGBoost booster logged with MLflow's xgboost flavor over the same
+features; and this project's XGBoost
 direction model, random forest return regression and LSTM, trained by the project's trainers on
 synthetic rows of 9 features (the bench catalog's features that are not price levels: the models'
 transform expresses price levels against ``rolling_1m:close_1m``, which that catalog lacks). Each
@@ -28,10 +29,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,7 @@ from featurestore.config import Settings
 from featurestore.config import TopicSettings
 from featurestore.config import load_settings
 from featurestore.config import settings_env
+from featurestore.definitions import FeatureRef
 from featurestore.kafka_connection import create_client
 from featurestore.online.testing import BARS_1M
 from featurestore.online.testing import ROLLING_1M
@@ -69,7 +74,7 @@ PREDICT = "/featurestore.v1.PredictionService/Predict"
 
 
 def _column(feature: str) -> str:
-    return feature.replace(":", "__")
+    return FeatureRef.parse(feature).column
 
 
 def _not_price_levels() -> list[str]:
@@ -87,6 +92,8 @@ FEATURES9 = _not_price_levels()
 HISTORY_MINUTES = 35
 ROUNDS = 3
 MEASURE_S = 5.0
+SCORING_CALLS = 300
+"""Calls per median in the scoring-alone table."""
 """Seconds per measurement (one RPC, family and size, one call in flight): 6,000-7,500 calls, so
 that a p99 is about the 70th-slowest call. At 1.5 s (~2,000 calls, the online bench's length)
 the p99 of one family at 1 entity moved by up to 1.2 ms between the rounds of one run on this
@@ -109,6 +116,33 @@ def _register_pipeline(settings: Settings, name: str) -> None:
     model = make_pipeline(SimpleImputer(strategy="constant", fill_value=0.0), LinearRegression())
     model.fit(x, y)
     register_sklearn_versions(settings, name, f"bench-{name}", x, [(model, {})])
+
+
+def _register_booster(settings: Settings, name: str) -> None:
+    """A user's model: an XGBoost booster logged with MLflow's own xgboost flavor (version 1)."""
+    import xgboost as xgb
+
+    from models._mlflow import mlflow
+
+    columns = [_column(f) for f in FEATURES]
+    rng = np.random.default_rng(2)
+    x = pd.DataFrame(rng.normal(0, 1, (500, len(columns))), columns=columns)
+    booster = xgb.train(
+        {"objective": "binary:logistic", "max_depth": 4},
+        xgb.DMatrix(x, label=x.sum(axis=1) > 0),
+        60,
+    )
+    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
+    mlflow.set_experiment(f"bench-{name}")
+    with mlflow.start_run():
+        mlflow.xgboost.log_model(
+            booster,
+            name="model",
+            signature=mlflow.models.infer_signature(x, booster.predict(xgb.DMatrix(x))),
+            registered_model_name=name,
+            pip_requirements=["xgboost"],
+        )
+    mlflow.MlflowClient().set_registered_model_alias(name, "champion", "1")
 
 
 def _synthetic_dataset() -> Any:
@@ -343,10 +377,15 @@ def run(settings: Settings) -> str:
     try:
         pipeline = f"bench-model-{run_id}"
         _register_pipeline(settings, pipeline)
-        names.append(pipeline)
+        booster = f"bench-booster-{run_id}"
+        _register_booster(settings, booster)
+        names += [pipeline, booster]
         ours = _register_families(settings, run_id)
         names += ours.values()
-        families = {"scikit-learn pipeline (MLflow sklearn flavor)": (pipeline, FEATURES)}
+        families = {
+            "scikit-learn pipeline (MLflow sklearn flavor)": (pipeline, FEATURES),
+            "XGBoost booster (MLflow xgboost flavor)": (booster, FEATURES),
+        }
         families |= {family: (name, FEATURES9) for family, name in ours.items()}
         _offline_history(settings, project, prefix)
         asyncio.run(_write_rows(settings, project))
@@ -366,12 +405,72 @@ def run(settings: Settings) -> str:
         out, _ = child.communicate(timeout=60)
         counts = json.loads(out.decode().strip().splitlines()[-1])
         completeness = _log_completeness(settings, topic, predicted[0], counts)
+        scoring = _scoring(settings, families)
     finally:
         if child is not None and child.poll() is None:
             child.terminate()
             child.wait(15)
         _cleanup(settings, names, topic, project, prefix)
-    return _report(results, families, began, load_start) + "\n\n" + completeness
+    return "\n\n".join([_report(results, families, began, load_start), completeness, scoring])
+
+
+def _median_us(call: Callable[[], object]) -> float:
+    for _ in range(20):
+        call()
+    times = []
+    for _ in range(SCORING_CALLS):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e6
+
+
+def _pyfunc_predict(model: Any, frame: Callable[[], pd.DataFrame]) -> object:
+    return model.predict(frame())
+
+
+def _scoring(settings: Settings, families: dict[str, tuple[str, list[str]]]) -> str:
+    """Each family's champion scoring a matrix in this process, as Predict scores it, beside
+    MLflow's ``pyfunc.predict`` on a DataFrame of the same values."""
+    from featurestore.service.models import load_pyfunc
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for family, (name, _) in families.items():
+        loaded = load_pyfunc(settings.mlflow.tracking_uri, name, "1")
+        if loaded.sequence is not None:
+            continue  # the LSTM scores one step on a kept state: Predict's own figures above
+        columns = list(loaded.columns)
+        for n in (1, 100):
+            matrix = np.abs(rng.normal(1.0, 0.5, (n, len(columns))))
+            ours = _median_us(partial(loaded.score, matrix))
+            frame = partial(pd.DataFrame, matrix, columns=columns)
+            pyfunc = _median_us(partial(_pyfunc_predict, loaded.model, frame))
+            rows.append(
+                [family, loaded.runtime, f"{n} x {len(columns)}", ours, pyfunc, pyfunc / ours]
+            )
+    return "\n\n".join(
+        [
+            "### Scoring alone",
+            "Predict reuses a version's scores while the entities' rows are those it scored (the"
+            " rounds above call with unchanged rows); once a row changed, the call scores again."
+            f" What that costs, per family, median of {SCORING_CALLS} calls in the bench's"
+            " process (one thread for the numeric libraries, as in the server): Predict's"
+            " scorer on the float64 matrix, beside MLflow's `pyfunc.predict` on a DataFrame of"
+            " the same values (what Predict would call without its native scorers).",
+            markdown_table(
+                [
+                    "family",
+                    "runtime",
+                    "entities x features",
+                    "Predict's scorer µs",
+                    "pyfunc.predict µs",
+                    "ratio",
+                ],
+                rows,
+            ),
+        ]
+    )
 
 
 def _median(results: list[dict[Any, dict[str, float]]], key: Any, stat: str) -> float:

@@ -12,6 +12,11 @@ signature columns, NaN where a feature is missing) straight to the native model:
   ``pyfunc_predict_fn`` they were logged with) on the array. Their recorded input names must be
   the signature's, in its order (checked once); they are then dropped from the loaded copy so
   that scikit-learn does not warn, on every call, that an array has no column names;
+- models logged with MLflow's XGBoost flavor: what MLflow's own ``predict`` calls, on the array
+  instead of a DataFrame: a ``Booster``'s ``inplace_predict`` (as its ``predict`` of a DMatrix:
+  every tree, NaN missing), an ``XGBClassifier``'s or ``XGBRegressor``'s ``predict``. The
+  booster's feature names, when it has them, must be the signature's, in its order (checked
+  once, where MLflow's DMatrix would check them per call);
 - anything else goes through ``pyfunc.predict`` on a DataFrame, as before (``runtime`` says
   ``pyfunc``).
 """
@@ -121,6 +126,22 @@ def _sklearn_scorer(raw: Any, model: Any, columns: tuple[str, ...], where: str) 
     return scorer
 
 
+def _xgboost_scorer(raw: Any, columns: tuple[str, ...], where: str) -> Scorer:
+    import xgboost as xgb
+
+    booster = raw if isinstance(raw, xgb.Booster) else raw.get_booster()
+    names = booster.feature_names
+    if names is not None and tuple(names) != columns:
+        raise ConfigurationError(
+            f"{where}: the booster was trained on columns {list(names)}, "
+            f"its signature says {list(columns)}"
+        )
+    if isinstance(raw, xgb.Booster):
+        return lambda matrix: raw.inplace_predict(matrix, validate_features=False)
+    scorer: Scorer = raw.predict
+    return scorer
+
+
 def native_scorer(model: Any, columns: tuple[str, ...], where: str) -> tuple[Scorer, str]:
     """The scorer of a loaded ``mlflow.pyfunc`` model and its runtime's name (see above).
 
@@ -135,6 +156,8 @@ def native_scorer(model: Any, columns: tuple[str, ...], where: str) -> tuple[Sco
         scorer = _sklearn_scorer(raw, model, columns, where)
         if scorer is not None:
             return scorer, "sklearn"
+    if "xgboost" in flavors:
+        return _xgboost_scorer(model.get_raw_model(), columns, where), "xgboost"
     return _pandas_scorer(model, columns), "pyfunc"
 
 
