@@ -29,6 +29,7 @@ from featurestore.definitions.model import FeatureService
 from featurestore.definitions.model import FeatureView
 from featurestore.definitions.model import SourceTable
 from featurestore.definitions.model import ValueType
+from featurestore.definitions.problems import Problems
 from featurestore.definitions.repo_config import REGISTRY_SCHEMA
 from featurestore.definitions.repo_config import repo_config_dict
 from featurestore.error_maps import postgres_errors
@@ -276,7 +277,8 @@ def from_feast(
         ConfigurationError: a view Feast accepts but this store cannot use (an unsupported
             aggregation function, an unknown ``featurestore.`` tag, an offline table that is
             not PostgreSQL), an entity whose join key is no scalar or is typed differently by
-            two views; the message names the view or entity and the field. A scalar join key
+            two views; the message names the view or entity and the field, and lists every
+            view refused. A scalar join key
             type the store does not support is kept, for validation to refuse.
     """
     # Feast 0.67 stores an entity's value type as UNKNOWN; the views' entity columns keep it.
@@ -291,8 +293,13 @@ def from_feast(
         )
         for e in named
     )
+    problems = Problems()  # every view Feast accepts and this store refuses, at once
+    domain_views = []
     with quiet_stream_warnings():
-        domain_views = [_view_from_feast(view) for view in views]
+        for view in views:
+            with problems.each():
+                domain_views.append(_view_from_feast(view))
+    problems.raise_any()
     domain_services = tuple(
         FeatureService(
             name=s.name,

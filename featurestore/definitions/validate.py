@@ -32,6 +32,7 @@ from featurestore.definitions.model import Entity
 from featurestore.definitions.model import FeatureView
 from featurestore.definitions.model import StreamComputation
 from featurestore.definitions.model import ValueType
+from featurestore.definitions.problems import Problems
 from featurestore.errors import ConfigurationError
 from featurestore.errors import NotFoundError
 from featurestore.errors import SchemaError
@@ -447,40 +448,55 @@ def validate_definitions(definitions: Definitions) -> None:
     when it reads Feast objects.
 
     Raises:
-        ConfigurationError: the first problem found; the message names the view and the field.
+        ConfigurationError: every problem found (each view, service and check on its own); each
+            names the view and the field.
     """
-    _check_entities(definitions.entities)
+    problems = Problems()
+    with problems.each():
+        _check_entities(definitions.entities)
     names_seen: set[str] = set()
     for view in definitions.views:
-        if view.name in names_seen:
-            raise ConfigurationError(f"two feature views are called {view.name!r}")
-        names_seen.add(view.name)
-        reserved = reserved_feature_names(view)
-        for feature in view.features:
-            if feature.name in reserved:
-                raise ConfigurationError(
-                    f"feature view {view.name!r}: feature {feature.name!r} has the name of a"
-                    f" column every row has besides its features ({', '.join(sorted(reserved))})"
-                )
-            if not feature.value_type.has_offline_column:
-                raise ConfigurationError(
-                    f"feature view {view.name!r}: feature {feature.name!r} has type"
-                    f" {feature.value_type.value}, which the offline tables cannot hold"
-                    " (Float64, Int64, String, Bool)"
-                )
-    _check_chains(definitions.views)
+        with problems.each():
+            if view.name in names_seen:
+                raise ConfigurationError(f"two feature views are called {view.name!r}")
+            names_seen.add(view.name)
+            _check_features(view)
+    before = len(problems.errors)
+    with problems.each():
+        _check_chains(definitions.views)
+    chains_hold = len(problems.errors) == before  # else an upstream may not exist
     for view in definitions.views:
-        if view.stream is not None:
-            upstream = view.stream.upstream
-            _check_stream(
-                view, view.stream, definitions.view(upstream) if upstream is not None else None
-            )
-    _check_topics(definitions.views)
+        if view.stream is not None and (chains_hold or view.stream.upstream is None):
+            with problems.each():
+                upstream = view.stream.upstream
+                _check_stream(
+                    view, view.stream, definitions.view(upstream) if upstream is not None else None
+                )
+    with problems.each():
+        _check_topics(definitions.views)
     for service in definitions.services:
-        try:
-            definitions.resolve(service=service.name)
-        except NotFoundError as exc:
-            raise ConfigurationError(f"feature service {service.name!r}: {exc}") from exc
+        with problems.each():
+            try:
+                definitions.resolve(service=service.name)
+            except NotFoundError as exc:
+                raise ConfigurationError(f"feature service {service.name!r}: {exc}") from exc
+    problems.raise_any()
+
+
+def _check_features(view: FeatureView) -> None:
+    reserved = reserved_feature_names(view)
+    for feature in view.features:
+        if feature.name in reserved:
+            raise ConfigurationError(
+                f"feature view {view.name!r}: feature {feature.name!r} has the name of a"
+                f" column every row has besides its features ({', '.join(sorted(reserved))})"
+            )
+        if not feature.value_type.has_offline_column:
+            raise ConfigurationError(
+                f"feature view {view.name!r}: feature {feature.name!r} has type"
+                f" {feature.value_type.value}, which the offline tables cannot hold"
+                " (Float64, Int64, String, Bool)"
+            )
 
 
 def check_source_schemas(definitions: Definitions, store: SchemaStore) -> None:

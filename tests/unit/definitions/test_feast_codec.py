@@ -447,6 +447,24 @@ def test_the_codec_refuses_what_feast_accepts_but_the_store_cannot_use(
         load_repo(repo)
 
 
+def test_every_view_the_codec_refuses_is_named_in_one_error(tmp_path: Path) -> None:
+    """Mistakes in two views are two lines of one run, not two runs of plan (a view's checks
+    stop at its first)."""
+    repo = _write_repo(
+        tmp_path / "repo",
+        '{original}\nbars_1m.aggregations[0].function = "median"\n'
+        'rolling_1m.tags["featurestore.rows"] = "always"\n',
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        load_repo(repo)
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "2 problems:"
+    assert lines[1].startswith(
+        "  1. feature view 'bars_1m' aggregation 'open': unsupported aggregation function"
+    )
+    assert lines[2].startswith("  2. feature view 'rolling_1m': tag 'featurestore.rows' is")
+
+
 def test_two_views_of_one_name_are_refused_naming_their_files(tmp_path: Path) -> None:
     repo = _write_repo(tmp_path / "repo", "{original}")
     (repo / "more.py").write_text(

@@ -87,6 +87,26 @@ def test_an_aggregation_column_must_be_a_field_or_a_computed_column() -> None:
     validate_definitions(_agg0(column="size"))  # a field
 
 
+def test_every_problem_is_reported_at_once_each_naming_its_view() -> None:
+    rolling = DEFS.view("rolling_1m")
+    first = replace(_stream(rolling).aggregations[0], column="prise")
+    broken = _with_view(
+        replace(rolling, stream=replace(_stream(rolling), aggregations=(first,))),
+        _agg0(column="sighs"),
+    )
+    broken = replace(
+        broken,
+        services=(*broken.services, FeatureService("svc", (FeatureRef("bars_1m", "nope"),))),
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        validate_definitions(broken)
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "3 problems:"
+    assert re.match(r"  1\. feature view 'bars_1m' aggregation 'open': column 'sighs'", lines[1])
+    assert re.match(r"  2\. feature view 'rolling_1m' aggregation '\w+': column 'prise'", lines[2])
+    assert re.match(r"  3\. feature service 'svc': .*'nope'", lines[3])
+
+
 @pytest.mark.parametrize(
     ("function", "column"),
     [
