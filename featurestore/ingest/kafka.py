@@ -156,6 +156,7 @@ class EventProducer:
         self.on_latency: Callable[[float], None] | None = None
         """Called with the produce latency of one acknowledged record in :data:`LATENCY_SAMPLE`."""
         self._acknowledged = 0
+        self._produced = 0
         self._closed = False
         self._producer = create_client(Producer, {**config, "error_cb": self._on_error})
 
@@ -205,6 +206,7 @@ class EventProducer:
                     headers=headers,
                     timestamp=timestamp_ms,
                 )
+                self._produced += 1
                 return
             except BufferError:
                 self._producer.poll(0.05)
@@ -233,8 +235,11 @@ class EventProducer:
         """
         if self._closed:
             return 0
-        left = self.flush(timeout_s)
-        if left:
+        left = 0
+        if self.flush(timeout_s):
+            # Records, not the client's queue length: librdkafka's also counts the callbacks
+            # waiting to be served (an error_cb of the broker that is away), which are not.
+            left = self._produced - self._acknowledged - self.report.total_failed
             self._producer.purge()
             self._producer.flush(0)  # serves the purged records' delivery reports
         self._closed = True
