@@ -160,9 +160,12 @@ def predict(
 
             metrics.add_model(name, version)
 
-            def on_batch(rows: int, n: int, name: str = name) -> None:
+            def on_batch(
+                rows: int, n: int, name: str = name, version: Callable[[], str] = version
+            ) -> None:
                 metrics.batch(rows, n, name)
-                click.echo(f"{name}: predicted {n} of {rows} rows")
+                # The version in use now: a promotion shows in the next batch's line.
+                click.echo(f"{name} version {version()}: predicted {n} of {rows} rows")
 
             def feed(
                 predictor: Predictor = predictor, on_batch: Callable[..., None] = on_batch

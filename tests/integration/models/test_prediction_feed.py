@@ -102,6 +102,7 @@ def test_feed_predicts_every_stored_row_once_and_records_it_with_outcomes(
         output = process.communicate(timeout=60)[0]
     assert process.returncode == 0, output
     assert recorded == expected, output[-2000:]
+    assert f"{name} version {world.reports['direction'].logged.ref.version}: predicted" in output
     distinct = _count(dsn, sql.SQL(
         "SELECT count(DISTINCT (entity ->> 'symbol', feature_time)) FROM {}"
     ).format(table))  # fmt: skip
