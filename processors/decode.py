@@ -1,5 +1,9 @@
 """Kafka records -> the engine's events (entity, time, id, numeric fields), or dead letters.
 
+A text field that the definitions compare with texts (``name == 'cpu_load'``) is read as the
+code of its text (:meth:`processors.features.plan.SourcePlan.text_codes`), so every field the
+engine reads is a number.
+
 Each record is decoded with its own writer schema (by the id in its Confluent header, fetched
 once per id from the registry) and projected onto the fields the applied definitions read
 (:class:`processors.features.plan.SourcePlan`). So a topic holding several versions of an event
@@ -203,8 +207,9 @@ class EventDecoder:
         wanted = {source.entity_field: {"string"}, source.timestamp_field: {"long", "int"}}
         if source.id_field:
             wanted[source.id_field] = {"string"}
+        texts = dict(source.texts)
         for name in source.fields:
-            wanted[name] = _NUMERIC
+            wanted[name] = {"string"} if name in texts else _NUMERIC
         self._wanted = wanted
 
     def _plan(self, schema_id: int) -> _Plan:
@@ -429,6 +434,7 @@ def _read_columnar(
     framed = (length >= HEADER_SIZE) & (head[:, 0] == 0)
     one_by_one: npt.NDArray[np.bool_] = ~empty & ~framed
     raw = buf.tobytes()
+    texts = dict(source.texts)
     for schema_id in np.unique(schema_ids[framed]).tolist():
         rows = np.flatnonzero(framed & (schema_ids == schema_id))
         try:
@@ -453,8 +459,13 @@ def _read_columnar(
         got.time_null[rows] |= when.null[good]
         for name in source.fields:
             column = out.columns[name]
-            got.values[name][rows] = column.values[good]
             got.null[name][rows] = column.null[good]
+            if name in texts:
+                spans = np.full(len(rows), None, dtype=object)
+                _spans(raw, column, good, np.arange(len(rows)), spans)
+                got.values[name][rows] = source.text_codes(name, spans.tolist())
+            else:
+                got.values[name][rows] = column.values[good]
         if source.id_field:
             _spans(raw, out.columns[source.id_field], good, rows, got.ids)
     return one_by_one
@@ -490,6 +501,7 @@ def _read_one_by_one(
     reasons: dict[int, str],
 ) -> None:
     """Read records through fastavro, one at a time (the exact error of a bad one)."""
+    texts = dict(source.texts)
     picked = (source.entity_field, source.timestamp_field, *source.fields)
     if source.id_field:
         picked += (source.id_field,)
@@ -509,6 +521,9 @@ def _read_one_by_one(
         for j, name in enumerate(source.fields):
             v = row[2 + j]
             got.null[name][i] = v is None
-            got.values[name][i] = 0.0 if v is None else float(v)
+            if name in texts:
+                got.values[name][i] = source.text_codes(name, [v])[0]
+            else:
+                got.values[name][i] = 0.0 if v is None else float(v)
         if source.id_field:
             got.ids[i] = row[-1]

@@ -316,7 +316,8 @@ class IntervalRunner:
                     lane.repairs.append(stored.online)
                 states[name] = PartitionState.from_bytes(
                     next_offset, stored.state, stored.chunks,
-                    fingerprint=job.views.fingerprint(name), view=name,
+                    fingerprint=job.views.fingerprint(name),
+                    former_fingerprint=job.views.former_fingerprint(name), view=name,
                 )  # fmt: skip
                 lane.base[name] = next_offset
         lane.states = states

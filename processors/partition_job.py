@@ -161,7 +161,8 @@ class PartitionJob:
                         repairs.append(stored.online)
                     state = PartitionState.from_bytes(
                         next_offset, stored.state, stored.chunks,
-                        fingerprint=self.views.fingerprint(name), view=name,
+                        fingerprint=self.views.fingerprint(name),
+                        former_fingerprint=self.views.former_fingerprint(name), view=name,
                     )  # fmt: skip
                 states[name] = state
             timer.lap("state_s")

@@ -99,9 +99,14 @@ class PartitionState:
         chunks: Iterable[EventChunk] = (),
         *,
         fingerprint: str = "",
+        former_fingerprint: str = "",
         view: str = "",
     ) -> PartitionState:
         """Read what :meth:`to_bytes` wrote (``None``: nothing yet) and the journaled events.
+
+        ``fingerprint`` is the view's now; a state stored under ``former_fingerprint`` (the same
+        meaning, hashed the way an earlier release did) continues too, and is stored again
+        under ``fingerprint``.
 
         Raises:
             ConfigurationError: the state was stored for another definition of the view.
@@ -118,7 +123,7 @@ class PartitionState:
                 "the stored processor state is of an older format; run "
                 "`featurestore processors reset` (the tables are rebuilt from the log)"
             )
-        if fingerprint and doc.get("fingerprint") != fingerprint:
+        if fingerprint and doc.get("fingerprint") not in (fingerprint, former_fingerprint or None):
             raise ConfigurationError(
                 f"feature view {view!r} changed since its rows were computed: apply the change"
                 f" as a new view (for example {view}_v2) so that the old one keeps serving"

@@ -88,20 +88,36 @@ class MaterializedViews:
 
         A view whose fingerprint changed under the same name would mix rows of two meanings
         in one table; the processor refuses to continue its state (apply a new view instead).
-        A chained view's includes its upstream views'.
+        Of the source's computed columns, only those the view reads count
+        (:meth:`~featurestore.definitions.StreamComputation.read_columns`): a column added for
+        another view of the topic changes nothing here. A chained view's includes its upstream
+        views'.
         """
+        return self._fingerprint(name, every_column=False)
+
+    def former_fingerprint(self, name: str) -> str:
+        """The fingerprint as states stored before 2026-12-07 hold it: of every source column.
+
+        A state stored so continues (and is stored again with :meth:`fingerprint`) when the
+        source's columns have not changed since.
+        """
+        return self._fingerprint(name, every_column=True)
+
+    def _fingerprint(self, name: str, *, every_column: bool) -> str:
         view = self.view(name)
         assert view.stream is not None
         stream = view.stream
+        columns = stream.source.columns if every_column else stream.read_columns()
         parts: tuple[object, ...] = (
             sorted((f.name, f.value_type.value) for f in view.features),
             stream.source.topic, stream.source.entity_field, stream.source.timestamp_field,
             stream.source.id_field, stream.source.watermark_delay,
-            sorted(stream.source.columns.items()), _Verbatim(_aggregations(stream)),
+            sorted(columns.items()), _Verbatim(_aggregations(stream)),
             sorted(stream.derived.items()), stream.tile, stream.running,
         )  # fmt: skip
         if stream.upstream is not None:
-            parts = (*parts, stream.upstream, self.fingerprint(stream.upstream))
+            upstream = self._fingerprint(stream.upstream, every_column=every_column)
+            parts = (*parts, stream.upstream, upstream)
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     def online_catalog(self) -> StaticCatalog:

@@ -2,28 +2,43 @@
 
 Grammar (whitespace between tokens is ignored)::
 
-    expr    := term (("+" | "-") term)*
+    expr    := either
+    either  := both ("or" both)*
+    both    := negated ("and" negated)*
+    negated := "not" negated | compare
+    compare := sum (CMP sum)?               CMP := "==" | "!=" | "<" | "<=" | ">" | ">="
+    sum     := term (("+" | "-") term)*
     term    := unary (("*" | "/") unary)*
     unary   := "-" unary | atom
-    atom    := NUMBER | NAME | FUNC "(" expr ")" | "prev" "(" NAME ")" | "(" expr ")"
+    atom    := NUMBER | NAME | FUNC "(" expr ")" | "when" "(" expr "," expr ")"
+             | "prev" "(" NAME ")" | "(" expr ")" | NAME CMP TEXT | TEXT CMP NAME
     FUNC    := "ln" | "exp" | "sqrt" | "abs"
-    NAME    := [A-Za-z_][A-Za-z0-9_]*  (not a function name)
+    NAME    := [A-Za-z_][A-Za-z0-9_]*  (not a function or a keyword)
     NUMBER  := digits with an optional fraction and exponent: 5, 0.5, .5, 1e-3
+    TEXT    := 'cpu_load' or "cpu_load" (no quote of its own kind and no backslash inside)
 
 ``+ - * /`` are left-associative, ``*`` and ``/`` bind tighter than ``+`` and ``-``, unary minus
-tighter than both. ``prev(name)`` is ``name`` in the same entity's previous event (log order);
-it is allowed only where the caller says so (:func:`parse` with ``allow_prev=True``: computed
-columns of a source), never in derived features.
+tighter than both; a comparison binds looser than arithmetic and does not chain (``a < b < c``
+is refused); ``not`` binds tighter than ``and``, ``and`` tighter than ``or``. ``prev(name)`` is
+``name`` in the same entity's previous event (log order); it is allowed only where the caller
+says so (:func:`parse` with ``allow_prev=True``: computed columns of a source), never in
+derived features. A text literal stands only as one side of ``==`` or ``!=`` whose other side
+is a name (a text field of the event: ``name == 'cpu_load'``).
 
 What the AST means (the processors evaluate it; this module only parses): values are floats,
 null propagates, and ``x / 0``, ``ln`` of a non-positive value and ``sqrt`` of a negative value
 are null, never an infinity or an error; so a literal must be a finite number (``1e999`` is
-refused).
+refused). A comparison is 1 when it holds, 0 when not, null when a side is null. ``and``, ``or``
+and ``not`` take a non-zero value as true and follow SQL's three-valued logic (``0 and null``
+is 0, ``1 or null`` is 1, any other null gives null). ``when(condition, value)`` is ``value``
+where the condition is true and null elsewhere (Spark's ``when`` without ``otherwise``):
+aggregations skip nulls, so a column ``when(name == 'cpu_load', value)`` lets a view aggregate
+one metric of a stream that carries several.
 
 An expression is bounded so that every stage that walks its tree recursively (the parser,
 hashing the compiled plans, evaluation) stays far from Python's recursion limit: at most
-:data:`MAX_NODES` nodes (numbers, names, operators and calls), nested at most
-:data:`MAX_DEPTH` levels (parentheses, calls and unary minus).
+:data:`MAX_NODES` nodes (numbers, texts, names, operators and calls), nested at most
+:data:`MAX_DEPTH` levels (parentheses, calls, unary minus and ``not``).
 """
 
 from __future__ import annotations
@@ -37,6 +52,7 @@ from typing import TypeAlias
 from featurestore.errors import ConfigurationError
 
 __all__ = [
+    "COMPARISONS",
     "FUNCTIONS",
     "MAX_DEPTH",
     "MAX_NODES",
@@ -47,13 +63,19 @@ __all__ = [
     "Negate",
     "Number",
     "Prev",
+    "Text",
+    "When",
+    "children",
     "names",
     "parse",
     "prev_names",
+    "text_names",
 ]
 
-Function = Literal["ln", "exp", "sqrt", "abs"]
-Operator = Literal["+", "-", "*", "/"]
+Function = Literal["ln", "exp", "sqrt", "abs", "not"]
+"""The functions of one argument; ``not x`` is written without parentheses."""
+Comparison = Literal["==", "!=", "<", "<=", ">", ">="]
+Operator = Literal["+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or"]
 
 FUNCTIONS: tuple[Function, ...] = ("ln", "exp", "sqrt", "abs")
 """The functions of one argument an expression may call (besides ``prev``)."""
@@ -63,7 +85,9 @@ MAX_NODES = 200
 of its operators), which hashing and evaluating it recurse through."""
 
 MAX_DEPTH = 40
-"""The most levels of parentheses, calls and unary minus an expression may nest."""
+"""The most levels of parentheses, calls, unary minus and ``not`` an expression may nest."""
+
+COMPARISONS: tuple[Comparison, ...] = ("==", "!=", "<", "<=", ">", ">=")
 
 
 @dataclass(frozen=True)
@@ -71,6 +95,13 @@ class Number:
     """A numeric literal."""
 
     value: float
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text literal; it stands only as one side of ``==`` or ``!=`` with a name."""
+
+    value: str
 
 
 @dataclass(frozen=True)
@@ -96,7 +127,7 @@ class Negate:
 
 @dataclass(frozen=True)
 class BinaryOp:
-    """``left op right``."""
+    """``left op right``: arithmetic, a comparison (1, 0 or null) or ``and``/``or``."""
 
     op: Operator
     left: Expr
@@ -105,26 +136,36 @@ class BinaryOp:
 
 @dataclass(frozen=True)
 class Call:
-    """``function(argument)`` for one of :data:`FUNCTIONS`."""
+    """``function(argument)`` for one of :data:`FUNCTIONS`, or ``not argument``."""
 
     function: Function
     argument: Expr
 
 
-Expr: TypeAlias = Number | Name | Prev | Negate | BinaryOp | Call
+@dataclass(frozen=True)
+class When:
+    """``when(condition, value)``: ``value`` where ``condition`` is true, else null."""
+
+    condition: Expr
+    value: Expr
+
+
+Expr: TypeAlias = Number | Text | Name | Prev | Negate | BinaryOp | Call | When
 """An expression node."""
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>[-+*/()]))"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<text>'[^'\\]*'|\"[^\"\\]*\")"
+    r"|(?P<op>==|!=|<=|>=|[-+*/(),<>]))"
 )
-_RESERVED = frozenset((*FUNCTIONS, "prev"))
+_KEYWORDS = frozenset(("and", "or", "not"))
+_RESERVED = frozenset((*FUNCTIONS, "prev", "when"))
 
 
 @dataclass(frozen=True)
 class _Token:
     kind: str
-    """``number``, ``name``, ``op`` or ``end``."""
+    """``number``, ``name``, ``text``, ``op`` or ``end``."""
     text: str
     at: int
 
@@ -204,16 +245,84 @@ class _Parser:
             raise self.fail("expected an operator")
         return expr
 
+    def keyword(self, word: str) -> bool:
+        """Take the keyword ``word`` if it comes next."""
+        if self.peek().kind == "name" and self.peek().text == word:
+            self.pos += 1
+            return True
+        return False
+
     def expr(self) -> Expr:
+        left = self.both()
+        while self.keyword("or"):
+            left = self.node(BinaryOp("or", left, self.both()))
+        return left
+
+    def both(self) -> Expr:
+        left = self.negated()
+        while self.keyword("and"):
+            left = self.node(BinaryOp("and", left, self.negated()))
+        return left
+
+    def negated(self) -> Expr:
+        if self.keyword("not"):
+            self.nest()
+            operand = self.negated()
+            self.depth -= 1
+            return self.node(Call("not", operand))
+        return self.compare()
+
+    def comparison(self) -> Comparison | None:
+        token = self.peek()
+        if token.kind != "op":
+            return None
+        return next((c for c in COMPARISONS if c == token.text), None)
+
+    def compare(self) -> Expr:
+        if self.peek().kind == "text":
+            return self.text_comparison()
+        left = self.sum()
+        op = self.comparison()
+        if op is None:
+            return left
+        at = self.take()
+        if self.peek().kind == "text":
+            text = self.take()
+            if op not in ("==", "!=") or not isinstance(left, Name):
+                raise self.fail("a text is compared with == or != to a name", text)
+            right: Expr = self.node(Text(text.text[1:-1]))
+        else:
+            right = self.sum()
+        if self.comparison() is not None:
+            raise self.fail("comparisons do not chain: join them with 'and'")
+        del at
+        return self.node(BinaryOp(op, left, right))
+
+    def text_comparison(self) -> Expr:
+        """``'text' == name`` or ``'text' != name``."""
+        text = self.take()
+        op = self.comparison()
+        if op not in ("==", "!="):
+            raise self.fail("expected '==' or '!=' after a text")
+        self.take()
+        name = self.take()
+        if name.kind != "name" or name.text in _RESERVED | _KEYWORDS:
+            raise self.fail("a text is compared with == or != to a name", name)
+        if self.comparison() is not None:
+            raise self.fail("comparisons do not chain: join them with 'and'")
+        left = self.node(Text(text.text[1:-1]))
+        return self.node(BinaryOp(op, left, self.node(Name(name.text))))
+
+    def sum(self) -> Expr:
         left = self.term()
-        while self.peek().kind == "op" and self.peek().text in "+-":
+        while self.peek().kind == "op" and self.peek().text in ("+", "-"):
             op: Operator = "+" if self.take().text == "+" else "-"
             left = self.node(BinaryOp(op, left, self.term()))
         return left
 
     def term(self) -> Expr:
         left = self.unary()
-        while self.peek().kind == "op" and self.peek().text in "*/":
+        while self.peek().kind == "op" and self.peek().text in ("*", "/"):
             op: Operator = "*" if self.take().text == "*" else "/"
             left = self.node(BinaryOp(op, left, self.unary()))
         return left
@@ -240,7 +349,11 @@ class _Parser:
             self.expect(")")
             self.depth -= 1
             return inner
+        if token.kind == "text":
+            raise self.fail("a text is compared with == or != to a name", token)
         if token.kind != "name":
+            raise self.fail("expected a number, a name or '('", token)
+        if token.text in _KEYWORDS:
             raise self.fail("expected a number, a name or '('", token)
         if token.text not in _RESERVED:
             return self.node(Name(token.text))
@@ -257,12 +370,18 @@ class _Parser:
                     f"cannot parse {self.shown!r}: prev() is allowed in source columns only"
                 )
             arg = self.take()
-            if arg.kind != "name" or arg.text in _RESERVED:
+            if arg.kind != "name" or arg.text in _RESERVED | _KEYWORDS:
                 raise self.fail("prev() takes a name", arg)
             self.expect(")")
             return self.node(Prev(arg.text))
         self.nest()
         argument = self.expr()
+        if token.text == "when":
+            self.expect(",")
+            then = self.expr()
+            self.expect(")")
+            self.depth -= 1
+            return self.node(When(argument, then))
         self.expect(")")
         self.depth -= 1
         function: Function = next(f for f in FUNCTIONS if f == token.text)
@@ -283,27 +402,43 @@ def parse(text: str, *, allow_prev: bool = False) -> Expr:
     return _Parser(text, allow_prev).parse()
 
 
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The nodes right under ``expr``."""
+    if isinstance(expr, Negate):
+        return (expr.operand,)
+    if isinstance(expr, BinaryOp):
+        return (expr.left, expr.right)
+    if isinstance(expr, Call):
+        return (expr.argument,)
+    if isinstance(expr, When):
+        return (expr.condition, expr.value)
+    return ()
+
+
 def names(expr: Expr) -> frozenset[str]:
     """Every name ``expr`` reads, directly or through ``prev()``."""
     if isinstance(expr, Name | Prev):
         return frozenset((expr.name,))
-    if isinstance(expr, Negate):
-        return names(expr.operand)
-    if isinstance(expr, BinaryOp):
-        return names(expr.left) | names(expr.right)
-    if isinstance(expr, Call):
-        return names(expr.argument)
-    return frozenset()
+    return frozenset().union(*(names(child) for child in children(expr)))
 
 
 def prev_names(expr: Expr) -> frozenset[str]:
     """The names ``expr`` reads through ``prev()`` (whose previous value must be kept)."""
     if isinstance(expr, Prev):
         return frozenset((expr.name,))
-    if isinstance(expr, Negate):
-        return prev_names(expr.operand)
-    if isinstance(expr, BinaryOp):
-        return prev_names(expr.left) | prev_names(expr.right)
-    if isinstance(expr, Call):
-        return prev_names(expr.argument)
-    return frozenset()
+    return frozenset().union(*(prev_names(child) for child in children(expr)))
+
+
+def text_names(expr: Expr) -> dict[str, frozenset[str]]:
+    """The names ``expr`` compares with texts, and the texts each is compared with."""
+    found: dict[str, set[str]] = {}
+    if isinstance(expr, BinaryOp) and expr.op in ("==", "!="):
+        pair = (expr.left, expr.right)
+        text = next((x.value for x in pair if isinstance(x, Text)), None)
+        name = next((x.name for x in pair if isinstance(x, Name)), None)
+        if text is not None and name is not None:
+            found.setdefault(name, set()).add(text)
+    for child in children(expr):
+        for name, texts in text_names(child).items():
+            found.setdefault(name, set()).update(texts)
+    return {name: frozenset(texts) for name, texts in found.items()}

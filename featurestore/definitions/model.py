@@ -18,6 +18,8 @@ from datetime import timedelta
 from typing import Any
 from typing import TypeVar
 
+from featurestore.definitions.expressions import names
+from featurestore.definitions.expressions import parse
 from featurestore.errors import ConfigurationError
 from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
@@ -400,6 +402,29 @@ class StreamComputation:
     boundary b covers ``[b - w, b)`` and is final once emitted, so it enters the chained view
     as one event at ``b - 1 us`` (the last instant it covers); a chained view's windows thus
     cover exactly the source events its upstream rows covered."""
+
+    def read_columns(self) -> dict[str, str]:
+        """The source's computed columns the aggregations read, directly or through others.
+
+        Name -> expression, in the source's order. The views of a topic share its source, so a
+        column added for one view is a column of every other: what a view's rows mean depends
+        on these alone (a chained view reads its upstream's features, none of them).
+        """
+        if self.upstream is not None:
+            return {}
+        columns = self.source.columns
+        read: set[str] = set()
+        todo = [a.column for a in self.aggregations]
+        while todo:
+            name = todo.pop()
+            if name in read or name not in columns:
+                continue
+            read.add(name)
+            try:
+                todo.extend(names(parse(columns[name], allow_prev=True)))
+            except ConfigurationError:
+                continue  # validation names it; the column counts as read
+        return {name: text for name, text in columns.items() if name in read}
 
 
 @dataclass(frozen=True)

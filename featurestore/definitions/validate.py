@@ -22,6 +22,7 @@ from featurestore.definitions.columns import LINEAGE_COLUMNS
 from featurestore.definitions.columns import reserved_feature_names
 from featurestore.definitions.expressions import names
 from featurestore.definitions.expressions import parse
+from featurestore.definitions.expressions import text_names
 from featurestore.definitions.feast_stream import TAG_PREFIX
 from featurestore.definitions.model import INTEGER_AVRO_TYPES
 from featurestore.definitions.model import NUMERIC_AVRO_TYPES
@@ -115,9 +116,29 @@ def _source_columns(view: FeatureView, stream: StreamComputation) -> set[str]:
                 raise ConfigurationError(
                     f"{at}: {used!r} is neither a field of the Avro schema nor an earlier column"
                 )
+        for used in sorted(_numeric_names(expr)):
             _check_numeric(source.field_types, used, at)
+        for used in sorted(text_names(expr)):
+            kinds = source.field_types.get(used, frozenset())
+            if used not in fields or kinds != {"string"}:
+                what = "a computed column" if used not in fields else "/".join(sorted(kinds))
+                raise ConfigurationError(
+                    f"{at}: {used!r} is compared with a text, but it is {what}; texts are compared"
+                    " with string fields of the Avro schema only"
+                )
         readable.add(column)
     return readable
+
+
+def _numeric_names(expr: ast.Expr) -> frozenset[str]:
+    """The names ``expr`` reads as numbers: all but those it compares with texts."""
+    if isinstance(expr, ast.Name | ast.Prev):
+        return frozenset((expr.name,))
+    if isinstance(expr, ast.BinaryOp) and (
+        isinstance(expr.left, ast.Text) or isinstance(expr.right, ast.Text)
+    ):
+        return frozenset()
+    return frozenset().union(*(_numeric_names(child) for child in ast.children(expr)))
 
 
 def _column_cycle(columns: Mapping[str, str], start: str) -> list[str]:
@@ -173,9 +194,15 @@ def _is_whole(expr: ast.Expr, whole: set[str]) -> bool:
         return expr.name in whole
     if isinstance(expr, ast.Negate):
         return _is_whole(expr.operand, whole)
-    if isinstance(expr, ast.BinaryOp):
+    if isinstance(expr, ast.BinaryOp) and expr.op in ("+", "-", "*", "/"):
         return expr.op != "/" and _is_whole(expr.left, whole) and _is_whole(expr.right, whole)
-    return expr.function == "abs" and _is_whole(expr.argument, whole)
+    if isinstance(expr, ast.BinaryOp) or (isinstance(expr, ast.Call) and expr.function == "not"):
+        return True  # a comparison, and, or, not: 1, 0 or null
+    if isinstance(expr, ast.When):
+        return _is_whole(expr.value, whole)
+    if isinstance(expr, ast.Call):
+        return expr.function == "abs" and _is_whole(expr.argument, whole)
+    return False
 
 
 def _check_int64(
@@ -275,6 +302,12 @@ def _check_stream(
         unknown = sorted(names(expr) - set(aggregates))
         if unknown:
             raise ConfigurationError(f"{at}: unknown aggregate {unknown[0]!r} in {text!r}")
+        compared = sorted(text_names(expr))
+        if compared:
+            raise ConfigurationError(
+                f"{at}: compares {compared[0]!r} with a text; derived features read the view's"
+                " aggregates, which are numbers (compare texts in the source's columns)"
+            )
     computed = [*aggregates, *stream.derived]
     declared = list(view.feature_names)
     if sorted(declared) != sorted(computed):
@@ -541,7 +574,7 @@ def _meaning(view: FeatureView) -> dict[str, str | None]:
         "rows": "running" if stream.running else "window_end",
         "upstream view": stream.upstream,
     }
-    parts.update({f"column {k}": repr(v) for k, v in source.columns.items()})
+    parts.update({f"column {k}": repr(v) for k, v in stream.read_columns().items()})
     parts.update({f"aggregation {agg.name}": agg.describe() for agg in stream.aggregations})
     parts.update({f"derived feature {k}": repr(v) for k, v in stream.derived.items()})
     parts.update({f"feature {f.name} type": f.value_type.value for f in view.features})

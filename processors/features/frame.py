@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from featurestore.definitions.model import Definitions
@@ -20,6 +21,7 @@ from processors.features.engine import EventBatch
 from processors.features.engine import FeatureOutput
 from processors.features.engine import advance_chain
 from processors.features.engine import process_chain
+from processors.features.plan import SourcePlan
 from processors.features.plan import ViewChain
 from processors.features.plan import compile_chain
 from processors.features.plan import compile_topic
@@ -84,7 +86,7 @@ def compute_frame(
         event_id=events[source.id_field].astype(str).tolist()
         if source.id_field and source.id_field in events
         else None,
-        fields={name: events[name].to_numpy(np.float64) for name in source.fields},
+        fields={name: _field(events[name], source) for name in source.fields},
     )
     outputs: list[FeatureOutput] = []
     for run in runs:
@@ -110,6 +112,14 @@ def compute_frame(
         )
         frames[view.name] = frame
     return frames
+
+
+def _field(values: pd.Series, source: SourcePlan) -> npt.NDArray[np.float64]:
+    """A field as the engine reads it: numbers, or a text field's codes."""
+    if values.name in dict(source.texts):
+        texts = [None if pd.isna(v) else str(v) for v in values.tolist()]
+        return source.text_codes(str(values.name), texts)
+    return np.asarray(values.to_numpy(np.float64), dtype=np.float64)
 
 
 def _concat(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:

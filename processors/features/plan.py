@@ -13,13 +13,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
+
+from featurestore.definitions.expressions import parse
+from featurestore.definitions.expressions import text_names
 from featurestore.definitions.model import AggFunction
 from featurestore.definitions.model import FeatureView
 from featurestore.definitions.model import StreamSource
 from featurestore.definitions.model import ValueType
 from featurestore.errors import ConfigurationError
+from processors.features.expressions import F64
 from processors.features.expressions import Expression
 from processors.features.expressions import compile_expression
+from processors.features.expressions import lower_texts
 
 __all__ = [
     "AggPlan",
@@ -77,11 +83,23 @@ class SourcePlan:
     id_field: str | None
     lateness_us: int
     fields: tuple[str, ...]
-    """Numeric fields of the event that columns or aggregations read."""
+    """Fields of the event that columns or aggregations read: numbers, and the text fields of
+    :attr:`texts` as codes."""
     columns: tuple[tuple[str, Expression], ...]
-    """Computed columns, in order (a column may read the ones before it)."""
+    """Computed columns, in order (a column may read the ones before it); their texts are
+    lowered to codes (:func:`~processors.features.expressions.lower_texts`)."""
     prev_fields: tuple[str, ...]
     """Fields or columns whose previous value per entity is kept (for ``prev()``)."""
+    texts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Each text field the columns compare with texts, and those texts in code order (sorted):
+    the engine reads the field as the index of its text there (-1: another text; NaN: null)."""
+
+    def text_codes(self, field: str, values: Sequence[str | None]) -> F64:
+        """``values`` of the text field ``field`` as the engine reads them (see :attr:`texts`)."""
+        code = {text: float(i) for i, text in enumerate(dict(self.texts)[field])}
+        return np.fromiter(
+            (np.nan if v is None else code.get(v, -1.0) for v in values), np.float64, len(values)
+        )
 
 
 @dataclass(frozen=True)
@@ -126,8 +144,14 @@ def _source_plan(source: StreamSource, where: str, known_fields: set[str] | None
     available = set(known_fields) if known_fields is not None else None
     fields: set[str] = set()
     prev: set[str] = set()
+    vocabulary: dict[str, set[str]] = {}
+    for text in source.columns.values():
+        for field, compared in text_names(parse(text, allow_prev=True)).items():
+            vocabulary.setdefault(field, set()).update(compared)
+    texts = {field: tuple(sorted(values)) for field, values in sorted(vocabulary.items())}
     for name, text in source.columns.items():
         expr = compile_expression(text, where=f"{where} column {name!r}", allow_prev=True)
+        expr = lower_texts(expr, texts)
         for used in expr.names | expr.prev_names:
             if used in dict(columns):
                 continue
@@ -147,6 +171,7 @@ def _source_plan(source: StreamSource, where: str, known_fields: set[str] | None
         fields=tuple(sorted(fields)),
         columns=tuple(columns),
         prev_fields=tuple(sorted(prev)),
+        texts=tuple(texts.items()),
     )
 
 
@@ -175,6 +200,12 @@ def _view_plan(view: FeatureView, tile_us: int, readable: set[str] | None) -> Vi
     derived: list[tuple[str, Expression]] = []
     for name, text in stream.derived.items():
         expr = compile_expression(text, where=f"{where} derived feature {name!r}")
+        compared = sorted(text_names(expr.tree))
+        if compared:
+            raise ConfigurationError(
+                f"{where} derived feature {name!r}: compares {compared[0]!r} with a text;"
+                " derived features read the view's aggregates, which are numbers"
+            )
         unknown = sorted(expr.names - set(names) - {d for d, _ in derived})
         if unknown:
             raise ConfigurationError(

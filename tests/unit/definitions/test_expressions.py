@@ -10,9 +10,12 @@ from featurestore.definitions.expressions import Name
 from featurestore.definitions.expressions import Negate
 from featurestore.definitions.expressions import Number
 from featurestore.definitions.expressions import Prev
+from featurestore.definitions.expressions import Text
+from featurestore.definitions.expressions import When
 from featurestore.definitions.expressions import names
 from featurestore.definitions.expressions import parse
 from featurestore.definitions.expressions import prev_names
+from featurestore.definitions.expressions import text_names
 from featurestore.errors import ConfigurationError
 
 
@@ -59,6 +62,25 @@ def test_functions_and_prev() -> None:
         ("prev(price)", "prev\\(\\) is allowed in source columns only"),
         ("a ** 2", "found '\\*' at column 4"),
         ("1e", "expected an operator, found 'e'"),
+        ("a < b < c", "comparisons do not chain: join them with 'and', found '<' at column 7"),
+        ("a == b == c", "comparisons do not chain"),
+        ("name < 'cpu'", "a text is compared with == or != to a name, found \"'cpu'\""),
+        ("'cpu' < name", "expected '==' or '!=' after a text, found '<'"),
+        ("(a + b) == 'x'", "a text is compared with == or != to a name"),
+        ("'x' == 'y'", "a text is compared with == or != to a name, found \"'y'\""),
+        ("'x' == name == 'y'", "comparisons do not chain"),
+        ("'x'", "expected '==' or '!=' after a text, found the end"),
+        ("a + 'x'", "a text is compared with == or != to a name, found \"'x'\""),
+        ("when(a, 'x')", "expected '==' or '!=' after a text, found '\\)'"),
+        ("name == 'it\\'s'", "unexpected"),
+        ("name == 'open", 'unexpected "\'" at column 9'),
+        ("when(a)", "expected ',', found '\\)'"),
+        ("when(a, b, c)", "expected '\\)', found ','"),
+        ("when", "'when' at column 1 is a function"),
+        ("a and", "found the end"),
+        ("and", "expected a number, a name or '\\(', found 'and'"),
+        ("not", "found the end"),
+        ("a = b", "unexpected '=' at column 3"),
     ],
 )
 def test_what_does_not_parse_says_where(text: str, message: str) -> None:
@@ -71,6 +93,8 @@ def test_prev_takes_a_name_only() -> None:
         parse("prev((price))", allow_prev=True)
     with pytest.raises(ConfigurationError, match="prev\\(\\) takes a name, found 'ln'"):
         parse("prev(ln)", allow_prev=True)
+    with pytest.raises(ConfigurationError, match="prev\\(\\) takes a name, found 'and'"):
+        parse("prev(and)", allow_prev=True)
     with pytest.raises(ConfigurationError, match="prev\\(\\) takes a name, found '1'"):
         parse("prev(1)", allow_prev=True)
     with pytest.raises(ConfigurationError, match="expected '\\)'"):
@@ -118,3 +142,49 @@ def test_the_largest_expressions_hash_and_walk() -> None:
         tree = parse(text, allow_prev=True)
         assert hash(tree) == hash(parse(text, allow_prev=True))
         assert names(tree) == {"a"}
+
+
+def test_comparisons_bind_looser_than_arithmetic_and_logic_looser_still() -> None:
+    assert parse("a + 1 > b * 2") == BinaryOp(
+        ">", BinaryOp("+", Name("a"), Number(1.0)), BinaryOp("*", Name("b"), Number(2.0))
+    )
+    assert parse("a < 1 or b >= 2 and not c != 3") == BinaryOp(
+        "or",
+        BinaryOp("<", Name("a"), Number(1.0)),
+        BinaryOp(
+            "and",
+            BinaryOp(">=", Name("b"), Number(2.0)),
+            Call("not", BinaryOp("!=", Name("c"), Number(3.0))),
+        ),
+    )
+    assert parse("(a or b) and c") == BinaryOp(
+        "and", BinaryOp("or", Name("a"), Name("b")), Name("c")
+    )
+    assert parse("a <= b") == BinaryOp("<=", Name("a"), Name("b"))
+    assert parse("a == -1") == BinaryOp("==", Name("a"), Negate(Number(1.0)))
+
+
+def test_when_and_texts() -> None:
+    expr = parse("when(name == 'cpu_load' and host != \"db-1\", value * 100)")
+    assert expr == When(
+        BinaryOp(
+            "and",
+            BinaryOp("==", Name("name"), Text("cpu_load")),
+            BinaryOp("!=", Name("host"), Text("db-1")),
+        ),
+        BinaryOp("*", Name("value"), Number(100.0)),
+    )
+    assert names(expr) == {"name", "host", "value"}
+    assert text_names(expr) == {"name": {"cpu_load"}, "host": {"db-1"}}
+    assert parse("'cpu' == name") == BinaryOp("==", Text("cpu"), Name("name"))
+    assert parse("name == ''") == BinaryOp("==", Name("name"), Text(""))
+    assert text_names(parse("when(n == 'a', v) + when(n == 'b', v) + when('a' != n, 1)")) == {
+        "n": {"a", "b"}
+    }
+    assert text_names(parse("a == b")) == {}
+
+
+def test_not_nests_within_the_bound() -> None:
+    with pytest.raises(ConfigurationError, match=rf"nested deeper than {MAX_DEPTH} levels"):
+        parse("not " * (MAX_DEPTH + 1) + "a")
+    assert parse("not " * MAX_DEPTH + "a") is not None

@@ -527,3 +527,48 @@ def test_a_cycle_of_computed_columns_is_called_one() -> None:
         _source(columns={"ca": "cb + 1", "cb": "ca * 2"}),
         r"source 'trades' column 'ca': the computed columns form a cycle: ca -> cb -> ca",
     )
+
+
+def _with_columns(**columns: str) -> Definitions:
+    """The trades source with ``columns`` added to its own."""
+    source = _stream(DEFS.view("bars_1m")).source
+    return _source(columns={**source.columns, **columns})
+
+
+def test_a_string_field_is_compared_with_texts() -> None:
+    defs = _with_columns(ibm="when(symbol == 'IBM' and price > 0, size)", not_ibm="'IBM' != symbol")
+    validate_definitions(defs)
+    _refused(
+        _with_columns(odd="when(symbol == 'IBM', symbol)"),
+        r"column 'odd': field 'symbol' has Avro type string; computed columns and aggregations"
+        r" read numeric fields only",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [("when(price == 'x', 1)", "double"), ("when(notional != 'x', 1)", "a computed column")],
+)
+def test_only_a_string_field_is_compared_with_a_text(text: str, what: str) -> None:
+    _refused(
+        _with_columns(odd=text),
+        rf"column 'odd': '\w+' is compared with a text, but it is {what}; texts are compared"
+        r" with string fields of the Avro schema only",
+    )
+
+
+def test_a_derived_feature_compares_no_text() -> None:
+    _refused(
+        _with_view(_bars(derived={"vwap": "when(volume == 'x', notional / volume)"})),
+        r"feature view 'bars_1m' derived feature 'vwap': compares 'volume' with a text; derived"
+        r" features read the view's aggregates",
+    )
+
+
+def test_a_column_added_for_another_view_reinterprets_nothing() -> None:
+    from featurestore.definitions.validate import check_changes
+
+    added = _with_columns(big="when(size >= 10000, size)")
+    check_changes(DEFS, added)
+    with pytest.raises(ConfigurationError, match="'bars_1m': column notional changes"):
+        check_changes(DEFS, _with_columns(notional="price * size / 100"))

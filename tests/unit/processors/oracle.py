@@ -42,6 +42,8 @@ __all__ = [
 ]
 
 Value: TypeAlias = float | None
+Field: TypeAlias = float | str | None
+"""What an expression reads: a number, a text field's text, or null."""
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,8 @@ class SourceEvent:
     partition: int
     offset: int
     event_id: str | None
-    fields: Mapping[str, float]
-    """Numeric fields; NaN is null."""
+    fields: Mapping[str, float | str | None]
+    """Numeric fields (NaN is null) and text fields (None is null)."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,57 @@ class OracleResult:
 # --- expressions -------------------------------------------------------------------------------
 
 
+def _truth(x: Value) -> bool | None:
+    return None if x is None else x != 0
+
+
+def _compare(op: str, a: Field, b: Field) -> Value:
+    if a is None or b is None:
+        return None
+    if isinstance(a, str) or isinstance(b, str):
+        assert op in ("==", "!=") and isinstance(a, str) and isinstance(b, str)
+        return float((a == b) == (op == "=="))
+    holds = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}
+    return float(holds[op])
+
+
+def _logical(op: str, a: Value, b: Value) -> Value:
+    x, y = _truth(a), _truth(b)
+    if op == "and":
+        if x is False or y is False:
+            return 0.0
+        return None if x is None or y is None else 1.0
+    if x is True or y is True:
+        return 1.0
+    return None if x is None or y is None else 0.0
+
+
 def evaluate(
-    expr: ast.Expr, current: Mapping[str, Value], previous: Mapping[str, Value] | None = None
+    expr: ast.Expr, current: Mapping[str, Field], previous: Mapping[str, Field] | None = None
 ) -> Value:
     """The value of ``expr``; ``previous`` is what ``prev()`` reads (None: there is none)."""
+    value = _evaluate(expr, current, previous)
+    assert not isinstance(value, str), f"a text where a number is read: {expr!r}"
+    return value
+
+
+def _evaluate(
+    expr: ast.Expr, current: Mapping[str, Field], previous: Mapping[str, Field] | None
+) -> Field:
     match expr:
+        case ast.Text(text):
+            return text
+        case ast.BinaryOp(op, left, right) if op in ast.COMPARISONS:
+            return _compare(
+                op, _evaluate(left, current, previous), _evaluate(right, current, previous)
+            )
+        case ast.BinaryOp(op, left, right) if op in ("and", "or"):
+            return _logical(
+                op, evaluate(left, current, previous), evaluate(right, current, previous)
+            )
+        case ast.When(condition, value):
+            holds = _truth(evaluate(condition, current, previous))
+            return evaluate(value, current, previous) if holds else None
         case ast.Number(value):
             return value
         case ast.Name(name):
@@ -119,6 +167,8 @@ def evaluate(
                 return math.sqrt(x) if x >= 0 else None
             if function == "abs":
                 return abs(x)
+            if function == "not":
+                return float(x == 0)
             try:
                 return math.exp(x)
             except OverflowError:
@@ -174,7 +224,7 @@ def _us(delta: timedelta) -> int:
 class _Accepted:
     position: int
     event: SourceEvent
-    columns: Mapping[str, Value]
+    columns: Mapping[str, Field]
     """Raw fields (NaN as None) and computed columns."""
     first_offset: int | None = None
     """For a row of an upstream view taken as an event: the first offset of its lineage."""
@@ -192,6 +242,19 @@ def _floor(x: int, step: int) -> int:
     return x - x % step
 
 
+def _number(value: Field) -> Value:
+    """What an aggregation reads: never a text (validation refuses aggregating a text field)."""
+    assert not isinstance(value, str), f"an aggregation of a text: {value!r}"
+    return value
+
+
+def _field(value: float | str | None) -> Field:
+    """A text as it is; a number as a float (NaN: None)."""
+    if value is None or isinstance(value, str):
+        return value
+    return None if math.isnan(value) else float(value)
+
+
 def _accept(
     events: Sequence[tuple[int, SourceEvent]], source: StreamSource, tile_us: int
 ) -> _Partition:
@@ -201,7 +264,7 @@ def _accept(
     out = _Partition()
     watermark: float = -math.inf
     tiles_of_id: dict[tuple[str, str], list[int]] = {}
-    previous: dict[str, dict[str, Value]] = {}
+    previous: dict[str, dict[str, Field]] = {}
     for position, event in events:
         tile = _floor(event.event_us, tile_us)
         if tile + tile_us + lateness <= watermark:
@@ -215,9 +278,7 @@ def _accept(
                 continue
             tiles.append(tile)
         watermark = max(watermark, event.event_us)
-        columns: dict[str, Value] = {
-            name: None if math.isnan(v) else float(v) for name, v in event.fields.items()
-        }
+        columns: dict[str, Field] = {name: _field(v) for name, v in event.fields.items()}
         for name, expr in computed:
             columns[name] = evaluate(expr, columns, previous.get(event.entity))
         previous[event.entity] = columns
@@ -306,7 +367,7 @@ def _view_rows(
     for t in sorted(times):
         values: dict[str, Value] = {}
         for agg in stream.aggregations:
-            column = [a.columns[agg.column] for a in window_of(agg.name, t)]
+            column = [_number(a.columns[agg.column]) for a in window_of(agg.name, t)]
             values[agg.name] = aggregate(agg.function, column)
         for name, expr in derived:
             values[name] = evaluate(expr, values)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from typing import cast
 
 import numpy as np
 import pytest
@@ -262,7 +263,7 @@ def batch_of(events: Sequence[SourceEvent], with_ids: bool) -> EventBatch:
         partition=[e.partition for e in events],
         offset=[e.offset for e in events],
         event_id=[str(e.event_id) for e in events] if with_ids else None,
-        fields={f: [e.fields[f] for e in events] for f in FIELDS},
+        fields={f: [float(cast("float", e.fields[f])) for e in events] for f in FIELDS},
     )
 
 
