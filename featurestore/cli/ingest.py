@@ -423,6 +423,11 @@ def ingest_synthetic(
 @click.option("--value-column", required=True, help="Column of the numeric value.")
 @click.option("--name", default="value", show_default=True, help="The metric's name.")
 @click.option(
+    "--name-column",
+    default=None,
+    help="Column of each row's metric name (a table of several metrics), instead of --name.",
+)
+@click.option(
     "--tag-columns",
     default="",
     help="Comma-separated columns whose values become tags (column name -> value).",
@@ -434,6 +439,7 @@ def ingest_metrics(
     time_column: str,
     value_column: str,
     name: str,
+    name_column: str | None,
     tag_columns: str,
     sending: _Sending,
 ) -> None:
@@ -447,6 +453,8 @@ def ingest_metrics(
 
     if not name.strip():
         raise click.UsageError("--name must not be empty")
+    if name_column is not None and name != "value":
+        raise click.UsageError("--name and --name-column exclude each other")
 
     def open_sources() -> list[EventSource]:
         layout = metric_layout(
@@ -454,6 +462,7 @@ def ingest_metrics(
             time_column=time_column,
             value_column=value_column,
             name=name,
+            name_column=name_column,
             tag_columns=[c.strip() for c in tag_columns.split(",") if c.strip()],
         )
         return [open_event_file(p, layout=layout) for p in paths]

@@ -209,8 +209,12 @@ def _stream_fields(stream: StreamComputation) -> Iterator[tuple[str, str | None]
     yield "tile", str(stream.tile)
     yield "rows", "running" if stream.running else "window_end"
     yield "upstream view", stream.upstream
+    read = stream.read_columns()
     for name, text in source.columns.items():
-        yield f"column {name}", _quoted(text)
+        # A column only other views of the topic read: shown, but this view's rows keep their
+        # meaning (check_changes does not refuse it).
+        unread = "" if name in read else " (not read by this view)"
+        yield f"column {name}{unread}", _quoted(text)
     for agg in stream.aggregations:
         yield f"aggregation {agg.name}", agg.describe()
     for name, text in stream.derived.items():

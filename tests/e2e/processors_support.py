@@ -351,6 +351,7 @@ def logged_trades(settings: Settings, topic: str) -> pd.DataFrame:
                     "partition": item.partition,
                     "offset": item.offset,
                     "trade_id": trade.trade_id,
+                    "exchange": trade.exchange,
                 }
             )
     frame = pd.DataFrame(rows)
@@ -361,7 +362,7 @@ def source_events(trades: pd.DataFrame) -> list[SourceEvent]:
     """The oracle's events of logged trades (a :func:`logged_trades` frame), in its order."""
     return [
         SourceEvent(r.symbol, int(r.event_us), int(r.kafka_ms), int(r.partition), int(r.offset),
-                    str(r.trade_id), {"price": r.price, "size": r.size})
+                    str(r.trade_id), {"price": r.price, "size": r.size, "exchange": r.exchange})
         for r in trades.itertuples()
     ]  # fmt: skip
 

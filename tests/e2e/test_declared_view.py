@@ -54,8 +54,9 @@ from tests.unit.processors.oracle import compute_features
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(900)]
 
 NEW_VIEW = '''
-"""Views a user adds: trades per symbol in the 15 minutes ending at each minute, and 5-minute
-bars of the 1-minute rows of rolling_1m (a chained view)."""
+"""Views a user adds: trades per symbol in the 15 minutes ending at each minute, 5-minute
+bars of the 1-minute rows of rolling_1m (a chained view), and the share of the volume traded
+off-exchange (reported to a FINRA trade reporting facility, exchange code D) in 15 minutes."""
 
 from datetime import timedelta
 
@@ -63,6 +64,7 @@ from feast import Aggregation, Field, StreamFeatureView
 from feast.types import Float64, Int64, String
 
 from entities import symbol
+from streams import minute_view, per_minute
 from trades import trades_source
 
 trade_count_15m = StreamFeatureView(
@@ -109,7 +111,37 @@ bars_5m_of_1m = StreamFeatureView(
     tiling_hop_size=timedelta(minutes=1),
     tags={"featurestore.rows": "window_end", "featurestore.source_view": "rolling_1m"},
 )
+
+off_exchange_15m = minute_view(
+    "off_exchange_15m",
+    source=trades_source("off_exchange_15m"),
+    entity=symbol,
+    schema=[
+        Field(name="symbol", dtype=String),
+        Field(name="trf_volume_15m", dtype=Float64, description="shares traded off-exchange"),
+        Field(name="volume_15m", dtype=Float64, description="shares traded"),
+        Field(name="trf_share_15m", dtype=Float64, description="off-exchange share of volume"),
+    ],
+    aggregations=[
+        per_minute("trf_volume_15m", "sum", "trf_size", 15),
+        per_minute("volume_15m", "sum", "size", 15),
+    ],
+    rows="window_end",
+    derived={"trf_share_15m": "trf_volume_15m / volume_15m"},
+    description="the share of the volume reported to a FINRA facility (exchange D)",
+)
 '''
+
+SOURCE_EDITS = {
+    # The trades source reads the exchange and keeps the off-exchange sizes in a column: a column
+    # of the source every trades view shares, which the views applied before do not read.
+    '{"name": "trade_id", "type": "string"},': (
+        '{"name": "trade_id", "type": "string"}, {"name": "exchange", "type": "string"},'
+    ),
+    '"notional": "price * size",': (
+        '"notional": "price * size", "trf_size": \'when(exchange == "D", size)\','
+    ),
+}
 
 
 @dataclass
@@ -213,6 +245,29 @@ def _check_chained_view(place: Place, trades: pd.DataFrame) -> None:
             assert row.volume_5m == 0 and close is None, row
 
 
+def _check_off_exchange_view(place: Place, trades: pd.DataFrame) -> None:
+    """The view of a filtered column: the oracle's rows, and each straight from the trades (the
+    volume of exchange D and the total in [B - 15 min, B))."""
+    view = load_definitions(place.settings, place.project).view("off_exchange_15m")
+    want = oracle_rows(trades, [view])[view.name]
+    got = read_table(place.settings, view.name)
+    assert len(got) == len(want) > 300
+    columns = ["symbol", "event_us", "trf_volume_15m", "volume_15m", "trf_share_15m"]
+    pd.testing.assert_frame_equal(
+        got[columns].reset_index(drop=True), want[columns], check_dtype=False
+    )
+    off = trades["exchange"] == "D"
+    assert 0 < off.sum() < len(trades)  # the day has trades on and off exchanges
+    for row in got.sample(40, random_state=1).itertuples():
+        window = (
+            (trades.symbol == row.symbol)
+            & (trades.event_us >= row.event_us - 900_000_000)
+            & (trades.event_us < row.event_us)
+        )
+        assert row.trf_volume_15m == trades[window & off]["size"].sum(), row
+        assert row.volume_15m == trades[window]["size"].sum(), row
+
+
 def _start_server(place: Place) -> subprocess.Popen[bytes]:
     """`featurestore serve` for the project, before the user's change: it follows the registry."""
     # Its output goes to a file, not a pipe nobody reads: a full pipe would stall the server.
@@ -259,8 +314,15 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
             )  # the server's offline store now holds the definitions of before the change
             assert before.num_rows == 3
 
-            # The user's change: one more file in the repo, then `featurestore registry apply`.
+            # The user's change: one more file in the repo and a column of the trades source,
+            # then `featurestore registry apply`.
             (place.repo / "trade_count.py").write_text(NEW_VIEW)
+            trades_py = place.repo / "trades.py"
+            text = trades_py.read_text()
+            for old, new in SOURCE_EDITS.items():
+                assert text.count(old) == 1, old
+                text = text.replace(old, new)
+            trades_py.write_text(text)
             output = _apply(place)
             assert "trade_count_15m" in output
             listed = CliRunner().invoke(main, ["registry", "list", "--project", place.project])
@@ -280,6 +342,7 @@ def test_a_view_added_to_the_repo_is_backfilled_served_and_exported(place: Place
             bars_after = read_table(settings, "bars_1m")
             pd.testing.assert_frame_equal(bars_after, bars_before)
             _check_chained_view(place, trades)
+            _check_off_exchange_view(place, trades)
 
             # Served by the server started before the apply, without a restart: online, read
             # with the Python SDK, and exported point in time over gRPC.

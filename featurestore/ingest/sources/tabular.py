@@ -256,33 +256,43 @@ def metric_layout(
     time_column: str,
     value_column: str,
     name: str = "value",
+    name_column: str | None = None,
     tag_columns: Sequence[str] = (),
 ) -> Layout:
     """Return the layout of a metric table whose columns the user names.
 
+    Every row's metric is called ``name``, or, with ``name_column``, what that column holds (a
+    "long" table of several metrics; a row whose name is empty is refused).
+
     Raises:
-        ValidationError: one column is given two of the roles entity, time and value.
+        ValidationError: one column is given two of the roles entity, time, value and name.
 
     """
     roles = {"entity": entity_column, "time": time_column, "value": value_column}
+    if name_column is not None:
+        roles["name"] = name_column
     if len(set(roles.values())) != len(roles):
+        *first, last = roles
         raise ValidationError(
-            "entity, time and value must be three different columns, got "
+            f"{', '.join(first)} and {last} must be different columns, got "
             + ", ".join(f"{role}={column!r}" for role, column in roles.items()),
             field="columns",
         )
     tags = tuple(dict.fromkeys(tag_columns))
+    columns: dict[str, tuple[str, Convert]] = {
+        entity_column: ("entity", _keep),
+        time_column: ("event_time", _to_time),
+        value_column: ("value", _to_float),
+    }
+    if name_column is not None:
+        columns[name_column] = ("name", _keep)
     return Layout(
         kind="metric",
-        columns={
-            entity_column: ("entity", _keep),
-            time_column: ("event_time", _to_time),
-            value_column: ("value", _to_float),
-        },
+        columns=columns,
         id_field="metric_id",
-        defaults={"name": name},
+        defaults={"name": name if name_column is None else ""},
         tag_columns=tags,
-        required=(entity_column, time_column, value_column, *tags),
+        required=(*columns, *tags),
     )
 
 

@@ -264,3 +264,33 @@ def test_the_cli_sends_metrics_and_synthetic_metrics(
     assert {k for k in keys if k is not None and k.startswith(b"entity-")} == {
         f"entity-{i:04d}".encode() for i in range(1, 6)
     }
+
+
+def test_the_cli_sends_a_long_table_of_several_metrics_each_row_named(
+    stack: Settings, unique_name: Callable[[str], str], tmp_path: Path
+) -> None:
+    topic, dlq = unique_name("it-cli-long"), unique_name("it-cli-long-dlq")
+    env = {"FEATURESTORE_TOPICS__METRICS": topic, "FEATURESTORE_TOPICS__DEAD_LETTER": dlq}
+    path = tmp_path / "hosts.csv"
+    path.write_text(
+        "host,ts,metric,value\n"
+        "web-1,2024-01-02T14:30:00Z,cpu_load,0.5\n"
+        "web-1,2024-01-02T14:30:00Z,mem_used,7.5e9\n"
+        "web-2,2024-01-02T14:30:01Z,cpu_load,0.25\n"
+        "web-2,2024-01-02T14:30:02Z,,0.75\n"
+    )
+    args = ["ingest", "metrics", str(path), "--entity-column", "host", "--time-column", "ts",
+            "--value-column", "value", "--name-column", "metric"]  # fmt: skip
+    output = run_cli(args, env)
+    assert f"read 4, sent 3 to {topic}, dead-lettered 1 to {dlq}, failed 0" in output
+    events, _, _ = decode_all(stack, topic, "featurestore.v1.Metric")
+    assert sorted((m.entity, m.name, m.value) for m in events if isinstance(m, Metric)) == [
+        ("web-1", "cpu_load", 0.5),
+        ("web-1", "mem_used", 7.5e9),
+        ("web-2", "cpu_load", 0.25),
+    ]
+    (dead,) = read_raw(stack, dlq)
+    assert dead[-1][DEAD_LETTER_REASON].decode() == "bad_name: the metric's name is empty"
+    refused = CliRunner().invoke(main, [*args, "--name", "cpu"], env=env)
+    assert refused.exit_code == 2
+    assert "--name and --name-column exclude each other" in refused.output

@@ -322,3 +322,27 @@ def test_the_topics_whose_views_change_are_those_whose_processors_restart() -> N
     assert topics(replace(before, entities=entities)) is None
     first = changed_topics(None, before, diff_definitions(None, before))
     assert first == frozenset(topic.values())
+
+
+def test_a_column_only_another_view_reads_is_listed_as_such_and_not_refused() -> None:
+    def with_column(view: FeatureView) -> FeatureView:
+        assert view.stream is not None
+        source = view.stream.source
+        source = replace(source, columns={**source.columns, "odd_lots": "when(size < 100, size)"})
+        return replace(view, stream=replace(view.stream, source=source))
+
+    after = _with_view(DEFS, with_column(DEFS.view("bars_1m")))
+    (found,) = diff_definitions(DEFS, after).changes
+    assert found.refused is None
+    assert found.fields == (
+        FieldChange("column odd_lots (not read by this view)", None, "'when(size < 100, size)'"),
+    )
+    read = _with_view(DEFS, with_column(DEFS.view("bars_1m")))
+    notional = read.view("bars_1m")
+    assert notional.stream is not None
+    changed = replace(
+        notional.stream.source, columns={**notional.stream.source.columns, "notional": "price"}
+    )
+    refused = _with_view(DEFS, replace(notional, stream=replace(notional.stream, source=changed)))
+    (found,) = diff_definitions(DEFS, refused).changes
+    assert found.refused is not None and "column notional changes" in found.refused

@@ -132,8 +132,34 @@ def test_a_missing_metric_column_is_named_when_the_file_is_opened(tmp_path: Path
             open_event_file(path, layout=layout)
         assert caught.value.field == missing
         assert "host, ts, cpu, region, rack, note" in str(caught.value)
-    with pytest.raises(ValidationError, match="three different columns"):
+    with pytest.raises(ValidationError, match="entity, time and value must be different columns"):
         metric_layout(entity_column="host", time_column="host", value_column="cpu")
+    with pytest.raises(ValidationError, match="time, value and name must be different columns"):
+        metric_layout(entity_column="host", time_column="ts", value_column="cpu", name_column="cpu")
+
+
+def test_a_long_metric_table_names_each_row_s_metric(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.csv"
+    path.write_text(
+        "host,ts,metric,value\n"
+        "web-1,2024-01-02T14:30:00Z,cpu_load,0.5\n"
+        "web-1,2024-01-02T14:30:00Z,mem_used,7.5e9\n"
+        "web-2,2024-01-02T14:30:01Z,,0.25\n"
+    )
+    layout = metric_layout(
+        entity_column="host", time_column="ts", value_column="value", name_column="metric"
+    )
+    first, second, third = list(open_event_file(path, layout=layout))
+    assert [(m.entity, m.name, m.value) for m in map(validate_metric, (first, second))] == [
+        ("web-1", "cpu_load", 0.5),
+        ("web-1", "mem_used", 7.5e9),
+    ]
+    assert code_of(third) == "bad_name"  # an empty name is refused, not called "value"
+    missing = metric_layout(
+        entity_column="host", time_column="ts", value_column="value", name_column="metric_name"
+    )
+    with pytest.raises(ValidationError, match=r"hosts\.csv: no column 'metric_name'"):
+        open_event_file(path, layout=missing)
 
 
 def test_a_metric_parquet_file(tmp_path: Path) -> None:
