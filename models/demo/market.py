@@ -30,7 +30,7 @@ from featurestore.ingest.validate import validate_trade
 
 __all__ = ["TRADE_COLUMNS", "Injection", "inject", "plan_injections", "trades_frame"]
 
-TRADE_COLUMNS = ("symbol", "event_time", "price", "size")
+TRADE_COLUMNS = ("symbol", "event_time", "price", "size", "exchange")
 """The columns of a trades frame (``event_time`` aware UTC)."""
 
 InjectionKind = Literal["price_spike", "volume_burst"]
@@ -62,14 +62,14 @@ def trades_frame(records: Iterable[SourceRecord | Trade]) -> pd.DataFrame:
     Sources keep their own validation (:func:`featurestore.ingest.validate_trade`): a record
     the ingest would dead-letter is not a trade here either.
     """
-    rows: list[tuple[str, datetime, float, int]] = []
+    rows: list[tuple[str, datetime, float, int, str]] = []
     for record in records:
         if isinstance(record, SourceRecord):
             try:
                 record = validate_trade(record)
             except RecordRejectedError:
                 continue
-        rows.append((record.symbol, record.event_time, record.price, record.size))
+        rows.append((record.symbol, record.event_time, record.price, record.size, record.exchange))
     frame = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
     frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True)
     frame["price"] = frame["price"].astype("float64")
@@ -124,11 +124,10 @@ def inject(trades: pd.DataFrame, injections: Iterable[Injection], *, seed: int =
         mask = (out["symbol"] == inj.symbol) & (minute == at)
         # the price before the minute, from the trades as given (not those already spiked)
         before = trades[(trades["symbol"] == inj.symbol) & (trades["event_time"] < at)]
-        last_price = (
-            float(before["price"].iloc[-1])
-            if len(before)
-            else float(out.loc[mask, "price"].iloc[0])
-        )
+        last = before.iloc[-1] if len(before) else out.loc[mask].iloc[0]
+        last_price = float(last["price"])
+        # the venue of the symbol's last trade before, where the trades have venues
+        venue = {"exchange": last["exchange"]} if "exchange" in trades else {}
         offsets = np.sort(rng.uniform(0.5, 59.5, inj.extra_trades))
         times = at + pd.to_timedelta(offsets, unit="s")
         if inj.kind == "price_spike":
@@ -140,7 +139,13 @@ def inject(trades: pd.DataFrame, injections: Iterable[Injection], *, seed: int =
             sizes = np.full(inj.extra_trades, inj.burst_size)
         added.append(
             pd.DataFrame(
-                {"symbol": inj.symbol, "event_time": times, "price": prices, "size": sizes}
+                {
+                    "symbol": inj.symbol,
+                    "event_time": times,
+                    "price": prices,
+                    "size": sizes,
+                    **venue,
+                }
             )
         )
     out = pd.concat([out, *added], ignore_index=True)

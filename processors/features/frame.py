@@ -68,6 +68,15 @@ def compute_frame(
     source = chains[0].stages[0].source
     if events.empty:
         raise ValidationError("no events to compute features from", field="events")
+    missing = [
+        f for f in (source.entity_field, source.timestamp_field, *source.fields) if f not in events
+    ]
+    if missing:
+        raise ValidationError(
+            f"the events have no column {missing[0]!r}, which the views of topic"
+            f" {source.topic!r} read (the events have: {', '.join(map(str, events.columns))})",
+            field=missing[0],
+        )
     times = events[source.timestamp_field]
     if pd.api.types.is_datetime64_any_dtype(times):
         event_us = times.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
@@ -115,8 +124,12 @@ def compute_frame(
 
 
 def _field(values: pd.Series, source: SourcePlan) -> npt.NDArray[np.float64]:
-    """A field as the engine reads it: numbers, or a text field's codes."""
-    if values.name in dict(source.texts):
+    """A field as the engine reads it: numbers, or a text field's codes.
+
+    A text field's column holds its texts, or already their codes (a numeric column, as
+    decoded records give it: :meth:`SourcePlan.text_codes`).
+    """
+    if values.name in dict(source.texts) and not pd.api.types.is_numeric_dtype(values):
         texts = [None if pd.isna(v) else str(v) for v in values.tolist()]
         return source.text_codes(str(values.name), texts)
     return np.asarray(values.to_numpy(np.float64), dtype=np.float64)

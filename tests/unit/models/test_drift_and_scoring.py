@@ -94,3 +94,33 @@ def test_model_inputs_rename_the_row_views_bare_names_and_name_a_column_they_can
 
     with pytest.raises(ValidationError, match=r"^model input 'close' is not a feature named"):
         model_inputs(rows.drop(columns="close"), ("rolling_1m__vwap_5m", "close"), NoJoins())  # type: ignore[arg-type]
+
+
+def test_the_demo_market_has_venues_for_views_that_read_them():
+    """A user's trades source may read the exchange (``when(exchange == 'D', size)``): the demo
+    trades the models start from carry it, injected trades their symbol's last venue."""
+    import json
+    from dataclasses import replace
+
+    from models.demo import demo_market
+
+    demo = demo_market(seed=3, symbols=3, minutes=20, rate=5.0, anomalies=2)
+    assert (
+        set(demo.trades["exchange"]) <= set("QPZKNDJYBX") and demo.trades["exchange"].notna().all()
+    )
+    defs = market_definitions()
+    views = []
+    for view in defs.views:
+        if view.stream is not None and view.stream.upstream is None:
+            source = view.stream.source
+            schema = json.loads(source.avro_schema or "{}")
+            schema["fields"].append({"name": "exchange", "type": "string"})
+            source = replace(
+                source,
+                avro_schema=json.dumps(schema),
+                columns={**source.columns, "d_size": "when(exchange == 'D', size)"},
+            )
+            view = replace(view, stream=replace(view.stream, source=source))
+        views.append(view)
+    frames = compute_frame(replace(defs, views=tuple(views)), demo.trades)
+    assert len(frames["bars_1m"]) > 0

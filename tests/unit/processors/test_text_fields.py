@@ -204,6 +204,15 @@ def test_a_frame_of_metrics_computes_what_the_stream_does() -> None:
         key = (r["host"], int(r["event_timestamp"].timestamp() * 1e6))
         assert _same(r["mem_count_1m"], want["mem_1m"][key]["mem_count_1m"])
         assert _same(r["mem_last_1m"], want["mem_1m"][key]["mem_last_1m"])
+    # A frame of decoded events (a correction reads the log so) holds the codes: the same rows.
+    source = compile_topic(VIEWS, join_key="host").source
+    coded = frame.assign(name=source.text_codes("name", frame["name"].tolist()))
+    again = compute_frame(definitions, coded, complete=False)
+    for view in VIEWS:
+        pd.testing.assert_frame_equal(
+            again[view.name].drop(columns="created_timestamp"),
+            frames[view.name].drop(columns="created_timestamp"),
+        )
 
 
 def test_a_derived_feature_does_not_compare_texts() -> None:
@@ -220,3 +229,14 @@ def test_a_derived_feature_does_not_compare_texts() -> None:
     )  # fmt: skip
     with pytest.raises(ConfigurationError, match="compares 'cpu_mean_1m' with a text"):
         compile_topic([bad], join_key="host")
+
+
+def test_a_frame_without_a_field_the_views_read_is_refused_naming_it() -> None:
+    from featurestore.errors import ValidationError
+
+    frame = pd.DataFrame({"entity": ["h"], "event_time": [T0], "value": [1.0], "metric_id": ["a"]})
+    definitions = Definitions(
+        project="p", entities=(Entity("host", "host"),), views=tuple(VIEWS), services=()
+    )
+    with pytest.raises(ValidationError, match="the events have no column 'name', which the views"):
+        compute_frame(definitions, frame)
