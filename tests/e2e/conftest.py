@@ -37,3 +37,12 @@ def trades_world(stack: Settings) -> Iterator[World]:
         yield world
     finally:
         world.clean_up()
+
+
+@pytest.fixture(scope="module")
+def world(trades_world: World, request: pytest.FixtureRequest) -> Iterator[World]:
+    """This module's runs of the session's topic, named with the module's ``WORLD_PREFIX``
+    (``e2e`` if it sets none)."""
+    world = trades_world.for_module(getattr(request.module, "WORLD_PREFIX", "e2e"))
+    yield world
+    world.clean_up()

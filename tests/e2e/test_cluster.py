@@ -43,12 +43,8 @@ def cluster(stack: Settings) -> Iterator[SparkCluster]:
                 daemon.stop()
 
 
-@pytest.fixture(scope="module")
-def world(trades_world: World) -> Iterator[World]:
-    """This module's runs of the session's topic."""
-    world = trades_world.for_module("cl")
-    yield world
-    world.clean_up()
+WORLD_PREFIX = "cl"
+"""This module's runs are named ``cl-...`` (the ``world`` fixture of ``conftest.py``)."""
 
 
 @pytest.fixture(scope="module")

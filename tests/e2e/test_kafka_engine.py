@@ -11,7 +11,6 @@ same online rows.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
@@ -43,14 +42,6 @@ from tests.e2e.processors_support import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
 SYMBOLS = ["IBM", "AIG", "EVOL"]
-
-
-@pytest.fixture(scope="module")
-def world(trades_world: World) -> Iterator[World]:
-    """This module's runs of the session's topic."""
-    world = trades_world.for_module("e2e")
-    yield world
-    world.clean_up()
 
 
 @pytest.fixture(scope="module")
