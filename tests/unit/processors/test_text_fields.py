@@ -8,6 +8,8 @@ columns ``when(name == 'cpu_load', value)`` and the like must keep each view to 
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -240,3 +242,43 @@ def test_a_frame_without_a_field_the_views_read_is_refused_naming_it() -> None:
     )
     with pytest.raises(ValidationError, match="the events have no column 'name', which the views"):
         compute_frame(definitions, frame)
+
+
+def test_texts_are_coded_alike_read_many_at_a_time_or_one_by_one() -> None:
+    """Texts that are prefixes of each other, one byte apart, empty or not ASCII, and a null:
+    the columnar reader's byte comparison gives the codes of the texts themselves."""
+    from featurestore.events.codec import METRIC_CODEC
+    from featurestore.events.schemas import parse_schema_text
+
+    texts = ["", "cpu", "cpu_load", "cpu_loaf", "é"]
+    column = " or ".join(f"name == '{t}'" for t in texts)
+    source = replace(_source(), columns={"any": f"when({column}, value)"})
+    view = _view("v", [Aggregation("any", AggFunction.COUNT, MINUTE, MINUTE, "n")])
+    assert view.stream is not None
+    plan = compile_topic([replace(view, stream=replace(view.stream, source=source))], "host")
+    assert dict(plan.source.texts) == {"name": tuple(sorted(texts))}
+    store = InMemorySchemaStore()
+    writer = AvroSerializer.for_topic(store, "metrics", Metric)
+    raw = json.loads(SCHEMA)
+    for f in raw["fields"]:
+        if f["name"] == "name":
+            f["type"], f["default"] = ["null", "string"], None
+    nullable = parse_schema_text(json.dumps(raw))
+    nullable_writer = AvroSerializer(
+        METRIC_CODEC, nullable, store.register("metrics-value", nullable.text)
+    )
+    names = ["", "cpu", "cpu_load", "cpu_loa", "cpu_loaf", "cpu_load2", "é", "x", "cpu_loae"]
+    metrics = [
+        Metric("h", T0 + timedelta(seconds=i), 1.0, f"id-{i}", name=n) for i, n in enumerate(names)
+    ]
+    values = [writer.encode(m) for m in metrics]
+    null = Metric("h", T0 + timedelta(seconds=len(names)), 1.0, "id-null")
+    values.append(nullable_writer.encode_wire({**METRIC_CODEC.to_wire(null), "name": None}))
+    n = len(values)
+    records = KafkaRecords.of([b"h"] * n, values, [0] * n, list(range(n)), [1_000] * n)
+    decoded = decode_records(records, EventDecoder(store, plan.source), plan.source)
+    assert decoded.dead == []
+    want = plan.source.text_codes("name", [*names, None])
+    np.testing.assert_array_equal(decoded.events.fields["name"], want)
+    assert want[names.index("cpu_load")] == sorted(texts).index("cpu_load")
+    assert want[names.index("é")] == sorted(texts).index("é")  # read one by one
