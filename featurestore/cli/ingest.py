@@ -472,7 +472,14 @@ def ingest_metrics(
 
 @ingest.command("synthetic-metrics")
 @click.option("--entities", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--name", default="value", show_default=True, help="The metric's name.")
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    default=("value",),
+    show_default=True,
+    help="A metric every entity reports (repeat for several: cpu_load, mem_used, ...).",
+)
 @click.option(
     "--spike-probability",
     type=FiniteFloat(min=0, max=1),
@@ -482,19 +489,25 @@ def ingest_metrics(
 )
 @_generator("observations", over="entities", rate=100.0)
 def ingest_synthetic_metrics(
-    entities: int, name: str, spike_probability: float, rate: float, generation: _Generation
+    entities: int,
+    names: tuple[str, ...],
+    spike_probability: float,
+    rate: float,
+    generation: _Generation,
 ) -> None:
     """Generate metrics: per entity a random walk with rare spikes; seeded, reproducible."""
     from featurestore.ingest import MetricStream
     from featurestore.ingest import MetricStreamConfig
 
     def generate() -> MetricStream:
-        if not name.strip():
+        if not all(name.strip() for name in names):
             raise click.UsageError("--name must not be empty")
+        if len(set(names)) != len(names):
+            raise click.UsageError(f"--name {sorted(names)} names a metric twice")
         config = MetricStreamConfig(
             entities=entities,
             rate=rate,
-            name=name,
+            names=names,
             spike_probability=spike_probability,
             **generation.bounds,
         )

@@ -1,12 +1,13 @@
 """A synthetic metric stream: many entities, each a random walk with rare spikes; seeded.
 
-Model, per entity: a Gaussian random walk starting at a level drawn from 50-150, with its own
-volatility ``sigma`` (1-5 % of the starting level per square root of a minute), so a value
-moves by about ``sigma * sqrt(dt / 60 s)`` between two observations ``dt`` apart. With
+Model, per entity and metric: a Gaussian random walk starting at a level drawn from 50-150,
+with its own volatility ``sigma`` (1-5 % of the starting level per square root of a minute), so
+a value moves by about ``sigma * sqrt(dt / 60 s)`` between two observations ``dt`` apart. With
 probability ``spike_probability`` an observation is a spike: it reads ``spike_size * sigma *
 (1 + Exp(1))`` above or below the walk; the walk itself does not move (a spike is a glitch, not
 a level shift). Observations arrive as one Poisson process of ``rate`` per second of event time,
-each for an entity drawn uniformly.
+each for an entity drawn uniformly, and of one of its ``names`` drawn uniformly (several names:
+the interleaved metrics of hosts, which a view reads one at a time with ``when(name == ...)``).
 
 Given the same :class:`MetricStreamConfig` (seed and start included), the stream is identical:
 every random draw comes from one ``numpy`` generator, in fixed-size blocks.
@@ -38,8 +39,8 @@ class MetricStreamConfig(GeneratorBounds):
     """Number of entities, named ``entity-0001``, ``entity-0002``, ..."""
     rate: float = 100.0
     """Mean observations per second of event time, over all entities."""
-    name: str = "value"
-    """The metric's name on every observation."""
+    names: tuple[str, ...] = ("value",)
+    """The metrics every entity reports; each observation is of one of them."""
     spike_probability: float = 0.002
     """Chance that an observation is a spike."""
     spike_size: float = 10.0
@@ -52,6 +53,10 @@ class MetricStreamConfig(GeneratorBounds):
             raise ConfigurationError("synthetic metrics: needs >= 1 entity and a rate > 0")
         if not 0 <= self.spike_probability <= 1:
             raise ConfigurationError("synthetic metrics: spike_probability must be in [0, 1]")
+        if not self.names or not all(n.strip() for n in self.names):
+            raise ConfigurationError("synthetic metrics: every metric needs a non-empty name")
+        if len(set(self.names)) != len(self.names):
+            raise ConfigurationError(f"synthetic metrics: a name is given twice in {self.names}")
 
 
 class MetricStream:
@@ -65,21 +70,24 @@ class MetricStream:
         self.config = config
         self.name = f"synthetic-metrics-seed{config.seed}"
         rng = np.random.default_rng([config.seed, 2])
-        n = config.entities
+        n, k = config.entities, len(config.names)
         self.entities = [f"entity-{i:04d}" for i in range(1, n + 1)]
-        self._level0 = rng.uniform(50.0, 150.0, n)
-        self._sigma = self._level0 * rng.uniform(0.01, 0.05, n)
+        # One walk per (metric, entity); with one metric the draws are those of one per entity.
+        self._level0 = rng.uniform(50.0, 150.0, (k, n))
+        self._sigma = self._level0 * rng.uniform(0.01, 0.05, (k, n))
 
     def __iter__(self) -> Iterator[SourceRecord]:
         """Yield observations until the count or the duration is reached (forever without)."""
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, 3])
-        n = len(self.entities)
+        n, k = len(self.entities), len(cfg.names)
         levels = self._level0.copy()
-        last_t = np.zeros(n)
+        last_t = np.zeros((k, n))
         arrivals = Arrivals(rng, cfg.rate, cfg)
         for block in arrivals.blocks():
             who = rng.integers(0, n, BLOCK)
+            # Drawn only for several metrics: one metric's stream stays what it was.
+            which = rng.integers(0, k, BLOCK) if k > 1 else np.zeros(BLOCK, np.int64)
             shocks = rng.standard_normal(BLOCK)
             spiky = rng.random(BLOCK) < cfg.spike_probability
             spikes = (
@@ -89,11 +97,11 @@ class MetricStream:
             )
             for i in block:
                 t = arrivals.t
-                e = int(who[i])
-                sigma = float(self._sigma[e])
-                levels[e] += sigma * math.sqrt((t - last_t[e]) / 60.0) * float(shocks[i])
-                last_t[e] = t
-                value = float(levels[e])
+                e, m = int(who[i]), int(which[i])
+                sigma = float(self._sigma[m, e])
+                levels[m, e] += sigma * math.sqrt((t - last_t[m, e]) / 60.0) * float(shocks[i])
+                last_t[m, e] = t
+                value = float(levels[m, e])
                 if spiky[i]:
                     value += float(spikes[i]) * sigma
                 yield SourceRecord(
@@ -103,7 +111,7 @@ class MetricStream:
                         "entity": self.entities[e],
                         "event_time": arrivals.event_time(),
                         "value": value,
-                        "name": cfg.name,
+                        "name": cfg.names[m],
                         "tags": {},
                         "metric_id": f"{self.name}:{arrivals.emitted}",
                     },

@@ -255,12 +255,18 @@ def test_the_cli_sends_metrics_and_synthetic_metrics(
             "--fast",
             "--start",
             "2024-01-02T14:30:00",
+            "--name",
+            "cpu_load",
+            "--name",
+            "mem_used",
         ],
         env,
     )
     assert f"read 500, sent 500 to {topic}, dead-lettered 0 to {dlq}, failed 0" in output
     events, keys, _ = decode_all(stack, topic, "featurestore.v1.Metric")
     assert len(events) == 550
+    synthetic = [e for e in events if isinstance(e, Metric) and e.entity.startswith("entity-")]
+    assert {m.name for m in synthetic} == {"cpu_load", "mem_used"}
     assert {k for k in keys if k is not None and k.startswith(b"entity-")} == {
         f"entity-{i:04d}".encode() for i in range(1, 6)
     }

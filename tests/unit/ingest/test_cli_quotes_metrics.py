@@ -44,3 +44,13 @@ def test_synthetic_metrics_as_fast_as_possible_needs_a_bound() -> None:
     result = CliRunner().invoke(main, ["ingest", "synthetic-metrics", "--fast"])
     assert result.exit_code == 2
     assert "--fast needs a bound" in result.output
+
+
+def test_synthetic_metrics_names_each_metric_once() -> None:
+    args = ["ingest", "synthetic-metrics", "--count", "10", "--fast"]
+    result = CliRunner().invoke(main, [*args, "--name", "cpu", "--name", "cpu"])
+    assert result.exit_code == 2
+    assert "--name ['cpu', 'cpu'] names a metric twice" in result.output
+    result = CliRunner().invoke(main, [*args, "--name", "cpu", "--name", " "])
+    assert result.exit_code == 2
+    assert "--name must not be empty" in result.output

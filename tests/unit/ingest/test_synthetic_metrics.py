@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import collections
 import itertools
 import statistics
 from datetime import UTC
@@ -47,7 +48,7 @@ def spikes(stream: list[Metric], entity: str) -> tuple[int, int]:
 
 
 def test_a_random_walk_per_entity_with_rare_spikes() -> None:
-    stream = metrics(seed=5, entities=8, rate=200.0, count=40_000, name="latency_ms")
+    stream = metrics(seed=5, entities=8, rate=200.0, count=40_000, names=("latency_ms",))
     assert {m.entity for m in stream} == {f"entity-{i:04d}" for i in range(1, 9)}
     assert {m.name for m in stream} == {"latency_ms"}
     times = [m.event_time for m in stream]
@@ -66,3 +67,25 @@ def test_bad_parameters_are_refused() -> None:
         MetricStream(MetricStreamConfig(start=datetime(2024, 1, 2)))
     with pytest.raises(ConfigurationError):
         MetricStream(MetricStreamConfig(start=START, spike_probability=2.0))
+    with pytest.raises(ConfigurationError, match="non-empty name"):
+        MetricStream(MetricStreamConfig(start=START, names=("cpu", " ")))
+    with pytest.raises(ConfigurationError, match="a name is given twice"):
+        MetricStream(MetricStreamConfig(start=START, names=("cpu", "cpu")))
+
+
+def test_several_metrics_interleave_each_its_own_walk() -> None:
+    one = metrics(seed=5, entities=4, count=3000)
+    assert one == metrics(seed=5, entities=4, count=3000, names=("value",))
+    stream = metrics(seed=5, entities=4, rate=200.0, count=30_000, names=("cpu", "mem", "io"))
+    counts = collections.Counter(m.name for m in stream)
+    assert set(counts) == {"cpu", "mem", "io"} and min(counts.values()) > 9_000
+    for name in ("cpu", "mem"):  # a metric's own walk: its steps stay small
+        found, seen = spikes([m for m in stream if m.name == name], "entity-0001")
+        assert seen > 2_000 and found <= 2 * 0.002 * seen
+
+    def median_step(values: list[float]) -> float:
+        return statistics.median(abs(b - a) for a, b in itertools.pairwise(values))
+
+    own = [m.value for m in stream if m.entity == "entity-0001" and m.name == "cpu"]
+    mixed = [m.value for m in stream if m.entity == "entity-0001"]
+    assert median_step(mixed) > 5 * median_step(own)  # three walks at their own levels
