@@ -50,7 +50,9 @@ request = dataset_service_pb2.ExportTrainingDatasetRequest(
         symbols=["AAA", "BBB"], start_time=start, end_time=end, step=step
     ),
 )
-with grpc.insecure_channel(target) as channel:
+# A fixed flow-control window: with BDP probing, a loaded machine's longer round trips let the
+# window grow past the whole export (16.6 MB), which then ends before the client is killed.
+with grpc.insecure_channel(target, options=[("grpc.http2.bdp_probe", 0)]) as channel:
     stub = dataset_service_pb2_grpc.DatasetServiceStub(channel)
     responses = stub.ExportTrainingDataset(request, timeout=300)
     next(responses), next(responses)
