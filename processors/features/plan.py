@@ -15,7 +15,6 @@ from datetime import timedelta
 
 import numpy as np
 
-from featurestore.definitions.expressions import parse
 from featurestore.definitions.expressions import text_names
 from featurestore.definitions.model import AggFunction
 from featurestore.definitions.model import FeatureView
@@ -144,14 +143,17 @@ def _source_plan(source: StreamSource, where: str, known_fields: set[str] | None
     available = set(known_fields) if known_fields is not None else None
     fields: set[str] = set()
     prev: set[str] = set()
+    compiled = {
+        name: compile_expression(text, where=f"{where} column {name!r}", allow_prev=True)
+        for name, text in source.columns.items()
+    }
     vocabulary: dict[str, set[str]] = {}
-    for text in source.columns.values():
-        for field, compared in text_names(parse(text, allow_prev=True)).items():
+    for expr in compiled.values():
+        for field, compared in text_names(expr.tree).items():
             vocabulary.setdefault(field, set()).update(compared)
     texts = {field: tuple(sorted(values)) for field, values in sorted(vocabulary.items())}
-    for name, text in source.columns.items():
-        expr = compile_expression(text, where=f"{where} column {name!r}", allow_prev=True)
-        expr = lower_texts(expr, texts)
+    for name, unlowered in compiled.items():
+        expr = lower_texts(unlowered, texts)
         for used in expr.names | expr.prev_names:
             if used in dict(columns):
                 continue

@@ -282,3 +282,12 @@ def test_texts_are_coded_alike_read_many_at_a_time_or_one_by_one() -> None:
     np.testing.assert_array_equal(decoded.events.fields["name"], want)
     assert want[names.index("cpu_load")] == sorted(texts).index("cpu_load")
     assert want[names.index("é")] == sorted(texts).index("é")  # read one by one
+
+
+def test_a_column_that_does_not_parse_is_named_by_the_plan() -> None:
+    source = replace(_source(), columns={**COLUMNS, "bad": "when(name == 'cpu', )"})
+    view = _view("v", [Aggregation("cpu", AggFunction.COUNT, MINUTE, MINUTE, "n")])
+    assert view.stream is not None
+    bad = replace(view, stream=replace(view.stream, source=source))
+    with pytest.raises(ConfigurationError, match=r"^source 'metrics' column 'bad': cannot parse"):
+        compile_topic([bad], "host")
