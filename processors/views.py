@@ -7,6 +7,7 @@ compute, naming the view and field) and writes to their tables and online keys.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,7 +59,9 @@ class MaterializedViews:
         # Upstream views first: a step feeds a chained view its upstream's rows.
         plans = {c.view.name: c for c in sorted(chains, key=lambda c: len(c.stages))}
         direct = [v for v in views if v.stream is not None and v.stream.upstream is None]
-        return cls(definitions, topic, views, compile_topic(direct, join_key), plans)
+        resolved = cls(definitions, topic, views, compile_topic(direct, join_key), plans)
+        resolved._fingerprints  # noqa: B018  (hashed here, on the driver: see _fingerprints)
+        return resolved
 
     @property
     def join_key(self) -> str:
@@ -93,7 +96,7 @@ class MaterializedViews:
         another view of the topic changes nothing here. A chained view's includes its upstream
         views'.
         """
-        return self._fingerprint(name, every_column=False)
+        return self._fingerprints[name][0]
 
     def former_fingerprint(self, name: str) -> str:
         """The fingerprint as states stored before 2026-12-07 hold it: of every source column.
@@ -101,7 +104,22 @@ class MaterializedViews:
         A state stored so continues (and is stored again with :meth:`fingerprint`) when the
         source's columns have not changed since.
         """
-        return self._fingerprint(name, every_column=True)
+        return self._fingerprints[name][1]
+
+    @functools.cached_property
+    def _fingerprints(self) -> dict[str, tuple[str, str]]:
+        """Each view's fingerprint and former fingerprint, hashed once.
+
+        :meth:`resolve` computes them, so a job shipped to Spark's executors carries them: a
+        task asks for them (its worker's runner is keyed by them) and parses no expression.
+        """
+        return {
+            v.name: (
+                self._fingerprint(v.name, every_column=False),
+                self._fingerprint(v.name, every_column=True),
+            )
+            for v in self.views
+        }
 
     def _fingerprint(self, name: str, *, every_column: bool) -> str:
         view = self.view(name)
