@@ -502,8 +502,6 @@ def ingest_synthetic_metrics(
     def generate() -> MetricStream:
         if not all(name.strip() for name in names):
             raise click.UsageError("--name must not be empty")
-        if len(set(names)) != len(names):
-            raise click.UsageError(f"--name {sorted(names)} names a metric twice")
         config = MetricStreamConfig(
             entities=entities,
             rate=rate,

@@ -50,7 +50,7 @@ def test_synthetic_metrics_names_each_metric_once() -> None:
     args = ["ingest", "synthetic-metrics", "--count", "10", "--fast"]
     result = CliRunner().invoke(main, [*args, "--name", "cpu", "--name", "cpu"])
     assert result.exit_code == 2
-    assert "--name ['cpu', 'cpu'] names a metric twice" in result.output
+    assert "a name is given twice in ('cpu', 'cpu')" in result.output
     result = CliRunner().invoke(main, [*args, "--name", "cpu", "--name", " "])
     assert result.exit_code == 2
     assert "--name must not be empty" in result.output
