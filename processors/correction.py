@@ -21,10 +21,10 @@ Replay from offset 0 takes the healed events as late again (the log order is wha
 the correction again after a rebuild (``featurestore ingest heal`` does: a heal finds the gap
 again, the vendor's records are copies already in the log, and the correction recomputes).
 Corrected rows carry the topic and partition as lineage, and no offset range (their events are
-not a contiguous range of the log). What this does not do: a ``prev()`` column of an entity's
-first event of the range reads the entity's event before ``start - reach`` only if there is one
-within the read; the online store is not rewritten (a corrected range is in the past: Redis holds
-later rows).
+not a contiguous range of the log). What this does not do: a ``prev()`` (or ``prev_nonnull()``)
+column of an entity's first event of the range reads the entity's events before ``start -
+reach`` only where the read holds them; the online store is not rewritten (a corrected range
+is in the past: Redis holds later rows).
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ Grammar (whitespace between tokens is ignored)::
     term    := unary (("*" | "/") unary)*
     unary   := "-" unary | atom
     atom    := NUMBER | NAME | FUNC "(" expr ")" | "when" "(" expr "," expr ")"
-             | "prev" "(" NAME ")" | "(" expr ")" | NAME CMP TEXT | TEXT CMP NAME
+             | PREV "(" NAME ")" | "(" expr ")" | NAME CMP TEXT | TEXT CMP NAME
+    PREV    := "prev" | "prev_nonnull"
     FUNC    := "ln" | "exp" | "sqrt" | "abs"
     NAME    := [A-Za-z_][A-Za-z0-9_]*  (not a function or a keyword)
     NUMBER  := digits with an optional fraction and exponent: 5, 0.5, .5, 1e-3
@@ -20,10 +21,12 @@ Grammar (whitespace between tokens is ignored)::
 ``+ - * /`` are left-associative, ``*`` and ``/`` bind tighter than ``+`` and ``-``, unary minus
 tighter than both; a comparison binds looser than arithmetic and does not chain (``a < b < c``
 is refused); ``not`` binds tighter than ``and``, ``and`` tighter than ``or``. ``prev(name)`` is
-``name`` in the same entity's previous event (log order); it is allowed only where the caller
-says so (:func:`parse` with ``allow_prev=True``: computed columns of a source), never in
-derived features. A text literal stands only as one side of ``==`` or ``!=`` whose other side
-is a name (a text field of the event: ``name == 'cpu_load'``).
+``name`` in the same entity's previous event (log order); ``prev_nonnull(name)`` is ``name`` in
+the entity's latest earlier event where it was not null (SQL's ``LAG(name) IGNORE NULLS``): where
+metrics interleave, ``prev_nonnull(cpu_load)`` is the previous CPU reading, whatever came between.
+Both are allowed only where the caller says so (:func:`parse` with ``allow_prev=True``: computed
+columns of a source), never in derived features. A text literal stands only as one side of
+``==`` or ``!=`` whose other side is a name (a text field of the event: ``name == 'cpu_load'``).
 
 What the AST means (the processors evaluate it; this module only parses): values are floats,
 null propagates, and ``x / 0``, ``ln`` of a non-positive value and ``sqrt`` of a negative value
@@ -68,7 +71,7 @@ __all__ = [
     "children",
     "names",
     "parse",
-    "prev_names",
+    "prevs",
     "text_names",
 ]
 
@@ -113,9 +116,19 @@ class Name:
 
 @dataclass(frozen=True)
 class Prev:
-    """``prev(name)``: the value of ``name`` in the entity's previous event."""
+    """``prev(name)``: ``name`` in the entity's previous event.
+
+    With ``skip_nulls`` (``prev_nonnull(name)``): ``name`` in the entity's latest earlier event
+    where it was not null.
+    """
 
     name: str
+    skip_nulls: bool = False
+
+    @property
+    def key(self) -> str:
+        """What the entity's kept value is filed under: the name for ``prev()``, as always."""
+        return f"prev_nonnull({self.name})" if self.skip_nulls else self.name
 
 
 @dataclass(frozen=True)
@@ -159,7 +172,8 @@ _TOKEN = re.compile(
     r"|(?P<op>==|!=|<=|>=|[-+*/(),<>]))"
 )
 _KEYWORDS = frozenset(("and", "or", "not"))
-_RESERVED = frozenset((*FUNCTIONS, "prev", "when"))
+_PREVIOUS = frozenset(("prev", "prev_nonnull"))
+_RESERVED = frozenset((*FUNCTIONS, *_PREVIOUS, "when"))
 
 
 @dataclass(frozen=True)
@@ -364,16 +378,16 @@ class _Parser:
                 f" {token.text}(...), or rename what is called {token.text!r}"
             )
         self.expect("(")
-        if token.text == "prev":
+        if token.text in _PREVIOUS:
             if not self.allow_prev:
                 raise ConfigurationError(
-                    f"cannot parse {self.shown!r}: prev() is allowed in source columns only"
+                    f"cannot parse {self.shown!r}: {token.text}() is allowed in source columns only"
                 )
             arg = self.take()
             if arg.kind != "name" or arg.text in _RESERVED | _KEYWORDS:
-                raise self.fail("prev() takes a name", arg)
+                raise self.fail(f"{token.text}() takes a name", arg)
             self.expect(")")
-            return self.node(Prev(arg.text))
+            return self.node(Prev(arg.text, skip_nulls=token.text == "prev_nonnull"))
         self.nest()
         argument = self.expr()
         if token.text == "when":
@@ -422,11 +436,11 @@ def names(expr: Expr) -> frozenset[str]:
     return frozenset().union(*(names(child) for child in children(expr)))
 
 
-def prev_names(expr: Expr) -> frozenset[str]:
-    """The names ``expr`` reads through ``prev()`` (whose previous value must be kept)."""
+def prevs(expr: Expr) -> frozenset[Prev]:
+    """The ``prev()`` and ``prev_nonnull()`` reads of ``expr`` (each entity's value is kept)."""
     if isinstance(expr, Prev):
-        return frozenset((expr.name,))
-    return frozenset().union(*(prev_names(child) for child in children(expr)))
+        return frozenset((expr,))
+    return frozenset().union(*(prevs(child) for child in children(expr)))
 
 
 def text_names(expr: Expr) -> dict[str, frozenset[str]]:

@@ -31,6 +31,7 @@ from dataclasses import field
 import numpy as np
 import numpy.typing as npt
 
+from featurestore.definitions.expressions import Prev
 from processors.features.plan import TopicPlan
 from processors.features.plan import ViewChain
 from processors.features.plan import ViewPlan
@@ -297,37 +298,51 @@ def _columns(
     if not plan.source.columns:
         return cols
     prev: dict[str, F64] = {}
-    if plan.source.prev_fields:
-        # The previous accepted event of the same entity, in log order: within each entity's
-        # events (a stable sort keeps log order), the one before; the first takes the stored.
-        names, codes = entities
-        order = np.argsort(codes, kind="stable")
-        sorted_codes = codes[order]
-        starts_group = np.ones(len(order), dtype=bool)
-        starts_group[1:] = sorted_codes[1:] != sorted_codes[:-1]
-        prev_index = np.full(len(acc), -1, np.int64)
-        prev_index[order[~starts_group]] = order[np.flatnonzero(~starts_group) - 1]
-        firsts = order[starts_group]
+    names, codes = entities
     for name, expr in plan.source.columns:
         # A column's previous values once it is computed: a later column may read them.
-        for fname in sorted(expr.prev_names - prev.keys()):
-            value = np.full(len(acc), np.nan)
-            has = prev_index >= 0
-            value[has] = cols[fname][prev_index[has]]
-            value[firsts] = [
-                state.entity(names[c]).prev.get(fname, np.nan) for c in codes[firsts].tolist()
-            ]
-            prev[fname] = value
+        for read in sorted((p for p in expr.prevs if p.key not in prev), key=lambda p: p.key):
+            prev[read.key] = _previous(read, cols[read.name], entities, state)
         cols[name] = expr.evaluate(cols, prev, size=len(acc))
-    if plan.source.prev_fields:
-        names, codes = entities
+    for read in plan.source.prevs:
+        column = cols[read.name]
+        kept = np.flatnonzero(~np.isnan(column)) if read.skip_nulls else np.arange(len(acc))
         last = np.full(len(names), -1, np.int64)
-        last[codes] = np.arange(len(acc))  # the last write wins: each entity's last event
+        last[codes[kept]] = kept  # the last write wins: each entity's last event kept
         for code, j in enumerate(last.tolist()):
-            entity = state.entity(names[code])
-            for fname in plan.source.prev_fields:
-                entity.prev[fname] = float(cols[fname][j])
+            if j >= 0:
+                state.entity(names[code]).prev[read.key] = float(column[j])
     return cols
+
+
+def _previous(
+    read: Prev, column: F64, entities: tuple[list[str], I64], state: PartitionFeatureState
+) -> F64:
+    """What ``read`` gives each event of the batch, in the batch's order.
+
+    ``column`` in the entity's event before (for ``prev_nonnull``, the latest one where it is
+    not null); where the batch holds none, the value the state kept from the batches before.
+    """
+    names, codes = entities
+    # Each entity's events in log order (a stable sort keeps it), one group per entity.
+    order = np.argsort(codes, kind="stable")
+    values = column[order]
+    sorted_codes = codes[order]
+    positions = np.arange(len(order))
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    group_start = np.maximum.accumulate(np.where(starts, positions, 0))
+    candidates = np.where(~np.isnan(values), positions, -1) if read.skip_nulls else positions
+    before = np.full(len(order), -1, np.int64)
+    before[1:] = np.maximum.accumulate(candidates)[:-1]
+    has = before >= group_start
+    kept = np.array(
+        [state.entity(names[c]).prev.get(read.key, np.nan) for c in sorted_codes[starts].tolist()]
+    )
+    found = np.where(has, values[np.maximum(before, 0)], kept[np.cumsum(starts) - 1])
+    out = np.empty(len(order))
+    out[order] = found
+    return out
 
 
 def _entity_codes(batch: EventBatch, acc: I64) -> tuple[list[str], I64]:

@@ -110,12 +110,12 @@ class Expression:
     text: str
     names: frozenset[str]
     """Names read directly."""
-    prev_names: frozenset[str]
-    """Names read through ``prev()``."""
+    prevs: frozenset[ast.Prev]
+    """What it reads through ``prev()`` and ``prev_nonnull()``."""
     tree: ast.Expr
 
     def evaluate(self, columns: Columns, prev: Columns | None = None, size: int = 0) -> F64:
-        """The expression over equal-length columns (``prev``: the previous values)."""
+        """The expression over equal-length columns (``prev``: the previous values, by key)."""
         with np.errstate(over="ignore", invalid="ignore"):
             value = _eval(self.tree, columns, prev or {})
         if np.ndim(value) == 0:
@@ -130,7 +130,7 @@ def _eval(node: ast.Expr, columns: Columns, prev: Columns) -> F64 | float:
     if isinstance(node, ast.Name):
         return columns[node.name]
     if isinstance(node, ast.Prev):
-        return prev[node.name]
+        return prev[node.key]
     if isinstance(node, ast.Negate):
         return -np.asarray(_eval(node.operand, columns, prev))
     if isinstance(node, ast.BinaryOp):
@@ -152,9 +152,7 @@ def compile_expression(text: str, *, where: str, allow_prev: bool = False) -> Ex
         tree = ast.parse(text, allow_prev=allow_prev)
     except ConfigurationError as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
-    prev = ast.prev_names(tree)
-    direct = _direct_names(tree)
-    return Expression(text, direct, prev, tree)
+    return Expression(text, _direct_names(tree), ast.prevs(tree), tree)
 
 
 def _direct_names(node: ast.Expr) -> frozenset[str]:

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import numpy as np
 
+from featurestore.definitions.expressions import Prev
 from featurestore.definitions.expressions import text_names
 from featurestore.definitions.model import AggFunction
 from featurestore.definitions.model import FeatureView
@@ -87,8 +88,8 @@ class SourcePlan:
     columns: tuple[tuple[str, Expression], ...]
     """Computed columns, in order (a column may read the ones before it); their texts are
     lowered to codes (:func:`~processors.features.expressions.lower_texts`)."""
-    prev_fields: tuple[str, ...]
-    """Fields or columns whose previous value per entity is kept (for ``prev()``)."""
+    prevs: tuple[Prev, ...]
+    """The ``prev()``/``prev_nonnull()`` reads whose value per entity is kept, by key."""
     texts: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Each text field the columns compare with texts, and those texts in code order (sorted):
     the engine reads the field as the index of its text there (-1: another text; NaN: null)."""
@@ -142,7 +143,7 @@ def _source_plan(source: StreamSource, where: str, known_fields: set[str] | None
     columns: list[tuple[str, Expression]] = []
     available = set(known_fields) if known_fields is not None else None
     fields: set[str] = set()
-    prev: set[str] = set()
+    prevs: set[Prev] = set()
     compiled = {
         name: compile_expression(text, where=f"{where} column {name!r}", allow_prev=True)
         for name, text in source.columns.items()
@@ -154,7 +155,7 @@ def _source_plan(source: StreamSource, where: str, known_fields: set[str] | None
     texts = {field: tuple(sorted(values)) for field, values in sorted(vocabulary.items())}
     for name, unlowered in compiled.items():
         expr = lower_texts(unlowered, texts)
-        for used in expr.names | expr.prev_names:
+        for used in expr.names | {p.name for p in expr.prevs}:
             if used in dict(columns):
                 continue
             if available is not None and used not in available:
@@ -162,7 +163,7 @@ def _source_plan(source: StreamSource, where: str, known_fields: set[str] | None
                     f"{where} column {name!r}: {used!r} is not a field of the source's events"
                 )
             fields.add(used)
-        prev |= expr.prev_names
+        prevs |= expr.prevs
         columns.append((name, expr))
     return SourcePlan(
         topic=source.topic,
@@ -172,7 +173,7 @@ def _source_plan(source: StreamSource, where: str, known_fields: set[str] | None
         lateness_us=_us(source.watermark_delay),
         fields=tuple(sorted(fields)),
         columns=tuple(columns),
-        prev_fields=tuple(sorted(prev)),
+        prevs=tuple(sorted(prevs, key=lambda p: p.key)),
         texts=tuple(texts.items()),
     )
 
@@ -321,7 +322,7 @@ def _rows_stage(view: FeatureView, upstream: TopicPlan, join_key: str) -> TopicP
         lateness_us=0,
         fields=tuple(aggregated),
         columns=(),
-        prev_fields=(),
+        prevs=(),
     )
     distinct = frozenset(
         a.column for a in plan.aggregations if a.function is AggFunction.COUNT_DISTINCT

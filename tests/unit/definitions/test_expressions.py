@@ -14,7 +14,7 @@ from featurestore.definitions.expressions import Text
 from featurestore.definitions.expressions import When
 from featurestore.definitions.expressions import names
 from featurestore.definitions.expressions import parse
-from featurestore.definitions.expressions import prev_names
+from featurestore.definitions.expressions import prevs
 from featurestore.definitions.expressions import text_names
 from featurestore.errors import ConfigurationError
 
@@ -41,10 +41,21 @@ def test_numbers(text: str, value: float) -> None:
 def test_functions_and_prev() -> None:
     expr = parse("ln(price / prev(price))", allow_prev=True)
     assert expr == Call("ln", BinaryOp("/", Name("price"), Prev("price")))
-    assert names(expr) == {"price"} and prev_names(expr) == {"price"}
+    assert names(expr) == {"price"} and prevs(expr) == {Prev("price")}
     expr = parse("sqrt(abs(exp(x) - y))")
-    assert names(expr) == {"x", "y"} and prev_names(expr) == frozenset()
+    assert names(expr) == {"x", "y"} and prevs(expr) == frozenset()
     assert names(parse("1 + 2")) == frozenset()
+
+
+def test_prev_nonnull_is_a_prev_that_skips_nulls_kept_under_its_own_key() -> None:
+    expr = parse("cpu - prev_nonnull(cpu) + prev(cpu)", allow_prev=True)
+    assert expr == BinaryOp(
+        "+",
+        BinaryOp("-", Name("cpu"), Prev("cpu", skip_nulls=True)),
+        Prev("cpu"),
+    )
+    assert names(expr) == {"cpu"}
+    assert {p.key for p in prevs(expr)} == {"cpu", "prev_nonnull(cpu)"}
 
 
 @pytest.mark.parametrize(
@@ -60,6 +71,8 @@ def test_functions_and_prev() -> None:
         ("ln a", "'ln' at column 1 is a function .*, not a name: call it as ln"),
         ("ln + 1", "'ln' at column 1 is a function"),
         ("prev(price)", "prev\\(\\) is allowed in source columns only"),
+        ("prev_nonnull(price)", "prev_nonnull\\(\\) is allowed in source columns only"),
+        ("prev_nonnull", "'prev_nonnull' at column 1 is a function"),
         ("a ** 2", "found '\\*' at column 4"),
         ("1e", "expected an operator, found 'e'"),
         ("a < b < c", "comparisons do not chain: join them with 'and', found '<' at column 7"),
@@ -99,6 +112,10 @@ def test_prev_takes_a_name_only() -> None:
         parse("prev(1)", allow_prev=True)
     with pytest.raises(ConfigurationError, match="expected '\\)'"):
         parse("prev(a + b)", allow_prev=True)
+    with pytest.raises(ConfigurationError, match="prev_nonnull\\(\\) takes a name, found '2'"):
+        parse("prev_nonnull(2)", allow_prev=True)
+    with pytest.raises(ConfigurationError, match="takes a name, found 'prev'"):
+        parse("prev_nonnull(prev)", allow_prev=True)
 
 
 def test_a_literal_is_a_finite_number() -> None:

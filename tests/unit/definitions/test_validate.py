@@ -557,6 +557,25 @@ def test_only_a_string_field_is_compared_with_a_text(text: str, what: str) -> No
     )
 
 
+def test_prev_nonnull_reads_a_number_declared_before() -> None:
+    validate_definitions(
+        _with_columns(big="when(size >= 100, price)", jump="big - prev_nonnull(big)")
+    )
+    _refused(
+        _with_columns(jump="price - prev_nonnull(prize)"),
+        r"column 'jump': 'prize' is neither a field of the Avro schema nor an earlier column",
+    )
+    _refused(
+        _with_columns(odd="prev_nonnull(symbol)"),
+        r"column 'odd': field 'symbol' has Avro type string; computed columns and aggregations"
+        r" read numeric fields only",
+    )
+    _refused(
+        _with_view(_bars(derived={"vwap": "notional / prev_nonnull(volume)"})),
+        r"derived feature 'vwap': .*prev_nonnull\(\) is allowed in source columns",
+    )
+
+
 def test_a_derived_feature_compares_no_text() -> None:
     _refused(
         _with_view(_bars(derived={"vwap": "when(volume == 'x', notional / volume)"})),

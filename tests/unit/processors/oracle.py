@@ -110,18 +110,26 @@ def _logical(op: str, a: Value, b: Value) -> Value:
     return None if x is None or y is None else 0.0
 
 
+@dataclass(frozen=True)
+class History:
+    """What an entity's events before the current one left, for ``prev()`` to read."""
+
+    last: Mapping[str, Field]
+    """Every column of the entity's previous event (``prev``)."""
+    known: Mapping[str, Field]
+    """Each column's value in the latest earlier event where it was not null (``prev_nonnull``)."""
+
+
 def evaluate(
-    expr: ast.Expr, current: Mapping[str, Field], previous: Mapping[str, Field] | None = None
+    expr: ast.Expr, current: Mapping[str, Field], previous: History | None = None
 ) -> Value:
-    """The value of ``expr``; ``previous`` is what ``prev()`` reads (None: there is none)."""
+    """The value of ``expr``; ``previous`` is what ``prev()`` reads (None: no event before)."""
     value = _evaluate(expr, current, previous)
     assert not isinstance(value, str), f"a text where a number is read: {expr!r}"
     return value
 
 
-def _evaluate(
-    expr: ast.Expr, current: Mapping[str, Field], previous: Mapping[str, Field] | None
-) -> Field:
+def _evaluate(expr: ast.Expr, current: Mapping[str, Field], previous: History | None) -> Field:
     match expr:
         case ast.Text(text):
             return text
@@ -140,8 +148,10 @@ def _evaluate(
             return value
         case ast.Name(name):
             return current[name]
-        case ast.Prev(name):
-            return None if previous is None else previous[name]
+        case ast.Prev(name, skip_nulls):
+            if previous is None:
+                return None
+            return previous.known.get(name) if skip_nulls else previous.last[name]
         case ast.Negate(operand):
             negated = evaluate(operand, current, previous)
             return None if negated is None else -negated
@@ -264,7 +274,7 @@ def _accept(
     out = _Partition()
     watermark: float = -math.inf
     tiles_of_id: dict[tuple[str, str], list[int]] = {}
-    previous: dict[str, dict[str, Field]] = {}
+    previous: dict[str, History] = {}
     for position, event in events:
         tile = _floor(event.event_us, tile_us)
         if tile + tile_us + lateness <= watermark:
@@ -279,9 +289,12 @@ def _accept(
             tiles.append(tile)
         watermark = max(watermark, event.event_us)
         columns: dict[str, Field] = {name: _field(v) for name, v in event.fields.items()}
+        before = previous.get(event.entity)
         for name, expr in computed:
-            columns[name] = evaluate(expr, columns, previous.get(event.entity))
-        previous[event.entity] = columns
+            columns[name] = evaluate(expr, columns, before)
+        known = {} if before is None else dict(before.known)
+        known.update((name, v) for name, v in columns.items() if v is not None)
+        previous[event.entity] = History(columns, known)
         out.accepted.append(_Accepted(position, event, columns))
     out.final_watermark = watermark
     return out

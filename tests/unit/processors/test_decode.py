@@ -65,7 +65,7 @@ def _trade(i: int, symbol: str = "IBM", price: float = 10.0) -> Trade:
 
 SOURCE = SourcePlan(
     topic="t", entity_field="symbol", timestamp_field="event_time", id_field="trade_id",
-    lateness_us=0, fields=("price", "size"), columns=(), prev_fields=(),
+    lateness_us=0, fields=("price", "size"), columns=(), prevs=(),
 )  # fmt: skip
 
 

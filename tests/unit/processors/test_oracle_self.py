@@ -15,6 +15,7 @@ from featurestore.definitions.model import Aggregation
 from featurestore.definitions.model import FeatureView
 from featurestore.definitions.model import StreamComputation
 from featurestore.definitions.model import StreamSource
+from tests.unit.processors.oracle import History
 from tests.unit.processors.oracle import OracleResult
 from tests.unit.processors.oracle import SourceEvent
 from tests.unit.processors.oracle import aggregate
@@ -103,11 +104,16 @@ def table(result: OracleResult, *features: str) -> dict[tuple[str, int], tuple[o
         ("sqrt(z)", None),
         ("prev(x)", 10.0),
         ("prev(z) * 0", None),
+        ("prev_nonnull(z)", 5.0),
+        ("prev_nonnull(x)", 10.0),
+        ("prev_nonnull(w)", None),
     ],
 )
 def test_expressions(text: str, expected: float | None) -> None:
-    current = {"x": 4.0, "y": 1.0, "z": None}
-    previous = {"x": 10.0, "y": 0.0, "z": None}
+    current = {"x": 4.0, "y": 1.0, "z": None, "w": None}
+    previous = History(
+        last={"x": 10.0, "y": 0.0, "z": None, "w": None}, known={"x": 10.0, "y": 0.0, "z": 5.0}
+    )
     got = evaluate(parse(text, allow_prev=True), current, previous)
     assert got == pytest.approx(expected) if expected is not None else got is None
 

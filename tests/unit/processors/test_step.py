@@ -306,7 +306,7 @@ def test_an_entity_gone_quiet_is_forgotten_and_the_rows_are_those_of_one_step() 
     stored over steps with round trips are those of one step over the whole log.
     """
     views = MaterializedViews.resolve(stream_definitions({"metrics": "m"}, "p"), "m")
-    assert not any(stage.source.prev_fields for c in views.plans.values() for stage in c.stages)
+    assert not any(stage.source.prevs for c in views.plans.values() for stage in c.stages)
     store = InMemorySchemaStore()
     serializer = AvroSerializer.for_topic(store, "m", Metric)
     values, keys = [], []

@@ -52,6 +52,7 @@ COLUMNS = {
     "mem": "when('mem_used' == name, value / 1024)",
     "other": "when(name != 'cpu_load' and name != 'mem_used', 1)",
     "hot": "name == 'cpu_load' and value > 0.8",
+    "cpu_change": "cpu - prev_nonnull(cpu)",
 }
 NAMES = ("cpu_load", "mem_used", "disk_io", "cpu_lóad")  # the last is read one by one
 
@@ -93,6 +94,8 @@ VIEWS = [
             Aggregation("cpu", AggFunction.MEAN, MINUTE, MINUTE, "cpu_mean_1m"),
             Aggregation("cpu", AggFunction.MAX, 5 * MINUTE, MINUTE, "cpu_max_5m"),
             Aggregation("hot", AggFunction.SUM, 5 * MINUTE, MINUTE, "cpu_hot_5m"),
+            Aggregation("cpu_change", AggFunction.SUM, MINUTE, MINUTE, "cpu_change_1m"),
+            Aggregation("cpu_change", AggFunction.COUNT, MINUTE, MINUTE, "cpu_changes_1m"),
         ],
     ),
     _view(
@@ -137,27 +140,48 @@ def _same(got: object, want: float | None) -> bool:
     return got is not None and float(got) == pytest.approx(want, rel=1e-12)  # type: ignore[arg-type]
 
 
-def test_decoded_metrics_give_each_view_its_own_metric() -> None:
-    metrics = _metrics()
+def _decoded_batches(
+    metrics: list[Metric], size: int
+) -> tuple[list[KafkaRecords], InMemorySchemaStore]:
+    """``metrics`` as Kafka records of one partition, ``size`` records a batch."""
     store = InMemorySchemaStore()
-    schema_id = store.register("metrics-value", SCHEMA)
+    store.register("metrics-value", SCHEMA)
     writer = AvroSerializer.for_topic(store, "metrics", Metric)
-    del schema_id
-    records = KafkaRecords.of(
-        [m.entity.encode() for m in metrics], [writer.encode(m) for m in metrics],
-        [0] * len(metrics), list(range(len(metrics))), [1_000 + i for i in range(len(metrics))],
-    )  # fmt: skip
+    batches = []
+    for at in range(0, len(metrics), size):
+        chunk = metrics[at : at + size]
+        offsets = list(range(at, at + len(chunk)))
+        batches.append(
+            KafkaRecords.of(
+                [m.entity.encode() for m in chunk],
+                [writer.encode(m) for m in chunk],
+                [0] * len(chunk),
+                offsets,
+                [1_000 + o for o in offsets],
+            )
+        )
+    return batches, store
+
+
+@pytest.mark.parametrize("batch_size", [400, 37])
+def test_decoded_metrics_give_each_view_its_own_metric(batch_size: int) -> None:
+    """All in one batch, or in batches across which ``prev_nonnull`` reads the state."""
+    metrics = _metrics()
+    batches, store = _decoded_batches(metrics, batch_size)
     plan = compile_topic(VIEWS, join_key="host")
     assert dict(plan.source.texts) == {"name": ("cpu_load", "mem_used")}
-    decoded = decode_records(records, EventDecoder(store, plan.source), plan.source)
-    assert decoded.dead == []
-    codes = decoded.events.fields["name"]
+    run = ViewChain((plan,))
+    states = [PartitionFeatureState()]
+    outputs = []
+    codes: list[float] = []
+    for records in batches:
+        decoded = decode_records(records, EventDecoder(store, plan.source), plan.source)
+        assert decoded.dead == []
+        codes.extend(decoded.events.fields["name"].tolist())
+        outputs.append(process_chain(run, states, decoded.events))
     assert {NAMES[0]: 0.0, NAMES[1]: 1.0, NAMES[2]: -1.0, NAMES[3]: -1.0} == {
         m.name: float(c) for m, c in zip(metrics, codes, strict=True)
     }
-    run = ViewChain((plan,))
-    states = [PartitionFeatureState()]
-    outputs = [process_chain(run, states, decoded.events)]
     want = _oracle_rows(metrics)
     for view in VIEWS:
         got: dict[tuple[str, int], dict[str, object]] = {}
@@ -179,6 +203,10 @@ def test_decoded_metrics_give_each_view_its_own_metric() -> None:
         m.name == "cpu_load" and m.event_time.timestamp() * 1e6 < closed for m in metrics
     )  # every cpu_load observation of a closed minute counted once, nothing else
     assert any(v["cpu_hot_5m"] for v in cpu.values())
+    # Every cpu_load observation after a host's first has a change, whatever came between.
+    assert sum(v["cpu_changes_1m"] or 0 for v in cpu.values()) == sum(
+        m.name == "cpu_load" and m.event_time.timestamp() * 1e6 < closed for m in metrics
+    ) - len({m.entity for m in metrics if m.name == "cpu_load"})
 
 
 def test_a_frame_of_metrics_computes_what_the_stream_does() -> None:
