@@ -80,6 +80,26 @@ def test_rows_and_feature_values() -> None:
     assert [v.status for v in close[1:]] == [FeatureStatus.OUTSIDE_MAX_AGE, FeatureStatus.NOT_FOUND]
 
 
+def test_its_repr_shows_the_first_rows_with_their_statuses() -> None:
+    assert repr(_answer()) == (
+        "OnlineFeatures(3 entities x 3 features)\n"
+        "  symbol='IBM': bars_1m:close=151.25, bars_1m:volume=9.0, bars_1m:trade_count=7\n"
+        "  symbol='AIG': bars_1m:close=30.5 (OUTSIDE_MAX_AGE), bars_1m:volume=NULL_VALUE,"
+        " bars_1m:trade_count=3 (OUTSIDE_MAX_AGE)\n"
+        "  symbol='XYZ': bars_1m:close=NOT_FOUND, bars_1m:volume=NOT_FOUND,"
+        " bars_1m:trade_count=NOT_FOUND"
+    )
+    many = online_features(
+        feature_service_pb2.GetOnlineFeaturesResponse().SerializeToString(),
+        {"symbol": [f"S{i}" for i in range(7)]},
+    )
+    assert repr(many).splitlines() == [
+        "OnlineFeatures(7 entities x 0 features)",
+        *(f"  symbol='S{i}': " for i in range(5)),
+        "  ... 2 more entities",
+    ]
+
+
 def test_dicts_numpy_arrow_and_pandas_agree() -> None:
     answer = _answer()
     assert answer.to_dicts() == [

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["EntityRow", "OnlineFeatures"]
 
 _STATUS_NAMES = [status.value for status in FeatureStatus]  # in wire order, from 1
+_SHOWN_ROWS = 5
+"""Entity rows a ``repr`` shows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,20 @@ class OnlineFeatures:
 
     def __len__(self) -> int:
         return len(next(iter(self._entities.values()), ()))
+
+    def __repr__(self) -> str:
+        """Its size, then the first entity rows: each value, with its status unless present."""
+        lines = [f"OnlineFeatures({len(self)} entities x {len(self._columns)} features)"]
+        for i in range(min(len(self), _SHOWN_ROWS)):
+            entity = self.row(i)
+            keys = ", ".join(f"{key}={value!r}" for key, value in entity.keys.items())
+            values = ", ".join(
+                f"{name}={_shown(feature)}" for name, feature in entity.features.items()
+            )
+            lines.append(f"  {keys}: {values}")
+        if len(self) > _SHOWN_ROWS:
+            lines.append(f"  ... {len(self) - _SHOWN_ROWS} more entities")
+        return "\n".join(lines)
 
     def row(self, index: int) -> EntityRow:
         """Entity row ``index`` (negative counts from the end)."""
@@ -214,3 +230,11 @@ def _pandas_values(column: FeatureColumn) -> Any:
     if values.dtype.kind == "b":
         return pd.arrays.BooleanArray(values, ~is_set)
     return pd.arrays.IntegerArray(values, ~is_set)
+
+
+def _shown(feature: FeatureValue) -> str:
+    if feature.status is FeatureStatus.PRESENT:
+        return repr(feature.value)
+    if feature.value is None:
+        return feature.status.value.upper()
+    return f"{feature.value!r} ({feature.status.value.upper()})"
