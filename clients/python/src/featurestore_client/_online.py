@@ -236,5 +236,5 @@ def _shown(feature: FeatureValue) -> str:
     if feature.status is FeatureStatus.PRESENT:
         return repr(feature.value)
     if feature.value is None:
-        return feature.status.value.upper()
-    return f"{feature.value!r} ({feature.status.value.upper()})"
+        return feature.status.name
+    return f"{feature.value!r} ({feature.status.name})"
