@@ -306,9 +306,12 @@ def _columns(
         cols[name] = expr.evaluate(cols, prev, size=len(acc))
     for read in plan.source.prevs:
         column = cols[read.name]
-        kept = np.flatnonzero(~np.isnan(column)) if read.skip_nulls else np.arange(len(acc))
         last = np.full(len(names), -1, np.int64)
-        last[codes[kept]] = kept  # the last write wins: each entity's last event kept
+        if read.skip_nulls:
+            kept = np.flatnonzero(~np.isnan(column))
+            last[codes[kept]] = kept  # the last write wins: each entity's last value
+        else:
+            last[codes] = np.arange(len(acc))  # each entity's last event
         for code, j in enumerate(last.tolist()):
             if j >= 0:
                 state.entity(names[code]).prev[read.key] = float(column[j])
@@ -326,21 +329,26 @@ def _previous(
     names, codes = entities
     # Each entity's events in log order (a stable sort keeps it), one group per entity.
     order = np.argsort(codes, kind="stable")
-    values = column[order]
     sorted_codes = codes[order]
-    positions = np.arange(len(order))
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = sorted_codes[1:] != sorted_codes[:-1]
-    group_start = np.maximum.accumulate(np.where(starts, positions, 0))
-    candidates = np.where(~np.isnan(values), positions, -1) if read.skip_nulls else positions
-    before = np.full(len(order), -1, np.int64)
-    before[1:] = np.maximum.accumulate(candidates)[:-1]
-    has = before >= group_start
     kept = np.array(
         [state.entity(names[c]).prev.get(read.key, np.nan) for c in sorted_codes[starts].tolist()]
     )
-    found = np.where(has, values[np.maximum(before, 0)], kept[np.cumsum(starts) - 1])
     out = np.empty(len(order))
+    if not read.skip_nulls:  # the event before in the entity's group, or the kept value
+        out[order[~starts]] = column[order[np.flatnonzero(~starts) - 1]]
+        out[order[starts]] = kept
+        return out
+    # The latest position at or before each one that holds a value, if in the same group.
+    values = column[order]
+    positions = np.arange(len(order))
+    latest = np.maximum.accumulate(np.where(np.isnan(values), -1, positions))
+    before = np.concatenate(([-1], latest[:-1]))
+    has = before >= np.maximum.accumulate(np.where(starts, positions, 0))
+    found = np.empty(len(order))
+    found[has] = values[before[has]]
+    found[~has] = kept[(np.cumsum(starts) - 1)[~has]]
     out[order] = found
     return out
 
