@@ -121,10 +121,16 @@ off_exchange_15m = minute_view(
         Field(name="trf_volume_15m", dtype=Float64, description="shares traded off-exchange"),
         Field(name="volume_15m", dtype=Float64, description="shares traded"),
         Field(name="trf_share_15m", dtype=Float64, description="off-exchange share of volume"),
+        Field(
+            name="trf_rise_max_15m",
+            dtype=Float64,
+            description="largest rise from one off-exchange price to the next",
+        ),
     ],
     aggregations=[
         per_minute("trf_volume_15m", "sum", "trf_size", 15),
         per_minute("volume_15m", "sum", "size", 15),
+        per_minute("trf_rise_max_15m", "max", "trf_move", 15),
     ],
     rows="window_end",
     derived={"trf_share_15m": "trf_volume_15m / volume_15m"},
@@ -133,13 +139,16 @@ off_exchange_15m = minute_view(
 '''
 
 SOURCE_EDITS = {
-    # The trades source reads the exchange and keeps the off-exchange sizes in a column: a column
-    # of the source every trades view shares, which the views applied before do not read.
+    # The trades source reads the exchange and keeps the off-exchange sizes in a column, and the
+    # move from one off-exchange price to the next (whatever trades came between): columns of
+    # the source every trades view shares, which the views applied before do not read.
     '{"name": "trade_id", "type": "string"},': (
         '{"name": "trade_id", "type": "string"}, {"name": "exchange", "type": "string"},'
     ),
     '"notional": "price * size",': (
         '"notional": "price * size", "trf_size": \'when(exchange == "D", size)\','
+        ' "trf_price": \'when(exchange == "D", price)\','
+        ' "trf_move": "trf_price - prev_nonnull(trf_price)",'
     ),
 }
 
@@ -246,18 +255,23 @@ def _check_chained_view(place: Place, trades: pd.DataFrame) -> None:
 
 
 def _check_off_exchange_view(place: Place, trades: pd.DataFrame) -> None:
-    """The view of a filtered column: the oracle's rows, and each straight from the trades (the
-    volume of exchange D and the total in [B - 15 min, B))."""
+    """The view of filtered columns: the oracle's rows, and each straight from the trades (the
+    volume of exchange D and the total in [B - 15 min, B), and the largest move there from one
+    exchange D price to the symbol's one before it in the log)."""
     view = load_definitions(place.settings, place.project).view("off_exchange_15m")
     want = oracle_rows(trades, [view])[view.name]
     got = read_table(place.settings, view.name)
     assert len(got) == len(want) > 300
-    columns = ["symbol", "event_us", "trf_volume_15m", "volume_15m", "trf_share_15m"]
+    columns = [
+        "symbol", "event_us", "trf_volume_15m", "volume_15m", "trf_share_15m", "trf_rise_max_15m"
+    ]  # fmt: skip
     pd.testing.assert_frame_equal(
         got[columns].reset_index(drop=True), want[columns], check_dtype=False
     )
     off = trades["exchange"] == "D"
     assert 0 < off.sum() < len(trades)  # the day has trades on and off exchanges
+    in_log_order = trades[off].sort_values(["partition", "offset"])
+    move = in_log_order.groupby("symbol")["price"].diff()
     for row in got.sample(40, random_state=1).itertuples():
         window = (
             (trades.symbol == row.symbol)
@@ -266,6 +280,11 @@ def _check_off_exchange_view(place: Place, trades: pd.DataFrame) -> None:
         )
         assert row.trf_volume_15m == trades[window & off]["size"].sum(), row
         assert row.volume_15m == trades[window]["size"].sum(), row
+        moves = move[window[move.index]].dropna()
+        if len(moves):
+            assert row.trf_rise_max_15m == moves.max(), row
+        else:
+            assert pd.isna(row.trf_rise_max_15m), row
 
 
 def _start_server(place: Place) -> subprocess.Popen[bytes]:
