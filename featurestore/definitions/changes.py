@@ -51,6 +51,8 @@ _HEADINGS = {
     "event schema": "event schemas",
 }
 """Kinds of object, in the order changes are listed, and the heading of each."""
+_NOT_READ = "(not read by this view)"
+"""Marks a column of a view's source that the view's aggregations do not read."""
 
 
 class Action(enum.Enum):
@@ -94,11 +96,15 @@ class Change:
     refused: str | None = None
     """``apply``'s message when it refuses this change."""
 
-    def lines(self) -> list[str]:
-        """The plan's lines for this change, unindented."""
+    def lines(self, shown: Collection[str] = ()) -> list[str]:
+        """The plan's lines for this change, unindented.
+
+        ``shown``: field changes (:meth:`FieldChange.describe`) listed once for several objects
+        (:meth:`DefinitionChanges.lines`), left out here.
+        """
         head = f"{self.action.sign} {self.kind} {self.name}"
         if self.action is Action.CHANGE:
-            found = [f"{head}: {f.describe()}" for f in self.fields]
+            found = [f"{head}: {f.describe()}" for f in self.fields if f.describe() not in shown]
             if self.note:
                 found.append(f"{head}: {self.note}")
         else:
@@ -151,13 +157,32 @@ class DefinitionChanges:
         return f"Feast project {self.project!r}: {counts}{refused}"
 
     def lines(self, *, applied: bool = False) -> list[str]:
-        """The summary, then each kind that changes with its changes indented."""
+        """The summary, then each kind that changes with its changes indented.
+
+        A field change several objects of a kind share (a field added to the Avro schema of a
+        topic's source changes every view of the topic) is one line naming them all, where
+        the first of them is listed.
+        """
         found = [self.summary(applied=applied)]
         for kind, heading in _HEADINGS.items():
             mine = [c for c in self.changes if c.kind == kind]
-            if mine:
-                found.append(f"{heading}:")
-                found += [f"  {line}" for change in mine for line in change.lines()]
+            if not mine:
+                continue
+            found.append(f"{heading}:")
+            sharing: dict[str, list[str]] = {}
+            for change in mine:
+                if change.action is Action.CHANGE:
+                    for field in change.fields:
+                        sharing.setdefault(field.describe(), []).append(change.name)
+            shared = {text: names for text, names in sharing.items() if len(names) > 1}
+            listed: set[str] = set()
+            for change in mine:
+                for text, names in shared.items():
+                    if change.name in names and text not in listed:
+                        listed.add(text)
+                        together = text.replace(_NOT_READ, "(not read by these views)")
+                        found.append(f"  ~ {heading} {', '.join(names)}: {together}")
+                found += [f"  {line}" for line in change.lines(shown=shared)]
         return found
 
     def to_json(self) -> dict[str, Any]:
@@ -213,7 +238,7 @@ def _stream_fields(stream: StreamComputation) -> Iterator[tuple[str, str | None]
     for name, text in source.columns.items():
         # A column only other views of the topic read: shown, but this view's rows keep their
         # meaning (check_changes does not refuse it).
-        unread = "" if name in read else " (not read by this view)"
+        unread = "" if name in read else f" {_NOT_READ}"
         yield f"column {name}{unread}", _quoted(text)
     for agg in stream.aggregations:
         yield f"aggregation {agg.name}", agg.describe()

@@ -346,3 +346,37 @@ def test_a_column_only_another_view_reads_is_listed_as_such_and_not_refused() ->
     refused = _with_view(DEFS, replace(notional, stream=replace(notional.stream, source=changed)))
     (found,) = diff_definitions(DEFS, refused).changes
     assert found.refused is not None and "column notional changes" in found.refused
+
+
+def test_a_field_change_views_share_is_one_line_naming_them() -> None:
+    """A column added to the trades source changes all five trades views: listed once."""
+
+    def with_columns(view: FeatureView, columns: dict[str, str]) -> FeatureView:
+        assert view.stream is not None
+        source = view.stream.source
+        source = replace(source, columns={**source.columns, **columns})
+        return replace(view, stream=replace(view.stream, source=source))
+
+    after = DEFS
+    for view in DEFS.views:
+        after = _with_view(after, with_columns(view, {"odd_lots": "when(size < 100, size)"}))
+    after = _with_view(after, replace(after.view("rolling_1m"), ttl=timedelta(hours=2)))
+    changes = diff_definitions(DEFS, after)
+    assert len(changes.changes) == 5  # each view still changes, in the JSON too
+    names = "bars_1m, ohlcv_1h, ohlcv_1m, ohlcv_5m, rolling_1m"
+    assert changes.lines() == [
+        "Feast project 'p': 0 to add, 5 to change, 0 to remove",
+        "feature views:",
+        f"  ~ feature views {names}: column odd_lots (not read by these views) (none) ->"
+        " 'when(size < 100, size)'",
+        "  ~ feature view rolling_1m: ttl 1:00:00 -> 2:00:00",
+    ]
+    # Shared by two of them only: listed where the first of the two is.
+    ttl = _with_view(DEFS, replace(DEFS.view("ohlcv_1m"), description="bars"))
+    for name in ("rolling_1m", "bars_1m"):
+        ttl = _with_view(ttl, replace(DEFS.view(name), ttl=timedelta(hours=3)))
+    assert diff_definitions(DEFS, ttl).lines()[1:] == [
+        "feature views:",
+        "  ~ feature views bars_1m, rolling_1m: ttl 1:00:00 -> 3:00:00",
+        f"  ~ feature view ohlcv_1m: description {DEFS.view('ohlcv_1m').description!r} -> 'bars'",
+    ]
