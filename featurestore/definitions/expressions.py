@@ -10,8 +10,9 @@ Grammar (whitespace between tokens is ignored)::
     sum     := term (("+" | "-") term)*
     term    := unary (("*" | "/") unary)*
     unary   := "-" unary | atom
-    atom    := NUMBER | NAME | FUNC "(" expr ")" | "when" "(" expr "," expr ")"
-             | PREV "(" NAME ")" | "(" expr ")" | NAME CMP TEXT | TEXT CMP NAME
+    atom    := NUMBER | NAME | FUNC "(" expr ")" | "when" "(" expr "," expr ("," expr)? ")"
+             | "coalesce" "(" expr ("," expr)+ ")" | PREV "(" NAME ")" | "(" expr ")"
+             | NAME CMP TEXT | TEXT CMP NAME
     PREV    := "prev" | "prev_nonnull"
     FUNC    := "ln" | "exp" | "sqrt" | "abs"
     NAME    := [A-Za-z_][A-Za-z0-9_]*  (not a function or a keyword)
@@ -36,7 +37,10 @@ and ``not`` take a non-zero value as true and follow SQL's three-valued logic (`
 is 0, ``1 or null`` is 1, any other null gives null). ``when(condition, value)`` is ``value``
 where the condition is true and null elsewhere (Spark's ``when`` without ``otherwise``):
 aggregations skip nulls, so a column ``when(name == 'cpu_load', value)`` lets a view aggregate
-one metric of a stream that carries several.
+one metric of a stream that carries several. ``when(condition, value, otherwise)`` is
+``otherwise`` where the condition is false or null (Spark's ``when(...).otherwise(...)``, SQL's
+``CASE WHEN ... ELSE``), and ``coalesce(a, b, ...)`` the first of its values that is not null
+(SQL's ``COALESCE``).
 
 An expression is bounded so that every stage that walks its tree recursively (the parser,
 hashing the compiled plans, evaluation) stays far from Python's recursion limit: at most
@@ -61,6 +65,7 @@ __all__ = [
     "MAX_NODES",
     "BinaryOp",
     "Call",
+    "Coalesce",
     "Expr",
     "Name",
     "Negate",
@@ -157,13 +162,24 @@ class Call:
 
 @dataclass(frozen=True)
 class When:
-    """``when(condition, value)``: ``value`` where ``condition`` is true, else null."""
+    """``when(condition, value[, otherwise])``: ``value`` where ``condition`` is true.
+
+    Elsewhere (false or null) ``otherwise``, or null when there is none.
+    """
 
     condition: Expr
     value: Expr
+    otherwise: Expr | None = None
 
 
-Expr: TypeAlias = Number | Text | Name | Prev | Negate | BinaryOp | Call | When
+@dataclass(frozen=True)
+class Coalesce:
+    """``coalesce(a, b, ...)``: the first of ``arguments`` that is not null (two or more)."""
+
+    arguments: tuple[Expr, ...]
+
+
+Expr: TypeAlias = Number | Text | Name | Prev | Negate | BinaryOp | Call | When | Coalesce
 """An expression node."""
 
 _TOKEN = re.compile(
@@ -173,7 +189,7 @@ _TOKEN = re.compile(
 )
 _KEYWORDS = frozenset(("and", "or", "not"))
 _PREVIOUS = frozenset(("prev", "prev_nonnull"))
-_RESERVED = frozenset((*FUNCTIONS, *_PREVIOUS, "when"))
+_RESERVED = frozenset((*FUNCTIONS, *_PREVIOUS, "when", "coalesce"))
 
 
 @dataclass(frozen=True)
@@ -252,6 +268,13 @@ class _Parser:
         if self.peek().text != op or self.peek().kind != "op":
             raise self.fail(f"expected {op!r}")
         self.pos += 1
+
+    def comma(self) -> bool:
+        """Take a ``,`` if one comes next."""
+        if self.peek().text == "," and self.peek().kind == "op":
+            self.pos += 1
+            return True
+        return False
 
     def parse(self) -> Expr:
         expr = self.expr()
@@ -393,9 +416,19 @@ class _Parser:
         if token.text == "when":
             self.expect(",")
             then = self.expr()
+            otherwise = self.expr() if self.comma() else None
             self.expect(")")
             self.depth -= 1
-            return self.node(When(argument, then))
+            return self.node(When(argument, then, otherwise))
+        if token.text == "coalesce":
+            arguments = [argument]
+            while self.comma():
+                arguments.append(self.expr())
+            if len(arguments) < 2:
+                raise self.fail("coalesce() takes two values or more: expected ','")
+            self.expect(")")
+            self.depth -= 1
+            return self.node(Coalesce(tuple(arguments)))
         self.expect(")")
         self.depth -= 1
         function: Function = next(f for f in FUNCTIONS if f == token.text)
@@ -425,7 +458,11 @@ def children(expr: Expr) -> tuple[Expr, ...]:
     if isinstance(expr, Call):
         return (expr.argument,)
     if isinstance(expr, When):
-        return (expr.condition, expr.value)
+        if expr.otherwise is None:
+            return (expr.condition, expr.value)
+        return (expr.condition, expr.value, expr.otherwise)
+    if isinstance(expr, Coalesce):
+        return expr.arguments
     return ()
 
 

@@ -199,7 +199,10 @@ def _is_whole(expr: ast.Expr, whole: set[str]) -> bool:
     if isinstance(expr, ast.BinaryOp) or (isinstance(expr, ast.Call) and expr.function == "not"):
         return True  # a comparison, and, or, not: 1, 0 or null
     if isinstance(expr, ast.When):
-        return _is_whole(expr.value, whole)
+        otherwise = expr.otherwise
+        return _is_whole(expr.value, whole) and (otherwise is None or _is_whole(otherwise, whole))
+    if isinstance(expr, ast.Coalesce):
+        return all(_is_whole(a, whole) for a in expr.arguments)
     if isinstance(expr, ast.Call):
         return expr.function == "abs" and _is_whole(expr.argument, whole)
     return False

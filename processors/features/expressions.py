@@ -97,9 +97,16 @@ _OPERATORS: dict[str, Callable[[F64, F64], F64]] = {
 }
 
 
-def _when(condition: F64, value: F64) -> F64:
+def _when(condition: F64, value: F64, otherwise: F64 | float) -> F64:
     holds = ~np.isnan(condition) & (condition != 0)
-    out: F64 = np.where(holds, value, np.nan)
+    out: F64 = np.where(holds, value, otherwise)
+    return out
+
+
+def _coalesce(values: Sequence[F64]) -> F64:
+    out = values[0]
+    for later in values[1:]:
+        out = np.where(np.isnan(out), later, out)
     return out
 
 
@@ -142,7 +149,15 @@ def _eval(node: ast.Expr, columns: Columns, prev: Columns) -> F64 | float:
         return _FUNCTIONS[node.function](argument)
     if isinstance(node, ast.When):
         condition = np.asarray(_eval(node.condition, columns, prev), dtype=np.float64)
-        return _when(condition, np.asarray(_eval(node.value, columns, prev), dtype=np.float64))
+        value = np.asarray(_eval(node.value, columns, prev), dtype=np.float64)
+        if node.otherwise is None:
+            return _when(condition, value, np.nan)
+        otherwise = np.asarray(_eval(node.otherwise, columns, prev), dtype=np.float64)
+        return _when(condition, value, otherwise)
+    if isinstance(node, ast.Coalesce):
+        return _coalesce(
+            [np.asarray(_eval(a, columns, prev), dtype=np.float64) for a in node.arguments]
+        )
     raise ConfigurationError(f"the text {node.value!r} was not lowered to its code")
 
 
@@ -182,7 +197,10 @@ def lower_texts(expression: Expression, vocabulary: Mapping[str, Sequence[str]])
         if isinstance(node, ast.Call):
             return ast.Call(node.function, lower(node.argument))
         if isinstance(node, ast.When):
-            return ast.When(lower(node.condition), lower(node.value))
+            otherwise = None if node.otherwise is None else lower(node.otherwise)
+            return ast.When(lower(node.condition), lower(node.value), otherwise)
+        if isinstance(node, ast.Coalesce):
+            return ast.Coalesce(tuple(lower(a) for a in node.arguments))
         return node
 
     def _code(name: str, text: str) -> ast.Number:

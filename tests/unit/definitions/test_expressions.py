@@ -6,12 +6,14 @@ from featurestore.definitions.expressions import MAX_DEPTH
 from featurestore.definitions.expressions import MAX_NODES
 from featurestore.definitions.expressions import BinaryOp
 from featurestore.definitions.expressions import Call
+from featurestore.definitions.expressions import Coalesce
 from featurestore.definitions.expressions import Name
 from featurestore.definitions.expressions import Negate
 from featurestore.definitions.expressions import Number
 from featurestore.definitions.expressions import Prev
 from featurestore.definitions.expressions import Text
 from featurestore.definitions.expressions import When
+from featurestore.definitions.expressions import children
 from featurestore.definitions.expressions import names
 from featurestore.definitions.expressions import parse
 from featurestore.definitions.expressions import prevs
@@ -88,7 +90,10 @@ def test_prev_nonnull_is_a_prev_that_skips_nulls_kept_under_its_own_key() -> Non
         ("name == 'it\\'s'", "unexpected"),
         ("name == 'open", 'unexpected "\'" at column 9'),
         ("when(a)", "expected ',', found '\\)'"),
-        ("when(a, b, c)", "expected '\\)', found ','"),
+        ("when(a, b, c, d)", "expected '\\)', found ','"),
+        ("coalesce(a)", "coalesce\\(\\) takes two values or more: expected ',', found '\\)'"),
+        ("coalesce", "'coalesce' at column 1 is a function"),
+        ("coalesce(a, 'x')", "expected '==' or '!=' after a text"),
         ("when", "'when' at column 1 is a function"),
         ("a and", "found the end"),
         ("and", "expected a number, a name or '\\(', found 'and'"),
@@ -199,6 +204,25 @@ def test_when_and_texts() -> None:
         "n": {"a", "b"}
     }
     assert text_names(parse("a == b")) == {}
+
+
+def test_when_otherwise_and_coalesce() -> None:
+    expr = parse(
+        "when(side == 'B', size, -size) + coalesce(prev_nonnull(x), x, 0)", allow_prev=True
+    )
+    assert expr == BinaryOp(
+        "+",
+        When(
+            BinaryOp("==", Name("side"), Text("B")),
+            Name("size"),
+            Negate(Name("size")),
+        ),
+        Coalesce((Prev("x", skip_nulls=True), Name("x"), Number(0.0))),
+    )
+    assert names(expr) == {"side", "size", "x"} and text_names(expr) == {"side": {"B"}}
+    assert {p.key for p in prevs(expr)} == {"prev_nonnull(x)"}
+    assert children(parse("when(a, b, c)")) == (Name("a"), Name("b"), Name("c"))
+    assert children(parse("when(a, b)")) == (Name("a"), Name("b"))
 
 
 def test_not_nests_within_the_bound() -> None:

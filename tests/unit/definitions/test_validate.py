@@ -187,14 +187,25 @@ def _with_whole_features(derived: str) -> Definitions:
     return _with_view(_typed(view, **dict.fromkeys(whole, ValueType.INT64)), defs)
 
 
-def test_int64_holds_counts_and_sums_of_whole_numbers() -> None:
-    validate_definitions(_with_whole_features("abs(-prices * 2 + volume) - lots * trade_count"))
+@pytest.mark.parametrize(
+    "text",
+    [
+        "abs(-prices * 2 + volume) - lots * trade_count",
+        "when(prices > 2, lots, volume)",
+        "coalesce(when(lots > 0, lots), trade_count, 0)",
+    ],
+)
+def test_int64_holds_counts_and_sums_of_whole_numbers(text: str) -> None:
+    validate_definitions(_with_whole_features(text))
 
 
 @pytest.mark.parametrize(
     "text",
-    ["prices / 2", "prices * 0.5", "sqrt(prices)", "prices * 1e300", "lots + avg_trade_size"],
-)
+    [
+        "prices / 2", "prices * 0.5", "sqrt(prices)", "prices * 1e300", "lots + avg_trade_size",
+        "when(prices > 2, lots, 0.5)", "coalesce(lots, prices / 2)",
+    ],
+)  # fmt: skip
 def test_an_int64_derived_feature_is_a_whole_number(text: str) -> None:
     _refused(
         _with_whole_features(text),

@@ -141,9 +141,16 @@ def _evaluate(expr: ast.Expr, current: Mapping[str, Field], previous: History | 
             return _logical(
                 op, evaluate(left, current, previous), evaluate(right, current, previous)
             )
-        case ast.When(condition, value):
-            holds = _truth(evaluate(condition, current, previous))
-            return evaluate(value, current, previous) if holds else None
+        case ast.When(condition, value, otherwise):
+            if _truth(evaluate(condition, current, previous)):
+                return evaluate(value, current, previous)
+            return None if otherwise is None else evaluate(otherwise, current, previous)
+        case ast.Coalesce(arguments):
+            for argument in arguments:
+                found = evaluate(argument, current, previous)
+                if found is not None:
+                    return found
+            return None
         case ast.Number(value):
             return value
         case ast.Name(name):

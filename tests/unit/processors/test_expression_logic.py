@@ -1,4 +1,5 @@
-"""Comparisons, ``and``/``or``/``not`` and ``when`` over numpy columns, against the oracle.
+"""Comparisons, ``and``/``or``/``not``, ``when`` and ``coalesce`` over numpy columns, against the
+oracle.
 
 Every combination of a few values (null among them) goes through the engine's vectorised
 evaluation and the oracle's scalar one; the truth table of SQL's three-valued logic is pinned
@@ -34,6 +35,12 @@ EXPRESSIONS = (
     "when(a > 0 and b != 1, a * b)",
     "when(not a, b) + 1",
     "(a < b) * 10 + (a == b)",
+    "when(a, b, -1)",
+    "when(a > b, a, b)",
+    "when(a < 0, b, a * 2) + 1",
+    "coalesce(a, b)",
+    "coalesce(a, b, 7)",
+    "when(coalesce(a, 0) > 0, b, coalesce(b, a))",
 )
 
 
@@ -68,6 +75,12 @@ def test_the_engine_evaluates_as_the_oracle(text: str) -> None:
         ("when(a, 1)", None),
         ("when(0, 1)", None),
         ("when(-2, 7)", 7.0),
+        ("when(a, 1, 2)", 2.0),
+        ("when(0, 1, a)", None),
+        ("when(a == a, 1, 2)", 2.0),
+        ("coalesce(a, 3)", 3.0),
+        ("coalesce(a, a)", None),
+        ("coalesce(4, a)", 4.0),
         ("not 0", 1.0),
         ("not 3", 0.0),
         ("3 > 2", 1.0),
@@ -85,7 +98,13 @@ def test_texts_compare_as_codes_of_the_field_s_vocabulary() -> None:
     name = np.array([0.0, 1.0, -1.0, np.nan])
     texts = ["cpu", "mem", "disk", None]
     value = np.array([10.0, 20.0, 30.0, 40.0])
-    for text in ("when(name == 'cpu', value)", "when('mem' != name, value)", "name == 'mem'"):
+    for text in (
+        "when(name == 'cpu', value)",
+        "when('mem' != name, value)",
+        "name == 'mem'",
+        "when(name == 'cpu', value, name == 'mem')",
+        "coalesce(when(name == 'cpu', value), when(name == 'mem', -value))",
+    ):
         lowered = lower_texts(compile_expression(text, where="test"), vocabulary)
         got = lowered.evaluate({"name": name, "value": value})
         for i in range(4):

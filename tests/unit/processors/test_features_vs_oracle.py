@@ -1,13 +1,13 @@
 """The feature engine against the independent oracle, on random definitions and streams.
 
-Each seed draws one source (tile, lateness, id field, computed columns with ``prev`` and
-``prev_nonnull``), a few running and non-running views with random functions, windows and
-slides, and one partition's events with ties, disorder within and beyond the lateness, repeated
-ids, quiet stretches and nulls, aggregations over "the last N tiles", and sometimes views chained
-from a window-end view (and from that one in turn). The events go through
-:func:`process_chain` in random consecutive batches, the state sometimes through its bytes
-between them; the emissions, collapsed to the last one per ``(entity, event_us)`` as the stores
-keep them, must be the oracle's rows.
+Each seed draws one source (tile, lateness, id field, computed columns with ``prev``,
+``prev_nonnull``, ``when`` and ``coalesce``), a few running and non-running views with random
+functions, windows and slides, and one partition's events with ties, disorder within and beyond
+the lateness, repeated ids, quiet stretches and nulls, aggregations over "the last N tiles", and
+sometimes views chained from a window-end view (and from that one in turn). The events go
+through :func:`process_chain` in random consecutive batches, the state sometimes through its
+bytes between them; the emissions, collapsed to the last one per ``(entity, event_us)`` as the
+stores keep them, must be the oracle's rows.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ COLUMNS = {
     "big": "when(size >= 10, price)",
     "dbig": "big - prev_nonnull(big)",
     "lastsize": "prev_nonnull(size)",
+    "signed": "when(price >= prev(price), size, -size)",
+    "filled": "coalesce(big, prev_nonnull(big), price / 100)",
 }
 DERIVED = (
     "{a} / {b}",
