@@ -266,7 +266,10 @@ class AggFunction(enum.Enum):
     """What an :class:`Aggregation` computes over the events of its window (nulls skipped).
 
     Over a window without a non-null value: ``count``, ``sum`` and ``count_distinct`` are 0,
-    the others null; ``std`` and ``var`` (sample, ddof=1) need two values.
+    the others null; ``std`` and ``var`` (sample, ddof=1) need two values. The percentiles
+    (``p25``, ``median``, ``p75``, ``p90``, ``p95``, ``p99``) are exact, interpolated linearly
+    between the two values around the rank (PostgreSQL's ``percentile_cont``, NumPy's default):
+    a window keeps every value of the column to give them.
     """
 
     COUNT = "count"
@@ -282,16 +285,38 @@ class AggFunction(enum.Enum):
     """The value of the event with the latest event time (ties: last in the log)."""
     COUNT_DISTINCT = "count_distinct"
     """Exact number of distinct non-null values."""
+    P25 = "p25"
+    MEDIAN = "median"
+    P75 = "p75"
+    P90 = "p90"
+    P95 = "p95"
+    P99 = "p99"
+
+    @property
+    def quantile(self) -> float | None:
+        """The fraction a percentile function stands for (``p95``: 0.95); None for the others."""
+        return _QUANTILES.get(self)
 
     @classmethod
     def parse(cls, name: str) -> AggFunction:
         """The function called ``name`` (``avg`` is ``mean``); ValidationError otherwise."""
-        key = {"avg": "mean", "stddev": "std", "variance": "var"}.get(name.lower(), name.lower())
+        aliases = {"avg": "mean", "stddev": "std", "variance": "var", "p50": "median"}
+        key = aliases.get(name.lower(), name.lower())
         for function in cls:
             if function.value == key:
                 return function
         known = ", ".join(f.value for f in cls)
         raise ValidationError(f"unsupported aggregation function {name!r} (supported: {known})")
+
+
+_QUANTILES = {
+    AggFunction.P25: 0.25,
+    AggFunction.MEDIAN: 0.5,
+    AggFunction.P75: 0.75,
+    AggFunction.P90: 0.9,
+    AggFunction.P95: 0.95,
+    AggFunction.P99: 0.99,
+}
 
 
 @dataclass(frozen=True)

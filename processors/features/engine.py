@@ -509,7 +509,7 @@ def _fold(
     for column in plan.aggregated:
         add_grouped(
             [s.columns[column] for s in group_stats], values[column], x, offsets, g,
-            distinct=column in plan.distinct,
+            distinct=column in plan.distinct, keep_values=column in plan.kept,
         )  # fmt: skip
     return earliest
 

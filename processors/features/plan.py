@@ -114,6 +114,8 @@ class TopicPlan:
     """Columns some aggregation reads (kept per tile)."""
     distinct: frozenset[str]
     """Columns some count_distinct reads (their value sets are kept per tile)."""
+    kept: frozenset[str] = frozenset()
+    """Columns some percentile reads (every value is kept per tile)."""
 
     @property
     def running(self) -> bool:
@@ -279,9 +281,12 @@ def compile_topic(
         a.column for v in plans for a in v.aggregations
         if a.function is AggFunction.COUNT_DISTINCT
     )  # fmt: skip
+    kept = frozenset(
+        a.column for v in plans for a in v.aggregations if a.function.quantile is not None
+    )
     needed = set(source_plan.fields) | {c for c in aggregated if c not in dict(source_plan.columns)}
     source_plan = SourcePlan(**{**source_plan.__dict__, "fields": tuple(sorted(needed))})
-    return TopicPlan(source_plan, plans, join_key, tile_us, tuple(aggregated), distinct)
+    return TopicPlan(source_plan, plans, join_key, tile_us, tuple(aggregated), distinct, kept)
 
 
 @dataclass(frozen=True)
@@ -327,7 +332,8 @@ def _rows_stage(view: FeatureView, upstream: TopicPlan, join_key: str) -> TopicP
     distinct = frozenset(
         a.column for a in plan.aggregations if a.function is AggFunction.COUNT_DISTINCT
     )
-    return TopicPlan(source, (plan,), join_key, tile_us, tuple(aggregated), distinct)
+    kept = frozenset(a.column for a in plan.aggregations if a.function.quantile is not None)
+    return TopicPlan(source, (plan,), join_key, tile_us, tuple(aggregated), distinct, kept)
 
 
 def compile_chain(view: FeatureView, views: Mapping[str, FeatureView], join_key: str) -> ViewChain:

@@ -17,6 +17,7 @@ events are read from its first, in (time, offset) order.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from processors.features.state import OpenTile
 from processors.features.stats import ColumnStats
 from processors.features.stats import Summary
 from processors.features.stats import finalize
+from processors.features.stats import percentile
 
 __all__ = ["RowBlock", "RunningItem", "running_rows"]
 
@@ -100,8 +102,8 @@ def running_rows(plan: TopicPlan, view: ViewPlan, items: Sequence[RunningItem]) 
     """The rows of ``view`` at each item's times (a row only where its window has an event)."""
     if not items:
         return None
-    distinct = any(a.column in plan.distinct for a in view.aggregations)
-    segments = [_segment(plan, view, item, distinct) for item in items]
+    whole = any(a.column in plan.distinct | plan.kept for a in view.aggregations)
+    segments = [_segment(plan, view, item, whole) for item in items]
     blocks = [_rows(plan, view, group) for group in _groups(segments)]
     kept = [b for b in blocks if b is not None]
     if not kept:
@@ -118,7 +120,12 @@ def running_rows(plan: TopicPlan, view: ViewPlan, items: Sequence[RunningItem]) 
     )
 
 
-def _segment(plan: TopicPlan, view: ViewPlan, item: RunningItem, distinct: bool) -> _Segment:
+def _segment(plan: TopicPlan, view: ViewPlan, item: RunningItem, whole: bool) -> _Segment:
+    """``item``'s tile events: those after the stored start, or all from the first.
+
+    All where ``whole``: a count_distinct or a percentile, whose values so far are not a running
+    statistic that could continue from the start's.
+    """
     tile = plan.tile_us
     entity, start = item.entity, item.tile_start
     meta = entity.tiles_meta(start - view.max_window_us, start, tile)
@@ -128,7 +135,7 @@ def _segment(plan: TopicPlan, view: ViewPlan, item: RunningItem, distinct: bool)
     if held.ordered:
         at = np.searchsorted(held.event_us, item.times, side="right") - 1
         part = held.start_n
-        if distinct or not part or int(at.min()) < part:
+        if whole or not part or int(at.min()) < part:
             part = 0
         return _Segment(item, held, None, part, at - part, meta)
     order = np.lexsort((held.offset, held.event_us))
@@ -313,6 +320,8 @@ def _finalize(
     f, fn = AggFunction, agg.function
     if fn is f.COUNT_DISTINCT:
         return _count_distinct(agg, bases, segments, pos)
+    if fn.quantile is not None:
+        return _percentile(agg, fn.quantile, bases, segments, pos)
     if fn is f.MIN:
         base_lo = np.array([b.lo for b in bases])
         lowest: F64 = np.fmin(base_lo[item], prefix.get("lo")[pos, item])
@@ -373,5 +382,29 @@ def _count_distinct(agg: AggPlan, bases: list[Summary], segments: list[_Segment]
             out[row : row + rows] = known + (counts[pos[row : row + rows]] if len(counts) else 0)
         else:
             out[row : row + rows] = known
+        row += rows
+    return out
+
+
+def _percentile(
+    agg: AggPlan, q: float, bases: list[Summary], segments: list[_Segment], pos: I64
+) -> F64:
+    """The percentile of the base's values and each segment's values so far (from its first)."""
+    out = np.full(len(pos), math.nan)
+    row = 0
+    for s, base in zip(segments, bases, strict=True):
+        rows = len(s.item.times)
+        ordered = sorted(base.kept or ())
+        if s.tile is not None:
+            values = s.column(s.tile.values[agg.column])
+            so_far = np.empty(len(values))
+            for i, v in enumerate(values.tolist()):
+                if v == v:  # not NaN
+                    bisect.insort(ordered, v)
+                so_far[i] = percentile(ordered, q)
+            if len(so_far):
+                out[row : row + rows] = so_far[pos[row : row + rows]]
+        else:
+            out[row : row + rows] = percentile(ordered, q)
         row += rows
     return out

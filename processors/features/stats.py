@@ -1,7 +1,8 @@
 """Partial aggregates of one column: per tile, merged over windows, and as running prefixes.
 
 One :class:`ColumnStats` holds everything any declared function needs (count, sum, mean and
-second moment, min, max, first, last, distinct values), so a tile is summarised once whatever
+second moment, min, max, first, last, distinct values, and every value for the percentiles),
+so a tile is summarised once whatever
 the views ask of it. Sums are accumulated in the order events arrive (sequential adds, never
 numpy's pairwise sum), so a tile's sums do not depend on how the log was cut into batches.
 The variance is kept as sums of deviations from the tile's first value (no cancellation for
@@ -21,7 +22,7 @@ import numpy.typing as npt
 
 from featurestore.definitions.model import AggFunction
 
-__all__ = ["ColumnStats", "Summary", "add_grouped", "finalize"]
+__all__ = ["ColumnStats", "Summary", "add_grouped", "finalize", "percentile"]
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -53,8 +54,12 @@ class ColumnStats:
     """(value, event time, offset) of the earliest event (ties: first in the log)."""
     last: tuple[float, int, int] | None = None
     distinct: set[float] | None = None
+    kept: list[float] | None = None
+    """Every value, in log order (kept only for a column some percentile reads)."""
 
-    def add(self, values: F64, times: I64, offsets: I64, *, distinct: bool) -> None:
+    def add(
+        self, values: F64, times: I64, offsets: I64, *, distinct: bool, keep_values: bool = False
+    ) -> None:
         """Fold in events, in log order."""
         mask = ~np.isnan(values)
         if not mask.any():
@@ -81,12 +86,17 @@ class ColumnStats:
             if self.distinct is None:
                 self.distinct = set()
             self.distinct.update(v.tolist())
+        if keep_values:
+            if self.kept is None:
+                self.kept = []
+            self.kept.extend(v.tolist())
 
     def copy(self) -> ColumnStats:
-        """An independent copy (the distinct values too)."""
+        """An independent copy (the distinct and kept values too)."""
         return ColumnStats(
             self.n, self.total, self.ref, self.s1, self.s2, self.lo, self.hi, self.first,
             self.last, None if self.distinct is None else set(self.distinct),
+            None if self.kept is None else list(self.kept),
         )  # fmt: skip
 
     def summary(self) -> Summary:
@@ -98,6 +108,7 @@ class ColumnStats:
         return Summary(
             self.n, self.total, mean, m2, self.lo, self.hi, self.first, self.last,
             set(self.distinct) if self.distinct is not None else None,
+            list(self.kept) if self.kept is not None else None,
         )  # fmt: skip
 
     def to_doc(self) -> list[Any]:
@@ -106,23 +117,26 @@ class ColumnStats:
             self.n, self.total, self.ref, self.s1, self.s2, _f(self.lo), _f(self.hi),
             list(self.first) if self.first else None, list(self.last) if self.last else None,
             sorted(self.distinct) if self.distinct is not None else None,
+            self.kept,
         ]  # fmt: skip
 
     @classmethod
     def from_doc(cls, doc: list[Any]) -> ColumnStats:
-        """Read what :meth:`to_doc` returned."""
-        n, total, ref, s1, s2, lo, hi, first, last, distinct = doc
+        """Read what :meth:`to_doc` returned (one stored before the kept values: without)."""
+        n, total, ref, s1, s2, lo, hi, first, last, distinct = doc[:10]
+        kept = doc[10] if len(doc) > 10 else None
         return cls(
             n, total, ref, s1, s2, _nan(lo), _nan(hi),
             (float(first[0]), int(first[1]), int(first[2])) if first else None,
             (float(last[0]), int(last[1]), int(last[2])) if last else None,
             set(distinct) if distinct is not None else None,
+            [float(x) for x in kept] if kept is not None else None,
         )  # fmt: skip
 
 
 def add_grouped(
     stats: Sequence[ColumnStats], values: F64, times: I64, offsets: I64, group: I64,
-    *, distinct: bool,
+    *, distinct: bool, keep_values: bool = False,
 ) -> None:  # fmt: skip
     """Fold events into several tiles' statistics at once; the same as :meth:`ColumnStats.add`.
 
@@ -145,7 +159,7 @@ def add_grouped(
     long = np.flatnonzero(counts > GROUPED_MAX_EVENTS).tolist()
     for k in long:
         a, b = int(begins[k]), int(ends[k])
-        stats[k].add(v[a:b], t[a:b], o[a:b], distinct=distinct)
+        stats[k].add(v[a:b], t[a:b], o[a:b], distinct=distinct, keep_values=keep_values)
     short = np.flatnonzero((counts > 0) & (counts <= GROUPED_MAX_EVENTS))
     if not len(short):
         return
@@ -192,6 +206,11 @@ def add_grouped(
             if s.distinct is None:
                 s.distinct = set()
             s.distinct.update(v[a : a + added[j]].tolist())
+        if keep_values:
+            a = int(begin[j])
+            if s.kept is None:
+                s.kept = []
+            s.kept.extend(v[a : a + added[j]].tolist())
 
 
 def _f(x: float) -> float | None:
@@ -215,6 +234,8 @@ class Summary:
     first: tuple[float, int, int] | None = None
     last: tuple[float, int, int] | None = None
     distinct: set[float] | None = field(default=None)
+    kept: list[float] | None = field(default=None)
+    """Every value of the tiles (for the percentiles), in no particular order."""
 
     def merge(self, other: Summary) -> None:
         """Fold in the summary of tiles after these (in time)."""
@@ -237,6 +258,8 @@ class Summary:
             self.last = other.last
         if other.distinct is not None:
             self.distinct = (self.distinct or set()) | other.distinct
+        if other.kept is not None:
+            self.kept = [*(self.kept or ()), *other.kept]
 
 
 def finalize(summary: Summary, function: AggFunction) -> float:
@@ -250,6 +273,8 @@ def finalize(summary: Summary, function: AggFunction) -> float:
         return float(len(summary.distinct or ()))
     if n == 0:
         return _NAN
+    if function.quantile is not None:
+        return percentile(sorted(summary.kept or ()), function.quantile)
     if function is AggFunction.MEAN:
         return summary.total / n
     if function is AggFunction.MIN:
@@ -264,3 +289,18 @@ def finalize(summary: Summary, function: AggFunction) -> float:
         return _NAN
     var = summary.m2 / (n - 1)
     return var if function is AggFunction.VAR else math.sqrt(var)
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``ordered`` (sorted, no NaN), linearly interpolated; NaN if empty.
+
+    At rank ``q * (n - 1)`` between the values around it, as PostgreSQL's ``percentile_cont``
+    and NumPy's default ``linear`` method.
+    """
+    if not ordered:
+        return _NAN
+    rank = q * (len(ordered) - 1)
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    fraction = rank - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction

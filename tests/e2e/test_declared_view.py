@@ -126,11 +126,13 @@ off_exchange_15m = minute_view(
             dtype=Float64,
             description="largest rise from one off-exchange price to the next",
         ),
+        Field(name="trf_size_p90_15m", dtype=Float64, description="90th percentile of TRF sizes"),
     ],
     aggregations=[
         per_minute("trf_volume_15m", "sum", "trf_size", 15),
         per_minute("volume_15m", "sum", "size", 15),
         per_minute("trf_rise_max_15m", "max", "trf_move", 15),
+        per_minute("trf_size_p90_15m", "p90", "trf_size", 15),
     ],
     rows="window_end",
     derived={"trf_share_15m": "trf_volume_15m / volume_15m"},
@@ -256,14 +258,16 @@ def _check_chained_view(place: Place, trades: pd.DataFrame) -> None:
 
 def _check_off_exchange_view(place: Place, trades: pd.DataFrame) -> None:
     """The view of filtered columns: the oracle's rows, and each straight from the trades (the
-    volume of exchange D and the total in [B - 15 min, B), and the largest move there from one
-    exchange D price to the symbol's one before it in the log)."""
+    volume of exchange D and the total in [B - 15 min, B), the largest move there from one
+    exchange D price to the symbol's one before it in the log, and the 90th percentile of the
+    exchange D sizes)."""
     view = load_definitions(place.settings, place.project).view("off_exchange_15m")
     want = oracle_rows(trades, [view])[view.name]
     got = read_table(place.settings, view.name)
     assert len(got) == len(want) > 300
     columns = [
-        "symbol", "event_us", "trf_volume_15m", "volume_15m", "trf_share_15m", "trf_rise_max_15m"
+        "symbol", "event_us", "trf_volume_15m", "volume_15m", "trf_share_15m", "trf_rise_max_15m",
+        "trf_size_p90_15m",
     ]  # fmt: skip
     pd.testing.assert_frame_equal(
         got[columns].reset_index(drop=True), want[columns], check_dtype=False
@@ -281,10 +285,15 @@ def _check_off_exchange_view(place: Place, trades: pd.DataFrame) -> None:
         assert row.trf_volume_15m == trades[window & off]["size"].sum(), row
         assert row.volume_15m == trades[window]["size"].sum(), row
         moves = move[window[move.index]].dropna()
+        sizes = trades[window & off]["size"]
         if len(moves):
             assert row.trf_rise_max_15m == moves.max(), row
         else:
             assert pd.isna(row.trf_rise_max_15m), row
+        if len(sizes):
+            assert row.trf_size_p90_15m == pytest.approx(sizes.quantile(0.9), rel=1e-12), row
+        else:
+            assert pd.isna(row.trf_size_p90_15m), row
 
 
 def _start_server(place: Place) -> subprocess.Popen[bytes]:

@@ -354,8 +354,8 @@ def _write_repo(folder: Path, trades: str) -> Path:
     ("change", "message"),
     [
         (
-            '{original}\nbars_1m.aggregations[0].function = "median"\n',
-            r"feature view 'bars_1m' aggregation 'open': unsupported aggregation function 'median'",
+            '{original}\nbars_1m.aggregations[0].function = "mode"\n',
+            r"feature view 'bars_1m' aggregation 'open': unsupported aggregation function 'mode'",
         ),
         (
             '{original}\nbars_1m.tags["featurestore.derive.vwap"] = "notional / volume"\n',
@@ -452,7 +452,7 @@ def test_every_view_the_codec_refuses_is_named_in_one_error(tmp_path: Path) -> N
     stop at its first)."""
     repo = _write_repo(
         tmp_path / "repo",
-        '{original}\nbars_1m.aggregations[0].function = "median"\n'
+        '{original}\nbars_1m.aggregations[0].function = "mode"\n'
         'rolling_1m.tags["featurestore.rows"] = "always"\n',
     )
     with pytest.raises(ConfigurationError) as refused:

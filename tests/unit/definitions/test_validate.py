@@ -148,6 +148,7 @@ def _typed(view: FeatureView, **types: ValueType) -> FeatureView:
         ({"column": "size", "function": AggFunction.MIN}, "open", "min of 'size' is null over"),
         ({"column": "size", "function": AggFunction.STD}, "open", "std of 'size' is not always"),
         ({"column": "notional", "function": AggFunction.SUM}, "open", "sum of 'notional'"),
+        ({"column": "size", "function": AggFunction.MEDIAN}, "open", "median of 'size' is not"),
     ],
 )
 def test_an_int64_aggregation_is_a_whole_number_never_null(

@@ -18,6 +18,7 @@ Times are integer microseconds since the epoch; a null value is ``None`` (a NaN 
 from __future__ import annotations
 
 import math
+import statistics
 from bisect import bisect_left
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -224,6 +225,11 @@ def aggregate(function: AggFunction, values: Sequence[Value]) -> Value:
         return present[0]
     if function is AggFunction.LAST:
         return present[-1]
+    if function.quantile is not None:  # statistics' inclusive method: R's type 7, linear
+        if len(present) == 1:
+            return present[0]
+        cuts = statistics.quantiles(present, n=100, method="inclusive")
+        return cuts[round(function.quantile * 100) - 1]
     variance = _variance(present)
     if function is AggFunction.VAR or variance is None:
         return variance

@@ -40,8 +40,10 @@ def test_grouped_fold_equals_one_tile_at_a_time(
         for k in range(tiles):
             mine = group == k
             if mine.any():
-                one[k].add(values[mine], times[mine], offsets[mine], distinct=True)
-        add_grouped(grouped, values, times, offsets, group, distinct=True)
+                one[k].add(
+                    values[mine], times[mine], offsets[mine], distinct=True, keep_values=True
+                )
+        add_grouped(grouped, values, times, offsets, group, distinct=True, keep_values=True)
         most = max(most, int(np.bincount(group[~np.isnan(values)], minlength=1).max()))
         assert [_state(s) for s in grouped] == [_state(s) for s in one]
     assert (most > longest) == (longest == 3)  # both paths taken, or the matrix alone
@@ -52,3 +54,25 @@ def test_a_batch_of_nulls_changes_nothing() -> None:
     add_grouped([s], np.full(3, np.nan), np.arange(3), np.arange(3), np.zeros(3, np.int64),
                 distinct=False)  # fmt: skip
     assert _state(s) == _state(ColumnStats())
+
+
+def test_kept_values_go_through_the_state_and_a_state_from_before_them_reads() -> None:
+    s = ColumnStats()
+    s.add(np.array([3.0, np.nan, 1.0]), np.arange(3), np.arange(3), distinct=False,
+          keep_values=True)  # fmt: skip
+    assert s.kept == [3.0, 1.0]
+    assert ColumnStats.from_doc(s.to_doc()) == s
+    before = s.to_doc()[:10]  # a tile stored by a version without kept values
+    assert ColumnStats.from_doc(before).kept is None
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_percentile_is_numpys_linear_one(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = rng.normal(0, 10, int(rng.integers(1, 60))).round(int(rng.integers(0, 3)))
+    ordered = sorted(values.tolist())
+    for q in (0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0):
+        assert stats.percentile(ordered, q) == pytest.approx(
+            float(np.percentile(values, q * 100)), rel=1e-12, abs=1e-12
+        ), q
+    assert np.isnan(stats.percentile([], 0.5))

@@ -136,10 +136,21 @@ def test_aggregate_functions() -> None:
         AggFunction.FIRST: 3.0,
         AggFunction.LAST: 2.0,
         AggFunction.COUNT_DISTINCT: 3.0,
+        # sorted 1, 2, 3, 3: rank q * 3, interpolated between the values around it
+        AggFunction.P25: 1.75,
+        AggFunction.MEDIAN: 2.5,
+        AggFunction.P75: 3.0,
+        AggFunction.P90: 3.0,
+        AggFunction.P95: 3.0,
+        AggFunction.P99: 3.0,
     }
     assert set(expected) == set(AggFunction)
     for function, value in expected.items():
         assert aggregate(function, values) == pytest.approx(value), function
+    eleven = [float(v) for v in (7, 1, 11, 2, 10, 3, 9, 4, 8, 5, 6)]  # 1..11: rank q * 10
+    spread = {"p25": 3.5, "median": 6.0, "p75": 8.5, "p90": 10.0, "p95": 10.5, "p99": 10.9}
+    for name, value in spread.items():
+        assert aggregate(AggFunction(name), eleven) == pytest.approx(value), name
 
 
 def test_aggregates_of_nothing_and_of_one_value() -> None:
@@ -151,6 +162,7 @@ def test_aggregates_of_nothing_and_of_one_value() -> None:
     assert single[AggFunction.STD] is None
     assert single[AggFunction.MEAN] == single[AggFunction.FIRST] == 5.0
     assert single[AggFunction.COUNT] == single[AggFunction.COUNT_DISTINCT] == 1.0
+    assert single[AggFunction.P99] == single[AggFunction.P25] == 5.0
 
 
 # --- acceptance --------------------------------------------------------------------------------
