@@ -13,6 +13,7 @@ __all__ = [
     "AWARE_TIME",
     "AwareTime",
     "FiniteFloat",
+    "comma_list",
     "option_group",
     "positive_seconds",
     "project_option",
@@ -30,6 +31,23 @@ def option_group(
         return func
 
     return decorate
+
+
+def comma_list(
+    *names: str, help: str, required: bool = False
+) -> Callable[[click.decorators.FC], click.decorators.FC]:
+    """An option of comma-separated values that may also be repeated: ``--x a,b --x c``.
+
+    The command gets every value, stripped, as one tuple (empty: not given). Without it, click
+    keeps the last of a repeated option and drops the others without a word.
+    """
+
+    def flatten(
+        ctx: click.Context, param: click.Parameter, given: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        return tuple(v.strip() for text in given for v in text.split(",") if v.strip())
+
+    return click.option(*names, multiple=True, callback=flatten, required=required, help=help)
 
 
 project_option = click.option(

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import comma_list
 from featurestore.cli._options import project_option
 from featurestore.config import load_settings
 
@@ -59,7 +60,7 @@ class _Duration(click.ParamType[timedelta]):
     help="Entity rows (.parquet or .csv): symbol, event_timestamp, any extra columns.",
 )
 @click.option("--feature-service", help="Feature service to export (e.g. market_features_v1).")
-@click.option("--features", help="Comma-separated view:feature references.")
+@comma_list("--features", help="view:feature references, comma-separated (repeatable).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @project_option
 @click.option("--timestamp-column", default="event_timestamp", show_default=True)
@@ -129,7 +130,7 @@ class _Duration(click.ParamType[timedelta]):
 def export(
     entities_path: Path,
     feature_service: str | None,
-    features: str | None,
+    features: tuple[str, ...],
     out: Path,
     project: str | None,
     timestamp_column: str,
@@ -164,7 +165,7 @@ def export(
     from featurestore.offline import export_parquet
 
     settings = load_settings()
-    refs = [f for f in features.split(",") if f.strip()] if features else None
+    refs = list(features) or None
     try:
         labels = None
         if label_horizon is not None:

@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import comma_list
 from featurestore.cli._options import option_group
 from featurestore.cli._options import positive_seconds
 
@@ -427,10 +428,9 @@ def ingest_synthetic(
     default=None,
     help="Column of each row's metric name (a table of several metrics), instead of --name.",
 )
-@click.option(
+@comma_list(
     "--tag-columns",
-    default="",
-    help="Comma-separated columns whose values become tags (column name -> value).",
+    help="Columns whose values become tags (column name -> value), comma-separated.",
 )
 @_file_replay
 def ingest_metrics(
@@ -440,7 +440,7 @@ def ingest_metrics(
     value_column: str,
     name: str,
     name_column: str | None,
-    tag_columns: str,
+    tag_columns: tuple[str, ...],
     sending: _Sending,
 ) -> None:
     """Send metric observations from CSV (header row) or Parquet files to the metrics topic.
@@ -463,7 +463,7 @@ def ingest_metrics(
             value_column=value_column,
             name=name,
             name_column=name_column,
-            tag_columns=[c.strip() for c in tag_columns.split(",") if c.strip()],
+            tag_columns=list(tag_columns),
         )
         return [open_event_file(p, layout=layout) for p in paths]
 
@@ -514,8 +514,8 @@ def ingest_synthetic_metrics(
     generation.run(generate)
 
 
-def _symbols(given: str | None, default: tuple[str, ...]) -> list[str]:
-    symbols = [s.strip().upper() for s in (given or ",".join(default)).split(",") if s.strip()]
+def _symbols(given: tuple[str, ...], default: tuple[str, ...]) -> list[str]:
+    symbols = [s.strip().upper() for s in (given or default) if s.strip()]
     if not symbols:
         raise click.UsageError(
             "no symbols: give --symbols AAPL,MSFT or FEATURESTORE_VENDOR__SYMBOLS"
@@ -563,10 +563,8 @@ def _range(start: str | None, end: str | None) -> tuple[datetime, datetime] | No
     return first, last
 
 
-_vendor_symbols = click.option(
-    "--symbols",
-    default=None,
-    help="Comma-separated tickers (default: FEATURESTORE_VENDOR__SYMBOLS).",
+_vendor_symbols = comma_list(
+    "--symbols", help="Tickers, comma-separated (default: FEATURESTORE_VENDOR__SYMBOLS)."
 )
 _with_range = option_group(
     click.option("--start", default=None, help="First day (New York) or UTC date-time."),
@@ -617,7 +615,7 @@ def _vendor_clients(settings: Settings) -> tuple[RestClient, LoggedIds]:
 )
 @_with_timeouts
 def ingest_live(
-    symbols: str | None,
+    symbols: tuple[str, ...],
     no_quotes: bool,
     heal_interval: float | None,
     connect_timeout: float,
@@ -692,7 +690,7 @@ def ingest_live(
 @click.option("--no-quotes", is_flag=True, help="Trades only.")
 @_with_timeouts
 def ingest_backfill(
-    symbols: str | None,
+    symbols: tuple[str, ...],
     start: str | None,
     end: str | None,
     no_quotes: bool,
@@ -744,7 +742,7 @@ def ingest_backfill(
 )  # fmt: skip
 @_with_timeouts
 def ingest_heal(
-    symbols: str | None,
+    symbols: tuple[str, ...],
     start: str | None,
     end: str | None,
     dry_run: bool,

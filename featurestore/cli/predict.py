@@ -14,6 +14,7 @@ import click
 
 from featurestore.cli._follow import follow_options
 from featurestore.cli._follow import start_follower
+from featurestore.cli._options import comma_list
 
 __all__ = ["predict"]
 
@@ -32,7 +33,7 @@ def _horizon(value: str) -> tuple[str, timedelta]:
     help="A registered model whose alias version predicts (--follow; repeatable).",
 )  # fmt: skip
 @click.option("--alias", default="champion", show_default=True)
-@click.option("--symbols", default="", help="Only these symbols, comma-separated (default: all).")
+@comma_list("--symbols", help="Only these symbols, comma-separated (default: all).")
 @click.option("--view", "view_name", default="rolling_1m", show_default=True,
               help="The view whose new rows are predicted.")  # fmt: skip
 @click.option(
@@ -53,7 +54,7 @@ def predict(
     follow: bool,
     model_names: tuple[str, ...],
     alias: str,
-    symbols: str,
+    symbols: tuple[str, ...],
     view_name: str,
     record: bool,
     horizons: tuple[str, ...],
@@ -140,7 +141,7 @@ def predict(
         store = PostgresOfflineStore.from_settings(settings, definitions)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         publisher = retrier.call(lambda: PredictionPublisher.from_settings(settings), "start")
-        wanted = [s.strip() for s in symbols.split(",") if s.strip()]
+        wanted = list(symbols)
         view = definitions.view(view_name)
         since = datetime.now(UTC) - timedelta(minutes=since_minutes)
         for name in model_names:

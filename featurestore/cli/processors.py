@@ -16,6 +16,7 @@ import click
 
 from featurestore.cli._options import AWARE_TIME
 from featurestore.cli._options import FiniteFloat
+from featurestore.cli._options import comma_list
 from featurestore.cli._options import option_group
 from featurestore.cli._options import project_option
 
@@ -80,10 +81,9 @@ _stream_options = option_group(
         show_default=True,
         help="Records per micro-batch at most.",
     ),
-    click.option(
+    comma_list(
         "--partitions",
-        default=None,
-        help="Comma-separated partitions of the topic this application processes (default: "
+        help="Partitions of the topic this application processes, comma-separated (default: "
         "all); split a topic across applications with disjoint sets.",
     ),
     click.option(
@@ -133,15 +133,17 @@ def _options(name: str, settings: Any = None, **kwargs: Any) -> Any:
     )
 
 
-def _partitions(text: str | None) -> tuple[int, ...] | None:
+def _partitions(given: tuple[str, ...] | None) -> tuple[int, ...] | None:
     from featurestore.errors import ConfigurationError
 
-    if not text:
+    if not given:
         return None
     try:
-        return tuple(int(part) for part in text.split(","))
+        return tuple(int(part) for part in given)
     except ValueError:
-        raise ConfigurationError(f"--partitions {text!r}: give numbers such as 0,1") from None
+        raise ConfigurationError(
+            f"--partitions {','.join(given)!r}: give numbers such as 0,1"
+        ) from None
 
 
 def _argv(kwargs: dict[str, Any]) -> tuple[str, ...]:
@@ -446,7 +448,7 @@ def backfill(name: str, start: str | None, end: str | None, **kwargs: Any) -> No
 @processors.command()
 @project_option
 @click.option("--topic", default=None, help="Event topic (default: the trades topic).")
-@click.option("--entities", required=True, help="Comma-separated entity keys (symbols).")
+@comma_list("--entities", required=True, help="Entity keys (symbols), comma-separated.")
 @click.option(
     "--from", "start", required=True, type=AWARE_TIME,
     help="Start of the range: ISO time with a UTC offset (e.g. 2024-01-02T15:00+00:00).",
@@ -462,7 +464,7 @@ def backfill(name: str, start: str | None, end: str | None, **kwargs: Any) -> No
 def correct(
     project: str | None,
     topic: str | None,
-    entities: str,
+    entities: tuple[str, ...],
     start: datetime,
     end: datetime,
     wait_s: float,
@@ -483,7 +485,7 @@ def correct(
         definitions = load_definitions(settings, project or PROJECT)
         report = correct_range(
             settings, definitions, topic or settings.topics.trades,
-            [e.strip() for e in entities.split(",") if e.strip()], start, end, wait_s=wait_s,
+            list(entities), start, end, wait_s=wait_s,
         )  # fmt: skip
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from featurestore.cli._options import comma_list
 from featurestore.config import Settings
 from featurestore.config import load_settings
 
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["alert_lines", "bring_up", "echo_progress", "echo_status", "stack"]
 
 
-def _names(only: str | None) -> list[str] | None:
-    return [n.strip() for n in only.split(",") if n.strip()] if only else None
+def _names(only: tuple[str, ...]) -> list[str] | None:
+    return list(only) or None
 
 
 @click.group()
@@ -34,7 +35,7 @@ def stack() -> None:
 
 
 @stack.command()
-@click.option("--only", help="Comma-separated components to start (default: all).")
+@comma_list("--only", help="Components to start, comma-separated (default: all).")
 @click.option(
     "--servers-only",
     is_flag=True,
@@ -45,7 +46,7 @@ def stack() -> None:
     type=click.Path(dir_okay=False),
     help="Append the names of the components this call started to this file.",
 )
-def up(only: str | None, servers_only: bool, record: str | None) -> None:
+def up(only: tuple[str, ...], servers_only: bool, record: str | None) -> None:
     """Start what is not running, wait until it is healthy, and supervise it.
 
     By default: the servers, then the definitions and first models the services need, then the
@@ -147,13 +148,13 @@ def _ensure_first_models(settings: Settings, feed: FeedOptions) -> None:
 
 
 @stack.command()
-@click.option("--only", help="Comma-separated components to stop (default: all).")
+@comma_list("--only", help="Components to stop, comma-separated (default: all).")
 @click.option(
     "--recorded",
     type=click.Path(dir_okay=False),
     help="Stop only the components named in this file (written by `up --record`), then delete it.",
 )
-def down(only: str | None, recorded: str | None) -> None:
+def down(only: tuple[str, ...], recorded: str | None) -> None:
     """Stop the supervisor, then the servers and services this project started (by PID)."""
     from featurestore.stack import Stack
 

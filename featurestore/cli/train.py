@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from featurestore.cli._options import AWARE_TIME
+from featurestore.cli._options import comma_list
 from featurestore.cli._options import project_option
 from featurestore.config import load_settings
 
@@ -22,7 +23,7 @@ _KINDS = ("anomaly", "direction", "regime", "lstm", "rf", "all")
 @project_option
 @click.option("--start", type=AWARE_TIME, help="First sample time (ISO 8601 with a UTC offset).")
 @click.option("--end", type=AWARE_TIME, help="Last sample time (ISO 8601 with a UTC offset).")
-@click.option("--symbols", help="Comma-separated symbols (default: all).")
+@comma_list("--symbols", help="Symbols, comma-separated (default: all).")
 @click.option("--horizon-minutes", default=5, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option(
@@ -65,7 +66,7 @@ def train(
     project: str | None,
     start: datetime | None,
     end: datetime | None,
-    symbols: str | None,
+    symbols: tuple[str, ...],
     horizon_minutes: int,
     seed: int,
     promote: str,
@@ -102,7 +103,7 @@ def train(
     window = DataWindow(
         start,
         end,
-        tuple(s.strip().upper() for s in symbols.split(",")) if symbols else None,
+        tuple(s.upper() for s in symbols) or None,
     )
     options = TrainOptions(
         window=window,

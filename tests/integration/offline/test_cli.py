@@ -61,6 +61,21 @@ def test_export_with_labels_equals_the_python_api(
     assert written["direction"].notna().any()
 
 
+def test_features_given_several_times_are_all_exported(
+    pk_offline_data: OfflineData, tmp_path: Path
+) -> None:
+    """``--features a --features b,c`` exports a, b and c (the last option alone, before)."""
+    source, out = tmp_path / "rows.parquet", tmp_path / "three.parquet"
+    entity_rows(20, seed=23).drop(columns=["label"]).to_parquet(source)
+    result = _export(
+        pk_offline_data,
+        "--entities", str(source), "--out", str(out),
+        "--features", "bars_1m:close", "--features", "bars_1m:open,bars_1m:volume",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert list(pq.read_table(out).column_names[-3:]) == ["close", "open", "volume"]
+
+
 def test_naive_timestamps_are_utc_with_a_warning_or_refused(
     pk_offline_data: OfflineData, tmp_path: Path
 ) -> None:

@@ -375,3 +375,17 @@ def test_ingest_files_names_a_folder_without_event_files(
     result = CliRunner().invoke(main, ["ingest", "files", str(folder)], env=env)
     output = _one_line_error(result, 2)
     assert f"no event files in {folder}" in output and "*.csv" in output and "*.parquet" in output
+
+
+def test_a_comma_list_option_repeated_keeps_every_value() -> None:
+    """``--x a,b --x c``: all three (click keeps only the last of a plain repeated option)."""
+    from featurestore.cli._options import comma_list
+
+    @click.command()
+    @comma_list("--names", help="Names.")
+    def show(names: tuple[str, ...]) -> None:
+        click.echo(repr(names))
+
+    runner = CliRunner()
+    assert runner.invoke(show, ["--names", "a, b", "--names", "c,,"]).output == "('a', 'b', 'c')\n"
+    assert runner.invoke(show, []).output == "()\n"
