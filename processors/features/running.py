@@ -275,6 +275,7 @@ def _rows(plan: TopicPlan, view: ViewPlan, segments: list[_Segment]) -> RowBlock
     values: dict[str, F64] = {}
     prefixes: dict[str, _Prefix] = {}
     bases: dict[tuple[str, int], list[Summary]] = {}
+    percentiles: dict[tuple[str, int], dict[float, F64]] = {}
     for agg in view.aggregations:
         key = (agg.column, agg.window_us)
         if key not in bases:
@@ -290,7 +291,17 @@ def _rows(plan: TopicPlan, view: ViewPlan, segments: list[_Segment]) -> RowBlock
             ]
             matrix = _Matrix(segments, columns, math.nan)
             prefixes[agg.column] = _Prefix(segments, agg.column, matrix)
-        full = _finalize(agg, bases[key], prefixes[agg.column], segments, pos, item)
+        if agg.function.quantile is not None:
+            if key not in percentiles:  # every percentile of this column and window in one pass
+                quantiles = {
+                    a.function.quantile
+                    for a in view.aggregations
+                    if (a.column, a.window_us) == key and a.function.quantile is not None
+                }
+                percentiles[key] = _percentiles(agg.column, quantiles, bases[key], segments, pos)
+            full = percentiles[key][agg.function.quantile]
+        else:
+            full = _finalize(agg, bases[key], prefixes[agg.column], segments, pos, item)
         if not has.all():
             alone = np.array([finalize(b, agg.function) for b in bases[key]])
             full = np.where(has, full, alone[item])
@@ -320,8 +331,6 @@ def _finalize(
     f, fn = AggFunction, agg.function
     if fn is f.COUNT_DISTINCT:
         return _count_distinct(agg, bases, segments, pos)
-    if fn.quantile is not None:
-        return _percentile(agg, fn.quantile, bases, segments, pos)
     if fn is f.MIN:
         base_lo = np.array([b.lo for b in bases])
         lowest: F64 = np.fmin(base_lo[item], prefix.get("lo")[pos, item])
@@ -386,25 +395,28 @@ def _count_distinct(agg: AggPlan, bases: list[Summary], segments: list[_Segment]
     return out
 
 
-def _percentile(
-    agg: AggPlan, q: float, bases: list[Summary], segments: list[_Segment], pos: I64
-) -> F64:
-    """The percentile of the base's values and each segment's values so far (from its first)."""
-    out = np.full(len(pos), math.nan)
+def _percentiles(
+    column: str, quantiles: set[float], bases: list[Summary], segments: list[_Segment], pos: I64
+) -> dict[float, F64]:  # fmt: skip
+    """Each quantile of the base's values and each segment's values so far (from its first)."""
+    out = {q: np.full(len(pos), math.nan) for q in quantiles}
     row = 0
     for s, base in zip(segments, bases, strict=True):
         rows = len(s.item.times)
-        ordered = sorted(base.kept or ())
+        ordered = list(base.ordered())  # a copy: rows before the segment read the base alone
         if s.tile is not None:
-            values = s.column(s.tile.values[agg.column])
-            so_far = np.empty(len(values))
+            values = s.column(s.tile.values[column])
+            so_far = {q: np.empty(len(values)) for q in quantiles}
             for i, v in enumerate(values.tolist()):
                 if v == v:  # not NaN
                     bisect.insort(ordered, v)
-                so_far[i] = percentile(ordered, q)
-            if len(so_far):
-                out[row : row + rows] = so_far[pos[row : row + rows]]
+                for q, at in so_far.items():
+                    at[i] = percentile(ordered, q)
+            if len(values):
+                for q, at in so_far.items():
+                    out[q][row : row + rows] = at[pos[row : row + rows]]
         else:
-            out[row : row + rows] = percentile(ordered, q)
+            for q in quantiles:
+                out[q][row : row + rows] = percentile(ordered, q)
         row += rows
     return out

@@ -235,7 +235,8 @@ class Summary:
     last: tuple[float, int, int] | None = None
     distinct: set[float] | None = field(default=None)
     kept: list[float] | None = field(default=None)
-    """Every value of the tiles (for the percentiles), in no particular order."""
+    """Every value of the tiles (for the percentiles), in no particular order until
+    :meth:`ordered` sorts it."""
 
     def merge(self, other: Summary) -> None:
         """Fold in the summary of tiles after these (in time)."""
@@ -256,10 +257,28 @@ class Summary:
             self.first = other.first
         if other.last is not None and (self.last is None or other.last[1:] > self.last[1:]):
             self.last = other.last
+        # Folded into this summary's own set and list, so each tile's values are copied once.
         if other.distinct is not None:
-            self.distinct = (self.distinct or set()) | other.distinct
+            if self.distinct is None:
+                self.distinct = set(other.distinct)
+            else:
+                self.distinct |= other.distinct
         if other.kept is not None:
-            self.kept = [*(self.kept or ()), *other.kept]
+            if self.kept is None:
+                self.kept = list(other.kept)
+            else:
+                self.kept.extend(other.kept)
+
+    def ordered(self) -> list[float]:
+        """The kept values, sorted (in place: a second percentile of this window sorts no more).
+
+        Timsort finds the list's runs, so a list sorted before, or sorted runs merged, costs
+        one pass.
+        """
+        if self.kept is None:
+            return []
+        self.kept.sort()
+        return self.kept
 
 
 def finalize(summary: Summary, function: AggFunction) -> float:
@@ -274,7 +293,7 @@ def finalize(summary: Summary, function: AggFunction) -> float:
     if n == 0:
         return _NAN
     if function.quantile is not None:
-        return percentile(sorted(summary.kept or ()), function.quantile)
+        return percentile(summary.ordered(), function.quantile)
     if function is AggFunction.MEAN:
         return summary.total / n
     if function is AggFunction.MIN:

@@ -456,6 +456,9 @@ def edge_case(one_event_batches: bool) -> Scenario:
             aggregations=(
                 Aggregation("size", AggFunction.COUNT, 2 * SECOND, SECOND, "n"),
                 Aggregation("price", AggFunction.FIRST, SECOND, SECOND, "first"),
+                # Two percentiles of one column and window: one sorted copy serves both.
+                Aggregation("price", AggFunction.P25, 2 * SECOND, SECOND, "price_p25"),
+                Aggregation("price", AggFunction.P90, 2 * SECOND, SECOND, "price_p90"),
             ),
             derived={"ratio": "first / n"},
             tile=SECOND,
@@ -468,6 +471,8 @@ def edge_case(one_event_batches: bool) -> Scenario:
             aggregations=(
                 Aggregation("ret", AggFunction.SUM, 2 * SECOND, SECOND, "sum"),
                 Aggregation("size", AggFunction.LAST, SECOND, SECOND, "last"),
+                Aggregation("size", AggFunction.MEDIAN, 2 * SECOND, SECOND, "size_median"),
+                Aggregation("size", AggFunction.P90, 2 * SECOND, SECOND, "size_p90"),
             ),
             tile=SECOND,
             running=True,
