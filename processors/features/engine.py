@@ -299,10 +299,12 @@ def _columns(
         return cols
     prev: dict[str, F64] = {}
     names, codes = entities
+    groups: _EntityGroups | None = None
     for name, expr in plan.source.columns:
         # A column's previous values once it is computed: a later column may read them.
         for read in sorted((p for p in expr.prevs if p.key not in prev), key=lambda p: p.key):
-            prev[read.key] = _previous(read, cols[read.name], entities, state)
+            groups = groups or _EntityGroups.of(codes)
+            prev[read.key] = _previous(read, cols[read.name], names, groups, state)
         cols[name] = expr.evaluate(cols, prev, size=len(acc))
     for read in plan.source.prevs:
         column = cols[read.name]
@@ -318,23 +320,37 @@ def _columns(
     return cols
 
 
+@dataclass(frozen=True)
+class _EntityGroups:
+    """The batch's events grouped by entity, in log order within each group (sorted once)."""
+
+    order: I64
+    """Event positions, entity by entity (a stable sort keeps log order)."""
+    starts: npt.NDArray[np.bool_]
+    """Where in ``order`` each entity's group begins."""
+    codes: list[int]
+    """The entity of each group, in order."""
+
+    @classmethod
+    def of(cls, codes: I64) -> _EntityGroups:
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        starts = np.ones(len(order), dtype=bool)
+        starts[1:] = sorted_codes[1:] != sorted_codes[:-1]
+        return cls(order, starts, sorted_codes[starts].tolist())
+
+
 def _previous(
-    read: Prev, column: F64, entities: tuple[list[str], I64], state: PartitionFeatureState
-) -> F64:
+    read: Prev, column: F64, names: list[str], groups: _EntityGroups,
+    state: PartitionFeatureState,
+) -> F64:  # fmt: skip
     """What ``read`` gives each event of the batch, in the batch's order.
 
     ``column`` in the entity's event before (for ``prev_nonnull``, the latest one where it is
     not null); where the batch holds none, the value the state kept from the batches before.
     """
-    names, codes = entities
-    # Each entity's events in log order (a stable sort keeps it), one group per entity.
-    order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
-    starts = np.ones(len(order), dtype=bool)
-    starts[1:] = sorted_codes[1:] != sorted_codes[:-1]
-    kept = np.array(
-        [state.entity(names[c]).prev.get(read.key, np.nan) for c in sorted_codes[starts].tolist()]
-    )
+    order, starts = groups.order, groups.starts
+    kept = np.array([state.entity(names[c]).prev.get(read.key, np.nan) for c in groups.codes])
     out = np.empty(len(order))
     if not read.skip_nulls:  # the event before in the entity's group, or the kept value
         out[order[~starts]] = column[order[np.flatnonzero(~starts) - 1]]
