@@ -39,13 +39,20 @@ def comma_list(
     """An option of comma-separated values that may also be repeated: ``--x a,b --x c``.
 
     The command gets every value, stripped, as one tuple (empty: not given). Without it, click
-    keeps the last of a repeated option and drops the others without a word.
+    keeps the last of a repeated option and drops the others without a word. A given text with
+    no value in it (``--x ,``) is a usage error, not "not given".
     """
 
     def flatten(
         ctx: click.Context, param: click.Parameter, given: tuple[str, ...]
     ) -> tuple[str, ...]:
-        return tuple(v.strip() for text in given for v in text.split(",") if v.strip())
+        values: list[str] = []
+        for text in given:
+            these = [v.strip() for v in text.split(",") if v.strip()]
+            if not these:
+                raise click.BadParameter(f"{text!r} names no value")
+            values.extend(these)
+        return tuple(values)
 
     return click.option(*names, multiple=True, callback=flatten, required=required, help=help)
 

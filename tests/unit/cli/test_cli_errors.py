@@ -389,3 +389,27 @@ def test_a_comma_list_option_repeated_keeps_every_value() -> None:
     runner = CliRunner()
     assert runner.invoke(show, ["--names", "a, b", "--names", "c,,"]).output == "('a', 'b', 'c')\n"
     assert runner.invoke(show, []).output == "()\n"
+
+
+def test_a_comma_list_option_without_a_value_is_a_usage_error() -> None:
+    """``--x ,`` names nothing: refused, rather than read as the option not given."""
+    from featurestore.cli._options import comma_list
+
+    @click.command()
+    @comma_list("--names", help="Names.")
+    def show(names: tuple[str, ...]) -> None:
+        click.echo(repr(names))
+
+    output = _one_line_error(CliRunner().invoke(show, ["--names", "a", "--names", " , "]), 2)
+    assert "Invalid value for '--names': ' , ' names no value" in output
+
+
+def test_processors_correct_with_no_entity_is_refused_before_connecting(
+    env: dict[str, str],
+) -> None:
+    """Every backend is on a closed port: a usage error shows nothing was tried."""
+    args = ["processors", "correct", "--entities", ",", "--from", "2024-01-02T15:00+00:00"]
+    result = CliRunner().invoke(main, [*args, "--to", "2024-01-02T16:00+00:00"], env=env)
+    output = _one_line_error(result, 2)
+    assert "Invalid value for '--entities': ',' names no value" in output
+    assert "unreachable" not in output
