@@ -73,10 +73,13 @@ def _counted(telemetry: Telemetry, method: str, code: str) -> float:
     return value or 0.0
 
 
-async def _until(check: Callable[[], bool]) -> None:
-    for _ in range(200):
-        if check():
-            return
+async def _until(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    """Wait for ``check`` to hold (the caller asserts it after: a timeout fails there).
+
+    Generous: with the unit suite on every core, the server's side of a cancel took over 2 s.
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check() and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
 
 
