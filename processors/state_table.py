@@ -22,7 +22,8 @@ values) are most of a state's size, so they are kept apart, as a journal in
 ``processor_view_events``: each save adds the events accepted since the last one (one row per
 entity and tile touched) and deletes the rows of tiles that have closed, in the same
 transaction. A save writes a few KB instead of the whole set (~80,000 events per partition at
-5,000 events/s)::
+5,000 events/s). A tile some percentile reads keeps its rows until the tile is dropped: its
+values are read back from them (``processors/features/state.py``)::
 
     processor, project, topic, partition   -- the state row's key
     entity       text
@@ -235,7 +236,8 @@ class StateKey:
             state: :meth:`processors.step.PartitionState.to_bytes`.
             online: the step's latest online rows (rewritten to Redis on load).
             new_events: event chunks to add to the journal.
-            horizons: per entity, its oldest open tile: its chunks of earlier tiles are
+            horizons: per entity, its oldest tile whose chunks are still read (an open one,
+                or one whose percentiles' values they hold): its chunks of earlier tiles are
                 deleted.
         """
         cur.execute(

@@ -60,12 +60,16 @@ class PartitionState:
     state is its own (it had computed the stages before by itself while catching up)."""
     _retired: list[str] = field(default_factory=list, repr=False)
 
+    def __post_init__(self) -> None:
+        """The first stage's events are journaled (:meth:`take_new_events`)."""
+        self.features.journal = True
+
     def share_upstream(self) -> None:
         """From now on the upstream view computes the stages before the last: drop them."""
         if self.shared:
             return
         self._retired = list(self.features.entities)
-        self.features = PartitionFeatureState()
+        self.features = PartitionFeatureState(journal=True)
         self.downstream[:-1] = [PartitionFeatureState() for _ in self.downstream[:-1]]
         self.shared = True
 
@@ -155,7 +159,7 @@ class PartitionState:
         return self.features.take_new_events()
 
     def horizons(self) -> dict[str, int]:
-        """Per entity, its oldest open tile: its journaled chunks of earlier tiles can go."""
+        """Per entity, its oldest tile whose chunks are still read: earlier ones can go."""
         retired = {name: NO_OPEN_TILE for name in self._retired}
         self._retired = []
         for stage in self.downstream:  # stored whole, never journaled: nothing of theirs to drop

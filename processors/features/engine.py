@@ -459,7 +459,8 @@ def _fold(
     are folded in one call (:func:`add_grouped`), the rest per group.
     """
     tile = plan.tile_us
-    keep_events = plan.running or batch.event_id is not None
+    # A percentile's values are stored with the events (state.py): its tiles keep them too.
+    keep_events = plan.running or batch.event_id is not None or bool(plan.kept)
     earliest: dict[str, int] = {}
     if not len(acc):
         return earliest
@@ -499,7 +500,7 @@ def _fold(
         entity = state.entity(name)
         stats = entity.tiles.get(start)
         if stats is None:
-            stats = entity.tiles[start] = TileStats()
+            stats = entity.tiles[start] = TileStats(journaled=bool(plan.kept))
         for column in plan.aggregated:
             if column not in stats.columns:
                 stats.columns[column] = ColumnStats()
@@ -715,9 +716,9 @@ def _prune(plan: TopicPlan, state: PartitionFeatureState, limit: int) -> None:
     """Drop the events of closed tiles, tiles no window can read any more, and idle entities."""
     tile = plan.tile_us
     oldest = limit - plan.horizon_us
-    for entity in state.entities.values():
+    for name, entity in state.entities.items():
         for start in [k for k in entity.open if k + tile <= limit]:
-            del entity.open[start]
+            state.close_open_tile(name, start)
         for start in [k for k in entity.tiles if k + tile <= limit and k < oldest]:
             del entity.tiles[start]
     state.forget_idle()

@@ -9,6 +9,12 @@ The events of open tiles are most of a state's size (~80,000 per partition at 5,
 so they are not in the state's JSON: each save journals the events accepted since the last one
 as :class:`EventChunk` rows and drops the chunks of tiles that closed
 (``processors/state_table.py``).
+
+A percentile keeps every value of its column in each tile its windows read, closed tiles too:
+in the JSON, every save would rewrite a window's worth of values (a 15-minute p90 of SPY's
+trades: 44 KB a save instead of 3.4 KB, ``processors/README.md``). So a tile whose events were
+all journaled (:attr:`TileStats.journaled`) keeps its chunks until the tile itself is dropped,
+its stored form leaves the values out, and loading takes them back from its chunks.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ __all__ = [
 
 _FORMAT = 3
 NO_OPEN_TILE = 2**62
-"""The oldest open tile of an entity without open tiles: every stored chunk is older."""
+"""The horizon of an entity without a tile whose chunks are read: every stored chunk is older."""
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -52,6 +58,10 @@ class EventChunk(NamedTuple):
     ids: list[str]
     data: bytes
     """:meth:`OpenTile.pack` of the same events."""
+
+    def values(self) -> dict[str, F64]:
+        """The events' value of each column, in log order."""
+        return OpenTile.unpack(self.data, self.ids).values
 
 
 @dataclass(frozen=True)
@@ -83,22 +93,59 @@ class TileStats:
     kafka_max: int = -1
     offset_min: int = 2**62
     offset_max: int = -1
+    journaled: bool = False
+    """Every event of the tile went to the journal (as an open tile's): the values its
+    percentiles keep are stored there, and the tile's chunks stay while the tile does."""
 
-    def to_doc(self) -> list[Any]:
-        """The tile as a JSON-able document (the state table's)."""
-        return [
+    def to_doc(self, *, journal: bool = False) -> list[Any]:
+        """The tile as a JSON-able document (the state table's).
+
+        ``journal``: the journal is stored beside it; a journaled tile's kept values are left
+        out (:meth:`fill_from` takes them back).
+        """
+        omit = journal and self.journaled
+        doc = [
             self.events, self.kafka_max, self.offset_min, self.offset_max,
-            {name: stats.to_doc() for name, stats in self.columns.items()},
+            {name: stats.to_doc(kept=not omit) for name, stats in self.columns.items()},
         ]  # fmt: skip
+        return [*doc, True] if omit else doc
 
     @classmethod
     def from_doc(cls, doc: list[Any]) -> TileStats:
-        """The tile a :meth:`to_doc` document holds."""
-        events, kafka_max, offset_min, offset_max, columns = doc
+        """The tile a :meth:`to_doc` document holds (its omitted kept values still empty)."""
+        events, kafka_max, offset_min, offset_max, columns = doc[:5]
         return cls(
             {name: ColumnStats.from_doc(d) for name, d in columns.items()},
-            events, kafka_max, offset_min, offset_max,
+            events, kafka_max, offset_min, offset_max, len(doc) > 5,
         )  # fmt: skip
+
+    @property
+    def keeps_values(self) -> bool:
+        """Whether some column keeps every value (a percentile reads it)."""
+        return any(c.kept is not None for c in self.columns.values())
+
+    def fill_from(self, chunk: EventChunk) -> None:
+        """Add the values of one of its journal chunks (in journal order) to the kept ones."""
+        values = chunk.values()
+        for name, stats in self.columns.items():
+            if stats.kept is not None and name in values:
+                column = values[name]
+                stats.kept.extend(column[~np.isnan(column)].tolist())
+
+    def check_filled(self, entity: str, start: int) -> None:
+        """Raise if the journal did not give back every value the tile keeps.
+
+        Raises:
+            ValueError: a kept column has fewer or more values than the tile counted.
+        """
+        for name, stats in self.columns.items():
+            if stats.kept is not None and len(stats.kept) != stats.n:
+                raise ValueError(
+                    f"the journal of the stored state holds {len(stats.kept)} values of column"
+                    f" {name!r} for entity {entity!r}'s tile at {start} µs, which counted"
+                    f" {stats.n}; run `featurestore processors reset` (the tables are rebuilt"
+                    " from the log)"
+                )
 
 
 @dataclass
@@ -239,6 +286,11 @@ class EntityState:
                 hi = max(hi, t.offset_max)
         return events, kafka, lo, hi
 
+    def oldest_journaled(self) -> int:
+        """The start of its oldest tile whose journal chunks are still read on load."""
+        kept = (k for k, t in self.tiles.items() if t.journaled and t.keeps_values)
+        return min(min(self.open, default=NO_OPEN_TILE), min(kept, default=NO_OPEN_TILE))
+
     def id_tile(self, event_id: str) -> int | None:
         """The open tile holding an event with this id, if any."""
         for start, tile in self.open.items():
@@ -258,6 +310,11 @@ class PartitionFeatureState:
     entities: dict[str, EntityState] = field(default_factory=dict)
     forgotten: list[str] = field(default_factory=list, repr=False)
     """Entities dropped by :meth:`forget_idle` since the last :meth:`horizons`."""
+    journal: bool = field(default=False, repr=False)
+    """Its events are journaled (:meth:`take_new_events` after each step): a processor's own
+    state is; one computed once and dropped (a backfill's frame, a test's) is not."""
+    closing: list[EventChunk] = field(default_factory=list, repr=False)
+    """Events not journaled yet of journaled tiles that closed (:meth:`close_open_tile`)."""
 
     def entity(self, name: str) -> EntityState:
         """The state of entity ``name``, created empty on first use."""
@@ -279,6 +336,20 @@ class PartitionFeatureState:
             del self.entities[name]
         self.forgotten.extend(idle)
 
+    def close_open_tile(self, name: str, start: int) -> None:
+        """Drop the events of entity ``name``'s open tile at ``start``, which has closed.
+
+        Where the tile is journaled, its events not journaled yet go to the journal first
+        (:meth:`take_new_events`): its kept values are read back from there.
+        """
+        entity = self.entities[name]
+        tile = entity.open.pop(start)
+        stats = entity.tiles.get(start)
+        journaled = stats is not None and stats.journaled and stats.keeps_values
+        if self.journal and tile.unsaved and journaled:
+            first = len(tile) - tile.unsaved
+            self.closing.append(EventChunk(name, start, tile.ids[first:], tile.pack(first)))
+
     def counts(self) -> StateCounts:
         """The tiles and open tiles' events held, over every entity."""
         tiles = events = 0
@@ -294,17 +365,20 @@ class PartitionFeatureState:
             events: include the open tiles' events (False: they are journaled as
                 :class:`EventChunk` rows, see :meth:`take_new_events`).
         """
+        journal = not events
         doc = {
             "format": _FORMAT,
             "watermark_us": self.watermark_us,
             "closed_us": self.closed_us,
             "entities": {
                 name: {
-                    "tiles": [[k, t.to_doc()] for k, t in e.tiles.items()],
+                    "tiles": [[k, t.to_doc(journal=journal)] for k, t in e.tiles.items()],
                     "prev": e.prev,
                     "open": [
                         [k, o.pack().hex(), o.ids] for k, o in e.open.items()
                     ] if events else [],
+                    # Which of the journal's chunks are open tiles' (the others: closed ones').
+                    **({"open_tiles": list(e.open)} if journal else {}),
                 }
                 for name, e in self.entities.items()
             },
@@ -316,6 +390,9 @@ class PartitionFeatureState:
         cls, data: bytes | None, chunks: Iterable[EventChunk] = ()
     ) -> PartitionFeatureState:
         """Read what :meth:`to_bytes` wrote, with the journaled events of open tiles."""
+        # Per entity, the tiles open when it was stored (None: a state stored before closed
+        # tiles were journaled, whose journal holds open tiles only).
+        open_tiles: dict[str, set[int] | None] = {}
         if not data:
             state = cls()
         else:
@@ -329,11 +406,18 @@ class PartitionFeatureState:
                 entity.prev = {k: float(v) for k, v in e["prev"].items()}
                 for k, packed, ids in e["open"]:
                     entity.open[int(k)] = OpenTile.unpack(bytes.fromhex(packed), ids)
+                listed = e.get("open_tiles")
+                open_tiles[name] = None if listed is None else {int(k) for k in listed}
         for chunk in chunks:  # in journal order: a tile's events stay in log order
-            # The journal holds open tiles only: each save deletes the chunks of closed ones.
             owner = state.entities.get(chunk.entity)
             if owner is None:
                 continue
+            stats = owner.tiles.get(chunk.tile_us)
+            if stats is not None and stats.journaled:
+                stats.fill_from(chunk)
+            still_open = open_tiles.get(chunk.entity)
+            if still_open is not None and chunk.tile_us not in still_open:
+                continue  # a closed tile's: its values only
             tile = OpenTile.unpack(chunk.data, chunk.ids)
             tile.unsaved = 0
             if chunk.tile_us in owner.open:
@@ -342,11 +426,15 @@ class PartitionFeatureState:
                 held.unsaved = 0
             else:
                 owner.open[chunk.tile_us] = tile
+        for name, entity in state.entities.items():
+            for start, stats in entity.tiles.items():
+                if stats.journaled:
+                    stats.check_filled(name, start)
         return state
 
     def take_new_events(self) -> list[EventChunk]:
-        """Events accepted since the last call, one chunk per entity and open tile."""
-        chunks = []
+        """Events accepted since the last call, one chunk per entity and tile."""
+        chunks, self.closing = self.closing, []
         for name, entity in self.entities.items():
             for start, tile in entity.open.items():
                 if tile.unsaved:
@@ -356,12 +444,12 @@ class PartitionFeatureState:
         return chunks
 
     def horizons(self) -> dict[str, int]:
-        """Per entity, its oldest open tile: journaled chunks of earlier tiles can go.
+        """Per entity, its oldest tile whose journaled events are still read: earlier can go.
+
+        Those read are its open tiles' and those of its journaled tiles that keep values.
 
         Entities forgotten since the last call are given :data:`NO_OPEN_TILE` (all can go).
         """
         forgotten = dict.fromkeys(self.forgotten, NO_OPEN_TILE)
         self.forgotten = []
-        return forgotten | {
-            name: min(e.open, default=NO_OPEN_TILE) for name, e in self.entities.items()
-        }
+        return forgotten | {name: e.oldest_journaled() for name, e in self.entities.items()}

@@ -111,13 +111,17 @@ class ColumnStats:
             list(self.kept) if self.kept is not None else None,
         )  # fmt: skip
 
-    def to_doc(self) -> list[Any]:
-        """JSON-ready (floats round-trip exactly through JSON)."""
+    def to_doc(self, *, kept: bool = True) -> list[Any]:
+        """JSON-ready (floats round-trip exactly through JSON).
+
+        ``kept``: with the kept values (False: an empty list in their place, for a tile whose
+        values are stored in the journal).
+        """
         return [
             self.n, self.total, self.ref, self.s1, self.s2, _f(self.lo), _f(self.hi),
             list(self.first) if self.first else None, list(self.last) if self.last else None,
             sorted(self.distinct) if self.distinct is not None else None,
-            self.kept,
+            self.kept if kept or self.kept is None else [],
         ]  # fmt: skip
 
     @classmethod

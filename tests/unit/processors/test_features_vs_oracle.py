@@ -32,6 +32,7 @@ from featurestore.definitions.model import FeatureView
 from featurestore.definitions.model import StreamComputation
 from featurestore.definitions.model import StreamSource
 from processors.features import EventBatch
+from processors.features import EventChunk
 from processors.features import PartitionFeatureState
 from processors.features import ViewChain
 from processors.features import compile_chain
@@ -290,13 +291,26 @@ def run_engine(scenario: Scenario) -> EngineResult:
     ]  # fmt: skip
     with_ids = scenario.views[0].stream is not None and scenario.views[0].stream.source.id_field
     states = [[PartitionFeatureState() for _ in run.stages] for run in runs]
+    # As a processor stores them: a chain's first stage without its events, which go to a
+    # journal after each step (its chunks of tiles no longer read deleted); the others whole.
+    journals: list[list[EventChunk]] = [[] for _ in runs]
+    for stages in states:
+        stages[0].journal = True
     result = EngineResult({v.name: {} for v in scenario.views}, [], [])
     for k, (start, end) in enumerate(itertools.pairwise([0, *scenario.cuts])):
         batch = batch_of(scenario.events[start:end], bool(with_ids))
         for i, run in enumerate(runs):
             if k in scenario.round_trips:
-                states[i] = [PartitionFeatureState.from_bytes(s.to_bytes()) for s in states[i]]
+                first = PartitionFeatureState.from_bytes(
+                    states[i][0].to_bytes(events=False), journals[i]
+                )
+                first.journal = True
+                rest = [PartitionFeatureState.from_bytes(s.to_bytes()) for s in states[i][1:]]
+                states[i] = [first, *rest]
             out = process_chain(run, states[i], batch)
+            journals[i] += states[i][0].take_new_events()
+            horizons = states[i][0].horizons()
+            journals[i] = [c for c in journals[i] if c.tile_us >= horizons.get(c.entity, c.tile_us)]
             if i == 0:
                 result.late += [start + int(i) for i in out.late]
                 result.duplicates += [start + int(i) for i in out.duplicates]
