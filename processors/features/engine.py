@@ -717,8 +717,9 @@ def _prune(plan: TopicPlan, state: PartitionFeatureState, limit: int) -> None:
     tile = plan.tile_us
     oldest = limit - plan.horizon_us
     for name, entity in state.entities.items():
-        for start in [k for k in entity.open if k + tile <= limit]:
-            state.close_open_tile(name, start)
         for start in [k for k in entity.tiles if k + tile <= limit and k < oldest]:
             del entity.tiles[start]
+        # After the tiles dropped: a tile both closed and dropped now journals nothing more.
+        for start in [k for k in entity.open if k + tile <= limit]:
+            state.close_open_tile(name, start)
     state.forget_idle()

@@ -308,9 +308,10 @@ def run_engine(scenario: Scenario) -> EngineResult:
                 rest = [PartitionFeatureState.from_bytes(s.to_bytes()) for s in states[i][1:]]
                 states[i] = [first, *rest]
             out = process_chain(run, states[i], batch)
-            journals[i] += states[i][0].take_new_events()
-            horizons = states[i][0].horizons()
+            new = states[i][0].take_new_events()
+            horizons = states[i][0].horizons()  # deleted before the new chunks are added
             journals[i] = [c for c in journals[i] if c.tile_us >= horizons.get(c.entity, c.tile_us)]
+            journals[i] += new
             if i == 0:
                 result.late += [start + int(i) for i in out.late]
                 result.duplicates += [start + int(i) for i in out.duplicates]

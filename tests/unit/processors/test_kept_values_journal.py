@@ -72,10 +72,12 @@ class _Processor:
         self.save()
 
     def save(self) -> None:
+        """As ``StateKey.save`` does: the state, the older chunks deleted, the new ones added."""
         self.saved = self.state.to_bytes(events=False)
-        self.journal += self.state.take_new_events()
+        new = self.state.take_new_events()
         horizons = self.state.horizons()
         self.journal = [c for c in self.journal if c.tile_us >= horizons.get(c.entity, -1)]
+        self.journal += new
 
     def load(self) -> PartitionFeatureState:
         state = PartitionFeatureState.from_bytes(self.saved, self.journal)
@@ -113,6 +115,9 @@ def test_the_stored_state_does_not_grow_with_a_percentile_s_values() -> None:
     doc = json.loads(with_p90.saved)
     tiles = [t for e in doc["entities"].values() for _, t in e["tiles"]]
     assert len(tiles) >= 30 and all(t[5] is True and t[4]["size"][10] == [] for t in tiles)
+    # The journal holds the chunks of the tiles held, no other.
+    held = {(n, k) for n, e in with_p90.state.entities.items() for k in [*e.tiles, *e.open]}
+    assert {(c.entity, c.tile_us) for c in with_p90.journal} == held
     # Every value comes back from the journal, in log order.
     kept = _kept(with_p90.state)
     assert sum(len(v or ()) for v in kept.values()) > 15_000
@@ -136,6 +141,17 @@ def test_rows_after_reloads_equal_rows_without_them() -> None:
             kept[label].append(_kept(processor.state))
     assert p90["reloaded"] == p90["straight"] and len(p90["straight"]) >= 38
     assert kept["reloaded"] == kept["straight"]
+
+
+def test_a_step_longer_than_the_horizon_journals_only_the_tiles_still_held() -> None:
+    """Catching up: tiles that close and are dropped within the step journal nothing."""
+    processor = _Processor(_chain(True))
+    processor.step(_batch(np.random.default_rng(5), 0, 36_000, T0))  # 30 minutes in one step
+    state = processor.state
+    held = {(n, k) for n, e in state.entities.items() for k in [*e.tiles, *e.open]}
+    assert {(c.entity, c.tile_us) for c in processor.journal} == held
+    assert len(held) == 2 * 17  # two symbols: the window's tiles, a slide and the open one
+    assert _kept(processor.load()) == _kept(state)
 
 
 def test_a_journal_that_lost_a_closed_tile_s_chunk_is_refused_by_name() -> None:
