@@ -130,7 +130,7 @@ class TileStats:
         for name, stats in self.columns.items():
             if stats.kept is not None and name in values:
                 column = values[name]
-                stats.kept.extend(column[~np.isnan(column)].tolist())
+                stats.kept.frombytes(column[~np.isnan(column)].tobytes())
 
     def check_filled(self, entity: str, start: int) -> None:
         """Raise if the journal did not give back every value the tile keeps.
