@@ -21,10 +21,16 @@ Replay from offset 0 takes the healed events as late again (the log order is wha
 the correction again after a rebuild (``featurestore ingest heal`` does: a heal finds the gap
 again, the vendor's records are copies already in the log, and the correction recomputes).
 Corrected rows carry the topic and partition as lineage, and no offset range (their events are
-not a contiguous range of the log). What this does not do: a ``prev()`` (or ``prev_nonnull()``)
-column of an entity's first event of the range reads the entity's events before ``start -
-reach`` only where the read holds them; the online store is not rewritten (a corrected range
-is in the past: Redis holds later rows).
+not a contiguous range of the log).
+
+A ``prev()`` or ``prev_nonnull()`` column reads the entity's event before, however long ago: the
+entity's first events of the read need events before ``start - reach``. Where the source has
+such reads, the log before the records read is read back in slices of Kafka time, each twice as
+long as the one before, until every entity has a value for every read (or the log's start, or
+``HISTORY_LIMIT`` back); those events only give the reads their values, since every window of
+the range begins after them. A record appended after ``start - reach`` with an older event
+time is not among them. The online store is not rewritten (a corrected range is in the past:
+Redis holds later rows).
 """
 
 from __future__ import annotations
@@ -60,15 +66,21 @@ from processors.decode import KafkaRecords
 from processors.decode import decode_records
 from processors.decode import decoder_for
 from processors.features import EventBatch
+from processors.features import PartitionFeatureState
+from processors.features import ViewChain
+from processors.features import process_chain
 from processors.features.frame import compute_frame
+from processors.features.frame import frame_batch
 from processors.features.plan import SourcePlan
 from processors.state_table import STATE_TABLE
 from processors.views import MaterializedViews
 
-__all__ = ["Correction", "correct_range", "reach"]
+__all__ = ["HISTORY_LIMIT", "Correction", "correct_range", "reach"]
 
 _CHUNK = 50_000
 """Records decoded at a time while the log is read."""
+HISTORY_LIMIT = timedelta(days=7)
+"""How far before the reach a correction reads the log for ``prev()`` reads, at most."""
 
 
 @dataclass
@@ -80,6 +92,10 @@ class Correction:
     """The rows replaced: ``[start, end)`` (the range asked for, extended by the reach)."""
     events: int = 0
     """Events of the entities read from the log (the reach before the range included)."""
+    history: int = 0
+    """Events before the reach, read for ``prev()`` and ``prev_nonnull()`` only."""
+    unseeded: list[str] = field(default_factory=list)
+    """Entities some ``prev()`` read found no earlier value for within the history limit."""
     deleted: dict[str, int] = field(default_factory=dict)
     written: dict[str, int] = field(default_factory=dict)
 
@@ -99,8 +115,11 @@ def correct_range(
     end: datetime,
     *,
     wait_s: float = 60.0,
+    history_limit: timedelta = HISTORY_LIMIT,
 ) -> Correction:
     """Recompute the views of ``topic`` for ``entities`` over ``[start, end)`` and beyond.
+
+    ``history_limit``: how far before the reach the log is read for ``prev()`` reads at most.
 
     Raises:
         ValidationError: no entity, or ``end`` not after ``start``.
@@ -116,10 +135,23 @@ def correct_range(
     span = reach(views)
     ends = _log_ends(settings, topic)
     _await_processors(settings, definitions.project, views, ends, wait_s)
-    events = _read_events(settings, views, ends, set(entities), start - span, end + span)
+    prevs = bool(views.plan.source.prevs)
+    lo = start - span
+    read = _read_events(
+        settings, views, ends, set(entities), lo - (history_limit if prevs else timedelta(0)),
+        end + span, at=lo,
+    )  # fmt: skip
+    before = read["_event_us"] < _us(lo)
+    events = _finish(read[~before], views.plan.source)
     report = Correction(start, end + span, events=len(events))
     if events.empty:
         return report
+    if prevs:  # each entity's events before the reach, for prev() only
+        history, report.unseeded = _history(
+            settings, views, ends, set(entities), lo, history_limit, read[before]
+        )
+        report.history = len(history)
+        events = pd.concat([history, events], ignore_index=True)
     now = datetime.now(UTC)
     frames = compute_frame(definitions, events, views=views.views, created=now, complete=True)
     entity = views.plan.source.entity_field
@@ -229,26 +261,120 @@ def _read_events(
     entities: set[str],
     lo: datetime,
     hi: datetime,
+    *,
+    at: datetime,
 ) -> pd.DataFrame:
     """The entities' events in ``[lo, hi)`` among the records before ``ends``, by event time.
 
-    Each partition is read from the first record whose Kafka time is at or after ``lo`` (an
-    event's Kafka time is never before its event time, so no event of the range is earlier);
-    records appended later with older event times are at higher offsets and are read too.
+    Each partition is read from the first record whose Kafka time is at or after ``at`` (an
+    event's Kafka time is never before its event time, so no event at or after ``at`` is
+    earlier); records appended later with older event times are at higher offsets and are read
+    too. Events before ``at`` are those of the records read (``lo`` may be earlier: a replay
+    of past events logs them with later Kafka times).
     """
-    source = views.plan.source
-    decoder = decoder_for(settings.schema_registry, source)
     lo_us, hi_us = _us(lo), _us(hi)
-    parts: list[pd.DataFrame] = []
     consumer = _consumer(settings)
     try:
-        wanted = [TopicPartition(views.topic, p, lo_us // 1000) for p, e in ends.items() if e > 0]
-        starts = consumer.offsets_for_times(wanted, timeout=10) if wanted else []
-        for tp in starts:
-            end = ends[tp.partition]
-            if tp.offset < 0 or tp.offset >= end:
-                continue  # no record at or after lo
-            consumer.assign([TopicPartition(views.topic, tp.partition, tp.offset)])
+        starts = _offsets_at(consumer, views.topic, ends, _us(at))
+        parts = _read_slice(consumer, settings, views, starts, ends)
+    finally:
+        consumer.close()
+    return _select(parts, views.plan.source, entities, lo_us, hi_us)
+
+
+def _history(
+    settings: Settings,
+    views: MaterializedViews,
+    ends: dict[int, int],
+    entities: set[str],
+    lo: datetime,
+    limit: timedelta,
+    earlier: pd.DataFrame,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The entities' events before ``lo`` that their ``prev()`` reads need, by event time.
+
+    ``earlier``: those among the records read for the range. Where they leave an entity without
+    a value for a read of the source, the log before those records is read back in slices of
+    Kafka time, each twice as long as the one before, until every entity has one (or the log's
+    start, or ``limit`` back). Returns the events and the entities still without a value
+    (their first event of the range reads null, as the stream's first event does).
+    """
+    source = views.plan.source
+    found = _finish(earlier, source)
+    missing = _unseeded(views, found, entities)
+    if not missing:
+        return found, missing
+    span = max(reach(views), timedelta(minutes=1))
+    consumer = _consumer(settings)
+    try:
+        firsts = _first_offsets(consumer, views.topic, ends)
+        stops = _offsets_at(consumer, views.topic, ends, _us(lo))
+        while True:
+            starts = _offsets_at(consumer, views.topic, ends, _us(lo - span))
+            parts = _read_slice(consumer, settings, views, starts, stops)
+            earlier = _select([earlier, *parts], source, entities, None, _us(lo))
+            found = _finish(earlier, source)
+            missing = _unseeded(views, found, entities)
+            at_start = all(starts[p] <= firsts[p] for p in starts)
+            if not missing or at_start or span >= limit:
+                return found, missing
+            stops, span = starts, min(2 * span, limit)
+    finally:
+        consumer.close()
+
+
+def _unseeded(views: MaterializedViews, events: pd.DataFrame, entities: set[str]) -> list[str]:
+    """The entities that some ``prev()`` read of the source finds no value for in ``events``."""
+    if events.empty:
+        return sorted(entities)
+    source = views.plan.source
+    state = PartitionFeatureState()
+    process_chain(ViewChain((views.plan,)), [state], frame_batch(events, source))
+    keys = {read.key for read in source.prevs}
+    return sorted(
+        e for e in entities if e not in state.entities or not keys <= state.entities[e].prev.keys()
+    )
+
+
+def _first_offsets(consumer: Consumer, topic: str, ends: dict[int, int]) -> dict[int, int]:
+    """Each partition's first offset still in the log."""
+    return {
+        p: int(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0])
+        for p in ends
+    }
+
+
+def _offsets_at(consumer: Consumer, topic: str, ends: dict[int, int], at_us: int) -> dict[int, int]:
+    """Per partition, the first offset whose Kafka time is at or after ``at_us`` (else its end)."""
+    wanted = [TopicPartition(topic, p, max(at_us // 1000, 0)) for p, e in ends.items() if e > 0]
+    try:
+        found = consumer.offsets_for_times(wanted, timeout=10) if wanted else []
+    except Exception as exc:
+        raise BackendUnavailableError(f"reading topic {topic!r}: {exc}") from exc
+    out = dict(ends)
+    for tp in found:
+        if 0 <= tp.offset < ends[tp.partition]:
+            out[tp.partition] = int(tp.offset)
+    return out
+
+
+def _read_slice(
+    consumer: Consumer,
+    settings: Settings,
+    views: MaterializedViews,
+    starts: dict[int, int],
+    stops: dict[int, int],
+) -> list[pd.DataFrame]:
+    """The records of each partition in ``[starts[p], stops[p])``, decoded."""
+    source = views.plan.source
+    decoder = decoder_for(settings.schema_registry, source)
+    parts: list[pd.DataFrame] = []
+    try:
+        for partition, first in starts.items():
+            end = stops[partition]
+            if first >= end:
+                continue
+            consumer.assign([TopicPartition(views.topic, partition, first)])
             done = False
             while not done:
                 got = []
@@ -277,16 +403,29 @@ def _read_events(
         raise
     except Exception as exc:
         raise BackendUnavailableError(f"reading topic {views.topic!r}: {exc}") from exc
-    finally:
-        consumer.close()
+    return parts
+
+
+def _select(
+    parts: list[pd.DataFrame], source: SourcePlan, entities: set[str], lo_us: int | None,
+    hi_us: int,
+) -> pd.DataFrame:  # fmt: skip
+    """The entities' decoded events of ``parts`` in ``[lo_us, hi_us)``, by event time."""
+    parts = [p for p in parts if not p.empty]
     if not parts:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=["_event_us", "_partition", "_offset", source.entity_field])
     events = pd.concat(parts, ignore_index=True)
-    entity = events[source.entity_field]
     times = events["_event_us"]
-    events = events[entity.isin(entities) & (times >= lo_us) & (times < hi_us)]
-    events = events.sort_values(["_event_us", "_partition", "_offset"], kind="stable")
-    events[source.timestamp_field] = events.pop("_event_us")
+    keep = events[source.entity_field].isin(entities) & (times < hi_us)
+    if lo_us is not None:
+        keep &= times >= lo_us
+    events = events[keep]
+    return events.sort_values(["_event_us", "_partition", "_offset"], kind="stable")
+
+
+def _finish(events: pd.DataFrame, source: SourcePlan) -> pd.DataFrame:
+    """Selected events as :func:`compute_frame` reads them (the source's time field named)."""
+    events = events.rename(columns={"_event_us": source.timestamp_field})
     return events.drop(columns=["_offset"]).reset_index(drop=True)
 
 

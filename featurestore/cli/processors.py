@@ -489,14 +489,20 @@ def correct(
         )  # fmt: skip
     except FeatureStoreError as exc:
         raise click.ClickException(str(exc)) from exc
+    history = f" (and {report.history} before them for prev())" if report.history else ""
     click.echo(
         f"corrected {report.start.isoformat()} .. {report.end.isoformat()} from"
-        f" {report.events} events: "
+        f" {report.events} events{history}: "
         + ", ".join(
             f"{name} {report.deleted[name]} -> {report.written[name]} rows"
             for name in sorted(report.written)
         )
     )
+    if report.unseeded:
+        click.echo(
+            f"note: no earlier value for prev() of {', '.join(report.unseeded)} in the log"
+            " read back: their first event of the range reads null, as at the stream's start"
+        )
 
 
 def _bound(text: str | None) -> datetime | str | None:

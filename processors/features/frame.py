@@ -27,7 +27,7 @@ from processors.features.plan import compile_chain
 from processors.features.plan import compile_topic
 from processors.features.state import PartitionFeatureState
 
-__all__ = ["compute_frame"]
+__all__ = ["compute_frame", "frame_batch"]
 
 
 def compute_frame(
@@ -77,26 +77,8 @@ def compute_frame(
             f" {source.topic!r} read (the events have: {', '.join(map(str, events.columns))})",
             field=missing[0],
         )
-    times = events[source.timestamp_field]
-    if pd.api.types.is_datetime64_any_dtype(times):
-        event_us = times.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
-    else:
-        event_us = times.astype("int64")
-    ev = event_us.to_numpy(np.int64)
-    n = len(ev)
-    kafka_ms = (
-        np.full(n, int(created.timestamp() * 1000), np.int64) if created is not None else ev // 1000
-    )
-    batch = EventBatch.of(
-        entity=events[source.entity_field].astype(str).tolist(),
-        event_us=ev,
-        kafka_ms=kafka_ms,
-        offset=np.arange(n),
-        event_id=events[source.id_field].astype(str).tolist()
-        if source.id_field and source.id_field in events
-        else None,
-        fields={name: _field(events[name], source) for name in source.fields},
-    )
+    batch = frame_batch(events, source, created)
+    ev = batch.event_us
     outputs: list[FeatureOutput] = []
     for run in runs:
         states = [PartitionFeatureState() for _ in run.stages]
@@ -121,6 +103,35 @@ def compute_frame(
         )
         frames[view.name] = frame
     return frames
+
+
+def frame_batch(
+    events: pd.DataFrame, source: SourcePlan, created: datetime | None = None
+) -> EventBatch:
+    """``events`` (one row per event, in log order) as the engine's batch of one partition.
+
+    ``created``: every event's Kafka time (default: its own event time).
+    """
+    times = events[source.timestamp_field]
+    if pd.api.types.is_datetime64_any_dtype(times):
+        event_us = times.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64")
+    else:
+        event_us = times.astype("int64")
+    ev = event_us.to_numpy(np.int64)
+    n = len(ev)
+    kafka_ms = (
+        np.full(n, int(created.timestamp() * 1000), np.int64) if created is not None else ev // 1000
+    )
+    return EventBatch.of(
+        entity=events[source.entity_field].astype(str).tolist(),
+        event_us=ev,
+        kafka_ms=kafka_ms,
+        offset=np.arange(n),
+        event_id=events[source.id_field].astype(str).tolist()
+        if source.id_field and source.id_field in events
+        else None,
+        fields={name: _field(events[name], source) for name in source.fields},
+    )
 
 
 def _field(values: pd.Series, source: SourcePlan) -> npt.NDArray[np.float64]:

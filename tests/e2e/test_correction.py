@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 
 import pandas as pd
 import pytest
@@ -35,8 +36,13 @@ from featurestore.events import Trade
 from featurestore.ingest import wait_for_brokers
 from featurestore.topics import TopicSpec
 from featurestore.topics import ensure_topics
+from processors.correction import HISTORY_LIMIT
+from processors.correction import _history
+from processors.correction import _log_ends
+from processors.correction import _read_events
 from processors.kafka_engine import start_consumer
 from processors.options import ProcessorOptions
+from processors.views import MaterializedViews
 from processors.wiring import ProcessorWiring
 from tests.e2e.processors_support import MARKET
 from tests.e2e.processors_support import clean_up
@@ -160,6 +166,7 @@ def test_the_correction_turns_healed_trades_into_bars(healed: Healed) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "corrected 2013-10-07T14:30:00+00:00" in result.output, result.output
+    assert "before them for prev())" in result.output, result.output  # log_return's history
     # After: every row of every rollup view is the bar of the day's trades, gap included.
     for view in BARS_US:
         assert _wrong_rows(healed, view) == [], view
@@ -191,3 +198,30 @@ def test_a_correction_of_a_project_without_processor_is_refused_by_name(healed: 
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert other.project in result.output or "no processor" in result.output, result.output
+
+
+@pytest.mark.parametrize("hour", [12, 8])
+def test_prev_reads_get_the_entity_s_event_before_the_reach(healed: Healed, hour: int) -> None:
+    """The history a correction reads for ``log_return = ln(price / prev(price))``.
+
+    At 12:00 the trade just before is in the first slice read back; before the day's first
+    trade (08:00 falls before it), the log is read back to its start and IBM is left unseeded.
+    """
+    views = MaterializedViews.resolve(healed.definitions, healed.topic)
+    assert views.plan.source.prevs  # the trades' log_return reads prev(price)
+    ends = _log_ends(healed.settings, healed.topic)
+    lo = datetime(2013, 10, 7, hour, tzinfo=UTC)
+    read = _read_events(
+        healed.settings, views, ends, {"IBM"}, lo - HISTORY_LIMIT, lo + timedelta(hours=1), at=lo
+    )
+    earlier = read[read["_event_us"] < int(lo.timestamp() * 1_000_000)]
+    history, unseeded = _history(healed.settings, views, ends, {"IBM"}, lo, HISTORY_LIMIT, earlier)
+    trades = logged_trades(healed.settings, healed.topic)
+    before = trades[trades.event_us < int(lo.timestamp() * 1_000_000)]
+    if before.empty:
+        assert history.empty and unseeded == ["IBM"]
+        return
+    assert unseeded == []
+    last = before.sort_values(["event_us", "partition", "offset"]).iloc[-1]
+    time = views.plan.source.timestamp_field
+    assert (history[time].iloc[-1], history["price"].iloc[-1]) == (last.event_us, last.price)
