@@ -28,9 +28,10 @@ entity's first events of the read need events before ``start - reach``. Where th
 such reads, the log before the records read is read back in slices of Kafka time, each twice as
 long as the one before, until every entity has a value for every read (or the log's start, or
 ``HISTORY_LIMIT`` back); those events only give the reads their values, since every window of
-the range begins after them. A record appended after ``start - reach`` with an older event
-time is not among them. The online store is not rewritten (a corrected range is in the past:
-Redis holds later rows).
+the range begins after them. A value found among the events since a slice's start is the
+latest (no record read later can hold a later event time), so records appended late with
+older event times do not stand in for it. The online store is not rewritten (a corrected
+range is in the past: Redis holds later rows).
 """
 
 from __future__ import annotations
@@ -293,31 +294,35 @@ def _history(
 ) -> tuple[pd.DataFrame, list[str]]:
     """The entities' events before ``lo`` that their ``prev()`` reads need, by event time.
 
-    ``earlier``: those among the records read for the range. Where they leave an entity without
-    a value for a read of the source, the log before those records is read back in slices of
-    Kafka time, each twice as long as the one before, until every entity has one (or the log's
-    start, or ``limit`` back). Returns the events and the entities still without a value
-    (their first event of the range reads null, as the stream's first event does).
+    ``earlier``: those among the records read for the range. The log before those records is
+    read back in slices of Kafka time, each twice as long as the one before, until the events
+    since the slice's start give every entity a value for every read of the source (or the
+    log's start, or ``limit`` back); those events are returned (all those read, at the limit),
+    with the entities still without a value (their first event of the range reads null, as the
+    stream's first event does).
     """
     source = views.plan.source
-    found = _finish(earlier, source)
-    missing = _unseeded(views, found, entities)
-    if not missing:
-        return found, missing
+    lo_us = _us(lo)
     span = max(reach(views), timedelta(minutes=1))
     consumer = _consumer(settings)
     try:
         firsts = _first_offsets(consumer, views.topic, ends)
-        stops = _offsets_at(consumer, views.topic, ends, _us(lo))
+        stops = _offsets_at(consumer, views.topic, ends, lo_us)
         while True:
             starts = _offsets_at(consumer, views.topic, ends, _us(lo - span))
             parts = _read_slice(consumer, settings, views, starts, stops)
-            earlier = _select([earlier, *parts], source, entities, None, _us(lo))
-            found = _finish(earlier, source)
-            missing = _unseeded(views, found, entities)
-            at_start = all(starts[p] <= firsts[p] for p in starts)
-            if not missing or at_start or span >= limit:
-                return found, missing
+            earlier = _select([earlier, *parts], source, entities, None, lo_us)
+            # Every event since lo - span is read now (its Kafka time is not earlier): a value
+            # found among them is the latest. One found only before may not be (an event
+            # appended late, among the range's records, while the one just before lo is not
+            # read yet).
+            recent = _finish(earlier[earlier["_event_us"] >= _us(lo - span)], source)
+            missing = _unseeded(views, recent, entities)
+            if not missing:
+                return recent, missing
+            if all(starts[p] <= firsts[p] for p in starts) or span >= limit:
+                everything = _finish(earlier, source)
+                return everything, _unseeded(views, everything, entities)
             stops, span = starts, min(2 * span, limit)
     finally:
         consumer.close()

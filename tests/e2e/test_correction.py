@@ -200,17 +200,21 @@ def test_a_correction_of_a_project_without_processor_is_refused_by_name(healed: 
     assert other.project in result.output or "no processor" in result.output, result.output
 
 
-@pytest.mark.parametrize("hour", [12, 8])
-def test_prev_reads_get_the_entity_s_event_before_the_reach(healed: Healed, hour: int) -> None:
+@pytest.mark.parametrize(("hour", "minute"), [(12, 0), (14, 40), (8, 0)])
+def test_prev_reads_get_the_entity_s_event_before_the_reach(
+    healed: Healed, hour: int, minute: int
+) -> None:
     """The history a correction reads for ``log_return = ln(price / prev(price))``.
 
-    At 12:00 the trade just before is in the first slice read back; before the day's first
-    trade (08:00 falls before it), the log is read back to its start and IBM is left unseeded.
+    At 12:00 the trade just before is in the first slice read back. At 14:40 the healed trades
+    of 14:30-14:35, appended at the log's end, are among the records read for the range: the
+    trade just before 14:40 is still the one taken. Before the day's first trade (08:00 falls
+    before it), the log is read back to its start and IBM is left unseeded.
     """
     views = MaterializedViews.resolve(healed.definitions, healed.topic)
     assert views.plan.source.prevs  # the trades' log_return reads prev(price)
     ends = _log_ends(healed.settings, healed.topic)
-    lo = datetime(2013, 10, 7, hour, tzinfo=UTC)
+    lo = datetime(2013, 10, 7, hour, minute, tzinfo=UTC)
     read = _read_events(
         healed.settings, views, ends, {"IBM"}, lo - HISTORY_LIMIT, lo + timedelta(hours=1), at=lo
     )
