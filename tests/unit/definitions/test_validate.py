@@ -25,6 +25,7 @@ from featurestore.definitions import market_definitions
 from featurestore.definitions import validate_definitions
 from featurestore.definitions.columns import LINEAGE_COLUMNS
 from featurestore.definitions.columns import ROW_METADATA
+from featurestore.definitions.problems import Problems
 from featurestore.definitions.validate import check_source_schemas
 from featurestore.errors import ConfigurationError
 from featurestore.events import InMemorySchemaStore
@@ -65,6 +66,10 @@ def _source(**changes: Any) -> Definitions:
         new = replace(stream, source=replace(stream.source, **changes))
         defs = _with_view(replace(view, stream=new), defs)
     return defs
+
+
+_EVERY_VIEW = "feature views " + ", ".join(f"'{v.name}'" for v in DEFS.views)
+"""How a problem of the source every view shares (:func:`_source`) names them."""
 
 
 def _refused(defs: Definitions, message: str) -> None:
@@ -128,8 +133,7 @@ def test_an_aggregation_reads_a_numeric_field(function: AggFunction, column: str
 def test_a_computed_column_reads_numeric_fields() -> None:
     _refused(
         _source(columns={"odd": "trade_id * 2"}),
-        r"feature view '\w+' source 'trades' column 'odd': field 'trade_id' has Avro type"
-        r" string",
+        rf"^{_EVERY_VIEW} source 'trades' column 'odd': field 'trade_id' has Avro type string",
     )
 
 
@@ -320,12 +324,12 @@ def test_derived_features_parse_and_read_only_aggregates() -> None:
 def test_computed_columns_parse_and_read_fields_or_earlier_columns() -> None:
     _refused(
         _source(columns={"notional": "price * size", "log_return": "ln(price / prev(prize))"}),
-        r"feature view 'bars_1m' source 'trades' column 'log_return': 'prize' is neither a"
+        rf"^{_EVERY_VIEW} source 'trades' column 'log_return': 'prize' is neither a"
         r" field of the Avro schema nor an earlier column",
     )
     _refused(
         _source(columns={"log_return": "ln(price / prev(price))", "notional": "price * * size"}),
-        r"feature view 'bars_1m' source 'trades' column 'notional': cannot parse",
+        rf"^{_EVERY_VIEW} source 'trades' column 'notional': cannot parse",
     )
     _refused(
         _source(columns={"notional": "double * 2", "double": "price * size"}),
@@ -338,11 +342,11 @@ def test_computed_columns_parse_and_read_fields_or_earlier_columns() -> None:
 
 
 def test_the_source_s_schema_and_named_fields() -> None:
-    _refused(_source(avro_schema=""), r"feature view 'bars_1m' source 'trades': no Avro schema")
-    _refused(_source(avro_schema="{"), r"feature view 'bars_1m' source 'trades': invalid Avro")
+    _refused(_source(avro_schema=""), rf"^{_EVERY_VIEW} source 'trades': no Avro schema")
+    _refused(_source(avro_schema="{"), rf"^{_EVERY_VIEW} source 'trades': invalid Avro")
     _refused(
         _source(entity_field="ticker"),
-        r"feature view 'bars_1m' source 'trades': entity_field 'ticker' is not a field",
+        rf"^{_EVERY_VIEW} source 'trades': entity_field 'ticker' is not a field",
     )
     _refused(_source(timestamp_field="ts"), r"source 'trades': timestamp_field 'ts' is not a field")
     _refused(_source(id_field="uid"), r"source 'trades': id_field 'uid' is not a field")
@@ -603,3 +607,33 @@ def test_a_column_added_for_another_view_reinterprets_nothing() -> None:
     check_changes(DEFS, added)
     with pytest.raises(ConfigurationError, match="'bars_1m': column notional changes"):
         check_changes(DEFS, _with_columns(notional="price * size / 100"))
+
+
+def test_one_mistake_found_in_several_views_is_one_problem_naming_them() -> None:
+    """A computed column of a source function reaches every view built with it: one mistake."""
+    problems = Problems()
+    for view in ("bars_1m", "flow_1m", "rolling_1m"):
+        with problems.each():
+            raise ConfigurationError(f"feature view {view!r} source 'trades' column 'c': bad 'x'")
+    with problems.each():
+        raise ConfigurationError("feature view 'flow_1m' aggregation 'a': column 'y' unknown")
+    with problems.each():
+        raise ConfigurationError("feature service 'svc': no feature 'z'")
+    with pytest.raises(ConfigurationError) as refused:
+        problems.raise_any()
+    assert str(refused.value).splitlines() == [
+        "3 problems:",
+        "  1. feature views 'bars_1m', 'flow_1m', 'rolling_1m' source 'trades' column 'c': bad 'x'",
+        "  2. feature view 'flow_1m' aggregation 'a': column 'y' unknown",
+        "  3. feature service 'svc': no feature 'z'",
+    ]
+
+    alone = Problems()
+    for view in ("bars_1m", "rolling_1m"):
+        with alone.each():
+            raise ConfigurationError(f"feature view {view!r} source 'trades': topic 't' missing")
+    with pytest.raises(
+        ConfigurationError,
+        match=r"^feature views 'bars_1m', 'rolling_1m' source 'trades': topic 't' missing$",
+    ):
+        alone.raise_any()
