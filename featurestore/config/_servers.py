@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from typing import Literal
@@ -288,6 +289,10 @@ class RedisSettings(_Section):
     only so."""
     ca_file: Path | None = None
     """PEM file of the CA that signed Redis' certificate; None: the system's CAs."""
+    kept_past_ttl_s: float = Field(default=86400.0, ge=0)
+    """How long a row stays in Redis after its view's TTL has passed, read OUTSIDE_MAX_AGE with
+    its last value and event time, so that an entity gone quiet is told from one never written
+    (NOT_FOUND); 0: it expires with its TTL. The writers (processors, backfills) set it."""
 
     _nodes = field_validator("cluster_nodes", mode="before")(_comma_separated)
 
@@ -319,6 +324,11 @@ class RedisSettings(_Section):
                     "FEATURESTORE_REDIS__BUS_PORT"
                 )
         return self
+
+    @property
+    def kept_past_ttl(self) -> timedelta:
+        """:attr:`kept_past_ttl_s` as a duration."""
+        return timedelta(seconds=self.kept_past_ttl_s)
 
     @property
     def local_nodes(self) -> int:

@@ -78,7 +78,8 @@ class FeatureViewSpec:
     join_keys: tuple[str, ...]
     features: tuple[FeatureSpec, ...]
     ttl: timedelta | None
-    """Rows older than this are served as OUTSIDE_MAX_AGE and expire from the store; None: never."""
+    """Rows older than this are served as OUTSIDE_MAX_AGE, until they expire from the store
+    (``RedisSettings.kept_past_ttl_s`` later); None: never."""
     join_key_types: tuple[ValueType, ...] = ()
     """The declared type of each join key, in the order of :attr:`join_keys` (String or Int64;
     the catalogs fill it). A request value of another kind is refused rather than looked up

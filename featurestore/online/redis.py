@@ -7,10 +7,12 @@ Writes are write-if-newer per (entity, view), atomically on the server (a Lua sc
 stored ``_ts:view``), so a late or replayed row never regresses a value; a row with the same event
 time replaces the stored one (a recomputed row wins). A row replaces its view's whole row: a
 feature it lacks is written null, so no value of an older row outlives it. The key expires at the
-newest row's event time + its view's TTL. Writes go through redis-py in pipelined batches: on a
-cluster, redis-py's cluster pipeline sends each master its part and follows MOVED/ASK; the script
-is called by its SHA and loaded again where a node lacks it (a promoted replica has an empty script
-cache).
+newest row's event time + its view's TTL + ``FEATURESTORE_REDIS__KEPT_PAST_TTL_S`` (a day by
+default): until then a row past its TTL is read OUTSIDE_MAX_AGE with its last value and event
+time, so that an entity gone quiet is told from one never written (NOT_FOUND). Writes go through
+redis-py in pipelined batches: on a cluster, redis-py's cluster pipeline sends each master its
+part and follows MOVED/ASK; the script is called by its SHA and loaded again where a node lacks it
+(a promoted replica has an empty script cache).
 
 Reads go through the store's :class:`~featurestore.online.rows.RowReader` (one HMGET per entity
 key, one pipelined round trip per node, the client-side cache in front when configured): the same
@@ -121,13 +123,15 @@ def view_key(view: FeatureViewSpec, entity: EntityKey, project: str) -> bytes:
     return redis_key(view.key_of(entity), project)
 
 
-def write_args(row: FeatureRow, catalog: FeatureCatalog) -> tuple[bytes, list[bytes | str]]:
-    """The key and script arguments that write ``row``."""
+def write_args(
+    row: FeatureRow, catalog: FeatureCatalog, kept_past_ttl: timedelta = timedelta(0)
+) -> tuple[bytes, list[bytes | str]]:
+    """The key and script arguments that write ``row`` (kept ``kept_past_ttl`` past its TTL)."""
     view = catalog.view(row.view)
     seconds, nanos = timestamp_nanos(row.event_time)
     expire_at = ""
     if view.ttl is not None:
-        expire_at = str(int((row.event_time + view.ttl).timestamp() * 1000))
+        expire_at = str(int((row.event_time + view.ttl + kept_past_ttl).timestamp() * 1000))
     args: list[bytes | str] = [
         timestamp_field(view.name),
         encode_timestamp(row.event_time),
@@ -165,6 +169,7 @@ def table_write_args(
     features: Sequence[str],
     join_key: str,
     catalog: FeatureCatalog,
+    kept_past_ttl: timedelta = timedelta(0),
 ) -> list[tuple[bytes, list[bytes | str]]]:
     """:func:`write_args` of every row of ``table``, the same bytes, built column by column.
 
@@ -180,13 +185,13 @@ def table_write_args(
                        {name: r[name] for name in features})
             for r in table.to_pylist()
         ]  # fmt: skip
-        return [write_args(row, catalog) for row in rows]
+        return [write_args(row, catalog, kept_past_ttl) for row in rows]
     try:
         specs = [view.feature(name) for name in features]
     except FeatureStoreError as exc:
         raise ValidationError(str(exc), field="values") from exc
     ts_field = timestamp_field(view.name)
-    ttl_us = None if view.ttl is None else view.ttl // timedelta(microseconds=1)
+    ttl_us = None if view.ttl is None else (view.ttl + kept_past_ttl) // timedelta(microseconds=1)
     fields = [feature_field(view.name, name) for name in features]
     values = [encode_values(table.column(spec.name), spec.dtype) for spec in specs]
     absent = _absent_fields(view, features)
@@ -313,11 +318,13 @@ class RedisOnlineStore:
         client: redis.asyncio.Redis | redis.asyncio.RedisCluster,
         catalog: FeatureCatalog,
         rows: RowReader,
+        kept_past_ttl: timedelta = timedelta(0),
     ) -> None:
-        """``client`` writes (redis-py), ``rows`` reads."""
+        """``client`` writes (rows kept ``kept_past_ttl`` past their TTL), ``rows`` reads."""
         self._client = client
         self._catalog = catalog
         self._rows = rows
+        self._kept_past_ttl = kept_past_ttl
         self._loaded = False
         """Whether the write script was loaded (SCRIPT LOAD; on every master of a cluster)."""
 
@@ -353,7 +360,7 @@ class RedisOnlineStore:
             client = redis.asyncio.Redis(**_client_kwargs(settings, timeout_s), retry=no_retry)
         reads = row_client(settings, timeout_s=timeout_s, tracking=cache_rows > 0, tracer=tracer)
         cache = RowCache(cache_rows) if cache_rows > 0 else None
-        return cls(client, catalog, RowReader(reads, cache, counts=counts))
+        return cls(client, catalog, RowReader(reads, cache, counts=counts), settings.kept_past_ttl)
 
     @property
     def catalog(self) -> FeatureCatalog:
@@ -369,7 +376,7 @@ class RedisOnlineStore:
         """Write rows in pipelined batches; each is kept only if not older than the stored one."""
         results: list[Any] = []
         for batch in _chunks(rows):
-            prepared = [write_args(row, self._catalog) for row in batch]
+            prepared = [write_args(row, self._catalog, self._kept_past_ttl) for row in batch]
             with _translated("writing"):
                 results += await self._evalsha_write(prepared)
         return _counted(results)
@@ -475,10 +482,16 @@ def _stale_cached(
 class RedisOnlineWriter:
     """A blocking writer for processes without an event loop (Spark's ``foreachBatch``)."""
 
-    def __init__(self, client: redis.Redis | redis.cluster.RedisCluster, catalog: FeatureCatalog):
-        """Write through ``client`` the views ``catalog`` defines."""
+    def __init__(
+        self,
+        client: redis.Redis | redis.cluster.RedisCluster,
+        catalog: FeatureCatalog,
+        kept_past_ttl: timedelta = timedelta(0),
+    ):
+        """Write through ``client`` the views of ``catalog`` (kept ``kept_past_ttl`` past TTL)."""
         self._client = client
         self._catalog = catalog
+        self._kept_past_ttl = kept_past_ttl
         self._loaded = False
         """Whether the write script was loaded (SCRIPT LOAD; on every master of a cluster)."""
 
@@ -497,13 +510,15 @@ class RedisOnlineWriter:
                 socket_connect_timeout=timeout_s,
                 **settings.client_kwargs(),
             )
-            return cls(client, catalog)
-        return cls(redis.Redis(**_client_kwargs(settings, timeout_s)), catalog)
+            return cls(client, catalog, settings.kept_past_ttl)
+        single = redis.Redis(**_client_kwargs(settings, timeout_s))
+        return cls(single, catalog, settings.kept_past_ttl)
 
     def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
         """Like :meth:`RedisOnlineStore.write`, blocking."""
         return self._write_prepared(
-            [write_args(row, self._catalog) for row in batch] for batch in _chunks(rows)
+            [write_args(row, self._catalog, self._kept_past_ttl) for row in batch]
+            for batch in _chunks(rows)
         )
 
     def write_tables(
@@ -517,7 +532,9 @@ class RedisOnlineWriter:
         prepared = [
             args
             for view, table, features in tables
-            for args in table_write_args(table, view, features, join_key, self._catalog)
+            for args in table_write_args(
+                table, view, features, join_key, self._catalog, self._kept_past_ttl
+            )
         ]
         return self._write_prepared(
             prepared[at : at + _BATCH_ROWS] for at in range(0, len(prepared), _BATCH_ROWS)

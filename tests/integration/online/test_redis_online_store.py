@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pytest
 import redis
 import redis.cluster
@@ -88,7 +90,7 @@ def test_an_older_row_never_overwrites_a_newer_one(with_store: Callable[..., Any
     assert [v.value for v in read.columns[0]] == [2.5, 6.0]
 
 
-def test_key_expires_at_event_time_plus_ttl(
+def test_key_expires_at_event_time_plus_ttl_plus_the_time_kept_past_it(
     with_store: Callable[..., Any], stack: Settings, project: str
 ) -> None:
     event_time = _now() - timedelta(minutes=10)
@@ -111,27 +113,69 @@ def test_key_expires_at_event_time_plus_ttl(
     with client:
         key = redis_key(EntityKey.of(symbol="E"), project)
         expire_ms = client.pexpiretime(key)  # type: ignore[arg-type]
-    expected = (event_time + timedelta(hours=1)).timestamp() * 1000
+    assert stack.redis.kept_past_ttl == timedelta(days=1)  # the default
+    expected = (event_time + timedelta(hours=1) + timedelta(days=1)).timestamp() * 1000
     assert expire_ms == pytest.approx(expected, abs=1)
 
 
-def test_a_stale_view_is_outside_max_age_and_keeps_the_key_alive(
-    with_store: Callable[..., Any],
+def _write_with(
+    writer: str, settings: RedisSettings, catalog: StaticCatalog, rows: list[FeatureRow]
+) -> int:
+    """Write ``rows`` of bars_1m's close with one of the store's writers; how many were kept."""
+    if writer == "store":
+
+        async def main() -> int:
+            store = RedisOnlineStore.from_settings(settings, catalog)
+            try:
+                return (await store.write(rows)).written
+            finally:
+                await store.close()
+
+        return asyncio.run(main())
+    blocking = RedisOnlineWriter.from_settings(settings, catalog)
+    try:
+        if writer == "blocking":
+            return blocking.write(rows).written
+        table = pa.table(
+            {
+                "symbol": [r.entity.values[0] for r in rows],
+                "event_timestamp": pa.array(
+                    [r.event_time for r in rows], pa.timestamp("us", tz="UTC")
+                ),
+                "close": [r.values["close"] for r in rows],
+            }
+        )
+        return blocking.write_tables([("bars_1m", table, ["close"])], "symbol").written
+    finally:
+        blocking.close()
+
+
+@pytest.mark.parametrize("writer", ["store", "blocking", "tables"])
+def test_a_row_past_its_ttl_is_read_outside_max_age_until_kept_past_it(
+    with_store: Callable[..., Any], stack: Settings, catalog: StaticCatalog, writer: str
 ) -> None:
+    """A symbol gone quiet reads OUTSIDE_MAX_AGE with its last value and event time for as long
+    as rows are kept past their TTL, then NOT_FOUND like a symbol never written; each writer
+    sets the same expiry (``bars_1m``'s TTL is an hour)."""
     now = _now()
-    old = now - timedelta(hours=2)
+    two_hours = stack.redis.model_copy(update={"kept_past_ttl_s": 7200.0})
+    no_time = stack.redis.model_copy(update={"kept_past_ttl_s": 0.0})
+    quiet = now - timedelta(hours=2)  # kept until an hour from now
+    stale = now - timedelta(minutes=61)  # kept a day (the stack's default)
+    older = now - timedelta(hours=3, minutes=1)  # kept until a minute ago
+    assert _write_with(writer, two_hours, catalog, [_bar(f"Q{writer}", quiet, 42.0)]) == 1
+    assert _write_with(writer, stack.redis, catalog, [_bar(f"S{writer}", stale, 7.0)]) == 1
+    assert _write_with(writer, two_hours, catalog, [_bar(f"O{writer}", older, 3.0)]) == 1
+    assert _write_with(writer, no_time, catalog, [_bar(f"Z{writer}", stale, 1.0)]) == 1
 
     async def scenario(store: RedisOnlineStore) -> Any:
-        # rolling_1m is fresh, so the key lives on; bars_1m's row is past its 1 h TTL.
-        await store.write([FeatureRow("rolling_1m", EntityKey.of(symbol="T"), now, {"sma_5": 1.0})])
-        await store.write([_bar("T", old, 42.0)])
-        return await store.read([EntityKey.of(symbol="T")], [CLOSE, SMA5])
+        keys = [EntityKey.of(symbol=f"{k}{writer}") for k in ("Q", "S", "O", "Z", "never")]
+        return await store.read(keys, [CLOSE])
 
-    close, sma = with_store(scenario).columns
-    assert close[0].status is FeatureStatus.OUTSIDE_MAX_AGE
-    assert close[0].value == 42.0
-    assert close[0].event_time == old
-    assert sma[0].status is FeatureStatus.PRESENT
+    close = with_store(scenario).columns[0]
+    past, gone = FeatureStatus.OUTSIDE_MAX_AGE, FeatureStatus.NOT_FOUND
+    assert [v.status for v in close] == [past, past, gone, gone, gone]
+    assert [(v.value, v.event_time) for v in close[:2]] == [(42.0, quiet), (7.0, stale)]
 
 
 def test_missing_entity_and_null_value(with_store: Callable[..., Any]) -> None:
@@ -196,8 +240,6 @@ def test_writers_load_the_script_again_after_redis_forgot_it(
 
 
 def test_redis_down_is_backend_unavailable(catalog: StaticCatalog) -> None:
-    import asyncio
-
     closed_port = free_port()
 
     async def scenario() -> None:

@@ -176,28 +176,40 @@ def test_a_deleted_key_is_not_found_again(stack: Settings, catalog: StaticCatalo
     _run(stack, catalog, test)
 
 
-def test_a_cached_row_past_its_ttl_is_read_again(stack: Settings, catalog: StaticCatalog) -> None:
-    """The key expires with its row: the cache must not turn NOT_FOUND into OUTSIDE_MAX_AGE."""
+@pytest.mark.parametrize(
+    ("kept_past_ttl_s", "status"),
+    [
+        (0.0, types_pb2.FEATURE_STATUS_NOT_FOUND),
+        (3600.0, types_pb2.FEATURE_STATUS_OUTSIDE_MAX_AGE),
+    ],
+)
+def test_a_cached_row_past_its_ttl_is_read_again(
+    stack: Settings, catalog: StaticCatalog, kept_past_ttl_s: float, status: int
+) -> None:
+    """A key expires its kept time past its row's TTL (none: with its TTL): the cache must not
+    turn NOT_FOUND into OUTSIDE_MAX_AGE, and serves OUTSIDE_MAX_AGE where the key is kept."""
     ttl = catalog.view("bars_1m").ttl
     assert ttl is not None
     margin = 1.5
     event_time = datetime.now(UTC) - ttl + timedelta(seconds=margin)
+    kept = stack.redis.model_copy(update={"kept_past_ttl_s": kept_past_ttl_s})
 
     async def test(both: Readers) -> None:
         # Redis pushes an invalidation once its expiry cycle deletes the key, maybe in time for
         # the second read: ignore invalidations, so that only the TTL rule can notice.
         both.client.on_invalidate(lambda keys: None)
-        key = EntityKey.of(symbol="EXP")
+        symbol = f"EXP{kept_past_ttl_s:g}"
+        key = EntityKey.of(symbol=symbol)
         await both.write([FeatureRow("bars_1m", key, event_time, {"close": 6.0})])
-        request = _request("EXP")
+        request = _request(symbol)
         fast, _ = await both.both(request)
         assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_PRESENT]
         await asyncio.sleep(margin + 0.5)
         fast, general = await both.both(request)  # no invalidation needed: Redis may not know yet
         assert fast == general
-        assert fast.columns[0].statuses == [types_pb2.FEATURE_STATUS_NOT_FOUND]
+        assert fast.columns[0].statuses == [status]
 
-    _run(stack, catalog, test)
+    _run(stack.model_copy(update={"redis": kept}), catalog, test)
 
 
 def test_a_lost_connection_forgets_every_row(stack: Settings, catalog: StaticCatalog) -> None:
