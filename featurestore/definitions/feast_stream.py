@@ -198,6 +198,14 @@ def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
             tile, no Avro format, no entity field; the message names the view and the field.
     """
     where = f"feature view {view.name!r}"
+    if view.udf is not None or view.udf_string or view.feature_transformation is not None:
+        # Computing the aggregations without it would serve other features than declared.
+        raise ConfigurationError(
+            f"{where}: a udf (Feast's transformation of the stream's rows) is not run by this"
+            " store; declare what it computes as computed columns of the source (tag"
+            f" '{COLUMN_TAG}<name>', an expression such as 'size * 100') and aggregate those"
+            " (registry/README.md)"
+        )
     tags = dict(view.tags)
     _check_tags(tags, _VIEW_TAGS, (DERIVED_TAG, LAST_TILES_TAG), where)
     rows = tags.get(ROWS_TAG, _WINDOW_END)

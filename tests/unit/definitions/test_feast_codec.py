@@ -340,6 +340,27 @@ rolling_5m = StreamFeatureView(
 """
 """Feast's own form of chaining, which its registry does not keep."""
 
+FEAST_UDF = """
+from datetime import timedelta
+
+from feast.stream_feature_view import stream_feature_view
+
+
+@stream_feature_view(
+    entities=[symbol],
+    ttl=timedelta(hours=1),
+    mode="pandas",
+    timestamp_field="event_time",
+    source=trades_source("lots_1m"),
+    schema=[Field(name="symbol", dtype=String), Field(name="lots_5m", dtype=Float64)],
+    aggregations=[per_minute("lots_5m", "sum", "size", 5)],
+)
+def lots_1m(df):
+    df["size"] = df["size"] / 100
+    return df
+"""
+"""Feast's own form of a transformation (a udf), which the store would not run."""
+
 
 def _write_repo(folder: Path, trades: str) -> Path:
     text = (REPO_PATH / "trades.py").read_text()
@@ -410,6 +431,16 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r" registry does not keep; declare the upstream view's KafkaSource as source and tag"
             r" 'featurestore.source_view'",
         ),
+        (
+            "{original}\n" + FEAST_UDF,
+            r"^feature view 'lots_1m': a udf \(Feast's transformation of the stream's rows\) is"
+            r" not run by this store; declare what it computes as computed columns of the source"
+            r" \(tag 'featurestore.column.<name>'",
+        ),
+        (
+            '{original}\nrolling_1m.udf = lambda df: df.assign(size=df["size"] * 2)\n',
+            r"^feature view 'rolling_1m': a udf",
+        ),
         ("{original}\nother = bars_1m.__copy__()\nother.name = 'x'\n", None),
         (
             "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
@@ -432,6 +463,8 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "last-superscript",
         "last-what",
         "feast-chain",
+        "feast-udf",
+        "udf-set",
         "copy",
         "service-feature",
     ],
