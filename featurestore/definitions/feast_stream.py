@@ -150,6 +150,13 @@ def _source_from_feast(view: Any, kafka: Any) -> StreamSource:
             f"feature view {view.name!r}: timestamp_field {view.timestamp_field!r} differs from"
             f" its source's ({kafka.timestamp_field!r}), the event time its windows use"
         )
+    if kafka.field_mapping:
+        new, field = next(iter((v, k) for k, v in kafka.field_mapping.items()))
+        raise ConfigurationError(
+            f"{where}: field_mapping {kafka.field_mapping} is not applied: the processors read"
+            f" the Avro fields by name; declare a renamed field as a computed column (tag"
+            f" '{COLUMN_TAG}{new}' = '{field}')"
+        )
     tags = dict(kafka.tags)
     _check_tags(tags, _SOURCE_TAGS, (COLUMN_TAG,), where)
     options = kafka.kafka_options
@@ -205,6 +212,11 @@ def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
             " store; declare what it computes as computed columns of the source (tag"
             f" '{COLUMN_TAG}<name>', an expression such as 'size * 100') and aggregate those"
             " (registry/README.md)"
+        )
+    if not view.online:
+        raise ConfigurationError(
+            f"{where}: online=False, but the processors write every stream view to the online"
+            " store as well as to its offline table; leave online at its default (True)"
         )
     tags = dict(view.tags)
     _check_tags(tags, _VIEW_TAGS, (DERIVED_TAG, LAST_TILES_TAG), where)

@@ -441,6 +441,17 @@ def _write_repo(folder: Path, trades: str) -> Path:
             '{original}\nrolling_1m.udf = lambda df: df.assign(size=df["size"] * 2)\n',
             r"^feature view 'rolling_1m': a udf",
         ),
+        (
+            "{original}\nbars_1m.online = False\n",
+            r"^feature view 'bars_1m': online=False, but the processors write every stream view"
+            r" to the online store",
+        ),
+        (
+            '{original}\nbars_1m.stream_source.field_mapping = {{"px": "price"}}\n',
+            r"^feature view 'bars_1m' source 'trades_bars_1m': field_mapping \{'px': 'price'\}"
+            r" is not applied: the processors read the Avro fields by name; declare a renamed"
+            r" field as a computed column \(tag 'featurestore.column.price' = 'px'\)",
+        ),
         ("{original}\nother = bars_1m.__copy__()\nother.name = 'x'\n", None),
         (
             "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
@@ -465,6 +476,8 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "feast-chain",
         "feast-udf",
         "udf-set",
+        "offline-only",
+        "field-mapping",
         "copy",
         "service-feature",
     ],
