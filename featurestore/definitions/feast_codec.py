@@ -266,6 +266,25 @@ def _view_from_feast(view: Any) -> FeatureView:
     )
 
 
+def _check_projection(service: str, projection: Any) -> None:
+    """Refuse what a feature service's view projection asks that the serving path would ignore.
+
+    Feast's ``view.with_name(...)`` and ``view.with_join_key_map(...)`` serve one view under
+    another name or keyed by other request columns (the same view twice, for two entities).
+    """
+    where = f"feature service {service!r}: feature view {projection.name!r}"
+    if projection.name_alias and projection.name_alias != projection.name:
+        raise ConfigurationError(
+            f"{where} is renamed {projection.name_alias!r} (with_name), which this store does"
+            " not serve; name the view itself"
+        )
+    if projection.join_key_map:
+        raise ConfigurationError(
+            f"{where} maps its join keys {dict(projection.join_key_map)} (with_join_key_map),"
+            " which this store does not serve; requests name the view's own join key"
+        )
+
+
 def from_feast(
     project: str, entities: Sequence[Any], views: Sequence[Any], services: Sequence[Any]
 ) -> Definitions:
@@ -299,6 +318,10 @@ def from_feast(
         for view in views:
             with problems.each():
                 domain_views.append(_view_from_feast(view))
+    for service in services:
+        for projection in service.feature_view_projections:
+            with problems.each():
+                _check_projection(service.name, projection)
     problems.raise_any()
     domain_services = tuple(
         FeatureService(

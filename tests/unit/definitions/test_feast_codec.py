@@ -452,6 +452,18 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r" is not applied: the processors read the Avro fields by name; declare a renamed"
             r" field as a computed column \(tag 'featurestore.column.price' = 'px'\)",
         ),
+        (
+            "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
+            "\n    features=[rolling_1m[['vwap_5m']].with_name('r')],\n)\n",
+            r"^feature service 'svc': feature view 'rolling_1m' is renamed 'r' \(with_name\),"
+            r" which this store does not serve",
+        ),
+        (
+            "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
+            "\n    features=[rolling_1m.with_join_key_map({{'symbol': 'ticker'}})],\n)\n",
+            r"^feature service 'svc': feature view 'rolling_1m' maps its join keys"
+            r" \{'symbol': 'ticker'\} \(with_join_key_map\), which this store does not serve",
+        ),
         ("{original}\nother = bars_1m.__copy__()\nother.name = 'x'\n", None),
         (
             "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
@@ -478,6 +490,8 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "udf-set",
         "offline-only",
         "field-mapping",
+        "service-alias",
+        "service-key-map",
         "copy",
         "service-feature",
     ],
