@@ -64,6 +64,8 @@ COLUMNS = {
     "lastsize": "prev_nonnull(size)",
     "signed": "when(price >= prev(price), size, -size)",
     "filled": "coalesce(big, prev_nonnull(big), price / 100)",
+    "tick": "when(price > prev(price), 1, when(price < prev(price), -1))",
+    "tick_size": "coalesce(tick, prev_nonnull(tick)) * size",  # registry/README's tick rule
 }
 DERIVED = (
     "{a} / {b}",
