@@ -289,10 +289,11 @@ class RedisSettings(_Section):
     only so."""
     ca_file: Path | None = None
     """PEM file of the CA that signed Redis' certificate; None: the system's CAs."""
-    kept_past_ttl_s: float = Field(default=86400.0, ge=0)
+    kept_past_ttl_s: float = Field(default=86400.0, ge=0, le=10 * 366 * 86400, allow_inf_nan=False)
     """How long a row stays in Redis after its view's TTL has passed, read OUTSIDE_MAX_AGE with
     its last value and event time, so that an entity gone quiet is told from one never written
-    (NOT_FOUND); 0: it expires with its TTL. The writers (processors, backfills) set it."""
+    (NOT_FOUND); 0: it expires with its TTL (at most ten years). The writers (processors,
+    backfills) set it. Feast's own SDK reads such a row as PRESENT until it expires."""
 
     _nodes = field_validator("cluster_nodes", mode="before")(_comma_separated)
 

@@ -67,8 +67,8 @@ def stream_definitions(
             one); the views' names never change.
         partition_interval: ``day`` or ``month`` range partitions of the offline tables.
         ttl: How long a row stays valid after its event time (0: forever; None: each view's
-            own). Online keys expire at event time + TTL by the wall clock, so historical data
-            replayed today needs 0.
+            own). Online keys expire at event time + TTL (+ ``FEATURESTORE_REDIS__KEPT_PAST_TTL_S``)
+            by the wall clock, so historical data replayed today needs 0.
 
     Raises:
         ConfigurationError: ``registry/`` has no stream of one of the names.

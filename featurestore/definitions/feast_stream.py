@@ -142,7 +142,10 @@ def _source_from_feast(view: Any, kafka: Any) -> StreamSource:
     from featurestore.definitions.feast_api import AvroFormat
     from featurestore.definitions.feast_api import KafkaSource
 
-    where = f"feature view {view.name!r} source {kafka.name!r}"
+    # Named as the store names it (its stream), which the views of one topic share, so that a
+    # mistake of the source function they are built with is one problem naming them all.
+    stream = dict(getattr(kafka, "tags", None) or {}).get(STREAM_TAG, kafka.name)
+    where = f"feature view {view.name!r} source {stream!r}"
     if not isinstance(kafka, KafkaSource):
         raise ConfigurationError(f"{where}: a {type(kafka).__name__}, not a KafkaSource")
     if view.timestamp_field and view.timestamp_field != kafka.timestamp_field:

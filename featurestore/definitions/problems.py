@@ -19,8 +19,9 @@ from featurestore.errors import ConfigurationError
 
 __all__ = ["Problems"]
 
-_OF_A_VIEW = re.compile(r"feature view ('[^']*') (.*)", re.DOTALL)
-"""A view's problem: the view's quoted name, then what is wrong with it."""
+_OF_A_VIEW = re.compile(r"feature view ('[^']*')([ :].*)", re.DOTALL)
+"""A view's problem: the view's quoted name, then what is wrong with it (from its space or
+colon)."""
 
 
 class Problems:
@@ -64,5 +65,5 @@ def _views_merged(errors: list[ConfigurationError]) -> list[ConfigurationError]:
             merged.append(same[0])
         else:  # only a view's problem can be found twice: Problems.each keeps one of each
             rest = key.removeprefix("view: ")
-            merged.append(ConfigurationError(f"feature views {', '.join(names)} {rest}"))
+            merged.append(ConfigurationError(f"feature views {', '.join(names)}{rest}"))
     return merged

@@ -6,7 +6,8 @@ WRITE_IF_NEWER_LUA = """\
 -- ARGV[1]  the view's timestamp field ("_ts:view")
 -- ARGV[2]  the new google.protobuf.Timestamp bytes
 -- ARGV[3]  its seconds       ARGV[4]  its nanos
--- ARGV[5]  expiry in Unix ms (event time + TTL), or "" when the view never expires
+-- ARGV[5]  expiry in Unix ms (event time + TTL + the time rows are kept past it), or "" when
+--          the view never expires
 -- ARGV[6], ARGV[7], ...  feature field, value bytes pairs
 -- Returns 1 when written, 0 when the stored row is newer.
 -- A varint as a signed 64-bit integer. A negative one (seconds before 1970) takes ten bytes,

@@ -126,7 +126,11 @@ def view_key(view: FeatureViewSpec, entity: EntityKey, project: str) -> bytes:
 def write_args(
     row: FeatureRow, catalog: FeatureCatalog, kept_past_ttl: timedelta = timedelta(0)
 ) -> tuple[bytes, list[bytes | str]]:
-    """The key and script arguments that write ``row`` (kept ``kept_past_ttl`` past its TTL)."""
+    """The key and script arguments that write ``row``, kept ``kept_past_ttl`` past its TTL.
+
+    ``kept_past_ttl`` is the writers' setting (``RedisSettings.kept_past_ttl``); 0, the default
+    here, lets the key expire with the TTL.
+    """
     view = catalog.view(row.view)
     seconds, nanos = timestamp_nanos(row.event_time)
     expire_at = ""
@@ -318,7 +322,8 @@ class RedisOnlineStore:
         client: redis.asyncio.Redis | redis.asyncio.RedisCluster,
         catalog: FeatureCatalog,
         rows: RowReader,
-        kept_past_ttl: timedelta = timedelta(0),
+        *,
+        kept_past_ttl: timedelta,
     ) -> None:
         """``client`` writes (rows kept ``kept_past_ttl`` past their TTL), ``rows`` reads."""
         self._client = client
@@ -360,7 +365,8 @@ class RedisOnlineStore:
             client = redis.asyncio.Redis(**_client_kwargs(settings, timeout_s), retry=no_retry)
         reads = row_client(settings, timeout_s=timeout_s, tracking=cache_rows > 0, tracer=tracer)
         cache = RowCache(cache_rows) if cache_rows > 0 else None
-        return cls(client, catalog, RowReader(reads, cache, counts=counts), settings.kept_past_ttl)
+        rows = RowReader(reads, cache, counts=counts)
+        return cls(client, catalog, rows, kept_past_ttl=settings.kept_past_ttl)
 
     @property
     def catalog(self) -> FeatureCatalog:
@@ -486,7 +492,8 @@ class RedisOnlineWriter:
         self,
         client: redis.Redis | redis.cluster.RedisCluster,
         catalog: FeatureCatalog,
-        kept_past_ttl: timedelta = timedelta(0),
+        *,
+        kept_past_ttl: timedelta,
     ):
         """Write through ``client`` the views of ``catalog`` (kept ``kept_past_ttl`` past TTL)."""
         self._client = client
@@ -510,9 +517,9 @@ class RedisOnlineWriter:
                 socket_connect_timeout=timeout_s,
                 **settings.client_kwargs(),
             )
-            return cls(client, catalog, settings.kept_past_ttl)
+            return cls(client, catalog, kept_past_ttl=settings.kept_past_ttl)
         single = redis.Redis(**_client_kwargs(settings, timeout_s))
-        return cls(single, catalog, settings.kept_past_ttl)
+        return cls(single, catalog, kept_past_ttl=settings.kept_past_ttl)
 
     def write(self, rows: Iterable[FeatureRow]) -> WriteResult:
         """Like :meth:`RedisOnlineStore.write`, blocking."""

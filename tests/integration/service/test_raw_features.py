@@ -61,7 +61,7 @@ def test_raw_and_general_paths_agree(
         stale = i % 5 == 1
         age = timedelta(hours=2) if stale else timedelta(seconds=i)
         bars = {"close": 100.0 + i, "trade_count": i, "vwap": None if i % 4 == 2 else i / 3}
-        if i % 3 or stale:  # written first: a row past its TTL on a new hash expires at once
+        if i % 3 or stale:  # written first: a fresh row, whatever the stale one's expiry
             rows.append(FeatureRow("rolling_1m", key, NOW, {"vwap_5m": float(i)}))
         rows.append(FeatureRow("bars_1m", key, NOW - age, bars))
     write_rows(rows)

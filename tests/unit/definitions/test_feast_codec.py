@@ -388,7 +388,7 @@ def _write_repo(folder: Path, trades: str) -> Path:
         ),
         (
             '{original}\nbars_1m.stream_source.tags.pop("featurestore.entity_field")\n',
-            r"feature view 'bars_1m' source 'trades_bars_1m': tag 'featurestore.entity_field'",
+            r"feature view 'bars_1m' source 'trades': tag 'featurestore.entity_field'",
         ),
         (
             '{original}\nbars_1m.timestamp_field = "event_timestamp"\n',
@@ -448,7 +448,7 @@ def _write_repo(folder: Path, trades: str) -> Path:
         ),
         (
             '{original}\nbars_1m.stream_source.field_mapping = {{"px": "price"}}\n',
-            r"^feature view 'bars_1m' source 'trades_bars_1m': field_mapping \{'px': 'price'\}"
+            r"^feature view 'bars_1m' source 'trades': field_mapping \{'px': 'price'\}"
             r" is not applied: the processors read the Avro fields by name; declare a renamed"
             r" field as a computed column \(tag 'featurestore.column.price' = 'px'\)",
         ),

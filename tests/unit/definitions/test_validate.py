@@ -628,6 +628,15 @@ def test_one_mistake_found_in_several_views_is_one_problem_naming_them() -> None
         "  3. feature service 'svc': no feature 'z'",
     ]
 
+    tiles = Problems()  # a view's own field: the name, then a colon
+    for view in ("bars_1m", "rolling_1m"):
+        with tiles.each():
+            raise ConfigurationError(f"feature view {view!r}: tiling_hop_size is not set")
+    with pytest.raises(
+        ConfigurationError, match=r"^feature views 'bars_1m', 'rolling_1m': tiling_hop_size is not"
+    ):
+        tiles.raise_any()
+
     alone = Problems()
     for view in ("bars_1m", "rolling_1m"):
         with alone.each():

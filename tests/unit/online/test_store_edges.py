@@ -116,7 +116,10 @@ def _read(reply: Any, *, now: datetime | None = None) -> Any:
     async def main() -> Any:
         writes = redis.asyncio.Redis(port=1)  # never connected: the test only reads
         store = RedisOnlineStore(
-            writes, market_catalog("p"), RowReader(FakeRowClient(lambda _key, _fields: reply))
+            writes,
+            market_catalog("p"),
+            RowReader(FakeRowClient(lambda _key, _fields: reply)),
+            kept_past_ttl=timedelta(0),
         )
         try:
             return await store.read([EntityKey.of(symbol="A")], [CLOSE], now=now)
