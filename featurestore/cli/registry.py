@@ -79,12 +79,16 @@ def apply(project: str | None, repo: Path | None) -> None:
         # the log by the stream while the others go on (`featurestore registry list`). Only
         # the processors of the topics whose views changed: the others go on undisturbed.
         try:
-            restarted = Stack(settings).restart_processors(result.topics)
+            local = Stack(settings)  # with a processor for a topic the views now read
+            restarted = local.restart_processors(result.topics)
+            started = local.start_new_processors(result.topics)
         except FeatureStoreError as exc:
             click.echo(f"restarting the processors failed: {exc}", err=True)
             sys.exit(1)
         if restarted:
             click.echo(f"restarted {', '.join(restarted)} to compute what was applied")
+        if started:
+            click.echo(f"started {', '.join(started)} for the topics it reads (supervised)")
 
 
 @registry.command()
@@ -194,11 +198,12 @@ def list_(project: str | None) -> None:
 
 def _progress_lines(defs: Definitions) -> list[str]:
     from featurestore.errors import FeatureStoreError
+    from featurestore.stack.processors import applied_topics
     from featurestore.stack.processors import event_processors
     from processors.progress import view_progress
 
     settings = load_settings()
-    names = {p.topic: p.processor for p in event_processors(settings)}
+    names = {p.topic: p.processor for p in event_processors(settings, applied_topics(settings))}
     lines = []
     for topic in sorted({v.stream.source.topic for v in defs.views if v.stream is not None}):
         processor = names.get(topic, "features")

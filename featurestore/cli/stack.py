@@ -90,6 +90,7 @@ def bring_up(local: Stack, on_launch: Callable[[str], None] | None = None) -> Up
     """
     servers = local.up(on_launch=on_launch)
     _apply_definitions(local.settings)
+    local.follow_applied_topics()  # a topic of the user's views gets its processor too
     _ensure_first_models(local.settings, local.feed.options)
     services = local.start_services(on_launch=on_launch)
     return _merged(servers, services, local.supervise(on_launch))

@@ -29,6 +29,7 @@ from featurestore.stack.predictor import PredictionFeedService
 from featurestore.stack.process import ManagedProcess
 from featurestore.stack.process import recorded_processes
 from featurestore.stack.processors import ProcessorService
+from featurestore.stack.processors import applied_topics
 from featurestore.stack.processors import event_processors
 from featurestore.stack.prometheus import PrometheusServer
 from featurestore.stack.redis import RedisServer
@@ -83,8 +84,11 @@ class Stack:
         ]
         self.feed = MarketFeed(settings, feed)
         self.grpc = GrpcService(settings)
-        self.event_processors: list[ProcessorService] = event_processors(settings)
-        """One per event topic (trades, quotes, metrics)."""
+        self.event_processors: list[ProcessorService] = event_processors(
+            settings, applied_topics(settings)
+        )
+        """One per event topic (trades, quotes, metrics, and any other the applied views read:
+        :meth:`follow_applied_topics`)."""
         self.processors = self.event_processors[0]
         """The trades processor (``features``), whose rows the scorer reads."""
         self.scorer = AnomalyScorerService(settings)
@@ -93,12 +97,29 @@ class Stack:
         self.monitor = MonitorService(settings)
         self.dashboard = DashboardService(settings)
         """The live page; after the others, which it reads."""
-        self.services: list[Component] = [
+        self.services: list[Component] = self._services()
+        self.supervisor = SupervisorService(settings)
+        """Not one of :attr:`components`: those are what it watches."""
+
+    def _services(self) -> list[Component]:
+        return [
             self.feed, self.grpc, *self.event_processors, self.scorer, self.predictor,
             self.monitor, self.dashboard,
         ]  # fmt: skip
-        self.supervisor = SupervisorService(settings)
-        """Not one of :attr:`components`: those are what it watches."""
+
+    def follow_applied_topics(self) -> list[str]:
+        """Add a processor for each topic the applied views read that has none; their names.
+
+        An apply may add views of a topic of the user's own: it is computed by a processor of
+        its own, which :meth:`start_services` then starts (and the supervisor, started after,
+        watches).
+        """
+        known = {p.topic for p in self.event_processors}
+        wanted = event_processors(self.settings, applied_topics(self.settings))
+        added = [p for p in wanted if p.topic not in known]
+        self.event_processors += added
+        self.services = self._services()
+        return [p.name for p in added]
 
     @property
     def servers(self) -> list[Component]:
@@ -233,6 +254,26 @@ class Stack:
             self.component(name).stop()
         self.start_services(running)
         return running
+
+    def start_new_processors(self, topics: Collection[str] | None = None) -> list[str]:
+        """On a stack of services (make run's), start the processors ``topics`` lack (None: any).
+
+        The processor of a topic an apply added (:meth:`follow_applied_topics`) starts, and the
+        supervisor starts again so that it watches it. Returns the names started.
+        """
+        running = [p for p in self.event_processors if p.process.pid() is not None]
+        if self.supervisor.process.pid() is None or not running:
+            return []  # no stack of services here: `processors start` is the user's to run
+        self.follow_applied_topics()
+        idle = [
+            p.name for p in self.event_processors
+            if (topics is None or p.topic in topics) and p.process.pid() is None
+        ]  # fmt: skip
+        if idle:
+            self.start_services(idle)
+            self.supervisor.stop()
+            self.supervise()
+        return idle
 
     def others(self) -> list[ManagedProcess]:
         """The live processes of this data folder that are none of these settings' components.
