@@ -557,7 +557,9 @@ def check_source_schemas(definitions: Definitions, store: SchemaStore) -> None:
         except NotFoundError as exc:
             raise ConfigurationError(
                 f"feature view {view.name!r} source {view.stream.source.name!r}: topic"
-                f" {topic!r} has no schema in the schema registry (subject {subject!r})"
+                f" {topic!r} has no schema in the schema registry (subject {subject!r}); a"
+                " producer registers it with its first record (Confluent's Avro serializer;"
+                f" `featurestore ingest metrics --topic {topic}` for metric events)"
             ) from exc
         checked.add(topic)
 

@@ -476,7 +476,8 @@ def test_a_topic_needs_a_schema_in_the_schema_registry() -> None:
     with pytest.raises(
         ConfigurationError,
         match=r"feature view 'bars_1m' source 'trades': topic 'trades' has no schema in the"
-        r" schema registry \(subject 'trades-value'\)",
+        r" schema registry \(subject 'trades-value'\); a producer registers it with its first"
+        r" record \(Confluent's Avro serializer; `featurestore ingest metrics --topic trades`",
     ):
         check_source_schemas(DEFS, store)
     store.register("trades-value", _stream(DEFS.view("bars_1m")).source.avro_schema)
