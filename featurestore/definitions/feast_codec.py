@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -266,6 +267,35 @@ def _view_from_feast(view: Any) -> FeatureView:
     )
 
 
+def _service_refs(service: Any, views: Mapping[str, FeatureView]) -> tuple[FeatureRef, ...]:
+    """The features of a Feast ``FeatureService``: its views' projections, then its text refs.
+
+    Feast keeps ``"view:feature"`` and ``"view"`` entries apart until ``FeatureStore.apply``
+    resolves them against its registry (after the projections, in that order); a whole view is
+    its features in the view's order.
+    """
+    refs = []
+    for projection in service.feature_view_projections:
+        _check_projection(service.name, projection)
+        refs += [FeatureRef(projection.name, f.name) for f in projection.features]
+    for text in getattr(service, "_pending_feature_refs", None) or ():
+        view, _, feature = text.partition(":")
+        if "@" in view:
+            raise ConfigurationError(
+                f"feature service {service.name!r}: {text!r} pins a version of a feature view,"
+                " which this store does not keep; name the view itself"
+            )
+        if feature:
+            refs.append(FeatureRef(view, feature))
+        elif view in views:
+            refs += [FeatureRef(view, f.name) for f in views[view].features]
+        else:
+            raise ConfigurationError(
+                f"feature service {service.name!r}: {text!r} names no feature view"
+            )
+    return tuple(refs)
+
+
 def _check_projection(service: str, projection: Any) -> None:
     """Refuse what a feature service's view projection asks that the serving path would ignore.
 
@@ -277,6 +307,11 @@ def _check_projection(service: str, projection: Any) -> None:
         raise ConfigurationError(
             f"{where} is renamed {projection.name_alias!r} (with_name), which this store does"
             " not serve; name the view itself"
+        )
+    if projection.version_tag is not None:
+        raise ConfigurationError(
+            f"{where} is pinned to version v{projection.version_tag}, which this store does not"
+            " keep; name the view itself"
         )
     if projection.join_key_map:
         raise ConfigurationError(
@@ -318,24 +353,19 @@ def from_feast(
         for view in views:
             with problems.each():
                 domain_views.append(_view_from_feast(view))
+    by_name = {v.name: v for v in domain_views}
+    domain_services = []
     for service in services:
-        for projection in service.feature_view_projections:
-            with problems.each():
-                _check_projection(service.name, projection)
+        with problems.each():
+            domain_services.append(
+                FeatureService(
+                    name=service.name,
+                    features=_service_refs(service, by_name),
+                    tags=dict(service.tags),
+                    description=service.description,
+                )
+            )
     problems.raise_any()
-    domain_services = tuple(
-        FeatureService(
-            name=s.name,
-            features=tuple(
-                FeatureRef(projection.name_to_use(), f.name)
-                for projection in s.feature_view_projections
-                for f in projection.features
-            ),
-            tags=dict(s.tags),
-            description=s.description,
-        )
-        for s in services
-    )
     return Definitions(
         project,
         tuple(sorted(domain_entities, key=lambda e: e.name)),

@@ -216,6 +216,11 @@ def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
             f" '{COLUMN_TAG}<name>', an expression such as 'size * 100') and aggregate those"
             " (registry/README.md)"
         )
+    if getattr(view, "version", "latest") not in ("latest", "", None):
+        raise ConfigurationError(
+            f"{where}: version {view.version!r}: this store keeps one version of a view, the"
+            " latest applied; apply another version as a view of its own name"
+        )
     if not view.online:
         raise ConfigurationError(
             f"{where}: online=False, but the processors write every stream view to the online"

@@ -464,6 +464,21 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r"^feature service 'svc': feature view 'rolling_1m' maps its join keys"
             r" \{'symbol': 'ticker'\} \(with_join_key_map\), which this store does not serve",
         ),
+        (
+            "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
+            "\n    features=['rolling_1m@v2:vwap_5m'],\n)\n",
+            r"^feature service 'svc': 'rolling_1m@v2:vwap_5m' pins a version of a feature view,"
+            r" which this store does not keep",
+        ),
+        (
+            "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
+            "\n    features=['rolling_2m'],\n)\n",
+            r"^feature service 'svc': 'rolling_2m' names no feature view",
+        ),
+        (
+            "{original}\nbars_1m.version = 'v2'\n",
+            r"^feature view 'bars_1m': version 'v2': this store keeps one version of a view",
+        ),
         ("{original}\nother = bars_1m.__copy__()\nother.name = 'x'\n", None),
         (
             "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
@@ -492,6 +507,9 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "field-mapping",
         "service-alias",
         "service-key-map",
+        "service-version",
+        "service-no-view",
+        "view-version",
         "copy",
         "service-feature",
     ],
@@ -505,6 +523,22 @@ def test_the_codec_refuses_what_feast_accepts_but_the_store_cannot_use(
         return
     with pytest.raises(ConfigurationError, match=message):
         load_repo(repo)
+
+
+def test_a_service_s_text_references_are_its_features_after_its_views(tmp_path: Path) -> None:
+    """Feast resolves ``"view:feature"`` and ``"view"`` entries at apply, after the views."""
+    service = (
+        "{original}\nfrom feast import FeatureService\nsvc = FeatureService(\n    name='svc',"
+        "\n    features=['rolling_1m:vwap_5m', bars_1m[['close']], 'bars_1m'],\n)\n"
+    )
+    definitions = load_repo(_write_repo(tmp_path / "repo", service))
+    (svc,) = [s for s in definitions.services if s.name == "svc"]
+    bars = [f.name for f in definitions.view("bars_1m").features]
+    assert [str(r) for r in svc.features] == [
+        "bars_1m:close",
+        "rolling_1m:vwap_5m",
+        *(f"bars_1m:{name}" for name in bars),
+    ]
 
 
 def test_every_view_the_codec_refuses_is_named_in_one_error(tmp_path: Path) -> None:
