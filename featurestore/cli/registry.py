@@ -198,12 +198,11 @@ def list_(project: str | None) -> None:
 
 def _progress_lines(defs: Definitions) -> list[str]:
     from featurestore.errors import FeatureStoreError
-    from featurestore.stack.processors import applied_topics
     from featurestore.stack.processors import event_processors
     from processors.progress import view_progress
 
     settings = load_settings()
-    names = {p.topic: p.processor for p in event_processors(settings, applied_topics(settings))}
+    names = {p.topic: p.processor for p in event_processors(settings)}
     lines = []
     for topic in sorted({v.stream.source.topic for v in defs.views if v.stream is not None}):
         processor = names.get(topic, "features")

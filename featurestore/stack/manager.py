@@ -29,7 +29,6 @@ from featurestore.stack.predictor import PredictionFeedService
 from featurestore.stack.process import ManagedProcess
 from featurestore.stack.process import recorded_processes
 from featurestore.stack.processors import ProcessorService
-from featurestore.stack.processors import applied_topics
 from featurestore.stack.processors import event_processors
 from featurestore.stack.prometheus import PrometheusServer
 from featurestore.stack.redis import RedisServer
@@ -84,9 +83,7 @@ class Stack:
         ]
         self.feed = MarketFeed(settings, feed)
         self.grpc = GrpcService(settings)
-        self.event_processors: list[ProcessorService] = event_processors(
-            settings, applied_topics(settings)
-        )
+        self.event_processors: list[ProcessorService] = event_processors(settings)
         """One per event topic (trades, quotes, metrics, and any other the applied views read:
         :meth:`follow_applied_topics`)."""
         self.processors = self.event_processors[0]
@@ -115,7 +112,7 @@ class Stack:
         watches).
         """
         known = {p.topic for p in self.event_processors}
-        wanted = event_processors(self.settings, applied_topics(self.settings))
+        wanted = event_processors(self.settings)
         added = [p for p in wanted if p.topic not in known]
         self.event_processors += added
         self.services = self._services()

@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
 from collections.abc import Mapping
 
 from typing_extensions import override
@@ -92,12 +91,12 @@ class ProcessorService(OwnProcess):
         return not_serving_of(ready_file(self.settings, self.processor), self.process.pid())
 
 
-def event_processors(settings: Settings, topics: Iterable[str] = ()) -> list[ProcessorService]:
+def event_processors(settings: Settings) -> list[ProcessorService]:
     """The processors of ``make run``, one per event topic: trades, quotes, metrics, and more.
 
-    After the market's three, one for each other topic of ``topics`` (those the applied views
-    read: :func:`applied_topics`). Each runs the engine ``FEATURESTORE_PROCESSORS__ENGINE``
-    names (``kafka`` by default).
+    After the market's three, one for each other topic the applied views read
+    (:func:`applied_topics`, read anew at each call). Each runs the engine
+    ``FEATURESTORE_PROCESSORS__ENGINE`` names (``kafka`` by default).
 
     The trades processor keeps the name ``features`` (the default of every ``featurestore
     processors`` command); the others are ``features-quotes``, ``features-metrics`` and
@@ -112,7 +111,7 @@ def event_processors(settings: Settings, topics: Iterable[str] = ()) -> list[Pro
         ("features-metrics", settings.topics.metrics),
     ]
     market = {topic for _, topic in named}
-    named += [(f"features-{topic}", topic) for topic in sorted(set(topics) - market)]
+    named += [(f"features-{t}", t) for t in applied_topics(settings) if t not in market]
     return [
         ProcessorService(
             settings,

@@ -51,7 +51,6 @@ STACK_TARGETS_FILE = "stack.json"
 
 def stack_targets(settings: Settings) -> dict[str, tuple[str, int, dict[str, str]]]:
     """Stack component name -> (job, configured metrics port, labels) of its process."""
-    from featurestore.stack.processors import applied_topics
     from featurestore.stack.processors import event_processors
 
     m = settings.metrics
@@ -63,7 +62,7 @@ def stack_targets(settings: Settings) -> dict[str, tuple[str, int, dict[str, str
         "schema-registry": ("schema-registry", m.schema_registry_port, {}),
         "monitor": ("monitor", m.monitor_port, {}),
     }
-    for processor in event_processors(settings, applied_topics(settings)):
+    for processor in event_processors(settings):
         port = int(processor.args[processor.args.index("--metrics-port") + 1])
         targets[processor.name] = ("processors", port, {"processor": processor.processor})
     return targets
