@@ -1,6 +1,7 @@
 """``featurestore monitor``: what no process can report about itself, measured on a schedule.
 
-- Consumer lag of each processor (``metrics.lag_processors``), from the state table and the
+- Consumer lag of each processor (``metrics.lag_processors``; by default the stack's, one per
+  event topic, a topic applied since included), from the state table and the
   topic (:func:`processors.metrics.consumer_lag`), every ``metrics.lag_interval_s``: it goes on
   growing while a processor is down, which is when the lag alert matters;
 - PSI of each input of each watched model (``metrics.drift_models``, alias ``champion``) over the
@@ -101,10 +102,14 @@ class Monitor:
         """Measure every watched processor's lag once (and drop dead processes' target files)."""
         from featurestore.telemetry import prune_targets
         from featurestore.telemetry import targets_dir
+        from featurestore.topic_processors import topic_processors
         from processors.metrics import consumer_lag
 
         prune_targets(targets_dir(self.settings))
-        for lag in consumer_lag(self.settings, self.settings.metrics.lag_processors):
+        watched = self.settings.metrics.lag_processors
+        if watched is None:
+            watched = tuple(p.name for p in topic_processors(self.settings))
+        for lag in consumer_lag(self.settings, watched):
             self.lag_records[(lag.processor, lag.topic)] = lag.records
             self.lag_seconds[(lag.processor, lag.topic)] = lag.seconds
 

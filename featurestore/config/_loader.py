@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from typing import get_args
 from typing import get_origin
 
 from pydantic import BaseModel
@@ -252,8 +253,9 @@ def _field_info(key: str) -> Any:
 def _settings_from(values: Mapping[str, str], origins: Mapping[str, str]) -> Settings:
     """The settings from known ``FEATURESTORE_*`` variables (:func:`_refuse_unknown` has run).
 
-    An empty value leaves a setting at its default (a list: empty; a secret: as given), a value
-    of only whitespace is refused; other values lose their surrounding whitespace (not secrets).
+    An empty value leaves a setting at its default (a list: empty, even one whose default is
+    None; a secret: as given), a value of only whitespace is refused; other values lose their
+    surrounding whitespace (not secrets).
     """
     nested: dict[str, Any] = {}
     names = _setting_names()
@@ -268,7 +270,7 @@ def _settings_from(values: Mapping[str, str], origins: Mapping[str, str]) -> Set
                 problems.append(_at(origins, key, f"{key}: {why} for the default"))
                 continue
             value = value.strip()
-            if not value and get_origin(info.annotation) is not tuple:
+            if not value and not _is_list(info.annotation):
                 continue
         *groups, name = names[_canonical(key)]
         node = nested
@@ -284,6 +286,13 @@ def _settings_from(values: Mapping[str, str], origins: Mapping[str, str]) -> Set
         # from None: pydantic's error holds each input value, secrets included, and a chained
         # traceback (a process outside the CLI's handler) would print them.
         raise ConfigurationError(f"invalid settings: {'; '.join(messages)}") from None
+
+
+def _is_list(annotation: Any) -> bool:
+    """A list setting (``tuple[str, ...]``, or ``tuple[str, ...] | None``): empty is a value."""
+    if get_origin(annotation) is tuple:
+        return True
+    return any(get_origin(a) is tuple for a in get_args(annotation))
 
 
 def _at(origins: Mapping[str, str], key: str, message: str) -> str:

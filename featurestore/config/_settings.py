@@ -158,8 +158,10 @@ class MetricsSettings(_Section):
     """The registered models (alias ``champion``) whose inputs the monitor watches."""
     lag_interval_s: float = Field(default=5.0, gt=0)
     """How often the monitor measures each processor's lag against its topic."""
-    lag_processors: tuple[str, ...] = ("features", "features-quotes", "features-metrics")
-    """The processors whose lag the monitor measures (comma-separated)."""
+    lag_processors: tuple[str, ...] | None = None
+    """The processors whose lag the monitor measures (comma-separated; empty: none). Unset, the
+    stack's: one per event topic, a topic applied since included
+    (:func:`featurestore.topic_processors.topic_processors`)."""
 
     _split_names = field_validator("drift_models", "lag_processors", mode="before")(
         _comma_separated

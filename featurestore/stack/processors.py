@@ -3,14 +3,12 @@
 One processor per event topic (:func:`event_processors`), each a process of its own (a Kafka
 consumer, or a Spark application with ``FEATURESTORE_PROCESSORS__ENGINE=spark``) with its own
 name (PID file, checkpoint folder, rows of the state table): a topic's views are computed by
-the processor of that topic only, and a slow or failed one does not hold the others. The topics
-are the market's three and every other topic that the applied stream views read
-(:func:`applied_topics`): a topic added in ``registry/`` gets its processor without code.
+the processor of that topic only, and a slow or failed one does not hold the others. Which
+processors, by name and topic, :mod:`featurestore.topic_processors` says.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -25,8 +23,9 @@ from featurestore.processor_files import ready_file
 from featurestore.stack.base import OwnProcess
 from featurestore.stack.base import not_serving_of
 from featurestore.stack.base import ready_for
+from featurestore.topic_processors import topic_processors
 
-__all__ = ["ProcessorService", "applied_topics", "event_processors", "start_processor"]
+__all__ = ["ProcessorService", "event_processors", "start_processor"]
 
 
 class ProcessorService(OwnProcess):
@@ -92,52 +91,21 @@ class ProcessorService(OwnProcess):
 
 
 def event_processors(settings: Settings) -> list[ProcessorService]:
-    """The processors of ``make run``, one per event topic: trades, quotes, metrics, and more.
+    """The processors of ``make run``, one per event topic (:func:`topic_processors`).
 
-    After the market's three, one for each other topic the applied views read
-    (:func:`applied_topics`, read anew at each call). Each runs the engine
-    ``FEATURESTORE_PROCESSORS__ENGINE`` names (``kafka`` by default).
-
-    The trades processor keeps the name ``features`` (the default of every ``featurestore
-    processors`` command); the others are ``features-quotes``, ``features-metrics`` and
-    ``features-<topic>``, by topic name. Each serves ``/metrics`` on the next port from
-    ``metrics.processors_port``.
+    Each runs the engine ``FEATURESTORE_PROCESSORS__ENGINE`` names (``kafka`` by default) and
+    serves ``/metrics`` on the next port from ``metrics.processors_port``.
     """
     port = settings.metrics.processors_port
     engine = settings.processors.engine
-    named = [
-        ("features", settings.topics.trades),
-        ("features-quotes", settings.topics.quotes),
-        ("features-metrics", settings.topics.metrics),
-    ]
-    market = {topic for _, topic in named}
-    named += [(f"features-{t}", t) for t in applied_topics(settings) if t not in market]
     return [
         ProcessorService(
             settings,
             name,
             ("--topic", topic, "--metrics-port", str(port + i), "--engine", engine),
         )
-        for i, (name, topic) in enumerate(named)
+        for i, (name, topic) in enumerate(topic_processors(settings))
     ]
-
-
-def applied_topics(settings: Settings) -> tuple[str, ...]:
-    """The topics the default project's applied stream views read, sorted.
-
-    Read from the definitions kept beside the stack (:mod:`featurestore.definitions.snapshot`,
-    written by every apply): no Feast, no server. None kept yet, or unreadable: none.
-    """
-    from featurestore.definitions import PROJECT
-    from featurestore.definitions.snapshot import decode_definitions
-    from featurestore.definitions.snapshot import snapshot_file
-
-    try:
-        kept = json.loads(snapshot_file(settings, PROJECT).read_text())
-        definitions = decode_definitions(kept["definitions"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return ()
-    return tuple(sorted({v.stream.source.topic for v in definitions.views if v.stream}))
 
 
 def start_processor(

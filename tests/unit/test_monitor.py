@@ -1,9 +1,11 @@
-"""The monitor's drift pass: each watched model on its own, a young window said quietly."""
+"""The monitor's passes: lag of the stack's processors, each watched model on its own."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
@@ -14,11 +16,15 @@ import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 
 from featurestore.config import load_settings
+from featurestore.definitions import PROJECT
 from featurestore.definitions import market_definitions
+from featurestore.definitions.snapshot import encode_definitions
+from featurestore.definitions.snapshot import snapshot_file
 from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
 from featurestore.monitor import Monitor
 from models.drift import FeatureDrift
+from processors.metrics import ConsumerLag
 
 
 def test_a_model_that_cannot_be_measured_does_not_stop_the_others(
@@ -100,3 +106,38 @@ def test_column_copies_are_rebuilt_beside_a_slow_measurement(
     assert calls == [(tmp_path.resolve() / "offline-columns", 20_000_000)]
     assert monitor.copy_until == {("bars_1m",): until.timestamp()}
     assert monitor.copy_rows == {("bars_1m",): 1234}
+
+
+def test_lag_is_measured_for_every_processor_of_the_stack_a_topic_applied_since_included(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import processors.metrics as processor_metrics
+
+    asked: list[tuple[str, ...]] = []
+
+    def consumer_lag(settings: Any, processors: Any) -> list[ConsumerLag]:
+        asked.append(tuple(processors))
+        return [ConsumerLag(p, "t", 7, 1.5) for p in processors]
+
+    monkeypatch.setattr(processor_metrics, "consumer_lag", consumer_lag)
+    settings = load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)})
+    monitor = Monitor(settings, MeterProvider())
+    monitor.measure_lag()
+    assert asked.pop() == ("features", "features-quotes", "features-metrics")
+    # A view of a topic of the user's own is applied: its processor's lag is measured next time.
+    market = market_definitions()
+    orders = market_definitions(source_topic="orders")
+    kept = replace(market, views=(*market.views, *orders.views[:1]))
+    path = snapshot_file(settings, PROJECT)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"definitions": encode_definitions(kept)}))
+    monitor.measure_lag()
+    assert asked.pop() == ("features", "features-quotes", "features-metrics", "features-orders")
+    assert monitor.lag_records[("features-orders", "t")] == 7
+    # Named ones only, or none.
+    for named, expected in (("features-quotes", ("features-quotes",)), ("", ())):
+        chosen = load_settings(
+            {"FEATURESTORE_DATA_DIR": str(tmp_path), "FEATURESTORE_METRICS__LAG_PROCESSORS": named}
+        )
+        Monitor(chosen, MeterProvider()).measure_lag()
+        assert asked.pop() == expected

@@ -13,8 +13,8 @@ from featurestore.definitions.snapshot import encode_definitions
 from featurestore.definitions.snapshot import snapshot_file
 from featurestore.stack import Stack
 from featurestore.stack.processors import ProcessorService
-from featurestore.stack.processors import applied_topics
 from featurestore.stack.prometheus_config import stack_targets
+from featurestore.topic_processors import applied_topics
 
 
 def test_the_stack_runs_one_processor_per_event_topic(tmp_path: Path) -> None:
