@@ -52,10 +52,11 @@ from bench.bench_online import WARMUP_CALLS
 from bench.bench_online import _measure
 from bench.bench_online import _run_on_server_loop
 from bench.bench_online import _write_rows
-from bench.sklearn_models import register_sklearn_versions
 from bench.stats import doc_paragraph
 from bench.stats import markdown_table
 from bench.stats import percentiles_ms
+from bench.user_models import register_booster
+from bench.user_models import register_sklearn_versions
 from featurestore.config import GrpcSettings
 from featurestore.config import Settings
 from featurestore.config import TopicSettings
@@ -122,8 +123,6 @@ def _register_booster(settings: Settings, name: str) -> None:
     """A user's model: an XGBoost booster logged with MLflow's own xgboost flavor (version 1)."""
     import xgboost as xgb
 
-    from models._mlflow import mlflow
-
     columns = [_column(f) for f in FEATURES]
     rng = np.random.default_rng(2)
     x = pd.DataFrame(rng.normal(0, 1, (500, len(columns))), columns=columns)
@@ -132,17 +131,7 @@ def _register_booster(settings: Settings, name: str) -> None:
         xgb.DMatrix(x, label=x.sum(axis=1) > 0),
         60,
     )
-    mlflow.set_tracking_uri(settings.mlflow.tracking_uri)
-    mlflow.set_experiment(f"bench-{name}")
-    with mlflow.start_run():
-        mlflow.xgboost.log_model(
-            booster,
-            name="model",
-            signature=mlflow.models.infer_signature(x, booster.predict(xgb.DMatrix(x))),
-            registered_model_name=name,
-            pip_requirements=["xgboost"],
-        )
-    mlflow.MlflowClient().set_registered_model_alias(name, "champion", "1")
+    register_booster(settings, name, f"bench-{name}", booster, x)
 
 
 def _synthetic_dataset() -> Any:

@@ -4,7 +4,8 @@
   event topic, a topic applied since included), from the state table and the
   topic (:func:`processors.metrics.consumer_lag`), every ``metrics.lag_interval_s``: it goes on
   growing while a processor is down, which is when the lag alert matters;
-- PSI of each input of each watched model (``metrics.drift_models``, alias ``champion``) over the
+- PSI of each input of each watched model (``metrics.drift_models``, by default every registered
+  model that has a champion; the version of alias ``champion``) over the
   last ``metrics.drift_window_minutes`` against its training set
   (:func:`models.monitoring.measure_drift`, what ``featurestore drift`` prints), every
   ``metrics.drift_interval_s``;
@@ -36,6 +37,9 @@ from opentelemetry.metrics import CallbackOptions
 from opentelemetry.metrics import Observation
 
 from featurestore.config import Settings
+from featurestore.errors import FeatureStoreError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
 
 __all__ = ["Monitor"]
 
@@ -56,6 +60,8 @@ class Monitor:
         self.lag_seconds: dict[tuple[str, str], float] = {}
         self.psi: dict[tuple[str, str, str], float] = {}
         """By (model, version, input)."""
+        self._passed_over: dict[str, str] = {}
+        """Models found in the registry that cannot be watched, with why (said once)."""
         meter = provider.get_meter("featurestore.monitor")
         meter.create_observable_gauge(
             "featurestore.consumer.lag_records",
@@ -117,13 +123,12 @@ class Monitor:
         """Recompute the PSI of every watched model's inputs once.
 
         Each model on its own: one that cannot be measured (not registered, its reference
-        unreadable) is logged and the others are measured all the same. A live window with too
-        few rows to measure yet (a fresh stack's first minutes) is said at INFO: not a fault.
+        unreadable) is logged (:meth:`_not_measured`) and the others are measured all the same.
+        The values of a model no longer watched (its champion removed, or a new champion
+        without a drift reference) stop being exported.
         """
         from featurestore.definitions import PROJECT
         from featurestore.definitions.snapshot import cached_definitions
-        from featurestore.errors import FeatureStoreError
-        from featurestore.errors import ValidationError
         from featurestore.offline import PostgresOfflineStore
         from models import monitoring
         from models.registry import ModelRegistry
@@ -132,23 +137,51 @@ class Monitor:
         definitions = cached_definitions(settings, self.project or PROJECT)
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         window = timedelta(minutes=settings.metrics.drift_window_minutes)
+        named = settings.metrics.drift_models
+        models = registry.champions() if named is None else named
+        for gone in {key[0] for key in self.psi} - set(models):
+            self._forget(gone)
         with PostgresOfflineStore.from_settings(settings, definitions) as store:
-            for model in settings.metrics.drift_models:
+            for model in models:
                 try:
                     report = monitoring.measure_drift(
                         store, settings.postgres.dsn, registry, model, window=window
                     )
                 except FeatureStoreError as exc:
-                    young = isinstance(exc, ValidationError) and exc.field == "window"
-                    logger.log(logging.INFO if young else logging.WARNING,
-                            "drift of %s: not measured this time: %s", model, exc)  # fmt: skip
+                    if self._not_measured(model, exc, found=named is None):
+                        self._forget(model)
                     continue
+                self._passed_over.pop(model, None)
                 # The measured version's values replace the model's: a promoted version's old
                 # values would otherwise stay exported, and max by (model) keep the alert on.
-                for key in [key for key in self.psi if key[0] == model]:
-                    del self.psi[key]
+                self._forget(model)
                 for feature in report.features:
                     self.psi[(model, str(report.ref.version), feature.feature)] = feature.psi
+
+    def _forget(self, model: str) -> None:
+        for key in [key for key in self.psi if key[0] == model]:
+            del self.psi[key]
+
+    def _not_measured(self, model: str, exc: FeatureStoreError, *, found: bool) -> bool:
+        """Log why ``model``'s drift was not measured, as loudly as it deserves.
+
+        A window too young to measure is no fault (INFO). Nor is a model found in the registry
+        that cannot be watched (no drift reference, no inputs): said once, at INFO, until its
+        reason changes. A model the settings name that cannot be measured is a WARNING.
+        Returns whether the model cannot be watched (its last values are then stale).
+        """
+        young = isinstance(exc, ValidationError) and exc.field == "window"
+        unwatchable = isinstance(exc, NotFoundError) or (
+            isinstance(exc, ValidationError) and exc.field == "model"
+        )
+        if found and unwatchable:
+            if self._passed_over.get(model) != str(exc):
+                self._passed_over[model] = str(exc)
+                logger.info("drift of %s: not watched: %s", model, exc)
+            return True
+        logger.log(logging.INFO if young else logging.WARNING,
+                   "drift of %s: not measured this time: %s", model, exc)  # fmt: skip
+        return unwatchable
 
     def apply_retention(self) -> None:
         """Drop the offline partitions past each view's retention once."""

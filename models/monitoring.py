@@ -12,18 +12,22 @@ metrics ``psi.<input>``, ``max_psi``, ``drifted_inputs``), which is the drift me
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
 import pandas as pd
 
+from featurestore.definitions import Definitions
+from featurestore.definitions import FeatureRef
 from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
 from featurestore.offline import PostgresOfflineStore
 from featurestore.offline import TrainingRequest
 from models._mlflow import mlflow
 from models._mlflow import quiet
+from models.data.dataset import SAMPLE_VIEW
 from models.data.source import DataWindow
 from models.data.source import continuation
 from models.data.source import latest_time
@@ -39,7 +43,7 @@ from models.registry import ModelRef
 from models.registry import ModelRegistry
 from models.tracking import read_reference
 
-__all__ = ["DriftReport", "log_drift", "measure_drift"]
+__all__ = ["DriftInputs", "DriftReport", "drift_inputs", "log_drift", "measure_drift"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,62 @@ class DriftReport:
         return [f for f in self.features if f.drifted]
 
 
+@dataclass(frozen=True)
+class DriftInputs:
+    """What a model version reads, as drift measures it."""
+
+    request: TrainingRequest
+    views: tuple[str, ...]
+    """The views its features read, in order."""
+    columns: tuple[str, ...]
+    """Its input columns (``view__feature``); those of the feature service when it has one."""
+    transformed: bool
+    """Whether the inputs go through the training transform (:func:`models.inputs.model_inputs`)
+    as ``featurestore train``'s models do; another model sees the features as they are."""
+
+
+def drift_inputs(registry: ModelRegistry, ref: ModelRef, definitions: Definitions) -> DriftInputs:
+    """The inputs of a version: its ``feature_service`` tag's, else its signature's.
+
+    ``featurestore train`` tags each version with the feature service it was trained on; a
+    model registered any other way is read by its signature's ``view__feature`` names, as
+    Predict reads it.
+
+    Raises:
+        ValidationError: the version has neither, or a signature input is not a feature.
+        NotFoundError: the service or a feature is not defined.
+    """
+    service = ref.tags.get("feature_service")
+    if service:
+        features = definitions.service(service).features
+        columns = tuple(r.column for r in features)
+        request = TrainingRequest(feature_service=service, full_feature_names=True)
+        return DriftInputs(request, _views(features), columns, transformed=True)
+    columns = registry.input_names(ref)
+    if not columns:
+        raise ValidationError(
+            f"{ref.uri} names no inputs: it has no feature_service tag and no signature of"
+            " features (view__feature)",
+            field="model",
+        )
+    refs: list[FeatureRef] = []
+    for column in columns:
+        feature = FeatureRef.of_column(column)
+        if feature is None:
+            raise ValidationError(
+                f"{ref.uri}: input {column!r} is not a feature named 'view__feature'",
+                field="model",
+            )
+        definitions.view(feature.view).feature(feature.feature)
+        refs.append(feature)
+    request = TrainingRequest(features=refs, full_feature_names=True)
+    return DriftInputs(request, _views(refs), columns, transformed=False)
+
+
+def _views(refs: Sequence[FeatureRef]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(r.view for r in refs))
+
+
 def measure_drift(
     store: PostgresOfflineStore,
     dsn: str,
@@ -71,24 +131,28 @@ def measure_drift(
 ) -> DriftReport:
     """PSI of the live window's inputs against the training reference of ``model_name@alias``.
 
+    The live rows are those of the view training samples (``rolling_1m``) where the model reads
+    it, else of the first view it reads, keyed by that view's entity (:func:`drift_inputs`).
+
     Raises:
-        NotFoundError: no such model or alias.
-        ValidationError: the window holds no rows with full windows, or too few for a PSI.
+        NotFoundError: no such model or alias, or the version has no drift reference.
+        ValidationError: the version names no inputs, the window holds no rows with full
+            windows, or too few for a PSI.
     """
     ref = registry.alias(model_name, alias)
     if ref is None:
         raise NotFoundError(f"model {model_name!r} has no {alias!r} version")
-    service = ref.tags.get("feature_service")
-    if not service:
-        raise ValidationError(f"{ref.uri} has no feature_service tag", field="model")
+    definitions = store.definitions
+    inputs = drift_inputs(registry, ref, definitions)
     reference = read_reference(registry, ref)
-    rows_view = store.definitions.view("rolling_1m")
+    rows_view = definitions.view(SAMPLE_VIEW if SAMPLE_VIEW in inputs.views else inputs.views[0])
+    key = definitions.entity(rows_view.entities[0]).join_key
     end = end or latest_time(dsn, rows_view)
     if end is None:
         raise ValidationError(f"{rows_view.source.table} is empty", field="window")
-    warm_up = store.definitions.warm_up(service)
+    warm_up = definitions.views_warm_up(inputs.views)
     since = end - window - warm_up
-    times = sample_times(dsn, rows_view, DataWindow(since, end))
+    times = sample_times(dsn, rows_view, DataWindow(since, end), key)
     continues = continuation(dsn, rows_view, since)
     warm = warm_rows(times["event_timestamp"], warm_up, continues=continues)
     samples = times[warm & (times["event_timestamp"] >= end - window).to_numpy()]
@@ -100,10 +164,10 @@ def measure_drift(
             f" before, and the windows fill at {fill:%Y-%m-%d %H:%M} UTC",
             field="window",
         )
-    request = TrainingRequest(feature_service=service, full_feature_names=True)
-    frame = store.to_pandas(samples, request)
-    columns = [c for c in frame.columns if "__" in c]
-    live = model_inputs(frame.astype({c: "float64" for c in columns}), columns)
+    frame = store.to_pandas(samples, inputs.request)
+    columns = list(inputs.columns)
+    values = frame[columns].astype("float64")
+    live = model_inputs(values, columns) if inputs.transformed else values
     features = population_stability(reference, pd.DataFrame(live), threshold)
     start = pd.Timestamp(samples["event_timestamp"].min()).to_pydatetime()
     return DriftReport(ref, start, end, threshold, features)

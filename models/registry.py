@@ -22,8 +22,9 @@ from featurestore.mlflow_models import load_pyfunc_model
 from models._mlflow import MlflowClient
 from models._mlflow import MlflowException
 from models._mlflow import mlflow
+from models._mlflow import quiet
 
-__all__ = ["CHAMPION", "ModelRef", "ModelRegistry"]
+__all__ = ["CHAMPION", "ModelRef", "ModelRegistry", "mlflow_error"]
 
 CHAMPION = "champion"
 """The alias Predict and the scorer serve."""
@@ -57,7 +58,12 @@ class ModelRef:
         return f"models:/{self.name}/{self.version}"
 
 
-def _translate(exc: Exception, doing: str) -> FeatureStoreError:
+def mlflow_error(exc: Exception, doing: str) -> FeatureStoreError:
+    """The store's error for an MLflow client's ``exc`` met while ``doing`` (the one mapping).
+
+    A missing resource is :class:`NotFoundError`; an MLflow server that answered with another
+    error, :class:`FeatureStoreError`; no answer, :class:`BackendUnavailableError`.
+    """
     if isinstance(exc, MlflowException) and exc.error_code == "RESOURCE_DOES_NOT_EXIST":
         return NotFoundError(f"{doing}: {exc.message}")
     if isinstance(exc, MlflowException) and "API request" not in str(exc):
@@ -90,7 +96,7 @@ class ModelRegistry:
         try:
             mv = self.client.get_model_version_by_alias(name, alias)
         except _ERRORS as exc:
-            error = _translate(exc, f"reading alias {alias!r} of model {name!r}")
+            error = mlflow_error(exc, f"reading alias {alias!r} of model {name!r}")
             if isinstance(error, NotFoundError) or (
                 isinstance(exc, MlflowException) and exc.error_code == "INVALID_PARAMETER_VALUE"
             ):
@@ -98,12 +104,42 @@ class ModelRegistry:
             raise error from exc
         return _ref(mv)
 
+    def champions(self) -> list[str]:
+        """The names of the registered models that have a version aliased ``champion``, sorted.
+
+        Every page of MLflow's search: a registry of many models is read whole.
+        """
+        names: list[str] = []
+        token: str | None = None
+        try:
+            while True:
+                page = self.client.search_registered_models(max_results=100, page_token=token)
+                names += [m.name for m in page if CHAMPION in (m.aliases or {})]
+                token = page.token
+                if not token:
+                    return sorted(names)
+        except _ERRORS as exc:
+            raise mlflow_error(exc, "listing the registered models") from exc
+
+    def input_names(self, ref: ModelRef) -> tuple[str, ...]:
+        """The input column names of a version's signature (``view__feature``); () without one."""
+        try:
+            self._set_global_uris()
+            with quiet():
+                info = mlflow.models.get_model_info(ref.uri)
+        except _ERRORS as exc:
+            raise mlflow_error(exc, f"reading the signature of {ref.uri}") from exc
+        schema = None if info.signature is None else info.signature.inputs
+        if schema is None or not schema.has_input_names():
+            return ()
+        return tuple(schema.input_names())
+
     def version(self, name: str, version: str) -> ModelRef:
         """One version, with its tags."""
         try:
             mv = self.client.get_model_version(name, version)
         except _ERRORS as exc:
-            raise _translate(exc, f"reading version {version} of model {name!r}") from exc
+            raise mlflow_error(exc, f"reading version {version} of model {name!r}") from exc
         return _ref(mv)
 
     def promote(self, name: str, version: str, alias: str = CHAMPION) -> None:
@@ -113,7 +149,7 @@ class ModelRegistry:
             now = datetime.now(UTC).isoformat()
             self.client.set_model_version_tag(name, version, f"{PROMOTED_AT}.{alias}", now)
         except _ERRORS as exc:
-            raise _translate(exc, f"setting alias {alias!r} of model {name!r}") from exc
+            raise mlflow_error(exc, f"setting alias {alias!r} of model {name!r}") from exc
 
     def tag(self, ref: ModelRef, tags: dict[str, str]) -> None:
         """Set tags on a model version."""
@@ -121,22 +157,28 @@ class ModelRegistry:
             for key, value in tags.items():
                 self.client.set_model_version_tag(ref.name, ref.version, key, value)
         except _ERRORS as exc:
-            raise _translate(exc, f"tagging version {ref.version} of {ref.name!r}") from exc
+            raise mlflow_error(exc, f"tagging version {ref.version} of {ref.name!r}") from exc
 
     def load(self, ref: ModelRef) -> Any:
         """The ``mlflow.pyfunc`` model of a version."""
         try:
-            # Artifacts under mlflow-artifacts:/ resolve through the global tracking URI, so a
-            # process that never logged a run (the scorer) must set it, not just the registry's.
-            mlflow.set_tracking_uri(self.tracking_uri)
-            mlflow.set_registry_uri(self.tracking_uri)
+            self._set_global_uris()
             return load_pyfunc_model(ref.uri)
         except _ERRORS as exc:
-            raise _translate(exc, f"loading {ref.uri}") from exc
+            raise mlflow_error(exc, f"loading {ref.uri}") from exc
+
+    def _set_global_uris(self) -> None:
+        """Make this server MLflow's global tracking and registry server.
+
+        ``models:/`` URIs and artifacts under ``mlflow-artifacts:/`` resolve through the global
+        URIs, so a process that never logged a run (the scorer, the monitor) must set them.
+        """
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
 
     def delete(self, name: str) -> None:
         """Delete a registered model and all its versions (tests clean up with it)."""
         try:
             self.client.delete_registered_model(name)
         except _ERRORS as exc:
-            raise _translate(exc, f"deleting model {name!r}") from exc
+            raise mlflow_error(exc, f"deleting model {name!r}") from exc

@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from mlflow.models import infer_signature
 
+from featurestore.errors import BackendUnavailableError
+from featurestore.errors import NotFoundError
+from featurestore.errors import ValidationError
+from models._mlflow import MlflowException
 from models._mlflow import mlflow
 from models._mlflow import quiet
 from models.drift import reference_histograms
@@ -20,9 +25,16 @@ from models.registered import MODEL_CODE
 from models.registry import CHAMPION
 from models.registry import ModelRef
 from models.registry import ModelRegistry
+from models.registry import mlflow_error
 from models.training.base import TrainedModel
 
-__all__ = ["DRIFT_REFERENCE", "LoggedModel", "log_and_register", "read_reference"]
+__all__ = [
+    "DRIFT_REFERENCE",
+    "LoggedModel",
+    "log_and_register",
+    "log_drift_reference",
+    "read_reference",
+]
 
 DRIFT_REFERENCE = "drift_reference.json"
 """Run artifact: the training inputs' histograms that drift is measured against."""
@@ -133,15 +145,56 @@ def _params(trained: TrainedModel) -> dict[str, Any]:
     }
 
 
-def read_reference(registry: ModelRegistry, ref: ModelRef) -> dict[str, Any]:
-    """The drift reference a version's run recorded."""
-    assert ref.run_id is not None
-    with quiet(), tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=ref.run_id,
-            artifact_path=DRIFT_REFERENCE,
-            dst_path=tmp,
-            tracking_uri=registry.tracking_uri,
+def log_drift_reference(inputs: pd.DataFrame) -> None:
+    """Record the training ``inputs`` as the drift reference of the active MLflow run.
+
+    For a model trained outside ``featurestore train``: call it in the run that logs the model,
+    with the frame it was fitted on (columns ``view__feature``, as its signature names them).
+    The monitor and ``featurestore drift`` then measure each input of the live rows against
+    these histograms (deciles of each column, and its share of missing values).
+
+    Raises:
+        ValidationError: no run is active, or a column is not numeric.
+    """
+    if mlflow.active_run() is None:
+        raise ValidationError(
+            "no active MLflow run: record the reference inside the `with mlflow.start_run():`"
+            " that logs the model",
+            field="run",
         )
-        data: dict[str, Any] = json.loads(Path(path).read_text())
+    try:
+        values = inputs.astype("float64")
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"the model inputs must be numbers: {exc}", field="inputs") from exc
+    with quiet():
+        mlflow.log_dict(reference_histograms(values), DRIFT_REFERENCE)
+
+
+def read_reference(registry: ModelRegistry, ref: ModelRef) -> dict[str, Any]:
+    """The drift reference a version's run recorded.
+
+    Raises:
+        NotFoundError: the version has no run, or its run no reference (saying how to log one).
+        BackendUnavailableError: MLflow cannot be reached.
+    """
+    missing = (
+        f"{ref.uri} has no drift reference ({DRIFT_REFERENCE} of its run): log one in the run"
+        " that logs the model, models.tracking.log_drift_reference(inputs)"
+    )
+    if ref.run_id is None:
+        raise NotFoundError(missing)
+    try:
+        with quiet(), tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=ref.run_id,
+                artifact_path=DRIFT_REFERENCE,
+                dst_path=tmp,
+                tracking_uri=registry.tracking_uri,
+            )
+            data: dict[str, Any] = json.loads(Path(path).read_text())
+    except (MlflowException, OSError) as exc:
+        error = mlflow_error(exc, f"reading the drift reference of {ref.uri}")
+        if isinstance(error, BackendUnavailableError):
+            raise error from exc
+        raise NotFoundError(missing) from exc
     return data

@@ -154,8 +154,10 @@ class MetricsSettings(_Section):
     """How often the monitor recomputes the PSI of each model input."""
     drift_window_minutes: int = Field(default=60, ge=1)
     """The live window the monitor compares with each model's training set."""
-    drift_models: tuple[str, ...] = ("featurestore-anomaly",)
-    """The registered models (alias ``champion``) whose inputs the monitor watches."""
+    drift_models: tuple[str, ...] | None = None
+    """The registered models (alias ``champion``) whose inputs the monitor watches
+    (comma-separated; empty: none). Unset, every registered model that has a champion: one
+    without a drift reference is passed over, said once at INFO."""
     lag_interval_s: float = Field(default=5.0, gt=0)
     """How often the monitor measures each processor's lag against its topic."""
     lag_processors: tuple[str, ...] | None = None
@@ -280,10 +282,9 @@ class DashboardSettings(_Section):
     """Minutes of 1-minute candles, anomalies, predictions and metrics shown."""
     max_symbols: int = Field(default=20, ge=1, le=200)
     """The most symbols shown (the most active in the history window)."""
-    models: tuple[str, ...] = (
-        "featurestore-anomaly", "featurestore-direction", "featurestore-regime",
-    )  # fmt: skip
-    """The registered models whose champion, predictions and drift the models panel shows."""
+    models: tuple[str, ...] | None = None
+    """The registered models whose champion, predictions and drift the models panel shows
+    (comma-separated). Unset, every registered model that has a champion."""
     outcome_horizon_s: float = Field(default=60.0, gt=0)
     """A prediction's outcome is the change of the symbol's close over this many seconds."""
     grpc_token: SecretStr | None = None

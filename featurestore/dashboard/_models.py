@@ -1,6 +1,7 @@
 """The models panel: champions, live predictions with what followed, drift over time.
 
-Champions come from the model registry (MLflow, alias ``champion``). Predictions are made here,
+Champions come from the model registry (MLflow, alias ``champion``): those of the models
+``dashboard.models`` names, else of every registered model that has one. Predictions are made here,
 through the gRPC API's Predict (logged by the server like any other), every
 ``outcome_horizon / 6`` for the first symbols; each is paired, once ``outcome_horizon`` has
 passed, with the change of the symbol's online close over that time: the outcome that followed.
@@ -25,6 +26,8 @@ from models.registry import ModelRegistry
 __all__ = ["ModelsPanel"]
 
 _CLOSE = "bars_1m:close"
+_FIND_EVERY_S = 30.0
+"""How often the registry is searched for the models that have a champion (when none are named)."""
 
 
 @dataclass
@@ -61,7 +64,7 @@ class ModelsPanel:
         registry: ModelRegistry,
         prometheus: PrometheusApi,
         *,
-        models: Sequence[str],
+        models: Sequence[str] | None,
         horizon_s: float,
         drift_alert: float,
         symbols_predicted: int = 5,
@@ -69,7 +72,10 @@ class ModelsPanel:
         self._client = client
         self._registry = registry
         self._prometheus = prometheus
-        self._models = list(models)
+        self._named = None if models is None else list(models)
+        """The models shown; None: every registered model that has a champion."""
+        self._found: list[str] = []
+        self._found_at = -_FIND_EVERY_S
         self._horizon_s = horizon_s
         self._drift_alert = drift_alert
         """DriftHigh's threshold, drawn on the drift chart."""
@@ -105,9 +111,18 @@ class ModelsPanel:
             ],
         }
 
+    def _shown_models(self) -> list[str]:
+        if self._named is not None:
+            return self._named
+        now = time.monotonic()
+        if now - self._found_at >= _FIND_EVERY_S:
+            self._found = self._registry.champions()
+            self._found_at = now
+        return self._found
+
     def _read_champions(self) -> dict[str, dict[str, Any]]:
         champions = {}
-        for name in self._models:
+        for name in self._shown_models():
             ref = self._registry.alias(name, CHAMPION)
             if ref is None:
                 champions[name] = {"model": name, "version": None, "since": None}

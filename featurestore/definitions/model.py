@@ -538,8 +538,11 @@ class Definitions:
         adds its upstream view's warm-up.
         """
         services = self.services if service is None else (self.service(service),)
-        read = {ref.view for s in services for ref in s.features}
-        return max((self._view_warm_up(self.view(name)) for name in read), default=timedelta(0))
+        return self.views_warm_up({ref.view for s in services for ref in s.features})
+
+    def views_warm_up(self, views: Iterable[str]) -> timedelta:
+        """How long after its stream starts a row has every window of the named ``views`` full."""
+        return max((self._view_warm_up(self.view(name)) for name in views), default=timedelta(0))
 
     def _view_warm_up(self, view: FeatureView) -> timedelta:
         if view.stream is None:

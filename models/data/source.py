@@ -55,7 +55,7 @@ class DataWindow:
 
 
 def _where(
-    view: FeatureView, window: DataWindow, pad: timedelta
+    view: FeatureView, window: DataWindow, pad: timedelta, key: str = "symbol"
 ) -> tuple[sql.Composed, list[object]]:
     ts = sql.Identifier(view.source.timestamp_field)
     clauses: list[sql.Composable] = [sql.SQL("TRUE")]
@@ -67,7 +67,7 @@ def _where(
         clauses.append(sql.SQL("{} <= %s").format(ts))
         params.append(window.end + pad)
     if window.symbols is not None:
-        clauses.append(sql.SQL("symbol = ANY(%s)"))
+        clauses.append(sql.SQL("{} = ANY(%s)").format(sql.Identifier(key)))
         params.append(list(window.symbols))
     return sql.SQL(" AND ").join(clauses), params
 
@@ -81,14 +81,19 @@ def _read(dsn: str, query: sql.Composed, params: list[object], columns: list[str
     return frame
 
 
-def sample_times(dsn: str, view: FeatureView, window: DataWindow) -> pd.DataFrame:
-    """The distinct ``symbol, event_timestamp`` of ``view``'s rows in the window, in time order."""
-    where, params = _where(view, window, timedelta(0))
+def sample_times(
+    dsn: str, view: FeatureView, window: DataWindow, key: str = "symbol"
+) -> pd.DataFrame:
+    """The distinct ``key, event_timestamp`` of ``view``'s rows in the window, in time order.
+
+    ``key``: the view's join key (``window.symbols`` are values of it).
+    """
+    where, params = _where(view, window, timedelta(0), key)
     ts = sql.Identifier(view.source.timestamp_field)
     query = sql.SQL(
-        "SELECT DISTINCT symbol, {ts} FROM {table} WHERE {where} ORDER BY {ts}, symbol"
-    ).format(ts=ts, table=table_identifier(view.source.table), where=where)
-    frame = _read(dsn, query, params, ["symbol", "event_timestamp"])
+        "SELECT DISTINCT {key}, {ts} FROM {table} WHERE {where} ORDER BY {ts}, {key}"
+    ).format(key=sql.Identifier(key), ts=ts, table=table_identifier(view.source.table), where=where)
+    frame = _read(dsn, query, params, [key, "event_timestamp"])
     if frame.empty:
         raise ValidationError(
             f"no rows in {view.source.table} for this window; nothing to train on", field="window"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.sklearn_models import register_sklearn_versions
+from bench.user_models import register_sklearn_versions
 from featurestore.config import Settings
 
 COLUMNS = ["bars_1m__close", "rolling_1m__vwap_5m", "bars_1m__volume"]

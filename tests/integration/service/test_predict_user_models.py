@@ -23,6 +23,7 @@ import pytest
 from featurestore_client import FeatureStoreClient
 from featurestore_client import RetryPolicy
 
+from bench.user_models import register_booster
 from featurestore.config import Settings
 from featurestore.online import EntityKey
 from featurestore.online import FeatureRow
@@ -81,42 +82,34 @@ def _export(client: FeatureStoreClient) -> pd.DataFrame:
 
 def _log(stack: Settings, name: str, flavor: str, x: pd.DataFrame, y: pd.Series) -> None:
     """Train and log the way a user would, with MLflow's own flavor; alias champion -> 1."""
+    if flavor == "xgboost":
+        import xgboost as xgb
+
+        booster = xgb.train({"max_depth": 3}, xgb.DMatrix(x, label=y), 25)
+        register_booster(stack, name, f"test-{name}", booster, x)
+        return
+    import mlflow.sklearn
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     from models._mlflow import mlflow
 
     mlflow.set_tracking_uri(stack.mlflow.tracking_uri)
     mlflow.set_experiment(f"test-{name}")
     with mlflow.start_run(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # MLflow's advice while logging
-        if flavor == "xgboost":
-            import mlflow.xgboost
-            import xgboost as xgb
-
-            booster = xgb.train({"max_depth": 3}, xgb.DMatrix(x, label=y), 25)
-            signature = mlflow.models.infer_signature(x, booster.predict(xgb.DMatrix(x)))
-            mlflow.xgboost.log_model(
-                booster,
-                name="model",
-                signature=signature,
-                registered_model_name=name,
-                pip_requirements=["xgboost"],  # inferring them runs the model in a child: seconds
-            )
-        else:
-            import mlflow.sklearn
-            from sklearn.ensemble import HistGradientBoostingClassifier
-
-            classifier = HistGradientBoostingClassifier(max_iter=25).fit(x, y > y.median())
-            signature = mlflow.models.infer_signature(x, classifier.predict_proba(x)[:, 1])
-            mlflow.sklearn.log_model(  # MLflow's default format (skops), not a pickle
-                classifier,
-                name="model",
-                signature=signature,
-                registered_model_name=name,
-                pyfunc_predict_fn="predict_proba",
-                pip_requirements=["scikit-learn"],
-                skops_trusted_types=[
-                    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
-                ],
-            )
+        classifier = HistGradientBoostingClassifier(max_iter=25).fit(x, y > y.median())
+        signature = mlflow.models.infer_signature(x, classifier.predict_proba(x)[:, 1])
+        mlflow.sklearn.log_model(  # MLflow's default format (skops), not a pickle
+            classifier,
+            name="model",
+            signature=signature,
+            registered_model_name=name,
+            pyfunc_predict_fn="predict_proba",
+            pip_requirements=["scikit-learn"],
+            skops_trusted_types=[
+                "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+            ],
+        )
     mlflow.MlflowClient().set_registered_model_alias(name, "champion", "1")
 
 
