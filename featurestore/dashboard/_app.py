@@ -9,6 +9,7 @@ whose source fails shows the error in place of its data, and the others go on.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from starlette.routing import Route
 
 from featurestore.config import Settings
 
-__all__ = ["Dashboard", "build_dashboard", "create_app"]
+__all__ = ["Dashboard", "build_dashboard", "create_app", "json_ready"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class Dashboard:
         for name, gather in self.panels.items():
             began = time.monotonic()
             try:
-                snapshot[name] = gather(snapshot)
+                snapshot[name] = json_ready(gather(snapshot))
             except Exception as exc:  # shown on the page; the other panels still fill
                 logger.warning("%s panel: %s", name, exc)
                 snapshot[name] = {"error": f"{type(exc).__name__}: {exc}"}
@@ -77,6 +78,21 @@ class Dashboard:
         if self._thread is not None:
             self._thread.join(30)
         self.close_sources()
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every NaN or infinite float as None: JSON has no such numbers.
+
+    Panels carry them where the store does (an LSTM's score before its entity has the history
+    it needs, a feature of a view not filled yet); the page shows None as a dash.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    return value
 
 
 def _page(refresh_s: float) -> str:

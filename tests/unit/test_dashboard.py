@@ -10,10 +10,12 @@ from typing import cast
 from featurestore_client import Anomaly
 from featurestore_client import FeatureStoreClient
 from featurestore_client import RetryPolicy
+from starlette.testclient import TestClient
 
 from featurestore.config import load_settings
 from featurestore.dashboard import Dashboard
 from featurestore.dashboard._app import _page
+from featurestore.dashboard._app import create_app
 from featurestore.dashboard._market import AnomalyFeed
 from featurestore.dashboard._models import _Prediction
 from featurestore.dashboard._models import shown_predictions
@@ -33,6 +35,22 @@ def test_a_failing_panel_shows_its_error_and_the_others_still_fill() -> None:
     assert snapshot["pipeline"]["error"] == "ConnectionError: prometheus is away"
     assert snapshot["models"]["seen"] == ["A"]  # later panels see earlier ones
     assert snapshot["generated_at"]
+
+
+def test_numbers_json_lacks_reach_the_page_as_null() -> None:
+    # Predict scores an LSTM NaN before its entity has history: the snapshot must still render.
+    nan, inf = float("nan"), float("inf")
+    board = Dashboard(
+        load_settings({}),
+        {"models": lambda _: {"predictions": [{"score": nan, "close": 1.5}], "psi": (inf, -inf)}},
+    )
+    board.snapshot = board.gather_once()
+    with TestClient(create_app(board)) as http:
+        answer = http.get("/api/snapshot")  # Starlette renders JSON strictly (no NaN)
+    assert answer.status_code == 200
+    models = answer.json()["models"]
+    assert models["predictions"] == [{"score": None, "close": 1.5}]
+    assert models["psi"] == [None, None]
 
 
 def test_the_page_polls_at_the_configured_refresh() -> None:
