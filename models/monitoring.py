@@ -105,7 +105,8 @@ def drift_inputs(registry: ModelRegistry, ref: ModelRef, definitions: Definition
         feature = FeatureRef.of_column(column)
         if feature is None:
             raise ValidationError(
-                f"{ref.uri}: input {column!r} is not a feature named 'view__feature'",
+                f"{ref.uri}: input {column!r} is not a feature named 'view__feature' (drift is"
+                " measured for models of features, as Predict serves them)",
                 field="model",
             )
         definitions.view(feature.view).feature(feature.feature)

@@ -284,11 +284,14 @@ class PartitionJob:
         return to_ipc(table) if table.num_rows else b""
 
     def write_online(self, res: PartitionResources, latest: dict[str, pa.Table]) -> int:
-        """Write each entity's latest rows to Redis (write-if-newer); returns the rows written."""
+        """Write each entity's latest rows to Redis (write-if-newer); returns the rows written.
+
+        A view declared ``online=False`` is left out: its rows go to its offline table only.
+        """
         tables = [
-            (name, table, self.views.view(name).feature_names)
+            (name, table, view.feature_names)
             for name, table in latest.items()
-            if table.num_rows
+            if table.num_rows and (view := self.views.view(name)).online
         ]
         return res.online.write_tables(tables, self.views.join_key).written if tables else 0
 

@@ -97,6 +97,7 @@ def minute_view(
     rows: str,
     description: str,
     derived: Mapping[str, str] | None = None,
+    online: bool = True,
 ) -> StreamFeatureView:
     """A view of ``source``'s topic, tiled by the minute, whose rows live an hour online.
 
@@ -110,6 +111,8 @@ def minute_view(
             ``window_end`` at the end of each minute.
         description: What the view holds.
         derived: Features computed from the aggregated ones, name -> expression.
+        online: False (Feast's ``online=False``): offline only, its rows in its offline table
+            and none in the online store (features only trained on).
     """
     return StreamFeatureView(
         name=name,
@@ -120,6 +123,7 @@ def minute_view(
         aggregations=aggregations,
         timestamp_field="event_time",
         tiling_hop_size=timedelta(minutes=1),
+        online=online,
         tags={
             "featurestore.rows": rows,
             **{f"featurestore.derived.{n}": text for n, text in (derived or {}).items()},

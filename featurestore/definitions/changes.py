@@ -252,6 +252,7 @@ def _view_fields(view: FeatureView) -> dict[str, str | None]:
         "kind": "stream" if view.stream is not None else "batch",
         "entities": ", ".join(view.entities),
         "ttl": str(view.ttl),
+        "online": "yes" if view.online else "no (offline only)",
         "description": _quoted(view.description),
         "tags": _tags(view.tags),
         "offline table": src.table,

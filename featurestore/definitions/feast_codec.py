@@ -200,7 +200,7 @@ def to_feast_objects(definitions: Definitions, *, kafka_bootstrap: str = "") -> 
                 ttl=view.ttl,
                 schema=schema,
                 source=_postgres_source(view),
-                online=True,
+                online=view.online,
                 tags=dict(view.tags),
                 description=view.description,
             )
@@ -264,6 +264,7 @@ def _view_from_feast(view: Any) -> FeatureView:
         tags=tags,
         description=view.description,
         stream=stream,
+        online=bool(view.online),
     )
 
 

@@ -221,11 +221,6 @@ def stream_from_feast(view: Any) -> tuple[StreamComputation, dict[str, str]]:
             f"{where}: version {view.version!r}: this store keeps one version of a view, the"
             " latest applied; apply another version as a view of its own name"
         )
-    if not view.online:
-        raise ConfigurationError(
-            f"{where}: online=False, but the processors write every stream view to the online"
-            " store as well as to its offline table; leave online at its default (True)"
-        )
     tags = dict(view.tags)
     _check_tags(tags, _VIEW_TAGS, (DERIVED_TAG, LAST_TILES_TAG), where)
     rows = tags.get(ROWS_TAG, _WINDOW_END)
@@ -367,7 +362,7 @@ def stream_view_to_feast(
         ],
         timestamp_field=source.timestamp_field,
         tiling_hop_size=stream.tile,
-        online=True,
+        online=view.online,
         tags=view_tags,
         description=view.description,
     )

@@ -469,6 +469,10 @@ class FeatureView:
     description: str = ""
     stream: StreamComputation | None = None
     """How the processors compute it (None: written by something else)."""
+    online: bool = True
+    """False (Feast's ``online=False``): offline only. The processors write its rows to its
+    offline table and not to the online store, and the online catalog refuses it by name:
+    features only trained on cost no Redis memory."""
 
     @property
     def feature_names(self) -> tuple[str, ...]:

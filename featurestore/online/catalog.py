@@ -62,6 +62,8 @@ class StaticCatalog:
     project: str
     views: Mapping[str, FeatureViewSpec] = field(default_factory=dict)
     services: Mapping[str, tuple[FeatureRef, ...]] = field(default_factory=dict)
+    offline_only: frozenset[str] = frozenset()
+    """Views declared ``online=False``: not in the online store, refused by name."""
 
     @classmethod
     def of(
@@ -69,16 +71,24 @@ class StaticCatalog:
         project: str,
         views: Iterable[FeatureViewSpec],
         services: Mapping[str, Iterable[FeatureRef]] | None = None,
+        offline_only: Iterable[str] = (),
     ) -> StaticCatalog:
-        """Build a catalog; every service's features must exist in ``views``."""
+        """Build a catalog; every service's features must exist in ``views``.
+
+        A service may read an ``offline_only`` view (a training set's): a request for it is
+        refused by :meth:`view`, naming the view.
+        """
         by_name = {view.name: view for view in views}
         catalog = cls(
             project,
             by_name,
             {name: tuple(refs) for name, refs in (services or {}).items()},
+            frozenset(offline_only) - set(by_name),
         )
         for name, refs in catalog.services.items():
             for ref in refs:
+                if ref.view in catalog.offline_only:
+                    continue
                 try:
                     catalog.view(ref.view).feature(ref.feature)
                 except NotFoundError as exc:
@@ -86,10 +96,15 @@ class StaticCatalog:
         return catalog
 
     def view(self, name: str) -> FeatureViewSpec:
-        """The view called ``name``."""
+        """The view called ``name`` (:class:`NotFoundError` naming why there is none)."""
         try:
             return self.views[name]
         except KeyError:
+            if name in self.offline_only:
+                raise NotFoundError(
+                    f"feature view {name} is offline only (online=False): its rows are in its"
+                    " offline table, read them with ExportTrainingDataset"
+                ) from None
             raise NotFoundError(f"feature view {name} does not exist") from None
 
     def feature_service(self, name: str) -> tuple[FeatureRef, ...]:
@@ -158,6 +173,7 @@ def catalog_from_feast(store: Any) -> StaticCatalog:
     with quiet_stream_warnings():
         feast_views = [*store.list_feature_views(), *store.list_stream_feature_views()]
     views = []
+    offline_only: list[str] = []
     for view in feast_views:
         ttl = view.ttl if view.ttl and view.ttl > timedelta(0) else None
         key_types: dict[str, ValueType] = {}
@@ -172,6 +188,9 @@ def catalog_from_feast(store: Any) -> StaticCatalog:
         )
         join_keys = tuple(view.join_keys)  # the names of its entity columns
         types = tuple(key_types[key] for key in join_keys)
+        if not view.online:
+            offline_only.append(view.name)
+            continue
         views.append(FeatureViewSpec(view.name, join_keys, features, ttl, types))
     services = {
         service.name: [
@@ -181,11 +200,14 @@ def catalog_from_feast(store: Any) -> StaticCatalog:
         ]
         for service in store.list_feature_services()
     }
-    return StaticCatalog.of(store.project, views, services)
+    return StaticCatalog.of(store.project, views, services, offline_only)
 
 
 def catalog_from_definitions(definitions: Definitions) -> StaticCatalog:
     """Every view (stream views too) and feature service of ``definitions``.
+
+    Views declared ``online=False`` are not served: :meth:`StaticCatalog.view` refuses them by
+    name.
 
     The same catalog as :func:`catalog_from_feast` reads from a registry they were applied to.
 
@@ -206,9 +228,11 @@ def catalog_from_definitions(definitions: Definitions) -> StaticCatalog:
             tuple(entities[name].value_type for name in view.entities),
         )
         for view in definitions.views
+        if view.online
     ]
     services = {service.name: service.features for service in definitions.services}
-    return StaticCatalog.of(definitions.project, views, services)
+    offline_only = [view.name for view in definitions.views if not view.online]
+    return StaticCatalog.of(definitions.project, views, services, offline_only)
 
 
 def catalog_from_feast_repo(repo_path: Path) -> StaticCatalog:

@@ -33,6 +33,7 @@ from featurestore.definitions import ValueType
 from featurestore.definitions import load_repo
 from featurestore.definitions import market_definitions
 from featurestore.definitions import stream_definitions
+from featurestore.definitions.changes import diff_definitions
 from featurestore.definitions.feast_codec import from_feast
 from featurestore.definitions.feast_codec import to_feast_objects
 from featurestore.definitions.registry import read_registry
@@ -442,11 +443,6 @@ def _write_repo(folder: Path, trades: str) -> Path:
             r"^feature view 'rolling_1m': a udf",
         ),
         (
-            "{original}\nbars_1m.online = False\n",
-            r"^feature view 'bars_1m': online=False, but the processors write every stream view"
-            r" to the online store",
-        ),
-        (
             '{original}\nbars_1m.stream_source.field_mapping = {{"px": "price"}}\n',
             r"^feature view 'bars_1m' source 'trades': field_mapping \{'px': 'price'\}"
             r" is not applied: the processors read the Avro fields by name; declare a renamed"
@@ -503,7 +499,6 @@ def _write_repo(folder: Path, trades: str) -> Path:
         "feast-chain",
         "feast-udf",
         "udf-set",
-        "offline-only",
         "field-mapping",
         "service-alias",
         "service-key-map",
@@ -523,6 +518,19 @@ def test_the_codec_refuses_what_feast_accepts_but_the_store_cannot_use(
         return
     with pytest.raises(ConfigurationError, match=message):
         load_repo(repo)
+
+
+def test_a_view_declared_online_false_is_offline_only_and_kept_so(
+    tmp_path: Path, sqlite_store: Callable[[str], Any]
+) -> None:
+    definitions = load_repo(_write_repo(tmp_path / "repo", "{original}\nbars_1m.online = False\n"))
+    assert {v.name: v.online for v in definitions.views} == {"bars_1m": False, "rolling_1m": True}
+    objects = to_feast_objects(definitions, kafka_bootstrap="broker:9092")
+    assert _through_registry(sqlite_store, objects, definitions.project) == definitions
+    before = load_repo(_write_repo(tmp_path / "before", "{original}"))
+    (change,) = diff_definitions(before, definitions).changes
+    assert change.name == "bars_1m"
+    assert [f.describe() for f in change.fields] == ["online yes -> no (offline only)"]
 
 
 def test_a_service_s_text_references_are_its_features_after_its_views(tmp_path: Path) -> None:
