@@ -115,7 +115,14 @@ class Monitor:
         watched = self.settings.metrics.lag_processors
         if watched is None:
             watched = tuple(p.name for p in topic_processors(self.settings))
-        for lag in consumer_lag(self.settings, watched):
+        measured = consumer_lag(self.settings, watched)
+        # A processor no longer watched (its topic's views removed) stops being exported: its
+        # last lag would keep ConsumerLagHigh on. The dicts stay the gauges' own.
+        kept = {(lag.processor, lag.topic) for lag in measured}
+        for values in (self.lag_records, self.lag_seconds):
+            for key in [key for key in values if key not in kept]:
+                del values[key]
+        for lag in measured:
             self.lag_records[(lag.processor, lag.topic)] = lag.records
             self.lag_seconds[(lag.processor, lag.topic)] = lag.seconds
 
@@ -150,6 +157,9 @@ class Monitor:
                 except FeatureStoreError as exc:
                     if self._not_measured(model, exc, found=named is None):
                         self._forget(model)
+                    continue
+                except Exception:  # a fault of one model's: the others are measured all the same
+                    logger.warning("drift of %s: not measured this time", model, exc_info=True)
                     continue
                 self._passed_over.pop(model, None)
                 # The measured version's values replace the model's: a promoted version's old

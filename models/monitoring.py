@@ -21,6 +21,7 @@ import pandas as pd
 
 from featurestore.definitions import Definitions
 from featurestore.definitions import FeatureRef
+from featurestore.definitions import ValueType
 from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
 from featurestore.offline import PostgresOfflineStore
@@ -84,7 +85,8 @@ def drift_inputs(registry: ModelRegistry, ref: ModelRef, definitions: Definition
     Predict reads it.
 
     Raises:
-        ValidationError: the version has neither, or a signature input is not a feature.
+        ValidationError: the version has neither; a signature input is not a feature, or not
+            a number; its views are of several entities (one sample row cannot key them all).
         NotFoundError: the service or a feature is not defined.
     """
     service = ref.tags.get("feature_service")
@@ -109,10 +111,30 @@ def drift_inputs(registry: ModelRegistry, ref: ModelRef, definitions: Definition
                 " measured for models of features, as Predict serves them)",
                 field="model",
             )
-        definitions.view(feature.view).feature(feature.feature)
+        kind = definitions.view(feature.view).feature(feature.feature).value_type
+        if kind not in _NUMBERS:
+            raise ValidationError(
+                f"{ref.uri}: input {column!r} is a {kind.value} feature; drift is measured on"
+                " numbers",
+                field="model",
+            )
         refs.append(feature)
+    views = _views(refs)
+    keys = sorted({definitions.entity(definitions.view(v).entities[0]).join_key for v in views})
+    if len(keys) > 1:
+        raise ValidationError(
+            f"{ref.uri} reads views of several entities (join keys {', '.join(keys)}): its"
+            " drift is not measured, as one sample row cannot key them all",
+            field="model",
+        )
     request = TrainingRequest(features=refs, full_feature_names=True)
-    return DriftInputs(request, _views(refs), columns, transformed=False)
+    return DriftInputs(request, views, columns, transformed=False)
+
+
+_NUMBERS = frozenset(
+    (ValueType.FLOAT64, ValueType.FLOAT32, ValueType.INT64, ValueType.INT32, ValueType.BOOL)
+)
+"""The feature types a model input is read as (float64, as Predict reads them)."""
 
 
 def _views(refs: Sequence[FeatureRef]) -> tuple[str, ...]:

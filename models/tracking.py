@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from featurestore.errors import BackendUnavailableError
 from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
 from models._mlflow import MlflowException
@@ -175,14 +174,15 @@ def read_reference(registry: ModelRegistry, ref: ModelRef) -> dict[str, Any]:
 
     Raises:
         NotFoundError: the version has no run, or its run no reference (saying how to log one).
-        BackendUnavailableError: MLflow cannot be reached.
+        ValidationError: the reference is not one :func:`log_drift_reference` writes.
+        BackendUnavailableError: MLflow cannot be reached; FeatureStoreError: it refused.
     """
-    missing = (
-        f"{ref.uri} has no drift reference ({DRIFT_REFERENCE} of its run): log one in the run"
-        " that logs the model, models.tracking.log_drift_reference(inputs)"
-    )
-    if ref.run_id is None:
-        raise NotFoundError(missing)
+    if ref.run_id is None or DRIFT_REFERENCE not in _artifacts(registry, ref):
+        raise NotFoundError(
+            f"{ref.uri} has no drift reference ({DRIFT_REFERENCE} of its run): log one in the"
+            " run that logs the model, models.tracking.log_drift_reference(inputs)"
+        )
+    doing = f"reading the drift reference of {ref.uri}"
     try:
         with quiet(), tempfile.TemporaryDirectory() as tmp:
             path = mlflow.artifacts.download_artifacts(
@@ -191,10 +191,30 @@ def read_reference(registry: ModelRegistry, ref: ModelRef) -> dict[str, Any]:
                 dst_path=tmp,
                 tracking_uri=registry.tracking_uri,
             )
-            data: dict[str, Any] = json.loads(Path(path).read_text())
+            text = Path(path).read_text()
     except (MlflowException, OSError) as exc:
-        error = mlflow_error(exc, f"reading the drift reference of {ref.uri}")
-        if isinstance(error, BackendUnavailableError):
-            raise error from exc
-        raise NotFoundError(missing) from exc
-    return data
+        raise mlflow_error(exc, doing) from exc
+    try:
+        data = json.loads(text)
+        ok = isinstance(data["bins"], int) and all(
+            {"edges", "shares", "missing"} <= set(f) for f in data["features"].values()
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        ok = False
+    if not ok:
+        raise ValidationError(
+            f"{ref.uri}: {DRIFT_REFERENCE} of its run is not a drift reference"
+            " (models.tracking.log_drift_reference writes one)",
+            field="model",
+        )
+    reference: dict[str, Any] = data
+    return reference
+
+
+def _artifacts(registry: ModelRegistry, ref: ModelRef) -> set[str]:
+    """The paths of the top-level artifacts of a version's run."""
+    assert ref.run_id is not None
+    try:
+        return {a.path for a in registry.client.list_artifacts(ref.run_id)}
+    except (MlflowException, OSError) as exc:
+        raise mlflow_error(exc, f"listing the artifacts of {ref.uri}'s run") from exc

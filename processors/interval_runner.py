@@ -279,7 +279,8 @@ class IntervalRunner:
                 summary.rows_by_view = {n: t.num_rows for n, t in step.rows.items()}
                 summary.rows = sum(summary.rows_by_view.values())
                 summary.online_rows += written
-                summary.observed = observations(batch, step.dead, step.latest, time.time())
+                online = self.job.online_tables(step.latest)
+                summary.observed = observations(batch, step.dead, online, time.time())
                 held = held_by(lane.states)
                 summary.state_tiles, summary.state_open_events = held.tiles, held.open_events
         if force:  # the commit in flight first: the steps since it go in the one below

@@ -173,7 +173,9 @@ class PartitionJob:
             written = sum(self.write_online(res, unpack_tables(blob)) for blob in repairs)
             written += self.write_online(res, step.latest)
             timer.lap("redis_s")
-            observed = observations(records, step.dead, step.latest, time.time())
+            observed = observations(
+                records, step.dead, self.online_tables(step.latest), time.time()
+            )
             dead = self.send_dead_letters(res, step.dead)
             timer.lap("dead_letters_s")
             counts = self.write_offline(res, cur, step.rows)
@@ -283,15 +285,25 @@ class PartitionJob:
         table = pa.concat_tables([s.rows[self.hook_view] for s in steps])
         return to_ipc(table) if table.num_rows else b""
 
-    def write_online(self, res: PartitionResources, latest: dict[str, pa.Table]) -> int:
+    def online_tables(self, latest: Mapping[str, pa.Table]) -> dict[str, pa.Table]:
+        """The latest rows that go to Redis: those of views not declared ``online=False``.
+
+        What :meth:`write_online` writes, and what freshness is measured on.
+        """
+        return {
+            name: table
+            for name, table in latest.items()
+            if table.num_rows and self.views.view(name).online
+        }
+
+    def write_online(self, res: PartitionResources, latest: Mapping[str, pa.Table]) -> int:
         """Write each entity's latest rows to Redis (write-if-newer); returns the rows written.
 
         A view declared ``online=False`` is left out: its rows go to its offline table only.
         """
         tables = [
-            (name, table, view.feature_names)
-            for name, table in latest.items()
-            if table.num_rows and (view := self.views.view(name)).online
+            (name, table, self.views.view(name).feature_names)
+            for name, table in self.online_tables(latest).items()
         ]
         return res.online.write_tables(tables, self.views.join_key).written if tables else 0
 

@@ -165,6 +165,7 @@ def describe(defs: Definitions) -> list[str]:
             f"  {view.name}  ttl={view.ttl}  table={src.table} "
             f"(ts {src.timestamp_field}, created {src.created_timestamp_column}, "
             f"partitions per {src.partition_interval})  entities={','.join(view.entities)}"
+            + ("" if view.online else "  offline only (online=False)")
         )
         if view.tags:
             lines.append("    tags: " + ", ".join(f"{k}={v}" for k, v in sorted(view.tags.items())))

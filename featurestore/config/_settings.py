@@ -284,7 +284,7 @@ class DashboardSettings(_Section):
     """The most symbols shown (the most active in the history window)."""
     models: tuple[str, ...] | None = None
     """The registered models whose champion, predictions and drift the models panel shows
-    (comma-separated). Unset, every registered model that has a champion."""
+    (comma-separated; empty: none). Unset, every registered model that has a champion."""
     outcome_horizon_s: float = Field(default=60.0, gt=0)
     """A prediction's outcome is the change of the symbol's close over this many seconds."""
     grpc_token: SecretStr | None = None

@@ -135,9 +135,54 @@ def test_lag_is_measured_for_every_processor_of_the_stack_a_topic_applied_since_
     assert asked.pop() == ("features", "features-quotes", "features-metrics", "features-orders")
     assert monitor.lag_records[("features-orders", "t")] == 7
     # Named ones only, or none.
+    # Its views removed: its last lag stops being exported (it would keep the alert on).
+    path.unlink()
+    monitor.measure_lag()
+    assert asked.pop() == ("features", "features-quotes", "features-metrics")
+    assert ("features-orders", "t") not in monitor.lag_records
+    assert ("features-orders", "t") not in monitor.lag_seconds
     for named, expected in (("features-quotes", ("features-quotes",)), ("", ())):
         chosen = load_settings(
             {"FEATURESTORE_DATA_DIR": str(tmp_path), "FEATURESTORE_METRICS__LAG_PROCESSORS": named}
         )
         Monitor(chosen, MeterProvider()).measure_lag()
         assert asked.pop() == expected
+
+
+def test_every_champion_is_watched_and_one_that_cannot_be_is_passed_over_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import featurestore.definitions.snapshot as snapshot
+    import models.monitoring as monitoring
+    from models.registry import ModelRegistry
+
+    settings = load_settings({"FEATURESTORE_DATA_DIR": str(tmp_path)})
+    assert settings.metrics.drift_models is None  # unset: every champion
+    monkeypatch.setattr(snapshot, "cached_definitions", lambda *_: market_definitions())
+    champions = ["broken", "mine", "noref"]
+    monkeypatch.setattr(ModelRegistry, "champions", lambda self: list(champions))
+
+    def measure(store: Any, dsn: str, registry: Any, model: str, **_: Any) -> Any:
+        if model == "noref":
+            raise NotFoundError("models:/noref/1 has no drift reference")
+        if model == "broken":
+            raise KeyError("bins")  # a fault of this model's: the others still measured
+        drift = FeatureDrift("flow_1m__trades_5m", 0.3, 120, True)
+        return SimpleNamespace(ref=SimpleNamespace(version="1"), features=[drift])
+
+    monkeypatch.setattr(monitoring, "measure_drift", measure)
+    monitor = Monitor(settings, MeterProvider())
+    with caplog.at_level(logging.INFO, logger="featurestore.monitor"):
+        monitor.measure_drift()
+        monitor.measure_drift()
+    assert monitor.psi == {("mine", "1", "flow_1m__trades_5m"): 0.3}
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    noref = [s for s in said if s[1].startswith("drift of noref")]
+    assert noref == [(logging.INFO, "drift of noref: not watched: models:/noref/1 has no drift"
+                      " reference")]  # fmt: skip
+    broken = [s for s in said if s[1].startswith("drift of broken")]
+    assert len(broken) == 2 and all(level == logging.WARNING for level, _ in broken)
+    # Its champion removed: its PSI is no longer exported (DriftHigh would stay on).
+    champions.remove("mine")
+    monitor.measure_drift()
+    assert monitor.psi == {}

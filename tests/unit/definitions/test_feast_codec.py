@@ -531,6 +531,8 @@ def test_a_view_declared_online_false_is_offline_only_and_kept_so(
     (change,) = diff_definitions(before, definitions).changes
     assert change.name == "bars_1m"
     assert [f.describe() for f in change.fields] == ["online yes -> no (offline only)"]
+    listed = [line for line in describe(definitions) if line.startswith("  bars_1m ")]
+    assert listed and listed[0].endswith("offline only (online=False)")
 
 
 def test_a_service_s_text_references_are_its_features_after_its_views(tmp_path: Path) -> None:
