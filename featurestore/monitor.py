@@ -145,7 +145,7 @@ class Monitor:
         registry = ModelRegistry(settings.mlflow.tracking_uri)
         window = timedelta(minutes=settings.metrics.drift_window_minutes)
         named = settings.metrics.drift_models
-        models = registry.champions() if named is None else named
+        models = registry.with_alias() if named is None else named
         for gone in {key[0] for key in self.psi} - set(models):
             self._forget(gone)
         with PostgresOfflineStore.from_settings(settings, definitions) as store:

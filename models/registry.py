@@ -104,8 +104,8 @@ class ModelRegistry:
             raise error from exc
         return _ref(mv)
 
-    def champions(self) -> list[str]:
-        """The names of the registered models that have a version aliased ``champion``, sorted.
+    def with_alias(self, alias: str = CHAMPION) -> list[str]:
+        """The names of the registered models that have a version aliased ``alias``, sorted.
 
         Every page of MLflow's search: a registry of many models is read whole.
         """
@@ -114,7 +114,7 @@ class ModelRegistry:
         try:
             while True:
                 page = self.client.search_registered_models(max_results=100, page_token=token)
-                names += [m.name for m in page if CHAMPION in (m.aliases or {})]
+                names += [m.name for m in page if alias in (m.aliases or {})]
                 token = page.token
                 if not token:
                     return sorted(names)

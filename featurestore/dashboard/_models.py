@@ -116,7 +116,7 @@ class ModelsPanel:
             return self._named
         now = time.monotonic()
         if now - self._found_at >= _FIND_EVERY_S:
-            self._found = self._registry.champions()
+            self._found = self._registry.with_alias()
             self._found_at = now
         return self._found
 

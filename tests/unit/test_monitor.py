@@ -160,7 +160,7 @@ def test_every_champion_is_watched_and_one_that_cannot_be_is_passed_over_once(
     assert settings.metrics.drift_models is None  # unset: every champion
     monkeypatch.setattr(snapshot, "cached_definitions", lambda *_: market_definitions())
     champions = ["broken", "mine", "noref"]
-    monkeypatch.setattr(ModelRegistry, "champions", lambda self: list(champions))
+    monkeypatch.setattr(ModelRegistry, "with_alias", lambda self: list(champions))
 
     def measure(store: Any, dsn: str, registry: Any, model: str, **_: Any) -> Any:
         if model == "noref":

@@ -13,9 +13,11 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from opentelemetry.sdk.metrics import MeterProvider
 
 from bench.user_models import register_booster
+from featurestore.cli import main
 from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
 from featurestore.monitor import Monitor
@@ -93,7 +95,7 @@ def test_the_monitor_watches_every_champion_and_passes_over_one_it_cannot_measur
     world: ModelsWorld, own: tuple[str, str, pd.DataFrame], caplog: pytest.LogCaptureFixture
 ) -> None:
     watched, unwatched, x = own
-    champions = world.registry.champions()
+    champions = world.registry.with_alias()
     assert {watched, unwatched, world.reports["anomaly"].logged.ref.name} <= set(champions)
     settings = world.settings.model_copy(
         update={"metrics": world.settings.metrics.model_copy(update={"drift_models": None})}
@@ -110,3 +112,22 @@ def test_the_monitor_watches_every_champion_and_passes_over_one_it_cannot_measur
     assert len(passed_over) == 1, [r.getMessage() for r in passed_over]  # once, not each pass
     assert passed_over[0].levelno == logging.INFO
     assert "not watched" in passed_over[0].getMessage()
+
+
+def test_the_drift_command_measures_every_champion_without_a_model_named(
+    world: ModelsWorld, own: tuple[str, str, pd.DataFrame]
+) -> None:
+    watched, unwatched, x = own
+    args = ["drift", "--project", world.definitions.project, "--no-log-mlflow"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"{watched} version 1: " in result.output
+    assert all(column in result.output for column in x.columns)
+    assert f"{unwatched}: not measured: models:/{unwatched}/1 has no drift reference" in (
+        result.output
+    )
+    anomaly = world.reports["anomaly"].logged.ref.name
+    assert f"{anomaly} version " in result.output  # featurestore train's, as before
+    # Named, a model that cannot be measured is an error of the command.
+    named = CliRunner().invoke(main, [*args, "--model", unwatched])
+    assert named.exit_code == 1 and "has no drift reference" in named.output

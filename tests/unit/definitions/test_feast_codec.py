@@ -40,6 +40,9 @@ from featurestore.definitions.registry import read_registry
 from featurestore.definitions.registry import register_objects
 from featurestore.definitions.repo import read_repo
 from featurestore.errors import ConfigurationError
+from featurestore.errors import NotFoundError
+from featurestore.online.catalog import catalog_from_definitions
+from featurestore.online.catalog import catalog_from_feast
 
 SCHEMA = (
     '{"type": "record", "name": "Tick", "fields": [{"name": "key", "type": "string"},'
@@ -525,8 +528,14 @@ def test_a_view_declared_online_false_is_offline_only_and_kept_so(
 ) -> None:
     definitions = load_repo(_write_repo(tmp_path / "repo", "{original}\nbars_1m.online = False\n"))
     assert {v.name: v.online for v in definitions.views} == {"bars_1m": False, "rolling_1m": True}
-    objects = to_feast_objects(definitions, kafka_bootstrap="broker:9092")
-    assert _through_registry(sqlite_store, objects, definitions.project) == definitions
+    store = sqlite_store(definitions.project)
+    register_objects(store, to_feast_objects(definitions, kafka_bootstrap="broker:9092"))
+    assert read_registry(store.registry, definitions.project) == definitions
+    # The online catalog read from Feast's registry refuses it as the one from definitions.
+    for catalog in (catalog_from_feast(store), catalog_from_definitions(definitions)):
+        assert (set(catalog.views), set(catalog.offline_only)) == ({"rolling_1m"}, {"bars_1m"})
+        with pytest.raises(NotFoundError, match=r"feature view bars_1m is offline only"):
+            catalog.view("bars_1m")
     before = load_repo(_write_repo(tmp_path / "before", "{original}"))
     (change,) = diff_definitions(before, definitions).changes
     assert change.name == "bars_1m"
