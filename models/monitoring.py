@@ -120,7 +120,7 @@ def drift_inputs(registry: ModelRegistry, ref: ModelRef, definitions: Definition
             )
         refs.append(feature)
     views = _views(refs)
-    keys = sorted({definitions.entity(definitions.view(v).entities[0]).join_key for v in views})
+    keys = sorted({definitions.join_key(definitions.view(v)) for v in views})
     if len(keys) > 1:
         raise ValidationError(
             f"{ref.uri} reads views of several entities (join keys {', '.join(keys)}): its"
@@ -169,7 +169,7 @@ def measure_drift(
     inputs = drift_inputs(registry, ref, definitions)
     reference = read_reference(registry, ref)
     rows_view = definitions.view(SAMPLE_VIEW if SAMPLE_VIEW in inputs.views else inputs.views[0])
-    key = definitions.entity(rows_view.entities[0]).join_key
+    key = definitions.join_key(rows_view)
     end = end or latest_time(dsn, rows_view)
     if end is None:
         raise ValidationError(f"{rows_view.source.table} is empty", field="window")

@@ -182,7 +182,7 @@ def _delete(
     entities: Collection[str],
 ) -> int:
     view = definitions.view(name)
-    key = definitions.entity(view.entities[0]).join_key
+    key = definitions.join_key(view)
     ts = view.source.timestamp_field
     cur = conn.execute(
         sql.SQL("DELETE FROM {} WHERE {} = ANY(%s) AND {} >= %s AND {} < %s").format(

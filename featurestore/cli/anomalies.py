@@ -53,7 +53,6 @@ def train(
     """
     from featurestore.definitions import PROJECT
     from featurestore.definitions import load_definitions
-    from models.anomaly.history import entity_key_of
     from models.anomaly.history import view_rows
     from models.registry import ModelRegistry
     from models.training.anomaly import fit_detector
@@ -62,7 +61,7 @@ def train(
     settings = load_settings()
     definitions = load_definitions(settings, project or PROJECT)
     feature_view = definitions.view(view)
-    key = entity_key_of(definitions, feature_view)
+    key = definitions.join_key(feature_view)
     for feature in features:
         feature_view.feature(feature)  # NotFoundError naming the view's features
     rows = view_rows(

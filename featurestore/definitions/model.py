@@ -527,6 +527,10 @@ class Definitions:
         """The feature view called ``name``."""
         return self._named(self.views, name, "feature view")
 
+    def join_key(self, view: FeatureView) -> str:
+        """The join key of ``view``'s (first) entity: the column its rows are keyed by."""
+        return self.entity(view.entities[0]).join_key
+
     def service(self, name: str) -> FeatureService:
         """The feature service called ``name``."""
         return self._named(self.services, name, "feature service")

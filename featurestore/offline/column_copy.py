@@ -146,7 +146,7 @@ def build_copy(
     ``conn`` must be in autocommit mode; the read runs in a REPEATABLE READ transaction.
     """
     src = view.source
-    key = definitions.entity(view.entities[0]).join_key
+    key = definitions.join_key(view)
     features = covered_features(view)
     types = {f.name: f.value_type for f in view.features}
     read = _Read(view, key, [(name, _pg_type(types[name])) for name in features])
@@ -325,7 +325,7 @@ def load_copy(
     if current is None:
         return None
     path, meta = current
-    if not _exact(conn, meta, view, definitions.entity(view.entities[0]).join_key):
+    if not _exact(conn, meta, view, definitions.join_key(view)):
         return None
     try:
         rows = _read(path / "rows.arrow")
@@ -392,7 +392,7 @@ def _refresh(
             if rows is None:
                 continue  # no table yet
             current = _current(root, view.source.table)
-            join_key = definitions.entity(view.entities[0]).join_key
+            join_key = definitions.join_key(view)
             if (
                 not rebuild
                 and current is not None
@@ -429,7 +429,7 @@ def exact_copies(dsn: str, definitions: Definitions, root: Path) -> list[CopyMet
     ):
         for view in definitions.views:
             current = _current(root, view.source.table)
-            join_key = definitions.entity(view.entities[0]).join_key
+            join_key = definitions.join_key(view)
             if current is not None and _exact(conn, current[1], view, join_key):
                 exact.append(current[1])
     return exact

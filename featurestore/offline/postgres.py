@@ -276,7 +276,7 @@ class PostgresOfflineStore(OfflineStore):
         view = self.definitions.view(view_name)
         if len(view.entities) != 1:
             raise ConfigurationError(f"view {view.name!r} must have exactly one entity")
-        return self.definitions.entity(view.entities[0]).join_key
+        return self.definitions.join_key(view)
 
     def _label_join(self, spec: LabelSpec | None) -> LabelJoin | None:
         if spec is None:

@@ -16,17 +16,11 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from featurestore.definitions import Definitions
 from featurestore.definitions import FeatureView
 from featurestore.error_maps import postgres_errors
 from featurestore.offline.tables import table_identifier
 
-__all__ = ["entity_key_of", "recent_rows", "view_rows"]
-
-
-def entity_key_of(definitions: Definitions, view: FeatureView) -> str:
-    """The join key of a view's (first) entity: the column its rows are keyed by."""
-    return definitions.entity(view.entities[0]).join_key
+__all__ = ["recent_rows", "view_rows"]
 
 
 def _frame(rows: Sequence[tuple[object, ...]], names: list[str]) -> pd.DataFrame:

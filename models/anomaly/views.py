@@ -21,7 +21,6 @@ from featurestore.errors import NotFoundError
 from featurestore.errors import ValidationError
 from featurestore.events import Anomaly
 from featurestore.offline import OfflineStore
-from models.anomaly.history import entity_key_of
 from models.anomaly.history import view_rows
 from models.anomaly.model import KIND
 from models.anomaly.model import LEGACY_VIEW
@@ -82,7 +81,7 @@ def scoring_for_view(
             f"model {name!r} of view {view_name!r} has no {CHAMPION!r} version; train one with "
             f"`featurestore anomalies train --view {view_name} --feature ...`"
         )
-    key = entity_key_of(definitions, view)
+    key = definitions.join_key(view)
     scorer: StreamScorer | AnomalyScorer
     if ref.tags.get("model_kind") == KIND:
         scorer = StreamScorer(registry, name, view, dsn, poll_interval_s=poll_interval_s)
@@ -119,7 +118,7 @@ def ensure_detector(
     if registry.alias(name, CHAMPION) is not None:
         return None
     view = definitions.view(view_name)
-    key = entity_key_of(definitions, view)
+    key = definitions.join_key(view)
     end = latest_time(dsn, view)
     if end is None:
         rows = pd.DataFrame(columns=[key, "event_timestamp", *features])

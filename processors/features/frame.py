@@ -58,7 +58,7 @@ def compute_frame(
     chosen = list(views) if views is not None else [v for v in definitions.views if v.stream]
     if not chosen:
         raise ValidationError("no stream feature views to compute", field="views")
-    join_key = definitions.entity(chosen[0].entities[0]).join_key
+    join_key = definitions.join_key(chosen[0])
     by_name = {v.name: v for v in definitions.views}
     chains = [compile_chain(v, by_name, join_key) for v in chosen]
     direct = [v for v in chosen if v.stream is not None and v.stream.upstream is None]
